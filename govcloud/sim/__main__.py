@@ -1,0 +1,5 @@
+import sys
+
+from govcloud.sim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,448 @@
+"""The simulated cloud's state: identity (shared) and one :class:`RegionState` per region.
+
+All mutation happens under the App's lock (one request at a time touches state), so the
+methods here need no locking of their own. Accounting is kept consistent in one place:
+:meth:`RegionState.claim` and :meth:`RegionState.release` move a server's resources in Nova
+usage (quota ``in_use``), Placement (provider ``used`` and consumer allocations) and the
+hypervisor's server set together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import random
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from govcloud.sim.http import ApiError, forbidden
+from govcloud.sim.model import (
+    Assignment,
+    CatalogService,
+    ComputeService,
+    Consumer,
+    Domain,
+    Endpoint,
+    Flavor,
+    Group,
+    Hypervisor,
+    Image,
+    KRegion,
+    Keypair,
+    Network,
+    Port,
+    Project,
+    ResourceProvider,
+    Role,
+    Server,
+    ServerGroup,
+    Subnet,
+    Token,
+    User,
+    Volume,
+    now,
+)
+
+UNLIMITED = -1
+
+COMPUTE_QUOTA_DEFAULTS: dict[str, int] = {
+    "instances": 10,
+    "cores": 20,
+    "ram": 51200,
+    "key_pairs": 100,
+    "metadata_items": 128,
+    "server_groups": 10,
+    "server_group_members": 10,
+    # removed from the API at 2.57 / 2.36, still stored like Nova does
+    "injected_files": 5,
+    "injected_file_content_bytes": 10240,
+    "injected_file_path_bytes": 255,
+    "fixed_ips": -1,
+    "floating_ips": -1,
+    "security_groups": -1,
+    "security_group_rules": -1,
+}
+
+NETWORK_QUOTA_DEFAULTS: dict[str, int] = {
+    "network": 100,
+    "subnet": 100,
+    "port": 500,
+    "router": 10,
+    "floatingip": 50,
+    "security_group": 10,
+    "security_group_rule": 100,
+    "rbac_policy": 10,
+    "subnetpool": -1,
+}
+
+VOLUME_QUOTA_DEFAULTS: dict[str, int] = {
+    "volumes": 10,
+    "gigabytes": 1000,
+    "snapshots": 10,
+    "backups": 10,
+    "backup_gigabytes": 1000,
+    "per_volume_gigabytes": -1,
+    "groups": 10,
+}
+
+
+class IdFactory:
+    """Deterministic ids for seeding; random ones afterwards are fine too."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def hex(self) -> str:
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4).hex
+
+    def mac(self) -> str:
+        b = [0xFA, 0x16, 0x3E] + [self.rng.randrange(256) for _ in range(3)]
+        return ":".join(f"{x:02x}" for x in b)
+
+
+@dataclass
+class Usage:
+    instances: int = 0
+    cores: int = 0
+    ram: int = 0
+
+
+@dataclass
+class RegionState:
+    name: str
+    role: str
+    ids: IdFactory
+    build_delay: float = 1.0
+    zones: list[str] = field(default_factory=lambda: ["nova"])
+    flavors: dict[str, Flavor] = field(default_factory=dict)
+    images: dict[str, Image] = field(default_factory=dict)
+    networks: dict[str, Network] = field(default_factory=dict)
+    subnets: dict[str, Subnet] = field(default_factory=dict)
+    ports: dict[str, Port] = field(default_factory=dict)
+    services: dict[str, ComputeService] = field(default_factory=dict)
+    hypervisors: dict[str, Hypervisor] = field(default_factory=dict)
+    hv_by_host: dict[str, Hypervisor] = field(default_factory=dict)
+    providers: dict[str, ResourceProvider] = field(default_factory=dict)
+    consumers: dict[str, Consumer] = field(default_factory=dict)
+    servers: dict[str, Server] = field(default_factory=dict)  # live, in creation order
+    tombstones: dict[str, Server] = field(default_factory=dict)  # deleted, for changes-since
+    pending: set[str] = field(default_factory=set)  # servers in BUILD/REBOOT awaiting a tick
+    server_groups: dict[str, ServerGroup] = field(default_factory=dict)
+    keypairs: dict[tuple[str, str], Keypair] = field(default_factory=dict)  # (user, name)
+    volumes: dict[str, Volume] = field(default_factory=dict)
+    compute_quota_defaults: dict[str, int] = field(
+        default_factory=lambda: dict(COMPUTE_QUOTA_DEFAULTS))
+    compute_quotas: dict[str, dict[str, int]] = field(default_factory=dict)
+    network_quota_defaults: dict[str, int] = field(
+        default_factory=lambda: dict(NETWORK_QUOTA_DEFAULTS))
+    network_quotas: dict[str, dict[str, int]] = field(default_factory=dict)
+    volume_quota_defaults: dict[str, int] = field(
+        default_factory=lambda: dict(VOLUME_QUOTA_DEFAULTS))
+    volume_quotas: dict[str, dict[str, int]] = field(default_factory=dict)
+    usage: dict[str, Usage] = field(default_factory=lambda: defaultdict(Usage))
+    seq: int = 0
+    keypair_seq: int = 0
+
+    # --- quotas ------------------------------------------------------------------------------
+
+    def compute_quota(self, project_id: str) -> dict[str, int]:
+        merged = dict(self.compute_quota_defaults)
+        merged.update(self.compute_quotas.get(project_id, {}))
+        return merged
+
+    def network_quota(self, project_id: str) -> dict[str, int]:
+        merged = dict(self.network_quota_defaults)
+        merged.update(self.network_quotas.get(project_id, {}))
+        return merged
+
+    def volume_quota(self, project_id: str) -> dict[str, int]:
+        merged = dict(self.volume_quota_defaults)
+        merged.update(self.volume_quotas.get(project_id, {}))
+        return merged
+
+    def check_compute_quota(self, project_id: str, *, instances: int, cores: int,
+                            ram: int) -> None:
+        """Raise Nova's 403 when the request would exceed the project's quota."""
+        quota = self.compute_quota(project_id)
+        used = self.usage[project_id]
+        asked = {"instances": instances, "cores": cores, "ram": ram}
+        have = {"instances": used.instances, "cores": used.cores, "ram": used.ram}
+        overs = [k for k in ("cores", "instances", "ram")
+                 if quota[k] != UNLIMITED and have[k] + asked[k] > quota[k]]
+        if overs:
+            names = ", ".join(overs)
+            raise forbidden(
+                f"Quota exceeded for {names}: Requested "
+                f"{', '.join(str(asked[k]) for k in overs)}, but already used "
+                f"{', '.join(str(have[k]) for k in overs)} of "
+                f"{', '.join(str(quota[k]) for k in overs)} {names}")
+
+    # --- scheduling and accounting -----------------------------------------------------------
+
+    @staticmethod
+    def flavor_resources(flavor: Flavor) -> dict[str, int]:
+        res = {"VCPU": flavor.vcpus, "MEMORY_MB": flavor.ram}
+        disk = flavor.disk + flavor.ephemeral + (flavor.swap + 1023) // 1024
+        if disk:
+            res["DISK_GB"] = disk
+        return res
+
+    @staticmethod
+    def fits(rp: ResourceProvider, resources: dict[str, int]) -> bool:
+        for rc, amount in resources.items():
+            inv = rp.inventories.get(rc)
+            if inv is None:
+                return False
+            max_unit = inv.max_unit or inv.total
+            if amount > max_unit:
+                return False
+            if rp.used.get(rc, 0) + amount > inv.capacity():
+                return False
+        return True
+
+    def schedule(self, flavor: Flavor, *, zone: str | None = None,
+                 group: ServerGroup | None = None, exclude: set[str] | None = None,
+                 host: str | None = None) -> Hypervisor | None:
+        """Pick a host like Nova's filter scheduler: filters, then spread by free RAM."""
+        resources = self.flavor_resources(flavor)
+        group_hosts: set[str] = set()
+        if group is not None:
+            for sid in group.members:
+                srv = self.servers.get(sid)
+                if srv is not None and srv.host:
+                    group_hosts.add(srv.host)
+        best: Hypervisor | None = None
+        best_free = -1
+        for hv in self.hypervisors.values():
+            if not hv.service.is_up or hv.service.status != "enabled":
+                continue
+            if zone and hv.service.zone != zone:
+                continue
+            if host and hv.hostname != host:
+                continue
+            if exclude and hv.hostname in exclude:
+                continue
+            if group is not None and group_hosts:
+                if group.policy == "anti-affinity" and hv.hostname in group_hosts:
+                    continue
+                if group.policy == "affinity" and hv.hostname not in group_hosts:
+                    continue
+            if not self.fits(hv.provider, resources):
+                continue
+            inv = hv.provider.inventories["MEMORY_MB"]
+            free = inv.capacity() - hv.provider.used.get("MEMORY_MB", 0)
+            if free > best_free:
+                best, best_free = hv, free
+        return best
+
+    def claim(self, server: Server, hv: Hypervisor) -> None:
+        resources = self.flavor_resources(server.flavor)
+        rp = hv.provider
+        for rc, amount in resources.items():
+            rp.used[rc] = rp.used.get(rc, 0) + amount
+        rp.generation += 1
+        self.consumers[server.id] = Consumer(
+            uuid=server.id, project_id=server.project_id, user_id=server.user_id,
+            allocations={rp.uuid: dict(resources)}, generation=1)
+        hv.servers.add(server.id)
+        server.host = hv.hostname
+        server.hypervisor_id = hv.id
+        server.availability_zone = hv.service.zone
+
+    def count_usage(self, server: Server, sign: int = 1) -> None:
+        u = self.usage[server.project_id]
+        u.instances += sign
+        u.cores += sign * server.flavor.vcpus
+        u.ram += sign * server.flavor.ram
+
+    def release(self, server: Server) -> None:
+        consumer = self.consumers.pop(server.id, None)
+        if consumer is not None:
+            for rp_uuid, resources in consumer.allocations.items():
+                rp = self.providers.get(rp_uuid)
+                if rp is None:
+                    continue
+                for rc, amount in resources.items():
+                    rp.used[rc] = max(0, rp.used.get(rc, 0) - amount)
+                rp.generation += 1
+        if server.host and server.host in self.hv_by_host:
+            self.hv_by_host[server.host].servers.discard(server.id)
+
+    # --- server lifecycle --------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def tick(self, wall: float | None = None) -> None:
+        """Advance servers whose BUILD/REBOOT delay has passed."""
+        if not self.pending:
+            return
+        wall = time.time() if wall is None else wall
+        done = [sid for sid in self.pending
+                if (s := self.servers.get(sid)) is None or s.ready_at <= wall]
+        for sid in done:
+            self.pending.discard(sid)
+            srv = self.servers.get(sid)
+            if srv is None:
+                continue
+            srv.status = srv.target_status
+            srv.task_state = None
+            if srv.status == "ACTIVE":
+                srv.vm_state, srv.power_state = "active", 1
+            elif srv.status == "SHUTOFF":
+                srv.vm_state, srv.power_state = "stopped", 4
+            if srv.launched_at is None and srv.status == "ACTIVE":
+                srv.launched_at = dt.datetime.fromtimestamp(srv.ready_at, dt.timezone.utc)
+            srv.updated_at = dt.datetime.fromtimestamp(
+                max(srv.ready_at, srv.updated_at.timestamp()), dt.timezone.utc
+            ).replace(microsecond=0)
+
+    def delete_server(self, server: Server) -> None:
+        self.release(server)
+        self.count_usage(server, -1)
+        for pid in server.port_ids:
+            port = self.ports.get(pid)
+            if port is not None and port.device_owner.startswith("compute:"):
+                self.ports.pop(pid, None)
+        if server.server_group_id and server.server_group_id in self.server_groups:
+            members = self.server_groups[server.server_group_id].members
+            if server.id in members:
+                members.remove(server.id)
+        for vol in self.volumes.values():
+            vol.attachments = [a for a in vol.attachments if a.get("server_id") != server.id]
+            if not vol.attachments and vol.status == "in-use":
+                vol.status = "available"
+        self.servers.pop(server.id, None)
+        self.pending.discard(server.id)
+        server.deleted = True
+        server.status = "DELETED"
+        server.vm_state = "deleted"
+        server.task_state = None
+        server.power_state = 0
+        server.terminated_at = now()
+        server.updated_at = now()
+        self.tombstones[server.id] = server
+
+    # --- network -----------------------------------------------------------------------------
+
+    def allocate_port(self, network: Network, *, project_id: str, device_id: str,
+                      host: str | None, fixed_ip: str | None = None) -> Port:
+        fixed_ips = []
+        for subnet_id in network.subnet_ids[:1]:
+            subnet = self.subnets[subnet_id]
+            net = ipaddress.ip_network(subnet.cidr)
+            if fixed_ip is None:
+                addr = str(net.network_address + subnet.next_host)
+                subnet.next_host += 1
+                if subnet.next_host >= net.num_addresses - 1:
+                    subnet.next_host = subnet.allocation_start
+            else:
+                addr = fixed_ip
+            fixed_ips.append({"subnet_id": subnet.id, "ip_address": addr})
+        port = Port(id=self.ids.uuid(), network_id=network.id, project_id=project_id,
+                    mac_address=self.ids.mac(), fixed_ips=fixed_ips, device_id=device_id,
+                    device_owner=f"compute:{self.zones[0]}", binding_host_id=host or "")
+        self.ports[port.id] = port
+        return port
+
+    def addresses_for(self, ports: list[Port]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for port in ports:
+            net = self.networks.get(port.network_id)
+            if net is None:
+                continue
+            for ip in port.fixed_ips:
+                out.setdefault(net.name, []).append({
+                    "addr": ip["ip_address"],
+                    "version": 6 if ":" in ip["ip_address"] else 4,
+                    "OS-EXT-IPS:type": "fixed",
+                    "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
+                })
+        return out
+
+
+@dataclass
+class Cloud:
+    """Everything the simulator knows."""
+
+    ids: IdFactory
+    regions: dict[str, RegionState] = field(default_factory=dict)
+    domains: dict[str, Domain] = field(default_factory=dict)
+    projects: dict[str, Project] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    assignments: set[Assignment] = field(default_factory=set)
+    tokens: dict[str, Token] = field(default_factory=dict)
+    catalog_services: dict[str, CatalogService] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    kregions: dict[str, KRegion] = field(default_factory=dict)
+    base_url: str = "http://127.0.0.1"
+    token_ttl: int = 3600 * 12
+
+    def region(self, name: str | None) -> RegionState:
+        if name is None or name not in self.regions:
+            raise ApiError(404, f"Region {name} not found.")
+        return self.regions[name]
+
+    def role_by_name(self, name: str) -> Role | None:
+        for role in self.roles.values():
+            if role.name == name:
+                return role
+        return None
+
+    def project_by_name(self, name: str, domain_id: str | None = None) -> Project | None:
+        for project in self.projects.values():
+            if project.name == name and (domain_id is None or project.domain_id == domain_id):
+                return project
+        return None
+
+    def user_by_name(self, name: str, domain_id: str | None = None) -> User | None:
+        for user in self.users.values():
+            if user.name == name and (domain_id is None or user.domain_id == domain_id):
+                return user
+        return None
+
+    def domain_by_name(self, name: str) -> Domain | None:
+        for domain in self.domains.values():
+            if domain.name == name:
+                return domain
+        return None
+
+    def effective_role_ids(self, user_id: str, *, project_id: str | None = None,
+                           domain_id: str | None = None, system: bool = False) -> list[str]:
+        group_ids = {g.id for g in self.groups.values() if user_id in g.members}
+        out: list[str] = []
+        for a in self.assignments:
+            if a.user_id != user_id and a.group_id not in group_ids:
+                continue
+            if system and a.system == "all":
+                pass
+            elif project_id and a.project_id == project_id and not a.inherited:
+                pass
+            elif domain_id and a.domain_id == domain_id and not a.inherited:
+                pass
+            elif project_id and a.inherited and a.domain_id and \
+                    self.projects.get(project_id) is not None and \
+                    self.projects[project_id].domain_id == a.domain_id:
+                pass
+            else:
+                continue
+            if a.role_id not in out:
+                out.append(a.role_id)
+        # implied roles as Keystone ships them: admin ⇒ member ⇒ reader
+        names = {self.roles[r].name for r in out if r in self.roles}
+        for implied, by in (("member", "admin"), ("reader", "member")):
+            if by in names and implied not in names:
+                role = self.role_by_name(implied)
+                if role is not None:
+                    out.append(role.id)
+                    names.add(implied)
+        return out
