@@ -79,7 +79,8 @@ class Simulator:
         path = req.path.rstrip("/")
         if path in ("", "/", "/health") and req.method == "GET":
             return json_response({"status": "ok", "regions": list(self.cloud.regions),
-                                  "uptime_s": round(time.time() - self.started, 1)})
+                                  "uptime_s": round(time.time() - self.started, 1),
+                                  "requests": self.app.requests})
         if path == "/faults":
             if req.method == "GET":
                 return json_response(self.faults.to_dict())
