@@ -1,0 +1,75 @@
+"""govcloud's error hierarchy: every error carries a message and, where it helps, a hint.
+
+The CLI prints ``error: <message>`` and ``hint: <hint>`` and exits with ``exit_code``; the API
+answers with ``http_status``. ``retryable`` says whether trying again unchanged can help.
+"""
+
+from __future__ import annotations
+
+
+class GovCloudError(Exception):
+    """Base of every error govcloud reports to a person or a pipeline."""
+
+    exit_code: int = 1
+    http_status: int = 500
+    _retryable: bool = False
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    @property
+    def retryable(self) -> bool:
+        """True when the same call may succeed later without any change."""
+        return self._retryable
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, hint={self.hint!r})"
+
+
+class TemporaryError(GovCloudError):
+    """A transient failure (unreachable API, timeout, 5xx): retrying may help."""
+
+    exit_code = 75  # EX_TEMPFAIL
+    http_status = 503
+    _retryable = True
+
+
+class PermanentError(GovCloudError):
+    """A failure that will repeat until something is changed."""
+
+    exit_code = 1
+    http_status = 500
+
+
+class ConflictError(GovCloudError):
+    """The target changed under us (stale generation, concurrent update): re-read, then retry."""
+
+    exit_code = 3
+    http_status = 409
+    _retryable = True
+
+
+class NotFound(GovCloudError):
+    """The named thing does not exist."""
+
+    exit_code = 4
+    http_status = 404
+
+
+class Forbidden(GovCloudError):
+    """Authentication failed or the caller's role does not allow this."""
+
+    exit_code = 5
+    http_status = 403
+
+
+class InvalidInput(GovCloudError):
+    """Bad input: an argument, a configuration file or an environment variable."""
+
+    exit_code = 2  # as argparse uses for usage errors
+    http_status = 422

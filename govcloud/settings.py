@@ -1,0 +1,205 @@
+"""govcloud's settings: environment (``GOVCLOUD_*``) over a config file over defaults.
+
+The config file is ``$GOVCLOUD_CONFIG`` if set, else ``$XDG_CONFIG_HOME/govcloud/config.yaml``
+or ``config.toml`` (``~/.config`` when ``XDG_CONFIG_HOME`` is unset). OpenStack credentials are
+not settings: they stay in ``clouds.yaml``; a site only names its cloud and region there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from govcloud.domain.sites import Site, SiteRole, check_sites, default_sites
+from govcloud.errors import GovCloudError, InvalidInput, NotFound
+
+ENV_PREFIX = "GOVCLOUD_"
+CONFIG_ENV = "GOVCLOUD_CONFIG"
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value else Path.home() / fallback
+
+
+def config_dir() -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config") / "govcloud"
+
+
+def data_dir() -> Path:
+    return _xdg("XDG_DATA_HOME", ".local/share") / "govcloud"
+
+
+def state_dir() -> Path:
+    return _xdg("XDG_STATE_HOME", ".local/state") / "govcloud"
+
+
+def config_file() -> Path | None:
+    """The config file in force, or None when there is none."""
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise InvalidInput(
+                f"config file {path} does not exist",
+                hint=f"create it, or unset {CONFIG_ENV} to use {config_dir()}/config.yaml",
+            )
+        return path
+    found = [p for p in (config_dir() / "config.yaml", config_dir() / "config.toml")
+             if p.is_file()]
+    if len(found) > 1:
+        raise InvalidInput(f"both {found[0]} and {found[1]} exist",
+                           hint="keep one config file; govcloud will not guess which wins")
+    return found[0] if found else None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML or TOML config file into a mapping (empty file → empty mapping)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read config file {path}: {exc.strerror}",
+                           hint=f"check the path and its permissions (or {CONFIG_ENV})") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        detail = " ".join(str(exc).split())
+        raise InvalidInput(f"cannot parse config file {path}: {detail}",
+                           hint=f"fix the syntax in {path}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput(f"config file {path} must hold a mapping, not {type(data).__name__}",
+                           hint="see docs/configuration.md for the layout")
+    return data
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Settings from the config file; the path is resolved when the settings are built.
+
+    A setting that the environment also gives is left out, so that the environment replaces
+    it as a whole (``GOVCLOUD_SITES`` replaces every site, rather than merging with the file).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings],
+                 *, overridden_by: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        path = config_file()
+        self.data = read_config_file(path) if path else {}
+        self.overridden_by = overridden_by
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        from_env = self.overridden_by()
+        return {k: v for k, v in self.data.items() if k not in from_env}
+
+
+class SiteConfig(BaseModel):
+    """One site as written in settings (its name is the key it is filed under)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cloud: str = Field(min_length=1, description="cloud name in clouds.yaml")
+    region: str = Field(min_length=1, description="region name in that cloud")
+    role: SiteRole
+
+
+def _default_site_configs() -> dict[str, SiteConfig]:
+    return {s.name: SiteConfig(cloud=s.cloud, region=s.region, role=s.role)
+            for s in default_sites()}
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{data_dir() / 'govcloud.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    sites: dict[str, SiteConfig] = Field(default_factory=_default_site_configs)
+    database_url: str = Field(default_factory=_default_database_url, min_length=1)
+    clouds_yaml: Path | None = None
+
+    @field_validator("sites")
+    @classmethod
+    def _sites_are_consistent(cls, value: dict[str, SiteConfig]) -> dict[str, SiteConfig]:
+        try:
+            check_sites(_to_sites(value))
+        except GovCloudError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        file_settings = _ConfigFileSource(settings_cls, overridden_by=env_settings)
+        return init_settings, env_settings, file_settings
+
+    def site_list(self) -> tuple[Site, ...]:
+        """The configured sites as domain objects, production first."""
+        return check_sites(_to_sites(self.sites))
+
+    def get_site(self, name: str) -> Site:
+        for site in self.site_list():
+            if site.name == name:
+                return site
+        known = ", ".join(s.name for s in self.site_list())
+        raise NotFound(f"no site named {name!r}", hint=f"configured sites: {known}")
+
+
+def _to_sites(configs: dict[str, SiteConfig]) -> list[Site]:
+    return [Site(name, c.cloud, c.region, c.role) for name, c in configs.items()]
+
+
+def _where(field: str) -> str:
+    """Where a bad value for ``field`` most likely came from, for the hint."""
+    env = f"{ENV_PREFIX}{field.upper()}"
+    if any(k.upper() == env for k in os.environ):
+        return f"the environment variable {env}"
+    path = config_file()
+    if path is not None and field in read_config_file(path):
+        return f"the config file {path}"
+    return f"the config file or {env}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; any problem is an InvalidInput naming where to fix it."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        fields = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            problems.append(f"{loc}: {err['msg']}")
+            if err["loc"]:
+                fields.append(str(err["loc"][0]))
+        where = _where(fields[0]) if fields else "the config file"
+        raise InvalidInput("invalid settings: " + "; ".join(problems),
+                           hint=f"fix {where} (see docs/configuration.md)") from None
+    except SettingsError as exc:
+        match = re.search(r'field "(\w+)"', str(exc))
+        var = f"{ENV_PREFIX}{match.group(1).upper()}" if match else f"{ENV_PREFIX}*"
+        raise InvalidInput(f"invalid settings: {exc}",
+                           hint=f"{var} must hold JSON (see docs/configuration.md)") from None

@@ -1,0 +1,1 @@
+"""Prometheus collector and exporter wiring, health probes, and alert rules (``rules/``)."""

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from govcloud.logging import RedactingFilter, configure_logging, redact
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("X-Auth-Token: gAAAAABsecret123", "gAAAAABsecret123"),
+    ("x-subject-token=abc.def", "abc.def"),
+    ("Authorization: Bearer eyJsecret", "eyJsecret"),
+    ("password=hunter2 user=bob", "hunter2"),
+    ('{"password": "hunter2", "name": "x"}', "hunter2"),
+    ("{'auth_token': 'tok-1'}", "tok-1"),
+    ("postgresql://govcloud:s3cret@db:5432/govcloud", "s3cret"),
+    ("os_password: s3cret", "s3cret"),
+    ("application_credential_secret=xyz", "xyz"),
+])
+def test_redact_removes_secrets(text: str, secret: str) -> None:
+    cleaned = redact(text)
+    assert secret not in cleaned
+    assert "***" in cleaned
+
+
+@pytest.mark.parametrize("text", [
+    "site PROD: 300 hypervisors",
+    "the token expired; re-authenticating",
+    "user=bob project=tax",
+])
+def test_redact_leaves_ordinary_text_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_filter_redacts_message_arguments_and_exceptions() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("govcloud.test.redaction")
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("auth with %s", {"password": "hunter2"})
+        try:
+            raise RuntimeError("token=abc123 rejected")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    out = stream.getvalue()
+    assert "hunter2" not in out
+    assert "abc123" not in out
+    assert "token=*** rejected" in out
+
+
+def test_configure_logging_levels_and_no_duplicate_handlers() -> None:
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        stream = io.StringIO()
+        configure_logging(debug=False, stream=stream)
+        configure_logging(debug=False, stream=stream)
+        ours = [h for h in root.handlers if getattr(h, "_govcloud", False)]
+        assert len(ours) == 1
+        assert root.level == logging.WARNING
+        logging.getLogger("govcloud.x").warning("password=pw1")
+        assert "pw1" not in stream.getvalue()
+        configure_logging(debug=True, stream=stream)
+        assert root.level == logging.DEBUG
+    finally:
+        for h in list(root.handlers):
+            if h not in before:
+                root.removeHandler(h)
+        root.setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""The Textual ops console (``govcloud tui``)."""
