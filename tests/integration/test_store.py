@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+from sqlmodel import Session
+
+from govcloud.domain.sites import Site, SiteRole, default_sites
+from govcloud.errors import InvalidInput, NotFound
+from govcloud.store.engine import display_url, make_engine, normalise_url
+from govcloud.store.migrate import current, head, upgrade
+from govcloud.store.sites import SiteRepository
+from govcloud.store.tables import SiteRow, metadata
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    upgrade(database_url)
+    eng = make_engine(database_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+def test_current_of_an_empty_database_is_none(database_url: str) -> None:
+    state = current(database_url)
+    assert state.current is None
+    assert state.head == head() == "0001"
+    assert not state.up_to_date
+
+
+def test_upgrade_from_empty_creates_the_schema(database_url: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # migrations are found in the package, not relative to cwd
+    state = upgrade(database_url)
+    assert state.current == state.head == "0001"
+    assert state.up_to_date
+    eng = make_engine(database_url)
+    try:
+        tables = set(inspect(eng).get_table_names())
+    finally:
+        eng.dispose()
+    assert {"site", "alembic_version"} <= tables
+    assert current(database_url).to_dict() == {
+        "database": display_url(database_url), "current": "0001", "head": "0001",
+        "up_to_date": True}
+
+
+def test_upgrade_twice_is_harmless(database_url: str) -> None:
+    upgrade(database_url)
+    assert upgrade(database_url).current == "0001"
+
+
+def test_head_matches_the_table_metadata(engine: Engine) -> None:
+    """Alembic owns the schema: a model change without a revision fails here."""
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                     "compare_server_default": True})
+        diff = compare_metadata(ctx, metadata)
+    assert diff == []
+
+
+def test_site_repository_round_trip(engine: Engine) -> None:
+    with Session(engine) as session:
+        repo = SiteRepository(session=session)
+        for site in default_sites():
+            assert repo.upsert(site) == site
+        session.commit()
+    with Session(engine) as session:
+        repo = SiteRepository(session=session)
+        assert [s.name for s in repo.list_sites()] == ["DR-LOCAL", "DR-REMOTE", "PROD"]
+        assert repo.get_site("PROD").role is SiteRole.PRODUCTION
+        assert repo.find_site("NOPE") is None
+        with pytest.raises(NotFound, match="NOPE"):
+            repo.get_site("NOPE")
+
+
+def test_upsert_updates_in_place_and_keeps_created_at(engine: Engine) -> None:
+    with Session(engine) as session:
+        SiteRepository(session=session).upsert(Site("SZ", "sz", "One", SiteRole.CITY))
+        session.commit()
+        created = session.get(SiteRow, "SZ")
+        assert created is not None
+        first_created_at = created.created_at
+    with Session(engine) as session:
+        repo = SiteRepository(session=session)
+        updated = repo.upsert(Site("SZ", "sz-new", "Two", SiteRole.CITY))
+        session.commit()
+        assert updated.cloud == "sz-new"
+        row = session.get(SiteRow, "SZ")
+        assert row is not None
+        assert row.region == "Two"
+        assert row.created_at == first_created_at
+        assert isinstance(row.created_at, datetime)
+        assert len(list(repo.list_sites())) == 1
+
+
+def test_uncommitted_changes_are_rolled_back(engine: Engine) -> None:
+    with Session(engine) as session:
+        SiteRepository(session=session).upsert(Site("GZ", "gz", "One", SiteRole.CITY))
+        session.rollback()
+    with Session(engine) as session:
+        assert SiteRepository(session=session).find_site("GZ") is None
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    eng = make_engine(f"sqlite:///{tmp_path / 'deep' / 'dir' / 'x.db'}")
+    try:
+        with eng.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+    finally:
+        eng.dispose()
+    assert (tmp_path / "deep" / "dir" / "x.db").exists()
+
+
+@pytest.mark.parametrize(("url", "driver"), [
+    ("postgresql://u@h/db", "postgresql+psycopg"),
+    ("postgres://u@h/db", "postgresql+psycopg"),
+    ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
+    ("sqlite:///x.db", "sqlite"),
+])
+def test_urls_use_psycopg3_for_postgresql(url: str, driver: str) -> None:
+    assert normalise_url(url).drivername == driver
+
+
+def test_display_url_hides_the_password() -> None:
+    assert "s3cret" not in display_url("postgresql://gov:s3cret@db/govcloud")
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://u@h/db"])
+def test_bad_urls_are_invalid_input(url: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        normalise_url(url)
+    assert info.value.hint
