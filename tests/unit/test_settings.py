@@ -10,19 +10,6 @@ from govcloud.errors import InvalidInput, NotFound
 from govcloud.settings import config_file, load_settings
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No GOVCLOUD_* from the caller's shell; XDG dirs inside tmp_path."""
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("GOVCLOUD_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    return tmp_path
-
-
 def write_config(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
     path = tmp_path / "config" / "govcloud" / name
     path.parent.mkdir(parents=True, exist_ok=True)

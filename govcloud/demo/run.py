@@ -1,0 +1,88 @@
+"""Run the demo: simulator up, every site read back through openstacksdk, then wait."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from govcloud.demo.process import SIM_CLOUD, SimProcess
+from govcloud.demo.table import overview_rows, render_table
+from govcloud.domain.sites import default_sites
+from govcloud.services.overview import SiteReader, openstack_reader, read_sites
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """So that `kill <pid>` stops the demo as cleanly as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _progress(err: TextIO, scale: str) -> Callable[[float], None]:
+    last = [-1]
+
+    def report(elapsed: float) -> None:
+        step = int(elapsed) // 5
+        if step != last[0]:
+            last[0] = step
+            print(f"  waiting for the simulator ({scale} scale)... {elapsed:.0f}s", file=err,
+                  flush=True)
+
+    return report
+
+
+def run_demo(*, state_dir: Path, scale: str = "province", seed: int | None = None,
+             as_json: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+             ready_timeout: float = 120.0, reader: SiteReader | None = None) -> int:
+    """Start the simulator, print every site's summary, keep serving until interrupted."""
+    sim = SimProcess(state_dir=state_dir, scale=scale, seed=seed)
+    with _sigterm_as_interrupt():
+        try:
+            print(f"starting the simulator ({scale} scale); files in {state_dir}", file=err,
+                  flush=True)
+            started = time.monotonic()
+            sim.start()
+            info = sim.wait_ready(timeout=ready_timeout, progress=_progress(err, scale))
+            print(f"simulator ready at {info.base_url} after {time.monotonic() - started:.1f}s;"
+                  " reading every site through openstacksdk", file=err, flush=True)
+            sites = default_sites(SIM_CLOUD)
+            overview = read_sites(sites, read=reader or openstack_reader(
+                clouds_yaml=info.clouds_yaml))
+            if as_json:
+                json.dump({"simulator": {"base_url": info.base_url,
+                                         "clouds_yaml": str(info.clouds_yaml), "scale": scale},
+                           "sites": [o.to_dict() for o in overview]}, out, indent=2)
+                print(file=out)
+            else:
+                print(render_table(overview_rows(overview)), file=out)
+                print(f"\nclouds.yaml: {info.clouds_yaml}", file=out)
+                print(f"  export OS_CLIENT_CONFIG_FILE={info.clouds_yaml} OS_CLOUD={SIM_CLOUD}",
+                      file=out)
+            out.flush()
+            print(f"the simulator keeps running at {info.base_url}; press Ctrl-C to stop it",
+                  file=err, flush=True)
+            sim.wait()
+            raise sim.died_error()
+        except KeyboardInterrupt:
+            print("\nstopping the simulator", file=err, flush=True)
+            return 0
+        finally:
+            sim.stop()

@@ -1,0 +1,62 @@
+"""Plain-text rendering of the per-site overview."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from govcloud.domain.capacity import ResourceFigure
+from govcloud.services.overview import SiteOverview
+
+COLUMNS = ("SITE", "ROLE", "HYPERVISORS", "SERVICES DOWN", "VCPU USED/CAP", "RAM USED/CAP",
+           "DISK USED/CAP", "SERVERS ACTIVE/ERROR/SHUTOFF")
+
+
+def _binary(value: float, units: Sequence[str]) -> str:
+    unit = 0
+    while value >= 1024 and unit < len(units) - 1:
+        value /= 1024
+        unit += 1
+    return f"{value:.1f} {units[unit]}" if unit else f"{value:.0f} {units[unit]}"
+
+
+def fmt_mb(mb: int) -> str:
+    return _binary(mb, ("MiB", "GiB", "TiB", "PiB"))
+
+
+def fmt_gb(gb: int) -> str:
+    return _binary(gb, ("GiB", "TiB", "PiB"))
+
+
+def _pair(fig: ResourceFigure, fmt: str = "count") -> str:
+    if fmt == "mb":
+        return f"{fmt_mb(fig.used)} / {fmt_mb(fig.capacity)}"
+    if fmt == "gb":
+        return f"{fmt_gb(fig.used)} / {fmt_gb(fig.capacity)}"
+    return f"{fig.used:,} / {fig.capacity:,}"
+
+
+def overview_rows(overview: Sequence[SiteOverview]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for item in overview:
+        s = item.summary
+        if s is None:
+            message = item.error.message if item.error else "not read"
+            rows.append((item.site.name, item.site.role.value, f"error: {message}"))
+            continue
+        servers = "/".join(f"{s.servers_in(st):,}" for st in ("ACTIVE", "ERROR", "SHUTOFF"))
+        rows.append((item.site.name, item.site.role.value, f"{s.hypervisors:,}",
+                     f"{s.compute_services_down:,}", _pair(s.vcpu), _pair(s.ram_mb, "mb"),
+                     _pair(s.disk_gb, "gb"), servers))
+    return rows
+
+
+def render_table(rows: Sequence[Sequence[str]], columns: Sequence[str] = COLUMNS) -> str:
+    """Left-aligned text columns; a short row (an error) runs on past the column grid."""
+    full = [r for r in rows if len(r) == len(columns)]
+    widths = [max([len(c)] + [len(r[i]) for r in full]) for i, c in enumerate(columns)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [cell.ljust(widths[i]) for i, cell in enumerate(cells[:-1])]
+        return "  ".join([*padded, cells[-1]]).rstrip()
+
+    return "\n".join([line(columns), *(line(r) for r in rows)])

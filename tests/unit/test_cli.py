@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from govcloud import __version__, cli
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def bad_config(tmp_path: Path) -> Path:
+    path = tmp_path / "config" / "govcloud" / "config.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("sites:\n  PROD: {cloud: c, region: r, role: primary}\n", encoding="utf-8")
+    return path
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "version") == (0, f"govcloud {__version__}\n", "")
+
+
+def test_version_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "version", "--json")
+    assert code == 0
+    assert json.loads(out)["govcloud"] == __version__
+
+
+def test_sites_list_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sites", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["SITE", "ROLE", "CLOUD", "REGION"]
+    assert [line.split()[0] for line in lines[1:]] == ["PROD", "DR-LOCAL", "DR-REMOTE"]
+    code, out, _ = run(capsys, "sites", "list", "--json")
+    assert code == 0
+    assert json.loads(out)[1] == {"name": "DR-LOCAL", "role": "same-city-dr",
+                                  "cloud": "govcloud-sim", "region": "DR-LOCAL"}
+
+
+def test_bad_config_is_message_and_hint_not_a_traceback(
+        capsys: pytest.CaptureFixture[str], isolated_env: Path) -> None:
+    path = bad_config(isolated_env)
+    code, out, err = run(capsys, "sites", "list", "--json")
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0].startswith("error: invalid settings: sites.PROD.role")
+    assert lines[1] == f"hint: fix the config file {path} (see docs/configuration.md)"
+    assert "Traceback" not in err
+
+
+def test_db_upgrade_then_current(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    code, out, _ = run(capsys, "db", "current", "--database-url", url, "--json")
+    assert code == 0
+    assert json.loads(out)["current"] is None
+    code, out, _ = run(capsys, "db", "upgrade", "--database-url", url)
+    assert code == 0
+    assert "at revision 0001" in out
+    code, out, _ = run(capsys, "db", "current", "--database-url", url, "--json")
+    assert json.loads(out) == {"database": url, "current": "0001", "head": "0001",
+                               "up_to_date": True}
+
+
+def test_db_uses_the_database_url_setting(capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'from-env.db'}"
+    monkeypatch.setenv("GOVCLOUD_DATABASE_URL", url)
+    assert run(capsys, "db", "upgrade", "--json")[0] == 0
+    assert (tmp_path / "from-env.db").exists()
+
+
+def test_unreachable_database_is_temporary(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "db", "current", "--database-url",
+                       "postgresql://govcloud:s3cret@127.0.0.1:1/govcloud")
+    assert code == 75
+    assert err.startswith("error: cannot reach the database postgresql+psycopg://govcloud:***@")
+    assert "s3cret" not in err
+    assert "hint: " in err
+
+
+def test_unexpected_errors_are_one_line_with_a_debug_hint(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(args: object) -> int:
+        raise RuntimeError("kaput password=hunter2")
+
+    monkeypatch.setattr(cli, "cmd_version", boom)
+    code, _, err = run(capsys, "version")
+    assert code == 1
+    assert err.splitlines() == ["error: unexpected RuntimeError: kaput password=***",
+                                "hint: this is a bug in govcloud; rerun with --debug to see "
+                                "the traceback"]
+    code, _, err = run(capsys, "--debug", "version")
+    assert code == 1
+    assert "Traceback (most recent call last)" in err
+    code, _, err = run(capsys, "version", "--debug")
+    assert "Traceback (most recent call last)" in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["no-such-command"])
+    assert info.value.code == 2
+
+
+def test_sim_gets_every_remaining_argument(capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    import govcloud.sim.cli as sim_cli
+
+    monkeypatch.setattr(sim_cli, "main", lambda argv=None: seen.append(list(argv or [])) or 7)
+    assert cli.main(["sim", "serve", "--port", "0", "--help"]) == 7
+    assert cli.main(["--debug", "sim", "--help"]) == 7
+    assert seen == [["serve", "--port", "0", "--help"], ["--help"]]
+
+
+def test_console_script_has_no_traceback(isolated_env: Path) -> None:
+    """The real entry point in a fresh interpreter: message, hint, exit code, nothing else."""
+    bad_config(isolated_env)
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
+    env["XDG_CONFIG_HOME"] = str(isolated_env / "config")
+    proc = subprocess.run([sys.executable, "-m", "govcloud.cli", "sites", "list"],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("error: ")
+    assert "\nhint: " in proc.stderr
+    assert "Traceback" not in proc.stderr
