@@ -1,0 +1,44 @@
+# govcloud — `make demo` and `make test` are all a newcomer needs (see README.md).
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.stamp-install
+# Debian packages the tests or the demo need (e.g. tmux openssh-server prometheus); checked
+# with dpkg first, so nothing is installed or updated when they are already there.
+APT_PACKAGES :=
+
+.PHONY: install apt test lint demo conformance bench clean
+
+install: apt $(STAMP)
+
+apt:
+	@scripts/ensure-apt.sh $(APT_PACKAGES)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+demo: install
+	$(BIN)/govcloud demo
+
+conformance: install
+	$(BIN)/python -m tests.conformance.run
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf build *.egg-info .mypy_cache .ruff_cache .pytest_cache
