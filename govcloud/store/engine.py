@@ -50,7 +50,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # execution_options(sqlite_begin="IMMEDIATE") takes the write lock up front, so a writer
+    # waits on busy_timeout instead of failing when it upgrades a read lock.
+    mode = conn.get_execution_options().get("sqlite_begin", "")
+    if mode not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+        raise ValueError(f"bad sqlite_begin mode {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def make_engine(url: str | URL, *, echo: bool = False) -> Engine:

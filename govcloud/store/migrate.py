@@ -47,13 +47,23 @@ class SchemaState:
 
 def _unreachable(url: str | URL, exc: OperationalError) -> TemporaryError:
     detail = " ".join(str(exc.orig or exc).split())[:300]
+    if "locked" in detail:
+        return TemporaryError(f"the database {display_url(url)} is busy: {detail}",
+                              hint="another process holds a write lock; retry shortly")
     return TemporaryError(f"cannot reach the database {display_url(url)}: {detail}",
                           hint="check GOVCLOUD_DATABASE_URL and that the server is running")
 
 
+# Serialises concurrent upgrades from several control-plane workers on PostgreSQL.
+_PG_MIGRATION_LOCK = 0x60C10D  # arbitrary, fixed
+
+
 def upgrade_engine(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config()
-    with engine.begin() as connection:
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as connection, \
+            connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 

@@ -140,3 +140,21 @@ def test_bad_urls_are_invalid_input(url: str) -> None:
     with pytest.raises(InvalidInput) as info:
         normalise_url(url)
     assert info.value.hint
+
+
+def test_concurrent_upgrades_do_not_collide(database_url: str) -> None:
+    """Several control-plane processes may start at once against a fresh database."""
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-m", "govcloud.cli", "db", "upgrade",
+                               "--database-url", database_url],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    for p in procs:
+        for stream in (p.stdout, p.stderr):
+            if stream:
+                stream.close()
+    assert results == [(0, "")] * 3
+    assert current(database_url).current == "0001"
