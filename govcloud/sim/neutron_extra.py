@@ -33,9 +33,6 @@ EXTENSIONS = (
                                      "networks"),
     ("external-net", "Neutron external network", "Adds external network attribute to network "
                                                  "resource."),
-    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 "
-                                    "Neutron networks and access to external networks via a "
-                                    "NAT gateway."),
     ("network-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("network_availability_zone", "Network Availability Zone", "Availability zone support "
                                                                 "for network."),
@@ -450,4 +447,4 @@ class ExtraMixin(NeutronBase):
                         for z in n.availability_zones} | set(self._region(req).zones))
         return self.collection(req, "availability_zones", [
             {"name": z, "resource": r, "state": "available"}
-            for z in zones for r in ("network", "router")], lambda m: bad(m))
+            for z in zones for r in ("network",)], lambda m: bad(m))
