@@ -8,6 +8,7 @@ per-region Nova-only state) and wires the route groups that live in ``nova_*.py`
 * ``nova_server_ops`` — actions, metadata, tags, ips, interfaces, volume attachments
 * ``nova_admin``    — hypervisors, services, availability zones, aggregates, usage
 * ``nova_tenant``   — quota sets, limits, keypairs, server groups
+* ``nova_images``   — the deprecated image proxy (before 2.36)
 
 Accounting (quota usage, placement allocations, hypervisor server sets) goes through
 ``RegionState`` so Nova, Placement and the quota views stay consistent.
@@ -55,6 +56,7 @@ class NovaAPI:
         from govcloud.sim import (
             nova_admin,
             nova_flavors,
+            nova_images,
             nova_server_ops,
             nova_servers,
             nova_tenant,
@@ -67,6 +69,7 @@ class NovaAPI:
         self.server_ops = nova_server_ops.ServerOpsRoutes(self)
         self.admin = nova_admin.AdminRoutes(self)
         self.tenant = nova_tenant.TenantRoutes(self)
+        self.images = nova_images.ImageRoutes(self)
 
     # --- shared ----------------------------------------------------------------------------
 
@@ -95,6 +98,7 @@ class NovaAPI:
         self.server_ops.register(router)
         self.admin.register(router)
         self.tenant.register(router)
+        self.images.register(router)
 
     def _v21(self, req: Request) -> dict[str, Any]:
         return {

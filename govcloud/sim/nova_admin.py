@@ -380,7 +380,7 @@ class AdminRoutes:
                 "available": s.is_up and s.status == "enabled",
                 "active": s.status == "enabled",
                 "updated_at": self._svc_view(req, region, s)["updated_at"]}
-        info = [{"zoneName": "internal", "zoneState": {"available": True},
+        info: list[dict[str, Any]] = [{"zoneName": "internal", "zoneState": {"available": True},
                  "hosts": hosts.get("internal", {})}]
         info += [{"zoneName": z, "zoneState": {"available": True}, "hosts": hosts.get(z, {})}
                  for z in available]

@@ -107,6 +107,11 @@ class ServerCreator:
         if extra:
             raise additional(extra)
 
+        for key in ("name", "flavorRef"):
+            if key not in body:
+                raise invalid("server", body, f"'{key}' is a required property")
+        if mv >= (2, 37) and "networks" not in body:
+            raise invalid("server", body, "'networks' is a required property")
         auth = req.auth
         project_id = auth.project_id or ""
         name = str_field(body, "name", required=True, min_len=1)
@@ -448,8 +453,8 @@ class ServerCreator:
             return None, None
         if not isinstance(raw, str):
             raise invalid("availability_zone", raw, f"{raw!r} is not of type 'string'")
-        zone, _, host = raw.partition(":")
-        host = host.split(":", 1)[0] or None
+        zone, _, rest = raw.partition(":")
+        host = rest.split(":", 1)[0] or None
         zones = {s.zone for s in region.services.values() if s.binary == "nova-compute"}
         if host is not None:
             if not req.auth.is_admin:

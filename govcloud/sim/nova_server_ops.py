@@ -626,7 +626,7 @@ class ServerOpsRoutes:
             raise invalid("delete_on_termination", dot, f"{dot!r} is not of type 'boolean'")
         self.api.servers.check_lock(req, s)
         check_state(s, "attach_volume", ATTACH_STATES, None)
-        vol = region.volumes.get(vid)
+        vol = region.volumes.get(str(vid))
         if vol is None or not (req.auth.is_admin or vol.project_id == s.project_id):
             raise not_found(f"Volume {vid} could not be found.")
         if vol.status != "available" or any(a["id"] == vid for a in s.volumes_attached):

@@ -443,17 +443,18 @@ class ServerRoutes:
                     iprx = re.compile(raw)
                 except re.error:
                     iprx = re.compile(re.escape(raw))
-                preds.append(lambda s, r=iprx: any(
-                    r.search(a["addr"]) for ads in s.addresses.values() for a in ads))
+                preds.append(_ip_matches(iprx))
         if admin or mv >= (2, 83):
-            for param, get in (("availability_zone", lambda s: s.availability_zone),
-                               ("key_name", lambda s: s.key_name),
-                               ("user_id", lambda s: s.user_id),
-                               ("vm_state", lambda s: s.vm_state),
-                               ("task_state", lambda s: s.task_state)):
+            getters: tuple[tuple[str, Callable[[Server], Any]], ...] = (
+                ("availability_zone", lambda s: s.availability_zone),
+                ("key_name", lambda s: s.key_name),
+                ("user_id", lambda s: s.user_id),
+                ("vm_state", lambda s: s.vm_state),
+                ("task_state", lambda s: s.task_state))
+            for param, get in getters:
                 raw = req.arg(param)
                 if raw is not None and raw != "":
-                    preds.append(lambda s, g=get, v=raw: g(s) == v)
+                    preds.append(_equals(get, raw))
             pstate = req.arg("power_state")
             if pstate not in (None, ""):
                 try:
@@ -466,7 +467,7 @@ class ServerRoutes:
             for param in ("host", "node"):
                 raw = req.arg(param)
                 if raw:
-                    preds.append(lambda s, v=raw: s.host == v)
+                    preds.append(_equals(lambda s: s.host, raw))
         if mv >= (2, 73) and req.arg("locked") is not None:
             locked = bool_arg(req, "locked")
             preds.append(lambda s: s.locked == locked)
@@ -555,8 +556,7 @@ class ServerRoutes:
                 full.append(default)
         for i in range(len(full) - 1, -1, -1):
             d = dirs[i] if i < len(dirs) else "desc"
-            items.sort(key=lambda s, f=SORT_ATTRS[full[i]]: _none_safe(f(s)),
-                       reverse=d == "desc")
+            items.sort(key=_sort_by(SORT_ATTRS[full[i]]), reverse=d == "desc")
 
     def _custom_marker(self, region: RegionState, items: list[Server], marker: str,
                        keys: list[str], dirs: list[str]) -> int:
@@ -644,6 +644,18 @@ class ServerRoutes:
             vol = region.volumes.get(vid)
             if vol is not None and not vol.attachments:
                 region.volumes.pop(vid, None)
+
+
+def _ip_matches(rx: re.Pattern[str]) -> Callable[[Server], bool]:
+    return lambda s: any(rx.search(a["addr"]) for ads in s.addresses.values() for a in ads)
+
+
+def _equals(get: Callable[[Server], Any], value: Any) -> Callable[[Server], bool]:
+    return lambda s: get(s) == value
+
+
+def _sort_by(get: Callable[[Server], Any]) -> Callable[[Server], Any]:
+    return lambda s: _none_safe(get(s))
 
 
 def _islice_from(items: list[Server], start: int) -> Iterable[Server]:

@@ -1,0 +1,341 @@
+"""Nova servers over HTTP with unmodified openstacksdk: paging, filters, views per
+microversion, create/scheduling/quota/ERROR, actions, metadata, tags."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from openstack import exceptions
+
+NO_HOST = "No valid host was found. There are not enough hosts available."
+
+
+def raw(conn, method, path, mv="2.96", **kw):
+    return getattr(conn.compute, method)(path, microversion=mv, raise_exc=False, **kw)
+
+
+def ids(region, name):
+    """(flavor id, image id, network id) for a flavor name in a region."""
+    flavor = next(f for f in region.flavors.values() if f.name == name)
+    image = next(i for i in region.images.values() if i.name.startswith("cirros"))
+    net = next(iter(region.networks.values()))
+    return flavor.id, image.id, net.id
+
+
+def test_list_all_servers_pages_through_every_server_newest_first(sim):
+    conn = sim.connect()
+    region = sim.cloud.regions["PROD"]
+    servers = list(conn.compute.servers(details=True, all_projects=True, limit=7))
+    assert len(servers) == len(region.servers)
+    assert len({s.id for s in servers}) == len(servers)
+    created = [s.created_at for s in servers]
+    assert created == sorted(created, reverse=True)
+    # the raw pages: next links while pages are full, the marker is the last id
+    first = raw(conn, "get", "/servers/detail?all_tenants=1&limit=7").json()
+    assert len(first["servers"]) == 7
+    (link,) = first["servers_links"]
+    assert link["rel"] == "next" and f"marker={first['servers'][-1]['id']}" in link["href"]
+    assert "all_tenants=1" in link["href"]
+
+
+def test_bad_marker_and_limit_get_novas_400(sim):
+    conn = sim.connect()
+    resp = raw(conn, "get", "/servers/detail?marker=no-such-server")
+    assert resp.status_code == 400
+    assert resp.json() == {"badRequest": {"code": 400,
+                                          "message": "marker [no-such-server] not found"}}
+    resp = raw(conn, "get", "/servers?limit=-1")
+    assert resp.status_code == 400
+    assert "badRequest" in resp.json()
+
+
+def test_non_admin_all_tenants_is_forbidden_and_sees_only_own_project(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    resp = raw(user, "get", "/servers/detail?all_tenants=True")
+    assert resp.status_code == 403
+    assert resp.json()["forbidden"]["message"] == (
+        "Policy doesn't allow os_compute_api:servers:detail:get_all_tenants to be performed.")
+    with pytest.raises(exceptions.ForbiddenException):
+        list(user.compute.servers(all_projects=True))
+    mine = list(user.compute.servers())
+    pid = sim.cloud.project_by_name("gd-psd").id
+    expected = [s for s in sim.cloud.regions["PROD"].servers.values() if s.project_id == pid]
+    assert {s.id for s in mine} == {s.id for s in expected}
+    # non-admins do not get the admin-only extended attributes
+    view = raw(user, "get", f"/servers/{mine[0].id}").json()["server"]
+    assert "OS-EXT-SRV-ATTR:host" not in view and "host_status" not in view
+    assert view["OS-EXT-SRV-ATTR:hostname"]  # shown to everyone from 2.90
+
+
+def test_filters_status_name_host_project_and_changes_since(sim):
+    conn = sim.connect()
+    region = sim.cloud.regions["PROD"]
+    errors = list(conn.compute.servers(all_projects=True, status="ERROR"))
+    assert {s.id for s in errors} == {s.id for s in region.servers.values()
+                                      if s.status == "ERROR"}
+    host = next(s.host for s in region.servers.values() if s.host)
+    on_host = list(conn.compute.servers(all_projects=True, compute_host=host))
+    assert on_host and all(s.compute_host == host for s in on_host)
+    assert len(on_host) == sum(1 for s in region.servers.values() if s.host == host)
+    named = list(conn.compute.servers(all_projects=True, name="^gd-psd-app"))
+    assert named and all(s.name.startswith("gd-psd-app") for s in named)
+    pid = sim.cloud.project_by_name("gd-tax").id
+    tax = list(conn.compute.servers(all_projects=True, project_id=pid))
+    assert tax and all(s.project_id == pid for s in tax)
+    assert list(conn.compute.servers(all_projects=True, status="NOT_A_STATUS")) == []
+
+    victim = next(s for s in region.servers.values() if s.status == "ACTIVE")
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)).isoformat()
+    conn.compute.delete_server(victim.id)
+    changed = list(conn.compute.servers(all_projects=True, changes_since=since))
+    assert [(s.id, s.status) for s in changed] == [(victim.id, "DELETED")]
+    assert conn.compute.find_server(victim.id, ignore_missing=True) is None
+
+
+def test_views_follow_the_microversion(sim):
+    conn = sim.connect()
+    sid = next(iter(sim.cloud.regions["PROD"].servers))
+    old = raw(conn, "get", f"/servers/{sid}", mv="2.1").json()["server"]
+    assert set(old["flavor"]) == {"id", "links"}
+    for key in ("locked", "tags", "description", "pinned_availability_zone",
+                "OS-EXT-SRV-ATTR:hostname", "host_status"):
+        assert key not in old
+    new = raw(conn, "get", f"/servers/{sid}", mv="2.96").json()["server"]
+    assert set(new["flavor"]) == {"vcpus", "ram", "disk", "ephemeral", "swap",
+                                  "original_name", "extra_specs"}
+    for key in ("locked", "locked_reason", "tags", "description", "trusted_image_certificates",
+                "server_groups", "pinned_availability_zone", "OS-EXT-SRV-ATTR:hostname",
+                "OS-EXT-SRV-ATTR:reservation_id", "host_status", "OS-EXT-STS:vm_state",
+                "os-extended-volumes:volumes_attached", "OS-SRV-USG:launched_at"):
+        assert key in new
+    assert len(new["hostId"]) == 56
+    # the list view does not carry server_groups (show only)
+    listed = raw(conn, "get", "/servers/detail?all_tenants=1&limit=1").json()["servers"][0]
+    assert "server_groups" not in listed and "pinned_availability_zone" in listed
+
+
+def test_create_wait_and_delete_keeps_accounting_consistent(sim):
+    region = sim.cloud.regions["PROD"]
+    user = sim.connect("govcloud-sim-gd-psd")
+    flavor_id, image_id, net_id = ids(region, "gc.c2m4")
+    pid = sim.cloud.project_by_name("gd-psd").id
+    before = (region.usage[pid].instances, region.usage[pid].cores)
+    server = user.compute.create_server(
+        name="made-by-test", flavor_id=flavor_id, image_id=image_id,
+        networks=[{"uuid": net_id}], metadata={"role": "web"}, tags=["blue"])
+    assert server.admin_password
+    fresh = user.compute.get_server(server.id)
+    assert fresh.status == "BUILD"
+    server = user.compute.wait_for_server(server, interval=0.1, wait=30)
+    assert server.status == "ACTIVE" and server.power_state == 1
+    assert server.metadata == {"role": "web"} and server.tags == ["blue"]
+    (addr,) = server.addresses[region.networks[net_id].name]
+    assert addr["OS-EXT-IPS:type"] == "fixed"
+    assert (region.usage[pid].instances, region.usage[pid].cores) == (before[0] + 1,
+                                                                       before[1] + 2)
+    consumer = region.consumers[server.id]
+    (allocs,) = consumer.allocations.values()
+    assert allocs["VCPU"] == 2 and allocs["MEMORY_MB"] == 4096
+    port_ids = list(region.servers[server.id].port_ids)
+    assert port_ids and all(p in region.ports for p in port_ids)
+
+    user.compute.delete_server(server)
+    user.compute.wait_for_delete(server, interval=0.1, wait=30)
+    assert (region.usage[pid].instances, region.usage[pid].cores) == before
+    assert server.id not in region.consumers
+    assert not any(p in region.ports for p in port_ids)
+
+
+def test_server_with_no_host_goes_to_error_with_novas_fault(sim):
+    admin = sim.connect()
+    region = sim.cloud.regions["PROD"]
+    _, image_id, _ = ids(region, "gc.c1m2")
+    admin.compute.update_quota_set(admin.current_project_id, ram=-1, cores=-1)
+    huge = admin.compute.create_flavor(name="too-big", ram=4 * 1024 * 1024, vcpus=8, disk=10)
+    server = admin.compute.create_server(name="wont-fit", flavor_id=huge.id,
+                                         image_id=image_id, networks="none")
+    shown = admin.compute.get_server(server.id)
+    assert shown.status == "ERROR"
+    assert shown.fault["code"] == 500 and shown.fault["message"] == NO_HOST
+    assert shown.compute_host is None and server.id not in region.consumers
+    admin.compute.delete_server(server)
+
+
+def test_anti_affinity_group_spreads_and_fails_when_hosts_run_out(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    admin = sim.connect()
+    region = sim.cloud.regions["PROD"]
+    pid = sim.cloud.project_by_name("gd-psd").id
+    admin.compute.update_quota_set(pid, instances=200, cores=1000, ram=10 ** 7,
+                                   server_group_members=50)
+    usable = [h for h in region.hypervisors.values()
+              if h.service.is_up and h.service.status == "enabled"]
+    group = user.compute.create_server_group(name="spread", policy="anti-affinity")
+    flavor_id, image_id, _ = ids(region, "gc.c1m2")
+    made = [user.compute.create_server(name=f"aa-{i}", flavor_id=flavor_id, image_id=image_id,
+                                       networks="none", scheduler_hints={"group": group.id})
+            for i in range(len(usable) + 1)]
+    shown = [admin.compute.get_server(s.id) for s in made]
+    hosts = [s.compute_host for s in shown[:-1]]
+    assert len(set(hosts)) == len(usable)
+    assert shown[-1].status == "ERROR" and shown[-1].fault["message"] == NO_HOST
+    members = user.compute.get_server_group(group.id).member_ids
+    assert set(members) == {s.id for s in made}
+
+
+def test_quota_exceeded_is_403_with_novas_message(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    admin = sim.connect()
+    region = sim.cloud.regions["PROD"]
+    pid = sim.cloud.project_by_name("gd-psd").id
+    used = region.usage[pid]
+    admin.compute.update_quota_set(pid, cores=used.cores + 1)
+    flavor_id, image_id, net_id = ids(region, "gc.c4m8")
+    resp = raw(user, "post", "/servers", json={"server": {
+        "name": "over", "flavorRef": flavor_id, "imageRef": image_id, "networks": "auto"}})
+    assert resp.status_code == 403
+    quota = region.compute_quota(pid)
+    assert resp.json()["forbidden"]["message"] == (
+        f"Quota exceeded for cores: Requested 4, but already used {used.cores} of "
+        f"{quota['cores']} cores")
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"server": {"name": "x", "flavorRef": "nope", "imageRef": "", "networks": "none"}},
+     400, "Flavor nope could not be found."),
+    ({"server": {"name": "x", "flavorRef": "FLAVOR", "imageRef": "IMAGE"}},
+     400, "'networks' is a required property"),
+    ({"server": {"name": "x", "flavorRef": "FLAVOR", "imageRef": "IMAGE",
+                 "networks": [{"uuid": "3f8c9d5e-0000-4000-8000-000000000000"}]}},
+     400, "Network 3f8c9d5e-0000-4000-8000-000000000000 could not be found."),
+    ({"server": {"name": "x", "flavorRef": "FLAVOR",
+                 "imageRef": "3f8c9d5e-0000-4000-8000-000000000000", "networks": "none"}},
+     400, "Image 3f8c9d5e-0000-4000-8000-000000000000 could not be found."),
+    ({"server": {"name": "x", "flavorRef": "FLAVOR", "imageRef": "IMAGE",
+                 "networks": "none", "key_name": "missing"}},
+     400, "Invalid key_name provided."),
+    ({"server": {"name": "x", "flavorRef": "FLAVOR", "imageRef": "IMAGE",
+                 "networks": "none", "availability_zone": "mars"}},
+     400, "The requested availability zone is not available"),
+    ({"server": {"name": "x", "flavorRef": "FLAVOR", "imageRef": "IMAGE",
+                 "networks": "none", "colour": "red"}},
+     400, "Additional properties are not allowed ('colour' was unexpected)"),
+    ({"nothing": {}}, 400, "Additional properties are not allowed ('nothing' was unexpected)"),
+])
+def test_bad_create_bodies_get_novas_400s(sim, body, status, message):
+    user = sim.connect("govcloud-sim-gd-psd")
+    flavor_id, image_id, _ = ids(sim.cloud.regions["PROD"], "gc.c1m2")
+    server = body.get("server", {})
+    for key, value in list(server.items()):
+        if isinstance(value, str):
+            server[key] = {"FLAVOR": flavor_id, "IMAGE": image_id}.get(value, value)
+    before = len(sim.cloud.regions["PROD"].servers)
+    resp = raw(user, "post", "/servers", json=body)
+    assert resp.status_code == status
+    (kind, detail), = resp.json().items()
+    assert kind == "badRequest" and message in detail["message"]
+    assert len(sim.cloud.regions["PROD"].servers) == before
+    # the simulator keeps serving
+    assert raw(user, "get", "/servers?limit=1").status_code == 200
+
+
+def test_malformed_json_is_a_400_and_the_server_keeps_serving(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    resp = user.compute.post("/servers", data=b"{not json", microversion="2.96",
+                             raise_exc=False, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400 and "badRequest" in resp.json()
+    assert raw(user, "get", "/flavors").status_code == 200
+
+
+def test_stop_start_reboot_lock_and_state_conflicts(sim):
+    region = sim.cloud.regions["PROD"]
+    user = sim.connect("govcloud-sim-gd-psd")
+    admin = sim.connect()
+    pid = sim.cloud.project_by_name("gd-psd").id
+    server = next(s for s in region.servers.values()
+                  if s.project_id == pid and s.status == "ACTIVE")
+    user.compute.stop_server(server.id)
+    assert user.compute.get_server(server.id).status == "SHUTOFF"
+    resp = raw(user, "post", f"/servers/{server.id}/action", json={"os-stop": None})
+    assert resp.status_code == 409
+    assert resp.json()["conflictingRequest"]["message"] == (
+        f"Cannot 'stop' instance {server.id} while it is in vm_state stopped")
+    user.compute.start_server(server.id)
+    user.compute.reboot_server(server.id, "HARD")
+    assert user.compute.get_server(server.id).status == "HARD_REBOOT"
+    got = user.compute.wait_for_server(user.compute.get_server(server.id), interval=0.1,
+                                       wait=30)
+    assert got.status == "ACTIVE"
+
+    admin.compute.lock_server(server.id, locked_reason="change freeze")
+    shown = user.compute.get_server(server.id)
+    assert shown.is_locked and shown.locked_reason == "change freeze"
+    resp = raw(user, "delete", f"/servers/{server.id}")
+    assert resp.status_code == 409
+    assert resp.json()["conflictingRequest"]["message"] == f"Instance {server.id} is locked"
+    resp = raw(user, "post", f"/servers/{server.id}/action", json={"unlock": None})
+    assert resp.status_code == 403
+    admin.compute.unlock_server(server.id)
+    resp = raw(user, "post", f"/servers/{server.id}/action", json={"explode": {}})
+    assert resp.status_code == 400
+    assert resp.json()["badRequest"]["message"] == "There is no such action: explode"
+
+
+def test_metadata_and_tags_round_trip(sim):
+    region = sim.cloud.regions["PROD"]
+    user = sim.connect("govcloud-sim-gd-psd")
+    pid = sim.cloud.project_by_name("gd-psd").id
+    sid = next(s.id for s in region.servers.values()
+               if s.project_id == pid and s.status == "ACTIVE")
+    server = user.compute.get_server(sid)
+    user.compute.set_server_metadata(server, owner="ops", tier="1")
+    assert user.compute.get_server_metadata(server).metadata["owner"] == "ops"
+    user.compute.delete_server_metadata(server, ["tier"])
+    assert "tier" not in user.compute.get_server_metadata(server).metadata
+    resp = raw(user, "get", f"/servers/{sid}/metadata/nope")
+    assert resp.status_code == 404
+
+    assert raw(user, "put", f"/servers/{sid}/tags/gold").status_code == 201
+    assert raw(user, "put", f"/servers/{sid}/tags/gold").status_code == 204
+    assert raw(user, "get", f"/servers/{sid}/tags/gold").status_code == 204
+    tags = raw(user, "get", f"/servers/{sid}/tags").json()["tags"]
+    assert "gold" in tags
+    tagged = list(user.compute.servers(tags="gold"))
+    assert [s.id for s in tagged] == [sid]
+    assert raw(user, "get", f"/servers/{sid}/tags", mv="2.25").status_code == 404
+    assert raw(user, "delete", f"/servers/{sid}/tags/gold").status_code == 204
+    assert raw(user, "delete", f"/servers/{sid}/tags/gold").status_code == 404
+
+
+def test_update_name_and_description(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    region = sim.cloud.regions["PROD"]
+    pid = sim.cloud.project_by_name("gd-psd").id
+    sid = next(s.id for s in region.servers.values() if s.project_id == pid)
+    updated = user.compute.update_server(sid, name="renamed", description="for the test")
+    assert updated.name == "renamed" and updated.description == "for the test"
+    assert region.servers[sid].name == "renamed"
+
+
+def test_other_projects_server_is_not_found(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    pid = sim.cloud.project_by_name("gd-psd").id
+    other = next(s for s in sim.cloud.regions["PROD"].servers.values() if s.project_id != pid)
+    resp = raw(user, "get", f"/servers/{other.id}")
+    assert resp.status_code == 404
+    assert resp.json() == {"itemNotFound": {"code": 404, "message":
+                                            f"Instance {other.id} could not be found."}}
+
+
+def test_build_turns_active_after_the_build_delay(sim):
+    region = sim.cloud.regions["DR-LOCAL"]
+    user = sim.connect("govcloud-sim-gd-psd", region="DR-LOCAL")
+    flavor_id, image_id, _ = ids(region, "gc.c1m2")
+    server = user.compute.create_server(name="slow", flavor_id=flavor_id, image_id=image_id,
+                                        networks="auto")
+    assert user.compute.get_server(server.id).status == "BUILD"
+    time.sleep(region.build_delay + 0.1)
+    shown = user.compute.get_server(server.id)
+    assert shown.status == "ACTIVE" and shown.launched_at
