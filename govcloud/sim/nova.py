@@ -42,6 +42,7 @@ class NovaRegionExtra:
     all_order_key: tuple[int, int, int] | None = None
     all_order: list[Any] = field(default_factory=list)
     all_order_pos: dict[str, int] = field(default_factory=dict)
+    view_cache: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # id → rendered view
 
     def legacy_service_id(self, service_id: str) -> int:
         sid = self.service_ids.get(service_id)
@@ -70,6 +71,8 @@ class NovaAPI:
         self.admin = nova_admin.AdminRoutes(self)
         self.tenant = nova_tenant.TenantRoutes(self)
         self.images = nova_images.ImageRoutes(self)
+        for region in cloud.regions.values():
+            self.servers.prewarm(region, f"{cloud.base_url}/{region.name}/compute")
 
     # --- shared ----------------------------------------------------------------------------
 

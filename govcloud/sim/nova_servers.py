@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -115,13 +116,15 @@ def host_status(region: RegionState, s: Server) -> str:
 class ViewCtx:
     """Everything a server view needs that is the same for every server of a request."""
 
-    def __init__(self, req: Request, region: RegionState) -> None:
-        mv = req.microversion
+    def __init__(self, req: Request | None, region: RegionState, *, base: str = "",
+                 mv: tuple[int, int] = (2, 96), admin: bool = True) -> None:
+        if req is not None:
+            mv, admin, base = req.microversion, bool(req.auth.is_admin), req.base_url
         self.region = region
-        self.admin = bool(req.auth.is_admin)
-        self.base = req.base_url
-        self.self_prefix = f"{req.base_url}{PREFIX}/servers/"
-        self.bookmark_prefix = f"{req.base_url}/servers/"
+        self.admin = admin
+        self.base = base
+        self.self_prefix = f"{base}{PREFIX}/servers/"
+        self.bookmark_prefix = f"{base}/servers/"
         self.mv_2_3 = mv >= (2, 3)
         self.mv_2_9 = mv >= (2, 9)
         self.mv_2_16 = mv >= (2, 16)
@@ -189,7 +192,8 @@ class ViewCtx:
         return st
 
 
-def server_view(ctx: ViewCtx, s: Server, *, show: bool = False) -> dict[str, Any]:
+def server_view(ctx: ViewCtx, s: Server, *, show: bool = False,
+                with_host_status: bool = True) -> dict[str, Any]:
     """One server exactly as GET /servers/detail (or /servers/{id} with ``show``) has it."""
     sid = s.id
     status = s.status
@@ -254,7 +258,7 @@ def server_view(ctx: ViewCtx, s: Server, *, show: bool = False) -> dict[str, Any
             for v in vols]
     else:
         d["os-extended-volumes:volumes_attached"] = [{"id": v["id"]} for v in vols]
-    if ctx.mv_2_16 and ctx.admin:
+    if ctx.mv_2_16 and ctx.admin and with_host_status:
         d["host_status"] = ctx.host_status(s)
     if ctx.mv_2_9:
         d["locked"] = s.locked
@@ -296,7 +300,37 @@ def brief_view(ctx: ViewCtx, s: Server) -> dict[str, Any]:
 
 
 def touch(s: Server) -> None:
+    """Record a change: bumps ``updated`` and the revision the view cache keys on."""
     s.updated_at = now()
+    s.nova_rev = getattr(s, "nova_rev", 0) + 1  # type: ignore[attr-defined]
+
+
+def _stamp(s: Server) -> tuple[Any, ...]:
+    """What a cached view depends on; any mutation changes at least one of these."""
+    return (s.updated_at, s.status, s.task_state, s.vm_state, s.power_state, s.locked,
+            s.name, s.host, id(s.addresses), len(s.volumes_attached), len(s.tags),
+            len(s.metadata), getattr(s, "nova_rev", 0))
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def cached_detail(ctx: ViewCtx, cache: dict[str, tuple[Any, ...]], s: Server) -> str:
+    """The admin detail view as JSON text, re-rendered only when the server changed.
+
+    ``host_status`` depends on the compute service, not the server, so it is spliced in
+    fresh each time; everything else comes from the cached fragment.
+    """
+    stamp = _stamp(s)
+    hit = cache.get(s.id)
+    if hit is not None and hit[0] == stamp and hit[1] == ctx.base:
+        frag: str = hit[2]
+    else:
+        frag = _ENCODE(server_view(ctx, s, with_host_status=False))[:-1]
+        cache[s.id] = (stamp, ctx.base, frag)
+    if ctx.mv_2_16:
+        return frag + ',"host_status":"' + ctx.host_status(s) + '"}'
+    return frag + "}"
 
 
 class ServerRoutes:
@@ -323,6 +357,14 @@ class ServerRoutes:
         if s is None or (not req.auth.is_admin and s.project_id != req.auth.project_id):
             raise not_found(f"Instance {server_id} could not be found.")
         return s
+
+    def prewarm(self, region: RegionState, base: str) -> None:
+        """Render the admin detail view of every server once, so the first full listing
+        is served from the cache too."""
+        ctx = ViewCtx(None, region, base=base)
+        cache = self.api.extra(region).view_cache
+        for s in region.servers.values():
+            cached_detail(ctx, cache, s)
 
     @staticmethod
     def check_lock(req: Request, s: Server) -> None:
@@ -573,6 +615,15 @@ class ServerRoutes:
     def _page(self, req: Request, page: list[Server], limit: int, detail: bool,
               region: RegionState) -> Response:
         ctx = ViewCtx(req, region)
+        if detail and ctx.admin and ctx.mv_2_96:
+            cache = self.api.extra(region).view_cache
+            text = '{"servers":[' + ",".join([cached_detail(ctx, cache, s) for s in page])
+            text += "]"
+            if page and len(page) >= min(limit, MAX_LIMIT):
+                text += ',"servers_links":' + _ENCODE([next_link(req, "servers/detail",
+                                                                 page[-1].id)])
+            return Response(body=(text + "}").encode(),
+                            headers={"Content-Type": "application/json"})
         if detail:
             servers = [server_view(ctx, s) for s in page]
             collection = "servers/detail"

@@ -339,3 +339,32 @@ def test_build_turns_active_after_the_build_delay(sim):
     time.sleep(region.build_delay + 0.1)
     shown = user.compute.get_server(server.id)
     assert shown.status == "ACTIVE" and shown.launched_at
+
+
+def test_listing_matches_show_and_reflects_every_change(sim):
+    """The admin detail listing is served from rendered views; they must track changes."""
+    admin = sim.connect()
+    region = sim.cloud.regions["PROD"]
+
+    def listed(sid):
+        pages = raw(admin, "get", "/servers/detail?all_tenants=1").json()["servers"]
+        return next(v for v in pages if v["id"] == sid)
+
+    server = next(s for s in region.servers.values() if s.status == "ACTIVE")
+    shown = raw(admin, "get", f"/servers/{server.id}").json()["server"]
+    shown.pop("server_groups")
+    assert listed(server.id) == shown
+
+    admin.compute.update_server(server.id, name="renamed-in-place")
+    admin.compute.set_server_metadata(server.id, note="x")
+    admin.compute.stop_server(server.id)
+    view = listed(server.id)
+    assert view["name"] == "renamed-in-place" and view["metadata"]["note"] == "x"
+    assert view["status"] == "SHUTOFF" and view["OS-EXT-STS:power_state"] == 4
+    assert view["host_status"] == "UP"
+    svc = region.hv_by_host[server.host].service
+    raw(admin, "put", f"/os-services/{svc.id}", json={"forced_down": True})
+    assert listed(server.id)["host_status"] == "DOWN"
+    raw(admin, "put", f"/os-services/{svc.id}", json={"forced_down": False})
+    raw(admin, "put", f"/os-services/{svc.id}", json={"status": "disabled"})
+    assert listed(server.id)["host_status"] == "MAINTENANCE"
