@@ -95,6 +95,17 @@ FLAVORS: tuple[tuple[str, int, int, int, float], ...] = (
     ("gc.c32m128", 32, 131072, 400, 0.01),
 )
 
+# devstack's default flavors, kept as many real clouds keep them (and openstacksdk's functional
+# tests look for them); never used for seeded servers
+DEVSTACK_FLAVORS: tuple[tuple[str, str, int, int, int], ...] = (
+    ("1", "m1.tiny", 1, 512, 1),
+    ("2", "m1.small", 1, 2048, 20),
+    ("3", "m1.medium", 2, 4096, 40),
+    ("4", "m1.large", 4, 8192, 80),
+    ("5", "m1.xlarge", 8, 16384, 160),
+    ("c1", "cirros256", 1, 256, 1),
+)
+
 IMAGES: tuple[tuple[str, str, int, str], ...] = (
     ("cirros-0.6.2-x86_64-disk", "qcow2", 21430272, "cirros"),
     ("ubuntu-22.04-server", "qcow2", 688128000, "ubuntu"),
@@ -253,6 +264,8 @@ def _compute(region: RegionState, shape: SiteShape) -> None:
         fl = Flavor(id=ids.uuid(), name=name, vcpus=vcpus, ram=ram, disk=disk,
                     description=f"{vcpus} vCPU / {ram // 1024} GiB")
         region.flavors[fl.id] = fl
+    for fid, name, vcpus, ram, disk in DEVSTACK_FLAVORS:
+        region.flavors[fid] = Flavor(id=fid, name=name, vcpus=vcpus, ram=ram, disk=disk)
     for i in range(shape.hosts):
         host = f"{prefix}-cmp-{i + 1:04d}"
         svc = ComputeService(id=ids.uuid(), binary="nova-compute", host=host, zone="nova")
@@ -332,7 +345,7 @@ def _servers(region: RegionState, shape: SiteShape, cloud: Cloud,
     else:
         present = [t for t in tenant_list if t["dr_level"] >= 3]
     weights = tuple(WEIGHT.get(t["code"], 1.0) for t in present)
-    flavors = list(region.flavors.values())
+    flavors = [f for f in region.flavors.values() if f.name.startswith("gc.")]
     fweights = tuple(f[4] for f in FLAVORS)
     images = list(region.images.values())
     net = next(iter(region.networks.values()))
