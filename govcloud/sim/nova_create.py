@@ -10,6 +10,7 @@ import ipaddress
 import secrets
 import string
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from govcloud.sim.http import (
@@ -21,7 +22,17 @@ from govcloud.sim.http import (
     forbidden,
     json_response,
 )
-from govcloud.sim.model import Flavor, Image, Network, Port, Server, ServerGroup, Volume, now
+from govcloud.sim.model import (
+    Flavor,
+    Hypervisor,
+    Image,
+    Network,
+    Port,
+    Server,
+    ServerGroup,
+    Volume,
+    now,
+)
 from govcloud.sim.nova_common import (
     additional,
     invalid,
@@ -192,7 +203,7 @@ class ServerCreator:
             s.user_data = user_data  # type: ignore[attr-defined]
             if group is not None:
                 s.server_group_id = group.id
-            hv = region.schedule(snapshot, zone=zone, group=group, host=forced_host)
+            hv = place(region, snapshot, zone=zone, group=group, host=forced_host)
             if hv is None:
                 s.status, s.vm_state, s.task_state = "ERROR", "error", None
                 s.availability_zone = zone
@@ -596,6 +607,34 @@ class ServerCreator:
             used += 1
             attach(region, s, vol, device=device, delete_on_termination=b.delete_on_termination,
                    tag=b.tag)
+
+
+def place(region: RegionState, flavor: Flavor, *, zone: str | None,
+          group: ServerGroup | None, host: str | None) -> Hypervisor | None:
+    """Schedule honouring the server group: hard (anti-)affinity through the scheduler,
+    ``max_server_per_host`` (2.64+) and the soft policies as Nova's weighers would."""
+    if group is None or group.policy == "affinity":
+        return region.schedule(flavor, zone=zone, group=group, host=host)
+    counts: Counter[str] = Counter()
+    for m in group.members:
+        member = region.servers.get(m)
+        if member is not None and member.host:
+            counts[member.host] += 1
+    if group.policy == "anti-affinity":
+        per_host = int(group.rules.get("max_server_per_host") or 1)
+        if per_host <= 1:
+            return region.schedule(flavor, zone=zone, group=group, host=host)
+        full = {h for h, n in counts.items() if n >= per_host}
+        return region.schedule(flavor, zone=zone, host=host, exclude=full)
+    if group.policy == "soft-anti-affinity":
+        return (region.schedule(flavor, zone=zone, host=host, exclude=set(counts))
+                or region.schedule(flavor, zone=zone, host=host))
+    for member_host, _ in counts.most_common():  # soft-affinity: pack where members are
+        if host in (None, member_host):
+            hv = region.schedule(flavor, zone=zone, host=member_host)
+            if hv is not None:
+                return hv
+    return region.schedule(flavor, zone=zone, host=host)
 
 
 def attach(region: RegionState, s: Server, vol: Volume, *, device: str,

@@ -691,6 +691,7 @@ class ServerRoutes:
         """Delete a server and everything it held (ports, allocations, quota, volumes)."""
         doomed = [v["id"] for v in s.volumes_attached if v.get("delete_on_termination")]
         region.delete_server(s)
+        touch(s)
         for vid in doomed:
             vol = region.volumes.get(vid)
             if vol is not None and not vol.attachments:

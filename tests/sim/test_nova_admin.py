@@ -112,6 +112,14 @@ def test_services_state_status_and_forced_down(sim):
     assert resp.json() == {"service": {"host": target.host, "binary": "nova-compute",
                                        "status": "enabled"}}
     assert target.status == "enabled"
+    resp = raw(conn, "put", "/os-services/force-down", mv="2.11",
+               json={"host": target.host, "binary": "nova-compute", "forced_down": False})
+    assert resp.json() == {"service": {"host": target.host, "binary": "nova-compute",
+                                       "forced_down": False}}
+    assert target.is_up
+    assert raw(conn, "put", "/os-services/force-down", mv="2.10",
+               json={"host": target.host, "binary": "nova-compute",
+                     "forced_down": True}).status_code == 404
 
 
 def test_deleting_a_busy_compute_service_is_refused(sim):

@@ -368,3 +368,99 @@ def test_listing_matches_show_and_reflects_every_change(sim):
     raw(admin, "put", f"/os-services/{svc.id}", json={"forced_down": False})
     raw(admin, "put", f"/os-services/{svc.id}", json={"status": "disabled"})
     assert listed(server.id)["host_status"] == "MAINTENANCE"
+
+
+def test_group_rules_and_soft_policies(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    admin = sim.connect()
+    region = sim.cloud.regions["PROD"]
+    pid = sim.cloud.project_by_name("gd-psd").id
+    admin.compute.update_quota_set(pid, instances=200, cores=1000, ram=10 ** 7,
+                                   server_group_members=50)
+    flavor_id, image_id, _ = ids(region, "gc.c1m2")
+
+    def boot(group_id, n):
+        made = [user.compute.create_server(name=f"g-{i}", flavor_id=flavor_id,
+                                           image_id=image_id, networks="none",
+                                           scheduler_hints={"group": group_id})
+                for i in range(n)]
+        return [admin.compute.get_server(s.id).compute_host for s in made]
+
+    two_per_host = raw(user, "post", "/os-server-groups", json={"server_group": {
+        "name": "two", "policy": "anti-affinity",
+        "rules": {"max_server_per_host": 2}}}).json()["server_group"]
+    hosts = boot(two_per_host["id"], 4)
+    assert all(hosts.count(h) <= 2 for h in hosts) and None not in hosts
+    packed = user.compute.create_server_group(name="pack", policy="soft-affinity")
+    hosts = boot(packed.id, 3)
+    assert len(set(hosts)) == 1
+    spread = user.compute.create_server_group(name="spread", policy="soft-anti-affinity")
+    usable = sum(1 for h in region.hypervisors.values()
+                 if h.service.is_up and h.service.status == "enabled")
+    hosts = boot(spread.id, usable + 1)
+    assert None not in hosts  # soft: never fails for the policy's sake
+    assert len(set(hosts)) == usable
+
+
+def test_multi_create_and_reservation_id(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    region = sim.cloud.regions["PROD"]
+    flavor_id, image_id, _ = ids(region, "gc.c1m2")
+    resp = raw(user, "post", "/servers", json={"server": {
+        "name": "batch", "flavorRef": flavor_id, "imageRef": image_id, "networks": "none",
+        "min_count": 2, "max_count": 3, "return_reservation_id": True}})
+    assert resp.status_code == 202
+    rid = resp.json()["reservation_id"]
+    assert rid.startswith("r-")
+    admin = sim.connect()
+    batch = list(admin.compute.servers(all_projects=True, reservation_id=rid))
+    assert sorted(s.name for s in batch) == ["batch-1", "batch-2", "batch-3"]
+    assert sorted(s.launch_index for s in batch) == [0, 1, 2]
+    bad = raw(user, "post", "/servers", json={"server": {
+        "name": "batch", "flavorRef": flavor_id, "imageRef": image_id, "networks": "none",
+        "min_count": 3, "max_count": 2}})
+    assert bad.status_code == 400
+
+
+def test_sort_keys(sim):
+    admin = sim.connect()
+    by_name = raw(admin, "get", "/servers?all_tenants=1&sort_key=display_name&sort_dir=asc"
+                  ).json()["servers"]
+    names = [s["name"] for s in by_name]
+    assert names == sorted(names)
+    user = sim.connect("govcloud-sim-gd-psd")
+    resp = raw(user, "get", "/servers?sort_key=host")
+    assert resp.status_code == 403
+    assert raw(admin, "get", "/servers?sort_key=bogus").status_code == 400
+
+
+def test_boot_from_volume_and_attach_detach(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    region = sim.cloud.regions["PROD"]
+    flavor_id, image_id, _ = ids(region, "gc.c1m2")
+    resp = raw(user, "post", "/servers", json={"server": {
+        "name": "bfv", "flavorRef": flavor_id, "imageRef": "", "networks": "none",
+        "block_device_mapping_v2": [{"boot_index": 0, "uuid": image_id,
+                                     "source_type": "image", "destination_type": "volume",
+                                     "volume_size": 2, "delete_on_termination": True}]}})
+    assert resp.status_code == 202
+    sid = resp.json()["server"]["id"]
+    server = user.compute.wait_for_server(user.compute.get_server(sid), interval=0.1, wait=30)
+    assert raw(user, "get", f"/servers/{sid}").json()["server"]["image"] == ""
+    (att,) = server.attached_volumes
+    assert att["delete_on_termination"] is True
+    boot_volume = region.volumes[att["id"]]
+    assert boot_volume.status == "in-use" and boot_volume.bootable
+
+    spare = user.block_storage.create_volume(size=1)
+    user.block_storage.wait_for_status(spare, status="available", interval=0.1, wait=30)
+    user.compute.create_volume_attachment(server, volume_id=spare.id)
+    assert region.volumes[spare.id].status == "in-use"
+    listed = list(user.compute.volume_attachments(server))
+    assert {a.volume_id for a in listed} == {att["id"], spare.id}
+    user.compute.delete_volume_attachment(server, spare.id)
+    assert region.volumes[spare.id].status == "available"
+    user.compute.delete_server(server)
+    user.compute.wait_for_delete(server, interval=0.1, wait=30)
+    assert att["id"] not in region.volumes  # deleted on termination
+    assert spare.id in region.volumes
