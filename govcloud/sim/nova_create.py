@@ -573,6 +573,10 @@ class ServerCreator:
         for n in nets:
             if n.port is not None:
                 port = n.port
+                # a port the user made stays theirs: unbound, not deleted, with the server
+                kept = getattr(s, "preexisting_ports", set())
+                kept.add(port.id)
+                s.preexisting_ports = kept  # type: ignore[attr-defined]
                 port.device_id = s.id
                 port.device_owner = f"compute:{s.availability_zone or 'nova'}"
                 port.binding_host_id = host

@@ -534,6 +534,9 @@ class ServerOpsRoutes:
                 raise conflict(f"Port {port.id} is still in use.")
             port.device_id, port.device_owner = s.id, "compute:nova"
             port.binding_host_id = s.host or ""
+            kept = getattr(s, "preexisting_ports", set())
+            kept.add(port.id)
+            s.preexisting_ports = kept  # type: ignore[attr-defined]
         else:
             net_id = body.get("net_id")
             net = region.networks.get(net_id or "")
@@ -561,7 +564,7 @@ class ServerOpsRoutes:
         s.port_ids.remove(port_id)
         port = region.ports.get(port_id)
         if port is not None:
-            if port.device_owner.startswith("compute:") and port.name == "":
+            if port_id not in getattr(s, "preexisting_ports", ()):
                 region.ports.pop(port_id, None)
             else:
                 port.device_id, port.device_owner, port.binding_host_id = "", "", ""

@@ -690,6 +690,11 @@ class ServerRoutes:
     def destroy(region: RegionState, s: Server) -> None:
         """Delete a server and everything it held (ports, allocations, quota, volumes)."""
         doomed = [v["id"] for v in s.volumes_attached if v.get("delete_on_termination")]
+        for port_id in getattr(s, "preexisting_ports", ()):
+            port = region.ports.get(port_id)
+            if port is not None:
+                port.device_id = port.device_owner = port.binding_host_id = ""
+                port.updated_at = now()
         region.delete_server(s)
         touch(s)
         for vid in doomed:

@@ -464,3 +464,24 @@ def test_boot_from_volume_and_attach_detach(sim):
     user.compute.wait_for_delete(server, interval=0.1, wait=30)
     assert att["id"] not in region.volumes  # deleted on termination
     assert spare.id in region.volumes
+
+
+def test_a_users_own_port_survives_the_server(sim):
+    user = sim.connect("govcloud-sim-gd-psd")
+    region = sim.cloud.regions["PROD"]
+    flavor_id, image_id, net_id = ids(region, "gc.c1m2")
+    port = user.network.create_port(network_id=net_id, name="keep-me")
+    server = user.compute.create_server(name="on-my-port", flavor_id=flavor_id,
+                                        image_id=image_id, networks=[{"port": port.id}])
+    server = user.compute.wait_for_server(server, interval=0.1, wait=30)
+    assert region.ports[port.id].device_id == server.id
+    (ip,) = region.ports[port.id].fixed_ips
+    assert server.addresses[region.networks[net_id].name][0]["addr"] == ip["ip_address"]
+    in_use = raw(user, "post", "/servers", json={"server": {
+        "name": "x", "flavorRef": flavor_id, "imageRef": image_id,
+        "networks": [{"port": port.id}]}})
+    assert in_use.status_code == 409
+    assert in_use.json()["conflictingRequest"]["message"] == f"Port {port.id} is still in use."
+    user.compute.delete_server(server)
+    user.compute.wait_for_delete(server, interval=0.1, wait=30)
+    assert port.id in region.ports and region.ports[port.id].device_id == ""
