@@ -574,7 +574,7 @@ class ServerCreator:
             if n.port is not None:
                 port = n.port
                 # a port the user made stays theirs: unbound, not deleted, with the server
-                kept = getattr(s, "preexisting_ports", set())
+                kept: set[str] = getattr(s, "preexisting_ports", set())
                 kept.add(port.id)
                 s.preexisting_ports = kept  # type: ignore[attr-defined]
                 port.device_id = s.id

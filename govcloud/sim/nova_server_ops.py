@@ -534,7 +534,7 @@ class ServerOpsRoutes:
                 raise conflict(f"Port {port.id} is still in use.")
             port.device_id, port.device_owner = s.id, "compute:nova"
             port.binding_host_id = s.host or ""
-            kept = getattr(s, "preexisting_ports", set())
+            kept: set[str] = getattr(s, "preexisting_ports", set())
             kept.add(port.id)
             s.preexisting_ports = kept  # type: ignore[attr-defined]
         else:
