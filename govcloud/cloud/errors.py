@@ -37,6 +37,18 @@ def _from_status(status: int | None, where: str, detail: str) -> GovCloudError:
     return PermanentError(message)
 
 
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` or anything in its cause/context chain is a ``kind``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def translate(exc: BaseException, *, where: str) -> GovCloudError:
     """The govcloud error for an SDK exception raised while talking to ``where``."""
     detail = _one_line(exc)
@@ -50,7 +62,7 @@ def translate(exc: BaseException, *, where: str) -> GovCloudError:
         return PermanentError(f"{where}: {detail}",
                               hint="the service catalog has no such endpoint in this region; "
                                    "check the site's region name")
-    if isinstance(exc, ksa_exc.ConnectionError):
+    if _caused_by(exc, ksa_exc.ConnectionError):  # also discovery failing to connect
         return TemporaryError(f"{where}: cannot connect: {detail}",
                               hint="check that the cloud's auth_url is reachable from here")
     if isinstance(exc, sdk_exc.HttpException):

@@ -24,16 +24,18 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """So that `kill <pid>` stops the demo as cleanly as Ctrl-C does."""
+def _stop_signals_interrupt() -> Iterator[None]:
+    """Ctrl-C (even when started with SIGINT ignored, as background jobs are) and `kill <pid>`
+    both stop the demo cleanly, simulator included."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _progress(err: TextIO, scale: str) -> Callable[[float], None]:
@@ -54,7 +56,7 @@ def run_demo(*, state_dir: Path, scale: str = "province", seed: int | None = Non
              ready_timeout: float = 120.0, reader: SiteReader | None = None) -> int:
     """Start the simulator, print every site's summary, keep serving until interrupted."""
     sim = SimProcess(state_dir=state_dir, scale=scale, seed=seed)
-    with _sigterm_as_interrupt():
+    with _stop_signals_interrupt():
         try:
             print(f"starting the simulator ({scale} scale); files in {state_dir}", file=err,
                   flush=True)

@@ -51,6 +51,17 @@ def test_sdk_errors_reraises_with_the_cause() -> None:
     assert info.value.hint
 
 
+def test_discovery_that_could_not_connect_is_temporary() -> None:
+    try:
+        try:
+            raise ksa_exc.ConnectFailure("Connection refused")
+        except ksa_exc.ConnectFailure as inner:
+            raise ksa_exc.DiscoveryFailure("Could not find versioned identity endpoints") \
+                from inner
+    except ksa_exc.DiscoveryFailure as exc:
+        assert type(translate(exc, where="site PROD")) is TemporaryError
+
+
 def test_sdk_errors_lets_other_exceptions_through() -> None:
     with pytest.raises(ValueError), sdk_errors("x"):
         raise ValueError("not an SDK error")

@@ -1,0 +1,65 @@
+"""`govcloud demo` end to end: a real simulator process, read back through openstacksdk,
+stopped cleanly by Ctrl-C (SIGINT)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+READY_TIMEOUT = 120
+
+
+def _lines(stream: object, sink: queue.Queue[str | None]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        sink.put(line)
+    sink.put(None)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_demo_prints_every_site_and_stops_on_ctrl_c(tmp_path: Path, stop: int) -> None:
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "govcloud.cli", "demo", "--scale", "small", "--no-tui",
+         "--state-dir", str(state)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # as in a non-interactive shell's background job: SIGINT starts out ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    out: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, out), daemon=True).start()
+    lines: list[str] = []
+    try:
+        while not any(line.lstrip().startswith("export OS_CLIENT_CONFIG_FILE") for line in lines):
+            line = out.get(timeout=READY_TIMEOUT)
+            assert line is not None, f"demo exited early: {proc.wait()} {proc.stderr.read()}"  # type: ignore[union-attr]
+            lines.append(line)
+        sim_pid = json.loads((state / "sim.ready").read_text())["pid"]
+        os.kill(sim_pid, 0)  # the simulator is still serving
+        proc.send_signal(stop)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    table = [line.rstrip("\n") for line in lines]
+    header = table[0]
+    assert header.split()[:3] == ["SITE", "ROLE", "HYPERVISORS"]
+    rows = {line.split()[0]: line for line in table[1:4]}
+    assert list(rows) == ["PROD", "DR-LOCAL", "DR-REMOTE"]
+    for row in rows.values():
+        assert "error:" not in row
+    assert f"OS_CLIENT_CONFIG_FILE={state / 'clouds.yaml'} OS_CLOUD=govcloud-sim" in table[-1]
+    with pytest.raises(ProcessLookupError):
+        os.kill(sim_pid, 0)  # stopped with the demo
+    assert not (state / "sim.ready").exists()
