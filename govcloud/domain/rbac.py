@@ -1,0 +1,322 @@
+"""Who may do what: roles, principals, actions, targets and the one decision function ``can``.
+
+The rules (PRODUCT.md, "Governance"):
+
+- **bureau-admin** may do everything, on every department.
+- **bureau-auditor** reads, reads the audit log and exports, on every department; never writes.
+- **operator** reads, exports, runs every operation (tenancy apply, sync, provisioning,
+  migrations, drills) and submits or cancels requests, on every department; it does not approve
+  or reject requests (the bureau decides) and does not manage principals.
+- **city-operator** has the operator's rights, but only for tenants whose city is its own; a
+  target outside that city, or one that belongs to no city (provincial departments, the whole
+  cloud), is refused.
+- **department-viewer** reads its own department, nothing else.
+- **ci** (a service account) reads, submits requests and provisions; it never approves.
+
+A scoped principal never sees another department's data: single objects are checked with
+``can(principal, action, Target.of(code, city))``; lists, counts, search and exports are
+filtered with ``visible_departments``. Approving also needs ``may_approve`` (requester ≠
+approver), a separate check because it depends on the request, not only on the role.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from govcloud.errors import Forbidden, InvalidInput
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class Role(StrEnum):
+    """The six roles, as PRODUCT.md names them."""
+
+    BUREAU_ADMIN = "bureau-admin"
+    BUREAU_AUDITOR = "bureau-auditor"
+    OPERATOR = "operator"
+    CITY_OPERATOR = "city-operator"
+    DEPARTMENT_VIEWER = "department-viewer"
+    CI = "ci"
+
+
+class Kind(StrEnum):
+    """What an action does, which is what the roles are granted."""
+
+    READ = "read"        # views, and the tenancy plan (a dry run that changes nothing)
+    AUDIT = "audit"      # reading the audit log
+    EXPORT = "export"    # reports and CSV exports
+    OPERATE = "operate"  # changes to the cloud: tenancy apply, sync, provision, migrations, drills
+    REQUEST = "request"  # submitting and cancelling requests
+    DECIDE = "decide"    # approving and rejecting requests
+    ADMIN = "admin"      # managing principals
+
+
+class Action(StrEnum):
+    """Every read and write the control plane has or will have."""
+
+    VIEW_DEPARTMENT = "department.view"
+    VIEW_SERVERS = "servers.view"
+    VIEW_CAPACITY = "capacity.view"
+    VIEW_AUDIT = "audit.view"
+    EXPORT = "report.export"
+    TENANCY_PLAN = "tenancy.plan"
+    TENANCY_APPLY = "tenancy.apply"
+    PRINCIPAL_MANAGE = "principal.manage"
+    SYNC_RUN = "sync.run"
+    REQUEST_SUBMIT = "request.submit"
+    REQUEST_APPROVE = "request.approve"
+    REQUEST_REJECT = "request.reject"
+    REQUEST_CANCEL = "request.cancel"
+    PROVISION = "provision"
+    MIGRATION_RUN = "migration.run"
+    MIGRATION_OVERRIDE = "migration.override"
+    DRILL_RUN = "drill.run"
+
+    @property
+    def kind(self) -> Kind:
+        return _KIND[self]
+
+    @property
+    def writes(self) -> bool:
+        """True when the action changes something (the cloud, the store or a request)."""
+        return self.kind not in (Kind.READ, Kind.AUDIT, Kind.EXPORT)
+
+
+_KIND: dict[Action, Kind] = {
+    Action.VIEW_DEPARTMENT: Kind.READ,
+    Action.VIEW_SERVERS: Kind.READ,
+    Action.VIEW_CAPACITY: Kind.READ,
+    Action.TENANCY_PLAN: Kind.READ,
+    Action.VIEW_AUDIT: Kind.AUDIT,
+    Action.EXPORT: Kind.EXPORT,
+    Action.TENANCY_APPLY: Kind.OPERATE,
+    Action.SYNC_RUN: Kind.OPERATE,
+    Action.PROVISION: Kind.OPERATE,
+    Action.MIGRATION_RUN: Kind.OPERATE,
+    Action.MIGRATION_OVERRIDE: Kind.OPERATE,
+    Action.DRILL_RUN: Kind.OPERATE,
+    Action.REQUEST_SUBMIT: Kind.REQUEST,
+    Action.REQUEST_CANCEL: Kind.REQUEST,
+    Action.REQUEST_APPROVE: Kind.DECIDE,
+    Action.REQUEST_REJECT: Kind.DECIDE,
+    Action.PRINCIPAL_MANAGE: Kind.ADMIN,
+}
+
+_OPERATOR_KINDS = frozenset({Kind.READ, Kind.AUDIT, Kind.EXPORT, Kind.OPERATE, Kind.REQUEST})
+
+# What each role may do, before scope is considered.
+_GRANTS: dict[Role, frozenset[Action]] = {
+    Role.BUREAU_ADMIN: frozenset(Action),
+    Role.BUREAU_AUDITOR: frozenset(a for a in Action if not a.writes),
+    Role.OPERATOR: frozenset(a for a in Action if a.kind in _OPERATOR_KINDS),
+    Role.CITY_OPERATOR: frozenset(a for a in Action if a.kind in _OPERATOR_KINDS),
+    Role.DEPARTMENT_VIEWER: frozenset(a for a in Action if a.kind is Kind.READ),
+    Role.CI: frozenset({a for a in Action if a.kind is Kind.READ}
+                       | {Action.REQUEST_SUBMIT, Action.PROVISION}),
+}
+
+_WHY_NOT: dict[Role, str] = {
+    Role.BUREAU_ADMIN: "",
+    Role.BUREAU_AUDITOR: "the auditor reads, audits and exports, and never changes anything",
+    Role.OPERATOR: "approving requests and managing principals are the bureau's",
+    Role.CITY_OPERATOR: "approving requests and managing principals are the bureau's",
+    Role.DEPARTMENT_VIEWER: "a department viewer only reads its own department",
+    Role.CI: "a CI account reads, submits requests and provisions, nothing else",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Someone (or some pipeline) acting on the control plane.
+
+    ``city`` is set exactly for a city-operator, ``department`` exactly for a
+    department-viewer; names are lower-case so that two spellings can never be two people.
+    """
+
+    name: str
+    role: Role
+    city: str | None = None
+    department: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "role", Role(self.role))
+        except ValueError:
+            raise InvalidInput(f"unknown role {self.role!r}",
+                               hint="roles: " + ", ".join(r.value for r in Role)) from None
+        if not _NAME.match(self.name):
+            raise InvalidInput(
+                f"invalid principal name {self.name!r}",
+                hint="use lower-case letters, digits, '.', '_', '@' or '-', "
+                     "at most 64 characters (e.g. ci-pipeline or li.wei)")
+        if (self.role is Role.CITY_OPERATOR) != (self.city is not None):
+            raise InvalidInput(
+                f"principal {self.name}: a city is given for, and only for, a city-operator",
+                hint="use --city CITY with --role city-operator, and not with other roles")
+        if (self.role is Role.DEPARTMENT_VIEWER) != (self.department is not None):
+            raise InvalidInput(
+                f"principal {self.name}: a department is given for, and only for, "
+                "a department-viewer",
+                hint="use --department CODE with --role department-viewer, "
+                     "and not with other roles")
+        for label, value in (("city", self.city), ("department", self.department)):
+            if value is not None and not _CODE.match(value):
+                raise InvalidInput(f"principal {self.name}: invalid {label} code {value!r}",
+                                   hint="codes are lower-case, e.g. guangzhou or gd-psd")
+
+    @property
+    def scope(self) -> str:
+        """The principal's reach in words: 'all', 'city guangzhou' or 'department gd-psd'."""
+        if self.city is not None:
+            return f"city {self.city}"
+        if self.department is not None:
+            return f"department {self.department}"
+        return "all"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What an action is aimed at: one department (with its city), every tenant of a city,
+    or — with neither — the whole cloud (sites, the full catalogue, principals, the audit log).
+
+    A department's ``city`` is None for a provincial department that belongs to no city.
+    """
+
+    department: str | None = None
+    city: str | None = None
+
+    @classmethod
+    def of(cls, department: str, city: str | None) -> Target:
+        return cls(department=department, city=city)
+
+    @property
+    def is_global(self) -> bool:
+        return self.department is None and self.city is None
+
+    def __str__(self) -> str:
+        if self.department is not None:
+            where = f"city {self.city}" if self.city else "no city"
+            return f"department {self.department} ({where})"
+        if self.city is not None:
+            return f"the tenants of city {self.city}"
+        return "the whole cloud"
+
+
+GLOBAL = Target()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to "may this principal do this?", with the reason either way."""
+
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _in_scope(principal: Principal, target: Target) -> bool:
+    if principal.role is Role.CITY_OPERATOR:
+        return target.city is not None and target.city == principal.city
+    if principal.role is Role.DEPARTMENT_VIEWER:
+        return target.department is not None and target.department == principal.department
+    return True
+
+
+def can(principal: Principal, action: Action, target: Target) -> Decision:
+    """May ``principal`` do ``action`` on ``target``? The reason names the rule either way."""
+    who = f"{principal.name} ({principal.role})"
+    if action not in _GRANTS[principal.role]:
+        return Decision(False, f"{who} may not {action}: {_WHY_NOT[principal.role]}")
+    if not _in_scope(principal, target):
+        return Decision(False, f"{who} may {action} only within {principal.scope}, "
+                               f"not on {target}")
+    return Decision(True, f"{who} may {action} on {target}")
+
+
+def require(principal: Principal, action: Action, target: Target) -> None:
+    """``can``, raising Forbidden (with the reason) when the answer is no."""
+    decision = can(principal, action, target)
+    if not decision:
+        raise Forbidden(decision.reason,
+                        hint="ask a bureau-admin for a principal with the right role or scope")
+
+
+def may_approve(principal: Principal, request_requester: str) -> Decision:
+    """Requester ≠ approver: nobody decides on a request they submitted themselves.
+
+    This is the separation check only; the caller also asks ``can(principal,
+    Action.REQUEST_APPROVE, target)`` for the role and scope.
+    """
+    if principal.name.casefold() == request_requester.strip().casefold():
+        return Decision(False, f"{principal.name} submitted this request and so may not decide "
+                               "on it (requester and approver must differ)")
+    return Decision(True, f"{principal.name} did not submit this request "
+                          f"(it was {request_requester})")
+
+
+class DepartmentRef(Protocol):
+    """Anything with a department code and its city (None for a provincial department)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def city(self) -> str | None: ...
+
+
+D = TypeVar("D", bound=DepartmentRef)
+
+
+def visible_departments(principal: Principal, all_departments: Iterable[D],
+                        action: Action = Action.VIEW_DEPARTMENT) -> list[D]:
+    """The departments ``principal`` may ``action``, in the order given.
+
+    Use it to filter every list, count, search and export, so that a scoped principal never
+    learns of another department (not even how many there are).
+    """
+    return [d for d in all_departments if can(principal, action, Target.of(d.code, d.city))]
+
+
+# --- the permission table, for docs/security.md (a test keeps the two equal) ------------------
+
+_SAMPLE_CITY = "sample-city"
+_SAMPLE_DEPARTMENT = "sample-department"
+
+
+def _sample_principal(role: Role) -> Principal:
+    return Principal(
+        name=f"sample-{role.value}",
+        role=role,
+        city=_SAMPLE_CITY if role is Role.CITY_OPERATOR else None,
+        department=_SAMPLE_DEPARTMENT if role is Role.DEPARTMENT_VIEWER else None,
+    )
+
+
+def reach(role: Role, action: Action) -> str:
+    """How far ``role`` may ``action``: 'all', 'own city', 'own department' or '—'."""
+    principal = _sample_principal(role)
+    if can(principal, action, GLOBAL):
+        return "all"
+    if can(principal, action, Target.of("other-department", _SAMPLE_CITY)):
+        return "own city"
+    if can(principal, action, Target.of(_SAMPLE_DEPARTMENT, None)):
+        return "own department"
+    return "—"
+
+
+def permissions_markdown() -> str:
+    """The role × action table as Markdown (the block between the markers in security.md)."""
+    roles = list(Role)
+    lines = ["| action | " + " | ".join(r.value for r in roles) + " |",
+             "| --- | " + " | ".join("---" for _ in roles) + " |"]
+    for action in Action:
+        cells = " | ".join(reach(r, action) for r in roles)
+        lines.append(f"| `{action.value}` ({action.kind}) | {cells} |")
+    return "\n".join(lines) + "\n"
