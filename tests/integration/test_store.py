@@ -17,6 +17,8 @@ from govcloud.store.migrate import current, head, upgrade
 from govcloud.store.sites import SiteRepository
 from govcloud.store.tables import SiteRow, metadata
 
+HEAD = "0002_identity_audit"  # the newest revision in migrations/versions
+
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
@@ -31,7 +33,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 def test_current_of_an_empty_database_is_none(database_url: str) -> None:
     state = current(database_url)
     assert state.current is None
-    assert state.head == head() == "0001"
+    assert state.head == head() == HEAD
     assert not state.up_to_date
 
 
@@ -39,7 +41,7 @@ def test_upgrade_from_empty_creates_the_schema(database_url: str, tmp_path: Path
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # migrations are found in the package, not relative to cwd
     state = upgrade(database_url)
-    assert state.current == state.head == "0001"
+    assert state.current == state.head == HEAD
     assert state.up_to_date
     eng = make_engine(database_url)
     try:
@@ -48,13 +50,13 @@ def test_upgrade_from_empty_creates_the_schema(database_url: str, tmp_path: Path
         eng.dispose()
     assert {"site", "alembic_version"} <= tables
     assert current(database_url).to_dict() == {
-        "database": display_url(database_url), "current": "0001", "head": "0001",
+        "database": display_url(database_url), "current": HEAD, "head": HEAD,
         "up_to_date": True}
 
 
 def test_upgrade_twice_is_harmless(database_url: str) -> None:
     upgrade(database_url)
-    assert upgrade(database_url).current == "0001"
+    assert upgrade(database_url).current == HEAD
 
 
 def test_head_matches_the_table_metadata(engine: Engine) -> None:
@@ -157,4 +159,4 @@ def test_concurrent_upgrades_do_not_collide(database_url: str) -> None:
             if stream:
                 stream.close()
     assert results == [(0, "")] * 3
-    assert current(database_url).current == "0001"
+    assert current(database_url).current == HEAD
