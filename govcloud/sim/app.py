@@ -6,7 +6,8 @@ import threading
 import time
 from typing import Any
 
-from govcloud.sim import cinder, glance, keystone, neutron, nova, placement
+from govcloud.sim.cinder import CinderAPI
+from govcloud.sim.glance import GlanceAPI
 from govcloud.sim.http import (
     App,
     Faults,
@@ -19,6 +20,10 @@ from govcloud.sim.http import (
     not_found,
     parse_microversion,
 )
+from govcloud.sim.keystone import KeystoneAPI
+from govcloud.sim.neutron import NeutronAPI
+from govcloud.sim.nova import NovaAPI
+from govcloud.sim.placement import PlacementAPI
 from govcloud.sim.state import Cloud
 
 # The newest microversion each service speaks (a 2024.1-era cloud: compute 2.96).
@@ -62,13 +67,13 @@ class Simulator:
         self.lock = threading.RLock()
         self.started = time.time()
         self.router = Router()
-        self.identity = keystone.KeystoneAPI(cloud)
+        self.identity = KeystoneAPI(cloud)
         self.identity.register(self.router)
-        nova.NovaAPI(cloud).register(self.router)
-        placement.PlacementAPI(cloud).register(self.router)
-        glance.GlanceAPI(cloud).register(self.router)
-        neutron.NeutronAPI(cloud).register(self.router)
-        cinder.CinderAPI(cloud).register(self.router)
+        NovaAPI(cloud).register(self.router)
+        PlacementAPI(cloud).register(self.router)
+        GlanceAPI(cloud).register(self.router)
+        NeutronAPI(cloud).register(self.router)
+        CinderAPI(cloud).register(self.router)
         self.app = App(router=self.router, authenticate=self.identity.authenticate,
                        negotiate=negotiate, faults=self.faults,
                        regions=list(cloud.regions), lock=self.lock, control=self.control)

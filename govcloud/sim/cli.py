@@ -56,17 +56,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _call(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> Any:
+    if not url.startswith(("http://", "https://")):
+        raise SystemExit(f"error: --url must be an http(s) URL, got {url!r}\n"
+                         "hint: use the base URL the simulator printed, e.g. "
+                         "http://127.0.0.1:8774")
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
+    req = urllib.request.Request(url, data=data, method=method,  # noqa: S310 - checked above
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback URL
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - http(s) checked
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
-        raise SystemExit(f"error: simulator answered {exc.code}: {exc.read().decode()[:300]}")
+        raise SystemExit(f"error: simulator answered {exc.code}: "
+                         f"{exc.read().decode()[:300]}") from None
     except urllib.error.URLError as exc:
         raise SystemExit(f"error: cannot reach the simulator at {url}: {exc.reason}\n"
-                         "hint: is `govcloud sim serve` running, and is --url its base URL?")
+                         "hint: is `govcloud sim serve` running, and is --url its base URL?"
+                         ) from None
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -85,7 +91,7 @@ def serve(args: argparse.Namespace) -> int:
         running = start(host=args.host, port=args.port, scale=args.scale, seed=args.seed,
                         clouds_yaml=args.clouds_yaml, functional=args.functional_clouds,
                         build_delay=args.build_delay, admin_password=args.admin_password,
-                        faults=faults, ready_file=args.ready_file)
+                        faults=faults, ready_file=args.ready_file, freeze_gc=True)
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}\n"
               "hint: pick another --port, or 0 for a free one", file=sys.stderr)

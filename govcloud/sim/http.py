@@ -17,10 +17,12 @@ Each service module registers handlers on the shared :class:`Router`. A handler 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 import uuid
@@ -272,11 +274,14 @@ class SimHTTPServer(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
     server: SimHTTPServer
     server_version = "govcloud-sim"
     sys_version = ""
@@ -329,10 +334,8 @@ class App:
             if region is not None and region in self.faults.down:
                 # A datacentre that is down: the connection dies without an answer.
                 h.close_connection = True
-                try:
-                    h.connection.shutdown(2)
-                except OSError:
-                    pass
+                with contextlib.suppress(OSError):
+                    h.connection.shutdown(socket.SHUT_RDWR)
                 return
             delay = self.faults.latency_ms
             if self.faults.jitter_ms:
@@ -355,9 +358,9 @@ class App:
                             headers={"Content-Type": ctype, **err.headers})
         except Exception:  # the simulator must keep serving whatever happens
             log.exception("unhandled error on %s %s", h.command, h.path)
-            err = ApiError(500, "The server has either erred or is incapable of performing "
-                                "the requested operation.")
-            payload, ctype = error_body(service, err, req.request_id)
+            fault = ApiError(500, "The server has either erred or is incapable of performing "
+                                  "the requested operation.")
+            payload, ctype = error_body(service, fault, req.request_id)
             resp = Response(status=500, body=payload, headers={"Content-Type": ctype})
         self._write(h, req, resp)
 

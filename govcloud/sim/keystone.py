@@ -153,7 +153,7 @@ class KeystoneAPI:
             return None
         return self.cloud.user_by_name(str(name), domain_id)
 
-    def _domain_id(self, spec: dict[str, Any]) -> str | None:
+    def _domain_id(self, spec: Any) -> str | None:
         if not isinstance(spec, dict):
             return None
         if "id" in spec:
@@ -234,7 +234,7 @@ class KeystoneAPI:
             for tid in [t.id for t in self.cloud.tokens.values() if t.expires_at <= issued]:
                 self.cloud.tokens.pop(tid, None)
         body = self._token_body(token, req)
-        return json_response(body, status=201, **{"X-Subject-Token": token.id})
+        return Response(status=201, body=body, headers={"X-Subject-Token": token.id})
 
     def _token_body(self, token: Token, req: Request) -> dict[str, Any]:
         user = self.cloud.users[token.user_id]
@@ -298,7 +298,7 @@ class KeystoneAPI:
         ctx = req.auth
         if not ctx.is_admin and token.user_id != ctx.user_id:
             raise _denied("identity:validate_token")
-        return json_response(self._token_body(token, req), **{"X-Subject-Token": token.id})
+        return Response(body=self._token_body(token, req), headers={"X-Subject-Token": token.id})
 
     def revoke_token(self, req: Request) -> Response:
         token = self._subject(req)

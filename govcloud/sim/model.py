@@ -8,7 +8,7 @@ from typing import Any
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def iso(t: dt.datetime | None) -> str | None:

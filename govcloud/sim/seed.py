@@ -177,7 +177,7 @@ def build_cloud(*, scale: str = "small", seed: int = 42, base_url: str,
     return cloud
 
 
-# --- identity -----------------------------------------------------------------------------------
+# --- identity ---------------------------------------------------------------------------------
 
 def _identity(cloud: Cloud, *, scale: str, admin_password: str) -> None:
     ids = cloud.ids
@@ -251,7 +251,7 @@ def _catalog(cloud: Cloud) -> None:
                 cloud.endpoints[ep.id] = ep
 
 
-# --- compute --------------------------------------------------------------------------------------
+# --- compute ----------------------------------------------------------------------------------
 
 def _compute(region: RegionState, shape: SiteShape) -> None:
     ids = region.ids
@@ -260,7 +260,7 @@ def _compute(region: RegionState, shape: SiteShape) -> None:
                          ("nova-conductor", f"{prefix}-ctl-01")):
         svc = ComputeService(id=ids.uuid(), binary=binary, host=host, zone="internal")
         region.services[svc.id] = svc
-    for i, (name, vcpus, ram, disk, _w) in enumerate(FLAVORS, start=1):
+    for name, vcpus, ram, disk, _w in FLAVORS:
         fl = Flavor(id=ids.uuid(), name=name, vcpus=vcpus, ram=ram, disk=disk,
                     description=f"{vcpus} vCPU / {ram // 1024} GiB")
         region.flavors[fl.id] = fl
@@ -293,7 +293,7 @@ def _compute(region: RegionState, shape: SiteShape) -> None:
 
 def _images(region: RegionState, cloud: Cloud) -> None:
     admin = cloud.project_by_name(ADMIN_PROJECT)
-    created = dt.datetime(2024, 1, 15, 8, 0, tzinfo=dt.timezone.utc)
+    created = dt.datetime(2024, 1, 15, 8, 0, tzinfo=dt.UTC)
     for name, fmt, size, distro in IMAGES:
         # the same image id in every region, as with a shared Glance
         iid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"govcloud/{name}"))
@@ -319,7 +319,7 @@ def _network(region: RegionState, shape: SiteShape, cloud: Cloud) -> None:
     region.subnets[sub.id] = sub
 
 
-# --- servers ---------------------------------------------------------------------------------------
+# --- servers ----------------------------------------------------------------------------------
 
 def _pick(rng: Any, weights: tuple[float, ...]) -> int:
     x = rng.random() * sum(weights)
@@ -351,8 +351,8 @@ def _servers(region: RegionState, shape: SiteShape, cloud: Cloud,
     net = next(iter(region.networks.values()))
     hosts = list(region.hypervisors.values())
     users = {u.default_project_id: u for u in cloud.users.values()}
-    start = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
-    span = (dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc) - start).total_seconds()
+    start = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    span = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) - start).total_seconds()
     times = sorted(rng.random() * span for _ in range(shape.servers))
     counters: dict[str, int] = {}
     ok = 0
@@ -406,7 +406,7 @@ def _servers(region: RegionState, shape: SiteShape, cloud: Cloud,
     computes = [s for s in region.services.values() if s.binary == "nova-compute"]
     for svc in rng.sample(computes, shape.down):
         svc.state = "down"
-        svc.updated_at = dt.datetime(2026, 11, 27, 23, 40, tzinfo=dt.timezone.utc)
+        svc.updated_at = dt.datetime(2026, 11, 27, 23, 40, tzinfo=dt.UTC)
     for svc in rng.sample([s for s in computes if s.state == "up"], shape.disabled):
         svc.status = "disabled"
         svc.disabled_reason = "maintenance: firmware upgrade"
@@ -423,7 +423,7 @@ def _quotas(region: RegionState, present: list[dict[str, Any]], cloud: Cloud) ->
         tight = i % 17 == 3  # a handful of tenants close to quota
         factor = 1.05 if tight else 1.4
 
-        def q(v: int, floor: int, step: int) -> int:
+        def q(v: int, floor: int, step: int, factor: float = factor) -> int:
             return max(floor, int(math.ceil(v * factor / step) * step))
 
         region.compute_quotas[project.id] = {

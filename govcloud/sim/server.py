@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from govcloud.sim.app import Simulator
 from govcloud.sim.clouds import clouds_document, write_clouds_yaml
 from govcloud.sim.http import Faults, SimHTTPServer
 from govcloud.sim.seed import build_cloud
+from govcloud.sim.state import Cloud
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ class RunningSimulator:
     seed_seconds: float
 
     @property
-    def cloud(self):  # type: ignore[no-untyped-def]
+    def cloud(self) -> Cloud:
         return self.sim.cloud
 
     def stop(self) -> None:
@@ -43,15 +45,18 @@ def start(*, host: str = "127.0.0.1", port: int = 0, scale: str = "small", seed:
           clouds_yaml: str | os.PathLike[str] | None = None, functional: bool = True,
           build_delay: float = 1.0, admin_password: str = DEFAULT_ADMIN_PASSWORD,
           faults: Faults | None = None, ready_file: str | os.PathLike[str] | None = None,
-          ) -> RunningSimulator:
+          freeze_gc: bool = False) -> RunningSimulator:
     """Bind, seed, serve in a background thread; returns once requests are answered."""
     httpd = SimHTTPServer((host, port), app=None)
     base_url = httpd.base_url
     t0 = time.perf_counter()
     cloud = build_cloud(scale=scale, seed=seed, base_url=base_url,
                         admin_password=admin_password, build_delay=build_delay)
-    seed_seconds = time.perf_counter() - t0
     sim = Simulator(cloud, faults=faults)
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()  # the seed lives for the whole run: keep it out of every GC pass
+    seed_seconds = time.perf_counter() - t0
     httpd.app = sim.app
     written = None
     if clouds_yaml is not None:

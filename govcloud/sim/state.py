@@ -30,8 +30,8 @@ from govcloud.sim.model import (
     Group,
     Hypervisor,
     Image,
-    KRegion,
     Keypair,
+    KRegion,
     Network,
     Port,
     Project,
@@ -299,9 +299,9 @@ class RegionState:
             elif srv.status == "SHUTOFF":
                 srv.vm_state, srv.power_state = "stopped", 4
             if srv.launched_at is None and srv.status == "ACTIVE":
-                srv.launched_at = dt.datetime.fromtimestamp(srv.ready_at, dt.timezone.utc)
+                srv.launched_at = dt.datetime.fromtimestamp(srv.ready_at, dt.UTC)
             srv.updated_at = dt.datetime.fromtimestamp(
-                max(srv.ready_at, srv.updated_at.timestamp()), dt.timezone.utc
+                max(srv.ready_at, srv.updated_at.timestamp()), dt.UTC
             ).replace(microsecond=0)
 
     def delete_server(self, server: Server) -> None:
@@ -416,6 +416,21 @@ class Cloud:
                 return domain
         return None
 
+    def _grants(self, a: Assignment, *, project_id: str | None, domain_id: str | None,
+                system: bool) -> bool:
+        """Does assignment ``a`` apply to the requested scope?"""
+        if system:
+            return a.system == "all"
+        if project_id:
+            if a.project_id == project_id and not a.inherited:
+                return True
+            project = self.projects.get(project_id)
+            return bool(a.inherited and a.domain_id and project is not None
+                        and project.domain_id == a.domain_id)
+        if domain_id:
+            return a.domain_id == domain_id and not a.inherited
+        return False
+
     def effective_role_ids(self, user_id: str, *, project_id: str | None = None,
                            domain_id: str | None = None, system: bool = False) -> list[str]:
         group_ids = {g.id for g in self.groups.values() if user_id in g.members}
@@ -423,17 +438,7 @@ class Cloud:
         for a in self.assignments:
             if a.user_id != user_id and a.group_id not in group_ids:
                 continue
-            if system and a.system == "all":
-                pass
-            elif project_id and a.project_id == project_id and not a.inherited:
-                pass
-            elif domain_id and a.domain_id == domain_id and not a.inherited:
-                pass
-            elif project_id and a.inherited and a.domain_id and \
-                    self.projects.get(project_id) is not None and \
-                    self.projects[project_id].domain_id == a.domain_id:
-                pass
-            else:
+            if not self._grants(a, project_id=project_id, domain_id=domain_id, system=system):
                 continue
             if a.role_id not in out:
                 out.append(a.role_id)

@@ -15,10 +15,12 @@ import pytest
 OPENSTACK = shutil.which("openstack") or str(Path(sys.executable).with_name("openstack"))
 
 
-def osc(sim, *args: str, cloud: str = "govcloud-sim", region: str = "PROD") -> object:
+def osc(sim, *args: str, cloud: str = "govcloud-sim", region: str = "PROD",
+        json_output: bool = True) -> object:
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(sim.clouds_yaml), "OS_CLOUD": cloud,
            "OS_REGION_NAME": region}
-    out = subprocess.run([OPENSTACK, *args, "-f", "json"], env=env, capture_output=True,
+    fmt = ["-f", "json"] if json_output else []
+    out = subprocess.run([OPENSTACK, *args, *fmt], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, f"openstack {' '.join(args)} failed:\n{out.stderr}"
     return json.loads(out.stdout) if out.stdout.strip() else None
@@ -58,7 +60,8 @@ def test_server_create_and_delete_wait(env_ready):
                   "cli-made-01", cloud="govcloud-sim-gd-psd")
     assert created["status"] == "ACTIVE"
     assert created["name"] == "cli-made-01"
-    osc(sim, "server", "delete", "--wait", created["id"], cloud="govcloud-sim-gd-psd")
+    osc(sim, "server", "delete", "--wait", created["id"], cloud="govcloud-sim-gd-psd",
+        json_output=False)
     left = osc(sim, "server", "list", "--name", "cli-made-01", cloud="govcloud-sim-gd-psd")
     assert left == []
 
