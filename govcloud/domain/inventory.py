@@ -213,6 +213,7 @@ class SiteInventory:
 
     site: str
     read_at: dt.datetime  # the site's clock when the read began
+    next_since: dt.datetime  # ``changes-since`` for the next incremental read (with overlap)
     hypervisors: tuple[HypervisorInfo, ...]
     services: tuple[ComputeServiceInfo, ...]
     servers: tuple[ServerInfo, ...]
@@ -223,6 +224,7 @@ class SiteInventory:
 
     def summary(self) -> dict[str, Any]:
         return {"site": self.site, "read_at": self.read_at.isoformat(),
+                "next_since": self.next_since.isoformat(),
                 "hypervisors": len(self.hypervisors), "services": len(self.services),
                 "servers": len(self.servers), "providers": len(self.providers),
                 "quotas": len(self.quotas), "requests": self.requests,

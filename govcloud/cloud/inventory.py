@@ -1,0 +1,467 @@
+"""Read one site's inventory fast: servers, hypervisors, compute services, Placement resource
+providers and per-project compute quotas, as govcloud domain types.
+
+Everything goes through openstacksdk's service proxies (so auth, the service catalog, endpoint
+discovery and microversions are the SDK's), but as raw paged calls whose JSON is turned straight
+into domain values: building SDK ``Resource`` objects costs ~3 ms per server, minutes for a
+province. Each reader returns a complete list or raises — a failure mid-listing is a
+:class:`~govcloud.errors.TemporaryError` (or the matching govcloud error) naming the site and
+what failed, never a partial list passed off as the whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+from openstack import exceptions as sdk_exc
+from openstack.connection import Connection
+
+from govcloud.cloud.errors import sdk_errors
+from govcloud.domain.capacity import Inventory
+from govcloud.domain.inventory import (
+    ComputeServiceInfo,
+    HostState,
+    HostStatus,
+    HypervisorInfo,
+    ProviderInfo,
+    QuotaFigure,
+    QuotaInfo,
+    ServerChanges,
+    ServerInfo,
+    ServerTombstone,
+    SiteInventory,
+)
+from govcloud.errors import PermanentError, TemporaryError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# 2.53: uuids for hypervisors and services, with_servers; (2.47: flavor embedded in servers)
+COMPUTE_MIN = (2, 53)
+COMPUTE_MAX = (2, 96)  # the newest compute microversion whose responses this module parses
+PLACEMENT_MIN = (1, 14)  # root and parent provider uuids
+PLACEMENT_MAX = (1, 39)
+SERVER_PAGE = 1000
+HYPERVISOR_PAGE = 1000
+WORKERS = 8
+# next_since of an incremental listing starts this long before the site's clock said the
+# listing began, so a change that raced the first page is listed again rather than missed
+WATERMARK_OVERLAP = dt.timedelta(seconds=5)
+
+
+def _version(value: Any) -> tuple[int, int] | None:
+    """``"2.96"``, ``(2, 96)`` or ``None`` as a comparable ``(major, minor)``."""
+    if not value:
+        return None
+    if isinstance(value, tuple | list):
+        parts = [str(v) for v in value[:2]]
+    else:
+        parts = str(value).split(".")[:2]
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except (ValueError, IndexError):
+        return None
+
+
+def _fmt(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    """Nova/Placement timestamps (with or without ``Z`` / fraction) as aware UTC datetimes."""
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+# --- turning JSON into domain values -----------------------------------------------------------
+
+def server_from_json(d: Mapping[str, Any]) -> ServerInfo:
+    """A ``/servers/detail`` entry (admin, compute ≥ 2.47) as a :class:`ServerInfo`."""
+    flavor = d.get("flavor") or {}
+    image = d.get("image")
+    image_id = image.get("id") if isinstance(image, Mapping) else None
+    created = parse_time(d.get("created")) or dt.datetime.fromtimestamp(0, dt.UTC)
+    addresses = {
+        str(net): tuple(str(a["addr"]) for a in entries if isinstance(a, Mapping) and "addr" in a)
+        for net, entries in (d.get("addresses") or {}).items()}
+    return ServerInfo(
+        id=str(d["id"]), name=str(d.get("name") or ""), project_id=str(d["tenant_id"]),
+        user_id=d.get("user_id"), status=str(d.get("status") or "UNKNOWN").upper(),
+        flavor_name=flavor.get("original_name"), vcpus=_int(flavor.get("vcpus")),
+        ram_mb=_int(flavor.get("ram")), disk_gb=_int(flavor.get("disk")),
+        ephemeral_gb=_int(flavor.get("ephemeral")), swap_mb=_int(flavor.get("swap")),
+        created=created, updated=parse_time(d.get("updated")) or created,
+        host=d.get("OS-EXT-SRV-ATTR:host") or None,
+        availability_zone=d.get("OS-EXT-AZ:availability_zone") or None,
+        image_id=image_id or None, metadata=dict(d.get("metadata") or {}),
+        tags=tuple(d.get("tags") or ()), addresses=addresses)
+
+
+def tombstone_from_json(d: Mapping[str, Any]) -> ServerTombstone:
+    return ServerTombstone(
+        id=str(d["id"]), project_id=d.get("tenant_id"),
+        deleted_at=parse_time(d.get("OS-SRV-USG:terminated_at")) or parse_time(d.get("updated")))
+
+
+def service_from_json(d: Mapping[str, Any]) -> ComputeServiceInfo:
+    return ComputeServiceInfo(
+        id=str(d["id"]), binary=str(d.get("binary") or ""), host=str(d.get("host") or ""),
+        zone=d.get("zone") or None,
+        state=HostState.UP if d.get("state") == "up" else HostState.DOWN,
+        status=HostStatus.ENABLED if d.get("status") == "enabled" else HostStatus.DISABLED,
+        forced_down=bool(d.get("forced_down", False)),
+        disabled_reason=d.get("disabled_reason"), updated_at=parse_time(d.get("updated_at")))
+
+
+def inventories_from_json(doc: Mapping[str, Any]) -> dict[str, Inventory]:
+    out = {}
+    for rc, inv in (doc.get("inventories") or {}).items():
+        ratio = inv.get("allocation_ratio")
+        out[str(rc)] = Inventory(
+            resource_class=str(rc), total=_int(inv.get("total")),
+            reserved=_int(inv.get("reserved")),
+            allocation_ratio=float(ratio) if ratio is not None else 1.0,
+            max_unit=_int(inv["max_unit"]) if inv.get("max_unit") is not None else None,
+            min_unit=_int(inv.get("min_unit", 1)) or 1,
+            step_size=_int(inv.get("step_size", 1)) or 1)
+    return out
+
+
+def hypervisor_from_json(d: Mapping[str, Any], *, zones: Mapping[str, str | None],
+                         providers: Mapping[str, ProviderInfo]) -> HypervisorInfo:
+    """A ``/os-hypervisors/detail`` entry joined with its compute service's zone and its
+    resource provider (same uuid as the compute node, else the same name)."""
+    service = d.get("service") or {}
+    hostname = str(d.get("hypervisor_hostname") or "")
+    hid = str(d["id"])
+    provider = providers.get(hid) or providers.get(hostname)
+    service_host = service.get("host")
+    return HypervisorInfo(
+        id=hid, hostname=hostname,
+        state=HostState.UP if d.get("state") == "up" else HostState.DOWN,
+        status=HostStatus.ENABLED if d.get("status") == "enabled" else HostStatus.DISABLED,
+        availability_zone=zones.get(service_host) if service_host else None,
+        service_host=service_host, service_id=str(service["id"]) if "id" in service else None,
+        host_ip=d.get("host_ip"), hypervisor_type=d.get("hypervisor_type"),
+        disabled_reason=service.get("disabled_reason"),
+        provider_uuid=provider.uuid if provider else None,
+        inventories=provider.inventories if provider else {},
+        usages=provider.usages if provider else {},
+        running_servers=len(d.get("servers") or ()))
+
+
+def quota_from_json(project_id: str, doc: Mapping[str, Any]) -> QuotaInfo:
+    figures = {
+        str(name): QuotaFigure(limit=_int(v.get("limit")), in_use=_int(v.get("in_use")),
+                               reserved=_int(v.get("reserved")))
+        for name, v in (doc.get("quota_set") or {}).items() if isinstance(v, Mapping)}
+    return QuotaInfo(project_id=project_id, figures=figures)
+
+
+# --- the reader ----------------------------------------------------------------------------------
+
+class SiteReader:
+    """Raw, paged reads of one site through one openstacksdk connection.
+
+    Thread-safe: Placement and quota reads fan out over ``workers`` threads sharing the
+    connection. ``requests`` counts the HTTP requests made so far.
+    """
+
+    def __init__(self, conn: Connection, *, site: str, workers: int = WORKERS) -> None:
+        self.conn = conn
+        self.site = site
+        self.workers = max(1, workers)
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._versions: dict[str, str] = {}
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _where(self, what: str) -> str:
+        return f"site {self.site}: {what}"
+
+    def _proxy(self, service: str) -> Any:
+        return self.conn.compute if service == "compute" else self.conn.placement
+
+    def microversion(self, service: str) -> str:
+        """The microversion both this module and the site's ``service`` speak (negotiated once:
+        the highest the site offers up to what this module parses)."""
+        if service in self._versions:
+            return self._versions[service]
+        low, high = (COMPUTE_MIN, COMPUTE_MAX) if service == "compute" else \
+            (PLACEMENT_MIN, PLACEMENT_MAX)
+        where = self._where(f"{service} version discovery")
+        with sdk_errors(where):
+            data = self._proxy(service).get_endpoint_data()
+        site_min = _version(data.min_microversion) if data is not None else None
+        site_max = _version(data.max_microversion) if data is not None else None
+        if site_max is None:  # discovery failed quietly: ask the version document directly
+            site_min, site_max = self._version_document(service, where)
+        chosen = min(site_max, high)
+        if chosen < low or (site_min is not None and chosen < site_min):
+            raise PermanentError(
+                f"{where}: the site's {service} API offers microversions up to "
+                f"{_fmt(site_max)}; govcloud needs at least {_fmt(low)}",
+                hint="upgrade the cloud's API services, or leave this site out")
+        self._versions[service] = _fmt(chosen)
+        return self._versions[service]
+
+    def _version_document(self, service: str,
+                          where: str) -> tuple[tuple[int, int] | None, tuple[int, int]]:
+        doc = self._get_json(service, "/", None, where, microversion=None)
+        entry: Mapping[str, Any]
+        if service == "compute":
+            entry = doc.get("version") or {}
+            high, low = entry.get("version"), entry.get("min_version")
+        else:
+            entry = next(iter(doc.get("versions") or []), {})
+            high, low = entry.get("max_version"), entry.get("min_version")
+        site_max = _version(high)
+        if site_max is None:
+            raise PermanentError(f"{where}: the {service} API reports no microversions",
+                                 hint="govcloud needs a microversioned compute and placement API")
+        return _version(low), site_max
+
+    def _get(self, service: str, path: str, params: Mapping[str, Any] | None,
+             what: str) -> tuple[dict[str, Any], dt.datetime | None]:
+        """GET ``path`` from ``service`` at the negotiated microversion: (JSON, Date header)."""
+        microversion = self.microversion(service)
+        where = self._where(what)
+        resp = self._request(service, path, params, where, microversion)
+        return self._decode(resp, where), _date(resp.headers.get("Date"))
+
+    def _get_json(self, service: str, path: str, params: Mapping[str, Any] | None,
+                  where: str, *, microversion: str | None) -> dict[str, Any]:
+        return self._decode(self._request(service, path, params, where, microversion), where)
+
+    def _request(self, service: str, path: str, params: Mapping[str, Any] | None,
+                 where: str, microversion: str | None) -> Any:
+        with self._lock:
+            self.requests += 1
+        with sdk_errors(where):
+            resp = self._proxy(service).get(path, params=dict(params or {}),
+                                            microversion=microversion)
+            sdk_exc.raise_from_response(resp)
+        return resp
+
+    @staticmethod
+    def _decode(resp: Any, where: str) -> dict[str, Any]:
+        try:
+            doc = resp.json()
+        except ValueError as exc:  # a body cut short: the connection or the API is failing
+            raise TemporaryError(f"{where}: the response is not JSON ({exc})",
+                                 hint="the cloud API is failing; retry later") from exc
+        if not isinstance(doc, dict):
+            raise PermanentError(f"{where}: unexpected response ({type(doc).__name__})")
+        return doc
+
+    def _pages(self, service: str, path: str, key: str, params: Mapping[str, Any],
+               what: str) -> Iterator[tuple[list[dict[str, Any]], dt.datetime | None]]:
+        """Follow ``limit``/``marker`` paging until a page has no ``next`` link."""
+        query = dict(params)
+        page = 1
+        while True:
+            doc, date = self._get(service, path, query, f"{what} (page {page})")
+            items = doc.get(key)
+            if not isinstance(items, list):
+                raise PermanentError(self._where(f"{what} (page {page}): no {key!r} list in "
+                                                 "the response"))
+            yield items, date
+            links = doc.get(f"{key}_links") or []
+            if not items or not any(link.get("rel") == "next" for link in links):
+                return
+            query["marker"] = items[-1]["id"]
+            page += 1
+
+    def _parallel(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[fn(x) for x in items]`` on ``workers`` threads; the first failure cancels the rest
+        and is raised."""
+        if self.workers == 1 or len(items) < 2:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(max_workers=self.workers,
+                                thread_name_prefix=f"inv-{self.site}") as pool:
+            futures: list[Future[R]] = [pool.submit(fn, x) for x in items]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                for f in futures:
+                    f.cancel()
+                exc = failed.exception()
+                assert exc is not None
+                raise exc
+            return [f.result() for f in futures]
+
+    # --- servers ----------------------------------------------------------------------------
+
+    def servers(self, *, limit: int = SERVER_PAGE) -> list[ServerInfo]:
+        """Every server of every project in the site (``all_tenants``), ``limit`` per page."""
+        params = {"all_tenants": True, "limit": limit}
+        out: list[ServerInfo] = []
+        for items, _ in self._pages("compute", "/servers/detail", "servers", params,
+                                    "listing servers"):
+            out.extend(self._parse(server_from_json, items, "listing servers"))
+        return out
+
+    def server_changes(self, since: dt.datetime, *, limit: int = SERVER_PAGE) -> ServerChanges:
+        """Servers created, changed or deleted since ``since`` (``changes-since``)."""
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        stamp = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        params = {"all_tenants": True, "limit": limit, "changes-since": stamp}
+        changed: list[ServerInfo] = []
+        deleted: list[ServerTombstone] = []
+        first_date: dt.datetime | None = None
+        started = dt.datetime.now(dt.UTC)
+        for items, date in self._pages("compute", "/servers/detail", "servers", params,
+                                       f"listing servers changed since {stamp}"):
+            first_date = first_date or date
+            live = [d for d in items if str(d.get("status", "")).upper() != "DELETED"]
+            gone = [d for d in items if str(d.get("status", "")).upper() == "DELETED"]
+            changed.extend(self._parse(server_from_json, live, "listing changed servers"))
+            deleted.extend(self._parse(tombstone_from_json, gone, "listing deleted servers"))
+        began = first_date or started
+        return ServerChanges(site=self.site, since=since,
+                             next_since=max(since, began - WATERMARK_OVERLAP),
+                             changed=tuple(changed), deleted=tuple(deleted))
+
+    def _parse(self, fn: Callable[[Mapping[str, Any]], R], items: Iterable[Mapping[str, Any]],
+               what: str) -> list[R]:
+        try:
+            return [fn(d) for d in items]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PermanentError(self._where(f"{what}: unexpected entry ({exc!r})")) from exc
+
+    # --- compute services and hypervisors ----------------------------------------------------
+
+    def services(self) -> list[ComputeServiceInfo]:
+        """Every Nova service (compute, scheduler, conductor, ...) with its state and status."""
+        return self._services()[0]
+
+    def _services(self) -> tuple[list[ComputeServiceInfo], dt.datetime | None]:
+        doc, date = self._get("compute", "/os-services", None, "listing compute services")
+        return self._parse(service_from_json, doc.get("services") or [],
+                           "listing compute services"), date
+
+    def hypervisors(self, *, services: Sequence[ComputeServiceInfo] | None = None,
+                    providers: Sequence[ProviderInfo] | None = None,
+                    limit: int = HYPERVISOR_PAGE) -> list[HypervisorInfo]:
+        """Every hypervisor with its zone (from its compute service) and its Placement
+        inventories and usages (from its resource provider). Pass ``services``/``providers``
+        already read to avoid reading them again."""
+        services = self.services() if services is None else services
+        providers = self.providers() if providers is None else providers
+        zones = {s.host: s.zone for s in services if s.is_compute}
+        by_key: dict[str, ProviderInfo] = {p.name: p for p in providers}
+        by_key.update({p.uuid: p for p in providers})
+        out: list[HypervisorInfo] = []
+        for items, _ in self._pages("compute", "/os-hypervisors/detail", "hypervisors",
+                                    {"with_servers": True, "limit": limit},
+                                    "listing hypervisors"):
+            out.extend(self._parse(
+                lambda d: hypervisor_from_json(d, zones=zones, providers=by_key), items,
+                "listing hypervisors"))
+        return out
+
+    # --- placement --------------------------------------------------------------------------
+
+    def providers(self) -> list[ProviderInfo]:
+        """Every resource provider with its inventories and usages.
+
+        Placement has no bulk call for these: one listing, then two requests per provider
+        (``/inventories`` and ``/usages``) spread over ``workers`` threads.
+        """
+        doc, _ = self._get("placement", "/resource_providers", None,
+                           "listing resource providers")
+        listed = doc.get("resource_providers")
+        if not isinstance(listed, list):
+            raise PermanentError(self._where("listing resource providers: no list"))
+        return self._parallel(self._provider, listed)
+
+    def _provider(self, rp: Mapping[str, Any]) -> ProviderInfo:
+        uuid = str(rp["uuid"])
+        path = f"/resource_providers/{uuid}"
+        what = f"resource provider {rp.get('name') or uuid}"
+        inventories, _ = self._get("placement", f"{path}/inventories", None,
+                                   f"reading inventories of {what}")
+        usages, _ = self._get("placement", f"{path}/usages", None, f"reading usages of {what}")
+        try:
+            return ProviderInfo(
+                uuid=uuid, name=str(rp.get("name") or uuid),
+                root_uuid=rp.get("root_provider_uuid"), parent_uuid=rp.get("parent_provider_uuid"),
+                generation=inventories.get("resource_provider_generation"),
+                inventories=inventories_from_json(inventories),
+                usages={str(rc): _int(n) for rc, n in (usages.get("usages") or {}).items()})
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PermanentError(self._where(f"reading {what}: unexpected entry ({exc!r})")) \
+                from exc
+
+    # --- quotas -----------------------------------------------------------------------------
+
+    def quotas(self, project_ids: Iterable[str]) -> list[QuotaInfo]:
+        """Compute quota detail (limit, in use, reserved) of each project, in the given order."""
+        def one(project_id: str) -> QuotaInfo:
+            doc, _ = self._get("compute", f"/os-quota-sets/{project_id}/detail", None,
+                               f"reading compute quotas of project {project_id}")
+            return quota_from_json(project_id, doc)
+
+        return self._parallel(one, list(dict.fromkeys(project_ids)))
+
+    # --- everything -------------------------------------------------------------------------
+
+    def read(self, *, project_ids: Iterable[str] = (), server_page: int = SERVER_PAGE,
+             clock: Callable[[], float] = time.perf_counter) -> SiteInventory:
+        """One full, consistent-enough read of the site (servers last, so ``read_at`` — the
+        site's clock at the first request — is a safe ``changes-since`` for the next sync)."""
+        started = clock()
+        before = self.requests
+        services, date = self._services()
+        read_at = date or dt.datetime.now(dt.UTC)
+        providers = self.providers()
+        hypervisors = self.hypervisors(services=services, providers=providers)
+        quotas = self.quotas(project_ids)
+        servers = self.servers(limit=server_page)
+        inventory = SiteInventory(
+            site=self.site, read_at=read_at, next_since=read_at - WATERMARK_OVERLAP,
+            hypervisors=tuple(hypervisors),
+            services=tuple(services), servers=tuple(servers), providers=tuple(providers),
+            quotas=tuple(quotas), requests=self.requests - before, seconds=clock() - started)
+        log.debug("site %s read: %s", self.site, inventory.summary())
+        return inventory
+
+
+def _date(header: str | None) -> dt.datetime | None:
+    if not header:
+        return None
+    try:
+        value = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def read_site(conn: Connection, *, site: str, project_ids: Iterable[str] = (),
+              workers: int = WORKERS) -> SiteInventory:
+    """Read everything of one site (see :meth:`SiteReader.read`)."""
+    return SiteReader(conn, site=site, workers=workers).read(project_ids=project_ids)
+
