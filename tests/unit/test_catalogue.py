@@ -212,7 +212,7 @@ def test_catalogue_lookup_and_filter() -> None:
 quota_values = st.integers(min_value=0, max_value=2**31 - 1)
 
 
-@given(st.fixed_dictionaries({f: quota_values for f in QUOTA_FIELDS}))
+@given(st.fixed_dictionaries(dict.fromkeys(QUOTA_FIELDS, quota_values)))
 def test_any_non_negative_quota_round_trips(values: dict[str, int]) -> None:
     d = parse_department(doc(quotas={"PROD": values}), source=SOURCE)
     assert d.quota("PROD").as_dict() == values
