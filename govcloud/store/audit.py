@@ -1,0 +1,205 @@
+"""The audit log in the store: one unbroken hash chain, however many writers append at once.
+
+Appending takes the database's write lock *before* it reads the head of the chain — SQLite's
+``BEGIN IMMEDIATE`` (a session from ``write_session``), PostgreSQL's transaction-scoped advisory
+lock — then reads the head, seals the entry (``govcloud.domain.audit``) and inserts it. Two
+writers can therefore never both chain to the same head; and ``seq`` is the primary key, so
+even a writer that skipped the lock could not fork the chain, only fail.
+
+``AuditLog(session=...)`` appends inside the caller's transaction, so a change and its audit
+entry commit (or roll back) together::
+
+    with write_session(engine) as session:
+        ...  # make the change
+        AuditLog(session=session).append(actor=..., action=..., target=..., before=..., after=...)
+        session.commit()
+
+``append_committed(engine, ...)`` does the same for an entry on its own.
+
+Targets are written ``kind:name`` (``department:gd-psd``, ``principal:li.wei``, ``site:PROD``,
+``catalogue``), so that a scoped view can filter with ``targets=``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from govcloud.domain.audit import (
+    GENESIS,
+    AuditEntry,
+    ChainAnchor,
+    Summary,
+    VerifyResult,
+    canonical_json,
+    seal,
+    verify_chain,
+)
+from govcloud.errors import InvalidInput
+from govcloud.store.tables import AuditEntryRow, utcnow
+
+MAX_PAGE = 1000
+
+# Serialises appends on PostgreSQL (held until the appending transaction ends).
+_PG_AUDIT_LOCK = 0x60C1A0D17
+
+
+def write_session(engine: Engine) -> Session:
+    """A session whose transactions start by taking the write lock on SQLite (BEGIN IMMEDIATE).
+
+    Use it for every transaction that appends to the audit log or bootstraps an admin: a
+    deferred SQLite transaction that reads and then writes can fail with "database is locked"
+    when another writer got in between; an immediate one waits its turn instead.
+    """
+    return Session(engine.execution_options(sqlite_begin="IMMEDIATE"))
+
+
+def lock_for_write(session: Session, key: int) -> None:
+    """Hold the write lock for ``key`` until the session's transaction ends.
+
+    PostgreSQL: ``pg_advisory_xact_lock(key)``. SQLite has one write lock for the whole file,
+    which the session must already hold from ``BEGIN IMMEDIATE`` (see ``write_session``).
+    """
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
+    elif conn.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
+        raise RuntimeError("this write must run in a session from "
+                           "govcloud.store.audit.write_session(engine) (BEGIN IMMEDIATE)")
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware UTC; SQLite hands back naive datetimes, which govcloud always stores in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _loads(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:  # only a tampered row holds anything but a JSON object: keep it
+        return {"_not_json": text}  # visible, so that verify reports the entry as edited
+    return value if isinstance(value, dict) else {"_not_an_object": value}
+
+
+def _to_entry(row: AuditEntryRow) -> AuditEntry:
+    return AuditEntry(seq=row.seq, at=_utc(row.at), actor=row.actor, action=row.action,
+                      target=row.target, before=_loads(row.before_json),
+                      after=_loads(row.after_json), prev_hash=row.prev_hash, hash=row.hash)
+
+
+def _dumps(summary: Summary | None) -> str | None:
+    return None if summary is None else canonical_json(dict(summary))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """What ``list_entries`` selects; every field left None selects everything."""
+
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None
+    targets: Collection[str] | None = None  # any of these (a scoped principal's departments)
+    since: datetime | None = None           # at >= since
+    until: datetime | None = None           # at < until
+
+
+class AuditLog:
+    """The audit log. The caller owns the session and its transaction."""
+
+    def __init__(self, *, session: Session, clock: Callable[[], datetime] = utcnow) -> None:
+        self.session = session
+        self.clock = clock
+
+    def head(self) -> ChainAnchor:
+        """The newest entry's seq and hash (``GENESIS`` while the log is empty)."""
+        row = self.session.exec(
+            select(AuditEntryRow).order_by(col(AuditEntryRow.seq).desc()).limit(1)).first()
+        return GENESIS if row is None else ChainAnchor(row.seq, row.hash)
+
+    def append(self, *, actor: str, action: str, target: str, before: Summary | None = None,
+               after: Summary | None = None) -> AuditEntry:
+        """Chain a new entry to the head, inside the caller's transaction (flushed, not
+        committed). Summaries are plain JSON and must never hold secrets such as tokens."""
+        lock_for_write(self.session, _PG_AUDIT_LOCK)
+        head = self.head()
+        entry = seal(seq=head.seq + 1, at=self.clock(), actor=actor, action=action,
+                     target=target, before=before, after=after, prev_hash=head.hash)
+        self.session.add(AuditEntryRow(
+            seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
+            target=entry.target, before_json=_dumps(entry.before), after_json=_dumps(entry.after),
+            prev_hash=entry.prev_hash, hash=entry.hash))
+        self.session.flush()
+        return entry
+
+    def get_entry(self, seq: int) -> AuditEntry | None:
+        row = self.session.get(AuditEntryRow, seq)
+        return None if row is None else _to_entry(row)
+
+    def list_entries(self, where: AuditFilter = AuditFilter(), *, after_seq: int | None = None,
+                     before_seq: int | None = None, limit: int = 100,
+                     newest_first: bool = False) -> list[AuditEntry]:
+        """One page of entries matching ``where``, in seq order (or newest first).
+
+        Page forward with ``after_seq`` = the last seq of the previous page, or backward with
+        ``before_seq`` (and ``newest_first``).
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, not {limit}",
+                               hint="page with after_seq / before_seq instead")
+        query = select(AuditEntryRow)
+        for column, value in ((AuditEntryRow.actor, where.actor),
+                              (AuditEntryRow.action, where.action),
+                              (AuditEntryRow.target, where.target)):
+            if value is not None:
+                query = query.where(col(column) == value)
+        if where.targets is not None:
+            query = query.where(col(AuditEntryRow.target).in_(sorted(where.targets)))
+        if where.since is not None:
+            query = query.where(col(AuditEntryRow.at) >= _utc(where.since))
+        if where.until is not None:
+            query = query.where(col(AuditEntryRow.at) < _utc(where.until))
+        if after_seq is not None:
+            query = query.where(col(AuditEntryRow.seq) > after_seq)
+        if before_seq is not None:
+            query = query.where(col(AuditEntryRow.seq) < before_seq)
+        order = col(AuditEntryRow.seq).desc() if newest_first else col(AuditEntryRow.seq)
+        return [_to_entry(r) for r in self.session.exec(query.order_by(order).limit(limit))]
+
+    def iter_entries(self, *, after_seq: int = 0, page: int = MAX_PAGE) -> Iterator[AuditEntry]:
+        """Every entry after ``after_seq`` in stored (seq) order, read a page at a time."""
+        while True:
+            rows = self.list_entries(after_seq=after_seq, limit=page)
+            yield from rows
+            if len(rows) < page:
+                return
+            after_seq = rows[-1].seq
+
+    def count(self) -> int:
+        return self.session.exec(select(func.count()).select_from(AuditEntryRow)).one()
+
+    def verify(self, *, after: ChainAnchor = GENESIS,
+               anchor: ChainAnchor | None = None) -> VerifyResult:
+        """Check the stored chain (see ``govcloud.domain.audit.verify_chain``).
+
+        Reads in seq order, as the primary key orders it; ``after`` skips archived entries,
+        ``anchor`` is a head recorded earlier that the chain must still reach."""
+        return verify_chain(self.iter_entries(after_seq=after.seq), after=after, anchor=anchor)
+
+
+def append_committed(engine: Engine, *, actor: str, action: str, target: str,
+                     before: Summary | None = None, after: Summary | None = None,
+                     clock: Callable[[], datetime] = utcnow) -> AuditEntry:
+    """Append one entry in a transaction of its own: lock, read the head, insert, commit."""
+    with write_session(engine) as session:
+        entry = AuditLog(session=session, clock=clock).append(
+            actor=actor, action=action, target=target, before=before, after=after)
+        session.commit()
+        return entry
