@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from govcloud import __version__, cli
+from govcloud.store.migrate import head
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -64,9 +65,10 @@ def test_db_upgrade_then_current(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert json.loads(out)["current"] is None
     code, out, _ = run(capsys, "db", "upgrade", "--database-url", url)
     assert code == 0
-    assert "at revision 0001" in out
+    newest = head()  # pinned in tests/integration/test_store.py
+    assert f"at revision {newest} (head)" in out
     code, out, _ = run(capsys, "db", "current", "--database-url", url, "--json")
-    assert json.loads(out) == {"database": url, "current": "0001", "head": "0001",
+    assert json.loads(out) == {"database": url, "current": newest, "head": newest,
                                "up_to_date": True}
 
 
