@@ -250,6 +250,10 @@ class SitePlan:
         }
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 @dataclass(frozen=True, slots=True)
 class TenancyPlan:
     sites: tuple[SitePlan, ...]
@@ -282,8 +286,8 @@ class TenancyPlan:
         updates = sum(len(s.updates) for s in self.sites)
         drift = sum(len(s.drift) for s in self.sites)
         refusals = sum(len(s.refusals) for s in self.sites)
-        parts = [f"{creates} projects to create", f"{quotas} quotas to change",
-                 f"{updates} project records to update", f"{drift} drifted quotas"]
+        parts = [f"{_n(creates, 'project')} to create", f"{_n(quotas, 'quota')} to change",
+                 f"{_n(updates, 'project record')} to update", f"{_n(drift, 'drifted quota')}"]
         if refusals:
             parts.append(f"{refusals} refused (nothing will be applied until fixed)")
         return "plan: " + ", ".join(parts)

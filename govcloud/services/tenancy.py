@@ -97,14 +97,18 @@ class TenancyResult:
             created = counts.get("tenancy.project.create", 0)
             quotas = counts.get("tenancy.quota.set", 0)
             updated = counts.get("tenancy.project.update", 0)
-            parts.append(f"{site}: {created} projects created, {quotas} quota sets changed, "
-                         f"{updated} projects updated")
+            parts.append(f"{site}: {_n(created, 'project')} created, "
+                         f"{_n(quotas, 'quota set')} changed, {_n(updated, 'project')} updated")
         return "applied: " + "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {"changed": self.changed, "summary": self.summary(),
                 "per_site": self.per_site(), "changes": [c.to_dict() for c in self.changes],
                 "drift": [d for s in self.plan.to_dict()["sites"] for d in s["drift"]]}
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 # --- reading --------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_a_new_department_is_created_once_per_keystone() -> None:
     # every site records what it applied
     assert {u.record for s in result.sites for u in s.updates} == {
         record_tag(s, new.quota(s)) for s in SITES}
-    assert "1 projects to create" in result.summary()
+    assert "1 project to create" in result.summary()
 
 
 def test_separate_keystones_each_get_a_project() -> None:
