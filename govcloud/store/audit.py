@@ -16,8 +16,9 @@ entry commit (or roll back) together::
 
 ``append_committed(engine, ...)`` does the same for an entry on its own.
 
-Targets are written ``kind:name`` (``department:gd-psd``, ``principal:li.wei``, ``site:PROD``,
-``catalogue``), so that a scoped view can filter with ``targets=``.
+Targets are written ``kind:name`` (``department:gd-psd``, ``department:gd-psd@PROD`` for one
+site, ``principal:li.wei``, ``site:PROD``, ``catalogue``), so that a scoped view can filter
+with ``AuditFilter(departments=...)``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, false, func, or_
 from sqlmodel import Session, col, select
 
 from govcloud.domain.audit import (
@@ -106,7 +107,10 @@ class AuditFilter:
     actor: str | None = None
     action: str | None = None
     target: str | None = None
-    targets: Collection[str] | None = None  # any of these (a scoped principal's departments)
+    targets: Collection[str] | None = None  # any of these targets, exactly
+    # any of these departments: ``department:CODE`` and ``department:CODE@SITE`` (what a
+    # scoped principal may see: pass the codes from rbac.visible_departments)
+    departments: Collection[str] | None = None
     since: datetime | None = None           # at >= since
     until: datetime | None = None           # at < until
 
@@ -162,6 +166,12 @@ class AuditLog:
                 query = query.where(col(column) == value)
         if where.targets is not None:
             query = query.where(col(AuditEntryRow.target).in_(sorted(where.targets)))
+        if where.departments is not None:
+            target = col(AuditEntryRow.target)
+            query = query.where(or_(false(), *(
+                cond for code in sorted(where.departments)
+                for cond in (target == f"department:{code}",
+                             target.startswith(f"department:{code}@", autoescape=True)))))
         if where.since is not None:
             query = query.where(col(AuditEntryRow.at) >= _utc(where.since))
         if where.until is not None:

@@ -132,6 +132,24 @@ def test_filters_and_paging(engine: Engine) -> None:
                 log.list_entries(limit=bad)
 
 
+def test_a_scoped_view_sees_only_its_departments(engine: Engine) -> None:
+    for target in ("department:gd-psd", "department:gd-psd@PROD", "department:gd-psdx",
+                   "department:gd_psd@PROD", "department:gd-tax@DR-LOCAL", "principal:gd-psd",
+                   "catalogue"):
+        append_committed(engine, actor="admin", action="tenancy.apply", target=target)
+    with Session(engine) as session:
+        log = AuditLog(session=session)
+
+        def seen(codes: list[str]) -> list[str]:
+            return [e.target for e in log.list_entries(AuditFilter(departments=codes))]
+
+        assert seen(["gd-psd"]) == ["department:gd-psd", "department:gd-psd@PROD"]
+        assert seen(["gd-psd", "gd-tax"]) == ["department:gd-psd", "department:gd-psd@PROD",
+                                              "department:gd-tax@DR-LOCAL"]
+        assert seen(["gd_psd"]) == ["department:gd_psd@PROD"]  # '_' is no wildcard
+        assert seen([]) == []
+
+
 def test_append_outside_a_write_session_is_refused_on_sqlite(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'plain.db'}"
     upgrade(url)
