@@ -195,6 +195,7 @@ class SiteReader:
         self.requests = 0
         self._lock = threading.Lock()
         self._versions: dict[str, str] = {}
+        self._endpoints: dict[str, str] = {}
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -224,6 +225,10 @@ class SiteReader:
                 f"{where}: the site's {service} API offers microversions up to "
                 f"{_fmt(site_max)}; govcloud needs at least {_fmt(low)}",
                 hint="upgrade the cloud's API services, or leave this site out")
+        with sdk_errors(where):
+            endpoint = self._proxy(service).get_endpoint()
+        if endpoint:  # absolute URLs skip keystoneauth's catalog lookup on every request
+            self._endpoints[service] = str(endpoint).rstrip("/")
         self._versions[service] = _fmt(chosen)
         return self._versions[service]
 
@@ -248,7 +253,8 @@ class SiteReader:
         """GET ``path`` from ``service`` at the negotiated microversion: (JSON, Date header)."""
         microversion = self.microversion(service)
         where = self._where(what)
-        resp = self._request(service, path, params, where, microversion)
+        url = self._endpoints.get(service, "") + path
+        resp = self._request(service, url, params, where, microversion)
         return self._decode(resp, where), _date(resp.headers.get("Date"))
 
     def _get_json(self, service: str, path: str, params: Mapping[str, Any] | None,
@@ -385,18 +391,29 @@ class SiteReader:
 
     # --- placement --------------------------------------------------------------------------
 
-    def providers(self) -> list[ProviderInfo]:
+    def providers(self, *, previous: Iterable[ProviderInfo] = ()) -> list[ProviderInfo]:
         """Every resource provider with its inventories and usages.
 
         Placement has no bulk call for these: one listing, then two requests per provider
-        (``/inventories`` and ``/usages``) spread over ``workers`` threads.
+        (``/inventories`` and ``/usages``) spread over ``workers`` threads. A provider in
+        ``previous`` whose generation is unchanged is reused as is — Placement bumps the
+        generation on every inventory or allocation change — so an incremental read costs
+        two requests per *changed* provider only.
         """
         doc, _ = self._get("placement", "/resource_providers", None,
                            "listing resource providers")
         listed = doc.get("resource_providers")
         if not isinstance(listed, list):
             raise PermanentError(self._where("listing resource providers: no list"))
-        return self._parallel(self._provider, listed)
+        known = {p.uuid: p for p in previous if p.generation is not None}
+
+        def one(rp: Mapping[str, Any]) -> ProviderInfo:
+            old = known.get(str(rp.get("uuid")))
+            if old is not None and rp.get("generation") == old.generation:
+                return old
+            return self._provider(rp)
+
+        return self._parallel(one, listed)
 
     def _provider(self, rp: Mapping[str, Any]) -> ProviderInfo:
         uuid = str(rp["uuid"])
@@ -405,12 +422,14 @@ class SiteReader:
         inventories, _ = self._get("placement", f"{path}/inventories", None,
                                    f"reading inventories of {what}")
         usages, _ = self._get("placement", f"{path}/usages", None, f"reading usages of {what}")
+        generation = inventories.get("resource_provider_generation")
+        if generation != usages.get("resource_provider_generation"):
+            generation = None  # changed between the two reads: never reuse this snapshot
         try:
             return ProviderInfo(
                 uuid=uuid, name=str(rp.get("name") or uuid),
                 root_uuid=rp.get("root_provider_uuid"), parent_uuid=rp.get("parent_provider_uuid"),
-                generation=inventories.get("resource_provider_generation"),
-                inventories=inventories_from_json(inventories),
+                generation=generation, inventories=inventories_from_json(inventories),
                 usages={str(rc): _int(n) for rc, n in (usages.get("usages") or {}).items()})
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PermanentError(self._where(f"reading {what}: unexpected entry ({exc!r})")) \
@@ -430,22 +449,47 @@ class SiteReader:
     # --- everything -------------------------------------------------------------------------
 
     def read(self, *, project_ids: Iterable[str] = (), server_page: int = SERVER_PAGE,
+             previous_providers: Iterable[ProviderInfo] = (),
              clock: Callable[[], float] = time.perf_counter) -> SiteInventory:
-        """One full, consistent-enough read of the site (servers last, so ``read_at`` — the
-        site's clock at the first request — is a safe ``changes-since`` for the next sync)."""
+        """One full read of the site.
+
+        Compute services come first: their response's Date header is ``read_at``, the site's
+        clock before anything else is read, so ``next_since`` is a safe ``changes-since`` for
+        the next incremental read. The server listing (sequential pages) then runs on its own
+        thread while Placement, hypervisors and quotas fan out on the others.
+        ``previous_providers`` lets unchanged resource providers be reused (see
+        :meth:`providers`).
+        """
         started = clock()
         before = self.requests
-        services, date = self._services()
+        phases: dict[str, float] = {}
+
+        def timed(phase: str, fn: Callable[[], R]) -> R:
+            t0 = clock()
+            result = fn()
+            phases[phase] = clock() - t0
+            return result
+
+        services, date = timed("services", self._services)
         read_at = date or dt.datetime.now(dt.UTC)
-        providers = self.providers()
-        hypervisors = self.hypervisors(services=services, providers=providers)
-        quotas = self.quotas(project_ids)
-        servers = self.servers(limit=server_page)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"srv-{self.site}") as pool:
+            listing = pool.submit(timed, "servers", lambda: self.servers(limit=server_page))
+            try:
+                providers = timed("providers",
+                                  lambda: self.providers(previous=previous_providers))
+                hypervisors = timed("hypervisors", lambda: self.hypervisors(
+                    services=services, providers=providers))
+                quotas = timed("quotas", lambda: self.quotas(project_ids))
+            except BaseException:
+                listing.cancel()
+                raise
+            servers = listing.result()
         inventory = SiteInventory(
             site=self.site, read_at=read_at, next_since=read_at - WATERMARK_OVERLAP,
             hypervisors=tuple(hypervisors),
             services=tuple(services), servers=tuple(servers), providers=tuple(providers),
-            quotas=tuple(quotas), requests=self.requests - before, seconds=clock() - started)
+            quotas=tuple(quotas), requests=self.requests - before, seconds=clock() - started,
+            phases=phases)
         log.debug("site %s read: %s", self.site, inventory.summary())
         return inventory
 

@@ -221,6 +221,7 @@ class SiteInventory:
     quotas: tuple[QuotaInfo, ...] = ()
     requests: int = 0  # HTTP requests the read made
     seconds: float = 0.0
+    phases: Mapping[str, float] = field(default_factory=dict)  # seconds per part of the read
 
     def summary(self) -> dict[str, Any]:
         return {"site": self.site, "read_at": self.read_at.isoformat(),
@@ -228,4 +229,5 @@ class SiteInventory:
                 "hypervisors": len(self.hypervisors), "services": len(self.services),
                 "servers": len(self.servers), "providers": len(self.providers),
                 "quotas": len(self.quotas), "requests": self.requests,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3),
+                "phases": {k: round(v, 3) for k, v in self.phases.items()}}

@@ -240,3 +240,28 @@ def test_capacity_and_what_if_from_a_real_read(sim: tuple[RunningSimulator, Path
         assert r.free == free[r.site]
         assert r.fits == (r.shortfall.vcpu == r.shortfall.ram_mb == r.shortfall.disk_gb == 0)
     assert verdict.fits == all(r.fits for r in verdict.receiving)
+
+
+def test_unchanged_providers_are_reused_by_generation(
+        sim: tuple[RunningSimulator, Path]) -> None:
+    running, clouds = sim
+    region = running.sim.cloud.regions["PROD"]
+    r = reader(clouds, "PROD")
+    first = r.providers()
+    assert all(p.generation is not None for p in first)
+
+    user = connect(Site("PROD", "govcloud-sim-gd-edu", "PROD", SITES["PROD"].role),
+                   clouds_yaml=clouds)
+    flavor = next(f for f in region.flavors.values() if f.name == "gc.c2m4")
+    image = next(i for i in region.images.values() if i.name.startswith("cirros"))
+    made = user.compute.wait_for_server(user.compute.create_server(
+        name="inv-gen", flavor_id=flavor.id, image_id=image.id, networks="none"),
+        interval=0.05, wait=30)
+    host = region.servers[made.id].host
+
+    before = r.requests
+    second = r.providers(previous=first)
+    assert r.requests - before == 1 + 2  # the listing, then only the provider that changed
+    changed = [p for p in second if p not in first]
+    assert [p.name for p in changed] == [host]
+    assert changed[0].usages["VCPU"] == region.hv_by_host[host].provider.used["VCPU"]
