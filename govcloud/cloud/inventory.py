@@ -194,6 +194,7 @@ class SiteReader:
         self.workers = max(1, workers)
         self.requests = 0
         self._lock = threading.Lock()
+        self._negotiating = threading.Lock()
         self._versions: dict[str, str] = {}
         self._endpoints: dict[str, str] = {}
 
@@ -210,6 +211,12 @@ class SiteReader:
         the highest the site offers up to what this module parses)."""
         if service in self._versions:
             return self._versions[service]
+        with self._negotiating:
+            if service not in self._versions:
+                self._negotiate(service)
+        return self._versions[service]
+
+    def _negotiate(self, service: str) -> None:
         low, high = (COMPUTE_MIN, COMPUTE_MAX) if service == "compute" else \
             (PLACEMENT_MIN, PLACEMENT_MAX)
         where = self._where(f"{service} version discovery")
@@ -221,16 +228,16 @@ class SiteReader:
             site_min, site_max = self._version_document(service, where)
         chosen = min(site_max, high)
         if chosen < low or (site_min is not None and chosen < site_min):
+            offered = f"{_fmt(site_min)}–{_fmt(site_max)}" if site_min else f"≤ {_fmt(site_max)}"
             raise PermanentError(
-                f"{where}: the site's {service} API offers microversions up to "
-                f"{_fmt(site_max)}; govcloud needs at least {_fmt(low)}",
+                f"{where}: the site's {service} API offers microversions {offered}; govcloud "
+                f"reads {_fmt(low)}–{_fmt(high)}",
                 hint="upgrade the cloud's API services, or leave this site out")
         with sdk_errors(where):
             endpoint = self._proxy(service).get_endpoint()
         if endpoint:  # absolute URLs skip keystoneauth's catalog lookup on every request
             self._endpoints[service] = str(endpoint).rstrip("/")
         self._versions[service] = _fmt(chosen)
-        return self._versions[service]
 
     def _version_document(self, service: str,
                           where: str) -> tuple[tuple[int, int] | None, tuple[int, int]]:

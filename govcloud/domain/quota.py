@@ -22,8 +22,8 @@ class QuotaCommitment:
 
     ``ratio_*`` above 1.0 means the quotas promise more than the site can allocate (an
     overcommitment the bureau may accept, knowing not every department uses its whole quota);
-    ``None`` when the site has no capacity of that kind. Unlimited quotas cannot be summed:
-    such projects are listed in ``unlimited`` and left out of the sums.
+    ``None`` when the site has no capacity of that kind. An unlimited quota cannot be summed:
+    it is left out of its sum and its project is listed in ``unlimited``.
     """
 
     site: str
