@@ -1,0 +1,154 @@
+"""FastAPI dependencies: the engine, settings, clouds, clock and the calling principal.
+
+Everything the routes need comes from ``app.state`` (set by ``govcloud.api.app.make_app``),
+never from module globals, so that tests and the demo can build as many apps as they like.
+
+* ``get_engine``, ``get_settings``, ``get_clock``, ``get_clouds`` — what ``make_app`` was given;
+* ``current_principal`` — the principal holding the ``Authorization: Bearer <token>`` token
+  (401 with a hint when it is missing, unknown, expired or revoked);
+* ``require(action)`` — a dependency that also checks the principal's role for ``action`` on
+  the whole cloud (``can(principal, action, GLOBAL)``); routes that work on one department
+  check that department themselves with ``check(principal, action, Target.of(code, city))``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
+from govcloud.errors import Forbidden, GovCloudError
+from govcloud.settings import Settings
+from govcloud.store.principals import PrincipalRepository
+
+Clock = Callable[[], datetime]
+ConnectionsFactory = Callable[[], Mapping[str, Any]]
+
+
+class Unauthenticated(Forbidden):
+    """No token, or one that is unknown, expired or revoked (HTTP 401)."""
+
+    http_status = 401
+
+
+_TOKEN_HINT = ("pass a valid token: --token, GOVCLOUD_TOKEN or a context "
+               "(`govcloud context add`); ask a bureau-admin for a new one if yours "
+               "expired or was revoked")
+
+
+class Clouds:
+    """The sites' cloud connections, made on first use and then reused (thread-safe).
+
+    ``factory`` returns ``{site name: openstacksdk Connection}``, production first.
+    """
+
+    def __init__(self, factory: ConnectionsFactory) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._connections: Mapping[str, Any] | None = None
+
+    def connections(self) -> Mapping[str, Any]:
+        with self._lock:
+            if self._connections is None:
+                self._connections = dict(self._factory())
+            return self._connections
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._connections = self._connections, None
+        for conn in (conns or {}).values():
+            close = getattr(conn, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):  # closing is best effort
+                    close()
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_clouds(request: Request) -> Clouds:
+    clouds: Clouds = request.app.state.clouds
+    return clouds
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthenticated("no API token given", hint=_TOKEN_HINT)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'",
+                              hint=_TOKEN_HINT)
+    return token.strip()
+
+
+def current_principal(request: Request, token: Annotated[str, Depends(bearer_token)],
+                      engine: Annotated[Engine, Depends(get_engine)],
+                      clock: Annotated[Clock, Depends(get_clock)]) -> Principal:
+    """The principal holding the request's bearer token, or 401."""
+    with Session(engine) as session:
+        principal = PrincipalRepository(session=session, clock=clock).authenticate(token)
+    if principal is None:
+        raise Unauthenticated("the API token is unknown, expired or revoked", hint=_TOKEN_HINT)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def check(principal: Principal, action: Action, target: Target = GLOBAL) -> None:
+    """``can``, raising Forbidden (403, the reason as the message) when the answer is no."""
+    decision = can(principal, action, target)
+    if not decision:
+        raise Forbidden(decision.reason,
+                        hint="ask a bureau-admin for a principal with the right role or scope")
+
+
+def may(principal: Principal, action: Action, target: Target = GLOBAL) -> bool:
+    return bool(can(principal, action, target))
+
+
+def require(action: Action, *, scoped: bool = False) -> Callable[..., Principal]:
+    """A dependency: the current principal, provided its role grants ``action``.
+
+    ``scoped=False`` checks ``action`` on the whole cloud (principals, sync of every site).
+    ``scoped=True`` only checks the role grants ``action`` somewhere (a city-operator or a
+    department-viewer may reach part of the cloud); the route then filters or checks each
+    department with ``check`` / ``visible_departments``.
+    """
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        if scoped:
+            own = Target.of(principal.department or "-", principal.city)
+            check(principal, action, own if not may(principal, action) else GLOBAL)
+        else:
+            check(principal, action)
+        return principal
+
+    dependency.__name__ = f"require_{action.name.lower()}"
+    return dependency
+
+
+def error_body(exc: GovCloudError) -> dict[str, Any]:
+    """The JSON every error answer carries."""
+    return {"error": {"message": exc.message, "hint": exc.hint, "type": type(exc).__name__}}

@@ -1,0 +1,23 @@
+"""``/health`` (no token needed) and ``/whoami``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from govcloud import __version__
+from govcloud.api.deps import CurrentPrincipal
+
+router = APIRouter(tags=["core"])
+
+
+@router.get("/health", summary="liveness: the server answers (no token needed)")
+def health() -> dict[str, Any]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/whoami", summary="the principal holding the token")
+def whoami(principal: CurrentPrincipal) -> dict[str, Any]:
+    return {"name": principal.name, "role": principal.role.value, "city": principal.city,
+            "department": principal.department, "scope": principal.scope}
