@@ -161,7 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the summary without opening the console (the console is "
                         "not built yet, so this is the only mode for now)")
     _add_json(p)
+    _register_extensions(commands)
     return parser
+
+
+# Command groups kept in their own modules, registered when present.
+EXTENSIONS = ("govcloud.cli_control", "govcloud.cli_inventory")
+
+
+def _register_extensions(commands: Any) -> None:
+    import importlib
+    import importlib.util
+
+    for name in EXTENSIONS:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(commands)
 
 
 # --- entry point ----------------------------------------------------------------------------
