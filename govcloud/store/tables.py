@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, Text
+from sqlalchemy import DateTime, Index, MetaData, Text
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names on every backend, so migrations can refer to them.
@@ -67,3 +67,144 @@ class AuditEntryRow(SQLModel, table=True):
     after_json: str | None = Field(default=None, sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+# --- inventory (migration 0003_inventory): what the sync worker last read from each site -------
+
+class SiteSyncRow(SQLModel, table=True):
+    """Freshness of one site's inventory: the last attempt, the last success, and why the
+    last attempt failed (``stale``) — the site's rows are kept as they were when it fails."""
+
+    __tablename__ = "site_sync"
+
+    site: str = Field(primary_key=True, max_length=63)
+    last_attempt: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_success: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_full: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    duration_s: float | None = None
+    error: str | None = Field(default=None, sa_type=Text)
+    stale: bool = False
+    watermark: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    servers: int = 0
+    hypervisors: int = 0
+
+
+class HypervisorRow(SQLModel, table=True):
+    """A compute host with its Placement figures per resource class."""
+
+    __tablename__ = "hypervisor"
+
+    site: str = Field(primary_key=True, max_length=63)
+    id: str = Field(primary_key=True, max_length=64)
+    hostname: str = Field(max_length=255)
+    state: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    availability_zone: str | None = Field(default=None, max_length=255)
+    disabled_reason: str | None = Field(default=None, sa_type=Text)
+    provider_uuid: str | None = Field(default=None, max_length=64)
+    provider_generation: int | None = None
+    running_servers: int = 0
+    vcpu_total: int = 0
+    vcpu_reserved: int = 0
+    vcpu_ratio: float = 1.0
+    vcpu_max_unit: int | None = None
+    vcpu_used: int = 0
+    ram_total: int = 0
+    ram_reserved: int = 0
+    ram_ratio: float = 1.0
+    ram_max_unit: int | None = None
+    ram_used: int = 0
+    disk_total: int = 0
+    disk_reserved: int = 0
+    disk_ratio: float = 1.0
+    disk_max_unit: int | None = None
+    disk_used: int = 0
+
+
+class ComputeServiceRow(SQLModel, table=True):
+    """A Nova service on a host (nova-compute, nova-scheduler, ...)."""
+
+    __tablename__ = "compute_service"
+
+    site: str = Field(primary_key=True, max_length=63)
+    id: str = Field(primary_key=True, max_length=64)
+    binary: str = Field(max_length=64)
+    host: str = Field(max_length=255)
+    zone: str | None = Field(default=None, max_length=255)
+    state: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    forced_down: bool = False
+    disabled_reason: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class ServerRow(SQLModel, table=True):
+    """A server in a site; ``deleted_at`` is set (a tombstone) once it is gone."""
+
+    __tablename__ = "server"
+    __table_args__ = (
+        Index("ix_server_site_department_status", "site", "department", "status"),
+        Index("ix_server_department_status", "department", "status"),
+    )
+
+    site: str = Field(primary_key=True, max_length=63)
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=255)
+    project_id: str = Field(max_length=64)
+    department: str | None = Field(default=None, max_length=64)
+    status: str = Field(max_length=32)
+    flavor_name: str | None = Field(default=None, max_length=255)
+    vcpus: int = 0
+    ram_mb: int = 0
+    disk_gb: int = 0
+    ephemeral_gb: int = 0
+    swap_mb: int = 0
+    boot_from_volume: bool = False
+    host: str | None = Field(default=None, max_length=255)
+    availability_zone: str | None = Field(default=None, max_length=255)
+    created: datetime = Field(sa_type=DateTime(timezone=True))
+    updated: datetime = Field(sa_type=DateTime(timezone=True))
+    deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class QuotaUsageRow(SQLModel, table=True):
+    """One compute quota of one department's project in one site, with its usage."""
+
+    __tablename__ = "quota_usage"
+
+    site: str = Field(primary_key=True, max_length=63)
+    project_id: str = Field(primary_key=True, max_length=64)
+    resource: str = Field(primary_key=True, max_length=64)
+    department: str | None = Field(default=None, max_length=64, index=True)
+    limit: int = 0
+    in_use: int = 0
+
+
+class CapacitySampleRow(SQLModel, table=True):
+    """A site's allocated and capacity figures at one sync: the history for the forecast."""
+
+    __tablename__ = "capacity_sample"
+    __table_args__ = (Index("ix_capacity_sample_site_at", "site", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site: str = Field(max_length=63)
+    at: datetime = Field(sa_type=DateTime(timezone=True))
+    vcpu_allocated: int = 0
+    vcpu_capacity: int = 0
+    ram_allocated: int = 0
+    ram_capacity: int = 0
+    disk_allocated: int = 0
+    disk_capacity: int = 0
+
+
+class DepartmentSiteRow(SQLModel, table=True):
+    """Which project is a department's in a site (from the ``dept:<code>`` tag or the name)."""
+
+    __tablename__ = "department_site"
+    __table_args__ = (Index("ix_department_site_site_project", "site", "project_id"),)
+
+    department: str = Field(primary_key=True, max_length=64)
+    site: str = Field(primary_key=True, max_length=63)
+    project_id: str = Field(max_length=64)
+    project_name: str = Field(default="", max_length=255)
+    city: str | None = Field(default=None, max_length=64)
