@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     sites: dict[str, SiteConfig] = Field(default_factory=_default_site_configs)
     database_url: str = Field(default_factory=_default_database_url, min_length=1)
     clouds_yaml: Path | None = None
+    sync_interval_s: float = Field(default=60.0, gt=0, description="incremental sync period")
+    full_sync_interval_s: float = Field(default=900.0, gt=0,
+                                        description="full reconcile period")
 
     @field_validator("sites")
     @classmethod
