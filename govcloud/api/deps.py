@@ -23,8 +23,10 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from govcloud.domain.catalogue import Catalogue, Department, DepartmentKind
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
 from govcloud.errors import Forbidden, GovCloudError
+from govcloud.services.catalogue import load_catalogue
 from govcloud.settings import Settings
 from govcloud.store.principals import PrincipalRepository
 
@@ -152,3 +154,35 @@ def require(action: Action, *, scoped: bool = False) -> Callable[..., Principal]
 def error_body(exc: GovCloudError) -> dict[str, Any]:
     """The JSON every error answer carries."""
     return {"error": {"message": exc.message, "hint": exc.hint, "type": type(exc).__name__}}
+
+
+# --- the department catalogue, as RBAC sees it ---------------------------------------------------
+
+def get_catalogue(request: Request) -> Catalogue:
+    """The department catalogue (re-read on each request, so edits apply without a restart)."""
+    settings: Settings = request.app.state.settings
+    return load_catalogue(request.app.state.catalogue_dir,
+                          sites=[s.name for s in settings.site_list()])
+
+
+def rbac_city(department: Department) -> str | None:
+    """The city a department counts under for RBAC: a city's own tenant is its city's;
+    provincial departments and vertical branches belong to no city (PRODUCT.md)."""
+    return department.city if department.kind is DepartmentKind.CITY else None
+
+
+def target_of(department: Department) -> Target:
+    return Target.of(department.code, rbac_city(department))
+
+
+def visible(principal: Principal, catalogue: Catalogue, action: Action) -> list[Department]:
+    """The catalogue's departments ``principal`` may ``action``, in catalogue order."""
+    return [d for d in catalogue if can(principal, action, target_of(d))]
+
+
+def visible_codes(principal: Principal, catalogue: Catalogue,
+                  action: Action) -> list[str] | None:
+    """None when ``principal`` may ``action`` on the whole cloud, else the codes it may."""
+    if may(principal, action):
+        return None
+    return [d.code for d in visible(principal, catalogue, action)]

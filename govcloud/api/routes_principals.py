@@ -1,0 +1,127 @@
+"""Principals (``/principals``) and the audit log (``/audit``, ``/audit/verify``).
+
+Managing principals is the bureau-admin's (``principal.manage``); every change is audited in
+the same transaction, target ``principal:NAME``, never with the token. The audit log is read
+with ``audit.view``: a principal whose role reaches only part of the cloud sees only the
+entries about its departments (``AuditFilter(departments=...)``); verifying the whole chain
+needs ``audit.view`` on the whole cloud.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from govcloud.api.deps import (
+    Clock,
+    get_catalogue,
+    get_clock,
+    get_engine,
+    require,
+    visible_codes,
+)
+from govcloud.domain.catalogue import Catalogue
+from govcloud.domain.rbac import Action, Principal, Role
+from govcloud.store.audit import MAX_PAGE, AuditFilter, AuditLog, write_session
+from govcloud.store.principals import DEFAULT_TOKEN_TTL, PrincipalRepository
+
+router = APIRouter()
+
+Engine_ = Annotated[Engine, Depends(get_engine)]
+Clock_ = Annotated[Clock, Depends(get_clock)]
+Admin = Annotated[Principal, Depends(require(Action.PRINCIPAL_MANAGE))]
+Auditor = Annotated[Principal, Depends(require(Action.VIEW_AUDIT, scoped=True))]
+GlobalAuditor = Annotated[Principal, Depends(require(Action.VIEW_AUDIT))]
+
+
+class NewPrincipal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="lower-case name, e.g. li.wei or ci-pipeline")
+    role: Role
+    city: str | None = Field(default=None, description="for a city-operator only")
+    department: str | None = Field(default=None, description="for a department-viewer only")
+    ttl_days: float | None = Field(default=DEFAULT_TOKEN_TTL.days, gt=0,
+                                   description="token lifetime in days; null: until revoked")
+
+
+@router.post("/principals", tags=["principals"], status_code=201,
+             summary="add a principal; the answer holds its token, shown this once")
+def add_principal(body: NewPrincipal, admin: Admin, engine: Engine_,
+                  clock: Clock_) -> dict[str, Any]:
+    principal = Principal(name=body.name, role=body.role, city=body.city,
+                          department=body.department)
+    ttl = None if body.ttl_days is None else timedelta(days=body.ttl_days)
+    with write_session(engine) as session:
+        issued = PrincipalRepository(session=session, clock=clock).add(principal, ttl=ttl)
+        AuditLog(session=session, clock=clock).append(
+            actor=admin.name, action="principal.add", target=f"principal:{principal.name}",
+            after=issued.record.summary())
+        session.commit()
+    return {"principal": issued.record.to_dict(clock()), "token": issued.token}
+
+
+@router.get("/principals", tags=["principals"], summary="every principal (never a token)")
+def list_principals(_admin: Admin, engine: Engine_, clock: Clock_,
+                    role: Role | None = None, active_only: bool = False) -> dict[str, Any]:
+    with Session(engine) as session:
+        records = PrincipalRepository(session=session, clock=clock).list_principals(
+            role=role, include_inactive=not active_only)
+    now = clock()
+    return {"principals": [r.to_dict(now) for r in records]}
+
+
+@router.delete("/principals/{name}", tags=["principals"],
+               summary="revoke the principal's token (the principal stays, inactive)")
+def revoke_principal(name: str, admin: Admin, engine: Engine_,
+                     clock: Clock_) -> dict[str, Any]:
+    with write_session(engine) as session:
+        repo = PrincipalRepository(session=session, clock=clock)
+        before = repo.get_principal(name)
+        after = repo.revoke(name)
+        if before.revoked_at is None:
+            AuditLog(session=session, clock=clock).append(
+                actor=admin.name, action="principal.revoke", target=f"principal:{name}",
+                before=before.summary(), after=after.summary())
+        session.commit()
+    return {"principal": after.to_dict(clock())}
+
+
+@router.get("/audit", tags=["audit"],
+            summary="audit entries, oldest first (or newest first), one page at a time")
+def list_audit(principal: Auditor, engine: Engine_, clock: Clock_,
+               catalogue: Annotated[Catalogue, Depends(get_catalogue)],
+               actor: str | None = None, action: str | None = None,
+               target: str | None = None, department: str | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               after_seq: int | None = None, before_seq: int | None = None,
+               limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+               newest_first: bool = False) -> dict[str, Any]:
+    departments: list[str] | None = visible_codes(principal, catalogue, Action.VIEW_AUDIT)
+    if department is not None:
+        departments = ([department] if departments is None or department in departments
+                       else [])
+    where = AuditFilter(actor=actor, action=action, target=target, departments=departments,
+                        since=since, until=until)
+    with Session(engine) as session:
+        entries = AuditLog(session=session, clock=clock).list_entries(
+            where, after_seq=after_seq, before_seq=before_seq, limit=limit,
+            newest_first=newest_first)
+    more = len(entries) == limit
+    last = entries[-1].seq if entries else None
+    return {"entries": [e.to_dict() for e in entries],
+            "next": None if not more or last is None else
+            ({"before_seq": last} if newest_first else {"after_seq": last})}
+
+
+@router.get("/audit/verify", tags=["audit"],
+            summary="check the whole hash chain; names the first bad entry")
+def verify_audit(_principal: GlobalAuditor, engine: Engine_, clock: Clock_) -> dict[str, Any]:
+    with Session(engine) as session:
+        result = AuditLog(session=session, clock=clock).verify()
+    return {**result.to_dict(), "description": result.describe()}

@@ -1,0 +1,121 @@
+"""Tenancy (``/tenants/plan``, ``/tenants/apply``) and departments (``/departments``).
+
+A principal scoped to a city or a department plans, applies and sees only its own
+departments; one that asks for another department is told it does not exist (404), so that
+nothing about other departments leaks. Applies are serialised (one at a time per server) and
+every change made in a cloud is audited with the caller as the actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import Engine
+
+from govcloud.api.deps import (
+    Clock,
+    Clouds,
+    check,
+    get_catalogue,
+    get_clock,
+    get_clouds,
+    get_engine,
+    require,
+    target_of,
+    visible,
+)
+from govcloud.domain.catalogue import Catalogue, Department
+from govcloud.domain.rbac import Action, Principal, can
+from govcloud.errors import NotFound
+from govcloud.services.tenancy import apply_tenancy, department_view, plan_tenancy
+from govcloud.store.audit import append_committed
+
+router = APIRouter()
+
+Catalogue_ = Annotated[Catalogue, Depends(get_catalogue)]
+Clouds_ = Annotated[Clouds, Depends(get_clouds)]
+Departments = Annotated[list[str] | None, Query(
+    description="restrict to these department codes (repeat the parameter)")]
+
+
+def _unknown(code: str) -> NotFound:
+    return NotFound(f"no department {code!r}",
+                    hint="`govcloud departments list` shows the departments you may see")
+
+
+def check_quietly(principal: Principal, action: Action, department: Department) -> bool:
+    return bool(can(principal, action, target_of(department)))
+
+
+def _scope(principal: Principal, catalogue: Catalogue, action: Action,
+           asked: list[str] | None) -> list[str]:
+    """The codes to work on: those asked for (each checked) or every one the caller may.
+
+    A department the caller may not even view is reported as unknown (404); one it may view
+    but not ``action`` is refused with the reason (403)."""
+    if not asked:
+        return [d.code for d in visible(principal, catalogue, action)]
+    for code in asked:
+        department = catalogue.find(code)
+        if department is None or not check_quietly(principal, Action.VIEW_DEPARTMENT,
+                                                    department):
+            raise _unknown(code)
+        check(principal, action, target_of(department))
+    return list(dict.fromkeys(asked))
+
+
+@router.get("/tenants/plan", tags=["tenancy"],
+            summary="what apply would change in each site (changes nothing)")
+def plan(principal: Annotated[Principal, Depends(require(Action.TENANCY_PLAN, scoped=True))],
+         catalogue: Catalogue_, clouds: Clouds_,
+         department: Departments = None) -> dict[str, Any]:
+    codes = _scope(principal, catalogue, Action.TENANCY_PLAN, department)
+    result = plan_tenancy(catalogue, connections=clouds.connections(), departments=codes)
+    return {**result.to_dict(), "lines": result.lines()}
+
+
+@router.post("/tenants/apply", tags=["tenancy"],
+             summary="make every site match the catalogue (idempotent, audited)")
+def apply(request: Request,
+          principal: Annotated[Principal, Depends(require(Action.TENANCY_APPLY, scoped=True))],
+          catalogue: Catalogue_, clouds: Clouds_,
+          engine: Annotated[Engine, Depends(get_engine)],
+          clock: Annotated[Clock, Depends(get_clock)],
+          department: Departments = None) -> dict[str, Any]:
+    codes = _scope(principal, catalogue, Action.TENANCY_APPLY, department)
+
+    def audit(action: str, target: str, before: Mapping[str, Any] | None,
+              after: Mapping[str, Any] | None) -> None:
+        append_committed(engine, actor=principal.name, action=action, target=target,
+                         before=before, after=after, clock=clock)
+
+    with request.app.state.apply_lock:  # one apply at a time: plans see each other's work
+        result = apply_tenancy(catalogue, connections=clouds.connections(), audit=audit,
+                               departments=codes)
+    return result.to_dict()
+
+
+@router.get("/departments", tags=["departments"],
+            summary="the departments the caller may see, from the catalogue")
+def list_departments(
+        principal: Annotated[Principal,
+                             Depends(require(Action.VIEW_DEPARTMENT, scoped=True))],
+        catalogue: Catalogue_) -> dict[str, Any]:
+    shown = visible(principal, catalogue, Action.VIEW_DEPARTMENT)
+    return {"departments": [d.to_dict() for d in shown], "count": len(shown)}
+
+
+@router.get("/departments/{code}", tags=["departments"],
+            summary="one department in every site: projects, quotas, usage, servers by status")
+def show_department(
+        code: str,
+        principal: Annotated[Principal,
+                             Depends(require(Action.VIEW_DEPARTMENT, scoped=True))],
+        catalogue: Catalogue_, clouds: Clouds_) -> dict[str, Any]:
+    department = catalogue.find(code)
+    if department is None or not check_quietly(principal, Action.VIEW_DEPARTMENT, department):
+        raise _unknown(code)
+    view = department_view(code, catalogue=catalogue, connections=clouds.connections())
+    return view.to_dict()
