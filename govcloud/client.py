@@ -1,0 +1,209 @@
+"""The CLI's client of the control-plane API, and where it finds the server and its token.
+
+The server URL and token come from ``--server``/``--token``, else ``GOVCLOUD_SERVER`` /
+``GOVCLOUD_TOKEN``, else a named context (``--context NAME``, or the current one) in
+``$XDG_CONFIG_HOME/govcloud/contexts.yaml`` (kubectl-style; the file is kept 0600 because it
+holds tokens). Error answers become govcloud errors with the server's message and hint.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from govcloud.errors import (
+    ConflictError,
+    Forbidden,
+    GovCloudError,
+    InvalidInput,
+    NotFound,
+    PermanentError,
+    TemporaryError,
+)
+from govcloud.settings import config_dir
+
+SERVER_ENV = "GOVCLOUD_SERVER"
+TOKEN_ENV = "GOVCLOUD_TOKEN"
+API_PREFIX = "/api/v1"
+DEFAULT_TIMEOUT = 300.0  # an apply of the whole province takes a while
+
+
+def contexts_file() -> Path:
+    return config_dir() / "contexts.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    name: str
+    server: str
+    token: str | None = None
+
+
+class Contexts:
+    """The contexts file: ``current`` and ``contexts: {name: {server, token}}``."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or contexts_file()
+        self.current: str | None = None
+        self.contexts: dict[str, Context] = {}
+        if self.path.is_file():
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput(f"cannot read the contexts file {self.path}: {exc}",
+                               hint="fix or delete it, then `govcloud context add`") from None
+        if not isinstance(data, dict) or not isinstance(data.get("contexts", {}), dict):
+            raise InvalidInput(f"the contexts file {self.path} is not a mapping with "
+                               "'contexts'", hint="fix or delete it")
+        self.current = data.get("current")
+        for name, value in (data.get("contexts") or {}).items():
+            if not isinstance(value, dict) or not value.get("server"):
+                raise InvalidInput(f"context {name!r} in {self.path} has no server",
+                                   hint=f"`govcloud context add {name} --server URL`")
+            self.contexts[str(name)] = Context(str(name), str(value["server"]),
+                                               value.get("token"))
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"current": self.current,
+                "contexts": {c.name: {"server": c.server, "token": c.token}
+                             for c in self.contexts.values()}}
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yaml.safe_dump(data, f, sort_keys=True, allow_unicode=True)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+
+    def add(self, context: Context, *, use: bool = False) -> None:
+        self.contexts[context.name] = context
+        if use or self.current is None:
+            self.current = context.name
+        self.save()
+
+    def use(self, name: str) -> Context:
+        context = self.get(name)
+        self.current = name
+        self.save()
+        return context
+
+    def get(self, name: str) -> Context:
+        if name not in self.contexts:
+            known = ", ".join(sorted(self.contexts)) or "none"
+            raise NotFound(f"no context named {name!r} (known: {known})",
+                           hint="`govcloud context add NAME --server URL --token TOKEN`")
+        return self.contexts[name]
+
+
+def resolve(*, server: str | None = None, token: str | None = None,
+            context: str | None = None) -> tuple[str, str | None]:
+    """The server URL and token to use: flags, then environment, then the context."""
+    server = server or os.environ.get(SERVER_ENV) or None
+    token = token or os.environ.get(TOKEN_ENV) or None
+    if server is None or token is None:
+        contexts = Contexts()
+        name = context or contexts.current
+        if name is not None:
+            chosen = contexts.get(name)
+            server = server or chosen.server
+            token = token or chosen.token
+        elif context is not None:
+            contexts.get(context)
+    if server is None:
+        raise InvalidInput("no control-plane server given",
+                           hint=f"pass --server URL, set {SERVER_ENV}, or add a context "
+                                "(`govcloud context add NAME --server URL --token TOKEN`); "
+                                "`govcloud demo` writes one named demo")
+    return server.rstrip("/"), token
+
+
+_ERRORS: dict[int, type[GovCloudError]] = {
+    401: Forbidden, 403: Forbidden, 404: NotFound, 409: ConflictError, 422: InvalidInput,
+    400: InvalidInput, 503: TemporaryError,
+}
+
+
+def error_from(response: httpx.Response) -> GovCloudError:
+    """The govcloud error an error answer stands for, with the server's message and hint."""
+    message, hint = f"the server answered HTTP {response.status_code}", None
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            message = str(error.get("message") or message)
+            hint = error.get("hint")
+    except ValueError:
+        text = " ".join(response.text.split())[:300]
+        if text:
+            message = f"{message}: {text}"
+    cls = _ERRORS.get(response.status_code,
+                      TemporaryError if response.status_code >= 500 else PermanentError)
+    return cls(message, hint=hint)
+
+
+class ApiClient:
+    """A small synchronous client of ``/api/v1`` with a bearer token."""
+
+    def __init__(self, server: str, token: str | None = None, *,
+                 timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None
+                 ) -> None:
+        self.server = server.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.server + API_PREFIX, headers=headers,
+                                  timeout=timeout, transport=transport)
+
+    @classmethod
+    def from_options(cls, *, server: str | None = None, token: str | None = None,
+                     context: str | None = None) -> ApiClient:
+        url, tok = resolve(server=server, token=token, context=context)
+        return cls(url, tok)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, *, params: Any = None,
+                json: Any = None) -> Any:
+        try:
+            response = self._http.request(method, path, params=params, json=json)
+        except httpx.ConnectError as exc:
+            raise TemporaryError(
+                f"cannot reach the control plane at {self.server}: {exc}",
+                hint="start it with `govcloud serve` (or `govcloud demo`), or check the "
+                     "server URL (--server, GOVCLOUD_SERVER or `govcloud context list`)"
+            ) from None
+        except httpx.TimeoutException:
+            raise TemporaryError(f"the control plane at {self.server} did not answer in time",
+                                 hint="try again; the server log may say why") from None
+        except httpx.HTTPError as exc:
+            raise TemporaryError(f"request to {self.server} failed: {exc}",
+                                 hint="check the server URL and the network") from None
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response.json() if response.content else None
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=_clean(params))
+
+    def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        return self.request("POST", path, params=_clean(params), json=body)
+
+    def delete(self, path: str, **params: Any) -> Any:
+        return self.request("DELETE", path, params=_clean(params))
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
