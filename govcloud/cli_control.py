@@ -1,0 +1,351 @@
+"""The control plane's commands: ``serve``, ``admin bootstrap`` (direct database access),
+``context``, and the API clients ``principals``, ``audit``, ``tenants`` and ``departments``.
+
+Registered by ``govcloud.cli``; errors are reported there (message, hint, exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from govcloud.errors import InvalidInput, PermanentError
+
+_QUOTAS = ("cores", "ram_mb", "instances", "volumes", "gigabytes", "ports")
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def _table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> str:
+    from govcloud.demo.table import render_table
+
+    return render_table(rows, columns=columns)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from govcloud.client import ApiClient
+
+    return ApiClient.from_options(server=args.server, token=args.token, context=args.context)
+
+
+# --- serve and bootstrap (the only commands that touch the database) ---------------------------
+
+def _settings(args: argparse.Namespace) -> Any:
+    from govcloud.settings import load_settings
+
+    overrides = {"database_url": args.database_url} if args.database_url else {}
+    return load_settings(**overrides)
+
+
+def _worker_hook() -> Any:
+    """``govcloud.workers.start_workers(app_state)`` when the workers exist, else None."""
+    import importlib
+
+    hook = getattr(importlib.import_module("govcloud.workers"), "start_workers", None)
+    if hook is None:
+        return None
+
+    def start(state: Any) -> Any:
+        started = hook(state)
+        if started is None or callable(started):
+            return started
+        return getattr(started, "stop", None)
+
+    return start
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from govcloud.api.app import make_app
+    from govcloud.store.engine import display_url, make_engine
+    from govcloud.store.migrate import upgrade_engine
+
+    settings = _settings(args)
+    engine = make_engine(settings.database_url)
+    upgrade_engine(engine)
+    app = make_app(engine=engine, settings=settings, catalogue_dir=args.catalogue,
+                   workers=_worker_hook())
+    print(f"govcloud control plane on http://{args.host}:{args.port}/api/v1 "
+          f"(database {display_url(settings.database_url)})", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None,
+                log_level="debug" if args.debug else "info")
+    return 0
+
+
+def cmd_admin_bootstrap(args: argparse.Namespace) -> int:
+    from govcloud.store.audit import AuditLog, write_session
+    from govcloud.store.engine import make_engine
+    from govcloud.store.migrate import upgrade_engine
+    from govcloud.store.principals import PrincipalRepository
+
+    engine = make_engine(_settings(args).database_url)
+    try:
+        upgrade_engine(engine)
+        with write_session(engine) as session:
+            issued = PrincipalRepository(session=session).bootstrap_admin(args.name)
+            AuditLog(session=session).append(
+                actor="bootstrap", action="principal.bootstrap",
+                target=f"principal:{issued.record.name}", after=issued.record.summary())
+            session.commit()
+    finally:
+        engine.dispose()
+    if args.json:
+        _print_json({"name": issued.record.name, "token": issued.token})
+    else:
+        print(issued.token)
+    return 0
+
+
+# --- contexts --------------------------------------------------------------------------------
+
+def cmd_context_add(args: argparse.Namespace) -> int:
+    from govcloud.client import Context, Contexts
+
+    if not args.server.startswith(("http://", "https://")):
+        raise InvalidInput(f"server {args.server!r} is not an http(s) URL",
+                           hint="e.g. --server http://127.0.0.1:8780")
+    Contexts().add(Context(args.name, args.server.rstrip("/"), args.token), use=args.use)
+    print(f"context {args.name} saved", file=sys.stderr)
+    return 0
+
+
+def cmd_context_use(args: argparse.Namespace) -> int:
+    from govcloud.client import Contexts
+
+    context = Contexts().use(args.name)
+    print(f"now using context {context.name} ({context.server})", file=sys.stderr)
+    return 0
+
+
+def cmd_context_list(args: argparse.Namespace) -> int:
+    from govcloud.client import Contexts
+
+    contexts = Contexts()
+    items = [{"name": c.name, "server": c.server, "current": c.name == contexts.current,
+              "has_token": bool(c.token)} for c in contexts.contexts.values()]
+    if args.json:
+        _print_json({"current": contexts.current, "contexts": items})
+        return 0
+    print(_table([("*" if i["current"] else "", str(i["name"]), str(i["server"]),
+                   "yes" if i["has_token"] else "no") for i in items],
+                 ("CURRENT", "NAME", "SERVER", "TOKEN")))
+    return 0
+
+
+# --- principals and audit --------------------------------------------------------------------
+
+def cmd_principals_add(args: argparse.Namespace) -> int:
+    body = {"name": args.name, "role": args.role, "city": args.city,
+            "department": args.department,
+            "ttl_days": None if args.no_expiry else args.ttl_days}
+    with _client(args) as api:
+        answer = api.post("/principals", body)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(answer["token"])
+    return 0
+
+
+def cmd_principals_list(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        principals = api.get("/principals", role=args.role)["principals"]
+    if args.json:
+        _print_json(principals)
+        return 0
+    print(_table([(p["name"], p["role"], p["city"] or p["department"] or "all", p["status"],
+                   p["expires_at"] or "never") for p in principals],
+                 ("NAME", "ROLE", "SCOPE", "STATUS", "EXPIRES")))
+    return 0
+
+
+def cmd_principals_revoke(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        answer = api.delete(f"/principals/{args.name}")
+    if args.json:
+        _print_json(answer)
+    else:
+        print(f"revoked {answer['principal']['name']}")
+    return 0
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    params = {"actor": args.actor, "action": args.action, "target": args.target,
+              "department": args.department, "since": args.since, "until": args.until,
+              "after_seq": args.after_seq, "limit": args.limit,
+              "newest_first": "true" if args.newest_first else None}
+    with _client(args) as api:
+        entries = api.get("/audit", **params)["entries"]
+    if args.json:
+        _print_json(entries)
+        return 0
+    print(_table([(str(e["seq"]), e["at"], e["actor"], e["action"], e["target"])
+                  for e in entries], ("SEQ", "AT", "ACTOR", "ACTION", "TARGET")))
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        result = api.get("/audit/verify")
+    if args.json:
+        _print_json(result)
+        return 0 if result["ok"] else 1
+    if not result["ok"]:
+        raise PermanentError(result["description"],
+                             hint=f"entry {result['seq']} was {result['kind']}; compare it "
+                                  "with a backup or an archived copy of the log")
+    print(result["description"])
+    return 0
+
+
+# --- tenancy and departments -----------------------------------------------------------------
+
+def cmd_tenants_plan(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        plan = api.get("/tenants/plan", department=args.department or None)
+    if args.json:
+        _print_json({k: v for k, v in plan.items() if k != "lines"})
+    else:
+        print("\n".join(plan["lines"]))
+    return 0
+
+
+def cmd_tenants_apply(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        result = api.post("/tenants/apply", department=args.department or None)
+    if args.json:
+        _print_json(result)
+        return 0
+    for change in result["changes"]:
+        print(f"{change['site']} {change['department']}: {change['action']}")
+    print(result["summary"])
+    return 0
+
+
+def cmd_departments_list(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        departments = api.get("/departments")["departments"]
+    if args.json:
+        _print_json(departments)
+        return 0
+    print(_table([(d["code"], d["name_zh"], d["name_en"], d["kind"], d["city"],
+                   str(d["dr_level"])) for d in departments],
+                 ("CODE", "NAME", "ENGLISH", "KIND", "CITY", "DR")))
+    return 0
+
+
+def cmd_departments_show(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        view = api.get(f"/departments/{args.code}")
+    if args.json:
+        _print_json(view)
+        return 0
+    print(f"{view['code']}  {view['name_zh']} {view['name_en']}  ({view['kind']}, "
+          f"city {view['city']}, DR level {view['dr_level']})")
+    rows = []
+    for s in view["sites"]:
+        if s["error"]:
+            rows.append((s["site"], "error: " + s["error"], *("" for _ in _QUOTAS), ""))
+            continue
+        quotas = [f"{s['quotas'][q]['in_use']}/{s['quotas'][q]['limit']}"
+                  if q in s["quotas"] else "-" for q in _QUOTAS]
+        servers = ", ".join(f"{k} {v}" for k, v in s["servers"]["by_status"].items()) or "0"
+        rows.append((s["site"], s["project_id"] or "(no project)", *quotas, servers))
+    print(_table(rows, ("SITE", "PROJECT", *(q.upper() for q in _QUOTAS), "SERVERS")))
+    return 0
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+def _cmd(sub: Any, name: str, handler: Any, help_: str, *, json_: bool = True,
+         client: bool = True) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="log everything and show tracebacks")
+    p.set_defaults(handler=handler)
+    if json_:
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    if client:
+        p.add_argument("--server", help="control-plane URL (default: GOVCLOUD_SERVER or the "
+                                        "current context)")
+        p.add_argument("--token", help="API token (default: GOVCLOUD_TOKEN or the context's)")
+        p.add_argument("--context", help="use this context instead of the current one")
+    return p
+
+
+def _group(commands: Any, name: str, help_: str) -> Any:
+    group = commands.add_parser(name, help=help_, description=help_)
+    return group.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+
+def register(commands: Any) -> None:
+    from govcloud.domain.rbac import Role
+
+    p = _cmd(commands, "serve", cmd_serve, "run the control-plane API server (migrates the "
+             "database first)", json_=False, client=False)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8780)
+    p.add_argument("--database-url", help="default: the database_url setting")
+    p.add_argument("--catalogue", type=Path, default=Path("tenants"),
+                   help="the department catalogue directory (default: ./tenants)")
+
+    sub = _group(commands, "admin", "direct database administration")
+    p = _cmd(sub, "bootstrap", cmd_admin_bootstrap, "create the first bureau-admin and print "
+             "its token (refused while an active bureau-admin exists)", client=False)
+    p.add_argument("--database-url", help="default: the database_url setting")
+    p.add_argument("--name", default="admin")
+
+    sub = _group(commands, "context", "named control-plane servers and tokens")
+    p = _cmd(sub, "add", cmd_context_add, "add or replace a context", json_=False,
+             client=False)
+    p.add_argument("name")
+    p.add_argument("--server", required=True)
+    p.add_argument("--token")
+    p.add_argument("--use", action="store_true", help="also make it the current context")
+    p = _cmd(sub, "use", cmd_context_use, "make a context current", json_=False, client=False)
+    p.add_argument("name")
+    _cmd(sub, "list", cmd_context_list, "list the contexts", client=False)
+
+    sub = _group(commands, "principals", "people and pipelines with API tokens")
+    p = _cmd(sub, "add", cmd_principals_add, "add a principal; prints its token, once")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--city", help="for --role city-operator")
+    p.add_argument("--department", help="for --role department-viewer")
+    p.add_argument("--ttl-days", type=float, default=90.0, help="token lifetime (default 90)")
+    p.add_argument("--no-expiry", action="store_true", help="the token never expires")
+    p = _cmd(sub, "list", cmd_principals_list, "list the principals")
+    p.add_argument("--role", choices=[r.value for r in Role])
+    p = _cmd(sub, "revoke", cmd_principals_revoke, "revoke a principal's token")
+    p.add_argument("name")
+
+    sub = _group(commands, "audit", "the tamper-evident audit log")
+    p = _cmd(sub, "list", cmd_audit_list, "list audit entries (those you may see)")
+    for flag in ("--actor", "--action", "--target", "--department", "--since", "--until"):
+        p.add_argument(flag)
+    p.add_argument("--after-seq", type=int)
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--newest-first", action="store_true")
+    _cmd(sub, "verify", cmd_audit_verify, "verify the hash chain; exits non-zero and names "
+         "the first bad entry when it is broken")
+
+    sub = _group(commands, "tenants", "the department catalogue in every site")
+    for name, handler, help_ in (
+            ("plan", cmd_tenants_plan, "show what apply would change, per site"),
+            ("apply", cmd_tenants_apply, "make every site match the catalogue (audited)")):
+        p = _cmd(sub, name, handler, help_)
+        p.add_argument("--department", action="append", metavar="CODE",
+                       help="only this department (repeatable)")
+
+    sub = _group(commands, "departments", "departments across all sites")
+    _cmd(sub, "list", cmd_departments_list, "list the departments you may see")
+    p = _cmd(sub, "show", cmd_departments_show, "one department in every site: projects, "
+             "quotas (used/limit), servers by status")
+    p.add_argument("code")
