@@ -1,0 +1,268 @@
+"""Inventory sync: read every site through the cloud adapter and write it into the store.
+
+* Sites are synced in parallel; each site is read first (nothing is written while reading),
+  then written in **one transaction**: a sync that fails or is killed half-way leaves the
+  site's previous rows exactly as they were — never a half-written site.
+* **Full** sync: services, Placement providers, hypervisors, quotas and every server;
+  servers the site no longer lists are tombstoned (``deleted_at``), never forgotten.
+* **Incremental** sync: services, providers (reused when their generation is unchanged),
+  hypervisors, and servers ``changes-since`` the stored watermark. A site never fully synced
+  gets a full sync instead.
+* A site that fails (timeout, 5xx, auth, a region down, a page failing mid-listing, a
+  database error) is marked **stale** with the reason and time; its rows are left alone and
+  the other sites complete. Freshness (last attempt, last success, duration, error) is kept
+  per site in ``site_sync``.
+* Projects are mapped to departments through Keystone: the ``dept:<code>`` tag, or the name
+  for projects made before govcloud (``govcloud.domain.tenancy.match_projects``); the
+  mapping is stored per site in ``department_site``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from openstack.connection import Connection
+from sqlalchemy import Engine
+
+from govcloud.cloud.errors import sdk_errors
+from govcloud.cloud.inventory import WORKERS, SiteReader
+from govcloud.cloud.tenancy import list_projects
+from govcloud.domain.capacity import site_capacity
+from govcloud.domain.inventory import ProviderInfo
+from govcloud.domain.sites import Site
+from govcloud.domain.tenancy import DEPT_TAG_PREFIX, match_projects
+from govcloud.errors import GovCloudError, NotFound
+from govcloud.store import inventory as store
+from govcloud.store.inventory import ProjectMapping
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+Connections = Callable[[], Mapping[str, Connection]]
+Departments = Callable[[], Mapping[str, str | None]]
+ReaderFactory = Callable[[Connection, str, int], SiteReader]
+
+
+def _reader(conn: Connection, site: str, workers: int) -> SiteReader:
+    return SiteReader(conn, site=site, workers=workers)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSyncResult:
+    """What one site's sync did (``ok`` False: the site is now stale, ``error`` says why)."""
+
+    site: str
+    full: bool
+    ok: bool
+    at: dt.datetime
+    seconds: float
+    api_s: float = 0.0
+    db_s: float = 0.0
+    servers: int = 0  # live servers stored for the site afterwards
+    changed: int = 0  # servers written (all of them on a full sync)
+    deleted: int = 0  # servers tombstoned
+    hypervisors: int = 0
+    requests: int = 0
+    error: str | None = None
+    phases: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"site": self.site, "full": self.full, "ok": self.ok, "stale": not self.ok,
+                "at": self.at.isoformat(), "seconds": round(self.seconds, 3),
+                "api_s": round(self.api_s, 3), "db_s": round(self.db_s, 3),
+                "servers": self.servers, "changed": self.changed, "deleted": self.deleted,
+                "hypervisors": self.hypervisors, "requests": self.requests,
+                "error": self.error,
+                "phases": {k: round(v, 3) for k, v in self.phases.items()}}
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    results: tuple[SiteSyncResult, ...]
+    full: bool
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "full": self.full, "seconds": round(self.seconds, 3),
+                "sites": [r.to_dict() for r in self.results]}
+
+
+def project_mapping(projects: Iterable[Any], departments: Mapping[str, str | None]
+                    ) -> list[ProjectMapping]:
+    """Department → project for one site: catalogue codes (by tag, else by name) and any
+    project tagged ``dept:<code>`` even when the catalogue does not know the code."""
+    listed = list(projects)
+    codes = set(departments)
+    for p in listed:
+        codes |= {t[len(DEPT_TAG_PREFIX):] for t in p.tags if t.startswith(DEPT_TAG_PREFIX)}
+    matched = match_projects(listed, codes)
+    for code, ids in matched.conflicts.items():
+        log.warning("department %s: several projects tagged (%s); none mapped", code,
+                    ", ".join(ids))
+    return [ProjectMapping(code, p.id, p.name, departments.get(code))
+            for code, p in sorted(matched.projects.items())]
+
+
+class Syncer:
+    """Syncs sites into the store; safe to call from several threads (one sync per site at a
+    time — a second caller waits for the first and then runs its own).
+
+    ``connections`` returns ``{site: openstacksdk Connection}``; ``departments`` returns the
+    catalogue's ``{code: city}`` (used to adopt projects by name and to scope by city);
+    ``reader`` makes the adapter's reader for a connection (tests inject failures there).
+    """
+
+    def __init__(self, *, engine: Engine, sites: Sequence[Site], connections: Connections,
+                 departments: Departments | None = None, clock: Clock = _utcnow,
+                 workers: int = WORKERS, reader: ReaderFactory = _reader) -> None:
+        self.engine = engine
+        self.sites = tuple(sites)
+        self._connections = connections
+        self._departments = departments or dict
+        self.clock = clock
+        self.workers = workers
+        self._reader = reader
+        self._site_locks = {s.name: threading.Lock() for s in self.sites}
+        # SQLite has one writer at a time: writes queue here rather than on busy_timeout
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._providers: dict[str, tuple[ProviderInfo, ...]] = {}
+
+    def site_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sites)
+
+    def sync(self, sites: Iterable[str] | None = None, *, full: bool = False) -> SyncReport:
+        """Sync ``sites`` (default: every site) in parallel; never raises for a failing site
+        (it is reported and marked stale) — only for an unknown site name."""
+        names = list(dict.fromkeys(sites)) if sites is not None else list(self.site_names())
+        unknown = [n for n in names if n not in self._site_locks]
+        if unknown:
+            raise NotFound(f"no site named {', '.join(map(repr, unknown))}",
+                           hint=f"configured sites: {', '.join(self.site_names())}")
+        t0 = time.perf_counter()
+        try:
+            departments = dict(self._departments())
+        except GovCloudError as exc:  # a broken catalogue: map by dept: tags only
+            log.warning("sync without the catalogue: %s", exc.message)
+            departments = {}
+        if len(names) == 1:
+            results = [self._sync_site(names[0], full, departments)]
+        else:
+            with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="sync") as pool:
+                results = list(pool.map(lambda n: self._sync_site(n, full, departments),
+                                        names))
+        return SyncReport(tuple(results), full, time.perf_counter() - t0)
+
+    # --- one site ----------------------------------------------------------------------------
+
+    def _sync_site(self, site: str, full: bool,
+                   departments: Mapping[str, str | None]) -> SiteSyncResult:
+        with self._site_locks[site]:
+            at = self.clock()
+            t0 = time.perf_counter()
+            try:
+                return self._run(site, full, departments, at, t0)
+            except Exception as exc:  # any failure makes the site stale
+                message = exc.message if isinstance(exc, GovCloudError) else \
+                    f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
+                if not isinstance(exc, GovCloudError):
+                    log.exception("site %s: sync failed", site, extra={"site": site})
+                else:
+                    log.warning("site %s: sync failed: %s", site, message, extra={"site": site})
+                seconds = time.perf_counter() - t0
+                self._record_failure(site, at, seconds, message)
+                return SiteSyncResult(site, full, False, at, seconds, error=message)
+
+    def _record_failure(self, site: str, at: dt.datetime, seconds: float, error: str) -> None:
+        try:
+            with self._writing(), self._begin() as conn:
+                store.record_failure(conn, site, at=at, duration_s=seconds, error=error)
+        except Exception:  # the database itself is failing: nothing more to record
+            log.exception("site %s: could not record the failed sync", site)
+
+    def _begin(self) -> Any:
+        return self.engine.execution_options(sqlite_begin="IMMEDIATE").begin()
+
+    def _writing(self) -> Any:
+        return self._write_lock if self._write_lock is not None else _NoLock()
+
+    def _run(self, site: str, full: bool, departments: Mapping[str, str | None],
+             at: dt.datetime, t0: float) -> SiteSyncResult:
+        with self.engine.connect() as conn:
+            state = store.sync_states(conn).get(site)
+        if state is None or state.watermark is None or state.last_full is None:
+            full = True
+        connection = self._connections().get(site)
+        if connection is None:
+            raise NotFound(f"site {site}: no cloud connection configured")
+        with sdk_errors(f"site {site}: listing Keystone projects"):
+            mappings = project_mapping(list_projects(connection), departments)
+        department_of = {m.project_id: m.department for m in mappings}
+        reader = self._reader(connection, site, self.workers)
+        previous = self._providers.get(site, ())
+        if full:
+            inv = reader.read(project_ids=list(department_of), previous_providers=previous)
+            api_s = time.perf_counter() - t0
+            providers, hypervisors, services = inv.providers, inv.hypervisors, inv.services
+            watermark, phases = inv.next_since, dict(inv.phases)
+        else:
+            assert state is not None and state.watermark is not None
+            services = tuple(reader.services())
+            providers = tuple(reader.providers(previous=previous))
+            hypervisors = tuple(reader.hypervisors(services=services, providers=providers))
+            changes = reader.server_changes(state.watermark)
+            api_s = time.perf_counter() - t0
+            watermark, phases = changes.next_since, {}
+        generations = {p.uuid: p.generation for p in providers}
+        capacity = site_capacity(site, hypervisors)
+        t1 = time.perf_counter()
+        with self._writing(), self._begin() as conn:
+            relabel = store.replace_mapping(conn, site, mappings)
+            store.replace_hosts(conn, site, hypervisors, services, generations)
+            if full:
+                store.replace_quotas(conn, site, inv.quotas, department_of)
+                deleted = store.replace_servers(conn, site, inv.servers, department_of, at)
+                changed = len(inv.servers)
+            else:
+                if relabel:
+                    store.relabel_servers(conn, site, department_of)
+                store.upsert_servers(conn, site, changes.changed, department_of)
+                store.tombstone_deleted(conn, site, changes.deleted, at)
+                changed, deleted = len(changes.changed), len(changes.deleted)
+            store.add_sample(conn, site, at, capacity.allocated, capacity.capacity)
+            servers = store.live_servers(conn, site)
+            db_s = time.perf_counter() - t1
+            store.record_success(conn, site, at=at, duration_s=time.perf_counter() - t0,
+                                 watermark=watermark, full=full, servers=servers,
+                                 hypervisors=len(hypervisors))
+        self._providers[site] = tuple(providers)
+        seconds = time.perf_counter() - t0
+        log.info("site %s: %s sync in %.2f s (api %.2f s, db %.2f s): %d servers, %d written, "
+                 "%d tombstoned", site, "full" if full else "incremental", seconds, api_s,
+                 db_s, servers, changed, deleted, extra={"site": site})
+        return SiteSyncResult(site, full, True, at, seconds, api_s=api_s, db_s=db_s,
+                              servers=servers, changed=changed, deleted=deleted,
+                              hypervisors=len(hypervisors), requests=reader.requests,
+                              phases=phases)
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

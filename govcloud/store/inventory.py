@@ -1,0 +1,402 @@
+"""The inventory snapshot in the store: writing one site's read in one transaction, and reading
+it back as domain values for the capacity and server queries.
+
+Writers take a SQLAlchemy ``Connection`` inside a transaction the caller owns (one per site):
+either everything a sync read of a site is written, or — on any error — nothing is, and the
+site's previous rows stay as they were. Rows are written in bulk with dialect upserts
+(``INSERT ... ON CONFLICT DO UPDATE``) on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from govcloud.domain.capacity import (
+    DISK_GB,
+    MEMORY_MB,
+    VCPU,
+    Inventory,
+    Resources,
+    flavor_request,
+)
+from govcloud.domain.inventory import (
+    ComputeServiceInfo,
+    HostState,
+    HostStatus,
+    HypervisorInfo,
+    QuotaInfo,
+    ServerInfo,
+    ServerTombstone,
+)
+from govcloud.domain.whatif import Load
+from govcloud.store.tables import metadata
+
+CHUNK = 2000
+_PREFIX = {VCPU: "vcpu", MEMORY_MB: "ram", DISK_GB: "disk"}
+
+
+def table(name: str) -> Table:
+    return metadata.tables[name]
+
+
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands timestamps back without their zone; everything govcloud stores is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(rows), size):
+        yield rows[i:i + size]
+
+
+def upsert(conn: Connection, tbl: Table, rows: Sequence[Mapping[str, Any]],
+           keys: Sequence[str]) -> None:
+    """Insert ``rows``, updating every non-key column of rows whose ``keys`` already exist."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(tbl)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c.name: stmt.excluded[c.name] for c in tbl.columns if c.name not in keys})
+    for chunk in _chunks(rows):
+        conn.execute(stmt, list(chunk))
+
+
+def _insert(conn: Connection, tbl: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    for chunk in _chunks(rows):
+        conn.execute(insert(tbl), list(chunk))
+
+
+# --- rows from domain values ------------------------------------------------------------------
+
+def server_row(site: str, s: ServerInfo, department: str | None) -> dict[str, Any]:
+    return {"site": site, "id": s.id, "name": s.name[:255], "project_id": s.project_id,
+            "department": department, "status": s.status, "flavor_name": s.flavor_name,
+            "vcpus": s.vcpus, "ram_mb": s.ram_mb, "disk_gb": s.disk_gb,
+            "ephemeral_gb": s.ephemeral_gb, "swap_mb": s.swap_mb,
+            "boot_from_volume": s.boot_from_volume, "host": s.host,
+            "availability_zone": s.availability_zone, "created": s.created,
+            "updated": s.updated, "deleted_at": None}
+
+
+def hypervisor_row(site: str, h: HypervisorInfo, generation: int | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "site": site, "id": h.id, "hostname": h.hostname, "state": h.state.value,
+        "status": h.status.value, "availability_zone": h.availability_zone,
+        "disabled_reason": h.disabled_reason, "provider_uuid": h.provider_uuid,
+        "provider_generation": generation, "running_servers": h.running_servers}
+    for rc, prefix in _PREFIX.items():
+        inv = h.inventories.get(rc)
+        row[f"{prefix}_total"] = inv.total if inv else 0
+        row[f"{prefix}_reserved"] = inv.reserved if inv else 0
+        row[f"{prefix}_ratio"] = inv.allocation_ratio if inv else 1.0
+        row[f"{prefix}_max_unit"] = inv.max_unit if inv else None
+        row[f"{prefix}_used"] = int(h.usages.get(rc, 0))
+    return row
+
+
+def service_row(site: str, s: ComputeServiceInfo) -> dict[str, Any]:
+    return {"site": site, "id": s.id, "binary": s.binary, "host": s.host, "zone": s.zone,
+            "state": s.state.value, "status": s.status.value, "forced_down": s.forced_down,
+            "disabled_reason": s.disabled_reason, "updated_at": s.updated_at}
+
+
+def quota_rows(site: str, quotas: Iterable[QuotaInfo],
+               department_of: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"site": site, "project_id": q.project_id, "resource": name,
+             "department": department_of.get(q.project_id), "limit": f.limit,
+             "in_use": f.in_use}
+            for q in quotas for name, f in q.figures.items()]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectMapping:
+    """One department's project in one site."""
+
+    department: str
+    project_id: str
+    project_name: str
+    city: str | None
+
+
+# --- writers (inside the caller's transaction) ------------------------------------------------
+
+def replace_hosts(conn: Connection, site: str, hypervisors: Sequence[HypervisorInfo],
+                  services: Sequence[ComputeServiceInfo],
+                  generations: Mapping[str, int | None]) -> None:
+    """The site's hypervisors and compute services become exactly these."""
+    hv, svc = table("hypervisor"), table("compute_service")
+    conn.execute(delete(hv).where(hv.c.site == site))
+    conn.execute(delete(svc).where(svc.c.site == site))
+    _insert(conn, hv, [hypervisor_row(site, h, generations.get(h.provider_uuid or ""))
+                       for h in hypervisors])
+    _insert(conn, svc, [service_row(site, s) for s in services])
+
+
+def replace_quotas(conn: Connection, site: str, quotas: Sequence[QuotaInfo],
+                   department_of: Mapping[str, str]) -> None:
+    tbl = table("quota_usage")
+    conn.execute(delete(tbl).where(tbl.c.site == site))
+    _insert(conn, tbl, quota_rows(site, quotas, department_of))
+
+
+def replace_mapping(conn: Connection, site: str, mappings: Sequence[ProjectMapping]) -> bool:
+    """The site's department → project mapping becomes ``mappings``; True if it changed."""
+    tbl = table("department_site")
+    old = {(r.department, r.project_id, r.project_name, r.city)
+           for r in conn.execute(select(tbl).where(tbl.c.site == site))}
+    new = {(m.department, m.project_id, m.project_name, m.city) for m in mappings}
+    if old == new:
+        return False
+    conn.execute(delete(tbl).where(tbl.c.site == site))
+    _insert(conn, tbl, [{"department": m.department, "site": site, "project_id": m.project_id,
+                         "project_name": m.project_name[:255], "city": m.city}
+                        for m in mappings])
+    return True
+
+
+def relabel_servers(conn: Connection, site: str, department_of: Mapping[str, str]) -> None:
+    """Set every server's department from ``department_of`` (after the mapping changed)."""
+    srv = table("server")
+    conn.execute(update(srv).where(srv.c.site == site).values(department=None))
+    for project_id, code in department_of.items():
+        conn.execute(update(srv).where(and_(srv.c.site == site, srv.c.project_id == project_id))
+                     .values(department=code))
+
+
+def replace_servers(conn: Connection, site: str, servers: Sequence[ServerInfo],
+                    department_of: Mapping[str, str], at: dt.datetime) -> int:
+    """A full listing: upsert every server and tombstone (``deleted_at = at``) the site's
+    live servers that are not in it. Returns how many were tombstoned."""
+    srv = table("server")
+    live = {r[0] for r in conn.execute(
+        select(srv.c.id).where(and_(srv.c.site == site, srv.c.deleted_at.is_(None))))}
+    gone = sorted(live - {s.id for s in servers})
+    upsert(conn, srv, [server_row(site, s, department_of.get(s.project_id)) for s in servers],
+           ("site", "id"))
+    tombstone(conn, site, gone, at)
+    return len(gone)
+
+
+def upsert_servers(conn: Connection, site: str, servers: Sequence[ServerInfo],
+                   department_of: Mapping[str, str]) -> None:
+    upsert(conn, table("server"),
+           [server_row(site, s, department_of.get(s.project_id)) for s in servers],
+           ("site", "id"))
+
+
+def tombstone(conn: Connection, site: str, ids: Sequence[str], at: dt.datetime) -> None:
+    srv = table("server")
+    for chunk in _chunks(ids, 500):
+        conn.execute(update(srv).where(and_(srv.c.site == site, srv.c.id.in_(list(chunk)),
+                                            srv.c.deleted_at.is_(None)))
+                     .values(deleted_at=at))
+
+
+def tombstone_deleted(conn: Connection, site: str, deleted: Sequence[ServerTombstone],
+                      at: dt.datetime) -> None:
+    tombstone(conn, site, [t.id for t in deleted], at)
+
+
+def add_sample(conn: Connection, site: str, at: dt.datetime, allocated: Resources,
+               capacity: Resources) -> None:
+    conn.execute(insert(table("capacity_sample")).values(
+        site=site, at=at, vcpu_allocated=allocated.vcpu, vcpu_capacity=capacity.vcpu,
+        ram_allocated=allocated.ram_mb, ram_capacity=capacity.ram_mb,
+        disk_allocated=allocated.disk_gb, disk_capacity=capacity.disk_gb))
+
+
+def live_servers(conn: Connection, site: str) -> int:
+    srv = table("server")
+    return int(conn.execute(select(func.count()).select_from(srv).where(
+        and_(srv.c.site == site, srv.c.deleted_at.is_(None)))).scalar_one())
+
+
+def record_success(conn: Connection, site: str, *, at: dt.datetime, duration_s: float,
+                   watermark: dt.datetime, full: bool, servers: int, hypervisors: int) -> None:
+    values: dict[str, Any] = {
+        "site": site, "last_attempt": at, "last_success": at, "duration_s": duration_s,
+        "error": None, "stale": False, "watermark": watermark, "servers": servers,
+        "hypervisors": hypervisors}
+    if full:
+        values["last_full"] = at
+    else:
+        previous = conn.execute(select(table("site_sync").c.last_full).where(
+            table("site_sync").c.site == site)).scalar_one_or_none()
+        values["last_full"] = previous
+    upsert(conn, table("site_sync"), [values], ("site",))
+
+
+def record_failure(conn: Connection, site: str, *, at: dt.datetime, duration_s: float,
+                   error: str) -> None:
+    """Mark the site stale with the reason; its inventory rows are left exactly as they are."""
+    tbl = table("site_sync")
+    exists = conn.execute(select(tbl.c.site).where(tbl.c.site == site)).first() is not None
+    values = {"last_attempt": at, "duration_s": duration_s, "error": error[:2000],
+              "stale": True}
+    if exists:
+        conn.execute(update(tbl).where(tbl.c.site == site).values(**values))
+    else:
+        conn.execute(insert(tbl).values(site=site, servers=0, hypervisors=0, **values))
+
+
+# --- readers ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """One site's freshness as stored."""
+
+    site: str
+    last_attempt: dt.datetime | None
+    last_success: dt.datetime | None
+    last_full: dt.datetime | None
+    duration_s: float | None
+    error: str | None
+    stale: bool
+    watermark: dt.datetime | None
+    servers: int
+    hypervisors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(v: dt.datetime | None) -> str | None:
+            return v.isoformat() if v else None
+
+        return {"site": self.site, "last_attempt": iso(self.last_attempt),
+                "last_success": iso(self.last_success), "last_full": iso(self.last_full),
+                "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
+                "error": self.error, "stale": self.stale, "servers": self.servers,
+                "hypervisors": self.hypervisors}
+
+
+def sync_states(conn: Connection) -> dict[str, SyncState]:
+    tbl = table("site_sync")
+    return {r.site: SyncState(
+        site=r.site, last_attempt=aware(r.last_attempt), last_success=aware(r.last_success),
+        last_full=aware(r.last_full), duration_s=r.duration_s, error=r.error,
+        stale=bool(r.stale), watermark=aware(r.watermark), servers=int(r.servers),
+        hypervisors=int(r.hypervisors)) for r in conn.execute(select(tbl))}
+
+
+def hosts(conn: Connection, site: str) -> list[HypervisorInfo]:
+    """The site's hypervisors with their stored Placement figures (for the domain's
+    capacity and flavor-fit functions)."""
+    hv = table("hypervisor")
+    out = []
+    for r in conn.execute(select(hv).where(hv.c.site == site).order_by(hv.c.hostname)):
+        m = r._mapping
+        inventories: dict[str, Inventory] = {}
+        usages: dict[str, int] = {}
+        for rc, prefix in _PREFIX.items():
+            if m[f"{prefix}_total"]:
+                inventories[rc] = Inventory(
+                    resource_class=rc, total=m[f"{prefix}_total"],
+                    reserved=m[f"{prefix}_reserved"], allocation_ratio=m[f"{prefix}_ratio"],
+                    max_unit=m[f"{prefix}_max_unit"])
+            if m[f"{prefix}_used"]:
+                usages[rc] = m[f"{prefix}_used"]
+        out.append(HypervisorInfo(
+            id=m["id"], hostname=m["hostname"], state=HostState(m["state"]),
+            status=HostStatus(m["status"]), availability_zone=m["availability_zone"],
+            disabled_reason=m["disabled_reason"], provider_uuid=m["provider_uuid"],
+            inventories=inventories, usages=usages, running_servers=m["running_servers"]))
+    return out
+
+
+def loads(conn: Connection, sites: Iterable[str]) -> dict[str, dict[str, Load]]:
+    """site → department → load of the placed live servers (grouped by size in SQL); servers
+    of projects mapped to no department count under their project id."""
+    srv = table("server")
+    key = func.coalesce(srv.c.department, srv.c.project_id)
+    q = (select(srv.c.site, key.label("dept"), srv.c.vcpus, srv.c.ram_mb, srv.c.disk_gb,
+                srv.c.ephemeral_gb, srv.c.swap_mb, srv.c.boot_from_volume,
+                func.count().label("n"))
+         .where(and_(srv.c.site.in_(list(sites)), srv.c.deleted_at.is_(None),
+                     srv.c.host.is_not(None)))
+         .group_by(srv.c.site, key, srv.c.vcpus, srv.c.ram_mb, srv.c.disk_gb,
+                   srv.c.ephemeral_gb, srv.c.swap_mb, srv.c.boot_from_volume))
+    out: dict[str, dict[str, Load]] = {}
+    for r in conn.execute(q):
+        one = flavor_request(vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb,
+                             ephemeral_gb=r.ephemeral_gb, swap_mb=r.swap_mb,
+                             boot_from_volume=bool(r.boot_from_volume))
+        n = int(r.n)
+        load = Load(n, Resources(one.vcpu * n, one.ram_mb * n, one.disk_gb * n))
+        site_loads = out.setdefault(r.site, {})
+        site_loads[r.dept] = site_loads.get(r.dept, Load()) + load
+    return out
+
+
+def department_cities(conn: Connection) -> dict[str, str | None]:
+    """Every department the store maps to a project in some site, with its city."""
+    tbl = table("department_site")
+    out: dict[str, str | None] = {}
+    for r in conn.execute(select(tbl.c.department, tbl.c.city)):
+        out[r.department] = out.get(r.department) or r.city
+    return out
+
+
+def project_departments(conn: Connection, site: str) -> dict[str, str]:
+    tbl = table("department_site")
+    return {r.project_id: r.department for r in conn.execute(
+        select(tbl.c.project_id, tbl.c.department).where(tbl.c.site == site))}
+
+
+def server_page(conn: Connection, *, departments: Sequence[str] | None,
+                include_unmapped: bool, site: str | None, status: str | None,
+                after: tuple[str, str] | None, limit: int) -> list[dict[str, Any]]:
+    """Live servers ordered by (site, id), after the cursor ``(site, id)``.
+
+    ``departments`` None means every department; ``include_unmapped`` adds servers of
+    projects mapped to no department (only for principals who see the whole cloud).
+    """
+    srv = table("server")
+    conds: list[Any] = [srv.c.deleted_at.is_(None)]
+    if departments is not None:
+        scope = srv.c.department.in_(list(departments))
+        conds.append(or_(scope, srv.c.department.is_(None)) if include_unmapped else scope)
+    elif not include_unmapped:
+        conds.append(srv.c.department.is_not(None))
+    if site is not None:
+        conds.append(srv.c.site == site)
+    if status is not None:
+        conds.append(srv.c.status == status.upper())
+    if after is not None:
+        conds.append(or_(srv.c.site > after[0], and_(srv.c.site == after[0],
+                                                        srv.c.id > after[1])))
+    q = select(srv).where(and_(*conds)).order_by(srv.c.site, srv.c.id).limit(limit)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def server_counts(conn: Connection, *, departments: Sequence[str] | None,
+                  include_unmapped: bool) -> dict[str, dict[str, int]]:
+    """site → status → count of live servers in scope."""
+    srv = table("server")
+    conds: list[Any] = [srv.c.deleted_at.is_(None)]
+    if departments is not None:
+        scope = srv.c.department.in_(list(departments))
+        conds.append(or_(scope, srv.c.department.is_(None)) if include_unmapped else scope)
+    elif not include_unmapped:
+        conds.append(srv.c.department.is_not(None))
+    out: dict[str, dict[str, int]] = {}
+    q = (select(srv.c.site, srv.c.status, func.count().label("n")).where(and_(*conds))
+         .group_by(srv.c.site, srv.c.status))
+    for r in conn.execute(q):
+        out.setdefault(r.site, {})[r.status] = int(r.n)
+    return out
+
+
+def samples(conn: Connection, site: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    """The site's newest capacity samples, oldest first."""
+    tbl = table("capacity_sample")
+    rows = conn.execute(select(tbl).where(tbl.c.site == site).order_by(tbl.c.at.desc())
+                        .limit(limit)).all()
+    return [{**r._mapping, "at": aware(r.at)} for r in reversed(rows)]

@@ -1,0 +1,218 @@
+"""Inventory sync of a small simulator (real HTTP) into SQLite and PostgreSQL: figures equal
+the simulator's state, a second full sync changes nothing, incremental sync sees a created and
+a deleted server, a region failing mid-listing goes stale with its rows intact."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openstack.connection import Connection
+from sqlalchemy import Engine, func, select
+
+from govcloud.cloud.connect import connect
+from govcloud.cloud.inventory import SiteReader
+from govcloud.domain.sites import Site, default_sites
+from govcloud.services.sync import Syncer
+from govcloud.sim.server import RunningSimulator, start
+from govcloud.store.engine import make_engine
+from govcloud.store.inventory import sync_states, table
+from govcloud.store.migrate import upgrade
+
+pytestmark = pytest.mark.slow
+
+SITES = default_sites()
+BY_NAME = {s.name: s for s in SITES}
+# the small simulator's departments and their cities (as the catalogue has them)
+DEPARTMENTS: dict[str, str | None] = {
+    "gd-psd": "guangzhou", "gd-tax": "guangzhou", "gd-hrss": "guangzhou",
+    "gd-edu": "guangzhou", "gd-agri": "guangzhou", "gd-data": "guangzhou",
+    "guangzhou": "guangzhou", "shenzhen": "shenzhen", "shantou": "shantou"}
+
+
+def post(url: str) -> None:
+    with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10):
+        pass
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[tuple[RunningSimulator, Path]]:
+    clouds = tmp_path / "clouds.yaml"
+    running = start(scale="small", seed=42, clouds_yaml=clouds, build_delay=0.2)
+    try:
+        yield running, clouds
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    upgrade(database_url)
+    eng = make_engine(database_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+def make_syncer(engine: Engine, clouds: Path, **kw: Any) -> Syncer:
+    conns = {s.name: connect(s, clouds_yaml=clouds) for s in SITES}
+    return Syncer(engine=engine, sites=SITES, connections=lambda: conns,
+                  departments=lambda: DEPARTMENTS, **kw)
+
+
+def rows(engine: Engine, name: str, site: str, *, live_only: bool = False) -> list[Any]:
+    tbl = table(name)
+    q = select(tbl).where(tbl.c.site == site)
+    if live_only:
+        q = q.where(tbl.c.deleted_at.is_(None))
+    with engine.connect() as conn:
+        return list(conn.execute(q))
+
+
+def test_full_sync_equals_the_simulator_and_is_idempotent(
+        sim: tuple[RunningSimulator, Path], engine: Engine) -> None:
+    running, clouds = sim
+    cloud = running.sim.cloud
+    syncer = make_syncer(engine, clouds)
+    report = syncer.sync(full=True)
+    assert report.ok, report.to_dict()
+    dept_projects = {p.id: p.name for p in cloud.projects.values() if "department" in p.extra}
+    for site in BY_NAME:
+        region = cloud.regions[site]
+        servers = {r.id: r for r in rows(engine, "server", site, live_only=True)}
+        assert set(servers) == set(region.servers)
+        for sid, want in region.servers.items():
+            got = servers[sid]
+            assert (got.name, got.project_id, got.status, got.host, got.vcpus, got.ram_mb,
+                    got.flavor_name) == (want.name, want.project_id, want.status, want.host,
+                                         want.flavor.vcpus, want.flavor.ram, want.flavor.name)
+            assert got.department == dept_projects.get(want.project_id)
+        hvs = {r.id: r for r in rows(engine, "hypervisor", site)}
+        assert set(hvs) == set(region.hypervisors)
+        for hid, hv in region.hypervisors.items():
+            vcpu = hv.provider.inventories["VCPU"]
+            assert hvs[hid].vcpu_total == vcpu.total
+            assert hvs[hid].vcpu_ratio == vcpu.allocation_ratio
+            assert hvs[hid].vcpu_used == hv.provider.used.get("VCPU", 0)
+            assert hvs[hid].ram_used == hv.provider.used.get("MEMORY_MB", 0)
+            assert hvs[hid].state == hv.state
+        mapping = {r.department: r.project_id for r in rows(engine, "department_site", site)}
+        assert mapping == {name: pid for pid, name in dept_projects.items()}
+        quotas = rows(engine, "quota_usage", site)
+        assert {r.project_id for r in quotas} == set(dept_projects)
+        assert all(r.department == dept_projects[r.project_id] for r in quotas)
+    with engine.connect() as conn:
+        states = sync_states(conn)
+    assert all(not s.stale and s.error is None and s.last_success for s in states.values())
+    assert {s: states[s].servers for s in BY_NAME} == {
+        s: len(cloud.regions[s].servers) for s in BY_NAME}
+
+    before = {s: sorted(tuple(r) for r in rows(engine, "server", s)) for s in BY_NAME}
+    again = syncer.sync(full=True)
+    assert again.ok and all(r.deleted == 0 for r in again.results)
+    assert {s: sorted(tuple(r) for r in rows(engine, "server", s)) for s in BY_NAME} == before
+    with engine.connect() as conn:
+        samples = conn.execute(select(func.count()).select_from(table("capacity_sample")))
+        assert samples.scalar_one() == 6  # one per site per sync: the forecast's history
+
+
+def test_incremental_sync_picks_up_a_created_and_a_deleted_server(
+        sim: tuple[RunningSimulator, Path], engine: Engine) -> None:
+    running, clouds = sim
+    region = running.sim.cloud.regions["PROD"]
+    syncer = make_syncer(engine, clouds)
+    assert syncer.sync(full=True).ok
+
+    user = connect(Site("PROD", "govcloud-sim-gd-edu", "PROD", BY_NAME["PROD"].role),
+                   clouds_yaml=clouds)
+    flavor = next(f for f in region.flavors.values() if f.name == "gc.c2m4")
+    image = next(i for i in region.images.values() if i.name.startswith("cirros"))
+    made = user.compute.create_server(name="sync-new", flavor_id=flavor.id,
+                                      image_id=image.id, networks="none")
+    victim = next(r for r in rows(engine, "server", "PROD", live_only=True)
+                  if r.status == "ACTIVE")
+    connect(BY_NAME["PROD"], clouds_yaml=clouds).compute.delete_server(victim.id)
+
+    report = syncer.sync(["PROD"])
+    (result,) = report.results
+    assert result.ok and not result.full
+    assert result.changed >= 1 and result.deleted == 1
+    servers = {r.id: r for r in rows(engine, "server", "PROD")}
+    assert servers[made.id].name == "sync-new" and servers[made.id].department == "gd-edu"
+    assert servers[made.id].deleted_at is None
+    assert servers[victim.id].deleted_at is not None  # tombstoned, not forgotten
+    live = {r.id for r in rows(engine, "server", "PROD", live_only=True)}
+    assert live == set(region.servers)
+
+
+def test_a_region_failing_mid_sync_goes_stale_and_keeps_its_rows(
+        sim: tuple[RunningSimulator, Path], engine: Engine) -> None:
+    running, clouds = sim
+    down = f"{running.base_url}/_sim/regions/DR-LOCAL/down"
+
+    class DiesMidListing(SiteReader):
+        """DR-LOCAL's region goes down between the first and second page of servers."""
+
+        pages = 0
+
+        def _get(self, service: str, path: str, params: Any, what: str) -> Any:
+            if self.site == "DR-LOCAL" and path == "/servers/detail" and armed:
+                self.pages += 1
+                if self.pages == 2:
+                    post(down)
+            return super()._get(service, path, params, what)
+
+    def reader(conn: Connection, site: str, workers: int) -> SiteReader:
+        return DiesMidListing(conn, site=site, workers=workers)
+
+    armed = False
+    syncer = make_syncer(engine, clouds, reader=reader)
+    assert syncer.sync(full=True).ok
+    before = {s: sorted(tuple(r) for r in rows(engine, "server", s)) for s in BY_NAME}
+    hv_before = sorted(tuple(r) for r in rows(engine, "hypervisor", "DR-LOCAL"))
+    assert len(before["DR-LOCAL"]) > 10
+
+    armed = True
+    original = SiteReader.servers
+
+    def small_pages(self: SiteReader, *, limit: int = 1000) -> Any:
+        return original(self, limit=10)
+
+    SiteReader.servers = small_pages  # type: ignore[method-assign]
+    try:
+        report = syncer.sync(full=True)
+    finally:
+        SiteReader.servers = original  # type: ignore[method-assign]
+    by_site = {r.site: r for r in report.results}
+    assert by_site["PROD"].ok and by_site["DR-REMOTE"].ok
+    failed = by_site["DR-LOCAL"]
+    assert not failed.ok and failed.error is not None
+    # whichever read noticed first (the server listing runs beside the hypervisor listing)
+    assert failed.error.startswith("site DR-LOCAL:")
+    assert sorted(tuple(r) for r in rows(engine, "server", "DR-LOCAL")) == before["DR-LOCAL"]
+    assert sorted(tuple(r) for r in rows(engine, "hypervisor", "DR-LOCAL")) == hv_before
+    with engine.connect() as conn:
+        states = sync_states(conn)
+    assert states["DR-LOCAL"].stale and states["DR-LOCAL"].error == failed.error
+    assert states["DR-LOCAL"].last_attempt is not None
+    assert states["DR-LOCAL"].last_success is not None
+    assert states["DR-LOCAL"].last_attempt > states["DR-LOCAL"].last_success
+    assert not states["PROD"].stale and not states["DR-REMOTE"].stale
+
+    armed = False
+    still_down = syncer.sync(["DR-LOCAL"])  # still down: stale again, rows still there
+    assert not still_down.ok
+    assert sorted(tuple(r) for r in rows(engine, "server", "DR-LOCAL")) == before["DR-LOCAL"]
+
+    post(f"{running.base_url}/_sim/regions/DR-LOCAL/up")
+    recovered = syncer.sync()
+    assert recovered.ok, recovered.to_dict()
+    with engine.connect() as conn:
+        states = sync_states(conn)
+    assert not states["DR-LOCAL"].stale and states["DR-LOCAL"].error is None
+    live = {r.id for r in rows(engine, "server", "DR-LOCAL", live_only=True)}
+    assert live == set(running.sim.cloud.regions["DR-LOCAL"].servers)
