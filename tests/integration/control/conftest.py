@@ -1,0 +1,137 @@
+"""The control plane over real HTTP: the simulator (small scale), a fresh database (SQLite,
+and PostgreSQL when GOVCLOUD_TEST_DATABASE_URL is set), the API server in a thread on a free
+loopback port, and a bootstrapped bureau-admin. One plane per module and database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from govcloud.api.app import make_app
+from govcloud.api.server import ServerThread
+from govcloud.client import ApiClient
+from govcloud.settings import load_settings
+from govcloud.sim.server import RunningSimulator, start
+from govcloud.store.audit import write_session
+from govcloud.store.engine import make_engine, normalise_url
+from govcloud.store.migrate import upgrade_engine
+from govcloud.store.principals import PrincipalRepository
+from govcloud.store.tables import utcnow
+
+PG_ENV = "GOVCLOUD_TEST_DATABASE_URL"
+TENANTS = Path(__file__).resolve().parents[3] / "tenants"
+SMALL = ("gd-psd", "gd-tax", "gd-hrss", "gd-edu", "gd-agri", "gd-data", "guangzhou", "shenzhen",
+         "shantou")
+
+
+@dataclass
+class Clock:
+    """The server's clock: real time plus an offset a test may move (token expiry)."""
+
+    offset: timedelta = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+
+@dataclass
+class Plane:
+    url: str
+    admin_token: str
+    engine: Engine
+    sim: RunningSimulator
+    clock: Clock
+    catalogue: Path
+    clients: list[ApiClient] = field(default_factory=list)
+
+    def client(self, token: str | None) -> ApiClient:
+        api = ApiClient(self.url, token)
+        self.clients.append(api)
+        return api
+
+    @property
+    def admin(self) -> ApiClient:
+        return self.client(self.admin_token)
+
+    def principal(self, role: str, *, city: str | None = None,
+                  department: str | None = None) -> tuple[str, ApiClient]:
+        name = f"{role}-{uuid.uuid4().hex[:8]}"
+        answer = self.admin.post("/principals", {"name": name, "role": role, "city": city,
+                                                 "department": department})
+        return name, self.client(answer["token"])
+
+
+def small_catalogue(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(TENANTS / "schema.json", directory / "schema.json")
+    for code in SMALL:
+        shutil.copy(TENANTS / f"{code}.yaml", directory / f"{code}.yaml")
+    return directory
+
+
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def plane_database(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'govcloud.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = normalise_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+    root = tmp_path_factory.mktemp("plane")
+    clouds_yaml = root / "clouds.yaml"
+    sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
+    engine = make_engine(plane_database)
+    upgrade_engine(engine)
+    with write_session(engine) as session:
+        admin = PrincipalRepository(session=session).bootstrap_admin()
+        session.commit()
+    clock = Clock()
+    settings = load_settings(database_url=plane_database, clouds_yaml=clouds_yaml)
+    catalogue = small_catalogue(root / "tenants")
+    app = make_app(engine=engine, settings=settings, clock=clock, catalogue_dir=catalogue)
+    server = ServerThread(app).start()
+    result = Plane(url=server.url, admin_token=admin.token, engine=engine, sim=sim,
+                   clock=clock, catalogue=catalogue)
+    try:
+        yield result
+    finally:
+        for api in result.clients:
+            api.close()
+        server.stop()
+        sim.stop()
+        engine.dispose()
+
+
+@pytest.fixture
+def cli_env(plane: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Plane:
+    """The CLI talks to ``plane`` as its admin through the environment; contexts go to a
+    fresh XDG config dir."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("GOVCLOUD_SERVER", plane.url)
+    monkeypatch.setenv("GOVCLOUD_TOKEN", plane.admin_token)
+    return plane
