@@ -26,11 +26,10 @@ pytestmark = pytest.mark.slow
 
 SITES = default_sites()
 BY_NAME = {s.name: s for s in SITES}
-# the small simulator's departments and their cities (as the catalogue has them)
+# the small simulator's departments and their RBAC cities (provincial departments: none)
 DEPARTMENTS: dict[str, str | None] = {
-    "gd-psd": "guangzhou", "gd-tax": "guangzhou", "gd-hrss": "guangzhou",
-    "gd-edu": "guangzhou", "gd-agri": "guangzhou", "gd-data": "guangzhou",
-    "guangzhou": "guangzhou", "shenzhen": "shenzhen", "shantou": "shantou"}
+    "gd-psd": None, "gd-tax": None, "gd-hrss": None, "gd-edu": None, "gd-agri": None,
+    "gd-data": None, "guangzhou": "guangzhou", "shenzhen": "shenzhen", "shantou": "shantou"}
 
 
 def post(url: str) -> None:

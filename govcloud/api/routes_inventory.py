@@ -1,0 +1,92 @@
+"""Inventory: ``POST /sync``, ``GET /sync/status``, ``GET /capacity``, ``GET /servers`` and
+``GET /status``. Answers come from the stored snapshot and say how fresh it is.
+
+RBAC: sync needs ``sync.run`` on the whole cloud (operator, bureau-admin); capacity needs
+``capacity.view`` on the whole cloud (site figures and the what-if name every department);
+servers and status are open to every principal who may view servers somewhere, narrowed to
+the departments it may see.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from govcloud.api.deps import CurrentPrincipal, get_clock, get_engine, require
+from govcloud.domain.rbac import Action, Principal
+from govcloud.services import inventory as service
+from govcloud.settings import Settings
+from govcloud.store.tables import utcnow
+
+router = APIRouter(tags=["inventory"])
+
+Engine_ = Annotated[Engine, Depends(get_engine)]
+
+
+class SyncRequest(BaseModel):
+    full: bool = Field(False, description="full reconcile (tombstones vanished servers)")
+    sites: list[str] | None = Field(None, description="sites to sync (default: every site)")
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _catalogue(request: Request) -> dict[str, str | None]:
+    return service.catalogue_departments(service.catalogue_for(request.app.state))
+
+
+@router.post("/sync", summary="sync sites now (operator); waits for the sync to finish")
+def run_sync(request: Request,
+             principal: Annotated[Principal, Depends(require(Action.SYNC_RUN))],
+             body: SyncRequest | None = None) -> dict[str, Any]:
+    body = body or SyncRequest()
+    report = service.syncer_for(request.app.state).sync(body.sites, full=body.full)
+    return {**report.to_dict(), "by": principal.name}
+
+
+@router.get("/sync/status", summary="freshness of every site: last success, duration, error")
+def sync_status(request: Request, engine: Engine_,
+                _principal: CurrentPrincipal) -> dict[str, Any]:
+    return service.sync_status(engine, sites=[s.name for s in _settings(request).site_list()])
+
+
+@router.get("/capacity", summary="capacity per site; flavor fit and lose-a-site what-if")
+def capacity(request: Request, engine: Engine_,
+             _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))],
+             site: str | None = None,
+             flavor: Annotated[str | None, Query(description="how many more of it fit")] = None,
+             what_if_lose: Annotated[str | None, Query(
+                 description="site to imagine lost")] = None) -> dict[str, Any]:
+    levels = service.catalogue_for(request.app.state).dr_levels() if what_if_lose else {}
+    return service.capacity(engine, sites=_settings(request).site_list(), site=site,
+                            flavor=flavor, what_if_lose=what_if_lose, dr_levels=levels,
+                            now=request.app.state.clock())
+
+
+@router.get("/servers", summary="servers, paged and filtered, within the caller's scope")
+def servers(request: Request, engine: Engine_,
+            principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))],
+            department: str | None = None, site: str | None = None,
+            status: str | None = None,
+            limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
+            cursor: str | None = None) -> dict[str, Any]:
+    return service.list_servers(
+        engine, principal=principal, sites=[s.name for s in _settings(request).site_list()],
+        catalogue=_catalogue(request), department=department, site=site, status=status,
+        limit=limit, cursor=cursor)
+
+
+@router.get("/status", summary="one screenful: sites, health, freshness, totals, alerts")
+def status(request: Request, engine: Engine_,
+           principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))],
+           clock: Annotated[Any, Depends(get_clock)]) -> dict[str, Any]:
+    settings = _settings(request)
+    stale_after = max(300.0, 3 * settings.sync_interval_s)
+    return service.status(engine, principal=principal, sites=settings.site_list(),
+                          catalogue=_catalogue(request), now=(clock or utcnow)(),
+                          stale_after_s=stale_after)

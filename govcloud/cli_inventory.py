@@ -1,0 +1,157 @@
+"""Inventory commands, all clients of the control plane's API: ``sync``, ``capacity``,
+``status`` and ``servers list``. Registered by ``govcloud.cli``; errors are reported there.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from govcloud.cli_control import _client, _cmd, _group, _print_json, _table
+
+
+def _gib(mb: int) -> str:
+    return f"{mb / 1024:,.0f}"
+
+
+def _when(value: str | None) -> str:
+    return value[:19].replace("T", " ") if value else "never"
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        report = api.post("/sync", {"full": args.full, "sites": args.site or None})
+    if args.json:
+        _print_json(report)
+        return 0 if report["ok"] else 1
+    rows: list[tuple[str, ...]] = [(r["site"], "full" if r["full"] else "incremental",
+             "ok" if r["ok"] else "STALE", f"{r['seconds']:.2f}", f"{r['api_s']:.2f}",
+             f"{r['db_s']:.2f}", str(r["servers"]), str(r["changed"]), str(r["deleted"]),
+             r["error"] or "") for r in report["sites"]]
+    print(_table(rows, ("SITE", "KIND", "RESULT", "SECONDS", "API S", "DB S", "SERVERS",
+                        "WRITTEN", "TOMBSTONED", "ERROR")))
+    return 0 if report["ok"] else 1
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        answer = api.get("/capacity", site=args.site, flavor=args.flavor,
+                         what_if_lose=args.what_if_lose)
+    if args.json:
+        _print_json(answer)
+        return 0
+    rows: list[tuple[str, ...]] = []
+    for s in answer["sites"]:
+        v, r, d = s["vcpus"], s["ram_mb"], s["disk_gb"]
+        rows.append((s["site"], s["role"], str(s["hypervisors"]), str(s["physical_cores"]),
+                     f"{v['allocated']:,}/{v['capacity']:,}", f"{v['free']:,}",
+                     f"{_gib(r['allocated'])}/{_gib(r['capacity'])}", _gib(r["free"]),
+                     f"{d['allocated']:,}/{d['capacity']:,}",
+                     _when(s["data_as_of"]) + (" STALE" if s["stale"] else "")))
+    print(_table(rows, ("SITE", "ROLE", "HOSTS", "CORES", "VCPU ALLOC/CAP", "VCPU FREE",
+                        "RAM GIB ALLOC/CAP", "RAM GIB FREE", "DISK GB ALLOC/CAP",
+                        "DATA AS OF")))
+    for fit in answer.get("flavor_fit", []):
+        print(f"{fit['site']}: {fit['count']:,} more {fit['flavor']} fit "
+              f"(on {fit['hosts_with_room']} of {fit['hosts_considered']} hosts; limited by "
+              f"{fit['limited_by']}; aggregate bound {fit['aggregate_count']:,})")
+    what_if = answer.get("what_if")
+    if what_if is not None:
+        _print_what_if(what_if)
+    return 0
+
+
+def _print_what_if(w: dict[str, Any]) -> None:
+    lost = w["lost_load"]
+    print(f"\nIf {w['lost_site']} is lost ({lost['servers']:,} servers, {lost['vcpu']:,} vCPU): "
+          + ("YES, the receiving sites have room" if w["fits"] else "NO, not enough room"))
+    for r in w["receiving"]:
+        short = r["shortfall"]
+        verdict = "fits" if r["fits"] else (
+            f"SHORT by {short['vcpu']:,} vCPU, {_gib(short['ram_mb'])} GiB RAM, "
+            f"{short['disk_gb']:,} GB disk")
+        print(f"  {r['site']}: takes {len(r['departments'])} departments "
+              f"({r['incoming']['vcpu']:,} vCPU, {_gib(r['incoming']['ram_mb'])} GiB RAM) — "
+              f"{verdict}")
+    if w["not_protected"]:
+        print("  not protected (restored later): "
+              + ", ".join(s["department"] for s in w["not_protected"]))
+    if w["copies_lost"]:
+        print("  DR copies lost: " + ", ".join(s["department"] for s in w["copies_lost"]))
+    if w.get("stale_sites"):
+        print("  warning: stale data for " + ", ".join(w["stale_sites"]))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        answer = api.get("/status")
+    if args.json:
+        _print_json(answer)
+        return 0
+    rows: list[tuple[str, ...]] = []
+    for s in answer["sites"]:
+        vcpu = s.get("vcpus")
+        hv = s.get("hypervisors")
+        rows.append((s["site"], s["role"], s["health"], _when(s["data_as_of"]),
+                     f"{s['duration_s']:.1f}" if s["duration_s"] is not None else "-",
+                     f"{s['servers']['total']:,}",
+                     f"{hv['up']}/{hv['total']}" if hv else "-",
+                     f"{vcpu['allocated']:,}/{vcpu['capacity']:,}" if vcpu else "-"))
+    print(_table(rows, ("SITE", "ROLE", "HEALTH", "DATA AS OF", "SYNC S", "SERVERS",
+                        "HOSTS UP", "VCPU ALLOC/CAP")))
+    totals = answer["totals"]
+    print(f"\n{totals['servers']:,} servers in scope ({answer['scope']})")
+    for alert in answer["alerts"]:
+        print(f"{alert['severity'].upper()}: {alert['message']}")
+    if not answer["alerts"]:
+        print("no alerts")
+    return 0
+
+
+def cmd_servers_list(args: argparse.Namespace) -> int:
+    servers: list[dict[str, Any]] = []
+    cursor = None
+    with _client(args) as api:
+        while True:
+            page = api.get("/servers", department=args.department, site=args.site,
+                           status=args.status, limit=min(1000, args.limit - len(servers)),
+                           cursor=cursor)
+            servers += page["servers"]
+            cursor = page["next_cursor"]
+            if cursor is None or len(servers) >= args.limit:
+                break
+    if args.json:
+        _print_json({"servers": servers, "next_cursor": cursor,
+                     "data_as_of": page["data_as_of"]})
+        return 0
+    print(_table([(s["site"], s["id"], s["name"], s["department"] or "-", s["status"],
+                   s["flavor"] or "-", s["host"] or "-") for s in servers],
+                 ("SITE", "ID", "NAME", "DEPARTMENT", "STATUS", "FLAVOR", "HOST")))
+    more = " (more: raise --limit)" if cursor else ""
+    print(f"{len(servers):,} servers{more}; data as of "
+          + ", ".join(f"{k} {_when(v)}" for k, v in page["data_as_of"].items()))
+    return 0
+
+
+def register(commands: Any) -> None:
+    p = _cmd(commands, "sync", cmd_sync, "sync the inventory of every site now (operator); "
+             "exits 1 when a site failed and is stale")
+    p.add_argument("--full", action="store_true",
+                   help="full reconcile (tombstones servers that vanished)")
+    p.add_argument("--site", action="append", help="only this site (repeatable)")
+
+    p = _cmd(commands, "capacity", cmd_capacity, "capacity per site from the last sync")
+    p.add_argument("--site", help="only this site")
+    p.add_argument("--flavor", help="how many more servers of this flavor fit, host by host")
+    p.add_argument("--what-if-lose", metavar="SITE",
+                   help="if SITE is lost: whose load moves where, and does it fit")
+
+    _cmd(commands, "status", cmd_status, "one screenful: sites, health, freshness, totals, "
+         "alerts")
+
+    sub = _group(commands, "servers", "servers in every site (from the last sync)")
+    p = _cmd(sub, "list", cmd_servers_list, "list servers you may see")
+    p.add_argument("--department")
+    p.add_argument("--site")
+    p.add_argument("--status", help="e.g. ACTIVE, SHUTOFF, ERROR")
+    p.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")

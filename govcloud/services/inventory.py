@@ -1,0 +1,359 @@
+"""Inventory queries from the stored snapshot: capacity per site (with flavor fit and the
+lose-a-site what-if), servers paged and filtered within the caller's scope, and the status
+screen. Nothing here calls a cloud: answers come from the last sync, and every answer says how
+fresh its data is (``data_as_of``, ``stale``).
+
+RBAC: callers pass the principal; server lists and counts are narrowed to the departments the
+principal may see (``visible_departments``), and servers of projects mapped to no department
+only appear for principals who see the whole cloud.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from govcloud.domain.capacity import FlavorSpec, flavor_fit, site_capacity
+from govcloud.domain.catalogue import Catalogue, Department, DepartmentKind
+from govcloud.domain.forecast import Sample, days_to_full
+from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, visible_departments
+from govcloud.domain.sites import Site
+from govcloud.domain.whatif import lose_site
+from govcloud.errors import GovCloudError, InvalidInput, NotFound
+from govcloud.services.catalogue import load_catalogue
+from govcloud.services.sync import Syncer
+from govcloud.store import inventory as store
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+FULL_ALERT = 0.9  # a site allocated beyond this fraction of a resource raises an alert
+
+
+# --- the catalogue, re-read when its files change ---------------------------------------------
+
+class CatalogueCache:
+    """The department catalogue of ``directory``, loaded once and re-loaded when a file in it
+    changes (by name, size and mtime). ``get()`` returns None when there is no catalogue."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None, sites: Sequence[str]) -> None:
+        self.directory = Path(directory) if directory is not None else None
+        self.sites = tuple(sites)
+        self._lock = threading.Lock()
+        self._key: tuple[Any, ...] | None = None
+        self._value: Catalogue | None = None
+
+    def _fingerprint(self) -> tuple[Any, ...] | None:
+        if self.directory is None or not self.directory.is_dir():
+            return None
+        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                            for p in self.directory.iterdir() if p.is_file()))
+
+    def get(self) -> Catalogue | None:
+        with self._lock:
+            key = self._fingerprint()
+            if key is None:
+                return None
+            if key != self._key:
+                assert self.directory is not None
+                self._value = load_catalogue(self.directory, sites=self.sites)
+                self._key = key
+            return self._value
+
+    def departments(self) -> dict[str, str | None]:
+        """``{code: RBAC city}`` of every department (empty without a catalogue)."""
+        catalogue = self.get()
+        return {d.code: rbac_city(d) for d in catalogue} if catalogue is not None else {}
+
+    def dr_levels(self) -> dict[str, int]:
+        catalogue = self.get()
+        return {d.code: d.dr_level for d in catalogue} if catalogue is not None else {}
+
+
+def rbac_city(department: Department) -> str | None:
+    """The city a department counts under for RBAC: a city's own tenant is its city's;
+    provincial departments and vertical branches belong to no city (PRODUCT.md)."""
+    return department.city if department.kind is DepartmentKind.CITY else None
+
+
+_STATE_LOCK = threading.Lock()
+
+
+def syncer_for(state: Any) -> Syncer:
+    """The one :class:`Syncer` of a control plane, made on first use from its state
+    (``engine``, ``settings``, ``clouds`` with ``connections()``, ``catalogue_dir``) and kept
+    on it — the worker and ``POST /sync`` share it (and so its per-site locks)."""
+    with _STATE_LOCK:
+        syncer: Syncer | None = getattr(state, "syncer", None)
+        if syncer is None:
+            catalogue = catalogue_for(state)
+            syncer = Syncer(engine=state.engine, sites=state.settings.site_list(),
+                            connections=state.clouds.connections,
+                            departments=catalogue.departments)
+            state.syncer = syncer
+        return syncer
+
+
+def catalogue_for(state: Any) -> CatalogueCache:
+    cache: CatalogueCache | None = getattr(state, "catalogue_cache", None)
+    if cache is None:
+        cache = CatalogueCache(getattr(state, "catalogue_dir", None),
+                               [s.name for s in state.settings.site_list()])
+        state.catalogue_cache = cache
+    return cache
+
+
+# --- scope ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DepartmentRef:
+    code: str
+    city: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a principal may see: ``departments`` None means all of them."""
+
+    departments: tuple[str, ...] | None
+    include_unmapped: bool
+    cities: Mapping[str, str | None]
+
+
+def scope_of(conn: Connection, principal: Principal, action: Action,
+             catalogue: Mapping[str, str | None]) -> Scope:
+    cities = {**store.department_cities(conn), **catalogue}
+    if can(principal, action, GLOBAL):
+        return Scope(None, True, cities)
+    refs = [DepartmentRef(code, city) for code, city in sorted(cities.items())]
+    visible = visible_departments(principal, refs, action)
+    return Scope(tuple(d.code for d in visible), False, cities)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- capacity ---------------------------------------------------------------------------------
+
+def _figure(fig: Any) -> dict[str, int]:
+    return {"capacity": fig.capacity, "allocated": fig.allocated, "free": fig.free,
+            "headroom": fig.headroom}
+
+
+def _flavor(conn: Connection, name: str) -> FlavorSpec:
+    """A flavor's size from the servers that use it (the snapshot keeps no flavor list)."""
+    srv = store.table("server")
+    row = conn.execute(select(srv.c.vcpus, srv.c.ram_mb, srv.c.disk_gb, srv.c.ephemeral_gb,
+                              srv.c.swap_mb).where(srv.c.flavor_name == name).limit(1)).first()
+    if row is None:
+        known = sorted({r[0] for r in conn.execute(
+            select(srv.c.flavor_name).where(srv.c.flavor_name.is_not(None)).distinct()
+            .limit(50))})
+        raise NotFound(f"no server uses a flavor named {name!r}, so its size is unknown",
+                       hint="flavors in use: " + (", ".join(known) or "(none synced yet)"))
+    return FlavorSpec(name=name, vcpus=row.vcpus, ram_mb=row.ram_mb, disk_gb=row.disk_gb,
+                      ephemeral_gb=row.ephemeral_gb, swap_mb=row.swap_mb)
+
+
+def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
+             flavor: str | None = None, what_if_lose: str | None = None,
+             dr_levels: Mapping[str, int] | None = None,
+             now: dt.datetime | None = None) -> dict[str, Any]:
+    """Capacity per site from the stored snapshot (RBAC: the caller checks
+    ``capacity.view`` on the whole cloud)."""
+    names = [s.name for s in sites]
+    if site is not None and site not in names:
+        raise NotFound(f"no site named {site!r}", hint=f"configured sites: {', '.join(names)}")
+    if what_if_lose is not None and what_if_lose not in names:
+        raise NotFound(f"no site named {what_if_lose!r}",
+                       hint=f"configured sites: {', '.join(names)}")
+    chosen = [s for s in sites if site is None or s.name == site]
+    out: dict[str, Any] = {"sites": []}
+    with engine.connect() as conn:
+        states = store.sync_states(conn)
+        hosts = {s.name: store.hosts(conn, s.name) for s in sites}
+        spec = _flavor(conn, flavor) if flavor is not None else None
+        for s in chosen:
+            cap = site_capacity(s.name, hosts[s.name])
+            state = states.get(s.name)
+            history = [Sample(r["at"], float(r["vcpu_allocated"]))
+                       for r in store.samples(conn, s.name)]
+            forecast = days_to_full(history, float(cap.vcpu.capacity), now=now)
+            out["sites"].append({
+                "site": s.name, "role": s.role.value, "hypervisors": cap.hosts,
+                "hypervisors_up": cap.hosts_up, "physical_cores": cap.physical_cores,
+                "vcpus": _figure(cap.vcpu), "ram_mb": _figure(cap.ram_mb),
+                "disk_gb": _figure(cap.disk_gb),
+                "data_as_of": _iso(state.last_success if state else None),
+                "stale": state is None or state.stale or state.last_success is None,
+                "error": state.error if state else None,
+                "forecast_vcpus": forecast.to_dict()})
+        if spec is not None:
+            out["flavor_fit"] = [flavor_fit(s.name, hosts[s.name], spec).to_dict()
+                                 for s in chosen]
+        if what_if_lose is not None:
+            free = {s.name: site_capacity(s.name, hosts[s.name]).headroom for s in sites}
+            verdict = lose_site(what_if_lose, sites=list(sites), free=free,
+                                loads=store.loads(conn, names), dr_levels=dr_levels or {})
+            what_if = verdict.to_dict()
+            stale = sorted(n for n in names if n not in states or states[n].stale)
+            what_if["stale_sites"] = stale
+            out["what_if"] = what_if
+    return out
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+def encode_cursor(site: str, server_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{site}\n{server_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        site, server_id = raw.split("\n", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("invalid cursor", hint="pass next_cursor from the previous page "
+                                                  "unchanged") from None
+    return site, server_id
+
+
+def _server_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"site": row["site"], "id": row["id"], "name": row["name"],
+            "project_id": row["project_id"], "department": row["department"],
+            "status": row["status"], "flavor": row["flavor_name"], "vcpus": row["vcpus"],
+            "ram_mb": row["ram_mb"], "disk_gb": row["disk_gb"], "host": row["host"],
+            "availability_zone": row["availability_zone"],
+            "created": _iso(store.aware(row["created"])),
+            "updated": _iso(store.aware(row["updated"]))}
+
+
+def list_servers(engine: Engine, *, principal: Principal, sites: Sequence[str],
+                 catalogue: Mapping[str, str | None] | None = None,
+                 department: str | None = None, site: str | None = None,
+                 status: str | None = None, limit: int = DEFAULT_PAGE,
+                 cursor: str | None = None) -> dict[str, Any]:
+    """One page of live servers within the principal's scope, ordered by (site, id)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be 1–{MAX_PAGE}, not {limit}")
+    if site is not None and site not in sites:
+        raise NotFound(f"no site named {site!r}", hint=f"configured sites: {', '.join(sites)}")
+    after = decode_cursor(cursor) if cursor else None
+    with engine.connect() as conn:
+        scope = scope_of(conn, principal, Action.VIEW_SERVERS, catalogue or {})
+        departments = scope.departments
+        if department is not None:
+            if department not in scope.cities or not can(
+                    principal, Action.VIEW_SERVERS,
+                    Target.of(department, scope.cities.get(department))):
+                # as for an unknown code: nothing about another department leaks
+                raise NotFound(f"no department {department!r}",
+                               hint="`govcloud departments list` shows the departments you "
+                                    "may see")
+            departments = (department,)
+        rows = store.server_page(conn, departments=departments,
+                                 include_unmapped=scope.include_unmapped and department is None,
+                                 site=site, status=status, after=after, limit=limit + 1)
+        states = store.sync_states(conn)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"servers": [_server_json(r) for r in rows],
+            "next_cursor": encode_cursor(rows[-1]["site"], rows[-1]["id"]) if more else None,
+            "data_as_of": {n: _iso(states[n].last_success) if n in states else None
+                           for n in sites if site is None or n == site}}
+
+
+# --- status -----------------------------------------------------------------------------------
+
+def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
+           catalogue: Mapping[str, str | None] | None = None,
+           now: dt.datetime | None = None, stale_after_s: float = 300.0) -> dict[str, Any]:
+    """One screenful: per site its role, health, freshness and totals (servers within the
+    principal's scope; capacity only for principals who see the whole cloud), and alerts."""
+    now = now or dt.datetime.now(dt.UTC)
+    global_view = bool(can(principal, Action.VIEW_CAPACITY, GLOBAL))
+    alerts: list[dict[str, str]] = []
+    out_sites: list[dict[str, Any]] = []
+    with engine.connect() as conn:
+        scope = scope_of(conn, principal, Action.VIEW_SERVERS, catalogue or {})
+        counts = store.server_counts(conn, departments=scope.departments,
+                                     include_unmapped=scope.include_unmapped)
+        states = store.sync_states(conn)
+        for s in sites:
+            state = states.get(s.name)
+            entry: dict[str, Any] = {"site": s.name, "role": s.role.value}
+            if state is None or state.last_success is None:
+                health = "never-synced" if state is None else "stale"
+                age = None
+            else:
+                age = (now - state.last_success).total_seconds()
+                health = "stale" if state.stale or age > stale_after_s else "ok"
+            if health != "ok":
+                why = state.error if state and state.error else "no successful sync yet" \
+                    if age is None else f"last successful sync {int(age)} s ago"
+                alerts.append({"site": s.name, "severity": "warning",
+                               "message": f"{s.name} data is {health}: {why}"})
+            by_status = counts.get(s.name, {})
+            entry.update({
+                "health": health, "stale": health != "ok",
+                "data_as_of": _iso(state.last_success if state else None),
+                "age_s": None if age is None else round(age, 1),
+                "last_attempt": _iso(state.last_attempt if state else None),
+                "last_full": _iso(state.last_full if state else None),
+                "duration_s": None if state is None or state.duration_s is None
+                else round(state.duration_s, 3),
+                "error": state.error if state else None,
+                "servers": {"total": sum(by_status.values()), "by_status": by_status}})
+            if global_view:
+                cap = site_capacity(s.name, store.hosts(conn, s.name))
+                entry["hypervisors"] = {"total": cap.hosts, "up": cap.hosts_up,
+                                        "schedulable": cap.hosts_schedulable}
+                entry["vcpus"] = _figure(cap.vcpu)
+                entry["ram_mb"] = _figure(cap.ram_mb)
+                entry["disk_gb"] = _figure(cap.disk_gb)
+                for label, fig in (("vCPU", cap.vcpu), ("RAM", cap.ram_mb)):
+                    if fig.allocated_fraction > FULL_ALERT:
+                        alerts.append({"site": s.name, "severity": "warning",
+                                       "message": f"{s.name} {label} allocated "
+                                                  f"{fig.allocated_fraction:.0%}"})
+                if cap.hosts_up < cap.hosts:
+                    alerts.append({"site": s.name, "severity": "info",
+                                   "message": f"{s.name}: {cap.hosts - cap.hosts_up} of "
+                                              f"{cap.hosts} hypervisors down"})
+            out_sites.append(entry)
+    totals: dict[str, Any] = {"servers": sum(e["servers"]["total"] for e in out_sites)}
+    if global_view:
+        totals["hypervisors"] = sum(e["hypervisors"]["total"] for e in out_sites)
+        totals["vcpus"] = {k: sum(e["vcpus"][k] for e in out_sites)
+                           for k in ("capacity", "allocated", "free")}
+    return {"sites": out_sites, "totals": totals, "alerts": alerts,
+            "scope": principal.scope, "at": now.isoformat()}
+
+
+def sync_status(engine: Engine, *, sites: Sequence[str]) -> dict[str, Any]:
+    with engine.connect() as conn:
+        states = store.sync_states(conn)
+    return {"sites": [states[n].to_dict() if n in states else
+                      {"site": n, "last_success": None, "stale": True, "error": None}
+                      for n in sites]}
+
+
+def catalogue_departments(cache: CatalogueCache) -> dict[str, str | None]:
+    """The catalogue's ``{code: city}``, or empty (logged) when it cannot be loaded."""
+    try:
+        return cache.departments()
+    except GovCloudError as exc:
+        log.warning("catalogue unavailable for scoping: %s", exc.message)
+        return {}

@@ -1,0 +1,188 @@
+"""Inventory over the API and the CLI (real server thread, small simulator, SQLite and
+PostgreSQL): sync, sync status, capacity (flavor fit, what-if), servers paged and scoped by
+RBAC, status; every read as a principal of another department and of another city."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from govcloud.cli import main
+from govcloud.client import ApiClient
+from govcloud.domain.capacity import site_capacity
+from govcloud.errors import Forbidden, NotFound
+from govcloud.store.inventory import hosts
+
+from .conftest import Plane
+
+pytestmark = pytest.mark.slow
+
+SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
+
+
+def department_servers(plane: Plane) -> Counter[str]:
+    """Live servers per department code in the simulator (all sites)."""
+    cloud = plane.sim.sim.cloud
+    code_of = {p.id: p.name for p in cloud.projects.values() if "department" in p.extra}
+    return Counter(code_of.get(s.project_id, "") for r in cloud.regions.values()
+                   for s in r.servers.values())
+
+
+@pytest.fixture(scope="module")
+def synced(plane: Plane) -> Plane:
+    report = plane.admin.post("/sync", {"full": True})
+    assert report["ok"], report
+    assert [s["site"] for s in report["sites"]] == list(SITES)
+    return plane
+
+
+def all_servers(api: ApiClient, **filters: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = api.get("/servers", limit=37, cursor=cursor, **filters)
+        out += page["servers"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return out
+
+
+def test_sync_status_and_capacity_equal_the_simulator(synced: Plane) -> None:
+    status = synced.admin.get("/sync/status")
+    assert [s["site"] for s in status["sites"]] == list(SITES)
+    assert all(not s["stale"] and s["last_success"] and s["error"] is None
+               for s in status["sites"])
+
+    answer = synced.admin.get("/capacity")
+    with synced.engine.connect() as conn:
+        expected = {s: site_capacity(s, hosts(conn, s)) for s in SITES}
+    for site in answer["sites"]:
+        cap = expected[site["site"]]
+        region = synced.sim.sim.cloud.regions[site["site"]]
+        assert site["hypervisors"] == len(region.hypervisors) == cap.hosts
+        assert site["physical_cores"] == sum(
+            h.provider.inventories["VCPU"].total for h in region.hypervisors.values())
+        assert site["vcpus"]["capacity"] == sum(
+            h.provider.inventories["VCPU"].capacity() for h in region.hypervisors.values())
+        assert site["vcpus"]["allocated"] == sum(
+            h.provider.used.get("VCPU", 0) for h in region.hypervisors.values())
+        assert site["ram_mb"]["free"] == cap.ram_mb.free
+        assert set(site) >= {"site", "role", "hypervisors", "physical_cores", "vcpus",
+                             "ram_mb", "disk_gb", "data_as_of", "stale"}
+        assert site["data_as_of"] and not site["stale"]
+
+    one = synced.admin.get("/capacity", site="DR-LOCAL", flavor="gc.c2m4",
+                           what_if_lose="PROD")
+    assert [s["site"] for s in one["sites"]] == ["DR-LOCAL"]
+    (fit,) = one["flavor_fit"]
+    assert fit["flavor"] == "gc.c2m4" and fit["count"] > 0
+    assert fit["request"] == {"vcpu": 2, "ram_mb": 4096, "disk_gb": fit["request"]["disk_gb"]}
+    what_if = one["what_if"]
+    assert what_if["lost_site"] == "PROD" and isinstance(what_if["fits"], bool)
+    moved = {m["department"]: m["target"] for m in what_if["moves"]}
+    assert moved["gd-psd"] == "DR-LOCAL"  # DR level 6: same-city DR
+    with pytest.raises(NotFound, match="no server uses a flavor named 'nope'"):
+        synced.admin.get("/capacity", flavor="nope")
+    with pytest.raises(NotFound, match="no site named 'MARS'"):
+        synced.admin.get("/capacity", what_if_lose="MARS")
+
+
+def test_servers_are_paged_without_duplicates_and_filtered(synced: Plane) -> None:
+    everything = all_servers(synced.admin)
+    ids = [(s["site"], s["id"]) for s in everything]
+    assert len(ids) == len(set(ids))
+    cloud = synced.sim.sim.cloud
+    assert set(ids) == {(site, sid) for site, r in cloud.regions.items() for sid in r.servers}
+
+    psd_prod = all_servers(synced.admin, department="gd-psd", site="PROD", status="active")
+    assert psd_prod and all(s["department"] == "gd-psd" and s["site"] == "PROD"
+                            and s["status"] == "ACTIVE" for s in psd_prod)
+    want = sum(1 for s in cloud.regions["PROD"].servers.values()
+               if s.status == "ACTIVE" and cloud.projects[s.project_id].name == "gd-psd")
+    assert len(psd_prod) == want
+    page = synced.admin.get("/servers", department="gd-psd", limit=5)
+    assert len(page["servers"]) == 5 and page["next_cursor"]
+    assert set(page["data_as_of"]) == set(SITES)
+
+
+def test_a_department_viewer_sees_only_its_department(synced: Plane) -> None:
+    _, viewer = synced.principal("department-viewer", department="gd-psd")
+    mine = all_servers(viewer)
+    assert mine and {s["department"] for s in mine} == {"gd-psd"}
+    assert len(mine) == department_servers(synced)["gd-psd"]
+    assert all_servers(viewer, department="gd-psd") == mine
+    with pytest.raises(NotFound, match="no department 'gd-tax'"):
+        viewer.get("/servers", department="gd-tax")
+    with pytest.raises(Forbidden):
+        viewer.get("/capacity")
+    with pytest.raises(Forbidden):
+        viewer.post("/sync", {"full": False})
+    status = viewer.get("/status")
+    assert status["totals"]["servers"] == len(mine)
+    assert "vcpus" not in status["totals"]
+    assert all("vcpus" not in s and "hypervisors" not in s for s in status["sites"])
+    assert "gd-tax" not in json.dumps(status)
+
+
+def test_a_city_operator_sees_only_its_city(synced: Plane) -> None:
+    _, operator = synced.principal("city-operator", city="shenzhen")
+    mine = all_servers(operator)
+    assert mine and {s["department"] for s in mine} == {"shenzhen"}
+    with pytest.raises(NotFound):
+        operator.get("/servers", department="guangzhou")
+    with pytest.raises(NotFound):
+        operator.get("/servers", department="gd-psd")  # provincial: no city's
+    with pytest.raises(Forbidden):
+        operator.post("/sync", {})  # sync is of whole sites: not a city's to run
+    assert operator.get("/status")["totals"]["servers"] == len(mine)
+
+
+def test_sync_roles(synced: Plane) -> None:
+    _, auditor = synced.principal("bureau-auditor")
+    with pytest.raises(Forbidden, match="never changes anything"):
+        auditor.post("/sync", {})
+    assert auditor.get("/capacity")["sites"]
+    _, operator = synced.principal("operator")
+    report = operator.post("/sync", {"sites": ["DR-REMOTE"]})
+    assert report["ok"] and [s["site"] for s in report["sites"]] == ["DR-REMOTE"]
+    assert report["sites"][0]["full"] is False  # incremental after the first full sync
+    with pytest.raises(NotFound, match="no site named 'MARS'"):
+        operator.post("/sync", {"sites": ["MARS"]})
+    with pytest.raises(Exception, match="API token"):
+        synced.client(None).get("/servers")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def test_the_cli_is_a_client_of_these_endpoints(synced: Plane, cli_env: Plane,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sync", "--site", "PROD", "--json")
+    assert code == 0 and json.loads(out)["sites"][0]["site"] == "PROD"
+    code, out, _ = run(capsys, "sync", "--full")
+    assert code == 0 and "DR-REMOTE" in out and "full" in out
+    code, out, _ = run(capsys, "capacity", "--json", "--flavor", "gc.c2m4")
+    data = json.loads(out)
+    assert code == 0 and [s["site"] for s in data["sites"]] == list(SITES)
+    assert len(data["flavor_fit"]) == 3
+    code, out, _ = run(capsys, "capacity", "--what-if-lose", "PROD")
+    assert code == 0 and "If PROD is lost" in out and "DR-LOCAL" in out
+    code, out, _ = run(capsys, "status")
+    assert code == 0 and "HEALTH" in out and "ok" in out
+    code, out, _ = run(capsys, "status", "--json")
+    assert code == 0 and json.loads(out)["totals"]["servers"] == sum(
+        department_servers(cli_env).values())
+    code, out, _ = run(capsys, "servers", "list", "--department", "shantou", "--json")
+    listed = json.loads(out)["servers"]
+    assert code == 0 and len(listed) == department_servers(cli_env)["shantou"]
+    code, out, _ = run(capsys, "servers", "list", "--site", "DR-REMOTE", "--limit", "3")
+    assert code == 0 and out.count("DR-REMOTE") >= 3 and "more" in out
+    code, _, err = run(capsys, "servers", "list", "--department", "nope")
+    assert code == NotFound.exit_code and "no department 'nope'" in err
