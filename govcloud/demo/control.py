@@ -1,0 +1,167 @@
+"""The demo with its control plane: simulator, API server on loopback with SQLite in the
+state directory, a bootstrapped admin, the catalogue applied, a full sync (when the sync
+service exists), and a context named ``demo`` selected — then it keeps running until
+interrupted.
+
+The simulator is a child process reached over HTTP; the server runs in this process, in a
+thread, and is the only holder of the database and of the clouds.yaml credentials.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from govcloud.api.app import make_app
+from govcloud.api.server import ServerThread
+from govcloud.client import ApiClient, Context, Contexts
+from govcloud.demo.process import SIM_CLOUD, SimProcess
+from govcloud.demo.run import _progress, _stop_signals_interrupt
+from govcloud.demo.table import overview_rows, render_table
+from govcloud.domain.sites import default_sites
+from govcloud.errors import ConflictError, GovCloudError
+from govcloud.services.overview import openstack_reader, read_sites
+from govcloud.settings import Settings, load_settings
+from govcloud.store.audit import AuditLog, write_session
+from govcloud.store.engine import make_engine
+from govcloud.store.migrate import upgrade_engine
+from govcloud.store.principals import IssuedToken, PrincipalRepository
+
+CONTEXT = "demo"
+# The tenants the small simulator seed has (the rest of the catalogue is province scale).
+SMALL_TENANTS = ("gd-psd", "gd-tax", "gd-hrss", "gd-edu", "gd-agri", "gd-data", "guangzhou",
+                 "shenzhen", "shantou")
+
+
+def shipped_catalogue() -> Path:
+    """The ``tenants/`` directory next to the package (a source checkout), else ./tenants."""
+    beside = Path(__file__).resolve().parents[2] / "tenants"
+    return beside if beside.is_dir() else Path("tenants")
+
+
+def demo_catalogue(state_dir: Path, scale: str) -> Path:
+    """The catalogue to apply: all of it at province scale; at small scale a copy in the
+    state directory holding only the tenants the small seed has."""
+    source = shipped_catalogue()
+    if scale != "small":
+        return source
+    target = state_dir / "tenants"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copy(source / "schema.json", target / "schema.json")
+    for code in SMALL_TENANTS:
+        shutil.copy(source / f"{code}.yaml", target / f"{code}.yaml")
+    return target
+
+
+def demo_settings(state_dir: Path, clouds_yaml: Path) -> Settings:
+    sites = {s.name: {"cloud": s.cloud, "region": s.region, "role": s.role.value}
+             for s in default_sites(SIM_CLOUD)}
+    return load_settings(database_url=f"sqlite:///{state_dir / 'govcloud.db'}",
+                         clouds_yaml=clouds_yaml, sites=sites)
+
+
+def admin_token(settings: Settings) -> str:
+    """Bootstrap the admin (or, in a reused state directory, issue it a new token)."""
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade_engine(engine)
+        with write_session(engine) as session:
+            repo = PrincipalRepository(session=session)
+            try:
+                issued: IssuedToken = repo.bootstrap_admin()
+                action = "principal.bootstrap"
+            except ConflictError:
+                session.rollback()
+                issued = repo.rotate_token("admin")
+                action = "principal.rotate"
+            AuditLog(session=session).append(actor="demo", action=action,
+                                             target="principal:admin",
+                                             after=issued.record.summary())
+            session.commit()
+        return issued.token
+    finally:
+        engine.dispose()
+
+
+def _sync(api: ApiClient, err: TextIO) -> None:
+    """A full sync through the API, when the server has the sync route."""
+    paths = api.get("/openapi.json").get("paths", {})
+    if "post" not in paths.get("/api/v1/sync", {}):
+        print("inventory sync is not available in this build; skipped", file=err, flush=True)
+        return
+    started = time.monotonic()
+    try:
+        api.post("/sync", full=True)
+    except GovCloudError as exc:
+        print(f"warning: the full sync failed: {exc.message}", file=err, flush=True)
+        return
+    print(f"full sync done in {time.monotonic() - started:.1f}s", file=err, flush=True)
+
+
+def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | None = None,
+                     port: int = 0, as_json: bool = False, out: TextIO = sys.stdout,
+                     err: TextIO = sys.stderr, ready_timeout: float = 300.0) -> int:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    sim = SimProcess(state_dir=state_dir, scale=scale, seed=seed)
+    server: ServerThread | None = None
+    with _stop_signals_interrupt():
+        try:
+            print(f"starting the simulator ({scale} scale); files in {state_dir}", file=err,
+                  flush=True)
+            sim.start()
+            info = sim.wait_ready(timeout=ready_timeout, progress=_progress(err, scale))
+            settings = demo_settings(state_dir, info.clouds_yaml)
+            token = admin_token(settings)
+            engine = make_engine(settings.database_url)
+            app = make_app(engine=engine, settings=settings,
+                           catalogue_dir=demo_catalogue(state_dir, scale))
+            server = ServerThread(app, port=port).start()
+            print(f"control plane at {server.url}/api/v1; applying the catalogue",
+                  file=err, flush=True)
+            with ApiClient(server.url, token) as api:
+                applied = api.post("/tenants/apply")
+                print(applied["summary"], file=err, flush=True)
+                if importlib.util.find_spec("govcloud.services.sync") is not None:
+                    _sync(api, err)
+            Contexts().add(Context(CONTEXT, server.url, token), use=True)
+            overview = read_sites(default_sites(SIM_CLOUD),
+                                  read=openstack_reader(clouds_yaml=info.clouds_yaml))
+            _print(out, as_json=as_json, overview=overview, info_url=info.base_url,
+                   clouds_yaml=info.clouds_yaml, server_url=server.url, token=token,
+                   state_dir=state_dir, applied=applied)
+            print(f"the demo keeps running (context {CONTEXT!r} selected: try "
+                  "`govcloud departments list`); press Ctrl-C to stop it", file=err, flush=True)
+            sim.wait()
+            raise sim.died_error()
+        except KeyboardInterrupt:
+            print("\nstopping the control plane and the simulator", file=err, flush=True)
+            return 0
+        finally:
+            if server is not None:
+                server.stop()
+            sim.stop()
+
+
+def _print(out: TextIO, *, as_json: bool, overview: Any, info_url: str, clouds_yaml: Path,
+           server_url: str, token: str, state_dir: Path, applied: dict[str, Any]) -> None:
+    if as_json:
+        json.dump({"simulator": {"base_url": info_url, "clouds_yaml": str(clouds_yaml)},
+                   "server": server_url, "token": token, "context": CONTEXT,
+                   "state_dir": str(state_dir), "tenancy": applied["summary"],
+                   "sites": [o.to_dict() for o in overview]}, out, indent=2)
+        print(file=out)
+    else:
+        print(render_table(overview_rows(overview)), file=out)
+        print(f"\nclouds.yaml: {clouds_yaml}", file=out)
+        print(f"  export OS_CLIENT_CONFIG_FILE={clouds_yaml} OS_CLOUD={SIM_CLOUD}", file=out)
+        print(f"\nserver: {server_url}", file=out)
+        print(f"admin token: {token}", file=out)
+        print(f"context: {CONTEXT} (selected)", file=out)
+    out.flush()
