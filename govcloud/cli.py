@@ -94,11 +94,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from govcloud.demo.run import run_demo
-    from govcloud.settings import state_dir
+    import tempfile
 
-    return run_demo(state_dir=args.state_dir or state_dir() / "demo", scale=args.scale,
-                    seed=args.seed, as_json=args.json)
+    from govcloud.demo.control import run_control_demo
+
+    state = args.state_dir or Path(tempfile.mkdtemp(prefix="govcloud-demo-"))
+    return run_control_demo(state_dir=state, scale=args.scale, seed=args.seed,
+                            port=args.port, as_json=args.json)
 
 
 # --- parser ---------------------------------------------------------------------------------
@@ -150,13 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
                 "(`govcloud sim --help` for its commands)", add_help=False)
     p.add_argument("sim_args", nargs=argparse.REMAINDER)
 
-    p = command(commands, "demo", cmd_demo, "start the simulator and show every site, read "
-                "back through openstacksdk; runs until Ctrl-C")
+    p = command(commands, "demo", cmd_demo, "start the simulator and the control plane, apply "
+                "the catalogue, select the context 'demo'; runs until Ctrl-C")
     p.add_argument("--scale", choices=("small", "province"), default="province")
     p.add_argument("--seed", type=int, help="simulator seed (deterministic data)")
     p.add_argument("--state-dir", type=Path,
-                   help="where the simulator's clouds.yaml, ready file and log go "
-                        "(default: $XDG_STATE_HOME/govcloud/demo)")
+                   help="where the database, the simulator's clouds.yaml and the logs go "
+                        "(default: a fresh temporary directory)")
+    p.add_argument("--port", type=int, default=0,
+                   help="the API server's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-tui", action="store_true",
                    help="print the summary without opening the console (the console is "
                         "not built yet, so this is the only mode for now)")
