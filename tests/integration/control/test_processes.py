@@ -1,0 +1,127 @@
+"""`govcloud serve` and `govcloud demo --no-tui` as real processes, used by the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from govcloud.sim.server import start
+
+from .conftest import small_catalogue
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 120
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "govcloud.cli", *argv], env=env, text=True,
+                          capture_output=True, timeout=TIMEOUT, check=False)
+
+
+def _lines(stream: object, sink: queue.Queue[str | None]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        sink.put(line)
+    sink.put(None)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    clouds_yaml = tmp_path / "clouds.yaml"
+    sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
+    env = _env(tmp_path)
+    env["GOVCLOUD_CLOUDS_YAML"] = str(clouds_yaml)
+    db = f"sqlite:///{tmp_path / 'govcloud.db'}"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port), "--database-url",
+         db, "--catalogue", str(small_catalogue(tmp_path / "tenants"))],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # the transport retries refused connections (with backoff) until the server listens
+        with httpx.Client(transport=httpx.HTTPTransport(retries=12)) as http:
+            assert http.get(f"{url}/api/v1/health", timeout=TIMEOUT).json()["status"] == "ok"
+        token = _cli(env, "admin", "bootstrap", "--database-url", db).stdout.strip()
+        env["GOVCLOUD_SERVER"], env["GOVCLOUD_TOKEN"] = url, token
+        yield url, env
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        sim.stop()
+
+
+def test_serve_and_the_cli(served: tuple[str, dict[str, str]]) -> None:
+    _, env = served
+    assert json.loads(_cli(env, "tenants", "plan", "--json").stdout)["departments"] == 9
+    applied = _cli(env, "tenants", "apply")
+    assert applied.returncode == 0, applied.stderr
+    again = _cli(env, "tenants", "apply")
+    assert "no changes" in again.stdout
+    verify = _cli(env, "audit", "verify")
+    assert verify.returncode == 0 and "audit chain intact" in verify.stdout
+    denied = _cli(env, "departments", "list", "--token", "gct_wrong")
+    assert denied.returncode == 5 and "Traceback" not in denied.stderr
+    assert denied.stderr.startswith("error: the API token is unknown")
+    assert "\nhint: " in denied.stderr
+
+
+def test_demo_serves_and_selects_its_context(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "govcloud.cli", "demo", "--scale", "small", "--no-tui",
+         "--state-dir", str(tmp_path / "state")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, out), daemon=True).start()
+    lines: list[str] = []
+    try:
+        while not any(line.startswith("context: demo") for line in lines):
+            line = out.get(timeout=TIMEOUT)
+            assert line is not None, f"demo exited: {proc.wait()} {proc.stderr.read()}"  # type: ignore[union-attr]
+            lines.append(line)
+        server = next(ln.split()[1] for ln in lines if ln.startswith("server: "))
+        token = next(ln.split()[2] for ln in lines if ln.startswith("admin token: "))
+        assert (tmp_path / "state" / "govcloud.db").is_file()
+        listed = _cli(env, "departments", "list", "--json")  # no flags: the demo context
+        assert listed.returncode == 0, listed.stderr
+        assert len(json.loads(listed.stdout)) == 9
+        plan = _cli(env, "tenants", "plan")
+        assert "no changes: 9 departments" in plan.stdout  # the demo applied the catalogue
+        contexts = json.loads(_cli(env, "context", "list", "--json").stdout)
+        assert contexts["current"] == "demo"
+        assert contexts["contexts"] == [{"name": "demo", "server": server, "current": True,
+                                         "has_token": True}]
+        assert token.startswith("gct_")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
