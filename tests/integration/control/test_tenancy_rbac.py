@@ -114,3 +114,26 @@ def test_auditor_reads_and_verifies_the_whole_log(plane: Plane) -> None:
     assert auditor.get("/audit/verify")["ok"]
     assert len(auditor.get("/audit", limit=1000)["entries"]) == len(
         plane.admin.get("/audit", limit=1000)["entries"])
+
+
+def test_concurrent_applies_are_serialised(plane: Plane) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from govcloud.cloud.connect import connect
+    from govcloud.cloud.tenancy import find_project, set_quotas
+    from govcloud.domain.sites import default_sites
+
+    plane.admin.post("/tenants/apply")
+    prod = default_sites()[0]
+    conn = connect(prod, clouds_yaml=plane.catalogue.parent / "clouds.yaml")
+    project = find_project(conn, "gd-edu", site=prod.name)
+    assert project is not None
+    set_quotas(conn, project.id, {"cores": 777}, site=prod.name)  # drift, made by hand
+    before = len(plane.admin.get("/audit", limit=1000)["entries"])
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: plane.admin.post("/tenants/apply"), range(3)))
+    assert sorted(r["changed"] for r in results) == [False, False, True]
+    [changed] = [r for r in results if r["changed"]]
+    assert [(c["site"], c["department"], c["action"]) for c in changed["changes"]] == [
+        ("PROD", "gd-edu", "tenancy.quota.set")]
+    assert len(plane.admin.get("/audit", limit=1000)["entries"]) == before + 1
