@@ -98,11 +98,18 @@ def _sync(api: ApiClient, err: TextIO) -> None:
         return
     started = time.monotonic()
     try:
-        api.post("/sync", full=True)
+        api.post("/sync", {"full": True})
     except GovCloudError as exc:
         print(f"warning: the full sync failed: {exc.message}", file=err, flush=True)
         return
     print(f"full sync done in {time.monotonic() - started:.1f}s", file=err, flush=True)
+
+
+def _workers() -> Any:
+    """The background workers' start hook (``govcloud.workers.start_workers``), if any."""
+    import importlib
+
+    return getattr(importlib.import_module("govcloud.workers"), "start_workers", None)
 
 
 def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | None = None,
@@ -121,7 +128,8 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
             token = admin_token(settings)
             engine = make_engine(settings.database_url)
             app = make_app(engine=engine, settings=settings,
-                           catalogue_dir=demo_catalogue(state_dir, scale))
+                           catalogue_dir=demo_catalogue(state_dir, scale),
+                           workers=_workers())
             server = ServerThread(app, port=port).start()
             print(f"control plane at {server.url}/api/v1; applying the catalogue",
                   file=err, flush=True)

@@ -119,6 +119,10 @@ def test_demo_serves_and_selects_its_context(tmp_path: Path) -> None:
         assert contexts["contexts"] == [{"name": "demo", "server": server, "current": True,
                                          "has_token": True}]
         assert token.startswith("gct_")
+        sync = httpx.get(f"{server}/api/v1/sync/status",
+                         headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
+        if sync.status_code != 404:  # the demo ran a full sync of every site
+            assert [s["last_full"] is not None for s in sync.json()["sites"]] == [True] * 3
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
