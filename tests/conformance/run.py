@@ -82,9 +82,11 @@ def start_simulator(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, o
     return proc, json.loads(ready.read_text())
 
 
-def summarise(junit: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def summarise(junit: Path) -> tuple[dict[str, int], list[tuple[str, str]],
+                                   list[tuple[str, str]]]:
     counts = {"passed": 0, "failed": 0, "skipped": 0, "excluded": 0}
     failures: list[tuple[str, str]] = []
+    skips: list[tuple[str, str]] = []
     root = ET.parse(junit).getroot()
     for case in root.iter("testcase"):
         name = f"{case.get('classname') or case.get('file')}::{case.get('name')}"
@@ -95,13 +97,11 @@ def summarise(junit: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
             counts["failed"] += 1
             failures.append((name, _why(failed.text or failed.get("message") or "")))
         elif skipped is not None:
-            if "deselected" in (skipped.get("message") or ""):
-                counts["excluded"] += 1
-            else:
-                counts["skipped"] += 1
+            counts["skipped"] += 1
+            skips.append((name, (skipped.get("message") or "").strip()[:200]))
         else:
             counts["passed"] += 1
-    return counts, failures
+    return counts, failures, skips
 
 
 def _why(text: str) -> str:
@@ -157,13 +157,15 @@ def main(argv: list[str] | None = None) -> int:
         print(result.stdout[-4000:], result.stderr[-4000:])
         print("conformance: pytest produced no report", file=sys.stderr)
         return 1
-    counts, failures = summarise(junit)
+    counts, failures, skips = summarise(junit)
     deselected = _count_deselected(result.stdout)
     counts["excluded"] = deselected
     if args.json:
-        print(json.dumps({"counts": counts, "failures": failures,
+        print(json.dumps({"counts": counts, "failures": failures, "skipped": skips,
                           "seconds": round(elapsed, 1)}, indent=2))
     else:
+        for name, why in skips:
+            print(f"skipped {name}: {why}")
         for name, why in failures:
             print(f"FAILED {name}\n    why: {why}")
         print(f"openstacksdk functional tests against the simulator: {counts['excluded']} "
