@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from govcloud.domain.capacity import FlavorSpec, flavor_fit, site_capacity
+from govcloud.domain.capacity import FlavorSpec, SiteCapacity, flavor_fit, site_capacity
 from govcloud.domain.catalogue import Catalogue, Department, DepartmentKind
 from govcloud.domain.forecast import Sample, days_to_full
+from govcloud.domain.inventory import HypervisorInfo
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, visible_departments
 from govcloud.domain.sites import Site
 from govcloud.domain.whatif import lose_site
@@ -167,6 +169,29 @@ def _flavor(conn: Connection, name: str) -> FlavorSpec:
                       ephemeral_gb=row.ephemeral_gb, swap_mb=row.swap_mb)
 
 
+# Each site's hosts and their summed capacity change only when a sync writes the site, which
+# also updates its site_sync row: cached per engine, keyed by that row's timestamps.
+_HOSTS: weakref.WeakKeyDictionary[Engine, dict[str, tuple[Any, list[HypervisorInfo],
+                                                         SiteCapacity]]] = \
+    weakref.WeakKeyDictionary()
+_HOSTS_LOCK = threading.Lock()
+
+
+def site_hosts(conn: Connection, engine: Engine, site: str,
+               state: store.SyncState | None) -> tuple[list[HypervisorInfo], SiteCapacity]:
+    """The site's stored hosts and their capacity (cached until the site is synced again)."""
+    key = None if state is None else (state.last_attempt, state.last_success)
+    with _HOSTS_LOCK:
+        cached = _HOSTS.setdefault(engine, {}).get(site)
+    if cached is not None and key is not None and cached[0] == key:
+        return cached[1], cached[2]
+    hosts = store.hosts(conn, site)
+    cap = site_capacity(site, hosts)
+    with _HOSTS_LOCK:
+        _HOSTS.setdefault(engine, {})[site] = (key, hosts, cap)
+    return hosts, cap
+
+
 def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
              flavor: str | None = None, what_if_lose: str | None = None,
              dr_levels: Mapping[str, int] | None = None,
@@ -183,10 +208,12 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
     out: dict[str, Any] = {"sites": []}
     with engine.connect() as conn:
         states = store.sync_states(conn)
-        hosts = {s.name: store.hosts(conn, s.name) for s in sites}
+        summed = {s.name: site_hosts(conn, engine, s.name, states.get(s.name))
+                  for s in sites if s in chosen or what_if_lose is not None}
+        hosts = {name: h for name, (h, _) in summed.items()}
         spec = _flavor(conn, flavor) if flavor is not None else None
         for s in chosen:
-            cap = site_capacity(s.name, hosts[s.name])
+            cap = summed[s.name][1]
             state = states.get(s.name)
             history = [Sample(r["at"], float(r["vcpu_allocated"]))
                        for r in store.samples(conn, s.name)]
@@ -204,7 +231,7 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
             out["flavor_fit"] = [flavor_fit(s.name, hosts[s.name], spec).to_dict()
                                  for s in chosen]
         if what_if_lose is not None:
-            free = {s.name: site_capacity(s.name, hosts[s.name]).headroom for s in sites}
+            free = {name: cap.headroom for name, (_, cap) in summed.items()}
             verdict = lose_site(what_if_lose, sites=list(sites), free=free,
                                 loads=store.loads(conn, names), dr_levels=dr_levels or {})
             what_if = verdict.to_dict()
@@ -317,7 +344,7 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
                 "error": state.error if state else None,
                 "servers": {"total": sum(by_status.values()), "by_status": by_status}})
             if global_view:
-                cap = site_capacity(s.name, store.hosts(conn, s.name))
+                cap = site_hosts(conn, engine, s.name, state)[1]
                 entry["hypervisors"] = {"total": cap.hosts, "up": cap.hosts_up,
                                         "schedulable": cap.hosts_schedulable}
                 entry["vcpus"] = _figure(cap.vcpu)
