@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govcloud import __version__
-from govcloud.api.deps import Clock, Clouds, ConnectionsFactory, error_body
+from govcloud.api.deps import CatalogueCache, Clock, Clouds, ConnectionsFactory, error_body
 from govcloud.errors import GovCloudError, InvalidInput, NotFound, PermanentError
 from govcloud.settings import Settings
 from govcloud.store.tables import utcnow
@@ -130,6 +130,8 @@ def make_app(*, engine: Engine, settings: Settings,
     app.state.clock = clock
     app.state.clouds = Clouds(factory)
     app.state.catalogue_dir = catalogue_dir or DEFAULT_CATALOGUE
+    app.state.catalogue_cache = CatalogueCache(app.state.catalogue_dir,
+                                               [s.name for s in settings.site_list()])
     app.state.apply_lock = threading.Lock()
     _install_error_handlers(app)
     for name in ROUTER_MODULES:

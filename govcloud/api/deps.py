@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -158,11 +159,46 @@ def error_body(exc: GovCloudError) -> dict[str, Any]:
 
 # --- the department catalogue, as RBAC sees it ---------------------------------------------------
 
+class CatalogueCache:
+    """The department catalogue, re-read only when a file in its directory changed (name,
+    size or mtime), so that edits apply without a restart and requests do not pay the
+    validation (~0.2 s for the province) each time."""
+
+    def __init__(self, directory: Path, sites: Sequence[str]) -> None:
+        self.directory = Path(directory)
+        self.sites = tuple(sites)
+        self._lock = threading.Lock()
+        self._key: tuple[tuple[str, int, int], ...] | None = None
+        self._catalogue: Catalogue | None = None
+
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        if not self.directory.is_dir():
+            return ()
+        out = []
+        for path in sorted(self.directory.iterdir()):
+            with contextlib.suppress(OSError):
+                st = path.stat()
+                out.append((path.name, st.st_size, st.st_mtime_ns))
+        return tuple(out)
+
+    def get(self) -> Catalogue:
+        with self._lock:
+            key = self._fingerprint()
+            if self._catalogue is None or key != self._key:
+                self._catalogue = load_catalogue(self.directory, sites=self.sites)
+                self._key = key
+            return self._catalogue
+
+
 def get_catalogue(request: Request) -> Catalogue:
-    """The department catalogue (re-read on each request, so edits apply without a restart)."""
-    settings: Settings = request.app.state.settings
-    return load_catalogue(request.app.state.catalogue_dir,
-                          sites=[s.name for s in settings.site_list()])
+    """The department catalogue (re-read when its files change)."""
+    state = request.app.state
+    cache: CatalogueCache | None = getattr(state, "catalogue_cache", None)
+    if cache is None:
+        settings: Settings = state.settings
+        cache = state.catalogue_cache = CatalogueCache(
+            state.catalogue_dir, [s.name for s in settings.site_list()])
+    return cache.get()
 
 
 def rbac_city(department: Department) -> str | None:
