@@ -35,7 +35,7 @@ from govcloud.api.app import make_app
 from govcloud.api.server import ServerThread
 from govcloud.cloud.connect import connect
 from govcloud.domain.sites import default_sites
-from govcloud.services.inventory import CatalogueCache
+from govcloud.services.inventory import CatalogueCache, departments_of
 from govcloud.services.sync import Syncer, SyncReport
 from govcloud.settings import load_settings
 from govcloud.store.audit import write_session
@@ -89,7 +89,7 @@ def run_database(url: str, label: str, clouds: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     conns = {s.name: connect(s, clouds_yaml=clouds) for s in sites}
     syncer = Syncer(engine=engine, sites=sites, connections=lambda: conns,
-                    departments=catalogue.departments)
+                    departments=lambda: departments_of(catalogue))
     first = syncer.sync(full=True)
     full_s = time.perf_counter() - t0
     second = syncer.sync(full=True)

@@ -62,7 +62,8 @@ def capacity(request: Request, engine: Engine_,
              flavor: Annotated[str | None, Query(description="how many more of it fit")] = None,
              what_if_lose: Annotated[str | None, Query(
                  description="site to imagine lost")] = None) -> dict[str, Any]:
-    levels = service.catalogue_for(request.app.state).dr_levels() if what_if_lose else {}
+    levels = service.dr_levels_of(service.catalogue_for(request.app.state)) \
+        if what_if_lose else {}
     return service.capacity(engine, sites=_settings(request).site_list(), site=site,
                             flavor=flavor, what_if_lose=what_if_lose, dr_levels=levels,
                             now=request.app.state.clock())

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
 
@@ -73,14 +73,22 @@ class CatalogueCache:
                 self._key = key
             return self._value
 
-    def departments(self) -> dict[str, str | None]:
-        """``{code: RBAC city}`` of every department (empty without a catalogue)."""
-        catalogue = self.get()
-        return {d.code: rbac_city(d) for d in catalogue} if catalogue is not None else {}
 
-    def dr_levels(self) -> dict[str, int]:
-        catalogue = self.get()
-        return {d.code: d.dr_level for d in catalogue} if catalogue is not None else {}
+class HasCatalogue(Protocol):
+    """A catalogue cache: this module's, or the API's (``app.state.catalogue_cache``)."""
+
+    def get(self) -> Catalogue | None: ...
+
+
+def departments_of(cache: HasCatalogue) -> dict[str, str | None]:
+    """``{code: RBAC city}`` of every department (empty without a catalogue)."""
+    catalogue = cache.get()
+    return {d.code: rbac_city(d) for d in catalogue} if catalogue is not None else {}
+
+
+def dr_levels_of(cache: HasCatalogue) -> dict[str, int]:
+    catalogue = cache.get()
+    return {d.code: d.dr_level for d in catalogue} if catalogue is not None else {}
 
 
 def rbac_city(department: Department) -> str | None:
@@ -102,13 +110,14 @@ def syncer_for(state: Any) -> Syncer:
             catalogue = catalogue_for(state)
             syncer = Syncer(engine=state.engine, sites=state.settings.site_list(),
                             connections=state.clouds.connections,
-                            departments=catalogue.departments)
+                            departments=lambda: departments_of(catalogue))
             state.syncer = syncer
         return syncer
 
 
-def catalogue_for(state: Any) -> CatalogueCache:
-    cache: CatalogueCache | None = getattr(state, "catalogue_cache", None)
+def catalogue_for(state: Any) -> HasCatalogue:
+    """The state's catalogue cache (the API app makes one), or a new one of this module's."""
+    cache: HasCatalogue | None = getattr(state, "catalogue_cache", None)
     if cache is None:
         cache = CatalogueCache(getattr(state, "catalogue_dir", None),
                                [s.name for s in state.settings.site_list()])
@@ -377,10 +386,10 @@ def sync_status(engine: Engine, *, sites: Sequence[str]) -> dict[str, Any]:
                       for n in sites]}
 
 
-def catalogue_departments(cache: CatalogueCache) -> dict[str, str | None]:
+def catalogue_departments(cache: HasCatalogue) -> dict[str, str | None]:
     """The catalogue's ``{code: city}``, or empty (logged) when it cannot be loaded."""
     try:
-        return cache.departments()
+        return departments_of(cache)
     except GovCloudError as exc:
         log.warning("catalogue unavailable for scoping: %s", exc.message)
         return {}
