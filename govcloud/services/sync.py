@@ -44,6 +44,8 @@ from govcloud.store.inventory import ProjectMapping
 
 log = logging.getLogger(__name__)
 
+REQUEST_TIMEOUT_S = 60.0
+
 Clock = Callable[[], dt.datetime]
 Connections = Callable[[], Mapping[str, Connection]]
 Departments = Callable[[], Mapping[str, str | None]]
@@ -125,12 +127,17 @@ class Syncer:
     ``connections`` returns ``{site: openstacksdk Connection}``; ``departments`` returns the
     catalogue's ``{code: city}`` (used to adopt projects by name and to scope by city);
     ``reader`` makes the adapter's reader for a connection (tests inject failures there).
+    ``request_timeout_s`` bounds every HTTP request of a connection that has no timeout of
+    its own (``api_timeout`` in clouds.yaml), so a hung API makes its site stale instead of
+    stalling the sync.
     """
 
     def __init__(self, *, engine: Engine, sites: Sequence[Site], connections: Connections,
                  departments: Departments | None = None, clock: Clock = _utcnow,
-                 workers: int = WORKERS, reader: ReaderFactory = _reader) -> None:
+                 workers: int = WORKERS, reader: ReaderFactory = _reader,
+                 request_timeout_s: float | None = REQUEST_TIMEOUT_S) -> None:
         self.engine = engine
+        self.request_timeout_s = request_timeout_s
         self.sites = tuple(sites)
         self._connections = connections
         self._departments = departments or dict
@@ -209,6 +216,10 @@ class Syncer:
         connection = self._connections().get(site)
         if connection is None:
             raise NotFound(f"site {site}: no cloud connection configured")
+        session = getattr(connection, "session", None)
+        if self.request_timeout_s is not None and session is not None and \
+                getattr(session, "timeout", None) is None:
+            session.timeout = self.request_timeout_s
         with sdk_errors(f"site {site}: listing Keystone projects"):
             mappings = project_mapping(list_projects(connection), departments)
         department_of = {m.project_id: m.department for m in mappings}

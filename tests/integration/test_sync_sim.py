@@ -158,6 +158,9 @@ def test_a_region_failing_mid_sync_goes_stale_and_keeps_its_rows(
 
         pages = 0
 
+        def servers(self, *, limit: int = 1000) -> Any:
+            return super().servers(limit=10 if armed else limit)  # many pages to fail between
+
         def _get(self, service: str, path: str, params: Any, what: str) -> Any:
             if self.site == "DR-LOCAL" and path == "/servers/detail" and armed:
                 self.pages += 1
@@ -176,16 +179,7 @@ def test_a_region_failing_mid_sync_goes_stale_and_keeps_its_rows(
     assert len(before["DR-LOCAL"]) > 10
 
     armed = True
-    original = SiteReader.servers
-
-    def small_pages(self: SiteReader, *, limit: int = 1000) -> Any:
-        return original(self, limit=10)
-
-    SiteReader.servers = small_pages  # type: ignore[method-assign]
-    try:
-        report = syncer.sync(full=True)
-    finally:
-        SiteReader.servers = original  # type: ignore[method-assign]
+    report = syncer.sync(full=True)
     by_site = {r.site: r for r in report.results}
     assert by_site["PROD"].ok and by_site["DR-REMOTE"].ok
     failed = by_site["DR-LOCAL"]
@@ -215,3 +209,24 @@ def test_a_region_failing_mid_sync_goes_stale_and_keeps_its_rows(
     assert not states["DR-LOCAL"].stale and states["DR-LOCAL"].error is None
     live = {r.id for r in rows(engine, "server", "DR-LOCAL", live_only=True)}
     assert live == set(running.sim.cloud.regions["DR-LOCAL"].servers)
+
+
+def test_a_hung_api_times_out_and_the_site_goes_stale(
+        sim: tuple[RunningSimulator, Path], engine: Engine) -> None:
+    running, clouds = sim
+    syncer = make_syncer(engine, clouds, request_timeout_s=0.5)
+    assert syncer.sync(full=True).ok
+    before = sorted(tuple(r) for r in rows(engine, "server", "PROD"))
+    faults = urllib.request.Request(f"{running.base_url}/_sim/faults", method="PUT",
+                                    data=b'{"latency_ms": 2000}',
+                                    headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(faults, timeout=10):
+        pass
+    report = syncer.sync(["PROD"])
+    (result,) = report.results
+    assert not result.ok and result.error is not None
+    assert result.error.startswith("site PROD:") and "timed out" in result.error
+    assert result.seconds < 10
+    assert sorted(tuple(r) for r in rows(engine, "server", "PROD")) == before
+    with engine.connect() as conn:
+        assert sync_states(conn)["PROD"].stale
