@@ -70,7 +70,8 @@ def _print_what_if(w: dict[str, Any]) -> None:
         verdict = "fits" if r["fits"] else (
             f"SHORT by {short['vcpu']:,} vCPU, {_gib(short['ram_mb'])} GiB RAM, "
             f"{short['disk_gb']:,} GB disk")
-        print(f"  {r['site']}: takes {len(r['departments'])} departments "
+        n = len(r["departments"])
+        print(f"  {r['site']}: takes {n} department{'' if n == 1 else 's'} "
               f"({r['incoming']['vcpu']:,} vCPU, {_gib(r['incoming']['ram_mb'])} GiB RAM) — "
               f"{verdict}")
     if w["not_protected"]:
