@@ -170,7 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Command groups kept in their own modules, registered when present.
-EXTENSIONS = ("govcloud.cli_control", "govcloud.cli_inventory")
+EXTENSIONS = (
+    "govcloud.cli_control",
+    "govcloud.cli_inventory",
+    "govcloud.cli_tui",        # the console (issue 4)
+    "govcloud.cli_requests",   # requests, approvals, provisioning (issue 5)
+    "govcloud.cli_migrate",    # legacy hosts and migration waves (issue 6)
+    "govcloud.cli_monitor",    # health probes and metrics (issue 7)
+)
 
 
 def _register_extensions(commands: Any) -> None:

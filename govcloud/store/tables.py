@@ -208,3 +208,24 @@ class DepartmentSiteRow(SQLModel, table=True):
     project_id: str = Field(max_length=64)
     project_name: str = Field(default="", max_length=255)
     city: str | None = Field(default=None, max_length=64)
+
+
+# Tables of later capabilities live in their own modules (one per capability, so parallel work
+# does not collide here); importing them registers them on ``metadata`` for Alembic.
+TABLE_MODULES = (
+    "govcloud.store.tables_provisioning",  # issue 5, revision 0004_provisioning
+    "govcloud.store.tables_health",        # issue 7, revision 0005_health
+    "govcloud.store.tables_migration",     # issue 6, revision 0006_migration
+)
+
+
+def _import_table_modules() -> None:
+    import importlib
+    import importlib.util
+
+    for name in TABLE_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+
+
+_import_table_modules()

@@ -1,0 +1,24 @@
+"""provisioning: requests, reservations, jobs (issue 5)
+
+Reserved in the revision chain so that the capabilities built in parallel keep one linear
+history; it is filled by the issue that adds these tables (a no-op until then).
+
+Revision ID: 0004_provisioning
+Revises: 0003_inventory
+Create Date: 2026-11-28
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0004_provisioning"
+down_revision: str | Sequence[str] | None = "0003_inventory"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,24 @@
+"""migration: legacy hosts, surveys, waves, step runs (issue 6)
+
+Reserved in the revision chain so that the capabilities built in parallel keep one linear
+history; it is filled by the issue that adds these tables (a no-op until then).
+
+Revision ID: 0006_migration
+Revises: 0005_health
+Create Date: 2026-11-28
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0006_migration"
+down_revision: str | Sequence[str] | None = "0005_health"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
