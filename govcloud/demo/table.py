@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 from govcloud.domain.capacity import ResourceFigure
@@ -50,13 +51,31 @@ def overview_rows(overview: Sequence[SiteOverview]) -> list[tuple[str, ...]]:
     return rows
 
 
+def display_width(text: str) -> int:
+    """Terminal columns ``text`` takes: wide and full-width characters (Chinese) take two,
+    combining marks none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (``str.ljust`` counts characters)."""
+    return text + " " * max(0, width - display_width(text))
+
+
 def render_table(rows: Sequence[Sequence[str]], columns: Sequence[str] = COLUMNS) -> str:
-    """Left-aligned text columns; a short row (an error) runs on past the column grid."""
+    """Left-aligned text columns, aligned by display width so Chinese names line up; a short
+    row (an error) runs on past the column grid."""
     full = [r for r in rows if len(r) == len(columns)]
-    widths = [max([len(c)] + [len(r[i]) for r in full]) for i, c in enumerate(columns)]
+    widths = [max([display_width(c)] + [display_width(r[i]) for r in full])
+              for i, c in enumerate(columns)]
 
     def line(cells: Sequence[str]) -> str:
-        padded = [cell.ljust(widths[i]) for i, cell in enumerate(cells[:-1])]
+        padded = [pad(cell, widths[i]) for i, cell in enumerate(cells[:-1])]
         return "  ".join([*padded, cells[-1]]).rstrip()
 
     return "\n".join([line(columns), *(line(r) for r in rows)])

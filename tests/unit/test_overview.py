@@ -93,3 +93,15 @@ def test_table_has_a_row_per_site_with_the_figures() -> None:
     assert local.endswith("error: unreachable")
     # the columns line up
     assert prod.index("production") == header.index("ROLE")
+
+
+def test_render_table_aligns_chinese_names_by_display_width() -> None:
+    from govcloud.demo.table import display_width, render_table
+
+    rows = [("gd-psd", "广东省公安厅", "6"), ("guangzhou", "广州市", "5"), ("x", "ASCII name", "1")]
+    lines = render_table(rows, columns=("CODE", "NAME", "DR")).splitlines()
+    # The DR column starts at the same terminal column on every line.
+    starts = {display_width(line[: line.rindex(" ") + 1]) for line in lines}
+    assert len(starts) == 1, lines
+    assert display_width("广东省公安厅") == 12
+    assert display_width("e\u0301") == 1  # a combining accent takes no column
