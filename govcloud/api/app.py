@@ -25,8 +25,9 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govcloud import __version__
-from govcloud.api.deps import CatalogueCache, Clock, Clouds, ConnectionsFactory, error_body
+from govcloud.api.deps import Clock, Clouds, ConnectionsFactory, error_body
 from govcloud.errors import GovCloudError, InvalidInput, NotFound, PermanentError
+from govcloud.services.inventory import CatalogueCache
 from govcloud.settings import Settings
 from govcloud.store.tables import utcnow
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from govcloud.api.deps import CatalogueCache
 from govcloud.domain.catalogue import CatalogueError
+from govcloud.services.inventory import CatalogueCache
 
 from .conftest import small_catalogue
 

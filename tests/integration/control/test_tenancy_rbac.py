@@ -137,3 +137,14 @@ def test_concurrent_applies_are_serialised(plane: Plane) -> None:
     assert [(c["site"], c["department"], c["action"]) for c in changed["changes"]] == [
         ("PROD", "gd-edu", "tenancy.quota.set")]
     assert len(plane.admin.get("/audit", limit=1000)["entries"]) == before + 1
+
+
+def test_guangzhou_city_operator_does_not_get_the_provincial_departments(plane: Plane) -> None:
+    """Provincial departments sit in Guangzhou (their catalogue city) but belong to no city:
+    Guangzhou's city-operator sees its own tenant only (docs/security.md)."""
+    _, city_op = plane.principal("city-operator", city="guangzhou")
+    listed = city_op.get("/departments")
+    assert [d["code"] for d in listed["departments"]] == ["guangzhou"]
+    with pytest.raises(NotFound):
+        city_op.get("/departments/gd-psd")
+    assert city_op.get("/departments/guangzhou")["code"] == "guangzhou"
