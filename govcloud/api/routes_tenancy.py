@@ -29,8 +29,10 @@ from govcloud.api.deps import (
 from govcloud.domain.catalogue import Catalogue, Department
 from govcloud.domain.rbac import Action, Principal, can
 from govcloud.errors import NotFound
+from govcloud.services.inventory import rbac_city
 from govcloud.services.tenancy import apply_tenancy, department_view, plan_tenancy
 from govcloud.store.audit import append_committed
+from govcloud.store.inventory import ProjectMapping, record_mappings
 
 router = APIRouter()
 
@@ -94,7 +96,22 @@ def apply(request: Request,
     with request.app.state.apply_lock:  # one apply at a time: plans see each other's work
         result = apply_tenancy(catalogue, connections=clouds.connections(), audit=audit,
                                departments=codes)
+        _record_mapping(engine, catalogue, result.projects)
     return result.to_dict()
+
+
+def _record_mapping(engine: Engine, catalogue: Catalogue,
+                    projects: Mapping[tuple[str, str], tuple[str, str]]) -> None:
+    """Department × site → project, as apply made it (sync keeps it current afterwards)."""
+    per_site: dict[str, list[ProjectMapping]] = {}
+    for (site, code), (project_id, name) in sorted(projects.items()):
+        department = catalogue.find(code)
+        if department is None:
+            continue
+        per_site.setdefault(site, []).append(
+            ProjectMapping(code, project_id, name, rbac_city(department)))
+    with engine.begin() as conn:
+        record_mappings(conn, per_site)
 
 
 @router.get("/departments", tags=["departments"],

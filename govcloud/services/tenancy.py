@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from govcloud.cloud import tenancy as cloud
@@ -72,6 +72,9 @@ class AppliedChange:
 class TenancyResult:
     plan: TenancyPlan
     changes: tuple[AppliedChange, ...]
+    # Each (site, department code) → (project id, project name) the catalogue now maps to:
+    # the projects found by the plan and those this apply created.
+    projects: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -241,8 +244,9 @@ def apply_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnect
     tenancy_plan = plan(scoped, observed)
     if tenancy_plan.refused:
         raise TenancyRefused(tenancy_plan)
+    found = {(o.site, code): (p.id, p.name) for o in observed for code, p in o.projects.items()}
     if tenancy_plan.empty:
-        return TenancyResult(plan=tenancy_plan, changes=())
+        return TenancyResult(plan=tenancy_plan, changes=(), projects=found)
     lock = threading.Lock()
     project_ids: dict[tuple[str, str], str] = {}
     changes: list[AppliedChange] = []
@@ -267,7 +271,12 @@ def apply_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnect
             raise errors[0]
         log.info("tenancy apply: site %s, %d changes", site_plan.site, len(applier.changes),
                  extra={"site": site_plan.site})
-    return TenancyResult(plan=tenancy_plan, changes=tuple(changes))
+    names = {c.code: c.name for sp in tenancy_plan.sites for c in sp.creates}
+    for o in observed:  # a project created for one site serves every site of its Keystone
+        for (identity, code), project_id in project_ids.items():
+            if identity == o.identity and (o.site, code) not in found:
+                found[(o.site, code)] = (project_id, names.get(code, code))
+    return TenancyResult(plan=tenancy_plan, changes=tuple(changes), projects=found)
 
 
 # --- one department across all sites --------------------------------------------------------

@@ -164,6 +164,22 @@ def replace_mapping(conn: Connection, site: str, mappings: Sequence[ProjectMappi
     return True
 
 
+def record_mappings(conn: Connection, mappings: Mapping[str, Sequence[ProjectMapping]]) -> None:
+    """Record (insert or update) each site's department → project mapping as tenancy apply
+    knows it, without touching other departments' mappings, and label the servers of those
+    projects with their department at once (sync would on its next run)."""
+    tbl = table("department_site")
+    srv = table("server")
+    for site, entries in mappings.items():
+        upsert(conn, tbl, [{"department": m.department, "site": site, "project_id": m.project_id,
+                            "project_name": m.project_name[:255], "city": m.city}
+                           for m in entries], keys=("department", "site"))
+        for m in entries:
+            conn.execute(update(srv).where(and_(srv.c.site == site,
+                                                srv.c.project_id == m.project_id))
+                         .values(department=m.department))
+
+
 def relabel_servers(conn: Connection, site: str, department_of: Mapping[str, str]) -> None:
     """Set every server's department from ``department_of`` (after the mapping changed)."""
     srv = table("server")
