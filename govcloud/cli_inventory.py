@@ -83,6 +83,10 @@ def _print_what_if(w: dict[str, Any]) -> None:
         print("  warning: stale data for " + ", ".join(w["stale_sites"]))
 
 
+def _volumes(volumes: dict[str, int] | None) -> str:
+    return f"{volumes['count']:,} ({volumes['gb']:,})" if volumes else "-"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as api:
         answer = api.get("/status")
@@ -97,9 +101,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                      f"{s['duration_s']:.1f}" if s["duration_s"] is not None else "-",
                      f"{s['servers']['total']:,}",
                      f"{hv['up']}/{hv['total']}" if hv else "-",
-                     f"{vcpu['allocated']:,}/{vcpu['capacity']:,}" if vcpu else "-"))
+                     f"{vcpu['allocated']:,}/{vcpu['capacity']:,}" if vcpu else "-",
+                     _volumes(s.get("volumes"))))
     print(_table(rows, ("SITE", "ROLE", "HEALTH", "DATA AS OF", "SYNC S", "SERVERS",
-                        "HOSTS UP", "VCPU ALLOC/CAP")))
+                        "HOSTS UP", "VCPU ALLOC/CAP", "VOLUMES (GB)")))
     totals = answer["totals"]
     print(f"\n{totals['servers']:,} servers in scope ({answer['scope']})")
     for alert in answer["alerts"]:

@@ -1,5 +1,5 @@
 """Read one site's inventory fast: servers, hypervisors, compute services, Placement resource
-providers and per-project compute quotas, as govcloud domain types.
+providers, volumes and per-project compute and block-storage quotas, as govcloud domain types.
 
 Everything goes through openstacksdk's service proxies (so auth, the service catalog, endpoint
 discovery and microversions are the SDK's), but as raw paged calls whose JSON is turned straight
@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
+from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
@@ -37,6 +38,7 @@ from govcloud.domain.inventory import (
     ServerInfo,
     ServerTombstone,
     SiteInventory,
+    VolumeInfo,
 )
 from govcloud.errors import PermanentError, TemporaryError
 
@@ -51,6 +53,9 @@ COMPUTE_MAX = (2, 96)  # the newest compute microversion whose responses this mo
 PLACEMENT_MIN = (1, 14)  # root and parent provider uuids
 PLACEMENT_MAX = (1, 39)
 SERVER_PAGE = 1000
+VOLUME_PAGE = 1000
+# the block-storage quotas kept beside the compute ones (same table, Cinder's names)
+VOLUME_QUOTAS = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes")
 HYPERVISOR_PAGE = 1000
 WORKERS = 8
 # next_since of an incremental listing starts this long before the site's clock said the
@@ -179,6 +184,18 @@ def quota_from_json(project_id: str, doc: Mapping[str, Any]) -> QuotaInfo:
     return QuotaInfo(project_id=project_id, figures=figures)
 
 
+def volume_from_json(d: Mapping[str, Any]) -> VolumeInfo:
+    """A ``/volumes/detail`` entry (admin, volume API 3.0) as a :class:`VolumeInfo`."""
+    attached = tuple(str(a["server_id"]) for a in d.get("attachments") or ()
+                     if isinstance(a, Mapping) and a.get("server_id"))
+    return VolumeInfo(
+        id=str(d["id"]), name=str(d.get("name") or ""),
+        project_id=str(d.get("os-vol-tenant-attr:tenant_id") or d.get("project_id") or ""),
+        size_gb=_int(d.get("size")), status=str(d.get("status") or "unknown").lower(),
+        attached_to=attached, volume_type=d.get("volume_type") or None,
+        bootable=str(d.get("bootable")).lower() == "true")
+
+
 # --- the reader ----------------------------------------------------------------------------------
 
 class SiteReader:
@@ -204,11 +221,33 @@ class SiteReader:
         return f"site {self.site}: {what}"
 
     def _proxy(self, service: str) -> Any:
+        if service == "volume":
+            return self.conn.block_storage
         return self.conn.compute if service == "compute" else self.conn.placement
 
-    def microversion(self, service: str) -> str:
+    def has_volume_service(self) -> bool:
+        """Whether the site's catalog has a block-storage endpoint (not every cloud runs
+        Cinder); found once, then remembered."""
+        if "volume" in self._endpoints:
+            return bool(self._endpoints["volume"])
+        with sdk_errors(self._where("block-storage endpoint lookup")):
+            try:
+                endpoint = self.conn.block_storage.get_endpoint()
+            except (ks_exc.EndpointNotFound, sdk_exc.ServiceDisabledException,
+                    sdk_exc.EndpointNotFound) as exc:
+                log.info("site %s: no block-storage service (%s); volumes are not read",
+                         self.site, exc)
+                endpoint = None
+        with self._lock:
+            self._endpoints["volume"] = str(endpoint).rstrip("/") if endpoint else ""
+        return bool(endpoint)
+
+    def microversion(self, service: str) -> str | None:
         """The microversion both this module and the site's ``service`` speak (negotiated once:
-        the highest the site offers up to what this module parses)."""
+        the highest the site offers up to what this module parses). Block storage is read at
+        its base version 3.0 (no microversion header)."""
+        if service == "volume":
+            return None
         if service in self._versions:
             return self._versions[service]
         with self._negotiating:
@@ -453,6 +492,40 @@ class SiteReader:
 
         return self._parallel(one, list(dict.fromkeys(project_ids)))
 
+    def volume_quotas(self, project_ids: Iterable[str]) -> list[QuotaInfo]:
+        """Block-storage quota limits and usage (``?usage=true``) of each project, in the
+        given order; only the :data:`VOLUME_QUOTAS` figures."""
+        def one(project_id: str) -> QuotaInfo:
+            doc, _ = self._get("volume", f"/os-quota-sets/{project_id}", {"usage": "true"},
+                               f"reading volume quotas of project {project_id}")
+            info = quota_from_json(project_id, doc)
+            return QuotaInfo(project_id, {k: v for k, v in info.figures.items()
+                                          if k in VOLUME_QUOTAS})
+
+        return self._parallel(one, list(dict.fromkeys(project_ids)))
+
+    def all_quotas(self, project_ids: Iterable[str]) -> list[QuotaInfo]:
+        """Compute quotas, with the block-storage ones merged in when the site has Cinder."""
+        ids = list(dict.fromkeys(project_ids))
+        compute = self.quotas(ids)
+        if not ids or not self.has_volume_service():
+            return compute
+        volume = {q.project_id: q for q in self.volume_quotas(ids)}
+        return [QuotaInfo(q.project_id, {**q.figures, **volume[q.project_id].figures})
+                if q.project_id in volume else q for q in compute]
+
+    # --- volumes ----------------------------------------------------------------------------
+
+    def volumes(self, *, limit: int = VOLUME_PAGE) -> list[VolumeInfo] | None:
+        """Every volume of every project (``all_tenants``), or None without Cinder."""
+        if not self.has_volume_service():
+            return None
+        out: list[VolumeInfo] = []
+        for items, _ in self._pages("volume", "/volumes/detail", "volumes",
+                                    {"all_tenants": True, "limit": limit}, "listing volumes"):
+            out.extend(self._parse(volume_from_json, items, "listing volumes"))
+        return out
+
     # --- everything -------------------------------------------------------------------------
 
     def read(self, *, project_ids: Iterable[str] = (), server_page: int = SERVER_PAGE,
@@ -486,7 +559,8 @@ class SiteReader:
                                   lambda: self.providers(previous=previous_providers))
                 hypervisors = timed("hypervisors", lambda: self.hypervisors(
                     services=services, providers=providers))
-                quotas = timed("quotas", lambda: self.quotas(project_ids))
+                quotas = timed("quotas", lambda: self.all_quotas(project_ids))
+                volumes = timed("volumes", self.volumes)
             except BaseException:
                 listing.cancel()
                 raise
@@ -495,7 +569,8 @@ class SiteReader:
             site=self.site, read_at=read_at, next_since=read_at - WATERMARK_OVERLAP,
             hypervisors=tuple(hypervisors),
             services=tuple(services), servers=tuple(servers), providers=tuple(providers),
-            quotas=tuple(quotas), requests=self.requests - before, seconds=clock() - started,
+            quotas=tuple(quotas), volumes=None if volumes is None else tuple(volumes),
+            requests=self.requests - before, seconds=clock() - started,
             phases=phases)
         log.debug("site %s read: %s", self.site, inventory.summary())
         return inventory

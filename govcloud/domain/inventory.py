@@ -208,6 +208,20 @@ class QuotaInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class VolumeInfo:
+    """One block-storage volume as the admin listing shows it."""
+
+    id: str
+    name: str
+    project_id: str
+    size_gb: int
+    status: str
+    attached_to: tuple[str, ...] = ()  # server ids
+    volume_type: str | None = None
+    bootable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SiteInventory:
     """Everything one full read of a site returned — complete, or not returned at all."""
 
@@ -219,6 +233,9 @@ class SiteInventory:
     servers: tuple[ServerInfo, ...]
     providers: tuple[ProviderInfo, ...] = ()
     quotas: tuple[QuotaInfo, ...] = ()
+    # None when the site has no block-storage service in its catalog (then volumes are not
+    # known, rather than known to be none)
+    volumes: tuple[VolumeInfo, ...] | None = None
     requests: int = 0  # HTTP requests the read made
     seconds: float = 0.0
     phases: Mapping[str, float] = field(default_factory=dict)  # seconds per part of the read
@@ -228,6 +245,8 @@ class SiteInventory:
                 "next_since": self.next_since.isoformat(),
                 "hypervisors": len(self.hypervisors), "services": len(self.services),
                 "servers": len(self.servers), "providers": len(self.providers),
-                "quotas": len(self.quotas), "requests": self.requests,
+                "quotas": len(self.quotas),
+                "volumes": None if self.volumes is None else len(self.volumes),
+                "requests": self.requests,
                 "seconds": round(self.seconds, 3),
                 "phases": {k: round(v, 3) for k, v in self.phases.items()}}

@@ -359,6 +359,8 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
                 entry["vcpus"] = _figure(cap.vcpu)
                 entry["ram_mb"] = _figure(cap.ram_mb)
                 entry["disk_gb"] = _figure(cap.disk_gb)
+                volumes, volume_gb = store.volume_totals(conn, s.name)
+                entry["volumes"] = {"count": volumes, "gb": volume_gb}
                 for label, fig in (("vCPU", cap.vcpu), ("RAM", cap.ram_mb)):
                     if fig.allocated_fraction > FULL_ALERT:
                         alerts.append({"site": s.name, "severity": "warning",

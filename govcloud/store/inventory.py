@@ -33,6 +33,7 @@ from govcloud.domain.inventory import (
     QuotaInfo,
     ServerInfo,
     ServerTombstone,
+    VolumeInfo,
 )
 from govcloud.domain.whatif import Load
 from govcloud.store.tables import metadata
@@ -167,17 +168,18 @@ def replace_mapping(conn: Connection, site: str, mappings: Sequence[ProjectMappi
 def record_mappings(conn: Connection, mappings: Mapping[str, Sequence[ProjectMapping]]) -> None:
     """Record (insert or update) each site's department → project mapping as tenancy apply
     knows it, without touching other departments' mappings, and label the servers of those
-    projects with their department at once (sync would on its next run)."""
+    projects (and their volumes) with their department at once (sync would on its next run)."""
     tbl = table("department_site")
-    srv = table("server")
+    labelled = (table("server"), table("volume"))
     for site, entries in mappings.items():
         upsert(conn, tbl, [{"department": m.department, "site": site, "project_id": m.project_id,
                             "project_name": m.project_name[:255], "city": m.city}
                            for m in entries], keys=("department", "site"))
         for m in entries:
-            conn.execute(update(srv).where(and_(srv.c.site == site,
-                                                srv.c.project_id == m.project_id))
-                         .values(department=m.department))
+            for t in labelled:
+                conn.execute(update(t).where(and_(t.c.site == site,
+                                                  t.c.project_id == m.project_id))
+                             .values(department=m.department))
 
 
 def relabel_servers(conn: Connection, site: str, department_of: Mapping[str, str]) -> None:
@@ -187,6 +189,27 @@ def relabel_servers(conn: Connection, site: str, department_of: Mapping[str, str
     for project_id, code in department_of.items():
         conn.execute(update(srv).where(and_(srv.c.site == site, srv.c.project_id == project_id))
                      .values(department=code))
+
+
+def replace_volumes(conn: Connection, site: str, volumes: Sequence[VolumeInfo],
+                    department_of: Mapping[str, str]) -> None:
+    """A full volume listing replaces the site's volumes."""
+    tbl = table("volume")
+    conn.execute(delete(tbl).where(tbl.c.site == site))
+    _insert(conn, tbl, [{"site": site, "id": v.id, "name": v.name[:255],
+                         "project_id": v.project_id,
+                         "department": department_of.get(v.project_id),
+                         "size_gb": v.size_gb, "status": v.status[:32],
+                         "volume_type": v.volume_type, "bootable": v.bootable,
+                         "attached_to": ",".join(v.attached_to)[:1024]} for v in volumes])
+
+
+def volume_totals(conn: Connection, site: str) -> tuple[int, int]:
+    """(volumes, GB) stored for ``site``."""
+    tbl = table("volume")
+    row = conn.execute(select(func.count(), func.coalesce(func.sum(tbl.c.size_gb), 0))
+                       .where(tbl.c.site == site)).one()
+    return int(row[0]), int(row[1])
 
 
 def replace_servers(conn: Connection, site: str, servers: Sequence[ServerInfo],

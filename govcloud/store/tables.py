@@ -210,6 +210,25 @@ class DepartmentSiteRow(SQLModel, table=True):
     city: str | None = Field(default=None, max_length=64)
 
 
+
+class VolumeRow(SQLModel, table=True):
+    """A block-storage volume in a site, as of the last full sync (a site without Cinder has
+    none: its volumes are unknown, not zero)."""
+
+    __tablename__ = "volume"
+    __table_args__ = (Index("ix_volume_site_department", "site", "department"),)
+
+    site: str = Field(primary_key=True, max_length=63)
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(default="", max_length=255)
+    project_id: str = Field(max_length=64)
+    department: str | None = Field(default=None, max_length=64)
+    size_gb: int = 0
+    status: str = Field(max_length=32)
+    volume_type: str | None = Field(default=None, max_length=255)
+    bootable: bool = False
+    attached_to: str = Field(default="", max_length=1024)  # server ids, comma-separated
+
 # Tables of later capabilities live in their own modules (one per capability, so parallel work
 # does not collide here); importing them registers them on ``metadata`` for Alembic.
 TABLE_MODULES = (

@@ -265,3 +265,27 @@ def test_unchanged_providers_are_reused_by_generation(
     changed = [p for p in second if p not in first]
     assert [p.name for p in changed] == [host]
     assert changed[0].usages["VCPU"] == region.hv_by_host[host].provider.used["VCPU"]
+
+
+def test_volumes_and_their_quota_usage_are_read(sim: tuple[RunningSimulator, Path]) -> None:
+    running, clouds = sim
+    conn = connect(SITES["PROD"], clouds_yaml=clouds)
+    project_id = conn.current_project_id
+    sizes = (5, 7, 11)
+    made = [conn.block_storage.create_volume(size=size, name=f"gc-vol-{size}") for size in sizes]
+    for volume in made:
+        conn.block_storage.wait_for_status(volume, "available", wait=30)
+    prod = reader(clouds, "PROD")
+    assert prod.has_volume_service()
+    listed = {v.id: v for v in prod.volumes(limit=2) or ()}  # small pages: paging is followed
+    for volume, size in zip(made, sizes, strict=True):
+        got = listed[volume.id]
+        assert (got.size_gb, got.project_id, got.name, got.status) == (
+            size, project_id, f"gc-vol-{size}", "available")
+    mine = [v for v in listed.values() if v.project_id == project_id]
+    (quota,) = prod.all_quotas([project_id])
+    volumes, gigabytes = quota.get("volumes"), quota.get("gigabytes")
+    assert volumes is not None and gigabytes is not None and quota.cores is not None
+    assert volumes.in_use == len(mine) and gigabytes.in_use == sum(v.size_gb for v in mine)
+    # Other sites hold none of these volumes.
+    assert not {v.id for v in reader(clouds, "DR-LOCAL").volumes() or ()} & set(listed)

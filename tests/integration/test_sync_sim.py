@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openstack
 import pytest
 from openstack.connection import Connection
 from sqlalchemy import Engine, func, select
@@ -17,6 +18,7 @@ from govcloud.cloud.connect import connect
 from govcloud.cloud.inventory import SiteReader
 from govcloud.domain.sites import Site, default_sites
 from govcloud.services.sync import Syncer
+from govcloud.sim.seed import department_password
 from govcloud.sim.server import RunningSimulator, start
 from govcloud.store.engine import make_engine
 from govcloud.store.inventory import sync_states, table
@@ -76,6 +78,18 @@ def test_full_sync_equals_the_simulator_and_is_idempotent(
         sim: tuple[RunningSimulator, Path], engine: Engine) -> None:
     running, clouds = sim
     cloud = running.sim.cloud
+    # Volumes made by departments' own users in PROD and DR-LOCAL (the seed has none).
+    for code, site, sizes in (("gd-psd", "PROD", (10, 20)), ("shenzhen", "PROD", (5,)),
+                              ("gd-psd", "DR-LOCAL", (30,))):
+        user = openstack.connect(
+            auth_url=f"{cloud.base_url}/identity", username=f"{code}-ops",
+            password=department_password(code), project_name=code, user_domain_id="default",
+            project_domain_id="default", region_name=site)
+        for size in sizes:
+            user.block_storage.wait_for_status(
+                user.block_storage.create_volume(size=size, name=f"{code}-data-{size}"),
+                "available", wait=30)
+        user.close()
     syncer = make_syncer(engine, clouds)
     report = syncer.sync(full=True)
     assert report.ok, report.to_dict()
@@ -104,6 +118,16 @@ def test_full_sync_equals_the_simulator_and_is_idempotent(
         quotas = rows(engine, "quota_usage", site)
         assert {r.project_id for r in quotas} == set(dept_projects)
         assert all(r.department == dept_projects[r.project_id] for r in quotas)
+        # block-storage quotas sit beside the compute ones, with the volumes' usage
+        volume_quota = {(r.project_id, r.resource): r for r in quotas}
+        stored = rows(engine, "volume", site)
+        assert {r.id for r in stored} == set(region.volumes)
+        assert all(r.department == dept_projects.get(r.project_id) for r in stored)
+        assert len(stored) == {"PROD": 3, "DR-LOCAL": 1, "DR-REMOTE": 0}[site]
+        for pid in dept_projects:
+            theirs = [v for v in region.volumes.values() if v.project_id == pid]
+            assert volume_quota[(pid, "volumes")].in_use == len(theirs)
+            assert volume_quota[(pid, "gigabytes")].in_use == sum(v.size for v in theirs)
     with engine.connect() as conn:
         states = sync_states(conn)
     assert all(not s.stale and s.error is None and s.last_success for s in states.values())

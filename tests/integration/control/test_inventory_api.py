@@ -8,12 +8,16 @@ import json
 from collections import Counter
 from typing import Any
 
+import openstack
+import openstack.config
+import openstack.connection
 import pytest
 
 from govcloud.cli import main
 from govcloud.client import ApiClient
 from govcloud.domain.capacity import site_capacity
 from govcloud.errors import Forbidden, NotFound
+from govcloud.sim.clouds import ADMIN_CLOUD
 from govcloud.store.inventory import hosts
 
 from .conftest import Plane
@@ -48,6 +52,24 @@ def all_servers(api: ApiClient, **filters: Any) -> list[dict[str, Any]]:
         cursor = page["next_cursor"]
         if cursor is None:
             return out
+
+
+def test_status_counts_each_sites_volumes(synced: Plane) -> None:
+    cloud = synced.sim.cloud
+    config = openstack.config.OpenStackConfig(config_files=[str(synced.sim.clouds_yaml)])
+    conn = openstack.connection.Connection(
+        config=config.get_one(cloud=ADMIN_CLOUD, region_name="DR-REMOTE"))
+    for size in (3, 4):
+        conn.block_storage.wait_for_status(conn.block_storage.create_volume(size=size),
+                                           "available", wait=30)
+    conn.close()
+    synced.admin.post("/sync", {"full": True})
+    status = synced.admin.get("/status")
+    assert [e["volumes"]["count"] >= 2 for e in status["sites"]] == [False, False, True]
+    for entry in status["sites"]:
+        region = cloud.regions[entry["site"]]
+        assert entry["volumes"] == {"count": len(region.volumes),
+                                    "gb": sum(v.size for v in region.volumes.values())}
 
 
 def test_sync_status_and_capacity_equal_the_simulator(synced: Plane) -> None:
@@ -123,7 +145,8 @@ def test_a_department_viewer_sees_only_its_department(synced: Plane) -> None:
     status = viewer.get("/status")
     assert status["totals"]["servers"] == len(mine)
     assert "vcpus" not in status["totals"]
-    assert all("vcpus" not in s and "hypervisors" not in s for s in status["sites"])
+    assert all("vcpus" not in s and "hypervisors" not in s and "volumes" not in s
+               for s in status["sites"])
     assert "gd-tax" not in json.dumps(status)
 
 
