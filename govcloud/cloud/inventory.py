@@ -1,5 +1,6 @@
 """Read one site's inventory fast: servers, hypervisors, compute services, Placement resource
-providers, volumes and per-project compute and block-storage quotas, as govcloud domain types.
+providers, flavors, volumes and per-project compute and block-storage quotas, as govcloud
+domain types.
 
 Everything goes through openstacksdk's service proxies (so auth, the service catalog, endpoint
 discovery and microversions are the SDK's), but as raw paged calls whose JSON is turned straight
@@ -28,6 +29,7 @@ from govcloud.cloud.errors import sdk_errors
 from govcloud.domain.capacity import Inventory
 from govcloud.domain.inventory import (
     ComputeServiceInfo,
+    FlavorInfo,
     HostState,
     HostStatus,
     HypervisorInfo,
@@ -182,6 +184,15 @@ def quota_from_json(project_id: str, doc: Mapping[str, Any]) -> QuotaInfo:
                                reserved=_int(v.get("reserved")))
         for name, v in (doc.get("quota_set") or {}).items() if isinstance(v, Mapping)}
     return QuotaInfo(project_id=project_id, figures=figures)
+
+
+def flavor_from_json(d: Mapping[str, Any]) -> FlavorInfo:
+    """A ``/flavors/detail`` entry as a :class:`FlavorInfo`."""
+    return FlavorInfo(
+        id=str(d["id"]), name=str(d.get("name") or d["id"]), vcpus=_int(d.get("vcpus")),
+        ram_mb=_int(d.get("ram")), disk_gb=_int(d.get("disk")),
+        ephemeral_gb=_int(d.get("OS-FLV-EXT-DATA:ephemeral")), swap_mb=_int(d.get("swap")),
+        is_public=d.get("os-flavor-access:is_public", True) is not False)
 
 
 def volume_from_json(d: Mapping[str, Any]) -> VolumeInfo:
@@ -514,6 +525,16 @@ class SiteReader:
         return [QuotaInfo(q.project_id, {**q.figures, **volume[q.project_id].figures})
                 if q.project_id in volume else q for q in compute]
 
+    # --- flavors ----------------------------------------------------------------------------
+
+    def flavors(self) -> list[FlavorInfo]:
+        """Every flavor of the site, public and private (admin: ``is_public=None``)."""
+        out: list[FlavorInfo] = []
+        for items, _ in self._pages("compute", "/flavors/detail", "flavors",
+                                    {"is_public": "None", "limit": 1000}, "listing flavors"):
+            out.extend(self._parse(flavor_from_json, items, "listing flavors"))
+        return out
+
     # --- volumes ----------------------------------------------------------------------------
 
     def volumes(self, *, limit: int = VOLUME_PAGE) -> list[VolumeInfo] | None:
@@ -561,6 +582,7 @@ class SiteReader:
                     services=services, providers=providers))
                 quotas = timed("quotas", lambda: self.all_quotas(project_ids))
                 volumes = timed("volumes", self.volumes)
+                flavors = timed("flavors", self.flavors)
             except BaseException:
                 listing.cancel()
                 raise
@@ -570,6 +592,7 @@ class SiteReader:
             hypervisors=tuple(hypervisors),
             services=tuple(services), servers=tuple(servers), providers=tuple(providers),
             quotas=tuple(quotas), volumes=None if volumes is None else tuple(volumes),
+            flavors=tuple(flavors),
             requests=self.requests - before, seconds=clock() - started,
             phases=phases)
         log.debug("site %s read: %s", self.site, inventory.summary())

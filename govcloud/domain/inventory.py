@@ -208,6 +208,20 @@ class QuotaInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class FlavorInfo:
+    """One flavor of a site's Nova (public or not), with its size."""
+
+    id: str
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int = 0
+    ephemeral_gb: int = 0
+    swap_mb: int = 0
+    is_public: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class VolumeInfo:
     """One block-storage volume as the admin listing shows it."""
 
@@ -236,6 +250,7 @@ class SiteInventory:
     # None when the site has no block-storage service in its catalog (then volumes are not
     # known, rather than known to be none)
     volumes: tuple[VolumeInfo, ...] | None = None
+    flavors: tuple[FlavorInfo, ...] = ()
     requests: int = 0  # HTTP requests the read made
     seconds: float = 0.0
     phases: Mapping[str, float] = field(default_factory=dict)  # seconds per part of the read
@@ -247,6 +262,7 @@ class SiteInventory:
                 "servers": len(self.servers), "providers": len(self.providers),
                 "quotas": len(self.quotas),
                 "volumes": None if self.volumes is None else len(self.volumes),
+                "flavors": len(self.flavors),
                 "requests": self.requests,
                 "seconds": round(self.seconds, 3),
                 "phases": {k: round(v, 3) for k, v in self.phases.items()}}

@@ -164,16 +164,31 @@ def _figure(fig: Any) -> dict[str, int]:
 
 
 def _flavor(conn: Connection, name: str) -> FlavorSpec:
-    """A flavor's size from the servers that use it (the snapshot keeps no flavor list)."""
+    """A flavor's size: from the synced flavor lists (by name or id), else from the servers
+    that use it (a database synced before flavors were)."""
+    synced = store.flavors_named(conn, name)
+    sizes = {(f["vcpus"], f["ram_mb"], f["disk_gb"], f["ephemeral_gb"], f["swap_mb"])
+             for f in synced}
+    if len(sizes) > 1:
+        where = ", ".join(f"{f['site']}: {f['vcpus']} vCPU / {f['ram_mb']} MB"
+                          for f in synced)
+        raise InvalidInput(f"flavor {name!r} has different sizes in different sites ({where})",
+                           hint="give the flavor's id, or make the sites' flavors agree")
+    if synced:
+        f = synced[0]
+        return FlavorSpec(name=f["name"], vcpus=f["vcpus"], ram_mb=f["ram_mb"],
+                          disk_gb=f["disk_gb"], ephemeral_gb=f["ephemeral_gb"],
+                          swap_mb=f["swap_mb"])
     srv = store.table("server")
     row = conn.execute(select(srv.c.vcpus, srv.c.ram_mb, srv.c.disk_gb, srv.c.ephemeral_gb,
                               srv.c.swap_mb).where(srv.c.flavor_name == name).limit(1)).first()
     if row is None:
-        known = sorted({r[0] for r in conn.execute(
+        known = store.flavor_names(conn) or sorted({r[0] for r in conn.execute(
             select(srv.c.flavor_name).where(srv.c.flavor_name.is_not(None)).distinct()
             .limit(50))})
-        raise NotFound(f"no server uses a flavor named {name!r}, so its size is unknown",
-                       hint="flavors in use: " + (", ".join(known) or "(none synced yet)"))
+        raise NotFound(f"no flavor named {name!r} in any site",
+                       hint="flavors: " + (", ".join(known) or "(none synced yet: run "
+                                                            "`govcloud sync --full`)"))
     return FlavorSpec(name=name, vcpus=row.vcpus, ram_mb=row.ram_mb, disk_gb=row.disk_gb,
                       ephemeral_gb=row.ephemeral_gb, swap_mb=row.swap_mb)
 

@@ -246,6 +246,7 @@ class Syncer:
             store.replace_hosts(conn, site, hypervisors, services, generations)
             if full:
                 store.replace_quotas(conn, site, inv.quotas, department_of)
+                store.replace_flavors(conn, site, inv.flavors)
                 if inv.volumes is not None:  # None: the site has no Cinder, volumes unknown
                     store.replace_volumes(conn, site, inv.volumes, department_of)
                 deleted = store.replace_servers(conn, site, inv.servers, department_of, at)

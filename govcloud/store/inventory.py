@@ -27,6 +27,7 @@ from govcloud.domain.capacity import (
 )
 from govcloud.domain.inventory import (
     ComputeServiceInfo,
+    FlavorInfo,
     HostState,
     HostStatus,
     HypervisorInfo,
@@ -202,6 +203,28 @@ def replace_volumes(conn: Connection, site: str, volumes: Sequence[VolumeInfo],
                          "size_gb": v.size_gb, "status": v.status[:32],
                          "volume_type": v.volume_type, "bootable": v.bootable,
                          "attached_to": ",".join(v.attached_to)[:1024]} for v in volumes])
+
+
+def replace_flavors(conn: Connection, site: str, flavors: Sequence[FlavorInfo]) -> None:
+    """A full flavor listing replaces the site's flavors."""
+    tbl = table("flavor")
+    conn.execute(delete(tbl).where(tbl.c.site == site))
+    _insert(conn, tbl, [{"site": site, "id": f.id[:255], "name": f.name[:255], "vcpus": f.vcpus,
+                         "ram_mb": f.ram_mb, "disk_gb": f.disk_gb,
+                         "ephemeral_gb": f.ephemeral_gb, "swap_mb": f.swap_mb,
+                         "is_public": f.is_public} for f in flavors])
+
+
+def flavors_named(conn: Connection, name: str) -> list[dict[str, Any]]:
+    """The synced flavors called ``name`` in every site (or with that id), site order."""
+    tbl = table("flavor")
+    return [dict(r._mapping) for r in conn.execute(
+        select(tbl).where(or_(tbl.c.name == name, tbl.c.id == name)).order_by(tbl.c.site))]
+
+
+def flavor_names(conn: Connection, *, limit: int = 50) -> list[str]:
+    tbl = table("flavor")
+    return sorted({r[0] for r in conn.execute(select(tbl.c.name).distinct().limit(limit))})
 
 
 def volume_totals(conn: Connection, site: str) -> tuple[int, int]:

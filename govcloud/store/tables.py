@@ -229,6 +229,23 @@ class VolumeRow(SQLModel, table=True):
     bootable: bool = False
     attached_to: str = Field(default="", max_length=1024)  # server ids, comma-separated
 
+
+class FlavorRow(SQLModel, table=True):
+    """A flavor of a site's Nova as of the last full sync (public and private ones)."""
+
+    __tablename__ = "flavor"
+    __table_args__ = (Index("ix_flavor_name", "name"),)
+
+    site: str = Field(primary_key=True, max_length=63)
+    id: str = Field(primary_key=True, max_length=255)
+    name: str = Field(max_length=255)
+    vcpus: int = 0
+    ram_mb: int = 0
+    disk_gb: int = 0
+    ephemeral_gb: int = 0
+    swap_mb: int = 0
+    is_public: bool = True
+
 # Tables of later capabilities live in their own modules (one per capability, so parallel work
 # does not collide here); importing them registers them on ``metadata`` for Alembic.
 TABLE_MODULES = (

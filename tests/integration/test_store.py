@@ -17,7 +17,7 @@ from govcloud.store.migrate import current, head, upgrade
 from govcloud.store.sites import SiteRepository
 from govcloud.store.tables import SiteRow, metadata
 
-HEAD = "0007_volumes"  # the newest revision in migrations/versions
+HEAD = "0008_flavors"  # the newest revision in migrations/versions
 
 
 @pytest.fixture

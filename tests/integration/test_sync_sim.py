@@ -120,6 +120,10 @@ def test_full_sync_equals_the_simulator_and_is_idempotent(
         assert all(r.department == dept_projects[r.project_id] for r in quotas)
         # block-storage quotas sit beside the compute ones, with the volumes' usage
         volume_quota = {(r.project_id, r.resource): r for r in quotas}
+        flavors = {r.id: r for r in rows(engine, "flavor", site)}
+        assert set(flavors) == set(region.flavors)  # public and private
+        assert all((flavors[fid].vcpus, flavors[fid].ram_mb, flavors[fid].is_public)
+                   == (f.vcpus, f.ram, f.is_public) for fid, f in region.flavors.items())
         stored = rows(engine, "volume", site)
         assert {r.id for r in stored} == set(region.volumes)
         assert all(r.department == dept_projects.get(r.project_id) for r in stored)

@@ -106,8 +106,16 @@ def test_sync_status_and_capacity_equal_the_simulator(synced: Plane) -> None:
     assert what_if["lost_site"] == "PROD" and isinstance(what_if["fits"], bool)
     moved = {m["department"]: m["target"] for m in what_if["moves"]}
     assert moved["gd-psd"] == "DR-LOCAL"  # DR level 6: same-city DR
-    with pytest.raises(NotFound, match="no server uses a flavor named 'nope'"):
+    with pytest.raises(NotFound, match="no flavor named 'nope' in any site"):
         synced.admin.get("/capacity", flavor="nope")
+    # A flavor no server uses is known from the synced flavor list, with Nova's size.
+    cloud = synced.sim.cloud
+    unused = {f.name for f in cloud.regions["PROD"].flavors.values()} - {
+        s.flavor.name for r in cloud.regions.values() for s in r.servers.values()}
+    name = sorted(unused)[0]
+    nova = next(f for f in cloud.regions["PROD"].flavors.values() if f.name == name)
+    (fit,) = synced.admin.get("/capacity", site="PROD", flavor=name)["flavor_fit"]
+    assert fit["request"]["vcpu"] == nova.vcpus and fit["request"]["ram_mb"] == nova.ram
     with pytest.raises(NotFound, match="no site named 'MARS'"):
         synced.admin.get("/capacity", what_if_lose="MARS")
 
