@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     sync_interval_s: float = Field(default=60.0, gt=0, description="incremental sync period")
     full_sync_interval_s: float = Field(default=900.0, gt=0,
                                         description="full reconcile period")
+    tombstone_retention_days: float = Field(
+        default=30.0, ge=0, description="how long rows of deleted servers are kept (full syncs "
+                                        "purge older ones)")
 
     @field_validator("sites")
     @classmethod

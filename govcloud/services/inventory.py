@@ -110,7 +110,9 @@ def syncer_for(state: Any) -> Syncer:
             catalogue = catalogue_for(state)
             syncer = Syncer(engine=state.engine, sites=state.settings.site_list(),
                             connections=state.clouds.connections,
-                            departments=lambda: departments_of(catalogue))
+                            departments=lambda: departments_of(catalogue),
+                            tombstone_retention=dt.timedelta(
+                                days=state.settings.tombstone_retention_days))
             state.syncer = syncer
         return syncer
 

@@ -120,6 +120,9 @@ def project_mapping(projects: Iterable[Any], departments: Mapping[str, str | Non
             for code, p in sorted(matched.projects.items())]
 
 
+TOMBSTONE_RETENTION = dt.timedelta(days=30)
+
+
 class Syncer:
     """Syncs sites into the store; safe to call from several threads (one sync per site at a
     time — a second caller waits for the first and then runs its own).
@@ -127,6 +130,7 @@ class Syncer:
     ``connections`` returns ``{site: openstacksdk Connection}``; ``departments`` returns the
     catalogue's ``{code: city}`` (used to adopt projects by name and to scope by city);
     ``reader`` makes the adapter's reader for a connection (tests inject failures there).
+    ``tombstone_retention``: full syncs purge rows of servers deleted longer ago than this.
     ``request_timeout_s`` bounds every HTTP request of a connection that has no timeout of
     its own (``api_timeout`` in clouds.yaml), so a hung API makes its site stale instead of
     stalling the sync.
@@ -135,8 +139,10 @@ class Syncer:
     def __init__(self, *, engine: Engine, sites: Sequence[Site], connections: Connections,
                  departments: Departments | None = None, clock: Clock = _utcnow,
                  workers: int = WORKERS, reader: ReaderFactory = _reader,
-                 request_timeout_s: float | None = REQUEST_TIMEOUT_S) -> None:
+                 request_timeout_s: float | None = REQUEST_TIMEOUT_S,
+                 tombstone_retention: dt.timedelta = TOMBSTONE_RETENTION) -> None:
         self.engine = engine
+        self.tombstone_retention = tombstone_retention
         self.request_timeout_s = request_timeout_s
         self.sites = tuple(sites)
         self._connections = connections
@@ -250,6 +256,7 @@ class Syncer:
                 if inv.volumes is not None:  # None: the site has no Cinder, volumes unknown
                     store.replace_volumes(conn, site, inv.volumes, department_of)
                 deleted = store.replace_servers(conn, site, inv.servers, department_of, at)
+                store.purge_tombstones(conn, site, before=at - self.tombstone_retention)
                 changed = len(inv.servers)
             else:
                 if relabel:

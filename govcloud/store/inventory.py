@@ -235,6 +235,15 @@ def volume_totals(conn: Connection, site: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def purge_tombstones(conn: Connection, site: str, *, before: dt.datetime) -> int:
+    """Delete the site's rows of servers deleted before ``before``; how many went."""
+    srv = table("server")
+    result = conn.execute(delete(srv).where(and_(srv.c.site == site,
+                                                 srv.c.deleted_at.is_not(None),
+                                                 srv.c.deleted_at < before)))
+    return int(result.rowcount or 0)
+
+
 def replace_servers(conn: Connection, site: str, servers: Sequence[ServerInfo],
                     department_of: Mapping[str, str], at: dt.datetime) -> int:
     """A full listing: upsert every server and tombstone (``deleted_at = at``) the site's

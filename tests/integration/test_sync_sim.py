@@ -4,6 +4,7 @@ a deleted server, a region failing mid-listing goes stale with its rows intact."
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,6 +175,15 @@ def test_incremental_sync_picks_up_a_created_and_a_deleted_server(
     assert servers[victim.id].deleted_at is not None  # tombstoned, not forgotten
     live = {r.id for r in rows(engine, "server", "PROD", live_only=True)}
     assert live == set(region.servers)
+
+    # Full syncs keep a tombstone for the retention period (30 days), then purge it.
+    assert syncer.sync(["PROD"], full=True).ok
+    assert victim.id in {r.id for r in rows(engine, "server", "PROD")}
+    later = make_syncer(engine, clouds,
+                        clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=31))
+    assert later.sync(["PROD"], full=True).ok
+    kept = {r.id for r in rows(engine, "server", "PROD")}
+    assert victim.id not in kept and kept == set(region.servers)
 
 
 def test_a_region_failing_mid_sync_goes_stale_and_keeps_its_rows(
