@@ -6,11 +6,14 @@ import os
 from pathlib import Path
 
 import openstack.config
+import requests.adapters
 from openstack.connection import Connection
 
 from govcloud.cloud.errors import sdk_errors
 from govcloud.domain.sites import Site
 from govcloud.errors import InvalidInput
+
+POOL_SIZE = 32  # > every worker pool that shares one connection (sync: 8, apply: 8)
 
 
 def connect(site: Site, *, clouds_yaml: str | os.PathLike[str] | None = None) -> Connection:
@@ -31,4 +34,15 @@ def connect(site: Site, *, clouds_yaml: str | os.PathLike[str] | None = None) ->
     with sdk_errors(f"site {site.name} (cloud {site.cloud}, region {site.region})"):
         config = openstack.config.OpenStackConfig(config_files=files, load_envvars=False)
         region = config.get_one(cloud=site.cloud, region_name=site.region)
-        return Connection(config=region)
+        conn = Connection(config=region)
+    _widen_pool(conn)
+    return conn
+
+
+def _widen_pool(conn: Connection, size: int = POOL_SIZE) -> None:
+    """Keep up to ``size`` connections per host: govcloud fans reads and applies out over
+    threads sharing one connection, and requests' default of 10 made urllib3 drop (and log)
+    the extra ones instead of reusing them."""
+    adapter = requests.adapters.HTTPAdapter(pool_connections=size, pool_maxsize=size)
+    for prefix in ("https://", "http://"):
+        conn.session.session.mount(prefix, adapter)

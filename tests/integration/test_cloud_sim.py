@@ -107,3 +107,27 @@ def test_unknown_cloud_or_file_is_invalid_input(sim: SimInfo, tmp_path: Path) ->
         connect(Site("X", "no-such-cloud", "PROD", SiteRole.CITY), clouds_yaml=sim.clouds_yaml)
     with pytest.raises(InvalidInput, match="clouds.yaml not found"):
         connect(default_sites()[0], clouds_yaml=tmp_path / "missing.yaml")
+
+
+def test_threads_sharing_a_connection_reuse_its_pool(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Sync and apply fan out over threads sharing one connection: urllib3 must not discard
+    connections ("Connection pool is full") as it did with requests' default pool of 10."""
+    import logging
+    from concurrent.futures import ThreadPoolExecutor
+
+    from govcloud.domain.sites import default_sites
+    from govcloud.sim.server import start
+
+    clouds = tmp_path / "clouds.yaml"
+    running = start(scale="small", seed=1, clouds_yaml=clouds)
+    try:
+        conn = connect(default_sites()[0], clouds_yaml=clouds)
+        with caplog.at_level(logging.WARNING, logger="urllib3"), \
+                ThreadPoolExecutor(24) as pool:
+            codes = list(pool.map(lambda _: conn.compute.get("/flavors/detail").status_code,
+                                  range(300)))
+        assert codes == [200] * 300
+        assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+    finally:
+        running.stop()
