@@ -67,9 +67,11 @@ def _print_what_if(w: dict[str, Any]) -> None:
           + ("YES, the receiving sites have room" if w["fits"] else "NO, not enough room"))
     for r in w["receiving"]:
         short = r["shortfall"]
-        verdict = "fits" if r["fits"] else (
-            f"SHORT by {short['vcpu']:,} vCPU, {_gib(short['ram_mb'])} GiB RAM, "
-            f"{short['disk_gb']:,} GB disk")
+        missing = [text for amount, text in (
+            (short["vcpu"], f"{short['vcpu']:,} vCPU"),
+            (short["ram_mb"], f"{_gib(short['ram_mb'])} GiB RAM"),
+            (short["disk_gb"], f"{short['disk_gb']:,} GB disk")) if amount > 0]
+        verdict = "fits" if r["fits"] else "SHORT by " + ", ".join(missing)
         n = len(r["departments"])
         print(f"  {r['site']}: takes {n} department{'' if n == 1 else 's'} "
               f"({r['incoming']['vcpu']:,} vCPU, {_gib(r['incoming']['ram_mb'])} GiB RAM) — "

@@ -140,3 +140,22 @@ def test_console_script_has_no_traceback(isolated_env: Path) -> None:
     assert proc.stderr.startswith("error: ")
     assert "\nhint: " in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_what_if_names_only_the_resources_that_are_short(capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    from govcloud.cli_inventory import _print_what_if
+
+    zero = {"vcpu": 0, "ram_mb": 0, "disk_gb": 0}
+    _print_what_if({
+        "lost_site": "PROD", "lost_load": {"servers": 10, "vcpu": 40}, "fits": False,
+        "receiving": [
+            {"site": "DR-LOCAL", "fits": True, "shortfall": zero, "departments": ["gd-psd"],
+             "incoming": {"vcpu": 8, "ram_mb": 16384}},
+            {"site": "DR-REMOTE", "fits": False, "departments": ["gd-edu", "gd-tax"],
+             "shortfall": {"vcpu": 0, "ram_mb": 2048 * 1024, "disk_gb": 0},
+             "incoming": {"vcpu": 32, "ram_mb": 65536}}],
+        "not_protected": [], "copies_lost": []})
+    out = capsys.readouterr().out
+    assert "DR-LOCAL: takes 1 department (8 vCPU, 16 GiB RAM) — fits" in out
+    assert out.rstrip().endswith("— SHORT by 2,048 GiB RAM")
