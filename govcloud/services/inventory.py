@@ -24,7 +24,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
 
-from govcloud.domain.capacity import FlavorSpec, SiteCapacity, flavor_fit, site_capacity
+from govcloud.domain.capacity import (
+    FlavorSpec,
+    SiteCapacity,
+    capacity_by_zone,
+    flavor_fit,
+    site_capacity,
+)
 from govcloud.domain.catalogue import Catalogue, Department, DepartmentKind
 from govcloud.domain.forecast import Sample, days_to_full
 from govcloud.domain.inventory import HypervisorInfo
@@ -252,7 +258,12 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
                 "data_as_of": _iso(state.last_success if state else None),
                 "stale": state is None or state.stale or state.last_success is None,
                 "error": state.error if state else None,
-                "forecast_vcpus": forecast.to_dict()})
+                "forecast_vcpus": forecast.to_dict(),
+                "zones": [{"zone": zone or None, "hypervisors": z.hosts,
+                           "hypervisors_up": z.hosts_up, "vcpus": _figure(z.vcpu),
+                           "ram_mb": _figure(z.ram_mb), "disk_gb": _figure(z.disk_gb)}
+                          for zone, z in sorted(capacity_by_zone(s.name,
+                                                                 hosts[s.name]).items())]})
         if spec is not None:
             out["flavor_fit"] = [flavor_fit(s.name, hosts[s.name], spec).to_dict()
                                  for s in chosen]

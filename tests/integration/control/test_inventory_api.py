@@ -95,6 +95,12 @@ def test_sync_status_and_capacity_equal_the_simulator(synced: Plane) -> None:
         assert set(site) >= {"site", "role", "hypervisors", "physical_cores", "vcpus",
                              "ram_mb", "disk_gb", "data_as_of", "stale"}
         assert site["data_as_of"] and not site["stale"]
+        # per availability zone (the simulator's computes are all in "nova"): zones add up
+        assert [z["zone"] for z in site["zones"]] == ["nova"]
+        for key in ("vcpus", "ram_mb", "disk_gb"):
+            for figure in ("capacity", "allocated"):
+                assert sum(z[key][figure] for z in site["zones"]) == site[key][figure]
+        assert sum(z["hypervisors"] for z in site["zones"]) == site["hypervisors"]
 
     one = synced.admin.get("/capacity", site="DR-LOCAL", flavor="gc.c2m4",
                            what_if_lose="PROD")
