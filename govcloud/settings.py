@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -140,6 +140,20 @@ class Settings(BaseSettings):
     tombstone_retention_days: float = Field(
         default=30.0, ge=0, description="how long rows of deleted servers are kept (full syncs "
                                         "purge older ones)")
+    # provisioning (docs/provisioning.md)
+    dr_policy: list[dict[str, Any]] | None = Field(
+        default=None, description="DR level → site roles; None: the built-in table")
+    provision_concurrency: int = Field(default=16, ge=1, le=256,
+                                       description="servers created at once, over all sites")
+    provision_active_timeout_s: float = Field(default=600.0, gt=0)
+    provision_retries: int = Field(default=3, ge=0, le=10,
+                                   description="retries of a transient cloud error")
+    provision_backoff_s: float = Field(default=0.5, ge=0)
+    provision_keep_failed: bool = Field(default=False,
+                                        description="keep a failed request's servers")
+    provision_group_policy: Literal["anti-affinity", "soft-anti-affinity"] = "anti-affinity"
+    provision_poll_s: float = Field(default=1.0, gt=0,
+                                    description="how often the job worker looks for work")
 
     @field_validator("sites")
     @classmethod

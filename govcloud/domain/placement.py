@@ -1,0 +1,230 @@
+"""Placement of a request in each of its target sites, with reasons (pure).
+
+For every site the DR policy names, three checks, each explaining itself when it fails:
+
+1. **quota** — the department project's Nova quota (cores, ram, instances): limit − in use −
+   what other approved requests already reserved there must cover the request;
+2. **capacity** — the site's headroom under allocation ratios and reserved amounts (Placement's
+   ``(total − reserved) × ratio − used`` on hosts that are up and enabled), minus what other
+   requests reserved in the site, must cover the request;
+3. **fit** — each server must land on one host (a flavor never spans hosts); with the
+   anti-affinity policy the members of the system in one site need distinct hosts. Servers are
+   placed largest first on the host with the most free RAM, as Nova's default weigher spreads.
+
+A quota limit of −1 is unlimited, as in Nova.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from govcloud.domain.capacity import MEMORY_MB, FlavorSpec, Host, Resources, site_capacity
+from govcloud.domain.provisioning import CopyKind, RequestSpec, SiteTarget
+
+ANTI_AFFINITY = "anti-affinity"
+SOFT_ANTI_AFFINITY = "soft-anti-affinity"
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """One Nova quota of the department's project in a site (limit −1: unlimited)."""
+
+    limit: int
+    in_use: int = 0
+
+    def room(self, reserved: int) -> int | None:
+        """What is left after use and reservations; None when unlimited."""
+        return None if self.limit < 0 else self.limit - self.in_use - reserved
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """What a request needs in one site: resources for Placement and Nova quota units."""
+
+    resources: Resources = Resources()
+    instances: int = 0
+
+    def __add__(self, other: Demand) -> Demand:
+        return Demand(self.resources + other.resources, self.instances + other.instances)
+
+    @property
+    def cores(self) -> int:
+        return self.resources.vcpu
+
+    @property
+    def ram_mb(self) -> int:
+        return self.resources.ram_mb
+
+    def to_dict(self) -> dict[str, int]:
+        return {**self.resources.to_dict(), "instances": self.instances}
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInput:
+    """What placement knows of one site: its hosts, flavors, the department's quotas there and
+    what other approved requests hold (``reserved``)."""
+
+    site: str
+    hosts: Sequence[Host]
+    flavors: Mapping[str, FlavorSpec]
+    quotas: Mapping[str, Quota]          # Nova names: cores, ram, instances
+    reserved_capacity: Demand = Demand()  # every department's reservations in the site
+    reserved_quota: Demand = Demand()     # this department's reservations in the site
+    project_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SitePlacement:
+    site: str
+    kind: CopyKind
+    demand: Demand
+    problems: tuple[str, ...] = ()
+    hosts: Mapping[str, int] = field(default_factory=dict)  # host → servers placed there
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"site": self.site, "kind": self.kind.value, "demand": self.demand.to_dict(),
+                "ok": self.ok, "problems": list(self.problems),
+                "hosts_used": len(self.hosts)}
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    sites: tuple[SitePlacement, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.sites)
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for s in self.sites for p in s.problems]
+
+    def explain(self) -> str:
+        return "; ".join(self.problems) if self.problems else "fits in every site"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "sites": [s.to_dict() for s in self.sites],
+                "explanation": self.explain()}
+
+
+def demand_of(spec: RequestSpec, flavors: Mapping[str, FlavorSpec]) -> Demand:
+    """The resources and instances of one copy of the system (flavors must all be known)."""
+    total = Demand()
+    for group in spec.servers:
+        one = flavors[group.flavor].request()
+        total = total + Demand(Resources(one.vcpu * group.count, one.ram_mb * group.count,
+                                         one.disk_gb * group.count), group.count)
+    return total
+
+
+def _gib(mb: int) -> str:
+    return f"{mb / 1024:,.0f} GiB RAM"
+
+
+def _vcpu(n: int) -> str:
+    return f"{n:,} vCPU"
+
+
+def _disk(n: int) -> str:
+    return f"{n:,} GB disk"
+
+
+def _quota_problems(site: SiteInput, demand: Demand, department: str) -> list[str]:
+    problems = []
+    for name, need, unit in (("cores", demand.cores, "cores"), ("ram", demand.ram_mb, "MB RAM"),
+                             ("instances", demand.instances, "instances")):
+        quota = site.quotas.get(name)
+        if quota is None:
+            problems.append(f"{site.site}: no {name} quota known for {department} (run "
+                            "`govcloud sync` after tenancy apply)")
+            continue
+        held = {"cores": site.reserved_quota.cores, "ram": site.reserved_quota.ram_mb,
+                "instances": site.reserved_quota.instances}[name]
+        room = quota.room(held)
+        if room is not None and need > room:
+            problems.append(
+                f"{site.site}: {department} quota has {max(room, 0):,} {unit} left "
+                f"(limit {quota.limit:,}, in use {quota.in_use:,}, reserved {held:,}), "
+                f"request needs {need:,}")
+    return problems
+
+
+def _capacity_problems(site: SiteInput, demand: Demand) -> list[str]:
+    head = site_capacity(site.site, site.hosts).headroom
+    free = head - site.reserved_capacity.resources
+    problems = []
+    for have, need, fmt in ((free.vcpu, demand.cores, _vcpu), (free.ram_mb, demand.ram_mb, _gib),
+                            (free.disk_gb, demand.resources.disk_gb, _disk)):
+        if need > have:
+            problems.append(f"{site.site}: {fmt(max(have, 0))} free after ratio and "
+                            f"reservations, request needs {fmt(need)}")
+    return problems
+
+
+def _fit_problems(site: SiteInput, spec: RequestSpec,
+                  group_policy: str) -> tuple[list[str], dict[str, int]]:
+    """Place each server host by host (largest first, most free RAM wins)."""
+    free: dict[str, dict[str, int]] = {}
+    for host in site.hosts:
+        if not host.schedulable:
+            continue
+        free[host.hostname] = {rc: inv.free(int(host.usages.get(rc, 0)))
+                               for rc, inv in host.inventories.items()}
+    max_unit = {h.hostname: {rc: (inv.max_unit if inv.max_unit is not None else inv.total)
+                             for rc, inv in h.inventories.items()}
+                for h in site.hosts}
+    items = sorted(((site.flavors[g.flavor], g.name_prefix, n) for g in spec.servers
+                    for n in range(1, g.count + 1)),
+                   key=lambda t: (-t[0].vcpus, -t[0].ram_mb, t[1], t[2]))
+    used: dict[str, int] = {}
+    for flavor, prefix, n in items:
+        need = flavor.request().by_class()
+        candidates = [h for h, f in free.items()
+                      if (group_policy != ANTI_AFFINITY or h not in used)
+                      and all(f.get(rc, 0) >= amount and max_unit[h].get(rc, 0) >= amount
+                              for rc, amount in need.items())]
+        if not candidates:
+            placed = sum(used.values())
+            why = ("no host with room left that holds no other member of the system "
+                   "(anti-affinity)" if group_policy == ANTI_AFFINITY and placed
+                   else "no single host has room for it")
+            return ([f"{site.site}: server {spec.system}-{prefix}-{n} ({flavor.name}: "
+                     f"{flavor.vcpus} vCPU, {_gib(flavor.ram_mb)}) does not fit: {why}; "
+                     f"{placed} of {spec.server_count} servers placed on "
+                     f"{len(free)} schedulable hosts"], used)
+        if group_policy == SOFT_ANTI_AFFINITY:
+            best = min(candidates, key=lambda h: (used.get(h, 0), -free[h].get(MEMORY_MB, 0), h))
+        else:
+            best = max(candidates, key=lambda h: (free[h].get(MEMORY_MB, 0), h))
+        for rc, amount in need.items():
+            free[best][rc] -= amount
+        used[best] = used.get(best, 0) + 1
+    return [], used
+
+
+def place(spec: RequestSpec, targets: Sequence[SiteTarget], inputs: Mapping[str, SiteInput],
+          *, group_policy: str = ANTI_AFFINITY) -> Placement:
+    """Check every target site; the result says per site what is missing and why."""
+    out = []
+    for target in targets:
+        site = inputs[target.site]
+        unknown = sorted({g.flavor for g in spec.servers if g.flavor not in site.flavors})
+        if unknown:
+            out.append(SitePlacement(target.site, target.kind, Demand(), (
+                f"{target.site}: unknown flavor {', '.join(unknown)}",)))
+            continue
+        demand = demand_of(spec, site.flavors)
+        problems = _quota_problems(site, demand, spec.department)
+        problems += _capacity_problems(site, demand)
+        hosts: dict[str, int] = {}
+        if not problems:
+            fit, hosts = _fit_problems(site, spec, group_policy)
+            problems += fit
+        out.append(SitePlacement(target.site, target.kind, demand, tuple(problems), hosts))
+    return Placement(tuple(out))

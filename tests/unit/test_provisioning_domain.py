@@ -1,0 +1,298 @@
+"""Requests, their lifecycle, the DR policy table and placement (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from govcloud.domain.capacity import DISK_GB, MEMORY_MB, VCPU, FlavorSpec, Inventory
+from govcloud.domain.inventory import HostState, HostStatus, HypervisorInfo
+from govcloud.domain.placement import (
+    ANTI_AFFINITY,
+    SOFT_ANTI_AFFINITY,
+    Demand,
+    Quota,
+    SiteInput,
+    place,
+)
+from govcloud.domain.provisioning import (
+    DEFAULT_POLICY,
+    MAX_COUNT,
+    TRANSITIONS,
+    CopyKind,
+    RequestState,
+    effective_dr_level,
+    idempotency_key,
+    parse_request,
+    plan_servers,
+    policy_from_config,
+    transition,
+)
+from govcloud.domain.sites import default_sites
+from govcloud.errors import ConflictError, InvalidInput
+
+FLAVORS = {"gc.c4m8": FlavorSpec("gc.c4m8", 4, 8192, 40),
+           "gc.c32m128": FlavorSpec("gc.c32m128", 32, 131072, 100)}
+
+
+def request(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "department": "gd-psd", "system": "case-mgmt", "justification": "new case system",
+        "servers": [{"name_prefix": "web", "flavor": "gc.c4m8", "image": "ubuntu-22.04",
+                     "count": 2, "network": "prod-net", "volumes": [100]}]}
+    base.update(over)
+    return base
+
+
+def host(name: str, *, vcpu: int = 64, ram: int = 262144, disk: int = 4000,
+         used_vcpu: int = 0, used_ram: int = 0, ratio: float = 1.0,
+         up: bool = True) -> HypervisorInfo:
+    return HypervisorInfo(
+        id=name, hostname=name, state=HostState.UP if up else HostState.DOWN,
+        status=HostStatus.ENABLED, availability_zone="nova",
+        inventories={VCPU: Inventory(VCPU, vcpu, allocation_ratio=ratio),
+                     MEMORY_MB: Inventory(MEMORY_MB, ram), DISK_GB: Inventory(DISK_GB, disk)},
+        usages={VCPU: used_vcpu, MEMORY_MB: used_ram})
+
+
+def site_input(site: str, hosts: list[HypervisorInfo], *, cores: int = 10_000,
+               ram: int = 10_000_000, instances: int = 1000, in_use: int = 0,
+               reserved_capacity: Demand = Demand(),
+               reserved_quota: Demand = Demand()) -> SiteInput:
+    return SiteInput(site=site, hosts=hosts, flavors=FLAVORS,
+                     quotas={"cores": Quota(cores, in_use), "ram": Quota(ram),
+                             "instances": Quota(instances)},
+                     reserved_capacity=reserved_capacity, reserved_quota=reserved_quota)
+
+
+# --- the request format ------------------------------------------------------------------------
+
+def test_parse_a_good_request() -> None:
+    spec = parse_request(request(dr_level=6))
+    assert spec.department == "gd-psd" and spec.dr_level == 6
+    assert spec.servers[0].volumes == (100,) and spec.server_count == 2
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    ("not a mapping", "mapping"),
+    (request(servers=[]), "servers"),
+    (request(servers=[{"name_prefix": "web", "flavor": "f", "image": "i", "network": "n",
+                       "count": 0}]), "servers[0].count: 0 is outside 1..500"),
+    (request(servers=[{"name_prefix": "web", "flavor": "f", "image": "i", "network": "n",
+                       "count": 10_000}]), "servers[0].count: 10000"),
+    (request(servers=[{"name_prefix": "web", "flavor": "f", "image": "i", "network": "n",
+                       "count": "2"}]), "whole number"),
+    (request(servers=[{"name_prefix": "Web!", "flavor": "f", "image": "i", "network": "n",
+                       "count": 1}]), "name_prefix"),
+    (request(system=""), "system"),
+    (request(justification=None), "justification"),
+    (request(dr_level=9), "dr_level"),
+    (request(colour="blue"), "unknown field(s) colour"),
+    (request(servers=[{"name_prefix": "a1", "flavor": "f", "image": "i", "network": "n",
+                       "count": 1, "volumes": [0]}]), "volumes[0]"),
+])
+def test_bad_requests_name_the_field(data: Any, where: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        parse_request(data)
+    assert where in err.value.message
+    assert err.value.hint
+
+
+def test_duplicate_prefixes_are_refused() -> None:
+    group = request()["servers"][0]
+    with pytest.raises(InvalidInput, match="used twice"):
+        parse_request(request(servers=[group, group]))
+
+
+def test_dr_level_defaults_to_the_department_and_may_only_be_raised() -> None:
+    assert effective_dr_level(parse_request(request()), 4) == 4
+    assert effective_dr_level(parse_request(request(dr_level=6)), 4) == 6
+    with pytest.raises(InvalidInput, match="below department gd-psd's level 6"):
+        effective_dr_level(parse_request(request(dr_level=5)), 6)
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+def test_the_happy_path_and_final_states() -> None:
+    state = RequestState.SUBMITTED
+    for nxt in ("approved", "provisioning", "done"):
+        state = transition(1, state, nxt)
+    assert state.final
+    with pytest.raises(ConflictError, match="request 1 is done and cannot become approved"):
+        transition(1, state, "approved")
+
+
+@given(st.sampled_from(list(RequestState)), st.sampled_from(list(RequestState)))
+def test_transition_follows_the_table(current: RequestState, target: RequestState) -> None:
+    if target in TRANSITIONS[current]:
+        assert transition(7, current, target) is target
+    else:
+        with pytest.raises(ConflictError):
+            transition(7, current, target)
+    # only approved and provisioning requests hold capacity; final states lead nowhere
+    assert current.holds_reservation == (current in (RequestState.APPROVED,
+                                                     RequestState.PROVISIONING))
+    assert not (current.final and TRANSITIONS[current])
+
+
+# --- the DR policy table -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("level", "expected"), [
+    (6, [("PROD", CopyKind.PRIMARY), ("DR-LOCAL", CopyKind.STANDBY),
+         ("DR-REMOTE", CopyKind.COLD)]),
+    (5, [("PROD", CopyKind.PRIMARY), ("DR-LOCAL", CopyKind.STANDBY),
+         ("DR-REMOTE", CopyKind.COLD)]),
+    (4, [("PROD", CopyKind.PRIMARY), ("DR-REMOTE", CopyKind.COLD)]),
+    (3, [("PROD", CopyKind.PRIMARY), ("DR-REMOTE", CopyKind.COLD)]),
+    (2, [("PROD", CopyKind.PRIMARY)]),
+    (1, [("PROD", CopyKind.PRIMARY)]),
+])
+def test_default_policy(level: int, expected: list[tuple[str, CopyKind]]) -> None:
+    targets = DEFAULT_POLICY.targets(level, default_sites())
+    assert [(t.site, t.kind) for t in targets] == expected
+
+
+def test_policy_from_config_round_trips_and_checks_coverage() -> None:
+    assert policy_from_config(DEFAULT_POLICY.to_list()) == DEFAULT_POLICY
+    with pytest.raises(InvalidInput, match="level 1 is covered by 0 rules"):
+        policy_from_config([{"levels": [2, 6], "copies": [{"site_role": "production"}]}])
+    with pytest.raises(InvalidInput, match="exactly one copy must be the primary"):
+        policy_from_config([{"levels": [1, 6], "copies": [
+            {"site_role": "production", "kind": "cold"}]}])
+    with pytest.raises(InvalidInput, match="dr_policy\\[0\\]"):
+        policy_from_config([{"levels": [1, 6], "copies": [{"site_role": "moon"}]}])
+
+
+def test_a_policy_needing_a_missing_site_says_so() -> None:
+    prod_only = default_sites()[:1]
+    with pytest.raises(InvalidInput, match="standby copy in a same-city-dr site"):
+        DEFAULT_POLICY.targets(5, prod_only)
+
+
+def test_planned_servers_carry_unique_idempotency_keys() -> None:
+    spec = parse_request(request())
+    planned = plan_servers(spec, DEFAULT_POLICY.targets(6, default_sites()))
+    assert len(planned) == 6
+    keys = {p.key(42) for p in planned}
+    assert len(keys) == 6 and idempotency_key(42, "PROD", 1) in keys
+    assert [p.name for p in planned if p.site == "PROD"] == ["case-mgmt-web-1",
+                                                             "case-mgmt-web-2"]
+
+
+# --- placement ----------------------------------------------------------------------------------
+
+def targets(level: int = 6) -> list[Any]:
+    return DEFAULT_POLICY.targets(level, default_sites())
+
+
+def roomy(site: str, n: int = 4, **kw: Any) -> SiteInput:
+    return site_input(site, [host(f"{site}-h{i}") for i in range(n)], **kw)
+
+
+def test_placement_fits_everywhere() -> None:
+    spec = parse_request(request())
+    result = place(spec, targets(), {s: roomy(s) for s in ("PROD", "DR-LOCAL", "DR-REMOTE")})
+    assert result.ok, result.explain()
+    assert [s.demand.cores for s in result.sites] == [8, 8, 8]
+    assert all(len(s.hosts) == 2 for s in result.sites)  # anti-affinity: two hosts
+
+
+def test_capacity_rejection_explains_itself() -> None:
+    spec = parse_request(request(servers=[{"name_prefix": "db", "flavor": "gc.c32m128",
+                                           "image": "i", "network": "n", "count": 8}]))
+    # DR-LOCAL: 2 hosts × 60 vCPU → 120 vCPU free; the request needs 8 × 32 = 256
+    local = site_input("DR-LOCAL", [host("l1", vcpu=64, used_vcpu=4),
+                                    host("l2", vcpu=64, used_vcpu=4)])
+    inputs = {"PROD": roomy("PROD", 10, ), "DR-LOCAL": local, "DR-REMOTE": roomy("DR-REMOTE", 10)}
+    inputs["PROD"] = site_input("PROD", [host(f"p{i}", vcpu=64, ram=1048576)
+                                         for i in range(10)])
+    inputs["DR-REMOTE"] = site_input("DR-REMOTE", [host(f"r{i}", vcpu=64, ram=1048576)
+                                                   for i in range(10)])
+    result = place(spec, targets(), inputs)
+    assert not result.ok
+    assert "DR-LOCAL: 120 vCPU free after ratio and reservations, request needs 256 vCPU" \
+        in result.problems
+    assert [s.ok for s in result.sites] == [True, False, True]
+
+
+def test_allocation_ratio_and_reservations_count() -> None:
+    spec = parse_request(request())  # 8 vCPU
+    ratio = site_input("PROD", [host("a", vcpu=4, ratio=2.0), host("b", vcpu=4, ratio=2.0)])
+    assert place(spec, targets(1), {"PROD": ratio}).ok  # 2 × 4 × 2.0 = 16 vCPU after the ratio
+    held = site_input("PROD", [host("a", vcpu=4, ratio=2.0), host("b", vcpu=4, ratio=2.0)],
+                      reserved_capacity=Demand(FlavorSpec("x", 10, 1).request(), 1))
+    result = place(spec, targets(1), {"PROD": held})
+    assert result.problems == ["PROD: 6 vCPU free after ratio and reservations, request "
+                               "needs 8 vCPU"]
+
+
+def test_quota_headroom_counts_use_and_other_reservations() -> None:
+    spec = parse_request(request())  # 8 cores, 2 instances
+    tight = roomy("PROD", cores=20, in_use=8, reserved_quota=Demand(
+        FlavorSpec("x", 5, 1).request(), 1))
+    result = place(spec, targets(1), {"PROD": tight})
+    assert result.problems == ["PROD: gd-psd quota has 7 cores left (limit 20, in use 8, "
+                               "reserved 5), request needs 8"]
+    unlimited = roomy("PROD", cores=-1, in_use=10**6)
+    assert place(spec, targets(1), {"PROD": unlimited}).ok
+
+
+def test_per_host_fit_and_anti_affinity() -> None:
+    spec = parse_request(request(servers=[{"name_prefix": "db", "flavor": "gc.c4m8",
+                                           "image": "i", "network": "n", "count": 3}]))
+    two_hosts = site_input("PROD", [host("a"), host("b")])
+    result = place(spec, targets(1), {"PROD": two_hosts}, group_policy=ANTI_AFFINITY)
+    assert not result.ok
+    assert "no host with room left that holds no other member" in result.explain()
+    assert place(spec, targets(1), {"PROD": two_hosts}, group_policy=SOFT_ANTI_AFFINITY).ok
+    # the site has 12 vCPU free in all, but scattered 3 + 3 + 3 + 3: a 4-vCPU server fits none
+    scattered = site_input("PROD", [host(f"h{i}", vcpu=4, used_vcpu=1) for i in range(4)])
+    one = parse_request(request(servers=[{"name_prefix": "x1", "flavor": "gc.c4m8",
+                                          "image": "i", "network": "n", "count": 1}]))
+    result = place(one, targets(1), {"PROD": scattered})
+    assert "no single host has room for it" in result.explain()
+
+
+def test_hosts_that_are_down_give_no_room() -> None:
+    spec = parse_request(request())
+    down = site_input("PROD", [host("a", up=False), host("b", up=False)])
+    assert "0 vCPU free" in place(spec, targets(1), {"PROD": down}).explain()
+
+
+def test_unknown_flavor_is_a_site_problem() -> None:
+    spec = parse_request(request(servers=[{"name_prefix": "x1", "flavor": "nope",
+                                           "image": "i", "network": "n", "count": 1}]))
+    assert place(spec, targets(1), {"PROD": roomy("PROD")}).problems == [
+        "PROD: unknown flavor nope"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(hosts=st.lists(st.tuples(st.integers(1, 64), st.integers(0, 64)), min_size=1,
+                      max_size=8),
+       count=st.integers(1, 12), policy=st.sampled_from([ANTI_AFFINITY, SOFT_ANTI_AFFINITY]))
+def test_a_placement_that_passes_really_fits(hosts: list[tuple[int, int]], count: int,
+                                             policy: str) -> None:
+    """Whatever the hosts, an accepted placement puts every server on a host with room for
+    it, never more vCPU on a host than its free capacity, and never two members on one host
+    under hard anti-affinity."""
+    hv = [host(f"h{i}", vcpu=total, used_vcpu=min(used, total))
+          for i, (total, used) in enumerate(hosts)]
+    spec = parse_request(request(servers=[{"name_prefix": "x1", "flavor": "gc.c4m8",
+                                           "image": "i", "network": "n", "count": count}]))
+    result = place(spec, targets(1), {"PROD": site_input("PROD", hv)}, group_policy=policy)
+    free = {h.hostname: h.inventories[VCPU].free(h.usages[VCPU]) for h in hv}
+    if result.ok:
+        placed = result.sites[0].hosts
+        assert sum(placed.values()) == count
+        assert all(placed[h] * 4 <= free[h] for h in placed)
+        if policy == ANTI_AFFINITY:
+            assert all(n == 1 for n in placed.values())
+    else:
+        # a refusal is right: greedy is exact for identical servers
+        slots = sum(min(1, f // 4) if policy == ANTI_AFFINITY else f // 4
+                    for f in free.values())
+        assert slots < count
+    assert MAX_COUNT >= count
