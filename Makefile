@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.stamp-install
 # with dpkg first, so nothing is installed or updated when they are already there.
 APT_PACKAGES := tmux openssh-server rsync prometheus
 
-.PHONY: install apt test lint demo conformance bench clean
+.PHONY: install apt test lint demo conformance bench clean test-realcloud
 
 install: apt $(STAMP)
 
@@ -36,6 +36,11 @@ demo: install
 
 conformance: install
 	$(BIN)/python -m tests.conformance.run
+
+# a real three-region OpenStack on loopback, govcloud's real-cloud suite against it, then stop
+# (docs/real-openstack.md)
+test-realcloud: install
+	tests/realcloud/run.sh
 
 bench: install
 	$(BIN)/python bench/run.py
