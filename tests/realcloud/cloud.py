@@ -42,7 +42,8 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-STATE = Path(os.environ.get("GOVCLOUD_REALCLOUD_DIR", "/tmp/govcloud-realcloud"))
+STATE = Path(os.environ.get("GOVCLOUD_REALCLOUD_DIR") or os.environ.get("GOVCLOUD_REALCLOUD")
+             or "/tmp/govcloud-realcloud")
 TOPOLOGY = Path(os.environ.get("GOVCLOUD_REALCLOUD_TOPOLOGY", HERE / "topology.yaml"))
 PORT_BASE = int(os.environ.get("GOVCLOUD_REALCLOUD_PORT_BASE", "19500"))
 PY = "/usr/bin/python3"  # the Debian services' interpreter, whatever python3 is on PATH
@@ -395,6 +396,11 @@ def write_shared_configs() -> None:
     }))
 
 
+# Under uwsgi no eventlet hub runs the AMQP heartbeat: without a heartbeat thread RabbitMQ drops
+# an idle API's connection and the next cast (e.g. a server build) is lost.
+API_MESSAGING = {"oslo_messaging_rabbit": {"heartbeat_in_pthread": "true"}}
+
+
 def write_region_configs(r: Region) -> None:
     d = r.dir
     transport = RABBIT.format(vhost=r.vhost)
@@ -421,7 +427,7 @@ def write_region_configs(r: Region) -> None:
         "ml2": {"type_drivers": "flat", "tenant_network_types": "",
                 "mechanism_drivers": "bind_all", "extension_drivers": "port_security"},
         "ml2_type_flat": {"flat_networks": "physnet1"},
-        **common,
+        **common, **API_MESSAGING,
     }))
     shutil.copy("/etc/cinder/api-paste.ini", d / "cinder-api-paste.ini")
     write(d / "cinder.conf", ini({
@@ -431,8 +437,9 @@ def write_region_configs(r: Region) -> None:
                     "my_ip": "127.0.0.1", "enabled_backends": ""},
         "database": {"connection": DB_URL.format(db=r.db("cinder"))},
         "keystone_authtoken": authtoken(),
-        **common,
+        **common, **API_MESSAGING,
     }))
+    write(d / "nova-api.conf", ini(API_MESSAGING))
     shutil.copy("/etc/nova/api-paste.ini", d / "api-paste.ini")
     write(d / "nova.conf", ini({
         "DEFAULT": {"transport_url": transport, "my_ip": "127.0.0.1",
@@ -592,7 +599,7 @@ def start_region_apis(r: Region) -> None:
     uwsgi(f"{r.slug}-cinder", r.port("cinder"), "/usr/bin/cinder-wsgi",
           pyargv=f"--config-file {d / 'cinder.conf'}")
     uwsgi(f"{r.slug}-nova-api", r.port("nova"), "/usr/bin/nova-api-wsgi",
-          env={"OS_NOVA_CONFIG_DIR": str(d), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf"})
+          env={"OS_NOVA_CONFIG_DIR": str(d), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf;nova-api.conf"})
 
 
 def start_region_daemons(r: Region) -> None:

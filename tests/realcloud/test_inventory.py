@@ -1,0 +1,164 @@
+"""Sync and capacity against the real cloud: after `govcloud sync`, govcloud's capacity per site
+(and per host) equals what each region's Placement reports — total, reserved, allocation ratio
+and usage, as the topology configured them — and its server list equals `openstack server
+list --all-projects` per region. A region whose APIs are stopped is marked stale on the next
+sync and keeps its rows; once back, the next sync clears it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from govcloud.cli import main
+from govcloud.domain.capacity import DISK_GB, MEMORY_MB, VCPU
+from govcloud.store.inventory import hosts
+
+from . import cloud
+from .conftest import Plane, RealCloud
+
+SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
+RESOURCES = {VCPU: "vcpus", MEMORY_MB: "ram_mb", DISK_GB: "disk_gb"}
+# servers made "by hand" per region before the sync: (name, flavor)
+SERVERS = {"PROD": [("rc-web-1", "m1.small"), ("rc-web-2", "m1.medium"),
+                    ("rc-db-1", "m1.large")],
+           "DR-LOCAL": [("rc-standby-1", "m1.medium")],
+           "DR-REMOTE": []}
+
+
+def govcloud(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    if "--json" in argv and not out:
+        pytest.fail(f"govcloud {' '.join(argv)}: exit {code}: {err}")
+    return code, json.loads(out) if "--json" in argv else out
+
+
+def placement(real: RealCloud, region: str) -> dict[str, dict[str, Any]]:
+    """Each resource provider's inventories and usages, straight from Placement."""
+    conn = real.sdk(region)
+    out = {}
+    for rp in conn.placement.resource_providers():
+        base = f"/resource_providers/{rp.id}"
+        inv = conn.placement.get(f"{base}/inventories", microversion="1.39").json()
+        use = conn.placement.get(f"{base}/usages", microversion="1.39").json()
+        out[rp.name] = {"inventories": inv["inventories"], "usages": use["usages"]}
+    return out
+
+
+@pytest.fixture(scope="module")
+def servers(real: RealCloud) -> dict[str, list[Any]]:
+    """Only this module's servers in the cloud: the earlier ones deleted, ours created and
+    ACTIVE (the fake driver, on the flat network)."""
+    made: dict[str, list[Any]] = {}
+    for region, wanted in SERVERS.items():
+        conn = real.sdk(region)
+        for old in conn.compute.servers(all_projects=True):
+            conn.compute.delete_server(old)
+        for old in conn.compute.servers(all_projects=True):
+            conn.compute.wait_for_delete(old, wait=120)
+        image = conn.image.find_image(cloud.IMAGE)
+        net = conn.network.find_network(cloud.NETWORK)
+        made[region] = [conn.compute.create_server(
+            name=name, flavor_id=conn.compute.find_flavor(flavor).id, image_id=image.id,
+            networks=[{"uuid": net.id}]) for name, flavor in wanted]
+        made[region] = [conn.compute.wait_for_server(s, wait=180) for s in made[region]]
+    return made
+
+
+@pytest.fixture(scope="module")
+def synced(plane: Plane, servers: dict[str, list[Any]]) -> Plane:
+    code = main(["sync", "--full", "--json", "--server", plane.url, "--token",
+                 plane.admin_token])
+    assert code == 0
+    return plane
+
+
+def test_capacity_per_site_and_host_equals_placement(
+        synced: Plane, cli: Plane, capsys: pytest.CaptureFixture[str]) -> None:
+    real = synced.real
+    code, answer = govcloud(capsys, "capacity", "--json")
+    assert code == 0
+    assert [s["site"] for s in answer["sites"]] == list(SITES)
+    for site in answer["sites"]:
+        region = real.region(site["site"])
+        rps = placement(real, region.name)
+        assert set(rps) == {c.host for c in region.computes}
+        assert site["hypervisors"] == len(region.computes) and not site["stale"]
+        # the topology's sizes and ratios reached Placement ...
+        for c in region.computes:
+            inv = rps[c.host]["inventories"]
+            assert inv[VCPU]["total"] == c.vcpus
+            assert inv[MEMORY_MB]["total"] == c.memory_mb
+            assert inv[DISK_GB]["total"] == c.local_gb
+            assert inv[VCPU]["allocation_ratio"] == region.settings["cpu_allocation_ratio"]
+            assert inv[MEMORY_MB]["allocation_ratio"] == region.settings["ram_allocation_ratio"]
+            assert inv[VCPU]["reserved"] == region.settings["reserved_host_cpus"]
+            assert inv[MEMORY_MB]["reserved"] == region.settings["reserved_host_memory_mb"]
+        # ... and govcloud's figures are Placement's
+        assert site["physical_cores"] == sum(rp["inventories"][VCPU]["total"]
+                                             for rp in rps.values())
+        for rc, key in RESOURCES.items():
+            capacity = sum(int((rp["inventories"][rc]["total"] - rp["inventories"][rc][
+                "reserved"]) * rp["inventories"][rc]["allocation_ratio"]) for rp in rps.values())
+            used = sum(rp["usages"].get(rc, 0) for rp in rps.values())
+            assert site[key]["capacity"] == capacity, (site["site"], rc)
+            assert site[key]["allocated"] == used, (site["site"], rc)
+        with synced.engine.connect() as conn:
+            stored = {h.hostname: h for h in hosts(conn, region.name)}
+        assert set(stored) == set(rps)
+        for name, h in stored.items():
+            for rc in RESOURCES:
+                real_inv = rps[name]["inventories"][rc]
+                inv = h.inventories[rc]
+                assert (inv.total, inv.reserved, inv.allocation_ratio) == \
+                    (real_inv["total"], real_inv["reserved"], real_inv["allocation_ratio"])
+                assert h.usages.get(rc, 0) == rps[name]["usages"].get(rc, 0)
+    prod = next(s for s in answer["sites"] if s["site"] == "PROD")
+    assert prod["vcpus"]["allocated"] == 1 + 2 + 4  # the three servers' flavors
+
+
+def test_server_list_equals_openstack_server_list_all_projects(
+        synced: Plane, cli: Plane, servers: dict[str, list[Any]],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    real = synced.real
+    for region in SITES:
+        listed = real.osc(region, "server", "list", "--all-projects", "--long", "-f", "json")
+        code, ours = govcloud(capsys, "servers", "list", "--site", region, "--json")
+        assert code == 0
+        theirs = {s["ID"]: (s["Name"], s["Status"], s["Host"]) for s in listed}
+        mine = {s["id"]: (s["name"], s["status"], s["host"]) for s in ours["servers"]}
+        assert mine == theirs, region
+        assert {name for name, _, _ in mine.values()} == {n for n, _ in SERVERS[region]}
+
+
+def test_a_stopped_region_is_stale_and_keeps_its_rows(
+        synced: Plane, cli: Plane, capsys: pytest.CaptureFixture[str]) -> None:
+    real = synced.real
+    region = real.region("DR-LOCAL")
+    code, before = govcloud(capsys, "servers", "list", "--site", "DR-LOCAL", "--json")
+    assert code == 0 and len(before["servers"]) == 1
+    apis = [f"{region.slug}-{s}" for s in ("nova-api", "placement")]
+    assert cloud.stop(apis) == apis
+    try:
+        code, report = govcloud(capsys, "sync", "--json")
+        assert code == 1 and not report["ok"]
+        by_site = {s["site"]: s for s in report["sites"]}
+        assert by_site["DR-LOCAL"]["stale"] and by_site["DR-LOCAL"]["error"]
+        assert "DR-LOCAL" in by_site["DR-LOCAL"]["error"]
+        assert by_site["PROD"]["ok"] and by_site["DR-REMOTE"]["ok"]
+        code, after = govcloud(capsys, "servers", "list", "--site", "DR-LOCAL", "--json")
+        assert code == 0 and after["servers"] == before["servers"]
+        code, cap = govcloud(capsys, "capacity", "--site", "DR-LOCAL", "--json")
+        (site,) = cap["sites"]
+        assert site["stale"] and site["hypervisors"] == len(region.computes)
+        assert site["error"]
+    finally:
+        cloud.start_region_apis(region)
+        cloud.wait_apis([region])
+    code, report = govcloud(capsys, "sync", "--json")
+    assert code == 0 and report["ok"], report
+    code, cap = govcloud(capsys, "capacity", "--site", "DR-LOCAL", "--json")
+    assert not cap["sites"][0]["stale"]
