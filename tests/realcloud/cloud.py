@@ -599,7 +599,8 @@ def start_region_apis(r: Region) -> None:
     uwsgi(f"{r.slug}-cinder", r.port("cinder"), "/usr/bin/cinder-wsgi",
           pyargv=f"--config-file {d / 'cinder.conf'}")
     uwsgi(f"{r.slug}-nova-api", r.port("nova"), "/usr/bin/nova-api-wsgi",
-          env={"OS_NOVA_CONFIG_DIR": str(d), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf;nova-api.conf"})
+          env={"OS_NOVA_CONFIG_DIR": str(d),
+               "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf;nova-api.conf"})
 
 
 def start_region_daemons(r: Region) -> None:
