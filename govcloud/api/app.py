@@ -41,6 +41,7 @@ ROUTER_MODULES = (
     "govcloud.api.routes_principals",
     "govcloud.api.routes_tenancy",
     "govcloud.api.routes_inventory",
+    "govcloud.api.routes_fleet",      # hosts, one server, usage (the console, issue 4)
     "govcloud.api.routes_requests",   # issue 5
     "govcloud.api.routes_migrate",    # issue 6
     "govcloud.api.routes_health",     # issue 7

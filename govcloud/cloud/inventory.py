@@ -386,6 +386,13 @@ class SiteReader:
             out.extend(self._parse(server_from_json, items, "listing servers"))
         return out
 
+    def server(self, server_id: str) -> ServerInfo:
+        """One server in full (addresses, metadata, tags), read now."""
+        where = self._where(f"reading server {server_id}")
+        doc = self._get_json("compute", f"/servers/{server_id}", None, where,
+                             microversion=self.microversion("compute"))
+        return self._parse(server_from_json, [doc.get("server") or {}], where)[0]
+
     def server_changes(self, since: dt.datetime, *, limit: int = SERVER_PAGE) -> ServerChanges:
         """Servers created, changed or deleted since ``since`` (``changes-since``)."""
         if since.tzinfo is None:

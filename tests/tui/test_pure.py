@@ -1,0 +1,106 @@
+"""The console's pure parts: the `/` filter, cell-width padding of Chinese text, ages, the
+view registry and the header text."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from rich.cells import cell_len
+
+from tui import registry
+from tui.filtering import compile_filter
+from tui.format import age, bar, fit
+from tui.registry import ViewSpec, find_view, register_view, views
+from tui.widgets.header import header_text
+
+NOW = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("text", "hay", "expected"), [
+    ("psd", "prod gd-psd-portal-001 active", True),
+    ("PSD", "prod gd-psd-portal-001 active", True),
+    ("!psd", "prod gd-psd-portal-001 active", False),
+    ("!psd", "prod gd-tax-portal-001 active", True),
+    ("^prod .*error", "prod x error", True),
+    ("^prod .*error", "dr-local x error", False),
+    ("/tax|psd/", "gd-tax-001", True),
+    ("公安", "广东省公安厅 gd-psd", True),
+    ("", "anything", True),
+    ("!", "anything", True),
+])
+def test_filter_matches(text: str, hay: str, expected: bool) -> None:
+    assert compile_filter(text).match(hay) is expected
+
+
+def test_filter_kinds_and_bad_regex() -> None:
+    assert compile_filter("abc").kind == "substring"
+    assert compile_filter("a.c").kind == "regex"
+    assert not compile_filter("  ").active
+    bad = compile_filter("gd-(psd")
+    assert bad.error is not None and bad.kind == "substring"
+    assert bad.match("x gd-(psd y") and not bad.match("gd-psd")
+    assert compile_filter("!tax").describe() == "NOT substring 'tax'"
+
+
+@pytest.mark.parametrize("text", ["广东省公安厅", "gd-psd", "广东省人力资源和社会保障厅 HRSS", ""])
+@pytest.mark.parametrize("width", [1, 5, 8, 12, 30])
+def test_fit_pads_and_cuts_to_cells(text: str, width: int) -> None:
+    out = fit(text, width)
+    assert cell_len(out) == width
+    right = fit(text, width, right=True)
+    assert cell_len(right) == width
+    if cell_len(text) <= width:
+        assert out.rstrip() == text.rstrip() and right.lstrip() == text
+
+
+def test_chinese_columns_line_up() -> None:
+    rows = [("广东省公安厅", "6"), ("gd-tax", "4"), ("深圳市", "5")]
+    lines = [fit(a, 14) + " " + fit(b, 3, right=True) for a, b in rows]
+    assert {cell_len(line) for line in lines} == {18}
+
+
+def test_age_is_coarse() -> None:
+    assert age((NOW - dt.timedelta(seconds=20)).isoformat(), NOW) == "<1m"
+    assert age((NOW - dt.timedelta(minutes=5)).isoformat(), NOW) == "5m"
+    assert age((NOW - dt.timedelta(hours=3)).isoformat(), NOW) == "3h"
+    assert age(None, NOW) == "never"
+
+
+def test_bar_width_and_colour() -> None:
+    b = bar(95, 100, 10)
+    assert b.plain == "██████████"[:10] and len(b.plain) == 10
+    assert b.style == "bold red"
+    assert bar(10, 100, 10).style == "green"
+    assert bar(0, 0, 4).plain == "░░░░"
+
+
+def test_registry_finds_names_aliases_and_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_VIEWS", dict(registry._VIEWS))  # leave the real one be
+    register_view(ViewSpec(name="zz-test-view", title=("T", "测"), factory=object,
+                           aliases=("zzt",), order=999))
+    assert find_view(":zz-test-view").name == "zz-test-view"  # type: ignore[union-attr]
+    assert find_view("zzt").name == "zz-test-view"  # type: ignore[union-attr]
+    assert find_view("zz-t").name == "zz-test-view"  # type: ignore[union-attr]
+    assert find_view("nope") is None
+    assert views()[-1].name == "zz-test-view"
+    with pytest.raises(ValueError, match="already name"):
+        register_view(ViewSpec(name="other", title=("O", "O"), factory=object,
+                               aliases=("zzt",)))
+
+
+def test_header_marks_prod_and_stale_sites() -> None:
+    sites = [{"site": "PROD", "role": "production", "health": "ok",
+              "data_as_of": (NOW - dt.timedelta(seconds=5)).isoformat()},
+             {"site": "DR-LOCAL", "role": "same-city-dr", "health": "stale",
+              "data_as_of": (NOW - dt.timedelta(minutes=12)).isoformat()}]
+    who = {"name": "ops", "role": "operator", "scope": "all"}
+    text = header_text(server="http://x", whoami=who, site="PROD", sites=sites, lang="en",
+                       now=NOW, read_only=False, view_title="Servers")
+    plain = text.plain
+    assert "PROD ▲ PRODUCTION" in plain and "ops (operator)" in plain
+    assert "DR-LOCAL  STALE  12m" in plain and "PROD ● <1m" in plain
+    assert "2026-11-28 10:00:00 UTC" in plain
+    zh = header_text(server="http://x", whoami=who, site="DR-LOCAL", sites=sites, lang="zh",
+                     now=NOW, read_only=True, view_title="云主机")
+    assert "数据过期" in zh.plain and "只读" in zh.plain and "PRODUCTION" not in zh.plain

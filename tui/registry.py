@@ -1,0 +1,113 @@
+"""The console's views, registered by name, so that each view lives in its own module and
+later work adds views without touching the app.
+
+Adding a view (e.g. requests for issue 5) is one new module:
+
+```python
+# tui/views/requests.py
+from tui.registry import ViewSpec, register_view
+from tui.views.base import ListView        # or DataView for a non-list screen
+
+class RequestsView(ListView):
+    VIEW_NAME = "requests"                  # palette name: `:requests`
+    def fetch(self, api):                   # runs in a worker thread; may raise GovCloudError
+        return api.get("/requests")
+    def show(self, data):                   # runs on the UI thread
+        self.table.set_rows(...)
+
+register_view(ViewSpec(name="requests", title=("Requests", "申请"), factory=RequestsView,
+                       aliases=("req", "approvals"), order=60,
+                       needs="request.submit"))   # optional: hidden from roles without it
+```
+
+and its name in ``VIEW_MODULES`` below (missing modules are skipped, so the entry can land
+before the module). The palette (`:`) completes every registered name and alias; ``order``
+places the view in the help screen and the palette's list. Views of whole-cloud facts name
+the RBAC action they need (``needs``); the console hides them from roles without it (the
+server refuses anyway).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+# Modules holding views, imported when present; each calls ``register_view``.
+VIEW_MODULES = (
+    "tui.views.overview",
+    "tui.views.departments",
+    "tui.views.sites",
+    "tui.views.servers",
+    "tui.views.whatif",
+    "tui.views.audit",
+    "tui.views.requests",     # requests and approvals (issue 5)
+    "tui.views.migrations",   # legacy hosts, waves, runs (issue 6)
+    "tui.views.alerts",       # health and alerts (issue 7)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    """A top-level view: ``name`` is what `:` takes; ``title`` is (English, Chinese);
+    ``factory`` builds its screen (no arguments); ``needs`` an RBAC action name the role must
+    have on the whole cloud or somewhere (see ``tui.session.Session.may``)."""
+
+    name: str
+    title: tuple[str, str]
+    factory: Callable[[], Any]
+    aliases: tuple[str, ...] = ()
+    order: int = 100
+    needs: str | None = None
+
+    def title_in(self, lang: str) -> str:
+        return self.title[1] if lang == "zh" else self.title[0]
+
+
+_VIEWS: dict[str, ViewSpec] = {}
+
+
+def register_view(spec: ViewSpec) -> ViewSpec:
+    """Register (or replace) the view named ``spec.name``."""
+    for other in _VIEWS.values():
+        clash = {spec.name, *spec.aliases} & {other.name, *other.aliases}
+        if other.name != spec.name and clash:
+            raise ValueError(f"view {spec.name!r}: {sorted(clash)} already name "
+                             f"view {other.name!r}")
+    _VIEWS[spec.name] = spec
+    return spec
+
+
+def load_views(modules: Iterable[str] = VIEW_MODULES) -> list[ViewSpec]:
+    """Import the view modules that exist; the registered views, in ``order``."""
+    for name in modules:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+    return views()
+
+
+def views() -> list[ViewSpec]:
+    return sorted(_VIEWS.values(), key=lambda v: (v.order, v.name))
+
+
+def find_view(word: str) -> ViewSpec | None:
+    """The view a palette word names: its name, an alias, or an unambiguous prefix."""
+    word = word.strip().lstrip(":").lower()
+    if not word:
+        return None
+    for spec in _VIEWS.values():
+        if word == spec.name or word in spec.aliases:
+            return spec
+    matches = [s for s in _VIEWS.values()
+               if any(n.startswith(word) for n in (s.name, *s.aliases))]
+    return matches[0] if len(matches) == 1 else None
+
+
+def palette_words() -> list[str]:
+    """Every name and alias, for completion."""
+    words: list[str] = []
+    for spec in views():
+        words += [spec.name, *spec.aliases]
+    return words

@@ -1,0 +1,284 @@
+"""What every view shares: the header, a status line, the footer with the view's keys,
+background refresh, and (for lists) a virtual table with the `/` filter.
+
+A view says what to ``fetch`` (runs in a worker thread, through the API client; may raise a
+govcloud error) and how to ``show`` it (on the UI thread). The next refresh is scheduled when
+the previous one has finished (never overlapping), and only while the view is on screen; a
+failed fetch shows the error and its hint and retries with a growing delay. Nothing here
+blocks the UI on the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
+
+from govcloud.client import ApiClient
+from govcloud.errors import GovCloudError, PermanentError
+from tui.i18n import label
+from tui.widgets.header import ConsoleHeader
+from tui.widgets.table import Column, VirtualTable
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_S = 30.0
+
+
+class DataLoaded(Message):
+    """A fetch finished."""
+
+    def __init__(self, data: Any, seconds: float) -> None:
+        super().__init__()
+        self.data = data
+        self.seconds = seconds
+
+
+class DataFailed(Message):
+    """A fetch failed with a govcloud error (unexpected errors are wrapped in one)."""
+
+    def __init__(self, error: GovCloudError) -> None:
+        super().__init__()
+        self.error = error
+
+
+class DataView(Screen[None]):
+    """A view that fetches data in the background and shows it."""
+
+    VIEW_NAME: ClassVar[str] = ""
+    TITLE_KEY: ClassVar[str] = ""
+    REFRESH_S: ClassVar[float | None] = None   # None: the session's refresh interval
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "back"),
+        Binding("ctrl+r", "reload", "refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._timer: Timer | None = None
+        self._failures = 0
+        self._due = False
+        self.data: Any = None
+        self.last_error: GovCloudError | None = None
+        self.loads = 0
+
+    # --- to override ----------------------------------------------------------------------
+
+    def fetch(self, api: ApiClient) -> Any:
+        """Read what the view shows (worker thread)."""
+        return None
+
+    def show(self, data: Any) -> None:
+        """Show ``data`` (UI thread)."""
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def view_title(self) -> str:
+        return label(self.TITLE_KEY or self.VIEW_NAME, self.session.lang)
+
+    def site_changed(self) -> None:
+        """The site in view changed (number keys); by default fetch again."""
+        self.reload()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Any:
+        return self.app.session  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        yield ConsoleHeader(self.view_title())
+        yield from self.compose_body()
+        yield Static(id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_status(label("loading", self.session.lang), "dim")
+        self.reload()
+
+    def set_status(self, text: str, style: str = "") -> None:
+        line = self.query_one("#status-line", Static)
+        line.update(text)
+        line.set_class(style == "error", "error")
+
+    def interval(self) -> float:
+        return self.REFRESH_S if self.REFRESH_S is not None else float(self.session.refresh_s)
+
+    def reload(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._due = False
+        self._fetch()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="view-fetch",
+          description="fetch the view's data")
+    def _fetch(self) -> None:
+        started = time.perf_counter()
+        try:
+            data = self.fetch(self.session.api)
+        except GovCloudError as exc:
+            self.post_message(DataFailed(exc))
+            return
+        except Exception as exc:
+            log.exception("view %s: fetch failed", self.VIEW_NAME)
+            self.post_message(DataFailed(PermanentError(
+                f"unexpected {type(exc).__name__}: {exc}",
+                hint="this is a bug in the console; its log has the traceback")))
+            return
+        self.post_message(DataLoaded(data, time.perf_counter() - started))
+
+    def _schedule(self, delay: float) -> None:
+        self._timer = self.set_timer(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self.is_current:
+            self._fetch()
+        else:
+            self._due = True
+
+    def on_screen_resume(self) -> None:
+        if self._due:
+            self.reload()
+
+    @on(DataLoaded)
+    def _loaded(self, message: DataLoaded) -> None:
+        self._failures = 0
+        self.last_error = None
+        self.data = message.data
+        self.loads += 1
+        try:
+            self.show(message.data)
+        finally:
+            self._schedule(self.interval())
+
+    @on(DataFailed)
+    def _failed(self, message: DataFailed) -> None:
+        self._failures += 1
+        self.last_error = message.error
+        delay = min(MAX_RETRY_S, 2.0 ** self._failures)
+        err = message.error
+        text = f"✖ {err.message}"
+        if err.hint:
+            text += f"\n  hint: {err.hint}"
+        text += f"\n  retrying in {delay:.0f}s — ctrl+r to retry now"
+        self.set_status(text, "error")
+        self._schedule(delay)
+
+    def action_reload(self) -> None:
+        self.set_status(label("loading", self.session.lang), "dim")
+        self.reload()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+
+class ListView(DataView):
+    """A view whose body is one keyed list, with `/` to filter it and Enter to drill in."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "filter", key_display="/"),
+    ]
+
+    def columns(self) -> Sequence[Column]:
+        raise NotImplementedError
+
+    def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
+        """``(key, cells, sort values)`` for ``data``."""
+        raise NotImplementedError
+
+    def row_style(self, cells: tuple[str, ...]) -> str | None:
+        return None
+
+    def drill(self, key: str) -> None:
+        """Enter on the row ``key``: push a screen (default: nothing)."""
+
+    def default_sort(self) -> tuple[int | None, bool]:
+        return None, False
+
+    def compose_body(self) -> ComposeResult:
+        yield from self.compose_above()
+        self.table = VirtualTable(self.columns(), row_style=self.row_style, id="list")
+        column, reverse = self.default_sort()
+        self.table.sort_column, self.table.sort_reverse = column, reverse
+        yield self.table
+        yield Input(placeholder="filter: text, regex, or !text to invert — Enter keeps it, "
+                                "Esc clears it", id="filter")
+
+    def compose_above(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#filter", Input).display = False
+        self.table.focus()
+
+    def show(self, data: Any) -> None:
+        self.table.set_rows(self.rows(data))
+        self.show_above(data)
+        self.update_count()
+
+    def show_above(self, data: Any) -> None:
+        """Show the parts of ``data`` above the list (default: none)."""
+
+    def site_changed(self) -> None:
+        if self.data is not None:
+            self.show(self.data)
+        self.reload()
+
+    def update_count(self) -> None:
+        t = self.table
+        text = f"{t.row_count:,} of {t.total:,} {label('rows', self.session.lang)}"
+        if t.filter.active:
+            text += f" — {label('filter', self.session.lang)}: {t.filter.describe()}"
+        if t.filter.error:
+            text += f" ({t.filter.error})"
+        self.set_status(text)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.apply_filter(event.value)
+        self.update_count()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = bool(event.value)
+        self.table.focus()
+
+    def clear_filter(self) -> bool:
+        box = self.query_one("#filter", Input)
+        if not box.value and not box.display:
+            return False
+        box.value = ""
+        box.display = False
+        self.table.apply_filter("")
+        self.update_count()
+        self.table.focus()
+        return True
+
+    def action_back(self) -> None:
+        if self.clear_filter():
+            return
+        super().action_back()
+
+    @on(VirtualTable.Selected)
+    def _selected(self, event: VirtualTable.Selected) -> None:
+        self.drill(event.key)

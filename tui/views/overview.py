@@ -1,0 +1,162 @@
+"""Overview: the sites side by side (vCPU/RAM/disk allocated against capacity as bars,
+hypervisors up, compute services down, how many more of the common flavors fit), the
+lose-the-production-site verdict, and the departments closest to their quotas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from govcloud.client import ApiClient
+from govcloud.errors import GovCloudError
+from tui.format import bar, count, fraction, gib, level_style, pct
+from tui.i18n import label
+from tui.registry import ViewSpec, register_view
+from tui.views.base import DataView
+from tui.views.common import COMMON_FLAVORS, department_label
+
+QUOTA_RESOURCES = ("cores", "ram", "instances")
+
+
+def closest_to_quota(usage: dict[str, Any], *, top: int = 8
+                     ) -> list[tuple[float, str, str, str]]:
+    """``(fraction, department, site, resource)`` of the fullest quota of each department,
+    fullest first."""
+    best: dict[str, tuple[float, str, str, str]] = {}
+    for dept, sites in usage.get("departments", {}).items():
+        for site, entry in sites.items():
+            for res in QUOTA_RESOURCES:
+                q = entry.get("quotas", {}).get(res)
+                if not q or q["limit"] <= 0:
+                    continue
+                frac = q["in_use"] / q["limit"]
+                if dept not in best or frac > best[dept][0]:
+                    best[dept] = (frac, dept, site, res)
+    return sorted(best.values(), key=lambda t: (-t[0], t[1]))[:top]
+
+
+class OverviewView(DataView):
+    VIEW_NAME = "overview"
+
+    def compose_body(self) -> ComposeResult:
+        yield Horizontal(id="site-cards", classes="sites")
+        yield Static(id="verdict", classes="panel")
+        yield Static(id="quotas", classes="panel")
+
+    def fetch(self, api: ApiClient) -> Any:
+        out: dict[str, Any] = {"status": api.get("/status")}
+        if self.session.may("capacity.view", anywhere=False):
+            primary = next((s["site"] for s in out["status"]["sites"]
+                            if s["role"] == "production"), None)
+            out["capacity"] = api.get("/capacity", what_if_lose=primary)
+            out["fit"] = {}
+            for flavor in COMMON_FLAVORS:
+                try:
+                    out["fit"][flavor] = api.get("/capacity", flavor=flavor)["flavor_fit"]
+                except GovCloudError:  # a flavor this cloud does not have
+                    continue
+            out["services_down"] = api.get("/hypervisors", hosts=False)["services_down"]
+        out["usage"] = api.get("/usage")
+        return out
+
+    def show(self, data: Any) -> None:
+        lang = self.session.lang
+        cards = self.query_one("#site-cards", Horizontal)
+        sites = data.get("capacity", {}).get("sites") or data["status"]["sites"]
+        status = {s["site"]: s for s in data["status"]["sites"]}
+        existing = {c.id: c for c in cards.query(Static)}
+        for s in sites:
+            card_id = f"card-{s['site']}"
+            text = self.site_card(s, status.get(s["site"], {}), data)
+            card = existing.get(card_id)
+            if card is None:
+                card = Static(text, id=card_id, classes="site-card")
+                cards.mount(card)
+            else:
+                card.update(text)
+            card.set_class(s.get("role") == "production", "production")
+        self.query_one("#verdict", Static).update(self.verdict(data))
+        self.query_one("#quotas", Static).update(self.quotas(data))
+        if "capacity" not in data:
+            self.set_status(label("no_capacity_rights", lang), "dim")
+        else:
+            self.set_status(": views  / filter  ? help  1-3 site  ctrl+r refresh")
+
+    def site_card(self, s: dict[str, Any], st: dict[str, Any], data: dict[str, Any]) -> Text:
+        lang = self.session.lang
+        out = Text()
+        out.append(s["site"], style="bold")
+        out.append(f"  {s['role']}", style="dim")
+        if st.get("health") not in (None, "ok"):
+            out.append(f"  {label('stale', lang)} ", style="bold black on yellow")
+        out.append("\n")
+        if "vcpus" in s:
+            for key, name, unit in (("vcpus", "vcpu", 1), ("ram_mb", "ram", 1024),
+                                    ("disk_gb", "disk", 1)):
+                fig = s[key]
+                alloc, cap = fig["allocated"], fig["capacity"]
+                out.append(f"{label(name, lang):<5}")
+                out.append_text(bar(alloc, cap, 16))
+                out.append(f" {pct(alloc, cap):>4}", style=level_style(fraction(alloc, cap)))
+                suffix = " GiB" if unit == 1024 else (" GB" if key == "disk_gb" else "")
+                out.append(f"\n     {count(alloc // unit)}/{count(cap // unit)}{suffix}"
+                           f" · {label('headroom', lang)} {count(fig['headroom'] // unit)}\n")
+            up, total = s.get("hypervisors_up", 0), s.get("hypervisors", 0)
+            out.append(f"{label('hosts_up', lang)}: ")
+            out.append(f"{up}/{total}", style="red" if up < total else "green")
+            down = data.get("services_down", {}).get(s["site"], 0)
+            out.append(f"\n{label('services_down', lang)}: ")
+            out.append(str(down), style="red" if down else "green")
+            out.append(f"\n{label('flavor_fit', lang)}:\n")
+            for flavor, fits in data.get("fit", {}).items():
+                n = next((f["count"] for f in fits if f["site"] == s["site"]), None)
+                if n is not None:
+                    out.append(f"  {flavor:<9} {count(n):>7}\n")
+        servers = st.get("servers", {}).get("total")
+        if servers is not None:
+            out.append(f"servers: {count(servers)}")
+        return out
+
+    def verdict(self, data: dict[str, Any]) -> Text:
+        lang = self.session.lang
+        w = data.get("capacity", {}).get("what_if")
+        out = Text()
+        if not w:
+            return out
+        out.append(f"If {w['lost_site']} is lost: ", style="bold")
+        if w["fits"]:
+            out.append(label("fits", lang), style="bold green")
+        else:
+            out.append(label("short", lang), style="bold red")
+        for r in w["receiving"]:
+            short = r["shortfall"]
+            out.append(f"\n  {r['site']} takes {len(r['departments'])} departments "
+                       f"({count(r['incoming']['vcpu'])} vCPU, "
+                       f"{gib(r['incoming']['ram_mb'])} GiB RAM): ")
+            if r["fits"]:
+                out.append("fits", style="green")
+            else:
+                out.append(f"short by {count(short['vcpu'])} vCPU, {gib(short['ram_mb'])} GiB "
+                           f"RAM, {count(short['disk_gb'])} GB disk", style="red")
+        if w.get("not_protected"):
+            out.append(f"\n  not protected (restored later): {len(w['not_protected'])} "
+                       "departments", style="yellow")
+        out.append("   (:whatif for the details)", style="dim")
+        return out
+
+    def quotas(self, data: dict[str, Any]) -> Text:
+        out = Text()
+        out.append(label("closest_quota", self.session.lang) + "\n", style="bold")
+        for frac, dept, site, res in closest_to_quota(data.get("usage", {})):
+            out.append(f"  {pct(frac, 1):>5} ", style=level_style(frac))
+            out.append_text(bar(frac, 1, 12))
+            out.append(f" {site:<9} {res:<9} {department_label(self.app, dept)}\n")
+        return out
+
+
+register_view(ViewSpec(name="overview", title=("Overview", "总览"), factory=OverviewView,
+                       aliases=("home", "ov"), order=10))

@@ -1,0 +1,122 @@
+"""Servers: every server of the province in one virtual list (fetched once in the
+background and shared, ``tui.cache``), filtered by the site in view and by `/`; Enter opens
+one server (``ServerScreen``: flavor, host, addresses, metadata, tags, department, site)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from govcloud.client import ApiClient
+from tui.format import gib, stamp
+from tui.i18n import label
+from tui.registry import ViewSpec, register_view
+from tui.views.base import DataView, ListView
+from tui.views.common import department_label, server_columns, server_rows, server_style
+from tui.widgets.table import Column
+
+
+class ServersView(ListView):
+    VIEW_NAME = "servers"
+
+    def columns(self) -> Sequence[Column]:
+        return server_columns(self.session.lang)
+
+    def default_sort(self) -> tuple[int | None, bool]:
+        return 1, False  # by name
+
+    def row_style(self, cells: tuple[str, ...]) -> str | None:
+        return server_style(cells)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        cached = self.app.servers.peek()  # type: ignore[attr-defined]
+        if cached is not None:  # show what the prefetch has at once, then refresh
+            self.data = cached
+            self.show(cached)
+        self.set_interval(0.5, self._progress)
+
+    def _progress(self) -> None:
+        cache = self.app.servers  # type: ignore[attr-defined]
+        if self.data is None and cache.loading:
+            self.set_status(f"{label('loading', self.session.lang)} "
+                            f"{cache.loading:,} servers", "dim")
+
+    def fetch(self, api: ApiClient) -> Any:
+        return self.app.servers.get(api, force=self.loads > 0)  # type: ignore[attr-defined]
+
+    def interval(self) -> float:
+        return float(self.app.servers.max_age_s)  # type: ignore[attr-defined]
+
+    def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
+        return server_rows(self.app, data, site=self.app.site)  # type: ignore[attr-defined]
+
+    def site_changed(self) -> None:
+        if self.data is not None:
+            self.show(self.data)
+
+    def drill(self, key: str) -> None:
+        site, server_id = key.split("/", 1)
+        self.app.push_screen(ServerScreen(site, server_id))
+
+
+class ServerScreen(DataView):
+    """One server in full."""
+
+    VIEW_NAME = "server"
+
+    def __init__(self, site: str, server_id: str) -> None:
+        super().__init__()
+        self.site_name = site
+        self.server_id = server_id
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="server-detail", classes="panel")
+
+    def view_title(self) -> str:
+        return f"{label('server', self.session.lang)} {self.site_name}/{self.server_id[:8]}"
+
+    def fetch(self, api: ApiClient) -> Any:
+        return api.get(f"/servers/{self.site_name}/{self.server_id}")
+
+    def show(self, data: Any) -> None:
+        self.query_one("#server-detail", Static).update(server_text(self.app, data))
+        self.set_status("Esc goes back")
+
+
+def server_text(app: Any, s: dict[str, Any]) -> Text:
+    out = Text()
+
+    def line(name: str, value: str, style: str = "") -> None:
+        out.append(f"{name:<16}", style="bold")
+        out.append(f"{value}\n", style=style)
+
+    line("name", s["name"], "bold")
+    line("id", s["id"])
+    line("site", s["site"])
+    line("status", s["status"], "red" if s["status"] == "ERROR" else "")
+    line("department", f"{department_label(app, s.get('department'))} "
+                       f"({s.get('department') or '-'})")
+    line("flavor", f"{s.get('flavor') or '-'}: {s['vcpus']} vCPU, {gib(s['ram_mb'])} GiB RAM, "
+                   f"{s['disk_gb']} GB disk")
+    line("host", s.get("host") or "-")
+    line("zone", s.get("availability_zone") or "-")
+    line("created", stamp(s.get("created")))
+    line("updated", stamp(s.get("updated")))
+    if s.get("live_error"):
+        line("live detail", f"unavailable: {s['live_error']}", "yellow")
+    addresses = s.get("addresses") or {}
+    line("addresses", "; ".join(f"{net}: {', '.join(ips)}" for net, ips in
+                                sorted(addresses.items())) or "-")
+    metadata = s.get("metadata") or {}
+    line("metadata", ", ".join(f"{k}={v}" for k, v in sorted(metadata.items())) or "-")
+    line("tags", ", ".join(s.get("tags") or []) or "-")
+    return out
+
+
+register_view(ViewSpec(name="servers", title=("Servers", "云主机"), factory=ServersView,
+                       aliases=("srv", "vm", "vms"), order=40))

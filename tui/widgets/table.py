@@ -1,0 +1,278 @@
+"""A virtual table: only the rows in view are rendered (Textual's line API), so 30,000 rows
+scroll, sort and filter without building 30,000 widgets or DataTable rows.
+
+Rows are keyed; ``set_rows`` compares the new rows with the old by key and only re-derives
+what changed (the table is updated by diff, never cleared and refilled), keeps the cursor on
+the same key, and repaints only if something visible changed. The `/` filter
+(``tui.filtering``) runs over one lower-cased search string per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui.filtering import Filter, compile_filter
+from tui.format import fit
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    right: bool = False
+
+
+@dataclass(slots=True)
+class _Row:
+    cells: tuple[str, ...]
+    sort: tuple[Any, ...]
+    search: str
+    style: str | None
+
+
+RowStyle = Callable[[tuple[str, ...]], str | None]
+
+
+class VirtualTable(ScrollView, can_focus=True):
+    """Keyed rows with a cursor, sort (``s`` next column, ``S`` reverse) and a filter."""
+
+    DEFAULT_CSS = """
+    VirtualTable { height: 1fr; }
+    VirtualTable > .virtual-table--header { text-style: bold; background: $primary 30%; }
+    VirtualTable > .virtual-table--cursor { background: $accent; color: $text; }
+    VirtualTable:blur > .virtual-table--cursor { background: $accent 50%; }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"virtual-table--header", "virtual-table--cursor"}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down,j", "cursor(1)", "down", show=False),
+        Binding("up,k", "cursor(-1)", "up", show=False),
+        Binding("pagedown,ctrl+f", "page(1)", "page down", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "page up", show=False),
+        Binding("home,g", "jump(0)", "first", show=False),
+        Binding("end,G", "jump(-1)", "last", show=False),
+        Binding("enter", "select", "drill in"),
+        Binding("s", "sort(1)", "sort"),
+        Binding("S", "sort(-1)", "reverse sort", show=False),
+    ]
+
+    class Selected(Message):
+        """Enter on a row."""
+
+        def __init__(self, table: VirtualTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+    class Changed(Message):
+        """The visible rows changed (filter, sort or data)."""
+
+        def __init__(self, table: VirtualTable) -> None:
+            super().__init__()
+            self.table = table
+
+    def __init__(self, columns: Sequence[Column], *, row_style: RowStyle | None = None,
+                 id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self.columns = list(columns)
+        self.row_style = row_style
+        self._rows: dict[str, _Row] = {}
+        self._order: list[str] = []      # every key, sorted
+        self._view: list[str] = []       # the keys shown (filtered), sorted
+        self.cursor = 0
+        self.sort_column: int | None = None
+        self.sort_reverse = False
+        self.filter: Filter = compile_filter("")
+        self._line_width = sum(c.width + 1 for c in self.columns)
+
+    # --- data ---------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self._view)
+
+    @property
+    def total(self) -> int:
+        return len(self._rows)
+
+    @property
+    def keys(self) -> list[str]:
+        """The keys shown, in order."""
+        return list(self._view)
+
+    @property
+    def cursor_key(self) -> str | None:
+        return self._view[self.cursor] if 0 <= self.cursor < len(self._view) else None
+
+    def cells(self, key: str) -> tuple[str, ...]:
+        return self._rows[key].cells
+
+    def set_rows(self, rows: Sequence[tuple[str, Sequence[str]]] |
+                 Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> int:
+        """Replace the rows by diff: ``(key, cells)`` or ``(key, cells, sort values)``.
+        Returns how many rows were added, changed or removed (0: nothing repainted)."""
+        old = self._rows
+        new: dict[str, _Row] = {}
+        changed = 0
+        for item in rows:
+            key, cells = item[0], tuple(item[1])
+            prev = old.get(key)
+            if prev is not None and prev.cells == cells:
+                new[key] = prev
+                continue
+            changed += 1
+            sort = tuple(item[2]) if len(item) > 2 else cells
+            new[key] = _Row(cells, sort, " ".join(cells).lower(),
+                            self.row_style(cells) if self.row_style else None)
+        changed += sum(1 for k in old if k not in new)
+        same_order = changed == 0 and list(old) == list(new)
+        if same_order:
+            return 0
+        keep = self.cursor_key
+        self._rows = new
+        self._resort()
+        self._refilter(keep)
+        return max(changed, 1)
+
+    def _resort(self) -> None:
+        keys = list(self._rows)
+        if self.sort_column is not None:
+            col = self.sort_column
+            rows = self._rows
+            keys.sort(key=lambda k: _sortable(rows[k].sort[col]), reverse=self.sort_reverse)
+        self._order = keys
+
+    def _refilter(self, keep: str | None) -> None:
+        match = self.filter.match
+        rows = self._rows
+        self._view = [k for k in self._order if match(rows[k].search)] \
+            if self.filter.active else list(self._order)
+        if keep is not None:
+            try:
+                self.cursor = self._view.index(keep)
+            except ValueError:
+                self.cursor = min(self.cursor, max(0, len(self._view) - 1))
+        else:
+            self.cursor = min(self.cursor, max(0, len(self._view) - 1))
+        self.virtual_size = Size(self._line_width, len(self._view) + 1)
+        self._scroll_cursor_into_view()
+        self.refresh()
+        self.post_message(self.Changed(self))
+
+    def apply_filter(self, text: str) -> Filter:
+        """Filter the rows by ``text`` (see ``tui.filtering``); the cursor stays on its row
+        when that row still shows."""
+        self.filter = compile_filter(text)
+        self._refilter(self.cursor_key)
+        return self.filter
+
+    def sort_by(self, column: int | None, *, reverse: bool = False) -> None:
+        self.sort_column, self.sort_reverse = column, reverse
+        keep = self.cursor_key
+        self._resort()
+        self._refilter(keep)
+
+    def move_to(self, key: str) -> bool:
+        if key not in self._rows:
+            return False
+        try:
+            self.cursor = self._view.index(key)
+        except ValueError:
+            return False
+        self._scroll_cursor_into_view()
+        self.refresh()
+        return True
+
+    # --- actions ------------------------------------------------------------------------
+
+    def _scroll_cursor_into_view(self) -> None:
+        height = max(1, self.size.height - 1)
+        top = int(self.scroll_offset.y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        if not self._view:
+            return
+        self.cursor = max(0, min(len(self._view) - 1, self.cursor + delta))
+        self._scroll_cursor_into_view()
+        self.refresh()
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(1, self.size.height - 2))
+
+    def action_jump(self, where: int) -> None:
+        if self._view:
+            self.action_cursor((len(self._view) if where < 0 else -len(self._view)) * 2)
+
+    def action_select(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.Selected(self, key))
+
+    def action_sort(self, direction: int) -> None:
+        if direction < 0:
+            self.sort_by(self.sort_column if self.sort_column is not None else 0,
+                         reverse=not self.sort_reverse)
+            return
+        nxt = 0 if self.sort_column is None else (self.sort_column + 1) % len(self.columns)
+        self.sort_by(nxt)
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def _header_text(self) -> str:
+        parts = []
+        for i, c in enumerate(self.columns):
+            mark = ("▼" if self.sort_reverse else "▲") if i == self.sort_column else ""
+            parts.append(fit(c.label + mark, c.width, right=c.right))
+        return " ".join(parts)
+
+    def _line_text(self, cells: tuple[str, ...]) -> str:
+        return " ".join(fit(cells[i] if i < len(cells) else "", c.width, right=c.right)
+                        for i, c in enumerate(self.columns))
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            style = base + self.get_component_rich_style("virtual-table--header")
+            text = self._header_text()
+        else:
+            index = int(scroll_y) + y - 1
+            if index >= len(self._view):
+                return Strip.blank(width, base)
+            row = self._rows[self._view[index]]
+            style = base
+            if row.style:
+                style = style + Style.parse(row.style)
+            if index == self.cursor:
+                style = style + self.get_component_rich_style("virtual-table--cursor")
+            text = self._line_text(row.cells)
+        line = fit(text, max(width + int(scroll_x), self._line_width))
+        strip = Strip([Segment(line, style)])
+        return strip.crop(int(scroll_x), int(scroll_x) + width)
+
+    def on_resize(self) -> None:
+        self._scroll_cursor_into_view()
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    """Numbers before text, each in its natural order; None last."""
+    if value is None:
+        return (2, 0)
+    if isinstance(value, int | float):
+        return (0, value)
+    return (1, str(value).lower())
