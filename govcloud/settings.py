@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     # provisioning (docs/provisioning.md)
     dr_policy: list[dict[str, Any]] | None = Field(
         default=None, description="DR level → site roles; None: the built-in table")
+    auto_approve: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="department → {max_vcpu, per_month}")
     provision_concurrency: int = Field(default=16, ge=1, le=256,
                                        description="servers created at once, over all sites")
     provision_active_timeout_s: float = Field(default=600.0, gt=0)

@@ -89,12 +89,19 @@ class ServerGroupSpec:
     flavor: str
     image: str
     count: int
-    network: str
+    network: str | tuple[tuple[str, str], ...]  # one name, or (site, name) pairs
     volumes: tuple[int, ...] = ()
 
+    def network_for(self, site: str) -> str | None:
+        """The network in ``site``: the one name everywhere, or that site's entry."""
+        if isinstance(self.network, str):
+            return self.network
+        return dict(self.network).get(site)
+
     def to_dict(self) -> dict[str, Any]:
+        network = self.network if isinstance(self.network, str) else dict(self.network)
         return {"name_prefix": self.name_prefix, "flavor": self.flavor, "image": self.image,
-                "count": self.count, "network": self.network, "volumes": list(self.volumes)}
+                "count": self.count, "network": network, "volumes": list(self.volumes)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +154,17 @@ def _unknown_keys(data: Mapping[str, Any], known: Sequence[str], where: str) -> 
                        f"the fields are: {', '.join(known)} (docs/provisioning.md)")
 
 
+def _network(value: Any, where: str) -> str | tuple[tuple[str, str], ...]:
+    hint = ("a network name or id present in every target site, or one per site: "
+            "{PROD: prod-net, DR-LOCAL: dr-local-net, DR-REMOTE: dr-remote-net}")
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, Mapping) and value and all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()):
+        return tuple(sorted((k, v.strip()) for k, v in value.items()))
+    raise _problem(where, "is required: a name, or a mapping of site to name", hint)
+
+
 def parse_group(data: Any, index: int) -> ServerGroupSpec:
     where = f"servers[{index}]."
     if not isinstance(data, Mapping):
@@ -157,9 +175,7 @@ def parse_group(data: Any, index: int) -> ServerGroupSpec:
                    hint="lower-case letters, digits and '-', 2–42 characters (e.g. web)")
     flavor = _text(data, "flavor", where, pattern=None, hint="a flavor name, e.g. gc.c4m8")
     image = _text(data, "image", where, pattern=None, hint="an image name or id")
-    network = _text(data, "network", where, pattern=None,
-                    hint="a network name or id (e.g. prod-net); each site uses its own "
-                         "network of that role, see docs/provisioning.md")
+    network = _network(data.get("network"), f"{where}network")
     count = _int(data.get("count"), f"{where}count", 1, MAX_COUNT,
                  f"ask for 1 to {MAX_COUNT} servers per group; split larger systems")
     raw_volumes = data.get("volumes", [])
@@ -319,6 +335,44 @@ def policy_from_config(rows: Sequence[Mapping[str, Any]]) -> DrPolicy:
     return DrPolicy(tuple(rules))
 
 
+# --- auto-approval ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class AutoApprove:
+    """A department's auto-approval: requests of at most ``max_vcpu`` vCPU in every site, at
+    most ``per_month`` of them per calendar month. Capacity and quota are still checked."""
+
+    department: str
+    max_vcpu: int
+    per_month: int
+
+    @property
+    def approver(self) -> str:
+        """How the approver is shown on a request it approved."""
+        return (f"policy:auto-approve {self.department} (≤ {self.max_vcpu} vCPU per site, "
+                f"≤ {self.per_month} per month)")
+
+    def decide(self, vcpu_per_site: int, approved_this_month: int) -> tuple[bool, str]:
+        if vcpu_per_site > self.max_vcpu:
+            return False, (f"needs {vcpu_per_site} vCPU in a site, above the auto-approval "
+                           f"limit of {self.max_vcpu}: waiting for the bureau")
+        if approved_this_month >= self.per_month:
+            return False, (f"{approved_this_month} requests were auto-approved this month "
+                           f"(limit {self.per_month}): waiting for the bureau")
+        return True, f"within {self.approver[len('policy:'):]}"
+
+
+def auto_approve_from_config(values: Mapping[str, Mapping[str, Any]]) -> dict[str, AutoApprove]:
+    out = {}
+    for code, v in values.items():
+        try:
+            out[code] = AutoApprove(code, int(v["max_vcpu"]), int(v["per_month"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"auto_approve.{code}: {exc}",
+                               hint="each entry is {max_vcpu: N, per_month: M}") from None
+    return out
+
+
 # --- server names and idempotency keys ----------------------------------------------------------
 
 TAG_PREFIX = "govcloud-req"
@@ -356,5 +410,6 @@ def plan_servers(spec: RequestSpec, targets: Sequence[SiteTarget]) -> list[Plann
                 ordinal += 1
                 name = f"{spec.system}-{group.name_prefix}-{n}"
                 out.append(PlannedServer(target.site, target.kind, ordinal, name, group.flavor,
-                                         group.image, group.network, group.volumes))
+                                         group.image, group.network_for(target.site) or "",
+                                         group.volumes))
     return out

@@ -1,5 +1,25 @@
-"""Background workers of the control plane (sync loop, job queue)."""
+"""Background workers of the control plane (sync loop, provisioning job worker)."""
 
-from govcloud.workers.sync import start_workers
+from __future__ import annotations
 
-__all__ = ["start_workers"]
+from collections.abc import Callable
+from typing import Any
+
+from govcloud.workers.sync import start_workers as start_sync_worker
+
+
+def start_workers(state: Any) -> Callable[[], None]:
+    """The server's hook: start the sync worker and the provisioning job worker on the app's
+    state; returns the function that stops both."""
+    from govcloud.workers.provision import start_provision_worker
+
+    stops = [start_sync_worker(state), start_provision_worker(state)]
+
+    def stop() -> None:
+        for fn in reversed(stops):
+            fn()
+
+    return stop
+
+
+__all__ = ["start_sync_worker", "start_workers"]

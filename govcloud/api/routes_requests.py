@@ -1,0 +1,90 @@
+"""Provisioning requests (``/requests``): submit, list, show (with progress events), approve,
+reject and cancel; ``/provisioning/policy`` shows the DR policy table and auto-approvals.
+
+RBAC and audit are the service's (``govcloud.services.provisioning``); a request of a
+department the caller may not see is reported as not found.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+
+from govcloud.api.deps import CurrentPrincipal
+from govcloud.services import provisioning as svc
+
+router = APIRouter(tags=["requests"])
+
+
+def _ctx(request: Request) -> svc.ProvisioningContext:
+    return svc.context_for(request.app.state)
+
+
+Ctx = Annotated[svc.ProvisioningContext, Depends(_ctx)]
+
+
+def _wake(request: Request) -> None:
+    worker = getattr(request.app.state, "provision_worker", None)
+    if worker is not None:
+        worker.wake()
+
+
+@router.post("/requests", status_code=201,
+             summary="submit a provisioning request (auto-approved when the department's "
+                     "policy allows)")
+def submit(request: Request, principal: CurrentPrincipal, ctx: Ctx,
+           body: Annotated[Any, Body(description="the request (docs/provisioning.md)")]
+           ) -> dict[str, Any]:
+    answer = svc.submit(ctx, principal, body)
+    if answer["state"] == "approved":
+        _wake(request)
+    return answer
+
+
+@router.get("/requests", summary="requests the caller may see, newest first")
+def list_requests(principal: CurrentPrincipal, ctx: Ctx,
+                  state: Annotated[list[str] | None, Query()] = None,
+                  department: str | None = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    return svc.list_requests(ctx, principal, states=state, department=department,
+                             limit=limit)
+
+
+@router.get("/requests/{request_id}",
+            summary="one request with its servers and progress events after `after_event`")
+def show(request_id: int, principal: CurrentPrincipal, ctx: Ctx,
+         after_event: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    return svc.show(ctx, principal, request_id, after_event=after_event)
+
+
+@router.post("/requests/{request_id}/approve",
+             summary="approve: reserves capacity and quota, or 409 insufficient capacity")
+def approve(request: Request, request_id: int, principal: CurrentPrincipal,
+            ctx: Ctx) -> dict[str, Any]:
+    answer = svc.approve(ctx, principal, request_id)
+    _wake(request)
+    return answer
+
+
+@router.post("/requests/{request_id}/reject", summary="reject with a reason")
+def reject(request_id: int, principal: CurrentPrincipal, ctx: Ctx,
+           body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    return svc.reject(ctx, principal, request_id, str(body.get("reason") or ""))
+
+
+@router.post("/requests/{request_id}/cancel",
+             summary="cancel a submitted or approved request (releases its reservation)")
+def cancel(request_id: int, principal: CurrentPrincipal, ctx: Ctx,
+           body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    return svc.cancel(ctx, principal, request_id, (body or {}).get("reason"))
+
+
+@router.get("/provisioning/policy", summary="the DR policy table and auto-approval policies")
+def policy(principal: CurrentPrincipal, ctx: Ctx) -> dict[str, Any]:
+    del principal  # any authenticated principal may read the rules
+    return {"dr_policy": ctx.policy.to_list(),
+            "auto_approve": {code: {"max_vcpu": p.max_vcpu, "per_month": p.per_month,
+                                    "approver": p.approver}
+                             for code, p in sorted(ctx.auto_approve.items())},
+            "group_policy": ctx.group_policy}

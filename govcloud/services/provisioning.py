@@ -1,0 +1,546 @@
+"""Provisioning requests as use cases: submit, approve (reserving capacity and quota),
+reject, cancel, show and list; and the state changes the job worker makes.
+
+Every accepted transition is audited (``request.<verb>``, target ``department:<code>``) in the
+same transaction as the change, with who did it and why. RBAC: submitting and cancelling need
+``request.submit`` / ``request.cancel`` on the request's department, deciding needs
+``request.approve`` / ``request.reject`` there and ``may_approve`` (the requester never decides
+on their own request). A department's auto-approval policy (setting ``auto_approve``) approves
+a request at submission when it allows it; the request then shows the policy as its approver.
+
+Approval places the request (``govcloud.domain.placement``) against the stored inventory
+snapshot minus what other approved requests hold, and records the reservation in the same
+locked transaction (``govcloud.store.provisioning`` explains the locking). A request that does
+not fit gets ``InsufficientCapacity`` with the placement's explanation and stays submitted.
+
+For other capabilities (the migration engineer provisions migration targets through here):
+``submit_approved(ctx, actor=..., data=..., approver=...)`` submits a request for a system and
+approves it at once in the name of ``approver`` (no RBAC: the caller has checked its own);
+the job worker then provisions it like any other approved request, and
+``wait_for(ctx, request_id, timeout_s)`` waits for it to finish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from govcloud.domain.catalogue import Catalogue, Department
+from govcloud.domain.placement import Demand, SiteInput, place
+from govcloud.domain.provisioning import (
+    DEFAULT_POLICY,
+    AutoApprove,
+    DrPolicy,
+    RequestSpec,
+    RequestState,
+    SiteTarget,
+    auto_approve_from_config,
+    effective_dr_level,
+    parse_request,
+    policy_from_config,
+    transition,
+)
+from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, may_approve
+from govcloud.domain.sites import Site
+from govcloud.errors import Forbidden, InvalidInput, NotFound, PermanentError, TemporaryError
+from govcloud.services.inventory import catalogue_for, rbac_city, site_hosts
+from govcloud.store import inventory as inv
+from govcloud.store import provisioning as store
+from govcloud.store.audit import AuditLog, write_session
+from govcloud.store.tables import utcnow
+from govcloud.store.tables_provisioning import ProvisionRequestRow, ProvisionServerRow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+# checks that images and networks exist in each target site; returns the problems found
+Validator = Callable[[RequestSpec, Sequence[SiteTarget]], list[str]]
+
+
+class InsufficientCapacity(PermanentError):
+    """The request does not fit (capacity, quota or per-host fit) in some target site."""
+
+    http_status = 409
+    exit_code = 6
+
+
+@dataclass
+class ProvisioningContext:
+    """What the use cases need; ``context_for(app.state)`` builds it for the API."""
+
+    engine: Engine
+    sites: Sequence[Site]
+    catalogue: Callable[[], Catalogue]
+    policy: DrPolicy = DEFAULT_POLICY
+    auto_approve: Mapping[str, AutoApprove] = field(default_factory=dict)
+    group_policy: str = "anti-affinity"
+    validator: Validator | None = None
+    clock: Clock = utcnow
+
+
+def context_for(state: Any) -> ProvisioningContext:
+    """The control plane's context, made once and kept on ``state`` (engine, settings, clouds,
+    catalogue)."""
+    ctx: ProvisioningContext | None = getattr(state, "provisioning", None)
+    if ctx is not None:
+        return ctx
+    settings = state.settings
+    cache = catalogue_for(state)
+
+    def catalogue() -> Catalogue:
+        value = cache.get()
+        if value is None:
+            raise NotFound("no department catalogue", hint="start the server with --catalogue")
+        return value
+
+    def validator(spec: RequestSpec, targets: Sequence[SiteTarget]) -> list[str]:
+        from govcloud.cloud.provision import check_references
+
+        conns = state.clouds.connections()
+        return [p for t in targets
+                for p in check_references(conns[t.site], t.site, spec)]
+
+    ctx = ProvisioningContext(
+        engine=state.engine, sites=settings.site_list(), catalogue=catalogue,
+        policy=policy_from_config(settings.dr_policy) if settings.dr_policy else DEFAULT_POLICY,
+        auto_approve=auto_approve_from_config(settings.auto_approve),
+        group_policy=settings.provision_group_policy, validator=validator,
+        clock=getattr(state, "clock", utcnow))
+    state.provisioning = ctx
+    return ctx
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+
+
+def request_json(row: ProvisionRequestRow) -> dict[str, Any]:
+    return {"id": row.id, "department": row.department, "system": row.system,
+            "dr_level": row.dr_level, "state": row.state, "requester": row.requester,
+            "approver": row.approver, "reason": row.reason, "error": row.error,
+            "spec": store.spec_of(row),
+            "placement": json.loads(row.placement_json) if row.placement_json else None,
+            "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at)}
+
+
+def _server_json(row: ProvisionServerRow) -> dict[str, Any]:
+    return {"site": row.site, "ordinal": row.ordinal, "name": row.name, "key": row.key,
+            "server_id": row.server_id, "status": row.status, "error": row.error}
+
+
+def _department(ctx: ProvisioningContext, principal: Principal, code: str,
+                action: Action) -> Department:
+    """The department, when the principal may see it (else 404) and ``action`` it (else 403)."""
+    department = ctx.catalogue().find(code)
+    target = None if department is None else Target.of(code, rbac_city(department))
+    if department is None or target is None or not can(principal, Action.VIEW_DEPARTMENT,
+                                                       target):
+        raise NotFound(f"no department {code!r}",
+                       hint="`govcloud departments list` shows the departments you may see")
+    decision = can(principal, action, target)
+    if not decision:
+        raise Forbidden(decision.reason,
+                        hint="ask a bureau-admin for a principal with the right role or scope")
+    return department
+
+
+def _visible_request(ctx: ProvisioningContext, principal: Principal, session: Session,
+                     request_id: int, action: Action = Action.VIEW_DEPARTMENT
+                     ) -> ProvisionRequestRow:
+    row = session.get(ProvisionRequestRow, request_id)
+    if row is None:
+        raise NotFound(f"no request {request_id}",
+                       hint="`govcloud request list` shows the requests you may see")
+    try:
+        _department(ctx, principal, row.department, action)
+    except NotFound:
+        raise NotFound(f"no request {request_id}",
+                       hint="`govcloud request list` shows the requests you may see") from None
+    return row
+
+
+def show(ctx: ProvisioningContext, principal: Principal, request_id: int, *,
+         after_event: int = 0) -> dict[str, Any]:
+    with Session(ctx.engine) as session:
+        row = _visible_request(ctx, principal, session, request_id)
+        out = request_json(row)
+        out["servers"] = [_server_json(s) for s in store.servers(session, request_id)]
+        out["events"] = [{"id": e.id, "at": _iso(e.at), "kind": e.kind, "message": e.message}
+                         for e in store.events(session, request_id, after_id=after_event)]
+    return out
+
+
+def list_requests(ctx: ProvisioningContext, principal: Principal, *,
+                  states: Sequence[str] | None = None, department: str | None = None,
+                  limit: int = 200) -> dict[str, Any]:
+    for s in states or ():
+        if s not in {x.value for x in RequestState}:
+            _bad_state(s)
+    if not 1 <= limit <= 1000:
+        raise InvalidInput(f"limit must be 1..1000, not {limit}")
+    if department is not None:
+        _department(ctx, principal, department, Action.VIEW_DEPARTMENT)
+        codes: list[str] | None = [department]
+    elif can(principal, Action.VIEW_DEPARTMENT, GLOBAL):
+        codes = None
+    else:
+        codes = [d.code for d in ctx.catalogue()
+                 if can(principal, Action.VIEW_DEPARTMENT, Target.of(d.code, rbac_city(d)))]
+    with Session(ctx.engine) as session:
+        rows = store.list_requests(session, departments=codes, states=states, limit=limit)
+        return {"requests": [request_json(r) for r in rows], "count": len(rows)}
+
+
+def _bad_state(value: str) -> None:
+    raise InvalidInput(f"unknown state {value!r}",
+                       hint="states: " + ", ".join(s.value for s in RequestState))
+
+
+# --- submitting -------------------------------------------------------------------------------
+
+def _check_before_reserving(ctx: ProvisioningContext, spec: RequestSpec,
+                            targets: Sequence[SiteTarget]) -> None:
+    """Everything that can be known wrong before a request exists: flavors in every target
+    site (from the synced flavor lists), the department's project in each site, and — through
+    the cloud — images and networks."""
+    problems: list[str] = []
+    with Session(ctx.engine) as session:
+        for t in targets:
+            if store.project_of(session, spec.department, t.site) is None:
+                problems.append(f"{t.site}: department {spec.department} has no project "
+                                "(run `govcloud tenants apply` and `govcloud sync`)")
+            names = {g.flavor for g in spec.servers}
+            known = store.site_flavors(session, t.site, names)
+            for name in sorted(names - set(known)):
+                some = inv.flavor_names(session.connection(), limit=8)
+                problems.append(f"{t.site}: unknown flavor {name!r} (known: "
+                                f"{', '.join(some) or 'none synced: run `govcloud sync --full`'})")
+            for g in spec.servers:
+                if g.network_for(t.site) is None:
+                    problems.append(f"{t.site}: servers {g.name_prefix} name no network for "
+                                    "this site")
+    if not problems and ctx.validator is not None:
+        problems = ctx.validator(spec, targets)
+    if problems:
+        raise InvalidInput("request refused before anything was reserved: "
+                           + "; ".join(problems),
+                           hint="fix the request file (names are listed by `govcloud capacity "
+                                "--flavor` and the cloud's image and network lists)")
+
+
+def _audit(session: Session, ctx: ProvisioningContext, actor: str, verb: str,
+           row: ProvisionRequestRow, before: str | None, **after: Any) -> None:
+    AuditLog(session=session, clock=ctx.clock).append(
+        actor=actor, action=f"request.{verb}", target=f"department:{row.department}",
+        before=None if before is None else {"request": row.id, "state": before},
+        after={"request": row.id, "state": row.state, "system": row.system, **after})
+
+
+def submit(ctx: ProvisioningContext, principal: Principal, data: Any) -> dict[str, Any]:
+    """Submit a request (parsed and checked first; nothing is stored when it is bad); a
+    department's auto-approval policy may approve it at once."""
+    spec = parse_request(data)
+    department = _department(ctx, principal, spec.department, Action.REQUEST_SUBMIT)
+    row = _insert_submitted(ctx, spec, department, principal.name)
+    rid = row.id or 0
+    policy = ctx.auto_approve.get(spec.department)
+    if policy is not None:
+        _try_auto_approve(ctx, rid, policy)
+    with Session(ctx.engine) as session:
+        return request_json(store.get_request(session, rid))
+
+
+def _insert_submitted(ctx: ProvisioningContext, spec: RequestSpec, department: Department,
+                      requester: str) -> ProvisionRequestRow:
+    level = effective_dr_level(spec, department.dr_level)
+    targets = ctx.policy.targets(level, ctx.sites)
+    _check_before_reserving(ctx, spec, targets)
+    now = ctx.clock()
+    with write_session(ctx.engine) as session:
+        row = ProvisionRequestRow(
+            department=spec.department, system=spec.system, dr_level=level,
+            state=RequestState.SUBMITTED.value, requester=requester,
+            spec_json=json.dumps(spec.to_dict(), ensure_ascii=False),
+            placement_json=json.dumps({"targets": [{"site": t.site, "kind": t.kind.value}
+                                                   for t in targets]}),
+            created_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+        _audit(session, ctx, requester, "submit", row, None, dr_level=level,
+               justification=spec.justification, servers=spec.server_count,
+               sites=[t.site for t in targets])
+        store.add_event(session, row.id or 0, "submitted",
+                        f"submitted by {requester}: {spec.server_count} servers per site in "
+                        f"{', '.join(t.site for t in targets)} (DR level {level})", now)
+        session.commit()
+        session.refresh(row)
+        return row
+
+
+def _try_auto_approve(ctx: ProvisioningContext, rid: int, policy: AutoApprove) -> None:
+    with Session(ctx.engine) as session:
+        row = store.get_request(session, rid)
+        spec = parse_request(store.spec_of(row))
+        month = ctx.clock().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        already = store.count_auto_approved(session, row.department, month)
+        sites = [t["site"] for t in json.loads(row.placement_json or "{}").get("targets", [])]
+        flavors = store.site_flavors(session, sites[0], {g.flavor for g in spec.servers}) \
+            if sites else {}
+    from govcloud.domain.placement import demand_of
+
+    vcpu = demand_of(spec, flavors).cores if flavors else 0
+    ok, why = policy.decide(vcpu, already)
+    if not ok:
+        _note(ctx, rid, "auto-approval", why)
+        return
+    try:
+        _approve(ctx, rid, approver=policy.approver, actor=policy.approver, reason=why)
+    except InsufficientCapacity as exc:
+        _note(ctx, rid, "auto-approval", f"not auto-approved: {exc.message}")
+
+
+def _note(ctx: ProvisioningContext, rid: int, kind: str, message: str) -> None:
+    with write_session(ctx.engine) as session:
+        store.add_event(session, rid, kind, message, ctx.clock())
+        session.commit()
+
+
+# --- deciding -------------------------------------------------------------------------------
+
+def approve(ctx: ProvisioningContext, principal: Principal, request_id: int) -> dict[str, Any]:
+    with Session(ctx.engine) as session:
+        row = _visible_request(ctx, principal, session, request_id, Action.REQUEST_APPROVE)
+        requester = row.requester
+    decision = may_approve(principal, requester)
+    if not decision:
+        raise Forbidden(decision.reason, hint="another bureau-admin must decide on it")
+    return _approve(ctx, request_id, approver=principal.name, actor=principal.name)
+
+
+def _targets(row: ProvisionRequestRow) -> list[SiteTarget]:
+    from govcloud.domain.provisioning import CopyKind
+
+    doc = json.loads(row.placement_json or "{}")
+    return [SiteTarget(t["site"], CopyKind(t["kind"])) for t in doc.get("targets", [])]
+
+
+def _approve(ctx: ProvisioningContext, request_id: int, *, approver: str, actor: str,
+             reason: str | None = None) -> dict[str, Any]:
+    """Place and reserve atomically (see the module docstring), then mark approved."""
+    with Session(ctx.engine) as session:
+        row = store.get_request(session, request_id)
+        department, targets = row.department, _targets(row)
+    keys = store.ledger_keys(department, [t.site for t in targets])
+    store.ensure_ledger(ctx.engine, keys)
+    with write_session(ctx.engine) as session:
+        row = store.lock_request(session, request_id)
+        before = row.state
+        transition(request_id, row.state, RequestState.APPROVED)
+        spec = parse_request(store.spec_of(row))
+        ledger = store.lock_ledger(session, keys)
+        conn = session.connection()
+        states = inv.sync_states(conn)
+        inputs = {}
+        for t in targets:
+            hosts, _ = site_hosts(conn, ctx.engine, t.site, states.get(t.site))
+            project = store.project_of(session, department, t.site)
+            inputs[t.site] = SiteInput(
+                site=t.site, hosts=hosts,
+                flavors=store.site_flavors(session, t.site, {g.flavor for g in spec.servers}),
+                quotas=store.department_quotas(session, t.site, project),
+                reserved_capacity=store.held(ledger[(t.site, store.SITE_TOTAL)]),
+                reserved_quota=store.held(ledger[(t.site, department)]), project_id=project)
+        placement = place(spec, targets, inputs, group_policy=ctx.group_policy)
+        if not placement.ok:
+            raise InsufficientCapacity(f"insufficient capacity: {placement.explain()}",
+                                       hint="free capacity or quota, or ask for less; the "
+                                            "request stays submitted")
+        now = ctx.clock()
+        demands = {s.site: s.demand for s in placement.sites}
+        store.reserve(session, request_id=request_id, department=department, demands=demands,
+                      ledger=ledger, at=now)
+        row.state = RequestState.APPROVED.value
+        row.approver = approver
+        row.reason = reason
+        row.updated_at = now
+        row.placement_json = json.dumps({"targets": [{"site": t.site, "kind": t.kind.value}
+                                                     for t in targets],
+                                         **placement.to_dict()})
+        session.add(row)
+        _audit(session, ctx, actor, "approve", row, before, approver=approver,
+               reserved={s: d.to_dict() for s, d in demands.items()})
+        store.add_event(session, request_id, "approved",
+                        f"approved by {approver}; reserved "
+                        + ", ".join(f"{s}: {d.cores} vCPU, {d.instances} servers"
+                                    for s, d in sorted(demands.items())), now)
+        session.commit()
+        return request_json(row)
+
+
+def reject(ctx: ProvisioningContext, principal: Principal, request_id: int,
+           reason: str) -> dict[str, Any]:
+    if not reason or not reason.strip():
+        raise InvalidInput("a rejection needs a reason", hint="pass --reason TEXT")
+    with Session(ctx.engine) as session:
+        row = _visible_request(ctx, principal, session, request_id, Action.REQUEST_REJECT)
+        requester = row.requester
+    decision = may_approve(principal, requester)
+    if not decision:
+        raise Forbidden(decision.reason, hint="another bureau-admin must decide on it")
+    return _finish(ctx, request_id, RequestState.REJECTED, actor=principal.name,
+                   reason=reason.strip(), verb="reject")
+
+
+def cancel(ctx: ProvisioningContext, principal: Principal, request_id: int,
+           reason: str | None = None) -> dict[str, Any]:
+    with Session(ctx.engine) as session:
+        _visible_request(ctx, principal, session, request_id, Action.REQUEST_CANCEL)
+    return _finish(ctx, request_id, RequestState.CANCELLED, actor=principal.name,
+                   reason=(reason or "").strip() or f"cancelled by {principal.name}",
+                   verb="cancel")
+
+
+def _finish(ctx: ProvisioningContext, request_id: int, state: RequestState, *, actor: str,
+            reason: str | None, verb: str, error: str | None = None) -> dict[str, Any]:
+    """Move to ``state`` (a final one) and release whatever the request holds."""
+    with Session(ctx.engine) as session:
+        row = store.get_request(session, request_id)
+        keys = store.ledger_keys(row.department, [t.site for t in _targets(row)])
+    store.ensure_ledger(ctx.engine, keys)
+    with write_session(ctx.engine) as session:
+        row = store.lock_request(session, request_id)
+        before = row.state
+        transition(request_id, row.state, state)
+        now = ctx.clock()
+        released = store.release(session, row, now)
+        row.state = state.value
+        row.reason = reason if reason is not None else row.reason
+        row.error = error if error is not None else row.error
+        row.updated_at = now
+        session.add(row)
+        _audit(session, ctx, actor, verb, row, before, reason=reason, error=error,
+               released_sites=released)
+        text = f"{state} by {actor}" + (f": {reason}" if reason else "") \
+            + (f" — {error}" if error else "") \
+            + (f"; released the reservation in {released} site(s)" if released else "")
+        store.add_event(session, request_id, state.value, text, now)
+        session.commit()
+        return request_json(row)
+
+
+# --- for the job worker -----------------------------------------------------------------------
+
+WORKER = "provisioner"
+
+
+def start(ctx: ProvisioningContext, request_id: int) -> bool:
+    """approved → provisioning; False if someone else moved it first (cancelled, say)."""
+    with write_session(ctx.engine) as session:
+        row = store.lock_request(session, request_id)
+        if row.state != RequestState.APPROVED.value:
+            return False
+        row.state = RequestState.PROVISIONING.value
+        row.updated_at = ctx.clock()
+        session.add(row)
+        _audit(session, ctx, WORKER, "provision", row, RequestState.APPROVED.value)
+        store.add_event(session, request_id, "provisioning", "provisioning started",
+                        row.updated_at)
+        session.commit()
+        return True
+
+
+def complete(ctx: ProvisioningContext, request_id: int) -> dict[str, Any]:
+    return _finish(ctx, request_id, RequestState.DONE, actor=WORKER, reason=None,
+                   verb="done")
+
+
+def fail(ctx: ProvisioningContext, request_id: int, error: str) -> dict[str, Any]:
+    return _finish(ctx, request_id, RequestState.FAILED, actor=WORKER, reason=None,
+                   verb="fail", error=error)
+
+
+def pending(ctx: ProvisioningContext) -> list[tuple[int, str]]:
+    """Requests the worker should work on: approved ones, and provisioning ones (left by a
+    worker that stopped or a server that died), oldest first."""
+    with Session(ctx.engine) as session:
+        rows = store.list_requests(session, departments=None,
+                                   states=[RequestState.APPROVED.value,
+                                           RequestState.PROVISIONING.value], limit=1000)
+        return sorted((r.id or 0, r.state) for r in rows)
+
+
+def event(ctx: ProvisioningContext, request_id: int, kind: str, message: str) -> None:
+    _note(ctx, request_id, kind, message)
+
+
+def record_server(ctx: ProvisioningContext, request_id: int, *, site: str, ordinal: int,
+                  name: str, key: str, server_id: str | None, status: str,
+                  error: str | None = None) -> None:
+    with write_session(ctx.engine) as session:
+        row = session.get(ProvisionServerRow, (request_id, site, ordinal))
+        if row is None:
+            row = ProvisionServerRow(request_id=request_id, site=site, ordinal=ordinal,
+                                     name=name, key=key)
+        row.server_id = server_id or row.server_id
+        row.status = status
+        row.error = error
+        row.updated_at = ctx.clock()
+        session.add(row)
+        session.commit()
+
+
+def request_spec(ctx: ProvisioningContext, request_id: int) -> tuple[ProvisionRequestRow,
+                                                                    RequestSpec,
+                                                                    list[SiteTarget]]:
+    with Session(ctx.engine) as session:
+        row = store.get_request(session, request_id)
+        session.expunge(row)
+    return row, parse_request(store.spec_of(row)), _targets(row)
+
+
+def submit_approved(ctx: ProvisioningContext, *, actor: str, data: Any,
+                    approver: str) -> dict[str, Any]:
+    """Submit and approve at once, for another capability acting in its own right (see the
+    module docstring). Raises InsufficientCapacity (the request is then left submitted)."""
+    spec = parse_request(data)
+    department = ctx.catalogue().find(spec.department)
+    if department is None:
+        raise NotFound(f"no department {spec.department!r}")
+    row = _insert_submitted(ctx, spec, department, actor)
+    return _approve(ctx, row.id or 0, approver=approver, actor=approver)
+
+
+def wait_for(ctx: ProvisioningContext, request_id: int, timeout_s: float,
+             poll_s: float = 0.2) -> dict[str, Any]:
+    """Wait until the request is final; TemporaryError on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with Session(ctx.engine) as session:
+            row = store.get_request(session, request_id)
+            if RequestState(row.state).final:
+                return request_json(row)
+        if time.monotonic() > deadline:
+            raise TemporaryError(f"request {request_id} is still {row.state} after "
+                                 f"{timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+def ledger_check(engine: Engine) -> dict[str, Any]:
+    """The ledger next to the sums of active reservations (they must be equal)."""
+    with Session(engine) as session:
+        ledger = {k: v for k, v in store.ledger_totals(session).items()
+                  if v != Demand()}
+        sums = store.reservation_sums(session)
+    return {"ledger": ledger, "reservations": sums, "matches": ledger == sums}

@@ -1,0 +1,345 @@
+"""The provisioning job worker: it provisions approved requests through openstacksdk.
+
+It runs inside the control plane (``start_provision_worker(app.state)``), looks for approved
+requests every ``provision_poll_s`` and for requests left in ``provisioning`` (a worker that
+stopped, a server killed with -9), and works each one in its own thread:
+
+1. per site: the department's project connection, the flavor/image/network ids and the
+   system's server group (``govcloud-<department>-<system>``, policy
+   ``provision_group_policy``) — found or created;
+2. per server, at most ``provision_concurrency`` at once over all sites and requests: look for
+   a server tagged with its idempotency key and **adopt** it, else create it; record it; wait
+   for ACTIVE (``provision_active_timeout_s``);
+3. every cloud call that fails transiently (5xx, timeout, connection) is retried up to
+   ``provision_retries`` times with exponential backoff (``provision_backoff_s`` × 2ⁿ);
+4. all ACTIVE: the new servers and the project's quota usage are written into the inventory at
+   once (targeted refresh), then the request is done and its reservation released;
+   any server failed: the request's servers are deleted (unless ``provision_keep_failed``),
+   the request fails with the cloud's error verbatim, and its reservation is released.
+
+Fault injection for the crash test: with ``GOVCLOUD_FAULT_KILL_AFTER_CREATE=1`` in its
+environment the process kills itself (SIGKILL) right after the cloud accepted the first
+server and before the database recorded it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import delete
+
+from govcloud.cloud import provision as cloud
+from govcloud.domain.provisioning import PlannedServer, RequestState, plan_servers
+from govcloud.errors import GovCloudError, PermanentError, TemporaryError
+from govcloud.services import provisioning as svc
+from govcloud.store import inventory as inv
+from govcloud.store import provisioning as store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+FAULT_KILL_AFTER_CREATE = "GOVCLOUD_FAULT_KILL_AFTER_CREATE"
+Connections = Callable[[], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    concurrency: int = 16
+    active_timeout_s: float = 600.0
+    retries: int = 3
+    backoff_s: float = 0.5
+    keep_failed: bool = False
+    group_policy: str = "anti-affinity"
+    poll_s: float = 1.0
+    request_timeout_s: float | None = 60.0
+    build_poll_s: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> WorkerSettings:
+        return cls(concurrency=settings.provision_concurrency,
+                   active_timeout_s=settings.provision_active_timeout_s,
+                   retries=settings.provision_retries, backoff_s=settings.provision_backoff_s,
+                   keep_failed=settings.provision_keep_failed,
+                   group_policy=settings.provision_group_policy,
+                   poll_s=settings.provision_poll_s)
+
+
+class ProvisionWorker:
+    def __init__(self, ctx: svc.ProvisioningContext, *, connections: Connections,
+                 settings: WorkerSettings = WorkerSettings(),
+                 refresh: Callable[[Sequence[str]], Any] | None = None) -> None:
+        self.ctx = ctx
+        self.connections = connections
+        self.settings = settings
+        self.refresh = refresh
+        self._slots = threading.BoundedSemaphore(settings.concurrency)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._busy: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def start(self) -> ProvisionWorker:
+        self._thread = threading.Thread(target=self._loop, name="provision-worker",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for t in list(self._threads):
+            t.join(max(0.1, timeout / max(1, len(self._threads))))
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception:  # the database may be briefly unavailable: try next time
+                log.exception("provision worker: polling failed")
+            self._wake.wait(self.settings.poll_s)
+            self._wake.clear()
+
+    def poll(self) -> list[threading.Thread]:
+        """Start a thread for every request waiting for work that none is working on."""
+        started = []
+        for rid, _state in svc.pending(self.ctx):
+            with self._lock:
+                if rid in self._busy:
+                    continue
+                self._busy.add(rid)
+            t = threading.Thread(target=self._guarded, args=(rid,), name=f"provision-{rid}",
+                                 daemon=True)
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+            t.start()
+            started.append(t)
+        return started
+
+    def _guarded(self, rid: int) -> None:
+        try:
+            self.run(rid)
+        except Exception as exc:  # never let a request's thread die silently
+            log.exception("request %s: provisioning crashed", rid, extra={"request": rid})
+            message = exc.message if isinstance(exc, GovCloudError) else \
+                f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(GovCloudError):
+                svc.fail(self.ctx, rid, message)
+        finally:
+            with self._lock:
+                self._busy.discard(rid)
+
+    # --- one request ----------------------------------------------------------------------------
+
+    def run(self, rid: int) -> dict[str, Any] | None:
+        row, spec, targets = svc.request_spec(self.ctx, rid)
+        if row.state == RequestState.APPROVED.value:
+            if not svc.start(self.ctx, rid):
+                return None
+        elif row.state == RequestState.PROVISIONING.value:
+            svc.event(self.ctx, rid, "resumed", "provisioning resumed (the previous worker "
+                                                "stopped); servers already created are adopted")
+        else:
+            return None
+        planned = plan_servers(spec, targets)
+        conns = self.connections()
+        groups: dict[str, str | None] = {}
+        pconns: dict[str, Any] = {}
+        refs: dict[tuple[str, str, str, str], cloud.Refs] = {}
+        try:
+            for t in targets:
+                project = self._project(row.department, t.site)
+                pconns[t.site] = self._retry(rid, partial(
+                    cloud.project_connection, conns[t.site], t.site, project,
+                    request_timeout_s=self.settings.request_timeout_s))
+                name = f"govcloud-{row.department}-{row.system}"
+                groups[t.site] = self._retry(rid, partial(
+                    cloud.ensure_group, pconns[t.site], t.site, name,
+                    self.settings.group_policy))
+            for p in planned:
+                k = (p.site, p.flavor, p.image, p.network)
+                if k not in refs:
+                    refs[k] = self._retry(rid, partial(
+                        cloud.resolve, pconns[p.site], p.site, flavor=p.flavor, image=p.image,
+                        network=p.network))
+        except GovCloudError as exc:
+            return svc.fail(self.ctx, rid, exc.message)
+        svc.event(self.ctx, rid, "plan", f"{len(planned)} servers in "
+                                         f"{', '.join(t.site for t in targets)}")
+        errors: list[str] = []
+        created: dict[tuple[str, int], str] = {}
+        lock = threading.Lock()
+
+        def one(p: PlannedServer) -> None:
+            try:
+                sid = self._server(rid, row.department, row.system, p, pconns[p.site],
+                                   refs[(p.site, p.flavor, p.image, p.network)],
+                                   groups[p.site])
+                with lock:
+                    created[(p.site, p.ordinal)] = sid
+            except GovCloudError as exc:
+                with lock:
+                    errors.append(exc.message)
+                svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name,
+                                  key=p.key(rid), server_id=None, status="failed",
+                                  error=exc.message)
+
+        workers = max(1, min(len(planned), self.settings.concurrency))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"req{rid}") as pool:
+            list(pool.map(one, planned))
+        if errors:
+            self._cleanup(rid, planned, pconns)
+            return svc.fail(self.ctx, rid, errors[0] + (
+                f" (and {len(errors) - 1} more failures)" if len(errors) > 1 else ""))
+        self._refresh(rid, row.department, created, conns)
+        return svc.complete(self.ctx, rid)
+
+    def _project(self, department: str, site: str) -> str:
+        from sqlmodel import Session
+
+        with Session(self.ctx.engine) as session:
+            project = store.project_of(session, department, site)
+        if project is None:
+            raise PermanentError(f"{site}: department {department} has no project")
+        return project
+
+    def _retry(self, rid: int, fn: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except TemporaryError as exc:
+                if attempt >= self.settings.retries or self._stop.is_set():
+                    raise TemporaryError(f"{exc.message} (gave up after {attempt + 1} "
+                                         "attempts)", hint=exc.hint) from exc
+                delay = self.settings.backoff_s * (2 ** attempt)
+                svc.event(self.ctx, rid, "retry", f"{exc.message}; retry {attempt + 1} of "
+                                                  f"{self.settings.retries} in {delay:.1f} s")
+                time.sleep(delay)
+                attempt += 1
+
+    def _server(self, rid: int, department: str, system: str, p: PlannedServer, pconn: Any,
+                refs: cloud.Refs, group: str | None) -> str:
+        key = p.key(rid)
+        with self._slots:
+            existing = self._retry(rid, lambda: cloud.find_by_key(pconn, p.site, key))
+            if existing is not None and existing.status != "ERROR":
+                sid = existing.id
+                svc.event(self.ctx, rid, "adopted", f"{p.site}: {p.name} exists already "
+                                                    f"({sid}, {existing.status}): adopted")
+            elif existing is not None:
+                raise PermanentError(f"site {p.site}: server {existing.id} went to ERROR: "
+                                     f"{existing.fault or 'no fault given'}")
+            else:
+                sid = self._retry(rid, lambda: self._create(rid, p, pconn, refs, group, key,
+                                                            system, department))
+                if os.environ.get(FAULT_KILL_AFTER_CREATE) == "1":
+                    os.kill(os.getpid(), signal.SIGKILL)
+            svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name,
+                              key=key, server_id=sid, status="building")
+        state = self._retry(rid, lambda: cloud.wait_active(
+            pconn, p.site, sid, timeout_s=self.settings.active_timeout_s,
+            interval_s=self.settings.build_poll_s))
+        svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name, key=key,
+                          server_id=sid, status=state.status.lower())
+        svc.event(self.ctx, rid, "active", f"{p.site}: {p.name} is ACTIVE ({sid})")
+        return sid
+
+    def _create(self, rid: int, p: PlannedServer, pconn: Any, refs: cloud.Refs,
+                group: str | None, key: str, system: str, department: str) -> str:
+        # a retry after a timeout may find the server the lost answer created
+        again = cloud.find_by_key(pconn, p.site, key)
+        if again is not None:
+            return again.id
+        return cloud.create_server(pconn, p.site, name=p.name, refs=refs, key=key,
+                                   request_id=rid, ordinal=p.ordinal, group_id=group,
+                                   volumes=p.volumes, system=system, department=department)
+
+    def _cleanup(self, rid: int, planned: Sequence[PlannedServer],
+                 pconns: Mapping[str, Any]) -> None:
+        if self.settings.keep_failed:
+            svc.event(self.ctx, rid, "cleanup", "keeping the servers for inspection "
+                                                "(provision_keep_failed)")
+            return
+        removed = 0
+        for p in planned:
+            try:
+                found = self._retry(rid, partial(cloud.find_by_key, pconns[p.site], p.site,
+                                                 p.key(rid)))
+                if found is not None:
+                    self._retry(rid, partial(cloud.delete_server, pconns[p.site], p.site,
+                                             found.id))
+                    removed += 1
+                    svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal,
+                                      name=p.name, key=p.key(rid), server_id=found.id,
+                                      status="deleted")
+            except GovCloudError as exc:
+                svc.event(self.ctx, rid, "cleanup", f"could not delete {p.name}: "
+                                                    f"{exc.message}")
+        svc.event(self.ctx, rid, "cleanup", f"deleted {removed} server(s) this request created")
+
+    def _refresh(self, rid: int, department: str, created: Mapping[tuple[str, int], str],
+                 conns: Mapping[str, Any]) -> None:
+        """Write the new servers and the project's quota usage into the inventory now."""
+        by_site: dict[str, list[str]] = {}
+        for (site, _), sid in created.items():
+            by_site.setdefault(site, []).append(sid)
+        for site, ids in sorted(by_site.items()):
+            try:
+                project = self._project(department, site)
+                servers = self._retry(rid, partial(cloud.read_servers, conns[site], site, ids))
+                quotas = self._retry(rid, partial(cloud.read_quotas, conns[site], site,
+                                                  project))
+                engine = self.ctx.engine.execution_options(sqlite_begin="IMMEDIATE")
+                with engine.begin() as conn:
+                    inv.upsert_servers(conn, site, servers, {project: department})
+                    tbl = inv.table("quota_usage")
+                    rows = inv.quota_rows(site, quotas, {project: department})
+                    conn.execute(delete(tbl).where(
+                        tbl.c.site == site, tbl.c.project_id == project,
+                        tbl.c.resource.in_([r["resource"] for r in rows])))
+                    if rows:
+                        conn.execute(tbl.insert(), rows)
+                svc.event(self.ctx, rid, "inventory", f"{site}: {len(servers)} new servers "
+                                                      "in the inventory")
+            except GovCloudError as exc:  # the next sync will bring them in
+                svc.event(self.ctx, rid, "inventory", f"{site}: targeted refresh failed "
+                                                      f"({exc.message}); the next sync adds them")
+        if self.refresh is not None:
+            try:
+                self.refresh(sorted(by_site))
+            except Exception:
+                log.exception("request %s: refresh after provisioning failed", rid)
+
+
+def start_provision_worker(state: Any) -> Callable[[], None]:
+    """Start the worker on a control plane's state; returns its stop function."""
+    from govcloud.services.inventory import syncer_for
+
+    ctx = svc.context_for(state)
+    settings = WorkerSettings.from_settings(state.settings)
+
+    def refresh(sites: Sequence[str]) -> None:
+        syncer_for(state).sync(sites)
+
+    worker = ProvisionWorker(ctx, connections=state.clouds.connections, settings=settings,
+                             refresh=refresh).start()
+    state.provision_worker = worker
+    return worker.stop

@@ -1,0 +1,219 @@
+"""Provisioning end to end over real HTTP: the simulator driven by unmodified openstacksdk, the
+control plane with its job worker, SQLite and PostgreSQL. An operator submits, a bureau-admin
+approves, the worker creates the servers (idempotency tags, anti-affinity groups), and they
+appear in the inventory at once. Faults are real: regions down, quota exceeded in the cloud."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from govcloud.api.app import make_app
+from govcloud.api.server import ServerThread
+from govcloud.client import ApiClient
+from govcloud.cloud.connect import connect
+from govcloud.domain.sites import default_sites
+from govcloud.errors import GovCloudError
+from govcloud.services import provisioning as svc
+from govcloud.settings import load_settings
+from govcloud.sim.server import RunningSimulator, start
+from govcloud.store.audit import write_session
+from govcloud.store.engine import make_engine
+from govcloud.store.migrate import upgrade_engine
+from govcloud.store.principals import PrincipalRepository
+from govcloud.workers.provision import start_provision_worker
+
+from .conftest import small_catalogue
+
+NETWORKS = {"PROD": "prod-net", "DR-LOCAL": "dr-local-net", "DR-REMOTE": "dr-remote-net"}
+IMAGE = "cirros-0.6.2-x86_64-disk"
+WAIT = 60
+
+
+@dataclass
+class ProvPlane:
+    url: str
+    engine: Engine
+    sim: RunningSimulator
+    admin: ApiClient
+    operator: ApiClient
+    clouds_yaml: Path
+
+    def cloud(self, region: str) -> Any:
+        site = next(s for s in default_sites() if s.name == region)
+        return connect(site, clouds_yaml=self.clouds_yaml)
+
+    def faults(self, **knobs: Any) -> None:
+        httpx.put(f"{self.sim.base_url}/_sim/faults", json=knobs, timeout=10).raise_for_status()
+
+    def region(self, name: str, up: bool) -> None:
+        verb = "up" if up else "down"
+        httpx.post(f"{self.sim.base_url}/_sim/regions/{name}/{verb}", timeout=10).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def prov(plane_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvPlane]:
+    root = tmp_path_factory.mktemp("prov")
+    clouds_yaml = root / "clouds.yaml"
+    sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
+    engine = make_engine(plane_database)
+    upgrade_engine(engine)
+    with write_session(engine) as session:
+        admin = PrincipalRepository(session=session).bootstrap_admin()
+        session.commit()
+    settings = load_settings(database_url=plane_database, clouds_yaml=clouds_yaml,
+                             provision_retries=2, provision_backoff_s=0.05,
+                             provision_poll_s=0.2, provision_active_timeout_s=20)
+    app = make_app(engine=engine, settings=settings, catalogue_dir=small_catalogue(
+        root / "tenants"), workers=start_provision_worker)
+    server = ServerThread(app).start()
+    admin_api = ApiClient(server.url, admin.token)
+    answer = admin_api.post("/principals", {"name": "ops-li", "role": "operator"})
+    operator = ApiClient(server.url, answer["token"])
+    report = admin_api.post("/sync", {"full": True})
+    assert report["ok"], report
+    try:
+        yield ProvPlane(server.url, engine, sim, admin_api, operator, clouds_yaml)
+    finally:
+        admin_api.close()
+        operator.close()
+        server.stop()
+        sim.stop()
+        engine.dispose()
+
+
+def request(system: str, *, count: int = 2, flavor: str = "gc.c2m4", image: str = IMAGE,
+            dr_level: int | None = None, department: str = "gd-psd") -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "department": department, "system": system, "justification": "integration test",
+        "servers": [{"name_prefix": "app", "flavor": flavor, "image": image, "count": count,
+                     "network": NETWORKS}]}
+    if dr_level is not None:
+        body["dr_level"] = dr_level
+    return body
+
+
+def wait_final(api: ApiClient, rid: int) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        r: dict[str, Any] = api.get(f"/requests/{rid}")
+        if r["state"] in ("done", "failed", "rejected", "cancelled"):
+            return r
+        time.sleep(0.1)
+    raise AssertionError(f"request {rid} did not finish: {api.get(f'/requests/{rid}')}")
+
+
+def tagged(prov: ProvPlane, rid: int) -> dict[str, list[Any]]:
+    """Every server in every region carrying one of the request's idempotency tags."""
+    out = {}
+    for region in NETWORKS:
+        conn = prov.cloud(region)
+        out[region] = [s for s in conn.compute.servers(all_projects=True)
+                       if any(t.startswith(f"govcloud-req-{rid}-") for t in (s.tags or []))]
+        conn.close()
+    return out
+
+
+def test_operator_submits_admin_approves_worker_provisions(prov: ProvPlane) -> None:
+    submitted = prov.operator.post("/requests", request("case"))
+    assert submitted["state"] == "submitted" and submitted["dr_level"] == 6
+    rid = submitted["id"]
+    with pytest.raises(GovCloudError, match="may not request.approve"):
+        prov.operator.post(f"/requests/{rid}/approve")
+    approved = prov.admin.post(f"/requests/{rid}/approve")
+    assert approved["state"] == "approved"
+    assert [s["site"] for s in approved["placement"]["sites"]] == ["PROD", "DR-LOCAL",
+                                                                   "DR-REMOTE"]
+    done = wait_final(prov.admin, rid)
+    assert done["state"] == "done", done
+    shown = prov.admin.get(f"/requests/{rid}")
+    assert sorted((s["site"], s["status"]) for s in shown["servers"]) == sorted(
+        (site, "active") for site in NETWORKS for _ in range(2))
+    kinds = [e["kind"] for e in shown["events"]]
+    assert kinds[:3] == ["submitted", "approved", "provisioning"] and kinds[-1] == "done"
+    # in the cloud: two servers per site, each tagged once, members of one anti-affinity group
+    servers = tagged(prov, rid)
+    for region, found in servers.items():
+        assert len(found) == 2, region
+        assert len({s.compute_host for s in found}) == 2, "anti-affinity: distinct hosts"
+        assert {s.metadata["govcloud_request"] for s in found} == {str(rid)}
+    # in the inventory at once, without a sync
+    listed = prov.admin.get("/servers", department="gd-psd", limit=1000)
+    names = {(s["site"], s["name"]) for s in listed["servers"]}
+    assert {(site, f"case-app-{n}") for site in NETWORKS for n in (1, 2)} <= names
+    # the reservation is released, the ledger matches, every step is audited
+    assert svc.ledger_check(prov.engine)["matches"]
+    audit = prov.admin.get("/audit", action="request.done")
+    assert any(e["after"]["request"] == rid for e in audit["entries"])
+
+
+def test_unknown_names_and_bad_counts_are_refused_before_reserving(prov: ProvPlane) -> None:
+    before = prov.admin.get("/requests")["count"]
+    for body, text in ((request("bad1", image="no-such-image"), "unknown image 'no-such-image'"),
+                       (request("bad2", flavor="gc.nope"), "unknown flavor 'gc.nope'"),
+                       (request("bad3", count=0), "count: 0 is outside 1..500"),
+                       (request("bad4", count=10_000), "count: 10000 is outside"),
+                       (request("bad5", dr_level=3), "below department gd-psd's level 6")):
+        with pytest.raises(GovCloudError, match=text) as err:
+            prov.operator.post("/requests", body)
+        assert err.value.http_status == 422
+    bad_net = request("bad6")
+    bad_net["servers"][0]["network"] = "nowhere-net"
+    with pytest.raises(GovCloudError, match="unknown network 'nowhere-net'"):
+        prov.operator.post("/requests", bad_net)
+    assert prov.admin.get("/requests")["count"] == before
+
+
+def test_a_region_down_fails_cleanly_and_leaks_nothing(prov: ProvPlane) -> None:
+    rid = prov.operator.post("/requests", request("downsys", dr_level=6))["id"]
+    prov.region("DR-REMOTE", up=False)
+    try:
+        prov.admin.post(f"/requests/{rid}/approve")
+        failed = wait_final(prov.admin, rid)
+    finally:
+        prov.region("DR-REMOTE", up=True)
+    assert failed["state"] == "failed"
+    assert "DR-REMOTE" in failed["error"] and "gave up after 3 attempts" in failed["error"]
+    events = prov.admin.get(f"/requests/{rid}")["events"]
+    assert sum(e["kind"] == "retry" for e in events) >= 2
+    assert all(not found for found in tagged(prov, rid).values()), "servers leaked"
+    assert svc.ledger_check(prov.engine)["matches"]
+    assert held(prov.engine, rid) == 0
+
+
+def test_cloud_side_quota_exceeded_fails_with_the_clouds_message(prov: ProvPlane) -> None:
+    conn = prov.cloud("PROD")
+    project = conn.identity.find_project("gd-tax")
+    old = conn.compute.get_quota_set(project.id)
+    detail = conn.compute.get(f"/os-quota-sets/{project.id}/detail").json()["quota_set"]
+    # no room left in the cloud, while the stored snapshot still shows room
+    conn.compute.update_quota_set(project.id, cores=detail["cores"]["in_use"])
+    try:
+        rid = prov.operator.post("/requests", request("quota", department="gd-tax",
+                                                      dr_level=None))["id"]
+        prov.admin.post(f"/requests/{rid}/approve")
+        failed = wait_final(prov.admin, rid)
+    finally:
+        conn.compute.update_quota_set(project.id, cores=old.cores)
+        conn.close()
+    assert failed["state"] == "failed"
+    assert "Quota exceeded for cores" in failed["error"], failed["error"]
+    assert all(not found for found in tagged(prov, rid).values())
+    assert held(prov.engine, rid) == 0
+
+
+def held(engine: Engine, rid: int) -> int:
+    """How many active reservations the request still holds."""
+    from sqlmodel import Session
+
+    from govcloud.store.provisioning import active_reservations
+
+    with Session(engine) as session:
+        return len(active_reservations(session, rid))

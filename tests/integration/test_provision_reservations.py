@@ -1,0 +1,204 @@
+"""Approvals reserve capacity and quota without ever over-committing, on SQLite and
+PostgreSQL: 50 concurrent approvals against room for 10 (real threads, real databases)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert
+from sqlmodel import Session
+
+from govcloud.domain.provisioning import CopyKind, DrPolicy, PolicyRule
+from govcloud.domain.rbac import Principal
+from govcloud.domain.sites import SiteRole, default_sites
+from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput
+from govcloud.services import provisioning as svc
+from govcloud.services.catalogue import load_catalogue
+from govcloud.store import inventory as inv
+from govcloud.store.audit import AuditLog
+from govcloud.store.engine import make_engine
+from govcloud.store.migrate import upgrade_engine
+from govcloud.store.provisioning import SITE_TOTAL
+
+TENANTS = Path(__file__).resolve().parents[2] / "tenants"
+PROD_ONLY = DrPolicy((PolicyRule(1, 6, ((SiteRole.PRODUCTION, CopyKind.PRIMARY),)),))
+ADMIN = Principal("boss", "bureau-admin")
+OTHER_ADMIN = Principal("deputy", "bureau-admin")
+OPERATOR = Principal("alice", "operator")
+VIEWER = Principal("viewer", "department-viewer", department="gd-tax")
+
+
+def seed(engine: Engine, *, hosts: int, host_vcpu: int, quota_cores: int) -> None:
+    """A stored PROD snapshot: ``hosts`` hosts of ``host_vcpu`` vCPU, flavor gc.c4m8, and
+    gd-psd's project with a cores quota of ``quota_cores`` (−1: unlimited)."""
+    with engine.begin() as conn:
+        conn.execute(insert(inv.table("department_site")), [
+            {"department": "gd-psd", "site": "PROD", "project_id": "p-psd",
+             "project_name": "gd-psd", "city": None}])
+        conn.execute(insert(inv.table("flavor")), [
+            {"site": "PROD", "id": "f4", "name": "gc.c4m8", "vcpus": 4, "ram_mb": 8192,
+             "disk_gb": 40, "ephemeral_gb": 0, "swap_mb": 0, "is_public": True}])
+        conn.execute(insert(inv.table("quota_usage")), [
+            {"site": "PROD", "project_id": "p-psd", "resource": r, "department": "gd-psd",
+             "limit": lim, "in_use": 0}
+            for r, lim in (("cores", quota_cores), ("ram", -1), ("instances", -1))])
+        conn.execute(insert(inv.table("hypervisor")), [
+            {"site": "PROD", "id": f"h{i}", "hostname": f"host-{i}", "state": "up",
+             "status": "enabled", "availability_zone": "nova", "running_servers": 0,
+             "vcpu_total": host_vcpu, "vcpu_reserved": 0, "vcpu_ratio": 1.0,
+             "vcpu_used": 0, "ram_total": 1_000_000, "ram_reserved": 0, "ram_ratio": 1.0,
+             "ram_used": 0, "disk_total": 100_000, "disk_reserved": 0, "disk_ratio": 1.0,
+             "disk_used": 0} for i in range(hosts)])
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade_engine(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def ctx(engine: Engine) -> svc.ProvisioningContext:
+    catalogue = load_catalogue(TENANTS, sites=[s.name for s in default_sites()])
+    return svc.ProvisioningContext(engine=engine, sites=default_sites(),
+                                   catalogue=lambda: catalogue, policy=PROD_ONLY,
+                                   group_policy="soft-anti-affinity")
+
+
+def one_server(system: str = "app", count: int = 1) -> dict[str, Any]:
+    return {"department": "gd-psd", "system": system, "justification": "test",
+            "servers": [{"name_prefix": "vm", "flavor": "gc.c4m8", "image": "cirros",
+                         "count": count, "network": "prod-net"}]}
+
+
+def approve_concurrently(ctx: svc.ProvisioningContext, ids: list[int]) -> tuple[
+        list[int], list[GovCloudError]]:
+    ok: list[int] = []
+    errors: list[GovCloudError] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(ids))
+
+    def run(rid: int) -> None:
+        barrier.wait()
+        try:
+            svc.approve(ctx, ADMIN, rid)
+            with lock:
+                ok.append(rid)
+        except GovCloudError as exc:
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(rid,)) for rid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return ok, errors
+
+
+@pytest.mark.parametrize("limit", ["quota", "capacity"])
+def test_fifty_concurrent_approvals_against_room_for_ten(ctx: svc.ProvisioningContext,
+                                                        engine: Engine, limit: str) -> None:
+    if limit == "quota":   # plenty of hosts, 40 cores of quota: room for ten 4-vCPU servers
+        seed(engine, hosts=50, host_vcpu=64, quota_cores=40)
+    else:                  # unlimited quota, 5 hosts × 8 vCPU: room for ten
+        seed(engine, hosts=5, host_vcpu=8, quota_cores=-1)
+    ids = [svc.submit(ctx, OPERATOR, one_server(f"app{i}"))["id"] for i in range(50)]
+    ok, errors = approve_concurrently(ctx, ids)
+    assert len(ok) == 10, [e.message for e in errors][:3]
+    assert len(errors) == 40
+    assert all(isinstance(e, svc.InsufficientCapacity) for e in errors), errors[:3]
+    assert all(e.message.startswith("insufficient capacity: PROD: ") for e in errors)
+    check = svc.ledger_check(engine)
+    assert check["matches"], check
+    assert check["ledger"][("PROD", SITE_TOTAL)].cores == 40
+    states = {r["id"]: r["state"] for r in svc.list_requests(ctx, ADMIN)["requests"]}
+    assert sorted(i for i, s in states.items() if s == "approved") == sorted(ok)
+    assert sum(s == "submitted" for s in states.values()) == 40
+    with Session(engine) as session:  # every approval audited, the chain intact
+        log = AuditLog(session=session)
+        assert log.verify().ok
+        approvals = [e for e in log.iter_entries() if e.action == "request.approve"]
+    assert sorted(int(e.after["request"]) for e in approvals) == sorted(ok)  # type: ignore[index]
+
+
+def test_release_on_cancel_and_fail_frees_the_room(ctx: svc.ProvisioningContext,
+                                                   engine: Engine) -> None:
+    seed(engine, hosts=50, host_vcpu=64, quota_cores=8)  # room for two
+    a, b, c = (svc.submit(ctx, OPERATOR, one_server(f"s{i}"))["id"] for i in range(3))
+    svc.approve(ctx, ADMIN, a)
+    svc.approve(ctx, ADMIN, b)
+    with pytest.raises(svc.InsufficientCapacity, match="gd-psd quota has 0 cores left"):
+        svc.approve(ctx, ADMIN, c)
+    cancelled = svc.cancel(ctx, OPERATOR, a, "not needed")
+    assert cancelled["state"] == "cancelled"
+    svc.approve(ctx, ADMIN, c)  # a's room is free again
+    assert svc.start(ctx, b)
+    failed = svc.fail(ctx, b, "PROD: HTTP 403: Quota exceeded for cores")
+    assert failed["state"] == "failed" and "Quota exceeded" in failed["error"]
+    check = svc.ledger_check(engine)
+    assert check["matches"] and check["ledger"][("PROD", "gd-psd")].cores == 4
+    shown = svc.show(ctx, ADMIN, b)
+    assert [e["kind"] for e in shown["events"]] == ["submitted", "approved", "provisioning",
+                                                    "failed"]
+
+
+def test_rules_of_deciding(ctx: svc.ProvisioningContext, engine: Engine) -> None:
+    seed(engine, hosts=5, host_vcpu=64, quota_cores=-1)
+    own = svc.submit(ctx, ADMIN, one_server("mine"))["id"]
+    with pytest.raises(Forbidden, match="requester and approver must differ"):
+        svc.approve(ctx, ADMIN, own)
+    approved = svc.approve(ctx, OTHER_ADMIN, own)
+    assert approved["approver"] == "deputy" and approved["requester"] == "boss"
+    other = svc.submit(ctx, OPERATOR, one_server("theirs"))["id"]
+    with pytest.raises(Forbidden, match="approving requests and managing principals"):
+        svc.approve(ctx, OPERATOR, other)
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        svc.reject(ctx, ADMIN, other, " ")
+    assert svc.reject(ctx, ADMIN, other, "use the shared cluster")["state"] == "rejected"
+    with pytest.raises(ConflictError, match="is rejected and cannot become approved"):
+        svc.approve(ctx, OTHER_ADMIN, other)
+    # a viewer of another department does not even learn the request exists
+    from govcloud.errors import NotFound
+    with pytest.raises(NotFound):
+        svc.show(ctx, VIEWER, other)
+    assert svc.list_requests(ctx, VIEWER)["count"] == 0
+
+
+def test_bad_requests_are_refused_before_anything_is_stored(
+        ctx: svc.ProvisioningContext, engine: Engine) -> None:
+    seed(engine, hosts=5, host_vcpu=64, quota_cores=-1)
+    for data, text in ((one_server(count=0), "count: 0 is outside"),
+                       (one_server(count=10_000), "count: 10000 is outside"),
+                       ({**one_server(), "servers": [{**one_server()["servers"][0],
+                                                      "flavor": "gc.nope"}]},
+                        "PROD: unknown flavor 'gc.nope'"),
+                       ("- just\n- a list", "must be a mapping")):
+        with pytest.raises(InvalidInput, match=text):
+            svc.submit(ctx, OPERATOR, data)
+    assert svc.list_requests(ctx, ADMIN)["count"] == 0
+    assert svc.ledger_check(engine)["ledger"] == {}
+
+
+def test_auto_approval_policy_is_shown_as_the_approver(ctx: svc.ProvisioningContext,
+                                                       engine: Engine) -> None:
+    from govcloud.domain.provisioning import AutoApprove
+
+    seed(engine, hosts=5, host_vcpu=64, quota_cores=-1)
+    ctx.auto_approve = {"gd-psd": AutoApprove("gd-psd", max_vcpu=8, per_month=1)}
+    first = svc.submit(ctx, OPERATOR, one_server("a1"))
+    assert first["state"] == "approved"
+    assert first["approver"].startswith("policy:auto-approve gd-psd")
+    second = svc.submit(ctx, OPERATOR, one_server("a2"))
+    assert second["state"] == "submitted"  # one per month
+    big = svc.submit(ctx, OPERATOR, one_server("a3", count=3))
+    assert big["state"] == "submitted"
+    notes = [e["message"] for e in svc.show(ctx, ADMIN, big["id"])["events"]]
+    assert any("needs 12 vCPU in a site, above the auto-approval limit of 8" in n
+               for n in notes)
