@@ -66,9 +66,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer)
         return 0
-    rows: list[tuple[str, ...]] = [(str(r["id"]), r["department"], r["system"], str(r["dr_level"]), r["state"],
-             r["requester"], r["approver"] or "", (r["created_at"] or "")[:19].replace("T", " "))
-            for r in answer["requests"]]
+    rows: list[tuple[str, ...]] = [
+        (str(r["id"]), r["department"], r["system"], str(r["dr_level"]), r["state"],
+         r["requester"], r["approver"] or "", (r["created_at"] or "")[:19].replace("T", " "))
+        for r in answer["requests"]]
     print(_table(rows, ("ID", "DEPARTMENT", "SYSTEM", "DR", "STATE", "REQUESTER", "APPROVER",
                         "SUBMITTED")))
     return 0
@@ -88,8 +89,9 @@ def _print_request(r: dict[str, Any]) -> None:
               f"{d['ram_mb'] / 1024:,.0f} GiB RAM" + ("" if s["ok"] else
                                                       " — " + "; ".join(s["problems"])))
     if r.get("servers"):
-        rows: list[tuple[str, ...]] = [(s["site"], str(s["ordinal"]), s["name"], s["status"], s["server_id"] or "",
-                 s["error"] or "") for s in r["servers"]]
+        rows: list[tuple[str, ...]] = [
+            (s["site"], str(s["ordinal"]), s["name"], s["status"], s["server_id"] or "",
+             s["error"] or "") for s in r["servers"]]
         print(_table(rows, ("SITE", "#", "NAME", "STATUS", "SERVER ID", "ERROR")))
 
 
