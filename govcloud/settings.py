@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -156,6 +156,19 @@ class Settings(BaseSettings):
     provision_group_policy: Literal["anti-affinity", "soft-anti-affinity"] = "anti-affinity"
     provision_poll_s: float = Field(default=1.0, gt=0,
                                     description="how often the job worker looks for work")
+    # migration (docs/migration.md)
+    migrate_dir: Path | None = Field(
+        default=None, description="known_hosts, run artifacts and staging; default "
+                                  "$XDG_STATE_HOME/govcloud/migrate")
+    ssh_key: Path | None = Field(default=None, description="private key for legacy hosts "
+                                                           "and targets (a path, never the key)")
+    become_password: SecretStr | None = None
+    migrate_concurrency: int = Field(default=8, ge=1, le=256,
+                                     description="hosts surveyed or migrated at once")
+    ssh_timeout_s: float = Field(default=15.0, gt=0)
+    step_timeout_s: float = Field(default=3600.0, gt=0, description="a step run's job timeout")
+    step_idle_timeout_s: float = Field(default=600.0, gt=0,
+                                       description="a step run without output this long ends")
 
     @field_validator("sites")
     @classmethod
@@ -177,6 +190,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         file_settings = _ConfigFileSource(settings_cls, overridden_by=env_settings)
         return init_settings, env_settings, file_settings
+
+    def migrate_path(self) -> Path:
+        """Where migration keeps known_hosts, run artifacts and staged data."""
+        return self.migrate_dir or state_dir() / "migrate"
 
     def site_list(self) -> tuple[Site, ...]:
         """The configured sites as domain objects, production first."""

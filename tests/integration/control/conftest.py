@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -101,7 +102,14 @@ def plane_database(request: pytest.FixtureRequest,
 
 
 @pytest.fixture(scope="module")
-def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+def plane_settings() -> dict[str, Any]:
+    """Extra settings for the plane's app (a test module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
+          plane_settings: dict[str, Any]) -> Iterator[Plane]:
     root = tmp_path_factory.mktemp("plane")
     clouds_yaml = root / "clouds.yaml"
     sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
@@ -111,7 +119,8 @@ def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         admin = PrincipalRepository(session=session).bootstrap_admin()
         session.commit()
     clock = Clock()
-    settings = load_settings(database_url=plane_database, clouds_yaml=clouds_yaml)
+    settings = load_settings(database_url=plane_database, clouds_yaml=clouds_yaml,
+                             **plane_settings)
     catalogue = small_catalogue(root / "tenants")
     app = make_app(engine=engine, settings=settings, clock=clock, catalogue_dir=catalogue)
     server = ServerThread(app).start()

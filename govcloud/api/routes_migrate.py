@@ -1,0 +1,253 @@
+"""Migration: legacy hosts (``/hosts``), the dynamic inventory (``/inventory``) and waves
+(``/migrate/...``): survey, plan, sign-off, readiness and gates, override, run, cancel,
+rollback and the live event stream.
+
+RBAC: reading needs ``department.view`` on the department; surveys, plans, trust, runs and
+rollbacks need ``migration.run``; a gate override needs ``migration.override`` *and* the
+bureau-admin role (PRODUCT.md: the bureau decides).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from govcloud.api.deps import (
+    CurrentPrincipal,
+    check,
+    get_catalogue,
+    get_engine,
+    target_of,
+    visible_codes,
+)
+from govcloud.domain.catalogue import Catalogue
+from govcloud.domain.rbac import Action, Principal, Role, Target
+from govcloud.domain.waves import DEFAULT_GATE
+from govcloud.errors import Forbidden, InvalidInput
+from govcloud.services import migration as service
+from govcloud.settings import Settings
+from govcloud.store import migration as repo
+
+router = APIRouter(tags=["migration"])
+Engine_ = Annotated[Engine, Depends(get_engine)]
+Catalogue_ = Annotated[Catalogue, Depends(get_catalogue)]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _target(catalogue: Catalogue, code: str) -> Target:
+    department = catalogue.find(code)
+    return target_of(department) if department else Target.of(code, None)
+
+
+def _level(catalogue: Catalogue, code: str) -> int | None:
+    department = catalogue.find(code)
+    return department.dr_level if department else None
+
+
+def _check(principal: Principal, action: Action, catalogue: Catalogue, code: str) -> None:
+    check(principal, action, _target(catalogue, code))
+
+
+# --- hosts -------------------------------------------------------------------------------------
+
+class ImportBody(BaseModel):
+    text: str = Field(description="the inventory file's content (YAML)")
+    name: str = Field("inventory", description="the file's name, for messages")
+
+
+@router.post("/hosts/import", summary="import legacy hosts from an inventory file")
+def import_hosts(request: Request, engine: Engine_, principal: CurrentPrincipal,
+                 catalogue: Catalogue_, body: ImportBody) -> dict[str, Any]:
+    hosts = service.parse_inventory_text(body.text, where=body.name)
+    for dept in {h.department for h in hosts}:
+        if catalogue.find(dept) is None:
+            raise InvalidInput(f"{body.name}: department {dept!r} is not in the catalogue",
+                               hint="`govcloud departments list` shows the codes")
+        _check(principal, Action.MIGRATION_RUN, catalogue, dept)
+    return service.import_hosts(engine, hosts, actor=principal.name,
+                                clock=request.app.state.clock)
+
+
+@router.get("/hosts", summary="legacy hosts you may see, with survey and wave")
+def list_hosts(engine: Engine_, principal: CurrentPrincipal, catalogue: Catalogue_,
+               department: str | None = None) -> dict[str, Any]:
+    if department is not None:
+        _check(principal, Action.VIEW_DEPARTMENT, catalogue, department)
+    codes = visible_codes(principal, catalogue, Action.VIEW_DEPARTMENT)
+    return {"hosts": service.list_hosts(engine, department=department, departments=codes)}
+
+
+def _host_department(engine: Engine, name: str) -> str:
+    with Session(engine) as session:
+        return repo.get_host(session, name).department
+
+
+@router.get("/hosts/{name}/key", summary="the SSH host key the host presents now")
+def host_key(request: Request, engine: Engine_, principal: CurrentPrincipal,
+             catalogue: Catalogue_, name: str) -> dict[str, Any]:
+    _check(principal, Action.MIGRATION_RUN, catalogue, _host_department(engine, name))
+    return service.host_key(engine, _settings(request), name)
+
+
+class TrustBody(BaseModel):
+    fingerprint: str = Field(description="the SHA256 fingerprint the person confirmed")
+    replace: bool = Field(False, description="replace a different recorded key")
+
+
+@router.post("/hosts/{name}/trust", summary="record the host's key (it must match)")
+def trust_host(request: Request, engine: Engine_, principal: CurrentPrincipal,
+               catalogue: Catalogue_, name: str, body: TrustBody) -> dict[str, Any]:
+    _check(principal, Action.MIGRATION_RUN, catalogue, _host_department(engine, name))
+    return service.trust_host(engine, _settings(request), name, fingerprint=body.fingerprint,
+                              replace=body.replace, actor=principal.name,
+                              clock=request.app.state.clock)
+
+
+@router.get("/inventory", summary="Ansible JSON inventory: legacy hosts and their targets")
+def inventory(request: Request, engine: Engine_, principal: CurrentPrincipal,
+              catalogue: Catalogue_) -> dict[str, Any]:
+    codes = visible_codes(principal, catalogue, Action.VIEW_DEPARTMENT)
+    return service.dynamic_inventory(engine, _settings(request), departments=codes)
+
+
+# --- survey and plan ---------------------------------------------------------------------------
+
+class DepartmentBody(BaseModel):
+    department: str
+    hosts: list[str] | None = Field(None, description="only these hosts (survey)")
+
+
+@router.post("/migrate/survey", summary="survey a department's legacy hosts over SSH")
+def survey(request: Request, engine: Engine_, principal: CurrentPrincipal,
+           catalogue: Catalogue_, body: DepartmentBody) -> dict[str, Any]:
+    _check(principal, Action.MIGRATION_RUN, catalogue, body.department)
+    return service.survey(engine, _settings(request), department=body.department,
+                          actor=principal.name, hosts=body.hosts,
+                          clock=request.app.state.clock)
+
+
+class PlanBody(BaseModel):
+    department: str
+    first_window: datetime | None = Field(None, description="default: next Saturday 01:00")
+    window_hours: float = Field(service.WINDOW_HOURS, gt=0, le=72)
+    every_days: int = Field(7, ge=1, le=90)
+    max_hosts: int = Field(10, ge=1, le=500)
+
+
+@router.post("/migrate/plan", summary="group a department's hosts into waves")
+def plan(request: Request, engine: Engine_, principal: CurrentPrincipal,
+         catalogue: Catalogue_, body: PlanBody) -> dict[str, Any]:
+    _check(principal, Action.MIGRATION_RUN, catalogue, body.department)
+    first = body.first_window or service.default_first_window(request.app.state.clock())
+    waves = service.plan(engine, department=body.department,
+                         dept_level=_level(catalogue, body.department), actor=principal.name,
+                         first_window=first, window_hours=body.window_hours,
+                         every_days=body.every_days, max_hosts=body.max_hosts,
+                         clock=request.app.state.clock)
+    return {"department": body.department, "waves": waves}
+
+
+class SignoffBody(BaseModel):
+    department: str
+    note: str | None = None
+
+
+@router.post("/migrate/signoff", summary="record the department's sign-off to migrate")
+def signoff(request: Request, engine: Engine_, principal: CurrentPrincipal,
+            catalogue: Catalogue_, body: SignoffBody) -> dict[str, Any]:
+    _check(principal, Action.MIGRATION_RUN, catalogue, body.department)
+    service.set_signoff(engine, department=body.department, actor=principal.name,
+                        note=body.note, clock=request.app.state.clock)
+    return {"department": body.department, "by": principal.name}
+
+
+# --- waves -------------------------------------------------------------------------------------
+
+def _wave_department(engine: Engine, wave_id: str) -> str:
+    with Session(engine) as session:
+        return repo.get_wave(session, wave_id).department
+
+
+def _flavors(request: Request) -> list[Any]:
+    conns = request.app.state.clouds.connections()
+    prod = next(iter(conns.values()), None)
+    return service.flavors_of(prod) if prod is not None else []
+
+
+@router.get("/migrate/waves", summary="waves per department, with their status")
+def list_waves(engine: Engine_, principal: CurrentPrincipal, catalogue: Catalogue_,
+               department: str | None = None) -> dict[str, Any]:
+    if department is not None:
+        _check(principal, Action.VIEW_DEPARTMENT, catalogue, department)
+    codes = visible_codes(principal, catalogue, Action.VIEW_DEPARTMENT)
+    with Session(engine) as session:
+        rows = [w for w in repo.waves(session, department=department)
+                if codes is None or w.department in codes]
+        out = []
+        for w in rows:
+            statuses = repo.step_statuses(session, w.id)
+            out.append({**_wave_json(w), "hosts": sorted(statuses)})
+    return {"waves": out}
+
+
+def _wave_json(w: Any) -> dict[str, Any]:
+    return {"wave": w.id, "department": w.department, "number": w.number,
+            "rehearsal": w.rehearsal, "dr_level": w.dr_level, "status": w.status,
+            "window": {"start": w.window_start.isoformat(), "end": w.window_end.isoformat()},
+            "override": {"by": w.override_by, "reason": w.override_reason}
+            if w.override_by else None,
+            "rolled_back_at": w.rolled_back_at.isoformat() if w.rolled_back_at else None}
+
+
+@router.get("/migrate/waves/{wave_id}", summary="a wave: hosts, steps, readiness and gates")
+def get_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
+             catalogue: Catalogue_, wave_id: str,
+             gate: Annotated[int, Query(ge=0, le=100)] = DEFAULT_GATE
+             ) -> dict[str, Any]:
+    dept = _wave_department(engine, wave_id)
+    _check(principal, Action.VIEW_DEPARTMENT, catalogue, dept)
+    flavors = _flavors(request)
+    with Session(engine) as session:
+        wave = repo.get_wave(session, wave_id)
+        scores = service.wave_readiness(session, wave_id, flavors=flavors,
+                                        dept_level=_level(catalogue, dept))
+        entry, exit_ = service.gates(session, wave_id, scores, gate)
+        rows = repo.step_rows(session, wave_id)
+        placed = {h.host: h for h in repo.wave_hosts(session, wave_id)}
+        hosts = []
+        for name in sorted(placed):
+            steps = {r.step: {"status": r.status, "attempts": r.attempts,
+                              "seconds": r.seconds, "error": r.error}
+                     for r in rows if r.host == name}
+            target = repo.target_of(placed[name])
+            hosts.append({"host": name, "live": placed[name].live,
+                          "target": target.to_dict() if target else None,
+                          "steps": steps, "readiness": scores[name].to_dict()})
+        return {**_wave_json(wave), "hosts": hosts, "gate": gate,
+                "entry_gate": entry.to_dict(), "exit_gate": exit_.to_dict()}
+
+
+class OverrideBody(BaseModel):
+    reason: str = Field(min_length=1)
+
+
+@router.post("/migrate/waves/{wave_id}/override",
+             summary="let a wave start below the readiness gate (bureau-admin, audited)")
+def override(request: Request, engine: Engine_, principal: CurrentPrincipal,
+             catalogue: Catalogue_, wave_id: str, body: OverrideBody) -> dict[str, Any]:
+    _check(principal, Action.MIGRATION_OVERRIDE, catalogue, _wave_department(engine, wave_id))
+    if principal.role is not Role.BUREAU_ADMIN:
+        raise Forbidden(f"{principal.name} ({principal.role}) may not override a readiness "
+                        "gate: only a bureau-admin may", hint="ask the bureau")
+    service.override(engine, wave_id=wave_id, actor=principal.name, reason=body.reason,
+                     clock=request.app.state.clock)
+    return {"wave": wave_id, "override_by": principal.name}

@@ -1,0 +1,222 @@
+"""Migration records in the store: legacy hosts, surveys, waves, step runs, events, sign-offs
+and endpoints. Functions take a ``Session`` whose transaction the caller owns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from govcloud.domain.legacy import Endpoint, LegacyHost, Survey
+from govcloud.domain.waves import STEPS, PlannedWave, Step, StepStatus
+from govcloud.errors import ConflictError, NotFound
+from govcloud.store.inventory import aware
+from govcloud.store.tables import utcnow
+from govcloud.store.tables_migration import (
+    HostSurveyRow,
+    LegacyHostRow,
+    MigrationEventRow,
+    SignoffRow,
+    StepRunRow,
+    SystemEndpointRow,
+    WaveHostRow,
+    WaveRow,
+)
+
+# --- hosts and surveys ---------------------------------------------------------------------------
+
+
+def upsert_hosts(session: Session, hosts: Iterable[LegacyHost]) -> tuple[int, int]:
+    """Insert or update hosts; (created, updated)."""
+    created = updated = 0
+    for h in hosts:
+        row = session.get(LegacyHostRow, h.name)
+        spec = json.dumps(h.to_dict(), sort_keys=True)
+        if row is None:
+            session.add(LegacyHostRow(name=h.name, department=h.department, system=h.system,
+                                      spec_json=spec))
+            created += 1
+        else:
+            if row.department != h.department:
+                raise ConflictError(f"host {h.name} is already {row.department}'s, not "
+                                    f"{h.department}'s", hint="host names are unique")
+            if row.spec_json != spec:
+                row.system, row.spec_json, row.imported_at = h.system, spec, utcnow()
+                session.add(row)
+                updated += 1
+    session.flush()
+    return created, updated
+
+
+def list_hosts(session: Session, *, department: str | None = None,
+               departments: Sequence[str] | None = None) -> list[LegacyHost]:
+    query = select(LegacyHostRow).order_by(col(LegacyHostRow.department),
+                                           col(LegacyHostRow.name))
+    if department is not None:
+        query = query.where(LegacyHostRow.department == department)
+    if departments is not None:
+        query = query.where(col(LegacyHostRow.department).in_(list(departments)))
+    return [LegacyHost.from_dict(json.loads(r.spec_json)) for r in session.exec(query)]
+
+
+def get_host(session: Session, name: str) -> LegacyHost:
+    row = session.get(LegacyHostRow, name)
+    if row is None:
+        raise NotFound(f"no legacy host named {name!r}",
+                       hint="`govcloud hosts list`; hosts come from `govcloud hosts import`")
+    return LegacyHost.from_dict(json.loads(row.spec_json))
+
+
+def save_survey(session: Session, host: str, survey: Survey, at: datetime) -> None:
+    row = session.get(HostSurveyRow, host) or HostSurveyRow(host=host, at=at, data_json="{}")
+    row.at, row.reachable = at, survey.reachable
+    row.data_json = json.dumps(survey.to_dict(), sort_keys=True)
+    session.add(row)
+
+
+def surveys(session: Session, hosts: Iterable[str]) -> dict[str, tuple[Survey, datetime]]:
+    names = list(hosts)
+    rows = session.exec(select(HostSurveyRow).where(col(HostSurveyRow.host).in_(names)))
+    return {r.host: (Survey.from_dict(json.loads(r.data_json)), aware(r.at) or r.at)
+            for r in rows}
+
+
+# --- waves ---------------------------------------------------------------------------------------
+
+def waves(session: Session, *, department: str | None = None) -> list[WaveRow]:
+    query = select(WaveRow).order_by(col(WaveRow.department), col(WaveRow.number))
+    if department is not None:
+        query = query.where(WaveRow.department == department)
+    return list(session.exec(query))
+
+
+def get_wave(session: Session, wave_id: str) -> WaveRow:
+    row = session.get(WaveRow, wave_id)
+    if row is None:
+        raise NotFound(f"no wave {wave_id!r}",
+                       hint="`govcloud migrate waves --department D` lists them")
+    return row
+
+
+def wave_hosts(session: Session, wave_id: str) -> list[WaveHostRow]:
+    return list(session.exec(select(WaveHostRow).where(WaveHostRow.wave == wave_id)
+                             .order_by(col(WaveHostRow.host))))
+
+
+def wave_of_host(session: Session, host: str) -> WaveHostRow | None:
+    return session.exec(select(WaveHostRow).where(WaveHostRow.host == host)).first()
+
+
+def replace_plan(session: Session, department: str, planned: Sequence[PlannedWave]) -> None:
+    """Store a new plan; refused once any wave of the department has started."""
+    old = waves(session, department=department)
+    started = [w.id for w in old if w.status != "planned"]
+    if started:
+        raise ConflictError(f"waves {', '.join(started)} of {department} already started; "
+                            "the plan is kept", hint="finish or roll back those waves first")
+    ids = [w.id for w in old]
+    for tbl in (WaveHostRow, StepRunRow):
+        session.execute(delete(tbl).where(col(tbl.wave).in_(ids)))
+    session.execute(delete(WaveRow).where(col(WaveRow.id).in_(ids)))
+    for p in planned:
+        wid = f"{department}-{p.name}"
+        session.add(WaveRow(id=wid, department=department, number=p.number,
+                            rehearsal=p.rehearsal, dr_level=p.dr_level,
+                            window_start=p.window.start, window_end=p.window.end))
+        for host in p.hosts:
+            session.add(WaveHostRow(wave=wid, host=host))
+            for step in STEPS:
+                session.add(StepRunRow(wave=wid, host=host, step=step.value))
+    session.flush()
+
+
+def step_rows(session: Session, wave_id: str) -> list[StepRunRow]:
+    return list(session.exec(select(StepRunRow).where(StepRunRow.wave == wave_id)))
+
+
+def step_statuses(session: Session, wave_id: str) -> dict[str, dict[Step, StepStatus]]:
+    out: dict[str, dict[Step, StepStatus]] = {}
+    for r in step_rows(session, wave_id):
+        out.setdefault(r.host, {})[Step(r.step)] = StepStatus(r.status)
+    return out
+
+
+def set_step(session: Session, wave_id: str, host: str, step: Step, status: StepStatus, *,
+             at: datetime, error: str | None = None, ident: str | None = None) -> None:
+    row = session.get(StepRunRow, (wave_id, host, step.value))
+    if row is None:
+        row = StepRunRow(wave=wave_id, host=host, step=step.value)
+    row.status = status.value
+    if status is StepStatus.RUNNING:
+        row.attempts += 1
+        row.started_at, row.finished_at, row.error = at, None, None
+        row.seconds = None
+    else:
+        row.finished_at = at
+        if row.started_at is not None:
+            row.seconds = (at - (aware(row.started_at) or at)).total_seconds()
+        row.error = error
+    if ident is not None:
+        row.ident = ident
+    session.add(row)
+
+
+def set_target(session: Session, wave_id: str, host: str, target: Endpoint,
+               server: str | None) -> None:
+    row = session.get(WaveHostRow, (wave_id, host))
+    if row is None:
+        raise NotFound(f"{host} is not in wave {wave_id}")
+    row.target_json, row.target_server = json.dumps(target.to_dict()), server
+    session.add(row)
+
+
+def target_of(row: WaveHostRow) -> Endpoint | None:
+    return Endpoint.from_dict(json.loads(row.target_json), where=row.host) \
+        if row.target_json else None
+
+
+# --- events --------------------------------------------------------------------------------------
+
+def add_events(session: Session, events: Iterable[Mapping[str, Any]]) -> None:
+    for e in events:
+        session.add(MigrationEventRow(**e))
+
+
+def events(session: Session, wave_id: str, *, after: int = 0,
+           limit: int = 500) -> list[MigrationEventRow]:
+    return list(session.exec(
+        select(MigrationEventRow).where(MigrationEventRow.wave == wave_id,
+                                        col(MigrationEventRow.id) > after)
+        .order_by(col(MigrationEventRow.id)).limit(limit)))
+
+
+# --- sign-offs and endpoints -----------------------------------------------------------------
+
+def signoff(session: Session, department: str) -> SignoffRow | None:
+    return session.get(SignoffRow, department)
+
+
+def set_signoff(session: Session, department: str, by: str, note: str | None) -> None:
+    row = session.get(SignoffRow, department) or SignoffRow(department=department, by=by)
+    row.by, row.note, row.at = by, note, utcnow()
+    session.add(row)
+
+
+def set_endpoint(session: Session, host: LegacyHost, side: str, endpoint: Endpoint) -> None:
+    row = session.get(SystemEndpointRow, host.name) or SystemEndpointRow(
+        host=host.name, department=host.department, system=host.system, side=side,
+        address=endpoint.address, port=endpoint.port)
+    row.side, row.address, row.port, row.switched_at = side, endpoint.address, \
+        endpoint.port, utcnow()
+    session.add(row)
+
+
+def endpoints(session: Session, department: str | None = None) -> list[SystemEndpointRow]:
+    query = select(SystemEndpointRow).order_by(col(SystemEndpointRow.host))
+    if department is not None:
+        query = query.where(SystemEndpointRow.department == department)
+    return list(session.exec(query))

@@ -1,0 +1,64 @@
+"""Migration tests: the control plane (tests/integration/control) with migration settings —
+its own known_hosts and artifact dir, an SSH client key — and real sshd sandboxes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.control.conftest import (  # noqa: F401 - fixtures used by the tests
+    Plane,
+    cli_env,
+    plane,
+    plane_database,
+)
+from tests.integration.migrate.sshd import Sandbox, make_key
+
+
+@pytest.fixture(scope="module")
+def migrate_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("migrate")
+
+
+@pytest.fixture(scope="module")
+def client_key(migrate_root: Path) -> Path:
+    return make_key(migrate_root / "keys" / "id_ed25519")
+
+
+@pytest.fixture(scope="module")
+def plane_settings(migrate_root: Path, client_key: Path,
+                   plane_database: str) -> dict[str, Any]:  # noqa: F811
+    backend = plane_database.split(":", 1)[0].split("+", 1)[0]  # one state per database
+    return {"migrate_dir": migrate_root / f"state-{backend}", "ssh_key": client_key,
+            "ssh_timeout_s": 5.0, "migrate_concurrency": 8}
+
+
+@pytest.fixture
+def sandboxes(tmp_path: Path, client_key: Path) -> Iterator[Callable[[str], Sandbox]]:
+    """``sandboxes(name)`` starts a fresh sshd sandbox; all are stopped after the test."""
+    started: list[Sandbox] = []
+
+    def make(name: str) -> Sandbox:
+        box = Sandbox(name, tmp_path / "hosts" / name, client_key.with_suffix(".pub")).start()
+        started.append(box)
+        return box
+
+    yield make
+    for box in started:
+        box.stop()
+
+
+def inventory_file(path: Path, department: str, hosts: dict[str, dict[str, Any]]) -> Path:
+    """An inventory file in the documented format."""
+    path.write_text(yaml.safe_dump({"all": {"vars": {"govcloud_department": department},
+                                            "hosts": hosts}}, sort_keys=False))
+    return path
+
+
+def host_vars(box: Sandbox, system: str, **extra: Any) -> dict[str, Any]:
+    return {"ansible_host": box.address, "ansible_port": box.port, "ansible_user": "root",
+            "govcloud_root": str(box.root), "govcloud_system": system, **extra}
