@@ -99,8 +99,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from govcloud.demo.control import run_control_demo
 
     state = args.state_dir or Path(tempfile.mkdtemp(prefix="govcloud-demo-"))
+    console = None
+    if not args.no_tui and not args.json:
+        from govcloud.cli_tui import demo_console
+
+        console = demo_console(state, lang=args.lang)
     return run_control_demo(state_dir=state, scale=args.scale, seed=args.seed,
-                            port=args.port, as_json=args.json)
+                            port=args.port, as_json=args.json, console=console)
 
 
 # --- parser ---------------------------------------------------------------------------------
@@ -162,8 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0,
                    help="the API server's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-tui", action="store_true",
-                   help="print the summary without opening the console (the console is "
-                        "not built yet, so this is the only mode for now)")
+                   help="print the summary and keep running without opening the console "
+                        "(also when --json is given or there is no terminal)")
+    p.add_argument("--lang", choices=("en", "zh"), default="en",
+                   help="the console's label language")
     _add_json(p)
     _register_extensions(commands)
     return parser

@@ -64,3 +64,17 @@ def register(commands: Any) -> None:
                    "(overview, departments, sites, servers, whatif, audit)")
     p.add_argument("--refresh", type=float, default=10.0, metavar="SECONDS",
                    help="seconds between background refreshes (default 10)")
+
+
+def demo_console(state_dir: Path, *, lang: str = "en") -> Any:
+    """What ``govcloud demo`` runs once the demo is up: the console on it, logging to the
+    state directory (the server's logs must not draw over the console). None without a
+    terminal: the demo then keeps running as with ``--no-tui``."""
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        return None
+
+    def console(server: str, token: str) -> int:
+        log_to_file(state_dir / "console.log")
+        return run_console(server=server, token=token, lang=lang)
+
+    return console

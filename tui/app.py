@@ -140,7 +140,8 @@ class ConsoleApp(App[None]):
         self.departments = {d["code"]: d for d in message.departments}
         self.connected = True
         self.specs = [s for s in load_views()
-                      if s.needs is None or self.session.may(s.needs)]
+                      if s.needs is None
+                      or self.session.may(s.needs, anywhere=not s.needs_global)]
         for spec in self.specs:
             self.add_mode(spec.name, spec.factory)
         self._poll_status()
@@ -196,7 +197,9 @@ class ConsoleApp(App[None]):
         seen: set[str] = set()
         for key, active in self.screen.active_bindings.items():
             b = active.binding
-            if not active.enabled or b.description == "" or key in seen:
+            # Textual's own bindings (scrolling, focus, copy) are capitalised; ours are not
+            if not active.enabled or not b.description or b.description[0].isupper() \
+                    or key in seen:
                 continue
             if key.isdigit():
                 continue

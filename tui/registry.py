@@ -53,7 +53,7 @@ VIEW_MODULES = (
 class ViewSpec:
     """A top-level view: ``name`` is what `:` takes; ``title`` is (English, Chinese);
     ``factory`` builds its screen (no arguments); ``needs`` an RBAC action name the role must
-    have on the whole cloud or somewhere (see ``tui.session.Session.may``)."""
+    have somewhere — or, with ``needs_global``, on the whole cloud (``Session.may``)."""
 
     name: str
     title: tuple[str, str]
@@ -61,6 +61,7 @@ class ViewSpec:
     aliases: tuple[str, ...] = ()
     order: int = 100
     needs: str | None = None
+    needs_global: bool = False   # ``needs`` on the whole cloud, not just somewhere
 
     def title_in(self, lang: str) -> str:
         return self.title[1] if lang == "zh" else self.title[0]

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
@@ -83,7 +83,7 @@ class HelpScreen(ModalScreen[None]):
             text.append(f"  {key:<14}", style="bold cyan")
             text.append(f"{what}\n")
         text.append("\nEsc or ? closes this help", style="dim")
-        with Vertical(id="help"):
+        with VerticalScroll(id="help"):
             yield Static(text)
 
     def action_close(self) -> None:

@@ -14,6 +14,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -112,9 +113,15 @@ def _workers() -> Any:
     return getattr(importlib.import_module("govcloud.workers"), "start_workers", None)
 
 
+Console = Callable[[str, str], object]  # (server URL, token): runs until the user quits
+
+
 def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | None = None,
                      port: int = 0, as_json: bool = False, out: TextIO = sys.stdout,
-                     err: TextIO = sys.stderr, ready_timeout: float = 300.0) -> int:
+                     err: TextIO = sys.stderr, ready_timeout: float = 300.0,
+                     console: Console | None = None) -> int:
+    """Run the demo until Ctrl-C — or, with ``console``, until the console it opens on the
+    running demo quits."""
     state_dir.mkdir(parents=True, exist_ok=True)
     sim = SimProcess(state_dir=state_dir, scale=scale, seed=seed)
     server: ServerThread | None = None
@@ -144,6 +151,13 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
             _print(out, as_json=as_json, overview=overview, info_url=info.base_url,
                    clouds_yaml=info.clouds_yaml, server_url=server.url, token=token,
                    state_dir=state_dir, applied=applied)
+            if console is not None:
+                print("opening the console (q quits it and stops the demo)", file=err,
+                      flush=True)
+                console(server.url, token)
+                print("console closed; stopping the control plane and the simulator",
+                      file=err, flush=True)
+                return 0
             print(f"the demo keeps running (context {CONTEXT!r} selected: try "
                   "`govcloud departments list`); press Ctrl-C to stop it", file=err, flush=True)
             sim.wait()

@@ -1,0 +1,188 @@
+"""Departments: every department and city, Chinese and English names, DR level, the
+fullest compute quota per site, server counts and the last change; Enter opens one
+(``DepartmentScreen``: its projects, quotas and usage per site, servers, requests and
+audit trail)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from govcloud.client import ApiClient
+from govcloud.errors import Forbidden, GovCloudError, NotFound
+from tui.format import count, gib, pct, stamp
+from tui.i18n import label
+from tui.registry import ViewSpec, register_view
+from tui.views.base import ListView
+from tui.views.common import server_columns, server_rows, server_style
+from tui.views.overview import QUOTA_RESOURCES
+from tui.views.servers import ServerScreen
+from tui.widgets.table import Column
+
+DEFAULT_SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
+
+
+def fullest(entry: dict[str, Any] | None) -> tuple[float, str]:
+    """The fullest of a site entry's compute quotas: ``(fraction, resource)``."""
+    best = (-1.0, "")
+    for res in QUOTA_RESOURCES:
+        q = (entry or {}).get("quotas", {}).get(res)
+        if q and q["limit"] > 0:
+            best = max(best, (q["in_use"] / q["limit"], res))
+    return best
+
+
+class DepartmentsView(ListView):
+    VIEW_NAME = "departments"
+
+    def sites(self) -> list[str]:
+        names = [s["site"] for s in self.app.site_status]  # type: ignore[attr-defined]
+        return names or list(DEFAULT_SITES)
+
+    def columns(self) -> Sequence[Column]:
+        lang = self.session.lang
+        cols = [Column("code", label("code", lang), 12),
+                Column("zh", label("name_zh", lang), 26),
+                Column("en", label("name_en", lang), 34),
+                Column("dr", label("dr", lang), 3, right=True)]
+        cols += [Column(s, f"{s} %", 16) for s in self.sites()]
+        cols += [Column("servers", label("count", lang), 8, right=True),
+                 Column("last", label("last_change", lang), 16)]
+        return cols
+
+    def fetch(self, api: ApiClient) -> Any:
+        return {"departments": api.get("/departments")["departments"],
+                "usage": api.get("/usage")["departments"]}
+
+    def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
+        out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
+        for d in data["departments"]:
+            use = data["usage"].get(d["code"], {})
+            cells = [d["code"], d["name_zh"], d["name_en"], str(d["dr_level"])]
+            sort: list[Any] = list(cells[:3]) + [d["dr_level"]]
+            for site in self.sites():
+                frac, res = fullest(use.get(site))
+                cells.append(f"{pct(frac, 1):>4} {res}" if res else "-")
+                sort.append(frac)
+            servers = sum(e.get("servers", 0) for e in use.values())
+            last = max((e["last_change"] for e in use.values() if e.get("last_change")),
+                       default=None)
+            cells += [count(servers), stamp(last)]
+            sort += [servers, last or ""]
+            out.append((d["code"], tuple(cells), tuple(sort)))
+        return out
+
+    def drill(self, key: str) -> None:
+        self.app.push_screen(DepartmentScreen(key))
+
+
+class DepartmentScreen(ListView):
+    """One department: per site its project, quotas and use and servers by status; its
+    servers (the list); its requests (when the control plane has them) and audit trail."""
+
+    VIEW_NAME = "department"
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def view_title(self) -> str:
+        return f"{label('department', self.session.lang)} {self.code}"
+
+    def compose_above(self) -> ComposeResult:
+        yield Static(id="department-detail", classes="panel")
+
+    def columns(self) -> Sequence[Column]:
+        return server_columns(self.session.lang)
+
+    def row_style(self, cells: tuple[str, ...]) -> str | None:
+        return server_style(cells)
+
+    def default_sort(self) -> tuple[int | None, bool]:
+        return 1, False
+
+    def fetch(self, api: ApiClient) -> Any:
+        out: dict[str, Any] = {"department": api.get(f"/departments/{self.code}")}
+        servers: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = api.get("/servers", department=self.code, limit=1000, cursor=cursor)
+            servers += page["servers"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        out["servers"] = servers
+        out["audit"] = _optional(lambda: api.get("/audit", department=self.code,
+                                                 newest_first=True, limit=8)["entries"])
+        out["requests"] = _optional(lambda: api.get("/requests", department=self.code))
+        return out
+
+    def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
+        return server_rows(self.app, data["servers"], site=self.app.site)  # type: ignore[attr-defined]
+
+    def show_above(self, data: Any) -> None:
+        self.query_one("#department-detail", Static).update(department_text(data))
+
+    def drill(self, key: str) -> None:
+        site, server_id = key.split("/", 1)
+        self.app.push_screen(ServerScreen(site, server_id))
+
+
+def _optional(read: Any) -> Any:
+    """What ``read`` returns, or None when the endpoint is missing or not allowed."""
+    try:
+        return read()
+    except (NotFound, Forbidden):
+        return None
+    except GovCloudError as exc:
+        return {"error": exc.message}
+
+
+def department_text(data: dict[str, Any]) -> Text:
+    view = data["department"]
+    d = view
+    out = Text()
+    out.append(f"{d.get('name_zh', '')} ", style="bold")
+    out.append(f"{d.get('name_en', '')}  ", style="bold")
+    out.append(f"({d.get('code', '')}, {d.get('kind', '')}, city {d.get('city') or '-'}, "
+               f"DR level {d.get('dr_level', '?')})\n")
+    for s in view.get("sites", []):
+        q = s.get("quotas", {})
+
+        def fig(name: str, unit: int = 1, q: dict[str, Any] = q) -> str:
+            f = q.get(name)
+            if not f:
+                return f"{name} -"
+            shown = (gib(f["in_use"]), gib(f["limit"])) if unit == 1024 else \
+                (count(f["in_use"]), count(f["limit"]))
+            return f"{name} {shown[0]}/{shown[1]} ({pct(f['in_use'], f['limit'])})"
+
+        out.append(f"  {s['site']:<10}", style="bold")
+        if s.get("error"):
+            out.append(f"unavailable: {s['error']}\n", style="yellow")
+            continue
+        out.append(f"project {(s.get('project_id') or '-')[:12]}  {fig('cores')}  "
+                   f"{fig('ram_mb', 1024)} GiB  {fig('instances')}  servers "
+                   f"{s.get('servers', {}).get('total', 0)}")
+        if s.get("in_sync") is False:
+            out.append("  DRIFT", style="bold yellow")
+        out.append("\n")
+    requests = data.get("requests")
+    if isinstance(requests, dict) and requests.get("requests") is not None:
+        out.append(f"  requests: {len(requests['requests'])}\n")
+    audit = data.get("audit")
+    if audit:
+        out.append("  recent changes:\n", style="bold")
+        for e in audit:
+            out.append(f"    #{e['seq']} {stamp(e['at'])} {e['actor']} {e['action']} "
+                       f"{e['target']}\n")
+    return out
+
+
+register_view(ViewSpec(name="departments", title=("Departments", "部门"),
+                       factory=DepartmentsView, aliases=("dept", "depts", "tenants"),
+                       order=20))
