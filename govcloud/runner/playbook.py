@@ -1,0 +1,164 @@
+"""Run one playbook as one ansible-runner job, with its events streamed as plain values.
+
+Generic: provisioning runs post-provision playbooks through it, migration steps and drills can
+run theirs the same way. Hygiene (ARCHITECTURE.md, convention 11):
+
+* one ``ident`` and artifact folder per job (``<private_data_dir>/artifacts/<ident>``), never
+  shared, so concurrent jobs cannot mix their events;
+* ``suppress_env_files=True``: extra variables, passwords and environment are passed in memory,
+  not written to ``env/`` files in the private data dir;
+* a ``timeout`` always (ansible-runner kills the job and reports ``timeout``), and a
+  ``cancel`` function polled by ansible-runner (the caller's own cancellation);
+* environment values are never logged (only their names), host-key checking stays on unless
+  the caller turns it off for an inventory that is not SSH (``connection: local``).
+
+``run_playbook`` returns a :class:`PlaybookResult` (status ``successful``, ``failed``,
+``timeout`` or ``canceled``, the per-host stats) and calls ``on_event`` with a
+:class:`PlaybookEvent` for every task result as it happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from govcloud.errors import InvalidInput, PermanentError
+
+log = logging.getLogger(__name__)
+
+_RESULT_EVENTS = {
+    "runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable", "runner_item_on_failed": "failed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybookEvent:
+    """One task result (or the play recap) of a job."""
+
+    counter: int
+    kind: str           # ok, changed, failed, skipped, unreachable, recap
+    host: str | None
+    task: str | None
+    message: str
+
+    def line(self) -> str:
+        where = f"{self.host}: " if self.host else ""
+        return f"{where}{self.task or ''} — {self.kind}" + (f": {self.message}"
+                                                           if self.message else "")
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybookResult:
+    ident: str
+    status: str                    # successful, failed, timeout, canceled
+    rc: int | None
+    artifact_dir: Path
+    stats: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    events: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful"
+
+    @property
+    def changed(self) -> int:
+        return sum(self.stats.get("changed", {}).values())
+
+    def summary(self) -> str:
+        failed = sorted(set(self.stats.get("failures", {})) | set(self.stats.get("dark", {})))
+        return (f"playbook {self.status} (rc {self.rc}, {self.events} events, "
+                f"{self.changed} changed" + (f", failed on {', '.join(failed)}" if failed
+                                             else "") + ")")
+
+
+def _event(data: Mapping[str, Any]) -> PlaybookEvent | None:
+    name = data.get("event")
+    ev = data.get("event_data") or {}
+    if name == "playbook_on_stats":
+        return PlaybookEvent(int(data.get("counter", 0)), "recap", None, None,
+                             " ".join(str(data.get("stdout", "")).split())[-300:])
+    if name not in _RESULT_EVENTS:
+        return None
+    kind = _RESULT_EVENTS[str(name)]
+    res = ev.get("res") or {}
+    if kind == "ok" and res.get("changed"):
+        kind = "changed"
+    message = str(res.get("msg") or "") if isinstance(res, Mapping) else ""
+    return PlaybookEvent(int(data.get("counter", 0)), kind, ev.get("host"), ev.get("task"),
+                         " ".join(message.split())[:500])
+
+
+def _path_with_ansible() -> str:
+    """PATH with the directory of this interpreter's ansible-playbook first (a virtualenv's
+    bin is not on PATH when govcloud runs as ``.venv/bin/govcloud``)."""
+    here = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", os.defpath)
+    if shutil.which("ansible-playbook", path=here) and here not in path.split(os.pathsep):
+        return here + os.pathsep + path
+    return path
+
+
+def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
+                 inventory: str | Path | Mapping[str, Any],
+                 extravars: Mapping[str, Any] | None = None,
+                 envvars: Mapping[str, str] | None = None, timeout_s: float = 600.0,
+                 ident: str | None = None,
+                 on_event: Callable[[PlaybookEvent], None] | None = None,
+                 cancel: Callable[[], bool] | None = None, check: bool = False,
+                 diff: bool = False, limit: str | None = None,
+                 host_key_checking: bool = True) -> PlaybookResult:
+    """Run ``playbook`` (a path) as one job; never raises for a failing play — read
+    ``result.status`` — only for a playbook that does not exist or a job that cannot start."""
+    path = Path(playbook).resolve()
+    if not path.is_file():
+        raise InvalidInput(f"playbook {path} does not exist",
+                           hint="give the path of a playbook file (e.g. playbooks/...yml)")
+    ident = ident or uuid.uuid4().hex
+    root = Path(private_data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    env = {"PATH": _path_with_ansible(),
+           "ANSIBLE_HOST_KEY_CHECKING": "True" if host_key_checking else "False",
+           "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_NOCOLOR": "1",
+           **(envvars or {})}
+    cmdline = " ".join(x for x in ("--check" if check else "", "--diff" if diff else "") if x)
+    log.info("playbook %s: job %s (env %s)", path.name, ident, sorted(env))
+    count = 0
+
+    def handler(data: Mapping[str, Any]) -> bool:
+        nonlocal count
+        count += 1
+        event = _event(data)
+        if event is not None and on_event is not None:
+            try:
+                on_event(event)
+            except Exception:  # a broken listener must not break the job
+                log.exception("playbook %s: event handler failed", ident)
+        return True
+
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(root), ident=ident, playbook=str(path),
+            inventory=dict(inventory) if isinstance(inventory, Mapping) else str(inventory),
+            extravars=dict(extravars or {}), envvars=env, timeout=int(max(1, timeout_s)),
+            suppress_env_files=True, quiet=True, event_handler=handler,
+            cancel_callback=cancel or (lambda: False), limit=limit,
+            cmdline=cmdline or None)
+    except Exception as exc:  # ansible-runner could not even start the job
+        raise PermanentError(f"playbook {path.name}: could not run: {exc}",
+                             hint="check that ansible-core is installed next to govcloud") \
+            from exc
+    stats = runner.stats or {}
+    return PlaybookResult(ident=ident, status=str(runner.status), rc=runner.rc,
+                          artifact_dir=Path(runner.config.artifact_dir),
+                          stats={k: dict(v) for k, v in stats.items() if isinstance(v, dict)},
+                          events=count)

@@ -1,0 +1,68 @@
+"""The ansible-runner adapter with real ansible-runner and ansible-core (local connection)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from govcloud.errors import InvalidInput
+from govcloud.runner.playbook import PlaybookEvent, run_playbook
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "playbooks"
+
+
+def inventory(tmp_path: Path, fail_on: str | None = None) -> dict[str, object]:
+    hosts = {name: {"govcloud_site": "PROD", "fail_here": name == fail_on,
+                    "ansible_python_interpreter": sys.executable}
+             for name in ("web-1", "web-2")}
+    return {"all": {"hosts": hosts, "vars": {"out_dir": str(tmp_path / "out")}}}
+
+
+def test_events_stream_and_the_job_keeps_its_own_artifacts(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    events: list[PlaybookEvent] = []
+    result = run_playbook(DATA / "touch.yml", private_data_dir=tmp_path / "runner",
+                          inventory=inventory(tmp_path), ident="job-1", on_event=events.append,
+                          timeout_s=120, host_key_checking=False)
+    assert result.ok, result.summary()
+    assert result.artifact_dir == tmp_path / "runner" / "artifacts" / "job-1"
+    assert (result.artifact_dir / "job_events").is_dir()
+    assert not (tmp_path / "runner" / "env" / "extravars").exists()  # suppress_env_files
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["web-1.txt", "web-2.txt"]
+    changed = [(e.host, e.task) for e in events if e.kind == "changed"]
+    assert sorted(changed) == [("web-1", "record the host"), ("web-2", "record the host")]
+    assert events[-1].kind == "recap"
+    # a second run changes nothing, in a job of its own
+    again = run_playbook(DATA / "touch.yml", private_data_dir=tmp_path / "runner",
+                         inventory=inventory(tmp_path), timeout_s=120, host_key_checking=False)
+    assert again.ok and again.changed == 0 and again.ident != "job-1"
+
+
+def test_a_failing_host_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    events: list[PlaybookEvent] = []
+    result = run_playbook(DATA / "touch.yml", private_data_dir=tmp_path / "runner",
+                          inventory=inventory(tmp_path, fail_on="web-2"),
+                          on_event=events.append, timeout_s=120, host_key_checking=False)
+    assert result.status == "failed" and not result.ok
+    assert "failed on web-2" in result.summary()
+    assert [e.message for e in events if e.kind == "failed"] == ["asked to fail on web-2"]
+
+
+def test_timeout_and_cancel(tmp_path: Path) -> None:
+    local = {"all": {"hosts": {"localhost": {"ansible_python_interpreter":
+                                             sys.executable}}}}
+    timed = run_playbook(DATA / "sleep.yml", private_data_dir=tmp_path / "r", inventory=local,
+                         timeout_s=3, host_key_checking=False)
+    assert timed.status == "timeout"
+    cancelled = run_playbook(DATA / "sleep.yml", private_data_dir=tmp_path / "r",
+                             inventory=local, timeout_s=60, cancel=lambda: True,
+                             host_key_checking=False)
+    assert cancelled.status == "canceled"
+
+
+def test_a_missing_playbook_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="does not exist"):
+        run_playbook(tmp_path / "nope.yml", private_data_dir=tmp_path, inventory={})
