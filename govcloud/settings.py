@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     provision_keep_failed: bool = Field(default=False,
                                         description="keep a failed request's servers")
     provision_group_policy: Literal["anti-affinity", "soft-anti-affinity"] = "anti-affinity"
+    provision_playbooks: dict[str, Path] = Field(
+        default_factory=dict, description="post-provision playbooks a request may name")
+    provision_playbook_timeout_s: float = Field(default=900.0, gt=0)
+    provision_runner_dir: Path | None = Field(
+        default=None, description="ansible-runner jobs (default: the XDG state dir)")
     provision_poll_s: float = Field(default=1.0, gt=0,
                                     description="how often the job worker looks for work")
     # migration (docs/migration.md)

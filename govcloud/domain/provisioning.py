@@ -32,7 +32,7 @@ MAX_VOLUMES = 8            # volumes per server
 MAX_VOLUME_GB = 16384
 DR_LEVELS = range(1, 7)
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}[a-z0-9]$")
-_REQUEST_FIELDS = ("department", "system", "dr_level", "servers", "justification")
+_REQUEST_FIELDS = ("department", "system", "dr_level", "servers", "justification", "playbooks")
 _SERVER_FIELDS = ("name_prefix", "flavor", "image", "count", "network", "volumes")
 
 
@@ -113,15 +113,20 @@ class RequestSpec:
     servers: tuple[ServerGroupSpec, ...]
     justification: str
     dr_level: int | None = None
+    playbooks: tuple[str, ...] = ()  # post-provision playbooks, by configured name
 
     @property
     def server_count(self) -> int:
         return sum(g.count for g in self.servers)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"department": self.department, "system": self.system,
-                "dr_level": self.dr_level, "justification": self.justification,
-                "servers": [g.to_dict() for g in self.servers]}
+        out: dict[str, Any] = {"department": self.department, "system": self.system,
+                               "dr_level": self.dr_level,
+                               "justification": self.justification,
+                               "servers": [g.to_dict() for g in self.servers]}
+        if self.playbooks:
+            out["playbooks"] = list(self.playbooks)
+        return out
 
 
 def _problem(where: str, message: str, hint: str) -> InvalidInput:
@@ -220,7 +225,13 @@ def parse_request(data: Any) -> RequestSpec:
     if total > MAX_SERVERS:
         raise _problem("servers", f"{total} servers in one request (at most {MAX_SERVERS})",
                        "split the system into several requests")
-    return RequestSpec(department, system, groups, justification, dr_level)
+    raw_books = data.get("playbooks") or []
+    if not isinstance(raw_books, list) or not all(isinstance(b, str) and b for b in raw_books):
+        raise _problem("playbooks", "must be a list of playbook names",
+                       "e.g. playbooks: [base-hardening] (names from the provision_playbooks "
+                       "setting)")
+    return RequestSpec(department, system, groups, justification, dr_level,
+                       tuple(dict.fromkeys(raw_books)))
 
 
 def effective_dr_level(spec: RequestSpec, department_level: int) -> int:

@@ -84,6 +84,7 @@ class ProvisioningContext:
     group_policy: str = "anti-affinity"
     validator: Validator | None = None
     clock: Clock = utcnow
+    playbooks: Mapping[str, Any] = field(default_factory=dict)  # name → playbook path
 
 
 def context_for(state: Any) -> ProvisioningContext:
@@ -113,7 +114,7 @@ def context_for(state: Any) -> ProvisioningContext:
         policy=policy_from_config(settings.dr_policy) if settings.dr_policy else DEFAULT_POLICY,
         auto_approve=auto_approve_from_config(settings.auto_approve),
         group_policy=settings.provision_group_policy, validator=validator,
-        clock=getattr(state, "clock", utcnow))
+        clock=getattr(state, "clock", utcnow), playbooks=dict(settings.provision_playbooks))
     state.provisioning = ctx
     return ctx
 
@@ -215,7 +216,9 @@ def _check_before_reserving(ctx: ProvisioningContext, spec: RequestSpec,
     """Everything that can be known wrong before a request exists: flavors in every target
     site (from the synced flavor lists), the department's project in each site, and — through
     the cloud — images and networks."""
-    problems: list[str] = []
+    problems: list[str] = [
+        f"unknown playbook {name!r} (configured: {', '.join(sorted(ctx.playbooks)) or 'none'})"
+        for name in spec.playbooks if name not in ctx.playbooks]
     with Session(ctx.engine) as session:
         for t in targets:
             if store.project_of(session, spec.department, t.site) is None:

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -63,6 +63,9 @@ class WorkerSettings:
     poll_s: float = 1.0
     request_timeout_s: float | None = 60.0
     build_poll_s: float = 0.5
+    playbooks: Mapping[str, Any] = field(default_factory=dict)
+    playbook_timeout_s: float = 900.0
+    runner_dir: Any = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> WorkerSettings:
@@ -71,7 +74,10 @@ class WorkerSettings:
                    retries=settings.provision_retries, backoff_s=settings.provision_backoff_s,
                    keep_failed=settings.provision_keep_failed,
                    group_policy=settings.provision_group_policy,
-                   poll_s=settings.provision_poll_s)
+                   poll_s=settings.provision_poll_s,
+                   playbooks=dict(settings.provision_playbooks),
+                   playbook_timeout_s=settings.provision_playbook_timeout_s,
+                   runner_dir=settings.provision_runner_dir)
 
 
 class ProvisionWorker:
@@ -208,8 +214,48 @@ class ProvisionWorker:
             self._cleanup(rid, planned, pconns)
             return svc.fail(self.ctx, rid, errors[0] + (
                 f" (and {len(errors) - 1} more failures)" if len(errors) > 1 else ""))
-        self._refresh(rid, row.department, created, conns)
+        servers = self._refresh(rid, row.department, created, conns)
+        for name in spec.playbooks:
+            error = self._playbook(rid, name, row.system, servers)
+            if error is not None:
+                svc.event(self.ctx, rid, "playbook", "the servers are kept: they were "
+                                                     "created, only the playbook failed")
+                return svc.fail(self.ctx, rid, error)
         return svc.complete(self.ctx, rid)
+
+    def _playbook(self, rid: int, name: str, system: str,
+                  servers: Mapping[str, Sequence[Any]]) -> str | None:
+        """Run post-provision playbook ``name`` on the new servers; its events become the
+        request's events. Returns the error, or None when it succeeded."""
+        from govcloud.runner.playbook import PlaybookEvent, run_playbook
+        from govcloud.settings import state_dir
+
+        hosts: dict[str, Any] = {}
+        for site, infos in sorted(servers.items()):
+            for info in infos:
+                addresses = [a for addrs in info.addresses.values() for a in addrs]
+                hosts[f"{info.name}.{site.lower()}"] = {
+                    "govcloud_site": site, "govcloud_server_id": info.id,
+                    **({"ansible_host": addresses[0]} if addresses else {})}
+        inventory = {"all": {"hosts": hosts, "vars": {"govcloud_request": rid,
+                                                      "govcloud_system": system}}}
+
+        def on_event(e: PlaybookEvent) -> None:
+            svc.event(self.ctx, rid, "playbook", f"{name}: {e.line()}")
+
+        svc.event(self.ctx, rid, "playbook", f"{name}: starting on {len(hosts)} servers")
+        try:
+            result = run_playbook(
+                self.settings.playbooks[name],
+                private_data_dir=self.settings.runner_dir or state_dir() / "runner",
+                inventory=inventory, timeout_s=self.settings.playbook_timeout_s,
+                ident=f"request-{rid}-{name}-{int(time.time())}", on_event=on_event,
+                cancel=self._stop.is_set)
+        except GovCloudError as exc:
+            return f"post-provision playbook {name}: {exc.message}"
+        svc.event(self.ctx, rid, "playbook", f"{name}: {result.summary()} "
+                                             f"(artifacts {result.artifact_dir})")
+        return None if result.ok else f"post-provision playbook {name}: {result.summary()}"
 
     def _project(self, department: str, site: str) -> str:
         from sqlmodel import Session
@@ -296,8 +342,10 @@ class ProvisionWorker:
         svc.event(self.ctx, rid, "cleanup", f"deleted {removed} server(s) this request created")
 
     def _refresh(self, rid: int, department: str, created: Mapping[tuple[str, int], str],
-                 conns: Mapping[str, Any]) -> None:
-        """Write the new servers and the project's quota usage into the inventory now."""
+                 conns: Mapping[str, Any]) -> dict[str, list[Any]]:
+        """Write the new servers and the project's quota usage into the inventory now;
+        returns the servers read, per site."""
+        out: dict[str, list[Any]] = {}
         by_site: dict[str, list[str]] = {}
         for (site, _), sid in created.items():
             by_site.setdefault(site, []).append(sid)
@@ -305,6 +353,7 @@ class ProvisionWorker:
             try:
                 project = self._project(department, site)
                 servers = self._retry(rid, partial(cloud.read_servers, conns[site], site, ids))
+                out[site] = servers
                 quotas = self._retry(rid, partial(cloud.read_quotas, conns[site], site,
                                                   project))
                 engine = self.ctx.engine.execution_options(sqlite_begin="IMMEDIATE")
@@ -327,6 +376,7 @@ class ProvisionWorker:
                 self.refresh(sorted(by_site))
             except Exception:
                 log.exception("request %s: refresh after provisioning failed", rid)
+        return out
 
 
 def start_provision_worker(state: Any) -> Callable[[], None]:

@@ -35,6 +35,7 @@ from .conftest import small_catalogue
 NETWORKS = {"PROD": "prod-net", "DR-LOCAL": "dr-local-net", "DR-REMOTE": "dr-remote-net"}
 IMAGE = "cirros-0.6.2-x86_64-disk"
 WAIT = 60
+HARDEN = Path(__file__).resolve().parents[2] / "data" / "playbooks" / "harden.yml"
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ProvPlane:
     admin: ApiClient
     operator: ApiClient
     clouds_yaml: Path
+    operator_token: str
 
     def cloud(self, region: str) -> Any:
         site = next(s for s in default_sites() if s.name == region)
@@ -70,7 +72,9 @@ def prov(plane_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         session.commit()
     settings = load_settings(database_url=plane_database, clouds_yaml=clouds_yaml,
                              provision_retries=2, provision_backoff_s=0.05,
-                             provision_poll_s=0.2, provision_active_timeout_s=20)
+                             provision_poll_s=0.2, provision_active_timeout_s=20,
+                             provision_playbooks={"base-hardening": HARDEN},
+                             provision_runner_dir=root / "runner")
     app = make_app(engine=engine, settings=settings, catalogue_dir=small_catalogue(
         root / "tenants"), workers=start_provision_worker)
     server = ServerThread(app).start()
@@ -80,7 +84,8 @@ def prov(plane_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     report = admin_api.post("/sync", {"full": True})
     assert report["ok"], report
     try:
-        yield ProvPlane(server.url, engine, sim, admin_api, operator, clouds_yaml)
+        yield ProvPlane(server.url, engine, sim, admin_api, operator, clouds_yaml,
+                        answer["token"])
     finally:
         admin_api.close()
         operator.close()
@@ -217,3 +222,87 @@ def held(engine: Engine, rid: int) -> int:
 
     with Session(engine) as session:
         return len(active_reservations(session, rid))
+
+
+def test_the_ci_playbook_provisions_once_and_then_reports_no_change(
+        prov: ProvPlane, tmp_path: Path) -> None:
+    """playbooks/provision.yml with the shipped module, run by real ansible-runner: check mode
+    submits nothing, the first run submits and waits (approved by a bureau-admin meanwhile),
+    the second run reports changed=false."""
+    import sys
+    import threading
+
+    import yaml
+
+    from govcloud.runner.playbook import PlaybookEvent, run_playbook
+
+    playbook = Path(__file__).resolve().parents[3] / "playbooks" / "provision.yml"
+    req = tmp_path / "ci.yaml"
+    req.write_text(yaml.safe_dump(request("ci-built", count=1)), encoding="utf-8")
+    local = {"all": {"hosts": {"localhost": {"ansible_python_interpreter": sys.executable}}}}
+    env = {"GOVCLOUD_SERVER": prov.url, "GOVCLOUD_TOKEN": prov.operator_token}
+
+    def run(check: bool = False) -> tuple[Any, list[PlaybookEvent]]:
+        events: list[PlaybookEvent] = []
+        result = run_playbook(playbook, private_data_dir=tmp_path / "runner", inventory=local,
+                              extravars={"govcloud_requests": [str(req)],
+                                         "govcloud_timeout": WAIT},
+                              envvars=env, timeout_s=120, on_event=events.append,
+                              check=check, diff=check, host_key_checking=False)
+        return result, events
+
+    def ours() -> list[dict[str, Any]]:
+        return [r for r in prov.admin.get("/requests", department="gd-psd")["requests"]
+                if r["system"] == "ci-built"]
+
+    checked, _ = run(check=True)
+    assert checked.ok, checked.summary()
+    assert checked.changed == 1 and ours() == []
+
+    def approve_when_submitted() -> None:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            found = ours()
+            if found:
+                prov.admin.post(f"/requests/{found[0]['id']}/approve")
+                return
+            time.sleep(0.1)
+
+    approver = threading.Thread(target=approve_when_submitted)
+    approver.start()
+    first, events = run()
+    approver.join()
+    assert first.ok, (first.summary(), [e.line() for e in events])
+    assert first.changed == 1
+    assert [r["state"] for r in ours()] == ["done"]
+    second, _ = run()
+    assert second.ok and second.changed == 0
+    assert len(ours()) == 1
+
+
+def test_post_provision_playbooks_run_through_ansible_runner(prov: ProvPlane) -> None:
+    body = request("hardened", count=1, dr_level=None)
+    body["department"] = "gd-hrss"
+    body["playbooks"] = ["base-hardening"]
+    rid = prov.operator.post("/requests", body)["id"]
+    prov.admin.post(f"/requests/{rid}/approve")
+    done = wait_final(prov.admin, rid)
+    assert done["state"] == "done", done
+    lines = [e["message"] for e in prov.admin.get(f"/requests/{rid}")["events"]
+             if e["kind"] == "playbook"]
+    sites = [s["site"] for s in done["placement"]["sites"]]
+    for site in sites:  # one inventory host per new server, named <server>.<site>
+        assert any(f"hardened-app-1.{site.lower()}: baseline applied — changed" in line
+                   for line in lines), (site, lines)
+    assert any("playbook successful" in line for line in lines), lines
+    # a playbook that fails makes the request fail, keeping the servers it created
+    refused = request("refuse", count=1)
+    refused["department"], refused["playbooks"] = "gd-hrss", ["base-hardening"]
+    rid = prov.operator.post("/requests", refused)["id"]
+    prov.admin.post(f"/requests/{rid}/approve")
+    failed = wait_final(prov.admin, rid)
+    assert failed["state"] == "failed"
+    assert "post-provision playbook base-hardening: playbook failed" in failed["error"]
+    assert sum(len(v) for v in tagged(prov, rid).values()) == len(sites)
+    with pytest.raises(GovCloudError, match="unknown playbook 'nope'"):
+        prov.operator.post("/requests", {**refused, "system": "other", "playbooks": ["nope"]})
