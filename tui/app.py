@@ -30,6 +30,7 @@ from tui.i18n import label
 from tui.registry import ViewSpec, find_view, load_views
 from tui.screens import HelpScreen, PaletteScreen
 from tui.session import Clock, Session, utcnow
+from tui.widgets.header import ConsoleHeader
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,8 @@ class ConsoleApp(App[None]):
 
     def watch_site(self, _old: str | None, _new: str | None) -> None:
         screen = self.screen
+        for header in screen.query(ConsoleHeader):
+            header.redraw()
         hook = getattr(screen, "site_changed", None)
         if hook is not None:
             hook()
