@@ -5,6 +5,7 @@ appear in the inventory at once. Faults are real: regions down, quota exceeded i
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -306,3 +307,99 @@ def test_post_provision_playbooks_run_through_ansible_runner(prov: ProvPlane) ->
     assert sum(len(v) for v in tagged(prov, rid).values()) == len(sites)
     with pytest.raises(GovCloudError, match="unknown playbook 'nope'"):
         prov.operator.post("/requests", {**refused, "system": "other", "playbooks": ["nope"]})
+
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "request.yaml"
+
+
+@pytest.fixture
+def cli(prov: ProvPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProvPlane:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("GOVCLOUD_SERVER", prov.url)
+    monkeypatch.setenv("GOVCLOUD_TOKEN", prov.operator_token)
+    return prov
+
+
+def approve_next(prov: ProvPlane, system: str, *, verb: str = "approve",
+                 body: Any = None) -> threading.Thread:
+    """A bureau-admin deciding on the next request for ``system`` as soon as it appears."""
+    def run() -> None:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            found = [r for r in prov.admin.get("/requests", state="submitted")["requests"]
+                     if r["system"] == system]
+            if found:
+                prov.admin.post(f"/requests/{found[0]['id']}/{verb}", body)
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_the_documented_example_provisions_with_provision_apply(
+        cli: ProvPlane, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/examples/request.yaml, as CI runs it: `provision apply --wait` exits 0 once done."""
+    from govcloud.cli import main
+
+    approver = approve_next(cli, "case-mgmt")
+    code = main(["provision", "apply", str(EXAMPLE), "--wait", "--timeout", str(WAIT)])
+    approver.join()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "case-mgmt): done" in out and "approved by" in out
+    rid = next(r["id"] for r in cli.admin.get("/requests")["requests"]
+               if r["system"] == "case-mgmt")
+    servers = tagged(cli, rid)
+    assert {k: len(v) for k, v in servers.items()} == dict.fromkeys(NETWORKS, 3)
+    # the db server has its 100 GB data volume
+    conn = cli.cloud("PROD")
+    db = next(s for s in servers["PROD"] if s.name == "case-mgmt-db-1")
+    volumes = [conn.block_storage.get_volume(a["id"]) for a in db.attached_volumes]
+    conn.close()
+    assert [v.size for v in volumes] == [100]
+    assert main(["request", "show", str(rid)]) == 0
+    shown = capsys.readouterr().out
+    assert "PROD (primary): 3 servers" in shown and "DR-REMOTE (cold)" in shown
+
+
+def test_provision_apply_exit_codes(cli: ProvPlane, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from govcloud.cli import main
+    from govcloud.cli_requests import EXIT_REJECTED, EXIT_TIMEOUT
+
+    def write(system: str) -> str:
+        path = tmp_path / f"{system}.yaml"
+        path.write_text(yaml.safe_dump(request(system, count=1)), encoding="utf-8")
+        return str(path)
+
+    # nobody decides: timed out (24), and the request is still there, submitted
+    assert main(["provision", "apply", write("slow"), "--wait", "--timeout", "1"]) == \
+        EXIT_TIMEOUT
+    assert "timed out after 1 s" in capsys.readouterr().err
+    # rejected (20), with the bureau's reason
+    rejecter = approve_next(cli, "nope-sys", verb="reject", body={"reason": "use the shared "
+                                                                            "cluster"})
+    assert main(["provision", "apply", write("nope-sys"), "--wait", "--timeout",
+                 str(WAIT)]) == EXIT_REJECTED
+    rejecter.join()
+    assert "rejected: use the shared cluster" in capsys.readouterr().out
+    # a malformed file: exit 2, a clear message, nothing submitted
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("department: gd-psd\nservers: [unclosed\n", encoding="utf-8")
+    before = cli.admin.get("/requests")["count"]
+    assert main(["provision", "apply", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: cannot parse request file {bad}")
+    assert cli.admin.get("/requests")["count"] == before
+    # the operator may list and cancel, not approve
+    listed = main(["request", "list", "--state", "submitted", "--json"])
+    assert listed == 0
+    slow = next(r for r in yaml.safe_load(capsys.readouterr().out)["requests"]
+                if r["system"] == "slow")
+    assert main(["request", "approve", str(slow["id"])]) == 5
+    assert "may not request.approve" in capsys.readouterr().err
+    assert main(["request", "cancel", str(slow["id"]), "--reason", "obsolete"]) == 0
+    assert "slow): cancelled" in capsys.readouterr().out
