@@ -74,8 +74,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
                    workers=_worker_hook())
     print(f"govcloud control plane on http://{args.host}:{args.port}/api/v1 "
           f"(database {display_url(settings.database_url)})", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None,
-                log_level="debug" if args.debug else "info")
+    metrics = None
+    if args.metrics_port is not None:
+        from monitors.exporter import MetricsServer
+
+        metrics = MetricsServer(app.state, host=args.host, port=args.metrics_port).start()
+        print(f"metrics on {metrics.url}", file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None,
+                    log_level="debug" if args.debug else "info")
+    finally:
+        if metrics is not None:
+            metrics.stop()
     return 0
 
 
@@ -295,6 +305,9 @@ def register(commands: Any) -> None:
     p.add_argument("--database-url", help="default: the database_url setting")
     p.add_argument("--catalogue", type=Path, default=Path("tenants"),
                    help="the department catalogue directory (default: ./tenants)")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="also serve /metrics on this port (TLS when metrics_tls_cert is set; "
+                        "see docs/metrics.md)")
 
     sub = _group(commands, "admin", "direct database administration")
     p = _cmd(sub, "bootstrap", cmd_admin_bootstrap, "create the first bureau-admin and print "

@@ -104,9 +104,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                      f"{s['servers']['total']:,}",
                      f"{hv['up']}/{hv['total']}" if hv else "-",
                      f"{vcpu['allocated']:,}/{vcpu['capacity']:,}" if vcpu else "-",
-                     _volumes(s.get("volumes"))))
+                     _volumes(s.get("volumes")), s.get("probes", "-")))
     print(_table(rows, ("SITE", "ROLE", "HEALTH", "DATA AS OF", "SYNC S", "SERVERS",
-                        "HOSTS UP", "VCPU ALLOC/CAP", "VOLUMES (GB)")))
+                        "HOSTS UP", "VCPU ALLOC/CAP", "VOLUMES (GB)", "APIS")))
     totals = answer["totals"]
     print(f"\n{totals['servers']:,} servers in scope ({answer['scope']})")
     for alert in answer["alerts"]:

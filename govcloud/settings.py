@@ -174,6 +174,15 @@ class Settings(BaseSettings):
     step_timeout_s: float = Field(default=3600.0, gt=0, description="a step run's job timeout")
     step_idle_timeout_s: float = Field(default=600.0, gt=0,
                                        description="a step run without output this long ends")
+    # monitors (docs/metrics.md)
+    probe_interval_s: float = Field(default=30.0, gt=0, description="region API probe period")
+    probe_timeout_s: float = Field(default=5.0, gt=0, description="one probe's timeout")
+    metrics_user: str | None = Field(default=None, description="basic auth user of /metrics")
+    metrics_password: SecretStr | None = Field(default=None,
+                                               description="basic auth password of /metrics")
+    metrics_tls_cert: Path | None = Field(default=None,
+                                          description="TLS certificate of --metrics-port")
+    metrics_tls_key: Path | None = Field(default=None, description="its private key")
 
     @field_validator("sites")
     @classmethod

@@ -46,6 +46,7 @@ ROUTER_MODULES = (
     "govcloud.api.routes_migrate",    # issue 6
     "govcloud.api.routes_health",     # issue 7
 )
+METRICS_MODULE = "monitors.exporter"  # serves /metrics outside API_PREFIX
 
 
 def _settings_connections(settings: Settings) -> ConnectionsFactory:
@@ -144,4 +145,6 @@ def make_app(*, engine: Engine, settings: Settings,
             continue
         module = importlib.import_module(name)
         app.include_router(module.router, prefix=API_PREFIX)
+    if importlib.util.find_spec(METRICS_MODULE) is not None:  # issue 7: /metrics
+        importlib.import_module(METRICS_MODULE).install(app)
     return app

@@ -17,7 +17,9 @@ from sqlalchemy import Engine
 
 from govcloud.api.deps import CurrentPrincipal, get_clock, get_engine, require
 from govcloud.domain.rbac import Action, Principal
+from govcloud.services import health
 from govcloud.services import inventory as service
+from govcloud.services.metrics import snapshots_for
 from govcloud.settings import Settings
 from govcloud.store.tables import utcnow
 
@@ -46,6 +48,7 @@ def run_sync(request: Request,
              body: SyncRequest | None = None) -> dict[str, Any]:
     body = body or SyncRequest()
     report = service.syncer_for(request.app.state).sync(body.sites, full=body.full)
+    snapshots_for(request.app.state).refresh_soon()  # /metrics shows it at the next scrape
     return {**report.to_dict(), "by": principal.name}
 
 
@@ -88,6 +91,9 @@ def status(request: Request, engine: Engine_,
            clock: Annotated[Any, Depends(get_clock)]) -> dict[str, Any]:
     settings = _settings(request)
     stale_after = max(300.0, 3 * settings.sync_interval_s)
-    return service.status(engine, principal=principal, sites=settings.site_list(),
-                          catalogue=_catalogue(request), now=(clock or utcnow)(),
-                          stale_after_s=stale_after)
+    now = (clock or utcnow)()
+    answer = service.status(engine, principal=principal, sites=settings.site_list(),
+                            catalogue=_catalogue(request), now=now, stale_after_s=stale_after)
+    probes = health.health(engine, sites=settings.site_list(), now=now,
+                           stale_after_s=max(120.0, 4 * settings.probe_interval_s))
+    return health.annotate_status(answer, probes)

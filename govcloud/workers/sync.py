@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 class SyncWorker:
     def __init__(self, syncer: Syncer, *, interval_s: float = 60.0,
                  full_interval_s: float = 900.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 after: Callable[[SyncReport], Any] | None = None) -> None:
         self.syncer = syncer
+        self.after = after
         self.interval_s = interval_s
         self.full_interval_s = full_interval_s
         self._monotonic = monotonic
@@ -47,6 +49,11 @@ class SyncWorker:
         report = self.syncer.sync(full=full)
         if full:
             self._last_full = started
+        if self.after is not None:
+            try:
+                self.after(report)
+            except Exception:  # a failing follow-up must not fail the sync
+                log.exception("sync worker: follow-up after the sync failed")
         with self._done:
             self.runs += 1
             self.last_report = report
@@ -88,9 +95,14 @@ class SyncWorker:
 
 def start_workers(state: Any) -> Callable[[], None]:
     """The server's hook (``make_app(workers=start_workers)``): start the sync worker on the
-    app's state (engine, settings, clouds, catalogue) and return the function that stops it."""
+    app's state (engine, settings, clouds, catalogue) — it refreshes the metrics snapshot after
+    each run — and return the function that stops it."""
+    from govcloud.services.metrics import snapshots_for
+
     settings = state.settings
+    snapshots = snapshots_for(state)
     worker = SyncWorker(syncer_for(state), interval_s=settings.sync_interval_s,
-                        full_interval_s=settings.full_sync_interval_s).start()
+                        full_interval_s=settings.full_sync_interval_s,
+                        after=lambda _report: snapshots.refresh()).start()
     state.sync_worker = worker
     return worker.stop

@@ -1,0 +1,407 @@
+"""The metrics snapshot: every figure ``/metrics`` exports, built from the store in one pass
+and kept in memory, so a scrape only formats numbers (it never calls OpenStack and never runs
+a slow query).
+
+:class:`MetricsSnapshots` holds the newest snapshot. The workers refresh it after each sync
+and probe round; a scrape serves what is held and, when a few indexed look-ups (the
+*fingerprint*: newest sync attempt, newest probe, audit head, requests and migration steps)
+show the store changed — another control-plane worker synced, an operator ran ``POST /sync``
+— starts one refresh in the background. Only the very first scrape waits for a build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, inspect, select
+from sqlmodel import Session
+
+from govcloud.domain.audit import ChainAnchor
+from govcloud.domain.capacity import FlavorSpec, SiteCapacity, flavor_fit
+from govcloud.domain.health import REASONS, failure_reason
+from govcloud.domain.metrics import BY_NAME, COMMON_FLAVORS, GIB, MIB, QUOTA_RESOURCES
+from govcloud.domain.sites import Site
+from govcloud.domain.whatif import lose_site
+from govcloud.services.inventory import site_hosts
+from govcloud.store import health as health_store
+from govcloud.store import inventory as store
+from govcloud.store.audit import AuditLog
+from govcloud.store.tables import metadata
+
+log = logging.getLogger(__name__)
+
+Labels = tuple[str, ...]
+Samples = list[tuple[Labels, float]]
+MAX_AGE_S = 60.0  # a snapshot older than this is rebuilt in the background at the next scrape
+
+
+def _ts(value: dt.datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+@dataclass
+class Snapshot:
+    """Samples per family name (label values in the family's label order)."""
+
+    built_at: float
+    build_s: float = 0.0
+    families: dict[str, Samples] = field(default_factory=lambda: defaultdict(list))
+    last_success: dict[str, float | None] = field(default_factory=dict)
+    fingerprint: tuple[Any, ...] = ()
+
+    def add(self, name: str, labels: Labels, value: float) -> None:
+        spec = BY_NAME[name]
+        assert len(labels) == len(spec.labels), (name, labels)
+        self.families[name].append((labels, float(value)))
+
+    def series(self) -> int:
+        return sum(len(s) for s in self.families.values())
+
+
+@dataclass
+class _AuditCheck:
+    head: ChainAnchor | None = None
+    ok: bool = True
+    entries: int = 0
+    at: float = 0.0
+
+
+class SnapshotBuilder:
+    """Builds :class:`Snapshot` from the store. ``dr_levels`` gives the catalogue's
+    ``{department: DR level}`` for the what-if (empty: every department at level 0)."""
+
+    def __init__(self, *, engine: Engine, sites: Sequence[Site],
+                 dr_levels: Callable[[], Mapping[str, int]] = dict,
+                 audit_recheck_s: float = 900.0) -> None:
+        self.engine = engine
+        self.sites = tuple(sites)
+        self.dr_levels = dr_levels
+        self.audit_recheck_s = audit_recheck_s
+        self._audit = _AuditCheck()
+        self._tables: dict[str, bool] = {}
+
+    # --- cheap change detection ---------------------------------------------------------------
+
+    def _has(self, conn: Connection, name: str) -> bool:
+        if name not in self._tables:
+            self._tables[name] = name in metadata.tables and \
+                inspect(conn).has_table(name)
+        return self._tables[name]
+
+    def fingerprint(self, conn: Connection) -> tuple[Any, ...]:
+        """A few indexed look-ups whose answer changes whenever the snapshot would."""
+        sync = store.table("site_sync")
+        probe = store.table("probe_result")
+        audit = store.table("audit_entry")
+        parts: list[Any] = [
+            tuple(conn.execute(select(func.max(sync.c.last_attempt), func.count())).one()),
+            conn.execute(select(func.max(probe.c.checked_at))).scalar(),
+            conn.execute(select(func.max(audit.c.seq))).scalar()]
+        if self._has(conn, "provision_request"):
+            req = store.table("provision_request")
+            parts.append(tuple(conn.execute(
+                select(func.max(req.c.updated_at), func.count())).one()))
+        if self._has(conn, "step_run"):
+            step = store.table("step_run")
+            parts.append(tuple(conn.execute(select(
+                func.max(step.c.started_at), func.max(step.c.finished_at),
+                func.count())).one()))
+        return tuple(parts)
+
+    # --- the build ----------------------------------------------------------------------------
+
+    def build(self) -> Snapshot:
+        t0 = time.perf_counter()
+        snap = Snapshot(built_at=time.time())
+        with self.engine.connect() as conn:
+            snap.fingerprint = self.fingerprint(conn)
+            states = store.sync_states(conn)
+            caps = self._sites(conn, snap, states)
+            self._flavors(conn, snap, caps)
+            self._whatif(conn, snap, caps)
+            self._departments(conn, snap)
+            self._probes(conn, snap)
+            self._requests(conn, snap)
+            self._migrations(conn, snap)
+        self._audit_check(snap)
+        snap.build_s = time.perf_counter() - t0
+        return snap
+
+    def _sites(self, conn: Connection, snap: Snapshot,
+               states: Mapping[str, store.SyncState]) -> dict[str, tuple[Any, SiteCapacity]]:
+        srv = store.table("server")
+        used: dict[str, tuple[int, int, int]] = {}
+        for r in conn.execute(
+                select(srv.c.site, func.sum(srv.c.vcpus), func.sum(srv.c.ram_mb),
+                       func.sum(srv.c.disk_gb + srv.c.ephemeral_gb))
+                .where(and_(srv.c.deleted_at.is_(None), srv.c.status == "ACTIVE"))
+                .group_by(srv.c.site)):
+            used[r[0]] = (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0))
+        services: dict[tuple[str, str, str], int] = defaultdict(int)
+        svc = store.table("compute_service")
+        for r in conn.execute(select(svc.c.site, svc.c.binary, svc.c.state, func.count())
+                              .group_by(svc.c.site, svc.c.binary, svc.c.state)):
+            services[(r[0], r[1], r[2])] += int(r[3])
+        caps: dict[str, tuple[Any, SiteCapacity]] = {}
+        for s in self.sites:
+            name = s.name
+            state = states.get(name)
+            hosts, cap = site_hosts(conn, self.engine, name, state)
+            caps[name] = (hosts, cap)
+            snap.add("govcloud_site_info", (name, s.role.value), 1)
+            u = used.get(name, (0, 0, 0))
+            for res, fig, scale, used_v in (("vcpu", cap.vcpu, 1, u[0]),
+                                            ("memory", cap.ram_mb, MIB, u[1]),
+                                            ("disk", cap.disk_gb, GIB, u[2])):
+                unit = "" if res == "vcpu" else "_bytes"
+                for what, value in (("capacity", fig.capacity), ("allocated", fig.allocated),
+                                    ("used", used_v), ("free", fig.free),
+                                    ("headroom", fig.headroom)):
+                    snap.add(f"govcloud_site_{res}_{what}{unit}", (name,), value * scale)
+            snap.add("govcloud_site_physical_cores", (name,), cap.physical_cores)
+            by_state: dict[tuple[str, str], int] = defaultdict(int)
+            for h in hosts:
+                by_state[(h.state.value, h.status.value)] += 1
+            for st in ("up", "down"):
+                for status in ("enabled", "disabled"):
+                    snap.add("govcloud_site_hypervisors", (name, st, status),
+                             by_state.get((st, status), 0))
+            binaries = sorted({b for (site, b, _) in services if site == name})
+            for b in binaries:
+                for st in ("up", "down"):
+                    snap.add("govcloud_site_compute_services", (name, b, st),
+                             services.get((name, b, st), 0))
+            # sync freshness
+            last_ok = _ts(state.last_success) if state else None
+            snap.last_success[name] = last_ok
+            if last_ok is not None:
+                snap.add("govcloud_sync_last_success_timestamp_seconds", (name,), last_ok)
+            if state is not None and state.last_attempt is not None:
+                snap.add("govcloud_sync_last_attempt_timestamp_seconds", (name,),
+                         state.last_attempt.timestamp())
+            if state is not None and state.duration_s is not None:
+                snap.add("govcloud_sync_last_duration_seconds", (name,), state.duration_s)
+            failing = failure_reason(state.error) if state and state.stale else None
+            for reason in REASONS:
+                snap.add("govcloud_sync_failing", (name, reason), 1 if failing == reason else 0)
+            stale = state is None or state.stale or state.last_success is None
+            snap.add("govcloud_site_stale", (name,), 1 if stale else 0)
+        return caps
+
+    def _flavors(self, conn: Connection, snap: Snapshot,
+                 caps: Mapping[str, tuple[Any, SiteCapacity]]) -> None:
+        srv = store.table("server")
+        n = func.count().label("n")
+        rows = conn.execute(
+            select(srv.c.flavor_name, srv.c.vcpus, srv.c.ram_mb, srv.c.disk_gb,
+                   srv.c.ephemeral_gb, srv.c.swap_mb, n)
+            .where(and_(srv.c.deleted_at.is_(None), srv.c.flavor_name.is_not(None)))
+            .group_by(srv.c.flavor_name, srv.c.vcpus, srv.c.ram_mb, srv.c.disk_gb,
+                      srv.c.ephemeral_gb, srv.c.swap_mb)
+            .order_by(n.desc(), srv.c.flavor_name)).all()
+        chosen: dict[str, FlavorSpec] = {}
+        for r in rows:
+            if r.flavor_name in chosen or r.vcpus < 1 or r.ram_mb < 1:
+                continue
+            chosen[r.flavor_name] = FlavorSpec(r.flavor_name, r.vcpus, r.ram_mb, r.disk_gb,
+                                               r.ephemeral_gb, r.swap_mb)
+            if len(chosen) == COMMON_FLAVORS:
+                break
+        for s in self.sites:
+            hosts = caps[s.name][0]
+            for spec in chosen.values():
+                snap.add("govcloud_site_flavor_headroom", (s.name, spec.name),
+                         flavor_fit(s.name, hosts, spec).count)
+
+    def _whatif(self, conn: Connection, snap: Snapshot,
+                caps: Mapping[str, tuple[Any, SiteCapacity]]) -> None:
+        names = [s.name for s in self.sites]
+        free = {name: cap.headroom for name, (_, cap) in caps.items()}
+        loads = store.loads(conn, names)
+        try:
+            levels = dict(self.dr_levels())
+        except Exception:  # noqa: BLE001  (a broken catalogue must not break the metrics)
+            log.warning("metrics: no DR levels (catalogue unavailable)")
+            levels = {}
+        for lost in names:
+            verdict = lose_site(lost, sites=list(self.sites), free=free, loads=loads,
+                                dr_levels=levels)
+            snap.add("govcloud_whatif_lose_site_fits", (lost,), 1 if verdict.fits else 0)
+            for r in verdict.receiving:
+                short = r.shortfall
+                snap.add("govcloud_whatif_shortfall_vcpu", (lost, r.site), short.vcpu)
+                snap.add("govcloud_whatif_shortfall_memory_bytes", (lost, r.site),
+                         short.ram_mb * MIB)
+                snap.add("govcloud_whatif_shortfall_disk_bytes", (lost, r.site),
+                         short.disk_gb * GIB)
+
+    def _departments(self, conn: Connection, snap: Snapshot) -> None:
+        q = store.table("quota_usage")
+        rows = conn.execute(
+            select(q.c.department, q.c.site, q.c.resource, func.sum(q.c.limit),
+                   func.min(q.c.limit), func.sum(q.c.in_use))
+            .where(and_(q.c.department.is_not(None),
+                        q.c.resource.in_(list(QUOTA_RESOURCES))))
+            .group_by(q.c.department, q.c.site, q.c.resource)
+            .order_by(q.c.department, q.c.site, q.c.resource))
+        for dept, site, resource, limit, lowest, in_use in rows:
+            label, scale = QUOTA_RESOURCES[resource]
+            if lowest is not None and lowest >= 0:
+                snap.add("govcloud_department_quota_limit", (dept, site, label),
+                         int(limit) * scale)
+            snap.add("govcloud_department_quota_in_use", (dept, site, label),
+                     int(in_use or 0) * scale)
+        srv = store.table("server")
+        for dept, site, status, n in conn.execute(
+                select(srv.c.department, srv.c.site, srv.c.status, func.count())
+                .where(and_(srv.c.deleted_at.is_(None), srv.c.department.is_not(None)))
+                .group_by(srv.c.department, srv.c.site, srv.c.status)
+                .order_by(srv.c.department, srv.c.site, srv.c.status)):
+            snap.add("govcloud_department_servers", (dept, site, status), n)
+
+    def _probes(self, conn: Connection, snap: Snapshot) -> None:
+        known = {s.name for s in self.sites}
+        for p in health_store.probes(conn):
+            if p.site not in known:
+                continue
+            labels = (p.site, p.service)
+            snap.add("govcloud_probe_up", labels, 1 if p.up else 0)
+            snap.add("govcloud_probe_latency_seconds", labels, p.latency_s)
+            snap.add("govcloud_probe_timestamp_seconds", labels, p.checked_at.timestamp())
+            snap.add("govcloud_probe_consecutive_failures", labels, p.failures)
+
+    def _requests(self, conn: Connection, snap: Snapshot) -> None:
+        if not self._has(conn, "provision_request"):
+            return
+        req = store.table("provision_request")
+        for state, n in conn.execute(select(req.c.state, func.count())
+                                     .group_by(req.c.state).order_by(req.c.state)):
+            snap.add("govcloud_requests", (state,), n)
+
+    def _migrations(self, conn: Connection, snap: Snapshot) -> None:
+        if not self._has(conn, "step_run"):
+            return
+        step = store.table("step_run")
+        failures: dict[str, int] = defaultdict(int)
+        for wave, name, status, n in conn.execute(
+                select(step.c.wave, step.c.step, step.c.status, func.count())
+                .group_by(step.c.wave, step.c.step, step.c.status)
+                .order_by(step.c.wave, step.c.step, step.c.status)):
+            snap.add("govcloud_migration_hosts", (wave, name, status), n)
+            if status == "failed":
+                failures[wave] += int(n)
+            else:
+                failures.setdefault(wave, 0)
+        for wave, n in sorted(failures.items()):
+            snap.add("govcloud_migration_step_failures", (wave,), n)
+        for wave, name, started in conn.execute(
+                select(step.c.wave, step.c.step, func.min(step.c.started_at))
+                .where(step.c.status == "running").group_by(step.c.wave, step.c.step)):
+            at = store.aware(started)
+            if at is not None:
+                snap.add("govcloud_migration_step_running_since_timestamp_seconds",
+                         (wave, name), at.timestamp())
+
+    def _audit_check(self, snap: Snapshot) -> None:
+        """Verify the chain when its head moved (or every ``audit_recheck_s``)."""
+        check = self._audit
+        with Session(self.engine) as session:
+            audit = AuditLog(session=session)
+            head = audit.head()
+            if head != check.head or time.time() - check.at > self.audit_recheck_s:
+                result = audit.verify()
+                self._audit = check = _AuditCheck(head=head, ok=result.ok,
+                                                  entries=audit.count(), at=time.time())
+                if not result.ok:
+                    log.error("metrics: %s", result.describe())
+        snap.add("govcloud_audit_chain_verified", (), 1 if check.ok else 0)
+        snap.add("govcloud_audit_entries_total", (), check.entries)
+        snap.add("govcloud_audit_last_verify_timestamp_seconds", (), check.at)
+
+
+class MetricsSnapshots:
+    """The newest snapshot, refreshed by the workers and, when the store changed, in the
+    background of a scrape (one refresh at a time)."""
+
+    def __init__(self, builder: SnapshotBuilder, *, max_age_s: float = MAX_AGE_S) -> None:
+        self.builder = builder
+        self.max_age_s = max_age_s
+        self._snapshot: Snapshot | None = None
+        self._building = threading.Lock()
+        self._refreshing = False
+        self._flag = threading.Lock()
+        self.refreshes = 0
+
+    def refresh(self) -> Snapshot:
+        """Build a new snapshot now (the workers call this after a sync or probe round)."""
+        with self._building:
+            snap = self.builder.build()
+            self._snapshot = snap
+            self.refreshes += 1
+            return snap
+
+    def current(self) -> Snapshot:
+        """What a scrape serves: the held snapshot (built now only if there is none yet);
+        a background refresh starts when the store changed or the snapshot is old."""
+        snap = self._snapshot
+        if snap is None:
+            return self.refresh()
+        try:
+            with self.builder.engine.connect() as conn:
+                changed = self.builder.fingerprint(conn) != snap.fingerprint
+        except Exception:  # the database is failing: serve what is held
+            log.warning("metrics: cannot check the store for changes", exc_info=True)
+            return snap
+        if changed or time.time() - snap.built_at > self.max_age_s:
+            self._refresh_in_background(seen=snap)
+        return snap
+
+    def refresh_soon(self) -> None:
+        """Refresh in the background (nothing to do until the first scrape)."""
+        if self._snapshot is not None:
+            self._refresh_in_background()
+
+    def _refresh_in_background(self, seen: Snapshot | None = None) -> None:
+        """Start one refresh unless one is running (or, given the snapshot the caller
+        found stale, unless a newer one has been held since)."""
+        with self._flag:
+            if self._refreshing or (seen is not None and self._snapshot is not seen):
+                return
+            self._refreshing = True
+
+        def run() -> None:
+            try:
+                self.refresh()
+            except Exception:  # logged; the next scrape tries again
+                log.exception("metrics: snapshot refresh failed")
+            finally:
+                with self._flag:
+                    self._refreshing = False
+
+        threading.Thread(target=run, name="govcloud-metrics-refresh", daemon=True).start()
+
+
+_STATE_LOCK = threading.Lock()
+
+
+def snapshots_for(state: Any) -> MetricsSnapshots:
+    """The control plane's one :class:`MetricsSnapshots`, made on first use (no work done
+    until the first scrape or refresh) and kept on its state."""
+    with _STATE_LOCK:
+        held: MetricsSnapshots | None = getattr(state, "metrics", None)
+        if held is None:
+            from govcloud.services.inventory import catalogue_for, dr_levels_of
+
+            catalogue = catalogue_for(state)
+            held = MetricsSnapshots(SnapshotBuilder(
+                engine=state.engine, sites=state.settings.site_list(),
+                dr_levels=lambda: dr_levels_of(catalogue)))
+            state.metrics = held
+        return held

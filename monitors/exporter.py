@@ -1,0 +1,126 @@
+"""Serving ``/metrics``: on the control plane's own port (``install``), and optionally on a
+port of its own (``MetricsServer``, ``govcloud serve --metrics-port``) with TLS.
+
+Both check HTTP basic auth when the ``metrics_user`` and ``metrics_password`` settings are
+set. Each app gets its own ``CollectorRegistry`` holding only govcloud's collector.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import threading
+from typing import Any
+
+import uvicorn
+from prometheus_client import CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from govcloud.errors import PermanentError
+from govcloud.services.metrics import snapshots_for
+from govcloud.settings import Settings
+from monitors.collector import GovcloudCollector
+
+METRICS_PATH = "/metrics"
+# the text format generate_latest writes (0.0.4), understood by every Prometheus version
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def make_registry(state: Any) -> CollectorRegistry:
+    """A registry with govcloud's collector over ``state``'s snapshots (no work done now)."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(GovcloudCollector(lambda: snapshots_for(state).current()))
+    return registry
+
+
+def _authorised(request: Request, settings: Settings) -> bool:
+    if settings.metrics_user is None or settings.metrics_password is None:
+        return True
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    ok_user = hmac.compare_digest(user.encode(), settings.metrics_user.encode())
+    ok_password = hmac.compare_digest(
+        password.encode(), settings.metrics_password.get_secret_value().encode())
+    return ok_user and ok_password
+
+
+def metrics_endpoint(state: Any) -> Any:
+    """The ``/metrics`` handler over ``state`` (engine, settings, catalogue)."""
+    registry = make_registry(state)
+    lock = threading.Lock()  # one collection at a time: the collector times each one
+
+    def metrics(request: Request) -> Response:
+        if not _authorised(request, state.settings):
+            return Response("unauthorised\n", status_code=401, media_type="text/plain",
+                            headers={"WWW-Authenticate": 'Basic realm="govcloud metrics"'})
+        with lock:
+            body = generate_latest(registry)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    return metrics
+
+
+def install(app: Any) -> None:
+    """Serve ``/metrics`` on the API app (outside ``/api/v1``, not in the OpenAPI document)."""
+    app.add_route(METRICS_PATH, metrics_endpoint(app.state), methods=["GET"],
+                  include_in_schema=False)
+
+
+class MetricsServer:
+    """``/metrics`` on a port of its own (uvicorn in a daemon thread), with TLS when the
+    ``metrics_tls_cert`` and ``metrics_tls_key`` settings are set."""
+
+    def __init__(self, state: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        settings: Settings = state.settings
+        app = Starlette(routes=[Route(METRICS_PATH, metrics_endpoint(state), methods=["GET"])])
+        tls: dict[str, Any] = {}
+        if settings.metrics_tls_cert is not None:
+            if settings.metrics_tls_key is None:
+                raise PermanentError("metrics_tls_cert is set but metrics_tls_key is not",
+                                     hint="set both (see docs/metrics.md)")
+            tls = {"ssl_certfile": str(settings.metrics_tls_cert),
+                   "ssl_keyfile": str(settings.metrics_tls_key)}
+        self.tls = bool(tls)
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                                log_level="warning", lifespan="off", **tls)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="govcloud-metrics",
+                                       daemon=True)
+
+    @property
+    def port(self) -> int:
+        sockets = [s for srv in self.server.servers for s in (srv.sockets or ())]
+        return int(sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.server.config.host}:{self.port}{METRICS_PATH}"
+
+    def start(self, timeout: float = 30.0) -> MetricsServer:
+        self.thread.start()
+        deadline = threading.Event()
+        waited = 0.0
+        while not self.server.started and self.thread.is_alive() and waited < timeout:
+            deadline.wait(0.01)
+            waited += 0.01
+        if not self.server.started:
+            self.stop()
+            raise PermanentError("the metrics server did not start",
+                                 hint="is the metrics port in use? the log says why")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout)
