@@ -174,6 +174,12 @@ class Settings(BaseSettings):
     step_timeout_s: float = Field(default=3600.0, gt=0, description="a step run's job timeout")
     step_idle_timeout_s: float = Field(default=600.0, gt=0,
                                        description="a step run without output this long ends")
+    migrate_python: str = Field(default="auto_silent",
+                                description="Python on legacy hosts and targets for Ansible "
+                                            "(an absolute path, or auto_silent to discover)")
+    migrate_stale_after_s: float = Field(
+        default=30.0, gt=0, description="a wave whose run has not beaten its heartbeat this "
+                                        "long may be taken over (its control plane died)")
     # monitors (docs/metrics.md)
     probe_interval_s: float = Field(default=30.0, gt=0, description="region API probe period")
     probe_timeout_s: float = Field(default=5.0, gt=0, description="one probe's timeout")

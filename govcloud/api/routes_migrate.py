@@ -9,6 +9,9 @@ bureau-admin role (PRODUCT.md: the bureau decides).
 
 from __future__ import annotations
 
+import logging
+import threading
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -28,11 +31,13 @@ from govcloud.api.deps import (
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.rbac import Action, Principal, Role, Target
 from govcloud.domain.waves import DEFAULT_GATE
-from govcloud.errors import Forbidden, InvalidInput
+from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput
 from govcloud.services import migration as service
+from govcloud.services import migration_run as run_service
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["migration"])
 Engine_ = Annotated[Engine, Depends(get_engine)]
 Catalogue_ = Annotated[Catalogue, Depends(get_catalogue)]
@@ -251,3 +256,133 @@ def override(request: Request, engine: Engine_, principal: CurrentPrincipal,
     service.override(engine, wave_id=wave_id, actor=principal.name, reason=body.reason,
                      clock=request.app.state.clock)
     return {"wave": wave_id, "override_by": principal.name}
+
+
+# --- run, cancel, rollback, events ---------------------------------------------------------------
+
+def _runs(request: Request) -> Any:
+    state = request.app.state
+    runs = getattr(state, "migration_runs", None)
+    if runs is None:
+        runs = state.migration_runs = run_service.Runs()
+    return runs
+
+
+def _run_context(request: Request) -> run_service.RunContext:
+    state = request.app.state
+    ctx = getattr(state, "migration_context", None)
+    if ctx is None:
+        settings = _settings(request)
+        ctx = state.migration_context = run_service.RunContext(
+            engine=state.engine, settings=settings,
+            provisioner=getattr(state, "migration_provisioner", None)
+            or run_service.DeclaredTargets(), clock=state.clock,
+            stale_after_s=settings.migrate_stale_after_s,
+            heartbeat_s=max(0.2, min(2.0, settings.migrate_stale_after_s / 5)))
+    return ctx
+
+
+def _last_event(engine: Engine, wave_id: str) -> int:
+    with Session(engine) as session:
+        found = repo.events(session, wave_id, after=0, limit=100000)
+        return found[-1].id or 0 if found else 0
+
+
+class RunBody(BaseModel):
+    hook: str | None = Field(None, description="a cutover hook under playbooks/migrate/hooks")
+
+
+@router.post("/migrate/waves/{wave_id}/run",
+             summary="run or resume a wave in the background (entry gate and host keys first)")
+def run_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
+             catalogue: Catalogue_, wave_id: str, body: RunBody | None = None
+             ) -> dict[str, Any]:
+    body = body or RunBody()
+    dept = _wave_department(engine, wave_id)
+    _check(principal, Action.MIGRATION_RUN, catalogue, dept)
+    ctx = _run_context(request)
+    if body.hook:
+        run_service.hook_path(ctx, body.hook)
+    flavors = _flavors(request)
+    with Session(engine) as session:
+        scores = service.wave_readiness(session, wave_id, flavors=flavors,
+                                        dept_level=_level(catalogue, dept))
+        entry, _ = service.gates(session, wave_id, scores)
+    if not entry.passed:
+        raise ConflictError(f"{wave_id} may not start: " + "; ".join(entry.reasons),
+                            hint="fix the readiness reasons (`govcloud migrate show "
+                                 f"{wave_id}`), or ask a bureau-admin to override")
+    run_service.preflight(ctx, wave_id)
+    run_id = uuid.uuid4().hex[:12]
+    run_service.claim(ctx, wave_id, run_id)  # refuses now if another run holds the wave
+    after = _last_event(engine, wave_id)
+
+    def work(cancel: threading.Event) -> None:
+        try:
+            run_service.run_wave(ctx, wave_id, actor=principal.name, cancel=cancel,
+                                 hook=body.hook, run_id=run_id)
+        except GovCloudError as exc:
+            log.warning("wave %s: %s", wave_id, exc.message)
+        except Exception:
+            log.exception("wave %s failed unexpectedly", wave_id)
+
+    _runs(request).start(wave_id, work)
+    return {"wave": wave_id, "action": "run", "run_id": run_id, "after": after}
+
+
+@router.post("/migrate/waves/{wave_id}/cancel", summary="cancel a running wave")
+def cancel_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
+                catalogue: Catalogue_, wave_id: str) -> dict[str, Any]:
+    _check(principal, Action.MIGRATION_RUN, catalogue, _wave_department(engine, wave_id))
+    cancelled = _runs(request).cancel(wave_id)
+    if cancelled:
+        service.audit_event(engine, actor=principal.name, action="migrate.cancel",
+                            department=_wave_department(engine, wave_id),
+                            after={"wave": wave_id}, clock=request.app.state.clock)
+    return {"wave": wave_id, "cancelled": cancelled}
+
+
+class RollbackBody(BaseModel):
+    target: str = Field(description="a wave id or a host name")
+
+
+@router.post("/migrate/rollback", summary="roll a wave or one host back to the legacy side")
+def rollback(request: Request, engine: Engine_, principal: CurrentPrincipal,
+             catalogue: Catalogue_, body: RollbackBody) -> dict[str, Any]:
+    with Session(engine) as session:
+        placed = repo.wave_of_host(session, body.target)
+        wave = repo.get_wave(session, placed.wave if placed else body.target)
+        wave_id, dept = wave.id, wave.department
+    _check(principal, Action.MIGRATION_RUN, catalogue, dept)
+    ctx = _run_context(request)
+    run_id = uuid.uuid4().hex[:12]
+    run_service.claim(ctx, wave_id, run_id)
+    after = _last_event(engine, wave_id)
+
+    def work(cancel: threading.Event) -> None:
+        try:
+            run_service.rollback(ctx, body.target, actor=principal.name, cancel=cancel,
+                                 run_id=run_id)
+        except GovCloudError as exc:
+            log.warning("rollback %s: %s", body.target, exc.message)
+        except Exception:
+            log.exception("rollback of %s failed unexpectedly", body.target)
+
+    _runs(request).start(wave_id, work)
+    return {"wave": wave_id, "action": "rollback", "run_id": run_id, "after": after}
+
+
+@router.get("/migrate/waves/{wave_id}/events", summary="a wave's events after an id")
+def wave_events(request: Request, engine: Engine_, principal: CurrentPrincipal,
+                catalogue: Catalogue_, wave_id: str, after: int = 0,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
+    _check(principal, Action.VIEW_DEPARTMENT, catalogue, _wave_department(engine, wave_id))
+    with Session(engine) as session:
+        rows = repo.events(session, wave_id, after=after, limit=limit)
+        wave = repo.get_wave(session, wave_id)
+        status = wave.status
+    running = _runs(request).running(wave_id) or wave.run_id is not None
+    return {"wave": wave_id, "status": status, "running": running,
+            "events": [{"id": r.id, "at": r.at.isoformat(), "step": r.step, "host": r.host,
+                        "event": r.event, "task": r.task, "message": r.message,
+                        "ident": r.ident} for r in rows]}

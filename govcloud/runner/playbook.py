@@ -116,9 +116,13 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
                  on_event: Callable[[PlaybookEvent], None] | None = None,
                  cancel: Callable[[], bool] | None = None, check: bool = False,
                  diff: bool = False, limit: str | None = None,
-                 host_key_checking: bool = True) -> PlaybookResult:
+                 host_key_checking: bool = True, idle_timeout_s: float | None = None,
+                 forks: int | None = None) -> PlaybookResult:
     """Run ``playbook`` (a path) as one job; never raises for a failing play — read
-    ``result.status`` — only for a playbook that does not exist or a job that cannot start."""
+    ``result.status`` — only for a playbook that does not exist or a job that cannot start.
+
+    ``idle_timeout_s`` ends a job that printed nothing for that long (status ``timeout``);
+    ``forks`` is Ansible's parallelism."""
     path = Path(playbook).resolve()
     if not path.is_file():
         raise InvalidInput(f"playbook {path} does not exist",
@@ -152,7 +156,8 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
             extravars=dict(extravars or {}), envvars=env, timeout=int(max(1, timeout_s)),
             suppress_env_files=True, quiet=True, event_handler=handler,
             cancel_callback=cancel or (lambda: False), limit=limit,
-            cmdline=cmdline or None)
+            cmdline=cmdline or None, forks=forks,
+            settings={"idle_timeout": int(max(1, idle_timeout_s))} if idle_timeout_s else None)
     except Exception as exc:  # ansible-runner could not even start the job
         raise PermanentError(f"playbook {path.name}: could not run: {exc}",
                              hint="check that ansible-core is installed next to govcloud") \

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -342,6 +341,8 @@ def override(engine: Engine, *, wave_id: str, actor: str, reason: str,
         session.commit()
 
 
-def ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def audit_event(engine: Engine, *, actor: str, action: str, department: str,
+                after: Mapping[str, Any], clock: Clock = utcnow) -> None:
+    with write_session(engine) as session:
+        _audit(session, actor, action, department, after, clock)
+        session.commit()

@@ -34,7 +34,8 @@ def plane_settings(migrate_root: Path, client_key: Path,
                    plane_database: str) -> dict[str, Any]:  # noqa: F811
     backend = plane_database.split(":", 1)[0].split("+", 1)[0]  # one state per database
     return {"migrate_dir": migrate_root / f"state-{backend}", "ssh_key": client_key,
-            "ssh_timeout_s": 5.0, "migrate_concurrency": 8}
+            "ssh_timeout_s": 5.0, "migrate_concurrency": 8,
+            "migrate_python": "/usr/bin/python3"}
 
 
 @pytest.fixture

@@ -1,0 +1,540 @@
+"""Running a wave: precheck → provision target → initial sync → freeze → final sync → cutover
+(+ hook) → verify → done, and rolling a wave or a host back.
+
+Each step is one ansible-runner job over the wave's hosts still at that step (one ident and
+artifact directory per step run, see ``govcloud.runner.playbook``); provisioning goes through a
+``TargetProvisioner``. Each host's step is recorded before and after it runs, so a run that was
+interrupted — timed out, cancelled, or its control plane killed — resumes at the step that did
+not finish: ``run_wave`` again. Steps are idempotent (rsync copies what changed, stop/start of a
+stopped/started service is harmless, the endpoint switch is a write of the same value).
+
+A run holds the wave by ``run_id`` and a heartbeat; another run may take it over only when the
+heartbeat is older than ``stale_after_s`` (its owner died).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from govcloud.domain.legacy import Endpoint, LegacyHost
+from govcloud.domain.waves import STEPS, Step, StepStatus, next_step, past_cutover
+from govcloud.errors import ConflictError, GovCloudError, InvalidInput, PermanentError
+from govcloud.logging import redact
+from govcloud.runner.playbook import PlaybookEvent, run_playbook
+from govcloud.services.migration import check_keys, known_hosts
+from govcloud.settings import Settings
+from govcloud.ssh.hosts import scan
+from govcloud.store import migration as repo
+from govcloud.store.audit import AuditLog, write_session
+from govcloud.store.inventory import aware
+from govcloud.store.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks" / "migrate"
+PLAYBOOK_STEPS = (Step.PRECHECK, Step.INITIAL_SYNC, Step.FREEZE, Step.FINAL_SYNC, Step.CUTOVER,
+                  Step.VERIFY)
+
+
+class TargetProvisioner(Protocol):
+    """Makes (or finds again — it must be idempotent) the cloud server a host moves to."""
+
+    def provision(self, host: LegacyHost, wave: str) -> tuple[Endpoint, str | None]: ...
+
+
+class DeclaredTargets:
+    """Targets declared in the inventory (``govcloud_target``): machines built beforehand."""
+
+    def provision(self, host: LegacyHost, wave: str) -> tuple[Endpoint, str | None]:
+        if host.target is None:
+            raise PermanentError(f"{host.name} declares no govcloud_target and no cloud "
+                                 "provisioner is configured",
+                                 hint="declare govcloud_target in the inventory, or run the "
+                                      "control plane with the provisioning service")
+        return host.target, None
+
+
+@dataclass
+class RunContext:
+    engine: Engine
+    settings: Settings
+    provisioner: TargetProvisioner = field(default_factory=DeclaredTargets)
+    clock: Clock = utcnow
+    playbooks: Path = PLAYBOOKS
+    stale_after_s: float = 30.0
+    heartbeat_s: float = 2.0
+
+
+class Runs:
+    """The runs of this control-plane process: wave → cancel event (cancel from any thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[threading.Thread, threading.Event]] = {}
+
+    def start(self, wave: str, target: Callable[[threading.Event], None]) -> None:
+        with self._lock:
+            running = self._runs.get(wave)
+            if running is not None and running[0].is_alive():
+                raise ConflictError(f"{wave} is already running here",
+                                    hint="follow it with `govcloud migrate events --follow`")
+            cancel = threading.Event()
+            thread = threading.Thread(target=target, args=(cancel,), daemon=True,
+                                      name=f"migrate-{wave}")
+            self._runs[wave] = (thread, cancel)
+            thread.start()
+
+    def running(self, wave: str) -> bool:
+        with self._lock:
+            found = self._runs.get(wave)
+            return found is not None and found[0].is_alive()
+
+    def cancel(self, wave: str) -> bool:
+        with self._lock:
+            found = self._runs.get(wave)
+        if found is None or not found[0].is_alive():
+            return False
+        found[1].set()
+        return True
+
+    def join(self, wave: str, timeout: float | None = None) -> None:
+        with self._lock:
+            found = self._runs.get(wave)
+        if found is not None:
+            found[0].join(timeout)
+
+
+# --- the inventory a step runs on --------------------------------------------------------------
+
+def _ssh(ep: Endpoint, key: Path | None, known: Path) -> str:
+    key_opt = f"-i {key} " if key else ""
+    return (f"ssh {key_opt}-p {ep.port} -o UserKnownHostsFile={known} "
+            "-o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes "
+            "-o ConnectTimeout=15")
+
+
+def step_inventory(hosts: Sequence[tuple[LegacyHost, Endpoint | None]], *, settings: Settings,
+                   stage: Path, cut_over: Mapping[str, bool] | None = None) -> dict[str, Any]:
+    """The inventory of a step (YAML inventory structure): group ``wave`` (legacy hosts, with
+    everything the playbooks need) and each host's target as ``<host>-target`` in group
+    ``targets``. No secrets: the SSH key is passed by path."""
+    known = known_hosts(settings).path
+    key = settings.ssh_key
+    hostvars: dict[str, Any] = {"localhost": {"ansible_connection": "local",
+                                              "ansible_python_interpreter": sys.executable}}
+    wave: list[str] = []
+
+    def conn(ep: Endpoint) -> dict[str, Any]:
+        out: dict[str, Any] = {"ansible_host": ep.address, "ansible_port": ep.port,
+                               "ansible_user": ep.user}
+        if key:
+            out["ansible_ssh_private_key_file"] = str(key)
+        return out
+
+    for host, known_target in hosts:
+        target = known_target or Endpoint("unprovisioned.invalid")
+        tname = f"{host.name}-target"
+        wave.append(host.name)
+        sync = [{"path": p, "legacy_path": host.endpoint.path(p).rstrip("/"),
+                 "target_path": target.path(p).rstrip("/"),
+                 "stage": str(stage / host.name / p.strip("/"))} for p in host.data_paths]
+        hostvars[host.name] = {
+            **conn(host.endpoint), "gc_root": host.endpoint.root, "gc_target": tname,
+            "gc_target_root": target.root, "gc_sync": sync,
+            "gc_stop": host.stop_command or "", "gc_start": host.start_command or "",
+            "gc_health": host.health_check or "", "gc_become": host.endpoint.user != "root"
+            or settings.become_password is not None,
+            "gc_cut_over": bool((cut_over or {}).get(host.name)),
+            "gc_has_target": known_target is not None,
+            "gc_legacy_ssh": _ssh(host.endpoint, key, known),
+            "gc_legacy_login": f"{host.endpoint.user}@{host.endpoint.address}",
+            "gc_target_ssh": _ssh(target, key, known),
+            "gc_target_login": f"{target.user}@{target.address}"}
+        hostvars[tname] = {**conn(target), "gc_root": target.root}
+    targets = [f"{h.name}-target" for h, _ in hosts]
+    return {"all": {"hosts": {"localhost": hostvars["localhost"]}, "children": {
+        "wave": {"hosts": {n: hostvars[n] for n in wave}},
+        "targets": {"hosts": {n: hostvars[n] for n in targets}}}}}
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+class Recorder:
+    """Writes a step run's events (redacted) and step statuses as they happen."""
+
+    def __init__(self, ctx: RunContext, wave: str) -> None:
+        self.ctx, self.wave = ctx, wave
+
+    def event(self, step: str, ident: str, *, event: str, host: str | None = None,
+              task: str | None = None, message: str | None = None) -> None:
+        row = {"wave": self.wave, "step": step, "ident": ident, "at": self.ctx.clock(),
+               "event": event, "host": host, "task": (task or "")[:255] or None,
+               "message": redact(message or "")[:2000] or None}
+        with write_session(self.ctx.engine) as session:
+            repo.add_events(session, [row])
+            session.commit()
+
+    def steps(self, hosts: Sequence[str], step: Step, status: StepStatus, *,
+              error: str | None = None, ident: str | None = None,
+              errors: Mapping[str, str] | None = None) -> None:
+        at = self.ctx.clock()
+        with write_session(self.ctx.engine) as session:
+            for h in hosts:
+                why = (errors or {}).get(h, error)
+                repo.set_step(session, self.wave, h, step, status, at=at,
+                              error=redact(why)[:2000] if why else None, ident=ident)
+            session.commit()
+
+
+# --- running -----------------------------------------------------------------------------------
+
+def _audit(ctx: RunContext, actor: str, action: str, department: str,
+           after: Mapping[str, Any]) -> None:
+    with write_session(ctx.engine) as session:
+        AuditLog(session=session, clock=ctx.clock).append(
+            actor=actor, action=action, target=f"department:{department}", after=dict(after))
+        session.commit()
+
+
+def claim(ctx: RunContext, wave_id: str, run_id: str) -> None:
+    """Take the wave for ``run_id``; stale 'running' steps of a dead run become interrupted."""
+    now = ctx.clock()
+    with write_session(ctx.engine) as session:
+        wave = repo.get_wave(session, wave_id)
+        beat = aware(wave.heartbeat_at)
+        if wave.run_id and wave.run_id != run_id and beat is not None and \
+                now - beat < timedelta(seconds=ctx.stale_after_s):
+            raise ConflictError(f"{wave_id} is being run (run {wave.run_id}, alive "
+                                f"{(now - beat).total_seconds():.0f} s ago)",
+                                hint="wait for it, or cancel it (`govcloud migrate cancel`)")
+        for r in repo.step_rows(session, wave_id):
+            if r.status == StepStatus.RUNNING:
+                r.status, r.error = StepStatus.INTERRUPTED.value, "the run that held it ended"
+                r.finished_at = now
+                session.add(r)
+        wave.run_id, wave.heartbeat_at = run_id, now
+        session.add(wave)
+        session.commit()
+
+
+def _beat(ctx: RunContext, wave_id: str, run_id: str, stop: threading.Event) -> None:
+    while not stop.wait(ctx.heartbeat_s):
+        with write_session(ctx.engine) as session:
+            wave = repo.get_wave(session, wave_id)
+            if wave.run_id == run_id:
+                wave.heartbeat_at = ctx.clock()
+                session.add(wave)
+                session.commit()
+
+
+def _release(ctx: RunContext, wave_id: str, run_id: str, status: str,
+             rolled_back: bool = False) -> None:
+    with write_session(ctx.engine) as session:
+        wave = repo.get_wave(session, wave_id)
+        if wave.run_id == run_id:
+            wave.run_id, wave.heartbeat_at = None, None
+        wave.status = status
+        if rolled_back:
+            wave.rolled_back_at = ctx.clock()
+        session.add(wave)
+        session.commit()
+
+
+@dataclass
+class _Wave:
+    id: str
+    department: str
+    hosts: dict[str, LegacyHost]
+    targets: dict[str, Endpoint | None]
+    statuses: dict[str, dict[Step, StepStatus]]
+
+
+def _load(ctx: RunContext, wave_id: str) -> _Wave:
+    with Session(ctx.engine) as session:
+        wave = repo.get_wave(session, wave_id)
+        placed = repo.wave_hosts(session, wave_id)
+        hosts = {p.host: repo.get_host(session, p.host) for p in placed}
+        return _Wave(wave_id, wave.department, hosts,
+                     {p.host: repo.target_of(p) for p in placed},
+                     repo.step_statuses(session, wave_id))
+
+
+def preflight(ctx: RunContext, wave_id: str) -> None:
+    """Before anything runs: every host key that is recorded must still match."""
+    w = _load(ctx, wave_id)
+    check_keys(list(w.hosts.values()), ctx.settings)
+
+
+@dataclass
+class StepJob:
+    """A step's job as the wave sees it: who failed, who finished, and how it ended."""
+
+    ident: str
+    status: str
+    failed: dict[str, str]
+    ok: set[str]
+    detail: str | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.status in ("timeout", "canceled")
+
+
+@contextlib.contextmanager
+def _password_file(password: str | None) -> Iterator[str | None]:
+    """The become password in a 0600 file outside every artifact directory, for Ansible's
+    ANSIBLE_BECOME_PASSWORD_FILE, removed when the job ends (never in env, events or logs)."""
+    if password is None:
+        yield None
+        return
+    fd, path = tempfile.mkstemp(prefix="govcloud-become-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(password)
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: Path,
+         cancel: threading.Event, rec: Recorder,
+         cut_over: Mapping[str, bool] | None = None) -> StepJob:
+    """One ansible-runner job (its own ident and artifact directory) for ``step``."""
+    ident = f"{step}-{ctx.clock().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    base = ctx.settings.migrate_path() / "runs" / w.id / ident
+    inventory = step_inventory([(w.hosts[n], w.targets.get(n)) for n in names],
+                               settings=ctx.settings,
+                               stage=ctx.settings.migrate_path() / "stage", cut_over=cut_over)
+    failed: dict[str, str] = {}
+
+    def on_event(ev: PlaybookEvent) -> None:
+        if ev.kind in ("failed", "unreachable") and ev.host:
+            failed[ev.host] = f"{ev.task}: {ev.message or ev.kind}"
+        if ev.kind != "skipped":
+            rec.event(step, ident, event=ev.kind, host=ev.host, task=ev.task,
+                      message=ev.message if ev.kind in ("failed", "unreachable") else None)
+
+    rec.event(step, ident, event="start", message=f"{step} on {', '.join(names)}")
+    secret = ctx.settings.become_password
+    with _password_file(secret.get_secret_value() if secret else None) as password_file:
+        env = {"ANSIBLE_SSH_ARGS": (f"-o UserKnownHostsFile={known_hosts(ctx.settings).path} "
+                                    "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes "
+                                    "-o ControlMaster=auto -o ControlPersist=30s"),
+               "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.gettempdir() + "/govcloud-cp",
+               "ANSIBLE_PIPELINING": "True",
+               "ANSIBLE_PYTHON_INTERPRETER": ctx.settings.migrate_python,
+               "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+               "ANSIBLE_INVENTORY_ENABLED": "yaml",
+               "ANSIBLE_LOCAL_TEMP": str(base / "tmp")}
+        if password_file is not None:
+            env["ANSIBLE_BECOME_PASSWORD_FILE"] = password_file
+        result = run_playbook(playbook, private_data_dir=base, inventory=inventory,
+                              envvars=env, timeout_s=ctx.settings.step_timeout_s, ident=ident,
+                              on_event=on_event, cancel=cancel.is_set,
+                              idle_timeout_s=ctx.settings.step_idle_timeout_s,
+                              forks=ctx.settings.migrate_concurrency)
+    processed = set(result.stats.get("processed", {}))
+    dark = set(result.stats.get("dark", {})) | set(result.stats.get("failures", {}))
+    detail = None
+    if result.status != "successful" and not failed:
+        with contextlib.suppress(OSError):
+            detail = (result.artifact_dir / "stdout").read_text(errors="replace")[-1000:]
+    for host in dark - set(failed):
+        failed[host] = "failed"
+    return StepJob(ident, result.status, failed, processed - set(failed), detail)
+
+
+def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder) -> list[str]:
+    failed = []
+    ident = f"provision-{uuid.uuid4().hex[:8]}"
+    rec.steps(names, Step.PROVISION, StepStatus.RUNNING, ident=ident)
+    known = known_hosts(ctx.settings)
+    for n in names:
+        try:
+            with Session(ctx.engine) as session:
+                stored = next((repo.target_of(p) for p in repo.wave_hosts(session, w.id)
+                               if p.host == n), None)
+            target, server = stored, None
+            if target is None:
+                target, server = ctx.provisioner.provision(w.hosts[n], w.id)
+            key = scan(target, timeout=ctx.settings.ssh_timeout_s)
+            recorded = known.recorded(target)
+            if recorded:
+                known.check(target, key)
+            else:
+                known.record(key)  # a new server: its first key is trusted, and audited
+            if stored is None:
+                with write_session(ctx.engine) as session:
+                    repo.set_target(session, w.id, n, target, server)
+                    session.commit()
+            w.targets[n] = target
+            rec.event("provision", ident, event="ok", host=n, task="target ready",
+                      message=f"target {target.known_hosts_name} ({key.fingerprint})")
+            rec.steps([n], Step.PROVISION, StepStatus.SUCCEEDED)
+        except GovCloudError as exc:
+            rec.event("provision", ident, event="failed", host=n, task="provision target",
+                      message=exc.message)
+            rec.steps([n], Step.PROVISION, StepStatus.FAILED, error=exc.message)
+            failed.append(n)
+    return failed
+
+
+def _switch(ctx: RunContext, w: _Wave, names: Sequence[str], side: str) -> None:
+    with write_session(ctx.engine) as session:
+        for n in names:
+            host = w.hosts[n]
+            ep = host.endpoint if side == "legacy" else w.targets[n]
+            assert ep is not None
+            repo.set_endpoint(session, host, side, ep)
+            placed = next(p for p in repo.wave_hosts(session, w.id) if p.host == n)
+            placed.live = side
+            session.add(placed)
+        session.commit()
+
+
+def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
+             hook: str | None = None, run_id: str | None = None) -> str:
+    """Run (or resume) the wave; returns its final status: done, failed or interrupted."""
+    run_id = run_id or uuid.uuid4().hex[:12]
+    claim(ctx, wave_id, run_id)
+    stop = threading.Event()
+    beat = threading.Thread(target=_beat, args=(ctx, wave_id, run_id, stop), daemon=True)
+    beat.start()
+    status = "failed"
+    w = _load(ctx, wave_id)
+    _audit(ctx, actor, "migrate.run", w.department, {"wave": wave_id, "run": run_id,
+                                                     "hook": hook})
+    rec = Recorder(ctx, wave_id)
+    try:
+        with write_session(ctx.engine) as session:
+            wave = repo.get_wave(session, wave_id)
+            wave.status = "running"
+            session.add(wave)
+            session.commit()
+        status = _steps(ctx, w, rec, cancel, hook)
+        return status
+    except GovCloudError as exc:
+        rec.event("run", run_id, event="run_failed", message=exc.message)
+        raise
+    finally:
+        stop.set()
+        _release(ctx, wave_id, run_id, status)
+        rec.event("run", run_id, event="run_end", message=status)
+        _audit(ctx, actor, "migrate.run.end", w.department, {"wave": wave_id, "run": run_id,
+                                                             "status": status})
+
+
+def _steps(ctx: RunContext, w: _Wave, rec: Recorder, cancel: threading.Event,
+           hook: str | None) -> str:
+    failed: set[str] = set()
+    for step in STEPS:
+        todo = sorted(n for n, s in w.statuses.items()
+                      if n not in failed and next_step(s) is step)
+        if not todo:
+            continue
+        if cancel.is_set():
+            return "interrupted"
+        if step is Step.DONE:
+            rec.steps(todo, step, StepStatus.RUNNING)
+            rec.steps(todo, step, StepStatus.SUCCEEDED)
+        elif step is Step.PROVISION:
+            failed.update(_provision(ctx, w, todo, rec))
+        else:
+            playbook = ctx.playbooks / f"{step.value}.yml"
+            rec.steps(todo, step, StepStatus.RUNNING)
+            result = _job(ctx, w, step.value, todo, playbook, cancel, rec)
+            ident = result.ident
+            bad = dict(result.failed)
+            if result.detail:
+                rec.event(step.value, ident, event="job_failed", message=result.detail)
+            good = [n for n in todo if n not in bad and n in result.ok]
+            if result.interrupted:
+                why = ("timed out (job or idle timeout)" if result.status == "timeout"
+                       else "cancelled")
+                rec.steps([n for n in todo if n not in bad], step, StepStatus.INTERRUPTED,
+                          error=f"{step.value} {why}", ident=ident)
+                rec.steps(sorted(bad), step, StepStatus.FAILED, errors=bad, ident=ident)
+                return "interrupted"
+            if step is Step.CUTOVER and good:
+                _switch(ctx, w, good, "target")
+                if hook:
+                    hook_result = _job(ctx, w, "cutover_hook", good, hook_path(ctx, hook),
+                                       cancel, rec)
+                    for n, why in hook_result.failed.items():
+                        bad[n] = f"cutover hook: {why}"
+                    good = [n for n in good if n not in bad]
+            rec.steps(good, step, StepStatus.SUCCEEDED, ident=ident)
+            lost = [n for n in todo if n not in good and n not in bad]
+            bad.update(dict.fromkeys(lost, f"{step.value} did not finish (status {result.status})"))
+            rec.steps(sorted(bad), step, StepStatus.FAILED, errors=bad, ident=ident)
+            failed.update(bad)
+        w.statuses = _load(ctx, w.id).statuses
+    return "failed" if failed else "done"
+
+
+def hook_path(ctx: RunContext, name: str) -> Path:
+    path = ctx.playbooks / "hooks" / f"{name}.yml"
+    if "/" in name or not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (ctx.playbooks / "hooks").glob("*.yml")))
+        raise InvalidInput(f"no cutover hook {name!r}", hint=f"hooks: {known or 'none'} "
+                                                             "(playbooks/migrate/hooks/)")
+    return path
+
+
+def rollback(ctx: RunContext, target: str, *, actor: str, cancel: threading.Event,
+             run_id: str | None = None) -> str:
+    """Put the legacy host(s) back as the live endpoint; after a cutover, what was written on
+    the target is synced back first. ``target`` is a wave id or a host name."""
+    with Session(ctx.engine) as session:
+        placed = repo.wave_of_host(session, target)
+        wave_id = placed.wave if placed else repo.get_wave(session, target).id
+    run_id = run_id or uuid.uuid4().hex[:12]
+    claim(ctx, wave_id, run_id)
+    w = _load(ctx, wave_id)
+    names = [target] if placed else sorted(w.hosts)
+    rec = Recorder(ctx, wave_id)
+    _audit(ctx, actor, "migrate.rollback", w.department, {"wave": wave_id, "hosts": names})
+    status = "failed"
+    try:
+        cut = {n: past_cutover(w.statuses[n]) and w.targets.get(n) is not None for n in names}
+        started = [n for n in names if any(s is not StepStatus.PENDING
+                                           for s in w.statuses[n].values())]
+        if started:
+            result = _job(ctx, w, "rollback", started, ctx.playbooks / "rollback.yml", cancel,
+                          rec, cut_over=cut)
+            bad = dict(result.failed)
+            if result.detail:
+                rec.event("rollback", result.ident, event="job_failed", message=result.detail)
+            if result.interrupted or bad or set(started) - result.ok:
+                status = "interrupted" if result.interrupted else "failed"
+                return status
+        _switch(ctx, w, names, "legacy")
+        at = ctx.clock()
+        with write_session(ctx.engine) as session:
+            for n in names:
+                for step in STEPS:
+                    repo.set_step(session, wave_id, n, step, StepStatus.ROLLED_BACK, at=at)
+            session.commit()
+        status = "rolled_back"
+        return status
+    finally:
+        whole = not placed
+        _release(ctx, wave_id, run_id, status if whole or status != "rolled_back"
+                 else "partly_rolled_back", rolled_back=status == "rolled_back")
+        rec.event("rollback", run_id, event="run_end", message=status)
