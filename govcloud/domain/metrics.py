@@ -92,7 +92,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("govcloud_migration_hosts", "gauge", ("wave", "step", "status"),
                "hosts of each migration wave by step and step status"),
     FamilySpec("govcloud_migration_step_failures", "gauge", ("wave",),
-               "failed steps in a migration wave"),
+               "failed or interrupted steps in a migration wave"),
     FamilySpec("govcloud_migration_step_running_since_timestamp_seconds", "gauge",
                ("wave", "step"), "start of the oldest step still running (Unix time)"),
     # --- audit

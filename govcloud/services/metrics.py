@@ -295,7 +295,7 @@ class SnapshotBuilder:
                 .group_by(step.c.wave, step.c.step, step.c.status)
                 .order_by(step.c.wave, step.c.step, step.c.status)):
             snap.add("govcloud_migration_hosts", (wave, name, status), n)
-            if status == "failed":
+            if status in ("failed", "interrupted"):
                 failures[wave] += int(n)
             else:
                 failures.setdefault(wave, 0)
