@@ -152,6 +152,12 @@ def _quota_problems(site: SiteInput, demand: Demand, department: str) -> list[st
                 f"{site.site}: {department} quota has {max(room, 0):,} {unit} left "
                 f"(limit {quota.limit:,}, in use {quota.in_use:,}, reserved {held:,}), "
                 f"request needs {need:,}")
+    members = site.quotas.get("server_group_members")
+    if members is not None and 0 <= members.limit < demand.instances:
+        problems.append(
+            f"{site.site}: the system's server group may hold at most {members.limit} "
+            f"members (quota server_group_members of {department}), the request puts "
+            f"{demand.instances} there; split the system or raise the quota")
     return problems
 
 

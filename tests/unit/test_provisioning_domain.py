@@ -297,3 +297,19 @@ def test_a_placement_that_passes_really_fits(hosts: list[tuple[int, int]], count
                     for f in free.values())
         assert slots < count
     assert count <= MAX_COUNT
+
+
+def test_server_group_member_quota_is_checked() -> None:
+    spec = parse_request(request(servers=[{"name_prefix": "x1", "flavor": "gc.c4m8",
+                                           "image": "i", "network": "n", "count": 11}]))
+    site = roomy("PROD", 20)
+    limited = SiteInput(site="PROD", hosts=site.hosts, flavors=FLAVORS,
+                        quotas={**site.quotas, "server_group_members": Quota(10)})
+    result = place(spec, targets(1), {"PROD": limited})
+    assert result.problems == [
+        "PROD: the system's server group may hold at most 10 members (quota "
+        "server_group_members of gd-psd), the request puts 11 there; split the system or "
+        "raise the quota"]
+    unlimited = SiteInput(site="PROD", hosts=site.hosts, flavors=FLAVORS,
+                          quotas={**site.quotas, "server_group_members": Quota(-1)})
+    assert place(spec, targets(1), {"PROD": unlimited}).ok
