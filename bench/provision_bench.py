@@ -4,9 +4,9 @@
 
 1. **Provisioning 200 servers over three sites** with 50 ms simulated latency on every cloud
    request: a province-scale simulator process (build delay 1 s, latency via ``/_sim/faults``),
-   a full sync into SQLite, then approved requests — ten DR-level-6 systems of gd-psd (5
-   servers each in PROD, DR-LOCAL and DR-REMOTE) and five systems of a DR-level-3/4
-   department (5 each in PROD and DR-REMOTE) — provisioned by the job worker with its default
+   a full sync into SQLite, then approved requests — five DR-level-6 systems of gd-psd (10
+   servers each in PROD, DR-LOCAL and DR-REMOTE) and three systems of a DR-level-3/4
+   department (10, 10 and 5 in PROD and DR-REMOTE) — provisioned by the job worker with its default
    concurrency (16); then, for comparison, servers one at a time (``provision_concurrency=1``,
    one request after the other) on the first ``--serial-servers`` servers, extrapolated per
    server to the 200.
@@ -127,16 +127,17 @@ def bench_provisioning(work: Path, serial_servers: int) -> dict[str, Any]:
                   timeout=30).raise_for_status()
         level3 = max((d for d in ctx.catalogue() if d.dr_level in (3, 4)),
                      key=lambda d: d.quota("DR-REMOTE").instances).code
-        # systems of 5 (a server group holds at most 10 members under Nova's default quota):
-        # 10 DR-level-6 systems × 5 × 3 sites + 5 DR-level-3/4 systems × 5 × 2 sites = 200
-        shape = [request("gd-psd", f"bench-a{i}", 5) for i in range(10)] + \
-            [request(level3, f"bench-b{i}", 5) for i in range(5)]
+        # systems of at most 10 (Nova's default quotas: 10 members per server group, 10
+        # groups per project): 5 DR-level-6 systems × 10 × 3 sites + 3 DR-level-3/4 systems
+        # (10 + 10 + 5) × 2 sites = 200
+        shape = [request("gd-psd", f"bench-a{i}", 10) for i in range(5)] + \
+            [request(level3, f"bench-b{i}", n) for i, n in enumerate((10, 10, 5))]
         wall, servers = provision(ctx, connections, shape, WorkerSettings().concurrency)
         print(f"concurrent: {servers} servers in {wall:.1f} s", flush=True)
         # one at a time: the same kind of servers, serially
         per_site = max(1, serial_servers // 3)
-        serial = [request("gd-psd", f"bench-s{i}", min(5, per_site - 5 * i))
-                  for i in range((per_site + 4) // 5)]
+        serial = [request("gd-psd", f"bench-s{i}", min(10, per_site - 10 * i))
+                  for i in range((per_site + 9) // 10)]
         serial_wall = 0.0
         serial_n = 0
         for body in serial:  # one request after the other, one server at a time

@@ -152,6 +152,11 @@ def _quota_problems(site: SiteInput, demand: Demand, department: str) -> list[st
                 f"{site.site}: {department} quota has {max(room, 0):,} {unit} left "
                 f"(limit {quota.limit:,}, in use {quota.in_use:,}, reserved {held:,}), "
                 f"request needs {need:,}")
+    groups = site.quotas.get("server_groups")
+    if groups is not None and 0 <= groups.limit <= groups.in_use:
+        problems.append(
+            f"{site.site}: {department} has no server group left (quota server_groups "
+            f"{groups.limit}, in use {groups.in_use}); the system needs one")
     members = site.quotas.get("server_group_members")
     if members is not None and 0 <= members.limit < demand.instances:
         problems.append(

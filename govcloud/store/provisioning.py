@@ -170,7 +170,8 @@ def department_quotas(session: Session, site: str, project_id: str | None) -> di
     return {r.resource: Quota(int(r.limit), int(r.in_use))
             for r in session.connection().execute(sa_select(tbl).where(
                 tbl.c.site == site, tbl.c.project_id == project_id,
-                tbl.c.resource.in_(["cores", "ram", "instances", "server_group_members"])))}
+                tbl.c.resource.in_(["cores", "ram", "instances", "server_groups",
+                                     "server_group_members"])))}
 
 
 # --- requests, servers and events ------------------------------------------------------------

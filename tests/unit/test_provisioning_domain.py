@@ -313,3 +313,13 @@ def test_server_group_member_quota_is_checked() -> None:
     unlimited = SiteInput(site="PROD", hosts=site.hosts, flavors=FLAVORS,
                           quotas={**site.quotas, "server_group_members": Quota(-1)})
     assert place(spec, targets(1), {"PROD": unlimited}).ok
+
+
+def test_server_group_quota_is_checked() -> None:
+    spec = parse_request(request())
+    site = roomy("PROD")
+    full = SiteInput(site="PROD", hosts=site.hosts, flavors=FLAVORS,
+                     quotas={**site.quotas, "server_groups": Quota(10, 10)})
+    assert place(spec, targets(1), {"PROD": full}).problems == [
+        "PROD: gd-psd has no server group left (quota server_groups 10, in use 10); the "
+        "system needs one"]

@@ -92,7 +92,7 @@ class RequestsView(ListView):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("approve", "reject"):
-            return self.session.may(DECIDE)
+            return bool(self.session.may(DECIDE))
         return True
 
     def _selected_submitted(self) -> str | None:
