@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -381,7 +381,12 @@ def wave_events(request: Request, engine: Engine_, principal: CurrentPrincipal,
         rows = repo.events(session, wave_id, after=after, limit=limit)
         wave = repo.get_wave(session, wave_id)
         status = wave.status
-    running = _runs(request).running(wave_id) or wave.run_id is not None
+        beat = wave.heartbeat_at
+    stale = _settings(request).migrate_stale_after_s
+    alive = beat is not None and wave.run_id is not None and (
+        request.app.state.clock() - (beat if beat.tzinfo else beat.replace(tzinfo=UTC))
+    ).total_seconds() < stale
+    running = _runs(request).running(wave_id) or alive
     return {"wave": wave_id, "status": status, "running": running,
             "events": [{"id": r.id, "at": r.at.isoformat(), "step": r.step, "host": r.host,
                         "event": r.event, "task": r.task, "message": r.message,

@@ -19,6 +19,7 @@ run theirs the same way. Hygiene (ARCHITECTURE.md, convention 11):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -134,6 +135,12 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
            "ANSIBLE_HOST_KEY_CHECKING": "True" if host_key_checking else "False",
            "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_NOCOLOR": "1",
            **(envvars or {})}
+    if idle_timeout_s:
+        # ansible-runner reads idle_timeout only from env/settings (a settings= argument is
+        # dropped when that file is missing); it holds no secret, unlike env/ files in general
+        (root / "env").mkdir(exist_ok=True)
+        (root / "env" / "settings").write_text(
+            json.dumps({"idle_timeout": int(max(1, idle_timeout_s))}))
     cmdline = " ".join(x for x in ("--check" if check else "", "--diff" if diff else "") if x)
     log.info("playbook %s: job %s (env %s)", path.name, ident, sorted(env))
     count = 0
@@ -156,8 +163,7 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
             extravars=dict(extravars or {}), envvars=env, timeout=int(max(1, timeout_s)),
             suppress_env_files=True, quiet=True, event_handler=handler,
             cancel_callback=cancel or (lambda: False), limit=limit,
-            cmdline=cmdline or None, forks=forks,
-            settings={"idle_timeout": int(max(1, idle_timeout_s))} if idle_timeout_s else None)
+            cmdline=cmdline or None, forks=forks)
     except Exception as exc:  # ansible-runner could not even start the job
         raise PermanentError(f"playbook {path.name}: could not run: {exc}",
                              hint="check that ansible-core is installed next to govcloud") \

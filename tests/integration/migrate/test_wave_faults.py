@@ -1,0 +1,135 @@
+"""Faults in a wave, for real: a hung step times out (interrupted, then resumed), a run is
+cancelled from another thread, and afterwards no secret (the SSH key, the become password)
+is anywhere in the artifacts, events, logs, database or audit."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import text
+
+from tests.integration.migrate.conftest import Plane
+from tests.integration.migrate.sshd import Sandbox
+from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
+
+BECOME = "Become-P4ss-7f3a9c"
+
+
+@pytest.fixture(scope="module")
+def plane_settings(migrate_root: Path, client_key: Path,
+                   plane_database: str) -> dict[str, Any]:
+    backend = plane_database.split(":", 1)[0].split("+", 1)[0]
+    return {"migrate_dir": migrate_root / f"state-{backend}", "ssh_key": client_key,
+            "ssh_timeout_s": 5.0, "migrate_python": "/usr/bin/python3",
+            "step_timeout_s": 60.0, "step_idle_timeout_s": 4.0, "become_password": BECOME}
+
+
+def _steps(capsys: pytest.CaptureFixture[str], wave: str) -> dict[str, dict[str, Any]]:
+    code, out, _ = cli(capsys, "migrate", "show", wave, "--json")
+    assert code == 0
+    return {h["host"]: h["steps"] for h in json.loads(out)["hosts"]}
+
+
+def test_a_hung_step_times_out_and_the_rerun_resumes_there(
+        cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        sandboxes: Callable[[str], Sandbox], client_key: Path, plane_settings: dict[str, Any],
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    hung = {"govcloud_service_stop": "sleep 40"}  # a service stop that never returns
+    inv, boxes = make_hosts(sandboxes, tmp_path, "gd-agri", ["agri-a"],
+                            **{"agri-a": hung})
+    wave = ready_wave(capsys, inv, "gd-agri", boxes)
+    code, out, _ = cli(capsys, "migrate", "run", wave, "--follow")
+    assert code == 1 and f"{wave}: interrupted" in out
+    steps = _steps(capsys, wave)["agri-a"]
+    assert steps["freeze"]["status"] == "interrupted" and "timed out" in steps["freeze"]["error"]
+    assert steps["initial_sync"]["status"] == "succeeded"
+
+    # the operator fixes the stop command; the rerun starts at the freeze
+    data = yaml.safe_load(inv.read_text())
+    data["all"]["hosts"]["agri-a"]["govcloud_service_stop"] = \
+        "rm -f $GOVCLOUD_ROOT/run/agri-a.running"
+    inv.write_text(yaml.safe_dump(data))
+    assert cli(capsys, "hosts", "import", str(inv))[0] == 0
+    code, out, err = cli(capsys, "migrate", "run", wave, "--follow")
+    assert code == 0, out + err
+    steps = _steps(capsys, wave)["agri-a"]
+    assert steps["precheck"]["attempts"] == 1 and steps["initial_sync"]["attempts"] == 1
+    assert steps["freeze"]["attempts"] == 2 and steps["done"]["status"] == "succeeded"
+    legacy, target = boxes["agri-a"]
+    assert tree(legacy.root / DATA.lstrip("/")) == tree(target.root / DATA.lstrip("/"))
+
+    # --- the secrets scan: every file under the migration state, the database, the logs
+    secrets = [BECOME] + [line for line in client_key.read_text().splitlines()
+                          if line and not line.startswith("-----")]
+    state = Path(str(plane_settings["migrate_dir"]))
+    hits = []
+    for path in state.rglob("*"):
+        if path.is_file() and "stage" not in path.parts:
+            content = path.read_bytes().decode("utf-8", "replace")
+            hits += [f"{path}: {s[:6]}…" for s in secrets if s in content]
+    with cli_env.engine.connect() as conn:
+        tables = ["audit_entry", "migration_event", "step_run", "migration_wave", "wave_host",
+                  "legacy_host", "host_survey", "system_endpoint", "migration_signoff"]
+        for table in tables:
+            for row in conn.execute(text(f"SELECT * FROM {table}")):
+                content = " ".join(str(v) for v in row)
+                hits += [f"{table}: {s[:6]}…" for s in secrets if s in content]
+    logs = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    hits += [f"log: {s[:6]}…" for s in secrets if s in logs]
+    assert hits == []
+    runs = list((state / "runs").rglob("command"))
+    assert runs, "the scan must have seen ansible-runner's artifacts"
+    assert not any(p.name == "passwords" for p in state.rglob("*"))  # suppress_env_files
+
+
+def test_cancel_from_another_thread_interrupts_and_the_rerun_completes(
+        cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        sandboxes: Callable[[str], Sandbox]) -> None:
+    slow = {"govcloud_service_stop": "sleep 2; echo stopping; sleep 2; echo still; sleep 40"}
+    inv, boxes = make_hosts(sandboxes, tmp_path, "gd-data", ["data-a"], **{"data-a": slow})
+    wave = ready_wave(capsys, inv, "gd-data", boxes)
+    api = cli_env.admin
+    api.post(f"/migrate/waves/{wave}/run")
+    import time
+
+    deadline = time.monotonic() + 60
+    while _steps(capsys, wave)["data-a"]["freeze"]["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert api.post(f"/migrate/waves/{wave}/cancel")["cancelled"] is True
+    while api.get(f"/migrate/waves/{wave}/events")["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    steps = _steps(capsys, wave)["data-a"]
+    assert steps["freeze"]["status"] == "interrupted" and "cancelled" in steps["freeze"]["error"]
+    assert api.get("/migrate/waves")["waves"]  # still served
+    data = yaml.safe_load(inv.read_text())
+    data["all"]["hosts"]["data-a"]["govcloud_service_stop"] = "true"
+    inv.write_text(yaml.safe_dump(data))
+    assert cli(capsys, "hosts", "import", str(inv))[0] == 0
+    code, out, err = cli(capsys, "migrate", "run", wave, "--follow")
+    assert code == 0, out + err
+    assert _steps(capsys, wave)["data-a"]["freeze"]["attempts"] == 2
+
+
+def test_a_key_that_changed_stops_the_run_before_anything_runs(
+        cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        sandboxes: Callable[[str], Sandbox]) -> None:
+    inv, boxes = make_hosts(sandboxes, tmp_path, "shantou", ["st-a"])
+    wave = ready_wave(capsys, inv, "shantou", boxes)
+    legacy, _ = boxes["st-a"]
+    legacy.stop()
+    legacy.new_host_key()
+    legacy.start()
+    code, _, err = cli(capsys, "migrate", "run", wave)
+    assert code == 3 and "CHANGED" in err
+    code, out, _ = cli(capsys, "migrate", "events", wave, "--json")
+    assert json.loads(out)["events"] == []  # nothing ran
+    assert all(s["status"] == "pending" for s in _steps(capsys, wave)["st-a"].values())
