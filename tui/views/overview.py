@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from govcloud.client import ApiClient
@@ -28,7 +28,7 @@ def closest_to_quota(usage: dict[str, Any], *, top: int = 8
     fullest first."""
     best: dict[str, tuple[float, str, str, str]] = {}
     for dept, sites in usage.get("departments", {}).items():
-        for site, entry in sites.items():
+        for site, entry in sorted(sites.items()):  # ties go to the same site every time
             for res in QUOTA_RESOURCES:
                 q = entry.get("quotas", {}).get(res)
                 if not q or q["limit"] <= 0:
@@ -43,9 +43,10 @@ class OverviewView(DataView):
     VIEW_NAME = "overview"
 
     def compose_body(self) -> ComposeResult:
-        yield Horizontal(id="site-cards", classes="sites")
-        yield Static(id="verdict", classes="panel")
-        yield Static(id="quotas", classes="panel")
+        with VerticalScroll(id="overview-body"):
+            yield Horizontal(id="site-cards", classes="sites")
+            yield Static(id="verdict", classes="panel")
+            yield Static(id="quotas", classes="panel")
 
     def fetch(self, api: ApiClient) -> Any:
         out: dict[str, Any] = {"status": api.get("/status")}
