@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +146,11 @@ def pg_schema(base: str) -> tuple[str, Any] | None:
     return url.render_as_string(hide_password=False), drop
 
 
-def run(scale: str, pg: str | None) -> dict[str, Any]:
-    load = os.getloadavg()[0]
-    work = Path(tempfile.mkdtemp(prefix="govcloud-syncbench-"))
+def each_database(scale: str, pg: str | None, prefix: str,
+                  run_one: Callable[[str, str, Path], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``run_one(url, label, clouds_yaml)`` on SQLite and (when ``pg`` is reachable) on a
+    fresh PostgreSQL schema, each with a fresh simulator process of ``scale``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     results = []
     targets = [("SQLite", f"sqlite:///{work / 'govcloud.db'}", None)]
     made = pg_schema(pg) if pg else None
@@ -158,7 +161,7 @@ def run(scale: str, pg: str | None) -> dict[str, Any]:
             (work / label).mkdir()
             proc, _info = start_sim(scale, work / label)  # a fresh simulator per database
             try:
-                results.append(run_database(url, label, work / label / "clouds.yaml"))
+                results.append(run_one(url, label, work / label / "clouds.yaml"))
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
@@ -166,6 +169,12 @@ def run(scale: str, pg: str | None) -> dict[str, Any]:
         for _, _, drop in targets:
             if drop is not None:
                 drop()
+    return results
+
+
+def run(scale: str, pg: str | None) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    results = each_database(scale, pg, "govcloud-syncbench-", run_database)
     rss, hwm = rss_mb()
     return {"scale": scale, "load_avg": round(load, 2), "results": results,
             "rss_mb": round(rss), "hwm_mb": round(hwm)}

@@ -2,7 +2,7 @@
 port of its own (``MetricsServer``, ``govcloud serve --metrics-port``) with TLS.
 
 Both check HTTP basic auth when the ``metrics_user`` and ``metrics_password`` settings are
-set. Each app gets its own ``CollectorRegistry`` holding only govcloud's collector.
+set. Each endpoint has its own collector and rendering (``monitors.collector.Exposition``).
 """
 
 from __future__ import annotations
@@ -10,31 +10,32 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import threading
 from typing import Any
 
-import uvicorn
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from govcloud.errors import PermanentError
+from govcloud.api.server import ServerThread
+from govcloud.errors import InvalidInput
 from govcloud.services.metrics import snapshots_for
 from govcloud.settings import Settings
-from monitors.collector import GovcloudCollector
+from monitors.collector import Exposition, GovcloudCollector
 
 METRICS_PATH = "/metrics"
 # the text format generate_latest writes (0.0.4), understood by every Prometheus version
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def make_registry(state: Any) -> CollectorRegistry:
-    """A registry with govcloud's collector over ``state``'s snapshots (no work done now)."""
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(GovcloudCollector(lambda: snapshots_for(state).current()))
-    return registry
+def make_exposition(state: Any) -> Exposition:
+    """govcloud's collector over ``state``'s snapshots, and its rendering (no work done now).
+    The collector is also registered in a ``CollectorRegistry`` of its own, which checks at
+    registration that its families are well-formed and unique."""
+    collector = GovcloudCollector(lambda: snapshots_for(state).current())
+    CollectorRegistry(auto_describe=True).register(collector)
+    return Exposition(collector)
 
 
 def _authorised(request: Request, settings: Settings) -> bool:
@@ -56,16 +57,13 @@ def _authorised(request: Request, settings: Settings) -> bool:
 
 def metrics_endpoint(state: Any) -> Any:
     """The ``/metrics`` handler over ``state`` (engine, settings, catalogue)."""
-    registry = make_registry(state)
-    lock = threading.Lock()  # one collection at a time: the collector times each one
+    exposition = make_exposition(state)
 
     def metrics(request: Request) -> Response:
         if not _authorised(request, state.settings):
             return Response("unauthorised\n", status_code=401, media_type="text/plain",
                             headers={"WWW-Authenticate": 'Basic realm="govcloud metrics"'})
-        with lock:
-            body = generate_latest(registry)
-        return Response(body, media_type=CONTENT_TYPE)
+        return Response(exposition.render(), media_type=CONTENT_TYPE)
 
     return metrics
 
@@ -86,41 +84,22 @@ class MetricsServer:
         tls: dict[str, Any] = {}
         if settings.metrics_tls_cert is not None:
             if settings.metrics_tls_key is None:
-                raise PermanentError("metrics_tls_cert is set but metrics_tls_key is not",
-                                     hint="set both (see docs/metrics.md)")
+                raise InvalidInput("metrics_tls_cert is set but metrics_tls_key is not",
+                                   hint="set both (see docs/metrics.md)")
             tls = {"ssl_certfile": str(settings.metrics_tls_cert),
                    "ssl_keyfile": str(settings.metrics_tls_key)}
         self.tls = bool(tls)
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                log_level="warning", lifespan="off", **tls)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="govcloud-metrics",
-                                       daemon=True)
-
-    @property
-    def port(self) -> int:
-        sockets = [s for srv in self.server.servers for s in (srv.sockets or ())]
-        return int(sockets[0].getsockname()[1])
+        self.server = ServerThread(app, host=host, port=port, lifespan="off",
+                                   name="govcloud-metrics", **tls)
 
     @property
     def url(self) -> str:
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://{self.server.config.host}:{self.port}{METRICS_PATH}"
+        return f"{scheme}://{self.server.server.config.host}:{self.server.port}{METRICS_PATH}"
 
     def start(self, timeout: float = 30.0) -> MetricsServer:
-        self.thread.start()
-        deadline = threading.Event()
-        waited = 0.0
-        while not self.server.started and self.thread.is_alive() and waited < timeout:
-            deadline.wait(0.01)
-            waited += 0.01
-        if not self.server.started:
-            self.stop()
-            raise PermanentError("the metrics server did not start",
-                                 hint="is the metrics port in use? the log says why")
+        self.server.start(timeout)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        self.server.should_exit = True
-        if self.thread.is_alive():
-            self.thread.join(timeout)
+        self.server.stop(timeout)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -15,12 +15,14 @@ class ServerThread:
     """A uvicorn server in a daemon thread; ``start`` returns once it is listening."""
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning") -> None:
+                 log_level: str = "warning", lifespan: Literal["auto", "on", "off"] = "on",
+                 name: str = "govcloud-api", **options: Any) -> None:
+        """``options`` go to ``uvicorn.Config`` (e.g. ``ssl_certfile``, ``ssl_keyfile``)."""
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                                log_config=None, access_log=False, lifespan="on")
+                                log_config=None, access_log=False, lifespan=lifespan,
+                                **options)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="govcloud-api",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
 
     @property
     def port(self) -> int:

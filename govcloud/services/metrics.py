@@ -96,24 +96,26 @@ class SnapshotBuilder:
         return self._tables[name]
 
     def fingerprint(self, conn: Connection) -> tuple[Any, ...]:
-        """A few indexed look-ups whose answer changes whenever the snapshot would."""
+        """A few indexed look-ups whose answer changes whenever the snapshot would (one
+        statement: one round trip)."""
         sync = store.table("site_sync")
         probe = store.table("probe_result")
         audit = store.table("audit_entry")
         parts: list[Any] = [
-            tuple(conn.execute(select(func.max(sync.c.last_attempt), func.count())).one()),
-            conn.execute(select(func.max(probe.c.checked_at))).scalar(),
-            conn.execute(select(func.max(audit.c.seq))).scalar()]
+            select(func.max(sync.c.last_attempt)).scalar_subquery(),
+            select(func.count()).select_from(sync).scalar_subquery(),
+            select(func.max(probe.c.checked_at)).scalar_subquery(),
+            select(func.max(audit.c.seq)).scalar_subquery()]
         if self._has(conn, "provision_request"):
             req = store.table("provision_request")
-            parts.append(tuple(conn.execute(
-                select(func.max(req.c.updated_at), func.count())).one()))
+            parts += [select(func.max(req.c.updated_at)).scalar_subquery(),
+                      select(func.count()).select_from(req).scalar_subquery()]
         if self._has(conn, "step_run"):
             step = store.table("step_run")
-            parts.append(tuple(conn.execute(select(
-                func.max(step.c.started_at), func.max(step.c.finished_at),
-                func.count())).one()))
-        return tuple(parts)
+            parts += [select(func.max(step.c.started_at)).scalar_subquery(),
+                      select(func.max(step.c.finished_at)).scalar_subquery(),
+                      select(func.count()).select_from(step).scalar_subquery()]
+        return tuple(conn.execute(select(*parts)).one())
 
     # --- the build ----------------------------------------------------------------------------
 
