@@ -38,19 +38,29 @@ def plane_settings(migrate_root: Path, client_key: Path,
             "migrate_python": "/usr/bin/python3"}
 
 
-@pytest.fixture
-def sandboxes(tmp_path: Path, client_key: Path) -> Iterator[Callable[[str], Sandbox]]:
-    """``sandboxes(name)`` starts a fresh sshd sandbox; all are stopped after the test."""
+def _sandboxes(base: Path, key: Path) -> Iterator[Callable[[str], Sandbox]]:
     started: list[Sandbox] = []
 
     def make(name: str) -> Sandbox:
-        box = Sandbox(name, tmp_path / "hosts" / name, client_key.with_suffix(".pub")).start()
+        box = Sandbox(name, base / "hosts" / name, key.with_suffix(".pub")).start()
         started.append(box)
         return box
 
     yield make
     for box in started:
         box.stop()
+
+
+@pytest.fixture
+def sandboxes(tmp_path: Path, client_key: Path) -> Iterator[Callable[[str], Sandbox]]:
+    """``sandboxes(name)`` starts a fresh sshd sandbox; all are stopped after the test."""
+    yield from _sandboxes(tmp_path, client_key)
+
+
+@pytest.fixture
+def sandboxes_for(tmp_path: Path) -> Iterator[Callable[[str], Sandbox]]:
+    """Sandboxes that accept the key in ``tmp_path/keys`` (a test's own control plane)."""
+    yield from _sandboxes(tmp_path, tmp_path / "keys" / "id_ed25519")
 
 
 def inventory_file(path: Path, department: str, hosts: dict[str, dict[str, Any]]) -> Path:

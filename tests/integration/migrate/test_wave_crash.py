@@ -1,0 +1,182 @@
+"""kill -9 of the control plane in the middle of a wave, for real: `govcloud serve` runs as a
+process; it is killed while the final sync runs (the rerun on a new server completes with equal
+checksums) and while the cutover runs (the rollback restores the legacy endpoint, no data
+lost)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from govcloud.sim.server import start
+from tests.integration.control.conftest import small_catalogue
+from tests.integration.migrate.sshd import Sandbox, make_key
+from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    root: Path
+    env: dict[str, str]
+    db: str
+    catalogue: Path
+    proc: subprocess.Popen[bytes] | None = None
+    url: str = ""
+    token: str = ""
+    killed: list[int] = field(default_factory=list)
+
+    def start(self) -> None:
+        port = _free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port),
+             "--database-url", self.db, "--catalogue", str(self.catalogue)],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self.url = f"http://127.0.0.1:{port}"
+        with httpx.Client(transport=httpx.HTTPTransport(retries=12)) as http:
+            assert http.get(f"{self.url}/api/v1/health", timeout=TIMEOUT).status_code == 200
+
+    def kill9(self) -> None:
+        """The control plane dies at once, with the playbook jobs it started."""
+        assert self.proc is not None
+        state = str(self.root / "migrate")
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        for pid in os.listdir("/proc"):  # ansible-runner puts its jobs in sessions of their own
+            if not pid.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                if state in cmdline and int(pid) != os.getpid():
+                    os.kill(int(pid), signal.SIGKILL)
+                    self.killed.append(int(pid))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    clouds_yaml = tmp_path / "clouds.yaml"
+    sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
+    key = make_key(tmp_path / "keys" / "id_ed25519")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), GOVCLOUD_CLOUDS_YAML=str(clouds_yaml),
+               GOVCLOUD_MIGRATE_DIR=str(tmp_path / "migrate"), GOVCLOUD_SSH_KEY=str(key),
+               GOVCLOUD_MIGRATE_PYTHON="/usr/bin/python3", GOVCLOUD_MIGRATE_STALE_AFTER_S="2")
+    db = f"sqlite:///{tmp_path / 'govcloud.db'}"
+    served = Served(tmp_path, env, db, small_catalogue(tmp_path / "tenants"))
+    served.start()
+    served.token = subprocess.run(
+        [sys.executable, "-m", "govcloud.cli", "admin", "bootstrap", "--database-url", db],
+        env=env, text=True, capture_output=True, timeout=TIMEOUT, check=True).stdout.strip()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("GOVCLOUD_TOKEN", served.token)
+    monkeypatch.setenv("GOVCLOUD_SERVER", served.url)
+    try:
+        yield served
+    finally:
+        served.stop()
+        sim.stop()
+
+
+def _show(capsys: pytest.CaptureFixture[str], wave: str) -> dict[str, object]:
+    code, out, err = cli(capsys, "migrate", "show", wave, "--json")
+    assert code == 0, err
+    shown: dict[str, object] = json.loads(out)
+    return shown
+
+
+def _kill_when(served: Served, capsys: pytest.CaptureFixture[str], wave: str,
+               step: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        hosts = _show(capsys, wave)["hosts"]
+        assert isinstance(hosts, list)
+        if any(h["steps"][step]["status"] == "running" for h in hosts):
+            served.kill9()
+            return
+        assert time.monotonic() < deadline, f"{step} never ran"
+        time.sleep(0.02)
+
+
+def _restart(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    served.start()
+    monkeypatch.setenv("GOVCLOUD_SERVER", served.url)
+
+
+def _rerun(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Rerun once the dead run's heartbeat is stale (the server refuses until then)."""
+    deadline = time.monotonic() + 30
+    while True:
+        code, out, err = cli(capsys, *argv)
+        if code != 3 or "is being run" not in err or time.monotonic() > deadline:
+            return code, out, err
+        time.sleep(0.5)
+
+
+def test_kill_during_final_sync_then_rerun_completes(
+        served: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        sandboxes_for: Callable[[str], Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    inv, boxes = make_hosts(sandboxes_for, tmp_path, "gd-psd", ["psd-a", "psd-b"], files=20,
+                            size=200_000)
+    wave = ready_wave(capsys, inv, "gd-psd", boxes)
+    assert cli(capsys, "migrate", "run", wave)[0] == 0
+    _kill_when(served, capsys, wave, "final_sync")
+    _restart(served, monkeypatch)
+    code, out, err = _rerun(capsys, "migrate", "run", wave, "--follow")
+    assert code == 0, out + err
+    for legacy, target in boxes.values():
+        assert tree(legacy.root / DATA.lstrip("/")) == tree(target.root / DATA.lstrip("/"))
+    hosts = _show(capsys, wave)["hosts"]
+    assert isinstance(hosts, list)
+    for h in hosts:
+        assert h["steps"]["precheck"]["attempts"] == 1      # resumed, not restarted
+        assert h["steps"]["final_sync"]["attempts"] == 2
+        assert h["live"] == "target"
+
+
+def test_kill_during_cutover_then_rollback_restores_the_legacy_side(
+        served: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        sandboxes_for: Callable[[str], Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    inv, boxes = make_hosts(sandboxes_for, tmp_path, "guangzhou", ["gz-a"])
+    wave = ready_wave(capsys, inv, "guangzhou", boxes)
+    legacy, target = boxes["gz-a"]
+    before = tree(legacy.root / DATA.lstrip("/"))
+    assert cli(capsys, "migrate", "run", wave)[0] == 0
+    _kill_when(served, capsys, wave, "cutover")
+    _restart(served, monkeypatch)
+    shown = _show(capsys, wave)
+    hosts = shown["hosts"]
+    assert isinstance(hosts, list)
+    assert hosts[0]["steps"]["cutover"]["status"] in ("running", "interrupted")
+    code, out, err = _rerun(capsys, "migrate", "rollback", wave, "--follow")
+    assert code == 0, out + err
+    assert tree(legacy.root / DATA.lstrip("/")) == before  # nothing lost
+    assert (legacy.root / "run" / "gz-a.running").exists()
+    assert not (target.root / "run" / "gz-a.running").exists()
+    code, out, _ = cli(capsys, "hosts", "list", "--department", "guangzhou", "--json")
+    assert json.loads(out)[0]["live"] == "legacy"
