@@ -96,11 +96,11 @@ class AdminRoutes:
                 "host_ip": hv.host_ip,
                 "service": {"host": hv.service.host, "id": self._svc_id(req, region, hv.service),
                             "disabled_reason": hv.service.disabled_reason},
-                "cpu_info": cpu if req.mv_at_least(2, 28) else json.dumps(cpu),
             })
-            if req.mv_at_least(2, 88):
+            if req.mv_at_least(2, 88):  # cpu_info went with the capacity figures
                 out["uptime"] = hv.uptime
             else:
+                out["cpu_info"] = cpu if req.mv_at_least(2, 28) else json.dumps(cpu)
                 out.update(_figures(region, hv))
         if servers:
             names = [{"name": f"instance-{s.instance_number:08x}", "uuid": s.id}
