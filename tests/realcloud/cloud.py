@@ -227,9 +227,10 @@ def spawn(name: str, argv: list[str], env: Mapping[str, str] | None = None) -> i
 
 
 def uwsgi(name: str, port: int, wsgi: str, *, env: Mapping[str, str] | None = None,
-          pyargv: str | None = None, threads: int = 4) -> None:
+          pyargv: str | None = None, processes: int = 1, threads: int = 4) -> None:
     lines = ["[uwsgi]", "plugins = python3", f"http-socket = 127.0.0.1:{port}",
-             f"wsgi-file = {wsgi}", "master = true", "processes = 1", f"threads = {threads}",
+             f"wsgi-file = {wsgi}", "master = true", f"processes = {processes}",
+             f"threads = {threads}",
              "enable-threads = true", "lazy-apps = true", "die-on-term = true",
              "no-orphans = true", "need-app = true", "buffer-size = 65535",
              "add-header = Connection: close", "http-auto-chunked = true",
@@ -397,7 +398,9 @@ def write_shared_configs() -> None:
 
 
 # Under uwsgi no eventlet hub runs the AMQP heartbeat: without a heartbeat thread RabbitMQ drops
-# an idle API's connection and the next cast (e.g. a server build) is lost.
+# an idle API's connection and the next cast (e.g. a server build) is lost. Not for neutron-api,
+# which monkey-patches eventlet (a pthread heartbeat there deadlocks: "cannot switch to a
+# different thread"); it only casts to agents, and there are none.
 API_MESSAGING = {"oslo_messaging_rabbit": {"heartbeat_in_pthread": "true"}}
 
 
@@ -414,7 +417,7 @@ def write_region_configs(r: Region) -> None:
     }))
     shutil.copy("/etc/neutron/api-paste.ini", d / "neutron-api-paste.ini")
     write(d / "neutron.conf", ini({
-        "DEFAULT": {"core_plugin": "ml2", "service_plugins": "", "auth_strategy": "keystone",
+        "DEFAULT": {"core_plugin": "ml2", "service_plugins": "router", "auth_strategy": "keystone",
                     "transport_url": transport, "state_path": d / "neutron",
                     "api_paste_config": d / "neutron-api-paste.ini",
                     "log_file": STATE / "logs" / f"{r.slug}-neutron-app.log",
@@ -427,7 +430,7 @@ def write_region_configs(r: Region) -> None:
         "ml2": {"type_drivers": "flat", "tenant_network_types": "",
                 "mechanism_drivers": "bind_all", "extension_drivers": "port_security"},
         "ml2_type_flat": {"flat_networks": "physnet1"},
-        **common, **API_MESSAGING,
+        **common,
     }))
     shutil.copy("/etc/cinder/api-paste.ini", d / "cinder-api-paste.ini")
     write(d / "cinder.conf", ini({
@@ -595,7 +598,8 @@ def start_region_apis(r: Region) -> None:
     uwsgi(f"{r.slug}-placement", r.port("placement"), "/usr/bin/placement-api",
           env={"OS_PLACEMENT_CONFIG_DIR": str(d)})
     uwsgi(f"{r.slug}-neutron", r.port("neutron"), str(STATE / "pylib" / "neutron_wsgi.py"),
-          env={"OS_NEUTRON_CONFIG_DIR": str(d), "OS_NEUTRON_CONFIG_FILES": "neutron.conf"})
+          env={"OS_NEUTRON_CONFIG_DIR": str(d), "OS_NEUTRON_CONFIG_FILES": "neutron.conf"},
+          processes=2, threads=1)  # eventlet-patched: one request per process
     uwsgi(f"{r.slug}-cinder", r.port("cinder"), "/usr/bin/cinder-wsgi",
           pyargv=f"--config-file {d / 'cinder.conf'}")
     uwsgi(f"{r.slug}-nova-api", r.port("nova"), "/usr/bin/nova-api-wsgi",
