@@ -37,6 +37,7 @@ from sync_bench import DEFAULT_PG, pg_schema
 from govcloud.cloud.connect import connect
 from govcloud.domain.rbac import Principal
 from govcloud.domain.sites import default_sites
+from govcloud.errors import TemporaryError
 from govcloud.services import provisioning as svc
 from govcloud.services.catalogue import load_catalogue
 from govcloud.services.sync import Syncer
@@ -158,14 +159,15 @@ def bench_provisioning(work: Path, serial_servers: int) -> dict[str, Any]:
             "speedup": round(per_server * servers / wall, 1)}
 
 
-def approvals(ctx: svc.ProvisioningContext) -> dict[str, Any]:
-    ids = [svc.submit(ctx, OPERATOR, request("gd-psd", f"appr-{i}", 1))["id"]
-           for i in range(APPROVALS)]
+def approvals(ctx: svc.ProvisioningContext, approvers: int, count: int,
+              tag: str) -> dict[str, Any]:
+    ids = [svc.submit(ctx, OPERATOR, request("gd-psd", f"{tag}-{i}", 1))["id"]
+           for i in range(count)]
     queue = list(ids)
     lock = threading.Lock()
     times: list[float] = []
     refused = 0
-    barrier = threading.Barrier(APPROVERS)
+    barrier = threading.Barrier(approvers)
 
     def approver() -> None:
         nonlocal refused
@@ -178,14 +180,14 @@ def approvals(ctx: svc.ProvisioningContext) -> dict[str, Any]:
             t0 = time.perf_counter()
             try:
                 svc.approve(ctx, ADMIN, rid)
-            except svc.InsufficientCapacity:
+            except (svc.InsufficientCapacity, TemporaryError):
                 with lock:
                     refused += 1
             dt = time.perf_counter() - t0
             with lock:
                 times.append(dt)
 
-    threads = [threading.Thread(target=approver) for _ in range(APPROVERS)]
+    threads = [threading.Thread(target=approver) for _ in range(approvers)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -194,7 +196,8 @@ def approvals(ctx: svc.ProvisioningContext) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     times.sort()
     check = svc.ledger_check(ctx.engine)
-    return {"approvals": len(times), "refused": refused, "wall_s": round(wall, 2),
+    return {"approvers": approvers, "approvals": len(times), "refused": refused,
+            "wall_s": round(wall, 2),
             "p50_ms": round(statistics.median(times) * 1000, 1),
             "p99_ms": round(times[int(len(times) * 0.99) - 1] * 1000, 1),
             "max_ms": round(times[-1] * 1000, 1), "ledger_matches": check["matches"]}
@@ -214,9 +217,11 @@ def bench_approvals(work: Path, pg: str | None) -> list[dict[str, Any]]:
             try:
                 upgrade_engine(engine)
                 ctx, _ = context(engine, work / "appr" / "clouds.yaml")
-                result = approvals(ctx)
+                one = approvals(ctx, 1, 50, "seq")
+                print(f"{label}, one approver: {one}", flush=True)
+                result = approvals(ctx, APPROVERS, APPROVALS, "par")
                 print(f"{label}: {result}", flush=True)
-                out.append({"database": label, **result})
+                out.append({"database": label, **result, "sequential": one})
             finally:
                 engine.dispose()
                 if drop is not None:
@@ -245,18 +250,22 @@ def write_results(r: dict[str, Any]) -> None:
         f"Approval with reservation, {APPROVERS} concurrent approvers, {APPROVALS} DR-level-6 "
         "requests (three sites each; placement, locked reservation and audit entry per "
         f"approval). Target p99 < {TARGET_APPROVE_P99_MS:.0f} ms.\n",
-        "| database | approvals | refused (no room) | wall | p50 | p99 | max | ledger matches |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        "| database | approvers | approvals | refused (no room or busy) | wall | p50 | p99 | "
+        "max | ledger matches |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for a in r["approvals"]:
-        ok = "✅" if a["p99_ms"] < TARGET_APPROVE_P99_MS else "❌"
-        lines.append(f"| {a['database']} | {a['approvals']} | {a['refused']} | {a['wall_s']} s "
-                     f"| {a['p50_ms']} ms | {a['p99_ms']} ms {ok} | {a['max_ms']} ms | "
-                     f"{a['ledger_matches']} |")
-    lines.append("\nApprovals serialise on purpose (the reservation must never over-commit): "
-                 "with 50 approvers at once, p99 is the wait behind the other writers, so it "
-                 "grows with the number of simultaneous approvers (SQLite: one writer for the "
-                 "database; PostgreSQL: the ledger rows of the sites and the audit chain's "
-                 "lock).\n")
+        for x in (a["sequential"], a):
+            ok = "✅" if x["p99_ms"] < TARGET_APPROVE_P99_MS else "❌"
+            lines.append(f"| {a['database']} | {x['approvers']} | {x['approvals']} | "
+                         f"{x['refused']} | {x['wall_s']} s | {x['p50_ms']} ms | "
+                         f"{x['p99_ms']} ms {ok} | {x['max_ms']} ms | {x['ledger_matches']} |")
+    lines.append("\nNot met: approvals serialise on purpose (a reservation must never "
+                 "over-commit), and all of these hit the same ledger rows (one department, "
+                 "three sites) and the audit chain's lock. One approver shows the cost of one "
+                 "approval; with 50 at once p99 is the wait behind the other writers (and, in "
+                 "one Python process, the GIL shared with 49 placements), so it is about the "
+                 "whole run. Reaching < 50 ms needs approvals batched into one transaction "
+                 "(group commit) — see the report of issue 5.\n")
     with (HERE / "results.md").open("a", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
 
@@ -269,7 +278,13 @@ def main() -> int:
                    help="servers to create one at a time for the comparison (default 30; "
                         "200 takes minutes)")
     p.add_argument("--no-write", action="store_true", help="print only")
+    p.add_argument("--approvals-only", action="store_true", help="skip part 1 (print only)")
     args = p.parse_args()
+    if args.approvals_only:
+        work = Path(tempfile.mkdtemp(prefix="govcloud-provbench-"))
+        (work / "appr").mkdir()
+        print(json.dumps(bench_approvals(work, args.pg or None), indent=2))
+        return 0
     load = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="govcloud-provbench-"))
     (work / "appr").mkdir()

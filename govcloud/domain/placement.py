@@ -73,6 +73,12 @@ class SiteInput:
     reserved_capacity: Demand = Demand()  # every department's reservations in the site
     reserved_quota: Demand = Demand()     # this department's reservations in the site
     project_id: str | None = None
+    headroom: Resources | None = None     # the hosts' headroom, when already summed
+
+    def site_headroom(self) -> Resources:
+        if self.headroom is not None:
+            return self.headroom
+        return site_capacity(self.site, self.hosts).headroom
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +173,7 @@ def _quota_problems(site: SiteInput, demand: Demand, department: str) -> list[st
 
 
 def _capacity_problems(site: SiteInput, demand: Demand) -> list[str]:
-    head = site_capacity(site.site, site.hosts).headroom
-    free = head - site.reserved_capacity.resources
+    free = site.site_headroom() - site.reserved_capacity.resources
     problems = []
     for have, need, fmt in ((free.vcpu, demand.cores, _vcpu), (free.ram_mb, demand.ram_mb, _gib),
                             (free.disk_gb, demand.resources.disk_gb, _disk)):
@@ -217,6 +222,17 @@ def _fit_problems(site: SiteInput, spec: RequestSpec,
             free[best][rc] -= amount
         used[best] = used.get(best, 0) + 1
     return [], used
+
+
+def check_reserved(department: str, demands: Mapping[str, Demand],
+                   inputs: Mapping[str, SiteInput]) -> list[str]:
+    """Only the sums — quota and capacity against what is reserved — for demands already
+    placed: what a reservation re-checks under its lock (per-host fit was checked before)."""
+    problems = []
+    for site, demand in demands.items():
+        problems += _quota_problems(inputs[site], demand, department)
+        problems += _capacity_problems(inputs[site], demand)
+    return problems
 
 
 def place(spec: RequestSpec, targets: Sequence[SiteTarget], inputs: Mapping[str, SiteInput],

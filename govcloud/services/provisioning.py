@@ -27,14 +27,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, tuple_
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col, select
 
 from govcloud.domain.catalogue import Catalogue, Department
-from govcloud.domain.placement import Demand, SiteInput, place
+from govcloud.domain.placement import Demand, SiteInput, check_reserved, place
 from govcloud.domain.provisioning import (
     DEFAULT_POLICY,
     AutoApprove,
@@ -56,7 +57,11 @@ from govcloud.store import inventory as inv
 from govcloud.store import provisioning as store
 from govcloud.store.audit import AuditLog, write_session
 from govcloud.store.tables import utcnow
-from govcloud.store.tables_provisioning import ProvisionRequestRow, ProvisionServerRow
+from govcloud.store.tables_provisioning import (
+    ProvisionRequestRow,
+    ProvisionServerRow,
+    ReservationLedgerRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -339,41 +344,84 @@ def _targets(row: ProvisionRequestRow) -> list[SiteTarget]:
     return [SiteTarget(t["site"], CopyKind(t["kind"])) for t in doc.get("targets", [])]
 
 
+def _site_inputs(ctx: ProvisioningContext, session: Session, department: str,
+                 spec: RequestSpec, targets: Sequence[SiteTarget],
+                 ledger: Mapping[tuple[str, str], Any]) -> dict[str, SiteInput]:
+    conn = session.connection()
+    states = inv.sync_states(conn)
+    inputs = {}
+    for t in targets:
+        hosts, cap = site_hosts(conn, ctx.engine, t.site, states.get(t.site))
+        project = store.project_of(session, department, t.site)
+        inputs[t.site] = SiteInput(
+            site=t.site, hosts=hosts,
+            flavors=store.site_flavors(session, t.site, {g.flavor for g in spec.servers}),
+            quotas=store.department_quotas(session, t.site, project),
+            reserved_capacity=store.held(ledger[(t.site, store.SITE_TOTAL)]),
+            reserved_quota=store.held(ledger[(t.site, department)]), project_id=project,
+            headroom=cap.headroom)
+    return inputs
+
+
+def _insufficient(explanation: str) -> InsufficientCapacity:
+    return InsufficientCapacity(f"insufficient capacity: {explanation}",
+                                hint="free capacity or quota, or ask for less; the request "
+                                     "stays submitted")
+
+
 def _approve(ctx: ProvisioningContext, request_id: int, *, approver: str, actor: str,
              reason: str | None = None) -> dict[str, Any]:
-    """Place and reserve atomically (see the module docstring), then mark approved."""
+    """Place against the snapshot and current reservations (no lock: the slow part), then
+    reserve in a short locked transaction that re-checks the sums against the locked ledger
+    (see the module docstring)."""
     with Session(ctx.engine) as session:
         row = store.get_request(session, request_id)
         department, targets = row.department, _targets(row)
+        transition(request_id, row.state, RequestState.APPROVED)
+        spec = parse_request(store.spec_of(row))
     keys = store.ledger_keys(department, [t.site for t in targets])
     store.ensure_ledger(ctx.engine, keys)
+    with Session(ctx.engine) as session:
+        ledger = {(r.site, r.department): r for r in session.exec(
+            select(ReservationLedgerRow).where(tuple_(col(ReservationLedgerRow.site),
+                                                      col(ReservationLedgerRow.department))
+                                               .in_(keys)))}
+        inputs = _site_inputs(ctx, session, department, spec, targets, ledger)
+    placement = place(spec, targets, inputs, group_policy=ctx.group_policy)
+    if not placement.ok:
+        raise _insufficient(placement.explain())
+    demands = {s.site: s.demand for s in placement.sites}
+    try:
+        return _reserve(ctx, request_id, department=department, keys=keys, inputs=inputs,
+                        demands=demands, targets=targets, placement=placement,
+                        approver=approver, actor=actor, reason=reason)
+    except OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        raise TemporaryError("the database is busy (too many writers at once); nothing was "
+                             "reserved", hint="approve again in a moment") from exc
+
+
+def _reserve(ctx: ProvisioningContext, request_id: int, *, department: str,
+             keys: Sequence[tuple[str, str]], inputs: Mapping[str, SiteInput],
+             demands: Mapping[str, Demand], targets: Sequence[SiteTarget],
+             placement: Any, approver: str, actor: str,
+             reason: str | None) -> dict[str, Any]:
     with write_session(ctx.engine) as session:
         row = store.lock_request(session, request_id)
         before = row.state
         transition(request_id, row.state, RequestState.APPROVED)
-        spec = parse_request(store.spec_of(row))
-        ledger = store.lock_ledger(session, keys)
-        conn = session.connection()
-        states = inv.sync_states(conn)
-        inputs = {}
-        for t in targets:
-            hosts, _ = site_hosts(conn, ctx.engine, t.site, states.get(t.site))
-            project = store.project_of(session, department, t.site)
-            inputs[t.site] = SiteInput(
-                site=t.site, hosts=hosts,
-                flavors=store.site_flavors(session, t.site, {g.flavor for g in spec.servers}),
-                quotas=store.department_quotas(session, t.site, project),
-                reserved_capacity=store.held(ledger[(t.site, store.SITE_TOTAL)]),
-                reserved_quota=store.held(ledger[(t.site, department)]), project_id=project)
-        placement = place(spec, targets, inputs, group_policy=ctx.group_policy)
-        if not placement.ok:
-            raise InsufficientCapacity(f"insufficient capacity: {placement.explain()}",
-                                       hint="free capacity or quota, or ask for less; the "
-                                            "request stays submitted")
+        locked = store.lock_ledger(session, keys)
+        now_inputs = {site: replace(i, reserved_capacity=store.held(
+                          locked[(site, store.SITE_TOTAL)]),
+                          reserved_quota=store.held(locked[(site, department)]))
+                      for site, i in inputs.items()}
+        problems = check_reserved(department, demands, now_inputs)
+        if problems:
+            raise _insufficient("; ".join(problems))
         now = ctx.clock()
-        demands = {s.site: s.demand for s in placement.sites}
         store.reserve(session, request_id=request_id, department=department, demands=demands,
-                      ledger=ledger, at=now)
+                      ledger=locked, at=now)
         row.state = RequestState.APPROVED.value
         row.approver = approver
         row.reason = reason

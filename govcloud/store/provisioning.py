@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,8 +44,18 @@ def ledger_keys(department: str, sites: Iterable[str]) -> list[tuple[str, str]]:
     return sorted({(s, d) for s in sites for d in (SITE_TOTAL, department)})
 
 
+_ENSURED: weakref.WeakKeyDictionary[Engine, set[tuple[str, str]]] = \
+    weakref.WeakKeyDictionary()
+_ENSURED_LOCK = threading.Lock()
+
+
 def ensure_ledger(engine: Engine, keys: Sequence[tuple[str, str]]) -> None:
-    """Insert the ledger rows that do not exist yet (concurrent callers are fine)."""
+    """Insert the ledger rows that do not exist yet (concurrent callers are fine). Rows are
+    never deleted, so keys known to exist are remembered per engine and skipped (on SQLite
+    every insert attempt is a write transaction)."""
+    with _ENSURED_LOCK:
+        known = _ENSURED.setdefault(engine, set())
+        keys = [k for k in keys if k not in known]
     if not keys:
         return
     tbl = ReservationLedgerRow.__table__  # type: ignore[attr-defined]
@@ -52,6 +64,8 @@ def ensure_ledger(engine: Engine, keys: Sequence[tuple[str, str]]) -> None:
         stmt = dialect.insert(tbl).on_conflict_do_nothing(index_elements=["site", "department"])
         conn.execute(stmt, [{"site": s, "department": d, "vcpu": 0, "ram_mb": 0, "disk_gb": 0,
                              "instances": 0} for s, d in keys])
+    with _ENSURED_LOCK:
+        _ENSURED.setdefault(engine, set()).update(keys)
 
 
 def lock_request(session: Session, request_id: int) -> ProvisionRequestRow:
