@@ -327,13 +327,19 @@ def _note(ctx: ProvisioningContext, rid: int, kind: str, message: str) -> None:
 
 # --- deciding -------------------------------------------------------------------------------
 
-def approve(ctx: ProvisioningContext, principal: Principal, request_id: int) -> dict[str, Any]:
+def _check_decider(ctx: ProvisioningContext, principal: Principal, request_id: int,
+                   action: Action) -> None:
+    """The role and scope may ``action`` the request, and the principal did not submit it."""
     with Session(ctx.engine) as session:
-        row = _visible_request(ctx, principal, session, request_id, Action.REQUEST_APPROVE)
+        row = _visible_request(ctx, principal, session, request_id, action)
         requester = row.requester
     decision = may_approve(principal, requester)
     if not decision:
         raise Forbidden(decision.reason, hint="another bureau-admin must decide on it")
+
+
+def approve(ctx: ProvisioningContext, principal: Principal, request_id: int) -> dict[str, Any]:
+    _check_decider(ctx, principal, request_id, Action.REQUEST_APPROVE)
     return _approve(ctx, request_id, approver=principal.name, actor=principal.name)
 
 
@@ -444,12 +450,7 @@ def reject(ctx: ProvisioningContext, principal: Principal, request_id: int,
            reason: str) -> dict[str, Any]:
     if not reason or not reason.strip():
         raise InvalidInput("a rejection needs a reason", hint="pass --reason TEXT")
-    with Session(ctx.engine) as session:
-        row = _visible_request(ctx, principal, session, request_id, Action.REQUEST_REJECT)
-        requester = row.requester
-    decision = may_approve(principal, requester)
-    if not decision:
-        raise Forbidden(decision.reason, hint="another bureau-admin must decide on it")
+    _check_decider(ctx, principal, request_id, Action.REQUEST_REJECT)
     return _finish(ctx, request_id, RequestState.REJECTED, actor=principal.name,
                    reason=reason.strip(), verb="reject")
 

@@ -108,8 +108,15 @@ def plane_settings() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def plane_workers() -> Any:
+    """The app's ``workers`` hook (``make_app(workers=...)``); None runs no background worker
+    (a test module may override this fixture)."""
+    return None
+
+
+@pytest.fixture(scope="module")
 def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
-          plane_settings: dict[str, Any]) -> Iterator[Plane]:
+          plane_settings: dict[str, Any], plane_workers: Any) -> Iterator[Plane]:
     root = tmp_path_factory.mktemp("plane")
     clouds_yaml = root / "clouds.yaml"
     sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
@@ -122,7 +129,8 @@ def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
     settings = load_settings(database_url=plane_database, clouds_yaml=clouds_yaml,
                              **plane_settings)
     catalogue = small_catalogue(root / "tenants")
-    app = make_app(engine=engine, settings=settings, clock=clock, catalogue_dir=catalogue)
+    app = make_app(engine=engine, settings=settings, clock=clock, catalogue_dir=catalogue,
+                   workers=plane_workers)
     server = ServerThread(app).start()
     result = Plane(url=server.url, admin_token=admin.token, engine=engine, sim=sim,
                    clock=clock, catalogue=catalogue)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,22 +15,15 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from govcloud.api.app import make_app
-from govcloud.api.server import ServerThread
 from govcloud.client import ApiClient
 from govcloud.cloud.connect import connect
 from govcloud.domain.sites import default_sites
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning as svc
-from govcloud.settings import load_settings
-from govcloud.sim.server import RunningSimulator, start
-from govcloud.store.audit import write_session
-from govcloud.store.engine import make_engine
-from govcloud.store.migrate import upgrade_engine
-from govcloud.store.principals import PrincipalRepository
+from govcloud.sim.server import RunningSimulator
 from govcloud.workers.provision import start_provision_worker
 
-from .conftest import small_catalogue
+from .conftest import Plane
 
 NETWORKS = {"PROD": "prod-net", "DR-LOCAL": "dr-local-net", "DR-REMOTE": "dr-remote-net"}
 IMAGE = "cirros-0.6.2-x86_64-disk"
@@ -62,37 +54,26 @@ class ProvPlane:
 
 
 @pytest.fixture(scope="module")
-def prov(plane_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvPlane]:
-    root = tmp_path_factory.mktemp("prov")
-    clouds_yaml = root / "clouds.yaml"
-    sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
-    engine = make_engine(plane_database)
-    upgrade_engine(engine)
-    with write_session(engine) as session:
-        admin = PrincipalRepository(session=session).bootstrap_admin()
-        session.commit()
-    settings = load_settings(database_url=plane_database, clouds_yaml=clouds_yaml,
-                             provision_retries=2, provision_backoff_s=0.05,
-                             provision_poll_s=0.2, provision_active_timeout_s=20,
-                             provision_playbooks={"base-hardening": HARDEN},
-                             provision_runner_dir=root / "runner")
-    app = make_app(engine=engine, settings=settings, catalogue_dir=small_catalogue(
-        root / "tenants"), workers=start_provision_worker)
-    server = ServerThread(app).start()
-    admin_api = ApiClient(server.url, admin.token)
-    answer = admin_api.post("/principals", {"name": "ops-li", "role": "operator"})
-    operator = ApiClient(server.url, answer["token"])
-    report = admin_api.post("/sync", {"full": True})
+def plane_settings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return {"provision_retries": 2, "provision_backoff_s": 0.05, "provision_poll_s": 0.2,
+            "provision_active_timeout_s": 20, "provision_playbooks": {"base-hardening": HARDEN},
+            "provision_runner_dir": tmp_path_factory.mktemp("runner")}
+
+
+@pytest.fixture(scope="module")
+def plane_workers() -> Any:
+    return start_provision_worker
+
+
+@pytest.fixture(scope="module")
+def prov(plane: Plane) -> ProvPlane:
+    """The plane (with the job worker) synced, with an operator."""
+    answer = plane.admin.post("/principals", {"name": "ops-li", "role": "operator"})
+    report = plane.admin.post("/sync", {"full": True})
     assert report["ok"], report
-    try:
-        yield ProvPlane(server.url, engine, sim, admin_api, operator, clouds_yaml,
-                        answer["token"])
-    finally:
-        admin_api.close()
-        operator.close()
-        server.stop()
-        sim.stop()
-        engine.dispose()
+    assert plane.sim.clouds_yaml is not None
+    return ProvPlane(plane.url, plane.engine, plane.sim, plane.admin,
+                     plane.client(answer["token"]), plane.sim.clouds_yaml, answer["token"])
 
 
 def request(system: str, *, count: int = 2, flavor: str = "gc.c2m4", image: str = IMAGE,
