@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import sys
 import tempfile
 import threading
@@ -122,22 +123,80 @@ class Runs:
 # --- the inventory a step runs on --------------------------------------------------------------
 
 def _ssh(ep: Endpoint, key: Path | None, known: Path) -> str:
-    key_opt = f"-i {key} " if key else ""
-    return (f"ssh {key_opt}-p {ep.port} -o UserKnownHostsFile={known} "
+    key_opt = f"-i {shlex.quote(str(key))} " if key else ""
+    return (f"ssh {key_opt}-p {ep.port} -o UserKnownHostsFile={shlex.quote(str(known))} "
             "-o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes "
             "-o ConnectTimeout=15")
+
+
+def _rsync(ssh: str, src: str, dst: str) -> str:
+    return " ".join(shlex.quote(x) for x in
+                    ("rsync", "-a", "--delete", "--mkpath", "-e", ssh, src, dst))
+
+
+def _with_root(root: str, command: str | None) -> str:
+    """``command`` with GOVCLOUD_ROOT set (sandboxes keep their files under a root)."""
+    if not command:
+        return ""
+    return f"GOVCLOUD_ROOT={shlex.quote(root)}; export GOVCLOUD_ROOT; {command}"
+
+
+def _sums(paths: Sequence[tuple[str, str]]) -> str:
+    """SHA-256 of every file under each (data path, where it is on this machine), in a stable
+    order, headed by the data path (the same on both sides)."""
+    return "; ".join(f"echo {shlex.quote('== ' + p)}; (cd {shlex.quote(real)} && find . "
+                     "-type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)"
+                     for p, real in paths) or "true"
+
+
+def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
+                  stage: Path) -> dict[str, str]:
+    """The shell commands a host's steps run, built and quoted here so that the playbooks
+    only run them (``raw``: no Python module per task, which keeps each step cheap)."""
+    known = known_hosts(settings).path
+    key = settings.ssh_key
+    legacy_ssh, target_ssh = _ssh(host.endpoint, key, known), _ssh(target, key, known)
+    legacy_login = f"{host.endpoint.user}@{host.endpoint.address}"
+    target_login = f"{target.user}@{target.address}"
+    pull, push, back_pull, back_push = [], [], [], []
+    legacy_paths = [host.endpoint.path(p).rstrip("/") for p in host.data_paths]
+    target_paths = [target.path(p).rstrip("/") for p in host.data_paths]
+    for p, lp, tp in zip(host.data_paths, legacy_paths, target_paths, strict=True):
+        local = str(stage / host.name / p.strip("/"))
+        pull.append(_rsync(legacy_ssh, f"{legacy_login}:{lp}/", f"{local}/"))
+        push.append(_rsync(target_ssh, f"{local}/", f"{target_login}:{tp}/"))
+        back_pull.append(_rsync(target_ssh, f"{target_login}:{tp}/", f"{local}/"))
+        back_push.append(_rsync(legacy_ssh, f"{local}/", f"{legacy_login}:{lp}/"))
+    exists = " && ".join(f"{{ test -d {shlex.quote(p)} || {{ echo 'missing data path {p}'; "
+                         "exit 1; }; }" for p in legacy_paths) or "true"
+    du = (f"du -sk {' '.join(shlex.quote(p) for p in legacy_paths)} | "
+          "awk '{s+=$1} END {print s+0}'") if legacy_paths else "echo 0"
+    return {
+        "gc_precheck_legacy": f"command -v rsync >/dev/null && {exists} && {du}",
+        "gc_precheck_target": (f"command -v rsync >/dev/null && mkdir -p "
+                               f"{shlex.quote(target.root)} && df -Pk "
+                               f"{shlex.quote(target.root)} | awk 'NR==2 {{print $4}}'"),
+        "gc_sync": " && ".join(pull + push) or "true",
+        "gc_sync_back": " && ".join(back_pull + back_push) or "true",
+        "gc_sums_legacy": _sums(list(zip(host.data_paths, legacy_paths, strict=True))),
+        "gc_sums_target": _sums(list(zip(host.data_paths, target_paths, strict=True))),
+        "gc_stop_legacy": _with_root(host.endpoint.root, host.stop_command),
+        "gc_start_legacy": _with_root(host.endpoint.root, host.start_command),
+        "gc_stop_target": _with_root(target.root, host.stop_command),
+        "gc_start_target": _with_root(target.root, host.start_command),
+        "gc_health_target": _with_root(target.root, host.health_check),
+    }
 
 
 def step_inventory(hosts: Sequence[tuple[LegacyHost, Endpoint | None]], *, settings: Settings,
                    stage: Path, cut_over: Mapping[str, bool] | None = None) -> dict[str, Any]:
     """The inventory of a step (YAML inventory structure): group ``wave`` (legacy hosts, with
-    everything the playbooks need) and each host's target as ``<host>-target`` in group
+    the commands their steps run) and each host's target as ``<host>-target`` in group
     ``targets``. No secrets: the SSH key is passed by path."""
-    known = known_hosts(settings).path
     key = settings.ssh_key
-    hostvars: dict[str, Any] = {"localhost": {"ansible_connection": "local",
-                                              "ansible_python_interpreter": sys.executable}}
-    wave: list[str] = []
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    wave: dict[str, Any] = {}
+    targets: dict[str, Any] = {}
 
     def conn(ep: Endpoint) -> dict[str, Any]:
         out: dict[str, Any] = {"ansible_host": ep.address, "ansible_port": ep.port,
@@ -149,27 +208,15 @@ def step_inventory(hosts: Sequence[tuple[LegacyHost, Endpoint | None]], *, setti
     for host, known_target in hosts:
         target = known_target or Endpoint("unprovisioned.invalid")
         tname = f"{host.name}-target"
-        wave.append(host.name)
-        sync = [{"path": p, "legacy_path": host.endpoint.path(p).rstrip("/"),
-                 "target_path": target.path(p).rstrip("/"),
-                 "stage": str(stage / host.name / p.strip("/"))} for p in host.data_paths]
-        hostvars[host.name] = {
-            **conn(host.endpoint), "gc_root": host.endpoint.root, "gc_target": tname,
-            "gc_target_root": target.root, "gc_sync": sync,
-            "gc_stop": host.stop_command or "", "gc_start": host.start_command or "",
-            "gc_health": host.health_check or "", "gc_become": host.endpoint.user != "root"
-            or settings.become_password is not None,
+        wave[host.name] = {
+            **conn(host.endpoint), "gc_target": tname,
+            "gc_become": host.endpoint.user != "root" or settings.become_password is not None,
             "gc_cut_over": bool((cut_over or {}).get(host.name)),
             "gc_has_target": known_target is not None,
-            "gc_legacy_ssh": _ssh(host.endpoint, key, known),
-            "gc_legacy_login": f"{host.endpoint.user}@{host.endpoint.address}",
-            "gc_target_ssh": _ssh(target, key, known),
-            "gc_target_login": f"{target.user}@{target.address}"}
-        hostvars[tname] = {**conn(target), "gc_root": target.root}
-    targets = [f"{h.name}-target" for h, _ in hosts]
-    return {"all": {"hosts": {"localhost": hostvars["localhost"]}, "children": {
-        "wave": {"hosts": {n: hostvars[n] for n in wave}},
-        "targets": {"hosts": {n: hostvars[n] for n in targets}}}}}
+            **host_commands(host, target, settings=settings, stage=stage)}
+        targets[tname] = conn(target)
+    return {"all": {"hosts": {"localhost": local}, "children": {
+        "wave": {"hosts": wave}, "targets": {"hosts": targets}}}}
 
 
 # --- recording ---------------------------------------------------------------------------------
