@@ -343,6 +343,10 @@ def test_the_documented_example_provisions_with_provision_apply(
     assert main(["request", "show", str(rid)]) == 0
     shown = capsys.readouterr().out
     assert "PROD (primary): 3 servers" in shown and "DR-REMOTE (cold)" in shown
+    assert main(["request", "show", str(rid), "--follow"]) == 0  # final: events, then exit
+    followed = capsys.readouterr().out
+    assert "approved     approved by" in followed and "active       PROD: case-mgmt-db-1" \
+        in followed and "done         done by provisioner" in followed
 
 
 def test_provision_apply_exit_codes(cli: ProvPlane, tmp_path: Path,
