@@ -140,3 +140,14 @@ def test_resume_point_is_the_first_unfinished_step() -> None:
     assert next_step(done) is None
     statuses = {**done, Step.FINAL_SYNC: StepStatus.INTERRUPTED, Step.CUTOVER: StepStatus.PENDING}
     assert next_step(statuses) is Step.FINAL_SYNC
+
+
+def test_the_shipped_example_inventory_is_valid() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parents[2] / "inventory" / "legacy" / "gd-psd.yaml"
+    hosts = parse_inventory(yaml.safe_load(path.read_text()), where=str(path))
+    assert {h.name for h in hosts} == {"psd-hukou-db1", "psd-hukou-app1", "psd-archive1"}
+    assert all(h.department == "gd-psd" and h.endpoint.user == "migrate" for h in hosts)
