@@ -192,13 +192,14 @@ async def test_help_lists_the_keys_of_the_view(ready: Plane) -> None:
 
 
 @pytest.mark.parametrize(("role", "extra", "views", "may_sync"), [
-    ("operator", {}, {"overview", "departments", "sites", "servers", "whatif", "audit"}, True),
-    ("bureau-auditor", {}, {"overview", "departments", "sites", "servers", "whatif", "audit"},
-     False),
-    ("department-viewer", {"department": "gd-psd"}, {"overview", "departments", "servers"},
-     False),
-    ("city-operator", {"city": "shenzhen"}, {"overview", "departments", "servers", "audit"},
-     False),
+    ("operator", {}, {"overview", "departments", "sites", "servers", "whatif", "audit",
+                      "requests", "alerts"}, True),
+    ("bureau-auditor", {}, {"overview", "departments", "sites", "servers", "whatif", "audit",
+                            "requests", "alerts"}, False),
+    ("department-viewer", {"department": "gd-psd"}, {"overview", "departments", "servers",
+                                                     "requests"}, False),
+    ("city-operator", {"city": "shenzhen"}, {"overview", "departments", "servers", "audit",
+                                             "requests"}, False),
 ])
 async def test_roles_see_only_what_they_may(ready: Plane, role: str, extra: dict[str, str],
                                             views: set[str], may_sync: bool) -> None:
