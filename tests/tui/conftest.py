@@ -15,6 +15,7 @@ import pytest
 from tests.integration.control.conftest import Plane
 from tests.integration.control.conftest import plane as plane  # a fixture, re-exported
 from tests.integration.control.conftest import plane_settings as plane_settings
+from tests.integration.control.conftest import plane_workers as plane_workers
 from tui.app import ConsoleApp, make_app
 
 FIXED_NOW = dt.datetime(2026, 11, 28, 10, 0, 0, tzinfo=dt.UTC)
