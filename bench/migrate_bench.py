@@ -166,8 +166,10 @@ def write_results(r: dict[str, Any]) -> None:
                  f"Latency = (wall − rsync alone) × concurrency ({c}) ÷ hosts ({n}). Each "
                  "step is one ansible-playbook run over the wave's hosts (forks = concurrency); "
                  "the sync steps copy legacy → stage on the control node → target; "
-                 "provision (targets declared) records and trusts the target keys; done is a "
-                 "record.")
+                 "provision (targets declared) records and trusts the target keys; verify "
+                 "hashes every file on both sides (twice the data); done is a record. Steps "
+                 "without rsync count whole as overhead. The load average says how much of "
+                 "the machine other work took.")
     text = "\n".join(lines) + "\n"
     print(text)
     with (HERE / "results.md").open("a", encoding="utf-8") as fh:
