@@ -30,7 +30,7 @@ from govcloud.api.deps import (
 )
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.rbac import Action, Principal, Role, Target
-from govcloud.domain.waves import DEFAULT_GATE
+from govcloud.domain.waves import DEFAULT_GATE, STEPS
 from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput
 from govcloud.services import migration as service
 from govcloud.services import migration_run as run_service
@@ -230,9 +230,10 @@ def get_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
         placed = {h.host: h for h in repo.wave_hosts(session, wave_id)}
         hosts = []
         for name in sorted(placed):
-            steps = {r.step: {"status": r.status, "attempts": r.attempts,
-                              "seconds": r.seconds, "error": r.error}
-                     for r in rows if r.host == name}
+            mine = {r.step: r for r in rows if r.host == name}
+            steps = {s.value: {"status": r.status, "attempts": r.attempts,
+                               "seconds": r.seconds, "error": r.error}
+                     for s in STEPS if (r := mine.get(s.value)) is not None}
             target = repo.target_of(placed[name])
             hosts.append({"host": name, "live": placed[name].live,
                           "target": target.to_dict() if target else None,

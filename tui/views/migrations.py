@@ -1,0 +1,113 @@
+"""Migrations: every wave the principal may see, one row per host — the wave's status, gate and
+window, the host's readiness and the step it is at — and below, the live event log of the
+playbook running for the wave under the cursor (refreshed every 2 s)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.widgets import Log
+
+from govcloud.client import ApiClient
+from tui.format import stamp
+from tui.i18n import label
+from tui.registry import ViewSpec, register_view
+from tui.views.base import ListView
+from tui.widgets.table import Column
+
+MAX_WAVES = 20
+STEP_STYLE = {"failed": "bold red", "interrupted": "yellow", "running": "bold cyan",
+              "succeeded": "green", "rolled_back": "magenta"}
+
+
+def current_step(steps: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """The step a host is at (the first not succeeded) and its status."""
+    for name, s in steps.items():
+        if s["status"] != "succeeded":
+            return name, s["status"]
+    return "done", "succeeded"
+
+
+class MigrationsView(ListView):
+    VIEW_NAME = "migrations"
+    REFRESH_S = 2.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._log_wave: str | None = None
+        self._after = 0
+
+    def columns(self) -> Sequence[Column]:
+        lang = self.session.lang
+        return [Column("wave", "WAVE", 16), Column("dept", label("dept", lang), 12),
+                Column("wstatus", "WAVE STATUS", 12), Column("gate", "ENTRY GATE", 10),
+                Column("window", "WINDOW", 16), Column("host", "HOST", 18),
+                Column("ready", "READY", 5, right=True), Column("step", "STEP", 12),
+                Column("status", "STATUS", 11), Column("live", "LIVE", 6),
+                Column("why", "BLOCKING / ERROR", 60)]
+
+    def row_style(self, cells: tuple[str, ...]) -> str | None:
+        return STEP_STYLE.get(cells[8])
+
+    def site_changed(self) -> None:
+        """Waves span sites; the site keys do not filter them."""
+
+    def compose_body(self) -> ComposeResult:
+        yield from super().compose_body()
+        yield Log(id="events", max_lines=500, auto_scroll=True)
+
+    def _wave_for_log(self, waves: list[dict[str, Any]]) -> str | None:
+        key = self.table.cursor_key if hasattr(self, "table") else None
+        if key:
+            return key.split("/", 1)[0]
+        running = [w["wave"] for w in waves if w["status"] == "running"]
+        return running[0] if running else (waves[0]["wave"] if waves else None)
+
+    def fetch(self, api: ApiClient) -> Any:
+        waves = api.get("/migrate/waves")["waves"][:MAX_WAVES]
+        details = [api.get(f"/migrate/waves/{w['wave']}") for w in waves]
+        wave = self._wave_for_log(waves)
+        after = self._after if wave == self._log_wave else 0
+        events = api.get(f"/migrate/waves/{wave}/events", after=after)["events"] \
+            if wave else []
+        return {"waves": details, "log_wave": wave, "events": events, "after": after}
+
+    def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
+        out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
+        for w in data["waves"]:
+            gate = "override" if w["override"] else (
+                "open" if w["entry_gate"]["passed"] else "closed")
+            for h in w["hosts"]:
+                step, status = current_step(h["steps"])
+                error = h["steps"].get(step, {}).get("error") or ""
+                why = error or "; ".join(h["readiness"]["blocking"])
+                name = w["wave"] + (" (R)" if w["rehearsal"] else "")
+                cells = (name, w["department"], w["status"], gate,
+                         stamp(w["window"]["start"]), h["host"],
+                         str(h["readiness"]["score"]), step, status, h["live"], why)
+                out.append((f"{w['wave']}/{h['host']}", cells,
+                            (w["department"], w["number"], *cells[2:6],
+                             h["readiness"]["score"], *cells[7:])))
+        return out
+
+    def default_sort(self) -> tuple[int | None, bool]:
+        return 0, False
+
+    def show_above(self, data: Any) -> None:
+        log = self.query_one("#events", Log)
+        if data["log_wave"] != self._log_wave or data["after"] == 0:
+            log.clear()
+            if data["log_wave"]:
+                log.write_line(f"— events of {data['log_wave']} —")
+            self._log_wave = data["log_wave"]
+        for e in data["events"]:
+            self._after = max(self._after, e["id"]) if data["after"] else e["id"]
+            text = e["message"] or e["task"] or ""
+            log.write_line(f"{e['at'][11:19]} {e['step']:<12} {e['host'] or '*':<18} "
+                           f"{e['event']:<12} {text}")
+
+
+register_view(ViewSpec(name="migrations", title=("Migrations", "迁移"),
+                       factory=MigrationsView, aliases=("waves", "migrate"), order=70))
