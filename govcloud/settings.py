@@ -177,6 +177,13 @@ class Settings(BaseSettings):
     migrate_python: str = Field(default="auto_silent",
                                 description="Python on legacy hosts and targets for Ansible "
                                             "(an absolute path, or auto_silent to discover)")
+    migrate_target: dict[str, Any] = Field(
+        default_factory=lambda: {"flavor": "gc.c2m4", "image": "cirros-0.6.2-x86_64-disk",
+                                 "user": "root",
+                                 "network": {"PROD": "prod-net", "DR-LOCAL": "dr-local-net",
+                                             "DR-REMOTE": "dr-remote-net"}},
+        description="what a provisioned migration target is made of (flavor, image, network "
+                    "per site, login user)")
     migrate_stale_after_s: float = Field(
         default=30.0, gt=0, description="a wave whose run has not beaten its heartbeat this "
                                         "long may be taken over (its control plane died)")

@@ -34,6 +34,7 @@ from govcloud.domain.waves import DEFAULT_GATE, STEPS
 from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput
 from govcloud.services import migration as service
 from govcloud.services import migration_run as run_service
+from govcloud.services.migration_targets import CloudTargets
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 
@@ -277,7 +278,7 @@ def _run_context(request: Request) -> run_service.RunContext:
         ctx = state.migration_context = run_service.RunContext(
             engine=state.engine, settings=settings,
             provisioner=getattr(state, "migration_provisioner", None)
-            or run_service.DeclaredTargets(), clock=state.clock,
+            or CloudTargets(state), clock=state.clock,
             stale_after_s=settings.migrate_stale_after_s,
             heartbeat_s=max(0.2, min(2.0, settings.migrate_stale_after_s / 5)))
     return ctx

@@ -106,6 +106,11 @@ class Simulator:
                     else:
                         self.faults.down.discard(name)
                 return json_response(self.faults.to_dict())
+        if path == "/sandboxes":
+            if req.method in ("POST", "PUT"):
+                with self.lock:
+                    self.add_sandboxes(req.json_object())
+            return json_response({"sandboxes": list(self.cloud.sandboxes)})
         if path == "/summary" and req.method == "GET":
             with self.lock:
                 return json_response(self.summary())
@@ -134,6 +139,17 @@ class Simulator:
             raise bad_request(f"unknown fault knob(s): {', '.join(sorted(unknown))}")
         for key, value in new.items():
             setattr(self.faults, key, value)
+
+    def add_sandboxes(self, doc: dict[str, Any]) -> None:
+        """Add SSH sandboxes to the pool new servers take from (all or nothing)."""
+        boxes = doc.get("sandboxes")
+        if not isinstance(boxes, list):
+            raise bad_request("sandboxes must be a list of {address, port, user, root}")
+        for box in boxes:
+            if not isinstance(box, dict) or not box.get("address") or \
+                    not isinstance(box.get("port"), int):
+                raise bad_request(f"a sandbox needs an address and an integer port: {box!r}")
+        self.cloud.sandboxes.extend(dict(b) for b in boxes)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"regions": {}}

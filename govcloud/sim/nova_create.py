@@ -212,6 +212,12 @@ class ServerCreator:
             else:
                 region.claim(s, hv)
                 self._plug(region, s, nets, hv.hostname)
+                sandboxes = self.api.cloud.sandboxes
+                if sandboxes:
+                    box = sandboxes.pop(0)
+                    s.metadata.update({"sim:ssh": f"{box['address']}:{box['port']}",
+                                       "sim:user": str(box.get("user", "root")),
+                                       "sim:root": str(box.get("root", "/"))})
                 self._attach_boot_volumes(region, s, bdms, boot_volumes, image_id=None)
                 s.task_state = "spawning"
                 s.ready_at = time.time() + region.build_delay

@@ -1,0 +1,101 @@
+"""Migration targets made by the provisioning service, so that quotas, reservations, DR
+placement and the audit apply to them as to any request.
+
+``CloudTargets.provision(host, wave)`` submits a request for the host's system (one server,
+the ``migrate_target`` setting's flavor, image and networks), approved in the name of the
+migration (the wave's entry gate is the decision, checked before the run), waits for the
+provisioning worker to build it, and returns how to reach it: the server's first fixed
+address on port 22 — or, on the simulator, the SSH sandbox that backs it (metadata
+``sim:ssh``/``sim:user``/``sim:root``). The request id is recorded before waiting, so a run
+interrupted here adopts the same request on resume instead of submitting another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import Session
+
+from govcloud.domain.legacy import Endpoint, LegacyHost
+from govcloud.errors import PermanentError
+from govcloud.services import provisioning
+from govcloud.services.migration_run import DeclaredTargets
+from govcloud.store import migration as repo
+from govcloud.store import provisioning as provision_store
+from govcloud.store.audit import write_session
+
+APPROVER = "migration-gate"
+
+
+def _system(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return (slug or "migrated")[:42].rstrip("-").ljust(2, "0")
+
+
+def endpoint_of(server: Any, user: str) -> Endpoint:
+    """How to reach a server over SSH (the simulator's sandbox when it has one)."""
+    meta = dict(server.metadata or {})
+    if "sim:ssh" in meta:
+        address, _, port = str(meta["sim:ssh"]).rpartition(":")
+        return Endpoint(address, int(port), str(meta.get("sim:user", user)),
+                        str(meta.get("sim:root", "/")))
+    for addresses in (server.addresses or {}).values():
+        for a in addresses:
+            if a.get("OS-EXT-IPS:type", "fixed") == "fixed" and a.get("version", 4) == 4:
+                return Endpoint(str(a["addr"]), 22, user)
+    raise PermanentError(f"server {server.id} has no fixed IPv4 address to reach it by",
+                         hint="check its network")
+
+
+class CloudTargets:
+    """Targets provisioned through ``govcloud.services.provisioning`` (declared ones first)."""
+
+    def __init__(self, state: Any, *, requester: Callable[[], str] = lambda: "migration",
+                 timeout_s: float = 900.0) -> None:
+        self.state = state
+        self.requester = requester
+        self.timeout_s = timeout_s
+        self.declared = DeclaredTargets()
+
+    def provision(self, host: LegacyHost, wave: str) -> tuple[Endpoint, str | None]:
+        if host.target is not None:
+            return self.declared.provision(host, wave)
+        settings = self.state.settings
+        spec = dict(settings.migrate_target)
+        ctx = provisioning.context_for(self.state)
+        engine = self.state.engine
+        with Session(engine) as session:
+            placed = next(p for p in repo.wave_hosts(session, wave) if p.host == host.name)
+            pending = placed.target_server
+        if pending and pending.startswith("request:"):
+            rid = int(pending.split(":", 1)[1])  # resume: adopt the request made before
+        else:
+            data = {"department": host.department, "system": _system(host.system),
+                    "justification": f"migration target of legacy host {host.name} "
+                                     f"(wave {wave})",
+                    "servers": [{"name_prefix": _system(host.name), "count": 1,
+                                 "flavor": spec["flavor"], "image": spec["image"],
+                                 "network": spec["network"]}]}
+            answer = provisioning.submit_approved(ctx, actor=self.requester(), data=data,
+                                                  approver=APPROVER)
+            rid = int(answer["id"])
+            with write_session(engine) as session:
+                row = next(p for p in repo.wave_hosts(session, wave) if p.host == host.name)
+                row.target_server = f"request:{rid}"
+                session.add(row)
+                session.commit()
+        final = provisioning.wait_for(ctx, rid, self.timeout_s)
+        if final["state"] != "done":
+            raise PermanentError(f"the target of {host.name} was not provisioned: request "
+                                 f"{rid} is {final['state']} ({final.get('error') or '-'})",
+                                 hint=f"`govcloud request show {rid}`")
+        with Session(engine) as session:
+            servers = [s for s in provision_store.servers(session, rid) if s.server_id]
+        prod = next((s for s in servers if s.site == "PROD"), servers[0] if servers else None)
+        if prod is None or prod.server_id is None:
+            raise PermanentError(f"request {rid} finished without a server")
+        conn = self.state.clouds.connections()[prod.site]
+        server = conn.compute.get_server(prod.server_id)
+        return endpoint_of(server, str(spec.get("user", "root"))), prod.server_id
