@@ -15,6 +15,7 @@ from tests.integration.control.conftest import (  # noqa: F401 - fixtures used b
     cli_env,
     plane,
     plane_database,
+    plane_workers,
 )
 from tests.integration.migrate.sshd import Sandbox, make_key
 
