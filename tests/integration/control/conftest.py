@@ -107,16 +107,18 @@ def plane_settings() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture(scope="module")
-def plane_workers() -> Any:
-    """The app's ``workers`` hook (``make_app(workers=...)``); None runs no background worker
-    (a test module may override this fixture)."""
-    return None
+def _workers(request: pytest.FixtureRequest) -> Any:
+    """The app's ``workers`` hook from a ``plane_workers`` fixture, when a test module defines
+    one (``make_app(workers=...)``); otherwise no background worker runs."""
+    try:
+        return request.getfixturevalue("plane_workers")
+    except pytest.FixtureLookupError:
+        return None
 
 
 @pytest.fixture(scope="module")
 def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
-          plane_settings: dict[str, Any], plane_workers: Any) -> Iterator[Plane]:
+          plane_settings: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Plane]:
     root = tmp_path_factory.mktemp("plane")
     clouds_yaml = root / "clouds.yaml"
     sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
@@ -130,7 +132,7 @@ def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
                              **plane_settings)
     catalogue = small_catalogue(root / "tenants")
     app = make_app(engine=engine, settings=settings, clock=clock, catalogue_dir=catalogue,
-                   workers=plane_workers)
+                   workers=_workers(request))
     server = ServerThread(app).start()
     result = Plane(url=server.url, admin_token=admin.token, engine=engine, sim=sim,
                    clock=clock, catalogue=catalogue)
