@@ -34,6 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 from sim_bench import machine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
+from govcloud.demo.sandbox import Sandbox, make_key, service_vars  # noqa: E402
 from govcloud.domain.legacy import Endpoint, LegacyHost  # noqa: E402
 from govcloud.domain.waves import STEPS, Step  # noqa: E402
 from govcloud.services import migration as service  # noqa: E402
@@ -43,7 +44,6 @@ from govcloud.ssh.hosts import scan  # noqa: E402
 from govcloud.store import migration as repo  # noqa: E402
 from govcloud.store.engine import make_engine  # noqa: E402
 from govcloud.store.migrate import upgrade_engine  # noqa: E402
-from tests.integration.migrate.sshd import Sandbox, make_key, service_vars  # noqa: E402
 
 DATA = "/srv/app/data"
 SYNC_STEPS = (Step.INITIAL_SYNC, Step.FINAL_SYNC)

@@ -105,7 +105,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         console = demo_console(state, lang=args.lang)
     return run_control_demo(state_dir=state, scale=args.scale, seed=args.seed,
-                            port=args.port, as_json=args.json, console=console)
+                            port=args.port, as_json=args.json, console=console,
+                            migration=args.migration)
 
 
 # --- parser ---------------------------------------------------------------------------------
@@ -166,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: a fresh temporary directory)")
     p.add_argument("--port", type=int, default=0,
                    help="the API server's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--migration", action="store_true",
+                   help="also start sshd sandboxes as gd-tax's legacy hosts and as the cloud's "
+                        "new servers, surveyed and planned (docs/migration.md)")
     p.add_argument("--no-tui", action="store_true",
                    help="print the summary and keep running without opening the console "
                         "(also when --json is given or there is no terminal)")

@@ -61,11 +61,11 @@ def demo_catalogue(state_dir: Path, scale: str) -> Path:
     return target
 
 
-def demo_settings(state_dir: Path, clouds_yaml: Path) -> Settings:
+def demo_settings(state_dir: Path, clouds_yaml: Path, **extra: Any) -> Settings:
     sites = {s.name: {"cloud": s.cloud, "region": s.region, "role": s.role.value}
              for s in default_sites(SIM_CLOUD)}
     return load_settings(database_url=f"sqlite:///{state_dir / 'govcloud.db'}",
-                         clouds_yaml=clouds_yaml, sites=sites)
+                         clouds_yaml=clouds_yaml, sites=sites, **extra)
 
 
 def admin_token(settings: Settings) -> str:
@@ -119,19 +119,25 @@ Console = Callable[[str, str], object]  # (server URL, token): runs until the us
 def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | None = None,
                      port: int = 0, as_json: bool = False, out: TextIO = sys.stdout,
                      err: TextIO = sys.stderr, ready_timeout: float = 300.0,
-                     console: Console | None = None) -> int:
+                     console: Console | None = None, migration: bool = False) -> int:
     """Run the demo until Ctrl-C — or, with ``console``, until the console it opens on the
     running demo quits."""
     state_dir.mkdir(parents=True, exist_ok=True)
     sim = SimProcess(state_dir=state_dir, scale=scale, seed=seed)
     server: ServerThread | None = None
+    stop_sandboxes: Callable[[], None] | None = None
     with _stop_signals_interrupt():
         try:
             print(f"starting the simulator ({scale} scale); files in {state_dir}", file=err,
                   flush=True)
             sim.start()
             info = sim.wait_ready(timeout=ready_timeout, progress=_progress(err, scale))
-            settings = demo_settings(state_dir, info.clouds_yaml)
+            extra: dict[str, Any] = {}
+            if migration:
+                from govcloud.demo.migration import migrate_settings
+
+                extra = migrate_settings(state_dir)
+            settings = demo_settings(state_dir, info.clouds_yaml, **extra)
             token = admin_token(settings)
             engine = make_engine(settings.database_url)
             app = make_app(engine=engine, settings=settings,
@@ -145,6 +151,12 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
                 print(applied["summary"], file=err, flush=True)
                 if importlib.util.find_spec("govcloud.services.sync") is not None:
                     _sync(api, err)
+                if migration:
+                    from govcloud.demo.migration import start_migration_demo
+
+                    stop_sandboxes = start_migration_demo(
+                        state_dir, api, info.base_url,
+                        lambda text: print(text, file=err, flush=True))
             Contexts().add(Context(CONTEXT, server.url, token), use=True)
             overview = read_sites(default_sites(SIM_CLOUD),
                                   read=openstack_reader(clouds_yaml=info.clouds_yaml))
@@ -168,6 +180,8 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
         finally:
             if server is not None:
                 server.stop()
+            if stop_sandboxes is not None:
+                stop_sandboxes()
             sim.stop()
 
 

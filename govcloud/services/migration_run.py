@@ -55,13 +55,15 @@ PLAYBOOK_STEPS = (Step.PRECHECK, Step.INITIAL_SYNC, Step.FREEZE, Step.FINAL_SYNC
 class TargetProvisioner(Protocol):
     """Makes (or finds again — it must be idempotent) the cloud server a host moves to."""
 
-    def provision(self, host: LegacyHost, wave: str) -> tuple[Endpoint, str | None]: ...
+    def provision(self, host: LegacyHost, wave: str, *,
+                  actor: str) -> tuple[Endpoint, str | None]: ...
 
 
 class DeclaredTargets:
     """Targets declared in the inventory (``govcloud_target``): machines built beforehand."""
 
-    def provision(self, host: LegacyHost, wave: str) -> tuple[Endpoint, str | None]:
+    def provision(self, host: LegacyHost, wave: str, *,
+                  actor: str = "migration") -> tuple[Endpoint, str | None]:
         if host.target is None:
             raise PermanentError(f"{host.name} declares no govcloud_target and no cloud "
                                  "provisioner is configured",
@@ -407,7 +409,8 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
     return StepJob(ident, result.status, failed, processed - set(failed), detail)
 
 
-def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder) -> list[str]:
+def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
+               actor: str) -> list[str]:
     failed = []
     ident = f"provision-{uuid.uuid4().hex[:8]}"
     rec.steps(names, Step.PROVISION, StepStatus.RUNNING, ident=ident)
@@ -419,7 +422,7 @@ def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder) -
                                if p.host == n), None)
             target, server = stored, None
             if target is None:
-                target, server = ctx.provisioner.provision(w.hosts[n], w.id)
+                target, server = ctx.provisioner.provision(w.hosts[n], w.id, actor=actor)
             key = scan(target, timeout=ctx.settings.ssh_timeout_s)
             recorded = known.recorded(target)
             if recorded:
@@ -474,7 +477,7 @@ def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Eve
             wave.status = "running"
             session.add(wave)
             session.commit()
-        status = _steps(ctx, w, rec, cancel, hook)
+        status = _steps(ctx, w, rec, cancel, hook, actor)
         return status
     except GovCloudError as exc:
         rec.event("run", run_id, event="run_failed", message=exc.message)
@@ -488,7 +491,7 @@ def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Eve
 
 
 def _steps(ctx: RunContext, w: _Wave, rec: Recorder, cancel: threading.Event,
-           hook: str | None) -> str:
+           hook: str | None, actor: str) -> str:
     failed: set[str] = set()
     for step in STEPS:
         todo = sorted(n for n, s in w.statuses.items()
@@ -501,7 +504,7 @@ def _steps(ctx: RunContext, w: _Wave, rec: Recorder, cancel: threading.Event,
             rec.steps(todo, step, StepStatus.RUNNING)
             rec.steps(todo, step, StepStatus.SUCCEEDED)
         elif step is Step.PROVISION:
-            failed.update(_provision(ctx, w, todo, rec))
+            failed.update(_provision(ctx, w, todo, rec, actor))
         else:
             playbook = ctx.playbooks / f"{step.value}.yml"
             rec.steps(todo, step, StepStatus.RUNNING)

@@ -13,7 +13,6 @@ interrupted here adopts the same request on resume instead of submitting another
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session
@@ -52,16 +51,17 @@ def endpoint_of(server: Any, user: str) -> Endpoint:
 class CloudTargets:
     """Targets provisioned through ``govcloud.services.provisioning`` (declared ones first)."""
 
-    def __init__(self, state: Any, *, requester: Callable[[], str] = lambda: "migration",
-                 timeout_s: float = 900.0) -> None:
+    def __init__(self, state: Any, *, timeout_s: float = 900.0) -> None:
         self.state = state
-        self.requester = requester
         self.timeout_s = timeout_s
         self.declared = DeclaredTargets()
 
-    def provision(self, host: LegacyHost, wave: str) -> tuple[Endpoint, str | None]:
+    def provision(self, host: LegacyHost, wave: str, *,
+                  actor: str = "migration") -> tuple[Endpoint, str | None]:
+        """The host's target; the request is submitted in the name of ``actor`` (who runs
+        the wave)."""
         if host.target is not None:
-            return self.declared.provision(host, wave)
+            return self.declared.provision(host, wave, actor=actor)
         settings = self.state.settings
         spec = dict(settings.migrate_target)
         ctx = provisioning.context_for(self.state)
@@ -78,7 +78,7 @@ class CloudTargets:
                     "servers": [{"name_prefix": _system(host.name), "count": 1,
                                  "flavor": spec["flavor"], "image": spec["image"],
                                  "network": spec["network"]}]}
-            answer = provisioning.submit_approved(ctx, actor=self.requester(), data=data,
+            answer = provisioning.submit_approved(ctx, actor=actor, data=data,
                                                   approver=APPROVER)
             rid = int(answer["id"])
             with write_session(engine) as session:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from govcloud.demo.sandbox import Sandbox, make_key
 from tests.integration.control.conftest import (  # noqa: F401 - fixtures used by the tests
     Plane,
     cli_env,
@@ -17,7 +18,6 @@ from tests.integration.control.conftest import (  # noqa: F401 - fixtures used b
     plane_database,
     plane_workers,
 )
-from tests.integration.migrate.sshd import Sandbox, make_key
 
 
 @pytest.fixture(scope="module")

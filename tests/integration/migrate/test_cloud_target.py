@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from govcloud.demo.sandbox import Sandbox, service_vars, write_files
 from govcloud.workers import start_workers
 from tests.integration.migrate.conftest import Plane, host_vars, inventory_file
-from tests.integration.migrate.sshd import Sandbox, service_vars, write_files
 from tests.integration.migrate.waves import DATA, cli, ready_wave, tree
 
 pytestmark = pytest.mark.slow

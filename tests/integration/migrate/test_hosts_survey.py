@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from govcloud.cli import main
+from govcloud.demo.sandbox import Sandbox, write_files
 from tests.integration.migrate.conftest import Plane, host_vars, inventory_file
-from tests.integration.migrate.sshd import Sandbox, write_files
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from govcloud.demo.sandbox import Sandbox, make_key
 from govcloud.sim.server import start
 from tests.integration.control.conftest import small_catalogue
-from tests.integration.migrate.sshd import Sandbox, make_key
 from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
 
 pytestmark = pytest.mark.slow

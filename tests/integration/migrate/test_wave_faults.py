@@ -14,8 +14,8 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from govcloud.demo.sandbox import Sandbox
 from tests.integration.migrate.conftest import Plane
-from tests.integration.migrate.sshd import Sandbox
 from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
 
 BECOME = "Become-P4ss-7f3a9c"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from govcloud.demo.sandbox import Sandbox
 from govcloud.store.tables import AuditEntryRow
 from govcloud.store.tables_migration import MigrationEventRow
 from tests.integration.migrate.conftest import Plane
-from tests.integration.migrate.sshd import Sandbox
 from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
 
 

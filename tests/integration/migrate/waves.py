@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from govcloud.cli import main
+from govcloud.demo.sandbox import Sandbox, service_vars, write_files
 from tests.integration.migrate.conftest import host_vars, inventory_file
-from tests.integration.migrate.sshd import Sandbox, service_vars, write_files
 
 DATA = "/srv/app/data"
 

@@ -1,12 +1,12 @@
 """Real ``sshd`` sandboxes on loopback: each a non-daemon child with its own address in
 127.0.0.0/8, port, host key, config, authorized_keys and data root — a "legacy host" or a
-migration "target" for the tests, the demo's picture of a machine reachable over SSH.
-
-Shared by the migration tests (conftest) and ``bench/migrate_bench.py``.
+migration target: the demo's (and the tests' and ``bench/migrate_bench.py``'s) picture of a
+machine reachable over SSH. Logins are as the current user, by key only.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import random
 import shutil
@@ -82,7 +82,8 @@ class Sandbox:
         make_key(self.host_key, f"host-{self.name}-new")
 
     def start(self) -> Sandbox:
-        Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation dir
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation dir
         config = self.base / "sshd_config"
         config.write_text(f"""Port {self.port}
 ListenAddress {self.address}
@@ -126,7 +127,7 @@ Subsystem sftp internal-sftp
         self.proc = None
 
     def endpoint(self) -> dict[str, object]:
-        return {"address": self.address, "port": self.port, "user": "root",
+        return {"address": self.address, "port": self.port, "user": getpass.getuser(),
                 "root": str(self.root)}
 
 
