@@ -107,6 +107,13 @@ def plane_settings() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture(scope="module")
+def plane_workers() -> Any:
+    """The app's ``workers`` hook (``make_app(workers=...)``); None runs no background worker
+    (a test module may override this fixture)."""
+    return None
+
+
 def _workers(request: pytest.FixtureRequest) -> Any:
     """The app's ``workers`` hook from a ``plane_workers`` fixture, when a test module defines
     one (``make_app(workers=...)``); otherwise no background worker runs."""
