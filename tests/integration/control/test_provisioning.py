@@ -175,6 +175,24 @@ def test_a_region_down_fails_cleanly_and_leaks_nothing(prov: ProvPlane) -> None:
     assert held(prov.engine, rid) == 0
 
 
+def test_a_region_answering_500s_fails_after_bounded_retries(prov: ProvPlane) -> None:
+    rid = prov.operator.post("/requests", request("errsys", count=1))["id"]
+    prov.faults(error_rate=1.0)  # every cloud request answers 503
+    try:
+        prov.admin.post(f"/requests/{rid}/approve")
+        failed = wait_final(prov.admin, rid)
+    finally:
+        prov.faults(error_rate=0.0)
+    assert failed["state"] == "failed"
+    assert "HTTP 503" in failed["error"] and "gave up after 3 attempts" in failed["error"]
+    events = prov.admin.get(f"/requests/{rid}")["events"]
+    retries = [e["message"] for e in events if e["kind"] == "retry"]
+    assert len(retries) == 2, retries  # provision_retries=2, then the clean failure
+    assert "retry 1 of 2" in retries[0] and "retry 2 of 2" in retries[1]
+    assert all(not found for found in tagged(prov, rid).values()), "servers leaked"
+    assert held(prov.engine, rid) == 0
+
+
 def test_cloud_side_quota_exceeded_fails_with_the_clouds_message(prov: ProvPlane) -> None:
     conn = prov.cloud("PROD")
     project = conn.identity.find_project("gd-tax")
