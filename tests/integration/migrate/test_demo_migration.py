@@ -15,19 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.control.test_processes import _cli, _lines
+
 pytestmark = pytest.mark.slow
-TIMEOUT = 180
-
-
-def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "govcloud.cli", *argv], env=env, text=True,
-                          capture_output=True, timeout=TIMEOUT, check=False)
-
-
-def _lines(stream: object, sink: queue.Queue[str | None]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        sink.put(line)
-    sink.put(None)
+TIMEOUT = 180  # the demo's start; each CLI call has test_processes' own timeout
 
 
 def _tree(root: Path) -> dict[str, str]:
