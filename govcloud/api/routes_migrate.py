@@ -184,9 +184,14 @@ def _wave_department(engine: Engine, wave_id: str) -> str:
 
 
 def _flavors(request: Request) -> list[Any]:
-    conns = request.app.state.clouds.connections()
-    prod = next(iter(conns.values()), None)
-    return service.flavors_of(prod) if prod is not None else []
+    """The production site's flavors; none (so no flavor fits) when it cannot be read."""
+    try:
+        conns = request.app.state.clouds.connections()
+        prod = next(iter(conns.values()), None)
+        return service.flavors_of(prod) if prod is not None else []
+    except Exception as exc:  # noqa: BLE001 - a site down must not hide the wave
+        log.warning("cannot list the production site's flavors: %s", exc)
+        return []
 
 
 @router.get("/migrate/waves", summary="waves per department, with their status")
