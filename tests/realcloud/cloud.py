@@ -397,11 +397,11 @@ def write_shared_configs() -> None:
     }))
 
 
-# Under uwsgi no eventlet hub runs the AMQP heartbeat: without a heartbeat thread RabbitMQ drops
-# an idle API's connection and the next cast (e.g. a server build) is lost. Not for neutron-api,
-# which monkey-patches eventlet (a pthread heartbeat there deadlocks: "cannot switch to a
-# different thread"); it only casts to agents, and there are none.
-API_MESSAGING = {"oslo_messaging_rabbit": {"heartbeat_in_pthread": "true"}}
+# RabbitMQ drops a connection whose AMQP heartbeats stop, and under uwsgi nothing sends them
+# while an API is idle: the next cast (e.g. a server build) was lost. A heartbeat pthread
+# deadlocks with eventlet ("cannot switch to a different thread"), so the APIs run without
+# AMQP heartbeats (TCP keeps the loopback connection).
+API_MESSAGING = {"oslo_messaging_rabbit": {"heartbeat_timeout_threshold": 0}}
 
 
 def write_region_configs(r: Region) -> None:
@@ -430,7 +430,7 @@ def write_region_configs(r: Region) -> None:
         "ml2": {"type_drivers": "flat", "tenant_network_types": "",
                 "mechanism_drivers": "bind_all", "extension_drivers": "port_security"},
         "ml2_type_flat": {"flat_networks": "physnet1"},
-        **common,
+        **common, **API_MESSAGING,
     }))
     shutil.copy("/etc/cinder/api-paste.ini", d / "cinder-api-paste.ini")
     write(d / "cinder.conf", ini({
@@ -604,7 +604,8 @@ def start_region_apis(r: Region) -> None:
           pyargv=f"--config-file {d / 'cinder.conf'}")
     uwsgi(f"{r.slug}-nova-api", r.port("nova"), "/usr/bin/nova-api-wsgi",
           env={"OS_NOVA_CONFIG_DIR": str(d),
-               "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf;nova-api.conf"})
+               "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf;nova-api.conf"},
+          processes=2, threads=1)  # nova-api uses eventlet primitives: one request per process
 
 
 def start_region_daemons(r: Region) -> None:

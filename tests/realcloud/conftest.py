@@ -35,6 +35,7 @@ from govcloud.store.audit import write_session  # noqa: E402
 from govcloud.store.engine import make_engine  # noqa: E402
 from govcloud.store.migrate import upgrade_engine  # noqa: E402
 from govcloud.store.principals import PrincipalRepository  # noqa: E402
+from govcloud.workers.provision import start_provision_worker  # noqa: E402
 
 from . import cloud  # noqa: E402
 
@@ -110,8 +111,11 @@ def plane(real: RealCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     for code in DEPARTMENTS:
         shutil.copy(TENANTS / f"{code}.yaml", catalogue / f"{code}.yaml")
     settings = load_settings(database_url=database_url, clouds_yaml=real.clouds_yaml,
-                             sites=real.sites)
-    app = make_app(engine=engine, settings=settings, catalogue_dir=catalogue)
+                             sites=real.sites, provision_retries=1, provision_backoff_s=0.5,
+                             provision_poll_s=0.5, provision_active_timeout_s=120,
+                             provision_runner_dir=root / "runner")
+    app = make_app(engine=engine, settings=settings, catalogue_dir=catalogue,
+                   workers=start_provision_worker)
     server = ServerThread(app).start()
     try:
         yield Plane(url=server.url, admin_token=admin.token, engine=engine, real=real,

@@ -14,7 +14,7 @@ t1=$(date +%s)
 $PY -m tests.realcloud.cloud up || { $PY -m tests.realcloud.cloud down; exit 1; }
 t2=$(date +%s)
 rss=$($PY -m tests.realcloud.cloud status --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["rss_mb"])')
-$PY -m pytest -q -p no:cacheprovider tests/realcloud "$@"
+$PY -m pytest -q -p no:cacheprovider -p no:warnings tests/realcloud "$@"
 rc=$?
 t3=$(date +%s)
 rss_after=$($PY -m tests.realcloud.cloud status --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["rss_mb"])')

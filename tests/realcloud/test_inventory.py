@@ -14,6 +14,7 @@ import pytest
 from govcloud.cli import main
 from govcloud.domain.capacity import DISK_GB, MEMORY_MB, VCPU
 from govcloud.store.inventory import hosts
+from tests.integration.control.metrics_util import parse, scrape, value
 
 from . import cloud
 from .conftest import Plane, RealCloud
@@ -118,6 +119,36 @@ def test_capacity_per_site_and_host_equals_placement(
                 assert h.usages.get(rc, 0) == rps[name]["usages"].get(rc, 0)
     prod = next(s for s in answer["sites"] if s["site"] == "PROD")
     assert prod["vcpus"]["allocated"] == 1 + 2 + 4  # the three servers' flavors
+
+
+def placement_figures(rps: dict[str, dict[str, Any]], rc: str) -> tuple[int, int, int]:
+    """(capacity, allocated, free) of one resource class summed over the providers, by
+    Placement's rule: capacity (total − reserved) × ratio, free max(0, capacity − used) per
+    provider."""
+    capacity = allocated = free = 0
+    for rp in rps.values():
+        inv = rp["inventories"][rc]
+        cap = int((inv["total"] - inv["reserved"]) * inv["allocation_ratio"])
+        used = rp["usages"].get(rc, 0)
+        capacity, allocated, free = capacity + cap, allocated + used, free + max(0, cap - used)
+    return capacity, allocated, free
+
+
+def test_metrics_capacity_families_equal_placement(synced: Plane) -> None:
+    series = parse(scrape(synced.url))
+    for site in SITES:
+        rps = placement(synced.real, site)
+        assert value(series, "govcloud_site_physical_cores", site=site) == sum(
+            rp["inventories"][VCPU]["total"] for rp in rps.values())
+        for rc, family, scale in ((VCPU, "vcpu", 1), (MEMORY_MB, "memory", 1024 ** 2),
+                                  (DISK_GB, "disk", 1024 ** 3)):
+            unit = "" if family == "vcpu" else "_bytes"
+            capacity, allocated, free = placement_figures(rps, rc)
+            for fig, expected in (("capacity", capacity), ("allocated", allocated),
+                                  ("free", free)):
+                got = value(series, f"govcloud_site_{family}_{fig}{unit}", site=site)
+                assert got == expected * scale, (site, family, fig)
+        assert value(series, "govcloud_site_stale", site=site) == 0
 
 
 def test_server_list_equals_openstack_server_list_all_projects(
