@@ -5,7 +5,7 @@ expression, and a leading ``!`` inverts the match. Pure: no Textual here."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 _REGEX_CHARS = re.compile(r"[\\^$.|?*+()\[\]{}]")
@@ -24,6 +24,29 @@ class Filter:
     inverted: bool
     match: Predicate
     error: str | None = None
+    needle: str | None = None          # the lower-cased text of a substring filter
+    regex: re.Pattern[str] | None = None
+
+    def select(self, haystacks: Sequence[str]) -> list[bool]:
+        """``match`` over many haystacks at once (no call per row for substrings)."""
+        if self.needle is not None:
+            n = self.needle
+            return [n not in h for h in haystacks] if self.inverted else \
+                [n in h for h in haystacks]
+        if self.regex is not None:
+            search = self.regex.search
+            return [search(h) is None for h in haystacks] if self.inverted else \
+                [search(h) is not None for h in haystacks]
+        return [True] * len(haystacks)
+
+    def narrows(self, previous: Filter) -> bool:
+        """Whether every row this filter keeps was kept by ``previous`` (a substring that
+        grew), so only those rows need testing."""
+        if not previous.active:
+            return True
+        return (self.needle is not None and previous.needle is not None
+                and not self.inverted and not previous.inverted
+                and previous.needle in self.needle)
 
     @property
     def active(self) -> bool:
@@ -50,6 +73,7 @@ def compile_filter(text: str) -> Filter:
     error = None
     kind = "substring"
     predicate: Predicate
+    regex: re.Pattern[str] | None = None
     pattern_text = body[1:-1] if len(body) > 2 and body[0] == body[-1] == "/" else None
     if pattern_text is not None or _REGEX_CHARS.search(body):
         try:
@@ -59,12 +83,13 @@ def compile_filter(text: str) -> Filter:
             kind = "regex"
         except re.error as exc:
             error = f"not a valid regular expression ({exc}); matching as text"
-            needle = body.lower()
-            predicate = lambda hay: needle in hay  # noqa: E731
-    else:
+    if kind == "substring":
         needle = body.lower()
         predicate = lambda hay: needle in hay  # noqa: E731
+    else:
+        needle = None
     if inverted:
         inner = predicate
-        return Filter(text, kind, True, lambda hay: not inner(hay), error)
-    return Filter(text, kind, False, predicate, error)
+        predicate = lambda hay: not inner(hay)  # noqa: E731
+    return Filter(text, kind, inverted, predicate, error, needle=needle,
+                  regex=regex if kind == "regex" else None)

@@ -39,13 +39,14 @@ class Tmux:
     def text(self, *keys: str) -> None:
         self.run("send-keys", "-t", "demo", "-l", *keys)
 
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "demo")
+    def screen(self, *, styles: bool = False) -> str:
+        return self.run("capture-pane", "-p", *(["-e"] if styles else []), "-t", "demo")
 
-    def wait(self, condition: Callable[[str], bool], what: str, timeout: float = 30) -> str:
+    def wait(self, condition: Callable[[str], bool], what: str, timeout: float = 30,
+             *, styles: bool = False) -> str:
         deadline = time.monotonic() + timeout
         while True:
-            screen = self.screen()
+            screen = self.screen(styles=styles)
             if condition(screen):
                 return screen
             if time.monotonic() > deadline:
@@ -100,7 +101,13 @@ def test_demo_console_in_tmux(tmux: tuple[Tmux, Path]) -> None:
     t.wait(lambda s: f"{total} of {total} rows" in s, "the server list")
 
     t.text("/")
-    t.text("gd-psd-")
+    # the filter box has the focus: its cursor (reverse video) sits on the placeholder's "/"
+    t.wait(lambda s: "m/\x1b[" in s.splitlines()[-2], "the filter box's focus", styles=True)
+    typed = ""
+    for ch in "gd-psd-":  # key by key, as typed (a burst of keys arrives as a paste)
+        t.text(ch)
+        typed += ch
+        t.wait(lambda s, typed=typed: f"substring '{typed}'" in s, f"the filter {typed!r}")
     t.keys("Enter")
     screen = t.wait(lambda s: f"{len(psd)} of {total} rows" in s, "the filtered list")
     rows = [line for line in screen.splitlines() if line[:10].strip() in
@@ -109,9 +116,12 @@ def test_demo_console_in_tmux(tmux: tuple[Tmux, Path]) -> None:
     assert psd[0]["name"] in rows[0]  # sorted by name, the cursor on the first
 
     t.keys("Enter")
-    screen = t.wait(lambda s: "addresses" in s and psd[0]["id"] in s, "the server")
+    same_name = [s for s in psd if s["name"] == psd[0]["name"]]  # one per site, maybe
+    screen = t.wait(lambda s: "addresses" in s and any(x["id"] in s for x in same_name),
+                    "the server")
+    shown = next(x for x in same_name if x["id"] in screen)
     assert "广东省公安厅 Public Security Department" in screen
-    assert psd[0]["flavor"] in screen
+    assert shown["flavor"] in screen and shown["host"] in screen
 
     t.keys("Escape")
     t.wait(lambda s: f"{len(psd)} of {total} rows" in s, "back to the filtered list")

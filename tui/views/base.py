@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -214,16 +214,13 @@ class ListView(DataView):
         column, reverse = self.default_sort()
         self.table.sort_column, self.table.sort_reverse = column, reverse
         yield self.table
-        yield Input(placeholder="filter: text, regex, or !text to invert — Enter keeps it, "
-                                "Esc clears it", id="filter")
+        yield Input(placeholder="/ to filter: text, regex, or !text to invert — Enter keeps "
+                                "it, Esc clears it", id="filter", compact=True)
 
     def compose_above(self) -> ComposeResult:
         yield from ()
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one("#filter", Input).display = False
-        self.table.focus()
+    AUTO_FOCUS = "#list"  # focused whenever the screen becomes active
 
     def show(self, data: Any) -> None:
         self.table.set_rows(self.rows(data))
@@ -247,10 +244,28 @@ class ListView(DataView):
             text += f" ({t.filter.error})"
         self.set_status(text)
 
+    filter_wanted = False  # `/` pressed and the filter not yet submitted or cleared
+
     def action_filter(self) -> None:
+        # The box is always there (a box that appears would miss keys typed right after `/`)
+        self.filter_wanted = True
+        self.set_focus(self.query_one("#filter", Input))
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.filter_wanted:  # the screen's auto focus must not take the box's keys
+            self.set_focus(self.query_one("#filter", Input))
+
+    def on_key(self, event: events.Key) -> None:
+        """A key typed right after `/` may have been handed to the list before the box took
+        the focus (Textual gives each key to the widget focused when it arrived); it bubbles
+        up here, and goes into the box instead."""
         box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
+        if self.filter_wanted and event.is_printable and event.character:
+            box.insert_text_at_cursor(event.character)
+            self.set_focus(box)
+            event.stop()
+            event.prevent_default()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -259,16 +274,15 @@ class ListView(DataView):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = bool(event.value)
+        self.filter_wanted = False
         self.table.focus()
 
     def clear_filter(self) -> bool:
         box = self.query_one("#filter", Input)
-        if not box.value and not box.display:
+        if not box.value and not box.has_focus:
             return False
+        self.filter_wanted = False
         box.value = ""
-        box.display = False
         self.table.apply_filter("")
         self.update_count()
         self.table.focus()

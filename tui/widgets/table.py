@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import compress
 from typing import Any, ClassVar
 
 from rich.segment import Segment
@@ -39,6 +41,7 @@ class _Row:
     sort: tuple[Any, ...]
     search: str
     style: str | None
+    line: str | None = None  # the cells laid out in their columns, made when first shown
 
 
 RowStyle = Callable[[tuple[str, ...]], str | None]
@@ -89,6 +92,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self._rows: dict[str, _Row] = {}
         self._order: list[str] = []      # every key, sorted
         self._view: list[str] = []       # the keys shown (filtered), sorted
+        self._view_search: list[str] = []  # their search strings (to narrow a filter)
+        self._styles: tuple[Style, Style, Style] | None = None
         self.cursor = 0
         self.sort_column: int | None = None
         self.sort_reverse = False
@@ -152,11 +157,20 @@ class VirtualTable(ScrollView, can_focus=True):
             keys.sort(key=lambda k: _sortable(rows[k].sort[col]), reverse=self.sort_reverse)
         self._order = keys
 
-    def _refilter(self, keep: str | None) -> None:
-        match = self.filter.match
+    def _refilter(self, keep: str | None, *, narrow: bool = False) -> None:
+        """Recompute the rows shown; ``narrow``: only the rows shown now can match."""
         rows = self._rows
-        self._view = [k for k in self._order if match(rows[k].search)] \
-            if self.filter.active else list(self._order)
+        if narrow:
+            keys, searches = self._view, self._view_search
+        else:
+            keys = self._order
+            searches = [rows[k].search for k in keys]
+        if self.filter.active:
+            flags = self.filter.select(searches)
+            self._view = list(compress(keys, flags))
+            self._view_search = list(compress(searches, flags))
+        else:
+            self._view, self._view_search = list(keys), searches
         if keep is not None:
             try:
                 self.cursor = self._view.index(keep)
@@ -172,8 +186,8 @@ class VirtualTable(ScrollView, can_focus=True):
     def apply_filter(self, text: str) -> Filter:
         """Filter the rows by ``text`` (see ``tui.filtering``); the cursor stays on its row
         when that row still shows."""
-        self.filter = compile_filter(text)
-        self._refilter(self.cursor_key)
+        previous, self.filter = self.filter, compile_filter(text)
+        self._refilter(self.cursor_key, narrow=self.filter.narrows(previous))
         return self.filter
 
     def sort_by(self, column: int | None, *, reverse: bool = False) -> None:
@@ -243,12 +257,31 @@ class VirtualTable(ScrollView, can_focus=True):
         return " ".join(fit(cells[i] if i < len(cells) else "", c.width, right=c.right)
                         for i, c in enumerate(self.columns))
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+
+    def _line_styles(self) -> tuple[Style, Style, Style]:
+        """(base, header, cursor) — computed once, not per line (rich_style is costly)."""
+        if self._styles is None:
+            base = self.rich_style
+            self._styles = (base,
+                            base + self.get_component_rich_style("virtual-table--header"),
+                            self.get_component_rich_style("virtual-table--cursor"))
+        return self._styles
+
+    def on_focus(self) -> None:
+        self._styles = None
+
+    def on_blur(self) -> None:
+        self._styles = None
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
-        base = self.rich_style
+        base, header, cursor = self._line_styles()
         if y == 0:
-            style = base + self.get_component_rich_style("virtual-table--header")
+            style = header
             text = self._header_text()
         else:
             index = int(scroll_y) + y - 1
@@ -257,16 +290,21 @@ class VirtualTable(ScrollView, can_focus=True):
             row = self._rows[self._view[index]]
             style = base
             if row.style:
-                style = style + Style.parse(row.style)
+                style = style + _parse_style(row.style)
             if index == self.cursor:
-                style = style + self.get_component_rich_style("virtual-table--cursor")
-            text = self._line_text(row.cells)
+                style = style + cursor
+            if row.line is None:
+                row.line = self._line_text(row.cells)
+            text = row.line
         line = fit(text, max(width + int(scroll_x), self._line_width))
         strip = Strip([Segment(line, style)])
         return strip.crop(int(scroll_x), int(scroll_x) + width)
 
     def on_resize(self) -> None:
         self._scroll_cursor_into_view()
+
+
+_parse_style = lru_cache(maxsize=64)(Style.parse)
 
 
 def _sortable(value: Any) -> tuple[int, Any]:

@@ -1,0 +1,260 @@
+"""Console benchmark (issue 4), printed and appended to bench/results.md.
+
+    python bench/tui_bench.py [--server URL --token T | --context NAME] [--start] [--no-write]
+
+Against a running control plane (default: the current context — `govcloud demo --no-tui`
+writes one named demo), or with ``--start`` a province-scale `govcloud demo --no-tui` started
+for the run and stopped after it:
+
+1. a real terminal: `govcloud tui` in a tmux window (200×50); the time from starting the
+   process to the first useful screen (the overview with every site's figures and the
+   what-if verdict on screen), then from `:servers` Enter to the list of every server on
+   screen, and the console's RSS with every server loaded and a filter applied;
+2. the same console under Textual's Pilot (headless, in this process) for finer figures:
+   opening the server list once the servers are fetched, each keystroke of a filter
+   (processed and the screen updated), paging down through the list, and the cold fetch of
+   every server.
+
+Targets: first useful screen < 2 s, server list opens < 500 ms, each filter keystroke
+< 50 ms, RSS < 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sim_bench import machine
+
+from govcloud.client import ApiClient, resolve
+
+HERE = Path(__file__).resolve().parent
+GOVCLOUD = Path(sys.executable).parent / "govcloud"
+TARGETS = {"first_screen_s": 2.0, "open_servers_ms": 500.0, "keystroke_ms": 50.0,
+           "rss_mb": 300.0}
+FILTER = "gd-psd-db"
+
+
+def start_demo(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(root / "config")}
+    proc = subprocess.Popen([str(GOVCLOUD), "demo", "--no-tui", "--scale", "province",
+                             "--state-dir", str(root / "demo")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    contexts = root / "config" / "govcloud" / "contexts.yaml"
+    deadline = time.monotonic() + 900
+    while not contexts.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the demo did not start")
+        time.sleep(1)
+    demo = yaml.safe_load(contexts.read_text())["contexts"]["demo"]
+    return proc, demo["server"], demo["token"]
+
+
+def count_servers(server: str, token: str) -> int:
+    with ApiClient(server, token) as api:
+        return int(sum(s["servers"]["total"] for s in api.get("/status")["sites"]))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def terminal_run(server: str, token: str, total: int) -> dict[str, Any]:
+    """`govcloud tui` in tmux: first useful screen, servers on screen, RSS."""
+    sock = f"tui-bench-{uuid.uuid4().hex[:8]}"
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", "-L", sock, *args], check=True, capture_output=True,
+                              text=True, timeout=10).stdout
+
+    def wait(text: str, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while True:
+            if text in tmux("capture-pane", "-p", "-t", "b"):
+                return time.perf_counter()
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out waiting for {text!r}")
+            time.sleep(0.01)
+
+    state = tempfile.mkdtemp(prefix="tui-bench-")
+    command = (f"exec env -u COLUMNS -u LINES XDG_STATE_HOME={shlex.quote(state)} "
+               f"{shlex.quote(str(GOVCLOUD))} tui --server {shlex.quote(server)} "
+               f"--token {shlex.quote(token)}")
+    try:
+        t0 = time.perf_counter()
+        tmux("-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", "200", "-y", "50",
+             command)
+        first = wait("If PROD is lost") - t0
+        pid = int(tmux("display", "-p", "-t", "b", "#{pane_pid}").strip())
+        rss_overview = rss_mb(pid)
+        time.sleep(3)  # let the background prefetch of every server finish
+        tmux("send-keys", "-t", "b", ":")
+        wait(":servers")
+        tmux("send-keys", "-t", "b", "-l", "servers")
+        t1 = time.perf_counter()
+        tmux("send-keys", "-t", "b", "Enter")
+        opened = wait(f"{total:,} of {total:,} rows") - t1
+        tmux("send-keys", "-t", "b", "-l", "/")
+        time.sleep(0.3)
+        for ch in FILTER:  # one key at a time, as typed (a burst would arrive as a paste)
+            tmux("send-keys", "-t", "b", "-l", ch)
+        wait(f"substring '{FILTER}'")
+        rss = rss_mb(pid)
+        tmux("send-keys", "-t", "b", "q")
+        return {"first_screen_s": round(first, 3), "open_servers_terminal_ms":
+                round(opened * 1000, 1), "rss_mb": round(rss, 1),
+                "rss_overview_mb": round(rss_overview, 1)}
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True, timeout=10)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+async def pilot_run(server: str, token: str, total: int) -> dict[str, Any]:
+    from tui.app import make_app
+
+    app = make_app(server=server, token=token, refresh_s=3600)
+    out: dict[str, Any] = {}
+    async with app.run_test(size=(200, 50)) as pilot:
+        async def until(cond: Any, timeout: float = 120) -> None:
+            deadline = time.monotonic() + timeout
+            while not cond():
+                if time.monotonic() > deadline:
+                    raise SystemExit("timed out")
+                await pilot.pause(0.01)
+
+        t0 = time.perf_counter()
+        await until(lambda: getattr(app.screen, "loads", 0) > 0)
+        out["first_screen_pilot_s"] = round(time.perf_counter() - t0, 3)
+        await until(lambda: app.servers.ready)
+        out["fetch_all_servers_s"] = round(app.servers.fetch_seconds or 0, 2)
+        t1 = time.perf_counter()
+        app.switch_mode("servers")
+        await until(lambda: getattr(app.screen, "VIEW_NAME", "") == "servers"
+                    and getattr(getattr(app.screen, "table", None), "total", 0) == total)
+        await pilot.pause()
+        out["open_servers_ms"] = round((time.perf_counter() - t1) * 1000, 1)
+        table = app.screen.table
+        idle = []  # what Pilot itself spends on a key that does nothing (f12 is unbound)
+        for _ in range(10):
+            t = time.perf_counter()
+            await pilot.press("f12")
+            idle.append((time.perf_counter() - t) * 1000)
+        out["pilot_idle_key_ms"] = round(statistics.median(idle), 1)
+        await pilot.press("slash")
+        keys = []
+        for ch in FILTER:
+            t = time.perf_counter()
+            await pilot.press(ch)
+            keys.append((time.perf_counter() - t) * 1000)
+            assert table.filter.text.endswith(ch)
+        out["keystrokes_ms"] = [round(k, 1) for k in keys]
+        out["keystroke_max_ms"] = round(max(keys), 1)
+        out["keystroke_median_ms"] = round(statistics.median(keys), 1)
+        out["keystroke_net_max_ms"] = round(max(keys) - out["pilot_idle_key_ms"], 1)
+        out["keystroke_net_median_ms"] = round(statistics.median(keys)
+                                               - out["pilot_idle_key_ms"], 1)
+        out["filtered_rows"] = table.row_count
+        await pilot.press("escape")  # clear the filter: back to every server
+        await until(lambda: table.row_count == total)
+        pages = []
+        for _ in range(20):
+            t = time.perf_counter()
+            await pilot.press("pagedown")
+            pages.append((time.perf_counter() - t) * 1000)
+        out["page_down_max_ms"] = round(max(pages), 1)
+        out["page_down_median_ms"] = round(statistics.median(pages), 1)
+    app.session.api.close()
+    return out
+
+
+def write_results(r: dict[str, Any]) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+    def ok(value: float, key: str) -> str:
+        return "✅" if value < TARGETS[key] else "❌"
+
+    text = (
+        f"\n## Console (`govcloud tui`) at province scale — {stamp}\n\n"
+        f"Machine: {machine()} · 1-min load average {r['load_avg']} at the start (other "
+        f"work was running on the machine)  \n"
+        f"Command: `python bench/tui_bench.py{' --start' if r['started'] else ''}` against "
+        f"a province-scale `govcloud demo --no-tui` ({r['servers']:,} servers) on the same "
+        f"machine (the demo's simulator and control plane share its cores)\n\n"
+        "| figure | measured | target |\n| --- | --- | --- |\n"
+        f"| first useful screen (tmux, process start → overview with figures and verdict) | "
+        f"{r['first_screen_s']} s | < 2 s {ok(r['first_screen_s'], 'first_screen_s')} |\n"
+        f"| server list opens (Pilot: switch to the view → {r['servers']:,} rows shown) | "
+        f"{r['open_servers_ms']} ms | < 500 ms "
+        f"{ok(r['open_servers_ms'], 'open_servers_ms')} |\n"
+        f"| server list opens (tmux: Enter on `:servers` → list on screen, incl. capture "
+        f"polling) | {r['open_servers_terminal_ms']} ms | |\n"
+        f"| filter keystroke (Pilot, `{FILTER}` typed over {r['servers']:,} rows; key "
+        f"processed, rows re-filtered, screen updated) | median {r['keystroke_median_ms']} "
+        f"ms, max {r['keystroke_max_ms']} ms (Pilot's own cost for a key that does nothing: "
+        f"{r['pilot_idle_key_ms']} ms; net median {r['keystroke_net_median_ms']} ms, max "
+        f"{r['keystroke_net_max_ms']} ms) | < 50 ms "
+        f"{ok(r['keystroke_net_max_ms'], 'keystroke_ms')} |\n"
+        f"| page down over every server (Pilot, 20 pages) | median "
+        f"{r['page_down_median_ms']} ms, max {r['page_down_max_ms']} ms | smooth |\n"
+        f"| console RSS with every server loaded and filtered (tmux process) | "
+        f"{r['rss_mb']} MB ({r['rss_overview_mb']} MB on the first screen) | < 300 MB "
+        f"{ok(r['rss_mb'], 'rss_mb')} |\n"
+        f"| fetching every server in the background (30 pages of `GET /servers`) | "
+        f"{r['fetch_all_servers_s']} s | (before the list is first opened) |\n")
+    with (HERE / "results.md").open("a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--server")
+    p.add_argument("--token")
+    p.add_argument("--context")
+    p.add_argument("--start", action="store_true",
+                   help="start a province-scale demo for the run (takes a few minutes)")
+    p.add_argument("--no-write", action="store_true", help="print only")
+    args = p.parse_args()
+    demo = None
+    root = Path(tempfile.mkdtemp(prefix="tui-bench-demo-"))
+    try:
+        if args.start:
+            demo, server, token = start_demo(root)
+        else:
+            server, tok = resolve(server=args.server, token=args.token, context=args.context)
+            token = tok or ""
+        total = count_servers(server, token)
+        result: dict[str, Any] = {"servers": total, "started": args.start,
+                                  "load_avg": round(os.getloadavg()[0], 1)}
+        result.update(terminal_run(server, token, total))
+        result.update(asyncio.run(pilot_run(server, token, total)))
+    finally:
+        if demo is not None:
+            demo.send_signal(signal.SIGINT)
+            demo.wait(timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+    if not args.no_write:
+        write_results(result)
+        print(f"appended to {HERE / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
