@@ -208,7 +208,11 @@ async def test_roles_see_only_what_they_may(ready: Plane, role: str, extra: dict
     app = console(ready, token=token)
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, "overview")
-        assert {s.name for s in app.specs} == views
+        # this issue's views exactly; other issues' views (requests, alerts, migrations ...)
+        # at least as listed here, since more may be registered in parallel
+        mine = {"overview", "departments", "sites", "servers", "whatif", "audit"}
+        names = {s.name for s in app.specs}
+        assert names & mine == views & mine and views <= names
         footer_keys = {b.binding.description for b in app.screen.active_bindings.values()
                        if b.enabled}
         assert ("sync now" in footer_keys) is may_sync
