@@ -18,9 +18,9 @@ from tui.format import count, gib, pct, stamp
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
 from tui.views.base import ListView
-from tui.views.common import server_columns, server_rows, server_style
+from tui.views.common import server_rows
 from tui.views.overview import QUOTA_RESOURCES
-from tui.views.servers import ServerScreen
+from tui.views.servers import ServerList
 from tui.widgets.table import Column
 
 DEFAULT_SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
@@ -80,7 +80,7 @@ class DepartmentsView(ListView):
         self.app.push_screen(DepartmentScreen(key))
 
 
-class DepartmentScreen(ListView):
+class DepartmentScreen(ServerList):
     """One department: per site its project, quotas and use and servers by status; its
     servers (the list); its requests (when the control plane has them) and audit trail."""
 
@@ -95,15 +95,6 @@ class DepartmentScreen(ListView):
 
     def compose_above(self) -> ComposeResult:
         yield Static(id="department-detail", classes="panel")
-
-    def columns(self) -> Sequence[Column]:
-        return server_columns(self.session.lang)
-
-    def row_style(self, cells: tuple[str, ...]) -> str | None:
-        return server_style(cells)
-
-    def default_sort(self) -> tuple[int | None, bool]:
-        return 1, False
 
     def fetch(self, api: ApiClient) -> Any:
         out: dict[str, Any] = {"department": api.get(f"/departments/{self.code}")}
@@ -126,10 +117,6 @@ class DepartmentScreen(ListView):
 
     def show_above(self, data: Any) -> None:
         self.query_one("#department-detail", Static).update(department_text(data))
-
-    def drill(self, key: str) -> None:
-        site, server_id = key.split("/", 1)
-        self.app.push_screen(ServerScreen(site, server_id))
 
 
 def _optional(read: Any) -> Any:

@@ -20,8 +20,8 @@ from tui.views.common import department_label, server_columns, server_rows, serv
 from tui.widgets.table import Column
 
 
-class ServersView(ListView):
-    VIEW_NAME = "servers"
+class ServerList(ListView):
+    """A list of servers (keys ``SITE/ID``), sorted by name; Enter opens the server."""
 
     def columns(self) -> Sequence[Column]:
         return server_columns(self.session.lang)
@@ -31,6 +31,14 @@ class ServersView(ListView):
 
     def row_style(self, cells: tuple[str, ...]) -> str | None:
         return server_style(cells)
+
+    def drill(self, key: str) -> None:
+        site, server_id = key.split("/", 1)
+        self.app.push_screen(ServerScreen(site, server_id))
+
+
+class ServersView(ServerList):
+    VIEW_NAME = "servers"
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -58,10 +66,6 @@ class ServersView(ListView):
     def site_changed(self) -> None:
         if self.data is not None:
             self.show(self.data)
-
-    def drill(self, key: str) -> None:
-        site, server_id = key.split("/", 1)
-        self.app.push_screen(ServerScreen(site, server_id))
 
 
 class ServerScreen(DataView):

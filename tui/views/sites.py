@@ -12,8 +12,8 @@ from tui.format import count, fraction, gib, pct
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
 from tui.views.base import ListView
-from tui.views.common import server_columns, server_rows, server_style
-from tui.views.servers import ServerScreen
+from tui.views.common import server_rows
+from tui.views.servers import ServerList
 from tui.widgets.table import Column
 
 
@@ -77,7 +77,7 @@ class SitesView(ListView):
         self.app.push_screen(HostServersScreen(site, host))
 
 
-class HostServersScreen(ListView):
+class HostServersScreen(ServerList):
     VIEW_NAME = "host"
 
     def __init__(self, site: str, host: str) -> None:
@@ -88,15 +88,6 @@ class HostServersScreen(ListView):
     def view_title(self) -> str:
         return f"{label('host', self.session.lang)} {self.site_name}/{self.host}"
 
-    def columns(self) -> Sequence[Column]:
-        return server_columns(self.session.lang)
-
-    def row_style(self, cells: tuple[str, ...]) -> str | None:
-        return server_style(cells)
-
-    def default_sort(self) -> tuple[int | None, bool]:
-        return 1, False
-
     def fetch(self, api: ApiClient) -> Any:
         return api.get(f"/hypervisors/{self.site_name}/{self.host}/servers")["servers"]
 
@@ -105,10 +96,6 @@ class HostServersScreen(ListView):
 
     def site_changed(self) -> None:
         """A host's servers do not depend on the site in view."""
-
-    def drill(self, key: str) -> None:
-        site, server_id = key.split("/", 1)
-        self.app.push_screen(ServerScreen(site, server_id))
 
 
 register_view(ViewSpec(name="sites", title=("Sites → hypervisors", "数据中心 → 宿主机"),
