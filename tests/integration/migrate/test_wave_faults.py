@@ -20,6 +20,8 @@ from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, t
 
 BECOME = "Become-P4ss-7f3a9c"
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def plane_settings(migrate_root: Path, client_key: Path,

@@ -16,6 +16,8 @@ from govcloud.store.tables_migration import MigrationEventRow
 from tests.integration.migrate.conftest import Plane
 from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
 
+pytestmark = pytest.mark.slow
+
 
 def test_a_wave_runs_end_to_end_and_rolls_back(
         cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
