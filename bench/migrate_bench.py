@@ -125,6 +125,10 @@ def run(hosts: int, total_mb: int, concurrency: int) -> dict[str, Any]:
         total = time.perf_counter() - t0
         with Session(engine) as session:
             rows = repo.step_rows(session, wave)
+        failures = [f"{r.host} {r.step}: {r.status}: {r.error}" for r in rows
+                    if r.status not in ("succeeded", "pending")]
+        for line in failures:
+            print(line, file=sys.stderr)
         steps: dict[str, float] = {}
         for step in STEPS:
             mine = [r for r in rows if r.step == step.value and r.started_at and r.finished_at]
@@ -137,7 +141,7 @@ def run(hosts: int, total_mb: int, concurrency: int) -> dict[str, Any]:
         base = {Step.INITIAL_SYNC.value: baseline(boxes, settings, stage, concurrency),
                 Step.FINAL_SYNC.value: baseline(boxes, settings, stage, concurrency)}
         return {"hosts": hosts, "total_mb": total_mb, "concurrency": concurrency,
-                "status": status, "total_s": total, "steps": steps, "baseline": base}
+                "status": status, "failures": failures, "total_s": total, "steps": steps, "baseline": base}
     finally:
         for legacy, target in boxes:
             legacy.stop()
@@ -185,8 +189,12 @@ def main() -> int:
     p.add_argument("--scale", help="ignored (bench/run.py passes it to every benchmark)")
     args = p.parse_args()
     result = run(args.hosts, args.total_mb, args.concurrency)
+    if result["status"] != "done":
+        # a failed wave's step times measure the failure, not the migration: nothing is recorded
+        print(f"wave status {result['status']}; results.md left unchanged", file=sys.stderr)
+        return 1
     write_results(result)
-    return 0 if result["status"] == "done" else 1
+    return 0
 
 
 if __name__ == "__main__":
