@@ -141,7 +141,8 @@ def run(hosts: int, total_mb: int, concurrency: int) -> dict[str, Any]:
         base = {Step.INITIAL_SYNC.value: baseline(boxes, settings, stage, concurrency),
                 Step.FINAL_SYNC.value: baseline(boxes, settings, stage, concurrency)}
         return {"hosts": hosts, "total_mb": total_mb, "concurrency": concurrency,
-                "status": status, "failures": failures, "total_s": total, "steps": steps, "baseline": base}
+                "status": status, "failures": failures, "total_s": total, "steps": steps,
+                "baseline": base}
     finally:
         for legacy, target in boxes:
             legacy.stop()
