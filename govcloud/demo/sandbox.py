@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import random
+import shlex
 import shutil
 import socket
 import subprocess
@@ -56,6 +57,9 @@ class Sandbox:
     address: str = ""
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    # printed on stderr at every login, as a noisy shell profile does (tests: a step must not
+    # take it for the command's output)
+    login_stderr: str = ""
     host_key: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +105,10 @@ MaxSessions 100
 LogLevel ERROR
 Subsystem sftp internal-sftp
 """)
+        if self.login_stderr:
+            with config.open("a") as f:
+                f.write(f"ForceCommand echo {shlex.quote(self.login_stderr)} >&2; "
+                        'eval "$SSH_ORIGINAL_COMMAND"\n')
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)

@@ -201,8 +201,10 @@ def step_inventory(hosts: Sequence[tuple[LegacyHost, Endpoint | None]], *, setti
     targets: dict[str, Any] = {}
 
     def conn(ep: Endpoint) -> dict[str, Any]:
+        # no pty (ssh -tt would merge the remote stderr — e.g. a login shell's warnings —
+        # into stdout, which the steps parse: checksums, du, df)
         out: dict[str, Any] = {"ansible_host": ep.address, "ansible_port": ep.port,
-                               "ansible_user": ep.user}
+                               "ansible_user": ep.user, "ansible_ssh_use_tty": False}
         if key:
             out["ansible_ssh_private_key_file"] = str(key)
         return out

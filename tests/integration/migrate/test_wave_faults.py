@@ -135,3 +135,40 @@ def test_a_key_that_changed_stops_the_run_before_anything_runs(
     code, out, _ = cli(capsys, "migrate", "events", wave, "--json")
     assert json.loads(out)["events"] == []  # nothing ran
     assert all(s["status"] == "pending" for s in _steps(capsys, wave)["st-a"].values())
+
+
+def test_a_login_that_prints_warnings_does_not_fail_the_checksums(
+        cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        sandboxes: Callable[[str], Sandbox]) -> None:
+    """A legacy host whose shell profile prints a warning at every login (as a broken pyenv
+    rehash does): with a pty the warning would land in the checksum list and verify would
+    report a difference that is not in the data. The wave completes."""
+    inv, boxes = make_hosts(sandboxes, tmp_path, "gd-edu", ["edu-a"])
+    legacy, _ = boxes["edu-a"]
+    legacy.stop()
+    legacy.login_stderr = "pyenv: cannot rehash: /root/.pyenv/shims isn't writable"
+    legacy.start()
+    wave = ready_wave(capsys, inv, "gd-edu", boxes)
+    code, out, err = cli(capsys, "migrate", "run", wave, "--follow")
+    assert code == 0, out + err
+    steps = _steps(capsys, wave)["edu-a"]
+    assert steps["verify"]["status"] == "succeeded" and steps["verify"]["attempts"] == 1
+    legacy, target = boxes["edu-a"]
+    assert tree(legacy.root / DATA.lstrip("/")) == tree(target.root / DATA.lstrip("/"))
+
+
+def test_verify_names_the_files_that_differ(
+        cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        sandboxes: Callable[[str], Sandbox]) -> None:
+    """The target's service writes into the data at start (after the final sync): verify
+    fails on that host and says which file."""
+    start = {"govcloud_service_start":
+             f"echo late > $GOVCLOUD_ROOT{DATA}/written-at-start.txt && "
+             "mkdir -p $GOVCLOUD_ROOT/run && touch $GOVCLOUD_ROOT/run/tax-a.running"}
+    inv, boxes = make_hosts(sandboxes, tmp_path, "gd-tax", ["tax-a"], **{"tax-a": start})
+    wave = ready_wave(capsys, inv, "gd-tax", boxes)
+    code, out, err = cli(capsys, "migrate", "run", wave, "--follow")
+    assert code == 1, out + err
+    verify = _steps(capsys, wave)["tax-a"]["verify"]
+    assert verify["status"] == "failed", verify
+    assert "differ" in verify["error"] and "./written-at-start.txt" in verify["error"]

@@ -51,7 +51,8 @@ def make_hosts(sandboxes: Callable[[str], Sandbox], tmp_path: Path, department: 
 def ready_wave(capsys: Any, inv: Path, department: str,
                boxes: dict[str, tuple[Sandbox, Sandbox]]) -> str:
     """Import, trust, survey, plan (one wave), sign off and override the gate: the wave id."""
-    assert cli(capsys, "hosts", "import", str(inv))[0] == 0
+    code, out, err = cli(capsys, "hosts", "import", str(inv))
+    assert code == 0, out + err
     for name, (legacy, _) in boxes.items():
         code, _, err = cli(capsys, "hosts", "trust", name, "--yes", "--fingerprint",
                            legacy.fingerprint)
