@@ -168,21 +168,33 @@ class VirtualTable(ScrollView, can_focus=True):
         old = self._rows
         prepared = rows if isinstance(rows, RowSet) else None
         changed = 0
-        if prepared is not None and not old:
-            new, changed = prepared.rows, len(prepared.rows)
+        if isinstance(rows, RowSet):
+            # taken as built; a row whose cells did not change keeps its laid-out line
+            new, kept = rows.rows, 0
+            for key, row in new.items():
+                prev = old.get(key)
+                if prev is None:
+                    changed += 1
+                elif prev is row:
+                    kept += 1
+                elif prev.cells == row.cells:
+                    kept += 1
+                    if row.line is None:
+                        row.line = prev.line
+                else:
+                    changed += 1
+            changed += len(old) - kept
         else:
             new = {}
             style = self.row_style
-            items = prepared.rows.items() if prepared is not None else \
-                ((item[0], item) for item in rows)  # type: ignore[union-attr]
-            for key, item in items:
+            for item in rows:
+                key, cells = item[0], tuple(item[1])
                 prev = old.get(key)
-                cells = item.cells if isinstance(item, Row) else tuple(item[1])
                 if prev is not None and prev.cells == cells:
                     new[key] = prev
                     continue
                 changed += 1
-                new[key] = item if isinstance(item, Row) else make_row(item, style)
+                new[key] = make_row(item, style)
             changed += sum(1 for k in old if k not in new)
         if changed == 0 and list(old) == list(new):
             return 0
