@@ -235,8 +235,8 @@ def write_results(r: dict[str, Any]) -> None:
 
     text = (
         f"\n## Console (`govcloud tui`) at province scale — {stamp}\n\n"
-        f"Machine: {machine()} · 1-min load average {r['load_avg']} at the start (other "
-        f"work was running on the machine)  \n"
+        f"Machine: {machine()} · 1-min load average {r['load_avg']} at the start (the "
+        f"machine is shared with other engineers' work)  \n"
         f"Command: `python bench/tui_bench.py{' --start' if r['started'] else ''}` against "
         f"a province-scale `govcloud demo --no-tui` ({r['servers']:,} servers) on the same "
         f"machine (the demo's simulator and control plane share its cores)\n\n"
