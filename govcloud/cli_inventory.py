@@ -44,13 +44,15 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     for s in answer["sites"]:
         v, r, d = s["vcpus"], s["ram_mb"], s["disk_gb"]
         rows.append((s["site"], s["role"], str(s["hypervisors"]), str(s["physical_cores"]),
+                     f"{v['used']:,}" if "used" in v else "-",
                      f"{v['allocated']:,}/{v['capacity']:,}", f"{v['free']:,}",
+                     _gib(r["used"]) if "used" in r else "-",
                      f"{_gib(r['allocated'])}/{_gib(r['capacity'])}", _gib(r["free"]),
                      f"{d['allocated']:,}/{d['capacity']:,}",
                      _when(s["data_as_of"]) + (" STALE" if s["stale"] else "")))
-    print(_table(rows, ("SITE", "ROLE", "HOSTS", "CORES", "VCPU ALLOC/CAP", "VCPU FREE",
-                        "RAM GIB ALLOC/CAP", "RAM GIB FREE", "DISK GB ALLOC/CAP",
-                        "DATA AS OF")))
+    print(_table(rows, ("SITE", "ROLE", "HOSTS", "CORES", "VCPU USED", "VCPU ALLOC/CAP",
+                        "VCPU FREE", "RAM GIB USED", "RAM GIB ALLOC/CAP", "RAM GIB FREE",
+                        "DISK GB ALLOC/CAP", "DATA AS OF")))
     for fit in answer.get("flavor_fit", []):
         print(f"{fit['site']}: {fit['count']:,} more {fit['flavor']} fit "
               f"(on {fit['hosts_with_room']} of {fit['hosts_considered']} hosts; limited by "

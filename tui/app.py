@@ -30,7 +30,9 @@ from tui.i18n import label
 from tui.registry import ViewSpec, find_view, load_views
 from tui.screens import HelpScreen, PaletteScreen
 from tui.session import Clock, Session, utcnow
+from tui.views.common import SERVER_SORT, server_rows, server_style
 from tui.widgets.header import ConsoleHeader
+from tui.widgets.table import RowSet, build_rows
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,8 @@ class ConsoleApp(App[None]):
         self.prefetch_servers = prefetch_servers
         self.site_status: list[dict[str, Any]] = []
         self.departments: dict[str, dict[str, Any]] = {}
-        self.servers = ServerCache(max_age_s=max(60.0, 6 * session.refresh_s))
+        self.servers = ServerCache(max_age_s=max(60.0, 6 * session.refresh_s),
+                                   prepare=self._server_rows)
         self.specs: list[ViewSpec] = []
         self.connected = False
         self._retries = 0
@@ -160,6 +163,12 @@ class ConsoleApp(App[None]):
             self.servers.get(self.session.api)
         except GovCloudError as exc:
             log.info("server prefetch failed: %s", exc.message)
+
+    def _server_rows(self, servers: list[dict[str, Any]]) -> RowSet:
+        """The server list's rows, built by the fetching thread (the departments are known by
+        then: the prefetch starts once connected)."""
+        return build_rows(server_rows(self, servers), row_style=server_style,
+                          sort=SERVER_SORT)
 
     # --- the header's site status, polled ----------------------------------------------------
 

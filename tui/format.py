@@ -9,6 +9,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 
 BAR_FULL = "█"
+BAR_HALF = "▒"
 BAR_EMPTY = "░"
 
 
@@ -49,6 +50,19 @@ def bar(part: float, whole: float, width: int = 20) -> Text:
     frac = min(1.0, fraction(part, whole))
     filled = round(frac * width)
     out = Text(BAR_FULL * filled, style=level_style(frac))
+    out.append(BAR_EMPTY * (width - filled), style="dim")
+    return out
+
+
+def usage_bar(used: float, allocated: float, whole: float, width: int = 20) -> Text:
+    """``███▒▒▒░░░░``: used (held by running servers), allocated but not used, and free;
+    coloured by how much is allocated."""
+    frac = min(1.0, fraction(allocated, whole))
+    filled = round(frac * width)
+    solid = min(filled, round(min(1.0, fraction(used, whole)) * width))
+    style = level_style(frac)
+    out = Text(BAR_FULL * solid, style=style)
+    out.append(BAR_HALF * (filled - solid), style=style)
     out.append(BAR_EMPTY * (width - filled), style="dim")
     return out
 

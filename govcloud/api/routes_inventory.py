@@ -64,12 +64,15 @@ def capacity(request: Request, engine: Engine_,
              site: str | None = None,
              flavor: Annotated[str | None, Query(description="how many more of it fit")] = None,
              what_if_lose: Annotated[str | None, Query(
-                 description="site to imagine lost")] = None) -> dict[str, Any]:
+                 description="site to imagine lost")] = None,
+             fit: Annotated[list[str] | None, Query(
+                 description="flavors (repeat the parameter) to count fits for, each; flavors "
+                             "no site has are left out")] = None) -> dict[str, Any]:
     levels = service.dr_levels_of(service.catalogue_for(request.app.state)) \
         if what_if_lose else {}
     return service.capacity(engine, sites=_settings(request).site_list(), site=site,
                             flavor=flavor, what_if_lose=what_if_lose, dr_levels=levels,
-                            now=request.app.state.clock())
+                            now=request.app.state.clock(), fit=fit or ())
 
 
 @router.get("/servers", summary="servers, paged and filtered, within the caller's scope")

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, select
 
 from govcloud.domain.capacity import (
     FlavorSpec,
+    Resources,
     SiteCapacity,
     capacity_by_zone,
     flavor_fit,
@@ -40,6 +41,7 @@ from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.services.catalogue import load_catalogue
 from govcloud.services.sync import Syncer
+from govcloud.store import fleet as fleet_store
 from govcloud.store import inventory as store
 
 log = logging.getLogger(__name__)
@@ -166,9 +168,12 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 # --- capacity ---------------------------------------------------------------------------------
 
-def _figure(fig: Any) -> dict[str, int]:
-    return {"capacity": fig.capacity, "allocated": fig.allocated, "free": fig.free,
-            "headroom": fig.headroom}
+def _figure(fig: Any, used: int | None = None) -> dict[str, int]:
+    out = {"capacity": fig.capacity, "allocated": fig.allocated, "free": fig.free,
+           "headroom": fig.headroom}
+    if used is not None:
+        out["used"] = used
+    return out
 
 
 def _flavor(conn: Connection, name: str) -> FlavorSpec:
@@ -224,12 +229,45 @@ def site_hosts(conn: Connection, engine: Engine, site: str,
     return hosts, cap
 
 
+class _Derived:
+    """What ``capacity`` derives from the stored snapshot that only a sync changes — the
+    used figures, zones, services down, capacity samples, flavor fits and what-if verdicts —
+    kept per engine and dropped when any site's sync row changes (every sync, full or not,
+    writes it; the provisioning worker syncs the sites it created servers in)."""
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self.key = key
+        self.used: dict[str, Resources] | None = None
+        self.services_down: dict[str, int] | None = None
+        self.zones: dict[str, list[dict[str, Any]]] = {}
+        self.samples: dict[str, list[Sample]] = {}
+        self.fits: dict[tuple[str, FlavorSpec], dict[str, Any]] = {}
+        self.what_if: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+_DERIVED: weakref.WeakKeyDictionary[Engine, _Derived] = weakref.WeakKeyDictionary()
+
+
+def _derived(engine: Engine, states: Mapping[str, store.SyncState]) -> _Derived:
+    key = tuple(sorted((n, st.last_attempt, st.last_success) for n, st in states.items()))
+    with _HOSTS_LOCK:
+        cached = _DERIVED.get(engine)
+        if cached is None or cached.key != key:
+            cached = _DERIVED[engine] = _Derived(key)
+        return cached
+
+
 def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
              flavor: str | None = None, what_if_lose: str | None = None,
              dr_levels: Mapping[str, int] | None = None,
-             now: dt.datetime | None = None) -> dict[str, Any]:
+             now: dt.datetime | None = None,
+             fit: Sequence[str] = ()) -> dict[str, Any]:
     """Capacity per site from the stored snapshot (RBAC: the caller checks
-    ``capacity.view`` on the whole cloud)."""
+    ``capacity.view`` on the whole cloud): capacity, allocated (Placement), used (ACTIVE
+    servers), free and headroom of each resource, zones, services down and the vCPU
+    forecast; with ``flavor`` how many more of it fit (``flavor_fit``), with ``fit`` the same
+    for several flavors (``flavor_fits``, flavors no site has left out), with
+    ``what_if_lose`` the lose-a-site verdict."""
     names = [s.name for s in sites]
     if site is not None and site not in names:
         raise NotFound(f"no site named {site!r}", hint=f"configured sites: {', '.join(names)}")
@@ -240,41 +278,79 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
     out: dict[str, Any] = {"sites": []}
     with engine.connect() as conn:
         states = store.sync_states(conn)
+        cache = _derived(engine, states)
         summed = {s.name: site_hosts(conn, engine, s.name, states.get(s.name))
                   for s in sites if s in chosen or what_if_lose is not None}
         hosts = {name: h for name, (h, _) in summed.items()}
         spec = _flavor(conn, flavor) if flavor is not None else None
+        specs: dict[str, FlavorSpec] = {}
+        for name in fit:
+            try:
+                specs[name] = _flavor(conn, name)
+            except GovCloudError:  # a flavor no site has (or sizes that differ): left out
+                continue
+        if cache.used is None:
+            cache.used = store.active_use(conn)
+        if cache.services_down is None:
+            cache.services_down = fleet_store.services_down(conn)
         for s in chosen:
-            cap = summed[s.name][1]
-            state = states.get(s.name)
-            history = [Sample(r["at"], float(r["vcpu_allocated"]))
-                       for r in store.samples(conn, s.name)]
-            forecast = days_to_full(history, float(cap.vcpu.capacity), now=now)
-            out["sites"].append({
-                "site": s.name, "role": s.role.value, "hypervisors": cap.hosts,
-                "hypervisors_up": cap.hosts_up, "physical_cores": cap.physical_cores,
-                "vcpus": _figure(cap.vcpu), "ram_mb": _figure(cap.ram_mb),
-                "disk_gb": _figure(cap.disk_gb),
-                "data_as_of": _iso(state.last_success if state else None),
-                "stale": state is None or state.stale or state.last_success is None,
-                "error": state.error if state else None,
-                "forecast_vcpus": forecast.to_dict(),
-                "zones": [{"zone": zone or None, "hypervisors": z.hosts,
-                           "hypervisors_up": z.hosts_up, "vcpus": _figure(z.vcpu),
-                           "ram_mb": _figure(z.ram_mb), "disk_gb": _figure(z.disk_gb)}
-                          for zone, z in sorted(capacity_by_zone(s.name,
-                                                                 hosts[s.name]).items())]})
-        if spec is not None:
-            out["flavor_fit"] = [flavor_fit(s.name, hosts[s.name], spec).to_dict()
-                                 for s in chosen]
-        if what_if_lose is not None:
+            if s.name not in cache.samples:
+                cache.samples[s.name] = [Sample(r["at"], float(r["vcpu_allocated"]))
+                                         for r in store.samples(conn, s.name)]
+        levels = dict(dr_levels or {})
+        what_if_key = (what_if_lose, tuple(sorted(levels.items())))
+        loads = store.loads(conn, names) \
+            if what_if_lose is not None and what_if_key not in cache.what_if else None
+    used, down = cache.used, cache.services_down
+    for s in chosen:
+        cap = summed[s.name][1]
+        state = states.get(s.name)
+        u = used.get(s.name, Resources())
+        forecast = days_to_full(cache.samples[s.name], float(cap.vcpu.capacity), now=now)
+        zones = cache.zones.get(s.name)
+        if zones is None:
+            zones = cache.zones[s.name] = [
+                {"zone": zone or None, "hypervisors": z.hosts, "hypervisors_up": z.hosts_up,
+                 "vcpus": _figure(z.vcpu), "ram_mb": _figure(z.ram_mb),
+                 "disk_gb": _figure(z.disk_gb)}
+                for zone, z in sorted(capacity_by_zone(s.name, hosts[s.name]).items())]
+        out["sites"].append({
+            "site": s.name, "role": s.role.value, "hypervisors": cap.hosts,
+            "hypervisors_up": cap.hosts_up, "physical_cores": cap.physical_cores,
+            "services_down": down.get(s.name, 0),
+            "vcpus": _figure(cap.vcpu, u.vcpu), "ram_mb": _figure(cap.ram_mb, u.ram_mb),
+            "disk_gb": _figure(cap.disk_gb, u.disk_gb),
+            "data_as_of": _iso(state.last_success if state else None),
+            "stale": state is None or state.stale or state.last_success is None,
+            "error": state.error if state else None,
+            "forecast_vcpus": forecast.to_dict(),
+            "zones": zones})
+
+    def fits(one: FlavorSpec) -> list[dict[str, Any]]:
+        answer = []
+        for s in chosen:
+            got = cache.fits.get((s.name, one))
+            if got is None:
+                got = cache.fits[(s.name, one)] = flavor_fit(s.name, hosts[s.name],
+                                                             one).to_dict()
+            answer.append(got)
+        return answer
+
+    if spec is not None:
+        out["flavor_fit"] = fits(spec)
+    if fit:
+        out["flavor_fits"] = {name: fits(one) for name, one in specs.items()}
+    if what_if_lose is not None:
+        what_if = cache.what_if.get(what_if_key)
+        if what_if is None:
             free = {name: cap.headroom for name, (_, cap) in summed.items()}
             verdict = lose_site(what_if_lose, sites=list(sites), free=free,
-                                loads=store.loads(conn, names), dr_levels=dr_levels or {})
+                                loads=loads or {}, dr_levels=levels)
             what_if = verdict.to_dict()
-            stale = sorted(n for n in names if n not in states or states[n].stale)
-            what_if["stale_sites"] = stale
-            out["what_if"] = what_if
+            what_if["stale_sites"] = sorted(n for n in names
+                                            if n not in states or states[n].stale)
+            cache.what_if[what_if_key] = what_if
+        out["what_if"] = what_if
     return out
 
 

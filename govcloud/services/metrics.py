@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, and_, func, inspect, select
 from sqlmodel import Session
 
 from govcloud.domain.audit import ChainAnchor
-from govcloud.domain.capacity import FlavorSpec, SiteCapacity, flavor_fit
+from govcloud.domain.capacity import FlavorSpec, Resources, SiteCapacity, flavor_fit
 from govcloud.domain.health import REASONS, failure_reason
 from govcloud.domain.metrics import BY_NAME, COMMON_FLAVORS, GIB, MIB, QUOTA_RESOURCES
 from govcloud.domain.sites import Site
@@ -138,14 +138,7 @@ class SnapshotBuilder:
 
     def _sites(self, conn: Connection, snap: Snapshot,
                states: Mapping[str, store.SyncState]) -> dict[str, tuple[Any, SiteCapacity]]:
-        srv = store.table("server")
-        used: dict[str, tuple[int, int, int]] = {}
-        for r in conn.execute(
-                select(srv.c.site, func.sum(srv.c.vcpus), func.sum(srv.c.ram_mb),
-                       func.sum(srv.c.disk_gb + srv.c.ephemeral_gb))
-                .where(and_(srv.c.deleted_at.is_(None), srv.c.status == "ACTIVE"))
-                .group_by(srv.c.site)):
-            used[r[0]] = (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0))
+        used = store.active_use(conn)
         services: dict[tuple[str, str, str], int] = defaultdict(int)
         svc = store.table("compute_service")
         for r in conn.execute(select(svc.c.site, svc.c.binary, svc.c.state, func.count())
@@ -158,10 +151,10 @@ class SnapshotBuilder:
             hosts, cap = site_hosts(conn, self.engine, name, state)
             caps[name] = (hosts, cap)
             snap.add("govcloud_site_info", (name, s.role.value), 1)
-            u = used.get(name, (0, 0, 0))
-            for res, fig, scale, used_v in (("vcpu", cap.vcpu, 1, u[0]),
-                                            ("memory", cap.ram_mb, MIB, u[1]),
-                                            ("disk", cap.disk_gb, GIB, u[2])):
+            u = used.get(name, Resources())
+            for res, fig, scale, used_v in (("vcpu", cap.vcpu, 1, u.vcpu),
+                                            ("memory", cap.ram_mb, MIB, u.ram_mb),
+                                            ("disk", cap.disk_gb, GIB, u.disk_gb)):
                 unit = "" if res == "vcpu" else "_bytes"
                 for what, value in (("capacity", fig.capacity), ("allocated", fig.allocated),
                                     ("used", used_v), ("free", fig.free),

@@ -406,6 +406,19 @@ def loads(conn: Connection, sites: Iterable[str]) -> dict[str, dict[str, Load]]:
     return out
 
 
+def active_use(conn: Connection) -> dict[str, Resources]:
+    """site → what its live ACTIVE servers hold (vCPU, RAM MiB, root + ephemeral disk GiB):
+    the *used* figure of capacity (*allocated* is what Placement has handed out, to servers
+    in any state). Shared by ``/metrics`` and ``GET /capacity``."""
+    srv = table("server")
+    return {r[0]: Resources(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0))
+            for r in conn.execute(
+                select(srv.c.site, func.sum(srv.c.vcpus), func.sum(srv.c.ram_mb),
+                       func.sum(srv.c.disk_gb + srv.c.ephemeral_gb))
+                .where(and_(srv.c.deleted_at.is_(None), srv.c.status == "ACTIVE"))
+                .group_by(srv.c.site))}
+
+
 def department_cities(conn: Connection) -> dict[str, str | None]:
     """Every department the store maps to a project in some site, with its city."""
     tbl = table("department_site")

@@ -13,6 +13,7 @@ from tui.filtering import compile_filter
 from tui.format import age, bar, fit
 from tui.registry import ViewSpec, find_view, register_view, views
 from tui.widgets.header import header_text
+from tui.widgets.table import Column, VirtualTable, build_rows
 
 NOW = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
 
@@ -104,3 +105,60 @@ def test_header_marks_prod_and_stale_sites() -> None:
     zh = header_text(server="http://x", whoami=who, site="DR-LOCAL", sites=sites, lang="zh",
                      now=NOW, read_only=True, view_title="云主机")
     assert "数据过期" in zh.plain and "只读" in zh.plain and "PRODUCTION" not in zh.plain
+
+
+def _servers(n: int) -> list[tuple[str, tuple[str, ...]]]:
+    return [(f"PROD/{i:05d}", ("PROD", f"gd-psd-db-{i:05d}" if i % 3 else f"gd-tax-{i:05d}",
+                               "ERROR" if i % 7 == 0 else "ACTIVE")) for i in range(n)]
+
+
+def test_rows_built_ahead_are_sorted_and_picked_by_key() -> None:
+    rows = build_rows(_servers(50), row_style=lambda c: "red" if c[2] == "ERROR" else None,
+                      sort=(1, True))
+    names = [rows.rows[k].cells[1] for k in rows.order]
+    assert names == sorted(names, reverse=True)
+    assert rows.rows["PROD/00007"].style == "red"
+    assert rows.rows["PROD/00001"].search == "prod gd-psd-db-00001 active"
+    some = rows.where(lambda key: key.endswith("1"))
+    assert some.order == [k for k in rows.order if k.endswith("1")]
+    assert all(some.rows[k] is rows.rows[k] for k in some.order)  # the same rows, no copies
+
+
+def test_filter_narrows_only_when_a_substring_grows() -> None:
+    psd, psd_db = compile_filter("psd"), compile_filter("psd-db")
+    assert psd_db.narrows(psd) and psd.narrows(compile_filter(""))
+    assert not psd.narrows(psd_db)                    # shorter: every row again
+    assert not compile_filter("!psd-db").narrows(psd)  # inverted
+    assert not compile_filter("psd.*db").narrows(psd)  # a regex
+    assert compile_filter("xpsdx").narrows(psd)
+
+
+@pytest.mark.anyio
+async def test_table_filters_incrementally_and_keeps_built_rows() -> None:
+    from textual.app import App, ComposeResult
+
+    table = VirtualTable([Column("site", "SITE", 5), Column("name", "NAME", 20),
+                          Column("status", "STATUS", 7)])
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield table
+
+    async with One().run_test(size=(60, 12)) as pilot:
+        built = build_rows(_servers(3000), sort=(None, False))
+        table.set_rows(built)
+        assert table.total == 3000 and table._rows is built.rows  # taken as built
+        await pilot.pause()
+        shown = table._rows[table.keys[0]]
+        assert shown.line is not None                 # laid out when drawn
+        for i, text in enumerate(("g", "gd", "gd-p", "gd-psd-db-0001")):
+            table.apply_filter(text)
+            want = [k for k in built.order if text in built.rows[k].search]
+            assert table.keys == want, i
+        table.apply_filter("gd-t")                    # not a longer "gd-psd…": every row again
+        assert table.row_count == 1000
+        table.apply_filter("")
+        assert table.row_count == 3000
+        # the same cells fetched again: the rows (and their laid-out lines) are kept
+        assert table.set_rows(_servers(3000)) == 0
+        assert table._rows[table.keys[0]] is shown

@@ -27,7 +27,7 @@ from govcloud.client import ApiClient
 from govcloud.errors import GovCloudError, PermanentError
 from tui.i18n import label
 from tui.widgets.header import ConsoleHeader
-from tui.widgets.table import Column, VirtualTable
+from tui.widgets.table import Column, RowSet, VirtualTable
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,34 @@ class DataFailed(Message):
         self.error = error
 
 
+class ConsoleFooter(Footer):
+    """Textual's footer, rebuilt only when the keys it shows change (Textual's rebuilds it
+    on every focus or binding change: several times each time a screen opens)."""
+
+    _shown: tuple[Any, ...] | None = None
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        if self.is_attached and screen is self.screen and screen.app.app_focus:
+            shown = tuple((b.key, b.action, b.description, enabled)
+                          for (_, b, enabled, _tip) in screen.active_bindings.values()
+                          if b.show)
+            if shown == self._shown:
+                return
+            self._shown = shown
+        super().bindings_changed(screen)
+
+
+class FilterBox(Input):
+    """The `/` box: each change of its text filters the list at once, in the same pass as
+    the key that made it (Textual's ``Input.Changed`` message would reach the list a message
+    later, and the box and the list would be drawn in two frames)."""
+
+    def watch_value(self, value: str) -> None:
+        screen = self.screen
+        if isinstance(screen, ListView):
+            screen.filter_changed(value)
+
+
 class DataView(Screen[None]):
     """A view that fetches data in the background and shows it."""
 
@@ -70,6 +98,7 @@ class DataView(Screen[None]):
         self.data: Any = None
         self.last_error: GovCloudError | None = None
         self.loads = 0
+        self._status: str | None = None
 
     # --- to override ----------------------------------------------------------------------
 
@@ -100,7 +129,7 @@ class DataView(Screen[None]):
         yield ConsoleHeader(self.view_title())
         yield from self.compose_body()
         yield Static(id="status-line")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.set_status(label("loading", self.session.lang), "dim")
@@ -108,8 +137,14 @@ class DataView(Screen[None]):
 
     def set_status(self, text: str, style: str = "") -> None:
         line = self.query_one("#status-line", Static)
-        line.update(text)
-        line.set_class(style == "error", "error")
+        error = style == "error"
+        if text == self._status and error == line.has_class("error"):
+            return
+        self._status = text
+        # the line's height is fixed by the stylesheet (1 line, 3 for an error): a layout
+        # pass is needed only when that changes, not for each count a filter key shows
+        line.update(text, layout=error != line.has_class("error"))
+        line.set_class(error, "error")
 
     def interval(self) -> float:
         return self.REFRESH_S if self.REFRESH_S is not None else float(self.session.refresh_s)
@@ -195,8 +230,8 @@ class ListView(DataView):
     def columns(self) -> Sequence[Column]:
         raise NotImplementedError
 
-    def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
-        """``(key, cells, sort values)`` for ``data``."""
+    def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]] | RowSet:
+        """``(key, cells, sort values)`` for ``data`` (or a ``RowSet`` built ahead)."""
         raise NotImplementedError
 
     def row_style(self, cells: tuple[str, ...]) -> str | None:
@@ -214,8 +249,8 @@ class ListView(DataView):
         column, reverse = self.default_sort()
         self.table.sort_column, self.table.sort_reverse = column, reverse
         yield self.table
-        yield Input(placeholder="/ to filter: text, regex, or !text to invert — Enter keeps "
-                                "it, Esc clears it", id="filter", compact=True)
+        yield FilterBox(placeholder="/ to filter: text, regex, or !text to invert — Enter "
+                                    "keeps it, Esc clears it", id="filter", compact=True)
 
     def compose_above(self) -> ComposeResult:
         yield from ()
@@ -267,10 +302,11 @@ class ListView(DataView):
             event.stop()
             event.prevent_default()
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.table.apply_filter(event.value)
-        self.update_count()
+    def filter_changed(self, text: str) -> None:
+        """The `/` box now holds ``text`` (called as it changes)."""
+        if text != self.table.filter.text:
+            self.table.apply_filter(text)
+            self.update_count()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -282,9 +318,7 @@ class ListView(DataView):
         if not box.value and not box.has_focus:
             return False
         self.filter_wanted = False
-        box.value = ""
-        self.table.apply_filter("")
-        self.update_count()
+        box.value = ""  # filters again (FilterBox)
         self.table.focus()
         return True
 

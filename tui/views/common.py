@@ -10,6 +10,7 @@ from tui.i18n import dept_name, label
 from tui.widgets.table import Column
 
 PRIMARY_ROLES = ("production", "city")
+SERVER_SORT = (1, False)  # server lists are sorted by name
 COMMON_FLAVORS = ("gc.c2m4", "gc.c4m8", "gc.c8m16")
 
 

@@ -1,19 +1,24 @@
-"""Overview: the sites side by side (vCPU/RAM/disk allocated against capacity as bars,
-hypervisors up, compute services down, how many more of the common flavors fit), the
-lose-the-production-site verdict, and the departments closest to their quotas."""
+"""Overview: the sites side by side (vCPU/RAM/disk as bars of used, allocated and free
+against capacity, hypervisors up, compute services down, how many more of the common flavors
+fit), the lose-the-production-site verdict, and the departments closest to their quotas.
+
+The first screen takes two requests (``GET /status``, then ``GET /capacity`` with the
+what-if, the flavor fits and the services down) and is shown at once; the quotas
+(``GET /usage``) follow."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
 
 from govcloud.client import ApiClient
-from govcloud.errors import GovCloudError
-from tui.format import bar, count, fraction, gib, level_style, pct
+from tui.format import bar, count, fraction, gib, level_style, pct, usage_bar
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
 from tui.views.base import DataView
@@ -39,6 +44,14 @@ def closest_to_quota(usage: dict[str, Any], *, top: int = 8
     return sorted(best.values(), key=lambda t: (-t[0], t[1]))[:top]
 
 
+class FirstScreenLoaded(Message):
+    """Everything but the quotas: shown before ``GET /usage`` answers."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__()
+        self.data = data
+
+
 class OverviewView(DataView):
     VIEW_NAME = "overview"
 
@@ -53,16 +66,20 @@ class OverviewView(DataView):
         if self.session.may("capacity.view", anywhere=False):
             primary = next((s["site"] for s in out["status"]["sites"]
                             if s["role"] == "production"), None)
-            out["capacity"] = api.get("/capacity", what_if_lose=primary)
-            out["fit"] = {}
-            for flavor in COMMON_FLAVORS:
-                try:
-                    out["fit"][flavor] = api.get("/capacity", flavor=flavor)["flavor_fit"]
-                except GovCloudError:  # a flavor this cloud does not have
-                    continue
-            out["services_down"] = api.get("/hypervisors", hosts=False)["services_down"]
+            out["capacity"] = api.get("/capacity", what_if_lose=primary,
+                                      fit=list(COMMON_FLAVORS))
+            out["fit"] = out["capacity"].get("flavor_fits", {})
+            out["services_down"] = {s["site"]: s.get("services_down", 0)
+                                    for s in out["capacity"]["sites"]}
+        if self.data is None:  # the first time: show what there is before the quotas
+            self.post_message(FirstScreenLoaded(dict(out)))
         out["usage"] = api.get("/usage")
         return out
+
+    @on(FirstScreenLoaded)
+    def _first_screen(self, message: FirstScreenLoaded) -> None:
+        if self.data is None:
+            self.show(message.data)
 
     def show(self, data: Any) -> None:
         lang = self.session.lang
@@ -100,12 +117,17 @@ class OverviewView(DataView):
                                     ("disk_gb", "disk", 1)):
                 fig = s[key]
                 alloc, cap = fig["allocated"], fig["capacity"]
+                used = fig.get("used")  # absent from a control plane older than the bars
                 out.append(f"{label(name, lang):<5}")
-                out.append_text(bar(alloc, cap, 16))
+                out.append_text(usage_bar(alloc if used is None else used, alloc, cap, 16))
                 out.append(f" {pct(alloc, cap):>4}", style=level_style(fraction(alloc, cap)))
                 suffix = " GiB" if unit == 1024 else (" GB" if key == "disk_gb" else "")
-                out.append(f"\n     {count(alloc // unit)}/{count(cap // unit)}{suffix}"
-                           f" · {label('headroom', lang)} {count(fig['headroom'] // unit)}\n")
+                out.append(f" {label('of', lang)} {count(cap // unit)}{suffix}\n     ",
+                           style="dim")
+                if used is not None:
+                    out.append(f"{label('used', lang)} {count(used // unit)} · ")
+                out.append(f"{label('alloc', lang)} {count(alloc // unit)} · "
+                           f"{label('free', lang)} {count(fig['free'] // unit)}\n")
             up, total = s.get("hypervisors_up", 0), s.get("hypervisors", 0)
             out.append(f"{label('hosts_up', lang)}: ")
             out.append(f"{up}/{total}", style="red" if up < total else "green")
@@ -152,6 +174,9 @@ class OverviewView(DataView):
     def quotas(self, data: dict[str, Any]) -> Text:
         out = Text()
         out.append(label("closest_quota", self.session.lang) + "\n", style="bold")
+        if "usage" not in data:
+            out.append("  " + label("loading", self.session.lang), style="dim")
+            return out
         for frac, dept, site, res in closest_to_quota(data.get("usage", {})):
             out.append(f"  {pct(frac, 1):>5} ", style=level_style(frac))
             out.append_text(bar(frac, 1, 12))

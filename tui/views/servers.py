@@ -16,8 +16,14 @@ from tui.format import gib, stamp
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
 from tui.views.base import DataView, ListView
-from tui.views.common import department_label, server_columns, server_rows, server_style
-from tui.widgets.table import Column
+from tui.views.common import (
+    SERVER_SORT,
+    department_label,
+    server_columns,
+    server_rows,
+    server_style,
+)
+from tui.widgets.table import Column, RowSet
 
 
 class ServerList(ListView):
@@ -27,7 +33,7 @@ class ServerList(ListView):
         return server_columns(self.session.lang)
 
     def default_sort(self) -> tuple[int | None, bool]:
-        return 1, False  # by name
+        return SERVER_SORT
 
     def row_style(self, cells: tuple[str, ...]) -> str | None:
         return server_style(cells)
@@ -60,8 +66,13 @@ class ServersView(ServerList):
     def interval(self) -> float:
         return float(self.app.servers.max_age_s)  # type: ignore[attr-defined]
 
-    def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
-        return server_rows(self.app, data, site=self.app.site)  # type: ignore[attr-defined]
+    def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]] | RowSet:
+        site = self.app.site  # type: ignore[attr-defined]
+        built: RowSet | None = self.app.servers.prepared(data)  # type: ignore[attr-defined]
+        if built is None:
+            return server_rows(self.app, data, site=site)
+        # the rows the prefetch built: no work per row here (a site in view picks its own)
+        return built if site is None else built.where(lambda key: key.startswith(site + "/"))
 
     def site_changed(self) -> None:
         if self.data is not None:

@@ -83,4 +83,4 @@ class ConsoleHeader(Static):
         self.update(header_text(server=session.server, whoami=session.whoami,
                                 site=app.site, sites=app.site_status, lang=session.lang,
                                 now=session.clock(), read_only=app.read_only,
-                                view_title=self.view_title))
+                                view_title=self.view_title), layout=False)  # 2 lines

@@ -9,7 +9,7 @@ the same key, and repaints only if something visible changed. The `/` filter
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress
@@ -36,15 +36,53 @@ class Column:
 
 
 @dataclass(slots=True)
-class _Row:
+class Row:
     cells: tuple[str, ...]
     sort: tuple[Any, ...]
-    search: str
+    search: str              # the cells joined and lower-cased: what `/` matches
     style: str | None
     line: str | None = None  # the cells laid out in their columns, made when first shown
 
 
 RowStyle = Callable[[tuple[str, ...]], str | None]
+Item = tuple[str, Sequence[str]] | tuple[str, Sequence[str], Sequence[Any]]
+
+
+def make_row(item: Item, row_style: RowStyle | None) -> Row:
+    cells = tuple(item[1])
+    sort = tuple(item[2]) if len(item) > 2 else cells
+    return Row(cells, sort, " ".join(cells).lower(), row_style(cells) if row_style else None)
+
+
+def sorted_keys(rows: Mapping[str, Row], column: int | None, reverse: bool) -> list[str]:
+    keys = list(rows)
+    if column is not None:
+        keys.sort(key=lambda k: _sortable(rows[k].sort[column]), reverse=reverse)
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class RowSet:
+    """Rows built ahead, off the UI thread (``build_rows``), with their order for one sort:
+    ``set_rows`` then takes them without any per-row work."""
+
+    rows: dict[str, Row]
+    order: list[str]
+    sort: tuple[int | None, bool]
+
+    def where(self, keep: Callable[[str], bool]) -> RowSet:
+        """The rows whose key ``keep`` accepts, in the same order (the same row objects)."""
+        order = [k for k in self.order if keep(k)]
+        rows = self.rows
+        return RowSet({k: rows[k] for k in order}, order, self.sort)
+
+
+def build_rows(items: Iterable[Item], *, row_style: RowStyle | None = None,
+               sort: tuple[int | None, bool] = (None, False)) -> RowSet:
+    """The rows of ``items`` (``(key, cells[, sort values])``) and their order by ``sort``
+    (column, reverse); pure, so a worker thread can build them."""
+    rows = {item[0]: make_row(item, row_style) for item in items}
+    return RowSet(rows, sorted_keys(rows, *sort), sort)
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -89,9 +127,10 @@ class VirtualTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.columns = list(columns)
         self.row_style = row_style
-        self._rows: dict[str, _Row] = {}
-        self._order: list[str] = []      # every key, sorted
-        self._view: list[str] = []       # the keys shown (filtered), sorted
+        self._rows: dict[str, Row] = {}
+        self._order: list[str] = []        # every key, sorted
+        self._order_search: list[str] = []  # their search strings, in that order
+        self._view: list[str] = []         # the keys shown (filtered), sorted
         self._view_search: list[str] = []  # their search strings (to narrow a filter)
         self._styles: tuple[Style, Style, Style] | None = None
         self.cursor = 0
@@ -122,72 +161,116 @@ class VirtualTable(ScrollView, can_focus=True):
     def cells(self, key: str) -> tuple[str, ...]:
         return self._rows[key].cells
 
-    def set_rows(self, rows: Sequence[tuple[str, Sequence[str]]] |
-                 Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> int:
-        """Replace the rows by diff: ``(key, cells)`` or ``(key, cells, sort values)``.
+    def set_rows(self, rows: Sequence[Item] | RowSet) -> int:
+        """Replace the rows by diff: ``(key, cells)`` or ``(key, cells, sort values)``, or a
+        ``RowSet`` built ahead. A row whose cells did not change keeps its laid-out line.
         Returns how many rows were added, changed or removed (0: nothing repainted)."""
         old = self._rows
-        new: dict[str, _Row] = {}
+        prepared = rows if isinstance(rows, RowSet) else None
         changed = 0
-        for item in rows:
-            key, cells = item[0], tuple(item[1])
-            prev = old.get(key)
-            if prev is not None and prev.cells == cells:
-                new[key] = prev
-                continue
-            changed += 1
-            sort = tuple(item[2]) if len(item) > 2 else cells
-            new[key] = _Row(cells, sort, " ".join(cells).lower(),
-                            self.row_style(cells) if self.row_style else None)
-        changed += sum(1 for k in old if k not in new)
-        same_order = changed == 0 and list(old) == list(new)
-        if same_order:
+        if isinstance(rows, RowSet):
+            # taken as built; a row whose cells did not change keeps its laid-out line
+            new, kept = rows.rows, 0
+            for key, row in new.items():
+                prev = old.get(key)
+                if prev is None:
+                    changed += 1
+                elif prev is row:
+                    kept += 1
+                elif prev.cells == row.cells:
+                    kept += 1
+                    if row.line is None:
+                        row.line = prev.line
+                else:
+                    changed += 1
+            changed += len(old) - kept
+        else:
+            new = {}
+            style = self.row_style
+            for item in rows:
+                key, cells = item[0], tuple(item[1])
+                prev = old.get(key)
+                if prev is not None and prev.cells == cells:
+                    new[key] = prev
+                    continue
+                changed += 1
+                new[key] = make_row(item, style)
+            changed += sum(1 for k in old if k not in new)
+        if changed == 0 and list(old) == list(new):
             return 0
         keep = self.cursor_key
         self._rows = new
-        self._resort()
+        if prepared is not None and prepared.sort == (self.sort_column, self.sort_reverse):
+            self._set_order(prepared.order)
+        else:
+            self._resort()
         self._refilter(keep)
         return max(changed, 1)
 
-    def _resort(self) -> None:
-        keys = list(self._rows)
-        if self.sort_column is not None:
-            col = self.sort_column
-            rows = self._rows
-            keys.sort(key=lambda k: _sortable(rows[k].sort[col]), reverse=self.sort_reverse)
-        self._order = keys
-
-    def _refilter(self, keep: str | None, *, narrow: bool = False) -> None:
-        """Recompute the rows shown; ``narrow``: only the rows shown now can match."""
+    def _set_order(self, keys: list[str]) -> None:
         rows = self._rows
+        self._order = keys
+        self._order_search = [rows[k].search for k in keys]
+
+    def _resort(self) -> None:
+        self._set_order(sorted_keys(self._rows, self.sort_column, self.sort_reverse))
+
+    def _refilter(self, keep: str | None, *, narrow: bool = False,
+                  repaint: bool = True) -> None:
+        """Recompute the rows shown; ``narrow``: only the rows shown now can match (a longer
+        substring filters the rows the shorter one kept, not every row)."""
         if narrow:
             keys, searches = self._view, self._view_search
         else:
-            keys = self._order
-            searches = [rows[k].search for k in keys]
+            keys, searches = self._order, self._order_search
+        before = self._view
         if self.filter.active:
             flags = self.filter.select(searches)
             self._view = list(compress(keys, flags))
             self._view_search = list(compress(searches, flags))
         else:
-            self._view, self._view_search = list(keys), searches
-        if keep is not None:
+            self._view, self._view_search = keys, searches
+        old_cursor = self.cursor
+        if keep is not None and (self.cursor >= len(self._view)
+                                 or self._view[self.cursor] != keep):
             try:
                 self.cursor = self._view.index(keep)
             except ValueError:
                 self.cursor = min(self.cursor, max(0, len(self._view) - 1))
         else:
             self.cursor = min(self.cursor, max(0, len(self._view) - 1))
-        self.virtual_size = Size(self._line_width, len(self._view) + 1)
+        self._set_virtual_size(Size(self._line_width, len(self._view) + 1))
         self._scroll_cursor_into_view()
-        self.refresh()
+        if repaint or self._window_changed(before, old_cursor):
+            self.refresh()
         self.post_message(self.Changed(self))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """A new row count: the scroll bar follows in the same frame. (Setting
+        ``virtual_size`` would ask for a layout of the whole screen, and the scroll bar would
+        be redrawn one frame later; the table's own size does not change.)"""
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted or not self.container_size:
+            self.virtual_size = size
+            return
+        self.set_reactive(VirtualTable.virtual_size, size)
+        self._scroll_update(size)  # Textual's own step after a layout: the scroll bars
+
+    def _window_changed(self, before: list[str], old_cursor: int) -> bool:
+        """Whether the rows in view (or the cursor) differ from ``before``'s: only then is
+        the table repainted."""
+        if old_cursor != self.cursor:
+            return True
+        top = int(self.scroll_offset.y)
+        end = top + max(1, self.size.height)
+        return before[top:end] != self._view[top:end]
 
     def apply_filter(self, text: str) -> Filter:
         """Filter the rows by ``text`` (see ``tui.filtering``); the cursor stays on its row
         when that row still shows."""
         previous, self.filter = self.filter, compile_filter(text)
-        self._refilter(self.cursor_key, narrow=self.filter.narrows(previous))
+        self._refilter(self.cursor_key, narrow=self.filter.narrows(previous), repaint=False)
         return self.filter
 
     def sort_by(self, column: int | None, *, reverse: bool = False) -> None:

@@ -126,6 +126,40 @@ def test_sync_status_and_capacity_equal_the_simulator(synced: Plane) -> None:
         synced.admin.get("/capacity", what_if_lose="MARS")
 
 
+def test_capacity_used_fits_and_services_down_follow_each_sync(synced: Plane) -> None:
+    def used(site: str) -> dict[str, int]:
+        region = synced.sim.sim.cloud.regions[site]
+        active = [s for s in region.servers.values() if s.status == "ACTIVE"]
+        return {"vcpus": sum(s.flavor.vcpus for s in active),
+                "ram_mb": sum(s.flavor.ram for s in active)}
+
+    answer = synced.admin.get("/capacity", what_if_lose="PROD",
+                              fit=["gc.c2m4", "nope", "gc.c4m8"])
+    down = synced.admin.get("/hypervisors", hosts=False)["services_down"]
+    for site in answer["sites"]:
+        want = used(site["site"])
+        assert site["vcpus"]["used"] == want["vcpus"] <= site["vcpus"]["allocated"]
+        assert site["ram_mb"]["used"] == want["ram_mb"]
+        assert site["services_down"] == down[site["site"]]
+    assert list(answer["flavor_fits"]) == ["gc.c2m4", "gc.c4m8"]  # "nope" left out
+    assert answer["flavor_fits"]["gc.c2m4"] == synced.admin.get(
+        "/capacity", flavor="gc.c2m4")["flavor_fit"]
+    # the figures are kept between requests and follow the next sync
+    region = synced.sim.sim.cloud.regions["PROD"]
+    victim = next(s for s in region.servers.values() if s.status == "ACTIVE")
+    victim.status = "SHUTOFF"
+    try:
+        assert synced.admin.get("/capacity")["sites"][0]["vcpus"]["used"] == \
+            answer["sites"][0]["vcpus"]["used"]  # not synced yet
+        assert synced.admin.post("/sync", {"sites": ["PROD"], "full": True})["ok"]
+        again = synced.admin.get("/capacity", what_if_lose="PROD")
+        assert again["sites"][0]["vcpus"]["used"] == \
+            answer["sites"][0]["vcpus"]["used"] - victim.flavor.vcpus
+    finally:
+        victim.status = "ACTIVE"
+        assert synced.admin.post("/sync", {"sites": ["PROD"], "full": True})["ok"]
+
+
 def test_servers_are_paged_without_duplicates_and_filtered(synced: Plane) -> None:
     everything = all_servers(synced.admin)
     ids = [(s["site"], s["id"]) for s in everything]
@@ -211,6 +245,7 @@ def test_the_cli_is_a_client_of_these_endpoints(synced: Plane, cli_env: Plane,
     assert len(data["flavor_fit"]) == 3
     code, out, _ = run(capsys, "capacity", "--what-if-lose", "PROD")
     assert code == 0 and "If PROD is lost" in out and "DR-LOCAL" in out
+    assert "VCPU USED" in out and "RAM GIB USED" in out
     code, out, _ = run(capsys, "status")
     assert code == 0 and "HEALTH" in out and "ok" in out
     code, out, _ = run(capsys, "status", "--json")
