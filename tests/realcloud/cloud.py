@@ -260,6 +260,7 @@ def stop(names: Iterable[str], timeout: float = 20.0) -> list[str]:
     for pid in running.values():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, signal.SIGCONT)  # a frozen process (freeze()) handles its SIGTERM
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(_alive(p) for p in running.values()):
         time.sleep(0.3)
@@ -270,6 +271,61 @@ def stop(names: Iterable[str], timeout: float = 20.0) -> list[str]:
     for name in names:
         (STATE / "pids" / f"{name}.pid").unlink(missing_ok=True)
     return list(running)
+
+
+def freeze(names: Iterable[str]) -> list[str]:
+    """SIGSTOP each running process of ours with its uwsgi workers (its whole session, by
+    PID): it keeps its sockets open — connections are still accepted by the kernel — but
+    answers nothing, as a hung datacentre. Returns the names frozen; :func:`kill` (or
+    :func:`stop`) ends them."""
+    running = {n: p for n in names if (p := pid_of(n))}
+    for pid in running.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGSTOP)
+    return list(running)
+
+
+def frozen(name: str) -> bool:
+    """Whether our process ``name`` runs but is stopped (:func:`freeze`)."""
+    pid = pid_of(name)
+    try:
+        return pid is not None and \
+            Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
+
+
+def kill(names: Iterable[str], timeout: float = 20.0) -> list[str]:
+    """SIGKILL each running process of ours with its workers (frozen or not) — the kernel
+    resets their connections — and wait until none of them is left; remove the PID files.
+    Returns the names killed."""
+    names = list(names)
+    running = {n: p for n in names if (p := pid_of(n))}
+    for pid in running.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while any(_group_alive(p) for p in running.values()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"still running after SIGKILL: {sorted(running)}")
+        time.sleep(0.1)
+    for name in names:
+        (STATE / "pids" / f"{name}.pid").unlink(missing_ok=True)
+    return list(running)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (not zombie) process is left in process group ``pgid``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[2]) == pgid and stat[0] != "Z":
+            return True
+    return False
 
 
 def _alive(pid: int) -> bool:

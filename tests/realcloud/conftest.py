@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ from . import cloud  # noqa: E402
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"
 DEPARTMENTS = ("gd-psd", "gd-tax", "gd-edu", "gd-data", "guangzhou")
 OSC = Path(sys.executable).parent / "openstack"  # the openstack CLI beside this Python
+SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
+WAIT = 240  # seconds for a provisioning request to finish
 
 
 @dataclass
@@ -87,6 +90,15 @@ def real() -> RealCloud:
     return RealCloud(state=state, clouds_yaml=clouds_yaml, regions=cloud.load_topology())
 
 
+def department_catalogue(directory: Path) -> Path:
+    """The suite's departments' catalogue (``DEPARTMENTS``) in ``directory``."""
+    directory.mkdir(parents=True)
+    shutil.copy(TENANTS / "schema.json", directory / "schema.json")
+    for code in DEPARTMENTS:
+        shutil.copy(TENANTS / f"{code}.yaml", directory / f"{code}.yaml")
+    return directory
+
+
 @dataclass
 class Plane:
     url: str
@@ -105,11 +117,7 @@ def plane(real: RealCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with write_session(engine) as session:
         admin = PrincipalRepository(session=session).bootstrap_admin()
         session.commit()
-    catalogue = root / "tenants"
-    catalogue.mkdir()
-    shutil.copy(TENANTS / "schema.json", catalogue / "schema.json")
-    for code in DEPARTMENTS:
-        shutil.copy(TENANTS / f"{code}.yaml", catalogue / f"{code}.yaml")
+    catalogue = department_catalogue(root / "tenants")
     settings = load_settings(database_url=database_url, clouds_yaml=real.clouds_yaml,
                              sites=real.sites, provision_retries=1, provision_backoff_s=0.5,
                              provision_poll_s=0.5, provision_active_timeout_s=120,
@@ -136,3 +144,21 @@ def cli(plane: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Plane:
 
 def api(plane: Plane) -> ApiClient:
     return ApiClient(plane.url, plane.admin_token)
+
+
+def request(system: str, *, count: int = 2, department: str = "gd-data") -> dict[str, Any]:
+    """A provisioning request of ``count`` m1.small servers per site on each site's network."""
+    return {"department": department, "system": system, "justification": "real-cloud test",
+            "servers": [{"name_prefix": "app", "flavor": "m1.small", "image": cloud.IMAGE,
+                         "count": count, "network": dict.fromkeys(SITES, cloud.NETWORK)}]}
+
+
+def wait_final(api: ApiClient, rid: int) -> dict[str, Any]:
+    """Request ``rid`` once it is done, failed, rejected or cancelled (``WAIT`` at most)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        r: dict[str, Any] = api.get(f"/requests/{rid}")
+        if r["state"] in ("done", "failed", "rejected", "cancelled"):
+            return r
+        time.sleep(0.5)
+    raise AssertionError(f"request {rid} did not finish: {api.get(f'/requests/{rid}')}")

@@ -2,18 +2,27 @@
 (and per host) equals what each region's Placement reports — total, reserved, allocation ratio
 and usage, as the topology configured them — and its server list equals `openstack server
 list --all-projects` per region. A region whose APIs are stopped is marked stale on the next
-sync and keeps its rows; once back, the next sync clears it."""
+sync and keeps its rows; once back, the next sync clears it. A region whose APIs are frozen
+(SIGSTOP) and then killed while a sync is reading it is marked stale with the connection
+failure, keeps its rows while the other regions sync, and recovers on the sync after its
+restart."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from govcloud.cli import main
 from govcloud.domain.capacity import DISK_GB, MEMORY_MB, VCPU
-from govcloud.store.inventory import hosts
+from govcloud.store.inventory import hosts, sync_states
 from tests.integration.control.metrics_util import parse, scrape, value
 
 from . import cloud
@@ -193,3 +202,119 @@ def test_a_stopped_region_is_stale_and_keeps_its_rows(
     assert code == 0 and report["ok"], report
     code, cap = govcloud(capsys, "capacity", "--site", "DR-LOCAL", "--json")
     assert not cap["sites"][0]["stale"]
+
+
+# everything govcloud reads in a region (conductor, scheduler and the computes keep running: the
+# fake driver holds its instances in memory, and a restarted compute would lose them)
+REGION_APIS = ("placement", "neutron", "cinder", "nova-api")
+# what a client sees of a peer killed mid-request: a reset (its request unread), or a close
+# without an answer (read, not answered); not a refusal, which would be a request made after
+CONNECTION_LOST = re.compile(r"reset by peer|connection aborted|remote ?disconnected|"
+                             r"closed connection without response", re.I)
+
+
+@pytest.fixture
+def dr_local(real: RealCloud) -> Iterator[cloud.Region]:
+    """DR-LOCAL, its APIs running again after the test whatever the test did to them (later
+    tests need the region)."""
+    region = real.region("DR-LOCAL")
+    try:
+        yield region
+    finally:
+        apis = [f"{region.slug}-{s}" for s in REGION_APIS]
+        cloud.kill([n for n in apis if cloud.frozen(n)])  # a test that failed mid-outage
+        cloud.start_region_apis(region)
+        cloud.wait_apis([region])
+
+
+def wait_in_log(log: Path, offset: int, needle: str, timeout: float = 120.0) -> str:
+    """The first line containing ``needle`` written to ``log`` after ``offset``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with log.open("rb") as fh:
+            fh.seek(offset)
+            for line in fh.read().decode(errors="replace").splitlines():
+                if needle in line:
+                    return line
+        time.sleep(0.01)
+    raise AssertionError(f"no {needle!r} in {log} within {timeout:.0f} s")
+
+
+def test_a_region_stopped_mid_sync_is_stale_keeps_its_rows_and_recovers(
+        synced: Plane, cli: Plane, dr_local: cloud.Region,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    real, region = synced.real, dr_local
+    code, _ = govcloud(capsys, "sync", "--json")  # every region fresh before the outage
+    assert code == 0
+    code, before = govcloud(capsys, "servers", "list", "--site", "DR-LOCAL", "--json")
+    assert code == 0 and len(before["servers"]) == 1
+    code, cap_before = govcloud(capsys, "capacity", "--site", "DR-LOCAL", "--json")
+    assert code == 0 and not cap_before["sites"][0]["stale"]
+    with synced.engine.connect() as conn:
+        hosts_before = hosts(conn, "DR-LOCAL")
+        state_before = sync_states(conn)["DR-LOCAL"]
+    assert len(hosts_before) == len(region.computes)
+
+    apis = [f"{region.slug}-{s}" for s in REGION_APIS]
+    nova_log = real.state / "logs" / f"{region.slug}-nova-api.log"
+    offset = nova_log.stat().st_size
+    # `govcloud sync --full` as a process, through the control plane's API (cli's environment)
+    sync = subprocess.Popen([sys.executable, "-m", "govcloud.cli", "sync", "--full", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # the region's first read (compute services, whose Date is the sync's clock) has been
+        # answered: the sync is reading DR-LOCAL now — freeze every API of the region
+        wait_in_log(nova_log, offset, "/os-services")
+        assert sync.poll() is None, "the sync finished before the region could be frozen"
+        assert cloud.freeze(apis) == apis
+        time.sleep(3)
+        # still running: the sync's next requests to the region hang on the frozen APIs
+        assert sync.poll() is None, "the sync was not reading DR-LOCAL when it was frozen"
+        assert cloud.kill(apis) == apis  # the datacentre is gone: its connections reset
+        out, err = sync.communicate(timeout=180)
+    finally:
+        if sync.poll() is None:
+            sync.kill()
+            sync.wait()
+    assert sync.returncode == 1 and "Traceback" not in err, err
+    report = json.loads(out)
+    by_site = {s["site"]: s for s in report["sites"]}
+    failed = by_site["DR-LOCAL"]
+    assert not report["ok"] and not failed["ok"] and failed["stale"], failed
+    assert "DR-LOCAL" in failed["error"] and CONNECTION_LOST.search(failed["error"]), \
+        failed["error"]
+    for other in ("PROD", "DR-REMOTE"):  # the other regions synced (fully) meanwhile
+        assert by_site[other]["ok"] and by_site[other]["full"], by_site[other]
+        assert by_site[other]["servers"] == len(SERVERS[other])
+
+    # DR-LOCAL's rows are the previous sync's, untouched; the site says why it is stale
+    code, after = govcloud(capsys, "servers", "list", "--site", "DR-LOCAL", "--json")
+    assert code == 0 and after["servers"] == before["servers"]
+    code, cap = govcloud(capsys, "capacity", "--site", "DR-LOCAL", "--json")
+    (site,) = cap["sites"]
+    assert site["stale"] and site["error"] == failed["error"]
+    for key in ("hypervisors", "physical_cores", "vcpus", "ram_mb", "disk_gb"):
+        assert site[key] == cap_before["sites"][0][key], key
+    with synced.engine.connect() as conn:
+        assert hosts(conn, "DR-LOCAL") == hosts_before
+        state = sync_states(conn)["DR-LOCAL"]
+    assert state.stale and state.error == failed["error"]
+    assert state.last_success == state_before.last_success
+    assert state.last_attempt is not None and state_before.last_attempt is not None
+    assert state.last_attempt > state_before.last_attempt
+
+    # the region back: the next sync recovers it
+    cloud.start_region_apis(region)
+    cloud.wait_apis([region])
+    code, report = govcloud(capsys, "sync", "--json")
+    assert code == 0 and report["ok"], report
+    code, cap = govcloud(capsys, "capacity", "--site", "DR-LOCAL", "--json")
+    assert not cap["sites"][0]["stale"] and not cap["sites"][0]["error"]
+    with synced.engine.connect() as conn:
+        state = sync_states(conn)["DR-LOCAL"]
+    assert not state.stale and state.error is None
+    assert state.last_success is not None and state.last_success > state_before.last_attempt
+    listed = real.osc("DR-LOCAL", "server", "list", "--all-projects", "--long", "-f", "json")
+    code, ours = govcloud(capsys, "servers", "list", "--site", "DR-LOCAL", "--json")
+    assert {s["id"]: s["status"] for s in ours["servers"]} == \
+        {s["ID"]: s["Status"] for s in listed}

@@ -7,18 +7,13 @@ message and leaves no server behind."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from govcloud.client import ApiClient
 
-from . import cloud
-from .conftest import Plane, RealCloud
-
-SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
-WAIT = 240
+from .conftest import SITES, Plane, RealCloud, request, wait_final
 
 
 @pytest.fixture(scope="module")
@@ -30,22 +25,6 @@ def ready(plane: Plane) -> tuple[Plane, ApiClient, ApiClient]:
     operator = ApiClient(plane.url, admin.post("/principals", {"name": "ops-real",
                                                                "role": "operator"})["token"])
     return plane, admin, operator
-
-
-def request(system: str, *, count: int = 2, department: str = "gd-data") -> dict[str, Any]:
-    return {"department": department, "system": system, "justification": "real-cloud test",
-            "servers": [{"name_prefix": "app", "flavor": "m1.small", "image": cloud.IMAGE,
-                         "count": count, "network": dict.fromkeys(SITES, cloud.NETWORK)}]}
-
-
-def wait_final(api: ApiClient, rid: int) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        r: dict[str, Any] = api.get(f"/requests/{rid}")
-        if r["state"] in ("done", "failed", "rejected", "cancelled"):
-            return r
-        time.sleep(0.5)
-    raise AssertionError(f"request {rid} did not finish: {api.get(f'/requests/{rid}')}")
 
 
 def tagged(real: RealCloud, rid: int) -> dict[str, list[Any]]:

@@ -1,0 +1,93 @@
+"""The control plane as a real process: ``govcloud serve`` on a free loopback port, its database
+bootstrapped with ``govcloud admin bootstrap``, driven over HTTP — so a test can SIGKILL it
+(fault injection) and start it again on the same database. Shared by the simulator's crash test
+(tests/integration/control/test_provision_crash.py) and the real-cloud suite
+(tests/realcloud/test_provision_crash.py); only the cloud behind ``clouds_yaml`` differs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TIMEOUT = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServedPlane:
+    """``govcloud serve`` for ``database_url`` with the catalogue in ``catalogue`` and the
+    clouds of ``clouds_yaml``; ``env`` adds GOVCLOUD_* settings (e.g. GOVCLOUD_SITES). The
+    caller's own GOVCLOUD_* variables are not passed on."""
+
+    def __init__(self, tmp: Path, *, database_url: str, catalogue: Path, clouds_yaml: Path,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.tmp = tmp
+        self.db = database_url
+        self.catalogue = catalogue
+        self.clouds_yaml = clouds_yaml
+        self.extra_env = dict(env or {})
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = tmp / "serve.log"  # the server's stderr, every run appended
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
+        env.update({"XDG_CONFIG_HOME": str(self.tmp / "config"),
+                    "XDG_STATE_HOME": str(self.tmp / "state"),
+                    "GOVCLOUD_CLOUDS_YAML": str(self.clouds_yaml),
+                    "GOVCLOUD_PROVISION_POLL_S": "0.2",
+                    "GOVCLOUD_PROVISION_CONCURRENCY": "1",
+                    "GOVCLOUD_SYNC_INTERVAL_S": "3600",
+                    "GOVCLOUD_FULL_SYNC_INTERVAL_S": "3600", **self.extra_env, **extra})
+        return env
+
+    def bootstrap(self) -> str:
+        """``govcloud admin bootstrap`` on the database (migrating it): the admin's token."""
+        boot = subprocess.run([sys.executable, "-m", "govcloud.cli", "admin", "bootstrap",
+                               "--database-url", self.db], env=self.env(), text=True,
+                              capture_output=True, timeout=TIMEOUT, check=True)
+        return boot.stdout.strip()
+
+    def serve(self, **extra: str) -> None:
+        """Start the server (``extra``: more environment, e.g. a fault) and wait for health."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        with self.log.open("a") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "govcloud.cli", "serve", "--port", str(self.port),
+                 "--database-url", self.db, "--catalogue", str(self.catalogue)],
+                env=self.env(**extra), stdout=subprocess.DEVNULL, stderr=log, text=True)
+        with httpx.Client(transport=httpx.HTTPTransport(retries=12)) as http:
+            assert http.get(f"{self.url}/api/v1/health", timeout=TIMEOUT).status_code == 200
+
+    def wait_exit(self, timeout: float = TIMEOUT) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            finally:
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+
+    def api(self, token: str, method: str, path: str, body: Any = None) -> Any:
+        r = httpx.request(method, f"{self.url}/api/v1{path}", json=body, timeout=TIMEOUT,
+                          headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code < 300, r.text
+        return r.json()
