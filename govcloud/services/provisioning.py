@@ -52,6 +52,7 @@ from govcloud.domain.provisioning import (
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, may_approve
 from govcloud.domain.sites import Site
 from govcloud.errors import Forbidden, InvalidInput, NotFound, PermanentError, TemporaryError
+from govcloud.services.group_commit import group_commit
 from govcloud.services.inventory import catalogue_for, rbac_city, site_hosts
 from govcloud.store import inventory as inv
 from govcloud.store import provisioning as store
@@ -413,7 +414,10 @@ def _reserve(ctx: ProvisioningContext, request_id: int, *, department: str,
              demands: Mapping[str, Demand], targets: Sequence[SiteTarget],
              placement: Any, approver: str, actor: str,
              reason: str | None) -> dict[str, Any]:
-    with write_session(ctx.engine) as session:
+    """The locked part of an approval, group-committed with the approvals running at the same
+    time (services/group_commit.py: the same outcome as one after another, one commit)."""
+
+    def reserve(session: Session) -> dict[str, Any]:
         row = store.lock_request(session, request_id)
         before = row.state
         transition(request_id, row.state, RequestState.APPROVED)
@@ -442,8 +446,23 @@ def _reserve(ctx: ProvisioningContext, request_id: int, *, department: str,
                         f"approved by {approver}; reserved "
                         + ", ".join(f"{s}: {d.cores} vCPU, {d.instances} servers"
                                     for s, d in sorted(demands.items())), now)
-        session.commit()
+        session.flush()
         return request_json(row)
+
+    locks = [("request", request_id)] + [("ledger", k) for k in keys]
+    result: dict[str, Any] = group_commit(ctx.engine, _prelock).run(reserve, locks)
+    return result
+
+
+def _prelock(session: Session, locks: Sequence[Any]) -> None:
+    """A batch of approvals takes its row locks as one approval does, in one order: the
+    requests (by id), then the ledger rows (sorted)."""
+    ids = sorted(k[1] for k in locks if k[0] == "request")
+    session.exec(select(ProvisionRequestRow.id).where(col(ProvisionRequestRow.id).in_(ids))
+                 .order_by(col(ProvisionRequestRow.id)).with_for_update()).all()
+    keys = [k[1] for k in locks if k[0] == "ledger"]
+    if keys:
+        store.lock_ledger(session, keys)
 
 
 def reject(ctx: ProvisioningContext, principal: Principal, request_id: int,
