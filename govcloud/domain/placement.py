@@ -74,6 +74,7 @@ class SiteInput:
     reserved_quota: Demand = Demand()     # this department's reservations in the site
     project_id: str | None = None
     headroom: Resources | None = None     # the hosts' headroom, when already summed
+    fit_index: FitIndex | None = None     # ``FitIndex(hosts)``, when already built
 
     def site_headroom(self) -> Resources:
         if self.headroom is not None:
@@ -183,29 +184,67 @@ def _capacity_problems(site: SiteInput, demand: Demand) -> list[str]:
     return problems
 
 
+class FitIndex:
+    """The schedulable hosts of a site ordered by free RAM, with their free amount and largest
+    unit per resource class: built once per inventory snapshot, so that placing a server looks
+    at the few best hosts rather than at every host of the site. It picks the same hosts as
+    trying every host for every server (tests/unit/test_provisioning_domain.py checks)."""
+
+    def __init__(self, hosts: Sequence[Host]) -> None:
+        rows = []
+        for host in hosts:
+            if not host.schedulable:
+                continue
+            free = {rc: inv.free(int(host.usages.get(rc, 0)))
+                    for rc, inv in host.inventories.items()}
+            unit = {rc: (inv.max_unit if inv.max_unit is not None else inv.total)
+                    for rc, inv in host.inventories.items()}
+            rows.append((host.hostname, free, unit))
+        self.size = len(rows)
+        self.free = {name: free for name, free, _ in rows}
+        self.unit = {name: unit for name, _, unit in rows}
+        # most free RAM first; ties: the greater name first (max), or the smaller (soft)
+        self._by_ram = sorted(rows, key=lambda r: (r[1].get(MEMORY_MB, 0), r[0]), reverse=True)
+        self._by_ram_soft = sorted(rows, key=lambda r: (-r[1].get(MEMORY_MB, 0), r[0]))
+
+    @staticmethod
+    def _fits(free: Mapping[str, int], unit: Mapping[str, int], need: Mapping[str, int]) -> bool:
+        return all(free.get(rc, 0) >= amount and unit.get(rc, 0) >= amount
+                   for rc, amount in need.items())
+
+    def best(self, need: Mapping[str, int], used: Mapping[str, int],
+             now: Mapping[str, Mapping[str, int]], group_policy: str) -> str | None:
+        """The host the next server goes to, as ``_fit_problems`` picks it: ``used`` counts
+        this placement's servers per host, ``now`` holds those hosts' free amounts after
+        them (every other host is as indexed)."""
+        order = self._by_ram_soft if group_policy == SOFT_ANTI_AFFINITY else self._by_ram
+        first = next((name for name, free, unit in order
+                      if name not in used and self._fits(free, unit, need)), None)
+        if group_policy == ANTI_AFFINITY or (group_policy == SOFT_ANTI_AFFINITY and first):
+            return first
+        taken = [h for h in used if self._fits(now[h], self.unit[h], need)]
+        if group_policy == SOFT_ANTI_AFFINITY:
+            return min(taken, key=lambda h: (used[h], -now[h].get(MEMORY_MB, 0), h),
+                       default=None)
+        if first is not None:
+            taken.append(first)
+        return max(taken, key=lambda h: ((now[h] if h in now else self.free[h])
+                                         .get(MEMORY_MB, 0), h), default=None)
+
+
 def _fit_problems(site: SiteInput, spec: RequestSpec,
                   group_policy: str) -> tuple[list[str], dict[str, int]]:
     """Place each server host by host (largest first, most free RAM wins)."""
-    free: dict[str, dict[str, int]] = {}
-    for host in site.hosts:
-        if not host.schedulable:
-            continue
-        free[host.hostname] = {rc: inv.free(int(host.usages.get(rc, 0)))
-                               for rc, inv in host.inventories.items()}
-    max_unit = {h.hostname: {rc: (inv.max_unit if inv.max_unit is not None else inv.total)
-                             for rc, inv in h.inventories.items()}
-                for h in site.hosts}
+    index = site.fit_index if site.fit_index is not None else FitIndex(site.hosts)
+    now: dict[str, dict[str, int]] = {}  # free amounts of the hosts used so far
     items = sorted(((site.flavors[g.flavor], g.name_prefix, n) for g in spec.servers
                     for n in range(1, g.count + 1)),
                    key=lambda t: (-t[0].vcpus, -t[0].ram_mb, t[1], t[2]))
     used: dict[str, int] = {}
     for flavor, prefix, n in items:
         need = flavor.request().by_class()
-        candidates = [h for h, f in free.items()
-                      if (group_policy != ANTI_AFFINITY or h not in used)
-                      and all(f.get(rc, 0) >= amount and max_unit[h].get(rc, 0) >= amount
-                              for rc, amount in need.items())]
-        if not candidates:
+        best = index.best(need, used, now, group_policy)
+        if best is None:
             placed = sum(used.values())
             why = ("no host with room left that holds no other member of the system "
                    "(anti-affinity)" if group_policy == ANTI_AFFINITY and placed
@@ -213,13 +252,10 @@ def _fit_problems(site: SiteInput, spec: RequestSpec,
             return ([f"{site.site}: server {spec.system}-{prefix}-{n} ({flavor.name}: "
                      f"{flavor.vcpus} vCPU, {_gib(flavor.ram_mb)}) does not fit: {why}; "
                      f"{placed} of {spec.server_count} servers placed on "
-                     f"{len(free)} schedulable hosts"], used)
-        if group_policy == SOFT_ANTI_AFFINITY:
-            best = min(candidates, key=lambda h: (used.get(h, 0), -free[h].get(MEMORY_MB, 0), h))
-        else:
-            best = max(candidates, key=lambda h: (free[h].get(MEMORY_MB, 0), h))
+                     f"{index.size} schedulable hosts"], used)
+        free = now.setdefault(best, dict(index.free[best]))
         for rc, amount in need.items():
-            free[best][rc] -= amount
+            free[rc] = free.get(rc, 0) - amount
         used[best] = used.get(best, 0) + 1
     return [], used
 

@@ -30,9 +30,10 @@ from govcloud.store.audit import write_session
 
 
 @dataclass
-class _Piece:
-    fn: Callable[[Session], Any]
-    locks: tuple[Hashable, ...] = ()
+class Piece:
+    """One caller's item in a batch; the batch's handler sets ``result`` or ``error``."""
+
+    item: Any
     result: Any = None
     error: BaseException | None = None
     finished: bool = False
@@ -40,23 +41,22 @@ class _Piece:
     wake: threading.Event = field(default_factory=threading.Event)
 
 
-class GroupCommit:
-    """Batches the write transactions of concurrent callers on ``engine`` (see the module)."""
+class Batcher:
+    """Callers queue items; one at a time leads and hands everything queued to ``handle``
+    (a list of Pieces, in arrival order), which sets each piece's result or error. When
+    ``handle`` raises, every piece it left unanswered fails with that error. After its batch
+    the leader hands the lead to the first caller that queued meanwhile."""
 
-    def __init__(self, engine: Engine,
-                 prelock: Callable[[Session, Sequence[Hashable]], None] | None = None) -> None:
-        self.engine = engine
-        self.prelock = prelock
+    def __init__(self, handle: Callable[[list[Piece]], None]) -> None:
+        self.handle = handle
         self._lock = threading.Lock()
-        self._queue: list[_Piece] = []
+        self._queue: list[Piece] = []
         self._leading = False
-        self.batches = 0  # committed or failed batches (for tests and benchmarks)
+        self.batches = 0  # handled batches (for tests and benchmarks)
 
-    def run(self, fn: Callable[[Session], Any], locks: Iterable[Hashable] = ()) -> Any:
-        """Run ``fn(session)`` inside a write transaction shared with other callers; return
-        its result once that transaction committed, or raise what ``fn`` (or the commit)
-        raised. ``fn`` must not commit or roll back."""
-        piece = _Piece(fn, tuple(locks))
+    def run(self, item: Any) -> Any:
+        """Queue ``item``; return its result once its batch was handled, or raise its error."""
+        piece = Piece(item)
         with self._lock:
             self._queue.append(piece)
             if not self._leading:
@@ -65,7 +65,7 @@ class GroupCommit:
             if piece.lead:
                 with self._lock:
                     batch, self._queue = self._queue, []
-                self._commit(batch)
+                self._handle(batch)
                 with self._lock:
                     if self._queue:
                         self._queue[0].lead = True
@@ -78,15 +78,52 @@ class GroupCommit:
             raise piece.error
         return piece.result
 
-    def _commit(self, batch: list[_Piece]) -> None:
+    def _handle(self, batch: list[Piece]) -> None:
+        try:
+            self.handle(batch)
+        except Exception as exc:  # noqa: BLE001 - raised to every caller left unanswered
+            for piece in batch:
+                if piece.error is None and not piece.finished:
+                    piece.error, piece.result = exc, None
+        finally:
+            self.batches += 1
+            for piece in batch:
+                piece.finished = True
+                piece.wake.set()
+
+
+    @property
+    def queued(self) -> int:
+        """Callers waiting for the next batch."""
+        with self._lock:
+            return len(self._queue)
+
+
+class GroupCommit:
+    """Batches the write transactions of concurrent callers on ``engine`` (see the module)."""
+
+    def __init__(self, engine: Engine,
+                 prelock: Callable[[Session, Sequence[Hashable]], None] | None = None) -> None:
+        self.engine = engine
+        self.prelock = prelock
+        self.batcher = Batcher(self._commit)
+
+    def run(self, fn: Callable[[Session], Any], locks: Iterable[Hashable] = ()) -> Any:
+        """Run ``fn(session)`` inside a write transaction shared with other callers; return
+        its result once that transaction committed, or raise what ``fn`` (or the commit)
+        raised. ``fn`` must not commit or roll back."""
+        return self.batcher.run((fn, tuple(locks)))
+
+    def _commit(self, batch: list[Piece]) -> None:
         try:
             with write_session(self.engine) as session:
                 if self.prelock is not None:
-                    self.prelock(session, list(dict.fromkeys(k for p in batch for k in p.locks)))
+                    self.prelock(session, list(dict.fromkeys(
+                        k for p in batch for k in p.item[1])))
                 for piece in batch:
                     try:
                         with session.begin_nested():
-                            piece.result = piece.fn(session)
+                            piece.result = piece.item[0](session)
                     except Exception as exc:  # noqa: BLE001 - raised to its caller; rolled back alone
                         piece.error, piece.result = exc, None
                 session.commit()
@@ -94,11 +131,6 @@ class GroupCommit:
             for piece in batch:
                 if piece.error is None:
                     piece.error, piece.result = exc, None
-        finally:
-            self.batches += 1
-            for piece in batch:
-                piece.finished = True
-                piece.wake.set()
 
 
 _COMMITTERS: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()

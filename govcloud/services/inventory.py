@@ -35,6 +35,7 @@ from govcloud.domain.capacity import (
 from govcloud.domain.catalogue import Catalogue, Department, DepartmentKind
 from govcloud.domain.forecast import Sample, days_to_full
 from govcloud.domain.inventory import HypervisorInfo
+from govcloud.domain.placement import FitIndex
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, visible_departments
 from govcloud.domain.sites import Site
 from govcloud.domain.whatif import lose_site
@@ -207,26 +208,46 @@ def _flavor(conn: Connection, name: str) -> FlavorSpec:
 
 
 # Each site's hosts and their summed capacity change only when a sync writes the site, which
-# also updates its site_sync row: cached per engine, keyed by that row's timestamps.
-_HOSTS: weakref.WeakKeyDictionary[Engine, dict[str, tuple[Any, list[HypervisorInfo],
-                                                         SiteCapacity]]] = \
+# also updates its site_sync row: cached per engine, keyed by that row's timestamps (with the
+# site's placement FitIndex, built the first time placement asks for it).
+_HOSTS: weakref.WeakKeyDictionary[
+    Engine, dict[str, tuple[Any, list[HypervisorInfo], SiteCapacity, list[FitIndex]]]] = \
     weakref.WeakKeyDictionary()
 _HOSTS_LOCK = threading.Lock()
+
+
+def _site_hosts(conn: Connection, engine: Engine, site: str, state: store.SyncState | None
+                ) -> tuple[list[HypervisorInfo], SiteCapacity, list[FitIndex]]:
+    key = None if state is None else (state.last_attempt, state.last_success)
+    with _HOSTS_LOCK:
+        cached = _HOSTS.setdefault(engine, {}).get(site)
+    if cached is not None and key is not None and cached[0] == key:
+        return cached[1], cached[2], cached[3]
+    hosts = store.hosts(conn, site)
+    cap = site_capacity(site, hosts)
+    index: list[FitIndex] = []
+    with _HOSTS_LOCK:
+        _HOSTS.setdefault(engine, {})[site] = (key, hosts, cap, index)
+    return hosts, cap, index
 
 
 def site_hosts(conn: Connection, engine: Engine, site: str,
                state: store.SyncState | None) -> tuple[list[HypervisorInfo], SiteCapacity]:
     """The site's stored hosts and their capacity (cached until the site is synced again)."""
-    key = None if state is None else (state.last_attempt, state.last_success)
-    with _HOSTS_LOCK:
-        cached = _HOSTS.setdefault(engine, {}).get(site)
-    if cached is not None and key is not None and cached[0] == key:
-        return cached[1], cached[2]
-    hosts = store.hosts(conn, site)
-    cap = site_capacity(site, hosts)
-    with _HOSTS_LOCK:
-        _HOSTS.setdefault(engine, {})[site] = (key, hosts, cap)
+    hosts, cap, _ = _site_hosts(conn, engine, site, state)
     return hosts, cap
+
+
+def site_placement(conn: Connection, engine: Engine, site: str, state: store.SyncState | None
+                   ) -> tuple[list[HypervisorInfo], SiteCapacity, FitIndex]:
+    """``site_hosts`` and the hosts' FitIndex for placement (cached the same way)."""
+    hosts, cap, index = _site_hosts(conn, engine, site, state)
+    if not index:
+        built = FitIndex(hosts)
+        with _HOSTS_LOCK:
+            if not index:
+                index.append(built)
+    return hosts, cap, index[0]
 
 
 class _Derived:

@@ -24,12 +24,12 @@ with ``AuditFilter(departments=...)``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, false, func, or_
+from sqlalchemy import Engine, false, func, insert, or_
 from sqlmodel import Session, col, select
 
 from govcloud.domain.audit import (
@@ -101,6 +101,20 @@ def _dumps(summary: Summary | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """What an entry says before it is chained (``AuditLog.append_many``)."""
+
+    actor: str
+    action: str
+    target: str
+    before: Summary | None = None
+    after: Summary | None = None
+
+
+_AUDIT = AuditEntryRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
 class AuditFilter:
     """What ``list_entries`` selects; every field left None selects everything."""
 
@@ -130,18 +144,29 @@ class AuditLog:
 
     def append(self, *, actor: str, action: str, target: str, before: Summary | None = None,
                after: Summary | None = None) -> AuditEntry:
-        """Chain a new entry to the head, inside the caller's transaction (flushed, not
+        """Chain a new entry to the head, inside the caller's transaction (written, not
         committed). Summaries are plain JSON and must never hold secrets such as tokens."""
+        return self.append_many([AuditRecord(actor, action, target, before, after)])[0]
+
+    def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+        """Chain several entries in the given order, as ``append`` one after another would,
+        with one lock, one read of the head and one INSERT for them all."""
+        if not records:
+            return []
         lock_for_write(self.session, _PG_AUDIT_LOCK)
         head = self.head()
-        entry = seal(seq=head.seq + 1, at=self.clock(), actor=actor, action=action,
-                     target=target, before=before, after=after, prev_hash=head.hash)
-        self.session.add(AuditEntryRow(
-            seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
-            target=entry.target, before_json=_dumps(entry.before), after_json=_dumps(entry.after),
-            prev_hash=entry.prev_hash, hash=entry.hash))
-        self.session.flush()
-        return entry
+        seq, prev = head.seq, head.hash
+        entries: list[AuditEntry] = []
+        for r in records:
+            entry = seal(seq=seq + 1, at=self.clock(), actor=r.actor, action=r.action,
+                         target=r.target, before=r.before, after=r.after, prev_hash=prev)
+            entries.append(entry)
+            seq, prev = entry.seq, entry.hash
+        self.session.connection().execute(insert(_AUDIT), [
+            {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
+             "before_json": _dumps(e.before), "after_json": _dumps(e.after),
+             "prev_hash": e.prev_hash, "hash": e.hash} for e in entries])
+        return entries
 
     def get_entry(self, seq: int) -> AuditEntry | None:
         row = self.session.get(AuditEntryRow, seq)

@@ -17,7 +17,13 @@ from sqlmodel import Session
 from govcloud.domain.audit import GENESIS, ChainAnchor, Tampering, seal
 from govcloud.domain.rbac import Principal, Role
 from govcloud.errors import InvalidInput
-from govcloud.store.audit import AuditFilter, AuditLog, append_committed, write_session
+from govcloud.store.audit import (
+    AuditFilter,
+    AuditLog,
+    AuditRecord,
+    append_committed,
+    write_session,
+)
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade
 from govcloud.store.principals import PrincipalRepository
@@ -83,6 +89,35 @@ def test_append_chains_entries_and_reads_them_back(engine: Engine) -> None:
         assert stored.at.tzinfo is UTC
         result = log.verify(anchor=ChainAnchor(2, second.hash))
     assert result.ok and result.checked == 2
+
+
+def test_append_many_chains_as_appends_one_by_one(engine: Engine) -> None:
+    """A batch (approvals committed together) chains its entries in order to the head, with
+    the same hashes that appending them one after another gives."""
+    records = [AuditRecord("admin", "request.approve", f"department:d{i}", {"state": "s"},
+                           {"state": "approved", "名": i}) for i in range(5)]
+    with write_session(engine) as session:
+        log = AuditLog(session=session, clock=Clock())
+        log.append(actor="admin", action="principal.add", target="principal:li.wei")
+        many = log.append_many(records)
+        assert log.append_many([]) == []
+        session.commit()
+    assert [e.seq for e in many] == [2, 3, 4, 5, 6]
+    clock = Clock()
+    clock()  # the first entry's second
+    one_by_one, prev = [], None
+    for r in records:
+        e = seal(seq=len(one_by_one) + 2, at=clock(), actor=r.actor, action=r.action,
+                 target=r.target, before=r.before, after=r.after,
+                 prev_hash=prev.hash if prev else many[0].prev_hash)
+        one_by_one.append(e)
+        prev = e
+    assert many == one_by_one
+    with Session(engine) as session:
+        log = AuditLog(session=session)
+        assert log.list_entries(after_seq=1) == many
+        result = log.verify(anchor=ChainAnchor(6, many[-1].hash))
+    assert result.ok and result.checked == 6
 
 
 def test_an_entry_commits_or_rolls_back_with_its_change(engine: Engine) -> None:

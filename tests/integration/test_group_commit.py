@@ -65,14 +65,14 @@ def test_queued_callers_share_one_batch_and_a_failure_fails_alone(engine: Engine
     for t in threads:
         t.start()
     deadline = time.monotonic() + 30
-    while len(committer._queue) < len(names):
+    while committer.batcher.queued < len(names):
         assert time.monotonic() < deadline
         time.sleep(0.01)
     gate.set()
     for t in [leader, *threads]:
         t.join(30)
 
-    assert committer.batches == 2  # the leader's, then everyone else's in one
+    assert committer.batcher.batches == 2  # the leader's, then everyone else's in one
     assert isinstance(results["p3"], ValueError) and "p3 refused" in str(results["p3"])
     ok = {n: v for n, v in results.items() if n != "p3"}
     assert ok["first"] == 1

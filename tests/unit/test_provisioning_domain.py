@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from govcloud.domain.capacity import DISK_GB, MEMORY_MB, VCPU, FlavorSpec, Inventory
@@ -14,8 +14,10 @@ from govcloud.domain.placement import (
     ANTI_AFFINITY,
     SOFT_ANTI_AFFINITY,
     Demand,
+    FitIndex,
     Quota,
     SiteInput,
+    _fit_problems,
     place,
 )
 from govcloud.domain.provisioning import (
@@ -323,3 +325,87 @@ def test_server_group_quota_is_checked() -> None:
     assert place(spec, targets(1), {"PROD": full}).problems == [
         "PROD: gd-psd has no server group left (quota server_groups 10, in use 10); the "
         "system needs one"]
+
+
+# --- the fit index gives what trying every host gives -------------------------------------------
+
+def fit_every_host(site: SiteInput, spec: Any,
+                   group_policy: str) -> tuple[list[str], dict[str, int]]:
+    """Placement's per-host fit as it was before the index: every host tried for every
+    server (largest first, most free RAM wins) — the reference the index must agree with."""
+    free: dict[str, dict[str, int]] = {}
+    for h in site.hosts:
+        if not h.schedulable:
+            continue
+        free[h.hostname] = {rc: inv.free(int(h.usages.get(rc, 0)))
+                            for rc, inv in h.inventories.items()}
+    max_unit = {h.hostname: {rc: (inv.max_unit if inv.max_unit is not None else inv.total)
+                             for rc, inv in h.inventories.items()}
+                for h in site.hosts}
+    items = sorted(((site.flavors[g.flavor], g.name_prefix, n) for g in spec.servers
+                    for n in range(1, g.count + 1)),
+                   key=lambda t: (-t[0].vcpus, -t[0].ram_mb, t[1], t[2]))
+    used: dict[str, int] = {}
+    for flavor, prefix, n in items:
+        need = flavor.request().by_class()
+        candidates = [h for h, f in free.items()
+                      if (group_policy != ANTI_AFFINITY or h not in used)
+                      and all(f.get(rc, 0) >= amount and max_unit[h].get(rc, 0) >= amount
+                              for rc, amount in need.items())]
+        if not candidates:
+            placed = sum(used.values())
+            why = ("no host with room left that holds no other member of the system "
+                   "(anti-affinity)" if group_policy == ANTI_AFFINITY and placed
+                   else "no single host has room for it")
+            return ([f"{site.site}: server {spec.system}-{prefix}-{n} ({flavor.name}: "
+                     f"{flavor.vcpus} vCPU, {flavor.ram_mb / 1024:,.0f} GiB RAM) "
+                     f"does not fit: {why}; "
+                     f"{placed} of {spec.server_count} servers placed on "
+                     f"{len(free)} schedulable hosts"], used)
+        if group_policy == SOFT_ANTI_AFFINITY:
+            best = min(candidates, key=lambda h: (used.get(h, 0), -free[h].get(MEMORY_MB, 0), h))
+        else:
+            best = max(candidates, key=lambda h: (free[h].get(MEMORY_MB, 0), h))
+        for rc, amount in need.items():
+            free[best][rc] -= amount
+        used[best] = used.get(best, 0) + 1
+    return [], used
+
+
+@settings(max_examples=300, deadline=None)
+@given(hosts=st.lists(st.tuples(st.integers(1, 8), st.integers(0, 3),
+                                st.sampled_from([16384, 65536]), st.sampled_from([0, 4]),
+                                st.booleans(), st.sampled_from([None, None, 4, 32])),
+                      min_size=0, max_size=12),
+       groups=st.lists(st.tuples(st.sampled_from(sorted(FLAVORS)), st.integers(1, 6)),
+                       min_size=1, max_size=2, unique_by=lambda g: g[0]),
+       policy=st.sampled_from([ANTI_AFFINITY, SOFT_ANTI_AFFINITY, "affinity-free"]))
+@example(hosts=[(4, 0, 16384, 0, True, None)] * 3, groups=[("gc.c4m8", 2)],
+         policy=SOFT_ANTI_AFFINITY)
+@example(hosts=[(4, 0, 16384, 0, True, None)] * 3, groups=[("gc.c4m8", 2)],
+         policy=ANTI_AFFINITY)
+@example(hosts=[(1, 0, 65536, 0, True, None)] * 2, groups=[("gc.c4m8", 5)],
+         policy="affinity-free")
+def test_the_fit_index_places_as_trying_every_host(
+        hosts: list[tuple[int, int, int, int, bool, int | None]],
+        groups: list[tuple[str, int]], policy: str) -> None:
+    """Same problems, same hosts, with many ties in free RAM, hosts down, max_unit limits,
+    and hosts used more than once (soft anti-affinity and no anti-affinity)."""
+    hv = []
+    for i, (cpus8, used8, ram, used_ram8, up, unit) in enumerate(hosts):
+        h = host(f"h{i % 5}{i}", vcpu=cpus8 * 8, used_vcpu=min(used8, cpus8) * 8, ram=ram,
+                 used_ram=ram * used_ram8 // 8, up=up)
+        if unit is not None:
+            inv = dict(h.inventories)
+            inv[VCPU] = Inventory(VCPU, cpus8 * 8, max_unit=unit)
+            h = HypervisorInfo(id=h.id, hostname=h.hostname, state=h.state, status=h.status,
+                               availability_zone=h.availability_zone, inventories=inv,
+                               usages=h.usages)
+        hv.append(h)
+    spec = parse_request(request(servers=[
+        {"name_prefix": f"g{n}", "flavor": flavor, "image": "i", "network": "n",
+         "count": count} for n, (flavor, count) in enumerate(groups)]))
+    site = site_input("PROD", hv)
+    indexed = SiteInput(site=site.site, hosts=hv, flavors=site.flavors, quotas=site.quotas,
+                        fit_index=FitIndex(hv))
+    assert _fit_problems(indexed, spec, policy) == fit_every_host(site, spec, policy)
