@@ -49,6 +49,9 @@ class Demand:
     def __add__(self, other: Demand) -> Demand:
         return Demand(self.resources + other.resources, self.instances + other.instances)
 
+    def __sub__(self, other: Demand) -> Demand:
+        return Demand(self.resources - other.resources, self.instances - other.instances)
+
     @property
     def cores(self) -> int:
         return self.resources.vcpu
@@ -258,17 +261,6 @@ def _fit_problems(site: SiteInput, spec: RequestSpec,
             free[rc] = free.get(rc, 0) - amount
         used[best] = used.get(best, 0) + 1
     return [], used
-
-
-def check_reserved(department: str, demands: Mapping[str, Demand],
-                   inputs: Mapping[str, SiteInput]) -> list[str]:
-    """Only the sums — quota and capacity against what is reserved — for demands already
-    placed: what a reservation re-checks under its lock (per-host fit was checked before)."""
-    problems = []
-    for site, demand in demands.items():
-        problems += _quota_problems(inputs[site], demand, department)
-        problems += _capacity_problems(inputs[site], demand)
-    return problems
 
 
 def place(spec: RequestSpec, targets: Sequence[SiteTarget], inputs: Mapping[str, SiteInput],

@@ -23,19 +23,21 @@ the job worker then provisions it like any other approved request, and
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, tuple_
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from govcloud.domain.catalogue import Catalogue, Department
-from govcloud.domain.placement import Demand, SiteInput, check_reserved, place
+from govcloud.domain.placement import Demand, SiteInput, place
 from govcloud.domain.provisioning import (
     DEFAULT_POLICY,
     AutoApprove,
@@ -51,17 +53,23 @@ from govcloud.domain.provisioning import (
 )
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, may_approve
 from govcloud.domain.sites import Site
-from govcloud.errors import Forbidden, InvalidInput, NotFound, PermanentError, TemporaryError
-from govcloud.services.group_commit import group_commit
-from govcloud.services.inventory import catalogue_for, rbac_city, site_hosts
+from govcloud.errors import (
+    Forbidden,
+    GovCloudError,
+    InvalidInput,
+    NotFound,
+    PermanentError,
+    TemporaryError,
+)
+from govcloud.services.group_commit import Batcher, Piece
+from govcloud.services.inventory import catalogue_for, rbac_city, site_placement
 from govcloud.store import inventory as inv
 from govcloud.store import provisioning as store
-from govcloud.store.audit import AuditLog, write_session
+from govcloud.store.audit import AuditLog, AuditRecord, write_session
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import (
     ProvisionRequestRow,
     ProvisionServerRow,
-    ReservationLedgerRow,
 )
 
 log = logging.getLogger(__name__)
@@ -91,6 +99,8 @@ class ProvisioningContext:
     validator: Validator | None = None
     clock: Clock = utcnow
     playbooks: Mapping[str, Any] = field(default_factory=dict)  # name → playbook path
+    # the approvals queued together (``_approve``), made on first use
+    approvals: Batcher | None = field(default=None, init=False, repr=False, compare=False)
 
 
 def context_for(state: Any) -> ProvisioningContext:
@@ -133,13 +143,27 @@ def _iso(value: dt.datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
-def request_json(row: ProvisionRequestRow) -> dict[str, Any]:
-    return {"id": row.id, "department": row.department, "system": row.system,
-            "dr_level": row.dr_level, "state": row.state, "requester": row.requester,
-            "approver": row.approver, "reason": row.reason, "error": row.error,
-            "spec": store.spec_of(row),
-            "placement": json.loads(row.placement_json) if row.placement_json else None,
-            "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at)}
+_REQUEST_COLUMNS = ("id", "department", "system", "dr_level", "state", "requester", "approver",
+                    "reason", "error", "spec_json", "placement_json", "created_at", "updated_at")
+
+
+def request_json(row: ProvisionRequestRow | Mapping[str, Any], *,
+                 placement: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A request as the API shows it (``placement``: the stored placement, already loaded)."""
+    r = row if isinstance(row, Mapping) else {c: getattr(row, c) for c in _REQUEST_COLUMNS}
+    if placement is None and r["placement_json"]:
+        placement = json.loads(r["placement_json"])
+    return {"id": r["id"], "department": r["department"], "system": r["system"],
+            "dr_level": r["dr_level"], "state": r["state"], "requester": r["requester"],
+            "approver": r["approver"], "reason": r["reason"], "error": r["error"],
+            "spec": json.loads(r["spec_json"]), "placement": placement,
+            "created_at": _iso(r["created_at"]), "updated_at": _iso(r["updated_at"])}
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_spec(spec_json: str) -> RequestSpec:
+    """A stored request's spec, parsed (specs never change once submitted)."""
+    return parse_request(json.loads(spec_json))
 
 
 def _server_json(row: ProvisionServerRow) -> dict[str, Any]:
@@ -340,34 +364,16 @@ def _check_decider(ctx: ProvisioningContext, principal: Principal, request_id: i
 
 
 def approve(ctx: ProvisioningContext, principal: Principal, request_id: int) -> dict[str, Any]:
-    _check_decider(ctx, principal, request_id, Action.REQUEST_APPROVE)
-    return _approve(ctx, request_id, approver=principal.name, actor=principal.name)
+    return _approve(ctx, request_id, approver=principal.name, actor=principal.name,
+                    principal=principal)
 
 
-def _targets(row: ProvisionRequestRow) -> list[SiteTarget]:
+def _targets(row: ProvisionRequestRow | Mapping[str, Any]) -> list[SiteTarget]:
     from govcloud.domain.provisioning import CopyKind
 
-    doc = json.loads(row.placement_json or "{}")
+    text = row["placement_json"] if isinstance(row, Mapping) else row.placement_json
+    doc = json.loads(text or "{}")
     return [SiteTarget(t["site"], CopyKind(t["kind"])) for t in doc.get("targets", [])]
-
-
-def _site_inputs(ctx: ProvisioningContext, session: Session, department: str,
-                 spec: RequestSpec, targets: Sequence[SiteTarget],
-                 ledger: Mapping[tuple[str, str], Any]) -> dict[str, SiteInput]:
-    conn = session.connection()
-    states = inv.sync_states(conn)
-    inputs = {}
-    for t in targets:
-        hosts, cap = site_hosts(conn, ctx.engine, t.site, states.get(t.site))
-        project = store.project_of(session, department, t.site)
-        inputs[t.site] = SiteInput(
-            site=t.site, hosts=hosts,
-            flavors=store.site_flavors(session, t.site, {g.flavor for g in spec.servers}),
-            quotas=store.department_quotas(session, t.site, project),
-            reserved_capacity=store.held(ledger[(t.site, store.SITE_TOTAL)]),
-            reserved_quota=store.held(ledger[(t.site, department)]), project_id=project,
-            headroom=cap.headroom)
-    return inputs
 
 
 def _insufficient(explanation: str) -> InsufficientCapacity:
@@ -376,93 +382,164 @@ def _insufficient(explanation: str) -> InsufficientCapacity:
                                      "stays submitted")
 
 
+@dataclass(frozen=True, slots=True)
+class _Approval:
+    request_id: int
+    approver: str
+    actor: str
+    reason: str | None
+    principal: Principal | None  # None: the caller decided in its own right (a policy)
+
+
+_BATCHERS_LOCK = threading.Lock()
+# how long a batch of approvals waits for the next ones under load (group_commit.Batcher)
+APPROVAL_GATHER_S = 0.002
+
+
 def _approve(ctx: ProvisioningContext, request_id: int, *, approver: str, actor: str,
-             reason: str | None = None) -> dict[str, Any]:
-    """Place against the snapshot and current reservations (no lock: the slow part), then
-    reserve in a short locked transaction that re-checks the sums against the locked ledger
-    (see the module docstring)."""
-    with Session(ctx.engine) as session:
-        row = store.get_request(session, request_id)
-        department, targets = row.department, _targets(row)
-        transition(request_id, row.state, RequestState.APPROVED)
-        spec = parse_request(store.spec_of(row))
-    keys = store.ledger_keys(department, [t.site for t in targets])
-    store.ensure_ledger(ctx.engine, keys)
-    with Session(ctx.engine) as session:
-        ledger = {(r.site, r.department): r for r in session.exec(
-            select(ReservationLedgerRow).where(tuple_(col(ReservationLedgerRow.site),
-                                                      col(ReservationLedgerRow.department))
-                                               .in_(keys)))}
-        inputs = _site_inputs(ctx, session, department, spec, targets, ledger)
-    placement = place(spec, targets, inputs, group_policy=ctx.group_policy)
-    if not placement.ok:
-        raise _insufficient(placement.explain())
-    demands = {s.site: s.demand for s in placement.sites}
+             reason: str | None = None, principal: Principal | None = None) -> dict[str, Any]:
+    """Approve: place the request against the inventory snapshot and the reservation ledger
+    and reserve what it needs, all under the locks, with the approvals arriving at the same
+    time (one transaction and one commit for them all: ``_approve_batch``)."""
+    with _BATCHERS_LOCK:
+        if ctx.approvals is None:
+            ctx.approvals = Batcher(lambda batch: _approve_batch(ctx, batch),
+                                    gather_s=APPROVAL_GATHER_S)
+        batcher = ctx.approvals
     try:
-        return _reserve(ctx, request_id, department=department, keys=keys, inputs=inputs,
-                        demands=demands, targets=targets, placement=placement,
-                        approver=approver, actor=actor, reason=reason)
+        result: dict[str, Any] = batcher.run(
+            _Approval(request_id, approver, actor, reason, principal))
     except OperationalError as exc:
         if "locked" not in str(exc):
             raise
         raise TemporaryError("the database is busy (too many writers at once); nothing was "
                              "reserved", hint="approve again in a moment") from exc
-
-
-def _reserve(ctx: ProvisioningContext, request_id: int, *, department: str,
-             keys: Sequence[tuple[str, str]], inputs: Mapping[str, SiteInput],
-             demands: Mapping[str, Demand], targets: Sequence[SiteTarget],
-             placement: Any, approver: str, actor: str,
-             reason: str | None) -> dict[str, Any]:
-    """The locked part of an approval, group-committed with the approvals running at the same
-    time (services/group_commit.py: the same outcome as one after another, one commit)."""
-
-    def reserve(session: Session) -> dict[str, Any]:
-        row = store.lock_request(session, request_id)
-        before = row.state
-        transition(request_id, row.state, RequestState.APPROVED)
-        locked = store.lock_ledger(session, keys)
-        now_inputs = {site: replace(i, reserved_capacity=store.held(
-                          locked[(site, store.SITE_TOTAL)]),
-                          reserved_quota=store.held(locked[(site, department)]))
-                      for site, i in inputs.items()}
-        problems = check_reserved(department, demands, now_inputs)
-        if problems:
-            raise _insufficient("; ".join(problems))
-        now = ctx.clock()
-        store.reserve(session, request_id=request_id, department=department, demands=demands,
-                      ledger=locked, at=now)
-        row.state = RequestState.APPROVED.value
-        row.approver = approver
-        row.reason = reason
-        row.updated_at = now
-        row.placement_json = json.dumps({"targets": [{"site": t.site, "kind": t.kind.value}
-                                                     for t in targets],
-                                         **placement.to_dict()})
-        session.add(row)
-        _audit(session, ctx, actor, "approve", row, before, approver=approver,
-               reserved={s: d.to_dict() for s, d in demands.items()})
-        store.add_event(session, request_id, "approved",
-                        f"approved by {approver}; reserved "
-                        + ", ".join(f"{s}: {d.cores} vCPU, {d.instances} servers"
-                                    for s, d in sorted(demands.items())), now)
-        session.flush()
-        return request_json(row)
-
-    locks = [("request", request_id)] + [("ledger", k) for k in keys]
-    result: dict[str, Any] = group_commit(ctx.engine, _prelock).run(reserve, locks)
     return result
 
 
-def _prelock(session: Session, locks: Sequence[Any]) -> None:
-    """A batch of approvals takes its row locks as one approval does, in one order: the
-    requests (by id), then the ledger rows (sorted)."""
-    ids = sorted(k[1] for k in locks if k[0] == "request")
-    session.exec(select(ProvisionRequestRow.id).where(col(ProvisionRequestRow.id).in_(ids))
-                 .order_by(col(ProvisionRequestRow.id)).with_for_update()).all()
-    keys = [k[1] for k in locks if k[0] == "ledger"]
-    if keys:
-        store.lock_ledger(session, keys)
+def _approve_batch(ctx: ProvisioningContext, batch: list[Piece]) -> None:
+    """The approvals queued together, in arrival order, in one write transaction: lock their
+    requests (by id) and the ledger rows they touch (sorted) — the order every writer locks
+    in — then decide each in turn against the ledger as the ones before it left it, so the
+    outcome is that of approving them one after another. A refused approval (not found, not
+    allowed, not submitted, no room) gets its error and writes nothing; the others are written
+    together (requests, reservations, ledger, events, audit entries) and committed once."""
+    ids = sorted({piece.item.request_id for piece in batch})
+    while True:
+        with write_session(ctx.engine) as session:
+            conn = session.connection()
+            rows = store.lock_requests(conn, ids)
+            keys = sorted({k for row in rows.values()
+                           for k in store.ledger_keys(row["department"],
+                                                      [t.site for t in _targets(row)])})
+            missing = store.unensured(ctx.engine, keys)
+            if missing:  # a department's first request in a site: make its ledger rows
+                session.rollback()
+                store.ensure_ledger(ctx.engine, missing)
+                continue
+            run = _ApprovalRun(ctx, session, rows, store.lock_ledger(conn, keys))
+            for piece in batch:
+                try:
+                    piece.result = run.approve(piece.item)
+                except GovCloudError as exc:
+                    piece.error = exc
+            run.write()
+            session.commit()
+            return
+
+
+class _ApprovalRun:
+    """One batch of approvals: what it read (once for the batch) and what it will write."""
+
+    def __init__(self, ctx: ProvisioningContext, session: Session,
+                 rows: dict[int, dict[str, Any]], ledger: dict[tuple[str, str], Demand]) -> None:
+        self.ctx, self.session, self.rows, self.ledger = ctx, session, rows, ledger
+        self.changed: dict[tuple[str, str], Demand] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.reservations: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.audit: list[AuditRecord] = []
+        self.specs: dict[int, tuple[RequestSpec, list[SiteTarget]] | InvalidInput] = {}
+        for rid, row in rows.items():
+            try:
+                self.specs[rid] = (_stored_spec(row["spec_json"]), _targets(row))
+            except InvalidInput as exc:  # a stored spec that no longer parses: refused alone
+                self.specs[rid] = exc
+        parsed = [(rows[rid]["department"], v) for rid, v in self.specs.items()
+                  if not isinstance(v, InvalidInput)]
+        conn = session.connection()
+        self.projects, self.flavors = store.placement_reads(
+            conn, {(dept, t.site) for dept, (_, targets) in parsed for t in targets},
+            {g.flavor for _, (spec, _) in parsed for g in spec.servers})
+        self.states = inv.sync_states(conn) if parsed else {}
+
+    def site_input(self, department: str, site: str) -> SiteInput:
+        hosts, cap, index = site_placement(self.session.connection(), self.ctx.engine, site,
+                                           self.states.get(site))
+        project, quotas = self.projects.get((department, site), (None, {}))
+        return SiteInput(
+            site=site, hosts=hosts, flavors=self.flavors.get(site, {}), quotas=quotas,
+            reserved_capacity=self.ledger[(site, store.SITE_TOTAL)],
+            reserved_quota=self.ledger[(site, department)], project_id=project,
+            headroom=cap.headroom, fit_index=index)
+
+    def approve(self, item: _Approval) -> dict[str, Any]:
+        rid = item.request_id
+        row = self.rows.get(rid)
+        if row is None:
+            raise NotFound(f"no request {rid}",
+                           hint="`govcloud request list` shows the requests you may see")
+        department = row["department"]
+        if item.principal is not None:
+            try:
+                _department(self.ctx, item.principal, department, Action.REQUEST_APPROVE)
+            except NotFound:
+                raise NotFound(f"no request {rid}", hint="`govcloud request list` shows the "
+                               "requests you may see") from None
+            decision = may_approve(item.principal, row["requester"])
+            if not decision:
+                raise Forbidden(decision.reason, hint="another bureau-admin must decide on it")
+        before = row["state"]
+        transition(rid, before, RequestState.APPROVED)
+        parsed = self.specs[rid]
+        if isinstance(parsed, InvalidInput):
+            raise parsed
+        spec, targets = parsed
+        inputs = {t.site: self.site_input(department, t.site) for t in targets}
+        placement = place(spec, targets, inputs, group_policy=self.ctx.group_policy)
+        if not placement.ok:
+            raise _insufficient(placement.explain())
+        now = self.ctx.clock()
+        demands = {s.site: s.demand for s in placement.sites}
+        for site, demand in sorted(demands.items()):
+            for key in ((site, store.SITE_TOTAL), (site, department)):
+                self.ledger[key] = self.changed[key] = self.ledger[key] + demand
+            self.reservations.append(store.reservation_values(rid, site, department, demand,
+                                                              now))
+        doc = {"targets": [{"site": t.site, "kind": t.kind.value} for t in targets],
+               **placement.to_dict()}
+        row.update(state=RequestState.APPROVED.value, approver=item.approver,
+                   reason=item.reason, updated_at=now, placement_json=json.dumps(doc))
+        self.requests.append(row)
+        self.audit.append(AuditRecord(
+            item.actor, "request.approve", f"department:{department}",
+            {"request": rid, "state": before},
+            {"request": rid, "state": row["state"], "system": row["system"],
+             "approver": item.approver,
+             "reserved": {s: d.to_dict() for s, d in demands.items()}}))
+        self.events.append({"request_id": rid, "kind": "approved", "at": now, "message":
+                            f"approved by {item.approver}; reserved "
+                            + ", ".join(f"{s}: {d.cores} vCPU, {d.instances} servers"
+                                        for s, d in sorted(demands.items()))})
+        return request_json(row, placement=doc)
+
+    def write(self) -> None:
+        if not self.requests:
+            return
+        store.write_approvals(self.session.connection(), requests=self.requests,
+                              reservations=self.reservations, ledger=self.changed,
+                              events=self.events)
+        AuditLog(session=self.session, clock=self.ctx.clock).append_many(self.audit)
 
 
 def reject(ctx: ProvisioningContext, principal: Principal, request_id: int,

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, false, func, insert, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from govcloud.domain.audit import (
@@ -138,8 +139,8 @@ class AuditLog:
 
     def head(self) -> ChainAnchor:
         """The newest entry's seq and hash (``GENESIS`` while the log is empty)."""
-        row = self.session.exec(
-            select(AuditEntryRow).order_by(col(AuditEntryRow.seq).desc()).limit(1)).first()
+        row = self.session.connection().execute(
+            sa_select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)).first()
         return GENESIS if row is None else ChainAnchor(row.seq, row.hash)
 
     def append(self, *, actor: str, action: str, target: str, before: Summary | None = None,

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, tuple_
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -49,6 +49,13 @@ _ENSURED: weakref.WeakKeyDictionary[Engine, set[tuple[str, str]]] = \
 _ENSURED_LOCK = threading.Lock()
 
 
+def unensured(engine: Engine, keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The ``keys`` not known to exist (``ensure_ledger`` has not made sure of them here)."""
+    with _ENSURED_LOCK:
+        known = _ENSURED.get(engine, set())
+        return sorted(k for k in set(keys) if k not in known)
+
+
 def ensure_ledger(engine: Engine, keys: Sequence[tuple[str, str]]) -> None:
     """Insert the ledger rows that do not exist yet (concurrent callers are fine). Rows are
     never deleted, so keys known to exist are remembered per engine and skipped (on SQLite
@@ -77,47 +84,75 @@ def lock_request(session: Session, request_id: int) -> ProvisionRequestRow:
     return row
 
 
-def lock_ledger(session: Session,
-                keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ReservationLedgerRow]:
-    """Lock and return the ledger rows ``keys`` (sorted: every writer locks in one order)."""
-    keys = sorted(keys)
-    rows = session.exec(
-        select(ReservationLedgerRow)
-        .where(tuple_(col(ReservationLedgerRow.site),
-                      col(ReservationLedgerRow.department)).in_(keys))
-        .order_by(col(ReservationLedgerRow.site), col(ReservationLedgerRow.department))
-        .with_for_update()).all()
-    found = {(r.site, r.department): r for r in rows}
+_REQ = ProvisionRequestRow.__table__  # type: ignore[attr-defined]
+_LEDGER = ReservationLedgerRow.__table__  # type: ignore[attr-defined]
+_RES = ReservationRow.__table__  # type: ignore[attr-defined]
+_EVENT = ProvisionEventRow.__table__  # type: ignore[attr-defined]
+
+
+def lock_requests(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Lock the requests ``ids`` (in id order) and return their columns by id."""
+    rows = conn.execute(sa_select(_REQ).where(_REQ.c.id.in_(sorted(set(ids))))
+                        .order_by(_REQ.c.id).with_for_update())
+    return {int(r.id): dict(r._mapping) for r in rows}
+
+
+def lock_ledger(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Demand]:
+    """Lock the ledger rows ``keys`` (sorted: every writer locks in one order) and return
+    what each holds."""
+    keys = sorted(set(keys))
+    rows = conn.execute(
+        sa_select(_LEDGER).where(tuple_(_LEDGER.c.site, _LEDGER.c.department).in_(keys))
+        .order_by(_LEDGER.c.site, _LEDGER.c.department).with_for_update())
+    found = {(r.site, r.department): Demand(Resources(r.vcpu, r.ram_mb, r.disk_gb), r.instances)
+             for r in rows}
     missing = [k for k in keys if k not in found]
     if missing:
         raise RuntimeError(f"ledger rows missing (ensure_ledger first): {missing}")
     return found
 
 
-def held(row: ReservationLedgerRow) -> Demand:
-    return Demand(Resources(row.vcpu, row.ram_mb, row.disk_gb), row.instances)
+def write_ledger(conn: Connection, amounts: Mapping[tuple[str, str], Demand]) -> None:
+    """Set the (locked) ledger rows to ``amounts``."""
+    if not amounts:
+        return
+    conn.execute(
+        update(_LEDGER).where(_LEDGER.c.site == bindparam("k_site"),
+                              _LEDGER.c.department == bindparam("k_department"))
+        .values(vcpu=bindparam("v_vcpu"), ram_mb=bindparam("v_ram_mb"),
+                disk_gb=bindparam("v_disk_gb"), instances=bindparam("v_instances")),
+        [{"k_site": site, "k_department": dept, "v_vcpu": d.resources.vcpu,
+          "v_ram_mb": d.resources.ram_mb, "v_disk_gb": d.resources.disk_gb,
+          "v_instances": d.instances} for (site, dept), d in sorted(amounts.items())])
 
 
-def _add(row: ReservationLedgerRow, demand: Demand, sign: int) -> None:
-    row.vcpu += sign * demand.resources.vcpu
-    row.ram_mb += sign * demand.resources.ram_mb
-    row.disk_gb += sign * demand.resources.disk_gb
-    row.instances += sign * demand.instances
+def write_approvals(conn: Connection, *, requests: Sequence[Mapping[str, Any]],
+                    reservations: Sequence[Mapping[str, Any]],
+                    ledger: Mapping[tuple[str, str], Demand],
+                    events: Sequence[Mapping[str, Any]]) -> None:
+    """Write a batch of approvals decided under the locks: the requests' new state, their
+    reservations per site, the ledger rows' new amounts and the progress events."""
+    if requests:
+        conn.execute(update(_REQ).where(_REQ.c.id == bindparam("k_id")).values(
+            state=bindparam("v_state"), approver=bindparam("v_approver"),
+            reason=bindparam("v_reason"), updated_at=bindparam("v_updated_at"),
+            placement_json=bindparam("v_placement_json")),
+            [{"k_id": r["id"], "v_state": r["state"], "v_approver": r["approver"],
+              "v_reason": r["reason"], "v_updated_at": r["updated_at"],
+              "v_placement_json": r["placement_json"]} for r in requests])
+    if reservations:
+        conn.execute(insert(_RES), list(reservations))
+    write_ledger(conn, ledger)
+    if events:
+        conn.execute(insert(_EVENT), list(events))
 
 
-def reserve(session: Session, *, request_id: int, department: str,
-            demands: Mapping[str, Demand],
-            ledger: Mapping[tuple[str, str], ReservationLedgerRow],
-            at: dt.datetime) -> None:
-    """Record the request's reservation per site and add it to the (locked) ledger rows."""
-    for site, demand in sorted(demands.items()):
-        for key in ((site, SITE_TOTAL), (site, department)):
-            _add(ledger[key], demand, +1)
-            session.add(ledger[key])
-        session.add(ReservationRow(
-            request_id=request_id, site=site, department=department,
-            vcpu=demand.resources.vcpu, ram_mb=demand.resources.ram_mb,
-            disk_gb=demand.resources.disk_gb, instances=demand.instances, created_at=at))
+def reservation_values(request_id: int, site: str, department: str, demand: Demand,
+                       at: dt.datetime) -> dict[str, Any]:
+    return {"request_id": request_id, "site": site, "department": department,
+            "vcpu": demand.resources.vcpu, "ram_mb": demand.resources.ram_mb,
+            "disk_gb": demand.resources.disk_gb, "instances": demand.instances,
+            "created_at": at, "released_at": None}
 
 
 def active_reservations(session: Session, request_id: int) -> list[ReservationRow]:
@@ -130,19 +165,21 @@ def release(session: Session, request: ProvisionRequestRow, at: dt.datetime) -> 
     rows = active_reservations(session, request.id or 0)
     if not rows:
         return 0
-    ledger = lock_ledger(session, ledger_keys(request.department, [r.site for r in rows]))
+    conn = session.connection()
+    ledger = lock_ledger(conn, ledger_keys(request.department, [r.site for r in rows]))
     for r in rows:
         demand = Demand(Resources(r.vcpu, r.ram_mb, r.disk_gb), r.instances)
         for key in ((r.site, SITE_TOTAL), (r.site, r.department)):
-            _add(ledger[key], demand, -1)
-            session.add(ledger[key])
+            ledger[key] = ledger[key] - demand
         r.released_at = at
         session.add(r)
+    write_ledger(conn, ledger)
     return len(rows)
 
 
 def ledger_totals(session: Session) -> dict[tuple[str, str], Demand]:
-    return {(r.site, r.department): held(r) for r in session.exec(select(ReservationLedgerRow))}
+    return {(r.site, r.department): Demand(Resources(r.vcpu, r.ram_mb, r.disk_gb), r.instances)
+            for r in session.exec(select(ReservationLedgerRow))}
 
 
 def reservation_sums(session: Session) -> dict[tuple[str, str], Demand]:
@@ -167,8 +204,7 @@ def site_flavors(session: Session, site: str, names: Iterable[str]) -> dict[str,
     wanted = sorted(set(names))
     rows = session.connection().execute(
         sa_select(flv).where(flv.c.site == site, flv.c.name.in_(wanted))).all()
-    return {r.name: FlavorSpec(name=r.name, vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb,
-                               ephemeral_gb=r.ephemeral_gb, swap_mb=r.swap_mb) for r in rows}
+    return {r.name: _flavor(r) for r in rows}
 
 
 def project_of(session: Session, department: str, site: str) -> str | None:
@@ -177,15 +213,46 @@ def project_of(session: Session, department: str, site: str) -> str | None:
         tbl.c.department == department, tbl.c.site == site)).scalar_one_or_none()
 
 
-def department_quotas(session: Session, site: str, project_id: str | None) -> dict[str, Quota]:
-    if project_id is None:
-        return {}
-    tbl = inv.table("quota_usage")
-    return {r.resource: Quota(int(r.limit), int(r.in_use))
-            for r in session.connection().execute(sa_select(tbl).where(
-                tbl.c.site == site, tbl.c.project_id == project_id,
-                tbl.c.resource.in_(["cores", "ram", "instances", "server_groups",
-                                     "server_group_members"])))}
+QUOTA_RESOURCES = ("cores", "ram", "instances", "server_groups", "server_group_members")
+
+
+def _flavor(r: Any) -> FlavorSpec:
+    return FlavorSpec(name=r.name, vcpus=r.vcpus, ram_mb=r.ram_mb, disk_gb=r.disk_gb,
+                      ephemeral_gb=r.ephemeral_gb, swap_mb=r.swap_mb)
+
+
+def placement_reads(conn: Connection, pairs: Iterable[tuple[str, str]], flavors: Iterable[str]
+                    ) -> tuple[dict[tuple[str, str], tuple[str, dict[str, Quota]]],
+                               dict[str, dict[str, FlavorSpec]]]:
+    """What a batch of approvals reads besides the hosts, in two queries: each (department,
+    site)'s project with its quotas (absent: the department has no project there), and the
+    ``flavors`` known in each of those sites."""
+    pairs = sorted(set(pairs))
+    ds, q, flv = inv.table("department_site"), inv.table("quota_usage"), inv.table("flavor")
+    projects: dict[tuple[str, str], tuple[str, dict[str, Quota]]] = {}
+    if pairs:
+        wanted = set(pairs)
+        rows = conn.execute(  # two plain IN lists compile faster than one of pairs
+            sa_select(ds.c.department, ds.c.site, ds.c.project_id, q.c.resource, q.c.limit,
+                      q.c.in_use)
+            .select_from(ds.outerjoin(q, and_(q.c.site == ds.c.site,
+                                              q.c.project_id == ds.c.project_id,
+                                              q.c.resource.in_(QUOTA_RESOURCES))))
+            .where(ds.c.department.in_(sorted({d for d, _ in pairs})),
+                   ds.c.site.in_(sorted({s for _, s in pairs}))))
+        for r in rows:
+            if (r.department, r.site) not in wanted:
+                continue
+            _, quotas = projects.setdefault((r.department, r.site), (r.project_id, {}))
+            if r.resource is not None:
+                quotas[r.resource] = Quota(int(r.limit), int(r.in_use))
+    by_site: dict[str, dict[str, FlavorSpec]] = {site: {} for _, site in pairs}
+    names = sorted(set(flavors))
+    if by_site and names:
+        for r in conn.execute(sa_select(flv).where(flv.c.site.in_(sorted(by_site)),
+                                                   flv.c.name.in_(names))):
+            by_site[r.site][r.name] = _flavor(r)
+    return projects, by_site
 
 
 # --- requests, servers and events ------------------------------------------------------------

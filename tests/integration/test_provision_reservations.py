@@ -202,3 +202,70 @@ def test_auto_approval_policy_is_shown_as_the_approver(ctx: svc.ProvisioningCont
     notes = [e["message"] for e in svc.show(ctx, ADMIN, big["id"])["events"]]
     assert any("needs 12 vCPU in a site, above the auto-approval limit of 8" in n
                for n in notes)
+
+
+def test_one_batch_of_approvals_decides_each_in_turn(ctx: svc.ProvisioningContext,
+                                                     engine: Engine) -> None:
+    """Approvals committed together (one batch, as concurrent approvers make) give what
+    approving them one after another gives: each refused one alone, with its own reason, the
+    rest written together, the ledger and the audit chain right."""
+    from govcloud.errors import NotFound
+    from govcloud.services.group_commit import Piece
+
+    seed(engine, hosts=50, host_vcpu=64, quota_cores=8)  # room for two
+    a, b, c, mine = (svc.submit(ctx, OPERATOR, one_server(f"b{i}"))["id"] for i in range(4))
+    svc.cancel(ctx, OPERATOR, mine)  # no longer submitted
+    own = svc.submit(ctx, ADMIN, one_server("own"))["id"]
+
+    def piece(rid: int, who: Principal = ADMIN) -> Piece:
+        return Piece(svc._Approval(rid, who.name, who.name, None, who))
+
+    batch = [piece(a), piece(own), piece(9999), piece(a, OTHER_ADMIN), piece(b), piece(c),
+             piece(mine), piece(c, VIEWER)]
+    svc._approve_batch(ctx, batch)
+    assert batch[0].error is None and batch[0].result["state"] == "approved"
+    assert isinstance(batch[1].error, Forbidden)  # the requester never decides
+    assert isinstance(batch[2].error, NotFound)
+    assert isinstance(batch[3].error, ConflictError)  # approved earlier in this very batch
+    assert batch[4].error is None and batch[4].result["approver"] == "boss"
+    assert isinstance(batch[5].error, svc.InsufficientCapacity)  # a and b took the room
+    assert "gd-psd quota has 0 cores left" in batch[5].error.message
+    assert isinstance(batch[6].error, ConflictError)  # cancelled
+    assert isinstance(batch[7].error, NotFound)  # a viewer of gd-tax does not see gd-psd's
+    states = {r["id"]: r["state"] for r in svc.list_requests(ctx, ADMIN)["requests"]}
+    assert states == {a: "approved", b: "approved", c: "submitted", mine: "cancelled",
+                      own: "submitted"}
+    check = svc.ledger_check(engine)
+    assert check["matches"] and check["ledger"][("PROD", "gd-psd")].cores == 8
+    shown = svc.show(ctx, ADMIN, a)
+    assert shown["placement"]["ok"] and shown["events"][-1]["kind"] == "approved"
+    assert {k: shown[k] for k in batch[0].result} == batch[0].result  # stored as returned
+    with Session(engine) as session:
+        log = AuditLog(session=session)
+        assert log.verify().ok
+        approved = [e.after["request"] for e in log.iter_entries()  # type: ignore[index]
+                    if e.action == "request.approve"]
+    assert approved == [a, b]
+
+
+def test_a_batch_that_cannot_commit_fails_whole_and_leaves_nothing(
+        ctx: svc.ProvisioningContext, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(engine, hosts=50, host_vcpu=64, quota_cores=-1)
+    ids = [svc.submit(ctx, OPERATOR, one_server(f"f{i}"))["id"] for i in range(3)]
+
+    def broken(self: Any, records: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(AuditLog, "append_many", broken)
+    from govcloud.services.group_commit import Piece
+
+    batch = [Piece(svc._Approval(rid, "boss", "boss", None, ADMIN)) for rid in ids]
+    with pytest.raises(RuntimeError, match="disk full"):
+        svc._approve_batch(ctx, batch)
+    monkeypatch.undo()
+    assert {r["state"] for r in svc.list_requests(ctx, ADMIN)["requests"]} == {"submitted"}
+    assert svc.ledger_check(engine)["ledger"] == {}
+    with Session(engine) as session:
+        assert not [e for e in AuditLog(session=session).iter_entries()
+                    if e.action == "request.approve"]
+    assert all(svc.approve(ctx, ADMIN, rid)["state"] == "approved" for rid in ids)

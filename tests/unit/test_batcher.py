@@ -1,0 +1,132 @@
+"""The Batcher under approvals (services/group_commit.py), with real threads: callers that
+queue while a batch runs share the next one, in arrival order; a piece's error is its own; a
+handler that raises fails every piece it left unanswered; under load a new leader gathers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from govcloud.services.group_commit import Batcher, Piece
+
+
+class Recorder:
+    """A handler that records its batches; item "boom" fails alone, "crash" fails the batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.inside = threading.Event()
+
+    def __call__(self, batch: list[Piece]) -> None:
+        self.batches.append([p.item for p in batch])
+        self.inside.set()
+        assert self.gate.wait(30)
+        if any(p.item == "crash" for p in batch):
+            batch[0].result = "answered before the crash"
+            raise RuntimeError("the commit failed")
+        for p in batch:
+            if p.item == "boom":
+                p.error = ValueError("boom refused")
+            else:
+                p.result = f"done {p.item}"
+
+
+def call_all(batcher: Batcher, items: list[Any], results: dict[Any, Any]) -> list[threading.Thread]:
+    def call(item: Any) -> None:
+        try:
+            results[item] = batcher.run(item)
+        except Exception as exc:  # noqa: BLE001 - recorded for the assertions
+            results[item] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in items]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def wait_queued(batcher: Batcher, n: int) -> None:
+    deadline = time.monotonic() + 30
+    while batcher.queued < n:
+        assert time.monotonic() < deadline, f"only {batcher.queued} of {n} queued"
+        time.sleep(0.005)
+
+
+def test_callers_queued_during_a_batch_share_the_next_one_and_fail_alone() -> None:
+    handler = Recorder()
+    batcher = Batcher(handler)
+    results: dict[Any, Any] = {}
+    handler.gate.clear()
+    first = call_all(batcher, ["first"], results)
+    assert handler.inside.wait(30)  # the first batch runs: the others queue behind it
+    items = [f"p{i}" for i in range(10)] + ["boom"]
+    threads = call_all(batcher, items, results)
+    wait_queued(batcher, len(items))
+    handler.gate.set()
+    for t in first + threads:
+        t.join(30)
+    assert handler.batches[0] == ["first"]
+    assert len(handler.batches) == 2 and sorted(handler.batches[1]) == sorted(items)
+    assert batcher.batches == 2
+    assert isinstance(results["boom"], ValueError) and "boom refused" in str(results["boom"])
+    assert all(results[i] == f"done {i}" for i in ["first", *items] if i != "boom")
+
+
+def test_a_handler_that_raises_fails_every_piece_of_its_batch_and_the_next_works() -> None:
+    handler = Recorder()
+    batcher = Batcher(handler)
+    with pytest.raises(RuntimeError, match="the commit failed"):
+        batcher.run("crash")
+    results: dict[Any, Any] = {}
+    handler.gate.clear()
+    threads = call_all(batcher, ["a"], results)
+    assert handler.inside.wait(30)
+    threads += call_all(batcher, ["b", "crash"], results)
+    wait_queued(batcher, 2)
+    handler.gate.set()
+    for t in threads:
+        t.join(30)
+    assert results["a"] == "done a"
+    # "b" was answered by the handler before it raised: it fails with the batch all the same
+    assert all(isinstance(results[i], RuntimeError) for i in ("b", "crash"))
+    assert batcher.run("after") == "done after"
+
+
+def test_under_load_a_new_leader_gathers_as_many_as_the_last_batch() -> None:
+    handler = Recorder()
+    batcher = Batcher(handler, gather_s=5.0)
+    results: dict[Any, Any] = {}
+    handler.gate.clear()
+    threads = call_all(batcher, ["x"], results)
+    assert handler.inside.wait(30)
+    threads += call_all(batcher, ["a", "b", "c"], results)
+    wait_queued(batcher, 3)
+    handler.gate.set()
+    for t in threads:
+        t.join(30)
+    assert handler.batches[-1] and sorted(handler.batches[-1]) == ["a", "b", "c"]
+    # the last batch held three: the next leader waits for three callers, not for 5 s
+    t0 = time.monotonic()
+    threads = call_all(batcher, ["d"], results)
+    time.sleep(0.2)
+    assert "d" not in results  # still gathering
+    threads += call_all(batcher, ["e", "f"], results)
+    for t in threads:
+        t.join(30)
+    assert time.monotonic() - t0 < 4.0
+    assert sorted(handler.batches[-1]) == ["d", "e", "f"]
+    # after a batch of three, one caller alone waits at most gather_s, then goes alone
+    short = Batcher(handler, gather_s=0.3)
+    short._last = 3
+    t0 = time.monotonic()
+    assert short.run("g") == "done g"
+    assert 0.25 <= time.monotonic() - t0 < 3.0
+    assert handler.batches[-1] == ["g"]
+    # and with one caller at a time (last batch of one) nobody waits
+    t0 = time.monotonic()
+    assert short.run("h") == "done h"
+    assert time.monotonic() - t0 < 0.25
