@@ -407,14 +407,13 @@ def _approve(ctx: ProvisioningContext, request_id: int, *, approver: str, actor:
                                     gather_s=APPROVAL_GATHER_S)
         batcher = ctx.approvals
     try:
-        result: dict[str, Any] = batcher.run(
-            _Approval(request_id, approver, actor, reason, principal))
+        row, placement = batcher.run(_Approval(request_id, approver, actor, reason, principal))
     except OperationalError as exc:
         if "locked" not in str(exc):
             raise
         raise TemporaryError("the database is busy (too many writers at once); nothing was "
                              "reserved", hint="approve again in a moment") from exc
-    return result
+    return request_json(row, placement=placement)  # by the caller, off the batch's lock
 
 
 def _approve_batch(ctx: ProvisioningContext, batch: list[Piece]) -> None:
@@ -459,6 +458,7 @@ class _ApprovalRun:
         self.reservations: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.audit: list[AuditRecord] = []
+        self.allowed: dict[tuple[int, str], GovCloudError | None] = {}
         self.specs: dict[int, tuple[RequestSpec, list[SiteTarget]] | InvalidInput] = {}
         for rid, row in rows.items():
             try:
@@ -483,7 +483,8 @@ class _ApprovalRun:
             reserved_quota=self.ledger[(site, department)], project_id=project,
             headroom=cap.headroom, fit_index=index)
 
-    def approve(self, item: _Approval) -> dict[str, Any]:
+    def approve(self, item: _Approval) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Decide one approval; the request's new row and placement (or raise why not)."""
         rid = item.request_id
         row = self.rows.get(rid)
         if row is None:
@@ -491,11 +492,19 @@ class _ApprovalRun:
                            hint="`govcloud request list` shows the requests you may see")
         department = row["department"]
         if item.principal is not None:
-            try:
-                _department(self.ctx, item.principal, department, Action.REQUEST_APPROVE)
-            except NotFound:
+            seen = (id(item.principal), department)
+            if seen not in self.allowed:  # the same approver's RBAC once per department
+                try:
+                    _department(self.ctx, item.principal, department, Action.REQUEST_APPROVE)
+                    self.allowed[seen] = None
+                except (NotFound, Forbidden) as exc:
+                    self.allowed[seen] = exc
+            refusal = self.allowed[seen]
+            if isinstance(refusal, NotFound):  # not even visible: the request "does not exist"
                 raise NotFound(f"no request {rid}", hint="`govcloud request list` shows the "
-                               "requests you may see") from None
+                               "requests you may see")
+            if refusal is not None:  # a fresh error per approval (each caller raises its own)
+                raise Forbidden(refusal.message, hint=refusal.hint)
             decision = may_approve(item.principal, row["requester"])
             if not decision:
                 raise Forbidden(decision.reason, hint="another bureau-admin must decide on it")
@@ -531,7 +540,7 @@ class _ApprovalRun:
                             f"approved by {item.approver}; reserved "
                             + ", ".join(f"{s}: {d.cores} vCPU, {d.instances} servers"
                                         for s, d in sorted(demands.items()))})
-        return request_json(row, placement=doc)
+        return row, doc
 
     def write(self) -> None:
         if not self.requests:

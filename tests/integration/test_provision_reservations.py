@@ -223,11 +223,16 @@ def test_one_batch_of_approvals_decides_each_in_turn(ctx: svc.ProvisioningContex
     batch = [piece(a), piece(own), piece(9999), piece(a, OTHER_ADMIN), piece(b), piece(c),
              piece(mine), piece(c, VIEWER)]
     svc._approve_batch(ctx, batch)
-    assert batch[0].error is None and batch[0].result["state"] == "approved"
+
+    def answer(p: Piece) -> dict[str, Any]:  # what approve() returns to its caller
+        row, placement = p.result
+        return svc.request_json(row, placement=placement)
+
+    assert batch[0].error is None and answer(batch[0])["state"] == "approved"
     assert isinstance(batch[1].error, Forbidden)  # the requester never decides
     assert isinstance(batch[2].error, NotFound)
     assert isinstance(batch[3].error, ConflictError)  # approved earlier in this very batch
-    assert batch[4].error is None and batch[4].result["approver"] == "boss"
+    assert batch[4].error is None and answer(batch[4])["approver"] == "boss"
     assert isinstance(batch[5].error, svc.InsufficientCapacity)  # a and b took the room
     assert "gd-psd quota has 0 cores left" in batch[5].error.message
     assert isinstance(batch[6].error, ConflictError)  # cancelled
@@ -239,7 +244,7 @@ def test_one_batch_of_approvals_decides_each_in_turn(ctx: svc.ProvisioningContex
     assert check["matches"] and check["ledger"][("PROD", "gd-psd")].cores == 8
     shown = svc.show(ctx, ADMIN, a)
     assert shown["placement"]["ok"] and shown["events"][-1]["kind"] == "approved"
-    assert {k: shown[k] for k in batch[0].result} == batch[0].result  # stored as returned
+    assert {k: shown[k] for k in answer(batch[0])} == answer(batch[0])  # stored as returned
     with Session(engine) as session:
         log = AuditLog(session=session)
         assert log.verify().ok
