@@ -257,9 +257,10 @@ def write_results(r: dict[str, Any]) -> None:
         f"{p['serial_wall_s']} s = {p['serial_per_server_s']} s per server → "
         f"{p['serial_200_estimate_s']} s for {p['servers']} |",
         f"| speed-up | **{p['speedup']}×** |", "",
-        f"Approval with reservation, {APPROVERS} concurrent approvers, {APPROVALS} DR-level-6 "
-        "requests (three sites each; placement, locked reservation and audit entry per "
-        f"approval). Target p99 < {TARGET_APPROVE_P99_MS:.0f} ms.\n",
+        f"Approval with reservation, {APPROVERS} concurrent approvers, {APPROVALS} one-server "
+        "requests of the DR-level-5/6 departments with room (three sites each; placement, "
+        "locked reservation, event and audit entry per approval). Target p99 < "
+        f"{TARGET_APPROVE_P99_MS:.0f} ms.\n",
         "| database | approvers | approvals | refused (no room or busy) | wall | p50 | p99 | "
         "max | ledger matches |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -269,17 +270,22 @@ def write_results(r: dict[str, Any]) -> None:
             lines.append(f"| {a['database']} | {x['approvers']} | {x['approvals']} | "
                          f"{x['refused']} | {x['wall_s']} s | {x['p50_ms']} ms | "
                          f"{x['p99_ms']} ms {ok} | {x['max_ms']} ms | {x['ledger_matches']} |")
-    lines.append("\n"
-                 "Not met with 50 approvers: approvals serialise on purpose (a reservation "
-                 "must never over-commit) and all of these hit the same ledger rows (one "
-                 "department, three sites). Approvals that arrive together are group-committed "
-                 "(one locked transaction, a savepoint each, one commit), so the lock is no "
-                 "longer the queue; what remains is CPU — in one Python process the 50 "
-                 "approvers' placements (reading a site's hosts, fitting per host; the "
-                 "run takes ~9 ms per approval) share the GIL, so p99 is about the whole "
-                 "run's wall time. Next: "
-                 "a cached per-site fit index so placement costs ~1 ms (see the closing note "
-                 "of issue 5).\n")
+    per = {a["database"]: a["wall_s"] * 1000 / max(a["approvals"], 1) for a in r["approvals"]}
+    met = all(a["p99_ms"] < TARGET_APPROVE_P99_MS for a in r["approvals"])
+    lines.append(
+        "\nApprovals arriving together are decided in one batch (one transaction locks the "
+        "batch's requests and the sites' ledger rows, places each in arrival order against the "
+        "ledger as the ones before it left it, writes them in bulk, commits once); under load "
+        "a new batch gathers up to 5 ms for the approvers answered together. With 50 "
+        "approvers each taking the next request the moment the last returns, every approval "
+        "waits for about one whole batch of 50, so p99 ≈ 50 × the serialised cost per "
+        "approval (wall ÷ approvals here: "
+        + ", ".join(f"{db} {ms:.2f} ms" for db, ms in per.items()) + ")"
+        + (". Target met.\n" if met else
+           ". Not met where ❌: the cost is the batch's Python work (placement, audit sealing, "
+           "parameter building, ~0.4 ms per approval) plus, on PostgreSQL, the server's "
+           "per-row work for the five rows an approval writes; the first burst after single "
+           "approvals also pays for one batch of one before the rest gather.\n"))
     with (HERE / "results.md").open("a", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
 

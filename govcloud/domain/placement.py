@@ -147,15 +147,16 @@ def _disk(n: int) -> str:
 
 def _quota_problems(site: SiteInput, demand: Demand, department: str) -> list[str]:
     problems = []
-    for name, need, unit in (("cores", demand.cores, "cores"), ("ram", demand.ram_mb, "MB RAM"),
-                             ("instances", demand.instances, "instances")):
+    reserved = site.reserved_quota
+    for name, need, unit, held in (
+            ("cores", demand.cores, "cores", reserved.cores),
+            ("ram", demand.ram_mb, "MB RAM", reserved.ram_mb),
+            ("instances", demand.instances, "instances", reserved.instances)):
         quota = site.quotas.get(name)
         if quota is None:
             problems.append(f"{site.site}: no {name} quota known for {department} (run "
                             "`govcloud sync` after tenancy apply)")
             continue
-        held = {"cores": site.reserved_quota.cores, "ram": site.reserved_quota.ram_mb,
-                "instances": site.reserved_quota.instances}[name]
         room = quota.room(held)
         if room is not None and need > room:
             problems.append(

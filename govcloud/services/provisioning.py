@@ -23,11 +23,11 @@ the job worker then provisions it like any other approved request, and
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,10 +160,28 @@ def request_json(row: ProvisionRequestRow | Mapping[str, Any], *,
             "created_at": _iso(r["created_at"]), "updated_at": _iso(r["updated_at"])}
 
 
-@functools.lru_cache(maxsize=4096)
+_SPECS: OrderedDict[str, RequestSpec] = OrderedDict()  # stored spec JSON → parsed (newest last)
+_SPECS_LOCK = threading.Lock()
+_SPECS_MAX = 4096
+
+
+def _remember_spec(spec_json: str, spec: RequestSpec) -> None:
+    with _SPECS_LOCK:
+        _SPECS[spec_json] = spec
+        _SPECS.move_to_end(spec_json)
+        while len(_SPECS) > _SPECS_MAX:
+            _SPECS.popitem(last=False)
+
+
 def _stored_spec(spec_json: str) -> RequestSpec:
-    """A stored request's spec, parsed (specs never change once submitted)."""
-    return parse_request(json.loads(spec_json))
+    """A stored request's spec, parsed (specs never change once submitted; the ones this
+    process stored or read lately are kept parsed)."""
+    with _SPECS_LOCK:
+        spec = _SPECS.get(spec_json)
+    if spec is None:
+        spec = parse_request(json.loads(spec_json))
+        _remember_spec(spec_json, spec)
+    return spec
 
 
 def _server_json(row: ProvisionServerRow) -> dict[str, Any]:
@@ -301,11 +319,13 @@ def _insert_submitted(ctx: ProvisioningContext, spec: RequestSpec, department: D
     targets = ctx.policy.targets(level, ctx.sites)
     _check_before_reserving(ctx, spec, targets)
     now = ctx.clock()
+    spec_json = json.dumps(spec.to_dict(), ensure_ascii=False)
+    _remember_spec(spec_json, spec)  # what approving it will read back (the same spec)
     with write_session(ctx.engine) as session:
         row = ProvisionRequestRow(
             department=spec.department, system=spec.system, dr_level=level,
             state=RequestState.SUBMITTED.value, requester=requester,
-            spec_json=json.dumps(spec.to_dict(), ensure_ascii=False),
+            spec_json=spec_json,
             placement_json=json.dumps({"targets": [{"site": t.site, "kind": t.kind.value}
                                                    for t in targets]}),
             created_at=now, updated_at=now)
@@ -393,7 +413,7 @@ class _Approval:
 
 _BATCHERS_LOCK = threading.Lock()
 # how long a batch of approvals waits for the next ones under load (group_commit.Batcher)
-APPROVAL_GATHER_S = 0.002
+APPROVAL_GATHER_S = 0.005
 
 
 def _approve(ctx: ProvisioningContext, request_id: int, *, approver: str, actor: str,
@@ -428,15 +448,16 @@ def _approve_batch(ctx: ProvisioningContext, batch: list[Piece]) -> None:
         with write_session(ctx.engine) as session:
             conn = session.connection()
             rows = store.lock_requests(conn, ids)
-            keys = sorted({k for row in rows.values()
+            targets = {rid: _targets(row) for rid, row in rows.items()}
+            keys = sorted({k for rid, row in rows.items()
                            for k in store.ledger_keys(row["department"],
-                                                      [t.site for t in _targets(row)])})
+                                                      [t.site for t in targets[rid]])})
             missing = store.unensured(ctx.engine, keys)
             if missing:  # a department's first request in a site: make its ledger rows
                 session.rollback()
                 store.ensure_ledger(ctx.engine, missing)
                 continue
-            run = _ApprovalRun(ctx, session, rows, store.lock_ledger(conn, keys))
+            run = _ApprovalRun(ctx, session, rows, targets, store.lock_ledger(conn, keys))
             for piece in batch:
                 try:
                     piece.result = run.approve(piece.item)
@@ -451,7 +472,8 @@ class _ApprovalRun:
     """One batch of approvals: what it read (once for the batch) and what it will write."""
 
     def __init__(self, ctx: ProvisioningContext, session: Session,
-                 rows: dict[int, dict[str, Any]], ledger: dict[tuple[str, str], Demand]) -> None:
+                 rows: dict[int, dict[str, Any]], targets: Mapping[int, list[SiteTarget]],
+                 ledger: dict[tuple[str, str], Demand]) -> None:
         self.ctx, self.session, self.rows, self.ledger = ctx, session, rows, ledger
         self.changed: dict[tuple[str, str], Demand] = {}
         self.requests: list[dict[str, Any]] = []
@@ -462,7 +484,7 @@ class _ApprovalRun:
         self.specs: dict[int, tuple[RequestSpec, list[SiteTarget]] | InvalidInput] = {}
         for rid, row in rows.items():
             try:
-                self.specs[rid] = (_stored_spec(row["spec_json"]), _targets(row))
+                self.specs[rid] = (_stored_spec(row["spec_json"]), targets[rid])
             except InvalidInput as exc:  # a stored spec that no longer parses: refused alone
                 self.specs[rid] = exc
         parsed = [(rows[rid]["department"], v) for rid, v in self.specs.items()

@@ -79,6 +79,22 @@ def test_parse_a_good_request() -> None:
     assert spec.servers[0].volumes == (100,) and spec.server_count == 2
 
 
+@pytest.mark.parametrize("data", [
+    request(), request(dr_level=6, playbooks=["harden"]),
+    request(servers=[{"name_prefix": "db", "flavor": "gc.c4m8", "image": "i", "count": 3,
+                      "network": {"PROD": "prod-net", "DR-REMOTE": "dr-net"},
+                      "volumes": [100, 200]},
+                     {"name_prefix": "web", "flavor": "gc.c32m128", "image": "u", "count": 1,
+                      "network": "n"}])])
+def test_the_stored_form_parses_back_to_the_same_spec(data: dict[str, Any]) -> None:
+    """Approval reads a request's spec back from its stored JSON (and a process that stored
+    it keeps the parsed spec for it): both must be the same spec."""
+    import json
+
+    spec = parse_request(data)
+    assert parse_request(json.loads(json.dumps(spec.to_dict(), ensure_ascii=False))) == spec
+
+
 @pytest.mark.parametrize(("data", "where"), [
     ("not a mapping", "mapping"),
     (request(servers=[]), "servers"),
