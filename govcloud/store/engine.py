@@ -12,7 +12,9 @@ from sqlmodel import create_engine
 
 from govcloud.errors import InvalidInput
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+# SQLite has one writer; its busy handler polls, so with many writers (the provisioning worker's
+# threads) one can wait several seconds for its turn: 5 s failed requests under load.
+SQLITE_BUSY_TIMEOUT_MS = 30000
 
 
 def normalise_url(url: str | URL) -> URL:

@@ -117,7 +117,7 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         with eng.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     finally:
         eng.dispose()
     assert (tmp_path / "deep" / "dir" / "x.db").exists()
