@@ -491,7 +491,7 @@ class _ApprovalRun:
                   if not isinstance(v, InvalidInput)]
         conn = session.connection()
         self.projects, self.flavors = store.placement_reads(
-            conn, {(dept, t.site) for dept, (_, targets) in parsed for t in targets},
+            conn, {(dept, t.site) for dept, (_, sites) in parsed for t in sites},
             {g.flavor for _, (spec, _) in parsed for g in spec.servers})
         self.states = inv.sync_states(conn) if parsed else {}
 
@@ -533,8 +533,8 @@ class _ApprovalRun:
         before = row["state"]
         transition(rid, before, RequestState.APPROVED)
         parsed = self.specs[rid]
-        if isinstance(parsed, InvalidInput):
-            raise parsed
+        if isinstance(parsed, InvalidInput):  # a fresh error per approval, as for Forbidden
+            raise InvalidInput(parsed.message, hint=parsed.hint)
         spec, targets = parsed
         inputs = {t.site: self.site_input(department, t.site) for t in targets}
         placement = place(spec, targets, inputs, group_policy=self.ctx.group_policy)

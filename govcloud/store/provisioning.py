@@ -90,6 +90,11 @@ _RES = ReservationRow.__table__  # type: ignore[attr-defined]
 _EVENT = ProvisionEventRow.__table__  # type: ignore[attr-defined]
 
 
+def held(row: Any) -> Demand:
+    """What a ledger or reservation row holds."""
+    return Demand(Resources(row.vcpu, row.ram_mb, row.disk_gb), row.instances)
+
+
 def lock_requests(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Lock the requests ``ids`` (in id order) and return their columns by id."""
     rows = conn.execute(sa_select(_REQ).where(_REQ.c.id.in_(sorted(set(ids))))
@@ -104,8 +109,7 @@ def lock_ledger(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple
     rows = conn.execute(
         sa_select(_LEDGER).where(tuple_(_LEDGER.c.site, _LEDGER.c.department).in_(keys))
         .order_by(_LEDGER.c.site, _LEDGER.c.department).with_for_update())
-    found = {(r.site, r.department): Demand(Resources(r.vcpu, r.ram_mb, r.disk_gb), r.instances)
-             for r in rows}
+    found = {(r.site, r.department): held(r) for r in rows}
     missing = [k for k in keys if k not in found]
     if missing:
         raise RuntimeError(f"ledger rows missing (ensure_ledger first): {missing}")
@@ -168,9 +172,8 @@ def release(session: Session, request: ProvisionRequestRow, at: dt.datetime) -> 
     conn = session.connection()
     ledger = lock_ledger(conn, ledger_keys(request.department, [r.site for r in rows]))
     for r in rows:
-        demand = Demand(Resources(r.vcpu, r.ram_mb, r.disk_gb), r.instances)
         for key in ((r.site, SITE_TOTAL), (r.site, r.department)):
-            ledger[key] = ledger[key] - demand
+            ledger[key] = ledger[key] - held(r)
         r.released_at = at
         session.add(r)
     write_ledger(conn, ledger)
@@ -178,8 +181,7 @@ def release(session: Session, request: ProvisionRequestRow, at: dt.datetime) -> 
 
 
 def ledger_totals(session: Session) -> dict[tuple[str, str], Demand]:
-    return {(r.site, r.department): Demand(Resources(r.vcpu, r.ram_mb, r.disk_gb), r.instances)
-            for r in session.exec(select(ReservationLedgerRow))}
+    return {(r.site, r.department): held(r) for r in session.exec(select(ReservationLedgerRow))}
 
 
 def reservation_sums(session: Session) -> dict[tuple[str, str], Demand]:
