@@ -43,11 +43,17 @@ def canonical_json(value: Any) -> str:
 
 def normalise_summary(summary: Summary | None) -> dict[str, Any] | None:
     """``summary`` as it reads back from its canonical JSON (tuples become lists, and so on)."""
+    return _normalised(summary)[0]
+
+
+def _normalised(summary: Summary | None) -> tuple[dict[str, Any] | None, str | None]:
+    """``normalise_summary`` and the canonical JSON it was read back from."""
     if summary is None:
-        return None
-    value = json.loads(canonical_json(dict(summary)))
+        return None, None
+    text = canonical_json(dict(summary))
+    value = json.loads(text)
     assert isinstance(value, dict)
-    return value
+    return value, text
 
 
 def canonical_time(at: datetime) -> str:
@@ -111,17 +117,34 @@ def entry_hash(*, seq: int, at: datetime, actor: str, action: str, target: str,
 def seal(*, seq: int, at: datetime, actor: str, action: str, target: str,
          before: Summary | None, after: Summary | None, prev_hash: str) -> AuditEntry:
     """A new entry chained to ``prev_hash``, with its summaries normalised and its hash set."""
+    return seal_stored(seq=seq, at=at, actor=actor, action=action, target=target,
+                       before=before, after=after, prev_hash=prev_hash).entry
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A sealed entry with its summaries' canonical JSON, as the store writes them."""
+
+    entry: AuditEntry
+    before_json: str | None
+    after_json: str | None
+
+
+def seal_stored(*, seq: int, at: datetime, actor: str, action: str, target: str,
+                before: Summary | None, after: Summary | None, prev_hash: str) -> Sealed:
+    """``seal``, keeping the summaries' canonical JSON (the store writes it as is)."""
     if seq < 1:
         raise InvalidInput(f"audit seq must be positive, not {seq}")
     for label, value in (("actor", actor), ("action", action), ("target", target)):
         if not value.strip():
             raise InvalidInput(f"an audit entry needs a non-empty {label}")
-    b, a = normalise_summary(before), normalise_summary(after)
+    (b, b_json), (a, a_json) = _normalised(before), _normalised(after)
     at_utc = datetime.fromisoformat(canonical_time(at))
     digest = entry_hash(seq=seq, at=at_utc, actor=actor, action=action, target=target,
                         before=b, after=a, prev_hash=prev_hash)
-    return AuditEntry(seq=seq, at=at_utc, actor=actor, action=action, target=target,
-                      before=b, after=a, prev_hash=prev_hash, hash=digest)
+    return Sealed(AuditEntry(seq=seq, at=at_utc, actor=actor, action=action, target=target,
+                             before=b, after=a, prev_hash=prev_hash, hash=digest),
+                  b_json, a_json)
 
 
 def recomputed_hash(entry: AuditEntry) -> str:

@@ -57,7 +57,8 @@ class Batcher:
             self._queue.append(piece)
             if not self._leading:
                 self._leading = piece.lead = True
-            self._lock.notify_all()  # a gathering leader counts the queue again
+            elif len(self._queue) >= self._last:
+                self._lock.notify_all()  # a gathering leader has all it waits for
         while not piece.finished:
             if piece.lead:
                 with self._lock:

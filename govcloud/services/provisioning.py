@@ -36,8 +36,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from govcloud.domain.capacity import SiteCapacity
 from govcloud.domain.catalogue import Catalogue, Department
-from govcloud.domain.placement import Demand, SiteInput, place
+from govcloud.domain.inventory import HypervisorInfo
+from govcloud.domain.placement import Demand, FitIndex, SiteInput, place
 from govcloud.domain.provisioning import (
     DEFAULT_POLICY,
     AutoApprove,
@@ -481,6 +483,7 @@ class _ApprovalRun:
         self.events: list[dict[str, Any]] = []
         self.audit: list[AuditRecord] = []
         self.allowed: dict[tuple[int, str], GovCloudError | None] = {}
+        self.sites: dict[str, tuple[list[HypervisorInfo], SiteCapacity, FitIndex]] = {}
         self.specs: dict[int, tuple[RequestSpec, list[SiteTarget]] | InvalidInput] = {}
         for rid, row in rows.items():
             try:
@@ -496,8 +499,11 @@ class _ApprovalRun:
         self.states = inv.sync_states(conn) if parsed else {}
 
     def site_input(self, department: str, site: str) -> SiteInput:
-        hosts, cap, index = site_placement(self.session.connection(), self.ctx.engine, site,
-                                           self.states.get(site))
+        placed = self.sites.get(site)
+        if placed is None:  # the site's hosts once per batch (a sync cannot change them now)
+            placed = self.sites[site] = site_placement(
+                self.session.connection(), self.ctx.engine, site, self.states.get(site))
+        hosts, cap, index = placed
         project, quotas = self.projects.get((department, site), (None, {}))
         return SiteInput(
             site=site, hosts=hosts, flavors=self.flavors.get(site, {}), quotas=quotas,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, false, func, insert, or_
+from sqlalchemy import Engine, false, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -37,13 +37,14 @@ from govcloud.domain.audit import (
     GENESIS,
     AuditEntry,
     ChainAnchor,
+    Sealed,
     Summary,
     VerifyResult,
-    canonical_json,
-    seal,
+    seal_stored,
     verify_chain,
 )
 from govcloud.errors import InvalidInput
+from govcloud.store.bulk import insert_rows
 from govcloud.store.tables import AuditEntryRow, utcnow
 
 MAX_PAGE = 1000
@@ -95,10 +96,6 @@ def _to_entry(row: AuditEntryRow) -> AuditEntry:
     return AuditEntry(seq=row.seq, at=_utc(row.at), actor=row.actor, action=row.action,
                       target=row.target, before=_loads(row.before_json),
                       after=_loads(row.after_json), prev_hash=row.prev_hash, hash=row.hash)
-
-
-def _dumps(summary: Summary | None) -> str | None:
-    return None if summary is None else canonical_json(dict(summary))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,17 +154,18 @@ class AuditLog:
         lock_for_write(self.session, _PG_AUDIT_LOCK)
         head = self.head()
         seq, prev = head.seq, head.hash
-        entries: list[AuditEntry] = []
+        sealed: list[Sealed] = []
         for r in records:
-            entry = seal(seq=seq + 1, at=self.clock(), actor=r.actor, action=r.action,
-                         target=r.target, before=r.before, after=r.after, prev_hash=prev)
-            entries.append(entry)
-            seq, prev = entry.seq, entry.hash
-        self.session.connection().execute(insert(_AUDIT), [
-            {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
-             "before_json": _dumps(e.before), "after_json": _dumps(e.after),
-             "prev_hash": e.prev_hash, "hash": e.hash} for e in entries])
-        return entries
+            s = seal_stored(seq=seq + 1, at=self.clock(), actor=r.actor, action=r.action,
+                            target=r.target, before=r.before, after=r.after, prev_hash=prev)
+            sealed.append(s)
+            seq, prev = s.entry.seq, s.entry.hash
+        insert_rows(self.session.connection(), _AUDIT, [
+            {"seq": s.entry.seq, "at": s.entry.at, "actor": s.entry.actor,
+             "action": s.entry.action, "target": s.entry.target, "before_json": s.before_json,
+             "after_json": s.after_json, "prev_hash": s.entry.prev_hash, "hash": s.entry.hash}
+            for s in sealed])
+        return [s.entry for s in sealed]
 
     def get_entry(self, seq: int) -> AuditEntry | None:
         row = self.session.get(AuditEntryRow, seq)

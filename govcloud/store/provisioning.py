@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -27,6 +27,7 @@ from govcloud.domain.capacity import FlavorSpec, Resources
 from govcloud.domain.placement import Demand, Quota
 from govcloud.errors import NotFound
 from govcloud.store import inventory as inv
+from govcloud.store.bulk import insert_rows
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import (
     ProvisionEventRow,
@@ -144,11 +145,9 @@ def write_approvals(conn: Connection, *, requests: Sequence[Mapping[str, Any]],
             [{"k_id": r["id"], "v_state": r["state"], "v_approver": r["approver"],
               "v_reason": r["reason"], "v_updated_at": r["updated_at"],
               "v_placement_json": r["placement_json"]} for r in requests])
-    if reservations:
-        conn.execute(insert(_RES), list(reservations))
+    insert_rows(conn, _RES, reservations)
     write_ledger(conn, ledger)
-    if events:
-        conn.execute(insert(_EVENT), list(events))
+    insert_rows(conn, _EVENT, events)
 
 
 def reservation_values(request_id: int, site: str, department: str, demand: Demand,

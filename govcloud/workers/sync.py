@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from govcloud.heap import settle
 from govcloud.services.inventory import syncer_for
 from govcloud.services.sync import Syncer, SyncReport
 
@@ -93,16 +94,22 @@ class SyncWorker:
             self._thread = None
 
 
+def _after_sync(snapshots: Any) -> None:
+    snapshots.refresh()
+    log.debug("sync worker: heap settled in %.3f s", settle())
+
+
 def start_workers(state: Any) -> Callable[[], None]:
     """The server's hook (``make_app(workers=start_workers)``): start the sync worker on the
-    app's state (engine, settings, clouds, catalogue) — it refreshes the metrics snapshot after
-    each run — and return the function that stops it."""
+    app's state (engine, settings, clouds, catalogue) — after each run it refreshes the metrics
+    snapshot and settles the heap (``govcloud.heap.settle``: the new snapshot's objects leave
+    the garbage collector's full passes) — and return the function that stops it."""
     from govcloud.services.metrics import snapshots_for
 
     settings = state.settings
     snapshots = snapshots_for(state)
     worker = SyncWorker(syncer_for(state), interval_s=settings.sync_interval_s,
                         full_interval_s=settings.full_sync_interval_s,
-                        after=lambda _report: snapshots.refresh()).start()
+                        after=lambda _report: _after_sync(snapshots)).start()
     state.sync_worker = worker
     return worker.stop

@@ -1,21 +1,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, func, inspect, select
 from sqlmodel import Session
 
 from govcloud.domain.sites import Site, SiteRole, default_sites
 from govcloud.errors import InvalidInput, NotFound
+from govcloud.store.bulk import insert_rows
 from govcloud.store.engine import display_url, make_engine, normalise_url
 from govcloud.store.migrate import current, head, upgrade
 from govcloud.store.sites import SiteRepository
 from govcloud.store.tables import SiteRow, metadata
+from govcloud.store.tables_provisioning import ProvisionEventRow
 
 HEAD = "0008_flavors"  # the newest revision in migrations/versions
 
@@ -109,6 +111,31 @@ def test_uncommitted_changes_are_rolled_back(engine: Engine) -> None:
         session.rollback()
     with Session(engine) as session:
         assert SiteRepository(session=session).find_site("GZ") is None
+
+
+def test_insert_rows_writes_awkward_values_exactly_and_rolls_back_with_the_transaction(
+        engine: Engine) -> None:
+    """PostgreSQL streams the rows with COPY, SQLite inserts them: both store them as given
+    (tabs, newlines, backslashes, quotes, non-ASCII, NULL, aware times) and both inside the
+    caller's transaction."""
+    table = ProvisionEventRow.__table__  # type: ignore[attr-defined]
+    at = datetime(2026, 11, 29, 5, 0, 1, 123456, tzinfo=UTC)
+    messages = ["tab\there", "line\nbreak\r\n", "back\\slash \\N \\.", "quote ' \" ,;|",
+                "省政务云 — ✓", "\\N", ""]
+    rows = [{"request_id": i, "at": at, "kind": "note", "message": m}
+            for i, m in enumerate(messages, start=1)]
+    with engine.connect() as conn:
+        insert_rows(conn, table, rows)
+        conn.rollback()
+        assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+        insert_rows(conn, table, rows)
+        insert_rows(conn, table, [])
+        conn.commit()
+    with engine.connect() as conn:
+        got = conn.execute(select(table).order_by(table.c.request_id)).all()
+    assert [r.message for r in got] == messages
+    assert [r.id for r in got] == sorted(r.id for r in got) and len({r.id for r in got}) == 7
+    assert all((r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)) == at for r in got)
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ site). Also the sync worker: first run full, then incremental, stops cleanly."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -182,3 +183,7 @@ def test_the_worker_thread_syncs_and_stops_cleanly(
                for s in SITES)
     runs = worker.runs
     assert not worker.wait_for_runs(runs + 1, timeout=0.2)  # stopped: no more runs
+    # each run settled the heap after it: the last run's objects are out of the GC's passes
+    assert gc.get_freeze_count() > 0
+    assert all(o is not worker.last_report for o in gc.get_objects())
+    gc.unfreeze()  # the rest of the suite runs with the usual collector

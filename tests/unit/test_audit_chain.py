@@ -18,8 +18,10 @@ from govcloud.domain.audit import (
     ChainAnchor,
     Tampering,
     canonical_form,
+    canonical_json,
     entry_hash,
     seal,
+    seal_stored,
     verify_chain,
 )
 from govcloud.errors import InvalidInput
@@ -73,6 +75,25 @@ def test_seal_normalises_summaries_and_time() -> None:
     assert e.at == datetime(2026, 1, 1, 8, tzinfo=UTC) and e.at.tzinfo is UTC
     assert e.to_dict()["at"] == "2026-01-01T08:00:00.000000+00:00"
     assert verify_chain([e]).ok
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=8)
+
+
+@given(before=st.none() | st.dictionaries(st.text(max_size=4), _JSON, max_size=4),
+       after=st.none() | st.dictionaries(st.text(max_size=4), _JSON, max_size=4))
+def test_the_stored_summaries_are_the_canonical_json_of_the_sealed_ones(
+        before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    s = seal_stored(seq=3, at=T0, actor="a", action="x.y", target="t", before=before,
+                    after=after, prev_hash=GENESIS_HASH)
+    assert s.entry == seal(seq=3, at=T0, actor="a", action="x.y", target="t", before=before,
+                           after=after, prev_hash=GENESIS_HASH)
+    for text, value in ((s.before_json, s.entry.before), (s.after_json, s.entry.after)):
+        assert text == (None if value is None else canonical_json(value))
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
