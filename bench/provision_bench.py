@@ -11,17 +11,19 @@
    one request after the other) on the first ``--serial-servers`` servers, extrapolated per
    server to the 200.
 2. **Approval with reservation, 50 concurrent approvers**: on SQLite and PostgreSQL, each
-   synced from the same simulator, 200 submitted requests of the 13 departments with DR level
-   5-6 (three sites each, so every approval locks and updates the sites' shared ledger rows)
-   are approved by 50 threads at once, each taking the next request as soon as its last
-   approval returned; p50/p99 of ``approve`` (placement + locked reservation + audit). Target
-   p99 < 50 ms.
+   synced from the same simulator (the heap settled after the sync, as the server's sync
+   worker does: ``govcloud.heap.settle``), 200 submitted one-server requests of the
+   departments with DR level 5-6 and quota room (three sites each, so every approval locks and
+   updates the sites' shared ledger rows) are approved by 50 threads at once, each taking the
+   next request as soon as its last approval returned; three such rounds, p50/p99 of
+   ``approve`` (placement + locked reservation + audit) over all 600. Target p99 < 50 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -34,9 +36,11 @@ from typing import Any
 
 import httpx
 from sim_bench import machine
+from sqlmodel import Session
 from sync_bench import DEFAULT_PG, pg_schema
 
 from govcloud.cloud.connect import connect
+from govcloud.domain.placement import Demand
 from govcloud.domain.rbac import Principal
 from govcloud.domain.sites import default_sites
 from govcloud.errors import TemporaryError
@@ -44,6 +48,7 @@ from govcloud.heap import settle
 from govcloud.services import provisioning as svc
 from govcloud.services.catalogue import load_catalogue
 from govcloud.services.sync import Syncer
+from govcloud.store import provisioning as store
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.workers.provision import ProvisionWorker, WorkerSettings
@@ -54,6 +59,7 @@ LATENCY_MS = 50
 TARGET_APPROVE_P99_MS = 50.0
 APPROVERS = 50
 APPROVALS = 200
+ROUNDS = 3  # rounds of APPROVALS; p99 is taken over all of them
 ADMIN = Principal("bench-admin", "bureau-admin")
 OPERATOR = Principal("bench-ops", "operator")
 NETWORKS = {"PROD": "prod-net", "DR-LOCAL": "dr-local-net", "DR-REMOTE": "dr-remote-net"}
@@ -164,24 +170,77 @@ def bench_provisioning(work: Path, serial_servers: int) -> dict[str, Any]:
             "speedup": round(per_server * servers / wall, 1)}
 
 
-def approvals(ctx: svc.ProvisioningContext, approvers: int, count: int,
-              tag: str) -> dict[str, Any]:
-    # one-server systems of the departments with DR level 5-6 in turn (three sites each, all
-    # on the sites' shared ledger rows), so that quota never runs out in the run
-    departments = sorted(d.code for d in ctx.catalogue()
-                         if d.dr_level >= 5 and d.quota("DR-REMOTE").instances >= 200)
-    ids = [svc.submit(ctx, OPERATOR, request(departments[i % len(departments)], f"{tag}-{i}",
-                                             1))["id"]
-           for i in range(count)]
+def approvals(ctx: svc.ProvisioningContext, approvers: int, count: int, tag: str,
+              rounds: int = 1) -> dict[str, Any]:
+    """``rounds`` rounds of ``count`` submitted requests approved by ``approvers`` threads;
+    p50/p99/max over every approval of every round, and each round's p99."""
+    times: list[float] = []
+    round_p99: list[float] = []
+    reasons: list[str] = []
+    wall = 0.0
+    for n in range(rounds):
+        ids = [svc.submit(ctx, OPERATOR, request(department, f"{tag}{n}-{i}", 1))["id"]
+               for i, department in enumerate(departments_with_room(ctx, count))]
+        took, refusals, seconds = approval_round(ctx, approvers, ids)
+        times += took
+        reasons += refusals
+        wall += seconds
+        round_p99.append(round(p99(took) * 1000, 1))
+    times.sort()
+    check = svc.ledger_check(ctx.engine)
+    return {"approvers": approvers, "approvals": len(times), "refused": len(reasons),
+            "rounds": rounds, "round_p99_ms": round_p99,
+            "wall_s": round(wall, 2),
+            "p50_ms": round(statistics.median(times) * 1000, 1),
+            "p99_ms": round(p99(times) * 1000, 1),
+            "max_ms": round(times[-1] * 1000, 1), "ledger_matches": check["matches"],
+            "first_refusal": reasons[0] if reasons else None}
+
+
+def departments_with_room(ctx: svc.ProvisioningContext, count: int) -> list[str]:
+    """The departments of ``count`` one-server systems: the departments with DR level 5-6
+    (three sites each, so every approval updates the sites' shared ledger rows) in turn, each
+    as long as its project's instance and core quotas have room in every site after use and
+    reservations — so that every approval of the run has room and none is a cheap refusal."""
+    codes = sorted(d.code for d in ctx.catalogue() if d.dr_level >= 5)
+    sites = [s.name for s in ctx.sites]
+    with Session(ctx.engine) as session:
+        projects, _ = store.placement_reads(session.connection(),
+                                            [(c, s) for c in codes for s in sites], [])
+        held = store.ledger_totals(session)
+    room = {}
+    for code in codes:
+        left = []
+        for site in sites:
+            quotas = projects.get((code, site), ("", {}))[1]
+            reserved = held.get((site, code), Demand())
+            for name, used in (("instances", reserved.instances), ("cores", reserved.cores)):
+                quota = quotas.get(name)
+                free = 0 if quota is None else quota.room(used)
+                left.append(count if free is None else free)  # None: unlimited
+        room[code] = min(left)
+    out: list[str] = []
+    while len(out) < count:
+        ready = [c for c in codes if room[c] > 0]
+        if not ready:
+            raise SystemExit(f"only room for {len(out)} of {count} one-server systems")
+        for code in ready[:count - len(out)]:
+            out.append(code)
+            room[code] -= 1
+    return out
+
+
+def approval_round(ctx: svc.ProvisioningContext, approvers: int, ids: list[int]
+                   ) -> tuple[list[float], list[str], float]:
+    """``approvers`` threads approve ``ids``, each taking the next as soon as its last
+    returned: (seconds each approval took, why each refused one was refused, wall seconds)."""
     queue = list(ids)
     lock = threading.Lock()
     times: list[float] = []
-    refused = 0
     reasons: list[str] = []
     barrier = threading.Barrier(approvers)
 
     def approver() -> None:
-        nonlocal refused
         barrier.wait()
         while True:
             with lock:
@@ -193,7 +252,6 @@ def approvals(ctx: svc.ProvisioningContext, approvers: int, count: int,
                 svc.approve(ctx, ADMIN, rid)
             except (svc.InsufficientCapacity, TemporaryError) as exc:
                 with lock:
-                    refused += 1
                     reasons.append(exc.message)
             dt = time.perf_counter() - t0
             with lock:
@@ -205,15 +263,13 @@ def approvals(ctx: svc.ProvisioningContext, approvers: int, count: int,
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
-    times.sort()
-    check = svc.ledger_check(ctx.engine)
-    return {"approvers": approvers, "approvals": len(times), "refused": refused,
-            "wall_s": round(wall, 2),
-            "p50_ms": round(statistics.median(times) * 1000, 1),
-            "p99_ms": round(times[int(len(times) * 0.99) - 1] * 1000, 1),
-            "max_ms": round(times[-1] * 1000, 1), "ledger_matches": check["matches"],
-            "first_refusal": reasons[0] if reasons else None}
+    return times, reasons, time.perf_counter() - t0
+
+
+def p99(values: list[float]) -> float:
+    """The 99th percentile (nearest rank: the value 99 % of the sample is at or below)."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(len(ordered) * 0.99), 1) - 1]
 
 
 def bench_approvals(work: Path, pg: str | None) -> list[dict[str, Any]]:
@@ -232,7 +288,7 @@ def bench_approvals(work: Path, pg: str | None) -> list[dict[str, Any]]:
                 ctx, _ = context(engine, work / "appr" / "clouds.yaml")
                 one = approvals(ctx, 1, 50, "seq")
                 print(f"{label}, one approver: {one}", flush=True)
-                result = approvals(ctx, APPROVERS, APPROVALS, "par")
+                result = approvals(ctx, APPROVERS, APPROVALS, "par", rounds=ROUNDS)
                 print(f"{label}: {result}", flush=True)
                 out.append({"database": label, **result, "sequential": one})
             finally:
@@ -260,19 +316,24 @@ def write_results(r: dict[str, Any]) -> None:
         f"{p['serial_wall_s']} s = {p['serial_per_server_s']} s per server → "
         f"{p['serial_200_estimate_s']} s for {p['servers']} |",
         f"| speed-up | **{p['speedup']}×** |", "",
-        f"Approval with reservation, {APPROVERS} concurrent approvers, {APPROVALS} one-server "
-        "requests of the DR-level-5/6 departments with room (three sites each; placement, "
-        "locked reservation, event and audit entry per approval). Target p99 < "
+        f"Approval with reservation, {APPROVERS} concurrent approvers: {ROUNDS} rounds of "
+        f"{APPROVALS} one-server requests of the DR-level-5/6 departments with room (three "
+        "sites each; placement, locked reservation, event and audit entry per approval), p50 / "
+        "p99 / max over all the rounds' approvals. The heap is settled after the sync, as the "
+        f"server's sync worker does (govcloud/heap.py). Target p99 < "
         f"{TARGET_APPROVE_P99_MS:.0f} ms.\n",
         "| database | approvers | approvals | refused (no room or busy) | wall | p50 | p99 | "
-        "max | ledger matches |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        "p99 of each round | max | ledger matches |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for a in r["approvals"]:
         for x in (a["sequential"], a):
-            ok = "✅" if x["p99_ms"] < TARGET_APPROVE_P99_MS else "❌"
+            ok = ("" if x["approvers"] != APPROVERS else  # the target is for 50 approvers
+                  " ✅" if x["p99_ms"] < TARGET_APPROVE_P99_MS else " ❌")
+            each = " / ".join(f"{v} ms" for v in x["round_p99_ms"]) if x["rounds"] > 1 else "—"
             lines.append(f"| {a['database']} | {x['approvers']} | {x['approvals']} | "
                          f"{x['refused']} | {x['wall_s']} s | {x['p50_ms']} ms | "
-                         f"{x['p99_ms']} ms {ok} | {x['max_ms']} ms | {x['ledger_matches']} |")
+                         f"{x['p99_ms']} ms{ok} | {each} | {x['max_ms']} ms | "
+                         f"{x['ledger_matches']} |")
     per = {a["database"]: a["wall_s"] * 1000 / max(a["approvals"], 1) for a in r["approvals"]}
     met = all(a["p99_ms"] < TARGET_APPROVE_P99_MS for a in r["approvals"])
     lines.append(
@@ -283,12 +344,14 @@ def write_results(r: dict[str, Any]) -> None:
         "approvers each taking the next request the moment the last returns, every approval "
         "waits for about one whole batch of 50, so p99 ≈ 50 × the serialised cost per "
         "approval (wall ÷ approvals here: "
-        + ", ".join(f"{db} {ms:.2f} ms" for db, ms in per.items()) + ")"
+        + ", ".join(f"{db} {ms:.2f} ms" for db, ms in per.items()) + "). The one-approver "
+        "runs (50 approvals) are for comparison; their p99 is their slowest approval, the "
+        "first after the sync, which makes the departments' ledger rows and fills the caches"
         + (". Target met.\n" if met else
            ". Not met where ❌: the cost is the batch's Python work (placement, audit sealing, "
-           "parameter building, ~0.4 ms per approval) plus, on PostgreSQL, the server's "
-           "per-row work for the five rows an approval writes; the first burst after single "
-           "approvals also pays for one batch of one before the rest gather.\n"))
+           "parameter building, ~0.1 ms per approval) plus the database's work for the six "
+           "rows an approval writes, on a 2-core machine where the database server and the "
+           "control plane share the cores.\n"))
     with (HERE / "results.md").open("a", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
 
