@@ -3,8 +3,9 @@
 A batch of approvals writes a few hundred small rows (reservations, progress events, audit
 entries). Sent as one INSERT per row (psycopg's pipelined executemany) PostgreSQL parses,
 binds and executes each row; COPY streams them into the table as one command, in the same
-transaction (the caller's connection), which took a batch of 50 approvals' inserts from
-about 6 to 3 ms (bench/provision_bench.py).
+transaction (the caller's connection). Measured on its own on the 2-core test machine, a batch
+of 50 approvals' writes (50 request updates; 150 reservations, 50 events and 50 audit entries
+inserted) went from 7.8 to 6.2 ms (median of 25).
 """
 
 from __future__ import annotations
