@@ -41,13 +41,9 @@ def canonical_json(value: Any) -> str:
                                 "objects; convert dates and enums to strings") from None
 
 
-def normalise_summary(summary: Summary | None) -> dict[str, Any] | None:
-    """``summary`` as it reads back from its canonical JSON (tuples become lists, and so on)."""
-    return _normalised(summary)[0]
-
-
 def _normalised(summary: Summary | None) -> tuple[dict[str, Any] | None, str | None]:
-    """``normalise_summary`` and the canonical JSON it was read back from."""
+    """``summary`` as it reads back from its canonical JSON (tuples become lists, and so on),
+    and that JSON."""
     if summary is None:
         return None, None
     text = canonical_json(dict(summary))

@@ -159,7 +159,7 @@ def test_the_worker_runs_full_first_then_incremental_and_full_when_due() -> None
 
 def test_the_worker_thread_syncs_and_stops_cleanly(
         sim: tuple[RunningSimulator, Path], engine: Engine, database_url: str,
-        tmp_path: Path) -> None:
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
     running, clouds = sim
     conns = {s.name: connect(s, clouds_yaml=clouds) for s in SITES}
     settings = load_settings(database_url=database_url, clouds_yaml=clouds,
@@ -173,6 +173,7 @@ def test_the_worker_thread_syncs_and_stops_cleanly(
         assert worker.wait_for_runs(3, timeout=60)
     finally:
         stop()
+        request.addfinalizer(gc.unfreeze)  # the rest of the suite: the usual collector
     assert worker._thread is None  # joined
     assert worker.last_report is not None and worker.last_report.ok
     assert not worker.last_report.full  # the first was full, the later ones incremental
@@ -186,4 +187,3 @@ def test_the_worker_thread_syncs_and_stops_cleanly(
     # each run settled the heap after it: the last run's objects are out of the GC's passes
     assert gc.get_freeze_count() > 0
     assert all(o is not worker.last_report for o in gc.get_objects())
-    gc.unfreeze()  # the rest of the suite runs with the usual collector
