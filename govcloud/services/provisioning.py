@@ -67,7 +67,8 @@ from govcloud.services.group_commit import Batcher, Piece
 from govcloud.services.inventory import catalogue_for, rbac_city, site_placement
 from govcloud.store import inventory as inv
 from govcloud.store import provisioning as store
-from govcloud.store.audit import AuditLog, AuditRecord, write_session
+from govcloud.store.audit import AuditLog, AuditRecord, audit_insert, write_session
+from govcloud.store.bulk import write_all
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import (
     ProvisionRequestRow,
@@ -573,10 +574,11 @@ class _ApprovalRun:
     def write(self) -> None:
         if not self.requests:
             return
-        store.write_approvals(self.session.connection(), requests=self.requests,
-                              reservations=self.reservations, ledger=self.changed,
-                              events=self.events)
-        AuditLog(session=self.session, clock=self.ctx.clock).append_many(self.audit)
+        sealed = AuditLog(session=self.session, clock=self.ctx.clock).seal_many(self.audit)
+        write_all(self.session.connection(), [
+            *store.approval_writes(requests=self.requests, reservations=self.reservations,
+                                   ledger=self.changed, events=self.events),
+            audit_insert(sealed)])
 
 
 def reject(ctx: ProvisioningContext, principal: Principal, request_id: int,

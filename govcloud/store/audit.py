@@ -44,7 +44,7 @@ from govcloud.domain.audit import (
     verify_chain,
 )
 from govcloud.errors import InvalidInput
-from govcloud.store.bulk import insert_rows
+from govcloud.store.bulk import Insert, insert_rows
 from govcloud.store.tables import AuditEntryRow, utcnow
 
 MAX_PAGE = 1000
@@ -112,6 +112,19 @@ class AuditRecord:
 _AUDIT = AuditEntryRow.__table__  # type: ignore[attr-defined]
 
 
+def stored_rows(sealed: Sequence[Sealed]) -> list[dict[str, Any]]:
+    """The audit table's rows for ``sealed`` entries."""
+    return [{"seq": s.entry.seq, "at": s.entry.at, "actor": s.entry.actor,
+             "action": s.entry.action, "target": s.entry.target, "before_json": s.before_json,
+             "after_json": s.after_json, "prev_hash": s.entry.prev_hash, "hash": s.entry.hash}
+            for s in sealed]
+
+
+def audit_insert(sealed: Sequence[Sealed]) -> Insert:
+    """Inserting ``sealed`` entries, as a bulk operation (``bulk.write_all``)."""
+    return Insert(_AUDIT, stored_rows(sealed))
+
+
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
     """What ``list_entries`` selects; every field left None selects everything."""
@@ -149,6 +162,14 @@ class AuditLog:
     def append_many(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:
         """Chain several entries in the given order, as ``append`` one after another would,
         with one lock, one read of the head and one INSERT for them all."""
+        sealed = self.seal_many(records)
+        insert_rows(self.session.connection(), _AUDIT, stored_rows(sealed))
+        return [s.entry for s in sealed]
+
+    def seal_many(self, records: Sequence[AuditRecord]) -> list[Sealed]:
+        """Take the log's write lock, read the head and seal ``records`` in order after it;
+        the caller inserts them (``stored_rows``) in the same transaction — with its other
+        writes in one ``bulk.write_all``, say."""
         if not records:
             return []
         lock_for_write(self.session, _PG_AUDIT_LOCK)
@@ -160,12 +181,7 @@ class AuditLog:
                             target=r.target, before=r.before, after=r.after, prev_hash=prev)
             sealed.append(s)
             seq, prev = s.entry.seq, s.entry.hash
-        insert_rows(self.session.connection(), _AUDIT, [
-            {"seq": s.entry.seq, "at": s.entry.at, "actor": s.entry.actor,
-             "action": s.entry.action, "target": s.entry.target, "before_json": s.before_json,
-             "after_json": s.after_json, "prev_hash": s.entry.prev_hash, "hash": s.entry.hash}
-            for s in sealed])
-        return [s.entry for s in sealed]
+        return sealed
 
     def get_entry(self, seq: int) -> AuditEntry | None:
         row = self.session.get(AuditEntryRow, seq)

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, tuple_, update
+from sqlalchemy import Connection, Engine, and_, func, tuple_
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -27,7 +27,7 @@ from govcloud.domain.capacity import FlavorSpec, Resources
 from govcloud.domain.placement import Demand, Quota
 from govcloud.errors import NotFound
 from govcloud.store import inventory as inv
-from govcloud.store.bulk import insert_rows
+from govcloud.store.bulk import Insert, Operation, Update, write_all
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import (
     ProvisionEventRow,
@@ -117,37 +117,31 @@ def lock_ledger(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple
     return found
 
 
+def ledger_update(amounts: Mapping[tuple[str, str], Demand]) -> Update:
+    """Setting the (locked) ledger rows to ``amounts``, as a bulk operation."""
+    return Update(_LEDGER, ("site", "department"), [
+        {"site": site, "department": dept, "vcpu": d.resources.vcpu,
+         "ram_mb": d.resources.ram_mb, "disk_gb": d.resources.disk_gb,
+         "instances": d.instances} for (site, dept), d in sorted(amounts.items())])
+
+
 def write_ledger(conn: Connection, amounts: Mapping[tuple[str, str], Demand]) -> None:
     """Set the (locked) ledger rows to ``amounts``."""
-    if not amounts:
-        return
-    conn.execute(
-        update(_LEDGER).where(_LEDGER.c.site == bindparam("k_site"),
-                              _LEDGER.c.department == bindparam("k_department"))
-        .values(vcpu=bindparam("v_vcpu"), ram_mb=bindparam("v_ram_mb"),
-                disk_gb=bindparam("v_disk_gb"), instances=bindparam("v_instances")),
-        [{"k_site": site, "k_department": dept, "v_vcpu": d.resources.vcpu,
-          "v_ram_mb": d.resources.ram_mb, "v_disk_gb": d.resources.disk_gb,
-          "v_instances": d.instances} for (site, dept), d in sorted(amounts.items())])
+    write_all(conn, [ledger_update(amounts)])
 
 
-def write_approvals(conn: Connection, *, requests: Sequence[Mapping[str, Any]],
+def approval_writes(*, requests: Sequence[Mapping[str, Any]],
                     reservations: Sequence[Mapping[str, Any]],
                     ledger: Mapping[tuple[str, str], Demand],
-                    events: Sequence[Mapping[str, Any]]) -> None:
-    """Write a batch of approvals decided under the locks: the requests' new state, their
-    reservations per site, the ledger rows' new amounts and the progress events."""
-    if requests:
-        conn.execute(update(_REQ).where(_REQ.c.id == bindparam("k_id")).values(
-            state=bindparam("v_state"), approver=bindparam("v_approver"),
-            reason=bindparam("v_reason"), updated_at=bindparam("v_updated_at"),
-            placement_json=bindparam("v_placement_json")),
-            [{"k_id": r["id"], "v_state": r["state"], "v_approver": r["approver"],
-              "v_reason": r["reason"], "v_updated_at": r["updated_at"],
-              "v_placement_json": r["placement_json"]} for r in requests])
-    insert_rows(conn, _RES, reservations)
-    write_ledger(conn, ledger)
-    insert_rows(conn, _EVENT, events)
+                    events: Sequence[Mapping[str, Any]]) -> list[Operation]:
+    """What a batch of approvals decided under the locks writes (``bulk.write_all``): the
+    requests' new state, their reservations per site, the ledger rows' new amounts and the
+    progress events."""
+    return [Update(_REQ, ("id",), [{k: r[k] for k in _APPROVED_COLUMNS} for r in requests]),
+            Insert(_RES, reservations), ledger_update(ledger), Insert(_EVENT, events)]
+
+
+_APPROVED_COLUMNS = ("id", "state", "approver", "reason", "updated_at", "placement_json")
 
 
 def reservation_values(request_id: int, site: str, department: str, demand: Demand,

@@ -20,6 +20,7 @@ from govcloud.services import provisioning as svc
 from govcloud.services.catalogue import load_catalogue
 from govcloud.store import inventory as inv
 from govcloud.store.audit import AuditLog
+from govcloud.store.bulk import write_all
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.store.provisioning import SITE_TOTAL
@@ -258,10 +259,11 @@ def test_a_batch_that_cannot_commit_fails_whole_and_leaves_nothing(
     seed(engine, hosts=50, host_vcpu=64, quota_cores=-1)
     ids = [svc.submit(ctx, OPERATOR, one_server(f"f{i}"))["id"] for i in range(3)]
 
-    def broken(self: Any, records: Any) -> Any:
+    def broken(conn: Any, operations: Any) -> None:  # the batch's writes went out, then…
+        write_all(conn, operations)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(AuditLog, "append_many", broken)
+    monkeypatch.setattr(svc, "write_all", broken)
     from govcloud.services.group_commit import Piece
 
     batch = [Piece(svc._Approval(rid, "boss", "boss", None, ADMIN)) for rid in ids]

@@ -12,12 +12,12 @@ from sqlmodel import Session
 
 from govcloud.domain.sites import Site, SiteRole, default_sites
 from govcloud.errors import InvalidInput, NotFound
-from govcloud.store.bulk import insert_rows
+from govcloud.store.bulk import Insert, Update, insert_rows, write_all
 from govcloud.store.engine import display_url, make_engine, normalise_url
 from govcloud.store.migrate import current, head, upgrade
 from govcloud.store.sites import SiteRepository
 from govcloud.store.tables import SiteRow, metadata
-from govcloud.store.tables_provisioning import ProvisionEventRow
+from govcloud.store.tables_provisioning import ProvisionEventRow, ReservationLedgerRow
 
 HEAD = "0008_flavors"  # the newest revision in migrations/versions
 
@@ -115,7 +115,8 @@ def test_uncommitted_changes_are_rolled_back(engine: Engine) -> None:
 
 def test_insert_rows_writes_awkward_values_exactly_and_rolls_back_with_the_transaction(
         engine: Engine) -> None:
-    """PostgreSQL streams the rows with COPY, SQLite inserts them: both store them as given
+    """PostgreSQL sends the rows as binary arrays (one INSERT ... unnest), SQLite inserts them
+    one by one: both store them as given
     (tabs, newlines, backslashes, quotes, non-ASCII, NULL, aware times) and both inside the
     caller's transaction."""
     table = ProvisionEventRow.__table__  # type: ignore[attr-defined]
@@ -187,3 +188,42 @@ def test_concurrent_upgrades_do_not_collide(database_url: str) -> None:
                 stream.close()
     assert results == [(0, "")] * 3
     assert current(database_url).current == HEAD
+
+
+def test_write_all_updates_by_compound_key_in_order_and_rolls_back(engine: Engine) -> None:
+    """An Update sets only the rows whose keys match, only the columns given, and sees the
+    Insert before it; none of it survives a rollback."""
+    table = ReservationLedgerRow.__table__  # type: ignore[attr-defined]
+    zero = {"vcpu": 0, "ram_mb": 0, "disk_gb": 0, "instances": 0}
+    rows = [{"site": s, "department": d, **zero} for s in ("PROD", "DR-LOCAL")
+            for d in ("*", "gd-psd")]
+    with engine.connect() as conn:
+        write_all(conn, [Insert(table, rows)])
+        conn.commit()
+    operations = [
+        Insert(table, [{"site": "PROD", "department": "gd-new", **zero}]),
+        Update(table, ("site", "department"), [
+            {"site": "PROD", "department": "gd-psd", "vcpu": 8, "instances": 2},
+            {"site": "DR-LOCAL", "department": "*", "vcpu": 2**31 - 1, "instances": 1},
+            {"site": "PROD", "department": "gd-new", "vcpu": 4, "instances": 1},
+            {"site": "NOWHERE", "department": "gd-psd", "vcpu": 99, "instances": 9}]),
+        Update(table, ("site", "department"), [])]
+    with engine.connect() as conn:
+        write_all(conn, operations)
+        conn.rollback()
+        write_all(conn, [Update(table, ("site", "department"), [
+            {"site": "PROD", "department": "*", "vcpu": 1, "instances": 1}])])
+        conn.commit()
+    with engine.connect() as conn:
+        got = {(r.site, r.department): (r.vcpu, r.ram_mb, r.instances)
+               for r in conn.execute(select(table))}
+    assert got == {("PROD", "*"): (1, 0, 1), ("PROD", "gd-psd"): (0, 0, 0),
+                   ("DR-LOCAL", "*"): (0, 0, 0), ("DR-LOCAL", "gd-psd"): (0, 0, 0)}
+    with engine.connect() as conn:
+        write_all(conn, operations)
+        conn.commit()
+        got = {(r.site, r.department): (r.vcpu, r.ram_mb, r.instances)
+               for r in conn.execute(select(table))}
+    assert got == {("PROD", "*"): (1, 0, 1), ("PROD", "gd-psd"): (8, 0, 2),
+                   ("DR-LOCAL", "*"): (2**31 - 1, 0, 1), ("DR-LOCAL", "gd-psd"): (0, 0, 0),
+                   ("PROD", "gd-new"): (4, 0, 1)}
