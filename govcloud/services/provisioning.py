@@ -460,7 +460,7 @@ def _approve_batch(ctx: ProvisioningContext, batch: list[Piece]) -> None:
                 session.rollback()
                 store.ensure_ledger(ctx.engine, missing)
                 continue
-            run = _ApprovalRun(ctx, session, rows, targets, store.lock_ledger(conn, keys))
+            run = _ApprovalRun(ctx, session, rows, targets, keys)
             for piece in batch:
                 try:
                     piece.result = run.approve(piece.item)
@@ -476,8 +476,8 @@ class _ApprovalRun:
 
     def __init__(self, ctx: ProvisioningContext, session: Session,
                  rows: dict[int, dict[str, Any]], targets: Mapping[int, list[SiteTarget]],
-                 ledger: dict[tuple[str, str], Demand]) -> None:
-        self.ctx, self.session, self.rows, self.ledger = ctx, session, rows, ledger
+                 keys: Sequence[tuple[str, str]]) -> None:
+        self.ctx, self.session, self.rows = ctx, session, rows
         self.changed: dict[tuple[str, str], Demand] = {}
         self.requests: list[dict[str, Any]] = []
         self.reservations: list[dict[str, Any]] = []
@@ -493,11 +493,12 @@ class _ApprovalRun:
                 self.specs[rid] = exc
         parsed = [(rows[rid]["department"], v) for rid, v in self.specs.items()
                   if not isinstance(v, InvalidInput)]
-        conn = session.connection()
-        self.projects, self.flavors = store.placement_reads(
-            conn, {(dept, t.site) for dept, (_, sites) in parsed for t in sites},
+        self.reads = store.batch_reads(  # locks the ledger rows, then the audit log
+            session.connection(), keys,
+            {(dept, t.site) for dept, (_, sites) in parsed for t in sites},
             {g.flavor for _, (spec, _) in parsed for g in spec.servers})
-        self.states = inv.sync_states(conn) if parsed else {}
+        self.ledger, self.projects = self.reads.ledger, self.reads.projects
+        self.flavors, self.states = self.reads.flavors, self.reads.states
 
     def site_input(self, department: str, site: str) -> SiteInput:
         placed = self.sites.get(site)
@@ -574,7 +575,8 @@ class _ApprovalRun:
     def write(self) -> None:
         if not self.requests:
             return
-        sealed = AuditLog(session=self.session, clock=self.ctx.clock).seal_many(self.audit)
+        sealed = AuditLog(session=self.session, clock=self.ctx.clock).seal_many(
+            self.audit, head=self.reads.audit_head)
         write_all(self.session.connection(), [
             *store.approval_writes(requests=self.requests, reservations=self.reservations,
                                    ledger=self.changed, events=self.events),

@@ -50,7 +50,7 @@ from govcloud.store.tables import AuditEntryRow, utcnow
 MAX_PAGE = 1000
 
 # Serialises appends on PostgreSQL (held until the appending transaction ends).
-_PG_AUDIT_LOCK = 0x60C1A0D17
+PG_AUDIT_LOCK = 0x60C1A0D17
 
 
 def write_session(engine: Engine) -> Session:
@@ -112,6 +112,14 @@ class AuditRecord:
 _AUDIT = AuditEntryRow.__table__  # type: ignore[attr-defined]
 
 
+HEAD_QUERY = sa_select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+
+
+def anchor_of(row: Any) -> ChainAnchor:
+    """The head from ``HEAD_QUERY``'s row (None: the log is empty)."""
+    return GENESIS if row is None else ChainAnchor(int(row[0]), str(row[1]))
+
+
 def stored_rows(sealed: Sequence[Sealed]) -> list[dict[str, Any]]:
     """The audit table's rows for ``sealed`` entries."""
     return [{"seq": s.entry.seq, "at": s.entry.at, "actor": s.entry.actor,
@@ -149,9 +157,8 @@ class AuditLog:
 
     def head(self) -> ChainAnchor:
         """The newest entry's seq and hash (``GENESIS`` while the log is empty)."""
-        row = self.session.connection().execute(
-            sa_select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)).first()
-        return GENESIS if row is None else ChainAnchor(row.seq, row.hash)
+        row = self.session.connection().execute(HEAD_QUERY).first()
+        return anchor_of(row)
 
     def append(self, *, actor: str, action: str, target: str, before: Summary | None = None,
                after: Summary | None = None) -> AuditEntry:
@@ -166,14 +173,18 @@ class AuditLog:
         insert_rows(self.session.connection(), _AUDIT, stored_rows(sealed))
         return [s.entry for s in sealed]
 
-    def seal_many(self, records: Sequence[AuditRecord]) -> list[Sealed]:
+    def seal_many(self, records: Sequence[AuditRecord], *,
+                  head: ChainAnchor | None = None) -> list[Sealed]:
         """Take the log's write lock, read the head and seal ``records`` in order after it;
         the caller inserts them (``stored_rows``) in the same transaction — with its other
-        writes in one ``bulk.write_all``, say."""
+        writes in one ``bulk.write_all``, say. ``head``: the caller already holds the lock
+        (``PG_AUDIT_LOCK`` on PostgreSQL, the write lock on SQLite) and read the head
+        (``HEAD_QUERY``) in this transaction."""
         if not records:
             return []
-        lock_for_write(self.session, _PG_AUDIT_LOCK)
-        head = self.head()
+        if head is None:
+            lock_for_write(self.session, PG_AUDIT_LOCK)
+            head = self.head()
         seq, prev = head.seq, head.hash
         sealed: list[Sealed] = []
         for r in records:

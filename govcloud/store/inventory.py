@@ -349,12 +349,20 @@ class SyncState:
 
 
 def sync_states(conn: Connection) -> dict[str, SyncState]:
-    tbl = table("site_sync")
-    return {r.site: SyncState(
-        site=r.site, last_attempt=aware(r.last_attempt), last_success=aware(r.last_success),
-        last_full=aware(r.last_full), duration_s=r.duration_s, error=r.error,
-        stale=bool(r.stale), watermark=aware(r.watermark), servers=int(r.servers),
-        hypervisors=int(r.hypervisors)) for r in conn.execute(select(tbl))}
+    return {r.site: sync_state_of(r._mapping) for r in conn.execute(SYNC_STATES)}
+
+
+SYNC_STATES = select(table("site_sync"))
+
+
+def sync_state_of(r: Mapping[Any, Any]) -> SyncState:
+    """A ``site_sync`` row (``SYNC_STATES``) as a SyncState."""
+    return SyncState(
+        site=r["site"], last_attempt=aware(r["last_attempt"]),
+        last_success=aware(r["last_success"]), last_full=aware(r["last_full"]),
+        duration_s=r["duration_s"], error=r["error"], stale=bool(r["stale"]),
+        watermark=aware(r["watermark"]), servers=int(r["servers"]),
+        hypervisors=int(r["hypervisors"]))
 
 
 def hosts(conn: Connection, site: str) -> list[HypervisorInfo]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInpu
 from govcloud.services import provisioning as svc
 from govcloud.services.catalogue import load_catalogue
 from govcloud.store import inventory as inv
-from govcloud.store.audit import AuditLog
+from govcloud.store import provisioning as store
+from govcloud.store.audit import AuditLog, write_session
 from govcloud.store.bulk import write_all
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
@@ -276,3 +278,53 @@ def test_a_batch_that_cannot_commit_fails_whole_and_leaves_nothing(
         assert not [e for e in AuditLog(session=session).iter_entries()
                     if e.action == "request.approve"]
     assert all(svc.approve(ctx, ADMIN, rid)["state"] == "approved" for rid in ids)
+
+
+def test_batch_reads_read_what_the_reads_one_by_one_read(ctx: svc.ProvisioningContext,
+                                                         engine: Engine) -> None:
+    """``batch_reads`` sends its own SQL in one pipeline on PostgreSQL (one by one through
+    SQLAlchemy on SQLite); on both databases it reads exactly what ``lock_ledger``,
+    ``placement_reads``, ``sync_states`` and the audit log's head read — projects with and
+    without quotas, departments without a project, unknown flavors, sync states, ledger rows
+    — and refuses ledger keys that were never made."""
+    seed(engine, hosts=3, host_vcpu=64, quota_cores=40)
+    at = datetime(2026, 11, 29, 8, 0, 0, 123456, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(inv.table("department_site")), [
+            {"department": "gd-tax", "site": "PROD", "project_id": "p-tax",
+             "project_name": "gd-tax", "city": None}])
+        conn.execute(insert(inv.table("flavor")), [
+            {"site": "DR-LOCAL", "id": "f8", "name": "gc.c8m16", "vcpus": 8,
+             "ram_mb": 16384, "disk_gb": 80, "ephemeral_gb": 10, "swap_mb": 512,
+             "is_public": True}])
+        conn.execute(insert(inv.table("site_sync")), [
+            {"site": "PROD", "last_attempt": at, "last_success": at, "last_full": None,
+             "duration_s": 1.5, "error": "partly: nova 500", "stale": True,
+             "watermark": at, "servers": 12, "hypervisors": 3}])
+    approved = svc.approve(ctx, ADMIN, svc.submit(ctx, OPERATOR, one_server())["id"])
+    assert approved["state"] == "approved"  # ledger rows with amounts, audit entries
+    keys = store.ledger_keys("gd-psd", ["PROD"])
+    pairs = [("gd-psd", "PROD"), ("gd-tax", "PROD"), ("gd-psd", "DR-LOCAL"),
+             ("gd-nobody", "PROD")]
+    flavors = ["gc.c4m8", "gc.c8m16", "no-such-flavor"]
+    with write_session(engine) as session:
+        got = store.batch_reads(session.connection(), keys, pairs, flavors)
+        session.rollback()
+    with write_session(engine) as session:
+        conn = session.connection()
+        ledger = store.lock_ledger(conn, keys)
+        projects, by_site = store.placement_reads(conn, pairs, flavors)
+        states = inv.sync_states(conn)
+        head = AuditLog(session=session).head()
+        session.rollback()
+    assert got == store.BatchReads(ledger, projects, by_site, states, head)
+    assert got.ledger[("PROD", SITE_TOTAL)].cores == 4
+    assert set(got.projects) == {("gd-psd", "PROD"), ("gd-tax", "PROD")}
+    assert got.projects[("gd-tax", "PROD")] == ("p-tax", {})
+    assert got.projects[("gd-psd", "PROD")][1]["cores"].limit == 40
+    assert got.flavors["DR-LOCAL"]["gc.c8m16"].ephemeral_gb == 10
+    assert "gc.c4m8" in got.flavors["PROD"] and "no-such-flavor" not in got.flavors["PROD"]
+    assert got.states["PROD"].error == "partly: nova 500" and got.states["PROD"].stale
+    assert got.states["PROD"].last_success == at and got.audit_head.seq > 0
+    with write_session(engine) as session, pytest.raises(RuntimeError, match="ensure_ledger"):
+        store.batch_reads(session.connection(), [*keys, ("DR-REMOTE", "gd-psd")], pairs, [])
