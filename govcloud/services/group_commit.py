@@ -39,11 +39,19 @@ class Batcher:
     for as many to queue before it starts (as a database's commit delay does): under load the
     callers that were answered together come back together, and one batch then serves them
     all instead of a batch of one and a batch of the rest. With one caller at a time (the last
-    batch held one) nobody waits."""
+    batch held one) nobody waits.
 
-    def __init__(self, handle: Callable[[list[Piece]], None], *, gather_s: float = 0.0) -> None:
+    ``idle_s``: a gathering leader also stops once nobody has queued for this long — the
+    callers still to come are gone, not late — so ``gather_s`` can be generous enough for the
+    stragglers of a big batch (threads waking one after another) without every batch waiting
+    it out when fewer callers come back."""
+
+    def __init__(self, handle: Callable[[list[Piece]], None], *, gather_s: float = 0.0,
+                 idle_s: float | None = None) -> None:
         self.handle = handle
         self.gather_s = gather_s
+        self.idle_s = idle_s
+        self._arrived = 0.0  # monotonic time of the last caller queued
         self._lock = threading.Condition()
         self._queue: list[Piece] = []
         self._leading = False
@@ -55,6 +63,7 @@ class Batcher:
         piece = Piece(item)
         with self._lock:
             self._queue.append(piece)
+            self._arrived = time.monotonic()
             if not self._leading:
                 self._leading = piece.lead = True
             elif len(self._queue) >= self._last:
@@ -65,7 +74,9 @@ class Batcher:
                     if self.gather_s > 0 and self._last > 1:
                         deadline = time.monotonic() + self.gather_s
                         while len(self._queue) < self._last:
-                            left = deadline - time.monotonic()
+                            end = deadline if self.idle_s is None else \
+                                min(deadline, self._arrived + self.idle_s)
+                            left = end - time.monotonic()
                             if left <= 0:
                                 break
                             self._lock.wait(left)

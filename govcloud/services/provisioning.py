@@ -415,8 +415,11 @@ class _Approval:
 
 
 _BATCHERS_LOCK = threading.Lock()
-# how long a batch of approvals waits for the next ones under load (group_commit.Batcher)
-APPROVAL_GATHER_S = 0.005
+# how long a batch of approvals waits for the next ones under load (group_commit.Batcher):
+# at most 15 ms for as many as the last batch held, and no longer than 3 ms after the last
+# one queued (50 approvers answered together take 3-11 ms to all come back on 2 cores)
+APPROVAL_GATHER_S = 0.015
+APPROVAL_IDLE_S = 0.003
 
 
 def _approve(ctx: ProvisioningContext, request_id: int, *, approver: str, actor: str,
@@ -427,7 +430,7 @@ def _approve(ctx: ProvisioningContext, request_id: int, *, approver: str, actor:
     with _BATCHERS_LOCK:
         if ctx.approvals is None:
             ctx.approvals = Batcher(lambda batch: _approve_batch(ctx, batch),
-                                    gather_s=APPROVAL_GATHER_S)
+                                    gather_s=APPROVAL_GATHER_S, idle_s=APPROVAL_IDLE_S)
         batcher = ctx.approvals
     try:
         row, placement = batcher.run(_Approval(request_id, approver, actor, reason, principal))

@@ -130,3 +130,26 @@ def test_under_load_a_new_leader_gathers_as_many_as_the_last_batch() -> None:
     t0 = time.monotonic()
     assert short.run("h") == "done h"
     assert time.monotonic() - t0 < 0.25
+
+
+def test_a_gathering_leader_stops_when_callers_stop_coming_not_while_they_trickle_in() -> None:
+    """``idle_s``: with a last batch of five, callers queuing 0.1 s apart keep the leader
+    gathering past ``idle_s`` (0.25 s) until all five are there; a caller alone goes after
+    ``idle_s``, long before ``gather_s`` (30 s)."""
+    handler = Recorder()
+    batcher = Batcher(handler, gather_s=30.0, idle_s=0.25)
+    batcher._last = 5
+    results: dict[Any, Any] = {}
+    t0 = time.monotonic()
+    threads = []
+    for name in ("a", "b", "c", "d", "e"):
+        threads += call_all(batcher, [name], results)
+        time.sleep(0.1)
+    for t in threads:
+        t.join(30)
+    assert sorted(handler.batches[-1]) == ["a", "b", "c", "d", "e"]  # one batch, 0.4 s+
+    assert time.monotonic() - t0 < 5.0
+    t0 = time.monotonic()
+    assert batcher.run("alone") == "done alone"
+    assert 0.2 <= time.monotonic() - t0 < 5.0
+    assert handler.batches[-1] == ["alone"]
