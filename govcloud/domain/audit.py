@@ -135,9 +135,15 @@ def seal_stored(*, seq: int, at: datetime, actor: str, action: str, target: str,
         if not value.strip():
             raise InvalidInput(f"an audit entry needs a non-empty {label}")
     (b, b_json), (a, a_json) = _normalised(before), _normalised(after)
-    at_utc = datetime.fromisoformat(canonical_time(at))
-    digest = entry_hash(seq=seq, at=at_utc, actor=actor, action=action, target=target,
-                        before=b, after=a, prev_hash=prev_hash)
+    when = canonical_time(at)
+    at_utc = datetime.fromisoformat(when)
+    # canonical_form's text, put together from the summaries' canonical JSON instead of
+    # encoding them again (keys in sorted order; nested values encode the same either way)
+    text = (f'{{"action":{canonical_json(action)},"actor":{canonical_json(actor)},'
+            f'"after":{a_json or "null"},"at":"{when}","before":{b_json or "null"},'
+            f'"prev_hash":{canonical_json(prev_hash)},"seq":{int(seq)},'
+            f'"target":{canonical_json(target)}}}')
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return Sealed(AuditEntry(seq=seq, at=at_utc, actor=actor, action=action, target=target,
                              before=b, after=a, prev_hash=prev_hash, hash=digest),
                   b_json, a_json)

@@ -44,7 +44,10 @@ class Batcher:
     ``idle_s``: a gathering leader also stops once nobody has queued for this long — the
     callers still to come are gone, not late — so ``gather_s`` can be generous enough for the
     stragglers of a big batch (threads waking one after another) without every batch waiting
-    it out when fewer callers come back."""
+    it out when fewer callers come back. With ``idle_s`` a leader gathers even after a batch
+    of one, until nobody has queued for ``idle_s``: a caller alone waits ``idle_s``, and a
+    burst of callers after a quiet spell is answered in one batch instead of a batch of its
+    first caller and then one of all the others."""
 
     def __init__(self, handle: Callable[[list[Piece]], None], *, gather_s: float = 0.0,
                  idle_s: float | None = None) -> None:
@@ -66,14 +69,16 @@ class Batcher:
             self._arrived = time.monotonic()
             if not self._leading:
                 self._leading = piece.lead = True
-            elif len(self._queue) >= self._last:
+            elif 1 < self._last <= len(self._queue):
                 self._lock.notify_all()  # a gathering leader has all it waits for
         while not piece.finished:
             if piece.lead:
                 with self._lock:
-                    if self.gather_s > 0 and self._last > 1:
+                    # gather when the last batch held several, or (with idle_s) always: a
+                    # burst's first caller then waits for the rest instead of going alone
+                    if self.gather_s > 0 and (self._last > 1 or self.idle_s is not None):
                         deadline = time.monotonic() + self.gather_s
-                        while len(self._queue) < self._last:
+                        while self._last <= 1 or len(self._queue) < self._last:
                             end = deadline if self.idle_s is None else \
                                 min(deadline, self._arrived + self.idle_s)
                             left = end - time.monotonic()

@@ -10,15 +10,17 @@ reservations, ledger updates, progress events, audit entries). ``write_all`` tak
   them all, the server executing one statement while the next is being sent. Sent as one
   INSERT per row the server would parse, bind and execute every row; as a COPY per table each
   table costs two round trips.
-- Other databases (SQLite): one executemany per operation through SQLAlchemy.
+- SQLite: one executemany per operation of the statement compiled once, with SQLAlchemy's
+  conversions only for the columns that need them (datetimes): no per-row parameter
+  processing by SQLAlchemy.
 
-Values go to the driver as they are — no SQLAlchemy type conversions — so this is for plain
-columns (numbers, text, aware datetimes, NULL).
+Values go to the driver as they are — on PostgreSQL no SQLAlchemy type conversions — so this
+is for plain columns (numbers, text, aware datetimes, NULL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -62,6 +64,17 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
     operations = [op for op in operations if op.rows]
     if not operations:
         return
+    if conn.dialect.name == "sqlite":
+        for op in operations:
+            columns = tuple(op.rows[0])
+            keys = op.keys if isinstance(op, Update) else None
+            sql, order, convert = _sqlite_sql(conn.dialect, op.table, columns, keys)
+            rows = [tuple(row[c] for c in order) for row in op.rows]
+            if convert:  # the columns SQLAlchemy stores in its own form (datetimes, say)
+                rows = [tuple(f(v) if f else v for f, v in zip(convert, row, strict=True))
+                        for row in rows]
+            conn.exec_driver_sql(sql, rows)
+        return
     if conn.dialect.name != "postgresql":
         for op in operations:
             conn.execute(*_statement(op))
@@ -89,6 +102,24 @@ def _statement(op: Operation) -> tuple[Any, list[dict[str, Any]]]:
             .values({name: bindparam(f"v_{name}") for name in values}))
     return stmt, [{(f"k_{k}" if k in op.keys else f"v_{k}"): v for k, v in r.items()}
                   for r in rows]
+
+
+@lru_cache(maxsize=64)
+def _sqlite_sql(dialect: Any, table: Table, columns: tuple[str, ...],
+                keys: tuple[str, ...] | None) -> tuple[str, tuple[str, ...],
+                                                      tuple[Callable[[Any], Any] | None, ...]]:
+    """SQLite: the statement with ``?`` parameters, the columns in parameter order and each
+    one's SQLAlchemy bind processor (None: the value goes as it is)."""
+    stmt, params = _statement(Insert(table, [dict.fromkeys(columns)]) if keys is None
+                              else Update(table, keys, [dict.fromkeys(columns)]))
+    compiled = stmt.compile(dialect=dialect,
+                            column_keys=list(columns) if keys is None else None)
+    order = tuple(name.removeprefix("k_").removeprefix("v_") if keys is not None else name
+                  for name in compiled.positiontup or ())
+    assert sorted(order) == sorted(columns), (order, columns)
+    processors = compiled._bind_processors  # as SQLAlchemy applies them (private API)
+    convert = tuple(processors.get(name) for name in compiled.positiontup or ())
+    return str(compiled), order, (convert if any(convert) else ())
 
 
 @lru_cache(maxsize=64)

@@ -20,6 +20,7 @@ from govcloud.domain.audit import (
     canonical_form,
     canonical_json,
     entry_hash,
+    recomputed_hash,
     seal,
     seal_stored,
     verify_chain,
@@ -94,6 +95,24 @@ def test_the_stored_summaries_are_the_canonical_json_of_the_sealed_ones(
                            after=after, prev_hash=GENESIS_HASH)
     for text, value in ((s.before_json, s.entry.before), (s.after_json, s.entry.after)):
         assert text == (None if value is None else canonical_json(value))
+    # its hash is the one taken over canonical_form (seal_stored puts that text together
+    # from the summaries' JSON; verification recomputes it from the whole entry)
+    assert s.entry.hash == recomputed_hash(s.entry) == entry_hash(
+        seq=3, at=T0, actor="a", action="x.y", target="t", before=s.entry.before,
+        after=s.entry.after, prev_hash=GENESIS_HASH)
+
+
+@settings(max_examples=200)
+@given(actor=st.text(min_size=1).filter(str.strip), action=st.text(min_size=1).filter(str.strip),
+       target=st.text(min_size=1).filter(str.strip), seq=st.integers(1, 2**63 - 1),
+       prev=st.text(max_size=70), micro=st.integers(0, 999_999), hours=st.integers(-14, 14))
+def test_a_sealed_hash_is_the_hash_of_canonical_form_for_any_names_and_times(
+        actor: str, action: str, target: str, seq: int, prev: str, micro: int,
+        hours: int) -> None:
+    at = datetime(2026, 12, 1, 8, 0, 0, micro, tzinfo=timezone(timedelta(hours=hours)))
+    s = seal_stored(seq=seq, at=at, actor=actor, action=action, target=target,
+                    before={"ä": [1, 2.5, None]}, after=None, prev_hash=prev)
+    assert s.entry.hash == recomputed_hash(s.entry)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

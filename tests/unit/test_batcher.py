@@ -153,3 +153,23 @@ def test_a_gathering_leader_stops_when_callers_stop_coming_not_while_they_trickl
     assert batcher.run("alone") == "done alone"
     assert 0.2 <= time.monotonic() - t0 < 5.0
     assert handler.batches[-1] == ["alone"]
+
+
+def test_with_idle_s_a_burst_after_a_batch_of_one_is_one_batch_and_a_lone_caller_waits_idle_s(
+        ) -> None:
+    handler = Recorder()
+    batcher = Batcher(handler, gather_s=30.0, idle_s=0.25)
+    assert batcher.run("first") == "done first"  # last batch: one
+    results: dict[Any, Any] = {}
+    threads = []
+    for name in ("a", "b", "c"):  # a burst, 0.05 s apart: the first waits for the others
+        threads += call_all(batcher, [name], results)
+        time.sleep(0.05)
+    for t in threads:
+        t.join(30)
+    assert sorted(handler.batches[-1]) == ["a", "b", "c"]
+    for name in ("x", "y"):  # one at a time again: each alone, after idle_s, not gather_s
+        t0 = time.monotonic()
+        assert batcher.run(name) == f"done {name}"
+        assert 0.2 <= time.monotonic() - t0 < 5.0
+        assert handler.batches[-1] == [name]
