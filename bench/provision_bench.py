@@ -339,19 +339,20 @@ def write_results(r: dict[str, Any]) -> None:
     lines.append(
         "\nApprovals arriving together are decided in one batch (one transaction locks the "
         "batch's requests and the sites' ledger rows, places each in arrival order against the "
-        "ledger as the ones before it left it, writes them in bulk, commits once); under load "
-        "a new batch gathers up to 5 ms for the approvers answered together. With 50 "
+        "ledger as the ones before it left it, writes them in bulk, commits once); a new "
+        "batch gathers up to 15 ms for the approvers answered together, stopping 3 ms after "
+        "the last one queued (docs/provisioning.md, Group commit). With 50 "
         "approvers each taking the next request the moment the last returns, every approval "
         "waits for about one whole batch of 50, so p99 ≈ 50 × the serialised cost per "
         "approval (wall ÷ approvals here: "
         + ", ".join(f"{db} {ms:.2f} ms" for db, ms in per.items()) + "). The one-approver "
-        "runs (50 approvals) are for comparison; their p99 is their slowest approval, the "
-        "first after the sync, which makes the departments' ledger rows and fills the caches"
+        "runs (50 approvals) are for comparison (each waits 3 ms for company before it goes "
+        "alone); their p99 is their slowest approval, the first after the sync, which makes "
+        "the departments' ledger rows and fills the caches"
         + (". Target met.\n" if met else
-           ". Not met where ❌: the cost is the batch's Python work (placement, audit sealing, "
-           "parameter building, ~0.1 ms per approval) plus the database's work for the six "
-           "rows an approval writes, on a 2-core machine where the database server and the "
-           "control plane share the cores.\n"))
+           ". Not met where ❌: a batch of 50 is Python work (placement and audit sealing, "
+           "~0.2 ms per approval) plus the database's for the six rows an approval writes, on "
+           "a 2-core machine whose speed varies by ±40 % from minute to minute.\n"))
     with (HERE / "results.md").open("a", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
 
