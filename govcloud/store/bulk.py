@@ -110,15 +110,15 @@ def _sqlite_sql(dialect: Any, table: Table, columns: tuple[str, ...],
                                                       tuple[Callable[[Any], Any] | None, ...]]:
     """SQLite: the statement with ``?`` parameters, the columns in parameter order and each
     one's SQLAlchemy bind processor (None: the value goes as it is)."""
-    stmt, params = _statement(Insert(table, [dict.fromkeys(columns)]) if keys is None
-                              else Update(table, keys, [dict.fromkeys(columns)]))
+    stmt, _ = _statement(Insert(table, [dict.fromkeys(columns)]) if keys is None
+                         else Update(table, keys, [dict.fromkeys(columns)]))
     compiled = stmt.compile(dialect=dialect,
                             column_keys=list(columns) if keys is None else None)
-    order = tuple(name.removeprefix("k_").removeprefix("v_") if keys is not None else name
-                  for name in compiled.positiontup or ())
+    # an Update's parameters are named k_COLUMN (the keys) and v_COLUMN (the values)
+    order = tuple(name if keys is None else name[2:] for name in compiled.positiontup or ())
     assert sorted(order) == sorted(columns), (order, columns)
-    processors = compiled._bind_processors  # as SQLAlchemy applies them (private API)
-    convert = tuple(processors.get(name) for name in compiled.positiontup or ())
+    convert = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                    for name in order)
     return str(compiled), order, (convert if any(convert) else ())
 
 
