@@ -496,12 +496,12 @@ class _ApprovalRun:
                 self.specs[rid] = exc
         parsed = [(rows[rid]["department"], v) for rid, v in self.specs.items()
                   if not isinstance(v, InvalidInput)]
-        self.reads = store.batch_reads(  # locks the ledger rows, then the audit log
+        reads = store.batch_reads(  # locks the ledger rows, then the audit log
             session.connection(), keys,
             {(dept, t.site) for dept, (_, sites) in parsed for t in sites},
             {g.flavor for _, (spec, _) in parsed for g in spec.servers})
-        self.ledger, self.projects = self.reads.ledger, self.reads.projects
-        self.flavors, self.states = self.reads.flavors, self.reads.states
+        self.ledger, self.projects, self.flavors = reads.ledger, reads.projects, reads.flavors
+        self.states, self.audit_head = reads.states, reads.audit_head
 
     def site_input(self, department: str, site: str) -> SiteInput:
         placed = self.sites.get(site)
@@ -579,7 +579,7 @@ class _ApprovalRun:
         if not self.requests:
             return
         sealed = AuditLog(session=self.session, clock=self.ctx.clock).seal_many(
-            self.audit, head=self.reads.audit_head)
+            self.audit, head=self.audit_head)
         write_all(self.session.connection(), [
             *store.approval_writes(requests=self.requests, reservations=self.reservations,
                                    ledger=self.changed, events=self.events),

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, false, func, or_
+from sqlalchemy import Connection, Engine, false, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -44,7 +44,7 @@ from govcloud.domain.audit import (
     verify_chain,
 )
 from govcloud.errors import InvalidInput
-from govcloud.store.bulk import Insert, insert_rows
+from govcloud.store.bulk import Insert, write_all
 from govcloud.store.tables import AuditEntryRow, utcnow
 
 MAX_PAGE = 1000
@@ -63,13 +63,13 @@ def write_session(engine: Engine) -> Session:
     return Session(engine.execution_options(sqlite_begin="IMMEDIATE"))
 
 
-def lock_for_write(session: Session, key: int) -> None:
-    """Hold the write lock for ``key`` until the session's transaction ends.
+def lock_for_write(session: Session | Connection, key: int) -> None:
+    """Hold the write lock for ``key`` until the session's (connection's) transaction ends.
 
     PostgreSQL: ``pg_advisory_xact_lock(key)``. SQLite has one write lock for the whole file,
     which the session must already hold from ``BEGIN IMMEDIATE`` (see ``write_session``).
     """
-    conn = session.connection()
+    conn = session.connection() if isinstance(session, Session) else session
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
     elif conn.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
@@ -120,17 +120,13 @@ def anchor_of(row: Any) -> ChainAnchor:
     return GENESIS if row is None else ChainAnchor(int(row[0]), str(row[1]))
 
 
-def stored_rows(sealed: Sequence[Sealed]) -> list[dict[str, Any]]:
-    """The audit table's rows for ``sealed`` entries."""
-    return [{"seq": s.entry.seq, "at": s.entry.at, "actor": s.entry.actor,
-             "action": s.entry.action, "target": s.entry.target, "before_json": s.before_json,
-             "after_json": s.after_json, "prev_hash": s.entry.prev_hash, "hash": s.entry.hash}
-            for s in sealed]
-
-
 def audit_insert(sealed: Sequence[Sealed]) -> Insert:
     """Inserting ``sealed`` entries, as a bulk operation (``bulk.write_all``)."""
-    return Insert(_AUDIT, stored_rows(sealed))
+    return Insert(_AUDIT, [
+        {"seq": s.entry.seq, "at": s.entry.at, "actor": s.entry.actor,
+         "action": s.entry.action, "target": s.entry.target, "before_json": s.before_json,
+         "after_json": s.after_json, "prev_hash": s.entry.prev_hash, "hash": s.entry.hash}
+        for s in sealed])
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +166,13 @@ class AuditLog:
         """Chain several entries in the given order, as ``append`` one after another would,
         with one lock, one read of the head and one INSERT for them all."""
         sealed = self.seal_many(records)
-        insert_rows(self.session.connection(), _AUDIT, stored_rows(sealed))
+        write_all(self.session.connection(), [audit_insert(sealed)])
         return [s.entry for s in sealed]
 
     def seal_many(self, records: Sequence[AuditRecord], *,
                   head: ChainAnchor | None = None) -> list[Sealed]:
         """Take the log's write lock, read the head and seal ``records`` in order after it;
-        the caller inserts them (``stored_rows``) in the same transaction — with its other
+        the caller inserts them (``audit_insert``) in the same transaction — with its other
         writes in one ``bulk.write_all``, say. ``head``: the caller already holds the lock
         (``PG_AUDIT_LOCK`` on PostgreSQL, the write lock on SQLite) and read the head
         (``HEAD_QUERY``) in this transaction."""

@@ -64,7 +64,7 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
     operations = [op for op in operations if op.rows]
     if not operations:
         return
-    if conn.dialect.name == "sqlite":
+    if conn.dialect.name != "postgresql":  # SQLite
         for op in operations:
             columns = tuple(op.rows[0])
             keys = op.keys if isinstance(op, Update) else None
@@ -74,10 +74,6 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
                 rows = [tuple(f(v) if f else v for f, v in zip(convert, row, strict=True))
                         for row in rows]
             conn.exec_driver_sql(sql, rows)
-        return
-    if conn.dialect.name != "postgresql":
-        for op in operations:
-            conn.execute(*_statement(op))
         return
     if not conn.in_transaction():
         conn.begin()  # as an execute would (autobegin): the writes belong to this transaction
@@ -90,18 +86,15 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
             cursor.execute(sql, [[row[c] for row in op.rows] for c in columns])
 
 
-def _statement(op: Operation) -> tuple[Any, list[dict[str, Any]]]:
-    """The SQLAlchemy statement and parameters of ``op`` (executemany)."""
-    rows = [dict(r) for r in op.rows]
-    if isinstance(op, Insert):
-        return insert(op.table), rows
-    c = op.table.c
-    values = [name for name in rows[0] if name not in op.keys]
-    stmt = (update(op.table)
-            .where(and_(*(c[k] == bindparam(f"k_{k}") for k in op.keys)))
-            .values({name: bindparam(f"v_{name}") for name in values}))
-    return stmt, [{(f"k_{k}" if k in op.keys else f"v_{k}"): v for k, v in r.items()}
-                  for r in rows]
+def _statement(table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None) -> Any:
+    """The SQLAlchemy statement writing ``columns`` (an Update's parameters are named
+    k_COLUMN for its ``keys`` and v_COLUMN for the values it sets)."""
+    if keys is None:
+        return insert(table)
+    c = table.c
+    return (update(table)
+            .where(and_(*(c[k] == bindparam(f"k_{k}") for k in keys)))
+            .values({name: bindparam(f"v_{name}") for name in columns if name not in keys}))
 
 
 @lru_cache(maxsize=64)
@@ -110,11 +103,8 @@ def _sqlite_sql(dialect: Any, table: Table, columns: tuple[str, ...],
                                                       tuple[Callable[[Any], Any] | None, ...]]:
     """SQLite: the statement with ``?`` parameters, the columns in parameter order and each
     one's SQLAlchemy bind processor (None: the value goes as it is)."""
-    stmt, _ = _statement(Insert(table, [dict.fromkeys(columns)]) if keys is None
-                         else Update(table, keys, [dict.fromkeys(columns)]))
-    compiled = stmt.compile(dialect=dialect,
-                            column_keys=list(columns) if keys is None else None)
-    # an Update's parameters are named k_COLUMN (the keys) and v_COLUMN (the values)
+    compiled = _statement(table, columns, keys).compile(
+        dialect=dialect, column_keys=list(columns) if keys is None else None)
     order = tuple(name if keys is None else name[2:] for name in compiled.positiontup or ())
     assert sorted(order) == sorted(columns), (order, columns)
     convert = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect)

@@ -30,7 +30,7 @@ from govcloud.domain.capacity import FlavorSpec, Resources
 from govcloud.domain.placement import Demand, Quota
 from govcloud.errors import NotFound
 from govcloud.store import inventory as inv
-from govcloud.store.audit import HEAD_QUERY, PG_AUDIT_LOCK, anchor_of
+from govcloud.store.audit import HEAD_QUERY, PG_AUDIT_LOCK, anchor_of, lock_for_write
 from govcloud.store.bulk import Insert, Operation, Update, write_all
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import (
@@ -304,7 +304,8 @@ def batch_reads(conn: Connection, keys: Sequence[tuple[str, str]],
     if conn.dialect.name != "postgresql":
         ledger = lock_ledger(conn, keys)
         projects, by_site = placement_reads(conn, pairs, names)
-        head = anchor_of(conn.execute(HEAD_QUERY).first())  # SQLite: the file's write lock
+        lock_for_write(conn, PG_AUDIT_LOCK)  # SQLite: checks the session holds the file's
+        head = anchor_of(conn.execute(HEAD_QUERY).first())
         return BatchReads(ledger, projects, by_site, inv.sync_states(conn), head)
     sql = _pg_reads()
     sites = sorted({site for _, site in pairs})
