@@ -1,4 +1,5 @@
-"""Bulk writes: many rows into several tables inside the caller's transaction.
+"""Bulk reads and writes: many rows from and into several tables inside the caller's
+transaction, on the driver connection.
 
 A batch of approvals writes a few hundred small rows over five tables (request updates,
 reservations, ledger updates, progress events, audit entries). ``write_all`` takes them as
@@ -16,6 +17,13 @@ reservations, ledger updates, progress events, audit entries). ``write_all`` tak
 
 Values go to the driver as they are — on PostgreSQL no SQLAlchemy type conversions — so this
 is for plain columns (numbers, text, aware datetimes, NULL).
+
+``read_all`` is the reading side: statements in the driver's own SQL, run in order — on
+PostgreSQL in one pipeline (one round trip, with the transaction's BEGIN when it is the
+transaction's first), on SQLite one after another — their rows as the driver returns them;
+``converters`` gives SQLAlchemy's conversions for the columns that need them (SQLite's
+datetimes). Building, compiling and expanding a SQLAlchemy statement with a list of values
+costs more than the few rows a batch reads.
 """
 
 from __future__ import annotations
@@ -51,6 +59,54 @@ class Update:
 
 
 Operation = Insert | Update
+Read = tuple[str, Sequence[Any]]  # a statement in the driver's SQL and its parameters
+
+
+def read_all(conn: Connection, reads: Sequence[Read | None]) -> list[list[tuple[Any, ...]]]:
+    """Each read's rows (None: no rows), in order, inside the connection's transaction (begun
+    if none is open, as an execute would); values as the driver returns them."""
+    if not conn.in_transaction():
+        conn.begin()  # on SQLite this runs the engine's BEGIN (IMMEDIATE, in a write session)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    if conn.dialect.name != "postgresql":  # SQLite
+        cursor = driver.cursor()
+        try:
+            return [cursor.execute(*read).fetchall() if read else [] for read in reads]
+        finally:
+            cursor.close()
+    cursors = [driver.cursor() for _ in reads]
+    try:
+        with driver.pipeline():
+            for cursor, read in zip(cursors, reads, strict=True):
+                if read:
+                    cursor.execute(*read)
+        return [cursor.fetchall() if read else []
+                for cursor, read in zip(cursors, reads, strict=True)]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def converters(dialect: Any, columns: Sequence[Any]) -> tuple[Callable[[Any], Any] | None, ...]:
+    """SQLAlchemy's result conversion of each of ``columns`` on SQLite (None: the driver's
+    value is the value), for rows from ``read_all``; () when none converts. On PostgreSQL
+    psycopg already returns what SQLAlchemy would for plain columns (aware datetimes, floats,
+    booleans): nothing to convert."""
+    if dialect.name == "postgresql":
+        return ()
+    found = tuple(col.type.dialect_impl(dialect).result_processor(dialect, None)
+                  for col in columns)
+    return found if any(found) else ()
+
+
+def converted(rows: Sequence[Sequence[Any]],
+              convert: Sequence[Callable[[Any], Any] | None]) -> list[tuple[Any, ...]]:
+    """``rows`` with ``convert`` (``converters``) applied column by column."""
+    if not convert:
+        return [tuple(row) for row in rows]
+    return [tuple(v if f is None or v is None else f(v)
+                  for f, v in zip(convert, row, strict=True)) for row in rows]
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Row]) -> None:

@@ -31,7 +31,15 @@ from govcloud.domain.placement import Demand, Quota
 from govcloud.errors import NotFound
 from govcloud.store import inventory as inv
 from govcloud.store.audit import HEAD_QUERY, PG_AUDIT_LOCK, anchor_of, lock_for_write
-from govcloud.store.bulk import Insert, Operation, Update, write_all
+from govcloud.store.bulk import (
+    Insert,
+    Operation,
+    Update,
+    converted,
+    converters,
+    read_all,
+    write_all,
+)
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import (
     ProvisionEventRow,
@@ -101,10 +109,36 @@ def held(row: Any) -> Demand:
 
 
 def lock_requests(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Lock the requests ``ids`` (in id order) and return their columns by id."""
-    rows = conn.execute(sa_select(_REQ).where(_REQ.c.id.in_(sorted(set(ids))))
-                        .order_by(_REQ.c.id).with_for_update())
-    return {int(r.id): dict(r._mapping) for r in rows}
+    """Lock the requests ``ids`` (in id order) and return their columns by id: one statement
+    with the ids as one parameter (on PostgreSQL one round trip with the transaction's BEGIN,
+    ``bulk.read_all``)."""
+    sql, columns, convert = _requests_sql(conn.dialect)
+    rows = read_all(conn, [(sql, (_array(conn, sorted(set(ids))),))])[0]
+    return {int(r[0]): dict(zip(columns, r, strict=True)) for r in converted(rows, convert)}
+
+
+@lru_cache(maxsize=8)
+def _requests_sql(dialect: Any) -> tuple[str, tuple[str, ...], tuple[Any, ...]]:
+    """``lock_requests``' statement on the engine's ``dialect``, its columns and their
+    conversions."""
+    columns = tuple(c.name for c in _REQ.c)
+    assert columns[0] == "id"
+    listed = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
+    lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
+    return (f"SELECT {listed} FROM provision_request WHERE id {_in_array(dialect, 'int8')}"
+            f" ORDER BY id{lock}", columns, converters(dialect, list(_REQ.c)))
+
+
+def _in_array(dialect: Any, sql_type: str) -> str:
+    """``IN`` one array parameter (``_array``): PostgreSQL's binary array, SQLite's JSON."""
+    if dialect.name == "postgresql":
+        return f"= ANY(%b::{sql_type}[])"
+    return "IN (SELECT value FROM json_each(?))"
+
+
+def _array(conn: Connection, values: Sequence[Any]) -> Any:
+    """``values`` as one parameter for ``_in_array``."""
+    return list(values) if conn.dialect.name == "postgresql" else json.dumps(list(values))
 
 
 def lock_ledger(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Demand]:
@@ -297,70 +331,68 @@ def batch_reads(conn: Connection, keys: Sequence[tuple[str, str]],
                 pairs: Iterable[tuple[str, str]], flavors: Iterable[str]) -> BatchReads:
     """Lock the ledger rows ``keys`` (as ``lock_ledger``), read the projects, quotas and
     flavors (as ``placement_reads``) and the sites' sync state, take the audit log's write
-    lock and read its head. On PostgreSQL all of it goes out as one pipeline on the driver
-    connection — one round trip instead of six — in the order written here (the ledger rows
-    first: the lock order is requests, ledger, audit log)."""
+    lock and read its head: six statements of the driver's own SQL, lists as one parameter
+    each (``bulk.read_all``) — on PostgreSQL one pipeline, one round trip instead of six — in
+    the order written here (the ledger rows first: the lock order is requests, ledger, audit
+    log). On SQLite the session already holds the file's write lock (checked)."""
     keys, pairs, names = sorted(set(keys)), sorted(set(pairs)), sorted(set(flavors))
     if conn.dialect.name != "postgresql":
-        ledger = lock_ledger(conn, keys)
-        projects, by_site = placement_reads(conn, pairs, names)
         lock_for_write(conn, PG_AUDIT_LOCK)  # SQLite: checks the session holds the file's
-        head = anchor_of(conn.execute(HEAD_QUERY).first())
-        return BatchReads(ledger, projects, by_site, inv.sync_states(conn), head)
-    sql = _pg_reads()
+    sql, states_convert = _reads_sql(conn.dialect)
     sites = sorted({site for _, site in pairs})
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    with driver.pipeline():
-        cursors = [driver.cursor() for _ in range(6)]
-        ledger_c, quota_c, flavor_c, states_c, lock_c, head_c = cursors
-        ledger_c.execute(sql["ledger"], ([s for s, _ in keys], [d for _, d in keys]))
-        if pairs:
-            quota_c.execute(sql["quota"], (list(QUOTA_RESOURCES),
-                                           sorted({d for d, _ in pairs}), sites))
-        if sites and names:
-            flavor_c.execute(sql["flavor"], (sites, names))
-        states_c.execute(sql["states"])
-        lock_c.execute(sql["lock"])
-        head_c.execute(sql["head"])
-    try:
-        names_of_states = [d.name for d in states_c.description or ()]
-        return BatchReads(
-            ledger=_ledger_of(ledger_c.fetchall(), keys),
-            projects=_projects_of(quota_c.fetchall() if pairs else (), pairs),
-            flavors=_flavors_of(flavor_c.fetchall() if sites and names else (), sites),
-            states={(m := dict(zip(names_of_states, row, strict=True)))["site"]:
-                    inv.sync_state_of(m) for row in states_c.fetchall()},
-            audit_head=anchor_of(head_c.fetchone()))
-    finally:
-        for cursor in cursors:
-            cursor.close()
+
+    def arrays(*lists: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(_array(conn, values) for values in lists)
+
+    ledger, quotas, flavor_rows, states, _, head = read_all(conn, [
+        (sql["ledger"], arrays([s for s, _ in keys], [d for _, d in keys])),
+        (sql["quota"], arrays(QUOTA_RESOURCES, sorted({d for d, _ in pairs}), sites))
+        if pairs else None,
+        (sql["flavor"], arrays(sites, names)) if sites and names else None,
+        (sql["states"], ()),
+        (sql["lock"], ()) if sql["lock"] else None,
+        (sql["head"], ())])
+    return BatchReads(
+        ledger=_ledger_of(ledger, keys), projects=_projects_of(quotas, pairs),
+        flavors=_flavors_of(flavor_rows, sites),
+        states={m["site"]: inv.sync_state_of(m) for m in (
+            dict(zip(_STATES_COLUMNS, row, strict=True))
+            for row in converted(states, states_convert))},
+        audit_head=anchor_of(head[0] if head else None))
 
 
-@lru_cache(maxsize=1)
-def _pg_reads() -> dict[str, str]:
-    """``batch_reads``' statements on PostgreSQL (lists as binary array parameters)."""
-    pg = postgresql.dialect()  # type: ignore[no-untyped-call]
+_STATES_COLUMNS = tuple(c.name for c in inv.table("site_sync").c)
+
+
+@lru_cache(maxsize=8)
+def _reads_sql(dialect: Any) -> tuple[dict[str, str], tuple[Any, ...]]:
+    """``batch_reads``' statements on the engine's ``dialect`` (lists as one parameter each),
+    and the conversions of the sync states' columns."""
+    pg = dialect.name == "postgresql"
 
     def compiled(stmt: Any) -> str:
-        return str(stmt.compile(dialect=pg, compile_kwargs={"literal_binds": True}))
+        return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
+    assert tuple(c.name for c in inv.SYNC_STATES.selected_columns) == _STATES_COLUMNS
+    pairs = ("(SELECT * FROM unnest(%b::text[], %b::text[]))" if pg else
+             "(SELECT a.value, b.value FROM json_each(?) AS a JOIN json_each(?) AS b "
+             "ON a.key = b.key)")
+    text_in = _in_array(dialect, "text")
     return {
         "ledger": "SELECT site, department, vcpu, ram_mb, disk_gb, instances "
-                  "FROM reservation_ledger WHERE (site, department) IN "
-                  "(SELECT * FROM unnest(%b::text[], %b::text[])) "
-                  "ORDER BY site, department FOR UPDATE OF reservation_ledger",
+                  f"FROM reservation_ledger WHERE (site, department) IN {pairs} "
+                  "ORDER BY site, department" + (" FOR UPDATE OF reservation_ledger"
+                                                 if pg else ""),
         "quota": "SELECT ds.department, ds.site, ds.project_id, q.resource, q.\"limit\", "
                  "q.in_use FROM department_site AS ds LEFT OUTER JOIN quota_usage AS q "
-                 "ON q.site = ds.site AND q.project_id = ds.project_id "
-                 "AND q.resource = ANY(%b::text[]) "
-                 "WHERE ds.department = ANY(%b::text[]) AND ds.site = ANY(%b::text[])",
+                 f"ON q.site = ds.site AND q.project_id = ds.project_id AND q.resource {text_in} "
+                 f"WHERE ds.department {text_in} AND ds.site {text_in}",
         "flavor": f"SELECT {', '.join(_FLAVOR_COLUMNS)} FROM flavor "
-                  "WHERE site = ANY(%b::text[]) AND name = ANY(%b::text[])",
+                  f"WHERE site {text_in} AND name {text_in}",
         "states": compiled(inv.SYNC_STATES),
-        "lock": f"SELECT pg_advisory_xact_lock({int(PG_AUDIT_LOCK)})",
+        "lock": f"SELECT pg_advisory_xact_lock({int(PG_AUDIT_LOCK)})" if pg else "",
         "head": compiled(HEAD_QUERY),
-    }
+    }, converters(dialect, list(inv.SYNC_STATES.selected_columns))
 
 
 # --- requests, servers and events ------------------------------------------------------------

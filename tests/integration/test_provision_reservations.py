@@ -282,8 +282,8 @@ def test_a_batch_that_cannot_commit_fails_whole_and_leaves_nothing(
 
 def test_batch_reads_read_what_the_reads_one_by_one_read(ctx: svc.ProvisioningContext,
                                                          engine: Engine) -> None:
-    """``batch_reads`` sends its own SQL in one pipeline on PostgreSQL (one by one through
-    SQLAlchemy on SQLite); on both databases it reads exactly what ``lock_ledger``,
+    """``batch_reads`` sends its own SQL (one pipeline on PostgreSQL, one statement after
+    another on SQLite); on both databases it reads exactly what ``lock_ledger``,
     ``placement_reads``, ``sync_states`` and the audit log's head read — projects with and
     without quotas, departments without a project, unknown flavors, sync states, ledger rows
     — and refuses ledger keys that were never made."""
@@ -328,3 +328,26 @@ def test_batch_reads_read_what_the_reads_one_by_one_read(ctx: svc.ProvisioningCo
     assert got.states["PROD"].last_success == at and got.audit_head.seq > 0
     with write_session(engine) as session, pytest.raises(RuntimeError, match="ensure_ledger"):
         store.batch_reads(session.connection(), [*keys, ("DR-REMOTE", "gd-psd")], pairs, [])
+
+
+def test_lock_requests_reads_each_request_as_the_orm_does(ctx: svc.ProvisioningContext,
+                                                           engine: Engine) -> None:
+    """``lock_requests`` sends its own SQL (the ids as one array or JSON parameter); the
+    columns it returns are the ORM's for every request asked for that exists — datetimes as
+    SQLAlchemy returns them on each database, NULLs, an approved one's placement — in id
+    order, and nothing for ids that do not exist."""
+    seed(engine, hosts=3, host_vcpu=64, quota_cores=-1)
+    ids = [svc.submit(ctx, OPERATOR, one_server(f"app{i}"))["id"] for i in range(3)]
+    svc.approve(ctx, ADMIN, ids[1])
+    with write_session(engine) as session:
+        got = store.lock_requests(session.connection(), [ids[2], ids[0], ids[1], 999_999,
+                                                         ids[0]])
+        session.rollback()
+    with Session(engine) as session:
+        want = {rid: session.get(store.ProvisionRequestRow, rid).model_dump()  # type: ignore[union-attr]
+                for rid in ids}
+    assert list(got) == sorted(ids)
+    assert got == want
+    assert got[ids[1]]["state"] == "approved" and got[ids[1]]["placement_json"]
+    assert got[ids[0]]["approver"] is None
+    assert isinstance(got[ids[0]]["created_at"], datetime)
