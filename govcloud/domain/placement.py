@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from govcloud.domain.capacity import MEMORY_MB, FlavorSpec, Host, Resources, site_capacity
@@ -123,14 +125,25 @@ class Placement:
                 "explanation": self.explain()}
 
 
+@lru_cache(maxsize=1024)
+def one_server(flavor: FlavorSpec) -> tuple[Resources, Mapping[str, int]]:
+    """What one server of ``flavor`` asks of Placement, as resources and by resource class
+    (worked out once per flavor: a batch of approvals places the same few flavors again and
+    again; the mapping is read-only)."""
+    one = flavor.request()
+    return one, MappingProxyType(one.by_class())
+
+
 def demand_of(spec: RequestSpec, flavors: Mapping[str, FlavorSpec]) -> Demand:
     """The resources and instances of one copy of the system (flavors must all be known)."""
-    total = Demand()
+    vcpu = ram_mb = disk_gb = instances = 0
     for group in spec.servers:
-        one = flavors[group.flavor].request()
-        total = total + Demand(Resources(one.vcpu * group.count, one.ram_mb * group.count,
-                                         one.disk_gb * group.count), group.count)
-    return total
+        one, _ = one_server(flavors[group.flavor])
+        vcpu += one.vcpu * group.count
+        ram_mb += one.ram_mb * group.count
+        disk_gb += one.disk_gb * group.count
+        instances += group.count
+    return Demand(Resources(vcpu, ram_mb, disk_gb), instances)
 
 
 def _gib(mb: int) -> str:
@@ -246,7 +259,7 @@ def _fit_problems(site: SiteInput, spec: RequestSpec,
                    key=lambda t: (-t[0].vcpus, -t[0].ram_mb, t[1], t[2]))
     used: dict[str, int] = {}
     for flavor, prefix, n in items:
-        need = flavor.request().by_class()
+        _, need = one_server(flavor)
         best = index.best(need, used, now, group_policy)
         if best is None:
             placed = sum(used.values())
