@@ -30,11 +30,14 @@ GENESIS_HASH = "0" * 64
 Summary = Mapping[str, Any]
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)  # made once: json.dumps with options makes one
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON spelling of ``value``: sorted keys, no spaces, non-ASCII kept, no NaN."""
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
+        return _CANONICAL.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"an audit summary must be plain JSON: {exc}",
                            hint="summaries hold strings, numbers, booleans, lists and "
