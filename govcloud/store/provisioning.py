@@ -331,10 +331,11 @@ def batch_reads(conn: Connection, keys: Sequence[tuple[str, str]],
                 pairs: Iterable[tuple[str, str]], flavors: Iterable[str]) -> BatchReads:
     """Lock the ledger rows ``keys`` (as ``lock_ledger``), read the projects, quotas and
     flavors (as ``placement_reads``) and the sites' sync state, take the audit log's write
-    lock and read its head: six statements of the driver's own SQL, lists as one parameter
-    each (``bulk.read_all``) — on PostgreSQL one pipeline, one round trip instead of six — in
-    the order written here (the ledger rows first: the lock order is requests, ledger, audit
-    log). On SQLite the session already holds the file's write lock (checked)."""
+    lock and read its head: statements of the driver's own SQL, lists as one parameter each
+    (``bulk.read_all``) — on PostgreSQL one pipeline, one round trip instead of six — in the
+    order written here (the ledger rows first: the lock order is requests, ledger, audit
+    log). On SQLite the session already holds the file's write lock (checked), which covers
+    the ledger and the audit log."""
     keys, pairs, names = sorted(set(keys)), sorted(set(pairs)), sorted(set(flavors))
     if conn.dialect.name != "postgresql":
         lock_for_write(conn, PG_AUDIT_LOCK)  # SQLite: checks the session holds the file's
