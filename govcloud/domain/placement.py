@@ -226,8 +226,10 @@ class FitIndex:
 
     @staticmethod
     def _fits(free: Mapping[str, int], unit: Mapping[str, int], need: Mapping[str, int]) -> bool:
-        return all(free.get(rc, 0) >= amount and unit.get(rc, 0) >= amount
-                   for rc, amount in need.items())
+        for rc, amount in need.items():  # (a loop: all() over a generator costs twice this)
+            if free.get(rc, 0) < amount or unit.get(rc, 0) < amount:
+                return False
+        return True
 
     def best(self, need: Mapping[str, int], used: Mapping[str, int],
              now: Mapping[str, Mapping[str, int]], group_policy: str) -> str | None:
@@ -235,8 +237,11 @@ class FitIndex:
         this placement's servers per host, ``now`` holds those hosts' free amounts after
         them (every other host is as indexed)."""
         order = self._by_ram_soft if group_policy == SOFT_ANTI_AFFINITY else self._by_ram
-        first = next((name for name, free, unit in order
-                      if name not in used and self._fits(free, unit, need)), None)
+        first = None
+        for name, free, unit in order:
+            if name not in used and self._fits(free, unit, need):
+                first = name
+                break
         if group_policy == ANTI_AFFINITY or (group_policy == SOFT_ANTI_AFFINITY and first):
             return first
         taken = [h for h in used if self._fits(now[h], self.unit[h], need)]

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, insert, update
@@ -125,11 +126,7 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
             columns = tuple(op.rows[0])
             keys = op.keys if isinstance(op, Update) else None
             sql, order, convert = _sqlite_sql(conn.dialect, op.table, columns, keys)
-            rows = [tuple(row[c] for c in order) for row in op.rows]
-            if convert:  # the columns SQLAlchemy stores in its own form (datetimes, say)
-                rows = [tuple(f(v) if f else v for f, v in zip(convert, row, strict=True))
-                        for row in rows]
-            conn.exec_driver_sql(sql, rows)
+            conn.exec_driver_sql(sql, _driver_rows(op.rows, order, convert))
         return
     if not conn.in_transaction():
         conn.begin()  # as an execute would (autobegin): the writes belong to this transaction
@@ -139,7 +136,26 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
         for op in operations:
             columns = tuple(op.rows[0])
             sql = _pg_sql(op.table, columns, op.keys if isinstance(op, Update) else None)
-            cursor.execute(sql, [[row[c] for row in op.rows] for c in columns])
+            cursor.execute(sql, [list(map(itemgetter(c), op.rows)) for c in columns])
+
+
+def _driver_rows(rows: Sequence[Row], order: tuple[str, ...],
+                 convert: Sequence[Callable[[Any], Any] | None]) -> list[tuple[Any, ...]]:
+    """``rows`` as parameter sequences in ``order``, each column through its ``convert``
+    function (SQLAlchemy's bind processor: datetimes in SQLite's text form) where it has one."""
+    get = itemgetter(*order)
+    out: list[tuple[Any, ...]] = [get(row) for row in rows] if len(order) > 1 else \
+        [(row[order[0]],) for row in rows]
+    changes = [(i, f) for i, f in enumerate(convert) if f is not None]
+    if not changes:
+        return out
+    fixed: list[tuple[Any, ...]] = []
+    for row in out:
+        values = list(row)
+        for i, f in changes:
+            values[i] = f(values[i])
+        fixed.append(tuple(values))  # SQLAlchemy takes many rows as tuples
+    return fixed
 
 
 def _statement(table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None) -> Any:
