@@ -101,13 +101,22 @@ def converters(dialect: Any, columns: Sequence[Any]) -> tuple[Callable[[Any], An
     return found if any(found) else ()
 
 
-def converted(rows: Sequence[Sequence[Any]],
+def converted(rows: Sequence[tuple[Any, ...]],
               convert: Sequence[Callable[[Any], Any] | None]) -> list[tuple[Any, ...]]:
-    """``rows`` with ``convert`` (``converters``) applied column by column."""
-    if not convert:
-        return [tuple(row) for row in rows]
-    return [tuple(v if f is None or v is None else f(v)
-                  for f, v in zip(convert, row, strict=True)) for row in rows]
+    """``rows`` with each column's function in ``convert`` (``converters``, or bind
+    processors on the way in; None: the value as it is) applied to its values other than
+    NULL."""
+    changes = [(i, f) for i, f in enumerate(convert) if f is not None]
+    if not changes:
+        return list(rows)
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(row)
+        for i, f in changes:
+            if values[i] is not None:
+                values[i] = f(values[i])
+        out.append(tuple(values))  # SQLAlchemy takes many rows to write as tuples
+    return out
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
@@ -141,21 +150,11 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
 
 def _driver_rows(rows: Sequence[Row], order: tuple[str, ...],
                  convert: Sequence[Callable[[Any], Any] | None]) -> list[tuple[Any, ...]]:
-    """``rows`` as parameter sequences in ``order``, each column through its ``convert``
+    """``rows`` as parameter tuples in ``order``, each column through its ``convert``
     function (SQLAlchemy's bind processor: datetimes in SQLite's text form) where it has one."""
     get = itemgetter(*order)
-    out: list[tuple[Any, ...]] = [get(row) for row in rows] if len(order) > 1 else \
-        [(row[order[0]],) for row in rows]
-    changes = [(i, f) for i, f in enumerate(convert) if f is not None]
-    if not changes:
-        return out
-    fixed: list[tuple[Any, ...]] = []
-    for row in out:
-        values = list(row)
-        for i, f in changes:
-            values[i] = f(values[i])
-        fixed.append(tuple(values))  # SQLAlchemy takes many rows as tuples
-    return fixed
+    return converted([get(row) for row in rows] if len(order) > 1 else
+                     [(row[order[0]],) for row in rows], convert)
 
 
 def _statement(table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None) -> Any:
