@@ -626,6 +626,8 @@ class IdentityAdminMixin:
                 item["scope"] = {"domain": {"id": a.domain_id}}
             elif a.system:
                 item["scope"] = {"system": {"all": True}}
+            if a.inherited and "scope" in item:
+                item["scope"]["OS-INHERIT:inherited_to"] = "projects"
             if include_names:
                 self._add_names(item)
             out.append(item)
@@ -642,10 +644,16 @@ class IdentityAdminMixin:
         if "group" in item and item["group"]["id"] in self.cloud.groups:
             g = self.cloud.groups[item["group"]["id"]]
             item["group"].update(name=g.name, domain=self._domain_ref(g.domain_id))
+        if role and role.domain_id:
+            item["role"]["domain"] = self._domain_ref(role.domain_id)
+        # every scope carries its name, as Keystone's include_names gives them
+        # (openstackclient's `role assignment list --names` reads each one)
         scope = item.get("scope", {})
         if "project" in scope and scope["project"]["id"] in self.cloud.projects:
             p = self.cloud.projects[scope["project"]["id"]]
             scope["project"].update(name=p.name, domain=self._domain_ref(p.domain_id))
+        if "domain" in scope:
+            scope["domain"]["name"] = self._domain_ref(scope["domain"]["id"])["name"]
 
     # --- regions, services, endpoints ----------------------------------------------------------
 

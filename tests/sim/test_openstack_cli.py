@@ -71,3 +71,17 @@ def test_other_regions_via_cli(env_ready):
     for region in ("DR-LOCAL", "DR-REMOTE"):
         servers = osc(sim, "server", "list", "--all-projects", region=region)
         assert len(servers) == len(sim.cloud.regions[region].servers)
+
+
+def test_role_assignment_list_with_names(env_ready):
+    """`--names` needs every scope's name, a domain's too (Keystone's include_names)."""
+    sim = env_ready
+    rows = osc(sim, "role", "assignment", "list", "--names")
+    cloud = sim.cloud
+    assert len(rows) == len(cloud.assignments)
+    domain_scoped = [a for a in cloud.assignments if a.domain_id]
+    assert domain_scoped, "the seed has a domain-scoped assignment"
+    domain_names = {cloud.domains[a.domain_id].name for a in domain_scoped}
+    assert {r["Domain"] for r in rows if r["Domain"]} == domain_names
+    assert any(r["Project"] == "gd-psd@Default" for r in rows)
+    assert any(r["System"] == "all" for r in rows)
