@@ -379,6 +379,32 @@ class Server:
     hostname: str = ""
     volumes_attached: list[dict[str, Any]] = field(default_factory=list)
     seq: int = 0  # creation order, for stable sorting
+    # a move in progress or awaiting confirmation (resize, cold/live migration):
+    # the Migration's uuid, which is also the Placement consumer holding the source
+    migration_uuid: str | None = None
+    old_flavor: Flavor | None = None  # the flavor before a resize, until confirmed/reverted
+    old_vm_state: str | None = None  # active | stopped: what confirm/revert returns to
+    shelved_image_id: str | None = None  # the "<name>-shelved" snapshot, until unshelved
+
+
+@dataclass
+class Migration:
+    """Nova's migration record of one move (resize, cold or live migration)."""
+
+    id: int
+    uuid: str
+    instance_uuid: str
+    migration_type: str  # resize | migration | live-migration
+    status: str  # pre-migrating → finished → confirmed | reverted; live: ... → completed; error
+    source_compute: str
+    dest_compute: str | None
+    dest_host: str | None
+    old_flavor: Flavor
+    new_flavor: Flavor
+    project_id: str
+    user_id: str
+    created_at: dt.datetime = field(default_factory=now)
+    updated_at: dt.datetime = field(default_factory=now)
 
 
 @dataclass

@@ -6,6 +6,7 @@ per-region Nova-only state) and wires the route groups that live in ``nova_*.py`
 * ``nova_flavors``  — flavors, extra specs, flavor access
 * ``nova_servers``  — server views, create/list/show/update/delete
 * ``nova_server_ops`` — actions, metadata, tags, ips, interfaces, volume attachments
+* ``nova_move_ops`` — resize, cold/live migration, shelve/unshelve; os-migrations
 * ``nova_admin``    — hypervisors, services, availability zones, aggregates, usage
 * ``nova_tenant``   — quota sets, limits, keypairs, server groups
 * ``nova_images``   — the deprecated image proxy (before 2.36)
@@ -58,6 +59,7 @@ class NovaAPI:
             nova_admin,
             nova_flavors,
             nova_images,
+            nova_move_ops,
             nova_server_ops,
             nova_servers,
             nova_tenant,
@@ -68,6 +70,7 @@ class NovaAPI:
         self.flavors = nova_flavors.FlavorRoutes(self)
         self.servers = nova_servers.ServerRoutes(self)
         self.server_ops = nova_server_ops.ServerOpsRoutes(self)
+        self.moves = nova_move_ops.MoveActions(self)
         self.admin = nova_admin.AdminRoutes(self)
         self.tenant = nova_tenant.TenantRoutes(self)
         self.images = nova_images.ImageRoutes(self)
@@ -99,6 +102,7 @@ class NovaAPI:
         self.flavors.register(router)
         self.servers.register(router)
         self.server_ops.register(router)
+        self.moves.register(router)
         self.admin.register(router)
         self.tenant.register(router)
         self.images.register(router)

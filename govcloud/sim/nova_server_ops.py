@@ -121,7 +121,8 @@ class ServerOpsRoutes:
         if not isinstance(doc, dict) or len(doc) != 1:
             raise bad_request("Malformed request body")
         (name, body), = doc.items()
-        handler = getattr(self, "_act_" + name.replace("-", "_"), None)
+        attr = "_act_" + name.replace("-", "_")
+        handler = getattr(self, attr, None) or getattr(self.api.moves, attr, None)
         if handler is None:
             raise bad_request(f"There is no such action: {name}")
         s = self.api.servers.get(req, region, server_id)

@@ -32,6 +32,7 @@ from govcloud.sim.model import (
     Image,
     Keypair,
     KRegion,
+    Migration,
     Network,
     Port,
     Project,
@@ -146,6 +147,7 @@ class RegionState:
         default_factory=lambda: dict(VOLUME_QUOTA_DEFAULTS))
     volume_quotas: dict[str, dict[str, int]] = field(default_factory=dict)
     usage: dict[str, Usage] = field(default_factory=lambda: defaultdict(Usage))
+    migrations: dict[str, Migration] = field(default_factory=dict)  # uuid → record
     seq: int = 0
     keypair_seq: int = 0
 
@@ -261,8 +263,9 @@ class RegionState:
         u.cores += sign * server.flavor.vcpus
         u.ram += sign * server.flavor.ram
 
-    def release(self, server: Server) -> None:
-        consumer = self.consumers.pop(server.id, None)
+    def drop_consumer(self, consumer_uuid: str) -> None:
+        """Delete a Placement consumer and give back what it held."""
+        consumer = self.consumers.pop(consumer_uuid, None)
         if consumer is not None:
             for rp_uuid, resources in consumer.allocations.items():
                 rp = self.providers.get(rp_uuid)
@@ -271,8 +274,127 @@ class RegionState:
                 for rc, amount in resources.items():
                     rp.used[rc] = max(0, rp.used.get(rc, 0) - amount)
                 rp.generation += 1
+
+    def release(self, server: Server) -> None:
+        self.drop_consumer(server.id)
+        if server.migration_uuid:
+            self.drop_consumer(server.migration_uuid)
         if server.host and server.host in self.hv_by_host:
             self.hv_by_host[server.host].servers.discard(server.id)
+
+    # --- moves: resize, cold and live migration, shelve ---------------------------------------
+    #
+    # As Nova does it: when a move starts, the server's allocation on the source host is handed
+    # to the migration record (a Placement consumer of type MIGRATION whose uuid is the
+    # migration's), and the server claims its (new) flavor on the destination. Confirming a
+    # resize or cold migration, or finishing a live migration, deletes the migration's
+    # allocation; reverting deletes the server's and gives the source allocation back to it.
+
+    def new_migration(self, server: Server, kind: str, *, new_flavor: Flavor,
+                      dest: Hypervisor | None, user_id: str, status: str) -> Migration:
+        mig = Migration(id=len(self.migrations) + 1, uuid=self.ids.uuid(),
+                        instance_uuid=server.id, migration_type=kind, status=status,
+                        source_compute=server.host or "",
+                        dest_compute=dest.hostname if dest else None,
+                        dest_host=dest.host_ip if dest else None,
+                        old_flavor=server.flavor, new_flavor=new_flavor,
+                        project_id=server.project_id, user_id=user_id)
+        self.migrations[mig.uuid] = mig
+        return mig
+
+    def _move_host(self, server: Server, hv: Hypervisor | None) -> None:
+        if server.host and server.host in self.hv_by_host:
+            self.hv_by_host[server.host].servers.discard(server.id)
+        if hv is None:
+            server.host = server.hypervisor_id = None
+        else:
+            hv.servers.add(server.id)
+            server.host, server.hypervisor_id = hv.hostname, hv.id
+            server.availability_zone = hv.service.zone
+        for pid in server.port_ids:
+            port = self.ports.get(pid)
+            if port is not None:
+                port.binding_host_id = server.host or ""
+
+    def _set_flavor(self, server: Server, flavor: Flavor) -> None:
+        self.count_usage(server, -1)
+        server.flavor = flavor
+        self.count_usage(server, 1)
+
+    def start_move(self, server: Server, mig: Migration, dest: Hypervisor) -> None:
+        """Source allocation to the migration record; the new flavor claimed on ``dest``."""
+        held = self.consumers.pop(server.id, None)
+        if held is not None:
+            held.uuid, held.consumer_type = mig.uuid, "MIGRATION"
+            held.generation += 1
+            self.consumers[mig.uuid] = held
+        resources = self.flavor_resources(mig.new_flavor)
+        rp = dest.provider
+        for rc, amount in resources.items():
+            rp.used[rc] = rp.used.get(rc, 0) + amount
+        rp.generation += 1
+        self.consumers[server.id] = Consumer(
+            uuid=server.id, project_id=server.project_id, user_id=server.user_id,
+            allocations={rp.uuid: dict(resources)}, generation=1)
+        server.migration_uuid = mig.uuid
+        if mig.migration_type != "live-migration":
+            server.old_flavor = server.flavor
+            server.old_vm_state = server.vm_state
+            if mig.new_flavor is not server.flavor:
+                self._set_flavor(server, mig.new_flavor)
+        self._move_host(server, dest)
+
+    def migration_of(self, server: Server) -> Migration | None:
+        return self.migrations.get(server.migration_uuid or "")
+
+    def confirm_move(self, server: Server) -> None:
+        """The source's allocation (held by the migration) is given back."""
+        mig = self.migration_of(server)
+        if server.migration_uuid:
+            self.drop_consumer(server.migration_uuid)
+        if mig is not None:
+            mig.status, mig.updated_at = "confirmed", now()
+        server.migration_uuid = None
+        server.old_flavor = None
+
+    def revert_move(self, server: Server) -> None:
+        """Back to the source host and the old flavor: the destination's allocation is
+        deleted and the migration's goes back to the server."""
+        mig = self.migration_of(server)
+        if mig is None:
+            return
+        self.drop_consumer(server.id)
+        held = self.consumers.pop(mig.uuid, None)
+        if held is not None:
+            held.uuid, held.consumer_type = server.id, "INSTANCE"
+            held.generation += 1
+            self.consumers[server.id] = held
+        if server.old_flavor is not None and server.old_flavor is not server.flavor:
+            self._set_flavor(server, server.old_flavor)
+        server.old_flavor = None
+        self._move_host(server, self.hv_by_host.get(mig.source_compute))
+        mig.status, mig.updated_at = "reverting", now()
+
+    def _settle_move(self, srv: Server) -> None:
+        """What a finished step of a move leaves behind (called when its delay is over)."""
+        mig = self.migration_of(srv)
+        if srv.status == "VERIFY_RESIZE":
+            srv.vm_state = "resized"
+            srv.power_state = 1 if srv.old_vm_state == "active" else 4
+            if mig is not None:
+                mig.status, mig.updated_at = "finished", now()
+        elif srv.status == "SHELVED_OFFLOADED":
+            # shelved_offload_time 0: offloaded at once, its allocation and host gone
+            self.release(srv)
+            self._move_host(srv, None)
+            srv.vm_state, srv.power_state = "shelved_offloaded", 4
+        elif mig is not None and mig.status == "reverting":
+            mig.status, mig.updated_at = "reverted", now()
+            srv.migration_uuid = None
+        elif mig is not None and mig.migration_type == "live-migration":
+            self.drop_consumer(mig.uuid)
+            mig.status, mig.updated_at = "completed", now()
+            srv.migration_uuid = None
 
     # --- server lifecycle --------------------------------------------------------------------
 
@@ -298,6 +420,7 @@ class RegionState:
                 srv.vm_state, srv.power_state = "active", 1
             elif srv.status == "SHUTOFF":
                 srv.vm_state, srv.power_state = "stopped", 4
+            self._settle_move(srv)
             if srv.launched_at is None and srv.status == "ACTIVE":
                 srv.launched_at = dt.datetime.fromtimestamp(srv.ready_at, dt.UTC)
             srv.updated_at = dt.datetime.fromtimestamp(
@@ -306,6 +429,8 @@ class RegionState:
 
     def delete_server(self, server: Server) -> None:
         self.release(server)
+        if server.shelved_image_id:  # Nova deletes a shelved server's snapshot with it
+            self.images.pop(server.shelved_image_id, None)
         self.count_usage(server, -1)
         for pid in server.port_ids:
             port = self.ports.get(pid)
