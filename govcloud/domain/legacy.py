@@ -20,7 +20,9 @@ Everything here is pure: parsing takes the already-loaded YAML mapping or comman
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,55 @@ from govcloud.errors import InvalidInput
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DR_LEVELS = range(1, 7)
+# What reaches ssh, rsync and Ansible's command lines (``user@address``, ``-l user``, ``-p``)
+# is one of these, so that no value can start with '-' and be read as an option
+# (``-oProxyCommand=...``), nor carry a newline into known_hosts or a shell.
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")  # RFC 1123
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")                          # POSIX user name
+_UNIT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9@_.:\\-]{0,254}$")           # systemd unit name
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message: bounded, control characters escaped."""
+    text = repr(str(value))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_address(value: Any, where: str, var: str = "ansible_host") -> str:
+    """``value`` if it is a host name (RFC 1123), an IPv4 or an IPv6 address, else raise."""
+    text = value if isinstance(value, str) else ""
+    if text and "%" not in text:
+        try:
+            ipaddress.ip_address(text)
+            return text
+        except ValueError:
+            pass
+        labels = text[:-1].split(".") if text.endswith(".") else text.split(".")
+        if len(text) <= 253 and all(_LABEL.match(x) for x in labels):
+            return text
+    raise InvalidInput(f"{where}: {var} {_shown(value)} is not a host name, an IPv4 or an "
+                       "IPv6 address",
+                       hint="a host name is dot-separated labels of letters, digits and '-' "
+                            "(not first or last), e.g. db1.psd.gov or 10.20.1.11")
+
+
+def check_user(value: Any, where: str, var: str = "ansible_user") -> str:
+    """``value`` if it is a POSIX user name (``^[a-z_][a-z0-9_-]{0,31}$``), else raise."""
+    if isinstance(value, str) and _USER.match(value):
+        return value
+    raise InvalidInput(f"{where}: {var} {_shown(value)} is not a user name",
+                       hint="lower-case letters, digits, '_' and '-', starting with a letter "
+                            "or '_', at most 32 characters")
+
+
+def check_path(value: Any, where: str, var: str) -> str:
+    """``value`` if it is an absolute path without '..' or control characters, else raise."""
+    if (isinstance(value, str) and value.startswith("/") and len(value) <= 4096
+            and ".." not in value.split("/") and not _CONTROL.search(value)):
+        return value
+    raise InvalidInput(f"{where}: {var} {_shown(value)} must be an absolute path, without "
+                       "'..' or control characters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +91,16 @@ class Endpoint:
     port: int = 22
     user: str = "root"
     root: str = "/"
+
+    def __post_init__(self) -> None:
+        # every endpoint, wherever it comes from (an inventory, the store, a server's
+        # metadata), is safe to put on an ssh/rsync command line and into known_hosts
+        check_address(self.address, "endpoint", "address")
+        check_user(self.user, "endpoint", "user")
+        check_path(self.root, "endpoint", "root")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or \
+                not 1 <= self.port <= 65535:
+            raise InvalidInput(f"endpoint: port {_shown(self.port)} is out of range 1–65535")
 
     @property
     def known_hosts_name(self) -> str:
@@ -61,8 +122,10 @@ class Endpoint:
         if not isinstance(data, Mapping) or not data.get("address"):
             raise InvalidInput(f"{where}: a target needs at least an address",
                                hint="e.g. govcloud_target: {address: 10.0.0.5, port: 22}")
-        return cls(address=str(data["address"]), port=_port(data.get("port", 22), where),
-                   user=str(data.get("user", "root")), root=str(data.get("root", "/")))
+        return cls(address=check_address(data["address"], where, "target address"),
+                   port=_port(data.get("port", 22), where),
+                   user=check_user(data.get("user", "root"), where, "target user"),
+                   root=check_path(data.get("root", "/"), where, "target root"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +149,13 @@ class LegacyHost:
     def stop_command(self) -> str | None:
         if self.service_stop:
             return self.service_stop
-        return f"systemctl stop {self.service}" if self.service else None
+        return f"systemctl stop -- {shlex.quote(self.service)}" if self.service else None
 
     @property
     def start_command(self) -> str | None:
         if self.service_start:
             return self.service_start
-        return f"systemctl start {self.service}" if self.service else None
+        return f"systemctl start -- {shlex.quote(self.service)}" if self.service else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "department": self.department, "system": self.system,
@@ -132,6 +195,8 @@ def _str_or_none(value: Any, where: str, key: str) -> str | None:
         return None
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise InvalidInput(f"{where}: {key} must be a string")
+    if len(str(value)) > 4096 or "\x00" in str(value):
+        raise InvalidInput(f"{where}: {key} must be at most 4096 characters, without NUL")
     return str(value)
 
 
@@ -207,27 +272,34 @@ def _host(name: str, v: Mapping[str, Any], groups: Sequence[str], where: str,
     system = v.get("govcloud_system")
     if not isinstance(system, str) or not system:
         raise InvalidInput(f"{here}: govcloud_system (the department's system) is missing")
+    if len(system) > 255 or _CONTROL.search(system):
+        raise InvalidInput(f"{here}: govcloud_system {_shown(system)} must be at most 255 "
+                           "characters, without control characters")
     paths = v.get("govcloud_data_paths") or []
     if isinstance(paths, str):
         paths = [paths]
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise InvalidInput(f"{here}: govcloud_data_paths must be a list of paths")
     for p in paths:
-        if not p.startswith("/") or ".." in p.split("/") or "\n" in p:
-            raise InvalidInput(f"{here}: data path {p!r} must be absolute, without '..'")
+        check_path(p, here, "data path")
     level = v.get("govcloud_dr_level")
     if level is not None and (isinstance(level, bool) or level not in DR_LEVELS):
         raise InvalidInput(f"{here}: govcloud_dr_level {level!r} is not a DR level 1–6")
     target = v.get("govcloud_target")
-    root = str(v.get("govcloud_root") or "/")
-    if not root.startswith("/"):
-        raise InvalidInput(f"{here}: govcloud_root must be an absolute path")
+    root = check_path(v.get("govcloud_root") or "/", here, "govcloud_root")
+    service = _str_or_none(v.get("govcloud_service"), here, "service")
+    if service is not None and not _UNIT.match(service):
+        raise InvalidInput(f"{here}: govcloud_service {_shown(service)} is not a service "
+                           "(unit) name",
+                           hint="letters, digits and '@_.:-\\', not starting with '-'")
     return LegacyHost(
         name=name, department=dept, system=system,
-        endpoint=Endpoint(address=str(v.get("ansible_host") or name),
+        endpoint=Endpoint(address=check_address(v.get("ansible_host") or name, here,
+                                                "ansible_host" if v.get("ansible_host")
+                                                else "ansible_host (the host's name)"),
                           port=_port(v.get("ansible_port", 22), here),
-                          user=str(v.get("ansible_user") or "root"), root=root),
-        data_paths=tuple(paths), service=_str_or_none(v.get("govcloud_service"), here, "service"),
+                          user=check_user(v.get("ansible_user") or "root", here), root=root),
+        data_paths=tuple(paths), service=service,
         service_stop=_str_or_none(v.get("govcloud_service_stop"), here, "service_stop"),
         service_start=_str_or_none(v.get("govcloud_service_start"), here, "service_start"),
         health_check=_str_or_none(v.get("govcloud_health_check"), here, "health_check"),

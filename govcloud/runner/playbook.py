@@ -10,7 +10,10 @@ run theirs the same way. Hygiene (ARCHITECTURE.md, convention 11):
 * a ``timeout`` always (ansible-runner kills the job and reports ``timeout``), and a
   ``cancel`` function polled by ansible-runner (the caller's own cancellation);
 * environment values are never logged (only their names), host-key checking stays on unless
-  the caller turns it off for an inventory that is not SSH (``connection: local``).
+  the caller turns it off for an inventory that is not SSH (``connection: local``);
+* an inventory given as a mapping is data, never a template: it is written as YAML with every
+  string value tagged ``!unsafe``, so that a ``{{ lookup('pipe', ...) }}`` in a host's
+  variable (an imported inventory, a server's name) is never evaluated on the control node.
 
 ``run_playbook`` returns a :class:`PlaybookResult` (status ``successful``, ``failed``,
 ``timeout`` or ``canceled``, the per-host stats) and calls ``on_event`` with a
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+import yaml
 
 from govcloud.errors import InvalidInput, PermanentError
 
@@ -99,6 +103,40 @@ def _event(data: Mapping[str, Any]) -> PlaybookEvent | None:
                          " ".join(message.split())[:500])
 
 
+class _Unsafe(str):
+    """A string Ansible must not template (written with YAML's ``!unsafe`` tag)."""
+
+    __slots__ = ()
+
+
+class _InventoryDumper(yaml.SafeDumper):
+    pass
+
+
+_InventoryDumper.add_representer(
+    _Unsafe, lambda dumper, data: dumper.represent_scalar("!unsafe", str(data)))
+
+
+def _as_data(value: Any) -> Any:
+    """``value`` with every string that is a value (not a key) marked unsafe."""
+    if isinstance(value, str):
+        return _Unsafe(value)
+    if isinstance(value, Mapping):
+        return {str(k): _as_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_data(v) for v in value]
+    return value
+
+
+def write_inventory(inventory: Mapping[str, Any], path: Path) -> Path:
+    """Write ``inventory`` (YAML inventory structure) to ``path``: every string value tagged
+    ``!unsafe``, so Ansible reads it as data and never as a template."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.dump(_as_data(inventory), Dumper=_InventoryDumper, sort_keys=False,
+                              allow_unicode=True))
+    return path
+
+
 def _path_with_ansible() -> str:
     """PATH with the directory of this interpreter's ansible-playbook first (a virtualenv's
     bin is not on PATH when govcloud runs as ``.venv/bin/govcloud``)."""
@@ -141,6 +179,8 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
         (root / "env").mkdir(exist_ok=True)
         (root / "env" / "settings").write_text(
             json.dumps({"idle_timeout": int(max(1, idle_timeout_s))}))
+    if isinstance(inventory, Mapping):
+        inventory = write_inventory(inventory, root / "inventory" / f"{ident}.yml")
     cmdline = " ".join(x for x in ("--check" if check else "", "--diff" if diff else "") if x)
     log.info("playbook %s: job %s (env %s)", path.name, ident, sorted(env))
     count = 0
@@ -159,7 +199,7 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
     try:
         runner = ansible_runner.run(
             private_data_dir=str(root), ident=ident, playbook=str(path),
-            inventory=dict(inventory) if isinstance(inventory, Mapping) else str(inventory),
+            inventory=str(inventory),
             extravars=dict(extravars or {}), envvars=env, timeout=int(max(1, timeout_s)),
             suppress_env_files=True, quiet=True, event_handler=handler,
             cancel_callback=cancel or (lambda: False), limit=limit,

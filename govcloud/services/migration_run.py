@@ -132,8 +132,17 @@ def _ssh(ep: Endpoint, key: Path | None, known: Path) -> str:
 
 
 def _rsync(ssh: str, src: str, dst: str) -> str:
+    """rsync ``src`` to ``dst``, both after ``--`` (never read as options). rsync hands the
+    user and address to ssh itself (``-l user address``), which takes no ``--`` there: that is
+    why an ``Endpoint`` only ever holds a validated address and user name."""
     return " ".join(shlex.quote(x) for x in
-                    ("rsync", "-a", "--delete", "--mkpath", "-e", ssh, src, dst))
+                    ("rsync", "-a", "--delete", "--mkpath", "-e", ssh, "--", src, dst))
+
+
+def _remote(ep: Endpoint, path: str) -> str:
+    """rsync's ``user@address:path`` (an IPv6 address in brackets)."""
+    address = f"[{ep.address}]" if ":" in ep.address else ep.address
+    return f"{ep.user}@{address}:{path}"
 
 
 def _with_root(root: str, command: str | None) -> str:
@@ -158,19 +167,18 @@ def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
     known = known_hosts(settings).path
     key = settings.ssh_key
     legacy_ssh, target_ssh = _ssh(host.endpoint, key, known), _ssh(target, key, known)
-    legacy_login = f"{host.endpoint.user}@{host.endpoint.address}"
-    target_login = f"{target.user}@{target.address}"
     pull, push, back_pull, back_push = [], [], [], []
     legacy_paths = [host.endpoint.path(p).rstrip("/") for p in host.data_paths]
     target_paths = [target.path(p).rstrip("/") for p in host.data_paths]
     for p, lp, tp in zip(host.data_paths, legacy_paths, target_paths, strict=True):
         local = str(stage / host.name / p.strip("/"))
-        pull.append(_rsync(legacy_ssh, f"{legacy_login}:{lp}/", f"{local}/"))
-        push.append(_rsync(target_ssh, f"{local}/", f"{target_login}:{tp}/"))
-        back_pull.append(_rsync(target_ssh, f"{target_login}:{tp}/", f"{local}/"))
-        back_push.append(_rsync(legacy_ssh, f"{local}/", f"{legacy_login}:{lp}/"))
-    exists = " && ".join(f"{{ test -d {shlex.quote(p)} || {{ echo 'missing data path {p}'; "
-                         "exit 1; }; }" for p in legacy_paths) or "true"
+        pull.append(_rsync(legacy_ssh, _remote(host.endpoint, f"{lp}/"), f"{local}/"))
+        push.append(_rsync(target_ssh, f"{local}/", _remote(target, f"{tp}/")))
+        back_pull.append(_rsync(target_ssh, _remote(target, f"{tp}/"), f"{local}/"))
+        back_push.append(_rsync(legacy_ssh, f"{local}/", _remote(host.endpoint, f"{lp}/")))
+    exists = " && ".join(f"{{ test -d {shlex.quote(p)} || {{ echo "
+                         f"{shlex.quote('missing data path ' + p)}; exit 1; }}; }}"
+                         for p in legacy_paths) or "true"
     du = (f"du -sk {' '.join(shlex.quote(p) for p in legacy_paths)} | "
           "awk '{s+=$1} END {print s+0}'") if legacy_paths else "echo 0"
     return {

@@ -36,6 +36,8 @@ options:
 
 class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
     NAME = "govcloud"
+    # the values come from imported inventories and the clouds: data, never templates
+    trusted_by_default = False
 
     def verify_file(self, path: str) -> bool:
         return bool(super().verify_file(path)) and path.endswith(("govcloud.yml",

@@ -66,3 +66,18 @@ def test_timeout_and_cancel(tmp_path: Path) -> None:
 def test_a_missing_playbook_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="does not exist"):
         run_playbook(tmp_path / "nope.yml", private_data_dir=tmp_path, inventory={})
+
+
+def test_inventory_values_are_data_never_templates(tmp_path: Path) -> None:
+    """A host variable holding a Jinja lookup (an imported inventory is hostile) is passed on
+    as text: the lookup never runs on the control node."""
+    (tmp_path / "out").mkdir()
+    mark = tmp_path / "pwned"
+    hostile = "{{ lookup('pipe', 'touch " + str(mark) + "') }}"
+    inv = inventory(tmp_path)
+    inv["all"]["hosts"]["web-1"]["govcloud_site"] = hostile  # type: ignore[index]
+    result = run_playbook(DATA / "touch.yml", private_data_dir=tmp_path / "runner",
+                          inventory=inv, timeout_s=120, host_key_checking=False)
+    assert result.ok, result.summary()
+    assert not mark.exists()
+    assert (tmp_path / "out" / "web-1.txt").read_text() == f"hardened web-1 in {hostile}\n"

@@ -43,7 +43,7 @@ def test_inventory_vars_inherit_from_all_through_groups() -> None:
     assert hosts["psd-db1"].system == "hukou" and hosts["psd-db1"].dr_level == 5
     assert hosts["psd-db1"].endpoint.user == "ops"
     assert hosts["psd-app1"].endpoint.known_hosts_name == "[10.0.0.2]:2222"
-    assert hosts["psd-ftp"].stop_command == "systemctl stop vsftpd"
+    assert hosts["psd-ftp"].stop_command == "systemctl stop -- vsftpd"
     assert hosts["psd-db1"].groups == ("hukou",)
 
 

@@ -147,3 +147,20 @@ def test_bad_inventory_is_refused_and_changes_nothing(
     assert json.loads(out) == []
     code, _, err = run(capsys, "hosts", "import", str(tmp_path / "missing.yaml"))
     assert code == 2 and "cannot read" in err
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("ansible_host", "-oProxyCommand=touch /tmp/govcloud-pwned"),
+    ("ansible_user", "-oProxyCommand=touch /tmp/govcloud-pwned"),
+])
+def test_option_injection_is_refused_on_import_and_changes_nothing(
+        cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        variable: str, value: str) -> None:
+    good = {"govcloud_system": "x", "ansible_host": "10.9.9.1"}
+    inv = inventory_file(tmp_path / "gd-psd.yaml", "gd-psd", {
+        "psd-ok": good, "psd-evil": {**good, "ansible_host": "10.9.9.2", variable: value}})
+    code, out, err = run(capsys, "hosts", "import", str(inv))
+    assert code == 2, out + err
+    assert "psd-evil" in err and variable in err and "hint:" in err
+    code, out, _ = run(capsys, "hosts", "list", "--department", "gd-psd", "--json")
+    assert json.loads(out) == []  # not even the good host: all or nothing
