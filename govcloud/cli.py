@@ -8,7 +8,6 @@ and connections are made here and handed down.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import traceback
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from govcloud import __version__
+from govcloud.domain.text import printable, printable_lines, safe_json
 from govcloud.errors import GovCloudError
 from govcloud.logging import configure_logging, redact
 
@@ -26,8 +26,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    sys.stdout.write(safe_json(data) + "\n")
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -212,9 +211,10 @@ def _silence_stdout() -> None:
 
 
 def _report(exc: GovCloudError) -> int:
-    print(f"error: {redact(exc.message)}", file=sys.stderr)
+    # the server's message may quote what someone typed: escaped like every other output
+    print(f"error: {printable_lines(redact(exc.message))}", file=sys.stderr)
     if exc.hint:
-        print(f"hint: {redact(exc.hint)}", file=sys.stderr)
+        print(f"hint: {printable_lines(redact(exc.hint))}", file=sys.stderr)
     return exc.exit_code
 
 
@@ -251,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
         if debug:
             traceback.print_exc()
-        detail = " ".join(str(exc).split())[:500]
+        detail = printable(" ".join(str(exc).split())[:500])
         print(f"error: unexpected {type(exc).__name__}: {redact(detail)}", file=sys.stderr)
         print("hint: this is a bug in govcloud; rerun with --debug to see the traceback",
               file=sys.stderr)

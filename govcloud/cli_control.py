@@ -7,19 +7,30 @@ Registered by ``govcloud.cli``; errors are reported there (message, hint, exit c
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from govcloud.client import api_path
+from govcloud.domain.text import check_identifier, printable, printable_lines, safe_json
 from govcloud.errors import InvalidInput, PermanentError
 
 _QUOTAS = ("cores", "ram_mb", "instances", "volumes", "gigabytes", "ports")
 
 
 def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    """``data`` as JSON on stdout, no control character raw (``safe_json``)."""
+    sys.stdout.write(safe_json(data) + "\n")
+
+
+def echo(*values: object, sep: str = " ", end: str = "\n", file: Any = None,
+         flush: bool = False) -> None:
+    """``print`` for every line of text the CLI shows: control characters escaped, only the
+    newlines between lines kept (``printable_lines``). A value that must stay on its line (a
+    reason, an error, a message) goes through ``printable`` where it is formatted; table
+    cells are escaped whole by ``render_table``."""
+    print(printable_lines(sep.join(str(v) for v in values)), end=end, file=file, flush=flush)
 
 
 def _table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> str:
@@ -72,14 +83,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     upgrade_engine(engine)
     app = make_app(engine=engine, settings=settings, catalogue_dir=args.catalogue,
                    workers=_worker_hook())
-    print(f"govcloud control plane on http://{args.host}:{args.port}/api/v1 "
+    echo(f"govcloud control plane on http://{args.host}:{args.port}/api/v1 "
           f"(database {display_url(settings.database_url)})", file=sys.stderr, flush=True)
     metrics = None
     if args.metrics_port is not None:
         from monitors.exporter import MetricsServer
 
         metrics = MetricsServer(app.state, host=args.host, port=args.metrics_port).start()
-        print(f"metrics on {metrics.url}", file=sys.stderr, flush=True)
+        echo(f"metrics on {metrics.url}", file=sys.stderr, flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_config=None,
                     log_level="debug" if args.debug else "info")
@@ -109,7 +120,7 @@ def cmd_admin_bootstrap(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"name": issued.record.name, "token": issued.token})
     else:
-        print(issued.token)
+        echo(issued.token)
     return 0
 
 
@@ -122,7 +133,7 @@ def cmd_context_add(args: argparse.Namespace) -> int:
         raise InvalidInput(f"server {args.server!r} is not an http(s) URL",
                            hint="e.g. --server http://127.0.0.1:8780")
     Contexts().add(Context(args.name, args.server.rstrip("/"), args.token), use=args.use)
-    print(f"context {args.name} saved", file=sys.stderr)
+    echo(f"context {args.name} saved", file=sys.stderr)
     return 0
 
 
@@ -130,7 +141,7 @@ def cmd_context_use(args: argparse.Namespace) -> int:
     from govcloud.client import Contexts
 
     context = Contexts().use(args.name)
-    print(f"now using context {context.name} ({context.server})", file=sys.stderr)
+    echo(f"now using context {context.name} ({context.server})", file=sys.stderr)
     return 0
 
 
@@ -143,7 +154,7 @@ def cmd_context_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"current": contexts.current, "contexts": items})
         return 0
-    print(_table([("*" if i["current"] else "", str(i["name"]), str(i["server"]),
+    echo(_table([("*" if i["current"] else "", str(i["name"]), str(i["server"]),
                    "yes" if i["has_token"] else "no") for i in items],
                  ("CURRENT", "NAME", "SERVER", "TOKEN")))
     return 0
@@ -160,7 +171,7 @@ def cmd_principals_add(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer)
     else:
-        print(answer["token"])
+        echo(answer["token"])
     return 0
 
 
@@ -170,7 +181,7 @@ def cmd_principals_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(principals)
         return 0
-    print(_table([(p["name"], p["role"], p["city"] or p["department"] or "all", p["status"],
+    echo(_table([(p["name"], p["role"], p["city"] or p["department"] or "all", p["status"],
                    p["expires_at"] or "never") for p in principals],
                  ("NAME", "ROLE", "SCOPE", "STATUS", "EXPIRES")))
     return 0
@@ -178,11 +189,11 @@ def cmd_principals_list(args: argparse.Namespace) -> int:
 
 def cmd_principals_revoke(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.delete(f"/principals/{args.name}")
+        answer = api.delete(api_path("principals", args.name))
     if args.json:
         _print_json(answer)
     else:
-        print(f"revoked {answer['principal']['name']}")
+        echo(f"revoked {answer['principal']['name']}")
     return 0
 
 
@@ -196,7 +207,7 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(entries)
         return 0
-    print(_table([(str(e["seq"]), e["at"], e["actor"], e["action"], e["target"])
+    echo(_table([(str(e["seq"]), e["at"], e["actor"], e["action"], e["target"])
                   for e in entries], ("SEQ", "AT", "ACTOR", "ACTION", "TARGET")))
     return 0
 
@@ -211,7 +222,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         raise PermanentError(result["description"],
                              hint=f"entry {result['seq']} was {result['kind']}; compare it "
                                   "with a backup or an archived copy of the log")
-    print(result["description"])
+    echo(result["description"])
     return 0
 
 
@@ -223,7 +234,7 @@ def cmd_tenants_plan(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({k: v for k, v in plan.items() if k != "lines"})
     else:
-        print("\n".join(plan["lines"]))
+        echo("\n".join(printable(line) for line in plan["lines"]))
     return 0
 
 
@@ -234,8 +245,8 @@ def cmd_tenants_apply(args: argparse.Namespace) -> int:
         _print_json(result)
         return 0
     for change in result["changes"]:
-        print(f"{change['site']} {change['department']}: {change['action']}")
-    print(result["summary"])
+        echo(f"{change['site']} {change['department']}: {printable(change['action'])}")
+    echo(printable(result["summary"]))
     return 0
 
 
@@ -245,7 +256,7 @@ def cmd_departments_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(departments)
         return 0
-    print(_table([(d["code"], d["name_zh"], d["name_en"], d["kind"], d["city"],
+    echo(_table([(d["code"], d["name_zh"], d["name_en"], d["kind"], d["city"],
                    str(d["dr_level"])) for d in departments],
                  ("CODE", "NAME", "ENGLISH", "KIND", "CITY", "DR")))
     return 0
@@ -253,11 +264,12 @@ def cmd_departments_list(args: argparse.Namespace) -> int:
 
 def cmd_departments_show(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        view = api.get(f"/departments/{args.code}")
+        view = api.get(api_path("departments", args.code))
     if args.json:
         _print_json(view)
         return 0
-    print(f"{view['code']}  {view['name_zh']} {view['name_en']}  ({view['kind']}, "
+    echo(f"{view['code']}  {printable(view['name_zh'])} {printable(view['name_en'])}  "
+         f"({view['kind']}, "
           f"city {view['city']}, DR level {view['dr_level']})")
     rows = []
     for s in view["sites"]:
@@ -268,7 +280,7 @@ def cmd_departments_show(args: argparse.Namespace) -> int:
                   if q in s["quotas"] else "-" for q in _QUOTAS]
         servers = ", ".join(f"{k} {v}" for k, v in s["servers"]["by_status"].items()) or "0"
         rows.append((s["site"], s["project_id"] or "(no project)", *quotas, servers))
-    print(_table(rows, ("SITE", "PROJECT", *(q.upper() for q in _QUOTAS), "SERVERS")))
+    echo(_table(rows, ("SITE", "PROJECT", *(q.upper() for q in _QUOTAS), "SERVERS")))
     return 0
 
 
@@ -288,6 +300,20 @@ def _cmd(sub: Any, name: str, handler: Any, help_: str, *, json_: bool = True,
         p.add_argument("--token", help="API token (default: GOVCLOUD_TOKEN or the context's)")
         p.add_argument("--context", help="use this context instead of the current one")
     return p
+
+
+def identifier(what: str) -> Callable[[str], str]:
+    """An argparse ``type`` for a name or id that goes into an API path (department code,
+    wave, host, principal): anything else — ``..``, ``/``, ``?``, control characters — is a
+    usage error (exit 2) before any call is made."""
+    def check(value: str) -> str:
+        try:
+            return check_identifier(value, what)
+        except InvalidInput as exc:
+            raise argparse.ArgumentTypeError(f"{exc.message} ({exc.hint})") from None
+
+    check.__name__ = what  # argparse names the type in some messages
+    return check
 
 
 def _group(commands: Any, name: str, help_: str) -> Any:
@@ -337,7 +363,7 @@ def register(commands: Any) -> None:
     p = _cmd(sub, "list", cmd_principals_list, "list the principals")
     p.add_argument("--role", choices=[r.value for r in Role])
     p = _cmd(sub, "revoke", cmd_principals_revoke, "revoke a principal's token")
-    p.add_argument("name")
+    p.add_argument("name", type=identifier("principal name"))
 
     sub = _group(commands, "audit", "the tamper-evident audit log")
     p = _cmd(sub, "list", cmd_audit_list, "list audit entries (those you may see)")
@@ -361,4 +387,4 @@ def register(commands: Any) -> None:
     _cmd(sub, "list", cmd_departments_list, "list the departments you may see")
     p = _cmd(sub, "show", cmd_departments_show, "one department in every site: projects, "
              "quotas (used/limit), servers by status")
-    p.add_argument("code")
+    p.add_argument("code", type=identifier("department code"))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from govcloud.cli_control import _client, _cmd, _group, _print_json, _table
+from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
+from govcloud.domain.text import printable
 
 
 def _gib(mb: int) -> str:
@@ -28,7 +29,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
              "ok" if r["ok"] else "STALE", f"{r['seconds']:.2f}", f"{r['api_s']:.2f}",
              f"{r['db_s']:.2f}", str(r["servers"]), str(r["changed"]), str(r["deleted"]),
              r["error"] or "") for r in report["sites"]]
-    print(_table(rows, ("SITE", "KIND", "RESULT", "SECONDS", "API S", "DB S", "SERVERS",
+    echo(_table(rows, ("SITE", "KIND", "RESULT", "SECONDS", "API S", "DB S", "SERVERS",
                         "WRITTEN", "TOMBSTONED", "ERROR")))
     return 0 if report["ok"] else 1
 
@@ -50,11 +51,11 @@ def cmd_capacity(args: argparse.Namespace) -> int:
                      f"{_gib(r['allocated'])}/{_gib(r['capacity'])}", _gib(r["free"]),
                      f"{d['allocated']:,}/{d['capacity']:,}",
                      _when(s["data_as_of"]) + (" STALE" if s["stale"] else "")))
-    print(_table(rows, ("SITE", "ROLE", "HOSTS", "CORES", "VCPU USED", "VCPU ALLOC/CAP",
+    echo(_table(rows, ("SITE", "ROLE", "HOSTS", "CORES", "VCPU USED", "VCPU ALLOC/CAP",
                         "VCPU FREE", "RAM GIB USED", "RAM GIB ALLOC/CAP", "RAM GIB FREE",
                         "DISK GB ALLOC/CAP", "DATA AS OF")))
     for fit in answer.get("flavor_fit", []):
-        print(f"{fit['site']}: {fit['count']:,} more {fit['flavor']} fit "
+        echo(f"{fit['site']}: {fit['count']:,} more {fit['flavor']} fit "
               f"(on {fit['hosts_with_room']} of {fit['hosts_considered']} hosts; limited by "
               f"{fit['limited_by']}; aggregate bound {fit['aggregate_count']:,})")
     what_if = answer.get("what_if")
@@ -65,7 +66,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 def _print_what_if(w: dict[str, Any]) -> None:
     lost = w["lost_load"]
-    print(f"\nIf {w['lost_site']} is lost ({lost['servers']:,} servers, {lost['vcpu']:,} vCPU): "
+    echo(f"\nIf {w['lost_site']} is lost ({lost['servers']:,} servers, {lost['vcpu']:,} vCPU): "
           + ("YES, the receiving sites have room" if w["fits"] else "NO, not enough room"))
     for r in w["receiving"]:
         short = r["shortfall"]
@@ -75,16 +76,16 @@ def _print_what_if(w: dict[str, Any]) -> None:
             (short["disk_gb"], f"{short['disk_gb']:,} GB disk")) if amount > 0]
         verdict = "fits" if r["fits"] else "SHORT by " + ", ".join(missing)
         n = len(r["departments"])
-        print(f"  {r['site']}: takes {n} department{'' if n == 1 else 's'} "
+        echo(f"  {r['site']}: takes {n} department{'' if n == 1 else 's'} "
               f"({r['incoming']['vcpu']:,} vCPU, {_gib(r['incoming']['ram_mb'])} GiB RAM) — "
               f"{verdict}")
     if w["not_protected"]:
-        print("  not protected (restored later): "
+        echo("  not protected (restored later): "
               + ", ".join(s["department"] for s in w["not_protected"]))
     if w["copies_lost"]:
-        print("  DR copies lost: " + ", ".join(s["department"] for s in w["copies_lost"]))
+        echo("  DR copies lost: " + ", ".join(s["department"] for s in w["copies_lost"]))
     if w.get("stale_sites"):
-        print("  warning: stale data for " + ", ".join(w["stale_sites"]))
+        echo("  warning: stale data for " + ", ".join(w["stale_sites"]))
 
 
 def _volumes(volumes: dict[str, int] | None) -> str:
@@ -107,14 +108,14 @@ def cmd_status(args: argparse.Namespace) -> int:
                      f"{hv['up']}/{hv['total']}" if hv else "-",
                      f"{vcpu['allocated']:,}/{vcpu['capacity']:,}" if vcpu else "-",
                      _volumes(s.get("volumes")), s.get("probes", "-")))
-    print(_table(rows, ("SITE", "ROLE", "HEALTH", "DATA AS OF", "SYNC S", "SERVERS",
+    echo(_table(rows, ("SITE", "ROLE", "HEALTH", "DATA AS OF", "SYNC S", "SERVERS",
                         "HOSTS UP", "VCPU ALLOC/CAP", "VOLUMES (GB)", "APIS")))
     totals = answer["totals"]
-    print(f"\n{totals['servers']:,} servers in scope ({answer['scope']})")
+    echo(f"\n{totals['servers']:,} servers in scope ({answer['scope']})")
     for alert in answer["alerts"]:
-        print(f"{alert['severity'].upper()}: {alert['message']}")
+        echo(f"{printable(alert['severity']).upper()}: {printable(alert['message'])}")
     if not answer["alerts"]:
-        print("no alerts")
+        echo("no alerts")
     return 0
 
 
@@ -134,11 +135,11 @@ def cmd_servers_list(args: argparse.Namespace) -> int:
         _print_json({"servers": servers, "next_cursor": cursor,
                      "data_as_of": page["data_as_of"]})
         return 0
-    print(_table([(s["site"], s["id"], s["name"], s["department"] or "-", s["status"],
+    echo(_table([(s["site"], s["id"], s["name"], s["department"] or "-", s["status"],
                    s["flavor"] or "-", s["host"] or "-") for s in servers],
                  ("SITE", "ID", "NAME", "DEPARTMENT", "STATUS", "FLAVOR", "HOST")))
     more = " (more: raise --limit)" if cursor else ""
-    print(f"{len(servers):,} servers{more}; data as of "
+    echo(f"{len(servers):,} servers{more}; data as of "
           + ", ".join(f"{k} {_when(v)}" for k, v in page["data_as_of"].items()))
     return 0
 

@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from govcloud.cli_control import _client, _cmd, _group, _print_json, _table
+from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo, identifier
+from govcloud.client import api_path
+from govcloud.domain.text import printable
 from govcloud.errors import InvalidInput
 
 # --- hosts -------------------------------------------------------------------------------------
@@ -30,7 +32,7 @@ def cmd_hosts_import(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer)
     else:
-        print(f"{answer['hosts']} hosts of {', '.join(answer['departments'])}: "
+        echo(f"{answer['hosts']} hosts of {', '.join(answer['departments'])}: "
               f"{answer['created']} new, {answer['updated']} changed")
     return 0
 
@@ -45,37 +47,37 @@ def cmd_hosts_list(args: argparse.Namespace) -> int:
              f"{h['endpoint']['address']}:{h['endpoint']['port']}",
              {None: "-", True: "yes", False: "UNREACHABLE"}[h["reachable"]],
              h["wave"] or "-", h["live"] or "-") for h in hosts]
-    print(_table(rows, ("HOST", "DEPARTMENT", "SYSTEM", "ADDRESS", "SURVEYED", "WAVE", "LIVE")))
+    echo(_table(rows, ("HOST", "DEPARTMENT", "SYSTEM", "ADDRESS", "SURVEYED", "WAVE", "LIVE")))
     return 0
 
 
 def cmd_hosts_trust(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        key = api.get(f"/hosts/{args.host}/key")
+        key = api.get(api_path("hosts", args.host, "key"))
         if args.fingerprint is None:
             if args.yes:
                 raise InvalidInput("--yes needs --fingerprint SHA256:... to pin the key",
                                    hint="get the fingerprint from the host's owner "
                                         "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)")
-            print(f"{args.host} ({key['address']}) presents a {key['key_type']} key\n"
+            echo(f"{args.host} ({key['address']}) presents a {key['key_type']} key\n"
                   f"  fingerprint {key['fingerprint']}")
             if key["changed"]:
-                print(f"  WARNING: this differs from the recorded {key['recorded'][0]}")
+                echo(f"  WARNING: this differs from the recorded {key['recorded'][0]}")
             if not sys.stdin.isatty():
                 raise InvalidInput("cannot ask for confirmation: stdin is not a terminal",
                                    hint="pass --yes --fingerprint SHA256:... (CI)")
             if input("Trust this key? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("not trusted; nothing was recorded")
+                echo("not trusted; nothing was recorded")
                 return 1
             fingerprint = key["fingerprint"]
         else:
             fingerprint = args.fingerprint
-        answer = api.post(f"/hosts/{args.host}/trust",
+        answer = api.post(api_path("hosts", args.host, "trust"),
                           {"fingerprint": fingerprint, "replace": args.replace})
     if args.json:
         _print_json(answer)
     else:
-        print(f"trusted {answer['host']} ({answer['address']}): {answer['fingerprint']}")
+        echo(f"trusted {answer['host']} ({answer['address']}): {answer['fingerprint']}")
     return 0
 
 
@@ -97,7 +99,7 @@ def _size(n: int) -> str:
 
 def cmd_survey(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        print(f"surveying {args.department} ...", file=sys.stderr, flush=True)
+        echo(f"surveying {args.department} ...", file=sys.stderr, flush=True)
         answer = api.post("/migrate/survey", {"department": args.department,
                                               "hosts": args.host or None})
     if args.json:
@@ -113,7 +115,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
                          ",".join(str(p) for p in h["listening"][:8]),
                          f"{len(h['connections'])} connections, {len(h['mounts'])} "
                          f"network mounts"))
-        print(_table(rows, ("HOST", "OS", "CPU", "RAM", "DATA", "LISTENING", "NOTES")))
+        echo(_table(rows, ("HOST", "OS", "CPU", "RAM", "DATA", "LISTENING", "NOTES")))
     return 0 if all(h["reachable"] for h in answer["hosts"]) else 1
 
 
@@ -129,10 +131,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 0
     for w in answer["waves"]:
         kind = " (rehearsal)" if w["rehearsal"] else ""
-        print(f"{w['wave']}{kind}: DR level {w['dr_level']}, {_size(w['data_bytes'])}, "
+        echo(f"{w['wave']}{kind}: DR level {w['dr_level']}, {_size(w['data_bytes'])}, "
               f"window {w['window']['start'][:16]} – {w['window']['end'][11:16]}")
         for group in w["groups"]:
-            print("  together: " + ", ".join(group))
+            echo("  together: " + printable(", ".join(group)))
     return 0
 
 
@@ -142,7 +144,7 @@ def cmd_waves(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(waves)
         return 0
-    print(_table([(w["wave"], w["department"], w["status"], "yes" if w["rehearsal"] else "",
+    echo(_table([(w["wave"], w["department"], w["status"], "yes" if w["rehearsal"] else "",
                    str(w["dr_level"]), w["window"]["start"][:16], str(len(w["hosts"])))
                   for w in waves],
                  ("WAVE", "DEPARTMENT", "STATUS", "REHEARSAL", "DR", "WINDOW", "HOSTS")))
@@ -151,25 +153,26 @@ def cmd_waves(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        wave = api.get(f"/migrate/waves/{args.wave}", gate=args.gate)
+        wave = api.get(api_path("migrate", "waves", args.wave), gate=args.gate)
     if args.json:
         _print_json(wave)
         return 0
-    print(f"{wave['wave']}: {wave['status']}; window {wave['window']['start'][:16]}"
+    echo(f"{wave['wave']}: {wave['status']}; window {wave['window']['start'][:16]}"
           + (" (rehearsal)" if wave["rehearsal"] else ""))
     for label, g in (("entry gate", wave["entry_gate"]), ("exit gate", wave["exit_gate"])):
-        print(f"{label}: {'PASSED' if g['passed'] else 'CLOSED'}")
+        echo(f"{label}: {'PASSED' if g['passed'] else 'CLOSED'}")
         for reason in g["reasons"]:
-            print(f"  - {reason}")
+            echo(f"  - {printable(reason)}")
     if wave["override"]:
-        print(f"override by {wave['override']['by']}: {wave['override']['reason']}")
+        echo(f"override by {printable(wave['override']['by'])}: "
+             f"{printable(wave['override']['reason'])}")
     rows: list[tuple[str, ...]] = []
     for h in wave["hosts"]:
         at = next((s for s, v in h["steps"].items() if v["status"] != "succeeded"), "done")
         status = h["steps"].get(at, {}).get("status", "succeeded")
         rows.append((h["host"], str(h["readiness"]["score"]), at, status, h["live"],
                      "; ".join(h["readiness"]["blocking"])[:80]))
-    print(_table(rows, ("HOST", "READINESS", "STEP", "STATUS", "LIVE", "BLOCKING")))
+    echo(_table(rows, ("HOST", "READINESS", "STEP", "STATUS", "LIVE", "BLOCKING")))
     return 0
 
 
@@ -177,14 +180,15 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     with _client(args) as api:
         answer = api.post("/migrate/signoff", {"department": args.department,
                                                "note": args.note})
-    print(f"sign-off of {answer['department']} recorded by {answer['by']}")
+    echo(f"sign-off of {answer['department']} recorded by {answer['by']}")
     return 0
 
 
 def cmd_override(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.post(f"/migrate/waves/{args.wave}/override", {"reason": args.reason})
-    print(f"{answer['wave']} may start below the gate (override by {answer['override_by']}, "
+        answer = api.post(api_path("migrate", "waves", args.wave, "override"),
+                          {"reason": args.reason})
+    echo(f"{answer['wave']} may start below the gate (override by {answer['override_by']}, "
           "audited)")
     return 0
 
@@ -194,15 +198,15 @@ def cmd_override(args: argparse.Namespace) -> int:
 def _follow(api: Any, wave: str, *, after: int = 0, as_json: bool = False,
             poll: float = 0.5) -> dict[str, Any]:
     while True:
-        page = api.get(f"/migrate/waves/{wave}/events", after=after)
+        page = api.get(api_path("migrate", "waves", wave, "events"), after=after)
         for e in page["events"]:
             after = e["id"]
             if as_json:
                 _print_json(e)
             else:
-                who = e["host"] or "*"
-                text = e["message"] or e["task"] or ""
-                print(f"{e['at'][11:19]} {e['step']:<12} {who:<20} {e['event']:<22} {text}",
+                who = printable(e["host"] or "*")
+                text = printable(e["message"] or e["task"] or "")
+                echo(f"{e['at'][11:19]} {e['step']:<12} {who:<20} {e['event']:<22} {text}",
                       flush=True)
         if not page["running"] and not page["events"]:
             return dict(page)
@@ -216,20 +220,25 @@ def _run_result(api: Any, args: argparse.Namespace, path: str, body: dict[str, A
         if args.json:
             _print_json(answer)
         else:
-            print(f"{answer['wave']}: {answer['action']} started (run {answer['run_id']}); "
+            echo(f"{answer['wave']}: {answer['action']} started (run {answer['run_id']}); "
                   f"`govcloud migrate events {answer['wave']} --follow` to watch")
         return 0
     final = _follow(api, answer["wave"], after=answer.get("after", 0), as_json=args.json)
     status = final["status"]
     if not args.json:
-        print(f"{answer['wave']}: {status}")
+        echo(f"{answer['wave']}: {status}")
     return 0 if status in ("done", "rolled_back") else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.outside_window and not args.reason:
+        raise InvalidInput("--outside-window needs --reason",
+                           hint="--outside-window --reason 'why it is safe now' (audited)")
+    body: dict[str, Any] = {"hook": args.hook}
+    if args.outside_window:
+        body |= {"outside_window": True, "reason": args.reason}
     with _client(args) as api:
-        return _run_result(api, args, f"/migrate/waves/{args.wave}/run",
-                           {"hook": args.hook})
+        return _run_result(api, args, api_path("migrate", "waves", args.wave, "run"), body)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -239,8 +248,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.post(f"/migrate/waves/{args.wave}/cancel")
-    print(f"{answer['wave']}: cancellation requested" if answer["cancelled"] else
+        answer = api.post(api_path("migrate", "waves", args.wave, "cancel"))
+    echo(f"{answer['wave']}: cancellation requested" if answer["cancelled"] else
           f"{answer['wave']}: nothing is running")
     return 0
 
@@ -250,15 +259,15 @@ def cmd_events(args: argparse.Namespace) -> int:
         if args.follow:
             final = _follow(api, args.wave, as_json=args.json)
             if not args.json:
-                print(f"{args.wave}: {final['status']}")
+                echo(f"{args.wave}: {final['status']}")
             return 0
-        page = api.get(f"/migrate/waves/{args.wave}/events", after=0)
+        page = api.get(api_path("migrate", "waves", args.wave, "events"), after=0)
     if args.json:
         _print_json(page)
         return 0
     for e in page["events"]:
-        print(f"{e['at'][11:19]} {e['step']:<12} {e['host'] or '*':<20} {e['event']:<22} "
-              f"{e['message'] or e['task'] or ''}")
+        echo(f"{e['at'][11:19]} {e['step']:<12} {printable(e['host'] or '*'):<20} "
+             f"{printable(e['event']):<22} {printable(e['message'] or e['task'] or '')}")
     return 0
 
 
@@ -270,7 +279,7 @@ def register(commands: Any) -> None:
     p.add_argument("--department")
     p = _cmd(sub, "trust", cmd_hosts_trust, "show a host's SSH key fingerprint and record it "
              "after confirmation")
-    p.add_argument("host")
+    p.add_argument("host", type=identifier("host name"))
     p.add_argument("--yes", action="store_true", help="do not ask (needs --fingerprint)")
     p.add_argument("--fingerprint", help="pin: the key must have this SHA256 fingerprint")
     p.add_argument("--replace", action="store_true",
@@ -294,28 +303,32 @@ def register(commands: Any) -> None:
     p = _cmd(sub, "waves", cmd_waves, "list waves")
     p.add_argument("--department")
     p = _cmd(sub, "show", cmd_show, "a wave: gates, readiness and each host's step")
-    p.add_argument("wave")
+    p.add_argument("wave", type=identifier("wave id"))
     p.add_argument("--gate", type=int, default=100, help="readiness gate (default 100)")
     p = _cmd(sub, "signoff", cmd_signoff, "record the department's sign-off", json_=False)
     p.add_argument("--department", required=True)
     p.add_argument("--note")
     p = _cmd(sub, "override", cmd_override, "let a wave start below the readiness gate "
              "(bureau-admin; audited)", json_=False)
-    p.add_argument("wave")
+    p.add_argument("wave", type=identifier("wave id"))
     p.add_argument("--reason", required=True)
     p = _cmd(sub, "run", cmd_run, "run (or resume) a wave: precheck → provision → initial "
              "sync → freeze → final sync → cutover → verify")
-    p.add_argument("wave")
+    p.add_argument("wave", type=identifier("wave id"))
     p.add_argument("--follow", action="store_true", help="stream events until it ends")
     p.add_argument("--hook", help="a playbook under playbooks/migrate/hooks run at cutover")
+    p.add_argument("--outside-window", action="store_true",
+                   help="run although the wave's maintenance window is not open "
+                        "(migration.override; audited with --reason)")
+    p.add_argument("--reason", help="why running outside the window is safe")
     p = _cmd(sub, "rollback", cmd_rollback, "put the legacy host(s) back as the live "
              "endpoint, syncing back what was written on the target")
-    p.add_argument("target", metavar="WAVE|HOST")
+    p.add_argument("target", metavar="WAVE|HOST", type=identifier("wave id or host name"))
     p.add_argument("--follow", action="store_true")
     p = _cmd(sub, "cancel", cmd_cancel, "cancel a running wave (the step is interrupted "
              "and resumable)", json_=False)
-    p.add_argument("wave")
+    p.add_argument("wave", type=identifier("wave id"))
     p = _cmd(sub, "events", cmd_events, "a wave's playbook events")
-    p.add_argument("wave")
+    p.add_argument("wave", type=identifier("wave id"))
     p.add_argument("--follow", action="store_true")
 

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from govcloud.cli_control import _client, _cmd, _group, _print_json, _table
+from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
+from govcloud.client import api_path
+from govcloud.domain.text import printable
 from govcloud.errors import InvalidInput
 
 EXIT_DONE = 0
@@ -45,8 +47,9 @@ def read_request_file(path: str) -> Any:
 
 
 def _line(r: dict[str, Any]) -> str:
-    who = f", approved by {r['approver']}" if r.get("approver") else ""
-    return f"request {r['id']} ({r['department']}/{r['system']}): {r['state']}{who}"
+    who = f", approved by {printable(r['approver'])}" if r.get("approver") else ""
+    return (f"request {r['id']} ({printable(r['department'])}/{printable(r['system'])}): "
+            f"{printable(r['state'])}{who}")
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -56,7 +59,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer)
     else:
-        print(_line(answer))
+        echo(_line(answer))
     return 0
 
 
@@ -70,29 +73,29 @@ def cmd_list(args: argparse.Namespace) -> int:
         (str(r["id"]), r["department"], r["system"], str(r["dr_level"]), r["state"],
          r["requester"], r["approver"] or "", (r["created_at"] or "")[:19].replace("T", " "))
         for r in answer["requests"]]
-    print(_table(rows, ("ID", "DEPARTMENT", "SYSTEM", "DR", "STATE", "REQUESTER", "APPROVER",
+    echo(_table(rows, ("ID", "DEPARTMENT", "SYSTEM", "DR", "STATE", "REQUESTER", "APPROVER",
                         "SUBMITTED")))
     return 0
 
 
 def _print_request(r: dict[str, Any]) -> None:
-    print(_line(r))
-    print(f"  requester {r['requester']}, DR level {r['dr_level']}")
+    echo(_line(r))
+    echo(f"  requester {printable(r['requester'])}, DR level {r['dr_level']}")
     if r.get("reason"):
-        print(f"  reason: {r['reason']}")
+        echo(f"  reason: {printable(r['reason'])}")
     if r.get("error"):
-        print(f"  error: {r['error']}")
+        echo(f"  error: {printable(r['error'])}")
     placement = r.get("placement") or {}
     for s in placement.get("sites", []):
         d = s["demand"]
-        print(f"  {s['site']} ({s['kind']}): {d['instances']} servers, {d['vcpu']} vCPU, "
+        echo(f"  {s['site']} ({s['kind']}): {d['instances']} servers, {d['vcpu']} vCPU, "
               f"{d['ram_mb'] / 1024:,.0f} GiB RAM" + ("" if s["ok"] else
-                                                      " — " + "; ".join(s["problems"])))
+                                                      " — " + printable("; ".join(s["problems"]))))
     if r.get("servers"):
         rows: list[tuple[str, ...]] = [
             (s["site"], str(s["ordinal"]), s["name"], s["status"], s["server_id"] or "",
              s["error"] or "") for s in r["servers"]]
-        print(_table(rows, ("SITE", "#", "NAME", "STATUS", "SERVER ID", "ERROR")))
+        echo(_table(rows, ("SITE", "#", "NAME", "STATUS", "SERVER ID", "ERROR")))
 
 
 def _follow(api: Any, request_id: int, *, timeout: float | None, quiet: bool) -> tuple[
@@ -101,11 +104,12 @@ def _follow(api: Any, request_id: int, *, timeout: float | None, quiet: bool) ->
     deadline = None if timeout is None else time.monotonic() + timeout
     last = 0
     while True:
-        r = api.get(f"/requests/{request_id}", after_event=last)
+        r = api.get(api_path("requests", request_id), after_event=last)
         for e in r["events"]:
             last = max(last, e["id"])
             if not quiet:
-                print(f"{e['at'][11:19]} {e['kind']:<12} {e['message']}", flush=True)
+                echo(f"{e['at'][11:19]} {printable(e['kind']):<12} {printable(e['message'])}",
+                     flush=True)
         if r["state"] in FINAL_EXIT:
             return r, False
         if deadline is not None and time.monotonic() >= deadline:
@@ -117,9 +121,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     with _client(args) as api:
         if args.follow:
             r, timed_out = _follow(api, args.id, timeout=args.timeout, quiet=args.json)
-            r = api.get(f"/requests/{args.id}")
+            r = api.get(api_path("requests", args.id))
         else:
-            r, timed_out = api.get(f"/requests/{args.id}"), False
+            r, timed_out = api.get(api_path("requests", args.id)), False
     if args.json:
         _print_json(r)
     else:
@@ -131,11 +135,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _decide(args: argparse.Namespace, verb: str, body: dict[str, Any] | None) -> int:
     with _client(args) as api:
-        answer = api.post(f"/requests/{args.id}/{verb}", body)
+        answer = api.post(api_path("requests", args.id, verb), body)
     if args.json:
         _print_json(answer)
     else:
-        print(_line(answer))
+        echo(_line(answer))
     return 0
 
 
@@ -156,7 +160,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     with _client(args) as api:
         r = api.post("/requests", data)
         if not args.json:
-            print(_line(r), flush=True)
+            echo(_line(r), flush=True)
         if not args.wait:
             if args.json:
                 _print_json(r)
@@ -165,11 +169,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(r)
     elif timed_out:
-        print(f"timed out after {args.timeout:.0f} s: request {r['id']} is still {r['state']}",
+        echo(f"timed out after {args.timeout:.0f} s: request {r['id']} is still {r['state']}",
               file=sys.stderr)
     else:
-        print(_line(r) + (f": {r['error']}" if r.get("error") else
-                          f": {r['reason']}" if r.get("reason") else ""))
+        echo(_line(r) + (f": {printable(r['error'])}" if r.get("error") else
+                         f": {printable(r['reason'])}" if r.get("reason") else ""))
     return EXIT_TIMEOUT if timed_out else FINAL_EXIT[r["state"]]
 
 

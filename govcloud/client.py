@@ -9,13 +9,16 @@ holds tokens). Error answers become govcloud errors with the server's message an
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import yaml
 
+from govcloud.domain.text import printable
 from govcloud.errors import (
     ConflictError,
     Forbidden,
@@ -149,6 +152,35 @@ def error_from(response: httpx.Response) -> GovCloudError:
     return cls(message, hint=hint)
 
 
+def api_path(*segments: str | int) -> str:
+    """The API path of ``segments``: ``api_path("departments", code)`` is
+    ``/departments/<code>`` with the code percent-quoted whole (``/``, ``?``, ``#``, ``%`` and
+    spaces too), so a value can never name another endpoint or add a query. Every call that
+    puts a value in a path goes through here. An empty, ``.`` or ``..`` segment is refused
+    (InvalidInput): a URL resolver would drop it or climb to the parent."""
+    out = []
+    for segment in segments:
+        text = str(segment)
+        if text in ("", ".", ".."):
+            raise InvalidInput(f"'{printable(text)}' cannot be part of an API path",
+                               hint="give a name or id (letters, digits, '.', '_', '-')")
+        out.append(quote(text, safe=""))
+    return "/" + "/".join(out)
+
+
+# What a path handed to ApiClient.request may hold: quoted segments, nothing that a resolver
+# would normalise ('.', '..', '//') and no query or fragment (those go in ``params``).
+_SAFE_PATH = re.compile(r"(/[A-Za-z0-9._~%@!$&'()*+,;=:-]+)+")
+_DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
+
+
+def _checked_path(path: str) -> str:
+    if not _SAFE_PATH.fullmatch(path) or _DOT_SEGMENT.search(path):
+        raise InvalidInput(f"refusing to call the API path '{printable(path)}'",
+                           hint="a value in a path must go through govcloud.client.api_path")
+    return path
+
+
 class ApiClient:
     """A small synchronous client of ``/api/v1`` with a bearer token."""
 
@@ -177,6 +209,9 @@ class ApiClient:
 
     def request(self, method: str, path: str, *, params: Any = None,
                 json: Any = None) -> Any:
+        """Call ``path`` (built with ``api_path`` when it holds a value; anything a URL
+        resolver would rewrite, or a query in the path, is refused before sending)."""
+        _checked_path(path)
         try:
             response = self._http.request(method, path, params=params, json=json)
         except httpx.ConnectError as exc:

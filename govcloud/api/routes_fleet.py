@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine
 
 from govcloud.api.deps import get_engine, require
+from govcloud.api.fields import Identifier
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import fleet
 from govcloud.services import inventory as inv
@@ -36,7 +37,7 @@ def hypervisors(request: Request, engine: Engine_,
 
 
 @router.get("/hypervisors/{site}/{host}/servers", summary="the servers on one hypervisor")
-def host_servers(request: Request, engine: Engine_, site: str, host: str,
+def host_servers(request: Request, engine: Engine_, site: Identifier, host: Identifier,
                  _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))]
                  ) -> dict[str, Any]:
     return fleet.host_servers(engine, sites=_sites(request), site=site, host=host)
@@ -44,7 +45,7 @@ def host_servers(request: Request, engine: Engine_, site: str, host: str,
 
 @router.get("/servers/{site}/{server_id}",
             summary="one server: stored figures, and addresses, metadata, tags read live")
-def server(request: Request, engine: Engine_, site: str, server_id: str,
+def server(request: Request, engine: Engine_, site: Identifier, server_id: Identifier,
            principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))]
            ) -> dict[str, Any]:
     state = request.app.state

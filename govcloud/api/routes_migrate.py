@@ -28,6 +28,7 @@ from govcloud.api.deps import (
     target_of,
     visible_codes,
 )
+from govcloud.api.fields import Identifier
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.rbac import Action, Principal, Role, Target
 from govcloud.domain.waves import DEFAULT_GATE, STEPS
@@ -99,7 +100,7 @@ def _host_department(engine: Engine, name: str) -> str:
 
 @router.get("/hosts/{name}/key", summary="the SSH host key the host presents now")
 def host_key(request: Request, engine: Engine_, principal: CurrentPrincipal,
-             catalogue: Catalogue_, name: str) -> dict[str, Any]:
+             catalogue: Catalogue_, name: Identifier) -> dict[str, Any]:
     _check(principal, Action.MIGRATION_RUN, catalogue, _host_department(engine, name))
     return service.host_key(engine, _settings(request), name)
 
@@ -111,7 +112,7 @@ class TrustBody(BaseModel):
 
 @router.post("/hosts/{name}/trust", summary="record the host's key (it must match)")
 def trust_host(request: Request, engine: Engine_, principal: CurrentPrincipal,
-               catalogue: Catalogue_, name: str, body: TrustBody) -> dict[str, Any]:
+               catalogue: Catalogue_, name: Identifier, body: TrustBody) -> dict[str, Any]:
     _check(principal, Action.MIGRATION_RUN, catalogue, _host_department(engine, name))
     return service.trust_host(engine, _settings(request), name, fingerprint=body.fingerprint,
                               replace=body.replace, actor=principal.name,
@@ -221,7 +222,7 @@ def _wave_json(w: Any) -> dict[str, Any]:
 
 @router.get("/migrate/waves/{wave_id}", summary="a wave: hosts, steps, readiness and gates")
 def get_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
-             catalogue: Catalogue_, wave_id: str,
+             catalogue: Catalogue_, wave_id: Identifier,
              gate: Annotated[int, Query(ge=0, le=100)] = DEFAULT_GATE
              ) -> dict[str, Any]:
     dept = _wave_department(engine, wave_id)
@@ -255,7 +256,7 @@ class OverrideBody(BaseModel):
 @router.post("/migrate/waves/{wave_id}/override",
              summary="let a wave start below the readiness gate (bureau-admin, audited)")
 def override(request: Request, engine: Engine_, principal: CurrentPrincipal,
-             catalogue: Catalogue_, wave_id: str, body: OverrideBody) -> dict[str, Any]:
+             catalogue: Catalogue_, wave_id: Identifier, body: OverrideBody) -> dict[str, Any]:
     _check(principal, Action.MIGRATION_OVERRIDE, catalogue, _wave_department(engine, wave_id))
     if principal.role is not Role.BUREAU_ADMIN:
         raise Forbidden(f"{principal.name} ({principal.role}) may not override a readiness "
@@ -296,13 +297,16 @@ def _last_event(engine: Engine, wave_id: str) -> int:
 
 
 class RunBody(BaseModel):
-    hook: str | None = Field(None, description="a cutover hook under playbooks/migrate/hooks")
+    hook: Name | None = Field(None, description="a cutover hook under playbooks/migrate/hooks")
+    outside_window: bool = Field(False, description="run outside the wave's maintenance "
+                                                    "window (migration.override; audited)")
+    reason: Line | None = Field(None, description="why (with outside_window)")
 
 
 @router.post("/migrate/waves/{wave_id}/run",
              summary="run or resume a wave in the background (entry gate and host keys first)")
 def run_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
-             catalogue: Catalogue_, wave_id: str, body: RunBody | None = None
+             catalogue: Catalogue_, wave_id: Identifier, body: RunBody | None = None
              ) -> dict[str, Any]:
     body = body or RunBody()
     dept = _wave_department(engine, wave_id)
@@ -319,6 +323,12 @@ def run_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
         raise ConflictError(f"{wave_id} may not start: " + "; ".join(entry.reasons),
                             hint="fix the readiness reasons (`govcloud migrate show "
                                  f"{wave_id}`), or ask a bureau-admin to override")
+    if body.outside_window:
+        _check(principal, Action.MIGRATION_OVERRIDE, catalogue, dept)
+    with Session(engine) as session:
+        window_override = service.check_window(
+            session, wave_id, now=request.app.state.clock(),
+            outside_window=body.outside_window, reason=body.reason)
     run_service.preflight(ctx, wave_id)
     run_id = uuid.uuid4().hex[:12]
     run_service.claim(ctx, wave_id, run_id)  # refuses now if another run holds the wave
@@ -327,7 +337,8 @@ def run_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
     def work(cancel: threading.Event) -> None:
         try:
             run_service.run_wave(ctx, wave_id, actor=principal.name, cancel=cancel,
-                                 hook=body.hook, run_id=run_id)
+                                 hook=body.hook, run_id=run_id,
+                                 window_override=window_override)
         except GovCloudError as exc:
             log.warning("wave %s: %s", wave_id, exc.message)
         except Exception:
@@ -339,7 +350,7 @@ def run_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
 
 @router.post("/migrate/waves/{wave_id}/cancel", summary="cancel a running wave")
 def cancel_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
-                catalogue: Catalogue_, wave_id: str) -> dict[str, Any]:
+                catalogue: Catalogue_, wave_id: Identifier) -> dict[str, Any]:
     _check(principal, Action.MIGRATION_RUN, catalogue, _wave_department(engine, wave_id))
     cancelled = _runs(request).cancel(wave_id)
     if cancelled:
@@ -381,7 +392,7 @@ def rollback(request: Request, engine: Engine_, principal: CurrentPrincipal,
 
 @router.get("/migrate/waves/{wave_id}/events", summary="a wave's events after an id")
 def wave_events(request: Request, engine: Engine_, principal: CurrentPrincipal,
-                catalogue: Catalogue_, wave_id: str, after: int = 0,
+                catalogue: Catalogue_, wave_id: Identifier, after: int = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
     _check(principal, Action.VIEW_DEPARTMENT, catalogue, _wave_department(engine, wave_id))
     with Session(engine) as session:

@@ -25,6 +25,7 @@ from govcloud.api.deps import (
     require,
     visible_codes,
 )
+from govcloud.api.fields import Identifier
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.rbac import Action, Principal, Role
 from govcloud.store.audit import MAX_PAGE, AuditFilter, AuditLog, write_session
@@ -78,7 +79,7 @@ def list_principals(_admin: Admin, engine: Engine_, clock: Clock_,
 
 @router.delete("/principals/{name}", tags=["principals"],
                summary="revoke the principal's token (the principal stays, inactive)")
-def revoke_principal(name: str, admin: Admin, engine: Engine_,
+def revoke_principal(name: Identifier, admin: Admin, engine: Engine_,
                      clock: Clock_) -> dict[str, Any]:
     with write_session(engine) as session:
         repo = PrincipalRepository(session=session, clock=clock)

@@ -26,6 +26,7 @@ from govcloud.api.deps import (
     target_of,
     visible,
 )
+from govcloud.api.fields import Identifier
 from govcloud.domain.catalogue import Catalogue, Department
 from govcloud.domain.rbac import Action, Principal, can
 from govcloud.errors import NotFound
@@ -127,7 +128,7 @@ def list_departments(
 @router.get("/departments/{code}", tags=["departments"],
             summary="one department in every site: projects, quotas, usage, servers by status")
 def show_department(
-        code: str,
+        code: Identifier,
         principal: Annotated[Principal,
                              Depends(require(Action.VIEW_DEPARTMENT, scoped=True))],
         catalogue: Catalogue_, clouds: Clouds_) -> dict[str, Any]:

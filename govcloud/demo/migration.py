@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from govcloud.client import ApiClient
+from govcloud.client import ApiClient, api_path
 from govcloud.demo.sandbox import Sandbox, make_key, service_vars, write_files
 
 DEPARTMENT = "gd-tax"
@@ -73,9 +74,12 @@ def start_migration_demo(state_dir: Path, api: ApiClient, sim_url: str,
             "vars": {"govcloud_department": DEPARTMENT}, "hosts": hosts}}, sort_keys=False))
         api.post("/hosts/import", {"text": inventory.read_text(), "name": str(inventory)})
         for name, box in zip(HOSTS, boxes, strict=False):
-            api.post(f"/hosts/{name}/trust", {"fingerprint": box.fingerprint})
+            api.post(api_path("hosts", name, "trust"), {"fingerprint": box.fingerprint})
         api.post("/migrate/survey", {"department": DEPARTMENT})
-        waves = api.post("/migrate/plan", {"department": DEPARTMENT})["waves"]
+        # the demo's first window opens now, so the wave may run at once
+        opened = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        waves = api.post("/migrate/plan", {"department": DEPARTMENT,
+                                           "first_window": opened})["waves"]
         api.post("/migrate/signoff", {"department": DEPARTMENT, "note": "demo"})
         wave = waves[0]["wave"]
         say(f"migration demo: {len(HOSTS)} legacy hosts of {DEPARTMENT} (sshd sandboxes, "

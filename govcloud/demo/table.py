@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from govcloud.domain.capacity import ResourceFigure
+from govcloud.domain.text import printable
 from govcloud.services.overview import SiteOverview
 
 COLUMNS = ("SITE", "ROLE", "HYPERVISORS", "SERVICES DOWN", "VCPU USED/CAP", "RAM USED/CAP",
@@ -69,7 +70,10 @@ def pad(text: str, width: int) -> str:
 
 def render_table(rows: Sequence[Sequence[str]], columns: Sequence[str] = COLUMNS) -> str:
     """Left-aligned text columns, aligned by display width so Chinese names line up; a short
-    row (an error) runs on past the column grid."""
+    row (an error) runs on past the column grid. Every cell is shown ``printable`` (control
+    characters escaped, newlines too), so a value can neither act on the terminal nor add a
+    row."""
+    rows = [tuple(printable(cell) for cell in row) for row in rows]
     full = [r for r in rows if len(r) == len(columns)]
     widths = [max([display_width(c)] + [display_width(r[i]) for r in full])
               for i, c in enumerate(columns)]

@@ -218,6 +218,14 @@ class Window:
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
+    def outside(self, now: datetime) -> str | None:
+        """Why ``now`` is outside this window (None when it is inside)."""
+        if self.start <= now <= self.end:
+            return None
+        state = "has not opened yet" if now < self.start else "has closed"
+        return (f"its maintenance window {self.start:%Y-%m-%d %H:%M} – "
+                f"{self.end:%Y-%m-%d %H:%M} UTC {state} (it is {now:%Y-%m-%d %H:%M} UTC)")
+
 
 @dataclass(frozen=True, slots=True)
 class PlannedWave:

@@ -19,22 +19,25 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from govcloud.domain.legacy import LegacyHost, Survey, parse_inventory, parse_survey, survey_script
+from govcloud.domain.limits import text_digest
 from govcloud.domain.waves import (
     DEFAULT_GATE,
     Flavor,
     GateResult,
     Headroom,
     Readiness,
+    Window,
     entry_gate,
     exit_gate,
     plan_waves,
     readiness,
 )
-from govcloud.errors import GovCloudError, InvalidInput
+from govcloud.errors import ConflictError, GovCloudError, InvalidInput
 from govcloud.settings import Settings
 from govcloud.ssh.hosts import HostKeyChanged, KnownHosts, connect, run, scan, trust
 from govcloud.store import migration as repo
 from govcloud.store.audit import AuditLog, write_session
+from govcloud.store.inventory import aware
 from govcloud.store.tables import QuotaUsageRow, utcnow
 
 log = logging.getLogger(__name__)
@@ -319,11 +322,38 @@ def gates(session: Session, wave_id: str, scores: Mapping[str, Readiness],
             exit_gate(repo.step_statuses(session, wave_id)))
 
 
+def check_window(session: Session, wave_id: str, *, now: datetime,
+                 outside_window: bool = False, reason: str | None = None) -> dict[str, Any] | None:
+    """A wave runs only in its planned maintenance window. Outside it, the run is refused
+    unless ``outside_window`` with a ``reason``: then the override to audit (the caller
+    checks ``migration.override`` and audits it once the run is under way)."""
+    wave = repo.get_wave(session, wave_id)
+    start, end = aware(wave.window_start), aware(wave.window_end)
+    assert start is not None and end is not None
+    why = Window(start, end).outside(now)
+    if why is None:
+        return None
+    if not outside_window:
+        raise ConflictError(f"{wave_id} may not run now: {why}; nothing was run",
+                            hint=f"wait for the window, re-plan the wave, or run it outside "
+                                 f"its window on purpose: `govcloud migrate run {wave_id} "
+                                 "--outside-window --reason '...'` (audited)")
+    if not (reason or "").strip():
+        raise InvalidInput("running outside the maintenance window needs a reason",
+                           hint="--outside-window --reason 'why it is safe now'")
+    if len(reason or "") > 500 or any(ord(c) < 32 or ord(c) == 127 for c in reason or ""):
+        raise InvalidInput("the reason must be one line of at most 500 characters",
+                           hint="--reason 'why it is safe now'")
+    return {"wave": wave_id, "window": Window(start, end).to_dict(), "at": now.isoformat(),
+            "reason": (reason or "").strip()}
+
+
 def set_signoff(engine: Engine, *, department: str, actor: str, note: str | None,
                 clock: Clock = utcnow) -> None:
     with write_session(engine) as session:
         repo.set_signoff(session, department, actor, note)
-        _audit(session, actor, "migrate.signoff", department, {"note": note}, clock)
+        _audit(session, actor, "migrate.signoff", department, {"note": text_digest(note)},
+               clock)
         session.commit()
 
 
@@ -337,7 +367,7 @@ def override(engine: Engine, *, wave_id: str, actor: str, reason: str,
         wave.override_by, wave.override_reason = actor, reason
         session.add(wave)
         _audit(session, actor, "migrate.override", wave.department,
-               {"wave": wave_id, "reason": reason}, clock)
+               {"wave": wave_id, "reason": text_digest(reason)}, clock)
         session.commit()
 
 

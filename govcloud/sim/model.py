@@ -332,6 +332,7 @@ class Port:
     admin_state_up: bool = True
     binding_host_id: str = ""
     security_groups: list[str] = field(default_factory=list)
+    floating_ips: list[str] = field(default_factory=list)  # addresses NAT'd to this port
     created_at: dt.datetime = field(default_factory=now)
     updated_at: dt.datetime = field(default_factory=now)
     revision_number: int = 1

@@ -1,6 +1,6 @@
 """Neutron v2.0: networks, subnets and ports (with address allocation), security groups and
-rules, quotas (with ``/details``), tags, extensions, and the empty router / floating IP
-collections that clients look at.
+rules, quotas (with ``/details``), tags, extensions; routers and floating IPs
+(``neutron_l3``), agents (``neutron_agents``).
 
 Resources come back with Neutron's fields (``provider:*`` and ``binding:*`` only for admins),
 lists filter on any attribute, sort, select ``fields`` and page with ``limit``/``marker`` and
@@ -16,8 +16,10 @@ from typing import Any
 
 from govcloud.sim.http import Request, Response, Router, json_response
 from govcloud.sim.model import Network, Port, Subnet, now
+from govcloud.sim.neutron_agents import AgentsMixin
 from govcloud.sim.neutron_base import as_bool, bad, nerr, policy, ts
 from govcloud.sim.neutron_extra import ExtraMixin
+from govcloud.sim.neutron_l3 import FLOATING, GATEWAY, INTERFACE, L3Mixin
 
 NETWORK_FIELDS = {"name", "admin_state_up", "shared", "router:external", "mtu", "description",
                   "port_security_enabled", "project_id", "tenant_id", "availability_zone_hints",
@@ -35,7 +37,7 @@ PORT_FIELDS = {"name", "network_id", "fixed_ips", "mac_address", "device_id", "d
 ADMIN_PORT_FIELDS = {"binding:host_id", "binding:profile", "mac_address"}
 
 
-class NeutronAPI(ExtraMixin):
+class NeutronAPI(ExtraMixin, L3Mixin, AgentsMixin):
     def register(self, router: Router) -> None:
         def add(method: str, pattern: str, handler: Any, **kw: Any) -> None:
             router.add("network", method, pattern, handler, **kw)
@@ -67,9 +69,22 @@ class NeutronAPI(ExtraMixin):
         add("GET", "/v2.0/quotas/{project_id}/default", self.quota_default)
         add("GET", "/v2.0/quotas/{project_id}/details", self.quota_details)
         add("GET", "/v2.0/routers", self.list_routers)
+        add("POST", "/v2.0/routers", self.create_router)
         add("GET", "/v2.0/routers/{router_id}", self.get_router)
+        add("PUT", "/v2.0/routers/{router_id}", self.update_router)
+        add("DELETE", "/v2.0/routers/{router_id}", self.delete_router)
+        add("PUT", "/v2.0/routers/{router_id}/add_router_interface", self.add_router_interface)
+        add("PUT", "/v2.0/routers/{router_id}/remove_router_interface",
+            self.remove_router_interface)
         add("GET", "/v2.0/floatingips", self.list_fips)
+        add("POST", "/v2.0/floatingips", self.create_fip)
         add("GET", "/v2.0/floatingips/{fip_id}", self.get_fip)
+        add("PUT", "/v2.0/floatingips/{fip_id}", self.update_fip)
+        add("DELETE", "/v2.0/floatingips/{fip_id}", self.delete_fip)
+        add("GET", "/v2.0/agents", self.list_agents)
+        add("GET", "/v2.0/agents/{agent_id}", self.get_agent)
+        add("PUT", "/v2.0/agents/{agent_id}", self.update_agent)
+        add("DELETE", "/v2.0/agents/{agent_id}", self.delete_agent)
         add("GET", "/v2.0/subnetpools", self.list_subnetpools)
         add("GET", "/v2.0/availability_zones", self.list_azs)
 
@@ -85,7 +100,7 @@ class NeutronAPI(ExtraMixin):
                  ("security_group", "security-groups"),
                  ("security_group_rule", "security-group-rules"), ("quota", "quotas"),
                  ("router", "routers"), ("floatingip", "floatingips"),
-                 ("subnetpool", "subnetpools"))
+                 ("subnetpool", "subnetpools"), ("agent", "agents"))
         return json_response({"resources": [
             {"name": n, "collection": c,
              "links": [{"href": f"{req.base_url}/v2.0/{c}", "rel": "self"}]}
@@ -594,6 +609,10 @@ class NeutronAPI(ExtraMixin):
     def delete_port(self, req: Request, rid: str) -> Response:
         port = self._get_port(req, rid)
         self._owner(req, port.project_id, "delete_port")
+        if port.device_owner in (GATEWAY, INTERFACE, FLOATING):
+            raise nerr(409, "L3PortInUse", f"Port {port.id} has owner {port.device_owner} and "
+                                           "therefore cannot be deleted directly via the port "
+                                           "API.")
         region = self._region(req)
         del region.ports[port.id]
         self._x(req).attrs.pop(port.id, None)

@@ -1,5 +1,5 @@
-"""Neutron security groups and rules, quotas, tags, extensions, and the empty router and
-floating IP collections (see neutron.py)."""
+"""Neutron security groups and rules, quotas, tags, extensions, subnet pools (empty) and
+availability zones (see neutron.py; routers, floating IPs and agents are in neutron_l3.py)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,26 @@ EXTENSIONS = (
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("stateful-security-group", "Stateful security group", "Indicates if the security group "
                                                            "is stateful or not"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 "
+                                    "Neutron networks and access to external networks via a "
+                                    "NAT gateway."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the "
+                                                                      "router abstraction for "
+                                                                      "specifying whether SNAT "
+                                                                      "should occur on the "
+                                                                      "external gateway"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("dvr", "Distributed Virtual Router", "Enables configuration of Distributed Virtual "
+                                          "Routers."),
+    ("l3-ha", "HA Router extension", "Adds HA capability to routers."),
+    ("router_availability_zone", "Router Availability Zone", "Availability zone support for "
+                                                             "router."),
+    ("l3-flavors", "Router Flavor Extension", "Flavor support for routers."),
+    ("fip-port-details", "Floating IP Port Details Extension", "Add port_details attribute to "
+                                                               "Floating IP resource"),
+    ("agent", "agent", "The agent management extension."),
+    ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    ("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents"),
 )
 
 SG_FIELDS = {"name", "description", "project_id", "tenant_id", "stateful"}
@@ -421,22 +441,6 @@ class ExtraMixin(NeutronBase):
         tags.clear()
         self._touch(obj)
         return Response(status=204)
-
-    # --- routers, floating IPs (none are simulated) --------------------------------------------
-
-    def list_routers(self, req: Request) -> Response:
-        return self.collection(req, "routers", [], lambda m: nerr(
-            404, "RouterNotFound", f"Router {m} could not be found"))
-
-    def get_router(self, req: Request, router_id: str) -> Response:
-        raise nerr(404, "RouterNotFound", f"Router {router_id} could not be found")
-
-    def list_fips(self, req: Request) -> Response:
-        return self.collection(req, "floatingips", [], lambda m: nerr(
-            404, "FloatingIPNotFound", f"Floating IP {m} could not be found"))
-
-    def get_fip(self, req: Request, fip_id: str) -> Response:
-        raise nerr(404, "FloatingIPNotFound", f"Floating IP {fip_id} could not be found")
 
     def list_subnetpools(self, req: Request) -> Response:
         return self.collection(req, "subnetpools", [], lambda m: nerr(

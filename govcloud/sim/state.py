@@ -490,6 +490,11 @@ class RegionState:
                     "OS-EXT-IPS:type": "fixed",
                     "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
                 })
+            for addr in port.floating_ips:  # Nova lists them after the port's fixed IPs
+                out.setdefault(net.name, []).append({
+                    "addr": addr, "version": 4, "OS-EXT-IPS:type": "floating",
+                    "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
+                })
         return out
 
 

@@ -3,6 +3,8 @@ each host's readiness and step, and the live event log of a real (failing) run."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import yaml
 
@@ -25,7 +27,9 @@ def _inventory() -> str:
 async def test_waves_hosts_and_the_event_log(ready: Plane) -> None:
     admin = ready.admin
     admin.post("/hosts/import", {"text": _inventory(), "name": "gd-edu.yaml"})
-    wave = admin.post("/migrate/plan", {"department": "gd-edu"})["waves"][0]["wave"]
+    opened = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()  # the window is open
+    wave = admin.post("/migrate/plan", {"department": "gd-edu",
+                                        "first_window": opened})["waves"][0]["wave"]
     app = console(ready)
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, "overview")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from govcloud import __version__, cli
+from govcloud.errors import InvalidInput
 from govcloud.store.migrate import head
 
 
@@ -106,6 +107,28 @@ def test_unexpected_errors_are_one_line_with_a_debug_hint(
     assert "Traceback (most recent call last)" in err
     code, _, err = run(capsys, "version", "--debug")
     assert "Traceback (most recent call last)" in err
+
+
+def test_errors_are_printed_with_control_characters_escaped(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message may quote what someone typed (or a cloud answered): it reaches the terminal
+    with ESC, BEL, CR and bidi overrides escaped; its own line breaks stay."""
+    def hostile(args: object) -> int:
+        raise InvalidInput("no department '\x1b]0;pwned\x07'\nsecond line\u202e",
+                           hint="clear\x1b[2J\r")
+
+    monkeypatch.setattr(cli, "cmd_version", hostile)
+    code, _, err = run(capsys, "version")
+    assert code == 2
+    assert err.splitlines() == ["error: no department '\\x1b]0;pwned\\x07'",
+                                "second line\\u202e", "hint: clear\\x1b[2J\\r"]
+
+    def crash(args: object) -> int:
+        raise RuntimeError("bad \x1b[31m")
+
+    monkeypatch.setattr(cli, "cmd_version", crash)
+    code, _, err = run(capsys, "version")
+    assert "\x1b" not in err and "bad \\x1b[31m" in err
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -151,3 +151,17 @@ def test_the_shipped_example_inventory_is_valid() -> None:
     hosts = parse_inventory(yaml.safe_load(path.read_text()), where=str(path))
     assert {h.name for h in hosts} == {"psd-hukou-db1", "psd-hukou-app1", "psd-archive1"}
     assert all(h.department == "gd-psd" and h.endpoint.user == "migrate" for h in hosts)
+
+
+def test_a_window_says_why_a_time_is_outside_it() -> None:
+    from datetime import timedelta
+
+    from govcloud.domain.waves import Window
+
+    start = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)
+    w = Window(start, start + timedelta(hours=4))
+    assert w.outside(start) is None and w.outside(start + timedelta(hours=4)) is None
+    early = w.outside(start - timedelta(minutes=1))
+    assert early is not None and "has not opened yet" in early and "2026-12-05 00:59" in early
+    late = w.outside(start + timedelta(hours=4, seconds=1))
+    assert late is not None and "has closed" in late

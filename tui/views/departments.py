@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from govcloud.client import ApiClient
+from govcloud.client import ApiClient, api_path
 from govcloud.errors import Forbidden, GovCloudError, NotFound
 from tui.format import count, gib, pct, stamp
 from tui.i18n import label
@@ -97,7 +97,7 @@ class DepartmentScreen(ServerList):
         yield Static(id="department-detail", classes="panel")
 
     def fetch(self, api: ApiClient) -> Any:
-        out: dict[str, Any] = {"department": api.get(f"/departments/{self.code}")}
+        out: dict[str, Any] = {"department": api.get(api_path("departments", self.code))}
         servers: list[dict[str, Any]] = []
         cursor = None
         while True:

@@ -10,7 +10,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.widgets import Log
 
-from govcloud.client import ApiClient
+from govcloud.client import ApiClient, api_path
 from tui.format import stamp
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
@@ -67,10 +67,10 @@ class MigrationsView(ListView):
 
     def fetch(self, api: ApiClient) -> Any:
         waves = api.get("/migrate/waves")["waves"][:MAX_WAVES]
-        details = [api.get(f"/migrate/waves/{w['wave']}") for w in waves]
+        details = [api.get(api_path("migrate", "waves", w["wave"])) for w in waves]
         wave = self._wave_for_log(waves)
         after = self._after if wave == self._log_wave else 0
-        events = api.get(f"/migrate/waves/{wave}/events", after=after)["events"] \
+        events = api.get(api_path("migrate", "waves", wave, "events"), after=after)["events"] \
             if wave else []
         return {"waves": details, "log_wave": wave, "events": events, "after": after}
 

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Input
 
-from govcloud.client import ApiClient
+from govcloud.client import ApiClient, api_path
 from govcloud.errors import GovCloudError
 from tui.format import stamp
 from tui.i18n import label
@@ -143,7 +143,7 @@ class RequestsView(ListView):
           description="approve or reject a request")
     def _decide(self, key: str, verb: str, body: Any) -> None:
         try:
-            answer = self.session.api.post(f"/requests/{key}/{verb}", body)
+            answer = self.session.api.post(api_path("requests", key, verb), body)
         except GovCloudError as exc:
             self.post_message(Decided(f"request {key}", exc))
             return

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from govcloud.client import ApiClient
+from govcloud.client import ApiClient, api_path
 from tui.format import gib, stamp
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
@@ -96,7 +96,7 @@ class ServerScreen(DataView):
         return f"{label('server', self.session.lang)} {self.site_name}/{self.server_id[:8]}"
 
     def fetch(self, api: ApiClient) -> Any:
-        return api.get(f"/servers/{self.site_name}/{self.server_id}")
+        return api.get(api_path("servers", self.site_name, self.server_id))
 
     def show(self, data: Any) -> None:
         self.query_one("#server-detail", Static).update(server_text(self.app, data))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from govcloud.client import ApiClient
+from govcloud.client import ApiClient, api_path
 from tui.format import count, fraction, gib, pct
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
@@ -89,7 +89,7 @@ class HostServersScreen(ServerList):
         return f"{label('host', self.session.lang)} {self.site_name}/{self.host}"
 
     def fetch(self, api: ApiClient) -> Any:
-        return api.get(f"/hypervisors/{self.site_name}/{self.host}/servers")["servers"]
+        return api.get(api_path("hypervisors", self.site_name, self.host, "servers"))["servers"]
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         return server_rows(self.app, data)

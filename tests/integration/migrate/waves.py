@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,10 @@ def make_hosts(sandboxes: Callable[[str], Sandbox], tmp_path: Path, department: 
 
 
 def ready_wave(capsys: Any, inv: Path, department: str,
-               boxes: dict[str, tuple[Sandbox, Sandbox]]) -> str:
-    """Import, trust, survey, plan (one wave), sign off and override the gate: the wave id."""
+               boxes: dict[str, tuple[Sandbox, Sandbox]],
+               first_window: datetime | None = None) -> str:
+    """Import, trust, survey, plan (one wave, its window open now), sign off and override the
+    gate: the wave id."""
     code, out, err = cli(capsys, "hosts", "import", str(inv))
     assert code == 0, out + err
     for name, (legacy, _) in boxes.items():
@@ -59,8 +62,10 @@ def ready_wave(capsys: Any, inv: Path, department: str,
         assert code == 0, err
     code, _, err = cli(capsys, "migrate", "survey", "--department", department)
     assert code == 0, err
+    # the wave's maintenance window is open now (a run outside it is refused)
+    opened = (first_window or datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     code, out, err = cli(capsys, "migrate", "plan", "--department", department,
-                         "--max-hosts", "50", "--json")
+                         "--max-hosts", "50", "--first-window", opened, "--json")
     assert code == 0, err
     waves = json.loads(out)["waves"]
     assert cli(capsys, "migrate", "signoff", "--department", department)[0] == 0
