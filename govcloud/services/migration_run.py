@@ -469,8 +469,10 @@ def _switch(ctx: RunContext, w: _Wave, names: Sequence[str], side: str) -> None:
 
 
 def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
-             hook: str | None = None, run_id: str | None = None) -> str:
-    """Run (or resume) the wave; returns its final status: done, failed or interrupted."""
+             hook: str | None = None, run_id: str | None = None,
+             window_override: Mapping[str, Any] | None = None) -> str:
+    """Run (or resume) the wave; returns its final status: done, failed or interrupted.
+    ``window_override``: the run is outside the wave's window on purpose (audited here)."""
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, wave_id, run_id)
     stop = threading.Event()
@@ -478,6 +480,9 @@ def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Eve
     beat.start()
     status = "failed"
     w = _load(ctx, wave_id)
+    if window_override is not None:
+        _audit(ctx, actor, "migrate.window_override", w.department,
+               {**window_override, "run": run_id})
     _audit(ctx, actor, "migrate.run", w.department, {"wave": wave_id, "run": run_id,
                                                      "hook": hook})
     rec = Recorder(ctx, wave_id)
