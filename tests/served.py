@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from govcloud.children import tied_to_parent
+
 TIMEOUT = 90
 
 
@@ -66,8 +68,9 @@ class ServedPlane:
         self.tmp.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "govcloud.cli", "serve", "--port", str(self.port),
-                 "--database-url", self.db, "--catalogue", str(self.catalogue)],
+                tied_to_parent([sys.executable, "-m", "govcloud.cli", "serve", "--port",
+                                str(self.port), "--database-url", self.db,
+                                "--catalogue", str(self.catalogue)]),
                 env=self.env(**extra), stdout=subprocess.DEVNULL, stderr=log, text=True)
         with httpx.Client(transport=httpx.HTTPTransport(retries=12)) as http:
             assert http.get(f"{self.url}/api/v1/health", timeout=TIMEOUT).status_code == 200

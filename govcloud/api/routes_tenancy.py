@@ -31,8 +31,14 @@ from govcloud.domain.catalogue import Catalogue, Department
 from govcloud.domain.rbac import Action, Principal, can
 from govcloud.errors import NotFound
 from govcloud.services.inventory import rbac_city
-from govcloud.services.tenancy import apply_tenancy, department_view, plan_tenancy
+from govcloud.services.tenancy import (
+    apply_tenancy,
+    department_view,
+    plan_tenancy,
+    record_quotas,
+)
 from govcloud.store.audit import append_committed
+from govcloud.store.engine import write_begin
 from govcloud.store.inventory import ProjectMapping, record_mappings
 
 router = APIRouter()
@@ -96,7 +102,7 @@ def apply(request: Request,
 
     with request.app.state.apply_lock:  # one apply at a time: plans see each other's work
         result = apply_tenancy(catalogue, connections=clouds.connections(), audit=audit,
-                               departments=codes)
+                               departments=codes, quotas_set=record_quotas(engine))
         _record_mapping(engine, catalogue, result.projects)
     return result.to_dict()
 
@@ -111,7 +117,7 @@ def _record_mapping(engine: Engine, catalogue: Catalogue,
             continue
         per_site.setdefault(site, []).append(
             ProjectMapping(code, project_id, name, rbac_city(department)))
-    with engine.begin() as conn:
+    with write_begin(engine) as conn:
         record_mappings(conn, per_site)
 
 

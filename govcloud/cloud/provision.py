@@ -137,6 +137,24 @@ def ensure_group(pconn: Connection, site: str, name: str, policy: str) -> str:
         return str(pconn.compute.create_server_group(name=name, policy=policy).id)
 
 
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    id: str
+    members: frozenset[str]
+
+
+def find_groups(pconn: Connection, site: str, name: str) -> list[GroupState]:
+    """The project's server groups named ``name``, with their members."""
+    with sdk_errors(f"site {site}: server group {name}"):
+        return [GroupState(str(g.id), frozenset(str(m) for m in g.member_ids or ()))
+                for g in pconn.compute.server_groups() if g.name == name]
+
+
+def delete_group(pconn: Connection, site: str, group_id: str) -> None:
+    with sdk_errors(f"site {site}: deleting server group {group_id}"):
+        pconn.compute.delete_server_group(group_id, ignore_missing=True)
+
+
 def create_server(pconn: Connection, site: str, *, name: str, refs: Refs, key: str,
                   request_id: int, ordinal: int, group_id: str | None,
                   volumes: Sequence[int] = (), system: str = "",

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from govcloud.children import tied_to_parent
 from govcloud.errors import PermanentError, TemporaryError
 
 SIM_CLOUD = "govcloud-sim"
@@ -65,9 +66,11 @@ class SimProcess:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.ready_file.unlink(missing_ok=True)
         self._log = open(self.log_file, "wb")  # noqa: SIM115 - closed in stop()
-        # Own session: a Ctrl-C reaches govcloud only, which then stops the simulator itself.
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
+        # Own session: a Ctrl-C reaches govcloud only, which then stops the simulator itself;
+        # tied to this process, so that it also ends when govcloud is killed (SIGKILL).
+        self.proc = subprocess.Popen(tied_to_parent(self.command()), stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def log_tail(self, lines: int = 20) -> str:

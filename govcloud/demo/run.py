@@ -18,6 +18,8 @@ from govcloud.demo.table import overview_rows, render_table
 from govcloud.domain.sites import default_sites
 from govcloud.services.overview import SiteReader, openstack_reader, read_sites
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
@@ -25,12 +27,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def _stop_signals_interrupt() -> Iterator[None]:
-    """Ctrl-C (even when started with SIGINT ignored, as background jobs are) and `kill <pid>`
-    both stop the demo cleanly, simulator included."""
+    """Ctrl-C (even when started with SIGINT ignored, as background jobs are), `kill <pid>`
+    and a hang-up (the terminal closed, the SSH session dropped, `tmux kill-session`) all stop
+    the demo cleanly, simulator included."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     try:
         yield
     finally:

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from govcloud.children import tied_to_parent
+
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
@@ -109,7 +111,7 @@ Subsystem sftp internal-sftp
             with config.open("a") as f:
                 f.write(f"ForceCommand echo {shlex.quote(self.login_stderr)} >&2; "
                         'eval "$SSH_ORIGINAL_COMMAND"\n')
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
+        self.proc = subprocess.Popen(tied_to_parent([SSHD, "-D", "-e", "-f", str(config)]),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         deadline = time.monotonic() + 10

@@ -3,7 +3,8 @@
 For every site the DR policy names, three checks, each explaining itself when it fails:
 
 1. **quota** — the department project's Nova quota (cores, ram, instances): limit − in use −
-   what other approved requests already reserved there must cover the request;
+   what other approved requests already reserved there must cover the request (the limit no
+   higher than the catalogue's, ``capped``);
 2. **capacity** — the site's headroom under allocation ratios and reserved amounts (Placement's
    ``(total − reserved) × ratio − used`` on hosts that are up and enabled), minus what other
    requests reserved in the site, must cover the request;
@@ -23,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from govcloud.domain.capacity import MEMORY_MB, FlavorSpec, Host, Resources, site_capacity
+from govcloud.domain.catalogue import SiteQuota
 from govcloud.domain.provisioning import CopyKind, RequestSpec, SiteTarget
 
 ANTI_AFFINITY = "anti-affinity"
@@ -132,6 +134,24 @@ def one_server(flavor: FlavorSpec) -> tuple[Resources, Mapping[str, int]]:
     again; the mapping is read-only)."""
     one = flavor.request()
     return one, MappingProxyType(one.by_class())
+
+
+def catalogue_limits(quota: SiteQuota) -> dict[str, int]:
+    """A catalogue entry's quotas in one site by the names placement checks (Nova's)."""
+    return {"cores": quota.cores, "ram": quota.ram_mb, "instances": quota.instances}
+
+
+def capped(quotas: Mapping[str, Quota], limits: Mapping[str, int]) -> dict[str, Quota]:
+    """``quotas`` (as last read from the cloud) with each limit no higher than ``limits``
+    (what govcloud applies: the catalogue's): a quota lowered in the catalogue binds
+    approvals at once, whatever the stored snapshot still says; an unlimited one (−1) is
+    bound too. Quotas ``limits`` does not name stay as they are."""
+    out = dict(quotas)
+    for name, limit in limits.items():
+        quota = out.get(name)
+        if quota is not None and (quota.limit < 0 or quota.limit > limit):
+            out[name] = Quota(limit, quota.in_use)
+    return out
 
 
 def demand_of(spec: RequestSpec, flavors: Mapping[str, FlavorSpec]) -> Demand:

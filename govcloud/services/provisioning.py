@@ -37,9 +37,16 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from govcloud.domain.capacity import SiteCapacity
-from govcloud.domain.catalogue import Catalogue, Department
+from govcloud.domain.catalogue import NO_QUOTA, Catalogue, Department
 from govcloud.domain.inventory import HypervisorInfo
-from govcloud.domain.placement import Demand, FitIndex, SiteInput, place
+from govcloud.domain.placement import (
+    Demand,
+    FitIndex,
+    SiteInput,
+    capped,
+    catalogue_limits,
+    place,
+)
 from govcloud.domain.provisioning import (
     DEFAULT_POLICY,
     AutoApprove,
@@ -488,6 +495,8 @@ class _ApprovalRun:
         self.audit: list[AuditRecord] = []
         self.allowed: dict[tuple[int, str], GovCloudError | None] = {}
         self.sites: dict[str, tuple[list[HypervisorInfo], SiteCapacity, FitIndex]] = {}
+        self.catalogue: Catalogue | None = None
+        self.limits: dict[tuple[str, str], dict[str, int]] = {}
         self.specs: dict[int, tuple[RequestSpec, list[SiteTarget]] | InvalidInput] = {}
         for rid, row in rows.items():
             try:
@@ -510,11 +519,25 @@ class _ApprovalRun:
                 self.session.connection(), self.ctx.engine, site, self.states.get(site))
         hosts, cap, index = placed
         project, quotas = self.projects.get((department, site), (None, {}))
+        quotas = capped(quotas, self.catalogue_limits(department, site))
         return SiteInput(
             site=site, hosts=hosts, flavors=self.flavors.get(site, {}), quotas=quotas,
             reserved_capacity=self.ledger[(site, store.SITE_TOTAL)],
             reserved_quota=self.ledger[(site, department)], project_id=project,
             headroom=cap.headroom, fit_index=index)
+
+    def catalogue_limits(self, department: str, site: str) -> dict[str, int]:
+        """The catalogue's quotas of ``department`` in ``site``: what govcloud applies, in
+        force for approvals even before the store has read them back from the cloud (a
+        department the catalogue does not list, or a site it leaves out, gets none)."""
+        limits = self.limits.get((department, site))
+        if limits is None:
+            if self.catalogue is None:
+                self.catalogue = self.ctx.catalogue()
+            entry = self.catalogue.find(department)
+            limits = self.limits[(department, site)] = catalogue_limits(
+                entry.quota(site) if entry is not None else NO_QUOTA)
+        return limits
 
     def approve(self, item: _Approval) -> tuple[dict[str, Any], dict[str, Any]]:
         """Decide one approval; the request's new row and placement (or raise why not)."""
@@ -671,6 +694,17 @@ def pending(ctx: ProvisioningContext) -> list[tuple[int, str]]:
                                    states=[RequestState.APPROVED.value,
                                            RequestState.PROVISIONING.value], limit=1000)
         return sorted((r.id or 0, r.state) for r in rows)
+
+
+def system_in_progress(ctx: ProvisioningContext, department: str, system: str, *,
+                       excluding: int) -> bool:
+    """Whether a request of the system other than ``excluding`` is approved or being
+    provisioned (its servers go into the system's server groups)."""
+    with Session(ctx.engine) as session:
+        return any(r.id != excluding and r.system == system for r in store.list_requests(
+            session, departments=[department], states=[RequestState.APPROVED.value,
+                                                       RequestState.PROVISIONING.value],
+            limit=1000))
 
 
 def event(ctx: ProvisioningContext, request_id: int, kind: str, message: str) -> None:

@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine
+
 from govcloud.cloud import tenancy as cloud
 from govcloud.cloud.tenancy import SiteConnection
 from govcloud.domain.catalogue import Catalogue, SiteQuota
@@ -27,15 +29,21 @@ from govcloud.domain.tenancy import (
     DepartmentView,
     ObservedSite,
     ProjectUpdate,
+    QuotaFigure,
     SitePlan,
     TenancyPlan,
     plan,
 )
 from govcloud.errors import GovCloudError, InvalidInput, PermanentError
+from govcloud.store import inventory as inv
+from govcloud.store.engine import write_begin
 
 log = logging.getLogger(__name__)
 
 Audit = Callable[[str, str, Mapping[str, Any] | None, Mapping[str, Any] | None], None]
+# (site, department code, project id, {catalogue field: (limit now set, in use)}), called after
+# a project's quotas were set in a site
+QuotasSet = Callable[[str, str, str, Mapping[str, QuotaFigure]], None]
 APPLY_WORKERS = 8
 
 
@@ -162,9 +170,11 @@ def plan_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnecti
 
 class _Applier:
     def __init__(self, site: str, conn: SiteConnection, identity: str, audit: Audit | None,
-                 lock: threading.Lock, project_ids: dict[tuple[str, str], str]) -> None:
+                 lock: threading.Lock, project_ids: dict[tuple[str, str], str],
+                 quotas_set: QuotasSet | None = None) -> None:
         self.site, self.conn, self.identity = site, conn, identity
         self.audit_fn, self.lock, self.project_ids = audit, lock, project_ids
+        self.quotas_set = quotas_set
         self.changes: list[AppliedChange] = []
 
     def record(self, code: str, action: str, before: Mapping[str, Any] | None,
@@ -208,6 +218,9 @@ class _Applier:
         if changes:
             values = {c.field: c.desired for c in changes}
             cloud.set_quotas(self.conn, project_id, values, site=self.site)
+            if self.quotas_set is not None:  # in force for approvals from now on
+                self.quotas_set(self.site, code, project_id,
+                                {c.field: QuotaFigure(c.desired, c.in_use) for c in changes})
             self.record(code, "tenancy.quota.set",
                         {"project_id": project_id, **{c.field: c.current for c in changes}},
                         {"project_id": project_id, **values})
@@ -230,7 +243,8 @@ class _Applier:
 def apply_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnection],
                   audit: Audit | None = None, sites: Sequence[str] | None = None,
                   departments: Iterable[str] | None = None,
-                  workers: int = APPLY_WORKERS) -> TenancyResult:
+                  workers: int = APPLY_WORKERS,
+                  quotas_set: QuotasSet | None = None) -> TenancyResult:
     """Make every site match the catalogue; idempotent (a second apply changes nothing).
 
     Plans first, from a fresh read of every site. A plan with any refusal is not applied at all
@@ -238,6 +252,8 @@ def apply_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnect
     created for the first site of a shared Keystone is there for the next; within a site,
     ``workers`` departments at a time. If a cloud call fails, what was done so far stays done
     (and audited) and the error is raised: run apply again to finish, it adopts what exists.
+    ``quotas_set`` is called once a project's quotas are set in a site (``record_quotas``
+    keeps them in the store, so that approvals reserve against them at once).
     """
     scoped = catalogue if departments is None else catalogue.only(departments)
     observed = observe(scoped, connections=connections, sites=sites)
@@ -253,7 +269,7 @@ def apply_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnect
     identities = {o.site: o.identity for o in observed}
     for site_plan in tenancy_plan.sites:
         applier = _Applier(site_plan.site, connections[site_plan.site],
-                           identities[site_plan.site], audit, lock, project_ids)
+                           identities[site_plan.site], audit, lock, project_ids, quotas_set)
         codes = site_plan.codes()
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=max(1, workers),
@@ -277,6 +293,24 @@ def apply_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnect
             if identity == o.identity and (o.site, code) not in found:
                 found[(o.site, code)] = (project_id, names.get(code, code))
     return TenancyResult(plan=tenancy_plan, changes=tuple(changes), projects=found)
+
+
+# quotas the store keeps (as sync stores them, by the cloud's names): Nova's and Cinder's
+STORED_QUOTAS = {**cloud.NOVA_QUOTAS, **cloud.CINDER_QUOTAS}
+
+
+def record_quotas(engine: Engine) -> QuotasSet:
+    """A ``quotas_set`` for ``apply_tenancy`` that writes the limits just set into the stored
+    quotas (``quota_usage``) at once: approvals place against them from then on, without
+    waiting for the next full sync."""
+    def record(site: str, code: str, project_id: str,
+               figures: Mapping[str, QuotaFigure]) -> None:
+        stored = {STORED_QUOTAS[name]: (f.limit, f.in_use) for name, f in figures.items()
+                  if name in STORED_QUOTAS}
+        with write_begin(engine) as conn:
+            inv.set_quota_limits(conn, site, project_id, code, stored)
+
+    return record
 
 
 # --- one department across all sites --------------------------------------------------------
@@ -311,5 +345,5 @@ def department_view(code: str, *, catalogue: Catalogue,
     return DepartmentView(department=department, sites=tuple(views))
 
 
-__all__ = ["Audit", "AppliedChange", "TenancyRefused", "TenancyResult",
-           "apply_tenancy", "department_view", "observe", "plan_tenancy"]
+__all__ = ["Audit", "AppliedChange", "QuotasSet", "TenancyRefused", "TenancyResult",
+           "apply_tenancy", "department_view", "observe", "plan_tenancy", "record_quotas"]

@@ -105,7 +105,8 @@ def serve(args: argparse.Namespace) -> int:
     if running.clouds_yaml:
         print(f"clouds.yaml: {running.clouds_yaml}  (OS_CLOUD=govcloud-sim)", flush=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # Ctrl-C, `kill` and a hang-up (terminal closed, SSH session dropped) all stop it cleanly
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     running.stop()

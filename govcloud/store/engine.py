@@ -60,6 +60,15 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+def write_begin(engine: Engine) -> Any:
+    """``engine.begin()`` for a transaction that writes: on SQLite it starts with ``BEGIN
+    IMMEDIATE``, so it waits its turn (busy timeout) for the file's write lock before it reads
+    anything. A deferred transaction that reads first and writes later fails at once with
+    "database is locked" when another writer committed in between (its snapshot is stale; the
+    busy handler cannot help). Every writer uses this, or ``store.audit.write_session``."""
+    return engine.execution_options(sqlite_begin="IMMEDIATE").begin()
+
+
 def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     """A new engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
     parsed = normalise_url(url)

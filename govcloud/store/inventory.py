@@ -151,6 +151,24 @@ def replace_quotas(conn: Connection, site: str, quotas: Sequence[QuotaInfo],
     _insert(conn, tbl, quota_rows(site, quotas, department_of))
 
 
+def set_quota_limits(conn: Connection, site: str, project_id: str, department: str,
+                     figures: Mapping[str, tuple[int, int]]) -> None:
+    """Record limits just set in the cloud: ``figures`` maps a stored resource name (the
+    cloud's, as sync stores it) to (limit, in use). A stored row keeps its usage and takes
+    the new limit; a missing row is added with the usage given."""
+    if not figures:
+        return
+    tbl = table("quota_usage")
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(tbl)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["site", "project_id", "resource"],
+        set_={"limit": stmt.excluded["limit"], "department": stmt.excluded["department"]})
+    conn.execute(stmt, [{"site": site, "project_id": project_id, "resource": resource,
+                         "department": department, "limit": limit, "in_use": in_use}
+                        for resource, (limit, in_use) in sorted(figures.items())])
+
+
 def replace_mapping(conn: Connection, site: str, mappings: Sequence[ProjectMapping]) -> bool:
     """The site's department → project mapping becomes ``mappings``; True if it changed."""
     tbl = table("department_site")

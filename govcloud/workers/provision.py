@@ -36,20 +36,24 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import delete
-
 from govcloud.cloud import provision as cloud
 from govcloud.domain.provisioning import PlannedServer, RequestState, plan_servers
 from govcloud.errors import GovCloudError, PermanentError, TemporaryError
 from govcloud.services import provisioning as svc
 from govcloud.store import inventory as inv
 from govcloud.store import provisioning as store
+from govcloud.store.engine import write_begin
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 FAULT_KILL_AFTER_CREATE = "GOVCLOUD_FAULT_KILL_AFTER_CREATE"
 Connections = Callable[[], Mapping[str, Any]]
+
+
+def group_name(department: str, system: str) -> str:
+    """The server group of a system's members in a site."""
+    return f"govcloud-{department}-{system}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +179,7 @@ class ProvisionWorker:
                 pconns[t.site] = self._retry(rid, partial(
                     cloud.project_connection, conns[t.site], t.site, project,
                     request_timeout_s=self.settings.request_timeout_s))
-                name = f"govcloud-{row.department}-{row.system}"
+                name = group_name(row.department, row.system)
                 groups[t.site] = self._retry(rid, partial(
                     cloud.ensure_group, pconns[t.site], t.site, name,
                     self.settings.group_policy))
@@ -185,7 +189,10 @@ class ProvisionWorker:
                     refs[k] = self._retry(rid, partial(
                         cloud.resolve, pconns[p.site], p.site, flavor=p.flavor, image=p.image,
                         network=p.network))
-        except GovCloudError as exc:
+        except GovCloudError as exc:  # (a resumed request's servers may exist already)
+            resumed = row.state == RequestState.PROVISIONING.value
+            self._cleanup(rid, planned if resumed else (), pconns, department=row.department,
+                          system=row.system, sites=[t.site for t in targets])
             return svc.fail(self.ctx, rid, exc.message)
         svc.event(self.ctx, rid, "plan", f"{len(planned)} servers in "
                                          f"{', '.join(t.site for t in targets)}")
@@ -211,7 +218,8 @@ class ProvisionWorker:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"req{rid}") as pool:
             list(pool.map(one, planned))
         if errors:
-            self._cleanup(rid, planned, pconns)
+            self._cleanup(rid, planned, pconns, department=row.department, system=row.system,
+                          sites=[t.site for t in targets])
             return svc.fail(self.ctx, rid, errors[0] + (
                 f" (and {len(errors) - 1} more failures)" if len(errors) > 1 else ""))
         servers = self._refresh(rid, row.department, created, conns)
@@ -266,7 +274,8 @@ class ProvisionWorker:
             raise PermanentError(f"{site}: department {department} has no project")
         return project
 
-    def _retry(self, rid: int, fn: Callable[[], T]) -> T:
+    def _retry(self, rid: int, fn: Callable[[], T], *, kind: str = "retry") -> T:
+        """``fn()``, retried on transient errors (each retry is an event of ``kind``)."""
         attempt = 0
         while True:
             try:
@@ -276,8 +285,8 @@ class ProvisionWorker:
                     raise TemporaryError(f"{exc.message} (gave up after {attempt + 1} "
                                          "attempts)", hint=exc.hint) from exc
                 delay = self.settings.backoff_s * (2 ** attempt)
-                svc.event(self.ctx, rid, "retry", f"{exc.message}; retry {attempt + 1} of "
-                                                  f"{self.settings.retries} in {delay:.1f} s")
+                svc.event(self.ctx, rid, kind, f"{exc.message}; retry {attempt + 1} of "
+                                               f"{self.settings.retries} in {delay:.1f} s")
                 time.sleep(delay)
                 attempt += 1
 
@@ -319,27 +328,64 @@ class ProvisionWorker:
                                    volumes=p.volumes, system=system, department=department)
 
     def _cleanup(self, rid: int, planned: Sequence[PlannedServer],
-                 pconns: Mapping[str, Any]) -> None:
+                 pconns: Mapping[str, Any], *, department: str, system: str,
+                 sites: Sequence[str]) -> None:
+        """Remove what the failed request made in the cloud: its servers (found by their
+        idempotency keys; their ports and volumes go with them) and then the system's server
+        group in each site, unless servers of the system are still in it or another request
+        of the system is being provisioned. A site that cannot be reached is named in the
+        events (its leftovers need a look)."""
         if self.settings.keep_failed:
             svc.event(self.ctx, rid, "cleanup", "keeping the servers for inspection "
                                                 "(provision_keep_failed)")
             return
-        removed = 0
+        removed: dict[str, set[str]] = {}
         for p in planned:
+            if p.site not in pconns:
+                continue
             try:
                 found = self._retry(rid, partial(cloud.find_by_key, pconns[p.site], p.site,
-                                                 p.key(rid)))
+                                                 p.key(rid)), kind="cleanup")
                 if found is not None:
                     self._retry(rid, partial(cloud.delete_server, pconns[p.site], p.site,
-                                             found.id))
-                    removed += 1
+                                             found.id), kind="cleanup")
+                    removed.setdefault(p.site, set()).add(found.id)
                     svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal,
                                       name=p.name, key=p.key(rid), server_id=found.id,
                                       status="deleted")
             except GovCloudError as exc:
                 svc.event(self.ctx, rid, "cleanup", f"could not delete {p.name}: "
                                                     f"{exc.message}")
-        svc.event(self.ctx, rid, "cleanup", f"deleted {removed} server(s) this request created")
+        count = sum(len(v) for v in removed.values())
+        svc.event(self.ctx, rid, "cleanup", f"deleted {count} server(s) this request created")
+        unreachable = [site for site in sites if site not in pconns]
+        if unreachable:
+            svc.event(self.ctx, rid, "cleanup", f"could not reach {', '.join(unreachable)} "
+                                                "to look for leftovers")
+        name = group_name(department, system)
+        if svc.system_in_progress(self.ctx, department, system, excluding=rid):
+            svc.event(self.ctx, rid, "cleanup", f"kept server group {name}: another request "
+                                                "of the system is being provisioned")
+            return
+        for site in sites:
+            if site not in pconns:
+                continue
+            try:
+                groups = self._retry(rid, partial(cloud.find_groups, pconns[site], site, name),
+                                     kind="cleanup")
+                for group in groups:
+                    others = group.members - removed.get(site, set())
+                    if others:
+                        svc.event(self.ctx, rid, "cleanup", f"{site}: kept server group {name}"
+                                  f" ({len(others)} other server(s) of the system in it)")
+                        continue
+                    self._retry(rid, partial(cloud.delete_group, pconns[site], site, group.id),
+                                kind="cleanup")
+                    svc.event(self.ctx, rid, "cleanup", f"{site}: deleted server group {name} "
+                                                        f"({group.id})")
+            except GovCloudError as exc:
+                svc.event(self.ctx, rid, "cleanup", f"{site}: could not delete server group "
+                                                    f"{name}: {exc.message}")
 
     def _refresh(self, rid: int, department: str, created: Mapping[tuple[str, int], str],
                  conns: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -356,16 +402,13 @@ class ProvisionWorker:
                 out[site] = servers
                 quotas = self._retry(rid, partial(cloud.read_quotas, conns[site], site,
                                                   project))
-                engine = self.ctx.engine.execution_options(sqlite_begin="IMMEDIATE")
-                with engine.begin() as conn:
+                with write_begin(self.ctx.engine) as conn:
                     inv.upsert_servers(conn, site, servers, {project: department})
-                    tbl = inv.table("quota_usage")
-                    rows = inv.quota_rows(site, quotas, {project: department})
-                    conn.execute(delete(tbl).where(
-                        tbl.c.site == site, tbl.c.project_id == project,
-                        tbl.c.resource.in_([r["resource"] for r in rows])))
-                    if rows:
-                        conn.execute(tbl.insert(), rows)
+                    # an upsert: requests of one project finishing together each write its
+                    # rows (a delete and insert collided on the key on PostgreSQL)
+                    inv.upsert(conn, inv.table("quota_usage"),
+                               inv.quota_rows(site, quotas, {project: department}),
+                               ("site", "project_id", "resource"))
                 svc.event(self.ctx, rid, "inventory", f"{site}: {len(servers)} new servers "
                                                       "in the inventory")
             except GovCloudError as exc:  # the next sync will bring them in

@@ -23,6 +23,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from govcloud.children import tied_to_parent
+
 # openstacksdk functional modules (and classes) that make up the conformance set
 SELECTED = [
     "openstack/tests/functional/compute/v2/test_flavor.py",
@@ -67,9 +69,10 @@ def start_simulator(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, o
     ready = workdir / "sim.ready"
     log = open(workdir / "sim.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "govcloud.sim", "serve", "--scale", "small", "--port", "0",
-         "--clouds-yaml", str(workdir / "clouds.yaml"), "--ready-file", str(ready),
-         "--functional-clouds", "--build-delay", "0.3"],
+        tied_to_parent([sys.executable, "-m", "govcloud.sim", "serve", "--scale", "small",
+                        "--port", "0", "--clouds-yaml", str(workdir / "clouds.yaml"),
+                        "--ready-file", str(ready), "--functional-clouds",
+                        "--build-delay", "0.3"]),
         stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not ready.exists():

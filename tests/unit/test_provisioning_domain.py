@@ -425,3 +425,17 @@ def test_the_fit_index_places_as_trying_every_host(
     indexed = SiteInput(site=site.site, hosts=hv, flavors=site.flavors, quotas=site.quotas,
                         fit_index=FitIndex(hv))
     assert _fit_problems(indexed, spec, policy) == fit_every_host(site, spec, policy)
+
+
+def test_catalogue_limits_cap_the_stored_quotas() -> None:
+    """A quota lowered in the catalogue binds placement whatever the stored snapshot says;
+    an unlimited one is bound too; a higher catalogue figure does not raise a stored one."""
+    from govcloud.domain.catalogue import SiteQuota
+    from govcloud.domain.placement import Quota, capped, catalogue_limits
+
+    stored = {"cores": Quota(1250, 30), "ram": Quota(-1, 4096), "instances": Quota(10, 2),
+              "server_groups": Quota(10, 1)}
+    limits = catalogue_limits(SiteQuota(cores=36, ram_mb=8192, instances=400))
+    assert capped(stored, limits) == {"cores": Quota(36, 30), "ram": Quota(8192, 4096),
+                                      "instances": Quota(10, 2),
+                                      "server_groups": Quota(10, 1)}

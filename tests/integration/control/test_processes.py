@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from govcloud.children import tied_to_parent
 from govcloud.sim.server import start
 
 from .conftest import small_catalogue
@@ -56,8 +57,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     db = f"sqlite:///{tmp_path / 'govcloud.db'}"
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port), "--database-url",
-         db, "--catalogue", str(small_catalogue(tmp_path / "tenants"))],
+        tied_to_parent([sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port),
+                        "--database-url", db,
+                        "--catalogue", str(small_catalogue(tmp_path / "tenants"))]),
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

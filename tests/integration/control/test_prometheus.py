@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from govcloud.children import tied_to_parent
 from govcloud.cli import main
 
 from .conftest import Plane
@@ -77,8 +78,9 @@ def prometheus(plane: Plane, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     port = free_port()
     log = (root / "prometheus.log").open("wb")
     proc = subprocess.Popen(
-        [exe, f"--config.file={root / 'prometheus.yml'}",
-         f"--storage.tsdb.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+        tied_to_parent([exe, f"--config.file={root / 'prometheus.yml'}",
+                        f"--storage.tsdb.path={root / 'data'}",
+                        f"--web.listen-address=127.0.0.1:{port}"]),
         stdout=log, stderr=subprocess.STDOUT)
     prom = Prometheus(f"http://127.0.0.1:{port}")
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from govcloud.children import tied_to_parent
 from govcloud.sim.server import start
 
 from .conftest import small_catalogue
@@ -31,9 +32,10 @@ def test_serve_exports_what_its_workers_find(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'govcloud.db'}"
     port, metrics_port = _free_port(), _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port), "--database-url",
-         db, "--catalogue", str(small_catalogue(tmp_path / "tenants")),
-         "--metrics-port", str(metrics_port)],
+        tied_to_parent([sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port),
+                        "--database-url", db,
+                        "--catalogue", str(small_catalogue(tmp_path / "tenants")),
+                        "--metrics-port", str(metrics_port)]),
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from govcloud.children import tied_to_parent
 from govcloud.demo.sandbox import Sandbox, make_key
 from govcloud.sim.server import start
 from tests.integration.control.conftest import small_catalogue
@@ -49,8 +50,8 @@ class Served:
     def start(self) -> None:
         port = _free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port),
-             "--database-url", self.db, "--catalogue", str(self.catalogue)],
+            tied_to_parent([sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port),
+                            "--database-url", self.db, "--catalogue", str(self.catalogue)]),
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         self.url = f"http://127.0.0.1:{port}"

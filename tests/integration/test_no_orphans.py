@@ -1,0 +1,210 @@
+"""No orphans: every process govcloud starts ends with its parent, however the parent ends —
+SIGHUP (terminal closed), SIGTERM, SIGINT, and SIGKILL (nothing of the parent runs then: the
+kernel's parent-death signal stops the children). Real processes, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+READY_TIMEOUT = 120
+GONE_TIMEOUT = 20
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def children_of(pid: int) -> set[int]:
+    """Every live process below ``pid`` (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name may hold spaces and parentheses: the fields follow its last ')'
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def wait_gone(pids: Iterable[int], what: str) -> None:
+    pids = set(pids)
+    deadline = time.monotonic() + GONE_TIMEOUT
+    while (left := {p for p in pids if alive(p)}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"{what} left running: " + ", ".join(
+        f"{p} {command_of(p)!r}" for p in left)
+
+
+def command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+    except OSError:
+        return "(gone)"
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    return env
+
+
+def start_demo(tmp_path: Path, state: Path) -> tuple[subprocess.Popen[str], Path]:
+    """``govcloud demo --no-tui --scale small``, up to 'keeps running' (stderr to a file)."""
+    err = tmp_path / f"demo-{time.monotonic_ns()}.err"
+    with err.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "govcloud.cli", "demo", "--scale", "small", "--no-tui",
+             "--seed", "42", "--state-dir", str(state)],
+            stdout=subprocess.DEVNULL, stderr=sink, text=True, env=clean_env(tmp_path),
+            start_new_session=True)  # our signals reach it only when we send them
+    deadline = time.monotonic() + READY_TIMEOUT
+    while "keeps running" not in err.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the demo did not come up: {err.read_text()[-2000:]}")
+        time.sleep(0.2)
+    return proc, err
+
+
+@pytest.mark.parametrize("stop", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT,
+                                  signal.SIGKILL], ids=lambda s: signal.Signals(s).name)
+def test_demo_leaves_no_process_behind(tmp_path: Path, stop: signal.Signals) -> None:
+    state = tmp_path / "demo"
+    proc, err = start_demo(tmp_path, state)
+    try:
+        sim_pid = json.loads((state / "sim.ready").read_text())["pid"]
+        started = children_of(proc.pid)
+        assert sim_pid in started and alive(sim_pid)
+        proc.send_signal(stop)
+        code = proc.wait(timeout=60)
+        wait_gone(started, f"the demo's children after {stop.name}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if stop == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+        return
+    # stopped in order, as on `q`: its state directory is left ready to be used again
+    assert code == 0, err.read_text()[-2000:]
+    assert "stopping the control plane and the simulator" in err.read_text()
+    assert not (state / "sim.ready").exists()
+    if stop == signal.SIGHUP:
+        again, _ = start_demo(tmp_path, state)  # the same --state-dir, reused
+        try:
+            sim_pid = json.loads((state / "sim.ready").read_text())["pid"]
+            started = children_of(again.pid)
+            again.send_signal(signal.SIGTERM)
+            assert again.wait(timeout=60) == 0
+            wait_gone(started | {sim_pid}, "the second demo's children")
+        finally:
+            if again.poll() is None:
+                again.kill()
+                again.wait()
+
+
+def test_sim_serve_stops_on_hangup(tmp_path: Path) -> None:
+    ready = tmp_path / "sim.ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "govcloud.cli", "sim", "serve", "--scale", "small", "--port",
+         "0", "--ready-file", str(ready)], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env=clean_env(tmp_path), start_new_session=True)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "no simulator"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=30) == 0  # stopped cleanly, not killed by the signal
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# A test run that starts what the suite's fixtures start — a simulator process, an sshd
+# sandbox and `govcloud serve` (uvicorn) — writes their pids, then waits to be interrupted.
+HARNESS = textwrap.dedent('''
+    import json, os, sys, time
+    from pathlib import Path
+    from govcloud.demo.process import SimProcess
+    from govcloud.demo.sandbox import Sandbox, make_key
+    from tests.integration.control.conftest import small_catalogue
+    from tests.served import ServedPlane
+
+    def test_holds_servers(tmp_path):
+        base = Path(os.environ["HARNESS_DIR"])
+        sim = SimProcess(state_dir=tmp_path / "sim", scale="small", seed=1)
+        sim.start()
+        info = sim.wait_ready()
+        key = make_key(tmp_path / "id_ed25519")
+        box = Sandbox("h1", tmp_path / "box", key.with_suffix(".pub")).start()
+        plane = ServedPlane(tmp_path / "plane", database_url=f"sqlite:///{tmp_path}/g.db",
+                            catalogue=small_catalogue(tmp_path / "tenants"),
+                            clouds_yaml=info.clouds_yaml)
+        plane.bootstrap()
+        plane.serve()
+        (base / "pids.json").write_text(json.dumps(
+            {"sim": info.pid, "sshd": box.proc.pid, "serve": plane.proc.pid}))
+        time.sleep(600)
+''')
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL],
+                         ids=lambda s: signal.Signals(s).name)
+def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Signals) -> None:
+    (tmp_path / "test_harness.py").write_text(HARNESS)
+    env = clean_env(tmp_path)
+    env.update(HARNESS_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+         str(tmp_path), "-c", "/dev/null", str(tmp_path / "test_harness.py")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    pids_file = tmp_path / "pids.json"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not pids_file.exists():
+            if run.poll() is not None or time.monotonic() > deadline:
+                run.kill()
+                out = run.communicate()[0].decode(errors="replace")
+                raise AssertionError(f"the harness did not start its servers:\n{out[-3000:]}")
+            time.sleep(0.2)
+        pids = json.loads(pids_file.read_text())
+        started = children_of(run.pid)
+        assert set(pids.values()) <= started and all(alive(p) for p in pids.values())
+        run.send_signal(stop)  # Ctrl-C, or the run killed outright
+        run.wait(timeout=60)
+        wait_gone(started, f"the test run's servers after {stop.name}")
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
