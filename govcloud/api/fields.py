@@ -7,8 +7,9 @@
   character at all (no ESC, CR, newline, tab, BEL, bidi override...).
 * ``FreeText`` — free text (a justification, a note): newlines and tabs allowed, nothing else.
 
-They are ``Annotated`` types, so a length bound composes with them where a model declares the
-field, e.g. ``reason: Annotated[PlainLine, Field(max_length=500)]``. A refused value is a 422
+They are ``Annotated`` types; with a length bound, put the bound first and the check after it:
+``Annotated[str, Field(max_length=500), PLAIN_LINE]`` (``govcloud.api.contract``'s ``Name``,
+``Line`` and ``Text`` are built so). A refused value is a 422
 naming the field and the characters' positions (``docs/security.md``, hostile strings).
 """
 
@@ -38,8 +39,13 @@ def _free_text(value: str) -> str:
     return value
 
 
-PlainLine = Annotated[str, AfterValidator(_plain_line)]
-FreeText = Annotated[str, AfterValidator(_free_text)]
+# The checks alone, to follow a length bound in one Annotated (the bound is then checked
+# first, by pydantic-core, and its message says "characters"):
+# ``Annotated[str, Field(max_length=500), PLAIN_LINE]``.
+PLAIN_LINE = AfterValidator(_plain_line)
+FREE_TEXT = AfterValidator(_free_text)
+PlainLine = Annotated[str, PLAIN_LINE]
+FreeText = Annotated[str, FREE_TEXT]
 Identifier = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, max_length=128,
                                  description="a name or id: a letter or digit, then letters, "
                                              "digits, '.', '_', '@' or '-'")]

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from govcloud.domain.sites import Site, SiteRole
+from govcloud.domain.text import control_characters, describe_controls
 from govcloud.errors import ConflictError, InvalidInput
 
 MAX_COUNT = 500            # servers in one group of one request
@@ -139,6 +140,11 @@ def _text(data: Mapping[str, Any], key: str, where: str, *, pattern: re.Pattern[
     if not isinstance(value, str) or not value.strip():
         raise _problem(f"{where}{key}", "is required and must be text", hint)
     value = value.strip()
+    found = control_characters(value, multiline=pattern is None)
+    if found:  # free text (no pattern) may have newlines and tabs; nothing else may
+        raise _problem(f"{where}{key}", f"contains control characters "
+                                        f"({describe_controls(found)})",
+                       "retype it without control or invisible characters")
     if pattern is not None and not pattern.match(value):
         raise _problem(f"{where}{key}", f"{value!r} is not a valid name", hint)
     return value

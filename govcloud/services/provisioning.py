@@ -62,6 +62,7 @@ from govcloud.domain.provisioning import (
 )
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, may_approve
 from govcloud.domain.sites import Site
+from govcloud.domain.text import check_text
 from govcloud.errors import (
     Forbidden,
     GovCloudError,
@@ -613,6 +614,7 @@ def reject(ctx: ProvisioningContext, principal: Principal, request_id: int,
            reason: str) -> dict[str, Any]:
     if not reason or not reason.strip():
         raise InvalidInput("a rejection needs a reason", hint="pass --reason TEXT")
+    check_text(reason, "the reason")
     _check_decider(ctx, principal, request_id, Action.REQUEST_REJECT)
     return _finish(ctx, request_id, RequestState.REJECTED, actor=principal.name,
                    reason=reason.strip(), verb="reject")
@@ -620,6 +622,8 @@ def reject(ctx: ProvisioningContext, principal: Principal, request_id: int,
 
 def cancel(ctx: ProvisioningContext, principal: Principal, request_id: int,
            reason: str | None = None) -> dict[str, Any]:
+    if reason:
+        check_text(reason, "the reason")
     with Session(ctx.engine) as session:
         _visible_request(ctx, principal, session, request_id, Action.REQUEST_CANCEL)
     return _finish(ctx, request_id, RequestState.CANCELLED, actor=principal.name,
