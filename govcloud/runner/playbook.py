@@ -120,7 +120,7 @@ _InventoryDumper.add_representer(
 def _as_data(value: Any) -> Any:
     """``value`` with every string that is a value (not a key) marked unsafe."""
     if isinstance(value, str):
-        return _Unsafe(value)
+        return _Unsafe(value) if value else value  # Ansible reads `!unsafe ''` as null
     if isinstance(value, Mapping):
         return {str(k): _as_data(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -22,6 +22,7 @@ from govcloud.domain.health import SERVICES, ProbeResult
 from govcloud.domain.sites import Site
 from govcloud.errors import GovCloudError
 from govcloud.store import health as store
+from govcloud.store.engine import write_begin
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Prober:
         with ThreadPoolExecutor(max_workers=max(1, len(self.sites)),
                                 thread_name_prefix="probe") as pool:
             found = [r for batch in pool.map(self._probe, self.sites) for r in batch]
-        with self.engine.begin() as conn:
+        with write_begin(self.engine) as conn:  # reads the last results, then writes
             stored = store.record_probes(conn, found)
         down = [f"{r.site}/{r.service}" for r in stored if not r.up]
         if down:

@@ -40,6 +40,7 @@ from govcloud.domain.sites import Site
 from govcloud.domain.tenancy import DEPT_TAG_PREFIX, match_projects
 from govcloud.errors import GovCloudError, NotFound
 from govcloud.store import inventory as store
+from govcloud.store.engine import write_begin
 from govcloud.store.inventory import ProjectMapping
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class Syncer:
             log.exception("site %s: could not record the failed sync", site)
 
     def _begin(self) -> Any:
-        return self.engine.execution_options(sqlite_begin="IMMEDIATE").begin()
+        return write_begin(self.engine)
 
     def _writing(self) -> Any:
         return self._write_lock if self._write_lock is not None else _NoLock()

@@ -40,6 +40,7 @@ from govcloud.store.bulk import (
     read_all,
     write_all,
 )
+from govcloud.store.engine import write_begin
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import (
     ProvisionEventRow,
@@ -79,7 +80,7 @@ def ensure_ledger(engine: Engine, keys: Sequence[tuple[str, str]]) -> None:
     if not keys:
         return
     tbl = ReservationLedgerRow.__table__  # type: ignore[attr-defined]
-    with engine.begin() as conn:
+    with write_begin(engine) as conn:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(tbl).on_conflict_do_nothing(index_elements=["site", "department"])
         conn.execute(stmt, [{"site": s, "department": d, "vcpu": 0, "ram_mb": 0, "disk_gb": 0,

@@ -81,3 +81,13 @@ def test_inventory_values_are_data_never_templates(tmp_path: Path) -> None:
     assert result.ok, result.summary()
     assert not mark.exists()
     assert (tmp_path / "out" / "web-1.txt").read_text() == f"hardened web-1 in {hostile}\n"
+
+
+def test_an_empty_inventory_string_stays_an_empty_string(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    inv = inventory(tmp_path)
+    inv["all"]["hosts"]["web-1"]["govcloud_site"] = ""  # type: ignore[index]
+    result = run_playbook(DATA / "touch.yml", private_data_dir=tmp_path / "runner",
+                          inventory=inv, timeout_s=120, host_key_checking=False)
+    assert result.ok, result.summary()
+    assert (tmp_path / "out" / "web-1.txt").read_text() == "hardened web-1 in \n"
