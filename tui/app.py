@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from govcloud.client import ApiClient
+from govcloud.domain.text import printable, printable_lines
 from govcloud.errors import GovCloudError, PermanentError
 from tui.cache import ServerCache
 from tui.i18n import label
@@ -131,9 +132,9 @@ class ConsoleApp(App[None]):
         err = message.error
         text = Text()
         text.append(f"✖ {label('unreachable', self.session.lang)}: ", style="bold red")
-        text.append(err.message + "\n")
+        text.append(printable_lines(err.message) + "\n")
         if err.hint:
-            text.append(f"hint: {err.hint}\n", style="yellow")
+            text.append(f"hint: {printable_lines(err.hint)}\n", style="yellow")
         text.append(f"\nretrying in {delay}s (attempt {self._retries}); q quits")
         self.query_one("#connect", Static).update(text)
         self.set_timer(delay, self._connect)
@@ -248,13 +249,13 @@ class ConsoleApp(App[None]):
         try:
             report = self.session.api.post("/sync", {"full": False})
             failed = [s["site"] for s in report["sites"] if not s["ok"]]
-            text = "sync done" + (f"; STALE: {', '.join(failed)}" if failed else "")
+            text = "sync done" + (f"; STALE: {printable(', '.join(failed))}" if failed else "")
             self.call_from_thread(self.notify, text, severity="warning" if failed else
-                                  "information")
+                                  "information", markup=False)
             self._poll_status()
         except GovCloudError as exc:
-            self.call_from_thread(self.notify, f"sync failed: {exc.message}",
-                                  severity="error")
+            self.call_from_thread(self.notify, f"sync failed: {printable_lines(exc.message)}",
+                                  severity="error", markup=False)
 
 
 def make_app(*, server: str, token: str | None, lang: str = "en", clock: Clock = utcnow,

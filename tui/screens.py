@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
+from govcloud.domain.text import printable
 from tui.registry import ViewSpec, find_view
 
 
@@ -56,8 +57,8 @@ class PaletteScreen(ModalScreen[str | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         spec = find_view(event.value)
         if spec is None or spec not in self.specs:
-            self.query_one("#palette-error", Static).update(
-                f"no view {event.value.strip()!r}; try one of the names above")
+            self.query_one("#palette-error", Static).update(Text(  # typed: not markup
+                f"no view '{printable(event.value.strip())}'; try one of the names above"))
             return
         self.dismiss(spec.name)
 

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from govcloud.client import ApiClient
+from govcloud.domain.text import printable
 from tui.format import stamp
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
@@ -77,7 +78,7 @@ class AlertsView(ListView):
                 text.append("\n")
             text.append(f" {a['severity'].upper()} ",
                         style=SEVERITY_STYLE.get(a["severity"], "bold"))
-            text.append(f" {a['message']}")
+            text.append(f" {printable(a['message'])}")
         self.query_one("#alerts-panel", Static).update(text)
 
 

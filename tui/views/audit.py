@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from govcloud.client import ApiClient
+from govcloud.domain.text import printable
 from govcloud.errors import Forbidden
 from tui.format import stamp
 from tui.i18n import label
@@ -69,7 +70,8 @@ class AuditView(ListView):
             text.append(f": {v['checked']:,} entries, head #{v['head']['seq']}")
         else:
             text.append(f"✖ {label('broken', lang)}", style="bold white on red")
-            text.append(f" at entry #{v['seq']}: {v.get('description') or v.get('reason')}")
+            text.append(f" at entry #{v['seq']}: "
+                        f"{printable(v.get('description') or v.get('reason'))}")
         self.query_one("#audit-verify", Static).update(text)
 
     def site_changed(self) -> None:

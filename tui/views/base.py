@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -24,6 +25,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from govcloud.client import ApiClient
+from govcloud.domain.text import printable_lines
 from govcloud.errors import GovCloudError, PermanentError
 from tui.i18n import label
 from tui.widgets.header import ConsoleHeader
@@ -143,7 +145,9 @@ class DataView(Screen[None]):
         self._status = text
         # the line's height is fixed by the stylesheet (1 line, 3 for an error): a layout
         # pass is needed only when that changes, not for each count a filter key shows
-        line.update(text, layout=error != line.has_class("error"))
+        # as text, never markup ("[red]" in a server's answer is shown as typed), with control
+        # characters escaped; the line breaks of an error and its hint stay
+        line.update(Text(printable_lines(text)), layout=error != line.has_class("error"))
         line.set_class(error, "error")
 
     def interval(self) -> float:

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from govcloud.client import ApiClient, api_path
+from govcloud.domain.text import printable
 from govcloud.errors import Forbidden, GovCloudError, NotFound
 from tui.format import count, gib, pct, stamp
 from tui.i18n import label
@@ -133,10 +134,10 @@ def department_text(data: dict[str, Any]) -> Text:
     view = data["department"]
     d = view
     out = Text()
-    out.append(f"{d.get('name_zh', '')} ", style="bold")
-    out.append(f"{d.get('name_en', '')}  ", style="bold")
-    out.append(f"({d.get('code', '')}, {d.get('kind', '')}, city {d.get('city') or '-'}, "
-               f"DR level {d.get('dr_level', '?')})\n")
+    out.append(f"{printable(d.get('name_zh'))} ", style="bold")
+    out.append(f"{printable(d.get('name_en'))}  ", style="bold")
+    out.append(f"({printable(d.get('code'))}, {printable(d.get('kind'))}, city "
+               f"{printable(d.get('city') or '-')}, DR level {d.get('dr_level', '?')})\n")
     for s in view.get("sites", []):
         q = s.get("quotas", {})
 
@@ -148,11 +149,11 @@ def department_text(data: dict[str, Any]) -> Text:
                 (count(f["in_use"]), count(f["limit"]))
             return f"{name} {shown[0]}/{shown[1]} ({pct(f['in_use'], f['limit'])})"
 
-        out.append(f"  {s['site']:<10}", style="bold")
+        out.append(f"  {printable(s['site']):<10}", style="bold")
         if s.get("error"):
-            out.append(f"unavailable: {s['error']}\n", style="yellow")
+            out.append(f"unavailable: {printable(s['error'])}\n", style="yellow")
             continue
-        out.append(f"project {(s.get('project_id') or '-')[:12]}  {fig('cores')}  "
+        out.append(f"project {printable((s.get('project_id') or '-')[:12])}  {fig('cores')}  "
                    f"{fig('ram_mb', 1024)} GiB  {fig('instances')}  servers "
                    f"{s.get('servers', {}).get('total', 0)}")
         if s.get("in_sync") is False:
@@ -165,8 +166,8 @@ def department_text(data: dict[str, Any]) -> Text:
     if audit:
         out.append("  recent changes:\n", style="bold")
         for e in audit:
-            out.append(f"    #{e['seq']} {stamp(e['at'])} {e['actor']} {e['action']} "
-                       f"{e['target']}\n")
+            out.append(f"    #{e['seq']} {stamp(e['at'])} {printable(e['actor'])} "
+                       f"{printable(e['action'])} {printable(e['target'])}\n")
     return out
 
 

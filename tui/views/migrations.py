@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.widgets import Log
 
 from govcloud.client import ApiClient, api_path
+from govcloud.domain.text import printable
 from tui.format import stamp
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
@@ -104,9 +105,9 @@ class MigrationsView(ListView):
             self._log_wave = data["log_wave"]
         for e in data["events"]:
             self._after = max(self._after, e["id"]) if data["after"] else e["id"]
-            text = e["message"] or e["task"] or ""
-            log.write_line(f"{e['at'][11:19]} {e['step']:<12} {e['host'] or '*':<18} "
-                           f"{e['event']:<12} {text}")
+            text = printable(e["message"] or e["task"] or "")  # a playbook's output: hostile
+            log.write_line(f"{e['at'][11:19]} {printable(e['step']):<12} "
+                           f"{printable(e['host'] or '*'):<18} {printable(e['event']):<12} {text}")
 
 
 register_view(ViewSpec(name="migrations", title=("Migrations", "迁移"),

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from govcloud.client import ApiClient, api_path
+from govcloud.domain.text import printable
 from tui.format import gib, stamp
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
@@ -107,8 +108,10 @@ def server_text(app: Any, s: dict[str, Any]) -> Text:
     out = Text()
 
     def line(name: str, value: str, style: str = "") -> None:
+        # every value is the cloud's or a user's: control characters escaped (they may build
+        # it from several: addresses, metadata), markup never parsed (a Text)
         out.append(f"{name:<16}", style="bold")
-        out.append(f"{value}\n", style=style)
+        out.append(f"{printable(value)}\n", style=style)
 
     line("name", s["name"], "bold")
     line("id", s["id"])

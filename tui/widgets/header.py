@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from govcloud.domain.text import printable
 from tui.format import age
 from tui.i18n import label
 
@@ -21,14 +22,14 @@ def header_text(*, server: str, whoami: dict[str, Any], site: str | None,
     out = Text()
     out.append(" govcloud ", style="bold reverse")
     out.append(f" {view_title} ", style="bold")
-    out.append(f"│ {server} ", style="dim")
+    out.append(f"│ {printable(server)} ", style="dim")
     if whoami:
         out.append("│ ")
-        out.append(whoami.get("name", "?"), style="bold")
-        out.append(f" ({whoami.get('role', '?')}")
+        out.append(printable(whoami.get("name", "?")), style="bold")
+        out.append(f" ({printable(whoami.get('role', '?'))}")
         scope = whoami.get("scope")
         if scope and scope != "all":
-            out.append(f", {scope}")
+            out.append(f", {printable(scope)}")
         out.append(")")
         if read_only:
             out.append(f" {label('read_only', lang)}", style="italic")
@@ -37,19 +38,20 @@ def header_text(*, server: str, whoami: dict[str, Any], site: str | None,
     if site is None:
         out.append(f"{label('site_in_view', lang)}: {label('all_sites', lang)}")
     elif role == PRODUCTION:
-        out.append(f" {site} ▲ PRODUCTION ", style="bold white on red")
+        out.append(f" {printable(site)} ▲ PRODUCTION ", style="bold white on red")
     else:
         out.append(f"{label('site_in_view', lang)}: ")
-        out.append(site, style="bold")
+        out.append(printable(site), style="bold")
     out.append(" │ " + now.strftime("%Y-%m-%d %H:%M:%S UTC"))
     out.append("\n")
     if not sites:
         out.append(" " + label("loading", lang), style="dim")
     for i, s in enumerate(sites, start=1):
         name = s.get("site", "?")
+        shown = printable(name)
         health = s.get("health", "never-synced")
         out.append(f" {i}:", style="dim")
-        out.append(name, style="bold" if name == site else "")
+        out.append(shown, style="bold" if name == site else "")
         if health == "ok":
             out.append(" ● ", style="green")
             out.append(age(s.get("data_as_of"), now))

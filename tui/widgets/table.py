@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from govcloud.domain.text import printable
 from tui.filtering import Filter, compile_filter
 from tui.format import fit
 
@@ -337,7 +338,10 @@ class VirtualTable(ScrollView, can_focus=True):
         return " ".join(parts)
 
     def _line_text(self, cells: tuple[str, ...]) -> str:
-        return " ".join(fit(cells[i] if i < len(cells) else "", c.width, right=c.right)
+        # a cell is shown with its control characters escaped: a server's name holding ESC
+        # or a reason holding CR must not act on the terminal (govcloud.domain.text)
+        return " ".join(fit(printable(cells[i]) if i < len(cells) else "", c.width,
+                            right=c.right)
                         for i, c in enumerate(self.columns))
 
     def notify_style_update(self) -> None:
