@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as sdk_exc
@@ -389,7 +390,7 @@ class SiteReader:
     def server(self, server_id: str) -> ServerInfo:
         """One server in full (addresses, metadata, tags), read now."""
         where = self._where(f"reading server {server_id}")
-        doc = self._get_json("compute", f"/servers/{server_id}", None, where,
+        doc = self._get_json("compute", f"/servers/{quote(server_id, safe='')}", None, where,
                              microversion=self.microversion("compute"))
         return self._parse(server_from_json, [doc.get("server") or {}], where)[0]
 
