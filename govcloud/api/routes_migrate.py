@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from govcloud.api.contract import IsoTime, Line, Name, Names, Text, cursor, name_query
 from govcloud.api.deps import (
     CurrentPrincipal,
     check,
@@ -67,8 +68,9 @@ def _check(principal: Principal, action: Action, catalogue: Catalogue, code: str
 # --- hosts -------------------------------------------------------------------------------------
 
 class ImportBody(BaseModel):
-    text: str = Field(description="the inventory file's content (YAML)")
-    name: str = Field("inventory", description="the file's name, for messages")
+    text: str = Field(description="the inventory file's content (YAML; bounded by the "
+                                  "request body limit)")
+    name: Name = Field("inventory", description="the file's name, for messages")
 
 
 @router.post("/hosts/import", summary="import legacy hosts from an inventory file")
@@ -86,7 +88,7 @@ def import_hosts(request: Request, engine: Engine_, principal: CurrentPrincipal,
 
 @router.get("/hosts", summary="legacy hosts you may see, with survey and wave")
 def list_hosts(engine: Engine_, principal: CurrentPrincipal, catalogue: Catalogue_,
-               department: str | None = None) -> dict[str, Any]:
+               department: Annotated[str | None, name_query()] = None) -> dict[str, Any]:
     if department is not None:
         _check(principal, Action.VIEW_DEPARTMENT, catalogue, department)
     codes = visible_codes(principal, catalogue, Action.VIEW_DEPARTMENT)
@@ -106,7 +108,7 @@ def host_key(request: Request, engine: Engine_, principal: CurrentPrincipal,
 
 
 class TrustBody(BaseModel):
-    fingerprint: str = Field(description="the SHA256 fingerprint the person confirmed")
+    fingerprint: Line = Field(description="the SHA256 fingerprint the person confirmed")
     replace: bool = Field(False, description="replace a different recorded key")
 
 
@@ -129,8 +131,8 @@ def inventory(request: Request, engine: Engine_, principal: CurrentPrincipal,
 # --- survey and plan ---------------------------------------------------------------------------
 
 class DepartmentBody(BaseModel):
-    department: str
-    hosts: list[str] | None = Field(None, description="only these hosts (survey)")
+    department: Name
+    hosts: Names | None = Field(None, description="only these hosts (survey)")
 
 
 @router.post("/migrate/survey", summary="survey a department's legacy hosts over SSH")
@@ -143,8 +145,8 @@ def survey(request: Request, engine: Engine_, principal: CurrentPrincipal,
 
 
 class PlanBody(BaseModel):
-    department: str
-    first_window: datetime | None = Field(None, description="default: next Saturday 01:00")
+    department: Name
+    first_window: IsoTime | None = Field(None, description="default: next Saturday 01:00")
     window_hours: float = Field(service.WINDOW_HOURS, gt=0, le=72)
     every_days: int = Field(7, ge=1, le=90)
     max_hosts: int = Field(10, ge=1, le=500)
@@ -164,8 +166,8 @@ def plan(request: Request, engine: Engine_, principal: CurrentPrincipal,
 
 
 class SignoffBody(BaseModel):
-    department: str
-    note: str | None = None
+    department: Name
+    note: Text | None = None
 
 
 @router.post("/migrate/signoff", summary="record the department's sign-off to migrate")
@@ -197,7 +199,7 @@ def _flavors(request: Request) -> list[Any]:
 
 @router.get("/migrate/waves", summary="waves per department, with their status")
 def list_waves(engine: Engine_, principal: CurrentPrincipal, catalogue: Catalogue_,
-               department: str | None = None) -> dict[str, Any]:
+               department: Annotated[str | None, name_query()] = None) -> dict[str, Any]:
     if department is not None:
         _check(principal, Action.VIEW_DEPARTMENT, catalogue, department)
     codes = visible_codes(principal, catalogue, Action.VIEW_DEPARTMENT)
@@ -250,7 +252,7 @@ def get_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
 
 
 class OverrideBody(BaseModel):
-    reason: str = Field(min_length=1)
+    reason: Line = Field(min_length=1)
 
 
 @router.post("/migrate/waves/{wave_id}/override",
@@ -361,7 +363,7 @@ def cancel_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
 
 
 class RollbackBody(BaseModel):
-    target: str = Field(description="a wave id or a host name")
+    target: Name = Field(description="a wave id or a host name")
 
 
 @router.post("/migrate/rollback", summary="roll a wave or one host back to the legacy side")
@@ -392,7 +394,8 @@ def rollback(request: Request, engine: Engine_, principal: CurrentPrincipal,
 
 @router.get("/migrate/waves/{wave_id}/events", summary="a wave's events after an id")
 def wave_events(request: Request, engine: Engine_, principal: CurrentPrincipal,
-                catalogue: Catalogue_, wave_id: Identifier, after: int = 0,
+                catalogue: Catalogue_, wave_id: Identifier,
+                after: Annotated[int, cursor("events after this id")] = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
     _check(principal, Action.VIEW_DEPARTMENT, catalogue, _wave_department(engine, wave_id))
     with Session(engine) as session:

@@ -1,0 +1,111 @@
+"""What the OpenAPI document promises besides each route's own parameters, so that it is true
+(a schemathesis run in the tests holds the server to it):
+
+* the error answers: every route may answer 400/401/403/404/409/413/422 (and 500/503) with
+  ``ErrorBody``, ``{"error": {"message", "hint", "type"}}`` (``ERROR_RESPONSES``);
+* the input bounds of ``govcloud.domain.limits`` as parameter types: integers within int64
+  (``Id``, ``Cursor``), names and text with a length, lists with a size, times in ISO 8601.
+
+A route declares ``Annotated[int, Cursor] = 0``-style parameters with these; request models
+use ``Name``, ``Line``, ``Text`` and ``Names`` for their fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Path, Query
+from pydantic import BaseModel, BeforeValidator, Field
+
+from govcloud.api.fields import FREE_TEXT, PLAIN_LINE
+from govcloud.domain.limits import (
+    INT64_MAX,
+    MAX_ITEMS,
+    MAX_LINE,
+    MAX_NAME,
+    MAX_QUERY_ITEMS,
+    MAX_TEXT,
+)
+
+
+class ErrorDetail(BaseModel):
+    message: str = Field(description="what went wrong")
+    hint: str | None = Field(description="what to do about it")
+    type: str = Field(description="the govcloud error class, e.g. InvalidInput, NotFound")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("a body that cannot be read as JSON text (InvalidInput; CLI exit 2)"),
+    401: _error("no token, or one that is unknown, malformed, expired or revoked "
+                "(Unauthenticated; CLI exit 5)"),
+    403: _error("the role or scope does not allow it (Forbidden; CLI exit 5)"),
+    404: _error("no such thing, or one the caller may not see (NotFound; CLI exit 4)"),
+    409: _error("it changed meanwhile or is in the way (ConflictError; CLI exit 3)"),
+    413: _error("the request body is over the server's limit (TooLarge; CLI exit 2)"),
+    422: _error("bad parameters or body: a field, its type or its length "
+                "(InvalidInput; CLI exit 2)"),
+    500: _error("a bug in govcloud; the server log has the traceback (CLI exit 1)"),
+    503: _error("a cloud or the database is unreachable; retrying may help "
+                "(TemporaryError; CLI exit 75)"),
+}
+
+# --- integers: ids and cursors fit a BIGINT ----------------------------------------------------
+
+Id = Path(ge=1, le=INT64_MAX, description="an id (1 to 2^63-1)")
+"""A path parameter that is a row id: ``request_id: Annotated[int, Id]``."""
+
+
+def cursor(description: str) -> Any:
+    """A query parameter that is a position in a list (0 to 2^63-1)."""
+    return Query(ge=0, le=INT64_MAX, description=description)
+
+
+# --- strings --------------------------------------------------------------------------------
+
+Name = Annotated[str, Field(max_length=MAX_NAME), PLAIN_LINE]
+"""A name, code or id in a body (at most ``MAX_NAME`` characters, no control characters)."""
+Line = Annotated[str, Field(max_length=MAX_LINE), PLAIN_LINE]
+"""One line of text in a body: a reason, a fingerprint (at most ``MAX_LINE``; no control
+characters: ``govcloud.api.fields``)."""
+Text = Annotated[str, Field(max_length=MAX_TEXT), FREE_TEXT]
+"""Free text in a body: a justification, a note (at most ``MAX_TEXT``; newlines and tabs
+but no other control characters)."""
+Names = Annotated[list[Name], Field(min_length=1, max_length=MAX_ITEMS)]
+"""A non-empty list of names (at most ``MAX_ITEMS``)."""
+
+
+def name_query(description: str | None = None) -> Any:
+    """A query parameter that names a thing (at most ``MAX_NAME`` characters)."""
+    return Query(max_length=MAX_NAME, description=description)
+
+
+def names_query(description: str | None = None) -> Any:
+    """A repeated query parameter of names: ``Annotated[list[Name] | None, names_query()]``
+    (at most ``MAX_QUERY_ITEMS`` of them)."""
+    return Query(max_length=MAX_QUERY_ITEMS, description=description)
+
+
+def _iso_8601(value: Any) -> Any:
+    """Times are ISO 8601 text (``2026-12-01T08:00:00Z``), never a bare number of seconds."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 time, e.g. "
+                             "2026-12-01T08:00:00+00:00") from None
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_8601)]
+"""A time given as ISO 8601 text."""
