@@ -34,6 +34,26 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+# One vocabulary for capacity (docs/capacity.md), used by the console and the demo too: USED
+# (ACTIVE servers hold it), ALLOC (Placement has allocated it), CAP (capacity after ratios and
+# reserved), FREE (CAP − ALLOC per host), HEADROOM (FREE on hosts up and enabled), QUOTA/CAP
+# (the departments' quotas summed, against CAP); RAM in GiB.
+CAPACITY_COLUMNS = ("SITE", "ROLE", "HOSTS", "CORES", "VCPU USED", "VCPU ALLOC/CAP", "VCPU FREE",
+                    "VCPU HEADROOM", "VCPU QUOTA/CAP", "RAM GIB USED", "RAM GIB ALLOC/CAP",
+                    "RAM GIB FREE", "RAM GIB HEADROOM", "RAM GIB QUOTA/CAP",
+                    "DISK GB ALLOC/CAP", "DATA AS OF")
+
+
+def _committed(q: dict[str, Any] | None, resource: str) -> str:
+    """``Σ quotas ratio`` of a site's quota commitment: ``1,120 146%`` (RAM in GiB)."""
+    if not q:
+        return "-"
+    ratio = q["ratio"][resource]
+    committed = q["committed"]["vcpu" if resource == "vcpu" else "ram_mb"]
+    amount = f"{committed:,}" if resource == "vcpu" else _gib(committed)
+    return f"{amount} {ratio:.0%}" if ratio is not None else f"{amount} -"
+
+
 def cmd_capacity(args: argparse.Namespace) -> int:
     with _client(args) as api:
         answer = api.get("/capacity", site=args.site, flavor=args.flavor,
@@ -44,27 +64,30 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     rows: list[tuple[str, ...]] = []
     for s in answer["sites"]:
         v, r, d = s["vcpus"], s["ram_mb"], s["disk_gb"]
+        q = s.get("quota_commitment")
         rows.append((s["site"], s["role"], str(s["hypervisors"]), str(s["physical_cores"]),
                      f"{v['used']:,}" if "used" in v else "-",
                      f"{v['allocated']:,}/{v['capacity']:,}", f"{v['free']:,}",
+                     f"{v['headroom']:,}", _committed(q, "vcpu"),
                      _gib(r["used"]) if "used" in r else "-",
                      f"{_gib(r['allocated'])}/{_gib(r['capacity'])}", _gib(r["free"]),
+                     _gib(r["headroom"]), _committed(q, "ram"),
                      f"{d['allocated']:,}/{d['capacity']:,}",
                      _when(s["data_as_of"]) + (" STALE" if s["stale"] else "")))
-    echo(_table(rows, ("SITE", "ROLE", "HOSTS", "CORES", "VCPU USED", "VCPU ALLOC/CAP",
-                        "VCPU FREE", "RAM GIB USED", "RAM GIB ALLOC/CAP", "RAM GIB FREE",
-                        "DISK GB ALLOC/CAP", "DATA AS OF")))
+    echo(_table(rows, CAPACITY_COLUMNS))
     for fit in answer.get("flavor_fit", []):
         echo(f"{fit['site']}: {fit['count']:,} more {fit['flavor']} fit "
               f"(on {fit['hosts_with_room']} of {fit['hosts_considered']} hosts; limited by "
               f"{fit['limited_by']}; aggregate bound {fit['aggregate_count']:,})")
     what_if = answer.get("what_if")
     if what_if is not None:
-        _print_what_if(what_if)
+        _print_what_if(what_if, {s["site"]: s for s in answer["sites"]})
     return 0
 
 
-def _print_what_if(w: dict[str, Any]) -> None:
+def _print_what_if(w: dict[str, Any], sites: dict[str, dict[str, Any]]) -> None:
+    """The verdict; a receiving site's room is its HEADROOM (free on hosts up and enabled),
+    shown beside its FREE (which also counts hosts down or disabled)."""
     lost = w["lost_load"]
     echo(f"\nIf {w['lost_site']} is lost ({lost['servers']:,} servers, {lost['vcpu']:,} vCPU): "
           + ("YES, the receiving sites have room" if w["fits"] else "NO, not enough room"))
@@ -76,8 +99,13 @@ def _print_what_if(w: dict[str, Any]) -> None:
             (short["disk_gb"], f"{short['disk_gb']:,} GB disk")) if amount > 0]
         verdict = "fits" if r["fits"] else "SHORT by " + ", ".join(missing)
         n = len(r["departments"])
+        room = r["free"]
+        site = sites.get(r["site"])
+        free = (f"; free {site['vcpus']['free']:,} vCPU, {_gib(site['ram_mb']['free'])} GiB"
+                if site else "")
         echo(f"  {r['site']}: takes {n} department{'' if n == 1 else 's'} "
-              f"({r['incoming']['vcpu']:,} vCPU, {_gib(r['incoming']['ram_mb'])} GiB RAM) — "
+              f"({r['incoming']['vcpu']:,} vCPU, {_gib(r['incoming']['ram_mb'])} GiB RAM) "
+              f"into headroom {room['vcpu']:,} vCPU, {_gib(room['ram_mb'])} GiB{free} — "
               f"{verdict}")
     if w["not_protected"]:
         echo("  not protected (restored later): "

@@ -27,7 +27,7 @@ from govcloud.client import ApiClient
 from govcloud.domain.text import printable, printable_lines
 from govcloud.errors import GovCloudError, PermanentError
 from tui.cache import ServerCache
-from tui.i18n import label
+from tui.i18n import key_label, label
 from tui.registry import ViewSpec, find_view, load_views
 from tui.screens import HelpScreen, PaletteScreen
 from tui.session import Clock, Session, utcnow
@@ -206,6 +206,7 @@ class ConsoleApp(App[None]):
             return
         keys: list[tuple[str, str]] = []
         seen: set[str] = set()
+        lang = self.session.lang
         for key, active in self.screen.active_bindings.items():
             b = active.binding
             # Textual's own bindings (scrolling, focus, copy) are capitalised; ours are not
@@ -215,11 +216,12 @@ class ConsoleApp(App[None]):
             if key.isdigit():
                 continue
             seen.add(key)
-            keys.append((b.key_display or self.get_key_display(b), b.description))
-        keys.append(("0-9", "site in view: 1, 2, 3 … (0: all sites)"))
-        keys.append(("j/k ↑/↓ g/G", "move; PgUp/PgDn pages"))
+            keys.append((b.key_display or self.get_key_display(b),
+                         key_label(b.description, lang)))
+        keys.append(("0-9", label("help_sites", lang)))
+        keys.append(("j/k ↑/↓ g/G", label("help_move", lang)))
         title = getattr(self.screen, "view_title", lambda: "console")()
-        self.push_screen(HelpScreen(str(title), keys))
+        self.push_screen(HelpScreen(str(title), keys, lang=lang))
 
     def action_site(self, number: int) -> None:
         if number == 0:

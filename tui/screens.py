@@ -1,5 +1,5 @@
-"""The console's modal screens: the `:` command palette (view names with completion) and
-the `?` help (every key of the view underneath)."""
+"""The console's modal screens: the `:` command palette (view names with completion), the
+`?` help (every key of the view underneath) and the yes/no confirmation of a change."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
 from govcloud.domain.text import printable
+from tui.i18n import label
 from tui.registry import ViewSpec, find_view
 
 
@@ -66,24 +67,57 @@ class PaletteScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class ConfirmScreen(ModalScreen[bool]):
+    """A question with what it will do: `y` or Enter answers yes (True), `n` or Esc no
+    (False). Nothing happens until it is answered."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y,enter", "answer(True)", "yes", priority=True),
+        Binding("n,escape", "answer(False)", "no", priority=True),
+    ]
+
+    def __init__(self, title: str, body: Text, *, yes: str = "y/Enter: yes",
+                 no: str = "n/Esc: no") -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.yes = yes
+        self.no = no
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append(self.title_text + "\n\n", style="bold")
+        text.append_text(self.body)
+        text.append("\n")
+        text.append(f" {self.yes} ", style="bold black on green")
+        text.append("   ")
+        text.append(f" {self.no} ", style="bold white on red")
+        with VerticalScroll(id="confirm"):
+            yield Static(text, id="confirm-body")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key of the screen underneath, with what it does."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "close", "close")]
 
-    def __init__(self, title: str, keys: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, keys: list[tuple[str, str]], *, lang: str = "en") -> None:
         super().__init__()
         self.title_text = title
         self.keys = keys
+        self.lang = lang
 
     def compose(self) -> ComposeResult:
         text = Text()
-        text.append(f"{self.title_text} — keys\n\n", style="bold")
+        text.append(f"{self.title_text} — {label('help_keys', self.lang)}\n\n", style="bold")
         for key, what in self.keys:
             text.append(f"  {key:<14}", style="bold cyan")
             text.append(f"{what}\n")
-        text.append("\nEsc or ? closes this help", style="dim")
+        text.append("\n" + label("help_close", self.lang), style="dim")
         with VerticalScroll(id="help"):
             yield Static(text)
 

@@ -9,32 +9,16 @@ from govcloud.domain.capacity import ResourceFigure
 from govcloud.domain.text import printable
 from govcloud.services.overview import SiteOverview
 
-COLUMNS = ("SITE", "ROLE", "HYPERVISORS", "SERVICES DOWN", "VCPU USED/CAP", "RAM USED/CAP",
-           "DISK USED/CAP", "SERVERS ACTIVE/ERROR/SHUTOFF")
+# `govcloud capacity`'s words and units (``cli_inventory.CAPACITY_COLUMNS``): what Placement
+# has handed out is ALLOC (USED is what ACTIVE servers hold, which a site read does not sum);
+# RAM in GiB, disk in GB
+COLUMNS = ("SITE", "ROLE", "HYPERVISORS", "SERVICES DOWN", "VCPU ALLOC/CAP", "RAM GIB ALLOC/CAP",
+           "DISK GB ALLOC/CAP", "SERVERS ACTIVE/ERROR/SHUTOFF")
 
 
-def _binary(value: float, units: Sequence[str]) -> str:
-    unit = 0
-    while value >= 1024 and unit < len(units) - 1:
-        value /= 1024
-        unit += 1
-    return f"{value:.1f} {units[unit]}" if unit else f"{value:.0f} {units[unit]}"
-
-
-def fmt_mb(mb: int) -> str:
-    return _binary(mb, ("MiB", "GiB", "TiB", "PiB"))
-
-
-def fmt_gb(gb: int) -> str:
-    return _binary(gb, ("GiB", "TiB", "PiB"))
-
-
-def _pair(fig: ResourceFigure, fmt: str = "count") -> str:
-    if fmt == "mb":
-        return f"{fmt_mb(fig.used)} / {fmt_mb(fig.capacity)}"
-    if fmt == "gb":
-        return f"{fmt_gb(fig.used)} / {fmt_gb(fig.capacity)}"
-    return f"{fig.used:,} / {fig.capacity:,}"
+def _pair(fig: ResourceFigure, unit: int = 1) -> str:
+    """``allocated / capacity`` (``fig.used`` is Placement's usage), divided by ``unit``."""
+    return f"{fig.used / unit:,.0f} / {fig.capacity / unit:,.0f}"
 
 
 def overview_rows(overview: Sequence[SiteOverview]) -> list[tuple[str, ...]]:
@@ -47,8 +31,8 @@ def overview_rows(overview: Sequence[SiteOverview]) -> list[tuple[str, ...]]:
             continue
         servers = "/".join(f"{s.servers_in(st):,}" for st in ("ACTIVE", "ERROR", "SHUTOFF"))
         rows.append((item.site.name, item.site.role.value, f"{s.hypervisors:,}",
-                     f"{s.compute_services_down:,}", _pair(s.vcpu), _pair(s.ram_mb, "mb"),
-                     _pair(s.disk_gb, "gb"), servers))
+                     f"{s.compute_services_down:,}", _pair(s.vcpu), _pair(s.ram_mb, 1024),
+                     _pair(s.disk_gb), servers))
     return rows
 
 

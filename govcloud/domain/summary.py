@@ -32,7 +32,8 @@ class SiteSummary:
         """Plain JSON-ready form (for ``--json`` output and the API)."""
 
         def fig(f: ResourceFigure) -> dict[str, int]:
-            return {"capacity": f.capacity, "used": f.used, "free": f.free}
+            # ``used`` is Placement's usage: "allocated" in GET /capacity's words
+            return {"capacity": f.capacity, "allocated": f.used, "free": f.free}
 
         return {
             "site": self.site,

@@ -36,6 +36,7 @@ from govcloud.domain.catalogue import Catalogue, Department, DepartmentKind
 from govcloud.domain.forecast import Sample, days_to_full
 from govcloud.domain.inventory import HypervisorInfo
 from govcloud.domain.placement import FitIndex
+from govcloud.domain.quota import quota_commitment
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, visible_departments
 from govcloud.domain.sites import Site
 from govcloud.domain.whatif import lose_site
@@ -285,10 +286,11 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
              fit: Sequence[str] = ()) -> dict[str, Any]:
     """Capacity per site from the stored snapshot (RBAC: the caller checks
     ``capacity.view`` on the whole cloud): capacity, allocated (Placement), used (ACTIVE
-    servers), free and headroom of each resource, zones, services down and the vCPU
-    forecast; with ``flavor`` how many more of it fit (``flavor_fit``), with ``fit`` the same
-    for several flavors (``flavor_fits``, flavors no site has left out), with
-    ``what_if_lose`` the lose-a-site verdict."""
+    servers), free and headroom of each resource, zones, services down, the vCPU forecast
+    and the quota commitment (the departments' quotas summed against capacity, read fresh:
+    tenancy apply changes quotas between syncs); with ``flavor`` how many more of it fit
+    (``flavor_fit``), with ``fit`` the same for several flavors (``flavor_fits``, flavors no
+    site has left out), with ``what_if_lose`` the lose-a-site verdict."""
     names = [s.name for s in sites]
     if site is not None and site not in names:
         raise NotFound(f"no site named {site!r}", hint=f"configured sites: {', '.join(names)}")
@@ -318,6 +320,7 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
             if s.name not in cache.samples:
                 cache.samples[s.name] = [Sample(r["at"], float(r["vcpu_allocated"]))
                                          for r in store.samples(conn, s.name)]
+        quotas = store.department_quotas(conn)
         levels = dict(dr_levels or {})
         what_if_key = (what_if_lose, tuple(sorted(levels.items())))
         loads = store.loads(conn, names) \
@@ -345,6 +348,7 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
             "stale": state is None or state.stale or state.last_success is None,
             "error": state.error if state else None,
             "forecast_vcpus": forecast.to_dict(),
+            "quota_commitment": quota_commitment(cap, quotas.get(s.name, ())).to_dict(),
             "zones": zones})
 
     def fits(one: FlavorSpec) -> list[dict[str, Any]]:

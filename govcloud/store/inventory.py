@@ -31,6 +31,7 @@ from govcloud.domain.inventory import (
     HostState,
     HostStatus,
     HypervisorInfo,
+    QuotaFigure,
     QuotaInfo,
     ServerInfo,
     ServerTombstone,
@@ -443,6 +444,27 @@ def active_use(conn: Connection) -> dict[str, Resources]:
                        func.sum(srv.c.disk_gb + srv.c.ephemeral_gb))
                 .where(and_(srv.c.deleted_at.is_(None), srv.c.status == "ACTIVE"))
                 .group_by(srv.c.site))}
+
+
+COMMITTED_QUOTAS = ("cores", "ram", "instances")  # Nova's names, as sync stores them
+
+
+def department_quotas(conn: Connection) -> dict[str, list[QuotaInfo]]:
+    """site → the compute quotas (cores, ram, instances) of every project mapped to a
+    department, as the last sync (or tenancy apply) stored them: what ``quota_commitment``
+    sums. Admin and service projects (no department) are left out."""
+    q = table("quota_usage")
+    rows = conn.execute(
+        select(q.c.site, q.c.project_id, q.c.resource, q.c.limit, q.c.in_use)
+        .where(and_(q.c.department.is_not(None), q.c.resource.in_(COMMITTED_QUOTAS))))
+    figures: dict[tuple[str, str], dict[str, QuotaFigure]] = {}
+    for r in rows:
+        figures.setdefault((r.site, r.project_id), {})[r.resource] = QuotaFigure(
+            int(r.limit), int(r.in_use))
+    out: dict[str, list[QuotaInfo]] = {}
+    for (site, project), figs in sorted(figures.items()):
+        out.setdefault(site, []).append(QuotaInfo(project, figs))
+    return out
 
 
 def department_cities(conn: Connection) -> dict[str, str | None]:

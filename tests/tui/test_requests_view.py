@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.integration.control.conftest import Plane
+from tui.screens import ConfirmScreen
 from tui.views.requests import RequestsView
 
 from .conftest import console, loaded, wait_for
@@ -49,7 +50,10 @@ async def test_admin_approves_and_rejects_from_the_console(ready: Plane) -> None
         assert view.table.cells(str(second))[8] == "no budget"
         await pilot.press("down")
         await wait_for(pilot, lambda: view.table.cursor_key == str(first), what="cursor")
-        await pilot.press("a")
+        await pilot.press("a")  # asks first (what it will reserve); y approves
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen),
+                       what="the confirmation")
+        await pilot.press("y")
         await wait_for(pilot, lambda: state_of(view, first) == "approved", what="approval")
         approver = view.table.cells(str(first))[6]
         assert approver and approver != "-"
@@ -61,7 +65,7 @@ async def test_admin_approves_and_rejects_from_the_console(ready: Plane) -> None
 
 
 async def test_an_operator_sees_requests_but_cannot_decide(ready: Plane) -> None:
-    token = ready.admin.post("/principals", {"name": "tui-ops", "role": "operator"})["token"]
+    token = ready.add_principal("tui-ops", "operator")
     rid = ready.client(token).post("/requests", body("tui-three"))["id"]
     app = console(ready, token=token)
     async with app.run_test(size=SIZE) as pilot:

@@ -83,6 +83,8 @@ def test_site_summary_to_dict() -> None:
     assert summary.servers_in("active") == 5
     assert summary.servers_in("ERROR") == 0
     data = summary.to_dict()
-    assert data["vcpu"] == {"capacity": 100, "used": 40, "free": 60}
+    # Placement's usage is "allocated", as in GET /capacity ("used" is what ACTIVE servers
+    # hold there, which a site summary does not sum)
+    assert data["vcpu"] == {"capacity": 100, "allocated": 40, "free": 60}
     assert data["compute_services"] == {"up": 2, "down": 1}
     assert data["servers"] == {"total": 6, "by_status": {"ACTIVE": 5, "SHUTOFF": 1}}

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
-from govcloud.demo.table import fmt_gb, fmt_mb, overview_rows, render_table
+from govcloud.demo.table import overview_rows, render_table
 from govcloud.domain.capacity import ResourceFigure
 from govcloud.domain.sites import Site, default_sites
 from govcloud.domain.summary import SiteSummary
@@ -68,16 +66,6 @@ def test_overview_to_dict_merges_the_summary() -> None:
     assert "error" not in data
 
 
-@pytest.mark.parametrize(("mb", "text"), [(512, "512 MiB"), (2048, "2.0 GiB"),
-                                          (3 * 1024 ** 3, "3.0 PiB")])
-def test_fmt_mb(mb: int, text: str) -> None:
-    assert fmt_mb(mb) == text
-
-
-def test_fmt_gb() -> None:
-    assert fmt_gb(1_500_000) == "1.4 PiB"
-
-
 def test_table_has_a_row_per_site_with_the_figures() -> None:
     sites = default_sites()
     overview = [SiteOverview(sites[0], summary("PROD"), None, 1.0),
@@ -85,9 +73,14 @@ def test_table_has_a_row_per_site_with_the_figures() -> None:
     text = render_table(overview_rows(overview))
     header, prod, local = text.splitlines()
     assert header.split()[:3] == ["SITE", "ROLE", "HYPERVISORS"]
+    # the same words and units as `govcloud capacity` (issue 17): Placement's usage is ALLOC,
+    # RAM is in GiB, disk in GB
+    assert "VCPU ALLOC/CAP" in header and "RAM GIB ALLOC/CAP" in header
+    assert "DISK GB ALLOC/CAP" in header and "USED" not in header
     assert prod.split()[:4] == ["PROD", "production", "300", "3"]
     assert "123,456 / 480,000" in prod
-    assert "50.0 TiB / 200.0 TiB" in prod
+    assert "51,200 / 204,800" in prod  # GiB of RAM
+    assert "300,000 / 1,500,000" in prod  # GB of disk
     assert prod.endswith("17,000/12/40")
     assert local.split()[:2] == ["DR-LOCAL", "same-city-dr"]
     assert local.endswith("error: unreachable")

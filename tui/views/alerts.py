@@ -33,12 +33,12 @@ class AlertsView(ListView):
     def columns(self) -> Sequence[Column]:
         lang = self.session.lang
         return [Column("site", label("site", lang), 10),
-                Column("service", "SERVICE", 10),
+                Column("service", label("service", lang), 10),
                 Column("state", label("state", lang), 12),
-                Column("latency", "LATENCY MS", 10, right=True),
-                Column("checked", "CHECKED", 16),
-                Column("failures", "FAILED", 6, right=True),
-                Column("error", "ERROR", 60)]
+                Column("latency", label("latency", lang), 10, right=True),
+                Column("checked", label("checked", lang), 16),
+                Column("failures", label("failures", lang), 6, right=True),
+                Column("error", label("error", lang), 60)]
 
     def row_style(self, cells: tuple[str, ...]) -> str | None:
         return STATE_STYLE.get(cells[2])
@@ -72,7 +72,7 @@ class AlertsView(ListView):
         alerts = [a for a in data["status"]["alerts"] if site is None or a["site"] == site]
         text = Text()
         if not alerts:
-            text.append("✔ no alerts", style="bold green")
+            text.append(f"✔ {label('no_alerts', self.session.lang)}", style="bold green")
         for i, a in enumerate(alerts):
             if i:
                 text.append("\n")

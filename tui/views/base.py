@@ -23,11 +23,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
+from textual.widgets._footer import FooterKey
 
 from govcloud.client import ApiClient
 from govcloud.domain.text import printable_lines
 from govcloud.errors import GovCloudError, PermanentError
-from tui.i18n import label
+from tui.i18n import key_label, label
 from tui.widgets.header import ConsoleHeader
 from tui.widgets.table import Column, RowSet, VirtualTable
 
@@ -55,9 +56,17 @@ class DataFailed(Message):
 
 class ConsoleFooter(Footer):
     """Textual's footer, rebuilt only when the keys it shows change (Textual's rebuilds it
-    on every focus or binding change: several times each time a screen opens)."""
+    on every focus or binding change: several times each time a screen opens), with the
+    keys' descriptions in the console's language."""
 
     _shown: tuple[Any, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        lang = getattr(getattr(self.app, "session", None), "lang", "en")
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                widget.description = key_label(widget.description, lang)
+            yield widget
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
         if self.is_attached and screen is self.screen and screen.app.app_focus:
@@ -208,10 +217,11 @@ class DataView(Screen[None]):
         self.last_error = message.error
         delay = min(MAX_RETRY_S, 2.0 ** self._failures)
         err = message.error
+        lang = self.session.lang
         text = f"✖ {err.message}"
         if err.hint:
-            text += f"\n  hint: {err.hint}"
-        text += f"\n  retrying in {delay:.0f}s — ctrl+r to retry now"
+            text += f"\n  {label('hint', lang)}: {err.hint}"
+        text += "\n  " + label("retry_in", lang).format(s=f"{delay:.0f}")
         self.set_status(text, "error")
         self._schedule(delay)
 
@@ -242,7 +252,13 @@ class ListView(DataView):
         return None
 
     def drill(self, key: str) -> None:
-        """Enter on the row ``key``: push a screen (default: nothing)."""
+        """Enter on the row ``key``: push a screen. A view that overrides it offers Enter
+        in its footer and help; one that does not, does not."""
+
+    @property
+    def drills(self) -> bool:
+        """Whether Enter opens something here (``drill`` is overridden)."""
+        return type(self).drill is not ListView.drill
 
     def default_sort(self) -> tuple[int | None, bool]:
         return None, False
@@ -253,8 +269,8 @@ class ListView(DataView):
         column, reverse = self.default_sort()
         self.table.sort_column, self.table.sort_reverse = column, reverse
         yield self.table
-        yield FilterBox(placeholder="/ to filter: text, regex, or !text to invert — Enter "
-                                    "keeps it, Esc clears it", id="filter", compact=True)
+        yield FilterBox(placeholder=label("filter_prompt", self.session.lang), id="filter",
+                        compact=True)
 
     def compose_above(self) -> ComposeResult:
         yield from ()

@@ -42,12 +42,16 @@ class MigrationsView(ListView):
 
     def columns(self) -> Sequence[Column]:
         lang = self.session.lang
-        return [Column("wave", "WAVE", 16), Column("dept", label("dept", lang), 12),
-                Column("wstatus", "WAVE STATUS", 12), Column("gate", "ENTRY GATE", 10),
-                Column("window", "WINDOW", 16), Column("host", "HOST", 18),
-                Column("ready", "READY", 5, right=True), Column("step", "STEP", 12),
-                Column("status", "STATUS", 11), Column("live", "LIVE", 6),
-                Column("why", "BLOCKING / ERROR", 60)]
+        return [Column("wave", label("wave", lang), 16), Column("dept", label("dept", lang), 12),
+                Column("wstatus", label("wave_status", lang), 12),
+                Column("gate", label("entry_gate", lang), 10),
+                Column("window", label("window", lang), 16),
+                Column("host", label("legacy_host", lang), 18),
+                Column("ready", label("ready", lang), 5, right=True),
+                Column("step", label("step", lang), 12),
+                Column("status", label("status", lang), 11),
+                Column("live", label("live", lang), 6),
+                Column("why", label("blocking", lang), 60)]
 
     def row_style(self, cells: tuple[str, ...]) -> str | None:
         return STEP_STYLE.get(cells[8])
@@ -78,8 +82,8 @@ class MigrationsView(ListView):
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
         for w in data["waves"]:
-            gate = "override" if w["override"] else (
-                "open" if w["entry_gate"]["passed"] else "closed")
+            gate = label("gate_override" if w["override"] else (
+                "gate_open" if w["entry_gate"]["passed"] else "gate_closed"), self.session.lang)
             for h in w["hosts"]:
                 step, status = current_step(h["steps"])
                 error = h["steps"].get(step, {}).get("error") or ""
@@ -101,7 +105,8 @@ class MigrationsView(ListView):
         if data["log_wave"] != self._log_wave or data["after"] == 0:
             log.clear()
             if data["log_wave"]:
-                log.write_line(f"— events of {data['log_wave']} —")
+                log.write_line("— " + label("events_of", self.session.lang).format(
+                    wave=data["log_wave"]) + " —")
             self._log_wave = data["log_wave"]
         for e in data["events"]:
             self._after = max(self._after, e["id"]) if data["after"] else e["id"]

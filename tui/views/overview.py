@@ -102,7 +102,7 @@ class OverviewView(DataView):
         if "capacity" not in data:
             self.set_status(label("no_capacity_rights", lang), "dim")
         else:
-            self.set_status(": views  / filter  ? help  1-3 site  ctrl+r refresh")
+            self.set_status(label("overview_keys", lang))
 
     def site_card(self, s: dict[str, Any], st: dict[str, Any], data: dict[str, Any]) -> Text:
         lang = self.session.lang
@@ -128,6 +128,20 @@ class OverviewView(DataView):
                     out.append(f"{label('used', lang)} {count(used // unit)} · ")
                 out.append(f"{label('alloc', lang)} {count(alloc // unit)} · "
                            f"{label('free', lang)} {count(fig['free'] // unit)}\n")
+            out.append(f"{label('headroom', lang)}: {count(s['vcpus']['headroom'])} vCPU · "
+                       f"{gib(s['ram_mb']['headroom'])} GiB · "
+                       f"{count(s['disk_gb']['headroom'])} GB\n", style="dim")
+            q = s.get("quota_commitment")
+            if q is not None:
+                out.append(f"{label('quota_commit', lang)}: ")
+                for i, (res, name) in enumerate((("vcpu", label("vcpu", lang)),
+                                                 ("ram", label("ram", lang)))):
+                    ratio = q["ratio"][res]
+                    out.append(" · " if i else "")
+                    out.append(f"{ratio:.0%}" if ratio is not None else "-",
+                               style="bold red" if ratio and ratio > 1 else "")
+                    out.append(f" {name}")
+                out.append(f" {label('of_capacity', lang)}\n")
             up, total = s.get("hypervisors_up", 0), s.get("hypervisors", 0)
             out.append(f"{label('hosts_up', lang)}: ")
             out.append(f"{up}/{total}", style="red" if up < total else "green")
@@ -141,7 +155,7 @@ class OverviewView(DataView):
                     out.append(f"  {flavor:<9} {count(n):>7}\n")
         servers = st.get("servers", {}).get("total")
         if servers is not None:
-            out.append(f"servers: {count(servers)}")
+            out.append(label("servers_n", lang).format(n=count(servers)))
         return out
 
     def verdict(self, data: dict[str, Any]) -> Text:
@@ -150,25 +164,29 @@ class OverviewView(DataView):
         out = Text()
         if not w:
             return out
-        out.append(f"If {w['lost_site']} is lost: ", style="bold")
+        out.append(label("if_lost", lang).format(site=w["lost_site"]) + ": ", style="bold")
         if w["fits"]:
             out.append(label("fits", lang), style="bold green")
         else:
             out.append(label("short", lang), style="bold red")
         for r in w["receiving"]:
             short = r["shortfall"]
-            out.append(f"\n  {r['site']} takes {len(r['departments'])} departments "
-                       f"({count(r['incoming']['vcpu'])} vCPU, "
-                       f"{gib(r['incoming']['ram_mb'])} GiB RAM): ")
+            out.append("\n  " + label("takes", lang).format(
+                site=r["site"], n=len(r["departments"]), vcpu=count(r["incoming"]["vcpu"]),
+                ram=gib(r["incoming"]["ram_mb"])) + ": ")
             if r["fits"]:
-                out.append("fits", style="green")
+                out.append(label("takes_fits", lang), style="green")
             else:
-                out.append(f"short by {count(short['vcpu'])} vCPU, {gib(short['ram_mb'])} GiB "
-                           f"RAM, {count(short['disk_gb'])} GB disk", style="red")
+                out.append(label("short_by", lang).format(
+                    vcpu=count(short["vcpu"]), ram=gib(short["ram_mb"]),
+                    disk=count(short["disk_gb"])), style="red")
         if w.get("not_protected"):
-            out.append(f"\n  not protected (restored later): {len(w['not_protected'])} "
-                       "departments", style="yellow")
-        out.append("   (:whatif for the details)", style="dim")
+            out.append("\n  " + label("not_protected_n", lang).format(
+                n=len(w["not_protected"])), style="yellow")
+        if w.get("copies_lost"):
+            out.append("\n  " + label("copies_lost_n", lang).format(
+                n=len(w["copies_lost"])), style="yellow")
+        out.append("   " + label("whatif_more", lang), style="dim")
         return out
 
     def quotas(self, data: dict[str, Any]) -> Text:

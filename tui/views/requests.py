@@ -1,26 +1,37 @@
 """Requests: provisioning requests the principal may see, with live status (refreshed every
-2 s); a bureau-admin approves (`a`) or rejects (`x`, with a reason) the one under the cursor.
-The keys are hidden from roles that may not decide; the server refuses them anyway (and
-refuses a requester deciding on their own request)."""
+2 s); Enter opens one in full (``RequestScreen``: its servers, target sites, placement and
+events). A bureau-admin approves (`a`: a dialog first shows what it will reserve in each site,
+and nothing is approved until it is confirmed) or rejects (`x`, with a reason) the one under
+the cursor. The keys are hidden from roles that may not decide; the server refuses them anyway
+(and refuses a requester deciding on their own request)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from govcloud.client import ApiClient, api_path
+from govcloud.domain.text import printable
 from govcloud.errors import GovCloudError
-from tui.format import stamp
+from tui.format import count, gib, stamp
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
-from tui.views.base import ListView
+from tui.screens import ConfirmScreen
+from tui.views.base import DataView, ListView
+from tui.views.common import department_label
 from tui.widgets.table import Column
+
+log = logging.getLogger(__name__)
 
 LIMIT = 500
 DECIDE = "request.approve"
@@ -38,6 +49,18 @@ class Decided(Message):
         self.error = error
 
 
+class Previewed(Message):
+    """What approving the request ``key`` would reserve has been read (or why it could not)."""
+
+    def __init__(self, key: str, request: dict[str, Any] | None,
+                 sizes: dict[str, dict[str, Any]], error: GovCloudError | None) -> None:
+        super().__init__()
+        self.key = key
+        self.request = request
+        self.sizes = sizes
+        self.error = error
+
+
 class RequestsView(ListView):
     VIEW_NAME = "requests"
     REFRESH_S = 2.0
@@ -50,13 +73,13 @@ class RequestsView(ListView):
         lang = self.session.lang
         return [Column("id", "ID", 6, right=True),
                 Column("dept", label("dept", lang), 12),
-                Column("system", "SYSTEM", 18),
+                Column("system", label("system", lang), 18),
                 Column("dr", label("dr", lang), 3, right=True),
-                Column("state", "STATE", 13),
-                Column("requester", "REQUESTER", 16),
-                Column("approver", "APPROVER", 24),
-                Column("submitted", "SUBMITTED", 16),
-                Column("note", "ERROR / REASON", 50)]
+                Column("state", label("request_state", lang), 13),
+                Column("requester", label("requester", lang), 16),
+                Column("approver", label("approver", lang), 24),
+                Column("submitted", label("submitted", lang), 16),
+                Column("note", label("error_reason", lang), 50)]
 
     def default_sort(self) -> tuple[int | None, bool]:
         return 0, True  # newest first
@@ -76,10 +99,12 @@ class RequestsView(ListView):
             out.append((str(r["id"]), cells, (r["id"], *cells[1:])))
         return out
 
+    def drill(self, key: str) -> None:
+        self.app.push_screen(RequestScreen(key))
+
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
-        yield Input(placeholder="reason for rejecting — Enter rejects, Esc cancels",
-                    id="reason")
+        yield Input(placeholder=label("reason_prompt", self.session.lang), id="reason")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -108,10 +133,60 @@ class RequestsView(ListView):
         return key
 
     def action_approve(self) -> None:
+        """Read what approving would reserve, then ask (``_previewed``): nothing is sent to
+        the approve endpoint before the dialog is confirmed."""
         key = self._selected_submitted()
         if key is not None:
-            self.set_status(f"approving request {key}…", "dim")
-            self._decide(key, "approve", None)
+            self.set_status(f"reading what request {key} will reserve…", "dim")
+            self._preview(key)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="request-preview",
+          description="read what approving a request would reserve")
+    def _preview(self, key: str) -> None:
+        api = self.session.api
+        try:
+            request = api.get(api_path("requests", key))
+        except GovCloudError as exc:
+            self.post_message(Previewed(key, None, {}, exc))
+            return
+        flavors = sorted({g["flavor"] for g in request["spec"]["servers"]})
+        sizes: dict[str, dict[str, Any]] = {}
+        try:  # the flavors' sizes and how many more fit (capacity.view: the bureau has it)
+            fits = api.get("/capacity", fit=flavors).get("flavor_fits", {})
+            sizes = {f: {e["site"]: e for e in entries} for f, entries in fits.items()}
+        except GovCloudError as exc:  # the dialog then says the sizes are unknown
+            log.info("flavor sizes unavailable for request %s: %s", key, exc.message)
+        self.post_message(Previewed(key, request, sizes, None))
+
+    @on(Previewed)
+    def _previewed(self, message: Previewed) -> None:
+        key = message.key
+        if message.error is not None or message.request is None:
+            err = message.error
+            self.set_status(f"✖ request {key}: {err.message if err else 'not readable'}",
+                            "error")
+            return
+        if message.request["state"] != "submitted":
+            self.set_status(f"request {key} is {message.request['state']}: only submitted "
+                            "requests are decided", "error")
+            self.reload()
+            return
+        lang = self.session.lang
+        body = reservation_text(self.app, message.request,
+                                reservation(message.request, message.sizes), lang)
+        self.set_status(label("confirm_waiting", lang), "dim")
+
+        def decided(ok: bool | None) -> None:
+            if ok:
+                self.set_status(f"approving request {key}…", "dim")
+                self._decide(key, "approve", None)
+            else:
+                self.set_status(label("approve_cancelled", lang).format(request=key))
+
+        self.app.push_screen(
+            ConfirmScreen(label("approve_title", lang).format(request=key), body,
+                          yes=label("approve_yes", lang), no=label("approve_no", lang)),
+            callback=decided)
 
     def action_reject(self) -> None:
         key = self._selected_submitted()
@@ -158,6 +233,184 @@ class RequestsView(ListView):
         else:
             self.set_status(f"✔ {message.text}")
         self.reload()
+
+
+@dataclass(frozen=True, slots=True)
+class SiteReservation:
+    """What approving a request reserves in one target site: per server group ``(flavor,
+    count, one server's size or None when unknown)``, the totals (None when a size is
+    unknown) and how many more of each flavor fit there now."""
+
+    site: str
+    kind: str
+    groups: tuple[tuple[str, int, dict[str, int] | None], ...]
+    vcpu: int | None
+    ram_mb: int | None
+    disk_gb: int | None
+    instances: int
+    fits_now: dict[str, int]
+
+
+def reservation(request: dict[str, Any], sizes: dict[str, dict[str, Any]]
+                ) -> list[SiteReservation]:
+    """Per target site, what approving ``request`` reserves: every copy of the system takes
+    every server group, as the control plane's placement counts it (``demand_of``). ``sizes``
+    is ``flavor → site → flavor fit`` as ``GET /capacity?fit=`` answers it."""
+    out = []
+    groups = request["spec"]["servers"]
+    for target in (request.get("placement") or {}).get("targets", []):
+        site = target["site"]
+        rows: list[tuple[str, int, dict[str, int] | None]] = []
+        totals: dict[str, int] | None = {"vcpu": 0, "ram_mb": 0, "disk_gb": 0}
+        fits: dict[str, int] = {}
+        for g in groups:
+            fit = sizes.get(g["flavor"], {}).get(site)
+            one = fit.get("request") if fit else None
+            rows.append((g["flavor"], int(g["count"]), one))
+            if fit is not None:
+                fits[g["flavor"]] = int(fit["count"])
+            if one is None or totals is None:
+                totals = None
+                continue
+            for k in totals:
+                totals[k] += int(one[k]) * int(g["count"])
+        out.append(SiteReservation(
+            site=site, kind=target["kind"], groups=tuple(rows),
+            vcpu=totals["vcpu"] if totals else None,
+            ram_mb=totals["ram_mb"] if totals else None,
+            disk_gb=totals["disk_gb"] if totals else None,
+            instances=sum(int(g["count"]) for g in groups), fits_now=fits))
+    return out
+
+
+def reservation_text(app: Any, request: dict[str, Any], plan: list[SiteReservation],
+                     lang: str) -> Text:
+    """The confirmation dialog's body: the request, then per site what will be reserved."""
+    out = Text()
+    out.append(f"#{request['id']} {printable(request['system'])}", style="bold")
+    out.append(f"  {printable(department_label(app, request['department']))} "
+               f"({printable(request['department'])}), {label('dr', lang)} "
+               f"{request['dr_level']}\n")
+    out.append(f"{label('requester', lang)}: {printable(request['requester'])}\n\n")
+    out.append(label("will_reserve", lang) + "\n", style="bold")
+    servers = label("servers_word", lang)
+    for r in plan:
+        out.append(f"  {r.site:<10}", style="bold")
+        out.append(f" {label(r.kind, lang):<8} ")
+        if r.vcpu is None or r.ram_mb is None or r.disk_gb is None:
+            out.append(f"{count(r.instances)} {servers}, {label('size_unknown', lang)}\n",
+                       style="yellow")
+        else:
+            out.append(f"{count(r.vcpu)} vCPU, {gib(r.ram_mb)} GiB RAM, "
+                       f"{count(r.disk_gb)} GB disk, {count(r.instances)} {servers}\n")
+        for flavor, n, one in r.groups:
+            size = f"{one['vcpu']} vCPU, {gib(one['ram_mb'])} GiB RAM" if one else "?"
+            out.append(f"      {n} × {printable(flavor)} ({size})")
+            if flavor in r.fits_now:
+                out.append(f" — {label('fit_now', lang).format(n=count(r.fits_now[flavor]))}",
+                           style="dim")
+            out.append("\n")
+    if not plan:
+        out.append("  " + label("no_targets", lang) + "\n", style="yellow")
+    return out
+
+
+class RequestScreen(DataView):
+    """One request in full: what it asks for, where its copies go, what was placed and
+    reserved, its servers and every event (refreshed every 2 s while it is open)."""
+
+    VIEW_NAME = "request"
+    REFRESH_S = 2.0
+    AUTO_FOCUS = "#request-scroll"
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__()
+        self.request_id = request_id
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="request-scroll", can_focus=True):
+            yield Static(id="request-detail", classes="panel")
+
+    def view_title(self) -> str:
+        return f"{label('request', self.session.lang)} #{self.request_id}"
+
+    def fetch(self, api: ApiClient) -> Any:
+        return api.get(api_path("requests", self.request_id))
+
+    def show(self, data: Any) -> None:
+        self.query_one("#request-detail", Static).update(
+            request_text(self.app, data, self.session.lang))
+        self.set_status(label("esc_back", self.session.lang))
+
+    def site_changed(self) -> None:
+        """A request spans sites."""
+
+
+def request_text(app: Any, r: dict[str, Any], lang: str) -> Text:
+    """A request in full, every value the request's author or a cloud gave escaped."""
+    out = Text()
+
+    def line(name: str, value: Any, style: str = "") -> None:
+        out.append(f"{label(name, lang):<16}", style="bold")
+        out.append(f"{printable(value)}\n", style=style)
+
+    line("request", f"#{r['id']} {r['system']}")
+    line("dept", f"{department_label(app, r['department'])} ({r['department']})")
+    line("dr", r["dr_level"])
+    line("request_state", r["state"], STATE_STYLE.get(r["state"], ""))
+    line("requester", r["requester"])
+    line("approver", r.get("approver") or "-")
+    line("submitted", stamp(r.get("created_at")))
+    line("updated", stamp(r.get("updated_at")))
+    if r.get("reason"):
+        line("reason", r["reason"])
+    if r.get("error"):
+        line("error", r["error"], "bold red")
+    spec = r.get("spec") or {}
+    line("justification", spec.get("justification") or "-")
+    out.append(f"\n{label('server_groups', lang)}\n", style="bold")
+    for g in spec.get("servers", []):
+        nets = ", ".join(f"{site}: {net}" for site, net in
+                         sorted((g.get("network") or {}).items()))
+        vols = ", ".join(f"{v.get('size_gb', '?')} GB" if isinstance(v, dict) else str(v)
+                         for v in g.get("volumes") or [])
+        out.append(printable(f"  {g['count']} × {g['flavor']}  {g['name_prefix']}-*  "
+                             f"{label('image', lang)} {g.get('image', '-')}") + "\n")
+        out.append(printable(f"      {label('networks', lang)}: {nets or '-'}"
+                             + (f"; {label('volumes', lang)}: {vols}" if vols else ""))
+                   + "\n", style="dim")
+    placement = r.get("placement") or {}
+    placed = {p["site"]: p for p in placement.get("sites", []) if isinstance(p, dict)}
+    out.append(f"\n{label('target_sites', lang)}\n", style="bold")
+    for t in placement.get("targets", []):
+        out.append(f"  {t['site']:<10} {label(t['kind'], lang):<8}")
+        p = placed.get(t["site"], {})
+        demand = p.get("demand")
+        if demand:
+            out.append(f" {label('reserved', lang)} {count(demand.get('vcpu', 0))} vCPU, "
+                       f"{gib(demand.get('ram_mb', 0))} GiB RAM, "
+                       f"{count(demand.get('disk_gb', 0))} GB disk, "
+                       f"{count(demand.get('instances', 0))} {label('servers_word', lang)}")
+        if p.get("hosts_used"):
+            out.append(f", {label('hosts_used', lang).format(n=count(p['hosts_used']))}")
+        for problem in p.get("problems") or []:
+            out.append(f"\n      {printable(problem)}", style="red")
+        out.append("\n")
+    servers = r.get("servers") or []
+    if servers:
+        out.append(f"\n{label('servers', lang)} ({len(servers)})\n", style="bold")
+        for s in servers:
+            out.append(printable(f"  {s['site']:<10} {s['name']:<28} "
+                                 f"{s.get('status') or '-':<10} {s.get('server_id') or '-'}"))
+            if s.get("error"):
+                out.append(f"  {printable(s['error'])}", style="red")
+            out.append("\n")
+    events = r.get("events") or []
+    out.append(f"\n{label('events', lang)} ({len(events)})\n", style="bold")
+    for e in events:
+        out.append(f"  {stamp(e.get('at'))} {printable(e.get('kind', '')):<12} "
+                   f"{printable(e.get('message', ''))}\n")
+    return out
 
 
 register_view(ViewSpec(name="requests", title=("Requests", "申请"), factory=RequestsView,

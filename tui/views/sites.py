@@ -1,14 +1,20 @@
-"""Sites → hypervisors: every host of the site in view (all sites with 0) with its state,
-status, vCPU/RAM/disk allocation and running servers; Enter lists the host's servers, and
-Enter there opens one server."""
+"""Sites → hypervisors: above, each site in view in `govcloud capacity`'s words (used,
+allocated of capacity, free, headroom and the departments' quotas against capacity); below,
+every host of the site in view (all sites with 0) with its state, status, vCPU/RAM/disk
+allocation and running servers; Enter lists the host's servers, and Enter there opens one
+server."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Static
+
 from govcloud.client import ApiClient, api_path
-from tui.format import count, fraction, gib, pct
+from tui.format import count, fraction, gib, level_style, pct
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
 from tui.views.base import ListView
@@ -36,11 +42,14 @@ class SitesView(ListView):
                 Column("zone", label("zone", lang), 6),
                 Column("state", label("state", lang), 5),
                 Column("status", label("status", lang), 8),
-                Column("vcpu", label("vcpu", lang), 11, right=True),
+                Column("vcpu", f"{label('vcpu', lang)} {label('alloc_cap', lang)}", 11,
+                       right=True),
                 Column("vcpu%", "%", 4, right=True),
-                Column("ram", f"{label('ram', lang)} GiB", 11, right=True),
+                Column("ram", f"{label('ram', lang)} GiB {label('alloc_cap', lang)}", 11,
+                       right=True),
                 Column("ram%", "%", 4, right=True),
-                Column("disk", f"{label('disk', lang)} GB", 13, right=True),
+                Column("disk", f"{label('disk', lang)} GB {label('alloc_cap', lang)}", 13,
+                       right=True),
                 Column("disk%", "%", 4, right=True),
                 Column("servers", label("count", lang), 8, right=True)]
 
@@ -51,8 +60,17 @@ class SitesView(ListView):
             return "yellow"
         return None
 
+    def compose_above(self) -> ComposeResult:
+        yield Static(id="site-capacity", classes="panel")
+
     def fetch(self, api: ApiClient) -> Any:
-        return api.get("/hypervisors", site=self.app.site)  # type: ignore[attr-defined]
+        site = self.app.site  # type: ignore[attr-defined]
+        return {**api.get("/hypervisors", site=site),
+                "capacity": api.get("/capacity", site=site)["sites"]}
+
+    def show_above(self, data: Any) -> None:
+        self.query_one("#site-capacity", Static).update(
+            capacity_text(data.get("capacity", []), self.session.lang))
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
@@ -75,6 +93,42 @@ class SitesView(ListView):
     def drill(self, key: str) -> None:
         site, host = key.split("/", 1)
         self.app.push_screen(HostServersScreen(site, host))
+
+
+def capacity_text(sites: list[dict[str, Any]], lang: str) -> Text:
+    """Per site and resource: used · alloc/cap · free · headroom · quotas/cap (RAM in GiB),
+    the words of `govcloud capacity`."""
+    out = Text()
+    for n, s in enumerate(sites):
+        q = s.get("quota_commitment")
+        for i, (key, name, unit, quota) in enumerate((
+                ("vcpus", label("vcpu", lang), 1, "vcpu"),
+                ("ram_mb", f"{label('ram', lang)} GiB", 1024, "ram"))):
+            fig = s[key]
+
+            def num(v: int, unit: int = unit) -> str:
+                return gib(v) if unit == 1024 else count(v)
+
+            if n or i:
+                out.append("\n")
+            out.append(f"{s['site'] if i == 0 else '':<10}", style="bold")
+            out.append(f"{name:<9} ")
+            if "used" in fig:
+                out.append(f"{label('used', lang)} {num(fig['used'])} · ")
+            out.append(f"{label('alloc', lang)} {num(fig['allocated'])}/"
+                       f"{num(fig['capacity'])} ")
+            out.append(pct(fig["allocated"], fig["capacity"]),
+                       style=level_style(fraction(fig["allocated"], fig["capacity"])))
+            out.append(f" · {label('free', lang)} {num(fig['free'])} · "
+                       f"{label('headroom', lang)} {num(fig['headroom'])}")
+            if q is not None:
+                ratio = q["ratio"][quota]
+                committed = q["committed"]["vcpu" if quota == "vcpu" else "ram_mb"]
+                out.append(f" · {label('quota_commit', lang)} {num(committed)} = ")
+                out.append(f"{ratio:.0%}" if ratio is not None else "-",
+                           style="bold red" if ratio and ratio > 1 else "")
+                out.append(f" {label('of_capacity', lang)}")
+    return out
 
 
 class HostServersScreen(ServerList):

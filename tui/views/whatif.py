@@ -1,6 +1,8 @@
 """Capacity what-if: pick a site to lose (the number keys pick the site in view; with all
 sites in view, the production site) and see whose load moves where, what each receiving
-site is short of, and who is not protected."""
+site is short of, and who is not protected. The list has one row per department with load
+in the lost site — moved, not protected, or a DR copy lost — so each count the verdict gives
+is a count of rows; Enter opens the department."""
 
 from __future__ import annotations
 
@@ -33,11 +35,12 @@ class WhatIfView(ListView):
         lang = self.session.lang
         return [Column("dept", label("dept", lang), 44),
                 Column("dr", label("dr", lang), 3, right=True),
-                Column("move", "FROM → TO", 22),
+                Column("outcome", label("outcome", lang), 24),
                 Column("servers", label("count", lang), 8, right=True),
-                Column("need_vcpu", "NEED vCPU", 10, right=True),
-                Column("need_ram", "NEED RAM GiB", 13, right=True),
-                Column("standby", "STANDBY vCPU", 13, right=True)]
+                Column("vcpu", label("lost_vcpu", lang), 9, right=True),
+                Column("need_vcpu", label("need_vcpu", lang), 10, right=True),
+                Column("need_ram", label("need_ram", lang), 13, right=True),
+                Column("standby", label("standby_vcpu", lang), 13, right=True)]
 
     def fetch(self, api: ApiClient) -> Any:
         lost = self.lost_site()
@@ -45,61 +48,101 @@ class WhatIfView(ListView):
             sites = api.get("/status")["sites"]
             lost = next((s["site"] for s in sites if s["role"] == "production"),
                         sites[0]["site"])
-        return api.get("/capacity", what_if_lose=lost)["what_if"]
+        answer = api.get("/capacity", what_if_lose=lost)
+        # the sites' free figures, to show beside the headroom the verdict counts on
+        return {**answer["what_if"], "site_figures": {s["site"]: s for s in answer["sites"]}}
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
-        out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
-        for m in data.get("moves", []):
-            dept = m["department"]
-            need, load, standby = m["need"], m["load"], m["standby"]
-            cells = (f"{department_label(self.app, dept)} ({dept})", str(m["dr_level"]),
-                     f"{m['source']} → {m['target']}", count(load.get("servers", 0)),
-                     count(need["vcpu"]), gib(need["ram_mb"]), count(standby["vcpu"]))
-            sort = (dept, m["dr_level"], m["target"], load.get("servers", 0), need["vcpu"],
-                    need["ram_mb"], standby["vcpu"])
-            out.append((dept, cells, sort))
-        return out
+        return whatif_rows(self.app, data, self.session.lang)
 
     def default_sort(self) -> tuple[int | None, bool]:
-        return 4, True  # biggest need first
+        return 4, True  # the biggest load lost first
+
+    def drill(self, key: str) -> None:
+        from tui.views.departments import DepartmentScreen  # (departments imports overview)
+
+        self.app.push_screen(DepartmentScreen(key.split("/", 1)[1]))
 
     def show_above(self, data: Any) -> None:
         self.query_one("#whatif-verdict", Static).update(verdict_text(self.app, data,
                                                                       self.session.lang))
 
 
+def whatif_rows(app: Any, w: dict[str, Any], lang: str
+                ) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
+    """One row per department with load in the lost site: its move (with what it needs in
+    the receiving site beyond its standbys), or why it does not move (not protected, or its
+    DR copy is what is lost). Keys are ``outcome/department``."""
+    out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
+
+    def row(kind: str, dept: str, level: int | None, outcome: str, load: dict[str, int],
+            need: dict[str, int] | None, standby: dict[str, int] | None) -> None:
+        cells = (f"{department_label(app, dept)} ({dept})", str(level or "-"), outcome,
+                 count(load.get("servers", 0)), count(load.get("vcpu", 0)),
+                 count(need["vcpu"]) if need else "-", gib(need["ram_mb"]) if need else "-",
+                 count(standby["vcpu"]) if standby else "-")
+        sort = (dept, level or 0, outcome, load.get("servers", 0), load.get("vcpu", 0),
+                need["vcpu"] if need else -1, need["ram_mb"] if need else -1,
+                standby["vcpu"] if standby else -1)
+        out.append((f"{kind}/{dept}", cells, sort))
+
+    for m in w.get("moves", []):
+        row("move", m["department"], m["dr_level"], f"{m['source']} → {m['target']}",
+            m["load"], m["need"], m["standby"])
+    for s in w.get("not_protected", []):
+        row("unprotected", s["department"], s["dr_level"], label("not_protected", lang),
+            s["load"], None, None)
+    for s in w.get("copies_lost", []):
+        row("copy", s["department"], s["dr_level"], label("copy_lost", lang), s["load"],
+            None, None)
+    return out
+
+
 def verdict_text(app: Any, w: dict[str, Any], lang: str) -> Text:
     out = Text()
     lost = w["lost_load"]
-    out.append(f"If {w['lost_site']} is lost ", style="bold")
-    out.append(f"({count(lost.get('servers', 0))} servers, {count(lost['vcpu'])} vCPU, "
-               f"{gib(lost['ram_mb'])} GiB RAM): ")
+    out.append(label("if_lost", lang).format(site=w["lost_site"]) + " ", style="bold")
+    out.append(label("lost_load", lang).format(
+        servers=count(lost.get("servers", 0)), vcpu=count(lost["vcpu"]),
+        ram=gib(lost["ram_mb"])) + ": ")
     out.append(label("fits", lang) if w["fits"] else label("short", lang),
                style="bold green" if w["fits"] else "bold red")
-    out.append("   (number keys pick the site to lose)\n", style="dim")
+    out.append("   " + label("whatif_keys", lang) + "\n", style="dim")
     for r in w["receiving"]:
         inc, free, short = r["incoming"], r["free"], r["shortfall"]
         out.append(f"  {r['site']:<10}", style="bold")
-        out.append(f"takes {len(r['departments'])} departments: needs {count(inc['vcpu'])} "
-                   f"vCPU / {gib(inc['ram_mb'])} GiB RAM / {count(inc['disk_gb'])} GB disk; "
-                   f"free {count(free['vcpu'])} / {gib(free['ram_mb'])} / "
-                   f"{count(free['disk_gb'])} — ")
+        out.append(label("takes_needs", lang).format(
+            n=len(r["departments"]), vcpu=count(inc["vcpu"]), ram=gib(inc["ram_mb"]),
+            disk=count(inc["disk_gb"])) + "; ")
+        out.append(label("headroom_of", lang).format(
+            vcpu=count(free["vcpu"]), ram=gib(free["ram_mb"]), disk=count(free["disk_gb"])))
+        fig = w.get("site_figures", {}).get(r["site"])
+        if fig is not None:
+            out.append(" " + label("free_of", lang).format(
+                vcpu=count(fig["vcpus"]["free"]), ram=gib(fig["ram_mb"]["free"]),
+                disk=count(fig["disk_gb"]["free"])), style="dim")
+        out.append(" — ")
         if r["fits"]:
-            out.append("fits\n", style="green")
+            out.append(label("takes_fits", lang) + "\n", style="green")
         else:
-            out.append(f"SHORT {count(short['vcpu'])} vCPU, {gib(short['ram_mb'])} GiB, "
-                       f"{count(short['disk_gb'])} GB\n", style="bold red")
+            out.append(label("short_by", lang).format(
+                vcpu=count(short["vcpu"]), ram=gib(short["ram_mb"]),
+                disk=count(short["disk_gb"])) + "\n", style="bold red")
+    if w["receiving"]:
+        out.append("  " + label("headroom_vs_free", lang) + "\n", style="dim")
     if w.get("not_protected"):
         names = ", ".join(department_label(app, s["department"], english=False)
                           for s in w["not_protected"][:8])
         more = len(w["not_protected"]) - 8
-        out.append(f"  not protected (restored later): {names}"
-                   + (f" and {more} more" if more > 0 else "") + "\n", style="yellow")
+        out.append("  " + label("not_protected_n", lang).format(n=len(w["not_protected"]))
+                   + f": {names}" + (f" (+{more})" if more > 0 else "") + "\n",
+                   style="yellow")
     if w.get("copies_lost"):
-        out.append(f"  DR copies lost: {len(w['copies_lost'])} departments\n", style="yellow")
+        out.append("  " + label("copies_lost_n", lang).format(n=len(w["copies_lost"]))
+                   + "\n", style="yellow")
     if w.get("stale_sites"):
-        out.append(f"  warning: stale data for {', '.join(w['stale_sites'])}\n",
-                   style="bold yellow")
+        out.append("  " + label("stale_warning", lang).format(
+            sites=", ".join(w["stale_sites"])) + "\n", style="bold yellow")
     return out
 
 

@@ -10,11 +10,12 @@ the same key, and repaints only if something visible changed. The `/` filter
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import compress
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
@@ -126,7 +127,10 @@ class VirtualTable(ScrollView, can_focus=True):
     def __init__(self, columns: Sequence[Column], *, row_style: RowStyle | None = None,
                  id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
-        self.columns = list(columns)
+        # a column is at least as wide as its label (a Chinese label takes two cells a
+        # character: "灾备" must not be cut to "灾…" in a column sized for "DR")
+        self.columns = [c if cell_len(c.label) <= c.width else replace(c, width=cell_len(c.label))
+                        for c in columns]
         self.row_style = row_style
         self._rows: dict[str, Row] = {}
         self._order: list[str] = []        # every key, sorted
@@ -314,6 +318,13 @@ class VirtualTable(ScrollView, can_focus=True):
     def action_jump(self, where: int) -> None:
         if self._view:
             self.action_cursor((len(self._view) if where < 0 else -len(self._view)) * 2)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Enter is offered only where it opens something (a screen whose ``drills`` is
+        false — a list with no detail — hides it from the footer and the help)."""
+        if action == "select":
+            return bool(getattr(self.screen, "drills", True))
+        return True
 
     def action_select(self) -> None:
         key = self.cursor_key

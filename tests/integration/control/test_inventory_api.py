@@ -258,3 +258,35 @@ def test_the_cli_is_a_client_of_these_endpoints(synced: Plane, cli_env: Plane,
     assert code == 0 and out.count("DR-REMOTE") >= 3 and "more" in out
     code, _, err = run(capsys, "servers", "list", "--department", "nope")
     assert code == NotFound.exit_code and "no department 'nope'" in err
+
+
+def test_capacity_shows_quota_commitments_beside_capacity(synced: Plane, cli_env: Plane,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """Σ the departments' cores and RAM quotas per site, against the site's capacity, in the
+    API and the CLI table; the CLI's headroom beside its free figures (issue 17)."""
+    usage = synced.admin.get("/usage")["departments"]
+    answer = synced.admin.get("/capacity")
+    seen = 0
+    for s in answer["sites"]:
+        limits = [e["quotas"][res]["limit"] for e in (d.get(s["site"]) for d in usage.values())
+                  if e for res in ("cores",) if res in e.get("quotas", {})]
+        ram = [e["quotas"]["ram"]["limit"] for e in (d.get(s["site"]) for d in usage.values())
+               if e and "ram" in e.get("quotas", {})]
+        q = s["quota_commitment"]
+        assert q["committed"]["vcpu"] == sum(x for x in limits if x >= 0)
+        assert q["committed"]["ram_mb"] == sum(x for x in ram if x >= 0)
+        assert q["capacity"]["vcpu"] == s["vcpus"]["capacity"]
+        assert q["ratio"]["vcpu"] == round(q["committed"]["vcpu"] / s["vcpus"]["capacity"], 4)
+        seen += q["committed"]["vcpu"] > 0
+    assert seen  # the seed gives departments quotas
+    code, out, _ = run(capsys, "capacity")
+    assert code == 0
+    header, *lines = out.splitlines()
+    for column in ("VCPU FREE", "VCPU HEADROOM", "VCPU QUOTA/CAP", "RAM GIB QUOTA/CAP",
+                   "RAM GIB HEADROOM"):
+        assert column in header
+    prod = next(x for x in lines if x.startswith("PROD"))
+    q = answer["sites"][0]["quota_commitment"]
+    assert f"{q['committed']['vcpu']:,} {q['ratio']['vcpu']:.0%}" in prod
+    assert f"{answer['sites'][0]['vcpus']['headroom']:,}" in prod
