@@ -7,6 +7,8 @@ import re
 import sys
 from typing import TextIO
 
+from govcloud.domain.text import printable_lines
+
 _SECRET_KEYS = r"(?:password|passwd|secret|token|api[_-]?key|credential|auth[_-]?key)"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -46,10 +48,19 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class EscapingFormatter(logging.Formatter):
+    """Log lines with control characters escaped (``printable_lines``): a message quoting a
+    reason, a host's answer or a cloud's error must not act on the terminal (or the log
+    viewer) it is written to; a traceback keeps its line breaks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable_lines(super().format(record))
+
+
 def configure_logging(*, debug: bool = False, stream: TextIO | None = None) -> logging.Handler:
     """Log to ``stream`` (stderr): warnings by default, everything with ``debug``."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_govcloud", False)]:

@@ -74,3 +74,28 @@ def test_configure_logging_levels_and_no_duplicate_handlers() -> None:
             if h not in before:
                 root.removeHandler(h)
         root.setLevel(logging.WARNING)
+
+
+def test_log_lines_escape_control_characters_but_keep_traceback_lines() -> None:
+    """A message quoting a hostile value (a rollback target, a cloud's error) is written with
+    ESC, BEL, CR and bidi overrides escaped: `govcloud serve` logs to a terminal."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        stream = io.StringIO()
+        configure_logging(debug=False, stream=stream)
+        log = logging.getLogger("govcloud.x")
+        log.warning("rollback %s: %s", "w1\x1b]0;pwned\x07", "gone\r\u202eok")
+        try:
+            raise ValueError("bad \x1b[2J")
+        except ValueError:
+            log.exception("failed")
+        out = stream.getvalue()
+        assert "rollback w1\\x1b]0;pwned\\x07: gone\\r\\u202eok" in out
+        assert "ValueError: bad \\x1b[2J" in out and "Traceback" in out
+        assert not any(c in out for c in "\x1b\x07\r\u202e")
+    finally:
+        for h in list(root.handlers):
+            if h not in before:
+                root.removeHandler(h)
+        root.setLevel(logging.WARNING)
