@@ -27,6 +27,7 @@ from govcloud.errors import (
     NotFound,
     PermanentError,
     TemporaryError,
+    TooLarge,
 )
 from govcloud.settings import config_dir
 
@@ -128,9 +129,11 @@ def resolve(*, server: str | None = None, token: str | None = None,
     return server.rstrip("/"), token
 
 
+# The server's statuses (docs/api.md, "Errors"): bad input (400, 413, 422) exits 2, a bug in
+# the server (500) exits 1; other 5xx (a proxy's 502/504, 503) may pass, so they exit 75.
 _ERRORS: dict[int, type[GovCloudError]] = {
     401: Forbidden, 403: Forbidden, 404: NotFound, 409: ConflictError, 422: InvalidInput,
-    400: InvalidInput, 503: TemporaryError,
+    400: InvalidInput, 413: TooLarge, 500: PermanentError, 503: TemporaryError,
 }
 
 

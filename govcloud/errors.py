@@ -73,3 +73,9 @@ class InvalidInput(GovCloudError):
 
     exit_code = 2  # as argparse uses for usage errors
     http_status = 422
+
+
+class TooLarge(InvalidInput):
+    """Bad input that is too large to read at all (a request body over the server's limit)."""
+
+    http_status = 413

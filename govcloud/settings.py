@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     migrate_stale_after_s: float = Field(
         default=30.0, gt=0, description="a wave whose run has not beaten its heartbeat this "
                                         "long may be taken over (its control plane died)")
+    # the API (docs/security.md, "Input limits")
+    max_request_bytes: int = Field(
+        default=1 << 20, ge=1024, le=64 << 20,
+        description="largest request body the API reads (bytes); a larger one is refused "
+                    "with 413")
     # monitors (docs/metrics.md)
     probe_interval_s: float = Field(default=30.0, gt=0, description="region API probe period")
     probe_timeout_s: float = Field(default=5.0, gt=0, description="one probe's timeout")

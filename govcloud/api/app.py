@@ -4,7 +4,9 @@ No module-level engine or connections: the composition root (``govcloud serve``,
 tests) makes the engine, settings and cloud connections and passes them in. Routes live in
 ``routes_*`` modules, mounted under ``/api/v1``; the OpenAPI document is served at
 ``/api/v1/openapi.json``. Every govcloud error leaves as its ``http_status`` with the body
-``{"error": {"message": ..., "hint": ..., "type": ...}}``.
+``{"error": {"message": ..., "hint": ..., "type": ...}}``, which every route declares
+(``govcloud.api.contract``); a request body over ``settings.max_request_bytes`` is refused
+with 413 before it is read (``govcloud.api.body_limit``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govcloud import __version__
+from govcloud.api.body_limit import BodyLimit
+from govcloud.api.contract import ERROR_RESPONSES
 from govcloud.api.deps import Clock, Clouds, ConnectionsFactory, error_body
 from govcloud.errors import GovCloudError, InvalidInput, NotFound, PermanentError
 from govcloud.services.inventory import CatalogueCache
@@ -85,6 +89,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             err: GovCloudError = NotFound(f"no such API path ({exc.detail})",
                                           hint=f"the endpoints are listed in "
                                                f"{API_PREFIX}/openapi.json")
+        elif 400 <= exc.status_code < 500:  # e.g. a body that is not UTF-8 JSON (400)
+            err = InvalidInput(f"bad request: {exc.detail}",
+                               hint=f"see the OpenAPI document at {API_PREFIX}/openapi.json")
+            err.http_status = exc.status_code
         else:
             err = PermanentError(str(exc.detail))
             err.http_status = exc.status_code
@@ -140,11 +148,12 @@ def make_app(*, engine: Engine, settings: Settings,
                                                [s.name for s in settings.site_list()])
     app.state.apply_lock = threading.Lock()
     _install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     for name in ROUTER_MODULES:
         if importlib.util.find_spec(name) is None:
             continue
         module = importlib.import_module(name)
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     if importlib.util.find_spec(METRICS_MODULE) is not None:  # issue 7: /metrics
         importlib.import_module(METRICS_MODULE).install(app)
     return app

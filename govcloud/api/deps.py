@@ -20,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -94,7 +95,15 @@ def get_clouds(request: Request) -> Clouds:
     return clouds
 
 
-def bearer_token(request: Request) -> str:
+# Declares the bearer scheme in the OpenAPI document (``security`` of every route that needs a
+# token); ``bearer_token`` reads the header itself, to answer 401 with its own message and hint.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="gct_...",
+                    description="an API token: `Authorization: Bearer gct_...` (docs/api.md)")
+
+
+def bearer_token(request: Request,
+                 _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+                 ) -> str:
     header = request.headers.get("authorization")
     if not header:
         raise Unauthenticated("no API token given", hint=_TOKEN_HINT)
