@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine
 
+from govcloud.api.contract import name_query
 from govcloud.api.deps import get_engine, require
 from govcloud.api.fields import Identifier
 from govcloud.domain.rbac import Action, Principal
@@ -32,7 +33,8 @@ def _sites(request: Request) -> list[str]:
 @router.get("/hypervisors", summary="hypervisors with vCPU/RAM/disk per host; services down")
 def hypervisors(request: Request, engine: Engine_,
                 _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))],
-                site: str | None = None, hosts: bool = True) -> dict[str, Any]:
+                site: Annotated[str | None, name_query()] = None,
+                hosts: bool = True) -> dict[str, Any]:
     return fleet.hypervisors(engine, sites=_sites(request), site=site, hosts=hosts)
 
 

@@ -15,7 +15,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from govcloud.api.contract import Name, Names, name_query, names_query
 from govcloud.api.deps import CurrentPrincipal, get_clock, get_engine, require
+from govcloud.domain.limits import MAX_LINE
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import health
 from govcloud.services import inventory as service
@@ -30,7 +32,7 @@ Engine_ = Annotated[Engine, Depends(get_engine)]
 
 class SyncRequest(BaseModel):
     full: bool = Field(False, description="full reconcile (tombstones vanished servers)")
-    sites: list[str] | None = Field(None, description="sites to sync (default: every site)")
+    sites: Names | None = Field(None, description="sites to sync (default: every site)")
 
 
 def _settings(request: Request) -> Settings:
@@ -61,13 +63,12 @@ def sync_status(request: Request, engine: Engine_,
 @router.get("/capacity", summary="capacity per site; flavor fit and lose-a-site what-if")
 def capacity(request: Request, engine: Engine_,
              _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))],
-             site: str | None = None,
-             flavor: Annotated[str | None, Query(description="how many more of it fit")] = None,
-             what_if_lose: Annotated[str | None, Query(
-                 description="site to imagine lost")] = None,
-             fit: Annotated[list[str] | None, Query(
-                 description="flavors (repeat the parameter) to count fits for, each; flavors "
-                             "no site has are left out")] = None) -> dict[str, Any]:
+             site: Annotated[str | None, name_query()] = None,
+             flavor: Annotated[str | None, name_query("how many more of it fit")] = None,
+             what_if_lose: Annotated[str | None, name_query("site to imagine lost")] = None,
+             fit: Annotated[list[Name] | None, names_query(
+                 "flavors (repeat the parameter) to count fits for, each; flavors "
+                 "no site has are left out")] = None) -> dict[str, Any]:
     levels = service.dr_levels_of(service.catalogue_for(request.app.state)) \
         if what_if_lose else {}
     return service.capacity(engine, sites=_settings(request).site_list(), site=site,
@@ -78,10 +79,13 @@ def capacity(request: Request, engine: Engine_,
 @router.get("/servers", summary="servers, paged and filtered, within the caller's scope")
 def servers(request: Request, engine: Engine_,
             principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))],
-            department: str | None = None, site: str | None = None,
-            status: str | None = None,
+            department: Annotated[str | None, name_query()] = None,
+            site: Annotated[str | None, name_query()] = None,
+            status: Annotated[str | None, name_query()] = None,
             limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
-            cursor: str | None = None) -> dict[str, Any]:
+            cursor: Annotated[str | None, Query(
+                max_length=MAX_LINE, description="next_cursor of the page before")] = None
+            ) -> dict[str, Any]:
     return service.list_servers(
         engine, principal=principal, sites=[s.name for s in _settings(request).site_list()],
         catalogue=_catalogue(request), department=department, site=site, status=status,

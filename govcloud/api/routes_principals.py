@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from govcloud.api.contract import IsoTime, cursor, name_query
 from govcloud.api.deps import (
     Clock,
     get_catalogue,
@@ -27,6 +28,7 @@ from govcloud.api.deps import (
 )
 from govcloud.api.fields import Identifier
 from govcloud.domain.catalogue import Catalogue
+from govcloud.domain.limits import MAX_LINE, MAX_TTL_DAYS
 from govcloud.domain.rbac import Action, Principal, Role
 from govcloud.store.audit import MAX_PAGE, AuditFilter, AuditLog, write_session
 from govcloud.store.principals import DEFAULT_TOKEN_TTL, PrincipalRepository
@@ -47,8 +49,10 @@ class NewPrincipal(BaseModel):
     role: Role
     city: str | None = Field(default=None, description="for a city-operator only")
     department: str | None = Field(default=None, description="for a department-viewer only")
-    ttl_days: float | None = Field(default=DEFAULT_TOKEN_TTL.days, gt=0,
-                                   description="token lifetime in days; null: until revoked")
+    ttl_days: float | None = Field(default=DEFAULT_TOKEN_TTL.days, gt=0, le=MAX_TTL_DAYS,
+                                   allow_inf_nan=False,
+                                   description="token lifetime in days (at most "
+                                               f"{MAX_TTL_DAYS}); null: until revoked")
 
 
 @router.post("/principals", tags=["principals"], status_code=201,
@@ -97,10 +101,14 @@ def revoke_principal(name: Identifier, admin: Admin, engine: Engine_,
             summary="audit entries, oldest first (or newest first), one page at a time")
 def list_audit(principal: Auditor, engine: Engine_, clock: Clock_,
                catalogue: Annotated[Catalogue, Depends(get_catalogue)],
-               actor: str | None = None, action: str | None = None,
-               target: str | None = None, department: str | None = None,
-               since: datetime | None = None, until: datetime | None = None,
-               after_seq: int | None = None, before_seq: int | None = None,
+               actor: Annotated[str | None, name_query()] = None,
+               action: Annotated[str | None, name_query()] = None,
+               target: Annotated[str | None, Query(max_length=MAX_LINE)] = None,
+               department: Annotated[str | None, name_query()] = None,
+               since: Annotated[IsoTime | None, Query()] = None,
+               until: Annotated[IsoTime | None, Query()] = None,
+               after_seq: Annotated[int | None, cursor("entries after this seq")] = None,
+               before_seq: Annotated[int | None, cursor("entries before this seq")] = None,
                limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
                newest_first: bool = False) -> dict[str, Any]:
     departments: list[str] | None = visible_codes(principal, catalogue, Action.VIEW_AUDIT)

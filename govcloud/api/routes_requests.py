@@ -11,7 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from govcloud.api.contract import Id, Line, cursor, name_query, names_query
 from govcloud.api.deps import CurrentPrincipal
+from govcloud.domain.limits import MAX_NAME
 from govcloud.services import provisioning as svc
 
 router = APIRouter(tags=["requests"])
@@ -44,8 +48,9 @@ def submit(request: Request, principal: CurrentPrincipal, ctx: Ctx,
 
 @router.get("/requests", summary="requests the caller may see, newest first")
 def list_requests(principal: CurrentPrincipal, ctx: Ctx,
-                  state: Annotated[list[str] | None, Query()] = None,
-                  department: str | None = None,
+                  state: Annotated[list[Annotated[str, Field(max_length=MAX_NAME)]] | None,
+                                   names_query("states (repeat the parameter)")] = None,
+                  department: Annotated[str | None, name_query()] = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
     return svc.list_requests(ctx, principal, states=state, department=department,
                              limit=limit)
@@ -53,31 +58,43 @@ def list_requests(principal: CurrentPrincipal, ctx: Ctx,
 
 @router.get("/requests/{request_id}",
             summary="one request with its servers and progress events after `after_event`")
-def show(request_id: int, principal: CurrentPrincipal, ctx: Ctx,
-         after_event: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+def show(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
+         after_event: Annotated[int, cursor("events after this id")] = 0) -> dict[str, Any]:
     return svc.show(ctx, principal, request_id, after_event=after_event)
 
 
 @router.post("/requests/{request_id}/approve",
              summary="approve: reserves capacity and quota, or 409 insufficient capacity")
-def approve(request: Request, request_id: int, principal: CurrentPrincipal,
+def approve(request: Request, request_id: Annotated[int, Id], principal: CurrentPrincipal,
             ctx: Ctx) -> dict[str, Any]:
     answer = svc.approve(ctx, principal, request_id)
     _wake(request)
     return answer
 
 
+class Rejection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Line = Field(description="why (required; the requester reads it)")
+
+
+class Cancellation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Line | None = Field(None, description="why (default: cancelled by NAME)")
+
+
 @router.post("/requests/{request_id}/reject", summary="reject with a reason")
-def reject(request_id: int, principal: CurrentPrincipal, ctx: Ctx,
-           body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    return svc.reject(ctx, principal, request_id, str(body.get("reason") or ""))
+def reject(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
+           body: Rejection) -> dict[str, Any]:
+    return svc.reject(ctx, principal, request_id, body.reason)
 
 
 @router.post("/requests/{request_id}/cancel",
              summary="cancel a submitted or approved request (releases its reservation)")
-def cancel(request_id: int, principal: CurrentPrincipal, ctx: Ctx,
-           body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
-    return svc.cancel(ctx, principal, request_id, (body or {}).get("reason"))
+def cancel(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
+           body: Cancellation | None = None) -> dict[str, Any]:
+    return svc.cancel(ctx, principal, request_id, body.reason if body else None)
 
 
 @router.get("/provisioning/policy", summary="the DR policy table and auto-approval policies")

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine
 
+from govcloud.api.contract import Name, names_query
 from govcloud.api.deps import (
     Clock,
     Clouds,
@@ -45,8 +46,8 @@ router = APIRouter()
 
 Catalogue_ = Annotated[Catalogue, Depends(get_catalogue)]
 Clouds_ = Annotated[Clouds, Depends(get_clouds)]
-Departments = Annotated[list[str] | None, Query(
-    description="restrict to these department codes (repeat the parameter)")]
+Departments = Annotated[list[Name] | None, names_query(
+    "restrict to these department codes (repeat the parameter)")]
 
 
 def _unknown(code: str) -> NotFound:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from govcloud.domain.limits import MAX_ITEMS, MAX_NAME, MAX_TEXT
 from govcloud.domain.sites import Site, SiteRole
 from govcloud.domain.text import control_characters, describe_controls
 from govcloud.errors import ConflictError, InvalidInput
@@ -135,11 +136,14 @@ def _problem(where: str, message: str, hint: str) -> InvalidInput:
 
 
 def _text(data: Mapping[str, Any], key: str, where: str, *, pattern: re.Pattern[str] | None,
-          hint: str) -> str:
+          hint: str, max_length: int = MAX_NAME) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
         raise _problem(f"{where}{key}", "is required and must be text", hint)
     value = value.strip()
+    if len(value) > max_length:
+        raise _problem(f"{where}{key}", f"is {len(value)} characters long, at most "
+                                        f"{max_length} are allowed", hint)
     found = control_characters(value, multiline=pattern is None)
     if found:  # free text (no pattern) may have newlines and tabs; nothing else may
         raise _problem(f"{where}{key}", f"contains control characters "
@@ -168,12 +172,14 @@ def _unknown_keys(data: Mapping[str, Any], known: Sequence[str], where: str) -> 
 def _network(value: Any, where: str) -> str | tuple[tuple[str, str], ...]:
     hint = ("a network name or id present in every target site, or one per site: "
             "{PROD: prod-net, DR-LOCAL: dr-local-net, DR-REMOTE: dr-remote-net}")
-    if isinstance(value, str) and value.strip():
+    if isinstance(value, str) and value.strip() and len(value.strip()) <= MAX_NAME:
         return value.strip()
-    if isinstance(value, Mapping) and value and all(
-            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()):
+    if isinstance(value, Mapping) and 0 < len(value) <= MAX_ITEMS and all(
+            isinstance(k, str) and len(k) <= MAX_NAME and isinstance(v, str) and v.strip()
+            and len(v.strip()) <= MAX_NAME for k, v in value.items()):
         return tuple(sorted((k, v.strip()) for k, v in value.items()))
-    raise _problem(where, "is required: a name, or a mapping of site to name", hint)
+    raise _problem(where, "is required: a name, or a mapping of site to name (names of at "
+                          f"most {MAX_NAME} characters)", hint)
 
 
 def parse_group(data: Any, index: int) -> ServerGroupSpec:
@@ -213,14 +219,18 @@ def parse_request(data: Any) -> RequestSpec:
                        hint="a department code from the catalogue, e.g. gd-psd")
     system = _text(data, "system", "", pattern=_NAME,
                    hint="lower-case letters, digits and '-', 2–42 characters")
-    justification = _text(data, "justification", "", pattern=None,
-                          hint="say why the capacity is needed (the bureau reads it)")
+    justification = _text(data, "justification", "", pattern=None, max_length=MAX_TEXT,
+                          hint="say why the capacity is needed (the bureau reads it), in at "
+                               f"most {MAX_TEXT} characters")
     level = data.get("dr_level")
     dr_level = None if level is None else _int(level, "dr_level", DR_LEVELS.start,
                                                DR_LEVELS.stop - 1, "DR levels are 1 to 6")
     raw = data.get("servers")
     if not isinstance(raw, list) or not raw:
         raise _problem("servers", "must be a non-empty list", "list at least one server group")
+    if len(raw) > MAX_ITEMS:
+        raise _problem("servers", f"{len(raw)} server groups (at most {MAX_ITEMS})",
+                       "split the system into several requests")
     groups = tuple(parse_group(g, i) for i, g in enumerate(raw))
     prefixes = [g.name_prefix for g in groups]
     dupes = sorted({p for p in prefixes if prefixes.count(p) > 1})
@@ -232,8 +242,10 @@ def parse_request(data: Any) -> RequestSpec:
         raise _problem("servers", f"{total} servers in one request (at most {MAX_SERVERS})",
                        "split the system into several requests")
     raw_books = data.get("playbooks") or []
-    if not isinstance(raw_books, list) or not all(isinstance(b, str) and b for b in raw_books):
-        raise _problem("playbooks", "must be a list of playbook names",
+    if not isinstance(raw_books, list) or len(raw_books) > MAX_ITEMS or not all(
+            isinstance(b, str) and b and len(b) <= MAX_NAME for b in raw_books):
+        raise _problem("playbooks", f"must be a list of at most {MAX_ITEMS} playbook names "
+                                    f"(each at most {MAX_NAME} characters)",
                        "e.g. playbooks: [base-hardening] (names from the provision_playbooks "
                        "setting)")
     return RequestSpec(department, system, groups, justification, dr_level,

@@ -38,7 +38,7 @@ from govcloud.domain.capacity import site_capacity
 from govcloud.domain.inventory import ProviderInfo
 from govcloud.domain.sites import Site
 from govcloud.domain.tenancy import DEPT_TAG_PREFIX, match_projects
-from govcloud.errors import GovCloudError, NotFound
+from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.store import inventory as store
 from govcloud.store.engine import write_begin
 from govcloud.store.inventory import ProjectMapping
@@ -161,8 +161,12 @@ class Syncer:
 
     def sync(self, sites: Iterable[str] | None = None, *, full: bool = False) -> SyncReport:
         """Sync ``sites`` (default: every site) in parallel; never raises for a failing site
-        (it is reported and marked stale) — only for an unknown site name."""
+        (it is reported and marked stale) — only for an unknown site name or none."""
         names = list(dict.fromkeys(sites)) if sites is not None else list(self.site_names())
+        if not names:
+            raise InvalidInput("no site to sync: the list of sites is empty",
+                               hint="name at least one site, or leave the list out to sync "
+                                    f"every site ({', '.join(self.site_names())})")
         unknown = [n for n in names if n not in self._site_locks]
         if unknown:
             raise NotFound(f"no site named {', '.join(map(repr, unknown))}",

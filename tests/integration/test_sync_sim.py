@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from govcloud.cloud.connect import connect
 from govcloud.cloud.inventory import SiteReader
 from govcloud.domain.sites import Site, default_sites
+from govcloud.errors import InvalidInput
 from govcloud.services.sync import Syncer
 from govcloud.sim.seed import department_password
 from govcloud.sim.server import RunningSimulator, start
@@ -268,3 +269,17 @@ def test_a_hung_api_times_out_and_the_site_goes_stale(
     assert sorted(tuple(r) for r in rows(engine, "server", "PROD")) == before
     with engine.connect() as conn:
         assert sync_states(conn)["PROD"].stale
+
+
+def test_a_sync_of_no_site_is_bad_input_and_syncs_nothing(engine: Engine) -> None:
+    """An empty list of sites is not "every site" and not a crash: bad input, nothing read."""
+    def no_cloud() -> dict[str, Any]:
+        raise AssertionError("no cloud may be reached")
+
+    syncer = Syncer(engine=engine, sites=SITES, connections=no_cloud,
+                    departments=lambda: DEPARTMENTS)
+    with pytest.raises(InvalidInput, match="no site to sync") as caught:
+        syncer.sync([])
+    assert "PROD" in (caught.value.hint or "")
+    with engine.connect() as conn:
+        assert sync_states(conn) == {}

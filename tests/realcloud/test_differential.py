@@ -1,6 +1,8 @@
 """The simulator held to the real cloud: one script of openstacksdk calls — the reads and writes
 govcloud makes, and their error cases (bad flavor, over quota, bad marker, stale Placement
-generation, not found, forbidden) — runs against the real cloud and against the simulator, and
+generation, not found, forbidden), and the moves operators make (resize with confirm or revert,
+cold and live migration, shelve/unshelve, a router and a floating IP, the agents listing) — runs
+against the real cloud and against the simulator, and
 each call's observation is compared: HTTP status, the set of response fields at the requested
 microversion, the error body's shape, and pagination (a ``next`` link on a short page, the
 marker honoured). A difference is either fixed in the simulator or listed in ``KNOWN`` with its
@@ -13,6 +15,7 @@ govcloud negotiates with it) and 2.87/2.88 around the hypervisor change, Placeme
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +39,10 @@ SIM_MEMBER = f"{ADMIN_CLOUD}-gd-psd"  # a department's own user: role member, no
 KNOWN: dict[str, str] = {
     "compute version document": "the simulator speaks compute up to 2.96 (nova 2024.x); the "
                                 "real target is Debian's Zed (2.93)",
+    "network agents": "the real target's Neutron runs no agents (a mechanism driver binds "
+                      "every port), so it lists none; the simulator lists an ML2/OVS "
+                      "deployment's (tests/sim/test_neutron_l3.py holds their fields to "
+                      "neutron/db/agents_db.py)",
 }
 
 
@@ -177,6 +184,254 @@ def _not_found(t: Target) -> dict[str, Any]:
     return observe(get(t.admin.compute, f"/servers/{uuid.uuid4()}", COMPUTE))
 
 
+# --- operators' moves: resize, migrations, shelve; routers and floating IPs; agents ------------
+#
+# Each runs on a fresh server (flavor m1.small, no network) in both clouds and compares the
+# states the server goes through, the migration record, and where Placement holds its
+# allocations (on the destination by the server, on the source by the migration while a resize
+# waits for its confirm) — not ids or host names, which differ by construction.
+
+MOVE_WAIT = 240.0  # seconds a move may take on the real cloud's fake driver
+SMALL, MEDIUM = "m1.small", "m1.medium"  # the same names in both clouds
+
+
+def _flavor_id(t: Target, name: str) -> str:
+    return str(next(f.id for f in t.admin.compute.flavors() if f.name == name))
+
+
+def _server(t: Target, sid: str) -> dict[str, Any]:
+    return dict(get(t.admin.compute, f"/servers/{sid}", COMPUTE).json()["server"])
+
+
+def _wait(t: Target, sid: str, status: str) -> dict[str, Any]:
+    """The server once it shows ``status`` with no task (or as it is after MOVE_WAIT)."""
+    deadline = time.monotonic() + MOVE_WAIT
+    while True:
+        s = _server(t, sid)
+        if (s["status"] == status and s["OS-EXT-STS:task_state"] is None) or \
+                s["status"] == "ERROR" or time.monotonic() > deadline:
+            return s
+        time.sleep(0.5)
+
+
+def _state(s: dict[str, Any]) -> list[Any]:
+    return [s["status"], s["OS-EXT-STS:vm_state"], s["OS-EXT-STS:task_state"],
+            s["flavor"]["original_name"]]
+
+
+def _action(t: Target, sid: str, body: dict[str, Any], conn: Any = None) -> Any:
+    return (conn or t.admin).compute.post(f"/servers/{sid}/action", json=body,
+                                          microversion=COMPUTE, raise_exc=False)
+
+
+def _error_text(resp: Any, sid: str) -> str:
+    """An error's message with the server's id taken out (ids differ between clouds)."""
+    body = resp.json()
+    (inner,) = body.values()
+    return str(inner.get("message", "")).replace(sid, "<server>")
+
+
+def _fresh(t: Target, name: str) -> str:
+    body = {"server": {"name": name, "imageRef": t.image, "flavorRef": _flavor_id(t, SMALL),
+                       "networks": "none"}}
+    resp = t.admin.compute.post("/servers", json=body, microversion=COMPUTE)
+    sid = str(resp.json()["server"]["id"])
+    s = _wait(t, sid, "ACTIVE")
+    assert s["status"] == "ACTIVE", (t.name, s.get("fault"))
+    return sid
+
+
+def _drop(t: Target, sid: str) -> None:
+    t.admin.compute.delete(f"/servers/{sid}", microversion=COMPUTE, raise_exc=False)
+    deadline = time.monotonic() + MOVE_WAIT
+    while get(t.admin.compute, f"/servers/{sid}", COMPUTE).status_code != 404 and \
+            time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def _migration(t: Target, sid: str) -> dict[str, Any]:
+    rows = get(t.admin.compute, "/os-migrations", COMPUTE, instance_uuid=sid).json()[
+        "migrations"]
+    return dict(max(rows, key=lambda m: m["id"])) if rows else {}
+
+
+def _allocations(t: Target, consumer: str) -> dict[str, Any]:
+    return dict(get(t.admin.placement, f"/allocations/{consumer}", PLACEMENT).json())
+
+
+def _held(t: Target, sid: str, migration: str, *, settle: bool = False) -> dict[str, Any]:
+    """Who holds what in Placement: how many providers the server's and the migration's
+    allocations are on, the migration's consumer type, whether they share a provider."""
+    deadline = time.monotonic() + (30 if settle else 0)
+    while True:
+        server, mig = _allocations(t, sid), _allocations(t, migration)
+        if not settle or not mig["allocations"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # the source compute deletes the migration's allocation last
+    return {"server on providers": len(server["allocations"]),
+            "server consumer type": server.get("consumer_type"),
+            "migration on providers": len(mig["allocations"]),
+            "migration consumer type": mig.get("consumer_type"),
+            "same provider": bool(set(server["allocations"]) & set(mig["allocations"])),
+            "migration fields": sorted(mig)}
+
+
+def _cold_move(t: Target, body: dict[str, Any], finish: str) -> dict[str, Any]:
+    """Resize or cold migration to VERIFY_RESIZE, then confirmResize or revertResize."""
+    sid = _fresh(t, "diff-move")
+    try:
+        before = _server(t, sid)
+        resp = _action(t, sid, body)
+        obs: dict[str, Any] = {"request": resp.status_code}
+        waiting = _wait(t, sid, "VERIFY_RESIZE")
+        obs["waiting for confirm"] = _state(waiting)
+        obs["server fields"] = sorted(waiting)
+        obs["host changed"] = waiting["OS-EXT-SRV-ATTR:host"] != \
+            before["OS-EXT-SRV-ATTR:host"]
+        mig = _migration(t, sid)
+        obs["migration"] = [mig.get("migration_type"), mig.get("status")]
+        obs["migration fields"] = sorted(mig)
+        obs["placement while waiting"] = _held(t, sid, mig.get("uuid", str(uuid.uuid4())))
+        resp = _action(t, sid, {finish: None})
+        obs[finish] = resp.status_code
+        after = _wait(t, sid, "ACTIVE")
+        obs["after"] = _state(after)
+        obs["back on the first host"] = after["OS-EXT-SRV-ATTR:host"] == \
+            before["OS-EXT-SRV-ATTR:host"]
+        obs["migration after"] = _migration(t, sid).get("status")
+        obs["placement after"] = _held(t, sid, mig.get("uuid", str(uuid.uuid4())),
+                                       settle=True)
+        again = _action(t, sid, {finish: None})
+        obs[f"{finish} again"] = [again.status_code, _error_text(again, sid)]
+        return obs
+    finally:
+        _drop(t, sid)
+
+
+def _resize_errors(t: Target) -> dict[str, Any]:
+    sid = _fresh(t, "diff-resize-errors")
+    try:
+        same = _action(t, sid, {"resize": {"flavorRef": _flavor_id(t, SMALL)}})
+        missing = _action(t, sid, {"resize": {"flavorRef": "no-such-flavor"}})
+        pause = _action(t, sid, {"pause": None})
+        assert pause.status_code == 202, (t.name, pause.text)
+        _wait(t, sid, "PAUSED")
+        paused = _action(t, sid, {"resize": {"flavorRef": _flavor_id(t, MEDIUM)}})
+        member = _action(t, sid, {"migrate": None}, conn=t.member)
+        return {"same flavor": [same.status_code, _error_text(same, sid)],
+                "unknown flavor": [missing.status_code, _error_text(missing, sid)],
+                "paused": [paused.status_code, _error_text(paused, sid)],
+                "migrate, as a member of another project": member.status_code}
+    finally:
+        _drop(t, sid)
+
+
+def _live_migrate(t: Target) -> dict[str, Any]:
+    sid = _fresh(t, "diff-live")
+    try:
+        before = _server(t, sid)
+        resp = _action(t, sid, {"os-migrateLive": {"host": None, "block_migration": "auto"}})
+        obs: dict[str, Any] = {"request": resp.status_code}
+        after = _wait(t, sid, "ACTIVE")
+        mig = _migration(t, sid)
+        obs["after"] = _state(after)
+        obs["host changed"] = after["OS-EXT-SRV-ATTR:host"] != before["OS-EXT-SRV-ATTR:host"]
+        obs["migration"] = [mig.get("migration_type"), mig.get("status")]
+        obs["placement after"] = _held(t, sid, mig.get("uuid", str(uuid.uuid4())),
+                                       settle=True)
+        stop = _action(t, sid, {"os-stop": None})
+        assert stop.status_code == 202, (t.name, stop.text)
+        _wait(t, sid, "SHUTOFF")
+        stopped = _action(t, sid, {"os-migrateLive": {"host": None,
+                                                      "block_migration": "auto"}})
+        obs["stopped server"] = [stopped.status_code, _error_text(stopped, sid)]
+        return obs
+    finally:
+        _drop(t, sid)
+
+
+def _shelve(t: Target) -> dict[str, Any]:
+    sid = _fresh(t, "diff-shelve")
+    try:
+        obs: dict[str, Any] = {"shelve": _action(t, sid, {"shelve": None}).status_code}
+        shelved = _wait(t, sid, "SHELVED_OFFLOADED")
+        obs["shelved"] = _state(shelved)
+        obs["host while shelved"] = shelved["OS-EXT-SRV-ATTR:host"]
+        obs["allocations while shelved"] = len(_allocations(t, sid)["allocations"])
+        again = _action(t, sid, {"shelve": None})
+        obs["shelve again"] = [again.status_code, _error_text(again, sid)]
+        obs["unshelve"] = _action(t, sid, {"unshelve": None}).status_code
+        back = _wait(t, sid, "ACTIVE")
+        obs["unshelved"] = _state(back)
+        obs["has a host again"] = bool(back["OS-EXT-SRV-ATTR:host"])
+        obs["allocations after"] = len(_allocations(t, sid)["allocations"])
+        return obs
+    finally:
+        _drop(t, sid)
+
+
+def _router_and_floating_ip(t: Target) -> dict[str, Any]:
+    """A router with its gateway on the region's network made external for the call, and a
+    floating IP from it; the errors for a network that is not external. (Neither cloud's
+    deployment gives tenants networks of their own, so no router interface here: that, and
+    associating the floating IP, are held to Neutron's semantics by tests/sim.)"""
+    net = t.network
+    obs: dict[str, Any] = {}
+    fip = t.admin.network.post("/floatingips", json={"floatingip": {
+        "floating_network_id": net}}, raise_exc=False)
+    obs["floating ip on an internal network"] = observe(fip)
+    obs["its message"] = fip.json()["NeutronError"]["message"].replace(net, "<net>")
+    router = t.admin.network.post("/routers", json={"router": {
+        "name": "diff-router", "external_gateway_info": {"network_id": net}}},
+        raise_exc=False)
+    obs["gateway on an internal network"] = observe(router)
+    assert t.admin.network.put(f"/networks/{net}", json={"network": {
+        "router:external": True}}).status_code == 200
+    made: list[str] = []
+    try:
+        router = t.admin.network.post("/routers", json={"router": {
+            "name": "diff-router", "external_gateway_info": {"network_id": net}}},
+            raise_exc=False)
+        obs["router create"] = observe(router)
+        if router.status_code == 201:
+            made.append(f"/routers/{router.json()['router']['id']}")
+            gw = router.json()["router"]["external_gateway_info"]
+            obs["gateway"] = [sorted(gw), len(gw["external_fixed_ips"]), gw["enable_snat"]]
+        fip = t.admin.network.post("/floatingips", json={"floatingip": {
+            "floating_network_id": net}}, raise_exc=False)
+        obs["floating ip create"] = observe(fip)
+        if fip.status_code == 201:
+            made.insert(0, f"/floatingips/{fip.json()['floatingip']['id']}")
+            obs["floating ip status"] = fip.json()["floatingip"]["status"]
+        obs["routers list"] = observe(t.admin.network.get("/routers", raise_exc=False))
+        obs["floating ips list"] = observe(t.admin.network.get("/floatingips",
+                                                               raise_exc=False))
+        owners = [p["device_owner"] for p in t.admin.network.get(
+            "/ports", params={"network_id": net}).json()["ports"]
+            if p["device_owner"].startswith("network:")]
+        obs["ports taken"] = sorted(o for o in owners if o != "network:dhcp")
+        if made:
+            direct = t.admin.network.delete(
+                "/ports/" + next(p["id"] for p in t.admin.network.get(
+                    "/ports", params={"device_owner": "network:router_gateway"}).json()[
+                    "ports"]), raise_exc=False)
+            obs["deleting the gateway port directly"] = observe(direct)
+    finally:
+        for path in made:
+            t.admin.network.delete(path, raise_exc=False)
+        t.admin.network.put(f"/networks/{net}", json={"network": {"router:external": False}})
+    return obs
+
+
+def _migrations_list(t: Target) -> dict[str, Any]:
+    resp = get(t.admin.compute, "/os-migrations", COMPUTE)
+    obs = observe(resp)
+    rows = resp.json()["migrations"]
+    obs["migrations[]"] = sorted(set().union(*(set(m) - {"links"} for m in rows)))
+    obs["types"] = sorted({m["migration_type"] for m in rows})
+    return obs
+
+
 SCRIPT: dict[str, Callable[[Target], dict[str, Any]]] = {
     "compute version document": lambda t: {
         "max": get(t.admin.compute, "/", None).json()["version"]["version"]},
@@ -214,6 +469,19 @@ SCRIPT: dict[str, Callable[[Target], dict[str, Any]]] = {
                                                           "/os-hypervisors/detail", COMPUTE)),
     "error: forbidden other project's quotas": lambda t: observe(get(
         t.member.compute, f"/os-quota-sets/{t.admin.current_project_id}", COMPUTE)),
+    "resize, then confirm": lambda t: _cold_move(
+        t, {"resize": {"flavorRef": _flavor_id(t, MEDIUM)}}, "confirmResize"),
+    "resize, then revert": lambda t: _cold_move(
+        t, {"resize": {"flavorRef": _flavor_id(t, MEDIUM)}}, "revertResize"),
+    "cold migrate, then confirm": lambda t: _cold_move(t, {"migrate": None},
+                                                       "confirmResize"),
+    "error: resize to the same flavor, unknown flavor, paused; migrate as member":
+        _resize_errors,
+    "live migrate": _live_migrate,
+    "shelve, then unshelve": _shelve,
+    "migrations list": _migrations_list,
+    "router and floating ip": _router_and_floating_ip,
+    "network agents": lambda t: observe(get(t.admin.network, "/agents")),
 }
 
 
