@@ -9,7 +9,7 @@ needs ``audit.view`` on the whole cloud.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from govcloud.api.contract import Id, Line, cursor, name_query, names_query
