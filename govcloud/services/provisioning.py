@@ -39,6 +39,7 @@ from sqlmodel import Session
 from govcloud.domain.capacity import SiteCapacity
 from govcloud.domain.catalogue import NO_QUOTA, Catalogue, Department
 from govcloud.domain.inventory import HypervisorInfo
+from govcloud.domain.limits import text_digest
 from govcloud.domain.placement import (
     Demand,
     FitIndex,
@@ -343,7 +344,7 @@ def _insert_submitted(ctx: ProvisioningContext, spec: RequestSpec, department: D
         session.add(row)
         session.flush()
         _audit(session, ctx, requester, "submit", row, None, dr_level=level,
-               justification=spec.justification, servers=spec.server_count,
+               justification=text_digest(spec.justification), servers=spec.server_count,
                sites=[t.site for t in targets])
         store.add_event(session, row.id or 0, "submitted",
                         f"submitted by {requester}: {spec.server_count} servers per site in "
@@ -649,7 +650,7 @@ def _finish(ctx: ProvisioningContext, request_id: int, state: RequestState, *, a
         row.error = error if error is not None else row.error
         row.updated_at = now
         session.add(row)
-        _audit(session, ctx, actor, verb, row, before, reason=reason, error=error,
+        _audit(session, ctx, actor, verb, row, before, reason=text_digest(reason), error=error,
                released_sites=released)
         text = f"{state} by {actor}" + (f": {reason}" if reason else "") \
             + (f" — {error}" if error else "") \
