@@ -26,6 +26,7 @@ from govcloud.demo.process import SIM_CLOUD, SimProcess
 from govcloud.demo.run import _progress, _stop_signals_interrupt
 from govcloud.demo.table import overview_rows, render_table
 from govcloud.domain.sites import default_sites
+from govcloud.domain.text import printable_lines
 from govcloud.errors import ConflictError, GovCloudError
 from govcloud.services.overview import openstack_reader, read_sites
 from govcloud.settings import Settings, load_settings
@@ -104,7 +105,8 @@ def _sync(api: ApiClient, err: TextIO) -> None:
     try:
         api.post("/sync", {"full": True})
     except GovCloudError as exc:
-        print(f"warning: the full sync failed: {exc.message}", file=err, flush=True)
+        print(f"warning: the full sync failed: {printable_lines(exc.message)}", file=err,
+              flush=True)
         return
     print(f"full sync done in {time.monotonic() - started:.1f}s", file=err, flush=True)
 
