@@ -295,6 +295,8 @@ class AdminRoutes:
             svc.disabled_reason = reason if status == "disabled" else None
         if forced is not None:
             svc.forced_down = forced
+            if svc.is_up:
+                region.cleanup_evacuated(svc.host)
         svc.updated_at = now()
         return json_response({"service": self._svc_view(req, region, svc)})
 
@@ -318,6 +320,8 @@ class AdminRoutes:
             if not isinstance(forced, bool):
                 raise invalid("forced_down", forced, f"{forced!r} is not of type 'boolean'")
             svc.forced_down = forced
+            if svc.is_up:
+                region.cleanup_evacuated(svc.host)
             out["forced_down"] = forced
         else:
             svc.status = "enabled" if action == "enable" else "disabled"

@@ -1,5 +1,5 @@
 """Server actions that move a server or change its size: resize (confirm, revert), cold and
-live migration, shelve (offload) and unshelve; and the migrations Nova records of them
+live migration, evacuation, shelve (offload) and unshelve; and the migrations Nova records of them
 (``/os-migrations``, ``/servers/{id}/migrations``).
 
 Semantics follow nova/compute/api.py and the API reference:
@@ -20,6 +20,10 @@ Semantics follow nova/compute/api.py and the API reference:
   state on the new host, the source allocation released. From 2.34 the request is
   asynchronous: a host that cannot take the server fails the migration (status ``error``),
   not the request.
+* ``evacuate`` (admin): only off a compute whose service is down (400 ``Compute service of
+  ... is still in use.``); rebuilt on another host (``REBUILD``, then as it was, stopped from
+  2.95); the server's allocation spans both hosts until the dead one's service is up again,
+  which cleans it up (migration ``done`` → ``completed``).
 * ``shelve`` (member): ``SHELVED_OFFLOADED`` at once (``shelved_offload_time`` 0): snapshot
   ``<name>-shelved``, allocation and host gone. ``unshelve`` (member): scheduled again,
   ``ACTIVE`` with a new allocation; the snapshot is deleted.
@@ -292,6 +296,58 @@ class MoveActions:
         region.start_move(s, mig, dest)
         self._later(region, s, "MIGRATING", "migrating", back)
         return Response(status=202)
+
+    # --- evacuate ------------------------------------------------------------------------
+
+    def _act_evacuate(self, req: Request, region: RegionState, s: Server,
+                      body: Any) -> Response:
+        if not isinstance(body, dict):
+            raise invalid("evacuate", body, f"{body!r} is not of type 'object'")
+        allowed = {"host", "adminPass"}
+        if not req.mv_at_least(2, 14):
+            allowed.add("onSharedStorage")
+            if "onSharedStorage" not in body:
+                raise invalid("evacuate", body, "'onSharedStorage' is a required property")
+        if req.mv_at_least(2, 29) and not req.mv_at_least(2, 68):
+            allowed.add("force")
+        check_keys(body, allowed)
+        require_admin(req, "os_compute_api:os-evacuate")
+        host_name = body.get("host")
+        if body.get("force") in (True, "True", "true") and not host_name:
+            raise bad_request("Can't force to a non-provided destination")
+        host = None
+        if host_name is not None:
+            host = region.hv_by_host.get(host_name) if isinstance(host_name, str) else None
+            if host is None:
+                raise not_found(f"Compute host {host_name} not found.")
+        if s.host == host_name:
+            raise bad_request("The target host can't be the same one.")
+        check_state(s, "evacuate", ("active", "stopped", "error"))
+        source = region.hv_by_host.get(s.host or "")
+        if source is not None and source.service.is_up:
+            raise bad_request(f"Compute service of {s.host} is still in use.")
+        target = "SHUTOFF" if req.mv_at_least(2, 95) or s.vm_state == "stopped" else "ACTIVE"
+        group = region.server_groups.get(s.server_group_id or "")
+        dest = region.schedule(s.flavor, zone=s.requested_availability_zone, group=group,
+                               exclude={s.host or ""},
+                               host=host.hostname if host is not None else None)
+        mig = region.new_migration(s, "evacuation", new_flavor=s.flavor, dest=dest,
+                                   user_id=req.auth.user_id,
+                                   status="accepted" if dest else "error")
+        _record(s, req, "evacuate")
+        if dest is None:
+            # the conductor's NoValidHost on a rebuild puts the server in ERROR
+            s.fault = {"code": 500, "created": iso_naive_us(now()),
+                       "message": "No valid host was found. There are not enough hosts "
+                                  "available."}
+            self._later(region, s, "REBUILD", "rebuilding", "ERROR")
+        else:
+            region.start_evacuation(s, mig, dest)
+            self._later(region, s, "REBUILD", "rebuilding", target)
+        password = body.get("adminPass") or uuid.uuid4().hex[:12]
+        if not req.mv_at_least(2, 14):
+            return json_response({"adminPass": password})
+        return Response(status=200)
 
     # --- shelve, unshelve ----------------------------------------------------------------
 

@@ -375,6 +375,42 @@ class RegionState:
         self._move_host(server, self.hv_by_host.get(mig.source_compute))
         mig.status, mig.updated_at = "reverting", now()
 
+    def start_evacuation(self, server: Server, mig: Migration, dest: Hypervisor) -> None:
+        """Nova adds the destination to the server's allocation; the dead source's part stays
+        until that compute service comes back and cleans up (``cleanup_evacuated``)."""
+        resources = self.flavor_resources(server.flavor)
+        rp = dest.provider
+        for rc, amount in resources.items():
+            rp.used[rc] = rp.used.get(rc, 0) + amount
+        rp.generation += 1
+        consumer = self.consumers.get(server.id)
+        if consumer is None:
+            consumer = self.consumers[server.id] = Consumer(
+                uuid=server.id, project_id=server.project_id, user_id=server.user_id)
+        consumer.allocations[rp.uuid] = dict(resources)
+        consumer.generation += 1
+        server.migration_uuid = mig.uuid
+        self._move_host(server, dest)
+
+    def cleanup_evacuated(self, host: str) -> None:
+        """A compute service back up deletes what servers evacuated from it still hold there
+        (nova-compute's _destroy_evacuated_instances); their migrations become completed."""
+        hv = self.hv_by_host.get(host)
+        if hv is None:
+            return
+        for mig in self.migrations.values():
+            if mig.migration_type != "evacuation" or mig.status != "done" or \
+                    mig.source_compute != host:
+                continue
+            consumer = self.consumers.get(mig.instance_uuid)
+            held = consumer.allocations.pop(hv.provider.uuid, None) if consumer else None
+            if consumer is not None and held is not None:
+                for rc, amount in held.items():
+                    hv.provider.used[rc] = max(0, hv.provider.used.get(rc, 0) - amount)
+                hv.provider.generation += 1
+                consumer.generation += 1
+            mig.status, mig.updated_at = "completed", now()
+
     def _settle_move(self, srv: Server) -> None:
         """What a finished step of a move leaves behind (called when its delay is over)."""
         mig = self.migration_of(srv)
@@ -383,6 +419,8 @@ class RegionState:
             srv.power_state = 1 if srv.old_vm_state == "active" else 4
             if mig is not None:
                 mig.status, mig.updated_at = "finished", now()
+        elif srv.status == "ERROR":
+            srv.vm_state = "error"
         elif srv.status == "SHELVED_OFFLOADED":
             # shelved_offload_time 0: offloaded at once, its allocation and host gone
             self.release(srv)
@@ -394,6 +432,9 @@ class RegionState:
         elif mig is not None and mig.migration_type == "live-migration":
             self.drop_consumer(mig.uuid)
             mig.status, mig.updated_at = "completed", now()
+            srv.migration_uuid = None
+        elif mig is not None and mig.migration_type == "evacuation":
+            mig.status, mig.updated_at = "done", now()
             srv.migration_uuid = None
 
     # --- server lifecycle --------------------------------------------------------------------

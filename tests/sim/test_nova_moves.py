@@ -278,3 +278,34 @@ def test_deleting_a_server_waiting_for_confirm_frees_both_allocations(sim):
     user.compute.delete_server(s.id)
     assert raw(user, "get", f"/servers/{s.id}").status_code == 404
     assert s.id not in region.consumers and mig.uuid not in region.consumers
+
+
+def test_evacuate_off_a_dead_compute_and_its_cleanup_when_it_returns(sim):
+    region = sim.cloud.regions["PROD"]
+    admin = sim.connect()
+    s = _own_active(sim, region)
+    source = s.host
+    svc = region.hv_by_host[source].service
+    alive = raw(admin, "post", f"/servers/{s.id}/action", json={"evacuate": {}})
+    assert alive.status_code == 400
+    assert alive.json()["badRequest"]["message"] == (
+        f"Compute service of {source} is still in use.")
+    down = raw(admin, "put", f"/os-services/{svc.id}", json={"forced_down": True})
+    assert down.status_code == 200
+
+    resp = raw(admin, "post", f"/servers/{s.id}/action", json={"evacuate": {}})
+    assert resp.status_code == 200
+    shown = admin.compute.get_server(s.id)
+    assert shown.status == "REBUILD" and shown.task_state == "rebuilding"
+    got = _wait(admin, s.id, "SHUTOFF")  # from 2.95 an evacuated server comes back stopped
+    dest = got.compute_host
+    assert dest != source
+    # the dead host's part of the allocation stays until its compute service is back
+    assert set(_allocs(region, s.id)) == {_rp(region, source), _rp(region, dest)}
+    (mig,) = region.migrations.values()
+    assert (mig.migration_type, mig.status) == ("evacuation", "done")
+    up = raw(admin, "put", f"/os-services/{svc.id}", json={"forced_down": False})
+    assert up.status_code == 200
+    assert set(_allocs(region, s.id)) == {_rp(region, dest)}
+    assert mig.status == "completed"
+    assert s.id not in region.hv_by_host[source].servers
