@@ -28,6 +28,7 @@ from govcloud.errors import (
     PermanentError,
     TemporaryError,
     TooLarge,
+    error_types,
 )
 from govcloud.settings import config_dir
 
@@ -140,18 +141,22 @@ _ERRORS: dict[int, type[GovCloudError]] = {
 def error_from(response: httpx.Response) -> GovCloudError:
     """The govcloud error an error answer stands for, with the server's message and hint."""
     message, hint = f"the server answered HTTP {response.status_code}", None
+    named: type[GovCloudError] | None = None
     try:
         body = response.json()
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
             message = str(error.get("message") or message)
             hint = error.get("hint")
+            named = error_types().get(str(error.get("type")))
     except ValueError:
         text = " ".join(response.text.split())[:300]
         if text:
             message = f"{message}: {text}"
     cls = _ERRORS.get(response.status_code,
                       TemporaryError if response.status_code >= 500 else PermanentError)
+    if named is not None and named.http_status == response.status_code:
+        cls = named  # the class the server raised (InsufficientCapacity: exit 6, not 3)
     return cls(message, hint=hint)
 
 

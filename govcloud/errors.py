@@ -46,6 +46,14 @@ class PermanentError(GovCloudError):
     http_status = 500
 
 
+class InsufficientCapacity(PermanentError):
+    """A provisioning request does not fit (quota, capacity or per-host fit) in some target
+    site; it stays submitted. Its own exit code, so a pipeline can tell it from a conflict."""
+
+    exit_code = 6
+    http_status = 409
+
+
 class ConflictError(GovCloudError):
     """The target changed under us (stale generation, concurrent update): re-read, then retry."""
 
@@ -79,3 +87,16 @@ class TooLarge(InvalidInput):
     """Bad input that is too large to read at all (a request body over the server's limit)."""
 
     http_status = 413
+
+
+def error_types() -> dict[str, type[GovCloudError]]:
+    """Every error class of this module by name (the ``type`` an API error body carries), so
+    a client raises the class the server raised — with its own exit code."""
+    out: dict[str, type[GovCloudError]] = {}
+    todo: list[type[GovCloudError]] = [GovCloudError]
+    while todo:
+        cls = todo.pop()
+        if cls.__module__ == __name__:
+            out[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    return out

@@ -17,7 +17,9 @@ and the simulated cloud agree:
   centre). That is exactly where the seed places servers.
 * Quotas: sized from the seed's expected share of each site's servers (``WEIGHT``) with a
   margin of 60% plus a fixed floor, rounded up to a readable number, so that big departments get
-  big quotas and every department's quota stays above what the province seed uses.
+  big quotas and every department's quota stays above what the province seed uses. Server
+  groups (one per system and site) and members per group: a fifth of the instances, at least
+  10 (members at most 500, the largest request group).
 * Contacts: placeholders (a made-up name, a phone number in an unused range, an address under
   the reserved ``.example`` domain).
 """
@@ -87,9 +89,11 @@ def quotas(tenants: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, int]]
             cores = nice(servers * vcpus * MARGIN + 120)
             ram_mb = nice((servers * ram * MARGIN + 262144) / 1024) * 1024
             volumes = nice(instances)
+            systems = max(10, nice(instances / 5))  # systems of five servers, at least 10
             out[t["code"]][site] = {
                 "cores": cores, "ram_mb": ram_mb, "instances": instances,
                 "volumes": volumes, "gigabytes": nice(volumes * 200), "ports": nice(instances * 2),
+                "server_groups": systems, "server_group_members": min(500, systems),
             }
     return out
 

@@ -5,7 +5,8 @@ and microversions) as plain REST calls, and come back as domain types:
 
 * Keystone (``conn.identity``): ``/projects`` — matched to departments by the ``dept:<code>`` tag
   or, for projects made before govcloud, by name == code;
-* Nova (``conn.compute``): ``/os-quota-sets/{id}/detail`` — cores, ram, instances with usage;
+* Nova (``conn.compute``): ``/os-quota-sets/{id}/detail`` — cores, ram, instances,
+  server_groups, server_group_members with usage;
 * Cinder (``conn.block_storage``): ``/os-quota-sets/{id}?usage=True`` — volumes, gigabytes;
 * Neutron (``conn.network``): ``/quotas/{id}/details`` — ports.
 
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 SiteConnection: TypeAlias = Connection
 
 # catalogue field → the service's own quota name
-NOVA_QUOTAS = {"cores": "cores", "ram_mb": "ram", "instances": "instances"}
+NOVA_QUOTAS = {"cores": "cores", "ram_mb": "ram", "instances": "instances",
+               "server_groups": "server_groups", "server_group_members": "server_group_members"}
 CINDER_QUOTAS = {"volumes": "volumes", "gigabytes": "gigabytes"}
 NEUTRON_QUOTAS = {"ports": "port"}
 assert set(NOVA_QUOTAS) | set(CINDER_QUOTAS) | set(NEUTRON_QUOTAS) == set(QUOTA_FIELDS)

@@ -18,7 +18,8 @@ from typing import Any
 
 from govcloud.errors import InvalidInput, NotFound
 
-QUOTA_FIELDS: tuple[str, ...] = ("cores", "ram_mb", "instances", "volumes", "gigabytes", "ports")
+QUOTA_FIELDS: tuple[str, ...] = ("cores", "ram_mb", "instances", "volumes", "gigabytes", "ports",
+                                  "server_groups", "server_group_members")
 DEFAULT_SITES: tuple[str, ...] = ("PROD", "DR-LOCAL", "DR-REMOTE")
 MAX_QUOTA = 2**31 - 1  # what Nova, Cinder and Neutron accept
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -41,7 +42,7 @@ class DepartmentKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class SiteQuota:
     """A tenant's quotas in one site: Nova cores/RAM/instances, Cinder volumes/GiB, Neutron
-    ports."""
+    ports, and Nova server groups and members per group (every quota placement checks)."""
 
     cores: int = 0
     ram_mb: int = 0
@@ -49,6 +50,8 @@ class SiteQuota:
     volumes: int = 0
     gigabytes: int = 0
     ports: int = 0
+    server_groups: int = 0
+    server_group_members: int = 0
 
     def get(self, name: str) -> int:
         if name not in QUOTA_FIELDS:

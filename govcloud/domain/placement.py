@@ -96,6 +96,8 @@ class SitePlacement:
     demand: Demand
     problems: tuple[str, ...] = ()
     hosts: Mapping[str, int] = field(default_factory=dict)  # host → servers placed there
+    quotas: tuple[str, ...] = ()  # the catalogue quota fields that do not cover the request
+    short: bool = False  # the site's capacity or per-host fit does not cover it
 
     @property
     def ok(self) -> bool:
@@ -122,6 +124,24 @@ class Placement:
     def explain(self) -> str:
         return "; ".join(self.problems) if self.problems else "fits in every site"
 
+    def advice(self, department: str) -> str:
+        """What would make the request fit, naming the limits that stop it: the catalogue
+        quota fields to raise (``tenants/<department>.yaml``, then ``govcloud tenants
+        apply``), the sites short of capacity."""
+        quotas = [f"quotas.{s.site}.{name}" for s in self.sites for name in s.quotas]
+        short = [s.site for s in self.sites if s.short]
+        members = any("server_group_members" in s.quotas for s in self.sites)
+        parts = []
+        if quotas:
+            parts.append(f"raise {', '.join(quotas)} in tenants/{department}.yaml and run "
+                         "`govcloud tenants apply`"
+                         + (" (or split the system into smaller ones)" if members else ""))
+        if short:
+            parts.append(f"free capacity in {', '.join(short)} (or wait for other requests to "
+                         "finish)")
+        parts.append("ask for less")
+        return "; or ".join(parts) + "; the request stays submitted"
+
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "sites": [s.to_dict() for s in self.sites],
                 "explanation": self.explain()}
@@ -136,9 +156,15 @@ def one_server(flavor: FlavorSpec) -> tuple[Resources, Mapping[str, int]]:
     return one, MappingProxyType(one.by_class())
 
 
+# the quotas placement checks: Nova's name → the catalogue's field
+CHECKED_QUOTAS = {"cores": "cores", "ram": "ram_mb", "instances": "instances",
+                  "server_groups": "server_groups",
+                  "server_group_members": "server_group_members"}
+
+
 def catalogue_limits(quota: SiteQuota) -> dict[str, int]:
     """A catalogue entry's quotas in one site by the names placement checks (Nova's)."""
-    return {"cores": quota.cores, "ram": quota.ram_mb, "instances": quota.instances}
+    return {nova: quota.get(name) for nova, name in CHECKED_QUOTAS.items()}
 
 
 def capped(quotas: Mapping[str, Quota], limits: Mapping[str, int]) -> dict[str, Quota]:
@@ -178,8 +204,11 @@ def _disk(n: int) -> str:
     return f"{n:,} GB disk"
 
 
-def _quota_problems(site: SiteInput, demand: Demand, department: str) -> list[str]:
-    problems = []
+def _quota_problems(site: SiteInput, demand: Demand,
+                    department: str) -> tuple[list[str], list[str]]:
+    """The quota problems, and the catalogue fields of the quotas that fall short."""
+    problems: list[str] = []
+    short: list[str] = []
     reserved = site.reserved_quota
     for name, need, unit, held in (
             ("cores", demand.cores, "cores", reserved.cores),
@@ -192,22 +221,25 @@ def _quota_problems(site: SiteInput, demand: Demand, department: str) -> list[st
             continue
         room = quota.room(held)
         if room is not None and need > room:
+            short.append(CHECKED_QUOTAS[name])
             problems.append(
                 f"{site.site}: {department} quota has {max(room, 0):,} {unit} left "
                 f"(limit {quota.limit:,}, in use {quota.in_use:,}, reserved {held:,}), "
                 f"request needs {need:,}")
     groups = site.quotas.get("server_groups")
     if groups is not None and 0 <= groups.limit <= groups.in_use:
+        short.append("server_groups")
         problems.append(
             f"{site.site}: {department} has no server group left (quota server_groups "
             f"{groups.limit}, in use {groups.in_use}); the system needs one")
     members = site.quotas.get("server_group_members")
     if members is not None and 0 <= members.limit < demand.instances:
+        short.append("server_group_members")
         problems.append(
-            f"{site.site}: the system's server group may hold at most {members.limit} "
-            f"members (quota server_group_members of {department}), the request puts "
-            f"{demand.instances} there; split the system or raise the quota")
-    return problems
+            f"{site.site}: {department} quota server_group_members allows {members.limit} "
+            f"servers in one server group, the request puts {demand.instances} servers of "
+            "the system in it")
+    return problems, short
 
 
 def _capacity_problems(site: SiteInput, demand: Demand) -> list[str]:
@@ -314,11 +346,14 @@ def place(spec: RequestSpec, targets: Sequence[SiteTarget], inputs: Mapping[str,
                 f"{target.site}: unknown flavor {', '.join(unknown)}",)))
             continue
         demand = demand_of(spec, site.flavors)
-        problems = _quota_problems(site, demand, spec.department)
-        problems += _capacity_problems(site, demand)
+        problems, quotas = _quota_problems(site, demand, spec.department)
+        capacity = _capacity_problems(site, demand)
+        problems += capacity
         hosts: dict[str, int] = {}
+        fit: list[str] = []
         if not problems:
             fit, hosts = _fit_problems(site, spec, group_policy)
             problems += fit
-        out.append(SitePlacement(target.site, target.kind, demand, tuple(problems), hosts))
+        out.append(SitePlacement(target.site, target.kind, demand, tuple(problems), hosts,
+                                 quotas=tuple(quotas), short=bool(capacity or fit)))
     return Placement(tuple(out))

@@ -67,9 +67,9 @@ from govcloud.domain.text import check_text
 from govcloud.errors import (
     Forbidden,
     GovCloudError,
+    InsufficientCapacity,
     InvalidInput,
     NotFound,
-    PermanentError,
     TemporaryError,
 )
 from govcloud.services.group_commit import Batcher, Piece
@@ -89,13 +89,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 # checks that images and networks exist in each target site; returns the problems found
 Validator = Callable[[RequestSpec, Sequence[SiteTarget]], list[str]]
-
-
-class InsufficientCapacity(PermanentError):
-    """The request does not fit (capacity, quota or per-host fit) in some target site."""
-
-    http_status = 409
-    exit_code = 6
 
 
 @dataclass
@@ -408,10 +401,9 @@ def _targets(row: ProvisionRequestRow | Mapping[str, Any]) -> list[SiteTarget]:
     return [SiteTarget(t["site"], CopyKind(t["kind"])) for t in doc.get("targets", [])]
 
 
-def _insufficient(explanation: str) -> InsufficientCapacity:
-    return InsufficientCapacity(f"insufficient capacity: {explanation}",
-                                hint="free capacity or quota, or ask for less; the request "
-                                     "stays submitted")
+def _insufficient(explanation: str, advice: str) -> InsufficientCapacity:
+    """The request does not fit: why (per site), and the limits to raise (``advice``)."""
+    return InsufficientCapacity(f"insufficient capacity: {explanation}", hint=advice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,7 +567,7 @@ class _ApprovalRun:
         inputs = {t.site: self.site_input(department, t.site) for t in targets}
         placement = place(spec, targets, inputs, group_policy=self.ctx.group_policy)
         if not placement.ok:
-            raise _insufficient(placement.explain())
+            raise _insufficient(placement.explain(), placement.advice(department))
         now = self.ctx.clock()
         demands = {s.site: s.demand for s in placement.sites}
         for site, demand in sorted(demands.items()):

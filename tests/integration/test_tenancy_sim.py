@@ -99,7 +99,8 @@ def quotas_in_cloud(cloud: Cloud) -> dict[tuple[str, str], dict[str, int]]:
             out[(region, project.name)] = {
                 "cores": nova.cores, "ram_mb": nova.ram, "instances": nova.instances,
                 "volumes": cinder.volumes, "gigabytes": cinder.gigabytes,
-                "ports": neutron.ports}
+                "ports": neutron.ports, "server_groups": nova.server_groups,
+                "server_group_members": nova.server_group_members}
     return out
 
 

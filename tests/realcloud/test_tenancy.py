@@ -18,7 +18,9 @@ from .conftest import DEPARTMENTS, Plane, RealCloud
 # catalogue field → (service, the service's quota name)
 QUOTAS = {"cores": ("compute", "cores"), "ram_mb": ("compute", "ram"),
           "instances": ("compute", "instances"), "volumes": ("volume", "volumes"),
-          "gigabytes": ("volume", "gigabytes"), "ports": ("network", "port")}
+          "gigabytes": ("volume", "gigabytes"), "ports": ("network", "port"),
+          "server_groups": ("compute", "server_groups"),
+          "server_group_members": ("compute", "server_group_members")}
 
 
 def govcloud(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:

@@ -24,7 +24,7 @@ from govcloud.errors import InvalidInput, NotFound
 
 SOURCE = "tenants/gd-tax.yaml"
 QUOTA = {"cores": 100, "ram_mb": 204800, "instances": 20, "volumes": 20, "gigabytes": 2000,
-         "ports": 40}
+         "ports": 40, "server_groups": 10, "server_group_members": 10}
 
 
 def doc(**changes: Any) -> dict[str, Any]:

@@ -325,9 +325,12 @@ def test_server_group_member_quota_is_checked() -> None:
                         quotas={**site.quotas, "server_group_members": Quota(10)})
     result = place(spec, targets(1), {"PROD": limited})
     assert result.problems == [
-        "PROD: the system's server group may hold at most 10 members (quota "
-        "server_group_members of gd-psd), the request puts 11 there; split the system or "
-        "raise the quota"]
+        "PROD: gd-psd quota server_group_members allows 10 servers in one server group, the "
+        "request puts 11 servers of the system in it"]
+    assert result.advice("gd-psd") == (
+        "raise quotas.PROD.server_group_members in tenants/gd-psd.yaml and run `govcloud "
+        "tenants apply` (or split the system into smaller ones); or ask for less; the request "
+        "stays submitted")
     unlimited = SiteInput(site="PROD", hosts=site.hosts, flavors=FLAVORS,
                           quotas={**site.quotas, "server_group_members": Quota(-1)})
     assert place(spec, targets(1), {"PROD": unlimited}).ok
@@ -338,9 +341,13 @@ def test_server_group_quota_is_checked() -> None:
     site = roomy("PROD")
     full = SiteInput(site="PROD", hosts=site.hosts, flavors=FLAVORS,
                      quotas={**site.quotas, "server_groups": Quota(10, 10)})
-    assert place(spec, targets(1), {"PROD": full}).problems == [
+    result = place(spec, targets(1), {"PROD": full})
+    assert result.problems == [
         "PROD: gd-psd has no server group left (quota server_groups 10, in use 10); the "
         "system needs one"]
+    assert result.advice("gd-psd").startswith(
+        "raise quotas.PROD.server_groups in tenants/gd-psd.yaml and run `govcloud tenants "
+        "apply`; or ask for less")
 
 
 # --- the fit index gives what trying every host gives -------------------------------------------
@@ -435,7 +442,10 @@ def test_catalogue_limits_cap_the_stored_quotas() -> None:
 
     stored = {"cores": Quota(1250, 30), "ram": Quota(-1, 4096), "instances": Quota(10, 2),
               "server_groups": Quota(10, 1)}
-    limits = catalogue_limits(SiteQuota(cores=36, ram_mb=8192, instances=400))
+    limits = catalogue_limits(SiteQuota(cores=36, ram_mb=8192, instances=400,
+                                        server_groups=20, server_group_members=5))
     assert capped(stored, limits) == {"cores": Quota(36, 30), "ram": Quota(8192, 4096),
                                       "instances": Quota(10, 2),
                                       "server_groups": Quota(10, 1)}
+    assert capped({"server_group_members": Quota(10)}, limits) == {
+        "server_group_members": Quota(5)}

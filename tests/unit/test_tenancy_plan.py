@@ -35,8 +35,9 @@ from govcloud.domain.tenancy import (
 SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
 KEYSTONE = "https://keystone.example/identity"
 BIG = SiteQuota(cores=400, ram_mb=819200, instances=100, volumes=100, gigabytes=20000,
-                ports=200)
-SMALL = SiteQuota(cores=40, ram_mb=81920, instances=10, volumes=10, gigabytes=2000, ports=20)
+                ports=200, server_groups=20, server_group_members=20)
+SMALL = SiteQuota(cores=40, ram_mb=81920, instances=10, volumes=10, gigabytes=2000, ports=20,
+                  server_groups=10, server_group_members=10)
 
 
 def dept(code: str, quotas: dict[str, SiteQuota], zh: str = "广东省测试厅") -> Department:

@@ -71,10 +71,10 @@ def wait_final(api: ApiClient, rid: int) -> dict[str, Any]:
     raise AssertionError(f"request {rid} did not finish: {api.get(f'/requests/{rid}')}")
 
 
-def set_catalogue_cores(catalogue: Path, code: str, site: str, cores: int) -> None:
+def set_catalogue_quota(catalogue: Path, code: str, site: str, name: str, value: int) -> None:
     path = catalogue / f"{code}.yaml"
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    doc["quotas"][site]["cores"] = cores
+    doc["quotas"][site][name] = value
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False),
                     encoding="utf-8")
 
@@ -91,7 +91,7 @@ def test_tenants_apply_lowering_a_quota_bounds_concurrent_approvals_at_once(
         "quota_set"]["cores"]["in_use"]
     conn.close()
     room = 6  # three 2-vCPU servers
-    set_catalogue_cores(plane.catalogue, "gd-agri", "PROD", used + room)
+    set_catalogue_quota(plane.catalogue, "gd-agri", "PROD", "cores", used + room)
     applied = plane.admin.post("/tenants/apply", department=["gd-agri"])
     assert any(c["action"] == "tenancy.quota.set" and c["after"].get("cores") == used + room
                for c in applied["changes"]), applied
@@ -187,3 +187,36 @@ def test_a_request_failing_in_the_cloud_releases_everything_it_created(
     assert any("server group" in m for m in groups), groups
     assert svc.ledger_check(plane.engine)["matches"]
 
+
+
+def test_a_request_over_the_server_group_members_quota_exits_6_naming_it(
+        synced: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The catalogue manages every quota placement checks: gd-data's server_group_members is
+    cut to 2 in PROD through the catalogue and `tenants apply`; approving a system of three
+    servers exits 6 (insufficient capacity, docs/provisioning.md), naming the quota and the
+    catalogue field that raises it."""
+    from govcloud.cli import main
+
+    plane = synced
+    set_catalogue_quota(plane.catalogue, "gd-data", "PROD", "server_group_members", 2)
+    applied = plane.admin.post("/tenants/apply", department=["gd-data"])
+    assert any(c["site"] == "PROD" and c["after"].get("server_group_members") == 2
+               for c in applied["changes"]), applied
+    conn = cloud(plane, "PROD")
+    project = conn.identity.find_project("gd-data")
+    assert conn.compute.get_quota_set(project.id).server_group_members == 2
+    conn.close()
+    _, operator = plane.principal("operator")
+    rid = operator.post("/requests", request("gd-data", "trio", count=3))["id"]
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("GOVCLOUD_SERVER", plane.url)
+    monkeypatch.setenv("GOVCLOUD_TOKEN", plane.admin_token)
+    capsys.readouterr()
+    assert main(["request", "approve", str(rid)]) == 6
+    err = capsys.readouterr().err
+    assert "error: insufficient capacity: PROD: gd-data quota server_group_members allows 2 " \
+        "servers in one server group, the request puts 3" in err, err
+    assert "hint: raise quotas.PROD.server_group_members in tenants/gd-data.yaml and run " \
+        "`govcloud tenants apply`" in err, err
+    assert plane.admin.get(f"/requests/{rid}")["state"] == "submitted"
