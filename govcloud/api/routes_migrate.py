@@ -246,6 +246,7 @@ def get_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
             target = repo.target_of(placed[name])
             hosts.append({"host": name, "live": placed[name].live,
                           "target": target.to_dict() if target else None,
+                          "copies": [c.to_dict() for c in repo.copies_of(placed[name])],
                           "steps": steps, "readiness": scores[name].to_dict()})
         return {**_wave_json(wave), "hosts": hosts, "gate": gate,
                 "entry_gate": entry.to_dict(), "exit_gate": exit_.to_dict()}

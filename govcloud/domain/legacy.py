@@ -129,6 +129,31 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetCopy:
+    """A DR copy of a host's target (a standby or cold copy in another site): it gets the
+    same data as the target, by the same rsync, at every sync."""
+
+    site: str
+    kind: str                 # standby | cold (the DR policy's copy kind)
+    endpoint: Endpoint
+    server: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.site} {self.kind} copy {self.endpoint.known_hosts_name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"site": self.site, "kind": self.kind, "server": self.server,
+                **self.endpoint.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str) -> TargetCopy:
+        return cls(site=str(data.get("site", "")), kind=str(data.get("kind", "copy")),
+                   endpoint=Endpoint.from_dict(data, where=where),
+                   server=str(data["server"]) if data.get("server") else None)
+
+
+@dataclass(frozen=True, slots=True)
 class LegacyHost:
     """One legacy host as its department's inventory file declares it."""
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from govcloud.domain.legacy import Endpoint, LegacyHost
+from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
 from govcloud.domain.waves import STEPS, Step, StepStatus, next_step, past_cutover
 from govcloud.errors import ConflictError, GovCloudError, InvalidInput, PermanentError
 from govcloud.logging import redact
@@ -52,24 +52,51 @@ PLAYBOOK_STEPS = (Step.PRECHECK, Step.INITIAL_SYNC, Step.FREEZE, Step.FINAL_SYNC
                   Step.VERIFY)
 
 
-class TargetProvisioner(Protocol):
-    """Makes (or finds again — it must be idempotent) the cloud server a host moves to."""
+@dataclass(frozen=True)
+class Provisioned:
+    """A host's target: where it is, its server, its DR copies (which get the same data) and
+    the provisioning request that built them (None: declared in the inventory)."""
 
-    def provision(self, host: LegacyHost, wave: str, *,
-                  actor: str) -> tuple[Endpoint, str | None]: ...
+    endpoint: Endpoint
+    server: str | None = None
+    copies: tuple[TargetCopy, ...] = ()
+    request: int | None = None
+
+
+class TargetProvisioner(Protocol):
+    """Makes (or finds again — it must be idempotent) the cloud server a host moves to, and
+    releases what it made when the host is rolled back."""
+
+    def provision(self, host: LegacyHost, wave: str, *, actor: str) -> Provisioned: ...
+
+    def release(self, host: LegacyHost, wave: str, made: Provisioned, *,
+                actor: str) -> list[str]:
+        """Delete (idempotently) the servers made for ``host``; what was done, one line each.
+        Raises when something could not be released (the rollback reports it)."""
+        ...
 
 
 class DeclaredTargets:
     """Targets declared in the inventory (``govcloud_target``): machines built beforehand."""
 
     def provision(self, host: LegacyHost, wave: str, *,
-                  actor: str = "migration") -> tuple[Endpoint, str | None]:
+                  actor: str = "migration") -> Provisioned:
         if host.target is None:
             raise PermanentError(f"{host.name} declares no govcloud_target and no cloud "
                                  "provisioner is configured",
                                  hint="declare govcloud_target in the inventory, or run the "
                                       "control plane with the provisioning service")
-        return host.target, None
+        return Provisioned(host.target)
+
+    def release(self, host: LegacyHost, wave: str, made: Provisioned, *,
+                actor: str = "migration") -> list[str]:
+        if made.request is not None:
+            raise PermanentError(f"the target of {host.name} was made by request "
+                                 f"{made.request}, and no cloud provisioner is configured "
+                                 "to delete it", hint="delete its servers by hand")
+        return [f"kept the declared target {made.endpoint.known_hosts_name}: it was built "
+                "outside govcloud (govcloud_target), so govcloud does not delete it; its "
+                "service is stopped"]
 
 
 @dataclass
@@ -131,12 +158,25 @@ def _ssh(ep: Endpoint, key: Path | None, known: Path) -> str:
             "-o ConnectTimeout=15")
 
 
-def _rsync(ssh: str, src: str, dst: str) -> str:
+def _rsync(ssh: str, src: str, dst: str, *, checksum: bool = False) -> str:
     """rsync ``src`` to ``dst``, both after ``--`` (never read as options). rsync hands the
     user and address to ssh itself (``-l user address``), which takes no ``--`` there: that is
-    why an ``Endpoint`` only ever holds a validated address and user name."""
+    why an ``Endpoint`` only ever holds a validated address and user name. ``checksum``:
+    compare contents, not size and time (a file edited in place keeping both is copied)."""
     return " ".join(shlex.quote(x) for x in
-                    ("rsync", "-a", "--delete", "--mkpath", "-e", ssh, "--", src, dst))
+                    ("rsync", "-a", *(("--checksum",) if checksum else ()), "--delete",
+                     "--mkpath", "-e", ssh, "--", src, dst))
+
+
+def _differs(ssh: str, src: str, dst: str, label: str) -> str:
+    """Fail, naming up to 10 files, unless ``dst`` holds exactly what ``src`` holds (by
+    content: rsync's dry run with checksums lists what it would copy or delete)."""
+    dry = " ".join(shlex.quote(x) for x in ("rsync", "-rnc", "--delete", "--out-format=%i %n",
+                                            "-e", ssh, "--", src, dst))
+    what = shlex.quote(label)
+    return (f"gc_diff=$({dry}) || {{ echo {what}': cannot compare'; exit 1; }}; "
+            f'test -z "$gc_diff" || {{ echo {what}" differs: $(printf "%s" "$gc_diff" | '
+            "head -n 10 | tr '\\n' ';')\"; exit 1; }")
 
 
 def _remote(ep: Endpoint, path: str) -> str:
@@ -161,21 +201,31 @@ def _sums(paths: Sequence[tuple[str, str]]) -> str:
 
 
 def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
-                  stage: Path) -> dict[str, str]:
+                  stage: Path, copies: Sequence[TargetCopy] = ()) -> dict[str, str]:
     """The shell commands a host's steps run, built and quoted here so that the playbooks
-    only run them (``raw``: no Python module per task, which keeps each step cheap)."""
+    only run them (``raw``: no Python module per task, which keeps each step cheap).
+
+    Each sync goes legacy → stage → target → and on to every DR copy of the target, so the
+    copies hold the same data as the target; the sync back (rollback) compares contents."""
     known = known_hosts(settings).path
     key = settings.ssh_key
     legacy_ssh, target_ssh = _ssh(host.endpoint, key, known), _ssh(target, key, known)
-    pull, push, back_pull, back_push = [], [], [], []
+    pull, push, back_pull, back_push, check_copies = [], [], [], [], []
     legacy_paths = [host.endpoint.path(p).rstrip("/") for p in host.data_paths]
     target_paths = [target.path(p).rstrip("/") for p in host.data_paths]
     for p, lp, tp in zip(host.data_paths, legacy_paths, target_paths, strict=True):
         local = str(stage / host.name / p.strip("/"))
         pull.append(_rsync(legacy_ssh, _remote(host.endpoint, f"{lp}/"), f"{local}/"))
         push.append(_rsync(target_ssh, f"{local}/", _remote(target, f"{tp}/")))
-        back_pull.append(_rsync(target_ssh, _remote(target, f"{tp}/"), f"{local}/"))
-        back_push.append(_rsync(legacy_ssh, f"{local}/", _remote(host.endpoint, f"{lp}/")))
+        for c in copies:
+            copy_ssh, cp = _ssh(c.endpoint, key, known), c.endpoint.path(p).rstrip("/")
+            push.append(_rsync(copy_ssh, f"{local}/", _remote(c.endpoint, f"{cp}/")))
+            check_copies.append(_differs(copy_ssh, f"{local}/", _remote(c.endpoint, f"{cp}/"),
+                                         f"{c.label}: {p}"))
+        back_pull.append(_rsync(target_ssh, _remote(target, f"{tp}/"), f"{local}/",
+                                checksum=True))
+        back_push.append(_rsync(legacy_ssh, f"{local}/", _remote(host.endpoint, f"{lp}/"),
+                                checksum=True))
     exists = " && ".join(f"{{ test -d {shlex.quote(p)} || {{ echo "
                          f"{shlex.quote('missing data path ' + p)}; exit 1; }}; }}"
                          for p in legacy_paths) or "true"
@@ -188,6 +238,7 @@ def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
                                f"{shlex.quote(target.root)} | awk 'NR==2 {{print $4}}'"),
         "gc_sync": " && ".join(pull + push) or "true",
         "gc_sync_back": " && ".join(back_pull + back_push) or "true",
+        "gc_check_copies": " && ".join(check_copies),
         "gc_sums_legacy": _sums(list(zip(host.data_paths, legacy_paths, strict=True))),
         "gc_sums_target": _sums(list(zip(host.data_paths, target_paths, strict=True))),
         "gc_stop_legacy": _with_root(host.endpoint.root, host.stop_command),
@@ -199,7 +250,8 @@ def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
 
 
 def step_inventory(hosts: Sequence[tuple[LegacyHost, Endpoint | None]], *, settings: Settings,
-                   stage: Path, cut_over: Mapping[str, bool] | None = None) -> dict[str, Any]:
+                   stage: Path, cut_over: Mapping[str, bool] | None = None,
+                   copies: Mapping[str, Sequence[TargetCopy]] | None = None) -> dict[str, Any]:
     """The inventory of a step (YAML inventory structure): group ``wave`` (legacy hosts, with
     the commands their steps run) and each host's target as ``<host>-target`` in group
     ``targets``. No secrets: the SSH key is passed by path."""
@@ -225,7 +277,8 @@ def step_inventory(hosts: Sequence[tuple[LegacyHost, Endpoint | None]], *, setti
             "gc_become": host.endpoint.user != "root" or settings.become_password is not None,
             "gc_cut_over": bool((cut_over or {}).get(host.name)),
             "gc_has_target": known_target is not None,
-            **host_commands(host, target, settings=settings, stage=stage)}
+            **host_commands(host, target, settings=settings, stage=stage,
+                            copies=(copies or {}).get(host.name, ()))}
         targets[tname] = conn(target)
     return {"all": {"hosts": {"localhost": local}, "children": {
         "wave": {"hosts": wave}, "targets": {"hosts": targets}}}}
@@ -321,6 +374,8 @@ class _Wave:
     hosts: dict[str, LegacyHost]
     targets: dict[str, Endpoint | None]
     statuses: dict[str, dict[Step, StepStatus]]
+    copies: dict[str, tuple[TargetCopy, ...]] = field(default_factory=dict)
+    made: dict[str, Provisioned] = field(default_factory=dict)
 
 
 def _load(ctx: RunContext, wave_id: str) -> _Wave:
@@ -328,9 +383,13 @@ def _load(ctx: RunContext, wave_id: str) -> _Wave:
         wave = repo.get_wave(session, wave_id)
         placed = repo.wave_hosts(session, wave_id)
         hosts = {p.host: repo.get_host(session, p.host) for p in placed}
+        made = {p.host: Provisioned(target, p.target_server, repo.copies_of(p),
+                                    repo.request_of(p))
+                for p in placed if (target := repo.target_of(p)) is not None}
         return _Wave(wave_id, wave.department, hosts,
                      {p.host: repo.target_of(p) for p in placed},
-                     repo.step_statuses(session, wave_id))
+                     repo.step_statuses(session, wave_id),
+                     {n: m.copies for n, m in made.items()}, made)
 
 
 def preflight(ctx: RunContext, wave_id: str) -> None:
@@ -379,7 +438,8 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
     base = ctx.settings.migrate_path() / "runs" / w.id / ident
     inventory = step_inventory([(w.hosts[n], w.targets.get(n)) for n in names],
                                settings=ctx.settings,
-                               stage=ctx.settings.migrate_path() / "stage", cut_over=cut_over)
+                               stage=ctx.settings.migrate_path() / "stage", cut_over=cut_over,
+                               copies=w.copies)
     failed: dict[str, str] = {}
 
     def on_event(ev: PlaybookEvent) -> None:
@@ -427,25 +487,29 @@ def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
     known = known_hosts(ctx.settings)
     for n in names:
         try:
-            with Session(ctx.engine) as session:
-                stored = next((repo.target_of(p) for p in repo.wave_hosts(session, w.id)
-                               if p.host == n), None)
-            target, server = stored, None
-            if target is None:
-                target, server = ctx.provisioner.provision(w.hosts[n], w.id, actor=actor)
-            key = scan(target, timeout=ctx.settings.ssh_timeout_s)
-            recorded = known.recorded(target)
-            if recorded:
-                known.check(target, key)
-            else:
-                known.record(key)  # a new server: its first key is trusted, and audited
-            if stored is None:
+            made = w.made.get(n)
+            stored = made is not None
+            if made is None:
+                made = ctx.provisioner.provision(w.hosts[n], w.id, actor=actor)
+            target = made.endpoint
+            shown = []
+            for ep in (target, *(c.endpoint for c in made.copies)):
+                key = scan(ep, timeout=ctx.settings.ssh_timeout_s)
+                if known.recorded(ep):
+                    known.check(ep, key)
+                else:
+                    known.record(key)  # a new server: its first key is trusted, and audited
+                shown.append(f"{ep.known_hosts_name} ({key.fingerprint})")
+            if not stored:
                 with write_session(ctx.engine) as session:
-                    repo.set_target(session, w.id, n, target, server)
+                    repo.set_target(session, w.id, n, target, made.server, copies=made.copies,
+                                    request=made.request)
                     session.commit()
-            w.targets[n] = target
+            w.targets[n], w.copies[n], w.made[n] = target, made.copies, made
             rec.event("provision", ident, event="ok", host=n, task="target ready",
-                      message=f"target {target.known_hosts_name} ({key.fingerprint})")
+                      message=f"target {shown[0]}" + "".join(
+                          f"; {c.site} {c.kind} copy {s}"
+                          for c, s in zip(made.copies, shown[1:], strict=True)))
             rec.steps([n], Step.PROVISION, StepStatus.SUCCEEDED)
         except GovCloudError as exc:
             rec.event("provision", ident, event="failed", host=n, task="provision target",
@@ -562,6 +626,41 @@ def hook_path(ctx: RunContext, name: str) -> Path:
     return path
 
 
+def _release_targets(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
+                     actor: str, ident: str) -> None:
+    """After a rollback the hosts' data is back on the legacy side: the servers provisioned
+    for them (target and DR copies) are deleted and forgotten, so a new run provisions
+    afresh; a declared target is kept. Each outcome is an event, and all are audited."""
+    known = known_hosts(ctx.settings)
+    outcome: dict[str, list[str]] = {}
+    for n in names:
+        made = w.made.get(n)
+        if made is None:
+            continue
+        try:
+            lines = ctx.provisioner.release(w.hosts[n], w.id, made, actor=actor)
+        except GovCloudError as exc:
+            why = (f"{exc.message}; the target is kept and still recorded: roll back again "
+                   "to retry")
+            rec.event("rollback", ident, event="release_failed", host=n,
+                      task="release the target", message=why)
+            outcome[n] = [f"FAILED: {why}"]
+            continue
+        for line in lines:
+            rec.event("rollback", ident, event="released", host=n, task="release the target",
+                      message=line)
+        outcome[n] = lines
+        if made.request is not None:
+            for ep in (made.endpoint, *(c.endpoint for c in made.copies)):
+                known.forget(ep)
+            with write_session(ctx.engine) as session:
+                repo.clear_target(session, w.id, n)
+                session.commit()
+    if outcome:
+        _audit(ctx, actor, "migrate.rollback.release", w.department,
+               {"wave": w.id, "hosts": outcome})
+
+
 def rollback(ctx: RunContext, target: str, *, actor: str, cancel: threading.Event,
              run_id: str | None = None) -> str:
     """Put the legacy host(s) back as the live endpoint; after a cutover, what was written on
@@ -597,6 +696,7 @@ def rollback(ctx: RunContext, target: str, *, actor: str, cancel: threading.Even
                     repo.set_step(session, wave_id, n, step, StepStatus.ROLLED_BACK, at=at)
             session.commit()
         status = "rolled_back"
+        _release_targets(ctx, w, names, rec, actor, run_id)
         return status
     finally:
         whole = not placed

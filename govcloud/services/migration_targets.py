@@ -8,6 +8,11 @@ provisioning worker to build it, and returns how to reach it: the server's first
 address on port 22 — or, on the simulator, the SSH sandbox that backs it (metadata
 ``sim:ssh``/``sim:user``/``sim:root``). The request id is recorded before waiting, so a run
 interrupted here adopts the same request on resume instead of submitting another.
+
+The request's other servers — the DR copies its DR level asks for (a standby in DR-LOCAL, a
+cold copy in DR-REMOTE) — are returned too: every sync copies the data to them as well.
+``release`` deletes every server of the request once the host is rolled back (idempotent:
+a server already gone is fine).
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from govcloud.domain.legacy import Endpoint, LegacyHost
+from govcloud.cloud.provision import delete_server
+from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
 from govcloud.errors import PermanentError
 from govcloud.services import provisioning
-from govcloud.services.migration_run import DeclaredTargets
+from govcloud.services.migration_run import DeclaredTargets, Provisioned
 from govcloud.store import migration as repo
 from govcloud.store import provisioning as provision_store
 from govcloud.store.audit import write_session
@@ -57,7 +63,7 @@ class CloudTargets:
         self.declared = DeclaredTargets()
 
     def provision(self, host: LegacyHost, wave: str, *,
-                  actor: str = "migration") -> tuple[Endpoint, str | None]:
+                  actor: str = "migration") -> Provisioned:
         """The host's target; the request is submitted in the name of ``actor`` (who runs
         the wave)."""
         if host.target is not None:
@@ -91,11 +97,42 @@ class CloudTargets:
             raise PermanentError(f"the target of {host.name} was not provisioned: request "
                                  f"{rid} is {final['state']} ({final.get('error') or '-'})",
                                  hint=f"`govcloud request show {rid}`")
+        kinds = {t["site"]: t["kind"]
+                 for t in (final.get("placement") or {}).get("targets") or ()}
         with Session(engine) as session:
             servers = [s for s in provision_store.servers(session, rid) if s.server_id]
-        prod = next((s for s in servers if s.site == "PROD"), servers[0] if servers else None)
-        if prod is None or prod.server_id is None:
+        primary = next((s for s in servers if kinds.get(s.site) == "primary"),
+                       next((s for s in servers if s.site == "PROD"),
+                            servers[0] if servers else None))
+        if primary is None or primary.server_id is None:
             raise PermanentError(f"request {rid} finished without a server")
-        conn = self.state.clouds.connections()[prod.site]
-        server = conn.compute.get_server(prod.server_id)
-        return endpoint_of(server, str(spec.get("user", "root"))), prod.server_id
+        conns = self.state.clouds.connections()
+        user = str(spec.get("user", "root"))
+        copies = tuple(
+            TargetCopy(site=s.site, kind=kinds.get(s.site, "copy"), server=s.server_id,
+                       endpoint=endpoint_of(conns[s.site].compute.get_server(s.server_id),
+                                            user))
+            for s in sorted(servers, key=lambda x: (x.site, x.ordinal)) if s is not primary)
+        target = endpoint_of(conns[primary.site].compute.get_server(primary.server_id), user)
+        return Provisioned(target, primary.server_id, copies, rid)
+
+    def release(self, host: LegacyHost, wave: str, made: Provisioned, *,
+                actor: str = "migration") -> list[str]:
+        """Delete every server of the request that built the host's target (the target and
+        its DR copies); a declared target is kept."""
+        if made.request is None:
+            return self.declared.release(host, wave, made, actor=actor)
+        with Session(self.state.engine) as session:
+            servers = [s for s in provision_store.servers(session, made.request)
+                       if s.server_id]
+        conns = self.state.clouds.connections()
+        done = []
+        for s in sorted(servers, key=lambda x: (x.site, x.ordinal)):
+            assert s.server_id is not None
+            delete_server(conns[s.site], s.site, s.server_id)
+            done.append(f"deleted {s.site} server {s.server_id} ({s.name}) of request "
+                        f"{made.request}: the data is back on the legacy host")
+        provisioning.event(provisioning.context_for(self.state), made.request, "released",
+                           f"the servers were deleted by the rollback of {host.name} "
+                           f"(wave {wave}, by {actor})")
+        return done

@@ -125,6 +125,24 @@ class KnownHosts:
             os.replace(tmp, self.path)
 
 
+    def forget(self, endpoint: Endpoint) -> bool:
+        """Remove the endpoint's keys (its server was deleted: a new server at the same
+        address has a new key); True when something was removed."""
+        name = endpoint.known_hosts_name
+        with _LOCK:
+            if not self.path.is_file():
+                return False
+            lines = self.path.read_text().splitlines()
+            kept = [ln for ln in lines if ln.split(" ", 1)[0] != name]
+            if len(kept) == len(lines):
+                return False
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(ln + "\n" for ln in kept))
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.path)
+            return True
+
+
 def trust(known: KnownHosts, endpoint: Endpoint, *, expected: str | None = None,
           replace: bool = False, timeout: float = 10.0) -> HostKey:
     """Scan the host and record its key, provided it has the ``expected`` fingerprint."""

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from govcloud.domain.legacy import Endpoint, LegacyHost, Survey
+from govcloud.domain.legacy import Endpoint, LegacyHost, Survey, TargetCopy
 from govcloud.domain.waves import STEPS, PlannedWave, Step, StepStatus
 from govcloud.errors import ConflictError, NotFound
 from govcloud.store.inventory import aware
@@ -166,17 +166,48 @@ def set_step(session: Session, wave_id: str, host: str, step: Step, status: Step
 
 
 def set_target(session: Session, wave_id: str, host: str, target: Endpoint,
-               server: str | None) -> None:
+               server: str | None, *, copies: Sequence[TargetCopy] = (),
+               request: int | None = None) -> None:
+    """Record the host's target, its DR copies and the provisioning request that made them
+    (``target_json``: the target's endpoint, plus ``copies`` and ``request``)."""
     row = session.get(WaveHostRow, (wave_id, host))
     if row is None:
         raise NotFound(f"{host} is not in wave {wave_id}")
-    row.target_json, row.target_server = json.dumps(target.to_dict()), server
+    record = {**target.to_dict(), "copies": [c.to_dict() for c in copies],
+              "request": request}
+    row.target_json, row.target_server = json.dumps(record), server
     session.add(row)
+
+
+def clear_target(session: Session, wave_id: str, host: str) -> None:
+    """Forget the host's target (its servers were deleted): a new run provisions again."""
+    row = session.get(WaveHostRow, (wave_id, host))
+    if row is not None:
+        row.target_json, row.target_server = None, None
+        session.add(row)
 
 
 def target_of(row: WaveHostRow) -> Endpoint | None:
     return Endpoint.from_dict(json.loads(row.target_json), where=row.host) \
         if row.target_json else None
+
+
+def copies_of(row: WaveHostRow) -> tuple[TargetCopy, ...]:
+    """The DR copies of the host's target (none for a declared target)."""
+    if not row.target_json:
+        return ()
+    return tuple(TargetCopy.from_dict(c, where=f"{row.host} copy")
+                 for c in json.loads(row.target_json).get("copies") or ())
+
+
+def request_of(row: WaveHostRow) -> int | None:
+    """The provisioning request that built the host's target (None: declared)."""
+    if row.target_json:
+        found = json.loads(row.target_json).get("request")
+        return int(found) if found is not None else None
+    if row.target_server and row.target_server.startswith("request:"):
+        return int(row.target_server.split(":", 1)[1])
+    return None
 
 
 # --- events --------------------------------------------------------------------------------------

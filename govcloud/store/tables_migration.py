@@ -57,7 +57,8 @@ class WaveRow(SQLModel, table=True):
 
 
 class WaveHostRow(SQLModel, table=True):
-    """A host in a wave, with its provisioned target (``target_json``: an ``Endpoint``)."""
+    """A host in a wave, with its target (``target_json``: an ``Endpoint``'s fields, plus the
+    target's DR ``copies`` and the provisioning ``request`` that built them, if any)."""
 
     __tablename__ = "wave_host"
 

@@ -1,7 +1,8 @@
 """The provision step through the provisioning service: a legacy host without a declared
 target gets a request (approved by the migration gate, placed by DR level, built by the job
-worker) and the simulator's new server is backed by an sshd sandbox, so the wave then runs the
-real playbooks against it."""
+worker) and the simulator's new servers are backed by sshd sandboxes, so the wave then runs the
+real playbooks against them: the target and its DR copy get the data; the rollback brings the
+data back and deletes both servers."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session, select
 
 from govcloud.demo.sandbox import Sandbox, service_vars, write_files
+from govcloud.store.tables import AuditEntryRow
 from govcloud.workers import start_workers
 from tests.integration.migrate.conftest import Plane, host_vars, inventory_file
 from tests.integration.migrate.waves import DATA, cli, ready_wave, tree
@@ -27,7 +30,7 @@ def plane_workers() -> Any:
 
 def test_the_target_is_provisioned_through_the_provisioning_service(
         cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-        sandboxes: Callable[[str], Sandbox]) -> None:
+        sandboxes: Callable[[str], Sandbox], plane_settings: dict[str, Any]) -> None:
     admin = cli_env.admin
     admin.post("/tenants/apply")
     assert admin.post("/sync", {"full": True})["ok"]
@@ -48,7 +51,43 @@ def test_the_target_is_provisioned_through_the_provisioning_service(
     target = shown["hosts"][0]["target"]
     box = next(b for b in pool if (b.address, b.port) == (target["address"], target["port"]))
     assert tree(legacy.root / DATA.lstrip("/")) == tree(box.root / DATA.lstrip("/"))
+    # the DR copy (DR-REMOTE, cold) got the same data as the target, and verify checked it
+    (copy,) = [b for b in pool if b is not box]
+    assert tree(legacy.root / DATA.lstrip("/")) == tree(copy.root / DATA.lstrip("/"))
+    assert "every DR copy of the target holds the same data" in out
+    assert "DR-REMOTE cold copy" in out
     requests = admin.get("/requests")["requests"]
     mine = [r for r in requests if r["department"] == "gd-edu" and r["system"] == "exam"]
     assert len(mine) == 1 and mine[0]["state"] == "done"
     assert mine[0]["approver"] == "migration-gate"
+    made = {s["site"]: s["server_id"] for s in admin.get(f"/requests/{mine[0]['id']}")["servers"]}
+    assert set(made) == {"PROD", "DR-REMOTE"}
+    assert admin.post("/sync", {"full": True})["ok"]
+    assert made["PROD"] in _server_ids(admin, "gd-edu")
+
+    # the rollback brings the data back, then deletes the servers it made (target and copy)
+    (box.root / DATA.lstrip("/") / "after-cutover.txt").write_text("kept\n")
+    code, out, err = cli(capsys, "migrate", "rollback", wave, "--follow")
+    assert code == 0, out + err
+    assert (legacy.root / DATA.lstrip("/") / "after-cutover.txt").read_text() == "kept\n"
+    for site, sid in made.items():
+        assert f"deleted {site} server {sid}" in out
+    assert admin.post("/sync", {"full": True})["ok"]
+    assert not set(made.values()) & _server_ids(admin, "gd-edu")
+    assert admin.get(f"/migrate/waves/{wave}")["hosts"][0]["target"] is None
+    known = (Path(str(plane_settings["migrate_dir"])) / "known_hosts").read_text()
+    assert f"[{box.address}]:{box.port} " not in known
+    assert f"[{copy.address}]:{copy.port} " not in known
+    with Session(cli_env.engine) as session:
+        released = [r for r in session.exec(select(AuditEntryRow))
+                    if r.action == "migrate.rollback.release"]
+    assert len(released) == 1 and "edu-app1" in (released[0].after_json or "")
+    # again: nothing left to release, nothing deleted twice
+    code, out, err = cli(capsys, "migrate", "rollback", wave, "--follow")
+    assert code == 0, out + err
+    assert "deleted" not in out
+
+
+def _server_ids(admin: Any, department: str) -> set[str]:
+    page = admin.get("/servers", department=department, limit=1000)
+    return {s["id"] for s in page["servers"]}

@@ -4,6 +4,7 @@ ansible-runner, files move with rsync; then a rollback brings back what the targ
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,14 +45,24 @@ def test_a_wave_runs_end_to_end_and_rolls_back(
     code, out, _ = cli(capsys, "migrate", "run", wave, "--follow")
     assert code == 0 and f"{wave}: done" in out
 
-    # the target takes writes after the cutover; the rollback brings them back
+    # the target takes writes after the cutover; the rollback brings them back — a new file,
+    # and a file edited in place that keeps its size and time (as a database's pages do)
     legacy, target = boxes["hrss-a"]
     (target.root / DATA.lstrip("/") / "written-after-cutover.txt").write_text("keep me\n")
+    edited = target.root / DATA.lstrip("/") / "f0.bin"
+    before = edited.stat()
+    content = bytearray(edited.read_bytes())
+    content[:4] = b"EDIT"
+    edited.write_bytes(bytes(content))
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
     code, out, err = cli(capsys, "migrate", "rollback", wave, "--follow")
     assert code == 0, out + err
     assert (legacy.root / DATA.lstrip("/") / "written-after-cutover.txt").read_text() == \
         "keep me\n"
+    assert (legacy.root / DATA.lstrip("/") / "f0.bin").read_bytes() == bytes(content)
     assert tree(legacy.root / DATA.lstrip("/")) == tree(target.root / DATA.lstrip("/"))
+    # declared targets were built outside govcloud: kept, and the rollback says so
+    assert out.count("kept the declared target") == 2
     for name, (legacy, target) in boxes.items():
         assert (legacy.root / "run" / f"{name}.running").exists()
         assert not (target.root / "run" / f"{name}.running").exists()
