@@ -1,7 +1,8 @@
 """The simulator held to the real cloud: one script of openstacksdk calls — the reads and writes
 govcloud makes, and their error cases (bad flavor, over quota, bad marker, stale Placement
 generation, not found, forbidden), and the moves operators make (resize with confirm or revert,
-cold and live migration, shelve/unshelve, a router and a floating IP, the agents listing) — runs
+cold and live migration, evacuation, shelve/unshelve, a router and a floating IP, the agents
+listing) — runs
 against the real cloud and against the simulator, and
 each call's observation is compared: HTTP status, the set of response fields at the requested
 microversion, the error body's shape, and pagination (a ``next`` link on a short page, the
@@ -350,6 +351,34 @@ def _live_migrate(t: Target) -> dict[str, Any]:
         _drop(t, sid)
 
 
+def _evacuate(t: Target) -> dict[str, Any]:
+    """Evacuate off a compute forced down for the call: refused while it is up; then rebuilt
+    elsewhere with the allocation on both hosts (the source's part waits for that compute)."""
+    sid = _fresh(t, "diff-evacuate")
+    before = _server(t, sid)
+    host = before["OS-EXT-SRV-ATTR:host"]
+    services = get(t.admin.compute, "/os-services", COMPUTE, binary="nova-compute",
+                   host=host).json()["services"]
+    svc = f"/os-services/{services[0]['id']}"
+    try:
+        alive = _action(t, sid, {"evacuate": {}})
+        obs: dict[str, Any] = {"source up": [alive.status_code,
+                                             _error_text(alive, sid).replace(host, "<host>")]}
+        assert t.admin.compute.put(svc, json={"forced_down": True},
+                                   microversion=COMPUTE).status_code == 200
+        obs["request"] = _action(t, sid, {"evacuate": {}}).status_code
+        after = _wait(t, sid, "ACTIVE")
+        mig = _migration(t, sid)
+        obs["after"] = _state(after)
+        obs["host changed"] = after["OS-EXT-SRV-ATTR:host"] != host
+        obs["migration"] = [mig.get("migration_type"), mig.get("status")]
+        obs["server on providers"] = len(_allocations(t, sid)["allocations"])
+        return obs
+    finally:
+        t.admin.compute.put(svc, json={"forced_down": False}, microversion=COMPUTE)
+        _drop(t, sid)
+
+
 def _shelve(t: Target) -> dict[str, Any]:
     sid = _fresh(t, "diff-shelve")
     try:
@@ -479,6 +508,7 @@ SCRIPT: dict[str, Callable[[Target], dict[str, Any]]] = {
         _resize_errors,
     "live migrate": _live_migrate,
     "shelve, then unshelve": _shelve,
+    "evacuate": _evacuate,
     "migrations list": _migrations_list,
     "router and floating ip": _router_and_floating_ip,
     "network agents": lambda t: observe(get(t.admin.network, "/agents")),
