@@ -118,3 +118,26 @@ def test_every_writer_of_the_control_plane_takes_the_write_lock_first() -> None:
             if pattern.search(line):
                 found.append(f"{rel}:{n}: {line.strip()}")
     assert not found, found
+
+
+def test_no_plain_session_of_the_control_plane_writes() -> None:
+    """A ``Session(engine)`` begins deferred on SQLite: the control plane only reads through
+    one; every session that adds, flushes or commits is a ``write_session``."""
+    opener = re.compile(r"^(\s*)with Session\(")
+    found = []
+    for path in sorted((ROOT / "govcloud").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith("govcloud/sim/"):
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            match = opener.match(line)
+            if match is None:
+                continue
+            indent = len(match.group(1))
+            for later in lines[i + 1:]:
+                if later.strip() and len(later) - len(later.lstrip()) <= indent:
+                    break
+                if re.search(r"\.(commit|flush)\(\)|session\.add\(", later):
+                    found.append(f"{rel}:{i + 1}: {later.strip()}")
+    assert not found, found
