@@ -17,6 +17,16 @@ from govcloud.domain.text import check_identifier, printable, printable_lines, s
 from govcloud.errors import InvalidInput, PermanentError
 
 _QUOTAS = ("cores", "ram_mb", "instances", "volumes", "gigabytes", "ports")
+_QUOTA_HEADERS = {"ram_mb": "RAM GIB"}  # RAM is shown in GiB everywhere (docs/capacity.md)
+
+
+def _quota_cell(name: str, figure: dict[str, int]) -> str:
+    """``in use/limit`` of one quota; RAM (MiB in Nova) in GiB; an unlimited limit as -1."""
+    used, limit = figure["in_use"], figure["limit"]
+    if name == "ram_mb":
+        return f"{used / 1024:,.0f}/{limit / 1024:,.0f}" if limit >= 0 else \
+            f"{used / 1024:,.0f}/-1"
+    return f"{used}/{limit}"
 
 
 def _print_json(data: Any) -> None:
@@ -276,11 +286,12 @@ def cmd_departments_show(args: argparse.Namespace) -> int:
         if s["error"]:
             rows.append((s["site"], "error: " + s["error"], *("" for _ in _QUOTAS), ""))
             continue
-        quotas = [f"{s['quotas'][q]['in_use']}/{s['quotas'][q]['limit']}"
-                  if q in s["quotas"] else "-" for q in _QUOTAS]
+        quotas = [_quota_cell(q, s["quotas"][q]) if q in s["quotas"] else "-"
+                  for q in _QUOTAS]
         servers = ", ".join(f"{k} {v}" for k, v in s["servers"]["by_status"].items()) or "0"
         rows.append((s["site"], s["project_id"] or "(no project)", *quotas, servers))
-    echo(_table(rows, ("SITE", "PROJECT", *(q.upper() for q in _QUOTAS), "SERVERS")))
+    echo(_table(rows, ("SITE", "PROJECT", *(_QUOTA_HEADERS.get(q, q.upper()) for q in _QUOTAS),
+                       "SERVERS")))
     return 0
 
 

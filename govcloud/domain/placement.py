@@ -196,6 +196,10 @@ def _gib(mb: int) -> str:
     return f"{mb / 1024:,.0f} GiB RAM"
 
 
+def _gib_n(mb: int) -> str:
+    return f"{mb / 1024:,.0f} GiB"
+
+
 def _vcpu(n: int) -> str:
     return f"{n:,} vCPU"
 
@@ -212,7 +216,7 @@ def _quota_problems(site: SiteInput, demand: Demand,
     reserved = site.reserved_quota
     for name, need, unit, held in (
             ("cores", demand.cores, "cores", reserved.cores),
-            ("ram", demand.ram_mb, "MB RAM", reserved.ram_mb),
+            ("ram", demand.ram_mb, "GiB RAM", reserved.ram_mb),
             ("instances", demand.instances, "instances", reserved.instances)):
         quota = site.quotas.get(name)
         if quota is None:
@@ -222,6 +226,12 @@ def _quota_problems(site: SiteInput, demand: Demand,
         room = quota.room(held)
         if room is not None and need > room:
             short.append(CHECKED_QUOTAS[name])
+            if name == "ram":  # Nova counts MiB; shown in GiB, as capacity is everywhere
+                problems.append(
+                    f"{site.site}: {department} quota has {_gib(max(room, 0))} left (limit "
+                    f"{_gib_n(quota.limit)}, in use {_gib_n(quota.in_use)}, reserved "
+                    f"{_gib_n(held)}), request needs {_gib(need)}")
+                continue
             problems.append(
                 f"{site.site}: {department} quota has {max(room, 0):,} {unit} left "
                 f"(limit {quota.limit:,}, in use {quota.in_use:,}, reserved {held:,}), "

@@ -170,15 +170,20 @@ def test_what_if_names_only_the_resources_that_are_short(capsys: pytest.CaptureF
     from govcloud.cli_inventory import _print_what_if
 
     zero = {"vcpu": 0, "ram_mb": 0, "disk_gb": 0}
+    room = {"vcpu": 100, "ram_mb": 200 * 1024, "disk_gb": 0}
     _print_what_if({
         "lost_site": "PROD", "lost_load": {"servers": 10, "vcpu": 40}, "fits": False,
         "receiving": [
             {"site": "DR-LOCAL", "fits": True, "shortfall": zero, "departments": ["gd-psd"],
-             "incoming": {"vcpu": 8, "ram_mb": 16384}},
+             "incoming": {"vcpu": 8, "ram_mb": 16384}, "free": room},
             {"site": "DR-REMOTE", "fits": False, "departments": ["gd-edu", "gd-tax"],
              "shortfall": {"vcpu": 0, "ram_mb": 2048 * 1024, "disk_gb": 0},
-             "incoming": {"vcpu": 32, "ram_mb": 65536}}],
-        "not_protected": [], "copies_lost": []})
+             "incoming": {"vcpu": 32, "ram_mb": 65536}, "free": room}],
+        "not_protected": [], "copies_lost": []},
+        # DR-LOCAL's free counts a host that is down: more than its headroom
+        {"DR-LOCAL": {"vcpus": {"free": 164}, "ram_mb": {"free": 328 * 1024}}})
     out = capsys.readouterr().out
-    assert "DR-LOCAL: takes 1 department (8 vCPU, 16 GiB RAM) — fits" in out
+    # the room counted is the headroom, shown with the free figure it differs from
+    assert ("DR-LOCAL: takes 1 department (8 vCPU, 16 GiB RAM) into headroom 100 vCPU, "
+            "200 GiB; free 164 vCPU, 328 GiB — fits") in out
     assert out.rstrip().endswith("— SHORT by 2,048 GiB RAM")

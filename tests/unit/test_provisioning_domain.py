@@ -259,6 +259,14 @@ def test_quota_headroom_counts_use_and_other_reservations() -> None:
     assert place(spec, targets(1), {"PROD": unlimited}).ok
 
 
+def test_a_ram_quota_problem_is_told_in_gib() -> None:
+    """RAM in GiB, as everywhere else (issue 17), though Nova's quota counts MiB."""
+    spec = parse_request(request())  # 2 × gc.c4m8: 16 GiB
+    result = place(spec, targets(1), {"PROD": roomy("PROD", ram=8 * 1024)})
+    assert result.problems == ["PROD: gd-psd quota has 8 GiB RAM left (limit 8 GiB, in use "
+                               "0 GiB, reserved 0 GiB), request needs 16 GiB RAM"]
+
+
 def test_per_host_fit_and_anti_affinity() -> None:
     spec = parse_request(request(servers=[{"name_prefix": "db", "flavor": "gc.c4m8",
                                            "image": "i", "network": "n", "count": 3}]))

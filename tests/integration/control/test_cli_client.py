@@ -85,6 +85,12 @@ def test_tenants_and_departments_text(cli_env: Plane, capsys: pytest.CaptureFixt
     assert code == 0 and "no changes" in out
     code, out, _ = run(capsys, "departments", "show", "gd-psd")
     assert code == 0 and "PROD" in out and "DR-REMOTE" in out
+    # RAM in GiB, as everywhere else (issue 17), not Nova's MiB
+    header = next(line for line in out.splitlines() if line.startswith("SITE"))
+    assert "RAM GIB" in header and "RAM_MB" not in header
+    ram = cli_env.admin.get("/departments/gd-psd")["sites"][0]["quotas"]["ram_mb"]
+    prod = next(line for line in out.splitlines() if line.startswith("PROD"))
+    assert f"{ram['in_use'] / 1024:,.0f}/{ram['limit'] / 1024:,.0f}" in prod
     code, _, err = run(capsys, "departments", "show", "gd-nope")
     assert code == NotFound.exit_code and "no department 'gd-nope'" in err
 
