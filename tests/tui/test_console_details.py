@@ -170,6 +170,13 @@ async def test_what_if_counts_are_counts_of_its_rows(ready: Plane) -> None:
             w["copies_lost"])
         assert {table.cells(k)[0].rsplit("(", 1)[1].rstrip(")") for k in copies} == {
             c["department"] for c in w["copies_lost"]}
+        # Enter opens the department of the row
+        code = table.cursor_key.split("/", 1)[1]
+        await pilot.press("enter")
+        department = await loaded(pilot, "department")
+        assert department.code == code
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is view, what="back to the what-if")
         # the receiving sites' headroom is shown beside their free figures (losing PROD)
         await pilot.press("1")
         await wait_for(pilot, lambda: "PROD" in text_of(view, "#whatif-verdict")
@@ -213,6 +220,8 @@ async def test_the_chinese_console_translates_every_view_and_key(ready: Plane) -
             assert view.table._header_text().count("…") == 0, view.table._header_text()
             keys = [k.description for k in view.query(FooterKey)]
             assert keys and not _untranslated(keys), (view_name, keys)
+            # Enter ("详情", drill in) is offered only where it opens something
+            assert ("详情" in keys) == (view_name in ("requests", "whatif")), (view_name, keys)
             placeholder = view.query_one("#filter").placeholder
             assert CJK.search(placeholder), placeholder
 

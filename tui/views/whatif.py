@@ -61,7 +61,11 @@ class WhatIfView(ListView):
     def drill(self, key: str) -> None:
         from tui.views.departments import DepartmentScreen  # (departments imports overview)
 
-        self.app.push_screen(DepartmentScreen(key.split("/", 1)[1]))
+        code = key.split("/", 1)[1]
+        if code not in self.app.departments:  # type: ignore[attr-defined]
+            self.set_status(f"{code} is a project of no department in the catalogue", "error")
+            return
+        self.app.push_screen(DepartmentScreen(code))
 
     def show_above(self, data: Any) -> None:
         self.query_one("#whatif-verdict", Static).update(verdict_text(self.app, data,
