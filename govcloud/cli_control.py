@@ -120,7 +120,8 @@ def cmd_admin_bootstrap(args: argparse.Namespace) -> int:
     try:
         upgrade_engine(engine)
         with write_session(engine) as session:
-            issued = PrincipalRepository(session=session).bootstrap_admin(args.name)
+            issued = PrincipalRepository(session=session).bootstrap_admin(
+                args.name, person=args.person)
             AuditLog(session=session).append(
                 actor="bootstrap", action="principal.bootstrap",
                 target=f"principal:{issued.record.name}", after=issued.record.summary())
@@ -128,9 +129,41 @@ def cmd_admin_bootstrap(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if args.json:
-        _print_json({"name": issued.record.name, "token": issued.token})
+        _print_json({"name": issued.record.name, "person": issued.record.principal.person,
+                     "token": issued.token})
     else:
         echo(issued.token)
+    return 0
+
+
+def cmd_admin_approve(args: argparse.Namespace) -> int:
+    """Approve a pending principal with direct database access — only while no bureau-admin
+    of another person than its issuer exists (the second admin's way in)."""
+    from govcloud.store.audit import AuditLog, write_session
+    from govcloud.store.engine import make_engine
+    from govcloud.store.migrate import upgrade_engine
+    from govcloud.store.principals import PrincipalRepository
+
+    engine = make_engine(_settings(args).database_url)
+    try:
+        upgrade_engine(engine)
+        with write_session(engine) as session:
+            repo = PrincipalRepository(session=session)
+            before = repo.get_principal(args.name)
+            after = repo.approve_unattended(args.name)
+            AuditLog(session=session).append(
+                actor="bootstrap", action="principal.approve",
+                target=f"principal:{after.name}", before=before.summary(),
+                after={**after.summary(), "issued_by": before.issued_by,
+                       "issued_by_person": before.issued_by_person})
+            session.commit()
+    finally:
+        engine.dispose()
+    if args.json:
+        _print_json({"name": after.name, "person": after.principal.person,
+                     "status": "approved"})
+    else:
+        echo(f"approved {after.name} ({after.principal.person})")
     return 0
 
 
@@ -172,16 +205,44 @@ def cmd_context_list(args: argparse.Namespace) -> int:
 
 # --- principals and audit --------------------------------------------------------------------
 
+def _print_issued(args: argparse.Namespace, answer: dict[str, Any]) -> None:
+    """The token alone on stdout (scripts read it); a pending one's note on stderr."""
+    if args.json:
+        _print_json(answer)
+        return
+    echo(answer["token"])
+    if answer.get("pending"):
+        name = answer["principal"]["name"]
+        echo(f"{name} is pending: its token works once a bureau-admin who is another person "
+             f"runs `govcloud principals approve {name}`", file=sys.stderr)
+
+
 def cmd_principals_add(args: argparse.Namespace) -> int:
-    body = {"name": args.name, "role": args.role, "city": args.city,
+    body = {"name": args.name, "role": args.role, "person": args.person, "city": args.city,
             "department": args.department,
             "ttl_days": None if args.no_expiry else args.ttl_days}
     with _client(args) as api:
         answer = api.post("/principals", body)
+    _print_issued(args, answer)
+    return 0
+
+
+def cmd_principals_approve(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        answer = api.post(api_path("principals", args.name, "approve"))
     if args.json:
         _print_json(answer)
     else:
-        echo(answer["token"])
+        p = answer["principal"]
+        echo(f"approved {p['name']} ({p['person']}, {p['role']})")
+    return 0
+
+
+def cmd_principals_rotate(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        answer = api.post(api_path("principals", args.name, "rotate"),
+                          {"ttl_days": None if args.no_expiry else args.ttl_days})
+    _print_issued(args, answer)
     return 0
 
 
@@ -191,9 +252,9 @@ def cmd_principals_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(principals)
         return 0
-    echo(_table([(p["name"], p["role"], p["city"] or p["department"] or "all", p["status"],
-                   p["expires_at"] or "never") for p in principals],
-                 ("NAME", "ROLE", "SCOPE", "STATUS", "EXPIRES")))
+    echo(_table([(p["name"], p["person"], p["role"], p["city"] or p["department"] or "all",
+                   p["status"], p["expires_at"] or "never") for p in principals],
+                 ("NAME", "PERSON", "ROLE", "SCOPE", "STATUS", "EXPIRES")))
     return 0
 
 
@@ -351,6 +412,12 @@ def register(commands: Any) -> None:
              "its token (refused while an active bureau-admin exists)", client=False)
     p.add_argument("--database-url", help="default: the database_url setting")
     p.add_argument("--name", default="admin")
+    p.add_argument("--person", help="the person behind it (default: the name)")
+    p = _cmd(sub, "approve", cmd_admin_approve, "approve a pending principal with direct "
+             "database access (refused while a bureau-admin of another person than its "
+             "issuer exists: they approve with `principals approve`)", client=False)
+    p.add_argument("--database-url", help="default: the database_url setting")
+    p.add_argument("name")
 
     sub = _group(commands, "context", "named control-plane servers and tokens")
     p = _cmd(sub, "add", cmd_context_add, "add or replace a context", json_=False,
@@ -364,11 +431,22 @@ def register(commands: Any) -> None:
     _cmd(sub, "list", cmd_context_list, "list the contexts", client=False)
 
     sub = _group(commands, "principals", "people and pipelines with API tokens")
-    p = _cmd(sub, "add", cmd_principals_add, "add a principal; prints its token, once")
+    p = _cmd(sub, "add", cmd_principals_add, "add a principal; prints its token, once (a "
+             "bureau-admin, operator or ci token works once another person approves it)")
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--person", required=True,
+                   help="the person behind it (for ci: the person accountable)")
     p.add_argument("--city", help="for --role city-operator")
     p.add_argument("--department", help="for --role department-viewer")
+    p.add_argument("--ttl-days", type=float, default=90.0, help="token lifetime (default 90)")
+    p.add_argument("--no-expiry", action="store_true", help="the token never expires")
+    p = _cmd(sub, "approve", cmd_principals_approve, "approve a pending principal (you must "
+             "be another person than the one who issued its token)")
+    p.add_argument("name", type=identifier("principal name"))
+    p = _cmd(sub, "rotate", cmd_principals_rotate, "issue a principal a new token; prints it, "
+             "once (the old one stops working)")
+    p.add_argument("name", type=identifier("principal name"))
     p.add_argument("--ttl-days", type=float, default=90.0, help="token lifetime (default 90)")
     p.add_argument("--no-expiry", action="store_true", help="the token never expires")
     p = _cmd(sub, "list", cmd_principals_list, "list the principals")

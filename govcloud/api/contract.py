@@ -3,10 +3,11 @@
 
 * the error answers: every route may answer 400/401/403/404/409/413/422 (and 500/503) with
   ``ErrorBody``, ``{"error": {"message", "hint", "type"}}`` (``ERROR_RESPONSES``);
-* the input bounds of ``govcloud.domain.limits`` as parameter types: integers within int64
-  (``Id``, ``Cursor``), names and text with a length, lists with a size, times in ISO 8601.
+* the input bounds of ``govcloud.domain.limits`` as parameter types: ids and cursors within
+  the database's INTEGER (``Id``, ``cursor``), names and text with a length, lists with a
+  size, times in ISO 8601.
 
-A route declares ``Annotated[int, Cursor] = 0``-style parameters with these; request models
+A route declares ``Annotated[int, cursor("...")] = 0``-style parameters with these; models
 use ``Name``, ``Line``, ``Text`` and ``Names`` for their fields.
 """
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from govcloud.api.fields import FREE_TEXT, PLAIN_LINE
 from govcloud.domain.limits import (
-    INT64_MAX,
+    MAX_ID,
     MAX_ITEMS,
     MAX_LINE,
     MAX_NAME,
@@ -60,15 +61,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
                 "(TemporaryError; CLI exit 75)"),
 }
 
-# --- integers: ids and cursors fit a BIGINT ----------------------------------------------------
+# --- integers: ids and cursors fit the database's INTEGER columns -------------------------------
 
-Id = Path(ge=1, le=INT64_MAX, description="an id (1 to 2^63-1)")
+Id = Path(ge=1, le=MAX_ID, description="an id (1 to 2^31-1)")
 """A path parameter that is a row id: ``request_id: Annotated[int, Id]``."""
 
 
 def cursor(description: str) -> Any:
-    """A query parameter that is a position in a list (0 to 2^63-1)."""
-    return Query(ge=0, le=INT64_MAX, description=description)
+    """A query parameter that is a position in a list (0 to 2^31-1)."""
+    return Query(ge=0, le=MAX_ID, description=description)
 
 
 # --- strings --------------------------------------------------------------------------------

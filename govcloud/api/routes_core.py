@@ -19,5 +19,6 @@ def health() -> dict[str, Any]:
 
 @router.get("/whoami", summary="the principal holding the token")
 def whoami(principal: CurrentPrincipal) -> dict[str, Any]:
-    return {"name": principal.name, "role": principal.role.value, "city": principal.city,
+    return {"name": principal.name, "person": principal.person,
+            "role": principal.role.value, "city": principal.city,
             "department": principal.department, "scope": principal.scope}

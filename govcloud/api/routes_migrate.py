@@ -33,7 +33,7 @@ from govcloud.api.fields import Identifier
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.rbac import Action, Principal, Role, Target
 from govcloud.domain.waves import DEFAULT_GATE, STEPS
-from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput
+from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput, NotFound
 from govcloud.services import migration as service
 from govcloud.services import migration_run as run_service
 from govcloud.services.migration_targets import CloudTargets
@@ -173,6 +173,9 @@ class SignoffBody(BaseModel):
 @router.post("/migrate/signoff", summary="record the department's sign-off to migrate")
 def signoff(request: Request, engine: Engine_, principal: CurrentPrincipal,
             catalogue: Catalogue_, body: SignoffBody) -> dict[str, Any]:
+    if catalogue.find(body.department) is None:  # a sign-off for no department stores nothing
+        raise NotFound(f"no department {body.department!r}",
+                       hint="`govcloud departments list` shows the codes")
     _check(principal, Action.MIGRATION_RUN, catalogue, body.department)
     service.set_signoff(engine, department=body.department, actor=principal.name,
                         note=body.note, clock=request.app.state.clock)

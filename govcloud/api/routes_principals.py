@@ -1,15 +1,21 @@
 """Principals (``/principals``) and the audit log (``/audit``, ``/audit/verify``).
 
 Managing principals is the bureau-admin's (``principal.manage``); every change is audited in
-the same transaction, target ``principal:NAME``, never with the token. The audit log is read
-with ``audit.view``: a principal whose role reaches only part of the cloud sees only the
-entries about its departments (``AuditFilter(departments=...)``); verifying the whole chain
-needs ``audit.view`` on the whole cloud.
+the same transaction, target ``principal:NAME``, never with the token. Every principal names
+the person behind it. A token issued to a privileged role (bureau-admin, operator, ci) — a new
+principal's, or one rotated by another person than the principal's — leaves the principal
+``pending`` until a bureau-admin who is another person than its issuer approves it
+(``POST /principals/{name}/approve``); only then does the token work. A city-operator's city
+and a department-viewer's department must exist in the catalogue.
+
+The audit log is read with ``audit.view``: a principal whose role reaches only part of the
+cloud sees only the entries about its departments (``AuditFilter(departments=...)``);
+verifying the whole chain needs ``audit.view`` on the whole cloud.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -29,9 +35,11 @@ from govcloud.api.deps import (
 from govcloud.api.fields import Identifier
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.limits import MAX_LINE, MAX_TTL_DAYS
-from govcloud.domain.rbac import Action, Principal, Role
+from govcloud.domain.rbac import MAX_PERSON, Action, Principal, Role, same_person
+from govcloud.errors import InvalidInput
+from govcloud.services.inventory import rbac_city
 from govcloud.store.audit import MAX_PAGE, AuditFilter, AuditLog, write_session
-from govcloud.store.principals import DEFAULT_TOKEN_TTL, PrincipalRepository
+from govcloud.store.principals import DEFAULT_TOKEN_TTL, IssuedToken, PrincipalRepository
 
 router = APIRouter()
 
@@ -45,30 +53,108 @@ GlobalAuditor = Annotated[Principal, Depends(require(Action.VIEW_AUDIT))]
 class NewPrincipal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="lower-case name, e.g. li.wei or ci-pipeline")
+    name: str = Field(max_length=64, description="lower-case name, e.g. li.wei or ci-pipeline")
     role: Role
-    city: str | None = Field(default=None, description="for a city-operator only")
-    department: str | None = Field(default=None, description="for a department-viewer only")
+    person: str = Field(min_length=1, max_length=MAX_PERSON,
+                        description="the person behind the principal (for a ci account, the "
+                                    "person accountable for the pipeline); one person may "
+                                    "hold several principals")
+    city: str | None = Field(default=None, max_length=64,
+                             description="for a city-operator only")
+    department: str | None = Field(default=None, max_length=64,
+                                   description="for a department-viewer only")
     ttl_days: float | None = Field(default=DEFAULT_TOKEN_TTL.days, gt=0, le=MAX_TTL_DAYS,
                                    allow_inf_nan=False,
                                    description="token lifetime in days (at most "
                                                f"{MAX_TTL_DAYS}); null: until revoked")
 
 
+class Rotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_days: float | None = Field(default=DEFAULT_TOKEN_TTL.days, gt=0, le=MAX_TTL_DAYS,
+                                   allow_inf_nan=False,
+                                   description="token lifetime in days (at most "
+                                               f"{MAX_TTL_DAYS}); null: until revoked")
+
+
+def _ttl(days: float | None) -> timedelta | None:
+    return None if days is None else timedelta(days=days)
+
+
+def _check_scope(principal: Principal, catalogue: Catalogue) -> None:
+    """A city-operator's city and a department-viewer's department exist in the catalogue."""
+    if principal.department is not None and catalogue.find(principal.department) is None:
+        raise InvalidInput(f"no department {principal.department!r} in the catalogue",
+                           hint="`govcloud departments list` shows the codes")
+    if principal.city is not None:
+        cities = sorted({c for d in catalogue if (c := rbac_city(d)) is not None})
+        if principal.city not in cities:
+            raise InvalidInput(f"no city {principal.city!r} in the catalogue",
+                               hint="cities with tenants: " + (", ".join(cities) or "none"))
+
+
+def _issued(issued: IssuedToken, now: datetime) -> dict[str, Any]:
+    return {"principal": issued.record.to_dict(now), "token": issued.token,
+            "pending": issued.record.pending}
+
+
 @router.post("/principals", tags=["principals"], status_code=201,
-             summary="add a principal; the answer holds its token, shown this once")
-def add_principal(body: NewPrincipal, admin: Admin, engine: Engine_,
-                  clock: Clock_) -> dict[str, Any]:
+             summary="add a principal; the answer holds its token, shown this once (a "
+                     "privileged role's token works once another person approves it)")
+def add_principal(body: NewPrincipal, admin: Admin, engine: Engine_, clock: Clock_,
+                  catalogue: Annotated[Catalogue, Depends(get_catalogue)]) -> dict[str, Any]:
     principal = Principal(name=body.name, role=body.role, city=body.city,
-                          department=body.department)
-    ttl = None if body.ttl_days is None else timedelta(days=body.ttl_days)
+                          department=body.department, person=body.person)
+    _check_scope(principal, catalogue)
     with write_session(engine) as session:
-        issued = PrincipalRepository(session=session, clock=clock).add(principal, ttl=ttl)
+        issued = PrincipalRepository(session=session, clock=clock).add(
+            principal, ttl=_ttl(body.ttl_days), issued_by=admin,
+            pending=principal.role.privileged)
         AuditLog(session=session, clock=clock).append(
             actor=admin.name, action="principal.add", target=f"principal:{principal.name}",
-            after=issued.record.summary())
+            after={**issued.record.summary(), "issued_by_person": admin.person})
         session.commit()
-    return {"principal": issued.record.to_dict(clock()), "token": issued.token}
+    return _issued(issued, clock())
+
+
+@router.post("/principals/{name}/approve", tags=["principals"],
+             summary="approve a pending principal's token (a bureau-admin who is another "
+                     "person than its issuer)")
+def approve_principal(name: Identifier, admin: Admin, engine: Engine_,
+                      clock: Clock_) -> dict[str, Any]:
+    with write_session(engine) as session:
+        repo = PrincipalRepository(session=session, clock=clock)
+        before = repo.get_principal(name)
+        after = repo.approve(name, admin)
+        AuditLog(session=session, clock=clock).append(
+            actor=admin.name, action="principal.approve", target=f"principal:{name}",
+            before=before.summary(),
+            after={**after.summary(), "approved_by_person": admin.person,
+                   "issued_by": before.issued_by, "issued_by_person": before.issued_by_person})
+        session.commit()
+    return {"principal": after.to_dict(clock())}
+
+
+@router.post("/principals/{name}/rotate", tags=["principals"],
+             summary="issue the principal a new token, shown this once (the old one stops "
+                     "working; a privileged role's works once another person approves it)")
+def rotate_principal(name: Identifier, admin: Admin, engine: Engine_, clock: Clock_,
+                     body: Rotation | None = None) -> dict[str, Any]:
+    body = body or Rotation()
+    with write_session(engine) as session:
+        repo = PrincipalRepository(session=session, clock=clock)
+        before = repo.get_principal(name)
+        # one's own token, rotated: the same person holds it, so no one else need approve
+        own = same_person(admin.person, before.principal.person)
+        issued = repo.rotate_token(name, ttl=_ttl(body.ttl_days), issued_by=admin,
+                                   pending=before.principal.role.privileged and not own)
+        AuditLog(session=session, clock=clock).append(
+            actor=admin.name, action="principal.rotate", target=f"principal:{name}",
+            before=before.summary(),
+            after={**issued.record.summary(), "issued_by_person": admin.person})
+        session.commit()
+    return _issued(issued, clock())
 
 
 @router.get("/principals", tags=["principals"], summary="every principal (never a token)")

@@ -9,7 +9,8 @@ request can fill the database, the logs or the audit chain (docs/security.md, "I
 * ``MAX_ITEMS`` — the entries of one list in a body (sites, hosts, server groups);
 * ``MAX_QUERY_ITEMS`` — the values of one repeated query parameter (departments, flavors,
   states), so that a URL within the bounds stays under the HTTP server's 16 KiB request head;
-* ``INT64_MAX`` — every integer (ids, cursors) fits a database BIGINT;
+* ``MAX_ID`` — an id or cursor (request, event, audit seq) fits the database's INTEGER
+  column (PostgreSQL: 32 bits; beyond it a lookup fails, it does not find nothing);
 * ``MAX_TTL_DAYS`` — a token lifetime in days (finite).
 
 The audit chain can never be edited, so free text goes into an entry as ``text_digest``:
@@ -22,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-INT64_MAX = 2**63 - 1
+MAX_ID = 2**31 - 1
 MAX_NAME = 128
 MAX_LINE = 500
 MAX_TEXT = 4000

@@ -17,6 +17,15 @@ A scoped principal never sees another department's data: single objects are chec
 ``can(principal, action, Target.of(code, city))``; lists, counts, search and exports are
 filtered with ``visible_departments``. Approving also needs ``may_approve`` (requester ≠
 approver), a separate check because it depends on the request, not only on the role.
+
+Separation of duties is between **persons**, not tokens: every principal names the person
+behind it (``person``; for a ``ci`` account the person accountable for the pipeline), one
+person may hold several principals, and ``may_approve`` / ``may_approve_principal`` compare
+persons (``same_person``). A token of a principal with a privileged role (``PRIVILEGED``:
+bureau-admin, operator, ci) only works once a bureau-admin who is another person than the one
+who issued it (added the principal, or rotated its token) approves it
+(``may_approve_principal``), so that one person cannot mint a second admin token and approve
+their own requests with it.
 """
 
 from __future__ import annotations
@@ -31,6 +40,10 @@ from govcloud.errors import Forbidden, InvalidInput
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_PERSON = 128
+# Letters of any script, digits, spaces and the punctuation of names ("O'Brien", "Li Wei-ming",
+# "张伟", "zhang.wei@gd.gov.cn"); no control or format characters, no markup.
+_PERSON_BAD = re.compile(r"[^\w .,'@()\-·]")
 
 
 class Role(StrEnum):
@@ -42,6 +55,14 @@ class Role(StrEnum):
     CITY_OPERATOR = "city-operator"
     DEPARTMENT_VIEWER = "department-viewer"
     CI = "ci"
+
+    @property
+    def privileged(self) -> bool:
+        """True for the roles whose new principals need a second person's approval."""
+        return self in PRIVILEGED
+
+
+PRIVILEGED = frozenset({Role.BUREAU_ADMIN, Role.OPERATOR, Role.CI})
 
 
 class Kind(StrEnum):
@@ -135,13 +156,16 @@ class Principal:
     """Someone (or some pipeline) acting on the control plane.
 
     ``city`` is set exactly for a city-operator, ``department`` exactly for a
-    department-viewer; names are lower-case so that two spellings can never be two people.
+    department-viewer; names are lower-case so that two spellings can never be two principals.
+    ``person`` is the human behind it (several principals may share one); it defaults to the
+    principal's name and is kept as given, with its white space collapsed.
     """
 
     name: str
     role: Role
     city: str | None = None
     department: str | None = None
+    person: str = ""
 
     def __post_init__(self) -> None:
         try:
@@ -168,6 +192,7 @@ class Principal:
             if value is not None and not _CODE.match(value):
                 raise InvalidInput(f"principal {self.name}: invalid {label} code {value!r}",
                                    hint="codes are lower-case, e.g. guangzhou or gd-psd")
+        object.__setattr__(self, "person", person_name(self.person or self.name))
 
     @property
     def scope(self) -> str:
@@ -248,17 +273,54 @@ def require(principal: Principal, action: Action, target: Target) -> None:
                         hint="ask a bureau-admin for a principal with the right role or scope")
 
 
-def may_approve(principal: Principal, request_requester: str) -> Decision:
-    """Requester ≠ approver: nobody decides on a request they submitted themselves.
+def person_name(value: str) -> str:
+    """A person's name as kept: white space collapsed; 1 to 128 characters of letters,
+    digits, spaces and ``.,'@()-·``. Raises InvalidInput otherwise."""
+    if not isinstance(value, str):
+        raise InvalidInput("a person's name must be text", hint='e.g. --person "Li Wei"')
+    name = " ".join(value.split())
+    bad = _PERSON_BAD.search(name)
+    if not name or len(name) > MAX_PERSON or bad is not None:
+        shown = repr(name[:MAX_PERSON]) if bad is None else f"character {bad.group()!r}"
+        raise InvalidInput(
+            f"invalid person name ({'empty' if not name else shown})",
+            hint=f"the human behind the principal, at most {MAX_PERSON} characters of "
+                 "letters, digits, spaces and .,'@()-· (e.g. \"Li Wei\" or 李伟)")
+    return name
+
+
+def same_person(a: str, b: str) -> bool:
+    """Do ``a`` and ``b`` name the same person (case and white space aside)?"""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def may_approve(principal: Principal, requester_person: str) -> Decision:
+    """Requester ≠ approver: nobody decides on a request they submitted themselves — with
+    any of their principals (``requester_person`` is the person behind the submitting one).
 
     This is the separation check only; the caller also asks ``can(principal,
     Action.REQUEST_APPROVE, target)`` for the role and scope.
     """
-    if principal.name.casefold() == request_requester.strip().casefold():
-        return Decision(False, f"{principal.name} submitted this request and so may not decide "
-                               "on it (requester and approver must differ)")
-    return Decision(True, f"{principal.name} did not submit this request "
-                          f"(it was {request_requester})")
+    if same_person(principal.person, requester_person):
+        return Decision(False, f"{principal.name} ({principal.person}) submitted this request, "
+                               "with this or another principal, and so may not decide on it "
+                               "(requester and approver must differ, as persons)")
+    return Decision(True, f"{principal.person} did not submit this request "
+                          f"(it was {requester_person.strip()})")
+
+
+def may_approve_principal(approver: Principal, issued_by_person: str | None) -> Decision:
+    """Four eyes on privileged principals: the bureau-admin approving one's token is another
+    person than the one who issued it (``issued_by_person``: who added the principal or
+    rotated its token; None when that was done with direct database access)."""
+    if approver.role is not Role.BUREAU_ADMIN:
+        return Decision(False, f"{approver.name} ({approver.role}) may not approve principals: "
+                               "only a bureau-admin may")
+    if issued_by_person is not None and same_person(approver.person, issued_by_person):
+        return Decision(False, f"{approver.name} ({approver.person}) issued this principal's "
+                               "token, with this or another principal, and so may not approve "
+                               "it (issuer and approver must differ, as persons)")
+    return Decision(True, f"{approver.person} did not issue this principal's token")
 
 
 class DepartmentRef(Protocol):

@@ -5,7 +5,8 @@ Every accepted transition is audited (``request.<verb>``, target ``department:<c
 same transaction as the change, with who did it and why. RBAC: submitting and cancelling need
 ``request.submit`` / ``request.cancel`` on the request's department, deciding needs
 ``request.approve`` / ``request.reject`` there and ``may_approve`` (the requester never decides
-on their own request). A department's auto-approval policy (setting ``auto_approve``) approves
+on their own request — nor does any other principal of the same person: a request records its
+requester's person). A department's auto-approval policy (setting ``auto_approve``) approves
 a request at submission when it allows it; the request then shows the policy as its approver.
 
 Approval places the request (``govcloud.domain.placement``) against the stored inventory
@@ -309,7 +310,7 @@ def submit(ctx: ProvisioningContext, principal: Principal, data: Any) -> dict[st
     department's auto-approval policy may approve it at once."""
     spec = parse_request(data)
     department = _department(ctx, principal, spec.department, Action.REQUEST_SUBMIT)
-    row = _insert_submitted(ctx, spec, department, principal.name)
+    row = _insert_submitted(ctx, spec, department, principal.name, principal.person)
     rid = row.id or 0
     policy = ctx.auto_approve.get(spec.department)
     if policy is not None:
@@ -319,7 +320,7 @@ def submit(ctx: ProvisioningContext, principal: Principal, data: Any) -> dict[st
 
 
 def _insert_submitted(ctx: ProvisioningContext, spec: RequestSpec, department: Department,
-                      requester: str) -> ProvisionRequestRow:
+                      requester: str, requester_person: str) -> ProvisionRequestRow:
     level = effective_dr_level(spec, department.dr_level)
     targets = ctx.policy.targets(level, ctx.sites)
     _check_before_reserving(ctx, spec, targets)
@@ -330,7 +331,7 @@ def _insert_submitted(ctx: ProvisioningContext, spec: RequestSpec, department: D
         row = ProvisionRequestRow(
             department=spec.department, system=spec.system, dr_level=level,
             state=RequestState.SUBMITTED.value, requester=requester,
-            spec_json=spec_json,
+            requester_person=requester_person, spec_json=spec_json,
             placement_json=json.dumps({"targets": [{"site": t.site, "kind": t.kind.value}
                                                    for t in targets]}),
             created_at=now, updated_at=now)
@@ -379,13 +380,15 @@ def _note(ctx: ProvisioningContext, rid: int, kind: str, message: str) -> None:
 
 def _check_decider(ctx: ProvisioningContext, principal: Principal, request_id: int,
                    action: Action) -> None:
-    """The role and scope may ``action`` the request, and the principal did not submit it."""
+    """The role and scope may ``action`` the request, and the principal's person did not
+    submit it."""
     with Session(ctx.engine) as session:
         row = _visible_request(ctx, principal, session, request_id, action)
-        requester = row.requester
+        requester = row.requester_person
     decision = may_approve(principal, requester)
     if not decision:
-        raise Forbidden(decision.reason, hint="another bureau-admin must decide on it")
+        raise Forbidden(decision.reason,
+                        hint="a bureau-admin who is another person must decide on it")
 
 
 def approve(ctx: ProvisioningContext, principal: Principal, request_id: int) -> dict[str, Any]:
@@ -555,9 +558,10 @@ class _ApprovalRun:
                                "requests you may see")
             if refusal is not None:  # a fresh error per approval (each caller raises its own)
                 raise Forbidden(refusal.message, hint=refusal.hint)
-            decision = may_approve(item.principal, row["requester"])
+            decision = may_approve(item.principal, row["requester_person"])
             if not decision:
-                raise Forbidden(decision.reason, hint="another bureau-admin must decide on it")
+                raise Forbidden(decision.reason,
+                                hint="a bureau-admin who is another person must decide on it")
         before = row["state"]
         transition(rid, before, RequestState.APPROVED)
         parsed = self.specs[rid]
@@ -741,7 +745,7 @@ def submit_approved(ctx: ProvisioningContext, *, actor: str, data: Any,
     department = ctx.catalogue().find(spec.department)
     if department is None:
         raise NotFound(f"no department {spec.department!r}")
-    row = _insert_submitted(ctx, spec, department, actor)
+    row = _insert_submitted(ctx, spec, department, actor, actor)
     return _approve(ctx, row.id or 0, approver=approver, actor=approver)
 
 

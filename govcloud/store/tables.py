@@ -38,7 +38,10 @@ class SiteRow(SQLModel, table=True):
 
 
 class PrincipalRow(SQLModel, table=True):
-    """Someone (or a pipeline) with an API token. Only the token's SHA-256 is kept."""
+    """Someone (or a pipeline) with an API token. Only the token's SHA-256 is kept.
+
+    ``person`` is the human behind it (0009); ``approved_at`` is None while the principal
+    waits for a second person's approval (a privileged role), and its token does not work."""
 
     __tablename__ = "principal"
 
@@ -51,6 +54,11 @@ class PrincipalRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    person: str = Field(max_length=128)
+    issued_by: str | None = Field(default=None, max_length=64)
+    issued_by_person: str | None = Field(default=None, max_length=128)
+    approved_by: str | None = Field(default=None, max_length=64)
+    approved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class AuditEntryRow(SQLModel, table=True):

@@ -24,6 +24,7 @@ class ProvisionRequestRow(SQLModel, table=True):
     dr_level: int = 1
     state: str = Field(max_length=16)
     requester: str = Field(max_length=64)
+    requester_person: str = Field(max_length=128)  # separation of duties compares persons
     approver: str | None = Field(default=None, max_length=128)
     reason: str | None = Field(default=None, sa_type=Text)
     spec_json: str = Field(sa_type=Text)

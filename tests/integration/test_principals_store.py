@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from govcloud.domain.rbac import Principal, Role
-from govcloud.errors import ConflictError, GovCloudError, InvalidInput, NotFound
+from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput, NotFound
 from govcloud.store.audit import write_session
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade
@@ -178,7 +178,8 @@ def test_list_and_get(engine: Engine, clock: Clock) -> None:
         assert record.created_at == T0 and record.expires_at == T0 + timedelta(days=90)
         assert record.to_dict(clock.now) == {
             "name": "gz-ops", "role": "city-operator", "city": "guangzhou", "department": None,
-            "status": "active", "created_at": T0.isoformat(),
+            "person": "gz-ops", "status": "active", "created_at": T0.isoformat(),
+            "issued_by": None, "approved_by": None, "approved_at": T0.isoformat(),
             "expires_at": (T0 + timedelta(days=90)).isoformat(), "revoked_at": None}
         assert "token" not in str(record.summary())
         assert r.find_principal("nobody") is None
@@ -249,5 +250,91 @@ def test_bootstrap_outside_a_write_session_is_refused_on_sqlite(tmp_path: object
     try:
         with Session(eng) as session, pytest.raises(RuntimeError, match="write_session"):
             repo(session, clock).bootstrap_admin()
+    finally:
+        eng.dispose()
+
+
+# --- persons and approval (issue 17, item 2) -----------------------------------------------
+
+ALICE = Principal("alice", Role.BUREAU_ADMIN, person="Alice Chen")
+BOB = Principal("bob", Role.BUREAU_ADMIN, person="Bob Li")
+
+
+def test_a_pending_token_works_only_once_another_person_approves(engine: Engine,
+                                                                 clock: Clock) -> None:
+    token = add(engine, clock, Principal("ops", Role.OPERATOR, person="Zhao"),
+                issued_by=ALICE, pending=True)
+    assert authenticate(engine, clock, token) is None
+    with write_session(engine) as session:
+        r = repo(session, clock)
+        assert r.get_principal("ops").status(clock.now) == "pending"
+        for same in (ALICE, Principal("alice-2", Role.BUREAU_ADMIN, person=" alice  CHEN")):
+            with pytest.raises(Forbidden, match="issuer and approver must differ"):
+                r.approve("ops", same)
+        with pytest.raises(Forbidden, match="only a bureau-admin"):
+            r.approve("ops", Principal("ops-2", Role.OPERATOR, person="Bob Li"))
+        clock.now += timedelta(minutes=5)
+        record = r.approve("ops", BOB)
+        session.commit()
+    assert record.approved_by == "bob" and record.approved_at == clock.now
+    assert record.issued_by == "alice" and record.issued_by_person == "Alice Chen"
+    assert authenticate(engine, clock, token) == Principal("ops", Role.OPERATOR, person="Zhao")
+    with write_session(engine) as session, pytest.raises(ConflictError, match="not waiting"):
+        repo(session, clock).approve("ops", BOB)
+
+
+def test_a_rotation_can_leave_the_principal_pending(engine: Engine, clock: Clock) -> None:
+    old = add(engine, clock, Principal("ci-x", Role.CI, person="Zhao"))
+    with write_session(engine) as session:
+        issued = repo(session, clock).rotate_token("ci-x", issued_by=ALICE, pending=True)
+        session.commit()
+    assert authenticate(engine, clock, old) is None
+    assert authenticate(engine, clock, issued.token) is None
+    with write_session(engine) as session:
+        repo(session, clock).approve("ci-x", BOB)
+        session.commit()
+    assert authenticate(engine, clock, issued.token) is not None
+
+
+def test_unattended_approval_only_while_no_other_person_could(engine: Engine,
+                                                              clock: Clock) -> None:
+    """The second bureau-admin's way in (direct database access), and nothing more."""
+    admin = Principal("admin", Role.BUREAU_ADMIN)
+    bootstrap(engine, clock)
+    second = add(engine, clock, Principal("second", Role.BUREAU_ADMIN, person="Bob Li"),
+                 issued_by=admin, pending=True)
+    with write_session(engine) as session:
+        repo(session, clock).approve_unattended("second")
+        session.commit()
+    assert authenticate(engine, clock, second) is not None
+    add(engine, clock, Principal("third", Role.BUREAU_ADMIN, person="Carol"),
+        issued_by=admin, pending=True)
+    with write_session(engine) as session:
+        with pytest.raises(ConflictError, match=r"can be approved by a bureau-admin \(Bob Li\)"):
+            repo(session, clock).approve_unattended("third")
+        assert repo(session, clock).get_principal("third").pending
+
+
+def test_existing_principals_and_requests_get_a_person(database_url: str) -> None:
+    """The 0009 migration: person = the principal's name, approved when created; a request's
+    requester_person = its requester."""
+    upgrade(database_url, "0008_flavors")
+    eng = make_engine(database_url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO principal (name, role, token_hash, created_at) "
+                "VALUES ('old.admin', 'bureau-admin', :h, :t)"), {"h": "0" * 64, "t": T0})
+            conn.execute(text(
+                "INSERT INTO provision_request (department, system, dr_level, state, "
+                "requester, spec_json, created_at, updated_at) VALUES ('gd-psd', 's', 1, "
+                "'submitted', 'old.ops', '{}', :t, :t)"), {"t": T0})
+        upgrade(database_url, "0009_principal_person")
+        with eng.connect() as conn:
+            row = conn.execute(text("SELECT person, approved_at FROM principal")).one()
+            person = conn.execute(text("SELECT requester_person FROM provision_request")
+                                  ).scalar_one()
+        assert row[0] == "old.admin" and row[1] is not None
+        assert person == "old.ops"
     finally:
         eng.dispose()

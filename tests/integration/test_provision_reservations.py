@@ -351,3 +351,24 @@ def test_lock_requests_reads_each_request_as_the_orm_does(ctx: svc.ProvisioningC
     assert got[ids[1]]["state"] == "approved" and got[ids[1]]["placement_json"]
     assert got[ids[0]]["approver"] is None
     assert isinstance(got[ids[0]]["created_at"], datetime)
+
+
+def test_separation_of_duties_is_per_person_not_per_principal(
+        ctx: svc.ProvisioningContext, engine: Engine) -> None:
+    """A second principal of the requester's person (another token, even another name) may
+    neither approve (the batched path) nor reject the request; another person may."""
+    seed(engine, hosts=5, host_vcpu=64, quota_cores=-1)
+    boss_again = Principal("boss-laptop", "bureau-admin", person="boss")
+    boss_spelled = Principal("b.o.s.s", "bureau-admin", person="  BOSS ")
+    rid = svc.submit(ctx, ADMIN, one_server("mine"))["id"]
+    for same in (boss_again, boss_spelled):
+        with pytest.raises(Forbidden, match="requester and approver must differ"):
+            svc.approve(ctx, same, rid)
+        with pytest.raises(Forbidden, match="requester and approver must differ"):
+            svc.reject(ctx, same, rid, "self-dealing")
+    with Session(engine) as session:
+        assert store.get_request(session, rid).state == "submitted"
+        assert store.get_request(session, rid).requester_person == "boss"
+    deputy = Principal("deputy-phone", "bureau-admin", person="Deputy")
+    approved = svc.approve(ctx, deputy, rid)
+    assert approved["state"] == "approved" and approved["approver"] == "deputy-phone"

@@ -31,6 +31,7 @@ if not os.environ.get(ENV):
 from govcloud.api.app import make_app  # noqa: E402
 from govcloud.api.server import ServerThread  # noqa: E402
 from govcloud.client import ApiClient  # noqa: E402
+from govcloud.domain.rbac import Principal, Role  # noqa: E402
 from govcloud.settings import load_settings  # noqa: E402
 from govcloud.store.audit import write_session  # noqa: E402
 from govcloud.store.engine import make_engine  # noqa: E402
@@ -106,6 +107,18 @@ class Plane:
     engine: Any
     real: RealCloud
     catalogue: Path
+    approver_token: str = ""  # a second bureau-admin, another person (approves principals)
+
+    def principal(self, name: str, role: str) -> str:
+        """Add a principal as the admin; a privileged one approved by the second admin."""
+        with ApiClient(self.url, self.admin_token) as admin:
+            answer = admin.post("/principals", {"name": name, "role": role,
+                                                "person": f"person {name}"})
+        if answer["pending"]:
+            with ApiClient(self.url, self.approver_token) as approver:
+                approver.post(f"/principals/{name}/approve")
+        token: str = answer["token"]
+        return token
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +128,9 @@ def plane(real: RealCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     engine = make_engine(database_url)
     upgrade_engine(engine)
     with write_session(engine) as session:
-        admin = PrincipalRepository(session=session).bootstrap_admin()
+        repo = PrincipalRepository(session=session)
+        admin = repo.bootstrap_admin()
+        approver = repo.add(Principal("second-admin", Role.BUREAU_ADMIN, person="Second Admin"))
         session.commit()
     catalogue = department_catalogue(root / "tenants")
     settings = load_settings(database_url=database_url, clouds_yaml=real.clouds_yaml,
@@ -127,7 +142,7 @@ def plane(real: RealCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     server = ServerThread(app).start()
     try:
         yield Plane(url=server.url, admin_token=admin.token, engine=engine, real=real,
-                    catalogue=catalogue)
+                    catalogue=catalogue, approver_token=approver.token)
     finally:
         server.stop()
         engine.dispose()

@@ -69,8 +69,7 @@ def test_kill_9_between_create_and_record_then_restart_adopts(
     delete_system(real)
     admin = served.bootstrap()
     served.serve(**{FAULT_KILL_AFTER_CREATE: "1"})
-    operator = served.api(admin, "POST", "/principals",
-                          {"name": "ops-crash", "role": "operator"})["token"]
+    operator = served.principal(admin, "ops-crash", "operator")
     served.api(admin, "POST", "/tenants/apply", {})
     assert served.api(admin, "POST", "/sync", {"full": True})["ok"]
     rid = served.api(operator, "POST", "/requests",

@@ -22,8 +22,7 @@ def ready(plane: Plane) -> tuple[Plane, ApiClient, ApiClient]:
     admin.post("/tenants/apply", {})
     report = admin.post("/sync", {"full": True})
     assert report["ok"], report
-    operator = ApiClient(plane.url, admin.post("/principals", {"name": "ops-real",
-                                                               "role": "operator"})["token"])
+    operator = ApiClient(plane.url, plane.principal("ops-real", "operator"))
     return plane, admin, operator
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from govcloud.api.app import make_app
 from govcloud.api.server import ServerThread
 from govcloud.client import ApiClient
+from govcloud.domain.rbac import Principal, Role
 from govcloud.settings import load_settings
 from govcloud.sim.server import RunningSimulator, start
 from govcloud.store.audit import write_session
@@ -52,6 +53,7 @@ class Plane:
     clock: Clock
     catalogue: Path
     clients: list[ApiClient] = field(default_factory=list)
+    approver_token: str = ""  # a second bureau-admin, another person (approves principals)
 
     def client(self, token: str | None) -> ApiClient:
         api = ApiClient(self.url, token)
@@ -62,12 +64,25 @@ class Plane:
     def admin(self) -> ApiClient:
         return self.client(self.admin_token)
 
+    @property
+    def approver(self) -> ApiClient:
+        return self.client(self.approver_token)
+
+    def add_principal(self, name: str, role: str, **scope: str | None) -> str:
+        """Add a principal as the admin (person: ``person NAME``) and return its working
+        token: a privileged one (bureau-admin, operator, ci) approved by the second admin."""
+        answer = self.admin.post("/principals", {"name": name, "role": role,
+                                                 "person": f"person {name}", **scope})
+        if answer["pending"]:
+            self.approver.post(f"/principals/{name}/approve")
+        token: str = answer["token"]
+        return token
+
     def principal(self, role: str, *, city: str | None = None,
                   department: str | None = None) -> tuple[str, ApiClient]:
         name = f"{role}-{uuid.uuid4().hex[:8]}"
-        answer = self.admin.post("/principals", {"name": name, "role": role, "city": city,
-                                                 "department": department})
-        return name, self.client(answer["token"])
+        token = self.add_principal(name, role, city=city, department=department)
+        return name, self.client(token)
 
 
 def small_catalogue(directory: Path) -> Path:
@@ -132,7 +147,10 @@ def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
     engine = make_engine(plane_database)
     upgrade_engine(engine)
     with write_session(engine) as session:
-        admin = PrincipalRepository(session=session).bootstrap_admin()
+        repo = PrincipalRepository(session=session)
+        admin = repo.bootstrap_admin()
+        # a second bureau-admin, another person, approves the privileged principals tests add
+        approver = repo.add(Principal("second-admin", Role.BUREAU_ADMIN, person="Second Admin"))
         session.commit()
     clock = Clock()
     settings = load_settings(database_url=plane_database, clouds_yaml=clouds_yaml,
@@ -142,7 +160,7 @@ def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
                    workers=_workers(request))
     server = ServerThread(app).start()
     result = Plane(url=server.url, admin_token=admin.token, engine=engine, sim=sim,
-                   clock=clock, catalogue=catalogue)
+                   clock=clock, catalogue=catalogue, approver_token=approver.token)
     try:
         yield result
     finally:

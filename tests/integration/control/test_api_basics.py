@@ -35,7 +35,8 @@ def test_bad_or_missing_token_is_401_with_a_hint(plane: Plane, header: str | Non
 
 def test_whoami(plane: Plane) -> None:
     name, api = plane.principal("city-operator", city="shenzhen")
-    assert api.get("/whoami") == {"name": name, "role": "city-operator", "city": "shenzhen",
+    assert api.get("/whoami") == {"name": name, "person": f"person {name}",
+                                  "role": "city-operator", "city": "shenzhen",
                                   "department": None, "scope": "city shenzhen"}
 
 
@@ -46,9 +47,10 @@ def test_revoked_token_is_401_and_revocation_is_audited(plane: Plane) -> None:
     with pytest.raises(Forbidden, match="unknown, expired or revoked"):
         api.get("/whoami")
     entries = plane.admin.get("/audit", target=f"principal:{name}")["entries"]
-    assert [e["action"] for e in entries] == ["principal.add", "principal.revoke"]
-    assert {e["actor"] for e in entries} == {"admin"}
-    assert entries[1]["after"]["revoked"] is True
+    assert [e["action"] for e in entries] == ["principal.add", "principal.approve",
+                                              "principal.revoke"]
+    assert [e["actor"] for e in entries] == ["admin", "second-admin", "admin"]
+    assert entries[2]["after"]["revoked"] is True
     assert all("gct_" not in str(e) for e in entries)  # never the token
     listed = {p["name"]: p for p in plane.admin.get("/principals")["principals"]}
     assert listed[name]["status"] == "revoked"
@@ -70,12 +72,13 @@ def test_expired_token_is_401(plane: Plane) -> None:
 def test_principal_errors_carry_message_hint_and_status(plane: Plane) -> None:
     name, _ = plane.principal("ci")
     with pytest.raises(ConflictError, match="already exists") as conflict:
-        plane.admin.post("/principals", {"name": name, "role": "ci"})
-    assert conflict.value.hint
+        plane.admin.post("/principals", {"name": name, "role": "ci", "person": "Li Wei"})
+    assert conflict.value.hint and "principals rotate NAME" in conflict.value.hint
     with pytest.raises(InvalidInput, match="city is given for, and only for"):
-        plane.admin.post("/principals", {"name": "x-y", "role": "city-operator"})
+        plane.admin.post("/principals", {"name": "x-y", "role": "city-operator",
+                                         "person": "Li Wei"})
     with pytest.raises(InvalidInput, match="invalid request"):
-        plane.admin.post("/principals", {"name": "x-y", "role": "wizard"})
+        plane.admin.post("/principals", {"name": "x-y", "role": "wizard", "person": "Li Wei"})
     with pytest.raises(NotFound, match="no principal named"):
         plane.admin.delete("/principals/nobody-at-all")
     with pytest.raises(NotFound, match="no such API path"):

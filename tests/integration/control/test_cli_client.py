@@ -59,7 +59,7 @@ def test_contexts_are_kept_0600_and_used(cli_env: Plane, capsys: pytest.CaptureF
 def test_principals_add_prints_the_token_alone(cli_env: Plane,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "principals", "add", "wang.fang", "--role",
-                       "department-viewer", "--department", "gd-edu")
+                       "department-viewer", "--department", "gd-edu", "--person", "Wang Fang")
     assert code == 0
     token = out.strip()
     assert token.startswith("gct_") and out == token + "\n"
@@ -72,7 +72,8 @@ def test_principals_add_prints_the_token_alone(cli_env: Plane,
     code, _, err = run(capsys, "departments", "list", "--token", token)
     assert code == Forbidden.exit_code
     assert "error: the API token is unknown, expired or revoked" in err and "hint:" in err
-    code, _, err = run(capsys, "principals", "add", "bad", "--role", "city-operator")
+    code, _, err = run(capsys, "principals", "add", "bad", "--role", "city-operator",
+                       "--person", "Wang Fang")
     assert code == 2 and "error:" in err and "hint: use --city CITY" in err
 
 
@@ -97,7 +98,7 @@ def test_tenants_and_departments_text(cli_env: Plane, capsys: pytest.CaptureFixt
 
 def test_audit_verify_names_the_tampered_entry(cli_env: Plane,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "principals", "add", "zhao.lei", "--role", "operator")
+    run(capsys, "principals", "add", "zhao.lei", "--role", "operator", "--person", "Zhao Lei")
     code, out, _ = run(capsys, "audit", "verify")
     assert code == 0 and out.startswith("audit chain intact")
     code, out, _ = run(capsys, "audit", "list", "--json", "--actor", "admin",

@@ -70,8 +70,7 @@ def _tagged(served: Served, rid: int) -> dict[str, list[str]]:
 def test_kill_9_between_create_and_record_then_restart_adopts(served: Served) -> None:
     admin = served.bootstrap()
     served.serve(**{FAULT_KILL_AFTER_CREATE: "1"})
-    operator = served.api(admin, "POST", "/principals",
-                          {"name": "ops-wu", "role": "operator"})["token"]
+    operator = served.principal(admin, "ops-wu", "operator")
     assert served.api(admin, "POST", "/sync", {"full": True})["ok"]
     rid = served.api(operator, "POST", "/requests", {
         "department": "gd-psd", "system": "crash", "justification": "kill -9 test",

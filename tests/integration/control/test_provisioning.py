@@ -68,12 +68,12 @@ def plane_workers() -> Any:
 @pytest.fixture(scope="module")
 def prov(plane: Plane) -> ProvPlane:
     """The plane (with the job worker) synced, with an operator."""
-    answer = plane.admin.post("/principals", {"name": "ops-li", "role": "operator"})
+    token = plane.add_principal("ops-li", "operator")
     report = plane.admin.post("/sync", {"full": True})
     assert report["ok"], report
     assert plane.sim.clouds_yaml is not None
     return ProvPlane(plane.url, plane.engine, plane.sim, plane.admin,
-                     plane.client(answer["token"]), plane.sim.clouds_yaml, answer["token"])
+                     plane.client(token), plane.sim.clouds_yaml, token)
 
 
 def request(system: str, *, count: int = 2, flavor: str = "gc.c2m4", image: str = IMAGE,
