@@ -40,6 +40,7 @@ from sqlmodel import Session
 from sync_bench import DEFAULT_PG, pg_schema
 
 from govcloud.cloud.connect import connect
+from govcloud.domain.audit_signing import AuditKey
 from govcloud.domain.placement import Demand
 from govcloud.domain.rbac import Principal
 from govcloud.domain.sites import default_sites
@@ -49,6 +50,7 @@ from govcloud.services import provisioning as svc
 from govcloud.services.catalogue import load_catalogue
 from govcloud.services.sync import Syncer
 from govcloud.store import provisioning as store
+from govcloud.store.audit import keyed
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.workers.provision import ProvisionWorker, WorkerSettings
@@ -285,7 +287,9 @@ def bench_approvals(work: Path, pg: str | None) -> list[dict[str, Any]]:
             engine = make_engine(url)
             try:
                 upgrade_engine(engine)
-                ctx, _ = context(engine, work / "appr" / "clouds.yaml")
+                # keyed as a server's is: every audit entry of an approval carries its MAC
+                ctx, _ = context(keyed(engine, AuditKey(os.urandom(32))),
+                                 work / "appr" / "clouds.yaml")
                 one = approvals(ctx, 1, 50, "seq")
                 print(f"{label}, one approver: {one}", flush=True)
                 result = approvals(ctx, APPROVERS, APPROVALS, "par", rounds=ROUNDS)

@@ -88,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from govcloud.store.engine import display_url, make_engine
     from govcloud.store.migrate import upgrade_engine
 
-    settings = _settings(args)
+    settings = _settings(args).with_audit_defaults()
     engine = make_engine(settings.database_url)
     upgrade_engine(engine)
     app = make_app(engine=engine, settings=settings, catalogue_dir=args.catalogue,
@@ -110,6 +110,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keyed(args: argparse.Namespace, engine: Any) -> Any:
+    """``engine`` keyed with the server's audit key (made now if there is none yet), so that
+    entries written here carry their MAC as the server's do."""
+    from govcloud.services.audit_anchor import open_key
+
+    path = _settings(args).with_audit_defaults().audit_key_file
+    return open_key(engine, path)[0]
+
+
 def cmd_admin_bootstrap(args: argparse.Namespace) -> int:
     from govcloud.store.audit import AuditLog, write_session
     from govcloud.store.engine import make_engine
@@ -119,7 +128,7 @@ def cmd_admin_bootstrap(args: argparse.Namespace) -> int:
     engine = make_engine(_settings(args).database_url)
     try:
         upgrade_engine(engine)
-        with write_session(engine) as session:
+        with write_session(_keyed(args, engine)) as session:
             issued = PrincipalRepository(session=session).bootstrap_admin(
                 args.name, person=args.person)
             AuditLog(session=session).append(
@@ -147,7 +156,7 @@ def cmd_admin_approve(args: argparse.Namespace) -> int:
     engine = make_engine(_settings(args).database_url)
     try:
         upgrade_engine(engine)
-        with write_session(engine) as session:
+        with write_session(_keyed(args, engine)) as session:
             repo = PrincipalRepository(session=session)
             before = repo.get_principal(args.name)
             after = repo.approve_unattended(args.name)
@@ -283,9 +292,45 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _newest_checkpoint(anchor: Path, key_file: Path | None) -> Any:
+    """The newest checkpoint of an anchor file, after checking that its seqs never go back
+    and — with the audit key — every line's signature."""
+    from govcloud.services.audit_anchor import read_checkpoints, read_key
+
+    key = read_key(key_file) if key_file is not None else None
+    newest, count = None, 0
+    for line, checkpoint in read_checkpoints(anchor):
+        count += 1
+        if key is not None and not checkpoint.signed_by(key):
+            raise PermanentError(f"{anchor} line {line}: the checkpoint of entry "
+                                 f"{checkpoint.seq} is not signed with the audit key "
+                                 f"(key id {key.key_id}; the line names {checkpoint.key_id})",
+                                 hint="the anchor file was edited, or the key is not the "
+                                      "server's: compare it with another copy")
+        if newest is not None and checkpoint.seq < newest.seq:
+            raise PermanentError(f"{anchor} line {line}: checkpoint {checkpoint.seq} comes "
+                                 f"after checkpoint {newest.seq}: the file was edited",
+                                 hint="checkpoints only ever go forward")
+        newest = checkpoint
+    if newest is None:
+        raise InvalidInput(f"the anchor file {anchor} holds no checkpoint",
+                           hint="the server appends one to its audit_anchor_file every "
+                                "audit_checkpoint_interval_s while the log grows")
+    if key is not None:
+        echo(f"{anchor}: {count} checkpoints, all signed with key {key.key_id}",
+             file=sys.stderr)
+    return newest
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {}
+    if args.key_file is not None and args.anchor is None:
+        raise InvalidInput("--key-file checks an anchor file's signatures: give --anchor too")
+    if args.anchor is not None:
+        newest = _newest_checkpoint(args.anchor, args.key_file)
+        params = {f"anchor_{k}": v for k, v in newest.to_dict().items()}
     with _client(args) as api:
-        result = api.get("/audit/verify")
+        result = api.get("/audit/verify", **params)
     if args.json:
         _print_json(result)
         return 0 if result["ok"] else 1
@@ -461,8 +506,15 @@ def register(commands: Any) -> None:
     p.add_argument("--after-seq", type=int)
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--newest-first", action="store_true")
-    _cmd(sub, "verify", cmd_audit_verify, "verify the hash chain; exits non-zero and names "
-         "the first bad entry when it is broken")
+    p = _cmd(sub, "verify", cmd_audit_verify, "verify the hash chain, every entry's MAC and "
+             "that the chain still reaches the newest signed checkpoint; exits non-zero and "
+             "names the first bad entry when it does not")
+    p.add_argument("--anchor", type=Path, metavar="FILE",
+                   help="an anchor file (the server's audit_anchor_file, or your copy): the "
+                        "chain must still reach its newest checkpoint with the same hash")
+    p.add_argument("--key-file", type=Path, metavar="KEY",
+                   help="the audit key: also check every checkpoint's signature here (without "
+                        "it the server checks the newest one's)")
 
     sub = _group(commands, "tenants", "the department catalogue in every site")
     for name, handler, help_ in (

@@ -15,18 +15,16 @@ from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, ech
 from govcloud.client import api_path
 from govcloud.domain.text import printable
 from govcloud.errors import InvalidInput
+from govcloud.yamlfile import read_text
 
 # --- hosts -------------------------------------------------------------------------------------
 
 
 def cmd_hosts_import(args: argparse.Namespace) -> int:
     path: Path = args.file
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}",
-                           hint="give the path of an inventory file "
-                                "(inventory/legacy/<department>.yaml)") from None
+    text = read_text(path, what="inventory file",  # bounded; no devices, only UTF-8
+                     hint="give the path of an inventory file "
+                          "(inventory/legacy/<department>.yaml)")
     with _client(args) as api:
         answer = api.post("/hosts/import", {"text": text, "name": str(path)})
     if args.json:

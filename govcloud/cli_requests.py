@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
 from govcloud.client import api_path
 from govcloud.domain.text import printable
-from govcloud.errors import InvalidInput
 
 EXIT_DONE = 0
 EXIT_REJECTED = 20
@@ -29,27 +27,29 @@ FINAL_EXIT = {"done": EXIT_DONE, "rejected": EXIT_REJECTED, "failed": EXIT_FAILE
 
 
 def read_request_file(path: str) -> Any:
-    """A request file (YAML or JSON; '-' is stdin) as data; unreadable or unparsable files are
-    an InvalidInput naming the file."""
-    import yaml
+    """A request file (YAML or JSON; '-' is stdin) as plain data. A file that cannot be read,
+    is not a regular file (``/dev/zero``), is over 1 MiB or not UTF-8, does not parse, gives a
+    key twice or holds anything but JSON data (``.inf``, ``.nan``, dates) is an InvalidInput
+    naming the file — before anything is sent."""
+    from govcloud import yamlfile
 
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read request file {path}: {exc.strerror}",
-                           hint="check the path (see docs/examples/request.yaml)") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise InvalidInput(f"cannot parse request file {path}: {detail}",
-                           hint="fix the YAML syntax (see docs/examples/request.yaml)") from None
+    what = f"request file {printable(path)}"
+    text = yamlfile.read_text(path, what="request file",
+                              hint="check the path (see docs/examples/request.yaml)")
+    return yamlfile.load(text, what=what,
+                         hint="fix the YAML syntax (see docs/examples/request.yaml)")
 
 
 def _line(r: dict[str, Any]) -> str:
     who = f", approved by {printable(r['approver'])}" if r.get("approver") else ""
     return (f"request {r['id']} ({printable(r['department'])}/{printable(r['system'])}): "
             f"{printable(r['state'])}{who}")
+
+
+def _submitted_line(r: dict[str, Any]) -> str:
+    """``_line``, saying so when the server answered an existing, identical request."""
+    return _line(r) + (" — no change: this request was submitted before"
+                       if r.get("unchanged") else "")
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -59,7 +59,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer)
     else:
-        echo(_line(answer))
+        echo(_submitted_line(answer))
     return 0
 
 
@@ -160,7 +160,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     with _client(args) as api:
         r = api.post("/requests", data)
         if not args.json:
-            echo(_line(r), flush=True)
+            echo(_submitted_line(r), flush=True)
         if not args.wait:
             if args.json:
                 _print_json(r)

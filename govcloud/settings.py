@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from govcloud.domain.sites import Site, SiteRole, check_sites, default_sites
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
+from govcloud.yamlfile import safe_load
 
 ENV_PREFIX = "GOVCLOUD_"
 CONFIG_ENV = "GOVCLOUD_CONFIG"
@@ -74,7 +75,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise InvalidInput(f"cannot read config file {path}: {exc.strerror}",
                            hint=f"check the path and its permissions (or {CONFIG_ENV})") from exc
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        # YAML: a key given twice is an error, not "the last one wins"
+        data = tomllib.loads(text) if path.suffix == ".toml" else safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         detail = " ".join(str(exc).split())
         raise InvalidInput(f"cannot parse config file {path}: {detail}",
@@ -201,6 +203,21 @@ class Settings(BaseSettings):
     metrics_tls_cert: Path | None = Field(default=None,
                                           description="TLS certificate of --metrics-port")
     metrics_tls_key: Path | None = Field(default=None, description="its private key")
+    # the audit log's key and anchor (docs/security.md); ``govcloud serve`` and ``admin
+    # bootstrap`` default them to the XDG state dir (with_audit_defaults), an app built
+    # without them keeps an unkeyed log
+    audit_key_file: Path | None = Field(
+        default=None, description="the audit key (64 hex digits, mode 0600; made on first "
+                                  "start); never inside the database")
+    audit_anchor_file: Path | None = Field(
+        default=None, description="where signed checkpoints of the audit chain are appended "
+                                  "(JSON lines)")
+    audit_checkpoint_interval_s: float = Field(
+        default=60.0, gt=0, le=86400, description="a checkpoint at least this often while "
+                                                  "the audit log grows")
+    audit_checkpoint_entries: int = Field(
+        default=100, ge=1, le=1_000_000, description="a checkpoint as soon as this many entries "
+                                                     "came after the last one")
 
     @field_validator("sites")
     @classmethod
@@ -222,6 +239,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         file_settings = _ConfigFileSource(settings_cls, overridden_by=env_settings)
         return init_settings, env_settings, file_settings
+
+    def with_audit_defaults(self) -> Settings:
+        """These settings with the audit key and anchor files in the XDG state dir when
+        unset (what a real server runs with)."""
+        return self.model_copy(update={
+            "audit_key_file": self.audit_key_file or state_dir() / "audit.key",
+            "audit_anchor_file": self.audit_anchor_file or state_dir() / "audit-anchor.jsonl"})
 
     def migrate_path(self) -> Path:
         """Where migration keeps known_hosts, run artifacts and staged data."""

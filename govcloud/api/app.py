@@ -116,7 +116,9 @@ def make_app(*, engine: Engine, settings: Settings,
     function returning one (called on first use), or None to connect to every configured site
     from ``clouds.yaml``. ``catalogue_dir`` is the department catalogue (default ``tenants``).
     ``workers``, when given, is called with ``app.state`` at startup and may return a function
-    that stops them at shutdown.
+    that stops them at shutdown. With ``settings.audit_key_file`` the audit log is keyed
+    (every entry carries its MAC); with ``settings.audit_anchor_file`` as well, signed
+    checkpoints of its head are appended there while the app runs.
     """
     if clouds is None:
         factory = _settings_connections(settings)
@@ -126,20 +128,35 @@ def make_app(*, engine: Engine, settings: Settings,
         fixed = dict(clouds)
         factory = lambda: fixed  # noqa: E731
 
+    checkpoints = None
+    if settings.audit_key_file is not None:
+        from govcloud.services.audit_anchor import CheckpointWriter, open_key
+
+        engine, key = open_key(engine, settings.audit_key_file)
+        if settings.audit_anchor_file is not None:
+            checkpoints = CheckpointWriter(
+                engine=engine, key=key, anchor_file=settings.audit_anchor_file,
+                interval_s=settings.audit_checkpoint_interval_s,
+                every_entries=settings.audit_checkpoint_entries, clock=clock)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop_checkpoints = checkpoints.start() if checkpoints is not None else None
         stop = workers(app.state) if workers is not None else None
         try:
             yield
         finally:
             if stop is not None:
                 stop()
+            if stop_checkpoints is not None:
+                stop_checkpoints()
             app.state.clouds.close()
 
     app = FastAPI(title="govcloud control plane", version=__version__,
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs",
                   redoc_url=None, lifespan=lifespan)
     app.state.engine = engine
+    app.state.audit_checkpoints = checkpoints
     app.state.settings = settings
     app.state.clock = clock
     app.state.clouds = Clouds(factory)

@@ -29,15 +29,19 @@ from govcloud.api.deps import (
     get_catalogue,
     get_clock,
     get_engine,
+    get_settings,
     require,
     visible_codes,
 )
 from govcloud.api.fields import Identifier
+from govcloud.domain.audit_signing import checkpoint_from
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.limits import MAX_LINE, MAX_TTL_DAYS
 from govcloud.domain.rbac import MAX_PERSON, Action, Principal, Role, same_person
 from govcloud.errors import InvalidInput
+from govcloud.services.audit_anchor import verify_log
 from govcloud.services.inventory import rbac_city
+from govcloud.settings import Settings
 from govcloud.store.audit import MAX_PAGE, AuditFilter, AuditLog, write_session
 from govcloud.store.principals import DEFAULT_TOKEN_TTL, IssuedToken, PrincipalRepository
 
@@ -214,9 +218,28 @@ def list_audit(principal: Auditor, engine: Engine_, clock: Clock_,
             ({"before_seq": last} if newest_first else {"after_seq": last})}
 
 
+_HEX64 = r"^[0-9a-f]{64}$"
+
+
 @router.get("/audit/verify", tags=["audit"],
-            summary="check the whole hash chain; names the first bad entry")
-def verify_audit(_principal: GlobalAuditor, engine: Engine_, clock: Clock_) -> dict[str, Any]:
-    with Session(engine) as session:
-        result = AuditLog(session=session, clock=clock).verify()
-    return {**result.to_dict(), "description": result.describe()}
+            summary="check the whole hash chain, every entry's MAC and that the chain still "
+                    "reaches a signed checkpoint; names the first bad entry")
+def verify_audit(
+        _principal: GlobalAuditor, engine: Engine_, settings: Annotated[
+            Settings, Depends(get_settings)],
+        anchor_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+        anchor_hash: Annotated[str | None, Query(pattern=_HEX64)] = None,
+        anchor_at: Annotated[str | None, Query(max_length=40)] = None,
+        anchor_key_id: Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$")] = None,
+        anchor_mac: Annotated[str | None, Query(pattern=_HEX64)] = None) -> dict[str, Any]:
+    """The ``anchor_*`` parameters are a checkpoint from an anchor file (all or none); without
+    them the server's own newest checkpoint is used."""
+    given = (anchor_seq, anchor_hash, anchor_at, anchor_key_id, anchor_mac)
+    checkpoint = None
+    if any(v is not None for v in given):
+        if any(v is None for v in given):
+            raise InvalidInput("a checkpoint needs all of anchor_seq, anchor_hash, anchor_at, "
+                               "anchor_key_id and anchor_mac")
+        checkpoint = checkpoint_from(dict(zip(("seq", "hash", "at", "key_id", "mac"), given,
+                                              strict=True)), where="the anchor")
+    return verify_log(engine, checkpoint=checkpoint, anchor_file=settings.audit_anchor_file)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from govcloud.api.contract import Id, Line, cursor, name_query, names_query
@@ -35,12 +35,15 @@ def _wake(request: Request) -> None:
 
 @router.post("/requests", status_code=201,
              summary="submit a provisioning request (auto-approved when the department's "
-                     "policy allows)")
-def submit(request: Request, principal: CurrentPrincipal, ctx: Ctx,
+                     "policy allows); the same request for a system that has one live "
+                     "answers that one (200, unchanged), a different one is 409")
+def submit(request: Request, response: Response, principal: CurrentPrincipal, ctx: Ctx,
            body: Annotated[Any, Body(description="the request (docs/provisioning.md)")]
            ) -> dict[str, Any]:
     answer = svc.submit(ctx, principal, body)
-    if answer["state"] == "approved":
+    if answer.get("unchanged"):
+        response.status_code = 200
+    elif answer["state"] == "approved":
         _wake(request)
     return answer
 

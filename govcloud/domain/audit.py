@@ -8,8 +8,10 @@ reordering or inserting an entry therefore breaks the chain at that entry, and
 ``verify_chain`` names the first entry where it breaks and the most likely kind of tampering.
 
 What a chain cannot show by itself: someone who can write the database may recompute every
-hash from some entry to the end, or cut entries off the end. Against that, keep the head
-(``seq`` and ``hash``, as ``verify`` reports it) somewhere else and pass it back as the
+hash from some entry to the end, append an entry, or cut entries off the end. Against the first
+two, every entry carries a MAC made with the audit key, which lives outside the database
+(``govcloud.domain.audit_signing``; ``verify_chain(key=...)``). Against the last, keep the head
+(``seq`` and ``hash``: the server's signed checkpoints) somewhere else and pass it back as the
 ``anchor``: a chain that no longer reaches it, or reaches it with another hash, fails.
 """
 
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from govcloud.domain.audit_signing import AuditKey
 from govcloud.errors import InvalidInput
 
 GENESIS_HASH = "0" * 64
@@ -76,6 +79,7 @@ class AuditEntry:
     after: Summary | None
     prev_hash: str
     hash: str
+    mac: str | None = None  # HMAC of ``hash`` with the audit key (None: written without one)
 
     def canonical(self) -> str:
         return canonical_form(seq=self.seq, at=self.at, actor=self.actor, action=self.action,
@@ -87,7 +91,7 @@ class AuditEntry:
         return {"seq": self.seq, "at": canonical_time(self.at), "actor": self.actor,
                 "action": self.action, "target": self.target,
                 "before": self.before, "after": self.after,
-                "prev_hash": self.prev_hash, "hash": self.hash}
+                "prev_hash": self.prev_hash, "hash": self.hash, "mac": self.mac}
 
 
 def canonical_form(*, seq: int, at: datetime, actor: str, action: str, target: str,
@@ -130,8 +134,10 @@ class Sealed:
 
 
 def seal_stored(*, seq: int, at: datetime, actor: str, action: str, target: str,
-                before: Summary | None, after: Summary | None, prev_hash: str) -> Sealed:
-    """``seal``, keeping the summaries' canonical JSON (the store writes it as is)."""
+                before: Summary | None, after: Summary | None, prev_hash: str,
+                key: AuditKey | None = None) -> Sealed:
+    """``seal``, keeping the summaries' canonical JSON (the store writes it as is); with
+    ``key``, the entry carries its MAC."""
     if seq < 1:
         raise InvalidInput(f"audit seq must be positive, not {seq}")
     for label, value in (("actor", actor), ("action", action), ("target", target)):
@@ -147,8 +153,9 @@ def seal_stored(*, seq: int, at: datetime, actor: str, action: str, target: str,
             f'"prev_hash":{canonical_json(prev_hash)},"seq":{int(seq)},'
             f'"target":{canonical_json(target)}}}')
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    mac = None if key is None else key.entry_mac(digest)
     return Sealed(AuditEntry(seq=seq, at=at_utc, actor=actor, action=action, target=target,
-                             before=b, after=a, prev_hash=prev_hash, hash=digest),
+                             before=b, after=a, prev_hash=prev_hash, hash=digest, mac=mac),
                   b_json, a_json)
 
 
@@ -165,6 +172,7 @@ class Tampering(StrEnum):
     DELETED = "deleted"        # an entry is missing (a gap in seq, or the chain stops short)
     REORDERED = "reordered"    # an entry sits where another belongs
     INSERTED = "inserted"      # an entry that the chain around it does not account for
+    FORGED = "forged"          # an entry without the audit key's MAC: written without the key
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +259,7 @@ def _misplaced(entries: Sequence[AuditEntry], i: int, prev: ChainAnchor,
 
 def _check_one(entries: Sequence[AuditEntry], i: int, prev: ChainAnchor,
                before_prev: ChainAnchor | None, present: set[int],
-               anchor: ChainAnchor | None) -> _Broken | None:
+               anchor: ChainAnchor | None, key: AuditKey | None) -> _Broken | None:
     e = entries[i]
     expected = prev.seq + 1
     if e.seq != expected:
@@ -271,6 +279,10 @@ def _check_one(entries: Sequence[AuditEntry], i: int, prev: ChainAnchor,
                            f"hash and entry {nxt.seq} chains straight to entry {prev.seq}")
         return _Broken(e.seq, Tampering.EDITED,
                        f"entry {e.seq} does not match its hash (its content was changed)")
+    if key is not None and not key.entry_mac_ok(e.hash, e.mac):
+        made = "carries no MAC" if e.mac is None else "carries a MAC the audit key did not make"
+        return _Broken(e.seq, Tampering.FORGED,
+                       f"entry {e.seq} {made}: it was written or rewritten without the key")
     if anchor is not None and e.seq == anchor.seq and e.hash != anchor.hash:
         return _Broken(e.seq, Tampering.EDITED,
                        f"entry {e.seq} has hash {e.hash}, not the anchored {anchor.hash} "
@@ -279,14 +291,16 @@ def _check_one(entries: Sequence[AuditEntry], i: int, prev: ChainAnchor,
 
 
 def verify_chain(entries: Iterable[AuditEntry], *, after: ChainAnchor = GENESIS,
-                 anchor: ChainAnchor | None = None) -> VerifyResult:
+                 anchor: ChainAnchor | None = None,
+                 key: AuditKey | None = None) -> VerifyResult:
     """Check an audit chain in storage order (by seq).
 
     ``after`` is where the chain starts from (the genesis by default; a checkpoint when older
     entries have been archived). ``anchor``, if given, is a head recorded earlier: the chain
-    must still reach it with the same hash. The seq named on failure is exact for every single
-    edit, deletion, reordering or insertion; the kind is the most likely explanation of what
-    was seen.
+    must still reach it with the same hash. ``key``, if given, is the audit key: every entry
+    must carry its MAC (``Tampering.FORGED`` otherwise). The seq named on failure is exact for
+    every single edit, deletion, reordering or insertion; the kind is the most likely
+    explanation of what was seen.
     """
     items = list(entries)
     present = {e.seq for e in items}
@@ -294,7 +308,7 @@ def verify_chain(entries: Iterable[AuditEntry], *, after: ChainAnchor = GENESIS,
     checked = 0
     broken: _Broken | None = None
     for i, e in enumerate(items):
-        broken = _check_one(items, i, prev, before_prev, present, anchor)
+        broken = _check_one(items, i, prev, before_prev, present, anchor, key)
         if broken is not None:
             break
         before_prev, prev = prev, ChainAnchor(e.seq, e.hash)

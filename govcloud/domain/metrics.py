@@ -101,6 +101,10 @@ FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("govcloud_audit_entries_total", "counter", (), "entries in the audit log"),
     FamilySpec("govcloud_audit_last_verify_timestamp_seconds", "gauge", (),
                "when the audit chain was last verified (Unix time)"),
+    FamilySpec("govcloud_audit_checkpoint_seq", "gauge", (),
+               "seq of the audit entry in the newest signed checkpoint (0: none yet)"),
+    FamilySpec("govcloud_audit_checkpoint_timestamp_seconds", "gauge", (),
+               "when the newest signed audit checkpoint was written (Unix time)"),
     # --- the control plane itself
     FamilySpec("govcloud_build_info", "gauge", ("version", "python"),
                "the running govcloud (always 1)"),

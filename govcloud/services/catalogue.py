@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Hashable, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,30 +29,9 @@ from govcloud.domain.catalogue import (
     parse_department,
 )
 from govcloud.errors import InvalidInput
+from govcloud.yamlfile import safe_load
 
 SCHEMA_FILE = "schema.json"
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load, except that a key given twice in one mapping is an error, not a silent
-    overwrite."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
-                       deep: bool = False) -> dict[Hashable, Any]:
-    seen: set[Any] = set()
-    for key_node, _value in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark,
-                f"found duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _construct_mapping)
 
 
 def load_schema(path: Path) -> Draft202012Validator:
@@ -136,7 +115,7 @@ def _read(path: Path, source: str) -> tuple[Any, list[Problem]]:
         return None, [Problem(source, "", f"cannot be read: {exc.strerror}",
                               "check the file's permissions")]
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader), []  # noqa: S506 - a SafeLoader
+        return safe_load(text), []
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

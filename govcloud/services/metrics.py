@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, inspect, select
@@ -29,6 +30,8 @@ from govcloud.domain.health import REASONS, failure_reason
 from govcloud.domain.metrics import BY_NAME, COMMON_FLAVORS, GIB, MIB, QUOTA_RESOURCES
 from govcloud.domain.sites import Site
 from govcloud.domain.whatif import lose_site
+from govcloud.errors import GovCloudError
+from govcloud.services.audit_anchor import last_checkpoint
 from govcloud.services.inventory import site_hosts
 from govcloud.store import health as health_store
 from govcloud.store import inventory as store
@@ -79,11 +82,12 @@ class SnapshotBuilder:
 
     def __init__(self, *, engine: Engine, sites: Sequence[Site],
                  dr_levels: Callable[[], Mapping[str, int]] = dict,
-                 audit_recheck_s: float = 900.0) -> None:
+                 audit_recheck_s: float = 900.0, anchor_file: Path | None = None) -> None:
         self.engine = engine
         self.sites = tuple(sites)
         self.dr_levels = dr_levels
         self.audit_recheck_s = audit_recheck_s
+        self.anchor_file = anchor_file  # the audit checkpoints' file (None: not kept)
         self._audit = _AuditCheck()
         self._tables: dict[str, bool] = {}
 
@@ -319,6 +323,16 @@ class SnapshotBuilder:
         snap.add("govcloud_audit_chain_verified", (), 1 if check.ok else 0)
         snap.add("govcloud_audit_entries_total", (), check.entries)
         snap.add("govcloud_audit_last_verify_timestamp_seconds", (), check.at)
+        if self.anchor_file is not None:
+            try:
+                newest = last_checkpoint(self.anchor_file)
+            except GovCloudError as exc:
+                log.error("metrics: %s", exc.message)
+                newest = None
+            snap.add("govcloud_audit_checkpoint_seq", (), 0 if newest is None else newest.seq)
+            if newest is not None:
+                snap.add("govcloud_audit_checkpoint_timestamp_seconds", (),
+                         dt.datetime.fromisoformat(newest.at).timestamp())
 
 
 class MetricsSnapshots:
@@ -397,6 +411,7 @@ def snapshots_for(state: Any) -> MetricsSnapshots:
             catalogue = catalogue_for(state)
             held = MetricsSnapshots(SnapshotBuilder(
                 engine=state.engine, sites=state.settings.site_list(),
-                dr_levels=lambda: dr_levels_of(catalogue)))
+                dr_levels=lambda: dr_levels_of(catalogue),
+                anchor_file=state.settings.audit_anchor_file))
             state.metrics = held
         return held

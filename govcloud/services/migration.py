@@ -39,6 +39,7 @@ from govcloud.store import migration as repo
 from govcloud.store.audit import AuditLog, write_session
 from govcloud.store.inventory import aware
 from govcloud.store.tables import QuotaUsageRow, utcnow
+from govcloud.yamlfile import plain, safe_load
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,12 @@ def _audit(session: Session, actor: str, action: str, department: str,
 # --- hosts -------------------------------------------------------------------------------------
 
 def parse_inventory_text(text: str, *, where: str) -> list[LegacyHost]:
-    try:
-        data = yaml.safe_load(text)
+    try:  # a host given twice is an error, not "the last one wins"
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{where}: not YAML: {' '.join(str(exc).split())}",
                            hint="fix the syntax; see docs/migration.md") from None
+    plain(data, what=where)
     return parse_inventory(data, where=where)
 
 

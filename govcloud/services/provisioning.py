@@ -66,6 +66,7 @@ from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, may_app
 from govcloud.domain.sites import Site
 from govcloud.domain.text import check_text
 from govcloud.errors import (
+    ConflictError,
     Forbidden,
     GovCloudError,
     InsufficientCapacity,
@@ -273,6 +274,10 @@ def _check_before_reserving(ctx: ProvisioningContext, spec: RequestSpec,
     problems: list[str] = [
         f"unknown playbook {name!r} (configured: {', '.join(sorted(ctx.playbooks)) or 'none'})"
         for name in spec.playbooks if name not in ctx.playbooks]
+    sites = [s.name for s in ctx.sites]
+    problems += [f"servers[{i}].network: unknown site {site!r} (sites: {', '.join(sites)})"
+                 for i, g in enumerate(spec.servers) if not isinstance(g.network, str)
+                 for site, _name in g.network if site not in sites]
     with Session(ctx.engine) as session:
         for t in targets:
             if store.project_of(session, spec.department, t.site) is None:
@@ -307,10 +312,23 @@ def _audit(session: Session, ctx: ProvisioningContext, actor: str, verb: str,
 
 def submit(ctx: ProvisioningContext, principal: Principal, data: Any) -> dict[str, Any]:
     """Submit a request (parsed and checked first; nothing is stored when it is bad); a
-    department's auto-approval policy may approve it at once."""
+    department's auto-approval policy may approve it at once.
+
+    Idempotent per system: while the system has a live request (submitted, approved,
+    provisioning or done), submitting the same request again changes nothing and answers that
+    request with ``unchanged: true``; a different one is a ConflictError naming what differs.
+    After a rejection, cancellation or failure the system may be asked for anew."""
     spec = parse_request(data)
     department = _department(ctx, principal, spec.department, Action.REQUEST_SUBMIT)
-    row = _insert_submitted(ctx, spec, department, principal.name, principal.person)
+    with Session(ctx.engine) as session:  # a rerun of the same file: nothing to check again
+        existing = _same_system(store.live_request(session, spec.department, spec.system),
+                                spec)
+    if existing is not None:
+        return {**request_json(existing), "unchanged": True}
+    row, made = _insert_submitted(ctx, spec, department, principal.name, principal.person,
+                                  once_per_system=True)
+    if not made:  # an identical request got in first
+        return {**request_json(row), "unchanged": True}
     rid = row.id or 0
     policy = ctx.auto_approve.get(spec.department)
     if policy is not None:
@@ -319,8 +337,33 @@ def submit(ctx: ProvisioningContext, principal: Principal, data: Any) -> dict[st
         return request_json(store.get_request(session, rid))
 
 
+def _same_system(row: ProvisionRequestRow | None,
+                 spec: RequestSpec) -> ProvisionRequestRow | None:
+    """``row`` (the system's live request) when it asks for exactly ``spec``; None when there
+    is none; a ConflictError naming what differs otherwise."""
+    if row is None:
+        return None
+    stored = _stored_spec(row.spec_json).to_dict()
+    wanted = spec.to_dict()
+    if stored == wanted:
+        return row
+    differs = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
+    after = ("cancel it first (`govcloud request cancel "
+             f"{row.id} --reason ...`), then apply the changed file"
+             if row.state in (RequestState.SUBMITTED, RequestState.APPROVED) else
+             "a request cannot change servers that exist or are being made: give the "
+             "changed system a new name, or ask the bureau")
+    raise ConflictError(f"{row.department}/{row.system} already has request {row.id} "
+                        f"({row.state}), which asks for something else: "
+                        f"{', '.join(differs)} differ",
+                        hint=f"the same file again is no change; to change it, {after}")
+
+
 def _insert_submitted(ctx: ProvisioningContext, spec: RequestSpec, department: Department,
-                      requester: str, requester_person: str) -> ProvisionRequestRow:
+                      requester: str, requester_person: str, *,
+                      once_per_system: bool = False) -> tuple[ProvisionRequestRow, bool]:
+    """Store a submitted request; (it, True). ``once_per_system``: under the system's lock,
+    (its live request, False) when that asks for the same (ConflictError when it differs)."""
     level = effective_dr_level(spec, department.dr_level)
     targets = ctx.policy.targets(level, ctx.sites)
     _check_before_reserving(ctx, spec, targets)
@@ -328,6 +371,12 @@ def _insert_submitted(ctx: ProvisioningContext, spec: RequestSpec, department: D
     spec_json = json.dumps(spec.to_dict(), ensure_ascii=False)
     _remember_spec(spec_json, spec)  # what approving it will read back (the same spec)
     with write_session(ctx.engine) as session:
+        if once_per_system:
+            store.lock_system(session, spec.department, spec.system)
+            existing = _same_system(store.live_request(session, spec.department, spec.system),
+                                    spec)
+            if existing is not None:
+                return existing, False
         row = ProvisionRequestRow(
             department=spec.department, system=spec.system, dr_level=level,
             state=RequestState.SUBMITTED.value, requester=requester,
@@ -345,7 +394,7 @@ def _insert_submitted(ctx: ProvisioningContext, spec: RequestSpec, department: D
                         f"{', '.join(t.site for t in targets)} (DR level {level})", now)
         session.commit()
         session.refresh(row)
-        return row
+        return row, True
 
 
 def _try_auto_approve(ctx: ProvisioningContext, rid: int, policy: AutoApprove) -> None:
@@ -745,7 +794,7 @@ def submit_approved(ctx: ProvisioningContext, *, actor: str, data: Any,
     department = ctx.catalogue().find(spec.department)
     if department is None:
         raise NotFound(f"no department {spec.department!r}")
-    row = _insert_submitted(ctx, spec, department, actor, actor)
+    row, _ = _insert_submitted(ctx, spec, department, actor, actor)
     return _approve(ctx, row.id or 0, approver=approver, actor=approver)
 
 

@@ -16,6 +16,11 @@ entry commit (or roll back) together::
 
 ``append_committed(engine, ...)`` does the same for an entry on its own.
 
+The audit key (``govcloud.domain.audit_signing``) travels with the engine: the composition root
+passes ``keyed(engine, key)`` down, and every session on it seals entries with their MAC and
+verifies them against the key. An engine without a key writes entries without a MAC and
+verifies the hash chain only (tests, benchmarks, tools reading a copy of the database).
+
 Targets are written ``kind:name`` (``department:gd-psd``, ``department:gd-psd@PROD`` for one
 site, ``principal:li.wei``, ``site:PROD``, ``catalogue``), so that a scoped view can filter
 with ``AuditFilter(departments=...)``.
@@ -43,6 +48,7 @@ from govcloud.domain.audit import (
     seal_stored,
     verify_chain,
 )
+from govcloud.domain.audit_signing import AuditKey
 from govcloud.errors import InvalidInput
 from govcloud.store.bulk import Insert, write_all
 from govcloud.store.tables import AuditEntryRow, utcnow
@@ -51,6 +57,21 @@ MAX_PAGE = 1000
 
 # Serialises appends on PostgreSQL (held until the appending transaction ends).
 PG_AUDIT_LOCK = 0x60C1A0D17
+
+# The engine's execution option that carries the audit key (``keyed``).
+KEY_OPTION = "govcloud_audit_key"
+
+
+def keyed(engine: Engine, key: AuditKey) -> Engine:
+    """``engine`` whose sessions seal audit entries with ``key``'s MAC and verify them."""
+    return engine.execution_options(**{KEY_OPTION: key})
+
+
+def key_of(session: Session | Connection) -> AuditKey | None:
+    """The audit key of the engine behind ``session`` (None: it has none)."""
+    conn = session.connection() if isinstance(session, Session) else session
+    key = conn.get_execution_options().get(KEY_OPTION)
+    return key if isinstance(key, AuditKey) else None
 
 
 def write_session(engine: Engine) -> Session:
@@ -95,7 +116,8 @@ def _loads(text: str | None) -> dict[str, Any] | None:
 def _to_entry(row: AuditEntryRow) -> AuditEntry:
     return AuditEntry(seq=row.seq, at=_utc(row.at), actor=row.actor, action=row.action,
                       target=row.target, before=_loads(row.before_json),
-                      after=_loads(row.after_json), prev_hash=row.prev_hash, hash=row.hash)
+                      after=_loads(row.after_json), prev_hash=row.prev_hash, hash=row.hash,
+                      mac=row.mac)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +147,8 @@ def audit_insert(sealed: Sequence[Sealed]) -> Insert:
     return Insert(_AUDIT, [
         {"seq": s.entry.seq, "at": s.entry.at, "actor": s.entry.actor,
          "action": s.entry.action, "target": s.entry.target, "before_json": s.before_json,
-         "after_json": s.after_json, "prev_hash": s.entry.prev_hash, "hash": s.entry.hash}
+         "after_json": s.after_json, "prev_hash": s.entry.prev_hash, "hash": s.entry.hash,
+         "mac": s.entry.mac}
         for s in sealed])
 
 
@@ -182,10 +205,12 @@ class AuditLog:
             lock_for_write(self.session, PG_AUDIT_LOCK)
             head = self.head()
         seq, prev = head.seq, head.hash
+        key = key_of(self.session)
         sealed: list[Sealed] = []
         for r in records:
             s = seal_stored(seq=seq + 1, at=self.clock(), actor=r.actor, action=r.action,
-                            target=r.target, before=r.before, after=r.after, prev_hash=prev)
+                            target=r.target, before=r.before, after=r.after, prev_hash=prev,
+                            key=key)
             sealed.append(s)
             seq, prev = s.entry.seq, s.entry.hash
         return sealed
@@ -247,8 +272,30 @@ class AuditLog:
         """Check the stored chain (see ``govcloud.domain.audit.verify_chain``).
 
         Reads in seq order, as the primary key orders it; ``after`` skips archived entries,
-        ``anchor`` is a head recorded earlier that the chain must still reach."""
-        return verify_chain(self.iter_entries(after_seq=after.seq), after=after, anchor=anchor)
+        ``anchor`` is a head recorded earlier that the chain must still reach. On a keyed
+        engine every entry must carry the key's MAC."""
+        return verify_chain(self.iter_entries(after_seq=after.seq), after=after, anchor=anchor,
+                            key=key_of(self.session))
+
+    def sign_unsigned(self) -> int:
+        """Give every entry without a MAC the key's MAC (in the caller's write transaction);
+        the number signed. Only for the moment a key is first made: it vouches for entries
+        written before the log had one, so the chain must verify first."""
+        key = key_of(self.session)
+        if key is None:
+            raise RuntimeError("sign_unsigned needs a session on a keyed engine")
+        lock_for_write(self.session, PG_AUDIT_LOCK)
+        result = verify_chain(self.iter_entries())
+        if not result.ok:
+            raise InvalidInput(f"will not sign a broken audit chain: {result.describe()}",
+                               hint="restore the audit log from a backup first")
+        table = _AUDIT
+        rows = self.session.connection().execute(
+            sa_select(table.c.seq, table.c.hash).where(table.c.mac.is_(None))).all()
+        for seq, digest in rows:
+            self.session.connection().execute(
+                table.update().where(table.c.seq == seq).values(mac=key.entry_mac(digest)))
+        return len(rows)
 
 
 def append_committed(engine: Engine, *, actor: str, action: str, target: str,

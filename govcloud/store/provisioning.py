@@ -12,6 +12,7 @@ CONFLICT DO NOTHING``) in a transaction of its own first.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import threading
 import weakref
@@ -417,6 +418,28 @@ def servers(session: Session, request_id: int) -> list[ProvisionServerRow]:
     return list(session.exec(
         select(ProvisionServerRow).where(ProvisionServerRow.request_id == request_id)
         .order_by(col(ProvisionServerRow.site), col(ProvisionServerRow.ordinal))))
+
+
+# A system has at most one live request: submitted, approved, provisioning or done (a rejected,
+# cancelled or failed one left nothing behind, so the system may be asked for again).
+LIVE_STATES = ("submitted", "approved", "provisioning", "done")
+
+
+def lock_system(session: Session, department: str, system: str) -> None:
+    """Hold the lock on one (department, system) until the session's transaction ends, so that
+    two submissions of it never both see it free (PostgreSQL: an advisory lock on its hash;
+    SQLite: the file's write lock, which a ``write_session`` holds)."""
+    digest = hashlib.sha256(f"provision-system\0{department}\0{system}".encode()).digest()
+    lock_for_write(session, int.from_bytes(digest[:8], "big", signed=True))
+
+
+def live_request(session: Session, department: str, system: str) -> ProvisionRequestRow | None:
+    """The newest live request for (department, system), if any."""
+    return session.exec(
+        select(ProvisionRequestRow).where(ProvisionRequestRow.department == department,
+                                          ProvisionRequestRow.system == system,
+                                          col(ProvisionRequestRow.state).in_(LIVE_STATES))
+        .order_by(col(ProvisionRequestRow.id).desc()).limit(1)).first()
 
 
 def get_request(session: Session, request_id: int) -> ProvisionRequestRow:

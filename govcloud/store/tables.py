@@ -75,6 +75,8 @@ class AuditEntryRow(SQLModel, table=True):
     after_json: str | None = Field(default=None, sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # HMAC of hash with the audit key, kept outside the database (0010_audit_mac)
+    mac: str | None = Field(default=None, max_length=64)
 
 
 # --- inventory (migration 0003_inventory): what the sync worker last read from each site -------

@@ -25,6 +25,15 @@ CHURNED_CATALOGS = ("pg_attribute", "pg_class", "pg_depend", "pg_type", "pg_inde
 _schemas_made = 0
 
 
+@pytest.fixture(autouse=True)
+def isolated_state_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The XDG state dir points into the test's tmp_path: ``govcloud serve`` and ``admin
+    bootstrap`` keep the audit key and its anchor file there (one per database, as a real
+    server has), and runner artifacts; never in the home dir of whoever runs the tests.
+    Processes a test starts from ``os.environ`` inherit it."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":

@@ -215,6 +215,7 @@ async def test_the_chinese_console_translates_every_view_and_key(ready: Plane) -
         for view_name in ("requests", "migrations", "alerts", "whatif"):
             await open_view(pilot, view_name)
             view = await loaded(pilot, view_name)
+            assert CJK.search(view.view_title()), view.view_title()  # the header's title
             headers = [c.label for c in view.table.columns]
             assert not _untranslated(headers), (view_name, headers)
             assert view.table._header_text().count("…") == 0, view.table._header_text()

@@ -29,6 +29,7 @@ from govcloud.client import ApiClient
 from govcloud.domain.text import printable_lines
 from govcloud.errors import GovCloudError, PermanentError
 from tui.i18n import key_label, label
+from tui.registry import views
 from tui.widgets.header import ConsoleHeader
 from tui.widgets.table import Column, RowSet, VirtualTable
 
@@ -124,7 +125,13 @@ class DataView(Screen[None]):
         yield from ()
 
     def view_title(self) -> str:
-        return label(self.TITLE_KEY or self.VIEW_NAME, self.session.lang)
+        """``TITLE_KEY``'s label, else the registered view's title (both languages are in
+        its ``ViewSpec``), else ``VIEW_NAME``'s label."""
+        lang = self.session.lang
+        if self.TITLE_KEY:
+            return label(self.TITLE_KEY, lang)
+        spec = next((v for v in views() if v.name == self.VIEW_NAME), None)
+        return spec.title_in(lang) if spec is not None else label(self.VIEW_NAME, lang)
 
     def site_changed(self) -> None:
         """The site in view changed (number keys); by default fetch again."""
