@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC
 from typing import Annotated, Any
 
@@ -23,9 +24,10 @@ from sqlmodel import Session
 from govcloud.api.contract import IsoTime, Line, Name, Names, Text, cursor, name_query
 from govcloud.api.deps import (
     CurrentPrincipal,
-    check,
+    check_visible,
     get_catalogue,
     get_engine,
+    may,
     target_of,
     visible_codes,
 )
@@ -61,8 +63,19 @@ def _level(catalogue: Catalogue, code: str) -> int | None:
     return department.dr_level if department else None
 
 
-def _check(principal: Principal, action: Action, catalogue: Catalogue, code: str) -> None:
-    check(principal, action, _target(catalogue, code))
+def _no_department(code: str) -> NotFound:
+    return NotFound(f"no department {code!r}",
+                    hint="`govcloud departments list` shows the departments you may see")
+
+
+def _check(principal: Principal, action: Action, catalogue: Catalogue, code: str,
+           missing: Callable[[], GovCloudError] | None = None) -> None:
+    """May ``principal`` ``action`` department ``code`` (or an object of it)? A department it
+    may not even view is answered as absent (``missing``, by default "no department"): 404,
+    never 403, so that nothing tells another department's objects from ones that do not
+    exist."""
+    check_visible(principal, action, _target(catalogue, code),
+                  missing or (lambda: _no_department(code)))
 
 
 # --- hosts -------------------------------------------------------------------------------------
@@ -78,7 +91,8 @@ def import_hosts(request: Request, engine: Engine_, principal: CurrentPrincipal,
                  catalogue: Catalogue_, body: ImportBody) -> dict[str, Any]:
     hosts = service.parse_inventory_text(body.text, where=body.name)
     for dept in {h.department for h in hosts}:
-        if catalogue.find(dept) is None:
+        if catalogue.find(dept) is None or not may(principal, Action.VIEW_DEPARTMENT,
+                                                    _target(catalogue, dept)):
             raise InvalidInput(f"{body.name}: department {dept!r} is not in the catalogue",
                                hint="`govcloud departments list` shows the codes")
         _check(principal, Action.MIGRATION_RUN, catalogue, dept)
@@ -95,15 +109,20 @@ def list_hosts(engine: Engine_, principal: CurrentPrincipal, catalogue: Catalogu
     return {"hosts": service.list_hosts(engine, department=department, departments=codes)}
 
 
-def _host_department(engine: Engine, name: str) -> str:
+def _host_checked(engine: Engine, principal: Principal, action: Action, catalogue: Catalogue,
+                  name: str) -> str:
+    """The legacy host's department, once ``principal`` may ``action`` it (another
+    department's host is answered as absent)."""
     with Session(engine) as session:
-        return repo.get_host(session, name).department
+        department = repo.get_host(session, name).department
+    _check(principal, action, catalogue, department, lambda: repo.no_host(name))
+    return department
 
 
 @router.get("/hosts/{name}/key", summary="the SSH host key the host presents now")
 def host_key(request: Request, engine: Engine_, principal: CurrentPrincipal,
              catalogue: Catalogue_, name: Identifier) -> dict[str, Any]:
-    _check(principal, Action.MIGRATION_RUN, catalogue, _host_department(engine, name))
+    _host_checked(engine, principal, Action.MIGRATION_RUN, catalogue, name)
     return service.host_key(engine, _settings(request), name)
 
 
@@ -115,13 +134,14 @@ class TrustBody(BaseModel):
 @router.post("/hosts/{name}/trust", summary="record the host's key (it must match)")
 def trust_host(request: Request, engine: Engine_, principal: CurrentPrincipal,
                catalogue: Catalogue_, name: Identifier, body: TrustBody) -> dict[str, Any]:
-    _check(principal, Action.MIGRATION_RUN, catalogue, _host_department(engine, name))
+    _host_checked(engine, principal, Action.MIGRATION_RUN, catalogue, name)
     return service.trust_host(engine, _settings(request), name, fingerprint=body.fingerprint,
                               replace=body.replace, actor=principal.name,
                               clock=request.app.state.clock)
 
 
-@router.get("/inventory", summary="Ansible JSON inventory: legacy hosts and their targets")
+@router.get("/inventory", summary="Ansible JSON inventory: legacy hosts, provisioned systems "
+                                   "(every site, DR role) and migration targets")
 def inventory(request: Request, engine: Engine_, principal: CurrentPrincipal,
               catalogue: Catalogue_) -> dict[str, Any]:
     codes = visible_codes(principal, catalogue, Action.VIEW_DEPARTMENT)
@@ -174,8 +194,7 @@ class SignoffBody(BaseModel):
 def signoff(request: Request, engine: Engine_, principal: CurrentPrincipal,
             catalogue: Catalogue_, body: SignoffBody) -> dict[str, Any]:
     if catalogue.find(body.department) is None:  # a sign-off for no department stores nothing
-        raise NotFound(f"no department {body.department!r}",
-                       hint="`govcloud departments list` shows the codes")
+        raise _no_department(body.department)
     _check(principal, Action.MIGRATION_RUN, catalogue, body.department)
     service.set_signoff(engine, department=body.department, actor=principal.name,
                         note=body.note, clock=request.app.state.clock)
@@ -187,6 +206,15 @@ def signoff(request: Request, engine: Engine_, principal: CurrentPrincipal,
 def _wave_department(engine: Engine, wave_id: str) -> str:
     with Session(engine) as session:
         return repo.get_wave(session, wave_id).department
+
+
+def _wave_checked(engine: Engine, principal: Principal, action: Action, catalogue: Catalogue,
+                  wave_id: str) -> str:
+    """The wave's department, once ``principal`` may ``action`` it (another department's wave
+    is answered as absent)."""
+    department = _wave_department(engine, wave_id)
+    _check(principal, action, catalogue, department, lambda: repo.no_wave(wave_id))
+    return department
 
 
 def _flavors(request: Request) -> list[Any]:
@@ -230,8 +258,7 @@ def get_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
              catalogue: Catalogue_, wave_id: Identifier,
              gate: Annotated[int, Query(ge=0, le=100)] = DEFAULT_GATE
              ) -> dict[str, Any]:
-    dept = _wave_department(engine, wave_id)
-    _check(principal, Action.VIEW_DEPARTMENT, catalogue, dept)
+    dept = _wave_checked(engine, principal, Action.VIEW_DEPARTMENT, catalogue, wave_id)
     flavors = _flavors(request)
     with Session(engine) as session:
         wave = repo.get_wave(session, wave_id)
@@ -263,7 +290,7 @@ class OverrideBody(BaseModel):
              summary="let a wave start below the readiness gate (bureau-admin, audited)")
 def override(request: Request, engine: Engine_, principal: CurrentPrincipal,
              catalogue: Catalogue_, wave_id: Identifier, body: OverrideBody) -> dict[str, Any]:
-    _check(principal, Action.MIGRATION_OVERRIDE, catalogue, _wave_department(engine, wave_id))
+    _wave_checked(engine, principal, Action.MIGRATION_OVERRIDE, catalogue, wave_id)
     if principal.role is not Role.BUREAU_ADMIN:
         raise Forbidden(f"{principal.name} ({principal.role}) may not override a readiness "
                         "gate: only a bureau-admin may", hint="ask the bureau")
@@ -315,8 +342,7 @@ def run_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
              catalogue: Catalogue_, wave_id: Identifier, body: RunBody | None = None
              ) -> dict[str, Any]:
     body = body or RunBody()
-    dept = _wave_department(engine, wave_id)
-    _check(principal, Action.MIGRATION_RUN, catalogue, dept)
+    dept = _wave_checked(engine, principal, Action.MIGRATION_RUN, catalogue, wave_id)
     ctx = _run_context(request)
     if body.hook:
         run_service.hook_path(ctx, body.hook)
@@ -357,7 +383,7 @@ def run_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
 @router.post("/migrate/waves/{wave_id}/cancel", summary="cancel a running wave")
 def cancel_wave(request: Request, engine: Engine_, principal: CurrentPrincipal,
                 catalogue: Catalogue_, wave_id: Identifier) -> dict[str, Any]:
-    _check(principal, Action.MIGRATION_RUN, catalogue, _wave_department(engine, wave_id))
+    _wave_checked(engine, principal, Action.MIGRATION_RUN, catalogue, wave_id)
     cancelled = _runs(request).cancel(wave_id)
     if cancelled:
         service.audit_event(engine, actor=principal.name, action="migrate.cancel",
@@ -377,7 +403,7 @@ def rollback(request: Request, engine: Engine_, principal: CurrentPrincipal,
         placed = repo.wave_of_host(session, body.target)
         wave = repo.get_wave(session, placed.wave if placed else body.target)
         wave_id, dept = wave.id, wave.department
-    _check(principal, Action.MIGRATION_RUN, catalogue, dept)
+    _check(principal, Action.MIGRATION_RUN, catalogue, dept, lambda: repo.no_wave(body.target))
     ctx = _run_context(request)
     run_id = uuid.uuid4().hex[:12]
     run_service.claim(ctx, wave_id, run_id)
@@ -401,7 +427,7 @@ def wave_events(request: Request, engine: Engine_, principal: CurrentPrincipal,
                 catalogue: Catalogue_, wave_id: Identifier,
                 after: Annotated[int, cursor("events after this id")] = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
-    _check(principal, Action.VIEW_DEPARTMENT, catalogue, _wave_department(engine, wave_id))
+    _wave_checked(engine, principal, Action.VIEW_DEPARTMENT, catalogue, wave_id)
     with Session(engine) as session:
         rows = repo.events(session, wave_id, after=after, limit=limit)
         wave = repo.get_wave(session, wave_id)

@@ -63,11 +63,16 @@ def list_hosts(session: Session, *, department: str | None = None,
     return [LegacyHost.from_dict(json.loads(r.spec_json)) for r in session.exec(query)]
 
 
+def no_host(name: str) -> NotFound:
+    """What asking for a legacy host that is not there answers (``get_host``)."""
+    return NotFound(f"no legacy host named {name!r}",
+                    hint="`govcloud hosts list`; hosts come from `govcloud hosts import`")
+
+
 def get_host(session: Session, name: str) -> LegacyHost:
     row = session.get(LegacyHostRow, name)
     if row is None:
-        raise NotFound(f"no legacy host named {name!r}",
-                       hint="`govcloud hosts list`; hosts come from `govcloud hosts import`")
+        raise no_host(name)
     return LegacyHost.from_dict(json.loads(row.spec_json))
 
 
@@ -94,11 +99,16 @@ def waves(session: Session, *, department: str | None = None) -> list[WaveRow]:
     return list(session.exec(query))
 
 
+def no_wave(wave_id: str) -> NotFound:
+    """What asking for a wave that is not there answers (``get_wave``)."""
+    return NotFound(f"no wave {wave_id!r}",
+                    hint="`govcloud migrate waves --department D` lists them")
+
+
 def get_wave(session: Session, wave_id: str) -> WaveRow:
     row = session.get(WaveRow, wave_id)
     if row is None:
-        raise NotFound(f"no wave {wave_id!r}",
-                       hint="`govcloud migrate waves --department D` lists them")
+        raise no_wave(wave_id)
     return row
 
 
