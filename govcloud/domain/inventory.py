@@ -266,3 +266,16 @@ class SiteInventory:
                 "requests": self.requests,
                 "seconds": round(self.seconds, 3),
                 "phases": {k: round(v, 3) for k, v in self.phases.items()}}
+
+
+def ssh_endpoint(server: ServerInfo) -> str | None:
+    """Where to reach ``server`` over SSH, as ``address`` or ``address:port``: the simulator's
+    sandbox (metadata ``sim:ssh``), else its first IPv4 address; None when it has none."""
+    sandbox = (server.metadata or {}).get("sim:ssh")
+    if sandbox:
+        return str(sandbox)[:300]
+    for ips in (server.addresses or {}).values():
+        for ip in ips:
+            if ip.count(".") == 3:
+                return ip
+    return None

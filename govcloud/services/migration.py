@@ -7,6 +7,7 @@ the engine and settings they work with (nothing module-level).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,14 @@ import yaml
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from govcloud.domain.legacy import LegacyHost, Survey, parse_inventory, parse_survey, survey_script
+from govcloud.domain.legacy import (
+    LegacyHost,
+    Survey,
+    check_address,
+    parse_inventory,
+    parse_survey,
+    survey_script,
+)
 from govcloud.domain.limits import text_digest
 from govcloud.domain.waves import (
     DEFAULT_GATE,
@@ -36,6 +44,7 @@ from govcloud.errors import ConflictError, GovCloudError, InvalidInput
 from govcloud.settings import Settings
 from govcloud.ssh.hosts import HostKeyChanged, KnownHosts, connect, run, scan, trust
 from govcloud.store import migration as repo
+from govcloud.store import provisioning as provision_store
 from govcloud.store.audit import AuditLog, write_session
 from govcloud.store.inventory import aware
 from govcloud.store.tables import QuotaUsageRow, utcnow
@@ -135,10 +144,26 @@ def _group(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
+def _reach(endpoint: str | None) -> dict[str, Any]:
+    """``ansible_host`` (and ``ansible_port``) from a server's SSH endpoint, when it is a
+    valid address (it comes from the cloud: a server's metadata is its owner's to set)."""
+    if not endpoint:
+        return {}
+    address, sep, port = endpoint.rpartition(":")
+    if not (sep and port.isdigit() and "." in address):
+        address, port = endpoint, ""
+    try:
+        check_address(address, "server", "address")
+    except InvalidInput:
+        return {}
+    return {"ansible_host": address, **({"ansible_port": int(port)} if port else {})}
+
+
 def dynamic_inventory(engine: Engine, settings: Settings, *,
                       departments: Sequence[str] | None) -> dict[str, Any]:
-    """Ansible's JSON inventory: legacy hosts and the cloud servers provisioned for them,
-    grouped by department, site, system and wave."""
+    """Ansible's JSON inventory: the legacy hosts, every server of the provisioned systems
+    (each site, with its DR role: primary, standby or cold), and migration targets declared
+    in an inventory — grouped by department, site, system, DR role and wave."""
     groups: dict[str, set[str]] = {}
     hostvars: dict[str, dict[str, Any]] = {}
 
@@ -146,6 +171,7 @@ def dynamic_inventory(engine: Engine, settings: Settings, *,
         for n in names:
             groups.setdefault(_group(n), set()).add(host)
 
+    migrated: dict[str, tuple[str, str]] = {}  # server id → (legacy host, wave)
     with Session(engine) as session:
         hosts = repo.list_hosts(session, departments=departments)
         for h in hosts:
@@ -163,15 +189,39 @@ def dynamic_inventory(engine: Engine, settings: Settings, *,
             target = repo.target_of(wh)
             if target is None:
                 continue
+            if repo.request_of(wh) is not None:  # provisioned: listed with its system below
+                for sid in (wh.target_server, *(c.server for c in repo.copies_of(wh))):
+                    if sid:
+                        migrated[sid] = (h.name, wh.wave)
+                continue
             name = f"{h.name}-target"
             hostvars[name] = {"ansible_host": target.address, "ansible_port": target.port,
                               "ansible_user": target.user, "govcloud_root": target.root,
                               "govcloud_department": h.department,
-                              "govcloud_system": h.system, "govcloud_kind": "cloud",
-                              "govcloud_server_id": wh.target_server,
+                              "govcloud_system": h.system, "govcloud_kind": "declared",
                               "govcloud_migrated_from": h.name}
             add(name, "cloud", f"dept_{h.department}", "site_PROD", f"system_{h.system}",
                 f"wave_{wh.wave}")
+        servers = provision_store.provisioned_servers(session, departments=departments)
+    for s in servers:
+        if s["deleted_at"] is not None:
+            continue  # the snapshot saw it go
+        placement = json.loads(s["placement_json"] or "{}")
+        role = {t["site"]: t["kind"] for t in placement.get("targets") or ()}.get(s["site"],
+                                                                                 "copy")
+        name = f"{s['name']}.{s['site'].lower()}"
+        hostvars[name] = {**_reach(s["ssh_endpoint"]), "govcloud_kind": "cloud",
+                          "govcloud_department": s["department"],
+                          "govcloud_system": s["system"], "govcloud_site": s["site"],
+                          "govcloud_dr_role": role, "govcloud_dr_level": s["dr_level"],
+                          "govcloud_server_id": s["server_id"],
+                          "govcloud_request": s["request"], "govcloud_status": s["status"]}
+        add(name, "cloud", f"dept_{s['department']}", f"site_{s['site']}",
+            f"system_{s['system']}", f"dr_{role}")
+        if s["server_id"] in migrated:
+            legacy, wave = migrated[s["server_id"]]
+            hostvars[name]["govcloud_migrated_from"] = legacy
+            add(name, f"wave_{wave}")
     out: dict[str, Any] = {"_meta": {"hostvars": hostvars},
                            "all": {"children": sorted(groups)}}
     for g, members in sorted(groups.items()):

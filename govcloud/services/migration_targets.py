@@ -27,9 +27,12 @@ from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
 from govcloud.errors import PermanentError
 from govcloud.services import provisioning
 from govcloud.services.migration_run import DeclaredTargets, Provisioned
+from govcloud.store import inventory as inventory_store
 from govcloud.store import migration as repo
 from govcloud.store import provisioning as provision_store
 from govcloud.store.audit import write_session
+from govcloud.store.engine import write_begin
+from govcloud.store.tables import utcnow
 
 APPROVER = "migration-gate"
 
@@ -130,6 +133,8 @@ class CloudTargets:
         for s in sorted(servers, key=lambda x: (x.site, x.ordinal)):
             assert s.server_id is not None
             delete_server(conns[s.site], s.site, s.server_id)
+            with write_begin(self.state.engine) as conn:  # the snapshot knows at once
+                inventory_store.tombstone(conn, s.site, [s.server_id], utcnow())
             done.append(f"deleted {s.site} server {s.server_id} ({s.name}) of request "
                         f"{made.request}: the data is back on the legacy host")
         provisioning.event(provisioning.context_for(self.state), made.request, "released",

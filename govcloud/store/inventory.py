@@ -36,6 +36,7 @@ from govcloud.domain.inventory import (
     ServerInfo,
     ServerTombstone,
     VolumeInfo,
+    ssh_endpoint,
 )
 from govcloud.domain.whatif import Load
 from govcloud.store.tables import metadata
@@ -88,7 +89,7 @@ def server_row(site: str, s: ServerInfo, department: str | None) -> dict[str, An
             "ephemeral_gb": s.ephemeral_gb, "swap_mb": s.swap_mb,
             "boot_from_volume": s.boot_from_volume, "host": s.host,
             "availability_zone": s.availability_zone, "created": s.created,
-            "updated": s.updated, "deleted_at": None}
+            "updated": s.updated, "deleted_at": None, "ssh_endpoint": ssh_endpoint(s)}
 
 
 def hypervisor_row(site: str, h: HypervisorInfo, generation: int | None) -> dict[str, Any]:

@@ -471,3 +471,32 @@ def count_auto_approved(session: Session, department: str, since: dt.datetime) -
 def spec_of(row: ProvisionRequestRow) -> dict[str, Any]:
     value: dict[str, Any] = json.loads(row.spec_json)
     return value
+
+
+# --- the dynamic inventory -------------------------------------------------------------------
+
+def provisioned_servers(session: Session, *,
+                        departments: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The servers of provisioned systems (requests done or provisioning) with their request's
+    department, system, DR level and placement, and what the snapshot knows of each (SSH
+    endpoint, status, whether it is gone) — for the dynamic inventory. ``departments``: only
+    those (None: all)."""
+    from govcloud.store.tables import ServerRow
+
+    req, srv = ProvisionRequestRow, ProvisionServerRow
+    columns = [col(c) for c in (req.id, req.department, req.system, req.dr_level,
+                                req.placement_json, srv.site, srv.ordinal, srv.name,
+                                srv.server_id, ServerRow.ssh_endpoint, ServerRow.status,
+                                ServerRow.deleted_at)]
+    query = (sa_select(*columns)
+             .join(srv, col(srv.request_id) == col(req.id))
+             .outerjoin(ServerRow, and_(col(ServerRow.site) == col(srv.site),
+                                        col(ServerRow.id) == col(srv.server_id)))
+             .where(col(req.state).in_(("done", "provisioning")),
+                    col(srv.server_id).is_not(None))
+             .order_by(col(req.department), col(req.system), col(srv.site), col(srv.ordinal)))
+    if departments is not None:
+        query = query.where(col(req.department).in_(list(departments)))
+    keys = ("request", "department", "system", "dr_level", "placement_json", "site", "ordinal",
+            "name", "server_id", "ssh_endpoint", "status", "deleted_at")
+    return [dict(zip(keys, row, strict=True)) for row in session.execute(query)]

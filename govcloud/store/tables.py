@@ -175,6 +175,8 @@ class ServerRow(SQLModel, table=True):
     created: datetime = Field(sa_type=DateTime(timezone=True))
     updated: datetime = Field(sa_type=DateTime(timezone=True))
     deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # where SSH reaches it (``address`` or ``address:port``), for the dynamic inventory
+    ssh_endpoint: str | None = Field(default=None, max_length=300)
 
 
 class QuotaUsageRow(SQLModel, table=True):

@@ -19,7 +19,8 @@ name: govcloud
 plugin_type: inventory
 short_description: legacy hosts and cloud servers from the govcloud control plane
 description:
-  - Groups hosts by department (dept_*), site (site_*), system (system_*) and wave (wave_*).
+  - Groups hosts by department (dept_*), site (site_*), system (system_*), DR role (dr_*) and
+    wave (wave_*).
 options:
   plugin:
     description: marks the file as this plugin's

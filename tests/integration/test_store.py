@@ -19,7 +19,7 @@ from govcloud.store.sites import SiteRepository
 from govcloud.store.tables import SiteRow, metadata
 from govcloud.store.tables_provisioning import ProvisionEventRow, ReservationLedgerRow
 
-HEAD = "0009_principal_person"  # the newest revision in migrations/versions
+HEAD = "0011_server_ssh"  # the newest revision in migrations/versions
 
 
 @pytest.fixture

@@ -106,3 +106,19 @@ def test_the_default_service_commands_take_the_unit_after_double_dash() -> None:
     (host,) = parse_inventory(inv(govcloud_service="postgresql@15-main.service"))
     assert host.stop_command == "systemctl stop -- postgresql@15-main.service"
     assert host.start_command == "systemctl start -- postgresql@15-main.service"
+
+
+@pytest.mark.parametrize("endpoint, reach", [
+    ("10.0.0.7", {"ansible_host": "10.0.0.7"}),
+    ("127.0.0.5:2222", {"ansible_host": "127.0.0.5", "ansible_port": 2222}),
+    ("-oProxyCommand=touch x:22", {}),
+    ("-oProxyCommand=x", {}),
+    ("a b:22", {}),
+    (None, {}),
+])
+def test_a_servers_ssh_endpoint_reaches_the_inventory_only_when_valid(
+        endpoint: str | None, reach: dict[str, Any]) -> None:
+    """A server's SSH endpoint comes from the cloud (its metadata is its owner's to set)."""
+    from govcloud.services.migration import _reach
+
+    assert _reach(endpoint) == reach

@@ -6,6 +6,8 @@ data back and deletes both servers."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from tests.integration.migrate.conftest import Plane, host_vars, inventory_file
 from tests.integration.migrate.waves import DATA, cli, ready_wave, tree
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +68,29 @@ def test_the_target_is_provisioned_through_the_provisioning_service(
     assert admin.post("/sync", {"full": True})["ok"]
     assert made["PROD"] in _server_ids(admin, "gd-edu")
 
+    # the dynamic inventory lists the provisioned system in every site, with its DR role and
+    # how to reach it, so playbooks can target it (issue 17, item 15)
+    inventory = admin.get("/inventory")
+    cloud = {h: v for h, v in inventory["_meta"]["hostvars"].items()
+             if v.get("govcloud_server_id") in made.values()}
+    assert {v["govcloud_site"]: v["govcloud_dr_role"] for v in cloud.values()} == \
+        {"PROD": "primary", "DR-REMOTE": "cold"}
+    for name, v in cloud.items():
+        sandbox = box if v["govcloud_site"] == "PROD" else copy
+        assert (v["ansible_host"], v["ansible_port"]) == (sandbox.address, sandbox.port)
+        assert v["govcloud_department"] == "gd-edu" and v["govcloud_system"] == "exam"
+        assert v["govcloud_migrated_from"] == "edu-app1"
+        for group in ("cloud", "dept_gd_edu", "system_exam", f"dr_{v['govcloud_dr_role']}",
+                      f"site_{v['govcloud_site']}".replace("-", "_"),
+                      f"wave_{wave}".replace("-", "_")):
+            assert name in inventory[group]["hosts"], group
+    env = {**os.environ, "GOVCLOUD_SERVER": cli_env.url, "GOVCLOUD_TOKEN": cli_env.admin_token}
+    graph = subprocess.run([str(REPO / ".venv/bin/ansible-inventory"), "-i",
+                            "inventory/govcloud.yml", "--graph", "dr_cold"], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert graph.returncode == 0, graph.stderr
+    assert next(n for n, v in cloud.items() if v["govcloud_dr_role"] == "cold") in graph.stdout
+
     # the rollback brings the data back, then deletes the servers it made (target and copy)
     (box.root / DATA.lstrip("/") / "after-cutover.txt").write_text("kept\n")
     code, out, err = cli(capsys, "migrate", "rollback", wave, "--follow")
@@ -74,6 +100,8 @@ def test_the_target_is_provisioned_through_the_provisioning_service(
         assert f"deleted {site} server {sid}" in out
     assert admin.post("/sync", {"full": True})["ok"]
     assert not set(made.values()) & _server_ids(admin, "gd-edu")
+    assert not {v.get("govcloud_server_id") for v in
+                admin.get("/inventory")["_meta"]["hostvars"].values()} & set(made.values())
     assert admin.get(f"/migrate/waves/{wave}")["hosts"][0]["target"] is None
     known = (Path(str(plane_settings["migrate_dir"])) / "known_hosts").read_text()
     assert f"[{box.address}]:{box.port} " not in known
