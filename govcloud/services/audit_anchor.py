@@ -77,14 +77,20 @@ def load_or_create_key(path: Path) -> tuple[AuditKey, bool]:
     except FileNotFoundError:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = AuditKey(secrets.token_bytes(KEY_BYTES))
+        # written whole to a file of our own, then linked into place: a process starting at
+        # the same moment (serve and admin bootstrap) sees the whole key or none
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(key.to_text())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(draft, path)
         except FileExistsError:  # another process made it first: use theirs
             return read_key(path), False
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(key.to_text())
-            handle.flush()
-            os.fsync(handle.fileno())
+        finally:
+            draft.unlink(missing_ok=True)
         log.warning("audit: made a new audit key in %s (key id %s); back it up apart from "
                     "the database", path, key.key_id)
         return key, True

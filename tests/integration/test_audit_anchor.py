@@ -290,3 +290,23 @@ def test_anchor_lines_that_are_not_checkpoints_are_named(tmp_path: Path) -> None
     assert parse_checkpoint(good).seq == 3
     with pytest.raises(InvalidInput, match="not a regular file"):
         list(read_checkpoints(Path("/dev/zero")))
+
+
+def test_processes_starting_at_once_share_one_whole_key(tmp_path: Path) -> None:
+    """``serve`` and ``admin bootstrap`` may start together: each sees the whole key that one
+    of them made, never a half-written file, and no draft is left behind."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "state" / "audit.key"
+    code = ("import sys; from pathlib import Path; "
+            "from govcloud.services.audit_anchor import load_or_create_key; "
+            "key, made = load_or_create_key(Path(sys.argv[1])); print(key.key_id, made)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(6)]
+    answers = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), answers
+    ids = {out.split()[0] for out, _ in answers}
+    assert len(ids) == 1 and [out.split()[1] for out, _ in answers].count("True") == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["audit.key"]
