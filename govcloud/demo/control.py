@@ -139,7 +139,7 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
                      console: Console | None = None, migration: bool = False) -> int:
     """Run the demo until Ctrl-C — or, with ``console``, until the console it opens on the
     running demo quits."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # database, keys, clouds.yaml
     sim = SimProcess(state_dir=state_dir, scale=scale, seed=seed)
     server: ServerThread | None = None
     stop_sandboxes: Callable[[], None] | None = None

@@ -63,7 +63,7 @@ class SimProcess:
         return cmd + list(self.extra_args)
 
     def start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # clouds.yaml, db
         self.ready_file.unlink(missing_ok=True)
         self._log = open(self.log_file, "wb")  # noqa: SIM115 - closed in stop()
         # Own session: a Ctrl-C reaches govcloud only, which then stops the simulator itself;

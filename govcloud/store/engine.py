@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +71,36 @@ def write_begin(engine: Engine) -> Any:
     return engine.execution_options(sqlite_begin="IMMEDIATE").begin()
 
 
+SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Make the SQLite database ``path`` readable by its owner only: its directory is created
+    0700 when missing, the file 0600 (an empty file is an empty database), and SQLite gives
+    its ``-wal``/``-shm`` files the database file's mode. A file (or side file) of ours that
+    others may read — as govcloud made them before — is tightened to 0600. The store holds
+    principals, the audit log and every department's inventory."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in SQLITE_SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        try:
+            st = side.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            side.chmod(0o600)
+
+
 def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
-    """A new engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
+    """A new engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout, and
+    are the owner's alone (``private_sqlite_file``)."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(database).expanduser())
         engine = create_engine(parsed, echo=echo, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -111,6 +112,10 @@ def test_demo_serves_and_selects_its_context(tmp_path: Path) -> None:
         server = next(ln.split()[1] for ln in lines if ln.startswith("server: "))
         token = next(ln.split()[2] for ln in lines if ln.startswith("admin token: "))
         assert (tmp_path / "state" / "govcloud.db").is_file()
+        # the state directory holds the database, clouds.yaml and keys: its owner's alone
+        assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+        for name in ("govcloud.db", "clouds.yaml"):
+            assert stat.S_IMODE((tmp_path / "state" / name).stat().st_mode) == 0o600, name
         listed = _cli(env, "departments", "list", "--json")  # no flags: the demo context
         assert listed.returncode == 0, listed.stderr
         assert len(json.loads(listed.stdout)) == 9
