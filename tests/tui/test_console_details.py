@@ -225,6 +225,21 @@ async def test_the_chinese_console_translates_every_view_and_key(ready: Plane) -
             assert ("详情" in keys) == (view_name in ("requests", "whatif")), (view_name, keys)
             placeholder = view.query_one("#filter").placeholder
             assert CJK.search(placeholder), placeholder
+        # the drill-ins: a department, and one of its servers
+        await open_view(pilot, "departments")
+        departments = await loaded(pilot, "departments")
+        while departments.table.cursor_key != "gd-psd":
+            await pilot.press("down")
+        await pilot.press("enter")
+        department = await loaded(pilot, "department")
+        await wait_for(pilot, lambda: department.table.row_count > 0, what="its servers")
+        detail = text_of(department, "#department-detail")
+        assert "项目" in detail and "云主机" in detail and "project " not in detail, detail
+        await pilot.press("enter")
+        server = await loaded(pilot, "server")
+        fields = [line[:16].strip() for line in text_of(server, "#server-detail").splitlines()
+                  if line.strip()]
+        assert fields and not _untranslated(fields), fields
 
 
 async def test_console_shows_headroom_and_quota_commitments(ready: Plane) -> None:

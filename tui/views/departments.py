@@ -117,7 +117,8 @@ class DepartmentScreen(ServerList):
         return server_rows(self.app, data["servers"], site=self.app.site)  # type: ignore[attr-defined]
 
     def show_above(self, data: Any) -> None:
-        self.query_one("#department-detail", Static).update(department_text(data))
+        self.query_one("#department-detail", Static).update(
+            department_text(data, self.session.lang))
 
 
 def _optional(read: Any) -> Any:
@@ -130,14 +131,15 @@ def _optional(read: Any) -> Any:
         return {"error": exc.message}
 
 
-def department_text(data: dict[str, Any]) -> Text:
+def department_text(data: dict[str, Any], lang: str = "en") -> Text:
     view = data["department"]
     d = view
     out = Text()
     out.append(f"{printable(d.get('name_zh'))} ", style="bold")
     out.append(f"{printable(d.get('name_en'))}  ", style="bold")
-    out.append(f"({printable(d.get('code'))}, {printable(d.get('kind'))}, city "
-               f"{printable(d.get('city') or '-')}, DR level {d.get('dr_level', '?')})\n")
+    out.append(f"({printable(d.get('code'))}, {printable(d.get('kind'))}, "
+               f"{label('f_city', lang)} {printable(d.get('city') or '-')}, "
+               f"{label('dr', lang)} {d.get('dr_level', '?')})\n")
     for s in view.get("sites", []):
         q = s.get("quotas", {})
 
@@ -151,20 +153,22 @@ def department_text(data: dict[str, Any]) -> Text:
 
         out.append(f"  {printable(s['site']):<10}", style="bold")
         if s.get("error"):
-            out.append(f"unavailable: {printable(s['error'])}\n", style="yellow")
+            out.append(f"{label('unavailable', lang)}: {printable(s['error'])}\n",
+                       style="yellow")
             continue
-        out.append(f"project {printable((s.get('project_id') or '-')[:12])}  {fig('cores')}  "
-                   f"{fig('ram_mb', 1024)} GiB  {fig('instances')}  servers "
-                   f"{s.get('servers', {}).get('total', 0)}")
+        out.append(f"{label('f_project', lang)} {printable((s.get('project_id') or '-')[:12])}"
+                   f"  {fig('cores')}  {fig('ram_mb', 1024)} GiB  {fig('instances')}  "
+                   + label("servers_n", lang).format(
+                       n=s.get("servers", {}).get("total", 0)))
         if s.get("in_sync") is False:
-            out.append("  DRIFT", style="bold yellow")
+            out.append(f"  {label('drift', lang)}", style="bold yellow")
         out.append("\n")
     requests = data.get("requests")
     if isinstance(requests, dict) and requests.get("requests") is not None:
-        out.append(f"  requests: {len(requests['requests'])}\n")
+        out.append(f"  {label('requests_n', lang).format(n=len(requests['requests']))}\n")
     audit = data.get("audit")
     if audit:
-        out.append("  recent changes:\n", style="bold")
+        out.append(f"  {label('recent_changes', lang)}:\n", style="bold")
         for e in audit:
             out.append(f"    #{e['seq']} {stamp(e['at'])} {printable(e['actor'])} "
                        f"{printable(e['action'])} {printable(e['target'])}\n")

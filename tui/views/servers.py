@@ -100,17 +100,18 @@ class ServerScreen(DataView):
         return api.get(api_path("servers", self.site_name, self.server_id))
 
     def show(self, data: Any) -> None:
-        self.query_one("#server-detail", Static).update(server_text(self.app, data))
-        self.set_status("Esc goes back")
+        lang = self.session.lang
+        self.query_one("#server-detail", Static).update(server_text(self.app, data, lang))
+        self.set_status(label("esc_back", lang))
 
 
-def server_text(app: Any, s: dict[str, Any]) -> Text:
+def server_text(app: Any, s: dict[str, Any], lang: str = "en") -> Text:
     out = Text()
 
     def line(name: str, value: str, style: str = "") -> None:
         # every value is the cloud's or a user's: control characters escaped (they may build
         # it from several: addresses, metadata), markup never parsed (a Text)
-        out.append(f"{name:<16}", style="bold")
+        out.append(f"{label('f_' + name.replace(' ', '_'), lang):<16}", style="bold")
         out.append(f"{printable(value)}\n", style=style)
 
     line("name", s["name"], "bold")
@@ -126,7 +127,7 @@ def server_text(app: Any, s: dict[str, Any]) -> Text:
     line("created", stamp(s.get("created")))
     line("updated", stamp(s.get("updated")))
     if s.get("live_error"):
-        line("live detail", f"unavailable: {s['live_error']}", "yellow")
+        line("live detail", f"{label('unavailable', lang)}: {s['live_error']}", "yellow")
     addresses = s.get("addresses") or {}
     line("addresses", "; ".join(f"{net}: {', '.join(ips)}" for net, ips in
                                 sorted(addresses.items())) or "-")
