@@ -24,7 +24,9 @@ from govcloud.demo.sandbox import Sandbox, make_key, service_vars, write_files
 
 DEPARTMENT = "gd-tax"
 HOSTS = {"tax-web1": "/srv/etax/uploads", "tax-db1": "/var/lib/etax"}
-POOL = 6  # servers per host in every site the department's DR level needs, and spares
+# sandboxes behind the cloud's new servers: 2 hosts x 3 sites (DR level 6) = 6, and as many
+# again — a rollback deletes the servers it made, so running the wave again makes new ones
+POOL = 12
 
 
 def migrate_settings(state_dir: Path) -> dict[str, Any]:

@@ -54,10 +54,16 @@ def test_the_demo_migrates_gd_tax_end_to_end(tmp_path: Path) -> None:
         boxes = state / "sandboxes"
         legacy = _tree(boxes / "tax-db1" / "root" / "var/lib/etax")
         copies = [_tree(p) for p in boxes.glob("cloud-vm*/root/var/lib/etax")]
-        assert legacy and legacy in copies
+        # DR level 6: the target and its DR-LOCAL and DR-REMOTE copies hold the data
+        assert legacy and copies.count(legacy) == 3
         back = _cli(env, "migrate", "rollback", "gd-tax-w1", "--follow")
         assert back.returncode == 0, back.stdout + back.stderr
         assert (boxes / "tax-db1" / "root" / "run" / "tax-db1.running").exists()
+        assert back.stdout.count("deleted ") == 6  # 2 hosts x 3 sites
+        # running the wave again after the rollback provisions new servers
+        again = _cli(env, "migrate", "run", "gd-tax-w1", "--follow")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "gd-tax-w1: done" in again.stdout
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:
