@@ -179,6 +179,13 @@ def _differs(ssh: str, src: str, dst: str, label: str) -> str:
             "head -n 10 | tr '\\n' ';')\"; exit 1; }")
 
 
+def ansible_ssh_args(known: Path) -> str:
+    """Ansible's ssh arguments (it splits them as a shell would): strict host keys against
+    govcloud's own known_hosts, whatever its path holds."""
+    return (f"-o UserKnownHostsFile={shlex.quote(str(known))} -o StrictHostKeyChecking=yes "
+            "-o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=30s")
+
+
 def _remote(ep: Endpoint, path: str) -> str:
     """rsync's ``user@address:path`` (an IPv6 address in brackets)."""
     address = f"[{ep.address}]" if ":" in ep.address else ep.address
@@ -452,9 +459,7 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
     rec.event(step, ident, event="start", message=f"{step} on {', '.join(names)}")
     secret = ctx.settings.become_password
     with _password_file(secret.get_secret_value() if secret else None) as password_file:
-        env = {"ANSIBLE_SSH_ARGS": (f"-o UserKnownHostsFile={known_hosts(ctx.settings).path} "
-                                    "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes "
-                                    "-o ControlMaster=auto -o ControlPersist=30s"),
+        env = {"ANSIBLE_SSH_ARGS": ansible_ssh_args(known_hosts(ctx.settings).path),
                "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.gettempdir() + "/govcloud-cp",
                "ANSIBLE_PIPELINING": "True",
                "ANSIBLE_PYTHON_INTERPRETER": ctx.settings.migrate_python,

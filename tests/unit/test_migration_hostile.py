@@ -122,3 +122,12 @@ def test_a_servers_ssh_endpoint_reaches_the_inventory_only_when_valid(
     from govcloud.services.migration import _reach
 
     assert _reach(endpoint) == reach
+
+
+def test_ansible_ssh_args_keep_a_known_hosts_path_with_spaces_whole(tmp_path: Path) -> None:
+    from govcloud.services.migration_run import ansible_ssh_args
+
+    known = tmp_path / "state dir" / "known_hosts"
+    args = shlex.split(ansible_ssh_args(known))
+    assert args[:2] == ["-o", f"UserKnownHostsFile={known}"]
+    assert "StrictHostKeyChecking=yes" in args
