@@ -1,6 +1,10 @@
 """The Batcher under approvals (services/group_commit.py), with real threads: callers that
 queue while a batch runs share the next one, in arrival order; a piece's error is its own; a
-handler that raises fails every piece it left unanswered; under load a new leader gathers."""
+handler that raises fails every piece it left unanswered; under load a new leader gathers.
+
+No fixed sleeps as synchronisation: a test waits until the batcher holds the callers it needs
+queued (``wait_queued``), and every wall-clock bound is far from the behaviour it tells apart
+(``gather_s`` of 60 s against a bound of 30 s), so a loaded machine cannot decide a result."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 import pytest
 
 from govcloud.services.group_commit import Batcher, Piece
+from tests.waiting import wait_until
 
 
 class Recorder:
@@ -50,10 +55,7 @@ def call_all(batcher: Batcher, items: list[Any], results: dict[Any, Any]) -> lis
 
 
 def wait_queued(batcher: Batcher, n: int) -> None:
-    deadline = time.monotonic() + 30
-    while batcher.queued < n:
-        assert time.monotonic() < deadline, f"only {batcher.queued} of {n} queued"
-        time.sleep(0.005)
+    wait_until(lambda: batcher.queued >= n, 30, f"{n} callers queued")
 
 
 def test_callers_queued_during_a_batch_share_the_next_one_and_fail_alone() -> None:
@@ -98,7 +100,7 @@ def test_a_handler_that_raises_fails_every_piece_of_its_batch_and_the_next_works
 
 def test_under_load_a_new_leader_gathers_as_many_as_the_last_batch() -> None:
     handler = Recorder()
-    batcher = Batcher(handler, gather_s=5.0)
+    batcher = Batcher(handler, gather_s=60.0)
     results: dict[Any, Any] = {}
     handler.gate.clear()
     threads = call_all(batcher, ["x"], results)
@@ -109,67 +111,73 @@ def test_under_load_a_new_leader_gathers_as_many_as_the_last_batch() -> None:
     for t in threads:
         t.join(30)
     assert handler.batches[-1] and sorted(handler.batches[-1]) == ["a", "b", "c"]
-    # the last batch held three: the next leader waits for three callers, not for 5 s
+    # the last batch held three: the next leader waits for three callers, not for gather_s
+    batches = len(handler.batches)
     t0 = time.monotonic()
     threads = call_all(batcher, ["d"], results)
-    time.sleep(0.2)
-    assert "d" not in results  # still gathering
+    wait_queued(batcher, 1)  # "d" leads and gathers (it would be answered alone otherwise)
     threads += call_all(batcher, ["e", "f"], results)
     for t in threads:
         t.join(30)
-    assert time.monotonic() - t0 < 4.0
+    assert time.monotonic() - t0 < 30.0  # three came: it did not wait out gather_s (60 s)
+    assert len(handler.batches) == batches + 1  # "d" did not go alone
     assert sorted(handler.batches[-1]) == ["d", "e", "f"]
     # after a batch of three, one caller alone waits at most gather_s, then goes alone
     short = Batcher(handler, gather_s=0.3)
     short._last = 3
     t0 = time.monotonic()
     assert short.run("g") == "done g"
-    assert 0.25 <= time.monotonic() - t0 < 3.0
+    assert 0.25 <= time.monotonic() - t0 < 20.0
     assert handler.batches[-1] == ["g"]
-    # and with one caller at a time (last batch of one) nobody waits
+    # and with one caller at a time (last batch of one) nobody waits, however long gather_s
+    single = Batcher(handler, gather_s=60.0)
+    single._last = 1
     t0 = time.monotonic()
-    assert short.run("h") == "done h"
-    assert time.monotonic() - t0 < 0.25
+    assert single.run("h") == "done h"
+    assert time.monotonic() - t0 < 30.0
+    assert handler.batches[-1] == ["h"]
 
 
 def test_a_gathering_leader_stops_when_callers_stop_coming_not_while_they_trickle_in() -> None:
-    """``idle_s``: with a last batch of five, callers queuing 0.1 s apart keep the leader
-    gathering past ``idle_s`` (0.25 s) until all five are there; a caller alone goes after
-    ``idle_s``, long before ``gather_s`` (30 s)."""
+    """``idle_s``: with a last batch of five, callers queuing 0.3 s apart keep the leader
+    gathering past ``idle_s`` (1 s) until all five are there; a caller alone goes after
+    ``idle_s``, long before ``gather_s`` (60 s)."""
     handler = Recorder()
-    batcher = Batcher(handler, gather_s=30.0, idle_s=0.25)
+    batcher = Batcher(handler, gather_s=60.0, idle_s=1.0)
     batcher._last = 5
     results: dict[Any, Any] = {}
     t0 = time.monotonic()
     threads = []
-    for name in ("a", "b", "c", "d", "e"):
+    for n, name in enumerate(("a", "b", "c", "d", "e"), 1):
         threads += call_all(batcher, [name], results)
-        time.sleep(0.1)
+        wait_queued(batcher, n)
+        if n < 5:
+            time.sleep(0.3)  # the trickle itself (the test's input), well inside idle_s
     for t in threads:
         t.join(30)
-    assert sorted(handler.batches[-1]) == ["a", "b", "c", "d", "e"]  # one batch, 0.4 s+
-    assert time.monotonic() - t0 < 5.0
+    assert sorted(handler.batches[-1]) == ["a", "b", "c", "d", "e"]  # one batch, 1.2 s+
+    assert time.monotonic() - t0 < 30.0
     t0 = time.monotonic()
     assert batcher.run("alone") == "done alone"
-    assert 0.2 <= time.monotonic() - t0 < 5.0
+    assert 0.9 <= time.monotonic() - t0 < 30.0
     assert handler.batches[-1] == ["alone"]
 
 
 def test_with_idle_s_a_burst_after_a_batch_of_one_is_one_batch_and_a_lone_caller_waits_idle_s(
         ) -> None:
     handler = Recorder()
-    batcher = Batcher(handler, gather_s=30.0, idle_s=0.25)
+    batcher = Batcher(handler, gather_s=60.0, idle_s=1.0)
     assert batcher.run("first") == "done first"  # last batch: one
     results: dict[Any, Any] = {}
     threads = []
-    for name in ("a", "b", "c"):  # a burst, 0.05 s apart: the first waits for the others
+    for n, name in enumerate(("a", "b", "c"), 1):  # a burst: the first waits for the others
         threads += call_all(batcher, [name], results)
-        time.sleep(0.05)
+        wait_queued(batcher, n)
     for t in threads:
         t.join(30)
     assert sorted(handler.batches[-1]) == ["a", "b", "c"]
     for name in ("x", "y"):  # one at a time again: each alone, after idle_s, not gather_s
         t0 = time.monotonic()
         assert batcher.run(name) == f"done {name}"
-        assert 0.2 <= time.monotonic() - t0 < 5.0
+        assert 0.9 <= time.monotonic() - t0 < 30.0
         assert handler.batches[-1] == [name]
