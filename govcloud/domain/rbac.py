@@ -31,6 +31,7 @@ their own requests with it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -274,11 +275,11 @@ def require(principal: Principal, action: Action, target: Target) -> None:
 
 
 def person_name(value: str) -> str:
-    """A person's name as kept: white space collapsed; 1 to 128 characters of letters,
-    digits, spaces and ``.,'@()-·``. Raises InvalidInput otherwise."""
+    """A person's name as kept: Unicode NFC, white space collapsed; 1 to 128 characters of
+    letters, digits, spaces and ``.,'@()-·``. Raises InvalidInput otherwise."""
     if not isinstance(value, str):
         raise InvalidInput("a person's name must be text", hint='e.g. --person "Li Wei"')
-    name = " ".join(value.split())
+    name = " ".join(unicodedata.normalize("NFC", value).split())
     bad = _PERSON_BAD.search(name)
     if not name or len(name) > MAX_PERSON or bad is not None:
         shown = repr(name[:MAX_PERSON]) if bad is None else f"character {bad.group()!r}"
@@ -290,8 +291,12 @@ def person_name(value: str) -> str:
 
 
 def same_person(a: str, b: str) -> bool:
-    """Do ``a`` and ``b`` name the same person (case and white space aside)?"""
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+    """Do ``a`` and ``b`` name the same person (case, white space and Unicode composition
+    aside)?"""
+    def key(name: str) -> str:
+        return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+    return key(a) == key(b)
 
 
 def may_approve(principal: Principal, requester_person: str) -> Decision:

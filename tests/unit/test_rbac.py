@@ -15,8 +15,11 @@ from govcloud.domain.rbac import (
     Target,
     can,
     may_approve,
+    may_approve_principal,
+    person_name,
     reach,
     require,
+    same_person,
     visible_departments,
 )
 from govcloud.errors import Forbidden, InvalidInput
@@ -224,3 +227,41 @@ def test_reach_summarises_each_cell() -> None:
     assert reach(Role.CITY_OPERATOR, Action.TENANCY_APPLY) == "own city"
     assert reach(Role.DEPARTMENT_VIEWER, Action.VIEW_SERVERS) == "own department"
     assert reach(Role.CI, Action.REQUEST_APPROVE) == "—"
+
+
+# --- persons (issue 17, item 2) --------------------------------------------------------------
+
+def test_a_principal_is_its_own_person_unless_told() -> None:
+    assert Principal("li.wei", Role.OPERATOR).person == "li.wei"
+    assert Principal("li.wei", Role.OPERATOR, person="  Li   Wei ").person == "Li Wei"
+    assert Principal("ci-x", Role.CI, person="Nguye\u0302\u0303n").person == "Nguyễn"  # NFC
+
+
+@pytest.mark.parametrize("person", ["   ", "a\x1bb", "x\u202ey", "<b>", "x" * 129])
+def test_a_person_is_a_plain_name(person: str) -> None:
+    with pytest.raises(InvalidInput, match="invalid person name"):
+        Principal("li.wei", Role.OPERATOR, person=person)
+    with pytest.raises(InvalidInput, match="invalid person name"):
+        person_name(person)
+
+
+def test_same_person_ignores_case_spacing_and_composition() -> None:
+    assert same_person("Li Wei", " li  WEI")
+    assert same_person("Nguyễn", "Nguye\u0302\u0303n")
+    assert not same_person("Li Wei", "Li Wen")
+
+
+def test_approval_compares_persons_not_principals() -> None:
+    laptop = Principal("boss-laptop", Role.BUREAU_ADMIN, person="Boss")
+    assert not may_approve(laptop, "boss")
+    assert may_approve(laptop, "Deputy")
+    assert not may_approve_principal(laptop, " BOSS")
+    assert "issuer and approver must differ" in may_approve_principal(laptop, "boss").reason
+    assert may_approve_principal(laptop, "Deputy")
+    assert may_approve_principal(laptop, None)  # issued with direct database access
+    decision = may_approve_principal(Principal("ops", Role.OPERATOR, person="Deputy"), "Boss")
+    assert not decision and "only a bureau-admin" in decision.reason
+
+
+def test_privileged_roles() -> None:
+    assert {r for r in Role if r.privileged} == {Role.BUREAU_ADMIN, Role.OPERATOR, Role.CI}
