@@ -119,10 +119,14 @@ class KnownHosts:
                     f"a different host key is already recorded for {key.name}",
                     hint="pass --replace after confirming the new fingerprint out of band")
             kept = [ln for ln in lines if ln.split(" ", 1)[0] != key.name]
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("\n".join([*kept, key.line]) + "\n")
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
+            self._write([*kept, key.line])
+
+    def _write(self, lines: list[str]) -> None:
+        """Replace the file with ``lines`` at once (a reader never sees half of it)."""
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(ln + "\n" for ln in lines))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.path)
 
 
     def forget(self, endpoint: Endpoint) -> bool:
@@ -136,10 +140,7 @@ class KnownHosts:
             kept = [ln for ln in lines if ln.split(" ", 1)[0] != name]
             if len(kept) == len(lines):
                 return False
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(ln + "\n" for ln in kept))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
+            self._write(kept)
             return True
 
 
