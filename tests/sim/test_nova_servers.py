@@ -330,15 +330,25 @@ def test_other_projects_server_is_not_found(sim):
 
 
 def test_build_turns_active_after_the_build_delay(sim):
+    """BUILD until ``build_delay`` has passed, then ACTIVE with ``launched_at`` then. The delay
+    is an hour, so BUILD is seen however slow the machine; the hour then passes by moving the
+    server's ready time to now instead of by sleeping."""
     region = sim.cloud.regions["DR-LOCAL"]
+    region.build_delay = 3600.0
     user = sim.connect("govcloud-sim-gd-psd", region="DR-LOCAL")
     flavor_id, image_id, _ = ids(region, "gc.c1m2")
+    t0 = time.time()
     server = user.compute.create_server(name="slow", flavor_id=flavor_id, image_id=image_id,
                                         networks="auto")
     assert user.compute.get_server(server.id).status == "BUILD"
-    time.sleep(region.build_delay + 0.1)
+    built = region.servers[server.id]
+    assert t0 + 3600.0 <= built.ready_at <= time.time() + 3600.0
+    assert user.compute.get_server(server.id).status == "BUILD"
+    built.ready_at = time.time()  # the hour is over
     shown = user.compute.get_server(server.id)
-    assert shown.status == "ACTIVE" and shown.launched_at
+    assert shown.status == "ACTIVE"
+    assert shown.launched_at and shown.launched_at.startswith(
+        dt.datetime.fromtimestamp(built.ready_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 def test_listing_matches_show_and_reflects_every_change(sim):
