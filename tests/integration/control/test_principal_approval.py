@@ -170,3 +170,21 @@ def test_the_cli_adds_approves_and_rotates(cli_env: Plane,
     with pytest.raises(SystemExit) as usage:  # argparse: a usage error, nothing sent
         main(["principals", "add", "x-y", "--role", "ci"])
     assert usage.value.code == 2 and "--person" in capsys.readouterr().err
+
+
+def test_database_approval_is_refused_once_another_person_could_approve(
+        cli_env: Plane, capsys: pytest.CaptureFixture[str]) -> None:
+    """`admin approve` is the second admin's way in only: here a second person holds
+    bureau-admin, so it is refused, names who must approve, and changes nothing."""
+    from govcloud.cli import main
+
+    name = _name("sock")
+    cli_env.admin.post("/principals", {"name": name, "role": "bureau-admin",
+                                       "person": "Mallory"})
+    url = cli_env.engine.url.render_as_string(hide_password=False)
+    code = main(["admin", "approve", name, "--database-url", url])
+    err = capsys.readouterr().err
+    assert code == ConflictError.exit_code
+    assert "can be approved by a bureau-admin (Second Admin)" in err
+    assert f"govcloud principals approve {name}" in err
+    assert _status(cli_env, name) == "pending"
