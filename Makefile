@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.stamp-install
 # with dpkg first, so nothing is installed or updated when they are already there.
 APT_PACKAGES := tmux openssh-server rsync prometheus
 
-.PHONY: install apt test lint demo conformance bench clean test-realcloud
+.PHONY: install apt test lint demo conformance bench clean test-realcloud mutation-gate
 
 install: apt $(STAMP)
 
@@ -30,6 +30,11 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# break each promise's critical line in a copy of the tree and check its tests fail
+# (docs/testing.md); PostgreSQL mutations need GOVCLOUD_TEST_DATABASE_URL, as .ci/run sets
+mutation-gate: install
+	$(BIN)/python scripts/mutation_gate.py
 
 demo: install
 	$(BIN)/govcloud demo
