@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -173,10 +174,14 @@ def test_the_cli_adds_approves_and_rotates(cli_env: Plane,
 
 
 def test_database_approval_is_refused_once_another_person_could_approve(
-        cli_env: Plane, capsys: pytest.CaptureFixture[str]) -> None:
+        cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """`admin approve` is the second admin's way in only: here a second person holds
     bureau-admin, so it is refused, names who must approve, and changes nothing."""
     from govcloud.cli import main
+
+    for var in ("XDG_STATE_HOME", "XDG_DATA_HOME"):  # nothing of this test in the real home
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
 
     name = _name("sock")
     cli_env.admin.post("/principals", {"name": name, "role": "bureau-admin",
