@@ -56,6 +56,18 @@ async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 15
         await pilot.pause(0.05)
 
 
+async def settled(pilot: Any, timeout: float = 30.0) -> None:
+    """Wait until the console has handled what came before: its pending messages processed,
+    every worker they started (API calls on threads) finished, and the messages those posted
+    processed too. A check that something did NOT happen is only meaningful after this — a
+    fixed pause on a loaded machine may end before the unwanted call was even made."""
+    app = pilot.app
+    await pilot.pause()
+    await wait_for(pilot, lambda: all(w.is_finished for w in app.workers), timeout,
+                   "the console's workers to finish")
+    await pilot.pause()
+
+
 async def loaded(pilot: Any, view_name: str, timeout: float = 15.0) -> Any:
     """Wait until the current screen is ``view_name`` and has shown its data once."""
     app = pilot.app

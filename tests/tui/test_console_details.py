@@ -16,7 +16,7 @@ from tui.screens import ConfirmScreen
 from tui.views.audit import AuditEntryScreen, AuditView
 from tui.views.requests import RequestScreen, RequestsView
 
-from .conftest import console, loaded, wait_for
+from .conftest import console, loaded, settled, wait_for
 from .test_console_pilot import SIZE, open_view
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -130,12 +130,13 @@ async def test_approve_asks_first_with_the_reservation_per_site(ready: Plane) ->
             assert "3 servers" in line, line
         assert "2 × gc.c1m2" in text and "1 × gc.c2m4" in text
         # nothing is approved while the dialog is open
-        await pilot.pause(0.3)
+        await settled(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
         assert ready.admin.get(f"/requests/{rid}")["state"] == "submitted"
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is view, what="the dialog closed")
         assert "nothing was reserved" in text_of(view, "#status-line")
-        await pilot.pause(0.3)
+        await settled(pilot)
         assert ready.admin.get(f"/requests/{rid}")["state"] == "submitted"
         # asked again and confirmed: approved
         await pilot.press("a")

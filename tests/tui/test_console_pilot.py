@@ -15,7 +15,7 @@ from tests.integration.control.conftest import Plane
 from tui.app import make_app
 from tui.screens import HelpScreen, PaletteScreen
 
-from .conftest import console, loaded, wait_for
+from .conftest import console, loaded, settled, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -225,7 +225,7 @@ async def test_roles_see_only_what_they_may(ready: Plane, role: str, extra: dict
         if may_sync:  # a real sync ran through the API
             await wait_for(pilot, lambda: attempts() != before, what="the sync")
         else:  # the key does nothing
-            await pilot.pause(0.5)
+            await settled(pilot)
             assert attempts() == before
         await open_view(pilot, "servers")
         view = await loaded(pilot, "servers")

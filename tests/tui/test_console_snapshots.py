@@ -17,7 +17,7 @@ import pytest
 from tests.integration.control.conftest import Plane
 from tui.app import ConsoleApp
 
-from .conftest import FIXED_NOW, console, loaded, wait_for
+from .conftest import FIXED_NOW, console, loaded, settled, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -49,11 +49,11 @@ def before(view: str, *keys: str, then: str | None = None) -> Any:
             await pilot.press(*keys)
         if then is not None:
             await loaded(pilot, then)
-        await pilot.pause(0.2)
+        await settled(pilot)
         normalise(app)
         for header in app.screen.query("ConsoleHeader"):
             header.redraw()  # type: ignore[attr-defined]
-        await pilot.pause(0.1)
+        await pilot.pause()
 
     return run
 

@@ -11,7 +11,7 @@ from tests.integration.control.conftest import Plane
 from tui.screens import ConfirmScreen
 from tui.views.requests import RequestsView
 
-from .conftest import console, loaded, wait_for
+from .conftest import console, loaded, settled, wait_for
 from .test_console_pilot import SIZE, open_view
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -77,6 +77,6 @@ async def test_an_operator_sees_requests_but_cannot_decide(ready: Plane) -> None
         assert not view.check_action("approve", ())
         assert not view.check_action("reject", ())
         await pilot.press("a")
-        await pilot.pause(0.2)
+        await settled(pilot)
         assert state_of(view, rid) == "submitted"
     assert ready.admin.get(f"/requests/{rid}")["state"] == "submitted"
