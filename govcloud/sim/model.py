@@ -235,7 +235,9 @@ class Consumer:
     user_id: str
     allocations: dict[str, dict[str, int]] = field(default_factory=dict)  # rp → rc → amount
     generation: int = 0
-    consumer_type: str = "INSTANCE"
+    # Nova never names a type (its servers and migrations are "unknown" to Placement 1.38+);
+    # only clients that PUT allocations with one set it
+    consumer_type: str = ""
 
 
 @dataclass

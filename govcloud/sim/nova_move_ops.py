@@ -9,8 +9,8 @@ Semantics follow nova/compute/api.py and the API reference:
   flavor!``), cores/RAM growth within quota (403), never the same host
   (``allow_resize_to_same_host`` is off); status ``RESIZE`` (task ``resize_prep``), then
   ``VERIFY_RESIZE`` (vm_state ``resized``). While waiting, the source host's allocation is
-  held by the migration (Placement consumer = the migration's uuid) and the destination's by
-  the server.
+  held by the migration (the Placement consumer is the migration's uuid; Nova names no
+  consumer type, so Placement shows ``unknown``) and the destination's by the server.
 * ``confirmResize`` (member, 204): releases the migration's allocation; back to
   ``ACTIVE``/``SHUTOFF`` on the new flavor. ``revertResize`` (member, 202): status
   ``REVERT_RESIZE``, then back to the old flavor and host.

@@ -148,6 +148,7 @@ class RegionState:
     volume_quotas: dict[str, dict[str, int]] = field(default_factory=dict)
     usage: dict[str, Usage] = field(default_factory=lambda: defaultdict(Usage))
     migrations: dict[str, Migration] = field(default_factory=dict)  # uuid → record
+    migration_seq: int = 0
     seq: int = 0
     keypair_seq: int = 0
 
@@ -285,14 +286,16 @@ class RegionState:
     # --- moves: resize, cold and live migration, shelve ---------------------------------------
     #
     # As Nova does it: when a move starts, the server's allocation on the source host is handed
-    # to the migration record (a Placement consumer of type MIGRATION whose uuid is the
-    # migration's), and the server claims its (new) flavor on the destination. Confirming a
-    # resize or cold migration, or finishing a live migration, deletes the migration's
-    # allocation; reverting deletes the server's and gives the source allocation back to it.
+    # to the migration record (a Placement consumer whose uuid is the migration's; Nova gives
+    # Placement no consumer type, so both show as "unknown"), and the server claims its (new)
+    # flavor on the destination. Confirming a resize or cold migration, or finishing a live
+    # migration, deletes the migration's allocation; reverting deletes the server's and gives
+    # the source allocation back to it.
 
     def new_migration(self, server: Server, kind: str, *, new_flavor: Flavor,
                       dest: Hypervisor | None, user_id: str, status: str) -> Migration:
-        mig = Migration(id=len(self.migrations) + 1, uuid=self.ids.uuid(),
+        self.migration_seq += 1
+        mig = Migration(id=self.migration_seq, uuid=self.ids.uuid(),
                         instance_uuid=server.id, migration_type=kind, status=status,
                         source_compute=server.host or "",
                         dest_compute=dest.hostname if dest else None,
@@ -325,7 +328,7 @@ class RegionState:
         """Source allocation to the migration record; the new flavor claimed on ``dest``."""
         held = self.consumers.pop(server.id, None)
         if held is not None:
-            held.uuid, held.consumer_type = mig.uuid, "MIGRATION"
+            held.uuid = mig.uuid
             held.generation += 1
             self.consumers[mig.uuid] = held
         resources = self.flavor_resources(mig.new_flavor)
@@ -366,7 +369,7 @@ class RegionState:
         self.drop_consumer(server.id)
         held = self.consumers.pop(mig.uuid, None)
         if held is not None:
-            held.uuid, held.consumer_type = server.id, "INSTANCE"
+            held.uuid = server.id
             held.generation += 1
             self.consumers[server.id] = held
         if server.old_flavor is not None and server.old_flavor is not server.flavor:
@@ -472,6 +475,10 @@ class RegionState:
         self.release(server)
         if server.shelved_image_id:  # Nova deletes a shelved server's snapshot with it
             self.images.pop(server.shelved_image_id, None)
+        # and its migration records (instance_destroy soft-deletes them: os-migrations
+        # no longer lists them)
+        for mig in [m for m in self.migrations.values() if m.instance_uuid == server.id]:
+            del self.migrations[mig.uuid]
         self.count_usage(server, -1)
         for pid in server.port_ids:
             port = self.ports.get(pid)

@@ -194,6 +194,7 @@ def _not_found(t: Target) -> dict[str, Any]:
 
 MOVE_WAIT = 240.0  # seconds a move may take on the real cloud's fake driver
 SMALL, MEDIUM = "m1.small", "m1.medium"  # the same names in both clouds
+LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
 
 
 def _flavor_id(t: Target, name: str) -> str:
@@ -335,6 +336,10 @@ def _live_migrate(t: Target) -> dict[str, Any]:
         obs: dict[str, Any] = {"request": resp.status_code}
         after = _wait(t, sid, "ACTIVE")
         mig = _migration(t, sid)
+        deadline = time.monotonic() + 30
+        while mig.get("status") in LIVE_IN_PROGRESS and time.monotonic() < deadline:
+            time.sleep(0.5)  # the source compute marks it completed after the server is ACTIVE
+            mig = _migration(t, sid)
         obs["after"] = _state(after)
         obs["host changed"] = after["OS-EXT-SRV-ATTR:host"] != before["OS-EXT-SRV-ATTR:host"]
         obs["migration"] = [mig.get("migration_type"), mig.get("status")]
@@ -453,11 +458,24 @@ def _router_and_floating_ip(t: Target) -> dict[str, Any]:
 
 
 def _migrations_list(t: Target) -> dict[str, Any]:
-    resp = get(t.admin.compute, "/os-migrations", COMPUTE)
-    obs = observe(resp)
-    rows = resp.json()["migrations"]
-    obs["migrations[]"] = sorted(set().union(*(set(m) - {"links"} for m in rows)))
-    obs["types"] = sorted({m["migration_type"] for m in rows})
+    """The listing while a migrated server exists, and after it is deleted (Nova soft-deletes
+    a server's migrations with it)."""
+    sid = _fresh(t, "diff-migrations")
+    try:
+        assert _action(t, sid, {"migrate": None}).status_code == 202
+        _wait(t, sid, "VERIFY_RESIZE")
+        _action(t, sid, {"confirmResize": None})
+        _wait(t, sid, "ACTIVE")
+        resp = get(t.admin.compute, "/os-migrations", COMPUTE)
+        obs = observe(resp)
+        mine = [m for m in resp.json()["migrations"] if m["instance_uuid"] == sid]
+        obs["migrations[]"] = sorted(set().union(*(set(m) for m in mine)))
+        obs["its migration"] = [[m["migration_type"], m["status"]] for m in mine]
+    finally:
+        _drop(t, sid)
+    obs["listed after the server is deleted"] = [
+        m["id"] for m in get(t.admin.compute, "/os-migrations", COMPUTE).json()["migrations"]
+        if m["instance_uuid"] == sid]
     return obs
 
 

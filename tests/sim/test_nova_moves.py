@@ -71,7 +71,7 @@ def test_resize_then_confirm_moves_allocations_and_frees_the_source(sim):
     assert _allocs(region, s.id) == {_rp(region, dest): {
         "VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 100}}
     held = _placement_allocs(admin, mig.uuid)
-    assert held["consumer_type"] == "MIGRATION"
+    assert held["consumer_type"] == "unknown"  # Nova names no consumer type
     assert held["allocations"][_rp(region, source)]["resources"]["VCPU"] == 2
     assert region.usage[pid].cores == cores_before + 2
     assert s.id in region.hv_by_host[dest].servers
@@ -209,8 +209,8 @@ def test_live_migrate_moves_an_active_server_and_refuses_a_stopped_one(sim):
     dest = got.compute_host
     assert dest != source and got.vm_state == "active"
     assert list(_allocs(region, s.id)) == [_rp(region, dest)]
-    assert not [c for c in region.consumers.values() if c.consumer_type == "MIGRATION"]
     (mig,) = region.migrations.values()
+    assert mig.uuid not in region.consumers
     assert mig.status == "completed" and mig.migration_type == "live-migration"
 
     user.compute.stop_server(s.id)
@@ -278,6 +278,9 @@ def test_deleting_a_server_waiting_for_confirm_frees_both_allocations(sim):
     user.compute.delete_server(s.id)
     assert raw(user, "get", f"/servers/{s.id}").status_code == 404
     assert s.id not in region.consumers and mig.uuid not in region.consumers
+    # Nova soft-deletes a deleted server's migrations: os-migrations lists them no more
+    listed = raw(sim.connect(), "get", "/os-migrations").json()["migrations"]
+    assert s.id not in {m["instance_uuid"] for m in listed}
 
 
 def test_evacuate_off_a_dead_compute_and_its_cleanup_when_it_returns(sim):
