@@ -31,7 +31,7 @@ from govcloud.domain.metrics import BY_NAME, COMMON_FLAVORS, GIB, MIB, QUOTA_RES
 from govcloud.domain.sites import Site
 from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError
-from govcloud.services.audit_anchor import last_checkpoint
+from govcloud.services.audit_anchor import last_checkpoint, verify_log
 from govcloud.services.inventory import site_hosts
 from govcloud.store import health as health_store
 from govcloud.store import inventory as store
@@ -309,17 +309,19 @@ class SnapshotBuilder:
                          (wave, name), at.timestamp())
 
     def _audit_check(self, snap: Snapshot) -> None:
-        """Verify the chain when its head moved (or every ``audit_recheck_s``)."""
+        """Verify the chain when its head moved (or every ``audit_recheck_s``): its hashes,
+        its MACs on a keyed engine, and that it still reaches the newest checkpoint in
+        ``anchor_file`` (entries cut off the end fail)."""
         check = self._audit
         with Session(self.engine) as session:
             audit = AuditLog(session=session)
             head = audit.head()
             if head != check.head or time.time() - check.at > self.audit_recheck_s:
-                result = audit.verify()
-                self._audit = check = _AuditCheck(head=head, ok=result.ok,
+                ok, why = self._verify(audit)
+                self._audit = check = _AuditCheck(head=head, ok=ok,
                                                   entries=audit.count(), at=time.time())
-                if not result.ok:
-                    log.error("metrics: %s", result.describe())
+                if not ok:
+                    log.error("metrics: %s", why)
         snap.add("govcloud_audit_chain_verified", (), 1 if check.ok else 0)
         snap.add("govcloud_audit_entries_total", (), check.entries)
         snap.add("govcloud_audit_last_verify_timestamp_seconds", (), check.at)
@@ -333,6 +335,17 @@ class SnapshotBuilder:
             if newest is not None:
                 snap.add("govcloud_audit_checkpoint_timestamp_seconds", (),
                          dt.datetime.fromisoformat(newest.at).timestamp())
+
+
+    def _verify(self, audit: AuditLog) -> tuple[bool, str]:
+        if self.anchor_file is None:
+            result = audit.verify()
+            return result.ok, result.describe()
+        try:
+            found = verify_log(self.engine, anchor_file=self.anchor_file)
+        except GovCloudError as exc:  # an anchor file that is not one: not verified
+            return False, exc.message
+        return bool(found["ok"]), str(found["description"])
 
 
 class MetricsSnapshots:

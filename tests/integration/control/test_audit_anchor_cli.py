@@ -63,6 +63,14 @@ def rows(plane: Plane, since: int) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(query.columns(at=AT), {"s": since}).mappings()]
 
 
+def chain_verified_becomes(plane: Plane, want: int) -> None:
+    """Wait for /metrics to say so (the snapshot catches up in the background)."""
+    deadline = time.monotonic() + 30
+    while value(parse(scrape(plane.url)), "govcloud_audit_chain_verified") != want:
+        assert time.monotonic() < deadline, f"govcloud_audit_chain_verified is not {want}"
+        time.sleep(0.2)
+
+
 def put_back(plane: Plane, saved: list[dict[str, Any]]) -> None:
     """Undo a tampering: the saved rows exactly as they were, nothing after them."""
     insert = text(f"INSERT INTO audit_entry ({', '.join(COLUMNS)}) VALUES "
@@ -120,7 +128,9 @@ def test_verify_with_the_anchor_finds_what_the_bare_chain_cannot(
     assert bare["ok"]
     assert f"audit chain broken at entry {top - 1} (deleted)" in err
     assert f"entry {top} was recorded before" in err
+    chain_verified_becomes(cli_env, 0)  # GovcloudAuditChainBroken fires
     put_back(cli_env, saved)
+    chain_verified_becomes(cli_env, 1)
 
     # 2. the newest entry rewritten, its hash recomputed
     old = saved[-1]
