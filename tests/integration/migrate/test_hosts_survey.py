@@ -52,7 +52,9 @@ def test_import_trust_survey_inventory_and_plan(
     code, _, err = run(capsys, "hosts", "trust", "tax-app1", "--yes", "--fingerprint",
                        db.fingerprint)
     assert code == 2 and "not the pinned" in err
-    assert not _known_hosts(plane_settings).exists()
+    # nothing recorded for it (the module's tests share one known_hosts, in any order)
+    known = _known_hosts(plane_settings)
+    assert not known.exists() or f"[{app.address}]:{app.port} " not in known.read_text()
     # the survey refuses untrusted hosts (recorded unreachable, nothing run)
     for box, name in ((app, "tax-app1"), (db, "tax-db1"), (gone, "tax-old1")):
         code, out, err = run(capsys, "hosts", "trust", name, "--yes", "--fingerprint",
@@ -149,18 +151,17 @@ def test_bad_inventory_is_refused_and_changes_nothing(
     assert code == 2 and "cannot read" in err
 
 
-@pytest.mark.parametrize("variable, value", [
-    ("ansible_host", "-oProxyCommand=touch /tmp/govcloud-pwned"),
-    ("ansible_user", "-oProxyCommand=touch /tmp/govcloud-pwned"),
-])
 def test_option_injection_is_refused_on_import_and_changes_nothing(
-        cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-        variable: str, value: str) -> None:
+        cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # (one test, not parametrized: a parametrized one makes pytest reorder this module's
+    # tests, which share one state directory per database)
     good = {"govcloud_system": "x", "ansible_host": "10.9.9.1"}
-    inv = inventory_file(tmp_path / "gd-psd.yaml", "gd-psd", {
-        "psd-ok": good, "psd-evil": {**good, "ansible_host": "10.9.9.2", variable: value}})
-    code, out, err = run(capsys, "hosts", "import", str(inv))
-    assert code == 2, out + err
-    assert "psd-evil" in err and variable in err and "hint:" in err
-    code, out, _ = run(capsys, "hosts", "list", "--department", "gd-psd", "--json")
-    assert json.loads(out) == []  # not even the good host: all or nothing
+    for variable in ("ansible_host", "ansible_user"):
+        value = "-oProxyCommand=touch /tmp/govcloud-pwned"
+        inv = inventory_file(tmp_path / "gd-psd.yaml", "gd-psd", {
+            "psd-ok": good, "psd-evil": {**good, "ansible_host": "10.9.9.2", variable: value}})
+        code, out, err = run(capsys, "hosts", "import", str(inv))
+        assert code == 2, out + err
+        assert "psd-evil" in err and variable in err and "hint:" in err
+        code, out, _ = run(capsys, "hosts", "list", "--department", "gd-psd", "--json")
+        assert json.loads(out) == []  # not even the good host: all or nothing
