@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from govcloud.domain.catalogue import (
     parse_department,
 )
 from govcloud.errors import InvalidInput
-from govcloud.yamlfile import safe_load
+from govcloud.yamlfile import MAX_FILE_BYTES, safe_load
 
 SCHEMA_FILE = "schema.json"
 
@@ -106,7 +107,12 @@ def _within(field: str, outer: str) -> bool:
 
 
 def _read(path: Path, source: str) -> tuple[Any, list[Problem]]:
-    try:
+    try:  # a device or FIFO named *.yaml would be read forever; a huge file whole
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+            return None, [Problem(source, "", "is not a regular file of at most "
+                                              f"{MAX_FILE_BYTES // 1024} KiB",
+                                  "a department file is a few KiB of YAML")]
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         return None, [Problem(source, "", f"is not UTF-8 text (byte {exc.start})",

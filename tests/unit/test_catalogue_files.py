@@ -108,6 +108,17 @@ def test_a_key_given_twice_is_an_error(catalogue_dir: Path) -> None:
     assert name == "gd-psd.yaml" and "duplicate key 'dr_level'" in message
 
 
+def test_a_device_or_a_huge_file_is_a_problem_not_a_hang(catalogue_dir: Path) -> None:
+    """A catalogue entry named *.yaml that is a device (read forever) or bigger than any
+    department file is reported, not read."""
+    (catalogue_dir / "gd-tax.yaml").unlink()
+    (catalogue_dir / "gd-tax.yaml").symlink_to("/dev/zero")
+    (catalogue_dir / "gd-psd.yaml").write_text("#" * (1024 * 1024 + 1), encoding="utf-8")
+    found = problems_of(catalogue_dir)
+    assert sorted(name for name, _, _ in found) == ["gd-psd.yaml", "gd-tax.yaml"]
+    assert all("is not a regular file of at most 1024 KiB" in m for _, _, m in found)
+
+
 def test_schema_violations_name_the_field(catalogue_dir: Path) -> None:
     edit(catalogue_dir / "gd-psd.yaml", "kind: department", "kind: bureau")
     edit(catalogue_dir / "gd-psd.yaml", "cores: 14000", "cores: '14000'")
