@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from govcloud.cloud.provision import delete_server
 from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
-from govcloud.errors import PermanentError
+from govcloud.errors import GovCloudError, PermanentError, TemporaryError
 from govcloud.services import provisioning
 from govcloud.services.migration_run import DeclaredTargets, Provisioned
 from govcloud.store import inventory as inventory_store
@@ -129,14 +129,21 @@ class CloudTargets:
             servers = [s for s in provision_store.servers(session, made.request)
                        if s.server_id]
         conns = self.state.clouds.connections()
-        done = []
+        done, failed = [], []
         for s in sorted(servers, key=lambda x: (x.site, x.ordinal)):
             assert s.server_id is not None
-            delete_server(conns[s.site], s.site, s.server_id)
+            try:
+                delete_server(conns[s.site], s.site, s.server_id)
+            except GovCloudError as exc:  # the other sites' servers are deleted all the same
+                failed.append(f"could not delete {s.site} server {s.server_id}: {exc.message}")
+                continue
             with write_begin(self.state.engine) as conn:  # the snapshot knows at once
                 inventory_store.tombstone(conn, s.site, [s.server_id], utcnow())
             done.append(f"deleted {s.site} server {s.server_id} ({s.name}) of request "
                         f"{made.request}: the data is back on the legacy host")
+        if failed:
+            raise TemporaryError("; ".join([*failed, *done]),
+                                 hint="roll back again once the site answers")
         provisioning.event(provisioning.context_for(self.state), made.request, "released",
                            f"the servers were deleted by the rollback of {host.name} "
                            f"(wave {wave}, by {actor})")

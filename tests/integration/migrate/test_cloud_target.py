@@ -91,12 +91,25 @@ def test_the_target_is_provisioned_through_the_provisioning_service(
     assert graph.returncode == 0, graph.stderr
     assert next(n for n, v in cloud.items() if v["govcloud_dr_role"] == "cold") in graph.stdout
 
-    # the rollback brings the data back, then deletes the servers it made (target and copy)
+    # the rollback brings the data back, then deletes the servers it made (target and copy);
+    # with DR-REMOTE down it deletes what it can and says what is left, and a second
+    # rollback finishes the job
     (box.root / DATA.lstrip("/") / "after-cutover.txt").write_text("kept\n")
-    code, out, err = cli(capsys, "migrate", "rollback", wave, "--follow")
+    sim = cli_env.sim.base_url
+    assert httpx.post(f"{sim}/_sim/regions/DR-REMOTE/down", timeout=10).status_code == 200
+    try:
+        code, out, err = cli(capsys, "migrate", "rollback", wave, "--follow")
+    finally:
+        httpx.post(f"{sim}/_sim/regions/DR-REMOTE/up", timeout=10)
     assert code == 0, out + err
     assert (legacy.root / DATA.lstrip("/") / "after-cutover.txt").read_text() == "kept\n"
-    for site, sid in made.items():
+    assert "release_failed" in out and "roll back again" in out
+    assert f"could not delete DR-REMOTE server {made['DR-REMOTE']}" in out
+    assert f"deleted PROD server {made['PROD']}" in out
+    assert admin.get(f"/migrate/waves/{wave}")["hosts"][0]["target"] is not None  # kept
+    code, out, err = cli(capsys, "migrate", "rollback", wave, "--follow")
+    assert code == 0, out + err
+    for site, sid in made.items():  # deleting a server already gone is fine
         assert f"deleted {site} server {sid}" in out
     assert admin.post("/sync", {"full": True})["ok"]
     assert not set(made.values()) & _server_ids(admin, "gd-edu")
@@ -109,7 +122,8 @@ def test_the_target_is_provisioned_through_the_provisioning_service(
     with Session(cli_env.engine) as session:
         released = [r for r in session.exec(select(AuditEntryRow))
                     if r.action == "migrate.rollback.release"]
-    assert len(released) == 1 and "edu-app1" in (released[0].after_json or "")
+    assert len(released) == 2 and all("edu-app1" in (r.after_json or "") for r in released)
+    assert "FAILED" in (released[0].after_json or "")
     # again: nothing left to release, nothing deleted twice
     code, out, err = cli(capsys, "migrate", "rollback", wave, "--follow")
     assert code == 0, out + err
