@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -121,8 +122,10 @@ MUTATIONS: tuple[Mutation, ...] = (
         "idempotency-key-adoption", "govcloud/cloud/provision.py",
         "    if not found:\n        return None\n    found.sort(",
         "    if True:\n        return None\n    found.sort(",
-        ("tests/integration/control/test_provision_crash.py"
-         "::test_kill_9_between_create_and_record_then_restart_adopts",),
+        ("tests/integration/test_provision_adoption_sim.py"
+         "::test_a_server_is_found_by_its_idempotency_key_and_only_by_it",
+         "tests/integration/control/test_provision_crash.py"
+         "::test_kill_9_between_create_and_record_then_restart_adopts[sqlite]"),
         "a restarted worker adopts the server an earlier attempt created, by its key"),
     # --- a rollback loses nothing (docs/migration.md) -----------------------------------------
     Mutation(
@@ -237,6 +240,12 @@ def run_tests(copy: Path, m: Mutation, *, verbose: bool = False) -> tuple[str, s
     return "error", f"pytest exit {done.returncode}: {last}\n" + "\n".join(lines[-15:])
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the processes this one started and waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[1])
@@ -264,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutation gate: {len(chosen)} mutation(s) of {args.tree} in a copy at {copy}",
               flush=True)
         for i, m in enumerate(chosen, 1):
-            t0 = time.monotonic()
+            t0, cpu0 = time.monotonic(), _children_cpu()
             try:
                 original = apply(copy, m)
             except LookupError as exc:
@@ -276,14 +285,17 @@ def main(argv: list[str] | None = None) -> int:
                     (copy / m.file).write_text(original)
             results.append((m.name, outcome))
             print(f"[{i}/{len(chosen)}] {m.name}: {outcome.upper()} in "
-                  f"{time.monotonic() - t0:.1f} s — {detail}", flush=True)
+                  f"{time.monotonic() - t0:.1f} s (CPU {_children_cpu() - cpu0:.1f} s) — "
+                  f"{detail}", flush=True)
     bad = [(n, o) for n, o in results if o != "killed"]
     total = time.monotonic() - started
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     if bad:
         print(f"mutation gate FAILED in {total:.0f} s: "
               + ", ".join(f"{n} {o}" for n, o in bad), file=sys.stderr)
         return 1
-    print(f"mutation gate: all {len(results)} mutations killed in {total:.0f} s")
+    print(f"mutation gate: all {len(results)} mutations killed in {total:.0f} s "
+          f"(CPU {_children_cpu():.0f} s; load average {load})")
     return 0
 
 
