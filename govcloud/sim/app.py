@@ -106,6 +106,23 @@ class Simulator:
                     else:
                         self.faults.down.discard(name)
                 return json_response(self.faults.to_dict())
+        if path.startswith("/regions/") and path.count("/") == 5 and req.method == "POST":
+            # ['', 'regions', REGION, 'computes', HOST, 'down'|'restart']: a compute host's
+            # service stops heartbeating (a dead host), or starts again — and, as nova-compute
+            # does when it starts, cleans up what servers evacuated off it still hold there
+            _, _, name, kind, host, what = path.split("/")
+            region = self.cloud.regions.get(name)
+            if kind == "computes" and what in ("down", "restart") and region is not None:
+                with self.lock:
+                    hv = region.hv_by_host.get(host)
+                    if hv is None:
+                        raise not_found(f"No compute host {host} in {name}.")
+                    if what == "down":
+                        hv.service.state = "down"
+                    else:
+                        region.restart_compute(host)
+                    return json_response({"host": host, "state": hv.service.state,
+                                          "forced_down": hv.service.forced_down})
         if path == "/sandboxes":
             if req.method in ("POST", "PUT"):
                 with self.lock:

@@ -290,15 +290,25 @@ class AdminRoutes:
         if svc.binary != "nova-compute":
             raise bad_request(f"Updating a {svc.binary} service is not supported. Only "
                               "nova-compute services can be updated.")
+        if forced is False:
+            self._check_for_evacuations(region, svc.host)
         if status is not None:
             svc.status = status
             svc.disabled_reason = reason if status == "disabled" else None
         if forced is not None:
             svc.forced_down = forced
-            if svc.is_up:
-                region.cleanup_evacuated(svc.host)
         svc.updated_at = now()
         return json_response({"service": self._svc_view(req, region, svc)})
+
+    @staticmethod
+    def _check_for_evacuations(region: RegionState, host: str) -> None:
+        """Nova refuses to force a compute back up while evacuations off it are ``done`` but
+        not yet cleaned up by that compute service restarting (``completed``)."""
+        if region.evacuated_from(host):
+            raise bad_request(f"Unable to force up host {host} as `done` evacuation migration "
+                              "records remain associated with the host. Ensure the compute "
+                              "service has been restarted, allowing these records to move "
+                              "to `completed` before retrying this request.")
 
     def _svc_legacy(self, req: Request, region: RegionState, action: str) -> Response:
         actions = {"enable", "disable", "disable-log-reason"}
@@ -319,9 +329,9 @@ class AdminRoutes:
             forced = doc.get("forced_down")
             if not isinstance(forced, bool):
                 raise invalid("forced_down", forced, f"{forced!r} is not of type 'boolean'")
+            if forced is False:
+                self._check_for_evacuations(region, svc.host)
             svc.forced_down = forced
-            if svc.is_up:
-                region.cleanup_evacuated(svc.host)
             out["forced_down"] = forced
         else:
             svc.status = "enabled" if action == "enable" else "disabled"

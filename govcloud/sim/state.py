@@ -395,6 +395,20 @@ class RegionState:
         server.migration_uuid = mig.uuid
         self._move_host(server, dest)
 
+    def evacuated_from(self, host: str) -> bool:
+        """Are there evacuations off ``host`` its compute service has not cleaned up yet?"""
+        return any(m.migration_type == "evacuation" and m.status == "done"
+                   and m.source_compute == host for m in self.migrations.values())
+
+    def restart_compute(self, host: str) -> None:
+        """The compute service of ``host`` starts (again): it reports up, and cleans up what
+        servers evacuated from it still hold there."""
+        hv = self.hv_by_host.get(host)
+        if hv is not None:
+            hv.service.state = "up"
+            hv.service.updated_at = now()
+            self.cleanup_evacuated(host)
+
     def cleanup_evacuated(self, host: str) -> None:
         """A compute service back up deletes what servers evacuated from it still hold there
         (nova-compute's _destroy_evacuated_instances); their migrations become completed."""

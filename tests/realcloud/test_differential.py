@@ -378,10 +378,18 @@ def _evacuate(t: Target) -> dict[str, Any]:
         obs["host changed"] = after["OS-EXT-SRV-ATTR:host"] != host
         obs["migration"] = [mig.get("migration_type"), mig.get("status")]
         obs["server on providers"] = len(_allocations(t, sid)["allocations"])
+        # Nova refuses to force the host up before its compute service restarts and cleans
+        # up ("done" evacuations); deleting the server (and so its migration) lets it
+        early = t.admin.compute.put(svc, json={"forced_down": False}, microversion=COMPUTE,
+                                    raise_exc=False)
+        obs["forced up before a restart"] = [early.status_code,
+                                             _error_text(early, sid).replace(host, "<host>")]
         return obs
     finally:
-        t.admin.compute.put(svc, json={"forced_down": False}, microversion=COMPUTE)
         _drop(t, sid)
+        up = t.admin.compute.put(svc, json={"forced_down": False}, microversion=COMPUTE,
+                                 raise_exc=False)
+        assert up.status_code == 200, (t.name, up.text)
 
 
 def _shelve(t: Target) -> dict[str, Any]:

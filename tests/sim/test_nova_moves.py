@@ -307,8 +307,40 @@ def test_evacuate_off_a_dead_compute_and_its_cleanup_when_it_returns(sim):
     assert set(_allocs(region, s.id)) == {_rp(region, source), _rp(region, dest)}
     (mig,) = region.migrations.values()
     assert (mig.migration_type, mig.status) == ("evacuation", "done")
-    up = raw(admin, "put", f"/os-services/{svc.id}", json={"forced_down": False})
-    assert up.status_code == 200
+    # Nova will not force it back up until its compute service has restarted and cleaned up
+    refused = raw(admin, "put", f"/os-services/{svc.id}", json={"forced_down": False})
+    assert refused.status_code == 400
+    assert refused.json()["badRequest"]["message"] == (
+        f"Unable to force up host {source} as `done` evacuation migration records remain "
+        "associated with the host. Ensure the compute service has been restarted, allowing "
+        "these records to move to `completed` before retrying this request.")
+    assert svc.forced_down
+    _control(sim, f"/regions/PROD/computes/{source}/restart")
     assert set(_allocs(region, s.id)) == {_rp(region, dest)}
     assert mig.status == "completed"
     assert s.id not in region.hv_by_host[source].servers
+    up = raw(admin, "put", f"/os-services/{svc.id}", json={"forced_down": False})
+    assert up.status_code == 200 and not svc.forced_down
+
+
+def test_a_host_whose_heartbeat_stops_can_be_evacuated(sim):
+    region = sim.cloud.regions["PROD"]
+    admin = sim.connect()
+    s = _own_active(sim, region)
+    source = s.host
+    _control(sim, f"/regions/PROD/computes/{source}/down")
+    services = admin.compute.services(host=source, binary="nova-compute")
+    assert [x.state for x in services] == ["down"]
+    resp = raw(admin, "post", f"/servers/{s.id}/action", mv="2.94", json={"evacuate": {}})
+    assert resp.status_code == 200
+    got = _wait(admin, s.id, "ACTIVE")  # before 2.95 it comes back as it was
+    assert got.compute_host != source
+
+
+def _control(sim, path):
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{sim.base_url}/_sim{path}", method="POST", data=b"{}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
