@@ -57,9 +57,27 @@ class EscapingFormatter(logging.Formatter):
         return printable_lines(super().format(record))
 
 
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not to the one there was
+    at set-up: a caller that swaps stderr (a test's capture, a daemon redirecting it) and
+    closes the old one must not leave the root logger writing to a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+    def flush(self) -> None:
+        self.stream = sys.stderr
+        super().flush()
+
+
 def configure_logging(*, debug: bool = False, stream: TextIO | None = None) -> logging.Handler:
-    """Log to ``stream`` (stderr): warnings by default, everything with ``debug``."""
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    """Log to ``stream`` (the current stderr): warnings by default, everything with
+    ``debug``."""
+    handler = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()

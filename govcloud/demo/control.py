@@ -134,11 +134,14 @@ Console = Callable[[str, str], object]  # (server URL, token): runs until the us
 
 
 def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | None = None,
-                     port: int = 0, as_json: bool = False, out: TextIO = sys.stdout,
-                     err: TextIO = sys.stderr, ready_timeout: float = 300.0,
+                     port: int = 0, as_json: bool = False, out: TextIO | None = None,
+                     err: TextIO | None = None, ready_timeout: float = 300.0,
                      console: Console | None = None, migration: bool = False) -> int:
     """Run the demo until Ctrl-C — or, with ``console``, until the console it opens on the
     running demo quits."""
+    # the streams there are now, not the ones there were when this module was imported
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # database, keys, clouds.yaml
     sim = SimProcess(state_dir=state_dir, scale=scale, seed=seed)
     server: ServerThread | None = None

@@ -55,9 +55,12 @@ def _progress(err: TextIO, scale: str) -> Callable[[float], None]:
 
 
 def run_demo(*, state_dir: Path, scale: str = "province", seed: int | None = None,
-             as_json: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+             as_json: bool = False, out: TextIO | None = None, err: TextIO | None = None,
              ready_timeout: float = 120.0, reader: SiteReader | None = None) -> int:
     """Start the simulator, print every site's summary, keep serving until interrupted."""
+    # the streams there are now, not the ones there were when this module was imported
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
     sim = SimProcess(state_dir=state_dir, scale=scale, seed=seed)
     with _stop_signals_interrupt():
         try:

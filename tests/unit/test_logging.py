@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 
 import pytest
 
@@ -99,3 +100,30 @@ def test_log_lines_escape_control_characters_but_keep_traceback_lines() -> None:
             if h not in before:
                 root.removeHandler(h)
         root.setLevel(logging.WARNING)
+
+
+def test_default_handler_follows_stderr_after_it_is_swapped_and_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`govcloud` (``main``) logs to stderr; a caller that captured stderr and closed it (a
+    test's capsys, a daemon's redirect) must not leave the root logger writing to the closed
+    stream: the next record goes to the stderr there is then, with no "Logging error"."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", first)
+        configure_logging(debug=False)
+        logging.getLogger("govcloud.x").warning("one")
+        first.close()
+        monkeypatch.setattr(sys, "stderr", second)
+        logging.getLogger("govcloud.x").warning("two")
+        for handler in root.handlers:
+            handler.flush()
+        out = second.getvalue()
+        assert "Logging error" not in out
+        assert "WARNING govcloud.x: two" in out
+    finally:
+        for h in list(root.handlers):
+            if h not in before:
+                root.removeHandler(h)
+        root.setLevel(level)
