@@ -8,6 +8,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -93,11 +94,11 @@ def small_catalogue(directory: Path) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module",
-                params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def plane_database(request: pytest.FixtureRequest,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
+@contextmanager
+def _database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A new, empty database of ``kind``: a SQLite file, or a PostgreSQL schema of its own
+    (dropped afterwards)."""
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'govcloud.db'}"
         return
     base = os.environ.get(PG_ENV)
@@ -114,6 +115,14 @@ def plane_database(request: pytest.FixtureRequest,
         with admin.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def plane_database(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _database(request.param, tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -138,13 +147,12 @@ def _workers(request: pytest.FixtureRequest) -> Any:
         return None
 
 
-@pytest.fixture(scope="module")
-def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
-          plane_settings: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Plane]:
-    root = tmp_path_factory.mktemp("plane")
+@contextmanager
+def _running_plane(database_url: str, root: Path, settings: dict[str, Any],
+                   workers: Any) -> Iterator[Plane]:
     clouds_yaml = root / "clouds.yaml"
     sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
-    engine = make_engine(plane_database)
+    engine = make_engine(database_url)
     upgrade_engine(engine)
     with write_session(engine) as session:
         repo = PrincipalRepository(session=session)
@@ -153,14 +161,13 @@ def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
         approver = repo.add(Principal("second-admin", Role.BUREAU_ADMIN, person="Second Admin"))
         session.commit()
     clock = Clock()
-    settings = load_settings(database_url=plane_database, clouds_yaml=clouds_yaml,
-                             **plane_settings)
-    catalogue = small_catalogue(root / "tenants")
-    app = make_app(engine=engine, settings=settings, clock=clock, catalogue_dir=catalogue,
-                   workers=_workers(request))
+    app = make_app(engine=engine,
+                   settings=load_settings(database_url=database_url, clouds_yaml=clouds_yaml,
+                                          **settings),
+                   clock=clock, catalogue_dir=small_catalogue(root / "tenants"), workers=workers)
     server = ServerThread(app).start()
     result = Plane(url=server.url, admin_token=admin.token, engine=engine, sim=sim,
-                   clock=clock, catalogue=catalogue, approver_token=approver.token)
+                   clock=clock, catalogue=root / "tenants", approver_token=approver.token)
     try:
         yield result
     finally:
@@ -169,6 +176,29 @@ def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
         server.stop()
         sim.stop()
         engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
+          plane_settings: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Plane]:
+    """The module's plane, shared by its tests: a test that needs state nobody else has
+    touched (counts from zero, the first apply of the catalogue) takes ``fresh_plane``."""
+    with _running_plane(plane_database, tmp_path_factory.mktemp("plane"), plane_settings,
+                        _workers(request)) as result:
+        yield result
+
+
+@pytest.fixture
+def fresh_plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
+                plane_settings: dict[str, Any], request: pytest.FixtureRequest
+                ) -> Iterator[Plane]:
+    """A plane of this test's own (a new simulator, database of the module's kind and
+    server): what the module's other tests did to ``plane`` cannot show in it."""
+    kind = "sqlite" if plane_database.startswith("sqlite") else "postgresql"
+    with (_database(kind, tmp_path_factory) as url,
+          _running_plane(url, tmp_path_factory.mktemp("plane"), plane_settings,
+                         _workers(request)) as result):
+        yield result
 
 
 @pytest.fixture

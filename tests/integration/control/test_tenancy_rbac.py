@@ -17,7 +17,10 @@ def _targets(entries: list[dict[str, object]]) -> set[str]:
     return {str(e["target"]) for e in entries}
 
 
-def test_apply_scoped_then_whole_catalogue_is_audited_and_idempotent(plane: Plane) -> None:
+def test_apply_scoped_then_whole_catalogue_is_audited_and_idempotent(fresh_plane: Plane) -> None:
+    """The first apply of the catalogue, so on a plane of its own (the module's other tests
+    apply it too)."""
+    plane = fresh_plane
     shantou, city_op = plane.principal("city-operator", city="shantou")
     plan = city_op.get("/tenants/plan")
     assert plan["departments"] == 1
