@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govcloud import __version__
 from govcloud.api.body_limit import BodyLimit
-from govcloud.api.contract import ERROR_RESPONSES
+from govcloud.api.contract import ERROR_RESPONSES, declared_query
 from govcloud.api.deps import Clock, Clouds, ConnectionsFactory, error_body
 from govcloud.errors import GovCloudError, InvalidInput, NotFound, PermanentError
 from govcloud.services.inventory import CatalogueCache
@@ -170,7 +170,8 @@ def make_app(*, engine: Engine, settings: Settings,
         if importlib.util.find_spec(name) is None:
             continue
         module = importlib.import_module(name)
-        app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+        app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES,
+                           dependencies=[Depends(declared_query)])
     if importlib.util.find_spec(METRICS_MODULE) is not None:  # issue 7: /metrics
         importlib.import_module(METRICS_MODULE).install(app)
     return app

@@ -9,14 +9,24 @@
 
 A route declares ``Annotated[int, cursor("...")] = 0``-style parameters with these; models
 use ``Name``, ``Line``, ``Text`` and ``Names`` for their fields.
+
+The query string holds only what the document declares (``declared_query``, on every route):
+a parameter the operation does not have is a 422 (a misspelt filter never lists everything),
+and one declared as one value (``department``, ``site``, ``limit``...) given more than once
+is a 422 (the server never picks one of the values silently, so that what a proxy or a log
+shows is what was served). Parameters that take several values say so in the document (an
+array, "repeat the parameter").
 """
 
 from __future__ import annotations
 
+import types
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, Field
 
 from govcloud.api.fields import FREE_TEXT, PLAIN_LINE
@@ -28,6 +38,8 @@ from govcloud.domain.limits import (
     MAX_QUERY_ITEMS,
     MAX_TEXT,
 )
+from govcloud.domain.text import printable
+from govcloud.errors import InvalidInput
 
 
 class ErrorDetail(BaseModel):
@@ -110,3 +122,64 @@ def _iso_8601(value: Any) -> Any:
 
 IsoTime = Annotated[datetime, BeforeValidator(_iso_8601)]
 """A time given as ISO 8601 text."""
+
+
+# --- a query parameter of one value is given once -----------------------------------------------
+
+def _takes_many(annotation: Any) -> bool:
+    """Does a parameter of this type take several values (``list[...]``, optional or not)?"""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _takes_many(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return any(_takes_many(a) for a in get_args(annotation))
+    return origin in (list, tuple, set, frozenset)
+
+
+_QUERY_NAMES: dict[int, tuple[APIRoute, frozenset[str], frozenset[str]]] = {}
+
+
+def _query_names(route: APIRoute) -> tuple[frozenset[str], frozenset[str]]:
+    """``route``'s query parameter names: all of them, and those that take one value
+    (computed once a route; the route is kept with them, so that its id is not reused)."""
+    known = _QUERY_NAMES.get(id(route))
+    if known is not None and known[0] is route:
+        return known[1], known[2]
+    every: set[str] = set()
+    single: set[str] = set()
+
+    def walk(dependant: Dependant) -> None:
+        for param in dependant.query_params:
+            every.add(param.alias)
+            if not _takes_many(param.field_info.annotation):
+                single.add(param.alias)
+        for sub in dependant.dependencies:
+            walk(sub)
+
+    walk(route.dependant)
+    _QUERY_NAMES[id(route)] = (route, frozenset(every), frozenset(single))
+    return frozenset(every), frozenset(single)
+
+
+def _shown(name: str) -> str:
+    return printable(name if len(name) <= 40 else name[:40] + "...")
+
+
+def declared_query(request: Request) -> None:
+    """A dependency of every route: 422 when the query string holds a parameter the route
+    does not declare (a misspelt filter must not silently list everything), or gives one
+    that takes one value more than once (FastAPI would silently use the last one)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    every, single = _query_names(route)
+    query = request.query_params
+    unknown = sorted({n for n in query if n not in every})
+    problems = [f"query.{_shown(n)}: not a parameter of this endpoint" for n in unknown[:5]]
+    problems += [f"query.{n}: given {len(query.getlist(n))} times, takes one value"
+                 for n in sorted(single) if len(query.getlist(n)) > 1]
+    if problems:
+        known = ", ".join(sorted(every)) or "none"
+        raise InvalidInput("invalid request: " + "; ".join(problems),
+                           hint=f"this endpoint's query parameters: {known}, each once but "
+                                "the lists (see the OpenAPI document at /api/v1/openapi.json)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -223,4 +224,85 @@ def test_a_sign_off_for_an_unknown_department_is_404_and_stores_nothing(plane: P
     error = _error(_post(plane, "/migrate/signoff", content=json.dumps(
         {"department": "x" * MAX_NAME, "note": "n"})), 404)
     assert error["type"] == "NotFound"
+    assert _audit_count(plane) == before
+
+
+# --- the query string holds what the document declares ------------------------------------------
+
+def _operations() -> list[tuple[str, str]]:
+    """(method, path) of every operation in the served document, path parameters filled."""
+    from govcloud.api.reference import current_openapi
+
+    return [(method.upper(), _filled(path))
+            for path, operations in sorted(current_openapi()["paths"].items())
+            for method in sorted(operations)]
+
+
+def _filled(path: str) -> str:
+    path = path.removeprefix("/api/v1").replace("{request_id}", "1")
+    return re.sub(r"\{[a-z_]+\}", "x1", path)
+
+def _query_parameters(kind: str) -> list[tuple[str, str, str]]:
+    """(method, path, name) of every query parameter the served document declares as one value
+    (``kind="one"``) or as a list (``kind="many"``), path parameters filled with a valid id."""
+    from govcloud.api.reference import current_openapi
+
+    found = []
+    for path, operations in sorted(current_openapi()["paths"].items()):
+        for method, operation in sorted(operations.items()):
+            for param in operation.get("parameters", []):
+                if param["in"] != "query":
+                    continue
+                schema = param["schema"]
+                many = any(s.get("type") == "array" for s in [schema, *schema.get("anyOf", [])])
+                if many == (kind == "many"):
+                    found.append((method.upper(), _filled(path), param["name"]))
+    return found
+
+
+def _twice(plane: Plane, method: str, path: str, name: str) -> httpx.Response:
+    return httpx.request(method, f"{plane.url}/api/v1{path}", params=[(name, "1"), (name, "2")],
+                         timeout=30, headers={"Authorization": f"Bearer {plane.admin_token}"})
+
+
+def test_the_document_declares_single_and_repeated_query_parameters() -> None:
+    one = {(p, n) for _, p, n in _query_parameters("one")}
+    many = {(p, n) for _, p, n in _query_parameters("many")}
+    assert {("/hosts", "department"), ("/migrate/waves", "department"),
+            ("/servers", "department"), ("/audit", "department")} <= one
+    assert {("/capacity", "fit"), ("/requests", "state"), ("/tenants/plan", "department")} <= many
+
+
+@pytest.mark.parametrize(("method", "path", "name"), _query_parameters("one"))
+def test_a_parameter_of_one_value_given_twice_is_422_and_changes_nothing(
+        plane: Plane, method: str, path: str, name: str) -> None:
+    """The document says one value: a repeat is refused, never silently the last one
+    (issue 17: schemathesis found /hosts and /migrate/waves taking it)."""
+    before = _audit_count(plane)
+    error = _error(_twice(plane, method, path, name), 422)
+    assert f"query.{name}: given 2 times, takes one value" in error["message"]
+    assert error["type"] == "InvalidInput"
+    assert _audit_count(plane) == before
+
+
+@pytest.mark.parametrize(("method", "path", "name"),
+                         [c for c in _query_parameters("many") if c[0] == "GET"])
+def test_a_list_parameter_may_be_repeated(plane: Plane, method: str, path: str,
+                                          name: str) -> None:
+    response = _twice(plane, method, path, name)
+    assert "takes one value" not in response.text, response.text[:300]
+
+
+@pytest.mark.parametrize(("method", "path"), _operations())
+def test_a_parameter_the_operation_lacks_is_422_and_changes_nothing(plane: Plane, method: str,
+                                                                    path: str) -> None:
+    """A misspelt filter (``?departmnet=gd-tax``) must not silently list everything (issue
+    17: schemathesis found /audit taking unknown parameters); the name is shown escaped."""
+    before = _audit_count(plane)
+    response = httpx.request(method, f"{plane.url}/api/v1{path}",
+                             params=[("departmnet", "gd-tax"), ("\x1b[2J", "1")], timeout=30,
+                             headers={"Authorization": f"Bearer {plane.admin_token}"})
+    error = _error(response, 422)
+    assert "query.departmnet: not a parameter of this endpoint" in error["message"]
+    assert "\x1b" not in error["message"] and "query.\\x1b[2J" in error["message"]
     assert _audit_count(plane) == before
