@@ -1,13 +1,19 @@
 """kill -9 of the control plane in the middle of a wave, for real: `govcloud serve` runs as a
 process; it is killed while the final sync runs (the rerun on a new server completes with equal
 checksums) and while the cutover runs (the rollback restores the legacy endpoint, no data
-lost)."""
+lost).
+
+The kill lands inside the step by construction, not by polling for a window: a ``Gate`` holds
+the step's own command (the final sync's rsync, the cutover's service start) until the test has
+seen it reached and killed the server, so a loaded machine only makes the test slower."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,10 +27,11 @@ import httpx
 import pytest
 
 from govcloud.children import tied_to_parent
-from govcloud.demo.sandbox import Sandbox, make_key
+from govcloud.demo.sandbox import Sandbox, make_key, service_vars
 from govcloud.sim.server import start
 from tests.integration.control.conftest import small_catalogue
 from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 120
@@ -79,6 +86,33 @@ class Served:
             self.proc.wait(30)
 
 
+@dataclass
+class Gate:
+    """A shell snippet that holds the first command to reach it: it marks ``reached``, waits
+    (at most 120 s) for ``release``, then fails that command — the server is dead by then, so
+    the held command must not change anything. Later commands pass straight through."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "armed").touch()
+
+    @property
+    def reached(self) -> Path:
+        return self.root / "reached"
+
+    def release(self) -> None:
+        (self.root / "release").touch()
+
+    def hold(self, condition: str = "true") -> str:
+        """Hold here when armed and ``condition`` (a shell test) holds; else do nothing."""
+        g = shlex.quote(str(self.root))
+        return (f"if [ -e {g}/armed ] && {condition}; then rm -f {g}/armed; "
+                f"touch {g}/reached; i=0; while [ ! -e {g}/release ] && [ $i -lt 1200 ]; "
+                "do sleep 0.1; i=$((i+1)); done; exit 1; fi")
+
+
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     clouds_yaml = tmp_path / "clouds.yaml"
@@ -88,6 +122,16 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), GOVCLOUD_CLOUDS_YAML=str(clouds_yaml),
                GOVCLOUD_MIGRATE_DIR=str(tmp_path / "migrate"), GOVCLOUD_SSH_KEY=str(key),
                GOVCLOUD_MIGRATE_PYTHON="/usr/bin/python3", GOVCLOUD_MIGRATE_STALE_AFTER_S="2")
+    # the steps' rsync is found on PATH: a wrapper that a test may gate (``rsync_gate``)
+    rsync, bin_dir = shutil.which("rsync"), tmp_path / "bin"
+    assert rsync is not None
+    bin_dir.mkdir()
+    wrapper = bin_dir / "rsync"
+    gate_sh = shlex.quote(str(tmp_path / "rsync-gate.sh"))
+    wrapper.write_text(f"#!/bin/sh\nif [ -e {gate_sh} ]; then . {gate_sh}; fi\n"
+                       f"exec {shlex.quote(rsync)} \"$@\"\n")
+    wrapper.chmod(0o755)
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
     db = f"sqlite:///{tmp_path / 'govcloud.db'}"
     served = Served(tmp_path, env, db, small_catalogue(tmp_path / "tenants"))
     served.start()
@@ -112,16 +156,15 @@ def _show(capsys: pytest.CaptureFixture[str], wave: str) -> dict[str, object]:
 
 
 def _kill_when(served: Served, capsys: pytest.CaptureFixture[str], wave: str,
-               step: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        hosts = _show(capsys, wave)["hosts"]
-        assert isinstance(hosts, list)
-        if any(h["steps"][step]["status"] == "running" for h in hosts):
-            served.kill9()
-            return
-        assert time.monotonic() < deadline, f"{step} never ran"
-        time.sleep(0.02)
+               step: str, gate: Gate) -> None:
+    """kill -9 once ``step``'s command is held at ``gate`` (so the step is running), then
+    let the held command go (it fails: its server is gone)."""
+    wait_until(gate.reached.exists, TIMEOUT, f"{step} to reach its gate")
+    hosts = _show(capsys, wave)["hosts"]
+    assert isinstance(hosts, list)
+    assert any(h["steps"][step]["status"] == "running" for h in hosts), hosts
+    served.kill9()
+    gate.release()
 
 
 def _restart(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,9 +187,13 @@ def test_kill_during_final_sync_then_rerun_completes(
         sandboxes_for: Callable[[str], Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
     inv, boxes = make_hosts(sandboxes_for, tmp_path, "gd-psd", ["psd-a", "psd-b"], files=20,
                             size=200_000)
+    # rsync is held once the freeze stopped the legacy service: in the final sync, not before
+    gate = Gate(tmp_path / "gate")
+    marker = shlex.quote(str(boxes["psd-a"][0].root / "run" / "psd-a.running"))
+    (tmp_path / "rsync-gate.sh").write_text(gate.hold(f"[ ! -e {marker} ]") + "\n")
     wave = ready_wave(capsys, inv, "gd-psd", boxes)
     assert cli(capsys, "migrate", "run", wave)[0] == 0
-    _kill_when(served, capsys, wave, "final_sync")
+    _kill_when(served, capsys, wave, "final_sync", gate)
     _restart(served, monkeypatch)
     code, out, err = _rerun(capsys, "migrate", "run", wave, "--follow")
     assert code == 0, out + err
@@ -163,12 +210,15 @@ def test_kill_during_final_sync_then_rerun_completes(
 def test_kill_during_cutover_then_rollback_restores_the_legacy_side(
         served: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path,
         sandboxes_for: Callable[[str], Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
-    inv, boxes = make_hosts(sandboxes_for, tmp_path, "guangzhou", ["gz-a"])
+    gate = Gate(tmp_path / "gate")  # the cutover's service start on the target is held
+    start = service_vars("gz-a")["govcloud_service_start"]
+    inv, boxes = make_hosts(sandboxes_for, tmp_path, "guangzhou", ["gz-a"], **{"gz-a": {
+        "govcloud_service_start": f"{gate.hold()}; {start}"}})
     wave = ready_wave(capsys, inv, "guangzhou", boxes)
     legacy, target = boxes["gz-a"]
     before = tree(legacy.root / DATA.lstrip("/"))
     assert cli(capsys, "migrate", "run", wave)[0] == 0
-    _kill_when(served, capsys, wave, "cutover")
+    _kill_when(served, capsys, wave, "cutover", gate)
     _restart(served, monkeypatch)
     shown = _show(capsys, wave)
     hosts = shown["hosts"]
