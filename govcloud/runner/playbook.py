@@ -13,7 +13,10 @@ run theirs the same way. Hygiene (ARCHITECTURE.md, convention 11):
   the caller turns it off for an inventory that is not SSH (``connection: local``);
 * an inventory given as a mapping is data, never a template: it is written as YAML with every
   string value tagged ``!unsafe``, so that a ``{{ lookup('pipe', ...) }}`` in a host's
-  variable (an imported inventory, a server's name) is never evaluated on the control node.
+  variable (an imported inventory, a server's name) is never evaluated on the control node;
+* the job ends with govcloud: ``ansible-playbook`` runs tied to this process
+  (``govcloud.children.tied_to_parent``), so a control plane killed outright (SIGKILL, the OOM
+  killer) leaves no playbook running against a host.
 
 ``run_playbook`` returns a :class:`PlaybookResult` (status ``successful``, ``failed``,
 ``timeout`` or ``canceled``, the per-host stats) and calls ``on_event`` with a
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import sys
 import uuid
@@ -36,6 +40,7 @@ from typing import Any
 import ansible_runner
 import yaml
 
+from govcloud.children import setpriv, tied_to_parent
 from govcloud.errors import InvalidInput, PermanentError
 
 log = logging.getLogger(__name__)
@@ -147,6 +152,28 @@ def _path_with_ansible() -> str:
     return path
 
 
+def tied_playbook(root: Path) -> Path | None:
+    """A one-line ``ansible-playbook`` in ``root/bin`` that runs the real one tied to this
+    process (it ends when this process dies); None where that cannot be done (no ``setpriv``,
+    no ansible-playbook). One per process: the pid it checks is written in it."""
+    exe = shutil.which("ansible-playbook", path=_path_with_ansible())
+    if exe is None or setpriv() is None:
+        return None
+    script = "#!/bin/sh\nexec " + shlex.join(tied_to_parent([exe])) + ' "$@"\n'
+    path = root / "bin" / f"ansible-playbook-{os.getpid()}"
+    try:
+        if path.read_text() == script:
+            return path
+    except OSError:
+        pass
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fresh = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    fresh.write_text(script)
+    fresh.chmod(0o700)
+    fresh.replace(path)  # whole, for a job of this process starting at the same moment
+    return path
+
+
 def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
                  inventory: str | Path | Mapping[str, Any],
                  extravars: Mapping[str, Any] | None = None,
@@ -181,7 +208,11 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
             json.dumps({"idle_timeout": int(max(1, idle_timeout_s))}))
     if isinstance(inventory, Mapping):
         inventory = write_inventory(inventory, root / "inventory" / f"{ident}.yml")
-    cmdline = " ".join(x for x in ("--check" if check else "", "--diff" if diff else "") if x)
+    args = [x for x in ("--check" if check else "", "--diff" if diff else "") if x]
+    binary = tied_playbook(root)
+    if binary is not None:  # ansible-runner then runs it as given: the playbook is an argument
+        args.append(shlex.quote(str(path)))
+    cmdline = " ".join(args)
     log.info("playbook %s: job %s (env %s)", path.name, ident, sorted(env))
     count = 0
 
@@ -203,7 +234,8 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
             extravars=dict(extravars or {}), envvars=env, timeout=int(max(1, timeout_s)),
             suppress_env_files=True, quiet=True, event_handler=handler,
             cancel_callback=cancel or (lambda: False), limit=limit,
-            cmdline=cmdline or None, forks=forks)
+            cmdline=cmdline or None, forks=forks,
+            binary=None if binary is None else str(binary))
     except Exception as exc:  # ansible-runner could not even start the job
         raise PermanentError(f"playbook {path.name}: could not run: {exc}",
                              hint="check that ansible-core is installed next to govcloud") \

@@ -208,3 +208,41 @@ def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Sign
         if run.poll() is None:
             run.kill()
             run.wait()
+
+
+# A control plane's playbook job, as the provisioning and migration workers run it (in a
+# worker thread), in a process that is then killed outright.
+PLAYBOOK_RUNNER = textwrap.dedent('''
+    import sys, threading
+    from pathlib import Path
+    from govcloud.runner.playbook import run_playbook
+
+    playbook, root = Path(sys.argv[1]), Path(sys.argv[2])
+    local = {"all": {"hosts": {"localhost": {"ansible_python_interpreter": sys.executable}}}}
+    job = threading.Thread(target=run_playbook, args=(playbook,), kwargs=dict(
+        private_data_dir=root, inventory=local, timeout_s=300, host_key_checking=False))
+    job.start()
+    job.join()
+''')
+
+
+def test_a_killed_control_plane_leaves_no_playbook_running(tmp_path: Path) -> None:
+    playbook = ROOT / "tests" / "data" / "playbooks" / "sleep.yml"  # `sleep 30` on localhost
+    plane = subprocess.Popen([sys.executable, "-c", PLAYBOOK_RUNNER, str(playbook),
+                              str(tmp_path / "runner")], env=clean_env(tmp_path),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not any(command_of(p).startswith("sleep 30") for p in children_of(plane.pid)):
+            assert plane.poll() is None and time.monotonic() < deadline, "no playbook ran"
+            time.sleep(0.1)
+        started = children_of(plane.pid)
+        assert any("ansible-playbook" in command_of(p) for p in started)
+        plane.kill()
+        plane.wait(timeout=30)
+        wait_gone(started, "the killed control plane's playbook")
+    finally:
+        if plane.poll() is None:
+            plane.kill()
+            plane.wait()
