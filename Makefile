@@ -32,9 +32,10 @@ test: lint
 	$(BIN)/pytest
 
 # break each promise's critical line in a copy of the tree and check its tests fail
-# (docs/testing.md); PostgreSQL mutations need GOVCLOUD_TEST_DATABASE_URL, as .ci/run sets
+# (docs/testing.md); PostgreSQL mutations need GOVCLOUD_TEST_DATABASE_URL, as .ci/run sets;
+# two at a time (one per core, each in a copy of its own)
 mutation-gate: install
-	$(BIN)/python scripts/mutation_gate.py
+	$(BIN)/python scripts/mutation_gate.py -j 2
 
 demo: install
 	$(BIN)/govcloud demo

@@ -21,6 +21,7 @@ Usage::
     scripts/mutation_gate.py --only NAME  # one (repeatable), e.g. while writing its test
     scripts/mutation_gate.py --tree DIR   # gate another checkout (default: this script's)
     scripts/mutation_gate.py -v           # and show how each killing test failed
+    scripts/mutation_gate.py -j 2         # two mutations at a time (two copies)
 
 docs/testing.md says what each promise's proof is and how to add a mutation.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import re
 import resource
 import shutil
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--only", action="append", metavar="NAME", default=[])
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                        help="mutations run at once, each in a copy of its own (default 1)")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="show why each killed mutation's test failed")
     args = parser.parse_args(argv)
@@ -266,27 +271,39 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.monotonic()
     results: list[tuple[str, str]] = []
+    jobs = max(1, min(args.jobs, len(chosen)))
     with tempfile.TemporaryDirectory(prefix="govcloud-mutants-") as tmp:
-        copy = Path(tmp) / "tree"
-        copy_tree(args.tree.resolve(), copy)
-        check_imports_copy(copy)
-        print(f"mutation gate: {len(chosen)} mutation(s) of {args.tree} in a copy at {copy}",
-              flush=True)
-        for i, m in enumerate(chosen, 1):
-            t0, cpu0 = time.monotonic(), _children_cpu()
+        copies: queue.Queue[Path] = queue.Queue()
+        for j in range(jobs):  # one copy per job: a mutation never sees another's
+            copy = Path(tmp) / f"tree-{j + 1}"
+            copy_tree(args.tree.resolve(), copy)
+            check_imports_copy(copy)
+            copies.put(copy)
+        print(f"mutation gate: {len(chosen)} mutation(s) of {args.tree}, {jobs} at a time, "
+              f"in copies under {tmp}", flush=True)
+
+        def one(m: Mutation) -> tuple[str, str, float]:
+            copy, t0 = copies.get(), time.monotonic()
             try:
                 original = apply(copy, m)
             except LookupError as exc:
-                outcome, detail = "error", str(exc)
-            else:
-                try:
-                    outcome, detail = run_tests(copy, m, verbose=args.verbose)
-                finally:
-                    (copy / m.file).write_text(original)
-            results.append((m.name, outcome))
-            print(f"[{i}/{len(chosen)}] {m.name}: {outcome.upper()} in "
-                  f"{time.monotonic() - t0:.1f} s (CPU {_children_cpu() - cpu0:.1f} s) — "
-                  f"{detail}", flush=True)
+                copies.put(copy)
+                return "error", str(exc), time.monotonic() - t0
+            try:
+                outcome, detail = run_tests(copy, m, verbose=args.verbose)
+            finally:
+                (copy / m.file).write_text(original)
+                copies.put(copy)
+            return outcome, detail, time.monotonic() - t0
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            running = {pool.submit(one, m): m for m in chosen}
+            for n, done in enumerate(as_completed(running), 1):
+                m = running[done]
+                outcome, detail, seconds = done.result()
+                results.append((m.name, outcome))
+                print(f"[{n}/{len(chosen)}] {m.name}: {outcome.upper()} in {seconds:.1f} s "
+                      f"— {detail}", flush=True)
     bad = [(n, o) for n, o in results if o != "killed"]
     total = time.monotonic() - started
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
