@@ -24,6 +24,7 @@ from govcloud.cli import main
 from govcloud.domain.capacity import DISK_GB, MEMORY_MB, VCPU
 from govcloud.store.inventory import hosts, sync_states
 from tests.integration.control.metrics_util import parse, scrape, value
+from tests.waiting import wait_until
 
 from . import cloud
 from .conftest import Plane, RealCloud
@@ -240,6 +241,23 @@ def wait_in_log(log: Path, offset: int, needle: str, timeout: float = 120.0) -> 
     raise AssertionError(f"no {needle!r} in {log} within {timeout:.0f} s")
 
 
+def waiting_at(ports: set[int]) -> bool:
+    """Whether a request waits, unread, at one of ``ports`` on this machine: a server-side
+    socket there with bytes in its receive queue, or a listening one with connections in its
+    accept backlog (``/proc/net/tcp``'s rx_queue) — what a request to a frozen API is."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if port in ports and int(fields[4].split(":")[1], 16) > 0:
+                return True
+    return False
+
+
 def test_a_region_stopped_mid_sync_is_stale_keeps_its_rows_and_recovers(
         synced: Plane, cli: Plane, dr_local: cloud.Region,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -267,9 +285,14 @@ def test_a_region_stopped_mid_sync_is_stale_keeps_its_rows_and_recovers(
         wait_in_log(nova_log, offset, "/os-services")
         assert sync.poll() is None, "the sync finished before the region could be frozen"
         assert cloud.freeze(apis) == apis
-        time.sleep(3)
+        # the sync's next request to the region waits, unread, at a frozen API (a positive
+        # signal, where a fixed sleep proved nothing on a loaded machine)
+        ports = {region.port("nova" if s == "nova-api" else s) for s in REGION_APIS}
+        wait_until(lambda: waiting_at(ports) or sync.poll() is not None, 60,
+                   "a request at the frozen region")
         # still running: the sync's next requests to the region hang on the frozen APIs
         assert sync.poll() is None, "the sync was not reading DR-LOCAL when it was frozen"
+        assert waiting_at(ports)
         assert cloud.kill(apis) == apis  # the datacentre is gone: its connections reset
         out, err = sync.communicate(timeout=180)
     finally:
