@@ -40,6 +40,8 @@ from tests.integration.test_provision_reservations import (
     seed,
 )
 
+pytestmark = pytest.mark.slow
+
 PROCESSES = 5
 START_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 180.0
@@ -99,11 +101,18 @@ def _process(url: str, calls: Sequence[Call], ready: Any, go: Any, results: Any)
     results.put(out)
 
 
+# Children fork from a fresh single-threaded server process that has imported govcloud once
+# (fast, and never a fork of the test process with whatever threads it runs).
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["govcloud.services.provisioning",
+                                 "govcloud.services.catalogue", "govcloud.store.migrate"])
+
+
 def across_processes(url: str, plans: Sequence[Sequence[Call]]) -> list[Outcome]:
     """Run each plan in a process of its own (each call in a thread of its own), all started
     together on one go signal once every process is connected and its threads wait; return
     every call's outcome."""
-    mp = multiprocessing.get_context("fork")  # fast; each child makes its own engine
+    mp = _CONTEXT  # each child makes its own engine, context and batcher
     ready, results, go = mp.Queue(), mp.Queue(), mp.Event()
     procs = [mp.Process(target=_process, args=(url, plan, ready, go, results), daemon=True)
              for plan in plans]
