@@ -47,6 +47,8 @@ TIMEOUT_S = 600  # one mutation's tests; past it the mutation counts as an error
 
 XPROC = "tests/integration/test_reservations_across_processes.py"
 RESERVATIONS = "tests/integration/test_provision_reservations.py"
+SCOPED = "tests/integration/control/test_scoped_migration.py"
+SCOPED_WHO = ("department-viewer@gd-tax", "city-operator@guangzhou")  # a provincial department
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,26 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/integration/control/test_tenancy_rbac.py"
          "::test_city_operator_sees_and_changes_only_its_city",),
         "GET /audit lists only the entries of the caller's departments"),
+    Mutation(
+        "scope-hosts", "govcloud/api/routes_migrate.py",
+        'service.list_hosts(engine, department=department, departments=codes)',
+        'service.list_hosts(engine, department=department, departments=None)',
+        tuple(f"{SCOPED}::test_a_list_shows_exactly_the_departments_the_caller_may_view"
+              f"[sqlite-hosts-{who}]" for who in SCOPED_WHO),
+        "GET /hosts lists only the caller's departments' legacy hosts"),
+    Mutation(
+        "scope-inventory", "govcloud/api/routes_migrate.py",
+        "service.dynamic_inventory(engine, _settings(request), departments=codes)",
+        "service.dynamic_inventory(engine, _settings(request), departments=None)",
+        tuple(f"{SCOPED}::test_a_list_shows_exactly_the_departments_the_caller_may_view"
+              f"[sqlite-inventory-{who}]" for who in SCOPED_WHO),
+        "GET /inventory (Ansible) holds only the caller's departments' hosts"),
+    Mutation(
+        "scope-waves", "govcloud/api/routes_migrate.py",
+        "if codes is None or w.department in codes]", "if True]",
+        tuple(f"{SCOPED}::test_a_list_shows_exactly_the_departments_the_caller_may_view"
+              f"[sqlite-waves-{who}]" for who in SCOPED_WHO),
+        "GET /migrate/waves lists only the caller's departments' waves"),
 )
 
 
