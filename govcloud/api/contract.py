@@ -136,15 +136,15 @@ def _takes_many(annotation: Any) -> bool:
     return origin in (list, tuple, set, frozenset)
 
 
-_QUERY_NAMES: dict[int, tuple[APIRoute, frozenset[str], frozenset[str]]] = {}
+_QUERY_NAMES = "_govcloud_query_names"  # the route attribute that keeps them
 
 
 def _query_names(route: APIRoute) -> tuple[frozenset[str], frozenset[str]]:
     """``route``'s query parameter names: all of them, and those that take one value
-    (computed once a route; the route is kept with them, so that its id is not reused)."""
-    known = _QUERY_NAMES.get(id(route))
-    if known is not None and known[0] is route:
-        return known[1], known[2]
+    (computed once a route, and kept on it)."""
+    known: tuple[frozenset[str], frozenset[str]] | None = getattr(route, _QUERY_NAMES, None)
+    if known is not None:
+        return known
     every: set[str] = set()
     single: set[str] = set()
 
@@ -157,8 +157,9 @@ def _query_names(route: APIRoute) -> tuple[frozenset[str], frozenset[str]]:
             walk(sub)
 
     walk(route.dependant)
-    _QUERY_NAMES[id(route)] = (route, frozenset(every), frozenset(single))
-    return frozenset(every), frozenset(single)
+    names = frozenset(every), frozenset(single)
+    setattr(route, _QUERY_NAMES, names)
+    return names
 
 
 def _shown(name: str) -> str:
