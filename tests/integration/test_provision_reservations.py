@@ -1,5 +1,9 @@
 """Approvals reserve capacity and quota without ever over-committing, on SQLite and
-PostgreSQL: 50 concurrent approvals against room for 10 (real threads, real databases)."""
+PostgreSQL: 50 concurrent approvals against room for 10 (real threads, real databases).
+
+The threads here share one context, whose batcher serialises them: these tests prove the
+batch's decisions, not the database's locks. The locks are proven by approvers in several
+OS processes, test_reservations_across_processes.py (docs/testing.md)."""
 
 from __future__ import annotations
 
