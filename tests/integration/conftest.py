@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from govcloud.sim.server import RunningSimulator, start
 from govcloud.store.engine import make_engine, normalise_url
 
 PG_ENV = "GOVCLOUD_TEST_DATABASE_URL"
@@ -72,3 +73,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                       stacklevel=1)
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[tuple[RunningSimulator, Path]]:
+    """A small simulator (seed 42) on loopback in this process, and its clouds.yaml."""
+    clouds = tmp_path / "clouds.yaml"
+    running = start(scale="small", seed=42, clouds_yaml=clouds, build_delay=0.2)
+    try:
+        yield running, clouds
+    finally:
+        running.stop()

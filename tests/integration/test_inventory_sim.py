@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,21 +20,11 @@ from govcloud.domain.quota import quota_commitment
 from govcloud.domain.sites import Site, default_sites
 from govcloud.domain.whatif import department_loads, lose_site
 from govcloud.errors import GovCloudError, TemporaryError
-from govcloud.sim.server import RunningSimulator, start
+from govcloud.sim.server import RunningSimulator
 
 pytestmark = pytest.mark.slow
 
 SITES = {s.name: s for s in default_sites()}
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[tuple[RunningSimulator, Path]]:
-    clouds = tmp_path / "clouds.yaml"
-    running = start(scale="small", seed=42, clouds_yaml=clouds, build_delay=0.2)
-    try:
-        yield running, clouds
-    finally:
-        running.stop()
 
 
 def reader(clouds: Path, site: str, **kw: Any) -> SiteReader:

@@ -17,7 +17,7 @@ from govcloud.cloud.connect import connect
 from govcloud.domain.health import SERVICES
 from govcloud.domain.sites import default_sites
 from govcloud.services.health import Prober, health
-from govcloud.sim.server import RunningSimulator, start
+from govcloud.sim.server import RunningSimulator
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.workers.probe import PeriodicWorker
@@ -25,16 +25,6 @@ from govcloud.workers.probe import PeriodicWorker
 pytestmark = pytest.mark.slow
 
 SITES = default_sites()
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[tuple[RunningSimulator, Path]]:
-    clouds = tmp_path / "clouds.yaml"
-    running = start(scale="small", seed=42, clouds_yaml=clouds, build_delay=0.2)
-    try:
-        yield running, clouds
-    finally:
-        running.stop()
 
 
 @pytest.fixture

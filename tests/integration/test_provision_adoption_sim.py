@@ -6,29 +6,16 @@ gate, docs/testing.md.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from govcloud.cloud import provision as cloud
 from govcloud.cloud.connect import connect
 from govcloud.domain.provisioning import idempotency_key
 from govcloud.domain.sites import default_sites
-from govcloud.sim.server import RunningSimulator, start
+from govcloud.sim.server import RunningSimulator
 
 SITE = next(s for s in default_sites() if s.name == "PROD")
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[tuple[RunningSimulator, Path]]:
-    clouds = tmp_path / "clouds.yaml"
-    running = start(scale="small", seed=42, clouds_yaml=clouds, build_delay=0.2)
-    try:
-        yield running, clouds
-    finally:
-        running.stop()
 
 
 def test_a_server_is_found_by_its_idempotency_key_and_only_by_it(

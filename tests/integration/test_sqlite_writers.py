@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 from govcloud.cloud.connect import connect
 from govcloud.domain.sites import default_sites
 from govcloud.services.health import Prober
-from govcloud.sim.server import RunningSimulator, start
+from govcloud.sim.server import RunningSimulator
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.workers.probe import PeriodicWorker
@@ -39,16 +39,6 @@ def sqlite_file(tmp_path: Path) -> Iterator[tuple[Engine, Path]]:
         yield engine, path
     finally:
         engine.dispose()
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[tuple[RunningSimulator, Path]]:
-    clouds = tmp_path / "clouds.yaml"
-    running = start(scale="small", seed=42, clouds_yaml=clouds, build_delay=0.2)
-    try:
-        yield running, clouds
-    finally:
-        running.stop()
 
 
 class Writer:

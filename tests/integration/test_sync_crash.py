@@ -21,7 +21,7 @@ from govcloud.cloud.connect import connect
 from govcloud.domain.sites import default_sites
 from govcloud.services.sync import Syncer
 from govcloud.settings import load_settings
-from govcloud.sim.server import RunningSimulator, start
+from govcloud.sim.server import RunningSimulator
 from govcloud.store.engine import make_engine
 from govcloud.store.inventory import sync_states, table
 from govcloud.store.migrate import upgrade
@@ -60,16 +60,6 @@ CHILD = textwrap.dedent("""
     Syncer(engine=make_engine(url), sites=sites, connections=lambda: conns).sync(full=True)
     print("DONE", flush=True)
 """)
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[tuple[RunningSimulator, Path]]:
-    clouds = tmp_path / "clouds.yaml"
-    running = start(scale="small", seed=42, clouds_yaml=clouds, build_delay=0.2)
-    try:
-        yield running, clouds
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from govcloud.domain.sites import Site, default_sites
 from govcloud.errors import InvalidInput
 from govcloud.services.sync import Syncer
 from govcloud.sim.seed import department_password
-from govcloud.sim.server import RunningSimulator, start
+from govcloud.sim.server import RunningSimulator
 from govcloud.store.engine import make_engine
 from govcloud.store.inventory import sync_states, table
 from govcloud.store.migrate import upgrade
@@ -39,16 +39,6 @@ DEPARTMENTS: dict[str, str | None] = {
 def post(url: str) -> None:
     with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10):
         pass
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[tuple[RunningSimulator, Path]]:
-    clouds = tmp_path / "clouds.yaml"
-    running = start(scale="small", seed=42, clouds_yaml=clouds, build_delay=0.2)
-    try:
-        yield running, clouds
-    finally:
-        running.stop()
 
 
 @pytest.fixture
