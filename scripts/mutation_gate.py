@@ -48,6 +48,8 @@ TIMEOUT_S = 600  # one mutation's tests; past it the mutation counts as an error
 XPROC = "tests/integration/test_reservations_across_processes.py"
 RESERVATIONS = "tests/integration/test_provision_reservations.py"
 SCOPED = "tests/integration/control/test_scoped_migration.py"
+ROLLBACK = ("tests/integration/migrate/test_rollback_changes.py"
+            "::test_a_rollback_brings_back_every_change_on_every_host")
 SCOPED_WHO = ("department-viewer@gd-tax", "city-operator@guangzhou")  # a provincial department
 
 
@@ -136,9 +138,16 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "rollback-sync-back", "govcloud/services/migration_run.py",
         '*(("--checksum",) if checksum else ())', '*(("--ignore-existing",) if checksum else ())',
-        ("tests/integration/migrate/test_wave_run.py"
+        (f"{ROLLBACK}[sqlite]",
+         "tests/integration/migrate/test_wave_run.py"
          "::test_a_wave_runs_end_to_end_and_rolls_back",),
         "the sync back copies every file the target added or edited (not only new ones)"),
+    Mutation(
+        "rollback-sync-back-delete", "govcloud/services/migration_run.py",
+        '*(("--checksum",) if checksum else ()), "--delete",',
+        '*(("--checksum",) if checksum else ("--delete",)),',
+        (f"{ROLLBACK}[sqlite]",),
+        "the sync back deletes on the legacy host what the target deleted or renamed"),
     # --- role scoping of list endpoints ---------------------------------------------------------
     Mutation(
         "scope-servers", "govcloud/services/inventory.py",

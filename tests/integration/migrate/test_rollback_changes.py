@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from govcloud.demo.sandbox import Sandbox
-from tests.integration.migrate.conftest import Plane
+from tests.integration.control.conftest import Plane
 from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave
 
 pytestmark = pytest.mark.slow
