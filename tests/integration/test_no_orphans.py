@@ -184,25 +184,36 @@ def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Sign
     (tmp_path / "test_harness.py").write_text(HARNESS)
     env = clean_env(tmp_path)
     env.update(HARNESS_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
-    run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
-         str(tmp_path), "-c", "/dev/null", str(tmp_path / "test_harness.py")],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True)
+    output = tmp_path / "harness.out"  # a file, not a pipe nobody reads while it runs
+    with output.open("wb") as sink:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+             "no:randomly", "--rootdir", str(tmp_path), "-c", "/dev/null",
+             str(tmp_path / "test_harness.py")],
+            cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True)
     pids_file = tmp_path / "pids.json"
+
+    def said() -> str:
+        return output.read_bytes().decode(errors="replace")[-3000:]
+
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         while not pids_file.exists():
             if run.poll() is not None or time.monotonic() > deadline:
                 run.kill()
-                out = run.communicate()[0].decode(errors="replace")
-                raise AssertionError(f"the harness did not start its servers:\n{out[-3000:]}")
+                run.wait()
+                raise AssertionError(f"the harness did not start its servers:\n{said()}")
             time.sleep(0.2)
         pids = json.loads(pids_file.read_text())
         started = children_of(run.pid)
         assert set(pids.values()) <= started and all(alive(p) for p in pids.values())
         run.send_signal(stop)  # Ctrl-C, or the run killed outright
-        run.wait(timeout=60)
+        try:
+            run.wait(timeout=READY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"the test run did not end after {stop.name}:\n{said()}") from None
         wait_gone(started, f"the test run's servers after {stop.name}")
     finally:
         if run.poll() is None:
