@@ -29,7 +29,10 @@ COLUMNS = ("seq", "at", "actor", "action", "target", "before_json", "after_json"
 
 
 @pytest.fixture(scope="module")
-def plane_settings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def plane_settings(plane_database: str,
+                   tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    # one key and anchor per database: the SQLite and PostgreSQL planes of this module must
+    # not share an anchor file (the second would meet the first one's checkpoints)
     root = tmp_path_factory.mktemp("audit")
     return {"audit_key_file": root / "state" / "audit.key",
             "audit_anchor_file": root / "state" / "audit-anchor.jsonl",
