@@ -87,6 +87,12 @@ def serve(args: argparse.Namespace) -> int:
     if not 0 <= args.error_rate <= 1:
         print("error: --error-rate must be between 0 and 1", file=sys.stderr)
         return 2
+    stop = threading.Event()
+    # Ctrl-C, `kill` and a hang-up (terminal closed, SSH session dropped) all stop it cleanly;
+    # handled from before the ready file is written, so a signal sent on seeing it is never
+    # met by the default action (the process killed, not stopped)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         running = start(host=args.host, port=args.port, scale=args.scale, seed=args.seed,
                         clouds_yaml=args.clouds_yaml, functional=args.functional_clouds,
@@ -104,10 +110,6 @@ def serve(args: argparse.Namespace) -> int:
               f"{r['services_down']} services down", flush=True)
     if running.clouds_yaml:
         print(f"clouds.yaml: {running.clouds_yaml}  (OS_CLOUD=govcloud-sim)", flush=True)
-    stop = threading.Event()
-    # Ctrl-C, `kill` and a hang-up (terminal closed, SSH session dropped) all stop it cleanly
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     running.stop()
     return 0
