@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import urllib.error
 import urllib.request
 from typing import Any
@@ -87,12 +86,13 @@ def serve(args: argparse.Namespace) -> int:
     if not 0 <= args.error_rate <= 1:
         print("error: --error-rate must be between 0 and 1", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    # Ctrl-C, `kill` and a hang-up (terminal closed, SSH session dropped) all stop it cleanly;
-    # handled from before the ready file is written, so a signal sent on seeing it is never
-    # met by the default action (the process killed, not stopped)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
+    # Ctrl-C, `kill` and a hang-up (terminal closed, SSH session dropped) all stop it cleanly.
+    # They are blocked from before the ready file is written (and so in every thread start()
+    # makes) and taken by sigwait below: a signal sent on seeing the file is never met by the
+    # default action, and no handler runs inside a lock another handler holds (several
+    # signals at once deadlocked an Event.set handler).
+    stop_signals = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         running = start(host=args.host, port=args.port, scale=args.scale, seed=args.seed,
                         clouds_yaml=args.clouds_yaml, functional=args.functional_clouds,
@@ -110,7 +110,7 @@ def serve(args: argparse.Namespace) -> int:
               f"{r['services_down']} services down", flush=True)
     if running.clouds_yaml:
         print(f"clouds.yaml: {running.clouds_yaml}  (OS_CLOUD=govcloud-sim)", flush=True)
-    stop.wait()
+    signal.sigwait(stop_signals)
     running.stop()
     return 0
 
