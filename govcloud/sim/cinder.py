@@ -410,6 +410,9 @@ class CinderAPI(CinderAdminMixin):
                               "attaching", "detaching", "error_deleting", "maintenance",
                               "reserved", "error_extending", "extending"):
                 raise bad_request(f"Invalid input for field/attribute status. Value: {status}.")
+            if status == "in-use" and not vol.attachments:  # as Cinder's volume API refuses
+                raise bad_request("Cannot reset-state to in-use because volume does not have "
+                                  "any attachments.")
             vol.status = status
             vol.updated_at = now()
             return Response(status=202)

@@ -645,7 +645,8 @@ def _volume_drop(t: Target, vid: str) -> None:
 
 def _volume_lifecycle(t: Target) -> dict[str, Any]:
     """Create two volumes, list them a page at a time, show, update, set metadata, extend
-    (refused below the current size), delete one in the wrong state, then delete them."""
+    (refused below the current size), reset one to in-use with no attachment (refused),
+    then delete them."""
     made: list[str] = []
     try:
         first = _volume_create(t, name="diff-vol-1", description="differential")
@@ -676,12 +677,10 @@ def _volume_lifecycle(t: Target) -> dict[str, Any]:
         smaller = _volume_action(t, vid, {"os-extend": {"new_size": 1}})
         obs["extend to the same size"] = observe(smaller)
         obs["extend"] = _volume_action(t, vid, {"os-extend": {"new_size": 2}}).status_code
-        reset = _volume_action(t, made[1], {"os-reset_status": {"status": "in-use"}},
-                               conn=t.admin)
-        assert reset.status_code == 202, (t.name, reset.text)
-        in_use = t.member.block_storage.delete(f"/volumes/{made[1]}", microversion=VOLUME,
-                                               raise_exc=False)
-        obs["delete while in-use"] = observe(in_use)
+        # Cinder refuses in-use for a volume with no attachment (the real cloud said so
+        # when the simulator still accepted it)
+        obs["reset to in-use, no attachment"] = observe(_volume_action(
+            t, made[1], {"os-reset_status": {"status": "in-use"}}, conn=t.admin))
         return obs
     finally:
         for v in made:
