@@ -120,7 +120,7 @@ def test_the_target_is_provisioned_through_the_provisioning_service(
     assert f"[{box.address}]:{box.port} " not in known
     assert f"[{copy.address}]:{copy.port} " not in known
     with Session(cli_env.engine) as session:
-        released = [r for r in session.exec(select(AuditEntryRow))
+        released = [r for r in session.exec(select(AuditEntryRow).order_by(AuditEntryRow.seq))
                     if r.action == "migrate.rollback.release"]
     assert len(released) == 2 and all("edu-app1" in (r.after_json or "") for r in released)
     assert "FAILED" in (released[0].after_json or "")
