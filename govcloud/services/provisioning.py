@@ -74,12 +74,12 @@ from govcloud.errors import (
     NotFound,
     TemporaryError,
 )
-from govcloud.services.group_commit import Batcher, Piece
 from govcloud.services.inventory import catalogue_for, rbac_city, site_placement
 from govcloud.store import inventory as inv
 from govcloud.store import provisioning as store
 from govcloud.store.audit import AuditLog, AuditRecord, audit_insert, write_session
 from govcloud.store.bulk import write_all
+from govcloud.store.group_commit import Batcher, Piece
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import (
     ProvisionRequestRow,

@@ -217,7 +217,7 @@ def test_one_batch_of_approvals_decides_each_in_turn(ctx: svc.ProvisioningContex
     approving them one after another gives: each refused one alone, with its own reason, the
     rest written together, the ledger and the audit chain right."""
     from govcloud.errors import NotFound
-    from govcloud.services.group_commit import Piece
+    from govcloud.store.group_commit import Piece
 
     seed(engine, hosts=50, host_vcpu=64, quota_cores=8)  # room for two
     a, b, c, mine = (svc.submit(ctx, OPERATOR, one_server(f"b{i}"))["id"] for i in range(4))
@@ -270,7 +270,7 @@ def test_a_batch_that_cannot_commit_fails_whole_and_leaves_nothing(
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(svc, "write_all", broken)
-    from govcloud.services.group_commit import Piece
+    from govcloud.store.group_commit import Piece
 
     batch = [Piece(svc._Approval(rid, "boss", "boss", None, ADMIN)) for rid in ids]
     with pytest.raises(RuntimeError, match="disk full"):

@@ -1,4 +1,4 @@
-"""The Batcher under approvals (services/group_commit.py), with real threads: callers that
+"""The Batcher under approvals (store/group_commit.py), with real threads: callers that
 queue while a batch runs share the next one, in arrival order; a piece's error is its own; a
 handler that raises fails every piece it left unanswered; under load a new leader gathers.
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from govcloud.services.group_commit import Batcher, Piece
+from govcloud.store.group_commit import Batcher, Piece
 from tests.waiting import wait_until
 
 

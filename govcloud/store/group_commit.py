@@ -3,9 +3,10 @@
 Approvals serialise on purpose (a reservation never over-commits), so with many approvers at
 once each would wait for every transaction before it. With a ``Batcher`` a caller queues its
 item; one caller at a time leads: it takes everything queued and hands it to the handler,
-which decides them in arrival order inside one write transaction and commits once
-(``services/provisioning._approve_batch``). After its batch the leader hands the lead to the
-first caller that queued meanwhile, so no caller waits for more than the batch before its own.
+which decides them in arrival order inside one write transaction and commits once (the
+provisioning approvals: ``services/provisioning_approval``). After its batch the leader hands
+the lead to the first caller that queued meanwhile, so no caller waits for more than the batch
+before its own. It lives beside the store: it is how writers share one transaction.
 """
 
 from __future__ import annotations
