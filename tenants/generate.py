@@ -30,17 +30,17 @@ import argparse
 import hashlib
 import math
 import sys
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# govcloud is installed (``pip install -e .``): the simulator's seed and reference data are
+# imported and read as the package's, wherever this script is run from.
+from govcloud.sim.seed import FLAVORS, SCALES, WEIGHT, dr_level
 
-from govcloud.sim.seed import FLAVORS, SCALES, WEIGHT, dr_level  # noqa: E402
-
-REFERENCE = ROOT / "govcloud" / "sim" / "data" / "guangdong.yaml"
+REFERENCE = files("govcloud.sim") / "data" / "guangdong.yaml"
 CAPITAL = "guangzhou"
 SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
 MARGIN = 1.6
