@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from govcloud import __version__
+from govcloud import __version__, cli_control, cli_inventory, cli_migrate, cli_requests, cli_tui
 from govcloud.domain.text import printable, printable_lines, safe_json
 from govcloud.errors import GovCloudError
 from govcloud.logging import configure_logging, redact
@@ -179,24 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Command groups kept in their own modules, registered when present.
+# Command groups kept in their own modules, each with its ``register(commands)``.
 EXTENSIONS = (
-    "govcloud.cli_control",
-    "govcloud.cli_inventory",
-    "govcloud.cli_tui",        # the console (issue 4)
-    "govcloud.cli_requests",   # requests, approvals, provisioning (issue 5)
-    "govcloud.cli_migrate",    # legacy hosts and migration waves (issue 6)
-    "govcloud.cli_monitor",    # health probes and metrics (issue 7)
+    cli_control,
+    cli_inventory,
+    cli_tui,        # the console (issue 4)
+    cli_requests,   # requests, approvals, provisioning (issue 5)
+    cli_migrate,    # legacy hosts and migration waves (issue 6)
 )
 
 
 def _register_extensions(commands: Any) -> None:
-    import importlib
-    import importlib.util
-
-    for name in EXTENSIONS:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register(commands)
+    for module in EXTENSIONS:
+        module.register(commands)
 
 
 # --- entry point ----------------------------------------------------------------------------

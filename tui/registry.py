@@ -20,33 +20,17 @@ register_view(ViewSpec(name="requests", title=("Requests", "申请"), factory=Re
                        needs="request.submit"))   # optional: hidden from roles without it
 ```
 
-and its name in ``VIEW_MODULES`` below (missing modules are skipped, so the entry can land
-before the module). The palette (`:`) completes every registered name and alias; ``order``
-places the view in the help screen and the palette's list. Views of whole-cloud facts name
-the RBAC action they need (``needs``); the console hides them from roles without it (the
-server refuses anyway).
+and its import in ``tui/views/__init__.py`` (``VIEW_MODULES``). The palette (`:`) completes
+every registered name and alias; ``order`` places the view in the help screen and the
+palette's list. Views of whole-cloud facts name the RBAC action they need (``needs``); the
+console hides them from roles without it (the server refuses anyway).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-# Modules holding views, imported when present; each calls ``register_view``.
-VIEW_MODULES = (
-    "tui.views.overview",
-    "tui.views.departments",
-    "tui.views.sites",
-    "tui.views.servers",
-    "tui.views.whatif",
-    "tui.views.audit",
-    "tui.views.requests",     # requests and approvals (issue 5)
-    "tui.views.migrations",   # legacy hosts, waves, runs (issue 6)
-    "tui.views.alerts",       # health and alerts (issue 7)
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +65,9 @@ def register_view(spec: ViewSpec) -> ViewSpec:
     return spec
 
 
-def load_views(modules: Iterable[str] = VIEW_MODULES) -> list[ViewSpec]:
-    """Import the view modules that exist; the registered views, in ``order``."""
-    for name in modules:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
+def load_views() -> list[ViewSpec]:
+    """The registered views, in ``order`` (every module of ``tui.views.VIEW_MODULES``
+    registered its own when this module was imported)."""
     return views()
 
 
@@ -112,3 +94,8 @@ def palette_words() -> list[str]:
     for spec in views():
         words += [spec.name, *spec.aliases]
     return words
+
+
+# The views register themselves when ``tui.views`` imports them; they import this module's
+# names, so the import comes last.
+import tui.views  # noqa: E402,F401

@@ -9,7 +9,6 @@ thread, and is the only holder of the database and of the clouds.yaml credential
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import shutil
@@ -34,6 +33,7 @@ from govcloud.store.audit import AuditLog, write_session
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.store.principals import IssuedToken, PrincipalRepository
+from govcloud.workers import start_workers
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,6 @@ def _warm(api: ApiClient) -> None:
         log.info("warming the control plane failed: %s", exc.message)
 
 
-def _workers() -> Any:
-    """The background workers' start hook (``govcloud.workers.start_workers``), if any."""
-    import importlib
-
-    return getattr(importlib.import_module("govcloud.workers"), "start_workers", None)
-
-
 Console = Callable[[str, str], object]  # (server URL, token): runs until the user quits
 
 
@@ -162,15 +155,14 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
             engine = make_engine(settings.database_url)
             app = make_app(engine=engine, settings=settings,
                            catalogue_dir=demo_catalogue(state_dir, scale),
-                           workers=_workers())
+                           workers=start_workers)
             server = ServerThread(app, port=port).start()
             print(f"control plane at {server.url}/api/v1; applying the catalogue",
                   file=err, flush=True)
             with ApiClient(server.url, token) as api:
                 applied = api.post("/tenants/apply")
                 print(applied["summary"], file=err, flush=True)
-                if importlib.util.find_spec("govcloud.services.sync") is not None:
-                    _sync(api, err)
+                _sync(api, err)
                 if migration:
                     from govcloud.demo.migration import start_migration_demo
 

@@ -259,21 +259,12 @@ class FlavorRow(SQLModel, table=True):
     is_public: bool = True
 
 # Tables of later capabilities live in their own modules (one per capability, so parallel work
-# does not collide here); importing them registers them on ``metadata`` for Alembic.
-TABLE_MODULES = (
-    "govcloud.store.tables_provisioning",  # issue 5, revision 0004_provisioning
-    "govcloud.store.tables_health",        # issue 7, revision 0005_health
-    "govcloud.store.tables_migration",     # issue 6, revision 0006_migration
+# does not collide here); importing them registers them on ``metadata`` for Alembic. They
+# import ``utcnow`` from here, so they are imported last.
+from govcloud.store import (  # noqa: E402
+    tables_health,  # issue 7, revision 0005_health
+    tables_migration,  # issue 6, revision 0006_migration
+    tables_provisioning,  # issue 5, revision 0004_provisioning
 )
 
-
-def _import_table_modules() -> None:
-    import importlib
-    import importlib.util
-
-    for name in TABLE_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
-
-
-_import_table_modules()
+TABLE_MODULES = (tables_provisioning, tables_health, tables_migration)

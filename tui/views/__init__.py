@@ -1,1 +1,16 @@
 """The console's views: one module per view, each registering itself (``tui.registry``)."""
+
+from tui.views import (
+    alerts,  # health and alerts (issue 7)
+    audit,
+    departments,
+    migrations,  # legacy hosts, waves, runs (issue 6)
+    overview,
+    requests,  # requests and approvals (issue 5)
+    servers,
+    sites,
+    whatif,
+)
+
+VIEW_MODULES = (overview, departments, sites, servers, whatif, audit, requests, migrations,
+                alerts)
