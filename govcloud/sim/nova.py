@@ -1,7 +1,7 @@
 """Nova (compute API v2.1, microversions 2.1–2.96), one instance per region.
 
-This module holds the entry point ``NovaAPI`` (version documents, extensions, shared
-per-region Nova-only state) and wires the route groups that live in ``nova_*.py``:
+This module holds the entry point ``NovaAPI`` (version documents, extensions, the per-region
+Nova-only state) and wires the route groups that live in ``nova_*.py``:
 
 * ``nova_flavors``  — flavors, extra specs, flavor access
 * ``nova_servers``  — server views, create/list/show/update/delete
@@ -11,60 +11,39 @@ per-region Nova-only state) and wires the route groups that live in ``nova_*.py`
 * ``nova_tenant``   — quota sets, limits, keypairs, server groups
 * ``nova_images``   — the deprecated image proxy (before 2.36)
 
+The route groups import only lower modules (``nova_servers`` → ``nova_create`` →
+``nova_common``), never this one: they see ``NovaAPI`` as ``nova_common.NovaContext``.
+
 Accounting (quota usage, placement allocations, hypervisor server sets) goes through
 ``RegionState`` so Nova, Placement and the quota views stay consistent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from govcloud.sim.http import Request, Response, Router, json_response
+from govcloud.sim import (
+    nova_admin,
+    nova_flavors,
+    nova_images,
+    nova_move_ops,
+    nova_server_ops,
+    nova_servers,
+    nova_tenant,
+)
+from govcloud.sim.http import Request, Response, Router, json_response, not_found
+from govcloud.sim.nova_common import NovaRegionExtra
 from govcloud.sim.state import Cloud, RegionState
+
+__all__ = ["NovaAPI", "NovaRegionExtra"]
 
 MIN_VERSION = "2.1"
 MAX_VERSION = "2.96"
 V21_UPDATED = "2013-07-23T11:33:21Z"
 
 
-@dataclass
-class NovaRegionExtra:
-    """Nova-only state a region needs beyond the shared model."""
-
-    aggregates: dict[int, dict[str, Any]] = field(default_factory=dict)
-    aggregate_seq: int = 0
-    service_ids: dict[str, int] = field(default_factory=dict)  # uuid → legacy integer id
-    service_seq: int = 0
-    # sorted server listing caches (see nova_servers)
-    order_key: tuple[int, int, int] | None = None
-    order: list[Any] = field(default_factory=list)
-    order_pos: dict[str, int] = field(default_factory=dict)
-    all_order_key: tuple[int, int, int] | None = None
-    all_order: list[Any] = field(default_factory=list)
-    all_order_pos: dict[str, int] = field(default_factory=dict)
-    view_cache: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # id → rendered view
-
-    def legacy_service_id(self, service_id: str) -> int:
-        sid = self.service_ids.get(service_id)
-        if sid is None:
-            self.service_seq += 1
-            sid = self.service_ids[service_id] = self.service_seq
-        return sid
-
-
 class NovaAPI:
     def __init__(self, cloud: Cloud) -> None:
-        from govcloud.sim import (
-            nova_admin,
-            nova_flavors,
-            nova_images,
-            nova_move_ops,
-            nova_server_ops,
-            nova_servers,
-            nova_tenant,
-        )
-
         self.cloud = cloud
         self._extra: dict[str, NovaRegionExtra] = {}
         self.flavors = nova_flavors.FlavorRoutes(self)
@@ -135,8 +114,6 @@ class NovaAPI:
         return json_response({"extensions": [_extension(*e) for e in EXTENSIONS]})
 
     def extension(self, req: Request, alias: str) -> Response:
-        from govcloud.sim.http import not_found
-
         for e in EXTENSIONS:
             if e[1] == alias:
                 return json_response({"extension": _extension(*e)})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from govcloud.sim.http import (
     Request,
@@ -18,6 +18,7 @@ from govcloud.sim.http import (
 )
 from govcloud.sim.model import ComputeService, Hypervisor, Server, now
 from govcloud.sim.nova_common import (
+    NovaContext,
     additional,
     body_object,
     bool_arg,
@@ -34,9 +35,6 @@ from govcloud.sim.nova_common import (
 )
 from govcloud.sim.state import RegionState
 
-if TYPE_CHECKING:
-    from govcloud.sim.nova import NovaAPI
-
 HYP = "os_compute_api:os-hypervisors"
 CPU_FEATURES = ["pge", "avx", "avx2", "clflush", "sep", "syscall", "vme", "dtes64", "msr",
                 "fsgsbase", "xsave", "vmx", "erms", "xtpr", "cmov", "tsc", "pat", "pdpe1gb",
@@ -44,7 +42,7 @@ CPU_FEATURES = ["pge", "avx", "avx2", "clflush", "sep", "syscall", "vme", "dtes6
 
 
 class AdminRoutes:
-    def __init__(self, api: NovaAPI) -> None:
+    def __init__(self, api: NovaContext) -> None:
         self.api = api
 
     def register(self, router: Router) -> None:

@@ -1,13 +1,21 @@
-"""Helpers shared by the Nova modules: policy errors, schema-style 400s, links, paging."""
+"""Helpers shared by the Nova modules: policy errors, schema-style 400s, links, paging, and
+the context (``NovaContext``, ``NovaRegionExtra``) every route group receives.
+
+This is the bottom of the Nova modules: it imports none of them, so they never import each
+other in a circle (the import-linter contract "sim nova modules are layered" keeps it so).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 import uuid
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from govcloud.sim.http import ApiError, Request, bad_request, forbidden
+from govcloud.sim.model import Server, now
+from govcloud.sim.state import Cloud, RegionState
 
 MAX_LIMIT = 1000  # [api] max_limit
 PREFIX = "/v2.1"
@@ -16,6 +24,74 @@ _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-f
                       r"[0-9a-fA-F]{12}$")
 _ISO_CACHE: dict[dt.datetime, str] = {}
 _ISO_US_CACHE: dict[dt.datetime, str] = {}
+NO_HOST_FAULT = "No valid host was found. There are not enough hosts available."
+
+
+@dataclass
+class NovaRegionExtra:
+    """Nova-only state a region needs beyond the shared model."""
+
+    aggregates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    aggregate_seq: int = 0
+    service_ids: dict[str, int] = field(default_factory=dict)  # uuid → legacy integer id
+    service_seq: int = 0
+    # sorted server listing caches (see nova_servers)
+    order_key: tuple[int, int, int] | None = None
+    order: list[Any] = field(default_factory=list)
+    order_pos: dict[str, int] = field(default_factory=dict)
+    all_order_key: tuple[int, int, int] | None = None
+    all_order: list[Any] = field(default_factory=list)
+    all_order_pos: dict[str, int] = field(default_factory=dict)
+    view_cache: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # id → rendered view
+
+    def legacy_service_id(self, service_id: str) -> int:
+        sid = self.service_ids.get(service_id)
+        if sid is None:
+            self.service_seq += 1
+            sid = self.service_ids[service_id] = self.service_seq
+        return sid
+
+
+class ServerLookup(Protocol):
+    """What the other route groups use of ``nova_servers.ServerRoutes``."""
+
+    def get(self, req: Request, region: RegionState, server_id: str) -> Server: ...
+
+    def check_lock(self, req: Request, s: Server) -> None: ...
+
+
+class NovaContext(Protocol):
+    """What a route group sees of ``nova.NovaAPI``, so it needs no import of it."""
+
+    @property
+    def cloud(self) -> Cloud: ...
+
+    @property
+    def servers(self) -> ServerLookup: ...
+
+    @property
+    def moves(self) -> object: ...
+
+    def region(self, req: Request) -> RegionState: ...
+
+    def extra(self, region: RegionState) -> NovaRegionExtra: ...
+
+
+def record(s: Server, req: Request, action: str) -> None:
+    """Append an instance action (``os-instance-actions``) to the server's log."""
+    log = getattr(s, "instance_actions", None)
+    if log is None:
+        log = []
+        s.instance_actions = log  # type: ignore[attr-defined]
+    log.append({"action": action, "instance_uuid": s.id, "request_id": req.request_id,
+                "user_id": req.auth.user_id, "project_id": req.auth.project_id,
+                "start_time": iso_naive_us(now()), "message": None})
+
+
+def sanitize_hostname(name: str) -> str:
+    host = re.sub(r"[ _.]", "-", name.lower())
+    host = re.sub(r"[^\w-]+", "", host, flags=re.ASCII).strip("-")
+    return host[:63] or "server"
 
 
 def policy(rule: str) -> ApiError:

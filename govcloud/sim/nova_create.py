@@ -11,7 +11,7 @@ import secrets
 import string
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from govcloud.sim.http import (
     ApiError,
@@ -34,6 +34,8 @@ from govcloud.sim.model import (
     now,
 )
 from govcloud.sim.nova_common import (
+    NO_HOST_FAULT,
+    NovaContext,
     additional,
     invalid,
     is_uuid,
@@ -41,13 +43,10 @@ from govcloud.sim.nova_common import (
     metadata_field,
     policy,
     require_member,
+    sanitize_hostname,
     str_field,
 )
-from govcloud.sim.nova_servers import NO_HOST_FAULT, sanitize_hostname
 from govcloud.sim.state import RegionState
-
-if TYPE_CHECKING:
-    from govcloud.sim.nova import NovaAPI
 
 BASE_KEYS = {"name", "imageRef", "flavorRef", "adminPass", "metadata", "networks",
              "OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "user_data",
@@ -83,7 +82,7 @@ def _password(length: int = 12) -> str:
 
 
 class ServerCreator:
-    def __init__(self, api: NovaAPI) -> None:
+    def __init__(self, api: NovaContext) -> None:
         self.api = api
 
     def create(self, req: Request) -> Response:

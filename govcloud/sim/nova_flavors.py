@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from govcloud.sim.http import (
     Request,
@@ -17,6 +17,7 @@ from govcloud.sim.http import (
 )
 from govcloud.sim.model import Flavor
 from govcloud.sim.nova_common import (
+    NovaContext,
     body_object,
     check_keys,
     int_field,
@@ -30,9 +31,6 @@ from govcloud.sim.nova_common import (
     str_field,
 )
 from govcloud.sim.state import RegionState
-
-if TYPE_CHECKING:
-    from govcloud.sim.nova import NovaAPI
 
 SORT_KEYS = {
     "created_at": None, "description": "description", "disabled": "disabled",
@@ -69,7 +67,7 @@ def visible(req: Request, f: Flavor) -> bool:
 
 
 class FlavorRoutes:
-    def __init__(self, api: NovaAPI) -> None:
+    def __init__(self, api: NovaContext) -> None:
         self.api = api
 
     def register(self, router: Router) -> None:

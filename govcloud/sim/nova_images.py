@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from govcloud.sim.http import (
     Request,
@@ -16,6 +16,7 @@ from govcloud.sim.http import (
 )
 from govcloud.sim.model import Image, now
 from govcloud.sim.nova_common import (
+    NovaContext,
     check_keys,
     iso,
     limit_and_marker,
@@ -26,9 +27,6 @@ from govcloud.sim.nova_common import (
 )
 from govcloud.sim.state import RegionState
 
-if TYPE_CHECKING:
-    from govcloud.sim.nova import NovaAPI
-
 STATUS = {"active": "ACTIVE", "queued": "SAVING", "saving": "SAVING", "importing": "SAVING",
           "uploading": "SAVING", "deleted": "DELETED", "pending_delete": "DELETED",
           "killed": "ERROR", "deactivated": "ERROR"}
@@ -36,7 +34,7 @@ PROGRESS = {"ACTIVE": 100, "SAVING": 25}
 
 
 class ImageRoutes:
-    def __init__(self, api: NovaAPI) -> None:
+    def __init__(self, api: NovaContext) -> None:
         self.api = api
 
     def register(self, router: Router) -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from govcloud.sim.http import (
     ApiError,
@@ -51,16 +51,15 @@ from govcloud.sim.http import (
 )
 from govcloud.sim.model import Flavor, Hypervisor, Image, Migration, Server, now
 from govcloud.sim.nova_common import (
+    NovaContext,
     check_keys,
     invalid,
     iso_naive_us,
+    record,
     require_admin,
     require_member,
 )
 from govcloud.sim.state import RegionState
-
-if TYPE_CHECKING:
-    from govcloud.sim.nova import NovaAPI
 
 LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
 
@@ -78,17 +77,11 @@ def check_state(s: Server, action: str, vm_states: tuple[str, ...]) -> None:
         raise invalid_state(s, action, "task_state")
 
 
-def _record(s: Server, req: Request, action: str) -> None:
-    from govcloud.sim.nova_server_ops import record
-
-    record(s, req, action)
-
-
 class MoveActions:
     """The ``_act_*`` handlers ``ServerOpsRoutes.action`` dispatches to, and the migration
     listings."""
 
-    def __init__(self, api: NovaAPI) -> None:
+    def __init__(self, api: NovaContext) -> None:
         self.api = api
 
     def register(self, router: Router) -> None:
@@ -131,7 +124,7 @@ class MoveActions:
         mig = region.new_migration(s, kind, new_flavor=flavor, dest=dest,
                                    user_id=req.auth.user_id,
                                    status="pre-migrating" if dest else "error")
-        _record(s, req, "resize" if kind == "resize" else "migrate")
+        record(s, req, "resize" if kind == "resize" else "migrate")
         if dest is None:
             s.fault = {"code": 400, "created": iso_naive_us(now()),
                        "message": "No valid host was found. There are not enough hosts "
@@ -200,7 +193,7 @@ class MoveActions:
         else:
             s.status, s.vm_state, s.power_state = "ACTIVE", "active", 1
         s.task_state, s.old_vm_state = None, None
-        _record(s, req, "confirmResize")
+        record(s, req, "confirmResize")
         return Response(status=204)
 
     def _act_revertResize(self, req: Request, region: RegionState, s: Server,
@@ -213,7 +206,7 @@ class MoveActions:
         region.revert_move(s)
         s.old_vm_state = None
         self._later(region, s, "REVERT_RESIZE", "resize_reverting", back)
-        _record(s, req, "revertResize")
+        record(s, req, "revertResize")
         return Response(status=202)
 
     # --- migrations ----------------------------------------------------------------------
@@ -288,7 +281,7 @@ class MoveActions:
         mig = region.new_migration(s, "live-migration", new_flavor=s.flavor, dest=dest,
                                    user_id=req.auth.user_id,
                                    status="error" if dest is None else "running")
-        _record(s, req, "live-migration")
+        record(s, req, "live-migration")
         back = s.status
         if dest is None:
             self._later(region, s, "MIGRATING", "migrating", back)
@@ -334,7 +327,7 @@ class MoveActions:
         mig = region.new_migration(s, "evacuation", new_flavor=s.flavor, dest=dest,
                                    user_id=req.auth.user_id,
                                    status="accepted" if dest else "error")
-        _record(s, req, "evacuate")
+        record(s, req, "evacuate")
         if dest is None:
             # the conductor's NoValidHost on a rebuild puts the server in ERROR
             s.fault = {"code": 500, "created": iso_naive_us(now()),
@@ -367,7 +360,7 @@ class MoveActions:
             region.images[image.id] = image
             s.shelved_image_id = image.id
         self._later(region, s, s.status, "shelving", "SHELVED_OFFLOADED")
-        _record(s, req, "shelve")
+        record(s, req, "shelve")
         return Response(status=202)
 
     def _act_shelveOffload(self, req: Request, region: RegionState, s: Server,
@@ -376,7 +369,7 @@ class MoveActions:
         self.api.servers.check_lock(req, s)
         check_state(s, "shelveOffload", ("shelved",))
         self._later(region, s, "SHELVED", "shelving_offloading", "SHELVED_OFFLOADED")
-        _record(s, req, "shelveOffload")
+        record(s, req, "shelveOffload")
         return Response(status=202)
 
     def _act_unshelve(self, req: Request, region: RegionState, s: Server,
@@ -409,7 +402,7 @@ class MoveActions:
         if host is not None and zone is not None and host.service.zone != zone:
             raise conflict(f"Host {host.hostname} is not in the availability zone {zone}.")
         s.requested_availability_zone = zone
-        _record(s, req, "unshelve")
+        record(s, req, "unshelve")
         if s.vm_state == "shelved":
             self._later(region, s, s.status, "unshelving", "ACTIVE")
             return Response(status=202)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from govcloud.sim.http import (
     ApiError,
@@ -21,21 +21,21 @@ from govcloud.sim.http import (
 )
 from govcloud.sim.model import Image, Server, now
 from govcloud.sim.nova_common import (
+    NovaContext,
+    additional,
     check_keys,
     invalid,
     is_uuid,
     iso_naive_us,
     metadata_field,
     policy,
+    record,
     require_admin,
     str_field,
 )
 from govcloud.sim.nova_create import attach
 from govcloud.sim.nova_servers import ViewCtx, server_view, touch
 from govcloud.sim.state import RegionState
-
-if TYPE_CHECKING:
-    from govcloud.sim.nova import NovaAPI
 
 # vm_states Nova accepts per operation (nova/compute/api.py check_instance_state)
 META_STATES = ("active", "paused", "suspended", "stopped", "shelved", "shelved_offloaded")
@@ -57,18 +57,8 @@ def check_state(s: Server, action: str, vm_states: tuple[str, ...],
         raise invalid_state(s, action, "task_state")
 
 
-def record(s: Server, req: Request, action: str) -> None:
-    log = getattr(s, "instance_actions", None)
-    if log is None:
-        log = []
-        s.instance_actions = log  # type: ignore[attr-defined]
-    log.append({"action": action, "instance_uuid": s.id, "request_id": req.request_id,
-                "user_id": req.auth.user_id, "project_id": req.auth.project_id,
-                "start_time": iso_naive_us(now()), "message": None})
-
-
 class ServerOpsRoutes:
-    def __init__(self, api: NovaAPI) -> None:
+    def __init__(self, api: NovaContext) -> None:
         self.api = api
 
     def register(self, router: Router) -> None:
@@ -737,6 +727,4 @@ class ServerOpsRoutes:
 
 
 def additional_props(body: dict[str, Any]) -> ApiError:
-    from govcloud.sim.nova_common import additional
-
     return additional(set(body))

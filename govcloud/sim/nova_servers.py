@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from govcloud.sim.http import (
     Request,
@@ -34,6 +34,8 @@ from govcloud.sim.model import Flavor, Server, now
 from govcloud.sim.nova_common import (
     MAX_LIMIT,
     PREFIX,
+    NovaContext,
+    NovaRegionExtra,
     body_object,
     bool_arg,
     check_keys,
@@ -47,10 +49,8 @@ from govcloud.sim.nova_common import (
     policy,
     str_field,
 )
+from govcloud.sim.nova_create import ServerCreator
 from govcloud.sim.state import RegionState
-
-if TYPE_CHECKING:
-    from govcloud.sim.nova import NovaAPI, NovaRegionExtra
 
 STATUSES = {"ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "MIGRATING", "PASSWORD",
             "PAUSED", "REBOOT", "REBUILD", "RESCUE", "RESIZE", "REVERT_RESIZE", "SHELVED",
@@ -90,15 +90,6 @@ SORT_ATTRS: dict[str, Callable[[Server], Any]] = {
     "uuid": lambda s: s.id,
     "vm_state": lambda s: s.vm_state,
 }
-NO_HOST_FAULT = "No valid host was found. There are not enough hosts available."
-
-
-def sanitize_hostname(name: str) -> str:
-    host = re.sub(r"[ _.]", "-", name.lower())
-    host = re.sub(r"[^\w-]+", "", host, flags=re.ASCII).strip("-")
-    return host[:63] or "server"
-
-
 def host_status(region: RegionState, s: Server) -> str:
     if not s.host:
         return ""
@@ -334,9 +325,7 @@ def cached_detail(ctx: ViewCtx, cache: dict[str, tuple[Any, ...]], s: Server) ->
 
 
 class ServerRoutes:
-    def __init__(self, api: NovaAPI) -> None:
-        from govcloud.sim.nova_create import ServerCreator
-
+    def __init__(self, api: NovaContext) -> None:
         self.api = api
         self.creator = ServerCreator(api)
 

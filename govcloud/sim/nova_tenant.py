@@ -9,7 +9,7 @@ import math
 import re
 import secrets
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from govcloud.sim.http import (
     Request,
@@ -24,6 +24,7 @@ from govcloud.sim.http import (
 )
 from govcloud.sim.model import Keypair, ServerGroup, now
 from govcloud.sim.nova_common import (
+    NovaContext,
     additional,
     body_object,
     bool_arg,
@@ -39,9 +40,6 @@ from govcloud.sim.nova_common import (
     str_field,
 )
 from govcloud.sim.state import UNLIMITED, RegionState
-
-if TYPE_CHECKING:
-    from govcloud.sim.nova import NovaAPI
 
 QUOTA_KEYS = ("cores", "fixed_ips", "floating_ips", "injected_file_content_bytes",
               "injected_file_path_bytes", "injected_files", "instances", "key_pairs",
@@ -77,7 +75,7 @@ def quota_keys(req: Request) -> list[str]:
 
 
 class TenantRoutes:
-    def __init__(self, api: NovaAPI) -> None:
+    def __init__(self, api: NovaContext) -> None:
         self.api = api
 
     def register(self, router: Router) -> None:
