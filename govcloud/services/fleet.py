@@ -18,7 +18,14 @@ from sqlalchemy import Engine
 from govcloud.domain.capacity import site_capacity
 from govcloud.domain.rbac import Action, Principal
 from govcloud.errors import GovCloudError, NotFound
-from govcloud.services.inventory import _figure, _iso, _server_json, scope_of, site_hosts
+from govcloud.services.inventory import (
+    SnapshotCache,
+    _figure,
+    _iso,
+    _server_json,
+    scope_of,
+    site_hosts,
+)
 from govcloud.store import fleet
 from govcloud.store import inventory as store
 
@@ -28,7 +35,8 @@ LiveReader = Callable[[str, str], Mapping[str, Any]]  # (site, server id) → li
 
 
 def hypervisors(engine: Engine, *, sites: Sequence[str],
-                site: str | None = None, hosts: bool = True) -> dict[str, Any]:
+                site: str | None = None, hosts: bool = True,
+                cache: SnapshotCache | None = None) -> dict[str, Any]:
     """Every stored hypervisor (of ``site`` only, when given) with vCPU/RAM/disk figures
     (none when ``hosts`` is false), and per site how many compute services are down."""
     if site is not None and site not in sites:
@@ -39,7 +47,7 @@ def hypervisors(engine: Engine, *, sites: Sequence[str],
         states = store.sync_states(conn)
         down = fleet.services_down(conn)
         for name in chosen if hosts else ():
-            for h in site_hosts(conn, engine, name, states.get(name))[0]:
+            for h in site_hosts(conn, cache, name, states.get(name))[0]:
                 cap = site_capacity(name, [h])
                 out.append({"site": name, "id": h.id, "hostname": h.hostname,
                             "state": h.state.value, "status": h.status.value,

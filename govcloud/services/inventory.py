@@ -16,7 +16,6 @@ import datetime as dt
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,54 +207,11 @@ def _flavor(conn: Connection, name: str) -> FlavorSpec:
                       ephemeral_gb=row.ephemeral_gb, swap_mb=row.swap_mb)
 
 
-# Each site's hosts and their summed capacity change only when a sync writes the site, which
-# also updates its site_sync row: cached per engine, keyed by that row's timestamps (with the
-# site's placement FitIndex, built the first time placement asks for it).
-_HOSTS: weakref.WeakKeyDictionary[
-    Engine, dict[str, tuple[Any, list[HypervisorInfo], SiteCapacity, list[FitIndex]]]] = \
-    weakref.WeakKeyDictionary()
-_HOSTS_LOCK = threading.Lock()
-
-
-def _site_hosts(conn: Connection, engine: Engine, site: str, state: store.SyncState | None
-                ) -> tuple[list[HypervisorInfo], SiteCapacity, list[FitIndex]]:
-    key = None if state is None else (state.last_attempt, state.last_success)
-    with _HOSTS_LOCK:
-        cached = _HOSTS.setdefault(engine, {}).get(site)
-    if cached is not None and key is not None and cached[0] == key:
-        return cached[1], cached[2], cached[3]
-    hosts = store.hosts(conn, site)
-    cap = site_capacity(site, hosts)
-    index: list[FitIndex] = []
-    with _HOSTS_LOCK:
-        _HOSTS.setdefault(engine, {})[site] = (key, hosts, cap, index)
-    return hosts, cap, index
-
-
-def site_hosts(conn: Connection, engine: Engine, site: str,
-               state: store.SyncState | None) -> tuple[list[HypervisorInfo], SiteCapacity]:
-    """The site's stored hosts and their capacity (cached until the site is synced again)."""
-    hosts, cap, _ = _site_hosts(conn, engine, site, state)
-    return hosts, cap
-
-
-def site_placement(conn: Connection, engine: Engine, site: str, state: store.SyncState | None
-                   ) -> tuple[list[HypervisorInfo], SiteCapacity, FitIndex]:
-    """``site_hosts`` and the hosts' FitIndex for placement (cached the same way)."""
-    hosts, cap, index = _site_hosts(conn, engine, site, state)
-    if not index:
-        built = FitIndex(hosts)
-        with _HOSTS_LOCK:
-            if not index:
-                index.append(built)
-    return hosts, cap, index[0]
-
-
 class _Derived:
     """What ``capacity`` derives from the stored snapshot that only a sync changes — the
     used figures, zones, services down, capacity samples, flavor fits and what-if verdicts —
-    kept per engine and dropped when any site's sync row changes (every sync, full or not,
-    writes it; the provisioning worker syncs the sites it created servers in)."""
+    dropped when any site's sync row changes (every sync, full or not, writes it; the
+    provisioning worker syncs the sites it created servers in)."""
 
     def __init__(self, key: tuple[Any, ...]) -> None:
         self.key = key
@@ -267,44 +223,89 @@ class _Derived:
         self.what_if: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
-_DERIVED: weakref.WeakKeyDictionary[Engine, _Derived] = weakref.WeakKeyDictionary()
+_SiteEntry = tuple[Any, list[HypervisorInfo], SiteCapacity, list[FitIndex]]
 
 
-def _derived(engine: Engine, states: Mapping[str, store.SyncState]) -> _Derived:
-    key = tuple(sorted((n, st.last_attempt, st.last_success) for n, st in states.items()))
-    with _HOSTS_LOCK:
-        cached = _DERIVED.get(engine)
-        if cached is None or cached.key != key:
-            cached = _DERIVED[engine] = _Derived(key)
-        return cached
+class SnapshotCache:
+    """What one database's stored snapshot yields that only a sync changes: each site's
+    hosts, their summed capacity and the placement FitIndex (built the first time placement
+    asks for it), keyed by the site's site_sync timestamps, and what ``capacity`` derives
+    (``_Derived``). The control plane owns one (``Plane.snapshot``) shared by the API, the
+    metrics and the approvals; a caller that passes none gets an empty one (same answers,
+    nothing kept)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sites: dict[str, _SiteEntry] = {}
+        self._derived: _Derived | None = None
+
+    def site(self, conn: Connection, site: str, state: store.SyncState | None
+             ) -> tuple[list[HypervisorInfo], SiteCapacity, list[FitIndex]]:
+        key = None if state is None else (state.last_attempt, state.last_success)
+        with self._lock:
+            cached = self._sites.get(site)
+        if cached is not None and key is not None and cached[0] == key:
+            return cached[1], cached[2], cached[3]
+        hosts = store.hosts(conn, site)
+        cap = site_capacity(site, hosts)
+        index: list[FitIndex] = []
+        with self._lock:
+            self._sites[site] = (key, hosts, cap, index)
+        return hosts, cap, index
+
+    def fit_index(self, hosts: list[HypervisorInfo], index: list[FitIndex]) -> FitIndex:
+        if not index:
+            built = FitIndex(hosts)
+            with self._lock:
+                if not index:
+                    index.append(built)
+        return index[0]
+
+    def derived(self, states: Mapping[str, store.SyncState]) -> _Derived:
+        key = tuple(sorted((n, st.last_attempt, st.last_success) for n, st in states.items()))
+        with self._lock:
+            if self._derived is None or self._derived.key != key:
+                self._derived = _Derived(key)
+            return self._derived
 
 
-def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
-             flavor: str | None = None, what_if_lose: str | None = None,
-             dr_levels: Mapping[str, int] | None = None,
-             now: dt.datetime | None = None,
-             fit: Sequence[str] = ()) -> dict[str, Any]:
-    """Capacity per site from the stored snapshot (RBAC: the caller checks
-    ``capacity.view`` on the whole cloud): capacity, allocated (Placement), used (ACTIVE
-    servers), free and headroom of each resource, zones, services down, the vCPU forecast
-    and the quota commitment (the departments' quotas summed against capacity, read fresh:
-    tenancy apply changes quotas between syncs); with ``flavor`` how many more of it fit
-    (``flavor_fit``), with ``fit`` the same for several flavors (``flavor_fits``, flavors no
-    site has left out), with ``what_if_lose`` the lose-a-site verdict."""
-    names = [s.name for s in sites]
-    if site is not None and site not in names:
-        raise NotFound(f"no site named {site!r}", hint=f"configured sites: {', '.join(names)}")
-    if what_if_lose is not None and what_if_lose not in names:
-        raise NotFound(f"no site named {what_if_lose!r}",
-                       hint=f"configured sites: {', '.join(names)}")
-    chosen = [s for s in sites if site is None or s.name == site]
-    out: dict[str, Any] = {"sites": []}
+def site_hosts(conn: Connection, cache: SnapshotCache | None, site: str,
+               state: store.SyncState | None) -> tuple[list[HypervisorInfo], SiteCapacity]:
+    """The site's stored hosts and their capacity (cached until the site is synced again)."""
+    hosts, cap, _ = (cache or SnapshotCache()).site(conn, site, state)
+    return hosts, cap
+
+
+def site_placement(conn: Connection, cache: SnapshotCache | None, site: str,
+                   state: store.SyncState | None
+                   ) -> tuple[list[HypervisorInfo], SiteCapacity, FitIndex]:
+    """``site_hosts`` and the hosts' FitIndex for placement (cached the same way)."""
+    cache = cache or SnapshotCache()
+    hosts, cap, index = cache.site(conn, site, state)
+    return hosts, cap, cache.fit_index(hosts, index)
+
+
+@dataclass
+class _CapacityReads:
+    """What one ``capacity`` answer read from the store (in one connection)."""
+
+    states: dict[str, store.SyncState]
+    derived: _Derived
+    summed: dict[str, tuple[list[HypervisorInfo], SiteCapacity]]
+    spec: FlavorSpec | None
+    specs: dict[str, FlavorSpec]
+    quotas: dict[str, Any]
+    loads: dict[str, Any] | None
+
+
+def _capacity_reads(engine: Engine, cache: SnapshotCache, *, sites: Sequence[Site],
+                    chosen: Sequence[Site], flavor: str | None, fit: Sequence[str],
+                    what_if_lose: str | None, what_if_key: tuple[Any, ...]) -> _CapacityReads:
     with engine.connect() as conn:
         states = store.sync_states(conn)
-        cache = _derived(engine, states)
-        summed = {s.name: site_hosts(conn, engine, s.name, states.get(s.name))
+        derived = cache.derived(states)
+        summed = {s.name: site_hosts(conn, cache, s.name, states.get(s.name))
                   for s in sites if s in chosen or what_if_lose is not None}
-        hosts = {name: h for name, (h, _) in summed.items()}
         spec = _flavor(conn, flavor) if flavor is not None else None
         specs: dict[str, FlavorSpec] = {}
         for name in fit:
@@ -312,70 +313,107 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
                 specs[name] = _flavor(conn, name)
             except GovCloudError:  # a flavor no site has (or sizes that differ): left out
                 continue
-        if cache.used is None:
-            cache.used = store.active_use(conn)
-        if cache.services_down is None:
-            cache.services_down = fleet_store.services_down(conn)
+        if derived.used is None:
+            derived.used = store.active_use(conn)
+        if derived.services_down is None:
+            derived.services_down = fleet_store.services_down(conn)
         for s in chosen:
-            if s.name not in cache.samples:
-                cache.samples[s.name] = [Sample(r["at"], float(r["vcpu_allocated"]))
-                                         for r in store.samples(conn, s.name)]
+            if s.name not in derived.samples:
+                derived.samples[s.name] = [Sample(r["at"], float(r["vcpu_allocated"]))
+                                           for r in store.samples(conn, s.name)]
         quotas = store.department_quotas(conn)
-        levels = dict(dr_levels or {})
-        what_if_key = (what_if_lose, tuple(sorted(levels.items())))
-        loads = store.loads(conn, names) \
-            if what_if_lose is not None and what_if_key not in cache.what_if else None
-    used, down = cache.used, cache.services_down
+        loads = store.loads(conn, [s.name for s in sites]) \
+            if what_if_lose is not None and what_if_key not in derived.what_if else None
+    return _CapacityReads(states, derived, summed, spec, specs, quotas, loads)
+
+
+def _site_capacity_json(s: Site, reads: _CapacityReads, now: dt.datetime | None
+                        ) -> dict[str, Any]:
+    derived, state = reads.derived, reads.states.get(s.name)
+    hosts, cap = reads.summed[s.name]
+    assert derived.used is not None and derived.services_down is not None
+    u = derived.used.get(s.name, Resources())
+    forecast = days_to_full(derived.samples[s.name], float(cap.vcpu.capacity), now=now)
+    zones = derived.zones.get(s.name)
+    if zones is None:
+        zones = derived.zones[s.name] = [
+            {"zone": zone or None, "hypervisors": z.hosts, "hypervisors_up": z.hosts_up,
+             "vcpus": _figure(z.vcpu), "ram_mb": _figure(z.ram_mb),
+             "disk_gb": _figure(z.disk_gb)}
+            for zone, z in sorted(capacity_by_zone(s.name, hosts).items())]
+    return {
+        "site": s.name, "role": s.role.value, "hypervisors": cap.hosts,
+        "hypervisors_up": cap.hosts_up, "physical_cores": cap.physical_cores,
+        "services_down": derived.services_down.get(s.name, 0),
+        "vcpus": _figure(cap.vcpu, u.vcpu), "ram_mb": _figure(cap.ram_mb, u.ram_mb),
+        "disk_gb": _figure(cap.disk_gb, u.disk_gb),
+        "data_as_of": _iso(state.last_success if state else None),
+        "stale": state is None or state.stale or state.last_success is None,
+        "error": state.error if state else None,
+        "forecast_vcpus": forecast.to_dict(),
+        "quota_commitment": quota_commitment(cap, reads.quotas.get(s.name, ())).to_dict(),
+        "zones": zones}
+
+
+def _fits(reads: _CapacityReads, chosen: Sequence[Site], one: FlavorSpec
+          ) -> list[dict[str, Any]]:
+    answer = []
     for s in chosen:
-        cap = summed[s.name][1]
-        state = states.get(s.name)
-        u = used.get(s.name, Resources())
-        forecast = days_to_full(cache.samples[s.name], float(cap.vcpu.capacity), now=now)
-        zones = cache.zones.get(s.name)
-        if zones is None:
-            zones = cache.zones[s.name] = [
-                {"zone": zone or None, "hypervisors": z.hosts, "hypervisors_up": z.hosts_up,
-                 "vcpus": _figure(z.vcpu), "ram_mb": _figure(z.ram_mb),
-                 "disk_gb": _figure(z.disk_gb)}
-                for zone, z in sorted(capacity_by_zone(s.name, hosts[s.name]).items())]
-        out["sites"].append({
-            "site": s.name, "role": s.role.value, "hypervisors": cap.hosts,
-            "hypervisors_up": cap.hosts_up, "physical_cores": cap.physical_cores,
-            "services_down": down.get(s.name, 0),
-            "vcpus": _figure(cap.vcpu, u.vcpu), "ram_mb": _figure(cap.ram_mb, u.ram_mb),
-            "disk_gb": _figure(cap.disk_gb, u.disk_gb),
-            "data_as_of": _iso(state.last_success if state else None),
-            "stale": state is None or state.stale or state.last_success is None,
-            "error": state.error if state else None,
-            "forecast_vcpus": forecast.to_dict(),
-            "quota_commitment": quota_commitment(cap, quotas.get(s.name, ())).to_dict(),
-            "zones": zones})
+        got = reads.derived.fits.get((s.name, one))
+        if got is None:
+            got = reads.derived.fits[(s.name, one)] = flavor_fit(
+                s.name, reads.summed[s.name][0], one).to_dict()
+        answer.append(got)
+    return answer
 
-    def fits(one: FlavorSpec) -> list[dict[str, Any]]:
-        answer = []
-        for s in chosen:
-            got = cache.fits.get((s.name, one))
-            if got is None:
-                got = cache.fits[(s.name, one)] = flavor_fit(s.name, hosts[s.name],
-                                                             one).to_dict()
-            answer.append(got)
-        return answer
 
-    if spec is not None:
-        out["flavor_fit"] = fits(spec)
+def _what_if(reads: _CapacityReads, sites: Sequence[Site], lost: str,
+             levels: dict[str, int], key: tuple[Any, ...]) -> dict[str, Any]:
+    what_if = reads.derived.what_if.get(key)
+    if what_if is None:
+        free = {name: cap.headroom for name, (_, cap) in reads.summed.items()}
+        verdict = lose_site(lost, sites=list(sites), free=free, loads=reads.loads or {},
+                            dr_levels=levels)
+        what_if = verdict.to_dict()
+        what_if["stale_sites"] = sorted(s.name for s in sites if s.name not in reads.states
+                                        or reads.states[s.name].stale)
+        reads.derived.what_if[key] = what_if
+    return what_if
+
+
+def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
+             flavor: str | None = None, what_if_lose: str | None = None,
+             dr_levels: Mapping[str, int] | None = None,
+             now: dt.datetime | None = None,
+             fit: Sequence[str] = (), cache: SnapshotCache | None = None) -> dict[str, Any]:
+    """Capacity per site from the stored snapshot (RBAC: the caller checks
+    ``capacity.view`` on the whole cloud): capacity, allocated (Placement), used (ACTIVE
+    servers), free and headroom of each resource, zones, services down, the vCPU forecast
+    and the quota commitment (the departments' quotas summed against capacity, read fresh:
+    tenancy apply changes quotas between syncs); with ``flavor`` how many more of it fit
+    (``flavor_fit``), with ``fit`` the same for several flavors (``flavor_fits``, flavors no
+    site has left out), with ``what_if_lose`` the lose-a-site verdict. ``cache`` keeps what
+    only a sync changes between calls (the control plane's ``Plane.snapshot``)."""
+    names = [s.name for s in sites]
+    if site is not None and site not in names:
+        raise NotFound(f"no site named {site!r}", hint=f"configured sites: {', '.join(names)}")
+    if what_if_lose is not None and what_if_lose not in names:
+        raise NotFound(f"no site named {what_if_lose!r}",
+                       hint=f"configured sites: {', '.join(names)}")
+    chosen = [s for s in sites if site is None or s.name == site]
+    levels = dict(dr_levels or {})
+    what_if_key = (what_if_lose, tuple(sorted(levels.items())))
+    reads = _capacity_reads(engine, cache or SnapshotCache(), sites=sites, chosen=chosen,
+                            flavor=flavor, fit=fit, what_if_lose=what_if_lose,
+                            what_if_key=what_if_key)
+    out: dict[str, Any] = {"sites": [_site_capacity_json(s, reads, now) for s in chosen]}
+    if reads.spec is not None:
+        out["flavor_fit"] = _fits(reads, chosen, reads.spec)
     if fit:
-        out["flavor_fits"] = {name: fits(one) for name, one in specs.items()}
+        out["flavor_fits"] = {name: _fits(reads, chosen, one)
+                              for name, one in reads.specs.items()}
     if what_if_lose is not None:
-        what_if = cache.what_if.get(what_if_key)
-        if what_if is None:
-            free = {name: cap.headroom for name, (_, cap) in summed.items()}
-            verdict = lose_site(what_if_lose, sites=list(sites), free=free,
-                                loads=loads or {}, dr_levels=levels)
-            what_if = verdict.to_dict()
-            what_if["stale_sites"] = sorted(n for n in names
-                                            if n not in states or states[n].stale)
-            cache.what_if[what_if_key] = what_if
-        out["what_if"] = what_if
+        out["what_if"] = _what_if(reads, sites, what_if_lose, levels, what_if_key)
     return out
 
 
@@ -444,7 +482,8 @@ def list_servers(engine: Engine, *, principal: Principal, sites: Sequence[str],
 
 def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
            catalogue: Mapping[str, str | None] | None = None,
-           now: dt.datetime | None = None, stale_after_s: float = 300.0) -> dict[str, Any]:
+           now: dt.datetime | None = None, stale_after_s: float = 300.0,
+           cache: SnapshotCache | None = None) -> dict[str, Any]:
     """One screenful: per site its role, health, freshness and totals (servers within the
     principal's scope; capacity only for principals who see the whole cloud), and alerts."""
     now = now or dt.datetime.now(dt.UTC)
@@ -482,7 +521,7 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
                 "error": state.error if state else None,
                 "servers": {"total": sum(by_status.values()), "by_status": by_status}})
             if global_view:
-                cap = site_hosts(conn, engine, s.name, state)[1]
+                cap = site_hosts(conn, cache, s.name, state)[1]
                 entry["hypervisors"] = {"total": cap.hosts, "up": cap.hosts_up,
                                         "schedulable": cap.hosts_schedulable}
                 entry["vcpus"] = _figure(cap.vcpu)

@@ -32,7 +32,7 @@ from govcloud.domain.sites import Site
 from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError
 from govcloud.services.audit_anchor import last_checkpoint, verify_log
-from govcloud.services.inventory import site_hosts
+from govcloud.services.inventory import SnapshotCache, site_hosts
 from govcloud.store import health as health_store
 from govcloud.store import inventory as store
 from govcloud.store.audit import AuditLog
@@ -82,8 +82,10 @@ class SnapshotBuilder:
 
     def __init__(self, *, engine: Engine, sites: Sequence[Site],
                  dr_levels: Callable[[], Mapping[str, int]] = dict,
-                 audit_recheck_s: float = 900.0, anchor_file: Path | None = None) -> None:
+                 audit_recheck_s: float = 900.0, anchor_file: Path | None = None,
+                 cache: SnapshotCache | None = None) -> None:
         self.engine = engine
+        self.cache = cache if cache is not None else SnapshotCache()
         self.sites = tuple(sites)
         self.dr_levels = dr_levels
         self.audit_recheck_s = audit_recheck_s
@@ -152,7 +154,7 @@ class SnapshotBuilder:
         for s in self.sites:
             name = s.name
             state = states.get(name)
-            hosts, cap = site_hosts(conn, self.engine, name, state)
+            hosts, cap = site_hosts(conn, self.cache, name, state)
             caps[name] = (hosts, cap)
             snap.add("govcloud_site_info", (name, s.role.value), 1)
             u = used.get(name, Resources())
