@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote
 
 from keystoneauth1 import exceptions as ks_exc
@@ -27,15 +27,26 @@ from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
 from govcloud.cloud.errors import sdk_errors
-from govcloud.domain.capacity import Inventory
+from govcloud.cloud.listings import (
+    FLAVORS,
+    SERVERS,
+    VOLUMES,
+    Listing,
+    as_int,
+    hypervisor_from_json,
+    inventories_from_json,
+    quota_from_json,
+    service_from_json,
+    tombstone_from_json,
+)
+from govcloud.cloud.listings import (  # re-exported: cloud/provision.py reads servers too
+    server_from_json as server_from_json,
+)
 from govcloud.domain.inventory import (
     ComputeServiceInfo,
     FlavorInfo,
-    HostState,
-    HostStatus,
     HypervisorInfo,
     ProviderInfo,
-    QuotaFigure,
     QuotaInfo,
     ServerChanges,
     ServerInfo,
@@ -65,6 +76,19 @@ WORKERS = 8
 # listing began, so a change that raced the first page is listed again rather than missed
 WATERMARK_OVERLAP = dt.timedelta(seconds=5)
 
+# A site's connection as the services hold it: they pass it on to this package and never
+# reach into it (openstacksdk is imported by govcloud.cloud only)
+SiteConnection: TypeAlias = Connection
+
+
+def bound_requests(conn: SiteConnection, timeout_s: float | None) -> None:
+    """Bound every HTTP request of ``conn`` to ``timeout_s`` seconds unless its cloud sets a
+    timeout of its own (``api_timeout`` in clouds.yaml), so a hung API fails its read
+    instead of stalling it; None leaves the connection as it is."""
+    session = getattr(conn, "session", None)
+    if timeout_s is not None and session is not None and getattr(session, "timeout", None) is None:
+        session.timeout = timeout_s
+
 
 def _version(value: Any) -> tuple[int, int] | None:
     """``"2.96"``, ``(2, 96)`` or ``None`` as a comparable ``(major, minor)``."""
@@ -84,137 +108,14 @@ def _fmt(version: tuple[int, int]) -> str:
     return f"{version[0]}.{version[1]}"
 
 
-def parse_time(text: str | None) -> dt.datetime | None:
-    """Nova/Placement timestamps (with or without ``Z`` / fraction) as aware UTC datetimes."""
-    if not text:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-# --- turning JSON into domain values -----------------------------------------------------------
-
-def server_from_json(d: Mapping[str, Any]) -> ServerInfo:
-    """A ``/servers/detail`` entry (admin, compute ≥ 2.47) as a :class:`ServerInfo`."""
-    flavor = d.get("flavor") or {}
-    image = d.get("image")
-    image_id = image.get("id") if isinstance(image, Mapping) else None
-    created = parse_time(d.get("created")) or dt.datetime.fromtimestamp(0, dt.UTC)
-    addresses = {
-        str(net): tuple(str(a["addr"]) for a in entries if isinstance(a, Mapping) and "addr" in a)
-        for net, entries in (d.get("addresses") or {}).items()}
-    return ServerInfo(
-        id=str(d["id"]), name=str(d.get("name") or ""), project_id=str(d["tenant_id"]),
-        user_id=d.get("user_id"), status=str(d.get("status") or "UNKNOWN").upper(),
-        flavor_name=flavor.get("original_name"), vcpus=_int(flavor.get("vcpus")),
-        ram_mb=_int(flavor.get("ram")), disk_gb=_int(flavor.get("disk")),
-        ephemeral_gb=_int(flavor.get("ephemeral")), swap_mb=_int(flavor.get("swap")),
-        created=created, updated=parse_time(d.get("updated")) or created,
-        host=d.get("OS-EXT-SRV-ATTR:host") or None,
-        availability_zone=d.get("OS-EXT-AZ:availability_zone") or None,
-        image_id=image_id or None, metadata=dict(d.get("metadata") or {}),
-        tags=tuple(d.get("tags") or ()), addresses=addresses)
-
-
-def tombstone_from_json(d: Mapping[str, Any]) -> ServerTombstone:
-    return ServerTombstone(
-        id=str(d["id"]), project_id=d.get("tenant_id"),
-        deleted_at=parse_time(d.get("OS-SRV-USG:terminated_at")) or parse_time(d.get("updated")))
-
-
-def service_from_json(d: Mapping[str, Any]) -> ComputeServiceInfo:
-    return ComputeServiceInfo(
-        id=str(d["id"]), binary=str(d.get("binary") or ""), host=str(d.get("host") or ""),
-        zone=d.get("zone") or None,
-        state=HostState.UP if d.get("state") == "up" else HostState.DOWN,
-        status=HostStatus.ENABLED if d.get("status") == "enabled" else HostStatus.DISABLED,
-        forced_down=bool(d.get("forced_down", False)),
-        disabled_reason=d.get("disabled_reason"), updated_at=parse_time(d.get("updated_at")))
-
-
-def inventories_from_json(doc: Mapping[str, Any]) -> dict[str, Inventory]:
-    out = {}
-    for rc, inv in (doc.get("inventories") or {}).items():
-        ratio = inv.get("allocation_ratio")
-        out[str(rc)] = Inventory(
-            resource_class=str(rc), total=_int(inv.get("total")),
-            reserved=_int(inv.get("reserved")),
-            allocation_ratio=float(ratio) if ratio is not None else 1.0,
-            max_unit=_int(inv["max_unit"]) if inv.get("max_unit") is not None else None,
-            min_unit=_int(inv.get("min_unit", 1)) or 1,
-            step_size=_int(inv.get("step_size", 1)) or 1)
-    return out
-
-
-def hypervisor_from_json(d: Mapping[str, Any], *, zones: Mapping[str, str | None],
-                         providers: Mapping[str, ProviderInfo]) -> HypervisorInfo:
-    """A ``/os-hypervisors/detail`` entry joined with its compute service's zone and its
-    resource provider (same uuid as the compute node, else the same name)."""
-    service = d.get("service") or {}
-    hostname = str(d.get("hypervisor_hostname") or "")
-    hid = str(d["id"])
-    provider = providers.get(hid) or providers.get(hostname)
-    service_host = service.get("host")
-    return HypervisorInfo(
-        id=hid, hostname=hostname,
-        state=HostState.UP if d.get("state") == "up" else HostState.DOWN,
-        status=HostStatus.ENABLED if d.get("status") == "enabled" else HostStatus.DISABLED,
-        availability_zone=zones.get(service_host) if service_host else None,
-        service_host=service_host, service_id=str(service["id"]) if "id" in service else None,
-        host_ip=d.get("host_ip"), hypervisor_type=d.get("hypervisor_type"),
-        disabled_reason=service.get("disabled_reason"),
-        provider_uuid=provider.uuid if provider else None,
-        inventories=provider.inventories if provider else {},
-        usages=provider.usages if provider else {},
-        running_servers=len(d.get("servers") or ()))
-
-
-def quota_from_json(project_id: str, doc: Mapping[str, Any]) -> QuotaInfo:
-    figures = {
-        str(name): QuotaFigure(limit=_int(v.get("limit")), in_use=_int(v.get("in_use")),
-                               reserved=_int(v.get("reserved")))
-        for name, v in (doc.get("quota_set") or {}).items() if isinstance(v, Mapping)}
-    return QuotaInfo(project_id=project_id, figures=figures)
-
-
-def flavor_from_json(d: Mapping[str, Any]) -> FlavorInfo:
-    """A ``/flavors/detail`` entry as a :class:`FlavorInfo`."""
-    return FlavorInfo(
-        id=str(d["id"]), name=str(d.get("name") or d["id"]), vcpus=_int(d.get("vcpus")),
-        ram_mb=_int(d.get("ram")), disk_gb=_int(d.get("disk")),
-        ephemeral_gb=_int(d.get("OS-FLV-EXT-DATA:ephemeral")), swap_mb=_int(d.get("swap")),
-        is_public=d.get("os-flavor-access:is_public", True) is not False)
-
-
-def volume_from_json(d: Mapping[str, Any]) -> VolumeInfo:
-    """A ``/volumes/detail`` entry (admin, volume API 3.0) as a :class:`VolumeInfo`."""
-    attached = tuple(str(a["server_id"]) for a in d.get("attachments") or ()
-                     if isinstance(a, Mapping) and a.get("server_id"))
-    return VolumeInfo(
-        id=str(d["id"]), name=str(d.get("name") or ""),
-        project_id=str(d.get("os-vol-tenant-attr:tenant_id") or d.get("project_id") or ""),
-        size_gb=_int(d.get("size")), status=str(d.get("status") or "unknown").lower(),
-        attached_to=attached, volume_type=d.get("volume_type") or None,
-        bootable=str(d.get("bootable")).lower() == "true")
-
-
 # --- the reader ----------------------------------------------------------------------------------
 
 class SiteReader:
     """Raw, paged reads of one site through one openstacksdk connection.
 
     Thread-safe: Placement and quota reads fan out over ``workers`` threads sharing the
-    connection. ``requests`` counts the HTTP requests made so far.
+    connection. ``requests`` counts the HTTP requests made so far; ``began`` is the site's
+    own clock (the ``Date`` header) when the first of them was answered.
     """
 
     def __init__(self, conn: Connection, *, site: str, workers: int = WORKERS) -> None:
@@ -222,6 +123,7 @@ class SiteReader:
         self.site = site
         self.workers = max(1, workers)
         self.requests = 0
+        self.began: dt.datetime | None = None  # the site's clock (Date) at the first answer
         self._lock = threading.Lock()
         self._negotiating = threading.Lock()
         self._versions: dict[str, str] = {}
@@ -313,7 +215,11 @@ class SiteReader:
         where = self._where(what)
         url = self._endpoints.get(service, "") + path
         resp = self._request(service, url, params, where, microversion)
-        return self._decode(resp, where), _date(resp.headers.get("Date"))
+        date = _date(resp.headers.get("Date"))
+        if self.began is None and date is not None:
+            with self._lock:
+                self.began = self.began or date
+        return self._decode(resp, where), date
 
     def _get_json(self, service: str, path: str, params: Mapping[str, Any] | None,
                   where: str, *, microversion: str | None) -> dict[str, Any]:
@@ -378,14 +284,20 @@ class SiteReader:
 
     # --- servers ----------------------------------------------------------------------------
 
+    def list_all(self, listing: Listing[T], *, limit: int | None = None,
+                 params: Mapping[str, Any] | None = None) -> list[T]:
+        """Every entry of ``listing``, page after page (``limit`` per page: the listing's page
+        size unless given; ``params`` added to its query); complete, or an error."""
+        query = {**listing.params, **(params or {}), "limit": limit or listing.page}
+        what = f"listing {listing.what}"
+        out: list[T] = []
+        for items, _ in self._pages(listing.service, listing.path, listing.key, query, what):
+            out.extend(self._parse(listing.parse, items, what))
+        return out
+
     def servers(self, *, limit: int = SERVER_PAGE) -> list[ServerInfo]:
         """Every server of every project in the site (``all_tenants``), ``limit`` per page."""
-        params = {"all_tenants": True, "limit": limit}
-        out: list[ServerInfo] = []
-        for items, _ in self._pages("compute", "/servers/detail", "servers", params,
-                                    "listing servers"):
-            out.extend(self._parse(server_from_json, items, "listing servers"))
-        return out
+        return self.list_all(SERVERS, limit=limit)
 
     def server(self, server_id: str) -> ServerInfo:
         """One server in full (addresses, metadata, tags), read now."""
@@ -495,7 +407,7 @@ class SiteReader:
                 uuid=uuid, name=str(rp.get("name") or uuid),
                 root_uuid=rp.get("root_provider_uuid"), parent_uuid=rp.get("parent_provider_uuid"),
                 generation=generation, inventories=inventories_from_json(inventories),
-                usages={str(rc): _int(n) for rc, n in (usages.get("usages") or {}).items()})
+                usages={str(rc): as_int(n) for rc, n in (usages.get("usages") or {}).items()})
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PermanentError(self._where(f"reading {what}: unexpected entry ({exc!r})")) \
                 from exc
@@ -537,11 +449,7 @@ class SiteReader:
 
     def flavors(self) -> list[FlavorInfo]:
         """Every flavor of the site, public and private (admin: ``is_public=None``)."""
-        out: list[FlavorInfo] = []
-        for items, _ in self._pages("compute", "/flavors/detail", "flavors",
-                                    {"is_public": "None", "limit": 1000}, "listing flavors"):
-            out.extend(self._parse(flavor_from_json, items, "listing flavors"))
-        return out
+        return self.list_all(FLAVORS)
 
     # --- volumes ----------------------------------------------------------------------------
 
@@ -549,11 +457,7 @@ class SiteReader:
         """Every volume of every project (``all_tenants``), or None without Cinder."""
         if not self.has_volume_service():
             return None
-        out: list[VolumeInfo] = []
-        for items, _ in self._pages("volume", "/volumes/detail", "volumes",
-                                    {"all_tenants": True, "limit": limit}, "listing volumes"):
-            out.extend(self._parse(volume_from_json, items, "listing volumes"))
-        return out
+        return self.list_all(VOLUMES, limit=limit)
 
     # --- everything -------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from govcloud.cloud.inventory import (
-    _version,
+from govcloud.cloud.inventory import _version
+from govcloud.cloud.listings import (
     hypervisor_from_json,
     inventories_from_json,
     parse_time,
