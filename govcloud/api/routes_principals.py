@@ -34,6 +34,14 @@ from govcloud.api.deps import (
     visible_codes,
 )
 from govcloud.api.fields import Identifier
+from govcloud.api.models import (
+    AuditPage,
+    AuditVerification,
+    NewToken,
+    PrincipalAnswer,
+    PrincipalList,
+    answers,
+)
 from govcloud.domain.audit_signing import checkpoint_from
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.limits import MAX_LINE, MAX_TTL_DAYS
@@ -103,7 +111,7 @@ def _issued(issued: IssuedToken, now: datetime) -> dict[str, Any]:
             "pending": issued.record.pending}
 
 
-@router.post("/principals", tags=["principals"], status_code=201,
+@router.post("/principals", **answers(NewToken), tags=["principals"], status_code=201,
              summary="add a principal; the answer holds its token, shown this once (a "
                      "privileged role's token works once another person approves it)")
 def add_principal(body: NewPrincipal, admin: Admin, engine: Engine_, clock: Clock_,
@@ -122,7 +130,7 @@ def add_principal(body: NewPrincipal, admin: Admin, engine: Engine_, clock: Cloc
     return _issued(issued, clock())
 
 
-@router.post("/principals/{name}/approve", tags=["principals"],
+@router.post("/principals/{name}/approve", **answers(PrincipalAnswer), tags=["principals"],
              summary="approve a pending principal's token (a bureau-admin who is another "
                      "person than its issuer)")
 def approve_principal(name: Identifier, admin: Admin, engine: Engine_,
@@ -140,7 +148,7 @@ def approve_principal(name: Identifier, admin: Admin, engine: Engine_,
     return {"principal": after.to_dict(clock())}
 
 
-@router.post("/principals/{name}/rotate", tags=["principals"],
+@router.post("/principals/{name}/rotate", **answers(NewToken), tags=["principals"],
              summary="issue the principal a new token, shown this once (the old one stops "
                      "working; a privileged role's works once another person approves it)")
 def rotate_principal(name: Identifier, admin: Admin, engine: Engine_, clock: Clock_,
@@ -161,7 +169,8 @@ def rotate_principal(name: Identifier, admin: Admin, engine: Engine_, clock: Clo
     return _issued(issued, clock())
 
 
-@router.get("/principals", tags=["principals"], summary="every principal (never a token)")
+@router.get("/principals", **answers(PrincipalList),
+            tags=["principals"], summary="every principal (never a token)")
 def list_principals(_admin: Admin, engine: Engine_, clock: Clock_,
                     role: Role | None = None, active_only: bool = False) -> dict[str, Any]:
     with Session(engine) as session:
@@ -171,7 +180,7 @@ def list_principals(_admin: Admin, engine: Engine_, clock: Clock_,
     return {"principals": [r.to_dict(now) for r in records]}
 
 
-@router.delete("/principals/{name}", tags=["principals"],
+@router.delete("/principals/{name}", **answers(PrincipalAnswer), tags=["principals"],
                summary="revoke the principal's token (the principal stays, inactive)")
 def revoke_principal(name: Identifier, admin: Admin, engine: Engine_,
                      clock: Clock_) -> dict[str, Any]:
@@ -187,7 +196,7 @@ def revoke_principal(name: Identifier, admin: Admin, engine: Engine_,
     return {"principal": after.to_dict(clock())}
 
 
-@router.get("/audit", tags=["audit"],
+@router.get("/audit", **answers(AuditPage), tags=["audit"],
             summary="audit entries, oldest first (or newest first), one page at a time")
 def list_audit(principal: Auditor, engine: Engine_, clock: Clock_,
                catalogue: Annotated[Catalogue, Depends(get_catalogue)],
@@ -221,7 +230,7 @@ def list_audit(principal: Auditor, engine: Engine_, clock: Clock_,
 _HEX64 = r"^[0-9a-f]{64}$"
 
 
-@router.get("/audit/verify", tags=["audit"],
+@router.get("/audit/verify", **answers(AuditVerification), tags=["audit"],
             summary="check the whole hash chain, every entry's MAC and that the chain still "
                     "reaches a signed checkpoint; names the first bad entry")
 def verify_audit(

@@ -28,6 +28,7 @@ from govcloud.api.deps import (
     visible,
 )
 from govcloud.api.fields import Identifier
+from govcloud.api.models import DepartmentList, DepartmentView, TenancyApplied, TenancyPlan, answers
 from govcloud.domain.catalogue import Catalogue, Department
 from govcloud.domain.rbac import Action, Principal, can
 from govcloud.errors import NotFound
@@ -76,7 +77,7 @@ def _scope(principal: Principal, catalogue: Catalogue, action: Action,
     return list(dict.fromkeys(asked))
 
 
-@router.get("/tenants/plan", tags=["tenancy"],
+@router.get("/tenants/plan", **answers(TenancyPlan), tags=["tenancy"],
             summary="what apply would change in each site (changes nothing)")
 def plan(principal: Annotated[Principal, Depends(require(Action.TENANCY_PLAN, scoped=True))],
          catalogue: Catalogue_, clouds: Clouds_,
@@ -86,7 +87,7 @@ def plan(principal: Annotated[Principal, Depends(require(Action.TENANCY_PLAN, sc
     return {**result.to_dict(), "lines": result.lines()}
 
 
-@router.post("/tenants/apply", tags=["tenancy"],
+@router.post("/tenants/apply", **answers(TenancyApplied), tags=["tenancy"],
              summary="make every site match the catalogue (idempotent, audited)")
 def apply(request: Request,
           principal: Annotated[Principal, Depends(require(Action.TENANCY_APPLY, scoped=True))],
@@ -122,7 +123,7 @@ def _record_mapping(engine: Engine, catalogue: Catalogue,
         record_mappings(conn, per_site)
 
 
-@router.get("/departments", tags=["departments"],
+@router.get("/departments", **answers(DepartmentList), tags=["departments"],
             summary="the departments the caller may see, from the catalogue")
 def list_departments(
         principal: Annotated[Principal,
@@ -132,7 +133,7 @@ def list_departments(
     return {"departments": [d.to_dict() for d in shown], "count": len(shown)}
 
 
-@router.get("/departments/{code}", tags=["departments"],
+@router.get("/departments/{code}", **answers(DepartmentView), tags=["departments"],
             summary="one department in every site: projects, quotas, usage, servers by status")
 def show_department(
         code: Identifier,

@@ -1,0 +1,96 @@
+"""The API's response bodies, one pydantic model each, in one place: the routes declare them
+(``answers(Model)``), the OpenAPI document at ``/api/v1/openapi.json`` shows them, and the API
+client (``govcloud.client``) parses answers into them. The error body is
+``govcloud.api.contract.ErrorBody``; request bodies are the routes' own models, built from the
+field types of ``govcloud.api.contract``."""
+
+from govcloud.api.models.common import (
+    ApiModel,
+    Figure,
+    Number,
+    QuotaUse,
+    Resources,
+    ServerCounts,
+    answers,
+)
+from govcloud.api.models.core import Liveness, WhoAmI
+from govcloud.api.models.health import ProbedNow, Probes, ServiceProbe, SiteProbes
+from govcloud.api.models.inventory import (
+    Alert,
+    Capacity,
+    CapacitySite,
+    FlavorFit,
+    Forecast,
+    HostServers,
+    Hypervisor,
+    Hypervisors,
+    NeverSynced,
+    QuotaCommitment,
+    Server,
+    ServerDetail,
+    ServerPage,
+    SiteSyncResult,
+    Status,
+    StatusSite,
+    SyncAnswer,
+    SyncState,
+    SyncStatus,
+    Usage,
+    UsageEntry,
+    WhatIf,
+)
+from govcloud.api.models.migrate import (
+    AnsibleInventory,
+    HostKey,
+    HostList,
+    Imported,
+    LegacyHost,
+    Overridden,
+    PlanAnswer,
+    RunStarted,
+    SignedOff,
+    SurveyAnswer,
+    TrustedKey,
+    WaveCancelled,
+    WaveDetail,
+    WaveEvents,
+    WaveList,
+    WaveSummary,
+)
+from govcloud.api.models.principals import (
+    AuditEntry,
+    AuditPage,
+    AuditVerification,
+    NewToken,
+    PrincipalAnswer,
+    PrincipalList,
+    PrincipalRecord,
+)
+from govcloud.api.models.requests import (
+    ProvisioningPolicy,
+    ProvisionRequest,
+    RequestDetail,
+    RequestList,
+    Submitted,
+)
+from govcloud.api.models.tenancy import (
+    Department,
+    DepartmentList,
+    DepartmentView,
+    TenancyApplied,
+    TenancyPlan,
+)
+
+__all__ = [
+    "Alert", "AnsibleInventory", "ApiModel", "AuditEntry", "AuditPage", "AuditVerification",
+    "Capacity", "CapacitySite", "Department", "DepartmentList", "DepartmentView", "Figure",
+    "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",
+    "Imported", "NewToken", "LegacyHost", "Liveness", "NeverSynced", "Number", "Overridden",
+    "PlanAnswer", "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
+    "ProvisionRequest", "ProvisioningPolicy", "QuotaCommitment", "QuotaUse", "RequestDetail",
+    "RequestList", "Resources", "RunStarted", "Server", "ServerCounts", "ServerDetail",
+    "ServerPage", "ServiceProbe", "SignedOff", "SiteProbes", "SiteSyncResult", "Status",
+    "StatusSite", "Submitted", "SurveyAnswer", "SyncAnswer", "SyncState", "SyncStatus",
+    "TenancyApplied", "TenancyPlan", "TrustedKey", "Usage", "UsageEntry", "WaveCancelled",
+    "WaveDetail", "WaveEvents", "WaveList", "WaveSummary", "WhatIf", "WhoAmI", "answers",
+]
