@@ -8,16 +8,18 @@ from fastapi import APIRouter
 
 from govcloud import __version__
 from govcloud.api.deps import CurrentPrincipal
+from govcloud.api.models import Liveness, WhoAmI, answers
 
 router = APIRouter(tags=["core"])
 
 
-@router.get("/health", summary="liveness: the server answers (no token needed)")
+@router.get("/health", **answers(Liveness),
+            summary="liveness: the server answers (no token needed)")
 def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/whoami", summary="the principal holding the token")
+@router.get("/whoami", **answers(WhoAmI), summary="the principal holding the token")
 def whoami(principal: CurrentPrincipal) -> dict[str, Any]:
     return {"name": principal.name, "person": principal.person,
             "role": principal.role.value, "city": principal.city,
