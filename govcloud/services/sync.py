@@ -1,5 +1,9 @@
 """Inventory sync: read every site through the cloud adapter and write it into the store.
 
+What is synced is declared once per resource in :mod:`govcloud.services.sync_resources`
+(how to read it, ask for its changes since the watermark, and write it as rows); the
+:class:`Syncer` runs those declarations for each site and knows no resource by name.
+
 * Sites are synced in parallel; each site is read first (nothing is written while reading),
   then written in **one transaction**: a sync that fails or is killed half-way leaves the
   site's previous rows exactly as they were — never a half-written site.
@@ -23,37 +27,42 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from openstack.connection import Connection
 from sqlalchemy import Engine
 
 from govcloud.cloud.errors import sdk_errors
-from govcloud.cloud.inventory import WORKERS, SiteReader
+from govcloud.cloud.inventory import (
+    WATERMARK_OVERLAP,
+    WORKERS,
+    SiteConnection,
+    SiteReader,
+    bound_requests,
+)
 from govcloud.cloud.tenancy import list_projects
-from govcloud.domain.capacity import site_capacity
-from govcloud.domain.inventory import ProviderInfo
 from govcloud.domain.sites import Site
 from govcloud.domain.tenancy import DEPT_TAG_PREFIX, match_projects
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
+from govcloud.services.sync_resources import RESOURCES, SiteRun, SyncedResource
 from govcloud.store import inventory as store
 from govcloud.store.engine import write_begin
-from govcloud.store.inventory import ProjectMapping
+from govcloud.store.inventory import ProjectMapping, SyncState
 
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 60.0
 
 Clock = Callable[[], dt.datetime]
-Connections = Callable[[], Mapping[str, Connection]]
+Connections = Callable[[], Mapping[str, SiteConnection]]
 Departments = Callable[[], Mapping[str, str | None]]
-ReaderFactory = Callable[[Connection, str, int], SiteReader]
+ReaderFactory = Callable[[SiteConnection, str, int], SiteReader]
 
 
-def _reader(conn: Connection, site: str, workers: int) -> SiteReader:
+def _reader(conn: SiteConnection, site: str, workers: int) -> SiteReader:
     return SiteReader(conn, site=site, workers=workers)
 
 
@@ -130,7 +139,8 @@ class Syncer:
 
     ``connections`` returns ``{site: openstacksdk Connection}``; ``departments`` returns the
     catalogue's ``{code: city}`` (used to adopt projects by name and to scope by city);
-    ``reader`` makes the adapter's reader for a connection (tests inject failures there).
+    ``reader`` makes the adapter's reader for a connection (tests inject failures there);
+    ``resources`` are the declarations run for each site (``govcloud.services.sync_resources``).
     ``tombstone_retention``: full syncs purge rows of servers deleted longer ago than this.
     ``request_timeout_s`` bounds every HTTP request of a connection that has no timeout of
     its own (``api_timeout`` in clouds.yaml), so a hung API makes its site stale instead of
@@ -141,7 +151,8 @@ class Syncer:
                  departments: Departments | None = None, clock: Clock = _utcnow,
                  workers: int = WORKERS, reader: ReaderFactory = _reader,
                  request_timeout_s: float | None = REQUEST_TIMEOUT_S,
-                 tombstone_retention: dt.timedelta = TOMBSTONE_RETENTION) -> None:
+                 tombstone_retention: dt.timedelta = TOMBSTONE_RETENTION,
+                 resources: Sequence[SyncedResource[Any]] = RESOURCES) -> None:
         self.engine = engine
         self.tombstone_retention = tombstone_retention
         self.request_timeout_s = request_timeout_s
@@ -154,7 +165,8 @@ class Syncer:
         self._site_locks = {s.name: threading.Lock() for s in self.sites}
         # SQLite has one writer at a time: writes queue here rather than on busy_timeout
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
-        self._providers: dict[str, tuple[ProviderInfo, ...]] = {}
+        self.resources = tuple(resources)
+        self._previous: dict[str, dict[str, Any]] = {}  # site → remembered reads
 
     def site_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.sites)
@@ -220,70 +232,97 @@ class Syncer:
 
     def _run(self, site: str, full: bool, departments: Mapping[str, str | None],
              at: dt.datetime, t0: float) -> SiteSyncResult:
+        """Read the site's declared resources, then write them in one transaction."""
         with self.engine.connect() as conn:
             state = store.sync_states(conn).get(site)
-        if state is None or state.watermark is None or state.last_full is None:
-            full = True
+        full = full or not _synced_fully(state)
         connection = self._connections().get(site)
         if connection is None:
             raise NotFound(f"site {site}: no cloud connection configured")
-        session = getattr(connection, "session", None)
-        if self.request_timeout_s is not None and session is not None and \
-                getattr(session, "timeout", None) is None:
-            session.timeout = self.request_timeout_s
+        bound_requests(connection, self.request_timeout_s)
         with sdk_errors(f"site {site}: listing Keystone projects"):
             mappings = project_mapping(list_projects(connection), departments)
-        department_of = {m.project_id: m.department for m in mappings}
         reader = self._reader(connection, site, self.workers)
-        previous = self._providers.get(site, ())
-        if full:
-            inv = reader.read(project_ids=list(department_of), previous_providers=previous)
-            api_s = time.perf_counter() - t0
-            providers, hypervisors, services = inv.providers, inv.hypervisors, inv.services
-            watermark, phases = inv.next_since, dict(inv.phases)
-        else:
-            assert state is not None and state.watermark is not None
-            services = tuple(reader.services())
-            providers = tuple(reader.providers(previous=previous))
-            hypervisors = tuple(reader.hypervisors(services=services, providers=providers))
-            changes = reader.server_changes(state.watermark)
-            api_s = time.perf_counter() - t0
-            watermark, phases = changes.next_since, {}
-        generations = {p.uuid: p.generation for p in providers}
-        capacity = site_capacity(site, hypervisors)
+        run = SiteRun(site=site, full=full, at=at,
+                      since=None if full or state is None else state.watermark,
+                      department_of={m.project_id: m.department for m in mappings},
+                      previous=self._previous.get(site, {}),
+                      purge_before=at - self.tombstone_retention if full else None)
+        resources = [r for r in self.resources if r.runs(full=full)]
+        began = dt.datetime.now(dt.UTC)
+        phases = read_resources(reader, run, resources)
+        api_s = time.perf_counter() - t0
+        watermark = next_watermark(run, resources, reader.began or began)
         t1 = time.perf_counter()
         with self._writing(), self._begin() as conn:
-            relabel = store.replace_mapping(conn, site, mappings)
-            store.replace_hosts(conn, site, hypervisors, services, generations)
-            if full:
-                store.replace_quotas(conn, site, inv.quotas, department_of)
-                store.replace_flavors(conn, site, inv.flavors)
-                if inv.volumes is not None:  # None: the site has no Cinder, volumes unknown
-                    store.replace_volumes(conn, site, inv.volumes, department_of)
-                deleted = store.replace_servers(conn, site, inv.servers, department_of, at)
-                store.purge_tombstones(conn, site, before=at - self.tombstone_retention)
-                changed = len(inv.servers)
-            else:
-                if relabel:
-                    store.relabel_servers(conn, site, department_of)
-                store.upsert_servers(conn, site, changes.changed, department_of)
-                store.tombstone_deleted(conn, site, changes.deleted, at)
-                changed, deleted = len(changes.changed), len(changes.deleted)
-            store.add_sample(conn, site, at, capacity.allocated, capacity.capacity)
+            run = replace(run, relabel=store.replace_mapping(conn, site, mappings))
+            counts: Counter[str] = Counter()
+            for r in resources:
+                counts.update(r.write_for(conn, run, run.read[r.name]))
             servers = store.live_servers(conn, site)
             db_s = time.perf_counter() - t1
             store.record_success(conn, site, at=at, duration_s=time.perf_counter() - t0,
                                  watermark=watermark, full=full, servers=servers,
-                                 hypervisors=len(hypervisors))
-        self._providers[site] = tuple(providers)
+                                 hypervisors=counts["hypervisors"])
+        self._previous[site] = {r.name: run.read[r.name] for r in resources if r.remember}
         seconds = time.perf_counter() - t0
         log.info("site %s: %s sync in %.2f s (api %.2f s, db %.2f s): %d servers, %d written, "
                  "%d tombstoned", site, "full" if full else "incremental", seconds, api_s,
-                 db_s, servers, changed, deleted, extra={"site": site})
+                 db_s, servers, counts["changed"], counts["deleted"], extra={"site": site})
         return SiteSyncResult(site, full, True, at, seconds, api_s=api_s, db_s=db_s,
-                              servers=servers, changed=changed, deleted=deleted,
-                              hypervisors=len(hypervisors), requests=reader.requests,
-                              phases=phases)
+                              servers=servers, changed=counts["changed"],
+                              deleted=counts["deleted"], hypervisors=counts["hypervisors"],
+                              requests=reader.requests, phases=phases)
+
+
+def _synced_fully(state: SyncState | None) -> bool:
+    """Whether the site has a full sync and a watermark to read changes since."""
+    return state is not None and state.watermark is not None and state.last_full is not None
+
+
+def read_resources(reader: SiteReader, run: SiteRun,
+                   resources: Sequence[SyncedResource[Any]]) -> dict[str, float]:
+    """Read ``resources`` into ``run.read`` in their order — those declared ``own_thread``
+    on threads of their own beside the others — and return the seconds each took. Nothing
+    is written; the first failure is raised (the reads beside it are cancelled or awaited)."""
+    phases: dict[str, float] = {}
+
+    def timed(r: SyncedResource[Any]) -> Any:
+        t0 = time.perf_counter()
+        value = r.read_for(reader, run)
+        phases[r.name] = time.perf_counter() - t0
+        return value
+
+    beside = [r for r in resources if r.own_thread]
+    futures: dict[str, Future[Any]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(beside)),
+                            thread_name_prefix=f"srv-{run.site}") as pool:
+        try:
+            for r in resources:
+                if r.own_thread:
+                    futures[r.name] = pool.submit(timed, r)
+                else:
+                    run.read[r.name] = timed(r)
+        except BaseException:
+            for f in futures.values():
+                f.cancel()
+            raise
+        for name, f in futures.items():
+            run.read[name] = f.result()
+    return phases
+
+
+def next_watermark(run: SiteRun, resources: Sequence[SyncedResource[Any]],
+                   began: dt.datetime) -> dt.datetime:
+    """The ``changes-since`` of the site's next incremental sync: on a full sync the site's
+    clock when its first read was answered (``began``) less the overlap; on an incremental
+    one the earliest ``next_since`` of the changes read."""
+    if not run.full:
+        marks: list[dt.datetime] = [run.read[r.name].next_since for r in resources
+                                    if r.changes is not None]
+        if marks:
+            return min(marks)
+    return began - WATERMARK_OVERLAP
 
 
 class _NoLock:

@@ -27,7 +27,6 @@ from govcloud.domain.capacity import (
 )
 from govcloud.domain.inventory import (
     ComputeServiceInfo,
-    FlavorInfo,
     HostState,
     HostStatus,
     HypervisorInfo,
@@ -35,7 +34,6 @@ from govcloud.domain.inventory import (
     QuotaInfo,
     ServerInfo,
     ServerTombstone,
-    VolumeInfo,
     ssh_endpoint,
 )
 from govcloud.domain.whatif import Load
@@ -134,16 +132,25 @@ class ProjectMapping:
 
 # --- writers (inside the caller's transaction) ------------------------------------------------
 
-def replace_hosts(conn: Connection, site: str, hypervisors: Sequence[HypervisorInfo],
-                  services: Sequence[ComputeServiceInfo],
-                  generations: Mapping[str, int | None]) -> None:
-    """The site's hypervisors and compute services become exactly these."""
-    hv, svc = table("hypervisor"), table("compute_service")
-    conn.execute(delete(hv).where(hv.c.site == site))
-    conn.execute(delete(svc).where(svc.c.site == site))
-    _insert(conn, hv, [hypervisor_row(site, h, generations.get(h.provider_uuid or ""))
-                       for h in hypervisors])
-    _insert(conn, svc, [service_row(site, s) for s in services])
+def replace_site_rows(conn: Connection, name: str, site: str,
+                      rows: Sequence[Mapping[str, Any]]) -> None:
+    """The site's rows of table ``name`` become exactly ``rows`` (a complete listing)."""
+    tbl = table(name)
+    conn.execute(delete(tbl).where(tbl.c.site == site))
+    _insert(conn, tbl, rows)
+
+
+def replace_hypervisors(conn: Connection, site: str, hypervisors: Sequence[HypervisorInfo],
+                        generations: Mapping[str, int | None]) -> None:
+    """The site's hypervisors become exactly these (``generations``: each provider's)."""
+    replace_site_rows(conn, "hypervisor", site, [
+        hypervisor_row(site, h, generations.get(h.provider_uuid or "")) for h in hypervisors])
+
+
+def replace_services(conn: Connection, site: str,
+                     services: Sequence[ComputeServiceInfo]) -> None:
+    """The site's compute services become exactly these."""
+    replace_site_rows(conn, "compute_service", site, [service_row(site, s) for s in services])
 
 
 def replace_quotas(conn: Connection, site: str, quotas: Sequence[QuotaInfo],
@@ -210,29 +217,6 @@ def relabel_servers(conn: Connection, site: str, department_of: Mapping[str, str
     for project_id, code in department_of.items():
         conn.execute(update(srv).where(and_(srv.c.site == site, srv.c.project_id == project_id))
                      .values(department=code))
-
-
-def replace_volumes(conn: Connection, site: str, volumes: Sequence[VolumeInfo],
-                    department_of: Mapping[str, str]) -> None:
-    """A full volume listing replaces the site's volumes."""
-    tbl = table("volume")
-    conn.execute(delete(tbl).where(tbl.c.site == site))
-    _insert(conn, tbl, [{"site": site, "id": v.id, "name": v.name[:255],
-                         "project_id": v.project_id,
-                         "department": department_of.get(v.project_id),
-                         "size_gb": v.size_gb, "status": v.status[:32],
-                         "volume_type": v.volume_type, "bootable": v.bootable,
-                         "attached_to": ",".join(v.attached_to)[:1024]} for v in volumes])
-
-
-def replace_flavors(conn: Connection, site: str, flavors: Sequence[FlavorInfo]) -> None:
-    """A full flavor listing replaces the site's flavors."""
-    tbl = table("flavor")
-    conn.execute(delete(tbl).where(tbl.c.site == site))
-    _insert(conn, tbl, [{"site": site, "id": f.id[:255], "name": f.name[:255], "vcpus": f.vcpus,
-                         "ram_mb": f.ram_mb, "disk_gb": f.disk_gb,
-                         "ephemeral_gb": f.ephemeral_gb, "swap_mb": f.swap_mb,
-                         "is_public": f.is_public} for f in flavors])
 
 
 def flavors_named(conn: Connection, name: str) -> list[dict[str, Any]]:
