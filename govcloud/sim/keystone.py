@@ -21,7 +21,8 @@ from govcloud.sim.http import (
     no_content,
     not_found,
 )
-from govcloud.sim.keystone_admin import IdentityAdminMixin, denied, unauthorized
+from govcloud.sim.keystone_admin import RESOURCES, IdentityAdminMixin
+from govcloud.sim.keystone_resources import denied, unauthorized
 from govcloud.sim.model import (
     AuthContext,
     Token,
@@ -68,13 +69,7 @@ class KeystoneAPI(IdentityAdminMixin):
         add(s, "GET", "/v3/auth/projects", self.auth_projects)
         add(s, "GET", "/v3/auth/domains", self.auth_domains)
         add(s, "GET", "/v3/auth/system", self.auth_system)
-        for kind in ("domains", "projects", "users", "groups", "roles", "regions", "services",
-                     "endpoints"):
-            add(s, "GET", f"/v3/{kind}", getattr(self, f"list_{kind}"))
-            add(s, "POST", f"/v3/{kind}", getattr(self, f"create_{kind}"))
-            add(s, "GET", f"/v3/{kind}/{{id}}", getattr(self, f"get_{kind}"))
-            add(s, "PATCH", f"/v3/{kind}/{{id}}", getattr(self, f"update_{kind}"))
-            add(s, "DELETE", f"/v3/{kind}/{{id}}", getattr(self, f"delete_{kind}"))
+        self.register_resources(router, s, RESOURCES)
         add(s, "GET", "/v3/users/{id}/projects", self.user_projects)
         add(s, "GET", "/v3/users/{id}/groups", self.user_groups)
         add(s, "POST", "/v3/users/{id}/password", self.change_password)
