@@ -32,10 +32,6 @@ from govcloud.errors import NotFound, PermanentError, TemporaryError
 ADMIN_ROLE = "admin"
 SERVER_MICROVERSION = "2.52"  # tags on create
 
-_PROJECT_CONNS: dict[tuple[int, str], Connection] = {}
-_PROJECT_LOCK = threading.Lock()
-
-
 @dataclass(frozen=True, slots=True)
 class ServerState:
     id: str
@@ -45,12 +41,7 @@ class ServerState:
 
 def project_connection(conn: Connection, site: str, project_id: str, *,
                        request_timeout_s: float | None = 60.0) -> Connection:
-    """A connection scoped to ``project_id`` (made once per admin connection and project)."""
-    key = (id(conn), project_id)
-    with _PROJECT_LOCK:
-        cached = _PROJECT_CONNS.get(key)
-    if cached is not None:
-        return cached
+    """A connection scoped to ``project_id``, made now (``ProjectConnections`` keeps them)."""
     with sdk_errors(f"site {site}: project {project_id}"):
         identity: Any = conn.identity
         project = identity.get_project(project_id)
@@ -62,9 +53,28 @@ def project_connection(conn: Connection, site: str, project_id: str, *,
     if request_timeout_s is not None and session is not None and \
             getattr(session, "timeout", None) is None:
         session.timeout = request_timeout_s
-    with _PROJECT_LOCK:
-        _PROJECT_CONNS[key] = scoped
     return scoped
+
+
+class ProjectConnections:
+    """The project-scoped connections one owner (the provisioning worker) made: one per
+    admin connection and project, made on first use and kept."""
+
+    def __init__(self) -> None:
+        self._conns: dict[tuple[int, str], Connection] = {}
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, site: str, project_id: str, *,
+            request_timeout_s: float | None = 60.0) -> Connection:
+        key = (id(conn), project_id)
+        with self._lock:
+            cached = self._conns.get(key)
+        if cached is None:
+            cached = project_connection(conn, site, project_id,
+                                        request_timeout_s=request_timeout_s)
+            with self._lock:
+                cached = self._conns.setdefault(key, cached)
+        return cached
 
 
 def _find_image(conn: Connection, name: str) -> Any:

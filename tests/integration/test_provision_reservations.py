@@ -269,7 +269,7 @@ def test_a_batch_that_cannot_commit_fails_whole_and_leaves_nothing(
         write_all(conn, operations)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(svc, "write_all", broken)
+    monkeypatch.setattr(store, "write_all", broken)
     from govcloud.store.group_commit import Piece
 
     batch = [Piece(svc._Approval(rid, "boss", "boss", None, ADMIN)) for rid in ids]

@@ -1,0 +1,165 @@
+"""A request's life after the decision: the job worker's state changes (start, record its
+servers, done or failed), and the final moves (rejected, cancelled, done, failed) that release
+what the request holds. Each is one write transaction with its audit entry and event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+
+from govcloud.domain.inventory import QuotaInfo, ServerInfo
+from govcloud.domain.limits import text_digest
+from govcloud.domain.placement import Demand
+from govcloud.domain.provisioning import RequestSpec, RequestState, SiteTarget, transition
+from govcloud.errors import PermanentError, TemporaryError
+from govcloud.services.provisioning_common import (
+    ProvisioningContext,
+    request_json,
+    targets_of,
+)
+from govcloud.store import provisioning as sql
+from govcloud.store.provisioning_repo import ProvisioningStore, Writer
+from govcloud.store.tables_provisioning import ProvisionRequestRow
+
+WORKER = "provisioner"
+
+
+def audit(tx: Writer, actor: str, verb: str, row: ProvisionRequestRow, before: str | None,
+          **after: Any) -> None:
+    """The audit entry of a request's move (``request.<verb>``)."""
+    tx.audit(actor=actor, action=f"request.{verb}", target=f"department:{row.department}",
+             before=None if before is None else {"request": row.id, "state": before},
+             after={"request": row.id, "state": row.state, "system": row.system, **after})
+
+
+def finish(ctx: ProvisioningContext, request_id: int, state: RequestState, *, actor: str,
+           reason: str | None, verb: str, error: str | None = None) -> dict[str, Any]:
+    """Move to ``state`` (a final one) and release whatever the request holds."""
+    repo = ctx.repo
+    row = repo.request(request_id)
+    repo.ensure_ledger(sql.ledger_keys(row.department, [t.site for t in targets_of(row)]))
+    with repo.writing() as tx:
+        row = tx.lock_request(request_id)
+        before = row.state
+        transition(request_id, row.state, state)
+        now = ctx.clock()
+        released = tx.release(row, now)
+        row.state = state.value
+        row.reason = reason if reason is not None else row.reason
+        row.error = error if error is not None else row.error
+        row.updated_at = now
+        tx.save(row)
+        audit(tx, actor, verb, row, before, reason=text_digest(reason), error=error,
+              released_sites=released)
+        text = f"{state} by {actor}" + (f": {reason}" if reason else "") \
+            + (f" — {error}" if error else "") \
+            + (f"; released the reservation in {released} site(s)" if released else "")
+        tx.add_event(request_id, state.value, text, at=now)
+        return request_json(row)
+
+
+def start(ctx: ProvisioningContext, request_id: int) -> bool:
+    """approved → provisioning; False if someone else moved it first (cancelled, say)."""
+    with ctx.repo.writing() as tx:
+        row = tx.lock_request(request_id)
+        if row.state != RequestState.APPROVED.value:
+            return False
+        row.state = RequestState.PROVISIONING.value
+        row.updated_at = ctx.clock()
+        tx.save(row)
+        audit(tx, WORKER, "provision", row, RequestState.APPROVED.value)
+        tx.add_event(request_id, "provisioning", "provisioning started", at=row.updated_at)
+        return True
+
+
+def complete(ctx: ProvisioningContext, request_id: int) -> dict[str, Any]:
+    return finish(ctx, request_id, RequestState.DONE, actor=WORKER, reason=None, verb="done")
+
+
+def fail(ctx: ProvisioningContext, request_id: int, error: str) -> dict[str, Any]:
+    return finish(ctx, request_id, RequestState.FAILED, actor=WORKER, reason=None,
+                  verb="fail", error=error)
+
+
+_WORKING = (RequestState.APPROVED.value, RequestState.PROVISIONING.value)
+
+
+def pending(ctx: ProvisioningContext) -> list[tuple[int, str]]:
+    """Requests the worker should work on: approved ones, and provisioning ones (left by a
+    worker that stopped or a server that died), oldest first."""
+    with ctx.repo.reading() as tx:
+        rows = tx.list_requests(departments=None, states=_WORKING, limit=1000)
+        return sorted((r.id or 0, r.state) for r in rows)
+
+
+def system_in_progress(ctx: ProvisioningContext, department: str, system: str, *,
+                       excluding: int) -> bool:
+    """Whether a request of the system other than ``excluding`` is approved or being
+    provisioned (its servers go into the system's server groups)."""
+    with ctx.repo.reading() as tx:
+        return any(r.id != excluding and r.system == system for r in tx.list_requests(
+            departments=[department], states=_WORKING, limit=1000))
+
+
+def event(ctx: ProvisioningContext, request_id: int, kind: str, message: str) -> None:
+    ctx.repo.note(request_id, kind, message)
+
+
+def record_server(ctx: ProvisioningContext, request_id: int, *, site: str, ordinal: int,
+                  name: str, key: str, server_id: str | None, status: str,
+                  error: str | None = None, event: tuple[str, str] | None = None) -> None:
+    """Record a server of the request, and with it ``event`` (kind, message) if given: one
+    transaction."""
+    with ctx.repo.writing() as tx:
+        tx.record_server(request_id, site=site, ordinal=ordinal, name=name, key=key,
+                         server_id=server_id, status=status, error=error)
+        if event is not None:
+            tx.add_event(request_id, *event)
+
+
+def request_spec(ctx: ProvisioningContext, request_id: int
+                 ) -> tuple[ProvisionRequestRow, RequestSpec, list[SiteTarget]]:
+    """The request (detached), its spec and its target sites."""
+    row = ctx.repo.request(request_id)
+    return row, ctx.specs.of(request_id, row.spec_json), targets_of(row)
+
+
+def project_of(ctx: ProvisioningContext, department: str, site: str) -> str:
+    """The department's project in ``site`` (PermanentError: it has none)."""
+    with ctx.repo.reading() as tx:
+        project = tx.project_of(department, site)
+    if project is None:
+        raise PermanentError(f"{site}: department {department} has no project")
+    return project
+
+
+def write_inventory(ctx: ProvisioningContext, site: str, servers: Sequence[ServerInfo],
+                    quotas: Sequence[QuotaInfo], *, project: str, department: str) -> None:
+    """The request's new servers and its project's quota usage into the inventory, now."""
+    ctx.repo.write_inventory(site, servers, quotas, project=project, department=department)
+
+
+def wait_for(ctx: ProvisioningContext, request_id: int, timeout_s: float,
+             poll_s: float = 0.2) -> dict[str, Any]:
+    """Wait until the request is final; TemporaryError on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        row = ctx.repo.request(request_id)
+        if RequestState(row.state).final:
+            return request_json(row)
+        if time.monotonic() > deadline:
+            raise TemporaryError(f"request {request_id} is still {row.state} after "
+                                 f"{timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+def ledger_check(engine: Engine) -> dict[str, Any]:
+    """The ledger next to the sums of active reservations (they must be equal)."""
+    with ProvisioningStore(engine).reading() as tx:
+        ledger = {k: v for k, v in tx.ledger_totals().items() if v != Demand()}
+        sums = tx.reservation_sums()
+    return {"ledger": ledger, "reservations": sums, "matches": ledger == sums}
