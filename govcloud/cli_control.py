@@ -64,42 +64,26 @@ def _settings(args: argparse.Namespace) -> Any:
     return load_settings(**overrides)
 
 
-def _worker_hook() -> Any:
-    """``govcloud.workers.start_workers(app_state)`` when the workers exist, else None."""
-    import importlib
-
-    hook = getattr(importlib.import_module("govcloud.workers"), "start_workers", None)
-    if hook is None:
-        return None
-
-    def start(state: Any) -> Any:
-        started = hook(state)
-        if started is None or callable(started):
-            return started
-        return getattr(started, "stop", None)
-
-    return start
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from govcloud.api.app import make_app
+    from govcloud.services.plane import build_plane
     from govcloud.store.engine import display_url, make_engine
     from govcloud.store.migrate import upgrade_engine
+    from govcloud.workers import start_workers
+    from monitors.exporter import MetricsServer
 
     settings = _settings(args).with_audit_defaults()
     engine = make_engine(settings.database_url)
     upgrade_engine(engine)
-    app = make_app(engine=engine, settings=settings, catalogue_dir=args.catalogue,
-                   workers=_worker_hook())
+    plane = build_plane(engine=engine, settings=settings, catalogue_dir=args.catalogue)
+    app = make_app(plane, workers=start_workers)
     echo(f"govcloud control plane on http://{args.host}:{args.port}/api/v1 "
           f"(database {display_url(settings.database_url)})", file=sys.stderr, flush=True)
     metrics = None
     if args.metrics_port is not None:
-        from monitors.exporter import MetricsServer
-
-        metrics = MetricsServer(app.state, host=args.host, port=args.metrics_port).start()
+        metrics = MetricsServer(plane, host=args.host, port=args.metrics_port).start()
         echo(f"metrics on {metrics.url}", file=sys.stderr, flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_config=None,
@@ -438,9 +422,8 @@ def _group(commands: Any, name: str, help_: str) -> Any:
     return group.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
 
-def register(commands: Any) -> None:
-    from govcloud.domain.rbac import Role
-
+def _register_server(commands: Any) -> None:
+    """``serve``, ``admin`` and ``context``: the commands that need no API token."""
     p = _cmd(commands, "serve", cmd_serve, "run the control-plane API server (migrates the "
              "database first)", json_=False, client=False)
     p.add_argument("--host", default="127.0.0.1")
@@ -475,6 +458,10 @@ def register(commands: Any) -> None:
     p.add_argument("name")
     _cmd(sub, "list", cmd_context_list, "list the contexts", client=False)
 
+
+def _register_principals(commands: Any) -> None:
+    from govcloud.domain.rbac import Role
+
     sub = _group(commands, "principals", "people and pipelines with API tokens")
     p = _cmd(sub, "add", cmd_principals_add, "add a principal; prints its token, once (a "
              "bureau-admin, operator or ci token works once another person approves it)")
@@ -499,6 +486,9 @@ def register(commands: Any) -> None:
     p = _cmd(sub, "revoke", cmd_principals_revoke, "revoke a principal's token")
     p.add_argument("name", type=identifier("principal name"))
 
+
+def _register_catalogue(commands: Any) -> None:
+    """``audit``, ``tenants`` and ``departments``."""
     sub = _group(commands, "audit", "the tamper-evident audit log")
     p = _cmd(sub, "list", cmd_audit_list, "list audit entries (those you may see)")
     for flag in ("--actor", "--action", "--target", "--department", "--since", "--until"):
@@ -529,3 +519,9 @@ def register(commands: Any) -> None:
     p = _cmd(sub, "show", cmd_departments_show, "one department in every site: projects, "
              "quotas (used/limit), servers by status")
     p.add_argument("code", type=identifier("department code"))
+
+
+def register(commands: Any) -> None:
+    _register_server(commands)
+    _register_principals(commands)
+    _register_catalogue(commands)

@@ -20,7 +20,8 @@ from starlette.routing import Route
 
 from govcloud.api.server import ServerThread
 from govcloud.errors import InvalidInput
-from govcloud.services.metrics import snapshots_for
+from govcloud.services.metrics import MetricsSnapshots
+from govcloud.services.plane import Plane
 from govcloud.settings import Settings
 from monitors.collector import Exposition, GovcloudCollector
 
@@ -29,11 +30,11 @@ METRICS_PATH = "/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def make_exposition(state: Any) -> Exposition:
-    """govcloud's collector over ``state``'s snapshots, and its rendering (no work done now).
+def make_exposition(snapshots: MetricsSnapshots) -> Exposition:
+    """govcloud's collector over ``snapshots``, and its rendering (no work done now).
     The collector is also registered in a ``CollectorRegistry`` of its own, which checks at
     registration that its families are well-formed and unique."""
-    collector = GovcloudCollector(lambda: snapshots_for(state).current())
+    collector = GovcloudCollector(snapshots.current)
     CollectorRegistry(auto_describe=True).register(collector)
     return Exposition(collector)
 
@@ -55,12 +56,12 @@ def _authorised(request: Request, settings: Settings) -> bool:
     return ok_user and ok_password
 
 
-def metrics_endpoint(state: Any) -> Any:
-    """The ``/metrics`` handler over ``state`` (engine, settings, catalogue)."""
-    exposition = make_exposition(state)
+def metrics_endpoint(snapshots: MetricsSnapshots, settings: Settings) -> Any:
+    """The ``/metrics`` handler over ``snapshots``, behind ``settings``' basic auth."""
+    exposition = make_exposition(snapshots)
 
     def metrics(request: Request) -> Response:
-        if not _authorised(request, state.settings):
+        if not _authorised(request, settings):
             return Response("unauthorised\n", status_code=401, media_type="text/plain",
                             headers={"WWW-Authenticate": 'Basic realm="govcloud metrics"'})
         return Response(exposition.render(), media_type=CONTENT_TYPE)
@@ -68,19 +69,21 @@ def metrics_endpoint(state: Any) -> Any:
     return metrics
 
 
-def install(app: Any) -> None:
-    """Serve ``/metrics`` on the API app (outside ``/api/v1``, not in the OpenAPI document)."""
-    app.add_route(METRICS_PATH, metrics_endpoint(app.state), methods=["GET"],
-                  include_in_schema=False)
+def install(app: Any, plane: Plane) -> None:
+    """Serve ``plane``'s ``/metrics`` on the API app (outside ``/api/v1``, not in the
+    OpenAPI document)."""
+    app.add_route(METRICS_PATH, metrics_endpoint(plane.metrics, plane.settings),
+                  methods=["GET"], include_in_schema=False)
 
 
 class MetricsServer:
     """``/metrics`` on a port of its own (uvicorn in a daemon thread), with TLS when the
     ``metrics_tls_cert`` and ``metrics_tls_key`` settings are set."""
 
-    def __init__(self, state: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        settings: Settings = state.settings
-        app = Starlette(routes=[Route(METRICS_PATH, metrics_endpoint(state), methods=["GET"])])
+    def __init__(self, plane: Plane, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        settings = plane.settings
+        app = Starlette(routes=[Route(METRICS_PATH, metrics_endpoint(plane.metrics, settings),
+                                      methods=["GET"])])
         tls: dict[str, Any] = {}
         if settings.metrics_tls_cert is not None:
             if settings.metrics_tls_key is None:

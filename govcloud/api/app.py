@@ -1,8 +1,9 @@
 """The control plane's HTTP API: ``make_app`` builds a FastAPI app around what it is given.
 
-No module-level engine or connections: the composition root (``govcloud serve``, the demo,
-tests) makes the engine, settings and cloud connections and passes them in. Routes live in
-``routes_*`` modules, mounted under ``/api/v1``; the OpenAPI document is served at
+No module-level engine or connections: the caller (``govcloud serve``, the demo, tests) makes
+the engine and settings; ``govcloud.services.plane.build_plane`` builds the plane around them
+once, and the app stores it on ``app.state.plane`` for the routes (``deps.get_plane``).
+Routes live in ``routes_*`` modules, mounted under ``/api/v1``; the OpenAPI document is served at
 ``/api/v1/openapi.json``. Every govcloud error leaves as its ``http_status`` with the body
 ``{"error": {"message": ..., "hint": ..., "type": ...}}``, which every route declares
 (``govcloud.api.contract``); a request body over ``settings.max_request_bytes`` is refused
@@ -11,10 +12,7 @@ with 413 before it is read (``govcloud.api.body_limit``).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,43 +22,58 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govcloud import __version__
+from govcloud.api import (
+    routes_core,
+    routes_fleet,
+    routes_health,
+    routes_inventory,
+    routes_migrate,
+    routes_principals,
+    routes_requests,
+    routes_tenancy,
+)
 from govcloud.api.body_limit import BodyLimit
 from govcloud.api.contract import ERROR_RESPONSES, declared_query
-from govcloud.api.deps import Clock, Clouds, ConnectionsFactory, error_body
+from govcloud.api.deps import error_body
 from govcloud.errors import GovCloudError, InvalidInput, NotFound, PermanentError
-from govcloud.services.inventory import CatalogueCache
+from govcloud.services.plane import Clock, ConnectionsFactory, Plane, build_plane
 from govcloud.settings import Settings
 from govcloud.store.tables import utcnow
+from monitors import exporter
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-DEFAULT_CATALOGUE = Path("tenants")
-# Routers mounted when their module exists (some are built by other work in progress).
-ROUTER_MODULES = (
-    "govcloud.api.routes_core",
-    "govcloud.api.routes_principals",
-    "govcloud.api.routes_tenancy",
-    "govcloud.api.routes_inventory",
-    "govcloud.api.routes_fleet",      # hosts, one server, usage (the console, issue 4)
-    "govcloud.api.routes_requests",   # issue 5
-    "govcloud.api.routes_migrate",    # issue 6
-    "govcloud.api.routes_health",     # issue 7
+ROUTERS = (
+    routes_core,
+    routes_principals,
+    routes_tenancy,
+    routes_inventory,
+    routes_fleet,      # hosts, one server, usage (the console, issue 4)
+    routes_requests,   # issue 5
+    routes_migrate,    # issue 6
+    routes_health,     # issue 7
 )
-METRICS_MODULE = "monitors.exporter"  # serves /metrics outside API_PREFIX
+Workers = Callable[[Plane], Callable[[], None] | None]
 
 
-def _settings_connections(settings: Settings) -> ConnectionsFactory:
-    def factory() -> Mapping[str, Any]:
-        from govcloud.cloud.connect import connect
+class PlaneState(State):
+    """``app.state``: holds the plane (``app.state.plane``); a name it does not hold is read
+    from the plane, so that code still saying ``request.app.state.settings`` reads the plane's
+    (new code takes the plane through ``govcloud.api.deps.get_plane``)."""
 
-        return {site.name: connect(site, clouds_yaml=settings.clouds_yaml)
-                for site in settings.site_list()}
+    def __init__(self, plane: Plane) -> None:
+        super().__init__({"plane": plane})
 
-    return factory
+    def __getattr__(self, key: Any) -> Any:
+        try:
+            return super().__getattr__(key)
+        except AttributeError:
+            return getattr(self._state["plane"], key)
 
 
 def _json_error(exc: GovCloudError) -> JSONResponse:
@@ -106,43 +119,30 @@ def _install_error_handlers(app: FastAPI) -> None:
             hint="this is a bug in govcloud; the server log has the traceback"))
 
 
-def make_app(*, engine: Engine, settings: Settings,
+def make_app(plane: Plane | None = None, *, engine: Engine | None = None,
+             settings: Settings | None = None,
              clouds: ConnectionsFactory | Mapping[str, Any] | None = None,
              clock: Clock = utcnow, catalogue_dir: Path | None = None,
-             workers: Callable[[Any], Callable[[], None] | None] | None = None) -> FastAPI:
-    """The API app.
+             workers: Workers | None = None) -> FastAPI:
+    """The API app of ``plane`` — or of the plane ``build_plane`` makes of ``engine``,
+    ``settings``, ``clouds``, ``clock`` and ``catalogue_dir`` (see there).
 
-    ``clouds`` gives the sites' openstacksdk connections: a mapping ``{site: Connection}``, a
-    function returning one (called on first use), or None to connect to every configured site
-    from ``clouds.yaml``. ``catalogue_dir`` is the department catalogue (default ``tenants``).
-    ``workers``, when given, is called with ``app.state`` at startup and may return a function
-    that stops them at shutdown. With ``settings.audit_key_file`` the audit log is keyed
-    (every entry carries its MAC); with ``settings.audit_anchor_file`` as well, signed
-    checkpoints of its head are appended there while the app runs.
+    ``workers``, when given, is called with the plane at startup and may return a function
+    that stops them at shutdown. With ``settings.audit_anchor_file`` (and a key), signed
+    checkpoints of the audit log's head are appended there while the app runs.
     """
-    if clouds is None:
-        factory = _settings_connections(settings)
-    elif callable(clouds):
-        factory = clouds
-    else:
-        fixed = dict(clouds)
-        factory = lambda: fixed  # noqa: E731
-
-    checkpoints = None
-    if settings.audit_key_file is not None:
-        from govcloud.services.audit_anchor import CheckpointWriter, open_key
-
-        engine, key = open_key(engine, settings.audit_key_file)
-        if settings.audit_anchor_file is not None:
-            checkpoints = CheckpointWriter(
-                engine=engine, key=key, anchor_file=settings.audit_anchor_file,
-                interval_s=settings.audit_checkpoint_interval_s,
-                every_entries=settings.audit_checkpoint_entries, clock=clock)
+    if plane is None:
+        if engine is None or settings is None:
+            raise TypeError("make_app needs a plane, or an engine and settings")
+        plane = build_plane(engine=engine, settings=settings, clouds=clouds, clock=clock,
+                            catalogue_dir=catalogue_dir)
+    built = plane
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        checkpoints = built.audit_checkpoints
         stop_checkpoints = checkpoints.start() if checkpoints is not None else None
-        stop = workers(app.state) if workers is not None else None
+        stop = workers(built) if workers is not None else None
         try:
             yield
         finally:
@@ -150,28 +150,16 @@ def make_app(*, engine: Engine, settings: Settings,
                 stop()
             if stop_checkpoints is not None:
                 stop_checkpoints()
-            app.state.clouds.close()
+            built.clouds.close()
 
     app = FastAPI(title="govcloud control plane", version=__version__,
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs",
                   redoc_url=None, lifespan=lifespan)
-    app.state.engine = engine
-    app.state.audit_checkpoints = checkpoints
-    app.state.settings = settings
-    app.state.clock = clock
-    app.state.clouds = Clouds(factory)
-    app.state.catalogue_dir = catalogue_dir or DEFAULT_CATALOGUE
-    app.state.catalogue_cache = CatalogueCache(app.state.catalogue_dir,
-                                               [s.name for s in settings.site_list()])
-    app.state.apply_lock = threading.Lock()
+    app.state = PlaneState(plane)
     _install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
-    for name in ROUTER_MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
-        module = importlib.import_module(name)
+    app.add_middleware(BodyLimit, max_bytes=plane.settings.max_request_bytes)
+    for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES,
                            dependencies=[Depends(declared_query)])
-    if importlib.util.find_spec(METRICS_MODULE) is not None:  # issue 7: /metrics
-        importlib.import_module(METRICS_MODULE).install(app)
+    exporter.install(app, plane)  # /metrics, outside API_PREFIX
     return app

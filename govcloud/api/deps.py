@@ -1,9 +1,12 @@
 """FastAPI dependencies: the engine, settings, clouds, clock and the calling principal.
 
-Everything the routes need comes from ``app.state`` (set by ``govcloud.api.app.make_app``),
-never from module globals, so that tests and the demo can build as many apps as they like.
+Everything the routes need comes from the app's plane (``govcloud.services.plane.Plane``,
+stored once by ``govcloud.api.app.make_app``), never from module globals, so that tests and
+the demo can build as many apps as they like.
 
-* ``get_engine``, ``get_settings``, ``get_clock``, ``get_clouds`` — what ``make_app`` was given;
+* ``get_plane`` (``PlaneDep``) — the plane: its services (syncer, prober, metrics,
+  provisioning context, snapshot cache) for the routes that use them;
+* ``get_engine``, ``get_settings``, ``get_clock``, ``get_clouds`` — parts of the plane;
 * ``current_principal`` — the principal holding the ``Authorization: Bearer <token>`` token
   (401 with a hint when it is missing, unknown, expired or revoked);
 * ``require(action)`` — a dependency that also checks the principal's role for ``action`` on
@@ -15,10 +18,7 @@ never from module globals, so that tests and the demo can build as many apps as 
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,12 +31,12 @@ from govcloud.domain.catalogue import Catalogue, Department
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
 from govcloud.errors import Forbidden, GovCloudError
 from govcloud.services.catalogue import load_catalogue
-from govcloud.services.inventory import CatalogueCache, rbac_city
+from govcloud.services.inventory import rbac_city
+from govcloud.services.plane import Clock as Clock
+from govcloud.services.plane import Clouds as Clouds
+from govcloud.services.plane import Plane
 from govcloud.settings import Settings
 from govcloud.store.principals import PrincipalRepository
-
-Clock = Callable[[], datetime]
-ConnectionsFactory = Callable[[], Mapping[str, Any]]
 
 
 class Unauthenticated(Forbidden):
@@ -50,51 +50,29 @@ _TOKEN_HINT = ("pass a valid token: --token, GOVCLOUD_TOKEN or a context "
                "expired or was revoked")
 
 
-class Clouds:
-    """The sites' cloud connections, made on first use and then reused (thread-safe).
-
-    ``factory`` returns ``{site name: openstacksdk Connection}``, production first.
-    """
-
-    def __init__(self, factory: ConnectionsFactory) -> None:
-        self._factory = factory
-        self._lock = threading.Lock()
-        self._connections: Mapping[str, Any] | None = None
-
-    def connections(self) -> Mapping[str, Any]:
-        with self._lock:
-            if self._connections is None:
-                self._connections = dict(self._factory())
-            return self._connections
-
-    def close(self) -> None:
-        with self._lock:
-            conns, self._connections = self._connections, None
-        for conn in (conns or {}).values():
-            close = getattr(conn, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):  # closing is best effort
-                    close()
+def get_plane(request: Request) -> Plane:
+    """The plane the app was made with (``make_app`` stores it once)."""
+    plane: Plane = request.app.state.plane
+    return plane
 
 
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+PlaneDep = Annotated[Plane, Depends(get_plane)]
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def get_engine(plane: PlaneDep) -> Engine:
+    return plane.engine
 
 
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
+def get_settings(plane: PlaneDep) -> Settings:
+    return plane.settings
 
 
-def get_clouds(request: Request) -> Clouds:
-    clouds: Clouds = request.app.state.clouds
-    return clouds
+def get_clock(plane: PlaneDep) -> Clock:
+    return plane.clock
+
+
+def get_clouds(plane: PlaneDep) -> Clouds:
+    return plane.clouds
 
 
 # Declares the bearer scheme in the OpenAPI document (``security`` of every route that needs a
@@ -182,17 +160,12 @@ def error_body(exc: GovCloudError) -> dict[str, Any]:
 
 # --- the department catalogue, as RBAC sees it ---------------------------------------------------
 
-def get_catalogue(request: Request) -> Catalogue:
+def get_catalogue(plane: PlaneDep) -> Catalogue:
     """The department catalogue (re-read when its files change)."""
-    state = request.app.state
-    cache: CatalogueCache | None = getattr(state, "catalogue_cache", None)
-    if cache is None:
-        settings: Settings = state.settings
-        cache = state.catalogue_cache = CatalogueCache(
-            state.catalogue_dir, [s.name for s in settings.site_list()])
+    cache = plane.catalogue_cache
     catalogue = cache.get()
     if catalogue is None:  # no catalogue directory: the loader says so, with its hint
-        return load_catalogue(Path(state.catalogue_dir), sites=cache.sites)
+        return load_catalogue(Path(plane.catalogue_dir), sites=cache.sites)
     return catalogue
 
 

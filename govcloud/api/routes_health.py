@@ -10,37 +10,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from govcloud.api.deps import CurrentPrincipal, require
-from govcloud.api.models import ProbedNow, Probes, answers
+from govcloud.api.deps import CurrentPrincipal, PlaneDep, require
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import health as service
-from govcloud.services.metrics import snapshots_for
+from govcloud.services.plane import Plane
 
 router = APIRouter(tags=["health"])
 
 
-def _stale_after(request: Request) -> float:
-    return max(120.0, 4 * float(request.app.state.settings.probe_interval_s))
+def _health(plane: Plane) -> dict[str, Any]:
+    stale_after = max(120.0, 4 * float(plane.settings.probe_interval_s))
+    return service.health(plane.engine, sites=plane.sites, now=plane.clock(),
+                          stale_after_s=stale_after)
 
 
-@router.get("/health/probes", **answers(Probes),
-            summary="the newest probe of every site's service APIs")
-def probes(request: Request, _principal: CurrentPrincipal) -> dict[str, Any]:
-    state = request.app.state
-    return service.health(state.engine, sites=state.settings.site_list(), now=state.clock(),
-                          stale_after_s=_stale_after(request))
+@router.get("/health/probes", summary="the newest probe of every site's service APIs")
+def probes(plane: PlaneDep, _principal: CurrentPrincipal) -> dict[str, Any]:
+    return _health(plane)
 
 
-@router.post("/health/probes", **answers(ProbedNow),
-             summary="probe every site's service APIs now (operator)")
-def probe_now(request: Request,
+@router.post("/health/probes", summary="probe every site's service APIs now (operator)")
+def probe_now(plane: PlaneDep,
               principal: Annotated[Principal, Depends(require(Action.SYNC_RUN))]
               ) -> dict[str, Any]:
-    state = request.app.state
-    service.prober_for(state).run()
-    snapshots_for(state).refresh()
-    answer = service.health(state.engine, sites=state.settings.site_list(), now=state.clock(),
-                            stale_after_s=_stale_after(request))
-    return {**answer, "by": principal.name}
+    plane.prober.run()
+    plane.metrics.refresh()
+    return {**_health(plane), "by": principal.name}

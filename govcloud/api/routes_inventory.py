@@ -16,13 +16,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from govcloud.api.contract import Name, Names, name_query, names_query
-from govcloud.api.deps import CurrentPrincipal, get_clock, get_engine, require
-from govcloud.api.models import Capacity, ServerPage, Status, SyncAnswer, SyncStatus, answers
+from govcloud.api.deps import CurrentPrincipal, get_clock, get_engine, get_plane, require
 from govcloud.domain.limits import MAX_LINE
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import health
 from govcloud.services import inventory as service
-from govcloud.services.metrics import snapshots_for
 from govcloud.settings import Settings
 from govcloud.store.tables import utcnow
 
@@ -37,34 +35,31 @@ class SyncRequest(BaseModel):
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return get_plane(request).settings
 
 
 def _catalogue(request: Request) -> dict[str, str | None]:
-    return service.catalogue_departments(service.catalogue_for(request.app.state))
+    return service.catalogue_departments(get_plane(request).catalogue_cache)
 
 
-@router.post("/sync", **answers(SyncAnswer),
-             summary="sync sites now (operator); waits for the sync to finish")
+@router.post("/sync", summary="sync sites now (operator); waits for the sync to finish")
 def run_sync(request: Request,
              principal: Annotated[Principal, Depends(require(Action.SYNC_RUN))],
              body: SyncRequest | None = None) -> dict[str, Any]:
     body = body or SyncRequest()
-    report = service.syncer_for(request.app.state).sync(body.sites, full=body.full)
-    snapshots_for(request.app.state).refresh_soon()  # /metrics shows it at the next scrape
+    plane = get_plane(request)
+    report = plane.syncer.sync(body.sites, full=body.full)
+    plane.metrics.refresh_soon()  # /metrics shows it at the next scrape
     return {**report.to_dict(), "by": principal.name}
 
 
-@router.get("/sync/status", **answers(SyncStatus),
-            summary="freshness of every site: last success, duration, error")
+@router.get("/sync/status", summary="freshness of every site: last success, duration, error")
 def sync_status(request: Request, engine: Engine_,
                 _principal: CurrentPrincipal) -> dict[str, Any]:
     return service.sync_status(engine, sites=[s.name for s in _settings(request).site_list()])
 
 
-@router.get("/capacity", **answers(Capacity),
-            summary="capacity per site; flavor fit and lose-a-site what-if")
+@router.get("/capacity", summary="capacity per site; flavor fit and lose-a-site what-if")
 def capacity(request: Request, engine: Engine_,
              _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))],
              site: Annotated[str | None, name_query()] = None,
@@ -73,15 +68,14 @@ def capacity(request: Request, engine: Engine_,
              fit: Annotated[list[Name] | None, names_query(
                  "flavors (repeat the parameter) to count fits for, each; flavors "
                  "no site has are left out")] = None) -> dict[str, Any]:
-    levels = service.dr_levels_of(service.catalogue_for(request.app.state)) \
-        if what_if_lose else {}
-    return service.capacity(engine, sites=_settings(request).site_list(), site=site,
+    plane = get_plane(request)
+    levels = service.dr_levels_of(plane.catalogue_cache) if what_if_lose else {}
+    return service.capacity(engine, sites=plane.sites, site=site,
                             flavor=flavor, what_if_lose=what_if_lose, dr_levels=levels,
-                            now=request.app.state.clock(), fit=fit or ())
+                            now=plane.clock(), fit=fit or (), cache=plane.snapshot)
 
 
-@router.get("/servers", **answers(ServerPage),
-            summary="servers, paged and filtered, within the caller's scope")
+@router.get("/servers", summary="servers, paged and filtered, within the caller's scope")
 def servers(request: Request, engine: Engine_,
             principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))],
             department: Annotated[str | None, name_query()] = None,
@@ -97,8 +91,7 @@ def servers(request: Request, engine: Engine_,
         limit=limit, cursor=cursor)
 
 
-@router.get("/status", **answers(Status),
-            summary="one screenful: sites, health, freshness, totals, alerts")
+@router.get("/status", summary="one screenful: sites, health, freshness, totals, alerts")
 def status(request: Request, engine: Engine_,
            principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))],
            clock: Annotated[Any, Depends(get_clock)]) -> dict[str, Any]:
@@ -106,7 +99,8 @@ def status(request: Request, engine: Engine_,
     stale_after = max(300.0, 3 * settings.sync_interval_s)
     now = (clock or utcnow)()
     answer = service.status(engine, principal=principal, sites=settings.site_list(),
-                            catalogue=_catalogue(request), now=now, stale_after_s=stale_after)
+                            catalogue=_catalogue(request), now=now, stale_after_s=stale_after,
+                            cache=get_plane(request).snapshot)
     probes = health.health(engine, sites=settings.site_list(), now=now,
                            stale_after_s=max(120.0, 4 * settings.probe_interval_s))
     return health.annotate_status(answer, probes)

@@ -13,15 +13,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from govcloud.api.contract import Id, Line, cursor, name_query, names_query
-from govcloud.api.deps import CurrentPrincipal
-from govcloud.api.models import (
-    ProvisioningPolicy,
-    ProvisionRequest,
-    RequestDetail,
-    RequestList,
-    Submitted,
-    answers,
-)
+from govcloud.api.deps import CurrentPrincipal, get_plane
 from govcloud.domain.limits import MAX_NAME
 from govcloud.services import provisioning as svc
 
@@ -29,21 +21,19 @@ router = APIRouter(tags=["requests"])
 
 
 def _ctx(request: Request) -> svc.ProvisioningContext:
-    return svc.context_for(request.app.state)
+    return get_plane(request).provisioning
 
 
 Ctx = Annotated[svc.ProvisioningContext, Depends(_ctx)]
 
 
 def _wake(request: Request) -> None:
-    worker = getattr(request.app.state, "provision_worker", None)
+    worker = get_plane(request).provision_worker
     if worker is not None:
         worker.wake()
 
 
-@router.post("/requests", **answers(Submitted), status_code=201,
-             responses={200: {"model": Submitted,
-                              "description": "the same request was live: that one"}},
+@router.post("/requests", status_code=201,
              summary="submit a provisioning request (auto-approved when the department's "
                      "policy allows); the same request for a system that has one live "
                      "answers that one (200, unchanged), a different one is 409")
@@ -58,8 +48,7 @@ def submit(request: Request, response: Response, principal: CurrentPrincipal, ct
     return answer
 
 
-@router.get("/requests", **answers(RequestList),
-            summary="requests the caller may see, newest first")
+@router.get("/requests", summary="requests the caller may see, newest first")
 def list_requests(principal: CurrentPrincipal, ctx: Ctx,
                   state: Annotated[list[Annotated[str, Field(max_length=MAX_NAME)]] | None,
                                    names_query("states (repeat the parameter)")] = None,
@@ -69,14 +58,14 @@ def list_requests(principal: CurrentPrincipal, ctx: Ctx,
                              limit=limit)
 
 
-@router.get("/requests/{request_id}", **answers(RequestDetail),
+@router.get("/requests/{request_id}",
             summary="one request with its servers and progress events after `after_event`")
 def show(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
          after_event: Annotated[int, cursor("events after this id")] = 0) -> dict[str, Any]:
     return svc.show(ctx, principal, request_id, after_event=after_event)
 
 
-@router.post("/requests/{request_id}/approve", **answers(ProvisionRequest),
+@router.post("/requests/{request_id}/approve",
              summary="approve: reserves capacity and quota, or 409 insufficient capacity")
 def approve(request: Request, request_id: Annotated[int, Id], principal: CurrentPrincipal,
             ctx: Ctx) -> dict[str, Any]:
@@ -97,22 +86,20 @@ class Cancellation(BaseModel):
     reason: Line | None = Field(None, description="why (default: cancelled by NAME)")
 
 
-@router.post("/requests/{request_id}/reject", **answers(ProvisionRequest),
-             summary="reject with a reason")
+@router.post("/requests/{request_id}/reject", summary="reject with a reason")
 def reject(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
            body: Rejection) -> dict[str, Any]:
     return svc.reject(ctx, principal, request_id, body.reason)
 
 
-@router.post("/requests/{request_id}/cancel", **answers(ProvisionRequest),
+@router.post("/requests/{request_id}/cancel",
              summary="cancel a submitted or approved request (releases its reservation)")
 def cancel(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
            body: Cancellation | None = None) -> dict[str, Any]:
     return svc.cancel(ctx, principal, request_id, body.reason if body else None)
 
 
-@router.get("/provisioning/policy", **answers(ProvisioningPolicy),
-            summary="the DR policy table and auto-approval policies")
+@router.get("/provisioning/policy", summary="the DR policy table and auto-approval policies")
 def policy(principal: CurrentPrincipal, ctx: Ctx) -> dict[str, Any]:
     del principal  # any authenticated principal may read the rules
     return {"dr_policy": ctx.policy.to_list(),

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from govcloud.api.app import make_app
 from govcloud.api.server import ServerThread
 from govcloud.client import ApiClient, Context, Contexts
+from govcloud.demo.migration import migrate_settings, start_migration_demo
 from govcloud.demo.process import SIM_CLOUD, SimProcess
 from govcloud.demo.run import _progress, _stop_signals_interrupt
 from govcloud.demo.table import overview_rows, render_table
@@ -28,6 +29,7 @@ from govcloud.domain.sites import default_sites
 from govcloud.domain.text import printable_lines
 from govcloud.errors import ConflictError, GovCloudError
 from govcloud.services.overview import openstack_reader, read_sites
+from govcloud.services.plane import build_plane
 from govcloud.settings import Settings, load_settings
 from govcloud.store.audit import AuditLog, write_session
 from govcloud.store.engine import make_engine
@@ -147,15 +149,13 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
             info = sim.wait_ready(timeout=ready_timeout, progress=_progress(err, scale))
             extra: dict[str, Any] = {}
             if migration:
-                from govcloud.demo.migration import migrate_settings
-
                 extra = migrate_settings(state_dir)
             settings = demo_settings(state_dir, info.clouds_yaml, **extra)
             token = admin_token(settings)
             engine = make_engine(settings.database_url)
-            app = make_app(engine=engine, settings=settings,
-                           catalogue_dir=demo_catalogue(state_dir, scale),
-                           workers=start_workers)
+            plane = build_plane(engine=engine, settings=settings,
+                                catalogue_dir=demo_catalogue(state_dir, scale))
+            app = make_app(plane, workers=start_workers)
             server = ServerThread(app, port=port).start()
             print(f"control plane at {server.url}/api/v1; applying the catalogue",
                   file=err, flush=True)
@@ -164,8 +164,6 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
                 print(applied["summary"], file=err, flush=True)
                 _sync(api, err)
                 if migration:
-                    from govcloud.demo.migration import start_migration_demo
-
                     stop_sandboxes = start_migration_demo(
                         state_dir, api, info.base_url,
                         lambda text: print(text, file=err, flush=True))

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from govcloud.cloud.inventory import SiteReader
 from govcloud.domain.capacity import site_capacity
 from govcloud.domain.rbac import Action, Principal
 from govcloud.errors import GovCloudError, NotFound
@@ -69,6 +70,18 @@ def host_servers(engine: Engine, *, sites: Sequence[str], site: str,
     with engine.connect() as conn:
         rows = fleet.servers_on_host(conn, site=site, host=host)
     return {"site": site, "host": host, "servers": [_server_json(r) for r in rows]}
+
+
+def live_reader(connections: Callable[[], Mapping[str, Any]]) -> LiveReader:
+    """A :data:`LiveReader` over the sites' cloud connections (``connections()`` gives
+    ``{site: Connection}``): a server's addresses, metadata, tags and status, read now."""
+
+    def live(site: str, server_id: str) -> Mapping[str, Any]:
+        s = SiteReader(connections()[site], site=site).server(server_id)
+        return {"addresses": {k: list(v) for k, v in s.addresses.items()},
+                "metadata": dict(s.metadata), "tags": list(s.tags), "status": s.status}
+
+    return live
 
 
 def server_detail(engine: Engine, *, principal: Principal, sites: Sequence[str],

@@ -90,23 +90,6 @@ class Prober:
                 close()
 
 
-def prober_for(state: Any) -> Prober:
-    """The control plane's one prober, made on first use from its state and kept on it."""
-    prober: Prober | None = getattr(state, "prober", None)
-    if prober is None:
-        settings = state.settings
-
-        def connect(site: Site) -> Any:
-            from govcloud.cloud.connect import connect as sdk_connect
-
-            return sdk_connect(site, clouds_yaml=settings.clouds_yaml)
-
-        prober = Prober(engine=state.engine, sites=settings.site_list(), connect=connect,
-                        timeout_s=settings.probe_timeout_s)
-        state.prober = prober
-    return prober
-
-
 def health(engine: Engine, *, sites: Sequence[Site], now: dt.datetime | None = None,
            stale_after_s: float = 300.0) -> dict[str, Any]:
     """The newest probe of every site × service (``never`` probed pairs are listed too)."""

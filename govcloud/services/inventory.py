@@ -41,7 +41,6 @@ from govcloud.domain.sites import Site
 from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.services.catalogue import load_catalogue
-from govcloud.services.sync import Syncer
 from govcloud.store import fleet as fleet_store
 from govcloud.store import inventory as store
 
@@ -104,26 +103,6 @@ def rbac_city(department: Department) -> str | None:
     """The city a department counts under for RBAC: a city's own tenant is its city's;
     provincial departments and vertical branches belong to no city (PRODUCT.md)."""
     return department.city if department.kind is DepartmentKind.CITY else None
-
-
-_STATE_LOCK = threading.Lock()
-
-
-def syncer_for(state: Any) -> Syncer:
-    """The one :class:`Syncer` of a control plane, made on first use from its state
-    (``engine``, ``settings``, ``clouds`` with ``connections()``, ``catalogue_dir``) and kept
-    on it — the worker and ``POST /sync`` share it (and so its per-site locks)."""
-    with _STATE_LOCK:
-        syncer: Syncer | None = getattr(state, "syncer", None)
-        if syncer is None:
-            catalogue = catalogue_for(state)
-            syncer = Syncer(engine=state.engine, sites=state.settings.site_list(),
-                            connections=state.clouds.connections,
-                            departments=lambda: departments_of(catalogue),
-                            tombstone_retention=dt.timedelta(
-                                days=state.settings.tombstone_retention_days))
-            state.syncer = syncer
-        return syncer
 
 
 def catalogue_for(state: Any) -> HasCatalogue:

@@ -410,23 +410,3 @@ class MetricsSnapshots:
                     self._refreshing = False
 
         threading.Thread(target=run, name="govcloud-metrics-refresh", daemon=True).start()
-
-
-_STATE_LOCK = threading.Lock()
-
-
-def snapshots_for(state: Any) -> MetricsSnapshots:
-    """The control plane's one :class:`MetricsSnapshots`, made on first use (no work done
-    until the first scrape or refresh) and kept on its state."""
-    with _STATE_LOCK:
-        held: MetricsSnapshots | None = getattr(state, "metrics", None)
-        if held is None:
-            from govcloud.services.inventory import catalogue_for, dr_levels_of
-
-            catalogue = catalogue_for(state)
-            held = MetricsSnapshots(SnapshotBuilder(
-                engine=state.engine, sites=state.settings.site_list(),
-                dr_levels=lambda: dr_levels_of(catalogue),
-                anchor_file=state.settings.audit_anchor_file))
-            state.metrics = held
-        return held

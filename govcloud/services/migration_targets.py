@@ -73,7 +73,7 @@ class CloudTargets:
             return self.declared.provision(host, wave, actor=actor)
         settings = self.state.settings
         spec = dict(settings.migrate_target)
-        ctx = provisioning.context_for(self.state)
+        ctx = self.state.provisioning
         engine = self.state.engine
         with Session(engine) as session:
             placed = next(p for p in repo.wave_hosts(session, wave) if p.host == host.name)
@@ -144,7 +144,7 @@ class CloudTargets:
         if failed:
             raise TemporaryError("; ".join([*failed, *done]),
                                  hint="roll back again once the site answers")
-        provisioning.event(provisioning.context_for(self.state), made.request, "released",
+        provisioning.event(self.state.provisioning, made.request, "released",
                            f"the servers were deleted by the rollback of {host.name} "
                            f"(wave {wave}, by {actor})")
         return done

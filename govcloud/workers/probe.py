@@ -9,6 +9,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from govcloud.services.health import Prober
+from govcloud.services.metrics import MetricsSnapshots
+from govcloud.services.plane import Plane
+
 log = logging.getLogger(__name__)
 
 
@@ -52,28 +56,25 @@ class PeriodicWorker:
             self._thread = None
 
 
-def probe_round(state: Any) -> Callable[[], None]:
+def probe_round(prober: Prober, snapshots: MetricsSnapshots) -> Callable[[], None]:
     """One round: probe every site, store the results, refresh the metrics snapshot."""
-    from govcloud.services.health import prober_for
-    from govcloud.services.metrics import snapshots_for
 
     def run() -> None:
-        prober_for(state).run()
-        snapshots_for(state).refresh()
+        prober.run()
+        snapshots.refresh()
 
     return run
 
 
-def start_probe_worker(state: Any) -> Callable[[], None]:
-    """Start the probe worker on the app's state; returns the function that stops it."""
-    from govcloud.services.health import prober_for
-
-    worker = PeriodicWorker(probe_round(state), interval_s=state.settings.probe_interval_s,
+def start_probe_worker(plane: Plane) -> Callable[[], None]:
+    """Start the probe worker of ``plane``; returns the function that stops it."""
+    worker = PeriodicWorker(probe_round(plane.prober, plane.metrics),
+                            interval_s=plane.settings.probe_interval_s,
                             name="govcloud-probe").start()
-    state.probe_worker = worker
+    plane.probe_worker = worker
 
     def stop() -> None:
         worker.stop()
-        prober_for(state).close()
+        plane.prober.close()
 
     return stop

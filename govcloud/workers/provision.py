@@ -40,6 +40,9 @@ from govcloud.cloud import provision as cloud
 from govcloud.domain.provisioning import PlannedServer, RequestState, plan_servers
 from govcloud.errors import GovCloudError, PermanentError, TemporaryError
 from govcloud.services import provisioning as svc
+from govcloud.store import inventory as inv
+from govcloud.store import provisioning as store
+from govcloud.store.engine import write_begin
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,6 @@ class ProvisionWorker:
         self._busy: set[int] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.projects = cloud.ProjectConnections()  # the project connections it made
         self._threads: list[threading.Thread] = []
 
     # --- the loop ------------------------------------------------------------------------------
@@ -175,7 +177,7 @@ class ProvisionWorker:
             for t in targets:
                 project = self._project(row.department, t.site)
                 pconns[t.site] = self._retry(rid, partial(
-                    self.projects.get, conns[t.site], t.site, project,
+                    cloud.project_connection, conns[t.site], t.site, project,
                     request_timeout_s=self.settings.request_timeout_s))
                 name = group_name(row.department, row.system)
                 groups[t.site] = self._retry(rid, partial(
@@ -264,7 +266,13 @@ class ProvisionWorker:
         return None if result.ok else f"post-provision playbook {name}: {result.summary()}"
 
     def _project(self, department: str, site: str) -> str:
-        return svc.project_of(self.ctx, department, site)
+        from sqlmodel import Session
+
+        with Session(self.ctx.engine) as session:
+            project = store.project_of(session, department, site)
+        if project is None:
+            raise PermanentError(f"{site}: department {department} has no project")
+        return project
 
     def _retry(self, rid: int, fn: Callable[[], T], *, kind: str = "retry") -> T:
         """``fn()``, retried on transient errors (each retry is an event of ``kind``)."""
@@ -287,11 +295,10 @@ class ProvisionWorker:
         key = p.key(rid)
         with self._slots:
             existing = self._retry(rid, lambda: cloud.find_by_key(pconn, p.site, key))
-            adopted = None
             if existing is not None and existing.status != "ERROR":
                 sid = existing.id
-                adopted = ("adopted", f"{p.site}: {p.name} exists already ({sid}, "
-                                      f"{existing.status}): adopted")
+                svc.event(self.ctx, rid, "adopted", f"{p.site}: {p.name} exists already "
+                                                    f"({sid}, {existing.status}): adopted")
             elif existing is not None:
                 raise PermanentError(f"site {p.site}: server {existing.id} went to ERROR: "
                                      f"{existing.fault or 'no fault given'}")
@@ -301,13 +308,13 @@ class ProvisionWorker:
                 if os.environ.get(FAULT_KILL_AFTER_CREATE) == "1":
                     os.kill(os.getpid(), signal.SIGKILL)
             svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name,
-                              key=key, server_id=sid, status="building", event=adopted)
+                              key=key, server_id=sid, status="building")
         state = self._retry(rid, lambda: cloud.wait_active(
             pconn, p.site, sid, timeout_s=self.settings.active_timeout_s,
             interval_s=self.settings.build_poll_s))
         svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name, key=key,
-                          server_id=sid, status=state.status.lower(),
-                          event=("active", f"{p.site}: {p.name} is ACTIVE ({sid})"))
+                          server_id=sid, status=state.status.lower())
+        svc.event(self.ctx, rid, "active", f"{p.site}: {p.name} is ACTIVE ({sid})")
         return sid
 
     def _create(self, rid: int, p: PlannedServer, pconn: Any, refs: cloud.Refs,
@@ -395,8 +402,13 @@ class ProvisionWorker:
                 out[site] = servers
                 quotas = self._retry(rid, partial(cloud.read_quotas, conns[site], site,
                                                   project))
-                svc.write_inventory(self.ctx, site, servers, quotas, project=project,
-                                    department=department)
+                with write_begin(self.ctx.engine) as conn:
+                    inv.upsert_servers(conn, site, servers, {project: department})
+                    # an upsert: requests of one project finishing together each write its
+                    # rows (a delete and insert collided on the key on PostgreSQL)
+                    inv.upsert(conn, inv.table("quota_usage"),
+                               inv.quota_rows(site, quotas, {project: department}),
+                               ("site", "project_id", "resource"))
                 svc.event(self.ctx, rid, "inventory", f"{site}: {len(servers)} new servers "
                                                       "in the inventory")
             except GovCloudError as exc:  # the next sync will bring them in

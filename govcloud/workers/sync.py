@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from govcloud.heap import settle
-from govcloud.services.inventory import syncer_for
+from govcloud.services.metrics import MetricsSnapshots
+from govcloud.services.plane import Plane
 from govcloud.services.sync import Syncer, SyncReport
 
 log = logging.getLogger(__name__)
@@ -94,22 +95,19 @@ class SyncWorker:
             self._thread = None
 
 
-def _after_sync(snapshots: Any) -> None:
+def _after_sync(snapshots: MetricsSnapshots) -> None:
     snapshots.refresh()
     log.debug("sync worker: heap settled in %.3f s", settle())
 
 
-def start_workers(state: Any) -> Callable[[], None]:
-    """The server's hook (``make_app(workers=start_workers)``): start the sync worker on the
-    app's state (engine, settings, clouds, catalogue) — after each run it refreshes the metrics
-    snapshot and settles the heap (``govcloud.heap.settle``: the new snapshot's objects leave
-    the garbage collector's full passes) — and return the function that stops it."""
-    from govcloud.services.metrics import snapshots_for
-
-    settings = state.settings
-    snapshots = snapshots_for(state)
-    worker = SyncWorker(syncer_for(state), interval_s=settings.sync_interval_s,
+def start_workers(plane: Plane) -> Callable[[], None]:
+    """Start the sync worker of ``plane`` (its syncer, shared with ``POST /sync``) — after
+    each run it refreshes the plane's metrics snapshot and settles the heap
+    (``govcloud.heap.settle``: the new snapshot's objects leave the garbage collector's full
+    passes) — and return the function that stops it."""
+    settings, snapshots = plane.settings, plane.metrics
+    worker = SyncWorker(plane.syncer, interval_s=settings.sync_interval_s,
                         full_interval_s=settings.full_sync_interval_s,
                         after=lambda _report: _after_sync(snapshots)).start()
-    state.sync_worker = worker
+    plane.sync_worker = worker
     return worker.stop

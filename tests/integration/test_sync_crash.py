@@ -12,13 +12,13 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from govcloud.cloud.connect import connect
 from govcloud.domain.sites import default_sites
+from govcloud.services.plane import build_plane
 from govcloud.services.sync import Syncer
 from govcloud.settings import load_settings
 from govcloud.sim.server import RunningSimulator
@@ -154,12 +154,11 @@ def test_the_worker_thread_syncs_and_stops_cleanly(
     conns = {s.name: connect(s, clouds_yaml=clouds) for s in SITES}
     settings = load_settings(database_url=database_url, clouds_yaml=clouds,
                              sync_interval_s=0.01, full_sync_interval_s=3600)
-    state = SimpleNamespace(engine=engine, settings=settings,
-                            clouds=SimpleNamespace(connections=lambda: conns),
-                            catalogue_dir=tmp_path / "no-catalogue")
-    stop = start_workers(state)
+    plane = build_plane(engine=engine, settings=settings, clouds=conns,
+                        catalogue_dir=tmp_path / "no-catalogue")
+    stop = start_workers(plane)
     try:
-        worker: SyncWorker = state.sync_worker
+        worker: SyncWorker = plane.sync_worker
         assert worker.wait_for_runs(3, timeout=60)
     finally:
         stop()
@@ -167,7 +166,7 @@ def test_the_worker_thread_syncs_and_stops_cleanly(
     assert worker._thread is None  # joined
     assert worker.last_report is not None and worker.last_report.ok
     assert not worker.last_report.full  # the first was full, the later ones incremental
-    assert state.syncer is not None
+    assert worker.syncer is plane.syncer
     with engine.connect() as conn:
         states = sync_states(conn)
     assert all(states[s.name].last_full is not None and not states[s.name].stale

@@ -59,7 +59,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
                              metrics_tls_key=key)
     app = make_app(engine=engine, settings=settings, clouds={}, catalogue_dir=tmp_path)
     api = ServerThread(app).start()
-    metrics = MetricsServer(app.state, port=0).start()
+    metrics = MetricsServer(app.state.plane, port=0).start()
     try:
         yield api.url + "/metrics", metrics.url, cert
     finally:
