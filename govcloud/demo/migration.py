@@ -11,6 +11,7 @@ department's sign-off. What is left for the user is the run, printed as the next
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,8 +35,6 @@ def migrate_settings(state_dir: Path) -> dict[str, Any]:
     key = state_dir / "migrate" / "keys" / "id_ed25519"
     if not key.exists():
         make_key(key, "govcloud-demo")
-    import sys
-
     return {"migrate_dir": state_dir / "migrate", "ssh_key": key,
             "migrate_python": sys.executable, "ssh_timeout_s": 10.0}
 
