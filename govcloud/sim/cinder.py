@@ -107,6 +107,8 @@ class CinderAPI(CinderAdminMixin):
                 {"rel": "bookmark", "href": f"{root}/{pid}/volumes/{vol.id}"}]
 
     def _volume_json(self, req: Request, vol: Volume) -> dict[str, Any]:
+        """Cinder's view builder (cinder/api/v3/views/volumes.py): what create and update
+        answer; show and detail add the extensions' fields (``_shown``)."""
         vtype = self._type_by(req, vol.volume_type)
         doc: dict[str, Any] = {
             "id": vol.id, "name": vol.name, "status": vol.status, "size": vol.size,
@@ -119,8 +121,29 @@ class CinderAPI(CinderAdminMixin):
             "bootable": "true" if vol.bootable else "false", "encrypted": False,
             "replication_status": None, "consistencygroup_id": None, "multiattach": False,
             "attachments": [dict(a) for a in vol.attachments],
-            "migration_status": None,
         }
+        if req.auth.is_admin:
+            doc["migration_status"] = None
+            if req.mv_at_least(3, 21):
+                doc["provider_id"] = None
+            if req.mv_at_least(3, 61):
+                doc["cluster_name"] = None
+        if req.mv_at_least(3, 13):
+            doc["group_id"] = None
+        if req.mv_at_least(3, 48):
+            doc["shared_targets"] = False
+            doc["service_uuid"] = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL,
+                                                    f"govcloud/{req.region}/cinder-volume"))
+        if req.mv_at_least(3, 63):
+            doc["volume_type_id"] = vtype["id"] if vtype else None
+        if req.mv_at_least(3, 65):
+            doc["consumes_quota"] = True
+        return doc
+
+    def _shown(self, req: Request, vol: Volume) -> dict[str, Any]:
+        """A volume as show and detail answer: the view plus what Cinder's controller
+        extensions add to those two actions only (cinder/api/contrib/volume_*.py)."""
+        doc = self._volume_json(req, vol)
         if req.auth.is_admin or vol.project_id == self._project(req):
             doc["os-vol-tenant-attr:tenant_id"] = vol.project_id
         if req.auth.is_admin:
@@ -128,8 +151,6 @@ class CinderAPI(CinderAdminMixin):
             doc["os-vol-host-attr:host"] = f"{host}@lvm#lvm"
             doc["os-vol-mig-status-attr:migstat"] = None
             doc["os-vol-mig-status-attr:name_id"] = None
-            if req.mv_at_least(3, 61):
-                doc["cluster_name"] = None
         if vol.image_id:
             image = self.cloud.region(req.region).images.get(vol.image_id)
             doc["volume_image_metadata"] = {
@@ -140,18 +161,6 @@ class CinderAPI(CinderAdminMixin):
                 "min_disk": str(image.min_disk if image else 0),
                 "min_ram": str(image.min_ram if image else 0),
                 "size": str(image.size if image else 0)}
-        if req.mv_at_least(3, 13):
-            doc["group_id"] = None
-        if req.mv_at_least(3, 21):
-            doc["provider_id"] = None
-        if req.mv_at_least(3, 48):
-            doc["shared_targets"] = False
-            doc["service_uuid"] = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL,
-                                                    f"govcloud/{req.region}/cinder-volume"))
-        if req.mv_at_least(3, 63):
-            doc["volume_type_id"] = vtype["id"] if vtype else None
-        if req.mv_at_least(3, 65):
-            doc["consumes_quota"] = True
         return doc
 
     # --- listing ---------------------------------------------------------------------------------
@@ -256,7 +265,7 @@ class CinderAPI(CinderAdminMixin):
                                                         "links": self._links(r, v)})
 
     def list_volumes_detail(self, req: Request, project_id: str | None = None) -> Response:
-        return self._page(req, "volumes/detail", self._volume_json)
+        return self._page(req, "volumes/detail", self._shown)
 
     def summary(self, req: Request, project_id: str | None = None) -> Response:
         if not req.mv_at_least(3, 12):
@@ -275,7 +284,7 @@ class CinderAPI(CinderAdminMixin):
 
     def get_volume(self, req: Request, volume_id: str, project_id: str | None = None
                    ) -> Response:
-        return json_response({"volume": self._volume_json(req, self._get(req, volume_id))})
+        return json_response({"volume": self._shown(req, self._get(req, volume_id))})
 
     # --- create / update / delete ----------------------------------------------------------------
 
