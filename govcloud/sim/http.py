@@ -111,6 +111,8 @@ def error_body(service: str, err: ApiError, request_id: str) -> tuple[bytes, str
         else:
             name = _NOVA_FAULT_NAMES.get(err.status, "computeFault")
             doc = {name: {"code": err.status, "message": err.message}}
+            if err.status in (413, 429) and "Retry-After" in err.headers:  # as their Fault
+                doc[name]["retryAfter"] = err.headers["Retry-After"]
     elif service == "placement":
         entry = {"status": err.status, "title": title, "detail": err.message,
                  "request_id": request_id}

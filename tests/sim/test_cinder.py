@@ -71,9 +71,11 @@ def test_over_quota_is_413_with_cinder_body(sim):
     user.block_storage.create_volume(size=1)
     resp = user.block_storage.post("/volumes", json={"volume": {"size": 1}}, raise_exc=False)
     assert resp.status_code == 413
+    # cinder's Fault copies QuotaError's Retry-After header into the body (the real cloud's)
     assert resp.json() == {"overLimit": {
         "code": 413, "message": "VolumeLimitExceeded: Maximum number of volumes allowed (1) "
-                                "exceeded for quota 'volumes'."}}
+                                "exceeded for quota 'volumes'.", "retryAfter": "0"}}
+    assert resp.headers["Retry-After"] == "0"
     admin.block_storage.update_quota_set(project, volumes=10, gigabytes=5)
     resp = user.block_storage.post("/volumes", json={"volume": {"size": 5}}, raise_exc=False)
     assert resp.status_code == 413
