@@ -88,47 +88,10 @@ class ServerCreator:
     def create(self, req: Request) -> Response:
         region = self.api.region(req)
         require_member(req, "os_compute_api:servers:create")
-        doc = req.json()
-        if not isinstance(doc, dict):
-            raise bad_request(f"Invalid input for field/attribute body. Value: {doc!r}. "
-                              f"{doc!r} is not of type 'object'")
-        top_allowed = {"server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"}
-        if set(doc) - top_allowed:
-            raise additional(set(doc) - top_allowed)
-        body = doc.get("server")
-        if body is None:
-            raise invalid("body", doc, "'server' is a required property")
-        if not isinstance(body, dict):
-            raise invalid("server", body, f"{body!r} is not of type 'object'")
-        hints = doc.get("os:scheduler_hints", doc.get("OS-SCH-HNT:scheduler_hints")) or {}
-        if not isinstance(hints, dict):
-            raise invalid("os:scheduler_hints", hints, f"{hints!r} is not of type 'object'")
-
-        allowed = set(BASE_KEYS)
-        mv = req.microversion
-        if mv < (2, 57):
-            allowed.add("personality")
-        for key, version in (("description", (2, 19)), ("tags", (2, 52)),
-                             ("trusted_image_certificates", (2, 63)), ("host", (2, 74)),
-                             ("hypervisor_hostname", (2, 74)), ("hostname", (2, 90))):
-            if mv >= version:
-                allowed.add(key)
-        extra = set(body) - allowed
-        if extra:
-            raise additional(extra)
-
-        for key in ("name", "flavorRef"):
-            if key not in body:
-                raise invalid("server", body, f"'{key}' is a required property")
-        if mv >= (2, 37) and "networks" not in body:
-            raise invalid("server", body, "'networks' is a required property")
+        body, hints = self._server_body(req)
         auth = req.auth
         project_id = auth.project_id or ""
-        name = str_field(body, "name", required=True, min_len=1)
-        assert name is not None
-        if name.strip() != name:
-            raise invalid("name", name, f"'{name}' does not match "
-                                        "'^(?![\\ ])[\\w\\ ]*(?<![\\ ])$'")
+        name = self._name(body)
         description = str_field(body, "description", max_len=255, nullable=True)
         flavor = self._flavor(req, region, body)
         min_count, max_count = self._counts(body)
@@ -152,25 +115,10 @@ class ServerCreator:
         rrid = body.get("return_reservation_id", False)
         if not isinstance(rrid, bool):
             raise invalid("return_reservation_id", rrid, f"{rrid!r} is not of type 'boolean'")
-        for key in ("host", "hypervisor_hostname"):
-            if body.get(key) is not None:
-                if not auth.is_admin:
-                    raise policy("compute:servers:create:requested_destination")
-                if body[key] not in region.hv_by_host:
-                    raise bad_request(f"Compute host {body[key]} could not be found.")
-                forced_host = body[key]
+        forced_host = self._requested_host(req, region, body) or forced_host
         boot_volumes = self._check_volumes(req, region, bdms)
-
-        # quota: as many as fit between min_count and max_count, like Nova
-        quota = region.compute_quota(project_id)
-        if len(metadata) > quota["metadata_items"] >= 0:
-            raise forbidden(f"Maximum number of metadata items exceeds "
-                            f"{quota['metadata_items']}")
-        count = self._count_within_quota(region, project_id, flavor, min_count, max_count)
-        if group is not None:
-            members_quota = quota["server_group_members"]
-            if members_quota >= 0 and len(group.members) + count > members_quota:
-                raise forbidden("Quota exceeded, too many servers in group")
+        count = self._count_within_limits(region, project_id, flavor, metadata, group,
+                                          min_count, max_count)
 
         reservation = "r-" + secrets.token_hex(4)
         password = admin_pass or _password()
@@ -202,44 +150,124 @@ class ServerCreator:
             s.user_data = user_data  # type: ignore[attr-defined]
             if group is not None:
                 s.server_group_id = group.id
-            hv = place(region, snapshot, zone=zone, group=group, host=forced_host)
-            if hv is None:
-                s.status, s.vm_state, s.task_state = "ERROR", "error", None
-                s.availability_zone = zone
-                s.fault = {"code": 500, "created": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                           "message": NO_HOST_FAULT}
-            else:
-                region.claim(s, hv)
-                self._plug(region, s, nets, hv.hostname)
-                sandboxes = self.api.cloud.sandboxes
-                if sandboxes:
-                    box = sandboxes.pop(0)
-                    s.metadata.update({"sim:ssh": f"{box['address']}:{box['port']}",
-                                       "sim:user": str(box.get("user", "root")),
-                                       "sim:root": str(box.get("root", "/"))})
-                self._attach_boot_volumes(region, s, bdms, boot_volumes, image_id=None)
-                s.task_state = "spawning"
-                s.ready_at = time.time() + region.build_delay
-                s.target_status = "ACTIVE"
-                region.pending.add(s.id)
-            if group is not None:
-                group.members.append(s.id)
-            region.count_usage(s)
-            region.servers[s.id] = s
+            self._schedule(region, s, zone=zone, group=group, host=forced_host, nets=nets,
+                           bdms=bdms, boot_volumes=boot_volumes)
             if first is None:
                 first = s
         assert first is not None
         if rrid:
             return json_response({"reservation_id": reservation}, status=202)
-        server_body = {
-            "id": first.id,
-            "links": links(req, "servers", first.id),
+        return json_response({"server": {
+            "id": first.id, "links": links(req, "servers", first.id),
             "OS-DCF:diskConfig": "MANUAL",
-            "security_groups": [{"name": n} for n in sec_groups],
-            "adminPass": password,
-        }
-        return json_response({"server": server_body}, status=202,
-                             Location=f"{req.base_url}/v2.1/servers/{first.id}")
+            "security_groups": [{"name": n} for n in sec_groups], "adminPass": password,
+        }}, status=202, Location=f"{req.base_url}/v2.1/servers/{first.id}")
+
+    @staticmethod
+    def _server_body(req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The request's ``server`` and scheduler hints, checked as Nova's schema does."""
+        doc = req.json()
+        if not isinstance(doc, dict):
+            raise bad_request(f"Invalid input for field/attribute body. Value: {doc!r}. "
+                              f"{doc!r} is not of type 'object'")
+        top_allowed = {"server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"}
+        if set(doc) - top_allowed:
+            raise additional(set(doc) - top_allowed)
+        body = doc.get("server")
+        if body is None:
+            raise invalid("body", doc, "'server' is a required property")
+        if not isinstance(body, dict):
+            raise invalid("server", body, f"{body!r} is not of type 'object'")
+        hints = doc.get("os:scheduler_hints", doc.get("OS-SCH-HNT:scheduler_hints")) or {}
+        if not isinstance(hints, dict):
+            raise invalid("os:scheduler_hints", hints, f"{hints!r} is not of type 'object'")
+        allowed = set(BASE_KEYS)
+        mv = req.microversion
+        if mv < (2, 57):
+            allowed.add("personality")
+        for key, version in (("description", (2, 19)), ("tags", (2, 52)),
+                             ("trusted_image_certificates", (2, 63)), ("host", (2, 74)),
+                             ("hypervisor_hostname", (2, 74)), ("hostname", (2, 90))):
+            if mv >= version:
+                allowed.add(key)
+        extra = set(body) - allowed
+        if extra:
+            raise additional(extra)
+
+        for key in ("name", "flavorRef"):
+            if key not in body:
+                raise invalid("server", body, f"'{key}' is a required property")
+        if mv >= (2, 37) and "networks" not in body:
+            raise invalid("server", body, "'networks' is a required property")
+        return body, hints
+
+    @staticmethod
+    def _name(body: dict[str, Any]) -> str:
+        name = str_field(body, "name", required=True, min_len=1)
+        assert name is not None
+        if name.strip() != name:
+            raise invalid("name", name, f"'{name}' does not match "
+                                        "'^(?![\\ ])[\\w\\ ]*(?<![\\ ])$'")
+        return name
+
+    @staticmethod
+    def _requested_host(req: Request, region: RegionState, body: dict[str, Any]) -> str | None:
+        """host / hypervisor_hostname (2.74+): admin only, and the host must exist."""
+        forced_host = None
+        for key in ("host", "hypervisor_hostname"):
+            if body.get(key) is not None:
+                if not req.auth.is_admin:
+                    raise policy("compute:servers:create:requested_destination")
+                if body[key] not in region.hv_by_host:
+                    raise bad_request(f"Compute host {body[key]} could not be found.")
+                forced_host = body[key]
+        return forced_host
+
+    def _count_within_limits(self, region: RegionState, project_id: str, flavor: Flavor,
+                             metadata: dict[str, str], group: ServerGroup | None,
+                             min_count: int, max_count: int) -> int:
+        """As many servers as fit between min_count and max_count, like Nova; the metadata
+        and server group member quotas refuse outright."""
+        quota = region.compute_quota(project_id)
+        if len(metadata) > quota["metadata_items"] >= 0:
+            raise forbidden(f"Maximum number of metadata items exceeds "
+                            f"{quota['metadata_items']}")
+        count = self._count_within_quota(region, project_id, flavor, min_count, max_count)
+        if group is not None:
+            members_quota = quota["server_group_members"]
+            if members_quota >= 0 and len(group.members) + count > members_quota:
+                raise forbidden("Quota exceeded, too many servers in group")
+        return count
+
+    def _schedule(self, region: RegionState, s: Server, *, zone: str | None,
+                  group: ServerGroup | None, host: str | None, nets: list[NetRequest],
+                  bdms: list[BdmRequest], boot_volumes: dict[int, Volume]) -> None:
+        """Place the new server on a hypervisor and start its build (or fail it with
+        Nova's no-valid-host fault), then count it."""
+        hv = place(region, s.flavor, zone=zone, group=group, host=host)
+        if hv is None:
+            s.status, s.vm_state, s.task_state = "ERROR", "error", None
+            s.availability_zone = zone
+            s.fault = {"code": 500, "created": s.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "message": NO_HOST_FAULT}
+        else:
+            region.claim(s, hv)
+            self._plug(region, s, nets, hv.hostname)
+            sandboxes = self.api.cloud.sandboxes
+            if sandboxes:
+                box = sandboxes.pop(0)
+                s.metadata.update({"sim:ssh": f"{box['address']}:{box['port']}",
+                                   "sim:user": str(box.get("user", "root")),
+                                   "sim:root": str(box.get("root", "/"))})
+            self._attach_boot_volumes(region, s, bdms, boot_volumes, image_id=None)
+            s.task_state = "spawning"
+            s.ready_at = time.time() + region.build_delay
+            s.target_status = "ACTIVE"
+            region.pending.add(s.id)
+        if group is not None:
+            group.members.append(s.id)
+        region.count_usage(s)
+        region.servers[s.id] = s
 
     # --- validation pieces -----------------------------------------------------------------
 

@@ -397,14 +397,42 @@ class ServerRoutes:
     def _list(self, req: Request, *, detail: bool) -> Response:
         region = self.api.region(req)
         ex = self.api.extra(region)
-        auth = req.auth
-        admin = auth.is_admin
-        mv = req.microversion
         limit, marker = limit_and_marker(req)
         preds: list[Callable[[Server], bool]] = []
+        self._tenancy_filters(req, preds, detail)
+        with_deleted = self._time_filters(req, preds)
+        statuses = [x.upper() for x in req.args("status")]
+        if statuses:
+            if any(x not in STATUSES for x in statuses):
+                return self._page(req, [], limit, detail, region)
+            if "DELETED" in statuses:
+                if not req.auth.is_admin:
+                    raise forbidden("Only administrators may list deleted instances")
+                with_deleted = True
+            wanted_st = set(statuses)
+            preds.append(lambda s: s.status in wanted_st)
+        self._attribute_filters(req, preds)
+        sort_keys, sort_dirs = self._sort_args(req)
 
+        items, pos = self.ordered(region, ex, with_deleted)
+        if sort_keys:
+            candidates = [s for s in items if all(p(s) for p in preds)]
+            self._custom_sort(candidates, sort_keys, sort_dirs)
+            start = 0
+            if marker is not None:
+                start = self._custom_marker(region, candidates, marker, sort_keys, sort_dirs)
+            page = candidates[start:start + limit]
+        else:
+            page = self._default_page(region, items, pos, preds, marker, limit)
+        return self._page(req, page, limit, detail, region)
+
+    @staticmethod
+    def _tenancy_filters(req: Request, preds: list[Callable[[Server], bool]],
+                         detail: bool) -> None:
+        """Own project (or own user when unscoped); every project only for an admin."""
+        auth = req.auth
         all_tenants = bool_arg(req, "all_tenants", False)
-        if all_tenants and not admin:
+        if all_tenants and not auth.is_admin:
             which = "detail" if detail else "index"
             raise policy(f"os_compute_api:servers:{which}:get_all_tenants")
         if not all_tenants:
@@ -414,15 +442,18 @@ class ServerRoutes:
             else:
                 uid = auth.user_id
                 preds.append(lambda s: s.user_id == uid)
-        elif admin:
+        elif auth.is_admin:
             pids = req.args("project_id") or req.args("tenant_id")
             if pids:
                 wanted = set(pids)
                 preds.append(lambda s: s.project_id in wanted)
 
+    @staticmethod
+    def _time_filters(req: Request, preds: list[Callable[[Server], bool]]) -> bool:
+        """changes-since/-before and deleted=true; whether deleted servers are listed."""
         with_deleted = False
         since_raw = req.arg("changes-since")
-        before_raw = req.arg("changes-before") if mv >= (2, 66) else None
+        before_raw = req.arg("changes-before") if req.microversion >= (2, 66) else None
         since = parse_time(since_raw, "changes-since") if since_raw is not None else None
         before = parse_time(before_raw, "changes-before") if before_raw is not None else None
         if since is not None and before is not None and since > before:
@@ -434,21 +465,16 @@ class ServerRoutes:
         if before is not None:
             with_deleted = True
             preds.append(lambda s: s.updated_at <= before)
-        if admin and bool_arg(req, "deleted", False):
+        if req.auth.is_admin and bool_arg(req, "deleted", False):
             with_deleted = True
             preds.append(lambda s: s.deleted)
+        return with_deleted
 
-        statuses = [x.upper() for x in req.args("status")]
-        if statuses:
-            if any(x not in STATUSES for x in statuses):
-                return self._page(req, [], limit, detail, region)
-            if "DELETED" in statuses:
-                if not admin:
-                    raise forbidden("Only administrators may list deleted instances")
-                with_deleted = True
-            wanted_st = set(statuses)
-            preds.append(lambda s: s.status in wanted_st)
-
+    def _attribute_filters(self, req: Request, preds: list[Callable[[Server], bool]]) -> None:
+        """name (a regex), flavor, image, reservation_id, ip/ip6, the admin (or 2.83+)
+        attribute filters, host/node, locked (2.73+) and tags (2.26+)."""
+        admin = req.auth.is_admin
+        mv = req.microversion
         name = req.arg("name")
         if name is not None and name != "":
             try:
@@ -476,24 +502,7 @@ class ServerRoutes:
                     iprx = re.compile(re.escape(raw))
                 preds.append(_ip_matches(iprx))
         if admin or mv >= (2, 83):
-            getters: tuple[tuple[str, Callable[[Server], Any]], ...] = (
-                ("availability_zone", lambda s: s.availability_zone),
-                ("key_name", lambda s: s.key_name),
-                ("user_id", lambda s: s.user_id),
-                ("vm_state", lambda s: s.vm_state),
-                ("task_state", lambda s: s.task_state))
-            for param, get in getters:
-                raw = req.arg(param)
-                if raw is not None and raw != "":
-                    preds.append(_equals(get, raw))
-            pstate = req.arg("power_state")
-            if pstate not in (None, ""):
-                try:
-                    pv = int(pstate)
-                except ValueError:
-                    pv = {"pending": 0, "running": 1, "paused": 3, "shutdown": 4,
-                          "crashed": 6, "suspended": 7}.get(pstate.lower(), -1)
-                preds.append(lambda s: s.power_state == pv)
+            self._state_filters(req, preds)
         if admin:
             for param in ("host", "node"):
                 raw = req.arg(param)
@@ -505,47 +514,66 @@ class ServerRoutes:
         if mv >= (2, 26):
             self._tag_filters(req, preds)
 
+    @staticmethod
+    def _state_filters(req: Request, preds: list[Callable[[Server], bool]]) -> None:
+        getters: tuple[tuple[str, Callable[[Server], Any]], ...] = (
+            ("availability_zone", lambda s: s.availability_zone),
+            ("key_name", lambda s: s.key_name),
+            ("user_id", lambda s: s.user_id),
+            ("vm_state", lambda s: s.vm_state),
+            ("task_state", lambda s: s.task_state))
+        for param, get in getters:
+            raw = req.arg(param)
+            if raw is not None and raw != "":
+                preds.append(_equals(get, raw))
+        pstate = req.arg("power_state")
+        if pstate not in (None, ""):
+            try:
+                pv = int(pstate)
+            except ValueError:
+                pv = {"pending": 0, "running": 1, "paused": 3, "shutdown": 4,
+                      "crashed": 6, "suspended": 7}.get(pstate.lower(), -1)
+            preds.append(lambda s: s.power_state == pv)
+
+    @staticmethod
+    def _sort_args(req: Request) -> tuple[list[str], list[str]]:
         sort_keys = req.args("sort_key")
         sort_dirs = req.args("sort_dir")
         for k in sort_keys:
             if k not in SORT_ATTRS:
                 raise invalid_query("sort_key", k, f"'{k}' is not one of "
                                                    f"{sorted(SORT_ATTRS)}")
-            if k in ("host", "node") and not admin:
+            if k in ("host", "node") and not req.auth.is_admin:
                 raise forbidden(f"Only administrators can sort servers by {k}")
         for d in sort_dirs:
             if d not in ("asc", "desc"):
                 raise invalid_query("sort_dir", d, f"'{d}' is not one of ['asc', 'desc']")
+        return sort_keys, sort_dirs
 
-        items, pos = self.ordered(region, ex, with_deleted)
-        if sort_keys:
-            candidates = [s for s in items if all(p(s) for p in preds)]
-            self._custom_sort(candidates, sort_keys, sort_dirs)
-            start = 0
-            if marker is not None:
-                start = self._custom_marker(region, candidates, marker, sort_keys, sort_dirs)
-            page = candidates[start:start + limit]
-        else:
-            start = 0
-            if marker is not None:
-                idx = pos.get(marker)
-                if idx is None:
-                    idx = self._marker_position(region, items, marker)
-                start = idx + 1 if marker in pos else idx
-            page = []
-            if limit:
-                if preds:
-                    for s in _islice_from(items, start):
-                        for p in preds:
-                            if not p(s):
-                                break
-                        else:
-                            page.append(s)
-                            if len(page) >= limit:
-                                break
-                else:
-                    page = items[start:start + limit]
-        return self._page(req, page, limit, detail, region)
+    def _default_page(self, region: RegionState, items: list[Server], pos: dict[str, int],
+                      preds: list[Callable[[Server], bool]], marker: str | None,
+                      limit: int) -> list[Server]:
+        """A page in the cached default order (created_at desc), from just after marker."""
+        start = 0
+        if marker is not None:
+            idx = pos.get(marker)
+            if idx is None:
+                idx = self._marker_position(region, items, marker)
+            start = idx + 1 if marker in pos else idx
+        page: list[Server] = []
+        if not limit:
+            return page
+        if not preds:
+            return items[start:start + limit]
+        for s in _islice_from(items, start):
+            for p in preds:
+                if not p(s):
+                    break
+            else:
+                page.append(s)
+                if len(page) >= limit:
+                    break
+        return page
 
     @staticmethod
     def _tag_filters(req: Request, preds: list[Callable[[Server], bool]]) -> None:
