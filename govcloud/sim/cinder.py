@@ -24,6 +24,7 @@ from govcloud.sim.cinder_admin import (
     VOLUME_FILTERS,
     CinderAdminMixin,
     cts,
+    webob_not_found,
 )
 from govcloud.sim.http import (
     ApiError,
@@ -85,6 +86,10 @@ class CinderAPI(CinderAdminMixin):
         for method, path, handler in routes:
             add("volume", method, "/v3" + path, handler)
             add("volume", method, "/v3/{project_id}" + path, handler)
+        # anything else: WebOb's 404 page, after the token check under /v3 (keystonemiddleware
+        # is in the v3 pipeline) and without one elsewhere (paste's urlmap)
+        router.fallback("volume", "/v3", webob_not_found)
+        router.fallback("volume", "/", webob_not_found, auth=False)
 
     # --- discovery -----------------------------------------------------------------------------
 

@@ -43,6 +43,54 @@ def cts(t: dt.datetime | None) -> str | None:
 def over_limit(message: str) -> ApiError:
     return ApiError(413, message, headers={"Retry-After": "0"})
 
+
+def _accepted(accept: str | None, offers: tuple[str, ...]) -> str | None:
+    """WebOb's ``acceptable_offers(...)[0]``: the offer the Accept header ranks highest (the
+    most specific matching range gives an offer its q; ties go to the earlier offer)."""
+    if not accept:
+        return offers[0]
+    ranges: list[tuple[str, float]] = []
+    for item in accept.split(","):
+        kind, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        ranges.append((kind.lower(), q))
+    best: tuple[float, str] | None = None
+    for offer in offers:
+        major = offer.split("/")[0]
+        matches = [(3 if k == offer else 2 if k == f"{major}/*" else 1, q)
+                   for k, q in ranges if k in (offer, f"{major}/*", "*/*")]
+        if matches and (q := max(matches)[1]) > 0 and (best is None or q > best[0]):
+            best = (q, offer)
+    return best[1] if best else None
+
+
+def webob_not_found(req: Request, project_id: str | None = None) -> Response:
+    """What cinder-api answers for a path (or method) its router does not take: WebOb's own
+    ``HTTPNotFound`` page, not a Cinder fault — HTML, JSON or plain text by the Accept header
+    (the real cloud's, tests/realcloud/test_differential.py)."""
+    offer = _accepted(req.header("accept"), ("text/html", "application/json"))
+    if offer == "text/html":
+        body = ("<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n  "
+                "<h1>404 Not Found</h1>\n  The resource could not be found.<br /><br />\n\n\n\n"
+                " </body>\n</html>")
+        ctype = "text/html; charset=UTF-8"
+    elif offer == "application/json":
+        body = json.dumps({"message": "The resource could not be found.<br /><br />\n\n\n",
+                           "code": "404 Not Found", "title": "Not Found"})
+        ctype = "application/json"
+    else:
+        body = "404 Not Found\n\nThe resource could not be found.\n\n   "
+        ctype = "text/plain; charset=UTF-8"
+    return Response(status=404, body=body.encode(), headers={"Content-Type": ctype})
+
+
 class CinderBase:
     """Lookups, validation and quota accounting shared by every Cinder handler."""
 

@@ -230,6 +230,16 @@ class Router:
 
     def __init__(self) -> None:
         self.routes: dict[str, list[Route]] = {}
+        # service → what answers a path (or method) no route takes, first match wins
+        self.fallbacks: dict[str, list[Route]] = {}
+
+    def fallback(self, service: str, prefix: str, handler: Handler, *,
+                 auth: bool = True) -> None:
+        """``handler`` answers any method on a path under ``prefix`` that no route takes
+        (instead of the 404 or 405 error body)."""
+        regex = "^" + re.escape(prefix.rstrip("/")) + "(/|$)"
+        self.fallbacks.setdefault(service, []).append(Route("*", re.compile(regex), handler,
+                                                            auth))
 
     def add(self, service: str, method: str, pattern: str, handler: Handler, *,
             auth: bool = True) -> None:
@@ -245,6 +255,9 @@ class Router:
                 if r.method == method or (method == "HEAD" and r.method == "GET"):
                     return r, m.groupdict()
                 allowed = True
+        for r in self.fallbacks.get(service, []):
+            if r.regex.match(path):
+                return r, {}
         if allowed:
             raise ApiError(405, "The method specified is not allowed for this resource.")
         raise not_found("The resource could not be found.")

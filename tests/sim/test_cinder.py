@@ -205,3 +205,29 @@ def test_an_admin_sees_admin_fields_and_extensions_only_on_show_and_detail(sim):
     old = admin.get(f"/volumes/{vid}", microversion="3.20")  # provider_id came with 3.21
     assert "provider_id" not in _fields(old) and "migration_status" in _fields(old)
 
+
+def test_a_path_cinder_does_not_route_is_webobs_404_page(sim):
+    """cinder-api's router answers an unknown path or method with WebOb's HTTPNotFound, not a
+    Cinder fault: HTML (or JSON, or text, by Accept), after the token check under /v3 and
+    without one elsewhere — as the real cloud answered tests/realcloud/test_differential.py's
+    version-document call (the endpoint's root, /v3/{project_id}/)."""
+    volume = sim.connect().block_storage
+    root = volume.get("/", raise_exc=False)
+    assert root.status_code == 404 and root.headers["Content-Type"].startswith("text/html")
+    assert "<h1>404 Not Found</h1>" in root.text
+    as_json = volume.get("/", raise_exc=False, headers={"Accept": "application/json"})
+    assert as_json.json() == {"message": "The resource could not be found.<br /><br />\n\n\n",
+                              "code": "404 Not Found", "title": "Not Found"}
+    as_text = volume.get("/nothing", raise_exc=False, headers={"Accept": "text/plain"})
+    assert as_text.text == "404 Not Found\n\nThe resource could not be found.\n\n   "
+    wrong_method = volume.delete("/volumes", raise_exc=False)
+    assert wrong_method.status_code == 404 and "<h1>404 Not Found</h1>" in wrong_method.text
+    missing = volume.get(f"/volumes/{'0' * 32}", raise_exc=False)  # a Cinder fault still
+    assert missing.status_code == 404 and "itemNotFound" in missing.json()
+    endpoint = volume.get_endpoint()
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(endpoint + "/nothing", timeout=10)
+    assert exc.value.code == 401  # keystonemiddleware runs before the router
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(sim.base_url + "/PROD/volume/v2/x", timeout=10)
+    assert exc.value.code == 404 and b"<h1>404 Not Found</h1>" in exc.value.read()
