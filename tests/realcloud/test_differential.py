@@ -723,13 +723,6 @@ VOLUME_SCRIPT: dict[str, Callable[[Target], dict[str, Any]]] = {
 }
 
 
-
-# First run against the real cloud (2026-12-07) found these simulator differences, not yet
-# mended: the volume version document's 404 body (real: none), volume fields (the simulator
-# adds migration_status and provider_id, and shows os-vol-tenant-attr:tenant_id on create and
-# update), and overLimit without retryAfter. strict: once they are mended this must pass.
-@pytest.mark.xfail(strict=True, reason="known simulator differences in block storage "
-                   "(version 404 body, volume fields, overLimit retryAfter)")
 def test_block_storage_answers_like_the_real_cloud(real_target: Target,
                                                    sim_target: Target) -> None:
     real = {name: call(real_target) for name, call in VOLUME_SCRIPT.items()}
