@@ -9,21 +9,20 @@ run used PostgreSQL, its end vacuums the catalogs it churned."""
 from __future__ import annotations
 
 import os
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from govcloud.sim.server import RunningSimulator, start
-from govcloud.store.engine import make_engine, normalise_url
+from govcloud.store.engine import make_engine
+from tests.databases import PG_ENV, Made, fresh_database, migrated_engine
 
-PG_ENV = "GOVCLOUD_TEST_DATABASE_URL"
 # the catalogs a CREATE/DROP SCHEMA with govcloud's tables writes to
 CHURNED_CATALOGS = ("pg_attribute", "pg_class", "pg_depend", "pg_type", "pg_index",
                     "pg_constraint", "pg_attrdef", "pg_sequence", "pg_namespace")
-_schemas_made = 0
 
 
 @pytest.fixture(autouse=True)
@@ -37,31 +36,22 @@ def isolated_state_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'govcloud.db'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set")
-    global _schemas_made
-    _schemas_made += 1
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = normalise_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database migrated to the newest revision (a test module that needs
+    something else under this name overrides it)."""
+    with migrated_engine(database_url) as eng:
+        yield eng
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Vacuum the system catalogs the run's schemas churned (see the module's docstring)."""
     base = os.environ.get(PG_ENV)
-    if not base or not _schemas_made:
+    if not base or not Made.schemas:
         return
     engine = make_engine(base)
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,30 +33,16 @@ from govcloud.services.audit_anchor import (
     verify_log,
 )
 from govcloud.store.audit import AuditLog, append_committed
-from govcloud.store.engine import make_engine
-from govcloud.store.migrate import upgrade
+from tests.databases import T0, Clock, migrated_engine
 
-T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 AT = DateTime(timezone=True)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture
 def plain(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    eng = make_engine(database_url)
-    try:
+    """The store's engine without the audit key (a writer of the database that holds no key)."""
+    with migrated_engine(database_url) as eng:
         yield eng
-    finally:
-        eng.dispose()
 
 
 @pytest.fixture

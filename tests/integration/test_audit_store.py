@@ -6,8 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -27,27 +26,7 @@ from govcloud.store.audit import (
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade
 from govcloud.store.principals import PrincipalRepository
-
-T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    eng = make_engine(database_url)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
+from tests.databases import T0, Clock
 
 
 def fill(engine: Engine, n: int) -> None:

@@ -5,10 +5,8 @@ changes, a never-synced store exports its sites as stale, and a tampered audit c
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import Engine, text
 
@@ -16,21 +14,9 @@ from govcloud.domain.metrics import FAMILIES
 from govcloud.domain.sites import default_sites
 from govcloud.services.metrics import MetricsSnapshots, Snapshot, SnapshotBuilder
 from govcloud.store.audit import append_committed
-from govcloud.store.engine import make_engine
-from govcloud.store.migrate import upgrade_engine
 from monitors.collector import GovcloudCollector
 
 from .control.metrics_util import parse, select, value
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = make_engine(database_url)
-    upgrade_engine(eng)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
 
 
 class CountingBuilder(SnapshotBuilder):

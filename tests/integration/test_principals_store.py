@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, text
@@ -23,31 +22,13 @@ from govcloud.store.principals import (
     hash_token,
     new_token,
 )
-
-T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    eng = make_engine(database_url)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
+from tests.databases import T0, Clock
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    """Stands where a test puts it (``clock.now = ...``)."""
+    return Clock(step=timedelta(0))
 
 
 def repo(session: Session, clock: Clock) -> PrincipalRepository:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,23 +17,11 @@ from govcloud.domain.health import SERVICES
 from govcloud.domain.sites import default_sites
 from govcloud.services.health import Prober, health
 from govcloud.sim.server import RunningSimulator
-from govcloud.store.engine import make_engine
-from govcloud.store.migrate import upgrade_engine
 from govcloud.workers.probe import PeriodicWorker
 
 pytestmark = pytest.mark.slow
 
 SITES = default_sites()
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = make_engine(database_url)
-    upgrade_engine(eng)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
 
 
 def call(url: str, method: str = "POST", body: dict[str, object] | None = None) -> None:

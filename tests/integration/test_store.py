@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,16 +19,6 @@ from govcloud.store.tables import SiteRow, metadata
 from govcloud.store.tables_provisioning import ProvisionEventRow, ReservationLedgerRow
 
 HEAD = "0011_server_ssh"  # the newest revision in migrations/versions
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    eng = make_engine(database_url)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
 
 
 def test_current_of_an_empty_database_is_none(database_url: str) -> None:

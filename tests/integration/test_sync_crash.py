@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +21,7 @@ from govcloud.services.plane import build_plane
 from govcloud.services.sync import Syncer
 from govcloud.settings import load_settings
 from govcloud.sim.server import RunningSimulator
-from govcloud.store.engine import make_engine
 from govcloud.store.inventory import sync_states, table
-from govcloud.store.migrate import upgrade
 from govcloud.workers.sync import SyncWorker, start_workers
 
 pytestmark = pytest.mark.slow
@@ -60,16 +57,6 @@ CHILD = textwrap.dedent("""
     Syncer(engine=make_engine(url), sites=sites, connections=lambda: conns).sync(full=True)
     print("DONE", flush=True)
 """)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    eng = make_engine(database_url)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
 
 
 def live_counts(engine: Engine) -> dict[str, int]:

@@ -4,7 +4,6 @@ loopback port, and a bootstrapped bureau-admin. One plane per module and databas
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -24,12 +23,12 @@ from govcloud.domain.rbac import Principal, Role
 from govcloud.settings import load_settings
 from govcloud.sim.server import RunningSimulator, start
 from govcloud.store.audit import write_session
-from govcloud.store.engine import make_engine, normalise_url
+from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.store.principals import PrincipalRepository
 from govcloud.store.tables import utcnow
+from tests.databases import fresh_database
 
-PG_ENV = "GOVCLOUD_TEST_DATABASE_URL"
 TENANTS = Path(__file__).resolve().parents[3] / "tenants"
 SMALL = ("gd-psd", "gd-tax", "gd-hrss", "gd-edu", "gd-agri", "gd-data", "guangzhou", "shenzhen",
          "shantou")
@@ -94,34 +93,11 @@ def small_catalogue(directory: Path) -> Path:
     return directory
 
 
-@contextmanager
-def _database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A new, empty database of ``kind``: a SQLite file, or a PostgreSQL schema of its own
-    (dropped afterwards)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'govcloud.db'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = normalise_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
-
 @pytest.fixture(scope="module",
                 params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def plane_database(request: pytest.FixtureRequest,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with _database(request.param, tmp_path_factory) as url:
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
         yield url
 
 
@@ -195,7 +171,7 @@ def fresh_plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
     """A plane of this test's own (a new simulator, database of the module's kind and
     server): what the module's other tests did to ``plane`` cannot show in it."""
     kind = "sqlite" if plane_database.startswith("sqlite") else "postgresql"
-    with (_database(kind, tmp_path_factory) as url,
+    with (fresh_database(kind, tmp_path_factory.mktemp("db")) as url,
           _running_plane(url, tmp_path_factory.mktemp("plane"), plane_settings,
                          _workers(request)) as result):
         yield result
