@@ -216,12 +216,7 @@ def server_view(ctx: ViewCtx, s: Server, *, show: bool = False,
         "OS-EXT-STS:power_state": s.power_state,
     }
     if status in FAULT_STATUSES and s.fault:
-        fault = s.fault
-        if ctx.admin and fault.get("code") == 500 and "details" not in fault:
-            fault = {**fault, "details": _fault_details(fault.get("message", ""))}
-        elif not ctx.admin and "details" in fault and fault.get("code") == 500:
-            fault = {k: v for k, v in fault.items() if k != "details"}
-        d["fault"] = fault
+        d["fault"] = _fault_view(ctx, s.fault)
     if status in PROGRESS_STATUSES:
         d["progress"] = 0
     if s.port_ids or s.deleted:
@@ -266,6 +261,15 @@ def server_view(ctx: ViewCtx, s: Server, *, show: bool = False,
     if ctx.mv_2_96:
         d["pinned_availability_zone"] = s.requested_availability_zone
     return d
+
+
+def _fault_view(ctx: ViewCtx, fault: dict[str, Any]) -> dict[str, Any]:
+    """A 500 fault carries its details for an admin only."""
+    if ctx.admin and fault.get("code") == 500 and "details" not in fault:
+        return {**fault, "details": _fault_details(fault.get("message", ""))}
+    if not ctx.admin and "details" in fault and fault.get("code") == 500:
+        return {k: v for k, v in fault.items() if k != "details"}
+    return fault
 
 
 def _fault_details(message: str) -> str:
