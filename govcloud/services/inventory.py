@@ -83,7 +83,8 @@ class CatalogueCache:
 
 
 class HasCatalogue(Protocol):
-    """A catalogue cache: this module's, or the API's (``app.state.catalogue_cache``)."""
+    """A catalogue cache (:class:`CatalogueCache`; the control plane's is
+    ``Plane.catalogue_cache``)."""
 
     def get(self) -> Catalogue | None: ...
 
@@ -103,16 +104,6 @@ def rbac_city(department: Department) -> str | None:
     """The city a department counts under for RBAC: a city's own tenant is its city's;
     provincial departments and vertical branches belong to no city (PRODUCT.md)."""
     return department.city if department.kind is DepartmentKind.CITY else None
-
-
-def catalogue_for(state: Any) -> HasCatalogue:
-    """The state's catalogue cache (the API app makes one), or a new one of this module's."""
-    cache: HasCatalogue | None = getattr(state, "catalogue_cache", None)
-    if cache is None:
-        cache = CatalogueCache(getattr(state, "catalogue_dir", None),
-                               [s.name for s in state.settings.site_list()])
-        state.catalogue_cache = cache
-    return cache
 
 
 # --- scope ------------------------------------------------------------------------------------

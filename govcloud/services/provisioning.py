@@ -14,7 +14,8 @@ snapshot minus what other approved requests hold, and records the reservation in
 locked transaction (``govcloud.store.provisioning`` explains the locking). A request that does
 not fit gets ``InsufficientCapacity`` with the placement's explanation and stays submitted.
 
-Where each part lives (this module is their entry point, and builds the API's context):
+Where each part lives (this module is their entry point; ``govcloud.services.plane`` builds
+the API's context):
 ``provisioning_requests`` (submit, show, list, cancel, ``submit_approved``),
 ``provisioning_approval`` (approve, reject: the batch engine), ``provisioning_lifecycle`` (the
 job worker's state changes, ``wait_for``), ``provisioning_common`` (``ProvisioningContext``,
@@ -30,19 +31,7 @@ the job worker then provisions it like any other approved request, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from govcloud.domain.catalogue import Catalogue
-from govcloud.domain.provisioning import (
-    DEFAULT_POLICY,
-    RequestSpec,
-    SiteTarget,
-    auto_approve_from_config,
-    policy_from_config,
-)
-from govcloud.errors import InsufficientCapacity, NotFound
-from govcloud.services.inventory import catalogue_for
+from govcloud.errors import InsufficientCapacity
 from govcloud.services.provisioning_approval import (
     APPROVAL_GATHER_S,
     APPROVAL_IDLE_S,
@@ -80,44 +69,12 @@ from govcloud.services.provisioning_requests import (
     submit,
     submit_approved,
 )
-from govcloud.store.tables import utcnow
 
 __all__ = [
     "APPROVAL_GATHER_S", "APPROVAL_IDLE_S", "WORKER", "Clock", "InsufficientCapacity",
     "ProvisioningContext", "Validator", "_Approval", "_approve", "_approve_batch", "approve",
-    "cancel", "complete", "context_for", "event", "fail", "ledger_check", "list_requests",
+    "cancel", "complete", "event", "fail", "ledger_check", "list_requests",
     "pending", "project_of", "record_server", "reject", "request_json", "request_spec", "show",
     "start", "submit", "submit_approved", "system_in_progress", "wait_for", "write_inventory",
 ]
 
-
-def context_for(state: Any) -> ProvisioningContext:
-    """The control plane's context, made once and kept on ``state`` (engine, settings, clouds,
-    catalogue)."""
-    ctx: ProvisioningContext | None = getattr(state, "provisioning", None)
-    if ctx is not None:
-        return ctx
-    settings = state.settings
-    cache = catalogue_for(state)
-
-    def catalogue() -> Catalogue:
-        value = cache.get()
-        if value is None:
-            raise NotFound("no department catalogue", hint="start the server with --catalogue")
-        return value
-
-    def validator(spec: RequestSpec, targets: Sequence[SiteTarget]) -> list[str]:
-        from govcloud.cloud.provision import check_references
-
-        conns = state.clouds.connections()
-        return [p for t in targets
-                for p in check_references(conns[t.site], t.site, spec)]
-
-    ctx = ProvisioningContext(
-        engine=state.engine, sites=settings.site_list(), catalogue=catalogue,
-        policy=policy_from_config(settings.dr_policy) if settings.dr_policy else DEFAULT_POLICY,
-        auto_approve=auto_approve_from_config(settings.auto_approve),
-        group_policy=settings.provision_group_policy, validator=validator,
-        clock=getattr(state, "clock", utcnow), playbooks=dict(settings.provision_playbooks))
-    state.provisioning = ctx
-    return ctx
