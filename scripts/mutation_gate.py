@@ -178,21 +178,21 @@ MUTATIONS: tuple[Mutation, ...] = (
          "::test_city_operator_sees_and_changes_only_its_city",),
         "GET /audit lists only the entries of the caller's departments"),
     Mutation(
-        "scope-hosts", "govcloud/api/routes_migrate.py",
+        "scope-hosts", "govcloud/services/migration_access.py",
         'service.list_hosts(engine, department=department, departments=codes)',
         'service.list_hosts(engine, department=department, departments=None)',
         tuple(f"{SCOPED}::test_a_list_shows_exactly_the_departments_the_caller_may_view"
               f"[sqlite-hosts-{who}]" for who in SCOPED_WHO),
         "GET /hosts lists only the caller's departments' legacy hosts"),
     Mutation(
-        "scope-inventory", "govcloud/api/routes_migrate.py",
-        "service.dynamic_inventory(engine, _settings(request), departments=codes)",
-        "service.dynamic_inventory(engine, _settings(request), departments=None)",
+        "scope-inventory", "govcloud/services/migration_access.py",
+        "service.dynamic_inventory(engine, settings, departments=codes)",
+        "service.dynamic_inventory(engine, settings, departments=None)",
         tuple(f"{SCOPED}::test_a_list_shows_exactly_the_departments_the_caller_may_view"
               f"[sqlite-inventory-{who}]" for who in SCOPED_WHO),
         "GET /inventory (Ansible) holds only the caller's departments' hosts"),
     Mutation(
-        "scope-waves", "govcloud/api/routes_migrate.py",
+        "scope-waves", "govcloud/services/migration_access.py",
         "if codes is None or w.department in codes]", "if True]",
         tuple(f"{SCOPED}::test_a_list_shows_exactly_the_departments_the_caller_may_view"
               f"[sqlite-waves-{who}]" for who in SCOPED_WHO),

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy import func as sa_func
 from sqlmodel import Session, col, select
 
 from govcloud.domain.legacy import Endpoint, LegacyHost, Survey, TargetCopy
@@ -233,6 +234,13 @@ def events(session: Session, wave_id: str, *, after: int = 0,
         select(MigrationEventRow).where(MigrationEventRow.wave == wave_id,
                                         col(MigrationEventRow.id) > after)
         .order_by(col(MigrationEventRow.id)).limit(limit)))
+
+
+def last_event_id(session: Session, wave_id: str) -> int:
+    """The id of the wave's newest event (0 when it has none)."""
+    found = session.exec(select(sa_func.max(MigrationEventRow.id))
+                         .where(MigrationEventRow.wave == wave_id)).one()
+    return int(found or 0)
 
 
 # --- sign-offs and endpoints -----------------------------------------------------------------
