@@ -12,12 +12,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 import yaml
+from pydantic import BaseModel
 
+from govcloud.api import models
 from govcloud.domain.text import printable
 from govcloud.errors import (
     ConflictError,
@@ -36,6 +38,15 @@ SERVER_ENV = "GOVCLOUD_SERVER"
 TOKEN_ENV = "GOVCLOUD_TOKEN"
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 300.0  # an apply of the whole province takes a while
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def as_json(answer: BaseModel) -> Any:
+    """A parsed answer as the server sent it: the same keys in the same order (what
+    ``--json`` prints). The server leaves out the fields a service did not return
+    (``exclude_unset``), and so does this."""
+    return answer.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def contexts_file() -> Path:
@@ -246,6 +257,88 @@ class ApiClient:
 
     def delete(self, path: str, **params: Any) -> Any:
         return self.request("DELETE", path, params=_clean(params))
+
+    # --- typed: the answer parsed into its model (govcloud.api.models) -------------------
+
+    def get_as(self, model: type[M], path: str, **params: Any) -> M:
+        """``GET path``, the answer parsed into ``model`` (the route's response model)."""
+        return model.model_validate(self.get(path, **params))
+
+    def post_as(self, model: type[M], path: str, body: Any = None, **params: Any) -> M:
+        return model.model_validate(self.post(path, body, **params))
+
+    def whoami(self) -> models.WhoAmI:
+        return self.get_as(models.WhoAmI, "/whoami")
+
+    def status(self) -> models.Status:
+        return self.get_as(models.Status, "/status")
+
+    def sync_status(self) -> models.SyncStatus:
+        return self.get_as(models.SyncStatus, "/sync/status")
+
+    def sync(self, *, full: bool = False, sites: list[str] | None = None
+             ) -> models.SyncAnswer:
+        return self.post_as(models.SyncAnswer, "/sync", {"full": full, "sites": sites})
+
+    def capacity(self, *, site: str | None = None, flavor: str | None = None,
+                 what_if_lose: str | None = None,
+                 fit: list[str] | None = None) -> models.Capacity:
+        return self.get_as(models.Capacity, "/capacity", site=site, flavor=flavor,
+                           what_if_lose=what_if_lose, fit=fit)
+
+    def servers(self, *, department: str | None = None, site: str | None = None,
+                status: str | None = None, limit: int | None = None,
+                cursor: str | None = None) -> models.ServerPage:
+        return self.get_as(models.ServerPage, "/servers", department=department, site=site,
+                           status=status, limit=limit, cursor=cursor)
+
+    def server(self, site: str, server_id: str) -> models.ServerDetail:
+        return self.get_as(models.ServerDetail, api_path("servers", site, server_id))
+
+    def hypervisors(self, *, site: str | None = None) -> models.Hypervisors:
+        return self.get_as(models.Hypervisors, "/hypervisors", site=site)
+
+    def usage(self) -> models.Usage:
+        return self.get_as(models.Usage, "/usage")
+
+    def probes(self) -> models.Probes:
+        return self.get_as(models.Probes, "/health/probes")
+
+    def departments(self) -> models.DepartmentList:
+        return self.get_as(models.DepartmentList, "/departments")
+
+    def department(self, code: str) -> models.DepartmentView:
+        return self.get_as(models.DepartmentView, api_path("departments", code))
+
+    def requests(self, *, state: list[str] | None = None, department: str | None = None,
+                 limit: int | None = None) -> models.RequestList:
+        return self.get_as(models.RequestList, "/requests", state=state,
+                           department=department, limit=limit)
+
+    def provision_request(self, request_id: int, *, after_event: int | None = None
+                          ) -> models.RequestDetail:
+        return self.get_as(models.RequestDetail, api_path("requests", request_id),
+                           after_event=after_event)
+
+    def waves(self, *, department: str | None = None) -> models.WaveList:
+        return self.get_as(models.WaveList, "/migrate/waves", department=department)
+
+    def wave(self, wave_id: str, *, gate: int | None = None) -> models.WaveDetail:
+        return self.get_as(models.WaveDetail, api_path("migrate", "waves", wave_id),
+                           gate=gate)
+
+    def wave_events(self, wave_id: str, *, after: int = 0) -> models.WaveEvents:
+        return self.get_as(models.WaveEvents,
+                           api_path("migrate", "waves", wave_id, "events"), after=after)
+
+    def hosts(self, *, department: str | None = None) -> models.HostList:
+        return self.get_as(models.HostList, "/hosts", department=department)
+
+    def principals(self, *, role: str | None = None) -> models.PrincipalList:
+        return self.get_as(models.PrincipalList, "/principals", role=role)
+
+    def audit(self, **params: Any) -> models.AuditPage:
+        return self.get_as(models.AuditPage, "/audit", **params)
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:

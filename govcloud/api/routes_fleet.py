@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from govcloud.api.contract import name_query
 from govcloud.api.deps import get_engine, get_plane, require
 from govcloud.api.fields import Identifier
+from govcloud.api.models import HostServers, Hypervisors, ServerDetail, Usage, answers
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import fleet
 from govcloud.services import inventory as inv
@@ -29,7 +30,8 @@ def _sites(request: Request) -> list[str]:
     return [s.name for s in get_plane(request).sites]
 
 
-@router.get("/hypervisors", summary="hypervisors with vCPU/RAM/disk per host; services down")
+@router.get("/hypervisors", **answers(Hypervisors),
+            summary="hypervisors with vCPU/RAM/disk per host; services down")
 def hypervisors(request: Request, engine: Engine_,
                 _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))],
                 site: Annotated[str | None, name_query()] = None,
@@ -38,14 +40,15 @@ def hypervisors(request: Request, engine: Engine_,
                              cache=get_plane(request).snapshot)
 
 
-@router.get("/hypervisors/{site}/{host}/servers", summary="the servers on one hypervisor")
+@router.get("/hypervisors/{site}/{host}/servers", **answers(HostServers),
+            summary="the servers on one hypervisor")
 def host_servers(request: Request, engine: Engine_, site: Identifier, host: Identifier,
                  _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))]
                  ) -> dict[str, Any]:
     return fleet.host_servers(engine, sites=_sites(request), site=site, host=host)
 
 
-@router.get("/servers/{site}/{server_id}",
+@router.get("/servers/{site}/{server_id}", **answers(ServerDetail),
             summary="one server: stored figures, and addresses, metadata, tags read live")
 def server(request: Request, engine: Engine_, site: Identifier, server_id: Identifier,
            principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))]
@@ -57,7 +60,8 @@ def server(request: Request, engine: Engine_, site: Identifier, server_id: Ident
                                live=fleet.live_reader(plane.clouds.connections))
 
 
-@router.get("/usage", summary="quota usage, servers and last change per department and site")
+@router.get("/usage", **answers(Usage),
+            summary="quota usage, servers and last change per department and site")
 def usage(request: Request, engine: Engine_,
           principal: Annotated[Principal, Depends(require(Action.VIEW_DEPARTMENT, scoped=True))]
           ) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from govcloud.api.deps import CurrentPrincipal, PlaneDep, require
+from govcloud.api.models import ProbedNow, Probes, answers
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import health as service
 from govcloud.services.plane import Plane
@@ -26,12 +27,14 @@ def _health(plane: Plane) -> dict[str, Any]:
                           stale_after_s=stale_after)
 
 
-@router.get("/health/probes", summary="the newest probe of every site's service APIs")
+@router.get("/health/probes", **answers(Probes),
+            summary="the newest probe of every site's service APIs")
 def probes(plane: PlaneDep, _principal: CurrentPrincipal) -> dict[str, Any]:
     return _health(plane)
 
 
-@router.post("/health/probes", summary="probe every site's service APIs now (operator)")
+@router.post("/health/probes", **answers(ProbedNow),
+             summary="probe every site's service APIs now (operator)")
 def probe_now(plane: PlaneDep,
               principal: Annotated[Principal, Depends(require(Action.SYNC_RUN))]
               ) -> dict[str, Any]:

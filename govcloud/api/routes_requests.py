@@ -14,6 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from govcloud.api.contract import Id, Line, cursor, name_query, names_query
 from govcloud.api.deps import CurrentPrincipal, get_plane
+from govcloud.api.models import (
+    ProvisioningPolicy,
+    ProvisionRequest,
+    RequestDetail,
+    RequestList,
+    Submitted,
+    answers,
+)
 from govcloud.domain.limits import MAX_NAME
 from govcloud.services import provisioning as svc
 
@@ -33,7 +41,9 @@ def _wake(request: Request) -> None:
         worker.wake()
 
 
-@router.post("/requests", status_code=201,
+@router.post("/requests", **answers(Submitted), status_code=201,
+             responses={200: {"model": Submitted,
+                              "description": "the same request was live: that one"}},
              summary="submit a provisioning request (auto-approved when the department's "
                      "policy allows); the same request for a system that has one live "
                      "answers that one (200, unchanged), a different one is 409")
@@ -48,7 +58,8 @@ def submit(request: Request, response: Response, principal: CurrentPrincipal, ct
     return answer
 
 
-@router.get("/requests", summary="requests the caller may see, newest first")
+@router.get("/requests", **answers(RequestList),
+            summary="requests the caller may see, newest first")
 def list_requests(principal: CurrentPrincipal, ctx: Ctx,
                   state: Annotated[list[Annotated[str, Field(max_length=MAX_NAME)]] | None,
                                    names_query("states (repeat the parameter)")] = None,
@@ -58,14 +69,14 @@ def list_requests(principal: CurrentPrincipal, ctx: Ctx,
                              limit=limit)
 
 
-@router.get("/requests/{request_id}",
+@router.get("/requests/{request_id}", **answers(RequestDetail),
             summary="one request with its servers and progress events after `after_event`")
 def show(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
          after_event: Annotated[int, cursor("events after this id")] = 0) -> dict[str, Any]:
     return svc.show(ctx, principal, request_id, after_event=after_event)
 
 
-@router.post("/requests/{request_id}/approve",
+@router.post("/requests/{request_id}/approve", **answers(ProvisionRequest),
              summary="approve: reserves capacity and quota, or 409 insufficient capacity")
 def approve(request: Request, request_id: Annotated[int, Id], principal: CurrentPrincipal,
             ctx: Ctx) -> dict[str, Any]:
@@ -86,20 +97,22 @@ class Cancellation(BaseModel):
     reason: Line | None = Field(None, description="why (default: cancelled by NAME)")
 
 
-@router.post("/requests/{request_id}/reject", summary="reject with a reason")
+@router.post("/requests/{request_id}/reject", **answers(ProvisionRequest),
+             summary="reject with a reason")
 def reject(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
            body: Rejection) -> dict[str, Any]:
     return svc.reject(ctx, principal, request_id, body.reason)
 
 
-@router.post("/requests/{request_id}/cancel",
+@router.post("/requests/{request_id}/cancel", **answers(ProvisionRequest),
              summary="cancel a submitted or approved request (releases its reservation)")
 def cancel(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
            body: Cancellation | None = None) -> dict[str, Any]:
     return svc.cancel(ctx, principal, request_id, body.reason if body else None)
 
 
-@router.get("/provisioning/policy", summary="the DR policy table and auto-approval policies")
+@router.get("/provisioning/policy", **answers(ProvisioningPolicy),
+            summary="the DR policy table and auto-approval policies")
 def policy(principal: CurrentPrincipal, ctx: Ctx) -> dict[str, Any]:
     del principal  # any authenticated principal may read the rules
     return {"dr_policy": ctx.policy.to_list(),

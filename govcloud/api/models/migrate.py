@@ -33,7 +33,7 @@ class LegacyHost(ApiModel):
     surveyed_at: Time | None
     reachable: bool | None
     wave: str | None
-    live: bool | None
+    live: str | None  # which side serves: legacy or target (None: in no wave)
 
 
 class HostList(ApiModel):
@@ -199,7 +199,7 @@ class Readiness(ApiModel):
 
 class WaveHost(ApiModel):
     host: str
-    live: bool
+    live: str  # which side serves: legacy or target
     target: Endpoint | None
     copies: list[TargetCopy]
     steps: dict[str, StepState]  # step → its state

@@ -1,0 +1,198 @@
+"""The API's typed contract: every operation in ``/api/v1/openapi.json`` has a response schema
+for its success answer and for each of its error answers, every route declares a response
+model (``govcloud.api.models``), and the models take nothing away from what the services
+return.
+
+The last one is the danger of ``response_model``: FastAPI drops every key the model does not
+declare, so a model that misses a field silently takes it from the CLI's ``--json`` output and
+the console. ``test_models_keep_every_key_the_routes_return`` watches the server serialise real
+answers (a plane on the simulator, synced) and compares, per answer, the JSON the endpoint
+returned with the JSON the model let through: they must be equal, byte for byte (same keys,
+same order, same numbers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import fastapi.routing
+import pytest
+from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from govcloud.api.app import make_app
+from govcloud.api.contract import ERROR_RESPONSES
+from govcloud.api.models import ApiModel
+from govcloud.api.reference import current_openapi
+from govcloud.client import as_json
+from govcloud.settings import load_settings
+from govcloud.store.engine import make_engine
+
+from .conftest import Plane
+
+_METHODS = ("get", "post", "put", "patch", "delete")
+_ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def _json_schema(operation: dict[str, Any], status: str) -> dict[str, Any]:
+    schema: dict[str, Any] = operation["responses"][status]["content"]["application/json"][
+        "schema"]
+    return schema
+
+
+def test_every_operation_has_a_schema_for_its_answer_and_its_errors() -> None:
+    doc = current_openapi()
+    components = doc["components"]["schemas"]
+    operations = 0
+    for path, methods in doc["paths"].items():
+        for method in _METHODS:
+            if method not in methods:
+                continue
+            operations += 1
+            operation = methods[method]
+            where = f"{method.upper()} {path}"
+            success = [s for s in operation["responses"] if s.startswith("2")]
+            assert success, where
+            for status in success:
+                ref = _json_schema(operation, status).get("$ref", "")
+                assert ref.startswith("#/components/schemas/"), (where, status)
+                component = components[ref.rsplit("/", 1)[-1]]
+                # a model: named fields, or (Ansible's inventory) values of a model
+                assert component.get("properties") or isinstance(
+                    component.get("additionalProperties"), dict), (where, component)
+            for status in ERROR_RESPONSES:
+                assert _json_schema(operation, str(status)) == _ERROR_BODY, (where, status)
+    assert operations >= 46
+    error = components["ErrorBody"]
+    assert error["required"] == ["error"]
+    assert set(components["ErrorDetail"]["properties"]) == {"message", "hint", "type"}
+
+
+@pytest.fixture(scope="module")
+def routes() -> Iterator[list[APIRoute]]:
+    engine = make_engine("sqlite://")
+    try:
+        app = make_app(engine=engine, settings=load_settings())
+        found: list[APIRoute] = []
+        for route in app.routes:  # the routers as included under API_PREFIX
+            router = getattr(route, "original_router", None)
+            inner = router.routes if router is not None else [route]
+            found += [r for r in inner if isinstance(r, APIRoute)]
+        yield found
+    finally:
+        engine.dispose()
+
+
+def test_every_route_declares_a_model_and_keeps_the_keys_as_returned(
+        routes: list[APIRoute]) -> None:
+    assert len(routes) >= 46
+    for route in routes:
+        model = route.response_model
+        assert isinstance(model, type) and issubclass(model, BaseModel), route.path
+        # only the keys the service returned, not every field the model has (its defaults)
+        assert route.response_model_exclude_unset, route.path
+
+
+def test_the_models_declare_no_extra_policy_but_ignore() -> None:
+    """A model that allowed extra keys would hide a missing field from the schema; one that
+    forbade them would turn a new field into a 500. The test below is what keeps them
+    complete."""
+    assert ApiModel.model_config.get("extra") in (None, "ignore")
+
+
+class _Answers:
+    """What the server serialised: per route, the endpoint's JSON and the model's JSON."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.changed: list[tuple[str, str, str]] = []
+
+    def watch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = fastapi.routing.serialize_response
+
+        async def serialize_response(**kwargs: Any) -> Any:
+            out = await original(**kwargs)
+            if kwargs.get("field") is None:
+                return out
+            route = (kwargs.get("endpoint_ctx") or {}).get("path", "?")
+            got = json.loads(out) if isinstance(out, (bytes, str)) else out
+            before = json.dumps(jsonable_encoder(kwargs["response_content"]),
+                                ensure_ascii=False)
+            after = json.dumps(got, ensure_ascii=False)
+            self.seen[route] = self.seen.get(route, 0) + 1
+            if before != after:
+                self.changed.append((route, before[:2000], after[:2000]))
+            return out
+
+        monkeypatch.setattr(fastapi.routing, "serialize_response", serialize_response)
+
+
+def _calls(plane: Plane) -> None:
+    """A tour of the read API as a bureau-admin and a city-operator, on a synced plane."""
+    admin = plane.admin
+    assert admin.post("/sync", {"full": True})["ok"]
+    admin.post("/health/probes")
+    _, city = plane.principal("city-operator", city="shenzhen")
+    for api in (admin, city):
+        for path in ("/health", "/whoami", "/status", "/sync/status", "/servers", "/usage",
+                     "/departments", "/requests", "/provisioning/policy", "/health/probes",
+                     "/hosts", "/inventory", "/migrate/waves", "/audit"):
+            api.get(path)
+    servers = admin.get("/servers", limit=5)["servers"]
+    assert servers, "the simulator has servers"
+    one = servers[0]
+    sites = [s["site"] for s in admin.get("/status")["sites"]]
+    admin.get("/capacity", flavor=one["flavor"], what_if_lose=sites[0],
+              fit=[one["flavor"], "no-such-flavor"])
+    admin.get("/hypervisors")
+    if one["host"]:
+        admin.get(f"/hypervisors/{one['site']}/{one['host']}/servers")
+    admin.get(f"/servers/{one['site']}/{one['id']}")
+    code = admin.get("/departments")["departments"][0]["code"]
+    admin.get(f"/departments/{code}")
+    admin.get("/tenants/plan", department=[code])
+    admin.get("/principals")
+    admin.get("/audit", newest_first=True, limit=3)
+    admin.get("/audit/verify")
+
+
+def test_models_keep_every_key_the_routes_return(plane: Plane,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = _Answers()
+    answers.watch(monkeypatch)
+    _calls(plane)
+    assert not answers.changed, "\n\n".join(
+        f"{route}: the model changed the answer\n  returned: {before}\n  answered: {after}"
+        for route, before, after in answers.changed)
+    assert len(answers.seen) >= 25, sorted(answers.seen)
+
+
+def test_the_client_parses_answers_into_the_models_and_back(plane: Plane) -> None:
+    """``ApiClient``'s typed calls give the models, and ``as_json`` gives back the answer
+    exactly as the server sent it (what ``--json`` prints)."""
+    admin = plane.admin
+    admin.post("/sync", {"full": True})
+    _, city = plane.principal("city-operator", city="shenzhen")
+    for api in (admin, city):
+        typed: list[tuple[Any, str, dict[str, Any]]] = [
+            (api.whoami(), "/whoami", {}), (api.status(), "/status", {}),
+            (api.sync_status(), "/sync/status", {}),
+            (api.servers(limit=3), "/servers", {"limit": 3}), (api.usage(), "/usage", {}),
+            (api.departments(), "/departments", {}), (api.requests(), "/requests", {}),
+            (api.waves(), "/migrate/waves", {}), (api.hosts(), "/hosts", {}),
+            (api.probes(), "/health/probes", {})]
+        for answer, path, params in typed:
+            assert isinstance(answer, ApiModel), path
+            sent = api.get(path, **params)  # again: times and ages move between two calls
+            parsed = type(answer).model_validate(sent)
+            assert json.dumps(as_json(parsed), ensure_ascii=False) == json.dumps(
+                sent, ensure_ascii=False), path
+    status = admin.status()
+    assert status.sites and status.sites[0].vcpus is not None  # the whole cloud's figures
+    assert city.status().sites[0].vcpus is None  # not for a city's operator
+    capacity = admin.capacity(fit=["no-such-flavor"])
+    assert capacity.flavor_fits == {} and capacity.what_if is None
+    assert "what_if" not in as_json(capacity)
