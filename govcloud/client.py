@@ -292,7 +292,7 @@ class ApiClient:
         return self.get_as(models.ServerPage, "/servers", department=department, site=site,
                            status=status, limit=limit, cursor=cursor)
 
-    def server(self, site: str, server_id: str) -> models.ServerDetail:
+    def server_detail(self, site: str, server_id: str) -> models.ServerDetail:
         return self.get_as(models.ServerDetail, api_path("servers", site, server_id))
 
     def hypervisors(self, *, site: str | None = None) -> models.Hypervisors:
