@@ -42,7 +42,7 @@ from sync_bench import DEFAULT_PG, pg_schema
 from govcloud.cloud.connect import connect
 from govcloud.domain.audit_signing import AuditKey
 from govcloud.domain.placement import Demand
-from govcloud.domain.rbac import Principal
+from govcloud.domain.rbac import Principal, Role
 from govcloud.domain.sites import default_sites
 from govcloud.errors import TemporaryError
 from govcloud.heap import settle
@@ -62,8 +62,8 @@ TARGET_APPROVE_P99_MS = 50.0
 APPROVERS = 50
 APPROVALS = 200
 ROUNDS = 3  # rounds of APPROVALS; p99 is taken over all of them
-ADMIN = Principal("bench-admin", "bureau-admin")
-OPERATOR = Principal("bench-ops", "operator")
+ADMIN = Principal("bench-admin", Role.BUREAU_ADMIN)
+OPERATOR = Principal("bench-ops", Role.OPERATOR)
 NETWORKS = {"PROD": "prod-net", "DR-LOCAL": "dr-local-net", "DR-REMOTE": "dr-remote-net"}
 
 

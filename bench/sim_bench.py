@@ -21,7 +21,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openstack
 import openstack.config
@@ -37,9 +39,10 @@ def _status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def _get(url: str) -> dict[str, object]:
+def _get(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
+        answer: dict[str, Any] = json.loads(resp.read())
+        return answer
 
 
 def machine() -> str:
@@ -59,7 +62,7 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def run(scale: str) -> dict[str, object]:
+def run(scale: str) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="govcloud-bench-"))
     ready = work / "ready.json"
     t0 = time.perf_counter()
@@ -110,10 +113,12 @@ def run(scale: str) -> dict[str, object]:
             "rss_mb": round(rss), "peak_rss_mb": round(hwm)}
 
 
-def raw_pages(conn: openstack.connection.Connection):  # type: ignore[no-untyped-def]
+def raw_pages(conn: openstack.connection.Connection) -> Iterator[dict[str, Any]]:
     """Page through /servers/detail with the SDK's compute proxy (its session, endpoint
     discovery and negotiated microversion) and yield the server dicts as they arrive."""
-    version = conn.compute.get_endpoint_data().max_microversion
+    endpoint = conn.compute.get_endpoint_data()
+    assert endpoint is not None, "the compute endpoint was not discovered"
+    version = endpoint.max_microversion
     params: dict[str, object] = {"all_tenants": True, "limit": 1000}
     while True:
         resp = conn.compute.get("/servers/detail", params=params, microversion=version)
@@ -126,31 +131,34 @@ def raw_pages(conn: openstack.connection.Connection):  # type: ignore[no-untyped
         params = {"all_tenants": True, "limit": 1000, "marker": doc["servers"][-1]["id"]}
 
 
-def write_results(r: dict[str, object]) -> None:
+def write_results(r: dict[str, Any]) -> None:
     path = HERE / "results.md"
     if not path.exists():
         path.write_text("# Benchmark results\n\nEach section: one run of a script under "
                         "`bench/`, newest last.\n")
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    ok = lambda cond: "✅" if cond else "❌"  # noqa: E731
+
+    def ok(cond: bool) -> str:
+        return "✅" if cond else "❌"
+
     text = (
         f"\n## Simulator — {stamp}\n\n"
         f"Machine: {machine()}  \n"
         f"Command: `python bench/sim_bench.py --scale {r['scale']}`\n\n"
         "| measure | result | target |\n| --- | --- | --- |\n"
         f"| start-up to ready ({r['scale']} scale; seeding alone {r['seed_s']} s) | "
-        f"{r['startup_s']} s | < 15 s {ok(float(r['startup_s']) < 15)} |\n"  # type: ignore[arg-type]
+        f"{r['startup_s']} s | < 15 s {ok(float(r['startup_s']) < 15)} |\n"
         f"| list every server through openstacksdk's compute proxy, 3 regions, pages of "
         f"1,000 ({r['servers_total']} servers, {r['list_requests']} requests) | "
-        f"{r['list_s']} s | < 3 s {ok(float(r['list_s']) < 3)} |\n"  # type: ignore[arg-type]
+        f"{r['list_s']} s | < 3 s {ok(float(r['list_s']) < 3)} |\n"
         f"| the same as openstacksdk `Server` objects: `compute.servers(details=True, "
         f"all_projects=True, limit=1000)` ({r['sdk_objects_requests']} requests) | "
         f"{r['sdk_objects_list_s']} s | < 3 s "
         f"{ok(float(r['sdk_objects_list_s']) < 3)} (client-side object construction "
-        f"dominates, see notes) |\n"  # type: ignore[arg-type]
+        f"dominates, see notes) |\n"
         f"| simulator memory after listing (VmRSS / peak VmHWM) | "
         f"{r['rss_mb']} MB / {r['peak_rss_mb']} MB | < 500 MB "
-        f"{ok(float(r['peak_rss_mb']) < 500)} |\n"  # type: ignore[arg-type]
+        f"{ok(float(r['peak_rss_mb']) < 500)} |\n"
     )
     with path.open("a", encoding="utf-8") as fh:
         fh.write(text)

@@ -112,7 +112,7 @@ def run_database(url: str, label: str, clouds: Path) -> dict[str, Any]:
     try:
         with httpx.Client(base_url=server.url + "/api/v1", timeout=60,
                           headers={"Authorization": f"Bearer {admin.token}"}) as client:
-            params = {"department": "gd-psd", "site": "PROD", "limit": 100}
+            params: dict[str, str | int] = {"department": "gd-psd", "site": "PROD", "limit": 100}
             latency(client, "/servers", params, 20)  # warm up
             out["servers"] = latency(client, "/servers", params, 300)
             page = client.get("/servers", params=params).json()
@@ -152,7 +152,8 @@ def each_database(scale: str, pg: str | None, prefix: str,
     fresh PostgreSQL schema, each with a fresh simulator process of ``scale``."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     results = []
-    targets = [("SQLite", f"sqlite:///{work / 'govcloud.db'}", None)]
+    targets: list[tuple[str, str, Callable[[], None] | None]] = [
+        ("SQLite", f"sqlite:///{work / 'govcloud.db'}", None)]
     made = pg_schema(pg) if pg else None
     if made is not None:
         targets.append(("PostgreSQL", made[0], made[1]))

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,8 @@ async def pilot_run(server: str, token: str, total: int) -> dict[str, Any]:
 
     app = make_app(server=server, token=token, refresh_s=3600)
     out: dict[str, Any] = {}
-    frames: list[tuple[float, Any]] = []  # (when, condition) waited for by `frame`
+    # (when, condition) waited for by `frame`
+    frames: list[tuple[asyncio.Future[float], Callable[[], Any]]] = []
     loop = asyncio.get_running_loop()
 
     def composed() -> None:  # every frame the app composes
@@ -159,11 +161,11 @@ async def pilot_run(server: str, token: str, total: int) -> dict[str, Any]:
 
     async def frame(start: Any, shown: Any) -> float:
         """ms from ``start()`` to the first frame composed once ``shown()`` holds."""
-        future = loop.create_future()
+        future: asyncio.Future[float] = loop.create_future()
         frames.append((future, shown))
         t = time.perf_counter()
         start()
-        return (await asyncio.wait_for(future, 60) - t) * 1000
+        return float(await asyncio.wait_for(future, 60) - t) * 1000
 
     def key(name: str, char: str | None = None) -> Any:
         def post() -> None:
@@ -194,8 +196,9 @@ async def pilot_run(server: str, token: str, total: int) -> dict[str, Any]:
         out["open_servers_ms"] = round(await frame(lambda: app.switch_mode("servers"),
                                                    listed), 1)
         await pilot.pause(0.5)
-        table = app.screen.table
-        await frame(key("slash", "/"), lambda: app.screen.filter_wanted)
+        screen: Any = app.screen  # the servers view
+        table = screen.table
+        await frame(key("slash", "/"), lambda: screen.filter_wanted)
         keys = []
         for i, ch in enumerate(FILTER, start=1):
             name = "minus" if ch == "-" else ch

@@ -55,6 +55,7 @@ import time  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.parse  # noqa: E402
 import urllib.request  # noqa: E402
+from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
@@ -66,7 +67,8 @@ class ApiError(Exception):
     pass
 
 
-def call(server, token, method, path, body=None, **params):
+def call(server: str, token: str, method: str, path: str, body: Any = None,
+         **params: Any) -> Any:
     url = server.rstrip("/") + "/api/v1" + path
     query = [(k, v) for k, v in params.items() if v is not None]
     if query:
@@ -89,7 +91,7 @@ def call(server, token, method, path, body=None, **params):
         raise ApiError(f"cannot reach {server}: {exc.reason}") from None
 
 
-def comparable(spec):
+def comparable(spec: dict[str, Any]) -> dict[str, Any]:
     """The request's fields as the API stores them (dr_level and volumes defaulted)."""
     servers = []
     for g in spec.get("servers") or []:
@@ -100,15 +102,15 @@ def comparable(spec):
             "servers": servers}
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(argument_spec={
         "server": {"type": "str"}, "token": {"type": "str", "no_log": True},
         "request": {"type": "dict", "required": True},
         "wait": {"type": "bool", "default": False},
         "timeout": {"type": "int", "default": 1800}}, supports_check_mode=True)
     p = module.params
-    server = p["server"] or os.environ.get("GOVCLOUD_SERVER")
-    token = p["token"] or os.environ.get("GOVCLOUD_TOKEN")
+    server: str = p["server"] or os.environ.get("GOVCLOUD_SERVER") or ""
+    token: str = p["token"] or os.environ.get("GOVCLOUD_TOKEN") or ""
     if not server or not token:
         module.fail_json(msg="server and token are required (or GOVCLOUD_SERVER and "
                              "GOVCLOUD_TOKEN in the environment)")
