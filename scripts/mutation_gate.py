@@ -67,13 +67,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- reservations never over-commit (docs/testing.md, "Over-commit") --------------------
     Mutation(
         "ledger-for-update", "govcloud/store/provisioning.py",
-        '(" FOR UPDATE OF reservation_ledger"', '(""',
+        ".order_by(c.site, c.department).with_for_update())",
+        ".order_by(c.site, c.department))",
         (f"{XPROC}::test_fifty_approvers_in_five_processes_against_room_for_ten"
          "[postgresql-quota]",),
         "approvals lock the ledger rows before reading them (PostgreSQL)"),
     Mutation(
         "requests-for-update", "govcloud/store/provisioning.py",
-        'lock = " FOR UPDATE" if dialect.name == "postgresql" else ""', 'lock = ""',
+        ".order_by(_REQ.c.id).with_for_update())", ".order_by(_REQ.c.id))",
         (f"{XPROC}::test_each_request_approved_once_when_every_process_approves_it"
          "[postgresql]",),
         "approvals lock their request rows before reading their state (PostgreSQL)"),
@@ -90,8 +91,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a cancel locks its request row before reading its state (PostgreSQL)"),
     Mutation(
         "approval-audit-advisory-lock", "govcloud/store/provisioning.py",
-        '"lock": f"SELECT pg_advisory_xact_lock({int(PG_AUDIT_LOCK)})" if pg else "",',
-        '"lock": "",',
+        "    lock_for_write(conn, PG_AUDIT_LOCK)  # the audit log's lock, after the ledger's rows",
+        "    pass",
         (f"{XPROC}::test_cancels_submits_and_approvals_at_once_keep_the_books[postgresql]",),
         "approvals take the audit log's lock before reading its head (PostgreSQL)"),
     Mutation(
@@ -164,7 +165,7 @@ MUTATIONS: tuple[Mutation, ...] = (
          "::test_department_viewer_sees_only_its_department",),
         "GET /departments lists only the caller's departments"),
     Mutation(
-        "scope-requests", "govcloud/services/provisioning.py",
+        "scope-requests", "govcloud/services/provisioning_requests.py",
         "elif can(principal, Action.VIEW_DEPARTMENT, GLOBAL):\n        codes = None",
         "elif True:\n        codes = None",
         (f"{RESERVATIONS}::test_rules_of_deciding[sqlite]",),
