@@ -40,9 +40,8 @@ from govcloud.api.body_limit import BodyLimit
 from govcloud.api.contract import ERROR_RESPONSES, declared_query
 from govcloud.api.deps import error_body
 from govcloud.errors import GovCloudError, InvalidInput, NotFound, PermanentError
-from govcloud.services.plane import Clock, ConnectionsFactory, Plane, build_plane
+from govcloud.services.plane import Clock, ConnectionsFactory, Plane, build_plane, utcnow
 from govcloud.settings import Settings
-from govcloud.store.tables import utcnow
 from monitors import exporter
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from govcloud.domain.catalogue import Catalogue, Department
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
@@ -35,8 +34,8 @@ from govcloud.services.inventory import rbac_city
 from govcloud.services.plane import Clock as Clock
 from govcloud.services.plane import Clouds as Clouds
 from govcloud.services.plane import Plane
+from govcloud.services.principals import authenticate
 from govcloud.settings import Settings
-from govcloud.store.principals import PrincipalRepository
 
 
 class Unauthenticated(Forbidden):
@@ -98,8 +97,7 @@ def current_principal(request: Request, token: Annotated[str, Depends(bearer_tok
                       engine: Annotated[Engine, Depends(get_engine)],
                       clock: Annotated[Clock, Depends(get_clock)]) -> Principal:
     """The principal holding the request's bearer token, or 401."""
-    with Session(engine) as session:
-        principal = PrincipalRepository(session=session, clock=clock).authenticate(token)
+    principal = authenticate(engine, token, clock=clock)
     if principal is None:
         raise Unauthenticated("the API token is unknown, expired or revoked", hint=_TOKEN_HINT)
     request.state.principal = principal

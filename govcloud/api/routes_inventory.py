@@ -17,13 +17,12 @@ from sqlalchemy import Engine
 
 from govcloud.api.contract import Name, Names, name_query, names_query
 from govcloud.api.deps import CurrentPrincipal, get_clock, get_engine, get_plane, require
-from govcloud.api.models import Capacity, ServerPage, Status, SyncAnswer, SyncStatus, answers
 from govcloud.domain.limits import MAX_LINE
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import health
 from govcloud.services import inventory as service
+from govcloud.services.plane import utcnow
 from govcloud.settings import Settings
-from govcloud.store.tables import utcnow
 
 router = APIRouter(tags=["inventory"])
 
@@ -43,8 +42,7 @@ def _catalogue(request: Request) -> dict[str, str | None]:
     return service.catalogue_departments(get_plane(request).catalogue_cache)
 
 
-@router.post("/sync", **answers(SyncAnswer),
-             summary="sync sites now (operator); waits for the sync to finish")
+@router.post("/sync", summary="sync sites now (operator); waits for the sync to finish")
 def run_sync(request: Request,
              principal: Annotated[Principal, Depends(require(Action.SYNC_RUN))],
              body: SyncRequest | None = None) -> dict[str, Any]:
@@ -55,15 +53,13 @@ def run_sync(request: Request,
     return {**report.to_dict(), "by": principal.name}
 
 
-@router.get("/sync/status", **answers(SyncStatus),
-            summary="freshness of every site: last success, duration, error")
+@router.get("/sync/status", summary="freshness of every site: last success, duration, error")
 def sync_status(request: Request, engine: Engine_,
                 _principal: CurrentPrincipal) -> dict[str, Any]:
     return service.sync_status(engine, sites=[s.name for s in _settings(request).site_list()])
 
 
-@router.get("/capacity", **answers(Capacity),
-            summary="capacity per site; flavor fit and lose-a-site what-if")
+@router.get("/capacity", summary="capacity per site; flavor fit and lose-a-site what-if")
 def capacity(request: Request, engine: Engine_,
              _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))],
              site: Annotated[str | None, name_query()] = None,
@@ -79,8 +75,7 @@ def capacity(request: Request, engine: Engine_,
                             now=plane.clock(), fit=fit or (), cache=plane.snapshot)
 
 
-@router.get("/servers", **answers(ServerPage),
-            summary="servers, paged and filtered, within the caller's scope")
+@router.get("/servers", summary="servers, paged and filtered, within the caller's scope")
 def servers(request: Request, engine: Engine_,
             principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))],
             department: Annotated[str | None, name_query()] = None,
@@ -96,8 +91,7 @@ def servers(request: Request, engine: Engine_,
         limit=limit, cursor=cursor)
 
 
-@router.get("/status", **answers(Status),
-            summary="one screenful: sites, health, freshness, totals, alerts")
+@router.get("/status", summary="one screenful: sites, health, freshness, totals, alerts")
 def status(request: Request, engine: Engine_,
            principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))],
            clock: Annotated[Any, Depends(get_clock)]) -> dict[str, Any]:

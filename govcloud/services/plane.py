@@ -48,7 +48,7 @@ from govcloud.services.metrics import MetricsSnapshots, SnapshotBuilder
 from govcloud.services.provisioning import ProvisioningContext
 from govcloud.services.sync import Syncer
 from govcloud.settings import Settings
-from govcloud.store.tables import utcnow
+from govcloud.store.tables import utcnow as utcnow  # the default clock, for the API too
 
 Clock = Callable[[], dt.datetime]
 ConnectionsFactory = Callable[[], Mapping[str, Any]]
