@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from govcloud.api.models.inventory import VolumeTotals
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
+from govcloud.client import as_json
 from govcloud.domain.text import printable
 
 
@@ -116,33 +118,31 @@ def _print_what_if(w: dict[str, Any], sites: dict[str, dict[str, Any]]) -> None:
         echo("  warning: stale data for " + ", ".join(w["stale_sites"]))
 
 
-def _volumes(volumes: dict[str, int] | None) -> str:
-    return f"{volumes['count']:,} ({volumes['gb']:,})" if volumes else "-"
+def _volumes(volumes: VolumeTotals | None) -> str:
+    return f"{volumes.count:,} ({volumes.gb:,})" if volumes else "-"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.get("/status")
+        answer = api.status()
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
         return 0
     rows: list[tuple[str, ...]] = []
-    for s in answer["sites"]:
-        vcpu = s.get("vcpus")
-        hv = s.get("hypervisors")
-        rows.append((s["site"], s["role"], s["health"], _when(s["data_as_of"]),
-                     f"{s['duration_s']:.1f}" if s["duration_s"] is not None else "-",
-                     f"{s['servers']['total']:,}",
-                     f"{hv['up']}/{hv['total']}" if hv else "-",
-                     f"{vcpu['allocated']:,}/{vcpu['capacity']:,}" if vcpu else "-",
-                     _volumes(s.get("volumes")), s.get("probes", "-")))
+    for s in answer.sites:
+        vcpu, hv = s.vcpus, s.hypervisors
+        rows.append((s.site, s.role, s.health, _when(s.data_as_of),
+                     f"{s.duration_s:.1f}" if s.duration_s is not None else "-",
+                     f"{s.servers.total:,}",
+                     f"{hv.up}/{hv.total}" if hv else "-",
+                     f"{vcpu.allocated:,}/{vcpu.capacity:,}" if vcpu else "-",
+                     _volumes(s.volumes), s.probes if s.probes is not None else "-"))
     echo(_table(rows, ("SITE", "ROLE", "HEALTH", "DATA AS OF", "SYNC S", "SERVERS",
                         "HOSTS UP", "VCPU ALLOC/CAP", "VOLUMES (GB)", "APIS")))
-    totals = answer["totals"]
-    echo(f"\n{totals['servers']:,} servers in scope ({answer['scope']})")
-    for alert in answer["alerts"]:
-        echo(f"{printable(alert['severity']).upper()}: {printable(alert['message'])}")
-    if not answer["alerts"]:
+    echo(f"\n{answer.totals.servers:,} servers in scope ({answer.scope})")
+    for alert in answer.alerts:
+        echo(f"{printable(alert.severity).upper()}: {printable(alert.message)}")
+    if not answer.alerts:
         echo("no alerts")
     return 0
 
