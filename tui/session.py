@@ -1,6 +1,9 @@
 """Who the console is connected as, and how: the API client, the principal (from
 ``/whoami``), the label language and the clock. Made by ``tui.app.make_app``; views reach it
-as ``self.app.session``."""
+as ``self.app.session``.
+
+What the principal may do is the server's answer (``/whoami``'s ``actions``): the console
+decides nothing about RBAC itself, it only shows or hides what the server would refuse."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from govcloud.client import ApiClient
-from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
 
 Clock = Callable[[], dt.datetime]
 
@@ -25,7 +27,6 @@ class Session:
     lang: str = "en"
     clock: Clock = utcnow
     refresh_s: float = 10.0
-    principal: Principal | None = None
     whoami: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -34,18 +35,11 @@ class Session:
 
     def learn(self, whoami: dict[str, Any]) -> None:
         self.whoami = whoami
-        self.principal = Principal(name=whoami["name"], role=whoami["role"],
-                                   city=whoami.get("city"), department=whoami.get("department"))
 
     def may(self, action: str, *, anywhere: bool = True) -> bool:
         """Whether the principal's role grants ``action`` — on the whole cloud, or (with
-        ``anywhere``) at least on its own city or department. Unknown until ``learn``."""
-        if self.principal is None:
-            return False
-        act = Action(action)
-        if can(self.principal, act, GLOBAL):
+        ``anywhere``) at least on its own city or department. Unknown (no) until ``learn``."""
+        actions = self.whoami.get("actions") or {}
+        if action in actions.get("global", ()):
             return True
-        if not anywhere:
-            return False
-        own = Target.of(self.principal.department or "-", self.principal.city)
-        return bool(can(self.principal, act, own))
+        return anywhere and action in actions.get("scope", ())

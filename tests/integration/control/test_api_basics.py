@@ -37,7 +37,13 @@ def test_whoami(plane: Plane) -> None:
     name, api = plane.principal("city-operator", city="shenzhen")
     assert api.get("/whoami") == {"name": name, "person": f"person {name}",
                                   "role": "city-operator", "city": "shenzhen",
-                                  "department": None, "scope": "city shenzhen"}
+                                  "department": None, "scope": "city shenzhen",
+                                  "actions": {"global": [], "scope": [
+                                      "department.view", "servers.view", "capacity.view",
+                                      "audit.view", "report.export", "tenancy.plan",
+                                      "tenancy.apply", "sync.run", "request.submit",
+                                      "request.cancel", "provision", "migration.run",
+                                      "migration.override", "drill.run"]}}
 
 
 def test_revoked_token_is_401_and_revocation_is_audited(plane: Plane) -> None:
