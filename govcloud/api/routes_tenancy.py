@@ -8,7 +8,6 @@ every change made in a cloud is audited with the caller as the actor.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -32,16 +31,7 @@ from govcloud.api.models import DepartmentList, DepartmentView, TenancyApplied, 
 from govcloud.domain.catalogue import Catalogue, Department
 from govcloud.domain.rbac import Action, Principal, can
 from govcloud.errors import NotFound
-from govcloud.services.inventory import rbac_city
-from govcloud.services.tenancy import (
-    apply_tenancy,
-    department_view,
-    plan_tenancy,
-    record_quotas,
-)
-from govcloud.store.audit import append_committed
-from govcloud.store.engine import write_begin
-from govcloud.store.inventory import ProjectMapping, record_mappings
+from govcloud.services.tenancy import apply_recorded, department_view, plan_tenancy
 
 router = APIRouter()
 
@@ -96,31 +86,10 @@ def apply(request: Request,
           clock: Annotated[Clock, Depends(get_clock)],
           department: Departments = None) -> dict[str, Any]:
     codes = _scope(principal, catalogue, Action.TENANCY_APPLY, department)
-
-    def audit(action: str, target: str, before: Mapping[str, Any] | None,
-              after: Mapping[str, Any] | None) -> None:
-        append_committed(engine, actor=principal.name, action=action, target=target,
-                         before=before, after=after, clock=clock)
-
-    with request.app.state.apply_lock:  # one apply at a time: plans see each other's work
-        result = apply_tenancy(catalogue, connections=clouds.connections(), audit=audit,
-                               departments=codes, quotas_set=record_quotas(engine))
-        _record_mapping(engine, catalogue, result.projects)
+    result = apply_recorded(catalogue, connections=clouds.connections(), engine=engine,
+                            actor=principal.name, departments=codes,
+                            lock=request.app.state.apply_lock, clock=clock)
     return result.to_dict()
-
-
-def _record_mapping(engine: Engine, catalogue: Catalogue,
-                    projects: Mapping[tuple[str, str], tuple[str, str]]) -> None:
-    """Department × site → project, as apply made it (sync keeps it current afterwards)."""
-    per_site: dict[str, list[ProjectMapping]] = {}
-    for (site, code), (project_id, name) in sorted(projects.items()):
-        department = catalogue.find(code)
-        if department is None:
-            continue
-        per_site.setdefault(site, []).append(
-            ProjectMapping(code, project_id, name, rbac_city(department)))
-    with write_begin(engine) as conn:
-        record_mappings(conn, per_site)
 
 
 @router.get("/departments", **answers(DepartmentList), tags=["departments"],

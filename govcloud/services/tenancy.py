@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -35,12 +36,16 @@ from govcloud.domain.tenancy import (
     plan,
 )
 from govcloud.errors import GovCloudError, InvalidInput, PermanentError
+from govcloud.services.inventory import rbac_city
 from govcloud.store import inventory as inv
+from govcloud.store.audit import append_committed
 from govcloud.store.engine import write_begin
+from govcloud.store.tables import utcnow
 
 log = logging.getLogger(__name__)
 
 Audit = Callable[[str, str, Mapping[str, Any] | None, Mapping[str, Any] | None], None]
+Clock = Callable[[], datetime]
 # (site, department code, project id, {catalogue field: (limit now set, in use)}), called after
 # a project's quotas were set in a site
 QuotasSet = Callable[[str, str, str, Mapping[str, QuotaFigure]], None]
@@ -311,6 +316,38 @@ def record_quotas(engine: Engine) -> QuotasSet:
             inv.set_quota_limits(conn, site, project_id, code, stored)
 
     return record
+
+
+def apply_recorded(catalogue: Catalogue, *, connections: Mapping[str, SiteConnection],
+                   engine: Engine, actor: str, departments: Sequence[str] | None,
+                   lock: threading.Lock, clock: Clock = utcnow) -> TenancyResult:
+    """``apply_tenancy`` as the API runs it: under ``lock`` (one apply at a time, so that
+    plans see each other's work), every change audited as ``actor`` in a transaction of its
+    own, the quotas set recorded at once, and department × site → project recorded as apply
+    made it (sync keeps it current afterwards)."""
+    def audit(action: str, target: str, before: Mapping[str, Any] | None,
+              after: Mapping[str, Any] | None) -> None:
+        append_committed(engine, actor=actor, action=action, target=target,
+                         before=before, after=after, clock=clock)
+
+    with lock:
+        result = apply_tenancy(catalogue, connections=connections, audit=audit,
+                               departments=departments, quotas_set=record_quotas(engine))
+        _record_mapping(engine, catalogue, result.projects)
+    return result
+
+
+def _record_mapping(engine: Engine, catalogue: Catalogue,
+                    projects: Mapping[tuple[str, str], tuple[str, str]]) -> None:
+    per_site: dict[str, list[inv.ProjectMapping]] = {}
+    for (site, code), (project_id, name) in sorted(projects.items()):
+        department = catalogue.find(code)
+        if department is None:
+            continue
+        per_site.setdefault(site, []).append(
+            inv.ProjectMapping(code, project_id, name, rbac_city(department)))
+    with write_begin(engine) as conn:
+        inv.record_mappings(conn, per_site)
 
 
 # --- one department across all sites --------------------------------------------------------
