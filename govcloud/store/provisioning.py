@@ -48,7 +48,7 @@ from govcloud.store.bulk import (
     write_all,
 )
 from govcloud.store.engine import write_begin
-from govcloud.store.tables import utcnow
+from govcloud.store.tables import ServerRow, utcnow
 from govcloud.store.tables_provisioning import (
     ProvisionEventRow,
     ProvisionRequestRow,
@@ -401,8 +401,6 @@ def provisioned_servers(session: Session, *,
     department, system, DR level and placement, and what the snapshot knows of each (SSH
     endpoint, status, whether it is gone) — for the dynamic inventory. ``departments``: only
     those (None: all)."""
-    from govcloud.store.tables import ServerRow
-
     req, srv = ProvisionRequestRow, ProvisionServerRow
     columns = [col(c) for c in (req.id, req.department, req.system, req.dr_level,
                                 req.placement_json, srv.site, srv.ordinal, srv.name,
