@@ -122,12 +122,14 @@ def test_create_wait_and_delete_keeps_accounting_consistent(sim):
     flavor_id, image_id, net_id = ids(region, "gc.c2m4")
     pid = sim.cloud.project_by_name("gd-psd").id
     before = (region.usage[pid].instances, region.usage[pid].cores)
+    region.build_delay = 3600.0  # BUILD is seen however slow the machine, then let go
     server = user.compute.create_server(
         name="made-by-test", flavor_id=flavor_id, image_id=image_id,
         networks=[{"uuid": net_id}], metadata={"role": "web"}, tags=["blue"])
     assert server.admin_password
     fresh = user.compute.get_server(server.id)
     assert fresh.status == "BUILD"
+    region.servers[server.id].ready_at = time.time()
     server = user.compute.wait_for_server(server, interval=0.1, wait=30)
     assert server.status == "ACTIVE" and server.power_state == 1
     assert server.metadata == {"role": "web"} and server.tags == ["blue"]
