@@ -15,13 +15,12 @@ verifying the whole chain needs ``audit.view`` on the whole cloud.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from govcloud.api.contract import IsoTime, cursor, name_query
 from govcloud.api.deps import (
@@ -45,13 +44,13 @@ from govcloud.api.models import (
 from govcloud.domain.audit_signing import checkpoint_from
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.limits import MAX_LINE, MAX_TTL_DAYS
-from govcloud.domain.rbac import MAX_PERSON, Action, Principal, Role, same_person
+from govcloud.domain.rbac import MAX_PERSON, Action, Principal, Role
 from govcloud.errors import InvalidInput
+from govcloud.services import principals
 from govcloud.services.audit_anchor import verify_log
 from govcloud.services.inventory import rbac_city
+from govcloud.services.principals import DEFAULT_TOKEN_TTL, MAX_PAGE
 from govcloud.settings import Settings
-from govcloud.store.audit import MAX_PAGE, AuditFilter, AuditLog, write_session
-from govcloud.store.principals import DEFAULT_TOKEN_TTL, IssuedToken, PrincipalRepository
 
 router = APIRouter()
 
@@ -106,11 +105,6 @@ def _check_scope(principal: Principal, catalogue: Catalogue) -> None:
                                hint="cities with tenants: " + (", ".join(cities) or "none"))
 
 
-def _issued(issued: IssuedToken, now: datetime) -> dict[str, Any]:
-    return {"principal": issued.record.to_dict(now), "token": issued.token,
-            "pending": issued.record.pending}
-
-
 @router.post("/principals", **answers(NewToken), tags=["principals"], status_code=201,
              summary="add a principal; the answer holds its token, shown this once (a "
                      "privileged role's token works once another person approves it)")
@@ -119,15 +113,8 @@ def add_principal(body: NewPrincipal, admin: Admin, engine: Engine_, clock: Cloc
     principal = Principal(name=body.name, role=body.role, city=body.city,
                           department=body.department, person=body.person)
     _check_scope(principal, catalogue)
-    with write_session(engine) as session:
-        issued = PrincipalRepository(session=session, clock=clock).add(
-            principal, ttl=_ttl(body.ttl_days), issued_by=admin,
-            pending=principal.role.privileged)
-        AuditLog(session=session, clock=clock).append(
-            actor=admin.name, action="principal.add", target=f"principal:{principal.name}",
-            after={**issued.record.summary(), "issued_by_person": admin.person})
-        session.commit()
-    return _issued(issued, clock())
+    return principals.add_principal(engine, principal, admin=admin, ttl=_ttl(body.ttl_days),
+                                    clock=clock)
 
 
 @router.post("/principals/{name}/approve", **answers(PrincipalAnswer), tags=["principals"],
@@ -135,17 +122,7 @@ def add_principal(body: NewPrincipal, admin: Admin, engine: Engine_, clock: Cloc
                      "person than its issuer)")
 def approve_principal(name: Identifier, admin: Admin, engine: Engine_,
                       clock: Clock_) -> dict[str, Any]:
-    with write_session(engine) as session:
-        repo = PrincipalRepository(session=session, clock=clock)
-        before = repo.get_principal(name)
-        after = repo.approve(name, admin)
-        AuditLog(session=session, clock=clock).append(
-            actor=admin.name, action="principal.approve", target=f"principal:{name}",
-            before=before.summary(),
-            after={**after.summary(), "approved_by_person": admin.person,
-                   "issued_by": before.issued_by, "issued_by_person": before.issued_by_person})
-        session.commit()
-    return {"principal": after.to_dict(clock())}
+    return principals.approve_principal(engine, name, admin=admin, clock=clock)
 
 
 @router.post("/principals/{name}/rotate", **answers(NewToken), tags=["principals"],
@@ -154,46 +131,22 @@ def approve_principal(name: Identifier, admin: Admin, engine: Engine_,
 def rotate_principal(name: Identifier, admin: Admin, engine: Engine_, clock: Clock_,
                      body: Rotation | None = None) -> dict[str, Any]:
     body = body or Rotation()
-    with write_session(engine) as session:
-        repo = PrincipalRepository(session=session, clock=clock)
-        before = repo.get_principal(name)
-        # one's own token, rotated: the same person holds it, so no one else need approve
-        own = same_person(admin.person, before.principal.person)
-        issued = repo.rotate_token(name, ttl=_ttl(body.ttl_days), issued_by=admin,
-                                   pending=before.principal.role.privileged and not own)
-        AuditLog(session=session, clock=clock).append(
-            actor=admin.name, action="principal.rotate", target=f"principal:{name}",
-            before=before.summary(),
-            after={**issued.record.summary(), "issued_by_person": admin.person})
-        session.commit()
-    return _issued(issued, clock())
+    return principals.rotate_token(engine, name, admin=admin, ttl=_ttl(body.ttl_days),
+                                   clock=clock)
 
 
 @router.get("/principals", **answers(PrincipalList),
             tags=["principals"], summary="every principal (never a token)")
 def list_principals(_admin: Admin, engine: Engine_, clock: Clock_,
                     role: Role | None = None, active_only: bool = False) -> dict[str, Any]:
-    with Session(engine) as session:
-        records = PrincipalRepository(session=session, clock=clock).list_principals(
-            role=role, include_inactive=not active_only)
-    now = clock()
-    return {"principals": [r.to_dict(now) for r in records]}
+    return principals.list_principals(engine, role=role, active_only=active_only, clock=clock)
 
 
 @router.delete("/principals/{name}", **answers(PrincipalAnswer), tags=["principals"],
                summary="revoke the principal's token (the principal stays, inactive)")
 def revoke_principal(name: Identifier, admin: Admin, engine: Engine_,
                      clock: Clock_) -> dict[str, Any]:
-    with write_session(engine) as session:
-        repo = PrincipalRepository(session=session, clock=clock)
-        before = repo.get_principal(name)
-        after = repo.revoke(name)
-        if before.revoked_at is None:
-            AuditLog(session=session, clock=clock).append(
-                actor=admin.name, action="principal.revoke", target=f"principal:{name}",
-                before=before.summary(), after=after.summary())
-        session.commit()
-    return {"principal": after.to_dict(clock())}
+    return principals.revoke_principal(engine, name, admin=admin, clock=clock)
 
 
 @router.get("/audit", **answers(AuditPage), tags=["audit"],
@@ -214,17 +167,10 @@ def list_audit(principal: Auditor, engine: Engine_, clock: Clock_,
     if department is not None:
         departments = ([department] if departments is None or department in departments
                        else [])
-    where = AuditFilter(actor=actor, action=action, target=target, departments=departments,
-                        since=since, until=until)
-    with Session(engine) as session:
-        entries = AuditLog(session=session, clock=clock).list_entries(
-            where, after_seq=after_seq, before_seq=before_seq, limit=limit,
-            newest_first=newest_first)
-    more = len(entries) == limit
-    last = entries[-1].seq if entries else None
-    return {"entries": [e.to_dict() for e in entries],
-            "next": None if not more or last is None else
-            ({"before_seq": last} if newest_first else {"after_seq": last})}
+    return principals.list_audit(engine, departments=departments, actor=actor, action=action,
+                                 target=target, since=since, until=until, after_seq=after_seq,
+                                 before_seq=before_seq, limit=limit,
+                                 newest_first=newest_first, clock=clock)
 
 
 _HEX64 = r"^[0-9a-f]{64}$"
