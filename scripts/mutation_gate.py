@@ -137,14 +137,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a restarted worker adopts the server an earlier attempt created, by its key"),
     # --- a rollback loses nothing (docs/migration.md) -----------------------------------------
     Mutation(
-        "rollback-sync-back", "govcloud/services/migration_run.py",
+        "rollback-sync-back", "govcloud/services/migration_commands.py",
         '*(("--checksum",) if checksum else ())', '*(("--ignore-existing",) if checksum else ())',
         (f"{ROLLBACK}[sqlite]",
          "tests/integration/migrate/test_wave_run.py"
          "::test_a_wave_runs_end_to_end_and_rolls_back",),
         "the sync back copies every file the target added or edited (not only new ones)"),
     Mutation(
-        "rollback-sync-back-delete", "govcloud/services/migration_run.py",
+        "rollback-sync-back-delete", "govcloud/services/migration_commands.py",
         '*(("--checksum",) if checksum else ()), "--delete",',
         '*(("--checksum",) if checksum else ("--delete",)),',
         (f"{ROLLBACK}[sqlite]",),

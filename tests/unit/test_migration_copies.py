@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from govcloud.domain.legacy import Endpoint, TargetCopy, parse_inventory
-from govcloud.services.migration_run import host_commands
+from govcloud.services.migration_commands import host_commands
 from govcloud.settings import Settings
 from govcloud.ssh.hosts import HostKey, KnownHosts
 

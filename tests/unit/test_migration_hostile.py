@@ -12,7 +12,7 @@ import pytest
 
 from govcloud.domain.legacy import Endpoint, LegacyHost, parse_inventory
 from govcloud.errors import InvalidInput
-from govcloud.services.migration_run import host_commands
+from govcloud.services.migration_commands import host_commands
 from govcloud.settings import Settings
 
 
@@ -125,7 +125,7 @@ def test_a_servers_ssh_endpoint_reaches_the_inventory_only_when_valid(
 
 
 def test_ansible_ssh_args_keep_a_known_hosts_path_with_spaces_whole(tmp_path: Path) -> None:
-    from govcloud.services.migration_run import ansible_ssh_args
+    from govcloud.services.migration_commands import ansible_ssh_args
 
     known = tmp_path / "state dir" / "known_hosts"
     args = shlex.split(ansible_ssh_args(known))

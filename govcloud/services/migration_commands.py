@@ -1,0 +1,159 @@
+"""The commands and the inventory a wave's steps run on: every shell command a host's steps run
+(rsync legacy → stage → target → DR copies, the sync back, checksums, stop/start/health), built
+and quoted here so that the playbooks only run them, and the YAML inventory of one step run.
+
+No secrets here: the SSH key is passed by path, host keys are checked against govcloud's own
+known_hosts (``StrictHostKeyChecking=yes``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
+from govcloud.services.migration import known_hosts
+from govcloud.settings import Settings
+
+
+def _ssh(ep: Endpoint, key: Path | None, known: Path) -> str:
+    key_opt = f"-i {shlex.quote(str(key))} " if key else ""
+    return (f"ssh {key_opt}-p {ep.port} -o UserKnownHostsFile={shlex.quote(str(known))} "
+            "-o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes "
+            "-o ConnectTimeout=15")
+
+
+def _rsync(ssh: str, src: str, dst: str, *, checksum: bool = False) -> str:
+    """rsync ``src`` to ``dst``, both after ``--`` (never read as options). rsync hands the
+    user and address to ssh itself (``-l user address``), which takes no ``--`` there: that is
+    why an ``Endpoint`` only ever holds a validated address and user name. ``checksum``:
+    compare contents, not size and time (a file edited in place keeping both is copied)."""
+    return " ".join(shlex.quote(x) for x in
+                    ("rsync", "-a", *(("--checksum",) if checksum else ()), "--delete",
+                     "--mkpath", "-e", ssh, "--", src, dst))
+
+
+def _differs(ssh: str, src: str, dst: str, label: str) -> str:
+    """Fail, naming up to 10 files, unless ``dst`` holds exactly what ``src`` holds (by
+    content: rsync's dry run with checksums lists what it would copy or delete)."""
+    dry = " ".join(shlex.quote(x) for x in ("rsync", "-rnc", "--delete", "--out-format=%i %n",
+                                            "-e", ssh, "--", src, dst))
+    what = shlex.quote(label)
+    return (f"gc_diff=$({dry}) || {{ echo {what}': cannot compare'; exit 1; }}; "
+            f'test -z "$gc_diff" || {{ echo {what}" differs: $(printf "%s" "$gc_diff" | '
+            "head -n 10 | tr '\\n' ';')\"; exit 1; }")
+
+
+def ansible_ssh_args(known: Path) -> str:
+    """Ansible's ssh arguments (it splits them as a shell would): strict host keys against
+    govcloud's own known_hosts, whatever its path holds."""
+    return (f"-o UserKnownHostsFile={shlex.quote(str(known))} -o StrictHostKeyChecking=yes "
+            "-o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=30s")
+
+
+def _remote(ep: Endpoint, path: str) -> str:
+    """rsync's ``user@address:path`` (an IPv6 address in brackets)."""
+    address = f"[{ep.address}]" if ":" in ep.address else ep.address
+    return f"{ep.user}@{address}:{path}"
+
+
+def _with_root(root: str, command: str | None) -> str:
+    """``command`` with GOVCLOUD_ROOT set (sandboxes keep their files under a root)."""
+    if not command:
+        return ""
+    return f"GOVCLOUD_ROOT={shlex.quote(root)}; export GOVCLOUD_ROOT; {command}"
+
+
+def _sums(paths: Sequence[tuple[str, str]]) -> str:
+    """SHA-256 of every file under each (data path, where it is on this machine), in a stable
+    order, headed by the data path (the same on both sides)."""
+    return "; ".join(f"echo {shlex.quote('== ' + p)}; (cd {shlex.quote(real)} && find . "
+                     "-type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)"
+                     for p, real in paths) or "true"
+
+
+def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
+                  stage: Path, copies: Sequence[TargetCopy] = ()) -> dict[str, str]:
+    """The shell commands a host's steps run, built and quoted here so that the playbooks
+    only run them (``raw``: no Python module per task, which keeps each step cheap).
+
+    Each sync goes legacy → stage → target → and on to every DR copy of the target, so the
+    copies hold the same data as the target; the sync back (rollback) compares contents."""
+    known = known_hosts(settings).path
+    key = settings.ssh_key
+    legacy_ssh, target_ssh = _ssh(host.endpoint, key, known), _ssh(target, key, known)
+    pull, push, back_pull, back_push, check_copies = [], [], [], [], []
+    legacy_paths = [host.endpoint.path(p).rstrip("/") for p in host.data_paths]
+    target_paths = [target.path(p).rstrip("/") for p in host.data_paths]
+    for p, lp, tp in zip(host.data_paths, legacy_paths, target_paths, strict=True):
+        local = str(stage / host.name / p.strip("/"))
+        pull.append(_rsync(legacy_ssh, _remote(host.endpoint, f"{lp}/"), f"{local}/"))
+        push.append(_rsync(target_ssh, f"{local}/", _remote(target, f"{tp}/")))
+        for c in copies:
+            copy_ssh, cp = _ssh(c.endpoint, key, known), c.endpoint.path(p).rstrip("/")
+            push.append(_rsync(copy_ssh, f"{local}/", _remote(c.endpoint, f"{cp}/")))
+            check_copies.append(_differs(copy_ssh, f"{local}/", _remote(c.endpoint, f"{cp}/"),
+                                         f"{c.label}: {p}"))
+        back_pull.append(_rsync(target_ssh, _remote(target, f"{tp}/"), f"{local}/",
+                                checksum=True))
+        back_push.append(_rsync(legacy_ssh, f"{local}/", _remote(host.endpoint, f"{lp}/"),
+                                checksum=True))
+    exists = " && ".join(f"{{ test -d {shlex.quote(p)} || {{ echo "
+                         f"{shlex.quote('missing data path ' + p)}; exit 1; }}; }}"
+                         for p in legacy_paths) or "true"
+    du = (f"du -sk {' '.join(shlex.quote(p) for p in legacy_paths)} | "
+          "awk '{s+=$1} END {print s+0}'") if legacy_paths else "echo 0"
+    return {
+        "gc_precheck_legacy": f"command -v rsync >/dev/null && {exists} && {du}",
+        "gc_precheck_target": (f"command -v rsync >/dev/null && mkdir -p "
+                               f"{shlex.quote(target.root)} && df -Pk "
+                               f"{shlex.quote(target.root)} | awk 'NR==2 {{print $4}}'"),
+        "gc_sync": " && ".join(pull + push) or "true",
+        "gc_sync_back": " && ".join(back_pull + back_push) or "true",
+        "gc_check_copies": " && ".join(check_copies),
+        "gc_sums_legacy": _sums(list(zip(host.data_paths, legacy_paths, strict=True))),
+        "gc_sums_target": _sums(list(zip(host.data_paths, target_paths, strict=True))),
+        "gc_stop_legacy": _with_root(host.endpoint.root, host.stop_command),
+        "gc_start_legacy": _with_root(host.endpoint.root, host.start_command),
+        "gc_stop_target": _with_root(target.root, host.stop_command),
+        "gc_start_target": _with_root(target.root, host.start_command),
+        "gc_health_target": _with_root(target.root, host.health_check),
+    }
+
+
+def step_inventory(hosts: Sequence[tuple[LegacyHost, Endpoint | None]], *, settings: Settings,
+                   stage: Path, cut_over: Mapping[str, bool] | None = None,
+                   copies: Mapping[str, Sequence[TargetCopy]] | None = None) -> dict[str, Any]:
+    """The inventory of a step (YAML inventory structure): group ``wave`` (legacy hosts, with
+    the commands their steps run) and each host's target as ``<host>-target`` in group
+    ``targets``. No secrets: the SSH key is passed by path."""
+    key = settings.ssh_key
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    wave: dict[str, Any] = {}
+    targets: dict[str, Any] = {}
+
+    def conn(ep: Endpoint) -> dict[str, Any]:
+        # no pty (ssh -tt would merge the remote stderr — e.g. a login shell's warnings —
+        # into stdout, which the steps parse: checksums, du, df)
+        out: dict[str, Any] = {"ansible_host": ep.address, "ansible_port": ep.port,
+                               "ansible_user": ep.user, "ansible_ssh_use_tty": False}
+        if key:
+            out["ansible_ssh_private_key_file"] = str(key)
+        return out
+
+    for host, known_target in hosts:
+        target = known_target or Endpoint("unprovisioned.invalid")
+        tname = f"{host.name}-target"
+        wave[host.name] = {
+            **conn(host.endpoint), "gc_target": tname,
+            "gc_become": host.endpoint.user != "root" or settings.become_password is not None,
+            "gc_cut_over": bool((cut_over or {}).get(host.name)),
+            "gc_has_target": known_target is not None,
+            **host_commands(host, target, settings=settings, stage=stage,
+                            copies=(copies or {}).get(host.name, ()))}
+        targets[tname] = conn(target)
+    return {"all": {"hosts": {"localhost": local}, "children": {
+        "wave": {"hosts": wave}, "targets": {"hosts": targets}}}}
