@@ -8,17 +8,19 @@ from fastapi import APIRouter
 
 from govcloud import __version__
 from govcloud.api.deps import CurrentPrincipal
+from govcloud.api.models import Liveness, WhoAmI, answers
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
 
 router = APIRouter(tags=["core"])
 
 
-@router.get("/health", summary="liveness: the server answers (no token needed)")
+@router.get("/health", **answers(Liveness),
+            summary="liveness: the server answers (no token needed)")
 def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/whoami", summary="the principal holding the token")
+@router.get("/whoami", **answers(WhoAmI), summary="the principal holding the token")
 def whoami(principal: CurrentPrincipal) -> dict[str, Any]:
     return {"name": principal.name, "person": principal.person,
             "role": principal.role.value, "city": principal.city,
