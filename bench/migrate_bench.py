@@ -28,22 +28,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sim_bench import machine  # bench/ itself, the script's directory
+from sqlmodel import Session
+
+from govcloud.demo.sandbox import Sandbox, make_key, service_vars
+from govcloud.domain.legacy import Endpoint, LegacyHost
+from govcloud.domain.waves import STEPS, Step
+from govcloud.services import migration as service
+from govcloud.services import migration_run as runs
+from govcloud.settings import load_settings
+from govcloud.ssh.hosts import scan
+from govcloud.store import migration as repo
+from govcloud.store.engine import make_engine
+from govcloud.store.migrate import upgrade_engine
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from sim_bench import machine  # noqa: E402
-from sqlmodel import Session  # noqa: E402
-
-from govcloud.demo.sandbox import Sandbox, make_key, service_vars  # noqa: E402
-from govcloud.domain.legacy import Endpoint, LegacyHost  # noqa: E402
-from govcloud.domain.waves import STEPS, Step  # noqa: E402
-from govcloud.services import migration as service  # noqa: E402
-from govcloud.services import migration_run as runs  # noqa: E402
-from govcloud.settings import load_settings  # noqa: E402
-from govcloud.ssh.hosts import scan  # noqa: E402
-from govcloud.store import migration as repo  # noqa: E402
-from govcloud.store.engine import make_engine  # noqa: E402
-from govcloud.store.migrate import upgrade_engine  # noqa: E402
 
 DATA = "/srv/app/data"
 SYNC_STEPS = (Step.INITIAL_SYNC, Step.FINAL_SYNC)
