@@ -140,9 +140,26 @@ def terminal_run(server: str, token: str, total: int) -> dict[str, Any]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-async def pilot_run(server: str, token: str, total: int) -> dict[str, Any]:
+def _key_press(app: Any, name: str, char: str | None = None) -> Callable[[], None]:
+    """A function that sends the key ``name`` to ``app`` as the terminal would."""
     from textual import events
 
+    def post() -> None:
+        event = events.Key(name, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    return post
+
+
+async def _until(pilot: Any, cond: Callable[[], Any], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out")
+        await pilot.pause(0.01)
+
+
+async def pilot_run(server: str, token: str, total: int) -> dict[str, Any]:
     from tui.app import make_app
 
     app = make_app(server=server, token=token, refresh_s=3600)
@@ -167,20 +184,12 @@ async def pilot_run(server: str, token: str, total: int) -> dict[str, Any]:
         start()
         return float(await asyncio.wait_for(future, 60) - t) * 1000
 
-    def key(name: str, char: str | None = None) -> Any:
-        def post() -> None:
-            event = events.Key(name, char)
-            event.set_sender(app)
-            app._driver.send_message(event)  # type: ignore[union-attr]
-        return post
+    def key(name: str, char: str | None = None) -> Callable[[], None]:
+        return _key_press(app, name, char)
 
     async with app.run_test(size=(200, 50)) as pilot:
         async def until(cond: Any, timeout: float = 120) -> None:
-            deadline = time.monotonic() + timeout
-            while not cond():
-                if time.monotonic() > deadline:
-                    raise SystemExit("timed out")
-                await pilot.pause(0.01)
+            await _until(pilot, cond, timeout)
 
         t0 = time.perf_counter()
         await until(lambda: getattr(app.screen, "loads", 0) > 0)
