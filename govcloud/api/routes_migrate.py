@@ -211,7 +211,7 @@ def _run_context(request: Request) -> run_service.RunContext:
         ctx = state.migration_context = run_service.RunContext(
             engine=state.engine, settings=settings,
             provisioner=getattr(state, "migration_provisioner", None)
-            or CloudTargets(state), clock=state.clock,
+            or CloudTargets(state.plane), clock=state.clock,
             stale_after_s=settings.migrate_stale_after_s,
             heartbeat_s=max(0.2, min(2.0, settings.migrate_stale_after_s / 5)))
     return ctx

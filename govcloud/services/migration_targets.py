@@ -27,6 +27,7 @@ from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
 from govcloud.errors import GovCloudError, PermanentError, TemporaryError
 from govcloud.services import provisioning
 from govcloud.services.migration_run import DeclaredTargets, Provisioned
+from govcloud.services.plane import Plane
 from govcloud.store import inventory as inventory_store
 from govcloud.store import migration as repo
 from govcloud.store import provisioning as provision_store
@@ -60,8 +61,8 @@ def endpoint_of(server: Any, user: str) -> Endpoint:
 class CloudTargets:
     """Targets provisioned through ``govcloud.services.provisioning`` (declared ones first)."""
 
-    def __init__(self, state: Any, *, timeout_s: float = 900.0) -> None:
-        self.state = state
+    def __init__(self, plane: Plane, *, timeout_s: float = 900.0) -> None:
+        self.plane = plane
         self.timeout_s = timeout_s
         self.declared = DeclaredTargets()
 
@@ -71,10 +72,10 @@ class CloudTargets:
         the wave)."""
         if host.target is not None:
             return self.declared.provision(host, wave, actor=actor)
-        settings = self.state.settings
+        settings = self.plane.settings
         spec = dict(settings.migrate_target)
-        ctx = self.state.provisioning
-        engine = self.state.engine
+        ctx = self.plane.provisioning
+        engine = self.plane.engine
         with Session(engine) as session:
             placed = next(p for p in repo.wave_hosts(session, wave) if p.host == host.name)
             pending = placed.target_server
@@ -109,7 +110,7 @@ class CloudTargets:
                             servers[0] if servers else None))
         if primary is None or primary.server_id is None:
             raise PermanentError(f"request {rid} finished without a server")
-        conns = self.state.clouds.connections()
+        conns = self.plane.clouds.connections()
         user = str(spec.get("user", "root"))
         copies = tuple(
             TargetCopy(site=s.site, kind=kinds.get(s.site, "copy"), server=s.server_id,
@@ -125,10 +126,10 @@ class CloudTargets:
         its DR copies); a declared target is kept."""
         if made.request is None:
             return self.declared.release(host, wave, made, actor=actor)
-        with Session(self.state.engine) as session:
+        with Session(self.plane.engine) as session:
             servers = [s for s in provision_store.servers(session, made.request)
                        if s.server_id]
-        conns = self.state.clouds.connections()
+        conns = self.plane.clouds.connections()
         done, failed = [], []
         for s in sorted(servers, key=lambda x: (x.site, x.ordinal)):
             assert s.server_id is not None
@@ -137,14 +138,14 @@ class CloudTargets:
             except GovCloudError as exc:  # the other sites' servers are deleted all the same
                 failed.append(f"could not delete {s.site} server {s.server_id}: {exc.message}")
                 continue
-            with write_begin(self.state.engine) as conn:  # the snapshot knows at once
+            with write_begin(self.plane.engine) as conn:  # the snapshot knows at once
                 inventory_store.tombstone(conn, s.site, [s.server_id], utcnow())
             done.append(f"deleted {s.site} server {s.server_id} ({s.name}) of request "
                         f"{made.request}: the data is back on the legacy host")
         if failed:
             raise TemporaryError("; ".join([*failed, *done]),
                                  hint="roll back again once the site answers")
-        provisioning.event(self.state.provisioning, made.request, "released",
+        provisioning.event(self.plane.provisioning, made.request, "released",
                            f"the servers were deleted by the rollback of {host.name} "
                            f"(wave {wave}, by {actor})")
         return done
