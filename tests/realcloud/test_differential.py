@@ -392,13 +392,26 @@ def _evacuate(t: Target) -> dict[str, Any]:
         assert up.status_code == 200, (t.name, up.text)
 
 
+def _offloaded_host(t: Target, sid: str, server: dict[str, Any]) -> Any:
+    """The host of a server shelved and offloaded, once Nova has cleared it. Nova's
+    ``_shelve_offload_instance`` saves the instance twice: SHELVED_OFFLOADED with no task
+    first, its host and node nulled only after the resource tracker's update, so on a loaded
+    machine the first read can fall between the two. A host still there after 30 s is the
+    answer."""
+    deadline = time.monotonic() + 30
+    while server["OS-EXT-SRV-ATTR:host"] is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        server = _server(t, sid)
+    return server["OS-EXT-SRV-ATTR:host"]
+
+
 def _shelve(t: Target) -> dict[str, Any]:
     sid = _fresh(t, "diff-shelve")
     try:
         obs: dict[str, Any] = {"shelve": _action(t, sid, {"shelve": None}).status_code}
         shelved = _wait(t, sid, "SHELVED_OFFLOADED")
         obs["shelved"] = _state(shelved)
-        obs["host while shelved"] = shelved["OS-EXT-SRV-ATTR:host"]
+        obs["host while shelved"] = _offloaded_host(t, sid, shelved)
         obs["allocations while shelved"] = len(_allocations(t, sid)["allocations"])
         again = _action(t, sid, {"shelve": None})
         obs["shelve again"] = [again.status_code, _error_text(again, sid)]
