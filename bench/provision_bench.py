@@ -16,7 +16,8 @@
    departments with DR level 5-6 and quota room (three sites each, so every approval locks and
    updates the sites' shared ledger rows) are approved by 50 threads at once, each taking the
    next request as soon as its last approval returned; three such rounds, p50/p99 of
-   ``approve`` (placement + locked reservation + audit) over all 600. Target p99 < 50 ms.
+   ``approve`` (placement + locked reservation + audit) over all 600. Target p99 < 100 ms
+   (issue 18; it was 50 ms).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from govcloud.workers.provision import ProvisionWorker, WorkerSettings
 HERE = Path(__file__).resolve().parent
 TENANTS = HERE.parent / "tenants"
 LATENCY_MS = 50
-TARGET_APPROVE_P99_MS = 50.0
+TARGET_APPROVE_P99_MS = 100.0
 APPROVERS = 50
 APPROVALS = 200
 ROUNDS = 3  # rounds of APPROVALS; p99 is taken over all of them

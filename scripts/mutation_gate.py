@@ -67,14 +67,13 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- reservations never over-commit (docs/testing.md, "Over-commit") --------------------
     Mutation(
         "ledger-for-update", "govcloud/store/provisioning.py",
-        ".order_by(c.site, c.department).with_for_update())",
-        ".order_by(c.site, c.department))",
+        '(" FOR UPDATE OF reservation_ledger"', '(""',
         (f"{XPROC}::test_fifty_approvers_in_five_processes_against_room_for_ten"
          "[postgresql-quota]",),
         "approvals lock the ledger rows before reading them (PostgreSQL)"),
     Mutation(
         "requests-for-update", "govcloud/store/provisioning.py",
-        ".order_by(_REQ.c.id).with_for_update())", ".order_by(_REQ.c.id))",
+        'lock = " FOR UPDATE" if dialect.name == "postgresql" else ""', 'lock = ""',
         (f"{XPROC}::test_each_request_approved_once_when_every_process_approves_it"
          "[postgresql]",),
         "approvals lock their request rows before reading their state (PostgreSQL)"),
@@ -91,8 +90,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a cancel locks its request row before reading its state (PostgreSQL)"),
     Mutation(
         "approval-audit-advisory-lock", "govcloud/store/provisioning.py",
-        "    lock_for_write(conn, PG_AUDIT_LOCK)  # the audit log's lock, after the ledger's rows",
-        "    pass",
+        '"lock": f"SELECT pg_advisory_xact_lock({int(PG_AUDIT_LOCK)})" if pg else "",',
+        '"lock": "",',
         (f"{XPROC}::test_cancels_submits_and_approvals_at_once_keep_the_books[postgresql]",),
         "approvals take the audit log's lock before reading its head (PostgreSQL)"),
     Mutation(
