@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from govcloud.api.contract import IsoTime, Line, Name, Names, Text, cursor, name_query
-from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_engine
+from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_engine, get_plane
 from govcloud.api.fields import Identifier
 from govcloud.api.models import (
     AnsibleInventory,
@@ -195,26 +195,17 @@ def override(request: Request, engine: Engine_, caller: Caller, wave_id: Identif
 
 # --- run, cancel, rollback, events ---------------------------------------------------------------
 
-def _runs(request: Request) -> Any:
-    state = request.app.state
-    runs = getattr(state, "migration_runs", None)
-    if runs is None:
-        runs = state.migration_runs = run_service.Runs()
-    return runs
+def _runs(request: Request) -> run_service.Runs:
+    return get_plane(request).migration_runs
 
 
 def _run_context(request: Request) -> run_service.RunContext:
-    state = request.app.state
-    ctx = getattr(state, "migration_context", None)
-    if ctx is None:
-        settings = _settings(request)
-        ctx = state.migration_context = run_service.RunContext(
-            engine=state.engine, settings=settings,
-            provisioner=getattr(state, "migration_provisioner", None)
-            or CloudTargets(state.plane), clock=state.clock,
-            stale_after_s=settings.migrate_stale_after_s,
-            heartbeat_s=max(0.2, min(2.0, settings.migrate_stale_after_s / 5)))
-    return ctx
+    """What a wave's run needs, made from the plane for each request (no state of its own)."""
+    plane = get_plane(request)
+    stale = plane.settings.migrate_stale_after_s
+    return run_service.RunContext(
+        engine=plane.engine, settings=plane.settings, provisioner=CloudTargets(plane),
+        clock=plane.clock, stale_after_s=stale, heartbeat_s=max(0.2, min(2.0, stale / 5)))
 
 
 class RunBody(BaseModel):

@@ -45,6 +45,7 @@ from govcloud.services.inventory import (
     dr_levels_of,
 )
 from govcloud.services.metrics import MetricsSnapshots, SnapshotBuilder
+from govcloud.services.migration_run import Runs
 from govcloud.services.provisioning import ProvisioningContext
 from govcloud.services.sync import Syncer
 from govcloud.settings import Settings
@@ -99,6 +100,8 @@ class Plane:
     provisioning: ProvisioningContext
     audit_checkpoints: CheckpointWriter | None = None
     apply_lock: threading.Lock = field(default_factory=threading.Lock)
+    # the migration waves this process runs (each on a thread of its own, cancellable)
+    migration_runs: Runs = field(default_factory=Runs)
     # the background workers, set when ``govcloud.workers`` starts them
     sync_worker: Any = None
     provision_worker: Any = None
