@@ -10,10 +10,10 @@ the demo can build as many apps as they like.
 * ``current_principal`` — the principal holding the ``Authorization: Bearer <token>`` token
   (401 with a hint when it is missing, unknown, expired or revoked);
 * ``require(action)`` — a dependency that also checks the principal's role for ``action`` on
-  the whole cloud (``can(principal, action, GLOBAL)``); routes that work on one department
-  check that department themselves with ``check(principal, action, Target.of(code, city))``,
-  or — for an object the caller named — ``check_visible``, which answers an object of a
-  department the caller may not view as absent (404), never 403.
+  the whole cloud (``can(principal, action, GLOBAL)``). Deciding on one department, or on an
+  object the caller named, is the service's: it takes the principal and answers an object of a
+  department the caller may not view as absent (404), never 403 (``services.provisioning``,
+  ``services.migration_access``); ``check`` serves the routes that still decide themselves.
 """
 
 from __future__ import annotations
@@ -117,17 +117,6 @@ def check(principal: Principal, action: Action, target: Target = GLOBAL) -> None
 
 def may(principal: Principal, action: Action, target: Target = GLOBAL) -> bool:
     return bool(can(principal, action, target))
-
-
-def check_visible(principal: Principal, action: Action, target: Target,
-                  missing: Callable[[], GovCloudError]) -> None:
-    """``check`` for an object of ``target``'s department that the caller named: when the
-    principal may not even view that department, ``missing()`` — the very error an absent
-    object gets (404) — so that a scoped principal cannot tell another department's objects
-    from ones that do not exist; otherwise 403 with the reason when it may not ``action``."""
-    if not may(principal, Action.VIEW_DEPARTMENT, target):
-        raise missing()
-    check(principal, action, target)
 
 
 def require(action: Action, *, scoped: bool = False) -> Callable[..., Principal]:
