@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from govcloud.api.contract import Name, Names, name_query, names_query
+from govcloud.api.contract import Name, name_query, names_query
 from govcloud.api.deps import CurrentPrincipal, get_clock, get_engine, get_plane, require
+from govcloud.api.models import Capacity, ServerPage, Status, SyncAnswer, SyncStatus, answers
+from govcloud.api.models.bodies import SyncRequest
 from govcloud.domain.limits import MAX_LINE
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import health
@@ -29,11 +30,6 @@ router = APIRouter(tags=["inventory"])
 Engine_ = Annotated[Engine, Depends(get_engine)]
 
 
-class SyncRequest(BaseModel):
-    full: bool = Field(False, description="full reconcile (tombstones vanished servers)")
-    sites: Names | None = Field(None, description="sites to sync (default: every site)")
-
-
 def _settings(request: Request) -> Settings:
     return get_plane(request).settings
 
@@ -42,7 +38,8 @@ def _catalogue(request: Request) -> dict[str, str | None]:
     return service.catalogue_departments(get_plane(request).catalogue_cache)
 
 
-@router.post("/sync", summary="sync sites now (operator); waits for the sync to finish")
+@router.post("/sync", **answers(SyncAnswer),
+             summary="sync sites now (operator); waits for the sync to finish")
 def run_sync(request: Request,
              principal: Annotated[Principal, Depends(require(Action.SYNC_RUN))],
              body: SyncRequest | None = None) -> dict[str, Any]:
@@ -53,13 +50,15 @@ def run_sync(request: Request,
     return {**report.to_dict(), "by": principal.name}
 
 
-@router.get("/sync/status", summary="freshness of every site: last success, duration, error")
+@router.get("/sync/status", **answers(SyncStatus),
+            summary="freshness of every site: last success, duration, error")
 def sync_status(request: Request, engine: Engine_,
                 _principal: CurrentPrincipal) -> dict[str, Any]:
     return service.sync_status(engine, sites=[s.name for s in _settings(request).site_list()])
 
 
-@router.get("/capacity", summary="capacity per site; flavor fit and lose-a-site what-if")
+@router.get("/capacity", **answers(Capacity),
+            summary="capacity per site; flavor fit and lose-a-site what-if")
 def capacity(request: Request, engine: Engine_,
              _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))],
              site: Annotated[str | None, name_query()] = None,
@@ -75,7 +74,8 @@ def capacity(request: Request, engine: Engine_,
                             now=plane.clock(), fit=fit or (), cache=plane.snapshot)
 
 
-@router.get("/servers", summary="servers, paged and filtered, within the caller's scope")
+@router.get("/servers", **answers(ServerPage),
+            summary="servers, paged and filtered, within the caller's scope")
 def servers(request: Request, engine: Engine_,
             principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))],
             department: Annotated[str | None, name_query()] = None,
@@ -91,7 +91,8 @@ def servers(request: Request, engine: Engine_,
         limit=limit, cursor=cursor)
 
 
-@router.get("/status", summary="one screenful: sites, health, freshness, totals, alerts")
+@router.get("/status", **answers(Status),
+            summary="one screenful: sites, health, freshness, totals, alerts")
 def status(request: Request, engine: Engine_,
            principal: Annotated[Principal, Depends(require(Action.VIEW_SERVERS, scoped=True))],
            clock: Annotated[Any, Depends(get_clock)]) -> dict[str, Any]:

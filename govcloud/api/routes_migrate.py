@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from govcloud.api.contract import IsoTime, Line, Name, Names, Text, cursor, name_query
+from govcloud.api.contract import cursor, name_query
 from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_engine, get_plane
 from govcloud.api.fields import Identifier
 from govcloud.api.models import (
@@ -37,9 +36,18 @@ from govcloud.api.models import (
     WaveList,
     answers,
 )
+from govcloud.api.models.bodies import (
+    DepartmentBody,
+    ImportBody,
+    OverrideBody,
+    PlanBody,
+    RollbackBody,
+    RunBody,
+    SignoffBody,
+    TrustBody,
+)
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.waves import DEFAULT_GATE, Flavor
-from govcloud.services import migration as service
 from govcloud.services import migration_access as access
 from govcloud.services import migration_run as run_service
 from govcloud.services.migration_targets import CloudTargets
@@ -70,12 +78,6 @@ def _flavors(request: Request) -> Callable[[], list[Flavor]]:
 
 # --- hosts -------------------------------------------------------------------------------------
 
-class ImportBody(BaseModel):
-    text: str = Field(description="the inventory file's content (YAML; bounded by the "
-                                  "request body limit)")
-    name: Name = Field("inventory", description="the file's name, for messages")
-
-
 @router.post("/hosts/import", **answers(Imported),
              summary="import legacy hosts from an inventory file")
 def import_hosts(request: Request, engine: Engine_, caller: Caller,
@@ -98,11 +100,6 @@ def host_key(request: Request, engine: Engine_, caller: Caller,
     return access.host_key(engine, _settings(request), caller, name)
 
 
-class TrustBody(BaseModel):
-    fingerprint: Line = Field(description="the SHA256 fingerprint the person confirmed")
-    replace: bool = Field(False, description="replace a different recorded key")
-
-
 @router.post("/hosts/{name}/trust", **answers(TrustedKey),
              summary="record the host's key (it must match)")
 def trust_host(request: Request, engine: Engine_, caller: Caller, name: Identifier,
@@ -121,25 +118,12 @@ def inventory(request: Request, engine: Engine_, caller: Caller) -> dict[str, An
 
 # --- survey and plan ---------------------------------------------------------------------------
 
-class DepartmentBody(BaseModel):
-    department: Name
-    hosts: Names | None = Field(None, description="only these hosts (survey)")
-
-
 @router.post("/migrate/survey", **answers(SurveyAnswer),
              summary="survey a department's legacy hosts over SSH")
 def survey(request: Request, engine: Engine_, caller: Caller,
            body: DepartmentBody) -> dict[str, Any]:
     return access.survey(engine, _settings(request), caller, department=body.department,
                          hosts=body.hosts, clock=request.app.state.clock)
-
-
-class PlanBody(BaseModel):
-    department: Name
-    first_window: IsoTime | None = Field(None, description="default: next Saturday 01:00")
-    window_hours: float = Field(service.WINDOW_HOURS, gt=0, le=72)
-    every_days: int = Field(7, ge=1, le=90)
-    max_hosts: int = Field(10, ge=1, le=500)
 
 
 @router.post("/migrate/plan", **answers(PlanAnswer),
@@ -149,11 +133,6 @@ def plan(request: Request, engine: Engine_, caller: Caller, body: PlanBody) -> d
                        first_window=body.first_window, window_hours=body.window_hours,
                        every_days=body.every_days, max_hosts=body.max_hosts,
                        clock=request.app.state.clock)
-
-
-class SignoffBody(BaseModel):
-    department: Name
-    note: Text | None = None
 
 
 @router.post("/migrate/signoff", **answers(SignedOff),
@@ -181,10 +160,6 @@ def get_wave(request: Request, engine: Engine_, caller: Caller, wave_id: Identif
     return access.show_wave(engine, caller, wave_id, flavors=_flavors(request), gate=gate)
 
 
-class OverrideBody(BaseModel):
-    reason: Line = Field(min_length=1)
-
-
 @router.post("/migrate/waves/{wave_id}/override", **answers(Overridden),
              summary="let a wave start below the readiness gate (bureau-admin, audited)")
 def override(request: Request, engine: Engine_, caller: Caller, wave_id: Identifier,
@@ -208,13 +183,6 @@ def _run_context(request: Request) -> run_service.RunContext:
         clock=plane.clock, stale_after_s=stale, heartbeat_s=max(0.2, min(2.0, stale / 5)))
 
 
-class RunBody(BaseModel):
-    hook: Name | None = Field(None, description="a cutover hook under playbooks/migrate/hooks")
-    outside_window: bool = Field(False, description="run outside the wave's maintenance "
-                                                    "window (migration.override; audited)")
-    reason: Line | None = Field(None, description="why (with outside_window)")
-
-
 @router.post("/migrate/waves/{wave_id}/run", **answers(RunStarted),
              summary="run or resume a wave in the background (entry gate and host keys first)")
 def run_wave(request: Request, caller: Caller, wave_id: Identifier,
@@ -229,10 +197,6 @@ def run_wave(request: Request, caller: Caller, wave_id: Identifier,
              summary="cancel a running wave")
 def cancel_wave(request: Request, caller: Caller, wave_id: Identifier) -> dict[str, Any]:
     return access.cancel(_run_context(request), _runs(request), caller, wave_id)
-
-
-class RollbackBody(BaseModel):
-    target: Name = Field(description="a wave id or a host name")
 
 
 @router.post("/migrate/rollback", **answers(RunStarted),

@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from govcloud.api.contract import IsoTime, cursor, name_query
@@ -41,15 +40,16 @@ from govcloud.api.models import (
     PrincipalList,
     answers,
 )
+from govcloud.api.models.bodies import NewPrincipal, Rotation
 from govcloud.domain.audit_signing import checkpoint_from
 from govcloud.domain.catalogue import Catalogue
-from govcloud.domain.limits import MAX_LINE, MAX_TTL_DAYS
-from govcloud.domain.rbac import MAX_PERSON, Action, Principal, Role
+from govcloud.domain.limits import MAX_LINE
+from govcloud.domain.rbac import Action, Principal, Role
 from govcloud.errors import InvalidInput
 from govcloud.services import principals
 from govcloud.services.audit_anchor import verify_log
 from govcloud.services.inventory import rbac_city
-from govcloud.services.principals import DEFAULT_TOKEN_TTL, MAX_PAGE
+from govcloud.services.principals import MAX_PAGE
 from govcloud.settings import Settings
 
 router = APIRouter()
@@ -59,34 +59,6 @@ Clock_ = Annotated[Clock, Depends(get_clock)]
 Admin = Annotated[Principal, Depends(require(Action.PRINCIPAL_MANAGE))]
 Auditor = Annotated[Principal, Depends(require(Action.VIEW_AUDIT, scoped=True))]
 GlobalAuditor = Annotated[Principal, Depends(require(Action.VIEW_AUDIT))]
-
-
-class NewPrincipal(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(max_length=64, description="lower-case name, e.g. li.wei or ci-pipeline")
-    role: Role
-    person: str = Field(min_length=1, max_length=MAX_PERSON,
-                        description="the person behind the principal (for a ci account, the "
-                                    "person accountable for the pipeline); one person may "
-                                    "hold several principals")
-    city: str | None = Field(default=None, max_length=64,
-                             description="for a city-operator only")
-    department: str | None = Field(default=None, max_length=64,
-                                   description="for a department-viewer only")
-    ttl_days: float | None = Field(default=DEFAULT_TOKEN_TTL.days, gt=0, le=MAX_TTL_DAYS,
-                                   allow_inf_nan=False,
-                                   description="token lifetime in days (at most "
-                                               f"{MAX_TTL_DAYS}); null: until revoked")
-
-
-class Rotation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    ttl_days: float | None = Field(default=DEFAULT_TOKEN_TTL.days, gt=0, le=MAX_TTL_DAYS,
-                                   allow_inf_nan=False,
-                                   description="token lifetime in days (at most "
-                                               f"{MAX_TTL_DAYS}); null: until revoked")
 
 
 def _ttl(days: float | None) -> timedelta | None:

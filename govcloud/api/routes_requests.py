@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from govcloud.api.contract import Id, Line, cursor, name_query, names_query
+from govcloud.api.contract import Id, cursor, name_query, names_query
 from govcloud.api.deps import CurrentPrincipal, get_plane
 from govcloud.api.models import (
     ProvisioningPolicy,
@@ -22,6 +22,7 @@ from govcloud.api.models import (
     Submitted,
     answers,
 )
+from govcloud.api.models.bodies import Cancellation, Rejection
 from govcloud.domain.limits import MAX_NAME
 from govcloud.services import provisioning as svc
 
@@ -83,18 +84,6 @@ def approve(request: Request, request_id: Annotated[int, Id], principal: Current
     answer = svc.approve(ctx, principal, request_id)
     _wake(request)
     return answer
-
-
-class Rejection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Line = Field(description="why (required; the requester reads it)")
-
-
-class Cancellation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Line | None = Field(None, description="why (default: cancelled by NAME)")
 
 
 @router.post("/requests/{request_id}/reject", **answers(ProvisionRequest),
