@@ -1,8 +1,9 @@
 """Migration use cases, before the run: import legacy hosts, trust their keys, serve the dynamic
 inventory, survey over SSH, plan waves, sign-offs, readiness and gate overrides.
 
-Every change is audited (target ``department:CODE``). Callers check RBAC; functions here take
-the engine and settings they work with (nothing module-level).
+Every change is audited (target ``department:CODE``). Callers check RBAC (the API's caller is
+``services.migration_access``); functions here take the engine and settings they work with
+(nothing module-level).
 """
 
 from __future__ import annotations
