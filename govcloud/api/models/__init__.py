@@ -1,8 +1,8 @@
 """The API's response bodies, one pydantic model each, in one place: the routes declare them
 (``answers(Model)``), the OpenAPI document at ``/api/v1/openapi.json`` shows them, and the API
 client (``govcloud.client``) parses answers into them. The error body is
-``govcloud.api.contract.ErrorBody``; request bodies are the routes' own models, built from the
-field types of ``govcloud.api.contract``."""
+``govcloud.api.contract.ErrorBody``. The request bodies are in ``govcloud.api.models.bodies``
+(not imported here: they carry the server's field checks, which the client does not need)."""
 
 from govcloud.api.models.common import (
     ApiModel,
