@@ -59,9 +59,10 @@ def department_projects(real: RealCloud) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def clean(real: RealCloud) -> RealCloud:
-    """No department projects left from an earlier run against the same cloud."""
+    """No department projects left from an earlier run, or an earlier test (the suite runs in
+    random order), against the same cloud."""
     conn = real.sdk("PROD")
     for project in department_projects(real).values():
         conn.identity.delete_project(project)
