@@ -153,12 +153,14 @@ def test_sim_serve_stops_on_hangup(tmp_path: Path) -> None:
 # A test run that starts what the suite's fixtures start — a simulator process, an sshd
 # sandbox and `govcloud serve` (uvicorn) — writes their pids, then waits to be interrupted.
 HARNESS = textwrap.dedent('''
-    import json, os, sys, time
+    import faulthandler, json, os, signal, sys, time
     from pathlib import Path
     from govcloud.demo.process import SimProcess
     from govcloud.demo.sandbox import Sandbox, make_key
     from tests.integration.control.conftest import small_catalogue
     from tests.served import ServedPlane
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it hangs, if it does
 
     def test_holds_servers(tmp_path):
         base = Path(os.environ["HARNESS_DIR"])
@@ -187,7 +189,7 @@ def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Sign
     output = tmp_path / "harness.out"  # a file, not a pipe nobody reads while it runs
     with output.open("wb") as sink:
         run = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+            [sys.executable, "-u", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
              "no:randomly", "--rootdir", str(tmp_path), "-c", "/dev/null",
              str(tmp_path / "test_harness.py")],
             cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT,
@@ -212,6 +214,8 @@ def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Sign
         try:
             run.wait(timeout=READY_TIMEOUT)
         except subprocess.TimeoutExpired:
+            run.send_signal(signal.SIGUSR1)  # the harness's threads' stacks, into its output
+            time.sleep(2)
             raise AssertionError(
                 f"the test run did not end after {stop.name}:\n{said()}") from None
         wait_gone(started, f"the test run's servers after {stop.name}")
