@@ -4,7 +4,7 @@ bench/results.md.
     python bench/inventory_bench.py [--scale province] [--workers 8] [--no-write]
 
 Starts a simulator process (latency knobs off), then reads all three sites in parallel with
-govcloud's inventory adapter (``govcloud.cloud.inventory.read_site``): compute services,
+govcloud's inventory adapter (``govcloud.cloud.inventory.read_inventory``): compute services,
 Placement resource providers with inventories and usages, hypervisors, every department's
 compute quota detail and every server. Timed end to end from connecting (authentication and
 version discovery included). Target for issue 3: a full sync under 15 s end to end, of which

@@ -521,7 +521,7 @@ def _date(header: str | None) -> dt.datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def read_site(conn: Connection, *, site: str, project_ids: Iterable[str] = (),
+def read_inventory(conn: Connection, *, site: str, project_ids: Iterable[str] = (),
               workers: int = WORKERS) -> SiteInventory:
     """Read everything of one site (see :meth:`SiteReader.read`)."""
     return SiteReader(conn, site=site, workers=workers).read(project_ids=project_ids)

@@ -237,5 +237,5 @@ def read_servers(conn: Connection, site: str, server_ids: Sequence[str]) -> list
     return out
 
 
-def read_quotas(conn: Connection, site: str, project_id: str) -> list[QuotaInfo]:
+def read_compute_quotas(conn: Connection, site: str, project_id: str) -> list[QuotaInfo]:
     return SiteReader(conn, site=site).quotas([project_id])

@@ -89,7 +89,7 @@ def list_projects(conn: SiteConnection, **filters: str) -> Iterator[ProjectRecor
         params = None  # the next link carries the query
 
 
-def read_quotas(conn: SiteConnection, project_id: str, *,
+def read_quota_figures(conn: SiteConnection, project_id: str, *,
                 site: str) -> dict[str, QuotaFigure]:
     """A project's quota limits and usage in the connection's region, by catalogue field."""
     with sdk_errors(f"site {site}: quotas of project {project_id}"):
@@ -113,7 +113,7 @@ def _read_quotas(conn: SiteConnection, project_id: str) -> dict[str, QuotaFigure
     return figures
 
 
-def read_site(conn: SiteConnection, *, site: str, codes: Iterable[str],
+def observe_site(conn: SiteConnection, *, site: str, codes: Iterable[str],
               workers: int = READ_WORKERS) -> ObservedSite:
     """The departments' projects and quotas as ``site`` sees them (``workers`` projects'
     quotas are read at a time)."""

@@ -330,7 +330,7 @@ class Provisioner:
                 project = self._project(department, site)
                 servers = self._retry(rid, partial(cloud.read_servers, conns[site], site, ids))
                 out[site] = servers
-                quotas = self._retry(rid, partial(cloud.read_quotas, conns[site], site,
+                quotas = self._retry(rid, partial(cloud.read_compute_quotas, conns[site], site,
                                                   project))
                 svc.write_inventory(self.ctx, site, servers, quotas, project=project,
                                     department=department)

@@ -160,7 +160,7 @@ def observe(catalogue: Catalogue, *, connections: Mapping[str, SiteConnection],
     """Every site's view of the catalogue's departments, read in parallel."""
     codes = catalogue.codes
     return _per_site(connections, sites,
-                     lambda name, conn: cloud.read_site(conn, site=name, codes=codes))
+                     lambda name, conn: cloud.observe_site(conn, site=name, codes=codes))
 
 
 def plan_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnection],
@@ -358,7 +358,7 @@ def _site_view(code: str, desired: SiteQuota | None, site: str,
         project = cloud.find_project(conn, code, site=site)
         if project is None:
             return DepartmentSiteView(site=site, project_id=None, desired=desired)
-        quotas = cloud.read_quotas(conn, project.id, site=site)
+        quotas = cloud.read_quota_figures(conn, project.id, site=site)
         statuses = count_statuses(cloud.project_server_statuses(conn, project.id, site=site))
     except GovCloudError as exc:
         return DepartmentSiteView(site=site, project_id=None, desired=desired,

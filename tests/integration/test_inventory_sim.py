@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from govcloud.cloud.connect import connect
-from govcloud.cloud.inventory import SiteReader, read_site
+from govcloud.cloud.inventory import SiteReader, read_inventory
 from govcloud.domain.capacity import FlavorSpec, flavor_fit, site_capacity
 from govcloud.domain.inventory import HostState, HostStatus, SiteInventory
 from govcloud.domain.quota import quota_commitment
@@ -169,7 +169,7 @@ def test_a_site_that_is_down_fails_alone(sim: tuple[RunningSimulator, Path]) -> 
 
     def read(name: str) -> SiteInventory | GovCloudError:
         try:
-            return read_site(connect(SITES[name], clouds_yaml=clouds), site=name)
+            return read_inventory(connect(SITES[name], clouds_yaml=clouds), site=name)
         except GovCloudError as exc:
             return exc
 

@@ -33,7 +33,7 @@ class FakeCloud:
     made: dict[str, ProjectRecord] = field(default_factory=dict)
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
 
-    def read_site(self, conn: Any, *, site: str, codes: Iterable[str]) -> ObservedSite:
+    def observe_site(self, conn: Any, *, site: str, codes: Iterable[str]) -> ObservedSite:
         return self.observed[site]
 
     def create_project(self, conn: Any, create: ProjectCreate, *,
@@ -68,7 +68,7 @@ def audited() -> list[tuple[str, str]]:
 
 def run(cat: Catalogue, fake: FakeCloud, audited: list[tuple[str, str]],
         monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> svc.TenancyResult:
-    for name in ("read_site", "create_project", "find_project", "set_quotas",
+    for name in ("observe_site", "create_project", "find_project", "set_quotas",
                  "update_project"):
         monkeypatch.setattr(svc.cloud, name, getattr(fake, name))
     return apply_tenancy(cat, connections={s: object() for s in SITES},
@@ -166,7 +166,7 @@ def test_the_first_failing_site_is_raised_after_every_read_finished(
             raise TemporaryError(f"site {site}: down")
         return ObservedSite(site=site, identity="k")
 
-    monkeypatch.setattr(svc.cloud, "read_site", read)
+    monkeypatch.setattr(svc.cloud, "observe_site", read)
     cat = catalogue(dept(CODE, dict.fromkeys(SITES, SMALL)))
     with pytest.raises(TemporaryError, match="site DR-LOCAL: down"):
         svc.observe(cat, connections={s: object() for s in SITES})
