@@ -153,7 +153,7 @@ class GroupState:
     members: frozenset[str]
 
 
-def find_groups(pconn: Connection, site: str, name: str) -> list[GroupState]:
+def list_groups(pconn: Connection, site: str, name: str) -> list[GroupState]:
     """The project's server groups named ``name``, with their members."""
     with sdk_errors(f"site {site}: server group {name}"):
         return [GroupState(str(g.id), frozenset(str(m) for m in g.member_ids or ()))

@@ -210,7 +210,7 @@ class CheckpointWriter:
                 return None
             start = GENESIS if last is None else ChainAnchor(last.seq, last.hash)
             if last is not None:
-                stored = audit.get_entry(last.seq)
+                stored = audit.find_entry(last.seq)
                 if stored is None or stored.hash != last.hash:
                     self._refuse(f"entry {last.seq} is no longer the one checkpointed at "
                                  f"{last.at} (the chain was cut off or rewritten)")

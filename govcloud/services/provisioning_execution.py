@@ -301,7 +301,7 @@ class Provisioner:
             if site not in pconns:
                 continue
             try:
-                groups = self._retry(rid, partial(cloud.find_groups, pconns[site], site, name),
+                groups = self._retry(rid, partial(cloud.list_groups, pconns[site], site, name),
                                      kind="cleanup")
                 for group in groups:
                     others = group.members - removed.get(site, set())

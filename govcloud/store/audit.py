@@ -215,7 +215,7 @@ class AuditLog:
             seq, prev = s.entry.seq, s.entry.hash
         return sealed
 
-    def get_entry(self, seq: int) -> AuditEntry | None:
+    def find_entry(self, seq: int) -> AuditEntry | None:
         row = self.session.get(AuditEntryRow, seq)
         return None if row is None else _to_entry(row)
 

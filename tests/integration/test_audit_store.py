@@ -60,10 +60,10 @@ def test_append_chains_entries_and_reads_them_back(engine: Engine) -> None:
     with Session(engine) as session:
         log = AuditLog(session=session)
         assert log.list_entries() == [first, second]  # exactly as sealed, time zone included
-        assert log.get_entry(1) == first and log.get_entry(3) is None
+        assert log.find_entry(1) == first and log.find_entry(3) is None
         assert log.head() == ChainAnchor(2, second.hash)
         assert log.count() == 2
-        stored = log.get_entry(1)
+        stored = log.find_entry(1)
         assert stored is not None and stored.at == T0 + timedelta(seconds=1)
         assert stored.at.tzinfo is UTC
         result = log.verify(anchor=ChainAnchor(2, second.hash))
@@ -179,7 +179,7 @@ def test_verify_from_a_checkpoint(engine: Engine) -> None:
     fill(engine, 10)
     with Session(engine) as session:
         log = AuditLog(session=session)
-        fifth = log.get_entry(5)
+        fifth = log.find_entry(5)
         assert fifth is not None
         result = log.verify(after=ChainAnchor(5, fifth.hash))
     assert result.ok and result.checked == 5
