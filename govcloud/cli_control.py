@@ -10,11 +10,14 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from govcloud.client import api_path
+from govcloud.client import api_path, as_json
 from govcloud.domain.text import check_identifier, printable, printable_lines, safe_json
 from govcloud.errors import InvalidInput, PermanentError
+
+if TYPE_CHECKING:
+    from govcloud.client import ApiClient
 
 _QUOTAS = ("cores", "ram_mb", "instances", "volumes", "gigabytes", "ports")
 _QUOTA_HEADERS = {"ram_mb": "RAM GIB"}  # RAM is shown in GiB everywhere (docs/capacity.md)
@@ -49,7 +52,7 @@ def _table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> str:
     return render_table(rows, columns=columns)
 
 
-def _client(args: argparse.Namespace) -> Any:
+def _client(args: argparse.Namespace) -> ApiClient:
     from govcloud.client import ApiClient
 
     return ApiClient.from_options(server=args.server, token=args.token, context=args.context)
@@ -241,12 +244,12 @@ def cmd_principals_rotate(args: argparse.Namespace) -> int:
 
 def cmd_principals_list(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        principals = api.get("/principals", role=args.role)["principals"]
+        principals = api.principals(role=args.role).principals
     if args.json:
-        _print_json(principals)
+        _print_json([as_json(p) for p in principals])
         return 0
-    echo(_table([(p["name"], p["person"], p["role"], p["city"] or p["department"] or "all",
-                   p["status"], p["expires_at"] or "never") for p in principals],
+    echo(_table([(p.name, p.person or "", p.role, p.city or p.department or "all",
+                   p.status, p.expires_at or "never") for p in principals],
                  ("NAME", "PERSON", "ROLE", "SCOPE", "STATUS", "EXPIRES")))
     return 0
 
@@ -352,12 +355,12 @@ def cmd_tenants_apply(args: argparse.Namespace) -> int:
 
 def cmd_departments_list(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        departments = api.get("/departments")["departments"]
+        departments = api.departments().departments
     if args.json:
-        _print_json(departments)
+        _print_json([as_json(d) for d in departments])
         return 0
-    echo(_table([(d["code"], d["name_zh"], d["name_en"], d["kind"], d["city"],
-                   str(d["dr_level"])) for d in departments],
+    echo(_table([(d.code, d.name_zh, d.name_en, d.kind, d.city,
+                   str(d.dr_level)) for d in departments],
                  ("CODE", "NAME", "ENGLISH", "KIND", "CITY", "DR")))
     return 0
 

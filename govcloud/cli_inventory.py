@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from govcloud.api.models.inventory import VolumeTotals
+from govcloud.api.models.inventory import Server, VolumeTotals
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
 from govcloud.client import as_json
 from govcloud.domain.text import printable
@@ -23,17 +23,17 @@ def _when(value: str | None) -> str:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        report = api.post("/sync", {"full": args.full, "sites": args.site or None})
+        report = api.sync(full=args.full, sites=args.site or None)
     if args.json:
-        _print_json(report)
-        return 0 if report["ok"] else 1
-    rows: list[tuple[str, ...]] = [(r["site"], "full" if r["full"] else "incremental",
-             "ok" if r["ok"] else "STALE", f"{r['seconds']:.2f}", f"{r['api_s']:.2f}",
-             f"{r['db_s']:.2f}", str(r["servers"]), str(r["changed"]), str(r["deleted"]),
-             r["error"] or "") for r in report["sites"]]
+        _print_json(as_json(report))
+        return 0 if report.ok else 1
+    rows: list[tuple[str, ...]] = [(r.site, "full" if r.full else "incremental",
+             "ok" if r.ok else "STALE", f"{r.seconds:.2f}", f"{r.api_s:.2f}",
+             f"{r.db_s:.2f}", str(r.servers), str(r.changed), str(r.deleted),
+             r.error or "") for r in report.sites]
     echo(_table(rows, ("SITE", "KIND", "RESULT", "SECONDS", "API S", "DB S", "SERVERS",
                         "WRITTEN", "TOMBSTONED", "ERROR")))
-    return 0 if report["ok"] else 1
+    return 0 if report.ok else 1
 
 
 # One vocabulary for capacity (docs/capacity.md), used by the console and the demo too: USED
@@ -148,27 +148,27 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_servers_list(args: argparse.Namespace) -> int:
-    servers: list[dict[str, Any]] = []
+    servers: list[Server] = []
     cursor = None
     with _client(args) as api:
         while True:
-            page = api.get("/servers", department=args.department, site=args.site,
-                           status=args.status, limit=min(1000, args.limit - len(servers)),
-                           cursor=cursor)
-            servers += page["servers"]
-            cursor = page["next_cursor"]
+            page = api.servers(department=args.department, site=args.site,
+                               status=args.status, limit=min(1000, args.limit - len(servers)),
+                               cursor=cursor)
+            servers += page.servers
+            cursor = page.next_cursor
             if cursor is None or len(servers) >= args.limit:
                 break
     if args.json:
-        _print_json({"servers": servers, "next_cursor": cursor,
-                     "data_as_of": page["data_as_of"]})
+        _print_json({"servers": [as_json(s) for s in servers], "next_cursor": cursor,
+                     "data_as_of": page.data_as_of})
         return 0
-    echo(_table([(s["site"], s["id"], s["name"], s["department"] or "-", s["status"],
-                   s["flavor"] or "-", s["host"] or "-") for s in servers],
+    echo(_table([(s.site, s.id, s.name or "", s.department or "-", s.status or "",
+                   s.flavor or "-", s.host or "-") for s in servers],
                  ("SITE", "ID", "NAME", "DEPARTMENT", "STATUS", "FLAVOR", "HOST")))
     more = " (more: raise --limit)" if cursor else ""
     echo(f"{len(servers):,} servers{more}; data as of "
-          + ", ".join(f"{k} {_when(v)}" for k, v in page["data_as_of"].items()))
+          + ", ".join(f"{k} {_when(v)}" for k, v in page.data_as_of.items()))
     return 0
 
 

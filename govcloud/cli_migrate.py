@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo, identifier
-from govcloud.client import api_path
+from govcloud.client import api_path, as_json
 from govcloud.domain.text import printable
 from govcloud.errors import InvalidInput
 from govcloud.yamlfile import read_text
@@ -37,14 +37,14 @@ def cmd_hosts_import(args: argparse.Namespace) -> int:
 
 def cmd_hosts_list(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        hosts = api.get("/hosts", department=args.department)["hosts"]
+        hosts = api.hosts(department=args.department).hosts
     if args.json:
-        _print_json(hosts)
+        _print_json([as_json(h) for h in hosts])
         return 0
-    rows: list[tuple[str, ...]] = [(h["name"], h["department"], h["system"],
-             f"{h['endpoint']['address']}:{h['endpoint']['port']}",
-             {None: "-", True: "yes", False: "UNREACHABLE"}[h["reachable"]],
-             h["wave"] or "-", h["live"] or "-") for h in hosts]
+    rows: list[tuple[str, ...]] = [(h.name, h.department, h.system,
+             f"{h.endpoint.address}:{h.endpoint.port}",
+             {None: "-", True: "yes", False: "UNREACHABLE"}[h.reachable],
+             h.wave or "-", h.live or "-") for h in hosts]
     echo(_table(rows, ("HOST", "DEPARTMENT", "SYSTEM", "ADDRESS", "SURVEYED", "WAVE", "LIVE")))
     return 0
 
@@ -138,12 +138,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_waves(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        waves = api.get("/migrate/waves", department=args.department)["waves"]
+        waves = api.waves(department=args.department).waves
     if args.json:
-        _print_json(waves)
+        _print_json([as_json(w) for w in waves])
         return 0
-    echo(_table([(w["wave"], w["department"], w["status"], "yes" if w["rehearsal"] else "",
-                   str(w["dr_level"]), w["window"]["start"][:16], str(len(w["hosts"])))
+    echo(_table([(w.wave, w.department, w.status, "yes" if w.rehearsal else "",
+                   str(w.dr_level), w.window.start[:16], str(len(w.hosts)))
                   for w in waves],
                  ("WAVE", "DEPARTMENT", "STATUS", "REHEARSAL", "DR", "WINDOW", "HOSTS")))
     return 0

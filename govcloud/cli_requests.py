@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
-from govcloud.client import api_path
+from govcloud.client import api_path, as_json
 from govcloud.domain.text import printable
 
 EXIT_DONE = 0
@@ -65,14 +65,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.get("/requests", state=args.state, department=args.department)
+        answer = api.requests(state=args.state, department=args.department)
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
         return 0
     rows: list[tuple[str, ...]] = [
-        (str(r["id"]), r["department"], r["system"], str(r["dr_level"]), r["state"],
-         r["requester"], r["approver"] or "", (r["created_at"] or "")[:19].replace("T", " "))
-        for r in answer["requests"]]
+        (str(r.id), r.department, r.system, str(r.dr_level), r.state,
+         r.requester, r.approver or "", (r.created_at or "")[:19].replace("T", " "))
+        for r in answer.requests]
     echo(_table(rows, ("ID", "DEPARTMENT", "SYSTEM", "DR", "STATE", "REQUESTER", "APPROVER",
                         "SUBMITTED")))
     return 0

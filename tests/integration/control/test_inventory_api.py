@@ -16,6 +16,7 @@ import pytest
 from govcloud.cli import main
 from govcloud.client import ApiClient
 from govcloud.domain.capacity import site_capacity
+from govcloud.domain.text import safe_json
 from govcloud.errors import Forbidden, NotFound
 from govcloud.sim.clouds import ADMIN_CLOUD
 from govcloud.store.inventory import hosts
@@ -290,3 +291,29 @@ def test_capacity_shows_quota_commitments_beside_capacity(synced: Plane, cli_env
     q = answer["sites"][0]["quota_commitment"]
     assert f"{q['committed']['vcpu']:,} {q['ratio']['vcpu']:.0%}" in prod
     assert f"{answer['sites'][0]['vcpus']['headroom']:,}" in prod
+
+
+def test_typed_cli_json_is_the_servers_answer_byte_for_byte(
+        synced: Plane, cli_env: Plane, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI reads answers through typed models (``govcloud.api.models``); its ``--json``
+    stays what printing the raw answer printed before, byte for byte."""
+    api = synced.admin
+    servers: list[Any] = []
+    cursor = None
+    while True:  # what ``servers list --limit 1500`` printed from the raw pages
+        page = api.get("/servers", limit=min(1000, 1500 - len(servers)), cursor=cursor)
+        servers += page["servers"]
+        cursor = page["next_cursor"]
+        if cursor is None or len(servers) >= 1500:
+            break
+    raw = {"servers": servers, "next_cursor": cursor, "data_as_of": page["data_as_of"]}
+    code, out, _ = run(capsys, "servers", "list", "--limit", "1500", "--json")
+    assert code == 0 and out == safe_json(raw) + "\n"
+    for argv, answer in (
+            (("departments", "list"), api.get("/departments")["departments"]),
+            (("principals", "list"), api.get("/principals")["principals"]),
+            (("request", "list"), api.get("/requests")),
+            (("hosts", "list"), api.get("/hosts")["hosts"]),
+            (("migrate", "waves"), api.get("/migrate/waves")["waves"])):
+        code, out, _ = run(capsys, *argv, "--json")
+        assert code == 0 and out == safe_json(answer) + "\n", argv
