@@ -7,7 +7,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from govcloud.api.models.inventory import Server, VolumeTotals
+from govcloud.api.models.inventory import (
+    CapacitySite,
+    QuotaCommitment,
+    Server,
+    VolumeTotals,
+    WhatIf,
+)
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
 from govcloud.client import as_json
 from govcloud.domain.text import printable
@@ -46,76 +52,74 @@ CAPACITY_COLUMNS = ("SITE", "ROLE", "HOSTS", "CORES", "VCPU USED", "VCPU ALLOC/C
                     "DISK GB ALLOC/CAP", "DATA AS OF")
 
 
-def _committed(q: dict[str, Any] | None, resource: str) -> str:
+def _committed(q: QuotaCommitment | None, resource: str) -> str:
     """``Σ quotas ratio`` of a site's quota commitment: ``1,120 146%`` (RAM in GiB)."""
     if not q:
         return "-"
-    ratio = q["ratio"][resource]
-    committed = q["committed"]["vcpu" if resource == "vcpu" else "ram_mb"]
+    ratio = q.ratio.vcpu if resource == "vcpu" else q.ratio.ram
+    committed = q.committed.vcpu if resource == "vcpu" else q.committed.ram_mb
     amount = f"{committed:,}" if resource == "vcpu" else _gib(committed)
     return f"{amount} {ratio:.0%}" if ratio is not None else f"{amount} -"
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.get("/capacity", site=args.site, flavor=args.flavor,
-                         what_if_lose=args.what_if_lose)
+        answer = api.capacity(site=args.site, flavor=args.flavor,
+                              what_if_lose=args.what_if_lose)
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
         return 0
     rows: list[tuple[str, ...]] = []
-    for s in answer["sites"]:
-        v, r, d = s["vcpus"], s["ram_mb"], s["disk_gb"]
-        q = s.get("quota_commitment")
-        rows.append((s["site"], s["role"], str(s["hypervisors"]), str(s["physical_cores"]),
-                     f"{v['used']:,}" if "used" in v else "-",
-                     f"{v['allocated']:,}/{v['capacity']:,}", f"{v['free']:,}",
-                     f"{v['headroom']:,}", _committed(q, "vcpu"),
-                     _gib(r["used"]) if "used" in r else "-",
-                     f"{_gib(r['allocated'])}/{_gib(r['capacity'])}", _gib(r["free"]),
-                     _gib(r["headroom"]), _committed(q, "ram"),
-                     f"{d['allocated']:,}/{d['capacity']:,}",
-                     _when(s["data_as_of"]) + (" STALE" if s["stale"] else "")))
+    for s in answer.sites:
+        v, r, d = s.vcpus, s.ram_mb, s.disk_gb
+        rows.append((s.site, s.role, str(s.hypervisors), str(s.physical_cores),
+                     f"{v.used:,}" if v.used is not None else "-",
+                     f"{v.allocated:,}/{v.capacity:,}", f"{v.free:,}",
+                     f"{v.headroom:,}", _committed(s.quota_commitment, "vcpu"),
+                     _gib(r.used) if r.used is not None else "-",
+                     f"{_gib(r.allocated)}/{_gib(r.capacity)}", _gib(r.free),
+                     _gib(r.headroom), _committed(s.quota_commitment, "ram"),
+                     f"{d.allocated:,}/{d.capacity:,}",
+                     _when(s.data_as_of) + (" STALE" if s.stale else "")))
     echo(_table(rows, CAPACITY_COLUMNS))
-    for fit in answer.get("flavor_fit", []):
-        echo(f"{fit['site']}: {fit['count']:,} more {fit['flavor']} fit "
-              f"(on {fit['hosts_with_room']} of {fit['hosts_considered']} hosts; limited by "
-              f"{fit['limited_by']}; aggregate bound {fit['aggregate_count']:,})")
-    what_if = answer.get("what_if")
-    if what_if is not None:
-        _print_what_if(what_if, {s["site"]: s for s in answer["sites"]})
+    for fit in answer.flavor_fit or []:
+        echo(f"{fit.site}: {fit.count:,} more {fit.flavor} fit "
+              f"(on {fit.hosts_with_room} of {fit.hosts_considered} hosts; limited by "
+              f"{fit.limited_by}; aggregate bound {fit.aggregate_count:,})")
+    if answer.what_if is not None:
+        _print_what_if(answer.what_if, {s.site: s for s in answer.sites})
     return 0
 
 
-def _print_what_if(w: dict[str, Any], sites: dict[str, dict[str, Any]]) -> None:
+def _print_what_if(w: WhatIf, sites: dict[str, CapacitySite]) -> None:
     """The verdict; a receiving site's room is its HEADROOM (free on hosts up and enabled),
     shown beside its FREE (which also counts hosts down or disabled)."""
-    lost = w["lost_load"]
-    echo(f"\nIf {w['lost_site']} is lost ({lost['servers']:,} servers, {lost['vcpu']:,} vCPU): "
-          + ("YES, the receiving sites have room" if w["fits"] else "NO, not enough room"))
-    for r in w["receiving"]:
-        short = r["shortfall"]
+    lost = w.lost_load
+    echo(f"\nIf {w.lost_site} is lost ({lost.servers:,} servers, {lost.vcpu:,} vCPU): "
+          + ("YES, the receiving sites have room" if w.fits else "NO, not enough room"))
+    for r in w.receiving:
+        short = r.shortfall
         missing = [text for amount, text in (
-            (short["vcpu"], f"{short['vcpu']:,} vCPU"),
-            (short["ram_mb"], f"{_gib(short['ram_mb'])} GiB RAM"),
-            (short["disk_gb"], f"{short['disk_gb']:,} GB disk")) if amount > 0]
-        verdict = "fits" if r["fits"] else "SHORT by " + ", ".join(missing)
-        n = len(r["departments"])
-        room = r["free"]
-        site = sites.get(r["site"])
-        free = (f"; free {site['vcpus']['free']:,} vCPU, {_gib(site['ram_mb']['free'])} GiB"
+            (short.vcpu, f"{short.vcpu:,} vCPU"),
+            (short.ram_mb, f"{_gib(short.ram_mb)} GiB RAM"),
+            (short.disk_gb, f"{short.disk_gb:,} GB disk")) if amount > 0]
+        verdict = "fits" if r.fits else "SHORT by " + ", ".join(missing)
+        n = len(r.departments)
+        room = r.free
+        site = sites.get(r.site)
+        free = (f"; free {site.vcpus.free:,} vCPU, {_gib(site.ram_mb.free)} GiB"
                 if site else "")
-        echo(f"  {r['site']}: takes {n} department{'' if n == 1 else 's'} "
-              f"({r['incoming']['vcpu']:,} vCPU, {_gib(r['incoming']['ram_mb'])} GiB RAM) "
-              f"into headroom {room['vcpu']:,} vCPU, {_gib(room['ram_mb'])} GiB{free} — "
+        echo(f"  {r.site}: takes {n} department{'' if n == 1 else 's'} "
+              f"({r.incoming.vcpu:,} vCPU, {_gib(r.incoming.ram_mb)} GiB RAM) "
+              f"into headroom {room.vcpu:,} vCPU, {_gib(room.ram_mb)} GiB{free} — "
               f"{verdict}")
-    if w["not_protected"]:
+    if w.not_protected:
         echo("  not protected (restored later): "
-              + ", ".join(s["department"] for s in w["not_protected"]))
-    if w["copies_lost"]:
-        echo("  DR copies lost: " + ", ".join(s["department"] for s in w["copies_lost"]))
-    if w.get("stale_sites"):
-        echo("  warning: stale data for " + ", ".join(w["stale_sites"]))
+              + ", ".join(s.department for s in w.not_protected))
+    if w.copies_lost:
+        echo("  DR copies lost: " + ", ".join(s.department for s in w.copies_lost))
+    if w.stale_sites:
+        echo("  warning: stale data for " + ", ".join(w.stale_sites))
 
 
 def _volumes(volumes: VolumeTotals | None) -> str:
