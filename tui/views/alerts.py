@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from govcloud.api.models import Probes, Status
 from govcloud.client import ApiClient
 from govcloud.domain.text import printable
 from tui.format import stamp
@@ -44,7 +45,7 @@ class AlertsView(ListView):
         return STATE_STYLE.get(cells[2])
 
     def fetch(self, api: ApiClient) -> Any:
-        return {"health": api.get("/health/probes"), "status": api.get("/status")}
+        return {"health": api.probes(), "status": api.status()}
 
     def _site(self) -> str | None:
         site: str | None = getattr(self.app, "site", None)
@@ -53,32 +54,34 @@ class AlertsView(ListView):
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         site = self._site()
         out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
-        for s in data["health"]["sites"]:
-            if site is not None and s["site"] != site:
+        health: Probes = data["health"]
+        for s in health.sites:
+            if site is not None and s.site != site:
                 continue
-            for p in s["services"]:
-                latency = p.get("latency_s")
-                cells = (s["site"], p["service"], p["state"],
+            for p in s.services:
+                latency = p.latency_s
+                failures = p.failures if p.failures is not None else 0
+                cells = (s.site, p.service, p.state,
                          f"{latency * 1000:,.0f}" if latency is not None else "-",
-                         stamp(p.get("checked_at")), str(p.get("failures", 0)),
-                         p.get("error") or "")
-                sort = (s["site"], p["service"], STATE_ORDER.get(p["state"], 9),
-                        latency or 0.0, cells[4], p.get("failures", 0), cells[6])
-                out.append((f"{s['site']}/{p['service']}", cells, sort))
+                         stamp(p.checked_at), str(failures), p.error or "")
+                sort = (s.site, p.service, STATE_ORDER.get(p.state, 9),
+                        latency or 0.0, cells[4], failures, cells[6])
+                out.append((f"{s.site}/{p.service}", cells, sort))
         return out
 
     def show_above(self, data: Any) -> None:
         site = self._site()
-        alerts = [a for a in data["status"]["alerts"] if site is None or a["site"] == site]
+        status: Status = data["status"]
+        alerts = [a for a in status.alerts if site is None or a.site == site]
         text = Text()
         if not alerts:
             text.append(f"✔ {label('no_alerts', self.session.lang)}", style="bold green")
         for i, a in enumerate(alerts):
             if i:
                 text.append("\n")
-            text.append(f" {a['severity'].upper()} ",
-                        style=SEVERITY_STYLE.get(a["severity"], "bold"))
-            text.append(f" {printable(a['message'])}")
+            text.append(f" {a.severity.upper()} ",
+                        style=SEVERITY_STYLE.get(a.severity, "bold"))
+            text.append(f" {printable(a.message)}")
         self.query_one("#alerts-panel", Static).update(text)
 
 
