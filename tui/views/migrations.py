@@ -10,7 +10,8 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.widgets import Log
 
-from govcloud.client import ApiClient, api_path
+from govcloud.api.models.migrate import StepState, WaveDetail, WaveEvent, WaveSummary
+from govcloud.client import ApiClient
 from govcloud.domain.text import printable
 from tui.format import stamp
 from tui.i18n import label
@@ -23,11 +24,11 @@ STEP_STYLE = {"failed": "bold red", "interrupted": "yellow", "running": "bold cy
               "succeeded": "green", "rolled_back": "magenta"}
 
 
-def current_step(steps: dict[str, dict[str, Any]]) -> tuple[str, str]:
+def current_step(steps: dict[str, StepState]) -> tuple[str, str]:
     """The step a host is at (the first not succeeded) and its status."""
     for name, s in steps.items():
-        if s["status"] != "succeeded":
-            return name, s["status"]
+        if s.status != "succeeded":
+            return name, s.status
     return "done", "succeeded"
 
 
@@ -63,38 +64,39 @@ class MigrationsView(ListView):
         yield from super().compose_body()
         yield Log(id="events", max_lines=500, auto_scroll=True)
 
-    def _wave_for_log(self, waves: list[dict[str, Any]]) -> str | None:
+    def _wave_for_log(self, waves: list[WaveSummary]) -> str | None:
         key = self.table.cursor_key if hasattr(self, "table") else None
         if key:
             return key.split("/", 1)[0]
-        running = [w["wave"] for w in waves if w["status"] == "running"]
-        return running[0] if running else (waves[0]["wave"] if waves else None)
+        running = [w.wave for w in waves if w.status == "running"]
+        return running[0] if running else (waves[0].wave if waves else None)
 
     def fetch(self, api: ApiClient) -> Any:
-        waves = api.get("/migrate/waves")["waves"][:MAX_WAVES]
-        details = [api.get(api_path("migrate", "waves", w["wave"])) for w in waves]
+        waves = api.waves().waves[:MAX_WAVES]
+        details = [api.wave(w.wave) for w in waves]
         wave = self._wave_for_log(waves)
         after = self._after if wave == self._log_wave else 0
-        events = api.get(api_path("migrate", "waves", wave, "events"), after=after)["events"] \
-            if wave else []
+        events = api.wave_events(wave, after=after).events if wave else []
         return {"waves": details, "log_wave": wave, "events": events, "after": after}
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
-        for w in data["waves"]:
-            gate = label("gate_override" if w["override"] else (
-                "gate_open" if w["entry_gate"]["passed"] else "gate_closed"), self.session.lang)
-            for h in w["hosts"]:
-                step, status = current_step(h["steps"])
-                error = h["steps"].get(step, {}).get("error") or ""
-                why = error or "; ".join(h["readiness"]["blocking"])
-                name = w["wave"] + (" (R)" if w["rehearsal"] else "")
-                cells = (name, w["department"], w["status"], gate,
-                         stamp(w["window"]["start"]), h["host"],
-                         str(h["readiness"]["score"]), step, status, h["live"], why)
-                out.append((f"{w['wave']}/{h['host']}", cells,
-                            (w["department"], w["number"], *cells[2:6],
-                             h["readiness"]["score"], *cells[7:])))
+        waves: list[WaveDetail] = data["waves"]
+        for w in waves:
+            gate = label("gate_override" if w.override else (
+                "gate_open" if w.entry_gate.passed else "gate_closed"), self.session.lang)
+            for h in w.hosts:
+                step, status = current_step(h.steps)
+                at = h.steps.get(step)
+                error = (at.error if at is not None else None) or ""
+                why = error or "; ".join(h.readiness.blocking)
+                name = w.wave + (" (R)" if w.rehearsal else "")
+                cells = (name, w.department, w.status, gate,
+                         stamp(w.window.start), h.host,
+                         str(h.readiness.score), step, status, h.live, why)
+                out.append((f"{w.wave}/{h.host}", cells,
+                            (w.department, w.number, *cells[2:6],
+                             h.readiness.score, *cells[7:])))
         return out
 
     def default_sort(self) -> tuple[int | None, bool]:
@@ -108,11 +110,12 @@ class MigrationsView(ListView):
                 log.write_line("— " + label("events_of", self.session.lang).format(
                     wave=data["log_wave"]) + " —")
             self._log_wave = data["log_wave"]
-        for e in data["events"]:
-            self._after = max(self._after, e["id"]) if data["after"] else e["id"]
-            text = printable(e["message"] or e["task"] or "")  # a playbook's output: hostile
-            log.write_line(f"{e['at'][11:19]} {printable(e['step']):<12} "
-                           f"{printable(e['host'] or '*'):<18} {printable(e['event']):<12} {text}")
+        events: list[WaveEvent] = data["events"]
+        for e in events:
+            self._after = max(self._after, e.id) if data["after"] else e.id
+            text = printable(e.message or e.task or "")  # a playbook's output: hostile
+            log.write_line(f"{e.at[11:19]} {printable(e.step):<12} "
+                           f"{printable(e.host or '*'):<18} {printable(e.event):<12} {text}")
 
 
 register_view(ViewSpec(name="migrations", title=("Migrations", "迁移"),
