@@ -20,6 +20,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from govcloud.api.models import ProvisionRequest
 from govcloud.client import ApiClient, api_path
 from govcloud.domain.text import printable
 from govcloud.errors import GovCloudError
@@ -88,15 +89,16 @@ class RequestsView(ListView):
         return STATE_STYLE.get(cells[4])
 
     def fetch(self, api: ApiClient) -> Any:
-        return api.get("/requests", limit=LIMIT)["requests"]
+        return api.requests(limit=LIMIT).requests
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
-        for r in data:
-            cells = (str(r["id"]), r["department"], r["system"], str(r["dr_level"]), r["state"],
-                     r["requester"], r["approver"] or "", stamp(r["created_at"]),
-                     r.get("error") or r.get("reason") or "")
-            out.append((str(r["id"]), cells, (r["id"], *cells[1:])))
+        requests: list[ProvisionRequest] = data
+        for r in requests:
+            cells = (str(r.id), r.department, r.system, str(r.dr_level), r.state,
+                     r.requester, r.approver or "", stamp(r.created_at),
+                     r.error or r.reason or "")
+            out.append((str(r.id), cells, (r.id, *cells[1:])))
         return out
 
     def drill(self, key: str) -> None:
