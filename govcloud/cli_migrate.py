@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from govcloud.api.models import WaveEvents
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo, identifier
-from govcloud.client import api_path, as_json
+from govcloud.client import ApiClient, api_path, as_json
 from govcloud.domain.text import printable
 from govcloud.errors import InvalidInput
 from govcloud.yamlfile import read_text
@@ -193,26 +194,26 @@ def cmd_override(args: argparse.Namespace) -> int:
 
 # --- run, follow, cancel, rollback -------------------------------------------------------------
 
-def _follow(api: Any, wave: str, *, after: int = 0, as_json: bool = False,
-            poll: float = 0.5) -> dict[str, Any]:
+def _follow(api: ApiClient, wave: str, *, after: int = 0, json_lines: bool = False,
+            poll: float = 0.5) -> WaveEvents:
     while True:
-        page = api.get(api_path("migrate", "waves", wave, "events"), after=after)
-        for e in page["events"]:
-            after = e["id"]
-            if as_json:
-                _print_json(e)
+        page = api.wave_events(wave, after=after)
+        for e in page.events:
+            after = e.id
+            if json_lines:
+                _print_json(as_json(e))
             else:
-                who = printable(e["host"] or "*")
-                text = printable(e["message"] or e["task"] or "")
-                echo(f"{e['at'][11:19]} {e['step']:<12} {who:<20} {e['event']:<22} {text}",
+                who = printable(e.host or "*")
+                text = printable(e.message or e.task or "")
+                echo(f"{e.at[11:19]} {e.step:<12} {who:<20} {e.event:<22} {text}",
                       flush=True)
-        if not page["running"] and not page["events"]:
-            return dict(page)
-        if not page["events"]:
+        if not page.running and not page.events:
+            return page
+        if not page.events:
             time.sleep(poll)
 
 
-def _run_result(api: Any, args: argparse.Namespace, path: str, body: dict[str, Any]) -> int:
+def _run_result(api: ApiClient, args: argparse.Namespace, path: str, body: dict[str, Any]) -> int:
     answer = api.post(path, body)
     if not args.follow:
         if args.json:
@@ -221,8 +222,8 @@ def _run_result(api: Any, args: argparse.Namespace, path: str, body: dict[str, A
             echo(f"{answer['wave']}: {answer['action']} started (run {answer['run_id']}); "
                   f"`govcloud migrate events {answer['wave']} --follow` to watch")
         return 0
-    final = _follow(api, answer["wave"], after=answer.get("after", 0), as_json=args.json)
-    status = final["status"]
+    final = _follow(api, answer["wave"], after=answer.get("after", 0), json_lines=args.json)
+    status = final.status
     if not args.json:
         echo(f"{answer['wave']}: {status}")
     return 0 if status in ("done", "rolled_back") else 1
@@ -255,17 +256,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     with _client(args) as api:
         if args.follow:
-            final = _follow(api, args.wave, as_json=args.json)
+            final = _follow(api, args.wave, json_lines=args.json)
             if not args.json:
-                echo(f"{args.wave}: {final['status']}")
+                echo(f"{args.wave}: {final.status}")
             return 0
-        page = api.get(api_path("migrate", "waves", args.wave, "events"), after=0)
+        page = api.wave_events(args.wave, after=0)
     if args.json:
-        _print_json(page)
+        _print_json(as_json(page))
         return 0
-    for e in page["events"]:
-        echo(f"{e['at'][11:19]} {e['step']:<12} {printable(e['host'] or '*'):<20} "
-             f"{printable(e['event']):<22} {printable(e['message'] or e['task'] or '')}")
+    for e in page.events:
+        echo(f"{e.at[11:19]} {e.step:<12} {printable(e.host or '*'):<20} "
+             f"{printable(e.event):<22} {printable(e.message or e.task or '')}")
     return 0
 
 
