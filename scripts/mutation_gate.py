@@ -165,8 +165,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "GET /departments lists only the caller's departments"),
     Mutation(
         "scope-requests", "govcloud/services/provisioning_requests.py",
-        "elif can(principal, Action.VIEW_DEPARTMENT, GLOBAL):\n        codes = None",
-        "elif True:\n        codes = None",
+        "codes = visible_codes(principal, ctx.catalogue(), Action.VIEW_DEPARTMENT)",
+        "codes = None",
         (f"{RESERVATIONS}::test_rules_of_deciding[sqlite]",),
         "GET /requests lists only the caller's departments' requests"),
     Mutation(

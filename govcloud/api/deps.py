@@ -12,8 +12,7 @@ the demo can build as many apps as they like.
 * ``require(action)`` — a dependency that also checks the principal's role for ``action`` on
   the whole cloud (``can(principal, action, GLOBAL)``). Deciding on one department, or on an
   object the caller named, is the service's: it takes the principal and answers an object of a
-  department the caller may not view as absent (404), never 403 (``services.provisioning``,
-  ``services.migration_access``); ``check`` serves the routes that still decide themselves.
+  department the caller may not view as absent (404), never 403 (``services.access``).
 """
 
 from __future__ import annotations
@@ -26,11 +25,10 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
-from govcloud.domain.catalogue import Catalogue, Department
+from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
 from govcloud.errors import Forbidden, GovCloudError
 from govcloud.services.catalogue import load_catalogue
-from govcloud.services.inventory import rbac_city
 from govcloud.services.plane import Clock as Clock
 from govcloud.services.plane import Clouds as Clouds
 from govcloud.services.plane import Plane
@@ -124,8 +122,8 @@ def require(action: Action, *, scoped: bool = False) -> Callable[..., Principal]
 
     ``scoped=False`` checks ``action`` on the whole cloud (principals, sync of every site).
     ``scoped=True`` only checks the role grants ``action`` somewhere (a city-operator or a
-    department-viewer may reach part of the cloud); the route then filters or checks each
-    department with ``check`` / ``visible_departments``.
+    department-viewer may reach part of the cloud); the service the route calls then filters
+    or checks each department (``govcloud.services.access``).
     """
 
     def dependency(principal: CurrentPrincipal) -> Principal:
@@ -154,20 +152,3 @@ def get_catalogue(plane: PlaneDep) -> Catalogue:
     if catalogue is None:  # no catalogue directory: the loader says so, with its hint
         return load_catalogue(Path(plane.catalogue_dir), sites=cache.sites)
     return catalogue
-
-
-def target_of(department: Department) -> Target:
-    return Target.of(department.code, rbac_city(department))
-
-
-def visible(principal: Principal, catalogue: Catalogue, action: Action) -> list[Department]:
-    """The catalogue's departments ``principal`` may ``action``, in catalogue order."""
-    return [d for d in catalogue if can(principal, action, target_of(d))]
-
-
-def visible_codes(principal: Principal, catalogue: Catalogue,
-                  action: Action) -> list[str] | None:
-    """None when ``principal`` may ``action`` on the whole cloud, else the codes it may."""
-    if may(principal, action):
-        return None
-    return [d.code for d in visible(principal, catalogue, action)]

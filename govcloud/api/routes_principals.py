@@ -29,7 +29,6 @@ from govcloud.api.deps import (
     get_engine,
     get_settings,
     require,
-    visible_codes,
 )
 from govcloud.api.fields import Identifier
 from govcloud.api.models import (
@@ -47,6 +46,7 @@ from govcloud.domain.limits import MAX_LINE
 from govcloud.domain.rbac import Action, Principal, Role
 from govcloud.errors import InvalidInput
 from govcloud.services import principals
+from govcloud.services.access import visible_codes
 from govcloud.services.audit_anchor import verify_log
 from govcloud.services.inventory import rbac_city
 from govcloud.services.principals import MAX_PAGE

@@ -17,20 +17,17 @@ from govcloud.api.contract import Name, names_query
 from govcloud.api.deps import (
     Clock,
     Clouds,
-    check,
     get_catalogue,
     get_clock,
     get_clouds,
     get_engine,
     require,
-    target_of,
-    visible,
 )
 from govcloud.api.fields import Identifier
 from govcloud.api.models import DepartmentList, DepartmentView, TenancyApplied, TenancyPlan, answers
-from govcloud.domain.catalogue import Catalogue, Department
-from govcloud.domain.rbac import Action, Principal, can
-from govcloud.errors import NotFound
+from govcloud.domain.catalogue import Catalogue
+from govcloud.domain.rbac import Action, Principal
+from govcloud.services.access import codes_asked, get_department, visible
 from govcloud.services.tenancy import apply_recorded, department_view, plan_tenancy
 
 router = APIRouter()
@@ -41,38 +38,12 @@ Departments = Annotated[list[Name] | None, names_query(
     "restrict to these department codes (repeat the parameter)")]
 
 
-def _unknown(code: str) -> NotFound:
-    return NotFound(f"no department {code!r}",
-                    hint="`govcloud departments list` shows the departments you may see")
-
-
-def check_quietly(principal: Principal, action: Action, department: Department) -> bool:
-    return bool(can(principal, action, target_of(department)))
-
-
-def _scope(principal: Principal, catalogue: Catalogue, action: Action,
-           asked: list[str] | None) -> list[str]:
-    """The codes to work on: those asked for (each checked) or every one the caller may.
-
-    A department the caller may not even view is reported as unknown (404); one it may view
-    but not ``action`` is refused with the reason (403)."""
-    if not asked:
-        return [d.code for d in visible(principal, catalogue, action)]
-    for code in asked:
-        department = catalogue.find(code)
-        if department is None or not check_quietly(principal, Action.VIEW_DEPARTMENT,
-                                                    department):
-            raise _unknown(code)
-        check(principal, action, target_of(department))
-    return list(dict.fromkeys(asked))
-
-
 @router.get("/tenants/plan", **answers(TenancyPlan), tags=["tenancy"],
             summary="what apply would change in each site (changes nothing)")
 def plan(principal: Annotated[Principal, Depends(require(Action.TENANCY_PLAN, scoped=True))],
          catalogue: Catalogue_, clouds: Clouds_,
          department: Departments = None) -> dict[str, Any]:
-    codes = _scope(principal, catalogue, Action.TENANCY_PLAN, department)
+    codes = codes_asked(principal, catalogue, Action.TENANCY_PLAN, department)
     result = plan_tenancy(catalogue, connections=clouds.connections(), departments=codes)
     return {**result.to_dict(), "lines": result.lines()}
 
@@ -85,7 +56,7 @@ def apply(request: Request,
           engine: Annotated[Engine, Depends(get_engine)],
           clock: Annotated[Clock, Depends(get_clock)],
           department: Departments = None) -> dict[str, Any]:
-    codes = _scope(principal, catalogue, Action.TENANCY_APPLY, department)
+    codes = codes_asked(principal, catalogue, Action.TENANCY_APPLY, department)
     result = apply_recorded(catalogue, connections=clouds.connections(), engine=engine,
                             actor=principal.name, departments=codes,
                             lock=request.app.state.apply_lock, clock=clock)
@@ -109,8 +80,6 @@ def show_department(
         principal: Annotated[Principal,
                              Depends(require(Action.VIEW_DEPARTMENT, scoped=True))],
         catalogue: Catalogue_, clouds: Clouds_) -> dict[str, Any]:
-    department = catalogue.find(code)
-    if department is None or not check_quietly(principal, Action.VIEW_DEPARTMENT, department):
-        raise _unknown(code)
+    get_department(principal, catalogue, code, Action.VIEW_DEPARTMENT)
     view = department_view(code, catalogue=catalogue, connections=clouds.connections())
     return view.to_dict()

@@ -24,12 +24,18 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from govcloud.domain.catalogue import Catalogue
-from govcloud.domain.rbac import GLOBAL, Action, Principal, Role, Target, can, require
+from govcloud.domain.rbac import Action, Principal, Role, can
 from govcloud.domain.waves import DEFAULT_GATE, STEPS, Flavor
-from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput, NotFound
+from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput
 from govcloud.services import migration as service
 from govcloud.services import migration_run as run_service
-from govcloud.services.inventory import rbac_city
+from govcloud.services.access import (
+    Missing,
+    check_department,
+    department_target,
+    no_department,
+    visible_codes,
+)
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 from govcloud.store.tables import utcnow
@@ -54,33 +60,18 @@ class Caller:
     def name(self) -> str:
         return self.principal.name
 
-    def target(self, code: str) -> Target:
-        department = self.catalogue.find(code)
-        return Target.of(code, rbac_city(department) if department else None)
-
     def level(self, code: str) -> int | None:
         department = self.catalogue.find(code)
         return department.dr_level if department else None
 
-    def check(self, action: Action, code: str,
-              missing: Callable[[], GovCloudError] | None = None) -> None:
+    def check(self, action: Action, code: str, missing: Missing | None = None) -> None:
         """May the caller ``action`` department ``code`` (or an object of it)? One it may
         not even view is answered as absent (``missing``, by default "no department")."""
-        target = self.target(code)
-        if not can(self.principal, Action.VIEW_DEPARTMENT, target):
-            raise (missing or (lambda: no_department(code)))()
-        require(self.principal, action, target)
+        check_department(self.principal, self.catalogue, code, action, missing)
 
     def codes(self, action: Action = Action.VIEW_DEPARTMENT) -> list[str] | None:
         """None when the caller may ``action`` on the whole cloud, else the codes it may."""
-        if can(self.principal, action, GLOBAL):
-            return None
-        return [d.code for d in self.catalogue if can(self.principal, action, self.target(d.code))]
-
-
-def no_department(code: str) -> NotFound:
-    return NotFound(f"no department {code!r}",
-                    hint="`govcloud departments list` shows the departments you may see")
+        return visible_codes(self.principal, self.catalogue, action)
 
 
 def production_flavors(clouds: HasConnections) -> list[Flavor]:
@@ -100,7 +91,8 @@ def import_hosts(engine: Engine, caller: Caller, *, text: str, name: str,
     hosts = service.parse_inventory_text(text, where=name)
     for dept in {h.department for h in hosts}:
         if caller.catalogue.find(dept) is None or not can(
-                caller.principal, Action.VIEW_DEPARTMENT, caller.target(dept)):
+                caller.principal, Action.VIEW_DEPARTMENT, department_target(caller.catalogue,
+                                                                            dept)):
             raise InvalidInput(f"{name}: department {dept!r} is not in the catalogue",
                                hint="`govcloud departments list` shows the codes")
         caller.check(Action.MIGRATION_RUN, dept)

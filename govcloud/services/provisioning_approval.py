@@ -41,10 +41,10 @@ from govcloud.errors import (
     NotFound,
     TemporaryError,
 )
+from govcloud.services.access import get_department
 from govcloud.services.inventory import site_placement
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
-    department_for,
     request_json,
     targets_of,
     visible_request,
@@ -217,7 +217,8 @@ class _ApprovalRun:
             seen = (id(item.principal), department)
             if seen not in self.allowed:  # the same approver's RBAC once per department
                 try:
-                    department_for(self.ctx, item.principal, department, Action.REQUEST_APPROVE)
+                    get_department(item.principal, self.ctx.catalogue(), department,
+                                   Action.REQUEST_APPROVE)
                     self.allowed[seen] = None
                 except (NotFound, Forbidden) as exc:
                     self.allowed[seen] = exc

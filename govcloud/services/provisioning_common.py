@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from govcloud.domain.catalogue import Catalogue, Department
+from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.provisioning import (
     DEFAULT_POLICY,
     AutoApprove,
@@ -30,10 +30,11 @@ from govcloud.domain.provisioning import (
     SiteTarget,
     parse_request,
 )
-from govcloud.domain.rbac import Action, Principal, Target, can
+from govcloud.domain.rbac import Action, Principal
 from govcloud.domain.sites import Site
-from govcloud.errors import Forbidden, InvalidInput, NotFound
-from govcloud.services.inventory import SnapshotCache, rbac_city
+from govcloud.errors import InvalidInput, NotFound
+from govcloud.services.access import get_department
+from govcloud.services.inventory import SnapshotCache
 from govcloud.store.group_commit import Batcher
 from govcloud.store.provisioning_repo import ProvisioningStore
 from govcloud.store.tables import utcnow
@@ -73,7 +74,7 @@ class Specs:
 
 @dataclass
 class ProvisioningContext:
-    """What the use cases need; ``context_for(app.state)`` builds it for the API."""
+    """What the use cases need; the plane builds it for the API (``Plane.provisioning``)."""
 
     engine: Engine
     sites: Sequence[Site]
@@ -137,22 +138,6 @@ def targets_of(row: ProvisionRequestRow | Mapping[str, Any]) -> list[SiteTarget]
     return [SiteTarget(t["site"], CopyKind(t["kind"])) for t in doc.get("targets", [])]
 
 
-def department_for(ctx: ProvisioningContext, principal: Principal, code: str,
-                   action: Action) -> Department:
-    """The department, when the principal may see it (else 404) and ``action`` it (else 403)."""
-    department = ctx.catalogue().find(code)
-    target = None if department is None else Target.of(code, rbac_city(department))
-    if department is None or target is None or not can(principal, Action.VIEW_DEPARTMENT,
-                                                       target):
-        raise NotFound(f"no department {code!r}",
-                       hint="`govcloud departments list` shows the departments you may see")
-    decision = can(principal, action, target)
-    if not decision:
-        raise Forbidden(decision.reason,
-                        hint="ask a bureau-admin for a principal with the right role or scope")
-    return department
-
-
 def no_request(request_id: int) -> NotFound:
     return NotFound(f"no request {request_id}",
                     hint="`govcloud request list` shows the requests you may see")
@@ -166,7 +151,7 @@ def visible_request(ctx: ProvisioningContext, principal: Principal, row: Provisi
     if row is None:
         raise no_request(request_id)
     try:
-        department_for(ctx, principal, row.department, action)
+        get_department(principal, ctx.catalogue(), row.department, action)
     except NotFound:
         raise no_request(request_id) from None
     return row

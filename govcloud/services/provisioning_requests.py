@@ -23,15 +23,14 @@ from govcloud.domain.provisioning import (
     effective_dr_level,
     parse_request,
 )
-from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
+from govcloud.domain.rbac import Action, Principal
 from govcloud.domain.text import check_text
 from govcloud.errors import ConflictError, InsufficientCapacity, InvalidInput, NotFound
-from govcloud.services.inventory import rbac_city
+from govcloud.services.access import get_department, visible_codes
 from govcloud.services.provisioning_approval import _approve
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
     bad_state,
-    department_for,
     iso,
     request_json,
     server_json,
@@ -61,13 +60,10 @@ def list_requests(ctx: ProvisioningContext, principal: Principal, *,
     if not 1 <= limit <= 1000:
         raise InvalidInput(f"limit must be 1..1000, not {limit}")
     if department is not None:
-        department_for(ctx, principal, department, Action.VIEW_DEPARTMENT)
+        get_department(principal, ctx.catalogue(), department, Action.VIEW_DEPARTMENT)
         codes: list[str] | None = [department]
-    elif can(principal, Action.VIEW_DEPARTMENT, GLOBAL):
-        codes = None
     else:
-        codes = [d.code for d in ctx.catalogue()
-                 if can(principal, Action.VIEW_DEPARTMENT, Target.of(d.code, rbac_city(d)))]
+        codes = visible_codes(principal, ctx.catalogue(), Action.VIEW_DEPARTMENT)
     with ctx.repo.reading() as tx:
         rows = tx.list_requests(departments=codes, states=states, limit=limit)
         return {"requests": [request_json(r) for r in rows], "count": len(rows)}
@@ -118,7 +114,8 @@ def submit(ctx: ProvisioningContext, principal: Principal, data: Any) -> dict[st
     request with ``unchanged: true``; a different one is a ConflictError naming what differs.
     After a rejection, cancellation or failure the system may be asked for anew."""
     spec = parse_request(data)
-    department = department_for(ctx, principal, spec.department, Action.REQUEST_SUBMIT)
+    department = get_department(principal, ctx.catalogue(), spec.department,
+                                Action.REQUEST_SUBMIT)
     with ctx.repo.reading() as tx:  # a rerun of the same file: nothing to check again
         existing = _same_system(tx.live_request(spec.department, spec.system), spec)
     if existing is not None:
