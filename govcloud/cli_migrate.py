@@ -152,25 +152,26 @@ def cmd_waves(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        wave = api.get(api_path("migrate", "waves", args.wave), gate=args.gate)
+        wave = api.wave(args.wave, gate=args.gate)
     if args.json:
-        _print_json(wave)
+        _print_json(as_json(wave))
         return 0
-    echo(f"{wave['wave']}: {wave['status']}; window {wave['window']['start'][:16]}"
-          + (" (rehearsal)" if wave["rehearsal"] else ""))
-    for label, g in (("entry gate", wave["entry_gate"]), ("exit gate", wave["exit_gate"])):
-        echo(f"{label}: {'PASSED' if g['passed'] else 'CLOSED'}")
-        for reason in g["reasons"]:
+    echo(f"{wave.wave}: {wave.status}; window {wave.window.start[:16]}"
+          + (" (rehearsal)" if wave.rehearsal else ""))
+    for label, g in (("entry gate", wave.entry_gate), ("exit gate", wave.exit_gate)):
+        echo(f"{label}: {'PASSED' if g.passed else 'CLOSED'}")
+        for reason in g.reasons:
             echo(f"  - {printable(reason)}")
-    if wave["override"]:
-        echo(f"override by {printable(wave['override']['by'])}: "
-             f"{printable(wave['override']['reason'])}")
+    if wave.override:
+        echo(f"override by {printable(wave.override.by)}: "
+             f"{printable(wave.override.reason)}")
     rows: list[tuple[str, ...]] = []
-    for h in wave["hosts"]:
-        at = next((s for s, v in h["steps"].items() if v["status"] != "succeeded"), "done")
-        status = h["steps"].get(at, {}).get("status", "succeeded")
-        rows.append((h["host"], str(h["readiness"]["score"]), at, status, h["live"],
-                     "; ".join(h["readiness"]["blocking"])[:80]))
+    for h in wave.hosts:
+        at = next((s for s, v in h.steps.items() if v.status != "succeeded"), "done")
+        step = h.steps.get(at)
+        status = step.status if step is not None else "succeeded"
+        rows.append((h.host, str(h.readiness.score), at, status, h.live,
+                     "; ".join(h.readiness.blocking)[:80]))
     echo(_table(rows, ("HOST", "READINESS", "STEP", "STATUS", "LIVE", "BLOCKING")))
     return 0
 
