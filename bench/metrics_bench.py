@@ -89,7 +89,7 @@ def run_database(url: str, label: str, clouds: Path) -> dict[str, Any]:
             out["body_bytes"] = len(body)
             out["series"] = sum(len(f.samples) for f in
                                 text_string_to_metric_families(body.decode()))
-            out["snapshot_build_s"] = round(app.state.metrics.current().build_s, 3)
+            out["snapshot_build_s"] = round(app.state.plane.metrics.current().build_s, 3)
             # scrapes while a full sync reads every site and rewrites the database
             done = threading.Event()
             during: dict[str, Any] = {}

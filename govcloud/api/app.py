@@ -22,7 +22,6 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govcloud import __version__
@@ -58,21 +57,6 @@ ROUTERS = (
     routes_health,     # issue 7
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
-
-
-class PlaneState(State):
-    """``app.state``: holds the plane (``app.state.plane``); a name it does not hold is read
-    from the plane, so that code still saying ``request.app.state.settings`` reads the plane's
-    (new code takes the plane through ``govcloud.api.deps.get_plane``)."""
-
-    def __init__(self, plane: Plane) -> None:
-        super().__init__({"plane": plane})
-
-    def __getattr__(self, key: Any) -> Any:
-        try:
-            return super().__getattr__(key)
-        except AttributeError:
-            return getattr(self._state["plane"], key)
 
 
 def _json_error(exc: GovCloudError) -> JSONResponse:
@@ -154,7 +138,7 @@ def make_app(plane: Plane | None = None, *, engine: Engine | None = None,
     app = FastAPI(title="govcloud control plane", version=__version__,
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs",
                   redoc_url=None, lifespan=lifespan)
-    app.state = PlaneState(plane)
+    app.state.plane = plane  # the only thing app.state holds (``deps.get_plane``)
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=plane.settings.max_request_bytes)
     for module in ROUTERS:

@@ -58,8 +58,7 @@ Engine_ = Annotated[Engine, Depends(get_engine)]
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return get_plane(request).settings
 
 
 def _caller(principal: CurrentPrincipal,
@@ -72,7 +71,7 @@ Caller = Annotated[access.Caller, Depends(_caller)]
 
 def _flavors(request: Request) -> Callable[[], list[Flavor]]:
     def flavors() -> list[Flavor]:
-        return access.production_flavors(request.app.state.clouds)
+        return access.production_flavors(get_plane(request).clouds)
     return flavors
 
 
@@ -83,7 +82,7 @@ def _flavors(request: Request) -> Callable[[], list[Flavor]]:
 def import_hosts(request: Request, engine: Engine_, caller: Caller,
                  body: ImportBody) -> dict[str, Any]:
     return access.import_hosts(engine, caller, text=body.text, name=body.name,
-                               clock=request.app.state.clock)
+                               clock=get_plane(request).clock)
 
 
 @router.get("/hosts", **answers(HostList),
@@ -106,7 +105,7 @@ def trust_host(request: Request, engine: Engine_, caller: Caller, name: Identifi
                body: TrustBody) -> dict[str, Any]:
     return access.trust_host(engine, _settings(request), caller, name,
                              fingerprint=body.fingerprint, replace=body.replace,
-                             clock=request.app.state.clock)
+                             clock=get_plane(request).clock)
 
 
 @router.get("/inventory", **answers(AnsibleInventory),
@@ -123,7 +122,7 @@ def inventory(request: Request, engine: Engine_, caller: Caller) -> dict[str, An
 def survey(request: Request, engine: Engine_, caller: Caller,
            body: DepartmentBody) -> dict[str, Any]:
     return access.survey(engine, _settings(request), caller, department=body.department,
-                         hosts=body.hosts, clock=request.app.state.clock)
+                         hosts=body.hosts, clock=get_plane(request).clock)
 
 
 @router.post("/migrate/plan", **answers(PlanAnswer),
@@ -132,7 +131,7 @@ def plan(request: Request, engine: Engine_, caller: Caller, body: PlanBody) -> d
     return access.plan(engine, caller, department=body.department,
                        first_window=body.first_window, window_hours=body.window_hours,
                        every_days=body.every_days, max_hosts=body.max_hosts,
-                       clock=request.app.state.clock)
+                       clock=get_plane(request).clock)
 
 
 @router.post("/migrate/signoff", **answers(SignedOff),
@@ -140,7 +139,7 @@ def plan(request: Request, engine: Engine_, caller: Caller, body: PlanBody) -> d
 def signoff(request: Request, engine: Engine_, caller: Caller,
             body: SignoffBody) -> dict[str, Any]:
     return access.signoff(engine, caller, department=body.department, note=body.note,
-                          clock=request.app.state.clock)
+                          clock=get_plane(request).clock)
 
 
 # --- waves -------------------------------------------------------------------------------------
@@ -165,7 +164,7 @@ def get_wave(request: Request, engine: Engine_, caller: Caller, wave_id: Identif
 def override(request: Request, engine: Engine_, caller: Caller, wave_id: Identifier,
              body: OverrideBody) -> dict[str, Any]:
     return access.override(engine, caller, wave_id, reason=body.reason,
-                           clock=request.app.state.clock)
+                           clock=get_plane(request).clock)
 
 
 # --- run, cancel, rollback, events ---------------------------------------------------------------
@@ -212,4 +211,4 @@ def wave_events(request: Request, engine: Engine_, caller: Caller, wave_id: Iden
                 limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
     return access.events(engine, _runs(request), caller, wave_id, after=after, limit=limit,
                          stale_after_s=_settings(request).migrate_stale_after_s,
-                         clock=request.app.state.clock)
+                         clock=get_plane(request).clock)

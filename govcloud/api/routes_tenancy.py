@@ -21,6 +21,7 @@ from govcloud.api.deps import (
     get_clock,
     get_clouds,
     get_engine,
+    get_plane,
     require,
 )
 from govcloud.api.fields import Identifier
@@ -59,7 +60,7 @@ def apply(request: Request,
     codes = codes_asked(principal, catalogue, Action.TENANCY_APPLY, department)
     result = apply_recorded(catalogue, connections=clouds.connections(), engine=engine,
                             actor=principal.name, departments=codes,
-                            lock=request.app.state.apply_lock, clock=clock)
+                            lock=get_plane(request).apply_lock, clock=clock)
     return result.to_dict()
 
 
