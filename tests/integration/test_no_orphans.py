@@ -160,7 +160,9 @@ HARNESS = textwrap.dedent('''
     from tests.integration.control.conftest import small_catalogue
     from tests.served import ServedPlane
 
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it hangs, if it does
+    # where it hangs, if it does: into a file of its own (pytest captures fd 2 during a test)
+    STACKS = open(os.path.join(os.environ["HARNESS_DIR"], "stacks.txt"), "w")
+    faulthandler.register(signal.SIGUSR1, file=STACKS, all_threads=True)
 
     def test_holds_servers(tmp_path):
         base = Path(os.environ["HARNESS_DIR"])
@@ -214,15 +216,35 @@ def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Sign
         try:
             run.wait(timeout=READY_TIMEOUT)
         except subprocess.TimeoutExpired:
-            run.send_signal(signal.SIGUSR1)  # the harness's threads' stacks, into its output
-            time.sleep(2)
-            raise AssertionError(
-                f"the test run did not end after {stop.name}:\n{said()}") from None
+            raise AssertionError(f"the test run did not end after {stop.name}:\n{said()}\n"
+                                 + hung_state(run.pid, tmp_path / "stacks.txt")) from None
         wait_gone(started, f"the test run's servers after {stop.name}")
     finally:
         if run.poll() is None:
             run.kill()
             run.wait()
+
+
+def hung_state(pid: int, stacks: Path) -> str:
+    """What a process that does not end is doing: each thread's kernel wait channel, its
+    children, and (SIGUSR1 to its faulthandler) each Python thread's stack."""
+    lines = []
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        try:
+            wchan = (task / "wchan").read_text() or "-"
+            state = next(line for line in (task / "status").read_text().splitlines()
+                         if line.startswith("State:"))
+        except OSError:
+            continue
+        lines.append(f"thread {task.name}: {state.split(':', 1)[1].strip()} in {wchan}")
+    lines += [f"child {p}: {command_of(p)}" for p in sorted(children_of(pid))]
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (stacks.exists() and stacks.stat().st_size):
+        time.sleep(0.2)
+    time.sleep(0.5)
+    lines.append(stacks.read_text()[-6000:] if stacks.exists() else "(no stacks written)")
+    return "\n".join(lines)
 
 
 # A control plane's playbook job, as the provisioning and migration workers run it (in a
