@@ -21,15 +21,12 @@ def endpoints_markdown(openapi: dict[str, Any]) -> str:
 def current_openapi() -> dict[str, Any]:
     """The OpenAPI document of an app built with the default settings (no database used)."""
     from govcloud.api.app import make_app
+    from govcloud.services.plane import scratch_plane
     from govcloud.settings import load_settings
-    from govcloud.store.engine import make_engine
 
-    engine = make_engine("sqlite://")
-    try:
-        openapi: dict[str, Any] = make_app(engine=engine, settings=load_settings()).openapi()
+    with scratch_plane(load_settings()) as plane:
+        openapi: dict[str, Any] = make_app(plane).openapi()
         return openapi
-    finally:
-        engine.dispose()
 
 
 if __name__ == "__main__":

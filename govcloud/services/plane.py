@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from govcloud.services.migration_run import Runs
 from govcloud.services.provisioning import ProvisioningContext
 from govcloud.services.sync import Syncer
 from govcloud.settings import Settings
+from govcloud.store.engine import make_engine
 from govcloud.store.tables import utcnow as utcnow  # the default clock, for the API too
 
 Clock = Callable[[], dt.datetime]
@@ -197,3 +198,14 @@ def build_plane(*, engine: Engine, settings: Settings,
                                           catalogue=catalogue, snapshot=snapshot,
                                           clock=clock),
         audit_checkpoints=checkpoints)
+
+
+@contextlib.contextmanager
+def scratch_plane(settings: Settings) -> Iterator[Plane]:
+    """A throwaway plane on an in-memory database, connected to nothing (what the docs'
+    endpoints table builds an app on: no route is called); the database goes at the end."""
+    engine = make_engine("sqlite://")
+    try:
+        yield build_plane(engine=engine, settings=settings)
+    finally:
+        engine.dispose()
