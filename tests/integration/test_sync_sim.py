@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,7 @@ from govcloud.errors import InvalidInput
 from govcloud.services.sync import Syncer
 from govcloud.sim.seed import department_password
 from govcloud.sim.server import RunningSimulator
-from govcloud.store.engine import make_engine
 from govcloud.store.inventory import sync_states, table
-from govcloud.store.migrate import upgrade
 
 pytestmark = pytest.mark.slow
 
@@ -39,16 +36,6 @@ DEPARTMENTS: dict[str, str | None] = {
 def post(url: str) -> None:
     with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10):
         pass
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    eng = make_engine(database_url)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
 
 
 def make_syncer(engine: Engine, clouds: Path, **kw: Any) -> Syncer:
