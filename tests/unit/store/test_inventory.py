@@ -1,0 +1,101 @@
+"""What the inventory snapshot's writers decide, in a real database: a full listing tombstones
+the site's live servers it lacks (once: a server already gone keeps when it went) and no other
+site's; purging removes only tombstones older than the cutoff; a department → project mapping
+reports whether it changed, and servers follow it; recording tenancy's mappings leaves other
+departments alone; limits just set keep the stored usage. (Through a sync: tests/integration/
+test_sync_sim.py.)"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import Engine, select
+
+from govcloud.domain.inventory import ServerInfo, ServerTombstone
+from govcloud.store.inventory import (
+    ProjectMapping,
+    aware,
+    purge_tombstones,
+    record_mappings,
+    relabel_servers,
+    replace_mapping,
+    replace_servers,
+    set_quota_limits,
+    table,
+    tombstone_deleted,
+)
+from tests.databases import T0
+
+LATER = T0 + timedelta(hours=1)
+
+
+def server(sid: str, project: str = "p-psd") -> ServerInfo:
+    return ServerInfo(id=sid, name=f"vm-{sid}", project_id=project, status="ACTIVE",
+                      flavor_name="gc.c4m8", vcpus=4, ram_mb=8192, disk_gb=40, created=T0,
+                      updated=T0)
+
+
+def servers(engine: Engine) -> dict[tuple[str, str], tuple[str | None, bool]]:
+    srv = table("server")
+    with engine.connect() as conn:
+        return {(r.site, r.id): (r.department, r.deleted_at is not None)
+                for r in conn.execute(select(srv))}
+
+
+def test_a_full_listing_tombstones_the_live_servers_it_lacks(db: Engine) -> None:
+    with db.begin() as conn:
+        replace_servers(conn, "PROD", [server("a"), server("b"), server("c")],
+                        {"p-psd": "gd-psd"}, T0)
+        replace_servers(conn, "DR-LOCAL", [server("x")], {}, T0)
+    with db.begin() as conn:
+        assert replace_servers(conn, "PROD", [server("a")], {"p-psd": "gd-psd"}, T0) == 2
+    with db.begin() as conn:  # b and c are already gone: not again, and not re-dated
+        assert replace_servers(conn, "PROD", [server("a")], {}, LATER) == 0
+        tombstone_deleted(conn, "PROD", [ServerTombstone("b", "p-psd", LATER)], LATER)
+    assert servers(db) == {("PROD", "a"): (None, False), ("PROD", "b"): ("gd-psd", True),
+                           ("PROD", "c"): ("gd-psd", True), ("DR-LOCAL", "x"): (None, False)}
+    srv = table("server")
+    with db.connect() as conn:
+        assert {aware(r[0]) for r in conn.execute(select(srv.c.deleted_at).where(
+            srv.c.deleted_at.is_not(None)))} == {T0}
+    with db.begin() as conn:
+        assert purge_tombstones(conn, "PROD", before=T0) == 0
+        assert purge_tombstones(conn, "DR-LOCAL", before=LATER) == 0
+        assert purge_tombstones(conn, "PROD", before=LATER) == 2
+    assert sorted(servers(db)) == [("DR-LOCAL", "x"), ("PROD", "a")]
+
+
+def test_a_mapping_says_whether_it_changed_and_servers_follow_it(db: Engine) -> None:
+    psd = ProjectMapping("gd-psd", "p-psd", "gd-psd", None)
+    with db.begin() as conn:
+        replace_servers(conn, "PROD", [server("a"), server("t", "p-tax")],
+                        {"p-psd": "gd-psd"}, T0)
+        assert replace_mapping(conn, "PROD", [psd]) is True
+        assert replace_mapping(conn, "PROD", [psd]) is False
+        assert replace_mapping(conn, "PROD", [psd, ProjectMapping(
+            "gd-tax", "p-tax", "gd-tax", None)]) is True
+        relabel_servers(conn, "PROD", {"p-tax": "gd-tax"})  # p-psd no longer mapped
+    assert servers(db) == {("PROD", "a"): (None, False), ("PROD", "t"): ("gd-tax", False)}
+
+
+def test_recording_tenancys_mappings_leaves_other_departments_alone(db: Engine) -> None:
+    with db.begin() as conn:
+        replace_servers(conn, "PROD", [server("a"), server("t", "p-tax")], {}, T0)
+        replace_mapping(conn, "PROD", [ProjectMapping("gd-tax", "p-tax", "gd-tax", None)])
+        record_mappings(conn, {"PROD": [ProjectMapping("gd-psd", "p-psd", "gd-psd", None)]})
+        dept_site = table("department_site")
+        mapped = {(r.department, r.project_id) for r in conn.execute(select(dept_site))}
+    assert mapped == {("gd-psd", "p-psd"), ("gd-tax", "p-tax")}
+    assert servers(db)[("PROD", "a")] == ("gd-psd", False)
+
+
+def test_limits_just_set_keep_the_stored_usage(db: Engine) -> None:
+    quota = table("quota_usage")
+    with db.begin() as conn:
+        conn.execute(quota.insert(), [{"site": "PROD", "project_id": "p-psd",
+                                       "resource": "cores", "department": "gd-psd",
+                                       "limit": 10, "in_use": 7}])
+        set_quota_limits(conn, "PROD", "p-psd", "gd-psd",
+                         {"cores": (20, 0), "instances": (5, 1)})
+        rows = {r.resource: (r.limit, r.in_use) for r in conn.execute(select(quota))}
+    assert rows == {"cores": (20, 7), "instances": (5, 1)}
