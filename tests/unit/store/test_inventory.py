@@ -2,8 +2,9 @@
 the site's live servers it lacks (once: a server already gone keeps when it went) and no other
 site's; purging removes only tombstones older than the cutoff; a department → project mapping
 reports whether it changed, and servers follow it; recording tenancy's mappings leaves other
-departments alone; limits just set keep the stored usage. (Through a sync: tests/integration/
-test_sync_sim.py.)"""
+departments alone; limits just set keep the stored usage; a failed sync marks the site stale
+and keeps its last success, an incremental one keeps the last full one. (Through a sync:
+tests/integration/test_sync_sim.py.)"""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from govcloud.store.inventory import (
     ProjectMapping,
     aware,
     purge_tombstones,
+    record_failure,
     record_mappings,
+    record_success,
     relabel_servers,
     replace_mapping,
     replace_servers,
     set_quota_limits,
+    sync_states,
     table,
     tombstone_deleted,
 )
@@ -99,3 +103,21 @@ def test_limits_just_set_keep_the_stored_usage(db: Engine) -> None:
                          {"cores": (20, 0), "instances": (5, 1)})
         rows = {r.resource: (r.limit, r.in_use) for r in conn.execute(select(quota))}
     assert rows == {"cores": (20, 7), "instances": (5, 1)}
+
+
+def test_a_failed_sync_is_stale_and_keeps_the_last_success(db: Engine) -> None:
+    later = LATER + timedelta(hours=1)
+    with db.begin() as conn:
+        record_failure(conn, "DR-LOCAL", at=T0, duration_s=1.0, error="cannot connect")
+        record_success(conn, "PROD", at=T0, duration_s=2.0, watermark=T0, full=True,
+                       servers=3, hypervisors=2)
+        record_success(conn, "PROD", at=LATER, duration_s=0.5, watermark=LATER, full=False,
+                       servers=4, hypervisors=2)
+        record_failure(conn, "PROD", at=later, duration_s=9.0, error="x" * 3000)
+        states = sync_states(conn)
+    prod, dr = states["PROD"], states["DR-LOCAL"]
+    assert (prod.stale, prod.last_attempt, prod.last_success, prod.last_full) == \
+        (True, later, LATER, T0)
+    assert (prod.servers, len(prod.error or "")) == (4, 2000)
+    assert (dr.stale, dr.last_success, dr.error, dr.servers) == \
+        (True, None, "cannot connect", 0)
