@@ -228,7 +228,11 @@ def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Sign
 def hung_state(pid: int, stacks: Path) -> str:
     """What a process that does not end is doing: each thread's kernel wait channel, its
     children, and (SIGUSR1 to its faulthandler) each Python thread's stack."""
-    lines = []
+    try:  # a SIGINT blocked or ignored from its parent shows here
+        lines = [line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                 if line.startswith(("SigBlk:", "SigIgn:", "SigCgt:"))]
+    except OSError:
+        lines = []
     for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
         try:
             wchan = (task / "wchan").read_text() or "-"
