@@ -8,7 +8,6 @@ import argparse
 from typing import Any
 
 from govcloud.api.models.inventory import (
-    CapacitySite,
     QuotaCommitment,
     Server,
     VolumeTotals,
@@ -87,13 +86,15 @@ def cmd_capacity(args: argparse.Namespace) -> int:
               f"(on {fit.hosts_with_room} of {fit.hosts_considered} hosts; limited by "
               f"{fit.limited_by}; aggregate bound {fit.aggregate_count:,})")
     if answer.what_if is not None:
-        _print_what_if(answer.what_if, {s.site: s for s in answer.sites})
+        _print_what_if(answer.what_if,
+                       {s.site: (s.vcpus.free, s.ram_mb.free) for s in answer.sites})
     return 0
 
 
-def _print_what_if(w: WhatIf, sites: dict[str, CapacitySite]) -> None:
+def _print_what_if(w: WhatIf, free_of: dict[str, tuple[int, int]]) -> None:
     """The verdict; a receiving site's room is its HEADROOM (free on hosts up and enabled),
-    shown beside its FREE (which also counts hosts down or disabled)."""
+    shown beside its FREE (which also counts hosts down or disabled): ``free_of`` maps a
+    site to its free (vCPU, RAM MB)."""
     lost = w.lost_load
     echo(f"\nIf {w.lost_site} is lost ({lost.servers:,} servers, {lost.vcpu:,} vCPU): "
           + ("YES, the receiving sites have room" if w.fits else "NO, not enough room"))
@@ -106,9 +107,9 @@ def _print_what_if(w: WhatIf, sites: dict[str, CapacitySite]) -> None:
         verdict = "fits" if r.fits else "SHORT by " + ", ".join(missing)
         n = len(r.departments)
         room = r.free
-        site = sites.get(r.site)
-        free = (f"; free {site.vcpus.free:,} vCPU, {_gib(site.ram_mb.free)} GiB"
-                if site else "")
+        site_free = free_of.get(r.site)
+        free = (f"; free {site_free[0]:,} vCPU, {_gib(site_free[1])} GiB"
+                if site_free else "")
         echo(f"  {r.site}: takes {n} department{'' if n == 1 else 's'} "
               f"({r.incoming.vcpu:,} vCPU, {_gib(r.incoming.ram_mb)} GiB RAM) "
               f"into headroom {room.vcpu:,} vCPU, {_gib(room.ram_mb)} GiB{free} — "
