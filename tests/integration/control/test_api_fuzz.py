@@ -6,12 +6,16 @@ Every answer must be no server error (no 5xx), carry a status code the document 
 the operation, with the declared content type and a body that matches the declared schema —
 so the document is true and every bad input is a 4xx with the error body. The example count
 is bounded (``FUZZ_EXAMPLES`` per operation and role) and derandomised, so that the run is
-the same every time and takes about a minute.
+the same every time. It runs on one database: PostgreSQL, production's, where it is
+configured (as in CI), else SQLite — the answers' shapes do not depend on the database, the
+per-database behaviour has its own tests, and both together took three minutes of the suite.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,6 +31,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.databases import PG_ENV, fresh_database
+
 from .conftest import Plane
 
 pytestmark = pytest.mark.slow
@@ -40,6 +46,14 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def _token(plane: Plane, role: str, city: str | None = None) -> str:
     """A token of ``role``, its own principal (named so that no generated name hits it)."""
     return plane.add_principal(f"fuzz-{role}-{uuid.uuid4().hex}", role, city=city)
+
+
+@pytest.fixture(scope="module")
+def plane_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The module's one database (this module's ``plane`` is built on it, see above)."""
+    kind = "postgresql" if os.environ.get(PG_ENV) else "sqlite"
+    with fresh_database(kind, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
