@@ -160,6 +160,9 @@ HARNESS = textwrap.dedent('''
     from tests.integration.control.conftest import small_catalogue
     from tests.served import ServedPlane
 
+    # Ctrl-C as at a terminal: a suite started as a background job (`make test &`, some CI
+    # runners) hands its children SIGINT and SIGQUIT ignored, and Python keeps them so
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # where it hangs, if it does: into a file of its own (pytest captures fd 2 during a test)
     STACKS = open(os.path.join(os.environ["HARNESS_DIR"], "stacks.txt"), "w")
     faulthandler.register(signal.SIGUSR1, file=STACKS, all_threads=True)
