@@ -30,6 +30,7 @@ from govcloud.store.bulk import write_all
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.store.provisioning import SITE_TOTAL
+from tests.unit.services.provisioning_setup import seed
 
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"
 PROD_ONLY = DrPolicy((PolicyRule(1, 6, ((SiteRole.PRODUCTION, CopyKind.PRIMARY),)),))
@@ -37,29 +38,6 @@ ADMIN = Principal("boss", "bureau-admin")
 OTHER_ADMIN = Principal("deputy", "bureau-admin")
 OPERATOR = Principal("alice", "operator")
 VIEWER = Principal("viewer", "department-viewer", department="gd-tax")
-
-
-def seed(engine: Engine, *, hosts: int, host_vcpu: int, quota_cores: int) -> None:
-    """A stored PROD snapshot: ``hosts`` hosts of ``host_vcpu`` vCPU, flavor gc.c4m8, and
-    gd-psd's project with a cores quota of ``quota_cores`` (−1: unlimited)."""
-    with engine.begin() as conn:
-        conn.execute(insert(inv.table("department_site")), [
-            {"department": "gd-psd", "site": "PROD", "project_id": "p-psd",
-             "project_name": "gd-psd", "city": None}])
-        conn.execute(insert(inv.table("flavor")), [
-            {"site": "PROD", "id": "f4", "name": "gc.c4m8", "vcpus": 4, "ram_mb": 8192,
-             "disk_gb": 40, "ephemeral_gb": 0, "swap_mb": 0, "is_public": True}])
-        conn.execute(insert(inv.table("quota_usage")), [
-            {"site": "PROD", "project_id": "p-psd", "resource": r, "department": "gd-psd",
-             "limit": lim, "in_use": 0}
-            for r, lim in (("cores", quota_cores), ("ram", -1), ("instances", -1))])
-        conn.execute(insert(inv.table("hypervisor")), [
-            {"site": "PROD", "id": f"h{i}", "hostname": f"host-{i}", "state": "up",
-             "status": "enabled", "availability_zone": "nova", "running_servers": 0,
-             "vcpu_total": host_vcpu, "vcpu_reserved": 0, "vcpu_ratio": 1.0,
-             "vcpu_used": 0, "ram_total": 1_000_000, "ram_reserved": 0, "ram_ratio": 1.0,
-             "ram_used": 0, "disk_total": 100_000, "disk_reserved": 0, "disk_ratio": 1.0,
-             "disk_used": 0} for i in range(hosts)])
 
 
 @pytest.fixture
