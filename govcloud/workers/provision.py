@@ -18,6 +18,7 @@ from typing import Any
 
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.plane import Plane
 from govcloud.services.provisioning_common import ProvisioningContext
 from govcloud.services.provisioning_execution import (
     FAULT_KILL_AFTER_CREATE,
@@ -113,16 +114,14 @@ class ProvisionWorker:
         return self.provisioner.run(rid)
 
 
-def start_provision_worker(state: Any) -> Callable[[], None]:
-    """Start the worker of a control plane (``govcloud.services.plane.Plane``); returns its
-    stop function."""
-    ctx = state.provisioning
-    settings = WorkerSettings.from_settings(state.settings)
+def start_provision_worker(plane: Plane) -> Callable[[], None]:
+    """Start the worker of a control plane; returns its stop function."""
+    settings = WorkerSettings.from_settings(plane.settings)
 
     def refresh(sites: Sequence[str]) -> None:
-        state.syncer.sync(sites)
+        plane.syncer.sync(sites)
 
-    worker = ProvisionWorker(ctx, connections=state.clouds.connections, settings=settings,
-                             refresh=refresh).start()
-    state.provision_worker = worker
+    worker = ProvisionWorker(plane.provisioning, connections=plane.clouds.connections,
+                             settings=settings, refresh=refresh).start()
+    plane.provision_worker = worker
     return worker.stop
