@@ -36,11 +36,9 @@ from govcloud.cloud.listings import (
     hypervisor_from_json,
     inventories_from_json,
     quota_from_json,
+    server_from_json,
     service_from_json,
     tombstone_from_json,
-)
-from govcloud.cloud.listings import (  # re-exported: cloud/provision.py reads servers too
-    server_from_json as server_from_json,
 )
 from govcloud.domain.inventory import (
     ComputeServiceInfo,

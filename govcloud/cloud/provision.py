@@ -24,7 +24,8 @@ from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
 from govcloud.cloud.errors import sdk_errors
-from govcloud.cloud.inventory import SiteReader, server_from_json
+from govcloud.cloud.inventory import SiteReader
+from govcloud.cloud.listings import server_from_json
 from govcloud.domain.inventory import QuotaInfo, ServerInfo
 from govcloud.domain.provisioning import RequestSpec
 from govcloud.errors import NotFound, PermanentError, TemporaryError
