@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from govcloud.domain.provisioning import DR_LEVELS
 from govcloud.domain.sites import Site, SiteRole
 from govcloud.domain.text import check_identifier
 from govcloud.errors import InvalidInput
 
-DR_LEVELS = range(1, 7)
 _MINUTE, _HOUR, _DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 
 

@@ -24,14 +24,19 @@ from datetime import timedelta
 from typing import Any
 
 from govcloud.domain.protection import (
-    DR_LEVELS,
     CopyRule,
     LevelPolicy,
     ProtectionPolicy,
     StandbyKind,
     format_duration,
 )
-from govcloud.domain.provisioning import DEFAULT_POLICY, CopyKind, DrPolicy, policy_from_config
+from govcloud.domain.provisioning import (
+    DEFAULT_POLICY,
+    DR_LEVELS,
+    CopyKind,
+    DrPolicy,
+    policy_from_config,
+)
 from govcloud.domain.sites import SiteRole
 from govcloud.errors import InvalidInput
 
