@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -23,6 +31,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from govcloud.domain.protection import ProtectionPolicy
+from govcloud.domain.protection_config import placement_from_config, protection_from_config
 from govcloud.domain.sites import Site, SiteRole, check_sites, default_sites
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.yamlfile import safe_load
@@ -145,6 +155,10 @@ class Settings(BaseSettings):
     # provisioning (docs/provisioning.md)
     dr_policy: list[dict[str, Any]] | None = Field(
         default=None, description="DR level → site roles; None: the built-in table")
+    # disaster recovery (docs/dr.md)
+    dr_protection: dict[str, Any] | None = Field(
+        default=None, description="overrides of the protection policy (copy kinds, RPO/RTO "
+                                  "targets, drill interval per DR level); None: built-in")
     auto_approve: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="department → {max_vcpu, per_month}")
     provision_concurrency: int = Field(default=16, ge=1, le=256,
@@ -228,6 +242,18 @@ class Settings(BaseSettings):
             raise ValueError(exc.message) from None
         return value
 
+    @field_validator("dr_protection")
+    @classmethod
+    def _protection_is_valid(cls, value: dict[str, Any] | None,
+                             info: ValidationInfo) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                protection_from_config(value, placement_from_config(info.data.get("dr_policy")))
+            except GovCloudError as exc:
+                raise ValueError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) \
+                    from None
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -254,6 +280,11 @@ class Settings(BaseSettings):
     def site_list(self) -> tuple[Site, ...]:
         """The configured sites as domain objects, production first."""
         return check_sites(_to_sites(self.sites))
+
+    def protection_policy(self) -> ProtectionPolicy:
+        """The protection policy in force: the built-in table with ``dr_protection`` over it,
+        its copies following ``dr_policy`` (docs/dr.md)."""
+        return protection_from_config(self.dr_protection, placement_from_config(self.dr_policy))
 
     def get_site(self, name: str) -> Site:
         for site in self.site_list():
