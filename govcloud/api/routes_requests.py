@@ -22,7 +22,7 @@ from govcloud.api.models import (
     Submitted,
     answers,
 )
-from govcloud.api.models.bodies import Cancellation, Rejection
+from govcloud.api.models.bodies import Cancellation, DocumentedAs, Rejection, RequestSpecBody
 from govcloud.domain.limits import MAX_NAME
 from govcloud.services import provisioning as svc
 
@@ -49,8 +49,9 @@ def _wake(request: Request) -> None:
                      "policy allows); the same request for a system that has one live "
                      "answers that one (200, unchanged), a different one is 409")
 def submit(request: Request, response: Response, principal: CurrentPrincipal, ctx: Ctx,
-           body: Annotated[Any, Body(description="the request (docs/provisioning.md)")]
+           body: Annotated[Any, Body(title="RequestSpecBody"), DocumentedAs(RequestSpecBody)]
            ) -> dict[str, Any]:
+    # the JSON as sent: the service's parse checks it, with a request file's messages
     answer = svc.submit(ctx, principal, body)
     if answer.get("unchanged"):
         response.status_code = 200

@@ -33,9 +33,14 @@ MAX_SERVERS = 2000         # servers in one request, over all groups and before 
 MAX_VOLUMES = 8            # volumes per server
 MAX_VOLUME_GB = 16384
 DR_LEVELS = range(1, 7)
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}[a-z0-9]$")
-_REQUEST_FIELDS = ("department", "system", "dr_level", "servers", "justification", "playbooks")
-_SERVER_FIELDS = ("name_prefix", "flavor", "image", "count", "network", "volumes")
+# The request format's names and fields, also for the API's description of it
+# (``govcloud.api.models.bodies.RequestSpecBody``); ``parse_request`` is what checks them.
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,40}[a-z0-9]$"   # a system, a server group's name_prefix
+DEPARTMENT_PATTERN = r"^[a-z][a-z0-9-]*$"           # a department code
+REQUEST_FIELDS = ("department", "system", "dr_level", "servers", "justification", "playbooks")
+SERVER_FIELDS = ("name_prefix", "flavor", "image", "count", "network", "volumes")
+_NAME = re.compile(NAME_PATTERN)
+_DEPARTMENT = re.compile(DEPARTMENT_PATTERN)
 
 
 class RequestState(StrEnum):
@@ -187,7 +192,7 @@ def parse_group(data: Any, index: int) -> ServerGroupSpec:
     if not isinstance(data, Mapping):
         raise _problem(f"servers[{index}]", "must be a mapping",
                        "each entry has name_prefix, flavor, image, count, network, volumes")
-    _unknown_keys(data, _SERVER_FIELDS, f"servers[{index}]")
+    _unknown_keys(data, SERVER_FIELDS, f"servers[{index}]")
     prefix = _text(data, "name_prefix", where, pattern=_NAME,
                    hint="lower-case letters, digits and '-', 2–42 characters (e.g. web)")
     flavor = _text(data, "flavor", where, pattern=None, hint="a flavor name, e.g. gc.c4m8")
@@ -214,8 +219,8 @@ def parse_request(data: Any) -> RequestSpec:
     if not isinstance(data, Mapping):
         raise InvalidInput("a request must be a mapping (department, system, servers, ...)",
                            hint="see docs/examples/request.yaml")
-    _unknown_keys(data, _REQUEST_FIELDS, "")
-    department = _text(data, "department", "", pattern=re.compile(r"^[a-z][a-z0-9-]*$"),
+    _unknown_keys(data, REQUEST_FIELDS, "")
+    department = _text(data, "department", "", pattern=_DEPARTMENT,
                        hint="a department code from the catalogue, e.g. gd-psd")
     system = _text(data, "system", "", pattern=_NAME,
                    hint="lower-case letters, digits and '-', 2–42 characters")

@@ -4,15 +4,35 @@
 every bound and a value over one is a 422. A body refuses keys it does not know where it says
 ``extra="forbid"``.
 
+One body is described here but not checked by pydantic: ``POST /requests``'s request spec
+(``RequestSpecBody``). Its route takes the JSON as sent and hands it to the provisioning
+service, whose parse (``govcloud.domain.provisioning.parse_request``) checks it with the same
+messages as a request file; the model only shows the format in the OpenAPI document
+(``DocumentedAs``), built from the parse's own field names, patterns and bounds.
+
 Kept apart from the answers (``govcloud.api.models`` does not import this module): these
 import the server's field checks and defaults, which the API client does not need."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from govcloud.api.contract import IsoTime, Line, Name, Names, Text
-from govcloud.domain.limits import MAX_TTL_DAYS
+from govcloud.domain.limits import MAX_ITEMS, MAX_NAME, MAX_TEXT, MAX_TTL_DAYS
+from govcloud.domain.provisioning import (
+    DEPARTMENT_PATTERN,
+    DR_LEVELS,
+    MAX_COUNT,
+    MAX_SERVERS,
+    MAX_VOLUME_GB,
+    MAX_VOLUMES,
+    NAME_PATTERN,
+)
 from govcloud.domain.rbac import MAX_PERSON, Role
 from govcloud.services.migration import WINDOW_HOURS
 from govcloud.services.principals import DEFAULT_TOKEN_TTL
@@ -69,6 +89,69 @@ class Cancellation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Line | None = Field(None, description="why (default: cancelled by NAME)")
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentedAs:
+    """``Annotated[Any, Body(...), DocumentedAs(Model)]``: a body the route takes as sent (any
+    JSON, not checked by pydantic) and the OpenAPI document shows as ``Model``'s schema."""
+
+    model: type[BaseModel]
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        del core_schema  # the body's own: anything
+        return handler(self.model.__pydantic_core_schema__)
+
+
+_SpecName = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+_PerSite = Annotated[dict[Annotated[str, Field(max_length=MAX_NAME)], _SpecName],
+                     Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class ServerGroupBody(BaseModel):
+    """``count`` identical servers of the system, named ``<system>-<name_prefix>-<n>``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_prefix: str = Field(pattern=NAME_PATTERN,
+                             description="lower-case letters, digits and '-', 2 to 42 "
+                                         "characters, e.g. web; each group its own")
+    flavor: _SpecName = Field(description="a flavor in every target site, e.g. gc.c4m8")
+    image: _SpecName = Field(description="an image name or id")
+    count: int = Field(ge=1, le=MAX_COUNT,
+                       description=f"servers in the group (at most {MAX_SERVERS} in the "
+                                   "request, over all groups)")
+    network: _SpecName | _PerSite = Field(
+        description="a network in every target site, or one per site: "
+                    "{PROD: prod-net, DR-LOCAL: dr-local-net, DR-REMOTE: dr-remote-net}")
+    volumes: list[Annotated[int, Field(ge=1, le=MAX_VOLUME_GB)]] | None = Field(
+        None, max_length=MAX_VOLUMES, description="a data volume per entry, its size in GB")
+
+
+class RequestSpecBody(BaseModel):
+    """A provisioning request: one system of a department (docs/provisioning.md). White
+    space around a text value is trimmed before it is checked; the department, system,
+    name_prefix, flavor and image hold no control character, the justification none but
+    newlines and tabs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department: str = Field(pattern=DEPARTMENT_PATTERN, max_length=MAX_NAME,
+                            description="a department code from the catalogue, e.g. gd-psd")
+    system: str = Field(pattern=NAME_PATTERN,
+                        description="lower-case letters, digits and '-', 2 to 42 characters; "
+                                    "one live request per system")
+    dr_level: int | None = Field(None, ge=DR_LEVELS.start, le=DR_LEVELS.stop - 1,
+                                 description="default (null): the department's level; a "
+                                             "request may raise it, never lower it")
+    justification: str = Field(min_length=1, max_length=MAX_TEXT,
+                               description="why the capacity is needed (the bureau reads it)")
+    servers: list[ServerGroupBody] = Field(min_length=1, max_length=MAX_ITEMS,
+                                           description="the system's server groups")
+    playbooks: list[_SpecName] | None = Field(
+        None, max_length=MAX_ITEMS,
+        description="post-provision playbooks by name (setting provision_playbooks)")
 
 
 # --- migration ------------------------------------------------------------------------------

@@ -3,6 +3,10 @@ for its success answer and for each of its error answers, every route declares a
 model (``govcloud.api.models``), and the models take nothing away from what the services
 return.
 
+Every request body is a typed object in the document too; ``POST /requests``'s, the request
+spec, shows the fields, patterns and bounds of the provisioning service's parse, which still
+checks the body as sent (its messages, not pydantic's).
+
 The last one is the danger of ``response_model``: FastAPI drops every key the model does not
 declare, so a model that misses a field silently takes it from the CLI's ``--json`` output and
 the console. ``test_models_keep_every_key_the_routes_return`` watches the server serialise real
@@ -18,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import fastapi.routing
+import httpx
 import pytest
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
@@ -28,6 +33,17 @@ from govcloud.api.contract import ERROR_RESPONSES
 from govcloud.api.models import ApiModel
 from govcloud.api.reference import current_openapi
 from govcloud.client import as_json
+from govcloud.domain.limits import MAX_ITEMS, MAX_NAME, MAX_TEXT
+from govcloud.domain.provisioning import (
+    DEPARTMENT_PATTERN,
+    DR_LEVELS,
+    MAX_COUNT,
+    MAX_VOLUME_GB,
+    MAX_VOLUMES,
+    NAME_PATTERN,
+    REQUEST_FIELDS,
+    SERVER_FIELDS,
+)
 from govcloud.settings import load_settings
 from govcloud.store.engine import make_engine
 
@@ -69,6 +85,103 @@ def test_every_operation_has_a_schema_for_its_answer_and_its_errors() -> None:
     error = components["ErrorBody"]
     assert error["required"] == ["error"]
     assert set(components["ErrorDetail"]["properties"]) == {"message", "hint", "type"}
+
+
+def _resolved(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """``schema``, or the component its ``$ref`` names."""
+    ref = schema.get("$ref")
+    return schema if ref is None else dict(components[ref.rsplit("/", 1)[-1]])
+
+
+def _not_null(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The options of an optional value's ``anyOf`` but null (the schema itself otherwise)."""
+    return [s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"]
+
+
+def test_every_request_body_is_a_typed_object() -> None:
+    """No route takes an undescribed body (``Any``, a bare dict): each one's schema, optional
+    or not, is an object with named fields that refuses others where its model does."""
+    doc = current_openapi()
+    components = doc["components"]["schemas"]
+    bodies = 0
+    for path, methods in doc["paths"].items():
+        for method in _METHODS:
+            body = methods.get(method, {}).get("requestBody")
+            if body is None:
+                continue
+            bodies += 1
+            for option in _not_null(body["content"]["application/json"]["schema"]):
+                schema = _resolved(option, components)
+                assert schema["type"] == "object" and schema["properties"], (method, path)
+    assert bodies >= 14
+
+
+def test_post_requests_documents_the_request_spec() -> None:
+    """The request spec's fields, required ones, patterns and bounds are the parse's own
+    (``govcloud.domain.provisioning``): unknown fields refused at both levels."""
+    doc = current_openapi()
+    components = doc["components"]["schemas"]
+    body = doc["paths"]["/api/v1/requests"]["post"]["requestBody"]
+    assert body["required"] is True
+    spec = _resolved(body["content"]["application/json"]["schema"], components)
+    assert spec["type"] == "object" and spec["additionalProperties"] is False
+    fields = spec["properties"]
+    assert set(fields) == set(REQUEST_FIELDS)
+    assert set(spec["required"]) == {"department", "system", "justification", "servers"}
+    assert (fields["department"]["pattern"], fields["department"]["maxLength"]) == (
+        DEPARTMENT_PATTERN, MAX_NAME)
+    assert fields["system"]["pattern"] == NAME_PATTERN
+    [level] = _not_null(fields["dr_level"])
+    assert (level["type"], level["minimum"], level["maximum"]) == (
+        "integer", DR_LEVELS.start, DR_LEVELS.stop - 1)
+    assert fields["justification"]["maxLength"] == MAX_TEXT
+    assert (fields["servers"]["minItems"], fields["servers"]["maxItems"]) == (1, MAX_ITEMS)
+    [books] = _not_null(fields["playbooks"])
+    assert (books["maxItems"], books["items"]["maxLength"]) == (MAX_ITEMS, MAX_NAME)
+
+    group = _resolved(fields["servers"]["items"], components)
+    assert group["additionalProperties"] is False
+    members = group["properties"]
+    assert set(members) == set(SERVER_FIELDS)
+    assert set(group["required"]) == set(SERVER_FIELDS) - {"volumes"}
+    assert members["name_prefix"]["pattern"] == NAME_PATTERN
+    assert members["flavor"]["maxLength"] == members["image"]["maxLength"] == MAX_NAME
+    assert (members["count"]["minimum"], members["count"]["maximum"]) == (1, MAX_COUNT)
+    one_name, per_site = _not_null(members["network"])
+    assert one_name["type"] == "string" and one_name["maxLength"] == MAX_NAME
+    assert per_site["type"] == "object" and per_site["maxProperties"] == MAX_ITEMS
+    [volumes] = _not_null(members["volumes"])
+    assert volumes["maxItems"] == MAX_VOLUMES
+    assert (volumes["items"]["minimum"], volumes["items"]["maximum"]) == (1, MAX_VOLUME_GB)
+
+
+_GROUP = {"name_prefix": "app", "flavor": "gc.c2m4", "image": "i", "count": 1, "network": "n"}
+_SPEC = {"department": "gd-psd", "system": "typed", "justification": "the typed body",
+         "servers": [_GROUP]}
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({**_SPEC, "servers": [{**_GROUP, "count": MAX_COUNT + 1}]},
+     f"servers[0].count: {MAX_COUNT + 1} is outside 1..{MAX_COUNT}"),
+    ({**_SPEC, "servers": [{**_GROUP, "colour": "blue"}]},
+     "servers[0]: unknown field(s) colour"),
+    ({**_SPEC, "system": "S"}, "system: 'S' is not a valid name"),
+    ({**_SPEC, "dr_level": float("inf")}, "dr_level: must be a whole number, not inf"),
+    ({**_SPEC, "servers": [{**_GROUP, "volumes": [float("nan")]}]},
+     "servers[0].volumes[0]: must be a whole number, not nan"),
+    ([_SPEC], "a request must be a mapping"),
+])
+def test_a_body_the_document_refuses_gets_the_parse_s_message(
+        plane: Plane, body: Any, message: str) -> None:
+    """The route documents the spec but does not check it with pydantic: a bad body is the
+    parse's 422, worded as for a request file (the CLI shows the same message either way)."""
+    answer = httpx.post(f"{plane.url}/api/v1/requests", content=json.dumps(body), timeout=30,
+                        headers={"Authorization": f"Bearer {plane.admin_token}",
+                                 "Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "InvalidInput" and error["hint"]
+    assert error["message"].startswith(message), error["message"]
 
 
 @pytest.fixture(scope="module")
