@@ -140,6 +140,14 @@ def _problem(where: str, message: str, hint: str) -> InvalidInput:
     return InvalidInput(f"{where}: {message}", hint=hint)
 
 
+def _refuse_controls(value: str, where: str, *, multiline: bool = False) -> None:
+    """Free text (multiline) may have newlines and tabs; names may have no control at all."""
+    found = control_characters(value, multiline=multiline)
+    if found:
+        raise _problem(where, f"contains control characters ({describe_controls(found)})",
+                       "retype it without control or invisible characters")
+
+
 def _text(data: Mapping[str, Any], key: str, where: str, *, pattern: re.Pattern[str] | None,
           hint: str, max_length: int = MAX_NAME) -> str:
     value = data.get(key)
@@ -149,11 +157,7 @@ def _text(data: Mapping[str, Any], key: str, where: str, *, pattern: re.Pattern[
     if len(value) > max_length:
         raise _problem(f"{where}{key}", f"is {len(value)} characters long, at most "
                                         f"{max_length} are allowed", hint)
-    found = control_characters(value, multiline=pattern is None)
-    if found:  # free text (no pattern) may have newlines and tabs; nothing else may
-        raise _problem(f"{where}{key}", f"contains control characters "
-                                        f"({describe_controls(found)})",
-                       "retype it without control or invisible characters")
+    _refuse_controls(value, f"{where}{key}", multiline=pattern is None)
     if pattern is not None and not pattern.match(value):
         raise _problem(f"{where}{key}", f"{value!r} is not a valid name", hint)
     return value
@@ -178,10 +182,14 @@ def _network(value: Any, where: str) -> str | tuple[tuple[str, str], ...]:
     hint = ("a network name or id present in every target site, or one per site: "
             "{PROD: prod-net, DR-LOCAL: dr-local-net, DR-REMOTE: dr-remote-net}")
     if isinstance(value, str) and value.strip() and len(value.strip()) <= MAX_NAME:
+        _refuse_controls(value.strip(), where)
         return value.strip()
     if isinstance(value, Mapping) and 0 < len(value) <= MAX_ITEMS and all(
             isinstance(k, str) and len(k) <= MAX_NAME and isinstance(v, str) and v.strip()
             and len(v.strip()) <= MAX_NAME for k, v in value.items()):
+        for site, name in value.items():
+            _refuse_controls(site, f"{where} (site key)")
+            _refuse_controls(name.strip(), f"{where} ({site!r})")
         return tuple(sorted((k, v.strip()) for k, v in value.items()))
     raise _problem(where, "is required: a name, or a mapping of site to name (names of at "
                           f"most {MAX_NAME} characters)", hint)
@@ -253,6 +261,8 @@ def parse_request(data: Any) -> RequestSpec:
                                     f"(each at most {MAX_NAME} characters)",
                        "e.g. playbooks: [base-hardening] (names from the provision_playbooks "
                        "setting)")
+    for i, book in enumerate(raw_books):
+        _refuse_controls(book, f"playbooks[{i}]")
     return RequestSpec(department, system, groups, justification, dr_level,
                        tuple(dict.fromkeys(raw_books)))
 

@@ -457,3 +457,23 @@ def test_catalogue_limits_cap_the_stored_quotas() -> None:
                                       "server_groups": Quota(10, 1)}
     assert capped({"server_group_members": Quota(10)}, limits) == {
         "server_group_members": Quota(5)}
+
+
+@pytest.mark.parametrize(("network", "playbooks", "where"), [
+    ("prod\x1b[2J", [], "servers[0].network"),
+    ({"PROD\x07": "prod-net"}, [], "servers[0].network (site key)"),
+    ({"PROD": "prod\x1b]0;x\x07"}, [], "servers[0].network ('PROD')"),
+    ("prod-net", ["base\x1b[2J"], "playbooks[0]"),
+])
+def test_names_in_network_and_playbooks_refuse_control_characters(
+        network: object, playbooks: list[str], where: str) -> None:
+    """Issue 17 item 4: names have no business holding control characters; the error
+    says where and never echoes the raw sequence."""
+    data = {"department": "gd-psd", "system": "case-mgmt", "justification": "why",
+            "servers": [{"name_prefix": "web", "flavor": "gc.c4m8", "image": "img",
+                         "count": 1, "network": network}],
+            "playbooks": playbooks}
+    with pytest.raises(InvalidInput) as caught:
+        parse_request(data)
+    assert caught.value.message.startswith(f"{where}: contains control characters")
+    assert "\x1b" not in caught.value.message and "\x07" not in caught.value.message
