@@ -12,7 +12,7 @@ refresh, q quit.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
 
+from govcloud.api.models import Department, Server, StatusSite, WhoAmI
 from govcloud.client import ApiClient
 from govcloud.domain.text import printable, printable_lines
 from govcloud.errors import GovCloudError, PermanentError
@@ -32,14 +33,14 @@ from tui.registry import ViewSpec, find_view, load_views
 from tui.screens import HelpScreen, PaletteScreen
 from tui.session import Clock, Session, utcnow
 from tui.views.common import SERVER_SORT, server_rows, server_style
-from tui.widgets.header import ConsoleHeader
+from tui.widgets.header import ConsoleHeader, SiteFreshness, freshness
 from tui.widgets.table import RowSet, build_rows
 
 log = logging.getLogger(__name__)
 
 
 class Connected(Message):
-    def __init__(self, whoami: dict[str, Any], departments: list[dict[str, Any]]) -> None:
+    def __init__(self, whoami: WhoAmI, departments: list[Department]) -> None:
         super().__init__()
         self.whoami = whoami
         self.departments = departments
@@ -52,7 +53,7 @@ class ConnectFailed(Message):
 
 
 class StatusPolled(Message):
-    def __init__(self, sites: list[dict[str, Any]] | None,
+    def __init__(self, sites: list[StatusSite] | None,
                  error: GovCloudError | None = None) -> None:
         super().__init__()
         self.sites = sites
@@ -79,8 +80,8 @@ class ConsoleApp(App[None]):
         self.session = session
         self.start_view = start
         self.prefetch_servers = prefetch_servers
-        self.site_status: list[dict[str, Any]] = []
-        self.departments: dict[str, dict[str, Any]] = {}
+        self.site_status: list[SiteFreshness] = []  # the header's, from /status
+        self.departments: dict[str, Department] = {}
         self.servers = ServerCache(max_age_s=max(60.0, 6 * session.refresh_s),
                                    prepare=self._server_rows)
         self.specs: list[ViewSpec] = []
@@ -111,11 +112,11 @@ class ConsoleApp(App[None]):
           description="connect to the control plane")
     def _connect(self) -> None:
         try:
-            whoami = self.session.api.get("/whoami")
-            departments = []
+            whoami = self.session.api.whoami()
+            departments: list[Department] = []
             if self.session.api is not None:
                 try:
-                    departments = self.session.api.get("/departments")["departments"]
+                    departments = self.session.api.departments().departments
                 except GovCloudError as exc:
                     log.info("departments unavailable: %s", exc.message)
             self.post_message(Connected(whoami, departments))
@@ -142,7 +143,7 @@ class ConsoleApp(App[None]):
     @on(Connected)
     def _connected(self, message: Connected) -> None:
         self.session.learn(message.whoami)
-        self.departments = {d["code"]: d for d in message.departments}
+        self.departments = {d.code: d for d in message.departments}
         self.connected = True
         self.specs = [s for s in load_views()
                       if s.needs is None
@@ -165,7 +166,7 @@ class ConsoleApp(App[None]):
         except GovCloudError as exc:
             log.info("server prefetch failed: %s", exc.message)
 
-    def _server_rows(self, servers: list[dict[str, Any]]) -> RowSet:
+    def _server_rows(self, servers: list[Server]) -> RowSet:
         """The server list's rows, built by the fetching thread (the departments are known by
         then: the prefetch starts once connected)."""
         return build_rows(server_rows(self, servers), row_style=server_style,
@@ -177,14 +178,14 @@ class ConsoleApp(App[None]):
           description="poll the sites' freshness")
     def _poll_status(self) -> None:
         try:
-            self.post_message(StatusPolled(self.session.api.get("/status")["sites"]))
+            self.post_message(StatusPolled(self.session.api.status().sites))
         except GovCloudError as exc:
             self.post_message(StatusPolled(None, exc))
 
     @on(StatusPolled)
     def _status_polled(self, message: StatusPolled) -> None:
         if message.sites is not None:
-            self.site_status = message.sites
+            self.site_status = [freshness(s) for s in message.sites]
         self._status_timer = self.set_timer(self.session.refresh_s, self._poll_status)
 
     # --- actions ----------------------------------------------------------------------------
@@ -249,8 +250,8 @@ class ConsoleApp(App[None]):
           description="sync every site now")
     def _sync(self) -> None:
         try:
-            report = self.session.api.post("/sync", {"full": False})
-            failed = [s["site"] for s in report["sites"] if not s["ok"]]
+            report = self.session.api.sync(full=False)
+            failed = [s.site for s in report.sites if not s.ok]
             text = "sync done" + (f"; STALE: {printable(', '.join(failed))}" if failed else "")
             self.call_from_thread(self.notify, text, severity="warning" if failed else
                                   "information", markup=False)

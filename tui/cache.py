@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from govcloud.api.models import Server
 from govcloud.client import ApiClient
 
 PAGE = 1000
@@ -21,13 +22,13 @@ PAGE = 1000
 
 class ServerCache:
     def __init__(self, *, max_age_s: float = 60.0,
-                 prepare: Callable[[list[dict[str, Any]]], Any] | None = None) -> None:
+                 prepare: Callable[[list[Server]], Any] | None = None) -> None:
         self.max_age_s = max_age_s
         self.prepare = prepare
-        self._prepared: tuple[list[dict[str, Any]], Any] | None = None
+        self._prepared: tuple[list[Server], Any] | None = None
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
-        self._servers: list[dict[str, Any]] | None = None
+        self._servers: list[Server] | None = None
         self._at = 0.0
         self.loading = 0          # servers read so far by a fetch in progress
         self.version = 0          # bumped by every completed fetch
@@ -37,28 +38,28 @@ class ServerCache:
     def ready(self) -> bool:
         return self._servers is not None
 
-    def peek(self) -> list[dict[str, Any]] | None:
+    def peek(self) -> list[Server] | None:
         return self._servers
 
-    def prepared(self, servers: list[dict[str, Any]]) -> Any:
+    def prepared(self, servers: list[Server]) -> Any:
         """What ``prepare`` made of ``servers`` (None: not these servers, or no prepare)."""
         held = self._prepared
         return held[1] if held is not None and held[0] is servers else None
 
-    def _site(self, api: ApiClient, site: str) -> list[dict[str, Any]]:
+    def _site(self, api: ApiClient, site: str) -> list[Server]:
         """One site's servers, page by page (the sites are fetched side by side)."""
-        out: list[dict[str, Any]] = []
+        out: list[Server] = []
         cursor = None
         while True:
-            page = api.get("/servers", site=site, limit=PAGE, cursor=cursor)
-            out += page["servers"]
+            page = api.servers(site=site, limit=PAGE, cursor=cursor)
+            out += page.servers
             with self._count_lock:
-                self.loading += len(page["servers"])
-            cursor = page["next_cursor"]
+                self.loading += len(page.servers)
+            cursor = page.next_cursor
             if cursor is None:
                 return out
 
-    def get(self, api: ApiClient, *, force: bool = False) -> list[dict[str, Any]]:
+    def get(self, api: ApiClient, *, force: bool = False) -> list[Server]:
         """The servers, fetched now when missing, stale or ``force``d (worker threads
         only: this blocks on the network)."""
         with self._lock:
@@ -67,7 +68,7 @@ class ServerCache:
                 return self._servers
             started = time.perf_counter()
             self.loading = 0
-            sites = [s["site"] for s in api.get("/status")["sites"]]
+            sites = [s.site for s in api.status().sites]
             with ThreadPoolExecutor(max_workers=max(1, len(sites)),
                                     thread_name_prefix="servers") as pool:
                 per_site = list(pool.map(lambda site: self._site(api, site), sites))
@@ -76,7 +77,7 @@ class ServerCache:
             self.fetch_seconds = time.perf_counter() - started
             self._servers = out
             self._prepared = (out, rows)
-            # 30,000 dicts and rows that live until the next fetch: keep them out of the
+            # 30,000 servers and rows that live until the next fetch: keep them out of the
             # garbage collector's full passes (each would otherwise stall a keystroke)
             gc.collect()
             gc.freeze()

@@ -11,7 +11,7 @@ from tui.views.base import ListView        # or DataView for a non-list screen
 class RequestsView(ListView):
     VIEW_NAME = "requests"                  # palette name: `:requests`
     def fetch(self, api):                   # runs in a worker thread; may raise GovCloudError
-        return api.get("/requests")
+        return api.requests().requests      # typed answers (govcloud.api.models)
     def show(self, data):                   # runs on the UI thread
         self.table.set_rows(...)
 

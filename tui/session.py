@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from govcloud.api.models import WhoAmI
 from govcloud.client import ApiClient
 
 Clock = Callable[[], dt.datetime]
@@ -27,19 +27,19 @@ class Session:
     lang: str = "en"
     clock: Clock = utcnow
     refresh_s: float = 10.0
-    whoami: dict[str, Any] = field(default_factory=dict)
+    whoami: WhoAmI | None = None
 
     @property
     def server(self) -> str:
         return self.api.server
 
-    def learn(self, whoami: dict[str, Any]) -> None:
+    def learn(self, whoami: WhoAmI) -> None:
         self.whoami = whoami
 
     def may(self, action: str, *, anywhere: bool = True) -> bool:
         """Whether the principal's role grants ``action`` — on the whole cloud, or (with
         ``anywhere``) at least on its own city or department. Unknown (no) until ``learn``."""
-        actions = self.whoami.get("actions") or {}
+        actions = (self.whoami.actions if self.whoami is not None else None) or {}
         if action in actions.get("global", ()):
             return True
         return anywhere and action in actions.get("scope", ())

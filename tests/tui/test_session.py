@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from govcloud.api.models import WhoAmI
 from govcloud.client import ApiClient
 from tui.session import Session
 
 
 def _session(actions: dict[str, list[str]] | None) -> Session:
     session = Session(api=ApiClient("http://127.0.0.1:9"))
-    who: dict[str, Any] = {"name": "x", "role": "city-operator", "city": "shenzhen"}
+    who: dict[str, Any] = {"name": "x", "person": "x", "role": "city-operator",
+                           "city": "shenzhen", "department": None, "scope": "city shenzhen"}
     if actions is not None:
         who["actions"] = actions
-    session.learn(who)
+    session.learn(WhoAmI.model_validate(who))  # as the client parses GET /whoami
     return session
 
 

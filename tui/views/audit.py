@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -13,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from govcloud.api.models import AuditEntry, AuditVerification
 from govcloud.client import ApiClient
 from govcloud.domain.text import printable
 from govcloud.errors import Forbidden
@@ -25,12 +27,20 @@ from tui.widgets.table import Column
 LIMIT = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class AuditData:
+    """The newest entries, and the chain's verification (None: the principal may not)."""
+
+    entries: list[AuditEntry]
+    verify: AuditVerification | None
+
+
 class AuditView(ListView):
     VIEW_NAME = "audit"
 
     def __init__(self) -> None:
         super().__init__()
-        self.entries: dict[str, dict[str, Any]] = {}  # by seq: what Enter opens
+        self.entries: dict[str, AuditEntry] = {}  # by seq: what Enter opens
 
     def compose_above(self) -> ComposeResult:
         yield Static(id="audit-verify", classes="panel")
@@ -48,37 +58,38 @@ class AuditView(ListView):
         return 0, True  # newest first
 
     def fetch(self, api: ApiClient) -> Any:
-        entries = api.get("/audit", newest_first=True, limit=LIMIT)["entries"]
+        entries = api.audit(newest_first=True, limit=LIMIT).entries
+        verify: AuditVerification | None
         try:
-            verify = api.get("/audit/verify")
+            verify = api.get_as(AuditVerification, "/audit/verify")
         except Forbidden:
             verify = None
-        return {"entries": entries, "verify": verify}
+        return AuditData(entries=entries, verify=verify)
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
-        self.entries = {str(e["seq"]): e for e in data["entries"]}
-        for e in data["entries"]:
-            change = json.dumps(e.get("after"), ensure_ascii=False, sort_keys=True) \
-                if e.get("after") is not None else "-"
-            cells = (str(e["seq"]), stamp(e["at"]), e["actor"], e["action"], e["target"],
-                     change)
-            out.append((str(e["seq"]), cells, (e["seq"], *cells[1:])))
+        audit: AuditData = data
+        self.entries = {str(e.seq): e for e in audit.entries}
+        for e in audit.entries:
+            change = json.dumps(e.after, ensure_ascii=False, sort_keys=True) \
+                if e.after is not None else "-"
+            cells = (str(e.seq), stamp(e.at), e.actor, e.action, e.target, change)
+            out.append((str(e.seq), cells, (e.seq, *cells[1:])))
         return out
 
     def show_above(self, data: Any) -> None:
-        v = data["verify"]
+        audit: AuditData = data
+        v = audit.verify
         lang = self.session.lang
         text = Text()
         if v is None:
             text.append("chain verification needs a whole-cloud auditor", style="dim")
-        elif v["ok"]:
+        elif v.ok:
             text.append(f"✔ {label('verified', lang)}", style="bold green")
-            text.append(f": {v['checked']:,} entries, head #{v['head']['seq']}")
+            text.append(f": {v.checked:,} entries, head #{v.head.seq}")
         else:
             text.append(f"✖ {label('broken', lang)}", style="bold white on red")
-            text.append(f" at entry #{v['seq']}: "
-                        f"{printable(v.get('description') or v.get('reason'))}")
+            text.append(f" at entry #{v.seq}: {printable(v.description or v.reason)}")
         self.query_one("#audit-verify", Static).update(text)
 
     def site_changed(self) -> None:
@@ -99,7 +110,7 @@ class AuditEntryScreen(DataView):
     REFRESH_S = 3600.0
     AUTO_FOCUS = "#audit-entry-scroll"
 
-    def __init__(self, entry: dict[str, Any]) -> None:
+    def __init__(self, entry: AuditEntry) -> None:
         super().__init__()
         self.entry = entry
 
@@ -108,7 +119,7 @@ class AuditEntryScreen(DataView):
             yield Static(id="audit-entry", classes="panel")
 
     def view_title(self) -> str:
-        return f"{label('audit_entry', self.session.lang)} #{self.entry['seq']}"
+        return f"{label('audit_entry', self.session.lang)} #{self.entry.seq}"
 
     def fetch(self, api: ApiClient) -> Any:
         return self.entry
@@ -121,7 +132,7 @@ class AuditEntryScreen(DataView):
         """An audit entry is not per site."""
 
 
-def entry_text(e: dict[str, Any], lang: str) -> Text:
+def entry_text(e: AuditEntry, lang: str) -> Text:
     """An audit entry in full; every value escaped (the JSON keeps non-ASCII text as it is)."""
     out = Text()
 
@@ -129,14 +140,13 @@ def entry_text(e: dict[str, Any], lang: str) -> Text:
         out.append(f"{label(name, lang):<10}", style="bold")
         out.append(f"{printable(value)}\n")
 
-    line("seq", e["seq"])
-    line("at", e["at"])
-    line("actor", e["actor"])
-    line("action", e["action"])
-    line("target", e["target"])
-    for part in ("before", "after"):
+    line("seq", e.seq)
+    line("at", e.at)
+    line("actor", e.actor)
+    line("action", e.action)
+    line("target", e.target)
+    for part, value in (("before", e.before), ("after", e.after)):
         out.append(f"\n{label(part, lang)}\n", style="bold")
-        value = e.get(part)
         if value is None:
             out.append("  -\n", style="dim")
             continue
@@ -144,10 +154,10 @@ def entry_text(e: dict[str, Any], lang: str) -> Text:
         for row in text.splitlines():
             out.append(f"  {printable(row)}\n")
     out.append(f"\n{label('chain', lang)}\n", style="bold")
-    line("prev_hash", e.get("prev_hash") or "-")
-    line("hash", e.get("hash") or "-")
-    if e.get("mac"):
-        line("mac", e["mac"])
+    line("prev_hash", e.prev_hash or "-")
+    line("hash", e.hash or "-")
+    if e.mac:
+        line("mac", e.mac)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from govcloud.api.models import Server
 from tui.format import stamp
 from tui.i18n import dept_name, label
 from tui.widgets.table import Column
@@ -21,7 +22,7 @@ def department_label(app: Any, code: str | None, *, english: bool = True) -> str
     d = app.departments.get(code)
     if d is None:
         return code
-    return dept_name(d.get("name_zh"), d.get("name_en") if english else None)
+    return dept_name(d.name_zh, d.name_en if english else None)
 
 
 def server_columns(lang: str) -> list[Column]:
@@ -34,20 +35,22 @@ def server_columns(lang: str) -> list[Column]:
             Column("created", label("created", lang), 16)]
 
 
-def server_rows(app: Any, servers: Sequence[dict[str, Any]], *, site: str | None = None
+def server_rows(app: Any, servers: Sequence[Server], *, site: str | None = None
                 ) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
     out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
     names: dict[str | None, str] = {}
+    departments = app.departments
     for s in servers:
-        if site is not None and s["site"] != site:
+        if site is not None and s.site != site:
             continue
-        code = s.get("department")
+        code = s.department
         if code not in names:
-            zh = app.departments.get(code, {}).get("name_zh") if code else None
+            d = departments.get(code) if code else None
+            zh = d.name_zh if d is not None else None
             names[code] = f"{zh} {code}" if zh else (code or "-")
-        cells = (s["site"], s["name"], s["status"], names[code], s.get("flavor") or "-",
-                 s.get("host") or "-", stamp(s.get("created")))
-        out.append((f"{s['site']}/{s['id']}", cells, cells))
+        cells = (s.site, s.name or "", s.status or "", names[code], s.flavor or "-",
+                 s.host or "-", stamp(s.created))
+        out.append((f"{s.site}/{s.id}", cells, cells))
     return out
 
 
@@ -62,6 +65,6 @@ def server_style(cells: tuple[str, ...]) -> str | None:
 
 def primary_site(app: Any) -> str | None:
     for s in app.site_status:
-        if s.get("role") == "production":
+        if s["role"] == "production":
             return str(s["site"])
-    return app.site_status[0]["site"] if app.site_status else None
+    return str(app.site_status[0]["site"]) if app.site_status else None

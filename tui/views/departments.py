@@ -5,14 +5,25 @@ audit trail)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from govcloud.client import ApiClient, api_path
+from govcloud.api.models import (
+    AuditEntry,
+    Department,
+    DepartmentView,
+    QuotaUse,
+    RequestList,
+    Server,
+    UsageEntry,
+)
+from govcloud.client import ApiClient
 from govcloud.domain.text import printable
 from govcloud.errors import Forbidden, GovCloudError, NotFound
 from tui.format import count, gib, pct, stamp
@@ -24,17 +35,40 @@ from tui.views.overview import QUOTA_RESOURCES
 from tui.views.servers import ServerList
 from tui.widgets.table import Column
 
+log = logging.getLogger(__name__)
+
 DEFAULT_SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
 
+T = TypeVar("T")
 
-def fullest(entry: dict[str, Any] | None) -> tuple[float, str]:
+
+def fullest(entry: UsageEntry | None) -> tuple[float, str]:
     """The fullest of a site entry's compute quotas: ``(fraction, resource)``."""
     best = (-1.0, "")
+    if entry is None:
+        return best
     for res in QUOTA_RESOURCES:
-        q = (entry or {}).get("quotas", {}).get(res)
-        if q and q["limit"] > 0:
-            best = max(best, (q["in_use"] / q["limit"], res))
+        q = entry.quotas.get(res)
+        if q is not None and q.limit > 0:
+            best = max(best, (q.in_use / q.limit, res))
     return best
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentsData:
+    departments: list[Department]
+    usage: dict[str, dict[str, UsageEntry]]  # department → site → usage
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentData:
+    """One department: ``audit`` and ``requests`` are None when the principal may not read
+    them (or the control plane could not answer)."""
+
+    department: DepartmentView
+    servers: list[Server]
+    audit: list[AuditEntry] | None
+    requests: RequestList | None
 
 
 class DepartmentsView(ListView):
@@ -56,25 +90,25 @@ class DepartmentsView(ListView):
         return cols
 
     def fetch(self, api: ApiClient) -> Any:
-        return {"departments": api.get("/departments")["departments"],
-                "usage": api.get("/usage")["departments"]}
+        return DepartmentsData(departments=api.departments().departments,
+                               usage=api.usage().departments)
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
-        for d in data["departments"]:
-            use = data["usage"].get(d["code"], {})
-            cells = [d["code"], d["name_zh"], d["name_en"], str(d["dr_level"])]
-            sort: list[Any] = list(cells[:3]) + [d["dr_level"]]
+        listed: DepartmentsData = data
+        for d in listed.departments:
+            use = listed.usage.get(d.code, {})
+            cells = [d.code, d.name_zh, d.name_en, str(d.dr_level)]
+            sort: list[Any] = list(cells[:3]) + [d.dr_level]
             for site in self.sites():
                 frac, res = fullest(use.get(site))
                 cells.append(f"{pct(frac, 1):>4} {res}" if res else "-")
                 sort.append(frac)
-            servers = sum(e.get("servers", 0) for e in use.values())
-            last = max((e["last_change"] for e in use.values() if e.get("last_change")),
-                       default=None)
+            servers = sum(e.servers for e in use.values())
+            last = max((e.last_change for e in use.values() if e.last_change), default=None)
             cells += [count(servers), stamp(last)]
             sort += [servers, last or ""]
-            out.append((d["code"], tuple(cells), tuple(sort)))
+            out.append((d.code, tuple(cells), tuple(sort)))
         return out
 
     def drill(self, key: str) -> None:
@@ -98,80 +132,79 @@ class DepartmentScreen(ServerList):
         yield Static(id="department-detail", classes="panel")
 
     def fetch(self, api: ApiClient) -> Any:
-        out: dict[str, Any] = {"department": api.get(api_path("departments", self.code))}
-        servers: list[dict[str, Any]] = []
+        department = api.department(self.code)
+        servers: list[Server] = []
         cursor = None
         while True:
-            page = api.get("/servers", department=self.code, limit=1000, cursor=cursor)
-            servers += page["servers"]
-            cursor = page["next_cursor"]
+            page = api.servers(department=self.code, limit=1000, cursor=cursor)
+            servers += page.servers
+            cursor = page.next_cursor
             if cursor is None:
                 break
-        out["servers"] = servers
-        out["audit"] = _optional(lambda: api.get("/audit", department=self.code,
-                                                 newest_first=True, limit=8)["entries"])
-        out["requests"] = _optional(lambda: api.get("/requests", department=self.code))
-        return out
+        audit = _optional(lambda: api.audit(department=self.code, newest_first=True,
+                                            limit=8).entries)
+        requests = _optional(lambda: api.requests(department=self.code))
+        return DepartmentData(department=department, servers=servers, audit=audit,
+                              requests=requests)
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
-        return server_rows(self.app, data["servers"], site=self.app.site)  # type: ignore[attr-defined]
+        one: DepartmentData = data
+        return server_rows(self.app, one.servers, site=self.app.site)  # type: ignore[attr-defined]
 
     def show_above(self, data: Any) -> None:
         self.query_one("#department-detail", Static).update(
             department_text(data, self.session.lang))
 
 
-def _optional(read: Any) -> Any:
-    """What ``read`` returns, or None when the endpoint is missing or not allowed."""
+def _optional(read: Callable[[], T]) -> T | None:
+    """What ``read`` returns, or None when the endpoint is missing or not allowed (or
+    failed: the department is shown without it)."""
     try:
         return read()
     except (NotFound, Forbidden):
         return None
     except GovCloudError as exc:
-        return {"error": exc.message}
+        log.info("department detail part unavailable: %s", exc.message)
+        return None
 
 
-def department_text(data: dict[str, Any], lang: str = "en") -> Text:
-    view = data["department"]
-    d = view
+def department_text(data: DepartmentData, lang: str = "en") -> Text:
+    d = data.department
     out = Text()
-    out.append(f"{printable(d.get('name_zh'))} ", style="bold")
-    out.append(f"{printable(d.get('name_en'))}  ", style="bold")
-    out.append(f"({printable(d.get('code'))}, {printable(d.get('kind'))}, "
-               f"{label('f_city', lang)} {printable(d.get('city') or '-')}, "
-               f"{label('dr', lang)} {d.get('dr_level', '?')})\n")
-    for s in view.get("sites", []):
-        q = s.get("quotas", {})
+    out.append(f"{printable(d.name_zh)} ", style="bold")
+    out.append(f"{printable(d.name_en)}  ", style="bold")
+    out.append(f"({printable(d.code)}, {printable(d.kind)}, "
+               f"{label('f_city', lang)} {printable(d.city or '-')}, "
+               f"{label('dr', lang)} {d.dr_level})\n")
+    for s in d.sites:
+        q = s.quotas
 
-        def fig(name: str, unit: int = 1, q: dict[str, Any] = q) -> str:
+        def fig(name: str, unit: int = 1, q: dict[str, QuotaUse] = q) -> str:
             f = q.get(name)
-            if not f:
+            if f is None:
                 return f"{name} -"
-            shown = (gib(f["in_use"]), gib(f["limit"])) if unit == 1024 else \
-                (count(f["in_use"]), count(f["limit"]))
-            return f"{name} {shown[0]}/{shown[1]} ({pct(f['in_use'], f['limit'])})"
+            shown = (gib(f.in_use), gib(f.limit)) if unit == 1024 else \
+                (count(f.in_use), count(f.limit))
+            return f"{name} {shown[0]}/{shown[1]} ({pct(f.in_use, f.limit)})"
 
-        out.append(f"  {printable(s['site']):<10}", style="bold")
-        if s.get("error"):
-            out.append(f"{label('unavailable', lang)}: {printable(s['error'])}\n",
+        out.append(f"  {printable(s.site):<10}", style="bold")
+        if s.error:
+            out.append(f"{label('unavailable', lang)}: {printable(s.error)}\n",
                        style="yellow")
             continue
-        out.append(f"{label('f_project', lang)} {printable((s.get('project_id') or '-')[:12])}"
+        out.append(f"{label('f_project', lang)} {printable((s.project_id or '-')[:12])}"
                    f"  {fig('cores')}  {fig('ram_mb', 1024)} GiB  {fig('instances')}  "
-                   + label("servers_n", lang).format(
-                       n=s.get("servers", {}).get("total", 0)))
-        if s.get("in_sync") is False:
+                   + label("servers_n", lang).format(n=s.servers.total))
+        if s.in_sync is False:
             out.append(f"  {label('drift', lang)}", style="bold yellow")
         out.append("\n")
-    requests = data.get("requests")
-    if isinstance(requests, dict) and requests.get("requests") is not None:
-        out.append(f"  {label('requests_n', lang).format(n=len(requests['requests']))}\n")
-    audit = data.get("audit")
-    if audit:
+    if data.requests is not None:
+        out.append(f"  {label('requests_n', lang).format(n=len(data.requests.requests))}\n")
+    if data.audit:
         out.append(f"  {label('recent_changes', lang)}:\n", style="bold")
-        for e in audit:
-            out.append(f"    #{e['seq']} {stamp(e['at'])} {printable(e['actor'])} "
-                       f"{printable(e['action'])} {printable(e['target'])}\n")
+        for e in data.audit:
+            out.append(f"    #{e.seq} {stamp(e.at)} {printable(e.actor)} "
+                       f"{printable(e.action)} {printable(e.target)}\n")
     return out
 
 

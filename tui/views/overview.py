@@ -8,6 +8,7 @@ what-if, the flavor fits and the services down) and is shown at once; the quotas
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.text import Text
@@ -17,6 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
+from govcloud.api.models import Capacity, CapacitySite, Status, StatusSite, Usage
 from govcloud.client import ApiClient
 from tui.format import bar, count, fraction, gib, level_style, pct, usage_bar
 from tui.i18n import label
@@ -27,27 +29,37 @@ from tui.views.common import COMMON_FLAVORS, department_label
 QUOTA_RESOURCES = ("cores", "ram", "instances")
 
 
-def closest_to_quota(usage: dict[str, Any], *, top: int = 8
-                     ) -> list[tuple[float, str, str, str]]:
+def closest_to_quota(usage: Usage, *, top: int = 8) -> list[tuple[float, str, str, str]]:
     """``(fraction, department, site, resource)`` of the fullest quota of each department,
     fullest first."""
     best: dict[str, tuple[float, str, str, str]] = {}
-    for dept, sites in usage.get("departments", {}).items():
-        for site, entry in sorted(sites.items()):  # ties go to the same site every time
+    for dept, sites in usage.departments.items():
+        # ties go to the same site every time
+        for site, entry in sorted(sites.items(), key=lambda item: item[0]):
             for res in QUOTA_RESOURCES:
-                q = entry.get("quotas", {}).get(res)
-                if not q or q["limit"] <= 0:
+                q = entry.quotas.get(res)
+                if q is None or q.limit <= 0:
                     continue
-                frac = q["in_use"] / q["limit"]
+                frac = q.in_use / q.limit
                 if dept not in best or frac > best[dept][0]:
                     best[dept] = (frac, dept, site, res)
     return sorted(best.values(), key=lambda t: (-t[0], t[1]))[:top]
 
 
+@dataclass
+class OverviewData:
+    """What the overview shows: ``capacity`` only for principals with ``capacity.view`` on
+    the whole cloud, ``usage`` once ``GET /usage`` has answered."""
+
+    status: Status
+    capacity: Capacity | None = None
+    usage: Usage | None = None
+
+
 class FirstScreenLoaded(Message):
     """Everything but the quotas: shown before ``GET /usage`` answers."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: OverviewData) -> None:
         super().__init__()
         self.data = data
 
@@ -62,18 +74,13 @@ class OverviewView(DataView):
             yield Static(id="quotas", classes="panel")
 
     def fetch(self, api: ApiClient) -> Any:
-        out: dict[str, Any] = {"status": api.get("/status")}
+        out = OverviewData(status=api.status())
         if self.session.may("capacity.view", anywhere=False):
-            primary = next((s["site"] for s in out["status"]["sites"]
-                            if s["role"] == "production"), None)
-            out["capacity"] = api.get("/capacity", what_if_lose=primary,
-                                      fit=list(COMMON_FLAVORS))
-            out["fit"] = out["capacity"].get("flavor_fits", {})
-            out["services_down"] = {s["site"]: s.get("services_down", 0)
-                                    for s in out["capacity"]["sites"]}
+            primary = next((s.site for s in out.status.sites if s.role == "production"), None)
+            out.capacity = api.capacity(what_if_lose=primary, fit=list(COMMON_FLAVORS))
         if self.data is None:  # the first time: show what there is before the quotas
-            self.post_message(FirstScreenLoaded(dict(out)))
-        out["usage"] = api.get("/usage")
+            self.post_message(FirstScreenLoaded(replace(out)))
+        out.usage = api.usage()
         return out
 
     @on(FirstScreenLoaded)
@@ -82,120 +89,135 @@ class OverviewView(DataView):
             self.show(message.data)
 
     def show(self, data: Any) -> None:
+        overview: OverviewData = data
         lang = self.session.lang
         cards = self.query_one("#site-cards", Horizontal)
-        sites = data.get("capacity", {}).get("sites") or data["status"]["sites"]
-        status = {s["site"]: s for s in data["status"]["sites"]}
+        capacity = overview.capacity
+        sites: list[CapacitySite] | list[StatusSite] = \
+            (capacity.sites if capacity is not None else []) or overview.status.sites
+        status = {s.site: s for s in overview.status.sites}
         existing = {c.id: c for c in cards.query(Static)}
         for s in sites:
-            card_id = f"card-{s['site']}"
-            text = self.site_card(s, status.get(s["site"], {}), data)
+            card_id = f"card-{s.site}"
+            text = self.site_card(s, status.get(s.site), overview)
             card = existing.get(card_id)
             if card is None:
                 card = Static(text, id=card_id, classes="site-card")
                 cards.mount(card)
             else:
                 card.update(text)
-            card.set_class(s.get("role") == "production", "production")
-        self.query_one("#verdict", Static).update(self.verdict(data))
-        self.query_one("#quotas", Static).update(self.quotas(data))
-        if "capacity" not in data:
+            card.set_class(s.role == "production", "production")
+        self.query_one("#verdict", Static).update(self.verdict(overview))
+        self.query_one("#quotas", Static).update(self.quotas(overview))
+        if capacity is None:
             self.set_status(label("no_capacity_rights", lang), "dim")
         else:
             self.set_status(label("overview_keys", lang))
 
-    def site_card(self, s: dict[str, Any], st: dict[str, Any], data: dict[str, Any]) -> Text:
+    def site_card(self, s: CapacitySite | StatusSite, st: StatusSite | None,
+                  data: OverviewData) -> Text:
         lang = self.session.lang
         out = Text()
-        out.append(s["site"], style="bold")
-        out.append(f"  {s['role']}", style="dim")
-        if st.get("health") not in (None, "ok"):
+        out.append(s.site, style="bold")
+        out.append(f"  {s.role}", style="dim")
+        if st is not None and st.health != "ok":
             out.append(f"  {label('stale', lang)} ", style="bold black on yellow")
         out.append("\n")
-        if "vcpus" in s:
-            for key, name, unit in (("vcpus", "vcpu", 1), ("ram_mb", "ram", 1024),
-                                    ("disk_gb", "disk", 1)):
-                fig = s[key]
-                alloc, cap = fig["allocated"], fig["capacity"]
-                used = fig.get("used")  # absent from a control plane older than the bars
-                out.append(f"{label(name, lang):<5}")
-                out.append_text(usage_bar(alloc if used is None else used, alloc, cap, 16))
-                out.append(f" {pct(alloc, cap):>4}", style=level_style(fraction(alloc, cap)))
-                suffix = " GiB" if unit == 1024 else (" GB" if key == "disk_gb" else "")
-                out.append(f" {label('of', lang)} {count(cap // unit)}{suffix}\n     ",
-                           style="dim")
-                if used is not None:
-                    out.append(f"{label('used', lang)} {count(used // unit)} · ")
-                out.append(f"{label('alloc', lang)} {count(alloc // unit)} · "
-                           f"{label('free', lang)} {count(fig['free'] // unit)}\n")
-            out.append(f"{label('headroom', lang)}: {count(s['vcpus']['headroom'])} vCPU · "
-                       f"{gib(s['ram_mb']['headroom'])} GiB · "
-                       f"{count(s['disk_gb']['headroom'])} GB\n", style="dim")
-            q = s.get("quota_commitment")
-            if q is not None:
-                out.append(f"{label('quota_commit', lang)}: ")
-                for i, (res, name) in enumerate((("vcpu", label("vcpu", lang)),
-                                                 ("ram", label("ram", lang)))):
-                    ratio = q["ratio"][res]
-                    out.append(" · " if i else "")
-                    out.append(f"{ratio:.0%}" if ratio is not None else "-",
-                               style="bold red" if ratio and ratio > 1 else "")
-                    out.append(f" {name}")
-                out.append(f" {label('of_capacity', lang)}\n")
-            up, total = s.get("hypervisors_up", 0), s.get("hypervisors", 0)
-            out.append(f"{label('hosts_up', lang)}: ")
-            out.append(f"{up}/{total}", style="red" if up < total else "green")
-            down = data.get("services_down", {}).get(s["site"], 0)
-            out.append(f"\n{label('services_down', lang)}: ")
-            out.append(str(down), style="red" if down else "green")
-            out.append(f"\n{label('flavor_fit', lang)}:\n")
-            for flavor, fits in data.get("fit", {}).items():
-                n = next((f["count"] for f in fits if f["site"] == s["site"]), None)
-                if n is not None:
-                    out.append(f"  {flavor:<9} {count(n):>7}\n")
-        servers = st.get("servers", {}).get("total")
-        if servers is not None:
-            out.append(label("servers_n", lang).format(n=count(servers)))
+        self.figures(out, s, data)
+        if st is not None:
+            out.append(label("servers_n", lang).format(n=count(st.servers.total)))
         return out
 
-    def verdict(self, data: dict[str, Any]) -> Text:
+    def figures(self, out: Text, s: CapacitySite | StatusSite, data: OverviewData) -> None:
+        """A site's bars, headroom, quota commitment, hosts up, services down and flavor
+        fits, added to ``out`` (nothing when its answer has no figures: a principal who does
+        not see the whole cloud)."""
         lang = self.session.lang
-        w = data.get("capacity", {}).get("what_if")
+        vcpus, ram_mb, disk_gb = s.vcpus, s.ram_mb, s.disk_gb
+        if vcpus is None or ram_mb is None or disk_gb is None:
+            return
+        for key, name, unit, fig in (("vcpus", "vcpu", 1, vcpus), ("ram_mb", "ram", 1024, ram_mb),
+                                     ("disk_gb", "disk", 1, disk_gb)):
+            alloc, cap = fig.allocated, fig.capacity
+            used = fig.used  # absent from a control plane older than the bars
+            out.append(f"{label(name, lang):<5}")
+            out.append_text(usage_bar(alloc if used is None else used, alloc, cap, 16))
+            out.append(f" {pct(alloc, cap):>4}", style=level_style(fraction(alloc, cap)))
+            suffix = " GiB" if unit == 1024 else (" GB" if key == "disk_gb" else "")
+            out.append(f" {label('of', lang)} {count(cap // unit)}{suffix}\n     ",
+                       style="dim")
+            if used is not None:
+                out.append(f"{label('used', lang)} {count(used // unit)} · ")
+            out.append(f"{label('alloc', lang)} {count(alloc // unit)} · "
+                       f"{label('free', lang)} {count(fig.free // unit)}\n")
+        out.append(f"{label('headroom', lang)}: {count(vcpus.headroom)} vCPU · "
+                   f"{gib(ram_mb.headroom)} GiB · "
+                   f"{count(disk_gb.headroom)} GB\n", style="dim")
+        q = s.quota_commitment if isinstance(s, CapacitySite) else None
+        if q is not None:
+            out.append(f"{label('quota_commit', lang)}: ")
+            for i, (ratio, name) in enumerate(((q.ratio.vcpu, label("vcpu", lang)),
+                                               (q.ratio.ram, label("ram", lang)))):
+                out.append(" · " if i else "")
+                out.append(f"{ratio:.0%}" if ratio is not None else "-",
+                           style="bold red" if ratio and ratio > 1 else "")
+                out.append(f" {name}")
+            out.append(f" {label('of_capacity', lang)}\n")
+        if isinstance(s, CapacitySite):
+            up, total, down = s.hypervisors_up, s.hypervisors, s.services_down
+        else:
+            hosts = s.hypervisors
+            up, total = (hosts.up, hosts.total) if hosts is not None else (0, 0)
+            down = 0
+        out.append(f"{label('hosts_up', lang)}: ")
+        out.append(f"{up}/{total}", style="red" if up < total else "green")
+        out.append(f"\n{label('services_down', lang)}: ")
+        out.append(str(down), style="red" if down else "green")
+        out.append(f"\n{label('flavor_fit', lang)}:\n")
+        fits = (data.capacity.flavor_fits if data.capacity is not None else None) or {}
+        for flavor, per_site in fits.items():
+            n = next((f.count for f in per_site if f.site == s.site), None)
+            if n is not None:
+                out.append(f"  {flavor:<9} {count(n):>7}\n")
+
+    def verdict(self, data: OverviewData) -> Text:
+        lang = self.session.lang
+        w = data.capacity.what_if if data.capacity is not None else None
         out = Text()
-        if not w:
+        if w is None:
             return out
-        out.append(label("if_lost", lang).format(site=w["lost_site"]) + ": ", style="bold")
-        if w["fits"]:
+        out.append(label("if_lost", lang).format(site=w.lost_site) + ": ", style="bold")
+        if w.fits:
             out.append(label("fits", lang), style="bold green")
         else:
             out.append(label("short", lang), style="bold red")
-        for r in w["receiving"]:
-            short = r["shortfall"]
+        for r in w.receiving:
+            short = r.shortfall
             out.append("\n  " + label("takes", lang).format(
-                site=r["site"], n=len(r["departments"]), vcpu=count(r["incoming"]["vcpu"]),
-                ram=gib(r["incoming"]["ram_mb"])) + ": ")
-            if r["fits"]:
+                site=r.site, n=len(r.departments), vcpu=count(r.incoming.vcpu),
+                ram=gib(r.incoming.ram_mb)) + ": ")
+            if r.fits:
                 out.append(label("takes_fits", lang), style="green")
             else:
                 out.append(label("short_by", lang).format(
-                    vcpu=count(short["vcpu"]), ram=gib(short["ram_mb"]),
-                    disk=count(short["disk_gb"])), style="red")
-        if w.get("not_protected"):
+                    vcpu=count(short.vcpu), ram=gib(short.ram_mb),
+                    disk=count(short.disk_gb)), style="red")
+        if w.not_protected:
             out.append("\n  " + label("not_protected_n", lang).format(
-                n=len(w["not_protected"])), style="yellow")
-        if w.get("copies_lost"):
+                n=len(w.not_protected)), style="yellow")
+        if w.copies_lost:
             out.append("\n  " + label("copies_lost_n", lang).format(
-                n=len(w["copies_lost"])), style="yellow")
+                n=len(w.copies_lost)), style="yellow")
         out.append("   " + label("whatif_more", lang), style="dim")
         return out
 
-    def quotas(self, data: dict[str, Any]) -> Text:
+    def quotas(self, data: OverviewData) -> Text:
         out = Text()
         out.append(label("closest_quota", self.session.lang) + "\n", style="bold")
-        if "usage" not in data:
+        if data.usage is None:
             out.append("  " + label("loading", self.session.lang), style="dim")
             return out
-        for frac, dept, site, res in closest_to_quota(data.get("usage", {})):
+        for frac, dept, site, res in closest_to_quota(data.usage):
             out.append(f"  {pct(frac, 1):>5} ", style=level_style(frac))
             out.append_text(bar(frac, 1, 12))
             out.append(f" {site:<9} {res:<9} {department_label(self.app, dept)}\n")

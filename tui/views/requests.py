@@ -20,7 +20,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from govcloud.api.models import ProvisionRequest
+from govcloud.api.models import FlavorFit, ProvisionRequest, RequestDetail, Resources
 from govcloud.client import ApiClient, api_path
 from govcloud.domain.text import printable
 from govcloud.errors import GovCloudError
@@ -53,8 +53,8 @@ class Decided(Message):
 class Previewed(Message):
     """What approving the request ``key`` would reserve has been read (or why it could not)."""
 
-    def __init__(self, key: str, request: dict[str, Any] | None,
-                 sizes: dict[str, dict[str, Any]], error: GovCloudError | None) -> None:
+    def __init__(self, key: str, request: RequestDetail | None,
+                 sizes: dict[str, dict[str, FlavorFit]], error: GovCloudError | None) -> None:
         super().__init__()
         self.key = key
         self.request = request
@@ -147,15 +147,16 @@ class RequestsView(ListView):
     def _preview(self, key: str) -> None:
         api = self.session.api
         try:
-            request = api.get(api_path("requests", key))
+            request = api.get_as(RequestDetail, api_path("requests", key))
         except GovCloudError as exc:
             self.post_message(Previewed(key, None, {}, exc))
             return
-        flavors = sorted({g["flavor"] for g in request["spec"]["servers"]})
-        sizes: dict[str, dict[str, Any]] = {}
+        # the spec is the request as submitted: an open mapping (docs/provisioning.md)
+        flavors = sorted({g["flavor"] for g in request.spec["servers"]})
+        sizes: dict[str, dict[str, FlavorFit]] = {}
         try:  # the flavors' sizes and how many more fit (capacity.view: the bureau has it)
-            fits = api.get("/capacity", fit=flavors).get("flavor_fits", {})
-            sizes = {f: {e["site"]: e for e in entries} for f, entries in fits.items()}
+            fits = api.capacity(fit=flavors).flavor_fits or {}
+            sizes = {f: {e.site: e for e in entries} for f, entries in fits.items()}
         except GovCloudError as exc:  # the dialog then says the sizes are unknown
             log.info("flavor sizes unavailable for request %s: %s", key, exc.message)
         self.post_message(Previewed(key, request, sizes, None))
@@ -168,8 +169,8 @@ class RequestsView(ListView):
             self.set_status(f"✖ request {key}: {err.message if err else 'not readable'}",
                             "error")
             return
-        if message.request["state"] != "submitted":
-            self.set_status(f"request {key} is {message.request['state']}: only submitted "
+        if message.request.state != "submitted":
+            self.set_status(f"request {key} is {message.request.state}: only submitted "
                             "requests are decided", "error")
             self.reload()
             return
@@ -220,11 +221,12 @@ class RequestsView(ListView):
           description="approve or reject a request")
     def _decide(self, key: str, verb: str, body: Any) -> None:
         try:
-            answer = self.session.api.post(api_path("requests", key, verb), body)
+            answer = self.session.api.post_as(ProvisionRequest, api_path("requests", key, verb),
+                                              body)
         except GovCloudError as exc:
             self.post_message(Decided(f"request {key}", exc))
             return
-        self.post_message(Decided(f"request {key}: {answer['state']}", None))
+        self.post_message(Decided(f"request {key}: {answer.state}", None))
 
     @on(Decided)
     def _decided(self, message: Decided) -> None:
@@ -245,7 +247,7 @@ class SiteReservation:
 
     site: str
     kind: str
-    groups: tuple[tuple[str, int, dict[str, int] | None], ...]
+    groups: tuple[tuple[str, int, Resources | None], ...]
     vcpu: int | None
     ram_mb: int | None
     disk_gb: int | None
@@ -253,47 +255,49 @@ class SiteReservation:
     fits_now: dict[str, int]
 
 
-def reservation(request: dict[str, Any], sizes: dict[str, dict[str, Any]]
+def reservation(request: ProvisionRequest, sizes: dict[str, dict[str, FlavorFit]]
                 ) -> list[SiteReservation]:
     """Per target site, what approving ``request`` reserves: every copy of the system takes
     every server group, as the control plane's placement counts it (``demand_of``). ``sizes``
     is ``flavor → site → flavor fit`` as ``GET /capacity?fit=`` answers it."""
     out = []
-    groups = request["spec"]["servers"]
-    for target in (request.get("placement") or {}).get("targets", []):
+    # the spec and the placement are open mappings (docs/provisioning.md)
+    groups = request.spec["servers"]
+    for target in (request.placement or {}).get("targets", []):
         site = target["site"]
-        rows: list[tuple[str, int, dict[str, int] | None]] = []
-        totals: dict[str, int] | None = {"vcpu": 0, "ram_mb": 0, "disk_gb": 0}
+        rows: list[tuple[str, int, Resources | None]] = []
+        totals: tuple[int, int, int] | None = (0, 0, 0)  # vCPU, RAM MB, disk GB
         fits: dict[str, int] = {}
         for g in groups:
             fit = sizes.get(g["flavor"], {}).get(site)
-            one = fit.get("request") if fit else None
-            rows.append((g["flavor"], int(g["count"]), one))
+            one = fit.request if fit else None
+            n = int(g["count"])
+            rows.append((g["flavor"], n, one))
             if fit is not None:
-                fits[g["flavor"]] = int(fit["count"])
+                fits[g["flavor"]] = fit.count
             if one is None or totals is None:
                 totals = None
                 continue
-            for k in totals:
-                totals[k] += int(one[k]) * int(g["count"])
+            totals = (totals[0] + one.vcpu * n, totals[1] + one.ram_mb * n,
+                      totals[2] + one.disk_gb * n)
         out.append(SiteReservation(
             site=site, kind=target["kind"], groups=tuple(rows),
-            vcpu=totals["vcpu"] if totals else None,
-            ram_mb=totals["ram_mb"] if totals else None,
-            disk_gb=totals["disk_gb"] if totals else None,
+            vcpu=totals[0] if totals else None,
+            ram_mb=totals[1] if totals else None,
+            disk_gb=totals[2] if totals else None,
             instances=sum(int(g["count"]) for g in groups), fits_now=fits))
     return out
 
 
-def reservation_text(app: Any, request: dict[str, Any], plan: list[SiteReservation],
+def reservation_text(app: Any, request: ProvisionRequest, plan: list[SiteReservation],
                      lang: str) -> Text:
     """The confirmation dialog's body: the request, then per site what will be reserved."""
     out = Text()
-    out.append(f"#{request['id']} {printable(request['system'])}", style="bold")
-    out.append(f"  {printable(department_label(app, request['department']))} "
-               f"({printable(request['department'])}), {label('dr', lang)} "
-               f"{request['dr_level']}\n")
-    out.append(f"{label('requester', lang)}: {printable(request['requester'])}\n\n")
+    out.append(f"#{request.id} {printable(request.system)}", style="bold")
+    out.append(f"  {printable(department_label(app, request.department))} "
+               f"({printable(request.department)}), {label('dr', lang)} "
+               f"{request.dr_level}\n")
+    out.append(f"{label('requester', lang)}: {printable(request.requester)}\n\n")
     out.append(label("will_reserve", lang) + "\n", style="bold")
     servers = label("servers_word", lang)
     for r in plan:
@@ -306,7 +310,7 @@ def reservation_text(app: Any, request: dict[str, Any], plan: list[SiteReservati
             out.append(f"{count(r.vcpu)} vCPU, {gib(r.ram_mb)} GiB RAM, "
                        f"{count(r.disk_gb)} GB disk, {count(r.instances)} {servers}\n")
         for flavor, n, one in r.groups:
-            size = f"{one['vcpu']} vCPU, {gib(one['ram_mb'])} GiB RAM" if one else "?"
+            size = f"{one.vcpu} vCPU, {gib(one.ram_mb)} GiB RAM" if one else "?"
             out.append(f"      {n} × {printable(flavor)} ({size})")
             if flavor in r.fits_now:
                 out.append(f" — {label('fit_now', lang).format(n=count(r.fits_now[flavor]))}",
@@ -337,7 +341,7 @@ class RequestScreen(DataView):
         return f"{label('request', self.session.lang)} #{self.request_id}"
 
     def fetch(self, api: ApiClient) -> Any:
-        return api.get(api_path("requests", self.request_id))
+        return api.get_as(RequestDetail, api_path("requests", self.request_id))
 
     def show(self, data: Any) -> None:
         self.query_one("#request-detail", Static).update(
@@ -348,7 +352,7 @@ class RequestScreen(DataView):
         """A request spans sites."""
 
 
-def request_text(app: Any, r: dict[str, Any], lang: str) -> Text:
+def request_text(app: Any, r: RequestDetail, lang: str) -> Text:
     """A request in full, every value the request's author or a cloud gave escaped."""
     out = Text()
 
@@ -356,19 +360,20 @@ def request_text(app: Any, r: dict[str, Any], lang: str) -> Text:
         out.append(f"{label(name, lang):<16}", style="bold")
         out.append(f"{printable(value)}\n", style=style)
 
-    line("request", f"#{r['id']} {r['system']}")
-    line("dept", f"{department_label(app, r['department'])} ({r['department']})")
-    line("dr", r["dr_level"])
-    line("request_state", r["state"], STATE_STYLE.get(r["state"], ""))
-    line("requester", r["requester"])
-    line("approver", r.get("approver") or "-")
-    line("submitted", stamp(r.get("created_at")))
-    line("updated", stamp(r.get("updated_at")))
-    if r.get("reason"):
-        line("reason", r["reason"])
-    if r.get("error"):
-        line("error", r["error"], "bold red")
-    spec = r.get("spec") or {}
+    line("request", f"#{r.id} {r.system}")
+    line("dept", f"{department_label(app, r.department)} ({r.department})")
+    line("dr", r.dr_level)
+    line("request_state", r.state, STATE_STYLE.get(r.state, ""))
+    line("requester", r.requester)
+    line("approver", r.approver or "-")
+    line("submitted", stamp(r.created_at))
+    line("updated", stamp(r.updated_at))
+    if r.reason:
+        line("reason", r.reason)
+    if r.error:
+        line("error", r.error, "bold red")
+    # the spec and the placement are open mappings (docs/provisioning.md)
+    spec = r.spec or {}
     line("justification", spec.get("justification") or "-")
     out.append(f"\n{label('server_groups', lang)}\n", style="bold")
     for g in spec.get("servers", []):
@@ -381,7 +386,7 @@ def request_text(app: Any, r: dict[str, Any], lang: str) -> Text:
         out.append(printable(f"      {label('networks', lang)}: {nets or '-'}"
                              + (f"; {label('volumes', lang)}: {vols}" if vols else ""))
                    + "\n", style="dim")
-    placement = r.get("placement") or {}
+    placement = r.placement or {}
     placed = {p["site"]: p for p in placement.get("sites", []) if isinstance(p, dict)}
     out.append(f"\n{label('target_sites', lang)}\n", style="bold")
     for t in placement.get("targets", []):
@@ -398,20 +403,19 @@ def request_text(app: Any, r: dict[str, Any], lang: str) -> Text:
         for problem in p.get("problems") or []:
             out.append(f"\n      {printable(problem)}", style="red")
         out.append("\n")
-    servers = r.get("servers") or []
+    servers = r.servers
     if servers:
         out.append(f"\n{label('servers', lang)} ({len(servers)})\n", style="bold")
         for s in servers:
-            out.append(printable(f"  {s['site']:<10} {s['name']:<28} "
-                                 f"{s.get('status') or '-':<10} {s.get('server_id') or '-'}"))
-            if s.get("error"):
-                out.append(f"  {printable(s['error'])}", style="red")
+            out.append(printable(f"  {s.site:<10} {s.name:<28} "
+                                 f"{s.status or '-':<10} {s.server_id or '-'}"))
+            if s.error:
+                out.append(f"  {printable(s.error)}", style="red")
             out.append("\n")
-    events = r.get("events") or []
+    events = r.events
     out.append(f"\n{label('events', lang)} ({len(events)})\n", style="bold")
     for e in events:
-        out.append(f"  {stamp(e.get('at'))} {printable(e.get('kind', '')):<12} "
-                   f"{printable(e.get('message', ''))}\n")
+        out.append(f"  {stamp(e.at)} {printable(e.kind):<12} {printable(e.message)}\n")
     return out
 
 

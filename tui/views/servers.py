@@ -11,7 +11,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from govcloud.client import ApiClient, api_path
+from govcloud.api.models import ServerDetail
+from govcloud.client import ApiClient
 from govcloud.domain.text import printable
 from tui.format import gib, stamp
 from tui.i18n import label
@@ -97,7 +98,7 @@ class ServerScreen(DataView):
         return f"{label('server', self.session.lang)} {self.site_name}/{self.server_id[:8]}"
 
     def fetch(self, api: ApiClient) -> Any:
-        return api.get(api_path("servers", self.site_name, self.server_id))
+        return api.server_detail(self.site_name, self.server_id)
 
     def show(self, data: Any) -> None:
         lang = self.session.lang
@@ -105,35 +106,34 @@ class ServerScreen(DataView):
         self.set_status(label("esc_back", lang))
 
 
-def server_text(app: Any, s: dict[str, Any], lang: str = "en") -> Text:
+def server_text(app: Any, s: ServerDetail, lang: str = "en") -> Text:
     out = Text()
 
-    def line(name: str, value: str, style: str = "") -> None:
+    def line(name: str, value: str | None, style: str = "") -> None:
         # every value is the cloud's or a user's: control characters escaped (they may build
         # it from several: addresses, metadata), markup never parsed (a Text)
         out.append(f"{label('f_' + name.replace(' ', '_'), lang):<16}", style="bold")
         out.append(f"{printable(value)}\n", style=style)
 
-    line("name", s["name"], "bold")
-    line("id", s["id"])
-    line("site", s["site"])
-    line("status", s["status"], "red" if s["status"] == "ERROR" else "")
-    line("department", f"{department_label(app, s.get('department'))} "
-                       f"({s.get('department') or '-'})")
-    line("flavor", f"{s.get('flavor') or '-'}: {s['vcpus']} vCPU, {gib(s['ram_mb'])} GiB RAM, "
-                   f"{s['disk_gb']} GB disk")
-    line("host", s.get("host") or "-")
-    line("zone", s.get("availability_zone") or "-")
-    line("created", stamp(s.get("created")))
-    line("updated", stamp(s.get("updated")))
-    if s.get("live_error"):
-        line("live detail", f"{label('unavailable', lang)}: {s['live_error']}", "yellow")
-    addresses = s.get("addresses") or {}
+    line("name", s.name, "bold")
+    line("id", s.id)
+    line("site", s.site)
+    line("status", s.status, "red" if s.status == "ERROR" else "")
+    line("department", f"{department_label(app, s.department)} ({s.department or '-'})")
+    ram = gib(s.ram_mb) if s.ram_mb is not None else None
+    line("flavor", f"{s.flavor or '-'}: {s.vcpus} vCPU, {ram} GiB RAM, {s.disk_gb} GB disk")
+    line("host", s.host or "-")
+    line("zone", s.availability_zone or "-")
+    line("created", stamp(s.created))
+    line("updated", stamp(s.updated))
+    if s.live_error:
+        line("live detail", f"{label('unavailable', lang)}: {s.live_error}", "yellow")
+    addresses = s.addresses or {}
     line("addresses", "; ".join(f"{net}: {', '.join(ips)}" for net, ips in
                                 sorted(addresses.items())) or "-")
-    metadata = s.get("metadata") or {}
+    metadata = s.metadata or {}
     line("metadata", ", ".join(f"{k}={v}" for k, v in sorted(metadata.items())) or "-")
-    line("tags", ", ".join(s.get("tags") or []) or "-")
+    line("tags", ", ".join(s.tags or []) or "-")
     return out
 
 

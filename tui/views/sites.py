@@ -7,12 +7,14 @@ server."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from govcloud.api.models import CapacitySite, Figure, HostServers, Hypervisors
 from govcloud.client import ApiClient, api_path
 from tui.format import count, fraction, gib, level_style, pct
 from tui.i18n import label
@@ -23,12 +25,16 @@ from tui.views.servers import ServerList
 from tui.widgets.table import Column
 
 
-def _alloc(fig: dict[str, int], unit: int = 1) -> tuple[str, str]:
+def _alloc(fig: Figure, unit: int = 1) -> tuple[str, str]:
     if unit == 1024:
-        return f"{gib(fig['allocated'])}/{gib(fig['capacity'])}", \
-            pct(fig["allocated"], fig["capacity"])
-    return f"{count(fig['allocated'])}/{count(fig['capacity'])}", \
-        pct(fig["allocated"], fig["capacity"])
+        return f"{gib(fig.allocated)}/{gib(fig.capacity)}", pct(fig.allocated, fig.capacity)
+    return f"{count(fig.allocated)}/{count(fig.capacity)}", pct(fig.allocated, fig.capacity)
+
+
+@dataclass(frozen=True, slots=True)
+class SitesData:
+    hypervisors: Hypervisors
+    capacity: list[CapacitySite]
 
 
 class SitesView(ListView):
@@ -65,29 +71,31 @@ class SitesView(ListView):
 
     def fetch(self, api: ApiClient) -> Any:
         site = self.app.site  # type: ignore[attr-defined]
-        return {**api.get("/hypervisors", site=site),
-                "capacity": api.get("/capacity", site=site)["sites"]}
+        return SitesData(hypervisors=api.hypervisors(site=site),
+                         capacity=api.capacity(site=site).sites)
 
     def show_above(self, data: Any) -> None:
+        shown: SitesData = data
         self.query_one("#site-capacity", Static).update(
-            capacity_text(data.get("capacity", []), self.session.lang))
+            capacity_text(shown.capacity, self.session.lang))
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
+        shown: SitesData = data
         site = self.app.site  # type: ignore[attr-defined]
-        for h in data["hypervisors"]:
-            if site is not None and h["site"] != site:
+        for h in shown.hypervisors.hypervisors:
+            if site is not None and h.site != site:
                 continue
-            v, r, d = h["vcpus"], h["ram_mb"], h["disk_gb"]
-            cells = (h["site"], h["hostname"], h.get("availability_zone") or "-", h["state"],
-                     h["status"], *_alloc(v), *_alloc(r, 1024), *_alloc(d),
-                     count(h["running_servers"]))
-            sort = (h["site"], h["hostname"], cells[2], h["state"], h["status"],
-                    v["allocated"], fraction(v["allocated"], v["capacity"]),
-                    r["allocated"], fraction(r["allocated"], r["capacity"]),
-                    d["allocated"], fraction(d["allocated"], d["capacity"]),
-                    h["running_servers"])
-            out.append((f"{h['site']}/{h['hostname']}", cells, sort))
+            v, r, d = h.vcpus, h.ram_mb, h.disk_gb
+            cells = (h.site, h.hostname, h.availability_zone or "-", h.state,
+                     h.status, *_alloc(v), *_alloc(r, 1024), *_alloc(d),
+                     count(h.running_servers))
+            sort = (h.site, h.hostname, cells[2], h.state, h.status,
+                    v.allocated, fraction(v.allocated, v.capacity),
+                    r.allocated, fraction(r.allocated, r.capacity),
+                    d.allocated, fraction(d.allocated, d.capacity),
+                    h.running_servers)
+            out.append((f"{h.site}/{h.hostname}", cells, sort))
         return out
 
     def drill(self, key: str) -> None:
@@ -95,35 +103,34 @@ class SitesView(ListView):
         self.app.push_screen(HostServersScreen(site, host))
 
 
-def capacity_text(sites: list[dict[str, Any]], lang: str) -> Text:
+def capacity_text(sites: list[CapacitySite], lang: str) -> Text:
     """Per site and resource: used · alloc/cap · free · headroom · quotas/cap (RAM in GiB),
     the words of `govcloud capacity`."""
     out = Text()
     for n, s in enumerate(sites):
-        q = s.get("quota_commitment")
-        for i, (key, name, unit, quota) in enumerate((
-                ("vcpus", label("vcpu", lang), 1, "vcpu"),
-                ("ram_mb", f"{label('ram', lang)} GiB", 1024, "ram"))):
-            fig = s[key]
+        q = s.quota_commitment
+        for i, (fig, name, unit, quota) in enumerate((
+                (s.vcpus, label("vcpu", lang), 1, "vcpu"),
+                (s.ram_mb, f"{label('ram', lang)} GiB", 1024, "ram"))):
 
             def num(v: int, unit: int = unit) -> str:
                 return gib(v) if unit == 1024 else count(v)
 
             if n or i:
                 out.append("\n")
-            out.append(f"{s['site'] if i == 0 else '':<10}", style="bold")
+            out.append(f"{s.site if i == 0 else '':<10}", style="bold")
             out.append(f"{name:<9} ")
-            if "used" in fig:
-                out.append(f"{label('used', lang)} {num(fig['used'])} · ")
-            out.append(f"{label('alloc', lang)} {num(fig['allocated'])}/"
-                       f"{num(fig['capacity'])} ")
-            out.append(pct(fig["allocated"], fig["capacity"]),
-                       style=level_style(fraction(fig["allocated"], fig["capacity"])))
-            out.append(f" · {label('free', lang)} {num(fig['free'])} · "
-                       f"{label('headroom', lang)} {num(fig['headroom'])}")
+            if fig.used is not None:
+                out.append(f"{label('used', lang)} {num(fig.used)} · ")
+            out.append(f"{label('alloc', lang)} {num(fig.allocated)}/"
+                       f"{num(fig.capacity)} ")
+            out.append(pct(fig.allocated, fig.capacity),
+                       style=level_style(fraction(fig.allocated, fig.capacity)))
+            out.append(f" · {label('free', lang)} {num(fig.free)} · "
+                       f"{label('headroom', lang)} {num(fig.headroom)}")
             if q is not None:
-                ratio = q["ratio"][quota]
-                committed = q["committed"]["vcpu" if quota == "vcpu" else "ram_mb"]
+                ratio = q.ratio.vcpu if quota == "vcpu" else q.ratio.ram
+                committed = q.committed.vcpu if quota == "vcpu" else q.committed.ram_mb
                 out.append(f" · {label('quota_commit', lang)} {num(committed)} = ")
                 out.append(f"{ratio:.0%}" if ratio is not None else "-",
                            style="bold red" if ratio and ratio > 1 else "")
@@ -143,7 +150,8 @@ class HostServersScreen(ServerList):
         return f"{label('host', self.session.lang)} {self.site_name}/{self.host}"
 
     def fetch(self, api: ApiClient) -> Any:
-        return api.get(api_path("hypervisors", self.site_name, self.host, "servers"))["servers"]
+        return api.get_as(HostServers,
+                          api_path("hypervisors", self.site_name, self.host, "servers")).servers
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         return server_rows(self.app, data)

@@ -7,19 +7,32 @@ is a count of rows; Enter opens the department."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
+from govcloud.api.models import CapacitySite, Resources, WhatIf
+from govcloud.api.models.inventory import LoadFirst
 from govcloud.client import ApiClient
+from govcloud.errors import PermanentError
 from tui.format import count, gib
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
 from tui.views.base import ListView
 from tui.views.common import department_label, primary_site
 from tui.widgets.table import Column
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfData:
+    """The verdict, and the sites' figures (their free resources, shown beside the headroom
+    the verdict counts on)."""
+
+    what_if: WhatIf
+    site_figures: dict[str, CapacitySite]
 
 
 class WhatIfView(ListView):
@@ -45,12 +58,13 @@ class WhatIfView(ListView):
     def fetch(self, api: ApiClient) -> Any:
         lost = self.lost_site()
         if lost is None:  # the sites are not known yet: ask which there are
-            sites = api.get("/status")["sites"]
-            lost = next((s["site"] for s in sites if s["role"] == "production"),
-                        sites[0]["site"])
-        answer = api.get("/capacity", what_if_lose=lost)
-        # the sites' free figures, to show beside the headroom the verdict counts on
-        return {**answer["what_if"], "site_figures": {s["site"]: s for s in answer["sites"]}}
+            sites = api.status().sites
+            lost = next((s.site for s in sites if s.role == "production"), sites[0].site)
+        answer = api.capacity(what_if_lose=lost)
+        if answer.what_if is None:
+            raise PermanentError(f"the control plane answered no what-if for losing {lost}")
+        return WhatIfData(what_if=answer.what_if,
+                          site_figures={s.site: s for s in answer.sites})
 
     def rows(self, data: Any) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
         return whatif_rows(self.app, data, self.session.lang)
@@ -72,81 +86,83 @@ class WhatIfView(ListView):
                                                                       self.session.lang))
 
 
-def whatif_rows(app: Any, w: dict[str, Any], lang: str
+def whatif_rows(app: Any, data: WhatIfData, lang: str
                 ) -> list[tuple[str, Sequence[str], Sequence[Any]]]:
     """One row per department with load in the lost site: its move (with what it needs in
     the receiving site beyond its standbys), or why it does not move (not protected, or its
     DR copy is what is lost). Keys are ``outcome/department``."""
     out: list[tuple[str, Sequence[str], Sequence[Any]]] = []
 
-    def row(kind: str, dept: str, level: int | None, outcome: str, load: dict[str, int],
-            need: dict[str, int] | None, standby: dict[str, int] | None) -> None:
+    def row(kind: str, dept: str, level: int | None, outcome: str, load: LoadFirst,
+            need: Resources | None, standby: Resources | None) -> None:
         cells = (f"{department_label(app, dept)} ({dept})", str(level or "-"), outcome,
-                 count(load.get("servers", 0)), count(load.get("vcpu", 0)),
-                 count(need["vcpu"]) if need else "-", gib(need["ram_mb"]) if need else "-",
-                 count(standby["vcpu"]) if standby else "-")
-        sort = (dept, level or 0, outcome, load.get("servers", 0), load.get("vcpu", 0),
-                need["vcpu"] if need else -1, need["ram_mb"] if need else -1,
-                standby["vcpu"] if standby else -1)
+                 count(load.servers), count(load.vcpu),
+                 count(need.vcpu) if need else "-", gib(need.ram_mb) if need else "-",
+                 count(standby.vcpu) if standby else "-")
+        sort = (dept, level or 0, outcome, load.servers, load.vcpu,
+                need.vcpu if need else -1, need.ram_mb if need else -1,
+                standby.vcpu if standby else -1)
         out.append((f"{kind}/{dept}", cells, sort))
 
-    for m in w.get("moves", []):
-        row("move", m["department"], m["dr_level"], f"{m['source']} → {m['target']}",
-            m["load"], m["need"], m["standby"])
-    for s in w.get("not_protected", []):
-        row("unprotected", s["department"], s["dr_level"], label("not_protected", lang),
-            s["load"], None, None)
-    for s in w.get("copies_lost", []):
-        row("copy", s["department"], s["dr_level"], label("copy_lost", lang), s["load"],
+    w = data.what_if
+    for m in w.moves:
+        row("move", m.department, m.dr_level, f"{m.source} → {m.target}",
+            m.load, m.need, m.standby)
+    for s in w.not_protected:
+        row("unprotected", s.department, s.dr_level, label("not_protected", lang),
+            s.load, None, None)
+    for s in w.copies_lost:
+        row("copy", s.department, s.dr_level, label("copy_lost", lang), s.load,
             None, None)
     return out
 
 
-def verdict_text(app: Any, w: dict[str, Any], lang: str) -> Text:
+def verdict_text(app: Any, data: WhatIfData, lang: str) -> Text:
     out = Text()
-    lost = w["lost_load"]
-    out.append(label("if_lost", lang).format(site=w["lost_site"]) + " ", style="bold")
+    w = data.what_if
+    lost = w.lost_load
+    out.append(label("if_lost", lang).format(site=w.lost_site) + " ", style="bold")
     out.append(label("lost_load", lang).format(
-        servers=count(lost.get("servers", 0)), vcpu=count(lost["vcpu"]),
-        ram=gib(lost["ram_mb"])) + ": ")
-    out.append(label("fits", lang) if w["fits"] else label("short", lang),
-               style="bold green" if w["fits"] else "bold red")
+        servers=count(lost.servers), vcpu=count(lost.vcpu),
+        ram=gib(lost.ram_mb)) + ": ")
+    out.append(label("fits", lang) if w.fits else label("short", lang),
+               style="bold green" if w.fits else "bold red")
     out.append("   " + label("whatif_keys", lang) + "\n", style="dim")
-    for r in w["receiving"]:
-        inc, free, short = r["incoming"], r["free"], r["shortfall"]
-        out.append(f"  {r['site']:<10}", style="bold")
+    for r in w.receiving:
+        inc, free, short = r.incoming, r.free, r.shortfall
+        out.append(f"  {r.site:<10}", style="bold")
         out.append(label("takes_needs", lang).format(
-            n=len(r["departments"]), vcpu=count(inc["vcpu"]), ram=gib(inc["ram_mb"]),
-            disk=count(inc["disk_gb"])) + "; ")
+            n=len(r.departments), vcpu=count(inc.vcpu), ram=gib(inc.ram_mb),
+            disk=count(inc.disk_gb)) + "; ")
         out.append(label("headroom_of", lang).format(
-            vcpu=count(free["vcpu"]), ram=gib(free["ram_mb"]), disk=count(free["disk_gb"])))
-        fig = w.get("site_figures", {}).get(r["site"])
+            vcpu=count(free.vcpu), ram=gib(free.ram_mb), disk=count(free.disk_gb)))
+        fig = data.site_figures.get(r.site)
         if fig is not None:
             out.append(" " + label("free_of", lang).format(
-                vcpu=count(fig["vcpus"]["free"]), ram=gib(fig["ram_mb"]["free"]),
-                disk=count(fig["disk_gb"]["free"])), style="dim")
+                vcpu=count(fig.vcpus.free), ram=gib(fig.ram_mb.free),
+                disk=count(fig.disk_gb.free)), style="dim")
         out.append(" — ")
-        if r["fits"]:
+        if r.fits:
             out.append(label("takes_fits", lang) + "\n", style="green")
         else:
             out.append(label("short_by", lang).format(
-                vcpu=count(short["vcpu"]), ram=gib(short["ram_mb"]),
-                disk=count(short["disk_gb"])) + "\n", style="bold red")
-    if w["receiving"]:
+                vcpu=count(short.vcpu), ram=gib(short.ram_mb),
+                disk=count(short.disk_gb)) + "\n", style="bold red")
+    if w.receiving:
         out.append("  " + label("headroom_vs_free", lang) + "\n", style="dim")
-    if w.get("not_protected"):
-        names = ", ".join(department_label(app, s["department"], english=False)
-                          for s in w["not_protected"][:8])
-        more = len(w["not_protected"]) - 8
-        out.append("  " + label("not_protected_n", lang).format(n=len(w["not_protected"]))
+    if w.not_protected:
+        names = ", ".join(department_label(app, s.department, english=False)
+                          for s in w.not_protected[:8])
+        more = len(w.not_protected) - 8
+        out.append("  " + label("not_protected_n", lang).format(n=len(w.not_protected))
                    + f": {names}" + (f" (+{more})" if more > 0 else "") + "\n",
                    style="yellow")
-    if w.get("copies_lost"):
-        out.append("  " + label("copies_lost_n", lang).format(n=len(w["copies_lost"]))
+    if w.copies_lost:
+        out.append("  " + label("copies_lost_n", lang).format(n=len(w.copies_lost))
                    + "\n", style="yellow")
-    if w.get("stale_sites"):
+    if w.stale_sites:
         out.append("  " + label("stale_warning", lang).format(
-            sites=", ".join(w["stale_sites"])) + "\n", style="bold yellow")
+            sites=", ".join(w.stale_sites)) + "\n", style="bold yellow")
     return out
 
 
