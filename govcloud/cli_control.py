@@ -12,20 +12,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govcloud.client import api_path, as_json
+from govcloud.client import as_json
 from govcloud.domain.text import check_identifier, printable, printable_lines, safe_json
 from govcloud.errors import InvalidInput, PermanentError
 
 if TYPE_CHECKING:
+    from govcloud.api.models import NewToken, QuotaUse
     from govcloud.client import ApiClient
 
 _QUOTAS = ("cores", "ram_mb", "instances", "volumes", "gigabytes", "ports")
 _QUOTA_HEADERS = {"ram_mb": "RAM GIB"}  # RAM is shown in GiB everywhere (docs/capacity.md)
 
 
-def _quota_cell(name: str, figure: dict[str, int]) -> str:
+def _quota_cell(name: str, figure: QuotaUse) -> str:
     """``in use/limit`` of one quota; RAM (MiB in Nova) in GiB; an unlimited limit as -1."""
-    used, limit = figure["in_use"], figure["limit"]
+    used, limit = figure.in_use, figure.limit
     if name == "ram_mb":
         return f"{used / 1024:,.0f}/{limit / 1024:,.0f}" if limit >= 0 else \
             f"{used / 1024:,.0f}/-1"
@@ -201,43 +202,42 @@ def cmd_context_list(args: argparse.Namespace) -> int:
 
 # --- principals and audit --------------------------------------------------------------------
 
-def _print_issued(args: argparse.Namespace, answer: dict[str, Any]) -> None:
+def _print_issued(args: argparse.Namespace, answer: NewToken) -> None:
     """The token alone on stdout (scripts read it); a pending one's note on stderr."""
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
         return
-    echo(answer["token"])
-    if answer.get("pending"):
-        name = answer["principal"]["name"]
+    echo(answer.token)
+    if answer.pending:
+        name = answer.principal.name
         echo(f"{name} is pending: its token works once a bureau-admin who is another person "
              f"runs `govcloud principals approve {name}`", file=sys.stderr)
 
 
 def cmd_principals_add(args: argparse.Namespace) -> int:
-    body = {"name": args.name, "role": args.role, "person": args.person, "city": args.city,
-            "department": args.department,
-            "ttl_days": None if args.no_expiry else args.ttl_days}
     with _client(args) as api:
-        answer = api.post("/principals", body)
+        answer = api.add_principal(args.name, role=args.role, person=args.person,
+                                   city=args.city, department=args.department,
+                                   ttl_days=None if args.no_expiry else args.ttl_days)
     _print_issued(args, answer)
     return 0
 
 
 def cmd_principals_approve(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.post(api_path("principals", args.name, "approve"))
+        answer = api.approve_principal(args.name)
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
     else:
-        p = answer["principal"]
-        echo(f"approved {p['name']} ({p['person']}, {p['role']})")
+        p = answer.principal
+        echo(f"approved {p.name} ({p.person}, {p.role})")
     return 0
 
 
 def cmd_principals_rotate(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.post(api_path("principals", args.name, "rotate"),
-                          {"ttl_days": None if args.no_expiry else args.ttl_days})
+        answer = api.rotate_token(args.name,
+                                  ttl_days=None if args.no_expiry else args.ttl_days)
     _print_issued(args, answer)
     return 0
 
@@ -256,11 +256,11 @@ def cmd_principals_list(args: argparse.Namespace) -> int:
 
 def cmd_principals_revoke(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.delete(api_path("principals", args.name))
+        answer = api.revoke_principal(args.name)
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
     else:
-        echo(f"revoked {answer['principal']['name']}")
+        echo(f"revoked {answer.principal.name}")
     return 0
 
 
@@ -270,11 +270,11 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
               "after_seq": args.after_seq, "limit": args.limit,
               "newest_first": "true" if args.newest_first else None}
     with _client(args) as api:
-        entries = api.get("/audit", **params)["entries"]
+        entries = api.audit(**params).entries
     if args.json:
-        _print_json(entries)
+        _print_json([as_json(e) for e in entries])
         return 0
-    echo(_table([(str(e["seq"]), e["at"], e["actor"], e["action"], e["target"])
+    echo(_table([(str(e.seq), e.at, e.actor, e.action, e.target)
                   for e in entries], ("SEQ", "AT", "ACTOR", "ACTION", "TARGET")))
     return 0
 
@@ -317,15 +317,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         newest = _newest_checkpoint(args.anchor, args.key_file)
         params = {f"anchor_{k}": v for k, v in newest.to_dict().items()}
     with _client(args) as api:
-        result = api.get("/audit/verify", **params)
+        result = api.audit_verify(**params)
     if args.json:
-        _print_json(result)
-        return 0 if result["ok"] else 1
-    if not result["ok"]:
-        raise PermanentError(result["description"],
-                             hint=f"entry {result['seq']} was {result['kind']}; compare it "
+        _print_json(as_json(result))
+        return 0 if result.ok else 1
+    if not result.ok:
+        raise PermanentError(result.description,
+                             hint=f"entry {result.seq} was {result.kind}; compare it "
                                   "with a backup or an archived copy of the log")
-    echo(result["description"])
+    echo(result.description)
     return 0
 
 
@@ -333,23 +333,23 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_tenants_plan(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        plan = api.get("/tenants/plan", department=args.department or None)
+        plan = api.tenancy_plan(departments=args.department)
     if args.json:
-        _print_json({k: v for k, v in plan.items() if k != "lines"})
+        _print_json({k: v for k, v in as_json(plan).items() if k != "lines"})
     else:
-        echo("\n".join(printable(line) for line in plan["lines"]))
+        echo("\n".join(printable(line) for line in plan.lines))
     return 0
 
 
 def cmd_tenants_apply(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        result = api.post("/tenants/apply", department=args.department or None)
+        result = api.tenancy_apply(departments=args.department)
     if args.json:
-        _print_json(result)
+        _print_json(as_json(result))
         return 0
-    for change in result["changes"]:
-        echo(f"{change['site']} {change['department']}: {printable(change['action'])}")
-    echo(printable(result["summary"]))
+    for change in result.changes:
+        echo(f"{change.site} {change.department}: {printable(change.action)}")
+    echo(printable(result.summary))
     return 0
 
 
@@ -367,22 +367,21 @@ def cmd_departments_list(args: argparse.Namespace) -> int:
 
 def cmd_departments_show(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        view = api.get(api_path("departments", args.code))
+        view = api.department(args.code)
     if args.json:
-        _print_json(view)
+        _print_json(as_json(view))
         return 0
-    echo(f"{view['code']}  {printable(view['name_zh'])} {printable(view['name_en'])}  "
-         f"({view['kind']}, "
-          f"city {view['city']}, DR level {view['dr_level']})")
-    rows = []
-    for s in view["sites"]:
-        if s["error"]:
-            rows.append((s["site"], "error: " + s["error"], *("" for _ in _QUOTAS), ""))
+    echo(f"{view.code}  {printable(view.name_zh)} {printable(view.name_en)}  "
+         f"({view.kind}, "
+          f"city {view.city}, DR level {view.dr_level})")
+    rows: list[tuple[str, ...]] = []
+    for s in view.sites:
+        if s.error:
+            rows.append((s.site, "error: " + s.error, *("" for _ in _QUOTAS), ""))
             continue
-        quotas = [_quota_cell(q, s["quotas"][q]) if q in s["quotas"] else "-"
-                  for q in _QUOTAS]
-        servers = ", ".join(f"{k} {v}" for k, v in s["servers"]["by_status"].items()) or "0"
-        rows.append((s["site"], s["project_id"] or "(no project)", *quotas, servers))
+        quotas = [_quota_cell(q, s.quotas[q]) if q in s.quotas else "-" for q in _QUOTAS]
+        servers = ", ".join(f"{k} {v}" for k, v in s.servers.by_status.items()) or "0"
+        rows.append((s.site, s.project_id or "(no project)", *quotas, servers))
     echo(_table(rows, ("SITE", "PROJECT", *(_QUOTA_HEADERS.get(q, q.upper()) for q in _QUOTAS),
                        "SERVERS")))
     return 0

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from govcloud.api.models import WaveEvents
+from govcloud.api.models import RunStarted, WaveEvents
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo, identifier
-from govcloud.client import ApiClient, api_path, as_json
+from govcloud.client import ApiClient, as_json
 from govcloud.domain.text import printable
 from govcloud.errors import InvalidInput
 from govcloud.yamlfile import read_text
@@ -27,12 +27,12 @@ def cmd_hosts_import(args: argparse.Namespace) -> int:
                      hint="give the path of an inventory file "
                           "(inventory/legacy/<department>.yaml)")
     with _client(args) as api:
-        answer = api.post("/hosts/import", {"text": text, "name": str(path)})
+        answer = api.import_hosts(text, name=str(path))
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
     else:
-        echo(f"{answer['hosts']} hosts of {', '.join(answer['departments'])}: "
-              f"{answer['created']} new, {answer['updated']} changed")
+        echo(f"{answer.hosts} hosts of {', '.join(answer.departments)}: "
+              f"{answer.created} new, {answer.updated} changed")
     return 0
 
 
@@ -52,37 +52,36 @@ def cmd_hosts_list(args: argparse.Namespace) -> int:
 
 def cmd_hosts_trust(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        key = api.get(api_path("hosts", args.host, "key"))
+        key = api.host_key(args.host)
         if args.fingerprint is None:
             if args.yes:
                 raise InvalidInput("--yes needs --fingerprint SHA256:... to pin the key",
                                    hint="get the fingerprint from the host's owner "
                                         "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)")
-            echo(f"{args.host} ({key['address']}) presents a {key['key_type']} key\n"
-                  f"  fingerprint {key['fingerprint']}")
-            if key["changed"]:
-                echo(f"  WARNING: this differs from the recorded {key['recorded'][0]}")
+            echo(f"{args.host} ({key.address}) presents a {key.key_type} key\n"
+                  f"  fingerprint {key.fingerprint}")
+            if key.changed:
+                echo(f"  WARNING: this differs from the recorded {key.recorded[0]}")
             if not sys.stdin.isatty():
                 raise InvalidInput("cannot ask for confirmation: stdin is not a terminal",
                                    hint="pass --yes --fingerprint SHA256:... (CI)")
             if input("Trust this key? [y/N] ").strip().lower() not in ("y", "yes"):
                 echo("not trusted; nothing was recorded")
                 return 1
-            fingerprint = key["fingerprint"]
+            fingerprint = key.fingerprint
         else:
             fingerprint = args.fingerprint
-        answer = api.post(api_path("hosts", args.host, "trust"),
-                          {"fingerprint": fingerprint, "replace": args.replace})
+        answer = api.trust_host(args.host, fingerprint=fingerprint, replace=args.replace)
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
     else:
-        echo(f"trusted {answer['host']} ({answer['address']}): {answer['fingerprint']}")
+        echo(f"trusted {answer.host} ({answer.address}): {answer.fingerprint}")
     return 0
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        _print_json(api.get("/inventory"))
+        _print_json(as_json(api.inventory()))
     return 0
 
 
@@ -99,40 +98,37 @@ def _size(n: int) -> str:
 def cmd_survey(args: argparse.Namespace) -> int:
     with _client(args) as api:
         echo(f"surveying {args.department} ...", file=sys.stderr, flush=True)
-        answer = api.post("/migrate/survey", {"department": args.department,
-                                              "hosts": args.host or None})
+        answer = api.survey(args.department, hosts=args.host or None)
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
     else:
         rows: list[tuple[str, ...]] = []
-        for h in answer["hosts"]:
-            if not h["reachable"]:
-                rows.append((h["host"], "UNREACHABLE", "-", "-", "-", "-", h["error"] or ""))
+        for h in answer.hosts:
+            if not h.reachable:
+                rows.append((h.host, "UNREACHABLE", "-", "-", "-", "-", h.error or ""))
                 continue
-            rows.append((h["host"], f"{h['os_id']} {h['os_version']}", str(h["cpus"]),
-                         f"{h['ram_mb']} MB", _size(h["data_bytes"]),
-                         ",".join(str(p) for p in h["listening"][:8]),
-                         f"{len(h['connections'])} connections, {len(h['mounts'])} "
+            rows.append((h.host, f"{h.os_id} {h.os_version}", str(h.cpus),
+                         f"{h.ram_mb} MB", _size(h.data_bytes),
+                         ",".join(str(p) for p in h.listening[:8]),
+                         f"{len(h.connections)} connections, {len(h.mounts)} "
                          f"network mounts"))
         echo(_table(rows, ("HOST", "OS", "CPU", "RAM", "DATA", "LISTENING", "NOTES")))
-    return 0 if all(h["reachable"] for h in answer["hosts"]) else 1
+    return 0 if all(h.reachable for h in answer.hosts) else 1
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"department": args.department, "max_hosts": args.max_hosts,
-                            "window_hours": args.window_hours, "every_days": args.every_days}
-    if args.first_window:
-        body["first_window"] = args.first_window
     with _client(args) as api:
-        answer = api.post("/migrate/plan", body)
+        answer = api.plan_waves(args.department, first_window=args.first_window or None,
+                                max_hosts=args.max_hosts, window_hours=args.window_hours,
+                                every_days=args.every_days)
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
         return 0
-    for w in answer["waves"]:
-        kind = " (rehearsal)" if w["rehearsal"] else ""
-        echo(f"{w['wave']}{kind}: DR level {w['dr_level']}, {_size(w['data_bytes'])}, "
-              f"window {w['window']['start'][:16]} – {w['window']['end'][11:16]}")
-        for group in w["groups"]:
+    for w in answer.waves:
+        kind = " (rehearsal)" if w.rehearsal else ""
+        echo(f"{w.wave}{kind}: DR level {w.dr_level}, {_size(w.data_bytes)}, "
+              f"window {w.window.start[:16]} – {w.window.end[11:16]}")
+        for group in w.groups:
             echo("  together: " + printable(", ".join(group)))
     return 0
 
@@ -178,17 +174,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_signoff(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.post("/migrate/signoff", {"department": args.department,
-                                               "note": args.note})
-    echo(f"sign-off of {answer['department']} recorded by {answer['by']}")
+        answer = api.signoff(args.department, note=args.note)
+    echo(f"sign-off of {answer.department} recorded by {answer.by}")
     return 0
 
 
 def cmd_override(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.post(api_path("migrate", "waves", args.wave, "override"),
-                          {"reason": args.reason})
-    echo(f"{answer['wave']} may start below the gate (override by {answer['override_by']}, "
+        answer = api.override_wave(args.wave, reason=args.reason)
+    echo(f"{answer.wave} may start below the gate (override by {answer.override_by}, "
           "audited)")
     return 0
 
@@ -214,19 +208,19 @@ def _follow(api: ApiClient, wave: str, *, after: int = 0, json_lines: bool = Fal
             time.sleep(poll)
 
 
-def _run_result(api: ApiClient, args: argparse.Namespace, path: str, body: dict[str, Any]) -> int:
-    answer = api.post(path, body)
+def _run_result(api: ApiClient, args: argparse.Namespace, answer: RunStarted) -> int:
+    """What a run or rollback started: said (or, with --follow, its events until it ends)."""
     if not args.follow:
         if args.json:
-            _print_json(answer)
+            _print_json(as_json(answer))
         else:
-            echo(f"{answer['wave']}: {answer['action']} started (run {answer['run_id']}); "
-                  f"`govcloud migrate events {answer['wave']} --follow` to watch")
+            echo(f"{answer.wave}: {answer.action} started (run {answer.run_id}); "
+                  f"`govcloud migrate events {answer.wave} --follow` to watch")
         return 0
-    final = _follow(api, answer["wave"], after=answer.get("after", 0), json_lines=args.json)
+    final = _follow(api, answer.wave, after=answer.after, json_lines=args.json)
     status = final.status
     if not args.json:
-        echo(f"{answer['wave']}: {status}")
+        echo(f"{answer.wave}: {status}")
     return 0 if status in ("done", "rolled_back") else 1
 
 
@@ -234,23 +228,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.outside_window and not args.reason:
         raise InvalidInput("--outside-window needs --reason",
                            hint="--outside-window --reason 'why it is safe now' (audited)")
-    body: dict[str, Any] = {"hook": args.hook}
-    if args.outside_window:
-        body |= {"outside_window": True, "reason": args.reason}
     with _client(args) as api:
-        return _run_result(api, args, api_path("migrate", "waves", args.wave, "run"), body)
+        started = api.run_wave(args.wave, hook=args.hook,
+                               outside_window_reason=args.reason if args.outside_window
+                               else None)
+        return _run_result(api, args, started)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        return _run_result(api, args, "/migrate/rollback", {"target": args.target})
+        return _run_result(api, args, api.rollback(args.target))
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        answer = api.post(api_path("migrate", "waves", args.wave, "cancel"))
-    echo(f"{answer['wave']}: cancellation requested" if answer["cancelled"] else
-          f"{answer['wave']}: nothing is running")
+        answer = api.cancel_wave(args.wave)
+    echo(f"{answer.wave}: cancellation requested" if answer.cancelled else
+          f"{answer.wave}: nothing is running")
     return 0
 
 

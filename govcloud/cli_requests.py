@@ -13,8 +13,9 @@ import sys
 import time
 from typing import Any
 
+from govcloud.api.models import ProvisionRequest, RequestDetail, Submitted
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
-from govcloud.client import api_path, as_json
+from govcloud.client import ApiClient, as_json
 from govcloud.domain.text import printable
 
 EXIT_DONE = 0
@@ -40,24 +41,24 @@ def read_request_file(path: str) -> Any:
                          hint="fix the YAML syntax (see docs/examples/request.yaml)")
 
 
-def _line(r: dict[str, Any]) -> str:
-    who = f", approved by {printable(r['approver'])}" if r.get("approver") else ""
-    return (f"request {r['id']} ({printable(r['department'])}/{printable(r['system'])}): "
-            f"{printable(r['state'])}{who}")
+def _line(r: ProvisionRequest) -> str:
+    who = f", approved by {printable(r.approver)}" if r.approver else ""
+    return (f"request {r.id} ({printable(r.department)}/{printable(r.system)}): "
+            f"{printable(r.state)}{who}")
 
 
-def _submitted_line(r: dict[str, Any]) -> str:
+def _submitted_line(r: Submitted) -> str:
     """``_line``, saying so when the server answered an existing, identical request."""
     return _line(r) + (" — no change: this request was submitted before"
-                       if r.get("unchanged") else "")
+                       if r.unchanged else "")
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     data = read_request_file(args.file)
     with _client(args) as api:
-        answer = api.post("/requests", data)
+        answer = api.submit_request(data)
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
     else:
         echo(_submitted_line(answer))
     return 0
@@ -78,39 +79,39 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_request(r: dict[str, Any]) -> None:
+def _print_request(r: RequestDetail) -> None:
     echo(_line(r))
-    echo(f"  requester {printable(r['requester'])}, DR level {r['dr_level']}")
-    if r.get("reason"):
-        echo(f"  reason: {printable(r['reason'])}")
-    if r.get("error"):
-        echo(f"  error: {printable(r['error'])}")
-    placement = r.get("placement") or {}
+    echo(f"  requester {printable(r.requester)}, DR level {r.dr_level}")
+    if r.reason:
+        echo(f"  reason: {printable(r.reason)}")
+    if r.error:
+        echo(f"  error: {printable(r.error)}")
+    placement = r.placement or {}
     for s in placement.get("sites", []):
         d = s["demand"]
         echo(f"  {s['site']} ({s['kind']}): {d['instances']} servers, {d['vcpu']} vCPU, "
               f"{d['ram_mb'] / 1024:,.0f} GiB RAM" + ("" if s["ok"] else
                                                       " — " + printable("; ".join(s["problems"]))))
-    if r.get("servers"):
+    if r.servers:
         rows: list[tuple[str, ...]] = [
-            (s["site"], str(s["ordinal"]), s["name"], s["status"], s["server_id"] or "",
-             s["error"] or "") for s in r["servers"]]
+            (s.site, str(s.ordinal), s.name, s.status, s.server_id or "", s.error or "")
+            for s in r.servers]
         echo(_table(rows, ("SITE", "#", "NAME", "STATUS", "SERVER ID", "ERROR")))
 
 
-def _follow(api: Any, request_id: int, *, timeout: float | None, quiet: bool) -> tuple[
-        dict[str, Any], bool]:
+def _follow(api: ApiClient, request_id: int, *, timeout: float | None, quiet: bool
+            ) -> tuple[RequestDetail, bool]:
     """Print events as they come until the request is final; (request, timed out)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     last = 0
     while True:
-        r = api.get(api_path("requests", request_id), after_event=last)
-        for e in r["events"]:
-            last = max(last, e["id"])
+        r = api.provision_request(request_id, after_event=last)
+        for e in r.events:
+            last = max(last, e.id)
             if not quiet:
-                echo(f"{e['at'][11:19]} {printable(e['kind']):<12} {printable(e['message'])}",
+                echo(f"{(e.at or '')[11:19]} {printable(e.kind):<12} {printable(e.message)}",
                      flush=True)
-        if r["state"] in FINAL_EXIT:
+        if r.state in FINAL_EXIT:
             return r, False
         if deadline is not None and time.monotonic() >= deadline:
             return r, True
@@ -121,60 +122,60 @@ def cmd_show(args: argparse.Namespace) -> int:
     with _client(args) as api:
         if args.follow:
             r, timed_out = _follow(api, args.id, timeout=args.timeout, quiet=args.json)
-            r = api.get(api_path("requests", args.id))
+            r = api.provision_request(args.id)
         else:
-            r, timed_out = api.get(api_path("requests", args.id)), False
+            r, timed_out = api.provision_request(args.id), False
     if args.json:
-        _print_json(r)
+        _print_json(as_json(r))
     else:
         _print_request(r)
     if not args.follow:
         return 0
-    return EXIT_TIMEOUT if timed_out else FINAL_EXIT[r["state"]]
+    return EXIT_TIMEOUT if timed_out else FINAL_EXIT[r.state]
 
 
-def _decide(args: argparse.Namespace, verb: str, body: dict[str, Any] | None) -> int:
+def _decide(args: argparse.Namespace, verb: str, reason: str | None = None) -> int:
     with _client(args) as api:
-        answer = api.post(api_path("requests", args.id, verb), body)
+        answer = api.decide_request(args.id, verb, reason=reason)
     if args.json:
-        _print_json(answer)
+        _print_json(as_json(answer))
     else:
         echo(_line(answer))
     return 0
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    return _decide(args, "approve", None)
+    return _decide(args, "approve")
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    return _decide(args, "reject", {"reason": args.reason})
+    return _decide(args, "reject", args.reason)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    return _decide(args, "cancel", {"reason": args.reason})
+    return _decide(args, "cancel", args.reason)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     data = read_request_file(args.file)
     with _client(args) as api:
-        r = api.post("/requests", data)
+        submitted = api.submit_request(data)
         if not args.json:
-            echo(_submitted_line(r), flush=True)
+            echo(_submitted_line(submitted), flush=True)
         if not args.wait:
             if args.json:
-                _print_json(r)
+                _print_json(as_json(submitted))
             return 0
-        r, timed_out = _follow(api, r["id"], timeout=args.timeout, quiet=args.json)
+        r, timed_out = _follow(api, submitted.id, timeout=args.timeout, quiet=args.json)
     if args.json:
-        _print_json(r)
+        _print_json(as_json(r))
     elif timed_out:
-        echo(f"timed out after {args.timeout:.0f} s: request {r['id']} is still {r['state']}",
+        echo(f"timed out after {args.timeout:.0f} s: request {r.id} is still {r.state}",
               file=sys.stderr)
     else:
-        echo(_line(r) + (f": {printable(r['error'])}" if r.get("error") else
-                         f": {printable(r['reason'])}" if r.get("reason") else ""))
-    return EXIT_TIMEOUT if timed_out else FINAL_EXIT[r["state"]]
+        echo(_line(r) + (f": {printable(r.error)}" if r.error else
+                         f": {printable(r.reason)}" if r.reason else ""))
+    return EXIT_TIMEOUT if timed_out else FINAL_EXIT[r.state]
 
 
 def register(commands: Any) -> None:

@@ -267,6 +267,9 @@ class ApiClient:
     def post_as(self, model: type[M], path: str, body: Any = None, **params: Any) -> M:
         return model.model_validate(self.post(path, body, **params))
 
+    def delete_as(self, model: type[M], path: str, **params: Any) -> M:
+        return model.model_validate(self.delete(path, **params))
+
     def whoami(self) -> models.WhoAmI:
         return self.get_as(models.WhoAmI, "/whoami")
 
@@ -339,6 +342,116 @@ class ApiClient:
 
     def audit(self, **params: Any) -> models.AuditPage:
         return self.get_as(models.AuditPage, "/audit", **params)
+
+    def audit_verify(self, **anchor: Any) -> models.AuditVerification:
+        """``anchor``: ``anchor_seq``, ``anchor_hash``, ``anchor_at``, ``anchor_key_id`` and
+        ``anchor_mac`` of a checkpoint the chain must still reach (or none)."""
+        return self.get_as(models.AuditVerification, "/audit/verify", **anchor)
+
+    # --- principals ----------------------------------------------------------------------
+
+    def add_principal(self, name: str, *, role: str, person: str, city: str | None,
+                      department: str | None, ttl_days: float | None) -> models.NewToken:
+        """A new principal and its token (``ttl_days`` None: it never expires)."""
+        return self.post_as(models.NewToken, "/principals",
+                            {"name": name, "role": role, "person": person, "city": city,
+                             "department": department, "ttl_days": ttl_days})
+
+    def approve_principal(self, name: str) -> models.PrincipalAnswer:
+        return self.post_as(models.PrincipalAnswer, api_path("principals", name, "approve"))
+
+    def rotate_token(self, name: str, *, ttl_days: float | None) -> models.NewToken:
+        return self.post_as(models.NewToken, api_path("principals", name, "rotate"),
+                            {"ttl_days": ttl_days})
+
+    def revoke_principal(self, name: str) -> models.PrincipalAnswer:
+        return self.delete_as(models.PrincipalAnswer, api_path("principals", name))
+
+    # --- tenancy -------------------------------------------------------------------------
+
+    def tenancy_plan(self, *, departments: list[str] | None = None) -> models.TenancyPlan:
+        return self.get_as(models.TenancyPlan, "/tenants/plan", department=departments or None)
+
+    def tenancy_apply(self, *, departments: list[str] | None = None
+                      ) -> models.TenancyApplied:
+        return self.post_as(models.TenancyApplied, "/tenants/apply",
+                            department=departments or None)
+
+    # --- provisioning requests -----------------------------------------------------------
+
+    def submit_request(self, spec: Any) -> models.Submitted:
+        """Submit a request file's data as it was read (the server checks it)."""
+        return self.post_as(models.Submitted, "/requests", spec)
+
+    def decide_request(self, request_id: int, verb: str, *, reason: str | None = None
+                       ) -> models.ProvisionRequest:
+        """``verb``: approve (no body), reject or cancel (with ``reason``)."""
+        body = None if verb == "approve" else {"reason": reason}
+        return self.post_as(models.ProvisionRequest, api_path("requests", request_id, verb),
+                            body)
+
+    # --- legacy hosts and the inventory --------------------------------------------------
+
+    def import_hosts(self, text: str, *, name: str) -> models.Imported:
+        return self.post_as(models.Imported, "/hosts/import", {"text": text, "name": name})
+
+    def host_key(self, host: str) -> models.HostKey:
+        return self.get_as(models.HostKey, api_path("hosts", host, "key"))
+
+    def trust_host(self, host: str, *, fingerprint: str, replace: bool = False
+                   ) -> models.TrustedKey:
+        return self.post_as(models.TrustedKey, api_path("hosts", host, "trust"),
+                            {"fingerprint": fingerprint, "replace": replace})
+
+    def inventory(self) -> models.AnsibleInventory:
+        return self.get_as(models.AnsibleInventory, "/inventory")
+
+    # --- migration -----------------------------------------------------------------------
+
+    def survey(self, department: str, *, hosts: list[str] | None = None
+               ) -> models.SurveyAnswer:
+        return self.post_as(models.SurveyAnswer, "/migrate/survey",
+                            {"department": department, "hosts": hosts})
+
+    def plan_waves(self, department: str, *, first_window: str | None = None,
+                   max_hosts: int | None = None, window_hours: float | None = None,
+                   every_days: int | None = None) -> models.PlanAnswer:
+        """Plan the department's waves; an option left None is the server's default."""
+        body = _clean({"department": department, "max_hosts": max_hosts,
+                       "window_hours": window_hours, "every_days": every_days,
+                       "first_window": first_window})
+        return self.post_as(models.PlanAnswer, "/migrate/plan", body)
+
+    def signoff(self, department: str, *, note: str | None = None) -> models.SignedOff:
+        return self.post_as(models.SignedOff, "/migrate/signoff",
+                            {"department": department, "note": note})
+
+    def override_wave(self, wave_id: str, *, reason: str) -> models.Overridden:
+        return self.post_as(models.Overridden, api_path("migrate", "waves", wave_id, "override"),
+                            {"reason": reason})
+
+    def run_wave(self, wave_id: str, *, hook: str | None = None,
+                 outside_window_reason: str | None = None) -> models.RunStarted:
+        """Run (or resume) a wave; with ``outside_window_reason`` although its window is
+        not open (audited with that reason)."""
+        body: dict[str, Any] = {"hook": hook}
+        if outside_window_reason is not None:
+            body |= {"outside_window": True, "reason": outside_window_reason}
+        return self.post_as(models.RunStarted, api_path("migrate", "waves", wave_id, "run"),
+                            body)
+
+    def rollback(self, target: str) -> models.RunStarted:
+        """Roll back a wave or one host (``target``: a wave id or a host name)."""
+        return self.post_as(models.RunStarted, "/migrate/rollback", {"target": target})
+
+    def cancel_wave(self, wave_id: str) -> models.WaveCancelled:
+        return self.post_as(models.WaveCancelled,
+                            api_path("migrate", "waves", wave_id, "cancel"))
+
+    def openapi(self) -> dict[str, Any]:
+        """The server's OpenAPI document (a JSON Schema document, not a govcloud answer)."""
+        document = self.get("/openapi.json")
+        return document if isinstance(document, dict) else {}
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:

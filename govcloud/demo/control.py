@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from govcloud.api.app import make_app
+from govcloud.api.models import TenancyApplied
 from govcloud.api.server import ServerThread
 from govcloud.client import ApiClient, Context, Contexts
 from govcloud.demo.migration import migrate_settings, start_migration_demo
@@ -99,13 +100,13 @@ def admin_token(settings: Settings) -> str:
 
 def _sync(api: ApiClient, err: TextIO) -> None:
     """A full sync through the API, when the server has the sync route."""
-    paths = api.get("/openapi.json").get("paths", {})
+    paths = api.openapi().get("paths", {})
     if "post" not in paths.get("/api/v1/sync", {}):
         print("inventory sync is not available in this build; skipped", file=err, flush=True)
         return
     started = time.monotonic()
     try:
-        api.post("/sync", {"full": True})
+        api.sync(full=True)
     except GovCloudError as exc:
         print(f"warning: the full sync failed: {printable_lines(exc.message)}", file=err,
               flush=True)
@@ -118,9 +119,8 @@ def _warm(api: ApiClient) -> None:
     status, and capacity with the lose-production what-if and the console's flavors."""
     production = next(s.name for s in default_sites(SIM_CLOUD) if s.role.value == "production")
     try:
-        api.get("/status")
-        api.get("/capacity", what_if_lose=production,
-                fit=["gc.c2m4", "gc.c4m8", "gc.c8m16"])
+        api.status()
+        api.capacity(what_if_lose=production, fit=["gc.c2m4", "gc.c4m8", "gc.c8m16"])
     except GovCloudError as exc:
         log.info("warming the control plane failed: %s", exc.message)
 
@@ -160,8 +160,8 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
             print(f"control plane at {server.url}/api/v1; applying the catalogue",
                   file=err, flush=True)
             with ApiClient(server.url, token) as api:
-                applied = api.post("/tenants/apply")
-                print(applied["summary"], file=err, flush=True)
+                applied = api.tenancy_apply()
+                print(applied.summary, file=err, flush=True)
                 _sync(api, err)
                 if migration:
                     stop_sandboxes = start_migration_demo(
@@ -201,11 +201,11 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
 
 
 def _print(out: TextIO, *, as_json: bool, overview: Any, info_url: str, clouds_yaml: Path,
-           server_url: str, token: str, state_dir: Path, applied: dict[str, Any]) -> None:
+           server_url: str, token: str, state_dir: Path, applied: TenancyApplied) -> None:
     if as_json:
         json.dump({"simulator": {"base_url": info_url, "clouds_yaml": str(clouds_yaml)},
                    "server": server_url, "token": token, "context": CONTEXT,
-                   "state_dir": str(state_dir), "tenancy": applied["summary"],
+                   "state_dir": str(state_dir), "tenancy": applied.summary,
                    "sites": [o.to_dict() for o in overview]}, out, indent=2)
         print(file=out)
     else:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import yaml
 
-from govcloud.client import ApiClient, api_path
+from govcloud.client import ApiClient
 from govcloud.demo.sandbox import Sandbox, make_key, service_vars, write_files
 
 DEPARTMENT = "gd-tax"
@@ -73,16 +73,15 @@ def start_migration_demo(state_dir: Path, api: ApiClient, sim_url: str,
         inventory.parent.mkdir(parents=True, exist_ok=True)
         inventory.write_text(yaml.safe_dump({"all": {
             "vars": {"govcloud_department": DEPARTMENT}, "hosts": hosts}}, sort_keys=False))
-        api.post("/hosts/import", {"text": inventory.read_text(), "name": str(inventory)})
+        api.import_hosts(inventory.read_text(), name=str(inventory))
         for name, box in zip(HOSTS, boxes, strict=False):
-            api.post(api_path("hosts", name, "trust"), {"fingerprint": box.fingerprint})
-        api.post("/migrate/survey", {"department": DEPARTMENT})
+            api.trust_host(name, fingerprint=box.fingerprint)
+        api.survey(DEPARTMENT)
         # the demo's first window opens now, so the wave may run at once
         opened = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-        waves = api.post("/migrate/plan", {"department": DEPARTMENT,
-                                           "first_window": opened})["waves"]
-        api.post("/migrate/signoff", {"department": DEPARTMENT, "note": "demo"})
-        wave = waves[0]["wave"]
+        waves = api.plan_waves(DEPARTMENT, first_window=opened).waves
+        api.signoff(DEPARTMENT, note="demo")
+        wave = waves[0].wave
         say(f"migration demo: {len(HOSTS)} legacy hosts of {DEPARTMENT} (sshd sandboxes, "
             f"inventory {inventory}), surveyed and planned; the cloud's new servers are "
             f"sandboxes too. Next:\n  govcloud migrate show {wave}\n"
