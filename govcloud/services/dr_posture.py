@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Engine
 
 from govcloud.domain.protection import (
     GONE_STATUSES,
@@ -32,20 +32,13 @@ from govcloud.domain.protection import (
     Verdict,
     judge,
 )
-from govcloud.domain.provisioning import (
-    CopyKind,
-    RequestState,
-    SiteTarget,
-    parse_request,
-    plan_servers,
-)
+from govcloud.domain.provisioning import CopyKind, SiteTarget, parse_request, plan_servers
 from govcloud.domain.recovery import DrillRecord, PointRecord
 from govcloud.domain.sites import Site, SiteRole
 from govcloud.errors import InvalidInput
 from govcloud.store import protection_repo as repo
-from govcloud.store.inventory import aware, department_cities, table
-
-LIVE_STATES = (RequestState.DONE.value, RequestState.PROVISIONING.value)
+from govcloud.store.inventory import department_cities
+from govcloud.store.protection_repo import SiteServer, SystemRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,33 +99,19 @@ class _System:
     primary: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Observed:
-    id: str
-    status: str
-    flavor: str | None
+ServerIndex = Mapping[tuple[str, str, str], Sequence[SiteServer]]  # (site, department, name)
 
 
-ServerIndex = Mapping[tuple[str, str, str], Sequence[_Observed]]  # (site, department, name)
-
-
-def _systems(conn: Connection, departments: Sequence[str] | None,
+def _systems(requests: Sequence[SystemRequest],
              production: str | None) -> dict[tuple[str, str], _System]:
-    req = table("provision_request")
-    query = (select(req.c.department, req.c.system, req.c.dr_level, req.c.spec_json,
-                    req.c.placement_json, req.c.created_at)
-             .where(req.c.state.in_(LIVE_STATES)).order_by(req.c.id))
-    if departments is not None:
-        query = query.where(req.c.department.in_(list(departments)))
     out: dict[tuple[str, str], _System] = {}
-    for r in conn.execute(query):
-        since = aware(r.created_at) or datetime.min.replace(tzinfo=UTC)
+    for r in requests:
         known = out.get((r.department, r.system))
         if known is None:
             known = out[(r.department, r.system)] = _System(r.department, r.system,
-                                                            int(r.dr_level), since)
-        known.level = max(known.level, int(r.dr_level))
-        known.since = min(known.since, since)
+                                                            r.dr_level, r.created_at)
+        known.level = max(known.level, r.dr_level)
+        known.since = min(known.since, r.created_at)
         primary = _primary(r.placement_json) or production
         known.primary = known.primary or primary
         known.members.update(_planned_members(r.spec_json, primary))
@@ -158,19 +137,10 @@ def _planned_members(spec_json: str, primary: str | None) -> dict[str, str]:
                                                                      CopyKind.PRIMARY)])}
 
 
-def _servers(conn: Connection, sites: Sequence[str],
-             departments: Sequence[str] | None) -> dict[tuple[str, str, str], list[_Observed]]:
-    srv = table("server")
-    query = (select(srv.c.site, srv.c.id, srv.c.department, srv.c.name, srv.c.status,
-                    srv.c.flavor_name)
-             .where(and_(srv.c.deleted_at.is_(None), srv.c.site.in_(list(sites)),
-                         srv.c.department.is_not(None))))
-    if departments is not None:
-        query = query.where(srv.c.department.in_(list(departments)))
-    out: dict[tuple[str, str, str], list[_Observed]] = {}
-    for r in conn.execute(query):
-        out.setdefault((r.site, r.department, r.name), []).append(
-            _Observed(r.id, r.status, r.flavor_name))
+def _index(servers: Sequence[SiteServer]) -> dict[tuple[str, str, str], list[SiteServer]]:
+    out: dict[tuple[str, str, str], list[SiteServer]] = {}
+    for s in servers:
+        out.setdefault((s.site, s.department, s.name), []).append(s)
     return out
 
 
@@ -248,11 +218,12 @@ def dr_posture(engine: Engine, policy: ProtectionPolicy, sites: Sequence[Site], 
         if city is not None:
             wanted = [d for d, c in city_of.items() if c == city]
             departments = [d for d in wanted if departments is None or d in departments]
-        systems = _systems(conn, departments, production)
-        index = _servers(conn, [s.name for s in sites], departments)
+        requests = repo.system_requests(conn, departments=departments)
+        servers = repo.site_servers(conn, [s.name for s in sites], departments=departments)
         latest = {(p.site, p.server_id): p
                   for p in repo.latest_recovery_points(conn, departments=departments)}
         drills = repo.last_drills(conn, departments=departments)
+    systems, index = _systems(requests, production), _index(servers)
     rows = tuple(_judge(s, policy=policy, sites=sites, index=index, latest=latest,
                         drill=drills.get(key), city=city_of.get(s.department), now=now)
                  for key, s in sorted(systems.items()))

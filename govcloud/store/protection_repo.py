@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from govcloud.domain.provisioning import RequestState
 from govcloud.domain.recovery import DrillRecord, DrillResult, PointKind, PointRecord, PointStatus
 from govcloud.store.inventory import aware, table
 from govcloud.store.tables_protection import (  # noqa: F401  (registers the tables)
@@ -67,7 +69,7 @@ def latest_recovery_points(conn: Connection, *,
                        latest.c.server_id))
     if departments is not None:
         query = query.where(latest.c.department.in_(list(departments)))
-    return [_point(r) for r in conn.execute(query)]
+    return [_point(r) for r in conn.execute(query).all()]
 
 
 def recovery_points(conn: Connection, site: str, server_id: str, *,
@@ -77,7 +79,7 @@ def recovery_points(conn: Connection, site: str, server_id: str, *,
     query = (select(pts).where(and_(pts.c.site == site, pts.c.server_id == server_id))
              .order_by(pts.c.taken_at.desc(), pts.c.id.desc())
              .limit(max(1, min(limit, MAX_HISTORY))))
-    return [_point(r) for r in conn.execute(query)]
+    return [_point(r) for r in conn.execute(query).all()]
 
 
 def add_drill(conn: Connection, drill: DrillRecord) -> int:
@@ -110,7 +112,7 @@ def last_drills(conn: Connection, *, departments: Sequence[str] | None = None
     query = (select(tbl).join(sub, and_(tbl.c.department == sub.c.department,
                                         tbl.c.system == sub.c.system, tbl.c.at == sub.c.at))
              .order_by(tbl.c.id))
-    return {(d.department, d.system): d for d in map(_drill, conn.execute(query))}
+    return {(d.department, d.system): d for d in map(_drill, conn.execute(query).all())}
 
 
 def drills(conn: Connection, department: str, system: str, *,
@@ -119,5 +121,63 @@ def drills(conn: Connection, department: str, system: str, *,
     tbl = table("dr_drill")
     query = (select(tbl).where(and_(tbl.c.department == department, tbl.c.system == system))
              .order_by(tbl.c.at.desc(), tbl.c.id.desc()).limit(max(1, min(limit, MAX_HISTORY))))
-    return [_drill(r) for r in conn.execute(query)]
+    return [_drill(r) for r in conn.execute(query).all()]
 
+
+
+# --- what the posture reads besides: the systems provisioning built, the sites' servers -------
+
+LIVE_STATES = (RequestState.DONE.value, RequestState.PROVISIONING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemRequest:
+    """A request that built (or is building) a system, as the posture needs it."""
+
+    department: str
+    system: str
+    dr_level: int
+    spec_json: str
+    placement_json: str | None
+    created_at: dt.datetime
+
+
+def system_requests(conn: Connection, *,
+                    departments: Sequence[str] | None = None) -> list[SystemRequest]:
+    """The requests that are done or provisioning (of ``departments``; None: all), oldest
+    first."""
+    req = table("provision_request")
+    query = (select(req.c.department, req.c.system, req.c.dr_level, req.c.spec_json,
+                    req.c.placement_json, req.c.created_at)
+             .where(req.c.state.in_(LIVE_STATES)).order_by(req.c.id))
+    if departments is not None:
+        query = query.where(req.c.department.in_(list(departments)))
+    return [SystemRequest(r.department, r.system, int(r.dr_level), r.spec_json,
+                          r.placement_json,
+                          aware(r.created_at) or dt.datetime.min.replace(tzinfo=dt.UTC))
+            for r in conn.execute(query).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteServer:
+    site: str
+    id: str
+    department: str
+    name: str
+    status: str
+    flavor: str | None
+
+
+def site_servers(conn: Connection, sites: Sequence[str], *,
+                 departments: Sequence[str] | None = None) -> list[SiteServer]:
+    """The servers of ``sites`` that are not gone and belong to a department (of
+    ``departments``; None: any), as the last sync saw them."""
+    srv = table("server")
+    query = (select(srv.c.site, srv.c.id, srv.c.department, srv.c.name, srv.c.status,
+                    srv.c.flavor_name)
+             .where(and_(srv.c.deleted_at.is_(None), srv.c.site.in_(list(sites)),
+                         srv.c.department.is_not(None))))
+    if departments is not None:
+        query = query.where(srv.c.department.in_(list(departments)))
+    return [SiteServer(r.site, r.id, r.department, r.name, r.status, r.flavor_name)
+            for r in conn.execute(query).all()]
