@@ -1,0 +1,128 @@
+"""Recovery points and drill records as stored (pure): what a protection cycle copied to a DR
+site's server, and what a drill achieved — the values the posture judges with.
+
+A protection cycle ends in a *recovery point* of one copy server (the server in a DR site that
+holds one production server's copy): when it was taken, what was copied (a volume snapshot or a
+file sync), how much, the digest of its checksum manifest, and how the cycle ended. Only an
+``ok`` point counts: a failed or partial cycle is recorded, never replaces the last good point.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from govcloud.domain.protection import Drill, RecoveryPoint
+from govcloud.domain.text import check_identifier
+from govcloud.errors import InvalidInput
+
+MAX_SERVER_ID = 64
+MAX_ERROR = 2000
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_SERVER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+class PointKind(StrEnum):
+    """What a cycle copied."""
+
+    VOLUME_SNAPSHOT = "volume-snapshot"
+    FILE_SYNC = "file-sync"
+
+
+class PointStatus(StrEnum):
+    """How a cycle ended: only ``ok`` makes a recovery point one can recover from."""
+
+    OK = "ok"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class DrillResult(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+def _names(department: str, system: str, site: str) -> None:
+    for value, what, most in ((department, "department", 64), (system, "system", 128),
+                              (site, "site", 63)):
+        check_identifier(value, what)
+        if len(value) > most:
+            raise InvalidInput(f"{what} {value[:40]!r}... is longer than {most} characters",
+                               hint=f"a {what} has at most {most} characters")
+
+
+def _aware(value: datetime, what: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{what} {value.isoformat()} has no time zone",
+                           hint="give times in UTC (with their zone)")
+
+
+@dataclass(frozen=True, slots=True)
+class PointRecord:
+    """One protection cycle's outcome for one copy server. An ``ok`` point has its manifest's
+    digest (``sha256:<64 hex>``); ``error`` says why a failed or partial one is not good."""
+
+    department: str
+    system: str
+    site: str
+    server_id: str
+    taken_at: datetime
+    kind: PointKind
+    size_bytes: int
+    manifest_digest: str | None
+    status: PointStatus = PointStatus.OK
+    error: str | None = None
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        _names(self.department, self.system, self.site)
+        if not _SERVER_ID.fullmatch(self.server_id):
+            raise InvalidInput(f"{self.server_id[:80]!r} is not a server id",
+                               hint=f"a server id is at most {MAX_SERVER_ID} letters, digits "
+                                    "and '-', '_', '.', ':'")
+        _aware(self.taken_at, "taken_at")
+        object.__setattr__(self, "taken_at", self.taken_at.astimezone(UTC))  # stored as UTC
+        if isinstance(self.size_bytes, bool) or self.size_bytes < 0:
+            raise InvalidInput(f"size {self.size_bytes!r} is negative",
+                               hint="the bytes copied, 0 or more")
+        if self.manifest_digest is not None and not _DIGEST.fullmatch(self.manifest_digest):
+            raise InvalidInput(f"{self.manifest_digest[:80]!r} is not a manifest digest",
+                               hint="sha256: and 64 lowercase hex digits")
+        if self.status is PointStatus.OK and self.manifest_digest is None:
+            raise InvalidInput("an ok recovery point needs its manifest's digest",
+                               hint="record the cycle as partial or failed if it has none")
+        if self.error is not None and len(self.error) > MAX_ERROR:
+            object.__setattr__(self, "error", self.error[:MAX_ERROR])
+
+    def as_point(self) -> RecoveryPoint:
+        """The point as the verdict counts it (its site and time)."""
+        return RecoveryPoint(self.site, self.taken_at)
+
+
+@dataclass(frozen=True, slots=True)
+class DrillRecord:
+    """A drill's summary: when it started, into which site, its result and achieved RTO
+    (None when it failed before the system was healthy)."""
+
+    department: str
+    system: str
+    site: str
+    at: datetime
+    result: DrillResult
+    rto: timedelta | None = None
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        _names(self.department, self.system, self.site)
+        _aware(self.at, "the drill's start")
+        object.__setattr__(self, "at", self.at.astimezone(UTC))
+        if self.rto is not None and self.rto < timedelta(0):
+            raise InvalidInput("a drill's achieved RTO is negative", hint="0 or more")
+        if self.result is DrillResult.PASSED and self.rto is None:
+            raise InvalidInput("a passed drill needs its achieved RTO",
+                               hint="the time from its start until the system was healthy")
+
+    def as_drill(self) -> Drill:
+        return Drill(self.at, self.result is DrillResult.PASSED, self.rto)

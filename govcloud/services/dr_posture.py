@@ -1,0 +1,245 @@
+"""The disaster-recovery posture: every provisioned system judged against its protection plan,
+with totals per department, per city and for the province (docs/dr.md).
+
+A *system* is what provisioning built: the department and system of its requests that are
+done or being built, at the highest DR level they were placed at, protected since the first
+of them was submitted. Its *members* are the servers its requests place in production (name
+and flavor; the flavor production now reports, where the inventory has the server). What the
+DR sites hold comes from the synced inventory (servers by site, department and name), the
+copies' recovery points from the latest-point table, the last drill from the drill records;
+``domain.protection.judge`` gives the verdict. Reads only: five queries, however many systems.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from govcloud.domain.protection import (
+    GONE_STATUSES,
+    Compliance,
+    DrillState,
+    DrillStatus,
+    Member,
+    ObservedServer,
+    ProtectionPlan,
+    ProtectionPolicy,
+    RecoveryPoint,
+    Verdict,
+    judge,
+)
+from govcloud.domain.provisioning import CopyKind, SiteTarget, parse_request, plan_servers
+from govcloud.domain.recovery import DrillRecord, PointRecord
+from govcloud.domain.sites import Site, SiteRole
+from govcloud.errors import InvalidInput
+from govcloud.store import protection_repo as repo
+from govcloud.store.inventory import department_cities
+from govcloud.store.protection_repo import SiteServer, SystemRequest
+
+
+@dataclass(frozen=True, slots=True)
+class SystemPosture:
+    """One system's row: its plan (None when none can be made: the verdict says why), its
+    members, the latest good recovery point of each copy server, its last drill, the verdict."""
+
+    department: str
+    system: str
+    city: str | None
+    level: int
+    plan: ProtectionPlan | None
+    members: tuple[Member, ...]
+    points: tuple[PointRecord, ...]
+    last_drill: DrillRecord | None
+    verdict: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    compliant: int = 0
+    at_risk: int = 0
+    non_compliant: int = 0
+
+    @property
+    def systems(self) -> int:
+        return self.compliant + self.at_risk + self.non_compliant
+
+    def add(self, status: Compliance) -> Totals:
+        if status is Compliance.COMPLIANT:
+            return replace(self, compliant=self.compliant + 1)
+        if status is Compliance.AT_RISK:
+            return replace(self, at_risk=self.at_risk + 1)
+        return replace(self, non_compliant=self.non_compliant + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Posture:
+    """The posture at ``at``: every system (by department, then system) and the totals per
+    department, per city (departments of no city count only for the province)."""
+
+    at: datetime
+    systems: tuple[SystemPosture, ...]
+    departments: Mapping[str, Totals]
+    cities: Mapping[str, Totals]
+    province: Totals
+
+
+# --- reading what the store knows -----------------------------------------------------------
+
+@dataclass(slots=True)
+class _System:
+    department: str
+    system: str
+    level: int
+    since: datetime
+    members: dict[str, str] = field(default_factory=dict)  # name → planned flavor
+    primary: str | None = None
+
+
+ServerIndex = Mapping[tuple[str, str, str], Sequence[SiteServer]]  # (site, department, name)
+
+
+def _systems(requests: Sequence[SystemRequest],
+             production: str | None) -> dict[tuple[str, str], _System]:
+    out: dict[tuple[str, str], _System] = {}
+    for r in requests:
+        known = out.get((r.department, r.system))
+        if known is None:
+            known = out[(r.department, r.system)] = _System(r.department, r.system,
+                                                            r.dr_level, r.created_at)
+        known.level = max(known.level, r.dr_level)
+        known.since = min(known.since, r.created_at)
+        primary = _primary(r.placement_json) or production
+        known.primary = known.primary or primary
+        known.members.update(_planned_members(r.spec_json, primary))
+    return out
+
+
+def _primary(placement_json: str | None) -> str | None:
+    targets = json.loads(placement_json or "{}").get("targets", [])
+    return next((str(t["site"]) for t in targets if t.get("kind") == CopyKind.PRIMARY.value),
+                None)
+
+
+def _planned_members(spec_json: str, primary: str | None) -> dict[str, str]:
+    """The servers a stored request places in production, by name, with their flavor (none
+    when the stored request no longer reads: the verdict then says no members are known)."""
+    if primary is None:
+        return {}
+    try:
+        spec = parse_request(json.loads(spec_json))
+    except (InvalidInput, ValueError):
+        return {}
+    return {s.name: s.flavor for s in plan_servers(spec, [SiteTarget(primary,
+                                                                     CopyKind.PRIMARY)])}
+
+
+def _index(servers: Sequence[SiteServer]) -> dict[tuple[str, str, str], list[SiteServer]]:
+    out: dict[tuple[str, str, str], list[SiteServer]] = {}
+    for s in servers:
+        out.setdefault((s.site, s.department, s.name), []).append(s)
+    return out
+
+
+# --- judging one system -----------------------------------------------------------------------
+
+def _members(system: _System, index: ServerIndex) -> tuple[Member, ...]:
+    """The planned members, each with the flavor production reports for it (if synced)."""
+    out = []
+    for name, planned in sorted(system.members.items()):
+        seen = [s.flavor for s in index.get((system.primary or "", system.department, name), ())
+                if s.status not in GONE_STATUSES and s.flavor]
+        out.append(Member(name, seen[0] if seen else planned))
+    return tuple(out)
+
+
+def _copy_points(plan: ProtectionPlan, members: Sequence[Member], index: ServerIndex,
+                 latest: Mapping[tuple[str, str], PointRecord]
+                 ) -> tuple[list[RecoveryPoint], list[PointRecord]]:
+    """Each copy's recovery point: the oldest of its servers' latest good points (a copy is
+    only as fresh as its stalest server); none while a server of it has no good point. Also
+    the points themselves."""
+    points, kept = [], []
+    for copy in plan.copies:
+        per_member: list[datetime] = []
+        complete = True
+        for member in members:
+            servers = [s for s in index.get((copy.site, plan.department, member.name), ())
+                       if s.status not in GONE_STATUSES]
+            found = [p for s in servers if (p := latest.get((copy.site, s.id))) is not None]
+            kept.extend(found)
+            if servers and not found:
+                complete = False
+            elif found:
+                per_member.append(max(p.taken_at for p in found))
+        if complete and per_member:
+            points.append(RecoveryPoint(copy.site, min(per_member)))
+    return points, kept
+
+
+def _no_plan(reason: str) -> Verdict:
+    return Verdict(Compliance.NON_COMPLIANT, (reason,), (),
+                   DrillStatus(DrillState.NOT_REQUIRED, None))
+
+
+def _judge(system: _System, *, policy: ProtectionPolicy, sites: Sequence[Site],
+           index: ServerIndex, latest: Mapping[tuple[str, str], PointRecord],
+           drill: DrillRecord | None, city: str | None, now: datetime) -> SystemPosture:
+    members = _members(system, index)
+    try:
+        plan = policy.plan(system.department, system.system, system.level, sites)
+    except InvalidInput as exc:
+        return SystemPosture(system.department, system.system, city, system.level, None,
+                             members, (), drill, _no_plan(exc.message))
+    observed = [ObservedServer(c.site, m.name, s.status, s.flavor)
+                for c in plan.copies for m in members
+                for s in index.get((c.site, system.department, m.name), ())]
+    points, kept = _copy_points(plan, members, index, latest)
+    verdict = judge(plan, members, observed, points,
+                    drill.as_drill() if drill is not None else None, now, since=system.since)
+    return SystemPosture(system.department, system.system, city, system.level, plan, members,
+                         tuple(kept), drill, verdict)
+
+
+# --- the whole posture --------------------------------------------------------------------------
+
+def dr_posture(engine: Engine, policy: ProtectionPolicy, sites: Sequence[Site], now: datetime,
+               *, departments: Sequence[str] | None = None, city: str | None = None,
+               cities: Mapping[str, str | None] | None = None) -> Posture:
+    """The posture of every system of ``departments`` (None: all), of the departments of
+    ``city`` only when it is given. ``cities``: each department's city from the catalogue,
+    over what the inventory's project mapping says."""
+    production = next((s.name for s in sites if s.role is SiteRole.PRODUCTION), None)
+    with engine.connect() as conn:
+        city_of = {**department_cities(conn), **(cities or {})}
+        if city is not None:
+            wanted = [d for d, c in city_of.items() if c == city]
+            departments = [d for d in wanted if departments is None or d in departments]
+        requests = repo.system_requests(conn, departments=departments)
+        servers = repo.site_servers(conn, [s.name for s in sites], departments=departments)
+        latest = {(p.site, p.server_id): p
+                  for p in repo.latest_recovery_points(conn, departments=departments)}
+        drills = repo.last_drills(conn, departments=departments)
+    systems, index = _systems(requests, production), _index(servers)
+    rows = tuple(_judge(s, policy=policy, sites=sites, index=index, latest=latest,
+                        drill=drills.get(key), city=city_of.get(s.department), now=now)
+                 for key, s in sorted(systems.items()))
+    return _totals(now, rows)
+
+
+def _totals(now: datetime, rows: tuple[SystemPosture, ...]) -> Posture:
+    per_department: dict[str, Totals] = {}
+    per_city: dict[str, Totals] = {}
+    province = Totals()
+    for row in rows:
+        status = row.verdict.status
+        per_department[row.department] = per_department.get(row.department, Totals()).add(status)
+        if row.city is not None:
+            per_city[row.city] = per_city.get(row.city, Totals()).add(status)
+        province = province.add(status)
+    return Posture(now, rows, dict(sorted(per_department.items())),
+                   dict(sorted(per_city.items())), province)
+

@@ -1,0 +1,183 @@
+"""Recovery points and drill summaries: their SQL (tables in ``tables_protection``).
+
+Every cycle's outcome is kept in ``recovery_point``; ``recovery_point_latest`` holds, per copy
+server, the newest ``ok`` one. Only an ``ok`` point moves it, and only forward in time, so a
+failed or partial cycle — or a late write of an older point — never replaces the last good
+point, and the posture reads the latest point of every copy in one indexed query however long
+the history grows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from govcloud.domain.provisioning import RequestState
+from govcloud.domain.recovery import DrillRecord, DrillResult, PointKind, PointRecord, PointStatus
+from govcloud.store.inventory import aware, table
+from govcloud.store.tables_protection import (  # noqa: F401  (registers the tables)
+    DrillRecordRow,
+    RecoveryPointLatestRow,
+    RecoveryPointRow,
+)
+
+MAX_HISTORY = 1000
+
+
+def add_recovery_point(conn: Connection, point: PointRecord) -> int:
+    """Record one cycle's outcome; an ``ok`` point newer than its server's latest becomes the
+    latest. Returns the point's id."""
+    tbl = table("recovery_point")
+    point_id = int(conn.execute(insert(tbl).values(
+        department=point.department, system=point.system, site=point.site,
+        server_id=point.server_id, taken_at=point.taken_at, kind=point.kind.value,
+        size_bytes=point.size_bytes, manifest_digest=point.manifest_digest,
+        status=point.status.value, error=point.error).returning(tbl.c.id)).scalar_one())
+    if point.status is PointStatus.OK:
+        latest = table("recovery_point_latest")
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(latest).values(
+            site=point.site, server_id=point.server_id, department=point.department,
+            system=point.system, point_id=point_id, taken_at=point.taken_at)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["site", "server_id"],
+            set_={c: stmt.excluded[c] for c in ("department", "system", "point_id",
+                                                "taken_at")},
+            where=latest.c.taken_at < stmt.excluded.taken_at))
+    return point_id
+
+
+def _point(r: Any) -> PointRecord:
+    return PointRecord(r.department, r.system, r.site, r.server_id,
+                       aware(r.taken_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
+                       PointKind(r.kind), int(r.size_bytes), r.manifest_digest,
+                       PointStatus(r.status), r.error, int(r.id))
+
+
+def latest_recovery_points(conn: Connection, *,
+                           departments: Sequence[str] | None = None) -> list[PointRecord]:
+    """The latest ``ok`` point of every copy server (of ``departments``; None: all), one
+    query over the latest table joined to the points."""
+    pts, latest = table("recovery_point"), table("recovery_point_latest")
+    query = (select(pts).join(latest, latest.c.point_id == pts.c.id)
+             .order_by(latest.c.department, latest.c.system, latest.c.site,
+                       latest.c.server_id))
+    if departments is not None:
+        query = query.where(latest.c.department.in_(list(departments)))
+    return [_point(r) for r in conn.execute(query).all()]
+
+
+def recovery_points(conn: Connection, site: str, server_id: str, *,
+                    limit: int = 100) -> list[PointRecord]:
+    """One copy server's cycles, newest first (every status), at most ``limit``."""
+    pts = table("recovery_point")
+    query = (select(pts).where(and_(pts.c.site == site, pts.c.server_id == server_id))
+             .order_by(pts.c.taken_at.desc(), pts.c.id.desc())
+             .limit(max(1, min(limit, MAX_HISTORY))))
+    return [_point(r) for r in conn.execute(query).all()]
+
+
+def add_drill(conn: Connection, drill: DrillRecord) -> int:
+    tbl = table("dr_drill")
+    return int(conn.execute(insert(tbl).values(
+        department=drill.department, system=drill.system, site=drill.site, at=drill.at,
+        result=drill.result.value,
+        rto_s=drill.rto.total_seconds() if drill.rto is not None else None)
+        .returning(tbl.c.id)).scalar_one())
+
+
+def _drill(r: Any) -> DrillRecord:
+    return DrillRecord(r.department, r.system, r.site,
+                       aware(r.at) or dt.datetime.min.replace(tzinfo=dt.UTC),
+                       DrillResult(r.result),
+                       dt.timedelta(seconds=r.rto_s) if r.rto_s is not None else None,
+                       int(r.id))
+
+
+def last_drills(conn: Connection, *, departments: Sequence[str] | None = None
+                ) -> dict[tuple[str, str], DrillRecord]:
+    """The last drill of every drilled system (of ``departments``; None: all), by
+    (department, system); of two drills started at the same moment the later recorded."""
+    tbl = table("dr_drill")
+    newest = select(tbl.c.department, tbl.c.system, func.max(tbl.c.at).label("at")) \
+        .group_by(tbl.c.department, tbl.c.system)
+    if departments is not None:
+        newest = newest.where(tbl.c.department.in_(list(departments)))
+    sub = newest.subquery()
+    query = (select(tbl).join(sub, and_(tbl.c.department == sub.c.department,
+                                        tbl.c.system == sub.c.system, tbl.c.at == sub.c.at))
+             .order_by(tbl.c.id))
+    return {(d.department, d.system): d for d in map(_drill, conn.execute(query).all())}
+
+
+def drills(conn: Connection, department: str, system: str, *,
+           limit: int = 100) -> list[DrillRecord]:
+    """One system's drills, newest first."""
+    tbl = table("dr_drill")
+    query = (select(tbl).where(and_(tbl.c.department == department, tbl.c.system == system))
+             .order_by(tbl.c.at.desc(), tbl.c.id.desc()).limit(max(1, min(limit, MAX_HISTORY))))
+    return [_drill(r) for r in conn.execute(query).all()]
+
+
+
+# --- what the posture reads besides: the systems provisioning built, the sites' servers -------
+
+LIVE_STATES = (RequestState.DONE.value, RequestState.PROVISIONING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemRequest:
+    """A request that built (or is building) a system, as the posture needs it."""
+
+    department: str
+    system: str
+    dr_level: int
+    spec_json: str
+    placement_json: str | None
+    created_at: dt.datetime
+
+
+def system_requests(conn: Connection, *,
+                    departments: Sequence[str] | None = None) -> list[SystemRequest]:
+    """The requests that are done or provisioning (of ``departments``; None: all), oldest
+    first."""
+    req = table("provision_request")
+    query = (select(req.c.department, req.c.system, req.c.dr_level, req.c.spec_json,
+                    req.c.placement_json, req.c.created_at)
+             .where(req.c.state.in_(LIVE_STATES)).order_by(req.c.id))
+    if departments is not None:
+        query = query.where(req.c.department.in_(list(departments)))
+    return [SystemRequest(r.department, r.system, int(r.dr_level), r.spec_json,
+                          r.placement_json,
+                          aware(r.created_at) or dt.datetime.min.replace(tzinfo=dt.UTC))
+            for r in conn.execute(query).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteServer:
+    site: str
+    id: str
+    department: str
+    name: str
+    status: str
+    flavor: str | None
+
+
+def site_servers(conn: Connection, sites: Sequence[str], *,
+                 departments: Sequence[str] | None = None) -> list[SiteServer]:
+    """The servers of ``sites`` that are not gone and belong to a department (of
+    ``departments``; None: any), as the last sync saw them."""
+    srv = table("server")
+    query = (select(srv.c.site, srv.c.id, srv.c.department, srv.c.name, srv.c.status,
+                    srv.c.flavor_name)
+             .where(and_(srv.c.deleted_at.is_(None), srv.c.site.in_(list(sites)),
+                         srv.c.department.is_not(None))))
+    if departments is not None:
+        query = query.where(srv.c.department.in_(list(departments)))
+    return [SiteServer(r.site, r.id, r.department, r.name, r.status, r.flavor_name)
+            for r in conn.execute(query).all()]
