@@ -34,10 +34,11 @@ from govcloud.errors import GovCloudError, PermanentError, TemporaryError
 from govcloud.services.provisioning_approval import approve
 from govcloud.services.provisioning_common import ProvisioningContext
 from govcloud.services.provisioning_execution import Provisioner, WorkerSettings, group_name
-from govcloud.services.provisioning_lifecycle import ledger_check, start
+from govcloud.services.provisioning_lifecycle import start
 from govcloud.services.provisioning_requests import show, submit, submit_approved
 from govcloud.store import inventory as inv
 from tests.unit.services.provisioning_setup import ADMIN, OPERATOR, context, one_server, seed
+from tests.unit.services.test_provisioning_lifecycle import held
 
 GROUP = group_name("gd-psd", "app")
 Fault = Callable[[], GovCloudError | None]
@@ -192,12 +193,6 @@ def approved(ctx: ProvisioningContext, count: int = 2, system: str = "app") -> i
     approve(ctx, ADMIN, rid)
     assert isinstance(rid, int)
     return rid
-
-
-def held(engine: Engine) -> dict[tuple[str, str], int]:
-    check = ledger_check(engine)
-    assert check["matches"], check
-    return {k: v.cores for k, v in check["ledger"].items()}
 
 
 def events(ctx: ProvisioningContext, rid: int, kind: str) -> list[str]:
