@@ -5,8 +5,8 @@ servers; a department's quota limit is exported only when every project of it is
 servers, requests and migration steps are counted per label; the flavor headroom follows the
 most used flavors; a broken catalogue or an edited audit chain shows in the figures, not as a
 failed scrape; and a scrape serves the held snapshot, refreshing it in the background only
-when the store changed. (The exposition format and the HTTP endpoint:
-tests/unit/test_metrics*.py and tests/integration/control/.)"""
+when the store changed. (The families' documentation: tests/unit/test_metrics_doc.py; the
+endpoint: tests/integration/control/test_metrics_api.py and test_serve_metrics.py.)"""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ in a real database, against a fake of the cloud adapter the service calls
   failed servers), and releases the reservation;
 - a server found by its key is adopted, not created again (one in ERROR fails the request);
 - only approved (or resumed) requests are provisioned.
-(Against the simulator: tests/integration/test_provision_*.py.)"""
+(Against the simulator: tests/integration/control/test_provisioning.py,
+test_provision_crash.py and tests/integration/test_provision_adoption_sim.py.)"""
 
 from __future__ import annotations
 
