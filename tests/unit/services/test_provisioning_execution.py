@@ -1,0 +1,397 @@
+"""What provisioning an approved request decides (govcloud/services/provisioning_execution.py),
+in a real database, against a fake of the cloud adapter the service calls
+(``govcloud.cloud.provision``, as tests/unit/services/test_tenancy.py fakes
+``govcloud.cloud.tenancy``; openstacksdk is never reached):
+
+- on success the servers are created once each in the system's server group, recorded active,
+  written into the inventory, the request is done and its reservation released;
+- a temporary cloud error is retried (an answer lost after the cloud created the server does not
+  create a second one); one that outlasts the retries fails the request;
+- a permanent error, or one server of several failing, fails the request with the cloud's
+  message, deletes every server the request made and its server group (kept when other servers
+  of the system are in it, or another request of the system is under way, or the settings keep
+  failed servers), and releases the reservation;
+- a server found by its key is adopted, not created again (one in ERROR fails the request);
+- only approved (or resumed) requests are provisioned.
+(Against the simulator: tests/integration/control/test_provisioning.py,
+test_provision_crash.py and tests/integration/test_provision_adoption_sim.py.)"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from govcloud.cloud import provision as adapter
+from govcloud.cloud.provision import GroupState, Refs, ServerState
+from govcloud.domain.inventory import QuotaFigure, QuotaInfo, ServerInfo
+from govcloud.domain.provisioning import idempotency_key
+from govcloud.errors import GovCloudError, PermanentError, TemporaryError
+from govcloud.services.provisioning_approval import approve
+from govcloud.services.provisioning_common import ProvisioningContext
+from govcloud.services.provisioning_execution import Provisioner, WorkerSettings, group_name
+from govcloud.services.provisioning_lifecycle import start
+from govcloud.services.provisioning_requests import show, submit, submit_approved
+from govcloud.store import inventory as inv
+from tests.unit.services.provisioning_setup import ADMIN, OPERATOR, context, one_server, seed
+from tests.unit.services.test_provisioning_lifecycle import held
+
+GROUP = group_name("gd-psd", "app")
+Fault = Callable[[], GovCloudError | None]
+
+
+@dataclass
+class Server:
+    id: str
+    site: str
+    name: str
+    key: str
+    status: str = "BUILD"
+
+
+@dataclass
+class FakeCloud:
+    """govcloud.cloud.provision over servers and server groups held in memory. ``faults``
+    maps a call (``create:<name>``, ``active:<name>``, ``project:<site>``, ``read:<site>``) to
+    the errors its next calls raise, in order (None: that call succeeds). ``lose_answer``:
+    the named server's creation goes through, but its answer is lost (a timeout)."""
+
+    servers: dict[str, Server] = field(default_factory=dict)
+    groups: dict[str, tuple[str, str, str, set[str]]] = field(default_factory=dict)
+    faults: dict[str, list[GovCloudError | None]] = field(default_factory=dict)
+    lose_answer: set[str] = field(default_factory=set)
+    error_status: set[str] = field(default_factory=set)  # servers that go to ERROR
+    calls: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _fault(self, what: str) -> None:
+        with self._lock:
+            self.calls.append(what)
+            queue = self.faults.get(what)
+            exc = queue.pop(0) if queue else None
+        if exc is not None:
+            raise exc
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}-{len(self.servers) + len(self.groups) + 1}"
+
+    # the adapter's functions, as provisioning_execution calls them
+    def project(self, conn: Any, site: str, project_id: str, *,
+                request_timeout_s: float | None = None) -> str:
+        self._fault(f"project:{site}")
+        return f"{site}/{project_id}"
+
+    def ensure_group(self, pconn: Any, site: str, name: str, policy: str) -> str:
+        for gid, (g_site, g_name, _, _) in self.groups.items():
+            if (g_site, g_name) == (site, name):
+                return gid
+        gid = self._new_id("group")
+        self.groups[gid] = (site, name, policy, set())
+        return gid
+
+    def resolve(self, conn: Any, site: str, *, flavor: str, image: str,
+                network: str) -> Refs:
+        return Refs(f"id-{flavor}", f"id-{image}", f"id-{network}")
+
+    def find_by_key(self, pconn: Any, site: str, key: str) -> ServerState | None:
+        with self._lock:
+            found = [s for s in self.servers.values() if s.site == site and s.key == key]
+        return ServerState(found[0].id, found[0].status) if found else None
+
+    def create_server(self, pconn: Any, site: str, *, name: str, refs: Refs, key: str,
+                      request_id: int, ordinal: int, group_id: str | None,
+                      volumes: Sequence[int] = (), system: str = "",
+                      department: str = "") -> str:
+        self._fault(f"create:{name}")
+        with self._lock:
+            sid = self._new_id("srv")
+            self.servers[sid] = Server(sid, site, name, key)
+            if group_id is not None:
+                self.groups[group_id][3].add(sid)
+        if name in self.lose_answer:
+            self.lose_answer.discard(name)
+            raise TemporaryError(f"site {site}: creating {name}: timed out")
+        return sid
+
+    def wait_active(self, pconn: Any, site: str, server_id: str, *, timeout_s: float,
+                    interval_s: float = 0.5) -> ServerState:
+        server = self.servers[server_id]
+        self._fault(f"active:{server.name}")
+        if server.name in self.error_status:
+            server.status = "ERROR"
+            raise PermanentError(f"site {site}: server {server_id} went to ERROR: "
+                                 "No valid host was found")
+        server.status = "ACTIVE"
+        return ServerState(server_id, "ACTIVE")
+
+    def delete_server(self, pconn: Any, site: str, server_id: str) -> None:
+        self.calls.append(f"delete:{server_id}")
+        with self._lock:
+            self.servers.pop(server_id, None)
+            for _, _, _, members in self.groups.values():
+                members.discard(server_id)
+
+    def list_groups(self, pconn: Any, site: str, name: str) -> list[GroupState]:
+        return [GroupState(gid, frozenset(members))
+                for gid, (g_site, g_name, _, members) in self.groups.items()
+                if (g_site, g_name) == (site, name)]
+
+    def delete_group(self, pconn: Any, site: str, group_id: str) -> None:
+        self.calls.append(f"delete-group:{group_id}")
+        del self.groups[group_id]
+
+    def read_servers(self, conn: Any, site: str, ids: Sequence[str]) -> list[ServerInfo]:
+        self._fault(f"read:{site}")
+        at = datetime(2026, 12, 1, tzinfo=UTC)
+        return [ServerInfo(id=sid, name=self.servers[sid].name, project_id="p-psd",
+                           status=self.servers[sid].status, flavor_name="gc.c4m8", vcpus=4,
+                           ram_mb=8192, disk_gb=40, created=at, updated=at,
+                           addresses={"prod-net": ("10.1.0.9",)})
+                for sid in ids]
+
+    def read_compute_quotas(self, conn: Any, site: str, project_id: str) -> list[QuotaInfo]:
+        return [QuotaInfo(project_id, {"cores": QuotaFigure(-1, 8)})]
+
+
+class FakeProjects:
+    def __init__(self, fake: FakeCloud) -> None:
+        self.get = fake.project
+
+
+@pytest.fixture
+def cloud(monkeypatch: pytest.MonkeyPatch) -> FakeCloud:
+    fake = FakeCloud()
+    for name in ("ensure_group", "resolve", "find_by_key", "create_server", "wait_active",
+                 "delete_server", "list_groups", "delete_group", "read_servers",
+                 "read_compute_quotas"):
+        monkeypatch.setattr(adapter, name, getattr(fake, name))
+    monkeypatch.setattr(adapter, "ProjectConnections", lambda: FakeProjects(fake))
+    return fake
+
+
+@pytest.fixture
+def ctx(db: Engine) -> Iterator[ProvisioningContext]:
+    seed(db)
+    yield context(db)
+
+
+def provisioner(ctx: ProvisioningContext, refreshed: list[Sequence[str]] | None = None,
+                **settings: Any) -> Provisioner:
+    values: dict[str, Any] = {"retries": 2, "backoff_s": 0.0, "concurrency": 4, **settings}
+    return Provisioner(ctx, connections=lambda: {"PROD": object()},
+                       settings=WorkerSettings(**values),
+                       refresh=None if refreshed is None else refreshed.append,
+                       stop=threading.Event())
+
+
+def approved(ctx: ProvisioningContext, count: int = 2, system: str = "app") -> int:
+    rid = submit(ctx, OPERATOR, one_server(system, count))["id"]
+    approve(ctx, ADMIN, rid)
+    assert isinstance(rid, int)
+    return rid
+
+
+def events(ctx: ProvisioningContext, rid: int, kind: str) -> list[str]:
+    return [e["message"] for e in show(ctx, ADMIN, rid)["events"] if e["kind"] == kind]
+
+
+def inventory_servers(engine: Engine) -> list[str]:
+    srv = inv.table("server")
+    with engine.connect() as conn:
+        return sorted(r.id for r in conn.execute(
+            select(srv.c.id).where(srv.c.deleted_at.is_(None))))
+
+
+def test_success_creates_each_server_once_and_finishes_the_request(
+        ctx: ProvisioningContext, cloud: FakeCloud) -> None:
+    rid = approved(ctx)
+    assert held(ctx.engine) != {}
+    refreshed: list[Sequence[str]] = []
+    out = provisioner(ctx, refreshed).run(rid)
+    assert out is not None and out["state"] == "done"
+    assert sorted((s.name, s.key, s.status) for s in cloud.servers.values()) == [
+        ("app-vm-1", idempotency_key(rid, "PROD", 1), "ACTIVE"),
+        ("app-vm-2", idempotency_key(rid, "PROD", 2), "ACTIVE")]
+    [(site, name, policy, members)] = cloud.groups.values()
+    assert (site, name, policy, members) == ("PROD", GROUP, "anti-affinity", set(cloud.servers))
+    shown = show(ctx, ADMIN, rid)
+    assert [(s["name"], s["status"], s["server_id"] in cloud.servers)
+            for s in sorted(shown["servers"], key=lambda s: s["ordinal"])] == \
+        [("app-vm-1", "active", True), ("app-vm-2", "active", True)]
+    assert events(ctx, rid, "plan") == ["2 servers in PROD"]
+    assert inventory_servers(ctx.engine) == sorted(cloud.servers)  # targeted refresh
+    assert refreshed == [["PROD"]]
+    assert held(ctx.engine) == {}
+
+
+def test_a_temporary_error_is_retried_and_a_lost_answer_creates_no_second_server(
+        ctx: ProvisioningContext, cloud: FakeCloud) -> None:
+    rid = approved(ctx)
+    cloud.faults["create:app-vm-1"] = [TemporaryError("site PROD: 503 Service Unavailable")]
+    cloud.lose_answer.add("app-vm-2")  # created, but the answer timed out
+    out = provisioner(ctx).run(rid)
+    assert out is not None and out["state"] == "done"
+    assert sorted(s.name for s in cloud.servers.values()) == ["app-vm-1", "app-vm-2"]
+    assert cloud.calls.count("create:app-vm-1") == 2
+    assert cloud.calls.count("create:app-vm-2") == 1  # the retry found it by its key
+    retries = events(ctx, rid, "retry")
+    assert sorted(m.split(";")[0] for m in retries) == [
+        "site PROD: 503 Service Unavailable", "site PROD: creating app-vm-2: timed out"]
+    assert all(m.endswith("retry 1 of 2 in 0.0 s") for m in retries)
+
+
+def test_a_temporary_error_that_outlasts_the_retries_fails_the_request_and_cleans_up(
+        ctx: ProvisioningContext, cloud: FakeCloud) -> None:
+    rid = approved(ctx)
+    cloud.faults["create:app-vm-2"] = [TemporaryError("site PROD: connection refused")] * 3
+    out = provisioner(ctx).run(rid)
+    assert out is not None
+    assert (out["state"], out["error"]) == (
+        "failed", "site PROD: connection refused (gave up after 3 attempts)")
+    assert cloud.calls.count("create:app-vm-2") == 3  # the first try and 2 retries
+    assert cloud.servers == {} and cloud.groups == {}  # app-vm-1 deleted, the group too
+    servers = {s["name"]: s for s in show(ctx, ADMIN, rid)["servers"]}
+    assert servers["app-vm-1"]["status"] == "deleted"
+    assert (servers["app-vm-2"]["status"], servers["app-vm-2"]["error"]) == (
+        "failed", "site PROD: connection refused (gave up after 3 attempts)")
+    assert held(ctx.engine) == {}
+
+
+def test_a_permanent_error_on_one_of_several_fails_all_with_the_clouds_message(
+        ctx: ProvisioningContext, cloud: FakeCloud) -> None:
+    rid = approved(ctx, count=3)
+    cloud.error_status.add("app-vm-2")
+    out = provisioner(ctx).run(rid)
+    assert out is not None and out["state"] == "failed"
+    assert out["error"].startswith("site PROD: server ") and \
+        out["error"].endswith(" went to ERROR: No valid host was found")
+    assert cloud.calls.count("active:app-vm-2") == 1  # a permanent error is not retried
+    assert cloud.servers == {} and cloud.groups == {}
+    assert events(ctx, rid, "cleanup")[:1] == ["deleted 3 server(s) this request created"]
+    assert events(ctx, rid, "cleanup")[-1].startswith(f"PROD: deleted server group {GROUP}")
+    assert held(ctx.engine) == {}
+
+
+def test_several_failures_are_counted_in_the_error(ctx: ProvisioningContext,
+                                                   cloud: FakeCloud) -> None:
+    rid = approved(ctx, count=3)
+    cloud.error_status.update({"app-vm-1", "app-vm-3"})
+    out = provisioner(ctx).run(rid)
+    assert out is not None and out["error"].endswith(" (and 1 more failures)")
+
+
+def test_the_group_is_kept_while_other_servers_of_the_system_are_in_it(
+        ctx: ProvisioningContext, cloud: FakeCloud) -> None:
+    gid = cloud.ensure_group(None, "PROD", GROUP, "anti-affinity")
+    cloud.groups[gid][3].add("older-server")  # a server of an earlier request of the system
+    rid = approved(ctx, count=1)
+    cloud.error_status.add("app-vm-1")
+    assert provisioner(ctx).run(rid) is not None
+    assert cloud.servers == {}
+    assert cloud.groups[gid][3] == {"older-server"}
+    assert events(ctx, rid, "cleanup")[-1] == \
+        f"PROD: kept server group {GROUP} (1 other server(s) of the system in it)"
+
+
+def test_the_group_is_kept_while_another_request_of_the_system_is_under_way(
+        ctx: ProvisioningContext, cloud: FakeCloud) -> None:
+    rid = approved(ctx, count=1)
+    # the target of another host of the system, as migrations ask for them: waiting
+    submit_approved(ctx, actor="migration", data=one_server("app"), approver="migration-gate")
+    cloud.error_status.add("app-vm-1")
+    assert provisioner(ctx).run(rid) is not None
+    assert len(cloud.groups) == 1
+    assert events(ctx, rid, "cleanup")[-1] == \
+        f"kept server group {GROUP}: another request of the system is being provisioned"
+
+
+def test_keep_failed_leaves_the_servers_for_inspection(ctx: ProvisioningContext,
+                                                       cloud: FakeCloud) -> None:
+    rid = approved(ctx)
+    cloud.error_status.add("app-vm-1")
+    out = provisioner(ctx, keep_failed=True).run(rid)
+    assert out is not None and out["state"] == "failed"
+    assert sorted(s.name for s in cloud.servers.values()) == ["app-vm-1", "app-vm-2"]
+    assert len(cloud.groups) == 1
+    assert events(ctx, rid, "cleanup") == [
+        "keeping the servers for inspection (provision_keep_failed)"]
+    assert held(ctx.engine) == {}  # the reservation is released all the same
+
+
+def test_a_server_found_by_its_key_is_adopted_and_one_in_error_fails(
+        ctx: ProvisioningContext, cloud: FakeCloud) -> None:
+    rid = approved(ctx)
+    cloud.servers["old-1"] = Server("old-1", "PROD", "app-vm-1", idempotency_key(rid, "PROD", 1),
+                                    status="ACTIVE")
+    out = provisioner(ctx).run(rid)
+    assert out is not None and out["state"] == "done"
+    assert "create:app-vm-1" not in cloud.calls and cloud.calls.count("create:app-vm-2") == 1
+    assert len(cloud.servers) == 2
+    assert [m.split(" (")[0] for m in events(ctx, rid, "adopted")] == \
+        ["PROD: app-vm-1 exists already"]
+
+    other = approved(ctx, count=1, system="db")
+    cloud.servers["bad-1"] = Server("bad-1", "PROD", "db-vm-1", idempotency_key(other, "PROD", 1),
+                                    status="ERROR")
+    out = provisioner(ctx).run(other)
+    assert out is not None
+    assert (out["state"], out["error"]) == (
+        "failed", "site PROD: server bad-1 went to ERROR: no fault given")
+    assert "create:db-vm-1" not in cloud.calls
+    assert "bad-1" not in cloud.servers  # cleaned up as the request's own
+
+
+def test_a_site_not_reached_fails_a_new_request_without_touching_the_cloud(
+        ctx: ProvisioningContext, cloud: FakeCloud) -> None:
+    rid = approved(ctx)
+    cloud.faults["project:PROD"] = [PermanentError("site PROD: project p-psd: 403 Forbidden")]
+    out = provisioner(ctx).run(rid)
+    assert out is not None
+    assert (out["state"], out["error"]) == ("failed", "site PROD: project p-psd: 403 Forbidden")
+    assert not any(c.startswith(("create:", "delete")) for c in cloud.calls)
+    assert events(ctx, rid, "cleanup")[-2:] == [
+        "deleted 0 server(s) this request created",
+        "could not reach PROD to look for leftovers"]
+    assert held(ctx.engine) == {}
+
+
+def test_a_resumed_request_adopts_what_the_previous_worker_created(
+        ctx: ProvisioningContext, cloud: FakeCloud) -> None:
+    rid = approved(ctx)
+    assert start(ctx, rid)  # a worker took it, created app-vm-1, and died
+    cloud.servers["made-1"] = Server("made-1", "PROD", "app-vm-1", idempotency_key(rid, "PROD", 1))
+    out = provisioner(ctx).run(rid)
+    assert out is not None and out["state"] == "done"
+    assert events(ctx, rid, "resumed") != []
+    assert "create:app-vm-1" not in cloud.calls
+    assert "made-1" in cloud.servers and len(cloud.servers) == 2
+    assert cloud.servers["made-1"].status == "ACTIVE"
+
+
+def test_only_an_approved_or_resumed_request_is_provisioned(ctx: ProvisioningContext,
+                                                            cloud: FakeCloud) -> None:
+    waiting = submit(ctx, OPERATOR, one_server("waiting"))["id"]
+    assert provisioner(ctx).run(waiting) is None
+    rid = approved(ctx)
+    assert provisioner(ctx).run(rid) is not None
+    made = dict(cloud.servers)
+    assert provisioner(ctx).run(rid) is None  # done: never again
+    assert cloud.servers == made
+    assert show(ctx, ADMIN, waiting)["state"] == "submitted"
+
+
+def test_a_failed_inventory_refresh_leaves_the_request_done(ctx: ProvisioningContext,
+                                                            cloud: FakeCloud) -> None:
+    rid = approved(ctx)
+    cloud.faults["read:PROD"] = [PermanentError("site PROD: reading new servers: 500")]
+    out = provisioner(ctx).run(rid)
+    assert out is not None and out["state"] == "done"
+    assert inventory_servers(ctx.engine) == []
+    assert events(ctx, rid, "inventory") == [
+        "PROD: targeted refresh failed (site PROD: reading new servers: 500); "
+        "the next sync adds them"]
