@@ -108,7 +108,8 @@ def cmd_survey(args: argparse.Namespace) -> int:
                 rows.append((h.host, "UNREACHABLE", "-", "-", "-", "-", h.error or ""))
                 continue
             rows.append((h.host, f"{h.os_id} {h.os_version}", str(h.cpus),
-                         f"{h.ram_mb} MB", _size(h.data_bytes),
+                         "-" if h.ram_mb is None else f"{h.ram_mb / 1024:,.1f} GiB",
+                         _size(h.data_bytes),
                          ",".join(str(p) for p in h.listening[:8]),
                          f"{len(h.connections)} connections, {len(h.mounts)} "
                          f"network mounts"))

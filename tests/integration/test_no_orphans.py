@@ -131,7 +131,11 @@ def test_demo_leaves_no_process_behind(tmp_path: Path, stop: signal.Signals) -> 
                 again.wait()
 
 
-def test_sim_serve_stops_on_hangup(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT,
+                                  signal.SIGKILL], ids=lambda s: signal.Signals(s).name)
+def test_sim_serve_leaves_no_process_behind(tmp_path: Path, stop: signal.Signals) -> None:
+    """`govcloud sim serve` on its own: a hang-up, `kill` or Ctrl-C stops it cleanly (status
+    0, not killed by the signal), and nothing it started outlives it, whatever the signal."""
     ready = tmp_path / "sim.ready"
     proc = subprocess.Popen(
         [sys.executable, "-m", "govcloud.cli", "sim", "serve", "--scale", "small", "--port",
@@ -142,12 +146,15 @@ def test_sim_serve_stops_on_hangup(tmp_path: Path) -> None:
         while not ready.exists():
             assert proc.poll() is None and time.monotonic() < deadline, "no simulator"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGHUP)
-        assert proc.wait(timeout=30) == 0  # stopped cleanly, not killed by the signal
+        started = children_of(proc.pid) | {proc.pid}
+        proc.send_signal(stop)
+        code = proc.wait(timeout=30)
+        wait_gone(started, f"`govcloud sim serve` after {stop.name}")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    assert code == (-signal.SIGKILL if stop == signal.SIGKILL else 0)
 
 
 # A test run that starts what the suite's fixtures start — a simulator process, an sshd
@@ -185,8 +192,8 @@ HARNESS = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL],
-                         ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize("stop", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT,
+                                  signal.SIGKILL], ids=lambda s: signal.Signals(s).name)
 def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Signals) -> None:
     (tmp_path / "test_harness.py").write_text(HARNESS)
     env = clean_env(tmp_path)
@@ -215,7 +222,8 @@ def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Sign
         pids = json.loads(pids_file.read_text())
         started = children_of(run.pid)
         assert set(pids.values()) <= started and all(alive(p) for p in pids.values())
-        run.send_signal(stop)  # Ctrl-C, or the run killed outright
+        # Ctrl-C; its terminal closed; `kill`; or the run killed outright
+        run.send_signal(stop)
         try:
             run.wait(timeout=READY_TIMEOUT)
         except subprocess.TimeoutExpired:

@@ -5,6 +5,7 @@ should show."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from govcloud.client import ApiClient
+from tests.integration.test_no_orphans import children_of, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +132,20 @@ def test_demo_console_in_tmux(tmux: tuple[Tmux, Path]) -> None:
     screen = t.wait(lambda s: "DEMO-EXIT=" in s, "the demo to stop", 60)
     assert "DEMO-EXIT=0" in screen and "console closed" in screen
     assert "Traceback" not in screen
+
+
+def test_demo_console_ends_with_its_terminal(tmux: tuple[Tmux, Path]) -> None:
+    """The terminal closed under the open console (``tmux kill-session``: the hang-up a
+    dropped SSH session also sends): the demo stops in order as on ``q`` and leaves no
+    process behind, its simulator included (issue 24)."""
+    t, root = tmux
+    t.wait(lambda s: "Overview" in s and "If PROD is lost" in s, "the overview", 120)
+    pane = int(t.run("list-panes", "-t", "demo", "-F", "#{pane_pid}").strip())
+    started = children_of(pane)
+    ready = root / "demo" / "sim.ready"
+    sim_pid = json.loads(ready.read_text())["pid"]
+    assert sim_pid in started
+    t.run("kill-session", "-t", "demo")
+    wait_gone(started | {pane}, "the demo after its terminal closed")
+    # stopped in order, not just killed: the demo itself removes the ready file on its way out
+    assert not ready.exists()

@@ -326,7 +326,7 @@ def test_migrate_text(plane: FakePlane, capsys: pytest.CaptureFixture[str]) -> N
     code, out, _ = run(capsys, "migrate", "survey", "--department", "gd-tax", "--host", "tax-db1")
     assert code == 1 and plane.sent[-1][3] == {"department": "gd-tax", "hosts": ["tax-db1"]}
     rows = [line.split() for line in out.splitlines()[1:]]
-    assert rows[0][:7] == ["tax-web1", "rocky", "8.9", "4", "8192", "MB", "3"]
+    assert rows[0][:7] == ["tax-web1", "rocky", "8.9", "4", "8.0", "GiB", "3"]
     assert rows[1] == ["tax-db1", "UNREACHABLE", "-", "-", "-", "-", "timed", "out"]
     code, out, _ = run(capsys, "migrate", "plan", "--department", "gd-tax", "--first-window",
                        "2026-12-12T01:00:00+00:00")
