@@ -149,7 +149,7 @@ def _text(data: Mapping[str, Any], key: str, where: str, *, pattern: re.Pattern[
         raise _problem(f"{where}{key}", f"contains control characters "
                                         f"({describe_controls(found)})",
                        "retype it without control or invisible characters")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise _problem(f"{where}{key}", f"{value!r} is not a valid name", hint)
     return value
 
