@@ -7,6 +7,7 @@ Registered by ``govcloud.cli``; errors are reported there (message, hint, exit c
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -419,6 +420,18 @@ def identifier(what: str) -> Callable[[str], str]:
     return check
 
 
+def finite(value: str) -> float:
+    """An argparse ``type`` for a number of days, hours or seconds: ``inf`` and ``nan`` are a
+    usage error (exit 2), not an unexpected error when the number is sent as JSON."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number")
+    return number
+
+
 def _group(commands: Any, name: str, help_: str) -> Any:
     group = commands.add_parser(name, help=help_, description=help_)
     return group.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
@@ -473,7 +486,7 @@ def _register_principals(commands: Any) -> None:
                    help="the person behind it (for ci: the person accountable)")
     p.add_argument("--city", help="for --role city-operator")
     p.add_argument("--department", help="for --role department-viewer")
-    p.add_argument("--ttl-days", type=float, default=90.0, help="token lifetime (default 90)")
+    p.add_argument("--ttl-days", type=finite, default=90.0, help="token lifetime (default 90)")
     p.add_argument("--no-expiry", action="store_true", help="the token never expires")
     p = _cmd(sub, "approve", cmd_principals_approve, "approve a pending principal (you must "
              "be another person than the one who issued its token)")
@@ -481,7 +494,7 @@ def _register_principals(commands: Any) -> None:
     p = _cmd(sub, "rotate", cmd_principals_rotate, "issue a principal a new token; prints it, "
              "once (the old one stops working)")
     p.add_argument("name", type=identifier("principal name"))
-    p.add_argument("--ttl-days", type=float, default=90.0, help="token lifetime (default 90)")
+    p.add_argument("--ttl-days", type=finite, default=90.0, help="token lifetime (default 90)")
     p.add_argument("--no-expiry", action="store_true", help="the token never expires")
     p = _cmd(sub, "list", cmd_principals_list, "list the principals")
     p.add_argument("--role", choices=[r.value for r in Role])

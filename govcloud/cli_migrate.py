@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from govcloud.api.models import RunStarted, WaveEvents
-from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo, identifier
+from govcloud.cli_control import (
+    _client,
+    _cmd,
+    _group,
+    _print_json,
+    _table,
+    echo,
+    finite,
+    identifier,
+)
 from govcloud.client import ApiClient, as_json
 from govcloud.domain.text import printable
 from govcloud.errors import InvalidInput
@@ -292,7 +301,7 @@ def register(commands: Any) -> None:
     p.add_argument("--department", required=True)
     p.add_argument("--first-window", help="ISO time of the first window (default: next "
                                           "Saturday 01:00 UTC)")
-    p.add_argument("--window-hours", type=float, default=4.0)
+    p.add_argument("--window-hours", type=finite, default=4.0)
     p.add_argument("--every-days", type=int, default=7)
     p.add_argument("--max-hosts", type=int, default=10)
     p = _cmd(sub, "waves", cmd_waves, "list waves")

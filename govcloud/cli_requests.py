@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from govcloud.api.models import ProvisionRequest, RequestDetail, Submitted
-from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
+from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo, finite
 from govcloud.client import ApiClient, as_json
 from govcloud.domain.text import printable
 
@@ -190,7 +190,7 @@ def register(commands: Any) -> None:
     p.add_argument("--follow", action="store_true",
                    help="print progress until the request is final (exit code as "
                         "`provision apply --wait`)")
-    p.add_argument("--timeout", type=float, default=None, help="stop following after S "
+    p.add_argument("--timeout", type=finite, default=None, help="stop following after S "
                                                                "seconds (exit 24)")
     p = _cmd(sub, "approve", cmd_approve, "approve (bureau-admin; reserves capacity)",
              json_=True)
@@ -209,5 +209,5 @@ def register(commands: Any) -> None:
     p.add_argument("file")
     p.add_argument("--wait", action="store_true",
                    help="wait for approval (or auto-approval) and provisioning")
-    p.add_argument("--timeout", type=float, default=3600.0,
+    p.add_argument("--timeout", type=finite, default=3600.0,
                    help="give up waiting after S seconds (default 3600; exit 24)")

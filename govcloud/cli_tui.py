@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from govcloud.cli_control import _cmd
+from govcloud.cli_control import _cmd, finite
 from govcloud.errors import InvalidInput
 
 
@@ -62,7 +62,7 @@ def register(commands: Any) -> None:
     p.add_argument("--lang", choices=("en", "zh"), default="en", help="label language")
     p.add_argument("--view", default="overview", help="the view to open first "
                    "(overview, departments, sites, servers, whatif, audit)")
-    p.add_argument("--refresh", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--refresh", type=finite, default=10.0, metavar="SECONDS",
                    help="seconds between background refreshes (default 10)")
 
 

@@ -7,7 +7,7 @@ import re
 import sys
 from typing import TextIO
 
-from govcloud.domain.text import printable_lines
+from govcloud.domain.text import printable, printable_lines
 
 _SECRET_KEYS = r"(?:password|passwd|secret|token|api[_-]?key|credential|auth[_-]?key)"
 
@@ -49,9 +49,13 @@ class RedactingFilter(logging.Filter):
 
 
 class EscapingFormatter(logging.Formatter):
-    """Log lines with control characters escaped (``printable_lines``): a message quoting a
-    reason, a host's answer or a cloud's error must not act on the terminal (or the log
-    viewer) it is written to; a traceback keeps its line breaks."""
+    """Log lines with control characters escaped: a message quoting a reason, a host's answer
+    or a cloud's error must not act on the terminal (or the log viewer) it is written to, nor
+    add a line that looks like another record (its newlines too are escaped, ``printable``);
+    a traceback keeps its line breaks (``printable_lines``)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         return printable_lines(super().format(record))

@@ -86,8 +86,9 @@ def cursor(description: str) -> Any:
 
 # --- strings --------------------------------------------------------------------------------
 
-Name = Annotated[str, Field(max_length=MAX_NAME), PLAIN_LINE]
-"""A name, code or id in a body (at most ``MAX_NAME`` characters, no control characters)."""
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), PLAIN_LINE]
+"""A name, code or id in a body (1 to ``MAX_NAME`` characters, no control characters): an
+empty one is bad input (422), never looked up as a thing that is not there (404)."""
 Line = Annotated[str, Field(max_length=MAX_LINE), PLAIN_LINE]
 """One line of text in a body: a reason, a fingerprint (at most ``MAX_LINE``; no control
 characters: ``govcloud.api.fields``)."""

@@ -233,7 +233,7 @@ class _Checker:
         return value
 
     def code(self, value: str, where: str) -> bool:
-        if CODE_PATTERN.match(value) and "--" not in value:
+        if CODE_PATTERN.fullmatch(value) and "--" not in value:
             return True
         self.add(where, f"{value!r} is not a valid code",
                  "use 2-32 lower-case letters, digits and single '-', starting with a letter "
@@ -303,11 +303,11 @@ class _Checker:
                 if not name.strip():
                     ok = False
                     self.add(f"{where}.name", "is empty", "give the person's name")
-            if phone is not None and not _PHONE.match(phone):
+            if phone is not None and not _PHONE.fullmatch(phone):
                 ok = False
                 self.add(f"{where}.phone", f"{phone!r} is not a phone number",
                          "digits with optional leading '+', spaces and '-', e.g. +86 20 8000 1234")
-            if email is not None and not _EMAIL.match(email):
+            if email is not None and not _EMAIL.fullmatch(email):
                 ok = False
                 self.add(f"{where}.email", f"{email!r} is not an e-mail address",
                          "write it as name@domain")

@@ -57,7 +57,7 @@ def check_address(value: Any, where: str, var: str = "ansible_host") -> str:
         except ValueError:
             pass
         labels = text[:-1].split(".") if text.endswith(".") else text.split(".")
-        if len(text) <= 253 and all(_LABEL.match(x) for x in labels):
+        if len(text) <= 253 and all(_LABEL.fullmatch(x) for x in labels):
             return text
     raise InvalidInput(f"{where}: {var} {_shown(value)} is not a host name, an IPv4 or an "
                        "IPv6 address",
@@ -67,7 +67,7 @@ def check_address(value: Any, where: str, var: str = "ansible_host") -> str:
 
 def check_user(value: Any, where: str, var: str = "ansible_user") -> str:
     """``value`` if it is a POSIX user name (``^[a-z_][a-z0-9_-]{0,31}$``), else raise."""
-    if isinstance(value, str) and _USER.match(value):
+    if isinstance(value, str) and _USER.fullmatch(value):
         return value
     raise InvalidInput(f"{where}: {var} {_shown(value)} is not a user name",
                        hint="lower-case letters, digits, '_' and '-', starting with a letter "
@@ -285,11 +285,11 @@ def parse_inventory(data: Any, *, where: str = "inventory",
 def _host(name: str, v: Mapping[str, Any], groups: Sequence[str], where: str,
           department: str | None) -> LegacyHost:
     here = f"{where}: host {name}"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInput(f"{here}: invalid host name",
                            hint="letters, digits, '.', '_' and '-', at most 63 characters")
     dept = str(v.get("govcloud_department") or department or "")
-    if not _CODE.match(dept):
+    if not _CODE.fullmatch(dept):
         raise InvalidInput(f"{here}: govcloud_department is missing or invalid ({dept!r})",
                            hint="set govcloud_department under all.vars, e.g. gd-psd")
     if department is not None and dept != department:
@@ -313,7 +313,7 @@ def _host(name: str, v: Mapping[str, Any], groups: Sequence[str], where: str,
     target = v.get("govcloud_target")
     root = check_path(v.get("govcloud_root") or "/", here, "govcloud_root")
     service = _str_or_none(v.get("govcloud_service"), here, "service")
-    if service is not None and not _UNIT.match(service):
+    if service is not None and not _UNIT.fullmatch(service):
         raise InvalidInput(f"{here}: govcloud_service {_shown(service)} is not a service "
                            "(unit) name",
                            hint="letters, digits and '@_.:-\\', not starting with '-'")

@@ -158,7 +158,7 @@ def _text(data: Mapping[str, Any], key: str, where: str, *, pattern: re.Pattern[
         raise _problem(f"{where}{key}", f"is {len(value)} characters long, at most "
                                         f"{max_length} are allowed", hint)
     _refuse_controls(value, f"{where}{key}", multiline=pattern is None)
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise _problem(f"{where}{key}", f"{value!r} is not a valid name", hint)
     return value
 

@@ -174,7 +174,7 @@ class Principal:
         except ValueError:
             raise InvalidInput(f"unknown role {self.role!r}",
                                hint="roles: " + ", ".join(r.value for r in Role)) from None
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise InvalidInput(
                 f"invalid principal name {self.name!r}",
                 hint="use lower-case letters, digits, '.', '_', '@' or '-', "
@@ -190,7 +190,7 @@ class Principal:
                 hint="use --department CODE with --role department-viewer, "
                      "and not with other roles")
         for label, value in (("city", self.city), ("department", self.department)):
-            if value is not None and not _CODE.match(value):
+            if value is not None and not _CODE.fullmatch(value):
                 raise InvalidInput(f"principal {self.name}: invalid {label} code {value!r}",
                                    hint="codes are lower-case, e.g. guangzhou or gd-psd")
         object.__setattr__(self, "person", person_name(self.person or self.name))

@@ -31,7 +31,7 @@ class Site:
     role: SiteRole
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise InvalidInput(
                 f"invalid site name {self.name!r}",
                 hint="use letters, digits, '-', '_' or '.', at most 63 characters (e.g. PROD)",

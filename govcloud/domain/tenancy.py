@@ -452,7 +452,7 @@ def plan(catalogue: Catalogue, observed: Sequence[ObservedSite]) -> TenancyPlan:
         raise ValueError(f"sites observed twice: {names}")
     drafts = {o.site: _SiteDraft(o.site) for o in observed}
     for dept in catalogue:
-        if not CODE_PATTERN.match(dept.code):  # parse_department guarantees it; be sure
+        if not CODE_PATTERN.fullmatch(dept.code):  # parse_department guarantees it; be sure
             raise ValueError(f"bad department code {dept.code!r}")
         _plan_department(dept, observed, drafts)
     return TenancyPlan(sites=tuple(drafts[n].freeze() for n in names),

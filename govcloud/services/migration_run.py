@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
+from govcloud.domain.limits import text_digest
 from govcloud.domain.waves import STEPS, Step, StepStatus, next_step, past_cutover
 from govcloud.errors import ConflictError, GovCloudError, InvalidInput, PermanentError
 from govcloud.logging import redact
@@ -406,12 +407,16 @@ def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Eve
     beat.start()
     status = "failed"
     w = _load(ctx, wave_id)
+    rec = Recorder(ctx, wave_id)
     if window_override is not None:
+        # the reason stays with the wave (its event log); the chain keeps its digest
+        reason = str(window_override.get("reason") or "")
+        rec.event("run", run_id, event="window_override",
+                  message=f"run outside the maintenance window by {actor}: {reason}")
         _audit(ctx, actor, "migrate.window_override", w.department,
-               {**window_override, "run": run_id})
+               {**window_override, "reason": text_digest(reason), "run": run_id})
     _audit(ctx, actor, "migrate.run", w.department, {"wave": wave_id, "run": run_id,
                                                      "hook": hook})
-    rec = Recorder(ctx, wave_id)
     try:
         with write_session(ctx.engine) as session:
             wave = repo.get_wave(session, wave_id)

@@ -138,6 +138,10 @@ def test_contacts_are_checked_one_by_one() -> None:
                 {"name": "李\u200b丽", "phone": "+86 20 8000 1234", "email": "a@b.example"}]
     found = problems(doc(contacts=contacts))
     assert set(found) == {"contacts[0].phone", "contacts[0].email", "contacts[1].name"}
+    # a regex's $ also matches before a final newline: the whole value must match
+    found = problems(doc(contacts=[{"name": "王建国", "phone": "+86 20 8000 1234\n",
+                                    "email": "ops@tax.gd-gov.example\n"}]))
+    assert set(found) == {"contacts[0].phone", "contacts[0].email"}
 
 
 def test_city_entries_name_themselves() -> None:

@@ -137,6 +137,25 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 2
 
 
+@pytest.mark.parametrize("argv", [
+    ["principals", "add", "x", "--role", "ci", "--person", "P Q", "--ttl-days", "inf"],
+    ["principals", "add", "x", "--role", "ci", "--person", "P Q", "--ttl-days", "1e400"],
+    ["principals", "rotate", "x", "--ttl-days", "nan"],
+    ["migrate", "plan", "gd-tax", "--window-hours", "Infinity"],
+    ["request", "show", "1", "--follow", "--timeout", "nan"],
+    ["provision", "apply", "f.yaml", "--timeout=-inf"],
+    ["tui", "--refresh", "nan"],
+])
+def test_a_number_that_is_not_finite_is_a_usage_error(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 17 item 8: `--ttl-days inf` was sent, failed to encode as JSON and exited 1
+    # ("unexpected ValueError") instead of 2
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert "is not a finite number" in capsys.readouterr().err
+
+
 def test_sim_gets_every_remaining_argument(capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[list[str]] = []

@@ -95,6 +95,12 @@ def test_log_lines_escape_control_characters_but_keep_traceback_lines() -> None:
         assert "rollback w1\\x1b]0;pwned\\x07: gone\\r\\u202eok" in out
         assert "ValueError: bad \\x1b[2J" in out and "Traceback" in out
         assert not any(c in out for c in "\x1b\x07\r\u202e")
+        # a value with a newline cannot forge a record of its own (issue 17 item 4's class)
+        stream.seek(0)
+        stream.truncate()
+        log.warning("no site named %s", "x\n2026-12-07 09:00:00,000 ERROR govcloud.audit: forged")
+        assert stream.getvalue().count("\n") == 1
+        assert "x\\n2026-12-07 09:00:00,000 ERROR govcloud.audit: forged" in stream.getvalue()
     finally:
         for h in list(root.handlers):
             if h not in before:

@@ -27,6 +27,13 @@ def inv(**host: Any) -> dict[str, Any]:
     ({"ansible_host": "-oProxyCommand=x"}, "not a host name"),
     ({"ansible_host": "db1.psd.gov\nevil ssh-ed25519 AAAA"}, "ansible_host"),
     ({"ansible_host": "a b"}, "ansible_host"),
+    ({"ansible_host": "db1.psd.gov\n"}, "ansible_host"),  # $ matches before a final newline
+    ({"ansible_user": "root\n"}, "ansible_user"),
+    ({"govcloud_target": {"address": "10.0.0.9\n"}}, "target address"),
+    ({"govcloud_target": {"address": "db2\n"}}, "target address"),
+    ({"govcloud_target": {"address": "10.0.0.9", "user": "ops\n"}}, "target user"),
+    ({"govcloud_service": "sshd\n"}, "govcloud_service"),
+    ({"govcloud_department": "gd-psd\n"}, "govcloud_department"),
     ({"ansible_host": "host-.psd.gov"}, "ansible_host"),
     ({"ansible_host": "fe80::1%-oProxyCommand=x"}, "ansible_host"),
     ({"ansible_user": "-oProxyCommand=touch /tmp/x"}, "ansible_user"),
@@ -48,6 +55,13 @@ def test_hostile_values_are_refused_naming_host_and_variable(host: dict[str, Any
         parse_inventory(inv(**host))
     assert "psd-db1" in err.value.message and words in err.value.message
     assert "\n" not in err.value.message and "\x1b" not in err.value.message
+
+
+def test_a_host_name_with_a_final_newline_is_refused() -> None:
+    data = inv()
+    data["all"]["hosts"] = {"psd-db1\n": data["all"]["hosts"]["psd-db1"]}
+    with pytest.raises(InvalidInput, match="invalid host name"):
+        parse_inventory(data)
 
 
 @pytest.mark.parametrize("address", ["10.20.1.11", "db1.psd.gov", "DB-1.example.",

@@ -201,6 +201,11 @@ def test_roles_parse_from_strings() -> None:
     ({"name": "", "role": Role.OPERATOR}, "invalid principal name"),
     ({"name": "a b", "role": Role.OPERATOR}, "invalid principal name"),
     ({"name": "x" * 65, "role": Role.OPERATOR}, "invalid principal name"),
+    # a regex's $ also matches before a final newline: the whole value must match
+    ({"name": "admin2\n", "role": Role.OPERATOR}, "invalid principal name"),
+    ({"name": "x", "role": Role.DEPARTMENT_VIEWER, "department": "gd-psd\n"},
+     "department code"),
+    ({"name": "x", "role": Role.CITY_OPERATOR, "city": "guangzhou\n"}, "city code"),
     ({"name": "x", "role": Role.CITY_OPERATOR}, "city"),
     ({"name": "x", "role": Role.OPERATOR, "city": "guangzhou"}, "city"),
     ({"name": "x", "role": Role.DEPARTMENT_VIEWER}, "department"),

@@ -21,7 +21,8 @@ def test_roles_parse_from_their_config_values() -> None:
     assert [r.value for r in SiteRole] == ["production", "same-city-dr", "remote-dr", "city"]
 
 
-@pytest.mark.parametrize("name", ["", " PROD", "PROD SITE", "-x", "a" * 64])
+@pytest.mark.parametrize("name", ["", " PROD", "PROD SITE", "-x", "a" * 64,
+                                  "PROD\n"])
 def test_bad_site_names_are_rejected(name: str) -> None:
     with pytest.raises(InvalidInput) as info:
         Site(name, "c", "r", SiteRole.CITY)

@@ -124,6 +124,23 @@ def test_a_field_over_its_length_is_422_naming_it(plane: Plane, path: str,
     assert _audit_count(plane) == before
 
 
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/sync", {"sites": [""]}, "sites"),
+    ("/migrate/signoff", {"department": ""}, "department"),
+    ("/migrate/survey", {"department": "gd-psd", "hosts": [""]}, "hosts"),
+    ("/migrate/rollback", {"target": ""}, "target"),
+    ("/hosts/import", {"text": "all: {}", "name": ""}, "name"),
+])
+def test_an_empty_name_is_422_naming_it(plane: Plane, path: str, body: dict[str, Any],
+                                        field: str) -> None:
+    # `govcloud sync --site ''` was answered "no site named ''" (404, exit 4): an empty name
+    # is bad input (issue 17 item 8: bad values are 4xx with the error body, CLI exit 2)
+    before = _audit_count(plane)
+    error = _error(_post(plane, path, content=json.dumps(body)), 422)
+    assert field in error["message"] and "at least 1 character" in error["message"]
+    assert _audit_count(plane) == before
+
+
 @pytest.mark.parametrize(("path", "params"), [
     ("/servers", {"department": "d" * (MAX_NAME + 1)}),
     ("/capacity", {"flavor": "f" * (MAX_NAME + 1)}),

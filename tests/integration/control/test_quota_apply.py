@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import text
 
 from govcloud.client import ApiClient
 from govcloud.cloud.connect import connect
@@ -95,6 +96,13 @@ def test_tenants_apply_lowering_a_quota_bounds_concurrent_approvals_at_once(
     applied = plane.admin.post("/tenants/apply", department=["gd-agri"])
     assert any(c["action"] == "tenancy.quota.set" and c["after"].get("cores") == used + room
                for c in applied["changes"]), applied
+    # the limit govcloud set is the stored one at once (no sync ran): the figure approvals
+    # place against, besides the catalogue's own cap (each alone would pass what follows)
+    with plane.engine.connect() as db:
+        stored = db.execute(text('SELECT "limit" FROM quota_usage WHERE site = :site AND '
+                                 "project_id = :project AND resource = 'cores'"),
+                            {"site": "PROD", "project": project.id}).scalar_one()
+    assert stored == used + room
     _, operator = plane.principal("operator")
     ids = [operator.post("/requests", request("gd-agri", f"agri{i}"))["id"] for i in range(12)]
     ok: list[int] = []
