@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from govcloud.client import as_json
+from govcloud.domain.catalogue import QUOTA_FIELDS
 from govcloud.domain.text import check_identifier, printable, printable_lines, safe_json
 from govcloud.errors import InvalidInput, PermanentError
 
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
     from govcloud.api.models import NewToken, QuotaUse
     from govcloud.client import ApiClient
 
-_QUOTAS = ("cores", "ram_mb", "instances", "volumes", "gigabytes", "ports")
-_QUOTA_HEADERS = {"ram_mb": "RAM GIB"}  # RAM is shown in GiB everywhere (docs/capacity.md)
+_QUOTAS = QUOTA_FIELDS  # every quota the catalogue sets, server groups included
+_QUOTA_HEADERS = {"ram_mb": "RAM GIB",  # RAM is shown in GiB everywhere (docs/capacity.md)
+                  "server_groups": "GROUPS", "server_group_members": "GROUP MEMBERS"}
 
 
 def _quota_cell(name: str, figure: QuotaUse) -> str:

@@ -54,7 +54,8 @@ DEPARTMENT = {
     "contacts": [{"name": "Chen Jing", "phone": None, "email": "chen@example.gov.cn"}],
     "sites": [{"site": "PROD", "project_id": "p1", "desired": {"cores": 100},
                "quotas": {"cores": {"limit": 100, "in_use": 12},
-                          "ram_mb": {"limit": 204800, "in_use": 8192}},
+                          "ram_mb": {"limit": 204800, "in_use": 8192},
+                          "server_group_members": {"limit": 10, "in_use": 3}},
                "in_sync": True, "servers": {"total": 3, "by_status": {"ACTIVE": 2, "ERROR": 1}},
                "error": None},
               {"site": "DR-REMOTE", "project_id": None, "desired": None, "quotas": {},
@@ -287,8 +288,11 @@ def test_tenancy_and_department_text(plane: FakePlane,
     lines = out.splitlines()
     assert lines[0] == ("gd-psd  省公安厅 Public Security  (provincial, city guangzhou, "
                         "DR level 6)")
-    assert lines[2].split() == ["PROD", "p1", "12/100", "8/200", "-", "-", "-", "-",
-                                "ACTIVE", "2,", "ERROR", "1"]
+    assert lines[1].split() == ["SITE", "PROJECT", "CORES", "RAM", "GIB", "INSTANCES",
+                                "VOLUMES", "GIGABYTES", "PORTS", "GROUPS", "GROUP", "MEMBERS",
+                                "SERVERS"]
+    assert lines[2].split() == ["PROD", "p1", "12/100", "8/200", "-", "-", "-", "-", "-",
+                                "3/10", "ACTIVE", "2,", "ERROR", "1"]
     assert lines[3].split()[:5] == ["DR-REMOTE", "error:", "cannot", "reach", "the"]
 
 
