@@ -1,6 +1,10 @@
 """Disaster recovery: ``GET /dr/posture`` — every system's protection judged against its DR
 level, with the totals per department, per city and over everything shown (docs/dr.md).
 
+The posture is the plane's held one (``services.dr_posture_held``: judged again in the
+background when the store changed or it is a minute old; ``at`` says when), narrowed to the
+caller's departments.
+
 RBAC: open to every principal who may view departments somewhere, narrowed to the departments
 it may see (``services.access.scope_of``): a department-viewer sees its own department, a
 city-operator its city's, the bureau and operators all. A department or city it may not see is
@@ -19,8 +23,7 @@ from govcloud.api.deps import get_catalogue, get_plane, require
 from govcloud.api.models import DrPosture, answers
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import access
-from govcloud.services.dr_posture import Posture, SystemPosture, Totals, dr_posture
-from govcloud.services.inventory import rbac_city
+from govcloud.services.dr_posture import Posture, SystemPosture, Totals
 
 router = APIRouter(tags=["dr"])
 
@@ -76,7 +79,4 @@ def posture(request: Request,
     catalogue = get_catalogue(plane)
     departments = access.scope_of(principal, catalogue, Action.VIEW_DEPARTMENT,
                                   department=department, city=city)
-    answer = dr_posture(plane.engine, plane.settings.protection_policy(), plane.sites,
-                        plane.clock(), departments=departments,
-                        cities={d.code: rbac_city(d) for d in catalogue})
-    return posture_json(answer)
+    return posture_json(plane.dr_posture.posture(departments))

@@ -17,7 +17,8 @@ from govcloud.client import ApiClient, as_json
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.store.engine import write_begin
 from govcloud.store.tables import utcnow
-from tests.unit.services.test_dr_posture import NOW, protected, request
+from tests.unit.services.test_dr_posture import NOW, drill, protected, request
+from tests.waiting import wait_until
 
 from .conftest import Plane
 from .test_openapi_contract import _Answers
@@ -159,6 +160,19 @@ def test_a_filter_given_twice_or_misspelt_is_refused(seeded: Plane) -> None:
         seeded.admin.get("/dr/posture", department=["gd-tax", "gd-psd"])
     with pytest.raises(InvalidInput, match="not a parameter"):
         seeded.admin.get("/dr/posture", departmnet="gd-tax")
+
+
+def test_a_new_drill_shows_once_the_held_posture_is_rebuilt(seeded: Plane) -> None:
+    """The server holds the judged posture and rebuilds it when the store changed."""
+    seeded.admin.dr_posture()
+    with write_begin(seeded.engine) as conn:
+        drill(conn, "shenzhen", "web", NOW.replace(hour=1))
+
+    def drilled_today() -> bool:
+        (web,) = seeded.admin.dr_posture(department="shenzhen").systems
+        return web.last_drill is not None and web.last_drill.at.startswith("2026-12-07T01")
+
+    wait_until(drilled_today, what="the new drill in the posture")
 
 
 # --- the CLI ------------------------------------------------------------------------------------
