@@ -3,7 +3,8 @@ level, with the totals per department, per city and over everything shown (docs/
 
 The posture is the plane's held one (``services.dr_posture_held``: judged again in the
 background when the store changed or it is a minute old; ``at`` says when), narrowed to the
-caller's departments.
+caller's departments; the whole province's answer (megabytes) is encoded through the model
+once per held posture and sent as it is.
 
 RBAC: open to every principal who may view departments somewhere, narrowed to the departments
 it may see (``services.access.scope_of``): a department-viewer sees its own department, a
@@ -16,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from govcloud.api.contract import name_query
 from govcloud.api.deps import get_catalogue, get_plane, require
@@ -67,6 +68,12 @@ def posture_json(posture: Posture) -> dict[str, Any]:
             "province": _totals(posture.province)}
 
 
+def _encoded(posture: Posture) -> bytes:
+    """The answer as FastAPI would send it through ``answers(DrPosture)``."""
+    model = DrPosture.model_validate(posture_json(posture))
+    return model.model_dump_json(exclude_unset=True).encode()
+
+
 @router.get("/dr/posture", **answers(DrPosture),
             summary="DR posture: each system's verdict, copies, RPO and last drill; totals")
 def posture(request: Request,
@@ -74,9 +81,11 @@ def posture(request: Request,
                                                             scoped=True))],
             department: Annotated[str | None, name_query("only this department")] = None,
             city: Annotated[str | None, name_query("only the departments of this city")] = None
-            ) -> dict[str, Any]:
+            ) -> Any:
     plane = get_plane(request)
     catalogue = get_catalogue(plane)
     departments = access.scope_of(principal, catalogue, Action.VIEW_DEPARTMENT,
                                   department=department, city=city)
+    if departments is None:  # the whole province: its answer is encoded once per posture
+        return Response(plane.dr_posture.encoded(_encoded), media_type="application/json")
     return posture_json(plane.dr_posture.posture(departments))

@@ -11,6 +11,7 @@ Only the first read waits for a build; the answer's ``at`` says when it was judg
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,10 +75,23 @@ class PostureBuilder:
 
 
 class HeldPostures(HeldSnapshots[HeldPosture]):
-    """The held posture; ``posture(departments)`` narrows it to those (None: all)."""
+    """The held posture; ``posture(departments)`` narrows it to those (None: all), and
+    ``encoded(encode)`` is the whole posture's answer, encoded once per held posture."""
 
     def __init__(self, builder: PostureBuilder, *, max_age_s: float = MAX_AGE_S) -> None:
         super().__init__(builder, max_age_s=max_age_s, name="dr-posture")
+        self._encoded: tuple[HeldPosture, bytes] | None = None
+        self._encoding = threading.Lock()
+
+    def encoded(self, encode: Callable[[Posture], bytes]) -> bytes:
+        """``encode(posture)`` of the whole held posture, kept until another is held (the
+        province's answer is megabytes: encoding it again for every read would cost more than
+        the target for the whole answer)."""
+        held = self.current()
+        with self._encoding:
+            if self._encoded is None or self._encoded[0] is not held:
+                self._encoded = (held, encode(held.posture))
+            return self._encoded[1]
 
     def posture(self, departments: Sequence[str] | None = None) -> Posture:
         held = self.current().posture
