@@ -115,14 +115,14 @@ def test_filters_narrow_the_systems_and_the_totals(seeded: Plane) -> None:
     assert seeded.admin.dr_posture(department="gd-tax", city="guangzhou").systems == []
 
 
+ROLES = [("bureau-auditor", {}, ALL), ("operator", {}, ALL), ("ci", {}, ALL),
+         ("city-operator", {"city": "guangzhou"}, {("guangzhou", "portal")}),
+         ("city-operator", {"city": "shenzhen"}, {("shenzhen", "web")}),
+         ("department-viewer", {"department": "gd-tax"}, {("gd-tax", "ledger")})]
+
+
 @pytest.mark.parametrize(("role", "scope", "expected"), [
-    ("bureau-auditor", {}, ALL),
-    ("operator", {}, ALL),
-    ("ci", {}, ALL),
-    ("city-operator", {"city": "guangzhou"}, {("guangzhou", "portal")}),
-    ("city-operator", {"city": "shenzhen"}, {("shenzhen", "web")}),
-    ("department-viewer", {"department": "gd-tax"}, {("gd-tax", "ledger")}),
-])
+    pytest.param(*r, id="@".join([r[0], *r[1].values()])) for r in ROLES])
 def test_each_role_sees_its_scope(seeded: Plane, role: str, scope: dict[str, str],
                                   expected: set[tuple[str, str]]) -> None:
     _, api = seeded.principal(role, **scope)
