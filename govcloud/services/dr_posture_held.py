@@ -50,14 +50,18 @@ class PostureBuilder:
         self.cities = cities
 
     def _store(self, conn: Connection) -> tuple[Any, ...]:
+        """Indexed look-ups: a new recovery point shows as a new highest id (the history's
+        size is not counted: pruning old points changes no verdict), a copy server's latest
+        point gone as one row fewer in the latest table."""
         sync, req = table("site_sync"), table("provision_request")
-        point, drill = table("recovery_point"), table("dr_drill")
+        point, latest = table("recovery_point"), table("recovery_point_latest")
+        drill = table("dr_drill")
         parts = [select(func.max(sync.c.last_attempt)).scalar_subquery(),
                  select(func.count()).select_from(sync).scalar_subquery(),
                  select(func.max(req.c.updated_at)).scalar_subquery(),
                  select(func.count()).select_from(req).scalar_subquery(),
                  select(func.max(point.c.id)).scalar_subquery(),
-                 select(func.count()).select_from(point).scalar_subquery(),
+                 select(func.count()).select_from(latest).scalar_subquery(),
                  select(func.max(drill.c.id)).scalar_subquery(),
                  select(func.count()).select_from(drill).scalar_subquery()]
         return tuple(conn.execute(select(*parts)).one())
