@@ -17,7 +17,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from govcloud import __version__, cli_control, cli_inventory, cli_migrate, cli_requests, cli_tui
+from govcloud import (
+    __version__,
+    cli_control,
+    cli_dr,
+    cli_inventory,
+    cli_migrate,
+    cli_requests,
+    cli_tui,
+)
 from govcloud.domain.text import printable, printable_lines, safe_json
 from govcloud.errors import GovCloudError
 from govcloud.logging import configure_logging, redact
@@ -186,6 +194,7 @@ EXTENSIONS = (
     cli_tui,        # the console (issue 4)
     cli_requests,   # requests, approvals, provisioning (issue 5)
     cli_migrate,    # legacy hosts and migration waves (issue 6)
+    cli_dr,         # disaster recovery (issue 19)
 )
 
 

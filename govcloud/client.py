@@ -448,6 +448,10 @@ class ApiClient:
         return self.post_as(models.WaveCancelled,
                             api_path("migrate", "waves", wave_id, "cancel"))
 
+    def dr_posture(self, *, department: str | None = None, city: str | None = None
+                   ) -> models.DrPosture:
+        return self.get_as(models.DrPosture, "/dr/posture", department=department, city=city)
+
     def openapi(self) -> dict[str, Any]:
         """The server's OpenAPI document (a JSON Schema document, not a govcloud answer)."""
         document = self.get("/openapi.json")

@@ -50,6 +50,7 @@ RESERVATIONS = "tests/integration/test_provision_reservations.py"
 SCOPED = "tests/integration/control/test_scoped_migration.py"
 ROLLBACK = ("tests/integration/migrate/test_rollback_changes.py"
             "::test_a_rollback_brings_back_every_change_on_every_host")
+DR_POSTURE = "tests/integration/control/test_dr_posture_api.py"
 SCOPED_WHO = ("department-viewer@gd-tax", "city-operator@guangzhou")  # a provincial department
 
 
@@ -197,6 +198,19 @@ MUTATIONS: tuple[Mutation, ...] = (
         tuple(f"{SCOPED}::test_a_list_shows_exactly_the_departments_the_caller_may_view"
               f"[sqlite-waves-{who}]" for who in SCOPED_WHO),
         "GET /migrate/waves lists only the caller's departments' waves"),
+    Mutation(
+        "scope-dr-posture", "govcloud/services/access.py",
+        "if department is not None else visible_codes(principal, catalogue, action)",
+        "if department is not None else None",
+        tuple(f"{DR_POSTURE}::test_each_role_sees_its_scope[sqlite-{who}]"
+              for who in ("department-viewer@gd-tax", "city-operator@shenzhen")),
+        "GET /dr/posture shows only the caller's departments' systems"),
+    Mutation(
+        "scope-dr-posture-city", "govcloud/services/access.py",
+        "    if not in_city:\n        raise no_city(city)\n", "",
+        (f"{DR_POSTURE}::test_a_hidden_department_or_city_is_answered_as_an_unknown_one"
+         "[sqlite]",),
+        "GET /dr/posture?city= of a city the caller may not see is 404, as an unknown one"),
 )
 
 

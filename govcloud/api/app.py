@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from govcloud import __version__
 from govcloud.api import (
     routes_core,
+    routes_dr,
     routes_fleet,
     routes_health,
     routes_inventory,
@@ -55,6 +56,7 @@ ROUTERS = (
     routes_requests,   # issue 5
     routes_migrate,    # issue 6
     routes_health,     # issue 7
+    routes_dr,         # issue 19
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 

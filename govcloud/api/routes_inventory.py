@@ -47,6 +47,7 @@ def run_sync(request: Request,
     plane = get_plane(request)
     report = plane.syncer.sync(body.sites, full=body.full)
     plane.metrics.refresh_soon()  # /metrics shows it at the next scrape
+    plane.dr_posture.refresh_soon()  # and /dr/posture (once it has been read)
     return {**report.to_dict(), "by": principal.name}
 
 

@@ -79,3 +79,27 @@ def codes_asked(principal: Principal, catalogue: Catalogue, action: Action,
     for code in asked:
         get_department(principal, catalogue, code, action)
     return list(dict.fromkeys(asked))
+
+
+def no_city(city: str) -> NotFound:
+    return NotFound(f"no city {city!r}",
+                    hint="`govcloud departments list` shows the departments (and their "
+                         "cities) you may see")
+
+
+def scope_of(principal: Principal, catalogue: Catalogue, action: Action, *,
+             department: str | None = None, city: str | None = None) -> list[str] | None:
+    """The departments a read over many departments (the DR posture) covers: None for every
+    one (a principal who may ``action`` the whole cloud and asked for no department or city),
+    else the codes. ``department``, when given, is checked as ``get_department`` (absent or
+    hidden: 404); ``city`` narrows to the catalogue's departments of that city the principal
+    may ``action`` — a city with none (unknown, or another city's operator asking) is
+    answered as absent (404), like a hidden department."""
+    codes = [get_department(principal, catalogue, department, action).code] \
+        if department is not None else visible_codes(principal, catalogue, action)
+    if city is None:
+        return codes
+    in_city = [d.code for d in visible(principal, catalogue, action) if rbac_city(d) == city]
+    if not in_city:
+        raise no_city(city)
+    return in_city if codes is None else [c for c in codes if c in in_city]

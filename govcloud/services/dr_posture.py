@@ -243,3 +243,10 @@ def _totals(now: datetime, rows: tuple[SystemPosture, ...]) -> Posture:
     return Posture(now, rows, dict(sorted(per_department.items())),
                    dict(sorted(per_city.items())), province)
 
+
+
+def narrowed(posture: Posture, departments: Sequence[str]) -> Posture:
+    """``posture`` with only the systems of ``departments``, and the totals over those (what
+    ``dr_posture(departments=...)`` would have judged at the same moment)."""
+    wanted = set(departments)
+    return _totals(posture.at, tuple(s for s in posture.systems if s.department in wanted))

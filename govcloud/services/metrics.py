@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, func, inspect, select
 from sqlmodel import Session
@@ -350,20 +350,49 @@ class SnapshotBuilder:
         return bool(found["ok"]), str(found["description"])
 
 
-class MetricsSnapshots:
-    """The newest snapshot, refreshed by the workers and, when the store changed, in the
-    background of a scrape (one refresh at a time)."""
+class Built(Protocol):
+    """What a held snapshot carries: when it was built and the store's fingerprint then."""
 
-    def __init__(self, builder: SnapshotBuilder, *, max_age_s: float = MAX_AGE_S) -> None:
+    @property
+    def built_at(self) -> float: ...
+
+    @property
+    def fingerprint(self) -> tuple[Any, ...]: ...
+
+
+S = TypeVar("S", bound=Built)
+S_co = TypeVar("S_co", bound=Built, covariant=True)
+
+
+class Builder(Protocol[S_co]):
+    """Builds a snapshot from the store, and says cheaply whether the store changed."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def fingerprint(self, conn: Connection) -> tuple[Any, ...]: ...
+
+    def build(self) -> S_co: ...
+
+
+class HeldSnapshots(Generic[S]):
+    """The newest snapshot a ``builder`` made, refreshed by the workers and, when the store
+    changed or it is older than ``max_age_s``, in the background of a read (one refresh at a
+    time). ``name`` names the refresh thread and the log lines. The metrics snapshot is one
+    (:class:`MetricsSnapshots`), the DR posture another (``services.dr_posture_held``)."""
+
+    def __init__(self, builder: Builder[S], *, max_age_s: float = MAX_AGE_S,
+                 name: str = "metrics") -> None:
         self.builder = builder
         self.max_age_s = max_age_s
-        self._snapshot: Snapshot | None = None
+        self.name = name
+        self._snapshot: S | None = None
         self._building = threading.Lock()
         self._refreshing = False
         self._flag = threading.Lock()
         self.refreshes = 0
 
-    def refresh(self) -> Snapshot:
+    def refresh(self) -> S:
         """Build a new snapshot now (the workers call this after a sync or probe round)."""
         with self._building:
             snap = self.builder.build()
@@ -371,8 +400,8 @@ class MetricsSnapshots:
             self.refreshes += 1
             return snap
 
-    def current(self) -> Snapshot:
-        """What a scrape serves: the held snapshot (built now only if there is none yet);
+    def current(self) -> S:
+        """What a read serves: the held snapshot (built now only if there is none yet);
         a background refresh starts when the store changed or the snapshot is old."""
         snap = self._snapshot
         if snap is None:
@@ -381,18 +410,18 @@ class MetricsSnapshots:
             with self.builder.engine.connect() as conn:
                 changed = self.builder.fingerprint(conn) != snap.fingerprint
         except Exception:  # the database is failing: serve what is held
-            log.warning("metrics: cannot check the store for changes", exc_info=True)
+            log.warning("%s: cannot check the store for changes", self.name, exc_info=True)
             return snap
         if changed or time.time() - snap.built_at > self.max_age_s:
             self._refresh_in_background(seen=snap)
         return snap
 
     def refresh_soon(self) -> None:
-        """Refresh in the background (nothing to do until the first scrape)."""
+        """Refresh in the background (nothing to do until the first read)."""
         if self._snapshot is not None:
             self._refresh_in_background()
 
-    def _refresh_in_background(self, seen: Snapshot | None = None) -> None:
+    def _refresh_in_background(self, seen: S | None = None) -> None:
         """Start one refresh unless one is running (or, given the snapshot the caller
         found stale, unless a newer one has been held since)."""
         with self._flag:
@@ -403,10 +432,20 @@ class MetricsSnapshots:
         def run() -> None:
             try:
                 self.refresh()
-            except Exception:  # logged; the next scrape tries again
-                log.exception("metrics: snapshot refresh failed")
+            except Exception:  # logged; the next read tries again
+                log.exception("%s: snapshot refresh failed", self.name)
             finally:
                 with self._flag:
                     self._refreshing = False
 
-        threading.Thread(target=run, name="govcloud-metrics-refresh", daemon=True).start()
+        threading.Thread(target=run, name=f"govcloud-{self.name}-refresh", daemon=True).start()
+
+
+class MetricsSnapshots(HeldSnapshots[Snapshot]):
+    """The newest metrics snapshot, refreshed by the workers and, when the store changed, in
+    the background of a scrape (one refresh at a time)."""
+
+    builder: SnapshotBuilder
+
+    def __init__(self, builder: SnapshotBuilder, *, max_age_s: float = MAX_AGE_S) -> None:
+        super().__init__(builder, max_age_s=max_age_s, name="metrics")

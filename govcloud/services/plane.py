@@ -37,10 +37,12 @@ from govcloud.domain.provisioning import (
 from govcloud.domain.sites import Site
 from govcloud.errors import NotFound
 from govcloud.services.audit_anchor import CheckpointWriter, open_key
+from govcloud.services.dr_posture_held import HeldPostures, PostureBuilder
 from govcloud.services.health import Prober
 from govcloud.services.inventory import (
     CatalogueCache,
     SnapshotCache,
+    catalogue_departments,
     departments_of,
     dr_levels_of,
 )
@@ -99,6 +101,7 @@ class Plane:
     prober: Prober
     metrics: MetricsSnapshots
     provisioning: ProvisioningContext
+    dr_posture: HeldPostures
     audit_checkpoints: CheckpointWriter | None = None
     apply_lock: threading.Lock = field(default_factory=threading.Lock)
     # the migration waves this process runs (each on a thread of its own, cancellable)
@@ -197,6 +200,9 @@ def build_plane(*, engine: Engine, settings: Settings,
         provisioning=provisioning_context(engine=engine, settings=settings, clouds=conns,
                                           catalogue=catalogue, snapshot=snapshot,
                                           clock=clock),
+        dr_posture=HeldPostures(PostureBuilder(
+            engine=engine, policy=settings.protection_policy(), sites=sites, clock=clock,
+            cities=lambda: catalogue_departments(catalogue))),
         audit_checkpoints=checkpoints)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from govcloud.heap import settle
+from govcloud.services.dr_posture_held import HeldPostures
 from govcloud.services.metrics import MetricsSnapshots
 from govcloud.services.plane import Plane
 from govcloud.services.sync import Syncer, SyncReport
@@ -95,19 +96,21 @@ class SyncWorker:
             self._thread = None
 
 
-def _after_sync(snapshots: MetricsSnapshots) -> None:
+def _after_sync(snapshots: MetricsSnapshots, postures: HeldPostures) -> None:
     snapshots.refresh()
+    postures.refresh_soon()  # the DR posture, judged again in the background once read
     log.debug("sync worker: heap settled in %.3f s", settle())
 
 
 def start_workers(plane: Plane) -> Callable[[], None]:
     """Start the sync worker of ``plane`` (its syncer, shared with ``POST /sync``) — after
-    each run it refreshes the plane's metrics snapshot and settles the heap
+    each run it refreshes the plane's metrics snapshot (and, in the background, its held DR
+    posture once one has been read) and settles the heap
     (``govcloud.heap.settle``: the new snapshot's objects leave the garbage collector's full
     passes) — and return the function that stops it."""
     settings, snapshots = plane.settings, plane.metrics
     worker = SyncWorker(plane.syncer, interval_s=settings.sync_interval_s,
                         full_interval_s=settings.full_sync_interval_s,
-                        after=lambda _report: _after_sync(snapshots)).start()
+                        after=lambda _report: _after_sync(snapshots, plane.dr_posture)).start()
     plane.sync_worker = worker
     return worker.stop

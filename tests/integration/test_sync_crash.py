@@ -23,6 +23,7 @@ from govcloud.settings import load_settings
 from govcloud.sim.server import RunningSimulator
 from govcloud.store.inventory import sync_states, table
 from govcloud.workers.sync import SyncWorker, start_workers
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -143,10 +144,12 @@ def test_the_worker_thread_syncs_and_stops_cleanly(
                              sync_interval_s=0.01, full_sync_interval_s=3600)
     plane = build_plane(engine=engine, settings=settings, clouds=conns,
                         catalogue_dir=tmp_path / "no-catalogue")
+    plane.dr_posture.posture()  # read once: from now on each sync has it judged again
     stop = start_workers(plane)
     try:
         worker: SyncWorker = plane.sync_worker
         assert worker.wait_for_runs(3, timeout=60)
+        wait_until(lambda: plane.dr_posture.refreshes >= 2, what="the DR posture rebuilt")
     finally:
         stop()
         request.addfinalizer(gc.unfreeze)  # the rest of the suite: the usual collector

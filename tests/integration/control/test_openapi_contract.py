@@ -252,7 +252,7 @@ def _calls(plane: Plane) -> None:
     for api in (admin, city):
         for path in ("/health", "/whoami", "/status", "/sync/status", "/servers", "/usage",
                      "/departments", "/requests", "/provisioning/policy", "/health/probes",
-                     "/hosts", "/inventory", "/migrate/waves", "/audit"):
+                     "/hosts", "/inventory", "/migrate/waves", "/audit", "/dr/posture"):
             api.get(path)
     servers = admin.get("/servers", limit=5)["servers"]
     assert servers, "the simulator has servers"
@@ -296,7 +296,7 @@ def test_the_client_parses_answers_into_the_models_and_back(plane: Plane) -> Non
             (api.servers(limit=3), "/servers", {"limit": 3}), (api.usage(), "/usage", {}),
             (api.departments(), "/departments", {}), (api.requests(), "/requests", {}),
             (api.waves(), "/migrate/waves", {}), (api.hosts(), "/hosts", {}),
-            (api.probes(), "/health/probes", {})]
+            (api.probes(), "/health/probes", {}), (api.dr_posture(), "/dr/posture", {})]
         for answer, path, params in typed:
             assert isinstance(answer, ApiModel), path
             sent = api.get(path, **params)  # again: times and ages move between two calls

@@ -1,0 +1,65 @@
+"""``/dr/posture``: every system's disaster-recovery verdict and the totals (docs/dr.md)."""
+
+from __future__ import annotations
+
+from govcloud.api.models.common import ApiModel, Number, Time
+
+
+class DrCopy(ApiModel):
+    """One planned copy of a system in a DR site: its worst server's state, the copy's
+    recovery point (the oldest of its servers' latest good points) and current RPO."""
+
+    site: str
+    kind: str  # hot, warm, cold
+    state: str  # present, changing, holds capacity, not ready, wrong flavor, error, missing
+    recovery_point: Time | None
+    rpo_s: Number | None  # now − recovery_point, in seconds; None without a recovery point
+
+
+class DrDrill(ApiModel):
+    """A system's last drill."""
+
+    at: Time
+    site: str
+    result: str  # passed, failed
+    rto_s: Number | None  # the achieved RTO in seconds; None when it never became healthy
+
+
+class DrSchedule(ApiModel):
+    state: str  # not required, ok, due soon, overdue
+    due_at: Time | None
+
+
+class DrSystem(ApiModel):
+    department: str
+    system: str
+    city: str | None
+    level: int
+    verdict: str  # compliant, at risk, non-compliant
+    reasons: list[str]  # in words, worst first
+    target_rpo_s: Number | None  # None when no plan can be made (the reasons say why)
+    target_rto_s: Number | None
+    drill_every_months: int | None
+    members: int
+    copies: list[DrCopy]
+    last_drill: DrDrill | None
+    drill: DrSchedule
+
+
+class DrTotals(ApiModel):
+    systems: int
+    compliant: int
+    at_risk: int
+    non_compliant: int
+
+
+class DrPosture(ApiModel):
+    """The posture at ``at`` of the systems the caller may see (narrowed by ``department``
+    and ``city`` when asked): each system, and the totals per department, per city and over
+    every system shown (``province``; the whole province for a caller who sees it all)."""
+
+    at: Time
+    systems: list[DrSystem]
+    departments: dict[str, DrTotals]
+    cities: dict[str, DrTotals]
+    province: DrTotals
