@@ -234,6 +234,8 @@ class Provisioner:
         hosts: dict[str, Any] = {}
         for site, infos in sorted(servers.items()):
             for info in infos:
+                if info.status in cloud.SHELVED_STATUSES:
+                    continue  # a cold copy shelved before a restart: the playbook ran on it
                 addresses = [a for addrs in info.addresses.values() for a in addrs]
                 hosts[f"{info.name}.{site.lower()}"] = {
                     "govcloud_site": site, "govcloud_server_id": info.id,

@@ -14,13 +14,16 @@ from sqlalchemy import update
 
 from govcloud.cloud import provision as adapter
 from govcloud.cloud.provision import ServerState
+from govcloud.domain.provisioning import idempotency_key
 from govcloud.errors import PermanentError, TemporaryError
 from govcloud.services.provisioning_common import ProvisioningContext
+from govcloud.services.provisioning_lifecycle import start
 from govcloud.services.provisioning_requests import show
 from govcloud.store.tables_provisioning import ProvisionRequestRow
 from tests.unit.services.provisioning_setup import ADMIN
 from tests.unit.services.test_provisioning_execution import (  # noqa: F401 (fixtures)
     FakeCloud,
+    Server,
     approved,
     cloud,
     ctx,
@@ -38,7 +41,7 @@ def shelving(cloud: FakeCloud, monkeypatch: pytest.MonkeyPatch) -> FakeCloud:  #
                          interval_s: float = 0.5) -> ServerState:
         server = cloud.servers[server_id]
         cloud._fault(f"shelve:{server.name}")
-        assert server.status == "ACTIVE", "shelved before it was ACTIVE"
+        assert server.status in ("ACTIVE", "SHELVED_OFFLOADED"), server.status
         server.status = "SHELVED_OFFLOADED"
         return ServerState(server_id, server.status)
 
@@ -100,3 +103,18 @@ def test_a_permanent_error_while_shelving_fails_and_cleans_up(
     assert out["error"] == "site PROD: server s went to ERROR while being shelved: disk full"
     assert shelving.servers == {} and shelving.groups == {}  # cleaned up as today
     assert held(ctx.engine) == {}
+
+
+def test_a_resumed_request_finishes_a_copy_shelved_before_the_worker_stopped(
+        ctx: ProvisioningContext, shelving: FakeCloud) -> None:  # noqa: F811
+    rid = cold_request(ctx)
+    assert start(ctx, rid)  # a worker created and shelved app-vm-1, and died
+    shelving.servers["made-1"] = Server("made-1", "PROD", "app-vm-1",
+                                        idempotency_key(rid, "PROD", 1),
+                                        status="SHELVED_OFFLOADED")
+    out = provisioner(ctx).run(rid)
+    assert out is not None and out["state"] == "done"
+    assert "create:app-vm-1" not in shelving.calls
+    assert "active:app-vm-1" not in shelving.calls  # not waited for ACTIVE: it is shelved
+    assert sorted(s.status for s in shelving.servers.values()) == ["SHELVED_OFFLOADED"] * 2
+    assert statuses(ctx, rid) == ["shelved_offloaded"] * 2
