@@ -219,6 +219,42 @@ def wait_active(pconn: Connection, site: str, server_id: str, *, timeout_s: floa
         time.sleep(interval_s)
 
 
+OFFLOADED = "SHELVED_OFFLOADED"
+SHELVED_STATUSES = frozenset({"SHELVED", OFFLOADED})
+_SHELVABLE = frozenset({"ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"})
+
+
+def shelve_offloaded(pconn: Connection, site: str, server_id: str, *, timeout_s: float,
+                     interval_s: float = 0.5) -> ServerState:
+    """Shelve and offload a server (a cold copy: offloaded, it holds no compute capacity) and
+    poll until it is ``SHELVED_OFFLOADED`` with no task under way. Idempotent: a server
+    offloaded already is left as it is, one being shelved is waited for, one shelved but kept
+    on its host (a cloud whose ``shelved_offload_time`` is not 0) is offloaded. PermanentError
+    when it goes to ERROR or disappears; TemporaryError when ``timeout_s`` passes first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with sdk_errors(f"site {site}: shelving {server_id}"):
+            s: Any = pconn.compute.find_server(server_id, ignore_missing=True)
+            if s is None:
+                raise PermanentError(f"site {site}: server {server_id} disappeared while "
+                                     "being shelved")
+            status, task = str(s.status), getattr(s, "task_state", None)
+            if status == OFFLOADED and not task:
+                return ServerState(s.id, status, _fault(s))
+            if status == "ERROR":
+                raise PermanentError(f"site {site}: server {server_id} went to ERROR while "
+                                     f"being shelved: {_fault(s) or 'no fault given'}")
+            if not task and status == "SHELVED":
+                pconn.compute.shelve_offload_server(s)
+            elif not task and status in _SHELVABLE:
+                pconn.compute.shelve_server(s)
+        if time.monotonic() >= deadline:
+            raise TemporaryError(f"site {site}: server {server_id} still {status} "
+                                 f"({task or 'no task'}) after {timeout_s:.0f} s, not "
+                                 f"{OFFLOADED}", hint="look at the site, then provision again")
+        time.sleep(interval_s)
+
+
 def delete_server(pconn: Connection, site: str, server_id: str) -> None:
     with sdk_errors(f"site {site}: deleting {server_id}"):
         pconn.compute.delete_server(server_id, ignore_missing=True)

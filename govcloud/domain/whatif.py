@@ -12,7 +12,9 @@ when its primary site (production, or a city cloud) is lost:
 Losing a DR site moves nothing (production keeps serving); the departments whose DR copies
 lived there are listed as having lost their copies. A department's load already in the
 receiving site (its standbys) is credited against what it needs there, unless
-``credit_standbys=False``.
+``credit_standbys=False``. Only placed servers count: a cold copy is shelved and offloaded (on no
+host, holding nothing), so it is no credit, and the capacity it needs on recovery is counted
+in full.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ def department_loads(servers: Iterable[ServerInfo],
     """Sum the placed servers of one site per department.
 
     ``department_of`` maps project ids to department codes; a project not in it is counted
-    under its own id (so nothing silently disappears). Servers on no host (e.g. failed to
-    schedule) hold nothing and are left out.
+    under its own id (so nothing silently disappears). Servers on no host (failed to
+    schedule, or shelved and offloaded: a cold copy) hold nothing and are left out.
     """
     loads: dict[str, Load] = {}
     for server in servers:

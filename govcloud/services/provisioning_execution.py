@@ -9,7 +9,11 @@
    for ACTIVE (``provision_active_timeout_s``);
 3. every cloud call that fails transiently (5xx, timeout, connection) is retried up to
    ``provision_retries`` times with exponential backoff (``provision_backoff_s`` × 2ⁿ);
-4. all ACTIVE: the new servers and the project's quota usage are written into the inventory at
+4. all ACTIVE: the post-provision playbooks run (on the running servers), then the servers of
+   a **cold copy** are shelved and offloaded and waited for until ``SHELVED_OFFLOADED`` (they
+   hold no compute capacity; recorded ``shelved_offloaded``; a failure there is a cloud error
+   like any other: retried when transient, else the request fails and is cleaned up);
+5. the new servers and the project's quota usage are written into the inventory at
    once (targeted refresh), then the request is done and its reservation released;
    any server failed: the request's servers are deleted (unless ``provision_keep_failed``),
    the request fails with the cloud's error verbatim, and its reservation is released.
@@ -33,7 +37,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from govcloud.cloud import provision as cloud
-from govcloud.domain.provisioning import PlannedServer, RequestState, plan_servers
+from govcloud.domain.provisioning import CopyKind, PlannedServer, RequestState, plan_servers
 from govcloud.errors import GovCloudError, PermanentError, TemporaryError
 from govcloud.services import provisioning_lifecycle as svc
 from govcloud.services.provisioning_common import ProvisioningContext
@@ -157,14 +161,68 @@ class Provisioner:
                           sites=[t.site for t in targets])
             return svc.fail(self.ctx, rid, errors[0] + (
                 f" (and {len(errors) - 1} more failures)" if len(errors) > 1 else ""))
-        servers = self._refresh(rid, row.department, created, conns)
-        for name in spec.playbooks:
-            error = self._playbook(rid, name, row.system, servers)
-            if error is not None:
-                svc.event(self.ctx, rid, "playbook", "the servers are kept: they were "
-                                                     "created, only the playbook failed")
-                return svc.fail(self.ctx, rid, error)
+        return self._finish(rid, row.department, row.system, spec.playbooks, planned, created,
+                            pconns, conns)
+
+    def _finish(self, rid: int, department: str, system: str, playbooks: Sequence[str],
+                planned: Sequence[PlannedServer], created: Mapping[tuple[str, int], str],
+                pconns: Mapping[str, Any], conns: Mapping[str, Any]) -> dict[str, Any]:
+        """Every server is ACTIVE: the post-provision playbooks (on running servers), then the
+        cold copies shelved and offloaded, the inventory refreshed, the request done. With no
+        playbook the inventory is refreshed once, after the shelving."""
+        if playbooks:
+            servers = self._refresh(rid, department, created, conns)
+            for name in playbooks:
+                error = self._playbook(rid, name, system, servers)
+                if error is not None:
+                    svc.event(self.ctx, rid, "playbook", "the servers are kept: they were "
+                                                         "created, only the playbook failed")
+                    return svc.fail(self.ctx, rid, error)
+        cold = [p for p in planned if p.kind is CopyKind.COLD]
+        error = self._shelve(rid, cold, created, pconns)
+        if error is not None:
+            self._cleanup(rid, planned, pconns, department=department, system=system,
+                          sites=sorted({p.site for p in planned}))
+            return svc.fail(self.ctx, rid, error)
+        if not playbooks:
+            self._refresh(rid, department, created, conns)
+        elif cold:  # the inventory read them running: read them offloaded
+            self._refresh(rid, department, {(p.site, p.ordinal): created[(p.site, p.ordinal)]
+                                            for p in cold}, conns)
         return svc.complete(self.ctx, rid)
+
+    def _shelve(self, rid: int, cold: Sequence[PlannedServer],
+                created: Mapping[tuple[str, int], str], pconns: Mapping[str, Any]) -> str | None:
+        """Shelve and offload the cold copies' servers (``SHELVED_OFFLOADED``: they hold no
+        compute capacity until unshelved on recovery), at most ``concurrency`` at once;
+        transient errors retried. Returns the first error (and how many more), or None."""
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def one(p: PlannedServer) -> None:
+            sid = created[(p.site, p.ordinal)]
+            try:
+                state = self._retry(rid, partial(
+                    cloud.shelve_offloaded, pconns[p.site], p.site, sid,
+                    timeout_s=self.settings.active_timeout_s,
+                    interval_s=self.settings.build_poll_s))
+            except GovCloudError as exc:
+                with lock:
+                    errors.append(exc.message)
+                return
+            svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name,
+                              key=p.key(rid), server_id=sid, status=state.status.lower(),
+                              event=("shelved", f"{p.site}: {p.name} is {state.status} ({sid}): "
+                                                "a cold copy holds no compute capacity"))
+
+        if not cold:
+            return None
+        workers = max(1, min(len(cold), self.settings.concurrency))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"shelve{rid}") as pool:
+            list(pool.map(one, cold))
+        if not errors:
+            return None
+        return errors[0] + (f" (and {len(errors) - 1} more failures)" if len(errors) > 1 else "")
 
     def _playbook(self, rid: int, name: str, system: str,
                   servers: Mapping[str, Sequence[Any]]) -> str | None:
@@ -176,6 +234,8 @@ class Provisioner:
         hosts: dict[str, Any] = {}
         for site, infos in sorted(servers.items()):
             for info in infos:
+                if info.status in cloud.SHELVED_STATUSES:
+                    continue  # a cold copy shelved before a restart: the playbook ran on it
                 addresses = [a for addrs in info.addresses.values() for a in addrs]
                 hosts[f"{info.name}.{site.lower()}"] = {
                     "govcloud_site": site, "govcloud_server_id": info.id,
@@ -239,6 +299,9 @@ class Provisioner:
                     os.kill(os.getpid(), signal.SIGKILL)
             svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name,
                               key=key, server_id=sid, status="building", event=adopted)
+        if p.kind is CopyKind.COLD and existing is not None and \
+                existing.status in cloud.SHELVED_STATUSES:
+            return sid  # shelved before the worker stopped: the shelving step finishes it
         state = self._retry(rid, lambda: cloud.wait_active(
             pconn, p.site, sid, timeout_s=self.settings.active_timeout_s,
             interval_s=self.settings.build_poll_s))

@@ -123,6 +123,31 @@ def test_department_loads_from_servers() -> None:
                      "p-admin": Load(1, Resources(2, 4096, 50))}
 
 
+def test_a_shelved_cold_copy_is_needed_capacity_not_a_standby_credit() -> None:
+    """Issue 19: a level-3 department's cold copy in DR-REMOTE, offloaded (on no host), gives
+    no credit: losing PROD, its whole load is needed there; the same copy running would be."""
+    def copy(sid: str, status: str, host: str | None) -> ServerInfo:
+        return ServerInfo(id=sid, name=sid, project_id="p-edu", status=status,
+                          flavor_name="gc.c2m4", vcpus=2, ram_mb=4096, disk_gb=50,
+                          created=T, updated=T, host=host, image_id="img")
+
+    prod = {"gd-edu": load(2, 4, 8, 100)}
+    shelved = department_loads([copy("1", "SHELVED_OFFLOADED", None),
+                                copy("2", "SHELVED_OFFLOADED", None)], {"p-edu": "gd-edu"})
+    running = department_loads([copy("1", "ACTIVE", "h1"), copy("2", "ACTIVE", "h2")],
+                               {"p-edu": "gd-edu"})
+    moves = {}
+    for name, remote in (("shelved", shelved), ("running", running)):
+        verdict = lose_site("PROD", sites=SITES, free=FREE,
+                            loads={"PROD": prod, "DR-REMOTE": remote}, dr_levels={"gd-edu": 3})
+        [moves[name]] = verdict.moves
+    assert moves["shelved"].target == "DR-REMOTE"
+    assert moves["shelved"].standby == Resources()
+    assert moves["shelved"].need == prod["gd-edu"].resources
+    assert moves["running"].standby == Resources(4, 8192, 100)
+    assert moves["running"].need.vcpu == 0
+
+
 # --- properties ----------------------------------------------------------------------------
 
 res = st.builds(Resources, st.integers(0, 500), st.integers(0, 10**6), st.integers(0, 10**5))

@@ -121,14 +121,19 @@ def test_operator_submits_admin_approves_worker_provisions(prov: ProvPlane) -> N
     done = wait_final(prov.admin, rid)
     assert done["state"] == "done", done
     shown = prov.admin.get(f"/requests/{rid}")
+    # the cold copy (DR-REMOTE) is shelved and offloaded once ACTIVE (issue 19)
     assert sorted((s["site"], s["status"]) for s in shown["servers"]) == sorted(
-        (site, "active") for site in NETWORKS for _ in range(2))
+        (site, "shelved_offloaded" if site == "DR-REMOTE" else "active")
+        for site in NETWORKS for _ in range(2))
     kinds = [e["kind"] for e in shown["events"]]
     assert kinds[:3] == ["submitted", "approved", "provisioning"] and kinds[-1] == "done"
     # in the cloud: two servers per site, each tagged once, members of one anti-affinity group
     servers = tagged(prov, rid)
     for region, found in servers.items():
         assert len(found) == 2, region
+        if region == "DR-REMOTE":  # offloaded: on no host
+            assert [(s.status, s.compute_host) for s in found] == [("SHELVED_OFFLOADED", None)] * 2
+            continue
         assert len({s.compute_host for s in found}) == 2, "anti-affinity: distinct hosts"
         assert {s.metadata["govcloud_request"] for s in found} == {str(rid)}
     # in the inventory at once, without a sync
