@@ -38,8 +38,14 @@ from govcloud.services.provisioning_execution import Provisioner, WorkerSettings
 from govcloud.services.provisioning_lifecycle import start
 from govcloud.services.provisioning_requests import show, submit, submit_approved
 from govcloud.store import inventory as inv
-from tests.unit.services.provisioning_setup import ADMIN, OPERATOR, context, one_server, seed
-from tests.unit.services.test_provisioning_lifecycle import held
+from tests.unit.services.provisioning_setup import (
+    ADMIN,
+    OPERATOR,
+    context,
+    held,
+    one_server,
+    seed,
+)
 
 GROUP = group_name("gd-psd", "app")
 Fault = Callable[[], GovCloudError | None]

@@ -15,14 +15,20 @@ from govcloud.services.provisioning_common import ProvisioningContext
 from govcloud.services.provisioning_lifecycle import (
     complete,
     fail,
-    ledger_check,
     pending,
     project_of,
     start,
     system_in_progress,
 )
 from govcloud.services.provisioning_requests import cancel, show, submit
-from tests.unit.services.provisioning_setup import ADMIN, OPERATOR, context, one_server, seed
+from tests.unit.services.provisioning_setup import (
+    ADMIN,
+    OPERATOR,
+    context,
+    held,
+    one_server,
+    seed,
+)
 
 
 def approved(ctx: ProvisioningContext, system: str = "app") -> int:
@@ -30,12 +36,6 @@ def approved(ctx: ProvisioningContext, system: str = "app") -> int:
     approve(ctx, ADMIN, rid)
     assert isinstance(rid, int)
     return rid
-
-
-def held(engine: Engine) -> dict[tuple[str, str], int]:
-    check = ledger_check(engine)
-    assert check["matches"], check
-    return {k: v.cores for k, v in check["ledger"].items()}
 
 
 def test_the_worker_starts_an_approved_request_once(db: Engine) -> None:
