@@ -2,7 +2,7 @@
 reason about (``seed``), a context over it with the real department catalogue and a
 production-only DR policy (``context``), a request body (``one_server``), the principals, and
 the cores each site's reservation ledger holds once it is checked against the reservations
-(``held``)."""
+(``reserved_cores``)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def one_server(system: str = "app", count: int = 1, *, flavor: str = "gc.c4m8",
                          "count": count, "network": "prod-net"}], **extra}
 
 
-def held(engine: Engine) -> dict[tuple[str, str], int]:
+def reserved_cores(engine: Engine) -> dict[tuple[str, str], int]:
     check = ledger_check(engine)
     assert check["matches"], check
     return {k: v.cores for k, v in check["ledger"].items()}
