@@ -3,7 +3,7 @@ environment of its own (``process_env``, ``run_cli``), its output read line by l
 thread (``read_lines``); and what runs below a process, from /proc (``children_of``), until
 it is gone (``wait_gone``). Shared by tests/integration/control/test_processes.py and
 test_serve_metrics.py, tests/integration/migrate/test_demo_migration.py,
-tests/integration/test_no_orphans.py and tests/tui/test_console_tmux.py."""
+tests/integration/test_demo.py, test_no_orphans.py and tests/tui/test_console_tmux.py."""
 
 from __future__ import annotations
 
