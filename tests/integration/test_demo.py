@@ -14,15 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import read_lines
+
 pytestmark = pytest.mark.slow
 
 READY_TIMEOUT = 120
-
-
-def _lines(stream: object, sink: queue.Queue[str | None]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        sink.put(line)
-    sink.put(None)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
@@ -37,7 +33,7 @@ def test_demo_prints_every_site_and_stops_on_ctrl_c(tmp_path: Path, stop: int) -
         # as in a non-interactive shell's background job: SIGINT starts out ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     out: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_lines, args=(proc.stdout, out), daemon=True).start()
+    threading.Thread(target=read_lines, args=(proc.stdout, out), daemon=True).start()
     lines: list[str] = []
     try:
         while not any(line.lstrip().startswith("export OS_CLIENT_CONFIG_FILE") for line in lines):

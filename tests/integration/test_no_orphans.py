@@ -11,62 +11,16 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
+from tests.processes import alive, children_of, command_of, wait_gone
+
 pytestmark = pytest.mark.slow
 
 READY_TIMEOUT = 120
-GONE_TIMEOUT = 20
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def children_of(pid: int) -> set[int]:
-    """Every live process below ``pid`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # the command name may hold spaces and parentheses: the fields follow its last ')'
-        fields = stat[stat.rindex(")") + 2:].split()
-        parents[int(entry.name)] = int(fields[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for a reaper has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
-def wait_gone(pids: Iterable[int], what: str) -> None:
-    pids = set(pids)
-    deadline = time.monotonic() + GONE_TIMEOUT
-    while (left := {p for p in pids if alive(p)}) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, f"{what} left running: " + ", ".join(
-        f"{p} {command_of(p)!r}" for p in left)
-
-
-def command_of(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
-    except OSError:
-        return "(gone)"
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:

@@ -10,16 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
-from govcloud.domain.provisioning import CopyKind, DrPolicy, PolicyRule
 from govcloud.domain.rbac import Principal
-from govcloud.domain.sites import SiteRole, default_sites
+from govcloud.domain.sites import default_sites
 from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput
 from govcloud.services import provisioning as svc
 from govcloud.services.catalogue import load_catalogue
@@ -30,13 +28,16 @@ from govcloud.store.bulk import write_all
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.store.provisioning import SITE_TOTAL
-from tests.unit.services.provisioning_setup import seed
+from tests.unit.services.provisioning_setup import (
+    ADMIN,
+    OPERATOR,
+    OTHER_ADMIN,
+    PROD_ONLY,
+    TENANTS,
+    one_server,
+    seed,
+)
 
-TENANTS = Path(__file__).resolve().parents[2] / "tenants"
-PROD_ONLY = DrPolicy((PolicyRule(1, 6, ((SiteRole.PRODUCTION, CopyKind.PRIMARY),)),))
-ADMIN = Principal("boss", "bureau-admin")
-OTHER_ADMIN = Principal("deputy", "bureau-admin")
-OPERATOR = Principal("alice", "operator")
 VIEWER = Principal("viewer", "department-viewer", department="gd-tax")
 
 
@@ -54,12 +55,6 @@ def ctx(engine: Engine) -> svc.ProvisioningContext:
     return svc.ProvisioningContext(engine=engine, sites=default_sites(),
                                    catalogue=lambda: catalogue, policy=PROD_ONLY,
                                    group_policy="soft-anti-affinity")
-
-
-def one_server(system: str = "app", count: int = 1) -> dict[str, Any]:
-    return {"department": "gd-psd", "system": system, "justification": "test",
-            "servers": [{"name_prefix": "vm", "flavor": "gc.c4m8", "image": "cirros",
-                         "count": count, "network": "prod-net"}]}
 
 
 def approve_concurrently(ctx: svc.ProvisioningContext, ids: list[int]) -> tuple[

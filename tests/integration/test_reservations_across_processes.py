@@ -31,7 +31,7 @@ from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.store.provisioning import SITE_TOTAL
 from govcloud.store.tables_provisioning import ProvisionRequestRow, ReservationRow
-from tests.integration.test_provision_reservations import (
+from tests.unit.services.provisioning_setup import (
     ADMIN,
     OPERATOR,
     PROD_ONLY,

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tests.sim.nova import raw
+
 CAPACITY_FIELDS = {"vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb",
                    "local_gb_used", "free_ram_mb", "free_disk_gb", "current_workload",
                    "running_vms", "disk_available_least"}
-
-
-def raw(conn, method, path, mv="2.96", **kw):
-    return getattr(conn.compute, method)(path, microversion=mv, raise_exc=False, **kw)
 
 
 def test_hypervisors_drop_capacity_fields_from_2_88(sim):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from tests.sim.test_nova_servers import raw
+from tests.sim.nova import raw
 
 
 def _wait(conn, server_id, status, wait=30.0):

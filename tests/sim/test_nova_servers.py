@@ -9,11 +9,9 @@ import time
 import pytest
 from openstack import exceptions
 
+from tests.sim.nova import raw
+
 NO_HOST = "No valid host was found. There are not enough hosts available."
-
-
-def raw(conn, method, path, mv="2.96", **kw):
-    return getattr(conn.compute, method)(path, microversion=mv, raise_exc=False, **kw)
 
 
 def ids(region, name):

@@ -9,9 +9,7 @@ import struct
 
 import requests
 
-
-def raw(conn, method, path, mv="2.96", **kw):
-    return getattr(conn.compute, method)(path, microversion=mv, raise_exc=False, **kw)
+from tests.sim.nova import raw
 
 
 def test_version_documents_need_no_token(sim):

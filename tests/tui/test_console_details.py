@@ -17,7 +17,7 @@ from tui.views.audit import AuditEntryScreen, AuditView
 from tui.views.requests import RequestScreen, RequestsView
 
 from .conftest import console, loaded, settled, wait_for
-from .test_console_pilot import SIZE, open_view
+from .pilot import SIZE, open_view
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 

@@ -16,10 +16,9 @@ from tui.app import make_app
 from tui.screens import HelpScreen, PaletteScreen
 
 from .conftest import console, loaded, settled, wait_for
+from .pilot import SIZE, open_view
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
-
-SIZE = (180, 50)
 
 
 def all_servers(api: ApiClient, **filters: Any) -> list[dict[str, Any]]:
@@ -31,16 +30,6 @@ def all_servers(api: ApiClient, **filters: Any) -> list[dict[str, Any]]:
         cursor = page["next_cursor"]
         if cursor is None:
             return out
-
-
-async def open_view(pilot: Any, word: str, *, complete: bool = False) -> None:
-    await pilot.press("colon")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PaletteScreen),
-                   what="the palette")
-    await pilot.press(*word)
-    if complete:
-        await pilot.press("tab")
-    await pilot.press("enter")
 
 
 async def test_palette_opens_views_with_completion(ready: Plane) -> None:

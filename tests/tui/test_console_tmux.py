@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from govcloud.client import ApiClient
-from tests.integration.test_no_orphans import children_of, wait_gone
+from tests.processes import children_of, wait_gone
 
 pytestmark = pytest.mark.slow
 

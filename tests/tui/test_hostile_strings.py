@@ -17,7 +17,7 @@ from tui.views.requests import RequestsView
 from tui.views.servers import ServerScreen
 
 from .conftest import console, loaded, wait_for
-from .test_console_pilot import SIZE, open_view
+from .pilot import SIZE, open_view
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 

@@ -12,7 +12,7 @@ from tests.integration.control.conftest import Plane
 from tui.views.migrations import MigrationsView
 
 from .conftest import console, loaded, wait_for
-from .test_console_pilot import SIZE, open_view
+from .pilot import SIZE, open_view
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 

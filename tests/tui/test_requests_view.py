@@ -12,7 +12,7 @@ from tui.screens import ConfirmScreen
 from tui.views.requests import RequestsView
 
 from .conftest import console, loaded, settled, wait_for
-from .test_console_pilot import SIZE, open_view
+from .pilot import SIZE, open_view
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 

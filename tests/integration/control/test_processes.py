@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -19,44 +17,21 @@ import pytest
 
 from govcloud.children import tied_to_parent
 from govcloud.sim.server import start
+from tests.processes import TIMEOUT, process_env, read_lines, run_cli
+from tests.served import free_port
 
 from .conftest import small_catalogue
 
 pytestmark = pytest.mark.slow
-TIMEOUT = 120
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "govcloud.cli", *argv], env=env, text=True,
-                          capture_output=True, timeout=TIMEOUT, check=False)
-
-
-def _lines(stream: object, sink: queue.Queue[str | None]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        sink.put(line)
-    sink.put(None)
-
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     clouds_yaml = tmp_path / "clouds.yaml"
     sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
-    env = _env(tmp_path)
+    env = process_env(tmp_path)
     env["GOVCLOUD_CLOUDS_YAML"] = str(clouds_yaml)
     db = f"sqlite:///{tmp_path / 'govcloud.db'}"
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         tied_to_parent([sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port),
                         "--database-url", db,
@@ -67,7 +42,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         # the transport retries refused connections (with backoff) until the server listens
         with httpx.Client(transport=httpx.HTTPTransport(retries=12)) as http:
             assert http.get(f"{url}/api/v1/health", timeout=TIMEOUT).json()["status"] == "ok"
-        token = _cli(env, "admin", "bootstrap", "--database-url", db).stdout.strip()
+        token = run_cli(env, "admin", "bootstrap", "--database-url", db).stdout.strip()
         env["GOVCLOUD_SERVER"], env["GOVCLOUD_TOKEN"] = url, token
         yield url, env
     finally:
@@ -82,27 +57,27 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 def test_serve_and_the_cli(served: tuple[str, dict[str, str]]) -> None:
     _, env = served
-    assert json.loads(_cli(env, "tenants", "plan", "--json").stdout)["departments"] == 9
-    applied = _cli(env, "tenants", "apply")
+    assert json.loads(run_cli(env, "tenants", "plan", "--json").stdout)["departments"] == 9
+    applied = run_cli(env, "tenants", "apply")
     assert applied.returncode == 0, applied.stderr
-    again = _cli(env, "tenants", "apply")
+    again = run_cli(env, "tenants", "apply")
     assert "no changes" in again.stdout
-    verify = _cli(env, "audit", "verify")
+    verify = run_cli(env, "audit", "verify")
     assert verify.returncode == 0 and "audit chain intact" in verify.stdout
-    denied = _cli(env, "departments", "list", "--token", "gct_wrong")
+    denied = run_cli(env, "departments", "list", "--token", "gct_wrong")
     assert denied.returncode == 5 and "Traceback" not in denied.stderr
     assert denied.stderr.startswith("error: the API token is unknown")
     assert "\nhint: " in denied.stderr
 
 
 def test_demo_serves_and_selects_its_context(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = process_env(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "govcloud.cli", "demo", "--scale", "small", "--no-tui",
          "--state-dir", str(tmp_path / "state")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_lines, args=(proc.stdout, out), daemon=True).start()
+    threading.Thread(target=read_lines, args=(proc.stdout, out), daemon=True).start()
     lines: list[str] = []
     try:
         while not any(line.startswith("context: demo") for line in lines):
@@ -116,12 +91,12 @@ def test_demo_serves_and_selects_its_context(tmp_path: Path) -> None:
         assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
         for name in ("govcloud.db", "clouds.yaml"):
             assert stat.S_IMODE((tmp_path / "state" / name).stat().st_mode) == 0o600, name
-        listed = _cli(env, "departments", "list", "--json")  # no flags: the demo context
+        listed = run_cli(env, "departments", "list", "--json")  # no flags: the demo context
         assert listed.returncode == 0, listed.stderr
         assert len(json.loads(listed.stdout)) == 9
-        plan = _cli(env, "tenants", "plan")
+        plan = run_cli(env, "tenants", "plan")
         assert "no changes: 9 departments" in plan.stdout  # the demo applied the catalogue
-        contexts = json.loads(_cli(env, "context", "list", "--json").stdout)
+        contexts = json.loads(run_cli(env, "context", "list", "--json").stdout)
         assert contexts["current"] == "demo"
         assert contexts["contexts"] == [{"name": "demo", "server": server, "current": True,
                                          "has_token": True}]

@@ -15,10 +15,11 @@ import pytest
 
 from govcloud.children import tied_to_parent
 from govcloud.sim.server import start
+from tests.processes import TIMEOUT, process_env, run_cli
+from tests.served import free_port
 
 from .conftest import small_catalogue
 from .metrics_util import parse, select, value
-from .test_processes import TIMEOUT, _cli, _env, _free_port
 
 pytestmark = pytest.mark.slow
 SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
@@ -27,10 +28,10 @@ SITES = ("PROD", "DR-LOCAL", "DR-REMOTE")
 def test_serve_exports_what_its_workers_find(tmp_path: Path) -> None:
     clouds_yaml = tmp_path / "clouds.yaml"
     sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
-    env = _env(tmp_path)
+    env = process_env(tmp_path)
     env.update(GOVCLOUD_CLOUDS_YAML=str(clouds_yaml), GOVCLOUD_PROBE_INTERVAL_S="0.5")
     db = f"sqlite:///{tmp_path / 'govcloud.db'}"
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = free_port(), free_port()
     proc = subprocess.Popen(
         tied_to_parent([sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port),
                         "--database-url", db,
@@ -54,9 +55,9 @@ def test_serve_exports_what_its_workers_find(tmp_path: Path) -> None:
             assert value(same, "govcloud_site_vcpu_capacity", site="PROD") == \
                 value(series, "govcloud_site_vcpu_capacity", site="PROD") > 0
         env["GOVCLOUD_SERVER"] = url
-        env["GOVCLOUD_TOKEN"] = _cli(env, "admin", "bootstrap", "--database-url",
-                                     db).stdout.strip()
-        status = _cli(env, "status")
+        env["GOVCLOUD_TOKEN"] = run_cli(env, "admin", "bootstrap", "--database-url",
+                                        db).stdout.strip()
+        status = run_cli(env, "status")
         assert status.returncode == 0, status.stderr
         assert "APIS" in status.stdout
         rows = [ln.split() for ln in status.stdout.splitlines() if ln.split()[:1] in

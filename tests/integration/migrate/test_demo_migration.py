@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.control.test_processes import _cli, _lines
+from tests.processes import read_lines, run_cli
 
 pytestmark = pytest.mark.slow
-TIMEOUT = 180  # the demo's start; each CLI call has test_processes' own timeout
+TIMEOUT = 180  # the demo's start; each CLI call has tests/processes.py's own
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -35,7 +35,7 @@ def test_the_demo_migrates_gd_tax_end_to_end(tmp_path: Path) -> None:
          "--migration", "--state-dir", str(state)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     err: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_lines, args=(proc.stderr, err), daemon=True).start()
+    threading.Thread(target=read_lines, args=(proc.stderr, err), daemon=True).start()
     try:
         seen: list[str] = []
         while not any("keeps running" in line for line in seen):
@@ -43,25 +43,25 @@ def test_the_demo_migrates_gd_tax_end_to_end(tmp_path: Path) -> None:
             assert line is not None, f"demo exited: {proc.wait()} {''.join(seen)}"
             seen.append(line)
         assert any("migration demo: 2 legacy hosts of gd-tax" in line for line in seen)
-        shown = _cli(env, "migrate", "show", "gd-tax-w1")
+        shown = run_cli(env, "migrate", "show", "gd-tax-w1")
         assert shown.returncode == 0, shown.stderr
-        _cli(env, "migrate", "override", "gd-tax-w1", "--reason", "demo test")
-        run = _cli(env, "migrate", "run", "gd-tax-w1", "--follow")
+        run_cli(env, "migrate", "override", "gd-tax-w1", "--reason", "demo test")
+        run = run_cli(env, "migrate", "run", "gd-tax-w1", "--follow")
         assert run.returncode == 0, run.stdout + run.stderr
         assert "gd-tax-w1: done" in run.stdout
-        requests = _cli(env, "request", "list")
+        requests = run_cli(env, "request", "list")
         assert "migration-gate" in requests.stdout  # targets came from the provisioning service
         boxes = state / "sandboxes"
         legacy = _tree(boxes / "tax-db1" / "root" / "var/lib/etax")
         copies = [_tree(p) for p in boxes.glob("cloud-vm*/root/var/lib/etax")]
         # DR level 6: the target and its DR-LOCAL and DR-REMOTE copies hold the data
         assert legacy and copies.count(legacy) == 3
-        back = _cli(env, "migrate", "rollback", "gd-tax-w1", "--follow")
+        back = run_cli(env, "migrate", "rollback", "gd-tax-w1", "--follow")
         assert back.returncode == 0, back.stdout + back.stderr
         assert (boxes / "tax-db1" / "root" / "run" / "tax-db1.running").exists()
         assert back.stdout.count("deleted ") == 6  # 2 hosts x 3 sites
         # running the wave again after the rollback provisions new servers
-        again = _cli(env, "migrate", "run", "gd-tax-w1", "--follow")
+        again = run_cli(env, "migrate", "run", "gd-tax-w1", "--follow")
         assert again.returncode == 0, again.stdout + again.stderr
         assert "gd-tax-w1: done" in again.stdout
         proc.send_signal(signal.SIGINT)

@@ -15,7 +15,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,16 +30,11 @@ from govcloud.demo.sandbox import Sandbox, make_key, service_vars
 from govcloud.sim.server import start
 from tests.integration.control.conftest import small_catalogue
 from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
+from tests.served import free_port
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -55,7 +49,7 @@ class Served:
     killed: list[int] = field(default_factory=list)
 
     def start(self) -> None:
-        port = _free_port()
+        port = free_port()
         self.proc = subprocess.Popen(
             tied_to_parent([sys.executable, "-m", "govcloud.cli", "serve", "--port", str(port),
                             "--database-url", self.db, "--catalogue", str(self.catalogue)]),

@@ -1,6 +1,8 @@
 """What the provisioning services' unit tests share: a stored PROD snapshot small enough to
 reason about (``seed``), a context over it with the real department catalogue and a
-production-only DR policy (``context``), a request body (``one_server``) and the principals."""
+production-only DR policy (``context``), a request body (``one_server``), the principals, and
+the cores each site's reservation ledger holds once it is checked against the reservations
+(``reserved_cores``)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from govcloud.domain.rbac import Principal
 from govcloud.domain.sites import SiteRole, default_sites
 from govcloud.services.catalogue import load_catalogue
 from govcloud.services.provisioning_common import ProvisioningContext, Validator
+from govcloud.services.provisioning_lifecycle import ledger_check
 from govcloud.store import inventory as inv
 from tests.databases import Clock
 
@@ -71,3 +74,9 @@ def one_server(system: str = "app", count: int = 1, *, flavor: str = "gc.c4m8",
     return {"department": department, "system": system, "justification": "test",
             "servers": [{"name_prefix": "vm", "flavor": flavor, "image": "cirros",
                          "count": count, "network": "prod-net"}], **extra}
+
+
+def reserved_cores(engine: Engine) -> dict[tuple[str, str], int]:
+    check = ledger_check(engine)
+    assert check["matches"], check
+    return {k: v.cores for k, v in check["ledger"].items()}

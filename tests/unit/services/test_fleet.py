@@ -18,7 +18,7 @@ from govcloud.errors import NotFound, TemporaryError
 from govcloud.services.fleet import host_servers, hypervisors, server_detail, usage
 from govcloud.store.inventory import table
 from tests.databases import T0
-from tests.unit.store.test_fleet import srv
+from tests.unit.fleet_rows import srv
 
 SITES = ["PROD", "DR-LOCAL"]
 CATALOGUE: dict[str, str | None] = {"gd-psd": None, "gd-tax": None}

@@ -20,7 +20,6 @@ from govcloud.errors import (
 )
 from govcloud.services.provisioning_approval import _Approval, _approve_batch, approve, reject
 from govcloud.services.provisioning_common import ProvisioningContext
-from govcloud.services.provisioning_lifecycle import ledger_check
 from govcloud.services.provisioning_requests import show, submit
 from govcloud.store.group_commit import Piece
 from govcloud.store.provisioning import SITE_TOTAL
@@ -32,6 +31,7 @@ from tests.unit.services.provisioning_setup import (
     TAX_VIEWER,
     context,
     one_server,
+    reserved_cores,
     seed,
 )
 
@@ -40,12 +40,6 @@ def submitted(ctx: ProvisioningContext, system: str = "app", count: int = 1) -> 
     rid = submit(ctx, OPERATOR, one_server(system, count))["id"]
     assert isinstance(rid, int)
     return rid
-
-
-def reserved_cores(engine: Engine) -> dict[tuple[str, str], int]:
-    check = ledger_check(engine)
-    assert check["matches"], check
-    return {k: v.cores for k, v in check["ledger"].items()}
 
 
 def test_a_request_that_fits_is_approved_placed_and_reserved(db: Engine) -> None:

@@ -38,8 +38,14 @@ from govcloud.services.provisioning_execution import Provisioner, WorkerSettings
 from govcloud.services.provisioning_lifecycle import start
 from govcloud.services.provisioning_requests import show, submit, submit_approved
 from govcloud.store import inventory as inv
-from tests.unit.services.provisioning_setup import ADMIN, OPERATOR, context, one_server, seed
-from tests.unit.services.test_provisioning_lifecycle import held
+from tests.unit.services.provisioning_setup import (
+    ADMIN,
+    OPERATOR,
+    context,
+    one_server,
+    reserved_cores,
+    seed,
+)
 
 GROUP = group_name("gd-psd", "app")
 Fault = Callable[[], GovCloudError | None]
@@ -210,7 +216,7 @@ def inventory_servers(engine: Engine) -> list[str]:
 def test_success_creates_each_server_once_and_finishes_the_request(
         ctx: ProvisioningContext, cloud: FakeCloud) -> None:
     rid = approved(ctx)
-    assert held(ctx.engine) != {}
+    assert reserved_cores(ctx.engine) != {}
     refreshed: list[Sequence[str]] = []
     out = provisioner(ctx, refreshed).run(rid)
     assert out is not None and out["state"] == "done"
@@ -226,7 +232,7 @@ def test_success_creates_each_server_once_and_finishes_the_request(
     assert events(ctx, rid, "plan") == ["2 servers in PROD"]
     assert inventory_servers(ctx.engine) == sorted(cloud.servers)  # targeted refresh
     assert refreshed == [["PROD"]]
-    assert held(ctx.engine) == {}
+    assert reserved_cores(ctx.engine) == {}
 
 
 def test_a_temporary_error_is_retried_and_a_lost_answer_creates_no_second_server(
@@ -259,7 +265,7 @@ def test_a_temporary_error_that_outlasts_the_retries_fails_the_request_and_clean
     assert servers["app-vm-1"]["status"] == "deleted"
     assert (servers["app-vm-2"]["status"], servers["app-vm-2"]["error"]) == (
         "failed", "site PROD: connection refused (gave up after 3 attempts)")
-    assert held(ctx.engine) == {}
+    assert reserved_cores(ctx.engine) == {}
 
 
 def test_a_permanent_error_on_one_of_several_fails_all_with_the_clouds_message(
@@ -274,7 +280,7 @@ def test_a_permanent_error_on_one_of_several_fails_all_with_the_clouds_message(
     assert cloud.servers == {} and cloud.groups == {}
     assert events(ctx, rid, "cleanup")[:1] == ["deleted 3 server(s) this request created"]
     assert events(ctx, rid, "cleanup")[-1].startswith(f"PROD: deleted server group {GROUP}")
-    assert held(ctx.engine) == {}
+    assert reserved_cores(ctx.engine) == {}
 
 
 def test_several_failures_are_counted_in_the_error(ctx: ProvisioningContext,
@@ -320,7 +326,7 @@ def test_keep_failed_leaves_the_servers_for_inspection(ctx: ProvisioningContext,
     assert len(cloud.groups) == 1
     assert events(ctx, rid, "cleanup") == [
         "keeping the servers for inspection (provision_keep_failed)"]
-    assert held(ctx.engine) == {}  # the reservation is released all the same
+    assert reserved_cores(ctx.engine) == {}  # the reservation is released all the same
 
 
 def test_a_server_found_by_its_key_is_adopted_and_one_in_error_fails(
@@ -357,7 +363,7 @@ def test_a_site_not_reached_fails_a_new_request_without_touching_the_cloud(
     assert events(ctx, rid, "cleanup")[-2:] == [
         "deleted 0 server(s) this request created",
         "could not reach PROD to look for leftovers"]
-    assert held(ctx.engine) == {}
+    assert reserved_cores(ctx.engine) == {}
 
 
 def test_a_resumed_request_adopts_what_the_previous_worker_created(

@@ -15,14 +15,20 @@ from govcloud.services.provisioning_common import ProvisioningContext
 from govcloud.services.provisioning_lifecycle import (
     complete,
     fail,
-    ledger_check,
     pending,
     project_of,
     start,
     system_in_progress,
 )
 from govcloud.services.provisioning_requests import cancel, show, submit
-from tests.unit.services.provisioning_setup import ADMIN, OPERATOR, context, one_server, seed
+from tests.unit.services.provisioning_setup import (
+    ADMIN,
+    OPERATOR,
+    context,
+    one_server,
+    reserved_cores,
+    seed,
+)
 
 
 def approved(ctx: ProvisioningContext, system: str = "app") -> int:
@@ -30,12 +36,6 @@ def approved(ctx: ProvisioningContext, system: str = "app") -> int:
     approve(ctx, ADMIN, rid)
     assert isinstance(rid, int)
     return rid
-
-
-def held(engine: Engine) -> dict[tuple[str, str], int]:
-    check = ledger_check(engine)
-    assert check["matches"], check
-    return {k: v.cores for k, v in check["ledger"].items()}
 
 
 def test_the_worker_starts_an_approved_request_once(db: Engine) -> None:
@@ -56,11 +56,11 @@ def test_done_releases_the_reservation(db: Engine) -> None:
     seed(db)
     ctx = context(db)
     rid = approved(ctx)
-    assert held(db) != {}
+    assert reserved_cores(db) != {}
     start(ctx, rid)
     out = complete(ctx, rid)
     assert out["state"] == "done"
-    assert held(db) == {}
+    assert reserved_cores(db) == {}
     assert show(ctx, ADMIN, rid)["events"][-1]["message"] == \
         "done by provisioner; released the reservation in 1 site(s)"
 
@@ -72,7 +72,7 @@ def test_a_failure_keeps_its_error_and_releases(db: Engine) -> None:
     start(ctx, rid)
     out = fail(ctx, rid, "nova said no")
     assert (out["state"], out["error"]) == ("failed", "nova said no")
-    assert held(db) == {}
+    assert reserved_cores(db) == {}
 
 
 def test_final_moves_only_from_the_states_that_allow_them(db: Engine) -> None:
@@ -100,7 +100,7 @@ def test_cancelling_an_approved_request_releases_it_and_the_worker_leaves_it(
     rid = approved(ctx)
     out = cancel(ctx, OPERATOR, rid)
     assert (out["state"], out["reason"]) == ("cancelled", "cancelled by alice")
-    assert held(db) == {}
+    assert reserved_cores(db) == {}
     assert start(ctx, rid) is False
 
 

@@ -18,7 +18,7 @@ from govcloud.domain.tenancy import ObservedSite, ProjectCreate, ProjectRecord, 
 from govcloud.errors import InvalidInput, PermanentError, TemporaryError
 from govcloud.services import tenancy as svc
 from govcloud.services.tenancy import TenancyRefused, apply_tenancy
-from tests.unit.test_tenancy_plan import BIG, SITES, SMALL, applied_cloud, catalogue, dept
+from tests.unit.tenancy_fixtures import BIG, SITES, SMALL, applied_cloud, catalogue, dept
 
 CODE = "gd-x"
 

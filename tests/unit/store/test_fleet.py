@@ -5,9 +5,8 @@ as down. (Through the API: tests/integration/control/test_fleet_api.py.)"""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -20,17 +19,8 @@ from govcloud.store.fleet import (
     services_down,
 )
 from govcloud.store.inventory import table
-from tests.databases import migrated_engine
-
-T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-def srv(site: str, sid: str, department: str | None, *, host: str = "cn1",
-        deleted: bool = False, minute: int = 0) -> dict[str, Any]:
-    return {"site": site, "id": sid, "name": f"vm-{sid}", "project_id": f"p-{department}",
-            "department": department, "status": "ACTIVE", "host": host, "created": T0,
-            "updated": T0 + timedelta(minutes=minute),
-            "deleted_at": T0 if deleted else None}
+from tests.databases import T0, migrated_engine
+from tests.unit.fleet_rows import srv
 
 
 @pytest.fixture
