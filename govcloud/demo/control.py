@@ -141,7 +141,15 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
     sim = SimProcess(state_dir=state_dir, scale=scale, seed=seed)
     server: ServerThread | None = None
     stop_sandboxes: Callable[[], None] | None = None
-    with _stop_signals_interrupt():
+
+    def stop_children() -> None:
+        if server is not None:
+            server.stop()
+        if stop_sandboxes is not None:
+            stop_sandboxes()
+        sim.stop()
+
+    with _stop_signals_interrupt(on_stuck=stop_children):
         try:
             print(f"starting the simulator ({scale} scale); files in {state_dir}", file=err,
                   flush=True)
@@ -193,11 +201,7 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
             print("\nstopping the control plane and the simulator", file=err, flush=True)
             return 0
         finally:
-            if server is not None:
-                server.stop()
-            if stop_sandboxes is not None:
-                stop_sandboxes()
-            sim.stop()
+            stop_children()
 
 
 def _print(out: TextIO, *, as_json: bool, overview: Any, info_url: str, clouds_yaml: Path,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -21,19 +22,48 @@ from govcloud.services.overview import SiteReader, openstack_reader, read_sites
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+STUCK_GRACE_S = 8.0
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _last_resort(stop: Callable[[], None], grace_s: float) -> None:
+    """After a stop signal, if the process is still here ``grace_s`` later (a console whose
+    terminal is gone can block its own shutdown on a read of that terminal), stop the
+    children with ``stop`` and end the process: nothing of the demo may outlive it."""
+    time.sleep(grace_s)
+    with suppress(OSError, ValueError):  # the terminal may be gone
+        print(f"govcloud demo: still running {grace_s:.0f}s after the stop signal; stopping "
+              "the control plane and the simulator and exiting", file=sys.stderr, flush=True)
+    try:
+        stop()
+    finally:
+        os._exit(0)
+
+
 @contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
+def _stop_signals_interrupt(*, on_stuck: Callable[[], None] | None = None,
+                            grace_s: float = STUCK_GRACE_S) -> Iterator[None]:
     """Ctrl-C (even when started with SIGINT ignored, as background jobs are), `kill <pid>`
     and a hang-up (the terminal closed, the SSH session dropped, `tmux kill-session`) all stop
-    the demo cleanly, simulator included."""
+    the demo cleanly, simulator included. With ``on_stuck``, the first stop signal also arms
+    a last resort: if the process has not ended ``grace_s`` later, ``on_stuck`` stops the
+    children and the process exits (docs/operator-guide.md)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
+    armed = threading.Event()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if on_stuck is not None and not armed.is_set():
+            armed.set()
+            threading.Thread(target=_last_resort, args=(on_stuck, grace_s), daemon=True,
+                             name="demo-last-resort").start()
+        _interrupt(signum, frame)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
