@@ -17,11 +17,11 @@ from govcloud.client import ApiClient, as_json
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.store.engine import write_begin
 from govcloud.store.tables import utcnow
-from tests.unit.services.test_dr_posture import NOW, drill, protected, request
+from tests.unit.services.dr_seed import NOW, drill, protected, request
 from tests.waiting import wait_until
 
 from .conftest import Plane
-from .test_openapi_contract import _Answers
+from .openapi_answers import Answers
 
 HOSTILE = "evil\x1b]0;pwned\x07\x1b[2Jsys"  # a system name stored by someone else's hand
 ALL = {("gd-psd", "case"), ("gd-tax", "ledger"), ("guangzhou", "portal"), ("shenzhen", "web"),
@@ -95,7 +95,7 @@ def test_the_model_keeps_every_key_the_route_returns(seeded: Plane,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A narrowed answer goes through the model as every route's does; the province's is
     encoded through the same model once per held posture: it is the narrowed ones together."""
-    answers = _Answers()
+    answers = Answers()
     answers.watch(monkeypatch)
     whole = seeded.admin.get("/dr/posture")
     assert json.dumps(as_json(DrPosture.model_validate(whole))) == json.dumps(whole)

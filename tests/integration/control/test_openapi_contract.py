@@ -21,10 +21,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import fastapi.routing
 import httpx
 import pytest
-from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
@@ -46,6 +44,9 @@ from govcloud.domain.provisioning import (
 )
 from govcloud.settings import load_settings
 from govcloud.store.engine import make_engine
+from tests.integration.control.openapi_answers import (
+    Answers,
+)
 
 from .conftest import Plane
 
@@ -216,33 +217,6 @@ def test_the_models_declare_no_extra_policy_but_ignore() -> None:
     assert ApiModel.model_config.get("extra") in (None, "ignore")
 
 
-class _Answers:
-    """What the server serialised: per route, the endpoint's JSON and the model's JSON."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
-        self.changed: list[tuple[str, str, str]] = []
-
-    def watch(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        original = fastapi.routing.serialize_response
-
-        async def serialize_response(**kwargs: Any) -> Any:
-            out = await original(**kwargs)
-            if kwargs.get("field") is None:
-                return out
-            route = (kwargs.get("endpoint_ctx") or {}).get("path", "?")
-            got = json.loads(out) if isinstance(out, (bytes, str)) else out
-            before = json.dumps(jsonable_encoder(kwargs["response_content"]),
-                                ensure_ascii=False)
-            after = json.dumps(got, ensure_ascii=False)
-            self.seen[route] = self.seen.get(route, 0) + 1
-            if before != after:
-                self.changed.append((route, before[:2000], after[:2000]))
-            return out
-
-        monkeypatch.setattr(fastapi.routing, "serialize_response", serialize_response)
-
-
 def _calls(plane: Plane) -> None:
     """A tour of the read API as a bureau-admin and a city-operator, on a synced plane."""
     admin = plane.admin
@@ -274,7 +248,7 @@ def _calls(plane: Plane) -> None:
 
 def test_models_keep_every_key_the_routes_return(plane: Plane,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    answers = _Answers()
+    answers = Answers()
     answers.watch(monkeypatch)
     _calls(plane)
     assert not answers.changed, "\n\n".join(

@@ -7,50 +7,27 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import Engine
 
-from govcloud.client import ApiClient
-from govcloud.cloud.connect import connect
-from govcloud.domain.sites import default_sites
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning as svc
-from govcloud.sim.server import RunningSimulator
 from govcloud.workers.provision import start_provision_worker
+from tests.integration.control.provisioning_plane import (
+    NETWORKS,
+    WAIT,
+    ProvPlane,
+    held,
+    request,
+    tagged,
+    wait_final,
+)
 
 from .conftest import Plane
 
-NETWORKS = {"PROD": "prod-net", "DR-LOCAL": "dr-local-net", "DR-REMOTE": "dr-remote-net"}
-IMAGE = "cirros-0.6.2-x86_64-disk"
-WAIT = 60
 HARDEN = Path(__file__).resolve().parents[2] / "data" / "playbooks" / "harden.yml"
-
-
-@dataclass
-class ProvPlane:
-    url: str
-    engine: Engine
-    sim: RunningSimulator
-    admin: ApiClient
-    operator: ApiClient
-    clouds_yaml: Path
-    operator_token: str
-
-    def cloud(self, region: str) -> Any:
-        site = next(s for s in default_sites() if s.name == region)
-        return connect(site, clouds_yaml=self.clouds_yaml)
-
-    def faults(self, **knobs: Any) -> None:
-        httpx.put(f"{self.sim.base_url}/_sim/faults", json=knobs, timeout=10).raise_for_status()
-
-    def region(self, name: str, up: bool) -> None:
-        verb = "up" if up else "down"
-        httpx.post(f"{self.sim.base_url}/_sim/regions/{name}/{verb}", timeout=10).raise_for_status()
 
 
 @pytest.fixture(scope="module")
@@ -74,38 +51,6 @@ def prov(plane: Plane) -> ProvPlane:
     assert plane.sim.clouds_yaml is not None
     return ProvPlane(plane.url, plane.engine, plane.sim, plane.admin,
                      plane.client(token), plane.sim.clouds_yaml, token)
-
-
-def request(system: str, *, count: int = 2, flavor: str = "gc.c2m4", image: str = IMAGE,
-            dr_level: int | None = None, department: str = "gd-psd") -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "department": department, "system": system, "justification": "integration test",
-        "servers": [{"name_prefix": "app", "flavor": flavor, "image": image, "count": count,
-                     "network": NETWORKS}]}
-    if dr_level is not None:
-        body["dr_level"] = dr_level
-    return body
-
-
-def wait_final(api: ApiClient, rid: int) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        r: dict[str, Any] = api.get(f"/requests/{rid}")
-        if r["state"] in ("done", "failed", "rejected", "cancelled"):
-            return r
-        time.sleep(0.1)
-    raise AssertionError(f"request {rid} did not finish: {api.get(f'/requests/{rid}')}")
-
-
-def tagged(prov: ProvPlane, rid: int) -> dict[str, list[Any]]:
-    """Every server in every region carrying one of the request's idempotency tags."""
-    out = {}
-    for region in NETWORKS:
-        conn = prov.cloud(region)
-        out[region] = [s for s in conn.compute.servers(all_projects=True)
-                       if any(t.startswith(f"govcloud-req-{rid}-") for t in (s.tags or []))]
-        conn.close()
-    return out
 
 
 def test_operator_submits_admin_approves_worker_provisions(prov: ProvPlane) -> None:
@@ -217,16 +162,6 @@ def test_cloud_side_quota_exceeded_fails_with_the_clouds_message(prov: ProvPlane
     assert "Quota exceeded for cores" in failed["error"], failed["error"]
     assert all(not found for found in tagged(prov, rid).values())
     assert held(prov.engine, rid) == 0
-
-
-def held(engine: Engine, rid: int) -> int:
-    """How many active reservations the request still holds."""
-    from sqlmodel import Session
-
-    from govcloud.store.provisioning import active_reservations
-
-    with Session(engine) as session:
-        return len(active_reservations(session, rid))
 
 
 def test_the_ci_playbook_provisions_once_and_then_reports_no_change(

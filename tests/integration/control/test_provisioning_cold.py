@@ -21,7 +21,7 @@ from govcloud.services.cold_copies import shelve_cold_copies
 from govcloud.workers.provision import start_provision_worker
 
 from .conftest import Plane
-from .test_provisioning import ProvPlane, held, request, tagged, wait_final
+from .provisioning_plane import ProvPlane, held, request, tagged, wait_final
 
 TENANTS = Path(__file__).resolve().parents[3] / "tenants"
 DEPARTMENT = "gd-agri"  # DR level 3: primary in PROD, a cold copy in DR-REMOTE

@@ -12,7 +12,7 @@ from govcloud.domain.protection_config import DEFAULT_PROTECTION
 from govcloud.services.dr_posture import dr_posture
 from govcloud.services.dr_posture_held import HeldPosture, HeldPostures, PostureBuilder
 from govcloud.store.engine import write_begin
-from tests.unit.services.test_dr_posture import NOW, SITES, drill, protected
+from tests.unit.services.dr_seed import NOW, SITES, drill, protected
 from tests.waiting import wait_until
 
 CITIES = {"gd-psd": None, "gz-gov": "guangzhou", "sz-gov": "shenzhen"}

@@ -20,21 +20,21 @@ from govcloud.services.provisioning_common import ProvisioningContext
 from govcloud.services.provisioning_lifecycle import start
 from govcloud.services.provisioning_requests import show
 from govcloud.store.tables_provisioning import ProvisionRequestRow
-from tests.unit.services.provisioning_setup import ADMIN
-from tests.unit.services.test_provisioning_execution import (  # noqa: F401 (fixtures)
+from tests.unit.services import provisioning_fakes
+from tests.unit.services.provisioning_fakes import (
     FakeCloud,
     Server,
     approved,
-    cloud,
-    ctx,
     events,
     provisioner,
 )
-from tests.unit.services.test_provisioning_lifecycle import held
+from tests.unit.services.provisioning_setup import ADMIN, reserved_cores
+
+cloud, ctx = provisioning_fakes.cloud, provisioning_fakes.ctx  # fixtures
 
 
 @pytest.fixture
-def shelving(cloud: FakeCloud, monkeypatch: pytest.MonkeyPatch) -> FakeCloud:  # noqa: F811
+def shelving(cloud: FakeCloud, monkeypatch: pytest.MonkeyPatch) -> FakeCloud:
     """The fake cloud with ``shelve_offloaded`` (faults under ``shelve:<name>``)."""
 
     def shelve_offloaded(pconn: Any, site: str, server_id: str, *, timeout_s: float,
@@ -49,7 +49,7 @@ def shelving(cloud: FakeCloud, monkeypatch: pytest.MonkeyPatch) -> FakeCloud:  #
     return cloud
 
 
-def cold_request(ctx: ProvisioningContext) -> int:  # noqa: F811
+def cold_request(ctx: ProvisioningContext) -> int:
     """An approved request whose copy (the unit tests' one site) is a cold copy."""
     rid = approved(ctx)
     with ctx.engine.begin() as conn:
@@ -58,22 +58,22 @@ def cold_request(ctx: ProvisioningContext) -> int:  # noqa: F811
     return rid
 
 
-def statuses(ctx: ProvisioningContext, rid: int) -> list[str]:  # noqa: F811
+def statuses(ctx: ProvisioningContext, rid: int) -> list[str]:
     return sorted(s["status"] for s in show(ctx, ADMIN, rid)["servers"])
 
 
 def test_a_cold_copy_is_shelved_and_recorded_before_the_request_is_done(
-        ctx: ProvisioningContext, shelving: FakeCloud) -> None:  # noqa: F811
+        ctx: ProvisioningContext, shelving: FakeCloud) -> None:
     rid = cold_request(ctx)
     out = provisioner(ctx).run(rid)
     assert out is not None and out["state"] == "done"
     assert sorted(s.status for s in shelving.servers.values()) == ["SHELVED_OFFLOADED"] * 2
     assert statuses(ctx, rid) == ["shelved_offloaded"] * 2
     assert len(events(ctx, rid, "shelved")) == 2
-    assert held(ctx.engine) == {}
+    assert reserved_cores(ctx.engine) == {}
 
 
-def test_a_primary_is_not_shelved(ctx: ProvisioningContext,  # noqa: F811
+def test_a_primary_is_not_shelved(ctx: ProvisioningContext,
                                   shelving: FakeCloud) -> None:
     rid = approved(ctx)
     out = provisioner(ctx).run(rid)
@@ -83,7 +83,7 @@ def test_a_primary_is_not_shelved(ctx: ProvisioningContext,  # noqa: F811
 
 
 def test_a_transient_error_while_shelving_is_retried(
-        ctx: ProvisioningContext, shelving: FakeCloud) -> None:  # noqa: F811
+        ctx: ProvisioningContext, shelving: FakeCloud) -> None:
     rid = cold_request(ctx)
     shelving.faults["shelve:app-vm-1"] = [TemporaryError("site PROD: 503 Service Unavailable")]
     out = provisioner(ctx).run(rid)
@@ -94,7 +94,7 @@ def test_a_transient_error_while_shelving_is_retried(
 
 
 def test_a_permanent_error_while_shelving_fails_and_cleans_up(
-        ctx: ProvisioningContext, shelving: FakeCloud) -> None:  # noqa: F811
+        ctx: ProvisioningContext, shelving: FakeCloud) -> None:
     rid = cold_request(ctx)
     shelving.faults["shelve:app-vm-2"] = [PermanentError("site PROD: server s went to ERROR "
                                                          "while being shelved: disk full")]
@@ -102,11 +102,11 @@ def test_a_permanent_error_while_shelving_fails_and_cleans_up(
     assert out is not None and out["state"] == "failed"
     assert out["error"] == "site PROD: server s went to ERROR while being shelved: disk full"
     assert shelving.servers == {} and shelving.groups == {}  # cleaned up as today
-    assert held(ctx.engine) == {}
+    assert reserved_cores(ctx.engine) == {}
 
 
 def test_a_resumed_request_finishes_a_copy_shelved_before_the_worker_stopped(
-        ctx: ProvisioningContext, shelving: FakeCloud) -> None:  # noqa: F811
+        ctx: ProvisioningContext, shelving: FakeCloud) -> None:
     rid = cold_request(ctx)
     assert start(ctx, rid)  # a worker created and shelved app-vm-1, and died
     shelving.servers["made-1"] = Server("made-1", "PROD", "app-vm-1",
