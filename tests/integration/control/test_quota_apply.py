@@ -6,7 +6,6 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,10 @@ from govcloud.services import provisioning as svc
 from govcloud.workers.provision import start_provision_worker
 
 from .conftest import Plane
+from .provisioning_plane import wait_final
 
 NETWORKS = {"PROD": "prod-net", "DR-LOCAL": "dr-local-net", "DR-REMOTE": "dr-remote-net"}
 IMAGE = "cirros-0.6.2-x86_64-disk"
-WAIT = 60
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +59,6 @@ def request(department: str, system: str, *, count: int = 1,
         group["volumes"] = volumes
     return {"department": department, "system": system, "justification": "quota test",
             "servers": [group]}
-
-
-def wait_final(api: ApiClient, rid: int) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        r: dict[str, Any] = api.get(f"/requests/{rid}")
-        if r["state"] in ("done", "failed", "rejected", "cancelled"):
-            return r
-        time.sleep(0.1)
-    raise AssertionError(f"request {rid} did not finish: {api.get(f'/requests/{rid}')}")
 
 
 def set_catalogue_quota(catalogue: Path, code: str, site: str, name: str, value: int) -> None:
