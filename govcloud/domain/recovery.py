@@ -9,7 +9,9 @@ file sync), how much, the digest of its checksum manifest, and how the cycle end
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -29,6 +31,66 @@ class PointKind(StrEnum):
 
     VOLUME_SNAPSHOT = "volume-snapshot"
     FILE_SYNC = "file-sync"
+
+
+class ArtifactKind(StrEnum):
+    """What a recovery point's data is held in, in the DR site (what a drill or a failover
+    brings a server up from)."""
+
+    IMAGE = "image"                       # a shelved copy's snapshot image
+    VOLUME_SNAPSHOT = "volume-snapshot"   # a Cinder snapshot
+    BACKUP = "backup"                     # a Cinder backup, imported into the DR site
+    VOLUME = "volume"                     # a Cinder volume restored or synced into
+    SERVER = "server"                     # a running copy's guest, synced file by file
+
+
+MAX_ARTIFACTS = 64
+MAX_MANIFEST = 100_000
+MAX_PATH = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One thing in the DR site that holds a recovery point's data: its kind, the site
+    (region) it lives in and its id there."""
+
+    kind: ArtifactKind
+    site: str
+    id: str
+
+    def __post_init__(self) -> None:
+        check_identifier(self.site, "site")
+        if not _SERVER_ID.fullmatch(self.id):
+            raise InvalidInput(f"{self.id[:80]!r} is not a resource id",
+                               hint="at most 64 letters, digits and '-', '_', '.', ':'")
+
+    def as_json(self) -> dict[str, str]:
+        return {"kind": self.kind.value, "site": self.site, "id": self.id}
+
+
+def manifest_digest(manifest: Iterable[tuple[str, str]]) -> str:
+    """The digest of a checksum manifest (path, ``sha256:<hex>`` of its content): sha256 of
+    its lines ``<checksum>  <path>``, sorted by path — the same manifest gives the same digest
+    whatever order it was listed in."""
+    h = hashlib.sha256()
+    for path, checksum in sorted(manifest):
+        h.update(f"{checksum}  {path}\n".encode("utf-8", "surrogateescape"))
+    return "sha256:" + h.hexdigest()
+
+
+def _check_manifest(manifest: tuple[tuple[str, str], ...]) -> None:
+    if len(manifest) > MAX_MANIFEST:
+        raise InvalidInput(f"a manifest of {len(manifest)} entries is too long",
+                           hint=f"at most {MAX_MANIFEST} files per recovery point")
+    for path, checksum in manifest:
+        if not path or len(path) > MAX_PATH or "\0" in path or "\n" in path:
+            raise InvalidInput(f"{path[:80]!r} is not a manifest path",
+                               hint=f"a path of 1 to {MAX_PATH} characters, no NUL or newline")
+        if not _DIGEST.fullmatch(checksum):
+            raise InvalidInput(f"{checksum[:80]!r} is not a checksum",
+                               hint="sha256: and 64 lowercase hex digits")
+    if len({p for p, _ in manifest}) != len(manifest):
+        raise InvalidInput("a manifest names a path twice", hint="one checksum per path")
 
 
 class PointStatus(StrEnum):
@@ -62,7 +124,12 @@ def _aware(value: datetime, what: str) -> None:
 @dataclass(frozen=True, slots=True)
 class PointRecord:
     """One protection cycle's outcome for one copy server. An ``ok`` point has its manifest's
-    digest (``sha256:<64 hex>``); ``error`` says why a failed or partial one is not good."""
+    digest (``sha256:<64 hex>``); ``error`` says why a failed or partial one is not good.
+
+    ``artifacts`` say where the data is held in the DR site (what a drill or failover brings a
+    server up from); ``manifest`` is the checksum of every file copied (path, ``sha256:``),
+    whose digest must be ``manifest_digest`` when given. Both are empty where only the digest
+    is known (read in bulk for the posture, or recorded before revision 0013)."""
 
     department: str
     system: str
@@ -75,9 +142,19 @@ class PointRecord:
     status: PointStatus = PointStatus.OK
     error: str | None = None
     id: int | None = None
+    artifacts: tuple[Artifact, ...] = ()
+    manifest: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         _names(self.department, self.system, self.site)
+        if len(self.artifacts) > MAX_ARTIFACTS:
+            raise InvalidInput(f"{len(self.artifacts)} artifacts for one recovery point",
+                               hint=f"at most {MAX_ARTIFACTS}")
+        if self.manifest:
+            _check_manifest(self.manifest)
+            if self.manifest_digest != manifest_digest(self.manifest):
+                raise InvalidInput("the manifest's digest does not match its entries",
+                                   hint="record manifest_digest(manifest) as the digest")
         if not _SERVER_ID.fullmatch(self.server_id):
             raise InvalidInput(f"{self.server_id[:80]!r} is not a server id",
                                hint=f"a server id is at most {MAX_SERVER_ID} letters, digits "

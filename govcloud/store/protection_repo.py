@@ -10,6 +10,7 @@ the history grows.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,15 @@ from sqlalchemy import Connection, and_, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from govcloud.domain.provisioning import RequestState
-from govcloud.domain.recovery import DrillRecord, DrillResult, PointKind, PointRecord, PointStatus
+from govcloud.domain.recovery import (
+    Artifact,
+    ArtifactKind,
+    DrillRecord,
+    DrillResult,
+    PointKind,
+    PointRecord,
+    PointStatus,
+)
 from govcloud.store.inventory import aware, table
 from govcloud.store.tables_protection import (  # noqa: F401  (registers the tables)
     DrillRecordRow,
@@ -37,7 +46,11 @@ def add_recovery_point(conn: Connection, point: PointRecord) -> int:
         department=point.department, system=point.system, site=point.site,
         server_id=point.server_id, taken_at=point.taken_at, kind=point.kind.value,
         size_bytes=point.size_bytes, manifest_digest=point.manifest_digest,
-        status=point.status.value, error=point.error).returning(tbl.c.id)).scalar_one())
+        status=point.status.value, error=point.error,
+        artifacts=json.dumps([a.as_json() for a in point.artifacts]) if point.artifacts
+        else None,
+        manifest=json.dumps([list(e) for e in point.manifest], ensure_ascii=False)
+        if point.manifest else None).returning(tbl.c.id)).scalar_one())
     if point.status is PointStatus.OK:
         latest = table("recovery_point_latest")
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -52,11 +65,30 @@ def add_recovery_point(conn: Connection, point: PointRecord) -> int:
     return point_id
 
 
-def _point(r: Any) -> PointRecord:
+def _artifacts(text: str | None) -> tuple[Artifact, ...]:
+    return tuple(Artifact(ArtifactKind(a["kind"]), a["site"], a["id"])
+                 for a in json.loads(text)) if text else ()
+
+
+def _point(r: Any, manifest: str | None = None) -> PointRecord:
     return PointRecord(r.department, r.system, r.site, r.server_id,
                        aware(r.taken_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
                        PointKind(r.kind), int(r.size_bytes), r.manifest_digest,
-                       PointStatus(r.status), r.error, int(r.id))
+                       PointStatus(r.status), r.error, int(r.id),
+                       _artifacts(r.artifacts),
+                       tuple((str(p), str(c)) for p, c in json.loads(manifest))
+                       if manifest else ())
+
+
+def _without_manifest(pts: Any) -> list[Any]:
+    return [c for c in pts.c if c.name != "manifest"]
+
+
+def recovery_point(conn: Connection, point_id: int) -> PointRecord | None:
+    """One recovery point with its checksum manifest (None: no such point)."""
+    pts = table("recovery_point")
+    row = conn.execute(select(pts).where(pts.c.id == point_id)).first()
+    return None if row is None else _point(row, row.manifest)
 
 
 def latest_recovery_points(conn: Connection, *,
@@ -64,7 +96,7 @@ def latest_recovery_points(conn: Connection, *,
     """The latest ``ok`` point of every copy server (of ``departments``; None: all), one
     query over the latest table joined to the points."""
     pts, latest = table("recovery_point"), table("recovery_point_latest")
-    query = (select(pts).join(latest, latest.c.point_id == pts.c.id)
+    query = (select(*_without_manifest(pts)).join(latest, latest.c.point_id == pts.c.id)
              .order_by(latest.c.department, latest.c.system, latest.c.site,
                        latest.c.server_id))
     if departments is not None:
@@ -74,9 +106,11 @@ def latest_recovery_points(conn: Connection, *,
 
 def recovery_points(conn: Connection, site: str, server_id: str, *,
                     limit: int = 100) -> list[PointRecord]:
-    """One copy server's cycles, newest first (every status), at most ``limit``."""
+    """One copy server's cycles, newest first (every status), at most ``limit``; without
+    their manifests (``recovery_point`` reads one whole)."""
     pts = table("recovery_point")
-    query = (select(pts).where(and_(pts.c.site == site, pts.c.server_id == server_id))
+    query = (select(*_without_manifest(pts))
+             .where(and_(pts.c.site == site, pts.c.server_id == server_id))
              .order_by(pts.c.taken_at.desc(), pts.c.id.desc())
              .limit(max(1, min(limit, MAX_HISTORY))))
     return [_point(r) for r in conn.execute(query).all()]

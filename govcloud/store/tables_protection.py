@@ -1,5 +1,6 @@
-"""Disaster-recovery tables (revision 0012_protection): recovery points, the latest good one of
-each copy server, and drill summaries."""
+"""Disaster-recovery tables (revisions 0012_protection and 0013_point_artifacts): recovery
+points with their artifacts and manifests, the latest good one of each copy server, and
+drill summaries."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ class RecoveryPointRow(SQLModel, table=True):
     manifest_digest: str | None = Field(default=None, max_length=71)
     status: str = Field(max_length=16)
     error: str | None = Field(default=None, sa_type=Text)
+    # revision 0013: where the data is held (JSON list of {kind, site, id}) and the checksum
+    # manifest (JSON list of [path, "sha256:..."]); null where not recorded
+    artifacts: str | None = Field(default=None, sa_type=Text)
+    manifest: str | None = Field(default=None, sa_type=Text)
 
 
 class RecoveryPointLatestRow(SQLModel, table=True):

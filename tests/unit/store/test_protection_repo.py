@@ -12,11 +12,14 @@ from alembic import command
 from sqlalchemy import Engine, event, inspect
 
 from govcloud.domain.recovery import (
+    Artifact,
+    ArtifactKind,
     DrillRecord,
     DrillResult,
     PointKind,
     PointRecord,
     PointStatus,
+    manifest_digest,
 )
 from govcloud.errors import InvalidInput
 from govcloud.store.engine import write_begin
@@ -27,6 +30,7 @@ from govcloud.store.protection_repo import (
     drills,
     last_drills,
     latest_recovery_points,
+    recovery_point,
     recovery_points,
 )
 
@@ -63,6 +67,39 @@ def test_a_point_round_trips_with_every_field(db: Engine) -> None:
                                  T0 + timedelta(minutes=5), PointKind.VOLUME_SNAPSHOT,
                                  5 * 2**40, DIGEST, PointStatus.OK, None, pid)
     assert stored.taken_at.tzinfo is not None
+
+
+MANIFEST = (("/srv/data/案卷.db", "sha256:" + "01" * 32), ("/etc/app.conf", "sha256:" + "02" * 32))
+
+
+def test_artifacts_and_the_manifest_round_trip_read_whole_only_by_id(db: Engine) -> None:
+    arts = (Artifact(ArtifactKind.BACKUP, "DR-LOCAL", "b-1"),
+            Artifact(ArtifactKind.IMAGE, "DR-LOCAL", "img-2"))
+    full = PointRecord("gd-psd", "case", "DR-LOCAL", "srv-1", T0, PointKind.FILE_SYNC, 7,
+                       manifest_digest(MANIFEST), artifacts=arts, manifest=MANIFEST)
+    (pid,) = add(db, full)
+    with db.connect() as conn:
+        whole = recovery_point(conn, pid)
+        (bulk,) = latest_recovery_points(conn)
+        (history,) = recovery_points(conn, "DR-LOCAL", "srv-1")
+        assert recovery_point(conn, pid + 1000) is None
+    assert whole is not None
+    assert whole.artifacts == arts and set(whole.manifest) == set(MANIFEST)
+    assert whole.manifest_digest == manifest_digest(reversed(MANIFEST))  # order-free
+    for light in (bulk, history):  # lists carry the artifacts, not the manifest
+        assert light.artifacts == arts and light.manifest == ()
+
+
+def test_a_manifest_must_match_its_digest() -> None:
+    with pytest.raises(InvalidInput, match="does not match"):
+        PointRecord("gd-psd", "case", "DR-LOCAL", "srv-1", T0, PointKind.FILE_SYNC, 7,
+                    DIGEST, manifest=MANIFEST)
+    with pytest.raises(InvalidInput, match="names a path twice"):
+        doubled = MANIFEST + (MANIFEST[0],)
+        PointRecord("gd-psd", "case", "DR-LOCAL", "srv-1", T0, PointKind.FILE_SYNC, 7,
+                    manifest_digest(doubled), manifest=doubled)
+    with pytest.raises(InvalidInput, match="not a resource id"):
+        Artifact(ArtifactKind.BACKUP, "DR-LOCAL", "b 1; rm")
 
 
 def test_the_latest_moves_forward_with_ok_points_only(db: Engine) -> None:
