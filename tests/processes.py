@@ -82,3 +82,10 @@ def command_of(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
     except OSError:
         return "(gone)"
+
+
+def processes_naming(text: str) -> list[str]:
+    """Every process whose command line names ``text`` (as ps sees them, not govcloud)."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True,
+                         check=True).stdout
+    return [line for line in out.splitlines() if text in line and "ps -eo" not in line]

@@ -16,7 +16,12 @@ run theirs the same way. Hygiene (ARCHITECTURE.md, convention 11):
   variable (an imported inventory, a server's name) is never evaluated on the control node;
 * the job ends with govcloud: ``ansible-playbook`` runs tied to this process
   (``govcloud.children.tied_to_parent``), so a control plane killed outright (SIGKILL, the OOM
-  killer) leaves no playbook running against a host.
+  killer) leaves no playbook running against a host;
+* and nothing of the job outlives it: Ansible's workers start sessions of their own
+  (``os.setsid``), so the process-group kill with which ansible-runner ends a job that timed
+  out or was cancelled does not reach them. Every process of a job carries
+  ``GOVCLOUD_PLAYBOOK_JOB=<ident>`` in its environment, and ``run_playbook`` ends those still
+  there when the job is over (``end_job``).
 
 ``run_playbook`` returns a :class:`PlaybookResult` (status ``successful``, ``failed``,
 ``timeout`` or ``canceled``, the per-host stats) and calls ``on_event`` with a
@@ -25,12 +30,15 @@ run theirs the same way. Hygiene (ARCHITECTURE.md, convention 11):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shlex
 import shutil
+import signal
 import sys
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -152,6 +160,45 @@ def _path_with_ansible() -> str:
     return path
 
 
+JOB_ENV = "GOVCLOUD_PLAYBOOK_JOB"
+
+
+def job_processes(ident: str) -> list[int]:
+    """The processes of job ``ident`` still alive (those this user may read: ``/proc/<pid>/
+    environ`` holds the job's tag, inherited by every process the job starts)."""
+    marker = f"{JOB_ENV}={ident}".encode()
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or another user's
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def end_job(ident: str, *, grace_s: float = 2.0) -> list[int]:
+    """End what is left of job ``ident``: SIGTERM, then SIGKILL after ``grace_s``. Returns the
+    pids that were still there."""
+    left = job_processes(ident)
+    if left:
+        log.warning("playbook job %s: ending %d process(es) it left: %s", ident, len(left),
+                    left)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace_s
+        while job_processes(ident) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not job_processes(ident):
+            break
+    return left
+
+
 def tied_playbook(root: Path) -> Path | None:
     """A one-line ``ansible-playbook`` in ``root/bin`` that runs the real one tied to this
     process (it ends when this process dies); None where that cannot be done (no ``setpriv``,
@@ -199,7 +246,7 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
     env = {"PATH": _path_with_ansible(),
            "ANSIBLE_HOST_KEY_CHECKING": "True" if host_key_checking else "False",
            "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_NOCOLOR": "1",
-           **(envvars or {})}
+           **(envvars or {}), JOB_ENV: ident}
     if idle_timeout_s:
         # ansible-runner reads idle_timeout only from env/settings (a settings= argument is
         # dropped when that file is missing); it holds no secret, unlike env/ files in general
@@ -240,6 +287,8 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
         raise PermanentError(f"playbook {path.name}: could not run: {exc}",
                              hint="check that ansible-core is installed next to govcloud") \
             from exc
+    finally:
+        end_job(ident)
     stats = runner.stats or {}
     return PlaybookResult(ident=ident, status=str(runner.status), rc=runner.rc,
                           artifact_dir=Path(runner.config.artifact_dir),

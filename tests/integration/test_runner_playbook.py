@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from govcloud.errors import InvalidInput
-from govcloud.runner.playbook import PlaybookEvent, run_playbook
+from govcloud.runner.playbook import PlaybookEvent, job_processes, run_playbook
+from tests.processes import processes_naming
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "playbooks"
 
@@ -51,7 +54,9 @@ def test_a_failing_host_is_reported(tmp_path: Path) -> None:
     assert [e.message for e in events if e.kind == "failed"] == ["asked to fail on web-2"]
 
 
-def test_timeout_and_cancel(tmp_path: Path) -> None:
+def test_timeout_and_cancel_leave_no_process_of_the_job(tmp_path: Path) -> None:
+    """Ansible's workers run in sessions of their own, out of reach of the process-group kill
+    that ends a job on timeout or cancel: none of them may outlive the job."""
     local = {"all": {"hosts": {"localhost": {"ansible_python_interpreter":
                                              sys.executable}}}}
     timed = run_playbook(DATA / "sleep.yml", private_data_dir=tmp_path / "r", inventory=local,
@@ -61,6 +66,28 @@ def test_timeout_and_cancel(tmp_path: Path) -> None:
                              inventory=local, timeout_s=60, cancel=lambda: True,
                              host_key_checking=False)
     assert cancelled.status == "canceled"
+    assert processes_naming(str(tmp_path)) == []
+    assert job_processes(timed.ident) == [] and job_processes(cancelled.ident) == []
+
+
+def test_a_running_job_is_found_by_its_tag(tmp_path: Path) -> None:
+    local = {"all": {"hosts": {"localhost": {"ansible_python_interpreter":
+                                             sys.executable}}}}
+    stop = threading.Event()
+    job = threading.Thread(target=run_playbook, args=(DATA / "sleep.yml",), kwargs={
+        "private_data_dir": tmp_path / "r", "inventory": local, "timeout_s": 60,
+        "ident": "tagged-job", "cancel": stop.is_set, "host_key_checking": False})
+    job.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(job_processes("tagged-job")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # ansible-playbook and its worker
+        assert len(job_processes("tagged-job")) >= 2
+        assert job_processes("tagged-job-2") == []
+    finally:
+        stop.set()
+        job.join(60)
+    assert job_processes("tagged-job") == []
 
 
 def test_a_missing_playbook_is_bad_input(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ from govcloud.settings import Settings
 from govcloud.store import inventory as inv
 from govcloud.store import migration as repo
 from tests.databases import T0, Clock
+from tests.processes import processes_naming
 from tests.unit.services.provisioning_setup import catalogue
 
 BOSS = Principal("boss", Role.BUREAU_ADMIN)
@@ -342,6 +343,7 @@ def test_a_step_that_times_out_interrupts_the_run(ctx: RunContext, wave: str,
     assert set(step_errors(ctx, wave, Step.INITIAL_SYNC).values()) == \
         {"initial_sync timed out (job or idle timeout)"}
     assert wave_row(ctx, wave).status == "interrupted"
+    assert processes_naming(str(tmp_path)) == []  # no playbook worker outlives the job
 
 
 def test_an_unknown_cutover_hook_is_refused(ctx: RunContext) -> None:
