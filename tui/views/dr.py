@@ -11,7 +11,6 @@ Every name and reason is the server's data: drawn as text (``printable``; never 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from rich.text import Text
@@ -22,9 +21,8 @@ from textual.widgets import Static
 from govcloud.api.models import DrPosture, DrSystem, DrSystemDetail, DrTotals
 from govcloud.api.models.dr import DrCopyServer, DrDrill
 from govcloud.client import ApiClient
-from govcloud.domain.protection import format_duration
 from govcloud.domain.text import printable
-from tui.format import stamp
+from tui.format import duration, stamp
 from tui.i18n import label
 from tui.registry import ViewSpec, register_view
 from tui.views.base import DataView, ListView
@@ -37,10 +35,6 @@ STATE_STYLE = {"missing": "bold red", "error": "bold red", "wrong flavor": "red"
                "not ready": "red", "holds capacity": "yellow", "changing": "yellow",
                "present": "green"}
 NO_VALUE = float("inf")  # sorts after every figure
-
-
-def duration(seconds: float | None) -> str:
-    return "-" if seconds is None else format_duration(timedelta(seconds=seconds))
 
 
 def age(seconds: float | None) -> str:
