@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from tests.unit.services.dr_seed import NOW, drill, point, protected, request
 from tests.waiting import wait_until
 
 from .conftest import Plane
+from .metrics_util import Series, parse, promtool_check, scrape, select, value
 from .openapi_answers import Answers
 
 HOSTILE = "evil\x1b]0;pwned\x07\x1b[2Jsys"  # a system name stored by someone else's hand
@@ -303,3 +304,33 @@ def test_a_system_path_segment_that_is_no_identifier_is_refused(seeded: Plane) -
     for department, system in (("gd-data", "[bold]x"), ("gd-tax", "a b"), ("x" * 200, "s")):
         refused = _refusal(lambda d=department, s=system: seeded.admin.dr_system(d, s))
         assert isinstance(refused, InvalidInput), (department, system)
+
+
+# --- /metrics ----------------------------------------------------------------------------------
+
+def test_metrics_export_the_posture(seeded: Plane) -> None:
+    """The served /metrics carries the held posture: the worst copy's RPO counted on the
+    plane's clock at the scrape, the verdict counts, the missing copy, the targets."""
+
+    def dr_scraped() -> Series:
+        series = parse(scrape(seeded.url))
+        return series if select(series, "govcloud_dr_systems") else {}
+
+    series: Series = {}
+
+    def ready() -> bool:
+        series.update(dr_scraped())
+        return bool(series)
+
+    wait_until(ready, what="the DR families in /metrics")
+    assert promtool_check(scrape(seeded.url)).returncode == 0
+    rpo = value(series, "govcloud_dr_rpo_seconds", department="gd-tax", system="ledger",
+                level="5")
+    assert 600 <= rpo < 900  # 10 minutes on the plane's clock, and the scrape's seconds
+    assert value(series, "govcloud_dr_copies_missing", department="gd-tax",
+                 site="DR-REMOTE") == 1
+    assert value(series, "govcloud_dr_systems", department="guangzhou", verdict="at risk") == 1
+    assert value(series, "govcloud_dr_rpo_target_seconds", level="5") == 1800
+    assert value(series, "govcloud_dr_last_drill_timestamp_seconds", department="gd-psd",
+                 system="case") == datetime(2026, 10, 1, tzinfo=UTC).timestamp()
+    assert not select(series, "govcloud_dr_rpo_seconds", department="gd-data")  # no plan
