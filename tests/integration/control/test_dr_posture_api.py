@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from govcloud.api.models import DrPosture
+from govcloud.api.models import DrPosture, DrSystemDetail
 from govcloud.cli import main
 from govcloud.client import ApiClient, as_json
 from govcloud.domain.recovery import PointStatus
@@ -265,6 +265,8 @@ def test_a_system_detail_shows_each_copy_server_its_points_and_the_drills(seeded
     assert by[("DR-REMOTE", "ledger-vm-1")].status == "SHELVED_OFFLOADED"
     assert [(d.at[:10], d.result, d.rto_s) for d in detail.drills] == [
         ("2026-10-01", "passed", 3600)]
+    raw = seeded.admin.get("/dr/systems/gd-tax/ledger")  # the model keeps every key
+    assert json.dumps(as_json(DrSystemDetail.model_validate(raw))) == json.dumps(raw)
     portal = seeded.admin.dr_system("guangzhou", "portal")
     remote = [s for s in portal.servers if s.site == "DR-REMOTE"]
     assert {s.state for s in remote} == {"holds capacity"}
