@@ -83,6 +83,7 @@ def system_cells(s: DrSystem, lang: str) -> tuple[tuple[str, ...], tuple[Any, ..
 
 class DrView(ListView):
     VIEW_NAME = "dr"
+    REFRESH_S = 30.0  # the server judges the posture again at most every minute
 
     def __init__(self) -> None:
         super().__init__()
