@@ -168,6 +168,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "v_at_risk": ("at risk", "有风险"),
     "v_non_compliant": ("non-compliant", "不达标"),
     "no_point": ("no recovery point", "无恢复点"),
+    "rpo_none": ("no point", "无恢复点"),
     "never_drilled": ("never", "从未演练"),
     "dr_totals": ("{what}: {n} systems — {bad} non-compliant, {risk} at risk, {ok} compliant",
                   "{what}：{n} 个系统 — {bad} 个不达标，{risk} 个有风险，{ok} 个达标"),

@@ -67,7 +67,7 @@ def totals_line(what: str, t: DrTotals, lang: str) -> str:
 def system_cells(s: DrSystem, lang: str) -> tuple[tuple[str, ...], tuple[Any, ...]]:
     """A system's cells and sort values."""
     rpo = worst_rpo(s)
-    rpo_text = "-" if rpo is None else (label("no_point", lang) if rpo == NO_VALUE
+    rpo_text = "-" if rpo is None else (label("rpo_none", lang) if rpo == NO_VALUE
                                         else age(rpo))
     d = s.last_drill
     cells = (verdict_label(s.verdict, lang), s.department, s.system, str(s.level),
@@ -95,7 +95,7 @@ class DrView(ListView):
                 Column("dept", label("dept", lang), 12),
                 Column("system", label("system", lang), 16),
                 Column("level", label("dr", lang), 3, right=True),
-                Column("rpo", label("rpo_now_target", lang), 15),
+                Column("rpo", label("rpo_now_target", lang), 16),
                 Column("drill", label("last_drill", lang), 10),
                 Column("rto", label("rto_drill_target", lang), 13),
                 Column("result", label("result", lang), 7),
