@@ -99,10 +99,13 @@ class HeldPostures(HeldSnapshots[HeldPosture]):
             return self._encoded[1]
 
     def held_at(self) -> float | None:
-        """When the posture held was built (None: none yet); builds nothing (the metrics
-        snapshot's fingerprint reads it: a new posture held is a new snapshot)."""
-        held = self._snapshot
-        return held.built_at if held is not None else None
+        """When the posture held was built (None: none yet, and none is built now). As a
+        read does, it starts a rebuild in the background when the store changed or the
+        posture is old: the metrics snapshot's fingerprint reads it at each scrape, so a new
+        drill or recovery point reaches ``/metrics`` without a posture read in between."""
+        if self._snapshot is None:
+            return None
+        return self.current().built_at
 
     def posture(self, departments: Sequence[str] | None = None) -> Posture:
         held = self.current().posture

@@ -336,3 +336,19 @@ def test_metrics_export_the_posture(seeded: Plane) -> None:
     assert value(series, "govcloud_dr_last_drill_timestamp_seconds", department="gd-psd",
                  system="case") == datetime(2026, 10, 1, tzinfo=UTC).timestamp()
     assert not select(series, "govcloud_dr_rpo_seconds", department="gd-data")  # no plan
+
+
+def test_a_new_drill_reaches_metrics_without_a_posture_read(seeded: Plane) -> None:
+    """Scrapes alone: the metrics snapshot's fingerprint checks the held posture, which is
+    judged again when the store changed; then the snapshot is rebuilt."""
+    parse(scrape(seeded.url))
+    with write_begin(seeded.engine) as conn:
+        drill(conn, "guangzhou", "portal", NOW.replace(hour=2))  # passed: still at risk
+    at = NOW.replace(hour=2).timestamp()
+
+    def drilled() -> bool:
+        series = parse(scrape(seeded.url))
+        return value(series, "govcloud_dr_last_drill_timestamp_seconds",
+                     department="guangzhou", system="portal") == at
+
+    wait_until(drilled, what="the new drill in /metrics")
