@@ -452,6 +452,9 @@ class ApiClient:
                    ) -> models.DrPosture:
         return self.get_as(models.DrPosture, "/dr/posture", department=department, city=city)
 
+    def dr_system(self, department: str, system: str) -> models.DrSystemDetail:
+        return self.get_as(models.DrSystemDetail, api_path("dr", "systems", department, system))
+
     def openapi(self) -> dict[str, Any]:
         """The server's OpenAPI document (a JSON Schema document, not a govcloud answer)."""
         document = self.get("/openapi.json")

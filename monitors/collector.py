@@ -1,10 +1,10 @@
 """The custom Prometheus collector: formats the control plane's metrics snapshot.
 
 ``collect()`` reads the snapshot held in memory (see ``govcloud.services.metrics``) and only
-adds what depends on the time of the scrape (data age) and on the collector itself (the
-previous scrape's duration). ``describe()`` returns the families from their static specs, so
-registering the collector does no work (prometheus_client calls ``describe`` at registration,
-or ``collect`` when there is none).
+adds what depends on the time of the scrape (data age, the DR copies' current RPO) and on the
+collector itself (the previous scrape's duration). ``describe()`` returns the families from
+their static specs, so registering the collector does no work (prometheus_client calls
+``describe`` at registration, or ``collect`` when there is none).
 
 :class:`Exposition` is what ``/metrics`` serves: the text of the families that only change
 with the snapshot is rendered once per snapshot and kept; each scrape renders only the few
@@ -24,10 +24,12 @@ from prometheus_client.registry import Collector
 
 from govcloud import __version__
 from govcloud.domain.metrics import FAMILIES, FamilySpec
+from govcloud.services.dr_metrics import rpo_seconds
 from govcloud.services.metrics import Snapshot
 
 # Families whose values depend on the moment of the scrape, not only on the snapshot.
-PER_SCRAPE = frozenset({"govcloud_site_data_age_seconds", "govcloud_scrape_duration_seconds"})
+PER_SCRAPE = frozenset({"govcloud_site_data_age_seconds", "govcloud_scrape_duration_seconds",
+                        "govcloud_dr_rpo_seconds"})
 
 
 def _family(spec: FamilySpec) -> GaugeMetricFamily | CounterMetricFamily:
@@ -68,6 +70,9 @@ class GovcloudCollector(Collector):
                 for site, at in snap.last_success.items():
                     if at is not None:
                         family.add_metric((site,), max(0.0, now - at))
+            elif spec.name == "govcloud_dr_rpo_seconds":
+                for labels, point in snap.dr_points:
+                    family.add_metric(labels, rpo_seconds(point, now))
             elif spec.name == "govcloud_scrape_duration_seconds":
                 family.add_metric((), self.last_duration_s)
             elif spec.name == "govcloud_build_info":

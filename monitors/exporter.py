@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -30,11 +32,13 @@ METRICS_PATH = "/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def make_exposition(snapshots: MetricsSnapshots) -> Exposition:
+def make_exposition(snapshots: MetricsSnapshots,
+                    clock: Callable[[], float] = time.time) -> Exposition:
     """govcloud's collector over ``snapshots``, and its rendering (no work done now).
     The collector is also registered in a ``CollectorRegistry`` of its own, which checks at
-    registration that its families are well-formed and unique."""
-    collector = GovcloudCollector(snapshots.current)
+    registration that its families are well-formed and unique. ``clock``: the plane's (the
+    ages and RPOs of a scrape are counted on the clock the store's times were written by)."""
+    collector = GovcloudCollector(snapshots.current, clock=clock)
     CollectorRegistry(auto_describe=True).register(collector)
     return Exposition(collector)
 
@@ -56,9 +60,10 @@ def _authorised(request: Request, settings: Settings) -> bool:
     return ok_user and ok_password
 
 
-def metrics_endpoint(snapshots: MetricsSnapshots, settings: Settings) -> Any:
+def metrics_endpoint(snapshots: MetricsSnapshots, settings: Settings,
+                     clock: Callable[[], float] = time.time) -> Any:
     """The ``/metrics`` handler over ``snapshots``, behind ``settings``' basic auth."""
-    exposition = make_exposition(snapshots)
+    exposition = make_exposition(snapshots, clock)
 
     def metrics(request: Request) -> Response:
         if not _authorised(request, settings):
@@ -69,10 +74,15 @@ def metrics_endpoint(snapshots: MetricsSnapshots, settings: Settings) -> Any:
     return metrics
 
 
+def _clock(plane: Plane) -> Callable[[], float]:
+    return lambda: plane.clock().timestamp()
+
+
 def install(app: Any, plane: Plane) -> None:
     """Serve ``plane``'s ``/metrics`` on the API app (outside ``/api/v1``, not in the
     OpenAPI document)."""
-    app.add_route(METRICS_PATH, metrics_endpoint(plane.metrics, plane.settings),
+    app.add_route(METRICS_PATH, metrics_endpoint(plane.metrics, plane.settings,
+                                                 _clock(plane)),
                   methods=["GET"], include_in_schema=False)
 
 
@@ -82,7 +92,8 @@ class MetricsServer:
 
     def __init__(self, plane: Plane, *, host: str = "127.0.0.1", port: int = 0) -> None:
         settings = plane.settings
-        app = Starlette(routes=[Route(METRICS_PATH, metrics_endpoint(plane.metrics, settings),
+        app = Starlette(routes=[Route(METRICS_PATH,
+                                      metrics_endpoint(plane.metrics, settings, _clock(plane)),
                                       methods=["GET"])])
         tls: dict[str, Any] = {}
         if settings.metrics_tls_cert is not None:

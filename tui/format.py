@@ -4,6 +4,7 @@ width in terminal cells (Chinese characters take two). No Textual here."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
@@ -100,3 +101,19 @@ def stamp(value: str | None) -> str:
 
 def count(n: int) -> str:
     return f"{n:,}"
+
+
+def duration(seconds: float | None) -> str:
+    """``30m``, ``7d``, ``1h30m``, ``0s`` (the largest units first, whole seconds; ``-`` for
+    none): as the CLI writes durations (``govcloud.domain.protection.format_duration``)."""
+    if seconds is None:
+        return "-"
+    left = math.floor(seconds)
+    if left <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size:
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    return "".join(parts)

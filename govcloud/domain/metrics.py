@@ -3,7 +3,10 @@
 The collector (``monitors.collector``) emits exactly these; ``docs/metrics.md`` documents each
 (a test keeps the two equal). Names follow the Prometheus conventions: the ``govcloud_``
 prefix, base units (bytes, seconds), ``_total`` for counters. Labels come from small, bounded
-sets (sites, departments, services, states): no per-server or per-host series.
+sets (sites, departments, services, states): no per-server or per-host series. The DR families
+have two per system (``govcloud_dr_rpo_seconds``, ``govcloud_dr_last_drill_timestamp_seconds``)
+and none per copy or server: 5,000 systems stay within the province's 15,000 series
+(docs/metrics.md, "Disaster recovery").
 """
 
 from __future__ import annotations
@@ -105,6 +108,32 @@ FAMILIES: tuple[FamilySpec, ...] = (
                "seq of the audit entry in the newest signed checkpoint (0: none yet)"),
     FamilySpec("govcloud_audit_checkpoint_timestamp_seconds", "gauge", (),
                "when the newest signed audit checkpoint was written (Unix time)"),
+    # --- disaster recovery (the held DR posture, docs/dr.md): per system only the two below
+    FamilySpec("govcloud_dr_rpo_seconds", "gauge", ("department", "system", "level"),
+               "current RPO of the system's worst copy: now minus the oldest copy's recovery "
+               "point (at scrape time; +Inf while a copy has none), per system with a plan "
+               "that keeps copies"),
+    FamilySpec("govcloud_dr_last_drill_timestamp_seconds", "gauge", ("department", "system"),
+               "when the system's last drill started (Unix time), per drilled system"),
+    FamilySpec("govcloud_dr_rpo_target_seconds", "gauge", ("level",),
+               "target RPO of the systems of a DR level (the protection policy's)"),
+    FamilySpec("govcloud_dr_rto_target_seconds", "gauge", ("level",),
+               "target RTO of the systems of a DR level (the protection policy's)"),
+    FamilySpec("govcloud_dr_systems", "gauge", ("department", "verdict"),
+               "systems by verdict (compliant, at risk, non-compliant), per department"),
+    FamilySpec("govcloud_dr_province_systems", "gauge", ("level", "verdict"),
+               "systems of the province by DR level and verdict"),
+    FamilySpec("govcloud_dr_copies", "gauge", ("site", "state"),
+               "planned copies (a system's servers in one DR site) by state, per site"),
+    FamilySpec("govcloud_dr_copies_missing", "gauge", ("department", "site"),
+               "the department's systems whose copy in the site misses a server"),
+    FamilySpec("govcloud_dr_drills_overdue", "gauge", ("department",),
+               "the department's systems whose drill is overdue"),
+    FamilySpec("govcloud_dr_drills_failing", "gauge", ("department",),
+               "the department's systems whose last drill failed or recovered slower than "
+               "the target RTO"),
+    FamilySpec("govcloud_dr_posture_timestamp_seconds", "gauge", (),
+               "when the DR posture these figures come from was judged (Unix time)"),
     # --- the control plane itself
     FamilySpec("govcloud_build_info", "gauge", ("version", "python"),
                "the running govcloud (always 1)"),

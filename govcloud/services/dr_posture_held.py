@@ -84,6 +84,7 @@ class HeldPostures(HeldSnapshots[HeldPosture]):
 
     def __init__(self, builder: PostureBuilder, *, max_age_s: float = MAX_AGE_S) -> None:
         super().__init__(builder, max_age_s=max_age_s, name="dr-posture")
+        self.policy = builder.policy
         self._encoded: tuple[HeldPosture, bytes] | None = None
         self._encoding = threading.Lock()
 
@@ -96,6 +97,15 @@ class HeldPostures(HeldSnapshots[HeldPosture]):
             if self._encoded is None or self._encoded[0] is not held:
                 self._encoded = (held, encode(held.posture))
             return self._encoded[1]
+
+    def held_at(self) -> float | None:
+        """When the posture held was built (None: none yet, and none is built now). As a
+        read does, it starts a rebuild in the background when the store changed or the
+        posture is old: the metrics snapshot's fingerprint reads it at each scrape, so a new
+        drill or recovery point reaches ``/metrics`` without a posture read in between."""
+        if self._snapshot is None:
+            return None
+        return self.current().built_at
 
     def posture(self, departments: Sequence[str] | None = None) -> Posture:
         held = self.current().posture

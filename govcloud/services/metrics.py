@@ -28,10 +28,13 @@ from govcloud.domain.audit import ChainAnchor
 from govcloud.domain.capacity import FlavorSpec, Resources, SiteCapacity, flavor_fit
 from govcloud.domain.health import REASONS, failure_reason
 from govcloud.domain.metrics import BY_NAME, COMMON_FLAVORS, GIB, MIB, QUOTA_RESOURCES
+from govcloud.domain.protection import ProtectionPolicy
 from govcloud.domain.sites import Site
 from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError
 from govcloud.services.audit_anchor import last_checkpoint, verify_log
+from govcloud.services.dr_metrics import dr_samples
+from govcloud.services.dr_posture import Posture
 from govcloud.services.inventory import SnapshotCache, site_hosts
 from govcloud.store import health as health_store
 from govcloud.store import inventory as store
@@ -58,6 +61,9 @@ class Snapshot:
     families: dict[str, Samples] = field(default_factory=lambda: defaultdict(list))
     last_success: dict[str, float | None] = field(default_factory=dict)
     fingerprint: tuple[Any, ...] = ()
+    # (department, system, level) → the worst copy's recovery point (None: a copy has none);
+    # the exporter makes govcloud_dr_rpo_seconds of them at each scrape
+    dr_points: list[tuple[Labels, float | None]] = field(default_factory=list)
 
     def add(self, name: str, labels: Labels, value: float) -> None:
         spec = BY_NAME[name]
@@ -76,15 +82,28 @@ class _AuditCheck:
     at: float = 0.0
 
 
+class PostureSource(Protocol):
+    """The held DR posture (``services.dr_posture_held.HeldPostures``)."""
+
+    policy: ProtectionPolicy
+
+    def posture(self, departments: Sequence[str] | None = None) -> Posture: ...
+
+    def held_at(self) -> float | None: ...
+
+
 class SnapshotBuilder:
     """Builds :class:`Snapshot` from the store. ``dr_levels`` gives the catalogue's
-    ``{department: DR level}`` for the what-if (empty: every department at level 0)."""
+    ``{department: DR level}`` for the what-if (empty: every department at level 0);
+    ``dr_posture`` the held DR posture for the ``govcloud_dr_*`` families (None: none)."""
 
     def __init__(self, *, engine: Engine, sites: Sequence[Site],
                  dr_levels: Callable[[], Mapping[str, int]] = dict,
                  audit_recheck_s: float = 900.0, anchor_file: Path | None = None,
-                 cache: SnapshotCache | None = None) -> None:
+                 cache: SnapshotCache | None = None,
+                 dr_posture: PostureSource | None = None) -> None:
         self.engine = engine
+        self.dr_posture = dr_posture
         self.cache = cache if cache is not None else SnapshotCache()
         self.sites = tuple(sites)
         self.dr_levels = dr_levels
@@ -121,7 +140,8 @@ class SnapshotBuilder:
             parts += [select(func.max(step.c.started_at)).scalar_subquery(),
                       select(func.max(step.c.finished_at)).scalar_subquery(),
                       select(func.count()).select_from(step).scalar_subquery()]
-        return tuple(conn.execute(select(*parts)).one())
+        held = self.dr_posture.held_at() if self.dr_posture is not None else None
+        return (*conn.execute(select(*parts)).one(), held)
 
     # --- the build ----------------------------------------------------------------------------
 
@@ -138,6 +158,7 @@ class SnapshotBuilder:
             self._probes(conn, snap)
             self._requests(conn, snap)
             self._migrations(conn, snap)
+        self._dr(snap)
         self._audit_check(snap)
         snap.build_s = time.perf_counter() - t0
         return snap
@@ -309,6 +330,18 @@ class SnapshotBuilder:
             if at is not None:
                 snap.add("govcloud_migration_step_running_since_timestamp_seconds",
                          (wave, name), at.timestamp())
+
+    def _dr(self, snap: Snapshot) -> None:
+        """The DR families from the held posture (judged now if none is held yet; a posture
+        that cannot be judged leaves them out, logged)."""
+        if self.dr_posture is None:
+            return
+        try:
+            posture = self.dr_posture.posture()
+        except Exception:  # a failing posture must not break the metrics
+            log.warning("metrics: no DR posture", exc_info=True)
+            return
+        snap.dr_points = dr_samples(posture, self.dr_posture.policy, snap.add).points
 
     def _audit_check(self, snap: Snapshot) -> None:
         """Verify the chain when its head moved (or every ``audit_recheck_s``): its hashes,

@@ -184,6 +184,9 @@ def build_plane(*, engine: Engine, settings: Settings,
     snapshot = SnapshotCache()
     conns = Clouds(connections_factory(settings, clouds))
     clouds_yaml = settings.clouds_yaml
+    posture = HeldPostures(PostureBuilder(
+        engine=engine, policy=settings.protection_policy(), sites=sites, clock=clock,
+        cities=lambda: catalogue_departments(catalogue)))
     return Plane(
         settings=settings, engine=engine, clock=clock, clouds=conns,
         catalogue_dir=directory, catalogue_cache=catalogue, snapshot=snapshot,
@@ -196,13 +199,11 @@ def build_plane(*, engine: Engine, settings: Settings,
                       timeout_s=settings.probe_timeout_s),
         metrics=MetricsSnapshots(SnapshotBuilder(
             engine=engine, sites=sites, dr_levels=lambda: dr_levels_of(catalogue),
-            anchor_file=settings.audit_anchor_file, cache=snapshot)),
+            anchor_file=settings.audit_anchor_file, cache=snapshot, dr_posture=posture)),
         provisioning=provisioning_context(engine=engine, settings=settings, clouds=conns,
                                           catalogue=catalogue, snapshot=snapshot,
                                           clock=clock),
-        dr_posture=HeldPostures(PostureBuilder(
-            engine=engine, policy=settings.protection_policy(), sites=sites, clock=clock,
-            cities=lambda: catalogue_departments(catalogue))),
+        dr_posture=posture,
         audit_checkpoints=checkpoints)
 
 

@@ -1,6 +1,7 @@
 """At province scale (the simulator's 3 sites, ~75 projects, 30,000 servers, synced for real
-into SQLite): the number of series ``/metrics`` exports stays bounded by sites × departments
-× families (< 15,000, none per server or host) and ``promtool check metrics`` is clean."""
+into SQLite, and 5,000 systems with their DR posture): the number of series ``/metrics``
+exports stays bounded by sites × departments × families plus two per system (< 15,000, none
+per server, host or copy) and ``promtool check metrics`` is clean."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ from prometheus_client import CollectorRegistry, generate_latest
 from govcloud.cloud.connect import connect
 from govcloud.domain.health import REASONS, SERVICES
 from govcloud.domain.metrics import COMMON_FLAVORS, FAMILIES, QUOTA_RESOURCES
+from govcloud.domain.protection_config import DEFAULT_PROTECTION
+from govcloud.services.dr_metrics import max_series
+from govcloud.services.dr_posture_held import HeldPostures, PostureBuilder
 from govcloud.services.health import Prober
 from govcloud.services.inventory import CatalogueCache, departments_of, dr_levels_of
 from govcloud.services.metrics import MetricsSnapshots, SnapshotBuilder
 from govcloud.services.sync import Syncer
 from govcloud.settings import load_settings
 from govcloud.sim.server import RunningSimulator, start
-from govcloud.store.engine import make_engine
+from govcloud.store.engine import make_engine, write_begin
 from govcloud.store.migrate import upgrade_engine
 from monitors.collector import GovcloudCollector
+from tests.unit.services.dr_seed import NOW, drill, request
 
 from .control.metrics_util import parse, promtool_check
 
@@ -29,6 +34,7 @@ pytestmark = pytest.mark.slow
 
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"
 MAX_SERIES = 15_000
+SYSTEMS = 5_000
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +55,18 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, in
         assert report.ok, report.to_dict()
         Prober(engine=engine, sites=sites,
                connect=lambda s: connect(s, clouds_yaml=clouds)).run()
+        levels = dr_levels_of(catalogue)
+        codes = sorted(levels)
+        with write_begin(engine) as conn:  # 5,000 systems, each drilled: the DR worst case
+            for n in range(SYSTEMS):
+                code = codes[n % len(codes)]
+                request(conn, code, f"sys{n:04d}", level=min(5, max(4, levels[code])),
+                        servers=1)
+                drill(conn, code, f"sys{n:04d}", NOW)
+        posture = HeldPostures(PostureBuilder(engine=engine, policy=DEFAULT_PROTECTION,
+                                              sites=sites, clock=lambda: NOW, cities=dict))
         snapshots = MetricsSnapshots(SnapshotBuilder(
-            engine=engine, sites=sites, dr_levels=lambda: dr_levels_of(catalogue)))
+            engine=engine, sites=sites, dr_levels=lambda: levels, dr_posture=posture))
         registry = CollectorRegistry()
         registry.register(GovcloudCollector(snapshots.current))
         departments = len(departments_of(catalogue))
@@ -67,15 +83,20 @@ def test_series_are_bounded_by_sites_departments_and_families(
     sites = 3
     statuses = {dict(lbls)["status"] for (name, lbls) in series
                 if name == "govcloud_department_servers"}
-    bound = (len(FAMILIES) * sites * sites  # per site (and site pairs for the what-if)
+    others = [f for f in FAMILIES if not f.name.startswith("govcloud_dr_")]
+    bound = (len(others) * sites * sites  # per site (and site pairs for the what-if)
              + sites * len(REASONS) + sites * len(SERVICES) * 4 + sites * COMMON_FLAVORS
              + departments * sites * (2 * len(QUOTA_RESOURCES) + len(statuses)))
-    assert len(series) <= bound < MAX_SERIES, (len(series), bound)
+    dr = max_series(systems=SYSTEMS, departments=departments, sites=sites)
+    assert len(series) <= bound + dr < MAX_SERIES, (len(series), bound, dr)
+    dr_series = [(name, lbls) for (name, lbls) in series if name.startswith("govcloud_dr_")]
+    assert len([1 for name, _ in dr_series if name == "govcloud_dr_rpo_seconds"]) == SYSTEMS
+    assert SYSTEMS * 2 <= len(dr_series) <= dr
     assert len(series) > 1000  # the province's departments are all there
     per_department = {dict(lbls)["department"] for (name, lbls) in series
                       if name == "govcloud_department_quota_in_use"}
     assert len(per_department) >= departments - 5
-    assert not any(k in ("server", "server_id", "host", "hypervisor", "instance")
+    assert not any(k in ("server", "server_id", "host", "hypervisor", "instance", "copy")
                    for _, lbls in series for k, _v in lbls)
 
 

@@ -4,8 +4,6 @@ characters escaped and never read as Rich markup."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from sqlalchemy import text
 
@@ -17,24 +15,13 @@ from tui.views.requests import RequestsView
 from tui.views.servers import ServerScreen
 
 from .conftest import console, loaded, wait_for
-from .pilot import SIZE, open_view
+from .pilot import SIZE, drawn, open_view, raw_controls
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 MARKUP = "[red]x[/]"
 HOSTILE = f"{MARKUP} \x1b[2J\x1b]0;pwned\x07\r\u202e"
 SHOWN = f"{MARKUP} \\x1b[2J\\x1b]0;pwned\\x07\\r\\u202e"
-
-
-def drawn(widget: Any) -> str:
-    """What ``widget`` puts on the screen, line by line (its strips' text)."""
-    return "\n".join("".join(seg.text for seg in widget.render_line(y))
-                     for y in range(widget.size.height))
-
-
-def raw_controls(shown: str) -> list[str]:
-    return [c for c in shown if c != "\n" and (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
-                                               or c == "\u202e")]
 
 
 @pytest.fixture(scope="module")

@@ -162,3 +162,17 @@ async def test_table_filters_incrementally_and_keeps_built_rows() -> None:
         # the same cells fetched again: the rows (and their laid-out lines) are kept
         assert table.set_rows(_servers(3000)) == 0
         assert table._rows[table.keys[0]] is shown
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (None, "-"), (0, "0s"), (-5, "0s"), (59.9, "59s"), (600, "10m"), (5400, "1h30m"),
+    (172800, "2d"), (90061, "1d1h1m1s")])
+def test_durations_read_as_the_cli_writes_them(seconds: float | None, shown: str) -> None:
+    from datetime import timedelta
+
+    from govcloud.domain.protection import format_duration
+    from tui.format import duration
+
+    assert duration(seconds) == shown
+    if seconds is not None:
+        assert format_duration(timedelta(seconds=seconds)) == shown

@@ -4,6 +4,7 @@ from tui.views import (
     alerts,  # health and alerts (issue 7)
     audit,
     departments,
+    dr,  # disaster-recovery posture (issue 19)
     migrations,  # legacy hosts, waves, runs (issue 6)
     overview,
     requests,  # requests and approvals (issue 5)
@@ -13,4 +14,4 @@ from tui.views import (
 )
 
 VIEW_MODULES = (overview, departments, sites, servers, whatif, audit, requests, migrations,
-                alerts)
+                alerts, dr)

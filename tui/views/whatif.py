@@ -167,5 +167,5 @@ def verdict_text(app: Any, data: WhatIfData, lang: str) -> Text:
 
 
 register_view(ViewSpec(name="whatif", title=("Capacity what-if", "容量推演"),
-                       factory=WhatIfView, aliases=("capacity", "lose", "dr"), order=50,
+                       factory=WhatIfView, aliases=("capacity", "lose"), order=50,
                        needs="capacity.view", needs_global=True))

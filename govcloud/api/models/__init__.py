@@ -14,7 +14,17 @@ from govcloud.api.models.common import (
     answers,
 )
 from govcloud.api.models.core import Liveness, WhoAmI
-from govcloud.api.models.dr import DrCopy, DrDrill, DrPosture, DrSchedule, DrSystem, DrTotals
+from govcloud.api.models.dr import (
+    DrCopy,
+    DrCopyServer,
+    DrDrill,
+    DrPoint,
+    DrPosture,
+    DrSchedule,
+    DrSystem,
+    DrSystemDetail,
+    DrTotals,
+)
 from govcloud.api.models.health import ProbedNow, Probes, ServiceProbe, SiteProbes
 from govcloud.api.models.inventory import (
     Alert,
@@ -85,7 +95,8 @@ from govcloud.api.models.tenancy import (
 __all__ = [
     "Alert", "AnsibleInventory", "ApiModel", "AuditEntry", "AuditPage", "AuditVerification",
     "Capacity", "CapacitySite", "Department", "DepartmentList", "DepartmentView", "DrCopy",
-    "DrDrill", "DrPosture", "DrSchedule", "DrSystem", "DrTotals", "Figure",
+    "DrCopyServer", "DrDrill", "DrPoint", "DrPosture", "DrSchedule", "DrSystem",
+    "DrSystemDetail", "DrTotals", "Figure",
     "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",
     "Imported", "NewToken", "LegacyHost", "Liveness", "NeverSynced", "Number", "Overridden",
     "PlanAnswer", "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",

@@ -63,3 +63,41 @@ class DrPosture(ApiModel):
     departments: dict[str, DrTotals]
     cities: dict[str, DrTotals]
     province: DrTotals
+
+
+class DrPoint(ApiModel):
+    """One protection cycle of a copy server (every status: a failed or partial one never
+    replaced the last good point)."""
+
+    taken_at: Time
+    kind: str  # volume-snapshot, file-sync
+    status: str  # ok, partial, failed
+    size_bytes: int
+    error: str | None
+
+
+class DrCopyServer(ApiModel):
+    """A member's copy in one DR site: the server found there (``server_id`` None: missing),
+    its state against the member (``detail`` says what is wrong in words) and its recent
+    recovery points, newest first."""
+
+    site: str
+    member: str
+    expected_flavor: str
+    server_id: str | None
+    status: str | None
+    flavor: str | None
+    state: str  # present, changing, holds capacity, not ready, wrong flavor, error, missing
+    detail: str
+    points: list[DrPoint]
+
+
+class DrSystemDetail(ApiModel):
+    """``/dr/systems/{department}/{system}``: the system's posture row (judged at ``at``),
+    its copy servers with their recent recovery points (read now), and its drills, newest
+    first."""
+
+    at: Time
+    system: DrSystem
+    servers: list[DrCopyServer]
+    drills: list[DrDrill]

@@ -1,26 +1,30 @@
-"""``GET /dr/posture`` and ``govcloud dr posture`` through a served control plane (SQLite, and
-PostgreSQL when GOVCLOUD_TEST_DATABASE_URL is set): the answer's shape and verdicts, each
-role's scope, a hidden or unknown department or city answered as absent (404, CLI exit 4),
-the CLI's table (worst first, hostile names escaped), its totals and ``--json``."""
+"""``GET /dr/posture``, ``GET /dr/systems/{department}/{system}`` and ``govcloud dr posture``
+through a served control plane (SQLite, and PostgreSQL when GOVCLOUD_TEST_DATABASE_URL is
+set): the answer's shape and verdicts, each role's scope, a hidden or unknown department or
+city answered as absent (404, CLI exit 4), one system's copy servers, points and drills, the
+CLI's table (worst first, hostile names escaped), its totals and ``--json``."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from govcloud.api.models import DrPosture
+from govcloud.api.models import DrPosture, DrSystemDetail
 from govcloud.cli import main
 from govcloud.client import ApiClient, as_json
+from govcloud.domain.recovery import PointStatus
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.store.engine import write_begin
 from govcloud.store.tables import utcnow
-from tests.unit.services.dr_seed import NOW, drill, protected, request
+from tests.unit.services.dr_seed import NOW, drill, point, protected, request
 from tests.waiting import wait_until
 
 from .conftest import Plane
+from .metrics_util import Series, parse, promtool_check, scrape, select, value
 from .openapi_answers import Answers
 
 HOSTILE = "evil\x1b]0;pwned\x07\x1b[2Jsys"  # a system name stored by someone else's hand
@@ -240,3 +244,111 @@ def test_cli_errors_say_what_and_exit_with_the_documented_code(
     assert "error: no city 'atlantis\\x1b[2J'" in err and "\x1b" not in err
     code, _, err = run(capsys, "dr", "posture", "--department", "x" * 500)
     assert code == InvalidInput.exit_code and "hint:" in err
+
+
+# --- one system: GET /dr/systems/{department}/{system} -------------------------------------------
+
+def test_a_system_detail_shows_each_copy_server_its_points_and_the_drills(seeded: Plane) -> None:
+    detail = seeded.admin.dr_system("gd-tax", "ledger")
+    assert (detail.system.department, detail.system.system) == ("gd-tax", "ledger")
+    assert detail.system.verdict == "non-compliant"
+    by = {(s.site, s.member): s for s in detail.servers}
+    assert sorted(by) == [("DR-LOCAL", "ledger-vm-1"), ("DR-LOCAL", "ledger-vm-2"),
+                          ("DR-REMOTE", "ledger-vm-1"), ("DR-REMOTE", "ledger-vm-2")]
+    missing = by[("DR-REMOTE", "ledger-vm-2")]
+    assert (missing.state, missing.server_id, missing.status, missing.points) == (
+        "missing", None, None, [])
+    here = by[("DR-LOCAL", "ledger-vm-1")]
+    assert (here.state, here.status, here.flavor, here.expected_flavor) == (
+        "present", "ACTIVE", "gc.c4m8", "gc.c4m8")
+    assert here.server_id and [(p.status, p.kind) for p in here.points] == [("ok", "file-sync")]
+    assert by[("DR-REMOTE", "ledger-vm-1")].status == "SHELVED_OFFLOADED"
+    assert [(d.at[:10], d.result, d.rto_s) for d in detail.drills] == [
+        ("2026-10-01", "passed", 3600)]
+    raw = seeded.admin.get("/dr/systems/gd-tax/ledger")  # the model keeps every key
+    assert json.dumps(as_json(DrSystemDetail.model_validate(raw))) == json.dumps(raw)
+    portal = seeded.admin.dr_system("guangzhou", "portal")
+    remote = [s for s in portal.servers if s.site == "DR-REMOTE"]
+    assert {s.state for s in remote} == {"holds capacity"}
+    assert remote[0].detail.endswith("is ACTIVE")
+
+
+def test_a_failed_cycle_shows_in_the_history_and_leaves_the_latest_point(seeded: Plane) -> None:
+    before = seeded.admin.dr_system("shenzhen", "web")
+    server = next(s for s in before.servers if s.site == "DR-LOCAL")
+    assert server.server_id is not None
+    with write_begin(seeded.engine) as conn:
+        point(conn, "shenzhen", "web", "DR-LOCAL", server.server_id, timedelta(minutes=1),
+              status=PointStatus.FAILED)
+    after = seeded.admin.dr_system("shenzhen", "web")
+    again = next(s for s in after.servers if (s.site, s.member) == (server.site, server.member))
+    assert [p.status for p in again.points] == ["failed", "ok"]
+    assert again.points[0].error == "killed mid-transfer"
+    assert after.system.verdict == "compliant"
+
+
+def test_a_system_of_a_hidden_department_is_answered_as_an_unknown_one(seeded: Plane) -> None:
+    viewer = seeded.principal("department-viewer", department="gd-tax")[1]
+    assert viewer.dr_system("gd-tax", "ledger").system.system == "ledger"
+    hidden = _refusal(lambda: viewer.dr_system("gd-psd", "case"))
+    unknown = _refusal(lambda: viewer.dr_system("gd-nope", "case"))
+    assert isinstance(hidden, NotFound) and isinstance(unknown, NotFound)
+    assert (hidden.message, unknown.message) == ("no department 'gd-psd'",
+                                                 "no department 'gd-nope'")
+    assert hidden.hint == unknown.hint
+    nosystem = _refusal(lambda: viewer.dr_system("gd-tax", "nope"))
+    assert isinstance(nosystem, NotFound)
+    assert nosystem.message == "no DR system 'nope' in department 'gd-tax'"
+    assert "govcloud dr posture --department gd-tax" in (nosystem.hint or "")
+
+
+def test_a_system_path_segment_that_is_no_identifier_is_refused(seeded: Plane) -> None:
+    for department, system in (("gd-data", "[bold]x"), ("gd-tax", "a b"), ("x" * 200, "s")):
+        refused = _refusal(lambda d=department, s=system: seeded.admin.dr_system(d, s))
+        assert isinstance(refused, InvalidInput), (department, system)
+
+
+# --- /metrics ----------------------------------------------------------------------------------
+
+def test_metrics_export_the_posture(seeded: Plane) -> None:
+    """The served /metrics carries the held posture: the worst copy's RPO counted on the
+    plane's clock at the scrape, the verdict counts, the missing copy, the targets."""
+
+    def dr_scraped() -> Series:
+        series = parse(scrape(seeded.url))
+        return series if select(series, "govcloud_dr_systems") else {}
+
+    series: Series = {}
+
+    def ready() -> bool:
+        series.update(dr_scraped())
+        return bool(series)
+
+    wait_until(ready, what="the DR families in /metrics")
+    assert promtool_check(scrape(seeded.url)).returncode == 0
+    rpo = value(series, "govcloud_dr_rpo_seconds", department="gd-tax", system="ledger",
+                level="5")
+    assert 600 <= rpo < 900  # 10 minutes on the plane's clock, and the scrape's seconds
+    assert value(series, "govcloud_dr_copies_missing", department="gd-tax",
+                 site="DR-REMOTE") == 1
+    assert value(series, "govcloud_dr_systems", department="guangzhou", verdict="at risk") == 1
+    assert value(series, "govcloud_dr_rpo_target_seconds", level="5") == 1800
+    assert value(series, "govcloud_dr_last_drill_timestamp_seconds", department="gd-psd",
+                 system="case") == datetime(2026, 10, 1, tzinfo=UTC).timestamp()
+    assert not select(series, "govcloud_dr_rpo_seconds", department="gd-data")  # no plan
+
+
+def test_a_new_drill_reaches_metrics_without_a_posture_read(seeded: Plane) -> None:
+    """Scrapes alone: the metrics snapshot's fingerprint checks the held posture, which is
+    judged again when the store changed; then the snapshot is rebuilt."""
+    parse(scrape(seeded.url))
+    with write_begin(seeded.engine) as conn:
+        drill(conn, "guangzhou", "portal", NOW.replace(hour=2))  # passed: still at risk
+    at = NOW.replace(hour=2).timestamp()
+
+    def drilled() -> bool:
+        series = parse(scrape(seeded.url))
+        return value(series, "govcloud_dr_last_drill_timestamp_seconds",
+                     department="guangzhou", system="portal") == at
+
+    wait_until(drilled, what="the new drill in /metrics")
