@@ -67,7 +67,7 @@ def _with_root(root: str, command: str | None) -> str:
     return f"GOVCLOUD_ROOT={shlex.quote(root)}; export GOVCLOUD_ROOT; {command}"
 
 
-def _sums(paths: Sequence[tuple[str, str]]) -> str:
+def checksums_command(paths: Sequence[tuple[str, str]]) -> str:
     """SHA-256 of every file under each (data path, where it is on this machine), in a stable
     order, headed by the data path (the same on both sides)."""
     return "; ".join(f"echo {shlex.quote('== ' + p)}; (cd {shlex.quote(real)} && find . "
@@ -114,8 +114,8 @@ def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
         "gc_sync": " && ".join(pull + push) or "true",
         "gc_sync_back": " && ".join(back_pull + back_push) or "true",
         "gc_check_copies": " && ".join(check_copies),
-        "gc_sums_legacy": _sums(list(zip(host.data_paths, legacy_paths, strict=True))),
-        "gc_sums_target": _sums(list(zip(host.data_paths, target_paths, strict=True))),
+        "gc_sums_legacy": checksums_command(list(zip(host.data_paths, legacy_paths, strict=True))),
+        "gc_sums_target": checksums_command(list(zip(host.data_paths, target_paths, strict=True))),
         "gc_stop_legacy": _with_root(host.endpoint.root, host.stop_command),
         "gc_start_legacy": _with_root(host.endpoint.root, host.start_command),
         "gc_stop_target": _with_root(target.root, host.stop_command),
