@@ -36,7 +36,7 @@ from govcloud.errors import ConflictError, GovCloudError, InvalidInput, Permanen
 from govcloud.logging import redact
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
 from govcloud.services.migration import check_keys, known_hosts, trust_first_key
-from govcloud.services.migration_commands import ansible_ssh_args, step_inventory
+from govcloud.services.migration_commands import playbook_env, step_inventory
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 from govcloud.store.audit import AuditLog, write_session
@@ -316,13 +316,7 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
     rec.event(step, ident, event="start", message=f"{step} on {', '.join(names)}")
     secret = ctx.settings.become_password
     with _password_file(secret.get_secret_value() if secret else None) as password_file:
-        env = {"ANSIBLE_SSH_ARGS": ansible_ssh_args(known_hosts(ctx.settings).path),
-               "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.gettempdir() + "/govcloud-cp",
-               "ANSIBLE_PIPELINING": "True",
-               "ANSIBLE_PYTHON_INTERPRETER": ctx.settings.migrate_python,
-               "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
-               "ANSIBLE_INVENTORY_ENABLED": "yaml",
-               "ANSIBLE_LOCAL_TEMP": str(base / "tmp")}
+        env = playbook_env(ctx.settings, base)
         if password_file is not None:
             env["ANSIBLE_BECOME_PASSWORD_FILE"] = password_file
         result = run_playbook(playbook, private_data_dir=base, inventory=inventory,
