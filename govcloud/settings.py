@@ -143,6 +143,13 @@ def _default_database_url() -> str:
     return f"sqlite:///{data_dir() / 'govcloud.db'}"
 
 
+ProtectKind = Literal["hot", "warm", "cold"]
+
+
+def _protect_every() -> dict[ProtectKind, float]:
+    return {"hot": 300.0, "warm": 3600.0, "cold": 86400.0}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
@@ -165,8 +172,8 @@ class Settings(BaseSettings):
     dr_protect_worker: bool = Field(
         default=True, description="run the protection worker (cycles of every copy when due) "
                                   "in govcloud serve")
-    dr_protect_every: dict[Literal["hot", "warm", "cold"], float] = Field(
-        default_factory=lambda: {"hot": 300.0, "warm": 3600.0, "cold": 86400.0},
+    dr_protect_every: dict[ProtectKind, float] = Field(
+        default_factory=_protect_every,
         description="seconds between two protection cycles of a copy, per copy kind")
     dr_protect_backoff_s: float = Field(default=60.0, gt=0, le=86400,
                                         description="first wait after a failed cycle "
@@ -280,6 +287,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) \
                     from None
         return value
+
+    @field_validator("dr_protect_every")
+    @classmethod
+    def _protect_every_is_positive(cls, value: dict[ProtectKind, float]
+                                   ) -> dict[ProtectKind, float]:
+        for kind, seconds in value.items():
+            if not 0 < seconds <= 366 * 86400:
+                raise ValueError(f"dr_protect_every.{kind}: {seconds:g} s is not between 0 "
+                                 "and 366 days")
+        return {**_protect_every(), **value}
 
     @field_validator("dr_protect_paths")
     @classmethod

@@ -79,7 +79,7 @@ def backoff_delay(failures: int, schedule: ProtectionSchedule, kind: StandbyKind
     cap = min(schedule.backoff_max, schedule.interval(kind))
     if failures < 1:
         return schedule.interval(kind)
-    delay = schedule.backoff * (2 ** min(failures - 1, 40))
+    delay: timedelta = schedule.backoff * (2 ** min(failures - 1, 40))
     return min(delay, cap)
 
 

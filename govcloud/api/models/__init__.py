@@ -15,6 +15,7 @@ from govcloud.api.models.common import (
 )
 from govcloud.api.models.core import Liveness, WhoAmI
 from govcloud.api.models.dr import DrCopy, DrDrill, DrPosture, DrSchedule, DrSystem, DrTotals
+from govcloud.api.models.dr_protect import DrProtectCycle, DrProtectRun
 from govcloud.api.models.health import ProbedNow, Probes, ServiceProbe, SiteProbes
 from govcloud.api.models.inventory import (
     Alert,
@@ -85,7 +86,8 @@ from govcloud.api.models.tenancy import (
 __all__ = [
     "Alert", "AnsibleInventory", "ApiModel", "AuditEntry", "AuditPage", "AuditVerification",
     "Capacity", "CapacitySite", "Department", "DepartmentList", "DepartmentView", "DrCopy",
-    "DrDrill", "DrPosture", "DrSchedule", "DrSystem", "DrTotals", "Figure",
+    "DrDrill", "DrPosture", "DrProtectCycle", "DrProtectRun", "DrSchedule", "DrSystem",
+    "DrTotals", "Figure",
     "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",
     "Imported", "NewToken", "LegacyHost", "Liveness", "NeverSynced", "Number", "Overridden",
     "PlanAnswer", "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
