@@ -18,6 +18,8 @@ from tests.integration.migrate.conftest import (  # noqa: F401 - fixtures used b
     plane_database,
     plane_workers,
     sandboxes,
+    sandboxes_for,
+    served,
 )
 
 
