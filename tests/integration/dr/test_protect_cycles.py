@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from govcloud.client import ApiClient
 from govcloud.demo.sandbox import Sandbox, write_files
 from govcloud.domain.recovery import ArtifactKind, PointStatus
+from govcloud.errors import Forbidden
 from govcloud.services.plane import build_plane
 from govcloud.services.protection import failing_copies
 from govcloud.settings import load_settings
@@ -124,6 +125,15 @@ def test_a_cycle_syncs_and_verifies_the_hot_and_the_cold_copy(
     answer = json.loads(out)
     assert answer["done"] and [c["status"] for c in answer["cycles"]] == ["ok", "ok"]
     assert {c["files"] for c in answer["cycles"]} == {3}
+    # clear refusals: nothing to protect, a relative path, a viewer
+    code, _, err = cli(capsys, "dr", "protect", "--system", "nosuch")
+    assert code == 4 and "no DR copy to protect for system 'nosuch'" in err
+    assert "govcloud dr posture" in err
+    code, _, err = cli(capsys, "dr", "protect", "--system", "ledger", "--path", "srv")
+    assert code == 2 and "must be an absolute path" in err
+    _, viewer = plane.principal("department-viewer", department=DEPARTMENT)
+    with pytest.raises(Forbidden):
+        viewer.post("/dr/protect", {"system": "ledger"})
 
 
 def _failing_rsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -173,7 +183,7 @@ def test_a_failed_transfer_keeps_the_last_good_point_and_shelves_the_cold_copy_a
         database_url=str(plane.engine.url.render_as_string(hide_password=False)),
         clouds_yaml=plane.sim.clouds_yaml,
         **{**plane_settings, "dr_protect_worker": True, "dr_protect_tick_s": 0.5,
-           "dr_protect_backoff_s": 0.5})
+           "dr_protect_backoff_s": 0.5, "dr_protect_keep": 2})
     worker_plane = build_plane(engine=plane.engine, settings=settings,
                                catalogue_dir=plane.catalogue)
     stop = start_protection_worker(worker_plane)
@@ -185,3 +195,8 @@ def test_a_failed_transfer_keeps_the_last_good_point_and_shelves_the_cold_copy_a
     assert data(boxes["DR-LOCAL"]) == data(boxes["PROD"]) == data(boxes["DR-REMOTE"])
     assert _status(plane, "cases", "DR-REMOTE") == "SHELVED_OFFLOADED"
     assert not [f for f in failing_copies(plane.engine) if f.system == "cases"]
+    # the history keeps the newest 2 cycles (ok, partial): the first good point went
+    for site, point in latest(plane.engine, "cases").items():
+        kept = history(plane.engine, site, point.server_id)
+        assert [p.status for p in kept] == [PointStatus.OK, PointStatus.PARTIAL]
+        assert kept[0].id == point.id and good[site].id not in {p.id for p in kept}
