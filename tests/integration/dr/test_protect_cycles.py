@@ -4,7 +4,8 @@ guest's data to its hot copy (running) and its cold copy (unshelved for the cycl
 offloaded again), verifies both against the guest's checksum manifest and records an ok
 recovery point each; a failed transfer records partial points, keeps the last good ones as the
 latest and still shelves the cold copy again; the protection worker then retries with backoff
-and brings both copies current."""
+and brings both copies current, cutting the history to its retention; a stopped warm copy is
+started for its cycle and stopped again."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import pytest
 from sqlmodel import Session, select
 
 from govcloud.client import ApiClient
+from govcloud.cloud.connect import connect
 from govcloud.demo.sandbox import Sandbox, write_files
 from govcloud.domain.recovery import ArtifactKind, PointStatus
+from govcloud.domain.sites import default_sites
 from govcloud.errors import Forbidden
 from govcloud.services.plane import build_plane
 from govcloud.services.protection import failing_copies
@@ -200,3 +203,40 @@ def test_a_failed_transfer_keeps_the_last_good_point_and_shelves_the_cold_copy_a
         kept = history(plane.engine, site, point.server_id)
         assert [p.status for p in kept] == [PointStatus.OK, PointStatus.PARTIAL]
         assert kept[0].id == point.id and good[site].id not in {p.id for p in kept}
+
+
+def test_a_stopped_warm_copy_is_started_for_its_cycle_and_stopped_again(
+        cli_env: Plane, ops: ApiClient, sandboxes: Callable[[str], Sandbox],
+        plane_settings: dict[str, Any]) -> None:
+    plane = cli_env
+    assert plane.sim.clouds_yaml is not None
+    boxes = _provision(plane, ops, sandboxes, "permits")
+    # a policy whose level-6 standby is warm (stopped); the standby is stopped in the cloud
+    conn = connect(next(s for s in default_sites() if s.name == "DR-LOCAL"),
+                   clouds_yaml=plane.sim.clouds_yaml)
+    try:
+        standby = sim_servers(plane.sim.clouds_yaml, _rid(plane, "permits"))["DR-LOCAL"]
+        conn.compute.stop_server(standby.id)
+        wait_until(lambda: conn.compute.get_server(standby.id).status == "SHUTOFF", 30,
+                   "the standby stopped")
+    finally:
+        conn.close()
+    assert plane.admin.post("/sync", {"full": True})["ok"]
+    settings = load_settings(
+        database_url=str(plane.engine.url.render_as_string(hide_password=False)),
+        clouds_yaml=plane.sim.clouds_yaml,
+        **{**plane_settings, "dr_protection": {"levels": {"6": {"copies": [
+            {"site_role": "same-city-dr", "kind": "warm"},
+            {"site_role": "remote-dr", "kind": "cold"}]}}}})
+    protector = build_plane(engine=plane.engine, settings=settings,
+                            catalogue_dir=plane.catalogue).protector
+    (warm,) = [c for c in protector.copies(system="permits") if c.site == "DR-LOCAL"]
+    assert (warm.kind.value, warm.status) == ("warm", "SHUTOFF")
+    lines: list[str] = []
+    result = protector.cycle(warm, progress=lines.append)
+    assert result.point is not None and result.point.status is PointStatus.OK, result
+    assert "DR-LOCAL/permits-app-1: bringing the warm copy up (SHUTOFF)" in lines
+    assert "DR-LOCAL/permits-app-1: stopped again" in lines
+    assert data(boxes["DR-LOCAL"]) == data(boxes["PROD"])
+    assert _status(plane, "permits", "DR-LOCAL") == "SHUTOFF"
+    assert latest(plane.engine, "permits")["DR-LOCAL"].id == result.point.id
