@@ -1,4 +1,5 @@
-"""Disaster-recovery commands, clients of the control plane's API: ``dr posture``.
+"""Disaster-recovery commands, clients of the control plane's API: ``dr posture`` (and
+``dr protect``, in ``cli_dr_protect``).
 Registered by ``govcloud.cli``; errors are reported there (an unknown or hidden department or
 city: exit 4 with a hint). docs/dr.md describes the verdicts.
 """
@@ -11,6 +12,7 @@ from typing import Any
 
 from govcloud.api.models.dr import DrCopy, DrPosture, DrSystem, DrTotals
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
+from govcloud.cli_dr_protect import register_protect
 from govcloud.client import as_json
 from govcloud.domain.protection import format_duration
 from govcloud.domain.text import printable
@@ -83,3 +85,4 @@ def register(commands: Any) -> None:
              "copies, current RPO and last drill; totals per department, city and province")
     p.add_argument("--department", help="only this department")
     p.add_argument("--city", help="only the departments of this city")
+    register_protect(sub)

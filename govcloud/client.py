@@ -455,6 +455,16 @@ class ApiClient:
     def dr_system(self, department: str, system: str) -> models.DrSystemDetail:
         return self.get_as(models.DrSystemDetail, api_path("dr", "systems", department, system))
 
+    def dr_protect(self, *, department: str | None = None, system: str | None = None,
+                   paths: list[str] | None = None) -> models.DrProtectRun:
+        body = {k: v for k, v in (("department", department), ("system", system),
+                                  ("paths", paths)) if v is not None}
+        return self.post_as(models.DrProtectRun, "/dr/protect", body)
+
+    def dr_protect_run(self, run_id: str, *, after: int = 0) -> models.DrProtectRun:
+        return self.get_as(models.DrProtectRun, f"/dr/protect/{quote(run_id, safe='')}",
+                           after=after)
+
     def openapi(self) -> dict[str, Any]:
         """The server's OpenAPI document (a JSON Schema document, not a govcloud answer)."""
         document = self.get("/openapi.json")

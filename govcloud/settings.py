@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,8 +32,10 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from govcloud.domain.protection import ProtectionPolicy
+from govcloud.domain.legacy import check_path
+from govcloud.domain.protection import ProtectionPolicy, StandbyKind
 from govcloud.domain.protection_config import placement_from_config, protection_from_config
+from govcloud.domain.protection_schedule import ProtectionSchedule
 from govcloud.domain.sites import Site, SiteRole, check_sites, default_sites
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.yamlfile import safe_load
@@ -140,6 +143,13 @@ def _default_database_url() -> str:
     return f"sqlite:///{data_dir() / 'govcloud.db'}"
 
 
+ProtectKind = Literal["hot", "warm", "cold"]
+
+
+def _protect_every() -> dict[ProtectKind, float]:
+    return {"hot": 300.0, "warm": 3600.0, "cold": 86400.0}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
@@ -159,6 +169,30 @@ class Settings(BaseSettings):
     dr_protection: dict[str, Any] | None = Field(
         default=None, description="overrides of the protection policy (copy kinds, RPO/RTO "
                                   "targets, drill interval per DR level); None: built-in")
+    dr_protect_worker: bool = Field(
+        default=True, description="run the protection worker (cycles of every copy when due) "
+                                  "in govcloud serve")
+    dr_protect_every: dict[ProtectKind, float] = Field(
+        default_factory=_protect_every,
+        description="seconds between two protection cycles of a copy, per copy kind")
+    dr_protect_backoff_s: float = Field(default=60.0, gt=0, le=86400,
+                                        description="first wait after a failed cycle "
+                                                    "(doubled per failure)")
+    dr_protect_backoff_max_s: float = Field(default=21600.0, gt=0, le=7 * 86400,
+                                            description="longest wait after failed cycles")
+    dr_protect_keep: int = Field(default=100, ge=1, le=100_000,
+                                 description="recovery points kept per copy server (the "
+                                             "latest good one always)")
+    dr_protect_paths: list[str] = Field(
+        default_factory=lambda: ["/srv", "/var/lib/app"], min_length=1, max_length=32,
+        description="the data paths a file-sync cycle copies from a production guest")
+    dr_protect_tick_s: float = Field(default=30.0, gt=0,
+                                     description="how often the protection worker looks for "
+                                                 "copies due")
+    dr_protect_timeout_s: float = Field(default=3600.0, gt=0,
+                                        description="one cycle's sync job timeout")
+    dr_protect_concurrency: int = Field(default=4, ge=1, le=64,
+                                        description="cycles run at once")
     auto_approve: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="department → {max_vcpu, per_month}")
     provision_concurrency: int = Field(default=16, ge=1, le=256,
@@ -254,6 +288,25 @@ class Settings(BaseSettings):
                     from None
         return value
 
+    @field_validator("dr_protect_every")
+    @classmethod
+    def _protect_every_is_positive(cls, value: dict[ProtectKind, float]
+                                   ) -> dict[ProtectKind, float]:
+        for kind, seconds in value.items():
+            if not 0 < seconds <= 366 * 86400:
+                raise ValueError(f"dr_protect_every.{kind}: {seconds:g} s is not between 0 "
+                                 "and 366 days")
+        return {**_protect_every(), **value}
+
+    @field_validator("dr_protect_paths")
+    @classmethod
+    def _protect_paths_are_absolute(cls, value: list[str]) -> list[str]:
+        try:
+            return [check_path(p, "dr_protect_paths", "a data path").rstrip("/") or "/"
+                    for p in value]
+        except GovCloudError as exc:
+            raise ValueError(exc.message) from None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -285,6 +338,16 @@ class Settings(BaseSettings):
         """The protection policy in force: the built-in table with ``dr_protection`` over it,
         its copies following ``dr_policy`` (docs/dr.md)."""
         return protection_from_config(self.dr_protection, placement_from_config(self.dr_policy))
+
+    def protection_schedule(self) -> ProtectionSchedule:
+        """The protection cycles' schedule: intervals per copy kind, backoff, retention."""
+        return ProtectionSchedule(
+            every={StandbyKind(k): timedelta(seconds=v)
+                   for k, v in self.dr_protect_every.items()},
+            backoff=timedelta(seconds=self.dr_protect_backoff_s),
+            backoff_max=timedelta(seconds=max(self.dr_protect_backoff_max_s,
+                                              self.dr_protect_backoff_s)),
+            keep=self.dr_protect_keep)
 
     def get_site(self, name: str) -> Site:
         for site in self.site_list():

@@ -53,7 +53,9 @@ class ServedPlane:
                     "GOVCLOUD_PROVISION_POLL_S": "0.2",
                     "GOVCLOUD_PROVISION_CONCURRENCY": "1",
                     "GOVCLOUD_SYNC_INTERVAL_S": "3600",
-                    "GOVCLOUD_FULL_SYNC_INTERVAL_S": "3600", **self.extra_env, **extra})
+                    "GOVCLOUD_FULL_SYNC_INTERVAL_S": "3600",
+                    # protection cycles only where a test turns them on
+                    "GOVCLOUD_DR_PROTECT_WORKER": "false", **self.extra_env, **extra})
         return env
 
     def bootstrap(self) -> str:

@@ -29,6 +29,7 @@ from govcloud.domain.protection import (
     ProtectionPlan,
     ProtectionPolicy,
     RecoveryPoint,
+    StandbyKind,
     Verdict,
     judge,
 )
@@ -250,3 +251,53 @@ def narrowed(posture: Posture, departments: Sequence[str]) -> Posture:
     ``dr_posture(departments=...)`` would have judged at the same moment)."""
     wanted = set(departments)
     return _totals(posture.at, tuple(s for s in posture.systems if s.department in wanted))
+
+
+# --- the copy servers protection cycles keep current --------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CopyServer:
+    """One copy server of a system in a DR site, with the production server (its member) it
+    copies: what one protection cycle works on."""
+
+    department: str
+    system: str
+    site: str
+    kind: StandbyKind
+    name: str
+    server_id: str
+    status: str
+    production_site: str
+    production_id: str
+
+
+def system_copies(engine: Engine, policy: ProtectionPolicy, sites: Sequence[Site], *,
+                  departments: Sequence[str] | None = None,
+                  system: str | None = None) -> list[CopyServer]:
+    """Every present copy server of every system (of ``departments``, of ``system`` when
+    given) whose member is present in production, as the posture sees them (three queries);
+    by department, system, site and name. A system without a plan has no copies here."""
+    production = next((s.name for s in sites if s.role is SiteRole.PRODUCTION), None)
+    with engine.connect() as conn:
+        requests = repo.system_requests(conn, departments=departments)
+        servers = repo.site_servers(conn, [s.name for s in sites], departments=departments)
+    index = _index(servers)
+    out: list[CopyServer] = []
+    for (department, name), found in sorted(_systems(requests, production).items()):
+        if system is not None and name != system:
+            continue
+        try:
+            plan = policy.plan(department, name, found.level, sites)
+        except InvalidInput:
+            continue
+        for member in found.members:
+            prod = [s for s in index.get((found.primary or "", department, member), ())
+                    if s.status not in GONE_STATUSES]
+            if not prod:
+                continue
+            for copy in plan.copies:
+                out.extend(CopyServer(department, name, copy.site, copy.kind, member, s.id,
+                                      s.status, prod[0].site, prod[0].id)
+                           for s in index.get((copy.site, department, member), ())
+                           if s.status not in GONE_STATUSES)
+    return sorted(out, key=lambda c: (c.department, c.system, c.site, c.name, c.server_id))

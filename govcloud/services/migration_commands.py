@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import shlex
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
+from govcloud.errors import PermanentError
 from govcloud.services.migration import known_hosts
 from govcloud.settings import Settings
 
@@ -47,11 +49,38 @@ def _differs(ssh: str, src: str, dst: str, label: str) -> str:
             "head -n 10 | tr '\\n' ';')\"; exit 1; }")
 
 
+def endpoint_of(server: Any, user: str) -> Endpoint:
+    """How to reach a server over SSH (the simulator's sandbox when it has one)."""
+    meta = dict(server.metadata or {})
+    if "sim:ssh" in meta:
+        address, _, port = str(meta["sim:ssh"]).rpartition(":")
+        return Endpoint(address, int(port), str(meta.get("sim:user", user)),
+                        str(meta.get("sim:root", "/")))
+    for addresses in (server.addresses or {}).values():
+        for a in addresses:
+            if a.get("OS-EXT-IPS:type", "fixed") == "fixed" and a.get("version", 4) == 4:
+                return Endpoint(str(a["addr"]), 22, user)
+    raise PermanentError(f"server {server.id} has no fixed IPv4 address to reach it by",
+                         hint="check its network")
+
+
 def ansible_ssh_args(known: Path) -> str:
     """Ansible's ssh arguments (it splits them as a shell would): strict host keys against
     govcloud's own known_hosts, whatever its path holds."""
     return (f"-o UserKnownHostsFile={shlex.quote(str(known))} -o StrictHostKeyChecking=yes "
             "-o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=30s")
+
+
+def playbook_env(settings: Settings, base: Path) -> dict[str, str]:
+    """The environment of a job over SSH (a migration step, a protection cycle): strict host
+    keys against govcloud's known_hosts, YAML inventories only, temp files under ``base``."""
+    return {"ANSIBLE_SSH_ARGS": ansible_ssh_args(known_hosts(settings).path),
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.gettempdir() + "/govcloud-cp",
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_PYTHON_INTERPRETER": settings.migrate_python,
+            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+            "ANSIBLE_INVENTORY_ENABLED": "yaml",
+            "ANSIBLE_LOCAL_TEMP": str(base / "tmp")}
 
 
 def _remote(ep: Endpoint, path: str) -> str:
@@ -67,7 +96,7 @@ def _with_root(root: str, command: str | None) -> str:
     return f"GOVCLOUD_ROOT={shlex.quote(root)}; export GOVCLOUD_ROOT; {command}"
 
 
-def _sums(paths: Sequence[tuple[str, str]]) -> str:
+def checksums_command(paths: Sequence[tuple[str, str]]) -> str:
     """SHA-256 of every file under each (data path, where it is on this machine), in a stable
     order, headed by the data path (the same on both sides)."""
     return "; ".join(f"echo {shlex.quote('== ' + p)}; (cd {shlex.quote(real)} && find . "
@@ -114,8 +143,8 @@ def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
         "gc_sync": " && ".join(pull + push) or "true",
         "gc_sync_back": " && ".join(back_pull + back_push) or "true",
         "gc_check_copies": " && ".join(check_copies),
-        "gc_sums_legacy": _sums(list(zip(host.data_paths, legacy_paths, strict=True))),
-        "gc_sums_target": _sums(list(zip(host.data_paths, target_paths, strict=True))),
+        "gc_sums_legacy": checksums_command(list(zip(host.data_paths, legacy_paths, strict=True))),
+        "gc_sums_target": checksums_command(list(zip(host.data_paths, target_paths, strict=True))),
         "gc_stop_legacy": _with_root(host.endpoint.root, host.stop_command),
         "gc_start_legacy": _with_root(host.endpoint.root, host.start_command),
         "gc_stop_target": _with_root(target.root, host.stop_command),

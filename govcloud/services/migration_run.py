@@ -35,10 +35,9 @@ from govcloud.domain.waves import STEPS, Step, StepStatus, next_step, past_cutov
 from govcloud.errors import ConflictError, GovCloudError, InvalidInput, PermanentError
 from govcloud.logging import redact
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
-from govcloud.services.migration import check_keys, known_hosts
-from govcloud.services.migration_commands import ansible_ssh_args, step_inventory
+from govcloud.services.migration import check_keys, known_hosts, trust_first_key
+from govcloud.services.migration_commands import playbook_env, step_inventory
 from govcloud.settings import Settings
-from govcloud.ssh.hosts import scan
 from govcloud.store import migration as repo
 from govcloud.store.audit import AuditLog, write_session
 from govcloud.store.inventory import aware
@@ -317,13 +316,7 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
     rec.event(step, ident, event="start", message=f"{step} on {', '.join(names)}")
     secret = ctx.settings.become_password
     with _password_file(secret.get_secret_value() if secret else None) as password_file:
-        env = {"ANSIBLE_SSH_ARGS": ansible_ssh_args(known_hosts(ctx.settings).path),
-               "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.gettempdir() + "/govcloud-cp",
-               "ANSIBLE_PIPELINING": "True",
-               "ANSIBLE_PYTHON_INTERPRETER": ctx.settings.migrate_python,
-               "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
-               "ANSIBLE_INVENTORY_ENABLED": "yaml",
-               "ANSIBLE_LOCAL_TEMP": str(base / "tmp")}
+        env = playbook_env(ctx.settings, base)
         if password_file is not None:
             env["ANSIBLE_BECOME_PASSWORD_FILE"] = password_file
         result = run_playbook(playbook, private_data_dir=base, inventory=inventory,
@@ -347,7 +340,6 @@ def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
     failed = []
     ident = f"provision-{uuid.uuid4().hex[:8]}"
     rec.steps(names, Step.PROVISION, StepStatus.RUNNING, ident=ident)
-    known = known_hosts(ctx.settings)
     for n in names:
         try:
             made = w.made.get(n)
@@ -357,11 +349,7 @@ def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
             target = made.endpoint
             shown = []
             for ep in (target, *(c.endpoint for c in made.copies)):
-                key = scan(ep, timeout=ctx.settings.ssh_timeout_s)
-                if known.recorded(ep):
-                    known.check(ep, key)
-                else:
-                    known.record(key)  # a new server: its first key is trusted, and audited
+                key = trust_first_key(ep, ctx.settings)  # a new server's first key, audited
                 shown.append(f"{ep.known_hosts_name} ({key.fingerprint})")
             if not stored:
                 with write_session(ctx.engine) as session:

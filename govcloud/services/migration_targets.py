@@ -18,14 +18,14 @@ a server already gone is fine).
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sqlmodel import Session
 
 from govcloud.cloud.provision import delete_server
-from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
+from govcloud.domain.legacy import LegacyHost, TargetCopy
 from govcloud.errors import GovCloudError, PermanentError, TemporaryError
 from govcloud.services import provisioning
+from govcloud.services.migration_commands import endpoint_of
 from govcloud.services.migration_run import DeclaredTargets, Provisioned
 from govcloud.services.plane import Plane
 from govcloud.store import inventory as inventory_store
@@ -41,21 +41,6 @@ APPROVER = "migration-gate"
 def _system(name: str) -> str:
     slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
     return (slug or "migrated")[:42].rstrip("-").ljust(2, "0")
-
-
-def endpoint_of(server: Any, user: str) -> Endpoint:
-    """How to reach a server over SSH (the simulator's sandbox when it has one)."""
-    meta = dict(server.metadata or {})
-    if "sim:ssh" in meta:
-        address, _, port = str(meta["sim:ssh"]).rpartition(":")
-        return Endpoint(address, int(port), str(meta.get("sim:user", user)),
-                        str(meta.get("sim:root", "/")))
-    for addresses in (server.addresses or {}).values():
-        for a in addresses:
-            if a.get("OS-EXT-IPS:type", "fixed") == "fixed" and a.get("version", 4) == 4:
-                return Endpoint(str(a["addr"]), 22, user)
-    raise PermanentError(f"server {server.id} has no fixed IPv4 address to reach it by",
-                         hint="check its network")
 
 
 class CloudTargets:

@@ -48,6 +48,8 @@ from govcloud.services.inventory import (
 )
 from govcloud.services.metrics import MetricsSnapshots, SnapshotBuilder
 from govcloud.services.migration_run import Runs
+from govcloud.services.protection import Protector
+from govcloud.services.protection_cycle import CycleDeps
 from govcloud.services.provisioning import ProvisioningContext
 from govcloud.services.sync import Syncer
 from govcloud.settings import Settings
@@ -102,6 +104,7 @@ class Plane:
     metrics: MetricsSnapshots
     provisioning: ProvisioningContext
     dr_posture: HeldPostures
+    protector: Protector
     audit_checkpoints: CheckpointWriter | None = None
     apply_lock: threading.Lock = field(default_factory=threading.Lock)
     # the migration waves this process runs (each on a thread of its own, cancellable)
@@ -110,6 +113,7 @@ class Plane:
     sync_worker: Any = None
     provision_worker: Any = None
     probe_worker: Any = None
+    protection_worker: Any = None
 
     @property
     def sites(self) -> tuple[Site, ...]:
@@ -187,6 +191,8 @@ def build_plane(*, engine: Engine, settings: Settings,
     posture = HeldPostures(PostureBuilder(
         engine=engine, policy=settings.protection_policy(), sites=sites, clock=clock,
         cities=lambda: catalogue_departments(catalogue)))
+    provisioning = provisioning_context(engine=engine, settings=settings, clouds=conns,
+                                        catalogue=catalogue, snapshot=snapshot, clock=clock)
     return Plane(
         settings=settings, engine=engine, clock=clock, clouds=conns,
         catalogue_dir=directory, catalogue_cache=catalogue, snapshot=snapshot,
@@ -200,10 +206,11 @@ def build_plane(*, engine: Engine, settings: Settings,
         metrics=MetricsSnapshots(SnapshotBuilder(
             engine=engine, sites=sites, dr_levels=lambda: dr_levels_of(catalogue),
             anchor_file=settings.audit_anchor_file, cache=snapshot, dr_posture=posture)),
-        provisioning=provisioning_context(engine=engine, settings=settings, clouds=conns,
-                                          catalogue=catalogue, snapshot=snapshot,
-                                          clock=clock),
+        provisioning=provisioning,
         dr_posture=posture,
+        protector=Protector(CycleDeps(settings=settings, engine=engine,
+                                      connections=conns.connections,
+                                      provisioning=provisioning, clock=clock)),
         audit_checkpoints=checkpoints)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from govcloud.domain.provisioning import RequestState
@@ -114,6 +114,64 @@ def recovery_points(conn: Connection, site: str, server_id: str, *,
              .order_by(pts.c.taken_at.desc(), pts.c.id.desc())
              .limit(max(1, min(limit, MAX_HISTORY))))
     return [_point(r) for r in conn.execute(query).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleState:
+    """One copy server's cycles as the protection schedule reads them: its last cycle (any
+    status), its last good one, and the failed or partial cycles since that."""
+
+    site: str
+    server_id: str
+    department: str
+    system: str
+    last_at: dt.datetime
+    last_ok_at: dt.datetime | None
+    failures: int
+
+
+def cycle_states(conn: Connection, *,
+                 departments: Sequence[str] | None = None) -> list[CycleState]:
+    """Every copy server that had a cycle (of ``departments``; None: all), one grouped
+    query over the points joined to the latest table."""
+    pts, latest = table("recovery_point"), table("recovery_point_latest")
+    after_ok = and_(pts.c.status != PointStatus.OK.value,
+                    or_(latest.c.taken_at.is_(None), pts.c.taken_at > latest.c.taken_at))
+    query = (select(pts.c.site, pts.c.server_id, func.max(pts.c.department).label("dept"),
+                    func.max(pts.c.system).label("sys"),
+                    func.max(pts.c.taken_at).label("last_at"),
+                    latest.c.taken_at.label("ok_at"),
+                    func.sum(case((after_ok, 1), else_=0)).label("failures"))
+             .select_from(pts.outerjoin(latest, and_(latest.c.site == pts.c.site,
+                                                     latest.c.server_id == pts.c.server_id)))
+             .group_by(pts.c.site, pts.c.server_id, latest.c.taken_at)
+             .order_by(pts.c.site, pts.c.server_id))
+    if departments is not None:
+        query = query.where(pts.c.department.in_(list(departments)))
+    return [CycleState(r.site, r.server_id, r.dept, r.sys,
+                       aware(r.last_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
+                       aware(r.ok_at), int(r.failures or 0))
+            for r in conn.execute(query).all()]
+
+
+def latest_point_id(conn: Connection, site: str, server_id: str) -> int | None:
+    """The id of the copy server's latest good point (None: it has none)."""
+    latest = table("recovery_point_latest")
+    found = conn.execute(select(latest.c.point_id).where(and_(
+        latest.c.site == site, latest.c.server_id == server_id))).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def delete_recovery_points(conn: Connection, point_ids: Sequence[int]) -> int:
+    """Delete these points of the history — never one a copy server's latest good point is
+    (those are left, whatever the caller asked); how many were deleted."""
+    if not point_ids:
+        return 0
+    pts, latest = table("recovery_point"), table("recovery_point_latest")
+    result = conn.execute(delete(pts).where(and_(
+        pts.c.id.in_(list(point_ids)),
+        pts.c.id.not_in(select(latest.c.point_id)))))
+    return int(result.rowcount or 0)
 
 
 def add_drill(conn: Connection, drill: DrillRecord) -> int:

@@ -25,6 +25,7 @@ from govcloud.api.models.dr import (
     DrSystemDetail,
     DrTotals,
 )
+from govcloud.api.models.dr_protect import DrProtectCycle, DrProtectRun
 from govcloud.api.models.health import ProbedNow, Probes, ServiceProbe, SiteProbes
 from govcloud.api.models.inventory import (
     Alert,
@@ -95,8 +96,8 @@ from govcloud.api.models.tenancy import (
 __all__ = [
     "Alert", "AnsibleInventory", "ApiModel", "AuditEntry", "AuditPage", "AuditVerification",
     "Capacity", "CapacitySite", "Department", "DepartmentList", "DepartmentView", "DrCopy",
-    "DrCopyServer", "DrDrill", "DrPoint", "DrPosture", "DrSchedule", "DrSystem",
-    "DrSystemDetail", "DrTotals", "Figure",
+    "DrCopyServer", "DrDrill", "DrPoint", "DrPosture", "DrProtectCycle", "DrProtectRun",
+    "DrSchedule", "DrSystem", "DrSystemDetail", "DrTotals", "Figure",
     "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",
     "Imported", "NewToken", "LegacyHost", "Liveness", "NeverSynced", "Number", "Overridden",
     "PlanAnswer", "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",

@@ -199,3 +199,15 @@ class RunBody(BaseModel):
 
 class RollbackBody(BaseModel):
     target: Name = Field(description="a wave id or a host name")
+
+
+# --- disaster recovery ----------------------------------------------------------------------
+
+class ProtectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    department: Name | None = Field(None, description="only this department's systems")
+    system: Name | None = Field(None, description="only this system")
+    paths: Annotated[list[Line], Field(min_length=1, max_length=32)] | None = Field(
+        None, description="the data paths to copy (absolute; default: the dr_protect_paths "
+                          "setting)")

@@ -18,6 +18,7 @@ from tests.integration.control.conftest import (  # noqa: F401 - fixtures used b
     plane_database,
     plane_workers,
 )
+from tests.integration.served_crash import served  # noqa: F401 - a fixture of the crash tests
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,11 @@ from govcloud.store.migrate import alembic_config, upgrade_engine
 from govcloud.store.protection_repo import (
     add_drill,
     add_recovery_point,
+    cycle_states,
+    delete_recovery_points,
     drills,
     last_drills,
+    latest_point_id,
     latest_recovery_points,
     recovery_point,
     recovery_points,
@@ -156,6 +159,36 @@ def test_latest_of_every_copy_in_one_query_filtered_by_department(db: Engine) ->
                           ("DR-LOCAL", "x"): T0 + timedelta(minutes=9)}
     assert latest(db, ["gd-edu"]) == {("DR-LOCAL", "x"): T0 + timedelta(minutes=9)}
     assert latest(db, []) == {}
+
+
+def test_cycle_states_count_the_failures_since_the_last_good_point(db: Engine) -> None:
+    failed, partial = PointStatus.FAILED, PointStatus.PARTIAL
+    add(db, point(0, status=failed), point(1), point(2, status=failed),  # srv-1: 2 since ok
+        point(3, status=partial),
+        point(0, server="srv-2", status=failed), point(5, server="srv-2", status=failed),
+        point(4, server="srv-3"))
+    with db.connect() as conn:
+        states = {s.server_id: s for s in cycle_states(conn)}
+        only = cycle_states(conn, departments=["gd-tax"])
+    assert only == []
+    one, two, three = states["srv-1"], states["srv-2"], states["srv-3"]
+    assert (one.failures, one.last_at, one.last_ok_at) == (2, T0 + timedelta(minutes=3),
+                                                           T0 + timedelta(minutes=1))
+    assert (two.failures, two.last_ok_at) == (2, None)  # never good: every cycle counts
+    assert (three.failures, three.last_at, three.department, three.system) == (
+        0, T0 + timedelta(minutes=4), "gd-psd", "case")
+
+
+def test_deleting_history_never_deletes_a_latest_good_point(db: Engine) -> None:
+    ids = add(db, point(0), point(1), point(2, status=PointStatus.FAILED))
+    with write_begin(db) as conn:
+        assert latest_point_id(conn, "DR-LOCAL", "srv-1") == ids[1]
+        assert delete_recovery_points(conn, ids) == 2  # the latest good one is left
+        assert delete_recovery_points(conn, []) == 0
+    with db.connect() as conn:
+        assert [p.id for p in recovery_points(conn, "DR-LOCAL", "srv-1")] == [ids[1]]
+        assert latest_point_id(conn, "DR-LOCAL", "nothing") is None
+    assert latest(db) == {("DR-LOCAL", "srv-1"): T0 + timedelta(minutes=1)}
 
 
 def test_the_last_drill_of_each_system(db: Engine) -> None:

@@ -1,0 +1,34 @@
+"""DR protection tests: the control plane over real HTTP on the simulator, with the
+migration's SSH settings (known_hosts, client key) and real sshd sandboxes backing the
+simulator's new servers (tests/integration/migrate/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.migrate.conftest import (  # noqa: F401 - fixtures used by the tests
+    Plane,
+    cli_env,
+    client_key,
+    migrate_root,
+    plane,
+    plane_database,
+    plane_workers,
+    sandboxes,
+    sandboxes_for,
+    served,
+)
+
+
+@pytest.fixture(scope="module")
+def plane_settings(migrate_root: Path, client_key: Path,  # noqa: F811
+                   plane_database: str) -> dict[str, Any]:  # noqa: F811
+    backend = plane_database.split(":", 1)[0].split("+", 1)[0]
+    return {"migrate_dir": migrate_root / f"state-{backend}", "ssh_key": client_key,
+            "ssh_timeout_s": 5.0, "migrate_python": "/usr/bin/python3",
+            "provision_retries": 2, "provision_backoff_s": 0.05, "provision_poll_s": 0.2,
+            "provision_active_timeout_s": 30, "dr_protect_paths": ["/srv"],
+            "dr_protect_timeout_s": 60.0}
