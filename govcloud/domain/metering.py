@@ -290,6 +290,22 @@ def gaps(month: Month, sites: Iterable[str], hours: Iterable[SiteHour], *,
     return out
 
 
+def stored_quantity(resource: Resource, quantity: Decimal) -> int:
+    """The whole number a quantity is stored as (RAM in MiB, the rest in their own unit), so
+    the store keeps it exactly on every database and can sum it."""
+    scaled = quantity * MIB_PER_GIB if resource is Resource.RAM_GIB else quantity
+    if scaled != scaled.to_integral_value():
+        raise InvalidInput(f"{resource.value} quantity {quantity} is not a whole "
+                           f"{'MiB' if resource is Resource.RAM_GIB else 'unit'}")
+    return int(scaled)
+
+
+def from_stored(resource: Resource, stored: int) -> Decimal:
+    """``stored_quantity``'s inverse."""
+    value = Decimal(stored)
+    return value / MIB_PER_GIB if resource is Resource.RAM_GIB else value
+
+
 def totals(rows: Iterable[UsageRow]) -> dict[UsageKey, Decimal]:
     """Unit-hours per key over ``rows`` (a month's vCPU-hours per department and site, ...)."""
     out: dict[UsageKey, Decimal] = defaultdict(Decimal)
