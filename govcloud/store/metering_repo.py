@@ -206,8 +206,10 @@ class StoredSheet:
     document: str
     digest: str
     proposed_by: str
+    proposed_by_person: str
     proposed_at: dt.datetime
     approved_by: str | None = None
+    approved_by_person: str | None = None
     approved_at: dt.datetime | None = None
 
     def state_on(self, day: dt.date) -> SheetState:
@@ -224,11 +226,12 @@ def document_digest(document: str) -> str:
 def _sheet(r: Any) -> StoredSheet:
     return StoredSheet(r.version, r.effective_from, r.effective_until, r.currency,
                        SheetState(r.state), r.document, r.digest, r.proposed_by,
+                       r.proposed_by_person,
                        aware(r.proposed_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
-                       r.approved_by, aware(r.approved_at))
+                       r.approved_by, r.approved_by_person, aware(r.approved_at))
 
 
-def add_sheet(conn: Connection, sheet: PriceSheet, document: str, *, by: str,
+def add_sheet(conn: Connection, sheet: PriceSheet, document: str, *, by: str, person: str,
               at: dt.datetime) -> StoredSheet:
     """Store ``sheet`` (parsed from ``document``) as proposed; a version already stored, in
     any state, is a ConflictError (a correction is a new version)."""
@@ -240,17 +243,18 @@ def add_sheet(conn: Connection, sheet: PriceSheet, document: str, *, by: str,
         version=sheet.version, effective_from=sheet.effective_from,
         effective_until=sheet.effective_until, currency=sheet.currency,
         state=SheetState.PROPOSED.value, document=document, digest=document_digest(document),
-        proposed_by=by, proposed_at=at))
+        proposed_by=by, proposed_by_person=person, proposed_at=at))
     return get_sheet(conn, sheet.version)
 
 
-def approve_sheet(conn: Connection, version: str, *, by: str, at: dt.datetime) -> StoredSheet:
+def approve_sheet(conn: Connection, version: str, *, by: str, person: str,
+                  at: dt.datetime) -> StoredSheet:
     """Move a proposed sheet to approved, once; an approved one is a ConflictError."""
     tbl = table("price_sheet")
     done = conn.execute(update(tbl).where(and_(tbl.c.version == version,
                                                tbl.c.state == SheetState.PROPOSED.value))
                         .values(state=SheetState.APPROVED.value, approved_by=by,
-                                approved_at=at)).rowcount
+                                approved_by_person=person, approved_at=at)).rowcount
     if not done:
         current = get_sheet(conn, version)  # NotFound when there is none
         raise ConflictError(f"price sheet {version} is already {current.state.value}",

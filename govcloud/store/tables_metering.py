@@ -53,6 +53,8 @@ class PriceSheetRow(SQLModel, table=True):
     document: str = Field(sa_type=Text)
     digest: str = Field(max_length=71)
     proposed_by: str = Field(max_length=64)
+    proposed_by_person: str = Field(max_length=128)
     proposed_at: datetime = Field(sa_type=DateTime(timezone=True))
     approved_by: str | None = Field(default=None, max_length=64)
+    approved_by_person: str | None = Field(default=None, max_length=128)
     approved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

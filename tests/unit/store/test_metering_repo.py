@@ -125,22 +125,23 @@ SHEET = PriceSheet("2026.1", dt.date(2026, 1, 1), "CNY",
 
 def test_a_sheet_is_approved_once_and_never_edited(db: Engine) -> None:
     with write_begin(db) as conn:
-        stored = repo.add_sheet(conn, SHEET, "version: 2026.1\n", by="ana", at=T)
+        stored = repo.add_sheet(conn, SHEET, "version: 2026.1\n", by="ana", person="Ana", at=T)
     assert (stored.state, stored.proposed_by, stored.effective_until) == (
         SheetState.PROPOSED, "ana", dt.date(2026, 12, 31))
     assert stored.digest == repo.document_digest("version: 2026.1\n")
     with write_begin(db) as conn:
-        approved = repo.approve_sheet(conn, "2026.1", by="bo", at=T)
+        approved = repo.approve_sheet(conn, "2026.1", by="bo", person="Bo", at=T)
     assert (approved.state, approved.approved_by) == (SheetState.APPROVED, "bo")
     assert approved.state_on(dt.date(2026, 11, 1)) is SheetState.EFFECTIVE
     assert approved.state_on(dt.date(2025, 11, 1)) is SheetState.APPROVED
     with pytest.raises(ConflictError, match="already approved"), write_begin(db) as conn:
-        repo.approve_sheet(conn, "2026.1", by="cy", at=T)
+        repo.approve_sheet(conn, "2026.1", by="cy", person="Cy", at=T)
     with pytest.raises(ConflictError, match="already exists"), write_begin(db) as conn:
-        repo.add_sheet(conn, SHEET, "version: 2026.1\n# edited\n", by="ana", at=T)
+        repo.add_sheet(conn, SHEET, "version: 2026.1\n# edited\n", by="ana", person="Ana", at=T)
     with pytest.raises(NotFound), write_begin(db) as conn:
-        repo.approve_sheet(conn, "2099.1", by="bo", at=T)
+        repo.approve_sheet(conn, "2099.1", by="bo", person="Bo", at=T)
     with db.connect() as conn:
         (kept,) = repo.list_sheets(conn)
         assert repo.list_sheets(conn, states=[SheetState.PROPOSED]) == []
-    assert (kept.approved_by, kept.document) == ("bo", "version: 2026.1\n")
+    assert (kept.approved_by, kept.approved_by_person, kept.proposed_by_person,
+            kept.document) == ("bo", "Bo", "Ana", "version: 2026.1\n")

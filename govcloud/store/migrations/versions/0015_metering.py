@@ -49,8 +49,10 @@ def upgrade() -> None:
     sa.Column("document", sa.Text(), nullable=False),
     sa.Column("digest", sa.String(length=71), nullable=False),
     sa.Column("proposed_by", sa.String(length=64), nullable=False),
+    sa.Column("proposed_by_person", sa.String(length=128), nullable=False),
     sa.Column("proposed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("approved_by", sa.String(length=64), nullable=True),
+    sa.Column("approved_by_person", sa.String(length=128), nullable=True),
     sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint("version", name=op.f("pk_price_sheet"))
     )
