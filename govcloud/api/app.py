@@ -33,6 +33,7 @@ from govcloud.api import (
     routes_inventory,
     routes_migrate,
     routes_principals,
+    routes_reports,
     routes_requests,
     routes_tenancy,
 )
@@ -57,6 +58,7 @@ ROUTERS = (
     routes_migrate,    # issue 6
     routes_health,     # issue 7
     routes_dr,         # issue 19
+    routes_reports,    # issue 20
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 

@@ -279,3 +279,9 @@ def list_sheets(conn: Connection, *, states: Collection[SheetState] | None = Non
     if states is not None:
         query = query.where(tbl.c.state.in_(sorted(s.value for s in states)))
     return [_sheet(r) for r in conn.execute(query)]
+
+
+def flavor_names(conn: Connection) -> set[str]:
+    """Every flavor name the sites offer, as of their last full syncs."""
+    tbl = table("flavor")
+    return {str(r.name) for r in conn.execute(select(tbl.c.name).distinct())}

@@ -67,6 +67,7 @@ from govcloud.api.models.principals import (
     PrincipalList,
     PrincipalRecord,
 )
+from govcloud.api.models.reports import PriceSheetAnswer, PriceSheetInfo, PriceSheetList
 from govcloud.api.models.requests import (
     ProvisioningPolicy,
     ProvisionRequest,
@@ -88,7 +89,8 @@ __all__ = [
     "DrDrill", "DrPosture", "DrSchedule", "DrSystem", "DrTotals", "Figure",
     "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",
     "Imported", "NewToken", "LegacyHost", "Liveness", "NeverSynced", "Number", "Overridden",
-    "PlanAnswer", "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
+    "PlanAnswer", "PriceSheetAnswer", "PriceSheetInfo", "PriceSheetList",
+    "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
     "ProvisionRequest", "ProvisioningPolicy", "QuotaCommitment", "QuotaUse", "RequestDetail",
     "RequestList", "Resources", "RunStarted", "Server", "ServerCounts", "ServerDetail",
     "ServerPage", "ServiceProbe", "SignedOff", "SiteProbes", "SiteSyncResult", "Status",

@@ -43,7 +43,8 @@ def test_whoami(plane: Plane) -> None:
                                       "audit.view", "report.export", "tenancy.plan",
                                       "tenancy.apply", "sync.run", "request.submit",
                                       "request.cancel", "provision", "migration.run",
-                                      "migration.override", "drill.run"]}}
+                                      "migration.override", "drill.run", "prices.view",
+                                      "prices.propose"]}}
 
 
 def test_revoked_token_is_401_and_revocation_is_audited(plane: Plane) -> None:
