@@ -1,6 +1,6 @@
 """Metering use cases beside the sync (which meters every hour it reads, see
-``govcloud.services.sync``): rebuilding a month's rollups from what the store holds, and
-reading a month's usage and gaps.
+``govcloud.services.sync``): rebuilding a month's rollups from what the store holds, reading
+a month's usage and gaps, and pricing it with the approved sheets.
 
 A backfill replaces, site by site and each in one transaction, the month's rollups with what
 the servers' lifetimes in the store say (``govcloud.domain.metering.backfill_site``): every
@@ -11,13 +11,16 @@ on the same store it writes the same figures.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from govcloud.domain.metering import Gap, Month, UsageRow, backfill_site, gaps
+from govcloud.domain.prices import check_sheets
+from govcloud.domain.rating import Rating, rate_month
 from govcloud.domain.sites import Site
+from govcloud.services.prices import approved_sheets
 from govcloud.store import metering_repo as repo
 from govcloud.store.engine import write_begin
 
@@ -62,3 +65,13 @@ def month_usage(engine: Engine, month: Month, sites: Collection[str], *, clock: 
         rows = repo.usage_rows(conn, month.start, month.end, departments=departments)
         hours = repo.site_hours(conn, month.start, month.end)
     return MonthUsage(month, tuple(rows), tuple(gaps(month, sites, hours, until=clock())))
+
+
+def rate_stored_month(engine: Engine, month: Month, *, levels: Mapping[str, int],
+                      departments: Collection[str] | None = None) -> Rating:
+    """``month``'s stored rollups (of ``departments`` when given) priced with the approved
+    sheets; ``levels`` is each department's DR level (the catalogue's)."""
+    with engine.connect() as conn:
+        rows = repo.usage_rows(conn, month.start, month.end, departments=departments)
+        sheets = check_sheets(approved_sheets(conn))
+    return rate_month(month, rows, sheets, levels)

@@ -85,7 +85,9 @@ def _summary(s: StoredSheet, day: dt.date) -> dict[str, Any]:
             "approved_at": s.approved_at.isoformat() if s.approved_at else None}
 
 
-def _approved(conn: Connection, sites: Collection[str]) -> list[PriceSheet]:
+def approved_sheets(conn: Connection, sites: Collection[str] | None = None
+                    ) -> list[PriceSheet]:
+    """Every approved sheet, parsed from the YAML text it was proposed with."""
     return [parse_sheet_text(s.document, source=f"price sheet {s.version}", sites=sites)
             for s in repo.list_sheets(conn, states=[SheetState.APPROVED])]
 
@@ -106,7 +108,7 @@ def propose_sheet(engine: Engine, principal: Principal, document: str, *,
         now = clock()
         stored = repo.add_sheet(conn, sheet, document, by=principal.name,
                                 person=principal.person, at=now)  # a version given: conflict
-        check_sheets([*_approved(conn, sites), sheet])  # refused: rolled back with the rest
+        check_sheets([*approved_sheets(conn, sites), sheet])  # refused: rolled back with the rest
         after = _summary(stored, now.date())
         AuditLog(session=session, clock=clock).append(
             actor=principal.name, action="prices.propose",
@@ -129,7 +131,7 @@ def approve_sheet(engine: Engine, principal: Principal, version: str, *,
                             "approve it (proposer and approver must differ, as persons)",
                             hint="another person of the bureau approves it")
         if before.state is SheetState.PROPOSED:
-            check_sheets([*_approved(conn, sites),
+            check_sheets([*approved_sheets(conn, sites),
                           parse_sheet_text(before.document, source=f"price sheet {version}",
                                            sites=sites)])
         now = clock()
