@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -98,7 +99,7 @@ ROWS = st.lists(st.tuples(st.integers(0, NOV.hours - 1), KEYS,
 
 @settings(max_examples=150, deadline=None)
 @given(ROWS)
-def test_totals_reconcile_to_the_cent_in_any_order(raw: list) -> None:  # type: ignore[type-arg]
+def test_totals_reconcile_to_the_cent_in_any_order(raw: list[Any]) -> None:
     rows = [UsageRow(NOV.start + dt.timedelta(hours=h), *key, q) for h, key, q in raw]
     rating = rate_month(NOV, rows, [SHEET], {"gd-tax": 5, "gd-psd": 3})
     assert rating.total == sum((ln.base + ln.surcharge for ln in rating.lines), D(0))
