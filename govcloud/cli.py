@@ -23,6 +23,7 @@ from govcloud import (
     cli_dr,
     cli_inventory,
     cli_migrate,
+    cli_reports,
     cli_requests,
     cli_tui,
 )
@@ -195,6 +196,7 @@ EXTENSIONS = (
     cli_requests,   # requests, approvals, provisioning (issue 5)
     cli_migrate,    # legacy hosts and migration waves (issue 6)
     cli_dr,         # disaster recovery (issue 19)
+    cli_reports,    # metering and price sheets (issue 20)
 )
 
 

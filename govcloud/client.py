@@ -465,6 +465,16 @@ class ApiClient:
         return self.get_as(models.DrProtectRun, f"/dr/protect/{quote(run_id, safe='')}",
                            after=after)
 
+    def list_price_sheets(self) -> models.PriceSheetList:
+        return self.get_as(models.PriceSheetList, "/reports/prices")
+
+    def propose_price_sheet(self, document: str) -> models.PriceSheetAnswer:
+        return self.post_as(models.PriceSheetAnswer, "/reports/prices", {"document": document})
+
+    def approve_price_sheet(self, version: str) -> models.PriceSheetAnswer:
+        return self.post_as(models.PriceSheetAnswer,
+                            api_path("reports", "prices", version, "approve"))
+
     def openapi(self) -> dict[str, Any]:
         """The server's OpenAPI document (a JSON Schema document, not a govcloud answer)."""
         document = self.get("/openapi.json")

@@ -130,3 +130,47 @@ def plain(value: Any, *, what: str) -> None:
             raise InvalidInput(f"{what}: {place} is a {type(item).__name__}, not plain data",
                                hint="quote it to make it text (dates, binary and sets are "
                                     "not allowed)")
+
+
+def load_text_tree(text: str, *, what: str) -> tuple[Any, dict[str, int]]:
+    """Parse ``text`` keeping every scalar as the text written (``0.10`` stays ``"0.10"``, so
+    a price never passes through a float) and the 1-based line of every field, keyed by its
+    path (``units.vcpu_hour``, ``sites.PROD.flavors.m1.large``, ``list[0]``). Mappings must
+    have scalar keys given once; tags are ignored; at most ``MAX_NODES`` values."""
+    try:
+        root = yaml.compose(text, Loader=UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        detail = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise InvalidInput(f"cannot parse {what}{where}: {detail}",
+                           hint="fix the YAML syntax (indentation, quoting)") from None
+    lines: dict[str, int] = {}
+    count = 0
+
+    def walk(node: yaml.Node, where: str) -> Any:
+        nonlocal count
+        count += 1
+        if count > MAX_NODES:
+            raise InvalidInput(f"{what} holds more than {MAX_NODES} values",
+                               hint="aliases (*name) that repeat large parts are not allowed")
+        lines.setdefault(where, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise InvalidInput(f"{what}: line {key_node.start_mark.line + 1}: a key "
+                                       "must be plain text", hint="write `name: value`")
+                key = str(key_node.value)
+                path = f"{where}.{key}" if where else key
+                if key in out:
+                    raise InvalidInput(f"{what}: line {key_node.start_mark.line + 1}: "
+                                       f"{path} is given twice", hint="keep one of them")
+                lines[path] = key_node.start_mark.line + 1
+                out[key] = walk(value_node, path)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [walk(sub, f"{where}[{i}]") for i, sub in enumerate(node.value)]
+        return str(node.value)
+
+    return (walk(root, "") if root is not None else None), lines

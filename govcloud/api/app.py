@@ -34,6 +34,7 @@ from govcloud.api import (
     routes_inventory,
     routes_migrate,
     routes_principals,
+    routes_reports,
     routes_requests,
     routes_tenancy,
 )
@@ -59,6 +60,7 @@ ROUTERS = (
     routes_health,     # issue 7
     routes_dr,         # issue 19
     routes_dr_protect, # issue 19: protection cycles on demand
+    routes_reports,    # issue 20
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 

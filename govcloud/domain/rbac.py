@@ -99,6 +99,9 @@ class Action(StrEnum):
     MIGRATION_OVERRIDE = "migration.override"
     DRILL_RUN = "drill.run"
     DR_PROTECT = "dr.protect"
+    PRICES_VIEW = "prices.view"
+    PRICES_PROPOSE = "prices.propose"
+    PRICES_APPROVE = "prices.approve"
 
     @property
     def kind(self) -> Kind:
@@ -124,6 +127,9 @@ _KIND: dict[Action, Kind] = {
     Action.MIGRATION_OVERRIDE: Kind.OPERATE,
     Action.DRILL_RUN: Kind.OPERATE,
     Action.DR_PROTECT: Kind.OPERATE,
+    Action.PRICES_VIEW: Kind.READ,
+    Action.PRICES_PROPOSE: Kind.REQUEST,  # the operator proposes prices, the bureau decides
+    Action.PRICES_APPROVE: Kind.DECIDE,
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,

@@ -16,6 +16,8 @@ What is synced is declared once per resource in :mod:`govcloud.services.sync_res
   database error) is marked **stale** with the reason and time; its rows are left alone and
   the other sites complete. Freshness (last attempt, last success, duration, error) is kept
   per site in ``site_sync``.
+* Each sync's transaction also meters the site's current hour from what it just stored
+  (grouped, ``govcloud.store.metering_repo``); a failed sync records the hour as a gap.
 * Projects are mapped to departments through Keystone: the ``dept:<code>`` tag, or the name
   for projects made before govcloud (``govcloud.domain.tenancy.match_projects``); the
   mapping is stored per site in ``department_site``.
@@ -49,6 +51,7 @@ from govcloud.domain.tenancy import DEPT_TAG_PREFIX, match_projects
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.services.sync_resources import RESOURCES, SiteRun, SyncedResource
 from govcloud.store import inventory as store
+from govcloud.store import metering_repo
 from govcloud.store.engine import write_begin
 from govcloud.store.inventory import ProjectMapping, SyncState
 
@@ -163,6 +166,7 @@ class Syncer:
         self.workers = workers
         self._reader = reader
         self._site_locks = {s.name: threading.Lock() for s in self.sites}
+        self._roles = {s.name: s.role for s in self.sites}
         # SQLite has one writer at a time: writes queue here rather than on busy_timeout
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
         self.resources = tuple(resources)
@@ -221,6 +225,7 @@ class Syncer:
         try:
             with self._writing(), self._begin() as conn:
                 store.record_failure(conn, site, at=at, duration_s=seconds, error=error)
+                metering_repo.record_gap(conn, site, at, error)  # its hour's usage is unknown
         except Exception:  # the database itself is failing: nothing more to record
             log.exception("site %s: could not record the failed sync", site)
 
@@ -260,6 +265,7 @@ class Syncer:
             for r in resources:
                 counts.update(r.write_for(conn, run, run.read[r.name]))
             servers = store.live_servers(conn, site)
+            metering_repo.record_site_hour(conn, site, self._roles[site], at)
             db_s = time.perf_counter() - t1
             store.record_success(conn, site, at=at, duration_s=time.perf_counter() - t0,
                                  watermark=watermark, full=full, servers=servers,

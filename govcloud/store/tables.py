@@ -263,9 +263,11 @@ class FlavorRow(SQLModel, table=True):
 # import ``utcnow`` from here, so they are imported last.
 from govcloud.store import (  # noqa: E402
     tables_health,  # issue 7, revision 0005_health
+    tables_metering,  # issue 20, revision 0015_metering
     tables_migration,  # issue 6, revision 0006_migration
     tables_protection,  # issue 19, revision 0012_protection
     tables_provisioning,  # issue 5, revision 0004_provisioning
 )
 
-TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection)
+TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection,
+                 tables_metering)

@@ -71,6 +71,9 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.REQUEST_APPROVE:    (ALL, NONE, NONE, NONE, NONE, NONE),
     Action.REQUEST_REJECT:     (ALL, NONE, NONE, NONE, NONE, NONE),
     Action.PRINCIPAL_MANAGE:   (ALL, NONE, NONE, NONE, NONE, NONE),
+    Action.PRICES_VIEW:        (ALL, ALL, ALL, CITY, OWN, ALL),
+    Action.PRICES_PROPOSE:     (ALL, NONE, ALL, CITY, NONE, NONE),
+    Action.PRICES_APPROVE:     (ALL, NONE, NONE, NONE, NONE, NONE),
 }
 
 ROLES = list(Role)
@@ -111,8 +114,10 @@ def test_only_the_bureau_admin_decides_or_manages_principals() -> None:
 def test_reads_and_writes_are_classified() -> None:
     reads = {a for a in Action if not a.writes}
     assert reads == {Action.VIEW_DEPARTMENT, Action.VIEW_SERVERS, Action.VIEW_CAPACITY,
-                     Action.VIEW_AUDIT, Action.EXPORT, Action.TENANCY_PLAN}
+                     Action.VIEW_AUDIT, Action.EXPORT, Action.TENANCY_PLAN,
+                     Action.PRICES_VIEW}
     assert Action.TENANCY_APPLY.kind is Kind.OPERATE
+    assert Action.PRICES_APPROVE.kind is Kind.DECIDE
     assert Action.REQUEST_APPROVE.kind is Kind.DECIDE
 
 

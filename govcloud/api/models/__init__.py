@@ -78,6 +78,7 @@ from govcloud.api.models.principals import (
     PrincipalList,
     PrincipalRecord,
 )
+from govcloud.api.models.reports import PriceSheetAnswer, PriceSheetInfo, PriceSheetList
 from govcloud.api.models.requests import (
     ProvisioningPolicy,
     ProvisionRequest,
@@ -100,7 +101,8 @@ __all__ = [
     "DrSchedule", "DrSystem", "DrSystemDetail", "DrTotals", "Figure",
     "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",
     "Imported", "NewToken", "LegacyHost", "Liveness", "NeverSynced", "Number", "Overridden",
-    "PlanAnswer", "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
+    "PlanAnswer", "PriceSheetAnswer", "PriceSheetInfo", "PriceSheetList",
+    "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
     "ProvisionRequest", "ProvisioningPolicy", "QuotaCommitment", "QuotaUse", "RequestDetail",
     "RequestList", "Resources", "RunStarted", "Server", "ServerCounts", "ServerDetail",
     "ServerPage", "ServiceProbe", "SignedOff", "SiteProbes", "SiteSyncResult", "Status",

@@ -23,6 +23,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from govcloud.api.contract import IsoTime, Line, Name, Names, Text
+from govcloud.api.fields import FREE_TEXT
 from govcloud.domain.limits import MAX_ITEMS, MAX_NAME, MAX_TEXT, MAX_TTL_DAYS
 from govcloud.domain.provisioning import (
     DEPARTMENT_PATTERN,
@@ -35,6 +36,7 @@ from govcloud.domain.provisioning import (
 )
 from govcloud.domain.rbac import MAX_PERSON, Role
 from govcloud.services.migration import WINDOW_HOURS
+from govcloud.services.prices import MAX_DOCUMENT
 from govcloud.services.principals import DEFAULT_TOKEN_TTL
 
 # --- inventory ------------------------------------------------------------------------------
@@ -43,6 +45,17 @@ from govcloud.services.principals import DEFAULT_TOKEN_TTL
 class SyncRequest(BaseModel):
     full: bool = Field(False, description="full reconcile (tombstones vanished servers)")
     sites: Names | None = Field(None, description="sites to sync (default: every site)")
+
+
+# --- price sheets (issue 20) ---------------------------------------------------------------
+
+
+class NewPriceSheet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: Annotated[str, FREE_TEXT] = Field(
+        min_length=1, max_length=MAX_DOCUMENT,
+        description="the sheet's YAML text (docs/reports.md, Price sheets)")
 
 
 # --- principals -----------------------------------------------------------------------------

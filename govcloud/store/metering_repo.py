@@ -1,0 +1,287 @@
+"""Metering and price sheets: their SQL (tables in ``tables_metering``).
+
+* A sync contributes its site's current hour with two grouped queries over what it just
+  stored (servers by department, flavor and status; volumes by department) and one replace of
+  that hour's rows for the site (``record_site_hour``) — bounded by the number of groups, never
+  a row per server. A later sync in the same hour replaces them: an hour holds the last
+  reading taken in it.
+* A failed sync records a gap for its hour, unless the site was already read in that hour
+  (``record_gap``); a successful sync afterwards turns the gap into a reading.
+* A backfill rebuilds a month of one site from the servers' lifetimes (``server_spans``) and
+  the hours the site is known to have been read (``read_hours``), replacing that month's rows
+  (``replace_month``).
+* Price sheets are inserted as ``proposed`` and moved once to ``approved``; nothing updates
+  an approved sheet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from govcloud.domain.metering import (
+    HourState,
+    Month,
+    Resource,
+    ServerGroup,
+    ServerSpan,
+    SiteHour,
+    UsageKind,
+    UsageRow,
+    VolumeGroup,
+    from_stored,
+    hour_of,
+    site_hour_usage,
+    stored_quantity,
+)
+from govcloud.domain.prices import PriceSheet, SheetState
+from govcloud.domain.sites import SiteRole
+from govcloud.errors import ConflictError, NotFound
+from govcloud.store.inventory import CHUNK, aware, table
+from govcloud.store.tables_metering import (  # noqa: F401  (registers the tables)
+    PriceSheetRow,
+    UsageHourRow,
+    UsageSiteHourRow,
+)
+
+MAX_REASON = 500
+
+
+def _insert(conn: Connection) -> type[postgresql.Insert] | type[sqlite.Insert]:
+    return postgresql.Insert if conn.dialect.name == "postgresql" else sqlite.Insert
+
+
+# --- usage ---------------------------------------------------------------------------------------
+
+def site_groups(conn: Connection, site: str) -> tuple[list[ServerGroup], list[VolumeGroup]]:
+    """The site's live servers grouped by department, flavor and status with their summed
+    sizes, and its volumes' size per department: what one hour's rollup is made of."""
+    srv = table("server")
+    servers = [ServerGroup(r.department, r.flavor_name, r.status, int(r.n), int(r.vcpus or 0),
+                           int(r.ram or 0), int(r.disk or 0)) for r in conn.execute(
+        select(srv.c.department, srv.c.flavor_name, srv.c.status,
+               func.count().label("n"), func.sum(srv.c.vcpus).label("vcpus"),
+               func.sum(srv.c.ram_mb).label("ram"),
+               func.sum(srv.c.disk_gb + srv.c.ephemeral_gb).label("disk"))
+        .where(and_(srv.c.site == site, srv.c.deleted_at.is_(None)))
+        .group_by(srv.c.department, srv.c.flavor_name, srv.c.status))]
+    return servers, volume_groups(conn, site)
+
+
+def _usage_values(rows: Iterable[UsageRow]) -> list[dict[str, object]]:
+    return [{"hour": r.hour, "site": r.site, "department": r.department, "flavor": r.flavor,
+             "kind": r.kind.value, "resource": r.resource.value,
+             "quantity": stored_quantity(r.resource, r.quantity)} for r in rows]
+
+
+def _write_usage(conn: Connection, rows: Sequence[UsageRow]) -> None:
+    values = _usage_values(rows)
+    for i in range(0, len(values), CHUNK):
+        conn.execute(insert(table("usage_hour")), values[i:i + CHUNK])
+
+
+def _mark(conn: Connection, site: str, hour: dt.datetime, at: dt.datetime,
+          state: HourState, reason: str | None) -> None:
+    tbl = table("usage_site_hour")
+    stmt = _insert(conn)(tbl).values(hour=hour, site=site, state=state.value, at=at,
+                                     reason=reason)
+    guard = None if state is HourState.READ else tbl.c.state == HourState.GAP.value
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["hour", "site"],
+        set_={"state": stmt.excluded.state, "at": stmt.excluded.at,
+              "reason": stmt.excluded.reason}, where=guard))
+
+
+def record_site_hour(conn: Connection, site: str, role: SiteRole, at: dt.datetime) -> int:
+    """The site's usage as stored now becomes its rollup for the hour of ``at`` (replacing
+    an earlier reading of that hour), and the hour is marked read. Returns the rows written."""
+    hour = hour_of(at)
+    servers, volumes = site_groups(conn, site)
+    rows = site_hour_usage(hour, site, role, servers, volumes)
+    usage = table("usage_hour")
+    conn.execute(delete(usage).where(and_(usage.c.hour == hour, usage.c.site == site)))
+    _write_usage(conn, rows)
+    _mark(conn, site, hour, at, HourState.READ, None)
+    return len(rows)
+
+
+def record_gap(conn: Connection, site: str, at: dt.datetime, reason: str) -> None:
+    """The site could not be read at ``at``: its hour is a gap with ``reason``, unless the
+    site was already read in that hour."""
+    _mark(conn, site, hour_of(at), at, HourState.GAP, " ".join(reason.split())[:MAX_REASON])
+
+
+def usage_rows(conn: Connection, start: dt.datetime, end: dt.datetime, *,
+               departments: Collection[str] | None = None) -> list[UsageRow]:
+    """Every rollup row with ``start <= hour < end`` (of ``departments`` when given), in
+    key order."""
+    tbl = table("usage_hour")
+    query = select(tbl).where(and_(tbl.c.hour >= start, tbl.c.hour < end))
+    if departments is not None:
+        query = query.where(tbl.c.department.in_(sorted(departments)))
+    out = []
+    for r in conn.execute(query):
+        resource = Resource(r.resource)
+        out.append(UsageRow(aware(r.hour) or start, r.department, r.site, r.flavor,
+                            UsageKind(r.kind), resource, from_stored(resource,
+                                                                     int(r.quantity))))
+    return sorted(out)
+
+
+def site_hours(conn: Connection, start: dt.datetime, end: dt.datetime) -> list[SiteHour]:
+    tbl = table("usage_site_hour")
+    return [SiteHour(aware(r.hour) or start, r.site, HourState(r.state), r.reason)
+            for r in conn.execute(select(tbl).where(and_(tbl.c.hour >= start, tbl.c.hour < end))
+                                  .order_by(tbl.c.hour, tbl.c.site))]
+
+
+# --- backfill ------------------------------------------------------------------------------------
+
+def server_spans(conn: Connection, site: str, month: Month) -> list[ServerSpan]:
+    """The site's servers that existed at some moment of ``month`` (tombstones included)."""
+    srv = table("server")
+    return [ServerSpan(r.department, r.flavor_name, r.status, int(r.vcpus), int(r.ram_mb),
+                       int(r.disk_gb) + int(r.ephemeral_gb), aware(r.created) or month.start,
+                       aware(r.deleted_at))
+            for r in conn.execute(
+                select(srv.c.department, srv.c.flavor_name, srv.c.status, srv.c.vcpus,
+                       srv.c.ram_mb, srv.c.disk_gb, srv.c.ephemeral_gb, srv.c.created,
+                       srv.c.deleted_at)
+                .where(and_(srv.c.site == site, srv.c.created < month.end,
+                            or_(srv.c.deleted_at.is_(None),
+                                srv.c.deleted_at >= month.start)))
+                .order_by(srv.c.id))]
+
+
+def volume_groups(conn: Connection, site: str) -> list[VolumeGroup]:
+    """The site's volumes' size per department (as of the last full sync: volumes keep no
+    history)."""
+    vol = table("volume")
+    return [VolumeGroup(r.department, int(r.size or 0)) for r in conn.execute(
+        select(vol.c.department, func.sum(vol.c.size_gb).label("size"))
+        .where(vol.c.site == site).group_by(vol.c.department).order_by(vol.c.department))]
+
+
+def read_hours(conn: Connection, site: str, month: Month) -> set[dt.datetime]:
+    """The hours of ``month`` the site is known to have been read in: marked read by a sync,
+    or holding a capacity sample (every sync, full or incremental, writes one)."""
+    marks, samples = table("usage_site_hour"), table("capacity_sample")
+    hours = {aware(r.hour) for r in conn.execute(
+        select(marks.c.hour).where(and_(marks.c.site == site,
+                                        marks.c.state == HourState.READ.value,
+                                        marks.c.hour >= month.start, marks.c.hour < month.end)))}
+    hours |= {hour_of(aware(r.at) or month.start) for r in conn.execute(
+        select(samples.c.at).where(and_(samples.c.site == site, samples.c.at >= month.start,
+                                        samples.c.at < month.end)))}
+    return {h for h in hours if h is not None}
+
+
+def replace_month(conn: Connection, site: str, month: Month, rows: Sequence[UsageRow],
+                  read: Iterable[dt.datetime], *, at: dt.datetime) -> None:
+    """The site's rollups for ``month`` become ``rows``; every hour in ``read`` is marked
+    read (gaps recorded for other hours stay)."""
+    usage = table("usage_hour")
+    conn.execute(delete(usage).where(and_(usage.c.site == site, usage.c.hour >= month.start,
+                                          usage.c.hour < month.end)))
+    _write_usage(conn, rows)
+    for hour in sorted(read):
+        _mark(conn, site, hour, at, HourState.READ, None)
+
+
+# --- price sheets --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class StoredSheet:
+    version: str
+    effective_from: dt.date
+    effective_until: dt.date | None
+    currency: str
+    state: SheetState
+    document: str
+    digest: str
+    proposed_by: str
+    proposed_by_person: str
+    proposed_at: dt.datetime
+    approved_by: str | None = None
+    approved_by_person: str | None = None
+    approved_at: dt.datetime | None = None
+
+    def state_on(self, day: dt.date) -> SheetState:
+        """``effective`` once approved and its first day has come."""
+        if self.state is SheetState.APPROVED and self.effective_from <= day:
+            return SheetState.EFFECTIVE
+        return self.state
+
+
+def document_digest(document: str) -> str:
+    return "sha256:" + hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def _sheet(r: Any) -> StoredSheet:
+    return StoredSheet(r.version, r.effective_from, r.effective_until, r.currency,
+                       SheetState(r.state), r.document, r.digest, r.proposed_by,
+                       r.proposed_by_person,
+                       aware(r.proposed_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
+                       r.approved_by, r.approved_by_person, aware(r.approved_at))
+
+
+def add_sheet(conn: Connection, sheet: PriceSheet, document: str, *, by: str, person: str,
+              at: dt.datetime) -> StoredSheet:
+    """Store ``sheet`` (parsed from ``document``) as proposed; a version already stored, in
+    any state, is a ConflictError (a correction is a new version)."""
+    tbl = table("price_sheet")
+    if conn.execute(select(tbl.c.state).where(tbl.c.version == sheet.version)).first():
+        raise ConflictError(f"price sheet {sheet.version} already exists",
+                            hint="a sheet is never edited: give the correction a new version")
+    conn.execute(insert(tbl).values(
+        version=sheet.version, effective_from=sheet.effective_from,
+        effective_until=sheet.effective_until, currency=sheet.currency,
+        state=SheetState.PROPOSED.value, document=document, digest=document_digest(document),
+        proposed_by=by, proposed_by_person=person, proposed_at=at))
+    return get_sheet(conn, sheet.version)
+
+
+def approve_sheet(conn: Connection, version: str, *, by: str, person: str,
+                  at: dt.datetime) -> StoredSheet:
+    """Move a proposed sheet to approved, once; an approved one is a ConflictError."""
+    tbl = table("price_sheet")
+    done = conn.execute(update(tbl).where(and_(tbl.c.version == version,
+                                               tbl.c.state == SheetState.PROPOSED.value))
+                        .values(state=SheetState.APPROVED.value, approved_by=by,
+                                approved_by_person=person, approved_at=at)).rowcount
+    if not done:
+        current = get_sheet(conn, version)  # NotFound when there is none
+        raise ConflictError(f"price sheet {version} is already {current.state.value}",
+                            hint="an approved sheet is never changed; propose a new version")
+    return get_sheet(conn, version)
+
+
+def get_sheet(conn: Connection, version: str) -> StoredSheet:
+    tbl = table("price_sheet")
+    row = conn.execute(select(tbl).where(tbl.c.version == version)).first()
+    if row is None:
+        raise NotFound(f"no price sheet {version!r}",
+                       hint="check the version; docs/reports.md says how sheets are stored")
+    return _sheet(row)
+
+
+def list_sheets(conn: Connection, *, states: Collection[SheetState] | None = None
+                ) -> list[StoredSheet]:
+    """Every stored sheet (of ``states`` when given), by start date then version."""
+    tbl = table("price_sheet")
+    query = select(tbl).order_by(tbl.c.effective_from, tbl.c.version)
+    if states is not None:
+        query = query.where(tbl.c.state.in_(sorted(s.value for s in states)))
+    return [_sheet(r) for r in conn.execute(query)]
+
+
+def flavor_names(conn: Connection) -> set[str]:
+    """Every flavor name the sites offer, as of their last full syncs."""
+    tbl = table("flavor")
+    return {str(r.name) for r in conn.execute(select(tbl.c.name).distinct())}
