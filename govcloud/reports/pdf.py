@@ -109,6 +109,7 @@ def _render(markdown: str, title: str, *, subject: str) -> bytes:
         out, pagesize=A4, leftMargin=_MARGIN, rightMargin=_MARGIN, topMargin=_MARGIN,
         bottomMargin=_MARGIN, title=title, author="govcloud", creator="govcloud",
         producer="govcloud (reportlab)", subject=subject, invariant=1, lang="zh-CN",
+        initialFontName=_BODY,  # else every page names Helvetica, a font not embedded
     )
 
     def footer(canvas: Canvas, _doc: SimpleDocTemplate) -> None:
@@ -292,11 +293,12 @@ class _Blocks:
             return [Paragraph(chunks[0], style)]
         last = ParagraphStyle(f"{style.name}-long", parent=style, keepWithNext=0)
         joined = ParagraphStyle(f"{style.name}-joined", parent=last, spaceAfter=0)
-        return [Paragraph(chunk, joined) for chunk in chunks[:-1]] + \
-            [Paragraph(chunks[-1], last)]
+        return [*(Paragraph(chunk, joined) for chunk in chunks[:-1]),
+                Paragraph(chunks[-1], last)]
 
     def listing(self, node: SyntaxTreeNode) -> ListFlowable:
-        items = [ListItem(self.of(item) or [Spacer(0, 0)]) for item in node.children]
+        # ListFlowable takes ListItems, which are no Flowable (the stubs say it takes only those)
+        items: list[Any] = [ListItem(self.of(item) or [Spacer(0, 0)]) for item in node.children]
         style: dict[str, Any] = {"bulletFontName": _BODY, "bulletFontSize": 9,
                                  "leftIndent": 14, "spaceAfter": 4}
         if node.type == "ordered_list":
@@ -337,9 +339,10 @@ class _Blocks:
         header = ["".join(cell) or "&nbsp;" for cell in rows[0]]
         out: list[Flowable] = []
         for n, row in enumerate(rows[1:], start=1):
-            items = [ListItem([Paragraph(f"<b>{head}</b>: {cell[0]}", self.styles.body),
-                               *(Paragraph(more, self.styles.body) for more in cell[1:])])
-                     for head, cell in zip(header, row, strict=True)]
+            items: list[Any] = [ListItem([Paragraph(f"<b>{head}</b>: {cell[0]}", self.styles.body),
+                                            *(Paragraph(more, self.styles.body)
+                                              for more in cell[1:])])
+                                for head, cell in zip(header, row, strict=True)]
             out.append(Paragraph(f"<b>row {n}</b>", self.styles.body))
             out.append(ListFlowable(items, bulletType="bullet", start="•",
                                     bulletFontName=_BODY, leftIndent=14, spaceAfter=4))
