@@ -37,7 +37,7 @@ LEAKS = [
     ("tui/leak.py", "from govcloud.domain import rbac", CONSOLE),
     ("tui/leak.py", "from govcloud.api import routes_core", CONSOLE),
     ("govcloud/services/leak.py", "from govcloud.sim import seed", SIMULATOR),
-    ("govcloud/services/leak.py", "from reportlab.pdfgen import canvas", REPORTS),
+    ("govcloud/services/leak.py", "import reportlab", REPORTS),
     ("govcloud/api/routes_leak.py", "from govcloud.reports import pdf", THROUGH_SERVICES),
     ("govcloud/reports/leak.py", "from govcloud.services import plane", LAYERS),
 ]
