@@ -6,8 +6,9 @@ quotes and rules — onto A4 pages, the title at the top and ``title — page N`
 
 * **Chinese text** (广东省公安厅) is set in WenQuanYi Micro Hei (Debian's fonts-wqy-microhei),
   embedded as a subset, so the PDF shows it on any viewer and ``pdftotext`` gives it back; its
-  monospaced face sets inline code. The font has one weight: bold and italic text are set in
-  it too (bold with a darker ink). No font file: ``PermanentError`` naming the package.
+  monospaced face sets inline code. The font has one weight: bold text is drawn with its
+  glyphs' outlines stroked too (``_Text``), italic is upright. No font file:
+  ``PermanentError`` naming the package.
 * **Everything is text**: the Markdown parser's HTML is off and every piece of text is escaped
   for reportlab's paragraph markup, so ``<script>``, ``<img src=...>`` or ``%PDF`` show as
   written; control characters show as ``\\x1b`` (``domain.text.printable``); a link shows its
@@ -29,7 +30,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from xml.sax.saxutils import escape
 
 from markdown_it import MarkdownIt
@@ -42,6 +43,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
+from reportlab.pdfgen.textobject import PDFTextObject
 from reportlab.platypus import (
     Flowable,
     HRFlowable,
@@ -70,7 +72,9 @@ FONT_FILES = (
 )
 FONT_PACKAGE = "fonts-wqy-microhei"
 _BODY = "govcloud-cjk"
+_BOLD = "govcloud-cjk-bold"  # the body face again, drawn bold by _Text
 _MONO = "govcloud-cjk-mono"
+_BOLD_STROKE = 0.035  # the outline drawn around bold glyphs, as a share of the font size
 
 _PAGE_W, _PAGE_H = A4
 _MARGIN = 18 * mm
@@ -122,7 +126,7 @@ def _render(markdown: str, title: str, *, subject: str) -> bytes:
         canvas.drawRightString(_PAGE_W - _MARGIN, _MARGIN / 2, page)
         canvas.restoreState()
 
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    doc.build(story, onFirstPage=footer, onLaterPages=footer, canvasmaker=_Canvas)
     return out.getvalue()
 
 
@@ -158,12 +162,46 @@ def _register_fonts() -> Path:
         raise PermanentError(
             "no Chinese font for PDF reports: none of " + ", ".join(map(str, FONT_FILES)),
             hint=f"install the Debian package {FONT_PACKAGE} (make apt installs it)")
-    for name, face in ((_BODY, 0), (_MONO, 1)):
+    for name, face in ((_BODY, 0), (_BOLD, 0), (_MONO, 1)):
         pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=face))
-        # one weight: <b> and <i> map to the same face (bold gets a darker ink, see _Inline)
-        pdfmetrics.registerFontFamily(name, normal=name, bold=name, italic=name,
-                                      boldItalic=name)
+    # one weight: <b> is the bold alias (_Text draws it bold), <i> the face itself
+    pdfmetrics.registerFontFamily(_BODY, normal=_BODY, bold=_BOLD, italic=_BODY,
+                                  boldItalic=_BOLD)
+    pdfmetrics.registerFontFamily(_MONO, normal=_MONO, bold=_MONO, italic=_MONO,
+                                  boldItalic=_MONO)
     return path
+
+
+class _Text(PDFTextObject):
+    """A text object that draws the bold alias of the font bold: the glyphs' outlines stroked
+    as well as filled (text render mode 2), since the font has a single weight. Paragraphs
+    set fonts through ``_setFont`` (reportlab's, not in its stubs) and ``setFont``."""
+
+    _emboldened = False
+
+    def setFont(self, psfontname: str, size: float, leading: float | None = None) -> None:
+        super().setFont(psfontname, size, leading)
+        self._embolden(psfontname, size)
+
+    def _setFont(self, psfontname: str, size: float) -> None:
+        super()._setFont(psfontname, size)  # type: ignore[misc]  # reportlab has it, its stubs not
+        self._embolden(psfontname, size)
+
+    def _embolden(self, psfontname: str, size: float) -> None:
+        if psfontname == _BOLD:
+            self.setTextRenderMode(2)
+            code: list[str] = vars(self)["_code"]  # the operators; no public way to add `w`
+            code.append(f"{size * _BOLD_STROKE:.3f} w")
+            self._emboldened = True
+        elif self._emboldened:
+            self.setTextRenderMode(0)
+            self._emboldened = False
+
+
+class _Canvas(Canvas):
+    def beginText(self, x: float = 0, y: float = 0,
+                  direction: Literal["LTR", "RTL"] | None = None) -> PDFTextObject:
+        return _Text(self, x, y, direction=direction)
 
 
 @dataclass(frozen=True)
@@ -234,7 +272,7 @@ def _atoms(node: SyntaxTreeNode) -> list[str]:
         elif kind == "hardbreak":
             out.append("<br/>")
         elif kind == "strong":
-            out.extend(f'<b><font color="black">{a}</font></b>' for a in _atoms(child))
+            out.extend(f"<b>{a}</b>" for a in _atoms(child))
         elif kind == "em":
             out.extend(f"<i>{a}</i>" for a in _atoms(child))
         elif kind == "code_inline":
@@ -323,6 +361,7 @@ class _Blocks:
             return self.table_as_list(rows)
         table = Table(cells, colWidths=widths, repeatRows=1, hAlign="LEFT")
         table.setStyle(TableStyle([
+            ("FONT", (0, 0), (-1, -1), _BODY, 8.5),  # else the table names Helvetica
             ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e4e8ee")),
             ("VALIGN", (0, 0), (-1, -1), "TOP"),

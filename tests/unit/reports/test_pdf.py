@@ -7,8 +7,10 @@ the Makefile's APT_PACKAGES."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,9 +96,10 @@ def test_chinese_glyphs_are_drawn_from_the_embedded_font(tmp_path: Path) -> None
     any viewer shows the same."""
     path = _write(tmp_path, markdown_to_pdf("广东省公安厅\n\n" * 40, title="广东省"))
     assert _page_ink(path, tmp_path)[0] > 0.003
+    path = _write(tmp_path, evidence_pdf(EVIDENCE, "t"))  # lists, tables, code, bold
     fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True,
                            check=True).stdout.splitlines()[2:]
-    assert fonts, "no font in the PDF"
+    assert len(fonts) == 2, fonts  # the proportional face and the monospaced one
     for line in fonts:  # name type encoding emb sub uni ...
         assert line.split()[-5:-2] == ["yes", "yes", "yes"], line
 
@@ -156,12 +159,35 @@ def test_hostile_markdown_renders_as_text(case: str, tmp_path: Path) -> None:
     assert all(share > 0 for share in _page_ink(path, tmp_path))
 
 
+def test_bold_is_drawn_bold(tmp_path: Path) -> None:
+    """The font has one weight: bold glyphs are stroked as well as filled, so they carry more
+    ink than the same text set plain."""
+    inks = []
+    texts = ("广东省公安厅 passed\n\n" * 30, "**广东省公安厅 passed**\n\n" * 30)
+    for n, markdown in enumerate(texts):
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        path = folder / "report.pdf"
+        path.write_bytes(markdown_to_pdf(markdown, title="t"))
+        inks.append(_page_ink(path, folder)[0])
+        assert "广东省公安厅 passed" in _text(path)
+    plain, bold = inks
+    assert bold > plain * 1.15, (plain, bold)
+
+
 def test_the_same_input_gives_the_same_bytes() -> None:
     first = evidence_pdf(EVIDENCE, "广东省公安厅 case")
     assert evidence_pdf(EVIDENCE, "广东省公安厅 case") == first
     assert evidence_pdf(EVIDENCE, "广东省公安厅 other") != first
     assert evidence_pdf(EVIDENCE + "\nmore\n", "广东省公安厅 case") != first
     assert b"/CreationDate (D:20000101000000+00'00')" in first  # reportlab's invariant date
+    other_process = subprocess.run(
+        [sys.executable, "-c", "import sys; from govcloud.reports.pdf import evidence_pdf; "
+         "sys.stdout.buffer.write(evidence_pdf(sys.stdin.read(), '广东省公安厅 case'))"],
+        input=EVIDENCE.encode(), capture_output=True, check=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
+             "PYTHONIOENCODING": "utf-8"})
+    assert other_process.stdout == first
 
 
 def test_markdown_over_the_limit_is_refused_before_rendering() -> None:
