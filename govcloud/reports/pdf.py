@@ -84,9 +84,7 @@ _CELL_PAD = 3  # points each side of a table cell
 _INK = colors.HexColor("#222222")
 _CODE_BACK = "#eeeeee"
 _CHUNK = 2000  # characters of markup in one reportlab paragraph (see _inline_chunks)
-# A heading is kept on the page of what follows it only when short: reportlab loops forever
-# on a kept-with-next paragraph taller than a page.
-_KEEP_WITH_NEXT = 300
+_KEEP_WITH_NEXT = 300  # characters of markup of a heading kept with what follows (_set)
 
 _PARSER = MarkdownIt("commonmark", {"html": False}).enable("table")
 
@@ -289,6 +287,20 @@ def _atoms(node: SyntaxTreeNode) -> list[str]:
     return out
 
 
+def _set(chunks: list[str], style: ParagraphStyle) -> list[Flowable]:
+    """One paragraph's markup in chunks as that many paragraphs with no space between them; a
+    long one (a heading) not kept with what follows: reportlab loops forever on a
+    kept-with-next paragraph taller than a page."""
+    if len(chunks) == 1 and len(chunks[0]) <= _KEEP_WITH_NEXT:
+        return [Paragraph(chunks[0], style)]
+    last = len(chunks) - 1
+    return [Paragraph(chunk, ParagraphStyle(
+                f"{style.name}-{n}", parent=style, keepWithNext=0,
+                spaceBefore=style.spaceBefore if n == 0 else 0,
+                spaceAfter=style.spaceAfter if n == last else 0))
+            for n, chunk in enumerate(chunks)]
+
+
 class _Blocks:
     """Markdown's block nodes as reportlab flowables."""
 
@@ -313,7 +325,7 @@ class _Blocks:
         if kind == "table":
             return self.table(node)
         if kind in ("fence", "code_block"):
-            return [Paragraph(chunk, self.styles.code) for chunk in _code_chunks(node.content)]
+            return _set(_code_chunks(node.content), self.styles.code)
         if kind == "blockquote":
             return [Indenter(left=14), *self.of(node), Indenter(left=-14)]
         if kind == "hr":
@@ -321,18 +333,11 @@ class _Blocks:
                                spaceBefore=4, spaceAfter=8)]
         if node.children:
             return self.of(node)
-        return [Paragraph(chunk, self.styles.body)
-                for chunk in _code_chunks(node.content)] if node.content.strip() else []
+        return _set(_code_chunks(node.content), self.styles.body) if node.content.strip() else []
 
     def paragraph(self, inline: SyntaxTreeNode, style: ParagraphStyle) -> list[Flowable]:
         """One paragraph (or heading), set as several when it is long (_inline_chunks)."""
-        chunks = _inline_chunks(inline)
-        if len(chunks) == 1 and len(chunks[0]) <= _KEEP_WITH_NEXT:
-            return [Paragraph(chunks[0], style)]
-        last = ParagraphStyle(f"{style.name}-long", parent=style, keepWithNext=0)
-        joined = ParagraphStyle(f"{style.name}-joined", parent=last, spaceAfter=0)
-        return [*(Paragraph(chunk, joined) for chunk in chunks[:-1]),
-                Paragraph(chunks[-1], last)]
+        return _set(_inline_chunks(inline), style)
 
     def listing(self, node: SyntaxTreeNode) -> ListFlowable:
         # ListFlowable takes ListItems, which are no Flowable (the stubs say it takes only those)
@@ -388,15 +393,25 @@ class _Blocks:
         return out or [Paragraph(" | ".join(f"<b>{h}</b>" for h in header), self.styles.body)]
 
 
+_SPACES = re.compile(r"^ +| {2,}")
+
+
+def _keep_spaces(markup: str) -> str:
+    """Leading spaces and runs of spaces kept (a paragraph collapses them): as no-break
+    spaces after the first of a run, all of them at the start of a line."""
+    return _SPACES.sub(lambda m: ("" if m.start() == 0 else " ")
+                       + "&nbsp;" * (len(m.group()) - (m.start() != 0)), markup)
+
+
 def _code_chunks(text: str) -> list[str]:
     """A code block as paragraph markup in pieces of about ``_CHUNK`` characters: its lines
-    kept (a line longer than that cut into several), leading spaces kept, all escaped."""
+    kept (a line longer than that cut into several), tabs expanded, spaces kept, all
+    escaped."""
     lines: list[str] = []
     for line in text.rstrip("\n").split("\n"):
-        stripped = line.lstrip(" ")
-        indent = "&nbsp;" * min(len(line) - len(stripped), 80)
-        pieces = [stripped[i:i + _CHUNK] for i in range(0, len(stripped), _CHUNK)] or [""]
-        lines.extend(indent + _text(piece) for piece in pieces)
+        line = line.expandtabs(8)
+        pieces = [line[i:i + _CHUNK] for i in range(0, len(line), _CHUNK)] or [""]
+        lines.extend(_keep_spaces(_text(piece)) for piece in pieces)
     chunks = [""]
     for line in lines:
         if chunks[-1] and len(chunks[-1]) + len(line) > _CHUNK:

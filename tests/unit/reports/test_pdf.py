@@ -8,6 +8,7 @@ the Makefile's APT_PACKAGES."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -135,7 +136,8 @@ HOSTILE = {
     "a table cell taller than a page": (
         "| a | b |\n| --- | --- |\n| " + "很长的单元格" * 2000 + " | end |\n",
         ["b: end", "很长的单元格"]),
-    "control characters": ("a\x1b[2J b \u202e c \x00 d \x07", ["\\x1b[2J", "\\u202e", "\\x07"]),
+    "control characters": ("a\x1b[2J b \u202e c \x07 d \ud800 e \x00 f",
+                           ["\\x1b[2J", "\\u202e", "\\x07", "\\ud800"]),
     "characters the font lacks": ("emoji 😀 ext-B 𠀀 end", ["end"]),
     "a heading longer than a page": ("# " + "标题" * 1000 + "\n\nafter", ["标题标题", "after"]),
     "deep nesting": ("- " * 300 + "x\n\n" + ">" * 300 + " y", []),
@@ -157,6 +159,17 @@ def test_hostile_markdown_renders_as_text(case: str, tmp_path: Path) -> None:
     for fragment in expected:
         assert " ".join(fragment.split()) in text, fragment
     assert all(share > 0 for share in _page_ink(path, tmp_path))
+
+
+def test_code_blocks_keep_their_columns(tmp_path: Path) -> None:
+    code = "```\nSERVER      STATUS    RPO\ncase-vm-1   ACTIVE\t10m\n    indented\n```\n"
+    path = _write(tmp_path, markdown_to_pdf(code, title="t"))
+    done = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(path), "-"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert re.search(r"SERVER {4,}STATUS {2,}RPO", done.stdout), done.stdout
+    assert re.search(r"case-vm-1 {2,}ACTIVE {2,}10m", done.stdout), done.stdout  # tab expanded
+    assert "\\t" not in done.stdout and "indented" in lines
 
 
 def test_bold_is_drawn_bold(tmp_path: Path) -> None:
