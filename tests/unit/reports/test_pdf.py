@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,23 @@ def test_the_same_input_gives_the_same_bytes() -> None:
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
              "PYTHONIOENCODING": "utf-8"})
     assert other_process.stdout == first
+
+
+@pytest.mark.slow
+def test_the_largest_input_renders_in_seconds(tmp_path: Path) -> None:
+    """2 MiB in one line, one bold run, one heading and one code block: reportlab re-wraps a
+    paragraph's rest at each page it splits, so were any of them one paragraph this would
+    take minutes (a page-long line is set in chunks)."""
+    quarter = MAX_MARKDOWN_BYTES // 4 - 16
+    markdown = ("x" * quarter + "\n\n**" + "b" * quarter + "**\n\n# " + "h" * quarter
+                + "\n\n```\n" + "c" * quarter + "\n```\n")
+    assert len(markdown.encode()) <= MAX_MARKDOWN_BYTES
+    started = time.monotonic()
+    data = markdown_to_pdf(markdown, title="t")
+    assert time.monotonic() - started < 60
+    text = _text(_write(tmp_path, data))
+    for letter in "xbhc":
+        assert text.count(letter) >= quarter
 
 
 def test_markdown_over_the_limit_is_refused_before_rendering() -> None:
