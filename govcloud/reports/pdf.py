@@ -81,6 +81,7 @@ _MARGIN = 18 * mm
 _FRAME_W = _PAGE_W - 2 * _MARGIN
 _FRAME_H = _PAGE_H - 2 * _MARGIN
 _CELL_PAD = 3  # points each side of a table cell
+_INDENT = 14  # points a list's or a quote's content is indented
 _INK = colors.HexColor("#222222")
 _CODE_BACK = "#eeeeee"
 _CHUNK = 2000  # characters of markup in one reportlab paragraph (see _inline_chunks)
@@ -302,10 +303,15 @@ def _set(chunks: list[str], style: ParagraphStyle) -> list[Flowable]:
 
 
 class _Blocks:
-    """Markdown's block nodes as reportlab flowables."""
+    """Markdown's block nodes as reportlab flowables, ``width`` points wide (the frame less
+    the indents of the lists and quotes they are in)."""
 
-    def __init__(self, styles: _Styles) -> None:
+    def __init__(self, styles: _Styles, width: float = _FRAME_W) -> None:
         self.styles = styles
+        self.width = width
+
+    def indented(self) -> _Blocks:
+        return _Blocks(self.styles, max(self.width - _INDENT, _FRAME_W / 4))
 
     def of(self, node: SyntaxTreeNode) -> list[Flowable]:
         out: list[Flowable] = []
@@ -327,7 +333,7 @@ class _Blocks:
         if kind in ("fence", "code_block"):
             return _set(_code_chunks(node.content), self.styles.code)
         if kind == "blockquote":
-            return [Indenter(left=14), *self.of(node), Indenter(left=-14)]
+            return [Indenter(left=_INDENT), *self.indented().of(node), Indenter(left=-_INDENT)]
         if kind == "hr":
             return [HRFlowable(width="100%", thickness=0.5, color=colors.grey,
                                spaceBefore=4, spaceAfter=8)]
@@ -341,9 +347,10 @@ class _Blocks:
 
     def listing(self, node: SyntaxTreeNode) -> ListFlowable:
         # ListFlowable takes ListItems, which are no Flowable (the stubs say it takes only those)
-        items: list[Any] = [ListItem(self.of(item) or [Spacer(0, 0)]) for item in node.children]
+        inner = self.indented()
+        items: list[Any] = [ListItem(inner.of(item) or [Spacer(0, 0)]) for item in node.children]
         style: dict[str, Any] = {"bulletFontName": _BODY, "bulletFontSize": 9,
-                                 "leftIndent": 14, "spaceAfter": 4}
+                                 "leftIndent": _INDENT, "spaceAfter": 4}
         if node.type == "ordered_list":
             start = node.attrs.get("start", 1)
             return ListFlowable(items, bulletType="1", start=str(start), bulletFormat="%s.",
@@ -359,7 +366,7 @@ class _Blocks:
         if len(rows[0]) > MAX_TABLE_COLUMNS or any(len(c) > 1 for row in rows for c in row):
             return self.table_as_list(rows)
         texts = [[cell[0] for cell in row] for row in rows]
-        widths = _column_widths(texts)
+        widths = _column_widths(texts, self.width)
         cells = [[Paragraph(text, self.styles.head_cell if r == 0 else self.styles.cell)
                   for text in row] for r, row in enumerate(texts)]
         if any(_row_height(row, widths) > _FRAME_H * 0.9 for row in cells):
@@ -383,13 +390,14 @@ class _Blocks:
         header = ["".join(cell) or "&nbsp;" for cell in rows[0]]
         out: list[Flowable] = []
         for n, row in enumerate(rows[1:], start=1):
-            items: list[Any] = [ListItem([Paragraph(f"<b>{head}</b>: {cell[0]}", self.styles.body),
-                                            *(Paragraph(more, self.styles.body)
-                                              for more in cell[1:])])
-                                for head, cell in zip(header, row, strict=True)]
-            out.append(Paragraph(f"<b>row {n}</b>", self.styles.body))
+            body = self.styles.body
+            items: list[Any] = [
+                ListItem([Paragraph(f"<b>{head}</b>: {cell[0]}", body),
+                          *(Paragraph(more, body) for more in cell[1:])])
+                for head, cell in zip(header, row, strict=True)]
+            out.append(Paragraph(f"<b>row {n}</b>", body))
             out.append(ListFlowable(items, bulletType="bullet", start="•",
-                                    bulletFontName=_BODY, leftIndent=14, spaceAfter=4))
+                                    bulletFontName=_BODY, leftIndent=_INDENT, spaceAfter=4))
         return out or [Paragraph(" | ".join(f"<b>{h}</b>" for h in header), self.styles.body)]
 
 
@@ -420,8 +428,8 @@ def _code_chunks(text: str) -> list[str]:
     return chunks
 
 
-def _column_widths(rows: Iterable[list[str]]) -> list[float]:
-    """Widths sharing the frame by each column's longest cell (CJK counts double), each
+def _column_widths(rows: Iterable[list[str]], width: float) -> list[float]:
+    """Widths sharing ``width`` by each column's longest cell (CJK counts double), each
     between a 4 and a 40 character share, so a long column wraps and a short one stays."""
     weights: list[float] = []
     for row in rows:
@@ -432,16 +440,19 @@ def _column_widths(rows: Iterable[list[str]]) -> list[float]:
             else:
                 weights[i] = max(weights[i], weight)
     total = sum(weights)
-    return [_FRAME_W * w / total for w in weights]
+    return [width * w / total for w in weights]
 
 
-_TAG = re.compile(r"<[^>]*>|&[a-z]+;")
+_TAG = re.compile(r"<[^>]*>")
+_ENTITY = re.compile(r"&[a-z]+;")
 
 
 def _display_len(markup: str) -> int:
     """About how many Latin letters wide a cell's text is (its tags left out)."""
-    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in _TAG.sub("x", markup))
+    text = _ENTITY.sub("x", _TAG.sub("", markup))
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
 
 
 def _row_height(row: list[Paragraph], widths: list[float]) -> float:
-    return max(p.wrap(w - 2 * _CELL_PAD, _FRAME_H)[1] for p, w in zip(row, widths, strict=True)) + 5
+    cells = zip(row, widths, strict=True)
+    return max(p.wrap(w - 2 * _CELL_PAD, _FRAME_H)[1] for p, w in cells) + 5

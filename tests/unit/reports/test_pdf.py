@@ -162,6 +162,26 @@ def test_hostile_markdown_renders_as_text(case: str, tmp_path: Path) -> None:
     assert all(share > 0 for share in _page_ink(path, tmp_path))
 
 
+def _ink_in_right_margin(path: Path, tmp_path: Path) -> int:
+    """Dark pixels right of the right margin (18 mm, less 2 mm) on the first page."""
+    subprocess.run(["pdftoppm", "-r", "40", "-gray", "-f", "1", "-l", "1", str(path),
+                    str(tmp_path / "margin")], check=True, capture_output=True, timeout=60)
+    _, width, height, _, pixels = _pgm(next(tmp_path.glob("margin*.pgm")).read_bytes())
+    edge = width - round(16 / 25.4 * 40)
+    return sum(1 for y in range(height) for x in range(edge, width) if pixels[y * width + x] < 128)
+
+
+def test_tables_in_lists_and_quotes_stay_inside_the_page(tmp_path: Path) -> None:
+    table = "| 站点 site | 状态 state |\n| --- | --- |\n| DR-LOCAL | " + "已恢复 " * 60 + "|\n"
+    nested = "".join("  " * i + "- level\n" for i in range(8)) + "\n"
+    indent = "  " * 8
+    markdown = (table + "\n" + nested + indent + table.replace("\n", "\n" + indent) + "\n"
+                + "> > > " + table.replace("\n", "\n> > > "))
+    path = _write(tmp_path, markdown_to_pdf(markdown, title="t"))
+    assert _text(path).count("DR-LOCAL") == 3
+    assert _ink_in_right_margin(path, tmp_path) == 0
+
+
 def test_code_blocks_keep_their_columns(tmp_path: Path) -> None:
     code = "```\nSERVER      STATUS    RPO\ncase-vm-1   ACTIVE\t10m\n    indented\n```\n"
     path = _write(tmp_path, markdown_to_pdf(code, title="t"))
