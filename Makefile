@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp-install
 # Debian packages the tests or the demo need (e.g. tmux openssh-server prometheus); checked
 # with dpkg first, so nothing is installed or updated when they are already there.
-APT_PACKAGES := tmux openssh-server rsync prometheus
+APT_PACKAGES := tmux openssh-server rsync prometheus fonts-wqy-microhei poppler-utils
 
 .PHONY: install apt test lint demo conformance bench clean test-realcloud mutation-gate
 

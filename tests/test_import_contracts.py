@@ -24,6 +24,8 @@ OPENSTACK = "only govcloud.cloud talks to OpenStack"
 THROUGH_SERVICES = "api, workers and monitors reach the store and the cloud only through services"
 CONSOLE = "the console stays behind the API client"
 SIMULATOR = "only govcloud.cli imports the simulator"
+REPORTS = "only govcloud.reports draws PDFs"
+LAYERS = "layers: api/workers -> services -> adapters and store -> domain"
 
 # (where the leaking module goes, what it imports, the contract that must name it)
 LEAKS = [
@@ -35,6 +37,9 @@ LEAKS = [
     ("tui/leak.py", "from govcloud.domain import rbac", CONSOLE),
     ("tui/leak.py", "from govcloud.api import routes_core", CONSOLE),
     ("govcloud/services/leak.py", "from govcloud.sim import seed", SIMULATOR),
+    ("govcloud/services/leak.py", "import reportlab", REPORTS),
+    ("govcloud/api/routes_leak.py", "from govcloud.reports import pdf", THROUGH_SERVICES),
+    ("govcloud/reports/leak.py", "from govcloud.services import plane", LAYERS),
 ]
 
 
