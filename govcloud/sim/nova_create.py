@@ -579,6 +579,19 @@ class ServerCreator:
                     raise bad_request("Block Device Mapping is Invalid: Boot sequence for the "
                                       "instance and image/block device mapping combination "
                                       "is not valid.")
+            elif b.source_type == "snapshot":
+                snap = region.snapshots.get(b.uuid or "")
+                if snap is None or not (req.auth.is_admin
+                                        or snap.project_id == req.auth.project_id):
+                    raise bad_request("Block Device Mapping is Invalid: failed to get snapshot "
+                                      f"{b.uuid}.")
+                if snap.status != "available":
+                    raise bad_request("Invalid snapshot: Originating snapshot status must be "
+                                      "one of 'available' values")
+                if b.volume_size is not None and b.volume_size < snap.size:
+                    raise bad_request(f"Invalid input received: Volume size '{b.volume_size}'"
+                                      f"GB cannot be smaller than the snapshot size "
+                                      f"{snap.size}GB. They must be >= original snapshot size.")
             elif b.source_type == "blank" and not b.volume_size:
                 raise bad_request("Block Device Mapping is Invalid: You specified more local "
                                   "devices than the limit allows")
@@ -633,6 +646,8 @@ class ServerCreator:
             if b.destination_type != "volume":
                 continue
             vol = existing.get(i)
+            if vol is None and b.source_type == "snapshot":
+                vol = volume_from_snapshot(region, s, b)
             if vol is None:
                 vol = Volume(id=region.ids.uuid(), name="", project_id=s.project_id,
                              user_id=s.user_id, size=b.volume_size or 1,
@@ -644,6 +659,20 @@ class ServerCreator:
             used += 1
             attach(region, s, vol, device=device, delete_on_termination=b.delete_on_termination,
                    tag=b.tag)
+
+
+def volume_from_snapshot(region: RegionState, s: Server, b: BdmRequest) -> Volume:
+    """The volume Nova asks Cinder for from a ``source_type=snapshot`` mapping: the
+    snapshot's size unless a larger one is given, bootable as the snapshot's volume was."""
+    snap = region.snapshots[b.uuid or ""]
+    origin = region.volumes.get(snap.volume_id)
+    vol = Volume(id=region.ids.uuid(), name="", project_id=s.project_id, user_id=s.user_id,
+                 size=max(b.volume_size or 0, snap.size),
+                 bootable=origin.bootable if origin is not None else b.boot_index == 0,
+                 image_id=origin.image_id if origin is not None else None,
+                 availability_zone=s.availability_zone or "nova", snapshot_id=snap.id)
+    region.volumes[vol.id] = vol
+    return vol
 
 
 def place(region: RegionState, flavor: Flavor, *, zone: str | None,

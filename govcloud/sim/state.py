@@ -21,6 +21,7 @@ from typing import Any
 from govcloud.sim.http import ApiError, forbidden
 from govcloud.sim.model import (
     Assignment,
+    Backup,
     CatalogService,
     ComputeService,
     Consumer,
@@ -40,6 +41,7 @@ from govcloud.sim.model import (
     Role,
     Server,
     ServerGroup,
+    Snapshot,
     Subnet,
     Token,
     User,
@@ -137,6 +139,11 @@ class RegionState:
     server_groups: dict[str, ServerGroup] = field(default_factory=dict)
     keypairs: dict[tuple[str, str], Keypair] = field(default_factory=dict)  # (user, name)
     volumes: dict[str, Volume] = field(default_factory=dict)
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)  # Cinder's
+    backups: dict[str, Backup] = field(default_factory=dict)
+    # image id → the guest's files (a tar.gz of a sandbox root) an image carries: what a
+    # snapshot of a sandboxed server captured, or what was uploaded to Glance in that form
+    guest_disks: dict[str, bytes] = field(default_factory=dict)
     compute_quota_defaults: dict[str, int] = field(
         default_factory=lambda: dict(COMPUTE_QUOTA_DEFAULTS))
     compute_quotas: dict[str, dict[str, int]] = field(default_factory=dict)
