@@ -27,7 +27,7 @@ from govcloud.sim.cinder_admin import (
     cts,
     webob_not_found,
 )
-from govcloud.sim.cinder_snapshots import CinderSnapshotsMixin
+from govcloud.sim.cinder_backups import CinderBackupsMixin
 from govcloud.sim.http import (
     ApiError,
     Request,
@@ -40,7 +40,7 @@ from govcloud.sim.http import (
 from govcloud.sim.model import Snapshot, Volume, now
 
 
-class CinderAPI(CinderSnapshotsMixin, CinderAdminMixin):
+class CinderAPI(CinderBackupsMixin, CinderAdminMixin):
     """Cinder v3 for every region of the cloud."""
 
     def register(self, router: Router) -> None:
@@ -80,9 +80,8 @@ class CinderAPI(CinderSnapshotsMixin, CinderAdminMixin):
             ("GET", "/os-availability-zone", self.zones),
             ("GET", "/os-services", self.services),
             ("GET", "/extensions", self.extensions),
-            ("GET", "/backups", self.empty("backups")),
-            ("GET", "/backups/detail", self.empty("backups")),
             *self.snapshot_routes(),
+            *self.backup_routes(),
         ]
         for method, path, handler in routes:
             add("volume", method, "/v3" + path, handler)

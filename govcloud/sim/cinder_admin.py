@@ -109,8 +109,9 @@ def settle(region: RegionState, wall: float) -> None:
     for backup in list(region.backups.values()):
         if backup.ready_at > wall:
             continue
-        if backup.status == "creating":
-            backup.status, backup.updated_at = "available", now()
+        if backup.status == "creating":  # an import the backup service could not read fails
+            backup.status = "error" if backup.fail_reason else "available"
+            backup.updated_at = now()
             backup.object_count = max(1, backup.size)
             _volume_back(region, backup.volume_id, "backing-up")
         elif backup.status == "restoring":
@@ -477,7 +478,7 @@ class CinderAdminMixin(CinderBase):
             "totalSnapshotsUsed": used["snapshots"], "totalBackupsUsed": used["backups"],
             "totalBackupGigabytesUsed": used["backup_gigabytes"]}}})
 
-    # --- zones, services, extensions, empty collections ----------------------------------
+    # --- zones, services, extensions ----------------------------------
 
     def zones(self, req: Request, project_id: str | None = None) -> Response:
         return json_response({"availabilityZoneInfo": [
@@ -518,8 +519,3 @@ class CinderAdminMixin(CinderBase):
         return json_response({"extensions": [
             {"alias": alias, "name": name, "description": f"{name} support.",
              "updated": "2013-01-01T00:00:00+00:00", "links": []} for name, alias in names]})
-
-    def empty(self, kind: str) -> Any:
-        def handler(req: Request, project_id: str | None = None) -> Response:
-            return json_response({kind: []})
-        return handler

@@ -499,3 +499,5 @@ class Backup:
     data_timestamp: dt.datetime = field(default_factory=now)
     ready_at: float = 0.0
     restore_volume_id: str | None = None  # the volume a restore in progress writes
+    # the backed-up volume's properties a restore gives back (bootable, image_id, type)
+    source: dict[str, Any] = field(default_factory=dict)
