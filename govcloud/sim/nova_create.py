@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from govcloud.sim import guest_disk
 from govcloud.sim.http import (
     ApiError,
     Request,
@@ -46,7 +47,7 @@ from govcloud.sim.nova_common import (
     sanitize_hostname,
     str_field,
 )
-from govcloud.sim.state import RegionState
+from govcloud.sim.state import Cloud, RegionState
 
 BASE_KEYS = {"name", "imageRef", "flavorRef", "adminPass", "metadata", "networks",
              "OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "user_data",
@@ -253,12 +254,9 @@ class ServerCreator:
         else:
             region.claim(s, hv)
             self._plug(region, s, nets, hv.hostname)
-            sandboxes = self.api.cloud.sandboxes
-            if sandboxes:
-                box = sandboxes.pop(0)
-                s.metadata.update({"sim:ssh": f"{box['address']}:{box['port']}",
-                                   "sim:user": str(box.get("user", "root")),
-                                   "sim:root": str(box.get("root", "/"))})
+            if self.api.cloud.sandboxes:
+                take_sandbox(self.api.cloud, s)
+                guest_disk.give(s, region.guest_disks.get(s.image_id))
             self._attach_boot_volumes(region, s, bdms, boot_volumes, image_id=None)
             s.task_state = "spawning"
             s.ready_at = time.time() + region.build_delay
@@ -673,6 +671,14 @@ def volume_from_snapshot(region: RegionState, s: Server, b: BdmRequest) -> Volum
                  availability_zone=s.availability_zone or "nova", snapshot_id=snap.id)
     region.volumes[vol.id] = vol
     return vol
+
+
+def take_sandbox(cloud: Cloud, s: Server) -> None:
+    """Back ``s`` with the pool's next SSH sandbox (shown in its metadata)."""
+    box = cloud.sandboxes.pop(0)
+    s.metadata.update({"sim:ssh": f"{box['address']}:{box['port']}",
+                       "sim:user": str(box.get("user", "root")),
+                       "sim:root": str(box.get("root", "/"))})
 
 
 def place(region: RegionState, flavor: Flavor, *, zone: str | None,

@@ -10,6 +10,7 @@ hypervisor's server set together.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import random
 import time
@@ -18,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from govcloud.sim import guest_disk
 from govcloud.sim.http import ApiError, forbidden
 from govcloud.sim.model import (
     Assignment,
@@ -492,10 +494,37 @@ class RegionState:
                 max(srv.ready_at, srv.updated_at.timestamp()), dt.UTC
             ).replace(microsecond=0)
 
+    def drop_image(self, image_id: str) -> None:
+        """Forget an image and the guest disk it carried."""
+        self.images.pop(image_id, None)
+        self.guest_disks.pop(image_id, None)
+
+    def snapshot_image(self, server: Server, name: str, *,
+                       properties: dict[str, Any] | None = None) -> Image:
+        """Nova's snapshot of a server (createImage, shelve): a private image of the base
+        image's format whose data is the server's guest disk (guest_disk.py) — its sandbox
+        root's files, or an empty guest without a sandbox."""
+        image = Image(id=str(uuid.uuid4()), name=name, visibility="private",
+                      owner=server.project_id, min_disk=server.flavor.disk, min_ram=0,
+                      properties={"image_type": "snapshot", "instance_uuid": server.id,
+                                  "user_id": server.user_id, "base_image_ref": server.image_id,
+                                  **(properties or {})})
+        base = self.images.get(server.image_id)
+        if base is not None:
+            image.size, image.disk_format = base.size, base.disk_format
+            image.checksum, image.os_distro = base.checksum, base.os_distro
+        disk = guest_disk.capture(guest_disk.sandbox_root(server))
+        if disk is not None:
+            self.guest_disks[image.id] = disk
+            image.size = len(disk)
+            image.checksum = hashlib.md5(disk).hexdigest()  # noqa: S324 - Glance checksum
+        self.images[image.id] = image
+        return image
+
     def delete_server(self, server: Server) -> None:
         self.release(server)
         if server.shelved_image_id:  # Nova deletes a shelved server's snapshot with it
-            self.images.pop(server.shelved_image_id, None)
+            self.drop_image(server.shelved_image_id)
         # and its migration records (instance_destroy soft-deletes them: os-migrations
         # no longer lists them)
         for mig in [m for m in self.migrations.values() if m.instance_uuid == server.id]:
