@@ -18,7 +18,7 @@ import binascii
 import datetime as dt
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from govcloud.sim.cinder_admin import cts, over_limit
 from govcloud.sim.cinder_snapshots import PAGE_CONTROL, CinderSnapshotsMixin, bool_strict, page
@@ -49,6 +49,9 @@ def _when(text: Any) -> dt.datetime:
 
 class CinderBackupsMixin(CinderSnapshotsMixin):
     """The ``/backups`` resource."""
+
+    if TYPE_CHECKING:  # CinderAdminMixin's, which CinderAPI combines with this
+        def project_default_type(self, req: Request, project: str) -> dict[str, Any]: ...
 
     def backup_routes(self) -> list[tuple[str, str, Any]]:
         return [("GET", "/backups", self.list_backups),

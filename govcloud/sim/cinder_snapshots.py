@@ -75,8 +75,10 @@ def page(req: Request, items: Sequence[Any], *, collection: str, path: str, proj
     rows = list(items)
     for key, direction in reversed(keys):
         attr = "name" if key == "display_name" else key
-        rows.sort(key=lambda x, a=attr: (getattr(x, a) is not None, getattr(x, a) or ""),
-                  reverse=direction == "desc")
+
+        def value(x: Any, a: str = attr) -> tuple[bool, Any]:
+            return getattr(x, a) is not None, getattr(x, a) or ""
+        rows.sort(key=value, reverse=direction == "desc")
     total = len(rows)
     if (marker := req.arg("marker")) is not None:
         ids = [x.id for x in rows]

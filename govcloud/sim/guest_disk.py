@@ -51,15 +51,22 @@ def capture(root: Path | None) -> bytes | None:
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         info = tarfile.TarInfo(MARKER)
         tar.addfile(info, io.BytesIO(b""))
-        for path in sorted(root.rglob("*")) if root is not None else []:
-            if path.is_symlink() or not (path.is_file() or path.is_dir()):
-                continue
+        for path, arcname in _files(root):
             total += path.stat().st_size if path.is_file() else 0
             if total > MAX_BYTES:
                 log.warning("guest disk of %s is over %d bytes: not captured", root, MAX_BYTES)
                 return None
-            tar.add(path, arcname=str(path.relative_to(root)), recursive=False)
+            tar.add(path, arcname=arcname, recursive=False)
     return buf.getvalue()
+
+
+def _files(root: Path | None) -> list[tuple[Path, str]]:
+    """The regular files and directories under ``root`` (no symlinks), with their names
+    relative to it."""
+    if root is None:
+        return []
+    return [(p, str(p.relative_to(root))) for p in sorted(root.rglob("*"))
+            if not p.is_symlink() and (p.is_file() or p.is_dir())]
 
 
 def is_guest_disk(data: bytes | None) -> bool:
