@@ -418,6 +418,42 @@ def delete_server(conn: Connection, site: str, server_id: str, *,
               hint="reset the server's state and delete it again")
 
 
+_POWER = {"unshelve": ("ACTIVE", {"SHELVED", "SHELVED_OFFLOADED"}),
+          "start": ("ACTIVE", {"SHUTOFF"}), "stop": ("SHUTOFF", {"ACTIVE"})}
+
+
+def power(conn: Connection, site: str, server_id: str, action: str, *, timeout_s: float,
+          interval_s: float = 0.5) -> None:
+    """``unshelve`` (a cold copy), ``start`` (a warm one) or ``stop`` (the primary, in a
+    planned failover) a server and wait for the status it leads to. Idempotent: a server
+    there already is left alone; one in a state the action does not apply to is refused."""
+    target, sources = _POWER[action]
+    where = f"site {site}: {action} of server {server_id}"
+    with _cloud(where, "look at the server in the site"):
+        s: Any = conn.compute.get_server(server_id)
+        status, task = str(s.status), getattr(s, "task_state", None)
+        if status != target and not task:
+            if status not in sources:
+                raise PermanentError(f"{where}: the server is {status}, not "
+                                     f"{' or '.join(sorted(sources))}",
+                                     hint=f"bring the server to {target} another way")
+            getattr(conn.compute, f"{action}_server")(s)
+
+    def read() -> tuple[str | None, str]:
+        with _cloud(where, "look at the server in the site"):
+            got: Any = conn.compute.find_server(server_id, ignore_missing=True)
+        if got is None:
+            return None, ""
+        fault = got.fault.get("message", "") if isinstance(got.fault, dict) else ""
+        if got.task_state:
+            return "busy", fault
+        # back where it was with no task under way: the action ended without success
+        return ("failed" if str(got.status) in sources else str(got.status)), fault
+    _wait(f"server {server_id}", site, read, done={target}, failed={"ERROR", "failed"},
+          timeout_s=timeout_s, interval_s=interval_s,
+          hint="look at the server's fault; a copy that cannot be placed needs capacity")
+
+
 # --- isolated networks --------------------------------------------------------------------------
 
 ROUTER_OWNERS = ("network:router_interface", "network:router_interface_distributed",

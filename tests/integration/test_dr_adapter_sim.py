@@ -168,3 +168,26 @@ def test_errors_name_the_site_and_give_a_hint(sim: tuple[RunningSimulator, Path]
                        image_id="i")
     with pytest.raises(PermanentError, match="prefix or a tag"):
         dr.leftovers(prod, "PROD")
+
+
+def test_power_brings_copies_up_and_the_primary_down(sim: tuple[RunningSimulator, Path]) -> None:
+    _, clouds = sim
+    prod = _project_conns(clouds, "PROD")["PROD"]
+    refs = cloud.resolve(prod, "PROD", flavor=FLAVOR, image=IMAGE, network="prod-net")
+    copy = dr.boot_server(prod, "PROD", name="cold-copy", flavor=FLAVOR,
+                          network_id=refs.network_id, image_id=refs.image_id)
+    dr.wait_server(prod, "PROD", copy, timeout_s=WAIT, interval_s=TICK)
+    cloud.shelve_offloaded(prod, "PROD", copy, timeout_s=WAIT, interval_s=TICK)
+    with pytest.raises(PermanentError, match="is SHELVED_OFFLOADED, not ACTIVE"):
+        dr.power(prod, "PROD", copy, "stop", timeout_s=WAIT, interval_s=TICK)
+    dr.power(prod, "PROD", copy, "unshelve", timeout_s=WAIT, interval_s=TICK)
+    assert prod.compute.get_server(copy).status == "ACTIVE"
+    dr.power(prod, "PROD", copy, "unshelve", timeout_s=WAIT, interval_s=TICK)  # no-op
+    dr.power(prod, "PROD", copy, "stop", timeout_s=WAIT, interval_s=TICK)
+    assert prod.compute.get_server(copy).status == "SHUTOFF"
+    dr.power(prod, "PROD", copy, "stop", timeout_s=WAIT, interval_s=TICK)  # no-op
+    dr.power(prod, "PROD", copy, "start", timeout_s=WAIT, interval_s=TICK)
+    assert prod.compute.get_server(copy).status == "ACTIVE"
+    dr.delete_server(prod, "PROD", copy, timeout_s=WAIT, interval_s=TICK)
+    with pytest.raises(NotFound):
+        dr.power(prod, "PROD", copy, "start", timeout_s=WAIT, interval_s=TICK)
