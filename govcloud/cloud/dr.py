@@ -447,8 +447,10 @@ def power(conn: Connection, site: str, server_id: str, action: str, *, timeout_s
         fault = got.fault.get("message", "") if isinstance(got.fault, dict) else ""
         if got.task_state:
             return "busy", fault
-        # back where it was with no task under way: the action ended without success
-        return ("failed" if str(got.status) in sources else str(got.status)), fault
+        if str(got.status) in sources:  # back where it was, no task: the action failed
+            return "failed", fault or (f"{action} ended with the server {got.status} again "
+                                       "(Nova shows why in its instance actions)")
+        return str(got.status), fault
     _wait(f"server {server_id}", site, read, done={target}, failed={"ERROR", "failed"},
           timeout_s=timeout_s, interval_s=interval_s,
           hint="look at the server's fault; a copy that cannot be placed needs capacity")

@@ -171,7 +171,7 @@ def test_errors_name_the_site_and_give_a_hint(sim: tuple[RunningSimulator, Path]
 
 
 def test_power_brings_copies_up_and_the_primary_down(sim: tuple[RunningSimulator, Path]) -> None:
-    _, clouds = sim
+    running, clouds = sim
     prod = _project_conns(clouds, "PROD")["PROD"]
     refs = cloud.resolve(prod, "PROD", flavor=FLAVOR, image=IMAGE, network="prod-net")
     copy = dr.boot_server(prod, "PROD", name="cold-copy", flavor=FLAVOR,
@@ -180,6 +180,17 @@ def test_power_brings_copies_up_and_the_primary_down(sim: tuple[RunningSimulator
     cloud.shelve_offloaded(prod, "PROD", copy, timeout_s=WAIT, interval_s=TICK)
     with pytest.raises(PermanentError, match="is SHELVED_OFFLOADED, not ACTIVE"):
         dr.power(prod, "PROD", copy, "stop", timeout_s=WAIT, interval_s=TICK)
+    region = running.sim.cloud.regions["PROD"]
+    with running.sim.lock:  # every compute host dead: no host can take it back
+        for hv in region.hv_by_host.values():
+            hv.service.state = "down"
+    with pytest.raises(PermanentError, match="unshelve ended with the server SHELVED_OFF") \
+            as no_host:
+        dr.power(prod, "PROD", copy, "unshelve", timeout_s=WAIT, interval_s=TICK)
+    assert no_host.value.hint and "capacity" in no_host.value.hint
+    with running.sim.lock:
+        for hv in region.hv_by_host.values():
+            hv.service.state = "up"
     dr.power(prod, "PROD", copy, "unshelve", timeout_s=WAIT, interval_s=TICK)
     assert prod.compute.get_server(copy).status == "ACTIVE"
     dr.power(prod, "PROD", copy, "unshelve", timeout_s=WAIT, interval_s=TICK)  # no-op
