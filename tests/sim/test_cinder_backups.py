@@ -13,6 +13,7 @@ import pytest
 from openstack import exceptions
 
 from tests.sim.conftest import SimHandle
+from tests.sim.osc import osc
 
 MEMBER = "govcloud-sim-gd-psd"
 
@@ -147,3 +148,30 @@ def _other(record: dict[str, str]) -> str:
     doc = json.loads(base64.b64decode(record["backup_url"]))
     doc["id"] = "11111111-1111-4111-8111-111111111111"
     return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+def test_snapshot_and_backup_commands_of_the_openstack_cli(sim: SimHandle) -> None:
+    """python-openstackclient (its own clients, not the SDK calls above) against the same
+    resources: create, list, show, restore, delete."""
+    cloud = "govcloud-sim-gd-hrss"
+    vol = osc(sim, "volume", "create", "--size", "2", "cli-src", cloud=cloud)
+    region = sim.cloud.regions["PROD"]
+    with sim.sim.lock:
+        region.volumes[vol["id"]].ready_at = 0  # skip the creating delay
+    snap = osc(sim, "volume", "snapshot", "create", "--volume", "cli-src", "cli-snap",
+               cloud=cloud)
+    assert snap["name"] == "cli-snap" and snap["size"] == 2
+    with sim.sim.lock:
+        region.snapshots[snap["id"]].ready_at = 0
+    rows = osc(sim, "volume", "snapshot", "list", cloud=cloud)
+    assert [(r["Name"], r["Status"], r["Size"]) for r in rows] == [("cli-snap", "available", 2)]
+    backup = osc(sim, "volume", "backup", "create", "--name", "cli-backup", "cli-src",
+                 cloud=cloud)
+    with sim.sim.lock:
+        region.backups[backup["id"]].ready_at = 0
+    shown = osc(sim, "volume", "backup", "show", "cli-backup", cloud=cloud)
+    assert (shown["status"], shown["size"], shown["volume_id"]) == ("available", 2, vol["id"])
+    rows = osc(sim, "volume", "backup", "list", cloud=cloud)
+    assert [(r["Name"], r["Status"]) for r in rows] == [("cli-backup", "available")]
+    osc(sim, "volume", "snapshot", "delete", "cli-snap", cloud=cloud, as_json=False)
+    osc(sim, "volume", "backup", "delete", "cli-backup", cloud=cloud, as_json=False)
