@@ -1,16 +1,13 @@
 """Disaster-recovery operations on one site's cloud through openstacksdk (thin, like
-provision.py): server snapshots to images and their copy to another region's Glance, Cinder
-volume snapshots and backups (export in one region, import and restore in another), servers
-booted from an image or a volume onto a given network, isolated networks (network + subnet and
-no router: no route to production), and the leftovers a drill made, found by name prefix or tag.
+provision.py): server snapshots and their copy to another region's Glance, Cinder snapshots and
+backups (exported in one region, imported and restored in another), servers booted from an
+image or a volume, power actions, isolated networks (no gateway, no router), and the leftovers
+a drill made, by name prefix or tag (docs/dr.md, "Cloud operations").
 
-Every call takes a connection already scoped as the caller wants (an admin connection, or a
-project one from ``provision.project_connection``) and the site's name for messages. Every
-wait is bounded by ``timeout_s``: ``TemporaryError`` when it passes, ``PermanentError`` when
-the cloud reports the thing in error, each with a hint. What a drill creates carries its
-``tag``: as a Nova/Neutron/Glance tag where the service has tags, and as the metadata key
-``govcloud_tag`` on Cinder volumes, snapshots and backups (Cinder has no tags).
-"""
+Calls take a connection scoped as the caller wants and the site's name for messages. Waits are
+bounded by ``timeout_s`` (``TemporaryError``; ``PermanentError`` when the cloud reports an
+error; each with a hint). Tags are Nova/Neutron/Glance tags, and the metadata key
+``govcloud_tag`` on Cinder volumes, snapshots and backups (Cinder has no tags)."""
 
 from __future__ import annotations
 
@@ -63,8 +60,8 @@ class IsolatedNetwork:
 
 @dataclass(frozen=True, slots=True)
 class Leftover:
-    """One thing a drill left in a site: its kind (``server``, ``port``, ``network``,
-    ``subnet``, ``router``, ``volume``, ``volume-snapshot``, ``backup``, ``image``)."""
+    """One thing a drill left: ``server``, ``port``, ``network``, ``subnet``, ``router``,
+    ``volume``, ``volume-snapshot``, ``backup`` or ``image``."""
 
     kind: str
     id: str
@@ -138,7 +135,24 @@ def snapshot_server(conn: Connection, site: str, server_id: str, name: str, *,
         sdk_exc.raise_from_response(resp)
         image_id = str(resp.json()["image_id"])
     wait_image(conn, site, image_id, timeout_s=timeout_s, interval_s=interval_s)
+    for snapshot_id in volume_snapshots_of(conn, site, image_id):  # a volume-backed server
+        wait_volume_snapshot(conn, site, snapshot_id, timeout_s=timeout_s,
+                             interval_s=interval_s)
     return image_id
+
+
+def volume_snapshots_of(conn: Connection, site: str, image_id: str) -> list[str]:
+    """The Cinder snapshots a volume-backed server's snapshot image maps (its
+    ``block_device_mapping`` property): they live and die apart from the image."""
+    with _cloud(f"site {site}: image {image_id}", "look at the site's Glance"):
+        image: Any = conn.image.get_image(image_id)
+    raw = (image.properties or {}).get("block_device_mapping")
+    try:
+        mapped = json.loads(raw) if isinstance(raw, str) else raw or []
+    except ValueError:
+        return []
+    return [str(m["snapshot_id"]) for m in mapped
+            if isinstance(m, dict) and m.get("snapshot_id")]
 
 
 def same_glance(src: Connection, dst: Connection) -> bool:
@@ -156,6 +170,10 @@ def copy_image(src: Connection, src_site: str, image_id: str, dst: Connection, d
     if same_glance(src, dst):
         return image_id
     where = f"copying image {image_id} from {src_site} to {dst_site}"
+    if volume_snapshots_of(src, src_site, image_id):
+        raise PermanentError(f"{where}: the image is a volume-backed server's snapshot; its "
+                             "data is in Cinder snapshots of that site",
+                             hint="copy the volumes with backups (export and import) instead")
     with _cloud(where, "check that the image exists and is active in the source site"):
         image: Any = src.image.get_image(image_id)
         for found in dst.image.images(owner=dst.current_project_id):
@@ -188,14 +206,6 @@ def delete_image(conn: Connection, site: str, image_id: str) -> None:
 
 # --- volumes and volume snapshots -------------------------------------------------------------
 
-def _cinder_status(get: Callable[[], Any]) -> tuple[str | None, str]:
-    try:
-        thing = get()
-    except sdk_exc.NotFoundException:
-        return None, ""
-    return str(thing.status), str(getattr(thing, "fail_reason", "") or "")
-
-
 def create_volume_snapshot(conn: Connection, site: str, volume_id: str, name: str, *,
                            force: bool = True, tag: str | None = None) -> str:
     """Start a snapshot of a volume (``force``: also while attached); its id."""
@@ -218,8 +228,13 @@ def wait_volume_snapshot(conn: Connection, site: str, snapshot_id: str, *, timeo
 
 
 def _read(site: str, ident: str, get: Callable[[], Any]) -> tuple[str | None, str]:
+    """A Cinder thing's status (None once gone) and its failure reason, if any."""
     with _cloud(f"site {site}: {ident}", "look at the site's Cinder"):
-        return _cinder_status(get)
+        try:
+            thing = get()
+        except sdk_exc.NotFoundException:
+            return None, ""
+    return str(thing.status), str(getattr(thing, "fail_reason", "") or "")
 
 
 def delete_volume_snapshot(conn: Connection, site: str, snapshot_id: str, *,

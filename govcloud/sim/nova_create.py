@@ -7,6 +7,7 @@ import binascii
 import dataclasses
 import datetime as dt
 import ipaddress
+import json
 import secrets
 import string
 import time
@@ -14,6 +15,7 @@ from collections import Counter
 from typing import Any
 
 from govcloud.sim import guest_disk
+from govcloud.sim.cinder_admin import settle
 from govcloud.sim.http import (
     ApiError,
     Request,
@@ -100,6 +102,14 @@ class ServerCreator:
         tags = self._tags(body)
         bdms = self._bdms(body)
         image = self._image(req, region, body, bdms)
+        if image is not None and image.properties.get("bdm_v2") == "True" and \
+                image.properties.get("block_device_mapping"):
+            # a volume-backed server's snapshot: its volumes come back from their snapshots
+            mapped = [{**m, "uuid": m.get("snapshot_id") or m.get("volume_id")}
+                      for m in json.loads(image.properties["block_device_mapping"])]
+            bdms = self._bdms({"block_device_mapping_v2": mapped}) + \
+                [b for b in bdms if b.boot_index != 0]
+            image = None
         if image is not None:
             self._check_image_fits(image, flavor)
         nets = self._networks(req, region, body, max_count)
@@ -554,6 +564,7 @@ class ServerCreator:
     @staticmethod
     def _check_volumes(req: Request, region: RegionState,
                        bdms: list[BdmRequest]) -> dict[int, Volume]:
+        settle(region, time.time())  # what Cinder finished meanwhile (snapshots made)
         existing: dict[int, Volume] = {}
         for i, b in enumerate(bdms):
             if b.destination_type != "volume":

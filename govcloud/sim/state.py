@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import json
 import random
 import time
 import uuid
@@ -503,7 +504,9 @@ class RegionState:
                        properties: dict[str, Any] | None = None) -> Image:
         """Nova's snapshot of a server (createImage, shelve): a private image of the base
         image's format whose data is the server's guest disk (guest_disk.py) — its sandbox
-        root's files, or an empty guest without a sandbox."""
+        root's files, or an empty guest without a sandbox. A volume-backed server's snapshot is
+        Nova's ``snapshot_volume_backed``: a Cinder snapshot of each attached volume and an
+        image of no data whose ``block_device_mapping`` property names them."""
         image = Image(id=str(uuid.uuid4()), name=name, visibility="private",
                       owner=server.project_id, min_disk=server.flavor.disk, min_ram=0,
                       properties={"image_type": "snapshot", "instance_uuid": server.id,
@@ -513,6 +516,11 @@ class RegionState:
         if base is not None:
             image.size, image.disk_format = base.size, base.disk_format
             image.checksum, image.os_distro = base.checksum, base.os_distro
+        if not server.image_id:
+            image.properties.update(self._snapshot_volumes(server, name))
+            image.size, image.checksum = 0, None
+            self.images[image.id] = image
+            return image
         disk = guest_disk.capture(guest_disk.sandbox_root(server))
         if disk is not None:
             self.guest_disks[image.id] = disk
@@ -520,6 +528,28 @@ class RegionState:
             image.checksum = hashlib.md5(disk).hexdigest()  # noqa: S324 - Glance checksum
         self.images[image.id] = image
         return image
+
+    def _snapshot_volumes(self, server: Server, name: str) -> dict[str, str]:
+        """Snapshots of the server's volumes (forced, as Nova asks), as the image properties
+        that map them back to volumes on boot."""
+        bdms = []
+        for index, entry in enumerate(server.volumes_attached):
+            vol = self.volumes.get(entry["id"])
+            if vol is None:
+                continue
+            snap = Snapshot(id=str(uuid.uuid4()), volume_id=vol.id, project_id=server.project_id,
+                            user_id=server.user_id, size=vol.size, name=f"snapshot for {name}",
+                            ready_at=time.time() + max(0.1, self.build_delay))
+            self.snapshots[snap.id] = snap
+            bdms.append({"source_type": "snapshot", "destination_type": "volume",
+                         "snapshot_id": snap.id, "volume_size": vol.size,
+                         "boot_index": 0 if index == 0 else None, "device_name":
+                         entry.get("device"), "delete_on_termination":
+                         bool(entry.get("delete_on_termination")), "tag": None,
+                         "volume_id": None, "no_device": None, "disk_bus": None,
+                         "device_type": None, "guest_format": None, "image_id": None})
+        return {"block_device_mapping": json.dumps(bdms), "bdm_v2": "True",
+                "root_device_name": "/dev/vda"}
 
     def delete_server(self, server: Server) -> None:
         self.release(server)

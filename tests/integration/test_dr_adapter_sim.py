@@ -202,3 +202,32 @@ def test_power_brings_copies_up_and_the_primary_down(sim: tuple[RunningSimulator
     dr.delete_server(prod, "PROD", copy, timeout_s=WAIT, interval_s=TICK)
     with pytest.raises(NotFound):
         dr.power(prod, "PROD", copy, "start", timeout_s=WAIT, interval_s=TICK)
+
+
+def test_a_volume_backed_snapshot_stays_in_its_region(sim: tuple[RunningSimulator, Path]) -> None:
+    _, clouds = sim
+    conns = _project_conns(clouds, "PROD", "DR-LOCAL")
+    prod = conns["PROD"]
+    vol = dr.create_volume(prod, "PROD", "vb-root", size=1, tag="drill-9")
+    dr.wait_volume(prod, "PROD", vol, timeout_s=WAIT, interval_s=TICK)
+    net = cloud.resolve(prod, "PROD", flavor=FLAVOR, image=IMAGE, network="prod-net")
+    server = dr.boot_server(prod, "PROD", name="vb", flavor=FLAVOR,
+                            network_id=net.network_id, volume_id=vol,
+                            delete_volume_on_termination=False)
+    dr.wait_server(prod, "PROD", server, timeout_s=WAIT, interval_s=TICK)
+    image = dr.snapshot_server(prod, "PROD", server, "drill-9-vb", timeout_s=WAIT,
+                               interval_s=TICK)
+    (snap,) = dr.volume_snapshots_of(prod, "PROD", image)
+    assert prod.block_storage.get_snapshot(snap).status == "available"  # waited for
+    with pytest.raises(PermanentError, match="volume-backed") as refused:
+        dr.copy_image(prod, "PROD", image, conns["DR-LOCAL"], "DR-LOCAL", timeout_s=WAIT)
+    assert refused.value.hint and "backups" in refused.value.hint
+    # deleting the image leaves its volume snapshot behind, as in OpenStack: the leftover
+    # check finds it by its name
+    dr.delete_image(prod, "PROD", image)
+    assert [x.kind for x in dr.leftovers(prod, "PROD", prefix="snapshot for drill-9")] == [
+        "volume-snapshot"]
+    dr.delete_volume_snapshot(prod, "PROD", snap, timeout_s=WAIT, interval_s=TICK)
+    dr.delete_server(prod, "PROD", server, timeout_s=WAIT, interval_s=TICK)
+    dr.delete_volume(prod, "PROD", vol, timeout_s=WAIT, interval_s=TICK)
+    assert dr.leftovers(prod, "PROD", tag="drill-9", prefix="drill-9") == []

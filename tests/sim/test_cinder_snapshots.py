@@ -157,3 +157,30 @@ def test_nova_boots_from_a_volume_snapshot(sim: SimHandle, user: Any) -> None:
     user.compute.wait_for_delete(server, wait=30, interval=0.1)
     with pytest.raises(exceptions.NotFoundException):  # deleted on termination
         bs.get_volume(vol.id)
+
+
+def test_snapshot_of_a_volume_backed_server(sim: SimHandle, user: Any) -> None:
+    """Nova's snapshot_volume_backed: a Cinder snapshot per volume (a leftover to clean up
+    with the image), an image of no data mapping them, and a boot from that image that makes
+    the volumes again from the snapshots."""
+    bs = user.block_storage
+    flavor = user.compute.find_flavor(FLAVOR, ignore_missing=False)
+    server = user.compute.create_server(
+        name="vol-backed", flavor_id=flavor.id, networks="none",
+        block_device_mapping=[{"boot_index": 0, "uuid": _image_id(user),
+                               "source_type": "image", "destination_type": "volume",
+                               "volume_size": 2, "delete_on_termination": True}])
+    server = user.compute.wait_for_server(server, wait=30, interval=0.1)
+    answer = user.compute.post(f"/servers/{server.id}/action",
+                               json={"createImage": {"name": "vb-snap"}}, microversion="2.45")
+    image = user.image.get_image(answer.json()["image_id"])
+    assert image.size == 0 and image.properties["bdm_v2"] == "True"
+    (snap,) = bs.snapshots(name="snapshot for vb-snap")
+    assert snap.size == 2 and snap.volume_id == server.attached_volumes[0]["id"]
+    bs.wait_for_status(snap, "available", wait=30, interval=0.1)  # as a caller must
+    again = user.compute.create_server(name="vol-backed-2", flavor_id=flavor.id,
+                                       image_id=image.id, networks="none")
+    again = user.compute.wait_for_server(again, wait=30, interval=0.1)
+    (attached,) = again.attached_volumes
+    assert bs.get_volume(attached["id"]).snapshot_id == snap.id
+    assert user.compute.get(f"/servers/{again.id}").json()["server"]["image"] == ""
