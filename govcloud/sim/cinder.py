@@ -1,7 +1,8 @@
 """Cinder v3 (3.0–3.70): volumes (create with quota checks, ``creating`` → ``available``,
 list/detail with paging, sorting, filters and ``all_tenants``, update, delete, actions,
-metadata, summary), volume types, quota sets, limits, availability zones, services, and empty
-snapshot/backup collections.
+metadata, summary; created empty, from an image, a volume or a snapshot), volume types, quota
+sets, limits, availability zones, services, snapshots (cinder_snapshots.py) and backups
+(cinder_backups.py).
 
 Routes exist both as ``/v3/{project_id}/...`` (the catalog form) and ``/v3/...``. Quota usage
 is computed from the region's volumes, so Cinder's quotas and limits always agree with what
@@ -26,6 +27,7 @@ from govcloud.sim.cinder_admin import (
     cts,
     webob_not_found,
 )
+from govcloud.sim.cinder_backups import CinderBackupsMixin
 from govcloud.sim.http import (
     ApiError,
     Request,
@@ -35,10 +37,10 @@ from govcloud.sim.http import (
     json_response,
     not_found,
 )
-from govcloud.sim.model import Volume, now
+from govcloud.sim.model import Snapshot, Volume, now
 
 
-class CinderAPI(CinderAdminMixin):
+class CinderAPI(CinderBackupsMixin, CinderAdminMixin):
     """Cinder v3 for every region of the cloud."""
 
     def register(self, router: Router) -> None:
@@ -78,10 +80,8 @@ class CinderAPI(CinderAdminMixin):
             ("GET", "/os-availability-zone", self.zones),
             ("GET", "/os-services", self.services),
             ("GET", "/extensions", self.extensions),
-            ("GET", "/snapshots", self.empty("snapshots")),
-            ("GET", "/snapshots/detail", self.empty("snapshots")),
-            ("GET", "/backups", self.empty("backups")),
-            ("GET", "/backups/detail", self.empty("backups")),
+            *self.snapshot_routes(),
+            *self.backup_routes(),
         ]
         for method, path, handler in routes:
             add("volume", method, "/v3" + path, handler)
@@ -119,8 +119,8 @@ class CinderAPI(CinderAdminMixin):
             "id": vol.id, "name": vol.name, "status": vol.status, "size": vol.size,
             "availability_zone": vol.availability_zone, "created_at": cts(vol.created_at),
             "updated_at": cts(vol.updated_at), "description": vol.description,
-            "volume_type": vol.volume_type, "snapshot_id": None,
-            "source_volid": None,
+            "volume_type": vol.volume_type, "snapshot_id": vol.snapshot_id,
+            "source_volid": vol.source_volid,
             "metadata": {k: v for k, v in vol.metadata.items() if not k.startswith("_")},
             "links": self._links(req, vol), "user_id": vol.user_id,
             "bootable": "true" if vol.bootable else "false", "encrypted": False,
@@ -296,15 +296,23 @@ class CinderAPI(CinderAdminMixin):
     def create_volume(self, req: Request, project_id: str | None = None) -> Response:
         body = self._body(req, "volume")
         region = self._region(req)
-        if "size" not in body and not body.get("source_volid"):
+        if "size" not in body and not body.get("source_volid") and \
+                not body.get("snapshot_id"):
             raise bad_request("Invalid input for field/attribute volume. Value: "
                               f"{body}. 'size' is a required property")
         source = None
         if body.get("source_volid"):
             source = self._get(req, str(body["source_volid"]))
+        snap = self._source_snapshot(req, body.get("snapshot_id"))
+        if snap is not None:
+            source = region.volumes.get(snap.volume_id)
         size = self._size(body["size"]) if body.get("size") is not None else \
-            (source.size if source else 0)
-        if source is not None and size < source.size:
+            (snap.size if snap else source.size if source else 0)
+        if snap is not None and size < snap.size:
+            raise bad_request(f"Invalid input received: Volume size '{size}'GB cannot be "
+                              f"smaller than the snapshot size {snap.size}GB. They must be "
+                              ">= original snapshot size.")
+        if snap is None and source is not None and size < source.size:
             raise bad_request(f"Invalid input received: Volume size '{size}'GB cannot be "
                               f"smaller than original volume size {source.size}GB. They must "
                               "be >= original volume size.")
@@ -347,9 +355,21 @@ class CinderAPI(CinderAdminMixin):
                      bootable=bool(image) or bool(source and source.bootable),
                      image_id=image.id if image else (source.image_id if source else None),
                      metadata=metadata, created_at=ts, updated_at=ts,
-                     ready_at=time.time() + max(0.1, region.build_delay))
+                     ready_at=time.time() + max(0.1, region.build_delay),
+                     snapshot_id=snap.id if snap else None,
+                     source_volid=source.id if source and not snap else None)
         region.volumes[vol.id] = vol
         return json_response({"volume": self._volume_json(req, vol)}, 202)
+
+    def _source_snapshot(self, req: Request, ref: Any) -> Snapshot | None:
+        """The snapshot a volume is created from: it must be ``available``."""
+        if not ref:
+            return None
+        snap = self._snapshot(req, str(ref))
+        if snap.status != "available":
+            raise bad_request("Invalid snapshot: Originating snapshot status must be one of "
+                              "'available' values")
+        return snap
 
     def update_volume(self, req: Request, volume_id: str, project_id: str | None = None
                       ) -> Response:
@@ -381,10 +401,17 @@ class CinderAPI(CinderAdminMixin):
     def delete_volume(self, req: Request, volume_id: str, project_id: str | None = None
                       ) -> Response:
         vol = self._get(req, volume_id)
+        region = self._region(req)
+        cascade = (req.arg("cascade") or "").lower() in ("1", "true", "yes", "on")
+        snaps = [s for s in region.snapshots.values() if s.volume_id == vol.id]
+        busy = [s for s in snaps if s.status not in ("available", "error", "deleting")]
         if vol.attachments or vol.status not in ("available", "error", "error_restoring",
-                                                 "error_extending", "error_managing"):
+                                                 "error_extending", "error_managing") \
+                or (snaps and not cascade) or busy:
             raise bad_request(INVALID_VOLUME)
-        del self._region(req).volumes[vol.id]
+        for snap in snaps:  # cascade: Cinder deletes the snapshots with the volume
+            region.snapshots.pop(snap.id, None)
+        del region.volumes[vol.id]
         return Response(status=202)
 
     # --- actions -----------------------------------------------------------------------------

@@ -91,6 +91,45 @@ def webob_not_found(req: Request, project_id: str | None = None) -> Response:
     return Response(status=404, body=body.encode(), headers={"Content-Type": ctype})
 
 
+def settle(region: RegionState, wall: float) -> None:
+    """Advance what Cinder does in the background once its time has come: volumes created or
+    extended, snapshots and backups created, restored or deleted (a backup's volume returns
+    to the status it had, a restored volume becomes ``available``)."""
+    for vol in region.volumes.values():
+        if vol.status in ("creating", "extending") and vol.ready_at <= wall:
+            vol.status = "available" if not vol.attachments else "in-use"
+            vol.updated_at = now()
+    for snap in list(region.snapshots.values()):
+        if snap.ready_at > wall:
+            continue
+        if snap.status == "creating":
+            snap.status, snap.updated_at = "available", now()
+        elif snap.status == "deleting":
+            del region.snapshots[snap.id]
+    for backup in list(region.backups.values()):
+        if backup.ready_at > wall:
+            continue
+        if backup.status == "creating":  # an import the backup service could not read fails
+            backup.status = "error" if backup.fail_reason else "available"
+            backup.updated_at = now()
+            backup.object_count = max(1, backup.size)
+            _volume_back(region, backup.volume_id, "backing-up")
+        elif backup.status == "restoring":
+            backup.status, backup.updated_at = "available", now()
+            _volume_back(region, backup.restore_volume_id, "restoring-backup")
+            backup.restore_volume_id = None
+        elif backup.status == "deleting":
+            del region.backups[backup.id]
+
+
+def _volume_back(region: RegionState, volume_id: str | None, busy: str) -> None:
+    vol = region.volumes.get(volume_id or "")
+    if vol is not None and vol.status == busy:
+        vol.status = vol.previous_status or "available"
+        vol.previous_status = None
+        vol.updated_at = now()
+
+
 class CinderBase:
     """Lookups, validation and quota accounting shared by every Cinder handler."""
 
@@ -105,11 +144,7 @@ class CinderBase:
 
     def _region(self, req: Request) -> RegionState:
         region = self.cloud.region(req.region)
-        wall = time.time()
-        for vol in region.volumes.values():
-            if vol.status in ("creating", "extending") and vol.ready_at <= wall:
-                vol.status = "available" if not vol.attachments else "in-use"
-                vol.updated_at = now()
+        settle(region, time.time())
         return region
 
     def _types(self, req: Request) -> dict[str, dict[str, Any]]:
@@ -138,6 +173,12 @@ class CinderBase:
         if vol is None or not (req.auth.is_admin or vol.project_id == self._project(req)):
             raise not_found(f"Volume {volume_id} could not be found.")
         return vol
+
+    @staticmethod
+    def _type_of(region: RegionState, snap: Any) -> str | None:
+        """A snapshot's volume type: its volume's (gone volumes leave it untyped)."""
+        vol = region.volumes.get(snap.volume_id)
+        return vol.volume_type if vol is not None else None
 
     def _body(self, req: Request, key: str) -> dict[str, Any]:
         try:
@@ -178,9 +219,15 @@ class CinderBase:
     # --- quota -----------------------------------------------------------------------------------
 
     def _usage(self, region: RegionState, project_id: str) -> dict[str, int]:
+        """In use, as Cinder counts it: ``gigabytes`` is volumes' and snapshots' sizes
+        (``no_snapshot_gb_quota`` false, the default)."""
         vols = [v for v in region.volumes.values() if v.project_id == project_id]
-        return {"volumes": len(vols), "gigabytes": sum(v.size for v in vols),
-                "snapshots": 0, "backups": 0, "backup_gigabytes": 0, "groups": 0,
+        snaps = [s for s in region.snapshots.values() if s.project_id == project_id]
+        backups = [b for b in region.backups.values() if b.project_id == project_id]
+        return {"volumes": len(vols),
+                "gigabytes": sum(v.size for v in vols) + sum(s.size for s in snaps),
+                "snapshots": len(snaps), "backups": len(backups),
+                "backup_gigabytes": sum(b.size for b in backups), "groups": 0,
                 "per_volume_gigabytes": 0}
 
     def _check_quota(self, region: RegionState, project_id: str, *, volumes: int,
@@ -354,6 +401,10 @@ class CinderAdminMixin(CinderBase):
                     in_use = sum(1 if res == "volumes" else v.size if res == "gigabytes" else 0
                                  for v in region.volumes.values()
                                  if v.project_id == target and v.volume_type == name)
+                    in_use += sum(1 if res == "snapshots" else s.size if res == "gigabytes"
+                                  else 0 for s in region.snapshots.values()
+                                  if s.project_id == target and self._type_of(region, s)
+                                  == name)
                 doc[key] = {"limit": limit, "in_use": in_use, "reserved": 0}
             else:
                 doc[key] = limit
@@ -424,9 +475,10 @@ class CinderAdminMixin(CinderBase):
             "maxTotalSnapshots": quota["snapshots"], "maxTotalBackups": quota["backups"],
             "maxTotalBackupGigabytes": quota["backup_gigabytes"],
             "totalVolumesUsed": used["volumes"], "totalGigabytesUsed": used["gigabytes"],
-            "totalSnapshotsUsed": 0, "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}})
+            "totalSnapshotsUsed": used["snapshots"], "totalBackupsUsed": used["backups"],
+            "totalBackupGigabytesUsed": used["backup_gigabytes"]}}})
 
-    # --- zones, services, extensions, empty collections ----------------------------------
+    # --- zones, services, extensions ----------------------------------
 
     def zones(self, req: Request, project_id: str | None = None) -> Response:
         return json_response({"availabilityZoneInfo": [
@@ -467,8 +519,3 @@ class CinderAdminMixin(CinderBase):
         return json_response({"extensions": [
             {"alias": alias, "name": name, "description": f"{name} support.",
              "updated": "2013-01-01T00:00:00+00:00", "links": []} for name, alias in names]})
-
-    def empty(self, kind: str) -> Any:
-        def handler(req: Request, project_id: str | None = None) -> Response:
-            return json_response({kind: []})
-        return handler

@@ -16,6 +16,7 @@ import uuid as uuidlib
 from typing import Any
 from urllib.parse import urlencode
 
+from govcloud.sim import guest_disk
 from govcloud.sim.http import (
     ApiError,
     Request,
@@ -125,6 +126,10 @@ class GlanceAPI:
                 extra.virtual_size = image.size * 4 if image.disk_format == "qcow2" \
                     else image.size
             self.extras[key] = extra
+        if extra.data is None and (disk := self._region(req).guest_disks.get(image.id)):
+            extra.data = disk  # a snapshot Nova made: its data is the guest disk
+            extra.os_hash_value = hashlib.sha512(disk).hexdigest()
+            extra.virtual_size = None
         return extra
 
     def _visible(self, req: Request, image: Image) -> bool:
@@ -475,7 +480,7 @@ class GlanceAPI:
             raise forbidden("You are not permitted to delete this image.")
         if image.protected:
             raise forbidden(f"Image {image.id} is protected and cannot be deleted.")
-        del self._region(req).images[image.id]
+        self._region(req).drop_image(image.id)
         self.extras.pop((req.region or "", image.id), None)
         return Response(status=204)
 
@@ -491,6 +496,8 @@ class GlanceAPI:
         elif image.disk_format == "qcow2":
             extra.virtual_size = _qcow2_virtual_size(data)
         extra.data = data if len(data) <= MAX_STORED_BYTES else None
+        if guest_disk.is_guest_disk(data):  # a server booted from it gets the guest's files
+            self._region(req).guest_disks[image.id] = data
         image.status = "active"
         image.updated_at = now()
 

@@ -450,3 +450,54 @@ class Volume:
     created_at: dt.datetime = field(default_factory=now)
     updated_at: dt.datetime = field(default_factory=now)
     ready_at: float = 0.0
+    snapshot_id: str | None = None  # the snapshot it was created from
+    source_volid: str | None = None  # the volume it was cloned from
+    previous_status: str | None = None  # what a backup or restore returns it to
+
+
+@dataclass
+class Snapshot:
+    """A Cinder volume snapshot: ``creating`` → ``available``; ``deleting`` → gone."""
+
+    id: str
+    volume_id: str
+    project_id: str
+    user_id: str
+    size: int
+    name: str | None = None
+    description: str | None = None
+    status: str = "creating"
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: dt.datetime = field(default_factory=now)
+    updated_at: dt.datetime = field(default_factory=now)
+    ready_at: float = 0.0  # when ``creating`` / ``deleting`` settles
+
+
+@dataclass
+class Backup:
+    """A Cinder volume backup: ``creating`` → ``available``; ``restoring`` → ``available``;
+    ``deleting`` → gone. ``record`` is what export_record encodes (and import_record read)."""
+
+    id: str
+    volume_id: str
+    project_id: str
+    user_id: str
+    size: int
+    name: str | None = None
+    description: str | None = None
+    status: str = "creating"
+    availability_zone: str | None = "nova"
+    container: str | None = "volumebackups"
+    incremental: bool = False
+    parent_id: str | None = None
+    snapshot_id: str | None = None
+    fail_reason: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    object_count: int = 0
+    created_at: dt.datetime = field(default_factory=now)
+    updated_at: dt.datetime = field(default_factory=now)
+    data_timestamp: dt.datetime = field(default_factory=now)
+    ready_at: float = 0.0
+    restore_volume_id: str | None = None  # the volume a restore in progress writes
+    # the backed-up volume's properties a restore gives back (bootable, image_id, type)
+    source: dict[str, Any] = field(default_factory=dict)

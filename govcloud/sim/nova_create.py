@@ -7,12 +7,15 @@ import binascii
 import dataclasses
 import datetime as dt
 import ipaddress
+import json
 import secrets
 import string
 import time
 from collections import Counter
 from typing import Any
 
+from govcloud.sim import guest_disk
+from govcloud.sim.cinder_admin import settle
 from govcloud.sim.http import (
     ApiError,
     Request,
@@ -46,7 +49,7 @@ from govcloud.sim.nova_common import (
     sanitize_hostname,
     str_field,
 )
-from govcloud.sim.state import RegionState
+from govcloud.sim.state import Cloud, RegionState
 
 BASE_KEYS = {"name", "imageRef", "flavorRef", "adminPass", "metadata", "networks",
              "OS-DCF:diskConfig", "accessIPv4", "accessIPv6", "user_data",
@@ -99,6 +102,14 @@ class ServerCreator:
         tags = self._tags(body)
         bdms = self._bdms(body)
         image = self._image(req, region, body, bdms)
+        if image is not None and image.properties.get("bdm_v2") == "True" and \
+                image.properties.get("block_device_mapping"):
+            # a volume-backed server's snapshot: its volumes come back from their snapshots
+            mapped = [{**m, "uuid": m.get("snapshot_id") or m.get("volume_id")}
+                      for m in json.loads(image.properties["block_device_mapping"])]
+            bdms = self._bdms({"block_device_mapping_v2": mapped}) + \
+                [b for b in bdms if b.boot_index != 0]
+            image = None
         if image is not None:
             self._check_image_fits(image, flavor)
         nets = self._networks(req, region, body, max_count)
@@ -253,12 +264,9 @@ class ServerCreator:
         else:
             region.claim(s, hv)
             self._plug(region, s, nets, hv.hostname)
-            sandboxes = self.api.cloud.sandboxes
-            if sandboxes:
-                box = sandboxes.pop(0)
-                s.metadata.update({"sim:ssh": f"{box['address']}:{box['port']}",
-                                   "sim:user": str(box.get("user", "root")),
-                                   "sim:root": str(box.get("root", "/"))})
+            if self.api.cloud.sandboxes:
+                take_sandbox(self.api.cloud, s)
+                guest_disk.give(s, region.guest_disks.get(s.image_id))
             self._attach_boot_volumes(region, s, bdms, boot_volumes, image_id=None)
             s.task_state = "spawning"
             s.ready_at = time.time() + region.build_delay
@@ -556,6 +564,7 @@ class ServerCreator:
     @staticmethod
     def _check_volumes(req: Request, region: RegionState,
                        bdms: list[BdmRequest]) -> dict[int, Volume]:
+        settle(region, time.time())  # what Cinder finished meanwhile (snapshots made)
         existing: dict[int, Volume] = {}
         for i, b in enumerate(bdms):
             if b.destination_type != "volume":
@@ -579,6 +588,19 @@ class ServerCreator:
                     raise bad_request("Block Device Mapping is Invalid: Boot sequence for the "
                                       "instance and image/block device mapping combination "
                                       "is not valid.")
+            elif b.source_type == "snapshot":
+                snap = region.snapshots.get(b.uuid or "")
+                if snap is None or not (req.auth.is_admin
+                                        or snap.project_id == req.auth.project_id):
+                    raise bad_request("Block Device Mapping is Invalid: failed to get snapshot "
+                                      f"{b.uuid}.")
+                if snap.status != "available":
+                    raise bad_request("Invalid snapshot: Originating snapshot status must be "
+                                      "one of 'available' values")
+                if b.volume_size is not None and b.volume_size < snap.size:
+                    raise bad_request(f"Invalid input received: Volume size '{b.volume_size}'"
+                                      f"GB cannot be smaller than the snapshot size "
+                                      f"{snap.size}GB. They must be >= original snapshot size.")
             elif b.source_type == "blank" and not b.volume_size:
                 raise bad_request("Block Device Mapping is Invalid: You specified more local "
                                   "devices than the limit allows")
@@ -633,6 +655,8 @@ class ServerCreator:
             if b.destination_type != "volume":
                 continue
             vol = existing.get(i)
+            if vol is None and b.source_type == "snapshot":
+                vol = volume_from_snapshot(region, s, b)
             if vol is None:
                 vol = Volume(id=region.ids.uuid(), name="", project_id=s.project_id,
                              user_id=s.user_id, size=b.volume_size or 1,
@@ -644,6 +668,28 @@ class ServerCreator:
             used += 1
             attach(region, s, vol, device=device, delete_on_termination=b.delete_on_termination,
                    tag=b.tag)
+
+
+def volume_from_snapshot(region: RegionState, s: Server, b: BdmRequest) -> Volume:
+    """The volume Nova asks Cinder for from a ``source_type=snapshot`` mapping: the
+    snapshot's size unless a larger one is given, bootable as the snapshot's volume was."""
+    snap = region.snapshots[b.uuid or ""]
+    origin = region.volumes.get(snap.volume_id)
+    vol = Volume(id=region.ids.uuid(), name="", project_id=s.project_id, user_id=s.user_id,
+                 size=max(b.volume_size or 0, snap.size),
+                 bootable=origin.bootable if origin is not None else b.boot_index == 0,
+                 image_id=origin.image_id if origin is not None else None,
+                 availability_zone=s.availability_zone or "nova", snapshot_id=snap.id)
+    region.volumes[vol.id] = vol
+    return vol
+
+
+def take_sandbox(cloud: Cloud, s: Server) -> None:
+    """Back ``s`` with the pool's next SSH sandbox (shown in its metadata)."""
+    box = cloud.sandboxes.pop(0)
+    s.metadata.update({"sim:ssh": f"{box['address']}:{box['port']}",
+                       "sim:user": str(box.get("user", "root")),
+                       "sim:root": str(box.get("root", "/"))})
 
 
 def place(region: RegionState, flavor: Flavor, *, zone: str | None,

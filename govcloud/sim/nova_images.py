@@ -154,7 +154,7 @@ class ImageRoutes:
             raise forbidden("Image is protected")
         if not req.auth.is_admin and img.owner != req.auth.project_id:
             raise forbidden(f"You are not permitted to delete image {image_id}")
-        region.images.pop(image_id, None)
+        region.drop_image(image_id)
         return no_content()
 
     # --- metadata --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ import time
 import uuid
 from typing import Any
 
+from govcloud.sim import guest_disk
 from govcloud.sim.http import (
     ApiError,
     Request,
@@ -49,7 +50,7 @@ from govcloud.sim.http import (
     json_response,
     not_found,
 )
-from govcloud.sim.model import Flavor, Hypervisor, Image, Migration, Server, now
+from govcloud.sim.model import Flavor, Hypervisor, Migration, Server, now
 from govcloud.sim.nova_common import (
     NovaContext,
     check_keys,
@@ -59,6 +60,7 @@ from govcloud.sim.nova_common import (
     require_admin,
     require_member,
 )
+from govcloud.sim.nova_create import take_sandbox
 from govcloud.sim.state import RegionState
 
 LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
@@ -349,16 +351,7 @@ class MoveActions:
         self.api.servers.check_lock(req, s)
         check_state(s, "shelve", ("active", "stopped", "paused", "suspended"))
         if s.image_id:
-            image = Image(id=str(uuid.uuid4()), name=f"{s.name}-shelved",
-                          visibility="private", owner=s.project_id, min_disk=s.flavor.disk,
-                          properties={"image_type": "snapshot", "instance_uuid": s.id,
-                                      "user_id": s.user_id, "base_image_ref": s.image_id})
-            base = region.images.get(s.image_id)
-            if base is not None:
-                image.size, image.disk_format = base.size, base.disk_format
-                image.checksum, image.os_distro = base.checksum, base.os_distro
-            region.images[image.id] = image
-            s.shelved_image_id = image.id
+            s.shelved_image_id = region.snapshot_image(s, f"{s.name}-shelved").id
         self._later(region, s, s.status, "shelving", "SHELVED_OFFLOADED")
         record(s, req, "shelve")
         return Response(status=202)
@@ -422,10 +415,18 @@ class MoveActions:
             if port is not None:
                 port.binding_host_id = dest.hostname
         if s.shelved_image_id:
-            region.images.pop(s.shelved_image_id, None)
+            self._respawn_guest(region, s)
+            region.drop_image(s.shelved_image_id)
             s.shelved_image_id = None
         self._later(region, s, s.status, "spawning", "ACTIVE")
         return Response(status=202)
+
+    def _respawn_guest(self, region: RegionState, s: Server) -> None:
+        """Unshelving spawns the guest again from its shelved snapshot: a server without a
+        sandbox takes the pool's next one, and the snapshot's files go into its root."""
+        if "sim:ssh" not in s.metadata and self.api.cloud.sandboxes:
+            take_sandbox(self.api.cloud, s)
+        guest_disk.give(s, region.guest_disks.get(s.shelved_image_id or ""))
 
     # --- migration records ---------------------------------------------------------------
 

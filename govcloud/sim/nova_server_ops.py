@@ -19,7 +19,7 @@ from govcloud.sim.http import (
     no_content,
     not_found,
 )
-from govcloud.sim.model import Image, Server, now
+from govcloud.sim.model import Server, now
 from govcloud.sim.nova_common import (
     NovaContext,
     additional,
@@ -267,16 +267,7 @@ class ServerOpsRoutes:
         name = str_field(body, "name", required=True, min_len=1)
         meta = metadata_field(body)
         check_state(s, "createImage", ("active", "stopped", "paused", "suspended"))
-        image = Image(id=str(uuid.uuid4()), name=name or "", visibility="private",
-                      owner=s.project_id, min_disk=s.flavor.disk, min_ram=0,
-                      properties={"image_type": "snapshot", "instance_uuid": s.id,
-                                  "user_id": s.user_id, "base_image_ref": s.image_id,
-                                  **meta})
-        base = region.images.get(s.image_id)
-        if base is not None:
-            image.size, image.disk_format = base.size, base.disk_format
-            image.checksum, image.os_distro = base.checksum, base.os_distro
-        region.images[image.id] = image
+        image = region.snapshot_image(s, name or "", properties=meta)
         record(s, req, "createImage")
         location = f"{req.base_url.rsplit('/', 1)[0]}/image/v2/images/{image.id}"
         if req.mv_at_least(2, 45):

@@ -10,7 +10,9 @@ hypervisor's server set together.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
+import json
 import random
 import time
 import uuid
@@ -18,9 +20,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from govcloud.sim import guest_disk
 from govcloud.sim.http import ApiError, forbidden
 from govcloud.sim.model import (
     Assignment,
+    Backup,
     CatalogService,
     ComputeService,
     Consumer,
@@ -40,6 +44,7 @@ from govcloud.sim.model import (
     Role,
     Server,
     ServerGroup,
+    Snapshot,
     Subnet,
     Token,
     User,
@@ -137,6 +142,11 @@ class RegionState:
     server_groups: dict[str, ServerGroup] = field(default_factory=dict)
     keypairs: dict[tuple[str, str], Keypair] = field(default_factory=dict)  # (user, name)
     volumes: dict[str, Volume] = field(default_factory=dict)
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)  # Cinder's
+    backups: dict[str, Backup] = field(default_factory=dict)
+    # image id → the guest's files (a tar.gz of a sandbox root) an image carries: what a
+    # snapshot of a sandboxed server captured, or what was uploaded to Glance in that form
+    guest_disks: dict[str, bytes] = field(default_factory=dict)
     compute_quota_defaults: dict[str, int] = field(
         default_factory=lambda: dict(COMPUTE_QUOTA_DEFAULTS))
     compute_quotas: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -485,10 +495,66 @@ class RegionState:
                 max(srv.ready_at, srv.updated_at.timestamp()), dt.UTC
             ).replace(microsecond=0)
 
+    def drop_image(self, image_id: str) -> None:
+        """Forget an image and the guest disk it carried."""
+        self.images.pop(image_id, None)
+        self.guest_disks.pop(image_id, None)
+
+    def snapshot_image(self, server: Server, name: str, *,
+                       properties: dict[str, Any] | None = None) -> Image:
+        """Nova's snapshot of a server (createImage, shelve): a private image of the base
+        image's format whose data is the server's guest disk (guest_disk.py) — its sandbox
+        root's files, or an empty guest without a sandbox. A volume-backed server's snapshot is
+        Nova's ``snapshot_volume_backed``: a Cinder snapshot of each attached volume and an
+        image of no data whose ``block_device_mapping`` property names them."""
+        image = Image(id=str(uuid.uuid4()), name=name, visibility="private",
+                      owner=server.project_id, min_disk=server.flavor.disk, min_ram=0,
+                      properties={"image_type": "snapshot", "instance_uuid": server.id,
+                                  "user_id": server.user_id, "base_image_ref": server.image_id,
+                                  **(properties or {})})
+        base = self.images.get(server.image_id)
+        if base is not None:
+            image.size, image.disk_format = base.size, base.disk_format
+            image.checksum, image.os_distro = base.checksum, base.os_distro
+        if not server.image_id:
+            image.properties.update(self._snapshot_volumes(server, name))
+            image.size, image.checksum = 0, None
+            self.images[image.id] = image
+            return image
+        disk = guest_disk.capture(guest_disk.sandbox_root(server))
+        if disk is not None:
+            self.guest_disks[image.id] = disk
+            image.size = len(disk)
+            image.checksum = hashlib.md5(disk).hexdigest()  # noqa: S324 - Glance checksum
+        self.images[image.id] = image
+        return image
+
+    def _snapshot_volumes(self, server: Server, name: str) -> dict[str, str]:
+        """Snapshots of the server's volumes (forced, as Nova asks), as the image properties
+        that map them back to volumes on boot."""
+        bdms = []
+        for index, entry in enumerate(server.volumes_attached):
+            vol = self.volumes.get(entry["id"])
+            if vol is None:
+                continue
+            snap = Snapshot(id=str(uuid.uuid4()), volume_id=vol.id, project_id=server.project_id,
+                            user_id=server.user_id, size=vol.size, name=f"snapshot for {name}",
+                            ready_at=time.time() + max(0.1, self.build_delay))
+            self.snapshots[snap.id] = snap
+            bdms.append({"source_type": "snapshot", "destination_type": "volume",
+                         "snapshot_id": snap.id, "volume_size": vol.size,
+                         "boot_index": 0 if index == 0 else None, "device_name":
+                         entry.get("device"), "delete_on_termination":
+                         bool(entry.get("delete_on_termination")), "tag": None,
+                         "volume_id": None, "no_device": None, "disk_bus": None,
+                         "device_type": None, "guest_format": None, "image_id": None})
+        return {"block_device_mapping": json.dumps(bdms), "bdm_v2": "True",
+                "root_device_name": "/dev/vda"}
+
     def delete_server(self, server: Server) -> None:
         self.release(server)
         if server.shelved_image_id:  # Nova deletes a shelved server's snapshot with it
-            self.images.pop(server.shelved_image_id, None)
+            self.drop_image(server.shelved_image_id)
         # and its migration records (instance_destroy soft-deletes them: os-migrations
         # no longer lists them)
         for mig in [m for m in self.migrations.values() if m.instance_uuid == server.id]:

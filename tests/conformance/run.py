@@ -43,6 +43,7 @@ SELECTED = [
     "openstack/tests/functional/identity/v3/test_user.py",
     "openstack/tests/functional/placement/v1/test_resource_provider.py",
     "openstack/tests/functional/placement/v1/test_resource_provider_inventory.py",
+    "openstack/tests/functional/block_storage/v3/test_snapshot.py",
     "openstack/tests/functional/cloud/test_compute.py::TestCompute",
     "openstack/tests/functional/cloud/test_compute.py::TestFlavor",
     "openstack/tests/functional/cloud/test_compute.py::TestKeypairs",

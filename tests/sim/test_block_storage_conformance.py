@@ -5,11 +5,11 @@ only sees them skip), run here against the simulator through unmodified openstac
 HTTP, as a department's member would: the same cloud-layer calls, the same expectations, plus
 what the volume looks like through the block-storage proxy after each step.
 
-Not covered: ``test_attach_volume_create_snapshot``'s snapshot half — the simulator has no
-volume snapshots (they list as empty, docs/simulator.md); its attach half is
-``test_attach_detach_volume`` here. Where upstream's expectations predate openstacksdk 4.x's
-resources (``attachment["serverId"]``, ``volume["display_name"]``, ``server["image"] == ""``,
-each a KeyError or a mismatch on any cloud), the same fact is checked by its current name or in
+``test_attach_volume_create_snapshot`` snapshots an attached volume with ``force``; its
+attach half is also ``test_attach_detach_volume`` here. Where upstream's expectations predate
+openstacksdk 4.x's resources (``attachment["serverId"]``, ``volume["display_name"]``,
+``server["image"] == ""``, each a KeyError or a mismatch on any cloud), the same fact is
+checked by its current name or in
 the API's JSON; each place says so. tests/realcloud/test_differential.py holds the same calls'
 answers to the real cloud's (``VOLUME_SCRIPT``)."""
 
@@ -90,6 +90,20 @@ def test_attach_detach_volume(user: Any) -> None:
     assert user.delete_server(server.id, wait=True)
     assert user.delete_volume(volume.id, wait=True)
     _gone(user, volume.id)
+
+
+def test_attach_volume_create_snapshot(user: Any) -> None:
+    server = user.create_server(name="bs-snap", image=IMAGE, flavor=FLAVOR, wait=True)
+    volume = user.create_volume(1, wait=True)
+    attachment = user.attach_volume(server, volume)
+    assert attachment.device and attachment.volume_id == volume.id  # not ["volumeId"]
+    snapshot = user.create_volume_snapshot(volume_id=volume.id, force=True, wait=True)
+    assert snapshot is not None and snapshot["status"] == "available"
+    assert snapshot["volume_id"] == volume.id and snapshot["size"] == 1
+    assert user.delete_volume_snapshot(snapshot["id"], wait=True)
+    assert user.get_volume_snapshot(snapshot["id"]) is None
+    assert user.delete_server(server.id, wait=True)
+    assert user.delete_volume(volume.id, wait=True)
 
 
 def test_create_boot_from_volume_image(user: Any) -> None:

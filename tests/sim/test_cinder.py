@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import openstack.exceptions
 import pytest
 
-OPENSTACK = str(Path(sys.executable).with_name("openstack"))
-
-
-def osc(sim, *args: str, cloud: str = "govcloud-sim", region: str = "PROD",
-        as_json: bool = True) -> object:
-    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(sim.clouds_yaml), "OS_CLOUD": cloud,
-           "OS_REGION_NAME": region}
-    cmd = [OPENSTACK, *args, *(["-f", "json"] if as_json else [])]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, f"openstack {' '.join(args)} failed:\n{out.stderr}"
-    return json.loads(out.stdout) if as_json else None
+from tests.sim.osc import osc
 
 
 def test_version_documents_need_no_token(sim):
