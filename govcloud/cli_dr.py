@@ -9,6 +9,7 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
+from govcloud import cli_dr_drill
 from govcloud.api.models.dr import DrCopy, DrPosture, DrSystem, DrTotals
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
 from govcloud.client import as_json
@@ -83,3 +84,4 @@ def register(commands: Any) -> None:
              "copies, current RPO and last drill; totals per department, city and province")
     p.add_argument("--department", help="only this department")
     p.add_argument("--city", help="only the departments of this city")
+    cli_dr_drill.register(sub)

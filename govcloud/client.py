@@ -252,6 +252,18 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=_clean(params))
 
+    def get_text(self, path: str, **params: Any) -> str:
+        """``GET path`` whose answer is text (a Markdown report), errors as ``request``'s."""
+        _checked_path(path)
+        try:
+            response = self._http.request("GET", path, params=_clean(params))
+        except httpx.HTTPError as exc:
+            raise TemporaryError(f"request to {self.server} failed: {exc}",
+                                 hint="check the server URL and the network") from None
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response.text
+
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
         return self.request("POST", path, params=_clean(params), json=body)
 

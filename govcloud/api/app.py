@@ -28,6 +28,7 @@ from govcloud import __version__
 from govcloud.api import (
     routes_core,
     routes_dr,
+    routes_dr_drill,
     routes_fleet,
     routes_health,
     routes_inventory,
@@ -57,6 +58,7 @@ ROUTERS = (
     routes_migrate,    # issue 6
     routes_health,     # issue 7
     routes_dr,         # issue 19
+    routes_dr_drill,   # issue 19: drills
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 

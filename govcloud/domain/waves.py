@@ -23,7 +23,8 @@ from enum import StrEnum
 from typing import Any
 
 from govcloud.domain.legacy import LegacyHost, Survey, dependency_edges
-from govcloud.domain.steps import StepStatus, first_unfinished
+from govcloud.domain.steps import StepStatus as StepStatus  # re-exported: waves' statuses
+from govcloud.domain.steps import first_unfinished
 from govcloud.errors import InvalidInput
 
 # --- steps (the step machine is govcloud.domain.steps, shared with DR drills) ----------------

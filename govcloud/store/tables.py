@@ -262,10 +262,12 @@ class FlavorRow(SQLModel, table=True):
 # does not collide here); importing them registers them on ``metadata`` for Alembic. They
 # import ``utcnow`` from here, so they are imported last.
 from govcloud.store import (  # noqa: E402
+    tables_drill,  # issue 19, revision 0014_drills
     tables_health,  # issue 7, revision 0005_health
     tables_migration,  # issue 6, revision 0006_migration
     tables_protection,  # issue 19, revision 0012_protection
     tables_provisioning,  # issue 5, revision 0004_provisioning
 )
 
-TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection)
+TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection,
+                 tables_drill)
