@@ -110,7 +110,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                 echo("no drills (plan one: `govcloud dr drill plan`)")
             return 0
         if args.format == "md":
-            sys.stdout.write(api.get_text(api_path("dr", "drills", args.id, "report")))
+            sys.stdout.write(api.get_text(api_path("dr", "drills", args.id, "report"),
+                                          "text/markdown"))
             return 0
         drill = api.get_as(Drill, api_path("dr", "drills", args.id))
     if args.json:

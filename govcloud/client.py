@@ -252,11 +252,13 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=_clean(params))
 
-    def get_text(self, path: str, **params: Any) -> str:
-        """``GET path`` whose answer is text (a Markdown report), errors as ``request``'s."""
+    def get_text(self, path: str, media_type: str, **params: Any) -> str:
+        """``GET path`` asking for a text answer of ``media_type`` (a Markdown report);
+        errors as ``request``'s."""
         _checked_path(path)
         try:
-            response = self._http.request("GET", path, params=_clean(params))
+            response = self._http.request("GET", path, params=_clean(params),
+                                          headers={"Accept": media_type})
         except httpx.HTTPError as exc:
             raise TemporaryError(f"request to {self.server} failed: {exc}",
                                  hint="check the server URL and the network") from None

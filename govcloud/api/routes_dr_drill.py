@@ -16,6 +16,7 @@ from govcloud.api.models.dr_drill import (
     DrillCleanedUp,
     DrillList,
     DrillPlanBody,
+    DrillReport,
     DrillRunStarted,
 )
 from govcloud.domain.catalogue import Catalogue
@@ -25,6 +26,7 @@ from govcloud.services.migration_access import Caller as CallerType
 from govcloud.services.step_machine import Runs
 
 router = APIRouter(tags=["dr"])
+MARKDOWN = "text/markdown"
 DrillId = Annotated[int, Id]
 
 
@@ -70,12 +72,15 @@ def show(request: Request, caller: Caller, drill_id: DrillId) -> dict[str, Any]:
     return service.show(_ctx(request), caller, drill_id)
 
 
-@router.get("/dr/drills/{drill_id}/report", response_class=PlainTextResponse,
-            responses={200: {"content": {"text/markdown": {}}}},
-            summary="a drill's evidence as a Markdown report")
-def report(request: Request, caller: Caller, drill_id: DrillId) -> PlainTextResponse:
+@router.get("/dr/drills/{drill_id}/report", **answers(DrillReport),
+            responses={200: {"content": {MARKDOWN: {"schema": {"type": "string"}}}}},
+            summary="a drill's evidence as a Markdown report (text/markdown when the client "
+                    "accepts it, else JSON holding it)")
+def report(request: Request, caller: Caller, drill_id: DrillId) -> Any:
     text = service.markdown(_ctx(request), caller, drill_id)
-    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+    if MARKDOWN in request.headers.get("accept", ""):
+        return PlainTextResponse(text, media_type=f"{MARKDOWN}; charset=utf-8")
+    return {"drill": drill_id, "media_type": MARKDOWN, "markdown": text}
 
 
 @router.post("/dr/drills/{drill_id}/approve", **answers(Drill),

@@ -58,6 +58,14 @@ class DrillCleanedUp(ApiModel):
     failed: list[str]  # the cleanup's steps that failed, with why
 
 
+class DrillReport(ApiModel):
+    """The report as JSON (``Accept: text/markdown`` gets the Markdown itself)."""
+
+    drill: int
+    media_type: str
+    markdown: str
+
+
 class DrillPlanBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -226,9 +226,11 @@ def test_a_drill_end_to_end(system: System, cli_env: Plane, sandboxes: Callable[
     assert code == 0, err
     assert md.startswith(f"# DR drill {drill_id}: system ledger of gd\\-agri into DR\\-REMOTE")
     assert "2 of 2 checksums matched" in md and shown["evidence_sha256"] in md
-    answer = httpx.get(f"{plane.url}/api/v1/dr/drills/{drill_id}/report",
-                       headers={"Authorization": f"Bearer {plane.admin_token}"}, timeout=10)
+    answer = httpx.get(f"{plane.url}/api/v1/dr/drills/{drill_id}/report", timeout=10,
+                       headers={"Authorization": f"Bearer {plane.admin_token}",
+                                "Accept": "text/markdown"})
     assert answer.headers["content-type"].startswith("text/markdown") and answer.text == md
+    assert plane.admin.get(f"/dr/drills/{drill_id}/report")["markdown"] == md
     # cleanup is idempotent: nothing to delete, nothing left, twice
     for _ in range(2):
         code, out, err = cli(capsys, "dr", "drill", "cleanup", str(drill_id))
@@ -346,3 +348,29 @@ def test_a_drill_cut_off_mid_run_is_cleaned_up(system: System, ctx: DrillContext
     # again: nothing to do, nothing left
     code, out, _ = cli(capsys, "dr", "drill", "cleanup", str(approved))
     assert code == 0 and "nothing it made is left" in out
+
+
+def test_data_that_differs_from_the_manifest_fails_the_drill_and_still_cleans_up(
+        system: System, approved: int, sandboxes: Callable[[str], Sandbox],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    pool(system.plane, sandboxes, "drill-bad",
+         files={"ledger.db": b"stale" * 10, "conf/app.ini": FILES["conf/app.ini"]})
+    code, out, err = cli(capsys, "dr", "drill", "run", str(approved), "--json")
+    assert code == 1, out + err
+    shown = json.loads(out)
+    assert shown["state"] == "failed"
+    steps = {s["step"]: s for s in shown["steps"]}
+    assert steps["health_check"]["status"] == "failed"
+    assert "not healthy: ledger" in steps["health_check"]["output"]
+    assert all(steps[s]["status"] == "succeeded"
+               for s in ("teardown", "verify_leftovers", "compare_prod", "record"))
+    (sys_ev,) = shown["evidence"]["systems"]
+    assert not sys_ev["healthy"] and sys_ev["achieved_rto_s"] is None
+    assert {c["path"]: c["matched"] for c in sys_ev["checksums"]} == {
+        f"{DATA}/conf/app.ini": True, f"{DATA}/ledger.db": False}
+    assert drill_resources(system.plane, approved) == []
+    with system.plane.engine.connect() as db:
+        (last, *_) = protection_repo.drills(db, DEPARTMENT, SYSTEM)
+    assert (last.result.value, last.rto) == ("failed", None)
+    code, md, _ = cli(capsys, "dr", "drill", "show", str(approved), "--format", "md")
+    assert "1 of 2 checksums matched" in md and "MISMATCH" in md
