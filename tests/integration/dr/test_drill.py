@@ -34,6 +34,7 @@ from govcloud.domain.recovery import (
 )
 from govcloud.domain.sites import default_sites
 from govcloud.domain.steps import StepStatus
+from govcloud.errors import GovCloudError
 from govcloud.services import drill_run, drill_steps
 from govcloud.services.drill_state import DrillContext
 from govcloud.settings import load_settings
@@ -242,7 +243,7 @@ def test_a_drill_end_to_end(system: System, cli_env: Plane, sandboxes: Callable[
     assert box.root.is_dir()
 
 
-def test_the_requester_may_not_approve(system: System) -> None:
+def test_the_requester_may_not_approve_and_others_do_not_see_it(system: System) -> None:
     plane = system.plane
     made = plane.admin.post("/dr/drills", {"department": DEPARTMENT, "system": SYSTEM,
                                            "site": SITE})
@@ -252,6 +253,23 @@ def test_the_requester_may_not_approve(system: System) -> None:
     assert "requester and approver must differ" in answer.json()["error"]["message"]
     # another person of the bureau may
     assert plane.approver.post(f"/dr/drills/{made['id']}/approve")["state"] == "approved"
+    # a department-viewer of another department does not see it; its own does
+    _, other = plane.principal("department-viewer", department="gd-psd")
+    with pytest.raises(GovCloudError, match=f"no drill {made['id']}"):
+        other.get(f"/dr/drills/{made['id']}")
+    assert other.get("/dr/drills")["drills"] == []
+    _, own = plane.principal("department-viewer", department=DEPARTMENT)
+    assert own.get(f"/dr/drills/{made['id']}")["state"] == "approved"
+    with pytest.raises(GovCloudError):  # it reads, it does not plan
+        own.post("/dr/drills", {"department": DEPARTMENT, "site": SITE})
+    # a whole department's drill
+    whole = plane.admin.post("/dr/drills", {"department": DEPARTMENT, "site": SITE})
+    assert (whole["system"], whole["state"]) == (None, "planned")
+    # every decision is in the audit chain
+    with Session(plane.engine) as session:
+        actions = {(e.action, json.loads(e.after_json or "{}").get("drill")) for e in
+                   session.exec(select(AuditEntryRow)).all()}
+    assert {("dr.drill.plan", made["id"]), ("dr.drill.approve", made["id"])} <= actions
     # not a DR site, not a system
     for body, what in (({"department": DEPARTMENT, "site": "PROD"}, "DR site"),
                        ({"department": DEPARTMENT, "system": "nope", "site": SITE},
