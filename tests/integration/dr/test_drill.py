@@ -8,13 +8,11 @@ posture's last drill and the audit chain's sealed evidence follow. A run cut off
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,13 +23,6 @@ from govcloud.cli import main
 from govcloud.cloud.connect import connect
 from govcloud.demo.sandbox import Sandbox, write_files
 from govcloud.domain.drills import DrillStep
-from govcloud.domain.recovery import (
-    Artifact,
-    ArtifactKind,
-    PointKind,
-    PointRecord,
-    manifest_digest,
-)
 from govcloud.domain.sites import default_sites
 from govcloud.domain.steps import StepStatus
 from govcloud.errors import GovCloudError
@@ -40,16 +31,15 @@ from govcloud.services.drill_state import DrillContext
 from govcloud.settings import load_settings
 from govcloud.store import drill_repo, protection_repo
 from govcloud.store.audit import write_session
-from govcloud.store.engine import write_begin
-from govcloud.store.tables import AuditEntryRow, utcnow
+from govcloud.store.tables import AuditEntryRow
 from tests.integration.control.provisioning_plane import request, wait_final
+from tests.waiting import wait_until
 
 from .conftest import Plane
+from .drills import DATA, DEPARTMENT, SITE, SYSTEM, cloud, leftovers, record_point
 
 pytestmark = pytest.mark.slow
-DEPARTMENT, SYSTEM, SITE = "gd-agri", "ledger", "DR-REMOTE"  # DR level 3: a cold copy
 FILES = {"ledger.db": b"L" * 20000, "conf/app.ini": b"[app]\nname=ledger\n"}
-DATA = "/srv/ledger"
 
 
 @dataclass
@@ -61,14 +51,9 @@ class System:
     operator: str  # token of an operator (plans and runs drills)
 
 
-def _cloud(region: str, clouds_yaml: Path) -> Any:
-    site = next(s for s in default_sites() if s.name == region)
-    return connect(site, clouds_yaml=clouds_yaml)
-
-
 def _servers(plane: Plane, region: str) -> list[Any]:
     assert plane.sim.clouds_yaml is not None
-    conn = _cloud(region, plane.sim.clouds_yaml)
+    conn = cloud(region, plane.sim.clouds_yaml)
     try:
         return list(conn.compute.servers(all_projects=True))
     finally:
@@ -90,18 +75,8 @@ def system(plane: Plane) -> System:
     assert admin.post("/sync", {"full": True})["ok"]
     made = {s["site"]: s["server_id"] for s in admin.get(f"/requests/{rid}")["servers"]}
     assert plane.sim.clouds_yaml is not None
-    conn = _cloud(SITE, plane.sim.clouds_yaml)
-    try:
-        image = next(i for i in conn.image.images() if i.name == f"{SYSTEM}-app-1-shelved")
-    finally:
-        conn.close()
-    manifest = tuple(sorted((f"{DATA}/{name}", "sha256:" + hashlib.sha256(data).hexdigest())
-                            for name, data in FILES.items()))
-    with write_begin(plane.engine) as db:
-        protection_repo.add_recovery_point(db, PointRecord(
-            DEPARTMENT, SYSTEM, SITE, made[SITE], utcnow() - timedelta(minutes=10),
-            PointKind.FILE_SYNC, 20000, manifest_digest(manifest),
-            artifacts=(Artifact(ArtifactKind.IMAGE, SITE, image.id),), manifest=manifest))
+    manifest = record_point(plane.engine, plane.sim.clouds_yaml, made[SITE], FILES,
+                            age=timedelta(minutes=10))
     return System(plane, made["PROD"], made[SITE], manifest, operator)
 
 
@@ -123,26 +98,8 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def drill_resources(plane: Plane, drill_id: int) -> list[str]:
-    """Anything named for the drill, or on its networks, in every region."""
     assert plane.sim.clouds_yaml is not None
-    found = []
-    prefix = f"govcloud-drill-{drill_id}-"
-    for site in default_sites():
-        conn = _cloud(site.name, plane.sim.clouds_yaml)
-        try:
-            nets = {n.id for n in conn.network.networks() if (n.name or "").startswith(prefix)}
-            found += [f"{site.name} server {s.name}" for s in conn.compute.servers(
-                all_projects=True) if (s.name or "").startswith(prefix)]
-            found += [f"{site.name} network {n}" for n in nets]
-            found += [f"{site.name} subnet {s.id}" for s in conn.network.subnets()
-                      if s.network_id in nets or (s.name or "").startswith(prefix)]
-            found += [f"{site.name} port {p.id}" for p in conn.network.ports()
-                      if p.network_id in nets]
-            found += [f"{site.name} volume {v.id}" for v in conn.block_storage.volumes(
-                all_projects=True) if (v.name or "").startswith(prefix)]
-        finally:
-            conn.close()
-    return found
+    return leftovers(plane.sim.clouds_yaml, drill_id)
 
 
 def prod_state(plane: Plane) -> list[tuple[str, str, str]]:
@@ -221,6 +178,16 @@ def test_a_drill_end_to_end(system: System, cli_env: Plane, sandboxes: Callable[
         last = protection_repo.last_drills(db, departments=[DEPARTMENT])[(DEPARTMENT, SYSTEM)]
     assert (last.site, last.result.value) == (SITE, "passed")
     assert last.rto is not None and last.rto.total_seconds() == pytest.approx(
+        sys_ev["achieved_rto_s"])
+
+    def posture_drill() -> Any:
+        answer = plane.admin.dr_posture(department=DEPARTMENT)
+        row = next(s for s in answer.systems if s.system == SYSTEM)
+        return row.last_drill if row.last_drill and row.last_drill.site == SITE else None
+
+    shown_drill = wait_until(posture_drill, timeout=30, what="the posture shows the drill",
+                             interval=0.5)
+    assert shown_drill.result == "passed" and shown_drill.rto_s == pytest.approx(
         sys_ev["achieved_rto_s"])
     # the Markdown report, from the CLI and the API
     code, md, err = cli(capsys, "dr", "drill", "show", str(drill_id), "--format", "md")

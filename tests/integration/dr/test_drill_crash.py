@@ -7,39 +7,26 @@ resumes another such drill at the step that did not finish, to a pass."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from govcloud.cli import main
-from govcloud.cloud.connect import connect
 from govcloud.demo.sandbox import Sandbox, make_key, write_files
-from govcloud.domain.recovery import (
-    Artifact,
-    ArtifactKind,
-    PointKind,
-    PointRecord,
-    manifest_digest,
-)
-from govcloud.domain.sites import default_sites
 from govcloud.sim.server import RunningSimulator, start
-from govcloud.store import protection_repo
-from govcloud.store.engine import make_engine, write_begin
-from govcloud.store.tables import utcnow
+from govcloud.store.engine import make_engine
 from tests.integration.control.conftest import small_catalogue
 from tests.integration.control.provisioning_plane import request
 from tests.served import ServedPlane
 
+from .drills import DATA, DEPARTMENT, SITE, SYSTEM, leftovers, record_point
+
 pytestmark = pytest.mark.slow
-DEPARTMENT, SYSTEM, SITE = "gd-agri", "ledger", "DR-REMOTE"
-DATA = "/srv/ledger"
 FILES = {"ledger.db": b"L" * 5000}
 
 
@@ -75,11 +62,6 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
         sim.stop()
 
 
-def _cloud(served: Served, region: str) -> Any:
-    site = next(x for x in default_sites() if x.name == region)
-    return connect(site, clouds_yaml=served.clouds_yaml)
-
-
 def _protected(served: Served) -> None:
     """gd-agri/ledger built by provisioning, its cold copy's recovery point recorded."""
     served.api(served.admin, "POST", "/tenants/apply")
@@ -95,20 +77,9 @@ def _protected(served: Served) -> None:
     copy = next(s["server_id"] for s in served.api(served.admin, "GET",
                                                    f"/requests/{rid}")["servers"]
                 if s["site"] == SITE)
-    conn = _cloud(served, SITE)
-    try:
-        image = next(i for i in conn.image.images() if i.name == f"{SYSTEM}-app-1-shelved")
-    finally:
-        conn.close()
-    manifest = tuple((f"{DATA}/{n}", "sha256:" + hashlib.sha256(d).hexdigest())
-                     for n, d in FILES.items())
     engine = make_engine(served.db)
     try:
-        with write_begin(engine) as db:
-            protection_repo.add_recovery_point(db, PointRecord(
-                DEPARTMENT, SYSTEM, SITE, copy, utcnow() - timedelta(minutes=5),
-                PointKind.FILE_SYNC, 5000, manifest_digest(manifest),
-                artifacts=(Artifact(ArtifactKind.IMAGE, SITE, image.id),), manifest=manifest))
+        record_point(engine, served.clouds_yaml, copy, FILES, age=timedelta(minutes=5))
     finally:
         engine.dispose()
 
@@ -129,22 +100,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def _made(served: Served, drill_id: int) -> list[str]:
-    prefix = f"govcloud-drill-{drill_id}-"
-    found = []
-    for site in default_sites():
-        conn = _cloud(served, site.name)
-        try:
-            nets = {n.id for n in conn.network.networks() if (n.name or "").startswith(prefix)}
-            found += [f"{site.name} server {s.name}" for s in conn.compute.servers(
-                all_projects=True) if (s.name or "").startswith(prefix)]
-            found += [f"{site.name} network {n}" for n in nets]
-            found += [f"{site.name} port {p.id}" for p in conn.network.ports()
-                      if p.network_id in nets]
-            found += [f"{site.name} subnet {x.id}" for x in conn.network.subnets()
-                      if x.network_id in nets]
-        finally:
-            conn.close()
-    return found
+    return leftovers(served.clouds_yaml, drill_id)
 
 
 def _planned(served: Served, capsys: pytest.CaptureFixture[str]) -> int:
