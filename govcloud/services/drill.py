@@ -158,11 +158,10 @@ def start_run(ctx: DrillContext, runs: Runs, caller: Caller, drill_id: int) -> d
 
 
 def cleanup(ctx: DrillContext, runs: Runs, caller: Caller, drill_id: int) -> dict[str, Any]:
-    row = _checked(ctx, caller, drill_id, Action.DRILL_RUN)
+    _checked(ctx, caller, drill_id, Action.DRILL_RUN)
     if runs.running(f"drill-{drill_id}"):
         raise ConflictError(f"drill {drill_id} is running here",
                             hint="wait for it to end; its own teardown runs last")
-    del row
     return drill_run.cleanup(ctx, drill_id, actor=caller.name)
 
 

@@ -166,13 +166,13 @@ def _start(ctx: DrillContext, drill_id: int, actor: str) -> None:
         session.commit()
 
 
-def _release(ctx: DrillContext, drill_id: int, run_id: str, *, interrupted: bool) -> None:
+def _release(ctx: DrillContext, drill_id: int, run_id: str) -> None:
+    """Let go of the drill; one still ``running`` (cancelled, or ended by an unexpected
+    error) becomes interrupted: ``run`` resumes it, ``cleanup`` removes what it made."""
     with write_session(ctx.engine) as session:
         row = repo.get(session, drill_id)
         step_machine.release(session, row, run_id)
         if row.state == DrillState.RUNNING.value:
-            row.state = DrillState.INTERRUPTED.value if interrupted else row.state
-        if row.state == DrillState.RUNNING.value:  # ended by an unexpected error
             row.state = DrillState.INTERRUPTED.value
         session.add(row)
         session.commit()
@@ -180,22 +180,22 @@ def _release(ctx: DrillContext, drill_id: int, run_id: str, *, interrupted: bool
 
 def run_drill(ctx: DrillContext, drill_id: int, *, actor: str, cancel: threading.Event,
               run_id: str | None = None) -> str:
-    """Run (or resume) an approved drill; returns its state when the run ends: passed,
-    failed or interrupted (cancelled; run again to resume, or clean up)."""
+    """Run (or resume) an approved drill; returns its state when the run ends: passed or
+    failed (a cancelled run skips what is left of the first four steps, tears down and is
+    recorded as failed), or interrupted when an unexpected error ended it (run again to
+    resume, or clean up)."""
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, drill_id, run_id)
     row, _ = read(ctx, drill_id)
     _audit(ctx, actor, "dr.drill.run", row.department, {"drill": drill_id, "run": run_id})
-    interrupted = True
     with step_machine.heartbeat(ctx.engine, _row(drill_id), run_id, every_s=ctx.heartbeat_s,
                                 clock=ctx.clock):
         try:
             _start(ctx, drill_id, actor)
-            outcome = _run_steps(ctx, steps.Run(drill_id, row.department, row.system,
-                                                row.site), DRILL_STEPS, cancel)
-            interrupted = outcome.interrupted and not outcome.failed
+            _run_steps(ctx, steps.Run(drill_id, row.department, row.system, row.site),
+                       DRILL_STEPS, cancel)
         finally:
-            _release(ctx, drill_id, run_id, interrupted=interrupted)
+            _release(ctx, drill_id, run_id)
     final, _ = read(ctx, drill_id)
     return final.state
 
@@ -224,7 +224,7 @@ def cleanup(ctx: DrillContext, drill_id: int, *, actor: str,
             session.add(stored)
             session.commit()
     finally:
-        _release(ctx, drill_id, run_id, interrupted=False)
+        _release(ctx, drill_id, run_id)
     final, _ = read(ctx, drill_id)
     leftovers = state_of(final).get("leftovers") or []
     _audit(ctx, actor, "dr.drill.cleanup", row.department,
