@@ -96,9 +96,10 @@ def boot_from_image(pconn: Any, site: str, *, name: str, image_id: str, flavor: 
     return str(server.id)
 
 
-def server_metadata(conn: Any, site: str, server_id: str) -> dict[str, str]:
-    with sdk_errors(f"site {site}: reading {server_id}"):
-        return dict(conn.compute.get_server(server_id).metadata or {})
+def get_server(conn: Any, site: str, server_id: str) -> Any:
+    """The server as openstacksdk reads it (its metadata and addresses say how to reach it)."""
+    with sdk_errors(f"site {site}: reading server {server_id}"):
+        return conn.compute.get_server(server_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,12 +110,21 @@ def _run_steps(ctx: DrillContext, run: steps.Run, order: tuple[DrillStep, ...],
             output = HANDLERS[step](ctx, run)
         except GovCloudError as exc:
             text = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
-            _record_step(ctx, run.id, step, StepStatus.FAILED,
-                         (run.output(step) + "\n" + text).strip())
-            out.failed.append(f"{step.value}: {exc.message}")
+            _failed(ctx, run, step, out, text, exc.message)
+            continue
+        except Exception as exc:  # a bug in a step must not skip the teardown
+            log.exception("drill %s: %s failed unexpectedly", run.id, step.value)
+            why = f"unexpected error: {type(exc).__name__}: {exc}"[:1000]
+            _failed(ctx, run, step, out, why, why)
             continue
         _record_step(ctx, run.id, step, StepStatus.SUCCEEDED, output)
     return out
+
+
+def _failed(ctx: DrillContext, run: steps.Run, step: DrillStep, out: _Outcome, text: str,
+            why: str) -> None:
+    _record_step(ctx, run.id, step, StepStatus.FAILED, (run.output(step) + "\n" + text).strip())
+    out.failed.append(f"{step.value}: {why}")
 
 
 def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:

@@ -359,3 +359,32 @@ def test_data_that_differs_from_the_manifest_fails_the_drill_and_still_cleans_up
     assert (last.result.value, last.rto) == ("failed", None)
     code, md, _ = cli(capsys, "dr", "drill", "show", str(approved), "--format", "md")
     assert "1 of 2 checksums matched" in md and "MISMATCH" in md
+
+
+def test_a_dr_region_down_mid_drill_fails_it_cleanly_and_cleanup_finishes_later(
+        system: System, ctx: DrillContext, approved: int, sandboxes: Callable[[str], Sandbox],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    plane = system.plane
+    pool(plane, sandboxes, "drill-region")
+    cut_off(ctx, approved)  # the server and network exist in DR-REMOTE
+    region = f"{plane.sim.base_url}/_sim/regions/{SITE}"
+    httpx.post(f"{region}/down", timeout=10).raise_for_status()
+    try:
+        code, out, err = cli(capsys, "dr", "drill", "run", str(approved), "--json")
+        assert code == 1, out + err
+        shown = json.loads(out)
+        steps = {s["step"]: s for s in shown["steps"]}
+        assert shown["state"] == "failed"
+        assert steps["health_check"]["status"] == "failed"
+        assert SITE in steps["teardown"]["output"] and steps["teardown"]["status"] == "failed"
+        assert "dr drill cleanup" in steps["teardown"]["output"]
+        assert steps["verify_leftovers"]["status"] == "failed"
+        assert steps["compare_prod"]["status"] == "succeeded"  # PROD still answers
+        assert shown["evidence"]["leftovers_checked"]
+        assert [x for x in shown["evidence"]["leftovers"] if x.startswith(f"{SITE}: not checked")]
+    finally:
+        httpx.post(f"{region}/up", timeout=10).raise_for_status()
+    assert drill_resources(plane, approved)  # what the region held while it was down
+    code, out, err = cli(capsys, "dr", "drill", "cleanup", str(approved))
+    assert code == 0, out + err
+    assert drill_resources(plane, approved) == []
