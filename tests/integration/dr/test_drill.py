@@ -189,6 +189,15 @@ def test_a_drill_end_to_end(system: System, cli_env: Plane, sandboxes: Callable[
                              interval=0.5)
     assert shown_drill.result == "passed" and shown_drill.rto_s == pytest.approx(
         sys_ev["achieved_rto_s"])
+    # the text views: one drill's steps and objectives, the list
+    code, text, err = cli(capsys, "dr", "drill", "show", str(drill_id))
+    assert code == 0, err
+    assert "health_check      succeeded" in text and "ledger: RTO " in text
+    assert f"evidence sealed in the audit chain: {shown['evidence_sha256']}" in text
+    code, text, err = cli(capsys, "dr", "drill", "show", "--department", DEPARTMENT)
+    assert code == 0, err
+    assert any(line.split()[:3] == [str(drill_id), "passed", DEPARTMENT]
+               for line in text.splitlines())
     # the Markdown report, from the CLI and the API
     code, md, err = cli(capsys, "dr", "drill", "show", str(drill_id), "--format", "md")
     assert code == 0, err
