@@ -397,3 +397,24 @@ def test_a_dr_region_down_mid_drill_fails_it_cleanly_and_cleanup_finishes_later(
     code, out, err = cli(capsys, "dr", "drill", "cleanup", str(approved))
     assert code == 0, out + err
     assert drill_resources(plane, approved) == []
+
+
+def test_a_whole_department_is_drilled(system: System, cli_env: Plane,
+                                       sandboxes: Callable[[str], Sandbox],
+                                       capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    plane = system.plane
+    pool(plane, sandboxes, "drill-department")
+    monkeypatch.setenv("GOVCLOUD_TOKEN", system.operator)
+    code, out, err = cli(capsys, "dr", "drill", "plan", DEPARTMENT, "--site", SITE, "--json")
+    assert code == 0, out + err
+    drill_id = int(json.loads(out)["id"])
+    approve(system, drill_id)
+    code, out, err = cli(capsys, "dr", "drill", "run", str(drill_id), "--json")
+    assert code == 0, out + err
+    shown = json.loads(out)
+    assert (shown["state"], shown["system"]) == ("passed", None)
+    assert [s["system"] for s in shown["evidence"]["systems"]] == [SYSTEM]
+    code, md, _ = cli(capsys, "dr", "drill", "show", str(drill_id), "--format", "md")
+    assert md.startswith(f"# DR drill {drill_id}: every system of gd\\-agri into DR\\-REMOTE")
+    assert drill_resources(plane, drill_id) == []
