@@ -10,6 +10,7 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
+from govcloud import cli_dr_drill
 from govcloud.api.models.dr import DrCopy, DrPosture, DrSystem, DrTotals
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
 from govcloud.cli_dr_protect import register_protect
@@ -86,3 +87,4 @@ def register(commands: Any) -> None:
     p.add_argument("--department", help="only this department")
     p.add_argument("--city", help="only the departments of this city")
     register_protect(sub)
+    cli_dr_drill.register(sub)

@@ -252,6 +252,20 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=_clean(params))
 
+    def get_text(self, path: str, media_type: str, **params: Any) -> str:
+        """``GET path`` asking for a text answer of ``media_type`` (a Markdown report);
+        errors as ``request``'s."""
+        _checked_path(path)
+        try:
+            response = self._http.request("GET", path, params=_clean(params),
+                                          headers={"Accept": media_type})
+        except httpx.HTTPError as exc:
+            raise TemporaryError(f"request to {self.server} failed: {exc}",
+                                 hint="check the server URL and the network") from None
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response.text
+
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
         return self.request("POST", path, params=_clean(params), json=body)
 

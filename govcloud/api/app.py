@@ -28,6 +28,7 @@ from govcloud import __version__
 from govcloud.api import (
     routes_core,
     routes_dr,
+    routes_dr_drill,
     routes_dr_protect,
     routes_fleet,
     routes_health,
@@ -59,6 +60,7 @@ ROUTERS = (
     routes_migrate,    # issue 6
     routes_health,     # issue 7
     routes_dr,         # issue 19
+    routes_dr_drill,   # issue 19: drills
     routes_dr_protect, # issue 19: protection cycles on demand
     routes_reports,    # issue 20
 )

@@ -23,9 +23,11 @@ from enum import StrEnum
 from typing import Any
 
 from govcloud.domain.legacy import LegacyHost, Survey, dependency_edges
+from govcloud.domain.steps import StepStatus as StepStatus  # re-exported: waves' statuses
+from govcloud.domain.steps import first_unfinished
 from govcloud.errors import InvalidInput
 
-# --- steps -----------------------------------------------------------------------------------
+# --- steps (the step machine is govcloud.domain.steps, shared with DR drills) ----------------
 
 
 class Step(StrEnum):
@@ -42,21 +44,9 @@ class Step(StrEnum):
 STEPS: tuple[Step, ...] = tuple(Step)
 
 
-class StepStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"   # timed out, cancelled or the control plane died mid-step
-    ROLLED_BACK = "rolled_back"
-
-
 def next_step(statuses: Mapping[Step, StepStatus]) -> Step | None:
     """The first step that has not succeeded (where a run resumes); None when all are done."""
-    for step in STEPS:
-        if statuses.get(step) is not StepStatus.SUCCEEDED:
-            return step
-    return None
+    return first_unfinished(STEPS, statuses)
 
 
 def past_cutover(statuses: Mapping[Step, StepStatus]) -> bool:

@@ -9,7 +9,9 @@ not finish: ``run_wave`` again. Steps are idempotent (rsync copies what changed,
 stopped/started service is harmless, the endpoint switch is a write of the same value).
 
 A run holds the wave by ``run_id`` and a heartbeat; another run may take it over only when the
-heartbeat is older than ``stale_after_s`` (its owner died).
+heartbeat is older than ``stale_after_s`` (its owner died). The step machine — ordered steps,
+the claim and heartbeat, the process's runs — is shared with DR drills:
+``govcloud.domain.steps`` and ``govcloud.services.step_machine``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,15 +34,15 @@ from sqlmodel import Session
 from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
 from govcloud.domain.limits import text_digest
 from govcloud.domain.waves import STEPS, Step, StepStatus, next_step, past_cutover
-from govcloud.errors import ConflictError, GovCloudError, InvalidInput, PermanentError
+from govcloud.errors import GovCloudError, InvalidInput, PermanentError
 from govcloud.logging import redact
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
+from govcloud.services import step_machine
 from govcloud.services.migration import check_keys, known_hosts, trust_first_key
 from govcloud.services.migration_commands import playbook_env, step_inventory
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 from govcloud.store.audit import AuditLog, write_session
-from govcloud.store.inventory import aware
 from govcloud.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -109,43 +111,7 @@ class RunContext:
     heartbeat_s: float = 2.0
 
 
-class Runs:
-    """The runs of this control-plane process: wave → cancel event (cancel from any thread)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._runs: dict[str, tuple[threading.Thread, threading.Event]] = {}
-
-    def start(self, wave: str, target: Callable[[threading.Event], None]) -> None:
-        with self._lock:
-            running = self._runs.get(wave)
-            if running is not None and running[0].is_alive():
-                raise ConflictError(f"{wave} is already running here",
-                                    hint="follow it with `govcloud migrate events --follow`")
-            cancel = threading.Event()
-            thread = threading.Thread(target=target, args=(cancel,), daemon=True,
-                                      name=f"migrate-{wave}")
-            self._runs[wave] = (thread, cancel)
-            thread.start()
-
-    def running(self, wave: str) -> bool:
-        with self._lock:
-            found = self._runs.get(wave)
-            return found is not None and found[0].is_alive()
-
-    def cancel(self, wave: str) -> bool:
-        with self._lock:
-            found = self._runs.get(wave)
-        if found is None or not found[0].is_alive():
-            return False
-        found[1].set()
-        return True
-
-    def join(self, wave: str, timeout: float | None = None) -> None:
-        with self._lock:
-            found = self._runs.get(wave)
-        if found is not None:
-            found[0].join(timeout)
+Runs = step_machine.Runs  # the runs of this process (waves are keyed by their id)
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -187,43 +153,31 @@ def _audit(ctx: RunContext, actor: str, action: str, department: str,
         session.commit()
 
 
+def _wave_row(wave_id: str) -> Callable[[Session], Any]:
+    return lambda session: repo.get_wave(session, wave_id)
+
+
 def claim(ctx: RunContext, wave_id: str, run_id: str) -> None:
     """Take the wave for ``run_id``; stale 'running' steps of a dead run become interrupted."""
-    now = ctx.clock()
-    with write_session(ctx.engine) as session:
-        wave = repo.get_wave(session, wave_id)
-        beat = aware(wave.heartbeat_at)
-        if wave.run_id and wave.run_id != run_id and beat is not None and \
-                now - beat < timedelta(seconds=ctx.stale_after_s):
-            raise ConflictError(f"{wave_id} is being run (run {wave.run_id}, alive "
-                                f"{(now - beat).total_seconds():.0f} s ago)",
-                                hint="wait for it, or cancel it (`govcloud migrate cancel`)")
+
+    def interrupted(session: Session, now: datetime) -> None:
         for r in repo.step_rows(session, wave_id):
             if r.status == StepStatus.RUNNING:
                 r.status, r.error = StepStatus.INTERRUPTED.value, "the run that held it ended"
                 r.finished_at = now
                 session.add(r)
-        wave.run_id, wave.heartbeat_at = run_id, now
-        session.add(wave)
-        session.commit()
 
-
-def _beat(ctx: RunContext, wave_id: str, run_id: str, stop: threading.Event) -> None:
-    while not stop.wait(ctx.heartbeat_s):
-        with write_session(ctx.engine) as session:
-            wave = repo.get_wave(session, wave_id)
-            if wave.run_id == run_id:
-                wave.heartbeat_at = ctx.clock()
-                session.add(wave)
-                session.commit()
+    step_machine.claim(ctx.engine, _wave_row(wave_id), run_id, now=ctx.clock(),
+                       stale_after_s=ctx.stale_after_s, what=wave_id,
+                       hint="wait for it, or cancel it (`govcloud migrate cancel`)",
+                       interrupted=interrupted)
 
 
 def _release(ctx: RunContext, wave_id: str, run_id: str, status: str,
              rolled_back: bool = False) -> None:
     with write_session(ctx.engine) as session:
         wave = repo.get_wave(session, wave_id)
-        if wave.run_id == run_id:
-            wave.run_id, wave.heartbeat_at = None, None
+        step_machine.release(session, wave, run_id)
         wave.status = status
         if rolled_back:
             wave.rolled_back_at = ctx.clock()
@@ -390,9 +344,15 @@ def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Eve
     ``window_override``: the run is outside the wave's window on purpose (audited here)."""
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, wave_id, run_id)
-    stop = threading.Event()
-    beat = threading.Thread(target=_beat, args=(ctx, wave_id, run_id, stop), daemon=True)
-    beat.start()
+    with step_machine.heartbeat(ctx.engine, _wave_row(wave_id), run_id,
+                                every_s=ctx.heartbeat_s, clock=ctx.clock):
+        return _run_claimed(ctx, wave_id, actor=actor, cancel=cancel, hook=hook,
+                            run_id=run_id, window_override=window_override)
+
+
+def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
+                 hook: str | None, run_id: str,
+                 window_override: Mapping[str, Any] | None) -> str:
     status = "failed"
     w = _load(ctx, wave_id)
     rec = Recorder(ctx, wave_id)
@@ -417,7 +377,6 @@ def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Eve
         rec.event("run", run_id, event="run_failed", message=exc.message)
         raise
     finally:
-        stop.set()
         _release(ctx, wave_id, run_id, status)
         rec.event("run", run_id, event="run_end", message=status)
         _audit(ctx, actor, "migrate.run.end", w.department, {"wave": wave_id, "run": run_id,

@@ -109,6 +109,9 @@ class Plane:
     apply_lock: threading.Lock = field(default_factory=threading.Lock)
     # the migration waves this process runs (each on a thread of its own, cancellable)
     migration_runs: Runs = field(default_factory=Runs)
+    # the DR drills this process runs (the same step machine's runs)
+    drill_runs: Runs = field(default_factory=lambda: Runs(
+        "follow it with `govcloud dr drill show ID`"))
     # the background workers, set when ``govcloud.workers`` starts them
     sync_worker: Any = None
     provision_worker: Any = None

@@ -1,6 +1,7 @@
-"""DR protection tests: the control plane over real HTTP on the simulator, with the
-migration's SSH settings (known_hosts, client key) and real sshd sandboxes backing the
-simulator's new servers (tests/integration/migrate/conftest.py)."""
+"""DR tests (protection cycles, drills): the control plane over real HTTP on the simulator
+(tests/integration/control), with the provisioning worker, the migration's SSH settings
+(known_hosts, client key) and real sshd sandboxes backing the simulator's new servers
+(tests/integration/migrate/conftest.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from tests.integration.migrate.conftest import (  # noqa: F401 - fixtures used b
     migrate_root,
     plane,
     plane_database,
-    plane_workers,
     sandboxes,
     sandboxes_for,
     served,
@@ -29,6 +29,14 @@ def plane_settings(migrate_root: Path, client_key: Path,  # noqa: F811
     backend = plane_database.split(":", 1)[0].split("+", 1)[0]
     return {"migrate_dir": migrate_root / f"state-{backend}", "ssh_key": client_key,
             "ssh_timeout_s": 5.0, "migrate_python": "/usr/bin/python3",
-            "provision_retries": 2, "provision_backoff_s": 0.05, "provision_poll_s": 0.2,
+            "migrate_stale_after_s": 2.0, "provision_retries": 2,
+            "provision_backoff_s": 0.05, "provision_poll_s": 0.2,
             "provision_active_timeout_s": 30, "dr_protect_paths": ["/srv"],
             "dr_protect_timeout_s": 60.0}
+
+
+@pytest.fixture(scope="module")
+def plane_workers() -> Any:
+    from govcloud.workers.provision import start_provision_worker
+
+    return start_provision_worker

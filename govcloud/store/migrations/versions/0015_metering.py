@@ -1,7 +1,7 @@
 """metering: hourly usage rollups, the hours each site was read in, price sheets (issue 20)
 
 Revision ID: 0015_metering
-Revises: 0013_point_artifacts
+Revises: 0014_drills
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_metering"
-down_revision: str | Sequence[str] | None = "0013_point_artifacts"
+down_revision: str | Sequence[str] | None = "0014_drills"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

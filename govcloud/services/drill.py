@@ -1,0 +1,187 @@
+"""DR drills, the use cases behind ``/dr/drills`` (docs/dr.md, "Drills"): plan a drill of a
+system or a whole department into a DR site, have the bureau approve it (another person than
+the requester), run it in the background, show it with its steps and evidence (JSON, or the
+Markdown report), and clean up after it.
+
+RBAC: planning, running and cleaning up need ``drill.run`` on the department (operators and
+the bureau); approving needs what approving a provisioning request needs
+(``request.approve``: the bureau) and another person than the requester; reading needs
+``department.view``. A drill of a department the caller may not view is "no drill N".
+Everything that changes something is audited.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from typing import Any
+
+from sqlmodel import Session
+
+from govcloud.domain.drill_evidence import DrillEvidence, evidence_from_json, render_markdown
+from govcloud.domain.drills import (
+    DrillPlan,
+    DrillState,
+    check_approver,
+    check_runnable,
+    check_site,
+)
+from govcloud.domain.rbac import Action
+from govcloud.errors import ConflictError, GovCloudError, NotFound
+from govcloud.services import drill_run
+from govcloud.services.drill_state import DrillContext, evidence_of
+from govcloud.services.migration_access import Caller
+from govcloud.services.step_machine import Runs
+from govcloud.store import drill_repo as repo
+from govcloud.store import protection_repo
+from govcloud.store.audit import AuditLog, write_session
+from govcloud.store.inventory import aware
+from govcloud.store.tables_drill import DrillPlanRow
+
+log = logging.getLogger(__name__)
+
+
+def _no_drill(drill_id: int) -> NotFound:
+    return NotFound(f"no drill {drill_id}", hint="list the drills: `govcloud dr drill show`")
+
+
+def _time(value: Any) -> str | None:
+    found = aware(value)
+    return found.isoformat() if found is not None else None
+
+
+def _checked(ctx: DrillContext, caller: Caller, drill_id: int,
+             action: Action) -> DrillPlanRow:
+    with Session(ctx.engine) as session:
+        row = repo.find(session, drill_id)
+        if row is not None:
+            session.expunge(row)
+    if row is None:
+        raise _no_drill(drill_id)
+    caller.check(action, row.department, lambda: _no_drill(drill_id))
+    return row
+
+
+def _audit(session: Session, ctx: DrillContext, actor: str, action: str, department: str,
+           after: dict[str, Any]) -> None:
+    AuditLog(session=session, clock=ctx.clock).append(
+        actor=actor, action=action, target=f"department:{department}", after=after)
+
+
+def drill_json(ctx: DrillContext, row: DrillPlanRow, *, full: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": row.id, "department": row.department, "system": row.system, "site": row.site,
+        "state": row.state, "requester": row.requester, "approver": row.approver,
+        "runner": row.runner, "created_at": _time(row.created_at),
+        "approved_at": _time(row.approved_at), "started_at": _time(row.started_at),
+        "finished_at": _time(row.finished_at), "cleaned_at": _time(row.cleaned_at),
+        "running": row.run_id is not None, "evidence_sha256": row.evidence_digest}
+    if full:
+        record = evidence(ctx, row)
+        out["steps"] = [s.as_json() for s in record.steps]
+        out["evidence"] = record.as_json()
+        out["sealed"] = row.evidence_digest is not None
+    return out
+
+
+def evidence(ctx: DrillContext, row: DrillPlanRow) -> DrillEvidence:
+    """The drill's evidence: as sealed when it finished, else as the rows say now."""
+    if row.evidence:
+        return evidence_from_json(json.loads(row.evidence))
+    with Session(ctx.engine) as session:
+        return evidence_of(session, row)
+
+
+def plan(ctx: DrillContext, caller: Caller, *, department: str, system: str | None,
+         site: str) -> dict[str, Any]:
+    caller.check(Action.DRILL_RUN, department)
+    check_site(site, ctx.sites)
+    asked = DrillPlan(department, system, site, caller.name, caller.principal.person)
+    with ctx.engine.connect() as conn:
+        known = {r.system for r in protection_repo.system_requests(
+            conn, departments=[department])}
+    if system is not None and system not in known:
+        raise NotFound(f"no system {system!r} in {department}",
+                       hint="systems: " + (", ".join(sorted(known)[:20]) or "none") +
+                            " (`govcloud dr posture --department D`)")
+    if not known:
+        raise NotFound(f"{department} has no protected system to drill",
+                       hint="systems come from provisioning requests")
+    with write_session(ctx.engine) as session:
+        row = DrillPlanRow(department=department, system=system, site=site,
+                           state=DrillState.PLANNED.value, requester=caller.name,
+                           requester_person=asked.requester_person, created_at=ctx.clock())
+        drill_id = repo.add_plan(session, row)
+        _audit(session, ctx, caller.name, "dr.drill.plan", department,
+               {"drill": drill_id, "system": system, "site": site})
+        session.commit()
+        session.refresh(row)
+        return drill_json(ctx, row)
+
+
+def approve(ctx: DrillContext, caller: Caller, drill_id: int) -> dict[str, Any]:
+    row = _checked(ctx, caller, drill_id, Action.REQUEST_APPROVE)
+    check_approver(caller.principal, row.requester_person, DrillState(row.state))
+    with write_session(ctx.engine) as session:
+        stored = repo.get(session, drill_id)
+        check_approver(caller.principal, stored.requester_person, DrillState(stored.state))
+        stored.state, stored.approver = DrillState.APPROVED.value, caller.name
+        stored.approved_at = ctx.clock()
+        session.add(stored)
+        _audit(session, ctx, caller.name, "dr.drill.approve", stored.department,
+               {"drill": drill_id, "requester": stored.requester})
+        session.commit()
+        session.refresh(stored)
+        return drill_json(ctx, stored)
+
+
+def start_run(ctx: DrillContext, runs: Runs, caller: Caller, drill_id: int) -> dict[str, Any]:
+    """Run (or resume) an approved drill in the background; refused while a run holds it."""
+    row = _checked(ctx, caller, drill_id, Action.DRILL_RUN)
+    check_runnable(DrillState(row.state), row.approver)
+    run_id = uuid.uuid4().hex[:12]
+    drill_run.claim(ctx, drill_id, run_id)  # refuses now if a live run holds it
+
+    def work(cancel: threading.Event) -> None:
+        try:
+            drill_run.run_drill(ctx, drill_id, actor=caller.name, cancel=cancel,
+                                run_id=run_id)
+        except GovCloudError as exc:
+            log.warning("drill %s: %s", drill_id, exc.message)
+        except Exception:
+            log.exception("drill %s failed unexpectedly", drill_id)
+
+    runs.start(f"drill-{drill_id}", work)
+    return {"drill": drill_id, "action": "run", "run_id": run_id}
+
+
+def cleanup(ctx: DrillContext, runs: Runs, caller: Caller, drill_id: int) -> dict[str, Any]:
+    _checked(ctx, caller, drill_id, Action.DRILL_RUN)
+    if runs.running(f"drill-{drill_id}"):
+        raise ConflictError(f"drill {drill_id} is running here",
+                            hint="wait for it to end; its own teardown runs last")
+    return drill_run.cleanup(ctx, drill_id, actor=caller.name)
+
+
+def show(ctx: DrillContext, caller: Caller, drill_id: int) -> dict[str, Any]:
+    row = _checked(ctx, caller, drill_id, Action.VIEW_DEPARTMENT)
+    return drill_json(ctx, row, full=True)
+
+
+def markdown(ctx: DrillContext, caller: Caller, drill_id: int) -> str:
+    row = _checked(ctx, caller, drill_id, Action.VIEW_DEPARTMENT)
+    return render_markdown(evidence(ctx, row))
+
+
+def listing(ctx: DrillContext, caller: Caller, *, department: str | None = None,
+            limit: int = 100) -> dict[str, Any]:
+    codes = caller.codes(Action.VIEW_DEPARTMENT)
+    if department is not None:
+        caller.check(Action.VIEW_DEPARTMENT, department)
+        codes = [department]
+    with Session(ctx.engine) as session:
+        rows = repo.plans(session, codes, limit=limit)
+    return {"drills": [drill_json(ctx, r) for r in rows]}
+

@@ -1,0 +1,242 @@
+"""Running a DR drill on the shared step machine (``domain.steps``, ``services.step_machine``):
+snapshot production → isolated network → bring the copies up → health check → teardown →
+leftover check → production compared → record (the posture's summary, the sealed evidence).
+
+Each step is recorded before and after it runs, with its output; a run holds the drill by
+``run_id`` and a heartbeat, and a run that died is taken over and resumed at the first step
+that did not succeed (``run_drill`` again). When a step of the first four fails, the others
+are skipped and the last four still run: whatever the drill made is deleted and checked for.
+``cleanup`` runs the teardown and the leftover check again (and records an unfinished drill
+as failed): idempotent, it finds what a drill made by name in every region.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from govcloud.domain.audit import canonical_json
+from govcloud.domain.drills import (
+    CLEANUP_STEPS,
+    DRILL_STEPS,
+    DrillState,
+    DrillStep,
+)
+from govcloud.domain.recovery import DrillRecord, DrillResult
+from govcloud.domain.steps import StepStatus, first_unfinished
+from govcloud.errors import GovCloudError
+from govcloud.logging import redact
+from govcloud.services import drill_steps as steps
+from govcloud.services import step_machine
+from govcloud.services.drill_state import DrillContext, evidence_of, read, state_of
+from govcloud.store import drill_repo as repo
+from govcloud.store import protection_repo
+from govcloud.store.audit import AuditLog, write_session
+from govcloud.store.inventory import aware
+
+log = logging.getLogger(__name__)
+
+MAIN = (DrillStep.SNAPSHOT_PROD, DrillStep.ISOLATED_NETWORK, DrillStep.BRING_UP,
+        DrillStep.HEALTH_CHECK)
+HANDLERS: dict[DrillStep, Callable[[DrillContext, steps.Run], str]] = {
+    DrillStep.SNAPSHOT_PROD: steps.snapshot_prod,
+    DrillStep.ISOLATED_NETWORK: steps.isolated_network,
+    DrillStep.BRING_UP: steps.bring_up,
+    DrillStep.HEALTH_CHECK: steps.health_check,
+    DrillStep.TEARDOWN: steps.teardown,
+    DrillStep.VERIFY_LEFTOVERS: steps.verify_leftovers,
+    DrillStep.COMPARE_PROD: steps.compare_prod,
+}
+
+
+def _row(drill_id: int) -> step_machine.Load:
+    return lambda session: repo.get(session, drill_id)
+
+
+def claim(ctx: DrillContext, drill_id: int, run_id: str) -> None:
+    """Take the drill for ``run_id`` (refused while another live run holds it)."""
+    step_machine.claim(
+        ctx.engine, _row(drill_id), run_id, now=ctx.clock(), stale_after_s=ctx.stale_after_s,
+        what=f"drill {drill_id}", hint="wait for it to finish (`govcloud dr drill show ID`)",
+        interrupted=lambda session, now: repo.interrupt_running(session, drill_id, now))
+
+
+def _record_step(ctx: DrillContext, drill_id: int, step: DrillStep, status: StepStatus,
+                 output: str | None = None) -> None:
+    with write_session(ctx.engine) as session:
+        repo.set_step(session, drill_id, step.value, status, at=ctx.clock(),
+                      output=redact(output) if output is not None else None)
+        session.commit()
+
+
+def _audit(ctx: DrillContext, actor: str, action: str, department: str,
+           after: dict[str, Any]) -> None:
+    with write_session(ctx.engine) as session:
+        AuditLog(session=session, clock=ctx.clock).append(
+            actor=actor, action=action, target=f"department:{department}", after=after)
+        session.commit()
+
+
+@dataclass
+class _Outcome:
+    failed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def _run_steps(ctx: DrillContext, run: steps.Run, order: tuple[DrillStep, ...],
+               cancel: threading.Event) -> _Outcome:
+    """Run ``order`` from its first unfinished step; after a failed main step the other main
+    steps are skipped and the teardown, checks and record still run."""
+    out = _Outcome()
+    _, statuses = read(ctx, run.id)
+    by_step = {s: statuses.get(s.value, StepStatus.PENDING) for s in order}
+    start = first_unfinished(order, by_step)
+    for step in order[order.index(start):] if start is not None else ():
+        if by_step[step] is StepStatus.SUCCEEDED:
+            continue
+        if step in MAIN and (out.failed or cancel.is_set()):
+            out.interrupted = out.interrupted or cancel.is_set()
+            continue
+        if step is DrillStep.RECORD:
+            _record(ctx, run, failed=bool(out.failed) or out.interrupted)
+            continue
+        _record_step(ctx, run.id, step, StepStatus.RUNNING)
+        try:
+            output = HANDLERS[step](ctx, run)
+        except GovCloudError as exc:
+            text = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+            _failed(ctx, run, step, out, text, exc.message)
+            continue
+        except Exception as exc:  # a bug in a step must not skip the teardown
+            log.exception("drill %s: %s failed unexpectedly", run.id, step.value)
+            why = f"unexpected error: {type(exc).__name__}: {exc}"[:1000]
+            _failed(ctx, run, step, out, why, why)
+            continue
+        _record_step(ctx, run.id, step, StepStatus.SUCCEEDED, output)
+    return out
+
+
+def _failed(ctx: DrillContext, run: steps.Run, step: DrillStep, out: _Outcome, text: str,
+            why: str) -> None:
+    _record_step(ctx, run.id, step, StepStatus.FAILED, (run.output(step) + "\n" + text).strip())
+    out.failed.append(f"{step.value}: {why}")
+
+
+def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
+    """The posture's summary of each system, the evidence stored and sealed in the audit
+    chain, the drill finished — one transaction, so a crash records it once or not at all."""
+    now = ctx.clock()
+    with write_session(ctx.engine) as session:
+        row = repo.get(session, run.id)
+        statuses = {r.step: r.status for r in repo.steps(session, run.id)}
+        ok = not failed and all(statuses.get(s.value) == StepStatus.SUCCEEDED.value
+                                for s in DRILL_STEPS if s is not DrillStep.RECORD)
+        result = DrillResult.PASSED if ok else DrillResult.FAILED
+        repo.set_step(session, run.id, DrillStep.RECORD.value, StepStatus.RUNNING, at=now)
+        repo.set_step(session, run.id, DrillStep.RECORD.value, StepStatus.SUCCEEDED, at=now,
+                      output=f"drill {result.value}; summary recorded for the posture; "
+                             "evidence sealed in the audit chain")
+        session.flush()
+        evidence = evidence_of(session, row, result=result.value, now=now)
+        started = aware(row.started_at) or now
+        for system in evidence.systems:
+            passed = ok and system.healthy and system.achieved_rto_s is not None
+            protection_repo.add_drill(session.connection(), DrillRecord(
+                row.department, system.system, row.site, started,
+                DrillResult.PASSED if passed else DrillResult.FAILED,
+                _seconds(system.achieved_rto_s) if passed else None))
+        digest = evidence.digest()
+        row.evidence = canonical_json(evidence.as_json())
+        row.evidence_digest = digest
+        row.state, row.finished_at = result.value, now
+        session.add(row)
+        AuditLog(session=session, clock=ctx.clock).append(
+            actor=row.runner or "drill", action="dr.drill.evidence",
+            target=f"department:{row.department}",
+            after={"drill": run.id, "result": result.value, "evidence_sha256": digest})
+        session.commit()
+
+
+def _seconds(value: float | None) -> timedelta | None:
+    return timedelta(seconds=value) if value is not None else None
+
+
+def _start(ctx: DrillContext, drill_id: int, actor: str) -> None:
+    with write_session(ctx.engine) as session:
+        row = repo.get(session, drill_id)
+        row.state, row.runner = DrillState.RUNNING.value, actor
+        row.started_at = row.started_at or ctx.clock()
+        session.add(row)
+        session.commit()
+
+
+def _release(ctx: DrillContext, drill_id: int, run_id: str) -> None:
+    """Let go of the drill; one still ``running`` (cancelled, or ended by an unexpected
+    error) becomes interrupted: ``run`` resumes it, ``cleanup`` removes what it made."""
+    with write_session(ctx.engine) as session:
+        row = repo.get(session, drill_id)
+        step_machine.release(session, row, run_id)
+        if row.state == DrillState.RUNNING.value:
+            row.state = DrillState.INTERRUPTED.value
+        session.add(row)
+        session.commit()
+
+
+def run_drill(ctx: DrillContext, drill_id: int, *, actor: str, cancel: threading.Event,
+              run_id: str | None = None) -> str:
+    """Run (or resume) an approved drill; returns its state when the run ends: passed or
+    failed (a cancelled run skips what is left of the first four steps, tears down and is
+    recorded as failed), or interrupted when an unexpected error ended it (run again to
+    resume, or clean up)."""
+    run_id = run_id or uuid.uuid4().hex[:12]
+    claim(ctx, drill_id, run_id)
+    row, _ = read(ctx, drill_id)
+    _audit(ctx, actor, "dr.drill.run", row.department, {"drill": drill_id, "run": run_id})
+    with step_machine.heartbeat(ctx.engine, _row(drill_id), run_id, every_s=ctx.heartbeat_s,
+                                clock=ctx.clock):
+        try:
+            _start(ctx, drill_id, actor)
+            _run_steps(ctx, steps.Run(drill_id, row.department, row.system, row.site),
+                       DRILL_STEPS, cancel)
+        finally:
+            _release(ctx, drill_id, run_id)
+    final, _ = read(ctx, drill_id)
+    return final.state
+
+
+def cleanup(ctx: DrillContext, drill_id: int, *, actor: str,
+            run_id: str | None = None) -> dict[str, Any]:
+    """Delete whatever the drill made, in every region, and check nothing is left; a drill
+    that started and never finished is then recorded as failed. Idempotent."""
+    run_id = run_id or uuid.uuid4().hex[:12]
+    claim(ctx, drill_id, run_id)
+    row, _ = read(ctx, drill_id)
+    run = steps.Run(drill_id, row.department, row.system, row.site)
+    try:
+        with write_session(ctx.engine) as session:
+            repo.reset_steps(session, drill_id, [s.value for s in CLEANUP_STEPS])
+            session.commit()
+        order: tuple[DrillStep, ...] = CLEANUP_STEPS
+        unfinished = row.started_at is not None and row.state not in (
+            DrillState.PASSED.value, DrillState.FAILED.value)
+        if unfinished:
+            order = (*CLEANUP_STEPS, DrillStep.COMPARE_PROD, DrillStep.RECORD)
+        outcome = _run_steps(ctx, run, order, threading.Event())
+        with write_session(ctx.engine) as session:
+            stored = repo.get(session, drill_id)
+            stored.cleaned_at = ctx.clock()
+            session.add(stored)
+            session.commit()
+    finally:
+        _release(ctx, drill_id, run_id)
+    final, _ = read(ctx, drill_id)
+    leftovers = state_of(final).get("leftovers") or []
+    _audit(ctx, actor, "dr.drill.cleanup", row.department,
+           {"drill": drill_id, "leftovers": len(leftovers), "state": final.state})
+    return {"drill": drill_id, "state": final.state, "leftovers": leftovers,
+            "deleted": state_of(final).get("deleted") or [], "failed": outcome.failed}

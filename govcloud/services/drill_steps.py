@@ -1,0 +1,371 @@
+"""The steps of a DR drill (``services.drill_run`` runs them in order): each reads what the
+earlier ones stored in the drill's state, does its part in the clouds through
+``govcloud.cloud.drill``, stores what it saw or made and returns its output. A step that
+cannot do its part raises a govcloud error (the step is then recorded as failed)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import sys
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from govcloud.cloud import drill as cloud
+from govcloud.cloud.provision import project_connection, wait_active
+from govcloud.domain.drills import DrillStep, resource_name
+from govcloud.domain.legacy import Endpoint
+from govcloud.domain.protection import GONE_STATUSES
+from govcloud.domain.recovery import ArtifactKind
+from govcloud.domain.sites import SiteRole
+from govcloud.errors import GovCloudError, PermanentError
+from govcloud.runner.playbook import PlaybookEvent, run_playbook
+from govcloud.services.dr_posture import SystemPosture, dr_posture
+from govcloud.services.drill_state import DrillContext, read, state_of, update_state
+from govcloud.services.migration import known_hosts
+from govcloud.services.migration_commands import ansible_ssh_args, endpoint_of
+from govcloud.ssh.hosts import scan
+from govcloud.store import protection_repo
+from govcloud.store import provisioning as provision_store
+
+
+@dataclass
+class Run:
+    """The drill a run works on, and the connections it made (per site)."""
+
+    id: int
+    department: str
+    system: str | None
+    site: str
+    pconns: dict[str, Any] = field(default_factory=dict)
+    notes: dict[DrillStep, list[str]] = field(default_factory=dict)
+
+    def say(self, step: DrillStep, line: str) -> None:
+        self.notes.setdefault(step, []).append(line)
+
+    def output(self, step: DrillStep) -> str:
+        return "\n".join(self.notes.get(step, []))
+
+
+def _conn(ctx: DrillContext, site: str) -> Any:
+    conns = ctx.connections()
+    if site not in conns:
+        raise PermanentError(f"no connection to site {site}", hint="check clouds.yaml")
+    return conns[site]
+
+
+def _project(ctx: DrillContext, department: str, site: str) -> str:
+    with Session(ctx.engine) as session:
+        project = provision_store.project_of(session, department, site)
+    if project is None:
+        raise PermanentError(f"{site}: department {department} has no project",
+                             hint="apply the tenancy plan (`govcloud tenants apply`)")
+    return project
+
+
+def _pconn(ctx: DrillContext, run: Run, site: str) -> Any:
+    if site not in run.pconns:
+        run.pconns[site] = project_connection(_conn(ctx, site), site,
+                                              _project(ctx, run.department, site))
+    return run.pconns[site]
+
+
+def _production(ctx: DrillContext) -> str:
+    prod = next((s.name for s in ctx.sites if s.role is SiteRole.PRODUCTION), None)
+    if prod is None:
+        raise PermanentError("no production site is configured")
+    return prod
+
+
+# --- snapshot production ------------------------------------------------------------------------
+
+def _systems(ctx: DrillContext, run: Run) -> list[SystemPosture]:
+    posture = dr_posture(ctx.engine, ctx.policy, ctx.sites, ctx.clock(),
+                         departments=[run.department])
+    rows = [s for s in posture.systems if run.system in (None, s.system)]
+    if not rows:
+        what = f"system {run.system} of {run.department}" if run.system \
+            else f"any system of {run.department}"
+        raise PermanentError(f"there is no protected {what}",
+                             hint="systems come from provisioning requests "
+                                  "(`govcloud dr posture --department D`)")
+    return rows
+
+
+def _copy_servers(ctx: DrillContext, run: Run, row: SystemPosture) -> tuple[
+        list[dict[str, Any]], list[str]]:
+    """Each member's copy in the drill's site and the image of its latest good point."""
+    with ctx.engine.connect() as conn:
+        present = {s.name: s for s in protection_repo.site_servers(
+            conn, [run.site], departments=[run.department]) if s.status not in GONE_STATUSES}
+        latest = {p.server_id: p for p in row.points if p.site == run.site}
+        servers, problems = [], []
+        for member in row.members:
+            copy = present.get(member.name)
+            point = latest.get(copy.id) if copy is not None else None
+            whole = protection_repo.recovery_point(conn, point.id) \
+                if point is not None and point.id is not None else None
+            image = next((a.id for a in (whole.artifacts if whole else ())
+                          if a.kind is ArtifactKind.IMAGE and a.site == run.site), None)
+            if copy is None:
+                problems.append(f"{member.name}: no copy in {run.site}")
+            elif whole is None:
+                problems.append(f"{member.name}: its copy has no good recovery point")
+            elif image is None:
+                problems.append(f"{member.name}: its recovery point holds no image in "
+                                f"{run.site} to boot from")
+            else:
+                servers.append({"member": member.name, "copy": copy.id,
+                                "flavor": copy.flavor or member.flavor, "point": whole.id,
+                                "point_at": whole.taken_at.isoformat(), "image": image,
+                                "manifest": [list(e) for e in whole.manifest]})
+    return servers, problems
+
+
+def snapshot_prod(ctx: DrillContext, run: Run) -> str:
+    step = DrillStep.SNAPSHOT_PROD
+    prod = _production(ctx)
+    systems: list[dict[str, Any]] = []
+    names: list[str] = []
+    for row in _systems(ctx, run):
+        servers, problems = _copy_servers(ctx, run, row)
+        points = [s["point_at"] for s in servers]
+        systems.append({"system": row.system, "servers": servers, "problems": problems,
+                        "point_at": min(points) if points else None,
+                        "target_rpo_s": row.plan.rpo.total_seconds() if row.plan else None,
+                        "target_rto_s": row.plan.rto.total_seconds() if row.plan else None})
+        names += [m.name for m in row.members]
+        run.say(step, f"{row.system}: {len(row.members)} members, {len(servers)} copies to "
+                      f"bring up in {run.site}" + "".join(f"; {p}" for p in problems))
+    before = cloud.prod_servers(_conn(ctx, prod), prod, _project(ctx, run.department, prod),
+                                names)
+    for s in before:
+        run.say(step, f"{prod} {s.name} ({s.id}): {s.status}, {s.flavor}, "
+                      f"{' '.join(s.addresses) or 'no address'}")
+    update_state(ctx, run.id, systems=systems, prod_site=prod,
+                 prod_before=[s.as_json() for s in before])
+    if not any(s["servers"] for s in systems):
+        raise PermanentError(f"nothing to bring up in {run.site}: "
+                             + "; ".join(p for s in systems for p in s["problems"]),
+                             hint="the protection worker records recovery points with images")
+    return run.output(step)
+
+
+# --- the isolated network, the servers ----------------------------------------------------------
+
+def isolated_network(ctx: DrillContext, run: Run) -> str:
+    name = resource_name(run.id, "net")
+    net, subnet = cloud.isolated_network(_pconn(ctx, run, run.site), run.site, name, run.id)
+    update_state(ctx, run.id, network=net, subnet=subnet)
+    return f"{run.site}: network {name} ({net}), subnet {subnet}, no router"
+
+
+def bring_up(ctx: DrillContext, run: Run) -> str:
+    step = DrillStep.BRING_UP
+    pconn = _pconn(ctx, run, run.site)
+    state = state_of(read(ctx, run.id)[0])
+    booted: dict[str, str] = dict(state.get("booted", {}))
+    for system in state.get("systems", []):
+        for s in system["servers"]:
+            name = resource_name(run.id, s["member"])
+            booted[s["member"]] = cloud.boot_from_image(
+                pconn, run.site, name=name, image_id=s["image"], flavor=s["flavor"],
+                network_id=state["network"],
+                metadata={"govcloud_drill": str(run.id), "department": run.department,
+                          "system": system["system"]})
+            update_state(ctx, run.id, booted=booted)
+            run.say(step, f"{name} ({booted[s['member']]}) from image {s['image']} "
+                          f"(recovery point {s['point']} of {s['point_at']})")
+    for member, sid in sorted(booted.items()):
+        wait_active(pconn, run.site, sid, timeout_s=ctx.active_timeout_s)
+        run.say(step, f"{member}: ACTIVE")
+    return run.output(step)
+
+
+# --- health check -------------------------------------------------------------------------------
+
+def _trusted(ctx: DrillContext, ep: Endpoint) -> str:
+    """A drill's server is new: its first key is trusted (and forgotten at teardown)."""
+    key = scan(ep, timeout=ctx.settings.ssh_timeout_s)
+    known_hosts(ctx.settings).record(key, replace=True)
+    return key.fingerprint
+
+
+def _host(ctx: DrillContext, ep: Endpoint, manifest: Sequence[Sequence[str]]) -> dict[str, Any]:
+    paths = [p.lstrip("/") for p, _ in manifest]
+    root = ep.root or "/"
+    sums = (f"cd {shlex.quote(root)} && sha256sum -- "
+            + " ".join(shlex.quote(p) for p in paths) + " 2>/dev/null; true") if paths \
+        else "true"
+    expected = [f"{c.removeprefix('sha256:')}  {p.lstrip('/')}" for p, c in manifest]
+    out: dict[str, Any] = {"ansible_host": ep.address, "ansible_port": ep.port,
+                           "ansible_user": ep.user, "ansible_ssh_use_tty": False,
+                           "gc_sums": sums, "gc_expected": expected}
+    if ctx.settings.ssh_key:
+        out["ansible_ssh_private_key_file"] = str(ctx.settings.ssh_key)
+    return out
+
+
+def _playbook(ctx: DrillContext, run: Run, hosts: Mapping[str, dict[str, Any]]
+              ) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The health-check playbook over the drill's servers: (status, per-host failure,
+    per-host checksum output)."""
+    ident = f"health-{uuid.uuid4().hex[:8]}"
+    base = ctx.settings.migrate_path() / "drills" / str(run.id) / ident
+    out_dir = base / "sums"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed: dict[str, str] = {}
+
+    def on_event(ev: PlaybookEvent) -> None:
+        if ev.kind in ("failed", "unreachable") and ev.host:
+            failed[ev.host] = f"{ev.task}: {ev.message or ev.kind}"
+
+    env = {"ANSIBLE_SSH_ARGS": ansible_ssh_args(known_hosts(ctx.settings).path),
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.gettempdir() + "/govcloud-cp",
+           "ANSIBLE_PIPELINING": "True", "ANSIBLE_INVENTORY_ENABLED": "yaml",
+           "ANSIBLE_LOCAL_TEMP": str(base / "tmp")}
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"all": {"hosts": {"localhost": local},
+                         "children": {"drill": {"hosts": dict(hosts)}}}}
+    result = run_playbook(ctx.playbooks / "drill_health.yml", private_data_dir=base,
+                          inventory=inventory, envvars=env, ident=ident,
+                          extravars={"gc_out": str(out_dir)},
+                          timeout_s=ctx.settings.step_timeout_s, on_event=on_event,
+                          idle_timeout_s=ctx.settings.step_idle_timeout_s)
+    sums = {}
+    for name in hosts:
+        with contextlib.suppress(OSError):
+            sums[name] = (out_dir / f"{name}.sums").read_text(errors="replace")
+    return result.status, failed, sums
+
+
+def _compare(system: Mapping[str, Any], sums: Mapping[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for s in system["servers"]:
+        seen = {}
+        for line in sums.get(s["member"], "").splitlines():
+            digest, _, path = line.strip().partition("  ")
+            if len(digest) == 64:
+                seen["/" + path.lstrip("/")] = "sha256:" + digest
+        for path, expected in s["manifest"]:
+            out.append({"system": system["system"], "server": s["member"], "path": path,
+                        "expected": expected, "actual": seen.get("/" + path.lstrip("/"))})
+    return out
+
+
+def health_check(ctx: DrillContext, run: Run) -> str:
+    step = DrillStep.HEALTH_CHECK
+    pconn = _pconn(ctx, run, run.site)
+    state = state_of(read(ctx, run.id)[0])
+    booted = state.get("booted", {})
+    hosts, endpoints = {}, []
+    for system in state.get("systems", []):
+        for s in system["servers"]:
+            server = cloud.get_server(pconn, run.site, booted[s["member"]])
+            ep = endpoint_of(server, "root")
+            endpoints.append([ep.address, ep.port])
+            update_state(ctx, run.id, endpoints=endpoints)
+            run.say(step, f"{s['member']}: {ep.known_hosts_name} key {_trusted(ctx, ep)}")
+            hosts[s["member"]] = _host(ctx, ep, s["manifest"])
+    status, failed, sums = _playbook(ctx, run, hosts)
+    checks, healthy = [], {}
+    for system in state.get("systems", []):
+        mine = _compare(system, sums)
+        checks += mine
+        members = [s["member"] for s in system["servers"]]
+        healthy[system["system"]] = bool(members) and not system["problems"] and \
+            not any(m in failed for m in members) and all(c["actual"] == c["expected"]
+                                                          for c in mine)
+    matched = sum(1 for c in checks if c["actual"] == c["expected"])
+    update_state(ctx, run.id, health={"healthy": healthy, "checksums": checks,
+                                      "healthy_at": ctx.clock().isoformat(),
+                                      "playbook": status})
+    run.say(step, f"playbook {status}; {matched} of {len(checks)} checksums match the "
+                  "recovery points' manifests")
+    for host, why in sorted(failed.items()):
+        run.say(step, f"{host}: {why}")
+    if not all(healthy.values()):
+        bad = sorted(s for s, ok in healthy.items() if not ok)
+        raise PermanentError(f"not healthy: {', '.join(bad)}")
+    return run.output(step)
+
+
+# --- teardown, leftovers, production ------------------------------------------------------------
+
+def teardown(ctx: DrillContext, run: Run) -> str:
+    step = DrillStep.TEARDOWN
+    state = state_of(read(ctx, run.id)[0])
+    deleted: list[str] = list(state.get("deleted", []))
+    errors = []
+    for site, conn in ctx.connections().items():
+        try:
+            lines = cloud.delete_made(conn, site, run.id)
+        except GovCloudError as exc:
+            errors.append(exc.message)
+            continue
+        deleted += lines
+        for line in lines:
+            run.say(step, line)
+    known = known_hosts(ctx.settings)
+    for address, port in state.get("endpoints", []):
+        known.forget(Endpoint(address, int(port)))
+    update_state(ctx, run.id, deleted=deleted)
+    if errors:
+        raise PermanentError("; ".join(errors),
+                             hint="clean up again when the site answers: "
+                                  f"`govcloud dr drill cleanup {run.id}`")
+    return run.output(step) or "nothing of the drill to delete"
+
+
+def verify_leftovers(ctx: DrillContext, run: Run) -> str:
+    left: list[str] = []
+    for site, conn in ctx.connections().items():
+        try:
+            left += cloud.made(conn, site, run.id).lines()
+        except GovCloudError as exc:  # a region that does not answer proves nothing
+            left.append(f"{site}: not checked: {exc.message}")
+    update_state(ctx, run.id, leftovers=left)
+    regions = ", ".join(ctx.connections())
+    if left:
+        raise PermanentError(f"left behind: {'; '.join(left[:10])}",
+                             hint=f"`govcloud dr drill cleanup {run.id}`")
+    return (f"no server, port, subnet, network, volume or snapshot of drill {run.id} in "
+            f"{regions}")
+
+
+def _changes(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+             ) -> list[str]:
+    was = {s["id"]: s for s in before}
+    now = {s["id"]: s for s in after}
+    out = [f"{was[i]['name']} ({i}) is gone" for i in sorted(set(was) - set(now))]
+    out += [f"{now[i]['name']} ({i}) appeared" for i in sorted(set(now) - set(was))]
+    for i in sorted(set(was) & set(now)):
+        for key in ("status", "flavor", "addresses"):
+            if was[i][key] != now[i][key]:
+                out.append(f"{now[i]['name']} ({i}): {key} {json.dumps(was[i][key])} → "
+                           f"{json.dumps(now[i][key])}")
+    return out
+
+
+def compare_prod(ctx: DrillContext, run: Run) -> str:
+    state = state_of(read(ctx, run.id)[0])
+    if "prod_before" not in state:
+        update_state(ctx, run.id, prod_changes=None)
+        return "production was not read before (the first step did not finish)"
+    prod = state["prod_site"]
+    names = sorted({s["name"] for s in state["prod_before"]}
+                   | {s["member"] for x in state.get("systems", []) for s in x["servers"]})
+    after = cloud.prod_servers(_conn(ctx, prod), prod, _project(ctx, run.department, prod),
+                               names)
+    changes = _changes(state["prod_before"], [s.as_json() for s in after])
+    update_state(ctx, run.id, prod_after=[s.as_json() for s in after], prod_changes=changes)
+    if changes:
+        raise PermanentError("production changed during the drill (flagged): "
+                             + "; ".join(changes[:10]))
+    return f"{prod}: {len(after)} servers unchanged (status, flavor, addresses)"

@@ -1,0 +1,128 @@
+"""The resumable step machine's running half, shared by migration waves
+(``services.migration_run``) and DR drills (``services.drill_run``): ordered steps (pure:
+``govcloud.domain.steps``) whose status is recorded before and after each runs, a run that
+holds its subject (a wave, a drill) by ``run_id`` and a heartbeat, and the runs of this
+process, each on its own cancellable thread.
+
+Another run may take a subject over only when the heartbeat is older than ``stale_after_s``
+(its owner died): ``claim`` then marks what the dead run left ``running`` as interrupted, and
+the new run resumes at the first step that has not succeeded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from govcloud.errors import ConflictError
+from govcloud.store.audit import write_session
+from govcloud.store.inventory import aware
+
+
+class Held(Protocol):
+    """A row a run holds: a wave's, a drill's."""
+
+    run_id: str | None
+    heartbeat_at: datetime | None
+
+
+Load = Callable[[Session], Held]
+
+
+def claim(engine: Engine, load: Load, run_id: str, *, now: datetime, stale_after_s: float,
+          what: str, hint: str,
+          interrupted: Callable[[Session, datetime], None] | None = None) -> None:
+    """Take the subject ``load`` reads for ``run_id``, unless another live run holds it
+    (``ConflictError`` naming ``what``, with ``hint``); ``interrupted`` then marks what a
+    dead run left running, in the same transaction."""
+    with write_session(engine) as session:
+        row = load(session)
+        beat = aware(row.heartbeat_at)
+        if row.run_id and row.run_id != run_id and beat is not None and \
+                now - beat < timedelta(seconds=stale_after_s):
+            raise ConflictError(f"{what} is being run (run {row.run_id}, alive "
+                                f"{(now - beat).total_seconds():.0f} s ago)", hint=hint)
+        if interrupted is not None:
+            interrupted(session, now)
+        row.run_id, row.heartbeat_at = run_id, now
+        session.add(row)
+        session.commit()
+
+
+def release(session: Session, row: Held, run_id: str) -> None:
+    """Let go of the subject (when ``run_id`` still holds it); the caller commits."""
+    if row.run_id == run_id:
+        row.run_id, row.heartbeat_at = None, None
+        session.add(row)
+
+
+def _beat(engine: Engine, load: Load, run_id: str, every_s: float,
+          clock: Callable[[], datetime], stop: threading.Event) -> None:
+    while not stop.wait(every_s):
+        with write_session(engine) as session:
+            row = load(session)
+            if row.run_id == run_id:
+                row.heartbeat_at = clock()
+                session.add(row)
+                session.commit()
+
+
+@contextmanager
+def heartbeat(engine: Engine, load: Load, run_id: str, *, every_s: float,
+              clock: Callable[[], datetime]) -> Iterator[None]:
+    """Keep the claim alive (a beat every ``every_s``) while the body runs."""
+    stop = threading.Event()
+    beat = threading.Thread(target=_beat, args=(engine, load, run_id, every_s, clock, stop),
+                            daemon=True, name=f"heartbeat-{run_id}")
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+class Runs:
+    """The runs of this control-plane process: subject → (thread, cancel event); cancel from
+    any thread. ``busy_hint`` is what to say when a subject already runs here."""
+
+    def __init__(self, busy_hint: str = "follow it with `govcloud migrate events --follow`"
+                 ) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._hint = busy_hint
+
+    def start(self, subject: str, target: Callable[[threading.Event], None]) -> None:
+        with self._lock:
+            running = self._runs.get(subject)
+            if running is not None and running[0].is_alive():
+                raise ConflictError(f"{subject} is already running here", hint=self._hint)
+            cancel = threading.Event()
+            thread = threading.Thread(target=target, args=(cancel,), daemon=True,
+                                      name=f"run-{subject}")
+            self._runs[subject] = (thread, cancel)
+            thread.start()
+
+    def running(self, subject: str) -> bool:
+        with self._lock:
+            found = self._runs.get(subject)
+            return found is not None and found[0].is_alive()
+
+    def cancel(self, subject: str) -> bool:
+        with self._lock:
+            found = self._runs.get(subject)
+        if found is None or not found[0].is_alive():
+            return False
+        found[1].set()
+        return True
+
+    def join(self, subject: str, timeout: float | None = None) -> None:
+        with self._lock:
+            found = self._runs.get(subject)
+        if found is not None:
+            found[0].join(timeout)
