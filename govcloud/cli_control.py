@@ -41,6 +41,29 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(safe_json(data) + "\n")
 
 
+def write_output(output: str | None, document: bytes, *, what: str) -> None:
+    """Write a binary ``document`` (a PDF, a spreadsheet) to the file ``output``, whole or not
+    at all (a temporary file beside it, then renamed); ``-`` writes it to standard output when
+    that is not a terminal, which it would garble."""
+    if output is None or (output == "-" and sys.stdout.isatty()):
+        raise InvalidInput(f"{what} needs --output FILE",
+                           hint="give a file name, or `--output -` into a pipe")
+    if output == "-":
+        sys.stdout.buffer.write(document)
+        sys.stdout.buffer.flush()
+        return
+    path = Path(output)
+    part = path.with_name(f".{path.name}.part")
+    try:
+        part.write_bytes(document)
+        part.replace(path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise InvalidInput(f"cannot write {printable(output)}: {exc.strerror}",
+                           hint="give a file in a folder you can write to") from None
+    print(f"wrote {printable(output)} ({len(document):,} bytes)", file=sys.stderr)
+
+
 def echo(*values: object, sep: str = " ", end: str = "\n", file: Any = None,
          flush: bool = False) -> None:
     """``print`` for every line of text the CLI shows: control characters escaped, only the

@@ -10,7 +10,16 @@ import time
 from typing import Any
 
 from govcloud.api.models.dr_drill import Drill, DrillCleanedUp, DrillList, DrillRunStarted
-from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo, identifier
+from govcloud.cli_control import (
+    _client,
+    _cmd,
+    _group,
+    _print_json,
+    _table,
+    echo,
+    identifier,
+    write_output,
+)
 from govcloud.client import ApiClient, api_path, as_json
 from govcloud.domain.text import printable
 
@@ -113,6 +122,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             sys.stdout.write(api.get_text(api_path("dr", "drills", args.id, "report"),
                                           "text/markdown"))
             return 0
+        if args.format == "pdf":
+            write_output(args.output, api.get_bytes(
+                api_path("dr", "drills", args.id, "report"), "application/pdf"),
+                what="a PDF report")
+            return 0
         drill = api.get_as(Drill, api_path("dr", "drills", args.id))
     if args.json:
         _print_json(as_json(drill))
@@ -158,8 +172,12 @@ def register(dr: Any) -> None:
              "or every drill")
     p.add_argument("id", type=int, nargs="?")
     p.add_argument("--department", type=identifier("department"))
-    p.add_argument("--format", choices=("text", "md"), default="text",
-                   help="md: the evidence as a Markdown report")
+    p.add_argument("--format", choices=("text", "md", "pdf"), default="text",
+                   help="md: the evidence as a Markdown report; pdf: the same as a PDF, "
+                        "written to --output")
+    p.add_argument("--output", metavar="FILE",
+                   help="where to write the PDF (a new file; '-' for standard output into "
+                        "a pipe)")
     p = _cmd(sub, "cleanup", cmd_cleanup, "delete whatever a drill made, in every region, "
              "and check nothing is left (idempotent)")
     p.add_argument("id", type=int)

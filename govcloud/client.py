@@ -252,9 +252,8 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=_clean(params))
 
-    def get_text(self, path: str, media_type: str, **params: Any) -> str:
-        """``GET path`` asking for a text answer of ``media_type`` (a Markdown report);
-        errors as ``request``'s."""
+    def _get_as_media(self, path: str, media_type: str, params: dict[str, Any]
+                      ) -> httpx.Response:
         _checked_path(path)
         try:
             response = self._http.request("GET", path, params=_clean(params),
@@ -264,7 +263,17 @@ class ApiClient:
                                  hint="check the server URL and the network") from None
         if response.status_code >= 400:
             raise error_from(response)
-        return response.text
+        return response
+
+    def get_text(self, path: str, media_type: str, **params: Any) -> str:
+        """``GET path`` asking for a text answer of ``media_type`` (a Markdown report);
+        errors as ``request``'s."""
+        return self._get_as_media(path, media_type, params).text
+
+    def get_bytes(self, path: str, media_type: str, **params: Any) -> bytes:
+        """``GET path`` asking for a binary answer of ``media_type`` (a PDF report); errors as
+        ``request``'s."""
+        return self._get_as_media(path, media_type, params).content
 
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
         return self.request("POST", path, params=_clean(params), json=body)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from govcloud.api.contract import Id, name_query
 from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane
@@ -27,6 +27,7 @@ from govcloud.services.step_machine import Runs
 
 router = APIRouter(tags=["dr"])
 MARKDOWN = "text/markdown"
+PDF = "application/pdf"
 DrillId = Annotated[int, Id]
 
 
@@ -73,10 +74,16 @@ def show(request: Request, caller: Caller, drill_id: DrillId) -> dict[str, Any]:
 
 
 @router.get("/dr/drills/{drill_id}/report", **answers(DrillReport),
-            responses={200: {"content": {MARKDOWN: {"schema": {"type": "string"}}}}},
-            summary="a drill's evidence as a Markdown report (text/markdown when the client "
-                    "accepts it, else JSON holding it)")
+            responses={200: {"content": {MARKDOWN: {"schema": {"type": "string"}},
+                                         PDF: {"schema": {"type": "string",
+                                                          "format": "binary"}}}}},
+            summary="a drill's evidence as a report: text/markdown or application/pdf when "
+                    "the client accepts it, else JSON holding the Markdown")
 def report(request: Request, caller: Caller, drill_id: DrillId) -> Any:
+    if PDF in request.headers.get("accept", ""):
+        return Response(service.pdf(_ctx(request), caller, drill_id), media_type=PDF,
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="drill-{drill_id}.pdf"'})
     text = service.markdown(_ctx(request), caller, drill_id)
     if MARKDOWN in request.headers.get("accept", ""):
         return PlainTextResponse(text, media_type=f"{MARKDOWN}; charset=utf-8")

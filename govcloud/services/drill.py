@@ -30,6 +30,7 @@ from govcloud.domain.drills import (
 )
 from govcloud.domain.rbac import Action
 from govcloud.errors import ConflictError, GovCloudError, NotFound
+from govcloud.reports.pdf import evidence_pdf
 from govcloud.services import drill_run
 from govcloud.services.drill_state import DrillContext, evidence_of
 from govcloud.services.migration_access import Caller
@@ -173,6 +174,13 @@ def show(ctx: DrillContext, caller: Caller, drill_id: int) -> dict[str, Any]:
 def markdown(ctx: DrillContext, caller: Caller, drill_id: int) -> str:
     row = _checked(ctx, caller, drill_id, Action.VIEW_DEPARTMENT)
     return render_markdown(evidence(ctx, row))
+
+
+def pdf(ctx: DrillContext, caller: Caller, drill_id: int) -> bytes:
+    """The drill's report as a PDF: its Markdown report, rendered (the same text, to file)."""
+    row = _checked(ctx, caller, drill_id, Action.VIEW_DEPARTMENT)
+    ev = evidence(ctx, row)
+    return evidence_pdf(render_markdown(ev), f"DR drill {ev.drill_id} — {ev.department}")
 
 
 def listing(ctx: DrillContext, caller: Caller, *, department: str | None = None,

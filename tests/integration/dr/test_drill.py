@@ -9,10 +9,12 @@ posture's last drill and the audit chain's sealed evidence follow. A run cut off
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -125,7 +127,7 @@ def approve(system: System, drill_id: int) -> None:
 
 def test_a_drill_end_to_end(system: System, cli_env: Plane, sandboxes: Callable[[str], Sandbox],
                             capsys: pytest.CaptureFixture[str],
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     plane = system.plane
     box = pool(plane, sandboxes, "drill-e2e")
     before = prod_state(plane)
@@ -208,6 +210,17 @@ def test_a_drill_end_to_end(system: System, cli_env: Plane, sandboxes: Callable[
                                 "Accept": "text/markdown"})
     assert answer.headers["content-type"].startswith("text/markdown") and answer.text == md
     assert plane.admin.get(f"/dr/drills/{drill_id}/report")["markdown"] == md
+    # ... and as a PDF, to file: the same report, rendered (never to a terminal)
+    report = tmp_path / "drill.pdf"
+    code, _, err = cli(capsys, "dr", "drill", "show", str(drill_id), "--format", "pdf",
+                       "--output", str(report))
+    assert code == 0, err
+    assert report.read_bytes().startswith(b"%PDF-")
+    text_of_pdf = subprocess.run(["pdftotext", "-enc", "UTF-8", str(report), "-"],
+                                 capture_output=True, text=True, check=True).stdout
+    assert f"DR drill {drill_id}" in text_of_pdf and "2 of 2 checksums matched" in text_of_pdf
+    code, _, err = cli(capsys, "dr", "drill", "show", str(drill_id), "--format", "pdf")
+    assert code == 2 and "needs --output FILE" in err
     # cleanup is idempotent: nothing to delete, nothing left, twice
     for _ in range(2):
         code, out, err = cli(capsys, "dr", "drill", "cleanup", str(drill_id))
