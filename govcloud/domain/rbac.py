@@ -98,6 +98,7 @@ class Action(StrEnum):
     MIGRATION_RUN = "migration.run"
     MIGRATION_OVERRIDE = "migration.override"
     DRILL_RUN = "drill.run"
+    FAILOVER_RUN = "dr.failover"
 
     @property
     def kind(self) -> Kind:
@@ -122,6 +123,7 @@ _KIND: dict[Action, Kind] = {
     Action.MIGRATION_RUN: Kind.OPERATE,
     Action.MIGRATION_OVERRIDE: Kind.OPERATE,
     Action.DRILL_RUN: Kind.OPERATE,
+    Action.FAILOVER_RUN: Kind.OPERATE,
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,
