@@ -9,7 +9,7 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from govcloud import cli_dr_drill
+from govcloud import cli_dr_drill, cli_dr_failover
 from govcloud.api.models.dr import DrCopy, DrPosture, DrSystem, DrTotals
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
 from govcloud.client import as_json
@@ -85,3 +85,4 @@ def register(commands: Any) -> None:
     p.add_argument("--department", help="only this department")
     p.add_argument("--city", help="only the departments of this city")
     cli_dr_drill.register(sub)
+    cli_dr_failover.register(sub)

@@ -29,6 +29,7 @@ from govcloud.api import (
     routes_core,
     routes_dr,
     routes_dr_drill,
+    routes_dr_failover,
     routes_fleet,
     routes_health,
     routes_inventory,
@@ -59,6 +60,7 @@ ROUTERS = (
     routes_health,     # issue 7
     routes_dr,         # issue 19
     routes_dr_drill,   # issue 19: drills
+    routes_dr_failover,  # issue 19: failover, reprotect, failback
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 
