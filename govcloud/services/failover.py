@@ -273,8 +273,13 @@ def site_plan(ctx: FailoverContext, *, site: str, levels: dict[str, int],
                                 dr_levels=levels, now=ctx.clock(), cache=cache)
     receiving = answer["what_if"]["receiving"]
     posture = dr_posture(ctx.engine, ctx.policy, ctx.sites, ctx.clock())
+    with Session(ctx.engine) as session:  # systems failed over already serve elsewhere
+        elsewhere = {(r.department, r.system) for r in repo.roles(session)
+                     if r.primary_site != site}
     systems = []
     for s in posture.systems:
+        if (s.department, s.system) in elsewhere:
+            continue
         copies = sorted(s.plan.copies if s.plan else (),
                         key=lambda c: _KIND_ORDER.get(str(c.kind.value), 9))
         systems.append(SiteSystem(s.department, s.system, s.level, len(s.members),

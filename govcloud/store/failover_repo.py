@@ -88,6 +88,10 @@ def role(session: Session, department: str, system: str) -> SystemRoleRow | None
     return session.get(SystemRoleRow, (department, system))
 
 
+def roles(session: Session) -> list[SystemRoleRow]:
+    return list(session.exec(select(SystemRoleRow)).all())
+
+
 def set_role(session: Session, department: str, system: str, *, primary: str,
              copy_site: str | None, state: str, failover_id: int | None,
              at: datetime) -> SystemRoleRow:

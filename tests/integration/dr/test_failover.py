@@ -28,6 +28,7 @@ from govcloud.domain.failover import FailoverKind, FailoverStep
 from govcloud.domain.recovery import PointKind, PointRecord, manifest_digest
 from govcloud.domain.sites import default_sites
 from govcloud.domain.steps import StepStatus
+from govcloud.errors import Forbidden
 from govcloud.services import failover_steps
 from govcloud.services.failover_state import FailoverContext
 from govcloud.settings import load_settings
@@ -134,7 +135,7 @@ def test_planned_failover_reprotect_failback(plane: Plane, cli_env: Plane,
     assert code != 0 and "--confirm ledger" in err
     # a department-viewer may not fail over
     _, viewer = plane.principal("department-viewer", department=DEPARTMENT)
-    with pytest.raises(Exception, match="may not|not allowed|forbidden|no department"):
+    with pytest.raises(Forbidden):
         viewer.post("/dr/failovers", {"department": DEPARTMENT, "system": "ledger",
                                       "to": SITE, "confirm": "ledger"})
     code, out, err = cli(capsys, *base, "--confirm", "ledger", "--json")
@@ -289,3 +290,34 @@ def test_unplanned_failover_with_prod_down(plane: Plane, cli_env: Plane,
     assert not (system.prod_box.root / ".govcloud-frozen").exists()
     assert shown["endpoints"] == {"grants-app-1": f"{system.copy_box.address}:"
                                                   f"{system.copy_box.port}"}
+
+
+def test_the_site_plan(plane: Plane, cli_env: Plane, sandboxes: Callable[[str], Sandbox],
+                       capsys: pytest.CaptureFixture[str],
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    protect(plane, sandboxes, "plans")
+    monkeypatch.setenv("GOVCLOUD_TOKEN", plane.admin_token)
+    code, out, err = cli(capsys, "dr", "failover", "--site", "PROD", "--plan", "--json")
+    assert code == 0, out + err
+    plan = json.loads(out)
+    assert plan["site"] == "PROD" and plan["fits"]
+    levels = [w["level"] for w in plan["waves"]]
+    assert levels == sorted(levels, reverse=True)
+    planned = {(s["department"], s["system"]): (w["level"], s["target"])
+               for w in plan["waves"] for s in w["systems"]}
+    assert planned[(DEPARTMENT, "plans")] == (3, SITE)
+    # a system serving from a DR site after a failover is not in production's plan
+    for f in plane.admin.get("/dr/failovers")["failovers"]:
+        role = plane.admin.get(f"/dr/failovers/{f['id']}")["role"]
+        if role is not None and role["primary"] != "PROD":
+            assert (f["department"], f["system"]) not in planned
+    code, out, err = cli(capsys, "dr", "failover", "--site", "PROD", "--plan")
+    assert code == 0 and "wave 1 (DR level" in out and "gd-agri/plans → DR-REMOTE" in out
+    code, _, err = cli(capsys, "dr", "failover", "--site", "DR-LOCAL", "--plan")
+    assert code != 0 and "production site, not 'DR-LOCAL'" in err
+    code, _, err = cli(capsys, "dr", "failover", "--site", "PROD")
+    assert code != 0 and "--plan" in err
+    # the plan reads capacity: a department-viewer may not ask for it
+    _, viewer = plane.principal("department-viewer", department=DEPARTMENT)
+    with pytest.raises(Forbidden):
+        viewer.get("/dr/failover-plan", site="PROD")
