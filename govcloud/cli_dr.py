@@ -1,4 +1,5 @@
-"""Disaster-recovery commands, clients of the control plane's API: ``dr posture``.
+"""Disaster-recovery commands, clients of the control plane's API: ``dr posture``; drills
+(``cli_dr_drill``) and failover, reprotect, failback (``cli_dr_failover``) attach here.
 Registered by ``govcloud.cli``; errors are reported there (an unknown or hidden department or
 city: exit 4 with a hint). docs/dr.md describes the verdicts.
 """
@@ -79,7 +80,8 @@ def cmd_posture(args: argparse.Namespace) -> int:
 
 
 def register(commands: Any) -> None:
-    sub = _group(commands, "dr", "disaster recovery: protection posture (docs/dr.md)")
+    sub = _group(commands, "dr", "disaster recovery: posture, drills, failover and failback "
+                 "(docs/dr.md)")
     p = _cmd(sub, "posture", cmd_posture, "each system's DR verdict, worst first, with its "
              "copies, current RPO and last drill; totals per department, city and province")
     p.add_argument("--department", help="only this department")

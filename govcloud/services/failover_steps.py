@@ -19,9 +19,10 @@ from sqlmodel import Session
 
 from govcloud.cloud import drill as cloud_drill
 from govcloud.cloud import failover as cloud
-from govcloud.cloud.provision import project_connection
+from govcloud.cloud.provision import project_connection, shelve_offloaded
 from govcloud.domain.failover import FailoverKind, FailoverStep, RoleState, data_loss_s
 from govcloud.domain.legacy import Endpoint
+from govcloud.domain.protection import StandbyKind
 from govcloud.errors import PermanentError
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
 from govcloud.services.dr_posture import SystemPosture, dr_posture
@@ -211,10 +212,24 @@ def final_cycle(ctx: FailoverContext, run: Run) -> tuple[str, bool]:
             result.skipped is not None)
 
 
+def _cold_copy(ctx: FailoverContext, run: Run) -> bool:
+    """Is the site a failback leaves the system's cold copy (shelved again, not stopped)?"""
+    if run.kind is not FailoverKind.FAILBACK:
+        return False
+    plan = system_posture(ctx, run.department, run.system).plan
+    return any(c.site == run.source and c.kind is StandbyKind.COLD
+               for c in (plan.copies if plan else ()))
+
+
 def stop_primary(ctx: FailoverContext, run: Run) -> str:
     step = FailoverStep.STOP_PRIMARY
     pconn = _pconn(ctx, run, run.source)
-    for _member, sid in sorted(_servers(ctx, run, run.source).items()):
+    shelve = _cold_copy(ctx, run)
+    for member, sid in sorted(_servers(ctx, run, run.source).items()):
+        if shelve:  # a cold copy again: it holds no compute capacity
+            shelve_offloaded(pconn, run.source, sid, timeout_s=ctx.active_timeout_s)
+            run.say(step, f"{run.source} {member} ({sid}): shelved (a cold copy again)")
+            continue
         for line in cloud.bring_to(pconn, run.source, sid, "SHUTOFF",
                                    timeout_s=ctx.active_timeout_s):
             run.say(step, f"{run.source} {line}")

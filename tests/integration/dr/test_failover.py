@@ -179,7 +179,8 @@ def test_planned_failover_reprotect_failback(plane: Plane, cli_env: Plane,
                                  indent=1)
     assert "failback, DR-REMOTE → PROD" in out and "verify" in out
     assert server(plane, "PROD", system.prod_id).status == "ACTIVE"
-    assert server(plane, SITE, system.copy_id).status == "SHUTOFF"
+    # the cold copy is shelved again: it holds no compute capacity
+    assert server(plane, SITE, system.copy_id).status == "SHELVED_OFFLOADED"
     assert (system.copy_box.root / ".govcloud-frozen").is_file()
     listed = plane.admin.get("/dr/failovers", department=DEPARTMENT)["failovers"]
     back = listed[0]
