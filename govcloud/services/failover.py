@@ -121,6 +121,12 @@ def _begin(ctx: FailoverContext, runs: Runs, caller: Caller, ask: FailoverAsk
     """Resume the system's unfinished failover when it is the same one, else start one."""
     with write_session(ctx.engine) as session:
         open_one = repo.unfinished(session, ask.department, ask.system)
+        if open_one is not None and open_one.target == ask.target and \
+                (open_one.kind, ask.kind) == (FailoverKind.PLANNED.value,
+                                              FailoverKind.UNPLANNED):
+            # production was lost during a planned failover: go on without it
+            open_one.kind = ask.kind.value
+            session.add(open_one)
         if open_one is not None and (open_one.kind, open_one.target) != (ask.kind.value,
                                                                           ask.target):
             raise ConflictError(
@@ -174,7 +180,8 @@ def failover(ctx: FailoverContext, runs: Runs, caller: Caller, *, department: st
     _system(ctx, department, system)
     role = _role(ctx, department, system)
     open_one = repo_unfinished(ctx, department, system)
-    if open_one is not None and (open_one.kind, open_one.target) == (kind.value, site.name):
+    if open_one is not None and open_one.target == site.name and \
+            open_one.kind in (kind.value, FailoverKind.PLANNED.value):
         source = open_one.source  # resumed: the endpoint may have moved already
     else:
         source = role.primary_site if role is not None else production(ctx.sites).name

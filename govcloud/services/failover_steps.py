@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
-
 from govcloud.cloud import drill as cloud_drill
 from govcloud.cloud import failover as cloud
 from govcloud.cloud.provision import project_connection, shelve_offloaded
@@ -26,6 +24,7 @@ from govcloud.domain.protection import StandbyKind
 from govcloud.errors import PermanentError
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
 from govcloud.services.dr_posture import SystemPosture, dr_posture
+from govcloud.services.drill_steps import _conn, _project  # the site's admin and project
 from govcloud.services.failover_state import FailoverContext, read, state_of, update_state
 from govcloud.services.migration import known_hosts
 from govcloud.services.migration_commands import ansible_ssh_args
@@ -33,7 +32,6 @@ from govcloud.services.migration_targets import endpoint_of
 from govcloud.ssh.hosts import scan
 from govcloud.store import failover_repo as repo
 from govcloud.store import protection_repo
-from govcloud.store import provisioning as provision_store
 from govcloud.store.audit import write_session
 from govcloud.store.inventory import aware
 
@@ -57,22 +55,6 @@ class Run:
 
     def output(self, step: FailoverStep) -> str:
         return "\n".join(self.notes.get(step, []))
-
-
-def _conn(ctx: FailoverContext, site: str) -> Any:
-    conns = ctx.connections()
-    if site not in conns:
-        raise PermanentError(f"no connection to site {site}", hint="check clouds.yaml")
-    return conns[site]
-
-
-def _project(ctx: FailoverContext, department: str, site: str) -> str:
-    with Session(ctx.engine) as session:
-        project = provision_store.project_of(session, department, site)
-    if project is None:
-        raise PermanentError(f"{site}: department {department} has no project",
-                             hint="apply the tenancy plan (`govcloud tenants apply`)")
-    return project
 
 
 def _pconn(ctx: FailoverContext, run: Run, site: str) -> Any:

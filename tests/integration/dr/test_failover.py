@@ -272,12 +272,20 @@ def test_unplanned_failover_with_prod_down(plane: Plane, cli_env: Plane,
     monkeypatch.setenv("GOVCLOUD_TOKEN", plane.admin_token)
     down = httpx.post(f"{plane.sim.base_url}/_sim/regions/PROD/down", timeout=10)
     assert down.status_code == 200
+    argv = ("dr", "failover", "grants", "--department", DEPARTMENT, "--to", SITE,
+            "--confirm", "grants", "--json")
     try:
         # a planned failover needs production: it fails at the freeze, saying why
-        code, out, err = cli(capsys, "dr", "failover", "grants", "--department", DEPARTMENT,
-                             "--to", SITE, "--confirm", "grants", "--unplanned", "--json")
+        code, out, err = cli(capsys, *argv)
+        assert code == 1, out + err
+        failed = json.loads(out)
+        assert failed["state"] == "failed" and failed["steps"][0]["status"] == "failed"
+        assert "PROD" in failed["steps"][0]["output"]
+        # production is lost: the same failover goes on as unplanned
+        code, out, err = cli(capsys, *argv, "--unplanned")
         assert code == 0, out + err
         shown = json.loads(out)
+        assert (shown["id"], shown["kind"]) == (failed["id"], "unplanned")
     finally:
         httpx.post(f"{plane.sim.base_url}/_sim/regions/PROD/up", timeout=10)
     assert shown["state"] == "done", json.dumps(shown["steps"], indent=1)
