@@ -47,14 +47,14 @@ def _print(f: Failover) -> None:
     for s in f.steps:
         echo(_step_line(s))
     for member, where in sorted(f.endpoints.items()):
-        echo(f"  endpoint {printable(member)} → {f.target} {printable(where)}")
+        echo(f"  endpoint {printable(member)} → {printable(f.target)} {printable(where)}")
     if f.kind == "unplanned" and f.state == "done":
         echo(f"data-loss window: {_seconds(f.data_loss_s)} (the recovery point of "
              f"{printable(f.point_at or '-')}, at the moment of the loss)")
     if f.role is not None:
         r = f.role
-        echo(f"{printable(r.system)} serves from {r.primary} ({r.state}); copy: "
-             f"{r.copy_site or 'none — reprotect it: `govcloud dr reprotect`'}")
+        echo(f"{printable(r.system)} serves from {printable(r.primary)} ({printable(r.state)}); "
+             f"copy: {printable(r.copy_site or 'none — reprotect it: `govcloud dr reprotect`')}")
 
 
 def _wait(api: ApiClient, failover_id: int, timeout_s: float, *, progress: bool) -> Failover:
@@ -72,18 +72,21 @@ def _wait(api: ApiClient, failover_id: int, timeout_s: float, *, progress: bool)
         time.sleep(0.5)
 
 
+def _way(started: FailoverStarted) -> str:
+    return f"{started.kind}, {started.source} → {started.target}"
+
+
 def _follow(args: argparse.Namespace, api: ApiClient, started: FailoverStarted) -> int:
     if args.no_wait:
         if args.json:
             _print_json(as_json(started))
         else:
-            echo(f"failover {started.failover} ({started.kind}, {started.source} → "
-                 f"{started.target}) running; follow it: `govcloud dr failovers "
-                 f"{started.failover}`")
+            echo(f"failover {started.failover} ({printable(_way(started))}) running; follow "
+                 f"it: `govcloud dr failovers {started.failover}`")
         return 0
     if not args.json:
-        echo(f"failover {started.failover}: {started.kind}, {started.source} → "
-             f"{started.target}" + (" (resumed)" if started.resumed else ""))
+        echo(f"failover {started.failover}: {printable(_way(started))}"
+             + (" (resumed)" if started.resumed else ""))
     f = _wait(api, started.failover, args.timeout, progress=not args.json)
     f = api.get_as(Failover, api_path("dr", "failovers", started.failover))
     if args.json:
@@ -96,7 +99,8 @@ def _follow(args: argparse.Namespace, api: ApiClient, started: FailoverStarted) 
 def _print_plan(plan: SitePlan) -> None:
     for w in plan.waves:
         echo(f"wave {w.wave} (DR level {w.level}): " + ", ".join(
-            f"{printable(s.department)}/{printable(s.system)} → {s.target}" for s in w.systems))
+            f"{printable(s.department)}/{printable(s.system)} → {printable(s.target or '-')}"
+            for s in w.systems))
     for s in plan.not_protected:
         echo(f"not protected: {printable(s.department)}/{printable(s.system)} "
              f"(DR level {s.level}): no copy to fail over to")
@@ -156,8 +160,9 @@ def cmd_reprotect(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(as_json(role))
     else:
-        echo(f"{printable(role.system)} serves from {role.primary}; {role.copy_site} is its "
-             f"copy now ({role.state}); fail it back: `govcloud dr failback`")
+        echo(f"{printable(role.system)} serves from {printable(role.primary)}; "
+             f"{printable(role.copy_site or '-')} is its copy now ({printable(role.state)}); "
+             "fail it back: `govcloud dr failback`")
     return 0
 
 

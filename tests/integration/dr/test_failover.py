@@ -299,6 +299,13 @@ def test_unplanned_failover_with_prod_down(plane: Plane, cli_env: Plane,
     assert not (system.prod_box.root / ".govcloud-frozen").exists()
     assert shown["endpoints"] == {"grants-app-1": f"{system.copy_box.address}:"
                                                   f"{system.copy_box.port}"}
+    # the audit chain holds the outcome: the achieved RTO and the data-loss window
+    with Session(plane.engine) as session:
+        done = [json.loads(e.after_json or "{}") for e in session.exec(
+            select(AuditEntryRow).where(AuditEntryRow.action == "dr.failover.done")).all()]
+    mine = next(d for d in done if d["failover"] == shown["id"])
+    assert (mine["kind"], mine["data_loss_s"], mine["rto_s"]) == (
+        "unplanned", shown["data_loss_s"], shown["rto_s"])
 
 
 def test_the_site_plan(plane: Plane, cli_env: Plane, sandboxes: Callable[[str], Sandbox],
