@@ -14,6 +14,7 @@ from govcloud.api.models.dr_failover import (
     FailoverList,
     FailoverStarted,
     SitePlan,
+    SiteRunStarted,
     SystemRole,
 )
 from govcloud.cli_control import _client, _cmd, _print_json, _table, echo, identifier
@@ -111,11 +112,65 @@ def _print_plan(plan: SitePlan) -> None:
         echo(f"no protected system to fail over from {plan.site}")
 
 
+def _touched(f: Failover, started: SiteRunStarted) -> bool:
+    """Did the site run start or resume this failover?"""
+    return f.id > started.after or any((s.finished_at or "") >= started.at for s in f.steps)
+
+
+def _site_wait(api: ApiClient, started: SiteRunStarted, timeout_s: float, *,
+               progress: bool) -> list[Failover]:
+    """Follow the site's failovers until each planned system's is done, or one failed and
+    none runs; their newest failovers."""
+    wanted = [(s.department, s.system) for w in started.waves for s in w.systems]
+    deadline, seen = time.monotonic() + timeout_s, set()
+    while True:
+        listed = api.get_as(FailoverList, "/dr/failovers", limit=500).failovers
+        newest = {}
+        for f in reversed(listed):  # oldest first: the newest of each system stays
+            if _touched(f, started):
+                newest[(f.department, f.system)] = f
+        for key, f in sorted(newest.items()):
+            if progress and not f.running and f.state in ENDED and (key, f.state) not in seen:
+                seen.add((key, f.state))
+                echo(f"  {printable(f.department)}/{printable(f.system)} → "
+                     f"{printable(f.target)}: {f.state}, RTO {_seconds(f.rto_s)}")
+        ended = [newest[k] for k in wanted if k in newest and not newest[k].running
+                 and newest[k].state in ENDED]
+        bad = any(f.state != "done" for f in ended)
+        running = any(f.running for f in newest.values())
+        if len(ended) == len(wanted) or (bad and not running) or \
+                time.monotonic() > deadline:
+            return [newest[k] for k in wanted if k in newest]
+        time.sleep(0.5)
+
+
+def _site_run(args: argparse.Namespace) -> int:
+    body = {"site": args.site, "unplanned": args.unplanned, "confirm": args.confirm}
+    with _client(args) as api:
+        started = api.post_as(SiteRunStarted, "/dr/failover-site", body)
+        if not args.json:
+            _print_plan(started)
+        if args.no_wait:
+            if args.json:
+                _print_json(as_json(started))
+            return 0
+        ended = _site_wait(api, started, args.timeout, progress=not args.json)
+    planned = sum(len(w.systems) for w in started.waves)
+    ok = len(ended) == planned and all(f.state == "done" for f in ended)
+    if args.json:
+        _print_json({"site": started.site, "done": ok,
+                     "failovers": [as_json(f) for f in ended]})
+    else:
+        echo(f"{started.site}: {sum(f.state == 'done' for f in ended)} of {planned} "
+             "systems failed over" + ("" if ok else "; the run stopped at a failed wave: "
+                                      "run it again to resume"))
+    return 0 if ok else 1
+
+
 def cmd_failover(args: argparse.Namespace) -> int:
     if args.site is not None:
         if not args.plan:
-            raise InvalidInput("a whole site is only planned today",
-                               hint=f"`govcloud dr failover --site {args.site} --plan`")
+            return _site_run(args)
         with _client(args) as api:
             plan = api.get_as(SitePlan, "/dr/failover-plan", site=args.site)
         if args.json:
@@ -188,8 +243,10 @@ def register(dr: Any) -> None:
     p.add_argument("--to", type=identifier("site"), help="the DR site to fail over to")
     p.add_argument("--unplanned", action="store_true",
                    help="the primary site is lost: promote the latest recovery point")
-    p.add_argument("--confirm", metavar="SYSTEM", help="the system named again")
-    p.add_argument("--site", type=identifier("site"), help="a whole site (with --plan)")
+    p.add_argument("--confirm", metavar="SYSTEM",
+                   help="the system (with --site: the site) named again")
+    p.add_argument("--site", type=identifier("site"),
+                   help="a whole site, in waves by DR level")
     p.add_argument("--plan", action="store_true", help="only plan the site's failover")
     _running(p)
     p = _cmd(dr, "failovers", cmd_failovers, "one failover with its steps, or every one")

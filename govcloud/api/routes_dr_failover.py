@@ -17,13 +17,15 @@ from govcloud.api.models.dr_failover import (
     FailoverList,
     FailoverStarted,
     SitePlan,
+    SiteRunBody,
+    SiteRunStarted,
     SystemBody,
     SystemRole,
 )
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import failover as service
-from govcloud.services import inventory
+from govcloud.services import failover_site, inventory
 from govcloud.services.failover_state import FailoverContext
 from govcloud.services.migration_access import Caller as CallerType
 from govcloud.services.step_machine import Runs
@@ -103,3 +105,13 @@ def site_plan(request: Request,
     return service.site_plan(_ctx(request), site=site,
                              levels=inventory.dr_levels_of(plane.catalogue_cache),
                              cache=plane.snapshot)
+
+
+@router.post("/dr/failover-site", **answers(SiteRunStarted), status_code=202,
+             summary="fail a whole site over in waves by DR level, in the background")
+def site_run(request: Request, caller: Caller, body: SiteRunBody) -> dict[str, Any]:
+    plane = get_plane(request)
+    return failover_site.run_site(_ctx(request), _runs(request), caller, site=body.site,
+                                  unplanned=body.unplanned, confirm=body.confirm,
+                                  levels=inventory.dr_levels_of(plane.catalogue_cache),
+                                  cache=plane.snapshot)

@@ -89,11 +89,13 @@ class FailoverAsk:
                                hint="fail over to another site holding its copy")
 
 
-def check_confirm(system: str, confirm: str | None) -> None:
-    """A failover stops a service: the caller names the system again (``--confirm SYSTEM``)."""
-    if confirm != system:
-        raise InvalidInput(f"a failover of {system} stops its service; confirm it by naming "
-                           "the system", hint=f"add `--confirm {system}`")
+def check_confirm(name: str, confirm: str | None, *, what: str = "system") -> None:
+    """A failover stops a service: the caller names the system (or the site) again
+    (``--confirm NAME``)."""
+    if confirm != name:
+        stops = "its service" if what == "system" else "every service there"
+        raise InvalidInput(f"a failover of {name} stops {stops}; confirm it by naming the "
+                           f"{what}", hint=f"add `--confirm {name}`")
 
 
 def production(sites: Sequence[Site]) -> Site:

@@ -63,10 +63,12 @@ def _record_step(ctx: FailoverContext, failover_id: int, step: FailoverStep,
 
 
 def audit(ctx: FailoverContext, actor: str, action: str, department: str,
-          after: dict[str, Any]) -> None:
+          after: dict[str, Any], *, target: str | None = None) -> None:
+    """An audit entry on the department (or on ``target``, e.g. ``site:PROD``)."""
     with write_session(ctx.engine) as session:
         AuditLog(session=session, clock=ctx.clock).append(
-            actor=actor, action=action, target=f"department:{department}", after=after)
+            actor=actor, action=action, target=target or f"department:{department}",
+            after=after)
         session.commit()
 
 

@@ -99,3 +99,17 @@ class SystemBody(BaseModel):
     department: Name
     system: Name
     confirm: Name | None = None
+
+
+class SiteRunStarted(SitePlan):
+    after: int  # the failovers this run starts have greater ids
+    at: Time  # when it started: the steps it runs of a resumed failover end after it
+    unplanned: bool
+
+
+class SiteRunBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site: Name
+    unplanned: bool = False
+    confirm: Name | None = None  # the site named again

@@ -331,8 +331,8 @@ def test_the_site_plan(plane: Plane, cli_env: Plane, sandboxes: Callable[[str], 
     assert code == 0 and "wave 1 (DR level" in out and "gd-agri/plans → DR-REMOTE" in out
     code, _, err = cli(capsys, "dr", "failover", "--site", "DR-LOCAL", "--plan")
     assert code != 0 and "production site, not 'DR-LOCAL'" in err
-    code, _, err = cli(capsys, "dr", "failover", "--site", "PROD")
-    assert code != 0 and "--plan" in err
+    code, _, err = cli(capsys, "dr", "failover", "--site", "PROD")  # runs it: confirm first
+    assert code != 0 and "--confirm PROD" in err and "every service there" in err
     # the plan reads capacity: a department-viewer may not ask for it
     _, viewer = plane.principal("department-viewer", department=DEPARTMENT)
     with pytest.raises(Forbidden):
