@@ -337,3 +337,27 @@ def test_the_site_plan(plane: Plane, cli_env: Plane, sandboxes: Callable[[str], 
     _, viewer = plane.principal("department-viewer", department=DEPARTMENT)
     with pytest.raises(Forbidden):
         viewer.get("/dr/failover-plan", site="PROD")
+
+
+def test_refusals_say_why(plane: Plane) -> None:
+    def refused(path: str, body: dict[str, Any]) -> tuple[int, str]:
+        answer = httpx.post(f"{plane.url}/api/v1{path}", json=body, timeout=10,
+                            headers={"Authorization": f"Bearer {plane.admin_token}"})
+        return answer.status_code, answer.text
+
+    base = {"department": DEPARTMENT, "system": "nope", "confirm": "nope"}
+    status, text = refused("/dr/failovers", {**base, "to": "PROD"})
+    assert status == 422 and "a failover goes to a DR site, not 'PROD'" in text
+    status, text = refused("/dr/failovers", {**base, "to": SITE})
+    assert status == 404 and "no system 'nope' in gd-agri" in text
+    status, text = refused("/dr/failovers", {**base, "to": SITE, "confirm": "other"})
+    assert status == 422 and "--confirm nope" in text
+    status, text = refused("/dr/reprotect", base)
+    assert status == 409 and "nope is not failed over" in text
+    status, text = refused("/dr/failback", base)
+    assert status == 409 and "nope is not reprotected" in text
+    status, text = refused("/dr/failovers", {**base, "to": SITE, "extra": 1})
+    assert status == 422
+    answer = httpx.get(f"{plane.url}/api/v1/dr/failovers/999999", timeout=10,
+                       headers={"Authorization": f"Bearer {plane.admin_token}"})
+    assert answer.status_code == 404 and "no failover 999999" in answer.text
