@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,9 +29,9 @@ from govcloud.domain.failover import FailoverKind, FailoverStep
 from govcloud.domain.recovery import PointKind, PointRecord, manifest_digest
 from govcloud.domain.sites import default_sites
 from govcloud.domain.steps import StepStatus
-from govcloud.errors import Forbidden
-from govcloud.services import failover_steps
-from govcloud.services.failover_state import FailoverContext
+from govcloud.errors import Forbidden, TemporaryError
+from govcloud.services import failover_run, failover_steps
+from govcloud.services.failover_state import CycleResult, FailoverContext
 from govcloud.settings import load_settings
 from govcloud.store import failover_repo, protection_repo
 from govcloud.store.audit import write_session
@@ -361,3 +362,49 @@ def test_refusals_say_why(plane: Plane) -> None:
     answer = httpx.get(f"{plane.url}/api/v1/dr/failovers/999999", timeout=10,
                        headers={"Authorization": f"Bearer {plane.admin_token}"})
     assert answer.status_code == 404 and "no failover 999999" in answer.text
+
+
+class Cycle:
+    """A protection worker's final cycle: fails while ``broken``, records what it was asked."""
+
+    def __init__(self) -> None:
+        self.broken = True
+        self.asked: list[tuple[str, str, str, tuple[str, ...]]] = []
+
+    def __call__(self, department: str, system: str, site: str,
+                 server_ids: Sequence[str]) -> CycleResult:
+        self.asked.append((department, system, site, tuple(server_ids)))
+        if self.broken:
+            raise TemporaryError(f"{site}: the sync of {system} was cut off")
+        return CycleResult(output=f"{system}: 2 files copied to {site}")
+
+
+def test_a_failed_final_cycle_stops_before_production_is_stopped(
+        plane: Plane, ctx: FailoverContext, sandboxes: Callable[[str], Sandbox]) -> None:
+    system = protect(plane, sandboxes, "cycles")
+    cycle = Cycle()
+    ctx.final_cycle = cycle
+    with write_session(ctx.engine) as session:
+        fid = failover_repo.add(session, FailoverRow(
+            department=DEPARTMENT, system="cycles", kind="planned", source="PROD", target=SITE,
+            state="running", requester="admin", created_at=ctx.clock()))
+        session.commit()
+    cancel = threading.Event()
+    assert failover_run.run_failover(ctx, fid, actor="admin", cancel=cancel) == "failed"
+    assert cycle.asked == [(DEPARTMENT, "cycles", SITE, (system.copy_id,))]
+    with Session(ctx.engine) as session:
+        steps = {r.step: r for r in failover_repo.steps(session, fid)}
+    assert steps["final_cycle"].status == "failed"
+    assert "the sync of cycles was cut off" in (steps["final_cycle"].output or "")
+    assert "stop_primary" not in steps  # production keeps serving: nothing was stopped
+    assert server(plane, "PROD", system.prod_id).status == "ACTIVE"
+    # the worker works again: the same failover resumes at the final cycle
+    cycle.broken = False
+    assert failover_run.run_failover(ctx, fid, actor="admin", cancel=cancel) == "done"
+    with Session(ctx.engine) as session:
+        steps = {r.step: r for r in failover_repo.steps(session, fid)}
+    assert steps["freeze"].status == "succeeded" and len(cycle.asked) == 2
+    assert (steps["final_cycle"].status, steps["final_cycle"].output) == (
+        "succeeded", "cycles: 2 files copied to DR-REMOTE")
+    assert server(plane, "PROD", system.prod_id).status == "SHUTOFF"
+    assert server(plane, SITE, system.copy_id).status == "ACTIVE"
