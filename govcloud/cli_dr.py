@@ -1,5 +1,6 @@
-"""Disaster-recovery commands, clients of the control plane's API: ``dr posture`` (and
-``dr protect``, in ``cli_dr_protect``).
+"""Disaster-recovery commands, clients of the control plane's API: ``dr posture``; protection
+(``cli_dr_protect``), drills (``cli_dr_drill``) and failover, reprotect, failback
+(``cli_dr_failover``) attach here.
 Registered by ``govcloud.cli``; errors are reported there (an unknown or hidden department or
 city: exit 4 with a hint). docs/dr.md describes the verdicts.
 """
@@ -10,7 +11,7 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from govcloud import cli_dr_drill
+from govcloud import cli_dr_drill, cli_dr_failover
 from govcloud.api.models.dr import DrCopy, DrPosture, DrSystem, DrTotals
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo
 from govcloud.cli_dr_protect import register_protect
@@ -81,10 +82,12 @@ def cmd_posture(args: argparse.Namespace) -> int:
 
 
 def register(commands: Any) -> None:
-    sub = _group(commands, "dr", "disaster recovery: protection posture (docs/dr.md)")
+    sub = _group(commands, "dr", "disaster recovery: posture, drills, failover and failback "
+                 "(docs/dr.md)")
     p = _cmd(sub, "posture", cmd_posture, "each system's DR verdict, worst first, with its "
              "copies, current RPO and last drill; totals per department, city and province")
     p.add_argument("--department", help="only this department")
     p.add_argument("--city", help="only the departments of this city")
     register_protect(sub)
     cli_dr_drill.register(sub)
+    cli_dr_failover.register(sub)

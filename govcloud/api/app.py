@@ -29,6 +29,7 @@ from govcloud.api import (
     routes_core,
     routes_dr,
     routes_dr_drill,
+    routes_dr_failover,
     routes_dr_protect,
     routes_fleet,
     routes_health,
@@ -61,6 +62,7 @@ ROUTERS = (
     routes_health,     # issue 7
     routes_dr,         # issue 19
     routes_dr_drill,   # issue 19: drills
+    routes_dr_failover,  # issue 19: failover, reprotect, failback
     routes_dr_protect, # issue 19: protection cycles on demand
     routes_reports,    # issue 20
 )

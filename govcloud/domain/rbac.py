@@ -102,6 +102,7 @@ class Action(StrEnum):
     PRICES_VIEW = "prices.view"
     PRICES_PROPOSE = "prices.propose"
     PRICES_APPROVE = "prices.approve"
+    FAILOVER_RUN = "dr.failover"
 
     @property
     def kind(self) -> Kind:
@@ -130,6 +131,7 @@ _KIND: dict[Action, Kind] = {
     Action.PRICES_VIEW: Kind.READ,
     Action.PRICES_PROPOSE: Kind.REQUEST,  # the operator proposes prices, the bureau decides
     Action.PRICES_APPROVE: Kind.DECIDE,
+    Action.FAILOVER_RUN: Kind.OPERATE,
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,

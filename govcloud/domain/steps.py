@@ -19,15 +19,19 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"   # timed out, cancelled or the control plane died mid-step
     ROLLED_BACK = "rolled_back"
+    SKIPPED = "skipped"           # not needed by this run (its output says why); counts as done
+
+
+DONE = frozenset({StepStatus.SUCCEEDED, StepStatus.SKIPPED})
 
 
 S = TypeVar("S")
 
 
 def first_unfinished(order: Sequence[S], statuses: Mapping[S, StepStatus]) -> S | None:
-    """The first step of ``order`` that has not succeeded (where a run resumes); None when
-    all are done."""
+    """The first step of ``order`` that has not succeeded nor been skipped (where a run
+    resumes); None when all are done."""
     for step in order:
-        if statuses.get(step) is not StepStatus.SUCCEEDED:
+        if statuses.get(step) not in DONE:
             return step
     return None

@@ -112,6 +112,9 @@ class Plane:
     # the DR drills this process runs (the same step machine's runs)
     drill_runs: Runs = field(default_factory=lambda: Runs(
         "follow it with `govcloud dr drill show ID`"))
+    # the DR failovers this process runs
+    failover_runs: Runs = field(default_factory=lambda: Runs(
+        "follow it with `govcloud dr failovers ID`"))
     # the background workers, set when ``govcloud.workers`` starts them
     sync_worker: Any = None
     provision_worker: Any = None

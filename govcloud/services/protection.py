@@ -29,8 +29,9 @@ from govcloud.domain.protection_schedule import (
 )
 from govcloud.domain.rbac import Principal
 from govcloud.domain.recovery import PointRecord, PointStatus
-from govcloud.errors import NotFound
+from govcloud.errors import NotFound, PermanentError
 from govcloud.services.dr_posture import CopyServer, system_copies
+from govcloud.services.failover_state import CycleResult as FinalCycleResult
 from govcloud.services.migration import audit_event
 from govcloud.services.protection_cycle import CycleDeps, Progress, run_cycle
 from govcloud.store import protection_repo as repo
@@ -246,3 +247,31 @@ def _history(states: dict[tuple[str, str], Any], c: CopyServer) -> CycleHistory:
 
 def _thread(work: Callable[[], None]) -> None:
     threading.Thread(target=work, name="dr-protect", daemon=True).start()
+
+
+class ProtectorFinalCycle:
+    """A planned failover's final protection cycle (``services.failover_state.FinalCycle``):
+    one cycle of each of the system's copy servers in the target site, now; a cycle that does
+    not end ``ok`` stops the failover before production is stopped."""
+
+    def __init__(self, protector: Protector) -> None:
+        self.protector = protector
+
+    def __call__(self, department: str, system: str, site: str,
+                 server_ids: Sequence[str]) -> FinalCycleResult:
+        wanted = set(server_ids)
+        copies = [c for c in self.protector.copies(departments=[department], system=system)
+                  if c.site == site and c.server_id in wanted]
+        if not copies:
+            return FinalCycleResult(skipped=f"no copy server of {system} in {site} to protect")
+        results = self.protector.protect(copies)
+        bad = [r for r in results if r.point is None or r.point.status is not PointStatus.OK]
+        if bad:
+            why = "; ".join(f"{r.copy.name}: " + (r.skipped or (r.point.error if r.point
+                                                             else None) or "not ok")
+                            for r in bad)
+            raise PermanentError(f"the final protection cycle failed: {why}"[:2000],
+                                 hint="the production servers still run; look at the copy, "
+                                      "then run the failover again (or --unplanned)")
+        return FinalCycleResult(output="final protection cycle: " + ", ".join(
+            f"{r.copy.name} point #{r.point.id}" for r in results if r.point is not None))

@@ -263,6 +263,7 @@ class FlavorRow(SQLModel, table=True):
 # import ``utcnow`` from here, so they are imported last.
 from govcloud.store import (  # noqa: E402
     tables_drill,  # issue 19, revision 0014_drills
+    tables_failover,  # issue 19, revision 0016_failover
     tables_health,  # issue 7, revision 0005_health
     tables_metering,  # issue 20, revision 0015_metering
     tables_migration,  # issue 6, revision 0006_migration
@@ -271,4 +272,4 @@ from govcloud.store import (  # noqa: E402
 )
 
 TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection,
-                 tables_drill, tables_metering)
+                 tables_drill, tables_metering, tables_failover)

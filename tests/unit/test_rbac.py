@@ -66,6 +66,7 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.MIGRATION_OVERRIDE: (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.DRILL_RUN:          (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.DR_PROTECT:         (ALL, NONE, ALL, CITY, NONE, NONE),
+    Action.FAILOVER_RUN:       (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.REQUEST_SUBMIT:     (ALL, NONE, ALL, CITY, NONE, ALL),
     Action.REQUEST_CANCEL:     (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.REQUEST_APPROVE:    (ALL, NONE, NONE, NONE, NONE, NONE),

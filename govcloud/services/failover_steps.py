@@ -1,0 +1,303 @@
+"""The steps of a DR failover (``services.failover_run`` runs them in order): each reads
+what the earlier ones stored in the failover's state, acts in the clouds (``cloud.failover``,
+the playbooks in ``playbooks/dr``), stores what it saw or did and returns its output. A step
+that cannot do its part raises a govcloud error (the step is then recorded as failed)."""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import sys
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from govcloud.cloud import drill as cloud_drill
+from govcloud.cloud import failover as cloud
+from govcloud.cloud.provision import project_connection, shelve_offloaded
+from govcloud.domain.failover import FailoverKind, FailoverStep, RoleState, data_loss_s
+from govcloud.domain.legacy import Endpoint
+from govcloud.domain.protection import StandbyKind
+from govcloud.errors import PermanentError
+from govcloud.runner.playbook import PlaybookEvent, run_playbook
+from govcloud.services.dr_posture import SystemPosture, dr_posture
+from govcloud.services.drill_steps import _conn, _project  # the site's admin and project
+from govcloud.services.failover_state import FailoverContext, read, state_of, update_state
+from govcloud.services.migration import known_hosts
+from govcloud.services.migration_commands import ansible_ssh_args, endpoint_of
+from govcloud.ssh.hosts import scan
+from govcloud.store import failover_repo as repo
+from govcloud.store import protection_repo
+from govcloud.store.audit import write_session
+from govcloud.store.inventory import aware
+
+
+@dataclass
+class Run:
+    """The failover a run works on, and the connections it made (per site)."""
+
+    id: int
+    department: str
+    system: str
+    kind: FailoverKind
+    source: str
+    target: str
+    started_at: datetime
+    pconns: dict[str, Any] = field(default_factory=dict)
+    notes: dict[FailoverStep, list[str]] = field(default_factory=dict)
+
+    def say(self, step: FailoverStep, line: str) -> None:
+        self.notes.setdefault(step, []).append(line)
+
+    def output(self, step: FailoverStep) -> str:
+        return "\n".join(self.notes.get(step, []))
+
+
+def _pconn(ctx: FailoverContext, run: Run, site: str) -> Any:
+    if site not in run.pconns:
+        run.pconns[site] = project_connection(_conn(ctx, site), site,
+                                              _project(ctx, run.department, site))
+    return run.pconns[site]
+
+
+def system_posture(ctx: FailoverContext, department: str, system: str) -> SystemPosture:
+    """The system as the posture sees it: members, plan, latest points of its copies."""
+    posture = dr_posture(ctx.engine, ctx.policy, ctx.sites, ctx.clock(),
+                         departments=[department])
+    found = next((s for s in posture.systems if s.system == system), None)
+    if found is None:
+        raise PermanentError(f"there is no protected system {system} in {department}",
+                             hint="systems come from provisioning requests "
+                                  "(`govcloud dr posture --department D`)")
+    return found
+
+
+def _members(ctx: FailoverContext, run: Run) -> list[str]:
+    state = state_of(read(ctx, run.id)[0])
+    if "members" not in state:
+        row = system_posture(ctx, run.department, run.system)
+        state = update_state(ctx, run.id, members=sorted(m.name for m in row.members))
+    return list(state["members"])
+
+
+def _servers(ctx: FailoverContext, run: Run, site: str) -> dict[str, str]:
+    """The system's servers in ``site``: member name → server id; every member must have one."""
+    members = _members(ctx, run)
+    found = {s.name: s.id for s in cloud_drill.prod_servers(
+        _conn(ctx, site), site, _project(ctx, run.department, site), members)}
+    missing = [m for m in members if m not in found]
+    if missing:
+        raise PermanentError(f"{site}: no server for {', '.join(missing[:5])}",
+                             hint=f"{run.system} has no complete copy in {site}")
+    return found
+
+
+# --- playbooks ------------------------------------------------------------------------------------
+
+def _trusted(ctx: FailoverContext, ep: Endpoint) -> str:
+    """The host key: the one recorded, else trusted on first sight."""
+    known = known_hosts(ctx.settings)
+    recorded = known.recorded(ep)
+    if recorded:
+        return recorded[0].fingerprint
+    key = scan(ep, timeout=ctx.settings.ssh_timeout_s)
+    known.record(key)
+    return key.fingerprint
+
+
+def _host(ctx: FailoverContext, ep: Endpoint, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"ansible_host": ep.address, "ansible_port": ep.port,
+                           "ansible_user": ep.user, "ansible_ssh_use_tty": False, **extra}
+    if ctx.settings.ssh_key:
+        out["ansible_ssh_private_key_file"] = str(ctx.settings.ssh_key)
+    return out
+
+
+def _playbook(ctx: FailoverContext, run: Run, name: str, hosts: Mapping[str, dict[str, Any]]
+              ) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``name`` over ``hosts``: (status, per-host failure, per-host checksums written)."""
+    ident = f"{name}-{uuid.uuid4().hex[:8]}"
+    base = ctx.settings.migrate_path() / "failovers" / str(run.id) / ident
+    out_dir = base / "sums"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed: dict[str, str] = {}
+
+    def on_event(ev: PlaybookEvent) -> None:
+        if ev.kind in ("failed", "unreachable") and ev.host:
+            failed[ev.host] = f"{ev.task}: {ev.message or ev.kind}"
+
+    env = {"ANSIBLE_SSH_ARGS": ansible_ssh_args(known_hosts(ctx.settings).path),
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.gettempdir() + "/govcloud-cp",
+           "ANSIBLE_PIPELINING": "True", "ANSIBLE_INVENTORY_ENABLED": "yaml",
+           "ANSIBLE_LOCAL_TEMP": str(base / "tmp")}
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"all": {"hosts": {"localhost": local},
+                         "children": {"failover": {"hosts": dict(hosts)}}}}
+    result = run_playbook(ctx.playbooks / f"{name}.yml", private_data_dir=base,
+                          inventory=inventory, envvars=env, ident=ident,
+                          extravars={"gc_out": str(out_dir)},
+                          timeout_s=ctx.settings.step_timeout_s, on_event=on_event,
+                          idle_timeout_s=ctx.settings.step_idle_timeout_s)
+    sums = {}
+    for host in hosts:
+        with contextlib.suppress(OSError):
+            sums[host] = (out_dir / f"{host}.sums").read_text(errors="replace")
+    return result.status, failed, sums
+
+
+def _endpoints(ctx: FailoverContext, run: Run, site: str, step: FailoverStep
+               ) -> dict[str, Endpoint]:
+    pconn = _pconn(ctx, run, site)
+    out = {}
+    for member, sid in sorted(_servers(ctx, run, site).items()):
+        ep = endpoint_of(pconn.compute.get_server(sid), "root")
+        run.say(step, f"{site} {member}: {ep.known_hosts_name} key {_trusted(ctx, ep)}")
+        out[member] = ep
+    return out
+
+
+def _ran(run: Run, step: FailoverStep, status: str, failed: Mapping[str, str]) -> None:
+    run.say(step, f"playbook {status}")
+    for host, why in sorted(failed.items()):
+        run.say(step, f"{host}: {why}")
+    if status != "successful" or failed:
+        raise PermanentError(f"{step.value} failed on {', '.join(sorted(failed)) or 'a host'}")
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+def freeze(ctx: FailoverContext, run: Run) -> str:
+    step = FailoverStep.FREEZE
+    hosts = {}
+    for member, ep in _endpoints(ctx, run, run.source, step).items():
+        root = (ep.root or "/").rstrip("/")
+        hook, marker = shlex.quote(f"{root}/etc/govcloud/freeze"), \
+            shlex.quote(f"{root}/.govcloud-frozen")
+        hosts[member] = _host(ctx, ep, gc_freeze=(
+            f"if [ -x {hook} ]; then {hook}; fi && echo failover-{run.id} > {marker} && sync"))
+    status, failed, _ = _playbook(ctx, run, "failover_freeze", hosts)
+    _ran(run, step, status, failed)
+    update_state(ctx, run.id, frozen=sorted(hosts))
+    return run.output(step)
+
+
+def final_cycle(ctx: FailoverContext, run: Run) -> tuple[str, bool]:
+    """(output, skipped)."""
+    copies = _servers(ctx, run, run.target)
+    result = ctx.final_cycle(run.department, run.system, run.target, sorted(copies.values()))
+    update_state(ctx, run.id, final_cycle=result.skipped or "done")
+    return (result.skipped or result.output or "final protection cycle done",
+            result.skipped is not None)
+
+
+def _cold_copy(ctx: FailoverContext, run: Run) -> bool:
+    """Is the site a failback leaves the system's cold copy (shelved again, not stopped)?"""
+    if run.kind is not FailoverKind.FAILBACK:
+        return False
+    plan = system_posture(ctx, run.department, run.system).plan
+    return any(c.site == run.source and c.kind is StandbyKind.COLD
+               for c in (plan.copies if plan else ()))
+
+
+def stop_primary(ctx: FailoverContext, run: Run) -> str:
+    step = FailoverStep.STOP_PRIMARY
+    pconn = _pconn(ctx, run, run.source)
+    shelve = _cold_copy(ctx, run)
+    for member, sid in sorted(_servers(ctx, run, run.source).items()):
+        if shelve:  # a cold copy again: it holds no compute capacity
+            shelve_offloaded(pconn, run.source, sid, timeout_s=ctx.active_timeout_s)
+            run.say(step, f"{run.source} {member} ({sid}): shelved (a cold copy again)")
+            continue
+        for line in cloud.bring_to(pconn, run.source, sid, "SHUTOFF",
+                                   timeout_s=ctx.active_timeout_s):
+            run.say(step, f"{run.source} {line}")
+    return run.output(step)
+
+
+def _point_at(ctx: FailoverContext, run: Run, copies: Mapping[str, str]
+              ) -> tuple[datetime | None, dict[str, list[list[str]]]]:
+    """The oldest of the copy servers' latest good points (a copy is as fresh as its stalest
+    server) and each member's manifest."""
+    with ctx.engine.connect() as conn:
+        latest = {p.server_id: p for p in protection_repo.latest_recovery_points(
+            conn, departments=[run.department]) if p.site == run.target}
+        times, manifest = [], {}
+        for member, sid in copies.items():
+            point = latest.get(sid)
+            if point is None or point.id is None:
+                return None, {}
+            whole = protection_repo.recovery_point(conn, point.id)
+            times.append(whole.taken_at if whole else point.taken_at)
+            manifest[member] = [list(e) for e in (whole.manifest if whole else ())]
+    return (min(times) if times else None), manifest
+
+
+def promote(ctx: FailoverContext, run: Run) -> str:
+    step = FailoverStep.PROMOTE
+    pconn = _pconn(ctx, run, run.target)
+    copies = _servers(ctx, run, run.target)
+    point_at, manifest = _point_at(ctx, run, copies)
+    loss = data_loss_s(run.started_at, point_at) if run.kind is FailoverKind.UNPLANNED else None
+    update_state(ctx, run.id, promoted=copies, point_at=point_at.isoformat() if point_at
+                 else None, manifest=manifest, data_loss_s=loss)
+    run.say(step, f"recovery point of {point_at.isoformat() if point_at else 'none'}"
+            + (f"; data-loss window {loss:.0f} s" if loss is not None else ""))
+    for _member, sid in sorted(copies.items()):
+        for line in cloud.bring_to(pconn, run.target, sid, "ACTIVE",
+                                   timeout_s=ctx.active_timeout_s):
+            run.say(step, f"{run.target} {line}")
+    return run.output(step)
+
+
+def move_endpoint(ctx: FailoverContext, run: Run) -> str:
+    step = FailoverStep.MOVE_ENDPOINT
+    pconn = _pconn(ctx, run, run.target)
+    moved = {}
+    now = ctx.clock()
+    with write_session(ctx.engine) as session:
+        for member, sid in sorted(_servers(ctx, run, run.target).items()):
+            ep = endpoint_of(pconn.compute.get_server(sid), "root")
+            repo.set_endpoint(session, host=member, department=run.department,
+                              system=run.system, site=run.target, endpoint=ep, at=now)
+            moved[member] = [ep.address, ep.port]
+            run.say(step, f"{member}: the service endpoint is {run.target} "
+                          f"{ep.known_hosts_name}")
+        back = run.kind is FailoverKind.FAILBACK
+        repo.set_role(session, run.department, run.system, primary=run.target,
+                      copy_site=run.source if back else None,
+                      state=(RoleState.NORMAL if back else RoleState.FAILED_OVER).value,
+                      failover_id=run.id, at=now)
+        session.commit()
+    update_state(ctx, run.id, endpoints=moved)
+    return run.output(step)
+
+
+def _sums_command(ep: Endpoint, manifest: Sequence[Sequence[str]]) -> str:
+    paths = [p.lstrip("/") for p, _ in manifest]
+    if not paths:
+        return "exit 0"  # not "true": the template would render it a boolean
+    return (f"cd {shlex.quote(ep.root or '/')} && sha256sum -- "
+            + " ".join(shlex.quote(p) for p in paths) + " 2>/dev/null; true")
+
+
+def verify(ctx: FailoverContext, run: Run) -> str:
+    step = FailoverStep.VERIFY
+    state = state_of(read(ctx, run.id)[0])
+    manifests: dict[str, list[list[str]]] = state.get("manifest") or {}
+    hosts, files = {}, 0
+    for member, ep in _endpoints(ctx, run, run.target, step).items():
+        mine = manifests.get(member, [])
+        files += len(mine)
+        hosts[member] = _host(ctx, ep, gc_sums=_sums_command(ep, mine), gc_expected=[
+            f"{c.removeprefix('sha256:')}  {p.lstrip('/')}" for p, c in mine])
+    status, failed, _ = _playbook(ctx, run, "failover_verify", hosts)
+    _ran(run, step, status, failed)
+    healthy_at = ctx.clock()
+    rto = (healthy_at - (aware(run.started_at) or healthy_at)).total_seconds()
+    update_state(ctx, run.id, healthy_at=healthy_at.isoformat(), rto_s=rto)
+    run.say(step, f"{run.system} answers in {run.target}; {files} files match the "
+                  f"recovery point; achieved RTO {rto:.0f} s")
+    return run.output(step)
