@@ -23,7 +23,10 @@ from openstack.connection import Connection
 
 from govcloud.cloud.dr_volumes import (
     TAG_KEY,
+    AttachedVolume,
     BackupRecord,
+    attach_volume,
+    attached_volumes,
     create_backup,
     create_volume,
     create_volume_snapshot,
@@ -384,7 +387,8 @@ def _cinder_leftovers(conn: Connection, prefix: str, tag: str | None,
 
 
 __all__ = [
-    "TAG_KEY", "BackupRecord", "IsolatedNetwork", "Leftover", "boot_server", "copy_image",
+    "TAG_KEY", "AttachedVolume", "BackupRecord", "IsolatedNetwork", "Leftover",
+    "attach_volume", "attached_volumes", "boot_server", "copy_image",
     "create_backup", "create_isolated_network", "create_volume", "create_volume_snapshot",
     "delete_backup", "delete_image", "delete_isolated_network", "delete_server",
     "delete_volume", "delete_volume_snapshot", "export_backup", "import_backup",

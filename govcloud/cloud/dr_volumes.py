@@ -256,3 +256,56 @@ def delete_backup(conn: Connection, site: str, backup_id: str, *,
                                      lambda: conn.block_storage.get_backup(backup_id)),
                  done=(), failed={"error_deleting"}, gone_ok=True, timeout_s=timeout_s,
                  interval_s=interval_s, hint="look at the backup in the site")
+
+
+# --- attachments and listings -----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class AttachedVolume:
+    """A volume attached to a server: its id, device and size (GiB)."""
+
+    volume_id: str
+    device: str
+    size: int
+    bootable: bool
+
+
+def attached_volumes(conn: Connection, site: str, server_id: str) -> list[AttachedVolume]:
+    """The Cinder volumes attached to a server, by device (``/dev/vda`` first)."""
+    out = []
+    with cloud_call(f"site {site}: volumes of server {server_id}",
+                    "the server must exist in this site"):
+        for a in conn.compute.volume_attachments(server_id):
+            vol: Any = conn.block_storage.get_volume(a.volume_id)
+            out.append(AttachedVolume(str(a.volume_id), str(a.device or ""), int(vol.size or 0),
+                                      bool(vol.is_bootable)))
+    return sorted(out, key=lambda v: (v.device, v.volume_id))
+
+
+@dataclass(frozen=True, slots=True)
+class BackupInfo:
+    id: str
+    name: str
+    volume_id: str
+    incremental: bool
+    status: str
+    size: int
+
+
+def backups_named(conn: Connection, site: str, prefix: str) -> list[BackupInfo]:
+    """The project's backups whose name starts with ``prefix``."""
+    with cloud_call(f"site {site}: listing backups", "look at the site's Cinder"):
+        return [BackupInfo(str(b.id), str(b.name or ""), str(b.volume_id or ""),
+                           bool(b.is_incremental), str(b.status), int(b.size or 0))
+                for b in conn.block_storage.backups(details=True)
+                if str(b.name or "").startswith(prefix)]
+
+
+def attach_volume(conn: Connection, site: str, server_id: str, volume_id: str, *,
+                  timeout_s: float, interval_s: float = 0.5) -> None:
+    """Attach a volume to a server and wait until it is ``in-use``."""
+    with cloud_call(f"site {site}: attaching volume {volume_id} to server {server_id}",
+                    "the volume must be available and the server ACTIVE or SHUTOFF"):
+        conn.compute.create_volume_attachment(server_id, volume_id=volume_id)
+    wait_volume(conn, site, volume_id, timeout_s=timeout_s, interval_s=interval_s,
+                status="in-use")

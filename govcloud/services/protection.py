@@ -33,6 +33,7 @@ from govcloud.errors import NotFound
 from govcloud.services.dr_posture import CopyServer, system_copies
 from govcloud.services.migration import audit_event
 from govcloud.services.protection_cycle import CycleDeps, Progress, run_cycle
+from govcloud.services.protection_volumes import run_volume_cycle
 from govcloud.store import protection_repo as repo
 from govcloud.store.engine import write_begin
 
@@ -149,7 +150,9 @@ class Protector:
         if not self._claim(c):
             return CycleResult(c, None, "a cycle of this copy is already running")
         try:
-            point = run_cycle(self.deps, c, paths=paths, cancel=cancel, progress=progress)
+            point = run_volume_cycle(self.deps, c, paths=paths, progress=progress)
+            if point is None:  # not protected by its volumes: file by file
+                point = run_cycle(self.deps, c, paths=paths, cancel=cancel, progress=progress)
         finally:
             self._release(c)
         self.prune(c)
