@@ -81,16 +81,17 @@ class FailingCopy:
     error: str | None
 
 
-def failing_copies(engine: Any, *, departments: Sequence[str] | None = None
-                   ) -> list[FailingCopy]:
-    """The copy servers whose last cycle was not ``ok`` (what an alert or a gauge reads)."""
+def failing_copies(engine: Any, *, departments: Sequence[str] | None = None,
+                   errors: bool = True) -> list[FailingCopy]:
+    """The copy servers whose last cycle was not ``ok`` (what an alert or a gauge reads);
+    ``errors=False`` leaves their last reasons out (one query, not one more per copy)."""
     with engine.connect() as conn:
         failing = [s for s in repo.cycle_states(conn, departments=departments) if s.failures]
         last = {(s.site, s.server_id): repo.recovery_points(conn, s.site, s.server_id, limit=1)
-                for s in failing}
+                for s in failing if errors}
     out = []
     for s in failing:
-        newest = last[(s.site, s.server_id)]
+        newest = last.get((s.site, s.server_id), [])
         out.append(FailingCopy(s.department, s.system, s.site, s.server_id, s.failures,
                                s.last_at, s.last_ok_at, newest[0].error if newest else None))
     return out
