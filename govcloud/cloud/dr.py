@@ -35,6 +35,7 @@ from govcloud.cloud.dr_volumes import (
     delete_volume_snapshot,
     export_backup,
     import_backup,
+    is_bootable,
     restore_backup,
     wait_backup,
     wait_volume,
@@ -392,7 +393,7 @@ __all__ = [
     "create_backup", "create_isolated_network", "create_volume", "create_volume_snapshot",
     "delete_backup", "delete_image", "delete_isolated_network", "delete_server",
     "delete_volume", "delete_volume_snapshot", "export_backup", "import_backup",
-    "isolation_problems", "leftovers", "power", "restore_backup", "same_glance",
+    "is_bootable", "isolation_problems", "leftovers", "power", "restore_backup", "same_glance",
     "snapshot_server", "volume_snapshots_of", "wait_backup", "wait_image", "wait_server",
     "wait_volume", "wait_volume_snapshot",
 ]

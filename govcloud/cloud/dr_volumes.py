@@ -151,6 +151,13 @@ def wait_volume(conn: Connection, site: str, volume_id: str, *, timeout_s: float
              hint="delete the volume and create it again")
 
 
+def is_bootable(conn: Connection, site: str, volume_id: str) -> bool:
+    """Whether Cinder marks the volume bootable (a server can boot from it)."""
+    with cloud_call(f"site {site}: volume {volume_id}", "look at the site's Cinder"):
+        vol: Any = conn.block_storage.get_volume(volume_id)
+    return bool(vol.is_bootable)
+
+
 def delete_volume(conn: Connection, site: str, volume_id: str, *,
                   timeout_s: float | None = None, interval_s: float = 0.5) -> None:
     """Delete a volume (gone already is fine); with ``timeout_s``, wait until it is gone."""
