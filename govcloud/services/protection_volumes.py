@@ -172,8 +172,8 @@ def run_volume_cycle(deps: CycleDeps, copy: CopyServer, *, paths: Sequence[str] 
         status = PointStatus.PARTIAL if made else PointStatus.FAILED
         return record_point(deps, r, status, exc.message, PointKind.VOLUME_BACKUP)
     point = record_point(deps, r, PointStatus.OK, None, PointKind.VOLUME_BACKUP)
-    say(f"{copy.site}/{copy.name}: {len(made)} volume backups, {len(r.manifest)} files in "
-        "the manifest")
+    say(f"{copy.site}/{copy.name}: volume backups {len(made)}, files in the manifest "
+        f"{len(r.manifest)}")
     prune_backups(deps, copy, sites, [v.volume_id for v in volumes])
     return point
 
