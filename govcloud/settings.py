@@ -193,6 +193,14 @@ class Settings(BaseSettings):
                                         description="one cycle's sync job timeout")
     dr_protect_concurrency: int = Field(default=4, ge=1, le=64,
                                         description="cycles run at once")
+    dr_protect_volumes: Literal["auto", "always", "never"] = Field(
+        default="auto", description="protect a copy by Cinder backups of its member's volumes: "
+                                    "auto (when the member has volumes attached), always, never "
+                                    "(file-level sync over SSH)")
+    dr_protect_volume_keep: int = Field(default=7, ge=1, le=1000,
+                                        description="backups kept per volume and site (the "
+                                                    "latest good point's always; also the "
+                                                    "longest incremental chain)")
     auto_approve: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="department → {max_vcpu, per_month}")
     provision_concurrency: int = Field(default=16, ge=1, le=256,

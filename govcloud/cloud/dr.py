@@ -1,8 +1,9 @@
 """Disaster-recovery operations on one site's cloud through openstacksdk (thin, like
 provision.py): server snapshots and their copy to another region's Glance, Cinder snapshots and
-backups (exported in one region, imported and restored in another), servers booted from an
-image or a volume, power actions, isolated networks (no gateway, no router), and the leftovers
-a drill made, by name prefix or tag (docs/dr.md, "Cloud operations").
+backups (in ``dr_volumes.py``, re-exported here: exported in one region, imported and restored
+in another), servers booted from an image or a volume, power actions, isolated networks (no
+gateway, no router), and the leftovers a drill made, by name prefix or tag (docs/dr.md, "Cloud
+operations").
 
 Calls take a connection scoped as the caller wants and the site's name for messages. Waits are
 bounded by ``timeout_s`` (``TemporaryError``; ``PermanentError`` when the cloud reports an
@@ -11,44 +12,43 @@ error; each with a hint). Tags are Nova/Neutron/Glance tags, and the metadata ke
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
-from govcloud.cloud.errors import sdk_errors
+from govcloud.cloud.dr_volumes import (
+    TAG_KEY,
+    AttachedVolume,
+    BackupRecord,
+    attach_volume,
+    attached_volumes,
+    create_backup,
+    create_volume,
+    create_volume_snapshot,
+    delete_backup,
+    delete_volume,
+    delete_volume_snapshot,
+    export_backup,
+    import_backup,
+    is_bootable,
+    restore_backup,
+    wait_backup,
+    wait_volume,
+    wait_volume_snapshot,
+)
+from govcloud.cloud.dr_volumes import cloud_call as _cloud
+from govcloud.cloud.dr_volumes import wait_for as _wait
 from govcloud.cloud.provision import wait_active
-from govcloud.errors import GovCloudError, NotFound, PermanentError, TemporaryError
+from govcloud.errors import NotFound, PermanentError
 
-TAG_KEY = "govcloud_tag"  # Cinder metadata key standing in for a tag
 SNAPSHOT_MICROVERSION = "2.45"  # createImage answers the image id in its body
 IMAGE_DONE = frozenset({"active"})
 IMAGE_FAILED = frozenset({"killed", "deleted", "deactivated"})
-
-
-@dataclass(frozen=True, slots=True)
-class BackupRecord:
-    """What Cinder's export_record gives: enough for another region's Cinder to import."""
-
-    service: str
-    url: str
-
-    @property
-    def backup_id(self) -> str | None:
-        """The backup's id inside the record (Cinder encodes it as base64 JSON)."""
-        try:
-            doc = json.loads(base64.b64decode(self.url.encode(), validate=True))
-        except (binascii.Error, ValueError):
-            return None
-        return str(doc["id"]) if isinstance(doc, dict) and "id" in doc else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,43 +67,6 @@ class Leftover:
     id: str
     name: str
     status: str = ""
-
-
-@contextmanager
-def _cloud(where: str, hint: str) -> Iterator[None]:
-    """``sdk_errors`` with a hint for the errors that have none."""
-    try:
-        with sdk_errors(where):
-            yield
-    except GovCloudError as exc:
-        if exc.hint is None:
-            exc.hint = hint
-        raise
-
-
-def _wait(what: str, site: str, read: Callable[[], tuple[str | None, str]], *,
-          done: Iterable[str], failed: Iterable[str], timeout_s: float, interval_s: float,
-          gone_ok: bool = False, hint: str) -> str:
-    """Poll ``read()`` → (status or None when gone, detail) until a ``done`` status (or gone,
-    when ``gone_ok``); PermanentError on a ``failed`` status or an unexpected disappearance,
-    TemporaryError after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    done, failed = frozenset(done), frozenset(failed)
-    while True:
-        status, detail = read()
-        if status is None:
-            if gone_ok:
-                return "gone"
-            raise PermanentError(f"site {site}: {what} disappeared", hint=hint)
-        if status in done:
-            return status
-        if status in failed:
-            raise PermanentError(f"site {site}: {what} is {status}"
-                                 + (f": {detail}" if detail else ""), hint=hint)
-        if time.monotonic() >= deadline:
-            raise TemporaryError(f"site {site}: {what} still {status} after {timeout_s:.0f} s",
-                                 hint=f"the cloud is slow or stuck; {hint}")
-        time.sleep(interval_s)
 
 
 # --- images -------------------------------------------------------------------------------------
@@ -202,181 +165,6 @@ def copy_image(src: Connection, src_site: str, image_id: str, dst: Connection, d
 def delete_image(conn: Connection, site: str, image_id: str) -> None:
     with _cloud(f"site {site}: deleting image {image_id}", "look at the site's Glance"):
         conn.image.delete_image(image_id, ignore_missing=True)
-
-
-# --- volumes and volume snapshots -------------------------------------------------------------
-
-def create_volume_snapshot(conn: Connection, site: str, volume_id: str, name: str, *,
-                           force: bool = True, tag: str | None = None) -> str:
-    """Start a snapshot of a volume (``force``: also while attached); its id."""
-    with _cloud(f"site {site}: snapshot of volume {volume_id}",
-                "the volume must exist and be available (or in-use, with force)"):
-        snap: Any = conn.block_storage.create_snapshot(
-            volume_id=volume_id, name=name, force=force,
-            metadata={TAG_KEY: tag} if tag else {})
-    return str(snap.id)
-
-
-def wait_volume_snapshot(conn: Connection, site: str, snapshot_id: str, *, timeout_s: float,
-                         interval_s: float = 0.5) -> None:
-    """Wait until the snapshot is ``available``."""
-    _wait(f"volume snapshot {snapshot_id}", site,
-          lambda: _read(site, snapshot_id,
-                        lambda: conn.block_storage.get_snapshot(snapshot_id)),
-          done={"available"}, failed={"error", "error_deleting"}, timeout_s=timeout_s,
-          interval_s=interval_s, hint="delete the snapshot and take it again")
-
-
-def _read(site: str, ident: str, get: Callable[[], Any]) -> tuple[str | None, str]:
-    """A Cinder thing's status (None once gone) and its failure reason, if any."""
-    with _cloud(f"site {site}: {ident}", "look at the site's Cinder"):
-        try:
-            thing = get()
-        except sdk_exc.NotFoundException:
-            return None, ""
-    return str(thing.status), str(getattr(thing, "fail_reason", "") or "")
-
-
-def delete_volume_snapshot(conn: Connection, site: str, snapshot_id: str, *,
-                           timeout_s: float | None = None, interval_s: float = 0.5) -> None:
-    """Delete a snapshot (gone already is fine); with ``timeout_s``, wait until it is gone."""
-    with _cloud(f"site {site}: deleting volume snapshot {snapshot_id}",
-                "a snapshot is deleted only when available or in error"):
-        conn.block_storage.delete_snapshot(snapshot_id, ignore_missing=True)
-    if timeout_s is not None:
-        _wait(f"volume snapshot {snapshot_id}", site,
-              lambda: _read(site, snapshot_id,
-                            lambda: conn.block_storage.get_snapshot(snapshot_id)),
-              done=(), failed={"error_deleting"}, gone_ok=True, timeout_s=timeout_s,
-              interval_s=interval_s, hint="reset the snapshot's status and delete it again")
-
-
-def create_volume(conn: Connection, site: str, name: str, *, snapshot_id: str | None = None,
-                  size: int | None = None, tag: str | None = None) -> str:
-    """Start a volume (from a snapshot when given, else empty of ``size`` GiB); its id."""
-    attrs: dict[str, Any] = {"name": name, "metadata": {TAG_KEY: tag} if tag else {}}
-    if snapshot_id:
-        attrs["snapshot_id"] = snapshot_id
-    if size is not None:
-        attrs["size"] = size
-    with _cloud(f"site {site}: creating volume {name}",
-                "the snapshot must be available; check the project's volume quota"):
-        vol: Any = conn.block_storage.create_volume(**attrs)
-    return str(vol.id)
-
-
-def wait_volume(conn: Connection, site: str, volume_id: str, *, timeout_s: float,
-                interval_s: float = 0.5, status: str = "available") -> None:
-    _wait(f"volume {volume_id}", site,
-          lambda: _read(site, volume_id, lambda: conn.block_storage.get_volume(volume_id)),
-          done={status}, failed={"error", "error_restoring", "error_extending"},
-          timeout_s=timeout_s, interval_s=interval_s,
-          hint="delete the volume and create it again")
-
-
-def delete_volume(conn: Connection, site: str, volume_id: str, *,
-                  timeout_s: float | None = None, interval_s: float = 0.5) -> None:
-    """Delete a volume (gone already is fine); with ``timeout_s``, wait until it is gone."""
-    with _cloud(f"site {site}: deleting volume {volume_id}",
-                "a volume is deleted only when detached and without snapshots"):
-        conn.block_storage.delete_volume(volume_id, ignore_missing=True)
-    if timeout_s is not None:
-        _wait(f"volume {volume_id}", site,
-              lambda: _read(site, volume_id, lambda: conn.block_storage.get_volume(volume_id)),
-              done=(), failed={"error_deleting"}, gone_ok=True, timeout_s=timeout_s,
-              interval_s=interval_s, hint="look at the volume in the site")
-
-
-# --- backups ------------------------------------------------------------------------------------
-
-def create_backup(conn: Connection, site: str, volume_id: str, name: str, *,
-                  incremental: bool = False, force: bool = True,
-                  tag: str | None = None) -> str:
-    """Start a Cinder backup of a volume (``force``: also while attached); its id."""
-    with _cloud(f"site {site}: backup of volume {volume_id}",
-                "the volume must exist and be available (or in-use, with force); an "
-                "incremental backup needs an earlier available one"):
-        backup: Any = conn.block_storage.create_backup(
-            volume_id=volume_id, name=name, is_incremental=incremental, force=force,
-            metadata={TAG_KEY: tag} if tag else {})
-    return str(backup.id)
-
-
-def wait_backup(conn: Connection, site: str, backup_id: str, *, timeout_s: float,
-                interval_s: float = 0.5) -> None:
-    """Wait until the backup is ``available`` (made, imported or restored from)."""
-    _wait(f"backup {backup_id}", site,
-          lambda: _read(site, backup_id, lambda: conn.block_storage.get_backup(backup_id)),
-          done={"available"}, failed={"error", "error_restoring"}, timeout_s=timeout_s,
-          interval_s=interval_s, hint="delete the backup and make it again")
-
-
-def export_backup(conn: Connection, site: str, backup_id: str) -> BackupRecord:
-    """Cinder's export record of an available backup (admin)."""
-    with _cloud(f"site {site}: exporting backup {backup_id}",
-                "the backup must be available; export and import need the admin role"):
-        resp = conn.block_storage.get(f"/backups/{backup_id}/export_record")
-        sdk_exc.raise_from_response(resp)
-        record = resp.json()["backup-record"]
-    return BackupRecord(service=str(record["backup_service"]), url=str(record["backup_url"]))
-
-
-def import_backup(conn: Connection, site: str, record: BackupRecord) -> str:
-    """Import an exported backup into this site's Cinder (admin); the backup's id, which is
-    the exported one's. Idempotent: a backup already imported is returned as it is.
-    (openstacksdk's ``import_backup`` posts to ``/backups/export_record``, which Cinder does
-    not route: this posts to ``/backups/import_record``.)"""
-    known = record.backup_id
-    with _cloud(f"site {site}: importing backup {known or '?'}",
-                "export and import need the admin role; the backup service must be the same"):
-        if known is not None:
-            found: Any = conn.block_storage.find_backup(known, ignore_missing=True)
-            if found is not None:
-                return str(found.id)
-        resp = conn.block_storage.post("/backups/import_record", json={"backup-record": {
-            "backup_service": record.service, "backup_url": record.url}})
-        sdk_exc.raise_from_response(resp)
-        return str(resp.json()["backup"]["id"])
-
-
-def restore_backup(conn: Connection, site: str, backup_id: str, *, timeout_s: float,
-                   interval_s: float = 0.5, name: str | None = None,
-                   volume_id: str | None = None, tag: str | None = None) -> str:
-    """Restore a backup into a new volume (``name``) or the given one, and wait until both the
-    backup and the volume are available again; the volume's id."""
-    with _cloud(f"site {site}: restoring backup {backup_id}",
-                "the backup must be available (make a new one if it is in error) and the "
-                "volume available and no smaller than the backup"):
-        backup: Any = conn.block_storage.get_backup(backup_id)
-        if backup.status != "available":
-            raise PermanentError(f"site {site}: backup {backup_id} is {backup.status}, not "
-                                 "available: it cannot be restored" +
-                                 (f" ({backup.fail_reason})" if backup.fail_reason else ""))
-        body: dict[str, Any] = {"name": name or f"restore-{backup_id}"} if volume_id is None \
-            else {"volume_id": volume_id}
-        resp = conn.block_storage.post(f"/backups/{backup_id}/restore", json={"restore": body})
-        sdk_exc.raise_from_response(resp)
-        restored = str(resp.json()["restore"]["volume_id"])
-    wait_backup(conn, site, backup_id, timeout_s=timeout_s, interval_s=interval_s)
-    wait_volume(conn, site, restored, timeout_s=timeout_s, interval_s=interval_s)
-    if tag:
-        with _cloud(f"site {site}: tagging volume {restored}", "look at the site's Cinder"):
-            conn.block_storage.set_volume_metadata(restored, **{TAG_KEY: tag})
-    return restored
-
-
-def delete_backup(conn: Connection, site: str, backup_id: str, *,
-                  timeout_s: float | None = None, interval_s: float = 0.5) -> None:
-    """Delete a backup (gone already is fine); with ``timeout_s``, wait until it is gone."""
-    with _cloud(f"site {site}: deleting backup {backup_id}",
-                "a backup is deleted only when available or in error, and after its "
-                "incremental backups"):
-        conn.block_storage.delete_backup(backup_id, ignore_missing=True)
-    if timeout_s is not None:
-        _wait(f"backup {backup_id}", site,
-              lambda: _read(site, backup_id, lambda: conn.block_storage.get_backup(backup_id)),
-              done=(), failed={"error_deleting"}, gone_ok=True, timeout_s=timeout_s,
-              interval_s=interval_s, hint="look at the backup in the site")
 
 
 # --- servers ------------------------------------------------------------------------------------
@@ -597,3 +385,15 @@ def _cinder_leftovers(conn: Connection, prefix: str, tag: str | None,
             for b in bs.backups(details=True, **scope)
             if _matches(prefix, tag, b.name, (), b.metadata)]
     return out
+
+
+__all__ = [
+    "TAG_KEY", "AttachedVolume", "BackupRecord", "IsolatedNetwork", "Leftover",
+    "attach_volume", "attached_volumes", "boot_server", "copy_image",
+    "create_backup", "create_isolated_network", "create_volume", "create_volume_snapshot",
+    "delete_backup", "delete_image", "delete_isolated_network", "delete_server",
+    "delete_volume", "delete_volume_snapshot", "export_backup", "import_backup",
+    "is_bootable", "isolation_problems", "leftovers", "power", "restore_backup", "same_glance",
+    "snapshot_server", "volume_snapshots_of", "wait_backup", "wait_image", "wait_server",
+    "wait_volume", "wait_volume_snapshot",
+]

@@ -132,6 +132,9 @@ FAMILIES: tuple[FamilySpec, ...] = (
     FamilySpec("govcloud_dr_drills_failing", "gauge", ("department",),
                "the department's systems whose last drill failed or recovered slower than "
                "the target RTO"),
+    FamilySpec("govcloud_dr_copies_failing", "gauge", ("department",),
+               "the department's DR copy servers whose last protection cycle failed or was "
+               "partial"),
     FamilySpec("govcloud_dr_posture_timestamp_seconds", "gauge", (),
                "when the DR posture these figures come from was judged (Unix time)"),
     # --- the control plane itself

@@ -30,6 +30,7 @@ class PointKind(StrEnum):
     """What a cycle copied."""
 
     VOLUME_SNAPSHOT = "volume-snapshot"
+    VOLUME_BACKUP = "volume-backup"   # Cinder backups of the member's volumes
     FILE_SYNC = "file-sync"
 
 

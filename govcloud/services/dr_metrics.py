@@ -4,9 +4,10 @@ what the metrics snapshot adds from the held posture (``services.dr_posture_held
 Series are bounded by design. Per system there are two: the worst copy's current RPO and the
 last drill's start. Everything else is per department, per site or per DR level: the targets
 (a system's are its level's: the posture judges every system at its level's targets), the
-verdict counts, the copies by state, the missing copies, the drills overdue and failing. With
-D departments, S sites, L levels and N systems at most ``2N + D × (3 + S + 2) + S × 7 + L × 5
-+ 1`` DR series: 5,000 systems of 71 departments in 3 sites make at most 10,620 (a series per
+verdict counts, the copies by state, the missing copies, the drills overdue and failing, the
+copy servers whose last protection cycle failed. With D departments, S sites, L levels and N
+systems at most ``2N + D × (3 + S + 3) + S × 7 + L × 5 + 1`` DR series: 5,000 systems of 71
+departments in 3 sites make at most 10,691 (a series per
 system and site for the RPO would add up to N more, and one for the target and one for the
 last drill's RTO 2N more: the province would pass 15,000).
 
@@ -18,7 +19,7 @@ snapshots as it does in the store.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from govcloud.domain.protection import (
@@ -58,9 +59,12 @@ def _failing(row: SystemPosture) -> bool:
     return drill.result is DrillResult.FAILED or (drill.rto is not None and drill.rto > plan.rto)
 
 
-def dr_samples(posture: Posture, policy: ProtectionPolicy, add: Add) -> DrPoints:
+def dr_samples(posture: Posture, policy: ProtectionPolicy, add: Add,
+               failing_copies: Mapping[str, int] | None = None) -> DrPoints:
     """``add(family, labels, value)`` for every DR family but the RPO's; returns the RPO's
-    points (the exporter computes the seconds at scrape time)."""
+    points (the exporter computes the seconds at scrape time). ``failing_copies`` counts the
+    copy servers whose last protection cycle failed, per department (one series for each of
+    the posture's departments; another department's are left out, so the bound holds)."""
     out = DrPoints()
     by_level: Counter[tuple[int, Compliance]] = Counter()
     copies: Counter[tuple[str, CopyState]] = Counter()
@@ -96,6 +100,8 @@ def dr_samples(posture: Posture, policy: ProtectionPolicy, add: Add) -> DrPoints
             add("govcloud_dr_systems", (department, verdict.value), n)
         add("govcloud_dr_drills_overdue", (department,), overdue[department])
         add("govcloud_dr_drills_failing", (department,), failing[department])
+        add("govcloud_dr_copies_failing", (department,),
+            (failing_copies or {}).get(department, 0))
     for (department, site), n in sorted(missing.items()):
         add("govcloud_dr_copies_missing", (department, site), n)
     for site in sorted({site for site, _ in copies}):
@@ -107,8 +113,8 @@ def dr_samples(posture: Posture, policy: ProtectionPolicy, add: Add) -> DrPoints
 
 def max_series(*, systems: int, departments: int, sites: int, levels: int = 6) -> int:
     """The most DR series a posture of this size exports (what the module's docstring
-    counts): two per system, ``3 + sites + 2`` per department, 7 per site, 5 per level, 1."""
-    return (2 * systems + departments * (len(VERDICTS) + sites + 2) + sites * len(STATES)
+    counts): two per system, ``3 + sites + 3`` per department, 7 per site, 5 per level, 1."""
+    return (2 * systems + departments * (len(VERDICTS) + sites + 3) + sites * len(STATES)
             + levels * (2 + len(VERDICTS)) + 1)
 
 

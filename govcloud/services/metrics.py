@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ from govcloud.services.audit_anchor import last_checkpoint, verify_log
 from govcloud.services.dr_metrics import dr_samples
 from govcloud.services.dr_posture import Posture
 from govcloud.services.inventory import SnapshotCache, site_hosts
+from govcloud.services.protection import failing_copies
 from govcloud.store import health as health_store
 from govcloud.store import inventory as store
 from govcloud.store.audit import AuditLog
@@ -341,7 +342,13 @@ class SnapshotBuilder:
         except Exception:  # a failing posture must not break the metrics
             log.warning("metrics: no DR posture", exc_info=True)
             return
-        snap.dr_points = dr_samples(posture, self.dr_posture.policy, snap.add).points
+        failing: Counter[str] = Counter()
+        try:
+            failing.update(f.department for f in failing_copies(self.engine, errors=False))
+        except Exception:  # a failing read must not break the metrics
+            log.warning("metrics: no failing DR copies", exc_info=True)
+        snap.dr_points = dr_samples(posture, self.dr_posture.policy, snap.add,
+                                    failing).points
 
     def _audit_check(self, snap: Snapshot) -> None:
         """Verify the chain when its head moved (or every ``audit_recheck_s``): its hashes,

@@ -91,7 +91,7 @@ class CycleFailed(Exception):
 
 
 @dataclass
-class _Run:
+class CycleRun:
     copy: CopyServer
     paths: tuple[str, ...]
     started: datetime
@@ -142,13 +142,13 @@ def guest_size(deps: CycleDeps, ep: Endpoint, paths: Sequence[str]) -> int:
 
 # --- the cloud side ---------------------------------------------------------------------------
 
-def _pconn(deps: CycleDeps, site: str, department: str) -> Any:
+def project_conn(deps: CycleDeps, site: str, department: str) -> Any:
     project = svc.project_of(deps.provisioning, department, site)
     conn = deps.connections()[site]
     return deps.projects.get(conn, site, project), project
 
 
-def _endpoint(deps: CycleDeps, pconn: Any, site: str, server_id: str) -> Endpoint:
+def guest_endpoint(deps: CycleDeps, pconn: Any, site: str, server_id: str) -> Endpoint:
     reach = cloud.find_server_reach(pconn, site, server_id)
     if reach is None:
         raise CycleFailed(PointStatus.FAILED, f"{site}: server {server_id} is gone")
@@ -171,7 +171,7 @@ def _refresh_inventory(deps: CycleDeps, copy: CopyServer, project: str) -> None:
 
 # --- the cycle ----------------------------------------------------------------------------------
 
-def _sync(deps: CycleDeps, r: _Run, prod: Endpoint, target: Endpoint,
+def _sync(deps: CycleDeps, r: CycleRun, prod: Endpoint, target: Endpoint,
           cancel: threading.Event, progress: Progress) -> None:
     """The migration's sync playbook, production guest → stage → copy guest."""
     c = r.copy
@@ -198,7 +198,7 @@ def _sync(deps: CycleDeps, r: _Run, prod: Endpoint, target: Endpoint,
                                                f"{last or result.summary()}")
 
 
-def _verify(deps: CycleDeps, r: _Run, prod: Endpoint, target: Endpoint,
+def _verify(deps: CycleDeps, r: CycleRun, prod: Endpoint, target: Endpoint,
             progress: Progress) -> None:
     """The production guest's manifest, and the copy's files must match it."""
     c = r.copy
@@ -213,7 +213,7 @@ def _verify(deps: CycleDeps, r: _Run, prod: Endpoint, target: Endpoint,
     progress(f"{c.site}/{c.name}: verified {len(r.manifest)} files")
 
 
-def _transfer(deps: CycleDeps, r: _Run, prod: Endpoint, cancel: threading.Event,
+def _transfer(deps: CycleDeps, r: CycleRun, prod: Endpoint, cancel: threading.Event,
               progress: Progress, pconn: Any) -> None:
     """Sync and verify onto the copy, brought up for it (the caller puts it back)."""
     c = r.copy
@@ -221,14 +221,14 @@ def _transfer(deps: CycleDeps, r: _Run, prod: Endpoint, cancel: threading.Event,
         progress(f"{c.site}/{c.name}: bringing the {c.kind} copy up ({c.status})")
         cloud.bring_up(pconn, c.site, c.server_id,
                        timeout_s=deps.settings.provision_active_timeout_s)
-    target = _endpoint(deps, pconn, c.site, c.server_id)
+    target = guest_endpoint(deps, pconn, c.site, c.server_id)
     trust_first_key(target, deps.settings)
     r.started = deps.clock()  # the data is safe up to the moment the sync starts reading
     _sync(deps, r, prod, target, cancel, progress)
     _verify(deps, r, prod, target, progress)
 
 
-def _put_back(deps: CycleDeps, r: _Run, pconn: Any, progress: Progress) -> str | None:
+def _put_back(deps: CycleDeps, r: CycleRun, pconn: Any, progress: Progress) -> str | None:
     """A cold copy shelved and offloaded again (its artifact the new image), a warm one
     stopped again; the reason when that failed."""
     c = r.copy
@@ -255,20 +255,20 @@ def run_cycle(deps: CycleDeps, copy: CopyServer, *, paths: Sequence[str] | None 
     """One cycle of ``copy``; records its recovery point and returns it (with its id)."""
     say: Progress = progress or (lambda _line: None)
     stop = cancel or threading.Event()
-    r = _Run(copy, tuple(paths or deps.settings.dr_protect_paths), deps.clock())
+    r = CycleRun(copy, tuple(paths or deps.settings.dr_protect_paths), deps.clock())
     status, reason = PointStatus.OK, None
     pconn = project = None
     moved = False
     try:
-        prod_conn, _ = _pconn(deps, copy.production_site, copy.department)
-        prod = _endpoint(deps, prod_conn, copy.production_site, copy.production_id)
+        prod_conn, _ = project_conn(deps, copy.production_site, copy.department)
+        prod = guest_endpoint(deps, prod_conn, copy.production_site, copy.production_id)
         trust_first_key(prod, deps.settings)
         wanted, r.paths = r.paths, present_paths(deps, prod, r.paths)
         if not r.paths:
             raise CycleFailed(PointStatus.FAILED,
                               f"none of the protected paths ({', '.join(wanted)}) exists on "
                               f"{copy.production_site}/{copy.name}")
-        pconn, project = _pconn(deps, copy.site, copy.department)
+        pconn, project = project_conn(deps, copy.site, copy.department)
         moved = True
         _transfer(deps, r, prod, stop, say, pconn)
     except CycleFailed as exc:
@@ -282,16 +282,18 @@ def run_cycle(deps: CycleDeps, copy: CopyServer, *, paths: Sequence[str] | None 
                 status = PointStatus.FAILED
                 reason = f"{reason}; {undone}" if reason else undone
             _refresh_inventory(deps, copy, str(project))
-    return _record(deps, r, status, reason)
+    return record_point(deps, r, status, reason)
 
 
-def _record(deps: CycleDeps, r: _Run, status: PointStatus, reason: str | None) -> PointRecord:
+def record_point(deps: CycleDeps, r: CycleRun, status: PointStatus, reason: str | None,
+                 kind: PointKind = PointKind.FILE_SYNC) -> PointRecord:
+    """Record the cycle's recovery point (only an ok one keeps artifacts and manifest)."""
     c = r.copy
     ok = status is PointStatus.OK
     artifacts = r.artifacts or ((Artifact(ArtifactKind.SERVER, c.site, c.server_id),)
                                 if ok else ())
     point = PointRecord(c.department, c.system, c.site, c.server_id, r.started,
-                        PointKind.FILE_SYNC, r.size_bytes if ok else 0,
+                        kind, r.size_bytes if ok else 0,
                         manifest_digest(r.manifest) if ok else None, status,
                         None if ok else reason, artifacts=artifacts if ok else (),
                         manifest=r.manifest if ok else ())
@@ -305,4 +307,5 @@ def _record(deps: CycleDeps, r: _Run, status: PointStatus, reason: str | None) -
                        point.status, point.error, point_id, point.artifacts, point.manifest)
 
 
-__all__ = ["CycleDeps", "run_cycle"]
+__all__ = ["CycleDeps", "CycleFailed", "CycleRun", "guest_endpoint", "guest_manifest",
+           "present_paths", "project_conn", "record_point", "run_cycle"]

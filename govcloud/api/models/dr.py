@@ -70,7 +70,7 @@ class DrPoint(ApiModel):
     replaced the last good point)."""
 
     taken_at: Time
-    kind: str  # volume-snapshot, file-sync
+    kind: str  # volume-snapshot, volume-backup, file-sync
     status: str  # ok, partial, failed
     size_bytes: int
     error: str | None

@@ -21,13 +21,14 @@ from govcloud.domain.protection import (
     Verdict,
 )
 from govcloud.domain.protection_config import DEFAULT_PROTECTION
-from govcloud.domain.recovery import DrillRecord, DrillResult
+from govcloud.domain.recovery import DrillRecord, DrillResult, PointStatus
 from govcloud.services.dr_metrics import dr_samples, max_series, rpo_seconds
 from govcloud.services.dr_posture import Posture, SystemPosture, _totals, dr_posture
 from govcloud.services.metrics import SnapshotBuilder
 from govcloud.store.engine import write_begin
+from govcloud.store.protection_repo import latest_recovery_points
 from monitors.collector import GovcloudCollector
-from tests.unit.services.dr_seed import NOW, SITES, drill, protected, request, server
+from tests.unit.services.dr_seed import NOW, SITES, drill, point, protected, request, server
 
 Samples = dict[tuple[str, tuple[str, ...]], float]
 DR_FAMILIES = {f.name for f in FAMILIES if f.name.startswith("govcloud_dr_")}
@@ -85,6 +86,8 @@ def test_each_family_says_what_the_posture_says(db: Engine) -> None:
     assert got[("govcloud_dr_drills_overdue", ("shenzhen",))] == 1
     assert got[("govcloud_dr_drills_overdue", ("gd-tax",))] == 0
     assert got[("govcloud_dr_drills_failing", ("guangzhou",))] == 1
+    # no failing cycles given: every department's count is 0
+    assert {v for (n, _), v in got.items() if n == "govcloud_dr_copies_failing"} == {0}
     assert got[("govcloud_dr_last_drill_timestamp_seconds", ("guangzhou", "portal"))] == \
         datetime(2026, 11, 1, tzinfo=UTC).timestamp()
     assert ("govcloud_dr_last_drill_timestamp_seconds", ("gd-tax", "audit")) not in got
@@ -118,6 +121,10 @@ class Held:
 
 def test_the_snapshot_and_the_collector_export_them(db: Engine) -> None:
     seed(db)
+    with write_begin(db) as conn:  # a gd-psd copy's last cycle failed, after its good one
+        good = next(p for p in latest_recovery_points(conn, departments=["gd-psd"]))
+        point(conn, "gd-psd", good.system, good.site, good.server_id, timedelta(minutes=1),
+              PointStatus.FAILED)
     held = Held(dr_posture(db, DEFAULT_PROTECTION, SITES, NOW))
     snap = SnapshotBuilder(engine=db, sites=SITES, dr_posture=held).build()
     assert held.reads == 1
@@ -129,6 +136,8 @@ def test_the_snapshot_and_the_collector_export_them(db: Engine) -> None:
             in text)
     assert 'govcloud_dr_rpo_seconds{department="shenzhen",level="5",system="fresh"} +Inf' in text
     assert 'govcloud_dr_copies_missing{department="gd-tax",site="DR-REMOTE"} 1.0' in text
+    assert 'govcloud_dr_copies_failing{department="gd-psd"} 1.0' in text
+    assert 'govcloud_dr_copies_failing{department="gd-tax"} 0.0' in text
     plain = SnapshotBuilder(engine=db, sites=SITES).build()  # no posture: no DR family
     assert not [n for n in plain.families if n.startswith("govcloud_dr_")]
     assert plain.dr_points == []
@@ -168,7 +177,7 @@ def test_province_scale_stays_within_the_bound_and_under_15000_series_in_all() -
     total = sum(count.values()) + len(points)
     bound = max_series(systems=systems, departments=departments, sites=3)
     assert len(points) == systems and count["govcloud_dr_last_drill_timestamp_seconds"] == systems
-    assert total <= bound == 10_620
+    assert total <= bound == 10_691
     existing = 3_960  # the other families' bound with 71 departments (test_metrics_scale)
     assert existing + bound < 15_000
     # what was left out: a series per system and site for the RPO, the target and the last
