@@ -102,6 +102,8 @@ class Action(StrEnum):
     PRICES_VIEW = "prices.view"
     PRICES_PROPOSE = "prices.propose"
     PRICES_APPROVE = "prices.approve"
+    STATEMENT_VIEW = "statement.view"
+    STATEMENT_CLOSE = "statement.close"
 
     @property
     def kind(self) -> Kind:
@@ -130,6 +132,8 @@ _KIND: dict[Action, Kind] = {
     Action.PRICES_VIEW: Kind.READ,
     Action.PRICES_PROPOSE: Kind.REQUEST,  # the operator proposes prices, the bureau decides
     Action.PRICES_APPROVE: Kind.DECIDE,
+    Action.STATEMENT_VIEW: Kind.READ,  # scoped: a department's own, a city's own
+    Action.STATEMENT_CLOSE: Kind.DECIDE,  # the bureau closes a month
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,
