@@ -105,7 +105,7 @@ def _sheet(wb: Workbook, title: str, header: Sequence[str],
     numbers = {header.index(n) for n in numeric}
     money = {i for i, h in enumerate(header) if h in ("base", "surcharge", "total", "amount")}
     for row in rows:
-        ws.append([Decimal(v) if i in numbers and v != "" else printable(v)
+        ws.append([Decimal(v) if i in numbers and v != "" else _cell(v)
                    for i, v in enumerate(row)])
         for i in money:
             ws.cell(row=ws.max_row, column=i + 1).number_format = "0.00"
@@ -125,7 +125,7 @@ def to_xlsx(report: Mapping[str, Any], *, what: str) -> bytes:
                        ("seal", closed["digest"] if closed else ""),
                        ("price sheets", ", ".join(report["sheets"]) or "none"),
                        ("currency", _currency(report))):
-        about.append([key, printable(value)])
+        about.append([key, _cell(value)])
     _sheet(wb, "usage", USAGE_COLUMNS, _usage_rows(report), ["quantity"])
     if what == "statement":
         _sheet(wb, "lines", LINE_COLUMNS, _line_rows(report),
