@@ -79,10 +79,11 @@ Format_ = Annotated[Literal["csv", "xlsx", "pdf"],
 
 
 def _report(plane: Plane, principal: CurrentPrincipal, month: str, department: str | None,
-            city: str | None) -> dict[str, Any]:
+            city: str | None, *, priced: bool = True) -> dict[str, Any]:
     return statements.statements(plane.engine, principal, Month.parse(month),
                                  catalogue=plane.catalogue_cache.get(), sites=_sites(plane),
-                                 clock=plane.clock, department=department, city=city)
+                                 clock=plane.clock, department=department, city=city,
+                                 priced=priced)
 
 
 @router.get("/reports/statements/{month}", **answers(StatementReport),
@@ -97,7 +98,7 @@ def statement(month: MonthPath, principal: CurrentPrincipal, plane: Plane_,
             summary="a month's usage (the statements' usage and gaps)")
 def usage(month: MonthPath, principal: CurrentPrincipal, plane: Plane_,
           department: Name_ = None, city: Name_ = None) -> dict[str, Any]:
-    return _report(plane, principal, month, department, city)
+    return _report(plane, principal, month, department, city, priced=False)
 
 
 @router.get("/reports/statements/{month}/export", **answers(ReportFile),
@@ -114,8 +115,8 @@ def statement_file(month: MonthPath, principal: CurrentPrincipal, plane: Plane_,
 def usage_file(month: MonthPath, principal: CurrentPrincipal, plane: Plane_,
                fmt: Format_, department: Name_ = None,
                city: Name_ = None) -> dict[str, Any]:
-    return statements.export(_report(plane, principal, month, department, city), fmt,
-                             what="usage")
+    return statements.export(_report(plane, principal, month, department, city,
+                                     priced=False), fmt, what="usage")
 
 
 @router.post("/reports/statements/{month}/close", **answers(MonthClosed),

@@ -71,13 +71,16 @@ def _info(infos: dict[str, DepartmentInfo], code: str) -> DepartmentInfo:
 
 
 def build_month(conn: Connection, month: Month, infos: dict[str, DepartmentInfo], *,
-                sites: Collection[str], clock: Clock) -> dict[str, dict[str, Any]]:
-    """Every department's statement for ``month`` from what the store holds now."""
+                sites: Collection[str], clock: Clock,
+                priced: bool = True) -> dict[str, dict[str, Any]]:
+    """Every department's statement for ``month`` from what the store holds now (without
+    ``priced``, usage and gaps only: no sheet need cover the month)."""
     rows = metering_repo.usage_rows(conn, month.start, month.end)
     hours = metering_repo.site_hours(conn, month.start, month.end)
-    sheets = check_sheets(approved_sheets(conn))
+    sheets = check_sheets(approved_sheets(conn)) if priced else ()
     month_gaps = gaps(month, sites, hours, until=clock())
-    rating = rate_month(month, rows, sheets, {c: i.dr_level for c, i in infos.items()})
+    rating = rate_month(month, rows if priced else (), sheets,
+                        {c: i.dr_level for c, i in infos.items()})
     currency = next((s.currency for s in sheets if s.version in rating.sheets), "")
     own_rows: dict[str, list[UsageRow]] = defaultdict(list)
     own_lines: dict[str, list[StatementLine]] = defaultdict(list)
@@ -103,9 +106,11 @@ def _visible(principal: Principal, docs: Iterable[dict[str, Any]], *,
 
 def statements(engine: Engine, principal: Principal, month: Month, *,
                catalogue: Iterable[Department] | None, sites: Collection[str], clock: Clock,
-               department: str | None = None, city: str | None = None) -> dict[str, Any]:
+               department: str | None = None, city: str | None = None,
+               priced: bool = True) -> dict[str, Any]:
     """The month's statements the principal may see (of ``department`` or ``city`` when
-    given), with their rollups; a closed month's as frozen."""
+    given), with their rollups; a closed month's as frozen. Without ``priced`` (the usage
+    report) an open month is not rated, so it needs no price sheet."""
     infos = department_infos(catalogue)
     if department is not None:
         known = infos.get(department)
@@ -120,7 +125,7 @@ def statements(engine: Engine, principal: Principal, month: Month, *,
     with engine.connect() as conn:
         closed = repo.closed_month(conn, month)
         docs = (repo.frozen_statements(conn, month) if closed is not None else
-                build_month(conn, month, infos, sites=sites, clock=clock))
+                build_month(conn, month, infos, sites=sites, clock=clock, priced=priced))
     shown = _visible(principal, docs.values(), department=department, city=city)
     if department is not None and not shown:
         raise NotFound(f"no statement of department {department} for {month}",

@@ -13,6 +13,7 @@ import sys
 import textwrap
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -33,12 +34,12 @@ ADMIN = Principal("admin", Role.BUREAU_ADMIN, person="Admin")
 AUDITOR = Principal("auditor", Role.BUREAU_AUDITOR)
 
 
-def report(engine: Engine, who: Principal = ADMIN, **kw: str) -> dict:  # type: ignore[type-arg]
+def report(engine: Engine, who: Principal = ADMIN, **kw: Any) -> dict[str, Any]:
     return service.statements(engine, who, NOV, catalogue=CATALOGUE, sites=SITES,
                               clock=lambda: AFTER, **kw)
 
 
-def close(engine: Engine, who: Principal = ADMIN) -> dict:  # type: ignore[type-arg]
+def close(engine: Engine, who: Principal = ADMIN) -> dict[str, Any]:
     return service.close_month(engine, who, NOV, catalogue=CATALOGUE, sites=SITES,
                                clock=lambda: AFTER)
 
@@ -76,6 +77,18 @@ def test_the_gaps_are_on_the_statement(db: Engine) -> None:
     assert gaps == [("DR-REMOTE", "2026-11-01T10:00", 710, "no sync"),
                     ("PROD", "2026-11-01T10:00", 1, "timeout"),
                     ("PROD", "2026-11-01T11:00", 709, "no sync")]
+
+
+def test_usage_needs_no_price_sheet_a_statement_does(db: Engine) -> None:
+    seed(db, sheet=False)
+    usage = report(db, priced=False)
+    tax = next(s for s in usage["statements"] if s["department"] == "gd-tax")
+    assert tax["usage"] and tax["lines"] == [] and usage["sheets"] == []
+    with pytest.raises(InvalidInput, match="no approved price sheet is in effect on "
+                                           "2026-11-01"):
+        report(db)
+    with pytest.raises(InvalidInput, match="no approved price sheet"):
+        close(db)  # a month is closed priced
 
 
 def test_each_role_sees_its_own_statements(db: Engine) -> None:
