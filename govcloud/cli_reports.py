@@ -179,6 +179,21 @@ def cmd_close(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        card = api.scorecard(args.month)
+    if args.json:
+        _print_json(as_json(card))
+        return 0
+    mark = {True: "met", False: "MISSED", None: "-"}
+    echo(f"operator scorecard {card.month} (DR and capacity as of {card.at})")
+    echo(_table([(f.section, f.name, f.value, f.target, mark[f.met], f.detail)
+                 for f in card.figures],
+                ("SECTION", "FIGURE", "VALUE", "TARGET", "MARK", "DETAIL")))
+    echo(f"{card.met} met, {card.missed} missed")
+    return 0
+
+
 def _month(value: str) -> str:
     from govcloud.domain.metering import Month
 
@@ -202,11 +217,15 @@ def _report_command(report: Any, name: str, handler: Any, help_: str) -> None:
 
 def register(commands: Any) -> None:
     report = _group(commands, "report", "reports for the bureau: price sheets, usage, "
-                                        "statements, closing a month (docs/reports.md)")
+                                        "statements, closing a month, the operator scorecard "
+                                        "(docs/reports.md)")
     _report_command(report, "usage", cmd_usage, "a month's usage per department, site and "
                     "resource, with the hours a site was not read")
     _report_command(report, "statement", cmd_statement, "a month's statements: usage, cost by "
                     "line, DR surcharge, totals per department, city and all shown")
+    p = _cmd(report, "scorecard", cmd_scorecard, "the operator scorecard of a month: "
+             "availability, request fulfilment, DR, capacity, each with target and mark")
+    p.add_argument("--month", required=True, type=_month, help="the month, YYYY-MM (UTC)")
     p = _cmd(report, "close", cmd_close, "close a month (bureau-admin): freeze its "
              "statements and seal them in the audit log; again: check a rebuild is identical")
     p.add_argument("--month", required=True, type=_month, help="the month, YYYY-MM (UTC)")

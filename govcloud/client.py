@@ -487,6 +487,9 @@ class ApiClient:
         return self.get_as(models.ReportFile, api_path("reports", what, month, "export"),
                            format=fmt, department=department, city=city)
 
+    def scorecard(self, month: str) -> models.Scorecard:
+        return self.get_as(models.Scorecard, api_path("reports", "scorecard", month))
+
     def close_month(self, month: str) -> models.MonthClosed:
         return self.post_as(models.MonthClosed, api_path("reports", "statements", month,
                                                          "close"))

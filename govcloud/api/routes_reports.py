@@ -12,6 +12,7 @@ shown (scoped: a department-viewer its own, a city-operator its city's); closing
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -25,12 +26,14 @@ from govcloud.api.models import (
     PriceSheetAnswer,
     PriceSheetList,
     ReportFile,
+    Scorecard,
     StatementReport,
     answers,
 )
 from govcloud.api.models.bodies import NewPriceSheet
 from govcloud.domain.metering import Month
-from govcloud.services import prices, statements
+from govcloud.domain.scorecard import Targets
+from govcloud.services import prices, scorecard, statements
 from govcloud.services.plane import Plane
 
 router = APIRouter(tags=["reports"])
@@ -126,3 +129,18 @@ def close(month: MonthPath, principal: CurrentPrincipal, plane: Plane_) -> dict[
     return statements.close_month(plane.engine, principal, Month.parse(month),
                                   catalogue=plane.catalogue_cache.get(), sites=_sites(plane),
                                   clock=plane.clock)
+
+
+@router.get("/reports/scorecard/{month}", **answers(Scorecard),
+            summary="the operator scorecard of a month: availability, request fulfilment, DR, "
+                    "capacity, each with its target and met or missed")
+def operator_scorecard(month: MonthPath, principal: CurrentPrincipal,
+                       plane: Plane_) -> dict[str, Any]:
+    s = plane.settings
+    targets = Targets(Decimal(str(s.scorecard_availability_pct)),
+                      Decimal(str(s.scorecard_fulfilment_hours)),
+                      Decimal(str(s.scorecard_headroom_pct)),
+                      Decimal(str(s.scorecard_days_to_full)))
+    return scorecard.scorecard(plane.engine, principal, Month.parse(month), sites=plane.sites,
+                               targets=targets, clock=plane.clock,
+                               posture=plane.dr_posture.posture, cache=plane.snapshot)

@@ -1,5 +1,6 @@
 """Closed months: their seal (``month_close``) and every department's frozen statement
-(``closed_statement``), written together in the caller's one transaction and never updated."""
+(``closed_statement``), written together in the caller's one transaction and never updated;
+and what the operator scorecard reads of the month (requests' times, drills held)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, and_, insert, or_, select
 
 from govcloud.domain.metering import Month
+from govcloud.domain.provisioning import RequestState
+from govcloud.domain.scorecard import RequestTimes
 from govcloud.domain.statements import canonical, statement_digest
 from govcloud.errors import PermanentError
 from govcloud.store.inventory import CHUNK, aware, table
@@ -83,3 +86,29 @@ def close(conn: Connection, month: Month, statements: Mapping[str, Mapping[str, 
         month=sealed.month, closed_at=at, closed_by=by, closed_by_person=person,
         digest=digest, departments=sealed.departments, total=total))
     return sealed
+
+
+_FINAL = [s.value for s in RequestState if s.final]
+
+
+def request_times(conn: Connection, month: Month) -> list[RequestTimes]:
+    """Every request that was open at some moment of ``month``: when it was submitted, and
+    when it was done (its last update, for a request in state ``done``)."""
+    req = table("provision_request")
+    rows = conn.execute(select(req.c.state, req.c.created_at, req.c.updated_at).where(and_(
+        req.c.created_at < month.end,
+        or_(req.c.state.not_in(_FINAL), req.c.updated_at >= month.start))))
+    out = []
+    for state, created, updated in rows:
+        final = state in _FINAL
+        out.append(RequestTimes(aware(created) or month.start,
+                                aware(updated) if state == RequestState.DONE.value else None,
+                                final))
+    return out
+
+
+def drills(conn: Connection, month: Month) -> list[str]:
+    """The result of every drill held in ``month`` (``passed``, ``failed``)."""
+    tbl = table("dr_drill")
+    return [r[0] for r in conn.execute(select(tbl.c.result).where(and_(
+        tbl.c.at >= month.start, tbl.c.at < month.end)))]

@@ -84,6 +84,7 @@ from govcloud.api.models.reports import (
     PriceSheetInfo,
     PriceSheetList,
     ReportFile,
+    Scorecard,
     StatementReport,
 )
 from govcloud.api.models.requests import (
@@ -111,7 +112,7 @@ __all__ = [
     "MonthClosed", "PlanAnswer", "PriceSheetAnswer", "PriceSheetInfo", "PriceSheetList",
     "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
     "ProvisionRequest", "ProvisioningPolicy", "QuotaCommitment", "QuotaUse", "ReportFile",
-    "RequestDetail",
+    "RequestDetail", "Scorecard",
     "RequestList", "Resources", "RunStarted", "Server", "ServerCounts", "ServerDetail",
     "ServerPage", "ServiceProbe", "SignedOff", "SiteProbes", "SiteSyncResult", "Status",
     "StatementReport", "StatusSite", "Submitted", "SurveyAnswer", "SyncAnswer", "SyncState",

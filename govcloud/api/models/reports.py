@@ -127,3 +127,23 @@ class MonthClosed(ApiModel):
     closed: ClosedMonthInfo
     already_closed: bool  # true: closed before, and a rebuild gives the same statements
     differences: list[str]
+
+
+# --- the operator scorecard (``/reports/scorecard/{month}``) ------------------------------
+
+class ScoreFigure(ApiModel):
+    section: str  # availability, requests, dr, capacity
+    name: str
+    value: str
+    target: str
+    met: bool | None  # None: nothing to judge
+    detail: str
+
+
+class Scorecard(ApiModel):
+    month: str
+    at: Time  # DR and capacity are judged at this moment
+    targets: dict[str, str]
+    figures: list[ScoreFigure]
+    met: int
+    missed: int

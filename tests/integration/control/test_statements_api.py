@@ -118,3 +118,21 @@ def test_the_cli_writes_tables_and_files(cli_env: Plane, month: str, tmp_path: P
     with pytest.raises(SystemExit) as usage_error:
         main(["report", "statement", "--month", "2026-13"])
     assert usage_error.value.code == 2 and "not a month" in capsys.readouterr().err
+
+
+def test_the_scorecard_over_http_and_the_cli(cli_env: Plane, month: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    card = cli_env.admin.scorecard(month)
+    sections = {f.section for f in card.figures}
+    assert sections == {"availability", "requests", "dr", "capacity"}
+    names = {f.name: f for f in card.figures}
+    assert names["PROD API"].met is True  # read by the sync, never failed
+    assert names["PROD vCPU headroom"].value.endswith("%")
+    assert card.targets["fulfilment_hours"] == "72"
+    assert card.met + card.missed == sum(1 for f in card.figures if f.met is not None)
+    _, viewer = cli_env.principal("department-viewer", department="gd-psd")
+    with pytest.raises(Forbidden):
+        viewer.scorecard(month)
+    assert main(["report", "scorecard", "--month", month]) == 0
+    out = capsys.readouterr().out
+    assert "operator scorecard" in out and "PROD API" in out and "missed" in out
