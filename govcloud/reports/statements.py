@@ -189,7 +189,8 @@ def _gaps(gaps: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _department(s: Mapping[str, Any], *, what: str) -> list[str]:
-    out = [f"## {md(s['department'] or '-')} {md(s['name'])}", "",
+    heading = f"{s['department']} {s['name']}" if s["department"] else s["name"]
+    out = [f"## {md(heading)}", "",
            f"City: {md(s['city'] or '(provincial)')}; DR level {s['dr_level']}.", ""]
     by_site: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for u in s["usage"]:
