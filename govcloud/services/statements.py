@@ -75,7 +75,7 @@ def build_month(conn: Connection, month: Month, infos: dict[str, DepartmentInfo]
                 priced: bool = True) -> dict[str, dict[str, Any]]:
     """Every department's statement for ``month`` from what the store holds now (without
     ``priced``, usage and gaps only: no sheet need cover the month)."""
-    rows = metering_repo.usage_rows(conn, month.start, month.end)
+    rows = metering_repo.usage_days(conn, month)  # rated per day: the same lines as hourly
     hours = metering_repo.site_hours(conn, month.start, month.end)
     sheets = check_sheets(approved_sheets(conn)) if priced else ()
     month_gaps = gaps(month, sites, hours, until=clock())

@@ -101,3 +101,25 @@ def seed(engine: Engine, *, extra_prod_hours: int = 0, sheet: bool = True) -> No
         if sheet and not repo.list_sheets(conn):
             repo.add_sheet(conn, parsed, SHEET, by="operator", person="Op", at=AFTER)
             repo.approve_sheet(conn, parsed.version, by="admin", person="Admin", at=AFTER)
+
+
+def close_and_die(url: str) -> None:
+    """Close the month in this process and SIGKILL it once the statements are written, just
+    before the audit entry (the kill -9 test runs it in a child process)."""
+    import os
+    import signal
+    import sys
+
+    from govcloud.domain.rbac import Principal, Role
+    from govcloud.services import statements as service
+    from govcloud.store.audit import AuditLog
+    from govcloud.store.engine import make_engine
+
+    def die(*_a: object, **_k: object) -> None:
+        sys.stdout.write("writing\n")
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    AuditLog.append = die  # type: ignore[method-assign,assignment]
+    service.close_month(make_engine(url), Principal("admin", Role.BUREAU_ADMIN), NOV,
+                        catalogue=CATALOGUE, sites=SITES, clock=lambda: AFTER)

@@ -6,11 +6,12 @@ all or nothing — an exception or a kill -9 mid-close leaves nothing)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
 import sys
-import textwrap
+from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from govcloud.domain.statements import MonthClosed
 from govcloud.errors import Forbidden, InvalidInput, NotFound
 from govcloud.services import statements as service
 from govcloud.services.metering import backfill_month
+from govcloud.store import metering_repo
 from govcloud.store.audit import AuditLog
 from govcloud.store.inventory import table
 
@@ -69,6 +71,19 @@ def test_the_figures_match_the_hand_calculation_and_reconcile(db: Engine) -> Non
     assert usage[("PROD", "ram_gib", "primary")] == "40"
     assert usage[("DR-REMOTE", "vcpu", "cold")] == "10"
     assert usage[("PROD", "volume_gb", "primary")] == "1000"
+
+
+def test_usage_summed_per_day_in_the_database_equals_the_hours_summed(db: Engine) -> None:
+    seed(db, extra_prod_hours=30)  # into 2 November
+    with db.connect() as conn:
+        hourly = metering_repo.usage_rows(conn, NOV.start, NOV.end)
+        daily = metering_repo.usage_days(conn, NOV)
+    by_day: dict[tuple[Any, ...], Decimal] = defaultdict(Decimal)
+    for r in hourly:
+        by_day[(r.hour.replace(hour=0), r.key)] += r.quantity
+    assert {(r.hour, r.key): r.quantity for r in daily} == dict(by_day)
+    assert len(daily) < len(hourly) and {r.hour.day for r in daily} == {1, 2}
+    assert all(r.hour.tzinfo is dt.UTC for r in daily)
 
 
 def test_the_gaps_are_on_the_statement(db: Engine) -> None:
@@ -165,22 +180,8 @@ def test_an_exception_mid_close_leaves_nothing(db: Engine,
     assert report(db)["closed"] is None
 
 
-KILLER = textwrap.dedent("""
-    import os, signal, sys
-    from govcloud.store.audit import AuditLog
-    from govcloud.store.engine import make_engine
-    from govcloud.services import statements as service
-    from tests.unit.services.statements_seed import AFTER, CATALOGUE, NOV, SITES
-    from govcloud.domain.rbac import Principal, Role
-
-    def die(*a, **k):  # the statements are written, the audit entry is next
-        sys.stdout.write("writing\\n"); sys.stdout.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    AuditLog.append = die
-    service.close_month(make_engine(sys.argv[1]), Principal("admin", Role.BUREAU_ADMIN), NOV,
-                        catalogue=CATALOGUE, sites=SITES, clock=lambda: AFTER)
-""")
+KILLER = ("import sys; from tests.unit.services.statements_seed import close_and_die; "
+          "close_and_die(sys.argv[1])")
 
 
 def test_kill_9_mid_close_leaves_the_month_open(db: Engine, tmp_path: Path) -> None:
