@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from govcloud.domain.metering import Month
 from govcloud.domain.provisioning import RequestState
 from govcloud.domain.scorecard import RequestTimes
 from govcloud.domain.statements import canonical, statement_digest
-from govcloud.errors import PermanentError
+from govcloud.errors import ConflictError, PermanentError
 from govcloud.store.inventory import CHUNK, aware, table
 from govcloud.store.tables_metering import (  # noqa: F401  (registers the tables)
     ClosedStatementRow,
@@ -79,12 +80,17 @@ def close(conn: Connection, month: Month, statements: Mapping[str, Mapping[str, 
     values = [{"month": str(month), "department": code,
                "document": canonical(doc).decode("utf-8"), "digest": statement_digest(doc)}
               for code, doc in sorted(statements.items())]
-    for i in range(0, len(values), CHUNK):
-        conn.execute(insert(table("closed_statement")), values[i:i + CHUNK])
     sealed = ClosedMonth(str(month), at, by, person, digest, len(values), total)
-    conn.execute(insert(table("month_close")).values(
-        month=sealed.month, closed_at=at, closed_by=by, closed_by_person=person,
-        digest=digest, departments=sealed.departments, total=total))
+    try:
+        conn.execute(insert(table("month_close")).values(
+            month=sealed.month, closed_at=at, closed_by=by, closed_by_person=person,
+            digest=digest, departments=sealed.departments, total=total))
+        for i in range(0, len(values), CHUNK):
+            conn.execute(insert(table("closed_statement")), values[i:i + CHUNK])
+    except IntegrityError:  # another close of the month committed first
+        raise ConflictError(f"{month} was closed meanwhile by another request",
+                            hint="read it: govcloud report statement --month "
+                                 f"{month}") from None
     return sealed
 
 

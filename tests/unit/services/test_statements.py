@@ -23,11 +23,12 @@ from sqlmodel import Session
 from govcloud.domain.audit import AuditEntry
 from govcloud.domain.rbac import Principal, Role
 from govcloud.domain.statements import MonthClosed
-from govcloud.errors import Forbidden, InvalidInput, NotFound
+from govcloud.errors import ConflictError, Forbidden, InvalidInput, NotFound
 from govcloud.services import statements as service
 from govcloud.services.metering import backfill_month
-from govcloud.store import metering_repo
+from govcloud.store import metering_repo, statements_repo
 from govcloud.store.audit import AuditLog
+from govcloud.store.engine import write_begin
 from govcloud.store.inventory import table
 
 from .statements_seed import AFTER, CATALOGUE, EXPECTED, NOV, PROVINCE, SITES, TOTALS, seed
@@ -194,3 +195,12 @@ def test_kill_9_mid_close_leaves_the_month_open(db: Engine, tmp_path: Path) -> N
     assert done.stdout == "writing\n"
     assert (count(db, "closed_statement"), count(db, "month_close")) == (0, 0)
     assert close(db)["closed"]["departments"] == 4  # and it closes afterwards
+
+
+def test_a_close_that_loses_a_race_is_a_conflict_and_writes_nothing(db: Engine) -> None:
+    seed(db)
+    close(db)
+    with pytest.raises(ConflictError, match="closed meanwhile"), write_begin(db) as conn:
+        statements_repo.close(conn, NOV, {"x": {"total": "1"}}, digest="sha256:x",
+                              total="1", by="other", person="Other", at=AFTER)
+    assert count(db, "closed_statement") == 4 and count(db, "month_close") == 1
