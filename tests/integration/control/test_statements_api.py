@@ -46,6 +46,12 @@ def test_the_month_reconciles_and_names_its_sheet(plane: Plane, month: str) -> N
     vcpu_now = sum(Decimal(u.quantity) for s in r.statements if s.department == "gd-psd"
                    for u in s.usage if u.resource == "vcpu")
     assert vcpu_now == sum(srv.vcpus for srv in servers if srv.vcpus)  # one hour read
+    raw = plane.admin.get(f"/reports/statements/{month}")  # the model kept every key
+    assert set(raw) == {"month", "closed", "statements", "cities", "province", "sheets", "gaps"}
+    assert set(raw["statements"][0]) == {
+        "month", "department", "name", "city", "dr_level", "currency", "sheets", "usage",
+        "lines", "base", "surcharge", "total", "gaps", "daily"}
+    assert all(set(g) == {"site", "from", "until", "hours", "reason"} for g in raw["gaps"])
     usage = plane.admin.statements("usage", month, department="gd-psd")
     assert [s.department for s in usage.statements] == ["gd-psd"]
 
