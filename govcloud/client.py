@@ -498,6 +498,25 @@ class ApiClient:
         return self.post_as(models.PriceSheetAnswer,
                             api_path("reports", "prices", version, "approve"))
 
+    def statements(self, what: str, month: str, *, department: str | None = None,
+                   city: str | None = None) -> models.StatementReport:
+        """``what`` is ``statements`` or ``usage``: a month's report as the caller may see it."""
+        return self.get_as(models.StatementReport, api_path("reports", what, month),
+                           department=department, city=city)
+
+    def statements_file(self, what: str, month: str, fmt: str, *,
+                        department: str | None = None,
+                        city: str | None = None) -> models.ReportFile:
+        return self.get_as(models.ReportFile, api_path("reports", what, month, "export"),
+                           format=fmt, department=department, city=city)
+
+    def scorecard(self, month: str) -> models.Scorecard:
+        return self.get_as(models.Scorecard, api_path("reports", "scorecard", month))
+
+    def close_month(self, month: str) -> models.MonthClosed:
+        return self.post_as(models.MonthClosed, api_path("reports", "statements", month,
+                                                         "close"))
+
     def openapi(self) -> dict[str, Any]:
         """The server's OpenAPI document (a JSON Schema document, not a govcloud answer)."""
         document = self.get("/openapi.json")

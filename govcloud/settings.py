@@ -274,6 +274,19 @@ class Settings(BaseSettings):
     audit_checkpoint_entries: int = Field(
         default=100, ge=1, le=1_000_000, description="a checkpoint as soon as this many entries "
                                                      "came after the last one")
+    # the operator scorecard's targets (docs/reports.md, the agreement with the operator)
+    scorecard_availability_pct: float = Field(
+        default=99.5, ge=0, le=100, description="a site's APIs answer this share of the "
+                                                "hours they are tried (percent)")
+    scorecard_fulfilment_hours: float = Field(
+        default=72.0, gt=0, le=8760, description="a request is done this many hours after "
+                                                 "it was submitted, at most")
+    scorecard_headroom_pct: float = Field(
+        default=20.0, ge=0, le=100, description="free vCPU on working hosts, percent of a "
+                                                "site's capacity, at least")
+    scorecard_days_to_full: float = Field(
+        default=90.0, ge=0, le=3650, description="days until a site's vCPU fills at its "
+                                                 "trend, at least")
 
     @field_validator("sites")
     @classmethod

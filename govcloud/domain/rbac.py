@@ -103,6 +103,8 @@ class Action(StrEnum):
     PRICES_PROPOSE = "prices.propose"
     PRICES_APPROVE = "prices.approve"
     FAILOVER_RUN = "dr.failover"
+    STATEMENT_VIEW = "statement.view"
+    STATEMENT_CLOSE = "statement.close"
 
     @property
     def kind(self) -> Kind:
@@ -132,6 +134,8 @@ _KIND: dict[Action, Kind] = {
     Action.PRICES_PROPOSE: Kind.REQUEST,  # the operator proposes prices, the bureau decides
     Action.PRICES_APPROVE: Kind.DECIDE,
     Action.FAILOVER_RUN: Kind.OPERATE,
+    Action.STATEMENT_VIEW: Kind.READ,  # scoped: a department's own, a city's own
+    Action.STATEMENT_CLOSE: Kind.DECIDE,  # the bureau closes a month
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,

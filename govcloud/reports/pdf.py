@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -90,9 +90,10 @@ _KEEP_WITH_NEXT = 300  # characters of markup of a heading kept with what follow
 _PARSER = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
-def markdown_to_pdf(markdown: str, *, title: str) -> bytes:
-    """``markdown`` rendered as a PDF titled ``title`` (module docstring: what is rendered)."""
-    return _render(markdown, title, subject="")
+def markdown_to_pdf(markdown: str, *, title: str, figures: Sequence[Flowable] = ()) -> bytes:
+    """``markdown`` rendered as a PDF titled ``title`` (module docstring: what is rendered);
+    ``figures`` (charts, ``reports.charts``) are drawn between the title and the text."""
+    return _render(markdown, title, subject="", figures=figures)
 
 
 def evidence_pdf(markdown: str, title: str) -> bytes:
@@ -100,12 +101,13 @@ def evidence_pdf(markdown: str, title: str) -> bytes:
     return _render(markdown, title, subject="govcloud disaster-recovery evidence (GB/T 20988)")
 
 
-def _render(markdown: str, title: str, *, subject: str) -> bytes:
+def _render(markdown: str, title: str, *, subject: str,
+            figures: Sequence[Flowable] = ()) -> bytes:
     _check_input(markdown, title)
     _register_fonts()
     styles = _styles()
     tree = SyntaxTreeNode(_PARSER.parse(markdown))
-    story: list[Flowable] = [Paragraph(escape(title), styles.title)]
+    story: list[Flowable] = [Paragraph(escape(title), styles.title), *figures]
     story.extend(_Blocks(styles).of(tree))
     out = io.BytesIO()
     doc = SimpleDocTemplate(

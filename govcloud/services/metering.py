@@ -20,8 +20,10 @@ from govcloud.domain.metering import Gap, Month, UsageRow, backfill_site, gaps
 from govcloud.domain.prices import check_sheets
 from govcloud.domain.rating import Rating, rate_month
 from govcloud.domain.sites import Site
+from govcloud.domain.statements import MonthClosed
 from govcloud.services.prices import approved_sheets
 from govcloud.store import metering_repo as repo
+from govcloud.store import statements_repo
 from govcloud.store.engine import write_begin
 
 Clock = Callable[[], dt.datetime]
@@ -36,7 +38,12 @@ class BackfillResult:
 
 def backfill_month(engine: Engine, month: Month, sites: Sequence[Site], *,
                    clock: Clock) -> BackfillResult:
-    """Rebuild ``month``'s rollups of ``sites`` from the stored servers (deterministic)."""
+    """Rebuild ``month``'s rollups of ``sites`` from the stored servers (deterministic); a
+    closed month is refused (``MonthClosed``): its statements are frozen."""
+    with engine.connect() as conn:
+        if statements_repo.closed_month(conn, month) is not None:
+            raise MonthClosed(f"{month} is closed: its usage is frozen with its statements",
+                              hint="a closed month is never rebuilt (docs/reports.md)")
     rows: dict[str, int] = {}
     hours: dict[str, int] = {}
     for site in sorted(sites, key=lambda s: s.name):

@@ -1,5 +1,6 @@
 """Metering tables (revision 0015_metering, issue 20): hourly usage rollups, which hours each
-site was read in (or why not: a gap), and price sheets with their approval state."""
+site was read in (or why not: a gap), and price sheets with their approval state; closed
+months and their frozen statements (revision 0017_statements)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,29 @@ class PriceSheetRow(SQLModel, table=True):
     approved_by: str | None = Field(default=None, max_length=64)
     approved_by_person: str | None = Field(default=None, max_length=128)
     approved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class MonthCloseRow(SQLModel, table=True):
+    """A closed month (revision 0017_statements): who closed it, when, and the seal — the
+    digest of every department's frozen statement (``domain.statements.month_digest``)."""
+
+    __tablename__ = "month_close"
+
+    month: str = Field(primary_key=True, max_length=7)  # YYYY-MM
+    closed_at: datetime = Field(sa_type=DateTime(timezone=True))
+    closed_by: str = Field(max_length=64)
+    closed_by_person: str = Field(max_length=128)
+    digest: str = Field(max_length=71)
+    departments: int
+    total: str = Field(max_length=40)  # the province's total, a decimal as text
+
+
+class ClosedStatementRow(SQLModel, table=True):
+    """A department's statement frozen when its month was closed (its JSON, never changed)."""
+
+    __tablename__ = "closed_statement"
+
+    month: str = Field(primary_key=True, max_length=7)
+    department: str = Field(primary_key=True, max_length=64)
+    document: str = Field(sa_type=Text)
+    digest: str = Field(max_length=71)

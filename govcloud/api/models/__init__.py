@@ -78,7 +78,15 @@ from govcloud.api.models.principals import (
     PrincipalList,
     PrincipalRecord,
 )
-from govcloud.api.models.reports import PriceSheetAnswer, PriceSheetInfo, PriceSheetList
+from govcloud.api.models.reports import (
+    MonthClosed,
+    PriceSheetAnswer,
+    PriceSheetInfo,
+    PriceSheetList,
+    ReportFile,
+    Scorecard,
+    StatementReport,
+)
 from govcloud.api.models.requests import (
     ProvisioningPolicy,
     ProvisionRequest,
@@ -101,12 +109,14 @@ __all__ = [
     "DrSchedule", "DrSystem", "DrSystemDetail", "DrTotals", "Figure",
     "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",
     "Imported", "NewToken", "LegacyHost", "Liveness", "NeverSynced", "Number", "Overridden",
-    "PlanAnswer", "PriceSheetAnswer", "PriceSheetInfo", "PriceSheetList",
+    "MonthClosed", "PlanAnswer", "PriceSheetAnswer", "PriceSheetInfo", "PriceSheetList",
     "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
-    "ProvisionRequest", "ProvisioningPolicy", "QuotaCommitment", "QuotaUse", "RequestDetail",
+    "ProvisionRequest", "ProvisioningPolicy", "QuotaCommitment", "QuotaUse", "ReportFile",
+    "RequestDetail", "Scorecard",
     "RequestList", "Resources", "RunStarted", "Server", "ServerCounts", "ServerDetail",
     "ServerPage", "ServiceProbe", "SignedOff", "SiteProbes", "SiteSyncResult", "Status",
-    "StatusSite", "Submitted", "SurveyAnswer", "SyncAnswer", "SyncState", "SyncStatus",
+    "StatementReport", "StatusSite", "Submitted", "SurveyAnswer", "SyncAnswer", "SyncState",
+    "SyncStatus",
     "TenancyApplied", "TenancyPlan", "TrustedKey", "Usage", "UsageEntry", "WaveCancelled",
     "WaveDetail", "WaveEvents", "WaveList", "WaveSummary", "WhatIf", "WhoAmI", "answers",
 ]

@@ -44,7 +44,8 @@ def test_whoami(plane: Plane) -> None:
                                       "tenancy.apply", "sync.run", "request.submit",
                                       "request.cancel", "provision", "migration.run",
                                       "migration.override", "drill.run",
-                                      "dr.protect", "prices.view", "prices.propose"]}}
+                                      "dr.protect", "prices.view", "prices.propose",
+                                      "dr.failover", "statement.view"]}}
 
 
 def test_revoked_token_is_401_and_revocation_is_audited(plane: Plane) -> None:
