@@ -29,6 +29,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -202,6 +203,7 @@ def run(servers: int, runs: int, latency_ms: int) -> dict[str, Any]:
         for box in boxes:
             box.stop()
         sim.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return summary(servers, latency_ms, len(copies), setup_s, drills)
 
 
