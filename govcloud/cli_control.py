@@ -60,8 +60,7 @@ def write_output(output: str | None, document: bytes, *, what: str) -> None:
     except OSError as exc:
         part.unlink(missing_ok=True)
         raise InvalidInput(f"cannot write {printable(output)}: {exc.strerror}",
-                           hint="give a file in a folder you can write to") from None
-    print(f"wrote {printable(output)} ({len(document):,} bytes)", file=sys.stderr)
+                           hint="give a file in a folder you may write to") from None
 
 
 def echo(*values: object, sep: str = " ", end: str = "\n", file: Any = None,

@@ -123,9 +123,11 @@ def cmd_show(args: argparse.Namespace) -> int:
                                           "text/markdown"))
             return 0
         if args.format == "pdf":
-            write_output(args.output, api.get_bytes(
-                api_path("dr", "drills", args.id, "report"), "application/pdf"),
-                what="a PDF report")
+            document = api.get_bytes(api_path("dr", "drills", args.id, "report"),
+                                     "application/pdf")
+            write_output(args.output, document, what="a PDF report")
+            if args.output != "-":
+                echo(f"wrote {printable(args.output)} ({len(document):,} bytes)")
             return 0
         drill = api.get_as(Drill, api_path("dr", "drills", args.id))
     if args.json:

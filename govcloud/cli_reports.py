@@ -9,7 +9,6 @@ import argparse
 import base64
 import hashlib
 import sys
-from pathlib import Path
 from typing import Any
 
 from govcloud.api.models.reports import PriceSheetInfo, StatementReport
@@ -21,6 +20,7 @@ from govcloud.cli_control import (
     _table,
     echo,
     identifier,
+    write_output,
 )
 from govcloud.client import as_json
 from govcloud.domain.text import printable, safe_json
@@ -114,14 +114,6 @@ def _print_report(r: StatementReport, what: str) -> None:
              f"{printable(g.reason)}")
 
 
-def _write(path: str, content: bytes) -> None:
-    try:
-        Path(path).write_bytes(content)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {printable(path)}: {exc.strerror}",
-                           hint="give a file in a folder you may write to") from None
-
-
 def _report(args: argparse.Namespace, what: str) -> int:
     fmt = "json" if args.json else args.format
     if fmt in BINARY and not args.output:
@@ -139,7 +131,8 @@ def _report(args: argparse.Namespace, what: str) -> int:
             if fmt != "json":
                 raise InvalidInput("a table is shown on the terminal, not written",
                                    hint="use --format json, csv, xlsx or pdf with --output")
-            _write(args.output, (safe_json(as_json(report)) + "\n").encode("utf-8"))
+            write_output(args.output, (safe_json(as_json(report)) + "\n").encode("utf-8"),
+                         what="a report")
         elif fmt == "json":
             _print_json(as_json(report))
         else:
@@ -150,7 +143,7 @@ def _report(args: argparse.Namespace, what: str) -> int:
         raise PermanentError("the file's digest does not match what the server sent",
                              hint="try again; the connection may have been cut")
     if args.output:
-        _write(args.output, content)
+        write_output(args.output, content, what=f"a {fmt} file")
         echo(f"wrote {printable(args.output)}: {file.size} bytes ({file.digest})")
     else:
         sys.stdout.write(content.decode("utf-8"))
