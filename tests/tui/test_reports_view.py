@@ -137,6 +137,13 @@ async def test_months_back_and_forth_and_the_scorecard(seeded: Plane) -> None:
         await pilot.press("c")  # back to the statements
         await wait_for(pilot, lambda: view.table.display and view.table.row_count > 0,
                        what="the statements again")
+        closed = seeded.admin.close_month("2026-10").closed
+        await pilot.press("left_square_bracket")  # October, closed: served frozen
+        await wait_for(pilot, lambda: view.report is not None and view.report.month
+                       == "2026-10", what="October")
+        assert {view.table.cells(k)[6] for k in order(view)} == {"closed"}
+        panel = drawn(view.query_one("#reports-totals"))
+        assert f"closed {closed.closed_at[:10]}" in panel and closed.digest[:19] in panel
 
 
 async def test_enter_opens_a_department_statement(seeded: Plane) -> None:
