@@ -29,7 +29,6 @@ from textual.widgets import Static
 from govcloud.api.models import Scorecard, StatementReport
 from govcloud.api.models.reports import DepartmentStatement
 from govcloud.client import ApiClient
-from govcloud.domain.metering import Month
 from govcloud.domain.text import printable
 from govcloud.errors import Forbidden, GovCloudError, InvalidInput, NotFound
 from tui.format import fit, stamp
@@ -46,14 +45,16 @@ MARK_STYLE = {True: "green", False: "bold red", None: "dim"}
 MONTH_REFUSALS = (InvalidInput, Forbidden, NotFound)
 
 
-def previous_month(at: dt.datetime) -> Month:
-    return Month.of(Month.of(at).start - dt.timedelta(hours=1))
+def month_of(at: dt.datetime) -> str:
+    """The UTC month of ``at``, ``YYYY-MM`` (as the API names months)."""
+    return f"{at.astimezone(dt.UTC):%Y-%m}"
 
 
-def shift(month: Month, months: int) -> Month:
-    """``month`` moved by ``months`` (either way)."""
-    index = month.year * 12 + month.month - 1 + months
-    return Month(index // 12, index % 12 + 1)
+def shift(month: str, months: int) -> str:
+    """``month`` (``YYYY-MM``) moved by ``months`` (either way)."""
+    year, number = (int(x) for x in month.split("-"))
+    index = year * 12 + number - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def amount(text: str) -> tuple[str, Decimal]:
@@ -71,7 +72,7 @@ class MonthData:
     """What one fetch read: the month's statements or its scorecard, or the server's refusal
     of the month."""
 
-    month: Month
+    month: str
     scorecard: bool
     answer: StatementReport | Scorecard | None
     refused: GovCloudError | None = None
@@ -88,15 +89,16 @@ class ReportsView(ListView):
 
     def __init__(self) -> None:
         super().__init__()
-        self._month: Month | None = None
+        self._month: str | None = None
         self.showing_scorecard = False
         self._statements: dict[str, DepartmentStatement] = {}
         self.report: StatementReport | None = None
 
     @property
-    def month(self) -> Month:
+    def month(self) -> str:
+        """The month in view, ``YYYY-MM``: at first the previous calendar month."""
         if self._month is None:
-            self._month = previous_month(self.session.clock())
+            self._month = shift(month_of(self.session.clock()), -1)
         return self._month
 
     def columns(self) -> Sequence[Column]:
@@ -145,8 +147,8 @@ class ReportsView(ListView):
     def fetch(self, api: ApiClient) -> Any:
         month, scorecard = self.month, self.showing_scorecard
         try:
-            answer = api.scorecard(str(month)) if scorecard else \
-                api.statements("statements", str(month))
+            answer = api.scorecard(month) if scorecard else \
+                api.statements("statements", month)
         except MONTH_REFUSALS as exc:
             return MonthData(month, scorecard, None, exc)
         return MonthData(month, scorecard, answer)
@@ -207,9 +209,9 @@ class ReportsView(ListView):
         self.action_reload()
 
     def action_month(self, step: int) -> None:
-        latest = Month.of(self.session.clock())  # the month under way; none after it
+        latest = month_of(self.session.clock())  # the month under way; none after it
         wanted = shift(self.month, step)
-        if (wanted.year, wanted.month) > (latest.year, latest.month):
+        if wanted > latest:
             self.set_status(label("no_later_month", self.session.lang))
             return
         self._month = wanted
@@ -232,14 +234,14 @@ class ReportsView(ListView):
             self.app.push_screen(StatementScreen(row, self.report))
 
 
-def month_line(month: Month, lang: str) -> Text:
+def month_line(month: str, lang: str) -> Text:
     out = Text()
     out.append(f"{label('month', lang)} {month}", style="bold")
     out.append(f"   {label('month_keys', lang)}", style="dim")
     return out
 
 
-def refused_text(month: Month, error: GovCloudError, lang: str) -> Text:
+def refused_text(month: str, error: GovCloudError, lang: str) -> Text:
     out = month_line(month, lang)
     out.append(f"\n✖ {printable(error.message)}", style="bold red")
     if error.hint:
