@@ -213,3 +213,15 @@ async def test_a_department_and_a_reason_with_markup_are_drawn_as_typed(
         assert any("DR-LOCAL" in x and SHOWN in x for x in text.splitlines()[1:])  # the gap
         header = drawn(screen.query_one("ConsoleHeader"))
         assert SHOWN in header and raw_controls(header) == []
+
+
+async def test_in_chinese_and_keys_typed_in_the_filter_stay_there(seeded: Plane) -> None:
+    app = app_at(seeded, lang="zh")
+    async with app.run_test(size=SIZE) as pilot:
+        view = await reports_view(pilot)
+        header = drawn(view.table)
+        assert "灾备附加费" in header and "合计" in header
+        assert "全省：" in drawn(view.query_one("#reports-totals"))
+        await pilot.press("slash", "c", "[", "z")  # the filter's text, not the view's keys
+        await wait_for(pilot, lambda: view.table.filter.text == "c[z", what="the filter")
+        assert not view.showing_scorecard and view.month == str(NOV)
