@@ -237,6 +237,50 @@ _LABELS: dict[str, tuple[str, str]] = {
     "need_ram": ("NEED RAM GiB", "需内存 GiB"),
     "standby_vcpu": ("STANDBY vCPU", "热备 vCPU"),
     "servers_n": ("servers: {n}", "云主机：{n}"),
+    # reports (:reports)
+    "city": ("CITY", "城市"),
+    "base": ("BASE", "基础费用"),
+    "dr_surcharge": ("DR SURCHARGE", "灾备附加费"),
+    "total": ("TOTAL", "合计"),
+    "month_state": ("MONTH", "月份状态"),
+    "gaps": ("GAPS", "缺口"),
+    "provincial": ("(provincial)", "（省级）"),
+    "closed": ("closed", "已结账"),
+    "open": ("open", "未结账"),
+    "month": ("month", "月份"),
+    "month_keys": ("([ ] previous / next month)", "（[ ] 上个月 / 下个月）"),
+    "not_closed": ("not closed: the figures change until the month is closed",
+                   "未结账：结账前数字仍会变化"),
+    "closed_by": ("closed {at} by {by} ({person}), seal {seal}",
+                  "已于 {at} 由 {by}（{person}）结账，封印 {seal}"),
+    "statement_totals": ("{what}: {n} departments — base {base}, DR surcharge {surcharge}, "
+                         "total {total} {currency}",
+                         "{what}：{n} 个部门 — 基础费用 {base}，灾备附加费 {surcharge}，"
+                         "合计 {total} {currency}"),
+    "price_sheets": ("price sheets", "价格表"),
+    "gaps_line": ("gaps: {runs} runs, {hours} site-hours not read (usage unknown, not charged)",
+                  "缺口：{runs} 段，{hours} 站点小时未读取（用量未知，不计费）"),
+    "scorecard_title": ("operator scorecard {month} (DR and capacity as of {at} UTC)",
+                        "运营评分 {month}（灾备与容量判定于 {at} UTC）"),
+    "met": ("met", "达标"),
+    "missed": ("MISSED", "未达标"),
+    "scorecard_count": ("{met} met, {missed} missed", "{met} 项达标，{missed} 项未达标"),
+    "statement": ("Statement", "账单"),
+    "statement_lines": ("lines", "计费明细"),
+    "statement_total": ("base {base}, DR surcharge {surcharge}, total {total} {currency}",
+                        "基础费用 {base}，灾备附加费 {surcharge}，合计 {total} {currency}"),
+    "kind": ("KIND", "类型"),
+    "resource": ("RESOURCE", "资源"),
+    "sheet": ("SHEET", "价格表"),
+    "quantity": ("QUANTITY", "数量"),
+    "price": ("PRICE", "单价"),
+    "amount": ("AMOUNT", "金额"),
+    "no_lines": ("no charged line", "无计费项"),
+    "usage_hours": ("usage (unit-hours)", "用量（单位小时）"),
+    "no_usage": ("no usage recorded", "无用量记录"),
+    "gaps_title": ("gaps (usage unknown, not charged)", "缺口（用量未知，不计费）"),
+    "no_gaps": ("no gap: every site was read every hour", "无缺口：每个站点每小时均已读取"),
+    "no_later_month": ("no later month: this one is under way", "没有更晚的月份：本月尚未结束"),
 }
 
 # The footer's and the help screen's key descriptions (the bindings' English descriptions).
@@ -245,6 +289,7 @@ _KEYS: dict[str, str] = {
     "refresh": "刷新", "filter": "过滤", "drill in": "详情", "sort": "排序",
     "reverse sort": "反向排序", "approve": "批准", "reject": "驳回", "cancel": "取消",
     "complete": "补全", "close": "关闭", "yes": "是", "no": "否", "scroll": "滚动",
+    "previous month": "上个月", "next month": "下个月", "scorecard": "运营评分",
 }
 
 

@@ -12,6 +12,7 @@ from tui import registry
 from tui.filtering import compile_filter
 from tui.format import age, bar, fit
 from tui.registry import ViewSpec, find_view, register_view, views
+from tui.views.reports import amount, month_of, shift
 from tui.widgets.header import header_text
 from tui.widgets.table import Column, VirtualTable, build_rows
 
@@ -176,3 +177,12 @@ def test_durations_read_as_the_cli_writes_them(seconds: float | None, shown: str
     assert duration(seconds) == shown
     if seconds is not None:
         assert format_duration(timedelta(seconds=seconds)) == shown
+
+
+def test_reports_months_and_amounts() -> None:
+    assert month_of(dt.datetime(2027, 1, 1, 7, tzinfo=dt.timezone(dt.timedelta(hours=8)))) \
+        == "2026-12"  # 07:00 in Beijing on New Year's Day is still December in UTC
+    assert shift("2026-01", -1) == "2025-12" and shift("2026-12", 1) == "2027-01"
+    assert shift("2026-11", -23) == "2024-12" and shift("2026-11", 0) == "2026-11"
+    assert amount("1234567.5") == ("1,234,567.50", amount("1234567.50")[1])
+    assert amount("[red]x\x1b") == ("[red]x\\x1b", amount("nan?")[1])  # shown as sent

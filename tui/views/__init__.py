@@ -7,6 +7,7 @@ from tui.views import (
     dr,  # disaster-recovery posture (issue 19)
     migrations,  # legacy hosts, waves, runs (issue 6)
     overview,
+    reports,  # statements and the operator scorecard (issue 20)
     requests,  # requests and approvals (issue 5)
     servers,
     sites,
@@ -14,4 +15,4 @@ from tui.views import (
 )
 
 VIEW_MODULES = (overview, departments, sites, servers, whatif, audit, requests, migrations,
-                alerts, dr)
+                alerts, dr, reports)

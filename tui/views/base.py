@@ -194,6 +194,9 @@ class DataView(Screen[None]):
         self.post_message(DataLoaded(data, time.perf_counter() - started))
 
     def _schedule(self, delay: float) -> None:
+        # a fetch that finishes after a reload started another one schedules too: one timer
+        if self._timer is not None:
+            self._timer.stop()
         self._timer = self.set_timer(delay, self._tick)
 
     def _tick(self) -> None:
