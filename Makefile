@@ -28,8 +28,12 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# two worker processes, a test file's tests in the same one (its module-scoped servers start
+# once); most tests wait on a server, an sshd or a playbook rather than on the CPU
+PYTEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # break each promise's critical line in a copy of the tree and check its tests fail
 # (docs/testing.md); PostgreSQL mutations need GOVCLOUD_TEST_DATABASE_URL, as .ci/run sets;
