@@ -98,8 +98,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "sqlite-begin-immediate", "govcloud/store/engine.py",
         'conn.exec_driver_sql(f"BEGIN {mode}".strip())', 'conn.exec_driver_sql("BEGIN")',
-        (f"{XPROC}::test_fifty_approvers_in_five_processes_against_room_for_ten"
-         "[sqlite-quota]",),
+        ("tests/integration/test_sqlite_writers.py"
+         "::test_a_writer_that_read_first_waits_for_no_one_and_is_not_overtaken",
+         f"{XPROC}::test_fifty_approvers_in_five_processes_against_room_for_ten"
+         "[sqlite-quota]"),
         "SQLite writers take the write lock first, so they wait their turn, never fail"),
     Mutation(
         "audit-append-advisory-lock", "govcloud/store/audit.py",

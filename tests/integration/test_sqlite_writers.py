@@ -22,7 +22,7 @@ from govcloud.cloud.connect import connect
 from govcloud.domain.sites import default_sites
 from govcloud.services.health import Prober
 from govcloud.sim.server import RunningSimulator
-from govcloud.store.engine import make_engine
+from govcloud.store.engine import make_engine, write_begin
 from govcloud.store.migrate import upgrade_engine
 from govcloud.workers.probe import PeriodicWorker
 
@@ -92,6 +92,51 @@ def test_the_probe_worker_waits_for_another_writer_instead_of_failing(
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM probe_result")).scalar_one()
     assert rows >= len(sites)
+
+
+def test_a_writer_that_read_first_waits_for_no_one_and_is_not_overtaken(
+        sqlite_file: tuple[Engine, Path]) -> None:
+    """Deterministic form of the race: writer A reads, then writer B writes and commits, then
+    A writes. ``write_begin`` takes the write lock at BEGIN, so B waits for A and both commit;
+    a deferred BEGIN lets B commit in between and A's write then fails ("database is locked":
+    its snapshot is stale). Guards ``BEGIN IMMEDIATE`` (the mutation gate's
+    sqlite-begin-immediate) without depending on a race's timing."""
+    engine, _ = sqlite_file
+    with write_begin(engine) as conn:
+        conn.exec_driver_sql("CREATE TABLE tally (who TEXT)")
+    a_read, b_done = threading.Event(), threading.Event()
+    errors: list[str] = []
+
+    def writer_a() -> None:
+        try:
+            with write_begin(engine) as conn:
+                conn.exec_driver_sql("SELECT count(*) FROM tally").scalar()
+                a_read.set()
+                b_done.wait(2.0)  # B could not commit meanwhile: it waits for A's lock
+                conn.exec_driver_sql("INSERT INTO tally VALUES ('a')")
+        except Exception as exc:  # noqa: BLE001 - what failed is the assertion's message
+            errors.append(f"A: {exc}")
+        finally:
+            a_read.set()
+
+    def writer_b() -> None:
+        try:
+            with write_begin(engine) as conn:
+                conn.exec_driver_sql("INSERT INTO tally VALUES ('b')")
+            b_done.set()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"B: {exc}")
+
+    a = threading.Thread(target=writer_a)
+    a.start()
+    assert a_read.wait(10)
+    b = threading.Thread(target=writer_b)
+    b.start()
+    a.join(30)
+    b.join(30)
+    assert errors == []
+    with engine.connect() as conn:
+        assert sorted(r[0] for r in conn.exec_driver_sql("SELECT who FROM tally")) == ["a", "b"]
 
 
 def test_every_writer_of_the_control_plane_takes_the_write_lock_first() -> None:
