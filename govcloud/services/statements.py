@@ -124,7 +124,9 @@ def statements(engine: Engine, principal: Principal, month: Month, *,
                 if principal.city else GLOBAL)
     with engine.connect() as conn:
         closed = repo.closed_month(conn, month)
-        docs = (repo.frozen_statements(conn, month) if closed is not None else
+        docs = (repo.frozen_statements(conn, month,
+                                       None if department is None else [department])
+                if closed is not None else
                 build_month(conn, month, infos, sites=sites, clock=clock, priced=priced))
     shown = _visible(principal, docs.values(), department=department, city=city)
     if department is not None and not shown:
