@@ -21,7 +21,8 @@ run theirs the same way. Hygiene (ARCHITECTURE.md, convention 11):
   (``os.setsid``), so the process-group kill with which ansible-runner ends a job that timed
   out or was cancelled does not reach them. Every process of a job carries
   ``GOVCLOUD_PLAYBOOK_JOB=<ident>`` in its environment, and ``run_playbook`` ends those still
-  there when the job is over (``end_job``).
+  there when the job is over (``end_job``) — and the job's SSH connection masters
+  (``ControlPersist``), which get a control-socket folder of the job's own.
 
 ``run_playbook`` returns a :class:`PlaybookResult` (status ``successful``, ``failed``,
 ``timeout`` or ``canceled``, the per-host stats) and calls ``on_event`` with a
@@ -31,6 +32,7 @@ run theirs the same way. Hygiene (ARCHITECTURE.md, convention 11):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -180,9 +182,30 @@ def job_processes(ident: str) -> list[int]:
     return found
 
 
-def end_job(ident: str, *, grace_s: float = 2.0) -> list[int]:
+def _naming(text: str) -> list[int]:
+    """The processes (of this user) whose command line names ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def end_job(ident: str, *, grace_s: float = 2.0, control_dir: str | None = None) -> list[int]:
     """End what is left of job ``ident``: SIGTERM, then SIGKILL after ``grace_s``. Returns the
-    pids that were still there."""
+    pids that were still there. ``control_dir``: the job's own SSH control-socket folder, whose
+    connection masters (``ssh: <dir>/<hash> [mux]``, started with a clean environment, so
+    without the job's tag) are ended too, and the folder removed."""
+    if control_dir:
+        for pid in _naming(control_dir + "/"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(control_dir, ignore_errors=True)
     left = job_processes(ident)
     if left:
         log.warning("playbook job %s: ending %d process(es) it left: %s", ident, len(left),
@@ -197,6 +220,18 @@ def end_job(ident: str, *, grace_s: float = 2.0) -> list[int]:
         if not job_processes(ident):
             break
     return left
+
+
+def _job_control_dir(env: dict[str, str], ident: str) -> str | None:
+    """Give the job SSH connection masters of its own: a folder of the caller's
+    ``ANSIBLE_SSH_CONTROL_PATH_DIR`` named after the job (short: a socket's path is at most
+    107 bytes), so that they end with the job instead of lingering ``ControlPersist``."""
+    base = env.get("ANSIBLE_SSH_CONTROL_PATH_DIR")
+    if not base:
+        return None
+    control_dir = f"{base}/{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = control_dir
+    return control_dir
 
 
 def tied_playbook(root: Path) -> Path | None:
@@ -247,6 +282,7 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
            "ANSIBLE_HOST_KEY_CHECKING": "True" if host_key_checking else "False",
            "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_NOCOLOR": "1",
            **(envvars or {}), JOB_ENV: ident}
+    control_dir = _job_control_dir(env, ident)
     if idle_timeout_s:
         # ansible-runner reads idle_timeout only from env/settings (a settings= argument is
         # dropped when that file is missing); it holds no secret, unlike env/ files in general
@@ -288,7 +324,7 @@ def run_playbook(playbook: str | Path, *, private_data_dir: str | Path,
                              hint="check that ansible-core is installed next to govcloud") \
             from exc
     finally:
-        end_job(ident)
+        end_job(ident, control_dir=control_dir)
     stats = runner.stats or {}
     return PlaybookResult(ident=ident, status=str(runner.status), rc=runner.rc,
                           artifact_dir=Path(runner.config.artifact_dir),

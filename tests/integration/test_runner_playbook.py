@@ -70,6 +70,20 @@ def test_timeout_and_cancel_leave_no_process_of_the_job(tmp_path: Path) -> None:
     assert job_processes(timed.ident) == [] and job_processes(cancelled.ident) == []
 
 
+def test_the_jobs_ssh_connection_masters_end_with_it(tmp_path: Path) -> None:
+    """ssh's ControlPersist masters run detached with a clean environment (no job tag): the
+    job gets a control-socket folder of its own, and what names it ends with the job."""
+    local = {"all": {"hosts": {"localhost": {"ansible_python_interpreter":
+                                             sys.executable}}}}
+    base = tmp_path / "cp"
+    result = run_playbook(DATA / "control_master.yml", private_data_dir=tmp_path / "r",
+                          inventory=local, timeout_s=60, host_key_checking=False,
+                          envvars={"ANSIBLE_SSH_CONTROL_PATH_DIR": str(base)})
+    assert result.ok, result.summary()
+    assert processes_naming(f"{base}/") == []
+    assert not any(base.iterdir()) if base.exists() else True
+
+
 def test_a_running_job_is_found_by_its_tag(tmp_path: Path) -> None:
     local = {"all": {"hosts": {"localhost": {"ansible_python_interpreter":
                                              sys.executable}}}}
