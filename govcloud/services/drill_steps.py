@@ -9,7 +9,6 @@ import contextlib
 import json
 import shlex
 import sys
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from govcloud.runner.playbook import PlaybookEvent, run_playbook
 from govcloud.services.dr_posture import SystemPosture, dr_posture
 from govcloud.services.drill_state import DrillContext, read, state_of, update_state
 from govcloud.services.migration import known_hosts
-from govcloud.services.migration_commands import ansible_ssh_args, endpoint_of
+from govcloud.services.migration_commands import endpoint_of, playbook_env
 from govcloud.ssh.hosts import scan
 from govcloud.store import protection_repo
 from govcloud.store import provisioning as provision_store
@@ -226,10 +225,7 @@ def _playbook(ctx: DrillContext, run: Run, hosts: Mapping[str, dict[str, Any]]
         if ev.kind in ("failed", "unreachable") and ev.host:
             failed[ev.host] = f"{ev.task}: {ev.message or ev.kind}"
 
-    env = {"ANSIBLE_SSH_ARGS": ansible_ssh_args(known_hosts(ctx.settings).path),
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.gettempdir() + "/govcloud-cp",
-           "ANSIBLE_PIPELINING": "True", "ANSIBLE_INVENTORY_ENABLED": "yaml",
-           "ANSIBLE_LOCAL_TEMP": str(base / "tmp")}
+    env = playbook_env(ctx.settings, base)
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory = {"all": {"hosts": {"localhost": local},
                          "children": {"drill": {"hosts": dict(hosts)}}}}

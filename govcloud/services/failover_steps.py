@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sys
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from govcloud.services.dr_posture import SystemPosture, dr_posture
 from govcloud.services.drill_steps import _conn, _project  # the site's admin and project
 from govcloud.services.failover_state import FailoverContext, read, state_of, update_state
 from govcloud.services.migration import known_hosts
-from govcloud.services.migration_commands import ansible_ssh_args, endpoint_of
+from govcloud.services.migration_commands import endpoint_of, playbook_env
 from govcloud.ssh.hosts import scan
 from govcloud.store import failover_repo as repo
 from govcloud.store import protection_repo
@@ -129,10 +128,7 @@ def _playbook(ctx: FailoverContext, run: Run, name: str, hosts: Mapping[str, dic
         if ev.kind in ("failed", "unreachable") and ev.host:
             failed[ev.host] = f"{ev.task}: {ev.message or ev.kind}"
 
-    env = {"ANSIBLE_SSH_ARGS": ansible_ssh_args(known_hosts(ctx.settings).path),
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.gettempdir() + "/govcloud-cp",
-           "ANSIBLE_PIPELINING": "True", "ANSIBLE_INVENTORY_ENABLED": "yaml",
-           "ANSIBLE_LOCAL_TEMP": str(base / "tmp")}
+    env = playbook_env(ctx.settings, base)
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory = {"all": {"hosts": {"localhost": local},
                          "children": {"failover": {"hosts": dict(hosts)}}}}
