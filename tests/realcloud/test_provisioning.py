@@ -40,7 +40,7 @@ def test_dr5_system_gets_primary_standby_and_cold_copy_with_anti_affinity(
     approved = admin.post(f"/requests/{rid}/approve")
     assert [s["site"] for s in approved["placement"]["sites"]] == list(SITES)
     done = wait_final(admin, rid)
-    assert done["state"] == "done", done
+    assert done["state"] == "done", (done["error"], done["events"][-6:])
     project = plane.real.sdk("PROD").identity.find_project("gd-data")
     for site, found in tagged(plane.real, rid).items():
         assert len(found) == 2, site
