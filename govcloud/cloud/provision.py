@@ -38,6 +38,7 @@ class ServerState:
     id: str
     status: str
     fault: str | None = None
+    task_state: str | None = None
 
 
 def project_connection(conn: Connection, site: str, project_id: str, *,
@@ -193,7 +194,29 @@ def create_server(pconn: Connection, site: str, *, name: str, refs: Refs, key: s
 def server_state(pconn: Connection, site: str, server_id: str) -> ServerState | None:
     with sdk_errors(f"site {site}: server {server_id}"):
         s = pconn.compute.find_server(server_id, ignore_missing=True)
-    return None if s is None else ServerState(s.id, str(s.status), _fault(s))
+    return None if s is None else ServerState(s.id, str(s.status), _fault(s), s.task_state)
+
+
+# a building server in one of these task states has been claimed on its compute host
+_PLACED_TASK_STATES = frozenset({"block_device_mapping", "networking", "spawning"})
+
+
+def wait_placed(pconn: Connection, site: str, server_id: str, *, timeout_s: float,
+                interval_s: float = 0.5) -> None:
+    """Poll until the server has left the scheduler: claimed on a host (building in one of
+    ``_PLACED_TASK_STATES``) or done building either way. Nova's scheduler sees where an
+    anti-affinity group's members are only once their hosts claimed them; members booted
+    before that may be sent to one host, fail Nova's late check and run out of retries."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = server_state(pconn, site, server_id)
+        if state is None or state.status != "BUILD" or state.task_state in _PLACED_TASK_STATES:
+            return
+        if time.monotonic() >= deadline:
+            raise TemporaryError(f"site {site}: server {server_id} still scheduling after "
+                                 f"{timeout_s:.0f} s",
+                                 hint="raise provision_active_timeout_s, or look at the site")
+        time.sleep(interval_s)
 
 
 def wait_active(pconn: Connection, site: str, server_id: str, *, timeout_s: float,

@@ -25,6 +25,7 @@ server and before the database recorded it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -95,6 +96,9 @@ class Provisioner:
         self.refresh = refresh
         self._stop = stop
         self._slots = threading.BoundedSemaphore(settings.concurrency)
+        # one member of a server group per site is being scheduled at a time (wait_placed)
+        self._placing: dict[tuple[str, str], threading.Lock] = {}
+        self._placing_guard = threading.Lock()
         self.projects = cloud.ProjectConnections()  # the project connections it made
 
     def run(self, rid: int) -> dict[str, Any] | None:
@@ -293,10 +297,15 @@ class Provisioner:
                 raise PermanentError(f"site {p.site}: server {existing.id} went to ERROR: "
                                      f"{existing.fault or 'no fault given'}")
             else:
-                sid = self._retry(rid, lambda: self._create(rid, p, pconn, refs, group, key,
-                                                            system, department))
-                if os.environ.get(FAULT_KILL_AFTER_CREATE) == "1":
-                    os.kill(os.getpid(), signal.SIGKILL)
+                with self._placing_lock(p.site, group):
+                    sid = self._retry(rid, lambda: self._create(rid, p, pconn, refs, group,
+                                                                key, system, department))
+                    if os.environ.get(FAULT_KILL_AFTER_CREATE) == "1":
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    if group is not None:
+                        self._retry(rid, lambda: cloud.wait_placed(
+                            pconn, p.site, sid, timeout_s=self.settings.active_timeout_s,
+                            interval_s=self.settings.build_poll_s))
             svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name,
                               key=key, server_id=sid, status="building", event=adopted)
         if p.kind is CopyKind.COLD and existing is not None and \
@@ -309,6 +318,14 @@ class Provisioner:
                           server_id=sid, status=state.status.lower(),
                           event=("active", f"{p.site}: {p.name} is ACTIVE ({sid})"))
         return sid
+
+    def _placing_lock(self, site: str, group: str | None) -> contextlib.AbstractContextManager[Any]:
+        """The lock a group member's create and scheduling hold in its site (none without a
+        group)."""
+        if group is None:
+            return contextlib.nullcontext()
+        with self._placing_guard:
+            return self._placing.setdefault((site, group), threading.Lock())
 
     def _create(self, rid: int, p: PlannedServer, pconn: Any, refs: cloud.Refs,
                 group: str | None, key: str, system: str, department: str) -> str:

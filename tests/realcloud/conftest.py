@@ -32,6 +32,7 @@ from govcloud.api.app import make_app  # noqa: E402
 from govcloud.api.server import ServerThread  # noqa: E402
 from govcloud.client import ApiClient  # noqa: E402
 from govcloud.domain.rbac import Principal, Role  # noqa: E402
+from govcloud.services.provisioning_execution import group_name  # noqa: E402
 from govcloud.settings import load_settings  # noqa: E402
 from govcloud.store.audit import write_session  # noqa: E402
 from govcloud.store.engine import make_engine  # noqa: E402
@@ -89,6 +90,23 @@ def real() -> RealCloud:
     clouds_yaml = state / "clouds.yaml"
     assert clouds_yaml.is_file(), f"no clouds.yaml in {state}: run the cloud first"
     return RealCloud(state=state, clouds_yaml=clouds_yaml, regions=cloud.load_topology())
+
+
+def delete_system(real: RealCloud, department: str, system: str) -> None:
+    """A system's servers and server groups in every site, left by an earlier run of the
+    suite: the cloud outlives govcloud's database, so a new run's request ids (and idempotency
+    tags) start at 1 again, and its anti-affinity group would be found with the old members."""
+    group = group_name(department, system)
+    for site in SITES:
+        conn = real.sdk(site)
+        old = list(conn.compute.servers(all_projects=True, name=f"^{system}-"))
+        for s in old:
+            conn.compute.delete_server(s)
+        for s in old:
+            conn.compute.wait_for_delete(s, wait=120)
+        for g in conn.compute.server_groups(all_projects=True):
+            if g.name == group:
+                conn.compute.delete_server_group(g, ignore_missing=True)
 
 
 def department_catalogue(directory: Path) -> Path:

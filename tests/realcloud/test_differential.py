@@ -195,6 +195,7 @@ def _not_found(t: Target) -> dict[str, Any]:
 MOVE_WAIT = 240.0  # seconds a move may take on the real cloud's fake driver
 SMALL, MEDIUM = "m1.small", "m1.medium"  # the same names in both clouds
 LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
+EVACUATION_ENDED = ("done", "completed", "failed", "error")
 
 
 def _flavor_id(t: Target, name: str) -> str:
@@ -372,6 +373,12 @@ def _evacuate(t: Target) -> dict[str, Any]:
         assert t.admin.compute.put(svc, json={"forced_down": True},
                                    microversion=COMPUTE).status_code == 200
         obs["request"] = _action(t, sid, {"evacuate": {}}).status_code
+        # the request returns before the rebuild starts: on a loaded machine the first reads
+        # still show the server ACTIVE on its old host, so wait for the migration to end
+        deadline = time.monotonic() + MOVE_WAIT
+        while _migration(t, sid).get("status") not in EVACUATION_ENDED and \
+                time.monotonic() < deadline:
+            time.sleep(0.5)
         after = _wait(t, sid, "ACTIVE")
         mig = _migration(t, sid)
         obs["after"] = _state(after)

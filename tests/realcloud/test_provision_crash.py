@@ -24,7 +24,7 @@ from govcloud.store.provisioning import servers as recorded_servers
 from govcloud.workers.provision import FAULT_KILL_AFTER_CREATE
 from tests.served import ServedPlane
 
-from .conftest import SITES, RealCloud, department_catalogue, request, wait_final
+from .conftest import SITES, RealCloud, delete_system, department_catalogue, request, wait_final
 
 DEPARTMENT = "gd-psd"  # not test_provisioning's gd-data: its request ids are ours too (below)
 SYSTEM = "crash"
@@ -42,7 +42,7 @@ def served(real: RealCloud, tmp_path: Path) -> Iterator[ServedPlane]:
         yield plane
     finally:
         plane.stop()
-        delete_system(real)  # leave the department's project as it was
+        delete_system(real, DEPARTMENT, SYSTEM)  # leave the department's project as it was
 
 
 def listed(real: RealCloud) -> dict[str, list[dict[str, Any]]]:
@@ -52,21 +52,9 @@ def listed(real: RealCloud) -> dict[str, list[dict[str, Any]]]:
             for site in SITES}
 
 
-def delete_system(real: RealCloud) -> None:
-    """Servers of an earlier run of this test (an older database's request with the same id
-    would carry the same idempotency key, and be adopted)."""
-    for site in SITES:
-        conn = real.sdk(site)
-        old = list(conn.compute.servers(all_projects=True, name=f"^{SYSTEM}-"))
-        for s in old:
-            conn.compute.delete_server(s)
-        for s in old:
-            conn.compute.wait_for_delete(s, wait=120)
-
-
 def test_kill_9_between_create_and_record_then_restart_adopts(
         real: RealCloud, served: ServedPlane) -> None:
-    delete_system(real)
+    delete_system(real, DEPARTMENT, SYSTEM)
     admin = served.bootstrap()
     served.serve(**{FAULT_KILL_AFTER_CREATE: "1"})
     operator = served.principal(admin, "ops-crash", "operator")

@@ -14,7 +14,7 @@ import pytest
 
 from govcloud.client import ApiClient
 
-from .conftest import SITES, Plane, RealCloud, request, wait_final
+from .conftest import SITES, Plane, RealCloud, delete_system, request, wait_final
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,7 @@ def tagged(real: RealCloud, rid: int) -> dict[str, list[Any]]:
 def test_dr5_system_gets_primary_standby_and_cold_copy_with_anti_affinity(
         ready: tuple[Plane, ApiClient, ApiClient]) -> None:
     plane, admin, operator = ready
+    delete_system(plane.real, "gd-data", "ledger")
     rid = operator.post("/requests", request("ledger"))["id"]
     approved = admin.post(f"/requests/{rid}/approve")
     assert [s["site"] for s in approved["placement"]["sites"]] == list(SITES)
@@ -68,6 +69,7 @@ def test_a_quota_the_cloud_enforces_fails_cleanly(
     detail = conn.compute.get(f"/os-quota-sets/{project.id}/detail").json()["quota_set"]
     plane.real.osc("PROD", "quota", "set", "--cores", str(detail["cores"]["in_use"]),
                    project.id)
+    delete_system(plane.real, "gd-data", "quota")
     try:
         rid = operator.post("/requests", request("quota", count=1))["id"]
         admin.post(f"/requests/{rid}/approve")

@@ -5,6 +5,7 @@ test_provisioning_shelve.py): a real database, openstacksdk never reached."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ class FakeCloud:
     lose_answer: set[str] = field(default_factory=set)
     error_status: set[str] = field(default_factory=set)  # servers that go to ERROR
     calls: list[str] = field(default_factory=list)
+    unplaced: dict[str, int] = field(default_factory=dict)  # created, not yet placed, by site
+    most_unplaced: int = 0  # the most group members being scheduled at once in one site
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _fault(self, what: str) -> None:
@@ -102,6 +105,8 @@ class FakeCloud:
             self.servers[sid] = Server(sid, site, name, key)
             if group_id is not None:
                 self.groups[group_id][3].add(sid)
+                self.unplaced[site] = self.unplaced.get(site, 0) + 1
+                self.most_unplaced = max(self.most_unplaced, self.unplaced[site])
         if name in self.lose_answer:
             self.lose_answer.discard(name)
             raise TemporaryError(f"site {site}: creating {name}: timed out")
@@ -117,6 +122,13 @@ class FakeCloud:
                                  "No valid host was found")
         server.status = "ACTIVE"
         return ServerState(server_id, "ACTIVE")
+
+    def wait_placed(self, pconn: Any, site: str, server_id: str, *, timeout_s: float,
+                    interval_s: float = 0.5) -> None:
+        time.sleep(0.02)  # the scheduler at work: others would start meanwhile
+        with self._lock:
+            self.calls.append(f"placed:{self.servers[server_id].name}")
+            self.unplaced[site] -= 1
 
     def delete_server(self, pconn: Any, site: str, server_id: str) -> None:
         self.calls.append(f"delete:{server_id}")
@@ -155,8 +167,8 @@ class FakeProjects:
 @pytest.fixture
 def cloud(monkeypatch: pytest.MonkeyPatch) -> FakeCloud:
     fake = FakeCloud()
-    for name in ("ensure_group", "resolve", "find_by_key", "create_server", "wait_active",
-                 "delete_server", "list_groups", "delete_group", "read_servers",
+    for name in ("ensure_group", "resolve", "find_by_key", "create_server", "wait_placed",
+                 "wait_active", "delete_server", "list_groups", "delete_group", "read_servers",
                  "read_compute_quotas"):
         monkeypatch.setattr(adapter, name, getattr(fake, name))
     monkeypatch.setattr(adapter, "ProjectConnections", lambda: FakeProjects(fake))
