@@ -65,8 +65,11 @@ class RetryPolicy:
         if n <= len(self.delays):
             wait = self.delays[n - 1]
         else:
-            doublings = min(n - len(self.delays), 40)  # 2**40 times anything is past the cap
-            wait = self.delays[-1] * (2 ** doublings)
+            wait = self.delays[-1]
+            for _ in range(n - len(self.delays)):
+                wait *= 2
+                if wait >= self.cap:  # stop before the number outgrows timedelta
+                    break
         return min(wait, self.cap)
 
     def after_failure(self, attempts: int, now: dt.datetime
