@@ -182,8 +182,18 @@ class Notifier:
 def build_notifier(*, engine: Engine, settings: Settings,
                    catalogue: Callable[[], Catalogue | None], clock: Clock = utcnow
                    ) -> Notifier:
-    return Notifier(engine=engine, config=config_from_settings(settings),
-                    catalogue=catalogue, clock=clock)
+    """The plane's notifier. A webhook filed under a department the catalogue does not list
+    (now) is logged: it will be used once the catalogue lists the department."""
+    config = config_from_settings(settings)
+    try:
+        known = catalogue()
+    except Exception:  # noqa: BLE001 - the catalogue's own problems are reported where used
+        known = None
+    unknown = sorted(set(config.webhooks.departments) - set(known.codes)) if known else []
+    if unknown:
+        log.warning("webhooks configured for departments the catalogue does not list: %s",
+                    ", ".join(one_line(code, 64) for code in unknown))
+    return Notifier(engine=engine, config=config, catalogue=catalogue, clock=clock)
 
 
 def enqueue(notifier: Notifier | None, conn: Connection, event: Event) -> int:

@@ -254,7 +254,7 @@ def test_the_worker_runs_only_when_something_is_configured(engine: Engine) -> No
 
 
 def test_a_webhook_without_a_secret_or_a_bad_url_stops_the_server_at_start(
-        engine: Engine, tmp_path: Path) -> None:
+        engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(InvalidInput, match="has no secret"):
         _plane(engine, Clock(), notify_webhooks={"global": "https://a.example/h"})
     hooks = tmp_path / "hooks.yaml"
@@ -266,3 +266,8 @@ def test_a_webhook_without_a_secret_or_a_bad_url_stops_the_server_at_start(
     plane = _plane(engine, Clock(), notify_webhooks_file=hooks,
                    notify_webhook_secret="a-secret-of-16-chars")
     assert plane.notifier.config.webhooks.for_department("gd-psd") == ("https://a.example/h",)
+    assert "does not list" not in caplog.text
+    _plane(engine, Clock(), notify_webhooks={"departments": {"gd-gone": "https://a.example/h"}},
+           notify_webhook_secret="a-secret-of-16-chars")
+    assert "webhooks configured for departments the catalogue does not list: gd-gone" \
+        in caplog.text
