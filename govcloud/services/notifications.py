@@ -202,6 +202,21 @@ def enqueue(notifier: Notifier | None, conn: Connection, event: Event) -> int:
     return 0 if notifier is None else notifier.enqueue(conn, event)
 
 
+def tell(notifier: Notifier | None, conn: Connection, kind: EventKind, department: str,
+         ref: object, at: dt.datetime, **fields: Any) -> int:
+    """``enqueue`` of the event made of these values (``Event``'s fields: actor, system,
+    site, detail, window): what producers call. Nothing is made when nobody would be told,
+    and an event that cannot be made (a value ``Event`` refuses) is logged, never raised."""
+    if notifier is None or not notifier.enabled:
+        return 0
+    try:
+        event = Event(kind, department, str(ref), at, **fields)
+    except Exception:  # a notification never stops the operation it tells about
+        log.exception("notification %s of %s not queued", kind, one_line(department, 64))
+        return 0
+    return notifier.enqueue(conn, event)
+
+
 def notify(notifier: Notifier | None, event: Event) -> int:
     """``notifier.notify(event)`` for a caller without a transaction; never raises."""
     return 0 if notifier is None else notifier.notify(event)
@@ -222,9 +237,8 @@ def enqueue_change(notifier: Notifier | None, conn: Connection, what: str, *, ch
     if kind is None:
         raise InvalidInput(f"a change is not {one_line(what, 40)!r}",
                            hint="one of: " + ", ".join(_CHANGE_KINDS))
-    return sum(enqueue(notifier, conn, Event(kind, code, str(change), at, actor=actor,
-                                             window=window, detail=detail))
-               for code in dict.fromkeys(departments))
+    return sum(tell(notifier, conn, kind, code, change, at, actor=actor, window=window,
+                    detail=detail) for code in dict.fromkeys(departments))
 
 
 def enqueue_host_drain(notifier: Notifier | None, conn: Connection, *, done: bool, site: str,
@@ -233,9 +247,8 @@ def enqueue_host_drain(notifier: Notifier | None, conn: Connection, *, done: boo
     """Tell the departments with servers on ``host`` that it is being drained (or is
     drained, ``done``), in the caller's transaction."""
     kind = EventKind.HOST_DRAIN_DONE if done else EventKind.HOST_DRAIN_STARTED
-    return sum(enqueue(notifier, conn, Event(kind, code, host, at, actor=actor, site=site,
-                                             detail=detail))
-               for code in dict.fromkeys(departments))
+    return sum(tell(notifier, conn, kind, code, host, at, actor=actor, site=site,
+                    detail=detail) for code in dict.fromkeys(departments))
 
 
 # --- the use cases behind /notifications ----------------------------------------------------

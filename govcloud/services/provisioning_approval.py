@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from govcloud.domain.capacity import SiteCapacity
 from govcloud.domain.catalogue import NO_QUOTA, Catalogue
 from govcloud.domain.inventory import HypervisorInfo
-from govcloud.domain.notifications import Event, EventKind
+from govcloud.domain.notifications import EventKind
 from govcloud.domain.placement import (
     Demand,
     FitIndex,
@@ -44,7 +44,7 @@ from govcloud.errors import (
 )
 from govcloud.services.access import get_department
 from govcloud.services.inventory import site_placement
-from govcloud.services.notifications import enqueue
+from govcloud.services.notifications import tell
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
     request_json,
@@ -278,10 +278,9 @@ class _ApprovalRun:
         if notifier is not None and notifier.enabled:  # told in the approvals' transaction
             conn = self.tx.connection()
             for row in self.requests:
-                enqueue(notifier, conn, Event(
-                    EventKind.REQUEST_APPROVED, row["department"], str(row["id"]),
-                    row["updated_at"], actor=row["approver"], system=row["system"],
-                    detail=row["reason"]))
+                tell(notifier, conn, EventKind.REQUEST_APPROVED, row["department"], row["id"],
+                     row["updated_at"], actor=row["approver"], system=row["system"],
+                     detail=row["reason"])
 
 
 def reject(ctx: ProvisioningContext, principal: Principal, request_id: int,

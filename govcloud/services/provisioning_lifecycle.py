@@ -13,11 +13,11 @@ from sqlalchemy import Engine
 
 from govcloud.domain.inventory import QuotaInfo, ServerInfo
 from govcloud.domain.limits import text_digest
-from govcloud.domain.notifications import Event, EventKind
+from govcloud.domain.notifications import EventKind
 from govcloud.domain.placement import Demand
 from govcloud.domain.provisioning import RequestSpec, RequestState, SiteTarget, transition
 from govcloud.errors import PermanentError, TemporaryError
-from govcloud.services.notifications import enqueue
+from govcloud.services.notifications import tell
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
     request_json,
@@ -66,9 +66,8 @@ def finish(ctx: ProvisioningContext, request_id: int, state: RequestState, *, ac
         tx.add_event(request_id, state.value, text, at=now)
         kind = _TOLD.get(state)
         if kind is not None:  # the department hears of it with the change, or not at all
-            enqueue(ctx.notify, tx.connection(), Event(
-                kind, row.department, str(request_id), now, actor=actor, system=row.system,
-                detail=error or reason))
+            tell(ctx.notify, tx.connection(), kind, row.department, request_id, now,
+                 actor=actor, system=row.system, detail=error or reason)
         return request_json(row)
 
 

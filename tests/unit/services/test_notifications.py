@@ -155,6 +155,17 @@ def test_a_notification_that_cannot_be_made_never_stops_the_change(db: Engine) -
     assert svc.notify(ctx.notify, Event(EventKind.REQUEST_DONE, "gd-psd", "1", T0)) == 0
 
 
+def test_an_event_that_cannot_be_made_is_logged_not_raised(db: Engine) -> None:
+    n = notifier(db)
+    with write_begin(db) as conn:
+        assert svc.tell(n, conn, EventKind.REQUEST_DONE, "gd-psd\r\nX: y", 1, T0) == 0
+        assert svc.tell(n, conn, EventKind.REQUEST_DONE, "gd-psd", 1, T0.replace(tzinfo=None)) == 0
+        assert svc.tell(None, conn, EventKind.REQUEST_DONE, "gd-psd\n", 1, T0) == 0
+        assert svc.enqueue_host_drain(n, conn, done=False, site="PROD", host="cmp-07",
+                                      departments=["gd-psd"], at=T0, actor="ops") == 3
+    assert [r["event"] for r in outbox(db)] == ["host.drain_started"] * 3
+
+
 def test_a_department_the_catalogue_does_not_list_gets_the_global_webhooks(db: Engine) -> None:
     n = notifier(db)
     assert svc.notify(n, Event(EventKind.REQUEST_DONE, "gd-gone", "4", T0)) == 1
