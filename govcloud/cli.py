@@ -23,6 +23,7 @@ from govcloud import (
     cli_dr,
     cli_inventory,
     cli_migrate,
+    cli_notifications,
     cli_reports,
     cli_requests,
     cli_tui,
@@ -197,6 +198,7 @@ EXTENSIONS = (
     cli_migrate,    # legacy hosts and migration waves (issue 6)
     cli_dr,         # disaster recovery (issue 19)
     cli_reports,    # metering and price sheets (issue 20)
+    cli_notifications,  # messages to the departments (issue 21)
 )
 
 

@@ -517,6 +517,15 @@ class ApiClient:
         return self.post_as(models.MonthClosed, api_path("reports", "statements", month,
                                                          "close"))
 
+    def notifications(self, *, state: str | None = None, department: str | None = None,
+                      limit: int = 100, before: int | None = None) -> models.NotificationList:
+        return self.get_as(models.NotificationList, "/notifications", state=state,
+                           department=department, limit=limit, before=before)
+
+    def retry_notification(self, notification_id: int) -> models.Notification:
+        return self.post_as(models.Notification,
+                            api_path("notifications", notification_id, "retry"))
+
     def openapi(self) -> dict[str, Any]:
         """The server's OpenAPI document (a JSON Schema document, not a govcloud answer)."""
         document = self.get("/openapi.json")

@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -33,6 +34,8 @@ from pydantic_settings import (
 )
 
 from govcloud.domain.legacy import check_path
+from govcloud.domain.notifications import LANGUAGES, Language, usable_address
+from govcloud.domain.notify_delivery import routes_from_config
 from govcloud.domain.protection import ProtectionPolicy, StandbyKind
 from govcloud.domain.protection_config import placement_from_config, protection_from_config
 from govcloud.domain.protection_schedule import ProtectionSchedule
@@ -274,6 +277,51 @@ class Settings(BaseSettings):
     audit_checkpoint_entries: int = Field(
         default=100, ge=1, le=1_000_000, description="a checkpoint as soon as this many entries "
                                                      "came after the last one")
+    # notifications to the departments (docs/notifications.md)
+    notify_worker: bool | None = Field(
+        default=None, description="run the notifier in govcloud serve; None: when SMTP or a "
+                                  "webhook is configured")
+    notify_smtp_host: str | None = Field(default=None, min_length=1, max_length=255,
+                                         description="the SMTP server mail goes through; "
+                                                     "None: no e-mail")
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535)
+    notify_smtp_from: str | None = Field(default=None, max_length=254,
+                                         description="the From address (needed with a host)")
+    notify_smtp_starttls: bool = Field(default=False,
+                                       description="STARTTLS before anything else (the "
+                                                   "server's certificate is checked)")
+    notify_smtp_user: str | None = Field(default=None, min_length=1, max_length=255,
+                                         description="log in as this user (after STARTTLS)")
+    notify_smtp_password: SecretStr | None = None
+    notify_smtp_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    notify_webhooks: dict[str, Any] | None = Field(
+        default=None, description="{global: URLS, departments: {code: URLS}}; a URL, "
+                                  "{url, secret} or a list of them")
+    notify_webhooks_file: Path | None = Field(
+        default=None, description="a YAML file of the same shape (read at start)")
+    notify_webhook_secret: SecretStr | None = Field(
+        default=None, description="the HMAC-SHA256 key of every webhook without its own")
+    notify_webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    notify_languages: list[Language] = Field(
+        default_factory=lambda: list(LANGUAGES), min_length=1, max_length=2,
+        description="the languages of every message, in this order")
+    notify_utc_offset_hours: float = Field(default=8.0, ge=-14, le=14,
+                                           description="times in messages are shown at this "
+                                                       "offset from UTC (China: 8)")
+    notify_poll_s: float = Field(default=15.0, gt=0, le=3600,
+                                 description="how often the notifier looks for messages due")
+    notify_backoff_s: list[float] = Field(
+        default_factory=lambda: [60.0, 300.0, 900.0, 3600.0], min_length=1, max_length=20,
+        description="waits after the 1st, 2nd, ... failed attempt (the last one doubled "
+                    "after that)")
+    notify_backoff_max_s: float = Field(default=21600.0, gt=0, le=7 * 86400,
+                                        description="longest wait between two attempts")
+    notify_max_attempts: int = Field(default=10, ge=1, le=100,
+                                     description="attempts before a message is given up "
+                                                 "(dead)")
+    notify_batch: int = Field(default=50, ge=1, le=1000,
+                              description="messages one round of the notifier sends at most")
+
     # the operator scorecard's targets (docs/reports.md, the agreement with the operator)
     scorecard_availability_pct: float = Field(
         default=99.5, ge=0, le=100, description="a site's APIs answer this share of the "
@@ -296,6 +344,33 @@ class Settings(BaseSettings):
         except GovCloudError as exc:
             raise ValueError(exc.message) from None
         return value
+
+    @field_validator("notify_backoff_s")
+    @classmethod
+    def _backoff_is_positive(cls, value: list[float]) -> list[float]:
+        if any(not 0 < v <= 7 * 86400 for v in value):
+            raise ValueError("every wait must be between 0 and 7 days (seconds)")
+        return value
+
+    @field_validator("notify_webhooks")
+    @classmethod
+    def _webhooks_are_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value:
+            try:  # URLs and shape; whether each has a secret is checked at start
+                routes_from_config(value, require_secrets=False)
+            except GovCloudError as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_has_a_sender(self) -> Settings:
+        if self.notify_smtp_host is not None and (
+                self.notify_smtp_from is None or usable_address(self.notify_smtp_from) is None):
+            raise ValueError("notify_smtp_from: an SMTP host needs a From address "
+                             "(e.g. govcloud@cloud.example.gov.cn)")
+        if self.notify_smtp_password is not None and self.notify_smtp_user is None:
+            raise ValueError("notify_smtp_password: give notify_smtp_user too")
+        return self
 
     @field_validator("dr_protection")
     @classmethod

@@ -35,6 +35,7 @@ from govcloud.api import (
     routes_health,
     routes_inventory,
     routes_migrate,
+    routes_notifications,
     routes_principals,
     routes_reports,
     routes_requests,
@@ -65,6 +66,7 @@ ROUTERS = (
     routes_dr_failover,  # issue 19: failover, reprotect, failback
     routes_dr_protect, # issue 19: protection cycles on demand
     routes_reports,    # issue 20
+    routes_notifications,  # issue 21
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 

@@ -45,7 +45,8 @@ def _ctx(request: Request) -> DrillContext:
     return DrillContext(engine=plane.engine, settings=plane.settings,
                         connections=plane.clouds.connections, clock=plane.clock,
                         stale_after_s=stale, heartbeat_s=max(0.2, min(2.0, stale / 5)),
-                        active_timeout_s=plane.settings.provision_active_timeout_s)
+                        active_timeout_s=plane.settings.provision_active_timeout_s,
+                        notify=plane.notifier)
 
 
 def _runs(request: Request) -> Runs:

@@ -105,6 +105,8 @@ class Action(StrEnum):
     FAILOVER_RUN = "dr.failover"
     STATEMENT_VIEW = "statement.view"
     STATEMENT_CLOSE = "statement.close"
+    NOTIFICATION_VIEW = "notification.view"
+    NOTIFICATION_RETRY = "notification.retry"
 
     @property
     def kind(self) -> Kind:
@@ -136,6 +138,8 @@ _KIND: dict[Action, Kind] = {
     Action.FAILOVER_RUN: Kind.OPERATE,
     Action.STATEMENT_VIEW: Kind.READ,  # scoped: a department's own, a city's own
     Action.STATEMENT_CLOSE: Kind.DECIDE,  # the bureau closes a month
+    Action.NOTIFICATION_VIEW: Kind.READ,  # scoped: a department's own messages
+    Action.NOTIFICATION_RETRY: Kind.OPERATE,
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,

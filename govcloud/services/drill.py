@@ -28,12 +28,14 @@ from govcloud.domain.drills import (
     check_runnable,
     check_site,
 )
+from govcloud.domain.notifications import EventKind
 from govcloud.domain.rbac import Action
 from govcloud.errors import ConflictError, GovCloudError, NotFound
 from govcloud.reports.pdf import evidence_pdf
 from govcloud.services import drill_run
 from govcloud.services.drill_state import DrillContext, evidence_of
 from govcloud.services.migration_access import Caller
+from govcloud.services.notifications import tell
 from govcloud.services.step_machine import Runs
 from govcloud.store import drill_repo as repo
 from govcloud.store import protection_repo
@@ -133,6 +135,9 @@ def approve(ctx: DrillContext, caller: Caller, drill_id: int) -> dict[str, Any]:
         session.add(stored)
         _audit(session, ctx, caller.name, "dr.drill.approve", stored.department,
                {"drill": drill_id, "requester": stored.requester})
+        tell(ctx.notify, session.connection(), EventKind.DRILL_SCHEDULED, stored.department,
+             drill_id, stored.approved_at, actor=caller.name, system=stored.system,
+             site=stored.site)
         session.commit()
         session.refresh(stored)
         return drill_json(ctx, stored)

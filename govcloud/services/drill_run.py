@@ -27,6 +27,7 @@ from govcloud.domain.drills import (
     DrillState,
     DrillStep,
 )
+from govcloud.domain.notifications import EventKind
 from govcloud.domain.recovery import DrillRecord, DrillResult
 from govcloud.domain.steps import StepStatus, first_unfinished
 from govcloud.errors import GovCloudError
@@ -34,6 +35,7 @@ from govcloud.logging import redact
 from govcloud.services import drill_steps as steps
 from govcloud.services import step_machine
 from govcloud.services.drill_state import DrillContext, evidence_of, read, state_of
+from govcloud.services.notifications import tell
 from govcloud.store import drill_repo as repo
 from govcloud.store import protection_repo
 from govcloud.store.audit import AuditLog, write_session
@@ -159,6 +161,12 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
             actor=row.runner or "drill", action="dr.drill.evidence",
             target=f"department:{row.department}",
             after={"drill": run.id, "result": result.value, "evidence_sha256": digest})
+        failed_steps = [s.step for s in evidence.steps if s.status == StepStatus.FAILED.value]
+        tell(ctx.notify, session.connection(),
+             EventKind.DRILL_DONE if ok else EventKind.DRILL_FAILED, row.department, run.id,
+             now, actor=row.runner, system=row.system, site=row.site,
+             detail=None if ok else "failed steps: " + (", ".join(failed_steps) or "none "
+                                                          "(the run was interrupted)"))
         session.commit()
 
 

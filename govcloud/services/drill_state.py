@@ -24,6 +24,7 @@ from govcloud.domain.drills import DRILL_STEPS, DrillState
 from govcloud.domain.protection import ProtectionPolicy
 from govcloud.domain.sites import Site
 from govcloud.domain.steps import StepStatus
+from govcloud.services.notifications import Notifier
 from govcloud.settings import Settings
 from govcloud.store import drill_repo as repo
 from govcloud.store.audit import write_session
@@ -48,6 +49,7 @@ class DrillContext:
     stale_after_s: float = 30.0
     heartbeat_s: float = 2.0
     active_timeout_s: float = 600.0
+    notify: Notifier | None = None  # tells the department (None: nobody is told)
 
     @property
     def sites(self) -> tuple[Site, ...]:

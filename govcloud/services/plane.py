@@ -48,6 +48,7 @@ from govcloud.services.inventory import (
 )
 from govcloud.services.metrics import MetricsSnapshots, SnapshotBuilder
 from govcloud.services.migration_run import Runs
+from govcloud.services.notifications import Notifier, build_notifier
 from govcloud.services.protection import Protector
 from govcloud.services.protection_cycle import CycleDeps
 from govcloud.services.provisioning import ProvisioningContext
@@ -105,6 +106,7 @@ class Plane:
     provisioning: ProvisioningContext
     dr_posture: HeldPostures
     protector: Protector
+    notifier: Notifier
     audit_checkpoints: CheckpointWriter | None = None
     apply_lock: threading.Lock = field(default_factory=threading.Lock)
     # the migration waves this process runs (each on a thread of its own, cancellable)
@@ -120,6 +122,7 @@ class Plane:
     provision_worker: Any = None
     probe_worker: Any = None
     protection_worker: Any = None
+    notifier_worker: Any = None
 
     @property
     def sites(self) -> tuple[Site, ...]:
@@ -142,7 +145,8 @@ def connections_factory(settings: Settings,
 
 def provisioning_context(*, engine: Engine, settings: Settings, clouds: Clouds,
                          catalogue: CatalogueCache, snapshot: SnapshotCache,
-                         clock: Clock = utcnow) -> ProvisioningContext:
+                         clock: Clock = utcnow,
+                         notifier: Notifier | None = None) -> ProvisioningContext:
     """The provisioning use cases' context: the DR policy, auto-approvals, group policy and
     playbooks of ``settings``; image and network references checked in the target sites."""
 
@@ -162,7 +166,8 @@ def provisioning_context(*, engine: Engine, settings: Settings, clouds: Clouds,
         auto_approve=auto_approve_from_config(settings.auto_approve),
         group_policy=settings.provision_group_policy, validator=validator,
         clock=clock, playbooks=dict(settings.provision_playbooks),
-        snapshot=snapshot)  # approvals place against the plane's cached hosts
+        snapshot=snapshot,  # approvals place against the plane's cached hosts
+        notify=notifier)
 
 
 def _audit(engine: Engine, settings: Settings,
@@ -197,8 +202,11 @@ def build_plane(*, engine: Engine, settings: Settings,
     posture = HeldPostures(PostureBuilder(
         engine=engine, policy=settings.protection_policy(), sites=sites, clock=clock,
         cities=lambda: catalogue_departments(catalogue)))
+    notifier = build_notifier(engine=engine, settings=settings, catalogue=catalogue.get,
+                              clock=clock)
     provisioning = provisioning_context(engine=engine, settings=settings, clouds=conns,
-                                        catalogue=catalogue, snapshot=snapshot, clock=clock)
+                                        catalogue=catalogue, snapshot=snapshot, clock=clock,
+                                        notifier=notifier)
     return Plane(
         settings=settings, engine=engine, clock=clock, clouds=conns,
         catalogue_dir=directory, catalogue_cache=catalogue, snapshot=snapshot,
@@ -217,6 +225,7 @@ def build_plane(*, engine: Engine, settings: Settings,
         protector=Protector(CycleDeps(settings=settings, engine=engine,
                                       connections=conns.connections,
                                       provisioning=provisioning, clock=clock)),
+        notifier=notifier,
         audit_checkpoints=checkpoints)
 
 

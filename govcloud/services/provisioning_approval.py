@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from govcloud.domain.capacity import SiteCapacity
 from govcloud.domain.catalogue import NO_QUOTA, Catalogue
 from govcloud.domain.inventory import HypervisorInfo
+from govcloud.domain.notifications import EventKind
 from govcloud.domain.placement import (
     Demand,
     FitIndex,
@@ -43,6 +44,7 @@ from govcloud.errors import (
 )
 from govcloud.services.access import get_department
 from govcloud.services.inventory import site_placement
+from govcloud.services.notifications import tell
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
     request_json,
@@ -272,6 +274,13 @@ class _ApprovalRun:
         self.tx.write_approvals(requests=self.requests, reservations=self.reservations,
                                 ledger=self.changed, events=self.events, audit=self.audit,
                                 audit_head=self.audit_head)
+        notifier = self.ctx.notify
+        if notifier is not None and notifier.enabled:  # told in the approvals' transaction
+            conn = self.tx.connection()
+            for row in self.requests:
+                tell(notifier, conn, EventKind.REQUEST_APPROVED, row["department"], row["id"],
+                     row["updated_at"], actor=row["approver"], system=row["system"],
+                     detail=row["reason"])
 
 
 def reject(ctx: ProvisioningContext, principal: Principal, request_id: int,

@@ -35,6 +35,7 @@ from govcloud.domain.sites import Site
 from govcloud.errors import InvalidInput, NotFound
 from govcloud.services.access import get_department
 from govcloud.services.inventory import SnapshotCache
+from govcloud.services.notifications import Notifier
 from govcloud.store.group_commit import Batcher
 from govcloud.store.provisioning_repo import ProvisioningStore
 from govcloud.store.tables import utcnow
@@ -88,6 +89,8 @@ class ProvisioningContext:
     # the stored snapshot's hosts and fit indexes for placement (the control plane shares
     # its own; a context made without one keeps its own)
     snapshot: SnapshotCache = field(default_factory=SnapshotCache)
+    # tells the departments about their requests' outcomes (None: nobody is told)
+    notify: Notifier | None = None
     # the approvals queued together (``provisioning_approval``), made on first use
     approvals: Batcher | None = field(default=None, init=False, repr=False, compare=False)
     specs: Specs = field(default_factory=Specs, init=False, repr=False, compare=False)

@@ -13,9 +13,11 @@ from sqlalchemy import Engine
 
 from govcloud.domain.inventory import QuotaInfo, ServerInfo
 from govcloud.domain.limits import text_digest
+from govcloud.domain.notifications import EventKind
 from govcloud.domain.placement import Demand
 from govcloud.domain.provisioning import RequestSpec, RequestState, SiteTarget, transition
 from govcloud.errors import PermanentError, TemporaryError
+from govcloud.services.notifications import tell
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
     request_json,
@@ -26,6 +28,9 @@ from govcloud.store.provisioning_repo import ProvisioningStore, Writer
 from govcloud.store.tables_provisioning import ProvisionRequestRow
 
 WORKER = "provisioner"
+# the final states the department is told about (a cancelled request is its own doing)
+_TOLD = {RequestState.REJECTED: EventKind.REQUEST_REJECTED,
+         RequestState.DONE: EventKind.REQUEST_DONE, RequestState.FAILED: EventKind.REQUEST_FAILED}
 
 
 def audit(tx: Writer, actor: str, verb: str, row: ProvisionRequestRow, before: str | None,
@@ -59,6 +64,10 @@ def finish(ctx: ProvisioningContext, request_id: int, state: RequestState, *, ac
             + (f" — {error}" if error else "") \
             + (f"; released the reservation in {released} site(s)" if released else "")
         tx.add_event(request_id, state.value, text, at=now)
+        kind = _TOLD.get(state)
+        if kind is not None:  # the department hears of it with the change, or not at all
+            tell(ctx.notify, tx.connection(), kind, row.department, request_id, now,
+                 actor=actor, system=row.system, detail=error or reason)
         return request_json(row)
 
 

@@ -267,9 +267,10 @@ from govcloud.store import (  # noqa: E402
     tables_health,  # issue 7, revision 0005_health
     tables_metering,  # issue 20, revision 0015_metering
     tables_migration,  # issue 6, revision 0006_migration
+    tables_notify,  # issue 21, revision 0020_notifications
     tables_protection,  # issue 19, revision 0012_protection
     tables_provisioning,  # issue 5, revision 0004_provisioning
 )
 
 TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection,
-                 tables_drill, tables_metering, tables_failover)
+                 tables_drill, tables_metering, tables_failover, tables_notify)

@@ -77,6 +77,8 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.PRICES_APPROVE:     (ALL, NONE, NONE, NONE, NONE, NONE),
     Action.STATEMENT_VIEW:     (ALL, ALL, ALL, CITY, OWN, ALL),
     Action.STATEMENT_CLOSE:    (ALL, NONE, NONE, NONE, NONE, NONE),
+    Action.NOTIFICATION_VIEW:  (ALL, ALL, ALL, CITY, OWN, ALL),
+    Action.NOTIFICATION_RETRY: (ALL, NONE, ALL, CITY, NONE, NONE),
 }
 
 ROLES = list(Role)
@@ -118,7 +120,7 @@ def test_reads_and_writes_are_classified() -> None:
     reads = {a for a in Action if not a.writes}
     assert reads == {Action.VIEW_DEPARTMENT, Action.VIEW_SERVERS, Action.VIEW_CAPACITY,
                      Action.VIEW_AUDIT, Action.EXPORT, Action.TENANCY_PLAN,
-                     Action.PRICES_VIEW, Action.STATEMENT_VIEW}
+                     Action.PRICES_VIEW, Action.STATEMENT_VIEW, Action.NOTIFICATION_VIEW}
     assert Action.TENANCY_APPLY.kind is Kind.OPERATE
     assert Action.PRICES_APPROVE.kind is Kind.DECIDE
     assert Action.REQUEST_APPROVE.kind is Kind.DECIDE

@@ -69,6 +69,7 @@ from govcloud.api.models.migrate import (
     WaveList,
     WaveSummary,
 )
+from govcloud.api.models.notifications import Notification, NotificationList
 from govcloud.api.models.principals import (
     AuditEntry,
     AuditPage,
@@ -109,7 +110,8 @@ __all__ = [
     "DrSchedule", "DrSystem", "DrSystemDetail", "DrTotals", "Figure",
     "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",
     "Imported", "NewToken", "LegacyHost", "Liveness", "NeverSynced", "Number", "Overridden",
-    "MonthClosed", "PlanAnswer", "PriceSheetAnswer", "PriceSheetInfo", "PriceSheetList",
+    "MonthClosed", "Notification", "NotificationList", "PlanAnswer", "PriceSheetAnswer",
+    "PriceSheetInfo", "PriceSheetList",
     "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
     "ProvisionRequest", "ProvisioningPolicy", "QuotaCommitment", "QuotaUse", "ReportFile",
     "RequestDetail", "Scorecard",
