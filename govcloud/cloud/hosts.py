@@ -143,7 +143,7 @@ def servers_on(conn: Any, site: str, host: str) -> list[HostServer]:
     """The servers Nova has on ``host`` (every project), by name."""
     with sdk_errors(f"site {site}: listing the servers on {host}"):
         found = [_server(s) for s in conn.compute.servers(details=True, all_projects=True,
-                                                          host=host)]
+                                                          compute_host=host)]
     return sorted((s for s in found if s.host == host), key=lambda s: (s.name, s.id))
 
 
