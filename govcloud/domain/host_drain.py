@@ -6,7 +6,8 @@ up, enabled and not in maintenance, that has room for its flavor (vCPU, RAM and 
 as Placement counts them: ``capacity.host_fit``), and that its server group allows: a hard
 anti-affinity group never gets more than ``max_server_per_host`` members (default 1) on one
 host; a hard affinity group keeps its members together, so Nova moves none of them alone.
-Among the hosts left, the one with the most free RAM wins (Nova's default RAM weigher), and
+Among the hosts left, the one with the most free RAM wins (Nova's default RAM weigher; the
+first by name among equals), and
 the planner books what it placed so that the next server sees the room it took.
 """
 
@@ -167,7 +168,7 @@ class Planner:
             return Choice(None, f"no other host{zone} is up, enabled and out of maintenance")
         fits = [h for h in hosts if host_fit(self._room(h), need) > 0]
         if not fits:
-            best = max(hosts, key=lambda h: (self._free_ram(h), h.host))
+            best = max(sorted(hosts, key=lambda h: h.host), key=self._free_ram)
             return Choice(None, f"no host{zone} has room for {_size(need)} (most free RAM: "
                                 f"{best.host}, {self._free_ram(best)} MB)")
         allowed = fits
@@ -180,7 +181,7 @@ class Planner:
                 return Choice(None, f"its {group.describe()} leaves no host: every host with "
                                     f"room ({held}) already holds its members")
             allowed = spread or fits
-        best = max(allowed, key=lambda h: (self._free_ram(h), h.host))
+        best = max(sorted(allowed, key=lambda h: h.host), key=self._free_ram)
         return Choice(best.host)
 
     def placed(self, server_id: str, host: str, need: Resources) -> None:

@@ -372,15 +372,14 @@ def test_live_migration_off_a_dead_compute_fails_as_the_conductor_fails_it(sim):
 def test_moves_honour_an_anti_affinity_groups_max_server_per_host(sim):
     """ServerGroupAntiAffinityFilter counts the group's members on a host against
     ``max_server_per_host`` (2.64+) for a move as for a boot: two may share, a third not."""
-    from tests.sim.test_nova_servers import ids
-
     user = sim.connect("govcloud-sim-gd-psd")
     admin = sim.connect()
     region = sim.cloud.regions["PROD"]
     pid = sim.cloud.project_by_name("gd-psd").id
     admin.compute.update_quota_set(pid, instances=200, cores=1000, ram=10 ** 7,
                                    server_group_members=50)
-    flavor_id, image_id, _ = ids(region, "gc.c1m2")
+    flavor_id = _flavor(region, "gc.c1m2").id
+    image_id = next(i for i in region.images.values() if i.name.startswith("cirros")).id
     group = raw(user, "post", "/os-server-groups", json={"server_group": {
         "name": "two", "policy": "anti-affinity",
         "rules": {"max_server_per_host": 2}}}).json()["server_group"]
