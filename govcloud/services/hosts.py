@@ -84,6 +84,7 @@ def _open_drain(ctx: HostsContext, principal: Principal, site: str, host: str,
         found = repo.unfinished(session, site, compute.host)
     change = _gate(ctx, change_id or (found.change_id if found else None), departments)
     with write_session(ctx.engine) as session:
+        repo.lock_drains(session)
         _refuse_busy_site(ctx, session, site, compute.host)
         found = repo.unfinished(session, site, compute.host)
         if found is not None and found.id is not None:

@@ -11,6 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from govcloud.errors import NotFound
+from govcloud.store.audit import lock_for_write
 from govcloud.store.inventory import table
 from govcloud.store.tables_hosts import (
     HostDrainEventRow,
@@ -22,6 +23,13 @@ from govcloud.store.tables_hosts import (
 MAX_LIST = 500
 MAX_EVENTS = 1000
 UNFINISHED = ("running", "interrupted")
+_PG_DRAIN_LOCK = 0x60C1D4A1  # arbitrary, fixed: drains are opened one at a time
+
+
+def lock_drains(session: Session) -> None:
+    """Hold the drains' write lock until the transaction ends, so two drains opened at once
+    see each other (PostgreSQL: an advisory lock; SQLite: the session's BEGIN IMMEDIATE)."""
+    lock_for_write(session, _PG_DRAIN_LOCK)
 
 
 # --- drains ----------------------------------------------------------------------------------

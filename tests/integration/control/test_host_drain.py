@@ -142,6 +142,13 @@ def test_a_server_that_cannot_move_is_reported_and_left_in_place(
     wait_status(admin, suspended.id, "SUSPENDED")
     on_host = set(region.hv_by_host[host].servers)
     started = plane.admin.post(f"/hosts/{SITE}/{host}/drain")
+    # while it runs: the same host, or another of the site, is refused
+    other = next(h for h in schedulable(region) if h != host)
+    for target in (host, other):
+        busy = _raw(plane, plane.admin_token, "POST", f"/hosts/{SITE}/{target}/drain")
+        assert busy.status_code == 409, busy.text
+        assert f"drain {started['drain']} of {host}" in busy.json()["error"]["message"]
+    assert region.hv_by_host[other].service.status == "enabled"
     drain = _ended(plane, started["drain"])
     assert drain["state"] == "partial"
     why = {s["id"]: s for s in drain["servers"]}
