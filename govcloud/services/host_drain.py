@@ -130,6 +130,10 @@ def _planner(ctx: HostsContext, run: Run, rows: list[HostDrainServerRow]) -> Non
     with ctx.engine.connect() as conn:
         figures = {h.hostname: h for h in inventory_store.hosts(conn, run.site)}
         maintenance = repo.maintenance_names(conn).get(run.site, frozenset())
+    if not figures:
+        raise TemporaryError(f"site {run.site}: no hypervisor figures synced, so no host "
+                             "can be judged to fit", hint=f"sync it (`govcloud sync --site "
+                             f"{run.site}`), then run the drain again to resume")
     hosts = []
     for h in cloud.compute_hosts(run.conn, run.site):
         stored = figures.get(h.hypervisor) or figures.get(h.host)
