@@ -149,8 +149,10 @@ def servers_on(conn: Any, site: str, host: str) -> list[HostServer]:
 
 def find_server(conn: Any, site: str, server_id: str) -> HostServer | None:
     with sdk_errors(f"site {site}: reading server {server_id}"):
-        s = conn.compute.find_server(server_id, ignore_missing=True)
-        return _server(conn.compute.get_server(s.id)) if s is not None else None
+        try:
+            return _server(conn.compute.get_server(server_id))
+        except sdk_exc.NotFoundException:
+            return None
 
 
 def server_groups(conn: Any, site: str, members: Iterable[str]) -> list[ServerGroupInfo]:
