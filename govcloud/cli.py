@@ -21,6 +21,7 @@ from govcloud import (
     __version__,
     cli_control,
     cli_dr,
+    cli_hosts,
     cli_inventory,
     cli_migrate,
     cli_notifications,
@@ -199,6 +200,7 @@ EXTENSIONS = (
     cli_dr,         # disaster recovery (issue 19)
     cli_reports,    # metering and price sheets (issue 20)
     cli_notifications,  # messages to the departments (issue 21)
+    cli_hosts,      # compute hosts' maintenance (issue 21)
 )
 
 

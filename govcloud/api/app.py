@@ -33,6 +33,7 @@ from govcloud.api import (
     routes_dr_protect,
     routes_fleet,
     routes_health,
+    routes_hosts,
     routes_inventory,
     routes_migrate,
     routes_notifications,
@@ -59,6 +60,7 @@ ROUTERS = (
     routes_inventory,
     routes_fleet,      # hosts, one server, usage (the console, issue 4)
     routes_requests,   # issue 5
+    routes_hosts,      # issue 21: compute hosts' maintenance (before the legacy /hosts)
     routes_migrate,    # issue 6
     routes_health,     # issue 7
     routes_dr,         # issue 19

@@ -5,8 +5,9 @@ The rules (PRODUCT.md, "Governance"):
 - **bureau-admin** may do everything, on every department.
 - **bureau-auditor** reads, reads the audit log and exports, on every department; never writes.
 - **operator** reads, exports, runs every operation (tenancy apply, sync, provisioning,
-  migrations, drills) and submits or cancels requests, on every department; it does not approve
-  or reject requests (the bureau decides) and does not manage principals.
+  migrations, drills, host maintenance) and submits or cancels requests, on every
+  department; it does not approve or reject requests (the bureau decides) and does not
+  manage principals.
 - **city-operator** has the operator's rights, but only for tenants whose city is its own; a
   target outside that city, or one that belongs to no city (provincial departments, the whole
   cloud), is refused.
@@ -107,6 +108,7 @@ class Action(StrEnum):
     STATEMENT_CLOSE = "statement.close"
     NOTIFICATION_VIEW = "notification.view"
     NOTIFICATION_RETRY = "notification.retry"
+    HOST_MAINTAIN = "host.maintain"
 
     @property
     def kind(self) -> Kind:
@@ -140,6 +142,7 @@ _KIND: dict[Action, Kind] = {
     Action.STATEMENT_CLOSE: Kind.DECIDE,  # the bureau closes a month
     Action.NOTIFICATION_VIEW: Kind.READ,  # scoped: a department's own messages
     Action.NOTIFICATION_RETRY: Kind.OPERATE,
+    Action.HOST_MAINTAIN: Kind.OPERATE,  # drain and restore compute hosts (whole cloud)
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,

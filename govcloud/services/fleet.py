@@ -25,9 +25,8 @@ from govcloud.services.inventory import (
     _iso,
     _server_json,
     scope_of,
-    site_hosts,
 )
-from govcloud.store import fleet
+from govcloud.store import fleet, hosts_repo
 from govcloud.store import inventory as store
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,9 @@ def hypervisors(engine: Engine, *, sites: Sequence[str],
                 site: str | None = None, hosts: bool = True,
                 cache: SnapshotCache | None = None) -> dict[str, Any]:
     """Every stored hypervisor (of ``site`` only, when given) with vCPU/RAM/disk figures
-    (none when ``hosts`` is false), and per site how many compute services are down."""
+    (none when ``hosts`` is false) and whether it is in maintenance (docs/hosts.md: its
+    figures then count in no site total), and per site how many compute services are
+    down."""
     if site is not None and site not in sites:
         raise NotFound(f"no site named {site!r}", hint=f"configured sites: {', '.join(sites)}")
     chosen = [s for s in sites if site is None or s == site]
@@ -47,8 +48,9 @@ def hypervisors(engine: Engine, *, sites: Sequence[str],
     with engine.connect() as conn:
         states = store.sync_states(conn)
         down = fleet.services_down(conn)
+        marks = hosts_repo.maintenance_names(conn)
         for name in chosen if hosts else ():
-            for h in site_hosts(conn, cache, name, states.get(name))[0]:
+            for h in (cache or SnapshotCache()).every_host(conn, name, states.get(name)):
                 cap = site_capacity(name, [h])
                 out.append({"site": name, "id": h.id, "hostname": h.hostname,
                             "state": h.state.value, "status": h.status.value,
@@ -56,7 +58,8 @@ def hypervisors(engine: Engine, *, sites: Sequence[str],
                             "disabled_reason": h.disabled_reason,
                             "running_servers": h.running_servers,
                             "vcpus": _figure(cap.vcpu), "ram_mb": _figure(cap.ram_mb),
-                            "disk_gb": _figure(cap.disk_gb)})
+                            "disk_gb": _figure(cap.disk_gb),
+                            "maintenance": h.hostname in marks.get(name, frozenset())})
     return {"hypervisors": out,
             "services_down": {n: down.get(n, 0) for n in chosen},
             "data_as_of": {n: _iso(states[n].last_success) if n in states else None

@@ -42,6 +42,7 @@ from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.services.catalogue import load_catalogue
 from govcloud.store import fleet as fleet_store
+from govcloud.store import hosts_repo
 from govcloud.store import inventory as store
 
 log = logging.getLogger(__name__)
@@ -193,13 +194,22 @@ class _Derived:
         self.what_if: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
-_SiteEntry = tuple[Any, list[HypervisorInfo], SiteCapacity, list[FitIndex]]
+_SiteEntry = tuple[Any, list[HypervisorInfo], SiteCapacity, list[FitIndex],
+                   list[HypervisorInfo]]
+
+
+def in_service(hosts: Sequence[HypervisorInfo], maintenance: frozenset[str]
+               ) -> list[HypervisorInfo]:
+    """The hosts that are not in maintenance (docs/hosts.md): the only ones whose capacity
+    counts — in capacity, flavor fit, what-if, status, metrics and placement alike."""
+    return [h for h in hosts if h.hostname not in maintenance]
 
 
 class SnapshotCache:
-    """What one database's stored snapshot yields that only a sync changes: each site's
-    hosts, their summed capacity and the placement FitIndex (built the first time placement
-    asks for it), keyed by the site's site_sync timestamps, and what ``capacity`` derives
+    """What one database's stored snapshot yields that only a sync or a maintenance mark
+    changes: each site's hosts (those in maintenance left out), their summed capacity and
+    the placement FitIndex (built the first time placement asks for it), keyed by the
+    site's site_sync timestamps and its hosts in maintenance, and what ``capacity`` derives
     (``_Derived``). The control plane owns one (``Plane.snapshot``) shared by the API, the
     metrics and the approvals; a caller that passes none gets an empty one (same answers,
     nothing kept)."""
@@ -209,19 +219,35 @@ class SnapshotCache:
         self._sites: dict[str, _SiteEntry] = {}
         self._derived: _Derived | None = None
 
-    def site(self, conn: Connection, site: str, state: store.SyncState | None
-             ) -> tuple[list[HypervisorInfo], SiteCapacity, list[FitIndex]]:
-        key = None if state is None else (state.last_attempt, state.last_success)
+    def _entry(self, conn: Connection, site: str, state: store.SyncState | None,
+               maintenance: frozenset[str] | None) -> _SiteEntry:
+        if maintenance is None:
+            maintenance = hosts_repo.maintenance_names(conn).get(site, frozenset())
+        key = None if state is None else (state.last_attempt, state.last_success,
+                                          maintenance)
         with self._lock:
             cached = self._sites.get(site)
         if cached is not None and key is not None and cached[0] == key:
-            return cached[1], cached[2], cached[3]
-        hosts = store.hosts(conn, site)
-        cap = site_capacity(site, hosts)
-        index: list[FitIndex] = []
+            return cached
+        every = store.hosts(conn, site)
+        hosts = in_service(every, maintenance)
+        entry: _SiteEntry = (key, hosts, site_capacity(site, hosts), [], every)
         with self._lock:
-            self._sites[site] = (key, hosts, cap, index)
+            self._sites[site] = entry
+        return entry
+
+    def site(self, conn: Connection, site: str, state: store.SyncState | None, *,
+             maintenance: frozenset[str] | None = None
+             ) -> tuple[list[HypervisorInfo], SiteCapacity, list[FitIndex]]:
+        """The site's hosts in service, their capacity and FitIndex holder (``maintenance``:
+        the site's hosts in maintenance, when the caller read them already)."""
+        _, hosts, cap, index, _ = self._entry(conn, site, state, maintenance)
         return hosts, cap, index
+
+    def every_host(self, conn: Connection, site: str, state: store.SyncState | None
+                   ) -> list[HypervisorInfo]:
+        """Every host of the site, those in maintenance too (the hosts' own listing)."""
+        return self._entry(conn, site, state, None)[4]
 
     def fit_index(self, hosts: list[HypervisorInfo], index: list[FitIndex]) -> FitIndex:
         if not index:
@@ -231,8 +257,10 @@ class SnapshotCache:
                     index.append(built)
         return index[0]
 
-    def derived(self, states: Mapping[str, store.SyncState]) -> _Derived:
-        key = tuple(sorted((n, st.last_attempt, st.last_success) for n, st in states.items()))
+    def derived(self, states: Mapping[str, store.SyncState],
+                maintenance: Mapping[str, frozenset[str]] | None = None) -> _Derived:
+        key = (tuple(sorted((n, st.last_attempt, st.last_success) for n, st in states.items())),
+               tuple(sorted((n, tuple(sorted(m))) for n, m in (maintenance or {}).items())))
         with self._lock:
             if self._derived is None or self._derived.key != key:
                 self._derived = _Derived(key)
@@ -273,8 +301,10 @@ def _capacity_reads(engine: Engine, cache: SnapshotCache, *, sites: Sequence[Sit
                     what_if_lose: str | None, what_if_key: tuple[Any, ...]) -> _CapacityReads:
     with engine.connect() as conn:
         states = store.sync_states(conn)
-        derived = cache.derived(states)
-        summed = {s.name: site_hosts(conn, cache, s.name, states.get(s.name))
+        marks = hosts_repo.maintenance_names(conn)
+        derived = cache.derived(states, marks)
+        summed = {s.name: cache.site(conn, s.name, states.get(s.name),
+                                     maintenance=marks.get(s.name, frozenset()))[:2]
                   for s in sites if s in chosen or what_if_lose is not None}
         spec = _flavor(conn, flavor) if flavor is not None else None
         specs: dict[str, FlavorSpec] = {}

@@ -117,6 +117,9 @@ class Plane:
     # the DR failovers this process runs
     failover_runs: Runs = field(default_factory=lambda: Runs(
         "follow it with `govcloud dr failovers ID`"))
+    # the host drains this process runs
+    host_runs: Runs = field(default_factory=lambda: Runs(
+        "follow it with `govcloud host show ID --follow`"))
     # the background workers, set when ``govcloud.workers`` starts them
     sync_worker: Any = None
     provision_worker: Any = None

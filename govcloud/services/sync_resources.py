@@ -41,6 +41,7 @@ from govcloud.domain.inventory import (
     ServerInfo,
     VolumeInfo,
 )
+from govcloud.store import hosts_repo
 from govcloud.store import inventory as store
 
 T = TypeVar("T")
@@ -169,10 +170,13 @@ def _read_hosts(reader: SiteReader, run: SiteRun) -> Hosts:
 
 
 def _write_hosts(conn: Connection, run: SiteRun, hosts: Hosts) -> Counts:
-    """The hypervisors, and the capacity sample the forecast is fitted on."""
+    """The hypervisors, and the capacity sample the forecast is fitted on (of the hosts in
+    service: those in maintenance count in no capacity, docs/hosts.md)."""
     generations = {p.uuid: p.generation for p in hosts.providers}
     store.replace_hypervisors(conn, run.site, hosts.hypervisors, generations)
-    capacity = site_capacity(run.site, hosts.hypervisors)
+    maintenance = hosts_repo.maintenance_names(conn).get(run.site, frozenset())
+    capacity = site_capacity(run.site, [h for h in hosts.hypervisors
+                                        if h.hostname not in maintenance])
     store.add_sample(conn, run.site, run.at, capacity.allocated, capacity.capacity)
     return {"hypervisors": len(hosts.hypervisors)}
 

@@ -17,9 +17,10 @@ Semantics follow nova/compute/api.py and the API reference:
 * ``migrate`` (admin): a resize to the same flavor on another host (``host`` 2.56+); it waits
   in ``VERIFY_RESIZE`` for a confirm like a resize.
 * ``os-migrateLive`` (admin): ``active``/``paused`` only; status ``MIGRATING``, then the same
-  state on the new host, the source allocation released. From 2.34 the request is
-  asynchronous: a host that cannot take the server fails the migration (status ``error``),
-  not the request.
+  state on the new host, the source allocation released. The source compute must be up
+  (``Compute service of <host> is unavailable at this time.``). From 2.34 the request is
+  asynchronous: a host that cannot take the server, or a source that is down, fails the
+  migration (status ``error``), not the request.
 * ``evacuate`` (admin): only off a compute whose service is down (400 ``Compute service of
   ... is still in use.``); rebuilt on another host (``REBUILD``, then as it was, stopped from
   2.95); the server's allocation spans both hosts until the dead one's service is up again,
@@ -269,8 +270,13 @@ class MoveActions:
         asynchronous = req.mv_at_least(2, 34)
         dest: Hypervisor | None = None
         error: str | None = None
+        source = region.hv_by_host.get(s.host or "")
         if host is not None and host.hostname == s.host:
             error = f"Unable to migrate instance ({s.id}) to current host ({s.host})."
+        elif source is None or not source.service.is_up:
+            # the conductor's LiveMigrationTask._check_host_is_up(source):
+            # ComputeServiceUnavailable, a 400 before 2.34
+            error = f"Compute service of {s.host} is unavailable at this time."
         else:
             group = region.server_groups.get(s.server_group_id or "")
             dest = region.schedule(s.flavor, zone=s.requested_availability_zone,

@@ -222,14 +222,20 @@ class RegionState:
     def schedule(self, flavor: Flavor, *, zone: str | None = None,
                  group: ServerGroup | None = None, exclude: set[str] | None = None,
                  host: str | None = None) -> Hypervisor | None:
-        """Pick a host like Nova's filter scheduler: filters, then spread by free RAM."""
+        """Pick a host like Nova's filter scheduler: filters, then spread by free RAM.
+
+        A server group's anti-affinity allows ``rules.max_server_per_host`` members on one
+        host (default 1: ServerGroupAntiAffinityFilter); affinity wants a host of a member."""
         resources = self.flavor_resources(flavor)
-        group_hosts: set[str] = set()
+        members_on: dict[str, int] = {}
         if group is not None:
             for sid in group.members:
                 srv = self.servers.get(sid)
                 if srv is not None and srv.host:
-                    group_hosts.add(srv.host)
+                    members_on[srv.host] = members_on.get(srv.host, 0) + 1
+        group_hosts = set(members_on)
+        max_per_host = int((group.rules if group is not None else {})
+                           .get("max_server_per_host", 1))
         best: Hypervisor | None = None
         best_free = -1
         for hv in self.hypervisors.values():
@@ -242,7 +248,8 @@ class RegionState:
             if exclude and hv.hostname in exclude:
                 continue
             if group is not None and group_hosts:
-                if group.policy == "anti-affinity" and hv.hostname in group_hosts:
+                if group.policy == "anti-affinity" and \
+                        members_on.get(hv.hostname, 0) >= max_per_host:
                     continue
                 if group.policy == "affinity" and hv.hostname not in group_hosts:
                     continue

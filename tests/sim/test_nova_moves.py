@@ -344,3 +344,60 @@ def _control(sim, path):
     req = urllib.request.Request(f"{sim.base_url}/_sim{path}", method="POST", data=b"{}")
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
+
+
+def test_live_migration_off_a_dead_compute_fails_as_the_conductor_fails_it(sim):
+    """LiveMigrationTask checks the source is up: a 400 before 2.34, a failed migration
+    (the server left where it is) from 2.34."""
+    region = sim.cloud.regions["PROD"]
+    admin = sim.connect()
+    s = next(s for s in region.servers.values()
+             if s.status == "ACTIVE" and not region.hv_by_host[s.host].service.is_up)
+    source = s.host
+    body = {"os-migrateLive": {"host": None, "block_migration": "auto"}}
+    old = raw(admin, "post", f"/servers/{s.id}/action", mv="2.30", json=body)
+    assert old.status_code == 400
+    assert old.json()["badRequest"]["message"] == (
+        f"Compute service of {source} is unavailable at this time.")
+    assert not region.migrations
+    new = raw(admin, "post", f"/servers/{s.id}/action", json=body)
+    assert new.status_code == 202
+    got = _wait(admin, s.id, "ACTIVE")
+    assert got.compute_host == source
+    (mig,) = region.migrations.values()
+    assert (mig.status, mig.migration_type) == ("error", "live-migration")
+    assert list(_allocs(region, s.id)) == [_rp(region, source)]
+
+
+def test_moves_honour_an_anti_affinity_groups_max_server_per_host(sim):
+    """ServerGroupAntiAffinityFilter counts the group's members on a host against
+    ``max_server_per_host`` (2.64+) for a move as for a boot: two may share, a third not."""
+    user = sim.connect("govcloud-sim-gd-psd")
+    admin = sim.connect()
+    region = sim.cloud.regions["PROD"]
+    pid = sim.cloud.project_by_name("gd-psd").id
+    admin.compute.update_quota_set(pid, instances=200, cores=1000, ram=10 ** 7,
+                                   server_group_members=50)
+    flavor_id = _flavor(region, "gc.c1m2").id
+    image_id = next(i for i in region.images.values() if i.name.startswith("cirros")).id
+    group = raw(user, "post", "/os-server-groups", json={"server_group": {
+        "name": "two", "policy": "anti-affinity",
+        "rules": {"max_server_per_host": 2}}}).json()["server_group"]
+    made = [user.compute.create_server(name=f"two-{i}", flavor_id=flavor_id,
+                                       image_id=image_id, networks="none",
+                                       scheduler_hints={"group": group["id"]})
+            for i in range(3)]
+    servers = [_wait(admin, m.id, "ACTIVE") for m in made]
+    hosts = [s.compute_host for s in servers]
+    target = next(h for h in hosts if hosts.count(h) == 1)
+    movers = [s for s in servers if s.compute_host != target]
+    assert len(movers) == 2
+    body = {"os-migrateLive": {"host": target, "block_migration": "auto"}}
+    first = raw(admin, "post", f"/servers/{movers[0].id}/action", mv="2.30", json=body)
+    assert first.status_code == 202, first.text
+    assert _wait(admin, movers[0].id, "ACTIVE").compute_host == target
+    second = raw(admin, "post", f"/servers/{movers[1].id}/action", mv="2.30", json=body)
+    assert second.status_code == 400
+    assert second.json()["badRequest"]["message"] == (
+        "No valid host was found. There are not enough hosts available.")
+    assert admin.compute.get_server(movers[1].id).compute_host != target

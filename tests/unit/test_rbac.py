@@ -79,6 +79,7 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.STATEMENT_CLOSE:    (ALL, NONE, NONE, NONE, NONE, NONE),
     Action.NOTIFICATION_VIEW:  (ALL, ALL, ALL, CITY, OWN, ALL),
     Action.NOTIFICATION_RETRY: (ALL, NONE, ALL, CITY, NONE, NONE),
+    Action.HOST_MAINTAIN:      (ALL, NONE, ALL, CITY, NONE, NONE),
 }
 
 ROLES = list(Role)

@@ -87,10 +87,11 @@ class SitesView(ListView):
             if site is not None and h.site != site:
                 continue
             v, r, d = h.vcpus, h.ram_mb, h.disk_gb
+            status = "maintenance" if h.maintenance else h.status  # in no site total
             cells = (h.site, h.hostname, h.availability_zone or "-", h.state,
-                     h.status, *_alloc(v), *_alloc(r, 1024), *_alloc(d),
+                     status, *_alloc(v), *_alloc(r, 1024), *_alloc(d),
                      count(h.running_servers))
-            sort = (h.site, h.hostname, cells[2], h.state, h.status,
+            sort = (h.site, h.hostname, cells[2], h.state, status,
                     v.allocated, fraction(v.allocated, v.capacity),
                     r.allocated, fraction(r.allocated, r.capacity),
                     d.allocated, fraction(d.allocated, d.capacity),

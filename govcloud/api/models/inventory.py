@@ -255,6 +255,7 @@ class Hypervisor(ApiModel):
     vcpus: Figure
     ram_mb: Figure
     disk_gb: Figure
+    maintenance: bool = False  # in maintenance: counted in no site total (docs/hosts.md)
 
 
 class Hypervisors(ApiModel):

@@ -46,7 +46,8 @@ def test_whoami(plane: Plane) -> None:
                                       "migration.override", "drill.run",
                                       "dr.protect", "prices.view", "prices.propose",
                                       "dr.failover", "statement.view",
-                                      "notification.view", "notification.retry"]}}
+                                      "notification.view", "notification.retry",
+                                      "host.maintain"]}}
 
 
 def test_revoked_token_is_401_and_revocation_is_audited(plane: Plane) -> None:

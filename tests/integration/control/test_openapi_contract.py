@@ -235,6 +235,7 @@ def _calls(plane: Plane) -> None:
     admin.get("/capacity", flavor=one["flavor"], what_if_lose=sites[0],
               fit=[one["flavor"], "no-such-flavor"])
     admin.get("/hypervisors")
+    admin.get("/hosts/compute")
     if one["host"]:
         admin.get(f"/hypervisors/{one['site']}/{one['host']}/servers")
     admin.get(f"/servers/{one['site']}/{one['id']}")

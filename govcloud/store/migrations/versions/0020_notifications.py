@@ -1,7 +1,7 @@
 """notifications: the outbox of messages to the departments' contacts and webhooks (issue 21)
 
 Revision ID: 0020_notifications
-Revises: 0017_statements
+Revises: 0019_host_maintenance
 Create Date: 2026-12-08
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_notifications"
-down_revision: str | Sequence[str] | None = "0017_statements"
+down_revision: str | Sequence[str] | None = "0019_host_maintenance"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,231 @@
+"""Host maintenance, the use cases behind ``/hosts/...`` (docs/hosts.md): drain a compute host
+(in the background: ``services.host_drain``), restore it, list the hosts with their
+maintenance marks, and show a drain with its servers and progress events.
+
+RBAC: draining and restoring are ``host.maintain`` on the whole cloud (operators and the
+bureau: a host carries many departments' servers); reading hosts and drains is
+``capacity.view`` on the whole cloud. Every change is audited (target ``host:SITE/HOST``).
+The change gate is one function, :func:`_gate`, given the change id and the departments
+whose servers are on the host.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from govcloud.cloud import hosts as cloud
+from govcloud.domain.host_drain import DrainState, drained_by_govcloud
+from govcloud.domain.rbac import GLOBAL, Action, Principal, require
+from govcloud.errors import ConflictError, GovCloudError
+from govcloud.services import host_drain
+from govcloud.services.host_state import HostsContext, audit, drain_json
+from govcloud.services.step_machine import Runs
+from govcloud.store import hosts_repo as repo
+from govcloud.store import inventory as inventory_store
+from govcloud.store.audit import write_session
+from govcloud.store.inventory import aware
+from govcloud.store.tables_hosts import HostDrainRow
+
+log = logging.getLogger(__name__)
+
+
+def _gate(ctx: HostsContext, change_id: str | None, departments: Sequence[str]) -> str | None:
+    """The change gate of host maintenance (issue 21, "Change requests"): whether
+    ``change_id`` allows draining or restoring a host whose servers belong to
+    ``departments``. For now it only hands the id back, and the drain records it; the change
+    requests' check (approved, in its window, covering these departments) goes here."""
+    del ctx, departments
+    return change_id
+
+
+def _subject(drain_id: int) -> str:
+    return f"drain-{drain_id}"
+
+
+def _alive(ctx: HostsContext, row: HostDrainRow) -> bool:
+    """Does a run (here or in another process) hold the drain, with a fresh heartbeat?"""
+    beat = aware(row.heartbeat_at)
+    return row.run_id is not None and beat is not None and \
+        ctx.clock() - beat < timedelta(seconds=ctx.stale_after_s)
+
+
+def _departments(ctx: HostsContext, site: str, servers: Sequence[cloud.HostServer]
+                 ) -> list[str]:
+    with ctx.engine.connect() as conn:
+        found = repo.departments_of(conn, site, [s.project_id for s in servers])
+    return sorted(set(found.values()))
+
+
+def _refuse_busy_site(ctx: HostsContext, session: Session, site: str, host: str) -> None:
+    """Drains of one site run one at a time: each plans on the room the others leave."""
+    for other in repo.unfinished_in_site(session, site):
+        if other.host != host and _alive(ctx, other):
+            raise ConflictError(f"drain {other.id} of {other.host} is running in {site}",
+                                hint="drains of one site run one at a time; follow it with "
+                                     f"`govcloud host show {other.id} --follow`")
+
+
+def _open_drain(ctx: HostsContext, principal: Principal, site: str, host: str,
+                change_id: str | None) -> tuple[int, bool]:
+    """The drain to run: this host's unfinished one (resumed), else a new one."""
+    conn = ctx.connection(site)
+    compute = cloud.get_compute_host(conn, site, host)
+    servers = cloud.servers_on(conn, site, compute.host)
+    departments = _departments(ctx, site, servers)
+    with Session(ctx.engine) as session:
+        found = repo.unfinished(session, site, compute.host)
+    change = _gate(ctx, change_id or (found.change_id if found else None), departments)
+    with write_session(ctx.engine) as session:
+        repo.lock_drains(session)
+        _refuse_busy_site(ctx, session, site, compute.host)
+        found = repo.unfinished(session, site, compute.host)
+        if found is not None and found.id is not None:
+            if _alive(ctx, found):
+                raise ConflictError(f"drain {found.id} of {compute.host} is running",
+                                    hint=f"follow it: `govcloud host show {found.id} "
+                                         "--follow`")
+            found.change_id = change
+            session.add(found)
+            drain_id, resumed = found.id, True
+        else:
+            row = HostDrainRow(site=site, host=compute.host, state=DrainState.RUNNING.value,
+                               requester=principal.name, change_id=change,
+                               departments=json.dumps(departments), created_at=ctx.clock())
+            drain_id, resumed = repo.add_drain(session, row), False
+        session.commit()
+    audit(ctx, principal.name, "host.drain", site, compute.host,
+          {"drain": drain_id, "resumed": resumed, "change": change,
+           "departments": departments, "servers": len(servers)})
+    return drain_id, resumed
+
+
+def start_drain(ctx: HostsContext, runs: Runs, principal: Principal, *, site: str, host: str,
+                change_id: str | None = None) -> dict[str, Any]:
+    """Drain ``host`` of ``site`` in the background, or resume its unfinished drain; refused
+    while a run holds it or another drain of the site runs."""
+    require(principal, Action.HOST_MAINTAIN, GLOBAL)
+    ctx.check_site(site)
+    drain_id, resumed = _open_drain(ctx, principal, site, host, change_id)
+    if runs.running(_subject(drain_id)):
+        raise ConflictError(f"drain {drain_id} is running here",
+                            hint=f"follow it: `govcloud host show {drain_id} --follow`")
+    run_id = uuid.uuid4().hex[:12]
+    host_drain.claim(ctx, drain_id, run_id)  # refuses now if a live run holds it
+
+    def work(cancel: threading.Event) -> None:
+        try:
+            host_drain.run_drain(ctx, drain_id, actor=principal.name, cancel=cancel,
+                                 run_id=run_id, resumed=resumed)
+        except GovCloudError as exc:
+            log.warning("drain %s: %s", drain_id, exc.message)
+        except Exception:
+            log.exception("drain %s failed unexpectedly", drain_id)
+
+    runs.start(_subject(drain_id), work)
+    with Session(ctx.engine) as session:
+        row = repo.get_drain(session, drain_id)
+    return {"drain": drain_id, "site": row.site, "host": row.host, "run_id": run_id,
+            "resumed": resumed, "change": row.change_id}
+
+
+def restore(ctx: HostsContext, runs: Runs, principal: Principal, *, site: str, host: str,
+            change_id: str | None = None) -> dict[str, Any]:
+    """Enable the host's ``nova-compute`` again and take it out of maintenance. Refused while
+    a drain of it runs, and for a host someone else disabled (not a govcloud drain)."""
+    require(principal, Action.HOST_MAINTAIN, GLOBAL)
+    conn = ctx.connection(site)
+    compute = cloud.get_compute_host(conn, site, host)
+    with Session(ctx.engine) as session:
+        found = repo.unfinished(session, site, compute.host)
+        marked = repo.find_mark(session, site, compute.host)
+    if found is not None and found.id is not None and (
+            _alive(ctx, found) or runs.running(_subject(found.id))):
+        raise ConflictError(f"drain {found.id} of {compute.host} is running",
+                            hint="wait for it to end, then restore the host")
+    if marked is None and not compute.enabled and \
+            not drained_by_govcloud(compute.disabled_reason):
+        raise ConflictError(
+            f"{compute.host} was disabled outside govcloud (reason "
+            f"{compute.disabled_reason or 'none'!r}) and is not in maintenance",
+            hint="enable it where it was disabled (`openstack compute service set --enable`)")
+    departments = _departments(ctx, site, cloud.servers_on(conn, site, compute.host))
+    change = _gate(ctx, change_id, departments)
+    if not compute.enabled:
+        cloud.enable_compute(conn, site, compute)
+    with write_session(ctx.engine) as session:
+        cleared = repo.clear(session, site, compute.host)
+        if found is not None and found.id is not None:  # a dead drain ends with the restore
+            found.state, found.finished_at = DrainState.FAILED.value, ctx.clock()
+            found.error = "ended by `govcloud host restore` before it finished"
+            session.add(found)
+        last = repo.drains(session, site=site, host=compute.host, limit=1)
+        if last and last[0].id is not None:
+            repo.add_event(session, last[0].id, "restored",
+                           f"{compute.host} restored by {principal.name}: nova-compute "
+                           "enabled, out of maintenance", at=ctx.clock())
+        session.commit()
+    answer = {"site": site, "host": compute.host, "enabled": not compute.enabled,
+              "was_in_maintenance": cleared is not None,
+              "drain": cleared.drain_id if cleared is not None else None, "change": change}
+    audit(ctx, principal.name, "host.restore", site, compute.host, dict(answer))
+    ctx.refresh(site)  # capacity counts the host again now, with its fresh status
+    return answer
+
+
+def _host_json(site: str, h: Any, marks: dict[tuple[str, str], Any],
+               drains: dict[tuple[str, str], HostDrainRow]) -> dict[str, Any]:
+    names = [h.hostname]
+    mark = next((m for (s, n), m in marks.items() if s == site and
+                 (n == h.hostname or m.hypervisor == h.hostname)), None)
+    if mark is not None:
+        names.append(mark.host)
+    drain = next((drains[(site, n)] for n in names if (site, n) in drains), None)
+    since = aware(mark.since) if mark is not None else None
+    return {"site": site, "host": mark.host if mark is not None else h.hostname,
+            "hypervisor": h.hostname, "availability_zone": h.availability_zone,
+            "state": h.state.value, "status": h.status.value,
+            "disabled_reason": h.disabled_reason, "running_servers": h.running_servers,
+            "maintenance": mark is not None,
+            "maintenance_since": since.isoformat() if since is not None else None,
+            "last_drain": drain.id if drain is not None else None,
+            "last_drain_state": drain.state if drain is not None else None}
+
+
+def listing(ctx: HostsContext, principal: Principal, *, site: str | None = None
+            ) -> dict[str, Any]:
+    """Every compute host (of ``site``) as last synced, with its maintenance mark and its
+    last drain."""
+    require(principal, Action.VIEW_CAPACITY, GLOBAL)
+    if site is not None:
+        ctx.check_site(site)
+    chosen = [n for n in ctx.site_names() if site is None or n == site]
+    with ctx.engine.connect() as conn:
+        hosts = {n: inventory_store.hosts(conn, n) for n in chosen}
+        states = inventory_store.sync_states(conn)
+    with Session(ctx.engine) as session:
+        marks = {(m.site, m.host): m for m in repo.marks(session, site)}
+        drains = repo.last_drains(session, chosen)
+    out = [_host_json(n, h, marks, drains) for n in chosen for h in hosts[n]]
+    as_of: dict[str, str | None] = {}
+    for n in chosen:
+        last = states[n].last_success if n in states else None
+        as_of[n] = last.isoformat() if last is not None else None
+    return {"hosts": out, "data_as_of": as_of}
+
+
+def show_drain(ctx: HostsContext, runs: Runs, principal: Principal, drain_id: int, *,
+               after_event: int = 0) -> dict[str, Any]:
+    require(principal, Action.VIEW_CAPACITY, GLOBAL)
+    with Session(ctx.engine) as session:
+        row = repo.get_drain(session, drain_id)
+        session.expunge(row)
+    running = runs.running(_subject(drain_id)) or _alive(ctx, row)
+    return drain_json(ctx, row, running=running, after_event=after_event)
