@@ -24,11 +24,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY = dt.timedelta(days=1)
 HORIZON = dt.timedelta(days=400)  # how far ``next_opening`` looks
 SHANGHAI = dt.timedelta(hours=8)
+
+
+class CalendarState(StrEnum):
+    """A calendar version is proposed, then approved by another person; the newest approved
+    one is in force. An approved version is never edited: a correction is a new version."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
 
 
 @dataclass(frozen=True, slots=True)

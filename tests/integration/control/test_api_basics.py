@@ -45,7 +45,9 @@ def test_whoami(plane: Plane) -> None:
                                       "request.cancel", "provision", "migration.run",
                                       "migration.override", "drill.run",
                                       "dr.protect", "prices.view", "prices.propose",
-                                      "dr.failover", "statement.view"]}}
+                                      "dr.failover", "statement.view", "change.view",
+                                      "change.submit", "change.cancel", "calendar.view",
+                                      "calendar.propose"]}}
 
 
 def test_revoked_token_is_401_and_revocation_is_audited(plane: Plane) -> None:
