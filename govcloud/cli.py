@@ -19,6 +19,7 @@ from typing import Any
 
 from govcloud import (
     __version__,
+    cli_changes,
     cli_control,
     cli_dr,
     cli_inventory,
@@ -197,6 +198,7 @@ EXTENSIONS = (
     cli_migrate,    # legacy hosts and migration waves (issue 6)
     cli_dr,         # disaster recovery (issue 19)
     cli_reports,    # metering and price sheets (issue 20)
+    cli_changes,    # change requests and the calendar (issue 21)
 )
 
 

@@ -53,11 +53,13 @@ def no_change(change_id: int) -> NotFound:
 def add_change(conn: Connection, new: NewChange, *, requester: str, person: str,
                state: ChangeState, approvals_needed: int, policy: str | None,
                in_freeze: bool, review_by: dt.datetime | None, at: dt.datetime) -> int:
-    """Store a new change with its departments; its id."""
+    """Store a new change with its departments; its id. Times are stored in UTC (SQLite
+    keeps a time's digits, not its offset)."""
     tbl = table("change_request")
     change_id = int(conn.execute(insert(tbl).values(
         kind=new.kind.value, type=new.type.value, title=new.title,
-        sites_json=json.dumps(list(new.sites)), window_start=new.start, window_end=new.end,
+        sites_json=json.dumps(list(new.sites)), window_start=new.start.astimezone(dt.UTC),
+        window_end=new.end.astimezone(dt.UTC),
         rollback_plan=new.rollback_plan, requester=requester, requester_person=person,
         state=state.value, approvals_needed=approvals_needed, policy=policy,
         in_freeze=in_freeze, review_by=review_by, created_at=at,
