@@ -25,6 +25,7 @@ from .changes_plane import (
     submit,
 )
 from .conftest import Plane
+from .openapi_answers import Answers
 
 W = next_saturday()
 HOUR = dt.timedelta(hours=1)
@@ -219,3 +220,43 @@ def test_the_calendar_is_approved_by_another_person(calendar: Plane) -> None:
                for o in opens)
     entries = plane.admin.get("/audit", target="calendar:t.1")["entries"]
     assert [e["action"] for e in entries] == ["calendar.propose", "calendar.approve"]
+
+
+def test_an_emergency_during_a_freeze_waits_for_a_bureau_admin(calendar: Plane) -> None:
+    plane = calendar
+    now = plane.clock()
+    today = now.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    in_force(plane, "t.3", f"  - name: hrss-audit\n    from: {today - dt.timedelta(days=1)}\n"
+                           f"    until: {today + dt.timedelta(days=1)}\n    reason: audit\n"
+                           "    departments: [gd-hrss]\n")
+    _, operator = plane.principal("operator")
+    change = submit(operator, ["gd-hrss"], now, now + 2 * HOUR, type_="emergency")
+    cid = change["id"]
+    assert (change["state"], change["in_freeze"], change["approvals_needed"]) == (
+        "submitted", True, 2)  # DR level 5: two persons, one of them before it runs
+    with pytest.raises(ChangeRefused, match=r"not approved yet \(0 of 2") as caught:
+        operator.tenancy_apply(change=cid)
+    assert "a bureau-admin" in (caught.value.hint or "")
+    first = plane.admin.post(f"/changes/{cid}/approve")
+    assert (first["state"], first["flags"]) == ("flagged", ["awaiting-review", "in-freeze"])
+    applied = operator.tenancy_apply(change=cid)  # through the freeze
+    assert applied.change == cid and pending(plane, "gd-hrss") == 0
+    start = plane.admin.get("/audit", department="gd-hrss", action="change.start")["entries"]
+    assert start[-1]["after"]["freezes"] == ["hrss-audit"]
+    after = plane.approver.post(f"/changes/{cid}/approve")
+    assert (after["state"], after["flags"]) == ("done", ["in-freeze"])
+
+
+def test_the_models_keep_every_key_the_services_return(calendar: Plane,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = Answers()
+    answers.watch(monkeypatch)
+    plane = calendar
+    change = submit(plane.admin, ["gd-edu"], W + HOUR, W + 2 * HOUR)
+    plane.admin.get(f"/changes/{change['id']}")
+    plane.admin.get("/changes", limit=5)
+    plane.admin.get("/calendar", month=W.strftime("%Y-%m"))
+    plane.admin.get("/calendar", month="2001-01")
+    plane.approver.post(f"/changes/{change['id']}/cancel")
+    assert not answers.changed, answers.changed
+    assert len(answers.seen) == 5, answers.seen
