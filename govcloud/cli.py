@@ -19,6 +19,7 @@ from typing import Any
 
 from govcloud import (
     __version__,
+    cli_changes,
     cli_control,
     cli_dr,
     cli_hosts,
@@ -201,6 +202,7 @@ EXTENSIONS = (
     cli_reports,    # metering and price sheets (issue 20)
     cli_notifications,  # messages to the departments (issue 21)
     cli_hosts,      # compute hosts' maintenance (issue 21)
+    cli_changes,    # change requests and the calendar (issue 21)
 )
 
 

@@ -368,13 +368,14 @@ def cmd_tenants_plan(args: argparse.Namespace) -> int:
 
 def cmd_tenants_apply(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        result = api.tenancy_apply(departments=args.department)
+        result = api.tenancy_apply(departments=args.department, change=args.change)
     if args.json:
         _print_json(as_json(result))
         return 0
     for change in result.changes:
         echo(f"{change.site} {change.department}: {printable(change.action)}")
-    echo(printable(result.summary))
+    echo(printable(result.summary)
+         + (f" (under change {result.change})" if result.change is not None else ""))
     return 0
 
 
@@ -552,6 +553,10 @@ def _register_catalogue(commands: Any) -> None:
         p = _cmd(sub, name, handler, help_)
         p.add_argument("--department", action="append", metavar="CODE",
                        help="only this department (repeatable)")
+        if name == "apply":
+            p.add_argument("--change", type=int, metavar="ID",
+                           help="the approved change it runs under (its departments when "
+                                "no --department is given); docs/changes.md")
 
     sub = _group(commands, "departments", "departments across all sites")
     _cmd(sub, "list", cmd_departments_list, "list the departments you may see")

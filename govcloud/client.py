@@ -395,10 +395,10 @@ class ApiClient:
     def tenancy_plan(self, *, departments: list[str] | None = None) -> models.TenancyPlan:
         return self.get_as(models.TenancyPlan, "/tenants/plan", department=departments or None)
 
-    def tenancy_apply(self, *, departments: list[str] | None = None
-                      ) -> models.TenancyApplied:
+    def tenancy_apply(self, *, departments: list[str] | None = None,
+                      change: int | None = None) -> models.TenancyApplied:
         return self.post_as(models.TenancyApplied, "/tenants/apply",
-                            department=departments or None)
+                            department=departments or None, change=change)
 
     # --- provisioning requests -----------------------------------------------------------
 

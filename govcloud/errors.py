@@ -54,6 +54,16 @@ class InsufficientCapacity(PermanentError):
     http_status = 409
 
 
+class ChangeRefused(PermanentError):
+    """An operation that needs an approved change in its window was refused, or a change's
+    window is not allowed by the change calendar (docs/changes.md, "The gate"): the message
+    names what is missing; nothing was done. Its own exit code, so a pipeline can tell "wait
+    for the window or the approval" from a failure."""
+
+    exit_code = 7
+    http_status = 409
+
+
 class ConflictError(GovCloudError):
     """The target changed under us (stale generation, concurrent update): re-read, then retry."""
 

@@ -322,6 +322,15 @@ class Settings(BaseSettings):
     notify_batch: int = Field(default=50, ge=1, le=1000,
                               description="messages one round of the notifier sends at most")
 
+    # change governance (docs/changes.md)
+    change_control: Literal["enforce", "off"] = Field(
+        default="enforce", description="enforce: operations that alter a department's service "
+                                       "(tenancy apply) refuse to run without an approved "
+                                       "change in its window; off: a change is checked only "
+                                       "when one is given (tests, the demo)")
+    change_review_hours: float = Field(
+        default=72.0, gt=0, le=720, description="an emergency change is approved after the "
+                                                "fact within this many hours, flagged until")
     # the operator scorecard's targets (docs/reports.md, the agreement with the operator)
     scorecard_availability_pct: float = Field(
         default=99.5, ge=0, le=100, description="a site's APIs answer this share of the "

@@ -23,6 +23,7 @@ def process_env(tmp_path: Path) -> dict[str, str]:
     """The test's environment without the caller's GOVCLOUD_* settings, its own config dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env["GOVCLOUD_CHANGE_CONTROL"] = "off"  # tests that need change control turn it on
     return env
 
 

@@ -54,6 +54,8 @@ class ServedPlane:
                     "GOVCLOUD_PROVISION_CONCURRENCY": "1",
                     "GOVCLOUD_SYNC_INTERVAL_S": "3600",
                     "GOVCLOUD_FULL_SYNC_INTERVAL_S": "3600",
+                    # tenancy applies without a change, where a test does not turn it on
+                    "GOVCLOUD_CHANGE_CONTROL": "off",
                     # protection cycles only where a test turns them on
                     "GOVCLOUD_DR_PROTECT_WORKER": "false", **self.extra_env, **extra})
         return env

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govcloud import __version__
 from govcloud.api import (
+    routes_changes,
     routes_core,
     routes_dr,
     routes_dr_drill,
@@ -69,6 +70,7 @@ ROUTERS = (
     routes_dr_protect, # issue 19: protection cycles on demand
     routes_reports,    # issue 20
     routes_notifications,  # issue 21
+    routes_changes,    # issue 21: change requests and the calendar
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 

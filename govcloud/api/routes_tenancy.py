@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Engine
 
 from govcloud.api.contract import Name, names_query
@@ -27,9 +27,13 @@ from govcloud.api.deps import (
 from govcloud.api.fields import Identifier
 from govcloud.api.models import DepartmentList, DepartmentView, TenancyApplied, TenancyPlan, answers
 from govcloud.domain.catalogue import Catalogue
+from govcloud.domain.limits import MAX_ID
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services.access import codes_asked, get_department, visible
-from govcloud.services.tenancy import apply_recorded, department_view, plan_tenancy
+from govcloud.services.changes import ChangeContext
+from govcloud.services.migration_access import Caller
+from govcloud.services.tenancy import department_view, plan_tenancy
+from govcloud.services.tenancy_change import apply_under_change
 
 router = APIRouter()
 
@@ -50,18 +54,24 @@ def plan(principal: Annotated[Principal, Depends(require(Action.TENANCY_PLAN, sc
 
 
 @router.post("/tenants/apply", **answers(TenancyApplied), tags=["tenancy"],
-             summary="make every site match the catalogue (idempotent, audited)")
+             summary="make every site match the catalogue (idempotent, audited), under an approved "
+                     "change")
 def apply(request: Request,
           principal: Annotated[Principal, Depends(require(Action.TENANCY_APPLY, scoped=True))],
           catalogue: Catalogue_, clouds: Clouds_,
           engine: Annotated[Engine, Depends(get_engine)],
           clock: Annotated[Clock, Depends(get_clock)],
-          department: Departments = None) -> dict[str, Any]:
-    codes = codes_asked(principal, catalogue, Action.TENANCY_APPLY, department)
-    result = apply_recorded(catalogue, connections=clouds.connections(), engine=engine,
-                            actor=principal.name, departments=codes,
-                            lock=get_plane(request).apply_lock, clock=clock)
-    return result.to_dict()
+          department: Departments = None,
+          change: Annotated[int | None, Query(
+              ge=1, le=MAX_ID, description="the approved change this apply runs under "
+                                           "(docs/changes.md); required when change "
+                                           "control is enforced")] = None) -> dict[str, Any]:
+    plane = get_plane(request)
+    ctx = ChangeContext.of(engine=engine, settings=plane.settings, clock=clock)
+    return apply_under_change(ctx, Caller(principal, catalogue), catalogue,
+                              connections=clouds.connections(), engine=engine,
+                              departments=department, change_id=change,
+                              lock=plane.apply_lock)
 
 
 @router.get("/departments", **answers(DepartmentList), tags=["departments"],

@@ -71,8 +71,10 @@ def demo_catalogue(state_dir: Path, scale: str) -> Path:
 def demo_settings(state_dir: Path, clouds_yaml: Path, **extra: Any) -> Settings:
     sites = {s.name: {"cloud": s.cloud, "region": s.region, "role": s.role.value}
              for s in default_sites(SIM_CLOUD)}
+    # the demo applies the catalogue at once, without a change (docs/changes.md)
     return load_settings(database_url=f"sqlite:///{state_dir / 'govcloud.db'}",
-                         clouds_yaml=clouds_yaml, sites=sites, **extra)
+                         clouds_yaml=clouds_yaml, sites=sites,
+                         **{"change_control": "off", **extra})
 
 
 def admin_token(settings: Settings) -> str:

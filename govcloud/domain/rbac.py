@@ -109,6 +109,14 @@ class Action(StrEnum):
     NOTIFICATION_VIEW = "notification.view"
     NOTIFICATION_RETRY = "notification.retry"
     HOST_MAINTAIN = "host.maintain"
+    CHANGE_VIEW = "change.view"
+    CHANGE_SUBMIT = "change.submit"
+    CHANGE_CANCEL = "change.cancel"
+    CHANGE_APPROVE = "change.approve"
+    CHANGE_REJECT = "change.reject"
+    CALENDAR_VIEW = "calendar.view"
+    CALENDAR_PROPOSE = "calendar.propose"
+    CALENDAR_APPROVE = "calendar.approve"
 
     @property
     def kind(self) -> Kind:
@@ -143,6 +151,14 @@ _KIND: dict[Action, Kind] = {
     Action.NOTIFICATION_VIEW: Kind.READ,  # scoped: a department's own messages
     Action.NOTIFICATION_RETRY: Kind.OPERATE,
     Action.HOST_MAINTAIN: Kind.OPERATE,  # drain and restore compute hosts (whole cloud)
+    Action.CHANGE_VIEW: Kind.READ,  # scoped: changes affecting one's own departments
+    Action.CHANGE_SUBMIT: Kind.REQUEST,  # the operator asks for a change, the bureau decides
+    Action.CHANGE_CANCEL: Kind.REQUEST,
+    Action.CHANGE_APPROVE: Kind.DECIDE,
+    Action.CHANGE_REJECT: Kind.DECIDE,
+    Action.CALENDAR_VIEW: Kind.READ,
+    Action.CALENDAR_PROPOSE: Kind.REQUEST,
+    Action.CALENDAR_APPROVE: Kind.DECIDE,
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,
@@ -311,13 +327,15 @@ def person_name(value: str) -> str:
     return name
 
 
+def person_key(name: str) -> str:
+    """What compares equal for two spellings of one person's name (``same_person``)."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
 def same_person(a: str, b: str) -> bool:
     """Do ``a`` and ``b`` name the same person (case, white space and Unicode composition
     aside)?"""
-    def key(name: str) -> str:
-        return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-
-    return key(a) == key(b)
+    return person_key(a) == person_key(b)
 
 
 def may_approve(principal: Principal, requester_person: str) -> Decision:

@@ -49,6 +49,7 @@ Clock = Callable[[], datetime]
 # (site, department code, project id, {catalogue field: (limit now set, in use)}), called after
 # a project's quotas were set in a site
 QuotasSet = Callable[[str, str, str, Mapping[str, QuotaFigure]], None]
+CheckPlan = Callable[[TenancyPlan], None]  # called with the plan before anything changes
 APPLY_WORKERS = 8
 
 
@@ -249,7 +250,8 @@ def apply_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnect
                   audit: Audit | None = None, sites: Sequence[str] | None = None,
                   departments: Iterable[str] | None = None,
                   workers: int = APPLY_WORKERS,
-                  quotas_set: QuotasSet | None = None) -> TenancyResult:
+                  quotas_set: QuotasSet | None = None,
+                  check_plan: CheckPlan | None = None) -> TenancyResult:
     """Make every site match the catalogue; idempotent (a second apply changes nothing).
 
     Plans first, from a fresh read of every site. A plan with any refusal is not applied at all
@@ -259,12 +261,16 @@ def apply_tenancy(catalogue: Catalogue, *, connections: Mapping[str, SiteConnect
     (and audited) and the error is raised: run apply again to finish, it adopts what exists.
     ``quotas_set`` is called once a project's quotas are set in a site (``record_quotas``
     keeps them in the store, so that approvals reserve against them at once).
+    ``check_plan`` is called with the plan before anything is changed (the change gate,
+    ``services.tenancy_change``): what it raises stops the apply with nothing done.
     """
     scoped = catalogue if departments is None else catalogue.only(departments)
     observed = observe(scoped, connections=connections, sites=sites)
     tenancy_plan = plan(scoped, observed)
     if tenancy_plan.refused:
         raise TenancyRefused(tenancy_plan)
+    if check_plan is not None:
+        check_plan(tenancy_plan)
     found = {(o.site, code): (p.id, p.name) for o in observed for code, p in o.projects.items()}
     if tenancy_plan.empty:
         return TenancyResult(plan=tenancy_plan, changes=(), projects=found)
@@ -320,7 +326,8 @@ def record_quotas(engine: Engine) -> QuotasSet:
 
 def apply_recorded(catalogue: Catalogue, *, connections: Mapping[str, SiteConnection],
                    engine: Engine, actor: str, departments: Sequence[str] | None,
-                   lock: threading.Lock, clock: Clock = utcnow) -> TenancyResult:
+                   lock: threading.Lock, clock: Clock = utcnow,
+                   check_plan: CheckPlan | None = None) -> TenancyResult:
     """``apply_tenancy`` as the API runs it: under ``lock`` (one apply at a time, so that
     plans see each other's work), every change audited as ``actor`` in a transaction of its
     own, the quotas set recorded at once, and department × site → project recorded as apply
@@ -332,7 +339,8 @@ def apply_recorded(catalogue: Catalogue, *, connections: Mapping[str, SiteConnec
 
     with lock:
         result = apply_tenancy(catalogue, connections=connections, audit=audit,
-                               departments=departments, quotas_set=record_quotas(engine))
+                               departments=departments, quotas_set=record_quotas(engine),
+                               check_plan=check_plan)
         _record_mapping(engine, catalogue, result.projects)
     return result
 

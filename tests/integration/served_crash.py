@@ -111,7 +111,8 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
     env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), GOVCLOUD_CLOUDS_YAML=str(clouds_yaml),
                GOVCLOUD_MIGRATE_DIR=str(tmp_path / "migrate"), GOVCLOUD_SSH_KEY=str(key),
-               GOVCLOUD_MIGRATE_PYTHON="/usr/bin/python3", GOVCLOUD_MIGRATE_STALE_AFTER_S="2")
+               GOVCLOUD_MIGRATE_PYTHON="/usr/bin/python3", GOVCLOUD_MIGRATE_STALE_AFTER_S="2",
+               GOVCLOUD_CHANGE_CONTROL="off")
     # the steps' rsync is found on PATH: a wrapper that a test may gate (``rsync_gate``)
     rsync, bin_dir = shutil.which("rsync"), tmp_path / "bin"
     assert rsync is not None

@@ -154,7 +154,7 @@ def plane(real: RealCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     settings = load_settings(database_url=database_url, clouds_yaml=real.clouds_yaml,
                              sites=real.sites, provision_retries=1, provision_backoff_s=0.5,
                              provision_poll_s=0.5, provision_active_timeout_s=120,
-                             provision_runner_dir=root / "runner")
+                             provision_runner_dir=root / "runner", change_control="off")
     app = make_app(engine=engine, settings=settings, catalogue_dir=catalogue,
                    workers=start_provision_worker)
     server = ServerThread(app).start()

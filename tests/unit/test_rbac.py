@@ -80,6 +80,14 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.NOTIFICATION_VIEW:  (ALL, ALL, ALL, CITY, OWN, ALL),
     Action.NOTIFICATION_RETRY: (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.HOST_MAINTAIN:      (ALL, NONE, ALL, CITY, NONE, NONE),
+    Action.CHANGE_VIEW:        (ALL, ALL, ALL, CITY, OWN, ALL),
+    Action.CHANGE_SUBMIT:      (ALL, NONE, ALL, CITY, NONE, NONE),
+    Action.CHANGE_CANCEL:      (ALL, NONE, ALL, CITY, NONE, NONE),
+    Action.CHANGE_APPROVE:     (ALL, NONE, NONE, NONE, NONE, NONE),
+    Action.CHANGE_REJECT:      (ALL, NONE, NONE, NONE, NONE, NONE),
+    Action.CALENDAR_VIEW:      (ALL, ALL, ALL, CITY, OWN, ALL),
+    Action.CALENDAR_PROPOSE:   (ALL, NONE, ALL, CITY, NONE, NONE),
+    Action.CALENDAR_APPROVE:   (ALL, NONE, NONE, NONE, NONE, NONE),
 }
 
 ROLES = list(Role)
@@ -112,7 +120,8 @@ def test_the_auditor_never_writes_and_reads_everything() -> None:
 
 
 def test_only_the_bureau_admin_decides_or_manages_principals() -> None:
-    for action in (Action.REQUEST_APPROVE, Action.REQUEST_REJECT, Action.PRINCIPAL_MANAGE):
+    for action in (Action.REQUEST_APPROVE, Action.REQUEST_REJECT, Action.PRINCIPAL_MANAGE,
+                   Action.CHANGE_APPROVE, Action.CHANGE_REJECT, Action.CALENDAR_APPROVE):
         allowed = {r for r in Role if can(PRINCIPALS[r], action, GLOBAL)}
         assert allowed == {Role.BUREAU_ADMIN}
 
@@ -121,8 +130,10 @@ def test_reads_and_writes_are_classified() -> None:
     reads = {a for a in Action if not a.writes}
     assert reads == {Action.VIEW_DEPARTMENT, Action.VIEW_SERVERS, Action.VIEW_CAPACITY,
                      Action.VIEW_AUDIT, Action.EXPORT, Action.TENANCY_PLAN,
-                     Action.PRICES_VIEW, Action.STATEMENT_VIEW, Action.NOTIFICATION_VIEW}
+                     Action.PRICES_VIEW, Action.STATEMENT_VIEW, Action.NOTIFICATION_VIEW,
+                     Action.CHANGE_VIEW, Action.CALENDAR_VIEW}
     assert Action.TENANCY_APPLY.kind is Kind.OPERATE
+    assert Action.CHANGE_APPROVE.kind is Kind.DECIDE
     assert Action.PRICES_APPROVE.kind is Kind.DECIDE
     assert Action.REQUEST_APPROVE.kind is Kind.DECIDE
 

@@ -3,6 +3,7 @@
 from tui.views import (
     alerts,  # health and alerts (issue 7)
     audit,
+    changes,  # change requests and the calendar (issue 21)
     departments,
     dr,  # disaster-recovery posture (issue 19)
     migrations,  # legacy hosts, waves, runs (issue 6)
@@ -15,4 +16,4 @@ from tui.views import (
 )
 
 VIEW_MODULES = (overview, departments, sites, servers, whatif, audit, requests, migrations,
-                alerts, dr, reports)
+                alerts, dr, reports, changes)

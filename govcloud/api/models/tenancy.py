@@ -80,6 +80,7 @@ class TenancyApplied(ApiModel):
     per_site: dict[str, dict[str, int]]  # site → action → count
     changes: list[AppliedChange]
     drift: list[Drift]
+    change: int | None = None  # the change it ran under (docs/changes.md)
 
 
 class Contact(ApiModel):

@@ -139,7 +139,8 @@ def _running_plane(database_url: str, root: Path, settings: dict[str, Any],
     clock = Clock()
     app = make_app(engine=engine,
                    settings=load_settings(database_url=database_url, clouds_yaml=clouds_yaml,
-                                          **{"dr_protect_worker": False, **settings}),
+                                          **{"dr_protect_worker": False,
+                                             "change_control": "off", **settings}),
                    clock=clock, catalogue_dir=small_catalogue(root / "tenants"), workers=workers)
     server = ServerThread(app).start()
     result = Plane(url=server.url, admin_token=admin.token, engine=engine, sim=sim,

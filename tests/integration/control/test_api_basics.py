@@ -47,7 +47,9 @@ def test_whoami(plane: Plane) -> None:
                                       "dr.protect", "prices.view", "prices.propose",
                                       "dr.failover", "statement.view",
                                       "notification.view", "notification.retry",
-                                      "host.maintain"]}}
+                                      "host.maintain", "change.view",
+                                      "change.submit", "change.cancel", "calendar.view",
+                                      "calendar.propose"]}}
 
 
 def test_revoked_token_is_401_and_revocation_is_audited(plane: Plane) -> None:

@@ -1,7 +1,7 @@
 """host maintenance: drains of compute hosts as jobs, and hosts in maintenance (issue 21)
 
 Revision ID: 0019_host_maintenance
-Revises: 0017_statements
+Revises: 0018_changes
 Create Date: 2026-12-08
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_host_maintenance"
-down_revision: str | Sequence[str] | None = "0017_statements"
+down_revision: str | Sequence[str] | None = "0018_changes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
