@@ -198,11 +198,11 @@ def _quantities(group: ServerGroup) -> tuple[tuple[Resource, Decimal], ...]:
             (Resource.DISK_GB, Decimal(group.disk_gb)))
 
 
-def site_hour_usage(hour: dt.datetime, site: str, role: SiteRole,
-                    servers: Iterable[ServerGroup],
-                    volumes: Iterable[VolumeGroup] = ()) -> list[UsageRow]:
-    """One site's usage for one hour from its grouped servers and volumes (zero quantities
-    are left out), sorted."""
+def site_hour_totals(site: str, role: SiteRole, servers: Iterable[ServerGroup],
+                     volumes: Iterable[VolumeGroup] = ()) -> dict[UsageKey, Decimal]:
+    """One site's usage for one hour by key from its grouped servers and volumes (zero
+    quantities are left out): ``site_hour_usage`` without the rows, for the sync's metering,
+    which compares them with the hour's stored ones."""
     totals: dict[UsageKey, Decimal] = defaultdict(Decimal)
     for g in servers:
         kind = usage_kind(role, g.status)
@@ -212,8 +212,24 @@ def site_hour_usage(hour: dt.datetime, site: str, role: SiteRole,
     for v in volumes:
         totals[UsageKey(v.department or UNASSIGNED, site, NO_FLAVOR, UsageKind.PRIMARY,
                         Resource.VOLUME_GB)] += Decimal(v.size_gb)
-    return sorted(UsageRow(hour, k.department, k.site, k.flavor, k.kind, k.resource, q)
-                  for k, q in totals.items() if q)
+    return {k: q for k, q in totals.items() if q}
+
+
+def site_hour_usage(hour: dt.datetime, site: str, role: SiteRole,
+                    servers: Iterable[ServerGroup],
+                    volumes: Iterable[VolumeGroup] = ()) -> list[UsageRow]:
+    """One site's usage for one hour from its grouped servers and volumes (zero quantities
+    are left out), sorted."""
+    return sorted((UsageRow(hour, k.department, k.site, k.flavor, k.kind, k.resource, q)
+                   for k, q in site_hour_totals(site, role, servers, volumes).items()),
+                  key=_row_order)
+
+
+def _row_order(row: UsageRow) -> tuple[object, ...]:
+    """``UsageRow``'s own order as one tuple per row (sorting by it compares tuples once per
+    pair, not a dataclass's generated ``__lt__`` building two)."""
+    return (row.hour, row.department, row.site, row.flavor, row.kind, row.resource,
+            row.quantity)
 
 
 @dataclass(frozen=True, slots=True)
