@@ -161,9 +161,9 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
     with driver.pipeline(), driver.cursor() as cursor:
         for op in operations:
             columns = tuple(op.rows[0])
-            same = tuple(op.same) if isinstance(op, Insert) else ()
-            sql = _pg_sql(op.table, columns, _keys(op), isinstance(op, Delete), same)
-            cursor.execute(sql, [*(op.same[c] for c in same),
+            shared = op.same if isinstance(op, Insert) else {}
+            sql = _pg_sql(op.table, columns, _keys(op), isinstance(op, Delete), tuple(shared))
+            cursor.execute(sql, [*shared.values(),
                                  *(list(map(itemgetter(c), op.rows)) for c in columns)])
 
 
