@@ -105,6 +105,7 @@ class Action(StrEnum):
     FAILOVER_RUN = "dr.failover"
     STATEMENT_VIEW = "statement.view"
     STATEMENT_CLOSE = "statement.close"
+    METERING_BACKFILL = "metering.backfill"
 
     @property
     def kind(self) -> Kind:
@@ -136,6 +137,7 @@ _KIND: dict[Action, Kind] = {
     Action.FAILOVER_RUN: Kind.OPERATE,
     Action.STATEMENT_VIEW: Kind.READ,  # scoped: a department's own, a city's own
     Action.STATEMENT_CLOSE: Kind.DECIDE,  # the bureau closes a month
+    Action.METERING_BACKFILL: Kind.DECIDE,  # the bureau fills what it is billed by
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,

@@ -66,9 +66,9 @@ def availability(month: Month, sites: Iterable[str], hours: Iterable[SiteHour], 
                  until: dt.datetime, target: Decimal) -> list[Figure]:
     by_site: dict[str, dict[HourState, int]] = {s: {HourState.READ: 0, HourState.GAP: 0}
                                                for s in sites}
-    for h in hours:
+    for h in hours:  # a filled hour was read (a backfill computed its usage afterwards)
         if h.site in by_site and month.start <= h.hour < month.end:
-            by_site[h.site][h.state] += 1
+            by_site[h.site][HourState.GAP if h.state is HourState.GAP else HourState.READ] += 1
     elapsed = sum(1 for _ in month.each_hour(until))
     out = []
     for site, counts in sorted(by_site.items()):

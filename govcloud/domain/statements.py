@@ -62,7 +62,8 @@ def money(value: Decimal) -> str:
     return format(cents(value), "f")
 
 
-def _gap_runs(gaps: Iterable[Gap]) -> list[dict[str, Any]]:
+def gap_runs(gaps: Iterable[Gap]) -> list[dict[str, Any]]:
+    """Gaps as runs of consecutive hours of one site with one reason."""
     runs: list[dict[str, Any]] = []
     for g in sorted(gaps, key=lambda g: (g.site, g.hour)):
         last = runs[-1] if runs else None
@@ -109,7 +110,7 @@ def department_statement(month: Month, info: DepartmentInfo, rows: Iterable[Usag
                   for (s, res, k), q in sorted(usage.items())],
         "lines": [_line(line) for line in sorted(own)],
         "base": money(base), "surcharge": money(surcharge), "total": money(base + surcharge),
-        "gaps": _gap_runs(gaps),
+        "gaps": gap_runs(gaps),
         "daily": {site: [text(v) for v in values] for site, values in sorted(daily.items())},
     }
 

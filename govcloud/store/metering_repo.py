@@ -8,8 +8,9 @@
 * A failed sync records a gap for its hour, unless the site was already read in that hour
   (``record_gap``); a successful sync afterwards turns the gap into a reading.
 * A backfill rebuilds a month of one site from the servers' lifetimes (``server_spans``) and
-  the hours the site is known to have been read (``read_hours``), replacing that month's rows
-  (``replace_month``).
+  the hours the site is known to have been read (``known_hours``), replacing that month's rows
+  (``replace_month``); a backfill of a stretch of hours fills only those with no sync's
+  reading, marking them filled (``fill_hours``).
 * Price sheets are inserted as ``proposed`` and moved once to ``approved``; nothing updates
   an approved sheet.
 """
@@ -45,7 +46,7 @@ from govcloud.domain.prices import PriceSheet, SheetState
 from govcloud.domain.sites import SiteRole
 from govcloud.errors import ConflictError, NotFound
 from govcloud.store.bulk import Delete, Insert, Operation, Update, read_all, write_all
-from govcloud.store.inventory import aware, table
+from govcloud.store.inventory import CHUNK, aware, table
 from govcloud.store.tables_metering import (  # noqa: F401  (registers the tables)
     PriceSheetRow,
     UsageHourRow,
@@ -131,14 +132,25 @@ def _write_usage(conn: Connection, rows: Sequence[UsageRow]) -> None:
 
 def _mark(conn: Connection, site: str, hour: dt.datetime, at: dt.datetime,
           state: HourState, reason: str | None) -> None:
+    _mark_hours(conn, site, [hour], at, state, reason)
+
+
+def _mark_hours(conn: Connection, site: str, hours: Sequence[dt.datetime], at: dt.datetime,
+                state: HourState, reason: str | None) -> None:
+    """Mark ``hours`` of the site ``state``: a reading always; a gap only over a gap; a
+    filled hour over anything but a sync's reading."""
+    if not hours:
+        return
     tbl = table("usage_site_hour")
-    stmt = _insert(conn)(tbl).values(hour=hour, site=site, state=state.value, at=at,
-                                     reason=reason)
-    guard = None if state is HourState.READ else tbl.c.state == HourState.GAP.value
+    stmt = _insert(conn)(tbl)
+    guard = {HourState.READ: None, HourState.GAP: tbl.c.state == HourState.GAP.value,
+             HourState.FILLED: tbl.c.state != HourState.READ.value}[state]
     conn.execute(stmt.on_conflict_do_update(
         index_elements=["hour", "site"],
         set_={"state": stmt.excluded.state, "at": stmt.excluded.at,
-              "reason": stmt.excluded.reason}, where=guard))
+              "reason": stmt.excluded.reason}, where=guard),
+        [{"hour": h, "site": site, "state": state.value, "at": at, "reason": reason}
+         for h in hours])
 
 
 def _hour_changes(site: str, hour: dt.datetime, stored: dict[_Key, int],
@@ -255,30 +267,70 @@ def volume_groups(conn: Connection, site: str) -> list[VolumeGroup]:
         .where(vol.c.site == site).group_by(vol.c.department).order_by(vol.c.department))]
 
 
-def read_hours(conn: Connection, site: str, month: Month) -> set[dt.datetime]:
-    """The hours of ``month`` the site is known to have been read in: marked read by a sync,
-    or holding a capacity sample (every sync, full or incremental, writes one)."""
+@dataclass(frozen=True, slots=True)
+class KnownHours:
+    """The hours a site is known to have been read in: ``synced`` marked read by a sync,
+    ``sampled`` holding a capacity sample (every successful sync, full or incremental, writes
+    one; so do the syncs before metering existed)."""
+
+    synced: frozenset[dt.datetime]
+    sampled: frozenset[dt.datetime]
+
+    @property
+    def read(self) -> frozenset[dt.datetime]:
+        return self.synced | self.sampled
+
+    @property
+    def unsynced(self) -> frozenset[dt.datetime]:
+        """Read, but with no sync's reading kept: what a backfill fills."""
+        return self.sampled - self.synced
+
+
+def known_hours(conn: Connection, site: str, start: dt.datetime,
+                end: dt.datetime) -> KnownHours:
+    """The hours from ``start`` to ``end`` (exclusive) the site is known to have been read."""
     marks, samples = table("usage_site_hour"), table("capacity_sample")
-    hours = {aware(r.hour) for r in conn.execute(
+    synced = {aware(r.hour) or start for r in conn.execute(
         select(marks.c.hour).where(and_(marks.c.site == site,
                                         marks.c.state == HourState.READ.value,
-                                        marks.c.hour >= month.start, marks.c.hour < month.end)))}
-    hours |= {hour_of(aware(r.at) or month.start) for r in conn.execute(
-        select(samples.c.at).where(and_(samples.c.site == site, samples.c.at >= month.start,
-                                        samples.c.at < month.end)))}
-    return {h for h in hours if h is not None}
+                                        marks.c.hour >= start, marks.c.hour < end)))}
+    sampled = {hour_of(aware(r.at) or start) for r in conn.execute(
+        select(samples.c.at).where(and_(samples.c.site == site, samples.c.at >= start,
+                                        samples.c.at < end)))}
+    return KnownHours(frozenset(synced), frozenset(sampled))
+
+
+def read_hours(conn: Connection, site: str, month: Month) -> set[dt.datetime]:
+    """The hours of ``month`` the site is known to have been read in (``known_hours``)."""
+    return set(known_hours(conn, site, month.start, month.end).read)
 
 
 def replace_month(conn: Connection, site: str, month: Month, rows: Sequence[UsageRow],
-                  read: Iterable[dt.datetime], *, at: dt.datetime) -> None:
+                  read: Iterable[dt.datetime], *, at: dt.datetime,
+                  filled: Collection[dt.datetime] = (), reason: str | None = None) -> None:
     """The site's rollups for ``month`` become ``rows``; every hour in ``read`` is marked
-    read (gaps recorded for other hours stay)."""
+    read, or filled (with ``reason``) when it is in ``filled``; gaps recorded for other hours
+    stay."""
     usage = table("usage_hour")
     conn.execute(delete(usage).where(and_(usage.c.site == site, usage.c.hour >= month.start,
                                           usage.c.hour < month.end)))
     _write_usage(conn, rows)
-    for hour in sorted(read):
-        _mark(conn, site, hour, at, HourState.READ, None)
+    hours = sorted(set(read))
+    _mark_hours(conn, site, [h for h in hours if h not in filled], at, HourState.READ, None)
+    _mark_hours(conn, site, [h for h in hours if h in filled], at, HourState.FILLED, reason)
+
+
+def fill_hours(conn: Connection, site: str, hours: Collection[dt.datetime],
+               rows: Sequence[UsageRow], *, at: dt.datetime, reason: str) -> None:
+    """The site's rollups of ``hours`` (none a sync's reading) become ``rows``, and the hours
+    are marked filled with ``reason``."""
+    usage = table("usage_hour")
+    ordered = sorted(hours)
+    for i in range(0, len(ordered), CHUNK):
+        conn.execute(delete(usage).where(and_(usage.c.site == site,
+                                              usage.c.hour.in_(ordered[i:i + CHUNK]))))
+    _write_usage(conn, rows)
+    _mark_hours(conn, site, ordered, at, HourState.FILLED, " ".join(reason.split())[:MAX_REASON])
 
 
 # --- price sheets --------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.PRICES_APPROVE:     (ALL, NONE, NONE, NONE, NONE, NONE),
     Action.STATEMENT_VIEW:     (ALL, ALL, ALL, CITY, OWN, ALL),
     Action.STATEMENT_CLOSE:    (ALL, NONE, NONE, NONE, NONE, NONE),
+    Action.METERING_BACKFILL:  (ALL, NONE, NONE, NONE, NONE, NONE),
 }
 
 ROLES = list(Role)

@@ -129,6 +129,24 @@ class MonthClosed(ApiModel):
     differences: list[str]
 
 
+class BackfillSite(ApiModel):
+    site: str
+    filled: int  # hours filled from the servers' lifetimes (read, but no sync reading kept)
+    kept: int  # hours a sync read: never replaced
+    rows: int  # rollup rows written
+    gaps: int  # hours still not read: usage unknown, left a gap
+    gap_runs: list[GapRun]
+
+
+class Backfilled(ApiModel):
+    """What a backfill filled, kept and left a gap, per site (``POST /reports/backfill``)."""
+
+    from_: str = Field(alias="from")
+    to: str  # exclusive
+    hours: int
+    sites: list[BackfillSite]
+
+
 # --- the operator scorecard (``/reports/scorecard/{month}``) ------------------------------
 
 class ScoreFigure(ApiModel):
