@@ -38,13 +38,21 @@ _SHELVED = frozenset({"SHELVED", "SHELVED_OFFLOADED"})
 
 
 class Resource(StrEnum):
-    """What is metered. A server's flavor size counts for every hour the server exists."""
+    """What is metered. A server's flavor size counts for every hour the server exists.
+    ``active`` counts the servers that were ``ACTIVE``: it is not billed (rating and
+    statements leave it out), it is the scorecard's availability of each department's
+    servers, and it is kept at zero where servers exist and none is ACTIVE, so an hour
+    metered before it existed (no ``active`` row) is told from one with no ACTIVE server."""
 
     SERVERS = "servers"
     VCPU = "vcpu"
     RAM_GIB = "ram_gib"
     DISK_GB = "disk_gb"
     VOLUME_GB = "volume_gb"
+    ACTIVE = "active"
+
+
+BILLED = frozenset(Resource) - {Resource.ACTIVE}
 
 
 class UsageKind(StrEnum):
@@ -201,14 +209,16 @@ class VolumeGroup:
 def _quantities(group: ServerGroup) -> tuple[tuple[Resource, Decimal], ...]:
     return ((Resource.SERVERS, Decimal(group.servers)), (Resource.VCPU, Decimal(group.vcpus)),
             (Resource.RAM_GIB, Decimal(group.ram_mb) / MIB_PER_GIB),
-            (Resource.DISK_GB, Decimal(group.disk_gb)))
+            (Resource.DISK_GB, Decimal(group.disk_gb)),
+            (Resource.ACTIVE, Decimal(group.servers if group.status == "ACTIVE" else 0)))
 
 
 def site_hour_totals(site: str, role: SiteRole, servers: Iterable[ServerGroup],
                      volumes: Iterable[VolumeGroup] = ()) -> dict[UsageKey, Decimal]:
     """One site's usage for one hour by key from its grouped servers and volumes (zero
-    quantities are left out): ``site_hour_usage`` without the rows, for the sync's metering,
-    which compares them with the hour's stored ones."""
+    quantities are left out, but for ``active`` where servers exist):
+    ``site_hour_usage`` without the rows, for the sync's metering, which compares them with
+    the hour's stored ones."""
     totals: dict[UsageKey, Decimal] = defaultdict(Decimal)
     for g in servers:
         kind = usage_kind(role, g.status)
@@ -218,14 +228,14 @@ def site_hour_totals(site: str, role: SiteRole, servers: Iterable[ServerGroup],
     for v in volumes:
         totals[UsageKey(v.department or UNASSIGNED, site, NO_FLAVOR, UsageKind.PRIMARY,
                         Resource.VOLUME_GB)] += Decimal(v.size_gb)
-    return {k: q for k, q in totals.items() if q}
+    return {k: q for k, q in totals.items() if q or k.resource is Resource.ACTIVE}
 
 
 def site_hour_usage(hour: dt.datetime, site: str, role: SiteRole,
                     servers: Iterable[ServerGroup],
                     volumes: Iterable[VolumeGroup] = ()) -> list[UsageRow]:
     """One site's usage for one hour from its grouped servers and volumes (zero quantities
-    are left out), sorted."""
+    are left out, but for ``active`` where servers exist), sorted."""
     return sorted((UsageRow(hour, k.department, k.site, k.flavor, k.kind, k.resource, q)
                    for k, q in site_hour_totals(site, role, servers, volumes).items()),
                   key=_row_order)

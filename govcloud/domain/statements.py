@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from govcloud.domain.metering import HOUR, Gap, Month, Resource, UsageRow
+from govcloud.domain.metering import BILLED, HOUR, Gap, Month, Resource, UsageRow
 from govcloud.domain.rating import ZERO, StatementLine, cents
 from govcloud.errors import ConflictError
 
@@ -94,7 +94,8 @@ def department_statement(month: Month, info: DepartmentInfo, rows: Iterable[Usag
     daily: dict[str, list[Decimal]] = {}
     days = (month.end - month.start).days
     for r in rows:
-        if r.department != info.code or not month.start <= r.hour < month.end:
+        if r.department != info.code or not month.start <= r.hour < month.end or \
+                r.resource not in BILLED:
             continue
         usage[(r.site, r.resource.value, r.kind.value)] += r.quantity
         if r.resource is Resource.VCPU:

@@ -210,10 +210,11 @@ def usage_rows(conn: Connection, start: dt.datetime, end: dt.datetime, *,
 
 
 def usage_days(conn: Connection, month: Month) -> list[UsageRow]:
-    """A month's rollups summed per UTC day in the database (a row's ``hour`` is its day's
-    first hour, its quantity the day's unit-hours): what rating and statements need, in a
-    thirtieth of the rows ``usage_rows`` reads. Stored hours are UTC (SQLite keeps them as
-    text, PostgreSQL as timestamptz, truncated in UTC whatever the session's zone)."""
+    """A month's billed rollups (not ``active``) summed per UTC day in the database (a row's
+    ``hour`` is its day's first hour, its quantity the day's unit-hours): what rating and
+    statements need, in a thirtieth of the rows ``usage_rows`` reads. Stored hours are UTC
+    (SQLite keeps them as text, PostgreSQL as timestamptz, truncated in UTC whatever the
+    session's zone)."""
     tbl = table("usage_hour")
     if conn.dialect.name == "postgresql":
         day: Any = func.date_trunc("day", func.timezone("UTC", tbl.c.hour))
@@ -221,7 +222,8 @@ def usage_days(conn: Connection, month: Month) -> list[UsageRow]:
         day = func.substr(tbl.c.hour, 1, 10)
     keys = (tbl.c.department, tbl.c.site, tbl.c.flavor, tbl.c.kind, tbl.c.resource)
     query = (select(day.label("day"), *keys, func.sum(tbl.c.quantity).label("quantity"))
-             .where(and_(tbl.c.hour >= month.start, tbl.c.hour < month.end))
+             .where(and_(tbl.c.hour >= month.start, tbl.c.hour < month.end,
+                         tbl.c.resource != Resource.ACTIVE.value))
              .group_by(day, *keys))
     out = []
     for r in conn.execute(query):
@@ -238,6 +240,22 @@ def site_hours(conn: Connection, start: dt.datetime, end: dt.datetime) -> list[S
     return [SiteHour(aware(r.hour) or start, r.site, HourState(r.state), r.reason)
             for r in conn.execute(select(tbl).where(and_(tbl.c.hour >= start, tbl.c.hour < end))
                                   .order_by(tbl.c.hour, tbl.c.site))]
+
+
+def server_hours(conn: Connection, month: Month) -> list[tuple[str, int, int]]:
+    """Per department: its primary copies' server-hours in ``month`` and, of those, the
+    hours they were ACTIVE — counted only where the hour's ``active`` row exists (metered
+    since the ACTIVE count was), so an hour metered before it is left out, not read as 0."""
+    srv, act = table("usage_hour").alias("s"), table("usage_hour").alias("a")
+    same = [act.c[k] == srv.c[k] for k in ("hour", "site", "department", "flavor", "kind")]
+    query = (select(srv.c.department, func.sum(srv.c.quantity), func.sum(act.c.quantity))
+             .select_from(srv.join(act, and_(*same, act.c.resource == Resource.ACTIVE.value)))
+             .where(and_(srv.c.resource == Resource.SERVERS.value,
+                         srv.c.kind == UsageKind.PRIMARY.value,
+                         srv.c.hour >= month.start, srv.c.hour < month.end))
+             .group_by(srv.c.department).order_by(srv.c.department))
+    return [(str(d), int(total or 0), int(active or 0)) for d, total, active in
+            conn.execute(query)]
 
 
 # --- backfill ------------------------------------------------------------------------------------

@@ -150,7 +150,7 @@ class Backfilled(ApiModel):
 # --- the operator scorecard (``/reports/scorecard/{month}``) ------------------------------
 
 class ScoreFigure(ApiModel):
-    section: str  # availability, requests, dr, capacity
+    section: str  # availability, requests, migration, dr, capacity, alerts
     name: str
     value: str
     target: str
@@ -160,7 +160,7 @@ class ScoreFigure(ApiModel):
 
 class Scorecard(ApiModel):
     month: str
-    at: Time  # DR and capacity are judged at this moment
+    at: Time  # DR is judged at this moment (capacity: as of the month's end once it is over)
     targets: dict[str, str]
     figures: list[ScoreFigure]
     met: int

@@ -135,10 +135,13 @@ def test_the_scorecard_over_http_and_the_cli(cli_env: Plane, month: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     card = cli_env.admin.scorecard(month)
     sections = {f.section for f in card.figures}
-    assert sections == {"availability", "requests", "dr", "capacity"}
+    assert sections == {"availability", "requests", "migration", "dr", "capacity", "alerts"}
     names = {f.name: f for f in card.figures}
     assert names["PROD API"].met is True  # read by the sync, never failed
     assert names["PROD vCPU headroom"].value.endswith("%")
+    assert "as of now" in names["PROD vCPU headroom"].detail  # the month is not over
+    psd = names["gd-psd servers ACTIVE"]  # the sync metered the ACTIVE servers
+    assert psd.value.endswith("%") and psd.met is None
     assert card.targets["fulfilment_hours"] == "72"
     assert card.met + card.missed == sum(1 for f in card.figures if f.met is not None)
     _, viewer = cli_env.principal("department-viewer", department="gd-psd")

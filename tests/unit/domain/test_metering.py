@@ -86,6 +86,9 @@ def test_grouped_servers_and_volumes_become_one_row_per_key() -> None:
         ("", "", "hot", "servers"): 1, ("", "", "hot", "vcpu"): 4,
         ("", "", "hot", "ram_gib"): Decimal("0.9765625"),  # 1000 MiB, exactly
         ("gd-tax", "", "primary", "volume_gb"): 150,
+        # the ACTIVE servers (not billed), kept at zero where servers exist and none is
+        ("gd-tax", "m1.small", "hot", "active"): 2, ("gd-tax", "m1.small", "warm", "active"): 0,
+        ("", "", "hot", "active"): 1,
     }
     assert all(r.hour == H0 and r.site == "DR-LOCAL" for r in rows) and rows == sorted(rows)
 
