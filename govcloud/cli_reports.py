@@ -1,12 +1,14 @@
 """Report commands, clients of the control plane's API: ``report prices list|propose|approve``
 (the price sheets the bureau pays the operator by), ``report usage|statement`` (a month's
-usage and statements, as a table, JSON, CSV, a spreadsheet or a PDF) and ``report close``.
+usage and statements, as a table, JSON, CSV, a spreadsheet or a PDF), ``report close`` and
+``report backfill`` (fill the metering's hours from the store).
 Registered by ``govcloud.cli``; errors are reported there. docs/reports.md describes them."""
 
 from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import hashlib
 import sys
 from typing import Any
@@ -179,12 +181,45 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
         _print_json(as_json(card))
         return 0
     mark = {True: "met", False: "MISSED", None: "-"}
-    echo(f"operator scorecard {card.month} (DR and capacity as of {card.at})")
+    echo(f"operator scorecard {card.month} (DR as of now, {card.at}; capacity as of the "
+         "month's end once it is over, else now: see each figure)")
     echo(_table([(f.section, f.name, f.value, f.target, mark[f.met], f.detail)
                  for f in card.figures],
                 ("SECTION", "FIGURE", "VALUE", "TARGET", "MARK", "DETAIL")))
     echo(f"{card.met} met, {card.missed} missed")
     return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        answer = api.backfill(args.start, args.end, site=args.site)
+    if args.json:
+        _print_json(as_json(answer))
+        return 0
+    echo(f"backfill {answer.from_} .. {answer.to} ({answer.hours} h)")
+    echo(_table([(s.site, str(s.filled), str(s.kept), str(s.rows), str(s.gaps))
+                 for s in answer.sites],
+                ("SITE", "FILLED H", "KEPT H (SYNC READ)", "ROWS", "GAP H (UNKNOWN)")))
+    for s in answer.sites:
+        for g in s.gap_runs[:10]:
+            echo(f"  gap {printable(g.site)} {g.from_} .. {g.until} ({g.hours} h): "
+                 f"{printable(g.reason)}")
+    echo("filled hours are marked filled; gaps stay gaps (usage unknown, not zero)")
+    return 0
+
+
+def _time(value: str) -> str:
+    """An ISO 8601 time or date (UTC unless it carries an offset), as the server reads it."""
+    text = value.strip()
+    try:
+        if len(text) > 40:
+            raise ValueError
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{printable(text[:40])!r} is not a time (use ISO 8601 in UTC, e.g. 2026-11-01 "
+            "or 2026-11-01T06:00)") from None
+    return text
 
 
 def _month(value: str) -> str:
@@ -219,6 +254,13 @@ def register(commands: Any) -> None:
     p = _cmd(report, "scorecard", cmd_scorecard, "the operator scorecard of a month: "
              "availability, request fulfilment, DR, capacity, each with target and mark")
     p.add_argument("--month", required=True, type=_month, help="the month, YYYY-MM (UTC)")
+    p = _cmd(report, "backfill", cmd_backfill, "fill the metering's hours a site was read in "
+             "but that hold no sync reading (bureau-admin); hours nobody read stay gaps")
+    p.add_argument("--from", dest="start", required=True, type=_time,
+                   help="the first hour, ISO 8601 (UTC unless given), e.g. 2026-11-01")
+    p.add_argument("--to", dest="end", required=True, type=_time,
+                   help="up to this time (exclusive), at most 31 days after --from")
+    p.add_argument("--site", type=identifier("site"), help="one site (default: every site)")
     p = _cmd(report, "close", cmd_close, "close a month (bureau-admin): freeze its "
              "statements and seal them in the audit log; again: check a rebuild is identical")
     p.add_argument("--month", required=True, type=_month, help="the month, YYYY-MM (UTC)")

@@ -526,6 +526,11 @@ class ApiClient:
         return self.post_as(models.Notification,
                             api_path("notifications", notification_id, "retry"))
 
+    def backfill(self, start: str, end: str, *, site: str | None = None) -> models.Backfilled:
+        """Fill the metering's hours from ``start`` to ``end`` (ISO 8601 times)."""
+        return self.post_as(models.Backfilled, api_path("reports", "backfill"),
+                            _clean({"from": start, "to": end, "site": site}))
+
     def openapi(self) -> dict[str, Any]:
         """The server's OpenAPI document (a JSON Schema document, not a govcloud answer)."""
         document = self.get("/openapi.json")

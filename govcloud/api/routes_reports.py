@@ -7,7 +7,9 @@ operator and CI); proposing ``prices.propose`` (the bureau or the operator); app
 ``prices.approve`` (a bureau-admin who is another person than the proposer). Each change is
 audited, target ``price-sheet:VERSION``. Statements need ``statement.view`` on each department
 shown (scoped: a department-viewer its own, a city-operator its city's); closing a month
-``statement.close`` (bureau-admin). docs/reports.md describes them.
+``statement.close`` (bureau-admin); filling the metering's hours from the store
+(``/reports/backfill``) ``metering.backfill`` (bureau-admin), audited per site. docs/reports.md
+describes them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from govcloud.api.contract import name_query
 from govcloud.api.deps import Clock, CurrentPrincipal, get_clock, get_engine, get_plane
 from govcloud.api.fields import Identifier
 from govcloud.api.models import (
+    Backfilled,
     MonthClosed,
     PriceSheetAnswer,
     PriceSheetList,
@@ -30,10 +33,10 @@ from govcloud.api.models import (
     StatementReport,
     answers,
 )
-from govcloud.api.models.bodies import NewPriceSheet
+from govcloud.api.models.bodies import BackfillBody, NewPriceSheet
 from govcloud.domain.metering import Month
 from govcloud.domain.scorecard import Targets
-from govcloud.services import prices, scorecard, statements
+from govcloud.services import metering, prices, scorecard, statements
 from govcloud.services.plane import Plane
 
 router = APIRouter(tags=["reports"])
@@ -129,6 +132,14 @@ def close(month: MonthPath, principal: CurrentPrincipal, plane: Plane_) -> dict[
     return statements.close_month(plane.engine, principal, Month.parse(month),
                                   catalogue=plane.catalogue_cache.get(), sites=_sites(plane),
                                   clock=plane.clock)
+
+
+@router.post("/reports/backfill", **answers(Backfilled),
+             summary="fill the metering's hours (at most 31 days, before the current hour) "
+                     "that a site was read in but hold no sync reading; gaps stay gaps")
+def backfill(body: BackfillBody, principal: CurrentPrincipal, plane: Plane_) -> dict[str, Any]:
+    return metering.backfill(plane.engine, principal, body.from_, body.to, sites=plane.sites,
+                             site=body.site, clock=plane.clock)
 
 
 @router.get("/reports/scorecard/{month}", **answers(Scorecard),

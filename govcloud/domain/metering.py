@@ -28,6 +28,7 @@ from govcloud.domain.sites import SiteRole
 from govcloud.errors import InvalidInput
 
 HOUR = dt.timedelta(hours=1)
+MAX_BACKFILL_HOURS = 31 * 24  # a backfill covers at most 31 days
 UNASSIGNED = ""  # the department of servers in a project no department owns
 NO_FLAVOR = ""  # the flavor of volume usage, and of servers whose flavor is not known
 MIB_PER_GIB = Decimal(1024)
@@ -37,13 +38,21 @@ _SHELVED = frozenset({"SHELVED", "SHELVED_OFFLOADED"})
 
 
 class Resource(StrEnum):
-    """What is metered. A server's flavor size counts for every hour the server exists."""
+    """What is metered. A server's flavor size counts for every hour the server exists.
+    ``active`` counts the servers that were ``ACTIVE``: it is not billed (rating and
+    statements leave it out), it is the scorecard's availability of each department's
+    servers, and it is kept at zero where servers exist and none is ACTIVE, so an hour
+    metered before it existed (no ``active`` row) is told from one with no ACTIVE server."""
 
     SERVERS = "servers"
     VCPU = "vcpu"
     RAM_GIB = "ram_gib"
     DISK_GB = "disk_gb"
     VOLUME_GB = "volume_gb"
+    ACTIVE = "active"
+
+
+BILLED = frozenset(Resource) - {Resource.ACTIVE}
 
 
 class UsageKind(StrEnum):
@@ -56,8 +65,13 @@ class UsageKind(StrEnum):
 
 
 class HourState(StrEnum):
+    """``read``: a sync read the site in the hour; ``gap``: it tried and failed; ``filled``:
+    no sync reading was kept, but the store shows the site was read (a capacity sample), and
+    a backfill computed the hour from the servers' lifetimes — known, and flagged as filled."""
+
     READ = "read"
     GAP = "gap"
+    FILLED = "filled"
 
 
 def usage_kind(role: SiteRole, status: str) -> UsageKind:
@@ -195,14 +209,16 @@ class VolumeGroup:
 def _quantities(group: ServerGroup) -> tuple[tuple[Resource, Decimal], ...]:
     return ((Resource.SERVERS, Decimal(group.servers)), (Resource.VCPU, Decimal(group.vcpus)),
             (Resource.RAM_GIB, Decimal(group.ram_mb) / MIB_PER_GIB),
-            (Resource.DISK_GB, Decimal(group.disk_gb)))
+            (Resource.DISK_GB, Decimal(group.disk_gb)),
+            (Resource.ACTIVE, Decimal(group.servers if group.status == "ACTIVE" else 0)))
 
 
-def site_hour_usage(hour: dt.datetime, site: str, role: SiteRole,
-                    servers: Iterable[ServerGroup],
-                    volumes: Iterable[VolumeGroup] = ()) -> list[UsageRow]:
-    """One site's usage for one hour from its grouped servers and volumes (zero quantities
-    are left out), sorted."""
+def site_hour_totals(site: str, role: SiteRole, servers: Iterable[ServerGroup],
+                     volumes: Iterable[VolumeGroup] = ()) -> dict[UsageKey, Decimal]:
+    """One site's usage for one hour by key from its grouped servers and volumes (zero
+    quantities are left out, but for ``active`` where servers exist):
+    ``site_hour_usage`` without the rows, for the sync's metering, which compares them with
+    the hour's stored ones."""
     totals: dict[UsageKey, Decimal] = defaultdict(Decimal)
     for g in servers:
         kind = usage_kind(role, g.status)
@@ -212,8 +228,24 @@ def site_hour_usage(hour: dt.datetime, site: str, role: SiteRole,
     for v in volumes:
         totals[UsageKey(v.department or UNASSIGNED, site, NO_FLAVOR, UsageKind.PRIMARY,
                         Resource.VOLUME_GB)] += Decimal(v.size_gb)
-    return sorted(UsageRow(hour, k.department, k.site, k.flavor, k.kind, k.resource, q)
-                  for k, q in totals.items() if q)
+    return {k: q for k, q in totals.items() if q or k.resource is Resource.ACTIVE}
+
+
+def site_hour_usage(hour: dt.datetime, site: str, role: SiteRole,
+                    servers: Iterable[ServerGroup],
+                    volumes: Iterable[VolumeGroup] = ()) -> list[UsageRow]:
+    """One site's usage for one hour from its grouped servers and volumes (zero quantities
+    are left out, but for ``active`` where servers exist), sorted."""
+    return sorted((UsageRow(hour, k.department, k.site, k.flavor, k.kind, k.resource, q)
+                   for k, q in site_hour_totals(site, role, servers, volumes).items()),
+                  key=_row_order)
+
+
+def _row_order(row: UsageRow) -> tuple[object, ...]:
+    """``UsageRow``'s own order as one tuple per row (sorting by it compares tuples once per
+    pair, not a dataclass's generated ``__lt__`` building two)."""
+    return (row.hour, row.department, row.site, row.flavor, row.kind, row.resource,
+            row.quantity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,15 +310,63 @@ def gaps(month: Month, sites: Iterable[str], hours: Iterable[SiteHour], *,
          until: dt.datetime | None = None) -> list[Gap]:
     """Every hour of ``month`` (up to ``until``) in which a site was not read: a recorded gap
     with its reason, or ``no sync`` when nothing was recorded for the hour."""
+    stop = month.end if until is None else max(month.start, min(month.end, hour_of(until)))
+    return gaps_between(month.start, stop, sites, hours)
+
+
+def gaps_between(start: dt.datetime, end: dt.datetime, sites: Iterable[str],
+                 hours: Iterable[SiteHour]) -> list[Gap]:
+    """Every hour from ``start`` to ``end`` (exclusive, both on the hour) in which a site was
+    not read, as ``gaps`` says (a filled hour is not a gap: its usage is known)."""
     known: Mapping[tuple[dt.datetime, str], SiteHour] = {(h.hour, h.site): h for h in hours}
     out: list[Gap] = []
     for site in sorted(set(sites)):
-        for hour in month.each_hour(until):
+        hour = start
+        while hour < end:
             h = known.get((hour, site))
             if h is None:
                 out.append(Gap(hour, site, "no sync"))
             elif h.state is HourState.GAP:
                 out.append(Gap(hour, site, h.reason or "the site could not be read"))
+            hour += HOUR
+    return out
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+def backfill_window(start: dt.datetime, end: dt.datetime, *,
+                    now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The hours a backfill from ``start`` to ``end`` covers: from ``start``'s hour up to
+    ``end`` (exclusive; an hour ``end`` cuts counts whole), at most ``MAX_BACKFILL_HOURS``,
+    and never the current hour or a later one (the syncs meter those). A time without a zone
+    is UTC."""
+    start, end = _utc(start), _utc(end)
+    if end <= start:
+        raise InvalidInput(f"--to {end.isoformat()} is not after --from {start.isoformat()}",
+                           hint="give a later --to, e.g. --from 2026-11-01 --to 2026-11-08")
+    first = hour_of(start)
+    last = hour_of(end) if end == hour_of(end) else hour_of(end) + HOUR
+    count = int((last - first) / HOUR)
+    if count > MAX_BACKFILL_HOURS:
+        raise InvalidInput(f"{count} hours is longer than a backfill covers "
+                           f"({MAX_BACKFILL_HOURS} hours, 31 days)",
+                           hint="backfill a longer stretch in parts of at most 31 days")
+    stop = min(last, hour_of(now))
+    if stop <= first:
+        raise InvalidInput(f"nothing to backfill: {first.isoformat()} is not before the "
+                           f"current hour ({hour_of(now).isoformat()})",
+                           hint="the syncs meter the current hour; backfill hours that are over")
+    return first, stop
+
+
+def months_between(start: dt.datetime, end: dt.datetime) -> list[Month]:
+    """The months the hours from ``start`` to ``end`` (exclusive) fall in, in order."""
+    out, month = [], Month.of(start)
+    while month.start < end:
+        out.append(month)
+        month = Month.of(month.end)
     return out
 
 

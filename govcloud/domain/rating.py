@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-from govcloud.domain.metering import Month, Resource, UsageKey, UsageRow
+from govcloud.domain.metering import BILLED, Month, Resource, UsageKey, UsageRow
 from govcloud.domain.prices import PriceSheet, Unit, sheet_for
 from govcloud.errors import InvalidInput
 
@@ -81,6 +81,8 @@ def cents(value: Decimal) -> Decimal:
 
 def _line(key: UsageKey, sheet: PriceSheet, quantity: Decimal, level: int | None,
           month: Month) -> StatementLine | None:
+    if key.resource not in BILLED:
+        return None  # metered, not billed (the ACTIVE servers)
     flavor_price = sheet.flavor_price(key.flavor, key.site) if key.flavor else None
     if key.resource is Resource.SERVERS:
         if flavor_price is None:

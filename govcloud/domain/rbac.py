@@ -117,6 +117,7 @@ class Action(StrEnum):
     CALENDAR_VIEW = "calendar.view"
     CALENDAR_PROPOSE = "calendar.propose"
     CALENDAR_APPROVE = "calendar.approve"
+    METERING_BACKFILL = "metering.backfill"
 
     @property
     def kind(self) -> Kind:
@@ -159,6 +160,7 @@ _KIND: dict[Action, Kind] = {
     Action.CALENDAR_VIEW: Kind.READ,
     Action.CALENDAR_PROPOSE: Kind.REQUEST,
     Action.CALENDAR_APPROVE: Kind.DECIDE,
+    Action.METERING_BACKFILL: Kind.DECIDE,  # the bureau fills what it is billed by
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,

@@ -7,10 +7,21 @@ month, each figure with its target and a met / missed mark (``None``: no data to
 * **request fulfilment**: submitted → done, in hours, p50 and p95 (nearest rank) of the
   requests done in the month, and how many breached the target (done later than it, or still
   open longer than it at the month's end);
-* **DR**: systems compliant (the posture as judged now), drills overdue, drills held in the
+* **DR**: systems compliant and drills overdue (as of now: the store keeps no history of the
+  posture), drills held in the
   month and how many failed;
-* **capacity** per site: vCPU headroom (free on working hosts, of the capacity) and the days
-  until the vCPU allocation fills it at its trend.
+* **capacity** per site: vCPU headroom (of the capacity) and the days until the vCPU
+  allocation fills it at its trend — as of the month's end for a month that is over (its last
+  capacity sample and the samples before it), as of now for the current month;
+* **migration** per department and wave: systems migrated by the month's end of those the
+  wave plans, against its window;
+* **alerts** per department: the failures govcloud records with their time, which are what
+  the per-department alert rules fire on (a DR copy's protection failing, from its failed
+  recovery point to the next good one; a drill failed; a migration step's job or run
+  failed) — govcloud keeps no history of Prometheus' own firings;
+* **availability** per department too: the share of its server-hours (primary copies, hours
+  metered) in which the server was ACTIVE — shown, not judged (a department may stop its own
+  servers).
 
 Percentages and hours are decimals written as text, rounded half-even.
 """
@@ -19,7 +30,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -45,7 +57,7 @@ class Targets:
 
 @dataclass(frozen=True, slots=True)
 class Figure:
-    section: str  # availability, requests, dr, capacity
+    section: str  # availability, requests, migration, dr, capacity, alerts
     name: str
     value: str
     target: str
@@ -66,9 +78,9 @@ def availability(month: Month, sites: Iterable[str], hours: Iterable[SiteHour], 
                  until: dt.datetime, target: Decimal) -> list[Figure]:
     by_site: dict[str, dict[HourState, int]] = {s: {HourState.READ: 0, HourState.GAP: 0}
                                                for s in sites}
-    for h in hours:
+    for h in hours:  # a filled hour was read (a backfill computed its usage afterwards)
         if h.site in by_site and month.start <= h.hour < month.end:
-            by_site[h.site][h.state] += 1
+            by_site[h.site][HourState.GAP if h.state is HourState.GAP else HourState.READ] += 1
     elapsed = sum(1 for _ in month.each_hour(until))
     out = []
     for site, counts in sorted(by_site.items()):
@@ -140,17 +152,17 @@ class DrState:
 def dr(state: DrState | None) -> list[Figure]:
     if state is None:
         return [Figure("dr", "DR posture", "-", "-", None,
-                       "no DR posture could be judged (docs/dr.md)")]
+                       "no DR posture could be judged, as of now (docs/dr.md)")]
     if state.systems == 0:
         return [Figure("dr", "systems compliant", "0 of 0", "all", None,
-                       "no system is under DR protection yet")]
+                       "no system is under DR protection, as of now")]
     held = state.drills_passed + state.drills_failed
     return [
         Figure("dr", "systems compliant", f"{state.compliant} of {state.systems}", "all",
                state.compliant == state.systems,
-               f"{state.at_risk} at risk, {state.non_compliant} non-compliant (judged now)"),
+               f"{state.at_risk} at risk, {state.non_compliant} non-compliant, as of now"),
         Figure("dr", "drills overdue", str(state.drills_overdue), "0",
-               state.drills_overdue == 0, "judged now"),
+               state.drills_overdue == 0, "as of now"),
         Figure("dr", "drills held in the month", str(held), "every one passes",
                None if held == 0 else state.drills_failed == 0,
                f"{state.drills_passed} passed, {state.drills_failed} failed"),
@@ -164,27 +176,183 @@ class SiteCapacity:
     headroom: int  # free on working hosts
     days_to_full: float | None  # None: not filling (or too few samples)
     forecast: str  # the forecast's status (domain.forecast.ForecastStatus)
+    as_of: str = "now"  # when the figures were true: "now", or the month's last sample
 
 
 def capacity(sites: Iterable[SiteCapacity], *, headroom_pct: Decimal,
              days_to_full: Decimal) -> list[Figure]:
     out = []
     for s in sorted(sites, key=lambda s: s.site):
+        when = f"as of {s.as_of}"
         if s.vcpus <= 0:
             out.append(Figure("capacity", f"{s.site} vCPU headroom", "-",
-                              f">= {_num(headroom_pct)} %", None, "no capacity known"))
+                              f">= {_num(headroom_pct)} %", None,
+                              f"no capacity known ({when})"))
         else:
             pct = Decimal(s.headroom * 100) / Decimal(s.vcpus)
             out.append(Figure("capacity", f"{s.site} vCPU headroom", f"{_num(pct)} %",
                               f">= {_num(headroom_pct)} %", pct >= headroom_pct,
-                              f"{s.headroom} of {s.vcpus} vCPU free"))
+                              f"{s.headroom} of {s.vcpus} vCPU free, {when}"))
         days = None if s.days_to_full is None else Decimal(str(round(s.days_to_full, 1)))
         name, target = f"{s.site} days to full", f">= {_num(days_to_full)}"
         if s.forecast == "not-growing":
-            out.append(Figure("capacity", name, "never", target, True, "not growing"))
+            out.append(Figure("capacity", name, "never", target, True, f"not growing, {when}"))
         elif days is None:
-            out.append(Figure("capacity", name, "-", target, None, s.forecast))
+            out.append(Figure("capacity", name, "-", target, None, f"{s.forecast}, {when}"))
         else:
             out.append(Figure("capacity", name, _num(days, "0.1"), target,
-                              days >= days_to_full, s.forecast))
+                              days >= days_to_full, f"{s.forecast}, {when}"))
+    return out
+
+
+# --- migration progress --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class WaveProgress:
+    """A wave as of the month's end: the systems (and hosts) it plans, and how many had
+    finished their migration by then (every host of a system past its last step)."""
+
+    department: str
+    number: int
+    rehearsal: bool
+    window_end: dt.datetime
+    status: str  # the wave's state now
+    systems: int
+    migrated: int
+    hosts: int
+    hosts_migrated: int
+
+
+def migration(month: Month, waves: Iterable[WaveProgress]) -> list[Figure]:
+    """Per department and wave (the waves whose window opened before the month's end):
+    systems migrated of those planned, met once its window has ended with every system
+    migrated, missed once it has ended with any left; not judged while it is still open."""
+    ordered = sorted(waves, key=lambda w: (w.department, w.number))
+    if not ordered:
+        return [Figure("migration", "waves", "0", "-", None,
+                       "no migration wave was due by the month's end")]
+    out = []
+    for w in ordered:
+        due = w.window_end <= month.end
+        name = f"{w.department} wave {w.number}" + (" (rehearsal)" if w.rehearsal else "")
+        detail = (f"{w.hosts_migrated} of {w.hosts} hosts by the month's end; wave {w.status}"
+                  + ("" if due else "; its window ends after the month"))
+        out.append(Figure("migration", name, f"{w.migrated} of {w.systems} systems",
+                          f"{w.systems} by {w.window_end:%Y-%m-%d %H:%M}",
+                          (w.migrated == w.systems) if due else None, detail))
+    return out
+
+
+# --- alerts ----------------------------------------------------------------------------------
+
+class AlertSource:
+    PROTECTION = "DR protection failing"
+    DRILL = "drill failed"
+    MIGRATION = "migration step failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A failure govcloud recorded for a department: when it began and, for one that lasts
+    (a DR copy's protection failing), when it cleared (None: not by the month's end)."""
+
+    department: str
+    source: str  # an AlertSource
+    start: dt.datetime
+    end: dt.datetime | None = None
+    lasts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PointOutcome:
+    """A protection cycle's outcome for one copy server (``ok``: a good recovery point)."""
+
+    department: str
+    site: str
+    server: str
+    at: dt.datetime
+    ok: bool
+
+
+def protection_incidents(points: Iterable[PointOutcome]) -> list[Incident]:
+    """Each run of failed cycles of one copy server, from its first failed point to the next
+    good one (None while none came); a copy failing before the points given starts a run at
+    its first point here."""
+    by_server: dict[tuple[str, str], list[PointOutcome]] = defaultdict(list)
+    for p in points:
+        by_server[(p.site, p.server)].append(p)
+    out: list[Incident] = []
+    for history in by_server.values():
+        history.sort(key=lambda p: p.at)
+        start: PointOutcome | None = None
+        for p in history:
+            if not p.ok and start is None:
+                start = p
+            elif p.ok and start is not None:
+                out.append(Incident(start.department, AlertSource.PROTECTION, start.at, p.at,
+                                    lasts=True))
+                start = None
+        if start is not None:
+            out.append(Incident(start.department, AlertSource.PROTECTION, start.at, None,
+                                lasts=True))
+    return sorted(out, key=lambda i: (i.department, i.start))
+
+
+def _hours(delta: dt.timedelta) -> str:
+    return _num(Decimal(int(delta.total_seconds())) / HOUR_S, "0.1")
+
+
+def alerts(month: Month, incidents: Iterable[Incident], *, until: dt.datetime) -> list[Figure]:
+    """Per department with any: the alerts that began in the month (target 0), by source,
+    with how long the longest lasting one lasted (up to the month's end); one figure for all
+    departments when none began."""
+    end = min(month.end, until)
+    fired: dict[str, list[Incident]] = defaultdict(list)
+    for i in incidents:
+        if month.start <= i.start < end:
+            fired[i.department].append(i)
+    if not fired:
+        return [Figure("alerts", "alerts fired", "0", "0", True,
+                       "no department had a DR copy failing, a drill failed or a migration "
+                       "step failed")]
+    out = []
+    for dept, items in sorted(fired.items()):
+        counts: Mapping[str, int] = {src: sum(1 for i in items if i.source == src)
+                                     for src in (AlertSource.PROTECTION, AlertSource.DRILL,
+                                                 AlertSource.MIGRATION)}
+        parts = [f"{n} {src}" for src, n in counts.items() if n]
+        lasting = [i for i in items if i.lasts]
+        if lasting:
+            longest = max(lasting, key=lambda i: min(i.end or end, end) - i.start)
+            still = " (still failing at the month's end)" if longest.end is None or \
+                longest.end > end else ""
+            parts.append(f"longest {_hours(min(longest.end or end, end) - longest.start)} h"
+                         + still)
+        out.append(Figure("alerts", f"{dept or '(no department)'} alerts", str(len(items)),
+                          "0", False, "; ".join(parts)))
+    return out
+
+
+# --- availability of each department's servers -------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ServerHours:
+    department: str
+    server_hours: int  # primary copies, in the hours metered with the ACTIVE count
+    active_hours: int  # of those, the hours the server was ACTIVE
+
+
+def server_availability(rows: Iterable[ServerHours]) -> list[Figure]:
+    """Per department: the share of its server-hours in which the server was ACTIVE —
+    shown, not judged (a department may stop its own servers)."""
+    out = []
+    for r in sorted(rows, key=lambda r: r.department):
+        name = f"{r.department or '(no department)'} servers ACTIVE"
+        if r.server_hours <= 0:
+            out.append(Figure("availability", name, "-", "-", None, "no server-hours metered"))
+            continue
+        pct = Decimal(r.active_hours * 100) / Decimal(r.server_hours)
+        out.append(Figure("availability", name, f"{_num(pct)} %", "-", None,
+                          f"{r.active_hours} of {r.server_hours} server-hours ACTIVE "
+                          "(primary copies; shown, not judged)"))
     return out

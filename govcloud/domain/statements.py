@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from govcloud.domain.metering import HOUR, Gap, Month, Resource, UsageRow
+from govcloud.domain.metering import BILLED, HOUR, Gap, Month, Resource, UsageRow
 from govcloud.domain.rating import ZERO, StatementLine, cents
 from govcloud.errors import ConflictError
 
@@ -62,7 +62,8 @@ def money(value: Decimal) -> str:
     return format(cents(value), "f")
 
 
-def _gap_runs(gaps: Iterable[Gap]) -> list[dict[str, Any]]:
+def gap_runs(gaps: Iterable[Gap]) -> list[dict[str, Any]]:
+    """Gaps as runs of consecutive hours of one site with one reason."""
     runs: list[dict[str, Any]] = []
     for g in sorted(gaps, key=lambda g: (g.site, g.hour)):
         last = runs[-1] if runs else None
@@ -93,7 +94,8 @@ def department_statement(month: Month, info: DepartmentInfo, rows: Iterable[Usag
     daily: dict[str, list[Decimal]] = {}
     days = (month.end - month.start).days
     for r in rows:
-        if r.department != info.code or not month.start <= r.hour < month.end:
+        if r.department != info.code or not month.start <= r.hour < month.end or \
+                r.resource not in BILLED:
             continue
         usage[(r.site, r.resource.value, r.kind.value)] += r.quantity
         if r.resource is Resource.VCPU:
@@ -109,7 +111,7 @@ def department_statement(month: Month, info: DepartmentInfo, rows: Iterable[Usag
                   for (s, res, k), q in sorted(usage.items())],
         "lines": [_line(line) for line in sorted(own)],
         "base": money(base), "surcharge": money(surcharge), "total": money(base + surcharge),
-        "gaps": _gap_runs(gaps),
+        "gaps": gap_runs(gaps),
         "daily": {site: [text(v) for v in values] for site, values in sorted(daily.items())},
     }
 

@@ -2,15 +2,18 @@
 transaction, on the driver connection.
 
 A batch of approvals writes a few hundred small rows over five tables (request updates,
-reservations, ledger updates, progress events, audit entries). ``write_all`` takes them as
-``Insert`` and ``Update`` operations:
+reservations, ledger updates, progress events, audit entries); a sync's metering writes, updates
+and deletes an hour's rollup rows. ``write_all`` takes them as ``Insert``, ``Update`` and
+``Delete`` operations:
 
 - PostgreSQL: each operation is **one** statement whose rows arrive as arrays, one per column,
-  sent in binary (``INSERT ... SELECT * FROM unnest(...)``, ``UPDATE ... FROM unnest(...)``),
-  and all the operations go out in one pipeline on the driver connection: one round trip for
-  them all, the server executing one statement while the next is being sent. Sent as one
-  INSERT per row the server would parse, bind and execute every row; as a COPY per table each
-  table costs two round trips.
+  sent in binary (``INSERT ... SELECT * FROM unnest(...)``, ``UPDATE ... FROM unnest(...)``,
+  ``DELETE ... USING unnest(...)``), and all the operations go out in one pipeline on the
+  driver connection: one round trip for them all, the server executing one statement while
+  the next is being sent. Sent as one INSERT per row the server would parse, bind and execute
+  every row; as a COPY per table each table costs two round trips. Columns every row of an
+  Insert shares (``same``: a rollup's hour and site) go once, as scalars, not as arrays of
+  one repeated value (an array of datetimes costs more to encode than the rows' text).
 - SQLite: one executemany per operation of the statement compiled once, with SQLAlchemy's
   conversions only for the columns that need them (datetimes): no per-row parameter
   processing by SQLAlchemy.
@@ -29,12 +32,12 @@ costs more than the few rows a batch reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, insert, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, update
 from sqlalchemy.dialects import postgresql
 
 Row = Mapping[str, Any]
@@ -43,10 +46,12 @@ Row = Mapping[str, Any]
 @dataclass(frozen=True, slots=True)
 class Insert:
     """Insert ``rows`` (mappings with the same keys: column names; columns left out take
-    their defaults) into ``table``."""
+    their defaults) into ``table``; ``same`` holds the columns whose value every row shares
+    (not repeated in ``rows``)."""
 
     table: Table
     rows: Sequence[Row]
+    same: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +64,16 @@ class Update:
     rows: Sequence[Row]
 
 
-Operation = Insert | Update
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete the rows of ``table`` whose columns equal those of a row in ``rows`` (every row
+    has the same keys: a key of the table)."""
+
+    table: Table
+    rows: Sequence[Row]
+
+
+Operation = Insert | Update | Delete
 Read = tuple[str, Sequence[Any]]  # a statement in the driver's SQL and its parameters
 
 
@@ -132,10 +146,13 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
         return
     if conn.dialect.name != "postgresql":  # SQLite
         for op in operations:
-            columns = tuple(op.rows[0])
-            keys = op.keys if isinstance(op, Update) else None
-            sql, order, convert = _sqlite_sql(conn.dialect, op.table, columns, keys)
-            conn.exec_driver_sql(sql, _driver_rows(op.rows, order, convert))
+            rows = op.rows
+            if isinstance(op, Insert) and op.same:
+                rows = [{**op.same, **row} for row in rows]
+            columns = tuple(rows[0])
+            sql, order, convert = _sqlite_sql(conn.dialect, op.table, columns, _keys(op),
+                                              isinstance(op, Delete))
+            conn.exec_driver_sql(sql, _driver_rows(rows, order, convert))
         return
     if not conn.in_transaction():
         conn.begin()  # as an execute would (autobegin): the writes belong to this transaction
@@ -144,8 +161,17 @@ def write_all(conn: Connection, operations: Sequence[Operation]) -> None:
     with driver.pipeline(), driver.cursor() as cursor:
         for op in operations:
             columns = tuple(op.rows[0])
-            sql = _pg_sql(op.table, columns, op.keys if isinstance(op, Update) else None)
-            cursor.execute(sql, [list(map(itemgetter(c), op.rows)) for c in columns])
+            shared = op.same if isinstance(op, Insert) else {}
+            sql = _pg_sql(op.table, columns, _keys(op), isinstance(op, Delete), tuple(shared))
+            cursor.execute(sql, [*shared.values(),
+                                 *(list(map(itemgetter(c), op.rows)) for c in columns)])
+
+
+def _keys(op: Operation) -> tuple[str, ...] | None:
+    """The columns an operation matches rows by (None: an Insert matches none)."""
+    if isinstance(op, Update):
+        return op.keys
+    return tuple(op.rows[0]) if isinstance(op, Delete) else None
 
 
 def _driver_rows(rows: Sequence[Row], order: tuple[str, ...],
@@ -157,12 +183,16 @@ def _driver_rows(rows: Sequence[Row], order: tuple[str, ...],
                      [(row[order[0]],) for row in rows], convert)
 
 
-def _statement(table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None) -> Any:
+def _statement(table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None,
+               deletes: bool) -> Any:
     """The SQLAlchemy statement writing ``columns`` (an Update's parameters are named
-    k_COLUMN for its ``keys`` and v_COLUMN for the values it sets)."""
+    k_COLUMN for its ``keys`` and v_COLUMN for the values it sets; a Delete's ``keys`` are
+    its ``columns``)."""
     if keys is None:
         return insert(table)
     c = table.c
+    if deletes:
+        return delete(table).where(and_(*(c[k] == bindparam(f"k_{k}") for k in keys)))
     return (update(table)
             .where(and_(*(c[k] == bindparam(f"k_{k}") for k in keys)))
             .values({name: bindparam(f"v_{name}") for name in columns if name not in keys}))
@@ -170,11 +200,12 @@ def _statement(table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | N
 
 @lru_cache(maxsize=64)
 def _sqlite_sql(dialect: Any, table: Table, columns: tuple[str, ...],
-                keys: tuple[str, ...] | None) -> tuple[str, tuple[str, ...],
+                keys: tuple[str, ...] | None,
+                deletes: bool = False) -> tuple[str, tuple[str, ...],
                                                       tuple[Callable[[Any], Any] | None, ...]]:
     """SQLite: the statement with ``?`` parameters, the columns in parameter order and each
     one's SQLAlchemy bind processor (None: the value goes as it is)."""
-    compiled = _statement(table, columns, keys).compile(
+    compiled = _statement(table, columns, keys, deletes).compile(
         dialect=dialect, column_keys=list(columns) if keys is None else None)
     order = tuple(name if keys is None else name[2:] for name in compiled.positiontup or ())
     assert sorted(order) == sorted(columns), (order, columns)
@@ -184,15 +215,21 @@ def _sqlite_sql(dialect: Any, table: Table, columns: tuple[str, ...],
 
 
 @lru_cache(maxsize=64)
-def _pg_sql(table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None) -> str:
-    """The PostgreSQL statement writing rows given as one array parameter per column."""
+def _pg_sql(table: Table, columns: tuple[str, ...], keys: tuple[str, ...] | None,
+            deletes: bool = False, same: tuple[str, ...] = ()) -> str:
+    """The PostgreSQL statement writing rows given as one array parameter per column (after
+    one scalar parameter per column in ``same``, for an Insert)."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     quote = dialect.identifier_preparer
     name = quote.format_table(table)
     arrays = ", ".join(f"%b::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
     listed = ", ".join(quote.quote(c) for c in columns)
     if keys is None:
-        return f"INSERT INTO {name} ({listed}) SELECT * FROM unnest({arrays})"
-    sets = ", ".join(f"{quote.quote(c)} = v.{quote.quote(c)}" for c in columns if c not in keys)
+        shared = "".join(f"%b::{table.c[c].type.compile(dialect=dialect)}, " for c in same)
+        listed = ", ".join(quote.quote(c) for c in (*same, *columns))
+        return f"INSERT INTO {name} ({listed}) SELECT {shared}* FROM unnest({arrays})"
     match = " AND ".join(f"{name}.{quote.quote(k)} = v.{quote.quote(k)}" for k in keys)
+    if deletes:
+        return f"DELETE FROM {name} USING unnest({arrays}) AS v({listed}) WHERE {match}"
+    sets = ", ".join(f"{quote.quote(c)} = v.{quote.quote(c)}" for c in columns if c not in keys)
     return f"UPDATE {name} SET {sets} FROM unnest({arrays}) AS v({listed}) WHERE {match}"

@@ -511,9 +511,13 @@ def server_counts(conn: Connection, *, departments: Sequence[str] | None,
     return out
 
 
-def samples(conn: Connection, site: str, *, limit: int = 500) -> list[dict[str, Any]]:
-    """The site's newest capacity samples, oldest first."""
+def samples(conn: Connection, site: str, *, limit: int = 500,
+            before: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The site's newest capacity samples (taken before ``before`` when given), oldest
+    first."""
     tbl = table("capacity_sample")
-    rows = conn.execute(select(tbl).where(tbl.c.site == site).order_by(tbl.c.at.desc())
-                        .limit(limit)).all()
+    query = select(tbl).where(tbl.c.site == site)
+    if before is not None:
+        query = query.where(tbl.c.at < before)
+    rows = conn.execute(query.order_by(tbl.c.at.desc()).limit(limit)).all()
     return [{**r._mapping, "at": aware(r.at)} for r in reversed(rows)]

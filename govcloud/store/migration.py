@@ -8,11 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, and_, delete, or_
 from sqlalchemy import func as sa_func
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from govcloud.domain.legacy import Endpoint, LegacyHost, Survey, TargetCopy
+from govcloud.domain.scorecard import WaveProgress
 from govcloud.domain.waves import STEPS, PlannedWave, Step, StepStatus
 from govcloud.errors import ConflictError, NotFound
 from govcloud.store.inventory import aware
@@ -269,3 +271,66 @@ def endpoints(session: Session, department: str | None = None) -> list[SystemEnd
     if department is not None:
         query = query.where(SystemEndpointRow.department == department)
     return list(session.exec(query))
+
+
+# --- the scorecard's reads (Core, on the caller's connection) ------------------------------------
+
+_DONE = (StepStatus.SUCCEEDED.value, StepStatus.SKIPPED.value)
+_FAILED_EVENTS = ("job_failed", "run_failed")
+
+
+def wave_progress(conn: Connection, before: datetime) -> list[WaveProgress]:
+    """Every wave whose window opens before ``before``: its systems and hosts, and how many
+    had finished (their ``done`` step succeeded or skipped) before ``before``. A wave rolled
+    back since counts as it stands now (a rollback rewrites its steps' times)."""
+    wave, member = WaveRow.__table__, WaveHostRow.__table__  # type: ignore[attr-defined]
+    host, step = LegacyHostRow.__table__, StepRunRow.__table__  # type: ignore[attr-defined]
+    waves = conn.execute(core_select(wave.c.id, wave.c.department, wave.c.number,
+                                     wave.c.rehearsal, wave.c.window_end, wave.c.status)
+                         .where(wave.c.window_start < before)).all()
+    ids = [w.id for w in waves]
+    systems: dict[str, dict[str, list[str]]] = {i: {} for i in ids}
+    for w, h, system in conn.execute(
+            core_select(member.c.wave, member.c.host, host.c.system)
+            .join(host, host.c.name == member.c.host).where(member.c.wave.in_(ids))):
+        systems[w].setdefault(system, []).append(h)
+    done = {(w, h) for w, h in conn.execute(
+        core_select(step.c.wave, step.c.host).where(and_(
+            step.c.wave.in_(ids), step.c.step == Step.DONE.value, step.c.status.in_(_DONE),
+            step.c.finished_at < before)))}
+    out = []
+    for w in waves:
+        by_system = systems[w.id]
+        hosts = [(w.id, h) for members in by_system.values() for h in members]
+        out.append(WaveProgress(
+            w.department, int(w.number), bool(w.rehearsal), aware(w.window_end) or before,
+            str(w.status), len(by_system),
+            sum(1 for members in by_system.values() if all((w.id, h) in done for h in members)),
+            len(hosts), sum(1 for key in hosts if key in done)))
+    return out
+
+
+def step_failures(conn: Connection, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
+    """Each migration step job or run that failed from ``start`` to ``end``, once (a job's
+    failed hosts are one failure), with its department and when: the steps still marked
+    failed, and the runs' ``job_failed`` and ``run_failed`` events (kept as history)."""
+    wave, step = WaveRow.__table__, StepRunRow.__table__  # type: ignore[attr-defined]
+    event = MigrationEventRow.__table__  # type: ignore[attr-defined]
+    first: dict[tuple[str, str], tuple[str, datetime]] = {}
+    rows = [*conn.execute(
+        core_select(wave.c.department, step.c.wave, step.c.ident, step.c.host,
+                    step.c.finished_at)
+        .join(wave, wave.c.id == step.c.wave)
+        .where(and_(step.c.status == StepStatus.FAILED.value, step.c.finished_at >= start,
+                    step.c.finished_at < end))),
+        *conn.execute(
+        core_select(wave.c.department, event.c.wave, event.c.ident, event.c.step, event.c.at)
+        .join(wave, wave.c.id == event.c.wave)
+        .where(and_(or_(*(event.c.event == e for e in _FAILED_EVENTS)),
+                    event.c.at >= start, event.c.at < end)))]
+    for department, w, ident, other, at in rows:
+        when = aware(at) or start
+        key = (w, ident or f"{other}@{when.isoformat()}")
+        if key not in first or when < first[key][1]:
+            first[key] = (department, when)
+    return sorted(first.values(), key=lambda x: (x[0], x[1]))

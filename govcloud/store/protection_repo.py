@@ -273,3 +273,33 @@ def site_servers(conn: Connection, sites: Sequence[str], *,
         query = query.where(srv.c.department.in_(list(departments)))
     return [SiteServer(r.site, r.id, r.department, r.name, r.status, r.flavor_name)
             for r in conn.execute(query).all()]
+
+
+# --- the scorecard's reads -----------------------------------------------------------------------
+
+def point_outcomes(conn: Connection, start: dt.datetime, end: dt.datetime
+                   ) -> list[tuple[str, str, str, dt.datetime, bool]]:
+    """Every cycle outcome from ``start`` to ``end`` — (department, site, server, taken at,
+    ok) — and each copy server's last one before ``start`` (so a run of failures that began
+    earlier is known to have)."""
+    tbl = table("recovery_point")
+    cols = (tbl.c.department, tbl.c.site, tbl.c.server_id, tbl.c.taken_at, tbl.c.status)
+    last = (select(tbl.c.site, tbl.c.server_id, func.max(tbl.c.taken_at).label("at"))
+            .where(tbl.c.taken_at < start).group_by(tbl.c.site, tbl.c.server_id).subquery())
+    before = select(*cols).join(last, and_(tbl.c.site == last.c.site,
+                                           tbl.c.server_id == last.c.server_id,
+                                           tbl.c.taken_at == last.c.at))
+    within = select(*cols).where(and_(tbl.c.taken_at >= start, tbl.c.taken_at < end))
+    return [(r.department, r.site, r.server_id, aware(r.taken_at) or start,
+             r.status == PointStatus.OK.value)
+            for query in (before, within) for r in conn.execute(query)]
+
+
+def failed_drills(conn: Connection, start: dt.datetime,
+                  end: dt.datetime) -> list[tuple[str, dt.datetime]]:
+    """Each drill that failed from ``start`` to ``end``: its department and when."""
+    tbl = table("dr_drill")
+    return [(r.department, aware(r.at) or start) for r in conn.execute(
+        select(tbl.c.department, tbl.c.at).where(and_(
+            tbl.c.result == DrillResult.FAILED.value, tbl.c.at >= start, tbl.c.at < end))
+        .order_by(tbl.c.department, tbl.c.at))]

@@ -70,9 +70,10 @@ def expected_from_simulator(running: RunningSimulator) -> Counter[tuple[str, ...
             out[(*key, "vcpu")] += s.flavor.vcpus
             out[(*key, "ram_gib")] += Decimal(s.flavor.ram) / 1024  # type: ignore[assignment]
             out[(*key, "disk_gb")] += s.flavor.disk + s.flavor.ephemeral
+            out[(*key, "active")] += 1 if s.status == "ACTIVE" else 0  # not billed
         for v in region.volumes.values():
             out[(dept.get(v.project_id, ""), site, "", "primary", "volume_gb")] += v.size
-    return +out  # zero quantities are not rows
+    return +out  # zero quantities are not rows (Counter equality reads a zero as missing)
 
 
 def at_hour(rows: tuple[UsageRow, ...], hour: dt.datetime) -> Counter[tuple[str, ...]]:

@@ -11,11 +11,12 @@ from sqlmodel import Session
 
 from govcloud.domain.sites import Site, SiteRole, default_sites
 from govcloud.errors import InvalidInput, NotFound
-from govcloud.store.bulk import Insert, Update, insert_rows, write_all
+from govcloud.store.bulk import Delete, Insert, Update, insert_rows, write_all
 from govcloud.store.engine import display_url, make_engine, normalise_url
 from govcloud.store.migrate import current, head, upgrade
 from govcloud.store.sites import SiteRepository
 from govcloud.store.tables import SiteRow, metadata
+from govcloud.store.tables_metering import UsageHourRow
 from govcloud.store.tables_provisioning import ProvisionEventRow, ReservationLedgerRow
 
 HEAD = "0020_notifications"  # the newest revision in migrations/versions
@@ -216,3 +217,29 @@ def test_write_all_updates_by_compound_key_in_order_and_rolls_back(engine: Engin
     assert got == {("PROD", "*"): (1, 0, 1), ("PROD", "gd-psd"): (8, 0, 2),
                    ("DR-LOCAL", "*"): (2**31 - 1, 0, 1), ("DR-LOCAL", "gd-psd"): (0, 0, 0),
                    ("PROD", "gd-new"): (4, 0, 1)}
+
+
+def test_write_all_deletes_by_key_and_inserts_shared_columns_once(engine: Engine) -> None:
+    """A Delete removes only the rows whose every given column matches; an Insert's ``same``
+    columns (here an aware hour and a site) land on every row as if each row held them; a
+    rollback undoes both."""
+    table = UsageHourRow.__table__  # type: ignore[attr-defined]
+    hour = datetime(2026, 11, 3, 10, tzinfo=UTC)
+    keys = [{"department": d, "flavor": "m1.small", "kind": "primary", "resource": r}
+            for d in ("gd-tax", "gd-edu") for r in ("vcpu", "servers")]
+    insert = Insert(table, [{**k, "quantity": i} for i, k in enumerate(keys, start=1)],
+                    same={"hour": hour, "site": "PROD"})
+    gone = Delete(table, [{"hour": hour, "site": "PROD", **keys[0]},
+                          {"hour": hour, "site": "DR-LOCAL", **keys[1]},  # no such row
+                          {"hour": hour, "site": "PROD", **keys[3]}])
+    with engine.connect() as conn:
+        write_all(conn, [insert, gone])
+        conn.rollback()
+        assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+        write_all(conn, [insert, gone, Delete(table, [])])
+        conn.commit()
+    with engine.connect() as conn:
+        got = {(r.site, r.department, r.resource, r.quantity,
+                r.hour if r.hour.tzinfo else r.hour.replace(tzinfo=UTC))
+               for r in conn.execute(select(table))}
+    assert got == {("PROD", "gd-tax", "servers", 2, hour), ("PROD", "gd-edu", "vcpu", 3, hour)}

@@ -88,6 +88,7 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.CALENDAR_VIEW:      (ALL, ALL, ALL, CITY, OWN, ALL),
     Action.CALENDAR_PROPOSE:   (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.CALENDAR_APPROVE:   (ALL, NONE, NONE, NONE, NONE, NONE),
+    Action.METERING_BACKFILL:  (ALL, NONE, NONE, NONE, NONE, NONE),
 }
 
 ROLES = list(Role)

@@ -80,6 +80,7 @@ from govcloud.api.models.principals import (
     PrincipalRecord,
 )
 from govcloud.api.models.reports import (
+    Backfilled,
     MonthClosed,
     PriceSheetAnswer,
     PriceSheetInfo,
@@ -105,6 +106,7 @@ from govcloud.api.models.tenancy import (
 
 __all__ = [
     "Alert", "AnsibleInventory", "ApiModel", "AuditEntry", "AuditPage", "AuditVerification",
+    "Backfilled",
     "Capacity", "CapacitySite", "Department", "DepartmentList", "DepartmentView", "DrCopy",
     "DrCopyServer", "DrDrill", "DrPoint", "DrPosture", "DrProtectCycle", "DrProtectRun",
     "DrSchedule", "DrSystem", "DrSystemDetail", "DrTotals", "Figure",

@@ -58,6 +58,16 @@ class NewPriceSheet(BaseModel):
         description="the sheet's YAML text (docs/reports.md, Price sheets)")
 
 
+class BackfillBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: IsoTime = Field(alias="from", description="the first hour to fill (ISO 8601; "
+                                                     "without a zone, UTC)")
+    to: IsoTime = Field(description="up to this time (exclusive; at most 31 days after from, "
+                                    "and never the current hour)")
+    site: Name | None = Field(None, description="one site (default: every site)")
+
+
 # --- principals -----------------------------------------------------------------------------
 
 

@@ -129,10 +129,28 @@ class MonthClosed(ApiModel):
     differences: list[str]
 
 
+class BackfillSite(ApiModel):
+    site: str
+    filled: int  # hours filled from the servers' lifetimes (read, but no sync reading kept)
+    kept: int  # hours a sync read: never replaced
+    rows: int  # rollup rows written
+    gaps: int  # hours still not read: usage unknown, left a gap
+    gap_runs: list[GapRun]
+
+
+class Backfilled(ApiModel):
+    """What a backfill filled, kept and left a gap, per site (``POST /reports/backfill``)."""
+
+    from_: str = Field(alias="from")
+    to: str  # exclusive
+    hours: int
+    sites: list[BackfillSite]
+
+
 # --- the operator scorecard (``/reports/scorecard/{month}``) ------------------------------
 
 class ScoreFigure(ApiModel):
-    section: str  # availability, requests, dr, capacity
+    section: str  # availability, requests, migration, dr, capacity, alerts
     name: str
     value: str
     target: str
@@ -142,7 +160,7 @@ class ScoreFigure(ApiModel):
 
 class Scorecard(ApiModel):
     month: str
-    at: Time  # DR and capacity are judged at this moment
+    at: Time  # DR is judged at this moment (capacity: as of the month's end once it is over)
     targets: dict[str, str]
     figures: list[ScoreFigure]
     met: int

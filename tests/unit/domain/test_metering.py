@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from govcloud.domain.metering import (
+    MAX_BACKFILL_HOURS,
     Gap,
     HourState,
     Month,
@@ -20,8 +21,12 @@ from govcloud.domain.metering import (
     UsageKind,
     VolumeGroup,
     backfill_site,
+    backfill_window,
     gaps,
+    gaps_between,
     hour_of,
+    months_between,
+    site_hour_totals,
     site_hour_usage,
     totals,
     usage_kind,
@@ -31,6 +36,7 @@ from govcloud.errors import InvalidInput
 
 NOV = Month(2026, 11)
 H0 = dt.datetime(2026, 11, 3, 10, tzinfo=dt.UTC)
+HOUR_ = dt.timedelta(hours=1)
 
 
 def test_a_month_parses_and_knows_its_hours() -> None:
@@ -80,6 +86,9 @@ def test_grouped_servers_and_volumes_become_one_row_per_key() -> None:
         ("", "", "hot", "servers"): 1, ("", "", "hot", "vcpu"): 4,
         ("", "", "hot", "ram_gib"): Decimal("0.9765625"),  # 1000 MiB, exactly
         ("gd-tax", "", "primary", "volume_gb"): 150,
+        # the ACTIVE servers (not billed), kept at zero where servers exist and none is
+        ("gd-tax", "m1.small", "hot", "active"): 2, ("gd-tax", "m1.small", "warm", "active"): 0,
+        ("", "", "hot", "active"): 1,
     }
     assert all(r.hour == H0 and r.site == "DR-LOCAL" for r in rows) and rows == sorted(rows)
 
@@ -124,3 +133,55 @@ def test_a_backfill_counts_each_read_hour_a_server_existed_in() -> None:
 
 def test_a_backfill_with_no_hour_read_is_empty() -> None:
     assert backfill_site(NOV, "PROD", SiteRole.PRODUCTION, [], [span(NOV.start)]) == []
+
+
+NOW = dt.datetime(2026, 12, 2, 9, 30, tzinfo=dt.UTC)
+
+
+def test_a_backfill_window_is_whole_hours_before_the_current_one() -> None:
+    assert backfill_window(H0 + dt.timedelta(minutes=20), H0 + dt.timedelta(hours=2, minutes=1),
+                           now=NOW) == (H0, H0 + dt.timedelta(hours=3))
+    naive = dt.datetime(2026, 11, 3, 10)  # no zone: UTC
+    assert backfill_window(naive, naive + dt.timedelta(hours=1), now=NOW) == (
+        H0, H0 + dt.timedelta(hours=1))
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    assert backfill_window(dt.datetime(2026, 11, 3, 18, tzinfo=beijing), H0 + HOUR_,
+                           now=NOW)[0] == H0
+    assert backfill_window(H0, NOW + dt.timedelta(days=1), now=NOW) == (
+        H0, dt.datetime(2026, 12, 2, 9, tzinfo=dt.UTC))  # up to the current hour
+    longest = backfill_window(NOV.start, NOV.start + MAX_BACKFILL_HOURS * HOUR_, now=NOW)
+    assert longest[1] - longest[0] == dt.timedelta(days=31)
+
+
+@pytest.mark.parametrize(("start", "end", "match"), [
+    (H0, H0, "is not after"),
+    (H0, H0 - dt.timedelta(seconds=1), "is not after"),
+    (H0, H0 + (MAX_BACKFILL_HOURS + 1) * dt.timedelta(hours=1), "745 hours is longer"),
+    (NOW, NOW + dt.timedelta(hours=2), "nothing to backfill"),
+    (NOW.replace(minute=0), NOW, "nothing to backfill"),
+])
+def test_a_bad_backfill_window_says_why(start: dt.datetime, end: dt.datetime,
+                                         match: str) -> None:
+    with pytest.raises(InvalidInput, match=match) as info:
+        backfill_window(start, end, now=NOW)
+    assert info.value.hint
+
+
+def test_months_between_and_gaps_between() -> None:
+    assert months_between(NOV.start - HOUR_, NOV.end + HOUR_) == [
+        Month(2026, 10), NOV, Month(2026, 12)]
+    assert months_between(H0, H0 + HOUR_) == [NOV]
+    hours = [SiteHour(H0, "PROD", HourState.FILLED, "filled"),
+             SiteHour(H0 + HOUR_, "PROD", HourState.GAP, "timeout")]
+    assert gaps_between(H0, H0 + 3 * HOUR_, ["PROD"], hours) == [
+        Gap(H0 + HOUR_, "PROD", "timeout"), Gap(H0 + 2 * HOUR_, "PROD", "no sync")]
+
+
+def test_site_hour_totals_are_the_rows_without_hours() -> None:
+    servers = [ServerGroup("gd-tax", "m1.small", "ACTIVE", 2, 2, 4096, 40),
+               ServerGroup(None, None, "SHUTOFF", 1, 1, 512, 0)]
+    rows = site_hour_usage(H0, "DR-LOCAL", SiteRole.SAME_CITY_DR, servers,
+                           [VolumeGroup("gd-tax", 5)])
+    assert {r.key: r.quantity for r in rows} == site_hour_totals(
+        "DR-LOCAL", SiteRole.SAME_CITY_DR, servers, [VolumeGroup("gd-tax", 5)])
+    assert rows == sorted(rows)  # the key sort keeps the rows' own order

@@ -60,21 +60,61 @@ def test_a_sync_hour_is_one_row_per_group_and_replaces_the_hours_reading(db: Eng
     add(db, "volume", [{"site": "PROD", "id": "v1", "project_id": "p", "department": "gd-tax",
                         "size_gb": 100, "status": "in-use"}])
     with write_begin(db) as conn:
-        assert repo.record_site_hour(conn, "PROD", SiteRole.PRODUCTION, T) == 9
-        assert repo.record_site_hour(conn, "DR-REMOTE", SiteRole.REMOTE_DR, T) == 4
+        assert repo.record_site_hour(conn, "PROD", SiteRole.PRODUCTION, T) == 11
+        assert repo.record_site_hour(conn, "DR-REMOTE", SiteRole.REMOTE_DR, T) == 5
     got = rows_of(db)
     assert got[("gd-tax", "PROD", "m1.small", "primary", "servers")] == 50
     assert got[("gd-tax", "PROD", "m1.small", "primary", "ram_gib")] == Decimal("75")
     assert got[("gd-tax", "DR-REMOTE", "m1.small", "cold", "ram_gib")] == Decimal("1.5")
     assert got[("", "PROD", "m1.large", "primary", "vcpu")] == 1
     assert got[("gd-tax", "PROD", "", "primary", "volume_gb")] == 100
-    with db.connect() as conn:  # 13 rows for 53 servers: never a row per server
-        assert conn.execute(select(func.count()).select_from(table("usage_hour"))).scalar() == 13
+    assert got[("gd-tax", "PROD", "m1.small", "primary", "active")] == 50
+    assert got[("gd-tax", "DR-REMOTE", "m1.small", "cold", "active")] == 0
+    with db.connect() as conn:  # 16 rows for 53 servers: never a row per server
+        assert conn.execute(select(func.count()).select_from(table("usage_hour"))).scalar() == 16
     add(db, "server", [srv("late", "gd-tax")])
     with write_begin(db) as conn:  # a later sync in the same hour: the last reading counts
         repo.record_site_hour(conn, "PROD", SiteRole.PRODUCTION, T + dt.timedelta(minutes=30))
     assert rows_of(db)[("gd-tax", "PROD", "m1.small", "primary", "servers")] == 51
-    assert len(rows_of(db)) == 13
+    assert len(rows_of(db)) == 16
+
+
+def test_a_later_reading_writes_only_what_changed_and_equals_a_fresh_one(
+        db: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hour's second reading deletes the rows whose key vanished, updates those whose
+    quantity changed and inserts the new ones, nothing else; the hour then holds what a first
+    reading of the same servers in another hour holds."""
+    add(db, "server", [srv(f"t{i}", "gd-tax") for i in range(3)]
+        + [srv("e1", "gd-edu", flavor="m1.large")])
+    with write_begin(db) as conn:
+        repo.record_site_hour(conn, "PROD", SiteRole.PRODUCTION, T)
+    with write_begin(db) as conn:
+        server = table("server")
+        conn.execute(server.update().where(server.c.id.in_(["e1", "t0"])).values(deleted_at=T))
+        conn.execute(insert(server), [srv("h1", "gd-health")])
+    written: list[tuple[str, int]] = []
+    real = repo.write_all
+
+    def spy(conn: Any, operations: Any) -> None:
+        written.extend((type(op).__name__, len(op.rows)) for op in operations)
+        real(conn, operations)
+
+    monkeypatch.setattr(repo, "write_all", spy)
+    later, fresh = T + dt.timedelta(minutes=30), T + dt.timedelta(hours=5)
+    with write_begin(db) as conn:
+        assert repo.record_site_hour(conn, "PROD", SiteRole.PRODUCTION, later) == 10
+    assert written == [("Delete", 5), ("Update", 5), ("Insert", 5)]
+    with write_begin(db) as conn:
+        repo.record_site_hour(conn, "PROD", SiteRole.PRODUCTION, fresh)
+    with db.connect() as conn:
+        rows = repo.usage_rows(conn, NOV.start, NOV.end)
+    by_hour: dict[dt.datetime, set[tuple[object, ...]]] = {}
+    for r in rows:
+        by_hour.setdefault(r.hour, set()).add((r.department, r.flavor, r.kind, r.resource,
+                                               r.quantity))
+    assert by_hour[HOUR] == by_hour[HOUR + dt.timedelta(hours=5)]
+    assert len(by_hour[HOUR]) == 10
+    assert ("gd-tax", "m1.small", UsageKind.PRIMARY, Resource.SERVERS, 2) in by_hour[HOUR]
 
 
 def test_a_failed_sync_is_a_gap_unless_the_hour_was_read(db: Engine) -> None:
