@@ -22,6 +22,7 @@ from govcloud import (
     cli_control,
     cli_dr,
     cli_inventory,
+    cli_lifecycle,
     cli_migrate,
     cli_reports,
     cli_requests,
@@ -197,6 +198,7 @@ EXTENSIONS = (
     cli_migrate,    # legacy hosts and migration waves (issue 6)
     cli_dr,         # disaster recovery (issue 19)
     cli_reports,    # metering and price sheets (issue 20)
+    cli_lifecycle,  # a system's scale, resize, retirement (issue 21)
 )
 
 

@@ -34,6 +34,7 @@ from govcloud.api import (
     routes_fleet,
     routes_health,
     routes_inventory,
+    routes_lifecycle,
     routes_migrate,
     routes_principals,
     routes_reports,
@@ -65,6 +66,7 @@ ROUTERS = (
     routes_dr_failover,  # issue 19: failover, reprotect, failback
     routes_dr_protect, # issue 19: protection cycles on demand
     routes_reports,    # issue 20
+    routes_lifecycle,  # issue 21: scale, resize, retire a system
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 

@@ -45,7 +45,8 @@ def test_whoami(plane: Plane) -> None:
                                       "request.cancel", "provision", "migration.run",
                                       "migration.override", "drill.run",
                                       "dr.protect", "prices.view", "prices.propose",
-                                      "dr.failover", "statement.view"]}}
+                                      "dr.failover", "statement.view", "system.scale",
+                                      "system.resize", "system.retire", "reclaim.view"]}}
 
 
 def test_revoked_token_is_401_and_revocation_is_audited(plane: Plane) -> None:
