@@ -74,6 +74,22 @@ def wait_settled(pconn: Connection, site: str, server_id: str, *, timeout_s: flo
         time.sleep(interval_s)
 
 
+def last_migration(pconn: Connection, site: str, server_id: str) -> tuple[str, str] | None:
+    """The newest resize migration of the server (its id and status), if Nova shows one
+    (compute 2.23: ``migration_type``). Nova shows no fault on a server a resize left
+    ACTIVE; the migration's status (``error``) is what says it failed."""
+    with sdk_errors(f"site {site}: migrations of {server_id}"):
+        resp = pconn.compute.get(f"/os-migrations?instance_uuid={server_id}",
+                                 microversion="2.23")
+        sdk_exc.raise_from_response(resp)
+        rows = [m for m in resp.json().get("migrations", [])
+                if m.get("migration_type") == "resize"]
+    if not rows:
+        return None
+    rows.sort(key=lambda m: (str(m.get("created_at")), int(m.get("id") or 0)))
+    return str(rows[-1].get("id")), str(rows[-1].get("status"))
+
+
 def flavor_id(pconn: Connection, site: str, name: str) -> str:
     with sdk_errors(f"site {site}: flavor {name}"):
         found: Any = pconn.compute.find_flavor(name, ignore_missing=True)

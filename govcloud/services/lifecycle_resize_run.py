@@ -127,8 +127,13 @@ class ResizeRun:
         if after.status == "VERIFY_RESIZE":
             return after
         fault = after.fault if after.fault != before else None
+        migration = self.steps.retry(partial(cloud.last_migration, pconn, step.site,
+                                             step.server_id))
+        why = fault or ("its resize migration " + " is ".join(migration) if migration else
+                        "no fault given")
         raise StepFailed(f"Nova did not resize it: it is {after.status} on {after.flavor} "
-                         f"({fault or 'no fault given'}); nothing to revert")
+                         f"again ({why}; `openstack server event list {step.server_id}` says "
+                         "why); nothing to revert")
 
     def _confirm(self, pconn: Any, step: ResizeStep, now: cloud.ServerNow) -> None:
         """Check the resized server, wait the soak time, confirm; revert when that fails."""
