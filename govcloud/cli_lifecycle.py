@@ -1,5 +1,7 @@
 """``govcloud system show|scale|resize|retire``: a system's lifecycle, a client of
-``/systems/{department}/{system}`` (docs/lifecycle.md). Scale, resize and retire submit a
+``/systems/{department}/{system}`` (docs/lifecycle.md); and ``govcloud report reclaim``
+(``/reports/reclaim``: what is paid for but unused, attached to the ``report`` group by
+``govcloud.cli_reports``). Scale, resize and retire submit a
 request the bureau approves with ``govcloud request approve ID`` (and the worker runs);
 ``--follow`` prints its progress until it is final — or, for a retirement, until it waits
 out its grace period or snapshot retention. Exit codes as ``request show --follow``: 0 done
@@ -12,7 +14,7 @@ import time
 from typing import Any
 
 from govcloud.api.models import RequestDetail, Submitted
-from govcloud.api.models.lifecycle import SystemDetail
+from govcloud.api.models.lifecycle import Reclaim, SystemDetail
 from govcloud.cli_control import (
     _client,
     _cmd,
@@ -162,3 +164,39 @@ def register(commands: Any) -> None:
                         "setting)")
     p.add_argument("--keep-days", type=finite,
                    help="days the final snapshots are kept (default: retire_keep_days)")
+
+
+def cmd_reclaim(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        r = api.get_as(Reclaim, "/reports/reclaim", department=args.department,
+                       days=args.days)
+    if args.json:
+        _print_json(as_json(r))
+        return 0
+    echo(f"reclaim candidates, idle for more than {r.days:g} days, at {r.at[:19]}Z")
+    if not r.departments:
+        echo("nothing to reclaim")
+    for d in r.departments:
+        echo(f"{printable(d.department)}: {len(d.servers)} servers shut off ({d.vcpus} vCPU, "
+             f"{d.ram_mb / 1024:,.0f} GiB RAM held), {len(d.volumes)} volumes unattached "
+             f"({d.volume_gb:,} GB)" + (f", {d.unknown} not known yet" if d.unknown else ""))
+        rows: list[tuple[str, ...]] = [
+            ("server", s.site, s.name, s.flavor or "-", f"{s.days:g}", s.system or "-")
+            for s in d.servers]
+        rows += [("volume", v.site, v.name or v.id, f"{v.size_gb} GB", f"{v.days:g}", "-")
+                 for v in d.volumes]
+        if rows:
+            echo(_table(rows, ("WHAT", "SITE", "NAME", "SIZE", "DAYS", "SYSTEM")))
+        for system in d.systems:
+            echo(f"  retire? `govcloud system retire {printable(d.department)} "
+                 f"{printable(system)}`: every production member is shut off")
+    echo(f"systems with no traffic: {printable(r.traffic)}")
+    return 0
+
+
+def register_reclaim(report: Any) -> None:
+    p = _cmd(report, "reclaim", cmd_reclaim, "what is paid for but unused: servers shut off "
+             "and volumes unattached for more than N days, per department (docs/lifecycle.md)")
+    p.add_argument("--department", type=identifier("department"))
+    p.add_argument("--days", type=finite, default=30.0,
+                   help="idle for more than this many days (default 30)")

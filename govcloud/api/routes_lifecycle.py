@@ -1,25 +1,30 @@
 """A system's lifecycle (``/systems/{department}/{system}``): show it as it stands, and
 request a scale, a resize or its retirement — each a request the bureau approves with
-``POST /requests/{id}/approve`` (docs/lifecycle.md). RBAC and audit are the service's
-(``govcloud.services.lifecycle``): ``system.scale``, ``system.resize``, ``system.retire`` on
-the department; a system of a department the caller may not see does not exist for them.
+``POST /requests/{id}/approve`` (docs/lifecycle.md); and the reclaim report
+(``/reports/reclaim``: what is paid for but unused, the candidates for a retirement). RBAC
+and audit are the service's (``govcloud.services.lifecycle``): ``system.scale``,
+``system.resize``, ``system.retire`` on the department, ``reclaim.view`` for the report; a
+system of a department the caller may not see does not exist for them.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from govcloud.api.deps import CurrentPrincipal, get_plane
+from govcloud.api.contract import name_query
+from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane
 from govcloud.api.fields import Identifier
 from govcloud.api.models import Submitted, answers
 from govcloud.api.models.bodies import ResizeBody, RetireBody, ScaleBody
-from govcloud.api.models.lifecycle import SystemDetail
+from govcloud.api.models.lifecycle import Reclaim, SystemDetail
+from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.lifecycle import scale_spec
 from govcloud.domain.lifecycle_resize import resize_spec
 from govcloud.services import lifecycle as service
 from govcloud.services.plane import Plane
+from govcloud.services.reclaim import MAX_DAYS, reclaim
 
 router = APIRouter(tags=["systems"])
 Plane_ = Annotated[Plane, Depends(get_plane)]
@@ -76,3 +81,17 @@ def retire(response: Response, department: Identifier, system: Identifier, body:
         grace_days=settings.retire_grace_days if body.grace_days is None else body.grace_days,
         keep_days=settings.retire_keep_days if body.keep_days is None else body.keep_days,
         change=body.change, why=body.justification))
+
+
+@router.get("/reports/reclaim", **answers(Reclaim), tags=["reports"],
+            summary="what is paid for but unused, per department: servers shut off and "
+                    "volumes unattached for more than `days` days, and the systems to retire")
+def reclaim_report(principal: CurrentPrincipal, plane: Plane_,
+                   catalogue: Annotated[Catalogue, Depends(get_catalogue)],
+                   department: Annotated[str | None, name_query()] = None,
+                   days: Annotated[float, Query(ge=0, le=MAX_DAYS, allow_inf_nan=False,
+                                                description="idle for more than this many "
+                                                            "days (default 30)")] = 30.0
+                   ) -> dict[str, Any]:
+    return reclaim(plane.engine, principal, catalogue, plane.sites, now=plane.clock(),
+                   department=department, days=days)

@@ -71,14 +71,15 @@ class ReclaimDepartment(ApiModel):
     department: str
     servers: list[ReclaimServer]
     volumes: list[ReclaimVolume]
-    systems: list[str]  # systems every server of which is a candidate: retire them?
-    vcpus: int
+    systems: list[str]  # systems all of whose production members are idle: retire them?
+    vcpus: int  # what the idle servers hold
     ram_mb: int
-    volume_gb: int
+    volume_gb: int  # what the unattached volumes hold
+    unknown: int  # idle-looking servers and volumes whose "since" is not known yet
 
 
 class Reclaim(ApiModel):
     at: Time
     days: float
     departments: list[ReclaimDepartment]
-    traffic: str  # why systems with no traffic are not reported (no traffic metric)
+    traffic: str  # why systems with no traffic are not reported (there is no traffic metric)

@@ -256,3 +256,31 @@ def test_a_resize_needs_a_host_no_member_is_on() -> None:
             if s.site == "DR-REMOTE"]
     assert "no two hosts" in (fit_problem("DR-REMOTE", cold, FLAVORS, FitIndex([host("r1")]),
                                           members, "anti-affinity") or "")
+
+
+# --- reclaim -------------------------------------------------------------------------------------
+
+def test_reclaim_reports_what_is_idle_long_enough_and_the_systems_to_retire() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from govcloud.domain.reclaim import IdleServer, LooseVolume, candidates
+
+    now = datetime(2026, 12, 8, tzinfo=UTC)
+    old, new = now - timedelta(days=40), now - timedelta(days=2)
+    servers = [IdleServer("PROD", "a", "sys-app-1", "gd-data", "SHUTOFF", old, vcpus=2),
+               IdleServer("PROD", "b", "sys-app-2", "gd-data", "SHUTOFF", old, vcpus=2),
+               IdleServer("PROD", "c", "web-1", "gd-data", "SHUTOFF", new),
+               IdleServer("PROD", "d", "db-1", "gd-tax", "SHUTOFF", None),
+               IdleServer("PROD", "e", "db-2", "gd-tax", "ACTIVE", old)]
+    volumes = [LooseVolume("PROD", "v1", "old-data", "gd-tax", 100, "available", old),
+               LooseVolume("PROD", "v2", "new-data", "gd-tax", 100, "available", new),
+               LooseVolume("PROD", "v3", "busy", "gd-tax", 100, "in-use", old)]
+    found = candidates(servers, volumes, now=now, days=30,
+                       production={("gd-data", "sys"): ["a", "b"],
+                                   ("gd-data", "web"): ["c"]})
+    by = {d.department: d.to_dict() for d in found}
+    assert [s["id"] for s in by["gd-data"]["servers"]] == ["a", "b"]
+    assert by["gd-data"]["systems"] == ["sys"] and by["gd-data"]["vcpus"] == 4
+    assert by["gd-data"]["servers"][0]["days"] == 40.0
+    assert [v["id"] for v in by["gd-tax"]["volumes"]] == ["v1"]
+    assert by["gd-tax"]["unknown"] == 1 and by["gd-tax"]["servers"] == []
