@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from govcloud.api.models.lifecycle import Reclaim
 from govcloud.cli import main
+from govcloud.client import as_json
 from govcloud.errors import GovCloudError
 from govcloud.workers.provision import start_provision_worker
 
@@ -64,7 +66,8 @@ def idle(plane: Plane) -> Iterator[ProvPlane]:
         project = conn.identity.find_project(DEPARTMENT)
         scoped = conn.connect_as_project({"id": project.id, "name": project.name,
                                           "domain_id": project.domain_id})
-        scoped.block_storage.create_volume(size=5, name="left-behind")
+        volume = scoped.block_storage.create_volume(size=5, name="left-behind")
+        scoped.block_storage.wait_for_status(volume, "available", interval=0.1, wait=30)
     finally:
         conn.close()
     assert plane.admin.post("/sync", {"full": True})["ok"]
@@ -92,6 +95,7 @@ def test_idle_servers_and_volumes_are_reported_once_old_enough(idle: ProvPlane,
     assert [v["name"] for v in ours["volumes"]] == ["left-behind"]
     assert ours["vcpus"] >= 4 and ours["volume_gb"] >= 5
     assert "no traffic metric" in answer["traffic"]
+    assert as_json(Reclaim.model_validate(answer)) == answer  # the model keeps every key
     longer = plane.admin.get("/reports/reclaim", days=10, department=DEPARTMENT)
     assert longer["departments"] == [] or not _ours(longer)["servers"]
 

@@ -6,10 +6,15 @@ scale-out reserves and never over-commits, and bad input changes nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from govcloud.api.models import RequestDetail, Submitted
+from govcloud.api.models.lifecycle import SystemDetail
+from govcloud.cli import main
+from govcloud.client import as_json
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning as svc
 from govcloud.workers.provision import start_provision_worker
@@ -84,6 +89,9 @@ def test_scale_out_then_in_across_every_site_of_a_dr5_system(prov: ProvPlane) ->
         assert groups[region] == {s.id for s in found[region]}, "the new one joined the group"
     shown = prov.admin.get(f"/systems/{DEPARTMENT}/grow")
     assert len(shown["members"]) == 9 and shown["groups"][0]["count"] == 3
+    for model, answer in ((SystemDetail, shown), (Submitted, asked),
+                          (RequestDetail, prov.admin.get(f"/requests/{asked['id']}"))):
+        assert as_json(model.model_validate(answer)) == answer  # the models keep every key
     assert held(prov.engine, asked["id"]) == 0 and svc.ledger_check(prov.engine)["matches"]
 
     inward = run(prov, DEPARTMENT, "grow", "scale", {"servers": 1})
@@ -144,3 +152,28 @@ def test_a_scale_out_that_does_not_fit_is_refused_at_approval(prov: ProvPlane) -
     assert svc.ledger_check(prov.engine)["ledger"] == ledger
     assert held(prov.engine, asked["id"]) == 0
     prov.operator.post(f"/requests/{asked['id']}/cancel", {"reason": "does not fit"})
+
+
+def test_the_cli_submits_shows_and_follows(prov: ProvPlane, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    provision(prov, "viacli", department=DEPARTMENT, count=1)
+    monkeypatch.setenv("GOVCLOUD_SERVER", prov.url)
+    monkeypatch.setenv("GOVCLOUD_TOKEN", prov.operator_token)
+    assert main(["system", "scale", DEPARTMENT, "viacli", "--servers", "2", "--change",
+                 "CHG-7", "--json"]) == 0
+    asked = json.loads(capsys.readouterr().out)
+    assert (asked["kind"], asked["change"], asked["state"]) == ("scale", "CHG-7", "submitted")
+    assert main(["system", "scale", DEPARTMENT, "viacli", "--servers", "2",
+                 "--change", "CHG-7"]) == 0
+    assert "no change" in capsys.readouterr().out
+    prov.admin.post(f"/requests/{asked['id']}/approve")
+    assert main(["request", "show", str(asked["id"]), "--follow", "--timeout", "60"]) == 0
+    assert "done" in capsys.readouterr().out
+    assert main(["system", "show", DEPARTMENT, "viacli"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("viacli-app-2") == 3 and "group app: 2 servers" in out
+    assert main(["system", "scale", DEPARTMENT, "viacli", "--servers", "0"]) == 2
+    assert "greater than or equal to 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["system", "scale", DEPARTMENT, "../x", "--servers", "2"])
+    assert usage.value.code == 2
