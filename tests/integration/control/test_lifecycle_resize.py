@@ -181,6 +181,9 @@ def test_a_resize_nova_cannot_do_fails_and_changes_nothing(prov: ProvPlane) -> N
             conn.compute.put(f"/os-services/{sid}", json={"status": "enabled"},
                              microversion="2.53").raise_for_status()
         conn.close()
+        # the worker synced PROD after the failure, with every host disabled: the module's
+        # other tests need it as it is again
+        assert prov.admin.post("/sync", {"full": True})["ok"]
     assert failed["state"] == "failed", failed
     assert "stuck-app-1" in failed["error"] and "Nova did not resize it" in failed["error"]
     assert "resize migration" in failed["error"] and "is error" in failed["error"]
