@@ -24,6 +24,7 @@ from govcloud import (
     cli_dr,
     cli_hosts,
     cli_inventory,
+    cli_lifecycle,
     cli_migrate,
     cli_notifications,
     cli_reports,
@@ -203,6 +204,7 @@ EXTENSIONS = (
     cli_notifications,  # messages to the departments (issue 21)
     cli_hosts,      # compute hosts' maintenance (issue 21)
     cli_changes,    # change requests and the calendar (issue 21)
+    cli_lifecycle,  # a system's scale, resize, retirement (issue 21)
 )
 
 

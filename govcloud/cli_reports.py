@@ -13,6 +13,7 @@ import hashlib
 import sys
 from typing import Any
 
+from govcloud import cli_lifecycle
 from govcloud.api.models.reports import PriceSheetInfo, StatementReport
 from govcloud.cli_control import (
     _client,
@@ -272,3 +273,4 @@ def register(commands: Any) -> None:
     p = _cmd(prices, "approve", cmd_approve, "approve a proposed price sheet (bureau-admin, "
              "another person than its proposer); it is never changed afterwards")
     p.add_argument("version", help="the sheet's version")
+    cli_lifecycle.register_reclaim(report)  # `report reclaim` (docs/lifecycle.md)

@@ -24,7 +24,7 @@ EXIT_FAILED = 21
 EXIT_CANCELLED = 22
 EXIT_TIMEOUT = 24
 FINAL_EXIT = {"done": EXIT_DONE, "rejected": EXIT_REJECTED, "failed": EXIT_FAILED,
-              "cancelled": EXIT_CANCELLED}
+              "cancelled": EXIT_CANCELLED, "retired": EXIT_DONE}
 
 
 def read_request_file(path: str) -> Any:

@@ -222,6 +222,16 @@ class Settings(BaseSettings):
         default=None, description="ansible-runner jobs (default: the XDG state dir)")
     provision_poll_s: float = Field(default=1.0, gt=0,
                                     description="how often the job worker looks for work")
+    # a system's lifecycle (docs/lifecycle.md)
+    resize_soak_s: float = Field(default=0.0, ge=0, le=86_400,
+                                 description="how long a resized server waits in "
+                                             "VERIFY_RESIZE before it is confirmed")
+    retire_grace_days: float = Field(default=14.0, ge=0, le=365,
+                                     description="a retirement's grace period (servers shut "
+                                                 "off) when the request names none")
+    retire_keep_days: float = Field(default=30.0, ge=0, le=3650,
+                                    description="how long a retirement's final snapshots are "
+                                                "kept when the request names no time")
     # migration (docs/migration.md)
     migrate_dir: Path | None = Field(
         default=None, description="known_hosts, run artifacts and staging; default "

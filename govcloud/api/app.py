@@ -12,7 +12,9 @@ with 413 before it is read (``govcloud.api.body_limit``).
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,6 +38,7 @@ from govcloud.api import (
     routes_health,
     routes_hosts,
     routes_inventory,
+    routes_lifecycle,
     routes_migrate,
     routes_notifications,
     routes_principals,
@@ -71,6 +74,7 @@ ROUTERS = (
     routes_reports,    # issue 20
     routes_notifications,  # issue 21
     routes_changes,    # issue 21: change requests and the calendar
+    routes_lifecycle,  # issue 21: scale, resize, retire a system
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 
@@ -161,4 +165,26 @@ def make_app(plane: Plane | None = None, *, engine: Engine | None = None,
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES,
                            dependencies=[Depends(declared_query)])
     exporter.install(app, plane)  # /metrics, outside API_PREFIX
+    _share_openapi(app)
     return app
+
+
+_OPENAPI: dict[tuple[Any, ...], dict[str, Any]] = {}
+_OPENAPI_LOCK = threading.Lock()
+
+
+def _share_openapi(app: FastAPI) -> None:
+    """Build the OpenAPI document once per process for apps with the same routes: building
+    it takes seconds (pydantic schemas of every model), and tests build many apps."""
+    key = (app.title, app.version, tuple(
+        (getattr(r, "path", ""), tuple(sorted(getattr(r, "methods", None) or ())))
+        for r in app.routes))
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        with _OPENAPI_LOCK:
+            if key not in _OPENAPI:
+                _OPENAPI[key] = build()
+            return copy.deepcopy(_OPENAPI[key])
+
+    app.openapi = openapi  # type: ignore[method-assign]

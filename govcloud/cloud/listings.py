@@ -171,7 +171,8 @@ def volume_from_json(d: Mapping[str, Any]) -> VolumeInfo:
         project_id=str(d.get("os-vol-tenant-attr:tenant_id") or d.get("project_id") or ""),
         size_gb=as_int(d.get("size")), status=str(d.get("status") or "unknown").lower(),
         attached_to=attached, volume_type=d.get("volume_type") or None,
-        bootable=str(d.get("bootable")).lower() == "true")
+        bootable=str(d.get("bootable")).lower() == "true",
+        updated_at=parse_time(d.get("updated_at")) or parse_time(d.get("created_at")))
 
 
 # --- the listings ------------------------------------------------------------------------------

@@ -233,6 +233,7 @@ class VolumeInfo:
     attached_to: tuple[str, ...] = ()  # server ids
     volume_type: str | None = None
     bootable: bool = False
+    updated_at: dt.datetime | None = None  # Cinder's last change of it (a detach, say)
 
 
 @dataclass(frozen=True, slots=True)

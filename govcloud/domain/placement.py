@@ -82,6 +82,10 @@ class SiteInput:
     project_id: str | None = None
     headroom: Resources | None = None     # the hosts' headroom, when already summed
     fit_index: FitIndex | None = None     # ``FitIndex(hosts)``, when already built
+    # a scale-out's system already there: its members in the site's server group (which
+    # exists then) and the hosts the running ones are on (anti-affinity keeps new ones off)
+    group_members: int = 0
+    members_on: Mapping[str, int] = field(default_factory=dict)
 
     def site_headroom(self) -> Resources:
         if self.headroom is not None:
@@ -237,17 +241,18 @@ def _quota_problems(site: SiteInput, demand: Demand,
                 f"(limit {quota.limit:,}, in use {quota.in_use:,}, reserved {held:,}), "
                 f"request needs {need:,}")
     groups = site.quotas.get("server_groups")
-    if groups is not None and 0 <= groups.limit <= groups.in_use:
+    if groups is not None and 0 <= groups.limit <= groups.in_use and not site.group_members:
         short.append("server_groups")
         problems.append(
             f"{site.site}: {department} has no server group left (quota server_groups "
             f"{groups.limit}, in use {groups.in_use}); the system needs one")
     members = site.quotas.get("server_group_members")
-    if members is not None and 0 <= members.limit < demand.instances:
+    in_group = demand.instances + site.group_members
+    if members is not None and 0 <= members.limit < in_group:
         short.append("server_group_members")
         problems.append(
             f"{site.site}: {department} quota server_group_members allows {members.limit} "
-            f"servers in one server group, the request puts {demand.instances} servers of "
+            f"servers in one server group, the request puts {in_group} servers of "
             "the system in it")
     return problems, short
 
@@ -325,11 +330,16 @@ def _fit_problems(site: SiteInput, spec: RequestSpec,
                     for n in range(1, g.count + 1)),
                    key=lambda t: (-t[0].vcpus, -t[0].ram_mb, t[1], t[2]))
     used: dict[str, int] = {}
+    for host, count in site.members_on.items():  # the system's members already there
+        if host in index.free:
+            used[host] = count
+            now[host] = dict(index.free[host])
+    already = sum(used.values())
     for flavor, prefix, n in items:
         _, need = one_server(flavor)
         best = index.best(need, used, now, group_policy)
         if best is None:
-            placed = sum(used.values())
+            placed = sum(used.values()) - already
             why = ("no host with room left that holds no other member of the system "
                    "(anti-affinity)" if group_policy == ANTI_AFFINITY and placed
                    else "no single host has room for it")
@@ -341,7 +351,24 @@ def _fit_problems(site: SiteInput, spec: RequestSpec,
         for rc, amount in need.items():
             free[rc] = free.get(rc, 0) - amount
         used[best] = used.get(best, 0) + 1
+    for host, count in site.members_on.items():  # only this placement's servers
+        if host in used:
+            used[host] -= count
+            if not used[host]:
+                del used[host]
     return [], used
+
+
+def check_site(site: SiteInput, demand: Demand, department: str, *,
+               quota: Demand | None = None) -> tuple[list[str], list[str], bool]:
+    """The quota and capacity checks of ``demand`` in one site (``quota``: what to check
+    against the quota when it differs from what the site's capacity must hold, e.g. a
+    resize's growth beside its peak): the problems, the catalogue quota fields short, and
+    whether the site's capacity is short."""
+    problems, quotas = _quota_problems(site, quota if quota is not None else demand,
+                                       department)
+    capacity = _capacity_problems(site, demand)
+    return problems + capacity, quotas, bool(capacity)
 
 
 def place(spec: RequestSpec, targets: Sequence[SiteTarget], inputs: Mapping[str, SiteInput],

@@ -10,6 +10,7 @@ Lifecycle::
     submitted → approved | rejected | cancelled
     approved  → provisioning | cancelled
     provisioning → done | failed
+    done → retired    (the system's retirement deleted its servers: docs/lifecycle.md)
 
 ``transition`` refuses every other move with a ``ConflictError`` that names the state the
 request is in; the service audits each accepted move with who and why.
@@ -51,11 +52,12 @@ class RequestState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    RETIRED = "retired"  # a done request whose system was retired (its servers are gone)
 
     @property
     def final(self) -> bool:
         return self in (RequestState.REJECTED, RequestState.DONE, RequestState.FAILED,
-                        RequestState.CANCELLED)
+                        RequestState.CANCELLED, RequestState.RETIRED)
 
     @property
     def holds_reservation(self) -> bool:
@@ -69,9 +71,10 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     RequestState.APPROVED: frozenset({RequestState.PROVISIONING, RequestState.CANCELLED}),
     RequestState.PROVISIONING: frozenset({RequestState.DONE, RequestState.FAILED}),
     RequestState.REJECTED: frozenset(),
-    RequestState.DONE: frozenset(),
+    RequestState.DONE: frozenset({RequestState.RETIRED}),
     RequestState.FAILED: frozenset(),
     RequestState.CANCELLED: frozenset(),
+    RequestState.RETIRED: frozenset(),
 }
 
 

@@ -12,7 +12,8 @@ The rules (PRODUCT.md, "Governance"):
   target outside that city, or one that belongs to no city (provincial departments, the whole
   cloud), is refused.
 - **department-viewer** reads its own department, nothing else.
-- **ci** (a service account) reads, submits requests and provisions; it never approves.
+- **ci** (a service account) reads, submits requests, provisions, scales and resizes systems;
+  it never approves and never retires a system.
 
 A scoped principal never sees another department's data: single objects are checked with
 ``can(principal, action, Target.of(code, city))``; lists, counts, search and exports are
@@ -118,6 +119,10 @@ class Action(StrEnum):
     CALENDAR_PROPOSE = "calendar.propose"
     CALENDAR_APPROVE = "calendar.approve"
     METERING_BACKFILL = "metering.backfill"
+    SYSTEM_SCALE = "system.scale"
+    SYSTEM_RESIZE = "system.resize"
+    SYSTEM_RETIRE = "system.retire"
+    RECLAIM_VIEW = "reclaim.view"
 
     @property
     def kind(self) -> Kind:
@@ -161,6 +166,11 @@ _KIND: dict[Action, Kind] = {
     Action.CALENDAR_PROPOSE: Kind.REQUEST,
     Action.CALENDAR_APPROVE: Kind.DECIDE,
     Action.METERING_BACKFILL: Kind.DECIDE,  # the bureau fills what it is billed by
+    # a system's lifecycle: requested (the bureau approves, as provisioning), docs/lifecycle.md
+    Action.SYSTEM_SCALE: Kind.REQUEST,
+    Action.SYSTEM_RESIZE: Kind.REQUEST,
+    Action.SYSTEM_RETIRE: Kind.REQUEST,
+    Action.RECLAIM_VIEW: Kind.READ,  # scoped: a department's own candidates
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,
@@ -178,7 +188,8 @@ _GRANTS: dict[Role, frozenset[Action]] = {
     Role.CITY_OPERATOR: frozenset(a for a in Action if a.kind in _OPERATOR_KINDS),
     Role.DEPARTMENT_VIEWER: frozenset(a for a in Action if a.kind is Kind.READ),
     Role.CI: frozenset({a for a in Action if a.kind is Kind.READ}
-                       | {Action.REQUEST_SUBMIT, Action.PROVISION}),
+                       | {Action.REQUEST_SUBMIT, Action.PROVISION, Action.SYSTEM_SCALE,
+                          Action.SYSTEM_RESIZE}),
 }
 
 _WHY_NOT: dict[Role, str] = {
@@ -187,7 +198,8 @@ _WHY_NOT: dict[Role, str] = {
     Role.OPERATOR: "approving requests and managing principals are the bureau's",
     Role.CITY_OPERATOR: "approving requests and managing principals are the bureau's",
     Role.DEPARTMENT_VIEWER: "a department viewer only reads its own department",
-    Role.CI: "a CI account reads, submits requests and provisions, nothing else",
+    Role.CI: "a CI account reads, submits requests, provisions, scales and resizes, and "
+             "never retires a system",
 }
 
 

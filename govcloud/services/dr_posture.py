@@ -115,7 +115,9 @@ def _systems(requests: Sequence[SystemRequest],
         known.since = min(known.since, r.created_at)
         primary = _primary(r.placement_json) or production
         known.primary = known.primary or primary
-        known.members.update(_planned_members(r.spec_json, primary))
+        if r.reshapes:  # a scale: the system's members are those of its shape now
+            known.members.clear()
+        known.members.update(_planned_members(r.spec_json, known.primary))
     return out
 
 

@@ -185,10 +185,12 @@ def build_notifier(*, engine: Engine, settings: Settings,
     """The plane's notifier. A webhook filed under a department the catalogue does not list
     (now) is logged: it will be used once the catalogue lists the department."""
     config = config_from_settings(settings)
-    try:
-        known = catalogue()
-    except Exception:  # noqa: BLE001 - the catalogue's own problems are reported where used
-        known = None
+    known = None
+    if config.webhooks.departments:  # (loading the catalogue costs seconds: only for this)
+        try:
+            known = catalogue()
+        except Exception:  # noqa: BLE001 - the catalogue's problems are reported where used
+            known = None
     unknown = sorted(set(config.webhooks.departments) - set(known.codes)) if known else []
     if unknown:
         log.warning("webhooks configured for departments the catalogue does not list: %s",

@@ -26,6 +26,7 @@ from govcloud.domain.notifications import EventKind
 from govcloud.domain.placement import (
     Demand,
     FitIndex,
+    Placement,
     SiteInput,
     capped,
     catalogue_limits,
@@ -44,6 +45,7 @@ from govcloud.errors import (
 )
 from govcloud.services.access import get_department
 from govcloud.services.inventory import site_placement
+from govcloud.services.lifecycle_approval import flavors_of, is_lifecycle, place_lifecycle
 from govcloud.services.notifications import tell
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
@@ -166,17 +168,24 @@ class _ApprovalRun:
         self.catalogue: Catalogue | None = None
         self.limits: dict[tuple[str, str], dict[str, int]] = {}
         self.specs: dict[int, tuple[RequestSpec, list[SiteTarget]] | InvalidInput] = {}
+        lifecycle: dict[int, set[str]] = {}  # a lifecycle request's flavors (its plan's)
         for rid, row in rows.items():
+            if is_lifecycle(row):
+                lifecycle[rid] = flavors_of(row)
+                continue
             try:
                 self.specs[rid] = (self.ctx.specs.of(rid, row["spec_json"]), targets[rid])
             except InvalidInput as exc:  # a stored spec that no longer parses: refused alone
                 self.specs[rid] = exc
+        self.targets = targets
         parsed = [(rows[rid]["department"], v) for rid, v in self.specs.items()
                   if not isinstance(v, InvalidInput)]
         reads = tx.batch_reads(  # locks the ledger rows, then the audit log
             keys,
-            {(dept, t.site) for dept, (_, sites) in parsed for t in sites},
-            {g.flavor for _, (spec, _) in parsed for g in spec.servers})
+            {(dept, t.site) for dept, (_, sites) in parsed for t in sites}
+            | {(rows[rid]["department"], t.site) for rid in lifecycle for t in targets[rid]},
+            {g.flavor for _, (spec, _) in parsed for g in spec.servers}
+            | {name for names in lifecycle.values() for name in names})
         self.ledger, self.projects, self.flavors = reads.ledger, reads.projects, reads.flavors
         self.states, self.audit_head = reads.states, reads.audit_head
 
@@ -236,16 +245,11 @@ class _ApprovalRun:
                                 hint="a bureau-admin who is another person must decide on it")
         before = row["state"]
         transition(rid, before, RequestState.APPROVED)
-        parsed = self.specs[rid]
-        if isinstance(parsed, InvalidInput):  # a fresh error per approval, as for Forbidden
-            raise InvalidInput(parsed.message, hint=parsed.hint)
-        spec, targets = parsed
-        inputs = {t.site: self.site_input(department, t.site) for t in targets}
-        placement = place(spec, targets, inputs, group_policy=self.ctx.group_policy)
+        placement, targets = self.place(rid, row)
         if not placement.ok:
             raise _insufficient(placement.explain(), placement.advice(department))
         now = self.ctx.clock()
-        demands = {s.site: s.demand for s in placement.sites}
+        demands = {s.site: s.demand for s in placement.sites if s.demand != Demand()}
         for site, demand in sorted(demands.items()):
             for key in ((site, sql.SITE_TOTAL), (site, department)):
                 self.ledger[key] = self.changed[key] = self.ledger[key] + demand
@@ -260,13 +264,26 @@ class _ApprovalRun:
             item.actor, "request.approve", f"department:{department}",
             {"request": rid, "state": before},
             {"request": rid, "state": row["state"], "system": row["system"],
-             "approver": item.approver,
+             "approver": item.approver, "kind": row.get("kind") or "provision",
              "reserved": {s: d.to_dict() for s, d in demands.items()}}))
         self.events.append({"request_id": rid, "kind": "approved", "at": now, "message":
                             f"approved by {item.approver}; reserved "
-                            + ", ".join(f"{s}: {d.cores} vCPU, {d.instances} servers"
-                                        for s, d in sorted(demands.items()))})
+                            + (", ".join(f"{s}: {d.cores} vCPU, {d.instances} servers"
+                                         for s, d in sorted(demands.items())) or "nothing")})
         return row, doc
+
+    def place(self, rid: int, row: Mapping[str, Any]) -> tuple[Placement, list[SiteTarget]]:
+        """Where request ``rid`` goes and what it needs in each site: a provisioning
+        request's servers, or what a lifecycle request needs (``lifecycle_approval``)."""
+        targets = self.targets[rid]
+        if is_lifecycle(row):
+            return place_lifecycle(self, row, targets), targets
+        parsed = self.specs[rid]
+        if isinstance(parsed, InvalidInput):  # a fresh error per approval, as for Forbidden
+            raise InvalidInput(parsed.message, hint=parsed.hint)
+        spec, targets = parsed
+        inputs = {t.site: self.site_input(row["department"], t.site) for t in targets}
+        return place(spec, targets, inputs, group_policy=self.ctx.group_policy), targets
 
     def write(self) -> None:
         if not self.requests:

@@ -113,20 +113,29 @@ def iso(value: dt.datetime | None) -> str | None:
 
 
 _REQUEST_COLUMNS = ("id", "department", "system", "dr_level", "state", "requester", "approver",
-                    "reason", "error", "spec_json", "placement_json", "created_at", "updated_at")
+                    "reason", "error", "spec_json", "placement_json", "created_at", "updated_at",
+                    "kind", "change_id", "phase", "not_before", "plan_json")
 
 
 def request_json(row: ProvisionRequestRow | Mapping[str, Any], *,
                  placement: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A request as the API shows it (``placement``: the stored placement, already loaded)."""
+    """A request as the API shows it (``placement``: the stored placement, already loaded).
+    A lifecycle request (scale, resize, retire: docs/lifecycle.md) also shows its phase, when
+    the worker takes it up next and its plan."""
     r = row if isinstance(row, Mapping) else {c: getattr(row, c) for c in _REQUEST_COLUMNS}
     if placement is None and r["placement_json"]:
         placement = json.loads(r["placement_json"])
-    return {"id": r["id"], "department": r["department"], "system": r["system"],
-            "dr_level": r["dr_level"], "state": r["state"], "requester": r["requester"],
-            "approver": r["approver"], "reason": r["reason"], "error": r["error"],
-            "spec": json.loads(r["spec_json"]), "placement": placement,
-            "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"])}
+    kind = r.get("kind") or "provision"
+    out = {"id": r["id"], "department": r["department"], "system": r["system"],
+           "dr_level": r["dr_level"], "state": r["state"], "requester": r["requester"],
+           "approver": r["approver"], "reason": r["reason"], "error": r["error"],
+           "spec": json.loads(r["spec_json"]), "placement": placement,
+           "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"]),
+           "kind": kind, "change": r.get("change_id")}
+    if kind != "provision":
+        out.update(phase=r.get("phase"), not_before=iso(r.get("not_before")),
+                   plan=json.loads(r["plan_json"]) if r.get("plan_json") else None)
+    return out
 
 
 def server_json(row: ProvisionServerRow) -> dict[str, Any]:

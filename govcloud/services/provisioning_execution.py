@@ -69,6 +69,7 @@ class WorkerSettings:
     playbooks: Mapping[str, Any] = field(default_factory=dict)
     playbook_timeout_s: float = 900.0
     runner_dir: Any = None
+    resize_soak_s: float = 0.0  # a resized server's wait in VERIFY_RESIZE (docs/lifecycle.md)
 
     @classmethod
     def from_settings(cls, settings: Any) -> WorkerSettings:
@@ -80,7 +81,8 @@ class WorkerSettings:
                    poll_s=settings.provision_poll_s,
                    playbooks=dict(settings.provision_playbooks),
                    playbook_timeout_s=settings.provision_playbook_timeout_s,
-                   runner_dir=settings.provision_runner_dir)
+                   runner_dir=settings.provision_runner_dir,
+                   resize_soak_s=settings.resize_soak_s)
 
 
 class Provisioner:
@@ -112,19 +114,30 @@ class Provisioner:
         else:
             return None
         planned = plan_servers(spec, targets)
+        return self.build(rid, row.department, row.system, planned,
+                          [t.site for t in targets], playbooks=spec.playbooks,
+                          resumed=row.state == RequestState.PROVISIONING.value)
+
+    def build(self, rid: int, department: str, system: str, planned: Sequence[PlannedServer],
+              sites: Sequence[str], *, playbooks: Sequence[str] = (),
+              resumed: bool = False) -> dict[str, Any]:
+        """Make ``planned`` (request ``rid``'s servers, by their idempotency keys) in
+        ``sites``, in the system's server group of each site, and finish the request (done,
+        or failed and cleaned up); ``resumed``: servers may exist already (adopted). A
+        scale-out builds its added servers through here too."""
         conns = self.connections()
         groups: dict[str, str | None] = {}
         pconns: dict[str, Any] = {}
         refs: dict[tuple[str, str, str, str], cloud.Refs] = {}
         try:
-            for t in targets:
-                project = self._project(row.department, t.site)
-                pconns[t.site] = self._retry(rid, partial(
-                    self.projects.get, conns[t.site], t.site, project,
+            for site in sites:
+                project = self._project(department, site)
+                pconns[site] = self._retry(rid, partial(
+                    self.projects.get, conns[site], site, project,
                     request_timeout_s=self.settings.request_timeout_s))
-                name = group_name(row.department, row.system)
-                groups[t.site] = self._retry(rid, partial(
-                    cloud.ensure_group, pconns[t.site], t.site, name,
+                name = group_name(department, system)
+                groups[site] = self._retry(rid, partial(
+                    cloud.ensure_group, pconns[site], site, name,
                     self.settings.group_policy))
             for p in planned:
                 k = (p.site, p.flavor, p.image, p.network)
@@ -133,19 +146,17 @@ class Provisioner:
                         cloud.resolve, pconns[p.site], p.site, flavor=p.flavor, image=p.image,
                         network=p.network))
         except GovCloudError as exc:  # (a resumed request's servers may exist already)
-            resumed = row.state == RequestState.PROVISIONING.value
-            self._cleanup(rid, planned if resumed else (), pconns, department=row.department,
-                          system=row.system, sites=[t.site for t in targets])
+            self._cleanup(rid, planned if resumed else (), pconns, department=department,
+                          system=system, sites=sites)
             return svc.fail(self.ctx, rid, exc.message)
-        svc.event(self.ctx, rid, "plan", f"{len(planned)} servers in "
-                                         f"{', '.join(t.site for t in targets)}")
+        svc.event(self.ctx, rid, "plan", f"{len(planned)} servers in {', '.join(sites)}")
         errors: list[str] = []
         created: dict[tuple[str, int], str] = {}
         lock = threading.Lock()
 
         def one(p: PlannedServer) -> None:
             try:
-                sid = self._server(rid, row.department, row.system, p, pconns[p.site],
+                sid = self._server(rid, department, system, p, pconns[p.site],
                                    refs[(p.site, p.flavor, p.image, p.network)],
                                    groups[p.site])
                 with lock:
@@ -161,11 +172,11 @@ class Provisioner:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"req{rid}") as pool:
             list(pool.map(one, planned))
         if errors:
-            self._cleanup(rid, planned, pconns, department=row.department, system=row.system,
-                          sites=[t.site for t in targets])
+            self._cleanup(rid, planned, pconns, department=department, system=system,
+                          sites=sites)
             return svc.fail(self.ctx, rid, errors[0] + (
                 f" (and {len(errors) - 1} more failures)" if len(errors) > 1 else ""))
-        return self._finish(rid, row.department, row.system, spec.playbooks, planned, created,
+        return self._finish(rid, department, system, playbooks, planned, created,
                             pconns, conns)
 
     def _finish(self, rid: int, department: str, system: str, playbooks: Sequence[str],
@@ -266,6 +277,22 @@ class Provisioner:
 
     def _project(self, department: str, site: str) -> str:
         return svc.project_of(self.ctx, department, site)
+
+    def connect(self, rid: int, department: str, site: str, conns: Mapping[str, Any]) -> Any:
+        """The department's project connection in ``site`` (made once, kept; transient
+        errors retried as events of request ``rid``)."""
+        project = self._project(department, site)
+        return self._retry(rid, partial(self.projects.get, conns[site], site, project,
+                                        request_timeout_s=self.settings.request_timeout_s))
+
+    def stopping(self) -> bool:
+        """Whether the worker is stopping (long waits end early)."""
+        return self._stop.is_set()
+
+    def retry(self, rid: int, fn: Callable[[], T], *, kind: str = "retry") -> T:
+        """``fn()`` with the worker's retries of transient errors (events of request
+        ``rid``): what the lifecycle requests' cloud calls go through."""
+        return self._retry(rid, fn, kind=kind)
 
     def _retry(self, rid: int, fn: Callable[[], T], *, kind: str = "retry") -> T:
         """``fn()``, retried on transient errors (each retry is an event of ``kind``)."""

@@ -5,6 +5,7 @@ what the request holds. Each is one write transaction with its audit entry and e
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -72,7 +73,8 @@ def finish(ctx: ProvisioningContext, request_id: int, state: RequestState, *, ac
 
 
 def start(ctx: ProvisioningContext, request_id: int) -> bool:
-    """approved → provisioning; False if someone else moved it first (cancelled, say)."""
+    """approved → provisioning; False if someone else moved it first (cancelled, say). A
+    lifecycle request is audited as ``request.<kind>`` (scale, resize, retire)."""
     with ctx.repo.writing() as tx:
         row = tx.lock_request(request_id)
         if row.state != RequestState.APPROVED.value:
@@ -80,8 +82,11 @@ def start(ctx: ProvisioningContext, request_id: int) -> bool:
         row.state = RequestState.PROVISIONING.value
         row.updated_at = ctx.clock()
         tx.save(row)
-        audit(tx, WORKER, "provision", row, RequestState.APPROVED.value)
-        tx.add_event(request_id, "provisioning", "provisioning started", at=row.updated_at)
+        kind = row.kind or "provision"
+        audit(tx, WORKER, kind, row, RequestState.APPROVED.value)
+        tx.add_event(request_id, "provisioning" if kind == "provision" else "started",
+                     f"{'provisioning' if kind == 'provision' else kind} started",
+                     at=row.updated_at)
         return True
 
 
@@ -99,10 +104,17 @@ _WORKING = (RequestState.APPROVED.value, RequestState.PROVISIONING.value)
 
 def pending(ctx: ProvisioningContext) -> list[tuple[int, str]]:
     """Requests the worker should work on: approved ones, and provisioning ones (left by a
-    worker that stopped or a server that died), oldest first."""
+    worker that stopped or a server that died), oldest first — but not one that waits
+    (``not_before``: a retirement's grace period or snapshot retention) until its time."""
+    now = ctx.clock()
     with ctx.repo.reading() as tx:
         rows = tx.list_requests(departments=None, states=_WORKING, limit=1000)
-        return sorted((r.id or 0, r.state) for r in rows)
+        return sorted((r.id or 0, r.state) for r in rows
+                      if r.not_before is None or _aware(r.not_before) <= now)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def system_in_progress(ctx: ProvisioningContext, department: str, system: str, *,
@@ -112,6 +124,12 @@ def system_in_progress(ctx: ProvisioningContext, department: str, system: str, *
     with ctx.repo.reading() as tx:
         return any(r.id != excluding and r.system == system for r in tx.list_requests(
             departments=[department], states=_WORKING, limit=1000))
+
+
+def request_kind(ctx: ProvisioningContext, request_id: int) -> str:
+    """What request ``request_id`` is: provision, or a lifecycle kind (scale, resize,
+    retire) that ``lifecycle_run`` runs."""
+    return ctx.repo.request(request_id).kind or "provision"
 
 
 def event(ctx: ProvisioningContext, request_id: int, kind: str, message: str) -> None:

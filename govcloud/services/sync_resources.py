@@ -200,12 +200,30 @@ def _volume_row(run: SiteRun, v: VolumeInfo) -> Row:
     return {"site": run.site, "id": v.id, "name": v.name[:255], "project_id": v.project_id,
             "department": run.department_of.get(v.project_id), "size_gb": v.size_gb,
             "status": v.status[:32], "volume_type": v.volume_type, "bootable": v.bootable,
-            "attached_to": ",".join(v.attached_to)[:1024]}
+            "attached_to": ",".join(v.attached_to)[:1024], "detached_since": None}
+
+
+def _write_volumes(conn: Connection, run: SiteRun, volumes: Sequence[VolumeInfo] | None
+                   ) -> Counts:
+    """A complete listing replaces the site's volumes; a volume attached to nothing keeps the
+    time it was first seen so (the reclaim report's "detached since"), or takes Cinder's last
+    change of it (its detach) when it was attached before or is new."""
+    if volumes is None:
+        return {}
+    before = store.detached_since(conn, run.site)
+    rows = []
+    for v in volumes:
+        row = _volume_row(run, v)
+        if not v.attached_to:
+            row["detached_since"] = before.get(v.id) or v.updated_at or run.at
+        rows.append(row)
+    store.replace_site_rows(conn, "volume", run.site, rows)
+    return {}
 
 
 VOLUMES: SyncedResource[list[VolumeInfo] | None] = SyncedResource(
     "volumes", read=lambda reader, run: reader.volumes(),  # None: the site has no Cinder
-    write=replaced("volume", _volume_row))
+    write=_write_volumes)
 
 
 def _flavor_row(run: SiteRun, f: FlavorInfo) -> Row:

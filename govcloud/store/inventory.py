@@ -14,7 +14,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from govcloud.domain.capacity import (
@@ -60,15 +71,21 @@ def _chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def upsert(conn: Connection, tbl: Table, rows: Sequence[Mapping[str, Any]],
-           keys: Sequence[str]) -> None:
-    """Insert ``rows``, updating every non-key column of rows whose ``keys`` already exist."""
+           keys: Sequence[str], *, since: tuple[str, str] | None = None) -> None:
+    """Insert ``rows``, updating every non-key column of rows whose ``keys`` already exist.
+    ``since`` (a time column and the column it times): the stored time is kept while the
+    timed column keeps its value, and the row's new one taken when it changes."""
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(tbl)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={c.name: stmt.excluded[c.name] for c in tbl.columns if c.name not in keys})
+    values = {c.name: stmt.excluded[c.name] for c in tbl.columns if c.name not in keys}
+    if since is not None:
+        when, what = since
+        values[when] = case((tbl.c[what] == stmt.excluded[what],
+                             func.coalesce(tbl.c[when], stmt.excluded[when])),
+                            else_=stmt.excluded[when])
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=values)
     for chunk in _chunks(rows):
         conn.execute(stmt, list(chunk))
 
@@ -80,6 +97,8 @@ def _insert(conn: Connection, tbl: Table, rows: Sequence[Mapping[str, Any]]) -> 
 
 # --- rows from domain values ------------------------------------------------------------------
 
+STATUS_SINCE = ("status_since", "status")  # a server's status, and since when it has it
+
 def server_row(site: str, s: ServerInfo, department: str | None) -> dict[str, Any]:
     return {"site": site, "id": s.id, "name": s.name[:255], "project_id": s.project_id,
             "department": department, "status": s.status, "flavor_name": s.flavor_name,
@@ -87,7 +106,10 @@ def server_row(site: str, s: ServerInfo, department: str | None) -> dict[str, An
             "ephemeral_gb": s.ephemeral_gb, "swap_mb": s.swap_mb,
             "boot_from_volume": s.boot_from_volume, "host": s.host,
             "availability_zone": s.availability_zone, "created": s.created,
-            "updated": s.updated, "deleted_at": None, "ssh_endpoint": ssh_endpoint(s)}
+            "updated": s.updated, "deleted_at": None, "ssh_endpoint": ssh_endpoint(s),
+            # since when it has had its status: Nova's last update of it when the status is
+            # new (``upsert`` keeps the stored time while the status stays)
+            "status_since": s.updated}
 
 
 def hypervisor_row(site: str, h: HypervisorInfo, generation: int | None) -> dict[str, Any]:
@@ -131,6 +153,15 @@ class ProjectMapping:
 
 
 # --- writers (inside the caller's transaction) ------------------------------------------------
+
+def detached_since(conn: Connection, site: str) -> dict[str, dt.datetime]:
+    """Since when each of the site's stored volumes has been attached to nothing (those
+    attached, or whose time is not known, left out)."""
+    vol = table("volume")
+    return {r.id: aware(r.detached_since) or r.detached_since for r in conn.execute(
+        select(vol.c.id, vol.c.detached_since).where(
+            vol.c.site == site, vol.c.attached_to == "", vol.c.detached_since.is_not(None)))}
+
 
 def replace_site_rows(conn: Connection, name: str, site: str,
                       rows: Sequence[Mapping[str, Any]]) -> None:
@@ -257,7 +288,7 @@ def replace_servers(conn: Connection, site: str, servers: Sequence[ServerInfo],
         select(srv.c.id).where(and_(srv.c.site == site, srv.c.deleted_at.is_(None))))}
     gone = sorted(live - {s.id for s in servers})
     upsert(conn, srv, [server_row(site, s, department_of.get(s.project_id)) for s in servers],
-           ("site", "id"))
+           ("site", "id"), since=STATUS_SINCE)
     tombstone(conn, site, gone, at)
     return len(gone)
 
@@ -266,7 +297,7 @@ def upsert_servers(conn: Connection, site: str, servers: Sequence[ServerInfo],
                    department_of: Mapping[str, str]) -> None:
     upsert(conn, table("server"),
            [server_row(site, s, department_of.get(s.project_id)) for s in servers],
-           ("site", "id"))
+           ("site", "id"), since=STATUS_SINCE)
 
 
 def tombstone(conn: Connection, site: str, ids: Sequence[str], at: dt.datetime) -> None:

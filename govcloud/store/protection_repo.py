@@ -232,22 +232,41 @@ class SystemRequest:
     spec_json: str
     placement_json: str | None
     created_at: dt.datetime
+    reshapes: bool = False  # a scale: ``spec_json`` is the system's whole shape after it
 
 
 def system_requests(conn: Connection, *,
                     departments: Sequence[str] | None = None) -> list[SystemRequest]:
-    """The requests that are done or provisioning (of ``departments``; None: all), oldest
-    first."""
+    """The requests that built a system and are done or provisioning (of ``departments``;
+    None: all), oldest first: its provisioning request and its scales (whose spec is the
+    system's shape after them, docs/lifecycle.md). A system being retired is left out (its
+    protection ends when its retirement starts); one provisioned anew under the name of a
+    retired one is another system."""
     req = table("provision_request")
-    query = (select(req.c.department, req.c.system, req.c.dr_level, req.c.spec_json,
-                    req.c.placement_json, req.c.created_at)
-             .where(req.c.state.in_(LIVE_STATES)).order_by(req.c.id))
+    query = (select(req.c.id, req.c.kind, req.c.department, req.c.system, req.c.dr_level,
+                    req.c.spec_json, req.c.placement_json, req.c.plan_json, req.c.created_at)
+             .where(req.c.state.in_(LIVE_STATES),
+                    req.c.kind.in_(("provision", "scale", "retire")))
+             .order_by(req.c.id))
     if departments is not None:
         query = query.where(req.c.department.in_(list(departments)))
-    return [SystemRequest(r.department, r.system, int(r.dr_level), r.spec_json,
-                          r.placement_json,
-                          aware(r.created_at) or dt.datetime.min.replace(tzinfo=dt.UTC))
-            for r in conn.execute(query).all()]
+    rows = conn.execute(query).all()
+    gone: dict[tuple[str, str], int] = {}  # the newest retirement of each system
+    for r in rows:
+        if r.kind == "retire":
+            gone[(r.department, r.system)] = max(r.id, gone.get((r.department, r.system), 0))
+    out = []
+    for r in rows:
+        if r.kind == "retire" or r.id < gone.get((r.department, r.system), 0):
+            continue  # retired (or being retired); a system of the name made since is new
+        scale = r.kind == "scale"
+        spec = json.dumps(json.loads(r.plan_json or "{}").get("shape", {})) if scale \
+            else r.spec_json
+        out.append(SystemRequest(r.department, r.system, int(r.dr_level), spec,
+                                 r.placement_json,
+                                 aware(r.created_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
+                                 reshapes=scale))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

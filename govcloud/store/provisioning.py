@@ -449,10 +449,12 @@ def lock_system(session: Session, department: str, system: str) -> None:
 
 
 def live_request(session: Session, department: str, system: str) -> ProvisionRequestRow | None:
-    """The newest live request for (department, system), if any."""
+    """The newest live provisioning request for (department, system), if any (a system's
+    lifecycle requests — scale, resize, retire — are not the request that made it)."""
     return session.exec(
         select(ProvisionRequestRow).where(ProvisionRequestRow.department == department,
                                           ProvisionRequestRow.system == system,
+                                          ProvisionRequestRow.kind == "provision",
                                           col(ProvisionRequestRow.state).in_(LIVE_STATES))
         .order_by(col(ProvisionRequestRow.id).desc()).limit(1)).first()
 
@@ -492,10 +494,11 @@ def spec_of(row: ProvisionRequestRow) -> dict[str, Any]:
 
 def provisioned_servers(session: Session, *,
                         departments: Sequence[str] | None) -> list[dict[str, Any]]:
-    """The servers of provisioned systems (requests done or provisioning) with their request's
-    department, system, DR level and placement, and what the snapshot knows of each (SSH
-    endpoint, status, whether it is gone) — for the dynamic inventory. ``departments``: only
-    those (None: all)."""
+    """The servers of provisioned systems (requests done or provisioning, and the scale-outs
+    of the systems since) with their request's department, system, DR level and placement,
+    and what the snapshot knows of each (SSH endpoint, status, whether it is gone) — for the
+    dynamic inventory; a server a scale-in or a retirement deleted is left out.
+    ``departments``: only those (None: all)."""
     req, srv = ProvisionRequestRow, ProvisionServerRow
     columns = [col(c) for c in (req.id, req.department, req.system, req.dr_level,
                                 req.placement_json, srv.site, srv.ordinal, srv.name,
@@ -506,7 +509,9 @@ def provisioned_servers(session: Session, *,
              .outerjoin(ServerRow, and_(col(ServerRow.site) == col(srv.site),
                                         col(ServerRow.id) == col(srv.server_id)))
              .where(col(req.state).in_(("done", "provisioning")),
-                    col(srv.server_id).is_not(None))
+                    col(req.kind).in_(("provision", "scale")),
+                    col(srv.server_id).is_not(None),
+                    col(srv.status).not_in(("deleted", "failed")))
              .order_by(col(req.department), col(req.system), col(srv.site), col(srv.ordinal)))
     if departments is not None:
         query = query.where(col(req.department).in_(list(departments)))

@@ -177,6 +177,8 @@ class ServerRow(SQLModel, table=True):
     deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     # where SSH reaches it (``address`` or ``address:port``), for the dynamic inventory
     ssh_endpoint: str | None = Field(default=None, max_length=300)
+    # since when it has had ``status`` (revision 0021_lifecycle; the reclaim report)
+    status_since: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class QuotaUsageRow(SQLModel, table=True):
@@ -240,6 +242,8 @@ class VolumeRow(SQLModel, table=True):
     volume_type: str | None = Field(default=None, max_length=255)
     bootable: bool = False
     attached_to: str = Field(default="", max_length=1024)  # server ids, comma-separated
+    # since when it has been attached to nothing (revision 0021_lifecycle; reclaim report)
+    detached_since: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class FlavorRow(SQLModel, table=True):

@@ -1,5 +1,6 @@
 """Provisioning tables (revision 0004_provisioning): requests, the reservation ledger, the
-servers each request creates, and its progress events."""
+servers each request creates, and its progress events; a request's kind, change, phase and
+plan, and a retirement's final snapshots (revision 0021_lifecycle)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ class ProvisionRequestRow(SQLModel, table=True):
 
     __tablename__ = "provision_request"
     __table_args__ = (Index("ix_provision_request_state", "state"),
-                      Index("ix_provision_request_department", "department"))
+                      Index("ix_provision_request_department", "department"),
+                      Index("ix_provision_request_system", "department", "system"))
 
     id: int | None = Field(default=None, primary_key=True)
     department: str = Field(max_length=64)
@@ -32,6 +34,13 @@ class ProvisionRequestRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    # revision 0021_lifecycle: provision, scale, resize or retire (docs/lifecycle.md)
+    kind: str = Field(default="provision", max_length=16,
+                      sa_column_kwargs={"server_default": "provision"})
+    change_id: str | None = Field(default=None, max_length=64)  # the change it runs under
+    phase: str | None = Field(default=None, max_length=32)  # where a lifecycle request is
+    not_before: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    plan_json: str | None = Field(default=None, sa_type=Text)  # what a lifecycle request does
 
 
 class ReservationLedgerRow(SQLModel, table=True):
@@ -94,3 +103,22 @@ class ProvisionEventRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     kind: str = Field(max_length=32)
     message: str = Field(sa_type=Text)
+
+
+class LifecycleSnapshotRow(SQLModel, table=True):
+    """A retirement's final snapshot of one server (an image), kept until ``expires_at``;
+    ``deleted_at`` once the worker deleted it (revision 0021_lifecycle)."""
+
+    __tablename__ = "lifecycle_snapshot"
+    __table_args__ = (Index("ix_lifecycle_snapshot_request", "request_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int
+    site: str = Field(max_length=63)
+    server_id: str = Field(max_length=64)
+    name: str = Field(max_length=255)
+    kind: str = Field(max_length=16)
+    artifact_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -2,10 +2,12 @@
 
 It runs inside the control plane (``start_provision_worker(plane)``), looks for approved
 requests every ``provision_poll_s`` and for requests left in ``provisioning`` (a worker that
-stopped, a server killed with -9), and works each one in its own thread. What it does for a
-request — cloud calls, retries, adoption, clean-up, the targeted inventory refresh — is
-``govcloud.services.provisioning_execution.Provisioner``; its state changes are the
-provisioning services'.
+stopped, a server killed with -9), and works each one in its own thread. A system's lifecycle
+requests (scale, resize, retire: docs/lifecycle.md) are requests too: it runs them with a
+``LifecycleRunner``; one that waits (a retirement's grace period) is left until its time.
+What it does for a request — cloud calls, retries, adoption, clean-up, the targeted
+inventory refresh — is ``govcloud.services.provisioning_execution.Provisioner``; its state
+changes are the provisioning services'.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.lifecycle_run import LifecycleRunner
 from govcloud.services.plane import Plane
 from govcloud.services.provisioning_common import ProvisioningContext
 from govcloud.services.provisioning_execution import (
@@ -52,6 +55,7 @@ class ProvisionWorker:
         self._threads: list[threading.Thread] = []
         self.provisioner = Provisioner(ctx, connections=connections, settings=settings,
                                        refresh=refresh, stop=self._stop)
+        self.lifecycle = LifecycleRunner(ctx, self.provisioner, soak_s=settings.resize_soak_s)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -110,7 +114,10 @@ class ProvisionWorker:
                 self._busy.discard(rid)
 
     def run(self, rid: int) -> dict[str, Any] | None:
-        """Provision request ``rid`` now, in this thread (``Provisioner.run``)."""
+        """Work on request ``rid`` now, in this thread: provision it (``Provisioner.run``),
+        or run a system's scale, resize or retirement (``LifecycleRunner.run``)."""
+        if svc.request_kind(self.ctx, rid) != "provision":
+            return self.lifecycle.run(rid)
         return self.provisioner.run(rid)
 
 

@@ -89,6 +89,10 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.CALENDAR_PROPOSE:   (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.CALENDAR_APPROVE:   (ALL, NONE, NONE, NONE, NONE, NONE),
     Action.METERING_BACKFILL:  (ALL, NONE, NONE, NONE, NONE, NONE),
+    Action.SYSTEM_SCALE:       (ALL, NONE, ALL, CITY, NONE, ALL),
+    Action.SYSTEM_RESIZE:      (ALL, NONE, ALL, CITY, NONE, ALL),
+    Action.SYSTEM_RETIRE:      (ALL, NONE, ALL, CITY, NONE, NONE),
+    Action.RECLAIM_VIEW:       (ALL, ALL, ALL, CITY, OWN, ALL),
 }
 
 ROLES = list(Role)
@@ -132,7 +136,7 @@ def test_reads_and_writes_are_classified() -> None:
     assert reads == {Action.VIEW_DEPARTMENT, Action.VIEW_SERVERS, Action.VIEW_CAPACITY,
                      Action.VIEW_AUDIT, Action.EXPORT, Action.TENANCY_PLAN,
                      Action.PRICES_VIEW, Action.STATEMENT_VIEW, Action.NOTIFICATION_VIEW,
-                     Action.CHANGE_VIEW, Action.CALENDAR_VIEW}
+                     Action.CHANGE_VIEW, Action.CALENDAR_VIEW, Action.RECLAIM_VIEW}
     assert Action.TENANCY_APPLY.kind is Kind.OPERATE
     assert Action.CHANGE_APPROVE.kind is Kind.DECIDE
     assert Action.PRICES_APPROVE.kind is Kind.DECIDE

@@ -24,6 +24,7 @@ from pydantic_core import CoreSchema
 
 from govcloud.api.contract import IsoTime, Line, Name, Names, Text
 from govcloud.api.fields import FREE_TEXT
+from govcloud.domain.lifecycle import MAX_GRACE_DAYS, MAX_KEEP_DAYS
 from govcloud.domain.limits import MAX_ITEMS, MAX_NAME, MAX_TEXT, MAX_TTL_DAYS
 from govcloud.domain.provisioning import (
     DEPARTMENT_PATTERN,
@@ -175,6 +176,43 @@ class RequestSpecBody(BaseModel):
     playbooks: list[_SpecName] | None = Field(
         None, max_length=MAX_ITEMS,
         description="post-provision playbooks by name (setting provision_playbooks)")
+
+
+# --- a system's lifecycle (docs/lifecycle.md) -----------------------------------------------
+
+
+class _Lifecycle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    justification: Text | None = Field(None, description="why (the bureau reads it; default: "
+                                                         "what the request does)")
+    change: Name | None = Field(None, description="the change the request runs under (a "
+                                                  "change id, e.g. CHG-2026-0042)")
+
+
+class ScaleBody(_Lifecycle):
+    servers: int = Field(ge=1, le=MAX_COUNT, description="servers of the group in each site "
+                                                         "after the change")
+    group: Name | None = Field(None, description="the server group's name_prefix (default: "
+                                                 "the system's only group)")
+    sites: Names | None = Field(None, description="only these sites (default: every site the "
+                                                  "DR level requires; the copies must keep "
+                                                  "the same size)")
+
+
+class ResizeBody(_Lifecycle):
+    flavor: Name = Field(description="the new flavor, e.g. gc.c4m8")
+    members: Names | None = Field(None, description="only these members (default: all), as "
+                                                    "`govcloud system show` names them")
+
+
+class RetireBody(_Lifecycle):
+    grace_days: float | None = Field(None, ge=0, le=MAX_GRACE_DAYS, allow_inf_nan=False,
+                                     description="days the servers stay shut off before they "
+                                                 "are deleted (default: retire_grace_days)")
+    keep_days: float | None = Field(None, ge=0, le=MAX_KEEP_DAYS, allow_inf_nan=False,
+                                    description="days the final snapshots are kept (default: "
+                                                "retire_keep_days)")
 
 
 # --- migration ------------------------------------------------------------------------------

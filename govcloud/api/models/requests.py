@@ -21,6 +21,13 @@ class ProvisionRequest(ApiModel):
     placement: dict[str, Any] | None  # the placement chosen at approval
     created_at: Time | None
     updated_at: Time | None
+    # provision, or a system's scale, resize or retire (docs/lifecycle.md)
+    kind: str = "provision"
+    change: str | None = None  # the change the request runs under
+    # a lifecycle request's phase, when the worker takes it up next, and its plan
+    phase: str | None = None
+    not_before: Time | None = None
+    plan: dict[str, Any] | None = None
 
 
 class Submitted(ProvisionRequest):

@@ -49,7 +49,8 @@ def test_whoami(plane: Plane) -> None:
                                       "notification.view", "notification.retry",
                                       "host.maintain", "change.view",
                                       "change.submit", "change.cancel", "calendar.view",
-                                      "calendar.propose"]}}
+                                      "calendar.propose", "system.scale",
+                                      "system.resize", "system.retire", "reclaim.view"]}}
 
 
 def test_revoked_token_is_401_and_revocation_is_audited(plane: Plane) -> None:

@@ -1,0 +1,182 @@
+"""Running an approved resize: one server at a time, each a real Nova resize that is
+confirmed — or reverted — before the next begins (docs/lifecycle.md, "Resize").
+
+For each step of the plan (``domain.lifecycle_resize.plan_resize``), in order:
+
+1. a cold copy (shelved and offloaded: Nova resizes only running or stopped servers) is
+   unshelved first;
+2. ``resize`` to the new flavor; the server goes to ``RESIZE`` and then either
+   ``VERIFY_RESIZE`` on the new flavor or — the migration failed, e.g. no host has room —
+   back to where it was with a fault: the step fails, nothing to undo;
+3. in ``VERIFY_RESIZE`` the flavor is checked, the server left ``resize_soak_s`` seconds
+   (an operator's look before confirming), then ``confirmResize``; if that fails the resize
+   is reverted (``revertResize``: back to the old flavor and host) and the step fails;
+4. a cold copy is shelved and offloaded again; the inventory is told the server's flavor.
+
+The request fails at the first step that fails, naming it; the steps before it keep their
+new flavor (confirmed resizes cannot be undone by Nova — ask for the old flavor again), and
+a resize asked again does the rest. On resume each step looks at its server first: one in
+``VERIFY_RESIZE`` is confirmed, one being resized is waited for, one of the new flavor
+already is done — so a worker killed mid-resize finishes it, never resizes twice.
+
+Fault injection for the crash test: ``GOVCLOUD_FAULT_KILL_AFTER_RESIZE=1`` kills the process
+(SIGKILL) right after Nova accepted the first resize.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import partial
+from typing import Any
+
+from govcloud.cloud import lifecycle as cloud
+from govcloud.cloud import provision as pcloud
+from govcloud.domain.lifecycle import Member
+from govcloud.domain.lifecycle_resize import ResizeStep
+from govcloud.domain.provisioning import CopyKind
+from govcloud.errors import GovCloudError
+from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.lifecycle_steps import Steps, _fault
+from govcloud.store.tables_provisioning import ProvisionRequestRow
+
+FAULT_KILL_AFTER_RESIZE = "GOVCLOUD_FAULT_KILL_AFTER_RESIZE"
+DONE = frozenset({"resized"})
+
+
+class StepFailed(Exception):
+    """A step that failed, with what to say (the request fails with it)."""
+
+
+class ResizeRun:
+    def __init__(self, steps: Steps, row: ProvisionRequestRow, *, soak_s: float = 0.0) -> None:
+        self.steps, self.row, self.soak_s = steps, row, soak_s
+        self.ctx, self.rid = steps.ctx, row.id or 0
+        plan = json.loads(row.plan_json or "{}")
+        self.plan = [ResizeStep.from_dict(s) for s in plan.get("steps", ())]
+
+    def run(self) -> dict[str, Any]:
+        with self.ctx.repo.reading() as tx:
+            done = {(s.site, s.ordinal) for s in tx.servers(self.rid) if s.status in DONE}
+        touched: set[str] = set()
+        for step in self.plan:
+            if (step.site, step.ordinal) in done:
+                continue
+            touched.add(step.site)
+            try:
+                self._step(step)
+            except (GovCloudError, StepFailed) as exc:
+                message = exc.message if isinstance(exc, GovCloudError) else str(exc)
+                self._member(step, "failed", f"{step.site}: {step.name}: {message}",
+                             error=message)
+                self.steps.refresh_sites(sorted(touched))
+                return svc.fail(self.ctx, self.rid, f"{step.site}: resizing {step.name} to "
+                                                    f"{step.new_flavor}: {message}")
+        self.steps.refresh_sites(sorted(touched))
+        return svc.complete(self.ctx, self.rid)
+
+    def _member(self, step: ResizeStep, status: str, message: str | None = None, *,
+                error: str | None = None) -> None:
+        m = Member(step.site, step.kind, step.name, step.server_id, self.rid, step.ordinal,
+                   step.key)
+        self.steps.record(m, step.ordinal, status, message, kind="resize", error=error)
+
+    def _step(self, step: ResizeStep) -> None:
+        """Resize one server (or finish what a stopped worker left of it)."""
+        pconn = self.steps.pconn(step.site)
+        now = self.steps.retry(partial(cloud.find_server, pconn, step.site, step.server_id))
+        if now is None:
+            raise StepFailed(f"server {step.server_id} is gone")
+        if now.task or now.status in ("RESIZE", "REVERT_RESIZE"):
+            now = self._settle(pconn, step)
+        if now.status != "VERIFY_RESIZE":
+            if now.flavor == step.new_flavor and now.status in ("ACTIVE", "SHUTOFF",
+                                                                 "SHELVED_OFFLOADED"):
+                self._finished(pconn, step, now.status)
+                return
+            now = self._resize(pconn, step, now)
+        self._confirm(pconn, step, now)
+        self._finished(pconn, step, "ACTIVE")
+
+    def _settle(self, pconn: Any, step: ResizeStep) -> cloud.ServerNow:
+        return self.steps.retry(partial(cloud.wait_settled, pconn, step.site, step.server_id,
+                                        timeout_s=self.steps.timeout_s,
+                                        interval_s=self.steps.poll_s))
+
+    def _resize(self, pconn: Any, step: ResizeStep, now: cloud.ServerNow) -> cloud.ServerNow:
+        """Start the resize (a shelved cold copy unshelved first) and wait for its outcome:
+        ``VERIFY_RESIZE``, or StepFailed with the cloud's fault."""
+        if now.status == "SHELVED_OFFLOADED":
+            self.steps.retry(partial(cloud.unshelve, pconn, step.site, step.server_id))
+            now = self._settle(pconn, step)
+            self._member(step, "unshelved", f"{step.site}: {step.name} unshelved to be "
+                                            f"resized ({now.status}, {now.host})")
+            if now.status != "ACTIVE":
+                raise StepFailed(f"unshelving it left it {now.status}: "
+                                 f"{now.fault or 'no fault given'}")
+        if now.status not in ("ACTIVE", "SHUTOFF"):
+            raise StepFailed(f"it is {now.status}; Nova resizes only ACTIVE or SHUTOFF servers")
+        flavor = self.steps.retry(partial(cloud.flavor_id, pconn, step.site, step.new_flavor))
+        self._member(step, "resizing", f"{step.site}: resizing {step.name} from "
+                                       f"{step.old_flavor} to {step.new_flavor} "
+                                       f"(step {step.ordinal} of {len(self.plan)})")
+        before = now.fault
+        self.steps.retry(partial(cloud.resize, pconn, step.site, step.server_id, flavor))
+        _fault(FAULT_KILL_AFTER_RESIZE)
+        after = self._settle(pconn, step)
+        if after.status == "VERIFY_RESIZE":
+            return after
+        fault = after.fault if after.fault != before else None
+        migration = self.steps.retry(partial(cloud.last_migration, pconn, step.site,
+                                             step.server_id))
+        why = fault or ("its resize migration " + " is ".join(migration) if migration else
+                        "no fault given")
+        raise StepFailed(f"Nova did not resize it: it is {after.status} on {after.flavor} "
+                         f"again ({why}; `openstack server event list {step.server_id}` says "
+                         "why); nothing to revert")
+
+    def _confirm(self, pconn: Any, step: ResizeStep, now: cloud.ServerNow) -> None:
+        """Check the resized server, wait the soak time, confirm; revert when that fails."""
+        try:
+            if now.flavor != step.new_flavor:
+                raise StepFailed(f"it is in VERIFY_RESIZE on {now.flavor}, not "
+                                 f"{step.new_flavor}")
+            self._member(step, "verify_resize", f"{step.site}: {step.name} is VERIFY_RESIZE "
+                                                f"on {step.new_flavor} ({now.host})")
+            deadline = time.monotonic() + self.soak_s
+            while time.monotonic() < deadline and not self.steps.stopping():
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            self.steps.retry(partial(cloud.confirm, pconn, step.site, step.server_id))
+            after = self._settle(pconn, step)
+            if after.status == "VERIFY_RESIZE" or after.flavor != step.new_flavor:
+                raise StepFailed(f"after confirming it is {after.status} on {after.flavor}")
+        except (GovCloudError, StepFailed) as exc:
+            why = exc.message if isinstance(exc, GovCloudError) else str(exc)
+            self._revert(pconn, step, why)
+            raise StepFailed(f"confirming the resize failed ({why}); reverted to "
+                             f"{step.old_flavor}") from exc
+
+    def _revert(self, pconn: Any, step: ResizeStep, why: str) -> None:
+        svc.event(self.ctx, self.rid, "resize", f"{step.site}: reverting {step.name} to "
+                                                f"{step.old_flavor}: {why}")
+        now = self.steps.retry(partial(cloud.get_server, pconn, step.site, step.server_id))
+        if now.status == "VERIFY_RESIZE":
+            self.steps.retry(partial(cloud.revert, pconn, step.site, step.server_id))
+            now = self._settle(pconn, step)
+        self._member(step, "reverted", f"{step.site}: {step.name} is {now.status} on "
+                                       f"{now.flavor} again")
+        if step.kind is CopyKind.COLD and now.status in ("ACTIVE", "SHUTOFF"):
+            self._shelve(pconn, step)
+
+    def _shelve(self, pconn: Any, step: ResizeStep) -> None:
+        self.steps.retry(partial(pcloud.shelve_offloaded, pconn, step.site, step.server_id,
+                                 timeout_s=self.steps.timeout_s, interval_s=self.steps.poll_s))
+
+    def _finished(self, pconn: Any, step: ResizeStep, status: str) -> None:
+        """The server is of the new flavor: a cold copy shelved again, the inventory told."""
+        if step.kind is CopyKind.COLD and status != "SHELVED_OFFLOADED":
+            self._shelve(pconn, step)
+            status = "SHELVED_OFFLOADED"
+        self.steps.write_servers(step.site, [step.server_id])
+        self._member(step, "resized", f"{step.site}: {step.name} is {step.new_flavor} "
+                                      f"({status})")
