@@ -26,6 +26,7 @@ one given a change is checked all the same.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -270,6 +271,16 @@ def reserve(ctx: ChangeContext, caller: Caller, change_id: int, kind: OperationK
                "reason": "planned for the change's window"})
         session.commit()
     return Ticket(change.id, link_id), change
+
+
+def opens_later(ctx: ChangeContext, change_id: int | None) -> dt.datetime | None:
+    """When change ``change_id``'s window opens, if that is still to come (None: it is
+    open or over, or there is no such change — the gate says which)."""
+    if change_id is None:
+        return None
+    with ctx.engine.connect() as conn:
+        change = repo.find_change(conn, change_id)
+    return change.start if change is not None and ctx.clock() < change.start else None
 
 
 def due(ctx: ChangeContext) -> list[repo.OpenLink]:
