@@ -22,9 +22,9 @@ from govcloud.api.models.hosts import (
 )
 from govcloud.domain.catalogue import Catalogue
 from govcloud.services import hosts as service
-from govcloud.services.changes import change_context
-from govcloud.services.migration_access import Caller
 from govcloud.services.host_state import HostsContext
+from govcloud.services.migration_access import Caller
+from govcloud.services.plane_contexts import hosts_context
 from govcloud.services.step_machine import Runs
 
 router = APIRouter(tags=["hosts"])
@@ -33,18 +33,7 @@ Catalogue_ = Annotated[Catalogue, Depends(get_catalogue)]
 
 
 def _ctx(request: Request) -> HostsContext:
-    plane = get_plane(request)
-    stale = plane.settings.migrate_stale_after_s
-
-    def refresh(site: str) -> None:
-        plane.syncer.sync([site])
-
-    return HostsContext(engine=plane.engine, sites=plane.sites,
-                        connections=plane.clouds.connections, refresh=refresh,
-                        clock=plane.clock, stale_after_s=stale,
-                        heartbeat_s=max(0.2, min(2.0, stale / 5)),
-                        move_timeout_s=plane.settings.provision_active_timeout_s,
-                        changes=change_context(plane), notifier=plane.notifier)
+    return hosts_context(get_plane(request))
 
 
 def _runs(request: Request) -> Runs:

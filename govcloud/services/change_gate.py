@@ -214,6 +214,23 @@ def still_allowed(ctx: ChangeContext, ticket: Ticket | None, departments: Sequen
     return None
 
 
+class WindowCheck:
+    """What a run asks before each step it may stop at (``still_allowed`` of its ticket);
+    it keeps the last reason it gave, for ``hold``."""
+
+    def __init__(self, ctx: ChangeContext, ticket: Ticket, departments: Sequence[str], *,
+                 sites: Sequence[str] | None = None) -> None:
+        self.ctx, self.ticket = ctx, ticket
+        self.departments, self.sites = list(departments), sites
+        self.reason = "its change's window closed"
+
+    def __call__(self) -> str | None:
+        why = still_allowed(self.ctx, self.ticket, self.departments, sites=self.sites)
+        if why is not None:
+            self.reason = why
+        return why
+
+
 def hold(ctx: ChangeContext, ticket: Ticket, *, actor: str, reason: str) -> bool:
     """The operation stopped at a safe step because its change no longer lets it run
     (``reason``). While the change's window is not over (a freeze, a new calendar), its link

@@ -29,12 +29,12 @@ from govcloud.services import migration_access as access
 from govcloud.services import migration_run as run_service
 from govcloud.services.change_gate import (
     Ticket,
+    WindowCheck,
     finish,
     gate,
     hold,
     opens_later,
     reserve,
-    still_allowed,
     ticket_of,
     wake,
 )
@@ -54,20 +54,6 @@ def _ref(wave_id: str) -> str:
     return f"wave {wave_id}"
 
 
-class _Window:
-    """What a run asks before a step it may stop at; it keeps the last reason it gave."""
-
-    def __init__(self, changes: ChangeContext, ticket: Ticket, department: str) -> None:
-        self.changes, self.ticket, self.department = changes, ticket, department
-        self.reason = "its change's window closed"
-
-    def __call__(self) -> str | None:
-        why = still_allowed(self.changes, self.ticket, [self.department])
-        if why is not None:
-            self.reason = why
-        return why
-
-
 def _more_waves(ctx: run_service.RunContext, wave_id: str) -> bool:
     """Has the wave's department waves after it that are not done (the change stays in
     progress for them)?"""
@@ -78,7 +64,7 @@ def _more_waves(ctx: run_service.RunContext, wave_id: str) -> bool:
 
 
 def _ended(ctx: run_service.RunContext, changes: ChangeContext, ticket: Ticket | None,
-           wave_id: str, actor: str, window: _Window | None,
+           wave_id: str, actor: str, window: WindowCheck | None,
            what: str = "wave") -> Callable[[str], None]:
     """What follows a run: its link waits (it stopped for the window) or ends."""
     def ended(status: str) -> None:
@@ -143,7 +129,7 @@ def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Calle
     if change_id is not None and opens_later(changes, change_id) is not None:
         return _wait(ctx, changes, caller, wave_id, department, change_id, hook)
     ticket = gate(changes, caller, change_id, KIND, [department], operation=_ref(wave_id))
-    window = _Window(changes, ticket, department) if ticket is not None else None
+    window = WindowCheck(changes, ticket, [department]) if ticket is not None else None
     try:
         answer = access.launch(ctx, runs, wave_id, actor=caller.name, hook=hook,
                                window_override=window_override, window=window,
@@ -194,7 +180,7 @@ def resume(ctx: run_service.RunContext, runs: run_service.Runs, changes: ChangeC
     ticket = wake(changes, link, [department])
     if ticket is None:
         return False
-    window = _Window(changes, ticket, department)
+    window = WindowCheck(changes, ticket, [department])
     try:
         access.launch(ctx, runs, wave_id, actor=link.actor, hook=_hook(ctx, wave_id),
                       window=window, ended=_ended(ctx, changes, ticket, wave_id, link.actor,
