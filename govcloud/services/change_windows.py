@@ -18,6 +18,7 @@ from govcloud.store.changes_repo import OpenLink
 log = logging.getLogger(__name__)
 
 Resumer = Callable[[OpenLink], bool]  # True: the run started
+__all__ = ["OpenLink", "Resumer", "resume_due"]
 
 
 def resume_due(changes: ChangeContext, resumers: Mapping[str, Resumer]) -> list[str]:
