@@ -15,11 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from govcloud.cli import main
 from govcloud.domain.notify_delivery import EVENT_HEADER
 from govcloud.errors import ChangeRefused
 from govcloud.services.plane import Plane as ServerPlane
@@ -85,7 +87,8 @@ def _wait_events(box: Mailbox, wanted: set[str]) -> list[str]:
 
 
 def test_a_drain_runs_only_under_a_change_that_covers_its_host_and_is_told(
-        plane: Plane, mailbox: Mailbox) -> None:
+        plane: Plane, mailbox: Mailbox, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert plane.admin.post("/sync", {"full": True})["ok"]
     in_force(plane, "h.1")
     region = plane.sim.sim.cloud.regions[SITE]
@@ -100,12 +103,17 @@ def test_a_drain_runs_only_under_a_change_that_covers_its_host_and_is_told(
     assert error["message"] == ("host-maintenance needs an approved change, and none was "
                                 "given")
     assert "--kind host-maintenance" in error["hint"]
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("GOVCLOUD_SERVER", plane.url)
+    monkeypatch.setenv("GOVCLOUD_TOKEN", plane.admin_token)
+    assert main(["host", "drain", SITE, host]) == 7  # the CLI: exit 7, the same words
+    assert "host-maintenance needs an approved change" in capsys.readouterr().err
 
     # a change that misses the host's departments is refused, naming them
     partial = _approved(plane, ["gd-edu"])
-    with server_time(plane, W + 30 * MINUTE):
-        with pytest.raises(ChangeRefused, match=r"does not cover department\(s\) ") as missed:
-            plane.admin.post(f"/hosts/{SITE}/{host}/drain", {"change": partial})
+    with (server_time(plane, W + 30 * MINUTE),
+          pytest.raises(ChangeRefused, match=r"does not cover department\(s\) ") as missed):
+        plane.admin.post(f"/hosts/{SITE}/{host}/drain", {"change": partial})
     departments = re.search(r"department\(s\) ([a-z0-9, -]+)$", missed.value.message)
     assert departments is not None
     codes = departments.group(1).split(", ")
