@@ -17,6 +17,7 @@ from govcloud.api.models.changes import (
 )
 from govcloud.cli_control import _client, _cmd, _group, _print_json, _table, echo, identifier
 from govcloud.client import api_path, as_json
+from govcloud.domain.limits import MAX_ID
 from govcloud.domain.text import printable
 from govcloud.errors import InvalidInput
 from govcloud.yamlfile import load_text_tree, read_text
@@ -30,6 +31,21 @@ COLUMNS = ("ID", "STATE", "TYPE", "KIND", "START (UTC)", "END (UTC)", "DEPARTMEN
            "APPROVALS", "FLAGS", "TITLE")
 FILE_FIELDS = ("kind", "type", "title", "departments", "sites", "start", "end",
                "rollback_plan")
+
+
+def change_id(value: str) -> int:
+    """An argparse ``type`` for a change's id: a whole number from 1 (else exit 2)."""
+    if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{value[:20]!r} is not a change id (a number "
+                                         "from 1; `govcloud change list`)")
+    return int(value)
+
+
+def add_change_flag(parser: argparse.ArgumentParser, kind: str) -> None:
+    """``--change ID``: the approved change (of ``kind``) an operation runs under."""
+    parser.add_argument("--change", type=change_id, metavar="ID",
+                        help=f"the approved {kind} change it runs under (docs/changes.md; "
+                             "required when change control is enforced)")
 
 
 def _when(value: str | None) -> str:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from govcloud.api.models.dr_drill import Drill, DrillCleanedUp, DrillList, DrillRunStarted
+from govcloud.cli_changes import add_change_flag
 from govcloud.cli_control import (
     _client,
     _cmd,
@@ -25,7 +26,7 @@ from govcloud.domain.text import printable
 
 COLUMNS = ("ID", "STATE", "DEPARTMENT", "SYSTEM", "SITE", "REQUESTER", "APPROVER", "STARTED",
            "EVIDENCE")
-FINISHED = ("passed", "failed", "interrupted")
+FINISHED = ("passed", "failed", "interrupted", "waiting-window")
 
 
 def _row(d: Drill) -> tuple[str, ...]:
@@ -77,7 +78,15 @@ def _wait(api: ApiClient, drill_id: int, timeout_s: float) -> Drill:
 
 def cmd_run(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        started = api.post_as(DrillRunStarted, api_path("dr", "drills", args.id, "run"))
+        started = api.post_as(DrillRunStarted, api_path("dr", "drills", args.id, "run"),
+                              {"change": args.change} if args.change else None)
+        if started.action == "wait":
+            if args.json:
+                _print_json(as_json(started))
+            else:
+                echo(f"drill {args.id} waits for change {started.change}'s window, from "
+                     f"{started.opens}; the server runs it then")
+            return 0
         if args.no_wait:
             if args.json:
                 _print_json(as_json(started))
@@ -165,8 +174,10 @@ def register(dr: Any) -> None:
     p = _cmd(sub, "approve", cmd_approve, "approve a planned drill (a bureau-admin who is "
              "not the requester)")
     p.add_argument("id", type=int)
-    p = _cmd(sub, "run", cmd_run, "run (or resume) an approved drill and wait for its end")
+    p = _cmd(sub, "run", cmd_run, "run (or resume) an approved drill and wait for its end "
+             "(or, given a change whose window has not opened, plan it for that window)")
     p.add_argument("id", type=int)
+    add_change_flag(p, "dr-drill")
     p.add_argument("--no-wait", action="store_true", help="start it and return")
     p.add_argument("--timeout", type=float, default=3600.0,
                    help="how long to wait, in seconds (default 3600)")

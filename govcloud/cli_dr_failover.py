@@ -17,6 +17,7 @@ from govcloud.api.models.dr_failover import (
     SiteRunStarted,
     SystemRole,
 )
+from govcloud.cli_changes import add_change_flag
 from govcloud.cli_control import _client, _cmd, _print_json, _table, echo, identifier
 from govcloud.client import ApiClient, api_path, as_json
 from govcloud.domain.text import printable
@@ -145,7 +146,8 @@ def _site_wait(api: ApiClient, started: SiteRunStarted, timeout_s: float, *,
 
 
 def _site_run(args: argparse.Namespace) -> int:
-    body = {"site": args.site, "unplanned": args.unplanned, "confirm": args.confirm}
+    body = {"site": args.site, "unplanned": args.unplanned, "confirm": args.confirm,
+            "change": args.change}
     with _client(args) as api:
         started = api.post_as(SiteRunStarted, "/dr/failover-site", body)
         if not args.json:
@@ -183,7 +185,7 @@ def cmd_failover(args: argparse.Namespace) -> int:
                            hint="`govcloud dr failover SYSTEM --department D --to SITE "
                                 "--confirm SYSTEM`, or `--site PROD --plan`")
     body = {"department": args.department, "system": args.system, "to": args.to,
-            "unplanned": args.unplanned, "confirm": args.confirm}
+            "unplanned": args.unplanned, "confirm": args.confirm, "change": args.change}
     with _client(args) as api:
         started = api.post_as(FailoverStarted, "/dr/failovers", body)
         return _follow(args, api, started)
@@ -209,7 +211,8 @@ def cmd_failovers(args: argparse.Namespace) -> int:
 
 
 def cmd_reprotect(args: argparse.Namespace) -> int:
-    body = {"department": args.department, "system": args.system, "confirm": args.confirm}
+    body = {"department": args.department, "system": args.system, "confirm": args.confirm,
+            "change": args.change}
     with _client(args) as api:
         role = api.post_as(SystemRole, "/dr/reprotect", body)
     if args.json:
@@ -222,7 +225,8 @@ def cmd_reprotect(args: argparse.Namespace) -> int:
 
 
 def cmd_failback(args: argparse.Namespace) -> int:
-    body = {"department": args.department, "system": args.system, "confirm": args.confirm}
+    body = {"department": args.department, "system": args.system, "confirm": args.confirm,
+            "change": args.change}
     with _client(args) as api:
         started = api.post_as(FailoverStarted, "/dr/failback", body)
         return _follow(args, api, started)
@@ -248,6 +252,7 @@ def register(dr: Any) -> None:
     p.add_argument("--site", type=identifier("site"),
                    help="a whole site, in waves by DR level")
     p.add_argument("--plan", action="store_true", help="only plan the site's failover")
+    add_change_flag(p, "dr-failover")
     _running(p)
     p = _cmd(dr, "failovers", cmd_failovers, "one failover with its steps, or every one")
     p.add_argument("id", type=int, nargs="?")
@@ -260,5 +265,6 @@ def register(dr: Any) -> None:
         p.add_argument("system", type=identifier("system"))
         p.add_argument("--department", required=True, type=identifier("department"))
         p.add_argument("--confirm", metavar="SYSTEM", help="the system named again")
+        add_change_flag(p, "dr-failover")
         if name == "failback":
             _running(p)

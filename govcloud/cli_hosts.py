@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from govcloud.api.models.hosts import ComputeHosts, Drain, DrainStarted, HostRestored
+from govcloud.cli_changes import add_change_flag
 from govcloud.cli_control import (
     _client,
     _cmd,
@@ -39,7 +40,7 @@ HOST_COLUMNS = ("SITE", "HOST", "ZONE", "STATE", "STATUS", "SERVERS", "MAINTENAN
                 "LAST DRAIN")
 
 
-def _body(args: argparse.Namespace) -> dict[str, str] | None:
+def _body(args: argparse.Namespace) -> dict[str, int] | None:
     return {"change": args.change} if args.change else None
 
 
@@ -68,7 +69,7 @@ def _print_drain(d: Drain) -> None:
     echo(f"drain {d.id} of {printable(d.host)} in {printable(d.site)}: {d.state}"
          + (" (running)" if d.running else "") + (f" — {moved}" if moved else ""))
     if d.change:
-        echo(f"  change {printable(d.change)}")
+        echo(f"  change {d.change}")
     if d.error:
         echo(f"  error: {printable(d.error)}")
     rows: list[tuple[str, ...]] = [
@@ -103,7 +104,8 @@ def cmd_drain(args: argparse.Namespace) -> int:
             return 0
         if not args.json:
             echo(f"drain {started.drain} of {printable(started.host)} in "
-                 f"{printable(started.site)}" + (" (resumed)" if started.resumed else ""),
+                 f"{printable(started.site)}" + (" (resumed)" if started.resumed else "")
+                 + (f" under change {started.change}" if started.change else ""),
                  flush=True)
         d, timed_out = follow(api, started.drain, timeout=args.timeout, quiet=args.json)
     return _result(args, d, timed_out)
@@ -133,7 +135,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return 0
     what = ["nova-compute enabled" if done.enabled else "nova-compute was enabled already",
             "out of maintenance" if done.was_in_maintenance else "was not in maintenance"]
-    echo(f"{printable(done.host)} in {printable(done.site)}: " + "; ".join(what))
+    echo(f"{printable(done.host)} in {printable(done.site)}: " + "; ".join(what)
+         + (f" (under change {done.change})" if done.change else ""))
     return 0
 
 
@@ -165,8 +168,7 @@ def register(commands: Any) -> None:
         p = _cmd(sub, name, handler, help_)
         p.add_argument("site", type=identifier("site"))
         p.add_argument("host", type=identifier("host"))
-        p.add_argument("--change", type=identifier("change"),
-                       help="the change request this runs under")
+        add_change_flag(p, "host-maintenance")
         if name == "drain":
             p.add_argument("--no-wait", action="store_true", help="start it and return")
             p.add_argument("--timeout", type=finite, default=None,

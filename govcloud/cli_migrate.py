@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from govcloud.api.models import RunStarted, WaveEvents
+from govcloud.cli_changes import add_change_flag
 from govcloud.cli_control import (
     _client,
     _cmd,
@@ -220,17 +221,29 @@ def _follow(api: ApiClient, wave: str, *, after: int = 0, json_lines: bool = Fal
 
 def _run_result(api: ApiClient, args: argparse.Namespace, answer: RunStarted) -> int:
     """What a run or rollback started: said (or, with --follow, its events until it ends)."""
+    if answer.action == "wait":
+        if args.json:
+            _print_json(as_json(answer))
+        else:
+            echo(f"{answer.wave}: waits for change {answer.change}'s window, from "
+                 f"{answer.opens}; the server runs it then")
+        return 0
     if not args.follow:
         if args.json:
             _print_json(as_json(answer))
         else:
-            echo(f"{answer.wave}: {answer.action} started (run {answer.run_id}); "
+            under = f" under change {answer.change}" if answer.change else ""
+            echo(f"{answer.wave}: {answer.action} started (run {answer.run_id}){under}; "
                   f"`govcloud migrate events {answer.wave} --follow` to watch")
         return 0
     final = _follow(api, answer.wave, after=answer.after, json_lines=args.json)
     status = final.status
     if not args.json:
         echo(f"{answer.wave}: {status}")
+        if status == "waiting-window":
+            echo("it stopped at a safe step, its change's window closed; the server takes it "
+                 "up when a window opens for it (plan one: `govcloud migrate run "
+                 f"{answer.wave} --change ID`)")
     return 0 if status in ("done", "rolled_back") else 1
 
 
@@ -241,13 +254,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _client(args) as api:
         started = api.run_wave(args.wave, hook=args.hook,
                                outside_window_reason=args.reason if args.outside_window
-                               else None)
+                               else None, change=args.change)
         return _run_result(api, args, started)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        return _run_result(api, args, api.rollback(args.target))
+        return _run_result(api, args, api.rollback(args.target, change=args.change))
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -325,10 +338,12 @@ def register(commands: Any) -> None:
                    help="run although the wave's maintenance window is not open "
                         "(migration.override; audited with --reason)")
     p.add_argument("--reason", help="why running outside the window is safe")
+    add_change_flag(p, "migration-wave")
     p = _cmd(sub, "rollback", cmd_rollback, "put the legacy host(s) back as the live "
              "endpoint, syncing back what was written on the target")
     p.add_argument("target", metavar="WAVE|HOST", type=identifier("wave id or host name"))
     p.add_argument("--follow", action="store_true")
+    add_change_flag(p, "migration-wave")
     p = _cmd(sub, "cancel", cmd_cancel, "cancel a running wave (the step is interrupted "
              "and resumable)", json_=False)
     p.add_argument("wave", type=identifier("wave id"))

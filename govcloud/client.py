@@ -454,18 +454,25 @@ class ApiClient:
                             {"reason": reason})
 
     def run_wave(self, wave_id: str, *, hook: str | None = None,
-                 outside_window_reason: str | None = None) -> models.RunStarted:
+                 outside_window_reason: str | None = None,
+                 change: int | None = None) -> models.RunStarted:
         """Run (or resume) a wave; with ``outside_window_reason`` although its window is
-        not open (audited with that reason)."""
+        not open (audited with that reason); under ``change`` (docs/changes.md), or planned
+        for its window when it has not opened."""
         body: dict[str, Any] = {"hook": hook}
         if outside_window_reason is not None:
             body |= {"outside_window": True, "reason": outside_window_reason}
+        if change is not None:
+            body["change"] = change
         return self.post_as(models.RunStarted, api_path("migrate", "waves", wave_id, "run"),
                             body)
 
-    def rollback(self, target: str) -> models.RunStarted:
+    def rollback(self, target: str, *, change: int | None = None) -> models.RunStarted:
         """Roll back a wave or one host (``target``: a wave id or a host name)."""
-        return self.post_as(models.RunStarted, "/migrate/rollback", {"target": target})
+        body: dict[str, Any] = {"target": target}
+        if change is not None:
+            body["change"] = change
+        return self.post_as(models.RunStarted, "/migrate/rollback", body)
 
     def cancel_wave(self, wave_id: str) -> models.WaveCancelled:
         return self.post_as(models.WaveCancelled,

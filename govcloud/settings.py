@@ -335,12 +335,17 @@ class Settings(BaseSettings):
     # change governance (docs/changes.md)
     change_control: Literal["enforce", "off"] = Field(
         default="enforce", description="enforce: operations that alter a department's service "
-                                       "(tenancy apply) refuse to run without an approved "
-                                       "change in its window; off: a change is checked only "
-                                       "when one is given (tests, the demo)")
+                                       "(tenancy apply, host maintenance, migration waves, "
+                                       "DR drills and failovers) refuse to run without an "
+                                       "approved change in its window; off: a change is "
+                                       "checked only when one is given (tests, the demo)")
     change_review_hours: float = Field(
         default=72.0, gt=0, le=720, description="an emergency change is approved after the "
                                                 "fact within this many hours, flagged until")
+    change_window_poll_s: float = Field(
+        default=30.0, ge=0.1, le=3600, description="how often the change-window worker looks "
+                                                   "for waves and drills waiting for a window "
+                                                   "that has opened")
     # the operator scorecard's targets (docs/reports.md, the agreement with the operator)
     scorecard_availability_pct: float = Field(
         default=99.5, ge=0, le=100, description="a site's APIs answer this share of the "

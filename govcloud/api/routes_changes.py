@@ -25,7 +25,7 @@ from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.changes import ChangeType, OperationKind
 from govcloud.domain.changes import NewChange as NewChangeSpec
 from govcloud.services import change_calendar, changes
-from govcloud.services.changes import ChangeContext
+from govcloud.services.changes import ChangeContext, change_context
 from govcloud.services.migration_access import Caller as CallerType
 from govcloud.services.plane import Plane
 
@@ -45,7 +45,7 @@ Caller = Annotated[CallerType, Depends(_caller)]
 
 def _ctx(request: Request) -> ChangeContext:
     plane = get_plane(request)
-    return ChangeContext.of(engine=plane.engine, settings=plane.settings, clock=plane.clock)
+    return change_context(plane)
 
 
 Ctx = Annotated[ChangeContext, Depends(_ctx)]

@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse, Response
 from govcloud.api.contract import Id, name_query
 from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane
 from govcloud.api.models import answers
+from govcloud.api.models.change_bodies import UnderChange
 from govcloud.api.models.dr_drill import (
     Drill,
     DrillCleanedUp,
@@ -23,6 +24,7 @@ from govcloud.domain.catalogue import Catalogue
 from govcloud.services import drill as service
 from govcloud.services.drill_state import DrillContext
 from govcloud.services.migration_access import Caller as CallerType
+from govcloud.services.plane_contexts import drill_context
 from govcloud.services.step_machine import Runs
 
 router = APIRouter(tags=["dr"])
@@ -40,13 +42,7 @@ Caller = Annotated[CallerType, Depends(_caller)]
 
 
 def _ctx(request: Request) -> DrillContext:
-    plane = get_plane(request)
-    stale = plane.settings.migrate_stale_after_s
-    return DrillContext(engine=plane.engine, settings=plane.settings,
-                        connections=plane.clouds.connections, clock=plane.clock,
-                        stale_after_s=stale, heartbeat_s=max(0.2, min(2.0, stale / 5)),
-                        active_timeout_s=plane.settings.provision_active_timeout_s,
-                        notify=plane.notifier)
+    return drill_context(get_plane(request))
 
 
 def _runs(request: Request) -> Runs:
@@ -98,9 +94,12 @@ def approve(request: Request, caller: Caller, drill_id: DrillId) -> dict[str, An
 
 
 @router.post("/dr/drills/{drill_id}/run", **answers(DrillRunStarted), status_code=202,
-             summary="run (or resume) an approved drill in the background")
-def run(request: Request, caller: Caller, drill_id: DrillId) -> dict[str, Any]:
-    return service.start_run(_ctx(request), _runs(request), caller, drill_id)
+             summary="run (or resume) an approved drill in the background, under its change "
+                     "(or plan it for the change's window)")
+def run(request: Request, caller: Caller, drill_id: DrillId,
+        body: UnderChange | None = None) -> dict[str, Any]:
+    return service.start_run(_ctx(request), _runs(request), caller, drill_id,
+                             change_id=body.change if body else None)
 
 
 @router.post("/dr/drills/{drill_id}/cleanup", **answers(DrillCleanedUp),

@@ -28,7 +28,7 @@ from govcloud.services import failover as service
 from govcloud.services import failover_site, inventory
 from govcloud.services.failover_state import FailoverContext
 from govcloud.services.migration_access import Caller as CallerType
-from govcloud.services.protection import ProtectorFinalCycle
+from govcloud.services.plane_contexts import failover_context
 from govcloud.services.step_machine import Runs
 
 router = APIRouter(tags=["dr"])
@@ -44,13 +44,7 @@ Caller = Annotated[CallerType, Depends(_caller)]
 
 
 def _ctx(request: Request) -> FailoverContext:
-    plane = get_plane(request)
-    stale = plane.settings.migrate_stale_after_s
-    return FailoverContext(engine=plane.engine, settings=plane.settings,
-                           connections=plane.clouds.connections, clock=plane.clock,
-                           stale_after_s=stale, heartbeat_s=max(0.2, min(2.0, stale / 5)),
-                           active_timeout_s=plane.settings.provision_active_timeout_s,
-                           final_cycle=ProtectorFinalCycle(plane.protector))
+    return failover_context(get_plane(request))
 
 
 def _runs(request: Request) -> Runs:
@@ -64,7 +58,8 @@ def _runs(request: Request) -> Runs:
 def failover(request: Request, caller: Caller, body: FailoverBody) -> dict[str, Any]:
     return service.failover(_ctx(request), _runs(request), caller,
                             department=body.department, system=body.system, target=body.to,
-                            unplanned=body.unplanned, confirm=body.confirm)
+                            unplanned=body.unplanned, confirm=body.confirm,
+                            change_id=body.change)
 
 
 @router.get("/dr/failovers", **answers(FailoverList),
@@ -85,7 +80,7 @@ def show(request: Request, caller: Caller, failover_id: FailoverId) -> dict[str,
              summary="after a failover, record the former primary as the system's copy")
 def reprotect(request: Request, caller: Caller, body: SystemBody) -> dict[str, Any]:
     return service.reprotect(_ctx(request), caller, department=body.department,
-                             system=body.system, confirm=body.confirm)
+                             system=body.system, confirm=body.confirm, change_id=body.change)
 
 
 @router.post("/dr/failback", **answers(FailoverStarted), status_code=202,
@@ -93,7 +88,7 @@ def reprotect(request: Request, caller: Caller, body: SystemBody) -> dict[str, A
 def failback(request: Request, caller: Caller, body: SystemBody) -> dict[str, Any]:
     return service.failback(_ctx(request), _runs(request), caller,
                             department=body.department, system=body.system,
-                            confirm=body.confirm)
+                            confirm=body.confirm, change_id=body.change)
 
 
 @router.get("/dr/failover-plan", **answers(SitePlan),
@@ -116,4 +111,4 @@ def site_run(request: Request, caller: Caller, body: SiteRunBody) -> dict[str, A
     return failover_site.run_site(_ctx(request), _runs(request), caller, site=body.site,
                                   unplanned=body.unplanned, confirm=body.confirm,
                                   levels=inventory.dr_levels_of(plane.catalogue_cache),
-                                  cache=plane.snapshot)
+                                  cache=plane.snapshot, change_id=body.change)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from govcloud.api.contract import Id, cursor, name_query
-from govcloud.api.deps import CurrentPrincipal, get_plane
+from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane
 from govcloud.api.fields import Identifier
 from govcloud.api.models import answers
 from govcloud.api.models.hosts import (
@@ -20,26 +20,20 @@ from govcloud.api.models.hosts import (
     HostChangeBody,
     HostRestored,
 )
+from govcloud.domain.catalogue import Catalogue
 from govcloud.services import hosts as service
 from govcloud.services.host_state import HostsContext
+from govcloud.services.migration_access import Caller
+from govcloud.services.plane_contexts import hosts_context
 from govcloud.services.step_machine import Runs
 
 router = APIRouter(tags=["hosts"])
 DrainId = Annotated[int, Id]
+Catalogue_ = Annotated[Catalogue, Depends(get_catalogue)]
 
 
 def _ctx(request: Request) -> HostsContext:
-    plane = get_plane(request)
-    stale = plane.settings.migrate_stale_after_s
-
-    def refresh(site: str) -> None:
-        plane.syncer.sync([site])
-
-    return HostsContext(engine=plane.engine, sites=plane.sites,
-                        connections=plane.clouds.connections, refresh=refresh,
-                        clock=plane.clock, stale_after_s=stale,
-                        heartbeat_s=max(0.2, min(2.0, stale / 5)),
-                        move_timeout_s=plane.settings.provision_active_timeout_s)
+    return hosts_context(get_plane(request))
 
 
 def _runs(request: Request) -> Runs:
@@ -50,18 +44,20 @@ def _runs(request: Request) -> Runs:
 @router.post("/hosts/{site}/{host}/drain", **answers(DrainStarted), status_code=202,
              summary="drain a compute host in the background (or resume its unfinished "
                      "drain): disable it, move its servers, put it in maintenance")
-def drain(request: Request, principal: CurrentPrincipal, site: Identifier, host: Identifier,
+def drain(request: Request, principal: CurrentPrincipal, catalogue: Catalogue_,
+          site: Identifier, host: Identifier,
           body: HostChangeBody | None = None) -> dict[str, Any]:
-    return service.start_drain(_ctx(request), _runs(request), principal, site=site,
-                               host=host, change_id=body.change if body else None)
+    return service.start_drain(_ctx(request), _runs(request), Caller(principal, catalogue),
+                               site=site, host=host, change_id=body.change if body else None)
 
 
 @router.post("/hosts/{site}/{host}/restore", **answers(HostRestored),
              summary="enable a drained host's nova-compute again, out of maintenance")
-def restore(request: Request, principal: CurrentPrincipal, site: Identifier,
-            host: Identifier, body: HostChangeBody | None = None) -> dict[str, Any]:
-    return service.restore(_ctx(request), _runs(request), principal, site=site, host=host,
-                           change_id=body.change if body else None)
+def restore(request: Request, principal: CurrentPrincipal, catalogue: Catalogue_,
+            site: Identifier, host: Identifier,
+            body: HostChangeBody | None = None) -> dict[str, Any]:
+    return service.restore(_ctx(request), _runs(request), Caller(principal, catalogue),
+                           site=site, host=host, change_id=body.change if body else None)
 
 
 @router.get("/hosts/compute", **answers(ComputeHosts),

@@ -49,8 +49,10 @@ from govcloud.api.models.bodies import (
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.waves import DEFAULT_GATE, Flavor
 from govcloud.services import migration_access as access
+from govcloud.services import migration_change
 from govcloud.services import migration_run as run_service
-from govcloud.services.migration_targets import CloudTargets
+from govcloud.services.plane_contexts import changes as change_context
+from govcloud.services.plane_contexts import run_context
 from govcloud.settings import Settings
 
 router = APIRouter(tags=["migration"])
@@ -175,21 +177,20 @@ def _runs(request: Request) -> run_service.Runs:
 
 def _run_context(request: Request) -> run_service.RunContext:
     """What a wave's run needs, made from the plane for each request (no state of its own)."""
-    plane = get_plane(request)
-    stale = plane.settings.migrate_stale_after_s
-    return run_service.RunContext(
-        engine=plane.engine, settings=plane.settings, provisioner=CloudTargets(plane),
-        clock=plane.clock, stale_after_s=stale, heartbeat_s=max(0.2, min(2.0, stale / 5)))
+    return run_context(get_plane(request))
 
 
 @router.post("/migrate/waves/{wave_id}/run", **answers(RunStarted),
-             summary="run or resume a wave in the background (entry gate and host keys first)")
+             summary="run or resume a wave in the background (entry gate, change and host keys "
+                     "first), or plan it for its change's window")
 def run_wave(request: Request, caller: Caller, wave_id: Identifier,
              body: RunBody | None = None) -> dict[str, Any]:
     body = body or RunBody()
-    return access.start_run(_run_context(request), _runs(request), caller, wave_id,
-                            flavors=_flavors(request), hook=body.hook,
-                            outside_window=body.outside_window, reason=body.reason)
+    return migration_change.start_run(
+        _run_context(request), _runs(request), caller, wave_id,
+        changes=change_context(get_plane(request)), change_id=body.change,
+        flavors=_flavors(request), hook=body.hook, outside_window=body.outside_window,
+        reason=body.reason)
 
 
 @router.post("/migrate/waves/{wave_id}/cancel", **answers(WaveCancelled),
@@ -201,7 +202,9 @@ def cancel_wave(request: Request, caller: Caller, wave_id: Identifier) -> dict[s
 @router.post("/migrate/rollback", **answers(RunStarted),
              summary="roll a wave or one host back to the legacy side")
 def rollback(request: Request, caller: Caller, body: RollbackBody) -> dict[str, Any]:
-    return access.start_rollback(_run_context(request), _runs(request), caller, body.target)
+    return migration_change.start_rollback(
+        _run_context(request), _runs(request), caller, body.target,
+        changes=change_context(get_plane(request)), change_id=body.change)
 
 
 @router.get("/migrate/waves/{wave_id}/events", **answers(WaveEvents),

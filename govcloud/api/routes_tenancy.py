@@ -67,7 +67,8 @@ def apply(request: Request,
                                            "(docs/changes.md); required when change "
                                            "control is enforced")] = None) -> dict[str, Any]:
     plane = get_plane(request)
-    ctx = ChangeContext.of(engine=engine, settings=plane.settings, clock=clock)
+    ctx = ChangeContext.of(engine=engine, settings=plane.settings, clock=clock,
+                           notifier=plane.notifier)
     return apply_under_change(ctx, Caller(principal, catalogue), catalogue,
                               connections=clouds.connections(), engine=engine,
                               departments=department, change_id=change,

@@ -44,6 +44,7 @@ class DrillState(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # the run ended mid-way (cancelled, crashed): run or clean up
+    WAITING = "waiting-window"  # its change's window closed: torn down, it runs again anew
 
 
 FINISHED = (DrillState.PASSED, DrillState.FAILED)

@@ -49,6 +49,20 @@ def next_step(statuses: Mapping[Step, StepStatus]) -> Step | None:
     return first_unfinished(STEPS, statuses)
 
 
+# Where a wave may stop when its change's window closes (docs/changes.md): before a step
+# that leaves every host's service running. Once the freeze stopped a legacy host's service,
+# the wave runs on through the final sync, the cutover and the check: stopping there would
+# leave the service down until the next window.
+SAFE_STOPS = frozenset({Step.PRECHECK, Step.PROVISION, Step.INITIAL_SYNC, Step.FREEZE})
+FROZEN = frozenset({Step.FINAL_SYNC, Step.CUTOVER, Step.VERIFY})
+
+
+def may_stop_before(step: Step, hosts: Iterable[Mapping[Step, StepStatus]]) -> bool:
+    """May a run stop before ``step``, ``hosts`` (each host's statuses, those still going)
+    being where they are? Only before a safe step, and while no host is frozen."""
+    return step in SAFE_STOPS and not any(next_step(h) in FROZEN for h in hosts)
+
+
 def past_cutover(statuses: Mapping[Step, StepStatus]) -> bool:
     """True once the cutover started: the target may hold writes the legacy host lacks."""
     return statuses.get(Step.CUTOVER) in (StepStatus.RUNNING, StepStatus.SUCCEEDED,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -41,6 +41,7 @@ from govcloud.domain.rbac import Action
 from govcloud.errors import InvalidInput
 from govcloud.services.change_calendar import current_calendar, month_bounds, month_view
 from govcloud.services.migration_access import Caller
+from govcloud.services.notifications import Notifier, enqueue_change
 from govcloud.settings import Settings
 from govcloud.store import changes_repo as repo
 from govcloud.store.audit import AuditLog, AuditRecord, write_session
@@ -60,15 +61,37 @@ class ChangeContext:
     clock: Clock = utcnow
     enforce: bool = True
     review_after: dt.timedelta = dt.timedelta(hours=72)
+    notifier: Notifier | None = None  # tells the departments (None: nobody is told)
 
     @classmethod
-    def of(cls, *, engine: Engine, settings: Settings, clock: Clock) -> ChangeContext:
+    def of(cls, *, engine: Engine, settings: Settings, clock: Clock,
+           notifier: Notifier | None = None) -> ChangeContext:
         return cls(engine=engine, sites=tuple(s.name for s in settings.site_list()),
                    clock=clock, enforce=settings.change_control == "enforce",
-                   review_after=dt.timedelta(hours=settings.change_review_hours))
+                   review_after=dt.timedelta(hours=settings.change_review_hours),
+                   notifier=notifier)
 
     def sites_of(self, change: Change | NewChange) -> tuple[str, ...]:
         return change.sites or self.sites
+
+
+class PlaneParts(Protocol):
+    """What a change context is made of: the plane's store, settings, clock, notifier."""
+
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def notifier(self) -> Notifier: ...
+
+
+def change_context(plane: PlaneParts) -> ChangeContext:
+    """The change context of a running plane (``services.plane.Plane``)."""
+    return ChangeContext.of(engine=plane.engine, settings=plane.settings, clock=plane.clock,
+                            notifier=plane.notifier)
 
 
 def _time(value: dt.datetime | None) -> str | None:
@@ -126,6 +149,22 @@ def audit(session: Session, ctx: ChangeContext, actor: str, action: str, change:
         for code in change.departments])
 
 
+def tell(session: Session, ctx: ChangeContext, what: str, change: Change, *,
+         actor: str | None, detail: str | None = None) -> None:
+    """Tell the change's departments that it is ``what`` (scheduled, started, done,
+    failed), in the transaction of that change of state (docs/notifications.md)."""
+    enqueue_change(ctx.notifier, session.connection(), what, change=change.id,
+                   departments=change.departments, at=ctx.clock(), actor=actor,
+                   window=(change.start, change.end), detail=detail)
+
+
+def scheduled(before: ChangeState | None, after: ChangeState) -> bool:
+    """Has the change just become runnable (approved, or an emergency change that may run
+    at once)? Its departments are then told it is scheduled."""
+    return before in (None, ChangeState.SUBMITTED) and \
+        after in (ChangeState.APPROVED, ChangeState.FLAGGED)
+
+
 # --- submitting --------------------------------------------------------------------------------
 
 def submit(ctx: ChangeContext, caller: Caller, new: NewChange) -> dict[str, Any]:
@@ -154,6 +193,8 @@ def submit(ctx: ChangeContext, caller: Caller, new: NewChange) -> dict[str, Any]
                                     approvals_needed=needed, policy=policy, in_freeze=frozen,
                                     review_by=review_by, at=now)
         change = repo.get_change(conn, change_id)
+        if scheduled(None, state):
+            tell(session, ctx, "scheduled", change, actor=caller.name)
         audit(session, ctx, caller.name, "change.submit", change, {
             "kind": new.kind.value, "type": new.type.value, "state": state.value,
             "title": text_digest(new.title), "rollback_plan": text_digest(new.rollback_plan),
@@ -233,6 +274,8 @@ def approve(ctx: ChangeContext, caller: Caller, change_id: int) -> dict[str, Any
             values = {"approved_at": now} if state is ChangeState.APPROVED else {}
             repo.move(conn, change_id, expect=change.state, state=state, **values)
         after = repo.get_change(conn, change_id)
+        if scheduled(change.state, state):
+            tell(session, ctx, "scheduled", after, actor=caller.name)
         audit(session, ctx, caller.name, "change.approve", after, {
             "state": state.value, "approvals": len(after.approvals),
             "approvals_needed": after.approvals_needed,

@@ -16,10 +16,12 @@ import json
 import logging
 import threading
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session
 
+from govcloud.domain.changes import OperationKind
 from govcloud.domain.drill_evidence import DrillEvidence, evidence_from_json, render_markdown
 from govcloud.domain.drills import (
     DrillPlan,
@@ -28,11 +30,23 @@ from govcloud.domain.drills import (
     check_runnable,
     check_site,
 )
+from govcloud.domain.failover import production
 from govcloud.domain.notifications import EventKind
 from govcloud.domain.rbac import Action
 from govcloud.errors import ConflictError, GovCloudError, NotFound
 from govcloud.reports.pdf import evidence_pdf
 from govcloud.services import drill_run
+from govcloud.services.change_gate import (
+    Ticket,
+    WindowCheck,
+    finish,
+    gate,
+    hold,
+    opens_later,
+    reserve,
+    ticket_of,
+    wake,
+)
 from govcloud.services.drill_state import DrillContext, evidence_of
 from govcloud.services.migration_access import Caller
 from govcloud.services.notifications import tell
@@ -40,6 +54,7 @@ from govcloud.services.step_machine import Runs
 from govcloud.store import drill_repo as repo
 from govcloud.store import protection_repo
 from govcloud.store.audit import AuditLog, write_session
+from govcloud.store.changes_repo import OpenLink
 from govcloud.store.inventory import aware
 from govcloud.store.tables_drill import DrillPlanRow
 
@@ -143,24 +158,115 @@ def approve(ctx: DrillContext, caller: Caller, drill_id: int) -> dict[str, Any]:
         return drill_json(ctx, stored)
 
 
-def start_run(ctx: DrillContext, runs: Runs, caller: Caller, drill_id: int) -> dict[str, Any]:
-    """Run (or resume) an approved drill in the background; refused while a run holds it."""
-    row = _checked(ctx, caller, drill_id, Action.DRILL_RUN)
-    check_runnable(DrillState(row.state), row.approver)
+def _sites(ctx: DrillContext, row: DrillPlanRow) -> list[str]:
+    """The sites a drill touches: production (its snapshot) and the DR site it runs in."""
+    return list(dict.fromkeys([production(ctx.sites).name, row.site]))
+
+
+def _launch(ctx: DrillContext, runs: Runs, drill_id: int, actor: str,
+            ticket: Ticket | None, department: str, sites: list[str]) -> str:
+    """Take the drill and run it in the background; its ticket finished (or held, when its
+    window stopped it) when the run ends."""
+    changes = ctx.changes
+    window = WindowCheck(changes, ticket, [department], sites=sites) \
+        if changes is not None and ticket is not None else None
     run_id = uuid.uuid4().hex[:12]
     drill_run.claim(ctx, drill_id, run_id)  # refuses now if a live run holds it
 
     def work(cancel: threading.Event) -> None:
+        state = DrillState.INTERRUPTED.value
         try:
-            drill_run.run_drill(ctx, drill_id, actor=caller.name, cancel=cancel,
-                                run_id=run_id)
+            state = drill_run.run_drill(ctx, drill_id, actor=actor, cancel=cancel,
+                                        run_id=run_id, window=window)
         except GovCloudError as exc:
             log.warning("drill %s: %s", drill_id, exc.message)
         except Exception:
             log.exception("drill %s failed unexpectedly", drill_id)
+        if changes is None or ticket is None:
+            return
+        if state == DrillState.WAITING.value and window is not None:
+            hold(changes, ticket, actor=actor, reason=window.reason)
+        else:
+            finish(changes, ticket, actor=actor, ok=state == DrillState.PASSED.value,
+                   detail=f"drill {drill_id} {state}")
 
     runs.start(f"drill-{drill_id}", work)
-    return {"drill": drill_id, "action": "run", "run_id": run_id}
+    return run_id
+
+
+def start_run(ctx: DrillContext, runs: Runs, caller: Caller, drill_id: int, *,
+              change_id: int | None = None) -> dict[str, Any]:
+    """Run (or resume) an approved drill in the background; refused while a run holds it,
+    and without a change that lets it run (change control: kind dr-drill, its department,
+    production and its DR site). Given a change whose window has not opened, the drill
+    waits for it."""
+    row = _checked(ctx, caller, drill_id, Action.DRILL_RUN)
+    check_runnable(DrillState(row.state), row.approver)
+    sites, changes, ref = _sites(ctx, row), ctx.changes, f"drill {drill_id}"
+    if changes is not None and opens_later(changes, change_id) is not None:
+        assert change_id is not None
+        return _plan_for(ctx, caller, row, change_id, sites)
+    before = ticket_of(changes, OperationKind.DR_DRILL, ref) if changes is not None else None
+    ticket = gate(changes, caller, change_id, OperationKind.DR_DRILL, [row.department],
+                  operation=ref, sites=sites) if changes is not None else None
+    try:
+        run_id = _launch(ctx, runs, drill_id, caller.name, ticket, row.department, sites)
+    except GovCloudError as exc:
+        if changes is not None and ticket is not None and ticket != before:
+            finish(changes, ticket, actor=caller.name, ok=False,
+                   detail=f"refused: {exc.message}")
+        raise
+    return {"drill": drill_id, "action": "run", "run_id": run_id,
+            "change": ticket.change_id if ticket is not None else None}
+
+
+def _plan_for(ctx: DrillContext, caller: Caller, row: DrillPlanRow, change_id: int,
+              sites: list[str]) -> dict[str, Any]:
+    """The drill waits for change ``change_id``'s window, not open yet."""
+    assert ctx.changes is not None and row.id is not None
+    if row.run_id is not None and ctx.clock() - (aware(row.heartbeat_at) or ctx.clock()) \
+            < timedelta(seconds=ctx.stale_after_s):
+        raise ConflictError(f"drill {row.id} is running",
+                            hint="plan it for another window once it has stopped")
+    ticket, change = reserve(ctx.changes, caller, change_id, OperationKind.DR_DRILL,
+                             [row.department], operation=f"drill {row.id}", sites=sites)
+    with write_session(ctx.engine) as session:
+        stored = repo.get(session, row.id)
+        if stored.state not in (DrillState.RUNNING.value,):
+            stored.state = DrillState.WAITING.value
+            session.add(stored)
+        _audit(session, ctx, caller.name, "dr.drill.wait", stored.department,
+               {"drill": row.id, "change": change_id, "opens": change.start.isoformat(),
+                "link": ticket.link_id})
+        session.commit()
+    return {"drill": row.id, "action": "wait", "run_id": None, "change": change_id,
+            "opens": change.start.isoformat()}
+
+
+def resume(ctx: DrillContext, runs: Runs, link: OpenLink) -> bool:
+    """Take a drill waiting for its window up again, now that its change lets it run (the
+    change-window worker); False when it did not start (it keeps waiting)."""
+    changes = ctx.changes
+    drill_id = link.ref.removeprefix("drill ")
+    if changes is None or not drill_id.isdigit():
+        return False
+    with Session(ctx.engine) as session:
+        row = repo.find(session, int(drill_id))
+        if row is not None:
+            session.expunge(row)
+    if row is None or row.id is None:
+        return False
+    sites = _sites(ctx, row)
+    ticket = wake(changes, link, [row.department], sites=sites)
+    if ticket is None:
+        return False
+    try:
+        _launch(ctx, runs, row.id, link.actor, ticket, row.department, sites)
+    except GovCloudError as exc:
+        log.warning("drill %s did not resume in its window: %s", row.id, exc.message)
+        hold(changes, ticket, actor=link.actor, reason=f"could not resume: {exc.message}")
+        return False
+    return True
 
 
 def cleanup(ctx: DrillContext, runs: Runs, caller: Caller, drill_id: int) -> dict[str, Any]:

@@ -12,12 +12,13 @@ as failed): idempotent, it finds what a drill made by name in every region.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from govcloud.domain.audit import canonical_json
@@ -84,16 +85,35 @@ def _audit(ctx: DrillContext, actor: str, action: str, department: str,
         session.commit()
 
 
+Window = Callable[[], str | None]  # why the drill may not go on now (None: it may)
+
+
 @dataclass
 class _Outcome:
     failed: list[str] = field(default_factory=list)
     interrupted: bool = False
+    waiting: str | None = None  # why its change's window stopped it
+    stopped_before: DrillStep | None = None
+
+
+def _stops(out: _Outcome, step: DrillStep, window: Window | None) -> bool:
+    """Does the drill stop before main step ``step``: cancelled, a main step failed, or its
+    change no longer lets it run (its window closed)?"""
+    if out.failed or out.interrupted or out.waiting is not None:
+        return True
+    why = window() if window is not None else None
+    if why is not None:
+        out.waiting, out.stopped_before = why, step
+    return why is not None
 
 
 def _run_steps(ctx: DrillContext, run: steps.Run, order: tuple[DrillStep, ...],
-               cancel: threading.Event) -> _Outcome:
+               cancel: threading.Event, window: Window | None = None) -> _Outcome:
     """Run ``order`` from its first unfinished step; after a failed main step the other main
-    steps are skipped and the teardown, checks and record still run."""
+    steps are skipped and the teardown, checks and record still run. ``window`` is asked
+    before each main step: when its change's window has closed, the rest of the main steps
+    are skipped, the teardown and checks run, and the drill waits (``_wait``) to run anew in
+    a window — its RTO is measured in one go."""
     out = _Outcome()
     _, statuses = read(ctx, run.id)
     by_step = {s: statuses.get(s.value, StepStatus.PENDING) for s in order}
@@ -101,11 +121,16 @@ def _run_steps(ctx: DrillContext, run: steps.Run, order: tuple[DrillStep, ...],
     for step in order[order.index(start):] if start is not None else ():
         if by_step[step] is StepStatus.SUCCEEDED:
             continue
-        if step in MAIN and (out.failed or cancel.is_set()):
+        if step in MAIN:
             out.interrupted = out.interrupted or cancel.is_set()
-            continue
+            if _stops(out, step, window):
+                continue
         if step is DrillStep.RECORD:
-            _record(ctx, run, failed=bool(out.failed) or out.interrupted)
+            if out.waiting is not None and not out.failed:
+                _wait(ctx, run, out)
+            else:
+                _record(ctx, run, failed=bool(out.failed) or out.interrupted
+                        or out.waiting is not None)
             continue
         _record_step(ctx, run.id, step, StepStatus.RUNNING)
         try:
@@ -170,6 +195,34 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
         session.commit()
 
 
+def _wait(ctx: DrillContext, run: steps.Run, out: _Outcome) -> None:
+    """The window closed and the teardown cleaned up: the drill waits for a window, to run
+    again from its first step (what this attempt did stays in the audit log and in its
+    state's ``attempts``)."""
+    now = ctx.clock()
+    with write_session(ctx.engine) as session:
+        row = repo.get(session, run.id)
+        done = [r.step for r in repo.steps(session, run.id)
+                if r.status == StepStatus.SUCCEEDED.value]
+        attempt = {"at": now.isoformat(), "started_at": _iso(aware(row.started_at)),
+                   "stopped_before": out.stopped_before.value if out.stopped_before else None,
+                   "steps": done, "reason": out.waiting}
+        attempts = [*state_of(row).get("attempts", []), attempt]
+        row.state_json = json.dumps({"attempts": attempts[-20:]}, ensure_ascii=False,
+                                    sort_keys=True)
+        row.state, row.started_at = DrillState.WAITING.value, None
+        session.add(row)
+        repo.reset_steps(session, run.id, [s.value for s in DRILL_STEPS])
+        AuditLog(session=session, clock=ctx.clock).append(
+            actor=row.runner or "drill", action="dr.drill.wait",
+            target=f"department:{row.department}", after={"drill": run.id, **attempt})
+        session.commit()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _seconds(value: float | None) -> timedelta | None:
     return timedelta(seconds=value) if value is not None else None
 
@@ -196,11 +249,12 @@ def _release(ctx: DrillContext, drill_id: int, run_id: str) -> None:
 
 
 def run_drill(ctx: DrillContext, drill_id: int, *, actor: str, cancel: threading.Event,
-              run_id: str | None = None) -> str:
+              run_id: str | None = None, window: Window | None = None) -> str:
     """Run (or resume) an approved drill; returns its state when the run ends: passed or
     failed (a cancelled run skips what is left of the first four steps, tears down and is
-    recorded as failed), or interrupted when an unexpected error ended it (run again to
-    resume, or clean up)."""
+    recorded as failed), interrupted when an unexpected error ended it (run again to
+    resume, or clean up), or waiting-window when ``window`` stopped it (torn down; it runs
+    anew in a window)."""
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, drill_id, run_id)
     row, _ = read(ctx, drill_id)
@@ -210,7 +264,7 @@ def run_drill(ctx: DrillContext, drill_id: int, *, actor: str, cancel: threading
         try:
             _start(ctx, drill_id, actor)
             _run_steps(ctx, steps.Run(drill_id, row.department, row.system, row.site),
-                       DRILL_STEPS, cancel)
+                       DRILL_STEPS, cancel, window)
         finally:
             _release(ctx, drill_id, run_id)
     final, _ = read(ctx, drill_id)

@@ -24,6 +24,7 @@ from govcloud.domain.drills import DRILL_STEPS, DrillState
 from govcloud.domain.protection import ProtectionPolicy
 from govcloud.domain.sites import Site
 from govcloud.domain.steps import StepStatus
+from govcloud.services.changes import ChangeContext
 from govcloud.services.notifications import Notifier
 from govcloud.settings import Settings
 from govcloud.store import drill_repo as repo
@@ -50,6 +51,8 @@ class DrillContext:
     heartbeat_s: float = 2.0
     active_timeout_s: float = 600.0
     notify: Notifier | None = None  # tells the department (None: nobody is told)
+    # the change gate (None: a context without change control, as tools and tests make)
+    changes: ChangeContext | None = None
 
     @property
     def sites(self) -> tuple[Site, ...]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from govcloud.domain.changes import OperationKind
 from govcloud.domain.failover import (
     FAILOVER_STEPS,
     FailoverAsk,
@@ -34,6 +35,7 @@ from govcloud.domain.failover import site_plan as domain_site_plan
 from govcloud.domain.rbac import Action
 from govcloud.errors import ConflictError, GovCloudError, InvalidInput, NotFound
 from govcloud.services import failover_run, inventory
+from govcloud.services.change_gate import Ticket, finish, gate, ticket_of
 from govcloud.services.dr_posture import dr_posture
 from govcloud.services.failover_state import FailoverContext, state_of
 from govcloud.services.failover_steps import system_posture
@@ -99,25 +101,67 @@ def _checked(ctx: FailoverContext, caller: Caller, failover_id: int,
     return row
 
 
-def _launch(ctx: FailoverContext, runs: Runs, actor: str, failover_id: int) -> str:
+def _launch(ctx: FailoverContext, runs: Runs, actor: str, failover_id: int,
+            ticket: Ticket | None = None) -> str:
+    """Take the failover and run it in the background; ``ticket`` (its change) is finished
+    when it ends. Once started a failover runs to its end: stopping between stopping the
+    primary and moving the endpoint would leave the service down (docs/changes.md)."""
     run_id = uuid.uuid4().hex[:12]
     failover_run.claim(ctx, failover_id, run_id)  # refuses now if a live run holds it
 
     def work(cancel: threading.Event) -> None:
+        state = FailoverState.INTERRUPTED.value
         try:
-            failover_run.run_failover(ctx, failover_id, actor=actor, cancel=cancel,
-                                      run_id=run_id)
+            state = failover_run.run_failover(ctx, failover_id, actor=actor, cancel=cancel,
+                                              run_id=run_id)
         except GovCloudError as exc:
             log.warning("failover %s: %s", failover_id, exc.message)
         except Exception:
             log.exception("failover %s failed unexpectedly", failover_id)
+        if ctx.changes is not None:
+            finish(ctx.changes, ticket, actor=actor, ok=state == FailoverState.DONE.value,
+                   detail=f"failover {failover_id} {state}")
 
     runs.start(f"failover-{failover_id}", work)
     return run_id
 
 
-def _begin(ctx: FailoverContext, runs: Runs, caller: Caller, ask: FailoverAsk
-           ) -> dict[str, Any]:
+def _gate(ctx: FailoverContext, caller: Caller, change_id: int | None, ask: FailoverAsk
+          ) -> Ticket | None:
+    """The change gate of a failover or failback (kind dr-failover, its department, both
+    sites); refused (ChangeRefused), nothing was done."""
+    if ctx.changes is None:
+        return None
+    return gate(ctx.changes, caller, change_id, OperationKind.DR_FAILOVER, [ask.department],
+                operation=_ref(ask), sites=sorted({ask.source, ask.target}))
+
+
+def _ref(ask: FailoverAsk) -> str:
+    what = "failback" if ask.kind is FailoverKind.FAILBACK else "failover"
+    return f"{what} {ask.department}/{ask.system}"
+
+
+def _begin(ctx: FailoverContext, runs: Runs, caller: Caller, ask: FailoverAsk, *,
+           change_id: int | None = None, under: Ticket | None = None) -> dict[str, Any]:
+    """``_start`` under the change gate; ``under``: a ticket the caller holds (a site's
+    failover: its systems run under its change, and it finishes it)."""
+    if under is not None:
+        return _start(ctx, runs, caller, ask, None)
+    before = ticket_of(ctx.changes, OperationKind.DR_FAILOVER, _ref(ask)) \
+        if ctx.changes is not None else None
+    ticket = _gate(ctx, caller, change_id, ask)
+    try:
+        answer = _start(ctx, runs, caller, ask, ticket)
+    except GovCloudError as exc:
+        if ctx.changes is not None and ticket is not None and ticket != before:
+            finish(ctx.changes, ticket, actor=caller.name, ok=False,
+                   detail=f"refused: {exc.message}")
+        raise
+    return {**answer, "change": ticket.change_id if ticket is not None else None}
+
+
+def _start(ctx: FailoverContext, runs: Runs, caller: Caller, ask: FailoverAsk,
+           ticket: Ticket | None) -> dict[str, Any]:
     """Resume the system's unfinished failover when it is the same one, else start one."""
     with write_session(ctx.engine) as session:
         open_one = repo.unfinished(session, ask.department, ask.system)
@@ -143,7 +187,7 @@ def _begin(ctx: FailoverContext, runs: Runs, caller: Caller, ask: FailoverAsk
         failover_id = open_one.id
         assert failover_id is not None
         session.commit()
-    run_id = _launch(ctx, runs, caller.name, failover_id)
+    run_id = _launch(ctx, runs, caller.name, failover_id, ticket)
     action = "dr.failback.start" if ask.kind is FailoverKind.FAILBACK else "dr.failover.start"
     failover_run.audit(ctx, caller.name, action, ask.department,
                        {"failover": failover_id, "system": ask.system, "kind": ask.kind.value,
@@ -169,10 +213,11 @@ def _system(ctx: FailoverContext, department: str, system: str) -> None:
 
 
 def failover(ctx: FailoverContext, runs: Runs, caller: Caller, *, department: str,
-             system: str, target: str, unplanned: bool, confirm: str | None
-             ) -> dict[str, Any]:
-    """Fail ``system`` over to ``target`` (planned, or unplanned) in the background; a
-    failover of it left unfinished (crashed, failed) is resumed instead."""
+             system: str, target: str, unplanned: bool, confirm: str | None,
+             change_id: int | None = None, under: Ticket | None = None) -> dict[str, Any]:
+    """Fail ``system`` over to ``target`` (planned, or unplanned) in the background, under
+    change ``change_id`` (change control); a failover of it left unfinished (crashed,
+    failed) is resumed instead."""
     caller.check(Action.FAILOVER_RUN, department)
     check_confirm(system, confirm)
     kind = FailoverKind.UNPLANNED if unplanned else FailoverKind.PLANNED
@@ -185,7 +230,8 @@ def failover(ctx: FailoverContext, runs: Runs, caller: Caller, *, department: st
         source = open_one.source  # resumed: the endpoint may have moved already
     else:
         source = role.primary_site if role is not None else production(ctx.sites).name
-    return _begin(ctx, runs, caller, FailoverAsk(department, system, source, site.name, kind))
+    return _begin(ctx, runs, caller, FailoverAsk(department, system, source, site.name, kind),
+                  change_id=change_id, under=under)
 
 
 def repo_unfinished(ctx: FailoverContext, department: str, system: str) -> FailoverRow | None:
@@ -197,10 +243,35 @@ def repo_unfinished(ctx: FailoverContext, department: str, system: str) -> Failo
 
 
 def reprotect(ctx: FailoverContext, caller: Caller, *, department: str, system: str,
-              confirm: str | None) -> dict[str, Any]:
-    """After a failover, the former primary becomes the copy: record the reversed roles."""
+              confirm: str | None, change_id: int | None = None) -> dict[str, Any]:
+    """After a failover, the former primary becomes the copy: record the reversed roles
+    (under change ``change_id``, kind dr-failover, when change control asks for one)."""
     caller.check(Action.FAILOVER_RUN, department)
     check_confirm(system, confirm)
+    role = _role(ctx, department, system)
+    if role is None or role.state != RoleState.FAILED_OVER.value:
+        raise ConflictError(f"{system} is not failed over"
+                            + (f" ({role.state})" if role is not None else ""),
+                            hint="reprotect follows a failover (`govcloud dr failover`)")
+    changes = ctx.changes
+    ticket = gate(changes, caller, change_id, OperationKind.DR_FAILOVER, [department],
+                  operation=f"reprotect {department}/{system}",
+                  sites=[role.primary_site]) if changes is not None else None
+    try:
+        answer = _reprotect(ctx, caller, department, system)
+    except Exception as exc:
+        if changes is not None:
+            finish(changes, ticket, actor=caller.name, ok=False,
+                   detail=f"{type(exc).__name__}: {exc}")
+        raise
+    if changes is not None:
+        finish(changes, ticket, actor=caller.name, ok=True,
+               detail=f"{system} reprotected: copy in {answer['copy_site']}")
+    return {**answer, "change": ticket.change_id if ticket is not None else None}
+
+
+def _reprotect(ctx: FailoverContext, caller: Caller, department: str,
+               system: str) -> dict[str, Any]:
     with write_session(ctx.engine) as session:
         role = repo.role(session, department, system)
         if role is None or role.state != RoleState.FAILED_OVER.value:
@@ -222,7 +293,8 @@ def reprotect(ctx: FailoverContext, caller: Caller, *, department: str, system: 
 
 
 def failback(ctx: FailoverContext, runs: Runs, caller: Caller, *, department: str,
-             system: str, confirm: str | None) -> dict[str, Any]:
+             system: str, confirm: str | None, change_id: int | None = None
+             ) -> dict[str, Any]:
     """A planned failover back to production, once the system is reprotected."""
     caller.check(Action.FAILOVER_RUN, department)
     check_confirm(system, confirm)
@@ -238,7 +310,7 @@ def failback(ctx: FailoverContext, runs: Runs, caller: Caller, *, department: st
     source = open_one.source if resuming and open_one is not None else \
         (role.primary_site if role is not None else prod)
     return _begin(ctx, runs, caller, FailoverAsk(department, system, source, prod,
-                                                 FailoverKind.FAILBACK))
+                                                 FailoverKind.FAILBACK), change_id=change_id)
 
 
 def show(ctx: FailoverContext, caller: Caller, failover_id: int) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from govcloud.domain.host_drain import (
 )
 from govcloud.errors import GovCloudError, TemporaryError
 from govcloud.services import step_machine
-from govcloud.services.host_state import HostsContext, audit, event
+from govcloud.services.host_state import HostsContext, audit, departments_of, event
+from govcloud.services.notifications import enqueue_host_drain
 from govcloud.store import hosts_repo as repo
 from govcloud.store import inventory as inventory_store
 from govcloud.store.audit import write_session
@@ -247,6 +248,9 @@ def _finish(ctx: HostsContext, run: Run, actor: str) -> str:
         repo.add_event(session, run.id, state.value,
                        f"{run.host} is in maintenance; {moved} moved, {len(left)} left"
                        + (" (see each server's reason)" if left else ""), at=now)
+        enqueue_host_drain(ctx.notifier, session.connection(), done=True, site=run.site,
+                           host=run.host, departments=departments_of(row), at=now,
+                           actor=actor, detail=f"{moved} moved, {len(left)} left")
         session.commit()
     audit(ctx, actor, "host.drain.end", run.site, run.host,
           {"drain": run.id, "state": state.value, "moved": moved, "left": left,

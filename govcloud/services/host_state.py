@@ -12,8 +12,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.sites import Site
 from govcloud.errors import NotFound
+from govcloud.services.changes import ChangeContext
+from govcloud.services.notifications import Notifier
 from govcloud.store import hosts_repo as repo
 from govcloud.store.audit import AuditLog, write_session
 from govcloud.store.inventory import aware
@@ -39,6 +42,10 @@ class HostsContext:
     heartbeat_s: float = 2.0
     move_timeout_s: float = 600.0
     poll_s: float = 0.3
+    # the change gate (None: a context without change control, as tools and tests make)
+    changes: ChangeContext | None = None
+    catalogue: Catalogue | None = None  # what the gate reads the callers' rights in
+    notifier: Notifier | None = None  # tells the departments on the host (None: nobody)
 
     def site_names(self) -> list[str]:
         return [s.name for s in self.sites]
@@ -73,6 +80,12 @@ def audit(ctx: HostsContext, actor: str, action: str, site: str, host: str,
         session.commit()
 
 
+def change_number(stored: str | None) -> int | None:
+    """The change a drain runs under (stored as text; one that is not a number — written
+    before change requests existed — is shown as none)."""
+    return int(stored) if stored is not None and stored.isdigit() else None
+
+
 def departments_of(row: HostDrainRow) -> list[str]:
     return list(json.loads(row.departments)) if row.departments else []
 
@@ -90,7 +103,7 @@ def drain_json(ctx: HostsContext, row: HostDrainRow, *, running: bool | None = N
     out: dict[str, Any] = {
         "id": row.id, "site": row.site, "host": row.host, "state": row.state,
         "running": row.run_id is not None if running is None else running,
-        "requester": row.requester, "change": row.change_id,
+        "requester": row.requester, "change": change_number(row.change_id),
         "departments": departments_of(row), "created_at": _time(row.created_at),
         "started_at": _time(row.started_at), "finished_at": _time(row.finished_at),
         "error": row.error}

@@ -247,24 +247,40 @@ def _last_event(engine: Engine, wave_id: str) -> int:
         return repo.last_event_id(session, wave_id)
 
 
+Ended = Callable[[str], None]  # told the status a run ended with (in its thread)
+
+
 def _in_background(runs: run_service.Runs, wave_id: str, what: str,
-                   job: Callable[[threading.Event], object]) -> None:
+                   job: Callable[[threading.Event], str], ended: Ended | None = None) -> None:
     def work(cancel: threading.Event) -> None:
+        status = "failed"
         try:
-            job(cancel)
+            status = job(cancel)
         except GovCloudError as exc:
             log.warning("%s: %s", what, exc.message)
         except Exception:
             log.exception("%s failed unexpectedly", what)
+        if ended is not None:
+            try:
+                ended(status)
+            except Exception:  # what follows a run must not kill the thread silently
+                log.exception("%s: recording how it ended failed", what)
 
     runs.start(wave_id, work)
 
 
-def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
-              wave_id: str, *, flavors: Callable[[], list[Flavor]], hook: str | None = None,
-              outside_window: bool = False, reason: str | None = None) -> dict[str, Any]:
-    """Run or resume a wave in the background, once its entry gate, window and host keys
-    allow; the answer names the run and the last event before it."""
+def wave_department(engine: Engine, caller: Caller, wave_id: str,
+                    action: Action = Action.MIGRATION_RUN) -> str:
+    """The wave's department, once the caller may ``action`` it (else "no wave")."""
+    return _wave_checked(engine, caller, action, wave_id)
+
+
+def check_start(ctx: run_service.RunContext, caller: Caller, wave_id: str, *,
+                flavors: Callable[[], list[Flavor]], hook: str | None = None,
+                outside_window: bool = False, reason: str | None = None,
+                planned_window: bool = True) -> tuple[str, dict[str, Any] | None]:
+    """May the wave start (RBAC, its hook, its entry gate and — ``planned_window`` — its
+    planned window)? Its department and the window override to audit."""
     engine = ctx.engine
     dept = _wave_checked(engine, caller, Action.MIGRATION_RUN, wave_id)
     if hook:
@@ -280,17 +296,40 @@ def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Calle
                                  f"{wave_id}`), or ask a bureau-admin to override")
     if outside_window:
         caller.check(Action.MIGRATION_OVERRIDE, dept)
+    if not planned_window:
+        return dept, None
     with Session(engine) as session:
         window_override = service.check_window(session, wave_id, now=ctx.clock(),
                                                outside_window=outside_window, reason=reason)
+    return dept, window_override
+
+
+def launch(ctx: run_service.RunContext, runs: run_service.Runs, wave_id: str, *, actor: str,
+           hook: str | None = None, window_override: dict[str, Any] | None = None,
+           window: run_service.Window | None = None,
+           ended: Ended | None = None) -> dict[str, Any]:
+    """Check the host keys, take the wave and run it in the background; the answer names
+    the run and the last event before it."""
     run_service.preflight(ctx, wave_id)
     run_id = uuid.uuid4().hex[:12]
     run_service.claim(ctx, wave_id, run_id)  # refuses now if another run holds the wave
-    after = _last_event(engine, wave_id)
+    after = _last_event(ctx.engine, wave_id)
     _in_background(runs, wave_id, f"wave {wave_id}", lambda cancel: run_service.run_wave(
-        ctx, wave_id, actor=caller.name, cancel=cancel, hook=hook, run_id=run_id,
-        window_override=window_override))
+        ctx, wave_id, actor=actor, cancel=cancel, hook=hook, run_id=run_id,
+        window_override=window_override, window=window), ended)
     return {"wave": wave_id, "action": "run", "run_id": run_id, "after": after}
+
+
+def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
+              wave_id: str, *, flavors: Callable[[], list[Flavor]], hook: str | None = None,
+              outside_window: bool = False, reason: str | None = None) -> dict[str, Any]:
+    """Run or resume a wave in the background, once its entry gate, window and host keys
+    allow; the answer names the run and the last event before it. (Under change control:
+    ``services.migration_change.start_run``.)"""
+    _, window_override = check_start(ctx, caller, wave_id, flavors=flavors, hook=hook,
+                                     outside_window=outside_window, reason=reason)
+    return launch(ctx, runs, wave_id, actor=caller.name, hook=hook,
+                  window_override=window_override)
 
 
 def cancel(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
@@ -303,19 +342,27 @@ def cancel(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
     return {"wave": wave_id, "cancelled": cancelled}
 
 
-def start_rollback(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
-                   target: str) -> dict[str, Any]:
-    """Roll a wave (by id) or one host (by name) back to the legacy side, in the background."""
+def rollback_department(ctx: run_service.RunContext, caller: Caller,
+                        target: str) -> tuple[str, str]:
+    """(wave id, department) of a rollback's ``target`` (a wave id or a host name), once the
+    caller may run its department's migration."""
     with Session(ctx.engine) as session:
         placed = repo.wave_of_host(session, target)
         wave = repo.get_wave(session, placed.wave if placed else target)
         wave_id, dept = wave.id, wave.department
     caller.check(Action.MIGRATION_RUN, dept, lambda: repo.no_wave(target))
+    return wave_id, dept
+
+
+def start_rollback(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
+                   target: str, *, ended: Ended | None = None) -> dict[str, Any]:
+    """Roll a wave (by id) or one host (by name) back to the legacy side, in the background."""
+    wave_id, _ = rollback_department(ctx, caller, target)
     run_id = uuid.uuid4().hex[:12]
     run_service.claim(ctx, wave_id, run_id)
     after = _last_event(ctx.engine, wave_id)
     _in_background(runs, wave_id, f"rollback {target}", lambda cancel: run_service.rollback(
-        ctx, target, actor=caller.name, cancel=cancel, run_id=run_id))
+        ctx, target, actor=caller.name, cancel=cancel, run_id=run_id), ended)
     return {"wave": wave_id, "action": "rollback", "run_id": run_id, "after": after}
 
 

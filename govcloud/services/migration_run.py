@@ -33,7 +33,14 @@ from sqlmodel import Session
 
 from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
 from govcloud.domain.limits import text_digest
-from govcloud.domain.waves import STEPS, Step, StepStatus, next_step, past_cutover
+from govcloud.domain.waves import (
+    STEPS,
+    Step,
+    StepStatus,
+    may_stop_before,
+    next_step,
+    past_cutover,
+)
 from govcloud.errors import GovCloudError, InvalidInput, PermanentError
 from govcloud.logging import redact
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
@@ -337,22 +344,30 @@ def _switch(ctx: RunContext, w: _Wave, names: Sequence[str], side: str) -> None:
         session.commit()
 
 
+WAITING = "waiting-window"  # stopped at a safe step: its change's window closed
+Window = Callable[[], str | None]  # why the wave may not go on now (None: it may)
+
+
 def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
              hook: str | None = None, run_id: str | None = None,
-             window_override: Mapping[str, Any] | None = None) -> str:
-    """Run (or resume) the wave; returns its final status: done, failed or interrupted.
-    ``window_override``: the run is outside the wave's window on purpose (audited here)."""
+             window_override: Mapping[str, Any] | None = None,
+             window: Window | None = None) -> str:
+    """Run (or resume) the wave; returns its final status: done, failed, interrupted, or
+    waiting-window. ``window_override``: the run is outside the wave's window on purpose
+    (audited here). ``window`` is asked before each step the wave may stop at
+    (``domain.waves.may_stop_before``); a reason stops the run there, waiting for its
+    change's window (docs/changes.md)."""
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, wave_id, run_id)
     with step_machine.heartbeat(ctx.engine, _wave_row(wave_id), run_id,
                                 every_s=ctx.heartbeat_s, clock=ctx.clock):
         return _run_claimed(ctx, wave_id, actor=actor, cancel=cancel, hook=hook,
-                            run_id=run_id, window_override=window_override)
+                            run_id=run_id, window_override=window_override, window=window)
 
 
 def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
                  hook: str | None, run_id: str,
-                 window_override: Mapping[str, Any] | None) -> str:
+                 window_override: Mapping[str, Any] | None, window: Window | None) -> str:
     status = "failed"
     w = _load(ctx, wave_id)
     rec = Recorder(ctx, wave_id)
@@ -371,7 +386,7 @@ def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading
             wave.status = "running"
             session.add(wave)
             session.commit()
-        status = _steps(ctx, w, rec, cancel, hook, actor)
+        status = _steps(ctx, w, rec, cancel, hook, actor, window)
         return status
     except GovCloudError as exc:
         rec.event("run", run_id, event="run_failed", message=exc.message)
@@ -383,8 +398,23 @@ def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading
                                                              "status": status})
 
 
+def _stops(w: _Wave, step: Step, failed: set[str], window: Window | None,
+           rec: Recorder, hook: str | None) -> bool:
+    """Does the run stop before ``step``, its change's window closed? (recorded, with the
+    hook the run takes up again with)"""
+    if window is None or not may_stop_before(
+            step, [s for n, s in w.statuses.items() if n not in failed]):
+        return False
+    why = window()
+    if why is None:
+        return False
+    rec.event("run", "window", event="waiting_window", task=f"hook={hook}" if hook else None,
+              message=f"stopped before {step.value}, every host's service running: {why}")
+    return True
+
+
 def _steps(ctx: RunContext, w: _Wave, rec: Recorder, cancel: threading.Event,
-           hook: str | None, actor: str) -> str:
+           hook: str | None, actor: str, window: Window | None = None) -> str:
     failed: set[str] = set()
     for step in STEPS:
         todo = sorted(n for n, s in w.statuses.items()
@@ -393,6 +423,8 @@ def _steps(ctx: RunContext, w: _Wave, rec: Recorder, cancel: threading.Event,
             continue
         if cancel.is_set():
             return "interrupted"
+        if _stops(w, step, failed, window, rec, hook):
+            return WAITING
         if step is Step.DONE:
             rec.steps(todo, step, StepStatus.RUNNING)
             rec.steps(todo, step, StepStatus.SUCCEEDED)

@@ -126,6 +126,7 @@ class Plane:
     probe_worker: Any = None
     protection_worker: Any = None
     notifier_worker: Any = None
+    change_window_worker: Any = None
 
     @property
     def sites(self) -> tuple[Site, ...]:

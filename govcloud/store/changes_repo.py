@@ -192,15 +192,100 @@ def add_link(conn: Connection, change_id: int, *, kind: str, ref: str, actor: st
 def finish_link(conn: Connection, link_id: int, *, ok: bool, at: dt.datetime,
                 detail: str | None) -> None:
     tbl = table("change_link")
-    conn.execute(update(tbl).where(and_(tbl.c.id == link_id, tbl.c.state == "running"))
+    conn.execute(update(tbl).where(and_(tbl.c.id == link_id,
+                                        tbl.c.state.in_(("running", "waiting"))))
                  .values(state="done" if ok else "failed", finished_at=at,
                          detail=detail[-4000:] if detail else None))
 
 
 def running_links(conn: Connection, change_id: int) -> int:
+    """How many operations under the change have not ended (running, or waiting for its
+    window to open again)."""
     tbl = table("change_link")
     return int(conn.execute(select(func.count()).select_from(tbl).where(
-        and_(tbl.c.change_id == change_id, tbl.c.state == "running"))).scalar_one())
+        and_(tbl.c.change_id == change_id,
+             tbl.c.state.in_(("running", "waiting"))))).scalar_one())
+
+
+# --- the links of operations that outlive a call: found again, held, resumed ---------------
+
+OPEN_LINKS = ("running", "waiting")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLink:
+    """An operation's link that has not ended: ``running``, or ``waiting`` for its change's
+    window (a run stopped at a safe step, or one planned for a window not open yet)."""
+
+    id: int
+    change_id: int
+    kind: str
+    ref: str
+    actor: str
+    state: str
+
+
+def _open(r: Any) -> OpenLink:
+    return OpenLink(r.id, r.change_id, r.kind, r.ref, r.actor, r.state)
+
+
+def find_open_link(conn: Connection, kind: str, ref: str) -> OpenLink | None:
+    """The newest link of operation ``ref`` (of ``kind``) still running or waiting."""
+    tbl = table("change_link")
+    row = conn.execute(select(tbl).where(and_(
+        tbl.c.kind == kind, tbl.c.ref == ref[:255], tbl.c.state.in_(OPEN_LINKS)))
+        .order_by(tbl.c.id.desc()).limit(1)).first()
+    return _open(row) if row is not None else None
+
+
+def get_open_link(conn: Connection, link_id: int) -> OpenLink | None:
+    tbl = table("change_link")
+    row = conn.execute(select(tbl).where(and_(tbl.c.id == link_id,
+                                              tbl.c.state.in_(OPEN_LINKS)))).first()
+    return _open(row) if row is not None else None
+
+
+def set_link_state(conn: Connection, link_id: int, state: str, *,
+                   detail: str | None = None) -> bool:
+    """Move an open link to ``running`` or ``waiting`` (with why, in ``detail``); False
+    when it had ended already."""
+    tbl = table("change_link")
+    return bool(conn.execute(update(tbl).where(and_(tbl.c.id == link_id,
+                                                    tbl.c.state.in_(OPEN_LINKS)))
+                             .values(state=state, detail=detail[-4000:] if detail else None))
+                .rowcount)
+
+
+def set_link_ref(conn: Connection, link_id: int, ref: str) -> None:
+    """Name the operation once it has its id (a drain is made after its gate)."""
+    tbl = table("change_link")
+    conn.execute(update(tbl).where(tbl.c.id == link_id).values(ref=ref[:255]))
+
+
+def waiting_links(conn: Connection, limit: int = MAX_LIST) -> list[OpenLink]:
+    """The links waiting for their change's window, oldest first."""
+    tbl = table("change_link")
+    return [_open(r) for r in conn.execute(
+        select(tbl).where(tbl.c.state == "waiting").order_by(tbl.c.id).limit(limit))]
+
+
+def running_in(conn: Connection, departments: Collection[str], *,
+               other_than: int) -> list[tuple[OpenLink, list[str]]]:
+    """The running links of changes other than ``other_than`` that affect any of
+    ``departments``, each with the departments it shares (oldest first)."""
+    tbl, dep = table("change_link"), table("change_department")
+    wanted = sorted(set(departments))
+    if not wanted:
+        return []
+    rows = list(conn.execute(
+        select(tbl, dep.c.department).join(dep, dep.c.change_id == tbl.c.change_id)
+        .where(and_(tbl.c.state == "running", tbl.c.change_id != other_than,
+                    dep.c.department.in_(wanted)))
+        .order_by(tbl.c.id, dep.c.department)))
+    found: dict[int, tuple[OpenLink, list[str]]] = {}
+    for r in rows:
+        found.setdefault(r.id, (_open(r), []))[1].append(r.department)
+    return list(found.values())
 
 
 # --- the calendar ----------------------------------------------------------------------------

@@ -238,6 +238,14 @@ def events(session: Session, wave_id: str, *, after: int = 0,
         .order_by(col(MigrationEventRow.id)).limit(limit)))
 
 
+def last_event(session: Session, wave_id: str, event: str) -> MigrationEventRow | None:
+    """The wave's newest event of kind ``event``, or None."""
+    return session.exec(
+        select(MigrationEventRow).where(MigrationEventRow.wave == wave_id,
+                                        MigrationEventRow.event == event)
+        .order_by(col(MigrationEventRow.id).desc()).limit(1)).first()
+
+
 def last_event_id(session: Session, wave_id: str) -> int:
     """The id of the wave's newest event (0 when it has none)."""
     found = session.exec(select(sa_func.max(MigrationEventRow.id))

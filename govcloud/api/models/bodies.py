@@ -24,6 +24,7 @@ from pydantic_core import CoreSchema
 
 from govcloud.api.contract import IsoTime, Line, Name, Names, Text
 from govcloud.api.fields import FREE_TEXT
+from govcloud.api.models.change_bodies import ChangeRef
 from govcloud.domain.lifecycle import MAX_GRACE_DAYS, MAX_KEEP_DAYS
 from govcloud.domain.limits import MAX_ITEMS, MAX_NAME, MAX_TEXT, MAX_TTL_DAYS
 from govcloud.domain.provisioning import (
@@ -256,10 +257,12 @@ class RunBody(BaseModel):
     outside_window: bool = Field(False, description="run outside the wave's maintenance "
                                                     "window (migration.override; audited)")
     reason: Line | None = Field(None, description="why (with outside_window)")
+    change: ChangeRef | None = None
 
 
 class RollbackBody(BaseModel):
     target: Name = Field(description="a wave id or a host name")
+    change: ChangeRef | None = None
 
 
 # --- disaster recovery ----------------------------------------------------------------------

@@ -10,8 +10,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from govcloud.api.contract import IsoTime, Name
 from govcloud.api.fields import FREE_TEXT, PLAIN_LINE
 from govcloud.domain.changes import MAX_ROLLBACK, MAX_TITLE
-from govcloud.domain.limits import MAX_ITEMS
+from govcloud.domain.limits import MAX_ID, MAX_ITEMS
 from govcloud.services.change_calendar import MAX_DOCUMENT
+
+ChangeRef = Annotated[int, Field(
+    ge=1, le=MAX_ID, description="the approved change the operation runs under "
+                                 "(docs/changes.md); required when change control is "
+                                 "enforced")]
+
+
+class UnderChange(BaseModel):
+    """The body of an operation that takes nothing but the change it runs under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    change: ChangeRef | None = None
+
 
 Kind = Literal["tenancy-apply", "migration-wave", "dr-drill", "dr-failover", "host-maintenance",
                "lifecycle"]

@@ -46,8 +46,10 @@ class DrillList(ApiModel):
 
 class DrillRunStarted(ApiModel):
     drill: int
-    action: str
-    run_id: str
+    action: str  # run, or wait (planned for its change's window)
+    run_id: str | None  # None when it waits for its change's window
+    change: int | None = None  # the change it runs under (docs/changes.md)
+    opens: Time | None = None  # with wait: when the change's window opens
 
 
 class DrillCleanedUp(ApiModel):

@@ -3,10 +3,17 @@ reprotect, failback and the site-level plan (docs/dr.md, "Failover and failback"
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from govcloud.api.contract import Name
 from govcloud.api.models.common import ApiModel, Time
+from govcloud.domain.limits import MAX_ID
+
+ChangeRef = Annotated[int, Field(ge=1, le=MAX_ID,
+                                 description="the approved change it runs under "
+                                             "(docs/changes.md)")]
 
 
 class FailoverStepView(ApiModel):
@@ -25,6 +32,7 @@ class SystemRole(ApiModel):
     state: str  # failed-over, reprotected, normal
     failover: int | None
     changed_at: Time | None
+    change: int | None = None  # reprotect: the change it ran under
 
 
 class Failover(ApiModel):
@@ -59,6 +67,7 @@ class FailoverStarted(ApiModel):
     kind: str
     source: str
     target: str
+    change: int | None = None  # the change it runs under (docs/changes.md)
 
 
 class SitePlanSystem(ApiModel):
@@ -91,6 +100,7 @@ class FailoverBody(BaseModel):
     to: Name
     unplanned: bool = False
     confirm: Name | None = None  # the system named again: a failover stops its service
+    change: ChangeRef | None = None
 
 
 class SystemBody(BaseModel):
@@ -99,12 +109,14 @@ class SystemBody(BaseModel):
     department: Name
     system: Name
     confirm: Name | None = None
+    change: ChangeRef | None = None
 
 
 class SiteRunStarted(SitePlan):
     after: int  # the failovers this run starts have greater ids
     at: Time  # when it started: the steps it runs of a resumed failover end after it
     unplanned: bool
+    change: int | None = None  # the change the whole site's failover runs under
 
 
 class SiteRunBody(BaseModel):
@@ -113,3 +125,4 @@ class SiteRunBody(BaseModel):
     site: Name
     unplanned: bool = False
     confirm: Name | None = None  # the site named again
+    change: ChangeRef | None = None

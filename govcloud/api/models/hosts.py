@@ -3,18 +3,10 @@ the hosts' maintenance marks (docs/hosts.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from govcloud.api.fields import PLAIN_LINE
 from govcloud.api.models.common import ApiModel, Time
-from govcloud.domain.text import IDENTIFIER_PATTERN
-
-ChangeId = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN),
-                     PLAIN_LINE]
-"""A change request's id (issue 21's change requests): a letter or digit, then letters,
-digits, '.', '_', '@' or '-' (at most 64)."""
+from govcloud.domain.limits import MAX_ID
 
 
 class ComputeHostView(ApiModel):
@@ -71,7 +63,7 @@ class Drain(ApiModel):
     state: str  # running, done, partial, failed, interrupted
     running: bool  # a run holds it now
     requester: str
-    change: str | None
+    change: int | None  # the change it ran under (docs/changes.md)
     departments: list[str]  # whose servers were on the host
     created_at: Time | None
     started_at: Time | None
@@ -88,7 +80,7 @@ class DrainStarted(ApiModel):
     host: str
     run_id: str
     resumed: bool  # an unfinished drain of this host was taken up again
-    change: str | None
+    change: int | None  # the change it ran under (docs/changes.md)
 
 
 class HostRestored(ApiModel):
@@ -97,12 +89,14 @@ class HostRestored(ApiModel):
     enabled: bool  # nova-compute was disabled and is enabled now
     was_in_maintenance: bool
     drain: int | None  # the drain that had put it in maintenance
-    change: str | None
+    change: int | None  # the change it ran under (docs/changes.md)
 
 
 class HostChangeBody(BaseModel):
-    """The body of a drain or a restore: the change it runs under (optional for now)."""
+    """The body of a drain or a restore: the change it runs under (required when change
+    control is enforced; docs/changes.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    change: ChangeId | None = None
+    change: int | None = Field(None, ge=1, le=MAX_ID,
+                               description="the approved change it runs under")

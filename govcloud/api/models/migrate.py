@@ -225,9 +225,11 @@ class Overridden(ApiModel):
 
 class RunStarted(ApiModel):
     wave: str
-    action: str  # run or rollback
-    run_id: str
+    action: str  # run, rollback, or wait (planned for its change's window)
+    run_id: str | None  # None when it waits for its change's window
     after: int  # the wave's last event id when it started: follow its events after it
+    change: int | None = None  # the change it runs under (docs/changes.md)
+    opens: Time | None = None  # with wait: when the change's window opens
 
 
 class WaveCancelled(ApiModel):
