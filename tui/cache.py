@@ -20,6 +20,17 @@ from govcloud.client import ApiClient
 PAGE = 1000
 
 
+def settle_heap() -> None:
+    """Keep the servers and rows that live until the next fetch out of the garbage
+    collector's full passes (each would otherwise stall a keystroke at 30,000 servers), without
+    keeping what the last fetch froze forever: unfreeze it first, so the collection reclaims
+    the cycles of the servers and rows just replaced, then freeze what is alive now. An object
+    that stays frozen is still freed by reference counting; only cycles need the collector."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class ServerCache:
     def __init__(self, *, max_age_s: float = 60.0,
                  prepare: Callable[[list[Server]], Any] | None = None) -> None:
@@ -77,10 +88,7 @@ class ServerCache:
             self.fetch_seconds = time.perf_counter() - started
             self._servers = out
             self._prepared = (out, rows)
-            # 30,000 servers and rows that live until the next fetch: keep them out of the
-            # garbage collector's full passes (each would otherwise stall a keystroke)
-            gc.collect()
-            gc.freeze()
+            settle_heap()
             self._at = time.monotonic()
             self.version += 1
             return out
