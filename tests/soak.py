@@ -276,10 +276,19 @@ class Console:
                    + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
                    + f" {shlex.quote(str(govcloud))} tui --server {shlex.quote(server)}"
                    f" --token {shlex.quote(token)} --view servers --refresh 2")
-        self.run("-f", "/dev/null", "new-session", "-d", "-s", "soak", "-x", "160", "-y",
-                 "45", command)
+        config = work / "tmux.conf"  # a console that ends leaves its last screen to read
+        config.write_text("set -g remain-on-exit on\n")
+        self.log = work / "console-state" / "govcloud" / "console.log"
+        self.run("-f", str(config), "new-session", "-d", "-s", "soak", "-x", "160", "-y",
+                 "45", "exec " + command)
         self.pid = int(self.run("display", "-p", "-t", "soak", "#{pane_pid}").strip())
         self.views = 0
+
+    def check_alive(self) -> None:
+        if self.run("display", "-p", "-t", "soak", "#{pane_dead}").strip() == "1":
+            log = self.log.read_text()[-3000:] if self.log.exists() else "(no log)"
+            raise AssertionError(f"the console ended; its screen:\n{self.screen()}\n"
+                                 f"its log:\n{log}")
 
     def run(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.socket, *args], check=True,
@@ -296,6 +305,7 @@ class Console:
 
     def cycle(self, n: int) -> None:
         """Every other cycle the next view (``:`` and its name), else refresh (ctrl+r)."""
+        self.check_alive()
         if n % 2:
             self.run("send-keys", "-t", "soak", "C-r")
             return
