@@ -486,6 +486,9 @@ def _register_server(commands: Any) -> None:
              "issuer exists: they approve with `principals approve`)", client=False)
     p.add_argument("--database-url", help="default: the database_url setting")
     p.add_argument("name")
+    from govcloud.cli_retention import register as register_compact
+
+    register_compact(sub, _cmd)
 
     sub = _group(commands, "context", "named control-plane servers and tokens")
     p = _cmd(sub, "add", cmd_context_add, "add or replace a context", json_=False,

@@ -314,9 +314,11 @@ class ApiClient:
 
     def servers(self, *, department: str | None = None, site: str | None = None,
                 status: str | None = None, limit: int | None = None,
-                cursor: str | None = None) -> models.ServerPage:
+                cursor: str | None = None, changed_since: str | None = None
+                ) -> models.ServerPage:
         return self.get_as(models.ServerPage, "/servers", department=department, site=site,
-                           status=status, limit=limit, cursor=cursor)
+                           status=status, limit=limit, cursor=cursor,
+                           changed_since=changed_since)
 
     def server_detail(self, site: str, server_id: str) -> models.ServerDetail:
         return self.get_as(models.ServerDetail, api_path("servers", site, server_id))

@@ -39,6 +39,7 @@ from govcloud.domain.notify_delivery import routes_from_config
 from govcloud.domain.protection import ProtectionPolicy, StandbyKind
 from govcloud.domain.protection_config import placement_from_config, protection_from_config
 from govcloud.domain.protection_schedule import ProtectionSchedule
+from govcloud.domain.retention import RetentionPolicy
 from govcloud.domain.sites import Site, SiteRole, check_sites, default_sites
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.yamlfile import safe_load
@@ -165,6 +166,22 @@ class Settings(BaseSettings):
     tombstone_retention_days: float = Field(
         default=30.0, ge=0, description="how long rows of deleted servers are kept (full syncs "
                                         "purge older ones)")
+    # retention (docs/operator-guide.md, "What stays bounded"); the audit log is never compacted
+    retention_events_days: float = Field(
+        default=90.0, ge=1, le=36500, description="progress events of requests, waves and "
+                                                  "drains are kept this long")
+    retention_notifications_days: float = Field(
+        default=90.0, ge=1, le=36500, description="sent and dead notifications are kept "
+                                                  "this long")
+    retention_samples_days: float = Field(
+        default=30.0, ge=1, le=36500, description="capacity samples are kept as taken this "
+                                                  "long, then one per site and hour")
+    retention_sample_hours_days: float = Field(
+        default=400.0, ge=1, le=36500, description="hourly capacity samples are kept this "
+                                                   "long")
+    compact_interval_s: float = Field(
+        default=86400.0, ge=60, le=30 * 86400, description="how often the server compacts "
+                                                           "the database")
     # provisioning (docs/provisioning.md)
     dr_policy: list[dict[str, Any]] | None = Field(
         default=None, description="DR level → site roles; None: the built-in table")
@@ -453,6 +470,16 @@ class Settings(BaseSettings):
     def site_list(self) -> tuple[Site, ...]:
         """The configured sites as domain objects, production first."""
         return check_sites(_to_sites(self.sites))
+
+    def retention_policy(self) -> RetentionPolicy:
+        """What the compaction keeps (``govcloud admin compact``, the compaction worker)."""
+        return RetentionPolicy(
+            events_days=self.retention_events_days,
+            notifications_days=self.retention_notifications_days,
+            samples_days=self.retention_samples_days,
+            sample_hours_days=max(self.retention_sample_hours_days,
+                                  self.retention_samples_days),
+            tombstone_days=max(1.0, self.tombstone_retention_days))
 
     def protection_policy(self) -> ProtectionPolicy:
         """The protection policy in force: the built-in table with ``dr_protection`` over it,

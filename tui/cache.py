@@ -1,9 +1,13 @@
-"""Every server the principal may see, fetched once in the background (pages of 1,000 from
+"""Every server the principal may see, fetched in the background (pages of 1,000 from
 ``GET /servers``, the sites side by side) and shared by the views that list servers;
-re-fetched when older than ``max_age_s``. With ``prepare``, the fetching thread also builds
-what the list shows (``rows``: the table's rows, sorted), so opening the list does no work
-per row. Thread-safe: the app's prefetch and a view asking at the same time make one fetch
-between them."""
+refreshed when older than ``max_age_s``. The first fetch of a site reads all its servers; each
+refresh after it asks only for what changed since (``changed_since``: the servers changed and
+the ids of those gone) and patches what it holds — unless the control plane answers with a
+full listing (``full``: the cursor was too old, or of another database), which replaces it.
+With ``prepare``, the fetching thread also builds what the list shows (``rows``: the table's
+rows, sorted), so opening the list does no work per row; a refresh that changed nothing keeps
+the same list and rows. Thread-safe: the app's prefetch and a view asking at the same time
+make one fetch between them."""
 
 from __future__ import annotations
 
@@ -12,12 +16,36 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from govcloud.api.models import Server
+from govcloud.api.models import Server, ServerGone
 from govcloud.client import ApiClient
 
 PAGE = 1000
+
+
+def settle_heap() -> None:
+    """Keep the servers and rows that live until the next fetch out of the garbage
+    collector's full passes (each would otherwise stall a keystroke at 30,000 servers), without
+    keeping what the last fetch froze forever: unfreeze it first, so the collection reclaims
+    the cycles of the servers and rows just replaced, then freeze what is alive now. An object
+    that stays frozen is still freed by reference counting; only cycles need the collector."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRead:
+    """What one refresh read of one site: its servers now, whether that was a full listing,
+    how many servers and gone ids came over the wire, and the cursor for the next time."""
+
+    servers: dict[str, Server]
+    full: bool
+    received: int
+    gone: int
+    cursor: str
 
 
 class ServerCache:
@@ -29,10 +57,13 @@ class ServerCache:
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._servers: list[Server] | None = None
+        self._sites: dict[str, SiteRead] = {}
         self._at = 0.0
         self.loading = 0          # servers read so far by a fetch in progress
         self.version = 0          # bumped by every completed fetch
         self.fetch_seconds: float | None = None
+        self.received = 0         # servers and gone ids the last fetch was sent
+        self.full_sites = 0       # sites the last fetch had to read whole
 
     @property
     def ready(self) -> bool:
@@ -46,18 +77,41 @@ class ServerCache:
         held = self._prepared
         return held[1] if held is not None and held[0] is servers else None
 
-    def _site(self, api: ApiClient, site: str) -> list[Server]:
-        """One site's servers, page by page (the sites are fetched side by side)."""
-        out: list[Server] = []
+    def _pages(self, api: ApiClient, site: str, since: str | None
+               ) -> tuple[list[Server], list[ServerGone], bool, str]:
+        """Every page of one listing of ``site`` (changes since ``since``, or all)."""
+        servers: list[Server] = []
+        gone: list[ServerGone] = []
         cursor = None
+        first = None
         while True:
-            page = api.servers(site=site, limit=PAGE, cursor=cursor)
-            out += page.servers
+            page = api.servers(site=site, limit=PAGE, cursor=cursor, changed_since=since)
+            if first is None:
+                first = page
+            elif page.full != first.full:  # the cursor went stale while paging: read it all
+                return self._pages(api, site, None)
+            servers += page.servers
+            gone += page.deleted
             with self._count_lock:
                 self.loading += len(page.servers)
             cursor = page.next_cursor
             if cursor is None:
-                return out
+                return servers, gone, first.full, first.changes_cursor
+
+    def _site(self, api: ApiClient, site: str) -> SiteRead:
+        """One site's servers: the changes since its last read applied to what it held, or a
+        full listing (the sites are fetched side by side)."""
+        held = self._sites.get(site)
+        servers, gone, full, cursor = self._pages(api, site,
+                                                  None if held is None else held.cursor)
+        if full or held is None:
+            now = {s.id: s for s in servers}
+        else:
+            now = dict(held.servers)
+            now.update((s.id, s) for s in servers)
+            for g in gone:
+                now.pop(g.id, None)
+        return SiteRead(now, full or held is None, len(servers) + len(gone), len(gone), cursor)
 
     def get(self, api: ApiClient, *, force: bool = False) -> list[Server]:
         """The servers, fetched now when missing, stale or ``force``d (worker threads
@@ -71,16 +125,20 @@ class ServerCache:
             sites = [s.site for s in api.status().sites]
             with ThreadPoolExecutor(max_workers=max(1, len(sites)),
                                     thread_name_prefix="servers") as pool:
-                per_site = list(pool.map(lambda site: self._site(api, site), sites))
-            out = [s for servers in per_site for s in servers]
-            rows = self.prepare(out) if self.prepare is not None else None
-            self.fetch_seconds = time.perf_counter() - started
-            self._servers = out
-            self._prepared = (out, rows)
-            # 30,000 servers and rows that live until the next fetch: keep them out of the
-            # garbage collector's full passes (each would otherwise stall a keystroke)
-            gc.collect()
-            gc.freeze()
-            self._at = time.monotonic()
+                reads = dict(zip(sites, pool.map(lambda site: self._site(api, site), sites),
+                                 strict=True))
+            unchanged = (self._servers is not None and list(reads) == list(self._sites)
+                         and not any(r.full or r.received for r in reads.values()))
+            self._sites = reads
+            self.received = sum(r.received for r in reads.values())
+            self.full_sites = sum(1 for r in reads.values() if r.full)
+            if not unchanged or self._servers is None:
+                out = [s for r in reads.values() for s in r.servers.values()]
+                rows = self.prepare(out) if self.prepare is not None else None
+                self._servers = out
+                self._prepared = (out, rows)
+                settle_heap()
             self.version += 1
-            return out
+            self.fetch_seconds = time.perf_counter() - started
+            self._at = time.monotonic()
+            return self._servers

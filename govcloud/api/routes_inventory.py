@@ -22,6 +22,7 @@ from govcloud.domain.limits import MAX_LINE
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import health
 from govcloud.services import inventory as service
+from govcloud.services import server_listing as listing
 from govcloud.services.plane import utcnow
 from govcloud.settings import Settings
 
@@ -84,12 +85,16 @@ def servers(request: Request, engine: Engine_,
             status: Annotated[str | None, name_query()] = None,
             limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
             cursor: Annotated[str | None, Query(
-                max_length=MAX_LINE, description="next_cursor of the page before")] = None
+                max_length=MAX_LINE, description="next_cursor of the page before")] = None,
+            changed_since: Annotated[str | None, Query(
+                max_length=MAX_LINE, description="changes_cursor of an earlier answer: only "
+                "the servers changed since, and the ids of those gone (a cursor that is "
+                "unknown or too old answers with every server and full: true)")] = None
             ) -> dict[str, Any]:
-    return service.list_servers(
+    return listing.list_servers(
         engine, principal=principal, sites=[s.name for s in _settings(request).site_list()],
         catalogue=_catalogue(request), department=department, site=site, status=status,
-        limit=limit, cursor=cursor)
+        limit=limit, cursor=cursor, changed_since=changed_since)
 
 
 @router.get("/status", **answers(Status),

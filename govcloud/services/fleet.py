@@ -23,9 +23,9 @@ from govcloud.services.inventory import (
     SnapshotCache,
     _figure,
     _iso,
-    _server_json,
     scope_of,
 )
+from govcloud.services.server_listing import server_json
 from govcloud.store import fleet, hosts_repo
 from govcloud.store import inventory as store
 
@@ -72,7 +72,7 @@ def host_servers(engine: Engine, *, sites: Sequence[str], site: str,
         raise NotFound(f"no site named {site!r}", hint=f"configured sites: {', '.join(sites)}")
     with engine.connect() as conn:
         rows = fleet.servers_on_host(conn, site=site, host=host)
-    return {"site": site, "host": host, "servers": [_server_json(r) for r in rows]}
+    return {"site": site, "host": host, "servers": [server_json(r) for r in rows]}
 
 
 def live_reader(connections: Callable[[], Mapping[str, Any]]) -> LiveReader:
@@ -104,7 +104,7 @@ def server_detail(engine: Engine, *, principal: Principal, sites: Sequence[str],
     dept = row["department"]
     if scope.departments is not None and (dept is None or dept not in scope.departments):
         raise unknown  # as for an unknown id: nothing about another department leaks
-    out = _server_json(row)
+    out = server_json(row)
     out.update({"ephemeral_gb": row["ephemeral_gb"], "swap_mb": row["swap_mb"],
                 "boot_from_volume": bool(row["boot_from_volume"]),
                 "addresses": None, "metadata": None, "tags": None, "live_error": None})

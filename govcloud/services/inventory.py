@@ -10,8 +10,6 @@ only appear for principals who see the whole cloud.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import logging
 import os
@@ -36,7 +34,7 @@ from govcloud.domain.forecast import Sample, days_to_full
 from govcloud.domain.inventory import HypervisorInfo
 from govcloud.domain.placement import FitIndex
 from govcloud.domain.quota import quota_commitment
-from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can, visible_departments
+from govcloud.domain.rbac import GLOBAL, Action, Principal, can, visible_departments
 from govcloud.domain.sites import Site
 from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
@@ -415,67 +413,6 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
     if what_if_lose is not None:
         out["what_if"] = _what_if(reads, sites, what_if_lose, levels, what_if_key)
     return out
-
-
-# --- servers ----------------------------------------------------------------------------------
-
-def encode_cursor(site: str, server_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{site}\n{server_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        site, server_id = raw.split("\n", 1)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("invalid cursor", hint="pass next_cursor from the previous page "
-                                                  "unchanged") from None
-    return site, server_id
-
-
-def _server_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"site": row["site"], "id": row["id"], "name": row["name"],
-            "project_id": row["project_id"], "department": row["department"],
-            "status": row["status"], "flavor": row["flavor_name"], "vcpus": row["vcpus"],
-            "ram_mb": row["ram_mb"], "disk_gb": row["disk_gb"], "host": row["host"],
-            "availability_zone": row["availability_zone"],
-            "created": _iso(store.aware(row["created"])),
-            "updated": _iso(store.aware(row["updated"]))}
-
-
-def list_servers(engine: Engine, *, principal: Principal, sites: Sequence[str],
-                 catalogue: Mapping[str, str | None] | None = None,
-                 department: str | None = None, site: str | None = None,
-                 status: str | None = None, limit: int = DEFAULT_PAGE,
-                 cursor: str | None = None) -> dict[str, Any]:
-    """One page of live servers within the principal's scope, ordered by (site, id)."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be 1–{MAX_PAGE}, not {limit}")
-    if site is not None and site not in sites:
-        raise NotFound(f"no site named {site!r}", hint=f"configured sites: {', '.join(sites)}")
-    after = decode_cursor(cursor) if cursor else None
-    with engine.connect() as conn:
-        scope = scope_of(conn, principal, Action.VIEW_SERVERS, catalogue or {})
-        departments = scope.departments
-        if department is not None:
-            if department not in scope.cities or not can(
-                    principal, Action.VIEW_SERVERS,
-                    Target.of(department, scope.cities.get(department))):
-                # as for an unknown code: nothing about another department leaks
-                raise NotFound(f"no department {department!r}",
-                               hint="`govcloud departments list` shows the departments you "
-                                    "may see")
-            departments = (department,)
-        rows = store.server_page(conn, departments=departments,
-                                 include_unmapped=scope.include_unmapped and department is None,
-                                 site=site, status=status, after=after, limit=limit + 1)
-        states = store.sync_states(conn)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"servers": [_server_json(r) for r in rows],
-            "next_cursor": encode_cursor(rows[-1]["site"], rows[-1]["id"]) if more else None,
-            "data_as_of": {n: _iso(states[n].last_success) if n in states else None
-                           for n in sites if site is None or n == site}}
 
 
 # --- status -----------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from govcloud.domain.tenancy import DEPT_TAG_PREFIX, match_projects
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.services.sync_resources import RESOURCES, SiteRun, SyncedResource
 from govcloud.store import inventory as store
-from govcloud.store import metering_repo
+from govcloud.store import metering_repo, server_changes
 from govcloud.store.engine import write_begin
 from govcloud.store.inventory import ProjectMapping, SyncState
 
@@ -266,6 +266,8 @@ class Syncer:
                 counts.update(r.write_for(conn, run, run.read[r.name]))
             servers = store.live_servers(conn, site)
             metering_repo.record_site_hour(conn, site, self._roles[site], at)
+            # the servers' change number, last: its lock is held until the commit
+            server_changes.stamp(conn, horizon=run.relabel)
             db_s = time.perf_counter() - t1
             store.record_success(conn, site, at=at, duration_s=time.perf_counter() - t0,
                                  watermark=watermark, full=full, servers=servers,

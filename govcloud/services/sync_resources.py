@@ -142,7 +142,7 @@ def _server_changes(reader: SiteReader, run: SiteRun) -> ServerChanges:
 def _write_server_changes(conn: Connection, run: SiteRun, changes: ServerChanges) -> Counts:
     if run.relabel:
         store.relabel_servers(conn, run.site, run.department_of)
-    store.upsert_servers(conn, run.site, changes.changed, run.department_of)
+    store.upsert_servers(conn, run.site, changes.changed, run.department_of, stamp=False)
     store.tombstone_deleted(conn, run.site, changes.deleted, run.at)
     return {"changed": len(changes.changed), "deleted": len(changes.deleted)}
 

@@ -3,7 +3,8 @@
 ``province``: about 60,000 physical cores (PROD largest, DR-REMOTE smallest), realistic host
 shapes and allocation ratios per site, every department and city of Guangdong as a project
 with quotas in each site, and about 30,000 servers with a realistic flavor mix, a few in
-ERROR/SHUTOFF and a few compute services down. ``small``: the same shape in miniature.
+ERROR/SHUTOFF and a few compute services down. ``tenth``: a tenth of it (3,000 servers,
+every department; the soak runs on it). ``small``: the same shape in miniature.
 """
 
 from __future__ import annotations
@@ -71,6 +72,15 @@ SCALES: dict[str, tuple[SiteShape, ...]] = {
                   8500, 2, 1, "10.32.0.0/16"),
         SiteShape("DR-REMOTE", "remote-dr", 200, 64, 512, 6000, 8.0, 1.5, 1.0, 16384, 200,
                   4500, 1, 1, "10.48.0.0/16"),
+    ),
+    # a tenth of the province (every department, 3,000 servers): the soak's plane
+    "tenth": (
+        SiteShape("PROD", "production", 30, 96, 1024, 8000, 4.0, 1.0, 1.0, 16384, 200,
+                  1700, 1, 1, "10.16.0.0/16"),
+        SiteShape("DR-LOCAL", "same-city-dr", 26, 72, 512, 6000, 4.0, 1.2, 1.0, 16384, 200,
+                  850, 1, 0, "10.32.0.0/16"),
+        SiteShape("DR-REMOTE", "remote-dr", 20, 64, 512, 6000, 8.0, 1.5, 1.0, 16384, 200,
+                  450, 0, 1, "10.48.0.0/16"),
     ),
     "small": (
         SiteShape("PROD", "production", 6, 32, 256, 2000, 4.0, 1.0, 1.0, 8192, 50,

@@ -48,6 +48,7 @@ from govcloud.domain.inventory import (
     ssh_endpoint,
 )
 from govcloud.domain.whatif import Load
+from govcloud.store import server_changes
 from govcloud.store.tables import metadata
 
 CHUNK = 2000
@@ -108,8 +109,8 @@ def server_row(site: str, s: ServerInfo, department: str | None) -> dict[str, An
             "availability_zone": s.availability_zone, "created": s.created,
             "updated": s.updated, "deleted_at": None, "ssh_endpoint": ssh_endpoint(s),
             # since when it has had its status: Nova's last update of it when the status is
-            # new (``upsert`` keeps the stored time while the status stays)
-            "status_since": s.updated}
+            # new (the upsert keeps the stored time while the status stays)
+            "status_since": s.updated, "change_seq": None}
 
 
 def hypervisor_row(site: str, h: HypervisorInfo, generation: int | None) -> dict[str, Any]:
@@ -236,18 +237,26 @@ def record_mappings(conn: Connection, mappings: Mapping[str, Sequence[ProjectMap
                            for m in entries], keys=("department", "site"))
         for m in entries:
             for t in labelled:
-                conn.execute(update(t).where(and_(t.c.site == site,
-                                                  t.c.project_id == m.project_id))
-                             .values(department=m.department))
+                changed = and_(t.c.site == site, t.c.project_id == m.project_id,
+                               t.c.department.is_distinct_from(m.department))
+                values = {"change_seq": None} if t.name == "server" else {}
+                conn.execute(update(t).where(changed).values(department=m.department,
+                                                              **values))
+    # servers moved between departments: a changes-since cursor from before cannot say so
+    server_changes.stamp(conn, horizon=True)
 
 
 def relabel_servers(conn: Connection, site: str, department_of: Mapping[str, str]) -> None:
-    """Set every server's department from ``department_of`` (after the mapping changed)."""
+    """Set every server's department from ``department_of`` (after the mapping changed); only
+    rows whose department differs are written (and left for the next ``stamp``)."""
     srv = table("server")
-    conn.execute(update(srv).where(srv.c.site == site).values(department=None))
+    conn.execute(update(srv).where(and_(srv.c.site == site, srv.c.department.is_not(None),
+                                        srv.c.project_id.not_in(list(department_of))))
+                 .values(department=None, change_seq=None))
     for project_id, code in department_of.items():
-        conn.execute(update(srv).where(and_(srv.c.site == site, srv.c.project_id == project_id))
-                     .values(department=code))
+        conn.execute(update(srv).where(and_(srv.c.site == site, srv.c.project_id == project_id,
+                                            srv.c.department.is_distinct_from(code)))
+                     .values(department=code, change_seq=None))
 
 
 def flavors_named(conn: Connection, name: str) -> list[dict[str, Any]]:
@@ -271,46 +280,56 @@ def volume_totals(conn: Connection, site: str) -> tuple[int, int]:
 
 
 def purge_tombstones(conn: Connection, site: str, *, before: dt.datetime) -> int:
-    """Delete the site's rows of servers deleted before ``before``; how many went."""
+    """Delete the site's rows of servers deleted before ``before``; how many went. The
+    deletions they recorded can no longer be listed as changes: the horizon moves past them."""
     srv = table("server")
-    result = conn.execute(delete(srv).where(and_(srv.c.site == site,
-                                                 srv.c.deleted_at.is_not(None),
-                                                 srv.c.deleted_at < before)))
+    old = and_(srv.c.site == site, srv.c.deleted_at.is_not(None), srv.c.deleted_at < before)
+    server_changes.raise_horizon(conn, server_changes.purged_up_to(conn, old))
+    result = conn.execute(delete(srv).where(old))
     return int(result.rowcount or 0)
 
 
 def replace_servers(conn: Connection, site: str, servers: Sequence[ServerInfo],
                     department_of: Mapping[str, str], at: dt.datetime) -> int:
     """A full listing: upsert every server and tombstone (``deleted_at = at``) the site's
-    live servers that are not in it. Returns how many were tombstoned."""
+    live servers that are not in it. Returns how many were tombstoned. The rows changed are
+    left for the caller's ``server_changes.stamp`` (the sync stamps once, at its end)."""
     srv = table("server")
     live = {r[0] for r in conn.execute(
         select(srv.c.id).where(and_(srv.c.site == site, srv.c.deleted_at.is_(None))))}
     gone = sorted(live - {s.id for s in servers})
-    upsert(conn, srv, [server_row(site, s, department_of.get(s.project_id)) for s in servers],
-           ("site", "id"), since=STATUS_SINCE)
-    tombstone(conn, site, gone, at)
+    server_changes.upsert_servers_changed(
+        conn, [server_row(site, s, department_of.get(s.project_id)) for s in servers],
+        since=STATUS_SINCE)
+    tombstone(conn, site, gone, at, stamp=False)
     return len(gone)
 
 
 def upsert_servers(conn: Connection, site: str, servers: Sequence[ServerInfo],
-                   department_of: Mapping[str, str]) -> None:
-    upsert(conn, table("server"),
-           [server_row(site, s, department_of.get(s.project_id)) for s in servers],
-           ("site", "id"), since=STATUS_SINCE)
+                   department_of: Mapping[str, str], *, stamp: bool = True) -> None:
+    """Write these servers (only those that changed); ``stamp``: give them their change
+    number now (False: the caller stamps before it commits)."""
+    server_changes.upsert_servers_changed(
+        conn, [server_row(site, s, department_of.get(s.project_id)) for s in servers],
+        since=STATUS_SINCE)
+    if stamp:
+        server_changes.stamp(conn)
 
 
-def tombstone(conn: Connection, site: str, ids: Sequence[str], at: dt.datetime) -> None:
+def tombstone(conn: Connection, site: str, ids: Sequence[str], at: dt.datetime, *,
+              stamp: bool = True) -> None:
     srv = table("server")
     for chunk in _chunks(ids, 500):
         conn.execute(update(srv).where(and_(srv.c.site == site, srv.c.id.in_(list(chunk)),
                                             srv.c.deleted_at.is_(None)))
-                     .values(deleted_at=at))
+                     .values(deleted_at=at, change_seq=None))
+    if stamp and ids:
+        server_changes.stamp(conn)
 
 
 def tombstone_deleted(conn: Connection, site: str, deleted: Sequence[ServerTombstone],
                       at: dt.datetime) -> None:
-    tombstone(conn, site, [t.id for t in deleted], at)
+    tombstone(conn, site, [t.id for t in deleted], at, stamp=False)
 
 
 def add_sample(conn: Connection, site: str, at: dt.datetime, allocated: Resources,
@@ -507,12 +526,8 @@ def server_page(conn: Connection, *, departments: Sequence[str] | None,
     projects mapped to no department (only for principals who see the whole cloud).
     """
     srv = table("server")
-    conds: list[Any] = [srv.c.deleted_at.is_(None)]
-    if departments is not None:
-        scope = srv.c.department.in_(list(departments))
-        conds.append(or_(scope, srv.c.department.is_(None)) if include_unmapped else scope)
-    elif not include_unmapped:
-        conds.append(srv.c.department.is_not(None))
+    conds: list[Any] = [srv.c.deleted_at.is_(None),
+                        *server_changes.scope_conditions(srv, departments, include_unmapped)]
     if site is not None:
         conds.append(srv.c.site == site)
     if status is not None:
@@ -528,12 +543,8 @@ def server_counts(conn: Connection, *, departments: Sequence[str] | None,
                   include_unmapped: bool) -> dict[str, dict[str, int]]:
     """site → status → count of live servers in scope."""
     srv = table("server")
-    conds: list[Any] = [srv.c.deleted_at.is_(None)]
-    if departments is not None:
-        scope = srv.c.department.in_(list(departments))
-        conds.append(or_(scope, srv.c.department.is_(None)) if include_unmapped else scope)
-    elif not include_unmapped:
-        conds.append(srv.c.department.is_not(None))
+    conds: list[Any] = [srv.c.deleted_at.is_(None),
+                        *server_changes.scope_conditions(srv, departments, include_unmapped)]
     out: dict[str, dict[str, int]] = {}
     q = (select(srv.c.site, srv.c.status, func.count().label("n")).where(and_(*conds))
          .group_by(srv.c.site, srv.c.status))

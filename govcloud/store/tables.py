@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, MetaData, Text
+from sqlalchemy import BigInteger, DateTime, Index, MetaData, Text
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names on every backend, so migrations can refer to them.
@@ -175,6 +175,9 @@ class ServerRow(SQLModel, table=True):
     created: datetime = Field(sa_type=DateTime(timezone=True))
     updated: datetime = Field(sa_type=DateTime(timezone=True))
     deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # the transaction that last changed it (``tables_retention.ServerChangeRow``; 0025):
+    # ``GET /servers?changed_since=`` lists the rows stamped after a client's cursor
+    change_seq: int | None = Field(default=None, sa_type=BigInteger, index=True)
     # where SSH reaches it (``address`` or ``address:port``), for the dynamic inventory
     ssh_endpoint: str | None = Field(default=None, max_length=300)
     # since when it has had ``status`` (revision 0021_lifecycle; the reclaim report)
@@ -276,8 +279,9 @@ from govcloud.store import (  # noqa: E402
     tables_notify,  # issue 21, revision 0020_notifications
     tables_protection,  # issue 19, revision 0012_protection
     tables_provisioning,  # issue 5, revision 0004_provisioning
+    tables_retention,  # issue 23, revision 0025_retention
 )
 
 TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection,
                  tables_drill, tables_metering, tables_failover, tables_notify,
-                 tables_hosts, tables_changes)
+                 tables_hosts, tables_changes, tables_retention)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from govcloud.domain.tenancy import ProjectRecord
 from govcloud.errors import InvalidInput
-from govcloud.services.inventory import decode_cursor, encode_cursor
+from govcloud.services.server_listing import decode_cursor, encode_cursor
 from govcloud.services.sync import project_mapping
 
 
@@ -41,7 +41,8 @@ def test_two_projects_tagged_for_one_department_map_neither() -> None:
                                       blacklist_categories=("Cs",)), min_size=1, max_size=20),
        st.text(min_size=1, max_size=40))
 def test_cursors_round_trip(site: str, server_id: str) -> None:
-    assert decode_cursor(encode_cursor(site, server_id)) == (site, server_id)
+    assert decode_cursor(encode_cursor(site, server_id)) == (site, server_id, None)
+    assert decode_cursor(encode_cursor(site, server_id, 7)) == (site, server_id, 7)
 
 
 @pytest.mark.parametrize("bad", ["!!!", "bm8tbmV3bGluZQ", "%%"])

@@ -224,9 +224,24 @@ class Server(ApiModel):
     updated: Time | None
 
 
+class ServerGone(ApiModel):
+    """A server deleted (or moved out of the listing's scope) since ``changed_since``."""
+
+    site: str
+    id: str
+
+
 class ServerPage(ApiModel):
+    """One page of servers. ``full``: this listing is every server (no ``changed_since``,
+    or one that is unknown or too old: replace what you hold); otherwise only the servers
+    changed since it, and ``deleted`` the ones gone. ``changes_cursor``: pass it as
+    ``changed_since`` next time (the first page's, when you page)."""
+
     servers: list[Server]
+    deleted: list[ServerGone]
     next_cursor: str | None
+    changes_cursor: str
+    full: bool
     data_as_of: dict[str, Time | None]  # site → last successful sync
 
 
