@@ -36,6 +36,7 @@ from govcloud.api import (
     routes_inventory,
     routes_migrate,
     routes_principals,
+    routes_replicas,
     routes_reports,
     routes_requests,
     routes_tenancy,
@@ -65,12 +66,19 @@ ROUTERS = (
     routes_dr_failover,  # issue 19: failover, reprotect, failback
     routes_dr_protect, # issue 19: protection cycles on demand
     routes_reports,    # issue 20
+    routes_replicas,   # issue 22: replicas, worker leases, the database's role
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 
 
+# a 503 (a temporary error: the database failing over, a site's API down) says when to retry
+RETRY_AFTER_S = 2
+
+
 def _json_error(exc: GovCloudError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    if exc.http_status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse(error_body(exc), status_code=exc.http_status, headers=headers)
 
 

@@ -269,7 +269,8 @@ from govcloud.store import (  # noqa: E402
     tables_migration,  # issue 6, revision 0006_migration
     tables_protection,  # issue 19, revision 0012_protection
     tables_provisioning,  # issue 5, revision 0004_provisioning
+    tables_replicas,  # issue 22, revision 0022_leases
 )
 
 TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection,
-                 tables_drill, tables_metering, tables_failover)
+                 tables_drill, tables_metering, tables_failover, tables_replicas)

@@ -1,29 +1,40 @@
 """Background workers of the control plane (sync loop, provisioning job worker, region API
-probes, protection cycles)."""
+probes, protection cycles).
+
+Every worker is listed once in ``WORKERS`` — its lease's name, its start function (given the
+plane, it returns the function that stops it) and whether the settings turn it on — and
+``start_workers`` runs them all through one ``LeaseKeeper`` (``govcloud.workers.leases``): on
+PostgreSQL each runs in exactly one of the replicas sharing the database, taken over by
+another within ``lease_ttl_s + lease_renew_s`` when its replica dies; on SQLite all of them run
+in the one process. A new worker is one more line in ``WORKERS`` (docs/high-availability.md,
+"Adding a worker")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from govcloud.services.plane import Plane
+from govcloud.workers.leases import LeaseKeeper, Worker
 from govcloud.workers.probe import start_probe_worker
 from govcloud.workers.protection import start_protection_worker
 from govcloud.workers.provision import start_provision_worker
 from govcloud.workers.sync import start_workers as start_sync_worker
 
-
-def start_workers(plane: Plane) -> Callable[[], None]:
-    """The server's hook (``make_app(workers=start_workers)``): start the sync worker, the
-    provisioning job worker, the probe worker and the protection worker (unless
-    ``dr_protect_worker`` is off) of ``plane``; returns the function that stops them."""
-    stops = [start_sync_worker(plane), start_provision_worker(plane),
-             start_probe_worker(plane), start_protection_worker(plane)]
-
-    def stop() -> None:
-        for fn in reversed(stops):
-            fn()
-
-    return stop
+WORKERS: tuple[Worker, ...] = (
+    Worker("sync", start_sync_worker),
+    Worker("provision", start_provision_worker),
+    Worker("probe", start_probe_worker),
+    Worker("protection", start_protection_worker, enabled=lambda s: s.dr_protect_worker),
+)
 
 
-__all__ = ["start_sync_worker", "start_workers"]
+def start_workers(plane: Plane, workers: Sequence[Worker] = WORKERS) -> Callable[[], None]:
+    """The server's hook (``make_app(workers=start_workers)``): run ``workers`` (default: every
+    worker of ``WORKERS`` the settings turn on) under this replica's leases; returns the
+    function that stops them and gives their leases up."""
+    keeper = LeaseKeeper(plane, workers).start()
+    plane.lease_keeper = keeper
+    return keeper.stop
+
+
+__all__ = ["WORKERS", "LeaseKeeper", "Worker", "start_sync_worker", "start_workers"]

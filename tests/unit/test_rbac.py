@@ -77,6 +77,7 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.PRICES_APPROVE:     (ALL, NONE, NONE, NONE, NONE, NONE),
     Action.STATEMENT_VIEW:     (ALL, ALL, ALL, CITY, OWN, ALL),
     Action.STATEMENT_CLOSE:    (ALL, NONE, NONE, NONE, NONE, NONE),
+    Action.PLANE_VIEW:         (ALL, ALL, ALL, NONE, NONE, ALL),
 }
 
 ROLES = list(Role)
@@ -118,7 +119,7 @@ def test_reads_and_writes_are_classified() -> None:
     reads = {a for a in Action if not a.writes}
     assert reads == {Action.VIEW_DEPARTMENT, Action.VIEW_SERVERS, Action.VIEW_CAPACITY,
                      Action.VIEW_AUDIT, Action.EXPORT, Action.TENANCY_PLAN,
-                     Action.PRICES_VIEW, Action.STATEMENT_VIEW}
+                     Action.PRICES_VIEW, Action.STATEMENT_VIEW, Action.PLANE_VIEW}
     assert Action.TENANCY_APPLY.kind is Kind.OPERATE
     assert Action.PRICES_APPROVE.kind is Kind.DECIDE
     assert Action.REQUEST_APPROVE.kind is Kind.DECIDE

@@ -78,6 +78,14 @@ from govcloud.api.models.principals import (
     PrincipalList,
     PrincipalRecord,
 )
+from govcloud.api.models.replicas import (
+    ControlPlaneStatus,
+    DatabaseModel,
+    LeaseTimingModel,
+    ReplicaModel,
+    StandbyModel,
+    WorkerLeaseModel,
+)
 from govcloud.api.models.reports import (
     MonthClosed,
     PriceSheetAnswer,
@@ -104,19 +112,24 @@ from govcloud.api.models.tenancy import (
 
 __all__ = [
     "Alert", "AnsibleInventory", "ApiModel", "AuditEntry", "AuditPage", "AuditVerification",
-    "Capacity", "CapacitySite", "Department", "DepartmentList", "DepartmentView", "DrCopy",
+    "Capacity", "CapacitySite", "ControlPlaneStatus", "DatabaseModel", "Department",
+    "DepartmentList", "DepartmentView", "DrCopy",
     "DrCopyServer", "DrDrill", "DrPoint", "DrPosture", "DrProtectCycle", "DrProtectRun",
     "DrSchedule", "DrSystem", "DrSystemDetail", "DrTotals", "Figure",
     "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",
-    "Imported", "NewToken", "LegacyHost", "Liveness", "NeverSynced", "Number", "Overridden",
+    "Imported", "LeaseTimingModel", "NewToken", "LegacyHost", "Liveness", "NeverSynced",
+    "Number", "Overridden",
     "MonthClosed", "PlanAnswer", "PriceSheetAnswer", "PriceSheetInfo", "PriceSheetList",
     "PrincipalAnswer", "PrincipalList", "PrincipalRecord", "ProbedNow", "Probes",
-    "ProvisionRequest", "ProvisioningPolicy", "QuotaCommitment", "QuotaUse", "ReportFile",
+    "ProvisionRequest", "ProvisioningPolicy", "QuotaCommitment", "QuotaUse", "ReplicaModel",
+    "ReportFile",
     "RequestDetail", "Scorecard",
     "RequestList", "Resources", "RunStarted", "Server", "ServerCounts", "ServerDetail",
-    "ServerPage", "ServiceProbe", "SignedOff", "SiteProbes", "SiteSyncResult", "Status",
+    "ServerPage", "ServiceProbe", "SignedOff", "SiteProbes", "SiteSyncResult", "StandbyModel",
+    "Status",
     "StatementReport", "StatusSite", "Submitted", "SurveyAnswer", "SyncAnswer", "SyncState",
     "SyncStatus",
     "TenancyApplied", "TenancyPlan", "TrustedKey", "Usage", "UsageEntry", "WaveCancelled",
-    "WaveDetail", "WaveEvents", "WaveList", "WaveSummary", "WhatIf", "WhoAmI", "answers",
+    "WaveDetail", "WaveEvents", "WaveList", "WaveSummary", "WhatIf", "WhoAmI",
+    "WorkerLeaseModel", "answers",
 ]
