@@ -67,6 +67,12 @@ class ServedPlane:
 
     def serve(self, **extra: str) -> None:
         """Start the server (``extra``: more environment, e.g. a fault) and wait for health."""
+        self.launch(**extra)
+        self.wait_healthy()
+
+    def launch(self, **extra: str) -> None:
+        """Start the server without waiting (from the thread that outlives it: the child is
+        tied to the thread that started it)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
@@ -74,6 +80,8 @@ class ServedPlane:
                                 str(self.port), "--database-url", self.db,
                                 "--catalogue", str(self.catalogue)]),
                 env=self.env(**extra), stdout=subprocess.DEVNULL, stderr=log, text=True)
+
+    def wait_healthy(self) -> None:
         with httpx.Client(transport=httpx.HTTPTransport(retries=12)) as http:
             assert http.get(f"{self.url}/api/v1/health", timeout=TIMEOUT).status_code == 200
 

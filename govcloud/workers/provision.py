@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from govcloud.errors import GovCloudError
+from govcloud.errors import DatabaseUnavailable, GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
 from govcloud.services.plane import Plane
 from govcloud.services.provisioning_common import ProvisioningContext
@@ -76,6 +76,8 @@ class ProvisionWorker:
         while not self._stop.is_set():
             try:
                 self.poll()
+            except DatabaseUnavailable as exc:  # failing over: try next time
+                log.warning("provision worker: polling failed: %s", exc.message)
             except Exception:  # the database may be briefly unavailable: try next time
                 log.exception("provision worker: polling failed")
             self._wake.wait(self.settings.poll_s)
@@ -99,6 +101,9 @@ class ProvisionWorker:
     def _guarded(self, rid: int) -> None:
         try:
             self.run(rid)
+        except DatabaseUnavailable as exc:  # failing over: resumed (and adopted) once it is back
+            log.warning("request %s: provisioning paused, the database is unavailable: %s",
+                        rid, exc.message, extra={"request": rid})
         except Exception as exc:  # never let a request's thread die silently
             log.exception("request %s: provisioning crashed", rid, extra={"request": rid})
             message = exc.message if isinstance(exc, GovCloudError) else \
