@@ -50,7 +50,7 @@ def check_servers(servers: list[str]) -> list[str]:
     """``servers`` if each is an http(s) URL (what ``context add`` stores)."""
     for server in servers:
         if not server.startswith(("http://", "https://")) or len(server) > 255 or \
-                any(c.isspace() for c in server):
+                any(c.isspace() or not c.isprintable() for c in server):
             raise InvalidInput(f"server {server[:100]!r} is not an http(s) URL",
                                hint="e.g. --server http://127.0.0.1:8780 (several: "
                                     "--server URL1,URL2)")

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, text, update
+from sqlalchemy import Connection, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from govcloud.domain.replicas import Lease, Replica
@@ -83,10 +83,12 @@ def acquire(conn: Connection, worker: str, replica_id: str, ttl: dt.timedelta) -
     now = database_now(conn)
     lease = table("worker_lease")
     stmt = _insert(conn, "worker_lease")
+    mine = lease.c.holder == replica_id  # taken again by its holder: not a takeover
     conn.execute(stmt.on_conflict_do_update(
         index_elements=["worker"],
-        set_={"holder": replica_id, "acquired_at": now, "renewed_at": now,
-              "expires_at": now + ttl, "takeovers": lease.c.takeovers + 1},
+        set_={"holder": replica_id, "renewed_at": now, "expires_at": now + ttl,
+              "acquired_at": case((mine, lease.c.acquired_at), else_=now),
+              "takeovers": case((mine, lease.c.takeovers), else_=lease.c.takeovers + 1)},
         where=or_(lease.c.expires_at <= now, lease.c.holder == replica_id)),
         {"worker": worker, "holder": replica_id, "acquired_at": now, "renewed_at": now,
          "expires_at": now + ttl, "takeovers": 0})

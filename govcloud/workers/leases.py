@@ -105,6 +105,15 @@ class LeaseKeeper:
         with self._lock:
             return set(self._stops)
 
+    def wait_halted(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Wait for the workers being stopped on threads of their own; whether they all
+        stopped within ``timeout``."""
+        with self._lock:
+            threads = list(self._stopping.values())
+        for thread in threads:
+            thread.join(timeout)
+        return not any(t.is_alive() for t in threads)
+
     # --- the rounds ----------------------------------------------------------------------------
 
     def tick(self) -> None:
@@ -131,12 +140,16 @@ class LeaseKeeper:
             except Exception as exc:  # noqa: BLE001 - the database may be failing over
                 log.warning("leases: could not renew (%s): %s", type(exc).__name__, exc)
 
+    def fence(self) -> None:
+        """Stop every worker held here once no renewal has succeeded for ``fence_after_s``
+        (the database is out of reach: the leases may expire and be taken elsewhere)."""
+        if self.held() and self._monotonic() > self._valid_until:
+            for name in sorted(self.held()):
+                self._halt(name, f"no lease renewal for {self.coord.timing.fence_after_s:g} s")
+
     def _fence(self) -> None:
         while not self._done.wait(0.1):
-            if self.held() and self._monotonic() > self._valid_until:
-                for name in sorted(self.held()):
-                    self._halt(name, "no lease renewal for "
-                               f"{self.coord.timing.fence_after_s:g} s")
+            self.fence()
 
     def start(self) -> LeaseKeeper:
         if not self.coord.replicated:  # SQLite: one process, every worker here

@@ -1,8 +1,8 @@
 """The database fails over under load: two ``govcloud serve`` replicas on a PostgreSQL primary
 with a synchronous streaming standby (both the test's own, ``synchronous_standby_names``),
 approvals pouring in through both replicas; the primary is stopped at once, as in a crash
-(``pg_ctl stop -m immediate``), and the standby promoted in the middle. The replicas find the new primary by themselves (the multi-host URL with
-``target_session_attrs=read-write``), and:
+(``pg_ctl stop -m immediate``), and the standby promoted in the middle. The replicas find the
+new primary by themselves (the multi-host URL with ``target_session_attrs=read-write``), and:
 
 - every approval either was answered OK — and is there after the switch (synchronous
   replication: nothing committed is lost) — or failed with a temporary error (503,
