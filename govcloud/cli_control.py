@@ -228,7 +228,8 @@ def cmd_context_list(args: argparse.Namespace) -> int:
     from govcloud.client import Contexts
 
     contexts = Contexts()
-    items = [{"name": c.name, "server": c.servers[0], "servers": c.servers,
+    items = [{"name": c.name, "server": c.servers[0],
+              **({"servers": c.servers} if len(c.servers) > 1 else {}),
               "current": c.name == contexts.current, "has_token": bool(c.token)}
              for c in contexts.contexts.values()]
     if args.json:
