@@ -22,6 +22,23 @@ from govcloud.children import tied_to_parent
 TIMEOUT = 90
 
 
+def tagged_servers(clouds_yaml: Path, rid: int) -> dict[str, list[str]]:
+    """Idempotency key of request ``rid`` → ids of the servers carrying it, over every region
+    of the default sites (what the cloud holds, whatever the database says)."""
+    from govcloud.cloud.connect import connect
+    from govcloud.domain.sites import default_sites
+
+    out: dict[str, list[str]] = {}
+    for site in default_sites():
+        conn = connect(site, clouds_yaml=clouds_yaml)
+        for s in conn.compute.servers(all_projects=True):
+            for tag in s.tags or []:
+                if tag.startswith(f"govcloud-req-{rid}-"):
+                    out.setdefault(tag, []).append(s.id)
+        conn.close()
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

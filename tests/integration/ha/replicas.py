@@ -12,11 +12,9 @@ from typing import Any
 
 import httpx
 
-from govcloud.cloud.connect import connect
-from govcloud.domain.sites import default_sites
 from govcloud.sim.server import RunningSimulator, start
 from tests.integration.control.conftest import small_catalogue
-from tests.served import ServedPlane
+from tests.served import ServedPlane, tagged_servers
 
 # test lease timing: a dead holder's workers run elsewhere within TTL + RENEW seconds
 TTL_S, RENEW_S = 6.0, 2.0
@@ -84,15 +82,7 @@ class Replicas:
 
     def tagged(self, rid: int) -> dict[str, list[str]]:
         """Idempotency key → ids of the servers carrying it, in every region."""
-        out: dict[str, list[str]] = {}
-        for site in default_sites():
-            conn = connect(site, clouds_yaml=self.clouds_yaml)
-            for s in conn.compute.servers(all_projects=True):
-                for tag in s.tags or []:
-                    if tag.startswith(f"govcloud-req-{rid}-"):
-                        out.setdefault(tag, []).append(s.id)
-            conn.close()
-        return out
+        return tagged_servers(self.clouds_yaml, rid)
 
 
 def request_spec(system: str, *, count: int = 1, dr_level: int | None = None,
