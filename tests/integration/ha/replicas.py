@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from govcloud.cli import main
 from govcloud.sim.server import RunningSimulator, start
 from tests.integration.control.conftest import small_catalogue
 from tests.served import ServedPlane, tagged_servers
@@ -94,3 +96,17 @@ def request_spec(system: str, *, count: int = 1, dr_level: int | None = None,
     if dr_level is not None:
         spec["dr_level"] = dr_level
     return spec
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+            env: Mapping[str, str], *argv: str) -> tuple[int, str, str]:
+    """``govcloud ARGV`` in this process (the CLI's own code, without a new interpreter's
+    start-up) with ``env`` set: its exit code, stdout and stderr."""
+    capsys.readouterr()  # what the test printed before is not the command's
+    with monkeypatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err

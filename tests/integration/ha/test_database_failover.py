@@ -15,8 +15,6 @@ new primary by themselves (the multi-host URL with ``target_session_attrs=read-w
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -29,8 +27,7 @@ from govcloud.errors import ConflictError, DatabaseUnavailable
 from govcloud.services import provisioning as svc
 from govcloud.store.engine import make_engine
 from tests.integration.ha.cluster import Cluster
-from tests.integration.ha.replicas import Replicas, request_spec
-from tests.processes import process_env
+from tests.integration.ha.replicas import Replicas, request_spec, run_cli
 from tests.served import TIMEOUT
 
 pytestmark = [pytest.mark.slow, pytest.mark.ha]
@@ -111,7 +108,9 @@ class Approvals:
             return [self.outcomes[rid] for rid in ids]
 
 
-def test_approvals_across_a_database_failover(replicas: Replicas, replicated: Cluster) -> None:
+def test_approvals_across_a_database_failover(
+        replicas: Replicas, replicated: Cluster, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     replicas.serve_all()
     first = replicas.members[0]
     admin = replicas.admin
@@ -127,18 +126,17 @@ def test_approvals_across_a_database_failover(replicas: Replicas, replicated: Cl
         approvals.wait(APPROVERS, "the first approvals")
         replicated.primary.stop("immediate")  # lost, as a crash: no goodbye to anyone
         approvals.wait(len(before), "the approvals of the outage")
-        env = process_env(replicas.root)  # the CLI during the outage: no retry, exit 75
-        env.update({"GOVCLOUD_SERVER": first.url, "GOVCLOUD_TOKEN": admin,
-                    "GOVCLOUD_RETRIES": "0"})
-        down = _cli(env, "request", "show", str(ids[-1]))
+        env = {"GOVCLOUD_SERVER": first.url, "GOVCLOUD_TOKEN": admin,
+               "GOVCLOUD_RETRIES": "0"}  # the CLI during the outage: no retry, exit 75
+        down = run_cli(monkeypatch, capsys, env, "request", "show", str(ids[-1]))
         assert replicated.standby is not None
         replicated.standby.promote()
         approvals.release(len(ids))  # and after the switch, through both replicas again
         approvals.wait(len(ids), "the approvals after the switch")
     finally:
         approvals.stop()
-    assert down.returncode == 75, down.stderr
-    assert "error: cannot reach the database" in down.stderr, down.stderr
+    assert down[0] == 75, down
+    assert "error: cannot reach the database" in down[2], down
     outcomes = dict(zip(ids, approvals.of(ids), strict=True))
     assert set(outcomes.values()) <= {"ok", "temporary"}, outcomes
     assert "temporary" in approvals.of(before), "no approval met the outage"
@@ -151,9 +149,9 @@ def test_approvals_across_a_database_failover(replicas: Replicas, replicated: Cl
 
     env["GOVCLOUD_RETRIES"] = "3"  # approve again what failed: the CLI, retrying
     for rid in [r for r in ids if outcomes[r] == "temporary"]:
-        again = _cli(env, "request", "approve", str(rid))
+        code, _, err = run_cli(monkeypatch, capsys, env, "request", "approve", str(rid))
         # approved already: its commit got through although its answer did not
-        assert again.returncode in (0, ConflictError.exit_code), again.stderr
+        assert code in (0, ConflictError.exit_code), err
     shown = replicas.wait_for_requests(replicas.members[1], ids)
     assert Counter(s["state"] for s in shown.values()) == {"done": REQUESTS}
     _check_books(replicas, replicated, {rid: s["state"] for rid, s in shown.items()})
@@ -162,11 +160,6 @@ def test_approvals_across_a_database_failover(replicas: Replicas, replicated: Cl
                    and states[rid] != "submitted")
     print(f"approvals: {REQUESTS - temporary} ok, {temporary} temporary errors "
           f"({in_doubt} of them committed), 0 lost")
-
-
-def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "govcloud.cli", *argv], env=env, text=True,
-                          capture_output=True, timeout=TIMEOUT, check=False)
 
 
 def _check_books(replicas: Replicas, cluster: Cluster, states: dict[int, str]) -> None:

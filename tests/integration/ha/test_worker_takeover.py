@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.ha.cluster import Cluster
-from tests.integration.ha.replicas import RENEW_S, TTL_S, Replicas, request_spec
-from tests.processes import process_env
-from tests.served import TIMEOUT, ServedPlane
+from tests.integration.ha.replicas import RENEW_S, TTL_S, Replicas, request_spec, run_cli
+from tests.served import TIMEOUT
 
 pytestmark = [pytest.mark.slow, pytest.mark.ha]
 WORKERS = {"sync", "provision", "probe"}  # protection is off in tests/served.py's env
@@ -58,7 +55,9 @@ def _once_each(replicas: Replicas) -> dict[str, str]:
     return {w: h for w, h in holders.items() if h}
 
 
-def test_a_killed_holder_is_replaced_and_its_batch_completes(replicas: Replicas) -> None:
+def test_a_killed_holder_is_replaced_and_its_batch_completes(
+        replicas: Replicas, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     first, second = replicas.members
     first.serve()  # the first up takes every lease
     second.serve()
@@ -101,21 +100,14 @@ def test_a_killed_holder_is_replaced_and_its_batch_completes(replicas: Replicas)
     assert states[second_id] == "up" and states[first_id] == "lost", states
     print(f"worker takeover after kill -9: {takeover:.1f} s "
           f"(bound {TTL_S + RENEW_S:g} s)")
-    _cli_fails_over(replicas, first, second, second_id)
-
-
-def _cli_fails_over(replicas: Replicas, dead: ServedPlane, alive: ServedPlane,
-                    alive_id: str) -> None:
-    """``govcloud status`` with the dead replica's URL first: answers from the other, and
-    says so (stderr) and in its JSON."""
-    env = process_env(replicas.root)
-    env.update({"GOVCLOUD_SERVER": f"{dead.url},{alive.url}",
-                "GOVCLOUD_TOKEN": replicas.admin})
-    run = subprocess.run([sys.executable, "-m", "govcloud.cli", "status", "--json"], env=env,
-                         text=True, capture_output=True, timeout=TIMEOUT, check=False)
-    assert run.returncode == 0, run.stderr
-    assert f"note: {dead.url} did not answer; using {alive.url}" in run.stderr
-    plane = json.loads(run.stdout)["control_plane"]
+    # the CLI given the dead replica's URL first: answers from the other, and says so
+    dead, alive = first, second
+    code, out, err = run_cli(monkeypatch, capsys, {
+        "GOVCLOUD_SERVER": f"{dead.url},{alive.url}", "GOVCLOUD_TOKEN": replicas.admin},
+        "status", "--json")
+    assert code == 0, err
+    assert f"note: {dead.url} did not answer; using {alive.url}" in err
+    plane = json.loads(out)["control_plane"]
     assert plane["server"] == alive.url and plane["servers"] == [dead.url, alive.url]
-    assert plane["replica"] == alive_id and plane["mode"] == "replicated"
+    assert plane["replica"] == second_id and plane["mode"] == "replicated"
     assert plane["database"]["role"] == "primary"
