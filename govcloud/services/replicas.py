@@ -31,8 +31,11 @@ from govcloud.domain.replicas import (
     workers_view,
 )
 from govcloud.store import replicas_repo as repo
+from govcloud.store.audit import AuditLog, write_session
 from govcloud.store.engine import write_begin
 from govcloud.store.tables import utcnow
+
+AUDIT_ACTOR = "control-plane"  # who takes a lease over: no principal, the replicas themselves
 
 
 class Coordinator:
@@ -86,8 +89,18 @@ class Coordinator:
         return kept
 
     def acquire(self, worker: str) -> bool:
-        with write_begin(self.engine) as conn:
-            return repo.acquire(conn, worker, self.replica.id, self.ttl)
+        """Take ``worker``'s lease if it is free; taking it from another replica (which died,
+        or was cut off) is audited as ``worker.takeover``, in the same transaction."""
+        with write_session(self.engine) as session:
+            held, previous = repo.acquire(session.connection(), worker, self.replica.id,
+                                          self.ttl)
+            if previous is not None:
+                AuditLog(session=session).append(
+                    actor=AUDIT_ACTOR, action="worker.takeover", target=f"worker:{worker}",
+                    before={"holder": previous},
+                    after={"holder": self.replica.id, "host": self.replica.host})
+            session.commit()
+        return held
 
     def release(self, workers: Collection[str]) -> None:
         with write_begin(self.engine) as conn:

@@ -77,11 +77,14 @@ def beat(conn: Connection, replica_id: str, held: Collection[str],
     return found, set(kept)
 
 
-def acquire(conn: Connection, worker: str, replica_id: str, ttl: dt.timedelta) -> bool:
+def acquire(conn: Connection, worker: str, replica_id: str,
+            ttl: dt.timedelta) -> tuple[bool, str | None]:
     """Take the lease of ``worker`` for ``ttl`` if nobody holds it (it expired, or was never
-    taken) or the caller does; whether the caller holds it now."""
+    taken) or the caller does. Returns whether the caller holds it now and, when it took it
+    from another replica, that replica's id."""
     now = database_now(conn)
     lease = table("worker_lease")
+    before = conn.execute(select(lease.c.holder).where(lease.c.worker == worker)).scalar()
     stmt = _insert(conn, "worker_lease")
     mine = lease.c.holder == replica_id  # taken again by its holder: not a takeover
     conn.execute(stmt.on_conflict_do_update(
@@ -94,7 +97,8 @@ def acquire(conn: Connection, worker: str, replica_id: str, ttl: dt.timedelta) -
          "expires_at": now + ttl, "takeovers": 0})
     holder = conn.execute(select(lease.c.holder, lease.c.expires_at).where(
         lease.c.worker == worker)).one()
-    return bool(holder.holder == replica_id and (aware(holder.expires_at) or now) > now)
+    held = bool(holder.holder == replica_id and (aware(holder.expires_at) or now) > now)
+    return held, (before if held and before not in (None, replica_id) else None)
 
 
 def release(conn: Connection, replica_id: str, workers: Collection[str]) -> int:

@@ -36,21 +36,21 @@ def test_a_lease_is_taken_when_free_renewed_by_its_holder_and_given_up(engine: E
     with write_begin(engine) as conn:
         repo.register(conn, _replica("a"))
         repo.register(conn, _replica("b"))
-        assert repo.acquire(conn, "sync", "a", TTL)
-        assert repo.acquire(conn, "sync", "a", TTL)  # its own: still its own
-        assert not repo.acquire(conn, "sync", "b", TTL)
+        assert repo.acquire(conn, "sync", "a", TTL) == (True, None)
+        assert repo.acquire(conn, "sync", "a", TTL) == (True, None)  # its own: still its own
+        assert repo.acquire(conn, "sync", "b", TTL) == (False, None)
         assert repo.beat(conn, "a", {"sync"}, TTL) == (True, {"sync"})
         assert repo.beat(conn, "b", {"sync"}, TTL) == (True, set())  # not b's to renew
         assert repo.beat(conn, "ghost", set(), TTL) == (False, set())
     _expire(engine, "sync")
     with write_begin(engine) as conn:
-        assert repo.acquire(conn, "sync", "b", TTL)  # expired: taken over
+        assert repo.acquire(conn, "sync", "b", TTL) == (True, "a")  # expired: taken over
         assert repo.beat(conn, "a", {"sync"}, TTL) == (True, set())  # a lost it
         (lease,) = repo.list_leases(conn)
         assert (lease.holder, lease.takeovers) == ("b", 1)
         assert repo.release(conn, "a", {"sync"}) == 0  # not a's to give up
         assert repo.release(conn, "b", {"sync"}) == 1
-        assert repo.acquire(conn, "sync", "a", TTL)  # given up: free at once
+        assert repo.acquire(conn, "sync", "a", TTL) == (True, "b")  # given up: free at once
         repo.stopped(conn, "b")
         states = {r.id: r.stopped_at is not None for r in repo.list_replicas(conn)}
     assert states == {"a": False, "b": True}
@@ -67,7 +67,7 @@ def test_replicas_silent_for_a_week_are_forgotten(engine: Engine) -> None:
 
 def test_of_replicas_racing_for_an_expired_lease_one_gets_it(engine: Engine) -> None:
     with write_begin(engine) as conn:
-        assert repo.acquire(conn, "provision", "dead", TTL)
+        assert repo.acquire(conn, "provision", "dead", TTL)[0]
     _expire(engine, "provision")
     got: list[str] = []
     start = threading.Barrier(6)
@@ -75,7 +75,7 @@ def test_of_replicas_racing_for_an_expired_lease_one_gets_it(engine: Engine) -> 
     def race(rid: str) -> None:
         start.wait()
         with write_begin(engine) as conn:
-            if repo.acquire(conn, "provision", rid, TTL):
+            if repo.acquire(conn, "provision", rid, TTL) == (True, "dead"):
                 got.append(rid)
 
     threads = [threading.Thread(target=race, args=(f"r{i}",)) for i in range(6)]

@@ -98,6 +98,10 @@ def test_a_killed_holder_is_replaced_and_its_batch_completes(
             found[0] for found in tagged.values())
     states = {r["id"]: r["state"] for r in replicas.status(second)["replicas"]}
     assert states[second_id] == "up" and states[first_id] == "lost", states
+    audited = replicas.get(second, "/audit", action="worker.takeover")["entries"]
+    assert sorted((e["target"], e["before"]["holder"], e["after"]["holder"])
+                  for e in audited) == [(f"worker:{w}", first_id, second_id)
+                                        for w in sorted(WORKERS)]
     print(f"worker takeover after kill -9: {takeover:.1f} s "
           f"(bound {TTL_S + RENEW_S:g} s)")
     # the CLI given the dead replica's URL first: answers from the other, and says so
