@@ -134,6 +134,8 @@ def _disconnects_are_temporary(context: ExceptionContext) -> None:
     A transaction cut off before its commit is rolled back by the server, whole; one cut off
     while its COMMIT was under way may have committed (then a retry meets its effect, e.g.
     "is approved and cannot become approved", and applies nothing twice)."""
+    if context.is_pre_ping:  # a pooled connection found dead: the pool replaces it
+        return
     error = context.original_exception
     refused = _refused(error)
     if not (context.is_disconnect or refused):

@@ -148,12 +148,12 @@ def list_leases(conn: Connection) -> list[Lease]:
 
 # --- the database's own state (PostgreSQL) ----------------------------------------------------
 
-_SERVER = text("SELECT pg_is_in_recovery() AS standby, inet_server_addr()::text AS addr, "
+_SERVER = text("SELECT pg_is_in_recovery() AS standby, host(inet_server_addr()) AS addr, "
                "inet_server_port() AS port, current_setting('server_version') AS version, "
                "current_setting('synchronous_standby_names') AS sync_names")
 # lag in bytes needs pg_monitor (or superuser): without it the LSNs read as NULL
 _STANDBYS = text(
-    "SELECT application_name AS name, client_addr::text AS address, state, sync_state, "
+    "SELECT application_name AS name, host(client_addr) AS address, state, sync_state, "
     "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes, "
     "EXTRACT(EPOCH FROM replay_lag)::float8 AS replay_lag_s "
     "FROM pg_stat_replication ORDER BY application_name LIMIT 32")
@@ -169,7 +169,8 @@ def database_state(conn: Connection) -> dict[str, Any]:
     out: dict[str, Any] = {
         "backend": "postgresql", "role": "standby" if s.standby else "primary",
         "server": f"{s.addr or 'local socket'}:{s.port}" if s.port else "local socket",
-        "version": str(s.version)[:32], "synchronous_standby_names": str(s.sync_names)[:255],
+        "version": str(s.version).split(" ", 1)[0][:32],  # "15.8", not the distribution's
+        "synchronous_standby_names": str(s.sync_names)[:255],
         "standbys": [], "replay_delay_s": None}
     if s.standby:
         out["replay_delay_s"] = conn.execute(_REPLAY_DELAY).scalar()

@@ -96,7 +96,10 @@ def test_postgresql_says_its_role_and_its_standbys(engine: Engine) -> None:
     with engine.connect() as conn:
         state = repo.database_state(conn)
         now = repo.database_now(conn)
+    assert list(state) == ["backend", "role", "server", "version",
+                           "synchronous_standby_names", "standbys", "replay_delay_s"]
     assert state["backend"] == "postgresql" and state["role"] == "primary"
+    assert " " not in state["version"] and "/" not in state["server"]
     assert state["version"] and state["server"].rsplit(":", 1)[1].isdigit()
     assert isinstance(state["standbys"], list) and state["replay_delay_s"] is None
     assert abs((now - utcnow()).total_seconds()) < 60

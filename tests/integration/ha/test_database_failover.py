@@ -119,6 +119,12 @@ def test_approvals_across_a_database_failover(
     ids = [first.api(operator, "POST", "/requests",
                      request_spec(f"db{i}", department=DEPARTMENTS[i % 3]))["id"]
            for i in range(REQUESTS)]
+    database = replicas.status(first)["database"]  # what status says of the pair
+    assert (database["role"], database["server"]) == (
+        "primary", f"127.0.0.1:{replicated.primary.port}")
+    assert [(s["name"], s["sync_state"]) for s in database["standbys"]] == [("standby1",
+                                                                             "sync")]
+    assert isinstance(database["standbys"][0]["lag_bytes"], int)
     before, after = ids[:REQUESTS // 2], ids[REQUESTS // 2:]
     approvals = Approvals(replicas, ids)
     try:
@@ -136,12 +142,17 @@ def test_approvals_across_a_database_failover(
     finally:
         approvals.stop()
     assert down[0] == 75, down
-    assert "error: cannot reach the database" in down[2], down
+    assert down[2].startswith(("error: cannot reach the database postgresql+psycopg://",
+                               "error: lost the connection to the database postgresql+")), down
     outcomes = dict(zip(ids, approvals.of(ids), strict=True))
     assert set(outcomes.values()) <= {"ok", "temporary"}, outcomes
     assert "temporary" in approvals.of(before), "no approval met the outage"
     assert "ok" in approvals.of(after), "no approval succeeded after the switch"
 
+    assert replicated.standby is not None
+    database = replicas.status(replicas.members[1])["database"]  # the promoted standby
+    assert (database["role"], database["server"], database["standbys"]) == (
+        "primary", f"127.0.0.1:{replicated.standby.port}", [])
     states = {rid: replicas.get(first, f"/requests/{rid}")["state"] for rid in ids}
     lost = [rid for rid in ids if outcomes[rid] == "ok" and states[rid] == "submitted"]
     assert lost == [], f"approvals answered OK but gone after the switch: {lost}"

@@ -115,3 +115,15 @@ def test_a_killed_holder_is_replaced_and_its_batch_completes(
     assert plane["server"] == alive.url and plane["servers"] == [dead.url, alive.url]
     assert plane["replica"] == second_id and plane["mode"] == "replicated"
     assert plane["database"]["role"] == "primary"
+    code, out, err = run_cli(monkeypatch, capsys, {
+        "GOVCLOUD_SERVER": alive.url, "GOVCLOUD_TOKEN": replicas.admin}, "status")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert f"control plane: replicated, 2 replica(s); this client is on {alive.url}, " \
+           f"replica {second_id}" in lines
+    rows = {line.split()[0]: line.split() for line in lines if line.split()}
+    assert rows[first_id][3] == "lost" and rows[second_id][3] == "up"
+    assert rows["provision"][:3] == ["provision", "held", second_id]
+    assert any(line.startswith("database: PostgreSQL ") and " primary at 127.0.0.1:" in line
+               for line in lines), out
+    assert "  no standby streams from it: a lost primary cannot fail over" in lines
