@@ -4,9 +4,10 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp-install
-# Debian packages the tests or the demo need (e.g. tmux openssh-server prometheus); checked
+# Debian packages the tests or the demo need (e.g. tmux openssh-server prometheus; postgresql
+# for the high-availability tests' own primary and standby, tests/integration/ha); checked
 # with dpkg first, so nothing is installed or updated when they are already there.
-APT_PACKAGES := tmux openssh-server rsync prometheus fonts-wqy-microhei poppler-utils
+APT_PACKAGES := tmux openssh-server rsync prometheus fonts-wqy-microhei poppler-utils postgresql
 
 .PHONY: install apt test lint demo conformance bench clean test-realcloud mutation-gate
 

@@ -10,7 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = ["sim_bench.py", "inventory_bench.py", "sync_bench.py", "metrics_bench.py",
            "provision_bench.py", "migrate_bench.py", "tui_bench.py", "dr_posture_api_bench.py",
-           "dr_drill_bench.py", "statements_bench.py"]
+           "dr_drill_bench.py", "statements_bench.py", "ha_bench.py"]
 
 
 def main() -> int:

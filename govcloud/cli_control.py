@@ -78,10 +78,16 @@ def _table(rows: list[tuple[str, ...]], columns: tuple[str, ...]) -> str:
     return render_table(rows, columns=columns)
 
 
+def _switched(previous: str, now: str) -> None:
+    """The client moved to another replica: say so on stderr (stdout stays the answer)."""
+    echo(f"note: {previous} did not answer; using {now}", file=sys.stderr, flush=True)
+
+
 def _client(args: argparse.Namespace) -> ApiClient:
     from govcloud.client import ApiClient
 
-    return ApiClient.from_options(server=args.server, token=args.token, context=args.context)
+    return ApiClient.from_options(server=args.server, token=args.token, context=args.context,
+                                  on_switch=_switched)
 
 
 # --- serve and bootstrap (the only commands that touch the database) ---------------------------
@@ -100,16 +106,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from govcloud.services.plane import build_plane
     from govcloud.store.engine import display_url, make_engine
     from govcloud.store.migrate import upgrade_engine
+    from govcloud.store.serve_lock import hold_sqlite_database
     from govcloud.workers import start_workers
     from monitors.exporter import MetricsServer
 
     settings = _settings(args).with_audit_defaults()
+    if settings.replica_url is None:  # what `govcloud status` shows for this replica
+        settings = settings.model_copy(
+            update={"replica_url": f"http://{args.host}:{args.port}"})
+    held = hold_sqlite_database(settings.database_url)  # SQLite: one server per file
     engine = make_engine(settings.database_url)
     upgrade_engine(engine)
     plane = build_plane(engine=engine, settings=settings, catalogue_dir=args.catalogue)
     app = make_app(plane, workers=start_workers)
     echo(f"govcloud control plane on http://{args.host}:{args.port}/api/v1 "
-          f"(database {display_url(settings.database_url)})", file=sys.stderr, flush=True)
+          f"(database {display_url(settings.database_url)}; replica {plane.replicas.replica.id})",
+          file=sys.stderr, flush=True)
     metrics = None
     if args.metrics_port is not None:
         metrics = MetricsServer(plane, host=args.host, port=args.metrics_port).start()
@@ -120,6 +132,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         if metrics is not None:
             metrics.stop()
+        if held is not None:
+            held.release()
     return 0
 
 
@@ -193,12 +207,12 @@ def cmd_admin_approve(args: argparse.Namespace) -> int:
 
 def cmd_context_add(args: argparse.Namespace) -> int:
     from govcloud.client import Context, Contexts
+    from govcloud.client_failover import check_servers, split_servers
 
-    if not args.server.startswith(("http://", "https://")):
-        raise InvalidInput(f"server {args.server!r} is not an http(s) URL",
-                           hint="e.g. --server http://127.0.0.1:8780")
-    Contexts().add(Context(args.name, args.server.rstrip("/"), args.token), use=args.use)
-    echo(f"context {args.name} saved", file=sys.stderr)
+    servers = check_servers(split_servers(",".join(args.server)))
+    Contexts().add(Context(args.name, ",".join(servers), args.token), use=args.use)
+    more = f" ({len(servers)} replicas)" if len(servers) > 1 else ""
+    echo(f"context {args.name} saved{more}", file=sys.stderr)
     return 0
 
 
@@ -214,13 +228,15 @@ def cmd_context_list(args: argparse.Namespace) -> int:
     from govcloud.client import Contexts
 
     contexts = Contexts()
-    items = [{"name": c.name, "server": c.server, "current": c.name == contexts.current,
-              "has_token": bool(c.token)} for c in contexts.contexts.values()]
+    items = [{"name": c.name, "server": c.servers[0],
+              **({"servers": c.servers} if len(c.servers) > 1 else {}),
+              "current": c.name == contexts.current, "has_token": bool(c.token)}
+             for c in contexts.contexts.values()]
     if args.json:
         _print_json({"current": contexts.current, "contexts": items})
         return 0
-    echo(_table([("*" if i["current"] else "", str(i["name"]), str(i["server"]),
-                   "yes" if i["has_token"] else "no") for i in items],
+    echo(_table([("*" if c.name == contexts.current else "", c.name, ", ".join(c.servers),
+                   "yes" if c.token else "no") for c in contexts.contexts.values()],
                  ("CURRENT", "NAME", "SERVER", "TOKEN")))
     return 0
 
@@ -494,7 +510,9 @@ def _register_server(commands: Any) -> None:
     p = _cmd(sub, "add", cmd_context_add, "add or replace a context", json_=False,
              client=False)
     p.add_argument("name")
-    p.add_argument("--server", required=True)
+    p.add_argument("--server", required=True, action="append",
+                   help="the control plane's URL; repeat it (or comma-separate) for several "
+                        "replicas: the client fails over between them")
     p.add_argument("--token")
     p.add_argument("--use", action="store_true", help="also make it the current context")
     p = _cmd(sub, "use", cmd_context_use, "make a context current", json_=False, client=False)

@@ -128,10 +128,13 @@ def _volumes(volumes: VolumeTotals | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from govcloud.cli_replicas import control_plane_json, print_control_plane, read_control_plane
+
     with _client(args) as api:
         answer = api.status()
-    if args.json:
-        _print_json(as_json(answer))
+        plane = read_control_plane(api)
+    if args.json:  # the /status answer, and the control plane's (docs/high-availability.md)
+        _print_json({**as_json(answer), "control_plane": control_plane_json(api, plane)})
         return 0
     rows: list[tuple[str, ...]] = []
     for s in answer.sites:
@@ -149,6 +152,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         echo(f"{printable(alert.severity).upper()}: {printable(alert.message)}")
     if not answer.alerts:
         echo("no alerts")
+    print_control_plane(api, plane)
     return 0
 
 
@@ -191,7 +195,7 @@ def register(commands: Any) -> None:
                    help="if SITE is lost: whose load moves where, and does it fit")
 
     _cmd(commands, "status", cmd_status, "one screenful: sites, health, freshness, totals, "
-         "alerts")
+         "alerts; the control plane's replicas, worker leases and database role")
 
     sub = _group(commands, "servers", "servers in every site (from the last sync)")
     p = _cmd(sub, "list", cmd_servers_list, "list servers you may see")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +22,7 @@ import yaml
 from pydantic import BaseModel
 
 from govcloud.api import models
+from govcloud.client_failover import Failover, Switch, split_servers
 from govcloud.domain.text import printable
 from govcloud.errors import (
     ConflictError,
@@ -36,7 +39,6 @@ from govcloud.settings import config_dir
 
 SERVER_ENV = "GOVCLOUD_SERVER"
 TOKEN_ENV = "GOVCLOUD_TOKEN"
-API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 300.0  # an apply of the whole province takes a while
 
 M = TypeVar("M", bound=BaseModel)
@@ -55,9 +57,16 @@ def contexts_file() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Context:
+    """A named control plane: ``server`` is its URL, or several replicas' URLs
+    comma-separated (the client fails over between them)."""
+
     name: str
     server: str
     token: str | None = None
+
+    @property
+    def servers(self) -> list[str]:
+        return split_servers(self.server)
 
 
 class Contexts:
@@ -84,14 +93,15 @@ class Contexts:
             if not isinstance(value, dict) or not value.get("server"):
                 raise InvalidInput(f"context {name!r} in {self.path} has no server",
                                    hint=f"`govcloud context add {name} --server URL`")
-            self.contexts[str(name)] = Context(str(name), str(value["server"]),
-                                               value.get("token"))
+            servers = value.get("servers")
+            listed = [str(s) for s in servers] if isinstance(servers, list) and servers \
+                else [str(value["server"])]
+            self.contexts[str(name)] = Context(str(name), ",".join(listed), value.get("token"))
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"current": self.current,
-                "contexts": {c.name: {"server": c.server, "token": c.token}
-                             for c in self.contexts.values()}}
+                "contexts": {c.name: _stored(c) for c in self.contexts.values()}}
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -100,6 +110,8 @@ class Contexts:
         os.replace(tmp, self.path)
 
     def add(self, context: Context, *, use: bool = False) -> None:
+        """Add or replace ``context`` (and make it current with ``use``, or when it is the
+        first)."""
         self.contexts[context.name] = context
         if use or self.current is None:
             self.current = context.name
@@ -117,6 +129,16 @@ class Contexts:
             raise NotFound(f"no context named {name!r} (known: {known})",
                            hint="`govcloud context add NAME --server URL --token TOKEN`")
         return self.contexts[name]
+
+
+def _stored(context: Context) -> dict[str, Any]:
+    """A context as the file keeps it: ``server`` (the first replica, as before) and, when it
+    names several, ``servers`` (all of them, in order)."""
+    servers = context.servers
+    out: dict[str, Any] = {"server": servers[0], "token": context.token}
+    if len(servers) > 1:
+        out["servers"] = servers
+    return out
 
 
 def resolve(*, server: str | None = None, token: str | None = None,
@@ -201,21 +223,36 @@ def _checked_path(path: str) -> str:
 
 
 class ApiClient:
-    """A small synchronous client of ``/api/v1`` with a bearer token."""
+    """A small synchronous client of ``/api/v1`` with a bearer token. ``server`` may name
+    several replicas, comma-separated: the client moves to the next one when the one in use
+    cannot be reached, and calls ``on_switch(old, new)`` (``govcloud.client_failover``);
+    ``server`` is always the one in use."""
 
     def __init__(self, server: str, token: str | None = None, *,
-                 timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None
-                 ) -> None:
-        self.server = server.rstrip("/")
+                 timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None,
+                 retries: int | None = None, on_switch: Switch | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.server + API_PREFIX, headers=headers,
-                                  timeout=timeout, transport=transport)
+        self._http = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        self._failover = Failover(self._http, split_servers(server), retries=retries,
+                                  on_switch=on_switch, sleep=sleep)
+
+    @property
+    def server(self) -> str:
+        """The replica in use."""
+        return self._failover.server
+
+    @property
+    def server_urls(self) -> list[str]:
+        """Every replica this client may use, in order."""
+        return list(self._failover.servers)
 
     @classmethod
     def from_options(cls, *, server: str | None = None, token: str | None = None,
-                     context: str | None = None) -> ApiClient:
+                     context: str | None = None, on_switch: Switch | None = None
+                     ) -> ApiClient:
         url, tok = resolve(server=server, token=token, context=context)
-        return cls(url, tok)
+        return cls(url, tok, on_switch=on_switch)
 
     def close(self) -> None:
         self._http.close()
@@ -231,20 +268,7 @@ class ApiClient:
         """Call ``path`` (built with ``api_path`` when it holds a value; anything a URL
         resolver would rewrite, or a query in the path, is refused before sending)."""
         _checked_path(path)
-        try:
-            response = self._http.request(method, path, params=params, json=json)
-        except httpx.ConnectError as exc:
-            raise TemporaryError(
-                f"cannot reach the control plane at {self.server}: {exc}",
-                hint="start it with `govcloud serve` (or `govcloud demo`), or check the "
-                     "server URL (--server, GOVCLOUD_SERVER or `govcloud context list`)"
-            ) from None
-        except httpx.TimeoutException:
-            raise TemporaryError(f"the control plane at {self.server} did not answer in time",
-                                 hint="try again; the server log may say why") from None
-        except httpx.HTTPError as exc:
-            raise TemporaryError(f"request to {self.server} failed: {exc}",
-                                 hint="check the server URL and the network") from None
+        response = self._failover.send(method, path, params=params, json=json)
         if response.status_code >= 400:
             raise error_from(response)
         return response.json() if response.content else None
@@ -255,12 +279,8 @@ class ApiClient:
     def _get_as_media(self, path: str, media_type: str, params: dict[str, Any]
                       ) -> httpx.Response:
         _checked_path(path)
-        try:
-            response = self._http.request("GET", path, params=_clean(params),
-                                          headers={"Accept": media_type})
-        except httpx.HTTPError as exc:
-            raise TemporaryError(f"request to {self.server} failed: {exc}",
-                                 hint="check the server URL and the network") from None
+        response = self._failover.send("GET", path, params=_clean(params),
+                                       headers={"Accept": media_type})
         if response.status_code >= 400:
             raise error_from(response)
         return response
@@ -298,6 +318,9 @@ class ApiClient:
 
     def status(self) -> models.Status:
         return self.get_as(models.Status, "/status")
+
+    def replicas_status(self) -> models.ControlPlaneStatus:
+        return self.get_as(models.ControlPlaneStatus, "/status/replicas")
 
     def sync_status(self) -> models.SyncStatus:
         return self.get_as(models.SyncStatus, "/sync/status")

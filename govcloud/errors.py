@@ -39,6 +39,13 @@ class TemporaryError(GovCloudError):
     _retryable = True
 
 
+class DatabaseUnavailable(TemporaryError):
+    """The control plane's database could not be reached, or was lost in the middle of a
+    request (it is failing over to a standby): the request's transaction was rolled back, and
+    the same request may succeed in a few seconds. The CLI retries it a bounded number of
+    times before it exits 75 (docs/high-availability.md)."""
+
+
 class PermanentError(GovCloudError):
     """A failure that will repeat until something is changed."""
 

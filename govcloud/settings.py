@@ -39,8 +39,10 @@ from govcloud.domain.notify_delivery import routes_from_config
 from govcloud.domain.protection import ProtectionPolicy, StandbyKind
 from govcloud.domain.protection_config import placement_from_config, protection_from_config
 from govcloud.domain.protection_schedule import ProtectionSchedule
+from govcloud.domain.replicas import LeaseTiming
 from govcloud.domain.retention import RetentionPolicy
 from govcloud.domain.sites import Site, SiteRole, check_sites, default_sites
+from govcloud.domain.text import control_characters
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.yamlfile import safe_load
 
@@ -275,6 +277,17 @@ class Settings(BaseSettings):
     migrate_stale_after_s: float = Field(
         default=30.0, gt=0, description="a wave whose run has not beaten its heartbeat this "
                                         "long may be taken over (its control plane died)")
+    # high availability (docs/high-availability.md): several replicas on one PostgreSQL
+    lease_ttl_s: float = Field(
+        default=15.0, gt=0, le=600, description="a background worker's lease lasts this long "
+                                                "unless its replica renews it")
+    lease_renew_s: float = Field(
+        default=5.0, gt=0, le=300, description="how often a replica renews its leases and "
+                                               "looks for expired ones (at most half the ttl)")
+    replica_url: str | None = Field(
+        default=None, max_length=255,
+        description="the URL clients reach this replica at, shown by `govcloud status` "
+                    "(default: http://HOST:PORT of govcloud serve)")
     # the API (docs/security.md, "Input limits")
     max_request_bytes: int = Field(
         default=1 << 20, ge=1024, le=64 << 20,
@@ -412,6 +425,26 @@ class Settings(BaseSettings):
         if self.notify_smtp_password is not None and self.notify_smtp_user is None:
             raise ValueError("notify_smtp_password: give notify_smtp_user too")
         return self
+
+    @field_validator("replica_url")
+    @classmethod
+    def _replica_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and (not re.fullmatch(r"https?://[^\s]{1,240}", value)
+                                  or control_characters(value)):
+            raise ValueError("replica_url must be an http(s) URL without spaces")
+        return value
+
+    @model_validator(mode="after")
+    def _lease_timing_is_sound(self) -> Settings:
+        try:
+            LeaseTiming(self.lease_ttl_s, self.lease_renew_s)
+        except GovCloudError as exc:
+            raise ValueError(f"{exc.message} ({exc.hint})") from None
+        return self
+
+    def lease_timing(self) -> LeaseTiming:
+        """The background workers' lease timing (docs/high-availability.md)."""
+        return LeaseTiming(self.lease_ttl_s, self.lease_renew_s)
 
     @field_validator("dr_protection")
     @classmethod

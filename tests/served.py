@@ -22,6 +22,23 @@ from govcloud.children import tied_to_parent
 TIMEOUT = 90
 
 
+def tagged_servers(clouds_yaml: Path, rid: int) -> dict[str, list[str]]:
+    """Idempotency key of request ``rid`` → ids of the servers carrying it, over every region
+    of the default sites (what the cloud holds, whatever the database says)."""
+    from govcloud.cloud.connect import connect
+    from govcloud.domain.sites import default_sites
+
+    out: dict[str, list[str]] = {}
+    for site in default_sites():
+        conn = connect(site, clouds_yaml=clouds_yaml)
+        for s in conn.compute.servers(all_projects=True):
+            for tag in s.tags or []:
+                if tag.startswith(f"govcloud-req-{rid}-"):
+                    out.setdefault(tag, []).append(s.id)
+        conn.close()
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,6 +86,12 @@ class ServedPlane:
 
     def serve(self, **extra: str) -> None:
         """Start the server (``extra``: more environment, e.g. a fault) and wait for health."""
+        self.launch(**extra)
+        self.wait_healthy()
+
+    def launch(self, **extra: str) -> None:
+        """Start the server without waiting (from the thread that outlives it: the child is
+        tied to the thread that started it)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
@@ -76,6 +99,8 @@ class ServedPlane:
                                 str(self.port), "--database-url", self.db,
                                 "--catalogue", str(self.catalogue)]),
                 env=self.env(**extra), stdout=subprocess.DEVNULL, stderr=log, text=True)
+
+    def wait_healthy(self) -> None:
         with httpx.Client(transport=httpx.HTTPTransport(retries=12)) as http:
             assert http.get(f"{self.url}/api/v1/health", timeout=TIMEOUT).status_code == 200
 

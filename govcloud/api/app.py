@@ -42,6 +42,7 @@ from govcloud.api import (
     routes_migrate,
     routes_notifications,
     routes_principals,
+    routes_replicas,
     routes_reports,
     routes_requests,
     routes_tenancy,
@@ -75,12 +76,19 @@ ROUTERS = (
     routes_notifications,  # issue 21
     routes_changes,    # issue 21: change requests and the calendar
     routes_lifecycle,  # issue 21: scale, resize, retire a system
+    routes_replicas,   # issue 22: replicas, worker leases, the database's role
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 
 
+# a 503 (a temporary error: the database failing over, a site's API down) says when to retry
+RETRY_AFTER_S = 2
+
+
 def _json_error(exc: GovCloudError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    if exc.http_status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse(error_body(exc), status_code=exc.http_status, headers=headers)
 
 

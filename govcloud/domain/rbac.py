@@ -123,6 +123,7 @@ class Action(StrEnum):
     SYSTEM_RESIZE = "system.resize"
     SYSTEM_RETIRE = "system.retire"
     RECLAIM_VIEW = "reclaim.view"
+    PLANE_VIEW = "plane.view"  # the control plane's replicas, worker leases, database role
 
     @property
     def kind(self) -> Kind:
@@ -171,6 +172,7 @@ _KIND: dict[Action, Kind] = {
     Action.SYSTEM_RESIZE: Kind.REQUEST,
     Action.SYSTEM_RETIRE: Kind.REQUEST,
     Action.RECLAIM_VIEW: Kind.READ,  # scoped: a department's own candidates
+    Action.PLANE_VIEW: Kind.READ,  # on the whole cloud only: scoped roles never see it
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,
@@ -180,13 +182,17 @@ _KIND: dict[Action, Kind] = {
 
 _OPERATOR_KINDS = frozenset({Kind.READ, Kind.AUDIT, Kind.EXPORT, Kind.OPERATE, Kind.REQUEST})
 
+# Reads of the whole cloud's own machinery, which no department or city owns: never granted
+# to the scoped roles.
+_WHOLE_CLOUD = frozenset({Action.PLANE_VIEW})
+
 # What each role may do, before scope is considered.
 _GRANTS: dict[Role, frozenset[Action]] = {
     Role.BUREAU_ADMIN: frozenset(Action),
     Role.BUREAU_AUDITOR: frozenset(a for a in Action if not a.writes),
     Role.OPERATOR: frozenset(a for a in Action if a.kind in _OPERATOR_KINDS),
-    Role.CITY_OPERATOR: frozenset(a for a in Action if a.kind in _OPERATOR_KINDS),
-    Role.DEPARTMENT_VIEWER: frozenset(a for a in Action if a.kind is Kind.READ),
+    Role.CITY_OPERATOR: frozenset(a for a in Action if a.kind in _OPERATOR_KINDS) - _WHOLE_CLOUD,
+    Role.DEPARTMENT_VIEWER: frozenset(a for a in Action if a.kind is Kind.READ) - _WHOLE_CLOUD,
     Role.CI: frozenset({a for a in Action if a.kind is Kind.READ}
                        | {Action.REQUEST_SUBMIT, Action.PROVISION, Action.SYSTEM_SCALE,
                           Action.SYSTEM_RESIZE}),
@@ -310,7 +316,9 @@ def can(principal: Principal, action: Action, target: Target) -> Decision:
     """May ``principal`` do ``action`` on ``target``? The reason names the rule either way."""
     who = f"{principal.name} ({principal.role})"
     if action not in _GRANTS[principal.role]:
-        return Decision(False, f"{who} may not {action}: {_WHY_NOT[principal.role]}")
+        why = "the control plane's own machinery is for roles over the whole cloud" \
+            if action in _WHOLE_CLOUD else _WHY_NOT[principal.role]
+        return Decision(False, f"{who} may not {action}: {why}")
     if not _in_scope(principal, target):
         return Decision(False, f"{who} may {action} only within {principal.scope}, "
                                f"not on {target}")

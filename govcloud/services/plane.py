@@ -5,9 +5,10 @@ A plane is the settings, the database engine (keyed with the audit key when ther
 the clock, the sites' cloud connections (:class:`Clouds`, made on first use), the department
 catalogue (re-read when its files change), the stored-snapshot cache, and the services built
 on them: the syncer, the prober, the metrics snapshots, the provisioning context, the audit
-checkpoint writer, the lock that keeps tenancy applies apart — and, once started, the
-background workers. Nothing here is found by looking it up: the API app stores the plane
-once (``govcloud.api.app.make_app``) and routes take it as a dependency
+checkpoint writer, the lock that keeps tenancy applies apart, this replica's identity and
+its workers' leases (``Coordinator``) — and, once started, the background workers. Nothing
+here is found by looking it up: the API app stores the plane once
+(``govcloud.api.app.make_app``) and routes take it as a dependency
 (``govcloud.api.deps.get_plane``); workers and the metrics exporter are given the parts they
 need. Tests and the demo build as many planes as they like.
 """
@@ -52,6 +53,7 @@ from govcloud.services.notifications import Notifier, build_notifier
 from govcloud.services.protection import Protector
 from govcloud.services.protection_cycle import CycleDeps
 from govcloud.services.provisioning import ProvisioningContext
+from govcloud.services.replicas import Coordinator
 from govcloud.services.sync import Syncer
 from govcloud.settings import Settings
 from govcloud.store.engine import make_engine
@@ -107,6 +109,8 @@ class Plane:
     dr_posture: HeldPostures
     protector: Protector
     notifier: Notifier
+    # this replica among those sharing the database, and its workers' leases
+    replicas: Coordinator
     audit_checkpoints: CheckpointWriter | None = None
     apply_lock: threading.Lock = field(default_factory=threading.Lock)
     # the migration waves this process runs (each on a thread of its own, cancellable)
@@ -127,6 +131,8 @@ class Plane:
     protection_worker: Any = None
     notifier_worker: Any = None
     change_window_worker: Any = None
+    # what starts and stops them as this replica takes and loses their leases
+    lease_keeper: Any = None
 
     @property
     def sites(self) -> tuple[Site, ...]:
@@ -230,6 +236,8 @@ def build_plane(*, engine: Engine, settings: Settings,
                                       connections=conns.connections,
                                       provisioning=provisioning, clock=clock)),
         notifier=notifier,
+        replicas=Coordinator(engine=engine, timing=settings.lease_timing(),
+                             url=settings.replica_url),
         audit_checkpoints=checkpoints)
 
 

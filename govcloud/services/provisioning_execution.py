@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 from govcloud.cloud import provision as cloud
 from govcloud.domain.provisioning import CopyKind, PlannedServer, RequestState, plan_servers
-from govcloud.errors import GovCloudError, PermanentError, TemporaryError
+from govcloud.errors import DatabaseUnavailable, GovCloudError, PermanentError, TemporaryError
 from govcloud.services import provisioning_lifecycle as svc
 from govcloud.services.provisioning_common import ProvisioningContext
 
@@ -145,6 +145,8 @@ class Provisioner:
                     refs[k] = self._retry(rid, partial(
                         cloud.resolve, pconns[p.site], p.site, flavor=p.flavor, image=p.image,
                         network=p.network))
+        except DatabaseUnavailable:
+            raise  # nothing to clean up: the request is resumed once the database is back
         except GovCloudError as exc:  # (a resumed request's servers may exist already)
             self._cleanup(rid, planned if resumed else (), pconns, department=department,
                           system=system, sites=sites)
@@ -161,6 +163,8 @@ class Provisioner:
                                    groups[p.site])
                 with lock:
                     created[(p.site, p.ordinal)] = sid
+            except DatabaseUnavailable:
+                raise  # the cloud may hold the server: a resumed run adopts it by its tag
             except GovCloudError as exc:
                 with lock:
                     errors.append(exc.message)
@@ -300,6 +304,8 @@ class Provisioner:
         while True:
             try:
                 return fn()
+            except DatabaseUnavailable:
+                raise  # not the cloud's: the run stops, and is resumed later
             except TemporaryError as exc:
                 if attempt >= self.settings.retries or self._stop.is_set():
                     raise TemporaryError(f"{exc.message} (gave up after {attempt + 1} "

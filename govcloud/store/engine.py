@@ -1,28 +1,62 @@
-"""Engines for SQLite (the embedded default) and PostgreSQL (production), built on request."""
+"""Engines for SQLite (the embedded default) and PostgreSQL (production), built on request.
+
+PostgreSQL may be given several hosts, libpq's way (``postgresql://h1:5432,h2:5432/db?
+target_session_attrs=read-write``): the driver tries them in turn and keeps the one that
+takes writes, so after a standby is promoted the next connection finds it. A connection lost
+in the middle of a statement (the primary went away) is ``DatabaseUnavailable``
+(``_disconnects_are_temporary``): the transaction is rolled back, the API answers 503 and the
+client may retry (docs/high-availability.md)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import create_engine
 
-from govcloud.errors import InvalidInput
+from govcloud.errors import DatabaseUnavailable, InvalidInput
 
 # SQLite has one writer; its busy handler polls, so with many writers (the provisioning worker's
 # threads) one can wait several seconds for its turn: 5 s failed requests under load.
 SQLITE_BUSY_TIMEOUT_MS = 30000
 
 
+# libpq's multi-host form: scheme://[userinfo@]host1[:port1],host2[:port2][/db][?query]
+_MULTI_HOST = re.compile(r"^(?P<scheme>[A-Za-z0-9+]+)://(?:(?P<auth>[^@/?]*)@)?"
+                         r"(?P<hosts>[^/?@]*,[^/?@]*)(?P<rest>[/?].*)?$", re.DOTALL)
+MAX_HOSTS = 8
+CONNECT_TIMEOUT_S = 5  # per host, unless the URL says otherwise
+
+
+def _multi_host(url: str) -> str:
+    """``url`` with libpq's comma-separated hosts moved into ``host=`` query parameters, the
+    form SQLAlchemy passes to psycopg as one multi-host connection string."""
+    m = _MULTI_HOST.match(url)
+    if m is None:
+        return url
+    hosts = m["hosts"].split(",")
+    if not 1 < len(hosts) <= MAX_HOSTS or not all(hosts):
+        raise InvalidInput(f"a database URL names 2 to {MAX_HOSTS} hosts, separated by commas",
+                           hint="e.g. postgresql://USER@h1:5432,h2:5432/DB?"
+                                "target_session_attrs=read-write")
+    rest = m["rest"] or "/"
+    path, _, query = rest.partition("?")
+    extra = "&".join(f"host={h}" for h in hosts)
+    auth = f"{m['auth']}@" if m["auth"] is not None else ""
+    return f"{m['scheme']}://{auth}{path or '/'}?{extra}{'&' + query if query else ''}"
+
+
 def normalise_url(url: str | URL) -> URL:
-    """Parse a database URL; plain ``postgresql://`` (and ``postgres://``) use psycopg 3."""
+    """Parse a database URL; plain ``postgresql://`` (and ``postgres://``) use psycopg 3.
+    Several PostgreSQL hosts (``h1:p1,h2:p2``) are kept as ``host`` query parameters."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(_multi_host(url) if isinstance(url, str) else url)
     except ArgumentError as exc:
         raise InvalidInput(f"invalid database URL: {exc}",
                            hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB") from None
@@ -93,9 +127,44 @@ def private_sqlite_file(path: Path) -> None:
             side.chmod(0o600)
 
 
+def _disconnects_are_temporary(context: ExceptionContext) -> None:
+    """PostgreSQL only: a lost or refused connection (the primary stopped, a standby not yet
+    promoted, the network) becomes ``DatabaseUnavailable`` (a ``TemporaryError``); raised
+    from here it replaces the driver's error, and the API answers 503 with a hint to retry.
+    A transaction cut off before its commit is rolled back by the server, whole; one cut off
+    while its COMMIT was under way may have committed (then a retry meets its effect, e.g.
+    "is approved and cannot become approved", and applies nothing twice)."""
+    if context.is_pre_ping:  # a pooled connection found dead: the pool replaces it
+        return
+    error = context.original_exception
+    refused = _refused(error)
+    if not (context.is_disconnect or refused):
+        return
+    where = context.engine.url.render_as_string(hide_password=True) \
+        if context.engine is not None else "PostgreSQL"
+    detail = " ".join(str(error).split())[:300]
+    what = "cannot reach the database" if refused else "lost the connection to the database"
+    raise DatabaseUnavailable(f"{what} {where}: {detail}",
+                              hint="check that the database is running and the URL names "
+                                   "its hosts; while it fails over to a standby, retry in a "
+                                   "few seconds (docs/high-availability.md)"
+                              ) from context.sqlalchemy_exception
+
+
+def _refused(error: BaseException) -> bool:
+    """A connection attempt that failed: psycopg's ``OperationalError`` when every host of
+    the URL refused, or none takes writes (a standby not yet promoted)."""
+    return type(error).__module__.startswith("psycopg") and \
+        type(error).__name__ == "OperationalError" and \
+        str(error).startswith("connection failed")
+
+
 def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     """A new engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout, and
-    are the owner's alone (``private_sqlite_file``)."""
+    are the owner's alone (``private_sqlite_file``). PostgreSQL connections are checked
+    before use (``pool_pre_ping``: a connection to a primary that went away is replaced),
+    give up on a host after ``CONNECT_TIMEOUT_S`` unless the URL says otherwise, and a lost
+    connection is ``DatabaseUnavailable`` (``_disconnects_are_temporary``)."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -105,4 +174,7 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+    engine = create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=args)
+    event.listen(engine, "handle_error", _disconnects_are_temporary)
+    return engine

@@ -279,9 +279,10 @@ from govcloud.store import (  # noqa: E402
     tables_notify,  # issue 21, revision 0020_notifications
     tables_protection,  # issue 19, revision 0012_protection
     tables_provisioning,  # issue 5, revision 0004_provisioning
+    tables_replicas,  # issue 22, revision 0022_leases
     tables_retention,  # issue 23, revision 0025_retention
 )
 
 TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection,
                  tables_drill, tables_metering, tables_failover, tables_notify,
-                 tables_hosts, tables_changes, tables_retention)
+                 tables_hosts, tables_changes, tables_retention, tables_replicas)

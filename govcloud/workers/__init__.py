@@ -1,13 +1,23 @@
 """Background workers of the control plane (sync loop, provisioning job worker, region API
-probes, protection cycles, the notifier, the change windows, compaction)."""
+probes, protection cycles, the notifier, the change windows, compaction).
+
+Every worker is listed once in ``WORKERS`` — its lease's name, its start function (given the
+plane, it returns the function that stops it) and whether the settings turn it on — and
+``start_workers`` runs them all through one ``LeaseKeeper`` (``govcloud.workers.leases``): on
+PostgreSQL each runs in exactly one of the replicas sharing the database, taken over by
+another within ``lease_ttl_s + lease_renew_s`` when its replica dies; on SQLite all of them run
+in the one process. A new worker is one more line in ``WORKERS`` (docs/high-availability.md,
+"Adding a worker")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from govcloud.services.plane import Plane
+from govcloud.settings import Settings
 from govcloud.workers.change_windows import start_change_window_worker
 from govcloud.workers.compaction import start_compaction_worker
+from govcloud.workers.leases import LeaseKeeper, Worker
 from govcloud.workers.notifier import start_notifier_worker
 from govcloud.workers.probe import start_probe_worker
 from govcloud.workers.protection import start_protection_worker
@@ -15,22 +25,32 @@ from govcloud.workers.provision import start_provision_worker
 from govcloud.workers.sync import start_workers as start_sync_worker
 
 
-def start_workers(plane: Plane) -> Callable[[], None]:
-    """The server's hook (``make_app(workers=start_workers)``): start the sync worker, the
-    provisioning job worker, the probe worker, the protection worker (unless
-    ``dr_protect_worker`` is off), the notifier (when notifications are configured) and the
-    change-window and compaction (retention) workers of ``plane``; returns the function that
-    stops them."""
-    stops = [start_sync_worker(plane), start_provision_worker(plane),
-             start_probe_worker(plane), start_protection_worker(plane),
-             start_notifier_worker(plane), start_change_window_worker(plane),
-             start_compaction_worker(plane)]
-
-    def stop() -> None:
-        for fn in reversed(stops):
-            fn()
-
-    return stop
+def _notifying(s: Settings) -> bool:
+    """Is the notifier wanted: forced either way by ``notify_worker``, else when e-mail or a
+    webhook is configured (docs/notifications.md)."""
+    if s.notify_worker is not None:
+        return s.notify_worker
+    return bool(s.notify_smtp_host or s.notify_webhooks or s.notify_webhooks_file)
 
 
-__all__ = ["start_sync_worker", "start_workers"]
+WORKERS: tuple[Worker, ...] = (
+    Worker("sync", start_sync_worker),
+    Worker("provision", start_provision_worker),
+    Worker("probe", start_probe_worker),
+    Worker("protection", start_protection_worker, enabled=lambda s: s.dr_protect_worker),
+    Worker("notifier", start_notifier_worker, enabled=_notifying),
+    Worker("change-windows", start_change_window_worker),
+    Worker("compaction", start_compaction_worker),
+)
+
+
+def start_workers(plane: Plane, workers: Sequence[Worker] = WORKERS) -> Callable[[], None]:
+    """The server's hook (``make_app(workers=start_workers)``): run ``workers`` (default: every
+    worker of ``WORKERS`` the settings turn on) under this replica's leases; returns the
+    function that stops them and gives their leases up."""
+    keeper = LeaseKeeper(plane, workers).start()
+    plane.lease_keeper = keeper
+    return keeper.stop
+
+
+__all__ = ["WORKERS", "LeaseKeeper", "Worker", "start_sync_worker", "start_workers"]

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from govcloud.errors import GovCloudError
+from govcloud.errors import DatabaseUnavailable, GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
 from govcloud.services.lifecycle_run import LifecycleRunner
 from govcloud.services.plane import Plane
@@ -80,6 +80,8 @@ class ProvisionWorker:
         while not self._stop.is_set():
             try:
                 self.poll()
+            except DatabaseUnavailable as exc:  # failing over: try next time
+                log.warning("provision worker: polling failed: %s", exc.message)
             except Exception:  # the database may be briefly unavailable: try next time
                 log.exception("provision worker: polling failed")
             self._wake.wait(self.settings.poll_s)
@@ -103,6 +105,9 @@ class ProvisionWorker:
     def _guarded(self, rid: int) -> None:
         try:
             self.run(rid)
+        except DatabaseUnavailable as exc:  # failing over: resumed (and adopted) once it is back
+            log.warning("request %s: provisioning paused, the database is unavailable: %s",
+                        rid, exc.message, extra={"request": rid})
         except Exception as exc:  # never let a request's thread die silently
             log.exception("request %s: provisioning crashed", rid, extra={"request": rid})
             message = exc.message if isinstance(exc, GovCloudError) else \

@@ -93,6 +93,7 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.SYSTEM_RESIZE:      (ALL, NONE, ALL, CITY, NONE, ALL),
     Action.SYSTEM_RETIRE:      (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.RECLAIM_VIEW:       (ALL, ALL, ALL, CITY, OWN, ALL),
+    Action.PLANE_VIEW:         (ALL, ALL, ALL, NONE, NONE, ALL),
 }
 
 ROLES = list(Role)
@@ -136,7 +137,8 @@ def test_reads_and_writes_are_classified() -> None:
     assert reads == {Action.VIEW_DEPARTMENT, Action.VIEW_SERVERS, Action.VIEW_CAPACITY,
                      Action.VIEW_AUDIT, Action.EXPORT, Action.TENANCY_PLAN,
                      Action.PRICES_VIEW, Action.STATEMENT_VIEW, Action.NOTIFICATION_VIEW,
-                     Action.CHANGE_VIEW, Action.CALENDAR_VIEW, Action.RECLAIM_VIEW}
+                     Action.CHANGE_VIEW, Action.CALENDAR_VIEW, Action.RECLAIM_VIEW,
+                     Action.PLANE_VIEW}
     assert Action.TENANCY_APPLY.kind is Kind.OPERATE
     assert Action.CHANGE_APPROVE.kind is Kind.DECIDE
     assert Action.PRICES_APPROVE.kind is Kind.DECIDE

@@ -12,14 +12,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from govcloud.cloud.connect import connect
-from govcloud.domain.sites import default_sites
 from govcloud.sim.server import start
 from govcloud.store.engine import make_engine
 from govcloud.store.migrate import upgrade_engine
 from govcloud.store.provisioning import servers as recorded_servers
 from govcloud.workers.provision import FAULT_KILL_AFTER_CREATE
-from tests.served import TIMEOUT, ServedPlane
+from tests.served import TIMEOUT, ServedPlane, tagged_servers
 
 from .conftest import small_catalogue
 
@@ -56,15 +54,7 @@ def served(tmp_path: Path, database_url: str) -> Iterator[Served]:
 
 def _tagged(served: Served, rid: int) -> dict[str, list[str]]:
     """Idempotency key → ids of the servers carrying it, over every region."""
-    out: dict[str, list[str]] = {}
-    for site in default_sites():
-        conn = connect(site, clouds_yaml=served.clouds_yaml)
-        for s in conn.compute.servers(all_projects=True):
-            for tag in s.tags or []:
-                if tag.startswith(f"govcloud-req-{rid}-"):
-                    out.setdefault(tag, []).append(s.id)
-        conn.close()
-    return out
+    return tagged_servers(served.clouds_yaml, rid)
 
 
 def test_kill_9_between_create_and_record_then_restart_adopts(served: Served) -> None:
