@@ -29,6 +29,8 @@ from govcloud.store.principals import PrincipalRepository
 from govcloud.store.tables import utcnow
 from tests.databases import fresh_database
 
+from .metrics_util import METRICS_TOKEN
+
 TENANTS = Path(__file__).resolve().parents[3] / "tenants"
 SMALL = ("gd-psd", "gd-tax", "gd-hrss", "gd-edu", "gd-agri", "gd-data", "guangzhou", "shenzhen",
          "shantou")
@@ -140,7 +142,8 @@ def _running_plane(database_url: str, root: Path, settings: dict[str, Any],
     app = make_app(engine=engine,
                    settings=load_settings(database_url=database_url, clouds_yaml=clouds_yaml,
                                           **{"dr_protect_worker": False,
-                                             "change_control": "off", **settings}),
+                                             "change_control": "off",
+                                             "metrics_token": METRICS_TOKEN, **settings}),
                    clock=clock, catalogue_dir=small_catalogue(root / "tenants"), workers=workers)
     server = ServerThread(app).start()
     result = Plane(url=server.url, admin_token=admin.token, engine=engine, sim=sim,
