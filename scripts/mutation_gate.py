@@ -137,6 +137,13 @@ MUTATIONS: tuple[Mutation, ...] = (
          "tests/integration/control/test_provision_crash.py"
          "::test_kill_9_between_create_and_record_then_restart_adopts[sqlite]"),
         "a restarted worker adopts the server an earlier attempt created, by its key"),
+    Mutation(
+        "installation-in-key", "govcloud/domain/provisioning.py",
+        'return key if installation.predates(request_id) else f"{key}@{installation.id}"',
+        "return key",
+        ("tests/integration/control/test_two_installations.py"
+         "::test_same_request_number_in_two_installations_adopts_nothing[sqlite]",),
+        "two installations sharing a cloud never adopt each other's servers"),
     # --- a rollback loses nothing (docs/migration.md) -----------------------------------------
     Mutation(
         "rollback-sync-back", "govcloud/services/migration_commands.py",

@@ -18,7 +18,7 @@ from govcloud.store.sites import SiteRepository
 from govcloud.store.tables import SiteRow, metadata
 from govcloud.store.tables_provisioning import ProvisionEventRow, ReservationLedgerRow
 
-HEAD = "0020_notifications"  # the newest revision in migrations/versions
+HEAD = "0024_installation"  # the newest revision in migrations/versions
 
 
 def test_current_of_an_empty_database_is_none(database_url: str) -> None:

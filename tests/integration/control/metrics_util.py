@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
-# the test planes' bearer token of /metrics (conftest's ``_running_plane`` sets it)
+# the test planes' bearer token of /metrics (conftest's ``running_plane`` sets it)
 METRICS_TOKEN = "test-metrics-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
