@@ -241,7 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _client(args) as api:
         started = api.run_wave(args.wave, hook=args.hook,
                                outside_window_reason=args.reason if args.outside_window
-                               else None)
+                               else None, trust_on_first_use=args.trust_on_first_use)
         return _run_result(api, args, started)
 
 
@@ -325,6 +325,10 @@ def register(commands: Any) -> None:
                    help="run although the wave's maintenance window is not open "
                         "(migration.override; audited with --reason)")
     p.add_argument("--reason", help="why running outside the window is safe")
+    p.add_argument("--trust-on-first-use", metavar="REASON",
+                   help="trust the first SSH host key of a target whose cloud shows none in "
+                        "its console log (migration.override; audited with REASON); without "
+                        "it such a target is refused")
     p = _cmd(sub, "rollback", cmd_rollback, "put the legacy host(s) back as the live "
              "endpoint, syncing back what was written on the target")
     p.add_argument("target", metavar="WAVE|HOST", type=identifier("wave id or host name"))

@@ -454,12 +454,16 @@ class ApiClient:
                             {"reason": reason})
 
     def run_wave(self, wave_id: str, *, hook: str | None = None,
-                 outside_window_reason: str | None = None) -> models.RunStarted:
+                 outside_window_reason: str | None = None,
+                 trust_on_first_use: str | None = None) -> models.RunStarted:
         """Run (or resume) a wave; with ``outside_window_reason`` although its window is
-        not open (audited with that reason)."""
+        not open (audited with that reason); with ``trust_on_first_use`` (a reason) trusting
+        the first key of a target whose cloud shows none (audited)."""
         body: dict[str, Any] = {"hook": hook}
         if outside_window_reason is not None:
             body |= {"outside_window": True, "reason": outside_window_reason}
+        if trust_on_first_use is not None:
+            body["trust_on_first_use"] = trust_on_first_use
         return self.post_as(models.RunStarted, api_path("migrate", "waves", wave_id, "run"),
                             body)
 

@@ -245,6 +245,10 @@ class Settings(BaseSettings):
                                              "DR-REMOTE": "dr-remote-net"}},
         description="what a provisioned migration target is made of (flavor, image, network "
                     "per site, login user)")
+    migrate_host_key_wait_s: float = Field(
+        default=300.0, gt=0, le=3600, description="how long to wait for a new target's "
+                                                  "console log to show its SSH host keys "
+                                                  "(cloud-init prints them once booted)")
     migrate_stale_after_s: float = Field(
         default=30.0, gt=0, description="a wave whose run has not beaten its heartbeat this "
                                         "long may be taken over (its control plane died)")

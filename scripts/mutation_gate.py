@@ -144,6 +144,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/integration/control/test_two_installations.py"
          "::test_same_request_number_in_two_installations_adopts_nothing[sqlite]",),
         "two installations sharing a cloud never adopt each other's servers"),
+    # --- a target's host key is the one its cloud shows (docs/migration.md) ---------------------
+    Mutation(
+        "target-key-pinned", "govcloud/services/migration_keys.py",
+        "if expected is not None and presented.fingerprint not in expected.fingerprints:",
+        "if False:",
+        ("tests/integration/migrate/test_target_keys.py"
+         "::test_a_key_the_console_log_does_not_show_is_refused_and_nothing_changes[sqlite]",),
+        "a new target presenting a key its console log does not show is refused"),
     # --- a rollback loses nothing (docs/migration.md) -----------------------------------------
     Mutation(
         "rollback-sync-back", "govcloud/services/migration_commands.py",

@@ -189,7 +189,8 @@ def run_wave(request: Request, caller: Caller, wave_id: Identifier,
     body = body or RunBody()
     return access.start_run(_run_context(request), _runs(request), caller, wave_id,
                             flavors=_flavors(request), hook=body.hook,
-                            outside_window=body.outside_window, reason=body.reason)
+                            outside_window=body.outside_window, reason=body.reason,
+                            trust_on_first_use=body.trust_on_first_use)
 
 
 @router.post("/migrate/waves/{wave_id}/cancel", **answers(WaveCancelled),

@@ -262,9 +262,12 @@ def _in_background(runs: run_service.Runs, wave_id: str, what: str,
 
 def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
               wave_id: str, *, flavors: Callable[[], list[Flavor]], hook: str | None = None,
-              outside_window: bool = False, reason: str | None = None) -> dict[str, Any]:
+              outside_window: bool = False, reason: str | None = None,
+              trust_on_first_use: str | None = None) -> dict[str, Any]:
     """Run or resume a wave in the background, once its entry gate, window and host keys
-    allow; the answer names the run and the last event before it."""
+    allow; the answer names the run and the last event before it. ``trust_on_first_use``
+    (a reason; migration.override) lets the run trust the first key of a target whose cloud
+    shows none (docs/migration.md, "Target host keys")."""
     engine = ctx.engine
     dept = _wave_checked(engine, caller, Action.MIGRATION_RUN, wave_id)
     if hook:
@@ -278,8 +281,12 @@ def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Calle
         raise ConflictError(f"{wave_id} may not start: " + "; ".join(entry.reasons),
                             hint="fix the readiness reasons (`govcloud migrate show "
                                  f"{wave_id}`), or ask a bureau-admin to override")
-    if outside_window:
+    if outside_window or trust_on_first_use is not None:
         caller.check(Action.MIGRATION_OVERRIDE, dept)
+    if trust_on_first_use is not None and not trust_on_first_use.strip():
+        raise InvalidInput("trusting host keys on first use needs a reason",
+                           hint="--trust-on-first-use 'why the targets cannot be checked' "
+                                "(audited)")
     with Session(engine) as session:
         window_override = service.check_window(session, wave_id, now=ctx.clock(),
                                                outside_window=outside_window, reason=reason)
@@ -289,7 +296,7 @@ def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Calle
     after = _last_event(engine, wave_id)
     _in_background(runs, wave_id, f"wave {wave_id}", lambda cancel: run_service.run_wave(
         ctx, wave_id, actor=caller.name, cancel=cancel, hook=hook, run_id=run_id,
-        window_override=window_override))
+        window_override=window_override, trust_on_first_use=trust_on_first_use))
     return {"wave": wave_id, "action": "run", "run_id": run_id, "after": after}
 
 

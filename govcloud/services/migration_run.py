@@ -38,8 +38,9 @@ from govcloud.errors import GovCloudError, InvalidInput, PermanentError
 from govcloud.logging import redact
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
 from govcloud.services import step_machine
-from govcloud.services.migration import check_keys, known_hosts, trust_first_key
+from govcloud.services.migration import check_keys, known_hosts
 from govcloud.services.migration_commands import playbook_env, step_inventory
+from govcloud.services.migration_keys import TOFU, Expected, pin_all
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 from govcloud.store.audit import AuditLog, write_session
@@ -76,6 +77,12 @@ class TargetProvisioner(Protocol):
         Raises when something could not be released (the rollback reports it)."""
         ...
 
+    def expected_keys(self, host: LegacyHost, made: Provisioned) -> dict[str, Expected | None]:
+        """The host keys each of ``made``'s endpoints should present (by known_hosts name;
+        None or absent: nobody says), from the cloud or the inventory
+        (``govcloud.services.migration_keys``)."""
+        ...
+
 
 class DeclaredTargets:
     """Targets declared in the inventory (``govcloud_target``): machines built beforehand."""
@@ -98,6 +105,14 @@ class DeclaredTargets:
         return [f"kept the declared target {made.endpoint.known_hosts_name}: it was built "
                 "outside govcloud (govcloud_target), so govcloud does not delete it; its "
                 "service is stopped"]
+
+    def expected_keys(self, host: LegacyHost, made: Provisioned) -> dict[str, Expected | None]:
+        """A declared target's key is the one its inventory pins (``govcloud_target.
+        host_key``), if it pins one."""
+        if host.target_host_key is None or made.endpoint != host.target:
+            return {}
+        return {made.endpoint.known_hosts_name: Expected(
+            frozenset({host.target_host_key}), "the inventory (govcloud_target.host_key)")}
 
 
 @dataclass
@@ -289,8 +304,22 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
     return StepJob(ident, result.status, failed, processed - set(failed), detail)
 
 
+def _pin(ctx: RunContext, w: _Wave, n: str, made: Provisioned, actor: str,
+         tofu: str | None) -> list[str]:
+    """Pin the keys of ``made``'s target and copies to what the cloud (or the inventory)
+    says they are, audited; each as ``name (fingerprint)``."""
+    expected = ctx.provisioner.expected_keys(w.hosts[n], made)
+    pinned = pin_all([made.endpoint, *(c.endpoint for c in made.copies)], expected,
+                     ctx.settings, tofu=tofu)
+    _audit(ctx, actor, "migrate.target_keys", w.department,
+           {"wave": w.id, "host": n, "keys": [p.to_dict() for p in pinned],
+            **({"trust_on_first_use": text_digest(tofu)}
+               if tofu is not None and any(p.source == TOFU for p in pinned) else {})})
+    return [f"{p.endpoint.known_hosts_name} ({p.key.fingerprint}, {p.source})" for p in pinned]
+
+
 def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
-               actor: str) -> list[str]:
+               actor: str, tofu: str | None = None) -> list[str]:
     failed = []
     ident = f"provision-{uuid.uuid4().hex[:8]}"
     rec.steps(names, Step.PROVISION, StepStatus.RUNNING, ident=ident)
@@ -301,10 +330,7 @@ def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
             if made is None:
                 made = ctx.provisioner.provision(w.hosts[n], w.id, actor=actor)
             target = made.endpoint
-            shown = []
-            for ep in (target, *(c.endpoint for c in made.copies)):
-                key = trust_first_key(ep, ctx.settings)  # a new server's first key, audited
-                shown.append(f"{ep.known_hosts_name} ({key.fingerprint})")
+            shown = _pin(ctx, w, n, made, actor, tofu)  # refused: nothing recorded, nothing run
             if not stored:
                 with write_session(ctx.engine) as session:
                     repo.set_target(session, w.id, n, target, made.server, copies=made.copies,
@@ -339,30 +365,40 @@ def _switch(ctx: RunContext, w: _Wave, names: Sequence[str], side: str) -> None:
 
 def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
              hook: str | None = None, run_id: str | None = None,
-             window_override: Mapping[str, Any] | None = None) -> str:
+             window_override: Mapping[str, Any] | None = None,
+             trust_on_first_use: str | None = None) -> str:
     """Run (or resume) the wave; returns its final status: done, failed or interrupted.
-    ``window_override``: the run is outside the wave's window on purpose (audited here)."""
+    ``window_override``: the run is outside the wave's window on purpose (audited here);
+    ``trust_on_first_use``: the reason to trust a target's first key when the cloud shows
+    none (audited here, and with each key so trusted)."""
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, wave_id, run_id)
     with step_machine.heartbeat(ctx.engine, _wave_row(wave_id), run_id,
                                 every_s=ctx.heartbeat_s, clock=ctx.clock):
         return _run_claimed(ctx, wave_id, actor=actor, cancel=cancel, hook=hook,
-                            run_id=run_id, window_override=window_override)
+                            run_id=run_id, window_override=window_override,
+                            tofu=trust_on_first_use)
 
 
 def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
                  hook: str | None, run_id: str,
-                 window_override: Mapping[str, Any] | None) -> str:
+                 window_override: Mapping[str, Any] | None, tofu: str | None) -> str:
     status = "failed"
     w = _load(ctx, wave_id)
     rec = Recorder(ctx, wave_id)
+    # the reasons stay with the wave (its event log); the chain keeps their digests
     if window_override is not None:
-        # the reason stays with the wave (its event log); the chain keeps its digest
         reason = str(window_override.get("reason") or "")
         rec.event("run", run_id, event="window_override",
                   message=f"run outside the maintenance window by {actor}: {reason}")
         _audit(ctx, actor, "migrate.window_override", w.department,
                {**window_override, "reason": text_digest(reason), "run": run_id})
+    if tofu is not None:
+        rec.event("run", run_id, event="trust_on_first_use",
+                  message=f"targets whose cloud shows no host keys are trusted on first use, "
+                          f"by {actor}: {tofu}")
+        _audit(ctx, actor, "migrate.trust_on_first_use", w.department,
+               {"wave": wave_id, "run": run_id, "reason": text_digest(tofu)})
     _audit(ctx, actor, "migrate.run", w.department, {"wave": wave_id, "run": run_id,
                                                      "hook": hook})
     try:
@@ -371,7 +407,7 @@ def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading
             wave.status = "running"
             session.add(wave)
             session.commit()
-        status = _steps(ctx, w, rec, cancel, hook, actor)
+        status = _steps(ctx, w, rec, cancel, hook, actor, tofu)
         return status
     except GovCloudError as exc:
         rec.event("run", run_id, event="run_failed", message=exc.message)
@@ -384,7 +420,7 @@ def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading
 
 
 def _steps(ctx: RunContext, w: _Wave, rec: Recorder, cancel: threading.Event,
-           hook: str | None, actor: str) -> str:
+           hook: str | None, actor: str, tofu: str | None = None) -> str:
     failed: set[str] = set()
     for step in STEPS:
         todo = sorted(n for n, s in w.statuses.items()
@@ -397,7 +433,7 @@ def _steps(ctx: RunContext, w: _Wave, rec: Recorder, cancel: threading.Event,
             rec.steps(todo, step, StepStatus.RUNNING)
             rec.steps(todo, step, StepStatus.SUCCEEDED)
         elif step is Step.PROVISION:
-            failed.update(_provision(ctx, w, todo, rec, actor))
+            failed.update(_provision(ctx, w, todo, rec, actor, tofu))
         else:
             playbook = ctx.playbooks / f"{step.value}.yml"
             rec.steps(todo, step, StepStatus.RUNNING)

@@ -30,6 +30,7 @@ class LegacyHost(ApiModel):
     dr_level: int | None
     target: Endpoint | None
     groups: list[str]
+    target_host_key: str | None = None  # the declared target's pinned SHA256 fingerprint
     surveyed_at: Time | None
     reachable: bool | None
     wave: str | None
