@@ -253,8 +253,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     with _client(args) as api:
         answer = api.cancel_wave(args.wave)
-    echo(f"{answer.wave}: cancellation requested" if answer.cancelled else
-          f"{answer.wave}: nothing is running")
+    if args.json:
+        _print_json(as_json(answer))
+        return 0
+    if not answer.cancelled:
+        echo(f"{answer.wave}: nothing is running here")
+        return 0
+    echo(f"{answer.wave}: cancelled; " + ("the run stopped" if answer.stopped else
+                                          "the run is still stopping (follow its events)"))
+    for line in answer.ended:
+        echo(f"  {printable(line)}")
     return 0
 
 
@@ -334,7 +342,7 @@ def register(commands: Any) -> None:
     p.add_argument("target", metavar="WAVE|HOST", type=identifier("wave id or host name"))
     p.add_argument("--follow", action="store_true")
     p = _cmd(sub, "cancel", cmd_cancel, "cancel a running wave (the step is interrupted "
-             "and resumable)", json_=False)
+             "and resumable; what it left running on the hosts is ended, and listed)")
     p.add_argument("wave", type=identifier("wave id"))
     p = _cmd(sub, "events", cmd_events, "a wave's playbook events")
     p.add_argument("wave", type=identifier("wave id"))

@@ -152,6 +152,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/integration/migrate/test_target_keys.py"
          "::test_a_key_the_console_log_does_not_show_is_refused_and_nothing_changes[sqlite]",),
         "a new target presenting a key its console log does not show is refused"),
+    # --- a cancel ends what the step left on the hosts (docs/migration.md) ----------------------
+    Mutation(
+        "cancel-ends-remote", "govcloud/services/migration_run.py",
+        'if result.status in ("canceled", "timeout"):', "if False:",
+        ("tests/integration/migrate/test_wave_faults.py"
+         "::test_cancel_from_another_thread_interrupts_and_the_rerun_completes[sqlite]",),
+        "cancelling a wave ends the hung command on the host, and says what it ended"),
     # --- a rollback loses nothing (docs/migration.md) -----------------------------------------
     Mutation(
         "rollback-sync-back", "govcloud/services/migration_commands.py",

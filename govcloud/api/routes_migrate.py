@@ -194,7 +194,8 @@ def run_wave(request: Request, caller: Caller, wave_id: Identifier,
 
 
 @router.post("/migrate/waves/{wave_id}/cancel", **answers(WaveCancelled),
-             summary="cancel a running wave")
+             summary="cancel a running wave: wait for it to stop, end what its step left "
+                     "running on the hosts, and list it")
 def cancel_wave(request: Request, caller: Caller, wave_id: Identifier) -> dict[str, Any]:
     return access.cancel(_run_context(request), _runs(request), caller, wave_id)
 

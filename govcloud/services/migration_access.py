@@ -36,6 +36,7 @@ from govcloud.services.access import (
     no_department,
     visible_codes,
 )
+from govcloud.services.migration_reap import REAP_EVENT
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 from govcloud.store.tables import utcnow
@@ -301,13 +302,25 @@ def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Calle
 
 
 def cancel(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
-           wave_id: str) -> dict[str, Any]:
+           wave_id: str, *, wait_s: float = 60.0) -> dict[str, Any]:
+    """Cancel the wave's run in this process and wait (up to ``wait_s``) for it to stop: its
+    step's job ends, then what the job left running on the hosts is ended too
+    (``migration_reap``). The answer says whether the run stopped and what was ended."""
     dept = _wave_checked(ctx.engine, caller, Action.MIGRATION_RUN, wave_id)
+    after = _last_event(ctx.engine, wave_id)
     cancelled = runs.cancel(wave_id)
-    if cancelled:
-        service.audit_event(ctx.engine, actor=caller.name, action="migrate.cancel",
-                            department=dept, after={"wave": wave_id}, clock=ctx.clock)
-    return {"wave": wave_id, "cancelled": cancelled}
+    if not cancelled:
+        return {"wave": wave_id, "cancelled": False, "stopped": True, "ended": []}
+    runs.join(wave_id, wait_s)
+    stopped = not runs.running(wave_id)
+    with Session(ctx.engine) as session:
+        ended = [r.message or "" for r in repo.events(session, wave_id, after=after)
+                 if r.event == REAP_EVENT]
+    # the lines themselves are the wave's events (command lines are free text)
+    service.audit_event(ctx.engine, actor=caller.name, action="migrate.cancel",
+                        department=dept, after={"wave": wave_id, "stopped": stopped,
+                                                "hosts_checked": len(ended)}, clock=ctx.clock)
+    return {"wave": wave_id, "cancelled": True, "stopped": stopped, "ended": ended}
 
 
 def start_rollback(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,

@@ -41,6 +41,7 @@ from govcloud.services import step_machine
 from govcloud.services.migration import check_keys, known_hosts
 from govcloud.services.migration_commands import playbook_env, step_inventory
 from govcloud.services.migration_keys import TOFU, Expected, pin_all
+from govcloud.services.migration_reap import REAP_EVENT, reap
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 from govcloud.store.audit import AuditLog, write_session
@@ -272,7 +273,7 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
     inventory = step_inventory([(w.hosts[n], w.targets.get(n)) for n in names],
                                settings=ctx.settings,
                                stage=ctx.settings.migrate_path() / "stage", cut_over=cut_over,
-                               copies=w.copies)
+                               copies=w.copies, job=ident)
     failed: dict[str, str] = {}
 
     def on_event(ev: PlaybookEvent) -> None:
@@ -293,6 +294,12 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
                               on_event=on_event, cancel=cancel.is_set,
                               idle_timeout_s=ctx.settings.step_idle_timeout_s,
                               forks=ctx.settings.migrate_concurrency)
+        if result.status in ("canceled", "timeout"):  # sshd leaves a remote command running
+            for r in reap(ctx.playbooks, base=base.with_name(f"{ident}-reap"),
+                          inventory=inventory, envvars=env, ident=ident,
+                          forks=ctx.settings.migrate_concurrency):
+                rec.event(step, ident, event=REAP_EVENT, host=None if r.host == "*" else r.host,
+                          task=f"end what the step left ({r.where})", message=r.line())
     processed = set(result.stats.get("processed", {}))
     dark = set(result.stats.get("dark", {})) | set(result.stats.get("failures", {}))
     detail = None

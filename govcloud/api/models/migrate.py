@@ -233,7 +233,9 @@ class RunStarted(ApiModel):
 
 class WaveCancelled(ApiModel):
     wave: str
-    cancelled: bool
+    cancelled: bool  # a run of this control plane was told to stop
+    stopped: bool  # it stopped within the wait (its job and what it left on the hosts ended)
+    ended: list[str]  # per host and side: the processes ended there, or that none was left
 
 
 class WaveEvent(ApiModel):
