@@ -45,6 +45,7 @@ TENANTS = HERE.parent / "tenants"
 TARGET_P99_MS = 50.0
 TARGET_SERIES = 15_000
 SCRAPES = 300
+BENCH_TOKEN = "metrics-bench-token-0123456789"
 
 
 def timed_scrapes(client: httpx.Client, n: int) -> tuple[dict[str, float], bytes]:
@@ -75,12 +76,14 @@ def run_database(url: str, label: str, clouds: Path) -> dict[str, Any]:
     report = syncer.sync(full=True)
     sync_s = time.perf_counter() - t0
     Prober(engine=engine, sites=sites, connect=lambda s: connect(s, clouds_yaml=clouds)).run()
-    settings = load_settings(database_url=url, clouds_yaml=clouds)
+    # scrapes carry a bearer token, as /metrics asks by default (docs/metrics.md)
+    settings = load_settings(database_url=url, clouds_yaml=clouds, metrics_token=BENCH_TOKEN)
     app = make_app(engine=engine, settings=settings, clouds=conns, catalogue_dir=TENANTS)
     server = ServerThread(app).start()
     out: dict[str, Any] = {"database": label, "sync_s": round(sync_s, 2), "ok": report.ok}
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with httpx.Client(base_url=server.url, timeout=60,
+                          headers={"Authorization": f"Bearer {BENCH_TOKEN}"}) as client:
             t0 = time.perf_counter()
             client.get("/metrics").raise_for_status()
             out["first_ms"] = round((time.perf_counter() - t0) * 1000, 1)

@@ -110,7 +110,8 @@ def run(hosts: int, total_mb: int, concurrency: int) -> dict[str, Any]:
                 service_stop=svc["govcloud_service_stop"],
                 service_start=svc["govcloud_service_start"],
                 health_check=svc["govcloud_health_check"],
-                target=Endpoint(target.address, target.port, "root", str(target.root))))
+                target=Endpoint(target.address, target.port, "root", str(target.root)),
+                target_host_key=target.fingerprint))  # pinned, as an inventory would
         service.import_hosts(engine, legacy_hosts, actor="bench")
         known = service.known_hosts(settings)
         for h in legacy_hosts:
@@ -170,7 +171,8 @@ def write_results(r: dict[str, Any]) -> None:
                  f"Latency = (wall − rsync alone) × concurrency ({c}) ÷ hosts ({n}). Each "
                  "step is one ansible-playbook run over the wave's hosts (forks = concurrency); "
                  "the sync steps copy legacy → stage on the control node → target; "
-                 "provision (targets declared) records and trusts the target keys; verify "
+                 "provision (targets declared) checks the target keys against their pinned "
+                 "fingerprints and records them; verify "
                  "hashes every file on both sides (twice the data); done is a record. Steps "
                  "without rsync count whole as overhead. The load average says how much of "
                  "the machine other work took.")

@@ -110,7 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from govcloud.workers import start_workers
     from monitors.exporter import MetricsServer
 
-    settings = _settings(args).with_audit_defaults()
+    settings = _settings(args).with_audit_defaults().with_metrics_defaults()
     if settings.replica_url is None:  # what `govcloud status` shows for this replica
         settings = settings.model_copy(
             update={"replica_url": f"http://{args.host}:{args.port}"})
@@ -122,6 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     echo(f"govcloud control plane on http://{args.host}:{args.port}/api/v1 "
           f"(database {display_url(settings.database_url)}; replica {plane.replicas.replica.id})",
           file=sys.stderr, flush=True)
+    _say_metrics_auth(settings)
     metrics = None
     if args.metrics_port is not None:
         metrics = MetricsServer(plane, host=args.host, port=args.metrics_port).start()
@@ -135,6 +136,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if held is not None:
             held.release()
     return 0
+
+
+def _say_metrics_auth(settings: Any) -> None:
+    """What /metrics asks for, on stderr at start — loudly when nothing."""
+    if settings.metrics_auth == "none":
+        echo("WARNING: /metrics is OPEN to anyone who reaches the port (metrics_auth: none): "
+             "it names the departments and shows their quota use", file=sys.stderr,
+             flush=True)
+    elif settings.metrics_token_file is not None:
+        echo(f"/metrics asks for the bearer token in {settings.metrics_token_file} "
+             "(Prometheus: authorization.credentials_file)", file=sys.stderr, flush=True)
+    else:
+        echo("/metrics asks for the configured credential", file=sys.stderr, flush=True)
 
 
 def _keyed(args: argparse.Namespace, engine: Any) -> Any:

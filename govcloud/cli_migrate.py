@@ -254,7 +254,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _client(args) as api:
         started = api.run_wave(args.wave, hook=args.hook,
                                outside_window_reason=args.reason if args.outside_window
-                               else None, change=args.change)
+                               else None, change=args.change,
+                               trust_on_first_use=args.trust_on_first_use)
         return _run_result(api, args, started)
 
 
@@ -266,8 +267,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     with _client(args) as api:
         answer = api.cancel_wave(args.wave)
-    echo(f"{answer.wave}: cancellation requested" if answer.cancelled else
-          f"{answer.wave}: nothing is running")
+    if args.json:
+        _print_json(as_json(answer))
+        return 0
+    if not answer.cancelled:
+        echo(f"{answer.wave}: nothing is running here")
+        return 0
+    echo(f"{answer.wave}: cancelled; " + ("the run stopped" if answer.stopped else
+                                          "the run is still stopping (follow its events)"))
+    for line in answer.ended:
+        echo(f"  {printable(line)}")
     return 0
 
 
@@ -339,13 +348,17 @@ def register(commands: Any) -> None:
                         "(migration.override; audited with --reason)")
     p.add_argument("--reason", help="why running outside the window is safe")
     add_change_flag(p, "migration-wave")
+    p.add_argument("--trust-on-first-use", metavar="REASON",
+                   help="trust the first SSH host key of a target whose cloud shows none in "
+                        "its console log (migration.override; audited with REASON); without "
+                        "it such a target is refused")
     p = _cmd(sub, "rollback", cmd_rollback, "put the legacy host(s) back as the live "
              "endpoint, syncing back what was written on the target")
     p.add_argument("target", metavar="WAVE|HOST", type=identifier("wave id or host name"))
     p.add_argument("--follow", action="store_true")
     add_change_flag(p, "migration-wave")
     p = _cmd(sub, "cancel", cmd_cancel, "cancel a running wave (the step is interrupted "
-             "and resumable)", json_=False)
+             "and resumable; what it left running on the hosts is ended, and listed)")
     p.add_argument("wave", type=identifier("wave id"))
     p = _cmd(sub, "events", cmd_events, "a wave's playbook events")
     p.add_argument("wave", type=identifier("wave id"))

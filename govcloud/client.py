@@ -480,15 +480,19 @@ class ApiClient:
 
     def run_wave(self, wave_id: str, *, hook: str | None = None,
                  outside_window_reason: str | None = None,
-                 change: int | None = None) -> models.RunStarted:
+                 change: int | None = None,
+                 trust_on_first_use: str | None = None) -> models.RunStarted:
         """Run (or resume) a wave; with ``outside_window_reason`` although its window is
         not open (audited with that reason); under ``change`` (docs/changes.md), or planned
-        for its window when it has not opened."""
+        for its window when it has not opened; with ``trust_on_first_use`` (a reason)
+        trusting the first key of a target whose cloud shows none (audited)."""
         body: dict[str, Any] = {"hook": hook}
         if outside_window_reason is not None:
             body |= {"outside_window": True, "reason": outside_window_reason}
         if change is not None:
             body["change"] = change
+        if trust_on_first_use is not None:
+            body["trust_on_first_use"] = trust_on_first_use
         return self.post_as(models.RunStarted, api_path("migrate", "waves", wave_id, "run"),
                             body)
 

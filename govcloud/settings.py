@@ -274,6 +274,10 @@ class Settings(BaseSettings):
                                              "DR-REMOTE": "dr-remote-net"}},
         description="what a provisioned migration target is made of (flavor, image, network "
                     "per site, login user)")
+    migrate_host_key_wait_s: float = Field(
+        default=300.0, gt=0, le=3600, description="how long to wait for a new target's "
+                                                  "console log to show its SSH host keys "
+                                                  "(cloud-init prints them once booted)")
     migrate_stale_after_s: float = Field(
         default=30.0, gt=0, description="a wave whose run has not beaten its heartbeat this "
                                         "long may be taken over (its control plane died)")
@@ -296,8 +300,21 @@ class Settings(BaseSettings):
     # monitors (docs/metrics.md)
     probe_interval_s: float = Field(default=30.0, gt=0, description="region API probe period")
     probe_timeout_s: float = Field(default=5.0, gt=0, description="one probe's timeout")
-    metrics_user: str | None = Field(default=None, description="basic auth user of /metrics")
-    metrics_password: SecretStr | None = Field(default=None,
+    metrics_auth: Literal["required", "none"] = Field(
+        default="required", description="required: /metrics answers only a bearer token "
+                                        "(metrics_token, metrics_token_file) or basic auth "
+                                        "(metrics_user, metrics_password); none: anyone who "
+                                        "reaches the port may read it (logged at start)")
+    metrics_token: SecretStr | None = Field(default=None, min_length=16, max_length=512,
+                                            description="bearer token of /metrics (prefer "
+                                                        "metrics_token_file)")
+    metrics_token_file: Path | None = Field(
+        default=None, description="a file holding the bearer token of /metrics (read again "
+                                  "when it changes); govcloud serve makes one in the XDG "
+                                  "state dir when no credential is set")
+    metrics_user: str | None = Field(default=None, min_length=1, max_length=255,
+                                     description="basic auth user of /metrics")
+    metrics_password: SecretStr | None = Field(default=None, min_length=1, max_length=512,
                                                description="basic auth password of /metrics")
     metrics_tls_cert: Path | None = Field(default=None,
                                           description="TLS certificate of --metrics-port")
@@ -446,6 +463,21 @@ class Settings(BaseSettings):
         """The background workers' lease timing (docs/high-availability.md)."""
         return LeaseTiming(self.lease_ttl_s, self.lease_renew_s)
 
+    @model_validator(mode="after")
+    def _metrics_auth_is_consistent(self) -> Settings:
+        if (self.metrics_user is None) != (self.metrics_password is None):
+            raise ValueError("metrics_user and metrics_password: give both (basic auth on "
+                             "/metrics) or neither")
+        if self.metrics_auth == "none" and self.metrics_credentials_set():
+            raise ValueError("metrics_auth is none but a /metrics credential is set: remove "
+                             "the credential, or leave metrics_auth at required")
+        return self
+
+    def metrics_credentials_set(self) -> bool:
+        """Whether any credential of /metrics is configured (token, token file, basic)."""
+        return (self.metrics_token is not None or self.metrics_token_file is not None
+                or self.metrics_user is not None)
+
     @field_validator("dr_protection")
     @classmethod
     def _protection_is_valid(cls, value: dict[str, Any] | None,
@@ -495,6 +527,14 @@ class Settings(BaseSettings):
         return self.model_copy(update={
             "audit_key_file": self.audit_key_file or state_dir() / "audit.key",
             "audit_anchor_file": self.audit_anchor_file or state_dir() / "audit-anchor.jsonl"})
+
+    def with_metrics_defaults(self) -> Settings:
+        """These settings with a bearer token file for /metrics in the XDG state dir when
+        /metrics requires a credential and none is set (what a real server runs with; the
+        file is made on first start)."""
+        if self.metrics_auth != "required" or self.metrics_credentials_set():
+            return self
+        return self.model_copy(update={"metrics_token_file": state_dir() / "metrics.token"})
 
     def migrate_path(self) -> Path:
         """Where migration keeps known_hosts, run artifacts and staged data."""

@@ -1,15 +1,14 @@
 """Serving ``/metrics``: on the control plane's own port (``install``), and optionally on a
 port of its own (``MetricsServer``, ``govcloud serve --metrics-port``) with TLS.
 
-Both check HTTP basic auth when the ``metrics_user`` and ``metrics_password`` settings are
-set. Each endpoint has its own collector and rendering (``monitors.collector.Exposition``).
+Both ask for a credential (a bearer token or basic auth) unless ``metrics_auth`` is ``none``
+(``govcloud.services.metrics_auth``). Each endpoint has its own collector and rendering
+(``monitors.collector.Exposition``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,9 +22,11 @@ from starlette.routing import Route
 from govcloud.api.server import ServerThread
 from govcloud.errors import InvalidInput
 from govcloud.services.metrics import MetricsSnapshots
+from govcloud.services.metrics_auth import MetricsGuard
 from govcloud.services.plane import Plane
-from govcloud.settings import Settings
 from monitors.collector import Exposition, GovcloudCollector
+
+log = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
 # the text format generate_latest writes (0.0.4), understood by every Prometheus version
@@ -43,35 +44,32 @@ def make_exposition(snapshots: MetricsSnapshots,
     return Exposition(collector)
 
 
-def _authorised(request: Request, settings: Settings) -> bool:
-    if settings.metrics_user is None or settings.metrics_password is None:
-        return True
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    ok_user = hmac.compare_digest(user.encode(), settings.metrics_user.encode())
-    ok_password = hmac.compare_digest(
-        password.encode(), settings.metrics_password.get_secret_value().encode())
-    return ok_user and ok_password
-
-
-def metrics_endpoint(snapshots: MetricsSnapshots, settings: Settings,
+def metrics_endpoint(snapshots: MetricsSnapshots, guard: MetricsGuard,
                      clock: Callable[[], float] = time.time) -> Any:
-    """The ``/metrics`` handler over ``snapshots``, behind ``settings``' basic auth."""
+    """The ``/metrics`` handler over ``snapshots``, behind ``guard`` (the credentials)."""
     exposition = make_exposition(snapshots, clock)
 
     def metrics(request: Request) -> Response:
-        if not _authorised(request, settings):
-            return Response("unauthorised\n", status_code=401, media_type="text/plain",
-                            headers={"WWW-Authenticate": 'Basic realm="govcloud metrics"'})
+        if not guard.allows(request.headers.get("authorization")):
+            return Response("unauthorised: /metrics needs a bearer token or basic auth "
+                            "(docs/metrics.md)\n", status_code=401, media_type="text/plain",
+                            headers={"WWW-Authenticate": guard.challenge()})
         return Response(exposition.render(), media_type=CONTENT_TYPE)
 
     return metrics
+
+
+def announce(where: str, guard: MetricsGuard) -> None:
+    """Say at start what ``/metrics`` at ``where`` asks for — loudly when it is open."""
+    if guard.open:
+        log.warning("/metrics on %s is OPEN: anyone who reaches the port reads the sites, "
+                    "the departments and their quota use (metrics_auth: none)", where)
+    elif not guard.configured:
+        log.warning("/metrics on %s refuses every scrape: no credential is configured "
+                    "(metrics_token_file, metrics_token or metrics_user/metrics_password)",
+                    where)
+    else:
+        log.info("/metrics on %s asks for %s", where, guard.describe())
 
 
 def _clock(plane: Plane) -> Callable[[], float]:
@@ -81,8 +79,9 @@ def _clock(plane: Plane) -> Callable[[], float]:
 def install(app: Any, plane: Plane) -> None:
     """Serve ``plane``'s ``/metrics`` on the API app (outside ``/api/v1``, not in the
     OpenAPI document)."""
-    app.add_route(METRICS_PATH, metrics_endpoint(plane.metrics, plane.settings,
-                                                 _clock(plane)),
+    guard = MetricsGuard(plane.settings)
+    announce("the API port", guard)
+    app.add_route(METRICS_PATH, metrics_endpoint(plane.metrics, guard, _clock(plane)),
                   methods=["GET"], include_in_schema=False)
 
 
@@ -92,8 +91,11 @@ class MetricsServer:
 
     def __init__(self, plane: Plane, *, host: str = "127.0.0.1", port: int = 0) -> None:
         settings = plane.settings
+        self.guard = MetricsGuard(settings)
+        announce("its own port", self.guard)
         app = Starlette(routes=[Route(METRICS_PATH,
-                                      metrics_endpoint(plane.metrics, settings, _clock(plane)),
+                                      metrics_endpoint(plane.metrics, self.guard,
+                                                       _clock(plane)),
                                       methods=["GET"])])
         tls: dict[str, Any] = {}
         if settings.metrics_tls_cert is not None:

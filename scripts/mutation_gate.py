@@ -137,6 +137,28 @@ MUTATIONS: tuple[Mutation, ...] = (
          "tests/integration/control/test_provision_crash.py"
          "::test_kill_9_between_create_and_record_then_restart_adopts[sqlite]"),
         "a restarted worker adopts the server an earlier attempt created, by its key"),
+    Mutation(
+        "installation-in-key", "govcloud/domain/provisioning.py",
+        'return key if installation.predates(request_id) else f"{key}@{installation.id}"',
+        "return key",
+        ("tests/integration/control/test_two_installations.py"
+         "::test_same_request_number_in_two_installations_adopts_nothing[sqlite]",),
+        "two installations sharing a cloud never adopt each other's servers"),
+    # --- a target's host key is the one its cloud shows (docs/migration.md) ---------------------
+    Mutation(
+        "target-key-pinned", "govcloud/services/migration_keys.py",
+        "if expected is not None and presented.fingerprint not in expected.fingerprints:",
+        "if False:",
+        ("tests/integration/migrate/test_target_keys.py"
+         "::test_a_key_the_console_log_does_not_show_is_refused_and_nothing_changes[sqlite]",),
+        "a new target presenting a key its console log does not show is refused"),
+    # --- a cancel ends what the step left on the hosts (docs/migration.md) ----------------------
+    Mutation(
+        "cancel-ends-remote", "govcloud/services/migration_run.py",
+        'if result.status in ("canceled", "timeout"):', "if False:",
+        ("tests/integration/migrate/test_wave_faults.py"
+         "::test_cancel_from_another_thread_interrupts_and_the_rerun_completes[sqlite]",),
+        "cancelling a wave ends the hung command on the host, and says what it ended"),
     # --- a rollback loses nothing (docs/migration.md) -----------------------------------------
     Mutation(
         "rollback-sync-back", "govcloud/services/migration_commands.py",

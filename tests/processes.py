@@ -90,3 +90,22 @@ def processes_naming(text: str) -> list[str]:
     out = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True,
                          check=True).stdout
     return [line for line in out.splitlines() if text in line and "ps -eo" not in line]
+
+
+def marked_by(*parts: str) -> dict[int, str]:
+    """The live processes (of those this user may read) whose environment has a
+    ``GOVCLOUD_JOB=...`` mark containing every one of ``parts`` — what a migration step
+    started on a host (the hosts of the tests are loopback): pid → command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or not alive(int(entry.name)):
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        marks = [v.decode("utf-8", "replace") for v in environ
+                 if v.startswith(b"GOVCLOUD_JOB=")]
+        if any(all(p in m for p in parts) for m in marks):
+            found[int(entry.name)] = command_of(int(entry.name))
+    return found

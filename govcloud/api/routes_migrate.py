@@ -190,11 +190,12 @@ def run_wave(request: Request, caller: Caller, wave_id: Identifier,
         _run_context(request), _runs(request), caller, wave_id,
         changes=change_context(get_plane(request)), change_id=body.change,
         flavors=_flavors(request), hook=body.hook, outside_window=body.outside_window,
-        reason=body.reason)
+        reason=body.reason, trust_on_first_use=body.trust_on_first_use)
 
 
 @router.post("/migrate/waves/{wave_id}/cancel", **answers(WaveCancelled),
-             summary="cancel a running wave")
+             summary="cancel a running wave: wait for it to stop, end what its step left "
+                     "running on the hosts, and list it")
 def cancel_wave(request: Request, caller: Caller, wave_id: Identifier) -> dict[str, Any]:
     return access.cancel(_run_context(request), _runs(request), caller, wave_id)
 

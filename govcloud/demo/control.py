@@ -68,13 +68,18 @@ def demo_catalogue(state_dir: Path, scale: str) -> Path:
     return target
 
 
+METRICS_TOKEN_FILE = "metrics.token"
+
+
 def demo_settings(state_dir: Path, clouds_yaml: Path, **extra: Any) -> Settings:
     sites = {s.name: {"cloud": s.cloud, "region": s.region, "role": s.role.value}
              for s in default_sites(SIM_CLOUD)}
-    # the demo applies the catalogue at once, without a change (docs/changes.md)
+    # the demo applies the catalogue at once, without a change (docs/changes.md); /metrics
+    # asks for a bearer token as a real server's does, kept in the state dir (docs/metrics.md)
     return load_settings(database_url=f"sqlite:///{state_dir / 'govcloud.db'}",
                          clouds_yaml=clouds_yaml, sites=sites,
-                         **{"change_control": "off", **extra})
+                         **{"change_control": "off",
+                            "metrics_token_file": state_dir / METRICS_TOKEN_FILE, **extra})
 
 
 def admin_token(settings: Settings) -> str:
@@ -211,6 +216,8 @@ def _print(out: TextIO, *, as_json: bool, overview: Any, info_url: str, clouds_y
     if as_json:
         json.dump({"simulator": {"base_url": info_url, "clouds_yaml": str(clouds_yaml)},
                    "server": server_url, "token": token, "context": CONTEXT,
+                   "metrics": {"url": f"{server_url}/metrics",
+                               "token_file": str(state_dir / METRICS_TOKEN_FILE)},
                    "state_dir": str(state_dir), "tenancy": applied.summary,
                    "sites": [o.to_dict() for o in overview]}, out, indent=2)
         print(file=out)
@@ -220,5 +227,7 @@ def _print(out: TextIO, *, as_json: bool, overview: Any, info_url: str, clouds_y
         print(f"  export OS_CLIENT_CONFIG_FILE={clouds_yaml} OS_CLOUD={SIM_CLOUD}", file=out)
         print(f"\nserver: {server_url}", file=out)
         print(f"admin token: {token}", file=out)
+        print(f"metrics: {server_url}/metrics (bearer token in "
+              f"{state_dir / METRICS_TOKEN_FILE})", file=out)
         print(f"context: {CONTEXT} (selected)", file=out)
     out.flush()

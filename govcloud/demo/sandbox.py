@@ -137,8 +137,14 @@ Subsystem sftp internal-sftp
         self.proc = None
 
     def endpoint(self) -> dict[str, object]:
+        """How to reach it, and its host key (what a cloud server's console log shows)."""
         return {"address": self.address, "port": self.port, "user": getpass.getuser(),
-                "root": str(self.root)}
+                "root": str(self.root), "host_keys": [self.public_host_key]}
+
+    @property
+    def public_host_key(self) -> str:
+        """``TYPE BASE64`` of the host key sshd presents (its .pub, comment left out)."""
+        return " ".join(self.host_key.with_suffix(".pub").read_text().split()[:2])
 
 
 def service_vars(name: str) -> dict[str, str]:

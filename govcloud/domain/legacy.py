@@ -13,7 +13,8 @@ govcloud reads (see docs/migration.md) are::
     govcloud_health_check          a command that exits 0 when the service is healthy
     govcloud_dr_level              1–6 (default: the department's DR level)
     govcloud_root                  a filesystem prefix for paths (sandboxes; default /)
-    govcloud_target                optional pre-built target {address, port, user, root}
+    govcloud_target                optional pre-built target {address, port, user, root,
+                                   host_key: its SHA256 fingerprint, pinned}
 
 Everything here is pure: parsing takes the already-loaded YAML mapping or command output.
 """
@@ -38,6 +39,7 @@ DR_LEVELS = range(1, 7)
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")  # RFC 1123
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")                          # POSIX user name
 _UNIT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9@_.:\\-]{0,254}$")           # systemd unit name
+_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")                 # OpenSSH's
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -169,6 +171,7 @@ class LegacyHost:
     dr_level: int | None = None
     target: Endpoint | None = None
     groups: tuple[str, ...] = ()
+    target_host_key: str | None = None  # the declared target's pinned SHA256 fingerprint
 
     @property
     def stop_command(self) -> str | None:
@@ -189,7 +192,7 @@ class LegacyHost:
                 "service_start": self.service_start, "health_check": self.health_check,
                 "dr_level": self.dr_level,
                 "target": self.target.to_dict() if self.target else None,
-                "groups": list(self.groups)}
+                "groups": list(self.groups), "target_host_key": self.target_host_key}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LegacyHost:
@@ -200,7 +203,8 @@ class LegacyHost:
                    service_stop=d.get("service_stop"), service_start=d.get("service_start"),
                    health_check=d.get("health_check"), dr_level=d.get("dr_level"),
                    target=Endpoint.from_dict(target, where=d["name"]) if target else None,
-                   groups=tuple(d.get("groups") or ()))
+                   groups=tuple(d.get("groups") or ()),
+                   target_host_key=d.get("target_host_key"))
 
 
 def _port(value: Any, where: str) -> int:
@@ -330,7 +334,20 @@ def _host(name: str, v: Mapping[str, Any], groups: Sequence[str], where: str,
         health_check=_str_or_none(v.get("govcloud_health_check"), here, "health_check"),
         dr_level=level,
         target=Endpoint.from_dict(target, where=here) if target is not None else None,
-        groups=tuple(dict.fromkeys(groups)))
+        groups=tuple(dict.fromkeys(groups)), target_host_key=_host_key(target, here))
+
+
+def _host_key(target: Any, where: str) -> str | None:
+    """A declared target's pinned host key fingerprint (``govcloud_target.host_key``)."""
+    value = target.get("host_key") if isinstance(target, Mapping) else None
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _FINGERPRINT.fullmatch(value.strip()):
+        raise InvalidInput(f"{where}: govcloud_target.host_key {_shown(value)} is not an "
+                           "SSH SHA256 fingerprint",
+                           hint="`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the "
+                                "target prints it: SHA256: and 43 characters")
+    return value.strip()
 
 
 # --- the survey ---------------------------------------------------------------------------------

@@ -423,6 +423,29 @@ def auto_approve_from_config(values: Mapping[str, Mapping[str, Any]]) -> dict[st
 # --- server names and idempotency keys ----------------------------------------------------------
 
 TAG_PREFIX = "govcloud-req"
+_INSTALLATION_ID = re.compile(r"^[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Installation:
+    """This control-plane installation: one database, however many servers share it. Its
+    ``id`` (12 hex digits, made once when the database is created or upgraded to installation
+    ids) goes into every idempotency key, so that two installations provisioning in one cloud
+    never take each other's servers for their own. Requests up to ``legacy_through`` were
+    submitted before installation ids existed: their keys stay as they were made, so their
+    servers are still adopted on a retry (docs/provisioning.md, "Idempotency keys")."""
+
+    id: str
+    legacy_through: int = 0
+
+    def __post_init__(self) -> None:
+        if not _INSTALLATION_ID.fullmatch(self.id):
+            raise InvalidInput(f"invalid installation id {self.id!r}",
+                               hint="12 lowercase hex digits (the installation table)")
+
+    def predates(self, request_id: int | str) -> bool:
+        """Whether request ``request_id`` was submitted before installation ids."""
+        return str(request_id).isdigit() and int(request_id) <= self.legacy_through
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,13 +461,18 @@ class PlannedServer:
     network: str
     volumes: tuple[int, ...] = field(default=())
 
-    def key(self, request_id: int | str) -> str:
-        return idempotency_key(request_id, self.site, self.ordinal)
+    def key(self, request_id: int | str, *, installation: Installation) -> str:
+        return idempotency_key(request_id, self.site, self.ordinal, installation=installation)
 
 
-def idempotency_key(request_id: int | str, site: str, ordinal: int) -> str:
-    """The tag a server of a request carries (also in its metadata)."""
-    return f"{TAG_PREFIX}-{request_id}-{site.lower()}-{ordinal}"
+def idempotency_key(request_id: int | str, site: str, ordinal: int, *,
+                    installation: Installation) -> str:
+    """The tag a server of a request carries (also in its metadata):
+    ``govcloud-req-<request>-<site>-<ordinal>@<installation>`` — without ``@<installation>``
+    for a request submitted before installation ids (``Installation.predates``). A key with
+    an installation can never equal one without (its last ``-`` part is not a number)."""
+    key = f"{TAG_PREFIX}-{request_id}-{site.lower()}-{ordinal}"
+    return key if installation.predates(request_id) else f"{key}@{installation.id}"
 
 
 def plan_servers(spec: RequestSpec, targets: Sequence[SiteTarget]) -> list[PlannedServer]:

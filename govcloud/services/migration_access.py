@@ -36,6 +36,7 @@ from govcloud.services.access import (
     no_department,
     visible_codes,
 )
+from govcloud.services.migration_reap import REAP_EVENT
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 from govcloud.store.tables import utcnow
@@ -278,9 +279,12 @@ def wave_department(engine: Engine, caller: Caller, wave_id: str,
 def check_start(ctx: run_service.RunContext, caller: Caller, wave_id: str, *,
                 flavors: Callable[[], list[Flavor]], hook: str | None = None,
                 outside_window: bool = False, reason: str | None = None,
+                trust_on_first_use: str | None = None,
                 planned_window: bool = True) -> tuple[str, dict[str, Any] | None]:
     """May the wave start (RBAC, its hook, its entry gate and — ``planned_window`` — its
-    planned window)? Its department and the window override to audit."""
+    planned window)? Its department and the window override to audit.
+    ``trust_on_first_use`` (a reason; migration.override) lets the run trust the first key
+    of a target whose cloud shows none (docs/migration.md, "Target host keys")."""
     engine = ctx.engine
     dept = _wave_checked(engine, caller, Action.MIGRATION_RUN, wave_id)
     if hook:
@@ -294,8 +298,12 @@ def check_start(ctx: run_service.RunContext, caller: Caller, wave_id: str, *,
         raise ConflictError(f"{wave_id} may not start: " + "; ".join(entry.reasons),
                             hint="fix the readiness reasons (`govcloud migrate show "
                                  f"{wave_id}`), or ask a bureau-admin to override")
-    if outside_window:
+    if outside_window or trust_on_first_use is not None:
         caller.check(Action.MIGRATION_OVERRIDE, dept)
+    if trust_on_first_use is not None and not trust_on_first_use.strip():
+        raise InvalidInput("trusting host keys on first use needs a reason",
+                           hint="--trust-on-first-use 'why the targets cannot be checked' "
+                                "(audited)")
     if not planned_window:
         return dept, None
     with Session(engine) as session:
@@ -307,7 +315,8 @@ def check_start(ctx: run_service.RunContext, caller: Caller, wave_id: str, *,
 def launch(ctx: run_service.RunContext, runs: run_service.Runs, wave_id: str, *, actor: str,
            hook: str | None = None, window_override: dict[str, Any] | None = None,
            window: run_service.Window | None = None,
-           ended: Ended | None = None) -> dict[str, Any]:
+           ended: Ended | None = None,
+           trust_on_first_use: str | None = None) -> dict[str, Any]:
     """Check the host keys, take the wave and run it in the background; the answer names
     the run and the last event before it."""
     run_service.preflight(ctx, wave_id)
@@ -316,30 +325,45 @@ def launch(ctx: run_service.RunContext, runs: run_service.Runs, wave_id: str, *,
     after = _last_event(ctx.engine, wave_id)
     _in_background(runs, wave_id, f"wave {wave_id}", lambda cancel: run_service.run_wave(
         ctx, wave_id, actor=actor, cancel=cancel, hook=hook, run_id=run_id,
-        window_override=window_override, window=window), ended)
+        window_override=window_override, window=window,
+        trust_on_first_use=trust_on_first_use), ended)
     return {"wave": wave_id, "action": "run", "run_id": run_id, "after": after}
 
 
 def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
               wave_id: str, *, flavors: Callable[[], list[Flavor]], hook: str | None = None,
-              outside_window: bool = False, reason: str | None = None) -> dict[str, Any]:
+              outside_window: bool = False, reason: str | None = None,
+              trust_on_first_use: str | None = None) -> dict[str, Any]:
     """Run or resume a wave in the background, once its entry gate, window and host keys
     allow; the answer names the run and the last event before it. (Under change control:
     ``services.migration_change.start_run``.)"""
     _, window_override = check_start(ctx, caller, wave_id, flavors=flavors, hook=hook,
-                                     outside_window=outside_window, reason=reason)
+                                     outside_window=outside_window, reason=reason,
+                                     trust_on_first_use=trust_on_first_use)
     return launch(ctx, runs, wave_id, actor=caller.name, hook=hook,
-                  window_override=window_override)
+                  window_override=window_override, trust_on_first_use=trust_on_first_use)
 
 
 def cancel(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
-           wave_id: str) -> dict[str, Any]:
+           wave_id: str, *, wait_s: float = 60.0) -> dict[str, Any]:
+    """Cancel the wave's run in this process and wait (up to ``wait_s``) for it to stop: its
+    step's job ends, then what the job left running on the hosts is ended too
+    (``migration_reap``). The answer says whether the run stopped and what was ended."""
     dept = _wave_checked(ctx.engine, caller, Action.MIGRATION_RUN, wave_id)
+    after = _last_event(ctx.engine, wave_id)
     cancelled = runs.cancel(wave_id)
-    if cancelled:
-        service.audit_event(ctx.engine, actor=caller.name, action="migrate.cancel",
-                            department=dept, after={"wave": wave_id}, clock=ctx.clock)
-    return {"wave": wave_id, "cancelled": cancelled}
+    if not cancelled:
+        return {"wave": wave_id, "cancelled": False, "stopped": True, "ended": []}
+    runs.join(wave_id, wait_s)
+    stopped = not runs.running(wave_id)
+    with Session(ctx.engine) as session:
+        ended = [r.message or "" for r in repo.events(session, wave_id, after=after)
+                 if r.event == REAP_EVENT]
+    # the lines themselves are the wave's events (command lines are free text)
+    service.audit_event(ctx.engine, actor=caller.name, action="migrate.cancel",
+                        department=dept, after={"wave": wave_id, "stopped": stopped,
+                                                "hosts_checked": len(ended)}, clock=ctx.clock)
+    return {"wave": wave_id, "cancelled": True, "stopped": stopped, "ended": ended}
 
 
 def rollback_department(ctx: run_service.RunContext, caller: Caller,

@@ -117,14 +117,18 @@ def _wait(ctx: run_service.RunContext, changes: ChangeContext, caller: Caller, w
 def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Caller,
               wave_id: str, *, changes: ChangeContext, change_id: int | None,
               flavors: Callable[[], list[Flavor]], hook: str | None = None,
-              outside_window: bool = False, reason: str | None = None) -> dict[str, Any]:
+              outside_window: bool = False, reason: str | None = None,
+              trust_on_first_use: str | None = None) -> dict[str, Any]:
     """Run or resume a wave in the background under change ``change_id`` (or the change it
-    ran under), or plan it for that change's window when it has not opened yet."""
+    ran under), or plan it for that change's window when it has not opened yet.
+    ``trust_on_first_use``: as ``migration_access.check_start`` (not kept for a wave that
+    waits for its window: resumed, it pins its targets' keys)."""
     department = access.wave_department(ctx.engine, caller, wave_id)
     before = ticket_of(changes, KIND, _ref(wave_id))
     under = change_id is not None or before is not None or changes.enforce
     _, window_override = access.check_start(ctx, caller, wave_id, flavors=flavors, hook=hook,
                                             outside_window=outside_window, reason=reason,
+                                            trust_on_first_use=trust_on_first_use,
                                             planned_window=not under)
     if change_id is not None and opens_later(changes, change_id) is not None:
         return _wait(ctx, changes, caller, wave_id, department, change_id, hook)
@@ -134,7 +138,7 @@ def start_run(ctx: run_service.RunContext, runs: run_service.Runs, caller: Calle
         answer = access.launch(ctx, runs, wave_id, actor=caller.name, hook=hook,
                                window_override=window_override, window=window,
                                ended=_ended(ctx, changes, ticket, wave_id, caller.name,
-                                            window))
+                                            window), trust_on_first_use=trust_on_first_use)
     except GovCloudError as exc:
         if ticket is not None and ticket != before:  # a link of its own: it never ran
             finish(changes, ticket, actor=caller.name, ok=False,

@@ -96,6 +96,49 @@ def _with_root(root: str, command: str | None) -> str:
     return f"GOVCLOUD_ROOT={shlex.quote(root)}; export GOVCLOUD_ROOT; {command}"
 
 
+# --- the processes a step starts on a host, and ending them -------------------------------------
+
+JOB_MARK = "GOVCLOUD_JOB"  # in the environment of every process a step starts on a host
+
+
+def tracked(command: str, job: str | None, where: str) -> str:
+    """``command`` as a step runs it on a host: every process it starts carries
+    ``GOVCLOUD_JOB=<job>:<where>`` in its environment, in a process group of its own
+    (``setsid``, when the host has it), so that ``reap_command`` finds and ends them when the
+    step is cancelled or times out — ending the local job leaves a hung remote command
+    running otherwise. The output and exit status are the command's."""
+    if not command or job is None:
+        return command
+    mark = shlex.quote(f"{job}:{where}")
+    inner = shlex.quote(command)
+    return (f"{JOB_MARK}={mark}; export {JOB_MARK}; "
+            f"if command -v setsid >/dev/null 2>&1; then setsid sh -c {inner} & wait $!; "
+            f"else sh -c {inner}; fi")
+
+
+def reap_command(job: str, where: str) -> str:
+    """End what step ``job`` started on this host (``tracked``) and is still running: every
+    process carrying its mark, and the process groups they lead — TERM, then KILL after 5 s.
+    Prints one line per process ended (``ended pid P (process group G): ARGS``); nothing when
+    none was left. Reads /proc (Linux), as root when the step ran as root."""
+    mark = shlex.quote(f"{JOB_MARK}={job}:{where}")
+    return f"""m={mark}; pids=''
+for d in /proc/[0-9]*; do p=${{d#/proc/}}; [ "$p" = "$$" ] && continue
+  grep -qxzF -- "$m" "$d/environ" 2>/dev/null && pids="$pids $p"; done
+[ -n "$pids" ] || exit 0
+groups=''
+for p in $pids; do g=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f3)
+  a=$(tr '\\000' ' ' 2>/dev/null <"/proc/$p/cmdline" | cut -c1-200 | sed 's/ *$//')
+  echo "ended pid $p (process group $g): $a"; [ "$g" = "$p" ] && groups="$groups $g"; done
+for g in $groups; do kill -TERM -- "-$g" 2>/dev/null; done; kill -TERM $pids 2>/dev/null
+alive() {{ left=''; for p in $pids; do s=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -c1)
+  [ -n "$s" ] && [ "$s" != Z ] && left="$left $p"; done; [ -n "$left" ]; }}
+i=0; while alive && [ $i -lt 25 ]; do sleep 0.2 2>/dev/null || sleep 1; i=$((i+1)); done
+if alive; then for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done
+  kill -KILL $left 2>/dev/null; fi
+exit 0"""
+
+
 def checksums_command(paths: Sequence[tuple[str, str]]) -> str:
     """SHA-256 of every file under each (data path, where it is on this machine), in a stable
     order, headed by the data path (the same on both sides)."""
@@ -105,12 +148,16 @@ def checksums_command(paths: Sequence[tuple[str, str]]) -> str:
 
 
 def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
-                  stage: Path, copies: Sequence[TargetCopy] = ()) -> dict[str, str]:
+                  stage: Path, copies: Sequence[TargetCopy] = (),
+                  job: str | None = None) -> dict[str, str]:
     """The shell commands a host's steps run, built and quoted here so that the playbooks
     only run them (``raw``: no Python module per task, which keeps each step cheap).
 
     Each sync goes legacy → stage → target → and on to every DR copy of the target, so the
-    copies hold the same data as the target; the sync back (rollback) compares contents."""
+    copies hold the same data as the target; the sync back (rollback) compares contents.
+    With ``job`` (the step job's ident) the commands run on the legacy host and the target
+    are ``tracked`` (``gc_reap_legacy``/``gc_reap_target`` end what they leave running); the
+    syncs run on the control node, where the job's end ends them."""
     known = known_hosts(settings).path
     key = settings.ssh_key
     legacy_ssh, target_ssh = _ssh(host.endpoint, key, known), _ssh(target, key, known)
@@ -135,30 +182,41 @@ def host_commands(host: LegacyHost, target: Endpoint, *, settings: Settings,
                          for p in legacy_paths) or "true"
     du = (f"du -sk {' '.join(shlex.quote(p) for p in legacy_paths)} | "
           "awk '{s+=$1} END {print s+0}'") if legacy_paths else "echo 0"
+    legacy, on_target = host.name, f"{host.name}-target"  # where each runs, for the mark
+    remote = {
+        "gc_precheck_legacy": (legacy, f"command -v rsync >/dev/null && {exists} && {du}"),
+        "gc_precheck_target": (on_target, f"command -v rsync >/dev/null && mkdir -p "
+                                          f"{shlex.quote(target.root)} && df -Pk "
+                                          f"{shlex.quote(target.root)} | "
+                                          "awk 'NR==2 {print $4}'"),
+        "gc_sums_legacy": (legacy, checksums_command(
+            list(zip(host.data_paths, legacy_paths, strict=True)))),
+        "gc_sums_target": (on_target, checksums_command(
+            list(zip(host.data_paths, target_paths, strict=True)))),
+        "gc_stop_legacy": (legacy, _with_root(host.endpoint.root, host.stop_command)),
+        "gc_start_legacy": (legacy, _with_root(host.endpoint.root, host.start_command)),
+        "gc_stop_target": (on_target, _with_root(target.root, host.stop_command)),
+        "gc_start_target": (on_target, _with_root(target.root, host.start_command)),
+        "gc_health_target": (on_target, _with_root(target.root, host.health_check)),
+    }
     return {
-        "gc_precheck_legacy": f"command -v rsync >/dev/null && {exists} && {du}",
-        "gc_precheck_target": (f"command -v rsync >/dev/null && mkdir -p "
-                               f"{shlex.quote(target.root)} && df -Pk "
-                               f"{shlex.quote(target.root)} | awk 'NR==2 {{print $4}}'"),
+        **{k: tracked(cmd, job, where) for k, (where, cmd) in remote.items()},
         "gc_sync": " && ".join(pull + push) or "true",
         "gc_sync_back": " && ".join(back_pull + back_push) or "true",
         "gc_check_copies": " && ".join(check_copies),
-        "gc_sums_legacy": checksums_command(list(zip(host.data_paths, legacy_paths, strict=True))),
-        "gc_sums_target": checksums_command(list(zip(host.data_paths, target_paths, strict=True))),
-        "gc_stop_legacy": _with_root(host.endpoint.root, host.stop_command),
-        "gc_start_legacy": _with_root(host.endpoint.root, host.start_command),
-        "gc_stop_target": _with_root(target.root, host.stop_command),
-        "gc_start_target": _with_root(target.root, host.start_command),
-        "gc_health_target": _with_root(target.root, host.health_check),
+        **({"gc_reap_legacy": reap_command(job, legacy),
+            "gc_reap_target": reap_command(job, on_target)} if job is not None else {}),
     }
 
 
 def step_inventory(hosts: Sequence[tuple[LegacyHost, Endpoint | None]], *, settings: Settings,
                    stage: Path, cut_over: Mapping[str, bool] | None = None,
-                   copies: Mapping[str, Sequence[TargetCopy]] | None = None) -> dict[str, Any]:
+                   copies: Mapping[str, Sequence[TargetCopy]] | None = None,
+                   job: str | None = None) -> dict[str, Any]:
     """The inventory of a step (YAML inventory structure): group ``wave`` (legacy hosts, with
     the commands their steps run) and each host's target as ``<host>-target`` in group
-    ``targets``. No secrets: the SSH key is passed by path."""
+    ``targets``. No secrets: the SSH key is passed by path. ``job``: the step job's ident,
+    which marks what the commands start on the hosts (``tracked``)."""
     key = settings.ssh_key
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     wave: dict[str, Any] = {}
@@ -182,7 +240,7 @@ def step_inventory(hosts: Sequence[tuple[LegacyHost, Endpoint | None]], *, setti
             "gc_cut_over": bool((cut_over or {}).get(host.name)),
             "gc_has_target": known_target is not None,
             **host_commands(host, target, settings=settings, stage=stage,
-                            copies=(copies or {}).get(host.name, ()))}
+                            copies=(copies or {}).get(host.name, ()), job=job)}
         targets[tname] = conn(target)
     return {"all": {"hosts": {"localhost": local}, "children": {
         "wave": {"hosts": wave}, "targets": {"hosts": targets}}}}

@@ -45,8 +45,10 @@ from govcloud.errors import GovCloudError, InvalidInput, PermanentError
 from govcloud.logging import redact
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
 from govcloud.services import step_machine
-from govcloud.services.migration import check_keys, known_hosts, trust_first_key
+from govcloud.services.migration import check_keys, known_hosts
 from govcloud.services.migration_commands import playbook_env, step_inventory
+from govcloud.services.migration_keys import TOFU, Expected, pin_all
+from govcloud.services.migration_reap import REAP_EVENT, reap
 from govcloud.settings import Settings
 from govcloud.store import migration as repo
 from govcloud.store.audit import AuditLog, write_session
@@ -83,6 +85,12 @@ class TargetProvisioner(Protocol):
         Raises when something could not be released (the rollback reports it)."""
         ...
 
+    def expected_keys(self, host: LegacyHost, made: Provisioned) -> dict[str, Expected | None]:
+        """The host keys each of ``made``'s endpoints should present (by known_hosts name;
+        None or absent: nobody says), from the cloud or the inventory
+        (``govcloud.services.migration_keys``)."""
+        ...
+
 
 class DeclaredTargets:
     """Targets declared in the inventory (``govcloud_target``): machines built beforehand."""
@@ -105,6 +113,14 @@ class DeclaredTargets:
         return [f"kept the declared target {made.endpoint.known_hosts_name}: it was built "
                 "outside govcloud (govcloud_target), so govcloud does not delete it; its "
                 "service is stopped"]
+
+    def expected_keys(self, host: LegacyHost, made: Provisioned) -> dict[str, Expected | None]:
+        """A declared target's key is the one its inventory pins (``govcloud_target.
+        host_key``), if it pins one."""
+        if host.target_host_key is None or made.endpoint != host.target:
+            return {}
+        return {made.endpoint.known_hosts_name: Expected(
+            frozenset({host.target_host_key}), "the inventory (govcloud_target.host_key)")}
 
 
 @dataclass
@@ -264,7 +280,7 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
     inventory = step_inventory([(w.hosts[n], w.targets.get(n)) for n in names],
                                settings=ctx.settings,
                                stage=ctx.settings.migrate_path() / "stage", cut_over=cut_over,
-                               copies=w.copies)
+                               copies=w.copies, job=ident)
     failed: dict[str, str] = {}
 
     def on_event(ev: PlaybookEvent) -> None:
@@ -285,6 +301,12 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
                               on_event=on_event, cancel=cancel.is_set,
                               idle_timeout_s=ctx.settings.step_idle_timeout_s,
                               forks=ctx.settings.migrate_concurrency)
+        if result.status in ("canceled", "timeout"):  # sshd leaves a remote command running
+            for r in reap(ctx.playbooks, base=base.with_name(f"{ident}-reap"),
+                          inventory=inventory, envvars=env, ident=ident,
+                          forks=ctx.settings.migrate_concurrency):
+                rec.event(step, ident, event=REAP_EVENT, host=None if r.host == "*" else r.host,
+                          task=f"end what the step left ({r.where})", message=r.line())
     processed = set(result.stats.get("processed", {}))
     dark = set(result.stats.get("dark", {})) | set(result.stats.get("failures", {}))
     detail = None
@@ -296,8 +318,22 @@ def _job(ctx: RunContext, w: _Wave, step: str, names: Sequence[str], playbook: P
     return StepJob(ident, result.status, failed, processed - set(failed), detail)
 
 
+def _pin(ctx: RunContext, w: _Wave, n: str, made: Provisioned, actor: str,
+         tofu: str | None) -> list[str]:
+    """Pin the keys of ``made``'s target and copies to what the cloud (or the inventory)
+    says they are, audited; each as ``name (fingerprint)``."""
+    expected = ctx.provisioner.expected_keys(w.hosts[n], made)
+    pinned = pin_all([made.endpoint, *(c.endpoint for c in made.copies)], expected,
+                     ctx.settings, tofu=tofu)
+    _audit(ctx, actor, "migrate.target_keys", w.department,
+           {"wave": w.id, "host": n, "keys": [p.to_dict() for p in pinned],
+            **({"trust_on_first_use": text_digest(tofu)}
+               if tofu is not None and any(p.source == TOFU for p in pinned) else {})})
+    return [f"{p.endpoint.known_hosts_name} ({p.key.fingerprint}, {p.source})" for p in pinned]
+
+
 def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
-               actor: str) -> list[str]:
+               actor: str, tofu: str | None = None) -> list[str]:
     failed = []
     ident = f"provision-{uuid.uuid4().hex[:8]}"
     rec.steps(names, Step.PROVISION, StepStatus.RUNNING, ident=ident)
@@ -308,10 +344,7 @@ def _provision(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
             if made is None:
                 made = ctx.provisioner.provision(w.hosts[n], w.id, actor=actor)
             target = made.endpoint
-            shown = []
-            for ep in (target, *(c.endpoint for c in made.copies)):
-                key = trust_first_key(ep, ctx.settings)  # a new server's first key, audited
-                shown.append(f"{ep.known_hosts_name} ({key.fingerprint})")
+            shown = _pin(ctx, w, n, made, actor, tofu)  # refused: nothing recorded, nothing run
             if not stored:
                 with write_session(ctx.engine) as session:
                     repo.set_target(session, w.id, n, target, made.server, copies=made.copies,
@@ -351,33 +384,43 @@ Window = Callable[[], str | None]  # why the wave may not go on now (None: it ma
 def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
              hook: str | None = None, run_id: str | None = None,
              window_override: Mapping[str, Any] | None = None,
-             window: Window | None = None) -> str:
+             window: Window | None = None, trust_on_first_use: str | None = None) -> str:
     """Run (or resume) the wave; returns its final status: done, failed, interrupted, or
     waiting-window. ``window_override``: the run is outside the wave's window on purpose
     (audited here). ``window`` is asked before each step the wave may stop at
     (``domain.waves.may_stop_before``); a reason stops the run there, waiting for its
-    change's window (docs/changes.md)."""
+    change's window (docs/changes.md). ``trust_on_first_use``: the reason to trust a
+    target's first key when the cloud shows none (audited here, and with each key so
+    trusted)."""
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, wave_id, run_id)
     with step_machine.heartbeat(ctx.engine, _wave_row(wave_id), run_id,
                                 every_s=ctx.heartbeat_s, clock=ctx.clock):
         return _run_claimed(ctx, wave_id, actor=actor, cancel=cancel, hook=hook,
-                            run_id=run_id, window_override=window_override, window=window)
+                            run_id=run_id, window_override=window_override, window=window,
+                            tofu=trust_on_first_use)
 
 
 def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
                  hook: str | None, run_id: str,
-                 window_override: Mapping[str, Any] | None, window: Window | None) -> str:
+                 window_override: Mapping[str, Any] | None, window: Window | None,
+                 tofu: str | None) -> str:
     status = "failed"
     w = _load(ctx, wave_id)
     rec = Recorder(ctx, wave_id)
+    # the reasons stay with the wave (its event log); the chain keeps their digests
     if window_override is not None:
-        # the reason stays with the wave (its event log); the chain keeps its digest
         reason = str(window_override.get("reason") or "")
         rec.event("run", run_id, event="window_override",
                   message=f"run outside the maintenance window by {actor}: {reason}")
         _audit(ctx, actor, "migrate.window_override", w.department,
                {**window_override, "reason": text_digest(reason), "run": run_id})
+    if tofu is not None:
+        rec.event("run", run_id, event="trust_on_first_use",
+                  message=f"targets whose cloud shows no host keys are trusted on first use, "
+                          f"by {actor}: {tofu}")
+        _audit(ctx, actor, "migrate.trust_on_first_use", w.department,
+               {"wave": wave_id, "run": run_id, "reason": text_digest(tofu)})
     _audit(ctx, actor, "migrate.run", w.department, {"wave": wave_id, "run": run_id,
                                                      "hook": hook})
     try:
@@ -386,7 +429,7 @@ def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading
             wave.status = "running"
             session.add(wave)
             session.commit()
-        status = _steps(ctx, w, rec, cancel, hook, actor, window)
+        status = _steps(ctx, w, rec, cancel, hook, actor, window, tofu)
         return status
     except GovCloudError as exc:
         rec.event("run", run_id, event="run_failed", message=exc.message)
@@ -414,7 +457,8 @@ def _stops(w: _Wave, step: Step, failed: set[str], window: Window | None,
 
 
 def _steps(ctx: RunContext, w: _Wave, rec: Recorder, cancel: threading.Event,
-           hook: str | None, actor: str, window: Window | None = None) -> str:
+           hook: str | None, actor: str, window: Window | None = None,
+           tofu: str | None = None) -> str:
     failed: set[str] = set()
     for step in STEPS:
         todo = sorted(n for n, s in w.statuses.items()
@@ -429,7 +473,7 @@ def _steps(ctx: RunContext, w: _Wave, rec: Recorder, cancel: threading.Event,
             rec.steps(todo, step, StepStatus.RUNNING)
             rec.steps(todo, step, StepStatus.SUCCEEDED)
         elif step is Step.PROVISION:
-            failed.update(_provision(ctx, w, todo, rec, actor))
+            failed.update(_provision(ctx, w, todo, rec, actor, tofu))
         else:
             playbook = ctx.playbooks / f"{step.value}.yml"
             rec.steps(todo, step, StepStatus.RUNNING)

@@ -11,6 +11,8 @@ interrupted here adopts the same request on resume instead of submitting another
 
 The request's other servers — the DR copies its DR level asks for (a standby in DR-LOCAL, a
 cold copy in DR-REMOTE) — are returned too: every sync copies the data to them as well.
+``expected_keys`` reads each server's SSH host keys from its console log (what cloud-init
+printed at boot), which the run pins the servers' keys to (``migration_keys``).
 ``release`` deletes every server of the request once the host is rolled back (idempotent:
 a server already gone is fine).
 """
@@ -18,14 +20,17 @@ a server already gone is fine).
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from sqlmodel import Session
 
+from govcloud.cloud.console import read_boot_keys
 from govcloud.cloud.provision import delete_server
 from govcloud.domain.legacy import LegacyHost, TargetCopy
 from govcloud.errors import GovCloudError, PermanentError, TemporaryError
 from govcloud.services import provisioning
 from govcloud.services.migration_commands import endpoint_of
+from govcloud.services.migration_keys import Expected, wait_for_boot_keys
 from govcloud.services.migration_run import DeclaredTargets, Provisioned
 from govcloud.services.plane import Plane
 from govcloud.store import inventory as inventory_store
@@ -104,6 +109,30 @@ class CloudTargets:
             for s in sorted(servers, key=lambda x: (x.site, x.ordinal)) if s is not primary)
         target = endpoint_of(conns[primary.site].compute.get_server(primary.server_id), user)
         return Provisioned(target, primary.server_id, copies, rid)
+
+    def expected_keys(self, host: LegacyHost, made: Provisioned) -> dict[str, Expected | None]:
+        """Each server's host keys as its console log shows them (cloud-init prints them at
+        boot; waited for up to ``migrate_host_key_wait_s``); None for a server whose log
+        shows none by then. A declared target: its inventory's pin."""
+        if made.request is None:
+            return self.declared.expected_keys(host, made)
+        with Session(self.plane.engine) as session:
+            sites = {s.server_id: s.site for s in provision_store.servers(session, made.request)
+                     if s.server_id}
+        conns = self.plane.clouds.connections()
+        wait = self.plane.settings.migrate_host_key_wait_s
+        out: dict[str, Expected | None] = {}
+        for server, ep in ((made.server, made.endpoint),
+                           *((c.server, c.endpoint) for c in made.copies)):
+            site = sites.get(server or "")
+            if server is None or site is None:
+                out[ep.known_hosts_name] = None
+                continue
+            boot = wait_for_boot_keys(partial(read_boot_keys, conns[site], site, server),
+                                      timeout_s=wait)
+            out[ep.known_hosts_name] = None if boot is None else Expected.from_boot(
+                boot, f"the console log of server {server} in {site}")
+        return out
 
     def release(self, host: LegacyHost, wave: str, made: Provisioned, *,
                 actor: str = "migration") -> list[str]:

@@ -25,6 +25,7 @@ from govcloud.domain.provisioning import (
     AutoApprove,
     CopyKind,
     DrPolicy,
+    Installation,
     RequestSpec,
     RequestState,
     SiteTarget,
@@ -37,6 +38,7 @@ from govcloud.services.access import get_department
 from govcloud.services.inventory import SnapshotCache
 from govcloud.services.notifications import Notifier
 from govcloud.store.group_commit import Batcher
+from govcloud.store.installation import get_installation
 from govcloud.store.provisioning_repo import ProvisioningStore
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import ProvisionRequestRow, ProvisionServerRow
@@ -96,6 +98,8 @@ class ProvisioningContext:
     specs: Specs = field(default_factory=Specs, init=False, repr=False, compare=False)
     _repo: ProvisioningStore | None = field(default=None, init=False, repr=False,
                                             compare=False)
+    _installation: Installation | None = field(default=None, init=False, repr=False,
+                                               compare=False)
 
     @property
     def repo(self) -> ProvisioningStore:
@@ -104,6 +108,13 @@ class ProvisioningContext:
         if repo is None or repo.engine is not self.engine or repo.clock is not self.clock:
             repo = self._repo = ProvisioningStore(self.engine, self.clock)
         return repo
+
+    @property
+    def installation(self) -> Installation:
+        """This installation (its id goes into every idempotency key), read once."""
+        if self._installation is None:
+            self._installation = get_installation(self.engine)
+        return self._installation
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -169,7 +169,7 @@ class Provisioner:
                 with lock:
                     errors.append(exc.message)
                 svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name,
-                                  key=p.key(rid), server_id=None, status="failed",
+                                  key=self._key(p, rid), server_id=None, status="failed",
                                   error=exc.message)
 
         workers = max(1, min(len(planned), self.settings.concurrency))
@@ -230,7 +230,7 @@ class Provisioner:
                     errors.append(exc.message)
                 return
             svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal, name=p.name,
-                              key=p.key(rid), server_id=sid, status=state.status.lower(),
+                              key=self._key(p, rid), server_id=sid, status=state.status.lower(),
                               event=("shelved", f"{p.site}: {p.name} is {state.status} ({sid}): "
                                                 "a cold copy holds no compute capacity"))
 
@@ -279,6 +279,10 @@ class Provisioner:
                                              f"(artifacts {result.artifact_dir})")
         return None if result.ok else f"post-provision playbook {name}: {result.summary()}"
 
+    def _key(self, p: PlannedServer, rid: int) -> str:
+        """``p``'s idempotency key, with this installation's id (docs/provisioning.md)."""
+        return p.key(rid, installation=self.ctx.installation)
+
     def _project(self, department: str, site: str) -> str:
         return svc.project_of(self.ctx, department, site)
 
@@ -318,7 +322,7 @@ class Provisioner:
 
     def _server(self, rid: int, department: str, system: str, p: PlannedServer, pconn: Any,
                 refs: cloud.Refs, group: str | None) -> str:
-        key = p.key(rid)
+        key = self._key(p, rid)
         with self._slots:
             existing = self._retry(rid, lambda: cloud.find_by_key(pconn, p.site, key))
             adopted = None
@@ -388,13 +392,13 @@ class Provisioner:
                 continue
             try:
                 found = self._retry(rid, partial(cloud.find_by_key, pconns[p.site], p.site,
-                                                 p.key(rid)), kind="cleanup")
+                                                 self._key(p, rid)), kind="cleanup")
                 if found is not None:
                     self._retry(rid, partial(cloud.delete_server, pconns[p.site], p.site,
                                              found.id), kind="cleanup")
                     removed.setdefault(p.site, set()).add(found.id)
                     svc.record_server(self.ctx, rid, site=p.site, ordinal=p.ordinal,
-                                      name=p.name, key=p.key(rid), server_id=found.id,
+                                      name=p.name, key=self._key(p, rid), server_id=found.id,
                                       status="deleted")
             except GovCloudError as exc:
                 svc.event(self.ctx, rid, "cleanup", f"could not delete {p.name}: "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 import time
 from typing import Any
@@ -161,11 +163,17 @@ class Simulator:
         """Add SSH sandboxes to the pool new servers take from (all or nothing)."""
         boxes = doc.get("sandboxes")
         if not isinstance(boxes, list):
-            raise bad_request("sandboxes must be a list of {address, port, user, root}")
+            raise bad_request("sandboxes must be a list of {address, port, user, root, "
+                              "host_keys}")
         for box in boxes:
             if not isinstance(box, dict) or not box.get("address") or \
                     not isinstance(box.get("port"), int):
                 raise bad_request(f"a sandbox needs an address and an integer port: {box!r}")
+            keys = box.get("host_keys", [])
+            if not isinstance(keys, list) or len(keys) > 8 or not all(
+                    isinstance(k, str) and len(k) <= 8192 and _public_key(k) for k in keys):
+                raise bad_request("host_keys must be a list of at most 8 public keys "
+                                  "('TYPE BASE64 [COMMENT]', as in ssh_host_*_key.pub)")
         self.cloud.sandboxes.extend(dict(b) for b in boxes)
 
     def summary(self) -> dict[str, Any]:
@@ -193,3 +201,15 @@ class Simulator:
         out["projects"] = len(self.cloud.projects)
         out["users"] = len(self.cloud.users)
         return out
+
+
+def _public_key(line: str) -> bool:
+    """``TYPE BASE64 [COMMENT]`` with a blob that is base64."""
+    parts = line.split()
+    if len(parts) < 2:
+        return False
+    try:
+        base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True

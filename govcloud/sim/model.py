@@ -388,6 +388,10 @@ class Server:
     old_flavor: Flavor | None = None  # the flavor before a resize, until confirmed/reverted
     old_vm_state: str | None = None  # active | stopped: what confirm/revert returns to
     shelved_image_id: str | None = None  # the "<name>-shelved" snapshot, until unshelved
+    # the SSH host public keys ("type base64") cloud-init prints to the console at boot: an
+    # SSH sandbox's real ones when one backs the server — none when the sandbox gave none (an
+    # image without cloud-init); None: no sandbox, a made-up key (console_log.py)
+    host_keys: list[str] | None = None
 
 
 @dataclass

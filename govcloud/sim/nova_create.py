@@ -690,6 +690,7 @@ def take_sandbox(cloud: Cloud, s: Server) -> None:
     s.metadata.update({"sim:ssh": f"{box['address']}:{box['port']}",
                        "sim:user": str(box.get("user", "root")),
                        "sim:root": str(box.get("root", "/"))})
+    s.host_keys = [str(k) for k in box.get("host_keys") or ()]  # its console log shows them
 
 
 def place(region: RegionState, flavor: Flavor, *, zone: str | None,

@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+from govcloud.sim.console_log import console_lines
 from govcloud.sim.http import (
     ApiError,
     Request,
@@ -280,10 +281,7 @@ class ServerOpsRoutes:
         length = body.get("length") if isinstance(body, dict) else None
         if s.vm_state == "building":
             raise conflict(f"Instance {s.id} is not ready")
-        lines = ["[    0.000000] Linux version 5.15.0 (buildd@govcloud) #1 SMP",
-                 f"[    1.204511] systemd[1]: Set hostname to <{s.hostname}>.",
-                 "[    2.118844] cloud-init[512]: Cloud-init v. 23.1 running 'init' ",
-                 f"{s.hostname} login: "]
+        lines = console_lines(s)  # with the host keys cloud-init prints
         if length not in (None, -1, "-1"):
             try:
                 n = int(length)

@@ -651,10 +651,11 @@ class Cloud:
     kregions: dict[str, KRegion] = field(default_factory=dict)
     base_url: str = "http://127.0.0.1"
     token_ttl: int = 3600 * 12
-    # SSH sandboxes (``{address, port, user, root}``) that new servers are backed by, in turn:
-    # a server created while the pool is not empty takes the next one and shows it in its
-    # metadata (``sim:ssh`` address:port, ``sim:user``, ``sim:root``), so that the demo and
-    # tests can reach "the new server" over SSH (POST /_sim/sandboxes fills the pool).
+    # SSH sandboxes (``{address, port, user, root, host_keys}``) that new servers are backed
+    # by, in turn: a server created while the pool is not empty takes the next one and shows
+    # it in its metadata (``sim:ssh`` address:port, ``sim:user``, ``sim:root``), so that the
+    # demo and tests can reach "the new server" over SSH (POST /_sim/sandboxes fills the
+    # pool); its console log shows the sandbox's host keys as cloud-init prints them.
     sandboxes: list[dict[str, Any]] = field(default_factory=list)
 
     def region(self, name: str | None) -> RegionState:

@@ -274,6 +274,7 @@ from govcloud.store import (  # noqa: E402
     tables_failover,  # issue 19, revision 0016_failover
     tables_health,  # issue 7, revision 0005_health
     tables_hosts,  # issue 21, revision 0019_host_maintenance
+    tables_installation,  # issue 23, revision 0024_installation
     tables_metering,  # issue 20, revision 0015_metering
     tables_migration,  # issue 6, revision 0006_migration
     tables_notify,  # issue 21, revision 0020_notifications
@@ -285,4 +286,5 @@ from govcloud.store import (  # noqa: E402
 
 TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection,
                  tables_drill, tables_metering, tables_failover, tables_notify,
-                 tables_hosts, tables_changes, tables_retention, tables_replicas)
+                 tables_hosts, tables_changes, tables_retention, tables_replicas,
+                 tables_installation)

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from govcloud.client import ApiClient
 from govcloud.domain.provisioning import idempotency_key
 from govcloud.store.engine import make_engine
+from govcloud.store.installation import get_installation
 from govcloud.store.provisioning import servers as recorded_servers
 from govcloud.workers.provision import FAULT_KILL_AFTER_CREATE
 from tests.served import ServedPlane
@@ -71,10 +72,10 @@ def test_kill_9_between_create_and_record_then_restart_adopts(
     (site, (first,)), = ((s, v) for s, v in created.items() if v)
     shown = real.osc(site, "--os-compute-api-version", "2.26", "server", "show", first["ID"],
                      "-f", "json")
-    key = idempotency_key(rid, site, 1)
-    assert key in shown["tags"], shown["tags"]
     engine = make_engine(served.db)
     try:
+        key = idempotency_key(rid, site, 1, installation=get_installation(engine))
+        assert key in shown["tags"], shown["tags"]
         with Session(engine) as session:
             assert not [r for r in recorded_servers(session, rid) if r.server_id]
     finally:

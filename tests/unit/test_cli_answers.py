@@ -326,7 +326,8 @@ def test_migrate_text(plane: FakePlane, capsys: pytest.CaptureFixture[str]) -> N
                      ("POST", "/migrate/signoff"): {"department": "gd-tax", "by": "admin"},
                      ("POST", f"{wave}/override"): {"wave": "gd-tax-w1", "override_by": "admin"},
                      ("POST", f"{wave}/run"): {**STARTED, "action": "run"},
-                     ("POST", f"{wave}/cancel"): {"wave": "gd-tax-w1", "cancelled": False}}
+                     ("POST", f"{wave}/cancel"): {"wave": "gd-tax-w1", "cancelled": False,
+                                                  "stopped": True, "ended": []}}
     code, out, _ = run(capsys, "migrate", "survey", "--department", "gd-tax", "--host", "tax-db1")
     assert code == 1 and plane.sent[-1][3] == {"department": "gd-tax", "hosts": ["tax-db1"]}
     rows = [line.split() for line in out.splitlines()[1:]]
@@ -346,4 +347,16 @@ def test_migrate_text(plane: FakePlane, capsys: pytest.CaptureFixture[str]) -> N
     assert out == ("gd-tax-w1: run started (run r-9); `govcloud migrate events gd-tax-w1 "
                    "--follow` to watch\n")
     assert plane.sent[-1][3] == {"hook": None, "outside_window": True, "reason": "quiet night"}
-    assert run(capsys, "migrate", "cancel", "gd-tax-w1")[1] == "gd-tax-w1: nothing is running\n"
+    assert run(capsys, "migrate", "cancel", "gd-tax-w1")[1] == \
+        "gd-tax-w1: nothing is running here\n"
+    code, out, _ = run(capsys, "migrate", "run", "gd-tax-w1", "--trust-on-first-use",
+                       "built by hand")
+    assert plane.sent[-1][3] == {"hook": None, "trust_on_first_use": "built by hand"}
+    plane.answers[("POST", f"{wave}/cancel")] = {
+        "wave": "gd-tax-w1", "cancelled": True, "stopped": True,
+        "ended": ["tax-db1 (legacy host): ended pid 7 (process group 7): sleep 60\x1b[2J"]}
+    assert run(capsys, "migrate", "cancel", "gd-tax-w1")[1] == (
+        "gd-tax-w1: cancelled; the run stopped\n"
+        "  tax-db1 (legacy host): ended pid 7 (process group 7): sleep 60\\x1b[2J\n")
+    code, out, _ = run(capsys, "migrate", "cancel", "gd-tax-w1", "--json")
+    assert json.loads(out)["ended"][0].startswith("tax-db1 (legacy host): ended pid 7")

@@ -25,6 +25,7 @@ from govcloud.domain.provisioning import (
     MAX_COUNT,
     TRANSITIONS,
     CopyKind,
+    Installation,
     RequestState,
     effective_dr_level,
     idempotency_key,
@@ -198,8 +199,10 @@ def test_planned_servers_carry_unique_idempotency_keys() -> None:
     spec = parse_request(request())
     planned = plan_servers(spec, DEFAULT_POLICY.targets(6, default_sites()))
     assert len(planned) == 6
-    keys = {p.key(42) for p in planned}
-    assert len(keys) == 6 and idempotency_key(42, "PROD", 1) in keys
+    here = Installation("0a1b2c3d4e5f")
+    keys = {p.key(42, installation=here) for p in planned}
+    assert len(keys) == 6 and "govcloud-req-42-prod-1@0a1b2c3d4e5f" in keys
+    assert idempotency_key(42, "PROD", 1, installation=here) in keys
     assert [p.name for p in planned if p.site == "PROD"] == ["case-mgmt-web-1",
                                                              "case-mgmt-web-2"]
 
@@ -480,3 +483,39 @@ def test_names_in_network_and_playbooks_refuse_control_characters(
         parse_request(data)
     assert caught.value.message.startswith(f"{where}: contains control characters")
     assert "\x1b" not in caught.value.message and "\x07" not in caught.value.message
+
+
+def test_an_installation_id_keeps_two_installations_keys_apart() -> None:
+    """Two control planes (two databases) sharing a cloud number their requests alike: their
+    keys differ by the installation, and a request older than installation ids keeps the
+    key it was made with (its servers are still adopted)."""
+    ours, theirs = Installation("0a1b2c3d4e5f"), Installation("ffeeddccbbaa")
+    assert idempotency_key(7, "DR-LOCAL", 2, installation=ours) != \
+        idempotency_key(7, "DR-LOCAL", 2, installation=theirs)
+    upgraded = Installation("0a1b2c3d4e5f", legacy_through=7)
+    assert idempotency_key(7, "DR-LOCAL", 2, installation=upgraded) == "govcloud-req-7-dr-local-2"
+    assert idempotency_key(8, "DR-LOCAL", 2, installation=upgraded) == \
+        "govcloud-req-8-dr-local-2@0a1b2c3d4e5f"
+    assert not upgraded.predates(8) and upgraded.predates(1)
+
+
+_SITES = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+
+
+@given(rid=st.integers(1, 10**7 - 1), site=_SITES, ordinal=st.integers(1, 999),
+       other_rid=st.integers(1, 10**7 - 1), other_site=_SITES,
+       other_ordinal=st.integers(1, 999))
+def test_a_key_with_an_installation_never_equals_one_without(
+        rid: int, site: str, ordinal: int, other_rid: int, other_site: str,
+        other_ordinal: int) -> None:
+    new = idempotency_key(rid, site, ordinal, installation=Installation("123456789012"))
+    legacy = idempotency_key(other_rid, other_site, other_ordinal,
+                             installation=Installation("123456789012", legacy_through=10**9))
+    assert new != legacy and new.endswith("@123456789012") and len(new) <= 60
+
+
+@pytest.mark.parametrize("bad", ["", "0A1B2C3D4E5F", "0a1b2c3d4e5", "0a1b2c3d4e5f0",
+                                 "0a1b2c3d4e5g", "../../etc"])
+def test_an_installation_id_is_twelve_hex_digits(bad: str) -> None:
+    with pytest.raises(InvalidInput, match="installation id"):
+        Installation(bad)

@@ -258,6 +258,10 @@ class RunBody(BaseModel):
                                                     "window (migration.override; audited)")
     reason: Line | None = Field(None, description="why (with outside_window)")
     change: ChangeRef | None = None
+    trust_on_first_use: Line | None = Field(
+        None, min_length=1, description="why a target whose cloud shows no SSH host keys may "
+                                        "be trusted on first use (migration.override; "
+                                        "audited); without it such a target is refused")
 
 
 class RollbackBody(BaseModel):

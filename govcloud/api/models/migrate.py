@@ -30,6 +30,7 @@ class LegacyHost(ApiModel):
     dr_level: int | None
     target: Endpoint | None
     groups: list[str]
+    target_host_key: str | None = None  # the declared target's pinned SHA256 fingerprint
     surveyed_at: Time | None
     reachable: bool | None
     wave: str | None
@@ -234,7 +235,9 @@ class RunStarted(ApiModel):
 
 class WaveCancelled(ApiModel):
     wave: str
-    cancelled: bool
+    cancelled: bool  # a run of this control plane was told to stop
+    stopped: bool  # it stopped within the wait (its job and what it left on the hosts ended)
+    ended: list[str]  # per host and side: the processes ended there, or that none was left
 
 
 class WaveEvent(ApiModel):

@@ -29,6 +29,8 @@ from govcloud.store.principals import PrincipalRepository
 from govcloud.store.tables import utcnow
 from tests.databases import fresh_database
 
+from .metrics_util import METRICS_TOKEN
+
 TENANTS = Path(__file__).resolve().parents[3] / "tenants"
 SMALL = ("gd-psd", "gd-tax", "gd-hrss", "gd-edu", "gd-agri", "gd-data", "guangzhou", "shenzhen",
          "shantou")
@@ -124,10 +126,15 @@ def _workers(request: pytest.FixtureRequest) -> Any:
 
 
 @contextmanager
-def _running_plane(database_url: str, root: Path, settings: dict[str, Any],
-                   workers: Any) -> Iterator[Plane]:
-    clouds_yaml = root / "clouds.yaml"
-    sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=0.2)
+def running_plane(database_url: str, root: Path, settings: dict[str, Any],
+                  workers: Any, *, sim: RunningSimulator | None = None) -> Iterator[Plane]:
+    """A plane on ``database_url`` with a simulator of its own — or on ``sim``, which is
+    left running (two planes sharing one cloud)."""
+    own_sim = sim is None
+    if sim is None:
+        sim = start(scale="small", seed=42, clouds_yaml=root / "clouds.yaml", build_delay=0.2)
+    assert sim.clouds_yaml is not None
+    clouds_yaml = sim.clouds_yaml
     engine = make_engine(database_url)
     upgrade_engine(engine)
     with write_session(engine) as session:
@@ -140,7 +147,8 @@ def _running_plane(database_url: str, root: Path, settings: dict[str, Any],
     app = make_app(engine=engine,
                    settings=load_settings(database_url=database_url, clouds_yaml=clouds_yaml,
                                           **{"dr_protect_worker": False,
-                                             "change_control": "off", **settings}),
+                                             "change_control": "off",
+                                             "metrics_token": METRICS_TOKEN, **settings}),
                    clock=clock, catalogue_dir=small_catalogue(root / "tenants"), workers=workers)
     server = ServerThread(app).start()
     result = Plane(url=server.url, admin_token=admin.token, engine=engine, sim=sim,
@@ -151,7 +159,8 @@ def _running_plane(database_url: str, root: Path, settings: dict[str, Any],
         for api in result.clients:
             api.close()
         server.stop()
-        sim.stop()
+        if own_sim:
+            sim.stop()
         engine.dispose()
 
 
@@ -160,7 +169,7 @@ def plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
           plane_settings: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Plane]:
     """The module's plane, shared by its tests: a test that needs state nobody else has
     touched (counts from zero, the first apply of the catalogue) takes ``fresh_plane``."""
-    with _running_plane(plane_database, tmp_path_factory.mktemp("plane"), plane_settings,
+    with running_plane(plane_database, tmp_path_factory.mktemp("plane"), plane_settings,
                         _workers(request)) as result:
         yield result
 
@@ -173,7 +182,7 @@ def fresh_plane(plane_database: str, tmp_path_factory: pytest.TempPathFactory,
     server): what the module's other tests did to ``plane`` cannot show in it."""
     kind = "sqlite" if plane_database.startswith("sqlite") else "postgresql"
     with (fresh_database(kind, tmp_path_factory.mktemp("db")) as url,
-          _running_plane(url, tmp_path_factory.mktemp("plane"), plane_settings,
+          running_plane(url, tmp_path_factory.mktemp("plane"), plane_settings,
                          _workers(request)) as result):
         yield result
 

@@ -11,8 +11,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
+# the test planes' bearer token of /metrics (conftest's ``running_plane`` sets it)
+METRICS_TOKEN = "test-metrics-token-0123456789abcdef"
+BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
 
 def scrape(url: str, **kwargs: Any) -> str:
+    """``url``'s /metrics, with the test planes' token unless ``headers`` or ``auth`` say
+    otherwise."""
+    if "headers" not in kwargs and "auth" not in kwargs:
+        kwargs["headers"] = BEARER
     resp = httpx.get(f"{url.rstrip('/')}/metrics", timeout=30, **kwargs)
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")

@@ -101,6 +101,15 @@ def test_demo_serves_and_selects_its_context(tmp_path: Path) -> None:
         assert contexts["contexts"] == [{"name": "demo", "server": server, "current": True,
                                          "has_token": True}]
         assert token.startswith("gct_")
+        # /metrics asks for the bearer token the demo keeps in its state dir
+        token_file = tmp_path / "state" / "metrics.token"
+        assert next(ln for ln in lines if ln.startswith("metrics: ")).strip() == \
+            f"metrics: {server}/metrics (bearer token in {token_file})"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert httpx.get(f"{server}/metrics", timeout=TIMEOUT).status_code == 401
+        scraped = httpx.get(f"{server}/metrics", timeout=TIMEOUT, headers={
+            "Authorization": f"Bearer {token_file.read_text().strip()}"})
+        assert scraped.status_code == 200 and "govcloud_site_info" in scraped.text
         sync = httpx.get(f"{server}/api/v1/sync/status",
                          headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
         if sync.status_code != 404:  # the demo ran a full sync of every site

@@ -1,8 +1,8 @@
 """A real Prometheus server (Debian's package) scrapes a running control plane on loopback,
-with a configuration derived from monitors/prometheus.yml and its rules: the site capacities
-it stores equal `govcloud capacity --json`, every rule group loads and evaluates, and with a
-region down the metrics keep being scraped, the site shows stale and the stale alert goes
-pending."""
+with a configuration derived from monitors/prometheus.yml (its bearer token credential) and its
+rules: the site capacities it stores equal `govcloud capacity --json`, every rule group loads
+and evaluates, and with a region down the metrics keep being scraped, the site shows stale and
+the stale alert goes pending."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from govcloud.children import tied_to_parent
 from govcloud.cli import main
 
 from .conftest import Plane
+from .metrics_util import METRICS_TOKEN
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +72,12 @@ def prometheus(plane: Plane, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(MONITORS / "rules" / "*.yml")]
     (job,) = config["scrape_configs"]
+    # the example's credential (a bearer token file), holding the test plane's token
+    token = root / "govcloud-metrics.token"
+    token.write_text(METRICS_TOKEN + "\n")
+    token.chmod(0o600)
+    assert job["authorization"]["type"] == "Bearer"
+    job["authorization"]["credentials_file"] = str(token)
     job.update(scrape_interval="1s", scrape_timeout="1s",
                static_configs=[{"targets": [plane.url.removeprefix("http://")],
                                 "labels": {"datacentre": "PROD"}}])

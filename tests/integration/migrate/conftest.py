@@ -37,7 +37,9 @@ def plane_settings(migrate_root: Path, client_key: Path,
     backend = plane_database.split(":", 1)[0].split("+", 1)[0]  # one state per database
     return {"migrate_dir": migrate_root / f"state-{backend}", "ssh_key": client_key,
             "ssh_timeout_s": 5.0, "migrate_concurrency": 8,
-            "migrate_python": "/usr/bin/python3"}
+            "migrate_python": "/usr/bin/python3",
+            # a target whose console log shows no keys is given up on quickly
+            "migrate_host_key_wait_s": 3.0}
 
 
 def _sandboxes(base: Path, key: Path) -> Iterator[Callable[[str], Sandbox]]:
@@ -70,6 +72,13 @@ def inventory_file(path: Path, department: str, hosts: dict[str, dict[str, Any]]
     path.write_text(yaml.safe_dump({"all": {"vars": {"govcloud_department": department},
                                             "hosts": hosts}}, sort_keys=False))
     return path
+
+
+def declared_target(box: Sandbox, *, pinned: bool = True) -> dict[str, Any]:
+    """``govcloud_target`` for ``box``, its host key pinned (``host_key``) unless not."""
+    out: dict[str, Any] = {"address": box.address, "port": box.port, "user": "root",
+                           "root": str(box.root)}
+    return {**out, "host_key": box.fingerprint} if pinned else out
 
 
 def host_vars(box: Sandbox, system: str, **extra: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ data back and deletes both servers."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable
@@ -65,6 +66,17 @@ def test_the_target_is_provisioned_through_the_provisioning_service(
     assert mine[0]["approver"] == "migration-gate"
     made = {s["site"]: s["server_id"] for s in admin.get(f"/requests/{mine[0]['id']}")["servers"]}
     assert set(made) == {"PROD", "DR-REMOTE"}
+    # both servers' keys were pinned to what their console logs showed (docs/migration.md,
+    # "Target host keys"), and audited
+    for site, sid in made.items():
+        assert f"the console log of server {sid} in {site}" in out
+    with Session(cli_env.engine) as session:
+        (pinned,) = [json.loads(r.after_json or "{}") for r in session.exec(
+            select(AuditEntryRow).where(AuditEntryRow.action == "migrate.target_keys"))]
+    assert pinned["host"] == "edu-app1"
+    assert {(k["endpoint"], k["fingerprint"]) for k in pinned["keys"]} == \
+        {(f"[{b.address}]:{b.port}", b.fingerprint) for b in pool}
+    assert all(k["source"].startswith("the console log of server") for k in pinned["keys"])
     assert admin.post("/sync", {"full": True})["ok"]
     assert made["PROD"] in _server_ids(admin, "gd-edu")
 

@@ -1,11 +1,13 @@
 """Faults in a wave, for real: a hung step times out (interrupted, then resumed), a run is
-cancelled from another thread, and afterwards no secret (the SSH key, the become password)
-is anywhere in the artifacts, events, logs, database or audit."""
+cancelled from another thread — and in both cases the hung command on the host (a real sshd on
+loopback) is ended too, and said so — and afterwards no secret (the SSH key, the become
+password) is anywhere in the artifacts, events, logs, database or audit."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from sqlalchemy import text
 from govcloud.demo.sandbox import Sandbox
 from tests.integration.migrate.conftest import Plane
 from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
+from tests.processes import marked_by, processes_naming
 
 BECOME = "Become-P4ss-7f3a9c"
 
@@ -43,7 +46,7 @@ def test_a_hung_step_times_out_and_the_rerun_resumes_there(
         sandboxes: Callable[[str], Sandbox], client_key: Path, plane_settings: dict[str, Any],
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    hung = {"govcloud_service_stop": "sleep 40"}  # a service stop that never returns
+    hung = {"govcloud_service_stop": "sleep 4011"}  # a service stop that never returns
     inv, boxes = make_hosts(sandboxes, tmp_path, "gd-agri", ["agri-a"],
                             **{"agri-a": hung})
     wave = ready_wave(capsys, inv, "gd-agri", boxes)
@@ -52,6 +55,9 @@ def test_a_hung_step_times_out_and_the_rerun_resumes_there(
     steps = _steps(capsys, wave)["agri-a"]
     assert steps["freeze"]["status"] == "interrupted" and "timed out" in steps["freeze"]["error"]
     assert steps["initial_sync"]["status"] == "succeeded"
+    # the hung stop on the legacy host (loopback) was ended too, and said so
+    assert marked_by("freeze-", ":agri-a") == {}
+    assert "remote_ended" in out and "sleep 4011" in out
 
     # the operator fixes the stop command; the rerun starts at the freeze
     data = yaml.safe_load(inv.read_text())
@@ -94,21 +100,28 @@ def test_a_hung_step_times_out_and_the_rerun_resumes_there(
 def test_cancel_from_another_thread_interrupts_and_the_rerun_completes(
         cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
         sandboxes: Callable[[str], Sandbox]) -> None:
-    slow = {"govcloud_service_stop": "sleep 2; echo stopping; sleep 2; echo still; sleep 40"}
+    slow = {"govcloud_service_stop": "sleep 2; echo stopping; sleep 2; echo still; sleep 4012"}
     inv, boxes = make_hosts(sandboxes, tmp_path, "gd-data", ["data-a"], **{"data-a": slow})
     wave = ready_wave(capsys, inv, "gd-data", boxes)
     api = cli_env.admin
     api.post(f"/migrate/waves/{wave}/run")
-    import time
-
     deadline = time.monotonic() + 60
-    while _steps(capsys, wave)["data-a"]["freeze"]["status"] != "running":
-        assert time.monotonic() < deadline
+    # the stop hangs on the legacy host (loopback): its processes carry the step's mark
+    while not [c for c in marked_by("freeze-", ":data-a").values() if "sleep 4012" in c]:
+        assert time.monotonic() < deadline, _steps(capsys, wave)["data-a"]
         time.sleep(0.1)
-    assert api.post(f"/migrate/waves/{wave}/cancel")["cancelled"] is True
-    while api.get(f"/migrate/waves/{wave}/events")["running"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    left = marked_by("freeze-", ":data-a")
+    code, out, err = cli(capsys, "migrate", "cancel", wave)
+    assert code == 0, err
+    assert out.startswith(f"{wave}: cancelled; the run stopped"), out
+    # what the cancel ended on the host, pid by pid, and nothing of the step is left there
+    for pid, command in left.items():
+        if "sleep 4012" in command:
+            assert f"ended pid {pid} (process group " in out and "sleep 4012" in out
+    assert "data-a (legacy host): ended pid" in out
+    assert marked_by("freeze-", ":data-a") == {}
+    assert processes_naming("sleep 4012") == []
+    assert not api.get(f"/migrate/waves/{wave}/events")["running"]
     steps = _steps(capsys, wave)["data-a"]
     assert steps["freeze"]["status"] == "interrupted" and "cancelled" in steps["freeze"]["error"]
     assert api.get("/migrate/waves")["waves"]  # still served

@@ -13,7 +13,7 @@ from typing import Any
 
 from govcloud.cli import main
 from govcloud.demo.sandbox import Sandbox, service_vars, write_files
-from tests.integration.migrate.conftest import host_vars, inventory_file
+from tests.integration.migrate.conftest import declared_target, host_vars, inventory_file
 
 DATA = "/srv/app/data"
 
@@ -43,7 +43,7 @@ def make_hosts(sandboxes: Callable[[str], Sandbox], tmp_path: Path, department: 
         (legacy.root / "run").mkdir()
         (legacy.root / "run" / f"{name}.running").touch()
         hosts[name] = host_vars(legacy, system, govcloud_data_paths=[DATA],
-                                govcloud_target=target.endpoint(),
+                                govcloud_target=declared_target(target),
                                 **{**service_vars(name), **overrides.get(name, {})})
         boxes[name] = (legacy, target)
     return inventory_file(tmp_path / f"{department}.yaml", department, hosts), boxes

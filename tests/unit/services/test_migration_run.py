@@ -91,6 +91,9 @@ class FakeProvisioner:
         self.released.append(host.name)
         return [f"deleted server {made.server} of request {made.request}"]
 
+    def expected_keys(self, host: LegacyHost, made: Provisioned) -> dict[str, Any]:
+        return {}  # no cloud says anything: a recorded key is checked, no other accepted
+
 
 def playbooks(root: Path, failing: dict[str, Sequence[str]] | None = None,
               pause: str | None = None) -> Path:
@@ -302,6 +305,19 @@ def test_a_declared_target_is_needed_without_a_provisioner(ctx: RunContext) -> N
         DeclaredTargets().release(host, "w", made)
     assert DeclaredTargets().release(host, "w", Provisioned(Endpoint("10.0.0.9")))[0] \
         .startswith("kept the declared target 10.0.0.9")
+
+
+def test_a_declared_target_expects_the_key_its_inventory_pins() -> None:
+    pinned = "SHA256:" + "A" * 43
+    target = Endpoint("10.0.0.9", 2222)
+    host = LegacyHost("a", "gd-psd", "hukou", Endpoint("10.0.0.1"), target=target,
+                      target_host_key=pinned)
+    (name, expected), = DeclaredTargets().expected_keys(host, Provisioned(target)).items()
+    assert name == "[10.0.0.9]:2222" and expected is not None
+    assert expected.fingerprints == {pinned} and "govcloud_target.host_key" in expected.source
+    unpinned = LegacyHost("a", "gd-psd", "hukou", Endpoint("10.0.0.1"), target=target)
+    assert DeclaredTargets().expected_keys(unpinned, Provisioned(target)) == {}
+    assert LegacyHost.from_dict(host.to_dict()) == host  # kept in the store
 
 
 def test_each_step_runs_for_the_hosts_still_at_it(ctx: RunContext, wave: str,

@@ -142,9 +142,9 @@ def worker(ctx: ProvisioningContext, finish: Callable[[int], object]) -> threadi
 def build(ctx: ProvisioningContext, sites: Mapping[str, str]) -> Callable[[int], None]:
     def finish(rid: int) -> None:
         for site, sid in sites.items():
-            record_server(ctx, rid, site=site, ordinal=1, name="db-1-vm-1",
-                          key=idempotency_key(rid, site, 1), server_id=sid,
-                          status="active")
+            key = idempotency_key(rid, site, 1, installation=ctx.installation)
+            record_server(ctx, rid, site=site, ordinal=1, name="db-1-vm-1", key=key,
+                          server_id=sid, status="active")
         complete(ctx, rid)
     return finish
 

@@ -45,6 +45,12 @@ from tests.unit.services.provisioning_setup import (
 cloud, ctx = provisioning_fakes.cloud, provisioning_fakes.ctx  # fixtures
 
 
+def prod_key(ctx: ProvisioningContext, rid: int, ordinal: int) -> str:
+    """The idempotency key of server ``ordinal`` of request ``rid`` in PROD (this database's
+    installation)."""
+    return idempotency_key(rid, "PROD", ordinal, installation=ctx.installation)
+
+
 def test_success_creates_each_server_once_and_finishes_the_request(
         ctx: ProvisioningContext, cloud: FakeCloud) -> None:
     rid = approved(ctx)
@@ -53,8 +59,8 @@ def test_success_creates_each_server_once_and_finishes_the_request(
     out = provisioner(ctx, refreshed).run(rid)
     assert out is not None and out["state"] == "done"
     assert sorted((s.name, s.key, s.status) for s in cloud.servers.values()) == [
-        ("app-vm-1", idempotency_key(rid, "PROD", 1), "ACTIVE"),
-        ("app-vm-2", idempotency_key(rid, "PROD", 2), "ACTIVE")]
+        ("app-vm-1", prod_key(ctx, rid, 1), "ACTIVE"),
+        ("app-vm-2", prod_key(ctx, rid, 2), "ACTIVE")]
     [(site, name, policy, members)] = cloud.groups.values()
     assert (site, name, policy, members) == ("PROD", GROUP, "anti-affinity", set(cloud.servers))
     shown = show(ctx, ADMIN, rid)
@@ -178,7 +184,7 @@ def test_keep_failed_leaves_the_servers_for_inspection(ctx: ProvisioningContext,
 def test_a_server_found_by_its_key_is_adopted_and_one_in_error_fails(
         ctx: ProvisioningContext, cloud: FakeCloud) -> None:
     rid = approved(ctx)
-    cloud.servers["old-1"] = Server("old-1", "PROD", "app-vm-1", idempotency_key(rid, "PROD", 1),
+    cloud.servers["old-1"] = Server("old-1", "PROD", "app-vm-1", prod_key(ctx, rid, 1),
                                     status="ACTIVE")
     out = provisioner(ctx).run(rid)
     assert out is not None and out["state"] == "done"
@@ -188,7 +194,7 @@ def test_a_server_found_by_its_key_is_adopted_and_one_in_error_fails(
         ["PROD: app-vm-1 exists already"]
 
     other = approved(ctx, count=1, system="db")
-    cloud.servers["bad-1"] = Server("bad-1", "PROD", "db-vm-1", idempotency_key(other, "PROD", 1),
+    cloud.servers["bad-1"] = Server("bad-1", "PROD", "db-vm-1", prod_key(ctx, other, 1),
                                     status="ERROR")
     out = provisioner(ctx).run(other)
     assert out is not None
@@ -216,7 +222,7 @@ def test_a_resumed_request_adopts_what_the_previous_worker_created(
         ctx: ProvisioningContext, cloud: FakeCloud) -> None:
     rid = approved(ctx)
     assert start(ctx, rid)  # a worker took it, created app-vm-1, and died
-    cloud.servers["made-1"] = Server("made-1", "PROD", "app-vm-1", idempotency_key(rid, "PROD", 1))
+    cloud.servers["made-1"] = Server("made-1", "PROD", "app-vm-1", prod_key(ctx, rid, 1))
     out = provisioner(ctx).run(rid)
     assert out is not None and out["state"] == "done"
     assert events(ctx, rid, "resumed") != []

@@ -33,6 +33,12 @@ from tests.unit.services.provisioning_setup import ADMIN, reserved_cores
 cloud, ctx = provisioning_fakes.cloud, provisioning_fakes.ctx  # fixtures
 
 
+def prod_key(ctx: ProvisioningContext, rid: int, ordinal: int) -> str:
+    """The idempotency key of server ``ordinal`` of request ``rid`` in PROD (this database's
+    installation)."""
+    return idempotency_key(rid, "PROD", ordinal, installation=ctx.installation)
+
+
 @pytest.fixture
 def shelving(cloud: FakeCloud, monkeypatch: pytest.MonkeyPatch) -> FakeCloud:
     """The fake cloud with ``shelve_offloaded`` (faults under ``shelve:<name>``)."""
@@ -110,7 +116,7 @@ def test_a_resumed_request_finishes_a_copy_shelved_before_the_worker_stopped(
     rid = cold_request(ctx)
     assert start(ctx, rid)  # a worker created and shelved app-vm-1, and died
     shelving.servers["made-1"] = Server("made-1", "PROD", "app-vm-1",
-                                        idempotency_key(rid, "PROD", 1),
+                                        prod_key(ctx, rid, 1),
                                         status="SHELVED_OFFLOADED")
     out = provisioner(ctx).run(rid)
     assert out is not None and out["state"] == "done"

@@ -2,7 +2,7 @@
 compaction deletes old events by (issue 23)
 
 Revision ID: 0025_retention
-Revises: 0022_leases
+Revises: 0024_installation
 Create Date: 2026-12-20
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025_retention"
-down_revision: str | Sequence[str] | None = "0022_leases"
+down_revision: str | Sequence[str] | None = "0024_installation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
