@@ -46,13 +46,15 @@ def _enable(conn: Any, host: str) -> None:
 
 @pytest.fixture(scope="module")
 def servers(real: RealCloud) -> Iterator[list[str]]:
-    """A running and a shut-off server forced onto HOST (admin's project); an earlier run's
-    systems of the other modules are removed first, so that nothing on HOST is pinned there
-    by anti-affinity."""
-    for system in ("ledger", "quota"):
-        delete_system(real, "gd-data", system)
-    delete_system(real, "admin", "drain")
+    """A running and a shut-off server forced onto HOST (admin's project), the only servers
+    of the site: what earlier runs left there is deleted first (as test_inventory does), so
+    that nothing on HOST is pinned there by anti-affinity or caught mid-build."""
     conn = real.sdk(SITE)
+    old = list(conn.compute.servers(all_projects=True))
+    for s in old:
+        conn.compute.delete_server(s)
+    for s in old:
+        conn.compute.wait_for_delete(s, wait=120)
     _enable(conn, HOST)
     flavor = conn.compute.find_flavor(FLAVORS[0][0])
     image = conn.image.find_image(IMAGE)
