@@ -64,7 +64,7 @@ def parse_change(value: Any) -> str | None:
     if not isinstance(value, str) or not _CHANGE.fullmatch(value.strip()):
         raise InvalidInput(f"change id {str(value)[:80]!r} is not valid",
                            hint="a change id: letters, digits and ._:- (at most 64), e.g. "
-                                "CHG-2026-0042, as `govcloud change list` shows it")
+                                "42, as `govcloud change list` shows it")
     return value.strip()
 
 

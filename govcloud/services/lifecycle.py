@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from govcloud.domain.catalogue import Department
+from govcloud.domain.changes import OperationKind, require_change
 from govcloud.domain.lifecycle import (
     MEMBER_KINDS,
     Member,
@@ -40,18 +41,37 @@ from govcloud.domain.provisioning import CopyKind, RequestState, parse_request
 from govcloud.domain.rbac import Action, Principal
 from govcloud.errors import ConflictError, InvalidInput, NotFound
 from govcloud.services.access import get_department
+from govcloud.services.change_calendar import current_calendar
 from govcloud.services.provisioning_common import ProvisioningContext, request_json, targets_of
 from govcloud.services.provisioning_lifecycle import audit
+from govcloud.store import changes_repo
 from govcloud.store import lifecycle_repo as repo
 from govcloud.store.provisioning_repo import Reader
 from govcloud.store.tables_provisioning import ProvisionRequestRow
 
 
 def _gate(ctx: ProvisioningContext, change_id: str | None, departments: Sequence[str]) -> None:
-    """The change gate (issue 21, "Change requests"): refuse a lifecycle request that needs an
-    approved change in its window and has none. A placeholder until the change calendar is
-    wired in: it lets every request through."""
-    del ctx, change_id, departments
+    """The change gate of a lifecycle request (docs/changes.md), checked when it is
+    submitted: with change control on (``enforce``) a request names an approved lifecycle
+    change covering its department whose window is not over (it may open later: the bureau
+    approves the request meanwhile); a change given is checked whatever the setting. The
+    worker does not check the window again when the request runs (docs/lifecycle.md)."""
+    if change_id is None and ctx.change_control != "enforce":
+        return
+    number = None
+    if change_id is not None:
+        if not change_id.isdigit() or len(change_id) > 12:
+            raise InvalidInput(f"no change {change_id[:64]!r}: change ids are numbers",
+                               hint="`govcloud change list` shows them")
+        number = int(change_id)
+    with ctx.engine.connect() as conn:
+        change = changes_repo.find_change(conn, number) if number is not None else None
+        calendar = current_calendar(conn)
+    if number is not None and change is None:
+        raise changes_repo.no_change(number)
+    now = ctx.clock()
+    at = max(now, change.start) if change is not None else now  # a window to come is fine
+    require_change(change, OperationKind.LIFECYCLE, departments, at, calendar=calendar)
 
 
 def no_system(department: str, system: str) -> NotFound:

@@ -177,7 +177,7 @@ def provisioning_context(*, engine: Engine, settings: Settings, clouds: Clouds,
         group_policy=settings.provision_group_policy, validator=validator,
         clock=clock, playbooks=dict(settings.provision_playbooks),
         snapshot=snapshot,  # approvals place against the plane's cached hosts
-        notify=notifier)
+        notify=notifier, change_control=settings.change_control)
 
 
 def _audit(engine: Engine, settings: Settings,

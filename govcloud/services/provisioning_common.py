@@ -93,6 +93,8 @@ class ProvisioningContext:
     snapshot: SnapshotCache = field(default_factory=SnapshotCache)
     # tells the departments about their requests' outcomes (None: nobody is told)
     notify: Notifier | None = None
+    # lifecycle requests need an approved change (``enforce``) or not ("off"): docs/changes.md
+    change_control: str = "off"
     # the approvals queued together (``provisioning_approval``), made on first use
     approvals: Batcher | None = field(default=None, init=False, repr=False, compare=False)
     specs: Specs = field(default_factory=Specs, init=False, repr=False, compare=False)

@@ -188,7 +188,7 @@ class _Lifecycle(BaseModel):
     justification: Text | None = Field(None, description="why (the bureau reads it; default: "
                                                          "what the request does)")
     change: Name | None = Field(None, description="the change the request runs under (a "
-                                                  "change id, e.g. CHG-2026-0042)")
+                                                  "change's number, e.g. 42)")
 
 
 class ScaleBody(_Lifecycle):

@@ -6,6 +6,7 @@ scale-out reserves and never over-commits, and bad input changes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -159,12 +160,30 @@ def test_the_cli_submits_shows_and_follows(prov: ProvPlane, monkeypatch: pytest.
     provision(prov, "viacli", department=DEPARTMENT, count=1)
     monkeypatch.setenv("GOVCLOUD_SERVER", prov.url)
     monkeypatch.setenv("GOVCLOUD_TOKEN", prov.operator_token)
+    # a change the request runs under (emergency: it may run before it is approved)
+    now = dt.datetime.now(dt.UTC)
+    change = prov.operator.post("/changes", {
+        "kind": "lifecycle", "type": "emergency", "title": "grow viacli",
+        "departments": [DEPARTMENT], "start": now.isoformat(),
+        "end": (now + dt.timedelta(hours=2)).isoformat(), "rollback_plan": "scale in"})
+    tenancy = prov.operator.post("/changes", {
+        "kind": "tenancy-apply", "type": "emergency", "title": "not for this",
+        "departments": [DEPARTMENT], "start": now.isoformat(),
+        "end": (now + dt.timedelta(hours=2)).isoformat(), "rollback_plan": "none"})
+    before = prov.admin.get("/requests", department=DEPARTMENT)["count"]
+    for bad, why in ((tenancy["id"], "is for tenancy-apply, not lifecycle"),
+                     (99999, "no change 99999"), ("CHG-7", "change ids are numbers")):
+        assert main(["system", "scale", DEPARTMENT, "viacli", "--servers", "2", "--change",
+                     str(bad)]) != 0
+        assert why in capsys.readouterr().err
+    assert prov.admin.get("/requests", department=DEPARTMENT)["count"] == before  # none stored
+    cid = str(change["id"])
     assert main(["system", "scale", DEPARTMENT, "viacli", "--servers", "2", "--change",
-                 "CHG-7", "--json"]) == 0
+                 cid, "--json"]) == 0
     asked = json.loads(capsys.readouterr().out)
-    assert (asked["kind"], asked["change"], asked["state"]) == ("scale", "CHG-7", "submitted")
+    assert (asked["kind"], asked["change"], asked["state"]) == ("scale", cid, "submitted")
     assert main(["system", "scale", DEPARTMENT, "viacli", "--servers", "2",
-                 "--change", "CHG-7"]) == 0
+                 "--change", cid]) == 0
     assert "no change" in capsys.readouterr().out
     prov.admin.post(f"/requests/{asked['id']}/approve")
     assert main(["request", "show", str(asked["id"]), "--follow", "--timeout", "60"]) == 0
