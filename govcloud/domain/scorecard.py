@@ -97,6 +97,29 @@ def availability(month: Month, sites: Iterable[str], hours: Iterable[SiteHour], 
     return out
 
 
+def compute_availability(sites: Iterable[str], samples: Iterable[tuple[str, int, int]], *,
+                         target: Decimal) -> list[Figure]:
+    """Per site, the share of its compute hosts in service whose nova-compute service was up,
+    over the month's syncs (``samples``: site, hosts in service, hosts up — one per sync; a
+    host in maintenance is in none of them)."""
+    totals: dict[str, list[int]] = {s: [0, 0, 0] for s in sites}
+    for site, in_service, up in samples:
+        if site in totals:
+            t = totals[site]
+            t[0], t[1], t[2] = t[0] + in_service, t[1] + up, t[2] + 1
+    out = []
+    for site, (in_service, up, syncs) in sorted(totals.items()):
+        name = f"{site} compute"
+        if in_service == 0:
+            out.append(Figure("availability", name, "-", f">= {_num(target)} %", None,
+                              "no compute host counted by a sync this month"))
+            continue
+        pct = Decimal(up * 100) / Decimal(in_service)
+        out.append(Figure("availability", name, f"{_num(pct)} %", f">= {_num(target)} %",
+                          pct >= target, f"{up} of {in_service} host-syncs up, {syncs} syncs"))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class RequestTimes:
     created: dt.datetime

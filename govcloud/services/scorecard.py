@@ -33,6 +33,7 @@ from govcloud.domain.scorecard import (
     alerts,
     availability,
     capacity,
+    compute_availability,
     dr,
     fulfilment,
     migration,
@@ -119,6 +120,7 @@ def scorecard(engine: Engine, principal: Principal, month: Month, *, sites: Sequ
     now = clock()
     with engine.connect() as conn:
         hours = metering_repo.site_hours(conn, month.start, month.end)
+        host_samples = inventory_store.host_samples(conn, month.start, month.end)
         servers = [ServerHours(*r) for r in metering_repo.server_hours(conn, month)]
         requests = repo.request_times(conn, month)
         drills = repo.drills(conn, month)
@@ -127,6 +129,8 @@ def scorecard(engine: Engine, principal: Principal, month: Month, *, sites: Sequ
     figures = [
         *availability(month, [s.name for s in sites], hours, until=now,
                       target=targets.availability_pct),
+        *compute_availability([s.name for s in sites], host_samples,
+                              target=targets.availability_pct),
         *server_availability(servers),
         *fulfilment(month, requests, until=now, target_hours=targets.fulfilment_hours),
         *migration(month, waves),

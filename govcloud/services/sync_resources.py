@@ -34,6 +34,7 @@ from govcloud.domain.capacity import site_capacity
 from govcloud.domain.inventory import (
     ComputeServiceInfo,
     FlavorInfo,
+    HostState,
     HypervisorInfo,
     ProviderInfo,
     QuotaInfo,
@@ -175,9 +176,11 @@ def _write_hosts(conn: Connection, run: SiteRun, hosts: Hosts) -> Counts:
     generations = {p.uuid: p.generation for p in hosts.providers}
     store.replace_hypervisors(conn, run.site, hosts.hypervisors, generations)
     maintenance = hosts_repo.maintenance_names(conn).get(run.site, frozenset())
-    capacity = site_capacity(run.site, [h for h in hosts.hypervisors
-                                        if h.hostname not in maintenance])
-    store.add_sample(conn, run.site, run.at, capacity.allocated, capacity.capacity)
+    in_service = [h for h in hosts.hypervisors if h.hostname not in maintenance]
+    capacity = site_capacity(run.site, in_service)
+    store.add_sample(conn, run.site, run.at, capacity.allocated, capacity.capacity,
+                     hosts_in_service=len(in_service),
+                     hosts_up=sum(1 for h in in_service if h.state is HostState.UP))
     return {"hypervisors": len(hosts.hypervisors)}
 
 

@@ -333,11 +333,24 @@ def tombstone_deleted(conn: Connection, site: str, deleted: Sequence[ServerTombs
 
 
 def add_sample(conn: Connection, site: str, at: dt.datetime, allocated: Resources,
-               capacity: Resources) -> None:
+               capacity: Resources, *, hosts_in_service: int | None = None,
+               hosts_up: int | None = None) -> None:
     conn.execute(insert(table("capacity_sample")).values(
         site=site, at=at, vcpu_allocated=allocated.vcpu, vcpu_capacity=capacity.vcpu,
         ram_allocated=allocated.ram_mb, ram_capacity=capacity.ram_mb,
-        disk_allocated=allocated.disk_gb, disk_capacity=capacity.disk_gb))
+        disk_allocated=allocated.disk_gb, disk_capacity=capacity.disk_gb,
+        hosts_in_service=hosts_in_service, hosts_up=hosts_up))
+
+
+def host_samples(conn: Connection, start: dt.datetime,
+                 end: dt.datetime) -> list[tuple[str, int, int]]:
+    """(site, hosts in service, hosts up) of each capacity sample from ``start`` to ``end``
+    that counted them."""
+    tbl = table("capacity_sample")
+    rows = conn.execute(select(tbl.c.site, tbl.c.hosts_in_service, tbl.c.hosts_up).where(
+        and_(tbl.c.at >= start, tbl.c.at < end, tbl.c.hosts_in_service.is_not(None),
+             tbl.c.hosts_up.is_not(None))))
+    return [(str(r.site), int(r.hosts_in_service), int(r.hosts_up)) for r in rows]
 
 
 def live_servers(conn: Connection, site: str) -> int:

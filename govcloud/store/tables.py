@@ -212,6 +212,10 @@ class CapacitySampleRow(SQLModel, table=True):
     ram_capacity: int = 0
     disk_allocated: int = 0
     disk_capacity: int = 0
+    # compute hosts not in maintenance, and of them those whose service was up (revision 0026;
+    # None in older samples): the scorecard's compute availability
+    hosts_in_service: int | None = None
+    hosts_up: int | None = None
 
 
 class DepartmentSiteRow(SQLModel, table=True):

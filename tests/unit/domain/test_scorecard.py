@@ -21,6 +21,7 @@ from govcloud.domain.scorecard import (
     alerts,
     availability,
     capacity,
+    compute_availability,
     dr,
     fulfilment,
     migration,
@@ -49,6 +50,18 @@ def test_availability_counts_tried_hours_only() -> None:
     hours.append(SiteHour(NOV.start + 200 * H, "PROD", HourState.GAP, "timeout"))
     assert marks(availability(NOV, ["PROD"], hours, until=END, target=Decimal("99.5"))) == [
         ("PROD API", "99 %", False)]  # 199 of 201: 99.005
+
+
+def test_compute_availability_is_the_share_of_host_syncs_up() -> None:
+    samples = [("PROD", 4, 4), ("PROD", 4, 3), ("PROD", 3, 3),  # a host in maintenance: 3
+               ("DR-LOCAL", 2, 2), ("ELSEWHERE", 5, 0)]  # a site not asked about
+    got = compute_availability(["PROD", "DR-LOCAL", "DR-REMOTE"], samples,
+                               target=Decimal("99.5"))
+    assert marks(got) == [("DR-LOCAL compute", "100 %", True),
+                          ("DR-REMOTE compute", "-", None),
+                          ("PROD compute", "90.91 %", False)]  # 10 of 11
+    assert got[2].detail == "10 of 11 host-syncs up, 3 syncs"
+    assert got[1].detail == "no compute host counted by a sync this month"
 
 
 def test_fulfilment_percentiles_and_breaches() -> None:

@@ -116,5 +116,7 @@ def test_the_sync_s_capacity_sample_leaves_hosts_in_maintenance_out(db: Engine) 
         (sample,) = store.samples(conn, "PROD")
         assert len(store.hosts(conn, "PROD")) == 3  # every host is still stored
     assert (sample["vcpu_allocated"], sample["vcpu_capacity"]) == (8, 128)
+    # the scorecard's compute availability: the hosts in service, and of them those up
+    assert (sample["hosts_in_service"], sample["hosts_up"]) == (2, 2)
     with Session(db) as session:
         assert [m.host for m in hosts_repo.marks(session, "PROD")] == ["p3"]

@@ -141,10 +141,10 @@ def test_migration_alerts_server_hours_and_capacity_as_of_the_months_end(db: Eng
         for at, status in ((day, PointStatus.OK), (day + 2 * H, PointStatus.FAILED),
                            (day + 4 * H, PointStatus.PARTIAL), (day + 7 * H, PointStatus.OK)):
             protection_repo.add_recovery_point(conn, _point(at, status))
-        for at, allocated in ((NOV.start + 19 * DAY, 100), (NOV.start + 29 * DAY, 200),
-                              (NOV.end + H, 900)):  # December's sample is not November's
+        for at, allocated, up in ((NOV.start + 19 * DAY, 100, 2), (NOV.start + 29 * DAY, 200, 1),
+                                  (NOV.end + H, 900, 0)):  # December's is not November's
             inventory_store.add_sample(conn, "PROD", at, Resources(allocated, 0, 0),
-                                       Resources(1000, 0, 0))
+                                       Resources(1000, 0, 0), hosts_in_service=2, hosts_up=up)
     card = scorecard(db, ADMIN, NOV, sites=SITES, targets=Targets(), clock=lambda: AFTER)
     got = {f["name"]: f for f in card["figures"]}
     sections = [f["section"] for f in card["figures"]]
@@ -162,6 +162,9 @@ def test_migration_alerts_server_hours_and_capacity_as_of_the_months_end(db: Eng
     assert got["gd-tax alerts"]["value"] == "1"
     assert got["gd-tax alerts"]["detail"] == "1 DR protection failing; longest 5 h"
     assert got["gd-psd alerts"]["detail"] == "1 migration step failed"  # one job, once
+    assert (got["PROD compute"]["value"], got["PROD compute"]["met"]) == ("75 %", False)
+    assert got["PROD compute"]["detail"] == "3 of 4 host-syncs up, 2 syncs"
+    assert got["DR-REMOTE compute"]["value"] == "-"  # no sync counted its hosts
     headroom, full = got["PROD vCPU headroom"], got["PROD days to full"]
     assert (headroom["value"], headroom["met"]) == ("80 %", True)  # 800 of 1000 on 30 Nov
     assert headroom["detail"].endswith("as of 2026-11-30 00:00 UTC (the month's last sync)")
