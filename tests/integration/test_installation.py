@@ -30,7 +30,7 @@ def _requests(engine: Engine, ids: list[int]) -> None:
 
 
 def test_the_migration_makes_one_id_and_keeps_older_requests_keys(database_url: str) -> None:
-    upgrade(database_url, "0020_notifications")
+    upgrade(database_url, "0022_leases")  # the revision before 0024_installation
     engine = make_engine(database_url)
     try:
         _requests(engine, [3, 7])  # in flight when the control plane is upgraded

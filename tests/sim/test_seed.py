@@ -56,6 +56,6 @@ def test_province_scale_shape():
 
 
 def test_scales_are_known():
-    assert set(SCALES) == {"small", "province"}
+    assert set(SCALES) == {"small", "tenth", "province"}  # tenth: the soak (issue 23)
     with pytest.raises(ValueError):
         build_cloud(scale="galaxy", seed=1, base_url="http://x")

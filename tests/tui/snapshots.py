@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.integration.control.conftest import Plane
 from tui.app import ConsoleApp
+from tui.session import Session
 
 from .conftest import FIXED_NOW, console, loaded, settled, wait_for
 
@@ -17,8 +18,17 @@ SIZE = (160, 44)
 
 def fixed_console(plane: Plane, **kwargs: Any) -> ConsoleApp:
     app = console(plane, clock=lambda: FIXED_NOW, prefetch_servers=True, **kwargs)
-    app.session.api.server = "http://127.0.0.1:8780"  # the header shows this (display only)
+    app.session.__class__ = _FixedServer  # the header shows a fixed URL (display only)
     return app
+
+
+class _FixedServer(Session):
+    """The console's session with the URL the header shows fixed (the plane's port varies;
+    requests still go to the plane)."""
+
+    @property
+    def server(self) -> str:
+        return "http://127.0.0.1:8780"
 
 
 def normalise(app: ConsoleApp) -> None:
