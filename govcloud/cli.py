@@ -19,6 +19,7 @@ from typing import Any
 
 from govcloud import (
     __version__,
+    cli_audit,
     cli_changes,
     cli_control,
     cli_dr,
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Command groups kept in their own modules, each with its ``register(commands)``.
 EXTENSIONS = (
     cli_control,
+    cli_audit,      # the audit log
     cli_inventory,
     cli_tui,        # the console (issue 4)
     cli_requests,   # requests, approvals, provisioning (issue 5)
