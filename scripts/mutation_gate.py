@@ -175,7 +175,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the sync back deletes on the legacy host what the target deleted or renamed"),
     # --- role scoping of list endpoints ---------------------------------------------------------
     Mutation(
-        "scope-servers", "govcloud/services/inventory.py",
+        "scope-servers", "govcloud/services/server_listing.py",
         "departments = scope.departments\n        if department is not None:",
         "departments = None\n        if department is not None:",
         ("tests/integration/control/test_inventory_api.py"
