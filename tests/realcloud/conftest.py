@@ -39,6 +39,7 @@ from govcloud.store.engine import make_engine  # noqa: E402
 from govcloud.store.migrate import upgrade_engine  # noqa: E402
 from govcloud.store.principals import PrincipalRepository  # noqa: E402
 from govcloud.workers.provision import start_provision_worker  # noqa: E402
+from tests.integration.control.metrics_util import METRICS_TOKEN  # noqa: E402
 
 from . import cloud  # noqa: E402
 
@@ -154,7 +155,8 @@ def plane(real: RealCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     settings = load_settings(database_url=database_url, clouds_yaml=real.clouds_yaml,
                              sites=real.sites, provision_retries=1, provision_backoff_s=0.5,
                              provision_poll_s=0.5, provision_active_timeout_s=120,
-                             provision_runner_dir=root / "runner", change_control="off")
+                             provision_runner_dir=root / "runner", change_control="off",
+                             metrics_token=METRICS_TOKEN)  # what metrics_util.scrape sends
     app = make_app(engine=engine, settings=settings, catalogue_dir=catalogue,
                    workers=start_provision_worker)
     server = ServerThread(app).start()
