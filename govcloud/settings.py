@@ -16,8 +16,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -41,9 +39,10 @@ from govcloud.domain.protection_config import placement_from_config, protection_
 from govcloud.domain.protection_schedule import ProtectionSchedule
 from govcloud.domain.replicas import LeaseTiming
 from govcloud.domain.retention import RetentionPolicy
-from govcloud.domain.sites import Site, SiteRole, check_sites, default_sites
+from govcloud.domain.sites import Site, check_sites
 from govcloud.domain.text import control_characters
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
+from govcloud.site_config import SiteConfig, default_site_configs, to_sites
 from govcloud.yamlfile import safe_load
 
 ENV_PREFIX = "GOVCLOUD_"
@@ -130,21 +129,6 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
         return {k: v for k, v in self.data.items() if k not in from_env}
 
 
-class SiteConfig(BaseModel):
-    """One site as written in settings (its name is the key it is filed under)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cloud: str = Field(min_length=1, description="cloud name in clouds.yaml")
-    region: str = Field(min_length=1, description="region name in that cloud")
-    role: SiteRole
-
-
-def _default_site_configs() -> dict[str, SiteConfig]:
-    return {s.name: SiteConfig(cloud=s.cloud, region=s.region, role=s.role)
-            for s in default_sites()}
-
-
 def _default_database_url() -> str:
     return f"sqlite:///{data_dir() / 'govcloud.db'}"
 
@@ -159,7 +143,7 @@ def _protect_every() -> dict[ProtectKind, float]:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
-    sites: dict[str, SiteConfig] = Field(default_factory=_default_site_configs)
+    sites: dict[str, SiteConfig] = Field(default_factory=default_site_configs)
     database_url: str = Field(default_factory=_default_database_url, min_length=1)
     clouds_yaml: Path | None = None
     sync_interval_s: float = Field(default=60.0, gt=0, description="incremental sync period")
@@ -411,7 +395,7 @@ class Settings(BaseSettings):
     @classmethod
     def _sites_are_consistent(cls, value: dict[str, SiteConfig]) -> dict[str, SiteConfig]:
         try:
-            check_sites(_to_sites(value))
+            check_sites(to_sites(value))
         except GovCloudError as exc:
             raise ValueError(exc.message) from None
         return value
@@ -542,7 +526,7 @@ class Settings(BaseSettings):
 
     def site_list(self) -> tuple[Site, ...]:
         """The configured sites as domain objects, production first."""
-        return check_sites(_to_sites(self.sites))
+        return check_sites(to_sites(self.sites))
 
     def retention_policy(self) -> RetentionPolicy:
         """What the compaction keeps (``govcloud admin compact``, the compaction worker)."""
@@ -575,10 +559,6 @@ class Settings(BaseSettings):
                 return site
         known = ", ".join(s.name for s in self.site_list())
         raise NotFound(f"no site named {name!r}", hint=f"configured sites: {known}")
-
-
-def _to_sites(configs: dict[str, SiteConfig]) -> list[Site]:
-    return [Site(name, c.cloud, c.region, c.role) for name, c in configs.items()]
 
 
 def _where(field: str) -> str:
