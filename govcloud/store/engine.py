@@ -105,6 +105,16 @@ def write_begin(engine: Engine) -> Any:
     return engine.execution_options(sqlite_begin="IMMEDIATE").begin()
 
 
+def snapshot_reads(engine: Engine) -> Engine:
+    """``engine`` for transactions that read one snapshot throughout: on PostgreSQL they run
+    REPEATABLE READ (its default, READ COMMITTED, gives each statement a snapshot of its own,
+    so two reads can straddle another transaction's commit); a SQLite transaction reads one
+    snapshot already. A read-only REPEATABLE READ transaction never fails to serialise."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ")
+    return engine
+
+
 SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 

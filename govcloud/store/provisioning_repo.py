@@ -26,7 +26,7 @@ from govcloud.domain.placement import Demand
 from govcloud.store import inventory as inv
 from govcloud.store import provisioning as sql
 from govcloud.store.audit import AuditLog, AuditRecord, write_session
-from govcloud.store.engine import write_begin
+from govcloud.store.engine import snapshot_reads, write_begin
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_provisioning import (
     ProvisionEventRow,
@@ -161,13 +161,14 @@ class ProvisioningStore:
 
     def __init__(self, engine: Engine, clock: Clock = utcnow) -> None:
         self.engine = engine
+        self._snapshots = snapshot_reads(engine)  # a reader sees one state of the books
         self.clock = clock
         self._ledger_made: set[tuple[str, str]] = set()  # rows are never deleted
         self._lock = threading.Lock()
 
     @contextmanager
     def reading(self) -> Iterator[Reader]:
-        with Session(self.engine) as session:
+        with Session(self._snapshots) as session:
             yield Reader(session, self.clock)
 
     @contextmanager
