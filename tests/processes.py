@@ -7,8 +7,10 @@ tests/integration/test_demo.py, test_no_orphans.py and tests/tui/test_console_tm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import signal
 import subprocess
 import sys
 import time
@@ -109,3 +111,12 @@ def marked_by(*parts: str) -> dict[int, str]:
         if any(all(p in m for p in parts) for m in marks):
             found[int(entry.name)] = command_of(int(entry.name))
     return found
+
+
+def reap_marked(*parts: str) -> None:
+    """Kill what ``marked_by(*parts)`` finds: a test's cleanup, so that a run that failed
+    (or a mutant that breaks the cancel, scripts/mutation_gate.py) leaves nothing behind."""
+    for pid in marked_by(*parts):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from govcloud.demo.sandbox import Sandbox
 from tests.integration.migrate.conftest import Plane
 from tests.integration.migrate.waves import DATA, cli, make_hosts, ready_wave, tree
-from tests.processes import marked_by, processes_naming
+from tests.processes import marked_by, processes_naming, reap_marked
 
 BECOME = "Become-P4ss-7f3a9c"
 
@@ -99,7 +99,8 @@ def test_a_hung_step_times_out_and_the_rerun_resumes_there(
 
 def test_cancel_from_another_thread_interrupts_and_the_rerun_completes(
         cli_env: Plane, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-        sandboxes: Callable[[str], Sandbox]) -> None:
+        sandboxes: Callable[[str], Sandbox], request: pytest.FixtureRequest) -> None:
+    request.addfinalizer(lambda: reap_marked("freeze-", ":data-a"))  # even when it fails
     # hangs at once: the cancel must come before the module's 4 s idle timeout ends the step
     slow = {"govcloud_service_stop": "sleep 4012"}
     inv, boxes = make_hosts(sandboxes, tmp_path, "gd-data", ["data-a"], **{"data-a": slow})
