@@ -326,6 +326,13 @@ class RetirePhase(StrEnum):
     GRACE = "grace"
     DELETE = "deleting"
     KEEP = "keeping-snapshots"
+    RESTORE = "restoring"  # cancelled in its grace period: the servers started again
+
+
+# a lifecycle request whose change does not let it run now (its window has not opened, or
+# closed between two members of a resize, a freeze began): the job worker leaves it alone
+# and the change-window worker takes it up again (docs/lifecycle.md, "The change gate")
+WAITING_WINDOW = "waiting-window"
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from govcloud.domain.provisioning import CopyKind, RequestState, parse_request
 from govcloud.domain.volume_backups import NAME_PREFIX
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.lifecycle_change import ChangeWatch
 from govcloud.services.lifecycle_resize_run import ResizeRun
 from govcloud.services.lifecycle_steps import FAULT_KILL_AFTER_DELETE, Steps
 from govcloud.services.provisioning_common import ProvisioningContext, targets_of
@@ -65,7 +66,8 @@ class LifecycleRunner:
 
     def run(self, rid: int) -> dict[str, Any] | None:
         row = self.ctx.repo.request(rid)
-        waking = row.phase in (RetirePhase.GRACE.value, RetirePhase.KEEP.value)
+        waking = row.phase in (RetirePhase.GRACE.value, RetirePhase.KEEP.value,
+                               RetirePhase.RESTORE.value)
         if row.state == RequestState.APPROVED.value:
             if not svc.start(self.ctx, rid):
                 return None
@@ -78,11 +80,17 @@ class LifecycleRunner:
         resumed = row.state == RequestState.PROVISIONING.value and not waking
         steps = Steps(self.ctx, self.provisioner, rid, row.department)
         kind = RequestKind(row.kind)
+        watch = ChangeWatch(self.ctx, row)
+        # the change lets it run now: at its start and resumption, not once a retirement
+        # has stopped the service (its grace, deletion and snapshots' time follow)
+        gated = kind is not RequestKind.RETIRE or row.phase in (None, RetirePhase.SHUTOFF)
+        if gated and not watch.enter():
+            return watch.outcome
         if kind is RequestKind.SCALE:
             return self._scale(steps, row, resumed)
         if kind is RequestKind.RESIZE:
-            return ResizeRun(steps, row, soak_s=self.soak_s).run()
-        return Retirement(steps, row).run()
+            return ResizeRun(steps, row, soak_s=self.soak_s, watch=watch).run()
+        return Retirement(steps, row, watch).run()
 
     # --- scale ---------------------------------------------------------------------------------
 
@@ -119,8 +127,8 @@ def _number(m: Member) -> int | None:
 class Retirement:
     """One retirement's run: the phase it is in, then the next ones as far as it can go now."""
 
-    def __init__(self, steps: Steps, row: ProvisionRequestRow) -> None:
-        self.steps, self.row = steps, row
+    def __init__(self, steps: Steps, row: ProvisionRequestRow, watch: ChangeWatch) -> None:
+        self.steps, self.row, self.watch = steps, row, watch
         self.ctx, self.rid = steps.ctx, row.id or 0
         plan = json.loads(row.plan_json or "{}")
         self.members = [Member.from_dict(m) for m in plan.get("members", ())]
@@ -138,6 +146,8 @@ class Retirement:
                                  f"every server is shut off; deleted after "
                                  f"{until.isoformat(timespec='minutes')} (grace period)")
                 if self.grace > dt.timedelta(0):
+                    self.watch.park(f"grace period until {until.isoformat(timespec='minutes')}"
+                                    " (the servers are shut off)")
                     return None
                 phase = RetirePhase.GRACE
             if phase is RetirePhase.GRACE:

@@ -22,10 +22,12 @@ from typing import Any, TypeVar
 
 from govcloud.cloud import lifecycle as cloud
 from govcloud.cloud import provision as pcloud
+from govcloud.domain.changes import OperationKind
 from govcloud.domain.lifecycle import Member, RetirePhase
 from govcloud.domain.provisioning import RequestState
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.change_gate import end_in
 from govcloud.services.provisioning_common import ProvisioningContext
 from govcloud.services.provisioning_execution import Provisioner
 from govcloud.services.provisioning_lifecycle import WORKER, audit
@@ -207,6 +209,10 @@ class Steps:
             tx.save(me)
             audit(tx, WORKER, "phase", me, me.state, phase=me.phase, before_phase=before,
                   retired=retired, not_before=until.isoformat())
+            end_in(tx.session, self.ctx.changes, OperationKind.LIFECYCLE,
+                   f"lifecycle {self.rid}", actor=WORKER, ok=True,
+                   detail=f"{me.department}/{me.system} retired; its final snapshots are "
+                          f"kept until {until.isoformat(timespec='minutes')}")
             tx.add_event(self.rid, "retired", f"{me.department}/{me.system} retired: requests "
                          f"{', '.join(map(str, retired)) or 'none'} are {RequestState.RETIRED}"
                          f"; the final snapshots are kept until "
