@@ -176,17 +176,22 @@ class Steps:
 
     # --- the request's own record ---------------------------------------------------------------
 
-    def phase(self, phase: RetirePhase, until: dt.datetime | None, message: str) -> None:
+    def phase(self, phase: RetirePhase, until: dt.datetime | None, message: str, *,
+              expect: RetirePhase | None = None) -> bool:
         """Move the request to ``phase`` (``until``: the worker leaves it until then),
-        audited (``request.phase``) with an event."""
+        audited (``request.phase``) with an event; False (nothing moved) when ``expect`` is
+        given and the request is in another phase (cancelled meanwhile)."""
         with self.ctx.repo.writing() as tx:
             row = tx.lock_request(self.rid)
             before = row.phase
+            if expect is not None and before != expect.value:
+                return False
             row.phase, row.not_before, row.updated_at = phase.value, until, self.ctx.clock()
             tx.save(row)
             audit(tx, WORKER, "phase", row, row.state, phase=phase.value, before_phase=before,
                   not_before=until.isoformat() if until else None)
             tx.add_event(self.rid, "phase", f"{phase.value}: {message}")
+        return True
 
     def update_plan(self, **values: Any) -> None:
         """Add ``values`` to the request's plan (what a later phase needs to know)."""

@@ -1,9 +1,10 @@
 """The change-window worker (docs/changes.md, "When a window closes"): every
 ``change_window_poll_s`` it takes up the migration waves, DR drills and lifecycle requests
-waiting for their change's window — stopped at a safe step when a window closed, or planned for a change whose
-window had not opened — once that window lets them run
+waiting for their change's window — stopped at a safe step when a window closed, or planned
+for a change whose window had not opened — once that window lets them run
 (``services.change_windows.resume_due``). What it resumes runs as the person who started it,
-in this process's runs, exactly as a run started through the API."""
+in this process's runs, exactly as a run started through the API; a lifecycle request is
+handed back to the provisioning job worker."""
 
 from __future__ import annotations
 

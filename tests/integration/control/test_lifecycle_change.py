@@ -17,6 +17,7 @@ import pytest
 
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning as svc
+from govcloud.store.tables import utcnow
 from govcloud.workers.change_windows import start_change_window_worker
 from govcloud.workers.provision import start_provision_worker
 
@@ -24,7 +25,7 @@ from .changes_plane import in_force, next_saturday, server_time
 from .changes_plane import submit as submit_change
 from .conftest import Plane
 from .lifecycle_plane import provision, servers, submit, wait_phase
-from .provisioning_plane import ProvPlane, wait_final
+from .provisioning_plane import ProvPlane, request, wait_final
 
 DEPARTMENT = "gd-agri"  # DR level 3: production and a cold copy, one approval
 W = next_saturday()  # 01:00 +08:00, a Saturday at least two days ahead
@@ -158,3 +159,93 @@ def test_a_request_without_a_change_is_refused_at_submission(
     with pytest.raises(GovCloudError, match="needs an approved change") as err:
         submit(prov.operator, DEPARTMENT, "lcnone", "scale", {"servers": 2})
     assert err.value.http_status == 409
+
+
+def _provision_with_volume(prov: ProvPlane, system: str) -> int:
+    body = request(system, department=DEPARTMENT, count=1)
+    body["servers"][0]["volumes"] = [1]
+    rid: int = prov.operator.post("/requests", body)["id"]
+    prov.admin.post(f"/requests/{rid}/approve")
+    assert wait_final(prov.admin, rid)["state"] == "done"
+    return rid
+
+
+def _backups(prov: ProvPlane, rid: int) -> list[Any]:
+    conn = prov.cloud("PROD")
+    try:
+        return [b for b in conn.block_storage.backups(details=True, all_projects=True)
+                if (b.name or "").startswith(f"govcloud-retire-{rid}-volume-")]
+    finally:
+        conn.close()
+
+
+def _statuses(prov: ProvPlane, system: str) -> dict[str, set[str]]:
+    return {r: {s.status for s in v} for r, v in servers(prov, system).items() if v}
+
+
+def test_a_retirement_cancelled_in_its_grace_period_gives_the_system_back(
+        prov: ProvPlane, plane: Plane) -> None:
+    provision(prov, "lcback", department=DEPARTMENT, count=2)
+    cid = _change(plane, prov, "retire lcback")
+    asked = submit(prov.operator, DEPARTMENT, "lcback", "retire",
+                   {"grace_days": 2, "keep_days": 3, "change": str(cid)})
+    rid = asked["id"]
+    with server_time(plane, W + 20 * dt.timedelta(minutes=1)):
+        prov.admin.post(f"/requests/{rid}/approve")
+        grace = wait_phase(prov.admin, rid, "grace")
+        assert grace["state"] == "provisioning", grace
+        assert _statuses(prov, "lcback") == {"PROD": {"SHUTOFF"},
+                                             "DR-REMOTE": {"SHELVED_OFFLOADED"}}
+        link = _link(plane, cid, rid)  # parked: it holds nobody while the servers wait
+        assert link["state"] == "waiting" and "grace period" in link["detail"], link
+        assert plane.admin.get(f"/changes/{cid}")["state"] == "in-progress"
+        _, ci = plane.principal("ci")
+        with pytest.raises(GovCloudError) as err:  # ci may not cancel
+            ci.post(f"/requests/{rid}/cancel", {"reason": "no"})
+        assert err.value.http_status in (403, 404)
+        asked_back = prov.operator.post(f"/requests/{rid}/cancel", {"reason": "still needed"})
+        assert asked_back["phase"] == "restoring", asked_back
+        back = wait_final(prov.admin, rid)
+    assert back["state"] == "cancelled", back
+    assert "still needed" in back["reason"] and "rolled back" in back["reason"]
+    assert _statuses(prov, "lcback") == {"PROD": {"ACTIVE"}, "DR-REMOTE": {"SHELVED_OFFLOADED"}}
+    assert all(len(v) == 2 for v in servers(prov, "lcback").values())
+    shown = prov.admin.get(f"/systems/{DEPARTMENT}/lcback")  # still a system
+    assert len(shown["members"]) == 4
+    link = _link(plane, cid, rid)
+    assert link["state"] == "failed" and "cancelled" in link["detail"], link
+    assert plane.admin.get(f"/changes/{cid}")["state"] == "failed"
+    assert svc.ledger_check(prov.engine)["matches"]
+    with pytest.raises(GovCloudError, match="cannot become cancelled"):
+        prov.operator.post(f"/requests/{rid}/cancel", {"reason": "again"})
+
+
+def test_a_retirement_keeps_a_backup_of_each_data_volume_with_its_snapshot(
+        prov: ProvPlane, plane: Plane) -> None:
+    _provision_with_volume(prov, "lcvol")
+    cid = _change(plane, prov, "retire lcvol")
+    asked = submit(prov.operator, DEPARTMENT, "lcvol", "retire",
+                   {"grace_days": 0, "keep_days": 1, "change": str(cid)})
+    rid = asked["id"]
+    plane.clock.offset = W + 20 * dt.timedelta(minutes=1) - utcnow()
+    try:
+        prov.admin.post(f"/requests/{rid}/approve")
+        kept = wait_phase(prov.admin, rid, "keeping-snapshots")
+        assert kept["state"] == "provisioning", kept
+        backups = _backups(prov, rid)
+        assert len(backups) == 1, kept["events"]
+        assert len(backups) == 1 and backups[0].status == "available", backups
+        assert backups[0].size == 1
+        link = _link(plane, cid, rid)  # the system is retired: its change is done
+        assert link["state"] == "done" and "retired" in link["detail"], link
+        assert plane.admin.get(f"/changes/{cid}")["state"] == "done"
+        plane.clock.offset += dt.timedelta(days=1, minutes=1)  # the keep time is over
+        done = wait_final(prov.admin, rid)
+    finally:
+        plane.clock.offset = dt.timedelta(0)
+    assert done["state"] == "done", done
+    assert _backups(prov, rid) == []
+    events = [e["message"] for e in done["events"]]
+    assert any("final backup of lcvol-app-1's volume" in m for m in events), events
+    assert any(m.endswith("final backup " + backups[0].id + " deleted (kept as long as asked)")
+               or f"final backup {backups[0].id} deleted" in m for m in events), events
