@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from govcloud.cli import main
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning as svc
 from govcloud.store.tables import utcnow
@@ -250,3 +251,40 @@ def test_a_retirement_keeps_a_backup_of_each_data_volume_with_its_snapshot(
     assert any("final backup of lcvol-app-1's volume" in m for m in events), events
     assert any(m.endswith("final backup " + backups[0].id + " deleted (kept as long as asked)")
                or f"final backup {backups[0].id} deleted" in m for m in events), events
+
+
+def test_a_stuck_change_is_closed_by_hand_and_its_waiting_request_cancelled(
+        prov: ProvPlane, plane: Plane, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    provision(prov, "lcstuck", department=DEPARTMENT, count=1)
+    cid = _change(plane, prov, "scale lcstuck")
+    asked = submit(prov.operator, DEPARTMENT, "lcstuck", "scale",
+                   {"servers": 2, "change": str(cid)})
+    rid = asked["id"]
+    prov.admin.post(f"/requests/{rid}/approve")
+    wait_phase(prov.admin, rid, "waiting-window")  # the work is abandoned: nobody needs it
+    _, viewer = plane.principal("bureau-auditor")
+    with pytest.raises(GovCloudError) as err:
+        viewer.post(f"/changes/{cid}/close", {"reason": "not needed"})
+    assert err.value.http_status in (403, 404)
+    with pytest.raises(GovCloudError) as err:  # a reason is required
+        prov.operator.post(f"/changes/{cid}/close", {})
+    assert err.value.http_status == 422
+    monkeypatch.setenv("GOVCLOUD_SERVER", prov.url)
+    monkeypatch.setenv("GOVCLOUD_TOKEN", prov.operator_token)
+    assert main(["change", "close", str(cid), "--reason", "the scale is not needed"]) == 0
+    assert f"change {cid} closed: failed" in capsys.readouterr().out
+    shown = plane.admin.get(f"/changes/{cid}")
+    assert shown["state"] == "failed" and shown["reason"] == "the scale is not needed"
+    link = _link(plane, cid, rid)
+    assert link["state"] == "failed" and "abandoned" in link["detail"], link
+    audit = plane.admin.get("/audit", action="change.close")["entries"]
+    assert [e["after"]["change"] for e in audit].count(cid) == 1
+    with pytest.raises(GovCloudError, match="only an approved or in-progress") as err:
+        prov.operator.post(f"/changes/{cid}/close", {"reason": "again"})
+    assert err.value.http_status == 409
+    # the request that waited for it is cancelled (it never started: nothing to undo)
+    cancelled = prov.operator.post(f"/requests/{rid}/cancel", {"reason": "change closed"})
+    assert cancelled["state"] == "cancelled", cancelled
+    assert len(servers(prov, "lcstuck")["PROD"]) == 1
+    assert svc.ledger_check(prov.engine)["matches"]
