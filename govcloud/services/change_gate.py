@@ -316,14 +316,17 @@ def reserve(ctx: ChangeContext, caller: Caller, change_id: int, kind: OperationK
 def reserve_as(ctx: ChangeContext, actor: str, change_id: int, kind: OperationKind | str,
                departments: Sequence[str], *, operation: str,
                sites: Sequence[str] | None = None) -> tuple[Ticket, Change]:
-    """``reserve`` for a worker (as ``gate_as``)."""
+    """``reserve`` for a worker (as ``gate_as``), also while the window is open: the
+    operation waits for what keeps it from running now — the window to open, a freeze to
+    end, another change's operation to end (``wake`` checks them all); refused only when
+    the change will never let it run (its window over, its state, kind or scope)."""
     return _reserve(ctx, None, actor, change_id, kind, departments, operation=operation,
-                    sites=sites)
+                    sites=sites, freezes=False)
 
 
 def _reserve(ctx: ChangeContext, caller: Caller | None, actor: str, change_id: int,
              kind: OperationKind | str, departments: Sequence[str], *, operation: str,
-             sites: Sequence[str] | None) -> tuple[Ticket, Change]:
+             sites: Sequence[str] | None, freezes: bool = True) -> tuple[Ticket, Change]:
     kind = OperationKind(kind)
     now = ctx.clock()
     with write_session(ctx.engine) as session:
@@ -333,7 +336,8 @@ def _reserve(ctx: ChangeContext, caller: Caller | None, actor: str, change_id: i
             raise repo.no_change(change_id)
         _check_caller(caller, change, departments)
         require_change(change, kind, departments, max(now, change.start),
-                       calendar=current_calendar(conn), sites=_sites(ctx, sites))
+                       calendar=current_calendar(conn) if freezes else None,
+                       sites=_sites(ctx, sites))
         open_link = repo.find_open_link(conn, kind.value, operation)
         if open_link is not None and open_link.change_id == change.id:
             link_id = open_link.id

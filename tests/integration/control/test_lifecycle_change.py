@@ -65,6 +65,20 @@ def prov(plane: Plane) -> Iterator[ProvPlane]:
     plane.clock.offset = dt.timedelta(0)
 
 
+_DECLARED: dict[str, dt.datetime] = {}  # each plane's latest calendar approval
+
+
+def _declare(plane: Plane, version: str, extra: str = "") -> None:
+    """Put calendar ``version`` in force: the version approved last (by the server's clock,
+    which the tests move) is in force, so the clock is moved on past the latest approval
+    first when a test before this one left one later."""
+    latest = _DECLARED.get(plane.url)
+    if latest is not None and plane.clock() <= latest:
+        plane.clock.offset += latest - plane.clock() + dt.timedelta(seconds=1)
+    in_force(plane, version, extra)
+    _DECLARED[plane.url] = plane.clock()
+
+
 def _change(plane: Plane, prov: ProvPlane, title: str) -> int:
     """An approved lifecycle change of the department for Saturday's window."""
     change = submit_change(prov.operator, [DEPARTMENT], W + 10 * dt.timedelta(minutes=1),
@@ -117,7 +131,7 @@ def test_a_resize_waits_for_its_window_and_stops_between_members_in_a_freeze(
             f"/requests/{rid}")["servers"]), "the resize never started in its window")
         assert _link(plane, cid, rid)["state"] == "running"
         assert plane.admin.get(f"/changes/{cid}")["state"] == "in-progress"
-        in_force(plane, "lc.2", FREEZE)  # a freeze today: it stops after this member
+        _declare(plane, "lc.2", FREEZE)  # a freeze today: it stops after this member
         held = wait_phase(prov.admin, rid, "waiting-window")
         assert held["state"] == "provisioning", held
         assert "stopped at a safe step (2 of 4 servers resized)" in held["events"][-1][
@@ -126,7 +140,7 @@ def test_a_resize_waits_for_its_window_and_stops_between_members_in_a_freeze(
             r: {"lcwin-app-1": "gc.c4m8", "lcwin-app-2": "gc.c2m4"} for r in ("PROD",
                                                                              "DR-REMOTE")}
         assert _link(plane, cid, rid)["state"] == "waiting"
-        in_force(plane, "lc.3")  # the freeze lifted: it goes on
+        _declare(plane, "lc.3")  # the freeze lifted: it goes on
         done = wait_final(prov.admin, rid)
     assert done["state"] == "done", done
     assert _flavors(prov, "lcwin") == {r: {"lcwin-app-1": "gc.c4m8", "lcwin-app-2": "gc.c4m8"}
@@ -152,6 +166,27 @@ def test_a_request_whose_window_is_over_fails_and_fails_its_change(
     shown = plane.admin.get(f"/changes/{cid}")  # refused as the gate refuses: nothing ran
     assert shown["state"] == "approved" and shown["links"] == [], shown
     assert svc.ledger_check(prov.engine)["matches"]
+
+
+def test_a_scale_in_a_freeze_waits_for_its_end_inside_the_window(
+        prov: ProvPlane, plane: Plane) -> None:
+    provision(prov, "lcfrz", department=DEPARTMENT, count=1)
+    cid = _change(plane, prov, "scale lcfrz")
+    asked = submit(prov.operator, DEPARTMENT, "lcfrz", "scale",
+                   {"servers": 2, "change": str(cid)})
+    with server_time(plane, W + 20 * dt.timedelta(minutes=1)):
+        _declare(plane, "lc.4", FREEZE)  # declared after the change was approved
+        prov.admin.post(f"/requests/{asked['id']}/approve")
+        waiting = wait_phase(prov.admin, asked["id"], "waiting-window")
+        assert "would run during freeze audit-day" in waiting["events"][-1]["message"]
+        assert _link(plane, cid, asked["id"])["state"] == "waiting"
+        assert len(servers(prov, "lcfrz")["PROD"]) == 1
+        _declare(plane, "lc.5")  # lifted: the change-window worker starts it
+        done = wait_final(prov.admin, asked["id"])
+    assert done["state"] == "done", done
+    assert len(servers(prov, "lcfrz")["PROD"]) == 2
+    assert plane.admin.get(f"/changes/{cid}")["state"] == "done"
+    assert _link(plane, cid, asked["id"])["state"] == "done"
 
 
 def test_a_request_without_a_change_is_refused_at_submission(
