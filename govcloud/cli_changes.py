@@ -1,4 +1,4 @@
-"""``govcloud change submit|list|show|approve|reject|cancel`` and ``govcloud calendar
+"""``govcloud change submit|list|show|approve|reject|cancel|close`` and ``govcloud calendar
 show|propose|approve``: change requests and the change calendar, clients of ``/changes`` and
 ``/calendar`` (docs/changes.md). Registered by ``govcloud.cli``; errors are reported there (a
 refused gate or window: exit 7)."""
@@ -174,6 +174,13 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return _answer(args, change, f"change {change.id} cancelled")
 
 
+def cmd_close(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        change = api.post_as(ChangeRequest, api_path("changes", args.id, "close"),
+                             {"reason": args.reason})
+    return _answer(args, change, f"change {change.id} closed: {change.state}")
+
+
 # --- the calendar ------------------------------------------------------------------------------
 
 def _month(value: str) -> str:
@@ -284,6 +291,9 @@ def register(commands: Any) -> None:
     p = _cmd(sub, "cancel", cmd_cancel, "cancel a change that has not run")
     p.add_argument("id", type=int)
     p.add_argument("--reason")
+    p = _cmd(sub, "close", cmd_close, "close a change whose work ended or was abandoned")
+    p.add_argument("id", type=int)
+    p.add_argument("--reason", required=True)
 
     sub = _group(commands, "calendar", "the change calendar: maintenance windows and freezes")
     p = _cmd(sub, "show", cmd_calendar_show, "a month: windows, their openings, freezes and "

@@ -198,7 +198,8 @@ def register(commands: Any) -> None:
     p = _cmd(sub, "reject", cmd_reject, "reject with a reason (bureau-admin)")
     p.add_argument("id", type=int)
     p.add_argument("--reason", required=True)
-    p = _cmd(sub, "cancel", cmd_cancel, "cancel a submitted or approved request")
+    p = _cmd(sub, "cancel", cmd_cancel, "cancel a submitted or approved request (a "
+             "retirement in its grace period: rolled back)")
     p.add_argument("id", type=int)
     p.add_argument("--reason")
 

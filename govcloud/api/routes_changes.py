@@ -105,6 +105,13 @@ def cancel(ctx: Ctx, caller: Caller, change_id: ChangeId,
     return changes.cancel(ctx, caller, change_id, reason=body.reason if body else None)
 
 
+@router.post("/changes/{change_id}/close", **answers(ChangeRequest), tags=["changes"],
+             summary="close a change whose work ended or was abandoned (none of its "
+                     "operations running), with a reason")
+def close(ctx: Ctx, caller: Caller, change_id: ChangeId, body: Rejection) -> dict[str, Any]:
+    return changes.close(ctx, caller, change_id, reason=body.reason)
+
+
 @router.get("/calendar", **answers(CalendarMonth), tags=["changes"],
             summary="a month of the change calendar: windows, their openings, freezes and "
                     "the changes planned")

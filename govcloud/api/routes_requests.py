@@ -95,7 +95,8 @@ def reject(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx
 
 
 @router.post("/requests/{request_id}/cancel", **answers(ProvisionRequest),
-             summary="cancel a submitted or approved request (releases its reservation)")
+             summary="cancel a submitted or approved request (releases its reservation); "
+                     "a retirement in its grace period is rolled back")
 def cancel(request_id: Annotated[int, Id], principal: CurrentPrincipal, ctx: Ctx,
            body: Cancellation | None = None) -> dict[str, Any]:
     return svc.cancel(ctx, principal, request_id, body.reason if body else None)

@@ -119,6 +119,11 @@ def stop(pconn: Connection, site: str, server_id: str) -> None:
         pconn.compute.stop_server(server_id)
 
 
+def start(pconn: Connection, site: str, server_id: str) -> None:
+    with sdk_errors(f"site {site}: starting {server_id}"):
+        pconn.compute.start_server(server_id)
+
+
 def unshelve(pconn: Connection, site: str, server_id: str) -> None:
     with sdk_errors(f"site {site}: unshelving {server_id}"):
         pconn.compute.unshelve_server(server_id)

@@ -357,6 +357,30 @@ def check_cancel(change: Change) -> None:
                             "has not run is cancelled", hint="nothing to cancel")
 
 
+CLOSABLE = frozenset({ChangeState.APPROVED, ChangeState.FLAGGED, ChangeState.IN_PROGRESS})
+
+
+def close_outcome(change: Change) -> ChangeState:
+    """How a change closed by hand ends (``govcloud change close``: its work ended, or was
+    abandoned, and nothing closed it): done when operations ran under it and every one that
+    ended ended done, none left waiting; failed otherwise. Refused while one of its
+    operations runs, and for a change that is not approved or in progress."""
+    if change.state not in CLOSABLE:
+        hint = "cancel it instead (`govcloud change cancel`)" \
+            if change.state is ChangeState.SUBMITTED else "it is closed already"
+        raise ConflictError(f"change {change.id} is {change.state.value}; only an approved or "
+                            "in-progress change is closed", hint=hint)
+    running = [k for k in change.links if k.state == "running"]
+    if running:
+        raise ConflictError(f"change {change.id} still runs {running[0].kind} "
+                            f"{running[0].ref!r}; a change is closed once its operations "
+                            "have ended", hint="wait for it to end (`govcloud change show "
+                                               f"{change.id}`), or stop it first")
+    ended = [k.state for k in change.links]
+    return ChangeState.DONE if ended and all(state == "done" for state in ended) \
+        else ChangeState.FAILED
+
+
 # --- the gate ----------------------------------------------------------------------------------
 
 def require_change(change: Change | None, kind: OperationKind | str,

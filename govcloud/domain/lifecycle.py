@@ -326,6 +326,13 @@ class RetirePhase(StrEnum):
     GRACE = "grace"
     DELETE = "deleting"
     KEEP = "keeping-snapshots"
+    RESTORE = "restoring"  # cancelled in its grace period: the servers started again
+
+
+# a lifecycle request whose change does not let it run now (its window has not opened, or
+# closed between two members of a resize, a freeze began): the job worker leaves it alone
+# and the change-window worker takes it up again (docs/lifecycle.md, "The change gate")
+WAITING_WINDOW = "waiting-window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,3 +361,8 @@ def retire_spec(grace_days: Any, keep_days: Any) -> RetireSpec:
 def snapshot_name(request_id: int, server_name: str) -> str:
     """The name of a retirement's final snapshot of a server (found again by it on resume)."""
     return f"govcloud-retire-{request_id}-{server_name}"[:255]
+
+
+def backup_name(request_id: int, volume_id: str) -> str:
+    """The name of a retirement's final backup of a member's volume (found again by it)."""
+    return f"govcloud-retire-{request_id}-volume-{volume_id}"[:255]

@@ -69,7 +69,10 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     RequestState.SUBMITTED: frozenset({RequestState.APPROVED, RequestState.REJECTED,
                                        RequestState.CANCELLED}),
     RequestState.APPROVED: frozenset({RequestState.PROVISIONING, RequestState.CANCELLED}),
-    RequestState.PROVISIONING: frozenset({RequestState.DONE, RequestState.FAILED}),
+    # cancelled while provisioning: only a lifecycle request that waits (a retirement in
+    # its grace period, one waiting for its change's window: services.lifecycle_cancel)
+    RequestState.PROVISIONING: frozenset({RequestState.DONE, RequestState.FAILED,
+                                          RequestState.CANCELLED}),
     RequestState.REJECTED: frozenset(),
     RequestState.DONE: frozenset({RequestState.RETIRED}),
     RequestState.FAILED: frozenset(),

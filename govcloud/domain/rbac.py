@@ -113,6 +113,7 @@ class Action(StrEnum):
     CHANGE_VIEW = "change.view"
     CHANGE_SUBMIT = "change.submit"
     CHANGE_CANCEL = "change.cancel"
+    CHANGE_CLOSE = "change.close"  # a stuck change closed by hand (docs/changes.md)
     CHANGE_APPROVE = "change.approve"
     CHANGE_REJECT = "change.reject"
     CALENDAR_VIEW = "calendar.view"
@@ -161,6 +162,7 @@ _KIND: dict[Action, Kind] = {
     Action.CHANGE_VIEW: Kind.READ,  # scoped: changes affecting one's own departments
     Action.CHANGE_SUBMIT: Kind.REQUEST,  # the operator asks for a change, the bureau decides
     Action.CHANGE_CANCEL: Kind.REQUEST,
+    Action.CHANGE_CLOSE: Kind.REQUEST,
     Action.CHANGE_APPROVE: Kind.DECIDE,
     Action.CHANGE_REJECT: Kind.DECIDE,
     Action.CALENDAR_VIEW: Kind.READ,

@@ -97,6 +97,32 @@ def gate(ctx: ChangeContext, caller: Caller, change_id: int | None,
     under its change (``change_id`` None or the same), or is moved to another change (its
     old link ends failed). None when change control is off and no change is given or
     linked. The caller runs the operation, then calls ``finish`` with the ticket."""
+    return _pass(ctx, caller, caller.name, change_id, kind, departments,
+                 operation=operation, sites=sites, quota_deltas=quota_deltas)
+
+
+def gate_as(ctx: ChangeContext, actor: str, change_id: int | None,
+            kind: OperationKind | str, departments: Sequence[str], *, operation: str,
+            sites: Sequence[str] | None = None) -> Ticket | None:
+    """``gate`` for a worker running an operation someone asked for earlier (a lifecycle
+    request: the requester passed the access checks when it was submitted); ``actor`` is
+    who the link names."""
+    return _pass(ctx, None, actor, change_id, kind, departments, operation=operation,
+                 sites=sites)
+
+
+def _check_caller(caller: Caller | None, change: Change, departments: Sequence[str]) -> None:
+    if caller is None:
+        return
+    check_visible(caller, change)
+    for code in departments:
+        caller.check(Action.CHANGE_VIEW, code)
+
+
+def _pass(ctx: ChangeContext, caller: Caller | None, actor: str, change_id: int | None,
+          kind: OperationKind | str, departments: Sequence[str], *, operation: str,
+          sites: Sequence[str] | None,
+          quota_deltas: Sequence[QuotaDelta] | None = None) -> Ticket | None:
     kind = OperationKind(kind)
     now = ctx.clock()
     with write_session(ctx.engine) as session:
@@ -111,9 +137,7 @@ def gate(ctx: ChangeContext, caller: Caller, change_id: int | None,
         if change_id is not None and change is None:
             raise repo.no_change(change_id)
         if change is not None:
-            check_visible(caller, change)
-            for code in departments:
-                caller.check(Action.CHANGE_VIEW, code)
+            _check_caller(caller, change, departments)
         passed = require_change(change, kind, departments, now,
                                 calendar=current_calendar(conn), sites=_sites(ctx, sites),
                                 quota_deltas=quota_deltas)
@@ -126,11 +150,11 @@ def gate(ctx: ChangeContext, caller: Caller, change_id: int | None,
             repo.set_link_state(conn, link_id, "running")
         else:
             if open_link is not None:
-                _end_link(session, ctx, open_link.id, actor=caller.name, ok=False,
+                _end_link(session, ctx, open_link.id, actor=actor, ok=False,
                           detail=f"continued under change {change.id}")
             link_id = repo.add_link(conn, change.id, kind=kind.value, ref=operation,
-                                    actor=caller.name, at=now)
-        _start(session, ctx, change, caller.name, {
+                                    actor=actor, at=now)
+        _start(session, ctx, change, actor, {
             "operation": kind.value, "ref": operation, "link": link_id,
             "resumed": open_link is not None and open_link.change_id == change.id,
             "freezes": [f.name for f in passed]})
@@ -173,6 +197,31 @@ def finish(ctx: ChangeContext, ticket: Ticket | None, *, actor: str, ok: bool,
     with write_session(ctx.engine) as session:
         _end_link(session, ctx, ticket.link_id, actor=actor, ok=ok, detail=detail,
                   close=close)
+        session.commit()
+
+
+def end_in(session: Session, ctx: ChangeContext, kind: OperationKind | str, operation: str,
+           *, actor: str, ok: bool, detail: str | None = None) -> bool:
+    """``finish`` in the caller's transaction, for an operation found by its name (a
+    lifecycle request's end is written with the request's final state); False when it has
+    no open link."""
+    link = repo.find_open_link(session.connection(), OperationKind(kind).value, operation)
+    if link is None:
+        return False
+    _end_link(session, ctx, link.id, actor=actor, ok=ok, detail=detail)
+    return True
+
+
+def park(ctx: ChangeContext, ticket: Ticket, *, actor: str, reason: str) -> None:
+    """The operation waits on its own clock, not its window (a retirement's grace period):
+    its link waits whatever the window — it holds nobody, and the change stays in progress
+    until the operation ends (``finish``)."""
+    with write_session(ctx.engine) as session:
+        conn = session.connection()
+        change = repo.get_change(conn, ticket.change_id, lock=True)
+        if repo.set_link_state(conn, ticket.link_id, "waiting", detail=printable(reason)):
+            audit(session, ctx, actor, "change.wait", change,
+                  {"link": ticket.link_id, "reason": printable(reason)[:500]})
         session.commit()
 
 
@@ -260,6 +309,24 @@ def reserve(ctx: ChangeContext, caller: Caller, change_id: int, kind: OperationK
     gate as it will be when the window opens (approved, kind, departments, sites, no freeze
     then), and the link waits; ``wake`` starts it then. An open link of the operation under
     another change ends failed (it goes on under this one)."""
+    return _reserve(ctx, caller, caller.name, change_id, kind, departments,
+                    operation=operation, sites=sites)
+
+
+def reserve_as(ctx: ChangeContext, actor: str, change_id: int, kind: OperationKind | str,
+               departments: Sequence[str], *, operation: str,
+               sites: Sequence[str] | None = None) -> tuple[Ticket, Change]:
+    """``reserve`` for a worker (as ``gate_as``), also while the window is open: the
+    operation waits for what keeps it from running now — the window to open, a freeze to
+    end, another change's operation to end (``wake`` checks them all); refused only when
+    the change will never let it run (its window over, its state, kind or scope)."""
+    return _reserve(ctx, None, actor, change_id, kind, departments, operation=operation,
+                    sites=sites, freezes=False)
+
+
+def _reserve(ctx: ChangeContext, caller: Caller | None, actor: str, change_id: int,
+             kind: OperationKind | str, departments: Sequence[str], *, operation: str,
+             sites: Sequence[str] | None, freezes: bool = True) -> tuple[Ticket, Change]:
     kind = OperationKind(kind)
     now = ctx.clock()
     with write_session(ctx.engine) as session:
@@ -267,23 +334,22 @@ def reserve(ctx: ChangeContext, caller: Caller, change_id: int, kind: OperationK
         change = repo.find_change(conn, change_id, lock=True)
         if change is None:
             raise repo.no_change(change_id)
-        check_visible(caller, change)
-        for code in departments:
-            caller.check(Action.CHANGE_VIEW, code)
+        _check_caller(caller, change, departments)
         require_change(change, kind, departments, max(now, change.start),
-                       calendar=current_calendar(conn), sites=_sites(ctx, sites))
+                       calendar=current_calendar(conn) if freezes else None,
+                       sites=_sites(ctx, sites))
         open_link = repo.find_open_link(conn, kind.value, operation)
         if open_link is not None and open_link.change_id == change.id:
             link_id = open_link.id
             repo.set_link_state(conn, link_id, "waiting", detail="waiting for its window")
         else:
             if open_link is not None:
-                _end_link(session, ctx, open_link.id, actor=caller.name, ok=False,
+                _end_link(session, ctx, open_link.id, actor=actor, ok=False,
                           detail=f"continued under change {change.id}")
             link_id = repo.add_link(conn, change.id, kind=kind.value, ref=operation,
-                                    actor=caller.name, at=now)
+                                    actor=actor, at=now)
             repo.set_link_state(conn, link_id, "waiting", detail="waiting for its window")
-        audit(session, ctx, caller.name, "change.wait", change,
+        audit(session, ctx, actor, "change.wait", change,
               {"link": link_id, "operation": kind.value, "ref": operation,
                "reason": "planned for the change's window"})
         session.commit()

@@ -32,6 +32,7 @@ from govcloud.domain.changes import (
     check_cancel,
     check_new,
     check_reject,
+    close_outcome,
     initial_state,
     state_after_approval,
 )
@@ -297,6 +298,33 @@ def cancel(ctx: ChangeContext, caller: Caller, change_id: int, *,
     _decided(ctx, caller, change_id, Action.CHANGE_CANCEL)
     return _close(ctx, caller, change_id, ChangeState.CANCELLED, "change.cancel", reason,
                   check_cancel)
+
+
+def close(ctx: ChangeContext, caller: Caller, change_id: int, *,
+          reason: str) -> dict[str, Any]:
+    """Close a change whose work ended or was abandoned but that nothing closed (an approved
+    change never run, one left in progress): refused while an operation runs under it; an
+    operation still waiting for its window is abandoned (its link ends failed); done when
+    every operation ran under it ended done, else failed; its departments are told."""
+    _decided(ctx, caller, change_id, Action.CHANGE_CLOSE)
+    now = ctx.clock()
+    with write_session(ctx.engine) as session:
+        conn = session.connection()
+        change = repo.get_change(conn, change_id, lock=True)
+        state = close_outcome(change)
+        abandoned = [k.id for k in change.links if k.state == "waiting"]
+        for link_id in abandoned:
+            repo.finish_link(conn, link_id, ok=False, at=now,
+                             detail=f"abandoned: change closed by {caller.name}")
+        repo.move(conn, change_id, expect=change.state, state=state, decided_by=caller.name,
+                  reason=reason, finished_at=now)
+        after = repo.get_change(conn, change_id)
+        audit(session, ctx, caller.name, "change.close", after,
+              {"state": state.value, "was": change.state.value, "abandoned": abandoned,
+               "reason": text_digest(reason)})
+        tell(session, ctx, state.value, after, actor=caller.name, detail=reason[:500])
+        session.commit()
+    return change_json(after, now, shown=shown_codes(caller), full=True)
 
 
 def _close(ctx: ChangeContext, caller: Caller, change_id: int, state: ChangeState,

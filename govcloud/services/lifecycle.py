@@ -12,7 +12,8 @@ time: the same one submitted again is answered with it (``unchanged``), another 
 conflict naming it.
 
 Every request may name the change it runs under (``change``); ``_gate`` is where the change
-calendar's check is made, once, before anything is stored.
+calendar's check is made at submission, before anything is stored (the worker's, when it
+runs: ``govcloud.services.lifecycle_change``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def _gate(ctx: ProvisioningContext, change_id: str | None, departments: Sequence
     submitted: with change control on (``enforce``) a request names an approved lifecycle
     change covering its department whose window is not over (it may open later: the bureau
     approves the request meanwhile); a change given is checked whatever the setting. The
-    worker does not check the window again when the request runs (docs/lifecycle.md)."""
+    worker checks it again when the request runs, and waits for the window
+    (``lifecycle_change``, docs/lifecycle.md)."""
     if change_id is None and ctx.change_control != "enforce":
         return
     number = None

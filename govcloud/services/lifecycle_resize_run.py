@@ -37,6 +37,7 @@ from govcloud.domain.lifecycle_resize import ResizeStep
 from govcloud.domain.provisioning import CopyKind
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.lifecycle_change import ChangeWatch
 from govcloud.services.lifecycle_steps import Steps, _fault
 from govcloud.store.tables_provisioning import ProvisionRequestRow
 
@@ -49,19 +50,29 @@ class StepFailed(Exception):
 
 
 class ResizeRun:
-    def __init__(self, steps: Steps, row: ProvisionRequestRow, *, soak_s: float = 0.0) -> None:
-        self.steps, self.row, self.soak_s = steps, row, soak_s
+    def __init__(self, steps: Steps, row: ProvisionRequestRow, *, soak_s: float = 0.0,
+                 watch: ChangeWatch | None = None) -> None:
+        self.steps, self.row, self.soak_s, self.watch = steps, row, soak_s, watch
         self.ctx, self.rid = steps.ctx, row.id or 0
         plan = json.loads(row.plan_json or "{}")
         self.plan = [ResizeStep.from_dict(s) for s in plan.get("steps", ())]
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> dict[str, Any] | None:
+        """Every step not done yet, in order; between two members the request may stop for
+        its change's window (``ChangeWatch.may_go_on``: None, it waits)."""
         with self.ctx.repo.reading() as tx:
             done = {(s.site, s.ordinal) for s in tx.servers(self.rid) if s.status in DONE}
         touched: set[str] = set()
+        last: str | None = None  # the member resized last in this run
         for step in self.plan:
             if (step.site, step.ordinal) in done:
                 continue
+            if last is not None and step.name != last and self.watch is not None and \
+                    not self.watch.may_go_on(f"{self._resized()} of {len(self.plan)} "
+                                             "servers resized"):
+                self.steps.refresh_sites(sorted(touched))  # between two members only
+                return self.watch.outcome
+            last = step.name
             touched.add(step.site)
             try:
                 self._step(step)
@@ -74,6 +85,10 @@ class ResizeRun:
                                                     f"{step.new_flavor}: {message}")
         self.steps.refresh_sites(sorted(touched))
         return svc.complete(self.ctx, self.rid)
+
+    def _resized(self) -> int:
+        with self.ctx.repo.reading() as tx:
+            return sum(s.status in DONE for s in tx.servers(self.rid))
 
     def _member(self, step: ResizeStep, status: str, message: str | None = None, *,
                 error: str | None = None) -> None:

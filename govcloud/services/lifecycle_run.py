@@ -39,12 +39,14 @@ from govcloud.domain.lifecycle import (
     RequestKind,
     RetirePhase,
     ScalePlan,
+    backup_name,
     snapshot_name,
 )
 from govcloud.domain.provisioning import CopyKind, RequestState, parse_request
 from govcloud.domain.volume_backups import NAME_PREFIX
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.lifecycle_change import ChangeWatch
 from govcloud.services.lifecycle_resize_run import ResizeRun
 from govcloud.services.lifecycle_steps import FAULT_KILL_AFTER_DELETE, Steps
 from govcloud.services.provisioning_common import ProvisioningContext, targets_of
@@ -65,7 +67,8 @@ class LifecycleRunner:
 
     def run(self, rid: int) -> dict[str, Any] | None:
         row = self.ctx.repo.request(rid)
-        waking = row.phase in (RetirePhase.GRACE.value, RetirePhase.KEEP.value)
+        waking = row.phase in (RetirePhase.GRACE.value, RetirePhase.KEEP.value,
+                               RetirePhase.RESTORE.value)
         if row.state == RequestState.APPROVED.value:
             if not svc.start(self.ctx, rid):
                 return None
@@ -78,11 +81,17 @@ class LifecycleRunner:
         resumed = row.state == RequestState.PROVISIONING.value and not waking
         steps = Steps(self.ctx, self.provisioner, rid, row.department)
         kind = RequestKind(row.kind)
+        watch = ChangeWatch(self.ctx, row)
+        # the change lets it run now: at its start and resumption, not once a retirement
+        # has stopped the service (its grace, deletion and snapshots' time follow)
+        gated = kind is not RequestKind.RETIRE or row.phase in (None, RetirePhase.SHUTOFF)
+        if gated and not watch.enter():
+            return watch.outcome
         if kind is RequestKind.SCALE:
             return self._scale(steps, row, resumed)
         if kind is RequestKind.RESIZE:
-            return ResizeRun(steps, row, soak_s=self.soak_s).run()
-        return Retirement(steps, row).run()
+            return ResizeRun(steps, row, soak_s=self.soak_s, watch=watch).run()
+        return Retirement(steps, row, watch).run()
 
     # --- scale ---------------------------------------------------------------------------------
 
@@ -119,8 +128,8 @@ def _number(m: Member) -> int | None:
 class Retirement:
     """One retirement's run: the phase it is in, then the next ones as far as it can go now."""
 
-    def __init__(self, steps: Steps, row: ProvisionRequestRow) -> None:
-        self.steps, self.row = steps, row
+    def __init__(self, steps: Steps, row: ProvisionRequestRow, watch: ChangeWatch) -> None:
+        self.steps, self.row, self.watch = steps, row, watch
         self.ctx, self.rid = steps.ctx, row.id or 0
         plan = json.loads(row.plan_json or "{}")
         self.members = [Member.from_dict(m) for m in plan.get("members", ())]
@@ -130,6 +139,8 @@ class Retirement:
 
     def run(self) -> dict[str, Any] | None:
         phase = RetirePhase(self.row.phase or RetirePhase.SHUTOFF.value)
+        if phase is RetirePhase.RESTORE:
+            return self._restore()
         try:
             if phase is RetirePhase.SHUTOFF:
                 self._shut_off()
@@ -138,11 +149,15 @@ class Retirement:
                                  f"every server is shut off; deleted after "
                                  f"{until.isoformat(timespec='minutes')} (grace period)")
                 if self.grace > dt.timedelta(0):
+                    self.watch.park(f"grace period until {until.isoformat(timespec='minutes')}"
+                                    " (the servers are shut off)")
                     return None
                 phase = RetirePhase.GRACE
             if phase is RetirePhase.GRACE:
-                self.steps.phase(RetirePhase.DELETE, None, "the grace period is over: "
-                                                           "final snapshots, then deletion")
+                if not self.steps.phase(RetirePhase.DELETE, None, "the grace period is over: "
+                                        "final snapshots, then deletion",
+                                        expect=RetirePhase.GRACE):
+                    return None  # cancelled meanwhile: restored by the next run
                 phase = RetirePhase.DELETE
             if phase is RetirePhase.DELETE:
                 self._delete()
@@ -178,6 +193,7 @@ class Retirement:
         primary = [m for m in self.members if m.kind is CopyKind.PRIMARY]
         for m in primary:
             self._snapshot(m)
+            self._backups(m)
         volumes = self.volumes if self.volumes is not None else self._member_volumes(primary)
         ordinals = {id(m): i for i, m in enumerate(self.members, start=1)}
         copies_first = sorted(self.members, key=lambda m: m.kind is CopyKind.PRIMARY)
@@ -192,7 +208,8 @@ class Retirement:
 
     def _snapshot(self, m: Member) -> None:
         with self.ctx.repo.reading() as tx:
-            taken = {s.server_id for s in repo.snapshots(tx.session, self.rid)}
+            taken = {s.server_id for s in repo.snapshots(tx.session, self.rid)
+                     if s.kind == "image"}
         if m.server_id in taken:
             return
         pconn = self.steps.pconn(m.site)
@@ -214,6 +231,65 @@ class Retirement:
                                                f"{image_id} ({name})")
         self.steps.retry(partial(cloud.wait_image, pconn, m.site, image_id,
                                  timeout_s=self.steps.timeout_s, interval_s=self.steps.poll_s))
+
+    def _backups(self, m: Member) -> None:
+        """A Cinder backup of each volume attached to ``m`` (its data volumes go with the
+        server), kept as long as the image: found again by name on resume."""
+        with self.ctx.repo.reading() as tx:
+            taken = {s.name for s in repo.snapshots(tx.session, self.rid) if s.kind == "backup"}
+        pconn = self.steps.pconn(m.site)
+        if self.steps.retry(partial(cloud.find_server, pconn, m.site, m.server_id)) is None:
+            return
+        attached = self.steps.retry(partial(cinder.attached_volumes, pconn, m.site,
+                                            m.server_id))
+        for volume in attached:
+            name = backup_name(self.rid, volume.volume_id)
+            if name in taken:
+                continue
+            found = [b for b in self.steps.retry(partial(cinder.backups_named, pconn, m.site,
+                                                         name)) if b.name == name]
+            backup_id = found[0].id if found else self.steps.retry(partial(
+                cinder.create_backup, pconn, m.site, volume.volume_id, name, force=True))
+            now = self.ctx.clock()
+            with self.ctx.repo.writing() as tx:
+                repo.add_snapshot(tx.session, LifecycleSnapshotRow(
+                    request_id=self.rid, site=m.site, server_id=m.server_id, name=name,
+                    kind="backup", artifact_id=backup_id, created_at=now,
+                    expires_at=now + self.keep))
+                tx.add_event(self.rid, "snapshot", f"{m.site}: final backup of {m.name}'s "
+                                                   f"volume {volume.volume_id} ({volume.device}):"
+                                                   f" backup {backup_id} ({name})")
+            self.steps.retry(partial(cinder.wait_backup, pconn, m.site, backup_id,
+                                     timeout_s=self.steps.timeout_s,
+                                     interval_s=self.steps.poll_s))
+
+    def _restore(self) -> dict[str, Any]:
+        """Cancelled in its grace period: every member that ran before is started again (a
+        cold copy stays shelved), then the request is cancelled — nothing was deleted yet,
+        and a retirement holds no reservation; its change's link ends with it."""
+        asked = json.loads(self.row.plan_json or "{}").get("cancel") or {}
+        for i, m in enumerate(self.members, start=1):
+            if m.kind is CopyKind.COLD or (m.status or "ACTIVE").upper() != "ACTIVE":
+                continue
+            pconn = self.steps.pconn(m.site)
+            now = self.steps.retry(partial(cloud.find_server, pconn, m.site, m.server_id))
+            if now is None:
+                svc.event(self.ctx, self.rid, "restore", f"{m.site}: {m.name} is gone")
+                continue
+            if now.status == "SHUTOFF":
+                self.steps.retry(partial(cloud.start, pconn, m.site, m.server_id))
+            settled = self.steps.retry(partial(
+                cloud.wait_settled, pconn, m.site, m.server_id,
+                timeout_s=self.steps.timeout_s, interval_s=self.steps.poll_s))
+            self.steps.record(m, i, settled.status.lower(), f"{m.site}: {m.name} is "
+                              f"{settled.status} again ({m.server_id})", kind="restore")
+        for site in sorted({m.site for m in self.members}):
+            self.steps.write_servers(site, [m.server_id for m in self.members if m.site == site])
+        reason = str(asked.get("reason") or "cancelled in its grace period")
+        return svc.finish(self.ctx, self.rid, RequestState.CANCELLED,
+                          actor=str(asked.get("by") or svc.WORKER),
+                          reason=f"{reason} (rolled back: the servers run again)",
+                          verb="cancel")
 
     def _member_volumes(self, primary: Sequence[Member]) -> list[str]:
         """The volumes attached to the primary members (their protection backups are named by
@@ -268,13 +344,17 @@ class Retirement:
             kept = [s for s in repo.snapshots(tx.session, self.rid) if s.deleted_at is None]
         for s in kept:
             pconn = self.steps.pconn(s.site)
-            self.steps.retry(partial(cloud.delete_image, pconn, s.site, s.artifact_id))
+            if s.kind == "backup":
+                self.steps.retry(partial(cinder.delete_backup, pconn, s.site, s.artifact_id,
+                                         timeout_s=self.steps.timeout_s))
+            else:
+                self.steps.retry(partial(cloud.delete_image, pconn, s.site, s.artifact_id))
             with self.ctx.repo.writing() as tx:
                 row = tx.session.get(LifecycleSnapshotRow, s.id)
                 if row is not None:
                     row.deleted_at = self.ctx.clock()
                     tx.session.add(row)
-                tx.add_event(self.rid, "snapshot", f"{s.site}: final snapshot {s.artifact_id} "
+                tx.add_event(self.rid, "snapshot", f"{s.site}: final {s.kind} {s.artifact_id} "
                                                    "deleted (kept as long as asked)")
         return svc.complete(self.ctx, self.rid)
 

@@ -22,10 +22,12 @@ from typing import Any, TypeVar
 
 from govcloud.cloud import lifecycle as cloud
 from govcloud.cloud import provision as pcloud
+from govcloud.domain.changes import OperationKind
 from govcloud.domain.lifecycle import Member, RetirePhase
 from govcloud.domain.provisioning import RequestState
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.change_gate import end_in
 from govcloud.services.provisioning_common import ProvisioningContext
 from govcloud.services.provisioning_execution import Provisioner
 from govcloud.services.provisioning_lifecycle import WORKER, audit
@@ -174,17 +176,22 @@ class Steps:
 
     # --- the request's own record ---------------------------------------------------------------
 
-    def phase(self, phase: RetirePhase, until: dt.datetime | None, message: str) -> None:
+    def phase(self, phase: RetirePhase, until: dt.datetime | None, message: str, *,
+              expect: RetirePhase | None = None) -> bool:
         """Move the request to ``phase`` (``until``: the worker leaves it until then),
-        audited (``request.phase``) with an event."""
+        audited (``request.phase``) with an event; False (nothing moved) when ``expect`` is
+        given and the request is in another phase (cancelled meanwhile)."""
         with self.ctx.repo.writing() as tx:
             row = tx.lock_request(self.rid)
             before = row.phase
+            if expect is not None and before != expect.value:
+                return False
             row.phase, row.not_before, row.updated_at = phase.value, until, self.ctx.clock()
             tx.save(row)
             audit(tx, WORKER, "phase", row, row.state, phase=phase.value, before_phase=before,
                   not_before=until.isoformat() if until else None)
             tx.add_event(self.rid, "phase", f"{phase.value}: {message}")
+        return True
 
     def update_plan(self, **values: Any) -> None:
         """Add ``values`` to the request's plan (what a later phase needs to know)."""
@@ -207,6 +214,10 @@ class Steps:
             tx.save(me)
             audit(tx, WORKER, "phase", me, me.state, phase=me.phase, before_phase=before,
                   retired=retired, not_before=until.isoformat())
+            end_in(tx.session, self.ctx.changes, OperationKind.LIFECYCLE,
+                   f"lifecycle {self.rid}", actor=WORKER, ok=True,
+                   detail=f"{me.department}/{me.system} retired; its final snapshots are "
+                          f"kept until {until.isoformat(timespec='minutes')}")
             tx.add_event(self.rid, "retired", f"{me.department}/{me.system} retired: requests "
                          f"{', '.join(map(str, retired)) or 'none'} are {RequestState.RETIRED}"
                          f"; the final snapshots are kept until "

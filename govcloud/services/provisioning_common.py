@@ -35,6 +35,7 @@ from govcloud.domain.rbac import Action, Principal
 from govcloud.domain.sites import Site
 from govcloud.errors import InvalidInput, NotFound
 from govcloud.services.access import get_department
+from govcloud.services.changes import ChangeContext
 from govcloud.services.inventory import SnapshotCache
 from govcloud.services.notifications import Notifier
 from govcloud.store.group_commit import Batcher
@@ -110,6 +111,14 @@ class ProvisioningContext:
         if repo is None or repo.engine is not self.engine or repo.clock is not self.clock:
             repo = self._repo = ProvisioningStore(self.engine, self.clock)
         return repo
+
+    @property
+    def changes(self) -> ChangeContext:
+        """The change gate's context on this context's store, clock and notifier (the
+        lifecycle requests' changes: docs/lifecycle.md)."""
+        return ChangeContext(engine=self.engine, sites=tuple(s.name for s in self.sites),
+                             clock=self.clock, enforce=self.change_control == "enforce",
+                             notifier=self.notify)
 
     @property
     def installation(self) -> Installation:

@@ -12,12 +12,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from govcloud.domain.changes import OperationKind
 from govcloud.domain.inventory import QuotaInfo, ServerInfo
+from govcloud.domain.lifecycle import WAITING_WINDOW
 from govcloud.domain.limits import text_digest
 from govcloud.domain.notifications import EventKind
 from govcloud.domain.placement import Demand
 from govcloud.domain.provisioning import RequestSpec, RequestState, SiteTarget, transition
 from govcloud.errors import PermanentError, TemporaryError
+from govcloud.services.change_gate import end_in
 from govcloud.services.notifications import tell
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
@@ -65,6 +68,11 @@ def finish(ctx: ProvisioningContext, request_id: int, state: RequestState, *, ac
             + (f" — {error}" if error else "") \
             + (f"; released the reservation in {released} site(s)" if released else "")
         tx.add_event(request_id, state.value, text, at=now)
+        if (row.kind or "provision") != "provision":  # its change's link ends with it
+            end_in(tx.session, ctx.changes, OperationKind.LIFECYCLE, f"lifecycle {request_id}",
+                   actor=actor, ok=state is RequestState.DONE,
+                   detail=f"request {request_id} {state}" + (f": {error or reason}"
+                                                            if error or reason else ""))
         kind = _TOLD.get(state)
         if kind is not None:  # the department hears of it with the change, or not at all
             tell(ctx.notify, tx.connection(), kind, row.department, request_id, now,
@@ -105,12 +113,13 @@ _WORKING = (RequestState.APPROVED.value, RequestState.PROVISIONING.value)
 def pending(ctx: ProvisioningContext) -> list[tuple[int, str]]:
     """Requests the worker should work on: approved ones, and provisioning ones (left by a
     worker that stopped or a server that died), oldest first — but not one that waits
-    (``not_before``: a retirement's grace period or snapshot retention) until its time."""
+    (``not_before``: a retirement's grace period or snapshot retention) until its time, nor
+    a lifecycle request waiting for its change's window (``lifecycle_change``)."""
     now = ctx.clock()
     with ctx.repo.reading() as tx:
         rows = tx.list_requests(departments=None, states=_WORKING, limit=1000)
-        return sorted((r.id or 0, r.state) for r in rows
-                      if r.not_before is None or _aware(r.not_before) <= now)
+        return sorted((r.id or 0, r.state) for r in rows if r.phase != WAITING_WINDOW
+                      and (r.not_before is None or _aware(r.not_before) <= now))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -27,6 +27,7 @@ from govcloud.domain.rbac import Action, Principal
 from govcloud.domain.text import check_text
 from govcloud.errors import ConflictError, InsufficientCapacity, InvalidInput, NotFound
 from govcloud.services.access import get_department, visible_codes
+from govcloud.services.lifecycle_cancel import cancel_running
 from govcloud.services.provisioning_approval import _approve
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
@@ -36,7 +37,7 @@ from govcloud.services.provisioning_common import (
     server_json,
     visible_request,
 )
-from govcloud.services.provisioning_lifecycle import audit, finish
+from govcloud.services.provisioning_lifecycle import audit
 from govcloud.store.tables_provisioning import ProvisionRequestRow
 
 
@@ -214,9 +215,8 @@ def cancel(ctx: ProvisioningContext, principal: Principal, request_id: int,
     with ctx.repo.reading() as tx:
         visible_request(ctx, principal, tx.find_request(request_id), request_id,
                         Action.REQUEST_CANCEL)
-    return finish(ctx, request_id, RequestState.CANCELLED, actor=principal.name,
-                   reason=(reason or "").strip() or f"cancelled by {principal.name}",
-                   verb="cancel")
+    return cancel_running(ctx, principal.name, request_id,
+                          (reason or "").strip() or f"cancelled by {principal.name}")
 
 
 def submit_approved(ctx: ProvisioningContext, *, actor: str, data: Any,

@@ -1,9 +1,10 @@
 """The change-window worker (docs/changes.md, "When a window closes"): every
-``change_window_poll_s`` it takes up the migration waves and DR drills waiting for their
-change's window — stopped at a safe step when a window closed, or planned for a change whose
-window had not opened — once that window lets them run
+``change_window_poll_s`` it takes up the migration waves, DR drills and lifecycle requests
+waiting for their change's window — stopped at a safe step when a window closed, or planned
+for a change whose window had not opened — once that window lets them run
 (``services.change_windows.resume_due``). What it resumes runs as the person who started it,
-in this process's runs, exactly as a run started through the API."""
+in this process's runs, exactly as a run started through the API; a lifecycle request is
+handed back to the provisioning job worker."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Callable
 
 from govcloud.domain.changes import OperationKind
-from govcloud.services import drill, migration_change
+from govcloud.services import drill, lifecycle_change, migration_change
 from govcloud.services.change_windows import OpenLink, Resumer, resume_due
 from govcloud.services.plane import Plane
 from govcloud.services.plane_contexts import changes, drill_context, run_context
@@ -29,7 +30,13 @@ def resumers(plane: Plane) -> dict[str, Resumer]:
     def drill_run(link: OpenLink) -> bool:
         return drill.resume(drill_context(plane), plane.drill_runs, link)
 
-    return {OperationKind.MIGRATION_WAVE.value: wave, OperationKind.DR_DRILL.value: drill_run}
+    def lifecycle(link: OpenLink) -> bool:
+        worker = plane.provision_worker
+        return lifecycle_change.resume(plane.provisioning, link,
+                                       worker.wake if worker is not None else None)
+
+    return {OperationKind.MIGRATION_WAVE.value: wave, OperationKind.DR_DRILL.value: drill_run,
+            OperationKind.LIFECYCLE.value: lifecycle}
 
 
 class ChangeWindowWorker:

@@ -83,6 +83,7 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.CHANGE_VIEW:        (ALL, ALL, ALL, CITY, OWN, ALL),
     Action.CHANGE_SUBMIT:      (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.CHANGE_CANCEL:      (ALL, NONE, ALL, CITY, NONE, NONE),
+    Action.CHANGE_CLOSE:       (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.CHANGE_APPROVE:     (ALL, NONE, NONE, NONE, NONE, NONE),
     Action.CHANGE_REJECT:      (ALL, NONE, NONE, NONE, NONE, NONE),
     Action.CALENDAR_VIEW:      (ALL, ALL, ALL, CITY, OWN, ALL),

@@ -16,6 +16,7 @@ from govcloud.domain.changes import (
     Change,
     ChangeState,
     ChangeType,
+    Link,
     NewChange,
     OperationKind,
     QuotaDelta,
@@ -24,6 +25,7 @@ from govcloud.domain.changes import (
     check_cancel,
     check_new,
     check_reject,
+    close_outcome,
     initial_state,
     outside_policy,
     require_change,
@@ -268,3 +270,27 @@ def test_a_standard_change_is_held_to_its_policy_when_it_runs() -> None:
     with pytest.raises(ChangeRefused, match=r"cores in PROD: 100 -> 150 \(\+50.0%"):
         require_change(std, "tenancy-apply", ["gd-tax"], IN_WINDOW, calendar=CAL,
                        quota_deltas=[delta(100, 110), delta(100, 150)])
+
+
+def _link(state: str, n: int = 1) -> Link:
+    return Link(n, "lifecycle", f"lifecycle {n}", "li.wei", NOW, state)
+
+
+def test_a_stuck_change_closes_done_only_when_all_it_ran_ended_done() -> None:
+    in_progress = change(state=ChangeState.IN_PROGRESS)
+    assert close_outcome(dataclasses.replace(
+        in_progress, links=(_link("done"), _link("done", 2)))) is ChangeState.DONE
+    assert close_outcome(dataclasses.replace(
+        in_progress, links=(_link("done"), _link("failed", 2)))) is ChangeState.FAILED
+    assert close_outcome(dataclasses.replace(  # abandoned while waiting for its window
+        in_progress, links=(_link("done"), _link("waiting", 2)))) is ChangeState.FAILED
+    assert close_outcome(change(state=ChangeState.APPROVED)) is ChangeState.FAILED  # never ran
+    with pytest.raises(ConflictError, match="still runs lifecycle 'lifecycle 2'"):
+        close_outcome(dataclasses.replace(in_progress,
+                                          links=(_link("done"), _link("running", 2))))
+    for state, hint in ((ChangeState.SUBMITTED, "cancel it instead"),
+                        (ChangeState.DONE, "closed already"),
+                        (ChangeState.CANCELLED, "closed already")):
+        with pytest.raises(ConflictError, match="only an approved or in-progress") as err:
+            close_outcome(change(state=state))
+        assert hint in (err.value.hint or "")
