@@ -42,7 +42,8 @@ class RunningSimulator:
 
     def sites(self) -> list[dict[str, Any]]:
         """Every region of every cloud as a govcloud site: name, the clouds.yaml cloud,
-        region, role, and the city a city site hosts (docs/city-clouds.md)."""
+        region, role, the servers seeded there and the city a city site hosts
+        (docs/city-clouds.md)."""
         return site_list(self.scale)
 
     def stop(self) -> None:
@@ -108,7 +109,8 @@ def site_list(scale: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for shape in SCALES[scale]:
         site: dict[str, Any] = {"name": shape.name, "cloud": cloud_entry_name(shape.cloud),
-                                "region": shape.name, "role": shape.role}
+                                "region": shape.name, "role": shape.role,
+                                "servers": shape.servers}
         if shape.city:
             site["city"] = shape.city
         out.append(site)

@@ -104,10 +104,11 @@ def test_the_ready_file_lists_every_cloud_and_site(cities, tmp_path: Path) -> No
     sites = {s["name"]: s for s in info["sites"]}
     assert len(sites) == 7
     assert sites["GUANGZHOU"] == {"name": "GUANGZHOU", "cloud": "govcloud-sim.guangzhou",
-                                  "region": "GUANGZHOU", "role": "city", "city": "guangzhou"}
+                                  "region": "GUANGZHOU", "role": "city", "city": "guangzhou",
+                                  "servers": 8}
     assert sites["ZHUHAI"]["cloud"] == "govcloud-sim.cities"
     assert sites["PROD"] == {"name": "PROD", "cloud": "govcloud-sim", "region": "PROD",
-                             "role": "production"}
+                             "role": "production", "servers": 40}
 
 
 def test_a_region_down_in_one_cloud_leaves_the_others_up(cities) -> None:
