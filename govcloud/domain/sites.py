@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
 from govcloud.errors import InvalidInput
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -58,6 +59,22 @@ class Site:
 def city_sites(sites: Iterable[Site], city: str) -> tuple[Site, ...]:
     """The sites of ``city``: the city sites that name it."""
     return tuple(s for s in sites if s.role is SiteRole.CITY and s.city == city)
+
+
+def site_target(site: Site) -> Target:
+    """What an action on a whole site (its hosts, its capacity) is aimed at, for RBAC: a city
+    site of one city is that city's (its city-operators may act on it); every other site is
+    the whole cloud's."""
+    if site.role is SiteRole.CITY and site.city is not None:
+        return Target(city=site.city)
+    return GLOBAL
+
+
+def sites_within(principal: Principal, action: Action, sites: Iterable[Site]
+                 ) -> tuple[Site, ...]:
+    """The sites on which ``principal`` may ``action``: every one for the roles over the whole
+    cloud, its city's sites for a city-operator, none for a department-viewer."""
+    return tuple(s for s in sites if can(principal, action, site_target(s)))
 
 
 def default_sites(cloud: str = "govcloud-sim") -> tuple[Site, ...]:
