@@ -303,6 +303,8 @@ def listing(ctx: HostsContext, principal: Principal, *, site: str | None = None
 
 def show_drain(ctx: HostsContext, runs: Runs, principal: Principal, drain_id: int, *,
                after_event: int = 0) -> dict[str, Any]:
+    if not sites_within(principal, Action.VIEW_CAPACITY, ctx.sites):
+        require(principal, Action.VIEW_CAPACITY, GLOBAL)  # says why not, before any lookup
     with Session(ctx.engine) as session:
         row = repo.get_drain(session, drain_id)
         session.expunge(row)
