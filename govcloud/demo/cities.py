@@ -70,7 +70,7 @@ def city_catalogue(source: Path, target: Path, *, sites: Collection[Site],
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or "code" not in doc:
             continue
-        site = by_city.get(doc.get("city")) if doc.get("kind") == "city" else None
+        site = by_city.get(str(doc.get("city"))) if doc.get("kind") == "city" else None
         if site is None:
             shutil.copy(path, target / path.name)
             continue
