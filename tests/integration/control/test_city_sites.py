@@ -93,6 +93,12 @@ def test_the_catalogue_gives_each_city_tenant_quotas_in_its_own_site(cities: Pla
     assert by_site["GUANGZHOU"]["project_id"] is None
 
 
+def test_applying_the_catalogue_again_changes_nothing_in_any_cloud(cities: Plane) -> None:
+    again = cities.admin.tenancy_apply()
+    assert not again.changed, again.summary
+    assert set(again.per_site) >= set(CITY_SITES)
+
+
 def test_a_city_operator_runs_its_own_city_site_only(cities: Plane) -> None:
     _, gz = cities.principal("city-operator", city="guangzhou")
     hosts = gz.get("/hosts/compute")["hosts"]
