@@ -42,11 +42,13 @@ def _catalogue(request: Request) -> dict[str, str | None]:
 @router.post("/sync", **answers(SyncAnswer),
              summary="sync sites now (operator); waits for the sync to finish")
 def run_sync(request: Request,
-             principal: Annotated[Principal, Depends(require(Action.SYNC_RUN))],
+             principal: Annotated[Principal, Depends(require(Action.SYNC_RUN, scoped=True))],
              body: SyncRequest | None = None) -> dict[str, Any]:
     body = body or SyncRequest()
     plane = get_plane(request)
-    report = plane.syncer.sync(body.sites, full=body.full)
+    # a city-operator syncs its city's sites (docs/city-clouds.md)
+    sites = service.sync_sites(principal, plane.sites, body.sites)
+    report = plane.syncer.sync(sites, full=body.full)
     plane.metrics.refresh_soon()  # /metrics shows it at the next scrape
     plane.dr_posture.refresh_soon()  # and /dr/posture (once it has been read)
     return {**report.to_dict(), "by": principal.name}

@@ -510,6 +510,22 @@ def capacity_sites(principal: Principal, sites: Sequence[Site], *,
     return within
 
 
+def sync_sites(principal: Principal, sites: Sequence[Site],
+               asked: Sequence[str] | None) -> list[str] | None:
+    """The sites ``principal`` may sync of those ``asked`` (None: every one it may): all for
+    the roles over the whole cloud; a city-operator its city's sites only."""
+    if can(principal, Action.SYNC_RUN, GLOBAL):
+        return None if asked is None else list(asked)
+    within = {s.name for s in sites_within(principal, Action.SYNC_RUN, sites)}
+    if not within:
+        require(principal, Action.SYNC_RUN, GLOBAL)  # says why not
+    by_name = {s.name: s for s in sites}
+    for name in asked or ():
+        if name in by_name and name not in within:
+            require(principal, Action.SYNC_RUN, site_target(by_name[name]))
+    return [s.name for s in sites if s.name in within] if asked is None else list(asked)
+
+
 def sync_status(engine: Engine, *, sites: Sequence[str]) -> dict[str, Any]:
     with engine.connect() as conn:
         states = store.sync_states(conn)

@@ -119,6 +119,9 @@ def test_a_city_operator_runs_its_own_city_site_only(cities: Plane) -> None:
         gz.get("/capacity", what_if_lose="PROD")
     status = {s["site"]: s for s in gz.get("/status")["sites"]}
     assert "vcpus" in status["GUANGZHOU"] and "vcpus" not in status["PROD"]
+    assert [r.site for r in gz.sync().sites] == ["GUANGZHOU"]
+    with pytest.raises(Forbidden):
+        gz.sync(sites=["PROD"])
     _, viewer = cities.principal("department-viewer", department="guangzhou")
     with pytest.raises(Forbidden):
         viewer.get("/capacity")
