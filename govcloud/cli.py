@@ -173,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(commands, "demo", cmd_demo, "start the simulator and the control plane, apply "
                 "the catalogue, select the context 'demo'; runs until Ctrl-C")
-    p.add_argument("--scale", choices=("small", "province"), default="province")
+    p.add_argument("--scale", choices=DEMO_SCALES, default="province",
+                   help="the province's three centres (small, province) or with its city "
+                        "clouds as sites (cities-small, cities; docs/city-clouds.md)")
     p.add_argument("--seed", type=int, help="simulator seed (deterministic data)")
     p.add_argument("--state-dir", type=Path,
                    help="where the database, the simulator's clouds.yaml and the logs go "
@@ -194,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Command groups kept in their own modules, each with its ``register(commands)``.
+# ``govcloud demo --scale``: the province's three centres, or with its city clouds as sites
+DEMO_SCALES = ("small", "province", "cities-small", "cities")
+
 EXTENSIONS = (
     cli_control,
     cli_audit,      # the audit log

@@ -171,6 +171,9 @@ class Settings(BaseSettings):
     # provisioning (docs/provisioning.md)
     dr_policy: list[dict[str, Any]] | None = Field(
         default=None, description="DR level → site roles; None: the built-in table")
+    dr_city_sites: bool = Field(
+        default=False, description="a city's own tenants fail over to their city's site in "
+                                   "the lose-a-site what-if (docs/city-clouds.md)")
     # disaster recovery (docs/dr.md)
     dr_protection: dict[str, Any] | None = Field(
         default=None, description="overrides of the protection policy (copy kinds, RPO/RTO "

@@ -16,6 +16,9 @@ class SiteConfig(BaseModel):
     cloud: str = Field(min_length=1, description="cloud name in clouds.yaml")
     region: str = Field(min_length=1, description="region name in that cloud")
     role: SiteRole
+    city: str | None = Field(default=None, min_length=1, max_length=64,
+                             description="for a city site: the city (its code in the catalogue) "
+                                         "whose site it is")
 
 
 def default_site_configs() -> dict[str, SiteConfig]:
@@ -24,4 +27,4 @@ def default_site_configs() -> dict[str, SiteConfig]:
 
 
 def to_sites(configs: dict[str, SiteConfig]) -> list[Site]:
-    return [Site(name, c.cloud, c.region, c.role) for name, c in configs.items()]
+    return [Site(name, c.cloud, c.region, c.role, c.city) for name, c in configs.items()]

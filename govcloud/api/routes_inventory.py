@@ -42,11 +42,13 @@ def _catalogue(request: Request) -> dict[str, str | None]:
 @router.post("/sync", **answers(SyncAnswer),
              summary="sync sites now (operator); waits for the sync to finish")
 def run_sync(request: Request,
-             principal: Annotated[Principal, Depends(require(Action.SYNC_RUN))],
+             principal: Annotated[Principal, Depends(require(Action.SYNC_RUN, scoped=True))],
              body: SyncRequest | None = None) -> dict[str, Any]:
     body = body or SyncRequest()
     plane = get_plane(request)
-    report = plane.syncer.sync(body.sites, full=body.full)
+    # a city-operator syncs its city's sites (docs/city-clouds.md)
+    sites = service.sync_sites(principal, plane.sites, body.sites)
+    report = plane.syncer.sync(sites, full=body.full)
     plane.metrics.refresh_soon()  # /metrics shows it at the next scrape
     plane.dr_posture.refresh_soon()  # and /dr/posture (once it has been read)
     return {**report.to_dict(), "by": principal.name}
@@ -62,7 +64,8 @@ def sync_status(request: Request, engine: Engine_,
 @router.get("/capacity", **answers(Capacity),
             summary="capacity per site; flavor fit and lose-a-site what-if")
 def capacity(request: Request, engine: Engine_,
-             _principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY))],
+             principal: Annotated[Principal, Depends(require(Action.VIEW_CAPACITY,
+                                                             scoped=True))],
              site: Annotated[str | None, name_query()] = None,
              flavor: Annotated[str | None, name_query("how many more of it fit")] = None,
              what_if_lose: Annotated[str | None, name_query("site to imagine lost")] = None,
@@ -71,9 +74,13 @@ def capacity(request: Request, engine: Engine_,
                  "no site has are left out")] = None) -> dict[str, Any]:
     plane = get_plane(request)
     levels = service.dr_levels_of(plane.catalogue_cache) if what_if_lose else {}
-    return service.capacity(engine, sites=plane.sites, site=site,
+    city_dr = service.city_dr_of(plane.catalogue_cache) \
+        if what_if_lose and plane.settings.dr_city_sites else {}
+    sites = service.capacity_sites(principal, plane.sites, what_if_lose=what_if_lose)
+    return service.capacity(engine, sites=sites, site=site,
                             flavor=flavor, what_if_lose=what_if_lose, dr_levels=levels,
-                            now=plane.clock(), fit=fit or (), cache=plane.snapshot)
+                            now=plane.clock(), fit=fit or (), cache=plane.snapshot,
+                            city_dr=city_dr)
 
 
 @router.get("/servers", **answers(ServerPage),

@@ -22,11 +22,12 @@ from govcloud.api.app import make_app
 from govcloud.api.models import TenancyApplied
 from govcloud.api.server import ServerThread
 from govcloud.client import ApiClient, Context, Contexts
+from govcloud.demo.cities import city_catalogue, ready_sites, site_servers
 from govcloud.demo.migration import migrate_settings, start_migration_demo
 from govcloud.demo.process import SIM_CLOUD, SimProcess
 from govcloud.demo.run import _progress, _stop_signals_interrupt
 from govcloud.demo.table import overview_rows, render_table
-from govcloud.domain.sites import default_sites
+from govcloud.domain.sites import Site, SiteRole
 from govcloud.domain.text import printable_lines
 from govcloud.errors import ConflictError, GovCloudError
 from govcloud.services.overview import openstack_reader, read_sites
@@ -44,6 +45,8 @@ CONTEXT = "demo"
 # The tenants the small simulator seed has (the rest of the catalogue is province scale).
 SMALL_TENANTS = ("gd-psd", "gd-tax", "gd-hrss", "gd-edu", "gd-agri", "gd-data", "guangzhou",
                  "shenzhen", "shantou")
+_SCALE_TENANTS: dict[str, tuple[str, ...]] = {"small": SMALL_TENANTS,
+                                              "cities-small": (*SMALL_TENANTS, "zhuhai")}
 
 
 def shipped_catalogue() -> Path:
@@ -52,18 +55,24 @@ def shipped_catalogue() -> Path:
     return beside if beside.is_dir() else Path("tenants")
 
 
-def demo_catalogue(state_dir: Path, scale: str) -> Path:
-    """The catalogue to apply: all of it at province scale; at small scale a copy in the
-    state directory holding only the tenants the small seed has."""
+def demo_catalogue(state_dir: Path, scale: str, *, sites: tuple[Site, ...] = (),
+                   servers: dict[str, int] | None = None) -> Path:
+    """The catalogue to apply: all of it at province scale; at a small scale a copy in the
+    state directory holding only the tenants the small seed has; with city sites a copy in
+    which each city's tenant has quotas in its city's site (docs/city-clouds.md)."""
     source = shipped_catalogue()
-    if scale != "small":
+    keep = _SCALE_TENANTS.get(scale)
+    if any(s.role is SiteRole.CITY for s in sites):
+        return city_catalogue(source, state_dir / "tenants", sites=sites,
+                              servers=servers or {}, keep=keep)
+    if keep is None:
         return source
     target = state_dir / "tenants"
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     shutil.copy(source / "schema.json", target / "schema.json")
-    for code in SMALL_TENANTS:
+    for code in keep:
         shutil.copy(source / f"{code}.yaml", target / f"{code}.yaml")
     return target
 
@@ -71,9 +80,11 @@ def demo_catalogue(state_dir: Path, scale: str) -> Path:
 METRICS_TOKEN_FILE = "metrics.token"
 
 
-def demo_settings(state_dir: Path, clouds_yaml: Path, **extra: Any) -> Settings:
-    sites = {s.name: {"cloud": s.cloud, "region": s.region, "role": s.role.value}
-             for s in default_sites(SIM_CLOUD)}
+def demo_settings(state_dir: Path, clouds_yaml: Path, *,
+                  sites: dict[str, dict[str, Any]] | None = None, **extra: Any) -> Settings:
+    """The demo's settings; ``sites`` as the simulator's ready file lists them (the three
+    centres of the embedded default when not given)."""
+    sites = sites if sites is not None else ready_sites({})
     # the demo applies the catalogue at once, without a change (docs/changes.md); /metrics
     # asks for a bearer token as a real server's does, kept in the state dir (docs/metrics.md)
     return load_settings(database_url=f"sqlite:///{state_dir / 'govcloud.db'}",
@@ -121,10 +132,10 @@ def _sync(api: ApiClient, err: TextIO) -> None:
     print(f"full sync done in {time.monotonic() - started:.1f}s", file=err, flush=True)
 
 
-def _warm(api: ApiClient) -> None:
+def _warm(api: ApiClient, sites: tuple[Site, ...]) -> None:
     """Ask once what the console's first screen asks (its answers are then cached): the
     status, and capacity with the lose-production what-if and the console's flavors."""
-    production = next(s.name for s in default_sites(SIM_CLOUD) if s.role.value == "production")
+    production = next(s.name for s in sites if s.role is SiteRole.PRODUCTION)
     try:
         api.status()
         api.capacity(what_if_lose=production, fit=["gc.c2m4", "gc.c4m8", "gc.c8m16"])
@@ -165,11 +176,14 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
             extra: dict[str, Any] = {}
             if migration:
                 extra = migrate_settings(state_dir)
-            settings = demo_settings(state_dir, info.clouds_yaml, **extra)
+            settings = demo_settings(state_dir, info.clouds_yaml, sites=ready_sites(info.raw),
+                                     **extra)
+            sites = settings.site_list()
             token = admin_token(settings)
             engine = make_engine(settings.database_url)
-            plane = build_plane(engine=engine, settings=settings,
-                                catalogue_dir=demo_catalogue(state_dir, scale))
+            catalogue = demo_catalogue(state_dir, scale, sites=sites,
+                                       servers=site_servers(info.raw))
+            plane = build_plane(engine=engine, settings=settings, catalogue_dir=catalogue)
             app = make_app(plane, workers=start_workers)
             server = ServerThread(app, port=port).start()
             print(f"control plane at {server.url}/api/v1; applying the catalogue",
@@ -182,10 +196,9 @@ def run_control_demo(*, state_dir: Path, scale: str = "province", seed: int | No
                     stop_sandboxes = start_migration_demo(
                         state_dir, api, info.base_url,
                         lambda text: print(text, file=err, flush=True))
-            overview = read_sites(default_sites(SIM_CLOUD),
-                                  read=openstack_reader(clouds_yaml=info.clouds_yaml))
+            overview = read_sites(sites, read=openstack_reader(clouds_yaml=info.clouds_yaml))
             with ApiClient(server.url, token) as api:
-                _warm(api)
+                _warm(api, sites)
             # Only now: a client that finds the context (the console, a benchmark) meets a
             # control plane that has synced, answered the console's first screen once, and
             # is no longer busy reading the sites' summary.

@@ -14,9 +14,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from govcloud.demo.cities import sites_of
 from govcloud.demo.process import SIM_CLOUD, SimProcess
 from govcloud.demo.table import overview_rows, render_table
-from govcloud.domain.sites import default_sites
 from govcloud.services.overview import SiteReader, openstack_reader, read_sites
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -101,7 +101,7 @@ def run_demo(*, state_dir: Path, scale: str = "province", seed: int | None = Non
             info = sim.wait_ready(timeout=ready_timeout, progress=_progress(err, scale))
             print(f"simulator ready at {info.base_url} after {time.monotonic() - started:.1f}s;"
                   " reading every site through openstacksdk", file=err, flush=True)
-            sites = default_sites(SIM_CLOUD)
+            sites = sites_of(info.raw)
             overview = read_sites(sites, read=reader or openstack_reader(
                 clouds_yaml=info.clouds_yaml))
             if as_json:

@@ -337,11 +337,16 @@ class DrPolicy:
     def rule_for(self, level: int) -> PolicyRule:
         return next(r for r in self.rules if r.min_level <= level <= r.max_level)
 
-    def targets(self, level: int, sites: Sequence[Site]) -> list[SiteTarget]:
-        """The sites a system of ``level`` goes to, primary first."""
+    def targets(self, level: int, sites: Sequence[Site], *,
+                city: str | None = None) -> list[SiteTarget]:
+        """The sites a system of ``level`` goes to, primary first. A copy in a city site
+        goes to the site of the department's ``city`` (a city's own tenant; a city site
+        that names no city takes any department's): never another city's."""
         out = []
         for role, kind in self.rule_for(level).copies:
-            site = next((s for s in sites if s.role is role), None)
+            fitting = [s for s in sites if s.role is role
+                       and (role is not SiteRole.CITY or s.city in (None, city))]
+            site = min(fitting, key=lambda s: s.city != city, default=None)
             if site is None:
                 raise InvalidInput(f"DR level {level} needs a {kind} copy in a {role} site, and "
                                    "no such site is configured",

@@ -7,9 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from govcloud.domain.rbac import GLOBAL, Action, Principal, Target, can
 from govcloud.errors import InvalidInput
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_CITY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a city code, as a principal's (rbac)
 
 
 class SiteRole(StrEnum):
@@ -23,12 +25,18 @@ class SiteRole(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """One datacentre: its name in govcloud, and where its OpenStack region is."""
+    """One datacentre: its name in govcloud, and where its OpenStack region is.
+
+    ``city`` is given for, and only for, a city site that belongs to one prefecture city (a
+    city cloud, or a city's region of a shared one): that city's operators operate it, and its
+    tenants are that city's (docs/city-clouds.md).
+    """
 
     name: str
     cloud: str
     region: str
     role: SiteRole
+    city: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -39,6 +47,34 @@ class Site:
         for field in ("cloud", "region"):
             if not getattr(self, field).strip():
                 raise InvalidInput(f"site {self.name}: {field} must not be empty")
+        if self.city is not None:
+            if self.role is not SiteRole.CITY:
+                raise InvalidInput(f"site {self.name}: a city is given only for a city site",
+                                   hint="set role: city, or leave the city out")
+            if not _CITY.fullmatch(self.city):
+                raise InvalidInput(f"site {self.name}: invalid city code {self.city!r}",
+                                   hint="a city's code from the catalogue, e.g. guangzhou")
+
+
+def city_sites(sites: Iterable[Site], city: str) -> tuple[Site, ...]:
+    """The sites of ``city``: the city sites that name it."""
+    return tuple(s for s in sites if s.role is SiteRole.CITY and s.city == city)
+
+
+def site_target(site: Site) -> Target:
+    """What an action on a whole site (its hosts, its capacity) is aimed at, for RBAC: a city
+    site of one city is that city's (its city-operators may act on it); every other site is
+    the whole cloud's."""
+    if site.role is SiteRole.CITY and site.city is not None:
+        return Target(city=site.city)
+    return GLOBAL
+
+
+def sites_within(principal: Principal, action: Action, sites: Iterable[Site]
+                 ) -> tuple[Site, ...]:
+    """The sites on which ``principal`` may ``action``: every one for the roles over the whole
+    cloud, its city's sites for a city-operator, none for a department-viewer."""
+    return tuple(s for s in sites if can(principal, action, site_target(s)))
 
 
 def default_sites(cloud: str = "govcloud-sim") -> tuple[Site, ...]:

@@ -9,6 +9,10 @@ when its primary site (production, or a city cloud) is lost:
 | 3–4 | fails over to the remote DR site (DR-REMOTE) |
 | 1–2 | no failover: restored later, listed as not protected |
 
+Where the ``dr_city_sites`` setting says so, a city's own tenants whose load must move go to
+their city's site (a city cloud, or the city's region of a shared one) instead of the DR site
+the table names, when that site is not the one lost (``city_dr``; docs/city-clouds.md).
+
 Losing a DR site moves nothing (production keeps serving); the departments whose DR copies
 lived there are listed as having lost their copies. A department's load already in the
 receiving site (its standbys) is credited against what it needs there, unless
@@ -196,12 +200,15 @@ class WhatIfVerdict:
 def lose_site(lost: str, *, sites: Sequence[Site], free: Mapping[str, Resources],
               loads: Mapping[str, Mapping[str, Load]], dr_levels: Mapping[str, int],
               policy: Sequence[FailoverRule] = DR_POLICY,
-              credit_standbys: bool = True) -> WhatIfVerdict:
+              credit_standbys: bool = True,
+              city_dr: Mapping[str, str] | None = None) -> WhatIfVerdict:
     """Work out what losing the site named ``lost`` means.
 
     ``free``: each surviving site's free capacity (use the headroom: up and enabled hosts);
     ``loads``: site → department → load; ``dr_levels``: department → DR level. When several
     sites share the target role, the first one in ``sites`` order receives the load.
+    ``city_dr``: department → city, for the departments that fail over to their city's site
+    (the ``dr_city_sites`` setting; empty or None: none).
     """
     check_policy(policy)
     by_name = {s.name: s for s in sites}
@@ -228,7 +235,8 @@ def lose_site(lost: str, *, sites: Sequence[Site], free: Mapping[str, Resources]
         if rule.target is None:
             stranded.append(Stranded(dept, level, load, rule.note or "no failover"))
             continue
-        target = next((s for s in sites if s.role is rule.target and s.name != lost), None)
+        target = _city_site(sites, (city_dr or {}).get(dept), lost) or next(
+            (s for s in sites if s.role is rule.target and s.name != lost), None)
         if target is None:
             stranded.append(Stranded(dept, level, load,
                                      f"no {rule.target.value} site to fail over to"))
@@ -252,3 +260,11 @@ def lose_site(lost: str, *, sites: Sequence[Site], free: Mapping[str, Resources]
         receiving.append(Receiving(site.name, free[site.name], incoming,
                                    tuple(m.department for m in into)))
     return WhatIfVerdict(lost, tuple(moves), tuple(receiving), tuple(stranded), ())
+
+
+def _city_site(sites: Sequence[Site], city: str | None, lost: str) -> Site | None:
+    """The site of ``city`` that survives losing ``lost`` (None: no city, or none)."""
+    if city is None:
+        return None
+    return next((s for s in sites if s.role is SiteRole.CITY and s.city == city
+                 and s.name != lost), None)

@@ -55,6 +55,11 @@ class HostsContext:
             raise NotFound(f"no site named {site!r}",
                            hint=f"configured sites: {', '.join(self.site_names())}")
 
+    def site(self, name: str) -> Site:
+        """The configured site ``name`` (NotFound when there is none)."""
+        self.check_site(name)
+        return next(s for s in self.sites if s.name == name)
+
     def connection(self, site: str) -> Any:
         self.check_site(site)
         return self.connections()[site]

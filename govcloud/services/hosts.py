@@ -29,6 +29,7 @@ from govcloud.cloud import hosts as cloud
 from govcloud.domain.changes import OperationKind
 from govcloud.domain.host_drain import DrainState, MoveStatus, drained_by_govcloud
 from govcloud.domain.rbac import GLOBAL, Action, Principal, require
+from govcloud.domain.sites import site_target, sites_within
 from govcloud.errors import ConflictError, GovCloudError
 from govcloud.services import host_drain
 from govcloud.services.change_gate import Ticket, finish, gate, rename, ticket_of
@@ -147,8 +148,8 @@ def start_drain(ctx: HostsContext, runs: Runs, caller: Caller, *, site: str, hos
     """Drain ``host`` of ``site`` in the background, or resume its unfinished drain; refused
     while a run holds it or another drain of the site runs, and without a change that lets
     it run (change control)."""
-    require(caller.principal, Action.HOST_MAINTAIN, GLOBAL)
-    ctx.check_site(site)
+    # a city site's hosts are its city's operators' too (docs/city-clouds.md)
+    require(caller.principal, Action.HOST_MAINTAIN, site_target(ctx.site(site)))
     drain_id, resumed, ticket = _open_drain(ctx, caller, site, host, change_id)
     run_id = uuid.uuid4().hex[:12]
     try:
@@ -197,7 +198,7 @@ def restore(ctx: HostsContext, runs: Runs, caller: Caller, *, site: str, host: s
     """Enable the host's ``nova-compute`` again and take it out of maintenance. Refused while
     a drain of it runs, for a host someone else disabled (not a govcloud drain), and without
     a change that lets it run (change control)."""
-    require(caller.principal, Action.HOST_MAINTAIN, GLOBAL)
+    require(caller.principal, Action.HOST_MAINTAIN, site_target(ctx.site(site)))
     conn = ctx.connection(site)
     compute = cloud.get_compute_host(conn, site, host)
     with Session(ctx.engine) as session:
@@ -278,11 +279,14 @@ def _host_json(site: str, h: Any, marks: dict[tuple[str, str], Any],
 def listing(ctx: HostsContext, principal: Principal, *, site: str | None = None
             ) -> dict[str, Any]:
     """Every compute host (of ``site``) as last synced, with its maintenance mark and its
-    last drain."""
-    require(principal, Action.VIEW_CAPACITY, GLOBAL)
+    last drain — of the sites the principal may see (a city-operator: its city's sites)."""
     if site is not None:
-        ctx.check_site(site)
-    chosen = [n for n in ctx.site_names() if site is None or n == site]
+        require(principal, Action.VIEW_CAPACITY, site_target(ctx.site(site)))
+        chosen = [site]
+    else:
+        chosen = [s.name for s in sites_within(principal, Action.VIEW_CAPACITY, ctx.sites)]
+        if not chosen:
+            require(principal, Action.VIEW_CAPACITY, GLOBAL)
     with ctx.engine.connect() as conn:
         hosts = {n: inventory_store.hosts(conn, n) for n in chosen}
         states = inventory_store.sync_states(conn)
@@ -299,9 +303,12 @@ def listing(ctx: HostsContext, principal: Principal, *, site: str | None = None
 
 def show_drain(ctx: HostsContext, runs: Runs, principal: Principal, drain_id: int, *,
                after_event: int = 0) -> dict[str, Any]:
-    require(principal, Action.VIEW_CAPACITY, GLOBAL)
+    if not sites_within(principal, Action.VIEW_CAPACITY, ctx.sites):
+        require(principal, Action.VIEW_CAPACITY, GLOBAL)  # says why not, before any lookup
     with Session(ctx.engine) as session:
         row = repo.get_drain(session, drain_id)
         session.expunge(row)
+    where = next((s for s in ctx.sites if s.name == row.site), None)
+    require(principal, Action.VIEW_CAPACITY, site_target(where) if where else GLOBAL)
     running = runs.running(_subject(drain_id)) or _alive(ctx, row)
     return drain_json(ctx, row, running=running, after_event=after_event)

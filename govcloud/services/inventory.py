@@ -34,8 +34,8 @@ from govcloud.domain.forecast import Sample, days_to_full
 from govcloud.domain.inventory import HypervisorInfo
 from govcloud.domain.placement import FitIndex
 from govcloud.domain.quota import quota_commitment
-from govcloud.domain.rbac import GLOBAL, Action, Principal, can, visible_departments
-from govcloud.domain.sites import Site
+from govcloud.domain.rbac import GLOBAL, Action, Principal, can, require, visible_departments
+from govcloud.domain.sites import Site, site_target, sites_within
 from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.services.catalogue import load_catalogue
@@ -97,6 +97,13 @@ def departments_of(cache: HasCatalogue) -> dict[str, str | None]:
 def dr_levels_of(cache: HasCatalogue) -> dict[str, int]:
     catalogue = cache.get()
     return {d.code: d.dr_level for d in catalogue} if catalogue is not None else {}
+
+
+def city_dr_of(cache: HasCatalogue) -> dict[str, str]:
+    """Department → city for the catalogue's city tenants: who fails over to their city's
+    site when the ``dr_city_sites`` setting is on (``domain.whatif.lose_site``)."""
+    catalogue = cache.get()
+    return {d.code: city for d in catalogue or () if (city := rbac_city(d)) is not None}
 
 
 def rbac_city(department: Department) -> str | None:
@@ -366,12 +373,13 @@ def _fits(reads: _CapacityReads, chosen: Sequence[Site], one: FlavorSpec
 
 
 def _what_if(reads: _CapacityReads, sites: Sequence[Site], lost: str,
-             levels: dict[str, int], key: tuple[Any, ...]) -> dict[str, Any]:
+             levels: dict[str, int], key: tuple[Any, ...],
+             city_dr: Mapping[str, str]) -> dict[str, Any]:
     what_if = reads.derived.what_if.get(key)
     if what_if is None:
         free = {name: cap.headroom for name, (_, cap) in reads.summed.items()}
         verdict = lose_site(lost, sites=list(sites), free=free, loads=reads.loads or {},
-                            dr_levels=levels)
+                            dr_levels=levels, city_dr=city_dr)
         what_if = verdict.to_dict()
         what_if["stale_sites"] = sorted(s.name for s in sites if s.name not in reads.states
                                         or reads.states[s.name].stale)
@@ -383,7 +391,8 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
              flavor: str | None = None, what_if_lose: str | None = None,
              dr_levels: Mapping[str, int] | None = None,
              now: dt.datetime | None = None,
-             fit: Sequence[str] = (), cache: SnapshotCache | None = None) -> dict[str, Any]:
+             fit: Sequence[str] = (), cache: SnapshotCache | None = None,
+             city_dr: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Capacity per site from the stored snapshot (RBAC: the caller checks
     ``capacity.view`` on the whole cloud): capacity, allocated (Placement), used (ACTIVE
     servers), free and headroom of each resource, zones, services down, the vCPU forecast
@@ -400,7 +409,8 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
                        hint=f"configured sites: {', '.join(names)}")
     chosen = [s for s in sites if site is None or s.name == site]
     levels = dict(dr_levels or {})
-    what_if_key = (what_if_lose, tuple(sorted(levels.items())))
+    city_dr = dict(city_dr or {})
+    what_if_key = (what_if_lose, tuple(sorted(levels.items())), tuple(sorted(city_dr.items())))
     reads = _capacity_reads(engine, cache or SnapshotCache(), sites=sites, chosen=chosen,
                             flavor=flavor, fit=fit, what_if_lose=what_if_lose,
                             what_if_key=what_if_key)
@@ -411,7 +421,8 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
         out["flavor_fits"] = {name: _fits(reads, chosen, one)
                               for name, one in reads.specs.items()}
     if what_if_lose is not None:
-        out["what_if"] = _what_if(reads, sites, what_if_lose, levels, what_if_key)
+        out["what_if"] = _what_if(reads, sites, what_if_lose, levels, what_if_key,
+                                   city_dr)
     return out
 
 
@@ -457,7 +468,8 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
                 else round(state.duration_s, 3),
                 "error": state.error if state else None,
                 "servers": {"total": sum(by_status.values()), "by_status": by_status}})
-            if global_view:
+            # capacity: for the roles over the whole cloud, and a city-operator's own sites
+            if global_view or can(principal, Action.VIEW_CAPACITY, site_target(s)):
                 cap = site_hosts(conn, cache, s.name, state)[1]
                 entry["hypervisors"] = {"total": cap.hosts, "up": cap.hosts_up,
                                         "schedulable": cap.hosts_schedulable}
@@ -483,6 +495,35 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
                            for k in ("capacity", "allocated", "free")}
     return {"sites": out_sites, "totals": totals, "alerts": alerts,
             "scope": principal.scope, "at": now.isoformat()}
+
+
+def capacity_sites(principal: Principal, sites: Sequence[Site], *,
+                   what_if_lose: str | None = None) -> tuple[Site, ...]:
+    """The sites whose capacity ``principal`` may see: every one for the roles over the whole
+    cloud, its city's sites for a city-operator (docs/city-clouds.md). The what-if weighs
+    every site and every department, so it stays the whole cloud's."""
+    if what_if_lose is not None:
+        require(principal, Action.VIEW_CAPACITY, GLOBAL)
+    within = sites_within(principal, Action.VIEW_CAPACITY, sites)
+    if not within:
+        require(principal, Action.VIEW_CAPACITY, GLOBAL)  # says why not
+    return within
+
+
+def sync_sites(principal: Principal, sites: Sequence[Site],
+               asked: Sequence[str] | None) -> list[str] | None:
+    """The sites ``principal`` may sync of those ``asked`` (None: every one it may): all for
+    the roles over the whole cloud; a city-operator its city's sites only."""
+    if can(principal, Action.SYNC_RUN, GLOBAL):
+        return None if asked is None else list(asked)
+    within = {s.name for s in sites_within(principal, Action.SYNC_RUN, sites)}
+    if not within:
+        require(principal, Action.SYNC_RUN, GLOBAL)  # says why not
+    by_name = {s.name: s for s in sites}
+    for name in asked or ():
+        if name in by_name and name not in within:
+            require(principal, Action.SYNC_RUN, site_target(by_name[name]))
+    return [s.name for s in sites if s.name in within] if asked is None else list(asked)
 
 
 def sync_status(engine: Engine, *, sites: Sequence[str]) -> dict[str, Any]:

@@ -102,8 +102,10 @@ class SnapshotBuilder:
                  dr_levels: Callable[[], Mapping[str, int]] = dict,
                  audit_recheck_s: float = 900.0, anchor_file: Path | None = None,
                  cache: SnapshotCache | None = None,
-                 dr_posture: PostureSource | None = None) -> None:
+                 dr_posture: PostureSource | None = None,
+                 city_dr: Callable[[], Mapping[str, str]] = dict) -> None:
         self.engine = engine
+        self.city_dr = city_dr  # who fails over to their city's site (dr_city_sites)
         self.dr_posture = dr_posture
         self.cache = cache if cache is not None else SnapshotCache()
         self.sites = tuple(sites)
@@ -250,12 +252,13 @@ class SnapshotBuilder:
         loads = store.loads(conn, names)
         try:
             levels = dict(self.dr_levels())
+            city_dr = dict(self.city_dr())
         except Exception:  # noqa: BLE001  (a broken catalogue must not break the metrics)
             log.warning("metrics: no DR levels (catalogue unavailable)")
-            levels = {}
+            levels, city_dr = {}, {}
         for lost in names:
             verdict = lose_site(lost, sites=list(self.sites), free=free, loads=loads,
-                                dr_levels=levels)
+                                dr_levels=levels, city_dr=city_dr)
             snap.add("govcloud_whatif_lose_site_fits", (lost,), 1 if verdict.fits else 0)
             for r in verdict.receiving:
                 short = r.shortfall

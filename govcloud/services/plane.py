@@ -44,6 +44,7 @@ from govcloud.services.inventory import (
     CatalogueCache,
     SnapshotCache,
     catalogue_departments,
+    city_dr_of,
     departments_of,
     dr_levels_of,
 )
@@ -229,7 +230,8 @@ def build_plane(*, engine: Engine, settings: Settings,
                       timeout_s=settings.probe_timeout_s),
         metrics=MetricsSnapshots(SnapshotBuilder(
             engine=engine, sites=sites, dr_levels=lambda: dr_levels_of(catalogue),
-            anchor_file=settings.audit_anchor_file, cache=snapshot, dr_posture=posture)),
+            anchor_file=settings.audit_anchor_file, cache=snapshot, dr_posture=posture,
+            city_dr=lambda: city_dr_of(catalogue) if settings.dr_city_sites else {})),
         provisioning=provisioning,
         dr_posture=posture,
         protector=Protector(CycleDeps(settings=settings, engine=engine,

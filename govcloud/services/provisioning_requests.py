@@ -28,6 +28,7 @@ from govcloud.domain.text import check_text
 from govcloud.errors import ConflictError, InsufficientCapacity, InvalidInput, NotFound
 from govcloud.services.access import get_department, visible_codes
 from govcloud.services.lifecycle_cancel import cancel_running
+from govcloud.services.inventory import rbac_city
 from govcloud.services.provisioning_approval import _approve
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
@@ -162,7 +163,7 @@ def _insert_submitted(ctx: ProvisioningContext, spec: RequestSpec, department: D
     system's lock, (its live request, False, targets) when that asks for the same
     (ConflictError when it differs)."""
     level = effective_dr_level(spec, department.dr_level)
-    targets = ctx.policy.targets(level, ctx.sites)
+    targets = ctx.policy.targets(level, ctx.sites, city=rbac_city(department))
     _check_before_reserving(ctx, spec, targets)
     now = ctx.clock()
     spec_json = json.dumps(spec.to_dict(), ensure_ascii=False)

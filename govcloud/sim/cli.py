@@ -16,8 +16,9 @@ from govcloud.sim.seed import SCALES
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="govcloud sim",
-                                description="A simulated three-site OpenStack cloud.")
+    p = argparse.ArgumentParser(prog="govcloud sim", description=(
+        "A simulated three-site OpenStack cloud (and, at the cities scales, the city clouds "
+        "beside it, each with its own Keystone)."))
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="seed and serve the simulated cloud")
@@ -102,12 +103,15 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}\n"
               "hint: pick another --port, or 0 for a free one", file=sys.stderr)
         return 1
-    summary = running.sim.summary()
     print(f"govcloud simulator at {running.base_url} ({args.scale} scale, "
           f"seeded in {running.seed_seconds:.1f}s)", flush=True)
-    for name, r in summary["regions"].items():
-        print(f"  {name:10} {r['hypervisors']:4} hypervisors  {r['servers']:6} servers  "
-              f"{r['services_down']} services down", flush=True)
+    for cloud, sim in running.sims.items():
+        if cloud:
+            print(f"city cloud {cloud}: {running.base_url}/clouds/{cloud}/identity",
+                  flush=True)
+        for name, r in sim.summary()["regions"].items():
+            print(f"  {name:10} {r['hypervisors']:4} hypervisors  {r['servers']:6} servers  "
+                  f"{r['services_down']} services down", flush=True)
     if running.clouds_yaml:
         print(f"clouds.yaml: {running.clouds_yaml}  (OS_CLOUD=govcloud-sim)", flush=True)
     signal.sigwait(stop_signals)

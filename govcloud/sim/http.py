@@ -9,6 +9,8 @@ URL layout on one loopback port:
     /{REGION}/network/...              Neutron
     /{REGION}/volume/...               Cinder v3
     /_sim/...                          control: faults, summary (loopback, no auth)
+    /clouds/{CLOUD}/...                another cloud, the same layout under this prefix,
+                                       with its own Keystone (:class:`CloudsApp`)
 
 Each service module registers handlers on the shared :class:`Router`. A handler gets a
 :class:`Request` and the path parameters and returns a :class:`Response` (or raises
@@ -327,10 +329,13 @@ class App:
         self.rng = random.Random()
         self.requests = 0
 
-    def handle(self, h: _Handler) -> None:
+    def handle(self, h: _Handler, *, mount: str = "") -> None:
+        """Answer one request; ``mount`` is the prefix this cloud is served under (its
+        part of the path is taken off before routing and kept in the base URLs)."""
         self.requests += 1
         split = urlsplit(h.path)
-        parts = split.path.split("/", 3)
+        path = split.path[len(mount):] if mount else split.path
+        parts = path.split("/", 3)
         # ['', 'PROD', 'compute', 'rest'] or ['', 'identity', 'v3', ...]
         region: str | None = None
         if len(parts) > 1 and parts[1] in self.regions:
@@ -340,10 +345,10 @@ class App:
             prefix = f"/{region}/{service}"
         elif len(parts) > 1 and parts[1] in ("identity", "_sim"):
             service = parts[1]
-            rest = split.path[len(service) + 1:] or "/"
+            rest = path[len(service) + 1:] or "/"
             prefix = f"/{service}"
         else:
-            service, rest, prefix = "", split.path, ""
+            service, rest, prefix = "", path, ""
 
         if service != "_sim":
             if region is not None and region in self.faults.down:
@@ -364,7 +369,7 @@ class App:
         req = Request(method=h.command, path=rest.rstrip("/") or "/",
                       query=parse_qs(split.query, keep_blank_values=True), headers=headers,
                       body=body, region=region, service=service,
-                      base_url=h.server.base_url + prefix)
+                      base_url=h.server.base_url + mount + prefix)
         try:
             resp = self._dispatch(req)
         except ApiError as err:
@@ -424,6 +429,26 @@ class App:
                 h.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
+
+
+class CloudsApp:
+    """Several clouds on one port: the first at the root, each other one under
+    ``/clouds/{name}`` — every cloud its own :class:`App` (own Keystone, state and lock)."""
+
+    PREFIX = "/clouds/"
+
+    def __init__(self, root: App, others: dict[str, App]) -> None:
+        self.root = root
+        self.others = others
+
+    def handle(self, h: _Handler) -> None:
+        if h.path.startswith(self.PREFIX):
+            name = h.path[len(self.PREFIX):].split("/", 1)[0].split("?", 1)[0]
+            app = self.others.get(name)
+            if app is not None:
+                app.handle(h, mount=self.PREFIX + name)
+                return
+        self.root.handle(h)
 
 
 # --- microversions -------------------------------------------------------------------------

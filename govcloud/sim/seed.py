@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import math
 import uuid
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -38,59 +37,21 @@ from govcloud.sim.model import (
     Subnet,
     User,
 )
+from govcloud.sim.scales import (
+    PROVINCE_CLOUD,
+    SCALE_TENANTS,
+    SCALES,
+    SiteShape,
+    clouds_of,
+)
 from govcloud.sim.state import Cloud, IdFactory, RegionState
+
+__all__ = ["SCALES", "SiteShape", "build_cloud", "build_clouds", "tenants"]
 
 REGIONS = ("PROD", "DR-LOCAL", "DR-REMOTE")
 ADMIN_PROJECT = "admin"
 DEFAULT_DOMAIN = "default"
 
-
-@dataclass(frozen=True)
-class SiteShape:
-    name: str
-    role: str
-    hosts: int
-    cores: int  # physical cores per host = VCPU inventory total
-    ram_gb: int
-    disk_gb: int
-    cpu_ratio: float
-    ram_ratio: float
-    disk_ratio: float
-    reserved_ram_mb: int
-    reserved_disk_gb: int
-    servers: int  # how many servers to seed here
-    down: int  # compute services down
-    disabled: int  # compute services disabled by an operator
-    cidr: str
-
-
-SCALES: dict[str, tuple[SiteShape, ...]] = {
-    "province": (
-        SiteShape("PROD", "production", 300, 96, 1024, 8000, 4.0, 1.0, 1.0, 16384, 200,
-                  17000, 3, 2, "10.16.0.0/16"),
-        SiteShape("DR-LOCAL", "same-city-dr", 260, 72, 512, 6000, 4.0, 1.2, 1.0, 16384, 200,
-                  8500, 2, 1, "10.32.0.0/16"),
-        SiteShape("DR-REMOTE", "remote-dr", 200, 64, 512, 6000, 8.0, 1.5, 1.0, 16384, 200,
-                  4500, 1, 1, "10.48.0.0/16"),
-    ),
-    # a tenth of the province (every department, 3,000 servers): the soak's plane
-    "tenth": (
-        SiteShape("PROD", "production", 30, 96, 1024, 8000, 4.0, 1.0, 1.0, 16384, 200,
-                  1700, 1, 1, "10.16.0.0/16"),
-        SiteShape("DR-LOCAL", "same-city-dr", 26, 72, 512, 6000, 4.0, 1.2, 1.0, 16384, 200,
-                  850, 1, 0, "10.32.0.0/16"),
-        SiteShape("DR-REMOTE", "remote-dr", 20, 64, 512, 6000, 8.0, 1.5, 1.0, 16384, 200,
-                  450, 0, 1, "10.48.0.0/16"),
-    ),
-    "small": (
-        SiteShape("PROD", "production", 6, 32, 256, 2000, 4.0, 1.0, 1.0, 8192, 50,
-                  40, 1, 0, "10.16.0.0/20"),
-        SiteShape("DR-LOCAL", "same-city-dr", 4, 24, 192, 1500, 4.0, 1.2, 1.0, 8192, 50,
-                  20, 0, 1, "10.32.0.0/20"),
-        SiteShape("DR-REMOTE", "remote-dr", 3, 16, 128, 1000, 8.0, 1.5, 1.0, 8192, 50,
-                  10, 0, 0, "10.48.0.0/20"),
-    ),
-}
 
 # name, vcpus, ram MiB, disk GiB, weight in the seeded mix
 FLAVORS: tuple[tuple[str, int, int, int, float], ...] = (
@@ -150,18 +111,24 @@ def dr_level(code: str, kind: str) -> int:
     return 3 if kind in ("department", "vertical") else 4
 
 
-def tenants(scale: str) -> list[dict[str, Any]]:
-    """Departments and cities as seeded tenants: code, zh, en, kind, dr level."""
+def tenants(scale: str, *, cities: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Departments and cities as seeded tenants: code, zh, en, kind, city, dr level.
+
+    ``cities`` narrows to the tenants of those cities (a city cloud's Keystone holds only
+    its cities' tenants)."""
     ref = load_reference()
     out = []
     for d in ref["departments"]:
-        out.append({"code": d["code"], "zh": d["zh"], "en": d["en"], "kind": d["kind"]})
+        out.append({"code": d["code"], "zh": d["zh"], "en": d["en"], "kind": d["kind"],
+                    "city": ""})
     for c in ref["cities"]:
-        out.append({"code": c["code"], "zh": c["zh"], "en": c["en"], "kind": "city"})
-    if scale == "small":
-        keep = {"gd-psd", "gd-tax", "gd-hrss", "gd-edu", "gd-agri", "gd-data",
-                "guangzhou", "shenzhen", "shantou"}
+        out.append({"code": c["code"], "zh": c["zh"], "en": c["en"], "kind": "city",
+                    "city": c["code"]})
+    keep = SCALE_TENANTS.get(scale)
+    if keep is not None:
         out = [t for t in out if t["code"] in keep]
+    if cities is not None:
+        out = [t for t in out if t["kind"] == "city" and t["city"] in cities]
     for t in out:
         t["dr_level"] = dr_level(t["code"], t["kind"])
     return out
@@ -169,18 +136,46 @@ def tenants(scale: str) -> list[dict[str, Any]]:
 
 def build_cloud(*, scale: str = "small", seed: int = 42, base_url: str,
                 admin_password: str = "govcloud-admin", build_delay: float = 1.0) -> Cloud:
+    """The province's cloud of ``scale`` (at the root of ``base_url``)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
-    ids = IdFactory(seed)
+    shapes = clouds_of(scale)[PROVINCE_CLOUD]
+    return _build_one(scale, PROVINCE_CLOUD, shapes, seed=seed, base_url=base_url,
+                      admin_password=admin_password, build_delay=build_delay)
+
+
+def build_clouds(*, scale: str = "small", seed: int = 42, base_url: str,
+                 admin_password: str = "govcloud-admin",
+                 build_delay: float = 1.0) -> dict[str, Cloud]:
+    """Every cloud of ``scale`` by name: the province's (``""``, at ``base_url``) first, then
+    each city cloud (at ``{base_url}/clouds/{name}``), each with its own Keystone."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    out: dict[str, Cloud] = {}
+    for name, shapes in clouds_of(scale).items():
+        url = base_url if name == PROVINCE_CLOUD else f"{base_url}/clouds/{name}"
+        out[name] = _build_one(scale, name, shapes, seed=seed, base_url=url,
+                               admin_password=admin_password, build_delay=build_delay)
+    return out
+
+
+def _build_one(scale: str, name: str, shapes: tuple[SiteShape, ...], *, seed: int,
+               base_url: str, admin_password: str, build_delay: float) -> Cloud:
+    # the province's cloud keeps the seed as it is (its data stays what it was); each city
+    # cloud draws its ids from a seed of its own
+    salt = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) if name else 0
+    ids = IdFactory(seed ^ salt)
     cloud = Cloud(ids=ids, base_url=base_url)
-    _identity(cloud, scale=scale, admin_password=admin_password)
-    _catalog(cloud)
-    tenant_list = tenants(scale)
-    for shape in SCALES[scale]:
+    cities = None if name == PROVINCE_CLOUD else frozenset(s.city for s in shapes)
+    tenant_list = tenants(scale, cities=cities)
+    _identity(cloud, tenant_list=tenant_list, admin_password=admin_password)
+    _catalog(cloud, regions=[s.name for s in shapes])
+    order = [s.name for s in SCALES[scale]]
+    for shape in shapes:
         region = RegionState(name=shape.name, role=shape.role, ids=ids,
                              build_delay=build_delay)
         cloud.regions[shape.name] = region
-        _compute(region, shape)
+        _compute(region, shape, index=order.index(shape.name))
         _images(region, cloud)
         _network(region, shape, cloud)
         _servers(region, shape, cloud, tenant_list, seed)
@@ -189,7 +184,8 @@ def build_cloud(*, scale: str = "small", seed: int = 42, base_url: str,
 
 # --- identity ---------------------------------------------------------------------------------
 
-def _identity(cloud: Cloud, *, scale: str, admin_password: str) -> None:
+def _identity(cloud: Cloud, *, tenant_list: list[dict[str, Any]],
+              admin_password: str) -> None:
     ids = cloud.ids
     cloud.domains[DEFAULT_DOMAIN] = Domain(id=DEFAULT_DOMAIN, name="Default",
                                            description="The default domain")
@@ -226,7 +222,7 @@ def _identity(cloud: Cloud, *, scale: str, admin_password: str) -> None:
         u = user(pname, f"{pname}-secret", p)
         cloud.assignments.add(Assignment(role_id=member_role.id, user_id=u.id,
                                          project_id=p.id))
-    for t in tenants(scale):
+    for t in tenant_list:
         p = project(t["code"], f"{t['zh']} {t['en']}", department=t["code"],
                     name_zh=t["zh"], name_en=t["en"], kind=t["kind"])
         u = user(f"{t['code']}-ops", department_password(t["code"]), p)
@@ -238,7 +234,7 @@ def department_password(code: str) -> str:
     return "pw-" + hashlib.sha256(code.encode()).hexdigest()[:12]
 
 
-def _catalog(cloud: Cloud) -> None:
+def _catalog(cloud: Cloud, *, regions: list[str]) -> None:
     ids = cloud.ids
     base = cloud.base_url
     services = (
@@ -249,12 +245,12 @@ def _catalog(cloud: Cloud) -> None:
         ("network", "neutron", "{base}/{region}/network"),
         ("volumev3", "cinderv3", "{base}/{region}/volume/v3/$(project_id)s"),
     )
-    for region in REGIONS:
+    for region in regions:
         cloud.kregions[region] = KRegion(id=region, description=f"govcloud site {region}")
     for stype, name, template in services:
         svc = CatalogService(id=ids.hex(), type=stype, name=name)
         cloud.catalog_services[svc.id] = svc
-        for region in REGIONS:
+        for region in regions:
             for interface in ("public", "internal"):
                 ep = Endpoint(id=ids.hex(), service_id=svc.id, interface=interface,
                               region_id=region, url=template.format(base=base, region=region))
@@ -263,7 +259,7 @@ def _catalog(cloud: Cloud) -> None:
 
 # --- compute ----------------------------------------------------------------------------------
 
-def _compute(region: RegionState, shape: SiteShape) -> None:
+def _compute(region: RegionState, shape: SiteShape, *, index: int) -> None:
     ids = region.ids
     prefix = shape.name.lower().replace("-", "")
     for binary, host in (("nova-scheduler", f"{prefix}-ctl-01"),
@@ -293,7 +289,8 @@ def _compute(region: RegionState, shape: SiteShape) -> None:
         }
         rp.traits = {"COMPUTE_NODE", "HW_CPU_X86_AVX2", "COMPUTE_NET_ATTACH_INTERFACE"}
         region.providers[rp.uuid] = rp
-        octet = 16 + REGIONS.index(shape.name) * 16 + i // 250
+        # the three datacentres keep their 172.16/32/48 blocks; city sites from 172.64 on
+        octet = (16 + index * 16 if index < 3 else 64 + (index - 3) * 2) + i // 250
         hv = Hypervisor(id=rp.uuid, legacy_id=i + 1, hostname=host,
                         host_ip=f"172.{octet}.{i % 250 + 1}.{(i // 250) + 10}",
                         service=svc, provider=rp)
@@ -348,12 +345,18 @@ def _servers(region: RegionState, shape: SiteShape, cloud: Cloud,
     ids = region.ids
     # who has servers here: PROD everyone; DR-LOCAL DR level ≥ 5 (standbys) plus a few;
     # DR-REMOTE DR level ≥ 3 (copies)
-    if shape.name == "PROD":
+    # (by role); a city site: its city's tenants
+    if shape.role == "production":
         present = tenant_list
-    elif shape.name == "DR-LOCAL":
+    elif shape.role == "same-city-dr":
         present = [t for t in tenant_list if t["dr_level"] >= 5 or t["kind"] == "city"]
+    elif shape.role == "city":
+        present = [t for t in tenant_list if t["city"] == shape.city]
     else:
         present = [t for t in tenant_list if t["dr_level"] >= 3]
+    if not present:
+        _quotas(region, present, cloud)
+        return
     weights = tuple(WEIGHT.get(t["code"], 1.0) for t in present)
     flavors = [f for f in region.flavors.values() if f.name.startswith("gc.")]
     fweights = tuple(f[4] for f in FLAVORS)
@@ -424,10 +427,20 @@ def _servers(region: RegionState, shape: SiteShape, cloud: Cloud,
 
 
 def _quotas(region: RegionState, present: list[dict[str, Any]], cloud: Cloud) -> None:
-    """Quotas with headroom; a few departments deliberately near their limits."""
+    """Quotas with headroom; a few departments deliberately near their limits. In a city
+    site the other cities' tenants (a shared city cloud's projects exist in every region)
+    get zero quotas, as the catalogue wants where a tenant has no allocation."""
+    here = {t["code"] for t in present}
     for i, t in enumerate(tenants_all(cloud)):
         project = cloud.project_by_name(t)
         if project is None:
+            continue
+        if region.role == "city" and t not in here:
+            region.compute_quotas[project.id] = {"instances": 0, "cores": 0, "ram": 0,
+                                                 "server_groups": 0,
+                                                 "server_group_members": 0}
+            region.volume_quotas[project.id] = {"volumes": 0, "gigabytes": 0}
+            region.network_quotas[project.id] = {"port": 0}
             continue
         used = region.usage[project.id]
         tight = i % 17 == 3  # a handful of tenants close to quota

@@ -10,11 +10,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from govcloud.sim.app import Simulator
-from govcloud.sim.clouds import clouds_document, write_clouds_yaml
-from govcloud.sim.http import Faults, SimHTTPServer
-from govcloud.sim.seed import build_cloud
+from govcloud.sim.clouds import cloud_entry_name, clouds_documents, write_clouds_yaml
+from govcloud.sim.http import CloudsApp, Faults, SimHTTPServer
+from govcloud.sim.scales import PROVINCE_CLOUD, SCALES
+from govcloud.sim.seed import build_clouds
 from govcloud.sim.state import Cloud
 
 log = logging.getLogger(__name__)
@@ -30,10 +32,19 @@ class RunningSimulator:
     base_url: str
     clouds_yaml: Path | None
     seed_seconds: float
+    # every cloud served, by name: the province's ("", the same as ``sim``) first
+    sims: dict[str, Simulator]
+    scale: str = "small"
 
     @property
     def cloud(self) -> Cloud:
         return self.sim.cloud
+
+    def sites(self) -> list[dict[str, Any]]:
+        """Every region of every cloud as a govcloud site: name, the clouds.yaml cloud,
+        region, role, the servers seeded there and the city a city site hosts
+        (docs/city-clouds.md)."""
+        return site_list(self.scale)
 
     def stop(self) -> None:
         self.httpd.shutdown()
@@ -50,28 +61,38 @@ def start(*, host: str = "127.0.0.1", port: int = 0, scale: str = "small", seed:
     httpd = SimHTTPServer((host, port), app=None)
     base_url = httpd.base_url
     t0 = time.perf_counter()
-    cloud = build_cloud(scale=scale, seed=seed, base_url=base_url,
-                        admin_password=admin_password, build_delay=build_delay)
-    sim = Simulator(cloud, faults=faults)
+    clouds = build_clouds(scale=scale, seed=seed, base_url=base_url,
+                          admin_password=admin_password, build_delay=build_delay)
+    # one fault knob set per cloud (a city cloud's outage is its own); the given one is the
+    # province's
+    sims = {name: Simulator(c, faults=faults if name == PROVINCE_CLOUD else None)
+            for name, c in clouds.items()}
+    sim = sims[PROVINCE_CLOUD]
+    cloud = sim.cloud
     if freeze_gc:
         gc.collect()
         gc.freeze()  # the seed lives for the whole run: keep it out of every GC pass
     seed_seconds = time.perf_counter() - t0
-    httpd.app = sim.app
+    others = {name: s.app for name, s in sims.items() if name != PROVINCE_CLOUD}
+    httpd.app = CloudsApp(sim.app, others) if others else sim.app
     written = None
     if clouds_yaml is not None:
-        doc = clouds_document(cloud, base_url=base_url, admin_password=admin_password,
-                              functional=functional)
+        doc = clouds_documents(clouds, admin_password=admin_password, functional=functional)
         written = write_clouds_yaml(clouds_yaml, doc)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
                               name="govcloud-sim", daemon=True)
     thread.start()
     running = RunningSimulator(sim=sim, httpd=httpd, thread=thread, base_url=base_url,
-                               clouds_yaml=written, seed_seconds=seed_seconds)
+                               clouds_yaml=written, seed_seconds=seed_seconds, sims=sims,
+                               scale=scale)
     if ready_file is not None:
         info = {"base_url": base_url, "auth_url": f"{base_url}/identity",
                 "clouds_yaml": str(written) if written else None, "pid": os.getpid(),
                 "scale": scale, "seed": seed, "regions": list(cloud.regions),
+                "clouds": {cloud_entry_name(n): {"auth_url": f"{c.base_url}/identity",
+                                                 "regions": list(c.regions)}
+                           for n, c in clouds.items()},
+                "sites": running.sites(),
                 "seed_seconds": round(seed_seconds, 2)}
         path = Path(ready_file)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,3 +102,16 @@ def start(*, host: str = "127.0.0.1", port: int = 0, scale: str = "small", seed:
     log.info("simulator serving at %s (%s scale, seeded in %.1fs)", base_url, scale,
              seed_seconds)
     return running
+
+
+def site_list(scale: str) -> list[dict[str, Any]]:
+    """The sites of ``scale`` as govcloud configures them (see ``RunningSimulator.sites``)."""
+    out: list[dict[str, Any]] = []
+    for shape in SCALES[scale]:
+        site: dict[str, Any] = {"name": shape.name, "cloud": cloud_entry_name(shape.cloud),
+                                "region": shape.name, "role": shape.role,
+                                "servers": shape.servers}
+        if shape.city:
+            site["city"] = shape.city
+        out.append(site)
+    return out

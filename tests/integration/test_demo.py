@@ -59,3 +59,35 @@ def test_demo_prints_every_site_and_stops_on_ctrl_c(tmp_path: Path, stop: int) -
     with pytest.raises(ProcessLookupError):
         os.kill(sim_pid, 0)  # stopped with the demo
     assert not (state / "sim.ready").exists()
+
+
+def test_demo_at_cities_scale_shows_every_city_site(tmp_path: Path) -> None:
+    """`govcloud demo --scale cities-small`: the province's three centres and the city
+    clouds' sites (role city) in one control plane (issue 22, docs/city-clouds.md)."""
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVCLOUD_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "govcloud.cli", "demo", "--scale", "cities-small", "--json",
+         "--state-dir", str(state)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=read_lines, args=(proc.stdout, out), daemon=True).start()
+    lines: list[str] = []
+    try:
+        while not lines or lines[-1].rstrip("\n") != "}":
+            line = out.get(timeout=READY_TIMEOUT)
+            assert line is not None, f"demo exited early: {proc.wait()} {proc.stderr.read()}"  # type: ignore[union-attr]
+            lines.append(line)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    answer = json.loads("".join(lines))
+    sites = {s["site"]: s for s in answer["sites"]}
+    assert list(sites) == ["PROD", "DR-LOCAL", "DR-REMOTE", "GUANGZHOU", "SHANTOU", "SHENZHEN",
+                           "ZHUHAI"]
+    assert {sites[n]["role"] for n in ("GUANGZHOU", "SHANTOU", "SHENZHEN", "ZHUHAI")} == {"city"}
+    assert all(s.get("error") is None and s["servers"]["total"] > 0 for s in sites.values())

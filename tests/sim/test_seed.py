@@ -56,6 +56,7 @@ def test_province_scale_shape():
 
 
 def test_scales_are_known():
-    assert set(SCALES) == {"small", "tenth", "province"}  # tenth: the soak (issue 23)
+    # tenth: the soak (issue 23); cities and cities-small: the city clouds (issue 22)
+    assert set(SCALES) == {"small", "tenth", "province", "cities", "cities-small"}
     with pytest.raises(ValueError):
         build_cloud(scale="galaxy", seed=1, base_url="http://x")

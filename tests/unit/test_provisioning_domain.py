@@ -519,3 +519,23 @@ def test_a_key_with_an_installation_never_equals_one_without(
 def test_an_installation_id_is_twelve_hex_digits(bad: str) -> None:
     with pytest.raises(InvalidInput, match="installation id"):
         Installation(bad)
+
+
+def test_a_city_copy_goes_to_the_department_s_own_city_site() -> None:
+    from govcloud.domain.provisioning import CopyKind, DrPolicy, PolicyRule
+    from govcloud.domain.sites import Site, SiteRole
+
+    policy = DrPolicy((PolicyRule(1, 6, ((SiteRole.PRODUCTION, CopyKind.PRIMARY),
+                                         (SiteRole.CITY, CopyKind.COLD))),))
+    sites = [*default_sites(),
+             Site("SHENZHEN", "sz", "SHENZHEN", SiteRole.CITY, "shenzhen"),
+             Site("GUANGZHOU", "gz", "GUANGZHOU", SiteRole.CITY, "guangzhou")]
+    assert [t.site for t in policy.targets(5, sites, city="guangzhou")] == ["PROD",
+                                                                            "GUANGZHOU"]
+    assert [t.site for t in policy.targets(5, sites, city="shenzhen")] == ["PROD", "SHENZHEN"]
+    # never another city's site: a provincial department (no city) has none to go to
+    with pytest.raises(InvalidInput, match="city site"):
+        policy.targets(5, sites)
+    # a city site that names no city takes any department's copy
+    anyone = [*default_sites(), Site("CITY-X", "x", "X", SiteRole.CITY)]
+    assert [t.site for t in policy.targets(5, anyone)] == ["PROD", "CITY-X"]

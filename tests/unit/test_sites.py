@@ -51,3 +51,33 @@ def test_check_sites_orders_by_role_then_name() -> None:
 def test_check_sites_rejects_inconsistent_sets(sites: list[Site], match: str) -> None:
     with pytest.raises(InvalidInput, match=match):
         check_sites(sites)
+
+
+def test_a_city_is_given_only_for_a_city_site_and_is_a_city_code() -> None:
+    site = Site("GUANGZHOU", "gz", "GUANGZHOU", SiteRole.CITY, "guangzhou")
+    assert site.city == "guangzhou"
+    with pytest.raises(InvalidInput, match="only for a city site"):
+        Site("PROD", "c", "p", SiteRole.PRODUCTION, "guangzhou")
+    for bad in ("Guangzhou", "广州", "gz\n", "", "a" * 65):
+        with pytest.raises(InvalidInput, match="city code"):
+            Site("GZ", "gz", "r", SiteRole.CITY, bad)
+
+
+def test_a_city_site_is_its_city_s_for_rbac_every_other_site_the_whole_cloud_s() -> None:
+    from govcloud.domain.rbac import GLOBAL, Action, Principal, Role, Target
+    from govcloud.domain.sites import city_sites, site_target, sites_within
+
+    gz = Site("GUANGZHOU", "gz", "GUANGZHOU", SiteRole.CITY, "guangzhou")
+    sz = Site("SHENZHEN", "sz", "SHENZHEN", SiteRole.CITY, "shenzhen")
+    anon = Site("CITY-X", "x", "X", SiteRole.CITY)
+    sites = [*default_sites(), gz, sz, anon]
+    assert site_target(gz) == Target(city="guangzhou")
+    assert site_target(anon) == GLOBAL and site_target(sites[0]) == GLOBAL
+    assert city_sites(sites, "guangzhou") == (gz,)
+    ops = Principal("gz-ops", Role.CITY_OPERATOR, city="guangzhou")
+    assert sites_within(ops, Action.HOST_MAINTAIN, sites) == (gz,)
+    assert sites_within(ops, Action.VIEW_CAPACITY, sites) == (gz,)
+    viewer = Principal("v", Role.DEPARTMENT_VIEWER, department="guangzhou")
+    assert sites_within(viewer, Action.VIEW_CAPACITY, sites) == ()
+    operator = Principal("op", Role.OPERATOR)
+    assert sites_within(operator, Action.HOST_MAINTAIN, sites) == tuple(sites)

@@ -192,3 +192,37 @@ def test_losing_a_city_cloud_fails_over_like_production() -> None:
     loads = {"SZ-CITY": {"shenzhen": load(3, 12, 24, 300)}}
     v = lose_site("SZ-CITY", sites=sites, free=FREE, loads=loads, dr_levels={"shenzhen": 5})
     assert [(m.department, m.target) for m in v.moves] == [("shenzhen", "DR-LOCAL")]
+
+
+CITY_SITES = [*SITES, Site("GUANGZHOU", "gz", "GUANGZHOU", SiteRole.CITY, "guangzhou"),
+              Site("SHANTOU", "cities", "SHANTOU", SiteRole.CITY, "shantou")]
+CITY_FREE = {**FREE, "GUANGZHOU": Resources(500, 500 * 1024, 50_000),
+             "SHANTOU": Resources(10, 10 * 1024, 1_000)}
+
+
+def test_with_dr_city_sites_a_city_tenant_fails_over_to_its_own_city_site() -> None:
+    loads = {"PROD": {"guangzhou": load(6, 40, 80, 600), "gd-psd": load(10, 80, 160, 1000)}}
+    levels = {"guangzhou": 5, "gd-psd": 6}
+    off = lose_site("PROD", sites=CITY_SITES, free=CITY_FREE, loads=loads, dr_levels=levels)
+    assert {m.department: m.target for m in off.moves} == {"guangzhou": "DR-LOCAL",
+                                                           "gd-psd": "DR-LOCAL"}
+    on = lose_site("PROD", sites=CITY_SITES, free=CITY_FREE, loads=loads, dr_levels=levels,
+                   city_dr={"guangzhou": "guangzhou"})
+    assert {m.department: m.target for m in on.moves} == {"guangzhou": "GUANGZHOU",
+                                                          "gd-psd": "DR-LOCAL"}
+    assert {r.site: r.departments for r in on.receiving} == {
+        "DR-LOCAL": ("gd-psd",), "GUANGZHOU": ("guangzhou",)}
+
+
+def test_a_city_tenant_losing_its_own_city_site_goes_to_the_policy_s_dr_site() -> None:
+    loads = {"GUANGZHOU": {"guangzhou": load(6, 40, 80, 600)}}
+    v = lose_site("GUANGZHOU", sites=CITY_SITES, free=CITY_FREE, loads=loads,
+                  dr_levels={"guangzhou": 5}, city_dr={"guangzhou": "guangzhou"})
+    assert [(m.department, m.target) for m in v.moves] == [("guangzhou", "DR-LOCAL")]
+
+
+def test_no_failover_level_stays_unprotected_even_with_a_city_site() -> None:
+    loads = {"PROD": {"shantou": load(2, 4, 8, 100)}}
+    v = lose_site("PROD", sites=CITY_SITES, free=CITY_FREE, loads=loads,
+                  dr_levels={"shantou": 2}, city_dr={"shantou": "shantou"})
+    assert v.moves == () and [s.department for s in v.not_protected] == ["shantou"]

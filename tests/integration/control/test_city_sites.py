@@ -1,0 +1,147 @@
+"""City clouds as sites (issue 22), end to end at the ``cities-small`` scale: the province's
+cloud and three city clouds (Guangzhou, Shenzhen, and a shared one with Shantou and Zhuhai),
+each with its own Keystone, configured as seven sites; the control plane syncs every cloud,
+a city-operator runs its own city's site only, and capacity, the what-if (with
+``dr_city_sites``), DR posture, reports and /metrics take the city sites in their stride."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from govcloud.api.app import make_app
+from govcloud.api.server import ServerThread
+from govcloud.demo.cities import city_catalogue, ready_sites, site_servers, sites_of
+from govcloud.errors import Forbidden
+from govcloud.settings import load_settings
+from govcloud.sim.server import start
+from govcloud.store.engine import make_engine
+from govcloud.store.migrate import upgrade_engine
+from govcloud.store.principals import PrincipalRepository
+
+from .conftest import SMALL, TENANTS, Clock, Plane
+from .metrics_util import METRICS_TOKEN, parse, scrape, value
+
+CITY_SITES = {"GUANGZHOU": "guangzhou", "SHENZHEN": "shenzhen", "SHANTOU": "shantou",
+              "ZHUHAI": "zhuhai"}
+
+
+@pytest.fixture(scope="module")
+def cities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+    from govcloud.domain.rbac import Principal, Role
+    from govcloud.store.audit import write_session
+
+    root = tmp_path_factory.mktemp("cities")
+    sim = start(scale="cities-small", seed=42, clouds_yaml=root / "clouds.yaml",
+                build_delay=0.2)
+    assert sim.clouds_yaml is not None
+    raw = {"sites": sim.sites()}
+    url = f"sqlite:///{root / 'govcloud.db'}"
+    engine = make_engine(url)
+    upgrade_engine(engine)
+    with write_session(engine) as session:
+        repo = PrincipalRepository(session=session)
+        admin = repo.bootstrap_admin()
+        approver = repo.add(Principal("second-admin", Role.BUREAU_ADMIN, person="Second Admin"))
+        session.commit()
+    catalogue = city_catalogue(TENANTS, root / "tenants", sites=sites_of(raw),
+                               servers=site_servers(raw), keep=(*SMALL, "zhuhai"))
+    clock = Clock()
+    settings = load_settings(database_url=url, clouds_yaml=sim.clouds_yaml,
+                             sites=ready_sites(raw), dr_city_sites=True,
+                             dr_protect_worker=False, change_control="off",
+                             metrics_token=METRICS_TOKEN)
+    app = make_app(engine=engine, settings=settings, clock=clock, catalogue_dir=catalogue)
+    server = ServerThread(app).start()
+    plane = Plane(url=server.url, admin_token=admin.token, engine=engine, sim=sim, clock=clock,
+                  catalogue=catalogue, approver_token=approver.token)
+    try:
+        plane.admin.tenancy_apply()
+        plane.admin.sync(full=True)
+        yield plane
+    finally:
+        for api in plane.clients:
+            api.close()
+        server.stop()
+        sim.stop()
+        engine.dispose()
+
+
+def test_sync_reads_every_cloud_and_status_lists_each_city_site(cities: Plane) -> None:
+    status = cities.admin.get("/status")
+    sites = {s["site"]: s for s in status["sites"]}
+    assert list(sites) == ["PROD", "DR-LOCAL", "DR-REMOTE", "GUANGZHOU", "SHANTOU",
+                           "SHENZHEN", "ZHUHAI"]
+    for name in CITY_SITES:
+        assert sites[name]["role"] == "city"
+        assert sites[name]["health"] == "ok", sites[name]
+        assert sites[name]["servers"]["total"] > 0
+    # a city site's servers are its city's tenant's, read through that city's own Keystone
+    page = cities.admin.get("/servers", site="GUANGZHOU", limit=500)
+    assert page["servers"] and {s["department"] for s in page["servers"]} == {"guangzhou"}
+
+
+def test_the_catalogue_gives_each_city_tenant_quotas_in_its_own_site(cities: Plane) -> None:
+    dept = cities.admin.get("/departments/zhuhai")
+    by_site = {s["site"]: s for s in dept["sites"]}
+    assert by_site["ZHUHAI"]["desired"]["cores"] > 0 and by_site["ZHUHAI"]["in_sync"]
+    # the shared city cloud's Keystone has Zhuhai's project in Shantou's region too, with no
+    # allocation there; Guangzhou's cloud has no Zhuhai project at all
+    assert by_site["SHANTOU"]["quotas"]["cores"]["limit"] == 0
+    assert by_site["GUANGZHOU"]["project_id"] is None
+
+
+def test_applying_the_catalogue_again_changes_nothing_in_any_cloud(cities: Plane) -> None:
+    again = cities.admin.tenancy_apply()
+    assert not again.changed, again.summary
+    assert set(again.per_site) >= set(CITY_SITES)
+
+
+def test_a_city_operator_runs_its_own_city_site_only(cities: Plane) -> None:
+    _, gz = cities.principal("city-operator", city="guangzhou")
+    hosts = gz.get("/hosts/compute")["hosts"]
+    assert hosts and {h["site"] for h in hosts} == {"GUANGZHOU"}
+    with pytest.raises(Forbidden):
+        gz.get("/hosts/compute", site="PROD")
+    prod_host = cities.admin.get("/hosts/compute", site="PROD")["hosts"][0]["host"]
+    with pytest.raises(Forbidden):
+        gz.post(f"/hosts/PROD/{prod_host}/drain")
+    with pytest.raises(Forbidden):
+        gz.post("/hosts/SHENZHEN/shenzhen-cmp-0001/restore")
+    # its own site's host: allowed (restoring an enabled host is a no-op)
+    restored = gz.post(f"/hosts/GUANGZHOU/{hosts[0]['host']}/restore")
+    assert restored["host"] == hosts[0]["host"]
+    capacity = gz.get("/capacity")
+    assert [s["site"] for s in capacity["sites"]] == ["GUANGZHOU"]
+    with pytest.raises(Forbidden):
+        gz.get("/capacity", what_if_lose="PROD")
+    status = {s["site"]: s for s in gz.get("/status")["sites"]}
+    assert "vcpus" in status["GUANGZHOU"] and "vcpus" not in status["PROD"]
+    assert [r.site for r in gz.sync().sites] == ["GUANGZHOU"]
+    with pytest.raises(Forbidden):
+        gz.sync(sites=["PROD"])
+    _, viewer = cities.principal("department-viewer", department="guangzhou")
+    with pytest.raises(Forbidden):
+        viewer.get("/capacity")
+
+
+def test_the_what_if_sends_city_tenants_to_their_own_city_site(cities: Plane) -> None:
+    what_if = cities.admin.get("/capacity", what_if_lose="PROD")["what_if"]
+    targets = {m["department"]: m["target"] for m in what_if["moves"]}
+    assert targets["guangzhou"] == "GUANGZHOU"
+    assert targets["shenzhen"] == "SHENZHEN"
+    assert targets["gd-psd"] == "DR-LOCAL"
+    lost_city = cities.admin.get("/capacity", what_if_lose="GUANGZHOU")["what_if"]
+    assert {m["target"] for m in lost_city["moves"]} == {"DR-LOCAL"}
+
+
+def test_posture_reports_and_metrics_take_city_sites(cities: Plane) -> None:
+    posture = cities.admin.get("/dr/posture")
+    assert posture["province"] is not None and posture["systems"] == []
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    usage = cities.admin.get(f"/reports/usage/{month}")
+    assert usage is not None
+    series = parse(scrape(cities.url))
+    assert value(series, "govcloud_whatif_lose_site_fits", lost_site="GUANGZHOU") in (0, 1)
