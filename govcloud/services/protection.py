@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from govcloud.domain.protection import StandbyKind
+from govcloud.domain.protection import Replication, StandbyKind
 from govcloud.domain.protection_schedule import (
     CycleHistory,
     HistoryEntry,
@@ -34,6 +34,7 @@ from govcloud.services.dr_posture import CopyServer, system_copies
 from govcloud.services.failover_state import CycleResult as FinalCycleResult
 from govcloud.services.migration import audit_event
 from govcloud.services.protection_cycle import CycleDeps, Progress, run_cycle
+from govcloud.services.protection_replication import run_replication_check
 from govcloud.services.protection_volumes import run_volume_cycle
 from govcloud.store import protection_repo as repo
 from govcloud.store.engine import write_begin
@@ -152,7 +153,11 @@ class Protector:
         if not self._claim(c):
             return CycleResult(c, None, "a cycle of this copy is already running")
         try:
-            point = run_volume_cycle(self.deps, c, paths=paths, progress=progress)
+            point = None
+            if c.replication is Replication.SYNCHRONOUS:  # the storage copies: check it does
+                point = run_replication_check(self.deps, c, progress=progress)
+            if point is None:
+                point = run_volume_cycle(self.deps, c, paths=paths, progress=progress)
             if point is None:  # not protected by its volumes: file by file
                 point = run_cycle(self.deps, c, paths=paths, cancel=cancel, progress=progress)
         finally:

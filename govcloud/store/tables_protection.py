@@ -1,6 +1,6 @@
-"""Disaster-recovery tables (revisions 0012_protection and 0013_point_artifacts): recovery
-points with their artifacts and manifests, the latest good one of each copy server, and
-drill summaries."""
+"""Disaster-recovery tables (revisions 0012_protection, 0013_point_artifacts and
+0029_dr_protection): recovery points with their artifacts and manifests, the latest good one
+of each copy server, drill summaries, and the systems adopted from inventory."""
 
 from __future__ import annotations
 
@@ -66,3 +66,18 @@ class DrillRecordRow(SQLModel, table=True):
     at: datetime = Field(sa_type=DateTime(timezone=True))
     result: str = Field(max_length=16)
     rto_s: float | None = None
+
+
+class AdoptedSystemRow(SQLModel, table=True):
+    """A system adopted from inventory (revision 0029): servers no provisioning request
+    made, named as the system's members in production, protected at ``dr_level`` (the
+    department's when adopted, or higher) since ``adopted_at``."""
+
+    __tablename__ = "dr_adopted_system"
+
+    department: str = Field(primary_key=True, max_length=64)
+    system: str = Field(primary_key=True, max_length=128)
+    dr_level: int
+    members_json: str = Field(sa_type=Text)  # JSON list of the production servers' names
+    adopted_by: str = Field(max_length=64)
+    adopted_at: datetime = Field(sa_type=DateTime(timezone=True))
