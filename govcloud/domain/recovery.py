@@ -32,7 +32,6 @@ class PointKind(StrEnum):
     VOLUME_SNAPSHOT = "volume-snapshot"
     VOLUME_BACKUP = "volume-backup"   # Cinder backups of the member's volumes
     FILE_SYNC = "file-sync"
-    REPLICATION = "replication"       # a check that the volumes replicate synchronously
 
 
 class ArtifactKind(StrEnum):

@@ -38,11 +38,18 @@ from govcloud.domain.protection import (
     synchronous_for,
 )
 from govcloud.domain.provisioning import CopyKind, SiteTarget, parse_request, plan_servers
-from govcloud.domain.recovery import DrillRecord, PointKind, PointRecord, PointStatus
+from govcloud.domain.recovery import DrillRecord, PointRecord
 from govcloud.domain.sites import Site, SiteRole
 from govcloud.errors import InvalidInput
 from govcloud.store import protection_repo as repo
-from govcloud.store.dr_systems_repo import AdoptedSystem, SystemRole, adopted_systems, system_roles
+from govcloud.store.dr_systems_repo import (
+    AdoptedSystem,
+    CheckRecord,
+    SystemRole,
+    adopted_systems,
+    replication_checks,
+    system_roles,
+)
 from govcloud.store.inventory import department_cities
 from govcloud.store.protection_repo import SiteServer, SystemRequest
 
@@ -246,7 +253,7 @@ def _role_finding(system: _System, verdict: Verdict) -> Verdict:
 
 
 def _checks(plan: ProtectionPlan, members: Sequence[Member], index: ServerIndex,
-            checks: Mapping[tuple[str, str], PointRecord]) -> dict[str, ReplicationCheck]:
+            checks: Mapping[tuple[str, str], CheckRecord]) -> dict[str, ReplicationCheck]:
     """Each synchronous copy's replication check: ok when the last check of every copy
     server found its volumes replicated (at the oldest of those checks); else what is not."""
     out = {}
@@ -259,10 +266,11 @@ def _checks(plan: ProtectionPlan, members: Sequence[Member], index: ServerIndex,
         known = [c for c in found if c is not None]
         if not known:
             continue
-        bad = [c.error or "check failed" for c in known if c.status is not PointStatus.OK]
+        bad = [c.detail or "check failed" for c in known if not c.ok]
         if len(known) < len(found):
             bad.append(f"{len(found) - len(known)} copy servers not checked yet")
-        out[copy.site] = ReplicationCheck(copy.site, not bad, min(c.taken_at for c in known),
+        out[copy.site] = ReplicationCheck(copy.site, not bad,
+                                          min(c.checked_at for c in known),
                                           "; ".join(bad)[:500])
     return out
 
@@ -274,7 +282,7 @@ def _no_plan(reason: str) -> Verdict:
 
 def _judge(system: _System, *, policy: ProtectionPolicy, sites: Sequence[Site],
            index: ServerIndex, latest: Mapping[tuple[str, str], PointRecord],
-           checks: Mapping[tuple[str, str], PointRecord],
+           checks: Mapping[tuple[str, str], CheckRecord],
            drill: DrillRecord | None, city: str | None, now: datetime) -> SystemPosture:
     members = _members(system, index)
     try:
@@ -314,8 +322,8 @@ def dr_posture(engine: Engine, policy: ProtectionPolicy, sites: Sequence[Site], 
         latest = {(p.site, p.server_id): p
                   for p in repo.latest_recovery_points(conn, departments=departments)}
         drills = repo.last_drills(conn, departments=departments)
-        checks = {(p.site, p.server_id): p for p in repo.latest_checks(
-            conn, PointKind.REPLICATION, departments=departments)}
+        checks = {(c.site, c.server_id): c
+                  for c in replication_checks(conn, departments=departments)}
     systems, index = _systems(requests, production, adopted, roles), _index(servers)
     rows = tuple(_judge(s, policy=policy, sites=sites, index=index, latest=latest,
                         checks=checks,

@@ -57,6 +57,7 @@ class PostureBuilder:
         point, latest = table("recovery_point"), table("recovery_point_latest")
         drill, adopted, role = table("dr_drill"), table("dr_adopted_system"), \
             table("dr_system_role")
+        check = table("dr_replication_check")
         parts = [select(func.max(sync.c.last_attempt)).scalar_subquery(),
                  select(func.count()).select_from(sync).scalar_subquery(),
                  select(func.max(req.c.updated_at)).scalar_subquery(),
@@ -68,7 +69,8 @@ class PostureBuilder:
                  # an adoption, a failover's roles (reprotect reverses the plan)
                  select(func.sum(func.length(adopted.c.members_json))).scalar_subquery(),
                  select(func.count()).select_from(adopted).scalar_subquery(),
-                 select(func.max(role.c.changed_at)).scalar_subquery()]
+                 select(func.max(role.c.changed_at)).scalar_subquery(),
+                 select(func.max(check.c.checked_at)).scalar_subquery()]
         return tuple(conn.execute(select(*parts)).one())
 
     def fingerprint(self, conn: Connection) -> tuple[Any, ...]:

@@ -153,13 +153,11 @@ class Protector:
         if not self._claim(c):
             return CycleResult(c, None, "a cycle of this copy is already running")
         try:
-            point = None
-            if c.replication is Replication.SYNCHRONOUS:  # the storage copies: check it does
-                point = run_replication_check(self.deps, c, progress=progress)
-            if point is None:
-                point = run_volume_cycle(self.deps, c, paths=paths, progress=progress)
+            point = run_volume_cycle(self.deps, c, paths=paths, progress=progress)
             if point is None:  # not protected by its volumes: file by file
                 point = run_cycle(self.deps, c, paths=paths, cancel=cancel, progress=progress)
+            if c.replication is Replication.SYNCHRONOUS:  # RPO 0: the storage must copy
+                run_replication_check(self.deps, c, progress=progress)
         finally:
             self._release(c)
         self.prune(c)

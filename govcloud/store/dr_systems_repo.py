@@ -1,6 +1,7 @@
 """The DR systems that are not read from provisioning requests: those adopted from inventory
-(``dr_adopted_system``, revision 0029) — and the roles failovers gave systems
-(``dr_system_role``), as plain reads for the posture and the protection worker."""
+(``dr_adopted_system``, revision 0029) — the roles failovers gave systems
+(``dr_system_role``), as plain reads for the posture and the protection worker — and the last
+replication check of each synchronous copy server (``dr_replication_check``, 0029)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from sqlalchemy import Connection, delete, insert, select
 
 from govcloud.store.inventory import aware, table
 from govcloud.store.tables_failover import SystemRoleRow  # noqa: F401  (registers the table)
-from govcloud.store.tables_protection import AdoptedSystemRow  # noqa: F401
+from govcloud.store.tables_protection import (  # noqa: F401  (registers the tables)
+    AdoptedSystemRow,
+    ReplicationCheckRow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +71,38 @@ def system_roles(conn: Connection, *, departments: Sequence[str] | None = None
         query = query.where(t.c.department.in_(list(departments)))
     return {(r.department, r.system): SystemRole(r.primary_site, r.copy_site, r.state)
             for r in conn.execute(query).all()}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """A copy server's last replication check."""
+
+    site: str
+    server_id: str
+    department: str
+    system: str
+    checked_at: dt.datetime
+    ok: bool
+    detail: str
+
+
+def put_check(conn: Connection, check: CheckRecord) -> None:
+    """Record a copy server's replication check (replacing its last one)."""
+    t = table("dr_replication_check")
+    conn.execute(delete(t).where(t.c.site == check.site, t.c.server_id == check.server_id))
+    conn.execute(insert(t).values(site=check.site, server_id=check.server_id,
+                                  department=check.department, system=check.system,
+                                  checked_at=check.checked_at, ok=check.ok,
+                                  detail=check.detail[:2000]))
+
+
+def replication_checks(conn: Connection, *, departments: Sequence[str] | None = None
+                       ) -> list[CheckRecord]:
+    t = table("dr_replication_check")
+    query = select(t).order_by(t.c.site, t.c.server_id)
+    if departments is not None:
+        query = query.where(t.c.department.in_(list(departments)))
+    return [CheckRecord(r.site, r.server_id, r.department, r.system,
+                        aware(r.checked_at) or dt.datetime.min.replace(tzinfo=dt.UTC),
+                        bool(r.ok), r.detail or "")
+            for r in conn.execute(query).all()]

@@ -116,25 +116,6 @@ def recovery_points(conn: Connection, site: str, server_id: str, *,
     return [_point(r) for r in conn.execute(query).all()]
 
 
-def latest_checks(conn: Connection, kind: PointKind, *,
-                  departments: Sequence[str] | None = None) -> list[PointRecord]:
-    """The newest point of ``kind`` of every copy server (any status: a failed check is
-    the news), of ``departments``; one query. For the replication checks of synchronous
-    copies, which only a level-6 system has."""
-    pts = table("recovery_point")
-    newest = (select(pts.c.site, pts.c.server_id, func.max(pts.c.taken_at).label("at"))
-              .where(pts.c.kind == kind.value).group_by(pts.c.site, pts.c.server_id)
-              .subquery())
-    query = (select(*_without_manifest(pts))
-             .join(newest, and_(newest.c.site == pts.c.site,
-                                newest.c.server_id == pts.c.server_id,
-                                newest.c.at == pts.c.taken_at))
-             .where(pts.c.kind == kind.value).order_by(pts.c.id))
-    if departments is not None:
-        query = query.where(pts.c.department.in_(list(departments)))
-    return [_point(r) for r in conn.execute(query).all()]
-
-
 @dataclass(frozen=True, slots=True)
 class CycleState:
     """One copy server's cycles as the protection schedule reads them: its last cycle (any

@@ -1,6 +1,7 @@
 """Disaster-recovery tables (revisions 0012_protection, 0013_point_artifacts and
 0029_dr_protection): recovery points with their artifacts and manifests, the latest good one
-of each copy server, drill summaries, and the systems adopted from inventory."""
+of each copy server, drill summaries, the systems adopted from inventory and the replication
+checks of synchronous copies."""
 
 from __future__ import annotations
 
@@ -81,3 +82,19 @@ class AdoptedSystemRow(SQLModel, table=True):
     members_json: str = Field(sa_type=Text)  # JSON list of the production servers' names
     adopted_by: str = Field(max_length=64)
     adopted_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class ReplicationCheckRow(SQLModel, table=True):
+    """The last replication check of a synchronous copy server (revision 0029): whether its
+    volumes in the DR site were all of the replicated volume type, when, and what was not."""
+
+    __tablename__ = "dr_replication_check"
+    __table_args__ = (Index("ix_dr_replication_check_department", "department"),)
+
+    site: str = Field(primary_key=True, max_length=63)
+    server_id: str = Field(primary_key=True, max_length=64)
+    department: str = Field(max_length=64)
+    system: str = Field(max_length=128)
+    checked_at: datetime = Field(sa_type=DateTime(timezone=True))
+    ok: bool
+    detail: str = Field(default="", sa_type=Text)

@@ -15,13 +15,12 @@ from sqlalchemy import Engine, insert
 from govcloud.domain.protection import Compliance, CopyState, Replication, StandbyKind
 from govcloud.domain.protection_config import DEFAULT_PROTECTION
 from govcloud.domain.rbac import Principal, Role
-from govcloud.domain.recovery import PointKind, PointRecord, PointStatus, manifest_digest
 from govcloud.errors import ConflictError, InvalidInput, NotFound
 from govcloud.services.dr_adopt import adopt_system
 from govcloud.services.dr_posture import Posture, SystemPosture, dr_posture, system_copies
 from govcloud.store import inventory as inv
+from govcloud.store.dr_systems_repo import CheckRecord, put_check
 from govcloud.store.engine import write_begin
-from govcloud.store.protection_repo import add_recovery_point
 from tests.unit.services.dr_seed import NOW, SITES, drill, point, protected, request, server
 
 OPERATOR = Principal("ops", Role.OPERATOR)
@@ -131,12 +130,9 @@ def test_a_failed_over_system_nothing_protects_is_non_compliant(db: Engine) -> N
 
 
 def _check(db: Engine, site: str, sid: str, *, ok: bool, age: timedelta,
-           error: str | None = None) -> None:
+           detail: str = "") -> None:
     with write_begin(db) as conn:
-        add_recovery_point(conn, PointRecord(
-            "gd-psd", "tax", site, sid, NOW - age, PointKind.REPLICATION, 0,
-            manifest_digest(()) if ok else None, PointStatus.OK if ok else PointStatus.FAILED,
-            error))
+        put_check(conn, CheckRecord(site, sid, "gd-psd", "tax", NOW - age, ok, detail))
 
 
 def test_level_six_copies_are_judged_by_synchronous_replication(db: Engine) -> None:
@@ -155,7 +151,7 @@ def test_level_six_copies_are_judged_by_synchronous_replication(db: Engine) -> N
     local, remote = ids["DR-LOCAL/tax-vm-1"], ids["DR-REMOTE/tax-vm-1"]
     _check(db, "DR-LOCAL", local, ok=True, age=timedelta(minutes=2))
     _check(db, "DR-REMOTE", remote, ok=False, age=timedelta(minutes=1),
-           error="DR-REMOTE/tax-vm-1: volume v1 (/dev/vda) is of type 'standard', not the "
+           detail="DR-REMOTE/tax-vm-1: volume v1 (/dev/vda) is of type 'standard', not the "
                  "replicated type 'replicated-sync'")
     got = row(posture(db), "gd-psd", "tax")
     assert got.verdict.status is Compliance.NON_COMPLIANT

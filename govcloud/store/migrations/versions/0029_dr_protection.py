@@ -1,4 +1,5 @@
-"""systems adopted from inventory for DR protection (issue 19): ``dr_adopted_system``
+"""systems adopted from inventory for DR protection (issue 19): ``dr_adopted_system``; the
+last replication check of each synchronous (DR level 6) copy server: ``dr_replication_check``
 
 Revision ID: 0029_dr_protection
 Revises: 0026_compute_availability
@@ -27,7 +28,22 @@ def upgrade() -> None:
         sa.Column("adopted_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("department", "system"),
     )
+    op.create_table(
+        "dr_replication_check",
+        sa.Column("site", sa.String(length=63), nullable=False),
+        sa.Column("server_id", sa.String(length=64), nullable=False),
+        sa.Column("department", sa.String(length=64), nullable=False),
+        sa.Column("system", sa.String(length=128), nullable=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("site", "server_id"),
+    )
+    op.create_index("ix_dr_replication_check_department", "dr_replication_check",
+                    ["department"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_dr_replication_check_department", table_name="dr_replication_check")
+    op.drop_table("dr_replication_check")
     op.drop_table("dr_adopted_system")
