@@ -17,6 +17,7 @@ from govcloud.domain.protection_config import DEFAULT_PROTECTION
 from govcloud.domain.rbac import Principal, Role
 from govcloud.errors import ConflictError, InvalidInput, NotFound
 from govcloud.services.dr_adopt import adopt_system
+from govcloud.services.dr_metrics import dr_samples, rpo_seconds
 from govcloud.services.dr_posture import Posture, SystemPosture, dr_posture, system_copies
 from govcloud.store import inventory as inv
 from govcloud.store.dr_systems_repo import CheckRecord, put_check
@@ -167,3 +168,6 @@ def test_level_six_copies_are_judged_by_synchronous_replication(db: Engine) -> N
     assert got.verdict.status is Compliance.COMPLIANT, got.verdict.reasons
     copies = system_copies(db, DEFAULT_PROTECTION, SITES)
     assert {c.replication for c in copies} == {Replication.SYNCHRONOUS}
+    # Prometheus: RPO 0 by replication at every scrape, however old the check
+    ((_, at),) = dr_samples(posture(db), DEFAULT_PROTECTION, lambda *a: None).points
+    assert rpo_seconds(at, NOW.timestamp() + 3600) == 0
