@@ -31,7 +31,10 @@ def _duration(seconds: float | None) -> str:
 
 def _copy(c: DrCopy) -> str:
     """``DR-LOCAL hot present, RPO 10m``."""
-    rpo = f"RPO {_duration(c.rpo_s)}" if c.rpo_s is not None else "no recovery point"
+    if c.replication == "synchronous":
+        rpo = "RPO 0 by replication" if c.rpo_s is not None else "not replicated"
+    else:
+        rpo = f"RPO {_duration(c.rpo_s)}" if c.rpo_s is not None else "no recovery point"
     return f"{c.site} {c.kind} {c.state}, {rpo}"
 
 

@@ -1,7 +1,8 @@
-"""``govcloud dr protect``: one protection cycle of every matching copy server, now, through
-the API (``POST /dr/protect``, then ``GET /dr/protect/{run}`` until it is done), with its
-progress lines and each copy's outcome (docs/dr.md, "govcloud dr protect"). Registered by
-``govcloud.cli_dr``.
+"""``govcloud dr adopt``: production servers no request made adopted as a system to protect
+(``POST /dr/adopt``). ``govcloud dr protect``: one protection cycle of every matching copy
+server, now, through the API (``POST /dr/protect``, then ``GET /dr/protect/{run}`` until it
+is done), with its progress lines and each copy's outcome (docs/dr.md, "govcloud dr
+protect"). Registered by ``govcloud.cli_dr``.
 
 Exit codes: 0 every cycle ok; 1 a cycle failed, was partial or its copy was busy; 4 no such
 (or no visible) department, or nothing to protect; 2 a bad parameter; 5 the token; 75 the
@@ -69,7 +70,30 @@ def cmd_protect(args: argparse.Namespace) -> int:
     return 0 if all(c.status == "ok" for c in final.cycles) else 1
 
 
+def cmd_adopt(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        done = api.dr_adopt(args.department, args.system, list(args.member), level=args.level)
+    if args.json:
+        _print_json(as_json(done))
+        return 0
+    what = "re-adopted" if done.replaced else "adopted"
+    echo(printable(f"{what} {done.department}/{done.system} at DR level {done.level}: "
+                   f"{len(done.servers)} servers in {done.site} "
+                   f"({', '.join(done.servers[:5])}{', ...' if len(done.servers) > 5 else ''})"))
+    echo(printable(f"hint: `govcloud dr posture --department {done.department}` judges its "
+                   "copies; missing ones are reported as missing"))
+    return 0
+
+
 def register_protect(sub: Any) -> None:
+    a = _cmd(sub, "adopt", cmd_adopt, "adopt production servers no provisioning request "
+             "made as a system, protected at its department's DR level")
+    a.add_argument("department", help="the department the servers belong to")
+    a.add_argument("system", help="the system's name")
+    a.add_argument("--member", action="append", required=True, metavar="NAME",
+                   help="a production server's name, a member of the system (repeatable)")
+    a.add_argument("--level", type=int, choices=range(1, 7), metavar="N",
+                   help="its DR level (default: the department's; never lower)")
     p = _cmd(sub, "protect", cmd_protect, "run one protection cycle of every matching DR "
              "copy now (sync, verify, recovery point) and report each outcome")
     p.add_argument("--department", help="only this department's systems")

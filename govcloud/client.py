@@ -520,6 +520,14 @@ class ApiClient:
                                   ("paths", paths)) if v is not None}
         return self.post_as(models.DrProtectRun, "/dr/protect", body)
 
+    def dr_adopt(self, department: str, system: str, servers: list[str], *,
+                 level: int | None = None) -> models.DrAdopted:
+        body: dict[str, object] = {"department": department, "system": system,
+                                   "servers": servers}
+        if level is not None:
+            body["level"] = level
+        return self.post_as(models.DrAdopted, "/dr/adopt", body)
+
     def dr_protect_run(self, run_id: str, *, after: int = 0) -> models.DrProtectRun:
         return self.get_as(models.DrProtectRun, f"/dr/protect/{quote(run_id, safe='')}",
                            after=after)

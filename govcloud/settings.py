@@ -210,6 +210,9 @@ class Settings(BaseSettings):
                                         description="backups kept per volume and site (the "
                                                     "latest good point's always; also the "
                                                     "longest incremental chain)")
+    dr_replicated_volume_type: str = Field(
+        default="replicated-sync", min_length=1, max_length=255,
+        description="the Cinder volume type that replicates synchronously (RPO 0, DR level 6)")
     auto_approve: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="department → {max_vcpu, per_month}")
     provision_concurrency: int = Field(default=16, ge=1, le=256,

@@ -53,7 +53,8 @@ def _system(row: SystemPosture) -> dict[str, Any]:
         "drill_every_months": plan.drill_every_months if plan else None,
         "members": len(row.members),
         "copies": [{"site": c.site, "kind": c.kind.value, "state": c.state.value,
-                    "recovery_point": _time(c.recovery_point), "rpo_s": _seconds(c.rpo)}
+                    "recovery_point": _time(c.recovery_point), "rpo_s": _seconds(c.rpo),
+                    "replication": c.replication.value}
                    for c in verdict.copies],
         "last_drill": None if drill is None else _drill(drill),
         "drill": {"state": verdict.drill.state.value, "due_at": _time(verdict.drill.due_at)},

@@ -1,6 +1,8 @@
-"""Disaster recovery: ``POST /dr/protect`` starts one protection cycle of every matching copy
-server in the background (audited ``dr.protect``), ``GET /dr/protect/{run}`` follows it: its
-progress lines and, once done, each copy's outcome (docs/dr.md, "govcloud dr protect").
+"""Disaster recovery: ``POST /dr/adopt`` adopts production servers no request made as a
+system to protect (docs/dr.md, "Adopted systems"); ``POST /dr/protect`` starts one
+protection cycle of every matching copy server in the background (audited ``dr.protect``),
+``GET /dr/protect/{run}`` follows it: its progress lines and, once done, each copy's outcome
+(docs/dr.md, "govcloud dr protect").
 
 RBAC: ``dr.protect`` (operate): operators and the bureau everywhere, a city-operator its
 city's departments; a department it may not see is answered as absent (404).
@@ -13,12 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from govcloud.api.deps import PlaneDep, get_catalogue, require
-from govcloud.api.models import DrProtectRun, answers
-from govcloud.api.models.bodies import ProtectBody
+from govcloud.api.models import DrAdopted, DrProtectRun, answers
+from govcloud.api.models.bodies import AdoptBody, ProtectBody
 from govcloud.domain.legacy import check_path
 from govcloud.domain.rbac import Action, Principal
 from govcloud.errors import NotFound
 from govcloud.services import access
+from govcloud.services.dr_adopt import adopt_system
 from govcloud.services.protection import CycleResult, ProtectRun
 
 router = APIRouter(tags=["dr"])
@@ -68,3 +71,19 @@ def protect_run(plane: PlaneDep, principal: Operator, run_id: str,
         raise NotFound(f"no protect run {run_id[:40]!r}",
                        hint="a run is followed by whoever started it, or the bureau")
     return run_json(run, after)
+
+
+@router.post("/dr/adopt", **answers(DrAdopted),
+             summary="Adopt production servers from inventory as a system to protect "
+                     "(dr.protect)")
+def adopt(plane: PlaneDep, principal: Operator, body: AdoptBody) -> Any:
+    dept = access.get_department(principal, get_catalogue(plane), body.department,
+                                 Action.DR_PROTECT)
+    done = adopt_system(plane.engine, principal, plane.settings.site_list(),
+                        department=dept.code, department_level=dept.dr_level,
+                        system=body.system, servers=body.servers, level=body.level,
+                        now=plane.clock())
+    a = done.system
+    return {"department": a.department, "system": a.system, "level": a.dr_level,
+            "site": done.site, "servers": list(a.members), "adopted_by": a.adopted_by,
+            "adopted_at": a.adopted_at.isoformat(), "replaced": done.replaced}

@@ -269,12 +269,13 @@ def delete_backup(conn: Connection, site: str, backup_id: str, *,
 
 @dataclass(frozen=True, slots=True)
 class AttachedVolume:
-    """A volume attached to a server: its id, device and size (GiB)."""
+    """A volume attached to a server: its id, device, size (GiB) and volume type's name."""
 
     volume_id: str
     device: str
     size: int
     bootable: bool
+    volume_type: str = ""
 
 
 def attached_volumes(conn: Connection, site: str, server_id: str) -> list[AttachedVolume]:
@@ -285,7 +286,7 @@ def attached_volumes(conn: Connection, site: str, server_id: str) -> list[Attach
         for a in conn.compute.volume_attachments(server_id):
             vol: Any = conn.block_storage.get_volume(a.volume_id)
             out.append(AttachedVolume(str(a.volume_id), str(a.device or ""), int(vol.size or 0),
-                                      bool(vol.is_bootable)))
+                                      bool(vol.is_bootable), str(vol.volume_type or "")))
     return sorted(out, key=lambda v: (v.device, v.volume_id))
 
 

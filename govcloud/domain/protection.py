@@ -192,9 +192,12 @@ class ProtectionPolicy:
                                    hint="configure the site, or change dr_policy and "
                                         "dr_protection (docs/dr.md)")
             copies.append(PlannedCopy(site.name, rule.role, rule.kind))
+        target_rpo = _tighten(name, "RPO", rpo, row.rpo, level)
+        replication = synchronous_for(target_rpo)
         return ProtectionPlan(
-            department, system, level, _tighten(name, "RPO", rpo, row.rpo, level),
-            _tighten(name, "RTO", rto, row.rto, level), row.drill_every_months, tuple(copies),
+            department, system, level, target_rpo,
+            _tighten(name, "RTO", rto, row.rto, level), row.drill_every_months,
+            tuple(PlannedCopy(c.site, c.role, c.kind, replication) for c in copies),
             self.rpo_warning, self.drill_warning)
 
 
@@ -213,11 +216,27 @@ def _tighten(name: str, what: str, wanted: timedelta | None, level_target: timed
     return wanted
 
 
+class Replication(StrEnum):
+    """How a copy's data is kept current: by protection cycles (snapshots, backups, file
+    sync: an RPO of their interval), or synchronously by the storage (an RPO of 0, which only
+    a replicated Cinder volume type gives; govcloud checks the volumes are of it)."""
+
+    CYCLES = "cycles"
+    SYNCHRONOUS = "synchronous"
+
+
+def synchronous_for(rpo: timedelta) -> Replication:
+    """A target RPO of 0 (level 6, or a system tightened to it) can only be met by
+    synchronous replication; any other by cycles."""
+    return Replication.SYNCHRONOUS if rpo == timedelta(0) else Replication.CYCLES
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedCopy:
     site: str
     role: SiteRole
     kind: StandbyKind
+    replication: Replication = Replication.CYCLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +277,18 @@ class ObservedServer:
 class RecoveryPoint:
     site: str
     taken_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationCheck:
+    """The protection worker's last check of a synchronous copy in a site: whether every
+    copy server's volumes there are of the replicated volume type (``detail``: what is not),
+    and when it was checked."""
+
+    site: str
+    ok: bool
+    at: datetime
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +417,7 @@ class CopyFinding:
     recovery_point: datetime | None
     rpo: timedelta | None
     findings: tuple[Finding, ...]
+    replication: Replication = Replication.CYCLES  # synchronous: RPO 0 by replication
 
 
 def server_state(kind: StandbyKind, member: Member,
@@ -410,7 +442,8 @@ def server_state(kind: StandbyKind, member: Member,
 
 def assess_copy(plan: ProtectionPlan, copy: PlannedCopy, members: Sequence[Member],
                 servers: Mapping[tuple[str, str], Sequence[ObservedServer]],
-                latest: datetime | None, now: datetime) -> CopyFinding:
+                latest: datetime | None, now: datetime,
+                check: ReplicationCheck | None = None) -> CopyFinding:
     """A copy's state (its worst server's; of servers sharing a name, the best one counts)
     and its findings: servers, then RPO against the plan's target."""
     by_state: dict[CopyState, list[str]] = {}
@@ -427,9 +460,27 @@ def assess_copy(plan: ProtectionPlan, copy: PlannedCopy, members: Sequence[Membe
                                              key=lambda kv: -_STATE_ORDER.index(kv[0]))
                 if state is not CopyState.PRESENT]
     state = max(by_state, key=_STATE_ORDER.index, default=CopyState.PRESENT)
+    if copy.replication is Replication.SYNCHRONOUS:
+        found, latest, rpo = _replication_findings(where, check)
+        findings.extend(found)
+        return CopyFinding(copy.site, copy.kind, state, latest, rpo, tuple(findings),
+                           copy.replication)
     rpo = current_rpo(latest, now)
     findings.extend(_rpo_findings(plan, where, latest, rpo))
     return CopyFinding(copy.site, copy.kind, state, latest, rpo, tuple(findings))
+
+
+def _replication_findings(where: str, check: ReplicationCheck | None
+                          ) -> tuple[list[Finding], datetime | None, timedelta | None]:
+    """A synchronous copy's RPO is 0 by replication while its last check found every volume
+    of the replicated type; else it has no RPO govcloud can vouch for."""
+    if check is None:
+        return ([Finding(Compliance.NON_COMPLIANT, f"{where}: synchronous replication not "
+                                                   "checked yet")], None, None)
+    if not check.ok:
+        return ([Finding(Compliance.NON_COMPLIANT, f"{where}: not replicated synchronously: "
+                                                   f"{check.detail}")], None, None)
+    return [], check.at, timedelta(0)
 
 
 def _named(details: Sequence[str]) -> str:
@@ -486,16 +537,19 @@ class Verdict:
 
 def judge(plan: ProtectionPlan, members: Sequence[Member], servers: Iterable[ObservedServer],
           points: Iterable[RecoveryPoint], last_drill: Drill | None, now: datetime, *,
-          since: datetime | None = None) -> Verdict:
+          since: datetime | None = None,
+          replication: Mapping[str, ReplicationCheck] | None = None) -> Verdict:
     """The verdict of one system. ``servers``: what the DR sites hold (other servers are
     ignored); ``since``: when the system became protected (its first drill is due one
-    interval later)."""
+    interval later); ``replication``: the last replication check of each synchronous copy,
+    by site."""
     index: dict[tuple[str, str], list[ObservedServer]] = {}
     for server in servers:
         index.setdefault((server.site, server.name), []).append(server)
     points = tuple(points)
+    checks = replication or {}
     copies = tuple(assess_copy(plan, c, members, index, latest_recovery_point(points, c.site),
-                               now) for c in plan.copies)
+                               now, checks.get(c.site)) for c in plan.copies)
     status = drill_status(plan.drill_every_months, last_drill.at if last_drill else None, now,
                           since=since, warning=plan.drill_warning)
     findings = [f for c in copies for f in c.findings]

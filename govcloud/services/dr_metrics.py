@@ -27,6 +27,7 @@ from govcloud.domain.protection import (
     CopyState,
     DrillState,
     ProtectionPolicy,
+    Replication,
 )
 from govcloud.domain.recovery import DrillResult
 from govcloud.services.dr_posture import Posture, SystemPosture
@@ -48,7 +49,10 @@ class DrPoints:
 def _oldest_point(row: SystemPosture) -> float | None:
     """The worst copy's recovery point: the oldest of the copies' (None: a copy has none)."""
     points = [c.recovery_point for c in row.verdict.copies]
-    known = [p.timestamp() for p in points if p is not None]
+    # a synchronous copy whose volumes replicate has RPO 0 at every scrape: a point at +inf
+    # (``rpo_seconds`` gives 0 for a point after now)
+    known = [float("inf") if c.replication is Replication.SYNCHRONOUS else p.timestamp()
+             for c, p in zip(row.verdict.copies, points, strict=True) if p is not None]
     return min(known) if known and len(known) == len(points) else None
 
 

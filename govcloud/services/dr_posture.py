@@ -26,18 +26,30 @@ from govcloud.domain.protection import (
     DrillStatus,
     Member,
     ObservedServer,
+    PlannedCopy,
     ProtectionPlan,
     ProtectionPolicy,
     RecoveryPoint,
+    Replication,
+    ReplicationCheck,
     StandbyKind,
     Verdict,
     judge,
+    synchronous_for,
 )
 from govcloud.domain.provisioning import CopyKind, SiteTarget, parse_request, plan_servers
 from govcloud.domain.recovery import DrillRecord, PointRecord
 from govcloud.domain.sites import Site, SiteRole
 from govcloud.errors import InvalidInput
 from govcloud.store import protection_repo as repo
+from govcloud.store.dr_systems_repo import (
+    AdoptedSystem,
+    CheckRecord,
+    SystemRole,
+    adopted_systems,
+    replication_checks,
+    system_roles,
+)
 from govcloud.store.inventory import department_cities
 from govcloud.store.protection_repo import SiteServer, SystemRequest
 
@@ -98,13 +110,36 @@ class _System:
     since: datetime
     members: dict[str, str] = field(default_factory=dict)  # name → planned flavor
     primary: str | None = None
+    role: SystemRole | None = None  # set by a failover: the reversed roles once reprotected
 
 
 ServerIndex = Mapping[tuple[str, str, str], Sequence[SiteServer]]  # (site, department, name)
 
 
-def _systems(requests: Sequence[SystemRequest],
-             production: str | None) -> dict[tuple[str, str], _System]:
+def _systems(requests: Sequence[SystemRequest], production: str | None,
+             adopted: Sequence[AdoptedSystem] = (),
+             roles: Mapping[tuple[str, str], SystemRole] | None = None
+             ) -> dict[tuple[str, str], _System]:
+    """The systems provisioning requests built, and those adopted from inventory (a system
+    both built and adopted is the built one, at the higher level of the two); each with the
+    roles a failover gave it."""
+    out = _requested(requests, production)
+    for a in adopted:
+        known = out.get((a.department, a.system))
+        if known is None:
+            out[(a.department, a.system)] = _System(
+                a.department, a.system, a.dr_level, a.adopted_at,
+                dict.fromkeys(a.members, ""), production)
+        else:
+            known.level = max(known.level, a.dr_level)
+    for key, role in (roles or {}).items():
+        if key in out and role.state != "normal":
+            out[key].role = role
+    return out
+
+
+def _requested(requests: Sequence[SystemRequest],
+               production: str | None) -> dict[tuple[str, str], _System]:
     out: dict[tuple[str, str], _System] = {}
     for r in requests:
         known = out.get((r.department, r.system))
@@ -153,7 +188,7 @@ def _members(system: _System, index: ServerIndex) -> tuple[Member, ...]:
     """The planned members, each with the flavor production reports for it (if synced)."""
     out = []
     for name, planned in sorted(system.members.items()):
-        seen = [s.flavor for s in index.get((system.primary or "", system.department, name), ())
+        seen = [s.flavor for s in index.get((_serving(system), system.department, name), ())
                 if s.status not in GONE_STATUSES and s.flavor]
         out.append(Member(name, seen[0] if seen else planned))
     return tuple(out)
@@ -183,6 +218,63 @@ def _copy_points(plan: ProtectionPlan, members: Sequence[Member], index: ServerI
     return points, kept
 
 
+def _serving(system: _System) -> str:
+    """The site the system serves from: production, or where a failover moved it."""
+    return (system.role.primary if system.role is not None else system.primary) or ""
+
+
+def _plan(system: _System, policy: ProtectionPolicy, sites: Sequence[Site]) -> ProtectionPlan:
+    """The system's plan: its level's; after a failover, the reversed one — the former
+    primary kept as a warm copy once reprotected (its servers were stopped), no copy while
+    only failed over. InvalidInput when the level's sites are not configured."""
+    plan = policy.plan(system.department, system.system, system.level, sites)
+    role = system.role
+    if role is None:
+        return plan
+    copies: tuple[PlannedCopy, ...] = ()
+    if role.copy_site is not None:
+        site_role = next((s.role for s in sites if s.name == role.copy_site),
+                         SiteRole.PRODUCTION)
+        copies = (PlannedCopy(role.copy_site, site_role, StandbyKind.WARM,
+                              synchronous_for(plan.rpo)),)
+    return replace(plan, copies=copies)
+
+
+def _role_finding(system: _System, verdict: Verdict) -> Verdict:
+    """A failed-over system that nothing protects yet is non-compliant, and says so."""
+    role = system.role
+    if role is None or role.copy_site is not None:
+        return verdict
+    reason = (f"serving from {role.primary} after a failover: no copy protects it until "
+              "`govcloud dr reprotect`")
+    return replace(verdict, status=Compliance.NON_COMPLIANT,
+                   reasons=(reason,) + tuple(r for r in verdict.reasons
+                                             if verdict.status is not Compliance.COMPLIANT))
+
+
+def _checks(plan: ProtectionPlan, members: Sequence[Member], index: ServerIndex,
+            checks: Mapping[tuple[str, str], CheckRecord]) -> dict[str, ReplicationCheck]:
+    """Each synchronous copy's replication check: ok when the last check of every copy
+    server found its volumes replicated (at the oldest of those checks); else what is not."""
+    out = {}
+    for copy in plan.copies:
+        if copy.replication is not Replication.SYNCHRONOUS:
+            continue
+        found = [checks.get((copy.site, s.id)) for m in members
+                 for s in index.get((copy.site, plan.department, m.name), ())
+                 if s.status not in GONE_STATUSES]
+        known = [c for c in found if c is not None]
+        if not known:
+            continue
+        bad = [c.detail or "check failed" for c in known if not c.ok]
+        if len(known) < len(found):
+            bad.append(f"{len(found) - len(known)} copy servers not checked yet")
+        out[copy.site] = ReplicationCheck(copy.site, not bad,
+                                          min(c.checked_at for c in known),
+                                          "; ".join(bad)[:500])
+    return out
+
+
 def _no_plan(reason: str) -> Verdict:
     return Verdict(Compliance.NON_COMPLIANT, (reason,), (),
                    DrillStatus(DrillState.NOT_REQUIRED, None))
@@ -190,10 +282,11 @@ def _no_plan(reason: str) -> Verdict:
 
 def _judge(system: _System, *, policy: ProtectionPolicy, sites: Sequence[Site],
            index: ServerIndex, latest: Mapping[tuple[str, str], PointRecord],
+           checks: Mapping[tuple[str, str], CheckRecord],
            drill: DrillRecord | None, city: str | None, now: datetime) -> SystemPosture:
     members = _members(system, index)
     try:
-        plan = policy.plan(system.department, system.system, system.level, sites)
+        plan = _plan(system, policy, sites)
     except InvalidInput as exc:
         return SystemPosture(system.department, system.system, city, system.level, None,
                              members, (), drill, _no_plan(exc.message))
@@ -201,8 +294,9 @@ def _judge(system: _System, *, policy: ProtectionPolicy, sites: Sequence[Site],
                 for c in plan.copies for m in members
                 for s in index.get((c.site, system.department, m.name), ())]
     points, kept = _copy_points(plan, members, index, latest)
-    verdict = judge(plan, members, observed, points,
-                    drill.as_drill() if drill is not None else None, now, since=system.since)
+    verdict = _role_finding(system, judge(
+        plan, members, observed, points, drill.as_drill() if drill is not None else None,
+        now, since=system.since, replication=_checks(plan, members, index, checks)))
     return SystemPosture(system.department, system.system, city, system.level, plan, members,
                          tuple(kept), drill, verdict)
 
@@ -222,12 +316,17 @@ def dr_posture(engine: Engine, policy: ProtectionPolicy, sites: Sequence[Site], 
             wanted = [d for d, c in city_of.items() if c == city]
             departments = [d for d in wanted if departments is None or d in departments]
         requests = repo.system_requests(conn, departments=departments)
+        adopted = adopted_systems(conn, departments=departments)
+        roles = system_roles(conn, departments=departments)
         servers = repo.site_servers(conn, [s.name for s in sites], departments=departments)
         latest = {(p.site, p.server_id): p
                   for p in repo.latest_recovery_points(conn, departments=departments)}
         drills = repo.last_drills(conn, departments=departments)
-    systems, index = _systems(requests, production), _index(servers)
+        checks = {(c.site, c.server_id): c
+                  for c in replication_checks(conn, departments=departments)}
+    systems, index = _systems(requests, production, adopted, roles), _index(servers)
     rows = tuple(_judge(s, policy=policy, sites=sites, index=index, latest=latest,
+                        checks=checks,
                         drill=drills.get(key), city=city_of.get(s.department), now=now)
                  for key, s in sorted(systems.items()))
     return _totals(now, rows)
@@ -271,6 +370,7 @@ class CopyServer:
     status: str
     production_site: str
     production_id: str
+    replication: Replication = Replication.CYCLES  # synchronous: checked, not copied
 
 
 def system_copies(engine: Engine, policy: ProtectionPolicy, sites: Sequence[Site], *,
@@ -282,24 +382,28 @@ def system_copies(engine: Engine, policy: ProtectionPolicy, sites: Sequence[Site
     production = next((s.name for s in sites if s.role is SiteRole.PRODUCTION), None)
     with engine.connect() as conn:
         requests = repo.system_requests(conn, departments=departments)
+        adopted = adopted_systems(conn, departments=departments)
+        roles = system_roles(conn, departments=departments)
         servers = repo.site_servers(conn, [s.name for s in sites], departments=departments)
     index = _index(servers)
     out: list[CopyServer] = []
-    for (department, name), found in sorted(_systems(requests, production).items()):
+    for (department, name), found in sorted(_systems(requests, production, adopted,
+                                                     roles).items()):
         if system is not None and name != system:
             continue
         try:
-            plan = policy.plan(department, name, found.level, sites)
+            plan = _plan(found, policy, sites)
         except InvalidInput:
             continue
         for member in found.members:
-            prod = [s for s in index.get((found.primary or "", department, member), ())
+            prod = [s for s in index.get((_serving(found), department, member), ())
                     if s.status not in GONE_STATUSES]
             if not prod:
                 continue
             for copy in plan.copies:
                 out.extend(CopyServer(department, name, copy.site, copy.kind, member, s.id,
-                                      s.status, prod[0].site, prod[0].id)
+                                      s.status, prod[0].site, prod[0].id,
+                                      copy.replication)
                            for s in index.get((copy.site, department, member), ())
                            if s.status not in GONE_STATUSES)
     return sorted(out, key=lambda c: (c.department, c.system, c.site, c.name, c.server_id))

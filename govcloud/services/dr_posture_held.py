@@ -55,7 +55,9 @@ class PostureBuilder:
         point gone as one row fewer in the latest table."""
         sync, req = table("site_sync"), table("provision_request")
         point, latest = table("recovery_point"), table("recovery_point_latest")
-        drill = table("dr_drill")
+        drill, adopted, role = table("dr_drill"), table("dr_adopted_system"), \
+            table("dr_system_role")
+        check = table("dr_replication_check")
         parts = [select(func.max(sync.c.last_attempt)).scalar_subquery(),
                  select(func.count()).select_from(sync).scalar_subquery(),
                  select(func.max(req.c.updated_at)).scalar_subquery(),
@@ -63,7 +65,12 @@ class PostureBuilder:
                  select(func.max(point.c.id)).scalar_subquery(),
                  select(func.count()).select_from(latest).scalar_subquery(),
                  select(func.max(drill.c.id)).scalar_subquery(),
-                 select(func.count()).select_from(drill).scalar_subquery()]
+                 select(func.count()).select_from(drill).scalar_subquery(),
+                 # an adoption, a failover's roles (reprotect reverses the plan)
+                 select(func.sum(func.length(adopted.c.members_json))).scalar_subquery(),
+                 select(func.count()).select_from(adopted).scalar_subquery(),
+                 select(func.max(role.c.changed_at)).scalar_subquery(),
+                 select(func.max(check.c.checked_at)).scalar_subquery()]
         return tuple(conn.execute(select(*parts)).one())
 
     def fingerprint(self, conn: Connection) -> tuple[Any, ...]:

@@ -29,6 +29,7 @@ from govcloud.services.dr_posture import SystemPosture, dr_posture
 from govcloud.services.drill_state import DrillContext, read, state_of, update_state
 from govcloud.services.migration import known_hosts
 from govcloud.services.migration_commands import endpoint_of, playbook_env
+from govcloud.services.protection_restore import restore_point
 from govcloud.ssh.hosts import scan
 from govcloud.store import protection_repo
 from govcloud.store import provisioning as provision_store
@@ -110,19 +111,22 @@ def _copy_servers(ctx: DrillContext, run: Run, row: SystemPosture) -> tuple[
             point = latest.get(copy.id) if copy is not None else None
             whole = protection_repo.recovery_point(conn, point.id) \
                 if point is not None and point.id is not None else None
-            image = next((a.id for a in (whole.artifacts if whole else ())
-                          if a.kind is ArtifactKind.IMAGE and a.site == run.site), None)
+            held = [a for a in (whole.artifacts if whole else ()) if a.site == run.site]
+            image = next((a.id for a in held if a.kind is ArtifactKind.IMAGE), None)
+            # Cinder backups in the DR site: restored into new volumes (the RTO counts it)
+            backups = [a.id for a in held if a.kind is ArtifactKind.BACKUP]
             if copy is None:
                 problems.append(f"{member.name}: no copy in {run.site}")
             elif whole is None:
                 problems.append(f"{member.name}: its copy has no good recovery point")
-            elif image is None:
-                problems.append(f"{member.name}: its recovery point holds no image in "
-                                f"{run.site} to boot from")
+            elif image is None and not backups:
+                problems.append(f"{member.name}: its recovery point holds no image or backup "
+                                f"in {run.site} to bring it up from")
             else:
                 servers.append({"member": member.name, "copy": copy.id,
                                 "flavor": copy.flavor or member.flavor, "point": whole.id,
                                 "point_at": whole.taken_at.isoformat(), "image": image,
+                                "backups": backups,
                                 "manifest": [list(e) for e in whole.manifest]})
     return servers, problems
 
@@ -152,7 +156,8 @@ def snapshot_prod(ctx: DrillContext, run: Run) -> str:
     if not any(s["servers"] for s in systems):
         raise PermanentError(f"nothing to bring up in {run.site}: "
                              + "; ".join(p for s in systems for p in s["problems"]),
-                             hint="the protection worker records recovery points with images")
+                             hint="the protection worker records recovery points with images "
+                                  "or Cinder backups")
     return run.output(step)
 
 
@@ -173,6 +178,10 @@ def bring_up(ctx: DrillContext, run: Run) -> str:
     for system in state.get("systems", []):
         for s in system["servers"]:
             name = resource_name(run.id, s["member"])
+            if s.get("backups"):
+                booted[s["member"]] = _restore(ctx, run, pconn, s, name, state["network"])
+                update_state(ctx, run.id, booted=booted)
+                continue
             booted[s["member"]] = cloud.boot_from_image(
                 pconn, run.site, name=name, image_id=s["image"], flavor=s["flavor"],
                 network_id=state["network"],
@@ -185,6 +194,45 @@ def bring_up(ctx: DrillContext, run: Run) -> str:
         wait_active(pconn, run.site, sid, timeout_s=ctx.active_timeout_s)
         run.say(step, f"{member}: ACTIVE")
     return run.output(step)
+
+
+def _restore(ctx: DrillContext, run: Run, pconn: Any, s: Mapping[str, Any], name: str,
+             network: str) -> str:
+    """A server ``name`` brought up from the recovery point's Cinder backups in the drill's
+    site (``services.protection_restore``: the backups restored into new volumes named from
+    ``name``, booted from the bootable one, else from the point's image or the copy's own
+    image, the others attached); found again by name when an earlier attempt made it."""
+    step = DrillStep.BRING_UP
+    existing = [x for x in pconn.compute.servers(name=f"^{name}$") if x.name == name]
+    if existing:
+        return str(existing[0].id)
+    with ctx.engine.connect() as conn:
+        point = protection_repo.recovery_point(conn, int(s["point"]))
+    if point is None:
+        raise PermanentError(f"recovery point {s['point']} is gone",
+                             hint="plan a new drill: it takes the copy's latest point")
+    copy_image = s.get("image") or _image_of(pconn, run.site, str(s["copy"]))
+    restored = restore_point(pconn, run.site, point, name=name, flavor=str(s["flavor"]),
+                             network_id=network, image_id=copy_image, tag=name,
+                             timeout_s=ctx.active_timeout_s)
+    if restored.server_id is None:
+        raise PermanentError(f"{name}: recovery point {s['point']}'s backups hold no bootable "
+                             "volume, and there is no image to boot from",
+                             hint="protect the copy again, or drill from its image")
+    run.say(step, f"{name} ({restored.server_id}) restored from {len(s['backups'])} "
+                  f"backups ({', '.join(s['backups'])}) into volumes "
+                  f"{', '.join(restored.volumes)}, booted from {restored.boot} (recovery point "
+                  f"{s['point']} of {s['point_at']})")
+    return restored.server_id
+
+
+def _image_of(pconn: Any, site: str, server_id: str) -> str | None:
+    """The image a copy server boots from (a cold copy's shelved image), if any."""
+    with contextlib.suppress(GovCloudError):
+        image = getattr(cloud.get_server(pconn, site, server_id), "image", None)
+        found = image.get("id") if isinstance(image, Mapping) else getattr(image, "id", None)
+        return str(found) if found else None
+    return None
 
 
 # --- health check -------------------------------------------------------------------------------

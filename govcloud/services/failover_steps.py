@@ -20,7 +20,7 @@ from govcloud.cloud.provision import project_connection, shelve_offloaded
 from govcloud.domain.failover import FailoverKind, FailoverStep, RoleState, data_loss_s
 from govcloud.domain.legacy import Endpoint
 from govcloud.domain.protection import StandbyKind
-from govcloud.errors import PermanentError
+from govcloud.errors import GovCloudError, PermanentError
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
 from govcloud.services.dr_posture import SystemPosture, dr_posture
 from govcloud.services.drill_steps import _conn, _project  # the site's admin and project
@@ -193,9 +193,12 @@ def _cold_copy(ctx: FailoverContext, run: Run) -> bool:
     """Is the site a failback leaves the system's cold copy (shelved again, not stopped)?"""
     if run.kind is not FailoverKind.FAILBACK:
         return False
-    plan = system_posture(ctx, run.department, run.system).plan
-    return any(c.site == run.source and c.kind is StandbyKind.COLD
-               for c in (plan.copies if plan else ()))
+    row = system_posture(ctx, run.department, run.system)
+    try:  # the level's plan: the posture's is the reversed one while the system is away
+        plan = ctx.policy.plan(run.department, run.system, row.level, ctx.sites)
+    except GovCloudError:
+        return False
+    return any(c.site == run.source and c.kind is StandbyKind.COLD for c in plan.copies)
 
 
 def stop_primary(ctx: FailoverContext, run: Run) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from govcloud.domain.protection import StandbyKind
+from govcloud.domain.protection import Replication, StandbyKind
 from govcloud.domain.protection_schedule import (
     CycleHistory,
     HistoryEntry,
@@ -34,6 +34,7 @@ from govcloud.services.dr_posture import CopyServer, system_copies
 from govcloud.services.failover_state import CycleResult as FinalCycleResult
 from govcloud.services.migration import audit_event
 from govcloud.services.protection_cycle import CycleDeps, Progress, run_cycle
+from govcloud.services.protection_replication import run_replication_check
 from govcloud.services.protection_volumes import run_volume_cycle
 from govcloud.store import protection_repo as repo
 from govcloud.store.engine import write_begin
@@ -155,6 +156,8 @@ class Protector:
             point = run_volume_cycle(self.deps, c, paths=paths, progress=progress)
             if point is None:  # not protected by its volumes: file by file
                 point = run_cycle(self.deps, c, paths=paths, cancel=cancel, progress=progress)
+            if c.replication is Replication.SYNCHRONOUS:  # RPO 0: the storage must copy
+                run_replication_check(self.deps, c, progress=progress)
         finally:
             self._release(c)
         self.prune(c)

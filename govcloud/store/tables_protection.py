@@ -1,6 +1,7 @@
-"""Disaster-recovery tables (revisions 0012_protection and 0013_point_artifacts): recovery
-points with their artifacts and manifests, the latest good one of each copy server, and
-drill summaries."""
+"""Disaster-recovery tables (revisions 0012_protection, 0013_point_artifacts and
+0029_dr_protection): recovery points with their artifacts and manifests, the latest good one
+of each copy server, drill summaries, the systems adopted from inventory and the replication
+checks of synchronous copies."""
 
 from __future__ import annotations
 
@@ -66,3 +67,34 @@ class DrillRecordRow(SQLModel, table=True):
     at: datetime = Field(sa_type=DateTime(timezone=True))
     result: str = Field(max_length=16)
     rto_s: float | None = None
+
+
+class AdoptedSystemRow(SQLModel, table=True):
+    """A system adopted from inventory (revision 0029): servers no provisioning request
+    made, named as the system's members in production, protected at ``dr_level`` (the
+    department's when adopted, or higher) since ``adopted_at``."""
+
+    __tablename__ = "dr_adopted_system"
+
+    department: str = Field(primary_key=True, max_length=64)
+    system: str = Field(primary_key=True, max_length=128)
+    dr_level: int
+    members_json: str = Field(sa_type=Text)  # JSON list of the production servers' names
+    adopted_by: str = Field(max_length=64)
+    adopted_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class ReplicationCheckRow(SQLModel, table=True):
+    """The last replication check of a synchronous copy server (revision 0029): whether its
+    volumes in the DR site were all of the replicated volume type, when, and what was not."""
+
+    __tablename__ = "dr_replication_check"
+    __table_args__ = (Index("ix_dr_replication_check_department", "department"),)
+
+    site: str = Field(primary_key=True, max_length=63)
+    server_id: str = Field(primary_key=True, max_length=64)
+    department: str = Field(max_length=64)
+    system: str = Field(max_length=128)
+    checked_at: datetime = Field(sa_type=DateTime(timezone=True))
+    ok: bool
+    detail: str = Field(default="", sa_type=Text)

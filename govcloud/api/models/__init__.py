@@ -25,7 +25,7 @@ from govcloud.api.models.dr import (
     DrSystemDetail,
     DrTotals,
 )
-from govcloud.api.models.dr_protect import DrProtectCycle, DrProtectRun
+from govcloud.api.models.dr_protect import DrAdopted, DrProtectCycle, DrProtectRun
 from govcloud.api.models.health import ProbedNow, Probes, ServiceProbe, SiteProbes
 from govcloud.api.models.inventory import (
     Alert,
@@ -117,7 +117,7 @@ __all__ = [
     "Alert", "AnsibleInventory", "ApiModel", "AuditEntry", "AuditPage", "AuditVerification",
     "Backfilled",
     "Capacity", "CapacitySite", "ControlPlaneStatus", "DatabaseModel", "Department",
-    "DepartmentList", "DepartmentView", "DrCopy",
+    "DepartmentList", "DepartmentView", "DrAdopted", "DrCopy",
     "DrCopyServer", "DrDrill", "DrPoint", "DrPosture", "DrProtectCycle", "DrProtectRun",
     "DrSchedule", "DrSystem", "DrSystemDetail", "DrTotals", "Figure",
     "FlavorFit", "Forecast", "HostKey", "HostList", "HostServers", "Hypervisor", "Hypervisors",

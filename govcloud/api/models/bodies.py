@@ -271,6 +271,18 @@ class RollbackBody(BaseModel):
 
 # --- disaster recovery ----------------------------------------------------------------------
 
+class AdoptBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    department: Name = Field(description="the department the servers belong to")
+    system: Name = Field(description="the system's name")
+    servers: Annotated[list[Name], Field(min_length=1, max_length=200)] = Field(
+        description="the production servers' names, its members")
+    level: int | None = Field(None, ge=DR_LEVELS.start, le=DR_LEVELS.stop - 1,
+                              description="its DR level (default: the department's; never "
+                                          "lower)")
+
+
 class ProtectBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -14,6 +14,9 @@ class DrCopy(ApiModel):
     state: str  # present, changing, holds capacity, not ready, wrong flavor, error, missing
     recovery_point: Time | None
     rpo_s: Number | None  # now − recovery_point, in seconds; None without a recovery point
+    # cycles, or synchronous (RPO 0 by replication while the volumes are of the replicated
+    # type: recovery_point is then the last check that found them so)
+    replication: str = "cycles"
 
 
 class DrDrill(ApiModel):

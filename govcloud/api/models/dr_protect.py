@@ -35,3 +35,18 @@ class DrProtectRun(ApiModel):
     after: int  # the lines' index to ask for next
     lines: list[str]
     cycles: list[DrProtectCycle]
+
+
+class DrAdopted(ApiModel):
+    """A system adopted from inventory: its DR level and members (production servers'
+    names), who adopted it and since when it is protected; ``replaced``: adopted before, its
+    members replaced."""
+
+    department: str
+    system: str
+    level: int
+    site: str
+    servers: list[str]
+    adopted_by: str
+    adopted_at: str
+    replaced: bool

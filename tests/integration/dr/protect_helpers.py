@@ -36,8 +36,8 @@ def data(box: Sandbox) -> dict[str, str]:
     return tree(box.root / DATA.lstrip("/"))
 
 
-def request_body(system: str) -> dict[str, Any]:
-    return {"department": DEPARTMENT, "system": system, "justification": "protection test",
+def request_body(system: str, department: str = DEPARTMENT) -> dict[str, Any]:
+    return {"department": department, "system": system, "justification": "protection test",
             "servers": [{"name_prefix": "app", "flavor": "gc.c2m4", "image": IMAGE,
                          "count": 1, "network": NETWORKS}]}
 
@@ -68,14 +68,15 @@ def sim_servers(clouds_yaml: Path, rid: int) -> dict[str, Any]:
 
 def provision(sim_url: str, clouds_yaml: Path, submit: Callable[[dict[str, Any]], int],
               approve: Callable[[int], Any], wait: Callable[[int], dict[str, Any]],
-              make_box: Callable[[str], Sandbox], system: str) -> dict[str, Sandbox]:
+              make_box: Callable[[str], Sandbox], system: str,
+              department: str = DEPARTMENT) -> dict[str, Sandbox]:
     """Provision ``system`` (one server) with its servers backed by fresh sandboxes; site →
     the sandbox of its server. The production guest gets data under DATA."""
     pool = [make_box(f"{system}-{i}") for i in range(3)]
     answer = httpx.post(f"{sim_url}/_sim/sandboxes",
                         json={"sandboxes": [b.endpoint() for b in pool]}, timeout=10)
     assert answer.status_code == 200
-    rid = submit(request_body(system))
+    rid = submit(request_body(system, department))
     approve(rid)
     done = wait(rid)
     assert done["state"] == "done", done

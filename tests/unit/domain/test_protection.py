@@ -23,6 +23,8 @@ from govcloud.domain.protection import (
     ProtectionPlan,
     ProtectionPolicy,
     RecoveryPoint,
+    Replication,
+    ReplicationCheck,
     StandbyKind,
     Verdict,
     add_months,
@@ -303,14 +305,32 @@ def test_the_rpo_warning_share_is_the_at_risk_boundary() -> None:
         Compliance.AT_RISK
 
 
-def test_level_6_rpo_zero_is_met_only_by_a_point_taken_now() -> None:
+def test_level_6_rpo_zero_is_met_only_by_synchronous_replication() -> None:
+    """Periodic recovery points never meet RPO 0, even one taken now: a level-6 copy is
+    judged by the last replication check of its volumes."""
     p = plan(6)
+    assert {c.replication for c in p.copies} == {Replication.SYNCHRONOUS}
+    assert {c.replication for c in plan(5).copies} == {Replication.CYCLES}
+    # a level-5 system tightened to RPO 0 needs synchronous replication as well
+    assert {c.replication for c in plan(5, rpo=timedelta(0)).copies} == \
+        {Replication.SYNCHRONOUS}
     quick = Drill(NOW - timedelta(days=40), passed=True, rto=timedelta(minutes=10))
-    assert verdict_of(p, healthy(p), fresh(p, timedelta(0)), quick).status is \
-        Compliance.COMPLIANT
-    v = verdict_of(p, healthy(p), fresh(p, timedelta(seconds=1)), quick)
+    v = verdict_of(p, healthy(p), fresh(p, timedelta(0)), quick)
     assert v.status is Compliance.NON_COMPLIANT
-    assert all("breached" in r for r in v.reasons)
+    assert v.reasons == ("DR-LOCAL (hot copy): synchronous replication not checked yet",
+                         "DR-REMOTE (cold copy): synchronous replication not checked yet")
+    checks = {c.site: ReplicationCheck(c.site, True, NOW - timedelta(minutes=3))
+              for c in p.copies}
+    v = judge(p, MEMBERS, healthy(p), [], quick, NOW, replication=checks)
+    assert v.status is Compliance.COMPLIANT, v.reasons
+    assert [(c.rpo, c.recovery_point) for c in v.copies] == \
+        [(timedelta(0), NOW - timedelta(minutes=3))] * 2
+    checks["DR-REMOTE"] = ReplicationCheck("DR-REMOTE", False, NOW,
+                                           "volume v1 is of type 'standard'")
+    v = judge(p, MEMBERS, healthy(p), [], quick, NOW, replication=checks)
+    assert v.status is Compliance.NON_COMPLIANT
+    assert v.reasons == ("DR-REMOTE (cold copy): not replicated synchronously: volume v1 is "
+                         "of type 'standard'",)
 
 
 def test_a_copy_without_a_recovery_point_is_non_compliant() -> None:

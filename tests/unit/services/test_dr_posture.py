@@ -259,4 +259,4 @@ def test_reading_is_a_fixed_number_of_queries(db: Engine, servers: int) -> None:
     finally:
         event.remove(db, "before_cursor_execute", count_statement)
     assert len(result.systems) == servers
-    assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 5
+    assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 8
