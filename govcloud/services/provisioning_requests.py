@@ -27,8 +27,8 @@ from govcloud.domain.rbac import Action, Principal
 from govcloud.domain.text import check_text
 from govcloud.errors import ConflictError, InsufficientCapacity, InvalidInput, NotFound
 from govcloud.services.access import get_department, visible_codes
-from govcloud.services.lifecycle_cancel import cancel_running
 from govcloud.services.inventory import rbac_city
+from govcloud.services.lifecycle_cancel import cancel_running
 from govcloud.services.provisioning_approval import _approve
 from govcloud.services.provisioning_common import (
     ProvisioningContext,
