@@ -19,7 +19,7 @@ from govcloud.store.tables import SiteRow, metadata
 from govcloud.store.tables_metering import UsageHourRow
 from govcloud.store.tables_provisioning import ProvisionEventRow, ReservationLedgerRow
 
-HEAD = "0026_compute_availability"  # the newest revision in migrations/versions
+HEAD = "0027_alert_history"  # the newest revision in migrations/versions
 
 
 def test_current_of_an_empty_database_is_none(database_url: str) -> None:
