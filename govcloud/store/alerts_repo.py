@@ -68,10 +68,14 @@ def record(conn: Connection, episodes: Sequence[Episode], *, by: str,
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(dialect.insert(tbl).on_conflict_do_nothing(
             index_elements=["fingerprint", "started_at"]), fresh)
+    # a new ended episode whose insert met another post's open row still ends it
+    raced = [{"fp": r["fingerprint"], "st": r["started_at"], "end": r["ended_at"], "seen": now}
+             for r in fresh if r["ended_at"] is not None]
     key_is = and_(tbl.c.fingerprint == bindparam("fp"), tbl.c.started_at == bindparam("st"))
-    if ends:
+    if ends or raced:
         conn.execute(update(tbl).where(key_is, tbl.c.ended_at.is_(None))
-                     .values(ended_at=bindparam("end"), last_seen=bindparam("seen")), ends)
+                     .values(ended_at=bindparam("end"), last_seen=bindparam("seen")),
+                     ends + raced)
     if seen:
         conn.execute(update(tbl).where(key_is).values(last_seen=bindparam("seen")), seen)
     return Recorded(len(fresh), len(ends), len(seen))
