@@ -188,6 +188,36 @@ def new_end(stored: dt.datetime | None, told: dt.datetime | None) -> dt.datetime
 # --- over a month, for the scorecard ------------------------------------------------------------
 
 HOUR_S = Decimal(3600)
+# labels that say which Prometheus or control-plane instance saw an alert, not what it is
+# about: every instance exports the same figures, so one problem fires once per instance
+REPLICA_LABELS = frozenset({"instance", "datacentre", "prometheus", "replica"})
+
+
+def coalesced(episodes: Iterable[Episode]) -> list[Episode]:
+    """The episodes as the scorecard counts them: those of one alert seen from several
+    instances (the same labels but ``REPLICA_LABELS``) that overlap are one, from the first
+    start to the last end (open while any is)."""
+    by_alert: dict[tuple[tuple[str, str], ...], list[Episode]] = defaultdict(list)
+    for e in episodes:
+        key = tuple(sorted((k, v) for k, v in e.labels.items() if k not in REPLICA_LABELS))
+        by_alert[key].append(e)
+    out: list[Episode] = []
+    for key, items in by_alert.items():
+        items.sort(key=lambda e: e.started)
+        held: Episode | None = None
+        for e in items:
+            if held is not None and (held.ended is None or e.started <= held.ended):
+                end = None if held.ended is None or e.ended is None else max(held.ended, e.ended)
+                held = Episode(held.fingerprint, held.started, end, held.alertname,
+                               dict(key), held.summary, held.source)
+                continue
+            if held is not None:
+                out.append(held)
+            held = Episode(e.fingerprint, e.started, e.ended, e.alertname, dict(key),
+                           e.summary, e.source)
+        if held is not None:
+            out.append(held)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +241,10 @@ def clipped(e: Episode, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
 
 
 def fired(episodes: Iterable[Episode], start: dt.datetime, end: dt.datetime) -> list[Fired]:
-    """Per alertname (sorted), the episodes that fired at some moment of [start, end)."""
+    """Per alertname (sorted), the episodes that fired at some moment of [start, end), those
+    of several instances coalesced."""
     by_name: dict[str, list[Episode]] = defaultdict(list)
-    for e in episodes:
+    for e in coalesced(episodes):
         if e.started < end and (e.ended is None or e.ended > start):
             by_name[e.alertname].append(e)
     out = []

@@ -196,3 +196,19 @@ def test_no_alert_is_met_only_once_govcloud_is_known_to_be_told() -> None:
                                  receiving_since=dt.datetime(2026, 9, 1, tzinfo=UTC))
     assert (quiet.value, quiet.target, quiet.met) == ("0", "0", True)
     assert quiet.detail == "none fired (alerts received since 2026-09-01)"
+
+
+def test_one_alert_seen_from_several_instances_counts_once() -> None:
+    hour = dt.timedelta(hours=1)
+    episodes = [ep("GovcloudDrRpoBreached", T, T + 2 * hour, site="DR-LOCAL", instance="a:8780",
+                   datacentre="PROD"),
+                ep("GovcloudDrRpoBreached", T + hour, T + 3 * hour, site="DR-LOCAL",
+                   instance="b:8780", datacentre="DR-LOCAL"),
+                ep("GovcloudDrRpoBreached", T + 10 * hour, None, site="DR-LOCAL",
+                   instance="a:8780", datacentre="PROD"),             # later: another one
+                ep("GovcloudDrRpoBreached", T, T + hour, site="DR-REMOTE", instance="a:8780")]
+    (rpo,) = fired(episodes, NOV.start, NOV.end)
+    assert rpo.episodes == 3  # DR-LOCAL 08:00-11:00 (two instances), DR-LOCAL later, DR-REMOTE
+    assert rpo.longest == NOV.end - (T + 10 * hour)
+    assert rpo.total == 3 * hour + hour + (NOV.end - (T + 10 * hour))
+    assert rpo.sites == ("DR-LOCAL", "DR-REMOTE")
