@@ -30,8 +30,7 @@ def test_the_alertmanager_example_sends_every_alert_to_govcloud() -> None:
 def test_the_prometheus_example_can_post_to_govcloud_itself() -> None:
     text = (MONITORS / "prometheus.yml").read_text()
     block = "\n".join(line.removeprefix("# ") for line in text.splitlines()
-                      if line.startswith("# alerting:") or line.startswith("#   ")
-                      or line.startswith("#     "))
+                      if line.startswith(("# alerting:", "#   ")))
     config: dict[str, Any] = yaml.safe_load(block)
     direct = [a for a in config["alerting"]["alertmanagers"] if "path_prefix" in a]
     (entry,) = direct
