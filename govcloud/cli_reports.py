@@ -182,7 +182,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
         _print_json(as_json(card))
         return 0
     mark = {True: "met", False: "MISSED", None: "-"}
-    echo(f"operator scorecard {card.month} (DR as of now, {card.at}; capacity as of the "
+    echo(f"operator scorecard {card.month} (read {card.at}; DR and capacity as of the "
          "month's end once it is over, else now: see each figure)")
     echo(_table([(f.section, f.name, f.value, f.target, mark[f.met], f.detail)
                  for f in card.figures],

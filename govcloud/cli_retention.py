@@ -16,7 +16,8 @@ LABELS = {"provision_event": "request progress events",
           "notification": "sent and dead notifications",
           "capacity_sample_thinned": "capacity samples thinned to one an hour",
           "capacity_sample": "hourly capacity samples past their time",
-          "server_tombstone": "rows of servers deleted long ago"}
+          "server_tombstone": "rows of servers deleted long ago",
+          "alert_episode": "alert episodes that ended long ago"}
 
 
 def cmd_admin_compact(args: argparse.Namespace) -> int:

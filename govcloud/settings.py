@@ -165,6 +165,10 @@ class Settings(BaseSettings):
     retention_sample_hours_days: float = Field(
         default=400.0, ge=1, le=36500, description="hourly capacity samples are kept this "
                                                    "long")
+    retention_alerts_days: float = Field(
+        default=400.0, ge=1, le=36500, description="episodes of Prometheus' alerts are kept "
+                                                   "this long after they ended (the "
+                                                   "scorecard's alert history)")
     compact_interval_s: float = Field(
         default=86400.0, ge=60, le=30 * 86400, description="how often the server compacts "
                                                            "the database")
@@ -542,7 +546,8 @@ class Settings(BaseSettings):
             samples_days=self.retention_samples_days,
             sample_hours_days=max(self.retention_sample_hours_days,
                                   self.retention_samples_days),
-            tombstone_days=max(1.0, self.tombstone_retention_days))
+            tombstone_days=max(1.0, self.tombstone_retention_days),
+            alerts_days=self.retention_alerts_days)
 
     def protection_policy(self) -> ProtectionPolicy:
         """The protection policy in force: the built-in table with ``dr_protection`` over it,

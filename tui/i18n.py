@@ -260,9 +260,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "price_sheets": ("price sheets", "价格表"),
     "gaps_line": ("gaps: {runs} runs, {hours} site-hours not read (usage unknown, not charged)",
                   "缺口：{runs} 段，{hours} 站点小时未读取（用量未知，不计费）"),
-    "scorecard_title": ("operator scorecard {month} (DR as of now, {at} UTC; capacity as of "
-                        "the month's end once it is over: see each figure)",
-                        "运营评分 {month}（灾备判定于当前 {at} UTC；容量为月末数据（当月为当前），"
+    "scorecard_title": ("operator scorecard {month} (read {at} UTC; DR and capacity as of "
+                        "the month's end once it is over, else now: see each figure)",
+                        "运营评分 {month}（读取于 {at} UTC；灾备与容量为月末数据（当月为当前），"
                         "见各项）"),
     "met": ("met", "达标"),
     "missed": ("MISSED", "未达标"),

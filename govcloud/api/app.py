@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govcloud import __version__
 from govcloud.api import (
+    routes_alerts,
     routes_changes,
     routes_core,
     routes_dr,
@@ -77,6 +78,7 @@ ROUTERS = (
     routes_changes,    # issue 21: change requests and the calendar
     routes_lifecycle,  # issue 21: scale, resize, retire a system
     routes_replicas,   # issue 22: replicas, worker leases, the database's role
+    routes_alerts,     # issue 20: Alertmanager's and Prometheus' alerts, for the scorecard
 )
 Workers = Callable[[Plane], Callable[[], None] | None]
 

@@ -154,4 +154,5 @@ def operator_scorecard(month: MonthPath, principal: CurrentPrincipal,
                       Decimal(str(s.scorecard_days_to_full)))
     return scorecard.scorecard(plane.engine, principal, Month.parse(month), sites=plane.sites,
                                targets=targets, clock=plane.clock,
-                               posture=plane.dr_posture.posture, cache=plane.snapshot)
+                               posture=plane.dr_posture.posture,
+                               posture_at=plane.dr_posture.posture_at, cache=plane.snapshot)

@@ -125,6 +125,7 @@ class Action(StrEnum):
     SYSTEM_RETIRE = "system.retire"
     RECLAIM_VIEW = "reclaim.view"
     PLANE_VIEW = "plane.view"  # the control plane's replicas, worker leases, database role
+    ALERT_RECORD = "alert.record"  # Alertmanager (or Prometheus) posting its alerts
 
     @property
     def kind(self) -> Kind:
@@ -175,6 +176,9 @@ _KIND: dict[Action, Kind] = {
     Action.SYSTEM_RETIRE: Kind.REQUEST,
     Action.RECLAIM_VIEW: Kind.READ,  # scoped: a department's own candidates
     Action.PLANE_VIEW: Kind.READ,  # on the whole cloud only: scoped roles never see it
+    # the operator's monitoring tells govcloud of the alerts it fired (the scorecard's alert
+    # history, docs/reports.md); on the whole cloud only
+    Action.ALERT_RECORD: Kind.OPERATE,
     Action.REQUEST_SUBMIT: Kind.REQUEST,
     Action.REQUEST_CANCEL: Kind.REQUEST,
     Action.REQUEST_APPROVE: Kind.DECIDE,
@@ -186,7 +190,7 @@ _OPERATOR_KINDS = frozenset({Kind.READ, Kind.AUDIT, Kind.EXPORT, Kind.OPERATE, K
 
 # Reads of the whole cloud's own machinery, which no department or city owns: never granted
 # to the scoped roles.
-_WHOLE_CLOUD = frozenset({Action.PLANE_VIEW})
+_WHOLE_CLOUD = frozenset({Action.PLANE_VIEW, Action.ALERT_RECORD})
 
 # What each role may do, before scope is considered.
 _GRANTS: dict[Role, frozenset[Action]] = {

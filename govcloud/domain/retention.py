@@ -7,8 +7,8 @@ state changes people and pipelines make, not with time, and is kept at least
 ``AUDIT_KEEP_DAYS``), the hourly usage rollups and closed statements (the billing record),
 requests, drills, failovers, changes and their decisions (each one row, made by a person).
 One row per thing, overwritten: probes (newest per site and service), sync freshness (one row
-per site). Compacted here: progress events, delivered notifications, capacity samples and the
-tombstones of deleted servers.
+per site). Compacted here: progress events, delivered notifications, capacity samples, the
+tombstones of deleted servers and the episodes of Prometheus' alerts that ended long ago.
 """
 
 from __future__ import annotations
@@ -29,17 +29,19 @@ class RetentionPolicy:
     ``samples_days``: capacity samples are kept as taken (one per site per sync) this long,
     then thinned to the first of each site's hour until ``sample_hours_days``, then deleted.
     ``tombstone_days``: rows of deleted servers (their deletion, for metering backfill and for
-    consoles catching up) are kept this long."""
+    consoles catching up) are kept this long. ``alerts_days``: an alert's episode
+    (``domain.alert_history``) is kept this long after it ended (one still firing is kept)."""
 
     events_days: float = 90.0
     notifications_days: float = 90.0
     samples_days: float = 30.0
     sample_hours_days: float = 400.0
     tombstone_days: float = 30.0
+    alerts_days: float = 400.0
 
     def __post_init__(self) -> None:
         for name in ("events_days", "notifications_days", "samples_days",
-                     "sample_hours_days", "tombstone_days"):
+                     "sample_hours_days", "tombstone_days", "alerts_days"):
             value = getattr(self, name)
             if not 1 <= value <= 36500:
                 raise InvalidInput(f"retention {name} must be 1–36500 days, not {value}",
@@ -57,7 +59,8 @@ class RetentionPolicy:
                        notifications=before(self.notifications_days),
                        samples=before(self.samples_days),
                        sample_hours=before(self.sample_hours_days),
-                       tombstones=before(self.tombstone_days))
+                       tombstones=before(self.tombstone_days),
+                       alerts=before(self.alerts_days))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class Cutoffs:
     samples: dt.datetime
     sample_hours: dt.datetime
     tombstones: dt.datetime
+    alerts: dt.datetime
 
 
 def hour_of(at: dt.datetime) -> dt.datetime:
@@ -95,7 +99,7 @@ def thinned(samples: Iterable[tuple[int, str, dt.datetime]],
 
 
 COMPACTED = ("provision_event", "migration_event", "host_drain_event", "notification",
-             "capacity_sample_thinned", "capacity_sample", "server_tombstone")
+             "capacity_sample_thinned", "capacity_sample", "server_tombstone", "alert_episode")
 
 
 @dataclass(frozen=True, slots=True)

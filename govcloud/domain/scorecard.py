@@ -7,9 +7,9 @@ month, each figure with its target and a met / missed mark (``None``: no data to
 * **request fulfilment**: submitted → done, in hours, p50 and p95 (nearest rank) of the
   requests done in the month, and how many breached the target (done later than it, or still
   open longer than it at the month's end);
-* **DR**: systems compliant and drills overdue (as of now: the store keeps no history of the
-  posture), drills held in the
-  month and how many failed;
+* **DR**: systems compliant and drills overdue — as of the month's end for a month that is
+  over (the recovery points and drills up to then), as of now for the current month — drills
+  held in the month and how many failed;
 * **capacity** per site: vCPU headroom (of the capacity) and the days until the vCPU
   allocation fills it at its trend — as of the month's end for a month that is over (its last
   capacity sample and the samples before it), as of now for the current month;
@@ -18,7 +18,9 @@ month, each figure with its target and a met / missed mark (``None``: no data to
 * **alerts** per department: the failures govcloud records with their time, which are what
   the per-department alert rules fire on (a DR copy's protection failing, from its failed
   recovery point to the next good one; a drill failed; a migration step's job or run
-  failed) — govcloud keeps no history of Prometheus' own firings;
+  failed); and per alertname, the episodes of Prometheus' alerts that Alertmanager (or
+  Prometheus) posted to govcloud (``domain.alert_history``), with how long they fired in
+  the month;
 * **availability** per department too: the share of its server-hours (primary copies, hours
   metered) in which the server was ACTIVE — shown, not judged (a department may stop its own
   servers).
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from govcloud.domain.alert_history import Fired
 from govcloud.domain.metering import HourState, Month, SiteHour
 
 HOUR_S = Decimal(3600)
@@ -170,22 +173,26 @@ class DrState:
     drills_overdue: int
     drills_passed: int  # held in the month
     drills_failed: int
+    # what the posture was judged on: "now (...)" or the month's end and what it read
+    as_of: str = "now"
 
 
-def dr(state: DrState | None) -> list[Figure]:
+def dr(state: DrState | None, *, tried: str = "now") -> list[Figure]:
+    """``tried``: as of when the posture was to be judged, said when it could not be."""
     if state is None:
         return [Figure("dr", "DR posture", "-", "-", None,
-                       "no DR posture could be judged, as of now (docs/dr.md)")]
+                       f"no DR posture could be judged, as of {tried} (docs/dr.md)")]
+    when = f"as of {state.as_of}"
     if state.systems == 0:
         return [Figure("dr", "systems compliant", "0 of 0", "all", None,
-                       "no system is under DR protection, as of now")]
+                       f"no system is under DR protection, {when}")]
     held = state.drills_passed + state.drills_failed
     return [
         Figure("dr", "systems compliant", f"{state.compliant} of {state.systems}", "all",
                state.compliant == state.systems,
-               f"{state.at_risk} at risk, {state.non_compliant} non-compliant, as of now"),
+               f"{state.at_risk} at risk, {state.non_compliant} non-compliant, {when}"),
         Figure("dr", "drills overdue", str(state.drills_overdue), "0",
-               state.drills_overdue == 0, "as of now"),
+               state.drills_overdue == 0, when),
         Figure("dr", "drills held in the month", str(held), "every one passes",
                None if held == 0 else state.drills_failed == 0,
                f"{state.drills_passed} passed, {state.drills_failed} failed"),
@@ -353,6 +360,36 @@ def alerts(month: Month, incidents: Iterable[Incident], *, until: dt.datetime) -
                          + still)
         out.append(Figure("alerts", f"{dept or '(no department)'} alerts", str(len(items)),
                           "0", False, "; ".join(parts)))
+    return out
+
+
+def prometheus_alerts(month: Month, fired: Iterable[Fired], *, until: dt.datetime,
+                      receiving_since: dt.datetime | None) -> list[Figure]:
+    """Per alertname, the episodes of Prometheus' alerts that fired in the month (target 0),
+    with how long they fired in all and the longest, clipped to the month (an alert still
+    firing: up to the month's end, or now). ``receiving_since``: the first alert govcloud
+    was ever told of — with none, "none fired" cannot be told from "nobody tells govcloud"
+    and is not judged."""
+    end = min(month.end, until)
+    shown = list(fired)
+    if not shown:
+        if receiving_since is None or receiving_since >= end:
+            return [Figure("alerts", "Prometheus alerts", "-", "0", None,
+                           "govcloud had been told of no alert by then: point Alertmanager "
+                           "at it (docs/reports.md, alert history)")]
+        return [Figure("alerts", "Prometheus alerts", "0", "0", True,
+                       f"none fired (alerts received since {receiving_since:%Y-%m-%d})")]
+    out = []
+    for f in shown:
+        parts = [f"{f.began} began in the month" if f.began != f.episodes else "",
+                 f"total {_hours(f.total)} h", f"longest {_hours(f.longest)} h",
+                 f"{f.open_at_end} still firing at the month's end" if f.open_at_end
+                 and until >= month.end else
+                 (f"{f.open_at_end} firing now" if f.open_at_end else ""),
+                 f"departments {', '.join(f.departments)}" if f.departments else "",
+                 f"sites {', '.join(f.sites)}" if f.sites else ""]
+        out.append(Figure("alerts", f"{f.alertname} fired", str(f.episodes), "0", False,
+                          "; ".join(p for p in parts if p)))
     return out
 
 

@@ -305,23 +305,29 @@ def _judge(system: _System, *, policy: ProtectionPolicy, sites: Sequence[Site],
 
 def dr_posture(engine: Engine, policy: ProtectionPolicy, sites: Sequence[Site], now: datetime,
                *, departments: Sequence[str] | None = None, city: str | None = None,
-               cities: Mapping[str, str | None] | None = None) -> Posture:
+               cities: Mapping[str, str | None] | None = None,
+               past: bool = False) -> Posture:
     """The posture of every system of ``departments`` (None: all), of the departments of
     ``city`` only when it is given. ``cities``: each department's city from the catalogue,
-    over what the inventory's project mapping says."""
+    over what the inventory's project mapping says. ``past``: judged as of ``now``, a moment
+    gone, on what the store kept of it — the systems requested before then, the recovery
+    points taken and the drills held before then (the points the protection's retention
+    kept) — with the servers as the last sync saw them (the inventory keeps no history)."""
     production = next((s.name for s in sites if s.role is SiteRole.PRODUCTION), None)
     with engine.connect() as conn:
         city_of = {**department_cities(conn), **(cities or {})}
         if city is not None:
             wanted = [d for d, c in city_of.items() if c == city]
             departments = [d for d in wanted if departments is None or d in departments]
-        requests = repo.system_requests(conn, departments=departments)
+        before = now if past else None
+        requests = repo.system_requests(conn, departments=departments, before=before)
         adopted = adopted_systems(conn, departments=departments)
         roles = system_roles(conn, departments=departments)
         servers = repo.site_servers(conn, [s.name for s in sites], departments=departments)
         latest = {(p.site, p.server_id): p
-                  for p in repo.latest_recovery_points(conn, departments=departments)}
-        drills = repo.last_drills(conn, departments=departments)
+                  for p in repo.latest_recovery_points(conn, departments=departments,
+                                                       before=before)}
+        drills = repo.last_drills(conn, departments=departments, before=before)
         checks = {(c.site, c.server_id): c
                   for c in replication_checks(conn, departments=departments)}
     systems, index = _systems(requests, production, adopted, roles), _index(servers)

@@ -114,6 +114,13 @@ class HeldPostures(HeldSnapshots[HeldPosture]):
             return None
         return self.current().built_at
 
+    def posture_at(self, at: datetime) -> Posture:
+        """The whole posture as of ``at``, a moment gone (``dr_posture(past=True)``): judged
+        now, not held."""
+        b = self.builder
+        assert isinstance(b, PostureBuilder)
+        return dr_posture(b.engine, b.policy, b.sites, at, cities=b.cities(), past=True)
+
     def posture(self, departments: Sequence[str] | None = None) -> Posture:
         held = self.current().posture
         return held if departments is None else narrowed(held, departments)

@@ -1,6 +1,7 @@
 """Compaction: delete the history the retention policy no longer keeps (progress events,
 delivered notifications, capacity samples past their time, tombstones of long-deleted
-servers), in batches of their own transactions, and say what went in the audit log.
+servers, alert episodes that ended long ago), in batches of their own transactions, and say
+what went in the audit log.
 
 Run by the compaction worker inside ``govcloud serve`` (``workers/compaction.py``, every
 ``compact_interval_s``) and by ``govcloud admin compact`` (direct database access; ``--dry-run``
@@ -43,6 +44,7 @@ def compact(engine: Engine, *, policy: RetentionPolicy, now: dt.datetime,
                                         batch)
     removed["capacity_sample_thinned"] = _thin(engine, cut, dry_run, batch)
     removed["server_tombstone"] = _tombstones(engine, cut.tombstones, dry_run)
+    removed["alert_episode"] = _alerts(engine, cut.alerts, dry_run)
     report = Compaction(at=now, dry_run=dry_run, removed=removed,
                         seconds=time.perf_counter() - started)
     if report.total and not dry_run:
@@ -57,7 +59,7 @@ def compact(engine: Engine, *, policy: RetentionPolicy, now: dt.datetime,
 def _policy(policy: RetentionPolicy) -> dict[str, float]:
     return {"events_days": policy.events_days, "notifications_days": policy.notifications_days,
             "samples_days": policy.samples_days, "sample_hours_days": policy.sample_hours_days,
-            "tombstone_days": policy.tombstone_days}
+            "tombstone_days": policy.tombstone_days, "alerts_days": policy.alerts_days}
 
 
 def _drain(engine: Engine, name: str, before: dt.datetime, dry_run: bool, batch: int) -> int:
@@ -104,3 +106,12 @@ def _tombstones(engine: Engine, before: dt.datetime, dry_run: bool) -> int:
         with write_begin(engine) as conn:
             total += repo.purge_site_tombstones(conn, site, before)
     return total
+
+
+def _alerts(engine: Engine, before: dt.datetime, dry_run: bool) -> int:
+    """The alert episodes that ended before ``before`` (few: one per alert firing)."""
+    if dry_run:
+        with engine.connect() as conn:
+            return repo.count_ended_alerts(conn, before)
+    with write_begin(engine) as conn:
+        return repo.delete_ended_alerts(conn, before)

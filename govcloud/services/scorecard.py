@@ -1,10 +1,11 @@
 """The operator scorecard for a month (issue 20, ``govcloud.domain.scorecard``), from what
 govcloud holds: the hours each site was read and the ACTIVE server-hours of each department
 (metering), the provisioning requests' times, the migration waves and their steps, the DR
-posture (as of now: the store keeps no history of it) and the drills held, the capacity and
-its forecast (as of the month's end for a month that is over: its capacity samples; as of now
-for the current month), and the failures the per-department alerts fire on (recovery points,
-drills, migration steps: govcloud keeps no history of Prometheus' firings).
+posture and the drills held, the capacity and its forecast (both as of the month's end for a
+month that is over — the recovery points, drills and capacity samples up to then — as of now
+for the current month), the failures the per-department alerts fire on (recovery points,
+drills, migration steps) and the episodes of Prometheus' alerts that Alertmanager posted
+(``services.alert_history``).
 
 RBAC: ``statement.view`` on the whole cloud — the bureau, its auditors, the operator and CI;
 a department-viewer or a city-operator assesses no operator."""
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from govcloud.domain.alert_history import fired
 from govcloud.domain.forecast import Sample, days_to_full
 from govcloud.domain.metering import Month
 from govcloud.domain.protection import DrillState
@@ -37,12 +39,13 @@ from govcloud.domain.scorecard import (
     dr,
     fulfilment,
     migration,
+    prometheus_alerts,
     protection_incidents,
     server_availability,
 )
 from govcloud.domain.sites import Site
 from govcloud.errors import GovCloudError
-from govcloud.services import inventory
+from govcloud.services import alert_history, inventory
 from govcloud.services.dr_posture import Posture
 from govcloud.store import inventory as inventory_store
 from govcloud.store import metering_repo, protection_repo
@@ -52,18 +55,31 @@ from govcloud.store import statements_repo as repo
 Clock = Callable[[], dt.datetime]
 
 
-def _dr_state(posture: Callable[[], Posture] | None, drills: list[str]) -> DrState | None:
-    if posture is None:
+def _dr_state(posture: Callable[[], Posture] | None, drills: list[str], month: Month,
+              now: dt.datetime,
+              posture_at: Callable[[dt.datetime], Posture] | None) -> DrState | None:
+    """As of the month's end once it is over (when ``posture_at`` can judge a past moment),
+    else as of now."""
+    past = now >= month.end and posture_at is not None
+    if posture is None and not past:
         return None
     try:
-        held = posture()
+        if past:
+            assert posture_at is not None
+            held = posture_at(month.end)
+            as_of = (f"the month's end ({month.end:%Y-%m-%d %H:%M} UTC): recovery points "
+                     "and drills up to then, servers as last synced")
+        else:
+            assert posture is not None
+            held = posture()
+            as_of = f"now ({now:%Y-%m-%d %H:%M} UTC)"
     except GovCloudError:
         return None
     overdue = sum(1 for s in held.systems if s.verdict.drill.state is DrillState.OVERDUE)
     totals = held.province
     return DrState(totals.systems, totals.compliant, totals.at_risk, totals.non_compliant,
                    overdue, drills.count(DrillResult.PASSED.value),
-                   drills.count(DrillResult.FAILED.value))
+                   drills.count(DrillResult.FAILED.value), as_of)
 
 
 def _capacity(engine: Engine, sites: Sequence[Site], month: Month, now: dt.datetime,
@@ -113,9 +129,10 @@ def _incidents(conn: Any, month: Month) -> list[Incident]:
 
 def scorecard(engine: Engine, principal: Principal, month: Month, *, sites: Sequence[Site],
               targets: Targets, clock: Clock, posture: Callable[[], Posture] | None = None,
+              posture_at: Callable[[dt.datetime], Posture] | None = None,
               cache: inventory.SnapshotCache | None = None) -> dict[str, Any]:
-    """The month's scorecard; DR is as of now (the store keeps no history of it), capacity
-    as of the month's end once it is over."""
+    """The month's scorecard; DR (given ``posture_at``) and capacity as of the month's end
+    once it is over, as of now for the current month."""
     require(principal, Action.STATEMENT_VIEW, GLOBAL)
     now = clock()
     with engine.connect() as conn:
@@ -126,6 +143,8 @@ def scorecard(engine: Engine, principal: Principal, month: Month, *, sites: Sequ
         drills = repo.drills(conn, month)
         waves = migration_store.wave_progress(conn, month.end)
         incidents = _incidents(conn, month)
+    end = min(month.end, now)
+    episodes, told_since = alert_history.fired_between(engine, month.start, end)
     figures = [
         *availability(month, [s.name for s in sites], hours, until=now,
                       target=targets.availability_pct),
@@ -134,10 +153,14 @@ def scorecard(engine: Engine, principal: Principal, month: Month, *, sites: Sequ
         *server_availability(servers),
         *fulfilment(month, requests, until=now, target_hours=targets.fulfilment_hours),
         *migration(month, waves),
-        *dr(_dr_state(posture, drills)),
+        *dr(_dr_state(posture, drills, month, now, posture_at),
+            tried="the month's end" if now >= month.end and posture_at is not None
+            else "now"),
         *capacity(_capacity(engine, sites, month, now, cache),
                   headroom_pct=targets.headroom_pct, days_to_full=targets.days_to_full),
         *alerts(month, incidents, until=now),
+        *prometheus_alerts(month, fired(episodes, month.start, end), until=now,
+                           receiving_since=told_since),
     ]
     judged = [f.met for f in figures if f.met is not None]
     return {"month": str(month), "at": now.isoformat(), "targets": targets.to_dict(),

@@ -91,10 +91,13 @@ def recovery_point(conn: Connection, point_id: int) -> PointRecord | None:
     return None if row is None else _point(row, row.manifest)
 
 
-def latest_recovery_points(conn: Connection, *,
-                           departments: Sequence[str] | None = None) -> list[PointRecord]:
+def latest_recovery_points(conn: Connection, *, departments: Sequence[str] | None = None,
+                           before: dt.datetime | None = None) -> list[PointRecord]:
     """The latest ``ok`` point of every copy server (of ``departments``; None: all), one
-    query over the latest table joined to the points."""
+    query over the latest table joined to the points; ``before``: the latest taken before
+    then, from the points kept (those the protection's retention has not pruned)."""
+    if before is not None:
+        return _ok_points_before(conn, before, departments)
     pts, latest = table("recovery_point"), table("recovery_point_latest")
     query = (select(*_without_manifest(pts)).join(latest, latest.c.point_id == pts.c.id)
              .order_by(latest.c.department, latest.c.system, latest.c.site,
@@ -102,6 +105,25 @@ def latest_recovery_points(conn: Connection, *,
     if departments is not None:
         query = query.where(latest.c.department.in_(list(departments)))
     return [_point(r) for r in conn.execute(query).all()]
+
+
+def _ok_points_before(conn: Connection, before: dt.datetime,
+                      departments: Sequence[str] | None) -> list[PointRecord]:
+    pts = table("recovery_point")
+    ok = and_(pts.c.status == PointStatus.OK.value, pts.c.taken_at < before)
+    newest = select(pts.c.site, pts.c.server_id, func.max(pts.c.taken_at).label("at")) \
+        .where(ok).group_by(pts.c.site, pts.c.server_id)
+    if departments is not None:
+        newest = newest.where(pts.c.department.in_(list(departments)))
+    sub = newest.subquery()
+    query = (select(*_without_manifest(pts))
+             .join(sub, and_(pts.c.site == sub.c.site, pts.c.server_id == sub.c.server_id,
+                             pts.c.taken_at == sub.c.at))
+             .where(pts.c.status == PointStatus.OK.value).order_by(pts.c.id))
+    found: dict[tuple[str, str], PointRecord] = {}
+    for r in conn.execute(query).all():  # of two at the same moment, the later recorded
+        found[(r.site, r.server_id)] = _point(r)
+    return list(found.values())
 
 
 def recovery_points(conn: Connection, site: str, server_id: str, *,
@@ -191,13 +213,16 @@ def _drill(r: Any) -> DrillRecord:
                        int(r.id))
 
 
-def last_drills(conn: Connection, *, departments: Sequence[str] | None = None
-                ) -> dict[tuple[str, str], DrillRecord]:
-    """The last drill of every drilled system (of ``departments``; None: all), by
-    (department, system); of two drills started at the same moment the later recorded."""
+def last_drills(conn: Connection, *, departments: Sequence[str] | None = None,
+                before: dt.datetime | None = None) -> dict[tuple[str, str], DrillRecord]:
+    """The last drill of every drilled system (of ``departments``; None: all; ``before``:
+    held before then), by (department, system); of two drills started at the same moment
+    the later recorded."""
     tbl = table("dr_drill")
     newest = select(tbl.c.department, tbl.c.system, func.max(tbl.c.at).label("at")) \
         .group_by(tbl.c.department, tbl.c.system)
+    if before is not None:
+        newest = newest.where(tbl.c.at < before)
     if departments is not None:
         newest = newest.where(tbl.c.department.in_(list(departments)))
     sub = newest.subquery()
@@ -235,13 +260,14 @@ class SystemRequest:
     reshapes: bool = False  # a scale: ``spec_json`` is the system's whole shape after it
 
 
-def system_requests(conn: Connection, *,
-                    departments: Sequence[str] | None = None) -> list[SystemRequest]:
+def system_requests(conn: Connection, *, departments: Sequence[str] | None = None,
+                    before: dt.datetime | None = None) -> list[SystemRequest]:
     """The requests that built a system and are done or provisioning (of ``departments``;
     None: all), oldest first: its provisioning request and its scales (whose spec is the
     system's shape after them, docs/lifecycle.md). A system being retired is left out (its
     protection ends when its retirement starts); one provisioned anew under the name of a
-    retired one is another system."""
+    retired one is another system. ``before``: only the requests submitted before then (a
+    system retired later counts as it stood)."""
     req = table("provision_request")
     query = (select(req.c.id, req.c.kind, req.c.department, req.c.system, req.c.dr_level,
                     req.c.spec_json, req.c.placement_json, req.c.plan_json, req.c.created_at)
@@ -250,6 +276,8 @@ def system_requests(conn: Connection, *,
              .order_by(req.c.id))
     if departments is not None:
         query = query.where(req.c.department.in_(list(departments)))
+    if before is not None:
+        query = query.where(req.c.created_at < before)
     rows = conn.execute(query).all()
     gone: dict[tuple[str, str], int] = {}  # the newest retirement of each system
     for r in rows:

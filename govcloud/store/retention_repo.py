@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Table, and_, delete, func, select
 
 from govcloud.store.inventory import aware, purge_tombstones
 from govcloud.store.tables import metadata
+from govcloud.store.tables_alerts import AlertEpisodeRow  # noqa: F401  (registers the table)
 
 EVENT_TABLES = ("provision_event", "migration_event", "host_drain_event")
 FINISHED_NOTIFICATIONS = ("sent", "dead")
@@ -78,3 +79,19 @@ def tombstone_sites(conn: Connection, before: dt.datetime) -> dict[str, int]:
 def purge_site_tombstones(conn: Connection, site: str, before: dt.datetime) -> int:
     """Delete them (raising the servers' change horizon past them)."""
     return purge_tombstones(conn, site, before=before)
+
+
+def _ended_alerts(before: dt.datetime) -> Any:
+    tbl = _table("alert_episode")
+    return and_(tbl.c.ended_at.is_not(None), tbl.c.ended_at < before)
+
+
+def count_ended_alerts(conn: Connection, before: dt.datetime) -> int:
+    """Alert episodes that ended before ``before`` (one still firing is never counted)."""
+    return int(conn.execute(select(func.count()).select_from(_table("alert_episode"))
+                            .where(_ended_alerts(before))).scalar_one())
+
+
+def delete_ended_alerts(conn: Connection, before: dt.datetime) -> int:
+    result = conn.execute(delete(_table("alert_episode")).where(_ended_alerts(before)))
+    return int(result.rowcount or 0)

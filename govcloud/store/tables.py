@@ -273,6 +273,7 @@ class FlavorRow(SQLModel, table=True):
 # does not collide here); importing them registers them on ``metadata`` for Alembic. They
 # import ``utcnow`` from here, so they are imported last.
 from govcloud.store import (  # noqa: E402
+    tables_alerts,  # issue 20, revision 0027_alert_history
     tables_changes,  # issue 21, revision 0018_changes
     tables_drill,  # issue 19, revision 0014_drills
     tables_failover,  # issue 19, revision 0016_failover
@@ -291,4 +292,4 @@ from govcloud.store import (  # noqa: E402
 TABLE_MODULES = (tables_provisioning, tables_health, tables_migration, tables_protection,
                  tables_drill, tables_metering, tables_failover, tables_notify,
                  tables_hosts, tables_changes, tables_retention, tables_replicas,
-                 tables_installation)
+                 tables_installation, tables_alerts)

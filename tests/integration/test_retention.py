@@ -1,5 +1,6 @@
 """Compaction on SQLite and PostgreSQL with an injected clock: progress events, delivered
-notifications, capacity samples and tombstones older than the retention policy go (samples
+notifications, capacity samples, tombstones and alert episodes (by when they ended; one still
+firing stays) older than the retention policy go (samples
 first thinned to one an hour), everything recent stays, and the audit log — keyed with a MAC,
 entries older than every retention among them — is untouched and still verifies, with the
 compaction itself recorded in it. ``--dry-run`` counts the same rows and deletes none."""
@@ -24,7 +25,7 @@ from tests.databases import T0
 
 NOW = T0 + dt.timedelta(days=800)
 POLICY = RetentionPolicy(events_days=90, notifications_days=90, samples_days=30,
-                         sample_hours_days=400, tombstone_days=30)
+                         sample_hours_days=400, tombstone_days=30, alerts_days=400)
 
 
 def ago(days: float, minutes: float = 0) -> dt.datetime:
@@ -75,6 +76,14 @@ def seed(engine: Engine) -> None:
             server("PROD", "gone-long-ago", ago(40)), server("PROD", "gone-lately", ago(3)),
             server("DR-LOCAL", "gone-long-ago-2", ago(31)), server("PROD", "alive", None)])
         server_changes.stamp(conn)
+        conn.execute(insert(metadata.tables["alert_episode"]), [
+            {"fingerprint": f"{i:016x}", "started_at": start, "ended_at": end,
+             "alertname": "GovcloudDrRpoBreached", "department": "", "site": "", "severity": "",
+             "labels": "{}", "summary": "", "source": "alertmanager", "recorded_by": "am",
+             "first_seen": start, "last_seen": end or start}
+            for i, (start, end) in enumerate(((ago(600), ago(500)),     # ended long ago: goes
+                                              (ago(600), None),          # still firing: stays
+                                              (ago(450), ago(399))))])   # ended lately: stays
 
 
 def test_compaction_keeps_recent_rows_and_the_audit_chain(engine: Engine) -> None:
@@ -87,7 +96,7 @@ def test_compaction_keeps_recent_rows_and_the_audit_chain(engine: Engine) -> Non
     seed(engine)
     expected = {"provision_event": 2, "host_drain_event": 2, "migration_event": 1,
                 "notification": 2, "capacity_sample": 8, "capacity_sample_thinned": 6,
-                "server_tombstone": 2}
+                "server_tombstone": 2, "alert_episode": 1}
 
     dry = compact(audited, policy=POLICY, now=NOW, dry_run=True)
     assert dry.removed == expected and dry.dry_run
@@ -107,6 +116,7 @@ def test_compaction_keeps_recent_rows_and_the_audit_chain(engine: Engine) -> Non
         ids = {r[0] for r in conn.execute(select(metadata.tables["server"].c.id))}
         after = server_changes.head(conn)
     assert ids == {"gone-lately", "alive"}
+    assert count(engine, "alert_episode") == 2
     # the purged deletions can no longer be listed as changes: older cursors go full
     assert after.horizon == before.seq > before.horizon
 

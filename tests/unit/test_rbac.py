@@ -95,6 +95,7 @@ EXPECTED: dict[Action, tuple[str, str, str, str, str, str]] = {
     Action.SYSTEM_RETIRE:      (ALL, NONE, ALL, CITY, NONE, NONE),
     Action.RECLAIM_VIEW:       (ALL, ALL, ALL, CITY, OWN, ALL),
     Action.PLANE_VIEW:         (ALL, ALL, ALL, NONE, NONE, ALL),
+    Action.ALERT_RECORD:       (ALL, NONE, ALL, NONE, NONE, NONE),
 }
 
 ROLES = list(Role)

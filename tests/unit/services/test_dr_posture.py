@@ -260,3 +260,29 @@ def test_reading_is_a_fixed_number_of_queries(db: Engine, servers: int) -> None:
         event.remove(db, "before_cursor_execute", count_statement)
     assert len(result.systems) == servers
     assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 8
+
+
+def test_the_posture_as_of_a_moment_gone_reads_only_what_was_known_then(db: Engine) -> None:
+    """The scorecard's DR posture of a month that is over: the systems requested, recovery
+    points taken and drills held before the month's end (the servers as last synced)."""
+    end = datetime(2026, 12, 1, tzinfo=UTC)
+    with write_begin(db) as conn:
+        ids = protected(conn, "gd-psd", "case")  # its newest points: December
+        for key, sid in ids.items():
+            site = key.split("/")[0]
+            point(conn, "gd-psd", "case", site, sid, NOW - end + timedelta(minutes=20))
+            point(conn, "gd-psd", "case", site, sid, NOW - end + timedelta(minutes=5),
+                  PointStatus.FAILED)  # a failed cycle: the good point before it counts
+        request(conn, "gd-tax", "late", created=end + timedelta(days=2))  # asked later
+        drill(conn, "gd-psd", "case", end + timedelta(days=1), passed=False)  # held later
+    past = dr_posture(db, DEFAULT_PROTECTION, SITES, end, past=True)
+    assert [(s.department, s.system) for s in past.systems] == [("gd-psd", "case")]
+    got = row(past, "gd-psd", "case")
+    assert got.verdict.status is Compliance.COMPLIANT
+    assert [c.rpo for c in got.verdict.copies] == [timedelta(minutes=20)] * 2
+    assert got.last_drill is not None and got.last_drill.at == datetime(2026, 10, 1, tzinfo=UTC)
+    now = posture(db)  # as of now: the later system, point and drill count
+    assert {s.system for s in now.systems} == {"case", "late"}
+    case = row(now, "gd-psd", "case")
+    assert case.last_drill is not None and case.last_drill.result is DrillResult.FAILED
+    assert [c.rpo for c in case.verdict.copies] == [timedelta(minutes=10)] * 2

@@ -172,3 +172,37 @@ def test_migration_alerts_server_hours_and_capacity_as_of_the_months_end(db: Eng
     assert got["DR-REMOTE vCPU headroom"]["detail"] == \
         "no capacity known (as of the month's end (no sync in it or before))"
     assert "as of now" in got["DR posture"]["detail"]
+
+
+def test_dr_is_judged_as_of_the_months_end_once_it_is_over(db: Engine) -> None:
+    asked: list[dt.datetime] = []
+
+    def at(moment: dt.datetime) -> Posture:
+        asked.append(moment)
+        return Posture(moment, (), {}, {}, Totals(compliant=2, at_risk=1))
+
+    def now_posture() -> Posture:
+        raise AssertionError("a month that is over is not judged as of now")
+
+    card = scorecard(db, Principal("auditor", Role.BUREAU_AUDITOR), NOV, sites=SITES,
+                     targets=Targets(), clock=lambda: AFTER, posture=now_posture,
+                     posture_at=at)
+    got = {f["name"]: f for f in card["figures"]}
+    assert asked == [NOV.end]
+    assert (got["systems compliant"]["value"], got["systems compliant"]["met"]) == \
+        ("2 of 3", False)
+    assert got["systems compliant"]["detail"] == (
+        "1 at risk, 0 non-compliant, as of the month's end (2026-12-01 00:00 UTC): recovery "
+        "points and drills up to then, servers as last synced")
+    # the current month: as of now
+    during = NOV.start + dt.timedelta(days=10)
+    current = scorecard(db, Principal("auditor", Role.BUREAU_AUDITOR), NOV, sites=SITES,
+                        targets=Targets(), clock=lambda: during,
+                        posture=lambda: Posture(during, (), {}, {}, Totals(compliant=1)),
+                        posture_at=at)
+    (compliant,) = [f for f in current["figures"] if f["name"] == "systems compliant"]
+    assert compliant["detail"].endswith("as of now (2026-11-11 00:00 UTC)")
+    assert asked == [NOV.end]
+    # no alert was ever posted to govcloud: the Prometheus alerts are not judged
+    (prom,) = [f for f in card["figures"] if f["name"] == "Prometheus alerts"]
+    assert (prom["value"], prom["met"]) == ("-", None)

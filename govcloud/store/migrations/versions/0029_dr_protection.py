@@ -2,7 +2,7 @@
 last replication check of each synchronous (DR level 6) copy server: ``dr_replication_check``
 
 Revision ID: 0029_dr_protection
-Revises: 0026_compute_availability
+Revises: 0027_alert_history
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0029_dr_protection"
-down_revision: str | Sequence[str] | None = "0026_compute_availability"
+down_revision: str | Sequence[str] | None = "0027_alert_history"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
