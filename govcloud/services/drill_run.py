@@ -32,7 +32,6 @@ from govcloud.domain.notifications import EventKind
 from govcloud.domain.recovery import DrillRecord, DrillResult
 from govcloud.domain.steps import StepStatus, first_unfinished
 from govcloud.errors import GovCloudError
-from govcloud.logging import redact
 from govcloud.services import drill_steps as steps
 from govcloud.services import step_machine
 from govcloud.services.drill_state import DrillContext, evidence_of, read, state_of
@@ -71,10 +70,8 @@ def claim(ctx: DrillContext, drill_id: int, run_id: str) -> None:
 
 def _record_step(ctx: DrillContext, drill_id: int, step: DrillStep, status: StepStatus,
                  output: str | None = None) -> None:
-    with write_session(ctx.engine) as session:
-        repo.set_step(session, drill_id, step.value, status, at=ctx.clock(),
-                      output=redact(output) if output is not None else None)
-        session.commit()
+    step_machine.record_step(ctx.engine, repo.set_step, "drill", drill_id, step.value, status,
+                             at=ctx.clock(), output=output)
 
 
 def _audit(ctx: DrillContext, actor: str, action: str, department: str,
@@ -158,6 +155,7 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
     """The posture's summary of each system, the evidence stored and sealed in the audit
     chain, the drill finished — one transaction, so a crash records it once or not at all."""
     now = ctx.clock()
+    step_machine.fault_point("drill", DrillStep.RECORD.value, StepStatus.RUNNING.value)
     with write_session(ctx.engine) as session:
         row = repo.get(session, run.id)
         statuses = {r.step: r.status for r in repo.steps(session, run.id)}
@@ -193,6 +191,7 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
              detail=None if ok else "failed steps: " + (", ".join(failed_steps) or "none "
                                                           "(the run was interrupted)"))
         session.commit()
+    step_machine.fault_point("drill", DrillStep.RECORD.value, StepStatus.SUCCEEDED.value)
 
 
 def _wait(ctx: DrillContext, run: steps.Run, out: _Outcome) -> None:

@@ -24,7 +24,6 @@ from govcloud.domain.failover import (
 )
 from govcloud.domain.steps import StepStatus, first_unfinished
 from govcloud.errors import GovCloudError
-from govcloud.logging import redact
 from govcloud.services import failover_steps as steps
 from govcloud.services import step_machine
 from govcloud.services.failover_state import FailoverContext, read, state_of
@@ -56,10 +55,8 @@ def claim(ctx: FailoverContext, failover_id: int, run_id: str) -> None:
 
 def _record_step(ctx: FailoverContext, failover_id: int, step: FailoverStep,
                  status: StepStatus, output: str | None = None) -> None:
-    with write_session(ctx.engine) as session:
-        repo.set_step(session, failover_id, step.value, status, at=ctx.clock(),
-                      output=redact(output) if output is not None else None)
-        session.commit()
+    step_machine.record_step(ctx.engine, repo.set_step, "failover", failover_id, step.value,
+                             status, at=ctx.clock(), output=output)
 
 
 def audit(ctx: FailoverContext, actor: str, action: str, department: str,
