@@ -34,10 +34,12 @@ if TYPE_CHECKING:
 @dataclass
 class StepRun:
     """The subject (a drill, a failover) a run works on: what its steps said (per step, the
-    step's output) and the project connections it made (per site)."""
+    step's output), the project connections it made (per site) and the run that holds it
+    (``run_id``: its last transaction lets go of the subject in the same commit)."""
 
     id: int
     department: str
+    run_id: str | None = field(default=None, kw_only=True)
     pconns: dict[str, Any] = field(default_factory=dict, kw_only=True)
     notes: dict[Any, list[str]] = field(default_factory=dict, kw_only=True)
 

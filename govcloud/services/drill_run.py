@@ -155,7 +155,8 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
     """The posture's summary of each system, the evidence stored and sealed in the audit
     chain, the drill finished — one transaction, so a crash records it once or not at all."""
     now = ctx.clock()
-    step_machine.fault_point("drill", DrillStep.RECORD.value, StepStatus.RUNNING.value)
+    step_machine.fault_point("drill", DrillStep.RECORD.value, StepStatus.RUNNING.value,
+                             run.id)
     with write_session(ctx.engine) as session:
         row = repo.get(session, run.id)
         statuses = {r.step: r.status for r in repo.steps(session, run.id)}
@@ -179,6 +180,8 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
         row.evidence = canonical_json(evidence.as_json())
         row.evidence_digest = digest
         row.state, row.finished_at = result.value, now
+        if run.run_id is not None:  # a crash after this commit leaves no claim behind
+            step_machine.release(session, row, run.run_id)
         session.add(row)
         AuditLog(session=session, clock=ctx.clock).append(
             actor=row.runner or "drill", action="dr.drill.evidence",
@@ -191,7 +194,8 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
              detail=None if ok else "failed steps: " + (", ".join(failed_steps) or "none "
                                                           "(the run was interrupted)"))
         session.commit()
-    step_machine.fault_point("drill", DrillStep.RECORD.value, StepStatus.SUCCEEDED.value)
+    step_machine.fault_point("drill", DrillStep.RECORD.value, StepStatus.SUCCEEDED.value,
+                             run.id)
 
 
 def _wait(ctx: DrillContext, run: steps.Run, out: _Outcome) -> None:
@@ -262,8 +266,8 @@ def run_drill(ctx: DrillContext, drill_id: int, *, actor: str, cancel: threading
                                 clock=ctx.clock):
         try:
             _start(ctx, drill_id, actor)
-            _run_steps(ctx, steps.Run(drill_id, row.department, row.system, row.site),
-                       DRILL_STEPS, cancel, window)
+            _run_steps(ctx, steps.Run(drill_id, row.department, row.system, row.site,
+                                      run_id=run_id), DRILL_STEPS, cancel, window)
         finally:
             _release(ctx, drill_id, run_id)
     final, _ = read(ctx, drill_id)
@@ -277,7 +281,7 @@ def cleanup(ctx: DrillContext, drill_id: int, *, actor: str,
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, drill_id, run_id)
     row, _ = read(ctx, drill_id)
-    run = steps.Run(drill_id, row.department, row.system, row.site)
+    run = steps.Run(drill_id, row.department, row.system, row.site, run_id=run_id)
     try:
         with write_session(ctx.engine) as session:
             repo.reset_steps(session, drill_id, [s.value for s in CLEANUP_STEPS])

@@ -10,7 +10,8 @@ the new run resumes at the first step that has not succeeded.
 
 ``record_step`` records a step's status, committed, and is where the crash tests kill the
 process: with ``GOVCLOUD_FAULT_KILL_AT`` naming a file that holds ``KIND:STEP:STATUS`` (e.g.
-``drill:bring_up:running``), the process removes the file and dies (SIGKILL) right after
+``drill:bring_up:running``; ``KIND/ID:STEP:STATUS`` for one subject only, e.g.
+``failover/2:promote:running``), the process removes the file and dies (SIGKILL) right after
 recording that status — once, so that the restarted process resumes.
 """
 
@@ -76,9 +77,10 @@ class SetStep(Protocol):
                  *, at: datetime, output: str | None = None) -> None: ...
 
 
-def fault_point(kind: str, step: str, status: str) -> None:
+def fault_point(kind: str, step: str, status: str, subject_id: int | None = None) -> None:
     """The crash tests' fault: when ``GOVCLOUD_FAULT_KILL_AT`` names a file holding
-    ``kind:step:status``, remove it and die (SIGKILL) now."""
+    ``kind:step:status`` (or ``kind/subject_id:step:status``), remove it and die (SIGKILL)
+    now."""
     path = os.environ.get(FAULT_KILL_AT)
     if not path:
         return
@@ -86,7 +88,7 @@ def fault_point(kind: str, step: str, status: str) -> None:
         wanted = Path(path).read_text().strip()
     except OSError:
         return
-    if wanted == f"{kind}:{step}:{status}":
+    if wanted in (f"{kind}:{step}:{status}", f"{kind}/{subject_id}:{step}:{status}"):
         with contextlib.suppress(OSError):
             Path(path).unlink()
         os.kill(os.getpid(), signal.SIGKILL)
@@ -100,7 +102,7 @@ def record_step(engine: Engine, set_step: SetStep, kind: str, subject_id: int, s
         set_step(session, subject_id, step, status, at=at,
                  output=redact(output) if output is not None else None)
         session.commit()
-    fault_point(kind, step, status.value)
+    fault_point(kind, step, status.value, subject_id)
 
 
 def release(session: Session, row: Held, run_id: str) -> None:
