@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlmodel import Session
@@ -21,8 +22,9 @@ from sqlmodel import Session
 from govcloud.cloud.provision import project_connection
 from govcloud.domain.legacy import Endpoint
 from govcloud.domain.steps import StepStatus
-from govcloud.errors import PermanentError
+from govcloud.errors import GovCloudError, PermanentError
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
+from govcloud.services import step_machine
 from govcloud.services.migration_commands import playbook_env
 from govcloud.store import provisioning as provision_store
 from govcloud.store.audit import write_session
@@ -48,6 +50,23 @@ class StepRun:
 
     def output(self, step: Any) -> str:
         return "\n".join(self.notes.get(step, []))
+
+
+def claim(ctx: DrillContext, get: Callable[[Session, int], step_machine.Held],
+          interrupt_running: Callable[[Session, int, datetime], None], subject_id: int,
+          run_id: str, *, what: str, hint: str) -> None:
+    """Take the subject for ``run_id`` (refused while another live run holds it, naming
+    ``what``, with ``hint``); what a dead run left running becomes interrupted."""
+    step_machine.claim(
+        ctx.engine, lambda session: get(session, subject_id), run_id, now=ctx.clock(),
+        stale_after_s=ctx.stale_after_s, what=what, hint=hint,
+        interrupted=lambda session, now: interrupt_running(session, subject_id, now))
+
+
+def failed_output(run: StepRun, step: Any, exc: GovCloudError) -> str:
+    """A failed step's output: what it said, then the error and its hint."""
+    text = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+    return (run.output(step) + "\n" + text).strip()
 
 
 def site_conn(ctx: DrillContext, site: str) -> Any:

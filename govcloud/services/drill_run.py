@@ -32,8 +32,8 @@ from govcloud.domain.notifications import EventKind
 from govcloud.domain.recovery import DrillRecord, DrillResult
 from govcloud.domain.steps import StepStatus, first_unfinished
 from govcloud.errors import GovCloudError
+from govcloud.services import dr_runs, step_machine
 from govcloud.services import drill_steps as steps
-from govcloud.services import step_machine
 from govcloud.services.drill_state import DrillContext, evidence_of, read, state_of
 from govcloud.services.notifications import tell
 from govcloud.store import drill_repo as repo
@@ -62,10 +62,9 @@ def _row(drill_id: int) -> step_machine.Load:
 
 def claim(ctx: DrillContext, drill_id: int, run_id: str) -> None:
     """Take the drill for ``run_id`` (refused while another live run holds it)."""
-    step_machine.claim(
-        ctx.engine, _row(drill_id), run_id, now=ctx.clock(), stale_after_s=ctx.stale_after_s,
-        what=f"drill {drill_id}", hint="wait for it to finish (`govcloud dr drill show ID`)",
-        interrupted=lambda session, now: repo.interrupt_running(session, drill_id, now))
+    dr_runs.claim(ctx, repo.get, repo.interrupt_running, drill_id, run_id,
+                  what=f"drill {drill_id}",
+                  hint="wait for it to finish (`govcloud dr drill show ID`)")
 
 
 def _record_step(ctx: DrillContext, drill_id: int, step: DrillStep, status: StepStatus,
@@ -133,21 +132,20 @@ def _run_steps(ctx: DrillContext, run: steps.Run, order: tuple[DrillStep, ...],
         try:
             output = HANDLERS[step](ctx, run)
         except GovCloudError as exc:
-            text = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
-            _failed(ctx, run, step, out, text, exc.message)
+            _failed(ctx, run, step, out, dr_runs.failed_output(run, step, exc), exc.message)
             continue
         except Exception as exc:  # a bug in a step must not skip the teardown
             log.exception("drill %s: %s failed unexpectedly", run.id, step.value)
             why = f"unexpected error: {type(exc).__name__}: {exc}"[:1000]
-            _failed(ctx, run, step, out, why, why)
+            _failed(ctx, run, step, out, (run.output(step) + "\n" + why).strip(), why)
             continue
         _record_step(ctx, run.id, step, StepStatus.SUCCEEDED, output)
     return out
 
 
-def _failed(ctx: DrillContext, run: steps.Run, step: DrillStep, out: _Outcome, text: str,
+def _failed(ctx: DrillContext, run: steps.Run, step: DrillStep, out: _Outcome, output: str,
             why: str) -> None:
-    _record_step(ctx, run.id, step, StepStatus.FAILED, (run.output(step) + "\n" + text).strip())
+    _record_step(ctx, run.id, step, StepStatus.FAILED, output)
     out.failed.append(f"{step.value}: {why}")
 
 
