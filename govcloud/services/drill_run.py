@@ -32,9 +32,8 @@ from govcloud.domain.notifications import EventKind
 from govcloud.domain.recovery import DrillRecord, DrillResult
 from govcloud.domain.steps import StepStatus, first_unfinished
 from govcloud.errors import GovCloudError
-from govcloud.logging import redact
+from govcloud.services import dr_runs, step_machine
 from govcloud.services import drill_steps as steps
-from govcloud.services import step_machine
 from govcloud.services.drill_state import DrillContext, evidence_of, read, state_of
 from govcloud.services.notifications import tell
 from govcloud.store import drill_repo as repo
@@ -63,18 +62,15 @@ def _row(drill_id: int) -> step_machine.Load:
 
 def claim(ctx: DrillContext, drill_id: int, run_id: str) -> None:
     """Take the drill for ``run_id`` (refused while another live run holds it)."""
-    step_machine.claim(
-        ctx.engine, _row(drill_id), run_id, now=ctx.clock(), stale_after_s=ctx.stale_after_s,
-        what=f"drill {drill_id}", hint="wait for it to finish (`govcloud dr drill show ID`)",
-        interrupted=lambda session, now: repo.interrupt_running(session, drill_id, now))
+    dr_runs.claim(ctx, repo.get, repo.interrupt_running, drill_id, run_id,
+                  what=f"drill {drill_id}",
+                  hint="wait for it to finish (`govcloud dr drill show ID`)")
 
 
 def _record_step(ctx: DrillContext, drill_id: int, step: DrillStep, status: StepStatus,
                  output: str | None = None) -> None:
-    with write_session(ctx.engine) as session:
-        repo.set_step(session, drill_id, step.value, status, at=ctx.clock(),
-                      output=redact(output) if output is not None else None)
-        session.commit()
+    step_machine.record_step(ctx.engine, repo.set_step, "drill", drill_id, step.value, status,
+                             at=ctx.clock(), output=output)
 
 
 def _audit(ctx: DrillContext, actor: str, action: str, department: str,
@@ -136,21 +132,20 @@ def _run_steps(ctx: DrillContext, run: steps.Run, order: tuple[DrillStep, ...],
         try:
             output = HANDLERS[step](ctx, run)
         except GovCloudError as exc:
-            text = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
-            _failed(ctx, run, step, out, text, exc.message)
+            _failed(ctx, run, step, out, dr_runs.failed_output(run, step, exc), exc.message)
             continue
         except Exception as exc:  # a bug in a step must not skip the teardown
             log.exception("drill %s: %s failed unexpectedly", run.id, step.value)
             why = f"unexpected error: {type(exc).__name__}: {exc}"[:1000]
-            _failed(ctx, run, step, out, why, why)
+            _failed(ctx, run, step, out, (run.output(step) + "\n" + why).strip(), why)
             continue
         _record_step(ctx, run.id, step, StepStatus.SUCCEEDED, output)
     return out
 
 
-def _failed(ctx: DrillContext, run: steps.Run, step: DrillStep, out: _Outcome, text: str,
+def _failed(ctx: DrillContext, run: steps.Run, step: DrillStep, out: _Outcome, output: str,
             why: str) -> None:
-    _record_step(ctx, run.id, step, StepStatus.FAILED, (run.output(step) + "\n" + text).strip())
+    _record_step(ctx, run.id, step, StepStatus.FAILED, output)
     out.failed.append(f"{step.value}: {why}")
 
 
@@ -158,6 +153,8 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
     """The posture's summary of each system, the evidence stored and sealed in the audit
     chain, the drill finished — one transaction, so a crash records it once or not at all."""
     now = ctx.clock()
+    step_machine.fault_point("drill", DrillStep.RECORD.value, StepStatus.RUNNING.value,
+                             run.id)
     with write_session(ctx.engine) as session:
         row = repo.get(session, run.id)
         statuses = {r.step: r.status for r in repo.steps(session, run.id)}
@@ -181,6 +178,8 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
         row.evidence = canonical_json(evidence.as_json())
         row.evidence_digest = digest
         row.state, row.finished_at = result.value, now
+        if run.run_id is not None:  # a crash after this commit leaves no claim behind
+            step_machine.release(session, row, run.run_id)
         session.add(row)
         AuditLog(session=session, clock=ctx.clock).append(
             actor=row.runner or "drill", action="dr.drill.evidence",
@@ -193,6 +192,8 @@ def _record(ctx: DrillContext, run: steps.Run, *, failed: bool) -> None:
              detail=None if ok else "failed steps: " + (", ".join(failed_steps) or "none "
                                                           "(the run was interrupted)"))
         session.commit()
+    step_machine.fault_point("drill", DrillStep.RECORD.value, StepStatus.SUCCEEDED.value,
+                             run.id)
 
 
 def _wait(ctx: DrillContext, run: steps.Run, out: _Outcome) -> None:
@@ -263,8 +264,8 @@ def run_drill(ctx: DrillContext, drill_id: int, *, actor: str, cancel: threading
                                 clock=ctx.clock):
         try:
             _start(ctx, drill_id, actor)
-            _run_steps(ctx, steps.Run(drill_id, row.department, row.system, row.site),
-                       DRILL_STEPS, cancel, window)
+            _run_steps(ctx, steps.Run(drill_id, row.department, row.system, row.site,
+                                      run_id=run_id), DRILL_STEPS, cancel, window)
         finally:
             _release(ctx, drill_id, run_id)
     final, _ = read(ctx, drill_id)
@@ -278,7 +279,7 @@ def cleanup(ctx: DrillContext, drill_id: int, *, actor: str,
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, drill_id, run_id)
     row, _ = read(ctx, drill_id)
-    run = steps.Run(drill_id, row.department, row.system, row.site)
+    run = steps.Run(drill_id, row.department, row.system, row.site, run_id=run_id)
     try:
         with write_session(ctx.engine) as session:
             repo.reset_steps(session, drill_id, [s.value for s in CLEANUP_STEPS])

@@ -4,7 +4,6 @@ row) and the evidence record built from it (``domain.drill_evidence``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,11 +23,11 @@ from govcloud.domain.drills import DRILL_STEPS, DrillState
 from govcloud.domain.protection import ProtectionPolicy
 from govcloud.domain.sites import Site
 from govcloud.domain.steps import StepStatus
+from govcloud.services import dr_runs
 from govcloud.services.changes import ChangeContext
 from govcloud.services.notifications import Notifier
 from govcloud.settings import Settings
 from govcloud.store import drill_repo as repo
-from govcloud.store.audit import write_session
 from govcloud.store.inventory import aware
 from govcloud.store.tables import utcnow
 from govcloud.store.tables_drill import DrillPlanRow
@@ -64,26 +63,16 @@ class DrillContext:
 
 
 def state_of(row: DrillPlanRow) -> dict[str, Any]:
-    return dict(json.loads(row.state_json)) if row.state_json else {}
+    return dr_runs.state_of(row)
 
 
 def update_state(ctx: DrillContext, drill_id: int, **changes: Any) -> dict[str, Any]:
     """Merge ``changes`` into the drill's stored state, now (committed)."""
-    with write_session(ctx.engine) as session:
-        row = repo.get(session, drill_id)
-        state = {**state_of(row), **changes}
-        row.state_json = json.dumps(state, ensure_ascii=False, sort_keys=True)
-        session.add(row)
-        session.commit()
-    return state
+    return dr_runs.update_state(ctx.engine, repo.get, drill_id, **changes)
 
 
 def read(ctx: DrillContext, drill_id: int) -> tuple[DrillPlanRow, dict[str, StepStatus]]:
-    with Session(ctx.engine) as session:
-        row = repo.get(session, drill_id)
-        statuses = {r.step: StepStatus(r.status) for r in repo.steps(session, drill_id)}
-        session.expunge(row)
-    return row, statuses
+    return dr_runs.read(ctx.engine, repo.get, repo.steps, drill_id)
 
 
 def _when(text: str | None) -> datetime | None:

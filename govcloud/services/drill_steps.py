@@ -7,73 +7,37 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shlex
-import sys
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session
-
 from govcloud.cloud import drill as cloud
-from govcloud.cloud.provision import project_connection, wait_active
+from govcloud.cloud.provision import wait_active
 from govcloud.domain.drills import DrillStep, resource_name
 from govcloud.domain.legacy import Endpoint
 from govcloud.domain.protection import GONE_STATUSES
 from govcloud.domain.recovery import ArtifactKind
 from govcloud.domain.sites import SiteRole
 from govcloud.errors import GovCloudError, PermanentError
-from govcloud.runner.playbook import PlaybookEvent, run_playbook
+from govcloud.services import dr_runs
 from govcloud.services.dr_posture import SystemPosture, dr_posture
 from govcloud.services.drill_state import DrillContext, read, state_of, update_state
 from govcloud.services.migration import known_hosts
-from govcloud.services.migration_commands import endpoint_of, playbook_env
+from govcloud.services.migration_commands import endpoint_of
 from govcloud.services.protection_restore import restore_point
 from govcloud.ssh.hosts import scan
 from govcloud.store import protection_repo
-from govcloud.store import provisioning as provision_store
 
 
 @dataclass
-class Run:
+class Run(dr_runs.StepRun):
     """The drill a run works on, and the connections it made (per site)."""
 
-    id: int
-    department: str
     system: str | None
     site: str
-    pconns: dict[str, Any] = field(default_factory=dict)
-    notes: dict[DrillStep, list[str]] = field(default_factory=dict)
-
-    def say(self, step: DrillStep, line: str) -> None:
-        self.notes.setdefault(step, []).append(line)
-
-    def output(self, step: DrillStep) -> str:
-        return "\n".join(self.notes.get(step, []))
 
 
-def _conn(ctx: DrillContext, site: str) -> Any:
-    conns = ctx.connections()
-    if site not in conns:
-        raise PermanentError(f"no connection to site {site}", hint="check clouds.yaml")
-    return conns[site]
-
-
-def _project(ctx: DrillContext, department: str, site: str) -> str:
-    with Session(ctx.engine) as session:
-        project = provision_store.project_of(session, department, site)
-    if project is None:
-        raise PermanentError(f"{site}: department {department} has no project",
-                             hint="apply the tenancy plan (`govcloud tenants apply`)")
-    return project
-
-
-def _pconn(ctx: DrillContext, run: Run, site: str) -> Any:
-    if site not in run.pconns:
-        run.pconns[site] = project_connection(_conn(ctx, site), site,
-                                              _project(ctx, run.department, site))
-    return run.pconns[site]
+_conn, _project, _pconn = dr_runs.site_conn, dr_runs.department_project, dr_runs.project_conn
 
 
 def _production(ctx: DrillContext) -> str:
@@ -245,48 +209,15 @@ def _trusted(ctx: DrillContext, ep: Endpoint) -> str:
 
 
 def _host(ctx: DrillContext, ep: Endpoint, manifest: Sequence[Sequence[str]]) -> dict[str, Any]:
-    paths = [p.lstrip("/") for p, _ in manifest]
-    root = ep.root or "/"
-    sums = (f"cd {shlex.quote(root)} && sha256sum -- "
-            + " ".join(shlex.quote(p) for p in paths) + " 2>/dev/null; true") if paths \
-        else "true"
-    expected = [f"{c.removeprefix('sha256:')}  {p.lstrip('/')}" for p, c in manifest]
-    out: dict[str, Any] = {"ansible_host": ep.address, "ansible_port": ep.port,
-                           "ansible_user": ep.user, "ansible_ssh_use_tty": False,
-                           "gc_sums": sums, "gc_expected": expected}
-    if ctx.settings.ssh_key:
-        out["ansible_ssh_private_key_file"] = str(ctx.settings.ssh_key)
-    return out
+    return dr_runs.host_vars(ctx, ep, gc_sums=dr_runs.sums_command(ep.root, manifest),
+                             gc_expected=dr_runs.expected_sums(manifest))
 
 
 def _playbook(ctx: DrillContext, run: Run, hosts: Mapping[str, dict[str, Any]]
               ) -> tuple[str, dict[str, str], dict[str, str]]:
     """The health-check playbook over the drill's servers: (status, per-host failure,
     per-host checksum output)."""
-    ident = f"health-{uuid.uuid4().hex[:8]}"
-    base = ctx.settings.migrate_path() / "drills" / str(run.id) / ident
-    out_dir = base / "sums"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    failed: dict[str, str] = {}
-
-    def on_event(ev: PlaybookEvent) -> None:
-        if ev.kind in ("failed", "unreachable") and ev.host:
-            failed[ev.host] = f"{ev.task}: {ev.message or ev.kind}"
-
-    env = playbook_env(ctx.settings, base)
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inventory = {"all": {"hosts": {"localhost": local},
-                         "children": {"drill": {"hosts": dict(hosts)}}}}
-    result = run_playbook(ctx.playbooks / "drill_health.yml", private_data_dir=base,
-                          inventory=inventory, envvars=env, ident=ident,
-                          extravars={"gc_out": str(out_dir)},
-                          timeout_s=ctx.settings.step_timeout_s, on_event=on_event,
-                          idle_timeout_s=ctx.settings.step_idle_timeout_s)
-    sums = {}
-    for name in hosts:
-        with contextlib.suppress(OSError):
-            sums[name] = (out_dir / f"{name}.sums").read_text(errors="replace")
-    return result.status, failed, sums
+    return dr_runs.playbook(ctx, "drills", run.id, "drill_health", "health", "drill", hosts)
 
 
 def _compare(system: Mapping[str, Any], sums: Mapping[str, str]) -> list[dict[str, Any]]:

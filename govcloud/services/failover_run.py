@@ -24,9 +24,8 @@ from govcloud.domain.failover import (
 )
 from govcloud.domain.steps import StepStatus, first_unfinished
 from govcloud.errors import GovCloudError
-from govcloud.logging import redact
+from govcloud.services import dr_runs, step_machine
 from govcloud.services import failover_steps as steps
-from govcloud.services import step_machine
 from govcloud.services.failover_state import FailoverContext, read, state_of
 from govcloud.store import failover_repo as repo
 from govcloud.store.audit import AuditLog, write_session
@@ -47,19 +46,15 @@ def _row(failover_id: int) -> step_machine.Load:
 
 def claim(ctx: FailoverContext, failover_id: int, run_id: str) -> None:
     """Take the failover for ``run_id`` (refused while another live run holds it)."""
-    step_machine.claim(
-        ctx.engine, _row(failover_id), run_id, now=ctx.clock(),
-        stale_after_s=ctx.stale_after_s, what=f"failover {failover_id}",
-        hint="wait for it (`govcloud dr failovers ID`)",
-        interrupted=lambda session, now: repo.interrupt_running(session, failover_id, now))
+    dr_runs.claim(ctx, repo.get, repo.interrupt_running, failover_id, run_id,
+                  what=f"failover {failover_id}",
+                  hint="wait for it (`govcloud dr failovers ID`)")
 
 
 def _record_step(ctx: FailoverContext, failover_id: int, step: FailoverStep,
                  status: StepStatus, output: str | None = None) -> None:
-    with write_session(ctx.engine) as session:
-        repo.set_step(session, failover_id, step.value, status, at=ctx.clock(),
-                      output=redact(output) if output is not None else None)
-        session.commit()
+    step_machine.record_step(ctx.engine, repo.set_step, "failover", failover_id, step.value,
+                             status, at=ctx.clock(), output=output)
 
 
 def audit(ctx: FailoverContext, actor: str, action: str, department: str,
@@ -88,9 +83,8 @@ def _one(ctx: FailoverContext, run: steps.Run, step: FailoverStep) -> str | None
             return None
         output = HANDLERS[step](ctx, run)
     except GovCloudError as exc:
-        text = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
         _record_step(ctx, run.id, step, StepStatus.FAILED,
-                     (run.output(step) + "\n" + text).strip())
+                     dr_runs.failed_output(run, step, exc))
         return f"{step.value}: {exc.message}"
     _record_step(ctx, run.id, step, StepStatus.SUCCEEDED, output)
     return None

@@ -8,17 +8,14 @@ skipped."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlmodel import Session
-
 from govcloud.domain.steps import StepStatus
+from govcloud.services import dr_runs
 from govcloud.services.drill_state import DrillContext
 from govcloud.store import failover_repo as repo
-from govcloud.store.audit import write_session
 from govcloud.store.tables_failover import FailoverRow
 
 
@@ -57,23 +54,13 @@ class FailoverContext(DrillContext):
 
 
 def state_of(row: FailoverRow) -> dict[str, Any]:
-    return dict(json.loads(row.state_json)) if row.state_json else {}
+    return dr_runs.state_of(row)
 
 
 def update_state(ctx: FailoverContext, failover_id: int, **changes: Any) -> dict[str, Any]:
     """Merge ``changes`` into the failover's stored state, now (committed)."""
-    with write_session(ctx.engine) as session:
-        row = repo.get(session, failover_id)
-        state = {**state_of(row), **changes}
-        row.state_json = json.dumps(state, ensure_ascii=False, sort_keys=True)
-        session.add(row)
-        session.commit()
-    return state
+    return dr_runs.update_state(ctx.engine, repo.get, failover_id, **changes)
 
 
 def read(ctx: FailoverContext, failover_id: int) -> tuple[FailoverRow, dict[str, StepStatus]]:
-    with Session(ctx.engine) as session:
-        row = repo.get(session, failover_id)
-        statuses = {r.step: StepStatus(r.status) for r in repo.steps(session, failover_id)}
-        session.expunge(row)
-    return row, statuses
+    return dr_runs.read(ctx.engine, repo.get, repo.steps, failover_id)

@@ -5,28 +5,24 @@ that cannot do its part raises a govcloud error (the step is then recorded as fa
 
 from __future__ import annotations
 
-import contextlib
 import shlex
-import sys
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from govcloud.cloud import drill as cloud_drill
 from govcloud.cloud import failover as cloud
-from govcloud.cloud.provision import project_connection, shelve_offloaded
+from govcloud.cloud.provision import shelve_offloaded
 from govcloud.domain.failover import FailoverKind, FailoverStep, RoleState, data_loss_s
 from govcloud.domain.legacy import Endpoint
 from govcloud.domain.protection import StandbyKind
 from govcloud.errors import GovCloudError, PermanentError
-from govcloud.runner.playbook import PlaybookEvent, run_playbook
+from govcloud.services import dr_runs
 from govcloud.services.dr_posture import SystemPosture, dr_posture
-from govcloud.services.drill_steps import _conn, _project  # the site's admin and project
 from govcloud.services.failover_state import FailoverContext, read, state_of, update_state
 from govcloud.services.migration import known_hosts
-from govcloud.services.migration_commands import endpoint_of, playbook_env
+from govcloud.services.migration_commands import endpoint_of
 from govcloud.ssh.hosts import scan
 from govcloud.store import failover_repo as repo
 from govcloud.store import protection_repo
@@ -35,31 +31,17 @@ from govcloud.store.inventory import aware
 
 
 @dataclass
-class Run:
+class Run(dr_runs.StepRun):
     """The failover a run works on, and the connections it made (per site)."""
 
-    id: int
-    department: str
     system: str
     kind: FailoverKind
     source: str
     target: str
     started_at: datetime
-    pconns: dict[str, Any] = field(default_factory=dict)
-    notes: dict[FailoverStep, list[str]] = field(default_factory=dict)
-
-    def say(self, step: FailoverStep, line: str) -> None:
-        self.notes.setdefault(step, []).append(line)
-
-    def output(self, step: FailoverStep) -> str:
-        return "\n".join(self.notes.get(step, []))
 
 
-def _pconn(ctx: FailoverContext, run: Run, site: str) -> Any:
-    if site not in run.pconns:
-        run.pconns[site] = project_connection(_conn(ctx, site), site,
-                                              _project(ctx, run.department, site))
-    return run.pconns[site]
+_conn, _project, _pconn = dr_runs.site_conn, dr_runs.department_project, dr_runs.project_conn
 
 
 def system_posture(ctx: FailoverContext, department: str, system: str) -> SystemPosture:
@@ -107,41 +89,13 @@ def _trusted(ctx: FailoverContext, ep: Endpoint) -> str:
     return key.fingerprint
 
 
-def _host(ctx: FailoverContext, ep: Endpoint, **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"ansible_host": ep.address, "ansible_port": ep.port,
-                           "ansible_user": ep.user, "ansible_ssh_use_tty": False, **extra}
-    if ctx.settings.ssh_key:
-        out["ansible_ssh_private_key_file"] = str(ctx.settings.ssh_key)
-    return out
+_host = dr_runs.host_vars
 
 
 def _playbook(ctx: FailoverContext, run: Run, name: str, hosts: Mapping[str, dict[str, Any]]
               ) -> tuple[str, dict[str, str], dict[str, str]]:
     """``name`` over ``hosts``: (status, per-host failure, per-host checksums written)."""
-    ident = f"{name}-{uuid.uuid4().hex[:8]}"
-    base = ctx.settings.migrate_path() / "failovers" / str(run.id) / ident
-    out_dir = base / "sums"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    failed: dict[str, str] = {}
-
-    def on_event(ev: PlaybookEvent) -> None:
-        if ev.kind in ("failed", "unreachable") and ev.host:
-            failed[ev.host] = f"{ev.task}: {ev.message or ev.kind}"
-
-    env = playbook_env(ctx.settings, base)
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inventory = {"all": {"hosts": {"localhost": local},
-                         "children": {"failover": {"hosts": dict(hosts)}}}}
-    result = run_playbook(ctx.playbooks / f"{name}.yml", private_data_dir=base,
-                          inventory=inventory, envvars=env, ident=ident,
-                          extravars={"gc_out": str(out_dir)},
-                          timeout_s=ctx.settings.step_timeout_s, on_event=on_event,
-                          idle_timeout_s=ctx.settings.step_idle_timeout_s)
-    sums = {}
-    for host in hosts:
-        with contextlib.suppress(OSError):
-            sums[host] = (out_dir / f"{host}.sums").read_text(errors="replace")
-    return result.status, failed, sums
+    return dr_runs.playbook(ctx, "failovers", run.id, name, name, "failover", hosts)
 
 
 def _endpoints(ctx: FailoverContext, run: Run, site: str, step: FailoverStep
@@ -274,14 +228,6 @@ def move_endpoint(ctx: FailoverContext, run: Run) -> str:
     return run.output(step)
 
 
-def _sums_command(ep: Endpoint, manifest: Sequence[Sequence[str]]) -> str:
-    paths = [p.lstrip("/") for p, _ in manifest]
-    if not paths:
-        return "exit 0"  # not "true": the template would render it a boolean
-    return (f"cd {shlex.quote(ep.root or '/')} && sha256sum -- "
-            + " ".join(shlex.quote(p) for p in paths) + " 2>/dev/null; true")
-
-
 def verify(ctx: FailoverContext, run: Run) -> str:
     step = FailoverStep.VERIFY
     state = state_of(read(ctx, run.id)[0])
@@ -290,8 +236,8 @@ def verify(ctx: FailoverContext, run: Run) -> str:
     for member, ep in _endpoints(ctx, run, run.target, step).items():
         mine = manifests.get(member, [])
         files += len(mine)
-        hosts[member] = _host(ctx, ep, gc_sums=_sums_command(ep, mine), gc_expected=[
-            f"{c.removeprefix('sha256:')}  {p.lstrip('/')}" for p, c in mine])
+        hosts[member] = _host(ctx, ep, gc_sums=dr_runs.sums_command(ep.root, mine),
+                              gc_expected=dr_runs.expected_sums(mine))
     status, failed, _ = _playbook(ctx, run, "failover_verify", hosts)
     _ran(run, step, status, failed)
     healthy_at = ctx.clock()

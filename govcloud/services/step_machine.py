@@ -7,20 +7,32 @@ process, each on its own cancellable thread.
 Another run may take a subject over only when the heartbeat is older than ``stale_after_s``
 (its owner died): ``claim`` then marks what the dead run left ``running`` as interrupted, and
 the new run resumes at the first step that has not succeeded.
+
+``record_step`` records a step's status, committed, and is where the crash tests kill the
+process: with ``GOVCLOUD_FAULT_KILL_AT`` naming a file that holds ``KIND:STEP:STATUS`` (e.g.
+``drill:bring_up:running``; ``KIND/ID:STEP:STATUS`` for one subject only, e.g.
+``failover/2:promote:running``), the process removes the file and dies (SIGKILL) right after
+recording that status — once, so that the restarted process resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from govcloud.domain.steps import StepStatus
 from govcloud.errors import ConflictError
+from govcloud.logging import redact
 from govcloud.store.audit import write_session
 from govcloud.store.inventory import aware
 
@@ -53,6 +65,44 @@ def claim(engine: Engine, load: Load, run_id: str, *, now: datetime, stale_after
         row.run_id, row.heartbeat_at = run_id, now
         session.add(row)
         session.commit()
+
+
+FAULT_KILL_AT = "GOVCLOUD_FAULT_KILL_AT"
+
+
+class SetStep(Protocol):
+    """A repository's ``set_step`` (``drill_repo``, ``failover_repo``)."""
+
+    def __call__(self, session: Session, subject_id: int, step: str, status: StepStatus, /,
+                 *, at: datetime, output: str | None = None) -> None: ...
+
+
+def fault_point(kind: str, step: str, status: str, subject_id: int | None = None) -> None:
+    """The crash tests' fault: when ``GOVCLOUD_FAULT_KILL_AT`` names a file holding
+    ``kind:step:status`` (or ``kind/subject_id:step:status``), remove it and die (SIGKILL)
+    now."""
+    path = os.environ.get(FAULT_KILL_AT)
+    if not path:
+        return
+    try:
+        wanted = Path(path).read_text().strip()
+    except OSError:
+        return
+    if wanted in (f"{kind}:{step}:{status}", f"{kind}/{subject_id}:{step}:{status}"):
+        with contextlib.suppress(OSError):
+            Path(path).unlink()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def record_step(engine: Engine, set_step: SetStep, kind: str, subject_id: int, step: str,
+                status: StepStatus, *, at: datetime, output: str | None = None) -> None:
+    """Record ``step`` of ``kind`` (drill, failover) ``subject_id`` as ``status``, with its
+    output (redacted), committed; then the crash tests' fault point (``fault_point``)."""
+    with write_session(engine) as session:
+        set_step(session, subject_id, step, status, at=at,
+                 output=redact(output) if output is not None else None)
+        session.commit()
+    fault_point(kind, step, status.value, subject_id)
 
 
 def release(session: Session, row: Held, run_id: str) -> None:
