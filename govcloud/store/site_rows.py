@@ -52,7 +52,7 @@ def replace_listing(conn: Connection, tbl: Table, site: str,
     """The rows of ``tbl`` whose ``site`` is ``site`` become exactly ``rows`` (keyed by the
     table's primary key); how many were deleted, inserted and updated."""
     keys = [c.name for c in tbl.primary_key.columns]
-    stored = {_key(r, keys): r for r in
+    stored = {_key(dict(r), keys): dict(r) for r in
               conn.execute(select(tbl).where(tbl.c.site == site)).mappings()}
     given = {_key(r, keys): r for r in rows}
     new = {k: _whole(tbl, r) for k, r in given.items()}
