@@ -265,7 +265,11 @@ def make_app(*, server: str, token: str | None, lang: str = "en", clock: Clock =
              refresh_s: float = 10.0, start: str = "overview",
              prefetch_servers: bool = True, timeout: float = 30.0) -> ConsoleApp:
     """The console connected to ``server`` with ``token`` (nothing is fetched until it
-    runs)."""
-    api = ApiClient(server, token, timeout=timeout)
-    session = Session(api=api, lang=lang, clock=clock, refresh_s=refresh_s)
+    runs); ``server`` may name several replicas, comma-separated: the console moves to the
+    next when the one in use stops answering, and its header says which it is on."""
+    switches: list[tuple[str, str]] = []  # the replicas moved between (several servers)
+    api = ApiClient(server, token, timeout=timeout,
+                    on_switch=lambda old, new: switches.append((old, new)))
+    session = Session(api=api, lang=lang, clock=clock, refresh_s=refresh_s,
+                      switches=switches)
     return ConsoleApp(session, start=start, prefetch_servers=prefetch_servers)

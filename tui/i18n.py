@@ -26,6 +26,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "never": ("never synced", "未同步"),
     "ok": ("ok", "正常"),
     "read_only": ("read-only", "只读"),
+    "replica": ("replica", "副本"),
+    "did_not_answer": ("did not answer; now on", "无响应；已切换到"),
     # columns and words
     "site": ("SITE", "站点"),
     "role": ("ROLE", "角色"),

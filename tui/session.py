@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from govcloud.api.models import WhoAmI
 from govcloud.client import ApiClient
@@ -28,10 +28,23 @@ class Session:
     clock: Clock = utcnow
     refresh_s: float = 10.0
     whoami: WhoAmI | None = None
+    # (old, new) each time the client moved to another replica (appended from the API
+    # workers' threads; the header takes them and says so)
+    switches: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def server(self) -> str:
+        """The control-plane replica in use."""
         return self.api.server
+
+    @property
+    def servers(self) -> list[str]:
+        """Every replica the console may use (several: it moves when one stops answering)."""
+        return self.api.server_urls
+
+    def switched(self, old: str, new: str) -> None:
+        """The API client's ``on_switch``: it moved from replica ``old`` to ``new``."""
+        self.switches.append((old, new))
 
     def learn(self, whoami: WhoAmI) -> None:
         self.whoami = whoami

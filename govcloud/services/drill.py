@@ -269,6 +269,21 @@ def resume(ctx: DrillContext, runs: Runs, link: OpenLink) -> bool:
     return True
 
 
+def take_over(ctx: DrillContext, runs: Runs, drill_id: int) -> tuple[str, str]:
+    """Resume a running drill whose run died with its replica (``services.run_takeover``),
+    as the person who ran it, under the change it ran under (if any); its department and
+    the new run's id. Refused (``ConflictError``) while a live run holds it."""
+    with Session(ctx.engine) as session:
+        row = repo.get(session, drill_id)
+        session.expunge(row)
+    assert row.id is not None
+    ticket = ticket_of(ctx.changes, OperationKind.DR_DRILL, f"drill {row.id}") \
+        if ctx.changes is not None else None
+    run_id = _launch(ctx, runs, row.id, row.runner or "drill", ticket, row.department,
+                     _sites(ctx, row))
+    return row.department, run_id
+
+
 def cleanup(ctx: DrillContext, runs: Runs, caller: Caller, drill_id: int) -> dict[str, Any]:
     _checked(ctx, caller, drill_id, Action.DRILL_RUN)
     if runs.running(f"drill-{drill_id}"):

@@ -242,6 +242,10 @@ def _release(ctx: DrillContext, drill_id: int, run_id: str) -> None:
     error) becomes interrupted: ``run`` resumes it, ``cleanup`` removes what it made."""
     with write_session(ctx.engine) as session:
         row = repo.get(session, drill_id)
+        if row.run_id not in (run_id, None):  # taken over meanwhile: that run's state stands
+            log.warning("drill %s: run %s ended after run %s took it over", drill_id, run_id,
+                        row.run_id)
+            return
         step_machine.release(session, row, run_id)
         if row.state == DrillState.RUNNING.value:
             row.state = DrillState.INTERRUPTED.value

@@ -28,6 +28,7 @@ from govcloud.domain.rbac import Action, Principal, Role, can
 from govcloud.domain.waves import DEFAULT_GATE, STEPS, Flavor
 from govcloud.errors import ConflictError, Forbidden, GovCloudError, InvalidInput
 from govcloud.services import migration as service
+from govcloud.services import migration_rollback as rollback_service
 from govcloud.services import migration_run as run_service
 from govcloud.services.access import (
     Missing,
@@ -382,11 +383,18 @@ def start_rollback(ctx: run_service.RunContext, runs: run_service.Runs, caller: 
                    target: str, *, ended: Ended | None = None) -> dict[str, Any]:
     """Roll a wave (by id) or one host (by name) back to the legacy side, in the background."""
     wave_id, _ = rollback_department(ctx, caller, target)
+    return launch_rollback(ctx, runs, wave_id, target, actor=caller.name, ended=ended)
+
+
+def launch_rollback(ctx: run_service.RunContext, runs: run_service.Runs, wave_id: str,
+                    target: str, *, actor: str, ended: Ended | None = None) -> dict[str, Any]:
+    """Take the wave and roll ``target`` (the wave, or one host of it) back in the
+    background; the answer names the run and the last event before it."""
     run_id = uuid.uuid4().hex[:12]
     run_service.claim(ctx, wave_id, run_id)
     after = _last_event(ctx.engine, wave_id)
-    _in_background(runs, wave_id, f"rollback {target}", lambda cancel: run_service.rollback(
-        ctx, target, actor=caller.name, cancel=cancel, run_id=run_id), ended)
+    _in_background(runs, wave_id, f"rollback {target}", lambda cancel: rollback_service.rollback(
+        ctx, target, actor=actor, cancel=cancel, run_id=run_id), ended)
     return {"wave": wave_id, "action": "rollback", "run_id": run_id, "after": after}
 
 

@@ -194,3 +194,25 @@ def resume(ctx: run_service.RunContext, runs: run_service.Runs, changes: ChangeC
         hold(changes, ticket, actor=link.actor, reason=f"could not resume: {exc.message}")
         return False
     return True
+
+
+def take_over(ctx: run_service.RunContext, runs: run_service.Runs, changes: ChangeContext,
+              wave_id: str) -> dict[str, Any]:
+    """Resume the run or rollback of ``wave_id`` that died with its replica
+    (``services.run_takeover``): the same kind of run, as the person who started it, with
+    its hook, under the change it ran under (if any). Refused (``ConflictError``) while a
+    live run holds the wave."""
+    with Session(ctx.engine) as session:
+        started = run_service.run_start(session, wave_id)
+        wave = repo.get_wave(session, wave_id)
+        department = wave.department
+    kind, actor, detail = started or ("run", "migration", None)
+    if kind == "rollback":
+        target = detail or wave_id
+        ticket = ticket_of(changes, KIND, f"rollback {target}")
+        return access.launch_rollback(ctx, runs, wave_id, target, actor=actor, ended=_ended(
+            ctx, changes, ticket, target, actor, None, what="rollback"))
+    ticket = ticket_of(changes, KIND, _ref(wave_id))
+    window = WindowCheck(changes, ticket, [department]) if ticket is not None else None
+    return access.launch(ctx, runs, wave_id, actor=actor, hook=detail, window=window,
+                         ended=_ended(ctx, changes, ticket, wave_id, actor, window))

@@ -39,13 +39,12 @@ from govcloud.domain.waves import (
     StepStatus,
     may_stop_before,
     next_step,
-    past_cutover,
 )
 from govcloud.errors import GovCloudError, InvalidInput, PermanentError
 from govcloud.logging import redact
 from govcloud.runner.playbook import PlaybookEvent, run_playbook
 from govcloud.services import step_machine
-from govcloud.services.migration import check_keys, known_hosts
+from govcloud.services.migration import check_keys
 from govcloud.services.migration_commands import playbook_env, step_inventory
 from govcloud.services.migration_keys import TOFU, Expected, pin_all
 from govcloud.services.migration_reap import REAP_EVENT, reap
@@ -198,8 +197,14 @@ def claim(ctx: RunContext, wave_id: str, run_id: str) -> None:
 
 def _release(ctx: RunContext, wave_id: str, run_id: str, status: str,
              rolled_back: bool = False) -> None:
+    """Let go of the wave with its final status — unless another run took it over
+    meanwhile (this one was cut off): that run's status stands."""
     with write_session(ctx.engine) as session:
         wave = repo.get_wave(session, wave_id)
+        if wave.run_id not in (run_id, None):
+            log.warning("%s: run %s ended %s after run %s took it over", wave_id, run_id,
+                        status, wave.run_id)
+            return
         step_machine.release(session, wave, run_id)
         wave.status = status
         if rolled_back:
@@ -395,10 +400,34 @@ def run_wave(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Eve
     run_id = run_id or uuid.uuid4().hex[:12]
     claim(ctx, wave_id, run_id)
     with step_machine.heartbeat(ctx.engine, _wave_row(wave_id), run_id,
-                                every_s=ctx.heartbeat_s, clock=ctx.clock):
+                                every_s=ctx.heartbeat_s, clock=ctx.clock, lost=cancel,
+                                give_up_after_s=give_up_after(ctx)):
         return _run_claimed(ctx, wave_id, actor=actor, cancel=cancel, hook=hook,
                             run_id=run_id, window_override=window_override, window=window,
                             tofu=trust_on_first_use)
+
+
+def give_up_after(ctx: RunContext) -> float:
+    """A run whose heartbeat has failed this long stops (cancelled): another replica may take
+    the wave over once it is ``stale_after_s`` old."""
+    return max(ctx.heartbeat_s, ctx.stale_after_s - 2 * ctx.heartbeat_s)
+
+
+RUN_START = "run_start"  # a run's first event: its kind (step run or rollback), actor, hook
+
+
+def run_start(session: Session, wave_id: str) -> tuple[str, str, str | None] | None:
+    """How the wave's last run started (its ``RUN_START`` event): ``run`` or ``rollback``,
+    who started it, and the run's hook or the rollback's host (None: the whole wave); None
+    when no run has started."""
+    found = repo.last_event(session, wave_id, RUN_START)
+    if found is None:
+        return None
+    actor = (found.message or "").removeprefix("by ") or "migration"
+    if found.step == "rollback":
+        return "rollback", actor, found.host
+    task = found.task or ""
+    return "run", actor, task.removeprefix("hook=") if task.startswith("hook=") else None
 
 
 def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading.Event,
@@ -408,6 +437,8 @@ def _run_claimed(ctx: RunContext, wave_id: str, *, actor: str, cancel: threading
     status = "failed"
     w = _load(ctx, wave_id)
     rec = Recorder(ctx, wave_id)
+    rec.event("run", run_id, event=RUN_START, task=f"hook={hook}" if hook else None,
+              message=f"by {actor}")
     # the reasons stay with the wave (its event log); the chain keeps their digests
     if window_override is not None:
         reason = str(window_override.get("reason") or "")
@@ -514,82 +545,3 @@ def hook_path(ctx: RunContext, name: str) -> Path:
         raise InvalidInput(f"no cutover hook {name!r}", hint=f"hooks: {known or 'none'} "
                                                              "(playbooks/migrate/hooks/)")
     return path
-
-
-def _release_targets(ctx: RunContext, w: _Wave, names: Sequence[str], rec: Recorder,
-                     actor: str, ident: str) -> None:
-    """After a rollback the hosts' data is back on the legacy side: the servers provisioned
-    for them (target and DR copies) are deleted and forgotten, so a new run provisions
-    afresh; a declared target is kept. Each outcome is an event, and all are audited."""
-    known = known_hosts(ctx.settings)
-    outcome: dict[str, list[str]] = {}
-    for n in names:
-        made = w.made.get(n)
-        if made is None:
-            continue
-        try:
-            lines = ctx.provisioner.release(w.hosts[n], w.id, made, actor=actor)
-        except GovCloudError as exc:
-            why = (f"{exc.message}; the target is kept and still recorded: roll back again "
-                   "to retry")
-            rec.event("rollback", ident, event="release_failed", host=n,
-                      task="release the target", message=why)
-            outcome[n] = [f"FAILED: {why}"]
-            continue
-        for line in lines:
-            rec.event("rollback", ident, event="released", host=n, task="release the target",
-                      message=line)
-        outcome[n] = lines
-        if made.request is not None:
-            for ep in (made.endpoint, *(c.endpoint for c in made.copies)):
-                known.forget(ep)
-            with write_session(ctx.engine) as session:
-                repo.clear_target(session, w.id, n)
-                session.commit()
-    if outcome:
-        _audit(ctx, actor, "migrate.rollback.release", w.department,
-               {"wave": w.id, "hosts": outcome})
-
-
-def rollback(ctx: RunContext, target: str, *, actor: str, cancel: threading.Event,
-             run_id: str | None = None) -> str:
-    """Put the legacy host(s) back as the live endpoint; after a cutover, what was written on
-    the target is synced back first. ``target`` is a wave id or a host name."""
-    with Session(ctx.engine) as session:
-        placed = repo.wave_of_host(session, target)
-        wave_id = placed.wave if placed else repo.get_wave(session, target).id
-    run_id = run_id or uuid.uuid4().hex[:12]
-    claim(ctx, wave_id, run_id)
-    w = _load(ctx, wave_id)
-    names = [target] if placed else sorted(w.hosts)
-    rec = Recorder(ctx, wave_id)
-    _audit(ctx, actor, "migrate.rollback", w.department, {"wave": wave_id, "hosts": names})
-    status = "failed"
-    try:
-        cut = {n: past_cutover(w.statuses[n]) and w.targets.get(n) is not None for n in names}
-        started = [n for n in names if any(s is not StepStatus.PENDING
-                                           for s in w.statuses[n].values())]
-        if started:
-            result = _job(ctx, w, "rollback", started, ctx.playbooks / "rollback.yml", cancel,
-                          rec, cut_over=cut)
-            bad = dict(result.failed)
-            if result.detail:
-                rec.event("rollback", result.ident, event="job_failed", message=result.detail)
-            if result.interrupted or bad or set(started) - result.ok:
-                status = "interrupted" if result.interrupted else "failed"
-                return status
-        _switch(ctx, w, names, "legacy")
-        at = ctx.clock()
-        with write_session(ctx.engine) as session:
-            for n in names:
-                for step in STEPS:
-                    repo.set_step(session, wave_id, n, step, StepStatus.ROLLED_BACK, at=at)
-            session.commit()
-        status = "rolled_back"
-        _release_targets(ctx, w, names, rec, actor, run_id)
-        return status
-    finally:
-        whole = not placed
-        _release(ctx, wave_id, run_id, status if whole or status != "rolled_back"
-                 else "partly_rolled_back", rolled_back=status == "rolled_back")
-        rec.event("rollback", run_id, event="run_end", message=status)

@@ -18,9 +18,11 @@ recording that status — once, so that the restarted process resumes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -28,13 +30,16 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from govcloud.domain.steps import StepStatus
-from govcloud.errors import ConflictError
+from govcloud.errors import ConflictError, GovCloudError
 from govcloud.logging import redact
 from govcloud.store.audit import write_session
 from govcloud.store.inventory import aware
+
+log = logging.getLogger(__name__)
 
 
 class Held(Protocol):
@@ -113,22 +118,46 @@ def release(session: Session, row: Held, run_id: str) -> None:
 
 
 def _beat(engine: Engine, load: Load, run_id: str, every_s: float,
-          clock: Callable[[], datetime], stop: threading.Event) -> None:
+          clock: Callable[[], datetime], stop: threading.Event,
+          lost: threading.Event | None, give_up_after_s: float | None) -> None:
+    """Beat until ``stop``; a beat that fails (the database out of reach, failing over) is
+    tried again at the next. ``lost`` is set — the run should stop — when another run holds
+    the subject now (it was taken over), or when no beat has succeeded for
+    ``give_up_after_s`` (another replica may take it over at any moment)."""
+    last_ok = time.monotonic()
     while not stop.wait(every_s):
-        with write_session(engine) as session:
-            row = load(session)
-            if row.run_id == run_id:
+        try:
+            with write_session(engine) as session:
+                row = load(session)
+                if row.run_id != run_id:
+                    log.warning("run %s: another run (%s) holds its subject now: stopping",
+                                run_id, row.run_id)
+                    if lost is not None:
+                        lost.set()
+                    return
                 row.heartbeat_at = clock()
                 session.add(row)
                 session.commit()
+            last_ok = time.monotonic()
+        except (GovCloudError, SQLAlchemyError) as exc:  # it outlives a database switch
+            log.warning("run %s: heartbeat failed: %s", run_id, exc)
+            if lost is not None and give_up_after_s is not None and \
+                    time.monotonic() - last_ok > give_up_after_s:
+                log.warning("run %s: no heartbeat for %.0f s: stopping before another "
+                            "replica takes it over", run_id, give_up_after_s)
+                lost.set()
+                return
 
 
 @contextmanager
 def heartbeat(engine: Engine, load: Load, run_id: str, *, every_s: float,
-              clock: Callable[[], datetime]) -> Iterator[None]:
-    """Keep the claim alive (a beat every ``every_s``) while the body runs."""
+              clock: Callable[[], datetime], lost: threading.Event | None = None,
+              give_up_after_s: float | None = None) -> Iterator[None]:
+    """Keep the claim alive (a beat every ``every_s``) while the body runs; ``lost`` is set
+    when the claim is lost (see ``_beat``)."""
     stop = threading.Event()
-    beat = threading.Thread(target=_beat, args=(engine, load, run_id, every_s, clock, stop),
+    beat = threading.Thread(target=_beat, args=(engine, load, run_id, every_s, clock, stop,
+                                                lost, give_up_after_s),
                             daemon=True, name=f"heartbeat-{run_id}")
     beat.start()
     try:

@@ -43,6 +43,15 @@ def plans(session: Session, departments: Sequence[str] | None = None, *,
     return list(session.exec(query).all())
 
 
+def orphaned(session: Session, *, before: datetime) -> list[tuple[int, str]]:
+    """(drill, run) of every running drill whose run's heartbeat stopped before ``before``:
+    the process running it died (``services.run_takeover``)."""
+    rows = session.exec(select(DrillPlanRow.id, DrillPlanRow.run_id).where(
+        DrillPlanRow.state == "running", col(DrillPlanRow.run_id).is_not(None),
+        col(DrillPlanRow.heartbeat_at) < before).order_by(col(DrillPlanRow.id)))
+    return [(drill, run) for drill, run in rows if drill is not None and run is not None]
+
+
 def steps(session: Session, drill_id: int) -> list[DrillStepRow]:
     return list(session.exec(select(DrillStepRow)
                              .where(DrillStepRow.drill_id == drill_id)).all())

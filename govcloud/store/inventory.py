@@ -49,6 +49,7 @@ from govcloud.domain.inventory import (
 )
 from govcloud.domain.whatif import Load
 from govcloud.store import server_changes
+from govcloud.store.site_rows import replace_listing
 from govcloud.store.tables import metadata
 
 CHUNK = 2000
@@ -166,10 +167,9 @@ def detached_since(conn: Connection, site: str) -> dict[str, dt.datetime]:
 
 def replace_site_rows(conn: Connection, name: str, site: str,
                       rows: Sequence[Mapping[str, Any]]) -> None:
-    """The site's rows of table ``name`` become exactly ``rows`` (a complete listing)."""
-    tbl = table(name)
-    conn.execute(delete(tbl).where(tbl.c.site == site))
-    _insert(conn, tbl, rows)
+    """The site's rows of table ``name`` become exactly ``rows`` (a complete listing), only
+    what differs written (``site_rows.replace_listing``)."""
+    replace_listing(conn, table(name), site, rows)
 
 
 def replace_hypervisors(conn: Connection, site: str, hypervisors: Sequence[HypervisorInfo],
@@ -187,9 +187,7 @@ def replace_services(conn: Connection, site: str,
 
 def replace_quotas(conn: Connection, site: str, quotas: Sequence[QuotaInfo],
                    department_of: Mapping[str, str]) -> None:
-    tbl = table("quota_usage")
-    conn.execute(delete(tbl).where(tbl.c.site == site))
-    _insert(conn, tbl, quota_rows(site, quotas, department_of))
+    replace_listing(conn, table("quota_usage"), site, quota_rows(site, quotas, department_of))
 
 
 def set_quota_limits(conn: Connection, site: str, project_id: str, department: str,

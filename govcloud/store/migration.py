@@ -246,6 +246,15 @@ def last_event(session: Session, wave_id: str, event: str) -> MigrationEventRow 
         .order_by(col(MigrationEventRow.id).desc()).limit(1)).first()
 
 
+def orphaned_waves(session: Session, *, before: datetime) -> list[tuple[str, str]]:
+    """(wave, run) of every wave a run still holds whose heartbeat stopped before ``before``:
+    the process running it died (``services.run_takeover``)."""
+    rows = session.exec(select(WaveRow.id, WaveRow.run_id).where(
+        col(WaveRow.run_id).is_not(None), col(WaveRow.heartbeat_at) < before)
+        .order_by(col(WaveRow.id)))
+    return [(wave, run) for wave, run in rows if run is not None]
+
+
 def last_event_id(session: Session, wave_id: str) -> int:
     """The id of the wave's newest event (0 when it has none)."""
     found = session.exec(select(sa_func.max(MigrationEventRow.id))

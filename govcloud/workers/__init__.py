@@ -1,5 +1,6 @@
 """Background workers of the control plane (sync loop, provisioning job worker, region API
-probes, protection cycles, the notifier, the change windows, compaction).
+probes, protection cycles, the notifier, the change windows, compaction, the takeover of
+the migration waves and DR drills whose replica died).
 
 Every worker is listed once in ``WORKERS`` — its lease's name, its start function (given the
 plane, it returns the function that stops it) and whether the settings turn it on — and
@@ -23,6 +24,7 @@ from govcloud.workers.probe import start_probe_worker
 from govcloud.workers.protection import start_protection_worker
 from govcloud.workers.provision import start_provision_worker
 from govcloud.workers.sync import start_workers as start_sync_worker
+from govcloud.workers.takeover import start_drill_takeover, start_migration_takeover
 
 
 def _notifying(s: Settings) -> bool:
@@ -33,6 +35,12 @@ def _notifying(s: Settings) -> bool:
     return bool(s.notify_smtp_host or s.notify_webhooks or s.notify_webhooks_file)
 
 
+def _replicated(s: Settings) -> bool:
+    """Does the database have replicas to share it (PostgreSQL)? The takeover workers run
+    only then: a lone SQLite process leaves a dead run to its operator."""
+    return s.database_url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+
+
 WORKERS: tuple[Worker, ...] = (
     Worker("sync", start_sync_worker),
     Worker("provision", start_provision_worker),
@@ -41,6 +49,8 @@ WORKERS: tuple[Worker, ...] = (
     Worker("notifier", start_notifier_worker, enabled=_notifying),
     Worker("change-windows", start_change_window_worker),
     Worker("compaction", start_compaction_worker),
+    Worker("migration", start_migration_takeover, enabled=_replicated),
+    Worker("drills", start_drill_takeover, enabled=_replicated),
 )
 
 

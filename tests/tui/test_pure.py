@@ -106,6 +106,11 @@ def test_header_marks_prod_and_stale_sites() -> None:
     zh = header_text(server="http://x", whoami=who, site="DR-LOCAL", sites=sites, lang="zh",
                      now=NOW, read_only=True, view_title="云主机")
     assert "数据过期" in zh.plain and "只读" in zh.plain and "PRODUCTION" not in zh.plain
+    assert "replica" not in plain  # one server: nothing to say
+    several = header_text(server="http://b", whoami=who, site=None, sites=sites, lang="en",
+                          now=NOW, read_only=False, view_title="Servers",
+                          servers=["http://a", "http://b"])
+    assert "│ http://b (replica 2/2) │" in several.plain
 
 
 def _servers(n: int) -> list[tuple[str, tuple[str, ...]]]:

@@ -50,12 +50,16 @@ def principal(whoami: WhoAmI | None) -> Principal | None:
 
 def header_text(*, server: str, whoami: Principal | None, site: str | None,
                 sites: Sequence[SiteFreshness], lang: str, now: Any, read_only: bool,
-                view_title: str) -> Text:
-    """The header's two lines (pure: the tests render it without an app)."""
+                view_title: str, servers: Sequence[str] = ()) -> Text:
+    """The header's two lines (pure: the tests render it without an app). ``servers``: every
+    replica the console may use; with several, which of them it is on."""
     out = Text()
     out.append(" govcloud ", style="bold reverse")
     out.append(f" {view_title} ", style="bold")
     out.append(f"│ {printable(server)} ", style="dim")
+    if len(servers) > 1 and server in servers:
+        out.append(f"({label('replica', lang)} {servers.index(server) + 1}/{len(servers)}) ",
+                   style="dim")
     if whoami:
         out.append("│ ")
         out.append(printable(whoami["name"]), style="bold")
@@ -115,7 +119,12 @@ class ConsoleHeader(Static):
     def redraw(self) -> None:
         app: Any = self.app
         session = app.session
+        while session.switches:  # the client moved to another replica: say so, once
+            old, new = session.switches.pop(0)
+            app.notify(f"{printable(old)} {label('did_not_answer', session.lang)} "
+                       f"{printable(new)}", severity="warning", timeout=10)
         self.update(header_text(server=session.server, whoami=principal(session.whoami),
                                 site=app.site, sites=app.site_status, lang=session.lang,
                                 now=session.clock(), read_only=app.read_only,
-                                view_title=self.view_title), layout=False)  # 2 lines
+                                view_title=self.view_title, servers=session.servers),
+                    layout=False)  # 2 lines

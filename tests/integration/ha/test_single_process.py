@@ -68,7 +68,8 @@ def test_a_second_replica_on_sqlite_is_refused(served: tuple[ServedPlane, str]) 
                                           "compaction"}
     assert {w["name"]: w["state"] for w in status["workers"]} == {
         "sync": "held", "provision": "held", "probe": "held", "protection": "off",
-        "notifier": "off", "change-windows": "held", "compaction": "held"}
+        "notifier": "off", "change-windows": "held", "compaction": "held",
+        "migration": "off", "drills": "off"}  # no takeover on SQLite: no other replica
     plane.proc.send_signal(signal.SIGKILL)  # the lock goes with the process
     plane.wait_exit()
     plane.serve()

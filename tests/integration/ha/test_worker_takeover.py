@@ -20,7 +20,8 @@ from tests.integration.ha.replicas import RENEW_S, TTL_S, Replicas, request_spec
 from tests.served import TIMEOUT
 
 pytestmark = [pytest.mark.slow, pytest.mark.ha]
-WORKERS = {"sync", "provision", "probe", "change-windows", "compaction"}  # protection is off
+WORKERS = {"sync", "provision", "probe", "change-windows", "compaction", "migration",
+           "drills"}  # protection is off
 # in tests/served.py's env, the notifier has nothing configured
 SLACK_S = 3.0  # the test's polling and a loaded machine, over the documented bound
 

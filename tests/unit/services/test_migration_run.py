@@ -32,18 +32,24 @@ from govcloud.domain.legacy import Endpoint, LegacyHost, TargetCopy
 from govcloud.domain.rbac import Principal, Role
 from govcloud.domain.waves import STEPS, Step, StepStatus
 from govcloud.errors import ConflictError, InvalidInput, PermanentError
+from govcloud.services import step_machine
+from govcloud.services.changes import ChangeContext
 from govcloud.services.migration_access import Caller, import_hosts, plan
+from govcloud.services.migration_rollback import rollback
 from govcloud.services.migration_run import (
     PLAYBOOK_STEPS,
+    RUN_START,
     DeclaredTargets,
     Provisioned,
+    Recorder,
     RunContext,
     Runs,
     claim,
     hook_path,
-    rollback,
     run_wave,
 )
+from govcloud.services.migration_run import _release as release_run
+from govcloud.services.run_takeover import take_over_waves
 from govcloud.settings import Settings
 from govcloud.store import inventory as inv
 from govcloud.store import migration as repo
@@ -435,3 +441,89 @@ def test_a_failed_rollback_job_leaves_the_hosts_as_they_were(ctx: RunContext, wa
 
 
 
+
+
+# --- taken over when its replica died (services.run_takeover) ---------------------------------
+
+def _died_in(ctx: RunContext, wave: str, step: Step, *, kind: str = "run",
+             hook: str | None = None) -> None:
+    """A run of alice's (``kind``: run or rollback) held the wave and died in ``step`` on
+    host a, every earlier step done on every host; its heartbeat is 31 s old now."""
+    claim(ctx, wave, "dead-run")
+    Recorder(ctx, wave).event(kind, "dead-run", event=RUN_START, message="by alice",
+                              task=f"hook={hook}" if hook else None)
+    set_steps(ctx, wave, HOSTS, STEPS[:STEPS.index(step)])
+    set_steps(ctx, wave, ["a"], [step], StepStatus.RUNNING)
+    assert isinstance(ctx.clock, Clock)
+    ctx.clock.now += timedelta(seconds=31)
+
+
+def _changes(ctx: RunContext) -> ChangeContext:
+    return ChangeContext(engine=ctx.engine, sites=("PROD",), clock=ctx.clock, enforce=False)
+
+
+def test_a_dead_runs_wave_is_taken_over_resumed_as_it_ran_and_audited(
+        ctx: RunContext, wave: str) -> None:
+    _died_in(ctx, wave, Step.VERIFY)
+    runs = Runs()
+    assert take_over_waves(ctx, runs, _changes(ctx), replica="r2") == [f"wave {wave}"]
+    runs.join(wave, 60)
+    row = wave_row(ctx, wave)
+    assert (row.status, row.run_id) == ("done", None)
+    assert all(s == {step.value: "succeeded" for step in STEPS}
+               for s in statuses(ctx, wave).values())
+    assert sorted(a for a, _ in audited(ctx)) == [
+        "migrate.run", "migrate.run.end", "migrate.takeover"]
+    taken = json.loads(dict(audited(ctx))["migrate.takeover"])
+    assert (taken["wave"], taken["action"], taken["dead_run"], taken["replica"]) == \
+        (wave, "run", "dead-run", "r2")
+    assert json.loads(dict(audited(ctx))["migrate.run"])["run"] == taken["run"]
+    assert [e.message for e in events(ctx, wave, RUN_START)] == ["by alice", "by alice"]
+    # nothing more to take over; a live run (fresh heartbeat) is never taken
+    assert take_over_waves(ctx, runs, _changes(ctx), replica="r2") == []
+
+
+def test_a_live_run_and_a_run_alive_here_are_not_taken_over(ctx: RunContext,
+                                                             wave: str) -> None:
+    claim(ctx, wave, "live-run")
+    assert take_over_waves(ctx, Runs(), _changes(ctx), replica="r2") == []
+    assert wave_row(ctx, wave).run_id == "live-run"
+    assert isinstance(ctx.clock, Clock)
+    ctx.clock.now += timedelta(seconds=31)  # live-run died: dead-run took it, then died
+    _died_in(ctx, wave, Step.VERIFY)
+    here, go = Runs(), threading.Event()
+    here.start(wave, lambda cancel: go.wait(10))  # its heartbeat late, but alive here
+    try:
+        assert take_over_waves(ctx, here, _changes(ctx), replica="r2") == []
+    finally:
+        go.set()
+        here.join(wave, 10)
+
+
+def test_a_dead_rollback_is_taken_over_as_a_rollback(ctx: RunContext, wave: str) -> None:
+    _died_in(ctx, wave, Step.PRECHECK, kind="rollback")
+    runs = Runs()
+    assert take_over_waves(ctx, runs, _changes(ctx), replica="r2") == [f"wave {wave}"]
+    runs.join(wave, 60)
+    row = wave_row(ctx, wave)
+    assert (row.status, row.run_id) == ("rolled_back", None) and row.rolled_back_at
+    assert all(set(s.values()) == {"rolled_back"} for s in statuses(ctx, wave).values())
+    assert json.loads(dict(audited(ctx))["migrate.takeover"])["action"] == "rollback"
+    assert "migrate.rollback" in [a for a, _ in audited(ctx)]
+
+
+def test_a_run_whose_wave_was_taken_over_stops_and_leaves_the_status_alone(
+        ctx: RunContext, wave: str) -> None:
+    """A run cut off from the database that comes back to find another run holding its wave
+    stops (its heartbeat says so) and does not write its own end over the other's."""
+    lost = threading.Event()
+    claim(ctx, wave, "old-run")
+    with step_machine.heartbeat(ctx.engine, lambda s: repo.get_wave(s, wave), "old-run",
+                                every_s=0.05, clock=ctx.clock, lost=lost):
+        assert isinstance(ctx.clock, Clock)
+        ctx.clock.now += timedelta(seconds=31)
+        claim(ctx, wave, "new-run")
+        assert lost.wait(10)
+    release_run(ctx, wave, "old-run", "interrupted")
+    row = wave_row(ctx, wave)
+    assert (row.run_id, row.status) == ("new-run", "planned")

@@ -28,6 +28,7 @@ from govcloud.store.inventory import (
     table,
     tombstone_deleted,
 )
+from govcloud.store.site_rows import replace_listing
 from tests.databases import T0
 
 LATER = T0 + timedelta(hours=1)
@@ -121,3 +122,37 @@ def test_a_failed_sync_is_stale_and_keeps_the_last_success(db: Engine) -> None:
     assert (prod.servers, len(prod.error or "")) == (4, 2000)
     assert (dr.stale, dr.last_success, dr.error, dr.servers) == \
         (True, None, "cannot connect", 0)
+
+
+def _flavor(fid: str, vcpus: int = 2, **extra: object) -> dict[str, object]:
+    return {"site": "PROD", "id": fid, "name": f"gc.{fid}", "vcpus": vcpus, "ram_mb": 4096,
+            "disk_gb": 40, **extra}
+
+
+def _flavors(db: Engine, site: str = "PROD") -> dict[str, tuple[object, ...]]:
+    tbl = table("flavor")
+    with db.connect() as conn:
+        return {r.id: (r.name, r.vcpus, r.swap_mb, r.is_public) for r in
+                conn.execute(select(tbl).where(tbl.c.site == site))}
+
+
+def test_a_listing_writes_only_what_changed_and_leaves_other_sites_alone(db: Engine) -> None:
+    tbl = table("flavor")
+    with db.begin() as conn:
+        assert replace_listing(conn, tbl, "PROD", [_flavor("a"), _flavor("b"), _flavor(
+            "c", swap_mb=512, is_public=False)]) == {"deleted": 0, "inserted": 3, "updated": 0}
+        replace_listing(conn, tbl, "DR-LOCAL", [{**_flavor("a"), "site": "DR-LOCAL"}])
+    with db.begin() as conn:  # the same listing again: nothing written
+        assert replace_listing(conn, tbl, "PROD", [_flavor("a"), _flavor("b"), _flavor(
+            "c", swap_mb=512, is_public=False)]) == {"deleted": 0, "inserted": 0, "updated": 0}
+    with db.begin() as conn:  # b gone, a changed, c's columns left out go back to defaults
+        assert replace_listing(conn, tbl, "PROD", [_flavor("a", vcpus=8), _flavor("c"),
+                                                   _flavor("d")]) == {
+            "deleted": 1, "inserted": 1, "updated": 2}
+    assert _flavors(db) == {"a": ("gc.a", 8, 0, True), "c": ("gc.c", 2, 0, True),
+                            "d": ("gc.d", 2, 0, True)}
+    assert _flavors(db, "DR-LOCAL") == {"a": ("gc.a", 2, 0, True)}
+    with db.begin() as conn:
+        assert replace_listing(conn, tbl, "PROD", []) == {
+            "deleted": 3, "inserted": 0, "updated": 0}
+    assert _flavors(db) == {} and len(_flavors(db, "DR-LOCAL")) == 1
