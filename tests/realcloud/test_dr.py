@@ -54,14 +54,16 @@ def plane_settings(tmp_path_factory: pytest.TempPathFactory,
             "dr_protect_timeout_s": 60.0}
 
 
-@pytest.fixture
-def sandboxes(tmp_path: Path, client_key: Path) -> Iterator[Callable[[str], Sandbox]]:
-    """``sandboxes(name)`` starts an sshd sandbox; all are stopped after the test, and the
+@pytest.fixture(scope="module")
+def sandboxes(tmp_path_factory: pytest.TempPathFactory,
+              client_key: Path) -> Iterator[Callable[[str], Sandbox]]:
+    """``sandboxes(name)`` starts an sshd sandbox; all are stopped after the module, and the
     guest pool is emptied of what no server took."""
     started: list[Sandbox] = []
+    base = tmp_path_factory.mktemp("hosts")
 
     def make(name: str) -> Sandbox:
-        box = Sandbox(name, tmp_path / "hosts" / name, client_key.with_suffix(".pub")).start()
+        box = Sandbox(name, base / name, client_key.with_suffix(".pub")).start()
         started.append(box)
         return box
 
@@ -134,6 +136,14 @@ def protected(plane: Plane, sandboxes: Callable[[str], Sandbox], name: str
         delete_system(real, DEPARTMENT, name)
 
 
+@pytest.fixture(scope="module")
+def system(plane: Plane, sandboxes: Callable[[str], Sandbox]) -> Iterator[System]:
+    """One protected system for the module: the drill leaves it as it was, and so does a
+    failover followed by its failback (each test checks where it starts from)."""
+    with protected(plane, sandboxes, "ledger") as made:
+        yield made
+
+
 def _prod(real: RealCloud) -> list[tuple[str, str, str, str]]:
     return sorted((s.id, s.status, s.flavor.original_name, str(s.addresses))
                   for s in real.sdk("PROD").compute.servers(all_projects=True))
@@ -179,61 +189,68 @@ class Isolation:
             time.sleep(0.5)
 
 
+def _normal(plane: Plane, system: System) -> None:
+    """The system serves from production, its cold copy shelved."""
+    assert plane.real.sdk("PROD").compute.get_server(system.prod_id).status == "ACTIVE"
+    assert plane.real.sdk(SITE).compute.get_server(system.copy_id).status == \
+        "SHELVED_OFFLOADED"
+
+
 def test_a_drill_on_an_isolated_network_measures_rto_and_leaves_nothing(
-        plane: Plane, sandboxes: Callable[[str], Sandbox]) -> None:
+        plane: Plane, sandboxes: Callable[[str], Sandbox], system: System) -> None:
     real = plane.real
     admin = ApiClient(plane.url, plane.admin_token)
     operator = ApiClient(plane.url, plane.principal("ops-drill", "operator"))
-    with protected(plane, sandboxes, "ledger") as system:
-        # the server the drill boots gets this guest: what the point's image carries
-        booted_box = sandboxes("ledger-drill")
-        write_files(booted_box.root, DATA, FILES)
-        cloud.offer_guests([guest(booted_box)])
-        before = _prod(real)
-        copy_before = real.sdk(SITE).compute.get_server(system.copy_id)
-        planned = operator.post("/dr/drills", {"department": DEPARTMENT,
-                                               "system": system.name, "site": SITE})
-        drill = planned["id"]
-        admin.post(f"/dr/drills/{drill}/approve")
-        watch = Isolation(real, drill)
-        watch.thread.start()
-        try:
-            operator.post(f"/dr/drills/{drill}/run", {})
-            shown = _until("the drill", lambda: (
-                d if (d := admin.get(f"/dr/drills/{drill}"))["state"] in ("passed", "failed")
-                and not d["running"] else None))
-        finally:
-            watch.stop.set()
-            watch.thread.join(30)
-        assert shown["state"] == "passed", [(s["step"], s["status"], s["output"][-400:])
-                                            for s in shown["steps"]]
-        assert [(s["step"], s["status"]) for s in shown["steps"]] == [
-            (s.value, "succeeded") for s in DrillStep]
-        (ev,) = shown["evidence"]["systems"]
-        assert ev["healthy"] and ev["rto_met"] and ev["rpo_met"], ev
-        assert 0 < ev["achieved_rto_s"] < WAIT
-        assert [(c["path"], c["matched"]) for c in ev["checksums"]] == [
-            (f"{DATA}/{n}", True) for n in sorted(FILES)]
-        evidence = shown["evidence"]
-        assert evidence["leftovers_checked"] and evidence["leftovers"] == []
-        assert evidence["prod_compared"] and evidence["prod_unchanged"]
-        # the drill's network, as Neutron showed it while it existed: a tenant network of
-        # its own (not the shared flat one), no gateway, no router port
-        assert watch.seen, "the drill's network was never seen"
-        assert {(s["type"], s["shared"], s["external"]) for s in watch.seen} == {
-            ("vxlan", False, False)}
-        assert {g for s in watch.seen for g in s["gateways"]} == {None}
-        assert not {o for s in watch.seen for o in s["owners"]
-                    if o.startswith("network:router")}
-        assert _leftovers(real, drill) == []
-        assert _prod(real) == before
-        copy_after = real.sdk(SITE).compute.get_server(system.copy_id)
-        assert (copy_after.status, copy_after.updated_at) == (copy_before.status,
-                                                              copy_before.updated_at)
-        # a cleanup afterwards finds nothing
-        cleaned = operator.post(f"/dr/drills/{drill}/cleanup", {})
-        assert (cleaned["state"], cleaned["leftovers"], cleaned["failed"]) == (
-            "passed", [], [])
+    _normal(plane, system)
+    # the server the drill boots gets this guest: what the point's image carries
+    booted_box = sandboxes("ledger-drill")
+    write_files(booted_box.root, DATA, FILES)
+    cloud.offer_guests([guest(booted_box)])
+    before = _prod(real)
+    copy_before = real.sdk(SITE).compute.get_server(system.copy_id)
+    planned = operator.post("/dr/drills", {"department": DEPARTMENT,
+                                           "system": system.name, "site": SITE})
+    drill = planned["id"]
+    admin.post(f"/dr/drills/{drill}/approve")
+    watch = Isolation(real, drill)
+    watch.thread.start()
+    try:
+        operator.post(f"/dr/drills/{drill}/run", {})
+        shown = _until("the drill", lambda: (
+            d if (d := admin.get(f"/dr/drills/{drill}"))["state"] in ("passed", "failed")
+            and not d["running"] else None))
+    finally:
+        watch.stop.set()
+        watch.thread.join(30)
+    assert shown["state"] == "passed", [(s["step"], s["status"], s["output"][-400:])
+                                        for s in shown["steps"]]
+    assert [(s["step"], s["status"]) for s in shown["steps"]] == [
+        (s.value, "succeeded") for s in DrillStep]
+    (ev,) = shown["evidence"]["systems"]
+    assert ev["healthy"] and ev["rto_met"] and ev["rpo_met"], ev
+    assert 0 < ev["achieved_rto_s"] < WAIT
+    assert [(c["path"], c["matched"]) for c in ev["checksums"]] == [
+        (f"{DATA}/{n}", True) for n in sorted(FILES)]
+    evidence = shown["evidence"]
+    assert evidence["leftovers_checked"] and evidence["leftovers"] == []
+    assert evidence["prod_compared"] and evidence["prod_unchanged"]
+    # the drill's network, as Neutron showed it while it existed: a tenant network of
+    # its own (not the shared flat one), no gateway, no router port
+    assert watch.seen, "the drill's network was never seen"
+    assert {(s["type"], s["shared"], s["external"]) for s in watch.seen} == {
+        ("vxlan", False, False)}
+    assert {g for s in watch.seen for g in s["gateways"]} == {None}
+    assert not {o for s in watch.seen for o in s["owners"]
+                if o.startswith("network:router")}
+    assert _leftovers(real, drill) == []
+    assert _prod(real) == before
+    copy_after = real.sdk(SITE).compute.get_server(system.copy_id)
+    assert (copy_after.status, copy_after.updated_at) == (copy_before.status,
+                                                          copy_before.updated_at)
+    # a cleanup afterwards finds nothing
+    cleaned = operator.post(f"/dr/drills/{drill}/cleanup", {})
+    assert (cleaned["state"], cleaned["leftovers"], cleaned["failed"]) == (
+        "passed", [], [])
 
 
 def _failover_ended(api: ApiClient, fid: int) -> dict[str, Any]:
@@ -242,49 +259,48 @@ def _failover_ended(api: ApiClient, fid: int) -> dict[str, Any]:
         and not f["running"] else None))
 
 
-def test_failover_reprotect_and_failback(
-        plane: Plane, sandboxes: Callable[[str], Sandbox]) -> None:
+def test_failover_reprotect_and_failback(plane: Plane, system: System) -> None:
     real = plane.real
     operator = ApiClient(plane.url, plane.principal("ops-failover", "operator"))
-    with protected(plane, sandboxes, "permits") as system:
-        name = system.name
-        started = operator.post("/dr/failovers", {"department": DEPARTMENT, "system": name,
-                                                  "to": SITE, "confirm": name})
-        shown = _failover_ended(operator, started["failover"])
-        steps = [(s["step"], s["status"]) for s in shown["steps"]]
-        assert shown["state"] == "done", [(s["step"], s["status"], s["output"][-400:])
-                                          for s in shown["steps"]]
-        assert steps == [(s, "succeeded") for s in (
-            "freeze", "final_cycle", "stop_primary", "promote", "move_endpoint", "verify")]
-        assert f"final protection cycle: {name}-app-1 point #" in shown["steps"][1]["output"]
-        assert "unshelve" in shown["steps"][3]["output"]
-        assert (system.prod_box.root / ".govcloud-frozen").read_text().strip() == \
-            f"failover-{shown['id']}"
-        # in Nova: production stopped, the copy unshelved onto a DR-REMOTE host
-        prod = real.sdk("PROD").compute.get_server(system.prod_id)
-        copy = real.sdk(SITE).compute.get_server(system.copy_id)
-        assert prod.status == "SHUTOFF"
-        assert (copy.status, copy.compute_host in {c.host for c in real.region(SITE).computes}
-                ) == ("ACTIVE", True)
-        assert shown["endpoints"] == {f"{name}-app-1": f"{system.copy_box.address}:"
-                                                      f"{system.copy_box.port}"}
-        assert shown["kind"] == "planned" and 0 < shown["rto_s"] < WAIT
-        assert (shown["role"]["primary"], shown["role"]["state"]) == (SITE, "failed-over")
-        role = operator.post("/dr/reprotect", {"department": DEPARTMENT, "system": name,
-                                               "confirm": name})
-        assert (role["primary"], role["copy_site"], role["state"]) == (SITE, "PROD",
-                                                                        "reprotected")
-        started = operator.post("/dr/failback", {"department": DEPARTMENT, "system": name,
-                                                 "confirm": name})
-        back = _failover_ended(operator, started["failover"])
-        assert back["state"] == "done", [(s["step"], s["status"], s["output"][-400:])
-                                         for s in back["steps"]]
-        assert (back["kind"], back["source"], back["target"]) == ("failback", SITE, "PROD")
-        # production serves again; the cold copy holds no compute capacity again
-        prod = real.sdk("PROD").compute.get_server(system.prod_id)
-        copy = real.sdk(SITE).compute.get_server(system.copy_id)
-        assert prod.status == "ACTIVE"
-        assert (copy.status, copy.compute_host) == ("SHELVED_OFFLOADED", None)
-        assert back["endpoints"] == {f"{name}-app-1": f"{system.prod_box.address}:"
-                                                     f"{system.prod_box.port}"}
-        assert operator.get(f"/dr/failovers/{back['id']}")["role"]["state"] == "normal"
+    _normal(plane, system)
+    name = system.name
+    started = operator.post("/dr/failovers", {"department": DEPARTMENT, "system": name,
+                                              "to": SITE, "confirm": name})
+    shown = _failover_ended(operator, started["failover"])
+    steps = [(s["step"], s["status"]) for s in shown["steps"]]
+    assert shown["state"] == "done", [(s["step"], s["status"], s["output"][-400:])
+                                      for s in shown["steps"]]
+    assert steps == [(s, "succeeded") for s in (
+        "freeze", "final_cycle", "stop_primary", "promote", "move_endpoint", "verify")]
+    assert f"final protection cycle: {name}-app-1 point #" in shown["steps"][1]["output"]
+    assert "unshelve" in shown["steps"][3]["output"]
+    assert (system.prod_box.root / ".govcloud-frozen").read_text().strip() == \
+        f"failover-{shown['id']}"
+    # in Nova: production stopped, the copy unshelved onto a DR-REMOTE host
+    prod = real.sdk("PROD").compute.get_server(system.prod_id)
+    copy = real.sdk(SITE).compute.get_server(system.copy_id)
+    assert prod.status == "SHUTOFF"
+    assert (copy.status, copy.compute_host in {c.host for c in real.region(SITE).computes}
+            ) == ("ACTIVE", True)
+    assert shown["endpoints"] == {f"{name}-app-1": f"{system.copy_box.address}:"
+                                                  f"{system.copy_box.port}"}
+    assert shown["kind"] == "planned" and 0 < shown["rto_s"] < WAIT
+    assert (shown["role"]["primary"], shown["role"]["state"]) == (SITE, "failed-over")
+    role = operator.post("/dr/reprotect", {"department": DEPARTMENT, "system": name,
+                                           "confirm": name})
+    assert (role["primary"], role["copy_site"], role["state"]) == (SITE, "PROD",
+                                                                    "reprotected")
+    started = operator.post("/dr/failback", {"department": DEPARTMENT, "system": name,
+                                             "confirm": name})
+    back = _failover_ended(operator, started["failover"])
+    assert back["state"] == "done", [(s["step"], s["status"], s["output"][-400:])
+                                     for s in back["steps"]]
+    assert (back["kind"], back["source"], back["target"]) == ("failback", SITE, "PROD")
+    # production serves again; the cold copy holds no compute capacity again
+    prod = real.sdk("PROD").compute.get_server(system.prod_id)
+    copy = real.sdk(SITE).compute.get_server(system.copy_id)
+    assert prod.status == "ACTIVE"
+    assert (copy.status, copy.compute_host) == ("SHELVED_OFFLOADED", None)
+    assert back["endpoints"] == {f"{name}-app-1": f"{system.prod_box.address}:"
+                                                 f"{system.prod_box.port}"}
+    assert operator.get(f"/dr/failovers/{back['id']}")["role"]["state"] == "normal"
