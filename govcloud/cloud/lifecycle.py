@@ -74,6 +74,26 @@ def wait_settled(pconn: Connection, site: str, server_id: str, *, timeout_s: flo
         time.sleep(interval_s)
 
 
+def wait_confirmed(pconn: Connection, site: str, server_id: str, *, timeout_s: float,
+                   interval_s: float = 0.5) -> ServerNow:
+    """Poll until a confirmed resize is done. Nova answers ``confirmResize`` (204) before it
+    is: the API marks the migration ``confirming`` and casts to the source compute, and the
+    server stays ``VERIFY_RESIZE`` (no task) until that compute has cleaned up — then it is
+    ``ACTIVE`` or ``SHUTOFF`` again (``ERROR`` when the compute failed it)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        now = get_server(pconn, site, server_id)
+        if not now.task and now.status in SETTLED and now.status != "VERIFY_RESIZE":
+            return now
+        if time.monotonic() >= deadline:
+            raise TemporaryError(f"site {site}: server {server_id} still {now.status} "
+                                 f"({now.task or 'no task'}) {timeout_s:.0f} s after its "
+                                 "resize was confirmed",
+                                 hint="look at the source host's nova-compute; the request "
+                                      "resumes where it stopped")
+        time.sleep(interval_s)
+
+
 def last_migration(pconn: Connection, site: str, server_id: str) -> tuple[str, str] | None:
     """The newest resize migration of the server (its id and status), if Nova shows one
     (compute 2.23: ``migration_type``). Nova shows no fault on a server a resize left

@@ -155,14 +155,17 @@ def _planner(ctx: HostsContext, run: Run, rows: list[HostDrainServerRow]) -> Non
                          f"{len(groups)} server group(s) involved")
 
 
-def _settled(ctx: HostsContext, run: Run, server_id: str) -> cloud.HostServer | None:
-    """The server once no task runs on it (None: it was deleted); TemporaryError when it is
-    still busy after ``move_timeout_s`` (the drain is interrupted; running it again adopts
-    the move)."""
+def _settled(ctx: HostsContext, run: Run, server_id: str, *,
+             confirmed: bool = False) -> cloud.HostServer | None:
+    """The server once no task runs on it (None: it was deleted) — with ``confirmed``, once
+    it left ``VERIFY_RESIZE`` too (Nova confirms asynchronously: the server waits there until
+    the source compute is done); TemporaryError when it is still busy after
+    ``move_timeout_s`` (the drain is interrupted; running it again adopts the move)."""
     deadline = time.monotonic() + ctx.move_timeout_s
     while True:
         found = cloud.find_server(run.conn, run.site, server_id)
-        if found is None or found.settled:
+        if found is None or (found.settled and not (
+                confirmed and found.status == "VERIFY_RESIZE")):
             return found
         if time.monotonic() >= deadline:
             raise TemporaryError(
@@ -178,7 +181,7 @@ def _landed(ctx: HostsContext, run: Run, row: HostDrainServerRow, found: cloud.H
     assert run.planner is not None
     if found.status == "VERIFY_RESIZE":
         cloud.confirm(run.conn, run.site, found.id)
-        confirmed = _settled(ctx, run, found.id)
+        confirmed = _settled(ctx, run, found.id, confirmed=True)
         if confirmed is not None:
             found = confirmed
     where = found.host or "?"

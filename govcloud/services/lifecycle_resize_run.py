@@ -9,8 +9,10 @@ For each step of the plan (``domain.lifecycle_resize.plan_resize``), in order:
    ``VERIFY_RESIZE`` on the new flavor or — the migration failed, e.g. no host has room —
    back to where it was with a fault: the step fails, nothing to undo;
 3. in ``VERIFY_RESIZE`` the flavor is checked, the server left ``resize_soak_s`` seconds
-   (an operator's look before confirming), then ``confirmResize``; if that fails the resize
-   is reverted (``revertResize``: back to the old flavor and host) and the step fails;
+   (an operator's look before confirming), then ``confirmResize``; if Nova refuses it the
+   resize is reverted (``revertResize``: back to the old flavor and host) and the step
+   fails; once Nova took it, the confirmation's end is waited for (Nova confirms
+   asynchronously: the server stays ``VERIFY_RESIZE`` until the source compute is done);
 4. a cold copy is shelved and offloaded again; the inventory is told the server's flavor.
 
 The request fails at the first step that fails, naming it; the steps before it keep their
@@ -110,8 +112,7 @@ class ResizeRun:
                 self._finished(pconn, step, now.status)
                 return
             now = self._resize(pconn, step, now)
-        self._confirm(pconn, step, now)
-        self._finished(pconn, step, "ACTIVE")
+        self._finished(pconn, step, self._confirm(pconn, step, now))
 
     def _settle(self, pconn: Any, step: ResizeStep) -> cloud.ServerNow:
         return self.steps.retry(partial(cloud.wait_settled, pconn, step.site, step.server_id,
@@ -150,26 +151,37 @@ class ResizeRun:
                          f"again ({why}; `openstack server event list {step.server_id}` says "
                          "why); nothing to revert")
 
-    def _confirm(self, pconn: Any, step: ResizeStep, now: cloud.ServerNow) -> None:
-        """Check the resized server, wait the soak time, confirm; revert when that fails."""
+    def _confirm(self, pconn: Any, step: ResizeStep, now: cloud.ServerNow) -> str:
+        """Check the resized server, wait the soak time, confirm; revert when Nova refuses
+        the confirmation. Once Nova has taken it (the migration ``confirming``) it cannot be
+        reverted any more: its end is waited for — on a real cloud the server stays
+        ``VERIFY_RESIZE`` until the source compute has done it."""
         try:
             if now.flavor != step.new_flavor:
                 raise StepFailed(f"it is in VERIFY_RESIZE on {now.flavor}, not "
                                  f"{step.new_flavor}")
-            self._member(step, "verify_resize", f"{step.site}: {step.name} is VERIFY_RESIZE "
-                                                f"on {step.new_flavor} ({now.host})")
-            deadline = time.monotonic() + self.soak_s
-            while time.monotonic() < deadline and not self.steps.stopping():
-                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-            self.steps.retry(partial(cloud.confirm, pconn, step.site, step.server_id))
-            after = self._settle(pconn, step)
-            if after.status == "VERIFY_RESIZE" or after.flavor != step.new_flavor:
-                raise StepFailed(f"after confirming it is {after.status} on {after.flavor}")
+            migration = self.steps.retry(partial(cloud.last_migration, pconn, step.site,
+                                                 step.server_id))
+            if not (migration and migration[1] == "confirming"):  # not taken by a dead run
+                self._member(step, "verify_resize", f"{step.site}: {step.name} is "
+                                                    f"VERIFY_RESIZE on {step.new_flavor} "
+                                                    f"({now.host})")
+                deadline = time.monotonic() + self.soak_s
+                while time.monotonic() < deadline and not self.steps.stopping():
+                    time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+                self.steps.retry(partial(cloud.confirm, pconn, step.site, step.server_id))
         except (GovCloudError, StepFailed) as exc:
             why = exc.message if isinstance(exc, GovCloudError) else str(exc)
             self._revert(pconn, step, why)
             raise StepFailed(f"confirming the resize failed ({why}); reverted to "
                              f"{step.old_flavor}") from exc
+        after = self.steps.retry(partial(cloud.wait_confirmed, pconn, step.site,
+                                         step.server_id, timeout_s=self.steps.timeout_s,
+                                         interval_s=self.steps.poll_s))
+        if after.flavor != step.new_flavor or after.status not in ("ACTIVE", "SHUTOFF"):
+            raise StepFailed(f"after confirming it is {after.status} on {after.flavor}"
+                             f"{f' ({after.fault})' if after.fault else ''}")
+        return after.status
 
     def _revert(self, pconn: Any, step: ResizeStep, why: str) -> None:
         svc.event(self.ctx, self.rid, "resize", f"{step.site}: reverting {step.name} to "

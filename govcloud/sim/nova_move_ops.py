@@ -11,8 +11,10 @@ Semantics follow nova/compute/api.py and the API reference:
   ``VERIFY_RESIZE`` (vm_state ``resized``). While waiting, the source host's allocation is
   held by the migration (the Placement consumer is the migration's uuid; Nova names no
   consumer type, so Placement shows ``unknown``) and the destination's by the server.
-* ``confirmResize`` (member, 204): releases the migration's allocation; back to
-  ``ACTIVE``/``SHUTOFF`` on the new flavor. ``revertResize`` (member, 202): status
+* ``confirmResize`` (member, 204): the migration ``confirming`` and the server still
+  ``VERIFY_RESIZE`` (no task) until the source compute has done it (``build_delay``, as
+  Nova's cast): then the migration's allocation is released, the migration ``confirmed``,
+  and the server ``ACTIVE``/``SHUTOFF`` on the new flavor. ``revertResize`` (member, 202): status
   ``REVERT_RESIZE``, then back to the old flavor and host.
 * ``migrate`` (admin): a resize to the same flavor on another host (``host`` 2.56+); it waits
   in ``VERIFY_RESIZE`` for a confirm like a resize.
@@ -97,7 +99,8 @@ class MoveActions:
     # --- shared pieces -------------------------------------------------------------------
 
     @staticmethod
-    def _later(region: RegionState, s: Server, status: str, task: str, target: str) -> None:
+    def _later(region: RegionState, s: Server, status: str, task: str | None,
+               target: str) -> None:
         s.status, s.task_state, s.target_status = status, task, target
         s.ready_at = time.time() + region.build_delay
         region.pending.add(s.id)
@@ -189,13 +192,13 @@ class MoveActions:
         src = region.hv_by_host.get(mig.source_compute if mig else "")
         if src is not None and not src.service.is_up:
             raise conflict("Service is unavailable at this time.")
-        back = s.old_vm_state or "active"
-        region.confirm_move(s)
-        if back == "stopped":
-            s.status, s.vm_state, s.power_state = "SHUTOFF", "stopped", 4
-        else:
-            s.status, s.vm_state, s.power_state = "ACTIVE", "active", 1
-        s.task_state, s.old_vm_state = None, None
+        # Nova marks the migration ``confirming`` and casts to the source compute: the server
+        # stays VERIFY_RESIZE (no task) until that compute has confirmed it
+        back = "SHUTOFF" if s.old_vm_state == "stopped" else "ACTIVE"
+        if mig is not None:
+            mig.status, mig.updated_at = "confirming", now()
+        s.old_vm_state = None
+        self._later(region, s, "VERIFY_RESIZE", None, back)
         record(s, req, "confirmResize")
         return Response(status=204)
 

@@ -460,6 +460,8 @@ class RegionState:
             self.release(srv)
             self._move_host(srv, None)
             srv.vm_state, srv.power_state = "shelved_offloaded", 4
+        elif mig is not None and mig.status == "confirming":
+            self.confirm_move(srv)
         elif mig is not None and mig.status == "reverting":
             mig.status, mig.updated_at = "reverted", now()
             srv.migration_uuid = None

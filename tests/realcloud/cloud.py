@@ -44,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 STATE = Path(os.environ.get("GOVCLOUD_REALCLOUD_DIR") or os.environ.get("GOVCLOUD_REALCLOUD")
              or "/tmp/govcloud-realcloud")
+GUESTS = STATE / "guests"  # the pool of guests new servers take (the fake driver's spawn)
 TOPOLOGY = Path(os.environ.get("GOVCLOUD_REALCLOUD_TOPOLOGY", HERE / "topology.yaml"))
 PORT_BASE = int(os.environ.get("GOVCLOUD_REALCLOUD_PORT_BASE", "19500"))
 PY = "/usr/bin/python3"  # the Debian services' interpreter, whatever python3 is on PATH
@@ -362,9 +363,15 @@ def wait_http(target: str, timeout: float = 180.0, name: str | None = None) -> N
 # --- configuration -----------------------------------------------------------------------------
 
 FAKE_DRIVER = '''\
-"""A fake virt driver whose host size comes from the environment (GCRC_VCPUS, ...)."""
+"""A fake virt driver whose host size comes from the environment (GCRC_VCPUS, ...), and whose
+new servers take a guest from a pool when the tests put one there (GCRC_GUESTS): the fake
+driver runs no guest, so a test that needs one (a DR drill's health check over SSH) backs the
+server with an sshd sandbox, as the simulator does (POST /_sim/sandboxes)."""
+import io
+import json
 import os
 
+from nova.image import glance
 from nova.virt import fake
 
 
@@ -372,6 +379,45 @@ class SizedFakeDriver(fake.FakeDriver):
     vcpus = int(os.environ.get("GCRC_VCPUS", "1000"))
     memory_mb = int(os.environ.get("GCRC_MEMORY_MB", "800000"))
     local_gb = int(os.environ.get("GCRC_LOCAL_GB", "600000"))
+
+    def spawn(self, context, instance, *args, **kwargs):
+        super().spawn(context, instance, *args, **kwargs)
+        guest = _next_guest()
+        if guest and "sim:ssh" not in (instance.metadata or {}):
+            # saved with the instance when the build ends (ACTIVE)
+            instance.metadata = {**(instance.metadata or {}), **guest}
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        """Upload a disk, as a real driver does: fake's own leaves the image ``queued``, which
+        Nova then refuses to boot or unshelve from (a drill's boot from a shelved image)."""
+        super().snapshot(context, instance, image_id, update_task_state)
+        disk = io.BytesIO(f"gcrc disk of {instance.uuid}".encode())
+        glance.API().update(context, image_id, {"disk_format": "raw",
+                                                "container_format": "bare"},
+                            disk, purge_props=False)
+
+
+def _next_guest():
+    """The guest a new server gets: the oldest entry of the pool directory GCRC_GUESTS (a
+    JSON object of metadata, e.g. an sshd sandbox's {"sim:ssh": "127.0.0.1:PORT", ...}),
+    claimed by an atomic rename so that no two servers get the same one; none when empty."""
+    pool = os.environ.get("GCRC_GUESTS")
+    if not pool or not os.path.isdir(pool):
+        return None
+    for name in sorted(os.listdir(pool)):
+        if not name.endswith(".json"):
+            continue
+        path = os.path.join(pool, name)
+        taken = path + ".taken"
+        try:
+            os.rename(path, taken)
+        except OSError:
+            continue  # another compute took it
+        with open(taken) as f:
+            guest = json.load(f)
+        os.unlink(taken)
+        return {str(k): str(v) for k, v in guest.items()}
+    return None
 '''
 
 COMPUTE_LAUNCHER = '''\
@@ -414,8 +460,25 @@ sqlalchemy.orm.configure_mappers()
 '''
 
 
+def offer_guests(guests: list[dict[str, str]]) -> None:
+    """Put guests (server metadata, e.g. an sshd sandbox's ``sim:ssh``) in the pool the next
+    new servers take theirs from, in order (the fake driver's ``_next_guest``)."""
+    GUESTS.mkdir(parents=True, exist_ok=True)
+    for guest in guests:
+        name = f"{time.time_ns():020d}"
+        write(GUESTS / f"{name}.tmp", json.dumps(guest))
+        (GUESTS / f"{name}.tmp").rename(GUESTS / f"{name}.json")
+
+
+def clear_guests() -> None:
+    """Empty the pool (what a test offered and no server took)."""
+    for path in GUESTS.glob("*.json"):
+        path.unlink(missing_ok=True)
+
+
 def write_pylib() -> None:
     pylib = STATE / "pylib"
+    GUESTS.mkdir(parents=True, exist_ok=True)
     write(pylib / "gcrc_fake.py", FAKE_DRIVER)
     write(pylib / "gcrc_mech.py", MECH_DRIVER)
     write(pylib / "neutron_wsgi.py", NEUTRON_WSGI)
@@ -483,9 +546,11 @@ def write_region_configs(r: Region) -> None:
         "database": {"connection": DB_URL.format(db=r.db("neutron"))},
         "keystone_authtoken": authtoken(),
         "nova": auth_section(r.name),
-        "ml2": {"type_drivers": "flat", "tenant_network_types": "",
+        # tenant networks (a DR drill's isolated network) are VXLAN, as on a real cloud
+        "ml2": {"type_drivers": "flat,vxlan", "tenant_network_types": "vxlan",
                 "mechanism_drivers": "bind_all", "extension_drivers": "port_security"},
         "ml2_type_flat": {"flat_networks": "physnet1"},
+        "ml2_type_vxlan": {"vni_ranges": "1:1000"},
         **common, **API_MESSAGING,
     }))
     shutil.copy("/etc/cinder/api-paste.ini", d / "cinder-api-paste.ini")
@@ -673,7 +738,7 @@ def start_region_daemons(r: Region) -> None:
               [PY, str(STATE / "pylib" / "fake_compute.py"), "--config-file", conf,
                "--config-file", str(r.dir / f"compute-{c.host}.conf")],
               env={"GCRC_VCPUS": str(c.vcpus), "GCRC_MEMORY_MB": str(c.memory_mb),
-                   "GCRC_LOCAL_GB": str(c.local_gb)})
+                   "GCRC_LOCAL_GB": str(c.local_gb), "GCRC_GUESTS": str(GUESTS)})
 
 
 def wait_apis(regions: list[Region]) -> None:

@@ -141,7 +141,14 @@ class Plane:
 
 
 @pytest.fixture(scope="module")
-def plane(real: RealCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+def plane_settings() -> dict[str, Any]:
+    """Settings a test module adds to (or changes of) its plane's; override it in the module."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def plane(real: RealCloud, tmp_path_factory: pytest.TempPathFactory,
+          plane_settings: dict[str, Any]) -> Iterator[Plane]:
     root = tmp_path_factory.mktemp("plane")
     database_url = f"sqlite:///{root / 'govcloud.db'}"
     engine = make_engine(database_url)
@@ -152,11 +159,13 @@ def plane(real: RealCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         approver = repo.add(Principal("second-admin", Role.BUREAU_ADMIN, person="Second Admin"))
         session.commit()
     catalogue = department_catalogue(root / "tenants")
-    settings = load_settings(database_url=database_url, clouds_yaml=real.clouds_yaml,
-                             sites=real.sites, provision_retries=1, provision_backoff_s=0.5,
-                             provision_poll_s=0.5, provision_active_timeout_s=120,
-                             provision_runner_dir=root / "runner", change_control="off",
-                             metrics_token=METRICS_TOKEN)  # what metrics_util.scrape sends
+    settings = load_settings(**{
+        "database_url": database_url, "clouds_yaml": real.clouds_yaml, "sites": real.sites,
+        "provision_retries": 1, "provision_backoff_s": 0.5, "provision_poll_s": 0.5,
+        "provision_active_timeout_s": 120, "provision_runner_dir": root / "runner",
+        "change_control": "off",
+        "metrics_token": METRICS_TOKEN,  # what metrics_util.scrape sends
+        **plane_settings})
     app = make_app(engine=engine, settings=settings, catalogue_dir=catalogue,
                    workers=start_provision_worker)
     server = ServerThread(app).start()

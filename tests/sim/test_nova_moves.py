@@ -77,11 +77,25 @@ def test_resize_then_confirm_moves_allocations_and_frees_the_source(sim):
     assert s.id in region.hv_by_host[dest].servers
     assert s.id not in region.hv_by_host[source].servers
 
-    # confirm: 204, ACTIVE on the new flavor, the source's allocation gone
+    # confirm: 204 at once, but Nova confirms asynchronously (a cast to the source compute):
+    # the migration is ``confirming`` and the server still VERIFY_RESIZE with no task; a
+    # second confirm or a revert meanwhile finds no finished migration
+    region.build_delay = 3600.0
     resp = raw(user, "post", f"/servers/{s.id}/action", json={"confirmResize": None})
     assert resp.status_code == 204
-    got = user.compute.get_server(s.id)
-    assert got.status == "ACTIVE" and got.flavor.name == "gc.c4m8"
+    shown = raw(admin, "get", f"/servers/{s.id}").json()["server"]
+    assert (shown["status"], shown["OS-EXT-STS:task_state"], shown["OS-EXT-STS:vm_state"]) == (
+        "VERIFY_RESIZE", None, "resized")
+    assert mig.status == "confirming"
+    for action in ("confirmResize", "revertResize"):
+        again = raw(user, "post", f"/servers/{s.id}/action", json={action: None})
+        assert again.status_code == 400
+        assert again.json()["badRequest"]["message"] == "Instance has not been resized."
+    # then ACTIVE on the new flavor, the source's allocation gone
+    region.build_delay = 0.2
+    region.servers[s.id].ready_at = time.time()
+    got = _wait(user, s.id, "ACTIVE")
+    assert got.flavor.name == "gc.c4m8"
     assert mig.uuid not in region.consumers and mig.status == "confirmed"
     assert _allocs(region, s.id) == {_rp(region, dest): {
         "VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 100}}
@@ -186,7 +200,7 @@ def test_cold_migrate_needs_admin_and_a_confirm(sim):
     (mig,) = [m for m in region.migrations.values() if m.instance_uuid == s.id]
     assert mig.migration_type == "migration" and mig.uuid in region.consumers
     admin.compute.confirm_server_resize(s.id)
-    assert admin.compute.get_server(s.id).status == "ACTIVE"
+    _wait(admin, s.id, "ACTIVE")  # Nova confirms asynchronously
     assert mig.uuid not in region.consumers
     listed = raw(admin, "get", "/os-migrations").json()["migrations"]
     assert [(m["instance_uuid"], m["migration_type"], m["status"], m["source_compute"])
