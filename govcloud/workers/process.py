@@ -53,7 +53,7 @@ FIRST_SNAPSHOT_S = 20.0  # how long the API's first scrape waits for the child's
 MAX_BACKOFF_S = 30.0     # the longest wait before starting a dead child again
 YOUNG_S = 60.0           # a child that ran less than this died young: wait longer next time
 STOP_TIMEOUT_S = 100.0   # a clean stop (longer than the workers' own, LeaseKeeper's 90 s)
-ORPHAN_GRACE_S = 10.0    # the parent died: the workers get this long to stop, then exit
+ORPHAN_GRACE_S = 10.0    # stopped by a signal: the workers get this long, then it exits
 MAX_LINE = 64 << 20      # the longest line either side reads (a province's snapshot: ~1 MB)
 WAKEABLE = {"provision": "provision_worker", "notifier": "notifier_worker"}
 
@@ -252,13 +252,16 @@ class _Child:
     """The worker child: the workers under the parent's replica identity, the feed of
     metrics snapshots, the commands read from the parent."""
 
-    def __init__(self, plane: Plane, feed: IO[bytes], commands: IO[bytes]) -> None:
+    def __init__(self, plane: Plane, feed: IO[bytes], commands: IO[bytes],
+                 parent: int) -> None:
         self.plane = plane
         self.feed = feed
         self.commands = commands
+        self.parent = parent
         self._send_lock = threading.Lock()
         self.done = threading.Event()
         self.clean = False
+        self.orphaned = False
         self._running: list[str] | None = None
 
     def send(self, message: dict[str, Any]) -> None:
@@ -268,7 +271,17 @@ class _Child:
                 self.feed.write(data)
                 self.feed.flush()
             except (OSError, ValueError):  # the parent is gone
-                self.done.set()
+                self._orphaned()
+
+    def _orphaned(self) -> None:
+        self.orphaned = True
+        self.done.set()
+
+    def _signalled(self, *_: Any) -> None:
+        """SIGTERM or SIGHUP: the kernel's, the parent having died, or someone's else."""
+        if os.getppid() != self.parent:
+            self._orphaned()
+        self.done.set()
 
     def _listen(self) -> None:
         """The parent's commands; end of file means the parent is gone."""
@@ -284,12 +297,13 @@ class _Child:
                 continue
             if command.get("stop"):
                 self.clean = True
-                break
+                self.done.set()
+                return
             attribute = WAKEABLE.get(str(command.get("wake")))
             worker = getattr(self.plane, attribute, None) if attribute else None
             if worker is not None:
                 worker.wake()
-        self.done.set()
+        self._orphaned()  # end of file without a stop: the parent is gone
 
     def _watch(self) -> None:
         """Every ``FEED_S``: a new snapshot when the store changed (``current`` starts its
@@ -308,7 +322,7 @@ class _Child:
     def run(self) -> int:
         self.plane.metrics.on_built = lambda snap: self.send({"metrics": snapshot_json(snap)})
         for signum in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, lambda *_: self.done.set())
+            signal.signal(signum, self._signalled)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it, in order
         stop = start_workers(self.plane)
         for target, name in ((self._listen, "govcloud-parent"),
@@ -316,6 +330,9 @@ class _Child:
             threading.Thread(target=target, name=name, daemon=True).start()
         while not self.done.wait(1.0):
             pass
+        if self.orphaned:  # the control plane died (kill -9 of serve): so does this, at once
+            log.error("worker process: govcloud serve %s is gone; exiting now", self.parent)
+            os._exit(1)
         stopper = threading.Thread(target=stop, name="govcloud-stop", daemon=True)
         stopper.start()
         stopper.join(STOP_TIMEOUT_S if self.clean else ORPHAN_GRACE_S)
@@ -333,4 +350,4 @@ def run_worker_child(plane: Plane, setup: dict[str, Any], commands: IO[bytes]) -
                            str(setup.get("started_at") or ""))
     works_for(int(setup["pid"]))
     with os.fdopen(int(setup["feed_fd"]), "wb") as feed:
-        return _Child(plane, feed, commands).run()
+        return _Child(plane, feed, commands, int(setup["pid"])).run()
