@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from govcloud.children import tied_to_parent, works_for
+from govcloud.errors import GovCloudError, PermanentError, TemporaryError, error_types
 from govcloud.services.metrics_wire import snapshot_from_json, snapshot_json
 from govcloud.services.plane import Plane
 from govcloud.workers import WORKERS, start_workers
@@ -54,6 +55,7 @@ MAX_BACKOFF_S = 30.0     # the longest wait before starting a dead child again
 YOUNG_S = 60.0           # a child that ran less than this died young: wait longer next time
 STOP_TIMEOUT_S = 100.0   # a clean stop (longer than the workers' own, LeaseKeeper's 90 s)
 ORPHAN_GRACE_S = 10.0    # stopped by a signal: the workers get this long, then it exits
+SYNC_TIMEOUT_S = 1800.0  # how long POST /sync waits for the worker process's sync
 MAX_LINE = 64 << 20      # the longest line either side reads (a province's snapshot: ~1 MB)
 WAKEABLE = {"provision": "provision_worker", "notifier": "notifier_worker"}
 
@@ -67,6 +69,15 @@ class _Wake:
 
     def wake(self) -> None:
         self.process.send({"wake": self.name})
+
+
+class _Pending:
+    """A sync asked of the child, until it answers."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: dict[str, Any] | None = None
+        self.error: GovCloudError | None = None
 
 
 class WorkerProcess:
@@ -87,6 +98,8 @@ class WorkerProcess:
         self.started_at: float | None = None
         self.last_exit: int | None = None
         self.snapshots = 0
+        self._asked = 0
+        self._pending: dict[int, _Pending] = {}
 
     # --- what the API process sees ------------------------------------------------------------
 
@@ -116,6 +129,55 @@ class WorkerProcess:
             except (OSError, ValueError):  # it died: the supervisor starts it again
                 return False
         return True
+
+    def sync(self, sites: Sequence[str] | None, *, full: bool,
+             timeout: float = SYNC_TIMEOUT_S) -> dict[str, Any] | None:
+        """Sync ``sites`` in the worker process (``POST /sync``: the parsing must not hold
+        the API process's interpreter lock); the report's JSON, or None when there is no
+        child to ask now (the caller syncs itself). An error the sync raises there is raised
+        here, as the same class."""
+        waiter = _Pending()
+        with self._lock:
+            self._asked += 1
+            ask = self._asked
+            self._pending[ask] = waiter
+        try:
+            if not self.send({"sync": {"id": ask, "full": full,
+                                       "sites": None if sites is None else list(sites)}}):
+                return None
+            if not waiter.done.wait(timeout):
+                raise TemporaryError(f"the worker process did not finish the sync in "
+                                     f"{timeout:.0f} s", hint="see GET /sync/status")
+        finally:
+            with self._lock:
+                self._pending.pop(ask, None)
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.answer
+
+    def _synced(self, message: Any) -> None:
+        with self._lock:
+            waiter = self._pending.get(int(message["id"]))
+        if waiter is None:
+            return
+        error = message.get("error")
+        if isinstance(error, dict):
+            cls = error_types().get(str(error.get("type")), PermanentError)
+            waiter.error = cls(str(error.get("message"))[:2000],
+                               hint=None if error.get("hint") is None
+                               else str(error["hint"])[:2000])
+        else:
+            waiter.answer = dict(message["report"])
+        waiter.done.set()
+
+    def _abandon(self) -> None:
+        """The child ended: the syncs it was asked for fail (they may be asked again)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for waiter in pending.values():
+            waiter.error = TemporaryError("the worker process ended during the sync",
+                                          hint="it is started again; sync again")
+            waiter.done.set()
 
     # --- starting, watching, stopping ---------------------------------------------------------
 
@@ -180,6 +242,7 @@ class WorkerProcess:
             reader.join(5.0)
             self.last_exit = code
             self.plane.replicas.replace_running(())
+            self._abandon()
             if self._stopping.is_set():
                 break
             young = time.time() - started < YOUNG_S
@@ -212,6 +275,8 @@ class WorkerProcess:
         if "running" in message:
             names = [str(n)[:64] for n in message["running"]]
             self.plane.replicas.replace_running(names)
+        if "synced" in message:
+            self._synced(message["synced"])
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Ask the child to stop cleanly (its workers stop, their leases go back), wait for
@@ -299,11 +364,34 @@ class _Child:
                 self.clean = True
                 self.done.set()
                 return
+            if isinstance(command.get("sync"), dict):
+                threading.Thread(target=self._sync, args=(command["sync"],),
+                                 name="govcloud-sync-asked", daemon=True).start()
+                continue
             attribute = WAKEABLE.get(str(command.get("wake")))
             worker = getattr(self.plane, attribute, None) if attribute else None
             if worker is not None:
                 worker.wake()
         self._orphaned()  # end of file without a stop: the parent is gone
+
+    def _sync(self, asked: dict[str, Any]) -> None:
+        """A sync the API process was asked for (``POST /sync``), answered with its report."""
+        answer: dict[str, Any] = {"id": asked.get("id")}
+        sites = asked.get("sites")
+        try:
+            report = self.plane.syncer.sync(
+                None if sites is None else [str(s) for s in sites], full=bool(asked.get("full")))
+            answer["report"] = report.to_dict()
+        except GovCloudError as exc:
+            answer["error"] = {"type": type(exc).__name__, "message": exc.message,
+                               "hint": exc.hint}
+        except Exception as exc:  # answered, so the request does not wait for its timeout
+            log.exception("worker process: the sync asked for failed")
+            answer["error"] = {"type": "PermanentError",
+                               "message": f"unexpected {type(exc).__name__} in the sync"}
+        self.send({"synced": answer})
+        self.plane.metrics.refresh_soon()  # /metrics shows it at once (sent when built)
+        self.plane.dr_posture.refresh_soon()
 
     def _watch(self) -> None:
         """Every ``FEED_S``: a new snapshot when the store changed (``current`` starts its
