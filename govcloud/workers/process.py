@@ -216,8 +216,9 @@ class WorkerProcess:
         finally:
             os.close(write_fd)
         assert proc.stdin is not None
-        proc.stdin.write((json.dumps(self._setup(write_fd)) + "\n").encode())
-        proc.stdin.flush()
+        with contextlib.suppress(OSError):  # it died at once: reaped and started again
+            proc.stdin.write((json.dumps(self._setup(write_fd)) + "\n").encode())
+            proc.stdin.flush()
         return proc, read_fd
 
     def _supervise(self) -> None:
