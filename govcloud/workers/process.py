@@ -7,14 +7,16 @@ them in the API process as before (tests, debugging).
 The parent (:class:`WorkerProcess`) starts the child — ``govcloud serve ... --worker-child``,
 the same command — from a thread that lives as long as the child, tied to it by the kernel
 (``govcloud.children.tied_to_parent``: SIGTERM when the parent dies, kill -9 too) and by its
-standard input (end of file: the parent is gone). It starts it again when it dies (after 1 s,
-doubling up to ``MAX_BACKOFF_S`` while it keeps dying young). The two talk over pipes, one
-JSON object a line:
+standard input (end of file: the parent is gone); the child then exits at once, as the whole
+control plane did when it was one process killed with -9 (its work is crash-safe). The parent
+starts it again when it dies (after 1 s, doubling up to ``MAX_BACKOFF_S`` while it keeps dying
+within ``YOUNG_S`` of its start). The two talk over pipes, one JSON object a line:
 
 - parent → child (the child's stdin): first the setup (the replica identity the child works
   under, the SQLite lock's and the feed's descriptors), then ``{"wake": NAME}`` (a request
-  approved, a message to retry: the worker looks now rather than at its next poll) and
-  ``{"stop": true}`` (stop cleanly: the parent is shutting down);
+  approved, a message to retry: the worker looks now rather than at its next poll),
+  ``{"sync": {id, sites, full}}`` (``POST /sync``: answered with ``{"synced": {id, report
+  or error}}``) and ``{"stop": true}`` (stop cleanly: the parent is shutting down);
 - child → parent (the *feed*, a descriptor of its own): ``{"metrics": SNAPSHOT}`` after each
   metrics snapshot the child builds (after every sync and probe round, and when the store
   changed: it looks every ``FEED_S``), which the API process then serves (``HeldSnapshots.
@@ -222,17 +224,19 @@ class WorkerProcess:
         return proc, read_fd
 
     def _supervise(self) -> None:
-        backoff = 1.0
+        delay = 1.0
         while not self._stopping.is_set():
             try:
                 proc, read_fd = self._launch()
             except Exception:  # cannot start it now: try again
                 log.exception("worker process: could not start it")
-                self._stopping.wait(backoff)
-                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                self._stopping.wait(delay)
+                delay = min(MAX_BACKOFF_S, delay * 2)
                 continue
             with self._lock:
                 self._proc = proc
+            if self._stopping.is_set():  # stop() came while it was being started
+                self._ask_stop(proc)
             started = self.started_at = time.time()
             log.info("worker process %s started (restarts so far: %s)", proc.pid,
                      self.restarts)
@@ -246,12 +250,13 @@ class WorkerProcess:
             self._abandon()
             if self._stopping.is_set():
                 break
-            young = time.time() - started < YOUNG_S
-            backoff = min(MAX_BACKOFF_S, backoff * 2) if young else 1.0
+            if time.time() - started >= YOUNG_S:  # it ran a while: not dying in a loop
+                delay = 1.0
             log.error("worker process %s ended (exit %s); starting it again in %.0f s",
-                      proc.pid, code, backoff)
+                      proc.pid, code, delay)
             self.restarts += 1
-            self._stopping.wait(backoff)
+            self._stopping.wait(delay)
+            delay = min(MAX_BACKOFF_S, delay * 2)
         with self._lock:
             self._proc = None
 
@@ -279,6 +284,12 @@ class WorkerProcess:
         if "synced" in message:
             self._synced(message["synced"])
 
+    def _ask_stop(self, proc: subprocess.Popen[bytes]) -> None:
+        self.send({"stop": True})
+        with self._lock, contextlib.suppress(OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()
+
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Ask the child to stop cleanly (its workers stop, their leases go back), wait for
         it, kill it if it does not end within ``timeout``."""
@@ -286,10 +297,7 @@ class WorkerProcess:
         with self._lock:
             proc = self._proc
         if proc is not None:
-            self.send({"stop": True})
-            with contextlib.suppress(OSError):
-                if proc.stdin is not None:
-                    proc.stdin.close()
+            self._ask_stop(proc)
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
