@@ -421,10 +421,11 @@ class _Child:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._signalled)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it, in order
+        threading.Thread(target=self._listen, name="govcloud-parent", daemon=True).start()
+        if self.done.wait(0.2):  # told to stop while it was starting: no worker to start
+            return 0
         stop = start_workers(self.plane)
-        for target, name in ((self._listen, "govcloud-parent"),
-                             (self._watch, "govcloud-feed")):
-            threading.Thread(target=target, name=name, daemon=True).start()
+        threading.Thread(target=self._watch, name="govcloud-feed", daemon=True).start()
         while not self.done.wait(1.0):
             pass
         if self.orphaned:  # the control plane died (kill -9 of serve): so does this, at once

@@ -119,9 +119,15 @@ def test_serve_has_a_worker_process_restarted_and_gone_with_it(plane: ServedPlan
     plane.proc.send_signal(signal.SIGKILL)
     assert plane.wait_exit() == -signal.SIGKILL
     wait_gone([again], "the worker process of a serve killed with -9")
-    # and the database is free again at once: the next serve starts
+    # and the database is free again at once: the next serve starts, its worker syncs
     plane.serve()
     assert _wait_worker(plane.proc.pid)
+    deadline = time.monotonic() + TIMEOUT
+    while not all(s["last_success"] for s in plane.api(token, "GET", "/sync/status")["sites"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    answer = plane.api(token, "POST", "/sync", {"full": False})  # asked of the worker
+    assert answer["ok"] and not answer["full"] and len(answer["sites"]) == 3
 
 
 def test_inline_runs_the_workers_in_the_api_process(plane: ServedPlane) -> None:
