@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 CHILD_FLAG = "--worker-child"
 FEED_S = 1.0             # how often the child looks for a changed store and running workers
+READY_S = 60.0           # how long serve waits for its workers to start before it listens
 FIRST_SNAPSHOT_S = 20.0  # how long the API's first scrape waits for the child's snapshot
 MAX_BACKOFF_S = 30.0     # the longest wait before starting a dead child again
 YOUNG_S = 60.0           # a child that ran less than this died young: wait longer next time
@@ -102,6 +103,7 @@ class WorkerProcess:
         self.snapshots = 0
         self._asked = 0
         self._pending: dict[int, _Pending] = {}
+        self._ready = threading.Event()  # the first child said which workers it runs
 
     # --- what the API process sees ------------------------------------------------------------
 
@@ -198,6 +200,10 @@ class WorkerProcess:
         self._thread = threading.Thread(target=self._supervise, name="govcloud-worker-process",
                                         daemon=True)
         self._thread.start()
+        # serve listens once its workers run (or it gave up waiting), as when they ran inline
+        if not self._ready.wait(READY_S):
+            log.warning("worker process: its workers did not start within %.0f s; serving "
+                        "meanwhile", READY_S)
         return self.stop
 
     def _setup(self, feed_fd: int) -> dict[str, Any]:
@@ -281,6 +287,7 @@ class WorkerProcess:
         if "running" in message:
             names = [str(n)[:64] for n in message["running"]]
             self.plane.replicas.replace_running(names)
+            self._ready.set()
         if "synced" in message:
             self._synced(message["synced"])
 
@@ -406,14 +413,14 @@ class _Child:
         """Every ``FEED_S``: a new snapshot when the store changed (``current`` starts its
         build; ``on_built`` sends it) and the running workers when they changed."""
         while not self.done.is_set():
-            try:
-                self.plane.metrics.current()
-            except Exception:  # the database may be failing over: next time
-                log.warning("worker process: no metrics snapshot", exc_info=True)
             running = sorted(self.plane.replicas.running())
             if running != self._running:
                 self._running = running
                 self.send({"running": running})
+            try:
+                self.plane.metrics.current()
+            except Exception:  # the database may be failing over: next time
+                log.warning("worker process: no metrics snapshot", exc_info=True)
             self.done.wait(FEED_S)
 
     def run(self) -> int:
