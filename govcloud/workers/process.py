@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 CHILD_FLAG = "--worker-child"
 FEED_S = 1.0             # how often the child looks for a changed store and running workers
+RUNNING_S = 0.2          # how often the child looks at which workers run
 READY_S = 60.0           # how long serve waits for its workers to start before it listens
 FIRST_SNAPSHOT_S = 20.0  # how long the API's first scrape waits for the child's snapshot
 MAX_BACKOFF_S = 30.0     # the longest wait before starting a dead child again
@@ -413,15 +414,20 @@ class _Child:
         """Every ``FEED_S``: a new snapshot when the store changed (``current`` starts its
         build; ``on_built`` sends it) and the running workers when they changed."""
         while not self.done.is_set():
-            running = sorted(self.plane.replicas.running())
-            if running != self._running:
-                self._running = running
-                self.send({"running": running})
             try:
                 self.plane.metrics.current()
             except Exception:  # the database may be failing over: next time
                 log.warning("worker process: no metrics snapshot", exc_info=True)
             self.done.wait(FEED_S)
+
+    def _tell_running(self) -> None:
+        """The running workers, whenever they change (never behind a snapshot's build)."""
+        while not self.done.is_set():
+            running = sorted(self.plane.replicas.running())
+            if running != self._running:
+                self._running = running
+                self.send({"running": running})
+            self.done.wait(RUNNING_S)
 
     def run(self) -> int:
         self.plane.metrics.on_built = lambda snap: self.send({"metrics": snapshot_json(snap)})
@@ -432,7 +438,9 @@ class _Child:
         if self.done.wait(0.2):  # told to stop while it was starting: no worker to start
             return 0
         stop = start_workers(self.plane)
-        threading.Thread(target=self._watch, name="govcloud-feed", daemon=True).start()
+        for target, name in ((self._tell_running, "govcloud-running"),
+                             (self._watch, "govcloud-feed")):
+            threading.Thread(target=target, name=name, daemon=True).start()
         while not self.done.wait(1.0):
             pass
         if self.orphaned:  # the control plane died (kill -9 of serve): so does this, at once
