@@ -412,7 +412,7 @@ class _Child:
 
     def _watch(self) -> None:
         """Every ``FEED_S``: a new snapshot when the store changed (``current`` starts its
-        build; ``on_built`` sends it) and the running workers when they changed."""
+        build; ``on_built`` sends it)."""
         while not self.done.is_set():
             try:
                 self.plane.metrics.current()
