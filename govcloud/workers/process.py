@@ -58,6 +58,7 @@ FIRST_SNAPSHOT_S = 20.0  # how long the API's first scrape waits for the child's
 MAX_BACKOFF_S = 30.0     # the longest wait before starting a dead child again
 YOUNG_S = 60.0           # a child that ran less than this died young: wait longer next time
 STOP_TIMEOUT_S = 100.0   # a clean stop (longer than the workers' own, LeaseKeeper's 90 s)
+ORPHAN_CHECK_S = 1.0     # after a signal: how long to look whether the parent is gone
 ORPHAN_GRACE_S = 10.0    # stopped by a signal: the workers get this long, then it exits
 SYNC_TIMEOUT_S = 1800.0  # how long POST /sync waits for the worker process's sync
 MAX_LINE = 64 << 20      # the longest line either side reads (a province's snapshot: ~1 MB)
@@ -365,6 +366,18 @@ class _Child:
             self._orphaned()
         self.done.set()
 
+    def _settle_why(self) -> None:
+        """A SIGTERM may be the kernel's death signal sent while the dying parent's other
+        threads still exist (it is tied to the thread that started the child, and the child
+        then belongs to a sibling thread for a moment): wait a little for the parent to be
+        gone for good (its end of the pipe closes) before taking it for a request to stop."""
+        deadline = time.monotonic() + ORPHAN_CHECK_S
+        while not (self.clean or self.orphaned) and time.monotonic() < deadline:
+            if os.getppid() != self.parent:
+                self.orphaned = True
+                return
+            time.sleep(0.02)
+
     def _listen(self) -> None:
         """The parent's commands; end of file means the parent is gone."""
         while True:
@@ -443,6 +456,7 @@ class _Child:
             threading.Thread(target=target, name=name, daemon=True).start()
         while not self.done.wait(1.0):
             pass
+        self._settle_why()
         if self.orphaned:  # the control plane died (kill -9 of serve): so does this, at once
             log.error("worker process: govcloud serve %s is gone; exiting now", self.parent)
             os._exit(1)
