@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -44,3 +45,22 @@ def tied_to_parent(command: Sequence[str]) -> list[str]:
     return [tool, "--pdeathsig", DEATH_SIGNAL, "--",
             "/bin/sh", "-c", 'test "$PPID" = "$1" || exit 0; shift; exec "$@"', "sh",
             str(parent), *command]
+
+
+# set in a worker process: the ``govcloud serve`` it works for (govcloud/workers/process.py)
+_serving: list[int] = []
+
+
+def works_for(pid: int) -> None:
+    """This process is the worker process of the ``govcloud serve`` of pid ``pid``."""
+    _serving[:] = [pid]
+
+
+def kill_control_plane() -> None:
+    """The crash tests' fault: SIGKILL the control plane now — in a worker process, the
+    ``govcloud serve`` it works for first (the whole control plane dies, as with kill -9 of
+    it), then itself."""
+    for pid in _serving:
+        if pid > 1 and pid == os.getppid():
+            os.kill(pid, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -100,6 +100,27 @@ def _settings(args: argparse.Namespace) -> Any:
     return load_settings(**overrides)
 
 
+def _serve_settings(args: argparse.Namespace) -> Any:
+    """The server's settings: audit key and /metrics credential made where unset, and the
+    URL ``govcloud status`` shows for this replica."""
+    settings = _settings(args).with_audit_defaults().with_metrics_defaults()
+    if settings.replica_url is None:  # what `govcloud status` shows for this replica
+        settings = settings.model_copy(
+            update={"replica_url": f"http://{args.host}:{args.port}"})
+    return settings
+
+
+def _worker_command(args: argparse.Namespace) -> list[str]:
+    """The worker process's command: this ``govcloud serve``, as the worker child."""
+    from govcloud.workers.process import CHILD_FLAG
+
+    command = [sys.executable, "-m", "govcloud.cli", "serve", "--host", args.host,
+               "--port", str(args.port), "--catalogue", str(args.catalogue), CHILD_FLAG]
+    if args.database_url:
+        command += ["--database-url", args.database_url]
+    return command + (["--debug"] if getattr(args, "debug", False) else [])
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -109,19 +130,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from govcloud.store.migrate import upgrade_engine
     from govcloud.store.serve_lock import hold_sqlite_database
     from govcloud.workers import start_workers
+    from govcloud.workers.process import WorkerProcess
     from monitors.exporter import MetricsServer
 
-    settings = _settings(args).with_audit_defaults().with_metrics_defaults()
-    if settings.replica_url is None:  # what `govcloud status` shows for this replica
-        settings = settings.model_copy(
-            update={"replica_url": f"http://{args.host}:{args.port}"})
+    if args.worker_child:
+        return _serve_worker_child(args)
+    settings = _serve_settings(args)
     held = hold_sqlite_database(settings.database_url)  # SQLite: one server per file
     engine = make_engine(settings.database_url)
     upgrade_engine(engine)
     plane = build_plane(engine=engine, settings=settings, catalogue_dir=args.catalogue)
-    app = make_app(plane, workers=start_workers)
+    workers: Any = start_workers
+    if args.workers == "process":  # the workers in a child process (govcloud/workers/process.py)
+        command, lock_fd = _worker_command(args), None if held is None else held.fd
+
+        def workers(plane: Any) -> Any:
+            return WorkerProcess(plane, command, lock_fd=lock_fd).start()
+    app = make_app(plane, workers=workers)
     echo(f"govcloud control plane on http://{args.host}:{args.port}/api/v1 "
-          f"(database {display_url(settings.database_url)}; replica {plane.replicas.replica.id})",
+          f"(database {display_url(settings.database_url)}; replica {plane.replicas.replica.id}; "
+          f"workers {'in a worker process' if args.workers == 'process' else 'inline'})",
           file=sys.stderr, flush=True)
     _say_metrics_auth(settings)
     metrics = None
@@ -137,6 +165,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if held is not None:
             held.release()
     return 0
+
+
+def _serve_worker_child(args: argparse.Namespace) -> int:
+    """``govcloud serve --worker-child``: the worker process ``govcloud serve`` starts (its
+    setup read from standard input; never run by hand)."""
+    from govcloud.services.plane import build_plane
+    from govcloud.store.engine import make_engine
+    from govcloud.store.serve_lock import inherit_sqlite_lock
+    from govcloud.workers.process import read_setup, run_worker_child
+
+    setup = read_setup(sys.stdin.buffer)
+    settings = _settings(args).with_audit_defaults()
+    if settings.replica_url is None:
+        settings = settings.model_copy(
+            update={"replica_url": f"http://{args.host}:{args.port}"})
+    lock_fd = setup.get("lock_fd")
+    held = inherit_sqlite_lock(settings.database_url,
+                               lock_fd if isinstance(lock_fd, int) else None)
+    engine = make_engine(settings.database_url)
+    try:
+        plane = build_plane(engine=engine, settings=settings, catalogue_dir=args.catalogue)
+        return run_worker_child(plane, setup, sys.stdin.buffer)
+    finally:
+        engine.dispose()
+        if held is not None:
+            held.release()
 
 
 def _say_metrics_auth(settings: Any) -> None:
@@ -440,6 +494,11 @@ def _register_server(commands: Any) -> None:
     p.add_argument("--metrics-port", type=int, default=None,
                    help="also serve /metrics on this port (TLS when metrics_tls_cert is set; "
                         "see docs/metrics.md)")
+    p.add_argument("--workers", choices=("process", "inline"), default="process",
+                   help="where the background workers run: a worker process of their own, "
+                        "started and restarted by this one (default), or inline, in the API "
+                        "process (tests, debugging); docs/operator-guide.md")
+    p.add_argument("--worker-child", action="store_true", help=argparse.SUPPRESS)
 
     sub = _group(commands, "admin", "direct database administration")
     p = _cmd(sub, "bootstrap", cmd_admin_bootstrap, "create the first bureau-admin and print "

@@ -44,6 +44,20 @@ def _lag(standby: Any) -> str:
            f"({printable(standby.state or '?')}), {lag}{replay}"
 
 
+def _worker_process(plane: ControlPlaneStatus) -> str:
+    """One line on where this replica's background workers run."""
+    process = plane.worker_process
+    if process is None:
+        return "workers: inline, in the API process (govcloud serve --workers inline)"
+    running = ", ".join(plane.running_here) or "none"
+    if not process.alive:
+        return f"worker process: DOWN, being started again (restarts {process.restarts}, " \
+               f"last exit {process.last_exit})"
+    up = "" if process.up_s is None else f", up {process.up_s:,.0f} s"
+    return f"worker process: pid {process.pid}{up}, restarts {process.restarts}; " \
+           f"running here: {running}"
+
+
 def print_control_plane(api: ApiClient, plane: ControlPlaneStatus | None) -> None:
     on = f"this client is on {printable(api.server)}"
     if len(api.server_urls) > 1:
@@ -57,6 +71,7 @@ def print_control_plane(api: ApiClient, plane: ControlPlaneStatus | None) -> Non
     echo(_table([(r.id, r.host, r.url or "-", r.state, _when(r.last_seen),
                   ", ".join(r.workers) or "-") for r in plane.replicas],
                 ("REPLICA", "HOST", "URL", "STATE", "LAST SEEN", "WORKERS")))
+    echo(_worker_process(plane))
     echo(_table([(w.name, w.state, w.holder or "-", _when(w.acquired_at),
                   str(w.takeovers)) for w in plane.workers],
                 ("WORKER", "STATE", "HOLDER", "SINCE", "TAKEOVERS")))

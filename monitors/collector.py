@@ -103,15 +103,32 @@ class Exposition:
         self._lock = threading.Lock()
         self._for: Snapshot | None = None
         self._text = b""
+        self._prepared: tuple[Snapshot, bytes] | None = None
+
+    def _fixed(self, snap: Snapshot) -> None:
+        if snap is self._for:
+            return
+        prepared = self._prepared
+        if prepared is not None and prepared[0] is snap:
+            self._text = prepared[1]
+        else:
+            self._text = generate_latest(
+                _Fixed(self.collector.families(snap, per_scrape=False)))
+        self._for, self._prepared = snap, None
+
+    def prepare(self, snap: Snapshot) -> None:
+        """Render ``snap``'s families now, before it is served (a snapshot the worker
+        process sent, rendered on the thread that received it, before it is held): the
+        scrapes meanwhile serve the one before, without waiting."""
+        text = generate_latest(_Fixed(self.collector.families(snap, per_scrape=False)))
+        with self._lock:
+            self._prepared = (snap, text)
 
     def render(self) -> bytes:
         with self._lock:
             t0 = time.perf_counter()
             snap = self.collector.snapshot()
-            if snap is not self._for:
-                self._text = generate_latest(
-                    _Fixed(self.collector.families(snap, per_scrape=False)))
-                self._for = snap
+            self._fixed(snap)
             body = self._text + generate_latest(
                 _Fixed(self.collector.families(snap, per_scrape=True)))
             self.collector.last_duration_s = time.perf_counter() - t0

@@ -41,7 +41,9 @@ def make_exposition(snapshots: MetricsSnapshots,
     ages and RPOs of a scrape are counted on the clock the store's times were written by)."""
     collector = GovcloudCollector(snapshots.current, clock=clock)
     CollectorRegistry(auto_describe=True).register(collector)
-    return Exposition(collector)
+    exposition = Exposition(collector)
+    snapshots.on_held(exposition.prepare)  # a snapshot from the worker process
+    return exposition
 
 
 def metrics_endpoint(snapshots: MetricsSnapshots, guard: MetricsGuard,

@@ -25,4 +25,6 @@ router = APIRouter(tags=["core"])
 def replicas(plane: PlaneDep,
              _principal: Annotated[Principal, Depends(require(Action.PLANE_VIEW))]
              ) -> dict[str, Any]:
-    return plane.replicas.status()
+    process = plane.worker_process
+    return {**plane.replicas.status(),
+            "worker_process": process.view() if process is not None else None}

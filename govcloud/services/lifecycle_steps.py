@@ -15,11 +15,11 @@ import datetime as dt
 import json
 import logging
 import os
-import signal
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
+from govcloud.children import kill_control_plane
 from govcloud.cloud import lifecycle as cloud
 from govcloud.cloud import provision as pcloud
 from govcloud.domain.changes import OperationKind
@@ -43,7 +43,7 @@ FAULT_KILL_AFTER_DELETE = "GOVCLOUD_FAULT_KILL_AFTER_DELETE"
 def _fault(variable: str) -> None:
     """The crash tests' faults: with ``variable=1`` in the environment, die (SIGKILL) now."""
     if os.environ.get(variable) == "1":
-        os.kill(os.getpid(), signal.SIGKILL)
+        kill_control_plane()
 
 
 class Steps:

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 Labels = tuple[str, ...]
 Samples = list[tuple[Labels, float]]
 MAX_AGE_S = 60.0  # a snapshot older than this is rebuilt in the background at the next scrape
+FED_STALE = 3.0  # a snapshot fed by the worker process this many MAX_AGE_S old: built here
 
 
 def _ts(value: dt.datetime | None) -> float | None:
@@ -434,6 +435,12 @@ class HeldSnapshots(Generic[S]):
         self._refreshing = False
         self._flag = threading.Lock()
         self.refreshes = 0
+        # called with each snapshot built here (the worker process sends it to the API's)
+        self.on_built: Callable[[S], Any] | None = None
+        # set while another process builds the snapshots and this one holds what it sends
+        self._fed: threading.Event | None = None
+        self._fed_wait_s = 0.0
+        self._on_held: list[Callable[[S], Any]] = []
 
     def refresh(self) -> S:
         """Build a new snapshot now (the workers call this after a sync or probe round)."""
@@ -441,11 +448,57 @@ class HeldSnapshots(Generic[S]):
             snap = self.builder.build()
             self._snapshot = snap
             self.refreshes += 1
-            return snap
+        if self.on_built is not None:
+            try:
+                self.on_built(snap)
+            except Exception:  # the listener's failure is not the build's
+                log.exception("%s: passing the new snapshot on failed", self.name)
+        return snap
+
+    # --- fed by another process ---------------------------------------------------------------
+
+    def expect_feed(self, wait_s: float) -> None:
+        """From now on the snapshots are built in another process and given to ``hold``
+        (``govcloud.workers.process``): a read serves what is held without looking at the
+        store, waits up to ``wait_s`` for the first one, and builds here only when none came
+        or what is held is older than ``FED_STALE`` × ``max_age_s`` (that process is down)."""
+        self._fed = threading.Event()
+        self._fed_wait_s = wait_s
+
+    def on_held(self, listener: Callable[[S], Any]) -> None:
+        """Call ``listener`` with each snapshot ``hold`` is given, on the thread that gives
+        it (the exporter renders it there, not in the next scrape)."""
+        self._on_held.append(listener)
+
+    def hold(self, snap: S) -> None:
+        """Hold ``snap``, built in another process (see ``expect_feed``), once the
+        listeners (``on_held``) have had it."""
+        for listener in self._on_held:
+            try:
+                listener(snap)
+            except Exception:  # a listener's failure is not the snapshot's
+                log.exception("%s: a listener of the new snapshot failed", self.name)
+        self._snapshot = snap
+        self.refreshes += 1
+        if self._fed is not None:
+            self._fed.set()
+
+    def _current_fed(self, fed: threading.Event) -> S:
+        snap = self._snapshot
+        if snap is None:
+            fed.wait(self._fed_wait_s)
+            snap = self._snapshot
+            if snap is None:
+                return self.refresh()
+        if time.time() - snap.built_at > FED_STALE * self.max_age_s:
+            self._refresh_in_background(seen=snap)
+        return snap
 
     def current(self) -> S:
         """What a read serves: the held snapshot (built now only if there is none yet);
         a background refresh starts when the store changed or the snapshot is old."""
+        if self._fed is not None:
+            return self._current_fed(self._fed)
         snap = self._snapshot
         if snap is None:
             return self.refresh()

@@ -134,6 +134,9 @@ class Plane:
     change_window_worker: Any = None
     # what starts and stops them as this replica takes and loses their leases
     lease_keeper: Any = None
+    # the worker process running them for this API process (``govcloud.workers.process``;
+    # None: they run in this process, or not at all)
+    worker_process: Any = None
 
     @property
     def sites(self) -> tuple[Site, ...]:

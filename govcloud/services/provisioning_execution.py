@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+from govcloud.children import kill_control_plane
 from govcloud.cloud import provision as cloud
 from govcloud.domain.provisioning import CopyKind, PlannedServer, RequestState, plan_servers
 from govcloud.errors import DatabaseUnavailable, GovCloudError, PermanentError, TemporaryError
@@ -338,7 +338,7 @@ class Provisioner:
                     sid = self._retry(rid, lambda: self._create(rid, p, pconn, refs, group,
                                                                 key, system, department))
                     if os.environ.get(FAULT_KILL_AFTER_CREATE) == "1":
-                        os.kill(os.getpid(), signal.SIGKILL)
+                        kill_control_plane()
                     if group is not None:
                         self._retry(rid, lambda: cloud.wait_placed(
                             pconn, p.site, sid, timeout_s=self.settings.active_timeout_s,

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from govcloud import __version__
 from govcloud.domain.replicas import (
+    MAX_REPLICA_ID,
     SINGLE_PROCESS,
     LeaseTiming,
     Replica,
@@ -73,6 +74,23 @@ class Coordinator:
     def set_running(self, name: str, running: bool) -> None:
         with self._lock:
             (self._running.add if running else self._running.discard)(name)
+
+    def replace_running(self, names: Collection[str]) -> None:
+        """The workers running for this replica now, all at once (the API process learns
+        them from its worker process: ``govcloud.workers.process``)."""
+        with self._lock:
+            self._running = set(names)
+
+    def act_for(self, replica: str, pid: int, started_at: str) -> None:
+        """Work under the identity of the replica ``replica`` (the worker process of a
+        ``govcloud serve`` takes and renews its parent's leases, and takes them back at once
+        when started again)."""
+        try:
+            started = dt.datetime.fromisoformat(started_at)
+        except ValueError:
+            started = self.replica.started_at
+        self.replica = Replica(**{**_fields(self.replica), "id": replica[:MAX_REPLICA_ID],
+                                  "pid": pid, "started_at": started})
 
     # --- the leases (PostgreSQL) -------------------------------------------------------------
 

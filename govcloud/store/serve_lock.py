@@ -40,14 +40,45 @@ def lock_path(database: Path) -> Path:
     return database.with_name(database.name + ".serve.lock")
 
 
-def hold_sqlite_database(url: str) -> ServeLock | None:
-    """Lock the SQLite database of ``url`` for this process (None: not a SQLite file, e.g.
-    PostgreSQL or an in-memory database). A second server of the same file is refused with
-    ``PermanentError`` naming the one that holds it."""
+def _sqlite_file(url: str) -> str | None:
+    """The SQLite database file of ``url`` (None: not one, e.g. PostgreSQL or in memory)."""
     parsed = normalise_url(url)
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
             or database.startswith("file:"):
+        return None
+    return database
+
+
+def inherit_sqlite_lock(url: str, fd: int | None) -> ServeLock | None:
+    """The worker process of a ``govcloud serve``: the lock its parent holds, on the
+    descriptor ``fd`` it inherited (the same open file, so ``flock`` sees the same holder and
+    a second ``govcloud serve`` is still refused). Without ``fd`` it locks the database as a
+    server does (``hold_sqlite_database``: refused while a server holds it)."""
+    database = _sqlite_file(url)
+    if database is None:
+        return None
+    if fd is None:
+        return hold_sqlite_database(url)
+    path = lock_path(Path(database).expanduser())
+    try:
+        same = os.path.samestat(os.fstat(fd), os.stat(path))
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours already: this cannot wait
+    except OSError:
+        same = False
+    if not same:
+        raise PermanentError(f"the lock handed to this worker process is not the lock of "
+                             f"{printable(database)}",
+                             hint="the worker process is started by `govcloud serve` only")
+    return ServeLock(fd, path)
+
+
+def hold_sqlite_database(url: str) -> ServeLock | None:
+    """Lock the SQLite database of ``url`` for this process (None: not a SQLite file, e.g.
+    PostgreSQL or an in-memory database). A second server of the same file is refused with
+    ``PermanentError`` naming the one that holds it."""
+    database = _sqlite_file(url)
+    if database is None:
         return None
     path = lock_path(Path(database).expanduser())
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -87,6 +87,7 @@ from govcloud.api.models.replicas import (
     ReplicaModel,
     StandbyModel,
     WorkerLeaseModel,
+    WorkerProcessModel,
 )
 from govcloud.api.models.reports import (
     Backfilled,
@@ -137,5 +138,5 @@ __all__ = [
     "SyncStatus",
     "TenancyApplied", "TenancyPlan", "TrustedKey", "Usage", "UsageEntry", "WaveCancelled",
     "WaveDetail", "WaveEvents", "WaveList", "WaveSummary", "WhatIf", "WhoAmI",
-    "WorkerLeaseModel", "answers",
+    "WorkerLeaseModel", "WorkerProcessModel", "answers",
 ]

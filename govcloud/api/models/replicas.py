@@ -57,6 +57,18 @@ class DatabaseModel(ApiModel):
     replay_delay_s: Number | None  # on a standby: how far its replay is behind
 
 
+class WorkerProcessModel(ApiModel):
+    """The worker process of the replica that answered (``govcloud serve`` runs its
+    background workers there; docs/operator-guide.md)."""
+
+    mode: str  # process (inline: the field is null)
+    pid: int | None  # null while it is being started again
+    alive: bool
+    restarts: int  # how often it died and was started again
+    last_exit: int | None  # its last exit status (negative: the signal that ended it)
+    up_s: Number | None
+
+
 class ControlPlaneStatus(ApiModel):
     replica: str  # the replica that answered
     lease: LeaseTimingModel
@@ -65,3 +77,6 @@ class ControlPlaneStatus(ApiModel):
     replicas: list[ReplicaModel]
     workers: list[WorkerLeaseModel]
     database: DatabaseModel
+    # the worker process of the replica that answered; null: its workers run inline, in the
+    # API process (``govcloud serve --workers inline``, or a plane built in a test)
+    worker_process: WorkerProcessModel | None = None

@@ -88,7 +88,16 @@ def test_a_killed_holder_is_replaced_and_its_batch_completes(
             replicas.status(second)
         time.sleep(0.1)
     takeover = time.monotonic() - killed
-    assert set(_once_each(replicas).values()) == {second_id}
+    # every worker taken over within the same bound (the keeper takes them one after another,
+    # and its worker process tells the API process which run there within RUNNING_S)
+    while True:
+        try:
+            assert set(_once_each(replicas).values()) == {second_id}
+            break
+        except AssertionError:
+            if time.monotonic() - killed > TTL_S + RENEW_S + SLACK_S:
+                raise
+            time.sleep(0.1)
     shown = replicas.wait_for_requests(second, ids)
     assert {rid: s["state"] for rid, s in shown.items()} == dict.fromkeys(ids, "done")
     for rid in ids:
