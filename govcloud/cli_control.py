@@ -129,7 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from govcloud.store.engine import display_url, make_engine
     from govcloud.store.migrate import upgrade_engine
     from govcloud.store.serve_lock import hold_sqlite_database
-    from govcloud.workers import start_workers
+    from govcloud.workers import BESIDE_API, start_workers
     from govcloud.workers.process import WorkerProcess
     from monitors.exporter import MetricsServer
 
@@ -145,7 +145,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         command, lock_fd = _worker_command(args), None if held is None else held.fd
 
         def workers(plane: Any) -> Any:
-            return WorkerProcess(plane, command, lock_fd=lock_fd).start()
+            beside = start_workers(plane, BESIDE_API)  # they start runs: cancel finds them here
+            child = WorkerProcess(plane, command, lock_fd=lock_fd).start()
+
+            def stop() -> None:
+                child()
+                beside()
+            return stop
     app = make_app(plane, workers=workers)
     echo(f"govcloud control plane on http://{args.host}:{args.port}/api/v1 "
           f"(database {display_url(settings.database_url)}; replica {plane.replicas.replica.id}; "

@@ -57,6 +57,7 @@ class Coordinator:
         self.workers: tuple[str, ...] = ()   # every worker this replica knows of
         self.enabled: frozenset[str] = frozenset()  # those its settings turn on
         self._running: set[str] = set()      # those running in this process now
+        self._child: set[str] = set()        # and in its worker process
 
     @property
     def ttl(self) -> dt.timedelta:
@@ -69,17 +70,18 @@ class Coordinator:
 
     def running(self) -> frozenset[str]:
         with self._lock:
-            return frozenset(self._running)
+            return frozenset(self._running | self._child)
 
     def set_running(self, name: str, running: bool) -> None:
         with self._lock:
             (self._running.add if running else self._running.discard)(name)
 
     def replace_running(self, names: Collection[str]) -> None:
-        """The workers running for this replica now, all at once (the API process learns
-        them from its worker process: ``govcloud.workers.process``)."""
+        """The workers running in this replica's worker process now, all at once (the API
+        process learns them from it: ``govcloud.workers.process``); ``running`` adds those
+        running beside the API (``govcloud.workers.BESIDE_API``)."""
         with self._lock:
-            self._running = set(names)
+            self._child = set(names)
 
     def act_for(self, replica: str, pid: int, started_at: str) -> None:
         """Work under the identity of the replica ``replica`` (the worker process of a

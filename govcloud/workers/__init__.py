@@ -47,11 +47,16 @@ WORKERS: tuple[Worker, ...] = (
     Worker("probe", start_probe_worker),
     Worker("protection", start_protection_worker, enabled=lambda s: s.dr_protect_worker),
     Worker("notifier", start_notifier_worker, enabled=_notifying),
-    Worker("change-windows", start_change_window_worker),
+    Worker("change-windows", start_change_window_worker, beside_api=True),
     Worker("compaction", start_compaction_worker),
-    Worker("migration", start_migration_takeover, enabled=_replicated),
-    Worker("drills", start_drill_takeover, enabled=_replicated),
+    Worker("migration", start_migration_takeover, enabled=_replicated, beside_api=True),
+    Worker("drills", start_drill_takeover, enabled=_replicated, beside_api=True),
 )
+# where they run when ``govcloud serve`` has a worker process (govcloud/workers/process.py):
+# the runs a worker starts are the process's own (cancel, ``--follow`` and ``running`` ask the
+# process that serves the API), so the workers that start waves and drills stay beside it
+BESIDE_API: tuple[Worker, ...] = tuple(w for w in WORKERS if w.beside_api)
+IN_WORKER_PROCESS: tuple[Worker, ...] = tuple(w for w in WORKERS if not w.beside_api)
 
 
 def start_workers(plane: Plane, workers: Sequence[Worker] = WORKERS) -> Callable[[], None]:
@@ -63,4 +68,5 @@ def start_workers(plane: Plane, workers: Sequence[Worker] = WORKERS) -> Callable
     return keeper.stop
 
 
-__all__ = ["WORKERS", "LeaseKeeper", "Worker", "start_sync_worker", "start_workers"]
+__all__ = ["BESIDE_API", "IN_WORKER_PROCESS", "WORKERS", "LeaseKeeper", "Worker",
+           "start_sync_worker", "start_workers"]

@@ -42,6 +42,9 @@ class Worker:
     name: str
     start: Start
     enabled: Callable[[Settings], bool] = _always
+    # runs in the process that serves the API even when serve has a worker process: it
+    # starts runs (waves, drills) there, where cancel and --follow find them
+    beside_api: bool = False
 
     def __post_init__(self) -> None:
         check_worker_name(self.name)

@@ -46,7 +46,7 @@ from govcloud.children import tied_to_parent, works_for
 from govcloud.errors import GovCloudError, PermanentError, TemporaryError, error_types
 from govcloud.services.metrics_wire import snapshot_from_json, snapshot_json
 from govcloud.services.plane import Plane
-from govcloud.workers import WORKERS, start_workers
+from govcloud.workers import IN_WORKER_PROCESS, WORKERS, start_workers
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +450,7 @@ class _Child:
         threading.Thread(target=self._listen, name="govcloud-parent", daemon=True).start()
         if self.done.wait(0.2):  # told to stop while it was starting: no worker to start
             return 0
-        stop = start_workers(self.plane)
+        stop = start_workers(self.plane, IN_WORKER_PROCESS)
         for target, name in ((self._tell_running, "govcloud-running"),
                              (self._watch, "govcloud-feed")):
             threading.Thread(target=target, name=name, daemon=True).start()
