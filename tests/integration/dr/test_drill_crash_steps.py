@@ -20,7 +20,9 @@ from govcloud.store.engine import make_engine
 from .crash_plane import CrashPlane, crash_plane, steps_to_kill
 from .drills import DATA, DEPARTMENT, SITE, SYSTEM, leftovers, record_point
 
-pytestmark = pytest.mark.slow
+# minutes each (a server restarted, playbooks run again): `make test-dr-crash`, a CI stage
+# of its own, runs them, not `make test`
+pytestmark = [pytest.mark.slow, pytest.mark.dr_crash_steps]
 FILES = {"ledger.db": b"L" * 5000}
 POINTS = [f"{s.value}:running" for s in DRILL_STEPS] + ["record:succeeded"]
 FEW = ("isolated_network:running", "health_check:running", "record:succeeded")

@@ -19,7 +19,9 @@ from govcloud.domain.failover import FAILOVER_STEPS
 
 from .crash_plane import CrashPlane, crash_plane, steps_to_kill
 
-pytestmark = pytest.mark.slow
+# minutes each (a server restarted, playbooks run again): `make test-dr-crash`, a CI stage
+# of its own, runs them, not `make test`
+pytestmark = [pytest.mark.slow, pytest.mark.dr_crash_steps]
 DEPARTMENT, SYSTEM, SITE = "gd-agri", "ledger", "DR-REMOTE"  # DR level 3: a cold copy
 MEMBER = f"{SYSTEM}-app-1"
 STEPS = [s.value for s in FAILOVER_STEPS]

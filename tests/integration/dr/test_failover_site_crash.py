@@ -16,7 +16,9 @@ import pytest
 
 from .crash_plane import CrashPlane, crash_plane
 
-pytestmark = pytest.mark.slow
+# minutes each (a server restarted, playbooks run again): `make test-dr-crash`, a CI stage
+# of its own, runs them, not `make test`
+pytestmark = [pytest.mark.slow, pytest.mark.dr_crash_steps]
 ASK = {"site": "PROD", "confirm": "PROD", "unplanned": True}
 
 
