@@ -28,12 +28,17 @@ def record_reshelved(engine: Engine, pconn: Any, site: str, server_id: str, name
     """Record the point of the cold copy ``server_id`` (server ``name`` in ``site``), just
     shelved again, whose disk holds the data of ``basis`` (an ok point with its manifest):
     its artifact the new shelved image. None when Nova made no image (a server booted from a
-    volume): nothing is recorded."""
+    volume): nothing is recorded. The point that names the image already, when there is one
+    (the step run again after a crash)."""
     if basis.status is not PointStatus.OK or not basis.manifest:
         return None
     image = find_shelved_image(pconn, site, server_id, name)
     if image is None:
         return None
+    with engine.connect() as conn:  # a step run again (resumed) records it once
+        for p in protection_repo.recovery_points(conn, site, server_id, limit=5):
+            if p.status is PointStatus.OK and any(a.id == image for a in p.artifacts):
+                return p
     point = PointRecord(basis.department, basis.system, site, server_id, basis.taken_at,
                         basis.kind, basis.size_bytes, basis.manifest_digest,
                         artifacts=(Artifact(ArtifactKind.IMAGE, site, image),),

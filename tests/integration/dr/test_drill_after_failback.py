@@ -16,6 +16,7 @@ import pytest
 from govcloud.cli import main
 from govcloud.demo.sandbox import Sandbox, write_files
 from govcloud.domain.drills import DrillStep
+from govcloud.services.cold_copy_points import record_reshelved
 from govcloud.store import protection_repo
 
 from .conftest import Plane
@@ -70,6 +71,17 @@ def test_a_drill_after_failover_reprotect_failback_passes(
     (image,) = [a.id for a in latest.artifacts]
     assert image != failover_image and image in _images(plane)
     assert dict(latest.manifest)[f"{DATA}/data.db"] != dict(final.manifest)[f"{DATA}/data.db"]
+    # recorded once: the step run again (resumed after a crash) finds it
+    conn = cloud(plane, SITE)
+    try:
+        again = record_reshelved(plane.engine, conn, SITE, system.copy_id, "census-app-1",
+                                 latest)
+    finally:
+        conn.close()
+    assert again is not None and again.id == latest.id
+    with plane.engine.connect() as db:
+        assert [p.id for p in protection_repo.recovery_points(db, SITE, system.copy_id)
+                if image in {a.id for a in p.artifacts}] == [latest.id]
     # the drill: planned, approved, run; it boots from that image and finds that data
     pool(plane, [sandboxes("census-drill")])
     code, out, err = cli(capsys, "dr", "drill", "plan", DEPARTMENT, "--system", "census",
