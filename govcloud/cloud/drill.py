@@ -85,7 +85,8 @@ def boot_from_image(pconn: Any, site: str, *, name: str, image_id: str, flavor: 
         if existing:
             return str(existing[0].id)
         if pconn.image.find_image(image_id, ignore_missing=True) is None:
-            raise NotFound(f"site {site}: the recovery point's image {image_id} is gone",
+            raise NotFound(f"site {site}: the recovery point's image {image_id} is gone (Nova "
+                           "deletes a shelved server's image when it unshelves it)",
                            hint="run a protection cycle, then plan a new drill")
         f = pconn.compute.find_flavor(flavor, ignore_missing=True)
         if f is None:

@@ -17,8 +17,10 @@ from govcloud.cloud.provision import shelve_offloaded
 from govcloud.domain.failover import FailoverKind, FailoverStep, RoleState, data_loss_s
 from govcloud.domain.legacy import Endpoint
 from govcloud.domain.protection import StandbyKind
+from govcloud.domain.recovery import PointRecord
 from govcloud.errors import GovCloudError, PermanentError
 from govcloud.services import dr_runs
+from govcloud.services.cold_copy_points import record_reshelved
 from govcloud.services.dr_posture import SystemPosture, dr_posture
 from govcloud.services.failover_state import FailoverContext, read, state_of, update_state
 from govcloud.services.migration import known_hosts
@@ -155,14 +157,52 @@ def _cold_copy(ctx: FailoverContext, run: Run) -> bool:
     return any(c.site == run.source and c.kind is StandbyKind.COLD for c in plan.copies)
 
 
+def _final_points(ctx: FailoverContext, run: Run) -> dict[str, PointRecord]:
+    """Each member's point the failback's final cycle recorded (whole, with its manifest):
+    the data the frozen copy holds. Empty when that cycle did not run."""
+    if state_of(read(ctx, run.id)[0]).get("final_cycle") != "done":
+        return {}
+    targets = _servers(ctx, run, run.target)
+    started = aware(run.started_at)
+    with ctx.engine.connect() as conn:
+        latest = {p.server_id: p for p in protection_repo.latest_recovery_points(
+            conn, departments=[run.department]) if p.site == run.target}
+        found = {}
+        for member, sid in targets.items():
+            point = latest.get(sid)
+            if point is None or point.id is None or (started and point.taken_at < started):
+                continue
+            whole = protection_repo.recovery_point(conn, point.id)
+            if whole is not None:
+                found[member] = whole
+    return found
+
+
+def _copy_point(ctx: FailoverContext, run: Run, pconn: Any, member: str, sid: str,
+                basis: PointRecord | None) -> str:
+    """Nova deleted the copy's shelved image when the failover unshelved it, and made a new
+    one now: the copy's recovery point names it (``services.cold_copy_points``)."""
+    recorded = record_reshelved(ctx.engine, pconn, run.source, sid, member, basis) \
+        if basis is not None else None
+    if recorded is None:
+        return (f"{run.source} {member}: no recovery point recorded for the copy (no final "
+                "cycle's data, or no shelved image); the next protection cycle records one")
+    (image,) = (a.id for a in recorded.artifacts)
+    return (f"{run.source} {member}: recovery point #{recorded.id} of "
+            f"{recorded.taken_at.isoformat(timespec='seconds')} (the final cycle's data) holds "
+            f"the new shelved image {image}")
+
+
 def stop_primary(ctx: FailoverContext, run: Run) -> str:
     step = FailoverStep.STOP_PRIMARY
     pconn = _pconn(ctx, run, run.source)
     shelve = _cold_copy(ctx, run)
+    bases = _final_points(ctx, run) if shelve else {}
     for member, sid in sorted(_servers(ctx, run, run.source).items()):
         if shelve:  # a cold copy again: it holds no compute capacity
             shelve_offloaded(pconn, run.source, sid, timeout_s=ctx.active_timeout_s)
             run.say(step, f"{run.source} {member} ({sid}): shelved (a cold copy again)")
+            run.say(step, _copy_point(ctx, run, pconn, member, sid, bases.get(member)))
             continue
         for line in cloud.bring_to(pconn, run.source, sid, "SHUTOFF",
                                    timeout_s=ctx.active_timeout_s):

@@ -39,6 +39,7 @@ from govcloud.domain.lifecycle_resize import ResizeStep
 from govcloud.domain.provisioning import CopyKind
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.cold_copy_points import repoint_reshelved
 from govcloud.services.lifecycle_change import ChangeWatch
 from govcloud.services.lifecycle_steps import Steps, _fault
 from govcloud.store.tables_provisioning import ProvisionRequestRow
@@ -196,8 +197,16 @@ class ResizeRun:
             self._shelve(pconn, step)
 
     def _shelve(self, pconn: Any, step: ResizeStep) -> None:
+        """Shelved and offloaded again; Nova deleted the image the copy's latest recovery point
+        names when it unshelved it: the point names the new one (the data is the same)."""
         self.steps.retry(partial(pcloud.shelve_offloaded, pconn, step.site, step.server_id,
                                  timeout_s=self.steps.timeout_s, interval_s=self.steps.poll_s))
+        moved = self.steps.retry(partial(repoint_reshelved, self.ctx.engine, pconn, step.site,
+                                         step.server_id, step.name))
+        if moved is not None:
+            svc.event(self.ctx, self.rid, "resize", f"{step.site}: {step.name}'s recovery "
+                      f"point #{moved.id} is held in its new shelved image "
+                      f"{moved.artifacts[0].id if moved.artifacts else ''}")
 
     def _finished(self, pconn: Any, step: ResizeStep, status: str) -> None:
         """The server is of the new flavor: a cold copy shelved again, the inventory told."""

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from govcloud.domain.provisioning import RequestState
@@ -63,6 +63,14 @@ def add_recovery_point(conn: Connection, point: PointRecord) -> int:
                                                 "taken_at")},
             where=latest.c.taken_at < stmt.excluded.taken_at))
     return point_id
+
+
+def set_artifacts(conn: Connection, point_id: int, artifacts: Sequence[Artifact]) -> None:
+    """Where a point's data is held, changed: a cold copy shelved again outside a cycle holds
+    the same data in the image Nova made of it then (``services.cold_copy_points``)."""
+    tbl = table("recovery_point")
+    conn.execute(update(tbl).where(tbl.c.id == point_id).values(
+        artifacts=json.dumps([a.as_json() for a in artifacts]) if artifacts else None))
 
 
 def _artifacts(text: str | None) -> tuple[Artifact, ...]:

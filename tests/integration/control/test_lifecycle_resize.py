@@ -15,8 +15,18 @@ from typing import Any
 
 import pytest
 
+from govcloud.domain.recovery import (
+    Artifact,
+    ArtifactKind,
+    PointKind,
+    PointRecord,
+    manifest_digest,
+)
 from govcloud.errors import GovCloudError
 from govcloud.services import provisioning as svc
+from govcloud.store import protection_repo
+from govcloud.store.engine import write_begin
+from govcloud.store.tables import utcnow
 from govcloud.workers.provision import start_provision_worker
 
 from .conftest import Plane
@@ -86,9 +96,32 @@ def _flavors(prov: ProvPlane, system: str) -> dict[str, dict[str, str]]:
             for r, v in servers(prov, system).items()}
 
 
+def _image_point(prov: ProvPlane, name: str) -> PointRecord:
+    """A good recovery point of the cold copy ``name`` in DR-REMOTE, held in its shelved
+    image (as a protection cycle records it)."""
+    (copy,) = [s for s in servers(prov, "big")["DR-REMOTE"] if s.name == name]
+    conn = prov.cloud("DR-REMOTE")
+    try:
+        (image,) = [i.id for i in conn.image.images() if i.name == f"{name}-shelved"]
+    finally:
+        conn.close()
+    manifest = (("/srv/app/data", "sha256:" + "0" * 64),)
+    point = PointRecord(DEPARTMENT, "big", "DR-REMOTE", copy.id, utcnow(), PointKind.FILE_SYNC,
+                        10, manifest_digest(manifest),
+                        artifacts=(Artifact(ArtifactKind.IMAGE, "DR-REMOTE", image),),
+                        manifest=manifest)
+    with write_begin(prov.engine) as db:
+        point_id = protection_repo.add_recovery_point(db, point)
+    with prov.engine.connect() as db:
+        whole = protection_repo.recovery_point(db, point_id)
+    assert whole is not None
+    return whole
+
+
 def test_resize_one_server_at_a_time_copies_too(prov: ProvPlane) -> None:
     provision(prov, "big", department=DEPARTMENT, count=2)
     ids = {r: sorted(s.id for s in v) for r, v in servers(prov, "big").items()}
+    point = _image_point(prov, "big-app-1")
     asked = submit(prov.operator, DEPARTMENT, "big", "resize", {"flavor": "gc.c4m8"})
     assert [(s["site"], s["name"]) for s in asked["plan"]["steps"]] == [
         ("PROD", "big-app-1"), ("DR-LOCAL", "big-app-1"), ("DR-REMOTE", "big-app-1"),
@@ -116,6 +149,19 @@ def test_resize_one_server_at_a_time_copies_too(prov: ProvPlane) -> None:
     after = servers(prov, "big")
     assert {r: sorted(s.id for s in v) for r, v in after.items()} == ids, "servers replaced"
     assert {s.status for s in after["DR-REMOTE"]} == {"SHELVED_OFFLOADED"}
+    # Nova deleted the shelved image the cold copy's point named when it unshelved the copy;
+    # the point (the same data, the same time) is held in the image of its new shelving
+    with prov.engine.connect() as db:
+        moved = protection_repo.recovery_point(db, point.id or 0)
+    assert moved is not None and (moved.taken_at, moved.manifest) == (point.taken_at,
+                                                                      point.manifest)
+    (image,) = [a.id for a in moved.artifacts]
+    conn = prov.cloud("DR-REMOTE")
+    try:
+        shelved = {i.id for i in conn.image.images() if i.name == "big-app-1-shelved"}
+    finally:
+        conn.close()
+    assert shelved == {image} and point.artifacts[0].id not in shelved
     shown = prov.admin.get(f"/systems/{DEPARTMENT}/big")
     assert {m["flavor"] for m in shown["members"]} == {"gc.c4m8"}  # the inventory knows
     assert held(prov.engine, asked["id"]) == 0 and svc.ledger_check(prov.engine)["matches"]
