@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.stamp-install
 # with dpkg first, so nothing is installed or updated when they are already there.
 APT_PACKAGES := tmux openssh-server rsync prometheus fonts-wqy-microhei poppler-utils postgresql
 
-.PHONY: install apt test lint demo conformance bench clean test-realcloud mutation-gate test-dr-crash
+.PHONY: install apt test lint demo conformance bench clean test-realcloud mutation-gate test-dr-crash test-ha
 
 install: apt $(STAMP)
 
@@ -34,7 +34,12 @@ lint: install
 PYTEST_WORKERS ?= 2
 
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not dr_crash_steps"
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not dr_crash_steps and not ha"
+
+# high availability with real PostgreSQL primary and standby clusters and serve replicas
+# (tests/integration/ha, docs/high-availability.md): a CI stage of its own, as the above
+test-ha: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m ha tests/integration/ha
 
 # kill -9 at the steps of drills and failovers (docs/dr.md, "Crashes"): minutes per step, so
 # a CI stage of its own; a representative step each, GOVCLOUD_TEST_EVERY_STEP=1 for every one

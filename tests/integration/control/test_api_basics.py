@@ -48,8 +48,8 @@ def test_whoami(plane: Plane) -> None:
                                       "dr.failover", "statement.view",
                                       "notification.view", "notification.retry",
                                       "host.maintain", "change.view",
-                                      "change.submit", "change.cancel", "calendar.view",
-                                      "calendar.propose", "system.scale",
+                                      "change.submit", "change.cancel", "change.close",
+                                      "calendar.view", "calendar.propose", "system.scale",
                                       "system.resize", "system.retire", "reclaim.view"]}}
 
 
