@@ -357,8 +357,13 @@ class _Child:
                 self._orphaned()
 
     def _orphaned(self) -> None:
+        """The parent is gone: exit now, from whichever thread learnt it (the main thread may
+        be blocked, e.g. starting workers on a database that is gone too, and would never
+        get round to it: such a child was left running after a test's serve was killed)."""
         self.orphaned = True
         self.done.set()
+        log.error("worker process: govcloud serve %s is gone; exiting now", self.parent)
+        os._exit(1)
 
     def _signalled(self, *_: Any) -> None:
         """SIGTERM or SIGHUP: the kernel's, the parent having died, or someone's else."""
