@@ -19,8 +19,8 @@ from govcloud.errors import InvalidInput
 
 def log_to_file(path: Path | None = None, *, debug: bool = False) -> Path:
     """Send every log record to ``path`` (default: the state dir's console.log)."""
+    from govcloud.config_files import state_dir
     from govcloud.logging import configure_logging
-    from govcloud.settings import state_dir
 
     path = path or state_dir() / "console.log"
     path.parent.mkdir(parents=True, exist_ok=True)

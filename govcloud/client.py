@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from govcloud.api import models
 from govcloud.client_failover import Failover, Switch, split_servers
+from govcloud.config_files import config_dir
 from govcloud.domain.text import printable
 from govcloud.errors import (
     ConflictError,
@@ -35,7 +36,6 @@ from govcloud.errors import (
     TooLarge,
     error_types,
 )
-from govcloud.settings import config_dir
 
 SERVER_ENV = "GOVCLOUD_SERVER"
 TOKEN_ENV = "GOVCLOUD_TOKEN"

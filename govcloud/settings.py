@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     Field,
     SecretStr,
@@ -23,7 +21,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +28,13 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from govcloud.config_files import (  # where the configuration lives
+    ConfigFileSource,
+    config_file,
+    data_dir,
+    read_config_file,
+    state_dir,
+)
 from govcloud.domain.legacy import check_path
 from govcloud.domain.notifications import LANGUAGES, Language, usable_address
 from govcloud.domain.notify_delivery import routes_from_config
@@ -43,92 +47,8 @@ from govcloud.domain.sites import Site, check_sites
 from govcloud.domain.text import control_characters
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.site_config import SiteConfig, default_site_configs, to_sites
-from govcloud.yamlfile import safe_load
 
 ENV_PREFIX = "GOVCLOUD_"
-CONFIG_ENV = "GOVCLOUD_CONFIG"
-
-
-def _xdg(var: str, fallback: str) -> Path:
-    value = os.environ.get(var)
-    return Path(value) if value else Path.home() / fallback
-
-
-def config_dir() -> Path:
-    return _xdg("XDG_CONFIG_HOME", ".config") / "govcloud"
-
-
-def data_dir() -> Path:
-    return _xdg("XDG_DATA_HOME", ".local/share") / "govcloud"
-
-
-def state_dir() -> Path:
-    return _xdg("XDG_STATE_HOME", ".local/state") / "govcloud"
-
-
-def config_file() -> Path | None:
-    """The config file in force, or None when there is none."""
-    explicit = os.environ.get(CONFIG_ENV)
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise InvalidInput(
-                f"config file {path} does not exist",
-                hint=f"create it, or unset {CONFIG_ENV} to use {config_dir()}/config.yaml",
-            )
-        return path
-    found = [p for p in (config_dir() / "config.yaml", config_dir() / "config.toml")
-             if p.is_file()]
-    if len(found) > 1:
-        raise InvalidInput(f"both {found[0]} and {found[1]} exist",
-                           hint="keep one config file; govcloud will not guess which wins")
-    return found[0] if found else None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse a YAML or TOML config file into a mapping (empty file → empty mapping)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read config file {path}: {exc.strerror}",
-                           hint=f"check the path and its permissions (or {CONFIG_ENV})") from exc
-    try:
-        # YAML: a key given twice is an error, not "the last one wins"
-        data = tomllib.loads(text) if path.suffix == ".toml" else safe_load(text)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        detail = " ".join(str(exc).split())
-        raise InvalidInput(f"cannot parse config file {path}: {detail}",
-                           hint=f"fix the syntax in {path}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InvalidInput(f"config file {path} must hold a mapping, not {type(data).__name__}",
-                           hint="see docs/configuration.md for the layout")
-    return data
-
-
-class _ConfigFileSource(PydanticBaseSettingsSource):
-    """Settings from the config file; the path is resolved when the settings are built.
-
-    A setting that the environment also gives is left out, so that the environment replaces
-    it as a whole (``GOVCLOUD_SITES`` replaces every site, rather than merging with the file).
-    """
-
-    def __init__(self, settings_cls: type[BaseSettings],
-                 *, overridden_by: PydanticBaseSettingsSource) -> None:
-        super().__init__(settings_cls)
-        path = config_file()
-        self.data = read_config_file(path) if path else {}
-        self.overridden_by = overridden_by
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self.data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        from_env = self.overridden_by()
-        return {k: v for k, v in self.data.items() if k not in from_env}
-
-
 def _default_database_url() -> str:
     return f"sqlite:///{data_dir() / 'govcloud.db'}"
 
@@ -512,7 +432,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        file_settings = _ConfigFileSource(settings_cls, overridden_by=env_settings)
+        file_settings = ConfigFileSource(settings_cls, overridden_by=env_settings)
         return init_settings, env_settings, file_settings
 
     def with_audit_defaults(self) -> Settings:

@@ -247,8 +247,8 @@ class Provisioner:
                   servers: Mapping[str, Sequence[Any]]) -> str | None:
         """Run post-provision playbook ``name`` on the new servers; its events become the
         request's events. Returns the error, or None when it succeeded."""
+        from govcloud.config_files import state_dir
         from govcloud.runner.playbook import PlaybookEvent, run_playbook
-        from govcloud.settings import state_dir
 
         hosts: dict[str, Any] = {}
         for site, infos in sorted(servers.items()):

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from govcloud.config_files import config_file
 from govcloud.domain.sites import SiteRole
 from govcloud.errors import InvalidInput, NotFound
-from govcloud.settings import config_file, load_settings
+from govcloud.settings import load_settings
 
 
 def write_config(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from govcloud import yamlfile
+from govcloud.config_files import read_config_file
 from govcloud.errors import InvalidInput
 from govcloud.services.migration import parse_inventory_text
-from govcloud.settings import read_config_file
 
 
 def test_a_key_given_twice_is_an_error_at_any_depth() -> None:
