@@ -20,6 +20,8 @@ from tests.processes import alive, children_of, command_of, wait_gone
 pytestmark = pytest.mark.slow
 
 READY_TIMEOUT = 120
+# the harness starts a simulator, an sshd and a served control plane one after the other
+HARNESS_READY_TIMEOUT = 300
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -166,12 +168,15 @@ def test_interrupted_test_run_leaves_no_server(tmp_path: Path, stop: signal.Sign
         return output.read_bytes().decode(errors="replace")[-3000:]
 
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + HARNESS_READY_TIMEOUT
         while not pids_file.exists():
             if run.poll() is not None or time.monotonic() > deadline:
+                how = (f"exited with {run.returncode}" if run.poll() is not None
+                       else f"not ready in {HARNESS_READY_TIMEOUT} s")
                 run.kill()
                 run.wait()
-                raise AssertionError(f"the harness did not start its servers:\n{said()}")
+                raise AssertionError(f"the harness did not start its servers ({how}):\n"
+                                     f"{said()}")
             time.sleep(0.2)
         pids = json.loads(pids_file.read_text())
         started = children_of(run.pid)
