@@ -6,7 +6,24 @@ the property tests assert; speed is measured in bench/, so the deadline is off f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import settings
+
+from tests.leftovers import leftovers, mark_session
 
 settings.register_profile("govcloud", deadline=None)
 settings.load_profile("govcloud")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Fails the run (an error at the last test's teardown) when a process the session
+    started is still alive at its end: a simulator, sshd, ``govcloud serve`` or playbook that
+    a test or fixture failed to stop (tests/leftovers.py; issue 24)."""
+    mark = mark_session()
+    yield
+    left = leftovers(mark)
+    assert not left, ("processes this test session started outlived it (killed now):\n"
+                      + "\n".join(f"  {pid}: {cmd}" for pid, cmd in left.items()))
