@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from govcloud.demo.cities import city_catalogue
+from govcloud.domain.capacity import Resources
 from govcloud.domain.catalogue import (
     CITY_KINDS,
+    Catalogue,
     CatalogueError,
     DepartmentKind,
     build_catalogue,
@@ -23,8 +25,9 @@ from govcloud.domain.catalogue import (
 )
 from govcloud.domain.rbac import Action, Principal, Role, Target, can, visible_departments
 from govcloud.domain.sites import Site, SiteRole
+from govcloud.domain.whatif import Load, lose_site
 from govcloud.services.catalogue import load_catalogue
-from govcloud.services.inventory import DepartmentRef, rbac_city
+from govcloud.services.inventory import DepartmentRef, city_dr_of, rbac_city
 
 REPO = Path(__file__).resolve().parents[2]
 TENANTS = REPO / "tenants"
@@ -127,6 +130,35 @@ def test_city_tenants_count_under_their_city_for_rbac() -> None:
     refs_of = [DepartmentRef(d.code, rbac_city(d)) for d in cat]
     assert [d.code for d in visible_departments(gz_ops, refs_of)] == ["guangzhou", "gz-psb"]
     assert [d.code for d in visible_departments(viewer, refs_of)] == ["gz-psb"]
+
+
+def test_the_what_if_sends_a_city_department_to_its_city_site() -> None:
+    """With ``dr_city_sites``, city_dr_of names a city's departments and branches too, so
+    losing PROD moves them to their city's site; a provincial department goes to DR-LOCAL."""
+    psb = parse_department(entry(quotas={"PROD": dict(QUOTA), "GUANGZHOU": dict(QUOTA)}),
+                           source=SOURCE, sites=SITES)
+    gz = parse_department(city("guangzhou", "广州市"), source="tenants/guangzhou.yaml")
+    provincial = parse_department(entry(code="gd-psd", name_zh="广东省公安厅",
+                                        kind="department", quotas={"PROD": dict(QUOTA)}),
+                                  source="tenants/gd-psd.yaml")
+    cat = build_catalogue([psb, gz, provincial])
+
+    class Cache:
+        def get(self) -> Catalogue:
+            return cat
+
+    city_dr = city_dr_of(Cache())
+    assert city_dr == {"guangzhou": "guangzhou", "gz-psb": "guangzhou"}
+    sites = [Site("PROD", "c", "PROD", SiteRole.PRODUCTION),
+             Site("DR-LOCAL", "c", "DR-LOCAL", SiteRole.SAME_CITY_DR),
+             Site("GUANGZHOU", "gz", "RegionOne", SiteRole.CITY, city="guangzhou")]
+    big = Resources(10_000, 10_000_000, 100_000)
+    one = Load(2, Resources(8, 16384, 100))
+    verdict = lose_site("PROD", sites=sites, free={"DR-LOCAL": big, "GUANGZHOU": big},
+                        loads={"PROD": {"gz-psb": one, "gd-psd": one}},
+                        dr_levels={"gz-psb": 5, "gd-psd": 5}, city_dr=city_dr)
+    assert {m.department: m.target for m in verdict.moves} == {"gz-psb": "GUANGZHOU",
+                                                                "gd-psd": "DR-LOCAL"}
 
 
 def test_the_shipped_city_tenants_load_with_the_city_sites_only() -> None:
