@@ -4,7 +4,8 @@
 The simulator's ready file lists its sites as govcloud configures them (name, clouds.yaml
 cloud, region, role and, for a city site, its city) with the servers seeded there; the demo
 configures exactly those sites, and applies a copy of the shipped catalogue in which each
-city's own tenants get quotas in their city's site.
+city's own entry gets quotas in its city's site, with the city's departments and branches of
+``tenants/cities/`` whose city has a site (their files give their city site's quotas).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from govcloud.site_config import SiteConfig, to_sites
 
 SIM_CLOUD = "govcloud-sim"
 SITE_KEYS = ("cloud", "region", "role", "city")
+CITY_TENANTS = "cities"  # tenants/cities/: the city sites' departments and branches
 
 
 def ready_sites(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -58,7 +60,8 @@ def city_quota(servers: int) -> dict[str, int]:
 def city_catalogue(source: Path, target: Path, *, sites: Collection[Site],
                    servers: Mapping[str, int], keep: Collection[str] | None = None) -> Path:
     """Copy the catalogue at ``source`` to ``target`` (only the tenants in ``keep`` when it is
-    given), adding to each city tenant quotas in the site of its city."""
+    given), adding to each city's entry quotas in the site of its city, and the departments
+    and branches of ``source/cities/`` whose city has a site (and is kept)."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -77,4 +80,9 @@ def city_catalogue(source: Path, target: Path, *, sites: Collection[Site],
         doc.setdefault("quotas", {})[site] = city_quota(servers.get(site, 0))
         text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120)
         (target / path.name).write_text(text, encoding="utf-8")
+    for path in sorted((source / CITY_TENANTS).glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        city = str(doc.get("city")) if isinstance(doc, dict) else ""
+        if city in by_city and (keep is None or city in keep):
+            shutil.copy(path, target / path.name)
     return target

@@ -32,11 +32,21 @@ _FIELDS = ("code", "name_zh", "name_en", "kind", "city", "dr_level", "quotas", "
 
 
 class DepartmentKind(StrEnum):
-    """A provincial department, a national body's provincial branch, or a prefecture city."""
+    """A provincial department, a national body's provincial branch, a prefecture city, one of
+    a city's own departments (e.g. 广州市公安局), or a provincial or national body's branch in a
+    city (e.g. 国家税务总局深圳市税务局): the last three are the tenants of a city's site."""
 
     DEPARTMENT = "department"
     VERTICAL = "vertical"
     CITY = "city"
+    CITY_DEPARTMENT = "city-department"
+    CITY_BRANCH = "city-branch"
+
+
+# the kinds that belong to their ``city`` (RBAC, DR to the city's site, placement); the others
+# are the province's, whatever city they sit in (docs/city-clouds.md, Tenants of a city site)
+CITY_KINDS: frozenset[DepartmentKind] = frozenset(
+    {DepartmentKind.CITY, DepartmentKind.CITY_DEPARTMENT, DepartmentKind.CITY_BRANCH})
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +342,23 @@ def parse_department(doc: object, *, source: str,
     return department
 
 
+def _check_city(check: _Checker, city: object, kind: DepartmentKind | None,
+                code: str | None) -> None:
+    """A city is a code; a city's own entry names itself, its departments and branches don't."""
+    if not isinstance(city, str):
+        check.add("city", f"must be a string, not {type(city).__name__}",
+                  "give the city's code, e.g. guangzhou")
+    elif not check.code(city, "city") or code is None:
+        return
+    elif kind is DepartmentKind.CITY and city != code:
+        check.add("city", f"a city's own entry must name itself, not {city!r}",
+                  f"set city: {code}")
+    elif kind in CITY_KINDS and kind is not DepartmentKind.CITY and city == code:
+        check.add("code", f"a {kind.value} needs a code of its own, not its city's",
+                  "give it a code of its own, e.g. gz-psb for 广州市公安局 (kind: city is "
+                  "the city's own entry)")
+
+
 def _parse(doc: object, *, source: str,
            sites: Collection[str]) -> tuple[Department | None, list[Problem]]:
     check = _Checker(source, sites)
@@ -373,17 +400,8 @@ def _parse(doc: object, *, source: str,
             check.add("kind", f"{doc['kind']!r} is not a kind",
                       f"use one of {', '.join(k.value for k in DepartmentKind)}")
     city = doc.get("city")
-    city_ok = False
     if "city" in doc:
-        if not isinstance(city, str):
-            check.add("city", f"must be a string, not {type(city).__name__}",
-                      "give the city's code, e.g. guangzhou")
-        else:
-            city_ok = check.code(city, "city")
-            if city_ok and kind is DepartmentKind.CITY and code_ok and city != code:
-                city_ok = False
-                check.add("city", f"a city's own entry must name itself, not {city!r}",
-                          f"set city: {code}")
+        _check_city(check, city, kind, code if code_ok else None)
     level = doc.get("dr_level")
     if "dr_level" in doc and (not _is_int(level) or level not in DR_LEVELS):
         check.add("dr_level", f"{level!r} is not a DR level",
@@ -459,9 +477,11 @@ def build_catalogue(departments: Iterable[Department], *,
     cities = {d.code for d in items if d.kind is DepartmentKind.CITY} | set(other_cities)
     for d in items:
         if d.kind is not DepartmentKind.CITY and d.city not in cities:
+            hint = ("a city's department or branch needs its city's own entry (kind: city) "
+                    "in the catalogue too" if d.kind in CITY_KINDS else
+                    "use the code of a city entry (kind: city), e.g. guangzhou")
             problems.append(Problem(d.source, "city", f"{d.city!r} is not a city in the "
-                                    f"catalogue{_suggest(d.city, cities)}",
-                                    "use the code of a city entry (kind: city), e.g. guangzhou"))
+                                    f"catalogue{_suggest(d.city, cities)}", hint))
     if problems:
         raise CatalogueError(problems)
     return Catalogue(tuple(sorted(by_code.values(), key=lambda d: d.code)))

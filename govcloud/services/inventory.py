@@ -29,7 +29,7 @@ from govcloud.domain.capacity import (
     flavor_fit,
     site_capacity,
 )
-from govcloud.domain.catalogue import Catalogue, Department, DepartmentKind
+from govcloud.domain.catalogue import CITY_KINDS, Catalogue, Department
 from govcloud.domain.forecast import Sample, days_to_full
 from govcloud.domain.inventory import HypervisorInfo
 from govcloud.domain.placement import FitIndex
@@ -107,9 +107,10 @@ def city_dr_of(cache: HasCatalogue) -> dict[str, str]:
 
 
 def rbac_city(department: Department) -> str | None:
-    """The city a department counts under for RBAC: a city's own tenant is its city's;
-    provincial departments and vertical branches belong to no city (PRODUCT.md)."""
-    return department.city if department.kind is DepartmentKind.CITY else None
+    """The city a department counts under for RBAC: a city's own tenants (the city, its
+    departments and the city branches) are their city's; provincial departments and vertical
+    branches belong to no city (PRODUCT.md, docs/city-clouds.md)."""
+    return department.city if department.kind in CITY_KINDS else None
 
 
 # --- scope ------------------------------------------------------------------------------------

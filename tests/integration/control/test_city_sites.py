@@ -1,8 +1,10 @@
 """City clouds as sites (issue 22), end to end at the ``cities-small`` scale: the province's
 cloud and three city clouds (Guangzhou, Shenzhen, and a shared one with Shantou and Zhuhai),
 each with its own Keystone, configured as seven sites; the control plane syncs every cloud,
-a city-operator runs its own city's site only, and capacity, the what-if (with
-``dr_city_sites``), DR posture, reports and /metrics take the city sites in their stride."""
+a city-operator runs its own city's site only and operates its city's departments and
+branches (tenants/cities/, given projects in their city's site by tenancy apply), and
+capacity, the what-if (with ``dr_city_sites``), DR posture, reports and /metrics take the
+city sites in their stride."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 from govcloud.api.app import make_app
 from govcloud.api.server import ServerThread
 from govcloud.demo.cities import city_catalogue, ready_sites, site_servers, sites_of
-from govcloud.errors import Forbidden
+from govcloud.errors import Forbidden, NotFound
 from govcloud.settings import load_settings
 from govcloud.sim.server import start
 from govcloud.store.engine import make_engine
@@ -91,6 +93,45 @@ def test_the_catalogue_gives_each_city_tenant_quotas_in_its_own_site(cities: Pla
     # allocation there; Guangzhou's cloud has no Zhuhai project at all
     assert by_site["SHANTOU"]["quotas"]["cores"]["limit"] == 0
     assert by_site["GUANGZHOU"]["project_id"] is None
+
+
+def test_apply_makes_the_city_departments_and_branches_projects_in_their_city_site(
+        cities: Plane) -> None:
+    """tenants/cities/: Guangzhou's and Shenzhen's departments and the city branches get a
+    project and their quotas in their city's own cloud, and nothing in the province's."""
+    for code, site, other in (("gz-psb", "GUANGZHOU", "SHENZHEN"),
+                              ("gz-tax", "GUANGZHOU", "SHENZHEN"),
+                              ("sz-psb", "SHENZHEN", "GUANGZHOU"),
+                              ("sz-tax", "SHENZHEN", "GUANGZHOU")):
+        dept = cities.admin.get(f"/departments/{code}")
+        assert dept["kind"] in ("city-department", "city-branch")
+        by_site = {s["site"]: s for s in dept["sites"]}
+        mine = by_site[site]
+        assert mine["project_id"] and mine["in_sync"], (code, mine)
+        assert mine["quotas"]["cores"]["limit"] == mine["desired"]["cores"] > 0
+        for absent in ("PROD", "DR-LOCAL", "DR-REMOTE", other):
+            assert by_site[absent]["project_id"] is None, (code, absent)
+    plan = cities.admin.tenancy_plan(departments=["gz-psb", "sz-tax"])
+    assert plan.empty, plan.summary
+
+
+def test_a_city_operator_operates_its_city_departments_and_branches(cities: Plane) -> None:
+    _, gz = cities.principal("city-operator", city="guangzhou")
+    codes = {d["code"]: d["kind"] for d in gz.get("/departments")["departments"]}
+    assert {"guangzhou", "gz-psb", "gz-hrss", "gz-data", "gz-tax"} <= set(codes)
+    assert not any(c.startswith(("sz-", "gd-")) for c in codes)  # not Shenzhen's, nor the
+    assert codes["gz-tax"] == "city-branch"  # province's (filed under guangzhou though)
+    assert gz.get("/departments/gz-psb")["code"] == "gz-psb"
+    assert gz.tenancy_plan(departments=["gz-psb"]).empty
+    _, sz = cities.principal("city-operator", city="shenzhen")
+    with pytest.raises(NotFound):
+        sz.get("/departments/gz-psb")
+    with pytest.raises(NotFound):
+        sz.tenancy_plan(departments=["gz-tax"])
+    _, viewer = cities.principal("department-viewer", department="gz-psb")
+    assert [d["code"] for d in viewer.get("/departments")["departments"]] == ["gz-psb"]
+    with pytest.raises(NotFound):
+        viewer.get("/departments/gz-tax")
 
 
 def test_applying_the_catalogue_again_changes_nothing_in_any_cloud(cities: Plane) -> None:
