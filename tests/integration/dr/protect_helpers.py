@@ -69,12 +69,15 @@ def sim_servers(clouds_yaml: Path, rid: int) -> dict[str, Any]:
 def provision(sim_url: str, clouds_yaml: Path, submit: Callable[[dict[str, Any]], int],
               approve: Callable[[int], Any], wait: Callable[[int], dict[str, Any]],
               make_box: Callable[[str], Sandbox], system: str,
-              department: str = DEPARTMENT) -> dict[str, Sandbox]:
+              department: str = DEPARTMENT,
+              host_keys: list[str] | None = None) -> dict[str, Sandbox]:
     """Provision ``system`` (one server) with its servers backed by fresh sandboxes; site →
-    the sandbox of its server. The production guest gets data under DATA."""
+    the sandbox of its server. The production guest gets data under DATA. ``host_keys``:
+    what the servers' console logs show instead of their sandboxes' own keys."""
     pool = [make_box(f"{system}-{i}") for i in range(3)]
-    answer = httpx.post(f"{sim_url}/_sim/sandboxes",
-                        json={"sandboxes": [b.endpoint() for b in pool]}, timeout=10)
+    posted = [b.endpoint() if host_keys is None else {**b.endpoint(), "host_keys": host_keys}
+              for b in pool]
+    answer = httpx.post(f"{sim_url}/_sim/sandboxes", json={"sandboxes": posted}, timeout=10)
     assert answer.status_code == 200
     rid = submit(request_body(system, department))
     approve(rid)
