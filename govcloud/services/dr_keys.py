@@ -38,7 +38,7 @@ from govcloud.store.tables import utcnow
 ACTION = "dr.trust_on_first_use"
 CHANGED_HINT = ("someone may be intercepting the connection to the server (or its address "
                 "belongs to another machine); check its console log (`openstack console log "
-                "show SERVER`) and the network; the last good recovery point is kept")
+                "show SERVER`) and the network before running it again")
 
 
 @dataclass(frozen=True)

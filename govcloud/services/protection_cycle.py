@@ -166,7 +166,8 @@ def pin_guest(deps: CycleDeps, ep: Endpoint, conn: Any, site: str, server_id: st
     try:
         pin_server(check, ep, CloudServer(conn, site, server_id), booted=booted)
     except (HostKeyChanged, HostKeyUnknown) as exc:
-        raise CycleFailed(PointStatus.FAILED, f"{exc.message} ({exc.hint})") from exc
+        raise CycleFailed(PointStatus.FAILED, f"{exc.message} (hint: {exc.hint}); the last "
+                                              "good recovery point is kept") from exc
 
 
 def _refresh_inventory(deps: CycleDeps, copy: CopyServer, project: str) -> None:
