@@ -109,3 +109,23 @@ def manifest(engine: Engine, point_id: int) -> dict[str, str]:
         point = repo.recovery_point(conn, point_id)
     assert point is not None
     return dict(point.manifest)
+
+
+def provision_system(plane: Any, ops: ApiClient, make_box: Callable[[str], Sandbox],
+                     system: str, host_keys: list[str] | None = None) -> dict[str, Sandbox]:
+    """``provision`` through ``plane`` (a test plane: sim, admin) as the operator ``ops``,
+    then a full sync; site → the sandbox of its server."""
+    assert plane.sim.clouds_yaml is not None
+    boxes = provision(plane.sim.base_url, plane.sim.clouds_yaml,
+                      lambda body: int(ops.post("/requests", body)["id"]),
+                      lambda rid: plane.admin.post(f"/requests/{rid}/approve"),
+                      lambda rid: wait_done(plane.admin, rid), make_box, system,
+                      host_keys=host_keys)
+    assert plane.admin.post("/sync", {"full": True})["ok"]
+    return boxes
+
+
+def known_hosts_text(plane_settings: dict[str, Any]) -> str:
+    """The control plane's known_hosts (the migration's, which DR shares), or ''."""
+    path = Path(str(plane_settings["migrate_dir"])) / "known_hosts"
+    return path.read_text() if path.is_file() else ""

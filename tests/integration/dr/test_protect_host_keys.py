@@ -29,10 +29,10 @@ from govcloud.workers.provision import start_provision_worker
 from tests.integration.dr.protect_helpers import (
     data,
     history,
+    known_hosts_text,
     latest,
-    provision,
+    provision_system,
     sim_servers,
-    wait_done,
 )
 from tests.integration.migrate.conftest import Plane
 from tests.integration.migrate.waves import cli
@@ -54,19 +54,11 @@ def ops(plane: Plane) -> ApiClient:
 
 def _provision(plane: Plane, ops: ApiClient, sandboxes: Callable[[str], Sandbox],
                system: str, host_keys: list[str] | None = None) -> dict[str, Sandbox]:
-    assert plane.sim.clouds_yaml is not None
-    boxes = provision(plane.sim.base_url, plane.sim.clouds_yaml,
-                      lambda body: int(ops.post("/requests", body)["id"]),
-                      lambda rid: plane.admin.post(f"/requests/{rid}/approve"),
-                      lambda rid: wait_done(plane.admin, rid), sandboxes, system,
-                      host_keys=host_keys)
-    assert plane.admin.post("/sync", {"full": True})["ok"]
-    return boxes
+    return provision_system(plane, ops, sandboxes, system, host_keys)
 
 
 def _known(plane_settings: dict[str, Any]) -> str:
-    path = Path(str(plane_settings["migrate_dir"])) / "known_hosts"
-    return path.read_text() if path.is_file() else ""
+    return known_hosts_text(plane_settings)
 
 
 def _named(box: Sandbox) -> str:
