@@ -126,6 +126,11 @@ class Settings(BaseSettings):
                                         description="one cycle's sync job timeout")
     dr_protect_concurrency: int = Field(default=4, ge=1, le=64,
                                         description="cycles run at once")
+    dr_trust_on_first_use: str | None = Field(
+        default=None, min_length=1, max_length=500,
+        description="the reason to trust a DR server's first SSH host key when neither its "
+                    "cloud (console log) nor known_hosts gives one: an override, audited at "
+                    "each use (docs/dr.md, Host keys); unset: such a server is refused")
     dr_protect_volumes: Literal["auto", "always", "never"] = Field(
         default="auto", description="protect a copy by Cinder backups of its member's volumes: "
                                     "auto (when the member has volumes attached), always, never "
@@ -413,6 +418,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"dr_protect_every.{kind}: {seconds:g} s is not between 0 "
                                  "and 366 days")
         return {**_protect_every(), **value}
+
+    @field_validator("dr_trust_on_first_use")
+    @classmethod
+    def _tofu_has_a_reason(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        reason = " ".join(value.split())
+        if not reason:
+            raise ValueError("dr_trust_on_first_use must give a reason (or be unset)")
+        return reason
 
     @field_validator("dr_protect_paths")
     @classmethod

@@ -152,6 +152,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/integration/migrate/test_target_keys.py"
          "::test_a_key_the_console_log_does_not_show_is_refused_and_nothing_changes[sqlite]",),
         "a new target presenting a key its console log does not show is refused"),
+    # --- DR's guests' host keys are the ones their cloud shows (docs/dr.md, Host keys) ---------
+    Mutation(
+        "dr-key-pinned", "govcloud/services/protection_cycle.py",
+        "pin_server(check, ep, CloudServer(conn, site, server_id), booted=booted)",
+        "None",
+        ("tests/integration/dr/test_protect_host_keys.py"
+         "::test_a_production_guest_whose_console_shows_another_key_is_refused[sqlite]",),
+        "a protection cycle refuses a guest presenting a key its console log does not show"),
     # --- a cancel ends what the step left on the hosts (docs/migration.md) ----------------------
     Mutation(
         "cancel-ends-remote", "govcloud/services/migration_run.py",

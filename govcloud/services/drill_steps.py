@@ -19,13 +19,12 @@ from govcloud.domain.protection import GONE_STATUSES
 from govcloud.domain.recovery import ArtifactKind
 from govcloud.domain.sites import SiteRole
 from govcloud.errors import GovCloudError, PermanentError
-from govcloud.services import dr_runs
+from govcloud.services import dr_keys, dr_runs
 from govcloud.services.dr_posture import SystemPosture, dr_posture
 from govcloud.services.drill_state import DrillContext, read, state_of, update_state
 from govcloud.services.migration import known_hosts
 from govcloud.services.migration_commands import endpoint_of
 from govcloud.services.protection_restore import restore_point
-from govcloud.ssh.hosts import scan
 from govcloud.store import protection_repo
 
 
@@ -201,11 +200,13 @@ def _image_of(pconn: Any, site: str, server_id: str) -> str | None:
 
 # --- health check -------------------------------------------------------------------------------
 
-def _trusted(ctx: DrillContext, ep: Endpoint) -> str:
-    """A drill's server is new: its first key is trusted (and forgotten at teardown)."""
-    key = scan(ep, timeout=ctx.settings.ssh_timeout_s)
-    known_hosts(ctx.settings).record(key, replace=True)
-    return key.fingerprint
+def _trusted(ctx: DrillContext, run: Run, ep: Endpoint, pconn: Any, server_id: str) -> str:
+    """A drill's server is new: its key must be one its console log shows (``dr_keys``;
+    a key recorded for its address before gives way), forgotten at teardown."""
+    check = dr_keys.KeyCheck(ctx.settings, ctx.engine, f"drill {run.id}", ctx.clock)
+    pinned = dr_keys.pin_server(check, ep, dr_keys.CloudServer(pconn, run.site, server_id),
+                                fresh=True)
+    return f"{pinned.key.fingerprint} (from {pinned.source})"
 
 
 def _host(ctx: DrillContext, ep: Endpoint, manifest: Sequence[Sequence[str]]) -> dict[str, Any]:
@@ -246,7 +247,8 @@ def health_check(ctx: DrillContext, run: Run) -> str:
             ep = endpoint_of(server, "root")
             endpoints.append([ep.address, ep.port])
             update_state(ctx, run.id, endpoints=endpoints)
-            run.say(step, f"{s['member']}: {ep.known_hosts_name} key {_trusted(ctx, ep)}")
+            key = _trusted(ctx, run, ep, pconn, booted[s["member"]])
+            run.say(step, f"{s['member']}: {ep.known_hosts_name} key {key}")
             hosts[s["member"]] = _host(ctx, ep, s["manifest"])
     status, failed, sums = _playbook(ctx, run, hosts)
     checks, healthy = [], {}

@@ -19,13 +19,11 @@ from govcloud.domain.legacy import Endpoint
 from govcloud.domain.protection import StandbyKind
 from govcloud.domain.recovery import PointRecord
 from govcloud.errors import GovCloudError, PermanentError
-from govcloud.services import dr_runs
+from govcloud.services import dr_keys, dr_runs
 from govcloud.services.cold_copy_points import record_reshelved
 from govcloud.services.dr_posture import SystemPosture, dr_posture
 from govcloud.services.failover_state import FailoverContext, read, state_of, update_state
-from govcloud.services.migration import known_hosts
 from govcloud.services.migration_commands import endpoint_of
-from govcloud.ssh.hosts import scan
 from govcloud.store import failover_repo as repo
 from govcloud.store import protection_repo
 from govcloud.store.audit import write_session
@@ -80,15 +78,13 @@ def _servers(ctx: FailoverContext, run: Run, site: str) -> dict[str, str]:
 
 # --- playbooks ------------------------------------------------------------------------------------
 
-def _trusted(ctx: FailoverContext, ep: Endpoint) -> str:
-    """The host key: the one recorded, else trusted on first sight."""
-    known = known_hosts(ctx.settings)
-    recorded = known.recorded(ep)
-    if recorded:
-        return recorded[0].fingerprint
-    key = scan(ep, timeout=ctx.settings.ssh_timeout_s)
-    known.record(key)
-    return key.fingerprint
+def _trusted(ctx: FailoverContext, run: Run, ep: Endpoint, server: dr_keys.CloudServer
+             ) -> str:
+    """The host key, pinned to what the server's console log shows (``dr_keys``): the one
+    recorded must be presented, a new one must be one the cloud shows."""
+    check = dr_keys.KeyCheck(ctx.settings, ctx.engine, f"failover {run.id}", ctx.clock)
+    pinned = dr_keys.pin_server(check, ep, server, booted=True)
+    return f"{pinned.key.fingerprint} (from {pinned.source})"
 
 
 _host = dr_runs.host_vars
@@ -106,7 +102,8 @@ def _endpoints(ctx: FailoverContext, run: Run, site: str, step: FailoverStep
     out = {}
     for member, sid in sorted(_servers(ctx, run, site).items()):
         ep = endpoint_of(pconn.compute.get_server(sid), "root")
-        run.say(step, f"{site} {member}: {ep.known_hosts_name} key {_trusted(ctx, ep)}")
+        key = _trusted(ctx, run, ep, dr_keys.CloudServer(pconn, site, sid))
+        run.say(step, f"{site} {member}: {ep.known_hosts_name} key {key}")
         out[member] = ep
     return out
 

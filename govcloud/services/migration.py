@@ -21,7 +21,6 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from govcloud.domain.legacy import (
-    Endpoint,
     LegacyHost,
     Survey,
     check_address,
@@ -44,7 +43,7 @@ from govcloud.domain.waves import (
 )
 from govcloud.errors import ConflictError, GovCloudError, InvalidInput
 from govcloud.settings import Settings
-from govcloud.ssh.hosts import HostKey, HostKeyChanged, KnownHosts, connect, run, scan, trust
+from govcloud.ssh.hosts import HostKeyChanged, KnownHosts, connect, run, scan, trust
 from govcloud.store import migration as repo
 from govcloud.store import provisioning as provision_store
 from govcloud.store.audit import AuditLog, write_session
@@ -247,19 +246,6 @@ def _survey_one(host: LegacyHost, settings: Settings, known: KnownHosts) -> Surv
         raise
     except GovCloudError as exc:
         return Survey(reachable=False, error=exc.message)
-
-
-def trust_first_key(endpoint: Endpoint, settings: Settings) -> HostKey:
-    """The key a server govcloud provisioned presents: checked against the recorded one, or
-    recorded when none is (a new server's first key is trusted; HostKeyChanged when it
-    differs from the recorded one)."""
-    known = known_hosts(settings)
-    key = scan(endpoint, timeout=settings.ssh_timeout_s)
-    if known.recorded(endpoint):
-        known.check(endpoint, key)
-    else:
-        known.record(key)
-    return key
 
 
 def check_keys(hosts: Sequence[LegacyHost], settings: Settings) -> None:

@@ -70,10 +70,12 @@ def wait_for_boot_keys(read: Callable[[], BootKeys | None], *, timeout_s: float,
 
 
 def pin(endpoint: Endpoint, expected: Expected | None, settings: Settings, *,
-        tofu: str | None = None) -> Pinned:
+        tofu: str | None = None, replace: bool = False) -> Pinned:
     """Record ``endpoint``'s host key when it is one ``expected``; check it against the
     recorded one when there is one. Without expected keys the key is refused unless ``tofu``
-    (the override's reason) is given. Raises before recording anything."""
+    (the override's reason) is given. ``replace``: the server is new (made by the caller), so
+    a key recorded for its address belonged to another machine and gives way to the one the
+    cloud vouches for (never to one nobody vouches for). Raises before recording anything."""
     known = known_hosts(settings)
     presented = scan(endpoint, timeout=settings.ssh_timeout_s)
     name = endpoint.known_hosts_name
@@ -87,6 +89,9 @@ def pin(endpoint: Endpoint, expected: Expected | None, settings: Settings, *,
                  "address belongs to another machine); check the server's console log "
                  "(`openstack console log show SERVER`) and the network before running "
                  "the wave again")
+    if replace and expected is not None:
+        known.record(presented, replace=True)
+        return Pinned(endpoint, presented, expected.source)
     if known.recorded(endpoint):
         known.check(endpoint, presented)  # HostKeyChanged when it differs
         return Pinned(endpoint, presented,

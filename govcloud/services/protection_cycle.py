@@ -48,8 +48,9 @@ from govcloud.domain.recovery import (
 from govcloud.errors import GovCloudError
 from govcloud.runner.playbook import run_playbook
 from govcloud.services import provisioning_lifecycle as svc
+from govcloud.services.dr_keys import CloudServer, KeyCheck, pin_server
 from govcloud.services.dr_posture import CopyServer
-from govcloud.services.migration import known_hosts, trust_first_key
+from govcloud.services.migration import known_hosts
 from govcloud.services.migration_commands import (
     checksums_command,
     endpoint_of,
@@ -59,7 +60,7 @@ from govcloud.services.migration_commands import (
 from govcloud.services.migration_run import PLAYBOOKS
 from govcloud.services.provisioning_common import ProvisioningContext
 from govcloud.settings import Settings
-from govcloud.ssh.hosts import connect, run
+from govcloud.ssh.hosts import HostKeyChanged, HostKeyUnknown, connect, run
 from govcloud.store import protection_repo as repo
 from govcloud.store.engine import write_begin
 
@@ -156,6 +157,19 @@ def guest_endpoint(deps: CycleDeps, pconn: Any, site: str, server_id: str) -> En
     return endpoint_of(reach, user)
 
 
+def pin_guest(deps: CycleDeps, ep: Endpoint, conn: Any, site: str, server_id: str, *,
+              booted: bool = False) -> None:
+    """The guest's host key pinned to what its cloud shows (``services.dr_keys``): a key it
+    does not show, or none vouched for, fails the cycle before anything runs on the guest
+    (the error's ``__cause__`` says which)."""
+    check = KeyCheck(deps.settings, deps.engine, "protection", deps.clock)
+    try:
+        pin_server(check, ep, CloudServer(conn, site, server_id), booted=booted)
+    except (HostKeyChanged, HostKeyUnknown) as exc:
+        raise CycleFailed(PointStatus.FAILED, f"{exc.message} (hint: {exc.hint}); the last "
+                                              "good recovery point is kept") from exc
+
+
 def _refresh_inventory(deps: CycleDeps, copy: CopyServer, project: str) -> None:
     """The copy server's status into the inventory now (the posture reads it)."""
     conn = deps.connections()[copy.site]
@@ -217,12 +231,14 @@ def _transfer(deps: CycleDeps, r: CycleRun, prod: Endpoint, cancel: threading.Ev
               progress: Progress, pconn: Any) -> None:
     """Sync and verify onto the copy, brought up for it (the caller puts it back)."""
     c = r.copy
-    if c.kind is StandbyKind.COLD or c.status in ("SHELVED", "SHELVED_OFFLOADED", "SHUTOFF"):
+    booted = c.kind is StandbyKind.COLD or c.status in ("SHELVED", "SHELVED_OFFLOADED",
+                                                         "SHUTOFF")
+    if booted:
         progress(f"{c.site}/{c.name}: bringing the {c.kind} copy up ({c.status})")
         cloud.bring_up(pconn, c.site, c.server_id,
                        timeout_s=deps.settings.provision_active_timeout_s)
     target = guest_endpoint(deps, pconn, c.site, c.server_id)
-    trust_first_key(target, deps.settings)
+    pin_guest(deps, target, pconn, c.site, c.server_id, booted=booted)
     r.started = deps.clock()  # the data is safe up to the moment the sync starts reading
     _sync(deps, r, prod, target, cancel, progress)
     _verify(deps, r, prod, target, progress)
@@ -262,7 +278,7 @@ def run_cycle(deps: CycleDeps, copy: CopyServer, *, paths: Sequence[str] | None 
     try:
         prod_conn, _ = project_conn(deps, copy.production_site, copy.department)
         prod = guest_endpoint(deps, prod_conn, copy.production_site, copy.production_id)
-        trust_first_key(prod, deps.settings)
+        pin_guest(deps, prod, prod_conn, copy.production_site, copy.production_id)
         wanted, r.paths = r.paths, present_paths(deps, prod, r.paths)
         if not r.paths:
             raise CycleFailed(PointStatus.FAILED,
@@ -308,4 +324,4 @@ def record_point(deps: CycleDeps, r: CycleRun, status: PointStatus, reason: str 
 
 
 __all__ = ["CycleDeps", "CycleFailed", "CycleRun", "guest_endpoint", "guest_manifest",
-           "present_paths", "project_conn", "record_point", "run_cycle"]
+           "pin_guest", "present_paths", "project_conn", "record_point", "run_cycle"]

@@ -39,7 +39,6 @@ from govcloud.domain.volume_backups import (
 )
 from govcloud.errors import GovCloudError
 from govcloud.services.dr_posture import CopyServer
-from govcloud.services.migration import trust_first_key
 from govcloud.services.protection_cycle import (
     CycleDeps,
     CycleFailed,
@@ -47,10 +46,12 @@ from govcloud.services.protection_cycle import (
     Progress,
     guest_endpoint,
     guest_manifest,
+    pin_guest,
     present_paths,
     project_conn,
     record_point,
 )
+from govcloud.ssh.hosts import HostKeyChanged
 from govcloud.store import protection_repo as repo
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,12 @@ def _manifest(deps: CycleDeps, r: CycleRun, prod_conn: Any, say: Progress) -> No
     c = r.copy
     try:
         ep = guest_endpoint(deps, prod_conn, c.production_site, c.production_id)
-        trust_first_key(ep, deps.settings)
+        pin_guest(deps, ep, prod_conn, c.production_site, c.production_id)
         paths = present_paths(deps, ep, r.paths)
         r.manifest = guest_manifest(deps, ep, paths) if paths else ()
     except (GovCloudError, CycleFailed) as exc:
+        if isinstance(exc.__cause__, HostKeyChanged):
+            raise  # a key the cloud does not show: the cycle fails (the guest was not read)
         reason = exc.message if isinstance(exc, GovCloudError) else exc.reason
         say(f"{c.site}/{c.name}: no manifest, the guest could not be read: {reason[:200]}")
         r.manifest = ()

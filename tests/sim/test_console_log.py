@@ -78,3 +78,21 @@ def test_bad_host_keys_are_refused(sim: SimHandle, keys: Any) -> None:
     answer = _pool(sim, {"address": "127.0.0.1", "port": 40024, "host_keys": keys})
     assert answer.status_code == 400 and "host_keys" in answer.text
     assert httpx.get(f"{sim.base_url}/_sim/sandboxes", timeout=10).json()["sandboxes"] == []
+
+
+def test_an_unshelved_server_still_shows_its_keys(sim: SimHandle, tmp_path: Path) -> None:
+    """A cold copy unshelved for its protection cycle (docs/dr.md, "Host keys"): its console
+    log shows the keys its sshd presents, as a cloud whose images print them at each boot."""
+    key = make_key(tmp_path / "ssh_host_ed25519_key", "host-cold")
+    assert _pool(sim, {"address": "127.0.0.1", "port": 40025, "root": str(tmp_path),
+                       "host_keys": [key.with_suffix(".pub").read_text()]}).status_code == 200
+    user = sim.connect(MEMBER)
+    server = _boot(user, "cold-copy")
+    before = parse_boot_keys(_console(user, server))
+    user.compute.shelve_server(server)
+    user.compute.wait_for_server(server, status="SHELVED_OFFLOADED", wait=30, interval=0.1)
+    user.compute.unshelve_server(server)
+    user.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    after = parse_boot_keys(_console(user, server))
+    assert after is not None and after == before
+    assert after.expected == {fingerprint_of(key.with_suffix(".pub"))}

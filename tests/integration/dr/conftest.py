@@ -32,7 +32,9 @@ def plane_settings(migrate_root: Path, client_key: Path,  # noqa: F811
             "migrate_stale_after_s": 2.0, "provision_retries": 2,
             "provision_backoff_s": 0.05, "provision_poll_s": 0.2,
             "provision_active_timeout_s": 30, "dr_protect_paths": ["/srv"],
-            "dr_protect_timeout_s": 60.0}
+            "dr_protect_timeout_s": 60.0,
+            # a server whose console log shows no keys is given up on quickly
+            "migrate_host_key_wait_s": 3.0}
 
 
 @pytest.fixture(scope="module")

@@ -69,12 +69,15 @@ def sim_servers(clouds_yaml: Path, rid: int) -> dict[str, Any]:
 def provision(sim_url: str, clouds_yaml: Path, submit: Callable[[dict[str, Any]], int],
               approve: Callable[[int], Any], wait: Callable[[int], dict[str, Any]],
               make_box: Callable[[str], Sandbox], system: str,
-              department: str = DEPARTMENT) -> dict[str, Sandbox]:
+              department: str = DEPARTMENT,
+              host_keys: list[str] | None = None) -> dict[str, Sandbox]:
     """Provision ``system`` (one server) with its servers backed by fresh sandboxes; site →
-    the sandbox of its server. The production guest gets data under DATA."""
+    the sandbox of its server. The production guest gets data under DATA. ``host_keys``:
+    what the servers' console logs show instead of their sandboxes' own keys."""
     pool = [make_box(f"{system}-{i}") for i in range(3)]
-    answer = httpx.post(f"{sim_url}/_sim/sandboxes",
-                        json={"sandboxes": [b.endpoint() for b in pool]}, timeout=10)
+    posted = [b.endpoint() if host_keys is None else {**b.endpoint(), "host_keys": host_keys}
+              for b in pool]
+    answer = httpx.post(f"{sim_url}/_sim/sandboxes", json={"sandboxes": posted}, timeout=10)
     assert answer.status_code == 200
     rid = submit(request_body(system, department))
     approve(rid)
@@ -106,3 +109,23 @@ def manifest(engine: Engine, point_id: int) -> dict[str, str]:
         point = repo.recovery_point(conn, point_id)
     assert point is not None
     return dict(point.manifest)
+
+
+def provision_system(plane: Any, ops: ApiClient, make_box: Callable[[str], Sandbox],
+                     system: str, host_keys: list[str] | None = None) -> dict[str, Sandbox]:
+    """``provision`` through ``plane`` (a test plane: sim, admin) as the operator ``ops``,
+    then a full sync; site → the sandbox of its server."""
+    assert plane.sim.clouds_yaml is not None
+    boxes = provision(plane.sim.base_url, plane.sim.clouds_yaml,
+                      lambda body: int(ops.post("/requests", body)["id"]),
+                      lambda rid: plane.admin.post(f"/requests/{rid}/approve"),
+                      lambda rid: wait_done(plane.admin, rid), make_box, system,
+                      host_keys=host_keys)
+    assert plane.admin.post("/sync", {"full": True})["ok"]
+    return boxes
+
+
+def known_hosts_text(plane_settings: dict[str, Any]) -> str:
+    """The control plane's known_hosts (the migration's, which DR shares), or ''."""
+    path = Path(str(plane_settings["migrate_dir"])) / "known_hosts"
+    return path.read_text() if path.is_file() else ""

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from govcloud.cli import main
 from govcloud.cloud.connect import connect
-from govcloud.demo.sandbox import Sandbox, write_files
+from govcloud.demo.sandbox import Sandbox, make_key, write_files
 from govcloud.domain.drills import DrillStep
 from govcloud.domain.sites import default_sites
 from govcloud.domain.steps import StepStatus
@@ -83,12 +83,14 @@ def system(plane: Plane) -> System:
 
 
 def pool(plane: Plane, sandboxes: Callable[[str], Sandbox], name: str, *,
-         files: dict[str, bytes] = FILES) -> Sandbox:
-    """A sandbox holding ``files`` (what the image carries) that the next server gets."""
+         files: dict[str, bytes] = FILES, host_keys: list[str] | None = None) -> Sandbox:
+    """A sandbox holding ``files`` (what the image carries) that the next server gets
+    (``host_keys``: what its console log shows instead of the sandbox's own key)."""
     box = sandboxes(name)
     write_files(box.root, DATA, files)
+    posted = box.endpoint() if host_keys is None else {**box.endpoint(), "host_keys": host_keys}
     answer = httpx.post(f"{plane.sim.base_url}/_sim/sandboxes",
-                        json={"sandboxes": [box.endpoint()]}, timeout=10)
+                        json={"sandboxes": [posted]}, timeout=10)
     assert answer.status_code == 200
     return box
 
@@ -163,6 +165,8 @@ def test_a_drill_end_to_end(system: System, cli_env: Plane, sandboxes: Callable[
     # the server came up from the image on the drill's network, and is gone; nothing is left
     assert "govcloud-drill" in next(s["output"] for s in shown["steps"]
                                     if s["step"] == "bring_up")
+    assert f"key {box.fingerprint} (from the console log of server" in next(
+        s["output"] for s in shown["steps"] if s["step"] == "health_check")
     assert drill_resources(plane, drill_id) == []
     # production untouched, the copy itself untouched
     assert prod_state(plane) == before
@@ -381,6 +385,29 @@ def test_data_that_differs_from_the_manifest_fails_the_drill_and_still_cleans_up
     assert (last.result.value, last.rto) == ("failed", None)
     code, md, _ = cli(capsys, "dr", "drill", "show", str(approved), "--format", "md")
     assert "1 of 2 checksums matched" in md and "MISMATCH" in md
+
+
+def test_a_drill_server_presenting_a_key_its_console_does_not_show_is_refused(
+        system: System, approved: int, sandboxes: Callable[[str], Sandbox],
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        plane_settings: dict[str, Any]) -> None:
+    decoy = make_key(tmp_path / "decoy" / "ssh_host_ed25519_key", "decoy")
+    box = pool(system.plane, sandboxes, "drill-decoy",
+               host_keys=[decoy.with_suffix(".pub").read_text()])
+    code, out, err = cli(capsys, "dr", "drill", "run", str(approved), "--json")
+    assert code == 1, out + err
+    shown = json.loads(out)
+    assert shown["state"] == "failed"
+    steps = {s["step"]: s for s in shown["steps"]}
+    assert steps["health_check"]["status"] == "failed"
+    output = steps["health_check"]["output"]
+    assert "is not the one the cloud shows" in output and box.fingerprint in output
+    assert "hint: someone may be intercepting" in output
+    assert all(steps[s]["status"] == "succeeded"
+               for s in ("teardown", "verify_leftovers", "compare_prod", "record"))
+    assert drill_resources(system.plane, approved) == []
+    known = Path(str(plane_settings["migrate_dir"])) / "known_hosts"
+    assert f"[{box.address}]:{box.port} " not in (known.read_text() if known.is_file() else "")
 
 
 def test_a_dr_region_down_mid_drill_fails_it_cleanly_and_cleanup_finishes_later(
