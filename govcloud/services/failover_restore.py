@@ -12,7 +12,8 @@ behind. The volumes are the system's (metadata ``govcloud_restored`` = the membe
 failover tag, so ``cloud.dr.leftovers`` does not take them. Volumes restored for an earlier
 point and still attached to the server (an earlier failover's, kept by the copy after
 failback) are detached and deleted once the new ones are attached: the newer point holds
-newer data.
+newer data; the server's other data volumes (production's own, on failback) are detached and
+kept, marked superseded.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from govcloud.errors import PermanentError
 from govcloud.store import protection_repo
 
 RESTORED_KEY, SYSTEM_KEY, POINT_KEY = "govcloud_restored", "govcloud_system", "govcloud_point"
+SUPERSEDED_KEY = "govcloud_superseded_by"
+BOOT_DEVICES = frozenset({"/dev/vda", "/dev/sda", "/dev/xvda"})
 SETTLING = frozenset({"creating", "restoring-backup", "downloading", "attaching",
                       "detaching"})
 
@@ -114,17 +117,28 @@ def restore_member(pconn: Any, site: str, *, department: str, system: str, membe
 
 def drop_superseded(pconn: Any, site: str, *, member: str, server_id: str, point_id: int,
                     timeout_s: float) -> list[str]:
-    """Detach and delete the volumes restored for ``member`` from an earlier point and still
-    attached to its server; their ids."""
-    dropped = []
+    """The server's other data volumes, superseded by those just restored from ``point_id``:
+    each detached; one restored for ``member`` from an earlier point also deleted (its data is
+    older), any other kept, marked ``govcloud_superseded_by`` the point (production's own
+    volumes after a failback, never deleted by govcloud). One line each; the boot disk and
+    bootable volumes are left as they are."""
+    lines = []
     for attached in cinder.attached_volumes(pconn, site, server_id):
+        if attached.bootable or attached.device in BOOT_DEVICES:
+            continue
         vol = cinder.get_volume_info(pconn, site, attached.volume_id)
-        if vol.meta(RESTORED_KEY) != member or vol.meta(POINT_KEY) in (None, str(point_id)):
+        if vol.meta(POINT_KEY) == str(point_id) and vol.meta(RESTORED_KEY) == member:
             continue
         cinder.detach_volume(pconn, site, server_id, vol.id, timeout_s=timeout_s)
-        cinder.delete_volume(pconn, site, vol.id, timeout_s=timeout_s)
-        dropped.append(vol.id)
-    return dropped
+        if vol.meta(RESTORED_KEY) == member:
+            cinder.delete_volume(pconn, site, vol.id, timeout_s=timeout_s)
+            lines.append(f"{site} {member}: volume {vol.id} restored from an earlier point "
+                         "detached and deleted")
+            continue
+        cinder.set_volume_metadata(pconn, site, vol.id, **{SUPERSEDED_KEY: str(point_id)})
+        lines.append(f"{site} {member}: volume {vol.name or vol.id} ({vol.id}) detached and "
+                     f"kept, superseded by recovery point #{point_id}'s")
+    return lines
 
 
 def describe(site: str, restored: RestoredVolume) -> str:

@@ -257,11 +257,10 @@ def _restore_volumes(ctx: FailoverContext, run: Run, pconn: Any, copies: Mapping
         update_state(ctx, run.id, restored=restored)
         for volume in made:
             run.say(step, restore.describe(run.target, volume))
-        for gone in restore.drop_superseded(pconn, run.target, member=member, server_id=sid,
+        for line in restore.drop_superseded(pconn, run.target, member=member, server_id=sid,
                                             point_id=pinned[member],
                                             timeout_s=ctx.active_timeout_s):
-            run.say(step, f"{run.target} {member}: volume {gone} restored from an earlier "
-                          "point detached and deleted")
+            run.say(step, line)
 
 
 def promote(ctx: FailoverContext, run: Run) -> str:

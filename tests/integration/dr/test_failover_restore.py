@@ -142,7 +142,8 @@ def test_unplanned_failover_restores_and_attaches_the_backups(
 def test_a_restore_in_error_is_made_again_and_older_restores_are_dropped(
         plane: Plane, ctx: FailoverContext, sandboxes: Callable[[str], Sandbox]) -> None:
     """A volume an earlier attempt left in ``error`` is deleted and restored again; a volume
-    restored for an earlier point and still attached to the copy is detached and deleted."""
+    restored for an earlier point and still attached to the copy is detached and deleted, the
+    server's own data volume detached and kept."""
     system = protect(plane, sandboxes, "ledgers")
     member = "ledgers-app-1"
     old_point, old_backup = _backup_point(ctx, "ledgers", system.copy_id, timedelta(hours=2))
@@ -152,6 +153,9 @@ def test_a_restore_in_error_is_made_again_and_older_restores_are_dropped(
     older = failover_restore.restore_member(
         conn, SITE, department=DEPARTMENT, system="ledgers", member=member,
         server_id=system.copy_id, point=_point(ctx, old_point), timeout_s=30)
+    own = conn.block_storage.create_volume(size=1, name="ledgers-own")
+    cinder.wait_volume(conn, SITE, own.id, timeout_s=30)
+    cinder.attach_volume(conn, SITE, system.copy_id, own.id, timeout_s=30)
     broken = cinder.restore_backup(conn, SITE, backup,
                                    name=failover_restore.volume_name(member, point_id, 0),
                                    timeout_s=30)
@@ -165,6 +169,13 @@ def test_a_restore_in_error_is_made_again_and_older_restores_are_dropped(
     dropped = failover_restore.drop_superseded(conn, SITE, member=member,
                                                server_id=system.copy_id, point_id=point_id,
                                                timeout_s=30)
-    assert dropped == [older[0].volume_id] and older[0].backup_id == old_backup
+    assert sorted(dropped) == sorted([
+        f"{SITE} {member}: volume {older[0].volume_id} restored from an earlier point "
+        "detached and deleted",
+        f"{SITE} {member}: volume ledgers-own ({own.id}) detached and kept, superseded by "
+        f"recovery point #{point_id}'s"])
+    kept = cinder.get_volume_info(conn, SITE, own.id)  # not govcloud's to delete
+    assert (kept.status, kept.meta("govcloud_superseded_by")) == ("available", str(point_id))
+    assert older[0].backup_id == old_backup
     left = _volumes(ctx, system.copy_id, f"{member}-restored-")
     assert [(v.id, v.attached_to) for v in left] == [(restored.volume_id, (system.copy_id,))]
