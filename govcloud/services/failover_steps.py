@@ -187,7 +187,9 @@ def _copy_point(ctx: FailoverContext, run: Run, pconn: Any, member: str, sid: st
         if basis is not None else None
     if recorded is None:
         return (f"{run.source} {member}: no recovery point recorded for the copy (no final "
-                "cycle's data, or no shelved image); the next protection cycle records one")
+                "cycle's data, or no shelved image): its older points name the image Nova "
+                "deleted, so the copy is UNPROTECTED (non-compliant in the posture) until its "
+                "next protection cycle (`govcloud dr protect`)")
     (image,) = (a.id for a in recorded.artifacts)
     return (f"{run.source} {member}: recovery point #{recorded.id} of "
             f"{recorded.taken_at.isoformat(timespec='seconds')} (the final cycle's data) holds "
