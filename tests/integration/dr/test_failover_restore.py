@@ -8,6 +8,7 @@ resumed without a second volume, and running promote again changes nothing."""
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
+from govcloud.cli import main
 from govcloud.cloud import dr_volumes as cinder
 from govcloud.cloud import failover as cloud_failover
 from govcloud.cloud.connect import connect
@@ -179,3 +181,72 @@ def test_a_restore_in_error_is_made_again_and_older_restores_are_dropped(
     assert older[0].backup_id == old_backup
     left = _volumes(ctx, system.copy_id, f"{member}-restored-")
     assert [(v.id, v.attached_to) for v in left] == [(restored.volume_id, (system.copy_id,))]
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _step(shown: dict[str, Any], name: str) -> str:
+    return str(next(s["output"] for s in shown["steps"] if s["step"] == name))
+
+
+def test_planned_failover_and_failback_carry_the_volumes_data(
+        plane: Plane, cli_env: Plane, ctx: FailoverContext,
+        sandboxes: Callable[[str], Sandbox], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real path: a production server with a data volume, protected by a volume cycle;
+    the planned failover's final cycle backs it up again, promote restores that backup and
+    attaches it to the copy; after reprotect a reversed cycle backs the restored volume up
+    into PROD, and failback restores it there — production's own volume detached and kept."""
+    system = protect(plane, sandboxes, "deeds")
+    member = "deeds-app-1"
+    prod_conn = project_connection(ctx.connections()["PROD"], "PROD", ctx.connections()[
+        "PROD"].compute.get_server(system.prod_id).project_id)
+    own = cinder.create_volume(prod_conn, "PROD", "deeds-data", size=1)
+    cinder.wait_volume(prod_conn, "PROD", own, timeout_s=30)
+    cinder.attach_volume(prod_conn, "PROD", system.prod_id, own, timeout_s=30)
+    monkeypatch.setenv("GOVCLOUD_TOKEN", plane.admin_token)
+    code, out, err = _cli(capsys, "dr", "protect", "--system", "deeds")
+    assert code == 0 and f"full backup of volume {own}" in out, out + err
+    code, out, err = _cli(capsys, "dr", "failover", "deeds", "--department", DEPARTMENT,
+                          "--to", SITE, "--confirm", "deeds", "--json")
+    assert code == 0, out + err
+    shown = json.loads(out)
+    assert shown["state"] == "done", json.dumps(shown["steps"], indent=1)
+    promote = _step(shown, "promote")
+    with plane.engine.connect() as db:
+        (final,) = protection_repo.recovery_points(db, SITE, system.copy_id, limit=1)
+    assert final.kind is PointKind.VOLUME_BACKUP and "final protection cycle" in \
+        _step(shown, "final_cycle")
+    (backup,) = [a.id for a in final.artifacts]
+    (restored,) = _volumes(ctx, system.copy_id, f"{member}-restored-p{final.id}-")
+    assert (f"{SITE} {member}: volume {restored.id} restored from backup {backup}, 1 GiB, "
+            "attached") in promote
+    assert restored.attached_to == (system.copy_id,)
+    # reprotect, a reversed cycle (the restored volume backed up into PROD), failback
+    code, out, err = _cli(capsys, "dr", "reprotect", "deeds", "--department", DEPARTMENT,
+                          "--confirm", "deeds")
+    assert code == 0, out + err
+    code, out, err = _cli(capsys, "dr", "protect", "--system", "deeds")
+    assert code == 0 and f"backup of volume {restored.id}" in out, out + err
+    code, out, err = _cli(capsys, "dr", "failback", "deeds", "--department", DEPARTMENT,
+                          "--confirm", "deeds", "--json")
+    assert code == 0, out + err
+    back = json.loads(out)
+    assert back["state"] == "done", json.dumps(back["steps"], indent=1)
+    with plane.engine.connect() as db:
+        (home,) = protection_repo.recovery_points(db, "PROD", system.prod_id, limit=1)
+    (home_backup,) = [a.id for a in home.artifacts if a.site == "PROD"]
+    names = {v.name: v for v in (cinder.get_volume_info(prod_conn, "PROD", str(x.id))
+                                 for x in prod_conn.block_storage.volumes(details=True))}
+    again = names[failover_restore.volume_name(member, int(home.id or 0), 0)]
+    assert again.attached_to == (system.prod_id,)
+    assert (f"PROD {member}: volume {again.id} restored from backup {home_backup}, 1 GiB, "
+            "attached") in _step(back, "promote")
+    kept = names["deeds-data"]  # production's own volume: detached, kept, marked
+    assert (kept.id, kept.status, kept.attached_to) == (own, "available", ())
+    assert kept.meta("govcloud_superseded_by") == str(home.id)
+    assert server(plane, "PROD", system.prod_id).status == "ACTIVE"
