@@ -18,7 +18,7 @@ kept, marked superseded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,9 +94,12 @@ def _restored_volume(pconn: Any, site: str, backup_id: str, name: str, meta: Map
 
 
 def restore_member(pconn: Any, site: str, *, department: str, system: str, member: str,
-                   server_id: str, point: PointRecord, timeout_s: float
+                   server_id: str, point: PointRecord, timeout_s: float,
+                   restored: Callable[[str], None] = lambda _volume_id: None
                    ) -> list[RestoredVolume]:
-    """Restore ``point``'s backups in ``site`` into volumes attached to ``server_id``."""
+    """Restore ``point``'s backups in ``site`` into volumes attached to ``server_id``;
+    ``restored`` is told each volume once it is restored, before it is attached (the crash
+    tests' fault point)."""
     assert point.id is not None
     out = []
     meta = {RESTORED_KEY: member, SYSTEM_KEY: f"{department}/{system}",
@@ -104,6 +107,7 @@ def restore_member(pconn: Any, site: str, *, department: str, system: str, membe
     for n, backup_id in enumerate(backups_in(point, site)):
         vol = _restored_volume(pconn, site, backup_id, volume_name(member, point.id, n), meta,
                                timeout_s=timeout_s)
+        restored(vol.id)
         others = [s for s in vol.attached_to if s != server_id]
         if others:
             raise PermanentError(f"site {site}: restored volume {vol.name} ({vol.id}) is "

@@ -19,7 +19,7 @@ from govcloud.domain.legacy import Endpoint
 from govcloud.domain.protection import StandbyKind
 from govcloud.domain.recovery import PointRecord
 from govcloud.errors import GovCloudError, PermanentError
-from govcloud.services import dr_runs
+from govcloud.services import dr_runs, step_machine
 from govcloud.services import failover_restore as restore
 from govcloud.services.cold_copy_points import record_reshelved
 from govcloud.services.dr_posture import SystemPosture, dr_posture
@@ -254,7 +254,9 @@ def _restore_volumes(ctx: FailoverContext, run: Run, pconn: Any, copies: Mapping
             continue
         made = restore.restore_member(pconn, run.target, department=run.department,
                                       system=run.system, member=member, server_id=sid,
-                                      point=point, timeout_s=ctx.active_timeout_s)
+                                      point=point, timeout_s=ctx.active_timeout_s,
+                                      restored=lambda _v: step_machine.fault_point(
+                                          "failover", step.value, "restored", run.id))
         restored[member] = [v.as_json() for v in made]
         update_state(ctx, run.id, restored=restored)
         for volume in made:
