@@ -317,3 +317,56 @@ def attach_volume(conn: Connection, site: str, server_id: str, volume_id: str, *
         conn.compute.create_volume_attachment(server_id, volume_id=volume_id)
     wait_volume(conn, site, volume_id, timeout_s=timeout_s, interval_s=interval_s,
                 status="in-use")
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeInfo:
+    """A volume as a restore finds it again: status, size (GiB), the servers it is attached
+    to and its metadata."""
+
+    id: str
+    name: str
+    status: str
+    size: int
+    bootable: bool
+    attached_to: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    def meta(self, key: str) -> str | None:
+        return dict(self.metadata).get(key)
+
+
+def _volume_info(vol: Any) -> VolumeInfo:
+    return VolumeInfo(str(vol.id), str(vol.name or ""), str(vol.status), int(vol.size or 0),
+                      bool(vol.is_bootable),
+                      tuple(sorted(str(a.get("server_id")) for a in vol.attachments or ()
+                                   if a.get("server_id"))),
+                      tuple(sorted((str(k), str(v)) for k, v in (vol.metadata or {}).items())))
+
+
+def get_volume_info(conn: Connection, site: str, volume_id: str) -> VolumeInfo:
+    with cloud_call(f"site {site}: volume {volume_id}", "look at the volume in the site"):
+        return _volume_info(conn.block_storage.get_volume(volume_id))
+
+
+def volumes_named(conn: Connection, site: str, name: str) -> list[VolumeInfo]:
+    """The project's volumes named exactly ``name`` (a restore's, found again on retry)."""
+    with cloud_call(f"site {site}: listing volumes named {name}", "look at the site's Cinder"):
+        return [_volume_info(v) for v in conn.block_storage.volumes(details=True, name=name)
+                if str(v.name or "") == name]
+
+
+def set_volume_metadata(conn: Connection, site: str, volume_id: str, **meta: str) -> None:
+    with cloud_call(f"site {site}: metadata of volume {volume_id}",
+                    "look at the site's Cinder"):
+        conn.block_storage.set_volume_metadata(volume_id, **meta)
+
+
+def detach_volume(conn: Connection, site: str, server_id: str, volume_id: str, *,
+                  timeout_s: float, interval_s: float = 0.5) -> None:
+    """Detach a volume from a server (detached already is fine) and wait until it is
+    ``available``."""
+    with cloud_call(f"site {site}: detaching volume {volume_id} from server {server_id}",
+                    "the server must be ACTIVE, SHUTOFF or shelved"):
+        conn.compute.delete_volume_attachment(server_id, volume_id, ignore_missing=True)
+    wait_volume(conn, site, volume_id, timeout_s=timeout_s, interval_s=interval_s)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from govcloud.domain.rbac import Principal, may_approve
+from govcloud.domain.recovery import ArtifactKind, PointRecord
 from govcloud.domain.sites import Site, SiteRole
 from govcloud.domain.text import check_identifier
 from govcloud.errors import ConflictError, Forbidden, InvalidInput
@@ -118,3 +119,31 @@ def check_runnable(state: DrillState, approver: str | None) -> None:
     if state in FINISHED:
         raise ConflictError(f"the drill already ran ({state.value})",
                             hint="plan a new drill (`govcloud dr drill plan`)")
+
+
+SNAPSHOT_HINT = ("drills from Cinder volume snapshots are not built yet: protect the copy "
+                 "with volume cycles (Cinder backups, `dr_protect_volumes`)")
+RUNNING_COPY_HINT = ("a drill brings up a copy's data in an image or Cinder backups and never "
+                     "boots the copy itself: protect this copy with volume cycles "
+                     "(`dr_protect_volumes = always`, for members with volumes), or drill the "
+                     "site of the system's cold copy")
+NO_ARTIFACT_HINT = ("the protection worker records recovery points with images or Cinder "
+                    "backups")
+
+
+def not_drillable(member: str, point: PointRecord, site: str) -> tuple[str, str]:
+    """Why a drill cannot bring ``member`` up in ``site`` from ``point`` (which holds no image
+    and no Cinder backup there), and the hint: (reason, hint)."""
+    held = [a for a in point.artifacts if a.site == site]
+    kinds = {a.kind for a in held}
+    label = f"{member}: its recovery point #{point.id} ({point.kind.value})"
+    if ArtifactKind.VOLUME_SNAPSHOT in kinds:
+        return (f"{label} holds Cinder volume snapshots in {site}, which a drill does not "
+                "restore from yet", SNAPSHOT_HINT)
+    if ArtifactKind.SERVER in kinds:
+        return (f"{label} is the running copy's own disk in {site} (a hot or warm copy's file "
+                "sync), not an image or backup a drill could boot apart from it",
+                RUNNING_COPY_HINT)
+    elsewhere = ", ".join(sorted({f"{a.kind.value} in {a.site}" for a in point.artifacts}))
+    return (f"{label} holds no image or backup in {site}"
+            + (f" (it holds {elsewhere})" if elsewhere else ""), NO_ARTIFACT_HINT)

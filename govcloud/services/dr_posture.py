@@ -111,6 +111,7 @@ class _System:
     members: dict[str, str] = field(default_factory=dict)  # name → planned flavor
     primary: str | None = None
     role: SystemRole | None = None  # set by a failover: the reversed roles once reprotected
+    home: SystemRole | None = None  # set by the failback that brought it home
 
 
 ServerIndex = Mapping[tuple[str, str, str], Sequence[SiteServer]]  # (site, department, name)
@@ -135,6 +136,8 @@ def _systems(requests: Sequence[SystemRequest], production: str | None,
     for key, role in (roles or {}).items():
         if key in out and role.state != "normal":
             out[key].role = role
+        elif key in out:
+            out[key].home = role
     return out
 
 
@@ -195,20 +198,24 @@ def _members(system: _System, index: ServerIndex) -> tuple[Member, ...]:
 
 
 def _copy_points(plan: ProtectionPlan, members: Sequence[Member], index: ServerIndex,
-                 latest: Mapping[tuple[str, str], PointRecord]
+                 latest: Mapping[tuple[str, str], PointRecord],
+                 reshelved: Mapping[str, datetime] | None = None
                  ) -> tuple[list[RecoveryPoint], list[PointRecord]]:
     """Each copy's recovery point: the oldest of its servers' latest good points (a copy is
     only as fresh as its stalest server); none while a server of it has no good point. Also
-    the points themselves."""
+    the points themselves. ``reshelved``: a cold copy's points taken before then do not
+    count (``_reshelved``)."""
     points, kept = [], []
     for copy in plan.copies:
         per_member: list[datetime] = []
         complete = True
+        since = (reshelved or {}).get(copy.site)
         for member in members:
             servers = [s for s in index.get((copy.site, plan.department, member.name), ())
                        if s.status not in GONE_STATUSES]
-            found = [p for s in servers if (p := latest.get((copy.site, s.id))) is not None]
-            kept.extend(found)
+            held = [p for s in servers if (p := latest.get((copy.site, s.id))) is not None]
+            kept.extend(held)
+            found = [p for p in held if since is None or p.taken_at >= since]
             if servers and not found:
                 complete = False
             elif found:
@@ -252,6 +259,33 @@ def _role_finding(system: _System, verdict: Verdict) -> Verdict:
                                              if verdict.status is not Compliance.COMPLIANT))
 
 
+def _reshelved(system: _System, plan: ProtectionPlan) -> dict[str, datetime]:
+    """The cold copy a failback shelved again (its site → the failback's start): a point of
+    it taken before then names the image Nova deleted when the failover unshelved the copy,
+    and the copy's disk holds the data it served since. Only a point recorded by that
+    failback (its final cycle's data) or by a later protection cycle counts."""
+    home = system.home
+    if home is None or home.copy_site is None or home.since is None:
+        return {}
+    return {c.site: home.since for c in plan.copies
+            if c.site == home.copy_site and c.kind is StandbyKind.COLD}
+
+
+def _reshelved_finding(reshelved: Mapping[str, datetime], points: Sequence[RecoveryPoint],
+                       verdict: Verdict) -> Verdict:
+    """A cold copy shelved again by a failback with no point since is not protected."""
+    have = {p.site for p in points}
+    reasons = tuple(f"{site} cold copy shelved again by the failback of "
+                    f"{since.isoformat(timespec='seconds')} with no recovery point since: "
+                    "unprotected until its next protection cycle (`govcloud dr protect`)"
+                    for site, since in sorted(reshelved.items()) if site not in have)
+    if not reasons:
+        return verdict
+    return replace(verdict, status=Compliance.NON_COMPLIANT,
+                   reasons=reasons + tuple(r for r in verdict.reasons
+                                           if verdict.status is not Compliance.COMPLIANT))
+
+
 def _checks(plan: ProtectionPlan, members: Sequence[Member], index: ServerIndex,
             checks: Mapping[tuple[str, str], CheckRecord]) -> dict[str, ReplicationCheck]:
     """Each synchronous copy's replication check: ok when the last check of every copy
@@ -293,10 +327,11 @@ def _judge(system: _System, *, policy: ProtectionPolicy, sites: Sequence[Site],
     observed = [ObservedServer(c.site, m.name, s.status, s.flavor)
                 for c in plan.copies for m in members
                 for s in index.get((c.site, system.department, m.name), ())]
-    points, kept = _copy_points(plan, members, index, latest)
-    verdict = _role_finding(system, judge(
+    reshelved = _reshelved(system, plan)
+    points, kept = _copy_points(plan, members, index, latest, reshelved)
+    verdict = _reshelved_finding(reshelved, points, _role_finding(system, judge(
         plan, members, observed, points, drill.as_drill() if drill is not None else None,
-        now, since=system.since, replication=_checks(plan, members, index, checks)))
+        now, since=system.since, replication=_checks(plan, members, index, checks))))
     return SystemPosture(system.department, system.system, city, system.level, plan, members,
                          tuple(kept), drill, verdict)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from govcloud.cloud import drill as cloud
 from govcloud.cloud.provision import wait_active
-from govcloud.domain.drills import DrillStep, resource_name
+from govcloud.domain.drills import NO_ARTIFACT_HINT, DrillStep, not_drillable, resource_name
 from govcloud.domain.legacy import Endpoint
 from govcloud.domain.protection import GONE_STATUSES
 from govcloud.domain.recovery import ArtifactKind
@@ -62,13 +62,14 @@ def _systems(ctx: DrillContext, run: Run) -> list[SystemPosture]:
 
 
 def _copy_servers(ctx: DrillContext, run: Run, row: SystemPosture) -> tuple[
-        list[dict[str, Any]], list[str]]:
-    """Each member's copy in the drill's site and the image of its latest good point."""
+        list[dict[str, Any]], list[str], list[str]]:
+    """Each member's copy in the drill's site and the image of its latest good point; what
+    keeps the others from being brought up, and the hints for it."""
     with ctx.engine.connect() as conn:
         present = {s.name: s for s in protection_repo.site_servers(
             conn, [run.site], departments=[run.department]) if s.status not in GONE_STATUSES}
         latest = {p.server_id: p for p in row.points if p.site == run.site}
-        servers, problems = [], []
+        servers, problems, hints = [], [], []
         for member in row.members:
             copy = present.get(member.name)
             point = latest.get(copy.id) if copy is not None else None
@@ -83,15 +84,16 @@ def _copy_servers(ctx: DrillContext, run: Run, row: SystemPosture) -> tuple[
             elif whole is None:
                 problems.append(f"{member.name}: its copy has no good recovery point")
             elif image is None and not backups:
-                problems.append(f"{member.name}: its recovery point holds no image or backup "
-                                f"in {run.site} to bring it up from")
+                reason, hint = not_drillable(member.name, whole, run.site)
+                problems.append(reason)
+                hints.append(hint)
             else:
                 servers.append({"member": member.name, "copy": copy.id,
                                 "flavor": copy.flavor or member.flavor, "point": whole.id,
                                 "point_at": whole.taken_at.isoformat(), "image": image,
                                 "backups": backups,
                                 "manifest": [list(e) for e in whole.manifest]})
-    return servers, problems
+    return servers, problems, hints
 
 
 def snapshot_prod(ctx: DrillContext, run: Run) -> str:
@@ -99,8 +101,10 @@ def snapshot_prod(ctx: DrillContext, run: Run) -> str:
     prod = _production(ctx)
     systems: list[dict[str, Any]] = []
     names: list[str] = []
+    hints: list[str] = []
     for row in _systems(ctx, run):
-        servers, problems = _copy_servers(ctx, run, row)
+        servers, problems, more = _copy_servers(ctx, run, row)
+        hints += more
         points = [s["point_at"] for s in servers]
         systems.append({"system": row.system, "servers": servers, "problems": problems,
                         "point_at": min(points) if points else None,
@@ -117,10 +121,9 @@ def snapshot_prod(ctx: DrillContext, run: Run) -> str:
     update_state(ctx, run.id, systems=systems, prod_site=prod,
                  prod_before=[s.as_json() for s in before])
     if not any(s["servers"] for s in systems):
-        raise PermanentError(f"nothing to bring up in {run.site}: "
-                             + "; ".join(p for s in systems for p in s["problems"]),
-                             hint="the protection worker records recovery points with images "
-                                  "or Cinder backups")
+        problems = [p for s in systems for p in s["problems"]]
+        raise PermanentError(f"nothing to bring up in {run.site}: " + "; ".join(problems),
+                             hint=hints[0] if hints else NO_ARTIFACT_HINT)
     return run.output(step)
 
 

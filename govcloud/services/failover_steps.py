@@ -19,7 +19,8 @@ from govcloud.domain.legacy import Endpoint
 from govcloud.domain.protection import StandbyKind
 from govcloud.domain.recovery import PointRecord
 from govcloud.errors import GovCloudError, PermanentError
-from govcloud.services import dr_keys, dr_runs
+from govcloud.services import dr_keys, dr_runs, step_machine
+from govcloud.services import failover_restore as restore
 from govcloud.services.cold_copy_points import record_reshelved
 from govcloud.services.dr_posture import SystemPosture, dr_posture
 from govcloud.services.failover_state import FailoverContext, read, state_of, update_state
@@ -183,7 +184,9 @@ def _copy_point(ctx: FailoverContext, run: Run, pconn: Any, member: str, sid: st
         if basis is not None else None
     if recorded is None:
         return (f"{run.source} {member}: no recovery point recorded for the copy (no final "
-                "cycle's data, or no shelved image); the next protection cycle records one")
+                "cycle's data, or no shelved image): its older points name the image Nova "
+                "deleted, so the copy is UNPROTECTED (non-compliant in the posture) until its "
+                "next protection cycle (`govcloud dr protect`)")
     (image,) = (a.id for a in recorded.artifacts)
     return (f"{run.source} {member}: recovery point #{recorded.id} of "
             f"{recorded.taken_at.isoformat(timespec='seconds')} (the final cycle's data) holds "
@@ -208,37 +211,72 @@ def stop_primary(ctx: FailoverContext, run: Run) -> str:
 
 
 def _point_at(ctx: FailoverContext, run: Run, copies: Mapping[str, str]
-              ) -> tuple[datetime | None, dict[str, list[list[str]]]]:
+              ) -> tuple[datetime | None, dict[str, list[list[str]]], dict[str, int]]:
     """The oldest of the copy servers' latest good points (a copy is as fresh as its stalest
-    server) and each member's manifest."""
+    server), each member's manifest and each member's point id."""
+    points = restore.latest_points(ctx.engine, run.department, run.target, copies)
+    if any(member not in points for member in copies):
+        return None, {}, {}
+    times = [p.taken_at for p in points.values()]
+    manifest = {member: [list(e) for e in p.manifest] for member, p in points.items()}
+    return ((min(times) if times else None), manifest,
+            {member: int(p.id) for member, p in points.items() if p.id is not None})
+
+
+def _pinned_points(ctx: FailoverContext, run: Run, copies: Mapping[str, str]
+                   ) -> dict[str, Any]:
+    """The failover's state after pinning what promote restores from: the recovery point, its
+    manifest and data-loss window, each member's point (on a resumed promote: as pinned)."""
+    state = state_of(read(ctx, run.id)[0])
+    if "restore_points" in state:
+        return state
+    point_at, manifest, ids = _point_at(ctx, run, copies)
+    loss = data_loss_s(run.started_at, point_at) if run.kind is FailoverKind.UNPLANNED else None
+    return update_state(ctx, run.id, promoted=dict(copies), point_at=point_at.isoformat()
+                        if point_at else None, manifest=manifest, data_loss_s=loss,
+                        restore_points=ids)
+
+
+def _restore_volumes(ctx: FailoverContext, run: Run, pconn: Any, copies: Mapping[str, str],
+                     pinned: Mapping[str, int]) -> None:
+    """Each member's pinned point's Cinder backups restored and attached to its server."""
+    step = FailoverStep.PROMOTE
+    state = state_of(read(ctx, run.id)[0])
+    restored: dict[str, list[dict[str, Any]]] = dict(state.get("restored") or {})
     with ctx.engine.connect() as conn:
-        latest = {p.server_id: p for p in protection_repo.latest_recovery_points(
-            conn, departments=[run.department]) if p.site == run.target}
-        times, manifest = [], {}
-        for member, sid in copies.items():
-            point = latest.get(sid)
-            if point is None or point.id is None:
-                return None, {}
-            whole = protection_repo.recovery_point(conn, point.id)
-            times.append(whole.taken_at if whole else point.taken_at)
-            manifest[member] = [list(e) for e in (whole.manifest if whole else ())]
-    return (min(times) if times else None), manifest
+        points = {m: protection_repo.recovery_point(conn, pid) for m, pid in pinned.items()}
+    for member, sid in sorted(copies.items()):
+        point = points.get(member)
+        if point is None or not restore.backups_in(point, run.target):
+            continue
+        made = restore.restore_member(pconn, run.target, department=run.department,
+                                      system=run.system, member=member, server_id=sid,
+                                      point=point, timeout_s=ctx.active_timeout_s,
+                                      restored=lambda _v: step_machine.fault_point(
+                                          "failover", step.value, "restored", run.id))
+        restored[member] = [v.as_json() for v in made]
+        update_state(ctx, run.id, restored=restored)
+        for volume in made:
+            run.say(step, restore.describe(run.target, volume))
+        for line in restore.drop_superseded(pconn, run.target, member=member, server_id=sid,
+                                            point_id=pinned[member],
+                                            timeout_s=ctx.active_timeout_s):
+            run.say(step, line)
 
 
 def promote(ctx: FailoverContext, run: Run) -> str:
     step = FailoverStep.PROMOTE
     pconn = _pconn(ctx, run, run.target)
     copies = _servers(ctx, run, run.target)
-    point_at, manifest = _point_at(ctx, run, copies)
-    loss = data_loss_s(run.started_at, point_at) if run.kind is FailoverKind.UNPLANNED else None
-    update_state(ctx, run.id, promoted=copies, point_at=point_at.isoformat() if point_at
-                 else None, manifest=manifest, data_loss_s=loss)
-    run.say(step, f"recovery point of {point_at.isoformat() if point_at else 'none'}"
+    state = _pinned_points(ctx, run, copies)
+    loss = state.get("data_loss_s")
+    run.say(step, f"recovery point of {state.get('point_at') or 'none'}"
             + (f"; data-loss window {loss:.0f} s" if loss is not None else ""))
     for _member, sid in sorted(copies.items()):
         for line in cloud.bring_to(pconn, run.target, sid, "ACTIVE",
                                    timeout_s=ctx.active_timeout_s):
             run.say(step, f"{run.target} {line}")
+    _restore_volumes(ctx, run, pconn, copies, dict(state.get("restore_points") or {}))
     return run.output(step)
 
 

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, insert, select
 
 from govcloud.store.inventory import aware, table
-from govcloud.store.tables_failover import SystemRoleRow  # noqa: F401  (registers the table)
+from govcloud.store.tables_failover import (  # noqa: F401  (registers the tables)
+    FailoverRow,
+    SystemRoleRow,
+)
 from govcloud.store.tables_protection import (  # noqa: F401  (registers the tables)
     AdoptedSystemRow,
     ReplicationCheckRow,
@@ -38,6 +41,7 @@ class SystemRole:
     primary: str
     copy_site: str | None
     state: str
+    since: dt.datetime | None = None  # when the failover that set the roles started
 
 
 def adopted_systems(conn: Connection, *, departments: Sequence[str] | None = None
@@ -65,11 +69,15 @@ def put_adopted(conn: Connection, system: AdoptedSystem) -> None:
 
 def system_roles(conn: Connection, *, departments: Sequence[str] | None = None
                  ) -> Mapping[tuple[str, str], SystemRole]:
-    t = table("dr_system_role")
-    query = select(t.c.department, t.c.system, t.c.primary_site, t.c.copy_site, t.c.state)
+    """Each system's roles, with the start of the failover (or failback) that set them."""
+    t, f = table("dr_system_role"), table("dr_failover")
+    query = select(t.c.department, t.c.system, t.c.primary_site, t.c.copy_site, t.c.state,
+                   f.c.started_at, f.c.created_at
+                   ).select_from(t.outerjoin(f, f.c.id == t.c.failover_id))
     if departments is not None:
         query = query.where(t.c.department.in_(list(departments)))
-    return {(r.department, r.system): SystemRole(r.primary_site, r.copy_site, r.state)
+    return {(r.department, r.system): SystemRole(r.primary_site, r.copy_site, r.state,
+                                                 aware(r.started_at or r.created_at))
             for r in conn.execute(query).all()}
 
 

@@ -19,6 +19,9 @@ from govcloud.domain.drill_evidence import (
 )
 from govcloud.domain.drills import (
     DRILL_STEPS,
+    NO_ARTIFACT_HINT,
+    RUNNING_COPY_HINT,
+    SNAPSHOT_HINT,
     DrillPlan,
     DrillState,
     DrillStep,
@@ -26,9 +29,11 @@ from govcloud.domain.drills import (
     check_runnable,
     check_site,
     made_by,
+    not_drillable,
     resource_name,
 )
 from govcloud.domain.rbac import Principal, Role
+from govcloud.domain.recovery import Artifact, ArtifactKind, PointKind, PointRecord
 from govcloud.domain.sites import default_sites
 from govcloud.domain.steps import StepStatus, first_unfinished
 from govcloud.domain.waves import STEPS, Step, next_step
@@ -129,3 +134,28 @@ def test_every_user_string_is_inert_markdown() -> None:
     # a step's output cannot close its fence
     assert "````text\n```\n# not a heading\n```\n````" in text
     assert md("a|b") == "a\\|b" and md(None) == ""
+
+
+def _point(*artifacts: Artifact, kind: PointKind = PointKind.FILE_SYNC) -> PointRecord:
+    return PointRecord("gd-psd", "case", "DR-LOCAL", "copy-1",
+                       datetime(2026, 12, 1, tzinfo=UTC), kind, 1, "sha256:" + "0" * 64, id=7,
+                       artifacts=artifacts)
+
+
+def test_why_a_point_without_image_or_backup_cannot_be_drilled() -> None:
+    running = _point(Artifact(ArtifactKind.SERVER, "DR-LOCAL", "copy-1"))
+    reason, hint = not_drillable("case-vm-1", running, "DR-LOCAL")
+    assert reason == ("case-vm-1: its recovery point #7 (file-sync) is the running copy's own "
+                      "disk in DR-LOCAL (a hot or warm copy's file sync), not an image or "
+                      "backup a drill could boot apart from it")
+    assert hint == RUNNING_COPY_HINT and "dr_protect_volumes = always" in hint
+    snap = _point(Artifact(ArtifactKind.VOLUME_SNAPSHOT, "DR-LOCAL", "snap-1"),
+                  kind=PointKind.VOLUME_SNAPSHOT)
+    reason, hint = not_drillable("case-vm-1", snap, "DR-LOCAL")
+    assert "holds Cinder volume snapshots in DR-LOCAL" in reason and hint == SNAPSHOT_HINT
+    away = _point(Artifact(ArtifactKind.BACKUP, "DR-REMOTE", "b-1"),
+                  kind=PointKind.VOLUME_BACKUP)
+    reason, hint = not_drillable("case-vm-1", away, "DR-LOCAL")
+    assert reason == ("case-vm-1: its recovery point #7 (volume-backup) holds no image or "
+                      "backup in DR-LOCAL (it holds backup in DR-REMOTE)")
+    assert hint == NO_ARTIFACT_HINT

@@ -130,6 +130,36 @@ def test_a_failed_over_system_nothing_protects_is_non_compliant(db: Engine) -> N
     assert got.verdict.status is Compliance.COMPLIANT
 
 
+def test_a_cold_copy_shelved_again_by_failback_without_a_point_is_unprotected(
+        db: Engine) -> None:
+    """A failback whose final cycle did not run shelves the cold copy again with no point of
+    what it holds (its older points name the image Nova deleted on the failover's unshelve):
+    non-compliant until a point taken since the failback's start."""
+    with write_begin(db) as conn:
+        ids = protected(conn, "gd-psd", "case", level=4, servers=1,
+                        age=timedelta(minutes=30))
+        failback_id = conn.execute(insert(inv.table("dr_failover")).values(
+            department="gd-psd", system="case", kind="failback", source="DR-REMOTE",
+            target="PROD", state="done", requester="ops", created_at=NOW,
+            started_at=NOW - timedelta(minutes=20))).inserted_primary_key[0]
+        conn.execute(insert(inv.table("dr_system_role")).values(
+            department="gd-psd", system="case", primary_site="PROD", copy_site="DR-REMOTE",
+            state="normal", failover_id=failback_id, changed_at=NOW))
+    got = row(posture(db), "gd-psd", "case")
+    assert got.verdict.status is Compliance.NON_COMPLIANT
+    assert got.verdict.reasons[0] == (
+        "DR-REMOTE cold copy shelved again by the failback of 2026-12-07T11:40:00+00:00 with "
+        "no recovery point since: unprotected until its next protection cycle "
+        "(`govcloud dr protect`)")
+    assert got.verdict.copies[0].rpo is None
+    with write_begin(db) as conn:  # the next protection cycle (or the failback's own point)
+        point(conn, "gd-psd", "case", "DR-REMOTE", ids["DR-REMOTE/case-vm-1"],
+              timedelta(minutes=2))
+    got = row(posture(db), "gd-psd", "case")
+    assert got.verdict.status is Compliance.COMPLIANT, got.verdict.reasons
+    assert got.verdict.copies[0].rpo == timedelta(minutes=2)
+
+
 def _check(db: Engine, site: str, sid: str, *, ok: bool, age: timedelta,
            detail: str = "") -> None:
     with write_begin(db) as conn:
