@@ -11,7 +11,8 @@ its point holds the new shelved image), then
   drill made deleted and nothing of it left in any region, production and the copy unchanged;
 * **failed over** to DR-REMOTE (freeze, final cycle, production stopped by Nova, the copy
   unshelved, the endpoint moved, verified), **reprotected**, and **failed back** (production
-  started, the copy shelved and offloaded again).
+  started, the copy shelved and offloaded again), then **drilled** again: from the image
+  failback's shelve made, holding the data changed while the system served from DR-REMOTE.
 
 The simulator's versions are tests/integration/dr/test_drill.py and test_failover.py."""
 
