@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,24 @@ class ServedPlane:
                                 "--catalogue", str(self.catalogue)]),
                 env=self.env(**extra), stdout=subprocess.DEVNULL, stderr=log, text=True)
 
-    def wait_healthy(self) -> None:
-        with httpx.Client(transport=httpx.HTTPTransport(retries=12)) as http:
-            assert http.get(f"{self.url}/api/v1/health", timeout=TIMEOUT).status_code == 200
+    def wait_healthy(self, timeout: float = TIMEOUT) -> None:
+        """Until the server answers its health check (200), polled every 0.1 s: a retry with
+        backoff (httpx's doubles its wait, 32 then 64 s) answered up to its last wait after
+        the server was up, on each of the crash tests' restarts. Fails at once if the
+        process has ended."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=TIMEOUT) as http:
+            while True:
+                try:
+                    answer = http.get(f"{self.url}/api/v1/health")
+                except httpx.TransportError:
+                    ended = self.proc.poll() if self.proc is not None else None
+                    assert ended is None, f"the server ended with {ended}: see {self.log}"
+                    assert time.monotonic() < deadline, f"{self.url}: no answer in {timeout} s"
+                    time.sleep(0.1)
+                    continue
+                assert answer.status_code == 200, answer.text
+                return
 
     def wait_exit(self, timeout: float = TIMEOUT) -> int:
         assert self.proc is not None

@@ -11,7 +11,8 @@ its point holds the new shelved image), then
   drill made deleted and nothing of it left in any region, production and the copy unchanged;
 * **failed over** to DR-REMOTE (freeze, final cycle, production stopped by Nova, the copy
   unshelved, the endpoint moved, verified), **reprotected**, and **failed back** (production
-  started, the copy shelved and offloaded again).
+  started, the copy shelved and offloaded again), then **drilled** again: from the image
+  failback's shelve made, holding the data changed while the system served from DR-REMOTE.
 
 The simulator's versions are tests/integration/dr/test_drill.py and test_failover.py."""
 
@@ -37,6 +38,7 @@ from .conftest import SITES, Plane, RealCloud, delete_system, request, wait_fina
 DEPARTMENT, SITE = "gd-edu", "DR-REMOTE"  # DR level 3: a cold copy in DR-REMOTE
 DATA = "/srv/app"
 FILES = {"data.db": b"D" * 8000, "conf/app.ini": b"[app]\nname=real\n"}
+CHANGED = {"data.db": b"E" * 9000}  # written while the system serves from DR-REMOTE
 WAIT = 180.0
 
 
@@ -140,9 +142,8 @@ def protected(plane: Plane, sandboxes: Callable[[str], Sandbox], name: str
 def system(plane: Plane, sandboxes: Callable[[str], Sandbox],
            request: pytest.FixtureRequest) -> Iterator[System]:
     """A protected system of the test's own, named for it (the plane is the module's: one
-    name, one system). (Shared, a drill run after a failover and its failback failed: under
-    investigation — see docs/real-openstack.md.)"""
-    name = "ledger" if "drill" in request.function.__name__ else "permits"
+    name, one system); the failover test drills its system after the failback."""
+    name = "ledger" if request.function.__name__.startswith("test_a_drill") else "permits"
     with protected(plane, sandboxes, name) as made:
         yield made
 
@@ -199,15 +200,16 @@ def _normal(plane: Plane, system: System) -> None:
         "SHELVED_OFFLOADED"
 
 
-def test_a_drill_on_an_isolated_network_measures_rto_and_leaves_nothing(
-        plane: Plane, sandboxes: Callable[[str], Sandbox], system: System) -> None:
+def _drill(plane: Plane, sandboxes: Callable[[str], Sandbox], system: System,
+           files: dict[str, bytes]) -> dict[str, Any]:
+    """A drill of ``system`` into SITE planned by an operator, approved by the admin and run,
+    the server it boots backed by a guest holding ``files`` under DATA (what the point's
+    image carries); checked passed, isolated, measured and clean. The drill as shown."""
     real = plane.real
     admin = ApiClient(plane.url, plane.admin_token)
-    operator = ApiClient(plane.url, plane.principal("ops-drill", "operator"))
-    _normal(plane, system)
-    # the server the drill boots gets this guest: what the point's image carries
-    booted_box = sandboxes("ledger-drill")
-    write_files(booted_box.root, DATA, FILES)
+    operator = ApiClient(plane.url, plane.principal(f"ops-drill-{system.name}", "operator"))
+    booted_box = sandboxes(f"{system.name}-drill")
+    write_files(booted_box.root, DATA, files)
     cloud.offer_guests([guest(booted_box)])
     before = _prod(real)
     copy_before = real.sdk(SITE).compute.get_server(system.copy_id)
@@ -219,7 +221,7 @@ def test_a_drill_on_an_isolated_network_measures_rto_and_leaves_nothing(
     watch.thread.start()
     try:
         operator.post(f"/dr/drills/{drill}/run", {})
-        shown = _until("the drill", lambda: (
+        shown: dict[str, Any] = _until("the drill", lambda: (
             d if (d := admin.get(f"/dr/drills/{drill}"))["state"] in ("passed", "failed")
             and not d["running"] else None))
     finally:
@@ -233,7 +235,7 @@ def test_a_drill_on_an_isolated_network_measures_rto_and_leaves_nothing(
     assert ev["healthy"] and ev["rto_met"] and ev["rpo_met"], ev
     assert 0 < ev["achieved_rto_s"] < WAIT
     assert [(c["path"], c["matched"]) for c in ev["checksums"]] == [
-        (f"{DATA}/{n}", True) for n in sorted(FILES)]
+        (f"{DATA}/{n}", True) for n in sorted(files)]
     evidence = shown["evidence"]
     assert evidence["leftovers_checked"] and evidence["leftovers"] == []
     assert evidence["prod_compared"] and evidence["prod_unchanged"]
@@ -254,15 +256,34 @@ def test_a_drill_on_an_isolated_network_measures_rto_and_leaves_nothing(
     cleaned = operator.post(f"/dr/drills/{drill}/cleanup", {})
     assert (cleaned["state"], cleaned["leftovers"], cleaned["failed"]) == (
         "passed", [], [])
+    return shown
+
+
+def test_a_drill_on_an_isolated_network_measures_rto_and_leaves_nothing(
+        plane: Plane, sandboxes: Callable[[str], Sandbox], system: System) -> None:
+    _normal(plane, system)
+    _drill(plane, sandboxes, system, FILES)
+
+
+def _shelved_image(real: RealCloud, server_id: str, name: str) -> str:
+    """The id of the snapshot image Glance holds of the shelved server (the newest)."""
+    found = sorted((str(i.created_at), str(i.id)) for i in
+                   real.sdk(SITE).image.images(name=f"{name}-shelved")
+                   if (i.properties or {}).get("instance_uuid") == server_id
+                   or getattr(i, "instance_uuid", None) == server_id)
+    assert found, f"no shelved image of {name} in {SITE}"
+    return found[-1][1]
 
 
 def _failover_ended(api: ApiClient, fid: int) -> dict[str, Any]:
-    return _until(f"failover {fid}", lambda: (
+    ended: dict[str, Any] = _until(f"failover {fid}", lambda: (
         f if (f := api.get(f"/dr/failovers/{fid}"))["state"] != "running"
         and not f["running"] else None))
+    return ended
 
 
-def test_failover_reprotect_and_failback(plane: Plane, system: System) -> None:
+def test_failover_reprotect_failback_then_a_drill(
+        plane: Plane, sandboxes: Callable[[str], Sandbox], system: System) -> None:
     real = plane.real
     operator = ApiClient(plane.url, plane.principal("ops-failover", "operator"))
     _normal(plane, system)
@@ -289,6 +310,8 @@ def test_failover_reprotect_and_failback(plane: Plane, system: System) -> None:
                                                   f"{system.copy_box.port}"}
     assert shown["kind"] == "planned" and 0 < shown["rto_s"] < WAIT
     assert (shown["role"]["primary"], shown["role"]["state"]) == (SITE, "failed-over")
+    # the data changes while the system serves from DR-REMOTE
+    write_files(system.copy_box.root, DATA, CHANGED)
     role = operator.post("/dr/reprotect", {"department": DEPARTMENT, "system": name,
                                            "confirm": name})
     assert (role["primary"], role["copy_site"], role["state"]) == (SITE, "PROD",
@@ -307,3 +330,10 @@ def test_failover_reprotect_and_failback(plane: Plane, system: System) -> None:
     assert back["endpoints"] == {f"{name}-app-1": f"{system.prod_box.address}:"
                                                  f"{system.prod_box.port}"}
     assert operator.get(f"/dr/failovers/{back['id']}")["role"]["state"] == "normal"
+    # a drill after the failback: Nova deleted the image of the copy's earlier points when
+    # the failover unshelved it; the drill boots from the image failback's shelve made and
+    # finds the data of failback's final cycle (docs/dr.md, "A cold copy shelved again")
+    image = _shelved_image(real, system.copy_id, f"{name}-app-1")
+    drilled = _drill(plane, sandboxes, system, {**FILES, **CHANGED})
+    bring_up = next(s["output"] for s in drilled["steps"] if s["step"] == "bring_up")
+    assert f" from image {image} (recovery point " in bring_up, bring_up

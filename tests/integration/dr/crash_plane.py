@@ -4,8 +4,8 @@ a simulator of its own, armed with the step machine's fault point (``GOVCLOUD_FA
 the process dies by SIGKILL right after it records the named step status), and the moves of
 one crash: arm, wait for the death, serve again, take the dead run over.
 
-Which steps a test kills at: a representative few by default (``make test`` stays short); all
-of them with ``GOVCLOUD_TEST_EVERY_STEP=1`` (docs/dr.md, "Crashes")."""
+Which steps a test kills at: all of them with ``GOVCLOUD_TEST_EVERY_STEP=1``, as ``make
+test-dr-crash`` (CI) sets it; a representative few otherwise (docs/dr.md, "Crashes")."""
 
 from __future__ import annotations
 
