@@ -382,13 +382,16 @@ class SiteReader:
             raise PermanentError(self._where("listing resource providers: no list"))
         known = {p.uuid: p for p in previous if p.generation is not None}
 
-        def one(rp: Mapping[str, Any]) -> ProviderInfo:
+        def reused(rp: Mapping[str, Any]) -> ProviderInfo | None:
             old = known.get(str(rp.get("uuid")))
-            if old is not None and rp.get("generation") == old.generation:
-                return old
-            return self._provider(rp)
+            return old if old is not None and rp.get("generation") == old.generation else None
 
-        return self._parallel(one, listed)
+        out = [reused(rp) for rp in listed]
+        # only the changed providers go to the threads (at 24 sites, a pool per site for
+        # nothing but reused providers cost more than the reads themselves)
+        changed = [rp for rp, got in zip(listed, out, strict=True) if got is None]
+        fresh = iter(self._parallel(self._provider, changed))
+        return [got if got is not None else next(fresh) for got in out]
 
     def _provider(self, rp: Mapping[str, Any]) -> ProviderInfo:
         uuid = str(rp["uuid"])
