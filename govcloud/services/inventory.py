@@ -443,6 +443,7 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
         counts = store.server_counts(conn, departments=scope.departments,
                                      include_unmapped=scope.include_unmapped)
         states = store.sync_states(conn)
+        volume_totals: dict[str, tuple[int, int]] | None = None  # read once, when needed
         for s in sites:
             state = states.get(s.name)
             entry: dict[str, Any] = {"site": s.name, "role": s.role.value}
@@ -476,7 +477,9 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
                 entry["vcpus"] = _figure(cap.vcpu)
                 entry["ram_mb"] = _figure(cap.ram_mb)
                 entry["disk_gb"] = _figure(cap.disk_gb)
-                volumes, volume_gb = store.volume_totals(conn, s.name)
+                if volume_totals is None:
+                    volume_totals = store.volume_totals(conn)
+                volumes, volume_gb = volume_totals.get(s.name, (0, 0))
                 entry["volumes"] = {"count": volumes, "gb": volume_gb}
                 for label, fig in (("vCPU", cap.vcpu), ("RAM", cap.ram_mb)):
                     if fig.allocated_fraction > FULL_ALERT:
