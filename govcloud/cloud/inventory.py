@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote
@@ -108,6 +109,14 @@ def _fmt(version: tuple[int, int]) -> str:
 
 # --- the reader ----------------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """A site's negotiated microversions and endpoints by service (``SiteReader.discovered``)."""
+
+    versions: Mapping[str, str]
+    endpoints: Mapping[str, str]
+
+
 class SiteReader:
     """Raw, paged reads of one site through one openstacksdk connection.
 
@@ -128,6 +137,23 @@ class SiteReader:
         self._endpoints: dict[str, str] = {}
 
     # --- plumbing -------------------------------------------------------------------------
+
+    def discovered(self) -> Discovered:
+        """What this reader found out about its site's APIs (the negotiated microversions,
+        the endpoints), for the next reader of the same connection (:meth:`adopt`)."""
+        with self._negotiating, self._lock:  # the order _negotiate takes them in
+            return Discovered(dict(self._versions),
+                              {k: v for k, v in self._endpoints.items() if k in self._versions})
+
+    def adopt(self, found: Discovered) -> None:
+        """Start from what an earlier reader of the same connection found (``discovered``):
+        its site's microversions and endpoints are not negotiated again — each negotiation
+        walks the connection's whole service catalog, which in a cloud of 19 regions is a
+        good part of an incremental sync's work. Whether the site has block storage is
+        looked up again by each reader (a cloud may gain Cinder)."""
+        with self._negotiating, self._lock:
+            self._versions.update(found.versions)
+            self._endpoints.update(found.endpoints)
 
     def _where(self, what: str) -> str:
         return f"site {self.site}: {what}"
