@@ -10,6 +10,7 @@ import requests.adapters
 from openstack.connection import Connection
 
 from govcloud.cloud.errors import sdk_errors
+from govcloud.cloud.http_session import env_once
 from govcloud.domain.sites import Site
 from govcloud.errors import InvalidInput
 
@@ -36,6 +37,8 @@ def connect(site: Site, *, clouds_yaml: str | os.PathLike[str] | None = None) ->
         region = config.get_one(cloud=site.cloud, region_name=site.region)
         conn = Connection(config=region)
     _widen_pool(conn)
+    # the environment's proxies, CA bundle and netrc read once per host, not per request
+    conn.session.session = env_once(conn.session.session)
     return conn
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote
@@ -108,6 +109,14 @@ def _fmt(version: tuple[int, int]) -> str:
 
 # --- the reader ----------------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """A site's negotiated microversions and endpoints by service (``SiteReader.discovered``)."""
+
+    versions: Mapping[str, str]
+    endpoints: Mapping[str, str]
+
+
 class SiteReader:
     """Raw, paged reads of one site through one openstacksdk connection.
 
@@ -128,6 +137,23 @@ class SiteReader:
         self._endpoints: dict[str, str] = {}
 
     # --- plumbing -------------------------------------------------------------------------
+
+    def discovered(self) -> Discovered:
+        """What this reader found out about its site's APIs (the negotiated microversions,
+        the endpoints), for the next reader of the same connection (:meth:`adopt`)."""
+        with self._negotiating, self._lock:  # the order _negotiate takes them in
+            return Discovered(dict(self._versions),
+                              {k: v for k, v in self._endpoints.items() if k in self._versions})
+
+    def adopt(self, found: Discovered) -> None:
+        """Start from what an earlier reader of the same connection found (``discovered``):
+        its site's microversions and endpoints are not negotiated again — each negotiation
+        walks the connection's whole service catalog, which in a cloud of 19 regions is a
+        good part of an incremental sync's work. Whether the site has block storage is
+        looked up again by each reader (a cloud may gain Cinder)."""
+        with self._negotiating, self._lock:
+            self._versions.update(found.versions)
+            self._endpoints.update(found.endpoints)
 
     def _where(self, what: str) -> str:
         return f"site {self.site}: {what}"
@@ -382,13 +408,16 @@ class SiteReader:
             raise PermanentError(self._where("listing resource providers: no list"))
         known = {p.uuid: p for p in previous if p.generation is not None}
 
-        def one(rp: Mapping[str, Any]) -> ProviderInfo:
+        def reused(rp: Mapping[str, Any]) -> ProviderInfo | None:
             old = known.get(str(rp.get("uuid")))
-            if old is not None and rp.get("generation") == old.generation:
-                return old
-            return self._provider(rp)
+            return old if old is not None and rp.get("generation") == old.generation else None
 
-        return self._parallel(one, listed)
+        out = [reused(rp) for rp in listed]
+        # only the changed providers go to the threads (at 24 sites, a pool per site for
+        # nothing but reused providers cost more than the reads themselves)
+        changed = [rp for rp, got in zip(listed, out, strict=True) if got is None]
+        fresh = iter(self._parallel(self._provider, changed))
+        return [got if got is not None else next(fresh) for got in out]
 
     def _provider(self, rp: Mapping[str, Any]) -> ProviderInfo:
         uuid = str(rp["uuid"])

@@ -40,7 +40,7 @@ from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.services.catalogue import load_catalogue
 from govcloud.store import fleet as fleet_store
-from govcloud.store import hosts_repo
+from govcloud.store import hosts_repo, server_changes
 from govcloud.store import inventory as store
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,9 @@ def in_service(hosts: Sequence[HypervisorInfo], maintenance: frozenset[str]
     return [h for h in hosts if h.hostname not in maintenance]
 
 
+MAX_COUNTED_SCOPES = 256  # principals' scopes whose server counts a SnapshotCache keeps
+
+
 class SnapshotCache:
     """What one database's stored snapshot yields that only a sync or a maintenance mark
     changes: each site's hosts (those in maintenance left out), their summed capacity and
@@ -224,6 +227,33 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self._sites: dict[str, _SiteEntry] = {}
         self._derived: _Derived | None = None
+        self._counts_at: tuple[str, int] | None = None  # the servers' change number
+        self._counts: dict[tuple[Any, ...], dict[str, dict[str, int]]] = {}
+
+    def server_counts(self, conn: Connection, *, departments: Sequence[str] | None,
+                      include_unmapped: bool) -> dict[str, dict[str, int]]:
+        """``store.server_counts`` (site → status → live servers in scope), kept until a
+        server row changes: every write to one takes a new change number in its
+        transaction (``server_changes.stamp``), so the counts of one number stay true. At
+        60,000 servers the count is a scan of them all, and each ``GET /status`` asked it."""
+        head = server_changes.head(conn)  # first: counts read after it are at least as new
+        if server_changes.has_unstamped(conn):  # rows written outside the change numbers
+            return store.server_counts(conn, departments=departments,
+                                       include_unmapped=include_unmapped)
+        at = (head.epoch, head.seq)
+        key = (None if departments is None else tuple(departments), include_unmapped)
+        with self._lock:
+            if self._counts_at != at:
+                self._counts_at, self._counts = at, {}
+            cached = self._counts.get(key)
+        if cached is not None:
+            return cached
+        counts = store.server_counts(conn, departments=departments,
+                                     include_unmapped=include_unmapped)
+        with self._lock:
+            if self._counts_at == at and len(self._counts) < MAX_COUNTED_SCOPES:
+                self._counts[key] = counts
+        return counts
 
     def _entry(self, conn: Connection, site: str, state: store.SyncState | None,
                maintenance: frozenset[str] | None) -> _SiteEntry:
@@ -441,9 +471,10 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
     out_sites: list[dict[str, Any]] = []
     with engine.connect() as conn:
         scope = scope_of(conn, principal, Action.VIEW_SERVERS, catalogue or {})
-        counts = store.server_counts(conn, departments=scope.departments,
-                                     include_unmapped=scope.include_unmapped)
+        counts = (cache or SnapshotCache()).server_counts(
+            conn, departments=scope.departments, include_unmapped=scope.include_unmapped)
         states = store.sync_states(conn)
+        volume_totals: dict[str, tuple[int, int]] | None = None  # read once, when needed
         for s in sites:
             state = states.get(s.name)
             entry: dict[str, Any] = {"site": s.name, "role": s.role.value}
@@ -468,7 +499,7 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
                 "duration_s": None if state is None or state.duration_s is None
                 else round(state.duration_s, 3),
                 "error": state.error if state else None,
-                "servers": {"total": sum(by_status.values()), "by_status": by_status}})
+                "servers": {"total": sum(by_status.values()), "by_status": dict(by_status)}})
             # capacity: for the roles over the whole cloud, and a city-operator's own sites
             if global_view or can(principal, Action.VIEW_CAPACITY, site_target(s)):
                 cap = site_hosts(conn, cache, s.name, state)[1]
@@ -477,7 +508,9 @@ def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
                 entry["vcpus"] = _figure(cap.vcpu)
                 entry["ram_mb"] = _figure(cap.ram_mb)
                 entry["disk_gb"] = _figure(cap.disk_gb)
-                volumes, volume_gb = store.volume_totals(conn, s.name)
+                if volume_totals is None:
+                    volume_totals = store.volume_totals(conn)
+                volumes, volume_gb = volume_totals.get(s.name, (0, 0))
                 entry["volumes"] = {"count": volumes, "gb": volume_gb}
                 for label, fig in (("vCPU", cap.vcpu), ("RAM", cap.ram_mb)):
                     if fig.allocated_fraction > FULL_ALERT:

@@ -41,6 +41,7 @@ from govcloud.cloud.errors import sdk_errors
 from govcloud.cloud.inventory import (
     WATERMARK_OVERLAP,
     WORKERS,
+    Discovered,
     SiteConnection,
     SiteReader,
     bound_requests,
@@ -171,6 +172,8 @@ class Syncer:
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
         self.resources = tuple(resources)
         self._previous: dict[str, dict[str, Any]] = {}  # site → remembered reads
+        # site → (its connection, what its last successful reader negotiated with it)
+        self._discovered: dict[str, tuple[SiteConnection, Discovered]] = {}
 
     def site_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.sites)
@@ -218,6 +221,7 @@ class Syncer:
                 else:
                     log.warning("site %s: sync failed: %s", site, message, extra={"site": site})
                 seconds = time.perf_counter() - t0
+                self._discovered.pop(site, None)  # negotiate afresh next time
                 self._record_failure(site, at, seconds, message)
                 return SiteSyncResult(site, full, False, at, seconds, error=message)
 
@@ -248,6 +252,9 @@ class Syncer:
         with sdk_errors(f"site {site}: listing Keystone projects"):
             mappings = project_mapping(list_projects(connection), departments)
         reader = self._reader(connection, site, self.workers)
+        known = self._discovered.get(site)
+        if known is not None and known[0] is connection:
+            reader.adopt(known[1])
         run = SiteRun(site=site, full=full, at=at,
                       since=None if full or state is None else state.watermark,
                       department_of={m.project_id: m.department for m in mappings},
@@ -273,6 +280,7 @@ class Syncer:
                                  watermark=watermark, full=full, servers=servers,
                                  hypervisors=counts["hypervisors"])
         self._previous[site] = {r.name: run.read[r.name] for r in resources if r.remember}
+        self._discovered[site] = (connection, reader.discovered())
         seconds = time.perf_counter() - t0
         log.info("site %s: %s sync in %.2f s (api %.2f s, db %.2f s): %d servers, %d written, "
                  "%d tombstoned", site, "full" if full else "incremental", seconds, api_s,

@@ -269,12 +269,13 @@ def flavor_names(conn: Connection, *, limit: int = 50) -> list[str]:
     return sorted({r[0] for r in conn.execute(select(tbl.c.name).distinct().limit(limit))})
 
 
-def volume_totals(conn: Connection, site: str) -> tuple[int, int]:
-    """(volumes, GB) stored for ``site``."""
+def volume_totals(conn: Connection) -> dict[str, tuple[int, int]]:
+    """site → (volumes, GB) stored for it (sites with none left out): one grouped query,
+    however many sites there are."""
     tbl = table("volume")
-    row = conn.execute(select(func.count(), func.coalesce(func.sum(tbl.c.size_gb), 0))
-                       .where(tbl.c.site == site)).one()
-    return int(row[0]), int(row[1])
+    return {r[0]: (int(r[1]), int(r[2] or 0)) for r in conn.execute(
+        select(tbl.c.site, func.count(), func.coalesce(func.sum(tbl.c.size_gb), 0))
+        .group_by(tbl.c.site))}
 
 
 def purge_tombstones(conn: Connection, site: str, *, before: dt.datetime) -> int:

@@ -80,8 +80,7 @@ def stamp(conn: Connection, *, horizon: bool = False) -> int | None:
     as its last write: the counter stays locked until the commit); with ``horizon``, move the
     horizon to it too. Returns the number, or None when there was nothing to stamp."""
     srv, ctr = _server(), _counter()
-    pending = conn.execute(select(srv.c.id).where(srv.c.change_seq.is_(None)).limit(1)).first()
-    if pending is None and not horizon:
+    if not has_unstamped(conn) and not horizon:
         return None
     seq = conn.execute(update(ctr).where(ctr.c.id == COUNTER).values(seq=ctr.c.seq + 1)
                        .returning(ctr.c.seq)).scalar_one_or_none()
@@ -93,6 +92,14 @@ def stamp(conn: Connection, *, horizon: bool = False) -> int | None:
     if horizon:
         raise_horizon(conn, int(seq))
     return int(seq)
+
+
+def has_unstamped(conn: Connection) -> bool:
+    """Whether a server row waits for its change number (only inside a writer's transaction
+    — or after a write that bypassed this module)."""
+    srv = _server()
+    return conn.execute(select(srv.c.id).where(srv.c.change_seq.is_(None)).limit(1)
+                        ).first() is not None
 
 
 def raise_horizon(conn: Connection, seq: int) -> None:

@@ -253,6 +253,7 @@ def test_unchanged_providers_are_reused_by_generation(
     assert r.requests - before == 1 + 2  # the listing, then only the provider that changed
     changed = [p for p in second if p not in first]
     assert [p.name for p in changed] == [host]
+    assert [p.uuid for p in second] == [p.uuid for p in first]  # in the listing's order
     assert changed[0].usages["VCPU"] == region.hv_by_host[host].provider.used["VCPU"]
 
 

@@ -260,3 +260,34 @@ def test_a_sync_of_no_site_is_bad_input_and_syncs_nothing(engine: Engine) -> Non
     assert "PROD" in (caught.value.hint or "")
     with engine.connect() as conn:
         assert sync_states(conn) == {}
+
+
+def test_a_sites_microversions_are_negotiated_once_until_its_sync_fails(
+        sim: tuple[RunningSimulator, Path], engine: Engine) -> None:
+    running, clouds = sim
+    negotiated: list[tuple[str, str]] = []
+
+    class Counting(SiteReader):
+        def _negotiate(self, service: str) -> None:
+            negotiated.append((self.site, service))
+            super()._negotiate(service)
+
+    def reader(conn: Connection, site: str, workers: int) -> SiteReader:
+        return Counting(conn, site=site, workers=workers)
+
+    syncer = make_syncer(engine, clouds, reader=reader)
+    assert syncer.sync(full=True).ok
+    assert sorted(negotiated) == sorted((s, v) for s in BY_NAME for v in ("compute",
+                                                                          "placement"))
+    negotiated.clear()
+    assert syncer.sync().ok and syncer.sync(full=True).ok
+    assert negotiated == []  # the next readers of the same connections start from it
+    post(f"{running.base_url}/_sim/regions/DR-LOCAL/down")
+    try:
+        failed = syncer.sync(["DR-LOCAL"])
+    finally:
+        post(f"{running.base_url}/_sim/regions/DR-LOCAL/up")
+    assert not failed.ok
+    negotiated.clear()
+    assert syncer.sync().ok
+    assert [s for s, _ in negotiated] == ["DR-LOCAL", "DR-LOCAL"]  # afresh after a failure

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from govcloud.cloud.connect import POOL_SIZE, connect
+from govcloud.cloud.http_session import EnvOnceSession
 from govcloud.domain.sites import Site, SiteRole
 from govcloud.errors import InvalidInput
 
@@ -60,3 +61,5 @@ def test_the_connection_pool_is_wide_enough_for_the_workers(clouds: Path) -> Non
     for prefix in ("https://", "http://"):
         adapter = conn.session.session.get_adapter(prefix + "keystone.example")
         assert adapter._pool_maxsize == POOL_SIZE >= 16
+    # the environment's proxies, CA bundle and netrc are read once per host (test_http_session)
+    assert isinstance(conn.session.session, EnvOnceSession)
