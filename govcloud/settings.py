@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     sync_interval_s: float = Field(default=60.0, gt=0, description="incremental sync period")
     full_sync_interval_s: float = Field(default=900.0, gt=0,
                                         description="full reconcile period")
+    worker_niceness: int = Field(
+        default=10, ge=0, le=19, description="how much lower than the API process's the "
+                                             "worker process's scheduling priority is (nice)")
     tombstone_retention_days: float = Field(
         default=30.0, ge=0, description="how long rows of deleted servers are kept (full syncs "
                                         "purge older ones)")

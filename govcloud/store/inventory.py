@@ -532,7 +532,8 @@ def project_departments(conn: Connection, site: str) -> dict[str, str]:
 def server_page(conn: Connection, *, departments: Sequence[str] | None,
                 include_unmapped: bool, site: str | None, status: str | None,
                 after: tuple[str, str] | None, limit: int) -> list[dict[str, Any]]:
-    """Live servers ordered by (site, id), after the cursor ``(site, id)``.
+    """Live servers (their ``LISTED`` columns) ordered by (site, id), after the cursor
+    ``(site, id)``.
 
     ``departments`` None means every department; ``include_unmapped`` adds servers of
     projects mapped to no department (only for principals who see the whole cloud).
@@ -547,8 +548,14 @@ def server_page(conn: Connection, *, departments: Sequence[str] | None,
     if after is not None:
         conds.append(or_(srv.c.site > after[0], and_(srv.c.site == after[0],
                                                         srv.c.id > after[1])))
-    q = select(srv).where(and_(*conds)).order_by(srv.c.site, srv.c.id).limit(limit)
+    order = server_changes.listing_order(conn, srv, departments, include_unmapped)
+    q = select(*(srv.c[n] for n in LISTED)).where(and_(*conds)).order_by(*order).limit(limit)
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+# what a listing shows of a server (``services.server_listing.server_json``)
+LISTED = ("site", "id", "name", "project_id", "department", "status", "flavor_name", "vcpus",
+          "ram_mb", "disk_gb", "host", "availability_zone", "created", "updated", "deleted_at")
 
 
 def server_counts(conn: Connection, *, departments: Sequence[str] | None,

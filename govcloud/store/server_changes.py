@@ -133,6 +133,21 @@ def scope_conditions(srv: Table, departments: Sequence[str] | None,
     return [] if include_unmapped else [srv.c.department.is_not(None)]
 
 
+def listing_order(conn: Connection, srv: Table, departments: Sequence[str] | None,
+                  include_unmapped: bool) -> list[Any]:
+    """A listing's order, (site, id). Portable: the columns, which SQLite reads along the
+    primary key (site, id) to spare a sort. Dialect-specific (SQLite, one department): that
+    walk reads every server of the site until it has a page of the department's, all 17,000
+    of PROD for a department with few or none there (20 ms at province scale); ordering by an
+    expression instead makes SQLite look the department up in its (site, department, status)
+    index and sort what it finds (0.01–3 ms; the largest department 2.3 ms instead of 1.7).
+    PostgreSQL chooses from its statistics."""
+    one = departments is not None and len(departments) == 1 and not include_unmapped
+    if one and conn.dialect.name == "sqlite":
+        return [func.coalesce(srv.c.site, ""), srv.c.id]
+    return [srv.c.site, srv.c.id]
+
+
 def changes_page(conn: Connection, *, departments: Sequence[str] | None,
                  include_unmapped: bool, site: str | None, since: int, upto: int,
                  after: tuple[str, str] | None, limit: int) -> list[dict[str, Any]]:

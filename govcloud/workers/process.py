@@ -475,9 +475,33 @@ class _Child:
         return 0
 
 
+def lower_priority(niceness: int) -> int:
+    """Lower this process's scheduling priority by ``niceness`` (``worker_niceness``): every
+    thread it has now and, as Linux threads inherit their creator's, every one started later;
+    the niceness it then has. On a loaded machine the API process (and the database) then
+    win the CPU from a sync's parsing: `GET /servers` during a full sync (issue 23)."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if niceness <= 0:
+        return current
+    target = min(19, current + niceness)
+    try:
+        threads = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:  # no /proc: the calling thread (before the workers start theirs)
+        threads = [0]
+    for thread in threads:
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.setpriority(os.PRIO_PROCESS, thread, target)
+    return target
+
+
 def run_worker_child(plane: Plane, setup: dict[str, Any], commands: IO[bytes]) -> int:
     """Run ``plane``'s workers as the worker process of the ``govcloud serve`` that sent
-    ``setup``, until it says stop or is gone; the exit code."""
+    ``setup``, until it says stop or is gone; the exit code. It runs ``worker_niceness``
+    nicer than the API process."""
+    try:
+        lower_priority(plane.settings.worker_niceness)
+    except OSError as exc:  # not allowed here: it runs, at the API process's priority
+        log.warning("worker process: cannot lower its priority: %s", exc)
     plane.replicas.act_for(str(setup["replica"]), int(setup["pid"]),
                            str(setup.get("started_at") or ""))
     works_for(int(setup["pid"]))

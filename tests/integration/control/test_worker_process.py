@@ -5,6 +5,7 @@ status` shows the worker process; `--workers inline` runs none."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -62,6 +63,16 @@ def _wait_worker(pid: int, *, other_than: int | None = None) -> int:
     raise AssertionError(f"serve {pid} has no worker process")
 
 
+def _niceness(pid: int) -> set[int]:
+    """The nice values of process ``pid``'s threads (field 19 of /proc/PID/task/TID/stat)."""
+    out = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            stat = (task / "stat").read_text()
+            out.add(int(stat.rsplit(")", 1)[1].split()[16]))
+    return out
+
+
 def _status(plane: ServedPlane, token: str) -> dict[str, Any]:
     answer: dict[str, Any] = plane.api(token, "GET", "/status/replicas")
     return answer
@@ -88,6 +99,11 @@ def test_serve_has_a_worker_process_restarted_and_gone_with_it(plane: ServedPlan
     status = _wait_status(plane, token, worker)
     assert status["worker_process"]["restarts"] == 0
     assert status["worker_process"]["alive"] is True
+    # the worker process, every thread of it, runs nicer than the API process (a sync's
+    # parsing loses the CPU to an API read: worker_niceness, 10 by default)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert _niceness(serve) == {base}
+    assert _niceness(worker) == {min(19, base + 10)}
     assert status["replicas"][0]["pid"] == serve  # the worker works under serve's identity
     out = subprocess.run([sys.executable, "-m", "govcloud.cli", "status"],
                          env={**plane.env(), "GOVCLOUD_SERVER": plane.url,
@@ -113,6 +129,7 @@ def test_serve_has_a_worker_process_restarted_and_gone_with_it(plane: ServedPlan
     again = _wait_worker(serve, other_than=worker)
     status = _wait_status(plane, token, again)
     assert status["worker_process"]["restarts"] == 1
+    assert _niceness(again) == {min(19, base + 10)}  # a restarted one too
     assert status["worker_process"]["last_exit"] == -signal.SIGKILL
     assert plane.proc.poll() is None  # serve itself never noticed but in its log
 
