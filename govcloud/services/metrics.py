@@ -18,6 +18,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -278,13 +279,18 @@ class SnapshotBuilder:
                         q.c.resource.in_(list(QUOTA_RESOURCES))))
             .group_by(q.c.department, q.c.site, q.c.resource)
             .order_by(q.c.department, q.c.site, q.c.resource))
-        for dept, site, resource, limit, lowest, in_use in rows:
-            label, scale = QUOTA_RESOURCES[resource]
-            if lowest is not None and lowest >= 0:
-                snap.add("govcloud_department_quota_limit", (dept, site, label),
-                         int(limit) * scale)
-            snap.add("govcloud_department_quota_in_use", (dept, site, label),
-                     int(in_use or 0) * scale)
+        for (dept, site), group in groupby(rows, key=lambda r: (r[0], r[1])):
+            figures = list(group)
+            if not any(lowest is None or lowest != 0 or limit or in_use
+                       for *_, limit, lowest, in_use in figures):
+                continue  # no quota and nothing used here: not the department's site
+            for _, _, resource, limit, lowest, in_use in figures:
+                label, scale = QUOTA_RESOURCES[resource]
+                if lowest is not None and lowest >= 0:
+                    snap.add("govcloud_department_quota_limit", (dept, site, label),
+                             int(limit) * scale)
+                snap.add("govcloud_department_quota_in_use", (dept, site, label),
+                         int(in_use or 0) * scale)
         srv = store.table("server")
         for dept, site, status, n in conn.execute(
                 select(srv.c.department, srv.c.site, srv.c.status, func.count())

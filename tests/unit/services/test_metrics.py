@@ -1,7 +1,8 @@
 """Which series ``/metrics`` exports from what the store holds (govcloud/services/metrics.py),
 built from a real database: every site gets its info, hypervisor and freshness series (a site
 never synced is stale, a failing one names its reason); *used* counts only live ACTIVE
-servers; a department's quota limit is exported only when every project of it is limited;
+servers; a department's quota limit is exported only when every project of it is limited,
+and none of its quota series in a site where it has no quota and uses none;
 servers, requests and migration steps are counted per label; the flavor headroom follows the
 most used flavors; a broken catalogue or an edited audit chain shows in the figures, not as a
 failed scrape; and a scrape serves the held snapshot, refreshing it in the background only
@@ -151,6 +152,30 @@ def test_a_quota_limit_is_exported_only_when_every_project_is_limited(engine: En
     assert {k for k in in_use if k[0] == "gd-psd"} == {
         ("gd-psd", "PROD", "cores"), ("gd-psd", "PROD", "ram_bytes"),
         ("gd-psd", "PROD", "instances")}
+
+
+def test_a_site_where_a_department_has_no_quota_and_uses_none_has_no_quota_series(
+        engine: Engine) -> None:
+    # a city tenant's project exists in every region of its cloud: zero quotas in the others
+    rows = [("DR-LOCAL", "shantou", "cores", 0, 0), ("DR-LOCAL", "shantou", "ram", 0, 0),
+            ("DR-LOCAL", "gd-tax", "cores", 0, 0), ("DR-LOCAL", "gd-tax", "ram", 0, 4),
+            ("DR-REMOTE", "gd-tax", "cores", 0, 0), ("DR-REMOTE", "gd-tax", "ram", 8, 0),
+            ("DR-REMOTE", "gd-edu", "cores", -1, 0), ("DR-REMOTE", "gd-edu", "ram", 0, 0)]
+    add(engine, "quota_usage", [
+        {"site": site, "project_id": f"p-{d}", "department": d, "resource": r, "limit": lim,
+         "in_use": use} for site, d, r, lim, use in rows])
+    snap = builder(engine).build()
+    limits = values(snap, "govcloud_department_quota_limit")
+    in_use = values(snap, "govcloud_department_quota_in_use")
+    assert not [k for k in (*limits, *in_use) if k[0] == "shantou"]  # 0/0 everywhere
+    # used beyond a zero quota, a quota given, an unlimited one: all still exported
+    assert {k for k in in_use if k[0] in ("gd-tax", "gd-edu")} == {
+        ("gd-tax", "DR-LOCAL", "cores"), ("gd-tax", "DR-LOCAL", "ram_bytes"),
+        ("gd-tax", "DR-REMOTE", "cores"), ("gd-tax", "DR-REMOTE", "ram_bytes"),
+        ("gd-edu", "DR-REMOTE", "cores"), ("gd-edu", "DR-REMOTE", "ram_bytes")}
+    assert limits[("gd-tax", "DR-LOCAL", "ram_bytes")] == 0
+    assert limits[("gd-tax", "DR-REMOTE", "ram_bytes")] == 8 * MIB
+    assert ("gd-edu", "DR-REMOTE", "cores") not in limits
 
 
 def test_requests_and_migration_steps_are_counted_per_label(engine: Engine) -> None:
