@@ -66,8 +66,13 @@ class CatalogueCache:
     def _fingerprint(self) -> tuple[Any, ...] | None:
         if self.directory is None or not self.directory.is_dir():
             return None
-        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                            for p in self.directory.iterdir() if p.is_file()))
+        found = []
+        with os.scandir(self.directory) as entries:  # one stat a file (read at every use)
+            for entry in entries:
+                if entry.is_file():
+                    st = entry.stat()
+                    found.append((entry.name, st.st_size, st.st_mtime_ns))
+        return tuple(sorted(found))
 
     def get(self) -> Catalogue | None:
         with self._lock:

@@ -3,10 +3,11 @@ and kept in memory, so a scrape only formats numbers (it never calls OpenStack a
 a slow query).
 
 :class:`MetricsSnapshots` holds the newest snapshot. The workers refresh it after each sync
-and probe round; a scrape serves what is held and, when a few indexed look-ups (the
-*fingerprint*: newest sync attempt, newest probe, audit head, requests and migration steps)
-show the store changed — another control-plane worker synced, an operator ran ``POST /sync``
-— starts one refresh in the background. Only the very first scrape waits for a build.
+and probe round; a scrape serves what is held at once and starts, behind it, a few indexed
+look-ups (the *fingerprint*: newest sync attempt, newest probe, audit head, requests and
+migration steps) and, when they show the store changed — another control-plane worker
+synced, an operator ran ``POST /sync`` — one refresh (one such task at a time). Only the very
+first scrape waits for the store.
 """
 
 from __future__ import annotations
@@ -501,31 +502,38 @@ class HeldSnapshots(Generic[S]):
         return snap
 
     def current(self) -> S:
-        """What a read serves: the held snapshot (built now only if there is none yet);
-        a background refresh starts when the store changed or the snapshot is old."""
+        """What a read serves: the held snapshot (built now only if there is none yet), at
+        once: the read never waits on the store. Behind it one background task looks at the
+        store's fingerprint and refreshes the snapshot when the store changed (or at once
+        when the snapshot is old)."""
         if self._fed is not None:
             return self._current_fed(self._fed)
         snap = self._snapshot
         if snap is None:
             return self.refresh()
+        old = time.time() - snap.built_at > self.max_age_s
+        self._refresh_in_background(seen=snap, check=not old)
+        return snap
+
+    def _changed(self, snap: S) -> bool:
+        """Whether the store's fingerprint moved since ``snap`` was built (False when the
+        database is failing: what is held is served)."""
         try:
             with self.builder.engine.connect() as conn:
-                changed = self.builder.fingerprint(conn) != snap.fingerprint
+                return bool(self.builder.fingerprint(conn) != snap.fingerprint)
         except Exception:  # the database is failing: serve what is held
             log.warning("%s: cannot check the store for changes", self.name, exc_info=True)
-            return snap
-        if changed or time.time() - snap.built_at > self.max_age_s:
-            self._refresh_in_background(seen=snap)
-        return snap
+            return False
 
     def refresh_soon(self) -> None:
         """Refresh in the background (nothing to do until the first read)."""
         if self._snapshot is not None:
             self._refresh_in_background()
 
-    def _refresh_in_background(self, seen: S | None = None) -> None:
+    def _refresh_in_background(self, seen: S | None = None, *, check: bool = False) -> None:
         """Start one refresh unless one is running (or, given the snapshot the caller
-        found stale, unless a newer one has been held since)."""
+        found stale, unless a newer one has been held since); with ``check``, only if the
+        store changed since ``seen`` was built."""
         with self._flag:
             if self._refreshing or (seen is not None and self._snapshot is not seen):
                 return
@@ -533,6 +541,8 @@ class HeldSnapshots(Generic[S]):
 
         def run() -> None:
             try:
+                if check and seen is not None and not self._changed(seen):
+                    return
                 self.refresh()
             except Exception:  # logged; the next read tries again
                 log.exception("%s: snapshot refresh failed", self.name)

@@ -5,12 +5,14 @@ servers; a department's quota limit is exported only when every project of it is
 and none of its quota series in a site where it has no quota and uses none;
 servers, requests and migration steps are counted per label; the flavor headroom follows the
 most used flavors; a broken catalogue or an edited audit chain shows in the figures, not as a
-failed scrape; and a scrape serves the held snapshot, refreshing it in the background only
-when the store changed. (The families' documentation: tests/unit/test_metrics_doc.py; the
-endpoint: tests/integration/control/test_metrics_api.py and test_serve_metrics.py.)"""
+failed scrape; and a scrape serves the held snapshot at once, never waiting for the store,
+refreshing it in the background only when the store changed. (The families' documentation:
+tests/unit/test_metrics_doc.py; the endpoint: tests/integration/control/test_metrics_api.py
+and test_serve_metrics.py.)"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
@@ -299,6 +301,30 @@ def test_a_scrape_serves_the_held_snapshot_and_refreshes_only_on_change(
     assert held.current() is second  # the store is failing: what is held is served
     time.sleep(0.2)
     assert held.refreshes == 2
+
+
+def test_a_scrape_never_waits_for_the_store(engine: Engine) -> None:
+    b = builder(engine)
+    held = MetricsSnapshots(b, max_age_s=3600.0)
+    first = held.current()
+    looking, go, looked = threading.Event(), threading.Event(), threading.Event()
+    look = b.fingerprint
+
+    def blocked(conn: Any) -> tuple[Any, ...]:  # a database that does not answer yet
+        looking.set()
+        go.wait(30)
+        looked.set()
+        return look(conn)
+
+    b.fingerprint = blocked  # type: ignore[method-assign]
+    try:
+        assert held.current() is first
+        assert looking.wait(30)  # the look-up runs behind the scrape...
+        assert held.current() is first and not looked.is_set()  # ...which did not wait
+    finally:
+        go.set()
+    wait_for(lambda: not held._refreshing)
+    assert held.refreshes == 1  # one look-up at a time, and nothing changed
 
 
 def test_an_old_snapshot_is_refreshed_at_the_next_scrape(engine: Engine) -> None:
