@@ -154,6 +154,7 @@ class SnapshotBuilder:
     def build(self) -> Snapshot:
         t0 = time.perf_counter()
         snap = Snapshot(built_at=time.time())
+        self._hold_posture()
         with self.engine.connect() as conn:
             snap.fingerprint = self.fingerprint(conn)
             states = store.sync_states(conn)
@@ -342,6 +343,17 @@ class SnapshotBuilder:
             if at is not None:
                 snap.add("govcloud_migration_step_running_since_timestamp_seconds",
                          (wave, name), at.timestamp())
+
+    def _hold_posture(self) -> None:
+        """Have a DR posture held before the fingerprint (which holds when it was judged)
+        is taken: judged only later in the build, the first snapshot's fingerprint would
+        miss it and the next scrape would build the whole snapshot again."""
+        if self.dr_posture is None or self.dr_posture.held_at() is not None:
+            return
+        try:
+            self.dr_posture.posture()
+        except Exception:  # noqa: BLE001  (``_dr`` says why, and leaves the families out)
+            return
 
     def _dr(self, snap: Snapshot) -> None:
         """The DR families from the held posture (judged now if none is held yet; a posture
