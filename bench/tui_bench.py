@@ -1,10 +1,12 @@
 """Console benchmark (issue 4), printed and appended to bench/results.md.
 
-    python bench/tui_bench.py [--server URL --token T | --context NAME] [--start] [--no-write]
+    python bench/tui_bench.py [--server URL --token T | --context NAME]
+                              [--start [--scale province|cities|cities-small]] [--no-write]
 
 Against a running control plane (default: the current context — `govcloud demo --no-tui`
-writes one named demo), or with ``--start`` a province-scale `govcloud demo --no-tui` started
-for the run and stopped after it:
+writes one named demo), or with ``--start`` a `govcloud demo --no-tui` of ``--scale``
+(province by default; ``cities``: 24 sites in 4 clouds, 60,000 servers) started for the run
+and stopped after it:
 
 1. a real terminal: `govcloud tui` in a tmux window (200×50); the time from starting the
    process to the first useful screen (the overview with every site's figures and the
@@ -20,8 +22,8 @@ for the run and stopped after it:
    widget's lines rendered) but does not encode it into escape codes or write it: the tmux
    figures include that. Nothing is subtracted. Also the cold fetch of every server.
 
-Targets: first useful screen < 2 s, server list opens < 500 ms, each filter keystroke
-< 50 ms, RSS < 300 MB.
+Targets: first useful screen < 2 s, server list opens < 500 ms (< 200 ms at the cities
+scales, issue 22), each filter keystroke < 50 ms, RSS < 300 MB.
 """
 
 from __future__ import annotations
@@ -53,11 +55,20 @@ GOVCLOUD = Path(sys.executable).parent / "govcloud"
 TARGETS = {"first_screen_s": 2.0, "open_servers_ms": 500.0, "keystroke_ms": 50.0,
            "rss_mb": 300.0}
 FILTER = "gd-psd-db"
+SCALES = ("province", "cities", "cities-small")
+OPEN_SERVERS_CITIES_MS = 200.0  # the server list at the cities scales (issue 22)
 
 
-def start_demo(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def targets(scale: str) -> dict[str, float]:
+    if scale.startswith("cities"):
+        return {**TARGETS, "open_servers_ms": OPEN_SERVERS_CITIES_MS}
+    return TARGETS
+
+
+def start_demo(root: Path, scale: str = "province"
+               ) -> tuple[subprocess.Popen[bytes], str, str]:
     env = {**os.environ, "XDG_CONFIG_HOME": str(root / "config")}
-    proc = subprocess.Popen([str(GOVCLOUD), "demo", "--no-tui", "--scale", "province",
+    proc = subprocess.Popen([str(GOVCLOUD), "demo", "--no-tui", "--scale", scale,
                              "--state-dir", str(root / "demo")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     contexts = root / "config" / "govcloud" / "contexts.yaml"
@@ -228,13 +239,15 @@ async def pilot_run(server: str, token: str, total: int) -> dict[str, Any]:
         await frame(key("enter"), lambda: table.has_focus)
         pages = []
         for _ in range(20):
+            if table.scroll_offset.y >= table.max_scroll_y:  # a small scale: at the end
+                break
             before = int(table.scroll_offset.y)
             pages.append(await frame(key("pagedown"),
                                      lambda before=before: int(table.scroll_offset.y)
                                      != before))
             await pilot.pause(0.05)
-        out["page_down_max_ms"] = round(max(pages), 1)
-        out["page_down_median_ms"] = round(statistics.median(pages), 1)
+        out["page_down_max_ms"] = round(max(pages, default=0.0), 1)
+        out["page_down_median_ms"] = round(statistics.median(pages or [0.0]), 1)
     app.session.api.close()
     return out
 
@@ -242,21 +255,24 @@ async def pilot_run(server: str, token: str, total: int) -> dict[str, Any]:
 def write_results(r: dict[str, Any]) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
+    goal = targets(r["scale"])
+
     def ok(value: float, key: str) -> str:
-        return "✅" if value < TARGETS[key] else "❌"
+        return "✅" if value < goal[key] else "❌"
 
     text = (
-        f"\n## Console (`govcloud tui`) at province scale — {stamp}\n\n"
+        f"\n## Console (`govcloud tui`) at {r['scale']} scale — {stamp}\n\n"
         f"Machine: {machine()} · 1-min load average {r['load_avg']} at the start (the "
         f"machine is shared with other engineers' work)  \n"
-        f"Command: `python bench/tui_bench.py{' --start' if r['started'] else ''}` against "
-        f"a province-scale `govcloud demo --no-tui` ({r['servers']:,} servers) on the same "
+        f"Command: `python bench/tui_bench.py"
+        f"{' --start --scale ' + r['scale'] if r['started'] else ''}` against "
+        f"a {r['scale']}-scale `govcloud demo --no-tui` ({r['servers']:,} servers) on the same "
         f"machine (the demo's simulator and control plane share its cores)\n\n"
         "| figure | measured | target |\n| --- | --- | --- |\n"
         f"| first useful screen (tmux, process start → overview with figures and verdict) | "
         f"{r['first_screen_s']} s | < 2 s {ok(r['first_screen_s'], 'first_screen_s')} |\n"
         f"| server list opens (headless: `switch_mode` → first frame with the "
-        f"{r['servers']:,} rows) | {r['open_servers_ms']} ms | < 500 ms "
+        f"{r['servers']:,} rows) | {r['open_servers_ms']} ms | < {goal['open_servers_ms']:.0f} ms "
         f"{ok(r['open_servers_ms'], 'open_servers_ms')} |\n"
         f"| server list opens (tmux: Enter on `:servers` → list on screen, incl. capture "
         f"polling) | {r['open_servers_terminal_ms']} ms | |\n"
@@ -290,19 +306,23 @@ def main() -> int:
     p.add_argument("--token")
     p.add_argument("--context")
     p.add_argument("--start", action="store_true",
-                   help="start a province-scale demo for the run (takes a few minutes)")
+                   help="start a demo for the run (takes a few minutes)")
+    p.add_argument("--scale", default="province", choices=SCALES,
+                   help="the scale of the demo --start starts, or of the one running "
+                   "(it sets the targets; default province)")
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args()
     demo = None
     root = Path(tempfile.mkdtemp(prefix="tui-bench-demo-"))
     try:
         if args.start:
-            demo, server, token = start_demo(root)
+            demo, server, token = start_demo(root, args.scale)
         else:
             server, tok = resolve(server=args.server, token=args.token, context=args.context)
             token = tok or ""
         total = count_servers(server, token)
         result: dict[str, Any] = {"servers": total, "started": args.start,
+                                  "scale": args.scale,
                                   "load_avg": round(os.getloadavg()[0], 1)}
         result.update(terminal_run(server, token, total))
         result.update(asyncio.run(pilot_run(server, token, total)))

@@ -63,7 +63,8 @@ FAMILIES: tuple[FamilySpec, ...] = (
     # --- departments x sites
     FamilySpec("govcloud_department_quota_limit", "gauge", ("department", "site", "resource"),
                "quota limit (resource: cores, ram_bytes, instances, volumes, volume_bytes; "
-               "unlimited quotas are left out)"),
+               "unlimited quotas are left out, and sites where the department has no quota "
+               "and uses none)"),
     FamilySpec("govcloud_department_quota_in_use", "gauge",
                ("department", "site", "resource"), "quota in use (same resources)"),
     FamilySpec("govcloud_department_servers", "gauge", ("department", "site", "status"),

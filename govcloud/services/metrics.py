@@ -3,10 +3,11 @@ and kept in memory, so a scrape only formats numbers (it never calls OpenStack a
 a slow query).
 
 :class:`MetricsSnapshots` holds the newest snapshot. The workers refresh it after each sync
-and probe round; a scrape serves what is held and, when a few indexed look-ups (the
-*fingerprint*: newest sync attempt, newest probe, audit head, requests and migration steps)
-show the store changed — another control-plane worker synced, an operator ran ``POST /sync``
-— starts one refresh in the background. Only the very first scrape waits for a build.
+and probe round; a scrape serves what is held at once and starts, behind it, a few indexed
+look-ups (the *fingerprint*: newest sync attempt, newest probe, audit head, requests and
+migration steps) and, when they show the store changed — another control-plane worker
+synced, an operator ran ``POST /sync`` — one refresh (one such task at a time). Only the very
+first scrape waits for the store.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -152,6 +154,7 @@ class SnapshotBuilder:
     def build(self) -> Snapshot:
         t0 = time.perf_counter()
         snap = Snapshot(built_at=time.time())
+        self._hold_posture()
         with self.engine.connect() as conn:
             snap.fingerprint = self.fingerprint(conn)
             states = store.sync_states(conn)
@@ -278,13 +281,18 @@ class SnapshotBuilder:
                         q.c.resource.in_(list(QUOTA_RESOURCES))))
             .group_by(q.c.department, q.c.site, q.c.resource)
             .order_by(q.c.department, q.c.site, q.c.resource))
-        for dept, site, resource, limit, lowest, in_use in rows:
-            label, scale = QUOTA_RESOURCES[resource]
-            if lowest is not None and lowest >= 0:
-                snap.add("govcloud_department_quota_limit", (dept, site, label),
-                         int(limit) * scale)
-            snap.add("govcloud_department_quota_in_use", (dept, site, label),
-                     int(in_use or 0) * scale)
+        for (dept, site), group in groupby(rows, key=lambda r: (r[0], r[1])):
+            figures = list(group)
+            if not any(lowest is None or lowest != 0 or limit or in_use
+                       for *_, limit, lowest, in_use in figures):
+                continue  # no quota and nothing used here: not the department's site
+            for _, _, resource, limit, lowest, in_use in figures:
+                label, scale = QUOTA_RESOURCES[resource]
+                if lowest is not None and lowest >= 0:
+                    snap.add("govcloud_department_quota_limit", (dept, site, label),
+                             int(limit) * scale)
+                snap.add("govcloud_department_quota_in_use", (dept, site, label),
+                         int(in_use or 0) * scale)
         srv = store.table("server")
         for dept, site, status, n in conn.execute(
                 select(srv.c.department, srv.c.site, srv.c.status, func.count())
@@ -335,6 +343,17 @@ class SnapshotBuilder:
             if at is not None:
                 snap.add("govcloud_migration_step_running_since_timestamp_seconds",
                          (wave, name), at.timestamp())
+
+    def _hold_posture(self) -> None:
+        """Have a DR posture held before the fingerprint (which holds when it was judged)
+        is taken: judged only later in the build, the first snapshot's fingerprint would
+        miss it and the next scrape would build the whole snapshot again."""
+        if self.dr_posture is None or self.dr_posture.held_at() is not None:
+            return
+        try:
+            self.dr_posture.posture()
+        except Exception:  # noqa: BLE001  (``_dr`` says why, and leaves the families out)
+            return
 
     def _dr(self, snap: Snapshot) -> None:
         """The DR families from the held posture (judged now if none is held yet; a posture
@@ -495,31 +514,38 @@ class HeldSnapshots(Generic[S]):
         return snap
 
     def current(self) -> S:
-        """What a read serves: the held snapshot (built now only if there is none yet);
-        a background refresh starts when the store changed or the snapshot is old."""
+        """What a read serves: the held snapshot (built now only if there is none yet), at
+        once: the read never waits on the store. Behind it one background task looks at the
+        store's fingerprint and refreshes the snapshot when the store changed (or at once
+        when the snapshot is old)."""
         if self._fed is not None:
             return self._current_fed(self._fed)
         snap = self._snapshot
         if snap is None:
             return self.refresh()
+        old = time.time() - snap.built_at > self.max_age_s
+        self._refresh_in_background(seen=snap, check=not old)
+        return snap
+
+    def _changed(self, snap: S) -> bool:
+        """Whether the store's fingerprint moved since ``snap`` was built (False when the
+        database is failing: what is held is served)."""
         try:
             with self.builder.engine.connect() as conn:
-                changed = self.builder.fingerprint(conn) != snap.fingerprint
+                return bool(self.builder.fingerprint(conn) != snap.fingerprint)
         except Exception:  # the database is failing: serve what is held
             log.warning("%s: cannot check the store for changes", self.name, exc_info=True)
-            return snap
-        if changed or time.time() - snap.built_at > self.max_age_s:
-            self._refresh_in_background(seen=snap)
-        return snap
+            return False
 
     def refresh_soon(self) -> None:
         """Refresh in the background (nothing to do until the first read)."""
         if self._snapshot is not None:
             self._refresh_in_background()
 
-    def _refresh_in_background(self, seen: S | None = None) -> None:
+    def _refresh_in_background(self, seen: S | None = None, *, check: bool = False) -> None:
         """Start one refresh unless one is running (or, given the snapshot the caller
-        found stale, unless a newer one has been held since)."""
+        found stale, unless a newer one has been held since); with ``check``, only if the
+        store changed since ``seen`` was built."""
         with self._flag:
             if self._refreshing or (seen is not None and self._snapshot is not seen):
                 return
@@ -527,6 +553,8 @@ class HeldSnapshots(Generic[S]):
 
         def run() -> None:
             try:
+                if check and seen is not None and not self._changed(seen):
+                    return
                 self.refresh()
             except Exception:  # logged; the next read tries again
                 log.exception("%s: snapshot refresh failed", self.name)

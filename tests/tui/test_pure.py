@@ -1,5 +1,6 @@
-"""The console's pure parts: the `/` filter, cell-width padding of Chinese text, ages, the
-view registry and the header text."""
+"""The console's pure parts: the `/` filter (narrowing as a substring grows, the rows of a
+shorter filter shown again on backspace), cell-width padding of Chinese text, ages, the view
+registry and the header text."""
 
 from __future__ import annotations
 
@@ -168,6 +169,43 @@ async def test_table_filters_incrementally_and_keeps_built_rows() -> None:
         # the same cells fetched again: the rows (and their laid-out lines) are kept
         assert table.set_rows(_servers(3000)) == 0
         assert table._rows[table.keys[0]] is shown
+
+
+@pytest.mark.anyio
+async def test_backspace_shows_the_shorter_filters_rows_again_and_the_cursor_stays() -> None:
+    from textual.app import App, ComposeResult
+
+    table = VirtualTable([Column("site", "SITE", 5), Column("name", "NAME", 20),
+                          Column("status", "STATUS", 7)])
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield table
+
+    def want(text: str, rows: list[tuple[str, tuple[str, ...]]]) -> list[str]:
+        return [k for k, cells in rows if text in " ".join(cells).lower()]
+
+    async with One().run_test(size=(60, 12)) as pilot:
+        servers = _servers(3000)
+        table.set_rows(build_rows(servers, sort=(None, False)))
+        await pilot.pause()
+        typed = "gd-psd-db-01"
+        for i in range(1, len(typed) + 1):
+            table.apply_filter(typed[:i])
+        assert table.move_to("PROD/01004")  # far down the rows of "g"
+        for i in range(len(typed) - 1, 0, -1):  # backspace to "g": widening
+            table.apply_filter(typed[:i])
+            assert table.keys == want(typed[:i], servers), typed[:i]
+            assert table.cursor_key == "PROD/01004"  # on its row wherever that row is
+        table.apply_filter("gd-tax-0000")  # the cursor's row filtered out: the cursor stays
+        assert table.keys == want("gd-tax-0000", servers) and table.cursor_key in table.keys
+        # new rows: a filter typed before is matched against them, not taken as it was
+        renamed = [(k, (c[0], c[1].replace("psd", "edu"), c[2])) for k, c in servers]
+        table.set_rows(build_rows(renamed, sort=(None, False)))
+        table.apply_filter("gd-psd")
+        assert table.keys == []
+        table.apply_filter("gd-")
+        assert table.keys == want("gd-", renamed) and table.row_count == 3000
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [

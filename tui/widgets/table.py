@@ -47,6 +47,7 @@ class Row:
 
 
 RowStyle = Callable[[tuple[str, ...]], str | None]
+SEEN_FILTERS = 32  # views of earlier filters kept (each a list of keys and one of strings)
 Item = tuple[str, Sequence[str]] | tuple[str, Sequence[str], Sequence[Any]]
 
 
@@ -71,12 +72,14 @@ class RowSet:
     rows: dict[str, Row]
     order: list[str]
     sort: tuple[int | None, bool]
+    searches: list[str] | None = None  # the rows' search strings in ``order``
 
     def where(self, keep: Callable[[str], bool]) -> RowSet:
         """The rows whose key ``keep`` accepts, in the same order (the same row objects)."""
         order = [k for k in self.order if keep(k)]
         rows = self.rows
-        return RowSet({k: rows[k] for k in order}, order, self.sort)
+        return RowSet({k: rows[k] for k in order}, order, self.sort,
+                      [rows[k].search for k in order])
 
 
 def build_rows(items: Iterable[Item], *, row_style: RowStyle | None = None,
@@ -84,7 +87,8 @@ def build_rows(items: Iterable[Item], *, row_style: RowStyle | None = None,
     """The rows of ``items`` (``(key, cells[, sort values])``) and their order by ``sort``
     (column, reverse); pure, so a worker thread can build them."""
     rows = {item[0]: make_row(item, row_style) for item in items}
-    return RowSet(rows, sorted_keys(rows, *sort), sort)
+    order = sorted_keys(rows, *sort)
+    return RowSet(rows, order, sort, [rows[k].search for k in order])
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -142,6 +146,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_column: int | None = None
         self.sort_reverse = False
         self.filter: Filter = compile_filter("")
+        # the rows shown for the filters typed since the rows or their order last changed
+        # (filter text → keys, search strings): a backspace shows them again at once
+        self._seen: dict[str, tuple[list[str], list[str]]] = {}
         self._line_width = sum(c.width + 1 for c in self.columns)
 
     # --- data ---------------------------------------------------------------------------
@@ -173,7 +180,9 @@ class VirtualTable(ScrollView, can_focus=True):
         old = self._rows
         prepared = rows if isinstance(rows, RowSet) else None
         changed = 0
-        if isinstance(rows, RowSet):
+        if isinstance(rows, RowSet) and not old:
+            new, changed = rows.rows, len(rows.rows)  # the first rows: nothing to compare
+        elif isinstance(rows, RowSet):
             # taken as built; a row whose cells did not change keeps its laid-out line
             new, kept = rows.rows, 0
             for key, row in new.items():
@@ -206,16 +215,18 @@ class VirtualTable(ScrollView, can_focus=True):
         keep = self.cursor_key
         self._rows = new
         if prepared is not None and prepared.sort == (self.sort_column, self.sort_reverse):
-            self._set_order(prepared.order)
+            self._set_order(prepared.order, prepared.searches)
         else:
             self._resort()
         self._refilter(keep)
         return max(changed, 1)
 
-    def _set_order(self, keys: list[str]) -> None:
+    def _set_order(self, keys: list[str], searches: list[str] | None = None) -> None:
         rows = self._rows
         self._order = keys
-        self._order_search = [rows[k].search for k in keys]
+        self._order_search = searches if searches is not None else \
+            [rows[k].search for k in keys]
+        self._seen.clear()  # the views of earlier filters are of other rows
 
     def _resort(self) -> None:
         self._set_order(sorted_keys(self._rows, self.sort_column, self.sort_reverse))
@@ -229,16 +240,27 @@ class VirtualTable(ScrollView, can_focus=True):
         else:
             keys, searches = self._order, self._order_search
         before = self._view
-        if self.filter.active:
+        seen = self._seen.get(self.filter.text) if self.filter.active else None
+        if seen is not None:
+            self._view, self._view_search = seen
+        elif self.filter.active:
             flags = self.filter.select(searches)
             self._view = list(compress(keys, flags))
             self._view_search = list(compress(searches, flags))
+            if len(self._seen) >= SEEN_FILTERS:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[self.filter.text] = (self._view, self._view_search)
         else:
             self._view, self._view_search = keys, searches
         old_cursor = self.cursor
         if keep is not None and (self.cursor >= len(self._view)
                                  or self._view[self.cursor] != keep):
+            # look for the row only if the filter keeps it (a row gone is not looked for
+            # through every row shown)
+            row = self._rows.get(keep)
             try:
+                if row is None or not self.filter.select([row.search])[0]:
+                    raise ValueError(keep)
                 self.cursor = self._view.index(keep)
             except ValueError:
                 self.cursor = min(self.cursor, max(0, len(self._view) - 1))

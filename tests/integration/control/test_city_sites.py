@@ -4,7 +4,9 @@ each with its own Keystone, configured as seven sites; the control plane syncs e
 a city-operator runs its own city's site only and operates its city's departments and
 branches (tenants/cities/, given projects in their city's site by tenancy apply), and
 capacity, the what-if (with ``dr_city_sites``), DR posture, reports and /metrics take the
-city sites in their stride."""
+city sites in their stride — with a department's quota series only in the sites it has
+quotas in, so the series stay bounded by departments × their own sites, not departments ×
+every site."""
 
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ import pytest
 from govcloud.api.app import make_app
 from govcloud.api.server import ServerThread
 from govcloud.demo.cities import city_catalogue, ready_sites, site_servers, sites_of
+from govcloud.domain.health import REASONS, SERVICES
+from govcloud.domain.metrics import COMMON_FLAVORS, FAMILIES, QUOTA_RESOURCES
 from govcloud.errors import Forbidden, NotFound
+from govcloud.services.dr_metrics import max_series
 from govcloud.settings import load_settings
 from govcloud.sim.server import start
 from govcloud.store.engine import make_engine
@@ -186,3 +191,30 @@ def test_posture_reports_and_metrics_take_city_sites(cities: Plane) -> None:
     assert usage is not None
     series = parse(scrape(cities.url))
     assert value(series, "govcloud_whatif_lose_site_fits", lost_site="GUANGZHOU") in (0, 1)
+
+
+def test_metrics_series_stay_bounded_by_each_departments_own_sites(cities: Plane) -> None:
+    series = parse(scrape(cities.url))
+    own = {city: site for site, city in CITY_SITES.items()}
+    province = {"PROD", "DR-LOCAL", "DR-REMOTE"}
+    quota_sites: dict[str, set[str]] = {}
+    for name, labels in series:
+        if name in ("govcloud_department_quota_limit", "govcloud_department_quota_in_use"):
+            found = dict(labels)
+            quota_sites.setdefault(found["department"], set()).add(found["site"])
+    # a city tenant's project is in every region of its cloud (Shantou's in Zhuhai's too),
+    # with no quota there: only its own city's site has its quota series
+    for department, sites in quota_sites.items():
+        assert sites <= province | {own.get(department, "")}, (department, sites)
+    assert "SHANTOU" in quota_sites["shantou"] and "ZHUHAI" in quota_sites["zhuhai"]
+    sites, departments = 7, len(quota_sites)
+    statuses = {dict(lbls)["status"] for (name, lbls) in series
+                if name == "govcloud_department_servers"}
+    others = [f for f in FAMILIES if not f.name.startswith("govcloud_dr_")]
+    bound = (len(others) * sites * sites  # per site (and site pairs for the what-if)
+             + sites * len(REASONS) + sites * len(SERVICES) * 4 + sites * COMMON_FLAVORS
+             + departments * (len(province) + 1) * 2 * len(QUOTA_RESOURCES)
+             + departments * sites * len(statuses))
+    assert len(series) <= bound + max_series(systems=0, departments=departments, sites=sites)
+    assert not any(k in ("server", "server_id", "host", "hypervisor", "instance")
+                   for _, lbls in series for k, _v in lbls)

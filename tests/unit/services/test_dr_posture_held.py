@@ -1,6 +1,7 @@
 """The held DR posture (``services.dr_posture_held``): a read reuses it until the store (or the
-catalogue's cities) changes or it ages, and narrowing it to departments gives what judging
-those departments alone gives."""
+catalogue's cities) changes or it ages, narrowing it to departments gives what judging
+those departments alone gives, and the metrics snapshot built over it is not built twice at
+start."""
 
 from __future__ import annotations
 
@@ -81,3 +82,19 @@ def test_narrowing_gives_what_judging_those_departments_gives(db: Engine) -> Non
         assert got == want
     assert postures.posture(["gz-gov"]).province.non_compliant == 1
     assert datetime(2026, 12, 7, 12, tzinfo=UTC) == postures.posture().at
+
+
+def test_the_first_metrics_snapshot_is_built_once_with_the_posture(db: Engine) -> None:
+    from govcloud.services.metrics import MetricsSnapshots, SnapshotBuilder
+
+    seed(db)
+    builder, postures = held(db, dict(CITIES))
+    metrics = MetricsSnapshots(SnapshotBuilder(engine=db, sites=SITES, dr_posture=postures),
+                               max_age_s=3600.0)
+    first = metrics.current()  # judges the posture, then takes the fingerprint
+    assert builder.builds == 1 and postures.held_at() is not None
+    assert metrics.current() is first  # its fingerprint already holds the posture's time
+    wait_until(lambda: not metrics._refreshing and not postures._refreshing,
+               what="the change checks behind the reads")
+    assert metrics.refreshes == 1 and builder.builds == 1
+    assert metrics.current() is first

@@ -1,15 +1,18 @@
 """Which series ``/metrics`` exports from what the store holds (govcloud/services/metrics.py),
 built from a real database: every site gets its info, hypervisor and freshness series (a site
 never synced is stale, a failing one names its reason); *used* counts only live ACTIVE
-servers; a department's quota limit is exported only when every project of it is limited;
+servers; a department's quota limit is exported only when every project of it is limited,
+and none of its quota series in a site where it has no quota and uses none;
 servers, requests and migration steps are counted per label; the flavor headroom follows the
 most used flavors; a broken catalogue or an edited audit chain shows in the figures, not as a
-failed scrape; and a scrape serves the held snapshot, refreshing it in the background only
-when the store changed. (The families' documentation: tests/unit/test_metrics_doc.py; the
-endpoint: tests/integration/control/test_metrics_api.py and test_serve_metrics.py.)"""
+failed scrape; and a scrape serves the held snapshot at once, never waiting for the store,
+refreshing it in the background only when the store changed. (The families' documentation:
+tests/unit/test_metrics_doc.py; the endpoint: tests/integration/control/test_metrics_api.py
+and test_serve_metrics.py.)"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
@@ -153,6 +156,30 @@ def test_a_quota_limit_is_exported_only_when_every_project_is_limited(engine: En
         ("gd-psd", "PROD", "instances")}
 
 
+def test_a_site_where_a_department_has_no_quota_and_uses_none_has_no_quota_series(
+        engine: Engine) -> None:
+    # a city tenant's project exists in every region of its cloud: zero quotas in the others
+    rows = [("DR-LOCAL", "shantou", "cores", 0, 0), ("DR-LOCAL", "shantou", "ram", 0, 0),
+            ("DR-LOCAL", "gd-tax", "cores", 0, 0), ("DR-LOCAL", "gd-tax", "ram", 0, 4),
+            ("DR-REMOTE", "gd-tax", "cores", 0, 0), ("DR-REMOTE", "gd-tax", "ram", 8, 0),
+            ("DR-REMOTE", "gd-edu", "cores", -1, 0), ("DR-REMOTE", "gd-edu", "ram", 0, 0)]
+    add(engine, "quota_usage", [
+        {"site": site, "project_id": f"p-{d}", "department": d, "resource": r, "limit": lim,
+         "in_use": use} for site, d, r, lim, use in rows])
+    snap = builder(engine).build()
+    limits = values(snap, "govcloud_department_quota_limit")
+    in_use = values(snap, "govcloud_department_quota_in_use")
+    assert not [k for k in (*limits, *in_use) if k[0] == "shantou"]  # 0/0 everywhere
+    # used beyond a zero quota, a quota given, an unlimited one: all still exported
+    assert {k for k in in_use if k[0] in ("gd-tax", "gd-edu")} == {
+        ("gd-tax", "DR-LOCAL", "cores"), ("gd-tax", "DR-LOCAL", "ram_bytes"),
+        ("gd-tax", "DR-REMOTE", "cores"), ("gd-tax", "DR-REMOTE", "ram_bytes"),
+        ("gd-edu", "DR-REMOTE", "cores"), ("gd-edu", "DR-REMOTE", "ram_bytes")}
+    assert limits[("gd-tax", "DR-LOCAL", "ram_bytes")] == 0
+    assert limits[("gd-tax", "DR-REMOTE", "ram_bytes")] == 8 * MIB
+    assert ("gd-edu", "DR-REMOTE", "cores") not in limits
+
+
 def test_requests_and_migration_steps_are_counted_per_label(engine: Engine) -> None:
     ctx = context(engine)
     approve(ctx, ADMIN, submit(ctx, OPERATOR, one_server("one"))["id"])
@@ -274,6 +301,30 @@ def test_a_scrape_serves_the_held_snapshot_and_refreshes_only_on_change(
     assert held.current() is second  # the store is failing: what is held is served
     time.sleep(0.2)
     assert held.refreshes == 2
+
+
+def test_a_scrape_never_waits_for_the_store(engine: Engine) -> None:
+    b = builder(engine)
+    held = MetricsSnapshots(b, max_age_s=3600.0)
+    first = held.current()
+    looking, go, looked = threading.Event(), threading.Event(), threading.Event()
+    look = b.fingerprint
+
+    def blocked(conn: Any) -> tuple[Any, ...]:  # a database that does not answer yet
+        looking.set()
+        go.wait(30)
+        looked.set()
+        return look(conn)
+
+    b.fingerprint = blocked  # type: ignore[method-assign]
+    try:
+        assert held.current() is first
+        assert looking.wait(30)  # the look-up runs behind the scrape...
+        assert held.current() is first and not looked.is_set()  # ...which did not wait
+    finally:
+        go.set()
+    wait_for(lambda: not held._refreshing)
+    assert held.refreshes == 1  # one look-up at a time, and nothing changed
 
 
 def test_an_old_snapshot_is_refreshed_at_the_next_scrape(engine: Engine) -> None:
