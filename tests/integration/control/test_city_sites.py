@@ -18,9 +18,11 @@ import pytest
 from govcloud.api.app import make_app
 from govcloud.api.server import ServerThread
 from govcloud.demo.cities import city_catalogue, ready_sites, site_servers, sites_of
+from govcloud.domain.catalogue import CITY_KINDS
 from govcloud.domain.health import REASONS, SERVICES
 from govcloud.domain.metrics import COMMON_FLAVORS, FAMILIES, QUOTA_RESOURCES
 from govcloud.errors import Forbidden, NotFound
+from govcloud.services.catalogue import load_catalogue
 from govcloud.services.dr_metrics import max_series
 from govcloud.settings import load_settings
 from govcloud.sim.server import start
@@ -195,8 +197,12 @@ def test_posture_reports_and_metrics_take_city_sites(cities: Plane) -> None:
 
 def test_metrics_series_stay_bounded_by_each_departments_own_sites(cities: Plane) -> None:
     series = parse(scrape(cities.url))
-    own = {city: site for site, city in CITY_SITES.items()}
     province = {"PROD", "DR-LOCAL", "DR-REMOTE"}
+    site_of_city = {city: site for site, city in CITY_SITES.items()}
+    # a city's own entry, its departments and its branches: the site of the tenant's city
+    own = {d.code: site_of_city[d.city] for d in load_catalogue(
+               cities.catalogue, sites=[*province, *CITY_SITES])
+           if d.kind in CITY_KINDS and d.city in site_of_city}
     quota_sites: dict[str, set[str]] = {}
     for name, labels in series:
         if name in ("govcloud_department_quota_limit", "govcloud_department_quota_in_use"):
@@ -204,8 +210,8 @@ def test_metrics_series_stay_bounded_by_each_departments_own_sites(cities: Plane
             quota_sites.setdefault(found["department"], set()).add(found["site"])
     # a city tenant's project is in every region of its cloud (Shantou's in Zhuhai's too),
     # with no quota there: only its own city's site has its quota series
-    for department, sites in quota_sites.items():
-        assert sites <= province | {own.get(department, "")}, (department, sites)
+    for department, where in quota_sites.items():
+        assert where <= province | {own.get(department, "")}, (department, where)
     assert "SHANTOU" in quota_sites["shantou"] and "ZHUHAI" in quota_sites["zhuhai"]
     sites, departments = 7, len(quota_sites)
     statuses = {dict(lbls)["status"] for (name, lbls) in series
