@@ -57,7 +57,8 @@ def plane_settings(tmp_path_factory: pytest.TempPathFactory,
             # the real cloud's fake virt driver boots no guest: no cloud-init writes the host
             # keys to a console log, so the sandboxes' keys are trusted on first use, audited
             # (docs/dr.md, "Host keys")
-            "dr_trust_on_first_use": "real-cloud suite: the fake virt driver has no console keys"}
+            "dr_trust_on_first_use": "real-cloud suite: the fake virt driver has no console keys",
+            "migrate_host_key_wait_s": 1.0}  # for keys no console log will ever show
 
 
 @pytest.fixture(scope="module")
