@@ -68,8 +68,9 @@ class CatalogueCache:
     def _fingerprint(self) -> tuple[Any, ...] | None:
         if self.directory is None or not self.directory.is_dir():
             return None
-        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                            for p in self.directory.iterdir() if p.is_file()))
+        with os.scandir(self.directory) as entries:  # one stat a file: read at every request
+            return tuple(sorted((e.name, st.st_size, st.st_mtime_ns)
+                                for e in entries if e.is_file() for st in (e.stat(),)))
 
     def get(self) -> Catalogue | None:
         with self._lock:
