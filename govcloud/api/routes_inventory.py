@@ -20,7 +20,7 @@ from govcloud.api.models import Capacity, ServerPage, Status, SyncAnswer, SyncSt
 from govcloud.api.models.bodies import SyncRequest
 from govcloud.domain.limits import MAX_LINE
 from govcloud.domain.rbac import Action, Principal
-from govcloud.services import health
+from govcloud.services import health, inventory_status
 from govcloud.services import inventory as service
 from govcloud.services import server_listing as listing
 from govcloud.services.plane import utcnow
@@ -115,9 +115,9 @@ def status(request: Request, engine: Engine_,
     settings = _settings(request)
     stale_after = max(300.0, 3 * settings.sync_interval_s)
     now = (clock or utcnow)()
-    answer = service.status(engine, principal=principal, sites=settings.site_list(),
-                            catalogue=_catalogue(request), now=now, stale_after_s=stale_after,
-                            cache=get_plane(request).snapshot)
+    answer = inventory_status.status(
+        engine, principal=principal, sites=settings.site_list(), catalogue=_catalogue(request),
+        now=now, stale_after_s=stale_after, cache=get_plane(request).snapshot)
     probes = health.health(engine, sites=settings.site_list(), now=now,
                            stale_after_s=max(120.0, 4 * settings.probe_interval_s))
     return health.annotate_status(answer, probes)

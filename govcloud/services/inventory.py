@@ -14,10 +14,10 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, select
 
@@ -40,7 +40,7 @@ from govcloud.domain.whatif import lose_site
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
 from govcloud.services.catalogue import load_catalogue
 from govcloud.store import fleet as fleet_store
-from govcloud.store import hosts_repo, server_changes
+from govcloud.store import hosts_repo
 from govcloud.store import inventory as store
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 FULL_ALERT = 0.9  # a site allocated beyond this fraction of a resource raises an alert
+MAX_HELD = 1024  # values ``SnapshotCache.held`` keeps under one key (a scope's counts, ...)
+T = TypeVar("T")
 
 
 # --- the catalogue, re-read when its files change ---------------------------------------------
@@ -225,42 +227,34 @@ class SnapshotCache:
     """What one database's stored snapshot yields that only a sync or a maintenance mark
     changes: each site's hosts (those in maintenance left out), their summed capacity and
     the placement FitIndex (built the first time placement asks for it), keyed by the
-    site's site_sync timestamps and its hosts in maintenance, and what ``capacity`` derives
-    (``_Derived``). The control plane owns one (``Plane.snapshot``) shared by the API, the
-    metrics and the approvals; a caller that passes none gets an empty one (same answers,
-    nothing kept)."""
+    site's site_sync timestamps and its hosts in maintenance, what ``capacity`` derives
+    (``_Derived``) and what ``held`` keeps (the status's counts). The control plane owns
+    one (``Plane.snapshot``) shared by the API, the metrics and the approvals; a caller
+    that passes none gets an empty one (same answers, nothing kept)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sites: dict[str, _SiteEntry] = {}
         self._derived: _Derived | None = None
-        self._counts_at: tuple[str, int] | None = None  # the servers' change number
-        self._counts: dict[tuple[Any, ...], dict[str, dict[str, int]]] = {}
+        self._held_key: Hashable | None = None
+        self._held: dict[Hashable, Any] = {}
 
-    def server_counts(self, conn: Connection, *, departments: Sequence[str] | None,
-                      include_unmapped: bool) -> dict[str, dict[str, int]]:
-        """``store.server_counts`` (site → status → live servers in scope), kept until a
-        server row changes: every write to one takes a new change number in its
-        transaction (``server_changes.stamp``), so the counts of one number stay true. At
-        60,000 servers the count is a scan of them all, and each ``GET /status`` asked it."""
-        head = server_changes.head(conn)  # first: counts read after it are at least as new
-        if server_changes.has_unstamped(conn):  # rows written outside the change numbers
-            return store.server_counts(conn, departments=departments,
-                                       include_unmapped=include_unmapped)
-        at = (head.epoch, head.seq)
-        key = (None if departments is None else tuple(departments), include_unmapped)
+    def held(self, key: Hashable | None, what: Hashable, read: Callable[[], T]) -> T:
+        """``read()``, kept as ``what`` while the store's ``key`` stays the same (a new key
+        drops every value kept under the old one; None keeps nothing). The caller reads
+        ``key`` before ``read`` runs, so a value kept is never older than its key."""
+        if key is None:
+            return read()
         with self._lock:
-            if self._counts_at != at:
-                self._counts_at, self._counts = at, {}
-            cached = self._counts.get(key)
-        if cached is not None:
-            return cached
-        counts = store.server_counts(conn, departments=departments,
-                                     include_unmapped=include_unmapped)
+            if self._held_key == key and what in self._held:
+                return self._held[what]  # type: ignore[no-any-return]
+        value = read()
         with self._lock:
-            if self._counts_at == at and len(self._counts) < MAX_COUNTED_SCOPES:
-                self._counts[key] = counts
-        return counts
+            if self._held_key != key:
+                self._held_key, self._held = key, {}
+            if len(self._held) < MAX_HELD:
+                self._held[what] = value
+        return value
 
     def _entry(self, conn: Connection, site: str, state: store.SyncState | None,
                maintenance: frozenset[str] | None) -> _SiteEntry:
@@ -462,80 +456,6 @@ def capacity(engine: Engine, *, sites: Sequence[Site], site: str | None = None,
         out["what_if"] = _what_if(reads, sites, what_if_lose, levels, what_if_key,
                                    city_dr)
     return out
-
-
-# --- status -----------------------------------------------------------------------------------
-
-def status(engine: Engine, *, principal: Principal, sites: Sequence[Site],
-           catalogue: Mapping[str, str | None] | None = None,
-           now: dt.datetime | None = None, stale_after_s: float = 300.0,
-           cache: SnapshotCache | None = None) -> dict[str, Any]:
-    """One screenful: per site its role, health, freshness and totals (servers within the
-    principal's scope; capacity only for principals who see the whole cloud), and alerts."""
-    now = now or dt.datetime.now(dt.UTC)
-    global_view = bool(can(principal, Action.VIEW_CAPACITY, GLOBAL))
-    alerts: list[dict[str, str]] = []
-    out_sites: list[dict[str, Any]] = []
-    with engine.connect() as conn:
-        scope = scope_of(conn, principal, Action.VIEW_SERVERS, catalogue or {})
-        counts = (cache or SnapshotCache()).server_counts(
-            conn, departments=scope.departments, include_unmapped=scope.include_unmapped)
-        states = store.sync_states(conn)
-        volume_totals: dict[str, tuple[int, int]] | None = None  # read once, when needed
-        for s in sites:
-            state = states.get(s.name)
-            entry: dict[str, Any] = {"site": s.name, "role": s.role.value}
-            if state is None or state.last_success is None:
-                health = "never-synced" if state is None else "stale"
-                age = None
-            else:
-                age = (now - state.last_success).total_seconds()
-                health = "stale" if state.stale or age > stale_after_s else "ok"
-            if health != "ok":
-                why = state.error if state and state.error else "no successful sync yet" \
-                    if age is None else f"last successful sync {int(age)} s ago"
-                alerts.append({"site": s.name, "severity": "warning",
-                               "message": f"{s.name} data is {health}: {why}"})
-            by_status = counts.get(s.name, {})
-            entry.update({
-                "health": health, "stale": health != "ok",
-                "data_as_of": _iso(state.last_success if state else None),
-                "age_s": None if age is None else round(age, 1),
-                "last_attempt": _iso(state.last_attempt if state else None),
-                "last_full": _iso(state.last_full if state else None),
-                "duration_s": None if state is None or state.duration_s is None
-                else round(state.duration_s, 3),
-                "error": state.error if state else None,
-                "servers": {"total": sum(by_status.values()), "by_status": dict(by_status)}})
-            # capacity: for the roles over the whole cloud, and a city-operator's own sites
-            if global_view or can(principal, Action.VIEW_CAPACITY, site_target(s)):
-                cap = site_hosts(conn, cache, s.name, state)[1]
-                entry["hypervisors"] = {"total": cap.hosts, "up": cap.hosts_up,
-                                        "schedulable": cap.hosts_schedulable}
-                entry["vcpus"] = _figure(cap.vcpu)
-                entry["ram_mb"] = _figure(cap.ram_mb)
-                entry["disk_gb"] = _figure(cap.disk_gb)
-                if volume_totals is None:
-                    volume_totals = store.volume_totals(conn)
-                volumes, volume_gb = volume_totals.get(s.name, (0, 0))
-                entry["volumes"] = {"count": volumes, "gb": volume_gb}
-                for label, fig in (("vCPU", cap.vcpu), ("RAM", cap.ram_mb)):
-                    if fig.allocated_fraction > FULL_ALERT:
-                        alerts.append({"site": s.name, "severity": "warning",
-                                       "message": f"{s.name} {label} allocated "
-                                                  f"{fig.allocated_fraction:.0%}"})
-                if cap.hosts_up < cap.hosts:
-                    alerts.append({"site": s.name, "severity": "info",
-                                   "message": f"{s.name}: {cap.hosts - cap.hosts_up} of "
-                                              f"{cap.hosts} hypervisors down"})
-            out_sites.append(entry)
-    totals: dict[str, Any] = {"servers": sum(e["servers"]["total"] for e in out_sites)}
-    if global_view:
-        totals["hypervisors"] = sum(e["hypervisors"]["total"] for e in out_sites)
-        totals["vcpus"] = {k: sum(e["vcpus"][k] for e in out_sites)
-                           for k in ("capacity", "allocated", "free")}
-    return {"sites": out_sites, "totals": totals, "alerts": alerts,
-            "scope": principal.scope, "at": now.isoformat()}
 
 
 def capacity_sites(principal: Principal, sites: Sequence[Site], *,

@@ -16,7 +16,8 @@ from govcloud.domain.inventory import HostState, HostStatus, HypervisorInfo
 from govcloud.domain.rbac import Principal
 from govcloud.domain.sites import default_sites
 from govcloud.services.fleet import hypervisors
-from govcloud.services.inventory import SnapshotCache, capacity, status
+from govcloud.services.inventory import SnapshotCache, capacity
+from govcloud.services.inventory_status import status
 from govcloud.services.sync_resources import HYPERVISORS, Hosts, SiteRun
 from govcloud.store import hosts_repo
 from govcloud.store import inventory as store
