@@ -26,8 +26,15 @@ def mark_session() -> str:
     return value
 
 
+# multiprocessing's helpers of this process (its fork server, its resource tracker): they
+# live as long as it does and end when it ends (end of file on its pipe to them)
+_OWN_HELPERS = (b"from multiprocessing.forkserver import main",
+                b"from multiprocessing.resource_tracker import main")
+
+
 def carrying(value: str) -> set[int]:
-    """The live processes, other than this one, whose environment holds ``MARK=value``."""
+    """The live processes, other than this one and its multiprocessing helpers, whose
+    environment holds ``MARK=value``."""
     wanted = f"{MARK}={value}".encode()
     found = set()
     for entry in Path("/proc").iterdir():
@@ -35,11 +42,16 @@ def carrying(value: str) -> set[int]:
             continue
         try:
             environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text()
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        # a zombie keeps no environment worth reading; its parent reaps it
-        if wanted in environ.split(b"\0") and state[state.rindex(")") + 2] != "Z":
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z":  # a zombie: its parent reaps it
+            continue
+        if int(fields[1]) == os.getpid() and any(h in cmdline for h in _OWN_HELPERS):
+            continue
+        if wanted in environ.split(b"\0"):
             found.add(int(entry.name))
     return found
 
