@@ -183,16 +183,35 @@ def test_a_run_cut_off_mid_failover_resumes(plane: Plane, cli_env: Plane, ctx: F
     with write_session(ctx.engine) as session:
         failover_repo.set_step(session, fid, FailoverStep.PROMOTE.value, StepStatus.RUNNING,
                                at=ctx.clock())
-        dead = failover_repo.get(session, fid)
-        dead.heartbeat_at = ctx.clock()  # its last beat, just now
-        session.add(dead)
         session.commit()
-    # while the dead run's heartbeat is fresh, another run is refused
+
+    def beat() -> None:
+        with write_session(ctx.engine) as session:
+            dead = failover_repo.get(session, fid)
+            dead.heartbeat_at = ctx.clock()
+            session.add(dead)
+            session.commit()
+
+    # while the run still beats (however slow the machine), another run is refused
     monkeypatch.setenv("GOVCLOUD_TOKEN", plane.admin_token)
     argv = ("dr", "failover", "permits", "--department", DEPARTMENT, "--to", SITE,
             "--confirm", "permits", "--json")
-    code, _, err = cli(capsys, *argv)
+    stop = threading.Event()
+    beat()
+
+    def beating() -> None:
+        while not stop.wait(0.2):
+            beat()
+
+    beater = threading.Thread(target=beating, daemon=True)
+    beater.start()
+    try:
+        code, _, err = cli(capsys, *argv)
+    finally:
+        stop.set()
+        beater.join(10)
     assert code != 0 and "is being run" in err
+    beat()  # its last beat, then it dies: stale after migrate_stale_after_s (2 s)
     time.sleep(2.5)
     code, out, err = cli(capsys, *argv)
     assert code == 0, out + err
