@@ -103,6 +103,12 @@ def _show(sim, server_id):
     return sim.connect().compute.get_server(server_id)
 
 
+def _confirmed(sim, server_id):
+    """The server once a confirm took effect: Nova answers the confirm at once and leaves
+    VERIFY_RESIZE a moment later (so does the simulator)."""
+    return sim.connect().compute.wait_for_server(_show(sim, server_id), interval=0.1, wait=30)
+
+
 def test_server_resize_confirm_and_revert(env_ready):
     sim = env_ready
     member = "govcloud-sim-gd-psd"
@@ -113,7 +119,7 @@ def test_server_resize_confirm_and_revert(env_ready):
     shown = _show(sim, s.id)
     assert shown.status == "VERIFY_RESIZE" and shown.flavor.original_name == "gc.c4m8"
     osc(sim, "server", "resize", "confirm", s.id, cloud=member, json_output=False)
-    shown = _show(sim, s.id)
+    shown = _confirmed(sim, s.id)
     assert shown.status == "ACTIVE" and shown.flavor.original_name == "gc.c4m8"
     assert shown.compute_host != source
 
@@ -134,7 +140,7 @@ def test_server_cold_and_live_migrate(env_ready):
     osc(sim, "server", "migrate", "--wait", s.id, json_output=False)
     assert _show(sim, s.id).status == "VERIFY_RESIZE"
     osc(sim, "server", "migration", "confirm", s.id, json_output=False)
-    shown = _show(sim, s.id)
+    shown = _confirmed(sim, s.id)
     assert shown.status == "ACTIVE" and shown.compute_host != source
 
     here = shown.compute_host
