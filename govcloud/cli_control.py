@@ -179,9 +179,10 @@ def _serve_worker_child(args: argparse.Namespace) -> int:
     from govcloud.services.plane import build_plane
     from govcloud.store.engine import make_engine
     from govcloud.store.serve_lock import inherit_sqlite_lock
-    from govcloud.workers.process import read_setup, run_worker_child
+    from govcloud.workers.process import read_setup, run_worker_child, watch_parent
 
     setup = read_setup(sys.stdin.buffer)
+    watch_parent(int(setup["pid"]))  # before anything that may block: the plane's build
     settings = _settings(args).with_audit_defaults()
     if settings.replica_url is None:
         settings = settings.model_copy(

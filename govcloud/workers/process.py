@@ -320,6 +320,25 @@ class WorkerProcess:
 
 # --- the child's side --------------------------------------------------------------------------
 
+PARENT_POLL_S = 0.5
+
+
+def watch_parent(parent: int, poll_s: float = PARENT_POLL_S) -> threading.Thread:
+    """Exit this process at once when ``parent`` is no longer its parent (the kernel gave it
+    to another when the parent died), whatever its other threads are doing: the last resort
+    behind the death signal and the end of file on the parent's pipe, both of which a busy
+    or starved worker child was seen to miss (it outlived a killed serve, holding its lock)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        log.error("worker process: govcloud serve %s is gone; exiting now", parent)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="govcloud-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def read_setup(stream: IO[bytes]) -> dict[str, Any]:
     """The first line the parent sends: the setup (see the module's docstring)."""
     line = stream.readline(64 << 10)
