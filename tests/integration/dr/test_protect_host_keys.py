@@ -52,11 +52,6 @@ def ops(plane: Plane) -> ApiClient:
     return plane.principal("operator")[1]
 
 
-def _provision(plane: Plane, ops: ApiClient, sandboxes: Callable[[str], Sandbox],
-               system: str, host_keys: list[str] | None = None) -> dict[str, Sandbox]:
-    return provision_system(plane, ops, sandboxes, system, host_keys)
-
-
 def _known(plane_settings: dict[str, Any]) -> str:
     return known_hosts_text(plane_settings)
 
@@ -81,7 +76,7 @@ def test_a_copy_presenting_another_key_fails_its_cycle_and_keeps_the_last_good_p
         cli_env: Plane, ops: ApiClient, sandboxes: Callable[[str], Sandbox],
         capsys: pytest.CaptureFixture[str], plane_settings: dict[str, Any]) -> None:
     plane = cli_env
-    boxes = _provision(plane, ops, sandboxes, "keys")
+    boxes = provision_system(plane, ops, sandboxes, "keys")
     code, out, err = cli(capsys, "dr", "protect", "--system", "keys")
     assert code == 0 and "2 of 2 cycles ok" in out, out + err
     good = latest(plane.engine, "keys")
@@ -122,8 +117,8 @@ def test_a_production_guest_whose_console_shows_another_key_is_refused(
         plane_settings: dict[str, Any]) -> None:
     plane = cli_env
     decoy = make_key(tmp_path / "decoy" / "ssh_host_ed25519_key", "decoy")
-    boxes = _provision(plane, ops, sandboxes, "decoy",
-                       host_keys=[decoy.with_suffix(".pub").read_text()])
+    boxes = provision_system(plane, ops, sandboxes, "decoy",
+                             host_keys=[decoy.with_suffix(".pub").read_text()])
     code, out, err = cli(capsys, "dr", "protect", "--system", "decoy")
     assert code == 1, out + err
     assert "is not the one the cloud shows" in out and "nothing was recorded" in out
@@ -138,7 +133,7 @@ def test_no_key_shown_is_refused_but_for_the_audited_override(
         cli_env: Plane, ops: ApiClient, sandboxes: Callable[[str], Sandbox],
         capsys: pytest.CaptureFixture[str], plane_settings: dict[str, Any]) -> None:
     plane = cli_env
-    boxes = _provision(plane, ops, sandboxes, "nokeys", host_keys=[])  # no cloud-init
+    boxes = provision_system(plane, ops, sandboxes, "nokeys", host_keys=[])  # no cloud-init
     code, out, err = cli(capsys, "dr", "protect", "--system", "nokeys")
     assert code == 1, out + err
     assert "no expected host key for" in out and "dr_trust_on_first_use" in out
