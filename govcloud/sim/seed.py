@@ -5,6 +5,10 @@ shapes and allocation ratios per site, every department and city of Guangdong as
 with quotas in each site, and about 30,000 servers with a realistic flavor mix, a few in
 ERROR/SHUTOFF and a few compute services down. ``tenth``: a tenth of it (3,000 servers,
 every department; the soak runs on it). ``small``: the same shape in miniature.
+
+At the ``cities`` scales each city site hosts its city's tenants: the city's own entry and
+the city's departments and branches of the reference data (``city_tenants``), each of those
+with a fixed share of the site's servers (``CITY_TENANT_SHARE``), the city's entry the rest.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import datetime as dt
 import hashlib
 import math
 import uuid
+from collections.abc import Collection
 from importlib import resources
 from typing import Any
 
@@ -97,6 +102,12 @@ HIGH_DR = {"gd-psd": 6, "gd-tax": 6, "gd-hrss": 5, "gd-sifund": 5, "gd-medsec": 
 WEIGHT = {"gd-psd": 12.0, "gd-tax": 9.0, "gd-hrss": 8.0, "gd-data": 7.0, "gd-health": 6.0,
           "gd-sifund": 5.0, "gd-medsec": 4.0, "gd-edu": 4.0, "gd-samr": 4.0,
           "guangzhou": 8.0, "shenzhen": 8.0, "dongguan": 4.0, "foshan": 4.0}
+# A city department's or branch's share of its city site's servers (at least one each), about
+# two thirds of the instances its catalogue entry (tenants/cities/) gives it at ``cities``
+# scale; the city's own entry runs the rest, so the site's total stays the scale's.
+CITY_TENANT_KINDS = ("city-department", "city-branch")
+CITY_TENANT_SHARE = {"gz-psb": 0.025, "gz-hrss": 0.012, "gz-data": 0.016, "gz-tax": 0.016,
+                     "sz-psb": 0.025, "sz-data": 0.016, "sz-samr": 0.008, "sz-tax": 0.016}
 
 
 def load_reference() -> dict[str, Any]:
@@ -114,8 +125,10 @@ def dr_level(code: str, kind: str) -> int:
 def tenants(scale: str, *, cities: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """Departments and cities as seeded tenants: code, zh, en, kind, city, dr level.
 
-    ``cities`` narrows to the tenants of those cities (a city cloud's Keystone holds only
-    its cities' tenants)."""
+    ``cities`` narrows to the tenants of those cities — each city's own entry and its
+    departments and branches (a city cloud's Keystone holds only its cities' tenants);
+    without it, the province's departments and cities (the province's Keystone has no
+    project for a city's department or branch)."""
     ref = load_reference()
     out = []
     for d in ref["departments"]:
@@ -124,13 +137,17 @@ def tenants(scale: str, *, cities: frozenset[str] | None = None) -> list[dict[st
     for c in ref["cities"]:
         out.append({"code": c["code"], "zh": c["zh"], "en": c["en"], "kind": "city",
                     "city": c["code"]})
-    keep = SCALE_TENANTS.get(scale)
-    if keep is not None:
-        out = [t for t in out if t["code"] in keep]
     if cities is not None:
         out = [t for t in out if t["kind"] == "city" and t["city"] in cities]
+        out += [{"code": c["code"], "zh": c["zh"], "en": c["en"], "kind": c["kind"],
+                 "city": c["city"], "dr_level": int(c["dr_level"])}
+                for c in ref.get("city_tenants") or () if c["city"] in cities]
+    keep = SCALE_TENANTS.get(scale)
+    if keep is not None:  # a small scale: its tenants, and the departments of its cities
+        out = [t for t in out if t["code"] in keep
+               or (t["kind"] in CITY_TENANT_KINDS and t["city"] in keep)]
     for t in out:
-        t["dr_level"] = dr_level(t["code"], t["kind"])
+        t.setdefault("dr_level", dr_level(t["code"], t["kind"]))
     return out
 
 
@@ -145,14 +162,17 @@ def build_cloud(*, scale: str = "small", seed: int = 42, base_url: str,
 
 
 def build_clouds(*, scale: str = "small", seed: int = 42, base_url: str,
-                 admin_password: str = "govcloud-admin",
-                 build_delay: float = 1.0) -> dict[str, Cloud]:
+                 admin_password: str = "govcloud-admin", build_delay: float = 1.0,
+                 only: Collection[str] | None = None) -> dict[str, Cloud]:
     """Every cloud of ``scale`` by name: the province's (``""``, at ``base_url``) first, then
-    each city cloud (at ``{base_url}/clouds/{name}``), each with its own Keystone."""
+    each city cloud (at ``{base_url}/clouds/{name}``), each with its own Keystone. ``only``
+    builds just the clouds it names (each is the same as when all are built)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     out: dict[str, Cloud] = {}
     for name, shapes in clouds_of(scale).items():
+        if only is not None and name not in only:
+            continue
         url = base_url if name == PROVINCE_CLOUD else f"{base_url}/clouds/{name}"
         out[name] = _build_one(scale, name, shapes, seed=seed, base_url=url,
                                admin_password=admin_password, build_delay=build_delay)
@@ -367,10 +387,18 @@ def _servers(region: RegionState, shape: SiteShape, cloud: Cloud,
     start = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
     span = (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) - start).total_seconds()
     times = sorted(rng.random() * span for _ in range(shape.servers))
+    # a city site with departments or branches: each runs its share, dealt out in a shuffled
+    # order; everywhere else each server's tenant is drawn by weight
+    shares = city_site_servers(shape.servers, present) if shape.role == "city" else {}
+    dealt: list[dict[str, Any]] = []
+    if len(shares) > 1:
+        by_code = {t["code"]: t for t in present}
+        dealt = [by_code[code] for code, count in shares.items() for _ in range(count)]
+        random.Random(f"{seed}/{shape.name}/tenants").shuffle(dealt)
     counters: dict[str, int] = {}
     ok = 0
     for n, offset in enumerate(times):
-        t = present[_pick(rng, weights)]
+        t = dealt[n] if dealt else present[_pick(rng, weights)]
         project = cloud.project_by_name(t["code"])
         assert project is not None
         flavor = flavors[_pick(rng, fweights)]
@@ -424,6 +452,18 @@ def _servers(region: RegionState, shape: SiteShape, cloud: Cloud,
         svc.status = "disabled"
         svc.disabled_reason = "maintenance: firmware upgrade"
     _quotas(region, present, cloud)
+
+
+def city_site_servers(total: int, present: list[dict[str, Any]]) -> dict[str, int]:
+    """How many of a city site's ``total`` servers each of its tenants runs: a department
+    or branch its ``CITY_TENANT_SHARE`` (at least one), the city's own entry the rest."""
+    own = [t["code"] for t in present if t["kind"] not in CITY_TENANT_KINDS]
+    out = {t["code"]: max(1, round(total * CITY_TENANT_SHARE.get(t["code"], 0.0)))
+           for t in present if t["kind"] in CITY_TENANT_KINDS}
+    if out and (len(own) != 1 or sum(out.values()) >= total):
+        raise ValueError(f"a city site of {total} servers and {len(own)} city entries cannot "
+                         f"hold {len(out)} departments and branches beside its city")
+    return {**{code: total - sum(out.values()) for code in own}, **out}
 
 
 def _quotas(region: RegionState, present: list[dict[str, Any]], cloud: Cloud) -> None:

@@ -14,11 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from govcloud.client import ApiClient
 from tests.processes import read_lines
 
 pytestmark = pytest.mark.slow
 
 READY_TIMEOUT = 120
+# tenants/cities/: each city department and branch, and its city's site
+CITY_TENANTS = {"gz-psb": "GUANGZHOU", "gz-hrss": "GUANGZHOU", "gz-data": "GUANGZHOU",
+                "gz-tax": "GUANGZHOU", "sz-psb": "SHENZHEN", "sz-data": "SHENZHEN",
+                "sz-samr": "SHENZHEN", "sz-tax": "SHENZHEN"}
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
@@ -79,13 +84,20 @@ def test_demo_at_cities_scale_shows_every_city_site(tmp_path: Path) -> None:
             line = out.get(timeout=READY_TIMEOUT)
             assert line is not None, f"demo exited early: {proc.wait()} {proc.stderr.read()}"  # type: ignore[union-attr]
             lines.append(line)
+        answer = json.loads("".join(lines))
+        # after the demo's sync, the city departments and branches have their seeded servers
+        with ApiClient(answer["server"], answer["token"]) as api:
+            listed = {code: api.get("/servers", department=code)["servers"]
+                      for code in CITY_TENANTS}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    answer = json.loads("".join(lines))
+    for code, site in CITY_TENANTS.items():
+        assert listed[code], code
+        assert {(s["department"], s["site"]) for s in listed[code]} == {(code, site)}
     sites = {s["site"]: s for s in answer["sites"]}
     assert list(sites) == ["PROD", "DR-LOCAL", "DR-REMOTE", "GUANGZHOU", "SHANTOU", "SHENZHEN",
                            "ZHUHAI"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from govcloud.sim.server import RunningSimulator, start
 
 CITY_CLOUDS = {"govcloud-sim.guangzhou": ["GUANGZHOU"], "govcloud-sim.shenzhen": ["SHENZHEN"],
                "govcloud-sim.cities": ["SHANTOU", "ZHUHAI"]}
+# each city site's tenants: the city's own entry and its departments and branches
+CITY_TENANTS = {"GUANGZHOU": {"guangzhou", "gz-psb", "gz-hrss", "gz-data", "gz-tax"},
+                "SHENZHEN": {"shenzhen", "sz-psb", "sz-data", "sz-samr", "sz-tax"},
+                "SHANTOU": {"shantou"}, "ZHUHAI": {"zhuhai"}}
 
 
 @pytest.fixture
@@ -62,18 +67,22 @@ def test_each_cloud_has_its_own_keystone_catalog_and_servers(cities) -> None:
                 assert endpoint.startswith(f"{doc[cloud]['auth']['auth_url'][:-9]}/{region}/")
                 servers = list(conn.compute.servers(all_projects=True))
                 assert servers and all(s.metadata["site"] == region for s in servers)
-                projects = {p.name for p in conn.identity.projects()}
-                city = region.lower()
-                assert city in projects
+                projects = {p.name: p.id for p in conn.identity.projects()}
+                assert CITY_TENANTS[region] <= set(projects)
                 # a city cloud's Keystone holds its cities' tenants, not the province's
                 assert "gd-psd" not in projects
+                # every tenant of the city has servers there (its departments and
+                # branches too), each server labelled with its tenant
                 assert {s.project_id for s in servers} == {
-                    conn.identity.find_project(city).id}
+                    projects[code] for code in CITY_TENANTS[region]}
+                assert {s.metadata["department"] for s in servers} == CITY_TENANTS[region]
             finally:
                 conn.close()
     province = _connect(clouds_yaml, "govcloud-sim", "PROD")
     try:
-        assert "gd-psd" in {p.name for p in province.identity.projects()}
+        names = {p.name for p in province.identity.projects()}
+        # the city departments and branches have no project in the province's Keystone
+        assert "gd-psd" in names and not names & (CITY_TENANTS["GUANGZHOU"] - {"guangzhou"})
     finally:
         province.close()
 
@@ -137,6 +146,15 @@ def test_city_clouds_are_deterministic_and_hold_their_cities_tenants() -> None:
     shared = a["cities"]
     assert {p.name for p in shared.projects.values() if "department" in p.extra} == \
         {"shantou", "zhuhai"}
+    # Guangzhou's cloud: the city and its departments and branches, each with servers in
+    # GUANGZHOU — one each in miniature, the city the rest of the site's eight
+    gz = a["guangzhou"]
+    names = {p.id: p.name for p in gz.projects.values() if "department" in p.extra}
+    assert set(names.values()) == CITY_TENANTS["GUANGZHOU"]
+    kinds = {p.name: p.extra["kind"] for p in gz.projects.values() if "kind" in p.extra}
+    assert kinds["gz-psb"] == "city-department" and kinds["gz-tax"] == "city-branch"
+    seeded = Counter(names[s.project_id] for s in gz.regions["GUANGZHOU"].servers.values())
+    assert seeded == {"guangzhou": 4, "gz-psb": 1, "gz-hrss": 1, "gz-data": 1, "gz-tax": 1}
     # in a shared city cloud the other city's tenant has no allocation in a city's region
     zhuhai = shared.project_by_name("zhuhai")
     assert zhuhai is not None

@@ -18,6 +18,7 @@ from govcloud.domain.catalogue import (
     CITY_KINDS,
     Catalogue,
     CatalogueError,
+    Department,
     DepartmentKind,
     build_catalogue,
     department_problems,
@@ -28,6 +29,8 @@ from govcloud.domain.sites import Site, SiteRole
 from govcloud.domain.whatif import Load, lose_site
 from govcloud.services.catalogue import load_catalogue
 from govcloud.services.inventory import DepartmentRef, city_dr_of, rbac_city
+from govcloud.sim import seed
+from govcloud.sim.scales import SCALES
 
 REPO = Path(__file__).resolve().parents[2]
 TENANTS = REPO / "tenants"
@@ -198,3 +201,74 @@ def test_the_demo_catalogue_adds_the_city_tenants_of_cities_with_a_site(tmp_path
     assert not any(n.startswith("sz-") for n in names)  # Shenzhen has no site here
     cat = load_catalogue(target, sites=("PROD", "DR-LOCAL", "DR-REMOTE", "GUANGZHOU"))
     assert cat.get("gz-psb").quota("GUANGZHOU").cores == 2400
+
+
+
+def _shipped_city_tenants(folder: Path) -> list[Department]:
+    """tenants/cities/ loaded beside the province's catalogue (their cities' own entries)."""
+    folder.mkdir()
+    for path in [*TENANTS.glob("*.yaml"), *(TENANTS / "cities").glob("*.yaml"),
+                 TENANTS / "schema.json"]:
+        shutil.copy(path, folder / path.name)
+    return [d for d in load_catalogue(folder, sites=SITES)
+            if d.kind in (DepartmentKind.CITY_DEPARTMENT, DepartmentKind.CITY_BRANCH)]
+
+
+def test_the_simulator_seeds_the_shipped_city_tenants_in_their_city_clouds(
+        tmp_path: Path) -> None:
+    """The simulator's reference data has tenants/cities/ (names, kind, city, DR level): a
+    city cloud's Keystone holds them, the province's does not; each runs a share of its city
+    site's servers within its quota, taken from the city's own, so the site's total and the
+    scale's 60,000 stay as they were."""
+    mine = _shipped_city_tenants(tmp_path / "tenants")
+    assert len(mine) == 8
+    province = {t["code"] for t in seed.tenants("cities")}
+    for d in mine:
+        assert d.code not in province
+        seeded = {t["code"]: t for t in seed.tenants("cities", cities=frozenset({d.city}))}
+        t = seeded[d.code]
+        assert (t["zh"], t["en"], t["kind"], t["city"], t["dr_level"]) == (
+            d.name_zh, d.name_en, d.kind.value, d.city, d.dr_level), d.code
+    quota = {d.code: d.quota(d.city.upper()).instances for d in mine}
+    for scale in ("cities", "cities-small"):
+        shapes = SCALES[scale]
+        assert sum(s.servers for s in shapes) == {"cities": 60_000, "cities-small": 94}[scale]
+        for shape in (s for s in shapes if s.city in ("guangzhou", "shenzhen")):
+            counts = seed.city_site_servers(
+                shape.servers, seed.tenants(scale, cities=frozenset({shape.city})))
+            assert sum(counts.values()) == shape.servers
+            tenants_here = {d.code for d in mine if d.city == shape.city}
+            assert set(counts) == {shape.city, *tenants_here}
+            for code in tenants_here:
+                assert 1 <= counts[code] <= quota[code] * 2 // 3, (scale, code)
+            assert counts[shape.city] >= shape.servers // 2
+
+
+@pytest.mark.slow
+def test_every_city_tenant_quota_covers_the_cities_seed_usage(tmp_path: Path) -> None:
+    """Applying tenants/cities/ to the ``cities``-scale city clouds is never refused: each
+    department's or branch's seeded usage in its city's site is within its quotas (only the
+    two clouds that hold them are built, as they are at that scale)."""
+    mine = {d.code: d for d in _shipped_city_tenants(tmp_path / "tenants")}
+    clouds = seed.build_clouds(scale="cities", seed=42, base_url="http://127.0.0.1:9",
+                               build_delay=0, only=("guangzhou", "shenzhen"))
+    assert set(clouds) == {"guangzhou", "shenzhen"}
+    checked = set()
+    for cloud in clouds.values():
+        names = {pid: p.name for pid, p in cloud.projects.items()}
+        for region in cloud.regions.values():
+            ports: dict[str, int] = {}
+            for port in region.ports.values():
+                ports[port.project_id] = ports.get(port.project_id, 0) + 1
+            for pid, used in region.usage.items():
+                d = mine.get(names[pid])
+                if d is None:
+                    continue
+                quota = d.quota(region.name)
+                assert used.instances > 0, d.code
+                assert used.cores <= quota.cores, (d.code, used.cores, quota.cores)
+                assert used.ram <= quota.ram_mb, (d.code, used.ram, quota.ram_mb)
+                assert used.instances <= quota.instances, d.code
+                assert ports.get(pid, 0) <= quota.ports, d.code
+                checked.add(d.code)
+    assert checked == set(mine)

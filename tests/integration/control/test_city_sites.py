@@ -2,7 +2,8 @@
 cloud and three city clouds (Guangzhou, Shenzhen, and a shared one with Shantou and Zhuhai),
 each with its own Keystone, configured as seven sites; the control plane syncs every cloud,
 a city-operator runs its own city's site only and operates its city's departments and
-branches (tenants/cities/, given projects in their city's site by tenancy apply), and
+branches (tenants/cities/, whose projects and servers the simulator seeds in their city's
+site; tenancy apply adopts the projects, the sync labels the servers with them), and
 capacity, the what-if (with ``dr_city_sites``), DR posture, reports and /metrics take the
 city sites in their stride — with a department's quota series only in the sites it has
 quotas in, so the series stay bounded by departments × their own sites, not departments ×
@@ -14,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from govcloud.api.app import make_app
 from govcloud.api.server import ServerThread
@@ -35,6 +37,10 @@ from .metrics_util import METRICS_TOKEN, parse, scrape, value
 
 CITY_SITES = {"GUANGZHOU": "guangzhou", "SHENZHEN": "shenzhen", "SHANTOU": "shantou",
               "ZHUHAI": "zhuhai"}
+# the city departments and branches (tenants/cities/) and their DR levels
+CITY_TENANTS = {"GUANGZHOU": {"gz-psb": 5, "gz-hrss": 4, "gz-data": 5, "gz-tax": 5},
+                "SHENZHEN": {"sz-psb": 5, "sz-data": 5, "sz-samr": 3, "sz-tax": 5}}
+CREATED = "zh-psb"  # a city department of the test's catalogue only, with no seeded project
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +63,18 @@ def cities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         session.commit()
     catalogue = city_catalogue(TENANTS, root / "tenants", sites=sites_of(raw),
                                servers=site_servers(raw), keep=(*SMALL, "zhuhai"))
+    # a city department the simulator seeds nothing for: apply creates its project
+    (catalogue / f"{CREATED}.yaml").write_text(yaml.safe_dump({
+        "code": CREATED, "name_zh": "珠海市公安局",
+        "name_en": "Zhuhai Municipal Public Security Bureau", "kind": "city-department",
+        "city": "zhuhai", "dr_level": 5,
+        "quotas": {"ZHUHAI": {"cores": 160, "ram_mb": 327680, "instances": 20, "volumes": 20,
+                              "gigabytes": 4000, "ports": 40, "server_groups": 10,
+                              "server_group_members": 10}},
+        "contacts": [{"name": "梁志伟", "phone": "+86 756 8312 0000",
+                      "email": "cloud@zh-psb.zh-gov.example"}]},
+        allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert sim.sims["cities"].cloud.project_by_name(CREATED) is None
     clock = Clock()
     settings = load_settings(database_url=url, clouds_yaml=sim.clouds_yaml,
                              sites=ready_sites(raw), dr_city_sites=True,
@@ -87,9 +105,51 @@ def test_sync_reads_every_cloud_and_status_lists_each_city_site(cities: Plane) -
         assert sites[name]["role"] == "city"
         assert sites[name]["health"] == "ok", sites[name]
         assert sites[name]["servers"]["total"] > 0
-    # a city site's servers are its city's tenant's, read through that city's own Keystone
+    # a city site's servers are its city's tenants', read through that city's own Keystone:
+    # the city's own entry's and its departments' and branches'
     page = cities.admin.get("/servers", site="GUANGZHOU", limit=500)
-    assert page["servers"] and {s["department"] for s in page["servers"]} == {"guangzhou"}
+    assert page["servers"] and {s["department"] for s in page["servers"]} == {
+        "guangzhou", *CITY_TENANTS["GUANGZHOU"]}
+
+
+def test_sync_maps_the_city_departments_and_branches_servers_to_them(cities: Plane) -> None:
+    """The simulator seeds servers in each city department's and branch's project in its
+    city's site; the sync labels them with the tenant (department field), so the tenant's
+    view, its city-operator and the server listing show them — and nothing of theirs is in
+    any other site."""
+    seeded: dict[str, int] = {}
+    for site, codes in CITY_TENANTS.items():
+        for code in codes:
+            page = cities.admin.get("/servers", department=code, limit=500)["servers"]
+            assert page, code
+            assert {(s["department"], s["site"]) for s in page} == {(code, site)}
+            assert all(s["name"].startswith(f"{code}-") for s in page)
+            seeded[code] = len(page)
+            by_site = {s["site"]: s for s in cities.admin.get(f"/departments/{code}")["sites"]}
+            assert by_site[site]["servers"]["total"] == len(page), code
+            instances = by_site[site]["quotas"]["instances"]
+            assert 0 < instances["in_use"] <= instances["limit"], code
+            assert all(s["servers"]["total"] == 0 for n, s in by_site.items() if n != site)
+    _, gz = cities.principal("city-operator", city="guangzhou")
+    for code in CITY_TENANTS["GUANGZHOU"]:
+        assert len(gz.get("/servers", department=code, limit=500)["servers"]) == seeded[code]
+    # the month's statements meter them as their city's tenants' primary usage in their site
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    statements = {s["department"]: s
+                  for s in cities.admin.get(f"/reports/usage/{month}")["statements"]}
+    for site, codes in CITY_TENANTS.items():
+        for code in codes:
+            assert statements[code]["city"] == site.lower(), code
+            used = {(u["site"], u["resource"], u["kind"]) for u in statements[code]["usage"]
+                    if float(u["quantity"]) > 0}
+            assert (site, "servers", "primary") in used, code
+            assert {u[0] for u in used} == {site}, code
+    # the site keeps its size: the city's own entry runs the rest
+    status = {s["site"]: s for s in cities.admin.get("/status")["sites"]}
+    for site, city in (("GUANGZHOU", "guangzhou"), ("SHENZHEN", "shenzhen")):
+        own = cities.admin.get("/servers", department=city, site=site, limit=500)["servers"]
+        assert len(own) + sum(seeded[c] for c in CITY_TENANTS[site]) == \
+            status[site]["servers"]["total"]
 
 
 def test_the_catalogue_gives_each_city_tenant_quotas_in_its_own_site(cities: Plane) -> None:
@@ -105,11 +165,14 @@ def test_the_catalogue_gives_each_city_tenant_quotas_in_its_own_site(cities: Pla
 def test_apply_makes_the_city_departments_and_branches_projects_in_their_city_site(
         cities: Plane) -> None:
     """tenants/cities/: Guangzhou's and Shenzhen's departments and the city branches get a
-    project and their quotas in their city's own cloud, and nothing in the province's."""
+    project (the simulator's seeded one, adopted) and their quotas in their city's own cloud,
+    and nothing in the province's; a city department with no project yet gets one created in
+    its city's cloud (the shared one, whose other regions give it no quota)."""
     for code, site, other in (("gz-psb", "GUANGZHOU", "SHENZHEN"),
                               ("gz-tax", "GUANGZHOU", "SHENZHEN"),
                               ("sz-psb", "SHENZHEN", "GUANGZHOU"),
-                              ("sz-tax", "SHENZHEN", "GUANGZHOU")):
+                              ("sz-tax", "SHENZHEN", "GUANGZHOU"),
+                              (CREATED, "ZHUHAI", "GUANGZHOU")):
         dept = cities.admin.get(f"/departments/{code}")
         assert dept["kind"] in ("city-department", "city-branch")
         by_site = {s["site"]: s for s in dept["sites"]}
@@ -118,7 +181,11 @@ def test_apply_makes_the_city_departments_and_branches_projects_in_their_city_si
         assert mine["quotas"]["cores"]["limit"] == mine["desired"]["cores"] > 0
         for absent in ("PROD", "DR-LOCAL", "DR-REMOTE", other):
             assert by_site[absent]["project_id"] is None, (code, absent)
-    plan = cities.admin.tenancy_plan(departments=["gz-psb", "sz-tax"])
+    created = {s["site"]: s for s in cities.admin.get(f"/departments/{CREATED}")["sites"]}
+    assert created["SHANTOU"]["project_id"] == created["ZHUHAI"]["project_id"]
+    assert created["SHANTOU"]["quotas"]["cores"]["limit"] == 0
+    assert cities.sim.sims["cities"].cloud.project_by_name(CREATED) is not None
+    plan = cities.admin.tenancy_plan(departments=["gz-psb", "sz-tax", CREATED])
     assert plan.empty, plan.summary
 
 
@@ -182,7 +249,12 @@ def test_the_what_if_sends_city_tenants_to_their_own_city_site(cities: Plane) ->
     assert targets["shenzhen"] == "SHENZHEN"
     assert targets["gd-psd"] == "DR-LOCAL"
     lost_city = cities.admin.get("/capacity", what_if_lose="GUANGZHOU")["what_if"]
-    assert {m["target"] for m in lost_city["moves"]} == {"DR-LOCAL"}
+    # losing the city's site moves its tenants by DR level: the city and its departments and
+    # branches at 5 to the same-city DR site, Guangzhou's HRSS bureau (4) to the remote one
+    moved = {m["department"]: m["target"] for m in lost_city["moves"]}
+    assert moved == {"guangzhou": "DR-LOCAL", **{
+        code: "DR-LOCAL" if level >= 5 else "DR-REMOTE"
+        for code, level in CITY_TENANTS["GUANGZHOU"].items()}}
 
 
 def test_posture_reports_and_metrics_take_city_sites(cities: Plane) -> None:
