@@ -50,6 +50,7 @@ from govcloud.cloud.tenancy import list_projects
 from govcloud.domain.sites import Site
 from govcloud.domain.tenancy import DEPT_TAG_PREFIX, match_projects
 from govcloud.errors import GovCloudError, InvalidInput, NotFound
+from govcloud.heap import bulk_allocations
 from govcloud.services.sync_resources import RESOURCES, SiteRun, SyncedResource
 from govcloud.store import inventory as store
 from govcloud.store import metering_repo, server_changes
@@ -196,12 +197,14 @@ class Syncer:
         except GovCloudError as exc:  # a broken catalogue: map by dept: tags only
             log.warning("sync without the catalogue: %s", exc.message)
             departments = {}
-        if len(names) == 1:
-            results = [self._sync_site(names[0], full, departments)]
-        else:
-            with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="sync") as pool:
-                results = list(pool.map(lambda n: self._sync_site(n, full, departments),
-                                        names))
+        with bulk_allocations():  # the collector's passes were a fifth of a sync's CPU
+            if len(names) == 1:
+                results = [self._sync_site(names[0], full, departments)]
+            else:
+                with ThreadPoolExecutor(max_workers=len(names),
+                                        thread_name_prefix="sync") as pool:
+                    results = list(pool.map(lambda n: self._sync_site(n, full, departments),
+                                            names))
         return SyncReport(tuple(results), full, time.perf_counter() - t0)
 
     # --- one site ----------------------------------------------------------------------------
