@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from govcloud.client import ApiClient
 from tests.integration.migrate.conftest import (  # noqa: F401 - fixtures used by the tests
     Plane,
     cli_env,
@@ -42,3 +43,12 @@ def plane_workers() -> Any:
     from govcloud.workers.provision import start_provision_worker
 
     return start_provision_worker
+
+
+@pytest.fixture(scope="module")
+def ops(plane: Plane) -> ApiClient:  # noqa: F811
+    """An operator of the module's plane, its tenancy applied and synced first."""
+    plane.admin.post("/tenants/apply")
+    assert plane.admin.post("/sync", {"full": True})["ok"]
+    return plane.principal("operator")[1]
+
