@@ -5,11 +5,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from govcloud.client import ApiClient
+from govcloud.cloud.connect import connect
+from govcloud.domain.sites import default_sites
+from govcloud.services.failover_state import FailoverContext
+from govcloud.settings import load_settings
 from tests.integration.migrate.conftest import (  # noqa: F401 - fixtures used by the tests
     Plane,
     cli_env,
@@ -42,3 +48,26 @@ def plane_workers() -> Any:
     from govcloud.workers.provision import start_provision_worker
 
     return start_provision_worker
+
+
+@pytest.fixture(scope="module")
+def ops(plane: Plane) -> ApiClient:  # noqa: F811
+    """An operator of the module's plane, its tenancy applied and synced first."""
+    plane.admin.post("/tenants/apply")
+    assert plane.admin.post("/sync", {"full": True})["ok"]
+    return plane.principal("operator")[1]
+
+
+@pytest.fixture
+def failover_ctx(plane: Plane, plane_settings: dict[str, Any],  # noqa: F811
+                 plane_database: str) -> Iterator[FailoverContext]:  # noqa: F811
+    """A failover context of this process on the module's plane: a run it starts stands for
+    a control plane that is then killed (its heartbeat stops)."""
+    assert plane.sim.clouds_yaml is not None
+    settings = load_settings(database_url=plane_database, clouds_yaml=plane.sim.clouds_yaml,
+                             **plane_settings)
+    conns = {s.name: connect(s, clouds_yaml=plane.sim.clouds_yaml) for s in default_sites()}
+    yield FailoverContext(engine=plane.engine, settings=settings, connections=lambda: conns,
+                          stale_after_s=2.0, heartbeat_s=0.5)
+    for c in conns.values():
+        c.close()

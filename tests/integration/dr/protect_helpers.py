@@ -18,6 +18,8 @@ from govcloud.cloud.connect import connect
 from govcloud.demo.sandbox import Sandbox, write_files
 from govcloud.domain.recovery import PointRecord
 from govcloud.domain.sites import default_sites
+from govcloud.services.plane import Plane, build_plane
+from govcloud.settings import load_settings
 from govcloud.store import protection_repo as repo
 
 DEPARTMENT = "gd-psd"  # DR level 6: a hot copy in DR-LOCAL, a cold one in DR-REMOTE
@@ -123,6 +125,29 @@ def provision_system(plane: Any, ops: ApiClient, make_box: Callable[[str], Sandb
                       host_keys=host_keys)
     assert plane.admin.post("/sync", {"full": True})["ok"]
     return boxes
+
+
+def system_servers(plane: Any, system: str) -> dict[str, Any]:
+    """site → the server of ``system`` (of DEPARTMENT, its first request) there, as the
+    cloud of ``plane`` (a test plane: sim, admin) shows it."""
+    assert plane.sim.clouds_yaml is not None
+    rid = next(int(r["id"]) for r in plane.admin.get("/requests")["requests"]
+               if r["department"] == DEPARTMENT and r["system"] == system)
+    return sim_servers(plane.sim.clouds_yaml, rid)
+
+
+def server_status(plane: Any, system: str, site: str) -> str:
+    """The status of ``system``'s server in ``site``, as the cloud shows it."""
+    return str(system_servers(plane, system)[site].status)
+
+
+def local_plane(plane: Any, settings: dict[str, Any], **overrides: Any) -> Plane:
+    """A control plane of this process on the database and the clouds of ``plane`` (a test
+    plane), with ``settings`` (the module's plane settings) and ``overrides``."""
+    loaded = load_settings(
+        database_url=str(plane.engine.url.render_as_string(hide_password=False)),
+        clouds_yaml=plane.sim.clouds_yaml, **{**settings, **overrides})
+    return build_plane(engine=plane.engine, settings=loaded, catalogue_dir=plane.catalogue)
 
 
 def known_hosts_text(plane_settings: dict[str, Any]) -> str:

@@ -11,12 +11,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
 
-from govcloud.cli import main
 from govcloud.cloud import dr_volumes as cinder
 from govcloud.cloud.provision import project_connection
 from govcloud.demo.sandbox import Sandbox, write_files
@@ -24,26 +22,21 @@ from govcloud.domain.recovery import Artifact, ArtifactKind, PointKind, PointRec
 from govcloud.store import protection_repo
 from govcloud.store.engine import write_begin
 from govcloud.store.tables import utcnow
-from tests.integration.control.provisioning_plane import request, wait_final
-from tests.integration.dr.drills import DATA, DEPARTMENT, SITE, cloud, leftovers
+from tests.integration.dr.drills import (
+    DATA,
+    DEPARTMENT,
+    SITE,
+    approved_drill,
+    cloud,
+    leftovers,
+    provisioned,
+)
 from tests.integration.migrate.conftest import Plane
+from tests.integration.migrate.waves import cli
 
 pytestmark = pytest.mark.slow
 SYSTEM = "books"
 FILES = {"books.db": b"B" * 4000}
-
-
-@pytest.fixture(scope="module")
-def plane_workers() -> Any:
-    from govcloud.workers.provision import start_provision_worker
-
-    return start_provision_worker
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _backup_point(plane: Plane, copy_id: str) -> str:
@@ -76,28 +69,15 @@ def test_a_drill_restores_the_recovery_points_backup(
         cli_env: Plane, sandboxes: Callable[[str], Sandbox],
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     plane = cli_env
-    plane.admin.post("/tenants/apply")
-    assert plane.admin.post("/sync", {"full": True})["ok"]
-    operator = plane.add_principal("ops-backup-drill", "operator")
-    rid = plane.client(operator).post("/requests", request(SYSTEM, count=1,
-                                                           department=DEPARTMENT))["id"]
-    plane.admin.post(f"/requests/{rid}/approve")
-    assert wait_final(plane.admin, rid)["state"] == "done"
-    assert plane.admin.post("/sync", {"full": True})["ok"]
-    copy_id = next(s["server_id"] for s in plane.admin.get(f"/requests/{rid}")["servers"]
-                   if s["site"] == SITE)
+    operator, made = provisioned(plane, SYSTEM, "ops-backup-drill")
+    copy_id = made[SITE]
     backup = _backup_point(plane, copy_id)
     box = sandboxes("backup-drill")  # what the restored server's guest holds
     write_files(box.root, DATA, FILES)
     assert httpx.post(f"{plane.sim.base_url}/_sim/sandboxes",
                       json={"sandboxes": [box.endpoint()]}, timeout=10).status_code == 200
 
-    monkeypatch.setenv("GOVCLOUD_TOKEN", operator)
-    code, out, err = cli(capsys, "dr", "drill", "plan", DEPARTMENT, "--system", SYSTEM,
-                         "--site", SITE, "--json")
-    assert code == 0, out + err
-    drill_id = int(json.loads(out)["id"])
-    plane.admin.post(f"/dr/drills/{drill_id}/approve")
+    drill_id = approved_drill(plane, capsys, monkeypatch, operator, SYSTEM)
     code, out, err = cli(capsys, "dr", "drill", "run", str(drill_id), "--json")
     assert code == 0, out + err
     shown = json.loads(out)

@@ -16,67 +16,28 @@ from pathlib import Path
 import httpx
 import pytest
 
-from govcloud.cli import main
-from govcloud.demo.sandbox import Sandbox, make_key, write_files
-from govcloud.sim.server import RunningSimulator, start
+from govcloud.demo.sandbox import Sandbox, write_files
 from govcloud.store.engine import make_engine
-from tests.integration.control.conftest import small_catalogue
-from tests.integration.control.provisioning_plane import request
-from tests.served import ServedPlane
+from tests.integration.migrate.waves import cli
 
+from .crash_plane import Served, served_plane
 from .drills import DATA, DEPARTMENT, SITE, SYSTEM, leftovers, record_point
 
 pytestmark = pytest.mark.slow
 FILES = {"ledger.db": b"L" * 5000}
 
 
-class Served(ServedPlane):
-    sim: RunningSimulator
-    admin: str
-    operator: str
-
-
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
-    clouds_yaml = tmp_path / "clouds.yaml"
-    # servers take 3 s to build: the kill lands while the drill waits for its server
-    sim = start(scale="small", seed=42, clouds_yaml=clouds_yaml, build_delay=3.0)
-    key = make_key(tmp_path / "keys" / "id_ed25519")
-    s = Served(tmp_path, database_url=f"sqlite:///{tmp_path / 'govcloud.db'}",
-               catalogue=small_catalogue(tmp_path / "tenants"), clouds_yaml=clouds_yaml,
-               env={"GOVCLOUD_MIGRATE_DIR": str(tmp_path / "state"),
-                    "GOVCLOUD_SSH_KEY": str(key), "GOVCLOUD_MIGRATE_PYTHON": "/usr/bin/python3",
-                    "GOVCLOUD_MIGRATE_STALE_AFTER_S": "2",
-                    "GOVCLOUD_PROVISION_ACTIVE_TIMEOUT_S": "60"})
-    s.sim = sim
-    try:
-        s.admin = s.bootstrap()
-        s.serve()
-        s.operator = s.principal(s.admin, "ops-drill", "operator")
-        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-        monkeypatch.setenv("GOVCLOUD_SERVER", s.url)
-        monkeypatch.setenv("GOVCLOUD_TOKEN", s.operator)
+    with served_plane(tmp_path, monkeypatch, "ops-drill") as s:
         yield s
-    finally:
-        s.stop()
-        sim.stop()
 
 
 def _protected(served: Served) -> None:
     """gd-agri/ledger built by provisioning, its cold copy's recovery point recorded."""
     served.api(served.admin, "POST", "/tenants/apply")
     assert served.api(served.admin, "POST", "/sync", {"full": True})["ok"]
-    rid = served.api(served.operator, "POST", "/requests",
-                     request(SYSTEM, count=1, department=DEPARTMENT))["id"]
-    served.api(served.admin, "POST", f"/requests/{rid}/approve")
-    deadline = time.monotonic() + 120
-    while served.api(served.admin, "GET", f"/requests/{rid}")["state"] != "done":
-        assert time.monotonic() < deadline, served.api(served.admin, "GET", f"/requests/{rid}")
-        time.sleep(0.3)
-    assert served.api(served.admin, "POST", "/sync", {"full": True})["ok"]
-    copy = next(s["server_id"] for s in served.api(served.admin, "GET",
-                                                   f"/requests/{rid}")["servers"]
-                if s["site"] == SITE)
+    copy = served.provision(DEPARTMENT, SYSTEM, wait_s=120)[SITE]
     engine = make_engine(served.db)
     try:
         record_point(engine, served.clouds_yaml, copy, FILES, age=timedelta(minutes=5))
@@ -93,19 +54,13 @@ def _sandbox(served: Served, name: str) -> Sandbox:
     return box
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _made(served: Served, drill_id: int) -> list[str]:
     return leftovers(served.clouds_yaml, drill_id)
 
 
 def _planned(served: Served, capsys: pytest.CaptureFixture[str]) -> int:
-    code, out, err = _cli(capsys, "dr", "drill", "plan", DEPARTMENT, "--system", SYSTEM,
-                          "--site", SITE, "--json")
+    code, out, err = cli(capsys, "dr", "drill", "plan", DEPARTMENT, "--system", SYSTEM,
+                         "--site", SITE, "--json")
     assert code == 0, out + err
     drill_id = int(json.loads(out)["id"])
     second: str = served._approver  # the second bureau-admin principal() added
@@ -115,7 +70,7 @@ def _planned(served: Served, capsys: pytest.CaptureFixture[str]) -> int:
 
 def _kill_while_booting(served: Served, capsys: pytest.CaptureFixture[str],
                         drill_id: int) -> None:
-    code, out, err = _cli(capsys, "dr", "drill", "run", str(drill_id), "--no-wait")
+    code, out, err = cli(capsys, "dr", "drill", "run", str(drill_id), "--no-wait")
     assert code == 0, out + err
     deadline = time.monotonic() + 60
     while not any(" server " in x for x in _made(served, drill_id)):
@@ -138,7 +93,7 @@ def test_kill_9_mid_drill_then_cleanup_leaves_nothing_and_run_resumes(
     assert any(" server " in x for x in left) and any(" network " in x for x in left)
     shown = served.api(served.admin, "GET", f"/dr/drills/{first}")
     assert shown["state"] == "running"  # as the dead process left it
-    code, out, err = _cli(capsys, "dr", "drill", "cleanup", str(first))
+    code, out, err = cli(capsys, "dr", "drill", "cleanup", str(first))
     assert code == 0, out + err
     assert _made(served, first) == []
     shown = served.api(served.admin, "GET", f"/dr/drills/{first}")
@@ -150,7 +105,7 @@ def test_kill_9_mid_drill_then_cleanup_leaves_nothing_and_run_resumes(
     _sandbox(served, "second")
     second = _planned(served, capsys)
     _kill_while_booting(served, capsys, second)
-    code, out, err = _cli(capsys, "dr", "drill", "run", str(second), "--json")
+    code, out, err = cli(capsys, "dr", "drill", "run", str(second), "--json")
     assert code == 0, out + err
     resumed = json.loads(out)
     assert resumed["state"] == "passed", json.dumps(resumed["steps"], indent=1)

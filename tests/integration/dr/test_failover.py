@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,15 +22,12 @@ import pytest
 from sqlmodel import Session, select
 
 from govcloud.cli import main
-from govcloud.cloud.connect import connect
 from govcloud.demo.sandbox import Sandbox
 from govcloud.domain.failover import FailoverKind, FailoverStep
-from govcloud.domain.sites import default_sites
 from govcloud.domain.steps import StepStatus
 from govcloud.errors import Forbidden, TemporaryError
 from govcloud.services import failover_run, failover_steps
 from govcloud.services.failover_state import CycleResult, FailoverContext
-from govcloud.settings import load_settings
 from govcloud.store import failover_repo, protection_repo
 from govcloud.store.audit import write_session
 from govcloud.store.tables import AuditEntryRow
@@ -132,22 +129,8 @@ def test_planned_failover_reprotect_failback(plane: Plane, cli_env: Plane,
             "dr.failback.start"} <= audited(plane)
 
 
-@pytest.fixture
-def ctx(plane: Plane, plane_settings: dict[str, Any], plane_database: str
-        ) -> Iterator[FailoverContext]:
-    """A failover context of this process: a run it starts stands for a control plane that is
-    then killed (its heartbeat stops)."""
-    assert plane.sim.clouds_yaml is not None
-    settings = load_settings(database_url=plane_database, clouds_yaml=plane.sim.clouds_yaml,
-                             **plane_settings)
-    conns = {s.name: connect(s, clouds_yaml=plane.sim.clouds_yaml) for s in default_sites()}
-    yield FailoverContext(engine=plane.engine, settings=settings, connections=lambda: conns,
-                          stale_after_s=2.0, heartbeat_s=0.5)
-    for c in conns.values():
-        c.close()
-
-
-def test_a_run_cut_off_mid_failover_resumes(plane: Plane, cli_env: Plane, ctx: FailoverContext,
+def test_a_run_cut_off_mid_failover_resumes(plane: Plane, cli_env: Plane,
+                                            failover_ctx: FailoverContext,
                                             sandboxes: Callable[[str], Sandbox],
                                             capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,24 +138,24 @@ def test_a_run_cut_off_mid_failover_resumes(plane: Plane, cli_env: Plane, ctx: F
     being unshelved, the step running, the run's heartbeat stale. Running the same failover
     again takes it over and resumes at the promote step."""
     system = protect(plane, sandboxes, "permits")
-    with write_session(ctx.engine) as session:
+    with write_session(failover_ctx.engine) as session:
         row = FailoverRow(department=DEPARTMENT, system="permits", kind="planned",
                           source="PROD", target=SITE, state="running", requester="admin",
-                          created_at=ctx.clock(), started_at=ctx.clock(),
-                          run_id="dead-run", heartbeat_at=ctx.clock())
+                          created_at=failover_ctx.clock(), started_at=failover_ctx.clock(),
+                          run_id="dead-run", heartbeat_at=failover_ctx.clock())
         fid = failover_repo.add(session, row)
         session.commit()
     run = failover_steps.Run(fid, DEPARTMENT, "permits", FailoverKind.PLANNED, "PROD", SITE,
-                             ctx.clock())
+                             failover_ctx.clock())
     for step, handler in ((FailoverStep.FREEZE, failover_steps.freeze),
                           (FailoverStep.STOP_PRIMARY, failover_steps.stop_primary)):
-        output = handler(ctx, run)
-        with write_session(ctx.engine) as session:
+        output = handler(failover_ctx, run)
+        with write_session(failover_ctx.engine) as session:
             failover_repo.set_step(session, fid, step.value, StepStatus.SUCCEEDED,
-                                   at=ctx.clock(), output=output)
+                                   at=failover_ctx.clock(), output=output)
             if step is FailoverStep.FREEZE:  # the dead run's final cycle, in its order
                 failover_repo.set_step(session, fid, FailoverStep.FINAL_CYCLE.value,
-                                       StepStatus.SKIPPED, at=ctx.clock(),
+                                       StepStatus.SKIPPED, at=failover_ctx.clock(),
                                        output="no protection worker")
             session.commit()
     conn = _cloud(plane, SITE)
@@ -180,15 +163,15 @@ def test_a_run_cut_off_mid_failover_resumes(plane: Plane, cli_env: Plane, ctx: F
         conn.compute.unshelve_server(system.copy_id)
     finally:
         conn.close()
-    with write_session(ctx.engine) as session:
+    with write_session(failover_ctx.engine) as session:
         failover_repo.set_step(session, fid, FailoverStep.PROMOTE.value, StepStatus.RUNNING,
-                               at=ctx.clock())
+                               at=failover_ctx.clock())
         session.commit()
 
     def beat() -> None:
-        with write_session(ctx.engine) as session:
+        with write_session(failover_ctx.engine) as session:
             dead = failover_repo.get(session, fid)
-            dead.heartbeat_at = ctx.clock()
+            dead.heartbeat_at = failover_ctx.clock()
             session.add(dead)
             session.commit()
 
@@ -342,19 +325,19 @@ class Cycle:
 
 
 def test_a_failed_final_cycle_stops_before_production_is_stopped(
-        plane: Plane, ctx: FailoverContext, sandboxes: Callable[[str], Sandbox]) -> None:
+        plane: Plane, failover_ctx: FailoverContext, sandboxes: Callable[[str], Sandbox]) -> None:
     system = protect(plane, sandboxes, "cycles")
     cycle = Cycle()
-    ctx.final_cycle = cycle
-    with write_session(ctx.engine) as session:
+    failover_ctx.final_cycle = cycle
+    with write_session(failover_ctx.engine) as session:
         fid = failover_repo.add(session, FailoverRow(
             department=DEPARTMENT, system="cycles", kind="planned", source="PROD", target=SITE,
-            state="running", requester="admin", created_at=ctx.clock()))
+            state="running", requester="admin", created_at=failover_ctx.clock()))
         session.commit()
     cancel = threading.Event()
-    assert failover_run.run_failover(ctx, fid, actor="admin", cancel=cancel) == "failed"
+    assert failover_run.run_failover(failover_ctx, fid, actor="admin", cancel=cancel) == "failed"
     assert cycle.asked == [(DEPARTMENT, "cycles", SITE, (system.copy_id,))]
-    with Session(ctx.engine) as session:
+    with Session(failover_ctx.engine) as session:
         steps = {r.step: r for r in failover_repo.steps(session, fid)}
     assert steps["final_cycle"].status == "failed"
     assert "the sync of cycles was cut off" in (steps["final_cycle"].output or "")
@@ -362,8 +345,8 @@ def test_a_failed_final_cycle_stops_before_production_is_stopped(
     assert server(plane, "PROD", system.prod_id).status == "ACTIVE"
     # the worker works again: the same failover resumes at the final cycle
     cycle.broken = False
-    assert failover_run.run_failover(ctx, fid, actor="admin", cancel=cancel) == "done"
-    with Session(ctx.engine) as session:
+    assert failover_run.run_failover(failover_ctx, fid, actor="admin", cancel=cancel) == "done"
+    with Session(failover_ctx.engine) as session:
         steps = {r.step: r for r in failover_repo.steps(session, fid)}
     assert steps["freeze"].status == "succeeded" and len(cycle.asked) == 2
     assert (steps["final_cycle"].status, steps["final_cycle"].output) == (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,15 +20,12 @@ from sqlmodel import Session
 from govcloud.cli import main
 from govcloud.cloud import dr_volumes as cinder
 from govcloud.cloud import failover as cloud_failover
-from govcloud.cloud.connect import connect
 from govcloud.cloud.provision import project_connection
 from govcloud.demo.sandbox import Sandbox
 from govcloud.domain.failover import FailoverKind
 from govcloud.domain.recovery import Artifact, ArtifactKind, PointKind, PointRecord, manifest_digest
-from govcloud.domain.sites import default_sites
 from govcloud.services import failover_restore, failover_run, failover_steps
 from govcloud.services.failover_state import FailoverContext, read, state_of
-from govcloud.settings import load_settings
 from govcloud.store import failover_repo, protection_repo
 from govcloud.store.audit import write_session
 from govcloud.store.engine import write_begin
@@ -39,19 +36,6 @@ from tests.integration.migrate.conftest import Plane
 from .failovers import DATA, DEPARTMENT, FILES, SITE, protect, server
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def ctx(plane: Plane, plane_settings: dict[str, Any], plane_database: str
-        ) -> Iterator[FailoverContext]:
-    assert plane.sim.clouds_yaml is not None
-    settings = load_settings(database_url=plane_database, clouds_yaml=plane.sim.clouds_yaml,
-                             **plane_settings)
-    conns = {s.name: connect(s, clouds_yaml=plane.sim.clouds_yaml) for s in default_sites()}
-    yield FailoverContext(engine=plane.engine, settings=settings, connections=lambda: conns,
-                          stale_after_s=2.0, heartbeat_s=0.5)
-    for c in conns.values():
-        c.close()
 
 
 def _project_conn(ctx: FailoverContext, copy_id: str) -> Any:
@@ -95,35 +79,35 @@ def _volumes(ctx: FailoverContext, copy_id: str, prefix: str) -> list[cinder.Vol
 
 
 def test_unplanned_failover_restores_and_attaches_the_backups(
-        plane: Plane, ctx: FailoverContext, sandboxes: Callable[[str], Sandbox]) -> None:
+        plane: Plane, failover_ctx: FailoverContext, sandboxes: Callable[[str], Sandbox]) -> None:
     system = protect(plane, sandboxes, "vaults")
-    point_id, backup = _backup_point(ctx, "vaults", system.copy_id, timedelta(minutes=5))
+    point_id, backup = _backup_point(failover_ctx, "vaults", system.copy_id, timedelta(minutes=5))
     member = "vaults-app-1"
     name = failover_restore.volume_name(member, point_id, 0)
     # what a run killed between the restore and the attach leaves: the volume restored
-    conn = _project_conn(ctx, system.copy_id)
+    conn = _project_conn(failover_ctx, system.copy_id)
     early = cinder.restore_backup(conn, SITE, backup, name=name, timeout_s=30)
-    with write_session(ctx.engine) as session:
+    with write_session(failover_ctx.engine) as session:
         fid = failover_repo.add(session, FailoverRow(
             department=DEPARTMENT, system="vaults", kind="unplanned", source="PROD",
-            target=SITE, state="running", requester="admin", created_at=ctx.clock(),
-            started_at=ctx.clock()))
+            target=SITE, state="running", requester="admin", created_at=failover_ctx.clock(),
+            started_at=failover_ctx.clock()))
         session.commit()
-    assert failover_run.run_failover(ctx, fid, actor="admin",
+    assert failover_run.run_failover(failover_ctx, fid, actor="admin",
                                      cancel=threading.Event()) == "done"
-    with Session(ctx.engine) as session:
+    with Session(failover_ctx.engine) as session:
         steps = {r.step: r for r in failover_repo.steps(session, fid)}
     promote = steps["promote"].output or ""
     assert steps["verify"].status == "succeeded", steps["verify"].output
     assert (f"{SITE} {member}: volume {early} restored from backup {backup}, 2 GiB, "
             "attached") in promote
     # one volume, the one the dead run restored, attached to the promoted copy
-    (vol,) = _volumes(ctx, system.copy_id, f"{member}-restored-")
+    (vol,) = _volumes(failover_ctx, system.copy_id, f"{member}-restored-")
     assert (vol.id, vol.status, vol.attached_to) == (early, "in-use", (system.copy_id,))
     assert vol.meta("govcloud_system") == f"{DEPARTMENT}/vaults"
     assert vol.meta("govcloud_point") == str(point_id)
     assert server(plane, SITE, system.copy_id).status == "ACTIVE"
-    row, _ = read(ctx, fid)
+    row, _ = read(failover_ctx, fid)
     state = state_of(row)
     assert state["restored"] == {member: [{"member": member, "volume": early,
                                             "backup": backup, "size_gib": 2,
@@ -133,28 +117,30 @@ def test_unplanned_failover_restores_and_attaches_the_backups(
     assert 5 * 60 <= state["data_loss_s"] < 5 * 60 + 60
     # promote again (a resumed run after a crash at its end): nothing new is restored
     run = failover_steps.Run(fid, DEPARTMENT, "vaults", FailoverKind.UNPLANNED, "PROD", SITE,
-                             row.started_at or ctx.clock())
-    again = failover_steps.promote(ctx, run)
+                             row.started_at or failover_ctx.clock())
+    again = failover_steps.promote(failover_ctx, run)
     assert f"volume {early} restored from backup {backup}" in again
-    assert [v.id for v in _volumes(ctx, system.copy_id, f"{member}-restored-")] == [early]
+    assert [v.id for v in _volumes(failover_ctx, system.copy_id, f"{member}-restored-")] == [early]
     attached = cinder.attached_volumes(conn, SITE, system.copy_id)
     assert [a.volume_id for a in attached].count(early) == 1
 
 
 def test_a_restore_in_error_is_made_again_and_older_restores_are_dropped(
-        plane: Plane, ctx: FailoverContext, sandboxes: Callable[[str], Sandbox]) -> None:
+        plane: Plane, failover_ctx: FailoverContext, sandboxes: Callable[[str], Sandbox]) -> None:
     """A volume an earlier attempt left in ``error`` is deleted and restored again; a volume
     restored for an earlier point and still attached to the copy is detached and deleted, the
     server's own data volume detached and kept."""
     system = protect(plane, sandboxes, "ledgers")
     member = "ledgers-app-1"
-    old_point, old_backup = _backup_point(ctx, "ledgers", system.copy_id, timedelta(hours=2))
-    point_id, backup = _backup_point(ctx, "ledgers", system.copy_id, timedelta(minutes=3))
-    conn = _project_conn(ctx, system.copy_id)
+    old_point, old_backup = _backup_point(failover_ctx, "ledgers", system.copy_id,
+                                          timedelta(hours=2))
+    point_id, backup = _backup_point(failover_ctx, "ledgers", system.copy_id,
+                                     timedelta(minutes=3))
+    conn = _project_conn(failover_ctx, system.copy_id)
     cloud_failover.bring_to(conn, SITE, system.copy_id, "ACTIVE", timeout_s=60)
     older = failover_restore.restore_member(
         conn, SITE, department=DEPARTMENT, system="ledgers", member=member,
-        server_id=system.copy_id, point=_point(ctx, old_point), timeout_s=30)
+        server_id=system.copy_id, point=_point(failover_ctx, old_point), timeout_s=30)
     own = conn.block_storage.create_volume(size=1, name="ledgers-own")
     cinder.wait_volume(conn, SITE, own.id, timeout_s=30)
     cinder.attach_volume(conn, SITE, system.copy_id, own.id, timeout_s=30)
@@ -165,7 +151,7 @@ def test_a_restore_in_error_is_made_again_and_older_restores_are_dropped(
                                            migration_status=None)
     made = failover_restore.restore_member(
         conn, SITE, department=DEPARTMENT, system="ledgers", member=member,
-        server_id=system.copy_id, point=_point(ctx, point_id), timeout_s=30)
+        server_id=system.copy_id, point=_point(failover_ctx, point_id), timeout_s=30)
     (restored,) = made
     assert restored.volume_id != broken and restored.backup_id == backup
     dropped = failover_restore.drop_superseded(conn, SITE, member=member,
@@ -179,7 +165,7 @@ def test_a_restore_in_error_is_made_again_and_older_restores_are_dropped(
     kept = cinder.get_volume_info(conn, SITE, own.id)  # not govcloud's to delete
     assert (kept.status, kept.meta("govcloud_superseded_by")) == ("available", str(point_id))
     assert older[0].backup_id == old_backup
-    left = _volumes(ctx, system.copy_id, f"{member}-restored-")
+    left = _volumes(failover_ctx, system.copy_id, f"{member}-restored-")
     assert [(v.id, v.attached_to) for v in left] == [(restored.volume_id, (system.copy_id,))]
 
 
@@ -194,7 +180,7 @@ def _step(shown: dict[str, Any], name: str) -> str:
 
 
 def test_planned_failover_and_failback_carry_the_volumes_data(
-        plane: Plane, cli_env: Plane, ctx: FailoverContext,
+        plane: Plane, cli_env: Plane, failover_ctx: FailoverContext,
         sandboxes: Callable[[str], Sandbox], capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The real path: a production server with a data volume, protected by a volume cycle;
@@ -203,8 +189,9 @@ def test_planned_failover_and_failback_carry_the_volumes_data(
     into PROD, and failback restores it there — production's own volume detached and kept."""
     system = protect(plane, sandboxes, "deeds")
     member = "deeds-app-1"
-    prod_conn = project_connection(ctx.connections()["PROD"], "PROD", ctx.connections()[
-        "PROD"].compute.get_server(system.prod_id).project_id)
+    prod_admin = failover_ctx.connections()["PROD"]
+    prod_conn = project_connection(prod_admin, "PROD",
+                                   prod_admin.compute.get_server(system.prod_id).project_id)
     own = cinder.create_volume(prod_conn, "PROD", "deeds-data", size=1)
     cinder.wait_volume(prod_conn, "PROD", own, timeout_s=30)
     cinder.attach_volume(prod_conn, "PROD", system.prod_id, own, timeout_s=30)
@@ -222,7 +209,7 @@ def test_planned_failover_and_failback_carry_the_volumes_data(
     assert final.kind is PointKind.VOLUME_BACKUP and "final protection cycle" in \
         _step(shown, "final_cycle")
     (backup,) = [a.id for a in final.artifacts]
-    (restored,) = _volumes(ctx, system.copy_id, f"{member}-restored-p{final.id}-")
+    (restored,) = _volumes(failover_ctx, system.copy_id, f"{member}-restored-p{final.id}-")
     assert (f"{SITE} {member}: volume {restored.id} restored from backup {backup}, 1 GiB, "
             "attached") in promote
     assert restored.attached_to == (system.copy_id,)

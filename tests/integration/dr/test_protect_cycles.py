@@ -24,21 +24,19 @@ from govcloud.demo.sandbox import Sandbox, write_files
 from govcloud.domain.recovery import ArtifactKind, PointStatus
 from govcloud.domain.sites import default_sites
 from govcloud.errors import Forbidden
-from govcloud.services.plane import build_plane
 from govcloud.services.protection import failing_copies
-from govcloud.settings import load_settings
 from govcloud.store.tables import AuditEntryRow
 from govcloud.workers.protection import start_protection_worker
-from govcloud.workers.provision import start_provision_worker
 from tests.integration.dr.protect_helpers import (
     DEPARTMENT,
     data,
     history,
     latest,
+    local_plane,
     manifest,
-    provision,
-    sim_servers,
-    wait_done,
+    provision_system,
+    server_status,
+    system_servers,
 )
 from tests.integration.migrate.conftest import Plane
 from tests.integration.migrate.waves import cli
@@ -47,47 +45,12 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def plane_workers() -> Any:
-    return start_provision_worker
-
-
-@pytest.fixture(scope="module")
-def ops(plane: Plane) -> ApiClient:
-    plane.admin.post("/tenants/apply")
-    assert plane.admin.post("/sync", {"full": True})["ok"]
-    return plane.principal("operator")[1]
-
-
-def _provision(plane: Plane, ops: ApiClient, sandboxes: Callable[[str], Sandbox],
-               system: str) -> dict[str, Sandbox]:
-    assert plane.sim.clouds_yaml is not None
-    boxes = provision(plane.sim.base_url, plane.sim.clouds_yaml,
-                      lambda body: int(ops.post("/requests", body)["id"]),
-                      lambda rid: plane.admin.post(f"/requests/{rid}/approve"),
-                      lambda rid: wait_done(plane.admin, rid), sandboxes, system)
-    assert plane.admin.post("/sync", {"full": True})["ok"]
-    return boxes
-
-
-def _status(plane: Plane, system: str, site: str) -> str:
-    assert plane.sim.clouds_yaml is not None
-    servers = sim_servers(plane.sim.clouds_yaml, _rid(plane, system))
-    return str(servers[site].status)
-
-
-def _rid(plane: Plane, system: str) -> int:
-    mine = [r for r in plane.admin.get("/requests")["requests"]
-            if r["department"] == DEPARTMENT and r["system"] == system]
-    return int(mine[0]["id"])
-
-
 def test_a_cycle_syncs_and_verifies_the_hot_and_the_cold_copy(
         cli_env: Plane, ops: ApiClient, sandboxes: Callable[[str], Sandbox],
         capsys: pytest.CaptureFixture[str]) -> None:
     plane = cli_env
-    boxes = _provision(plane, ops, sandboxes, "ledger")
-    assert _status(plane, "ledger", "DR-REMOTE") == "SHELVED_OFFLOADED"
+    boxes = provision_system(plane, ops, sandboxes, "ledger")
+    assert server_status(plane, "ledger", "DR-REMOTE") == "SHELVED_OFFLOADED"
     code, out, err = cli(capsys, "dr", "protect", "--department", DEPARTMENT,
                          "--system", "ledger")
     assert code == 0, out + err
@@ -113,7 +76,7 @@ def test_a_cycle_syncs_and_verifies_the_hot_and_the_cold_copy(
     (cold,) = points["DR-REMOTE"].artifacts
     assert (cold.kind, cold.site) == (ArtifactKind.IMAGE, "DR-REMOTE")
     # the cold copy holds no compute capacity again, and its image is the new shelved one
-    servers = sim_servers(plane.sim.clouds_yaml or Path(), _rid(plane, "ledger"))
+    servers = system_servers(plane, "ledger")
     assert servers["DR-REMOTE"].status == "SHELVED_OFFLOADED"
     assert servers["DR-LOCAL"].status == "ACTIVE"
     assert cold.id != points["DR-LOCAL"].server_id
@@ -156,7 +119,7 @@ def test_a_failed_transfer_keeps_the_last_good_point_and_shelves_the_cold_copy_a
         capsys: pytest.CaptureFixture[str], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, plane_settings: dict[str, Any]) -> None:
     plane = cli_env
-    boxes = _provision(plane, ops, sandboxes, "cases")
+    boxes = provision_system(plane, ops, sandboxes, "cases")
     assert cli(capsys, "dr", "protect", "--system", "cases")[0] == 0
     good = latest(plane.engine, "cases")
     before = data(boxes["PROD"])
@@ -174,7 +137,7 @@ def test_a_failed_transfer_keeps_the_last_good_point_and_shelves_the_cold_copy_a
         assert newest.manifest_digest is None and not newest.artifacts
     assert data(boxes["DR-LOCAL"]) == before == data(boxes["DR-REMOTE"])
     # the cold copy was shelved and offloaded again all the same
-    assert _status(plane, "cases", "DR-REMOTE") == "SHELVED_OFFLOADED"
+    assert server_status(plane, "cases", "DR-REMOTE") == "SHELVED_OFFLOADED"
     failing = {(f.site, f.server_id): f for f in failing_copies(plane.engine)
                if f.system == "cases"}
     assert {f.failures for f in failing.values()} == {1}
@@ -182,13 +145,9 @@ def test_a_failed_transfer_keeps_the_last_good_point_and_shelves_the_cold_copy_a
 
     # the worker retries after the backoff (short here) and brings both copies current
     monkeypatch.setenv("PATH", original_path)
-    settings = load_settings(
-        database_url=str(plane.engine.url.render_as_string(hide_password=False)),
-        clouds_yaml=plane.sim.clouds_yaml,
-        **{**plane_settings, "dr_protect_worker": True, "dr_protect_tick_s": 0.5,
-           "dr_protect_backoff_s": 0.5, "dr_protect_keep": 2})
-    worker_plane = build_plane(engine=plane.engine, settings=settings,
-                               catalogue_dir=plane.catalogue)
+    worker_plane = local_plane(plane, plane_settings, dr_protect_worker=True,
+                               dr_protect_tick_s=0.5, dr_protect_backoff_s=0.5,
+                               dr_protect_keep=2)
     stop = start_protection_worker(worker_plane)
     try:
         wait_until(lambda: all(latest(plane.engine, "cases")[s].taken_at > p.taken_at
@@ -196,7 +155,7 @@ def test_a_failed_transfer_keeps_the_last_good_point_and_shelves_the_cold_copy_a
     finally:
         stop()
     assert data(boxes["DR-LOCAL"]) == data(boxes["PROD"]) == data(boxes["DR-REMOTE"])
-    assert _status(plane, "cases", "DR-REMOTE") == "SHELVED_OFFLOADED"
+    assert server_status(plane, "cases", "DR-REMOTE") == "SHELVED_OFFLOADED"
     assert not [f for f in failing_copies(plane.engine) if f.system == "cases"]
     # the history keeps the newest 2 cycles (ok, partial): the first good point went
     for site, point in latest(plane.engine, "cases").items():
@@ -210,26 +169,21 @@ def test_a_stopped_warm_copy_is_started_for_its_cycle_and_stopped_again(
         plane_settings: dict[str, Any]) -> None:
     plane = cli_env
     assert plane.sim.clouds_yaml is not None
-    boxes = _provision(plane, ops, sandboxes, "permits")
+    boxes = provision_system(plane, ops, sandboxes, "permits")
     # a policy whose level-6 standby is warm (stopped); the standby is stopped in the cloud
     conn = connect(next(s for s in default_sites() if s.name == "DR-LOCAL"),
                    clouds_yaml=plane.sim.clouds_yaml)
     try:
-        standby = sim_servers(plane.sim.clouds_yaml, _rid(plane, "permits"))["DR-LOCAL"]
+        standby = system_servers(plane, "permits")["DR-LOCAL"]
         conn.compute.stop_server(standby.id)
         wait_until(lambda: conn.compute.get_server(standby.id).status == "SHUTOFF", 30,
                    "the standby stopped")
     finally:
         conn.close()
     assert plane.admin.post("/sync", {"full": True})["ok"]
-    settings = load_settings(
-        database_url=str(plane.engine.url.render_as_string(hide_password=False)),
-        clouds_yaml=plane.sim.clouds_yaml,
-        **{**plane_settings, "dr_protection": {"levels": {"6": {"copies": [
-            {"site_role": "same-city-dr", "kind": "warm"},
-            {"site_role": "remote-dr", "kind": "cold"}]}}}})
-    protector = build_plane(engine=plane.engine, settings=settings,
-                            catalogue_dir=plane.catalogue).protector
+    protector = local_plane(plane, plane_settings, dr_protection={"levels": {"6": {"copies": [
+        {"site_role": "same-city-dr", "kind": "warm"},
+        {"site_role": "remote-dr", "kind": "cold"}]}}}).protector
     (warm,) = [c for c in protector.copies(system="permits") if c.site == "DR-LOCAL"]
     assert (warm.kind.value, warm.status) == ("warm", "SHUTOFF")
     lines: list[str] = []
@@ -238,5 +192,5 @@ def test_a_stopped_warm_copy_is_started_for_its_cycle_and_stopped_again(
     assert "DR-LOCAL/permits-app-1: bringing the warm copy up (SHUTOFF)" in lines
     assert "DR-LOCAL/permits-app-1: stopped again" in lines
     assert data(boxes["DR-LOCAL"]) == data(boxes["PROD"])
-    assert _status(plane, "permits", "DR-LOCAL") == "SHUTOFF"
+    assert server_status(plane, "permits", "DR-LOCAL") == "SHUTOFF"
     assert latest(plane.engine, "permits")["DR-LOCAL"].id == result.point.id

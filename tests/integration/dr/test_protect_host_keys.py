@@ -21,35 +21,22 @@ from govcloud.client import ApiClient
 from govcloud.demo.sandbox import Sandbox, make_key, write_files
 from govcloud.domain.recovery import PointStatus
 from govcloud.errors import GovCloudError
-from govcloud.services.plane import build_plane
 from govcloud.services.protection import failing_copies
 from govcloud.settings import load_settings
 from govcloud.store.tables import AuditEntryRow
-from govcloud.workers.provision import start_provision_worker
 from tests.integration.dr.protect_helpers import (
     data,
     history,
     known_hosts_text,
     latest,
+    local_plane,
     provision_system,
-    sim_servers,
+    server_status,
 )
 from tests.integration.migrate.conftest import Plane
 from tests.integration.migrate.waves import cli
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def plane_workers() -> Any:
-    return start_provision_worker
-
-
-@pytest.fixture(scope="module")
-def ops(plane: Plane) -> ApiClient:
-    plane.admin.post("/tenants/apply")
-    assert plane.admin.post("/sync", {"full": True})["ok"]
-    return plane.principal("operator")[1]
 
 
 def _known(plane_settings: dict[str, Any]) -> str:
@@ -58,12 +45,6 @@ def _known(plane_settings: dict[str, Any]) -> str:
 
 def _named(box: Sandbox) -> str:
     return f"[{box.address}]:{box.port} "
-
-
-def _status(plane: Plane, system: str, site: str) -> str:
-    assert plane.sim.clouds_yaml is not None
-    mine = [r for r in plane.admin.get("/requests")["requests"] if r["system"] == system]
-    return str(sim_servers(plane.sim.clouds_yaml, int(mine[0]["id"]))[site].status)
 
 
 def _audited(plane: Plane, action: str) -> list[dict[str, Any]]:
@@ -104,7 +85,7 @@ def test_a_copy_presenting_another_key_fails_its_cycle_and_keeps_the_last_good_p
         assert newest.error is not None and "presents SHA256:" in newest.error
         assert boxes[site].fingerprint in newest.error
     # the cold copy was shelved again; the copies are failing (the alert); known_hosts kept
-    assert _status(plane, "keys", "DR-REMOTE") == "SHELVED_OFFLOADED"
+    assert server_status(plane, "keys", "DR-REMOTE") == "SHELVED_OFFLOADED"
     failing = [f for f in failing_copies(plane.engine) if f.system == "keys"]
     assert len(failing) == 2 and all("not the one the cloud shows" in (f.error or "")
                                      for f in failing)
@@ -142,12 +123,8 @@ def test_no_key_shown_is_refused_but_for_the_audited_override(
     with pytest.raises(GovCloudError, match="must give a reason"):
         load_settings(dr_trust_on_first_use="  \t ")
     reason = "image built without cloud-init; fingerprints checked by phone with the builder"
-    settings = load_settings(
-        database_url=str(plane.engine.url.render_as_string(hide_password=False)),
-        clouds_yaml=plane.sim.clouds_yaml,
-        **{**plane_settings, "dr_trust_on_first_use": reason, "migrate_host_key_wait_s": 0.5})
-    protector = build_plane(engine=plane.engine, settings=settings,
-                            catalogue_dir=plane.catalogue).protector
+    protector = local_plane(plane, plane_settings, dr_trust_on_first_use=reason,
+                            migrate_host_key_wait_s=0.5).protector
     for copy in protector.copies(system="nokeys"):
         result = protector.cycle(copy)
         assert result.point is not None and result.point.status is PointStatus.OK, result

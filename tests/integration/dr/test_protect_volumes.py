@@ -22,19 +22,16 @@ from govcloud.cloud.connect import connect
 from govcloud.demo.sandbox import Sandbox
 from govcloud.domain.recovery import ArtifactKind, PointKind, PointStatus
 from govcloud.domain.sites import default_sites
-from govcloud.services.plane import build_plane
-from govcloud.services.protection import Protector
-from govcloud.settings import load_settings
-from govcloud.workers.provision import start_provision_worker
 from tests.integration.dr.protect_helpers import (
     DEPARTMENT,
     data,
     history,
     latest,
+    local_plane,
     manifest,
-    provision,
-    sim_servers,
-    wait_done,
+    provision_system,
+    server_status,
+    system_servers,
 )
 from tests.integration.migrate.conftest import Plane
 from tests.integration.migrate.waves import cli
@@ -42,18 +39,6 @@ from tests.integration.migrate.waves import cli
 pytestmark = pytest.mark.slow
 SITES = {s.name: s for s in default_sites()}
 WAIT = 30.0
-
-
-@pytest.fixture(scope="module")
-def plane_workers() -> Any:
-    return start_provision_worker
-
-
-@pytest.fixture(scope="module")
-def ops(plane: Plane) -> ApiClient:
-    plane.admin.post("/tenants/apply")
-    assert plane.admin.post("/sync", {"full": True})["ok"]
-    return plane.principal("operator")[1]
 
 
 def _conn(plane: Plane, site: str) -> Any:
@@ -69,28 +54,13 @@ def _with_volume(plane: Plane, ops: ApiClient, sandboxes: Callable[[str], Sandbo
                  system: str) -> tuple[dict[str, Sandbox], str, dict[str, Any]]:
     """Provision ``system``, attach a 1 GiB data volume to its production server; the
     sandboxes, the volume's id and site → the system's server there."""
-    assert plane.sim.clouds_yaml is not None
-    boxes = provision(plane.sim.base_url, plane.sim.clouds_yaml,
-                      lambda body: int(ops.post("/requests", body)["id"]),
-                      lambda rid: plane.admin.post(f"/requests/{rid}/approve"),
-                      lambda rid: wait_done(plane.admin, rid), sandboxes, system)
-    assert plane.admin.post("/sync", {"full": True})["ok"]
-    rid = next(int(r["id"]) for r in plane.admin.get("/requests")["requests"]
-               if r["system"] == system)
-    servers = sim_servers(plane.sim.clouds_yaml, rid)
+    boxes = provision_system(plane, ops, sandboxes, system)
+    servers = system_servers(plane, system)
     prod = _conn(plane, "PROD")
     vol = dr.create_volume(prod, "PROD", f"{system}-data", size=1)
     dr.wait_volume(prod, "PROD", vol, timeout_s=WAIT)
     dr.attach_volume(prod, "PROD", servers["PROD"].id, vol, timeout_s=WAIT)
     return boxes, vol, servers
-
-
-def _protector(plane: Plane, settings: dict[str, Any], **overrides: Any) -> Protector:
-    loaded = load_settings(
-        database_url=str(plane.engine.url.render_as_string(hide_password=False)),
-        clouds_yaml=plane.sim.clouds_yaml, **{**settings, **overrides})
-    return build_plane(engine=plane.engine, settings=loaded,
-                       catalogue_dir=plane.catalogue).protector
 
 
 def _backups(conn: Any, volume_id: str) -> dict[str, Any]:
@@ -128,8 +98,7 @@ def test_a_cycle_backs_the_volumes_up_and_imports_them_into_the_dr_sites(
         # an incremental backup came with the full one it builds on
         assert full in _backups(_conn(plane, site), vol)
     # the copies are not touched: the cold one stays shelved, no file was synced to it
-    assert sim_servers(plane.sim.clouds_yaml or plane.catalogue,
-                       _rid(plane, "vault"))["DR-REMOTE"].status == "SHELVED_OFFLOADED"
+    assert server_status(plane, "vault", "DR-REMOTE") == "SHELVED_OFFLOADED"
     assert data(boxes["DR-LOCAL"]) == {}
     # the next cycle is incremental, and its import brings the chain along
     code, out, err = cli(capsys, "dr", "protect", "--system", "vault", "--json")
@@ -150,17 +119,12 @@ def _count(conn: Any) -> int:
     return len(list(conn.block_storage.backups()))
 
 
-def _rid(plane: Plane, system: str) -> int:
-    return next(int(r["id"]) for r in plane.admin.get("/requests")["requests"]
-                if r["system"] == system)
-
-
 def test_failures_keep_the_last_good_point_and_retention_keeps_what_it_needs(
         cli_env: Plane, ops: ApiClient, sandboxes: Callable[[str], Sandbox],
         plane_settings: dict[str, Any]) -> None:
     plane = cli_env
     _, vol, _ = _with_volume(plane, ops, sandboxes, "deeds")
-    protector = _protector(plane, plane_settings, dr_protect_volume_keep=2)
+    protector = local_plane(plane, plane_settings, dr_protect_volume_keep=2).protector
     copies = {c.site: c for c in protector.copies(system="deeds")}
     first = protector.cycle(copies["DR-REMOTE"]).point
     assert first is not None and first.status is PointStatus.OK, first
@@ -201,6 +165,6 @@ def test_failures_keep_the_last_good_point_and_retention_keeps_what_it_needs(
     assert newest.id in local and len(local) == 2
     assert set(_backups(remote, vol)) == {kept_remote.id}
     # never: the file-level cycle, as before
-    files = _protector(plane, plane_settings, dr_protect_volumes="never")
+    files = local_plane(plane, plane_settings, dr_protect_volumes="never").protector
     point = files.cycle(copies["DR-LOCAL"]).point
     assert point is not None and point.kind is PointKind.FILE_SYNC, point
