@@ -20,10 +20,12 @@ from sqlalchemy import (
     and_,
     case,
     delete,
+    false,
     func,
     insert,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -546,11 +548,23 @@ def server_page(conn: Connection, *, departments: Sequence[str] | None,
     if status is not None:
         conds.append(srv.c.status == status.upper())
     if after is not None:
-        conds.append(or_(srv.c.site > after[0], and_(srv.c.site == after[0],
-                                                        srv.c.id > after[1])))
-    order = server_changes.listing_order(conn, srv, departments, include_unmapped)
-    q = select(*(srv.c[n] for n in LISTED)).where(and_(*conds)).order_by(*order).limit(limit)
+        conds.append(after_cursor(srv, site, after))
+    q = (select(*(srv.c[n] for n in LISTED)).where(and_(*conds))
+         .order_by(srv.c.site, srv.c.id).limit(limit))
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def after_cursor(srv: Table, site: str | None, after: tuple[str, str]) -> Any:
+    """The rows after the cursor ``after`` = (site, id) in (site, id) order. With ``site``
+    fixed it is said as the planners can use it: ``id > ?`` (an index range on the listing's
+    index, ``ix_server_department_site_id``, or the primary key), all or none of the site;
+    the portable form, ``site > ? OR (site = ? AND id > ?)``, is a filter to both, and SQLite
+    then sorts the department's every server of the site."""
+    if site is None:
+        return or_(srv.c.site > after[0], and_(srv.c.site == after[0], srv.c.id > after[1]))
+    if site == after[0]:
+        return srv.c.id > after[1]
+    return true() if site > after[0] else false()
 
 
 # what a listing shows of a server (``services.server_listing.server_json``)

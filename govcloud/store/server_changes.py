@@ -150,24 +150,10 @@ def _unindexed(conn: Connection, column: Any) -> Any:
     """``column`` as SQLite's planner can use no index for (``column || ''``; the portable
     column elsewhere). SQLite keeps no statistics here, and given ``site = ?`` and ``ORDER
     BY site, id`` it walks the site's every row by primary key (17,000 at province scale,
-    ~25 ms) rather than the few rows in the ``change_seq`` range; PostgreSQL's planner
+    ~25 ms), or the department's by the listing's index, rather than the few rows in the
+    ``change_seq`` range; PostgreSQL's planner
     weighs the range by its statistics and needs no help."""
     return column + "" if conn.dialect.name == "sqlite" else column
-
-
-def listing_order(conn: Connection, srv: Table, departments: Sequence[str] | None,
-                  include_unmapped: bool) -> list[Any]:
-    """A listing's order, (site, id). Portable: the columns, which SQLite reads along the
-    primary key (site, id) to spare a sort. Dialect-specific (SQLite, one department): that
-    walk reads every server of the site until it has a page of the department's, all 17,000
-    of PROD for a department with few or none there (20 ms at province scale); ordering by an
-    expression instead makes SQLite look the department up in its (site, department, status)
-    index and sort what it finds (0.01–3 ms; the largest department 2.3 ms instead of 1.7).
-    PostgreSQL chooses from its statistics."""
-    one = departments is not None and len(departments) == 1 and not include_unmapped
-    if one and conn.dialect.name == "sqlite":
-        return [func.coalesce(srv.c.site, ""), srv.c.id]
-    return [srv.c.site, srv.c.id]
 
 
 def changes_page(conn: Connection, *, departments: Sequence[str] | None,
