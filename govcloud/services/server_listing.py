@@ -55,7 +55,7 @@ def decode_cursor(cursor: str) -> tuple[str, str, int | None]:
     return site, server_id, number
 
 
-def server_json(row: Mapping[str, Any]) -> dict[str, Any]:
+def server_json(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {"site": row["site"], "id": row["id"], "name": row["name"],
             "project_id": row["project_id"], "department": row["department"],
             "status": row["status"], "flavor": row["flavor_name"], "vcpus": row["vcpus"],

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    RowMapping,
     Select,
     Table,
     and_,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import BindParameter
 
 from govcloud.store.tables import metadata
 
@@ -134,14 +136,16 @@ def head(conn: Connection) -> ChangeHead:
     return ChangeHead("", 0, 0) if row is None else ChangeHead(row[0], int(row[1]), int(row[2]))
 
 
-def scope_conditions(srv: Table, departments: Sequence[str] | None,
+def scope_conditions(srv: Table, departments: Sequence[str] | BindParameter[Any] | None,
                      include_unmapped: bool, *, department: Any = None) -> list[Any]:
     """The conditions that keep server rows within a principal's scope: ``departments`` None
-    means every department; ``include_unmapped`` adds servers of projects mapped to none.
-    ``department``: the column to test (default ``srv.c.department``)."""
+    means every department (or an expanding bound parameter, for a statement built once);
+    ``include_unmapped`` adds servers of projects mapped to none. ``department``: the column
+    to test (default ``srv.c.department``)."""
     column = srv.c.department if department is None else department
     if departments is not None:
-        scope = column.in_(list(departments))
+        scope = column.in_(departments if isinstance(departments, BindParameter)
+                           else list(departments))
         return [or_(scope, column.is_(None)) if include_unmapped else scope]
     return [] if include_unmapped else [column.is_not(None)]
 
@@ -158,12 +162,12 @@ def _unindexed(conn: Connection, column: Any) -> Any:
 
 def changes_page(conn: Connection, *, departments: Sequence[str] | None,
                  include_unmapped: bool, site: str | None, since: int, upto: int,
-                 after: tuple[str, str] | None, limit: int) -> list[dict[str, Any]]:
+                 after: tuple[str, str] | None, limit: int) -> Sequence[RowMapping]:
     """Server rows in scope stamped after ``since`` and up to ``upto`` — live ones and
     tombstones alike — ordered by (site, id) after the cursor ``after``."""
     q = changes_query(conn, departments=departments, include_unmapped=include_unmapped,
                       site=site, since=since, upto=upto, after=after, limit=limit)
-    return [dict(r._mapping) for r in conn.execute(q)]
+    return conn.execute(q).mappings().all()
 
 
 def changes_query(conn: Connection, *, departments: Sequence[str] | None,
