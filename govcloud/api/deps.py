@@ -17,7 +17,7 @@ the demo can build as many apps as they like.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,22 +53,33 @@ def get_plane(request: Request) -> Plane:
     return plane
 
 
-PlaneDep = Annotated[Plane, Depends(get_plane)]
+# The dependencies that only look something up are ``async def``: FastAPI runs a plain ``def``
+# dependency in its thread pool, a hand-off to a worker thread and back for each (seven of a
+# ``GET /servers`` before; under a sync that loads the cores every hand-off waits for a
+# thread to be scheduled). Those that read the database (``current_principal``) and the
+# routes stay ``def``, in the pool, off the event loop.
+
+async def plane_dependency(request: Request) -> Plane:
+    """``get_plane``, as a dependency that runs on the event loop."""
+    return get_plane(request)
 
 
-def get_engine(plane: PlaneDep) -> Engine:
+PlaneDep = Annotated[Plane, Depends(plane_dependency)]
+
+
+async def get_engine(plane: PlaneDep) -> Engine:
     return plane.engine
 
 
-def get_settings(plane: PlaneDep) -> Settings:
+async def get_settings(plane: PlaneDep) -> Settings:
     return plane.settings
 
 
-def get_clock(plane: PlaneDep) -> Clock:
+async def get_clock(plane: PlaneDep) -> Clock:
     return plane.clock
 
 
-def get_clouds(plane: PlaneDep) -> Clouds:
+async def get_clouds(plane: PlaneDep) -> Clouds:
     return plane.clouds
 
 
@@ -78,7 +89,7 @@ BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="gct_..
                     description="an API token: `Authorization: Bearer gct_...` (docs/api.md)")
 
 
-def bearer_token(request: Request,
+async def bearer_token(request: Request,
                  _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
                  ) -> str:
     header = request.headers.get("authorization")
@@ -117,7 +128,8 @@ def may(principal: Principal, action: Action, target: Target = GLOBAL) -> bool:
     return bool(can(principal, action, target))
 
 
-def require(action: Action, *, scoped: bool = False) -> Callable[..., Principal]:
+def require(action: Action, *, scoped: bool = False
+            ) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency: the current principal, provided its role grants ``action``.
 
     ``scoped=False`` checks ``action`` on the whole cloud (principals, sync of every site).
@@ -126,7 +138,7 @@ def require(action: Action, *, scoped: bool = False) -> Callable[..., Principal]
     or checks each department (``govcloud.services.access``).
     """
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(principal: CurrentPrincipal) -> Principal:  # no I/O: on the loop
         if scoped:
             own = Target.of(principal.department or "-", principal.city)
             check(principal, action, own if not may(principal, action) else GLOBAL)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from govcloud.api.contract import Id, name_query, names_query
-from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane
+from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane, plane_dependency
 from govcloud.api.fields import Identifier
 from govcloud.api.models import answers
 from govcloud.api.models.bodies import Cancellation, Rejection
@@ -49,7 +49,7 @@ def _ctx(request: Request) -> ChangeContext:
 
 
 Ctx = Annotated[ChangeContext, Depends(_ctx)]
-Plane_ = Annotated[Plane, Depends(get_plane)]
+Plane_ = Annotated[Plane, Depends(plane_dependency)]
 
 
 @router.post("/changes", **answers(ChangeRequest), status_code=201, tags=["changes"],

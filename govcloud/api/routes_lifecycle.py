@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from govcloud.api.contract import name_query
-from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane
+from govcloud.api.deps import CurrentPrincipal, get_catalogue, plane_dependency
 from govcloud.api.fields import Identifier
 from govcloud.api.models import Submitted, answers
 from govcloud.api.models.bodies import ResizeBody, RetireBody, ScaleBody
@@ -27,7 +27,7 @@ from govcloud.services.plane import Plane
 from govcloud.services.reclaim import MAX_DAYS, reclaim
 
 router = APIRouter(tags=["systems"])
-Plane_ = Annotated[Plane, Depends(get_plane)]
+Plane_ = Annotated[Plane, Depends(plane_dependency)]
 _UNCHANGED: dict[int | str, dict[str, Any]] = {200: {"model": Submitted,
                     "description": "the same request was open already: that one"}}
 

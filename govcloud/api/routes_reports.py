@@ -21,7 +21,13 @@ from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import Engine
 
 from govcloud.api.contract import name_query
-from govcloud.api.deps import Clock, CurrentPrincipal, get_clock, get_engine, get_plane
+from govcloud.api.deps import (
+    Clock,
+    CurrentPrincipal,
+    get_clock,
+    get_engine,
+    plane_dependency,
+)
 from govcloud.api.fields import Identifier
 from govcloud.api.models import (
     Backfilled,
@@ -43,7 +49,7 @@ router = APIRouter(tags=["reports"])
 
 Engine_ = Annotated[Engine, Depends(get_engine)]
 Clock_ = Annotated[Clock, Depends(get_clock)]
-Plane_ = Annotated[Plane, Depends(get_plane)]
+Plane_ = Annotated[Plane, Depends(plane_dependency)]
 
 
 def _sites(plane: Plane) -> list[str]:

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from govcloud.domain.rbac import Principal, Role, same_person
 from govcloud.store.audit import MAX_PAGE, AuditFilter, AuditLog, write_session
+from govcloud.store.engine import autocommit_reads
 from govcloud.store.principals import DEFAULT_TOKEN_TTL, IssuedToken, PrincipalRepository
 from govcloud.store.tables import utcnow
 
@@ -30,8 +31,9 @@ Clock = Callable[[], datetime]
 def authenticate(engine: Engine, token: str, *,
                  clock: Callable[[], datetime] = utcnow) -> Principal | None:
     """The active principal holding ``token`` at ``clock()``, or None (unknown, malformed,
-    expired or revoked)."""
-    with Session(engine) as session:
+    expired or revoked). One read, in no transaction of its own (``autocommit_reads``): it
+    runs before every request."""
+    with Session(autocommit_reads(engine)) as session:
         return PrincipalRepository(session=session, clock=clock).authenticate(token)
 
 

@@ -28,6 +28,7 @@ from govcloud.errors import InvalidInput, NotFound
 from govcloud.services.inventory import DEFAULT_PAGE, MAX_PAGE, _iso, scope_of
 from govcloud.store import inventory as store
 from govcloud.store import server_changes as changes
+from govcloud.store.engine import autocommit_reads
 from govcloud.store.server_changes import ChangeHead
 
 _CHANGES_CURSOR = re.compile(r"([0-9a-f]{1,32})\.([0-9]{1,19})\.([0-9a-f]{12})")
@@ -54,7 +55,7 @@ def decode_cursor(cursor: str) -> tuple[str, str, int | None]:
     return site, server_id, number
 
 
-def server_json(row: Mapping[str, Any]) -> dict[str, Any]:
+def server_json(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {"site": row["site"], "id": row["id"], "name": row["name"],
             "project_id": row["project_id"], "department": row["department"],
             "status": row["status"], "flavor": row["flavor_name"], "vcpus": row["vcpus"],
@@ -101,7 +102,8 @@ def list_servers(engine: Engine, *, principal: Principal, sites: Sequence[str],
                            hint="list changes without status and filter them on your side")
     after_site, after_id, upto = decode_cursor(cursor) if cursor else (None, None, None)
     after = (after_site, after_id) if after_site is not None and after_id is not None else None
-    with engine.connect() as conn:
+    # each read stands alone (the change head first, then the rows: see the module's doc)
+    with autocommit_reads(engine).connect() as conn:
         scope = scope_of(conn, principal, Action.VIEW_SERVERS, catalogue or {})
         departments = scope.departments
         if department is not None:

@@ -10,14 +10,18 @@ site's previous rows stay as they were. Rows are written in bulk with dialect up
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    RowMapping,
+    Select,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -27,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import BindParameter
 
 from govcloud.domain.capacity import (
     DISK_GB,
@@ -518,8 +523,9 @@ def department_cities(conn: Connection) -> dict[str, str | None]:
     """Every department the store maps to a project in some site, with its city."""
     tbl = table("department_site")
     out: dict[str, str | None] = {}
-    for r in conn.execute(select(tbl.c.department, tbl.c.city)):
-        out[r.department] = out.get(r.department) or r.city
+    # one row a (department, city), not a (department, site): every scoped read asks
+    for department, city in conn.execute(select(tbl.c.department, tbl.c.city).distinct()):
+        out[department] = out.get(department) or city
     return out
 
 
@@ -531,26 +537,57 @@ def project_departments(conn: Connection, site: str) -> dict[str, str]:
 
 def server_page(conn: Connection, *, departments: Sequence[str] | None,
                 include_unmapped: bool, site: str | None, status: str | None,
-                after: tuple[str, str] | None, limit: int) -> list[dict[str, Any]]:
+                after: tuple[str, str] | None, limit: int) -> Sequence[RowMapping]:
     """Live servers (their ``LISTED`` columns) ordered by (site, id), after the cursor
     ``(site, id)``.
 
     ``departments`` None means every department; ``include_unmapped`` adds servers of
     projects mapped to no department (only for principals who see the whole cloud).
     """
-    srv = table("server")
-    conds: list[Any] = [srv.c.deleted_at.is_(None),
-                        *server_changes.scope_conditions(srv, departments, include_unmapped)]
+    if after is not None and site is not None and after[0] != site:
+        if after[0] > site:
+            return []  # the cursor is past the site
+        after = None  # and before it: from its first server
+    params: dict[str, Any] = {"limit": limit}
+    if departments is not None:
+        params["departments"] = list(departments)
     if site is not None:
-        conds.append(srv.c.site == site)
+        params["site"] = site
     if status is not None:
-        conds.append(srv.c.status == status.upper())
+        params["status"] = status.upper()
     if after is not None:
-        conds.append(or_(srv.c.site > after[0], and_(srv.c.site == after[0],
-                                                        srv.c.id > after[1])))
-    order = server_changes.listing_order(conn, srv, departments, include_unmapped)
-    q = select(*(srv.c[n] for n in LISTED)).where(and_(*conds)).order_by(*order).limit(limit)
-    return [dict(r._mapping) for r in conn.execute(q)]
+        params["after_site"], params["after_id"] = after
+    q = _listing(departments is not None, include_unmapped, site is not None,
+                 status is not None, after is not None)
+    return conn.execute(q, params).mappings().all()  # read-only rows: half a dict()'s cost
+
+
+@functools.cache
+def _listing(departments: bool, include_unmapped: bool, site: bool, status: bool,
+             after: bool) -> Select[Any]:
+    """``server_page``'s statement of one shape, built once (building it was a third of the
+    page's CPU), its values bound parameters. A cursor on a fixed site is said as ``id > ?``,
+    which the planners use as a range on the listing's index (``ix_server_department_site_id``)
+    or the primary key; the portable form, ``site > ? OR (site = ? AND id > ?)``, is a filter
+    to both, and SQLite then sorts the department's every server of the site (19 ms at
+    province scale, 0.9 ms as a range)."""
+    srv = table("server")
+    scope: BindParameter[Any] | None = \
+        bindparam("departments", expanding=True) if departments else None
+    conds: list[Any] = [srv.c.deleted_at.is_(None),
+                        *server_changes.scope_conditions(srv, scope, include_unmapped)]
+    if site:
+        conds.append(srv.c.site == bindparam("site"))
+    if status:
+        conds.append(srv.c.status == bindparam("status"))
+    if after and site:
+        conds.append(srv.c.id > bindparam("after_id"))
+    elif after:
+        conds.append(or_(srv.c.site > bindparam("after_site"),
+                         and_(srv.c.site == bindparam("after_site"),
+                              srv.c.id > bindparam("after_id"))))
+    return (select(*(srv.c[n] for n in LISTED)).where(and_(*conds))
+            .order_by(srv.c.site, srv.c.id).limit(bindparam("limit")))
 
 
 # what a listing shows of a server (``services.server_listing.server_json``)

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    RowMapping,
     Select,
     Table,
     and_,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import BindParameter
 
 from govcloud.store.tables import metadata
 
@@ -134,14 +136,16 @@ def head(conn: Connection) -> ChangeHead:
     return ChangeHead("", 0, 0) if row is None else ChangeHead(row[0], int(row[1]), int(row[2]))
 
 
-def scope_conditions(srv: Table, departments: Sequence[str] | None,
+def scope_conditions(srv: Table, departments: Sequence[str] | BindParameter[Any] | None,
                      include_unmapped: bool, *, department: Any = None) -> list[Any]:
     """The conditions that keep server rows within a principal's scope: ``departments`` None
-    means every department; ``include_unmapped`` adds servers of projects mapped to none.
-    ``department``: the column to test (default ``srv.c.department``)."""
+    means every department (or an expanding bound parameter, for a statement built once);
+    ``include_unmapped`` adds servers of projects mapped to none. ``department``: the column
+    to test (default ``srv.c.department``)."""
     column = srv.c.department if department is None else department
     if departments is not None:
-        scope = column.in_(list(departments))
+        scope = column.in_(departments if isinstance(departments, BindParameter)
+                           else list(departments))
         return [or_(scope, column.is_(None)) if include_unmapped else scope]
     return [] if include_unmapped else [column.is_not(None)]
 
@@ -150,34 +154,20 @@ def _unindexed(conn: Connection, column: Any) -> Any:
     """``column`` as SQLite's planner can use no index for (``column || ''``; the portable
     column elsewhere). SQLite keeps no statistics here, and given ``site = ?`` and ``ORDER
     BY site, id`` it walks the site's every row by primary key (17,000 at province scale,
-    ~25 ms) rather than the few rows in the ``change_seq`` range; PostgreSQL's planner
+    ~25 ms), or the department's by the listing's index, rather than the few rows in the
+    ``change_seq`` range; PostgreSQL's planner
     weighs the range by its statistics and needs no help."""
     return column + "" if conn.dialect.name == "sqlite" else column
 
 
-def listing_order(conn: Connection, srv: Table, departments: Sequence[str] | None,
-                  include_unmapped: bool) -> list[Any]:
-    """A listing's order, (site, id). Portable: the columns, which SQLite reads along the
-    primary key (site, id) to spare a sort. Dialect-specific (SQLite, one department): that
-    walk reads every server of the site until it has a page of the department's, all 17,000
-    of PROD for a department with few or none there (20 ms at province scale); ordering by an
-    expression instead makes SQLite look the department up in its (site, department, status)
-    index and sort what it finds (0.01–3 ms; the largest department 2.3 ms instead of 1.7).
-    PostgreSQL chooses from its statistics."""
-    one = departments is not None and len(departments) == 1 and not include_unmapped
-    if one and conn.dialect.name == "sqlite":
-        return [func.coalesce(srv.c.site, ""), srv.c.id]
-    return [srv.c.site, srv.c.id]
-
-
 def changes_page(conn: Connection, *, departments: Sequence[str] | None,
                  include_unmapped: bool, site: str | None, since: int, upto: int,
-                 after: tuple[str, str] | None, limit: int) -> list[dict[str, Any]]:
+                 after: tuple[str, str] | None, limit: int) -> Sequence[RowMapping]:
     """Server rows in scope stamped after ``since`` and up to ``upto`` — live ones and
     tombstones alike — ordered by (site, id) after the cursor ``after``."""
     q = changes_query(conn, departments=departments, include_unmapped=include_unmapped,
                       site=site, since=since, upto=upto, after=after, limit=limit)
-    return [dict(r._mapping) for r in conn.execute(q)]
+    return conn.execute(q).mappings().all()
 
 
 def changes_query(conn: Connection, *, departments: Sequence[str] | None,

@@ -155,6 +155,9 @@ class ServerRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_server_site_department_status", "site", "department", "status"),
         Index("ix_server_department_status", "department", "status"),
+        # one department's listing, on a site or on all, in (site, id) order
+        # (services.server_listing; migration 0030)
+        Index("ix_server_department_site_id", "department", "site", "id"),
     )
 
     site: str = Field(primary_key=True, max_length=63)

@@ -19,7 +19,7 @@ from govcloud.store.tables import SiteRow, metadata
 from govcloud.store.tables_metering import UsageHourRow
 from govcloud.store.tables_provisioning import ProvisionEventRow, ReservationLedgerRow
 
-HEAD = "0029_dr_protection"  # the newest revision in migrations/versions
+HEAD = "0030_servers_listing_index"  # the newest revision in migrations/versions
 
 
 def test_current_of_an_empty_database_is_none(database_url: str) -> None:
