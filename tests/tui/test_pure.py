@@ -208,6 +208,21 @@ async def test_backspace_shows_the_shorter_filters_rows_again_and_the_cursor_sta
         assert table.keys == want("gd-", renamed) and table.row_count == 3000
 
 
+def test_settling_the_heap_leaves_full_collections_to_it() -> None:
+    import gc
+
+    from tui.cache import FULL_COLLECTION_EVERY, settle_heap
+
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_threshold() == (*before[:2], FULL_COLLECTION_EVERY)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
 @pytest.mark.parametrize(("seconds", "shown"), [
     (None, "-"), (0, "0s"), (-5, "0s"), (59.9, "59s"), (600, "10m"), (5400, "1h30m"),
     (172800, "2d"), (90061, "1d1h1m1s")])
