@@ -9,11 +9,14 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from textual.widgets._footer import FooterKey
 
 from govcloud.client import ApiClient
 from tests.integration.control.conftest import Plane
 from tui.app import make_app
+from tui.filtering import compile_filter
 from tui.screens import HelpScreen, PaletteScreen
+from tui.views.base import ConsoleFooter
 
 from .conftest import console, loaded, settled, wait_for
 from .pilot import SIZE, open_view
@@ -80,6 +83,51 @@ async def test_servers_filter_substring_regex_invert(ready: Plane) -> None:
         assert table.has_focus and table.row_count == len(expected)
         await pilot.press("escape")  # clears it
         await wait_for(pilot, lambda: table.row_count == len(servers), what="cleared filter")
+
+
+async def test_each_filter_key_shows_a_fresh_filters_rows_and_the_footer_waits(
+        ready: Plane, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typed one key at a time, each key of a filter (narrowing the rows the shorter text
+    kept) and each backspace (widening) shows the rows a fresh filter of that text shows; the
+    footer is not rebuilt while keys are being typed in the box, but once typing pauses, and
+    at once when the box is left."""
+    monkeypatch.setattr(ConsoleFooter, "QUIET_S", 1.5)
+    app = console(ready)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, "overview")
+        await open_view(pilot, "servers")
+        view = await loaded(pilot, "servers")
+        table = view.table
+        footer = view.query_one(ConsoleFooter)
+        order = table.keys
+
+        def fresh(text: str) -> list[str]:
+            f = compile_filter(text)
+            return [k for k in order if f.match(table._rows[k].search)]
+
+        def footer_keys() -> set[str]:
+            return {str(k.description) for k in footer.query(FooterKey)}
+
+        await wait_for(pilot, lambda: "sort" in footer_keys(), what="the list's keys")
+        listing = footer_keys()
+        await pilot.press("slash")
+        typed = "gd-psd-db"
+        for i in range(1, len(typed) + 1):
+            await pilot.press(typed[i - 1])
+            assert table.filter.text == typed[:i]
+            assert table.keys == fresh(typed[:i]), typed[:i]
+            await pilot.pause(0.2)  # 9 keys, 1.8 s: each one well within QUIET_S of the last
+        assert 0 < table.row_count < len(order)
+        assert footer_keys() == listing  # not rebuilt while typing
+        await wait_for(pilot, lambda: "sort" not in footer_keys(), what="the box's keys")
+        for i in range(len(typed) - 1, -1, -1):
+            await pilot.press("backspace")
+            assert table.keys == fresh(typed[:i]), typed[:i]
+        assert table.row_count == len(order)
+        await pilot.press("g", "d", "enter")  # the list again: its keys at once
+        await pilot.pause()
+        assert table.has_focus and footer_keys() == listing
+        assert table.keys == fresh("gd")
 
 
 async def test_drill_department_to_server_and_back(ready: Plane) -> None:

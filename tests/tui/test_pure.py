@@ -10,7 +10,7 @@ import pytest
 from rich.cells import cell_len
 
 from tui import registry
-from tui.filtering import compile_filter
+from tui.filtering import compile_filter, quick_haystack
 from tui.format import age, bar, fit
 from tui.registry import ViewSpec, find_view, register_view, views
 from tui.views.reports import amount, month_of, shift
@@ -206,6 +206,113 @@ async def test_backspace_shows_the_shorter_filters_rows_again_and_the_cursor_sta
         assert table.keys == []
         table.apply_filter("gd-")
         assert table.keys == want("gd-", renamed) and table.row_count == 3000
+
+
+# rows whose search strings hold what a quick haystack stands in for: Chinese (two bytes a
+# character in Python), a Kelvin sign (lower-cased to an ASCII "k"), and literal "?"
+_MIXED = [
+    ("PROD/a", ("PROD", "gd-psd-db-001", "广东省公安厅 gd-psd")),
+    ("PROD/b", ("PROD", "gd-psd-app-002", "广东省公安厅 gd-psd")),
+    ("PROD/c", ("PROD", "gd-tax-db-003", "广东省税务局 gd-tax")),
+    ("PROD/d", ("PROD", "what?-db-004", "gd-edu")),
+    ("PROD/e", ("PROD", "\u212aelvin-db-005", "gd-edu")),
+    ("PROD/f", ("PROD", "公安db-006", "gd-psd")),
+    ("PROD/g", ("PROD", "plain-007", "gd-agri")),
+    ("PROD/h", ("PROD", "odd(名)-008", "gd-edu")),
+]
+
+
+@pytest.mark.parametrize("typed", [
+    "gd-psd-db", "kelvin", "db-00", "公安", "公安厅 gd", "安db", "what?", "d(?", "t?-", "!gd-psd",
+    "gd-(psd|tax)", "zz"])
+@pytest.mark.anyio
+async def test_typing_a_filter_narrows_to_the_rows_of_a_fresh_filter(typed: str) -> None:
+    """Each key of a filter typed one at a time (narrowing what the shorter text kept, over
+    the quick haystacks where it may) and each backspace (widening) shows the rows a fresh
+    filter of that text shows, matched against each row's full search string."""
+    from textual.app import App, ComposeResult
+
+    table = VirtualTable([Column("site", "SITE", 5), Column("name", "NAME", 20),
+                          Column("dept", "DEPT", 22)])
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield table
+
+    built = build_rows(_MIXED, sort=(1, False))
+    assert built.rows["PROD/e"].search.startswith("prod kelvin")  # lower-cased to ASCII
+    assert built.haystacks == [built.rows[k].quick for k in built.order]
+
+    def fresh(text: str) -> list[str]:
+        f = compile_filter(text)
+        return [k for k in built.order if f.match(built.rows[k].search)]
+
+    async with One().run_test(size=(60, 12)) as pilot:
+        table.sort_column = 1  # the order the rows were built in: taken as built
+        table.set_rows(built)
+        await pilot.pause()
+        for i in [*range(1, len(typed) + 1), *range(len(typed) - 1, -1, -1)]:
+            table.apply_filter(typed[:i])
+            assert table.keys == fresh(typed[:i]), typed[:i]
+    assert fresh("kelvin") == ["PROD/e"] and fresh("what?") == ["PROD/d"]
+    assert fresh("d(") == ["PROD/h"] and fresh("d(?") == []  # "?" is not 名
+    assert fresh("公安厅 gd") == ["PROD/b", "PROD/a"]
+
+
+def test_quick_haystacks_stand_in_only_for_ascii_text_without_a_question_mark() -> None:
+    assert quick_haystack("广东省公安厅 gd-psd") == "?????? gd-psd"
+    assert compile_filter("gd-psd").quick and compile_filter("!gd-psd").quick
+    assert not compile_filter("公安").quick
+    assert not compile_filter("d(?").quick        # not a regex: a text holding "?"
+    assert compile_filter("d(?").kind == "substring"
+    assert not compile_filter("gd-(psd|tax)").quick
+
+
+@pytest.mark.anyio
+async def test_a_row_is_drawn_as_runs_of_ascii_and_of_wide_text() -> None:
+    """A row holding Chinese is drawn as runs (the ASCII cells together, each other cell
+    alone), the same text in the same cells as one string would be."""
+    from textual.app import App, ComposeResult
+
+    columns = [Column("site", "SITE", 5), Column("name", "NAME", 14),
+               Column("dept", "DEPT", 14), Column("n", "N", 4, right=True)]
+    table = VirtualTable(columns)
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield table
+
+    rows = [("PROD/a", ("PROD", "gd-psd-db-001", "广东省公安厅 gd-psd", "7")),
+            ("PROD/b", ("PROD", "plain", "gd-edu", "12"))]
+    async with One().run_test(size=(50, 6)) as pilot:
+        table.set_rows(rows)
+        await pilot.pause()
+        for y, (_key, cells) in enumerate(rows, start=1):
+            strip = table.render_line(y)
+            whole = " ".join(fit(c, col.width, right=col.right) for c, col in zip(
+                cells, columns, strict=True))
+            text = "".join(seg.text for seg in strip)
+            assert text == fit(whole, table.size.width)
+            assert strip.cell_length == table.size.width == cell_len(text)
+        wide = [seg.text for seg in table.render_line(1)]
+        # site and name, the department (cut: 广东省公安厅 …), the number, the padding
+        assert len(wide) == 4 and not wide[1].isascii() and wide[2].isascii()
+        assert [seg.text.isascii() for seg in table.render_line(2)] == [True, True]
+
+
+def test_settling_the_heap_leaves_full_collections_to_it() -> None:
+    import gc
+
+    from tui.cache import FULL_COLLECTION_EVERY, settle_heap
+
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_threshold() == (*before[:2], FULL_COLLECTION_EVERY)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [

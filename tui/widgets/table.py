@@ -4,7 +4,8 @@ scroll, sort and filter without building 30,000 widgets or DataTable rows.
 Rows are keyed; ``set_rows`` compares the new rows with the old by key and only re-derives
 what changed (the table is updated by diff, never cleared and refilled), keeps the cursor on
 the same key, and repaints only if something visible changed. The `/` filter
-(``tui.filtering``) runs over one lower-cased search string per row.
+(``tui.filtering``) runs over one lower-cased search string per row — for a plain ASCII
+text, over its quick copy (``quick_haystack``), made in the order the rows are shown.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from govcloud.domain.text import printable
-from tui.filtering import Filter, compile_filter
+from tui.filtering import Filter, compile_filter, quick_haystack
 from tui.format import fit
 
 
@@ -43,18 +44,25 @@ class Row:
     sort: tuple[Any, ...]
     search: str              # the cells joined and lower-cased: what `/` matches
     style: str | None
-    line: str | None = None  # the cells laid out in their columns, made when first shown
+    quick: str = ""          # ``search`` as a quick filter scans it (``quick_haystack``)
+    # the cells laid out in their columns, made when first shown: runs of text, each plain
+    # ASCII or not (see ``VirtualTable._line_segments``)
+    line: tuple[str, ...] | None = None
 
 
 RowStyle = Callable[[tuple[str, ...]], str | None]
-SEEN_FILTERS = 32  # views of earlier filters kept (each a list of keys and one of strings)
+SEEN_FILTERS = 32  # views of earlier filters kept (each a tuple of keys and one of strings)
 Item = tuple[str, Sequence[str]] | tuple[str, Sequence[str], Sequence[Any]]
 
 
-def make_row(item: Item, row_style: RowStyle | None) -> Row:
+def make_row(item: Item, row_style: RowStyle | None, *, quick: bool = True) -> Row:
+    """The row of ``item``; without ``quick``, its quick haystack is left to be made later
+    (``build_rows`` makes them in the rows' order)."""
     cells = tuple(item[1])
     sort = tuple(item[2]) if len(item) > 2 else cells
-    return Row(cells, sort, " ".join(cells).lower(), row_style(cells) if row_style else None)
+    search = " ".join(cells).lower()
+    return Row(cells, sort, search, row_style(cells) if row_style else None,
+               (search if search.isascii() else quick_haystack(search)) if quick else "")
 
 
 def sorted_keys(rows: Mapping[str, Row], column: int | None, reverse: bool) -> list[str]:
@@ -72,23 +80,30 @@ class RowSet:
     rows: dict[str, Row]
     order: list[str]
     sort: tuple[int | None, bool]
-    searches: list[str] | None = None  # the rows' search strings in ``order``
+    haystacks: list[str] | None = None  # the rows' quick haystacks in ``order``
 
     def where(self, keep: Callable[[str], bool]) -> RowSet:
         """The rows whose key ``keep`` accepts, in the same order (the same row objects)."""
         order = [k for k in self.order if keep(k)]
         rows = self.rows
         return RowSet({k: rows[k] for k in order}, order, self.sort,
-                      [rows[k].search for k in order])
+                      [rows[k].quick for k in order])
 
 
 def build_rows(items: Iterable[Item], *, row_style: RowStyle | None = None,
                sort: tuple[int | None, bool] = (None, False)) -> RowSet:
     """The rows of ``items`` (``(key, cells[, sort values])``) and their order by ``sort``
     (column, reverse); pure, so a worker thread can build them."""
-    rows = {item[0]: make_row(item, row_style) for item in items}
+    rows = {item[0]: make_row(item, row_style, quick=False) for item in items}
     order = sorted_keys(rows, *sort)
-    return RowSet(rows, order, sort, [rows[k].search for k in order])
+    haystacks = []
+    for k in order:  # made one after another: one pass of a filter reads memory in sequence
+        row = rows[k]
+        row.quick = quick_haystack(row.search)
+        if row.search.isascii():  # the same text: one string kept, not two
+            row.search = row.quick
+        haystacks.append(row.quick)
+    return RowSet(rows, order, sort, haystacks)
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -137,18 +152,20 @@ class VirtualTable(ScrollView, can_focus=True):
                         for c in columns]
         self.row_style = row_style
         self._rows: dict[str, Row] = {}
-        self._order: list[str] = []        # every key, sorted
-        self._order_search: list[str] = []  # their search strings, in that order
-        self._view: list[str] = []         # the keys shown (filtered), sorted
-        self._view_search: list[str] = []  # their search strings (to narrow a filter)
+        # tuples, not lists: a tuple of strings is left alone by the garbage collector once it
+        # has looked at it, a list of 60,000 keys is read through by every collection
+        self._order: tuple[str, ...] = ()        # every key, sorted
+        self._order_quick: tuple[str, ...] = ()  # their quick haystacks, in that order
+        self._view: tuple[str, ...] = ()         # the keys shown (filtered), sorted
+        self._view_quick: tuple[str, ...] = ()   # their quick haystacks (to narrow a filter)
         self._styles: tuple[Style, Style, Style] | None = None
         self.cursor = 0
         self.sort_column: int | None = None
         self.sort_reverse = False
         self.filter: Filter = compile_filter("")
         # the rows shown for the filters typed since the rows or their order last changed
-        # (filter text → keys, search strings): a backspace shows them again at once
-        self._seen: dict[str, tuple[list[str], list[str]]] = {}
+        # (filter text → keys, quick haystacks): a backspace shows them again at once
+        self._seen: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._line_width = sum(c.width + 1 for c in self.columns)
 
     # --- data ---------------------------------------------------------------------------
@@ -215,17 +232,17 @@ class VirtualTable(ScrollView, can_focus=True):
         keep = self.cursor_key
         self._rows = new
         if prepared is not None and prepared.sort == (self.sort_column, self.sort_reverse):
-            self._set_order(prepared.order, prepared.searches)
+            self._set_order(prepared.order, prepared.haystacks)
         else:
             self._resort()
         self._refilter(keep)
         return max(changed, 1)
 
-    def _set_order(self, keys: list[str], searches: list[str] | None = None) -> None:
+    def _set_order(self, keys: list[str], haystacks: list[str] | None = None) -> None:
         rows = self._rows
-        self._order = keys
-        self._order_search = searches if searches is not None else \
-            [rows[k].search for k in keys]
+        self._order = tuple(keys)
+        self._order_quick = tuple(haystacks if haystacks is not None else
+                                  [rows[k].quick for k in keys])
         self._seen.clear()  # the views of earlier filters are of other rows
 
     def _resort(self) -> None:
@@ -236,22 +253,27 @@ class VirtualTable(ScrollView, can_focus=True):
         """Recompute the rows shown; ``narrow``: only the rows shown now can match (a longer
         substring filters the rows the shorter one kept, not every row)."""
         if narrow:
-            keys, searches = self._view, self._view_search
+            keys, quick = self._view, self._view_quick
         else:
-            keys, searches = self._order, self._order_search
+            keys, quick = self._order, self._order_quick
         before = self._view
         seen = self._seen.get(self.filter.text) if self.filter.active else None
         if seen is not None:
-            self._view, self._view_search = seen
+            self._view, self._view_quick = seen
         elif self.filter.active:
-            flags = self.filter.select(searches)
-            self._view = list(compress(keys, flags))
-            self._view_search = list(compress(searches, flags))
+            rows = self._rows
+            flags = self.filter.select(quick if self.filter.quick else
+                                       [rows[k].search for k in keys])
+            if False not in flags:  # every row kept (a first letter often keeps them all)
+                self._view, self._view_quick = tuple(keys), tuple(quick)
+            else:
+                self._view = tuple(compress(keys, flags))
+                self._view_quick = tuple(compress(quick, flags))
             if len(self._seen) >= SEEN_FILTERS:
                 self._seen.pop(next(iter(self._seen)))
-            self._seen[self.filter.text] = (self._view, self._view_search)
+            self._seen[self.filter.text] = (self._view, self._view_quick)
         else:
-            self._view, self._view_search = keys, searches
+            self._view, self._view_quick = keys, quick
         old_cursor = self.cursor
         if keep is not None and (self.cursor >= len(self._view)
                                  or self._view[self.cursor] != keep):
@@ -284,7 +306,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.set_reactive(VirtualTable.virtual_size, size)
         self._scroll_update(size)  # Textual's own step after a layout: the scroll bars
 
-    def _window_changed(self, before: list[str], old_cursor: int) -> bool:
+    def _window_changed(self, before: tuple[str, ...], old_cursor: int) -> bool:
         """Whether the rows in view (or the cursor) differ from ``before``'s: only then is
         the table repainted."""
         if old_cursor != self.cursor:
@@ -370,12 +392,30 @@ class VirtualTable(ScrollView, can_focus=True):
             parts.append(fit(c.label + mark, c.width, right=c.right))
         return " ".join(parts)
 
-    def _line_text(self, cells: tuple[str, ...]) -> str:
+    def _line_segments(self, cells: tuple[str, ...]) -> tuple[str, ...]:
+        """The row laid out in its columns (one space between them), as runs of text: the
+        cells that are plain ASCII together, each other cell on its own. Measuring a run's
+        width in cells (Textual does, several times a frame, for every line drawn) is then a
+        length for ASCII, and a cache hit for a department's Chinese name, not a pass over
+        every character of a line that holds one wide character."""
         # a cell is shown with its control characters escaped: a server's name holding ESC
         # or a reason holding CR must not act on the terminal (govcloud.domain.text)
-        return " ".join(fit(printable(cells[i]) if i < len(cells) else "", c.width,
-                            right=c.right)
-                        for i, c in enumerate(self.columns))
+        runs: list[str] = []
+        ascii_run = ""
+        for i, c in enumerate(self.columns):
+            text = fit(printable(cells[i]) if i < len(cells) else "", c.width, right=c.right)
+            if i:
+                text = " " + text
+            if text.isascii():
+                ascii_run += text
+                continue
+            if ascii_run:
+                runs.append(ascii_run)
+                ascii_run = ""
+            runs.append(text)
+        if ascii_run or not runs:
+            runs.append(ascii_run)
+        return tuple(runs)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -401,24 +441,30 @@ class VirtualTable(ScrollView, can_focus=True):
         width = self.size.width
         base, header, cursor = self._line_styles()
         if y == 0:
-            style = header
-            text = self._header_text()
-        else:
-            index = int(scroll_y) + y - 1
-            if index >= len(self._view):
-                return Strip.blank(width, base)
-            row = self._rows[self._view[index]]
-            style = base
-            if row.style:
-                style = style + _parse_style(row.style)
-            if index == self.cursor:
-                style = style + cursor
-            if row.line is None:
-                row.line = self._line_text(row.cells)
-            text = row.line
-        line = fit(text, max(width + int(scroll_x), self._line_width))
-        strip = Strip([Segment(line, style)])
-        return strip.crop(int(scroll_x), int(scroll_x) + width)
+            line = fit(self._header_text(), max(width + int(scroll_x), self._line_width))
+            strip = Strip([Segment(line, header)])
+            return strip.crop(int(scroll_x), int(scroll_x) + width)
+        index = int(scroll_y) + y - 1
+        if index >= len(self._view):
+            return Strip.blank(width, base)
+        row = self._rows[self._view[index]]
+        style = base
+        if row.style:
+            style = style + _parse_style(row.style)
+        if index == self.cursor:
+            style = style + cursor
+        if row.line is None:
+            row.line = self._line_segments(row.cells)
+        # every run is as wide as its columns: the line's width is known, not measured
+        segments = [Segment(run, style) for run in row.line]
+        length = self._line_width - 1  # no separator after the last column
+        end = int(scroll_x) + width
+        if end > length:
+            segments.append(Segment(" " * (end - length), style))
+            length = end
+        strip = Strip(segments, length)
+        return strip if not scroll_x and end == length else \
+            strip.crop(int(scroll_x), end)
 
     def on_resize(self) -> None:
         self._scroll_cursor_into_view()
