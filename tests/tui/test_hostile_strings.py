@@ -48,7 +48,10 @@ async def test_a_server_with_hostile_name_and_metadata_is_drawn_literally(
         await loaded(pilot, "overview")
         app.push_screen(ServerScreen(site, server_id))
         screen = await loaded(pilot, "server")
-        shown = drawn(screen.query_one("#server-detail"))
+        detail = screen.query_one("#server-detail")
+        # its size follows the content at the next layout, which a loaded machine delays
+        await wait_for(pilot, lambda: "note=" in drawn(detail), what="the metadata drawn")
+        shown = drawn(detail)
         assert f"evil{SHOWN}" in shown and f"note={SHOWN}" in shown
         assert raw_controls(shown) == []
 
