@@ -20,9 +20,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import Engine
 
-from govcloud.api.contract import name_query
+from govcloud.api.contract import Identifier, name_query
 from govcloud.api.deps import Clock, CurrentPrincipal, get_clock, get_engine, get_plane
-from govcloud.api.fields import Identifier
 from govcloud.api.models import (
     Backfilled,
     MonthClosed,
