@@ -122,6 +122,8 @@ def _worker_command(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.worker_child:  # before the API's imports: the worker child serves no HTTP
+        return _serve_worker_child(args)
     import uvicorn
 
     from govcloud.api.app import make_app
@@ -133,8 +135,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from govcloud.workers.process import WorkerProcess
     from monitors.exporter import MetricsServer
 
-    if args.worker_child:
-        return _serve_worker_child(args)
     settings = _serve_settings(args)
     held = hold_sqlite_database(settings.database_url)  # SQLite: one server per file
     engine = make_engine(settings.database_url)

@@ -13,9 +13,16 @@ import pytest
 from hypothesis import settings
 
 from tests.leftovers import leftovers, mark_session
+from tests.schedule import longest_files_first
 
 settings.register_profile("govcloud", deadline=None)
 settings.load_profile("govcloud")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long files first (tests/schedule.py): after pytest-randomly's shuffle, whose order
+    inside each file stays."""
+    longest_files_first(items)
 
 
 @pytest.fixture(scope="session", autouse=True)

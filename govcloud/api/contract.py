@@ -8,7 +8,7 @@
   size, times in ISO 8601.
 
 A route declares ``Annotated[int, cursor("...")] = 0``-style parameters with these; models
-use ``Name``, ``Line``, ``Text`` and ``Names`` for their fields.
+use ``govcloud.api.fields``' ``Name``, ``Line``, ``Text`` and ``Names`` for their fields.
 
 The query string holds only what the document declares (``declared_query``, on every route):
 a parameter the operation does not have is a 422 (a misspelt filter never lists everything),
@@ -21,24 +21,15 @@ array, "repeat the parameter").
 from __future__ import annotations
 
 import types
-from datetime import datetime
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
-from govcloud.api.fields import FREE_TEXT, PLAIN_LINE
-from govcloud.domain.limits import (
-    MAX_ID,
-    MAX_ITEMS,
-    MAX_LINE,
-    MAX_NAME,
-    MAX_QUERY_ITEMS,
-    MAX_TEXT,
-)
-from govcloud.domain.text import printable
+from govcloud.domain.limits import MAX_ID, MAX_NAME, MAX_QUERY_ITEMS
+from govcloud.domain.text import IDENTIFIER_PATTERN, printable
 from govcloud.errors import InvalidInput
 
 
@@ -84,19 +75,15 @@ def cursor(description: str) -> Any:
     return Query(ge=0, le=MAX_ID, description=description)
 
 
-# --- strings --------------------------------------------------------------------------------
+# --- strings ---------------------------------------------------------------------------------
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), PLAIN_LINE]
-"""A name, code or id in a body (1 to ``MAX_NAME`` characters, no control characters): an
-empty one is bad input (422), never looked up as a thing that is not there (404)."""
-Line = Annotated[str, Field(max_length=MAX_LINE), PLAIN_LINE]
-"""One line of text in a body: a reason, a fingerprint (at most ``MAX_LINE``; no control
-characters: ``govcloud.api.fields``)."""
-Text = Annotated[str, Field(max_length=MAX_TEXT), FREE_TEXT]
-"""Free text in a body: a justification, a note (at most ``MAX_TEXT``; newlines and tabs
-but no other control characters)."""
-Names = Annotated[list[Name], Field(min_length=1, max_length=MAX_ITEMS)]
-"""A non-empty list of names (at most ``MAX_ITEMS``)."""
+Identifier = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, max_length=128,
+                                 description="a name or id: a letter or digit, then letters, "
+                                             "digits, '.', '_', '@' or '-'")]
+"""A path parameter naming a thing (department code, wave id, host, site, principal, server
+id): ``govcloud.domain.text.IDENTIFIER``, so ``..``, ``/``, ``?``, ``%`` or a control
+character never reaches a route's code (422 before it runs). Body fields (``Name``, ``Line``,
+``Text``, ``Names``, ``IsoTime``) are in ``govcloud.api.fields``."""
 
 
 def name_query(description: str | None = None) -> Any:
@@ -108,21 +95,6 @@ def names_query(description: str | None = None) -> Any:
     """A repeated query parameter of names: ``Annotated[list[Name] | None, names_query()]``
     (at most ``MAX_QUERY_ITEMS`` of them)."""
     return Query(max_length=MAX_QUERY_ITEMS, description=description)
-
-
-def _iso_8601(value: Any) -> Any:
-    """Times are ISO 8601 text (``2026-12-01T08:00:00Z``), never a bare number of seconds."""
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an ISO 8601 time, e.g. "
-                             "2026-12-01T08:00:00+00:00") from None
-    return value
-
-
-IsoTime = Annotated[datetime, BeforeValidator(_iso_8601)]
-"""A time given as ISO 8601 text."""
 
 
 # --- a query parameter of one value is given once -----------------------------------------------

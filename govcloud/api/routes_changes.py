@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from govcloud.api.contract import Id, name_query, names_query
+from govcloud.api.contract import Id, Identifier, name_query, names_query
 from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane, plane_dependency
-from govcloud.api.fields import Identifier
 from govcloud.api.models import answers
 from govcloud.api.models.bodies import Cancellation, Rejection
 from govcloud.api.models.change_bodies import NewCalendar, NewChange

@@ -22,9 +22,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from govcloud.api.contract import name_query
+from govcloud.api.contract import Identifier, name_query
 from govcloud.api.deps import get_catalogue, get_plane, require
-from govcloud.api.fields import Identifier
 from govcloud.api.models import DrPosture, DrSystemDetail, answers
 from govcloud.domain.rbac import Action, Principal
 from govcloud.domain.recovery import DrillRecord, PointRecord

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from govcloud.api.contract import Id, Name, name_query
+from govcloud.api.contract import Id, name_query
 from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane, require
+from govcloud.api.fields import Name
 from govcloud.api.models import answers
 from govcloud.api.models.dr_failover import (
     Failover,

@@ -13,9 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Engine
 
-from govcloud.api.contract import name_query
+from govcloud.api.contract import Identifier, name_query
 from govcloud.api.deps import get_engine, get_plane, require
-from govcloud.api.fields import Identifier
 from govcloud.api.models import HostServers, Hypervisors, ServerDetail, Usage, answers
 from govcloud.domain.rbac import Action, Principal
 from govcloud.services import fleet

@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from govcloud.api.contract import Id, cursor, name_query
+from govcloud.api.contract import Id, Identifier, cursor, name_query
 from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_plane
-from govcloud.api.fields import Identifier
 from govcloud.api.models import answers
 from govcloud.api.models.hosts import (
     ComputeHosts,

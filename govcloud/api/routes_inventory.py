@@ -14,8 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Engine
 
-from govcloud.api.contract import Name, name_query, names_query
+from govcloud.api.contract import name_query, names_query
 from govcloud.api.deps import CurrentPrincipal, get_clock, get_engine, get_plane, require
+from govcloud.api.fields import Name
 from govcloud.api.models import Capacity, ServerPage, Status, SyncAnswer, SyncStatus, answers
 from govcloud.api.models.bodies import SyncRequest
 from govcloud.domain.limits import MAX_LINE

@@ -13,9 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from govcloud.api.contract import name_query
+from govcloud.api.contract import Identifier, name_query
 from govcloud.api.deps import CurrentPrincipal, get_catalogue, plane_dependency
-from govcloud.api.fields import Identifier
 from govcloud.api.models import Submitted, answers
 from govcloud.api.models.bodies import ResizeBody, RetireBody, ScaleBody
 from govcloud.api.models.lifecycle import Reclaim, SystemDetail

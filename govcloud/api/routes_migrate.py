@@ -16,9 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Engine
 
-from govcloud.api.contract import cursor, name_query
+from govcloud.api.contract import Identifier, cursor, name_query
 from govcloud.api.deps import CurrentPrincipal, get_catalogue, get_engine, get_plane
-from govcloud.api.fields import Identifier
 from govcloud.api.models import (
     AnsibleInventory,
     HostKey,

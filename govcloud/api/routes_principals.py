@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Engine
 
-from govcloud.api.contract import IsoTime, cursor, name_query
+from govcloud.api.contract import Identifier, cursor, name_query
 from govcloud.api.deps import (
     Clock,
     get_catalogue,
@@ -30,7 +30,7 @@ from govcloud.api.deps import (
     get_settings,
     require,
 )
-from govcloud.api.fields import Identifier
+from govcloud.api.fields import IsoTime
 from govcloud.api.models import (
     AuditPage,
     AuditVerification,

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import Engine
 
-from govcloud.api.contract import name_query
+from govcloud.api.contract import Identifier, name_query
 from govcloud.api.deps import (
     Clock,
     CurrentPrincipal,
@@ -28,7 +28,6 @@ from govcloud.api.deps import (
     get_engine,
     plane_dependency,
 )
-from govcloud.api.fields import Identifier
 from govcloud.api.models import (
     Backfilled,
     MonthClosed,

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Engine
 
-from govcloud.api.contract import Name, names_query
+from govcloud.api.contract import Identifier, names_query
 from govcloud.api.deps import (
     Clock,
     Clouds,
@@ -24,7 +24,7 @@ from govcloud.api.deps import (
     get_plane,
     require,
 )
-from govcloud.api.fields import Identifier
+from govcloud.api.fields import Name
 from govcloud.api.models import DepartmentList, DepartmentView, TenancyApplied, TenancyPlan, answers
 from govcloud.domain.catalogue import Catalogue
 from govcloud.domain.limits import MAX_ID

@@ -34,7 +34,6 @@ from govcloud.domain.failover import production
 from govcloud.domain.notifications import EventKind
 from govcloud.domain.rbac import Action
 from govcloud.errors import ConflictError, GovCloudError, NotFound
-from govcloud.reports.pdf import evidence_pdf
 from govcloud.services import drill_run
 from govcloud.services.change_gate import (
     Ticket,
@@ -304,6 +303,8 @@ def markdown(ctx: DrillContext, caller: Caller, drill_id: int) -> str:
 
 def pdf(ctx: DrillContext, caller: Caller, drill_id: int) -> bytes:
     """The drill's report as a PDF: its Markdown report, rendered (the same text, to file)."""
+    from govcloud.reports.pdf import evidence_pdf  # reportlab loads with the first PDF
+
     row = _checked(ctx, caller, drill_id, Action.VIEW_DEPARTMENT)
     ev = evidence(ctx, row)
     return evidence_pdf(render_markdown(ev), f"DR drill {ev.drill_id} — {ev.department}")

@@ -42,7 +42,6 @@ from govcloud.domain.statements import (
     statement_digest,
 )
 from govcloud.errors import InvalidInput, NotFound
-from govcloud.reports import statements as render
 from govcloud.services.inventory import rbac_city
 from govcloud.services.prices import approved_sheets
 from govcloud.store import metering_repo
@@ -141,6 +140,9 @@ def export(report: dict[str, Any], fmt: str, *, what: str) -> dict[str, Any]:
     """The report as a file: ``fmt`` csv, xlsx or pdf; ``what`` usage or statement."""
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt[:20]!r}", hint="formats: " + ", ".join(FORMATS))
+    # the renderers (openpyxl, reportlab) load with the first export, not with the server
+    from govcloud.reports import statements as render
+
     content = {"csv": render.to_csv, "xlsx": render.to_xlsx,
                "pdf": render.to_pdf}[fmt](report, what=what)
     scope = "-".join(x for x in (report["month"], what) if x)

@@ -3,6 +3,9 @@
 Only keys recorded by ``trust`` are accepted: paramiko runs with ``RejectPolicy`` and
 govcloud's known_hosts file (the same file Ansible is pointed at), never the user's. A host
 whose key differs from the recorded one raises ``HostKeyChanged`` before anything runs.
+
+paramiko is imported where a host is reached, not with this module: the services import it,
+and ``govcloud serve`` and the CLI start without paramiko and its cryptography (~0.2 s CPU).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from govcloud.domain.legacy import Endpoint
 from govcloud.errors import ConflictError, InvalidInput, PermanentError, TemporaryError
+
+if TYPE_CHECKING:
+    import paramiko
 
 _LOCK = threading.Lock()
 
@@ -56,6 +61,8 @@ def scan(endpoint: Endpoint, *, timeout: float = 10.0) -> HostKey:
     except OSError as exc:
         raise TemporaryError(f"cannot reach {endpoint.known_hosts_name}: {exc}",
                              hint="check the address and port, and that sshd runs") from None
+    import paramiko
+
     transport = paramiko.Transport(sock)
     try:
         transport.banner_timeout = timeout
@@ -78,6 +85,8 @@ class KnownHosts:
         self.path = Path(path)
 
     def _load(self) -> paramiko.HostKeys:
+        import paramiko
+
         keys = paramiko.HostKeys()
         if self.path.is_file():
             keys.load(str(self.path))
@@ -165,6 +174,8 @@ def connect(endpoint: Endpoint, *, known: KnownHosts, key_file: Path | None,
     A changed key raises ``HostKeyChanged`` and an unknown one ``HostKeyUnknown``, before
     authenticating; nothing is ever added to known_hosts here.
     """
+    import paramiko
+
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     if known.path.is_file():

@@ -22,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from govcloud.api.contract import IsoTime, Line, Name, Names, Text
-from govcloud.api.fields import FREE_TEXT
+from govcloud.api.fields import FREE_TEXT, IsoTime, Line, Name, Names, Text
 from govcloud.api.models.change_bodies import ChangeRef
 from govcloud.domain.lifecycle import MAX_GRACE_DAYS, MAX_KEEP_DAYS
 from govcloud.domain.limits import MAX_ITEMS, MAX_NAME, MAX_TEXT, MAX_TTL_DAYS

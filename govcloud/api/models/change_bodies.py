@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from govcloud.api.contract import IsoTime, Name
-from govcloud.api.fields import FREE_TEXT, PLAIN_LINE
+from govcloud.api.fields import FREE_TEXT, PLAIN_LINE, IsoTime, Name
 from govcloud.domain.changes import MAX_ROLLBACK, MAX_TITLE
 from govcloud.domain.limits import MAX_ID, MAX_ITEMS
 from govcloud.services.change_calendar import MAX_DOCUMENT

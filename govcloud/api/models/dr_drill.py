@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from govcloud.api.contract import Name
+from govcloud.api.fields import Name
 from govcloud.api.models.common import ApiModel, Time
 
 

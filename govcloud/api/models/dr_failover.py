@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from govcloud.api.contract import Name
+from govcloud.api.fields import Name
 from govcloud.api.models.common import ApiModel, Time
 from govcloud.domain.limits import MAX_ID
 
