@@ -1,6 +1,6 @@
-"""The order the suite's test files are handed out in under ``make test`` (``-n 2 --dist
+"""The order the suite's test files are handed out in under ``make test`` (``-n 3 --dist
 loadfile --no-loadscope-reorder``): the files known to be long first, longest first, then the
-others by their number of tests, most first (xdist's own order). Two workers take the next
+others by their number of tests, most first (xdist's own order). The workers take the next
 file as each finishes one; when a long file came last (xdist orders by number of tests, and a
 three-test file of crash tests may take minutes), one worker ran it alone while the other
 sat idle. Longest first, the short files fill in at the end and the workers finish together.
