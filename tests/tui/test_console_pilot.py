@@ -54,15 +54,19 @@ async def test_palette_opens_views_with_completion(ready: Plane) -> None:
         assert {"overview", "departments", "sites", "servers", "whatif", "audit"} <= names
 
 
+async def servers_view(pilot: Any) -> Any:
+    """The servers view, opened from the overview through the palette, once it has loaded."""
+    await loaded(pilot, "overview")
+    await open_view(pilot, "servers")
+    return await loaded(pilot, "servers")
+
 async def test_servers_filter_substring_regex_invert(ready: Plane) -> None:
     servers = all_servers(ready.admin)
     psd = [s for s in servers if s["name"].startswith("gd-psd-")]
     assert psd and len(psd) < len(servers)
     app = console(ready)
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, "overview")
-        await open_view(pilot, "servers")
-        view = await loaded(pilot, "servers")
+        view = await servers_view(pilot)
         table = view.table
         assert table.total == len(servers) == table.row_count
         await pilot.press("slash", *"gd-psd-")
@@ -94,9 +98,7 @@ async def test_each_filter_key_shows_a_fresh_filters_rows_and_the_footer_waits(
     monkeypatch.setattr(ConsoleFooter, "QUIET_S", 1.5)
     app = console(ready)
     async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot, "overview")
-        await open_view(pilot, "servers")
-        view = await loaded(pilot, "servers")
+        view = await servers_view(pilot)
         table = view.table
         footer = view.query_one(ConsoleFooter)
         order = table.keys
